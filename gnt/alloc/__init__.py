@@ -1,0 +1,1 @@
+"""Allocation and balancing: the cluster model, htools text format, score, allocator."""
