@@ -1,0 +1,201 @@
+"""File-backed disks: a sparse image file per disk, like Ganeti's `file` and `sharedfile` templates.
+
+The path in a disk's logical_id (`[driver, path]`) is cluster-wide; `gnt.paths.localize` maps it to
+this node (in a virtual cluster it lands under the node's root dir, except paths inside the
+virtual cluster's base dir, which is how a sharedfile directory is shared by every virtual node).
+File I/O runs in a worker thread: creating or growing an image may touch a slow filesystem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+
+from gnt import paths
+from gnt.errors import StorageError
+from gnt.runtime import DiskSpec
+from storage.base import BlockDevice, DeviceInfo
+
+MIB = 1024 * 1024
+FILE_DRIVERS = ("loop", "blktap", "blktap2")
+
+
+def disk_path(disk: DiskSpec) -> str:
+    """The node-local path of a file disk, validated from its logical_id."""
+    lid = disk.logical_id
+    if len(lid) != 2 or not isinstance(lid[1], str):
+        raise StorageError(f"Invalid logical_id for {disk.dev_type} disk {disk.uuid}: {lid!r}")
+    driver, path = lid
+    if driver not in FILE_DRIVERS:
+        raise StorageError(f"Unknown file driver '{driver}' for disk {disk.uuid}")
+    if not os.path.isabs(path) or "/../" in path + "/":
+        raise StorageError(f"File disk path must be absolute and normalised, not {path!r}")
+    return paths.localize(os.path.normpath(path))
+
+
+def _size_mib(path: str) -> int:
+    return os.stat(path).st_size // MIB
+
+
+def _create(path: str, size: int) -> str:
+    parent = os.path.dirname(path)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        actual = _size_mib(path)
+        if actual != size:
+            raise StorageError(f"Disk file {path} already exists with size {actual} MiB, expected {size} MiB") from None
+        return path
+    except OSError as err:
+        raise StorageError(f"File storage directory {parent} is not writable: {err.strerror}") from err
+    try:
+        os.ftruncate(fd, size * MIB)
+    except OSError as err:
+        os.close(fd)
+        os.unlink(path)
+        raise StorageError(f"Cannot allocate {size} MiB for disk file {path}: {err.strerror}") from err
+    os.close(fd)
+    return path
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise StorageError(f"Cannot remove disk file {path}: {err.strerror}") from err
+    # The per-instance directory goes with its last disk; a non-empty one stays.
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(path))
+
+
+def _grow(path: str, target: int) -> None:
+    try:
+        current = _size_mib(path)
+        if current < target:
+            os.truncate(path, target * MIB)
+    except FileNotFoundError:
+        raise StorageError(f"Cannot grow disk file {path}: it does not exist") from None
+    except OSError as err:
+        raise StorageError(f"Cannot grow disk file {path} to {target} MiB: {err.strerror}") from err
+
+
+def _rename(old: str, new: str) -> None:
+    if old == new:
+        return
+    if not os.path.exists(old) and os.path.exists(new):
+        return  # already done (a retried rename)
+    try:
+        os.makedirs(os.path.dirname(new), exist_ok=True)
+        if os.path.exists(new):
+            raise StorageError(f"Cannot rename disk file {old} to {new}: the target exists")
+        os.rename(old, new)
+    except OSError as err:
+        raise StorageError(f"Cannot rename disk file {old} to {new}: {err.strerror}") from err
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.dirname(old))
+
+
+class FileDevice(BlockDevice):
+    """`file` (per-node directory) and `sharedfile` (one directory all nodes see) disks."""
+
+    def __init__(self, dev_type: str) -> None:
+        self.dev_type = dev_type
+
+    async def create(self, disk: DiskSpec, instance_name: str) -> str:
+        if disk.size <= 0:
+            raise StorageError(f"Invalid size {disk.size} MiB for disk {disk.uuid} of instance {instance_name}")
+        return await asyncio.to_thread(_create, disk_path(disk), disk.size)
+
+    async def remove(self, disk: DiskSpec) -> None:
+        await asyncio.to_thread(_remove, disk_path(disk))
+
+    async def assemble(self, disk: DiskSpec, instance_name: str) -> str:
+        path = disk_path(disk)
+        if not await asyncio.to_thread(os.path.isfile, path):
+            raise StorageError(f"Disk file {path} of instance {instance_name} does not exist on this node")
+        return path
+
+    async def shutdown(self, disk: DiskSpec) -> None:
+        """Nothing to do: a file needs no activation (the hypervisor closes it)."""
+
+    async def grow(self, disk: DiskSpec, amount: int) -> None:
+        """Grow to disk.size + amount MiB; idempotent, so a retried grow does not grow twice."""
+        if amount < 0:
+            raise StorageError(f"Cannot shrink disk {disk.uuid} (grow by {amount} MiB)")
+        await asyncio.to_thread(_grow, disk_path(disk), disk.size + amount)
+
+    async def info(self, disk: DiskSpec) -> DeviceInfo:
+        path = disk_path(disk)
+        try:
+            size = await asyncio.to_thread(_size_mib, path)
+        except FileNotFoundError:
+            return DeviceInfo(exists=False, path=path)
+        return DeviceInfo(exists=True, path=path, size=size)
+
+    async def rename(self, disk: DiskSpec, new_logical_id: list[str]) -> None:
+        new = DiskSpec(disk.uuid, disk.index, disk.size, disk.dev_type, list(new_logical_id))
+        await asyncio.to_thread(_rename, disk_path(disk), disk_path(new))
+
+
+class DisklessDevice(BlockDevice):
+    """The `diskless` template: no storage at all; every operation succeeds and has no path."""
+
+    async def create(self, disk: DiskSpec, instance_name: str) -> str:
+        return ""
+
+    async def remove(self, disk: DiskSpec) -> None:
+        return None
+
+    async def assemble(self, disk: DiskSpec, instance_name: str) -> str:
+        return ""
+
+    async def shutdown(self, disk: DiskSpec) -> None:
+        return None
+
+    async def grow(self, disk: DiskSpec, amount: int) -> None:
+        raise StorageError("Diskless instances have no disk to grow")
+
+    async def info(self, disk: DiskSpec) -> DeviceInfo:
+        return DeviceInfo(exists=True, path=None, size=0)
+
+
+def storage_usage(path: str) -> dict[str, int]:
+    """Total and free MiB of the filesystem holding `path` (cluster-wide or local; it need not
+    exist yet: the nearest existing parent is measured)."""
+    local = paths.localize(path)
+    while not os.path.exists(local) and local not in ("", "/"):
+        local = os.path.dirname(local)
+    try:
+        st = os.statvfs(local or "/")
+    except OSError as err:
+        raise StorageError(f"Cannot read usage of file storage directory {path}: {err.strerror}") from err
+    return {"total": st.f_blocks * st.f_frsize // MIB, "free": st.f_bavail * st.f_frsize // MIB}
+
+
+def list_disk_files(dirs: list[str]) -> list[str]:
+    """Every disk file under the given file storage dirs (`DIR/<instance>/<file>`), named with the
+    same prefix as given, so a master can compare them with logical_ids to find orphans."""
+    found = []
+    for top in dirs:
+        local = paths.localize(top)
+        try:
+            instance_dirs = sorted(os.scandir(local), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            if err.errno == errno.ENOTDIR:
+                continue
+            raise StorageError(f"Cannot list file storage directory {top}: {err.strerror}") from err
+        for entry in instance_dirs:
+            if entry.is_dir(follow_symlinks=False):
+                for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
+                    if sub.is_file(follow_symlinks=False):
+                        found.append(os.path.join(top, entry.name, sub.name))
+            elif entry.is_file(follow_symlinks=False):
+                found.append(os.path.join(top, entry.name))
+    return found
