@@ -82,9 +82,7 @@ class ISpec:
 class IPolicy:
     """Instance policy: allowed spec ranges, standard spec, templates and ratios."""
 
-    minmax: tuple[tuple[ISpec, ISpec], ...] = (
-        (ISpec(128, 1, 1024, 1, 1, 1), ISpec(32768, 8, 1024 * 1024, 16, 8, 12)),
-    )
+    minmax: tuple[tuple[ISpec, ISpec], ...] = ((ISpec(128, 1, 1024, 1, 1, 1), ISpec(32768, 8, 1024 * 1024, 16, 8, 12)),)
     std: ISpec = ISpec()
     templates: tuple[str, ...] = DISK_TEMPLATES
     vcpu_ratio: float = 4.0
@@ -245,15 +243,9 @@ class ClusterModel:
         self.ex_prefixes = sorted(p for p in ext if p)
         locp = [t[len(LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(LOCATION_PREFIX)]
         self.node_locs = [frozenset(t for t in n.tags if any(t.startswith(p) for p in locp)) for n in nodes]
-        dlp = [
-            t[len(DESIRED_LOCATION_PREFIX) :]
-            for t in self.cluster_tags
-            if t.startswith(DESIRED_LOCATION_PREFIX)
-        ]
+        dlp = [t[len(DESIRED_LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(DESIRED_LOCATION_PREFIX)]
         self.inst_excl = [self._excl_tags(x) for x in self.instances]
-        self.inst_dloc = [
-            frozenset(t for t in x.tags if any(t.startswith(p) for p in dlp)) for x in self.instances
-        ]
+        self.inst_dloc = [frozenset(t for t in x.tags if any(t.startswith(p) for p in dlp)) for x in self.instances]
 
     def _excl_tags(self, inst: Instance) -> tuple[str, ...]:
         return tuple(t for t in inst.tags if any(t.startswith(p) for p in self.ex_prefixes))

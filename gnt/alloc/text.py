@@ -257,9 +257,7 @@ def _fmt_instance(m: ClusterModel, x: Instance) -> str:
 def format_text(model: ClusterModel) -> str:
     """Serialise the model's current state (placement and free resources) to text."""
     f_mem = model.written_free_mem()
-    glines = [
-        f"{g.name}|{g.uuid}|{g.alloc_policy}|{','.join(g.tags)}|{','.join(g.networks)}" for g in model.groups
-    ]
+    glines = [f"{g.name}|{g.uuid}|{g.alloc_policy}|{','.join(g.tags)}|{','.join(g.networks)}" for g in model.groups]
     nlines = [_fmt_node(model, i, f_mem) for i in range(len(model.nodes))]
     ilines = [_fmt_instance(model, x) for x in model.instances]
     plines = [_fmt_policy("", model.ipolicy)]

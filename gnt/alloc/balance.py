@@ -1,0 +1,257 @@
+"""The balancer (hbal): greedy moves that lower the cluster score, grouped into job sets.
+
+Each round scores every movable instance against every target node for all of htools' move
+types at once (`Evaluator`), then applies the best move. On large groups a round applies
+several moves: candidates are taken best-first, each re-scored exactly against the current
+state just before it is applied, and only if it touches no node already changed in the
+round; this keeps the choice greedy while paying for a full evaluation only once per round.
+The search stops when no move gains at least `min_gain` (once the score is below
+`min_gain_limit`, as hbal does), or after `max_moves`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gnt.alloc.evaluate import KINDS, Evaluator
+from gnt.alloc.model import ClusterModel
+from gnt.alloc.ops import InstAttrs, movable, relocate
+from gnt.alloc.score import NodeState, ScoreState, node_values
+
+__all__ = ["Move", "Plan", "apply_move", "balance", "format_plan", "job_sets"]
+
+_SMALL = 40_000  # instance x target pairs below which every round applies exactly one move
+
+
+@dataclass
+class Move:
+    """One step of a plan: instance `instance` goes from (old_p, old_s) to (new_p, new_s)."""
+
+    instance: str
+    kind: str
+    old_p: str
+    old_s: str | None
+    new_p: str
+    new_s: str | None
+    score: float
+
+    def actions(self) -> list[str]:
+        """htools' short notation: f (failover/migrate), r:NODE (replace secondary)..."""
+        return {
+            "failover": ["f"],
+            "failover_to_any": [f"fa:{self.new_p}"],
+            "replace_primary": ["f", f"r:{self.new_p}", "f"],
+            "replace_secondary": [f"r:{self.new_s}"],
+            "replace_and_failover": [f"r:{self.new_p}", "f"],
+            "failover_and_replace": ["f", f"r:{self.new_s}"],
+        }[self.kind]
+
+    def commands(self, running: bool = True) -> list[str]:
+        """The gnt-instance commands that carry the move out."""
+        verb = "migrate" if running else "failover"
+        out = []
+        for a in self.actions():
+            if a == "f":
+                out.append(f"gnt-instance {verb} -f {self.instance}")
+            elif a.startswith("fa:"):
+                out.append(f"gnt-instance {verb} -f -n {a[3:]} {self.instance}")
+            else:
+                out.append(f"gnt-instance replace-disks -n {a[2:]} {self.instance}")
+        return out
+
+    def nodes(self) -> set[str]:
+        return {n for n in (self.old_p, self.old_s, self.new_p, self.new_s) if n}
+
+
+@dataclass
+class Plan:
+    """A balancing plan: the moves in order and the score before and after."""
+
+    initial_score: float
+    final_score: float
+    moves: list[Move] = field(default_factory=list)
+    group: str = ""
+    seconds: float = 0.0
+
+    @property
+    def jobsets(self) -> list[list[int]]:
+        return job_sets(self.moves)
+
+
+def job_sets(moves: list[Move]) -> list[list[int]]:
+    """Group consecutive moves that share no node, as hbal's -X parallel job sets do."""
+    sets: list[list[int]] = []
+    used: set[str] = set()
+    for i, mv in enumerate(moves):
+        if sets and not (mv.nodes() & used):
+            sets[-1].append(i)
+            used |= mv.nodes()
+        else:
+            sets.append([i])
+            used = set(mv.nodes())
+    return sets
+
+
+def _move_of(m: ClusterModel, idx: int, kind: int, new_p: int, new_s: int, score: float) -> Move:
+    inst = m.instances[idx]
+    name = m.nodes
+
+    def nm(i: int) -> str | None:
+        return name[i].name if i >= 0 else None
+
+    return Move(inst.name, KINDS[kind], name[inst.pnode].name, nm(inst.snode), name[new_p].name, nm(new_s), score)
+
+
+def apply_move(m: ClusterModel, mv: Move, attrs: InstAttrs | None = None) -> None:
+    """Apply a plan step to the model (placement and all derived state)."""
+    idx = m.inst_index[mv.instance]
+    ns = m.node_index[mv.new_s] if mv.new_s else -1
+    relocate(m, attrs or InstAttrs.of(m.instances), idx, m.node_index[mv.new_p], ns)
+
+
+class _Search:
+    """State of one group's greedy search."""
+
+    def __init__(self, m: ClusterModel, group: int, kinds: tuple[str, ...]) -> None:
+        self.m = m
+        self.nodes = m.group_nodes(group)
+        self.ss = ScoreState(m, self.nodes)
+        self.attrs = InstAttrs.of(m.instances)
+        self.ev = Evaluator(m, self.ss, self.attrs)
+        self.kinds = kinds
+        in_group = set(self.nodes.tolist())
+        self.movable = np.array(
+            [
+                i
+                for i, x in enumerate(m.instances)
+                if movable(x) and x.pnode in in_group and (x.snode < 0 or x.snode in in_group)
+            ],
+            np.int64,
+        )
+        recv = m.can_receive()
+        self.targets = self.nodes[recv[self.nodes]]
+
+    def evaluate(self, idx: np.ndarray, chunk: int = 512):
+        parts = [self.ev.evaluate(idx[i : i + chunk], self.targets, self.kinds) for i in range(0, len(idx), chunk)]
+        cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "kind", "new_p", "new_s")}
+        return cat
+
+    def apply(self, idx: int, kind: int, new_p: int, new_s: int) -> Move:
+        m = self.m
+        inst = m.instances[idx]
+        touched = sorted({inst.pnode, inst.snode, new_p, new_s} - {-1})
+        before = node_values(NodeState.gather(m, np.array(touched)))
+        move = _move_of(m, idx, kind, new_p, new_s, 0.0)
+        relocate(m, self.attrs, idx, new_p, new_s)
+        after = node_values(NodeState.gather(m, np.array(touched)))
+        self.ss.s = self.ss.s + after.sum(axis=1) - before.sum(axis=1)
+        self.ss.q = self.ss.q + (after * after).sum(axis=1) - (before * before).sum(axis=1)
+        self.ss.map_value = _map(m)
+        self.ev.vals[:, touched] = after
+        for n in touched:
+            self.ev.m1[n], self.ev.a1[n], self.ev.m2[n] = _row_top2(m.peers[n])
+        move.score = self.ss.score()
+        return move
+
+
+def _map(m: ClusterModel) -> float:
+    return float(sum(m.inst_map.values()) - len(m.inst_map))
+
+
+def _row_top2(row: np.ndarray) -> tuple[int, int, int]:
+    a = int(np.argmax(row))
+    m1 = int(row[a])
+    if len(row) < 2:
+        return m1, a, 0
+    rest = np.delete(row, a)
+    return m1, a, int(rest.max())
+
+
+def _accept(cur: float, new: float, min_gain: float, min_gain_limit: float) -> bool:
+    return new < cur and (cur > min_gain_limit or cur - new >= min_gain)
+
+
+def balance(
+    model: ClusterModel,
+    max_moves: int = 1000,
+    min_gain: float = 0.01,
+    min_gain_limit: float = 0.1,
+    group: int | None = None,
+    disk_moves: bool = True,
+    instance_moves: bool = True,
+    time_limit: float | None = None,
+) -> Plan:
+    """Compute a balancing plan for one node group, applying it to `model` as it goes.
+
+    Pass a copy (`model.copy()`) to keep the original. `group` defaults to the group with
+    the most nodes. The returned plan's step scores are the exact scores after each step.
+    """
+    t0 = time.monotonic()
+    if group is None:
+        group = int(np.bincount(model.group, minlength=1).argmax()) if len(model.nodes) else 0
+    kinds = tuple(
+        k
+        for k in KINDS
+        if (disk_moves or k in ("failover", "failover_to_any")) and (instance_moves or k in ("replace_secondary",))
+    )
+    s = _Search(model, group, kinds)
+    plan = Plan(s.ss.score(), s.ss.score(), group=model.groups[group].name if model.groups else "")
+    big = len(s.movable) * max(len(s.targets), 1) > _SMALL
+    batch = max(1, len(s.targets) // 8) if big else 1
+    while len(plan.moves) < max_moves and len(s.movable):
+        if time_limit is not None and time.monotonic() - t0 > time_limit:
+            break
+        cand = s.evaluate(s.movable)
+        order = np.argsort(cand["score"], kind="stable")
+        used: set[int] = set()
+        applied = 0
+        for pos in order[: batch * 4]:
+            if applied >= batch or len(plan.moves) >= max_moves:
+                break
+            idx = int(s.movable[pos])
+            if applied:
+                inst = model.instances[idx]
+                if {inst.pnode, inst.snode, int(cand["new_p"][pos]), int(cand["new_s"][pos])} & used:
+                    continue
+                one = s.ev.evaluate(np.array([idx]), s.targets, kinds)
+                sc, k, npn, nsn = float(one.score[0]), int(one.kind[0]), int(one.new_p[0]), int(one.new_s[0])
+            else:
+                sc = float(cand["score"][pos])
+                k, npn, nsn = int(cand["kind"][pos]), int(cand["new_p"][pos]), int(cand["new_s"][pos])
+            cur = s.ss.score()
+            if not np.isfinite(sc) or not _accept(cur, sc, min_gain, min_gain_limit):
+                if applied == 0:
+                    break
+                continue
+            inst = model.instances[idx]
+            used |= {inst.pnode, inst.snode, npn, nsn}
+            plan.moves.append(s.apply(idx, k, npn, nsn))
+            applied += 1
+        if applied == 0:
+            break
+        if len(plan.moves) % 64 < applied:
+            s.ss = ScoreState(model, s.nodes)  # re-anchor the running sums
+            s.ev.ss = s.ss
+    plan.final_score = s.ss.score() if not plan.moves else ScoreState(model, s.nodes).score()
+    plan.seconds = time.monotonic() - t0
+    return plan
+
+
+def format_plan(plan: Plan) -> list[str]:
+    """hbal-style numbered steps: ``  1. inst old_p:old_s => new_p:new_s  score a=actions``."""
+    if not plan.moves:
+        return []
+    iw = max(len(mv.instance) for mv in plan.moves)
+
+    def pair(p: str, s: str | None) -> str:
+        return f"{p}:{s}" if s else p
+
+    nw = max(max(len(pair(mv.old_p, mv.old_s)), len(pair(mv.new_p, mv.new_s))) for mv in plan.moves)
+    return [
+        f"  {i:3d}. {mv.instance:<{iw}} {pair(mv.old_p, mv.old_s):<{nw}} => "
+        f"{pair(mv.new_p, mv.new_s):<{nw}} {mv.score:12.8f} a={' '.join(mv.actions())}"
+        for i, mv in enumerate(plan.moves, 1)
+    ]

@@ -1,0 +1,195 @@
+"""Score every candidate move of many instances to many targets in one numpy pass.
+
+For each of htools' move types the new state of the two or three nodes a move touches is
+computed with the vectorised primitives of `gnt.alloc.ops`, turned into metric values, and
+swapped into the running sums of `ScoreState`: the result is an (instances x targets) score
+matrix per move type, with +inf where the move is not allowed.
+
+Exclusion-tag conflicts and location scores are part of the evaluation; the global
+location-exclusion component is held constant while candidates are compared (it is exact
+again as soon as a move is applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from gnt.alloc.model import ClusterModel
+from gnt.alloc.ops import InstAttrs, add_pri, add_sec, remove_pri, remove_sec, top2
+from gnt.alloc.score import NodeState, ScoreState, node_values
+
+__all__ = ["KINDS", "Evaluator"]
+
+#: htools' move types, in the order they are tried.
+KINDS = (
+    "failover",
+    "replace_secondary",
+    "replace_and_failover",
+    "replace_primary",
+    "failover_and_replace",
+    "failover_to_any",
+)
+
+
+def _shaped(st: NodeState, shape: tuple[int, ...]) -> NodeState:
+    return NodeState(**{f.name: np.reshape(getattr(st, f.name), shape) for f in fields(st)})
+
+
+def _adj(st: NodeState, dconf: np.ndarray | int, dloc: np.ndarray | int) -> NodeState:
+    return st.replace(conflicts=st.conflicts + dconf, loc_score=st.loc_score + dloc)
+
+
+@dataclass
+class Candidates:
+    """Best move per instance: score (inf if none), kind index and new nodes."""
+
+    score: np.ndarray
+    kind: np.ndarray
+    new_p: np.ndarray
+    new_s: np.ndarray
+
+
+class Evaluator:
+    """Scores candidate moves against the model's current state."""
+
+    def __init__(self, model: ClusterModel, score: ScoreState, attrs: InstAttrs) -> None:
+        self.m = model
+        self.ss = score
+        self.attrs = attrs
+        self.refresh()
+        locs = sorted({t for s in model.node_locs for t in s})
+        bit = {t: 1 << i for i, t in enumerate(locs[:62])}
+        self.loc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.node_locs], np.int64)
+        self.dloc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.inst_dloc], np.int64)
+        self.has_loc = bool(locs)
+        self.has_tags = any(model.inst_excl)
+
+    def refresh(self) -> None:
+        """Re-read per-node values and peer maxima after the model changed."""
+        self.vals = node_values(NodeState.gather(self.m, slice(None)))
+        self.m1, self.a1, self.m2 = top2(self.m.peers)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _lscore(self, pri: np.ndarray, sec: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        if not self.has_loc:
+            return np.zeros(np.broadcast_shapes(np.shape(pri), np.shape(sec), np.shape(idx)), np.int64)
+        a, d = self.loc_mask[pri], self.dloc_mask[idx]
+        b = np.where(sec >= 0, self.loc_mask[np.maximum(sec, 0)], 0)
+        return np.bitwise_count(a & b).astype(np.int64) + np.bitwise_count(d & ~a).astype(np.int64)
+
+    def _tags(self, idx: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(conflicts added, tag clash) if instances `idx` (column) become primary on `nodes`."""
+        shape = np.broadcast_shapes(np.shape(idx), np.shape(nodes))
+        inc = np.zeros(shape, np.int64)
+        if not self.has_tags:
+            return inc, np.zeros(shape, bool)
+        ii, nn = np.broadcast_arrays(idx, nodes)
+        for pos in np.ndindex(shape):
+            tags = self.m.inst_excl[ii[pos]]
+            if tags:
+                c = self.m.ptags[nn[pos]]
+                inc[pos] = sum(1 for t in tags if c.get(t, 0) > 0)
+        return inc, inc > 0
+
+    def _tag_dec(self, idx: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """Conflicts removed when instances `idx` stop being primary on `nodes`."""
+        out = np.zeros(np.shape(idx), np.int64)
+        if self.has_tags:
+            for pos in np.ndindex(np.shape(idx)):
+                c = self.m.ptags[nodes[pos]]
+                out[pos] = sum(1 for t in self.m.inst_excl[idx[pos]] if c.get(t, 0) > 1)
+        return out
+
+    def _score(self, olds: list[np.ndarray], news: list[NodeState], bad: np.ndarray) -> np.ndarray:
+        vals = [node_values(s) for s in news]
+        sc = self.ss.eval(olds, vals)
+        return np.where(bad, np.inf, sc)
+
+    # -- the move types -------------------------------------------------------------------
+
+    def evaluate(self, idx: np.ndarray, targets: np.ndarray, kinds: tuple[str, ...] = KINDS) -> Candidates:
+        """Best move for each instance in `idx` over `targets` (all in one node group)."""
+        m, ni = self.m, len(idx)
+        col = (ni, 1)
+        pn = np.array([m.instances[i].pnode for i in idx], np.int64)
+        sn = np.array([m.instances[i].snode for i in idx], np.int64)
+        x = self.attrs.take(idx, col)
+        P, S, T = pn.reshape(col), sn.reshape(col), targets.reshape(1, -1)
+        I2 = idx.reshape(col)
+        drbd = (sn >= 0).reshape(col)
+        s_safe = np.where(sn >= 0, sn, pn)
+        S2 = s_safe.reshape(col)
+        stP = _shaped(NodeState.gather(m, pn), col)
+        stS = _shaped(NodeState.gather(m, s_safe), col)
+        stT = _shaped(NodeState.gather(m, targets), (1, -1))
+        vP, vS = self.vals[:, pn][:, :, None], self.vals[:, s_safe][:, :, None]
+        vT = self.vals[:, targets][:, None, :]
+        offP, offS = m.offline[pn].reshape(col), m.offline[s_safe].reshape(col)
+        need = np.where(x.usm, x.mem, 0)
+        rs = np.where(self.a1[S2] == P, np.maximum(self.m2[S2], self.m1[S2] - need), self.m1[S2])
+        clash = (T == P) | (T == S)
+        old_l = self._lscore(P, np.where(drbd, S, -1), I2)
+        dec_p = self._tag_dec(I2, P)
+        p_gone = _adj(remove_pri(stP, x), -dec_p, -old_l)
+        s_gone = remove_sec(stS, x, rs)
+        best = np.full(ni, np.inf)
+        kind = np.full(ni, -1, np.int64)
+        new_p = pn.copy()
+        new_s = sn.copy()
+
+        def consider(k: int, sc: np.ndarray, np_: np.ndarray, ns_: np.ndarray) -> None:
+            sc = np.broadcast_to(sc, (ni, sc.shape[1]))
+            j = np.argmin(sc, axis=1)
+            v = sc[np.arange(ni), j]
+            better = v < best
+            best[better] = v[better]
+            kind[better] = k
+            new_p[better] = np.broadcast_to(np_, sc.shape)[np.arange(ni), j][better]
+            new_s[better] = np.broadcast_to(ns_, sc.shape)[np.arange(ni), j][better]
+
+        if "failover" in kinds:
+            inc, tclash = self._tags(I2, S2)
+            a, b1 = add_pri(_adj(s_gone, inc, self._lscore(S2, P, I2)), x, ~offP)
+            pmid = p_gone.replace(conflicts=stP.conflicts - dec_p, loc_score=stP.loc_score - old_l)
+            b, b2 = add_sec(pmid, x, m.peers[pn, s_safe].reshape(col), ~offP)
+            bad = b1 | b2 | ~drbd | (tclash & ~offP)
+            consider(0, self._score([vP, vS], [b, a], bad), S, P)
+        if T.size == 0:
+            return Candidates(best, kind, new_p, new_s)
+        if "replace_secondary" in kinds:
+            pm = m.peers[np.ix_(targets, pn)].T
+            t_new, bad = add_sec(stT, x, pm, ~offS)
+            l_new = self._lscore(P, T, I2) - old_l
+            pnew = _adj(stP, 0, l_new)
+            bad = bad | clash | ~drbd
+            consider(1, self._score([vS, vT, vP], [s_gone, t_new, pnew], bad), P, T)
+        if "replace_and_failover" in kinds:
+            inc, tclash = self._tags(I2, T)
+            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, True)
+            p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], ~offS)
+            bad = b1 | b2 | clash | ~drbd | tclash
+            consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad), T, P)
+        if "replace_primary" in kinds:
+            inc, tclash = self._tags(I2, T)
+            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, S, I2)), x, ~offP)
+            _, b0 = add_pri(s_gone, x, ~offP)
+            s_mid = s_gone.replace(mem_touched=np.ones_like(s_gone.mem_touched))
+            s_new, b2 = add_sec(s_mid, x, m.peers[s_safe][:, targets], ~offP)
+            bad = b0 | b1 | b2 | clash | ~drbd | (tclash & ~offP)
+            consider(3, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad), T, S)
+        if "failover_and_replace" in kinds:
+            inc, tclash = self._tags(I2, S2)
+            s_new, b1 = add_pri(_adj(s_gone, inc, 0), x, ~offP)
+            t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, ~offP)
+            s_new = _adj(s_new, 0, self._lscore(S2, T, I2))
+            bad = b1 | b2 | clash | ~drbd | (tclash & ~offP)
+            consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad), S, T)
+        if "failover_to_any" in kinds:
+            inc, tclash = self._tags(I2, T)
+            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, -np.ones_like(T), I2)), x, ~offP)
+            bad = b1 | clash | drbd | (tclash & ~offP)
+            consider(5, self._score([vP, vT], [p_gone, t_new], bad), T, -np.ones_like(T))
+        return Candidates(best, kind, new_p, new_s)
