@@ -239,3 +239,45 @@ def relocate(m: ClusterModel, attrs: InstAttrs, idx: int, new_p: int, new_s: int
 def movable(inst: Instance) -> bool:
     """Whether the balancer may move the instance at all (htools' movable templates)."""
     return not inst.forthcoming and (inst.template == "drbd" or inst.template in EXT_MIRRORED)
+
+
+def _account(m: ClusterModel, x: InstAttrs, idx: int, sign: int) -> None:
+    """Add (+1) or remove (-1) all of instance `idx`'s usage (`x`) at its current nodes."""
+    inst = m.instances[idx]
+    p, s = inst.pnode, inst.snode
+    if sign < 0:
+        _set_tags(m, idx, p, -1)
+        remove_pri(NodeState.gather(m, p), x).scatter(m, p)
+    else:
+        add_pri(NodeState.gather(m, p), x, False)[0].scatter(m, p)
+        _set_tags(m, idx, p, +1)
+    if s >= 0:
+        st = NodeState.gather(m, s)
+        if sign < 0:
+            remove_sec(st, x, st.r_mem).scatter(m, s)
+        else:
+            add_sec(st, x, np.int64(0), False)[0].scatter(m, s)
+        if x.usm:
+            m.peers[s, p] += sign * x.mem
+        m.r_mem[s] = m.peers[s].max()
+
+
+def unplace(m: ClusterModel, idx: int) -> None:
+    """Take instance `idx`'s usage off its nodes (it keeps its node fields)."""
+    _account(m, InstAttrs.of([m.instances[idx]]).take(0), idx, -1)
+
+
+def place(m: ClusterModel, idx: int, p: int, s: int) -> None:
+    """Put instance `idx` (in `m.instances`, not accounted anywhere) on nodes (p, s)."""
+    m.instances[idx].pnode, m.instances[idx].snode = p, s
+    _account(m, InstAttrs.of([m.instances[idx]]).take(0), idx, +1)
+
+
+def add_instance(m: ClusterModel, inst: Instance) -> int:
+    """Register a new (unplaced) instance in the model and return its index."""
+    idx = len(m.instances)
+    m.instances.append(inst)
+    m.inst_index[inst.name] = idx
+    m.inst_excl.append(m._excl_tags(inst))
+    m.inst_dloc.append(frozenset())
+    return idx

@@ -1,0 +1,314 @@
+"""The allocator (hail): place new instances and move existing ones to good nodes.
+
+Placement picks, among the nodes of a group that may receive instances, the node (or the
+primary/secondary pair for DRBD) that gives the lowest cluster score, subject to htools'
+checks: memory, disk, N+1 redundancy, VCPU ratio, spindles, exclusion tags, the group's
+instance policy. All candidate pairs are scored in one numpy pass (see `gnt.alloc.ops`).
+Groups are tried in allocation-policy order (preferred, then last_resort); the best score
+in the best policy class wins, as in hail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gnt.alloc.evaluate import Evaluator
+from gnt.alloc.model import EXT_MIRRORED, ClusterModel, Instance
+from gnt.alloc.ops import InstAttrs, add_instance, add_pri, add_sec, place, relocate, unplace
+from gnt.alloc.score import NodeState, ScoreState, node_values
+from gnt.errors import OpPrereqError
+
+__all__ = [
+    "Placement",
+    "allocate",
+    "change_group",
+    "evacuate",
+    "multi_allocate",
+    "relocate_secondary",
+]
+
+_POLICY_RANK = {"preferred": 0, "last_resort": 1}
+
+
+@dataclass
+class Placement:
+    """Where an instance goes: node indices, the group and the resulting group score."""
+
+    pnode: int
+    snode: int
+    group: int
+    score: float
+    nodes: list[str] = field(default_factory=list)
+
+
+def _fail_reasons(st: NodeState, new: NodeState, x: InstAttrs) -> Counter[str]:
+    """Why primaries were refused, in htools' failure-mode names (for messages and hspace)."""
+    c: Counter[str] = Counter()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mem = (new.unallocated() <= 0) | ((new.unallocated() <= st.r_mem) & ~st.fail_n1())
+        dsk = x.local & ((new.f_dsk <= 0) | (new.inst_sp > st.hi_sp))
+        cpu = st.vcpu_ratio < new.u_cpu / st.t_cpu
+    c["FailMem"] = int(np.count_nonzero(mem))
+    c["FailDisk"] = int(np.count_nonzero(dsk & ~mem))
+    c["FailCPU"] = int(np.count_nonzero(cpu & ~mem & ~dsk))
+    return c
+
+
+def _tag_clash(m: ClusterModel, tags: tuple[str, ...], nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    inc = np.array([sum(1 for t in tags if m.ptags[n].get(t, 0) > 0) for n in nodes], np.int64)
+    return inc, inc > 0
+
+
+def _in_group(
+    m: ClusterModel, inst: Instance, x: InstAttrs, group: int, exclude: set[int], reasons: Counter[str]
+) -> Placement | None:
+    """The best placement of `inst` within one group, or None (reasons accumulated)."""
+    pol = m.groups[group].policy if m.groups else m.ipolicy
+    why = pol.spec_ok(inst.mem, inst.vcpus, inst.disks or [inst.dsk], inst.spindle_use, inst.template)
+    if why:
+        reasons[why] += 1
+        return None
+    nodes = m.group_nodes(group)
+    ok = m.can_receive()[nodes] & ~np.isin(nodes, list(exclude))
+    tg = nodes[ok]
+    if len(tg) == 0:
+        reasons["no usable nodes"] += 1
+        return None
+    ss = ScoreState(m, nodes)
+    st = NodeState.gather(m, tg)
+    vals = node_values(st)
+    tags = m._excl_tags(inst)
+    inc, clash = _tag_clash(m, tags, tg)
+    st_p = st.replace(conflicts=st.conflicts + inc)
+    if not inst.has_secondary:
+        new, bad = add_pri(st_p, x)
+        reasons.update(_fail_reasons(st, new, x))
+        sc = np.where(bad | clash, np.inf, ss.eval([vals], [node_values(new)]))
+        j = int(np.argmin(sc))
+        if not np.isfinite(sc[j]):
+            return None
+        return Placement(int(tg[j]), -1, group, float(sc[j]))
+    k = len(tg)
+    col = NodeState(**{f: np.reshape(v, (k, 1)) for f, v in vars(st_p).items()})
+    row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
+    p_new, bad_p = add_pri(col, x)
+    reasons.update(_fail_reasons(st, add_pri(st, x)[0], x))
+    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg)].T)
+    bad = bad_p | bad_s | np.eye(k, dtype=bool) | clash[:, None]
+    sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new), node_values(s_new)])
+    sc = np.where(bad, np.inf, sc)
+    j = int(np.argmin(sc))
+    pi, si = divmod(j, k)
+    if not np.isfinite(sc[pi, si]):
+        return None
+    return Placement(int(tg[pi]), int(tg[si]), group, float(sc[pi, si]))
+
+
+def _candidate_groups(m: ClusterModel, group: str | None) -> list[int]:
+    if group is not None:
+        for i, g in enumerate(m.groups):
+            if group in (g.name, g.uuid):
+                return [i]
+        raise OpPrereqError(f"unknown node group {group!r}", "unknown_entity")
+    gs = [i for i, g in enumerate(m.groups) if g.alloc_policy in _POLICY_RANK]
+    return sorted(gs, key=lambda i: _POLICY_RANK[m.groups[i].alloc_policy]) or [0]
+
+
+def find_placement(
+    m: ClusterModel, inst: Instance, group: str | None = None, exclude: set[int] | None = None
+) -> tuple[Placement | None, Counter[str]]:
+    """Best placement over the candidate groups (no change to the model)."""
+    x = InstAttrs.of([inst])
+    x = x.take(0)
+    reasons: Counter[str] = Counter()
+    best: Placement | None = None
+    best_rank = None
+    for g in _candidate_groups(m, group):
+        rank = _POLICY_RANK.get(m.groups[g].alloc_policy, 2) if m.groups else 0
+        if best is not None and best_rank is not None and rank > best_rank:
+            break
+        p = _in_group(m, inst, x, g, exclude or set(), reasons)
+        if p is not None and (best is None or p.score < best.score):
+            best, best_rank = p, rank
+    if best is not None:
+        best.nodes = [m.nodes[best.pnode].name] + ([m.nodes[best.snode].name] if best.snode >= 0 else [])
+    return best, reasons
+
+
+def _describe(reasons: Counter[str]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in reasons.most_common()) or "no candidate nodes"
+
+
+def allocate(model: ClusterModel, inst: Instance, group: str | None = None, commit: bool = True) -> Placement:
+    """Place a new instance (its pnode/snode are ignored) and, if `commit`, add it to the model.
+
+    Raises OpPrereqError(insufficient_resources) when no node (pair) can take it.
+    """
+    best, reasons = find_placement(model, inst, group)
+    if best is None:
+        raise OpPrereqError(
+            f"cannot allocate instance {inst.name}: no node (pair) can host it ({_describe(reasons)})",
+            "insufficient_resources",
+        )
+    if commit:
+        idx = add_instance(model, inst)
+        place(model, idx, best.pnode, best.snode)
+    return best
+
+
+def multi_allocate(
+    model: ClusterModel, insts: list[Instance], group: str | None = None
+) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """Allocate several instances in order; returns (allocated [(name, nodes)], failed names)."""
+    done: list[tuple[str, list[str]]] = []
+    failed: list[str] = []
+    for inst in insts:
+        try:
+            done.append((inst.name, allocate(model, inst, group).nodes))
+        except OpPrereqError:
+            failed.append(inst.name)
+    return done, failed
+
+
+def relocate_secondary(model: ClusterModel, name: str, relocate_from: list[str]) -> str:
+    """Choose a new secondary for a DRBD instance (iallocator 'relocate'); applies it."""
+    idx = model.inst_index.get(name)
+    if idx is None:
+        raise OpPrereqError(f"unknown instance {name!r}", "unknown_entity")
+    inst = model.instances[idx]
+    if not inst.has_secondary:
+        raise OpPrereqError(f"instance {name} is not DRBD-mirrored; cannot relocate", "wrong_input")
+    excl = {model.node_index[n] for n in relocate_from if n in model.node_index}
+    nodes = model.group_nodes(model.instance_group(idx))
+    tg = nodes[model.can_receive()[nodes] & ~np.isin(nodes, list(excl | {inst.pnode, inst.snode}))]
+    attrs = InstAttrs.of(model.instances)
+    ev = Evaluator(model, ScoreState(model, nodes), attrs)
+    c = ev.evaluate(np.array([idx]), tg, ("replace_secondary",))
+    if not np.isfinite(c.score[0]):
+        raise OpPrereqError(f"no valid new secondary for instance {name}", "insufficient_resources")
+    new_s = int(c.new_s[0])
+    relocate(model, attrs, idx, inst.pnode, new_s)
+    return model.nodes[new_s].name
+
+
+def _ops_for(name: str, old: tuple[int, int], new: tuple[int, int], m: ClusterModel, running: bool) -> list[dict]:
+    """Opcodes (as Ganeti's evacuation results carry them) that move an instance."""
+
+    def nm(i: int) -> str:
+        return m.nodes[i].name
+
+    mig = {"OP_ID": "OP_INSTANCE_MIGRATE" if running else "OP_INSTANCE_FAILOVER", "instance_name": name}
+    rep = {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": name, "mode": "replace_new_secondary"}
+    (op, os_), (np_, ns) = old, new
+    if ns < 0:
+        return [{**mig, "target_node": nm(np_)}] if np_ != op else []
+    if np_ == op:
+        return [{**rep, "remote_node": nm(ns)}] if ns != os_ else []
+    if np_ == os_ and ns == op:
+        return [dict(mig)]
+    if np_ == os_:
+        return [dict(mig), {**rep, "remote_node": nm(ns)}]
+    ops = [{**rep, "remote_node": nm(np_)}, dict(mig)]
+    if ns != op:
+        ops.append({**rep, "remote_node": nm(ns)})
+    return ops
+
+
+def _evac_one(m: ClusterModel, idx: int, mode: str, excl: set[int]) -> tuple[int, int]:
+    """New (primary, secondary) for one evacuated instance; raises if there is none."""
+    inst = m.instances[idx]
+    nodes = m.group_nodes(m.instance_group(idx))
+    tg = nodes[m.can_receive()[nodes] & ~np.isin(nodes, list(excl))]
+    drbd, ext = inst.has_secondary, inst.template in EXT_MIRRORED
+    if mode == "secondary-only" and not drbd:
+        raise OpPrereqError(f"instance {inst.name} has no secondary node", "wrong_input")
+    if not (drbd or ext):
+        raise OpPrereqError(f"instance {inst.name} ({inst.template}) cannot be moved", "wrong_input")
+    if mode == "all" and drbd:
+        old = (inst.pnode, inst.snode)
+        unplace(m, idx)
+        best, reasons = find_placement(m, inst, m.groups[m.instance_group(idx)].uuid, excl)
+        place(m, idx, *old)
+        if best is None:
+            raise OpPrereqError(f"no nodes for {inst.name}: {_describe(reasons)}", "insufficient_resources")
+        return best.pnode, best.snode
+    kinds = {"primary-only": ("failover",), "secondary-only": ("replace_secondary",)}.get(mode, ())
+    if ext:
+        kinds = ("failover_to_any",)
+    ev = Evaluator(m, ScoreState(m, nodes), InstAttrs.of(m.instances))
+    c = ev.evaluate(np.array([idx]), tg, kinds)
+    if not np.isfinite(c.score[0]):
+        raise OpPrereqError(f"no valid move for instance {inst.name}", "insufficient_resources")
+    return int(c.new_p[0]), int(c.new_s[0])
+
+
+def evacuate(model: ClusterModel, names: list[str], mode: str) -> tuple[list, list, list]:
+    """Node evacuation (iallocator 'node-evacuate'): returns (moved, failed, jobs).
+
+    `mode` is primary-only, secondary-only or all; the nodes of all listed instances are
+    excluded as targets, as htools does. Successful moves are applied to the model.
+    """
+    if mode not in ("primary-only", "secondary-only", "all"):
+        raise OpPrereqError(f"unknown evacuation mode {mode!r}", "wrong_input")
+    idxs = [_inst(model, n) for n in names]
+    excl = {n for i in idxs for n in (model.instances[i].pnode, model.instances[i].snode) if n >= 0}
+    return _move_all(model, idxs, lambda i: _evac_one(model, i, mode, excl))
+
+
+def change_group(
+    model: ClusterModel, names: list[str], target_groups: list[str] | None = None
+) -> tuple[list, list, list]:
+    """Move instances to other node groups (iallocator 'change-group'): (moved, failed, jobs)."""
+    idxs = [_inst(model, n) for n in names]
+
+    def one(i: int) -> tuple[int, int]:
+        inst = model.instances[i]
+        cur = model.instance_group(i)
+        cands = [g.uuid for k, g in enumerate(model.groups) if k != cur]
+        if target_groups:
+            cands = [g for g in cands if g in target_groups or _gname(model, g) in target_groups]
+        if inst.template not in EXT_MIRRORED and not inst.has_secondary:
+            raise OpPrereqError(f"instance {inst.name} ({inst.template}) cannot change group", "wrong_input")
+        old = (inst.pnode, inst.snode)
+        unplace(model, i)
+        found = [find_placement(model, inst, g)[0] for g in cands]
+        place(model, i, *old)
+        found = [f for f in found if f is not None]
+        if not found:
+            raise OpPrereqError(f"no target group can host {inst.name}", "insufficient_resources")
+        best = min(found, key=lambda f: f.score)
+        return best.pnode, best.snode
+
+    return _move_all(model, idxs, one)
+
+
+def _gname(m: ClusterModel, uuid: str) -> str:
+    return next(g.name for g in m.groups if g.uuid == uuid)
+
+
+def _inst(m: ClusterModel, name: str) -> int:
+    if name not in m.inst_index:
+        raise OpPrereqError(f"unknown instance {name!r}", "unknown_entity")
+    return m.inst_index[name]
+
+
+def _move_all(m: ClusterModel, idxs: list[int], choose) -> tuple[list, list, list]:
+    moved, failed, jobs = [], [], []
+    for i in idxs:
+        inst = m.instances[i]
+        try:
+            np_, ns = choose(i)
+        except OpPrereqError as err:
+            failed.append([inst.name, err.message])
+            continue
+        old = (inst.pnode, inst.snode)
+        unplace(m, i)
+        place(m, i, np_, ns)
+        new_nodes = [m.nodes[np_].name] + ([m.nodes[ns].name] if ns >= 0 else [])
+        gname = m.groups[int(m.group[np_])].name if m.groups else ""
+        moved.append([inst.name, gname, new_nodes])
+        jobs.append(_ops_for(inst.name, old, (np_, ns), m, inst.running))
+    return moved, failed, jobs
