@@ -148,18 +148,27 @@ async def control(rundir: str, command: str, *args: int, timeout: float = 3.0) -
     with open(tmp, "w") as fh:
         fh.write(" ".join([str(seq), command, *map(str, args)]) + "\n")
     os.replace(tmp, os.path.join(rundir, CTL))
-    if not send_signal(rundir, signal.SIGUSR2):
-        raise HypervisorError(f"Fake guest in {rundir} is not running")
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    resend = start
     delay = 0.0002
     while True:
+        now = time.monotonic()
+        if now >= resend:
+            # Repeated until acknowledged: bash can lose a signal racing its read -t timeout;
+            # the guest ignores a request number it has already acknowledged.
+            if not send_signal(rundir, signal.SIGUSR2):
+                state = read_state(rundir)
+                if state is not None and state.ack == seq:
+                    return state  # e.g. "poweroff": acknowledged, then the guest exited
+                raise HypervisorError(f"Fake guest in {rundir} is not running")
+            resend = now + 0.05
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.005)
         state = read_state(rundir)
         if state is not None and state.ack == seq:
             return state
-        if time.monotonic() > deadline:
+        if time.monotonic() - start > timeout:
             raise HypervisorError(f"Fake guest in {rundir} did not answer '{command}' within {timeout}s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.01)
 
 
 async def wait_dead(rundir: str, pid: int, timeout: float) -> bool:

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from typing import Any
 
 from backends.base import Hypervisor
@@ -107,9 +108,7 @@ class FakeHypervisor(Hypervisor):
         if pid is not None:
             state = _proc.read_state(rundir)
             clean = not force and state is not None and state.status == "running"
-            if clean:
-                _proc.send_signal(rundir, signal.SIGTERM)
-            if not clean or not await _proc.wait_dead(rundir, pid, timeout):
+            if not clean or not await _acpi_shutdown(rundir, pid, timeout):
                 await _proc.kill(rundir)
         await asyncio.to_thread(shutil.rmtree, rundir, True)
 
@@ -132,9 +131,14 @@ class FakeHypervisor(Hypervisor):
         await _proc.control(self._dir(name), "cont")
 
     async def guest_poweroff(self, name: str) -> None:
-        """Simulate a poweroff from inside the guest: the ACPI power button (SIGTERM)."""
-        if not _proc.send_signal(self._dir(name), signal.SIGTERM):
+        """Simulate `poweroff` run inside the guest (tests, demos). Sending SIGTERM to the guest
+        process has the same effect (the ACPI power button); this waits until it has happened."""
+        rundir = self._dir(name)
+        pid = _proc.alive_pid(rundir)
+        if pid is None:
             raise HypervisorError(f"Instance {name} is not running")
+        await _proc.control(rundir, "poweroff")
+        await _proc.wait_dead(rundir, pid, 5.0)
 
     async def list_instances(self) -> list[str]:
         return await asyncio.to_thread(self._names)
@@ -341,6 +345,19 @@ class FakeHypervisor(Hypervisor):
         incoming = self._incoming.pop(name, None)
         if incoming is not None:
             incoming.close()
+
+
+async def _acpi_shutdown(rundir: str, pid: int, timeout: float) -> bool:
+    """Press the power button (SIGTERM, repeated as a signal can be lost) until the guest is gone
+    or `timeout` passes; True if it shut down by itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _proc.send_signal(rundir, signal.SIGTERM)
+        left = deadline - time.monotonic()
+        if await _proc.wait_dead(rundir, pid, max(0.0, min(0.25, left))):
+            return True
+        if left <= 0.25:
+            return False
 
 
 def _prepare_dir(rundir: str, spec: InstanceSpec, incoming: bool) -> None:

@@ -13,6 +13,7 @@
 # Guest state is written to DIR/state as "COUNTER BOOTS STATUS ACK BOOT_US" after every tick and
 # after every control request.  Signals:
 #   SIGTERM  ACPI power button / guest-initiated poweroff: STATUS becomes "shutdown", exit 0.
+#            Bash may drop a signal that races with the end of a read -t, so senders repeat it.
 #            (A paused guest ignores it, like a guest whose CPUs are stopped.)
 #   SIGKILL  a crash: the last STATUS stays "running", so the driver reports "crashed".
 #   SIGUSR2  control request: the driver wrote "SEQ CMD [ARGS]" to DIR/ctl; the guest acts and
@@ -60,6 +61,12 @@ on_ctl() {
     # shellcheck disable=SC2206
     local w=(${lines[0]-}) seq cmd a b u
     seq=${w[0]-0} cmd=${w[1]-} a=${w[2]-} b=${w[3]-} u=${w[4]-}
+    # The driver re-sends SIGUSR2 until it sees the ack (bash may drop a signal that races with
+    # the read -t timeout), so a request already done must not be done twice.
+    if [ "$seq" = "$ack" ]; then
+        dump
+        return
+    fi
     case $cmd in
     pause) st=paused ;;
     cont)
