@@ -62,49 +62,50 @@ def _tag_clash(m: ClusterModel, tags: tuple[str, ...], nodes: np.ndarray) -> tup
     return inc, inc > 0
 
 
+def pair_scores(
+    m: ClusterModel, inst: Instance, x: InstAttrs, group: int, exclude: set[int], reasons: Counter[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Target nodes and the score of placing `inst` on each (vector) or pair (matrix).
+
+    Disallowed placements score +inf; `reasons` collects why primaries were refused.
+    """
+    pol = m.groups[group].policy if m.groups else m.ipolicy
+    why = pol.spec_ok(inst.mem, inst.vcpus, inst.disks or [inst.dsk], inst.spindle_use, inst.template)
+    nodes = m.group_nodes(group)
+    tg = nodes[m.can_receive()[nodes] & ~np.isin(nodes, list(exclude))]
+    if why or len(tg) == 0:
+        reasons[why or "no usable nodes"] += 1
+        return tg, np.full((len(tg), len(tg)) if inst.has_secondary else len(tg), np.inf)
+    ss = ScoreState(m, nodes)
+    st = NodeState.gather(m, tg)
+    vals = node_values(st)
+    inc, clash = _tag_clash(m, m._excl_tags(inst), tg)
+    st_p = st.replace(conflicts=st.conflicts + inc)
+    p_only, bad_p = add_pri(st_p, x)
+    reasons.update(_fail_reasons(st, p_only, x))
+    if not inst.has_secondary:
+        return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only)]))
+    k = len(tg)
+    row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
+    p_new = NodeState(**{f: np.reshape(v, (k, 1)) for f, v in vars(p_only).items()})
+    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg)].T)
+    bad = (bad_p | clash)[:, None] | bad_s | np.eye(k, dtype=bool)
+    sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new), node_values(s_new)])
+    return tg, np.where(bad, np.inf, sc)
+
+
 def _in_group(
     m: ClusterModel, inst: Instance, x: InstAttrs, group: int, exclude: set[int], reasons: Counter[str]
 ) -> Placement | None:
     """The best placement of `inst` within one group, or None (reasons accumulated)."""
-    pol = m.groups[group].policy if m.groups else m.ipolicy
-    why = pol.spec_ok(inst.mem, inst.vcpus, inst.disks or [inst.dsk], inst.spindle_use, inst.template)
-    if why:
-        reasons[why] += 1
+    tg, sc = pair_scores(m, inst, x, group, exclude, reasons)
+    if sc.size == 0:
         return None
-    nodes = m.group_nodes(group)
-    ok = m.can_receive()[nodes] & ~np.isin(nodes, list(exclude))
-    tg = nodes[ok]
-    if len(tg) == 0:
-        reasons["no usable nodes"] += 1
+    j = np.unravel_index(int(np.argmin(sc)), sc.shape)
+    if not np.isfinite(sc[j]):
         return None
-    ss = ScoreState(m, nodes)
-    st = NodeState.gather(m, tg)
-    vals = node_values(st)
-    tags = m._excl_tags(inst)
-    inc, clash = _tag_clash(m, tags, tg)
-    st_p = st.replace(conflicts=st.conflicts + inc)
-    if not inst.has_secondary:
-        new, bad = add_pri(st_p, x)
-        reasons.update(_fail_reasons(st, new, x))
-        sc = np.where(bad | clash, np.inf, ss.eval([vals], [node_values(new)]))
-        j = int(np.argmin(sc))
-        if not np.isfinite(sc[j]):
-            return None
-        return Placement(int(tg[j]), -1, group, float(sc[j]))
-    k = len(tg)
-    col = NodeState(**{f: np.reshape(v, (k, 1)) for f, v in vars(st_p).items()})
-    row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
-    p_new, bad_p = add_pri(col, x)
-    reasons.update(_fail_reasons(st, add_pri(st, x)[0], x))
-    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg)].T)
-    bad = bad_p | bad_s | np.eye(k, dtype=bool) | clash[:, None]
-    sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new), node_values(s_new)])
-    sc = np.where(bad, np.inf, sc)
-    j = int(np.argmin(sc))
-    pi, si = divmod(j, k)
-    if not np.isfinite(sc[pi, si]):
-        return None
-    return Placement(int(tg[pi]), int(tg[si]), group, float(sc[pi, si]))
+    snode = int(tg[j[1]]) if sc.ndim == 2 else -1
+    return Placement(int(tg[j[0]]), snode, group, float(sc[j]))
 
 
 def _candidate_groups(m: ClusterModel, group: str | None) -> list[int]:
