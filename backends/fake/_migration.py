@@ -86,7 +86,7 @@ class Outgoing:
             raise
         except (OSError, ConnectionError, TimeoutError, ValueError, HypervisorError) as err:
             await self._resume()
-            reason = str(err) or type(err).__name__
+            reason = _reason(err)
             self._final(MigrationPhase.FAILED, f"Migration of instance {self.name} to {self.target} failed: "
                         f"{reason}")  # fmt: skip
         finally:
@@ -159,6 +159,14 @@ class Outgoing:
             self.status.remaining = 0
 
 
+def _reason(err: Exception) -> str:
+    if isinstance(err, OSError) and err.errno:
+        return os.strerror(err.errno)  # "Connection refused", not asyncio's "Connect call failed"
+    if isinstance(err, TimeoutError):
+        return "the target did not answer in time"
+    return str(err) or type(err).__name__
+
+
 def _round_pages(n: float) -> int:
     return int(n) // PAGE * PAGE
 
@@ -172,17 +180,22 @@ class Incoming:
         self.memory_mb = memory_mb
         self.server: asyncio.Server | None = None
         self.received = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def listen(self, address: str) -> int:
         self.server = await asyncio.start_server(self._serve, host=address, port=0)
         return int(self.server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
+        """Stop listening and cut a transfer in progress (the source then fails cleanly)."""
         if self.server is not None:
             self.server.close()
             self.server = None
+        for writer in self._writers:
+            writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while line := await asyncio.wait_for(reader.readline(), IO_TIMEOUT * 3):
                 reply = self._handle(json.loads(line))
@@ -191,6 +204,7 @@ class Incoming:
         except (OSError, ValueError, TimeoutError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     def _handle(self, msg: dict[str, Any]) -> dict[str, Any]:
