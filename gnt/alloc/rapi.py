@@ -1,0 +1,113 @@
+"""Build the cluster model from RAPI-shaped dicts (``/2/nodes?bulk=1`` and friends).
+
+The master's query layer already produces these shapes, so the allocator can run on the
+live config without a separate conversion per caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnt.alloc.iallocator import ipolicy_from_dict
+from gnt.alloc.model import ClusterModel, Group, Instance, Node
+from gnt.errors import OpPrereqError
+
+__all__ = ["model_from_rapi"]
+
+
+def _status(d: dict[str, Any]) -> str:
+    admin = d.get("admin_state", "up")
+    if admin == "offline":
+        return "ADMIN_offline"
+    oper = d.get("oper_state")
+    if admin == "up":
+        return "running" if oper in (True, None) else "ERROR_down"
+    return "ERROR_up" if oper else "ADMIN_down"
+
+
+def _node(d: dict[str, Any], groups: dict[str, int]) -> Node:
+    gu = d.get("group.uuid")
+    if gu not in groups:
+        groups.setdefault(str(gu), 0)
+    nd = d.get("ndparams") or {}
+    sp_total = d.get("sptotal")
+    return Node(
+        d["name"],
+        t_mem=float(d.get("mtotal") or 0),
+        n_mem=int(d.get("mnode") or 0),
+        f_mem=int(d.get("mfree") or 0),
+        t_dsk=float(d.get("dtotal") or 0),
+        f_dsk=int(d.get("dfree") or 0),
+        t_cpu=float(d.get("ctotal") or 0),
+        group=groups[str(gu)],
+        offline=bool(d.get("offline")),
+        drained=bool(d.get("drained")),
+        master=d.get("role") == "M",
+        spindles=int(sp_total if sp_total is not None else nd.get("spindle_count", 1)),
+        tags=list(d.get("tags") or []),
+        excl_storage=bool(nd.get("exclusive_storage", False)),
+        free_spindles=int(d.get("spfree") or 0),
+        n_cpu=int(d.get("cnos") or 1),
+        cpu_speed=float(nd.get("cpu_speed", 1.0) or 1.0),
+    )
+
+
+def _instance(d: dict[str, Any], nodes: dict[str, int]) -> Instance:
+    be = d.get("beparams") or {}
+    sizes = [int(s) for s in d.get("disk.sizes") or []]
+    pnode = d.get("pnode")
+    if pnode not in nodes:
+        raise OpPrereqError(f"instance {d.get('name')}: unknown primary node {pnode!r}", "wrong_input")
+    snodes = [s for s in d.get("snodes") or [] if s in nodes]
+    return Instance(
+        d["name"],
+        mem=int(be.get("maxmem", be.get("memory", 0))),
+        dsk=sum(sizes),
+        vcpus=int(be.get("vcpus", 1)),
+        status=_status(d),
+        pnode=nodes[pnode],
+        snode=nodes[snodes[0]] if snodes else -1,
+        template=str(d.get("disk_template", "diskless")),
+        tags=list(d.get("tags") or []),
+        auto_balance=bool(be.get("auto_balance", True)),
+        spindle_use=int(be.get("spindle_use", 1)),
+        disks=sizes or None,
+    )
+
+
+def model_from_rapi(
+    nodes: list[dict[str, Any]],
+    instances: list[dict[str, Any]],
+    groups: list[dict[str, Any]] | None = None,
+    ipolicy: dict[str, Any] | None = None,
+    cluster_tags: list[str] | None = None,
+) -> ClusterModel:
+    """A model from RAPI bulk node/instance/group dicts and the cluster ipolicy dict.
+
+    Groups need ``uuid`` and ``name`` (``alloc_policy``, ``ipolicy``, ``tags`` optional);
+    without groups, every node lands in one default group.
+    """
+    cpol = ipolicy_from_dict(ipolicy)
+    glist: list[Group] = []
+    gidx: dict[str, int] = {}
+    for g in groups or []:
+        gidx[str(g["uuid"])] = len(glist)
+        glist.append(
+            Group(
+                g.get("name", g["uuid"]),
+                g["uuid"],
+                g.get("alloc_policy", "preferred"),
+                list(g.get("tags") or []),
+                [],
+                ipolicy_from_dict(g.get("ipolicy"), cpol),
+            )
+        )
+    if not glist:
+        uuids = sorted({str(n.get("group.uuid")) for n in nodes}) or ["default"]
+        for u in uuids:
+            gidx[u] = len(glist)
+            glist.append(Group("default" if len(uuids) == 1 else u, u, ipolicy=cpol))
+    nlist = [_node(n, gidx) for n in nodes]
+    nidx = {n.name: i for i, n in enumerate(nlist)}
+    ilist = [_instance(x, nidx) for x in instances]
+    return ClusterModel(glist, nlist, ilist, cluster_tags, cpol)
