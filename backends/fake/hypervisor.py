@@ -68,6 +68,7 @@ class FakeHypervisor(Hypervisor):
         self._lock = asyncio.Lock()
         self._outgoing: dict[str, _migration.Outgoing] = {}
         self._incoming: dict[str, _migration.Incoming] = {}
+        self._memory_cache: dict[str, tuple[int, int]] = {}
 
     # -- configuration ----------------------------------------------------------------------
     def run_dir(self) -> str:
@@ -204,10 +205,22 @@ class FakeHypervisor(Hypervisor):
         used = 0
         for name in self._names():
             rundir = os.path.join(self.run_dir(), name)
-            spec = _load_spec(rundir)
-            if spec is not None and _proc.alive_pid(rundir) is not None:
-                used += int(spec["memory"])
+            if _proc.alive_pid(rundir) is not None:
+                used += self._spec_memory(rundir)
         return used
+
+    def _spec_memory(self, rundir: str) -> int:
+        """A guest's memory from its spec.json, cached by mtime: start() scans every guest."""
+        try:
+            mtime = os.stat(os.path.join(rundir, SPEC)).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+        cached = self._memory_cache.get(rundir)
+        if cached is None or cached[0] != mtime:
+            spec = _load_spec(rundir)
+            cached = (mtime, int(spec["memory"]) if spec else 0)
+            self._memory_cache[rundir] = cached
+        return cached[1]
 
     def _check_memory(self, spec: InstanceSpec, what: str) -> None:
         free = self.memory_total() - self.memory_dom0() - self.memory_used()
