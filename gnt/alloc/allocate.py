@@ -70,7 +70,8 @@ def pair_scores(
     Disallowed placements score +inf; `reasons` collects why primaries were refused.
     """
     pol = m.groups[group].policy if m.groups else m.ipolicy
-    why = pol.spec_ok(inst.mem, inst.vcpus, inst.disks or [inst.dsk], inst.spindle_use, inst.template)
+    disks = inst.disks or ([inst.dsk] if inst.template != "diskless" else [])
+    why = pol.spec_ok(inst.mem, inst.vcpus, disks, inst.spindle_use, inst.template)
     nodes = m.group_nodes(group)
     tg = nodes[m.can_receive()[nodes] & ~np.isin(nodes, list(exclude))]
     if why or len(tg) == 0:

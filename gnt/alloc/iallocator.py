@@ -41,8 +41,7 @@ def ipolicy_from_dict(d: dict[str, Any] | None, base: IPolicy = DEFAULT_IPOLICY)
     if not d:
         return base
     minmax = tuple(
-        (_spec(mm.get("min"), base.minmax[0][0]), _spec(mm.get("max"), base.minmax[0][1]))
-        for mm in d.get("minmax", [])
+        (_spec(mm.get("min"), base.minmax[0][0]), _spec(mm.get("max"), base.minmax[0][1])) for mm in d.get("minmax", [])
     )
     return IPolicy(
         minmax or base.minmax,

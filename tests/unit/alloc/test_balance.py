@@ -1,0 +1,124 @@
+"""The balancer: hbal's plan on a known file, and invariants on generated clusters."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gnt.alloc import (
+    apply_move,
+    balance,
+    cluster_score,
+    format_plan,
+    generate_cluster,
+    job_sets,
+    load_text,
+    parse_text,
+    save_text,
+)
+from gnt.alloc.score import NodeState
+
+from .conftest import hinfo_score, htool
+
+# `hbal -t three-nodes.txt` (Ganeti 3.0.2): the score after each of its 4 steps.
+HBAL_STEPS = [2.21909499, 2.19919382, 2.08367879, 2.06984100]
+
+
+def test_plan_scores_follow_hbal_on_known_file(golden):
+    plan = balance(load_text(golden / "three-nodes.txt"))
+    assert plan.initial_score == pytest.approx(5.67655781, abs=1e-8)
+    assert [round(mv.score, 8) for mv in plan.moves] == HBAL_STEPS
+    lines = format_plan(plan)
+    assert lines[0] == "    1. i1 node1:node2 => node3:node2   2.21909499 a=f r:node3 f"
+
+
+def test_saved_state_scores_what_the_plan_announced(golden, tmp_path):
+    m = load_text(golden / "three-nodes.txt")
+    plan = balance(m)
+    save_text(m, tmp_path / "after.txt")
+    assert cluster_score(load_text(tmp_path / "after.txt")) == pytest.approx(plan.final_score, abs=1e-9)
+    assert hinfo_score(tmp_path / "after.txt") == pytest.approx(plan.final_score, abs=1e-7)
+
+
+def test_max_moves_and_min_gain_limit_the_plan():
+    m = generate_cluster(6, seed=5)
+    assert len(balance(m.copy(), max_moves=3).moves) == 3
+    full = balance(m.copy(), min_gain=0.01, min_gain_limit=0.1)
+    loose = balance(m.copy(), min_gain=5.0, min_gain_limit=0.0)
+    assert len(loose.moves) <= len(full.moves)
+
+
+def test_job_sets_never_share_a_node():
+    plan = balance(generate_cluster(10, seed=2))
+    sets = job_sets(plan.moves)
+    assert sum(len(s) for s in sets) == len(plan.moves)
+    for s in sets:
+        seen: set[str] = set()
+        for i in s:
+            assert not (plan.moves[i].nodes() & seen)
+            seen |= plan.moves[i].nodes()
+
+
+def _n1_failures(m) -> int:
+    st = NodeState.gather(m, slice(None))
+    return int((st.fail_n1() & ~m.offline).sum())
+
+
+clusters = st.builds(
+    lambda n, seed, off, drain: (n, seed, off, drain),
+    st.integers(3, 7),
+    st.integers(0, 10_000),
+    st.integers(-1, 6),
+    st.integers(-1, 6),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clusters)
+def test_plan_replayed_step_by_step_reaches_announced_scores(params):
+    n, seed, off, drain = params
+    m = generate_cluster(n, seed=seed, per_node=(2, 5))
+    if 0 <= off < n:
+        m.nodes[off].offline = True
+    if 0 <= drain < n:
+        m.nodes[drain].drained = True
+    m.rebuild()
+    replay = m.copy()
+    n1_before = _n1_failures(m)
+    plan = balance(m, max_moves=30)
+    bad = {i for i, nd in enumerate(replay.nodes) if nd.offline or nd.drained}
+    for mv in plan.moves:
+        old = {(x.pnode, x.snode) for x in replay.instances if x.name == mv.instance}
+        apply_move(replay, mv)
+        assert cluster_score(replay) == pytest.approx(mv.score, abs=1e-7)
+        x = replay.instances[replay.inst_index[mv.instance]]
+        for node in {x.pnode, x.snode} - {-1} - set(*old):
+            assert node not in bad, "offline/drained node received an instance"
+        if n1_before == 0:
+            assert _n1_failures(replay) == 0, "balancing step broke N+1"
+    again = parse_text_from(replay)
+    assert cluster_score(again) == pytest.approx(plan.final_score, abs=1e-7)
+
+
+def parse_text_from(m):
+    from gnt.alloc import format_text
+
+    return parse_text(format_text(m))
+
+
+def test_balance_is_no_worse_than_installed_hbal(tmp_path):
+    exe = htool("hbal")
+    if exe is None:
+        pytest.skip("ganeti-htools-3.0 (hbal) not installed")
+    m = generate_cluster(5, seed=11, per_node=(4, 6))
+    path = tmp_path / "c.txt"
+    save_text(m, path)
+    out = subprocess.run([exe, "-t", str(path)], capture_output=True, text=True, timeout=120).stdout
+    final = re.search(r"Cluster score improved from [0-9.]+ to ([0-9.]+)", out)
+    hb = float(final.group(1)) if final else cluster_score(m)
+    plan = balance(m)
+    assert plan.final_score <= hb + 1e-6
