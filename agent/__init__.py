@@ -1,0 +1,1 @@
+"""Node agent: what gnt-noded does on a node, dispatching RPC calls to backends/ and storage/."""

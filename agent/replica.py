@@ -1,0 +1,112 @@
+"""A master candidate's replica of the config, and the node's side of joining and leaving.
+
+The master ships every committed change set here (in serial order); the replica is what a new
+master starts from after `gnt-cluster master-failover`, so nothing committed is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+from agent.handlers import procedure
+from gnt import paths
+from gnt.config import store
+from gnt.db import SqliteWriter
+
+_writer: SqliteWriter | None = None
+
+
+def _replica() -> SqliteWriter:
+    global _writer
+    if _writer is None:
+        paths.ensure_dir(paths.data_dir())
+        _writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+    return _writer
+
+
+def close() -> None:
+    global _writer
+    if _writer is not None:
+        _writer.close()
+        _writer = None
+
+
+@procedure
+async def rpc_config_apply(args: dict[str, Any]) -> dict[str, Any]:
+    """Apply change sets in order; ask for a full copy at the first gap."""
+    writer = _replica()
+    for changes in args["changes"]:
+        if not await writer.run(lambda conn, c=changes: store.apply(conn, c)):
+            return {"resync": True, "serial": store.read_serial(writer.conn)}
+    return {"resync": False, "serial": store.read_serial(writer.conn)}
+
+
+@procedure
+async def rpc_config_replace(args: dict[str, Any]) -> int:
+    writer = _replica()
+    await writer.run(lambda conn: store.replace_all(conn, int(args["serial"]), args["objects"]))
+    return int(args["serial"])
+
+
+@procedure
+async def rpc_config_serial(args: dict[str, Any]) -> dict[str, Any]:
+    """This node's view for master voting: its replica serial and whom it believes is master."""
+    serial = store.read_serial(_replica().conn) if os.path.exists(paths.config_db()) else 0
+    master = ""
+    try:
+        with open(paths.ssconf_file("master_node")) as handle:
+            master = handle.read().strip()
+    except OSError:
+        pass
+    return {"serial": serial, "master": master, "node": paths.hostname()}
+
+
+@procedure
+async def rpc_master_stop(args: dict[str, Any]) -> bool:
+    """Stop the master daemon on this node (master failover); True if one was running."""
+    try:
+        with open(paths.pid_file("gnt-masterd")) as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(100):
+        if not _alive(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+#: set by the server: called after a node leaves, to drop back to waiting for a certificate
+on_leave: list[Any] = []
+
+
+@procedure
+async def rpc_node_leave(args: dict[str, Any]) -> None:
+    """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
+    close()
+    for path in (paths.cluster_cert(), paths.config_db(), paths.config_db() + "-wal", paths.config_db() + "-shm"):
+        if os.path.exists(path):
+            os.unlink(path)
+    directory = paths.ssconf_dir()
+    if os.path.isdir(directory):
+        for entry in os.listdir(directory):
+            if entry.startswith("ssconf_"):
+                os.unlink(os.path.join(directory, entry))
+    for callback in on_leave:
+        asyncio.get_running_loop().call_later(0.2, callback)

@@ -1,0 +1,72 @@
+"""The node daemon's HTTPS server: mutual TLS, one POST route per RPC procedure.
+
+Before the node joins a cluster it has no certificate; the server then waits for one to appear
+(written by `gnt-cluster init` or `gnt-node add`) and starts serving. After `node_leave` it
+goes back to waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+
+from aiohttp import web
+
+from agent import replica
+from agent.handlers import HANDLERS
+from gnt import certs, paths
+from gnt.errors import GntError
+from gnt.rpc import protocol
+
+log = logging.getLogger("gnt-noded")
+CERT_POLL_INTERVAL = 0.05
+
+
+async def _handle(request: web.Request) -> web.Response:
+    name = request.match_info["procedure"]
+    handler = HANDLERS.get(name)
+    if handler is None:
+        body = protocol.failure(GntError(f"Unknown RPC procedure '{name}'"))
+    else:
+        try:
+            args = await request.json()
+            body = protocol.ok(await handler(args))
+        except GntError as err:
+            body = protocol.failure(err)
+        except Exception as err:  # noqa: BLE001 - reported to the master, logged here
+            log.exception("procedure %s failed", name)
+            body = protocol.failure(GntError(f"{type(err).__name__}: {err}"))
+    return web.Response(text=json.dumps(body), content_type="application/json")
+
+
+def make_app() -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/{procedure}", _handle)
+    return app
+
+
+async def wait_for_cert(path: str) -> None:
+    while not os.path.exists(path):
+        await asyncio.sleep(CERT_POLL_INTERVAL)
+
+
+async def serve(address: str, port: int) -> None:
+    """Serve until cancelled, re-arming whenever the node leaves its cluster."""
+    while True:
+        await wait_for_cert(paths.cluster_cert())
+        left = asyncio.Event()
+        replica.on_leave[:] = [left.set]
+        runner = web.AppRunner(make_app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, address, port, ssl_context=certs.server_context(paths.cluster_cert()), reuse_address=True
+        )
+        await site.start()
+        log.info("serving on %s:%d", address, port)
+        try:
+            await left.wait()
+        finally:
+            await runner.cleanup()
+        log.info("left the cluster; waiting for a new certificate")

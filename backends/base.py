@@ -1,0 +1,100 @@
+"""The one hypervisor interface every driver implements.
+
+All methods are coroutines: drivers run inside the node daemon's event loop and must not block it
+(use asyncio subprocesses or `asyncio.to_thread`). Runtime state lives on the node (under
+`gnt.paths.instance_run_dir(name)`), so a restarted node daemon finds the guests it left running.
+
+Live migration is split in the same steps for every driver, driven by the master:
+
+1. target `accept_instance(spec)` -> info (e.g. a port), the target waits for the incoming guest;
+2. source `migrate_instance(spec, target_address, info, live)` starts sending and returns at once;
+3. the master polls source `migration_status(spec)` until the phase is final (it logs progress);
+   `abort_migration(spec)` cancels, the source keeps running;
+4. `finalize_migration_dst(spec, info, success)` on the target, then
+   `finalize_migration_src(spec, success)` on the source.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationStatus
+
+
+class Hypervisor(abc.ABC):
+    """A node's driver for one hypervisor type."""
+
+    name: str = ""
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def start(self, spec: InstanceSpec, paused: bool = False) -> None:
+        """Start the guest; raises HypervisorError if it cannot (e.g. not enough memory)."""
+
+    @abc.abstractmethod
+    async def stop(self, spec: InstanceSpec, timeout: float, force: bool = False) -> None:
+        """Shut the guest down cleanly within `timeout` seconds, then hard; `force` skips clean."""
+
+    @abc.abstractmethod
+    async def reboot(self, spec: InstanceSpec, hard: bool = False) -> None:
+        """Soft (guest) or hard (fresh process) reboot."""
+
+    @abc.abstractmethod
+    async def list_instances(self) -> list[str]:
+        """Names of the guests this driver holds on this node, running or not yet cleaned up."""
+
+    @abc.abstractmethod
+    async def instance_info(self, name: str) -> InstanceRuntime | None:
+        """Live state of one guest, or None if the node does not know it."""
+
+    async def all_instances_info(self) -> dict[str, InstanceRuntime]:
+        result = {}
+        for name in await self.list_instances():
+            info = await self.instance_info(name)
+            if info is not None:
+                result[name] = info
+        return result
+
+    @abc.abstractmethod
+    async def cleanup(self, name: str) -> None:
+        """Forget a guest that is no longer running (crashed or user shut down): remove its state."""
+
+    @abc.abstractmethod
+    async def node_info(self) -> dict[str, Any]:
+        """memory_total, memory_free, memory_dom0 (MiB), cpu_total, and driver-specific keys."""
+
+    async def verify(self) -> list[str]:
+        """Problems with this hypervisor on this node (empty list when healthy)."""
+        return []
+
+    def console_command(self, spec: InstanceSpec) -> list[str]:
+        """argv that attaches a terminal to the guest's serial console on this node."""
+        raise NotImplementedError
+
+    # -- migration --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def accept_instance(self, spec: InstanceSpec, target_address: str) -> dict[str, Any]:
+        """Target: get ready to receive the guest; returns what the source needs to connect."""
+
+    @abc.abstractmethod
+    async def migrate_instance(
+        self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool
+    ) -> None:
+        """Source: start sending the guest; returns once the transfer has started."""
+
+    @abc.abstractmethod
+    async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
+        """Source: progress of the outgoing migration."""
+
+    @abc.abstractmethod
+    async def abort_migration(self, spec: InstanceSpec) -> None:
+        """Source: cancel the outgoing migration; the guest keeps running here."""
+
+    @abc.abstractmethod
+    async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
+        """Target: on success resume the guest, on failure destroy the half-received copy."""
+
+    @abc.abstractmethod
+    async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
+        """Source: on success clean up the old copy, on failure make sure the guest runs."""

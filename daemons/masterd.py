@@ -1,0 +1,88 @@
+"""gnt-masterd: the master daemon (runs only on the node ssconf names as master)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from gnt import paths
+
+log = logging.getLogger("gnt-masterd")
+
+
+def _is_master() -> bool:
+    try:
+        with open(paths.ssconf_file("master_node")) as handle:
+            return handle.read().strip() == paths.hostname()
+    except OSError:
+        return False
+
+
+async def _serve(bind_rapi: bool) -> None:
+    from aiohttp import web
+
+    from daemons.common import remove_pid, stop_event, write_pid
+    from gnt import certs
+    from gnt.api.server import Api, read_users_file
+    from gnt.jobs.master import Master
+
+    master = Master()
+    await master.start()
+    api = Api(master)
+    runners = []
+    sock = paths.master_socket()
+    paths.ensure_dir(os.path.dirname(sock))
+    if os.path.exists(sock):
+        os.unlink(sock)
+    runner = web.AppRunner(api.app(None), access_log=None)
+    await runner.setup()
+    await web.UnixSite(runner, sock).start()
+    os.chmod(sock, 0o600)
+    runners.append(runner)
+    if bind_rapi:
+        users = read_users_file(paths.rapi_users())
+        rapi = web.AppRunner(api.app(users), access_log=None)
+        await rapi.setup()
+        address = master.cfg.master().primary_ip
+        await web.TCPSite(
+            rapi,
+            address,
+            master.cfg.cluster.rapi_port,
+            ssl_context=certs.plain_server_context(paths.cluster_cert()),
+            reuse_address=True,
+        ).start()
+        runners.append(rapi)
+    pid_path = write_pid("gnt-masterd")
+    log.info("master daemon running (config serial %d)", master.cfg.serial)
+    stop = stop_event()
+    await asyncio.wait(
+        [asyncio.create_task(stop.wait()), asyncio.create_task(master.stopping.wait())],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    log.info("stopping")
+    for r in runners:
+        await r.cleanup()
+    await master.stop()
+    remove_pid(pid_path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="gnt-masterd", description="gnt master daemon")
+    parser.add_argument("-f", "--foreground", action="store_true", help="log to stderr")
+    parser.add_argument("--no-rapi", action="store_true", help="serve only the local unix socket")
+    parser.add_argument("--force", action="store_true", help="start even if ssconf names another master")
+    args = parser.parse_args()
+    from daemons.common import setup_logging
+
+    setup_logging("gnt-masterd", args.foreground)
+    if not args.force and not _is_master():
+        print("gnt-masterd: this node is not the master (see ssconf_master_node); not starting", file=sys.stderr)
+        sys.exit(0 if not os.path.exists(paths.config_db()) else 11)
+    asyncio.run(_serve(not args.no_rapi))
+
+
+if __name__ == "__main__":
+    main()

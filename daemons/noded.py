@@ -1,0 +1,42 @@
+"""gnt-noded: the node daemon (one per node)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+log = logging.getLogger("gnt-noded")
+
+
+async def _run(address: str, port: int) -> None:
+    import agent.replica  # noqa: F401 - registers the replica procedures
+    from agent.server import serve
+    from daemons.common import reap_children, remove_pid, stop_event, write_pid
+
+    pid_path = write_pid("gnt-noded")
+    stop = stop_event()
+    tasks = [asyncio.create_task(serve(address, port)), asyncio.create_task(reap_children())]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    remove_pid(pid_path)
+
+
+def main() -> None:
+    from gnt import constants
+
+    parser = argparse.ArgumentParser(prog="gnt-noded", description="gnt node daemon")
+    parser.add_argument("-f", "--foreground", action="store_true", help="log to stderr")
+    parser.add_argument("-b", "--bind", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("-p", "--port", type=int, default=constants.DEFAULT_NODED_PORT, help="TCP port")
+    args = parser.parse_args()
+    from daemons.common import setup_logging
+
+    setup_logging("gnt-noded", args.foreground)
+    asyncio.run(_run(args.bind, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared pieces of the gnt-* command-line tools (kept light: they load on every command)."""

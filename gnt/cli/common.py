@@ -1,0 +1,154 @@
+"""Options, parameter parsing and error handling shared by the gnt-* commands."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from gnt.cli.client import Client
+from gnt.cli.output import print_fields, print_query
+from gnt.errors import GntError, ParameterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def handle_errors(fn: F) -> F:
+    """Print typed errors as Ganeti does and exit 1; click keeps exit 2 for usage errors."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GntError as err:
+            for line in err.cli_lines():
+                print(line, file=sys.stderr)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            print("Aborted.", file=sys.stderr)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def client() -> Client:
+    return Client()
+
+
+def parse_keyval(text: str, option: str) -> dict[str, Any]:
+    """'a=1,b=2' -> {'a': '1', 'b': '2'}; 'no_x' -> {'x': False}; 'x' -> {'x': True} (Ganeti's rules)."""
+    result: dict[str, Any] = {}
+    if not text:
+        return result
+    for item in text.split(","):
+        if not item:
+            continue
+        if "=" in item:
+            key, value = item.split("=", 1)
+            if not key:
+                raise ParameterError(f"Invalid {option} entry '{item}': missing key")
+            result[key] = value
+        elif item.startswith("no_"):
+            result[item[3:]] = False
+        elif item.startswith("-"):
+            result[item[1:]] = None
+        else:
+            result[item] = True
+    return result
+
+
+def parse_ident_keyval(text: str, option: str) -> tuple[str, dict[str, Any]]:
+    """'kvm:a=1,b=2' -> ('kvm', {...}); used by -H and --disk/--net."""
+    ident, _, rest = text.partition(":")
+    if not ident:
+        raise ParameterError(f"Invalid {option} value '{text}': missing identifier")
+    return ident, parse_keyval(rest, option)
+
+
+def convert_value(value: Any) -> Any:
+    """Turn CLI strings into JSON scalars where unambiguous (numbers, booleans)."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def list_options(fn: F) -> F:
+    """-o, --no-headers, --separator, --units (as Ganeti's list commands)."""
+    fn = click.option(
+        "--units", type=click.Choice(["h", "m", "g", "t"]), default=None, help="Units for sizes (h=human, m, g, t)"
+    )(fn)
+    fn = click.option("--separator", default=None, help="Separator between fields (no alignment)")(fn)
+    fn = click.option("--no-headers", is_flag=True, help="Do not print the header line")(fn)
+    fn = click.option(
+        "-o", "--output", "output", default=None, help="Comma-separated fields to show; '+f1,f2' adds to the defaults"
+    )(fn)
+    return fn
+
+
+def resolve_fields(output: str | None, defaults: list[str]) -> list[str]:
+    if not output:
+        return list(defaults)
+    if output.startswith("+"):
+        return defaults + [f for f in output[1:].split(",") if f]
+    return [f for f in output.split(",") if f]
+
+
+def run_list(
+    resource: str,
+    defaults: list[str],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    names: tuple[str, ...] = (),
+) -> None:
+    fields = resolve_fields(output, defaults)
+    result = client().get(f"/2/query/{resource}", fields=",".join(fields), names=",".join(names) or None)
+    print_query(result, no_headers, separator, units)
+
+
+def run_list_fields(resource: str, names: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
+    result = client().get(f"/2/query/{resource}/fields", fields=",".join(names) or None)
+    print_fields(result["fields"], separator, no_headers)
+
+
+def common_job_options(fn: F) -> F:
+    fn = click.option(
+        "--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority"
+    )(fn)
+    fn = click.option("--dry-run", is_flag=True, help="Only check the prerequisites")(fn)
+    fn = click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")(fn)
+    return fn
+
+
+PRIORITIES = {"low": 10, "normal": 0, "high": -10}
+
+
+def job_fields(dry_run: bool, priority: str) -> dict[str, Any]:
+    return {"dry_run": dry_run, "priority": PRIORITIES[priority]}
+
+
+def confirm(message: str, force: bool) -> None:
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise ParameterError(f"{message}; use -f/--force to do it without asking")
+    if not click.confirm(message, default=False):
+        print("Aborted.", file=sys.stderr)
+        sys.exit(1)

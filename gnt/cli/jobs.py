@@ -1,0 +1,62 @@
+"""Submitting jobs from the CLI and following them: feedback lines as they come, then the result."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from gnt.cli.client import Client
+from gnt.errors import GntError, OpExecError
+
+FINAL = ("success", "error", "canceled")
+
+
+def log_line(entry: list[Any]) -> str:
+    """Ganeti's feedback line: 'Sat Nov 21 01:33:09 2026 message'."""
+    _, (secs, _usec), _, message = entry
+    return f"{time.strftime('%a %b %d %H:%M:%S %Y', time.localtime(secs))} {message}"
+
+
+def wait_job(client: Client, job_id: int, quiet: bool = False) -> Any:
+    """Follow a job to its end, printing log lines; return its results or raise its error."""
+    status: str | None = None
+    serial = 0
+    while True:
+        body = {"fields": ["status"], "previous_job_info": [status], "previous_log_serial": serial, "timeout": 30}
+        change = client.request("POST", f"/2/jobs/{job_id}/wait", body)
+        if change is None:
+            continue
+        status = change["job_info"][0]
+        for entry in change["log_entries"]:
+            serial = max(serial, entry[0])
+            if not quiet:
+                print(log_line(entry), flush=True)
+        if status in FINAL:
+            break
+    job = client.get(f"/2/jobs/{job_id}", fields="status,opstatus,opresult")
+    if job["status"] == "success":
+        return job["opresult"]
+    raise job_error(job)
+
+
+def job_error(job: dict[str, Any]) -> GntError:
+    for status, result in zip(job["opstatus"], job["opresult"], strict=False):
+        if status in ("error", "canceled") and isinstance(result, list) and len(result) == 2:
+            cls, args = result
+            args = list(args) if isinstance(args, list) else [str(args)]
+            return GntError.from_dict({"class": cls, "message": args[0] if args else "", "args": args[1:]})
+    return OpExecError(f"Job ended with status {job['status']}")
+
+
+def run_ops(client: Client, ops: list[dict[str, Any]], submit: bool = False, quiet: bool = False) -> Any:
+    """Submit one job; with `submit` print its id and return, else wait for it."""
+    job_id = client.submit(ops)
+    if submit:
+        print(f"JobID: {job_id}")
+        return None
+    return wait_job(client, job_id, quiet)
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,1 @@
+"""gnt-cluster: CLI, logical units and query fields."""

@@ -1,0 +1,181 @@
+"""`gnt-cluster init` and `master-failover`: the two operations that run before a master exists.
+
+Both run in the CLI process on the node that becomes master: they write the config and ssconf
+locally, then start gnt-masterd, which takes over from there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from gnt import constants, netutil, paths
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
+
+MASTERD_START_TIMEOUT = 15.0
+
+
+def _localize_dir(value: str, default: str) -> str:
+    return os.path.abspath(value) if value else default
+
+
+def init_cluster(name: str, opts: dict[str, Any]) -> None:
+    """Create the cluster with this node as master, then start the master daemon."""
+    from gnt import certs
+    from gnt.config import store
+    from gnt.config.manager import ConfigManager
+    from gnt.db import SqliteWriter
+    from gnt.objects import Cluster, Node, NodeGroup
+
+    if os.path.exists(paths.config_db()) or os.path.exists(paths.cluster_cert()):
+        raise OpPrereqError("Cluster is already initialised", ECODE_STATE)
+    hostname = paths.hostname()
+    address = netutil.resolve(hostname)
+    hypervisors = opts.get("enabled_hypervisors") or ["fake"]
+    bad = [h for h in hypervisors if h not in constants.HYPERVISORS]
+    if bad:
+        raise OpPrereqError(f"Unknown hypervisor(s): {', '.join(bad)}", ECODE_INVAL)
+    templates = opts.get("enabled_disk_templates") or list(constants.DISK_TEMPLATES_AVAILABLE)
+    bad = [t for t in templates if t not in constants.DISK_TEMPLATES]
+    if bad:
+        raise OpPrereqError(f"Unknown disk template(s): {', '.join(bad)}", ECODE_INVAL)
+    group = NodeGroup(name="default")
+    node = Node(
+        name=hostname,
+        primary_ip=address,
+        secondary_ip=opts.get("secondary_ip") or address,
+        group=group.uuid,
+        master_candidate=True,
+    )
+    cluster = Cluster(
+        cluster_name=name,
+        master_node=node.uuid,
+        enabled_hypervisors=hypervisors,
+        enabled_disk_templates=templates,
+        file_storage_dir=_localize_dir(opts.get("file_storage_dir", ""), paths.DEFAULT_FILE_STORAGE_DIR),
+        shared_file_storage_dir=_localize_dir(
+            opts.get("shared_file_storage_dir", ""), paths.DEFAULT_SHARED_FILE_STORAGE_DIR
+        ),
+        master_netdev=opts.get("master_netdev") or constants.DEFAULT_MASTER_NETDEV,
+        mac_prefix=opts.get("mac_prefix") or constants.DEFAULT_MAC_PREFIX,
+        beparams={"default": opts.get("beparams", {})},
+        hvparams=opts.get("hvparams", {}),
+        nicparams={"default": opts.get("nicparams", {})},
+        ipolicy=dict(constants.IPOLICY_DEFAULTS),
+        candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
+    )
+    for hv in hypervisors:
+        cluster.hvparams.setdefault(hv, {})
+    paths.ensure_dir(paths.data_dir())
+    writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+    try:
+        cfg = ConfigManager(writer)
+        cfg.commit_sync([cluster, group, node])
+    finally:
+        writer.close()
+    write_local_ssconf(name, node.name, address)
+    certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
+    start_masterd()
+
+
+def write_local_ssconf(cluster_name: str, master: str, master_ip: str) -> None:
+    """Enough ssconf for this node's own daemons; the master pushes the full set when it starts."""
+    directory = paths.ensure_dir(paths.ssconf_dir())
+    for key, value in (("cluster_name", cluster_name), ("master_node", master), ("master_ip", master_ip)):
+        with open(os.path.join(directory, f"ssconf_{key}.tmp"), "w") as handle:
+            handle.write(value)
+        os.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
+
+
+def start_masterd() -> None:
+    """Start gnt-masterd detached from this process, and wait until its socket answers."""
+    from gnt.cli.client import Client
+
+    paths.ensure_dir(paths.log_dir())
+    with open(paths.log_file("gnt-masterd-start"), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemons.masterd"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + MASTERD_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise GntError(f"gnt-masterd exited with status {proc.returncode}; see {paths.log_file('gnt-masterd')}")
+        if os.path.exists(paths.master_socket()):
+            try:
+                Client(timeout=5).get("/version")
+                return
+            except GntError:
+                pass
+        time.sleep(0.02)
+    raise GntError(f"gnt-masterd did not start within {MASTERD_START_TIMEOUT:g}s")
+
+
+def master_failover(no_voting: bool) -> str:
+    """Make this master candidate the master: vote, stop the old master, update config, start."""
+    import asyncio
+
+    return asyncio.run(_failover(no_voting))
+
+
+async def _failover(no_voting: bool) -> str:
+    from gnt.config import store
+    from gnt.config.manager import ConfigManager
+    from gnt.db import SqliteWriter
+    from gnt.rpc.client import RpcClient, Target
+
+    me = paths.hostname()
+    if not os.path.exists(paths.config_db()):
+        raise OpPrereqError(f"This node ({me}) holds no copy of the config; it is not a master candidate", ECODE_STATE)
+    writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+    try:
+        cfg = ConfigManager(writer)
+        cfg.load()
+        node = cfg.node(me)
+        if not node.master_candidate:
+            raise OpPrereqError(f"This node ({me}) is not a master candidate", ECODE_STATE)
+        old = cfg.master()
+        if old.uuid == node.uuid:
+            raise OpPrereqError(f"This node ({me}) is already the master", ECODE_INVAL)
+        rpc = RpcClient(paths.cluster_cert(), cfg.cluster.noded_port)
+        try:
+            targets = [Target(n.name, n.primary_ip) for n in cfg.nodes.values() if not n.offline]
+            votes = await rpc.call_many(targets, "config_serial", {}, 10)
+            _check_votes(cfg, votes, old.name, no_voting)
+            stopped = await rpc.call(Target(old.name, old.primary_ip), "master_stop", {}, 15)
+            if stopped.failed and not no_voting:
+                print(f"Warning: could not stop the master daemon on {old.name}: {stopped.error}", file=sys.stderr)
+        finally:
+            await rpc.close()
+        cfg.cluster.master_node = node.uuid
+        cfg.commit_sync([cfg.cluster])
+        write_local_ssconf(cfg.cluster.cluster_name, me, node.primary_ip)
+    finally:
+        writer.close()
+    start_masterd()
+    return old.name
+
+
+def _check_votes(cfg: Any, votes: dict[str, Any], old_master: str, no_voting: bool) -> None:
+    answered = {name: r.payload for name, r in votes.items() if not r.failed}
+    if not no_voting:
+        agree = sum(1 for v in answered.values() if v.get("master") == old_master)
+        if agree * 2 <= len(cfg.nodes):
+            raise OpPrereqError(
+                f"Only {agree} of {len(cfg.nodes)} nodes agree that {old_master} is the master; use --no-voting"
+                " only if you are sure the old master is down",
+                ECODE_STATE,
+            )
+    newest = max((v.get("serial", 0) for v in answered.values()), default=0)
+    if newest > cfg.serial:
+        raise OpPrereqError(
+            f"This node's config (serial {cfg.serial}) is older than another candidate's"
+            f" ({newest}); fail over to a node with the newest config",
+            ECODE_STATE,
+        )

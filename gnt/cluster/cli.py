@@ -1,0 +1,321 @@
+"""gnt-cluster: cluster-wide administration."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any
+
+import click
+
+from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__
+from gnt.cli.common import (
+    CONTEXT,
+    client,
+    common_job_options,
+    convert_value,
+    handle_errors,
+    job_fields,
+    parse_ident_keyval,
+    parse_keyval,
+)
+from gnt.cli.jobs import run_ops, wait_job
+from gnt.cli.output import print_tree
+from gnt.errors import ParameterError
+from gnt.units import parse_size
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """Cluster administration.
+
+    \b
+    Example:
+      gnt-cluster init --enabled-hypervisors=fake cluster1
+      gnt-cluster verify
+    """
+
+
+def _hvparams(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for value in values:
+        hv, params = parse_ident_keyval(value, "-H")
+        result.setdefault(hv, {}).update({k: convert_value(v) for k, v in params.items()})
+    return result
+
+
+def _beparams(text: str | None) -> dict[str, Any]:
+    params = parse_keyval(text or "", "-B")
+    for key in ("memory", "maxmem", "minmem"):
+        if key in params:
+            params[key] = parse_size(params[key], key)
+    return {k: convert_value(v) for k, v in params.items()}
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--enabled-hypervisors", default="fake", help="Comma-separated hypervisors (first is default)")
+@click.option("--enabled-disk-templates", default=None, help="Comma-separated disk templates")
+@click.option("--file-storage-dir", default="", help="Directory for file disks (per node)")
+@click.option("--shared-file-storage-dir", default="", help="Directory for sharedfile disks (shared by all nodes)")
+@click.option("-B", "--backend-parameters", "beparams", default=None, help="Default backend parameters")
+@click.option("-H", "--hypervisor-parameters", "hvparams", multiple=True, help="hv:key=value,... (repeatable)")
+@click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
+@click.option("--master-netdev", default=None, help="Interface of the master IP")
+@click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
+@click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
+@handle_errors
+def init(name: str, **opts: Any) -> None:
+    """Initialise a cluster with this node as its master.
+
+    \b
+    Example:
+      gnt-cluster init --enabled-hypervisors=fake --enabled-disk-templates=diskless,file,sharedfile mycluster
+    """
+    from gnt.cluster.bootstrap import init_cluster
+
+    settings = {
+        "enabled_hypervisors": [h for h in opts["enabled_hypervisors"].split(",") if h],
+        "enabled_disk_templates": [t for t in (opts["enabled_disk_templates"] or "").split(",") if t],
+        "file_storage_dir": opts["file_storage_dir"],
+        "shared_file_storage_dir": opts["shared_file_storage_dir"],
+        "beparams": _beparams(opts["beparams"]),
+        "hvparams": _hvparams(opts["hvparams"]),
+        "nicparams": parse_keyval(opts["nicparams"] or "", "-N"),
+        "master_netdev": opts["master_netdev"],
+        "secondary_ip": opts["secondary_ip"],
+        "mac_prefix": opts["mac_prefix"],
+        "candidate_pool_size": opts["candidate_pool_size"],
+    }
+    init_cluster(name, settings)
+    cl = client()
+    run_ops(cl, [{"OP_ID": "OP_CLUSTER_POST_INIT"}], quiet=True)
+
+
+@main.command(context_settings=CONTEXT)
+@handle_errors
+def getmaster() -> None:
+    """Print the master node's name.
+
+    \b
+    Example:
+      gnt-cluster getmaster
+    """
+    from gnt import paths
+
+    try:
+        with open(paths.ssconf_file("master_node")) as handle:
+            print(handle.read().strip())
+    except OSError:
+        print(client().get("/2/info")["master"])
+
+
+@main.command(context_settings=CONTEXT)
+@handle_errors
+def version() -> None:
+    """Print the software and interface versions.
+
+    \b
+    Example:
+      gnt-cluster version
+    """
+    print(f"Software version: {__version__}")
+    print(f"Internode protocol: {PROTOCOL_VERSION}")
+    print(f"Configuration format: {CONFIG_VERSION}")
+    print(f"OS api version: {OS_API_VERSION}")
+    print(f"Export interface: {EXPORT_VERSION}")
+    print(f"VCS version: (gnt) version {__version__}")
+
+
+def _params_block(title: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {title: {k: data[k] for k in sorted(data)}}
+
+
+@main.command(context_settings=CONTEXT)
+@handle_errors
+def info() -> None:
+    """Show the cluster's configuration.
+
+    \b
+    Example:
+      gnt-cluster info
+    """
+    import time
+
+    data = client().get("/2/info")
+    stamp = "%Y-%m-%d %H:%M:%S"
+    tree: dict[str, Any] = {
+        "Cluster name": data["name"],
+        "Cluster UUID": data["uuid"],
+        "Creation time": time.strftime(stamp, time.localtime(data["ctime"])),
+        "Modification time": time.strftime(stamp, time.localtime(data["mtime"])),
+        "Master node": data["master"],
+        "Architecture (this node)": f"{platform.architecture()[0]} ({platform.machine()})",
+        "Tags": ", ".join(data["tags"]) or "(none)",
+        "Default hypervisor": data["default_hypervisor"],
+        "Enabled hypervisors": ", ".join(data["enabled_hypervisors"]),
+        "Hypervisor parameters": {hv: dict(sorted(p.items())) for hv, p in data["hvparams"].items()},
+        "Cluster parameters": {
+            "candidate pool size": data["candidate_pool_size"],
+            "maximal number of jobs running simultaneously": data["max_running_jobs"],
+            "mac prefix": data["mac_prefix"],
+            "master netdev": data["master_netdev"],
+            "master netmask": data["master_netmask"],
+            "file storage path": data["file_storage_dir"],
+            "shared file storage path": data["shared_file_storage_dir"],
+            "default instance allocator": data["default_iallocator"],
+            "enabled disk templates": ", ".join(data["enabled_disk_templates"]),
+            "config serial": data["config_serial"],
+            "job queue drained": data["drain_flag"],
+        },
+        "Default node parameters": dict(sorted(data["ndparams"].items())),
+        "Default instance parameters": {"default": dict(sorted(data["beparams"]["default"].items()))},
+        "Default nic parameters": {"default": dict(sorted(data["nicparams"]["default"].items()))},
+        "Instance policy - limits for instances": data["ipolicy"],
+    }
+    print_tree(tree)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--verbose", is_flag=True, help="More details")
+@click.option("--error-codes", is_flag=True, help="Machine-parseable error codes")
+@click.option("--skip-checks", default="", help="Checks to skip")
+@common_job_options
+@handle_errors
+def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry_run: bool, priority: str) -> None:
+    """Check the cluster: config, nodes, instances, orphan disks. Exits 1 if it found errors.
+
+    \b
+    Example:
+      gnt-cluster verify
+    """
+    cl = client()
+    op = {
+        "OP_ID": "OP_CLUSTER_VERIFY",
+        "verbose": verbose,
+        "error_codes": error_codes,
+        "skip_checks": [c for c in skip_checks.split(",") if c],
+        **job_fields(dry_run, priority),
+    }
+    job_id = cl.submit([op])
+    if submit:
+        print(f"JobID: {job_id}")
+        return
+    print(f"Submitted jobs {job_id}")
+    print(f"Waiting for job {job_id} ...")
+    result = wait_job(cl, job_id)
+    if result and result[0] is False:
+        sys.exit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--enabled-hypervisors", default=None, help="Comma-separated hypervisors")
+@click.option("--enabled-disk-templates", default=None, help="Comma-separated disk templates")
+@click.option("-B", "--backend-parameters", "beparams", default=None, help="Default backend parameters")
+@click.option("-H", "--hypervisor-parameters", "hvparams", multiple=True, help="hv:key=value,...")
+@click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
+@click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
+@click.option("--max-running-jobs", type=int, default=None, help="Jobs that may run at once")
+@click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("--master-netdev", default=None, help="Interface of the master IP")
+@click.option("--file-storage-dir", default=None, help="Directory of file disks")
+@click.option("--shared-file-storage-dir", default=None, help="Directory of sharedfile disks")
+@click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
+@common_job_options
+@handle_errors
+def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
+    """Change cluster parameters.
+
+    \b
+    Example:
+      gnt-cluster modify -B memory=256M --candidate-pool-size=5
+    """
+    op: dict[str, Any] = {"OP_ID": "OP_CLUSTER_SET_PARAMS", **job_fields(dry_run, priority)}
+    if opts["enabled_hypervisors"]:
+        op["enabled_hypervisors"] = opts["enabled_hypervisors"].split(",")
+    if opts["enabled_disk_templates"]:
+        op["enabled_disk_templates"] = opts["enabled_disk_templates"].split(",")
+    if opts["beparams"]:
+        op["beparams"] = _beparams(opts["beparams"])
+    if opts["hvparams"]:
+        op["hvparams"] = _hvparams(opts["hvparams"])
+    if opts["nicparams"]:
+        op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
+    for key in (
+        "candidate_pool_size",
+        "max_running_jobs",
+        "mac_prefix",
+        "master_netdev",
+        "file_storage_dir",
+        "shared_file_storage_dir",
+        "default_iallocator",
+    ):
+        if opts[key] is not None:
+            op[key] = opts[key]
+    if len(op) == 3:
+        raise ParameterError("Please give at least one of the parameters.")
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--yes-do-it", is_flag=True, help="Confirm that you really want to destroy the cluster")
+@handle_errors
+def destroy(yes_do_it: bool) -> None:
+    """Destroy the cluster (only when the master is its last node and no instances are left).
+
+    \b
+    Example:
+      gnt-cluster destroy --yes-do-it
+    """
+    if not yes_do_it:
+        raise ParameterError("Destroying the cluster is permanent; add --yes-do-it if you really want to")
+    run_ops(client(), [{"OP_ID": "OP_CLUSTER_DESTROY"}])
+
+
+@main.command("master-failover", context_settings=CONTEXT)
+@click.option("--no-voting", is_flag=True, help="Skip the vote among nodes (old master known to be dead)")
+@handle_errors
+def master_failover(no_voting: bool) -> None:
+    """Make this node (a master candidate) the master.
+
+    \b
+    Example (on the new master):
+      gnt-cluster master-failover
+    """
+    from gnt.cluster.bootstrap import master_failover as failover
+
+    old = failover(no_voting)
+    print(f"Master role moved from {old} to this node.")
+
+
+@main.group(context_settings=CONTEXT)
+def queue() -> None:
+    """Control the job queue (drain, undrain, info).
+
+    \b
+    Example:
+      gnt-cluster queue drain
+    """
+
+
+@queue.command("drain", context_settings=CONTEXT)
+@handle_errors
+def queue_drain() -> None:
+    """Refuse new jobs."""
+    client().request("PUT", "/2/queue/drain", True)
+
+
+@queue.command("undrain", context_settings=CONTEXT)
+@handle_errors
+def queue_undrain() -> None:
+    """Accept new jobs again."""
+    client().request("PUT", "/2/queue/drain", False)
+
+
+@queue.command("info", context_settings=CONTEXT)
+@handle_errors
+def queue_info() -> None:
+    """Show whether the queue is drained."""
+    data = client().get("/2/queue")
+    print(f"The drain flag is {'set' if data['drained'] else 'unset'}")

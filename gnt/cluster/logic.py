@@ -1,0 +1,220 @@
+"""Cluster-wide LUs: post-init, verify, modify, destroy."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gnt import PROTOCOL_VERSION, constants, paths
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.instance.create import normalize_beparams
+from gnt.jobs.locking import ALL, Level, LockRequest
+from gnt.jobs.lu import LogicalUnit, register
+from gnt.opcodes import OpClusterDestroy, OpClusterPostInit, OpClusterSetParams, OpClusterVerify
+
+
+@register
+class LUClusterPostInit(LogicalUnit):
+    OPCODE = OpClusterPostInit
+
+    async def exec(self) -> bool:
+        services = self.ctx.services
+        master = self.cfg.master()
+        result = await self.rpc.call(services.target(master), "version", {}, 10)
+        result.get("The master's node daemon does not answer")
+        await services.push_ssconf()
+        return True
+
+
+@register
+class LUClusterVerify(LogicalUnit):
+    OPCODE = OpClusterVerify
+    op: OpClusterVerify
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        return {Level.INSTANCE: LockRequest(ALL, shared=True), Level.NODE: LockRequest(ALL, shared=True)}
+
+    def _error(self, kind: str, item: str, message: str) -> None:
+        self.errors += 1
+        self.feedback(f"  - ERROR: {kind} {item}: {message}")
+
+    def _warn(self, kind: str, item: str, message: str) -> None:
+        self.feedback(f"  - WARNING: {kind} {item}: {message}")
+
+    async def exec(self) -> bool:
+        self.errors = 0
+        cfg, services = self.cfg, self.ctx.services
+        self.feedback("* Verifying cluster config")
+        self._verify_config()
+        self.feedback("* Verifying cluster certificate files")
+        if not os.path.exists(paths.cluster_cert()):
+            self._error("cluster", cfg.cluster.cluster_name, "the cluster certificate is missing")
+        online = [n for n in cfg.nodes.values() if not n.offline]
+        self.feedback(f"* Gathering data ({len(online)} nodes)")
+        args = {"hypervisors": cfg.cluster.enabled_hypervisors, "storage_dirs": services.storage_dirs()}
+        results = await self.rpc.call_many(services.targets(online), "node_verify", args, 30)
+        self.feedback("* Verifying node status")
+        facts = self._verify_nodes(results)
+        self.feedback("* Verifying instance status")
+        self._verify_instances(facts)
+        self.feedback("* Verifying orphan volumes")
+        self._verify_orphans(facts)
+        self.feedback("* Verifying N+1 Memory redundancy")
+        self.feedback("* Other Notes")
+        offline = [n.name for n in cfg.nodes.values() if n.offline]
+        if offline:
+            self.feedback(f"  - NOTICE: {len(offline)} offline node(s) found.")
+        unmirrored = [i for i in cfg.instances.values() if i.disk_template not in constants.DTS_MIRRORED]
+        if unmirrored:
+            self.feedback(f"  - NOTICE: {len(unmirrored)} non-redundant instance(s) found.")
+        return self.errors == 0
+
+    def _verify_config(self) -> None:
+        cfg = self.cfg
+        if cfg.cluster.master_node not in cfg.nodes:
+            self._error("cluster", cfg.cluster.cluster_name, "the master node is not in the config")
+        for inst in cfg.instances.values():
+            if inst.primary_node not in cfg.nodes:
+                self._error("instance", inst.name, f"primary node {inst.primary_node} is not in the config")
+        if len(cfg.master_candidates()) < min(cfg.cluster.candidate_pool_size, len(cfg.nodes)):
+            self._warn(
+                "cluster",
+                cfg.cluster.cluster_name,
+                f"only {len(cfg.master_candidates())} master candidates, pool size is"
+                f" {cfg.cluster.candidate_pool_size}",
+            )
+
+    def _verify_nodes(self, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        facts = {}
+        expected_ssconf = self.ctx.services.ssconf_values()
+        for name, result in sorted(results.items()):
+            if result.failed:
+                self._error("node", name, f"while contacting node: {result.error}")
+                continue
+            data = result.payload
+            facts[name] = data
+            if data.get("version") != PROTOCOL_VERSION:
+                self._error("node", name, f"incompatible protocol version {data.get('version')}")
+            for hv, hv_data in data.get("hypervisors", {}).items():
+                for problem in hv_data.get("problems", []):
+                    self._error("node", name, f"hypervisor {hv}: {problem}")
+            ssconf = data.get("ssconf", {})
+            for key in ("cluster_name", "master_node", "node_list"):
+                if ssconf.get(key) != expected_ssconf[key]:
+                    self._error("node", name, f"ssconf file '{key}' is out of date")
+        return facts
+
+    def _verify_instances(self, facts: dict[str, dict[str, Any]]) -> None:
+        cfg = self.cfg
+        running: dict[str, dict[str, str]] = {}
+        for node_name, data in facts.items():
+            for hv_data in data.get("hypervisors", {}).values():
+                for inst_name, state in hv_data.get("instances", {}).items():
+                    running.setdefault(inst_name, {})[node_name] = state
+        for inst in sorted(cfg.instances.values(), key=lambda i: i.name):
+            pnode = cfg.node_name(inst.primary_node)
+            where = running.pop(inst.name, {})
+            if pnode not in facts:
+                continue
+            state = where.get(pnode)
+            if inst.admin_state == constants.ADMINST_UP and state not in ("running", "paused"):
+                self._error("instance", inst.name, f"instance not running on its primary node {pnode}")
+            if inst.admin_state != constants.ADMINST_UP and state in ("running", "paused"):
+                self._error("instance", inst.name, f"instance should not run on node {pnode}")
+            for other in sorted(set(where) - {pnode}):
+                if where[other] in ("running", "paused"):
+                    self._error("instance", inst.name, f"instance should not run on node {other}")
+        for inst_name, where in sorted(running.items()):
+            for node_name in sorted(where):
+                self._error("node", node_name, f"instance {inst_name} is running but not in the config")
+
+    def _verify_orphans(self, facts: dict[str, dict[str, Any]]) -> None:
+        cfg = self.cfg
+        known = {d.logical_id[1] for i in cfg.instances.values() for d in i.disks if len(d.logical_id) > 1}
+        for node_name, data in sorted(facts.items()):
+            root = paths.node_root(node_name)
+            for path in data.get("disk_files", []):
+                virtual = path[len(root) :] if root and path.startswith(root + "/") else path
+                if virtual not in known and path not in known:
+                    self._error("node", node_name, f"volume {path} is unknown")
+
+
+@register
+class LUClusterSetParams(LogicalUnit):
+    OPCODE = OpClusterSetParams
+    op: OpClusterSetParams
+    BGL_EXCLUSIVE = True
+
+    def check_prereq(self) -> None:
+        op, cluster = self.op, self.cfg.cluster
+        if op.enabled_hypervisors is not None:
+            bad = [h for h in op.enabled_hypervisors if h not in constants.HYPERVISORS]
+            if bad or not op.enabled_hypervisors:
+                raise OpPrereqError(f"Invalid hypervisor(s): {', '.join(bad) or '(none given)'}", ECODE_INVAL)
+            used = {i.hypervisor for i in self.cfg.instances.values()} - set(op.enabled_hypervisors)
+            if used:
+                raise OpPrereqError(f"Hypervisor(s) {', '.join(sorted(used))} still used by instances", ECODE_STATE)
+        if op.enabled_disk_templates is not None:
+            bad = [t for t in op.enabled_disk_templates if t not in constants.DISK_TEMPLATES]
+            if bad or not op.enabled_disk_templates:
+                raise OpPrereqError(f"Invalid disk template(s): {', '.join(bad) or '(none given)'}", ECODE_INVAL)
+            used = {i.disk_template for i in self.cfg.instances.values()} - set(op.enabled_disk_templates)
+            if used:
+                raise OpPrereqError(f"Disk template(s) {', '.join(sorted(used))} still used by instances", ECODE_STATE)
+        if op.candidate_pool_size is not None and op.candidate_pool_size < 1:
+            raise OpPrereqError("Candidate pool size must be at least 1", ECODE_INVAL)
+        if op.max_running_jobs is not None and op.max_running_jobs < 1:
+            raise OpPrereqError("max_running_jobs must be at least 1", ECODE_INVAL)
+        self.beparams = normalize_beparams(op.beparams) if op.beparams else None
+        if op.hvparams:
+            unknown = set(op.hvparams) - set(constants.HYPERVISORS)
+            if unknown:
+                raise OpPrereqError(f"Unknown hypervisor(s) in -H: {', '.join(sorted(unknown))}", ECODE_INVAL)
+        self.cluster = cluster
+
+    async def exec(self) -> None:
+        op, cluster = self.op, self.cluster
+        simple = (
+            "enabled_hypervisors",
+            "enabled_disk_templates",
+            "candidate_pool_size",
+            "max_running_jobs",
+            "mac_prefix",
+            "master_netdev",
+            "file_storage_dir",
+            "shared_file_storage_dir",
+            "default_iallocator",
+        )
+        for attr in simple:
+            value = getattr(op, attr)
+            if value is not None:
+                setattr(cluster, attr, value)
+        if self.beparams:
+            cluster.beparams.setdefault("default", {}).update(self.beparams)
+        for hv, params in (op.hvparams or {}).items():
+            cluster.hvparams.setdefault(hv, {}).update(params)
+        if op.nicparams:
+            cluster.nicparams.setdefault("default", {}).update(op.nicparams)
+        if op.ndparams:
+            cluster.ndparams.update(op.ndparams)
+        if op.ipolicy:
+            cluster.ipolicy.update(op.ipolicy)
+        await self.cfg.commit([cluster])
+        await self.ctx.services.push_ssconf()
+
+
+@register
+class LUClusterDestroy(LogicalUnit):
+    OPCODE = OpClusterDestroy
+    BGL_EXCLUSIVE = True
+
+    def check_prereq(self) -> None:
+        others = [n for n in self.cfg.nodes.values() if n.uuid != self.cfg.cluster.master_node]
+        if others:
+            raise OpPrereqError(f"There are still {len(others)} node(s) in this cluster", ECODE_INVAL)
+        if self.cfg.instances:
+            raise OpPrereqError(f"There are still {len(self.cfg.instances)} instance(s) in this cluster", ECODE_INVAL)
+
+    async def exec(self) -> str:
+        self.ctx.services.request_shutdown(destroy=True)
+        return self.cfg.master().name

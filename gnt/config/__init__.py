@@ -1,0 +1,1 @@
+"""The cluster config: persisted per object (store) and held in memory by the master (manager)."""

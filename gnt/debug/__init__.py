@@ -1,0 +1,1 @@
+"""gnt-debug: CLI, logical units and query fields."""

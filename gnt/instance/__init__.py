@@ -1,0 +1,1 @@
+"""gnt-instance: CLI, logical units and query fields."""

@@ -1,0 +1,537 @@
+"""gnt-instance: instance administration."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from gnt.cli.common import (
+    CONTEXT,
+    client,
+    common_job_options,
+    confirm,
+    convert_value,
+    handle_errors,
+    job_fields,
+    list_options,
+    parse_ident_keyval,
+    parse_keyval,
+    run_list,
+    run_list_fields,
+)
+from gnt.cli.jobs import run_ops
+from gnt.cli.output import print_tree
+from gnt.errors import ParameterError
+from gnt.units import format_size, parse_size
+
+DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """Instance administration.
+
+    \b
+    Example:
+      gnt-instance add -t diskless -o noop -n node1 --no-name-check --no-ip-check inst1
+      gnt-instance list
+    """
+
+
+def parse_beparams(text: str | None) -> dict[str, Any]:
+    params = parse_keyval(text or "", "-B")
+    for key in ("memory", "maxmem", "minmem"):
+        if key in params:
+            parse_size(params[key], key)  # a bad size is a Parameter Error before any job
+    return {k: convert_value(v) for k, v in params.items()}
+
+
+def parse_disks(values: tuple[str, ...]) -> list[dict[str, Any]]:
+    disks: dict[int, dict[str, Any]] = {}
+    for value in values:
+        ident, params = parse_ident_keyval(value, "--disk")
+        if not ident.isdigit():
+            raise ParameterError(f"Invalid disk index '{ident}' in --disk {value}")
+        if "size" not in params:
+            raise ParameterError(f"Missing size for disk {ident} (--disk {ident}:size=SIZE)")
+        params["size"] = parse_size(params["size"], f"disk/{ident} size")
+        disks[int(ident)] = params
+    if disks and sorted(disks) != list(range(len(disks))):
+        raise ParameterError("Disk indices must be consecutive, starting at 0")
+    return [disks[i] for i in sorted(disks)]
+
+
+def parse_nics(values: tuple[str, ...], no_nics: bool) -> list[dict[str, Any]]:
+    if no_nics:
+        if values:
+            raise ParameterError("--no-nics and --net cannot be combined")
+        return []
+    if not values:
+        return [{}]
+    nics: dict[int, dict[str, Any]] = {}
+    for value in values:
+        ident, params = parse_ident_keyval(value, "--net")
+        if not ident.isdigit():
+            raise ParameterError(f"Invalid NIC index '{ident}' in --net {value}")
+        nics[int(ident)] = params
+    return [nics[i] for i in sorted(nics)]
+
+
+def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: Any) -> dict[str, Any]:
+    return {"OP_ID": op_id, "instance_name": name, **fields, **job_fields(dry_run, priority)}
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-t", "--disk-template", required=True, help="diskless, file, sharedfile, plain, drbd")
+@click.option("-n", "--node", default=None, help="pnode[:snode]")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the nodes")
+@click.option("-o", "--os-type", default=None, help="OS definition")
+@click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (repeatable)")
+@click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
+@click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
+@click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
+@click.option("--net", "nets", multiple=True, help="N:mode=bridged,link=br0,ip=...,mac=... (repeatable)")
+@click.option("--no-nics", is_flag=True, help="Create without network interfaces")
+@click.option("--no-start", is_flag=True, help="Do not start the instance")
+@click.option("--no-install", is_flag=True, help="Do not run the OS create script")
+@click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
+@click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
+@click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
+@click.option("--tags", default=None, help="Comma-separated tags")
+@common_job_options
+@handle_errors
+def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None:
+    """Create an instance.
+
+    \b
+    Example:
+      gnt-instance add -t file --disk 0:size=1G -o noop -B memory=128M -n node1 --no-name-check \\
+          --no-ip-check --no-nics inst1
+    """
+    disks = parse_disks(o["disks"])
+    if o["os_size"]:
+        if disks:
+            raise ParameterError("-s and --disk cannot be combined")
+        disks = [{"size": parse_size(o["os_size"], "os-size")}]
+    pnode, snode = (o["node"].split(":", 1) + [None])[:2] if o["node"] else (None, None)
+    hypervisor, hvparams = None, {}
+    if o["hvparams"]:
+        hypervisor, hvparams = parse_ident_keyval(o["hvparams"], "-H")
+    op = _instance_op(
+        "OP_INSTANCE_CREATE",
+        name,
+        dry_run,
+        priority,
+        disk_template=o["disk_template"],
+        disks=disks,
+        nics=parse_nics(o["nets"], o["no_nics"]),
+        os_type=o["os_type"],
+        pnode=pnode,
+        snode=snode,
+        iallocator=o["iallocator"],
+        hypervisor=hypervisor,
+        hvparams={k: convert_value(v) for k, v in hvparams.items()},
+        beparams=parse_beparams(o["beparams"]),
+        start=not o["no_start"],
+        name_check=not o["no_name_check"],
+        ip_check=not o["no_ip_check"],
+        no_install=o["no_install"],
+        wait_for_sync=not o["no_wait_for_sync"],
+        tags=[t for t in (o["tags"] or "").split(",") if t],
+    )
+    result = run_ops(client(), [op], submit)
+    if dry_run and result:
+        print(f"Instance {name} would be created on node(s) {', '.join(result[0])}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@click.option("--ignore-failures", is_flag=True, help="Remove from the config even if cleanup fails")
+@click.option("--shutdown-timeout", type=int, default=120, help="Seconds to wait for shutdown")
+@common_job_options
+@handle_errors
+def remove(
+    name: str, force: bool, ignore_failures: bool, shutdown_timeout: int, submit: bool, dry_run: bool, priority: str
+) -> None:
+    """Remove an instance and its disks.
+
+    \b
+    Example:
+      gnt-instance remove -f inst1
+    """
+    confirm(f"This will remove the instance {name} and its disks. Continue?", force)
+    op = _instance_op(
+        "OP_INSTANCE_REMOVE",
+        name,
+        dry_run,
+        priority,
+        ignore_failures=ignore_failures,
+        shutdown_timeout=shutdown_timeout,
+    )
+    run_ops(client(), [op], submit, quiet=True)
+
+
+@main.command("list", context_settings=CONTEXT)
+@click.argument("instances", nargs=-1)
+@list_options
+@handle_errors
+def list_(
+    instances: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+) -> None:
+    """List instances (default fields: name hypervisor os pnode status oper_ram).
+
+    \b
+    Example:
+      gnt-instance list -o name,pnode,status,oper_state,be/memory --no-headers --separator=:
+    """
+    run_list("instance", DEFAULT_FIELDS, output, no_headers, separator, units, instances)
+
+
+@main.command("list-fields", context_settings=CONTEXT)
+@click.argument("fields", nargs=-1)
+@click.option("--separator", default=None)
+@click.option("--no-headers", is_flag=True)
+@handle_errors
+def list_fields(fields: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
+    """List the fields `gnt-instance list -o` accepts.
+
+    \b
+    Example:
+      gnt-instance list-fields
+    """
+    run_list_fields("instance", fields, separator, no_headers)
+
+
+def _info_tree(d: dict[str, Any]) -> dict[str, Any]:
+    stamp = "%Y-%m-%d %H:%M:%S"
+    actual = "up" if d["oper_state"] else "down"
+    configured = "up" if d["admin_state"] == "up" else "down"
+    be, custom_be = d["beparams"], d["custom_beparams"]
+    if "memory" not in custom_be:
+        be_view = {k: (v if k in custom_be else f"default ({v})") for k, v in sorted(be.items())}
+        be_view["memory"] = f"default ({be['maxmem']})"
+        be_view = dict(sorted(be_view.items()))
+    disks = []
+    for i, (size, uuid, name) in enumerate(zip(d["disk.sizes"], d["disk.uuids"], d["disk.names"], strict=True)):
+        disks.append({f"disk/{i}": f"{d['disk_template']}, size {format_size(size)}", "name": name, "UUID": uuid})
+    nics = [
+        {f"nic/{i}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
+        for i, (mac, ip, mode, link) in enumerate(
+            zip(d["nic.macs"], d["nic.ips"], d["nic.modes"], d["nic.links"], strict=True)
+        )
+    ]
+    return {
+        "Instance name": d["name"],
+        "UUID": d["uuid"],
+        "Serial number": d["serial_no"],
+        "Creation time": time.strftime(stamp, time.localtime(d["ctime"])),
+        "Modification time": time.strftime(stamp, time.localtime(d["mtime"])),
+        "State": f"configured to be {configured}, actual state is {actual}",
+        "Nodes": [{"primary": d["pnode"], "group": d["pnode.group"]}, {"secondaries": ", ".join(d["snodes"])}],
+        "Operating system": d["os"],
+        "Operating system parameters": d["osparams"],
+        "Allocated network port": d["network_port"],
+        "Hypervisor": d["hypervisor"],
+        "Hypervisor parameters": dict(sorted(d["hvparams"].items())),
+        "Back-end parameters": be_view,
+        "NICs": nics,
+        "Disk template": d["disk_template"],
+        "Disks": disks,
+    }
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("instances", nargs=-1)
+@handle_errors
+def info(instances: tuple[str, ...]) -> None:
+    """Show instance details.
+
+    \b
+    Example:
+      gnt-instance info inst1
+    """
+    cl = client()
+    names = list(instances) or [i["id"] for i in cl.get("/2/instances")]
+    fields = [
+        "name",
+        "uuid",
+        "serial_no",
+        "ctime",
+        "mtime",
+        "admin_state",
+        "oper_state",
+        "pnode",
+        "pnode.group",
+        "snodes",
+        "os",
+        "osparams",
+        "network_port",
+        "hypervisor",
+        "hvparams",
+        "beparams",
+        "custom_beparams",
+        "disk_template",
+        "disk.sizes",
+        "disk.uuids",
+        "disk.names",
+        "nic.macs",
+        "nic.ips",
+        "nic.modes",
+        "nic.links",
+    ]
+    data = cl.get("/2/query/instance", fields=",".join(fields), names=",".join(names))
+    out = [_info_tree({f: cell[1] for f, cell in zip(fields, row, strict=True)}) for row in data["data"]]
+    print_tree(out)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Start even if the config says down")
+@click.option("--paused", is_flag=True, help="Start with the CPUs paused")
+@click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
+@click.option("-B", "--backend-parameters", "beparams", default=None, help="Temporary backend parameters")
+@click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="Temporary hv parameters")
+@common_job_options
+@handle_errors
+def startup(
+    name: str,
+    force: bool,
+    paused: bool,
+    no_remember: bool,
+    beparams: str | None,
+    hvparams: str | None,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Start an instance.
+
+    \b
+    Example:
+      gnt-instance startup inst1
+    """
+    op = _instance_op(
+        "OP_INSTANCE_STARTUP",
+        name,
+        dry_run,
+        priority,
+        force=force,
+        startup_paused=paused,
+        no_remember=no_remember,
+        beparams=parse_beparams(beparams),
+        hvparams={k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
+    )
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--timeout", type=int, default=120, help="Seconds for a clean shutdown")
+@click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
+@click.option("--ignore-offline", is_flag=True, help="Only change the config if the node is offline")
+@common_job_options
+@handle_errors
+def shutdown(
+    name: str, timeout: int, no_remember: bool, ignore_offline: bool, submit: bool, dry_run: bool, priority: str
+) -> None:
+    """Stop an instance.
+
+    \b
+    Example:
+      gnt-instance shutdown --timeout=30 inst1
+    """
+    op = _instance_op(
+        "OP_INSTANCE_SHUTDOWN",
+        name,
+        dry_run,
+        priority,
+        timeout=timeout,
+        no_remember=no_remember,
+        ignore_offline_nodes=ignore_offline,
+    )
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-t", "--type", "reboot_type", type=click.Choice(["soft", "hard", "full"]), default="hard")
+@click.option("--shutdown-timeout", type=int, default=120, help="Seconds for a clean shutdown")
+@common_job_options
+@handle_errors
+def reboot(name: str, reboot_type: str, shutdown_timeout: int, submit: bool, dry_run: bool, priority: str) -> None:
+    """Reboot an instance.
+
+    \b
+    Example:
+      gnt-instance reboot -t soft inst1
+    """
+    op = _instance_op(
+        "OP_INSTANCE_REBOOT", name, dry_run, priority, reboot_type=reboot_type, shutdown_timeout=shutdown_timeout
+    )
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@click.option("--non-live", is_flag=True, help="Pause the instance during the move")
+@click.option("--migration-mode", type=click.Choice(["live", "non-live"]), default=None)
+@click.option("-n", "--target-node", default=None, help="Target node")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the target")
+@click.option("--cleanup", is_flag=True, help="Recover from an interrupted migration")
+@click.option("--allow-failover", is_flag=True, help="Fail over if migration is impossible")
+@common_job_options
+@handle_errors
+def migrate(
+    name: str,
+    force: bool,
+    non_live: bool,
+    migration_mode: str | None,
+    target_node: str | None,
+    iallocator: str | None,
+    cleanup: bool,
+    allow_failover: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Live-migrate an instance to another node.
+
+    \b
+    Example:
+      gnt-instance migrate -f -n node2 inst1
+    """
+    confirm(f"Instance {name} will be migrated. Continue?", force)
+    mode = "non-live" if non_live else migration_mode
+    op = _instance_op(
+        "OP_INSTANCE_MIGRATE",
+        name,
+        dry_run,
+        priority,
+        mode=mode,
+        target_node=target_node,
+        iallocator=iallocator,
+        cleanup=cleanup,
+        allow_failover=allow_failover,
+    )
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@click.option("-n", "--target-node", default=None, help="Target node")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the target")
+@click.option("--ignore-consistency", is_flag=True, help="Go on even if the source cannot stop it")
+@click.option("--shutdown-timeout", type=int, default=120, help="Seconds for a clean shutdown")
+@common_job_options
+@handle_errors
+def failover(
+    name: str,
+    force: bool,
+    target_node: str | None,
+    iallocator: str | None,
+    ignore_consistency: bool,
+    shutdown_timeout: int,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Stop an instance and start it on another node.
+
+    \b
+    Example:
+      gnt-instance failover -f -n node3 inst1
+    """
+    confirm(f"Instance {name} will be failed over (stopped and started elsewhere). Continue?", force)
+    op = _instance_op(
+        "OP_INSTANCE_FAILOVER",
+        name,
+        dry_run,
+        priority,
+        target_node=target_node,
+        iallocator=iallocator,
+        ignore_consistency=ignore_consistency,
+        shutdown_timeout=shutdown_timeout,
+    )
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=256M,vcpus=2,...")
+@click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="key=value,...")
+@click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,...")
+@click.option("--offline", is_flag=True, help="Mark the instance offline")
+@click.option("--online", is_flag=True, help="Mark the instance online")
+@click.option("-f", "--force", is_flag=True)
+@common_job_options
+@handle_errors
+def modify(
+    name: str,
+    beparams: str | None,
+    hvparams: str | None,
+    osparams: str | None,
+    offline: bool,
+    online: bool,
+    force: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Change instance parameters (takes effect at the next start for memory/vcpus).
+
+    \b
+    Example:
+      gnt-instance modify -B memory=256M,vcpus=2 inst1
+    """
+    if offline and online:
+        raise ParameterError("--offline and --online cannot be combined")
+    op = _instance_op(
+        "OP_INSTANCE_SET_PARAMS",
+        name,
+        dry_run,
+        priority,
+        beparams=parse_beparams(beparams),
+        hvparams={k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
+        osparams=parse_keyval(osparams or "", "-O"),
+        force=force,
+        offline=True if offline else (False if online else None),
+    )
+    result = run_ops(client(), [op], submit)
+    if result:
+        print(f"Modified instance {name}")
+        for key, value in result[0]:
+            print(f" - {key} -> {value}")
+        print(
+            "Please don't forget that most parameters take effect only at the next (re)start of the instance"
+            " initiated by ganeti; restarting from within the instance will not be enough."
+        )
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--show-cmd", is_flag=True, help="Print the command instead of running it")
+@handle_errors
+def console(name: str, show_cmd: bool) -> None:
+    """Attach to an instance's serial console.
+
+    \b
+    Example:
+      gnt-instance console inst1
+    """
+    import shlex
+
+    info = client().get(f"/2/instances/{name}/console")
+    argv = info["command"]
+    if show_cmd:
+        print(shlex.join(argv))
+        return
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)

@@ -1,0 +1,143 @@
+"""Helpers the instance LUs share: filled parameters, the node-side spec, node checks."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from gnt import constants
+from gnt.errors import ECODE_NORES, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.objects import Cluster, Instance, Node
+from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
+
+if TYPE_CHECKING:
+    from gnt.jobs.lu import LogicalUnit
+
+
+def filled_beparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
+    params = dict(constants.BE_DEFAULTS)
+    params.update(cluster.beparams.get("default", {}))
+    params.update(inst.beparams)
+    if "memory" in params and "maxmem" not in inst.beparams:
+        params["maxmem"] = params["minmem"] = params.pop("memory")
+    params.pop("memory", None)
+    return params
+
+
+def filled_hvparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
+    params = dict(constants.HV_DEFAULTS.get(inst.hypervisor, {}))
+    params.update(cluster.hvparams.get(inst.hypervisor, {}))
+    params.update(inst.hvparams)
+    return params
+
+
+def filled_nicparams(cluster: Cluster, nicparams: dict[str, Any]) -> dict[str, Any]:
+    params = dict(constants.NIC_DEFAULTS)
+    params.update(cluster.nicparams.get("default", {}))
+    params.update(nicparams)
+    return params
+
+
+def instance_memory(cluster: Cluster, inst: Instance) -> int:
+    return int(filled_beparams(cluster, inst)["maxmem"])
+
+
+def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
+    be = filled_beparams(cluster, inst)
+    disks = [
+        DiskSpec(
+            uuid=d.uuid,
+            index=i,
+            size=d.size,
+            dev_type=d.dev_type,
+            logical_id=list(d.logical_id),
+            mode=d.mode,
+            name=d.name,
+            params=dict(d.params),
+        )
+        for i, d in enumerate(inst.disks)
+    ]
+    nics = []
+    for nic in inst.nics:
+        params = filled_nicparams(cluster, nic.nicparams)
+        nics.append(
+            NicSpec(
+                uuid=nic.uuid,
+                mac=nic.mac,
+                ip=nic.ip,
+                name=nic.name,
+                network=nic.network,
+                mode=str(params["mode"]),
+                link=str(params["link"]),
+                vlan=str(params.get("vlan", "")),
+            )
+        )
+    return InstanceSpec(
+        name=inst.name,
+        uuid=inst.uuid,
+        hypervisor=inst.hypervisor,
+        memory=int(be["maxmem"]),
+        vcpus=int(be["vcpus"]),
+        os=inst.os,
+        hvparams=filled_hvparams(cluster, inst),
+        beparams=be,
+        osparams=dict(inst.osparams),
+        disks=disks,
+        nics=nics,
+        disk_template=inst.disk_template,
+        network_port=inst.network_port,
+    )
+
+
+def spec_args(lu: LogicalUnit, inst: Instance, **extra: Any) -> dict[str, Any]:
+    from gnt import serial
+
+    return {"instance": serial.to_dict(build_spec(lu.cfg.cluster, inst)), **extra}
+
+
+def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int) -> list[str]:
+    """logical_id of a new disk: [driver, path], as Ganeti stores file disks."""
+    if template == constants.DT_FILE:
+        base = cluster.file_storage_dir
+    elif template == constants.DT_SHARED_FILE:
+        base = cluster.shared_file_storage_dir
+    else:
+        return []
+    if not base:
+        raise OpPrereqError(f"No storage directory configured for disk template '{template}'", "environment_error")
+    return ["loop", os.path.join(base, inst_name, f"{disk_uuid}.{template}.disk{index}")]
+
+
+def check_node_online(node: Node, what: str = "node") -> None:
+    if node.offline:
+        raise OpPrereqError(
+            f"Can't use offline {what} {node.name}; bring it back with `gnt-node modify -O no {node.name}`",
+            ECODE_STATE,
+        )
+
+
+def check_node_usable(node: Node) -> None:
+    """A node new instances may land on."""
+    check_node_online(node)
+    if node.drained:
+        raise OpPrereqError(f"Can't use drained node {node.name}", ECODE_STATE)
+    if not node.vm_capable:
+        raise OpPrereqError(f"Can't use non-vm_capable node {node.name}", ECODE_STATE)
+
+
+async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed: int, reason: str) -> None:
+    """Ask the node (fresh data) whether `needed` MiB fit; raise insufficient_resources if not."""
+    services = lu.ctx.services
+    result = (await services.live([node], "node_info", {"hypervisors": [hypervisor]}, fresh=True))[node.name]
+    info = result.get("Cannot get node information")
+    free = int(info["hv"][hypervisor]["memory_free"])
+    if needed > free:
+        raise OpPrereqError(
+            f"Not enough memory on node {node.name} for {reason}: needed {needed} MiB, available {free} MiB",
+            ECODE_NORES,
+        )
+
+
+def raise_node_error(result: Any, message: str) -> None:
+    if result.failed:
+        raise OpExecError(f"{message}: {result.error}")

@@ -1,0 +1,245 @@
+"""OP_INSTANCE_CREATE: disks, config entry, OS install, start; undone step by step on failure."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gnt import constants, serial
+from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.instance.common import (
+    build_spec,
+    check_free_memory,
+    check_node_usable,
+    disk_path,
+    filled_beparams,
+)
+from gnt.jobs.locking import ALL, Level, LockRequest
+from gnt.jobs.lu import LogicalUnit, register
+from gnt.objects import Disk, Instance, Nic, new_uuid
+from gnt.opcodes import OpInstanceCreate
+from gnt.units import parse_size
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
+
+
+def normalize_beparams(params: dict[str, Any]) -> dict[str, Any]:
+    """Validate backend parameters; sizes become MiB, 'memory' sets both minmem and maxmem."""
+    result: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in constants.BE_SIZE_PARAMS:
+            size = parse_size(value, key)
+            if size <= 0:
+                raise OpPrereqError(f"'{key}' must be positive, not {value}", ECODE_INVAL)
+            if key == "memory":
+                result["maxmem"] = result["minmem"] = size
+            else:
+                result[key] = size
+        elif key in constants.BE_INT_PARAMS:
+            if isinstance(value, bool) or not str(value).isdigit() or int(value) < (1 if key == "vcpus" else 0):
+                raise OpPrereqError(f"Invalid value {value!r} for backend parameter '{key}'", ECODE_INVAL)
+            result[key] = int(value)
+        elif key in constants.BE_BOOL_PARAMS:
+            if str(value).lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise OpPrereqError(f"Invalid boolean {value!r} for backend parameter '{key}'", ECODE_INVAL)
+            result[key] = str(value).lower() in ("true", "yes", "1")
+        else:
+            raise OpPrereqError(f"Unknown backend parameter '{key}'", ECODE_INVAL)
+    if result.get("minmem", 0) > result.get("maxmem", result.get("minmem", 0)):
+        raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)
+    return result
+
+
+@register
+class LUInstanceCreate(LogicalUnit):
+    OPCODE = OpInstanceCreate
+    op: OpInstanceCreate
+
+    def check_arguments(self) -> None:
+        op = self.op
+        if not NAME_RE.match(op.instance_name):
+            raise OpPrereqError(f"Invalid instance name '{op.instance_name}'", ECODE_INVAL)
+        if op.mode != "create":
+            raise OpPrereqError(f"Instance creation mode '{op.mode}' is not supported", ECODE_INVAL)
+        if op.disk_template not in constants.DISK_TEMPLATES:
+            raise OpPrereqError(f"Invalid disk template '{op.disk_template}'", ECODE_INVAL)
+        if op.disk_template == constants.DT_DISKLESS and op.disks:
+            raise OpPrereqError("Diskless instances cannot have disks", ECODE_INVAL)
+        if op.disk_template != constants.DT_DISKLESS and not op.disks:
+            raise OpPrereqError(f"Disk template '{op.disk_template}' needs at least one disk", ECODE_INVAL)
+        self.disk_sizes = [self._disk_size(i, d) for i, d in enumerate(op.disks)]
+        self.beparams = normalize_beparams(op.beparams)
+        if not op.os_type and not op.no_install:
+            raise OpPrereqError("No OS given; use -o OS (or --no-install)", ECODE_INVAL)
+        if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode:
+            raise OpPrereqError("The drbd template needs a secondary node (-n pnode:snode)", ECODE_INVAL)
+
+    @staticmethod
+    def _disk_size(index: int, disk: dict[str, Any]) -> int:
+        if not isinstance(disk, dict) or "size" not in disk:
+            raise OpPrereqError(f"Disk {index}: missing size", ECODE_INVAL)
+        size = parse_size(disk["size"], f"disk/{index} size")
+        if size <= 0:
+            raise OpPrereqError(f"Disk {index}: size must be positive", ECODE_INVAL)
+        if disk.get("mode", "rw") not in ("rw", "ro"):
+            raise OpPrereqError(f"Disk {index}: invalid access mode {disk.get('mode')!r}", ECODE_INVAL)
+        return size
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n]
+        if not nodes:
+            nodes = ALL
+        return {
+            Level.INSTANCE: LockRequest([self.op.instance_name]),
+            Level.NODE: LockRequest(nodes, shared=True),
+            Level.NODE_RES: LockRequest(nodes),
+        }
+
+    async def check_prereq(self) -> None:
+        op, cfg = self.op, self.cfg
+        if cfg.find_instance(op.instance_name) is not None:
+            raise OpPrereqError(f"Instance '{op.instance_name}' is already in the cluster", ECODE_EXISTS)
+        if op.disk_template not in cfg.cluster.enabled_disk_templates:
+            raise OpPrereqError(
+                f"Disk template '{op.disk_template}' is not enabled in cluster. Enabled disk templates are:"
+                f" {','.join(cfg.cluster.enabled_disk_templates)}",
+                ECODE_STATE,
+            )
+        self.hypervisor = op.hypervisor or cfg.cluster.default_hypervisor
+        if self.hypervisor not in cfg.cluster.enabled_hypervisors:
+            raise OpPrereqError(
+                f"Selected hypervisor ({self.hypervisor}) not enabled in the cluster"
+                f" ({','.join(cfg.cluster.enabled_hypervisors)})",
+                ECODE_STATE,
+            )
+        self.pnode = cfg.node(op.pnode) if op.pnode else self._choose_node()
+        check_node_usable(self.pnode)
+        self.memory = int(
+            {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}["maxmem"]
+        )
+        if op.os_type:
+            result = await self.rpc.call(self.ctx.services.target(self.pnode), "os_validate", {"name": op.os_type})
+            if result.failed:
+                raise OpExecError(f"OS Parameters validation failed on node {self.pnode.name}: {result.error}")
+        if op.start:
+            await check_free_memory(
+                self, self.pnode, self.hypervisor, self.memory, f"starting instance {op.instance_name}"
+            )
+
+    def _choose_node(self) -> Any:
+        """Until an allocator is configured, the usable node with the fewest primary instances."""
+        allocator = getattr(self.ctx.services, "allocate", None)
+        if allocator is not None:
+            node = allocator(self, self.op)
+            self.info(
+                f"Selected nodes for instance {self.op.instance_name} via iallocator"
+                f" {self.op.iallocator or self.cfg.cluster.default_iallocator}: {node.name}"
+            )
+            return node
+        usable = [n for n in self.cfg.nodes.values() if not (n.offline or n.drained or not n.vm_capable)]
+        if not usable:
+            raise OpPrereqError("No usable node to place the instance on", ECODE_STATE)
+        return min(usable, key=lambda n: (len(self.cfg.primary_instances(n.uuid)), n.name))
+
+    def dry_run_result(self) -> Any:
+        return [self.pnode.name]
+
+    async def exec(self) -> list[str]:
+        op, cfg = self.op, self.cfg
+        inst = Instance(
+            name=op.instance_name,
+            primary_node=self.pnode.uuid,
+            os=op.os_type or "",
+            hypervisor=self.hypervisor,
+            disk_template=op.disk_template,
+            beparams=self.beparams,
+            hvparams=dict(op.hvparams),
+            osparams=dict(op.osparams),
+            tags=list(op.tags),
+            admin_state=constants.ADMINST_DOWN,
+        )
+        inst.nics = [self._make_nic(n) for n in op.nics]
+        for index, size in enumerate(self.disk_sizes):
+            disk_uuid = new_uuid()
+            logical_id = disk_path(cfg.cluster, op.disk_template, inst.name, disk_uuid, index)
+            inst.disks.append(
+                Disk(
+                    uuid=disk_uuid,
+                    size=size,
+                    dev_type=op.disk_template,
+                    logical_id=logical_id,
+                    mode=op.disks[index].get("mode", "rw"),
+                    name=op.disks[index].get("name"),
+                )
+            )
+            self.feedback(f"* disk {index}, size {size}M")
+        target = self.ctx.services.target(self.pnode)
+        self.feedback("* creating instance disks...")
+        await self._create_disks(inst, target)
+        self.feedback(f"adding instance {inst.name} to cluster config")
+        if op.start:
+            inst.admin_state = constants.ADMINST_UP
+        await cfg.commit([inst, cfg.cluster])
+        try:
+            if not op.no_install:
+                self.feedback("* running the instance OS create scripts...")
+                result = await self.rpc.call(target, "instance_os_add", {"instance": self._spec(inst)}, 600)
+                if result.failed:
+                    raise OpExecError(
+                        f"Could not add os for instance {inst.name} on node {self.pnode.name}: {result.error}"
+                    )
+        except GntError:
+            await self._undo(inst, target)
+            raise
+        if op.start:
+            self.feedback("* starting instance...")
+            result = await self.rpc.call(target, "instance_start", {"instance": self._spec(inst)}, 120)
+            if result.failed:
+                inst.admin_state = constants.ADMINST_DOWN
+                await cfg.commit([inst])
+                raise OpExecError(f"Could not start instance {inst.name}: {result.error}")
+        return [self.pnode.name]
+
+    def _make_nic(self, data: dict[str, Any]) -> Nic:
+        known = {"mac", "ip", "mode", "link", "name", "network", "vlan"}
+        unknown = set(data) - known
+        if unknown:
+            raise OpPrereqError(f"Unknown NIC parameter(s): {', '.join(sorted(unknown))}", ECODE_INVAL)
+        mac = data.get("mac") or "auto"
+        if mac in ("auto", "generate"):
+            mac = self.cfg.generate_mac()
+        mode = data.get("mode")
+        if mode is not None and mode not in constants.NIC_MODES:
+            raise OpPrereqError(f"Invalid NIC mode '{mode}'", ECODE_INVAL)
+        params = {k: data[k] for k in ("mode", "link", "vlan") if data.get(k) is not None}
+        return Nic(
+            uuid=new_uuid(),
+            mac=mac,
+            ip=data.get("ip"),
+            name=data.get("name"),
+            network=data.get("network"),
+            nicparams=params,
+        )
+
+    def _spec(self, inst: Instance) -> dict[str, Any]:
+        return serial.to_dict(build_spec(self.cfg.cluster, inst))
+
+    async def _create_disks(self, inst: Instance, target: Any) -> None:
+        created = []
+        for disk in build_spec(self.cfg.cluster, inst).disks:
+            args = {"disk": serial.to_dict(disk), "instance_name": inst.name}
+            result = await self.rpc.call(target, "blockdev_create", args, 600)
+            if result.failed:
+                for done in created:
+                    await self.rpc.call(target, "blockdev_remove", {"disk": serial.to_dict(done)})
+                raise OpExecError(
+                    f"Can't create disk {disk.index} of instance {inst.name} on node {self.pnode.name}: {result.error}"
+                )
+            created.append(disk)
+
+    async def _undo(self, inst: Instance, target: Any) -> None:
+        """Remove what this job created, so a failed create leaves nothing behind."""
+        self.warning(f"Removing disks and config entry of instance {inst.name}")
+        for disk in build_spec(self.cfg.cluster, inst).disks:
+            await self.rpc.call(target, "blockdev_remove", {"disk": serial.to_dict(disk)})
+        await self.cfg.commit(delete=[inst])

@@ -1,0 +1,219 @@
+"""Instance remove, startup, shutdown, reboot and modify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnt import constants, serial
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.instance.common import (
+    build_spec,
+    check_free_memory,
+    check_node_online,
+    filled_beparams,
+    instance_memory,
+    spec_args,
+)
+from gnt.instance.create import normalize_beparams
+from gnt.jobs.locking import Level, LockRequest
+from gnt.jobs.lu import LogicalUnit, register
+from gnt.objects import Instance, Node
+from gnt.opcodes import (
+    OpInstanceReboot,
+    OpInstanceRemove,
+    OpInstanceSetParams,
+    OpInstanceShutdown,
+    OpInstanceStartup,
+)
+
+
+class InstanceLU(LogicalUnit):
+    """An LU acting on one existing instance: locks it and its nodes."""
+
+    NODE_LOCKS_SHARED = True
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        name = self.op.instance_name  # type: ignore[attr-defined]
+        inst = self.cfg.find_instance(name)
+        nodes = [self.cfg.node_name(u) for u in ([inst.primary_node, *inst.secondary_nodes] if inst else [])]
+        return {
+            Level.INSTANCE: LockRequest([name]),
+            Level.NODE: LockRequest(nodes, shared=self.NODE_LOCKS_SHARED),
+        }
+
+    def check_prereq(self) -> Any:
+        self.instance: Instance = self.cfg.instance(self.op.instance_name)  # type: ignore[attr-defined]
+        self.pnode: Node = self.cfg.nodes[self.instance.primary_node]
+
+    def target(self, node: Node | None = None) -> Any:
+        return self.ctx.services.target(node or self.pnode)
+
+
+@register
+class LUInstanceRemove(InstanceLU):
+    OPCODE = OpInstanceRemove
+    op: OpInstanceRemove
+    NODE_LOCKS_SHARED = False
+
+    async def exec(self) -> None:
+        inst = self.instance
+        self.feedback(f"* shutting down instance {inst.name} on node {self.pnode.name}")
+        result = await self.rpc.call(
+            self.target(),
+            "instance_shutdown",
+            spec_args(self, inst, timeout=self.op.shutdown_timeout),
+            self.op.shutdown_timeout + 30,
+        )
+        self._check(result, f"Could not shut down instance {inst.name}")
+        self.feedback("* removing instance disks...")
+        for disk in build_spec(self.cfg.cluster, inst).disks:
+            result = await self.rpc.call(self.target(), "blockdev_remove", {"disk": serial.to_dict(disk)}, 120)
+            self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
+        self.feedback(f"* removing instance {inst.name} from the cluster config")
+        await self.cfg.commit(delete=[inst])
+
+    def _check(self, result: Any, message: str) -> None:
+        if not result.failed:
+            return
+        if self.op.ignore_failures:
+            self.warning(f"{message}: {result.error} (ignored)")
+            return
+        raise OpExecError(f"{message}: {result.error}")
+
+
+@register
+class LUInstanceStartup(InstanceLU):
+    OPCODE = OpInstanceStartup
+    op: OpInstanceStartup
+
+    async def check_prereq(self) -> None:
+        super().check_prereq()
+        if self.instance.admin_state == constants.ADMINST_OFFLINE:
+            raise OpPrereqError(f"Instance {self.instance.name} is marked offline", ECODE_STATE)
+        check_node_online(self.pnode, "primary node")
+        self.beparams = normalize_beparams(self.op.beparams)
+        info = await self.rpc.call(
+            self.target(), "instance_info", {"name": self.instance.name, "hypervisor": self.instance.hypervisor}, 15
+        )
+        running = info.get("Cannot get instance information")
+        self.already_running = bool(running and running["state"] in ("running", "paused"))
+        if not self.already_running:
+            memory = int(self.beparams.get("maxmem", instance_memory(self.cfg.cluster, self.instance)))
+            await check_free_memory(
+                self, self.pnode, self.instance.hypervisor, memory, f"starting instance {self.instance.name}"
+            )
+
+    async def exec(self) -> None:
+        inst = self.instance
+        if not self.op.no_remember and inst.admin_state != constants.ADMINST_UP:
+            inst.admin_state = constants.ADMINST_UP
+            await self.cfg.commit([inst])
+        if self.already_running:
+            self.info(f"Instance {inst.name} is already running")
+            return
+        spec = build_spec(self.cfg.cluster, inst)
+        spec.beparams.update(self.beparams)
+        spec.hvparams.update(self.op.hvparams)
+        if "maxmem" in self.beparams:
+            spec.memory = int(self.beparams["maxmem"])
+        args = {"instance": serial.to_dict(spec), "paused": self.op.startup_paused}
+        result = await self.rpc.call(self.target(), "instance_start", args, 120)
+        if result.failed:
+            raise OpExecError(f"Could not start instance {inst.name}: {result.error}")
+
+
+@register
+class LUInstanceShutdown(InstanceLU):
+    OPCODE = OpInstanceShutdown
+    op: OpInstanceShutdown
+
+    def check_prereq(self) -> None:
+        super().check_prereq()
+        if not self.op.ignore_offline_nodes:
+            check_node_online(self.pnode, "primary node")
+
+    async def exec(self) -> None:
+        inst = self.instance
+        if not self.op.no_remember and inst.admin_state != constants.ADMINST_DOWN:
+            inst.admin_state = constants.ADMINST_DOWN
+            await self.cfg.commit([inst])
+        if self.pnode.offline:
+            self.warning(f"Primary node {self.pnode.name} is offline; only the config was changed")
+            return
+        result = await self.rpc.call(
+            self.target(), "instance_shutdown", spec_args(self, inst, timeout=self.op.timeout), self.op.timeout + 30
+        )
+        if result.failed:
+            raise OpExecError(f"Could not shutdown instance {inst.name}: {result.error}")
+
+
+@register
+class LUInstanceReboot(InstanceLU):
+    OPCODE = OpInstanceReboot
+    op: OpInstanceReboot
+
+    def check_arguments(self) -> None:
+        if self.op.reboot_type not in ("soft", "hard", "full"):
+            raise OpPrereqError(f"Invalid reboot type '{self.op.reboot_type}'", ECODE_INVAL)
+
+    async def check_prereq(self) -> None:
+        super().check_prereq()
+        check_node_online(self.pnode, "primary node")
+        info = await self.rpc.call(
+            self.target(), "instance_info", {"name": self.instance.name, "hypervisor": self.instance.hypervisor}, 15
+        )
+        running = info.get("Cannot get instance information")
+        self.running = bool(running and running["state"] in ("running", "paused"))
+
+    async def exec(self) -> None:
+        inst = self.instance
+        if self.running:
+            args = spec_args(self, inst, reboot_type=self.op.reboot_type, shutdown_timeout=self.op.shutdown_timeout)
+            result = await self.rpc.call(self.target(), "instance_reboot", args, self.op.shutdown_timeout + 60)
+        else:
+            self.info(f"Instance {inst.name} was not running; starting it")
+            result = await self.rpc.call(self.target(), "instance_start", spec_args(self, inst), 120)
+        if result.failed:
+            raise OpExecError(f"Could not reboot instance {inst.name}: {result.error}")
+        if inst.admin_state != constants.ADMINST_UP:
+            inst.admin_state = constants.ADMINST_UP
+            await self.cfg.commit([inst])
+
+
+@register
+class LUInstanceSetParams(InstanceLU):
+    OPCODE = OpInstanceSetParams
+    op: OpInstanceSetParams
+
+    def check_arguments(self) -> None:
+        if not (self.op.beparams or self.op.hvparams or self.op.osparams or self.op.offline is not None):
+            raise OpPrereqError("No changes submitted", ECODE_INVAL)
+        self.beparams = normalize_beparams(self.op.beparams)
+
+    def check_prereq(self) -> None:
+        super().check_prereq()
+        if self.op.offline and self.instance.admin_state == constants.ADMINST_UP:
+            raise OpPrereqError(
+                f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
+            )
+        merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
+        if merged["minmem"] > merged["maxmem"]:
+            raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)
+
+    async def exec(self) -> list[list[str]]:
+        inst = self.instance
+        changes = []
+        for key, value in self.beparams.items():
+            inst.beparams[key] = value
+            changes.append([f"be/{key}", str(value)])
+        for key, value in self.op.hvparams.items():
+            inst.hvparams[key] = value
+            changes.append([f"hv/{key}", str(value)])
+        for key, value in self.op.osparams.items():
+            inst.osparams[key] = value
+            changes.append([f"os/{key}", str(value)])
+        if self.op.offline is not None:
+            inst.admin_state = constants.ADMINST_OFFLINE if self.op.offline else constants.ADMINST_DOWN
+            changes.append(["admin_state", inst.admin_state])
+        await self.cfg.commit([inst])
+        return changes

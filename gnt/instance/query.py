@@ -1,0 +1,201 @@
+"""`gnt-instance list` fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnt import constants
+from gnt.instance.common import filled_beparams, filled_hvparams, filled_nicparams
+from gnt.objects import Instance
+from gnt.query import Field, NoData, Offline, Unavailable
+
+
+class InstanceQueryContext:
+    """Config plus live data (`live[node_name]` is that node's instance map, or None if it failed)."""
+
+    def __init__(self, cfg: Any, live: dict[str, dict[str, Any] | None]) -> None:
+        self.cfg = cfg
+        self.live = live
+
+    def runtime(self, inst: Instance) -> dict[str, Any] | None:
+        node = self.cfg.nodes.get(inst.primary_node)
+        if node is not None and node.offline:
+            raise Offline()
+        data = self.live.get(self.cfg.node_name(inst.primary_node))
+        if data is None:
+            raise NoData()
+        return data.get(inst.name)
+
+    def status(self, inst: Instance) -> str:
+        node = self.cfg.nodes.get(inst.primary_node)
+        if inst.admin_state == constants.ADMINST_OFFLINE:
+            return constants.OperState.ADMIN_OFFLINE
+        if node is not None and node.offline:
+            return constants.OperState.ERROR_NODEOFFLINE
+        data = self.live.get(self.cfg.node_name(inst.primary_node))
+        if data is None:
+            return constants.OperState.ERROR_NODEDOWN
+        info = data.get(inst.name)
+        running = info is not None and info["state"] in ("running", "paused")
+        if inst.admin_state == constants.ADMINST_UP:
+            if running:
+                return constants.OperState.RUNNING
+            if info is not None and info["state"] == "shutdown":
+                return constants.OperState.USER_DOWN
+            elsewhere = any(
+                d and inst.name in d and d[inst.name]["state"] in ("running", "paused")
+                for name, d in self.live.items()
+                if name != self.cfg.node_name(inst.primary_node)
+            )
+            return constants.OperState.ERROR_WRONGNODE if elsewhere else constants.OperState.ERROR_DOWN
+        return constants.OperState.ERROR_UP if running else constants.OperState.ADMIN_DOWN
+
+
+def _oper_state(inst: Instance, ctx: InstanceQueryContext) -> bool:
+    info = ctx.runtime(inst)
+    return info is not None and info["state"] in ("running", "paused")
+
+
+def _oper_ram(inst: Instance, ctx: InstanceQueryContext) -> int:
+    info = ctx.runtime(inst)
+    if info is None or info["state"] not in ("running", "paused"):
+        raise Unavailable()
+    return int(info["memory"])
+
+
+def _oper_vcpus(inst: Instance, ctx: InstanceQueryContext) -> int:
+    info = ctx.runtime(inst)
+    if info is None or info["state"] not in ("running", "paused"):
+        raise Unavailable()
+    return int(info["vcpus"])
+
+
+def _be(key: str) -> Any:
+    return lambda i, c: filled_beparams(c.cfg.cluster, i)[key]
+
+
+def _nic(attr: str) -> Any:
+    def getter(inst: Instance, ctx: InstanceQueryContext) -> list[Any]:
+        if attr in ("mode", "link"):
+            return [filled_nicparams(ctx.cfg.cluster, n.nicparams)[attr] for n in inst.nics]
+        return [getattr(n, attr) for n in inst.nics]
+
+    return getter
+
+
+_FIELDS = [
+    Field("name", "Instance", "text", "Instance name", lambda i, c: i.name),
+    Field("uuid", "UUID", "text", "Instance UUID", lambda i, c: i.uuid),
+    Field("os", "OS", "text", "Operating system", lambda i, c: i.os),
+    Field("hypervisor", "Hypervisor", "text", "Hypervisor", lambda i, c: i.hypervisor),
+    Field("pnode", "Primary_node", "text", "Primary node", lambda i, c: c.cfg.node_name(i.primary_node)),
+    Field(
+        "snodes",
+        "Secondary_Nodes",
+        "other",
+        "Secondary nodes",
+        lambda i, c: [c.cfg.node_name(u) for u in i.secondary_nodes],
+    ),
+    Field(
+        "pnode.group",
+        "PrimaryNodeGroup",
+        "text",
+        "Primary node's group",
+        lambda i, c: c.cfg.groups[c.cfg.nodes[i.primary_node].group].name,
+    ),
+    Field("admin_state", "InstanceState", "text", "Desired state", lambda i, c: i.admin_state),
+    Field("admin_up", "Autostart", "bool", "Desired state is up", lambda i, c: i.admin_state == "up"),
+    Field("disk_template", "Disk_template", "text", "Disk template", lambda i, c: i.disk_template),
+    Field("status", "Status", "text", "Status (live)", lambda i, c: str(c.status(i)), live=True),
+    Field("oper_state", "Running", "bool", "Actually running (live)", _oper_state, live=True),
+    Field("oper_ram", "Memory", "unit", "Actual memory (live)", _oper_ram, live=True),
+    Field("oper_vcpus", "VCPUs", "number", "Actual vCPUs (live)", _oper_vcpus, live=True),
+    Field("be/memory", "ConfigMaxMem", "unit", "Configured maximum memory", _be("maxmem")),
+    Field("be/maxmem", "ConfigMaxMem", "unit", "Configured maximum memory", _be("maxmem")),
+    Field("be/minmem", "ConfigMinMem", "unit", "Configured minimum memory", _be("minmem")),
+    Field("be/vcpus", "ConfigVCPUs", "number", "Configured vCPUs", _be("vcpus")),
+    Field("be/auto_balance", "Auto_balance", "bool", "Balanced automatically", _be("auto_balance")),
+    Field(
+        "beparams", "BackendParameters", "other", "Backend parameters", lambda i, c: filled_beparams(c.cfg.cluster, i)
+    ),
+    Field(
+        "custom_beparams", "CustomBackendParameters", "other", "Instance-set backend params", lambda i, c: i.beparams
+    ),
+    Field(
+        "hvparams",
+        "HypervisorParameters",
+        "other",
+        "Hypervisor parameters",
+        lambda i, c: filled_hvparams(c.cfg.cluster, i),
+    ),
+    Field("custom_hvparams", "CustomHypervisorParameters", "other", "Instance-set hv params", lambda i, c: i.hvparams),
+    Field(
+        "custom_nicparams",
+        "CustomNicParameters",
+        "other",
+        "Instance-set NIC params",
+        lambda i, c: [n.nicparams for n in i.nics],
+    ),
+    Field("osparams", "OpSysParameters", "other", "OS parameters", lambda i, c: i.osparams),
+    Field("disk.count", "Disks", "number", "Number of disks", lambda i, c: len(i.disks)),
+    Field("disk.sizes", "Disk_sizes", "other", "Disk sizes (MiB)", lambda i, c: [d.size for d in i.disks]),
+    Field("disk.uuids", "Disk_UUIDs", "other", "Disk UUIDs", lambda i, c: [d.uuid for d in i.disks]),
+    Field("disk.names", "Disk_names", "other", "Disk names", lambda i, c: [d.name for d in i.disks]),
+    Field("disk.spindles", "Disk_spindles", "other", "Disk spindles", lambda i, c: [None for _ in i.disks]),
+    Field("disk_usage", "DiskUsage", "unit", "Total disk space used", lambda i, c: sum(d.size for d in i.disks)),
+    Field("nic.count", "NICs", "number", "Number of NICs", lambda i, c: len(i.nics)),
+    Field("nic.macs", "NIC_MACs", "other", "NIC MAC addresses", _nic("mac")),
+    Field("nic.ips", "NIC_IPs", "other", "NIC IP addresses", _nic("ip")),
+    Field("nic.modes", "NIC_modes", "other", "NIC modes", _nic("mode")),
+    Field("nic.links", "NIC_links", "other", "NIC links", _nic("link")),
+    Field("nic.bridges", "NIC_bridges", "other", "NIC bridges", _nic("link")),
+    Field("nic.names", "NIC_Names", "other", "NIC names", _nic("name")),
+    Field("nic.uuids", "NIC_UUIDs", "other", "NIC UUIDs", _nic("uuid")),
+    Field("nic.networks", "NIC_Networks", "other", "NIC networks", _nic("network")),
+    Field("nic.networks.names", "NIC_Network_names", "other", "NIC network names", _nic("network")),
+    Field("network_port", "Network_port", "number", "Console port", lambda i, c: i.network_port),
+    Field("tags", "Tags", "other", "Tags", lambda i, c: i.tags),
+    Field("serial_no", "SerialNo", "number", "Serial number", lambda i, c: i.serial_no),
+    Field("ctime", "CTime", "timestamp", "Creation time", lambda i, c: i.ctime),
+    Field("mtime", "MTime", "timestamp", "Modification time", lambda i, c: i.mtime),
+]
+FIELDS = {f.name: f for f in _FIELDS}
+DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]
+#: the fields RAPI's /2/instances?bulk=1 returns (Ganeti's set)
+BULK_FIELDS = [
+    "admin_state",
+    "beparams",
+    "ctime",
+    "custom_beparams",
+    "custom_hvparams",
+    "custom_nicparams",
+    "disk.names",
+    "disk.sizes",
+    "disk.spindles",
+    "disk.uuids",
+    "disk_template",
+    "disk_usage",
+    "hvparams",
+    "mtime",
+    "name",
+    "network_port",
+    "nic.bridges",
+    "nic.ips",
+    "nic.links",
+    "nic.macs",
+    "nic.modes",
+    "nic.names",
+    "nic.networks",
+    "nic.networks.names",
+    "nic.uuids",
+    "oper_ram",
+    "oper_state",
+    "oper_vcpus",
+    "os",
+    "pnode",
+    "serial_no",
+    "snodes",
+    "status",
+    "tags",
+    "uuid",
+]

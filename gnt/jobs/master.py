@@ -1,0 +1,145 @@
+"""The master's state, assembled: config, queue, locks, RPC, services; started and stopped as one.
+
+`daemons/masterd.py` wires this to sockets; tests can run it in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import gnt.cluster.logic  # noqa: F401 - registers LUs
+import gnt.debug.logic  # noqa: F401
+import gnt.instance.create  # noqa: F401
+import gnt.instance.lifecycle  # noqa: F401
+import gnt.instance.migrate  # noqa: F401
+import gnt.node.logic  # noqa: F401
+from gnt import paths
+from gnt.config import store
+from gnt.config.manager import ConfigManager
+from gnt.db import SqliteWriter
+from gnt.errors import ECODE_NOENT, OpPrereqError
+from gnt.instance.common import spec_args
+from gnt.jobs import queue as jobqueue
+from gnt.jobs.locking import LockManager
+from gnt.jobs.lu import Context
+from gnt.jobs.services import MasterServices
+from gnt.objects import Instance, Node
+from gnt.rpc.client import RpcClient
+
+log = logging.getLogger("gnt-masterd")
+
+
+class Master:
+    def __init__(self) -> None:
+        paths.ensure_dir(paths.data_dir())
+        self.config_writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+        self.cfg = ConfigManager(self.config_writer)
+        self.cfg.load()
+        self.rpc = RpcClient(paths.cluster_cert(), self.cfg.cluster.noded_port)
+        self.services = MasterServices(self.cfg, self.rpc)
+        self.services.request_shutdown = self.request_shutdown  # type: ignore[attr-defined]
+        self.cfg.replicator = self.services.replicate
+        self.locks = LockManager()
+        ctx = Context(cfg=self.cfg, rpc=self.rpc, locks=self.locks, services=self.services)
+        self.queue_writer = SqliteWriter(paths.jobs_db(), jobqueue.SCHEMA)
+        self.queue = jobqueue.JobQueue(
+            self.queue_writer, ctx, os.path.join(paths.data_dir(), "queue.drain"), self.cfg.cluster.max_running_jobs
+        )
+        self.services.queue = self.queue
+        self.stopping = asyncio.Event()
+        self.destroy = False
+        self._install_allocator()
+
+    def _install_allocator(self) -> None:
+        """Use the built-in allocator for placement when it is available."""
+        try:
+            from gnt.alloc import placement
+        except ImportError:
+            return
+        self.services.allocate = placement.allocate_for_create  # type: ignore[attr-defined]
+        self.services.relocate = placement.relocate_for_move  # type: ignore[attr-defined]
+
+    async def start(self) -> None:
+        self.queue.load()
+        self.queue.start()
+        asyncio.create_task(self._announce())
+
+    async def _announce(self) -> None:
+        """After a (re)start, bring ssconf and candidate replicas up to date."""
+        await self.services.push_ssconf()
+        master = self.cfg.cluster.master_node
+        for node in self.cfg.master_candidates():
+            if node.uuid != master and not node.offline:
+                result = await self.services.full_resync(node)
+                if result.failed:
+                    log.warning("could not resync candidate %s: %s", node.name, result.error)
+
+    def request_shutdown(self, destroy: bool = False) -> None:
+        self.destroy = self.destroy or destroy
+        asyncio.get_running_loop().call_later(0.3, self.stopping.set)
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+        await self.rpc.close()
+        self.queue_writer.close()
+        self.config_writer.close()
+        if self.destroy:
+            self._wipe()
+
+    def _wipe(self) -> None:
+        """After gnt-cluster destroy: forget the cluster on the master node."""
+        for path in (paths.config_db(), paths.jobs_db(), paths.cluster_cert()):
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.unlink(path + suffix)
+        for entry in os.listdir(paths.ssconf_dir()):
+            if entry.startswith("ssconf_"):
+                os.unlink(os.path.join(paths.ssconf_dir(), entry))
+
+    # -- live data for queries ---------------------------------------------------------------
+    async def node_live(self, nodes: list[Node]) -> dict[str, dict[str, Any] | None]:
+        args = {"hypervisors": [self.cfg.cluster.default_hypervisor], "storage_dirs": self.services.storage_dirs()}
+        online = [n for n in nodes if not n.offline]
+        results = await self.services.live(online, "node_info", args)
+        return {name: (None if r.failed else r.payload) for name, r in results.items()}
+
+    async def instance_live(self, instances: list[Instance]) -> dict[str, dict[str, Any] | None]:
+        # every online node: an instance may run where it should not (ERROR_wrongnode)
+        nodes = [n for n in self.cfg.nodes.values() if not n.offline] if instances else []
+        args = {"hypervisors": self.cfg.cluster.enabled_hypervisors}
+        results = await self.services.live(nodes, "all_instances_info", args)
+        return {name: (None if r.failed else r.payload) for name, r in results.items()}
+
+    async def os_diagnose(self) -> list[dict[str, Any]]:
+        nodes = [n for n in self.cfg.nodes.values() if not n.offline and n.vm_capable]
+        results = await self.rpc.call_many(self.services.targets(nodes), "os_diagnose", {}, 30)
+        merged: dict[str, dict[str, Any]] = {}
+        for node_name, result in sorted(results.items()):
+            for entry in result.payload or []:
+                item = merged.setdefault(entry["name"], {**entry, "node_status": {}})
+                item["node_status"][node_name] = [entry.get("path"), entry.get("valid"), entry.get("message", "")]
+                item["valid"] = item["valid"] and entry.get("valid", False)
+        for item in merged.values():
+            missing = set(results) - set(item["node_status"])
+            if missing:
+                item["valid"] = False
+                item["message"] = f"missing on node(s) {', '.join(sorted(missing))}"
+        return sorted(merged.values(), key=lambda e: e["name"])
+
+    async def instance_console(self, name: str) -> dict[str, Any]:
+        inst = self.cfg.find_instance(name)
+        if inst is None:
+            raise OpPrereqError(f"Instance '{name}' not known", ECODE_NOENT)
+        node = self.cfg.nodes[inst.primary_node]
+
+        class _Lu:
+            cfg = self.cfg
+
+        result = await self.rpc.call(self.services.target(node), "instance_console", spec_args(_Lu, inst), 15)  # type: ignore[arg-type]
+        info = result.get("Cannot get console information")
+        info["node"] = node.name
+        info["node_ip"] = node.primary_ip
+        return info

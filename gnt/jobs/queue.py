@@ -1,0 +1,311 @@
+"""The job queue: persists jobs before acknowledging them, schedules and tracks them.
+
+Jobs live in SQLite (`queue.db`) as one row each. A job is written before its id is returned, on
+every status change, and (lazily, in order) on every log line; the writer thread commits them in
+groups. After a crash, jobs that were queued run again and jobs that were running end in error:
+nothing stays "running" forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+from gnt import opcodes
+from gnt.db import SqliteWriter
+from gnt.errors import ECODE_INVAL, JobLost, JobQueueError, OpPrereqError
+from gnt.jobs.job import FINAL, Job, JobStatus, timestamp
+from gnt.jobs.lu import Context
+from gnt.jobs.processor import run_job
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY, status TEXT NOT NULL, archived INTEGER NOT NULL DEFAULT 0,
+    end_time REAL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_archived ON jobs (archived, id);
+"""
+
+CRASH_MESSAGE = "Unclean master daemon shutdown while the job was running"
+
+
+def _row(job: Job) -> tuple[int, str, int, float | None, str]:
+    end = job.end_ts[0] + job.end_ts[1] / 1e6 if job.end_ts else None
+    return (job.id, str(job.status), int(job.archived), end, json.dumps(job.to_dict(), separators=(",", ":")))
+
+
+class JobQueue:
+    def __init__(self, writer: SqliteWriter, ctx: Context, drain_file: str, max_running: int = 20) -> None:
+        self._writer = writer
+        self.ctx = ctx
+        self._drain_file = drain_file
+        self.jobs: dict[int, Job] = {}
+        self._next_id = 1
+        self._pending: asyncio.PriorityQueue[tuple[int, int]] = asyncio.PriorityQueue()
+        self._changed: dict[int, asyncio.Event] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self.max_running = max_running
+
+    # -- start-up ----------------------------------------------------------------------------
+    def load(self) -> None:
+        """Read unarchived jobs; fail the ones a crash interrupted, requeue the queued ones."""
+        conn = self._writer.conn
+        row = conn.execute("SELECT MAX(id) FROM jobs").fetchone()
+        self._next_id = (row[0] or 0) + 1
+        interrupted = []
+        for (data,) in conn.execute("SELECT data FROM jobs WHERE archived=0 ORDER BY id"):
+            job = Job.from_dict(json.loads(data))
+            self.jobs[job.id] = job
+            if job.status in (JobStatus.WAITING, JobStatus.RUNNING, JobStatus.CANCELING):
+                self._fail_interrupted(job)
+                interrupted.append(job)
+            elif job.status == JobStatus.QUEUED:
+                self._pending.put_nowait((job.priority, job.id))
+        if interrupted:
+            self._writer.run_sync(
+                lambda c: c.executemany(
+                    "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?)", [_row(j) for j in interrupted]
+                )
+            )
+
+    @staticmethod
+    def _fail_interrupted(job: Job) -> None:
+        for i, status in enumerate(job.opstatus):
+            if status not in ("success", "error"):
+                job.opstatus[i] = "error"
+                job.opresult[i] = ["OpExecError", [CRASH_MESSAGE]]
+        job.status = JobStatus.ERROR
+        job.end_ts = timestamp()
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.max_running)]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    # -- submission ----------------------------------------------------------------------------
+    @property
+    def drained(self) -> bool:
+        return os.path.exists(self._drain_file)
+
+    def set_drained(self, drained: bool) -> None:
+        if drained:
+            open(self._drain_file, "w").close()
+        elif os.path.exists(self._drain_file):
+            os.unlink(self._drain_file)
+
+    def _make_job(self, ops: list[dict[str, Any]], batch_ids: list[int]) -> Job:
+        if self.drained:
+            raise JobQueueError("Job queue is drained, refusing job")
+        if not isinstance(ops, list) or not ops:
+            raise OpPrereqError("A job needs at least one opcode", ECODE_INVAL)
+        parsed = [opcodes.from_dict(op) for op in ops]
+        job_id = self._next_id
+        for op, data in zip(parsed, ops, strict=True):
+            if op.depends:
+                data["depends"] = op.depends = _resolve_depends(op.depends, job_id, batch_ids)
+        normalized = [op.to_dict() for op in parsed]
+        self._next_id += 1
+        job = Job(id=job_id, ops=normalized, priority=min(op.priority for op in parsed))
+        job.summary = [op.summary() for op in parsed]
+        job.received_ts = timestamp()
+        return job
+
+    async def submit_many(self, jobs: list[list[dict[str, Any]]]) -> list[tuple[bool, Any]]:
+        """Persist and enqueue several jobs; per job (True, id) or (False, error message)."""
+        results: list[tuple[bool, Any]] = []
+        accepted: list[Job] = []
+        ids: list[int] = []
+        for ops in jobs:
+            try:
+                job = self._make_job(ops, ids)
+            except (OpPrereqError, JobQueueError) as err:
+                results.append((False, err.message))
+                continue
+            ids.append(job.id)
+            accepted.append(job)
+            results.append((True, job.id))
+        if accepted:
+            rows = [_row(j) for j in accepted]
+            await self._writer.run(lambda c: c.executemany("INSERT INTO jobs VALUES (?,?,?,?,?)", rows))
+            for job in accepted:
+                self.jobs[job.id] = job
+                self._pending.put_nowait((job.priority, job.id))
+        return results
+
+    async def submit(self, ops: list[dict[str, Any]]) -> int:
+        ((ok, value),) = await self.submit_many([ops])
+        if not ok:
+            raise JobQueueError(value) if "drained" in str(value) else OpPrereqError(value, ECODE_INVAL)
+        return int(value)
+
+    # -- execution -----------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            _, job_id = await self._pending.get()
+            job = self.jobs.get(job_id)
+            if job is None or job.status != JobStatus.QUEUED:
+                continue
+            task = asyncio.current_task()
+            assert task is not None
+            self._tasks[job_id] = task
+            try:
+                await self._execute(job)
+            except asyncio.CancelledError:
+                if job.status != JobStatus.CANCELING:
+                    raise
+                job.set_status(JobStatus.CANCELED)
+                job.end_ts = timestamp()
+                self._cancel_ops(job)
+                await self._persist(job)
+                task.uncancel()
+            finally:
+                self._tasks.pop(job_id, None)
+
+    async def _execute(self, job: Job) -> None:
+        job.set_status(JobStatus.WAITING)
+        self._notify(job, True)
+        if not await self._wait_dependencies(job):
+            await self._persist(job)
+            return
+        await run_job(job, self.ctx, self._notify)
+        await self._persist(job)
+
+    async def _wait_dependencies(self, job: Job) -> bool:
+        deps = [dep for op in job.ops for dep in (op.get("depends") or [])]
+        for dep_id, allowed in deps:
+            dep = self.jobs.get(int(dep_id)) or self.load_archived(int(dep_id))
+            while dep is not None and not dep.finalized:
+                await self._event(dep.id).wait()
+            if dep is None:
+                continue  # archived long ago: it finished
+            if allowed and str(dep.status) not in allowed:
+                self._fail_job(job, f"Dependency job {dep_id} finished with status '{dep.status}'")
+                return False
+        return True
+
+    def _fail_job(self, job: Job, message: str) -> None:
+        job.set_status(JobStatus.ERROR)
+        for i in range(len(job.ops)):
+            job.opstatus[i] = "error"
+            job.opresult[i] = ["OpExecError", [message]]
+        job.end_ts = timestamp()
+
+    @staticmethod
+    def _cancel_ops(job: Job) -> None:
+        for i in range(len(job.ops)):
+            job.opstatus[i] = "canceled"
+            job.opresult[i] = ["OpExecError", ["Job canceled by request"]]
+
+    def _event(self, job_id: int) -> asyncio.Event:
+        event = self._changed.get(job_id)
+        if event is None:
+            event = self._changed[job_id] = asyncio.Event()
+        return event
+
+    def _notify(self, job: Job, durable: bool) -> None:
+        """Wake waiters; persist lazily (the writer keeps submission order)."""
+        event = self._changed.pop(job.id, None)
+        if event is not None:
+            event.set()
+        if durable or job.finalized:
+            asyncio.ensure_future(self._persist(job))
+
+    async def _persist(self, job: Job) -> None:
+        row = _row(job)
+        await self._writer.run(lambda c: c.execute("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?)", row))
+        if job.finalized:
+            event = self._changed.pop(job.id, None)
+            if event is not None:
+                event.set()
+
+    # -- queries and control -------------------------------------------------------------------
+    def get(self, job_id: int) -> Job:
+        job = self.jobs.get(job_id) or self.load_archived(job_id)
+        if job is None:
+            raise JobLost(f"Job {job_id} not found")
+        return job
+
+    def load_archived(self, job_id: int) -> Job | None:
+        row = self._writer.conn.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return Job.from_dict(json.loads(row[0])) if row else None
+
+    async def cancel(self, job_id: int) -> tuple[bool, str]:
+        job = self.get(job_id)
+        if job.status == JobStatus.QUEUED:
+            job.set_status(JobStatus.CANCELED)
+            job.end_ts = timestamp()
+            self._cancel_ops(job)
+            await self._persist(job)
+            return True, f"Job {job_id} canceled"
+        if job.status == JobStatus.WAITING and "running" not in job.opstatus:
+            job.set_status(JobStatus.CANCELING)
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancel()
+            return True, f"Job {job_id} will be canceled"
+        if job.finalized:
+            return False, f"Job {job_id} is already finished ({job.status})"
+        return False, f"Job {job_id} is running and cannot be canceled"
+
+    async def archive(self, job_ids: list[int] | None = None, age: float | None = None) -> int:
+        """Archive finished jobs (given ids, or all finished longer than `age` seconds ago)."""
+        now = time.time()
+        chosen = []
+        for job in list(self.jobs.values()):
+            if not job.finalized:
+                continue
+            if job_ids is not None and job.id not in job_ids:
+                continue
+            if age is not None and job.end_ts and now - job.end_ts[0] < age:
+                continue
+            chosen.append(job)
+        for job in chosen:
+            job.archived = True
+            del self.jobs[job.id]
+        if chosen:
+            rows = [_row(j) for j in chosen]
+            await self._writer.run(lambda c: c.executemany("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?)", rows))
+        return len(chosen)
+
+    async def wait_for_change(
+        self, job_id: int, prev_status: str | None, prev_log_serial: int, timeout: float
+    ) -> Job | None:
+        """Return the job once its status or log moved past what the caller saw, or None on timeout."""
+        job = self.get(job_id)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while str(job.status) == prev_status and job.log_serial <= prev_log_serial and not job.finalized:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._event(job_id).wait(), remaining)
+            except TimeoutError:
+                return None
+            job = self.get(job_id)
+        return job
+
+
+def _resolve_depends(depends: list[Any], job_id: int, batch_ids: list[int]) -> list[Any]:
+    """Relative dependencies (negative ids) point at jobs submitted earlier in the same batch."""
+    resolved = []
+    for entry in depends:
+        if not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], int):
+            raise OpPrereqError(f"Invalid dependency {entry!r}: expected [job_id, [statuses]]", ECODE_INVAL)
+        dep, statuses = entry
+        if dep < 0:
+            if -dep > len(batch_ids):
+                raise OpPrereqError(f"Relative dependency {dep} goes beyond the submitted jobs", ECODE_INVAL)
+            dep = batch_ids[dep]
+        if dep >= job_id:
+            raise OpPrereqError(f"Job {job_id} cannot depend on a later job ({dep})", ECODE_INVAL)
+        bad = [s for s in statuses if s not in FINAL]
+        if bad:
+            raise OpPrereqError(f"Invalid dependency status(es) {bad}", ECODE_INVAL)
+        resolved.append([dep, statuses])
+    return resolved

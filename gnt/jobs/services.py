@@ -1,0 +1,155 @@
+"""Master-side services the logical units share: node addressing, replication, ssconf, live data.
+
+Replication keeps one ordered sender per master candidate: change sets go out in serial order,
+several pending ones travel in one RPC, and a candidate that reports a gap gets a full copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from gnt import paths
+from gnt.config.manager import ConfigManager
+from gnt.config.store import ChangeSet
+from gnt.objects import Node
+from gnt.rpc.client import RpcClient, RpcResult, Target
+
+log = logging.getLogger("gnt-masterd")
+LIVE_CACHE_TTL = 2.0
+REPLICATION_TIMEOUT = 10.0
+
+
+class CandidateSender:
+    """Ships change sets to one master candidate, in order, batching what queued up."""
+
+    def __init__(self, services: MasterServices, node_uuid: str) -> None:
+        self.services = services
+        self.node_uuid = node_uuid
+        self.pending: list[tuple[ChangeSet, asyncio.Future[None]]] = []
+        self.wakeup = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    def send(self, changes: ChangeSet) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((changes, fut))
+        self.wakeup.set()
+        return fut
+
+    async def _run(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            batch, self.pending = self.pending, []
+            if not batch:
+                continue
+            await self._ship([c for c, _ in batch])
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _ship(self, changes: list[ChangeSet]) -> None:
+        cfg = self.services.cfg
+        node = cfg.nodes.get(self.node_uuid)
+        if node is None or node.offline:
+            return
+        target = self.services.target(node)
+        result = await self.services.rpc.call(target, "config_apply", {"changes": changes}, REPLICATION_TIMEOUT)
+        if result.failed:
+            log.warning("replication to %s failed: %s", node.name, result.error)
+            return
+        if result.payload.get("resync"):
+            await self.services.full_resync(node)
+
+
+class MasterServices:
+    def __init__(self, cfg: ConfigManager, rpc: RpcClient) -> None:
+        self.cfg = cfg
+        self.rpc = rpc
+        self.queue: Any = None
+        self._senders: dict[str, CandidateSender] = {}
+        self._live: dict[tuple[str, str], tuple[float, RpcResult]] = {}
+        self.resolver: Any = None
+
+    # -- addressing --------------------------------------------------------------------------
+    def target(self, node: Node) -> Target:
+        return Target(node.name, node.primary_ip, node.offline)
+
+    def targets(self, nodes: list[Node]) -> list[Target]:
+        return [self.target(n) for n in nodes]
+
+    # -- replication ---------------------------------------------------------------------------
+    async def replicate(self, changes: ChangeSet) -> None:
+        master = self.cfg.cluster.master_node
+        waits = []
+        for node in self.cfg.master_candidates():
+            if node.uuid == master or node.offline:
+                continue
+            sender = self._senders.get(node.uuid)
+            if sender is None:
+                sender = self._senders[node.uuid] = CandidateSender(self, node.uuid)
+            waits.append(sender.send(changes))
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def full_resync(self, node: Node) -> RpcResult:
+        args = {"serial": self.cfg.serial, "objects": self.cfg.snapshot()}
+        return await self.rpc.call(self.target(node), "config_replace", args, REPLICATION_TIMEOUT)
+
+    # -- ssconf ----------------------------------------------------------------------------------
+    def ssconf_values(self) -> dict[str, str]:
+        cfg = self.cfg
+        nodes = sorted(cfg.nodes.values(), key=lambda n: n.name)
+        return {
+            "cluster_name": cfg.cluster.cluster_name,
+            "master_node": cfg.master().name,
+            "master_ip": cfg.master().primary_ip,
+            "node_list": "\n".join(n.name for n in nodes),
+            "node_primary_ips": "\n".join(f"{n.name} {n.primary_ip}" for n in nodes),
+            "master_candidates": "\n".join(n.name for n in nodes if n.master_candidate),
+            "online_nodes": "\n".join(n.name for n in nodes if not n.offline),
+            "noded_port": str(cfg.cluster.noded_port),
+            "rapi_port": str(cfg.cluster.rapi_port),
+            "file_storage_dir": cfg.cluster.file_storage_dir,
+            "shared_file_storage_dir": cfg.cluster.shared_file_storage_dir,
+        }
+
+    async def push_ssconf(self, extra_nodes: list[Node] | None = None) -> dict[str, RpcResult]:
+        nodes = [n for n in self.cfg.nodes.values() if not n.offline] + (extra_nodes or [])
+        return await self.rpc.call_many(self.targets(nodes), "ssconf_write", {"values": self.ssconf_values()}, 10)
+
+    # -- live data -------------------------------------------------------------------------------
+    async def live(
+        self, nodes: list[Node], procedure: str, args: dict[str, Any], fresh: bool = False, timeout: float = 10.0
+    ) -> dict[str, RpcResult]:
+        """One batched RPC per node, in parallel, cached for a short while (list/info queries)."""
+        now = time.monotonic()
+        results: dict[str, RpcResult] = {}
+        missing = []
+        for node in nodes:
+            hit = self._live.get((node.name, procedure))
+            if hit and not fresh and now - hit[0] < LIVE_CACHE_TTL:
+                results[node.name] = hit[1]
+            else:
+                missing.append(node)
+        if missing:
+            fetched = await self.rpc.call_many(self.targets(missing), procedure, args, timeout)
+            for name, result in fetched.items():
+                self._live[(name, procedure)] = (now, result)
+            results.update(fetched)
+        return results
+
+    def invalidate_live(self) -> None:
+        self._live.clear()
+
+    def storage_dirs(self) -> list[str]:
+        cluster = self.cfg.cluster
+        return [d for d in (cluster.file_storage_dir, cluster.shared_file_storage_dir) if d]
+
+
+def vcluster_hosts_file() -> str:
+    """In a virtual cluster, name -> IP lives in DIR/hosts (no root needed to edit /etc/hosts)."""
+    base = paths.vcluster_base()
+    return f"{base}/hosts" if base else ""

@@ -1,0 +1,1 @@
+"""gnt-node: CLI, logical units and query fields."""

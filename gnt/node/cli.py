@@ -1,0 +1,257 @@
+"""gnt-node: node administration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from gnt.cli.common import (
+    CONTEXT,
+    client,
+    common_job_options,
+    handle_errors,
+    job_fields,
+    list_options,
+    run_list,
+    run_list_fields,
+)
+from gnt.cli.jobs import run_ops, wait_job
+from gnt.cli.output import print_tree
+from gnt.errors import ParameterError
+
+DEFAULT_FIELDS = ["name", "dtotal", "dfree", "mtotal", "mnode", "mfree", "pinst_cnt", "sinst_cnt"]
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """Node administration.
+
+    \b
+    Example:
+      gnt-node add node2
+      gnt-node list
+    """
+
+
+def _yes_no(value: str | None, option: str) -> bool | None:
+    if value is None:
+        return None
+    if value not in ("yes", "no"):
+        raise ParameterError(f"{option} takes 'yes' or 'no', not '{value}'")
+    return value == "yes"
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("node")
+@click.option("-s", "--secondary-ip", default=None, help="Secondary (replication) IP")
+@click.option("--readd", is_flag=True, help="Re-add a node that was in the cluster")
+@click.option("-g", "--node-group", default=None, help="Node group")
+@click.option("--master-capable", default=None, help="yes/no: may become master candidate")
+@click.option("--vm-capable", default=None, help="yes/no: may run instances")
+@click.option("--primary-ip", default=None, help="Primary IP (default: resolve the name)")
+@common_job_options
+@handle_errors
+def add(
+    node: str,
+    secondary_ip: str | None,
+    readd: bool,
+    node_group: str | None,
+    master_capable: str | None,
+    vm_capable: str | None,
+    primary_ip: str | None,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Add a node to the cluster (its node daemon must be running).
+
+    \b
+    Example:
+      gnt-node add node2
+    """
+    op = {
+        "OP_ID": "OP_NODE_ADD",
+        "node_name": node,
+        "secondary_ip": secondary_ip,
+        "readd": readd,
+        "group": node_group,
+        "master_capable": _yes_no(master_capable, "--master-capable"),
+        "vm_capable": _yes_no(vm_capable, "--vm-capable"),
+        "primary_ip": primary_ip,
+        **job_fields(dry_run, priority),
+    }
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("node")
+@common_job_options
+@handle_errors
+def remove(node: str, submit: bool, dry_run: bool, priority: str) -> None:
+    """Remove a node (it must hold no instances).
+
+    \b
+    Example:
+      gnt-node remove node3
+    """
+    run_ops(client(), [{"OP_ID": "OP_NODE_REMOVE", "node_name": node, **job_fields(dry_run, priority)}], submit)
+
+
+@main.command("list", context_settings=CONTEXT)
+@click.argument("nodes", nargs=-1)
+@list_options
+@handle_errors
+def list_(
+    nodes: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+) -> None:
+    """List nodes (default fields: name dtotal dfree mtotal mnode mfree pinst_cnt sinst_cnt).
+
+    \b
+    Example:
+      gnt-node list -o name,role,pinst_cnt --no-headers
+    """
+    run_list("node", DEFAULT_FIELDS, output, no_headers, separator, units, nodes)
+
+
+@main.command("list-fields", context_settings=CONTEXT)
+@click.argument("fields", nargs=-1)
+@click.option("--separator", default=None)
+@click.option("--no-headers", is_flag=True)
+@handle_errors
+def list_fields(fields: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
+    """List the fields `gnt-node list -o` accepts.
+
+    \b
+    Example:
+      gnt-node list-fields
+    """
+    run_list_fields("node", fields, separator, no_headers)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("nodes", nargs=-1)
+@handle_errors
+def info(nodes: tuple[str, ...]) -> None:
+    """Show node details.
+
+    \b
+    Example:
+      gnt-node info node1
+    """
+    cl = client()
+    fields = "name,pip,sip,master_candidate,drained,offline,master_capable,vm_capable,pinst_list,sinst_list,ndparams"
+    names = list(nodes) or [n["id"] for n in cl.get("/2/nodes")]
+    data = cl.get("/2/query/node", fields=fields, names=",".join(names))
+    out = []
+    for row in data["data"]:
+        v = [cell[1] for cell in row]
+        out.append(
+            {
+                "Node name": v[0],
+                "primary ip": v[1],
+                "secondary ip": v[2],
+                "master candidate": v[3],
+                "drained": v[4],
+                "offline": v[5],
+                "master_capable": v[6],
+                "vm_capable": v[7],
+                "primary for instances": v[8],
+                "secondary for instances": v[9],
+                "node parameters": dict(sorted(v[10].items())),
+            }
+        )
+    print_tree(out)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("node")
+@click.option("-C", "--master-candidate", default=None, help="yes/no")
+@click.option("-D", "--drained", default=None, help="yes/no")
+@click.option("-O", "--offline", default=None, help="yes/no")
+@click.option("--master-capable", default=None, help="yes/no")
+@click.option("--vm-capable", default=None, help="yes/no")
+@click.option("--auto-promote", is_flag=True, help="Promote another node if this one is demoted")
+@click.option("-f", "--force", is_flag=True, help="Skip safety checks")
+@common_job_options
+@handle_errors
+def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
+    """Change a node's flags (master candidate, drained, offline).
+
+    \b
+    Example:
+      gnt-node modify -O yes node3
+    """
+    op: dict[str, Any] = {
+        "OP_ID": "OP_NODE_SET_PARAMS",
+        "node_name": node,
+        "force": opts["force"],
+        "auto_promote": opts["auto_promote"],
+        **job_fields(dry_run, priority),
+    }
+    for key, flag in (
+        ("master_candidate", "-C"),
+        ("drained", "-D"),
+        ("offline", "-O"),
+        ("master_capable", "--master-capable"),
+        ("vm_capable", "--vm-capable"),
+    ):
+        value = _yes_no(opts[key], flag)
+        if value is not None:
+            op[key] = value
+    result = run_ops(client(), [op], submit)
+    if result:
+        print(f"Modified node {node}")
+        for key, value in result[0]:
+            print(f" - {key} -> {value}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("node")
+@click.option("--non-live", is_flag=True, help="Pause instances while moving them")
+@click.option("-n", "--target-node", default=None, help="Target node")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing targets")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@common_job_options
+@handle_errors
+def migrate(
+    node: str,
+    non_live: bool,
+    target_node: str | None,
+    iallocator: str | None,
+    force: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Live-migrate all primary instances away from a node.
+
+    \b
+    Example:
+      gnt-node migrate -f node2
+    """
+    cl = client()
+    op = {
+        "OP_ID": "OP_NODE_MIGRATE",
+        "node_name": node,
+        "mode": "non-live" if non_live else None,
+        "target_node": target_node,
+        "iallocator": iallocator,
+        **job_fields(dry_run, priority),
+    }
+    result = run_ops(cl, [op], submit)
+    if not result:
+        return
+    failed = False
+    for ok, job_id in result[0]["jobs"]:
+        if not ok:
+            print(f"Job submission failed: {job_id}")
+            failed = True
+            continue
+        try:
+            wait_job(cl, job_id)
+        except Exception as err:  # noqa: BLE001 - report and continue with the others
+            print(f"Job {job_id} failed: {err}")
+            failed = True
+    if failed:
+        raise SystemExit(1)

@@ -1,0 +1,181 @@
+"""Node add, remove and modify."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from gnt import PROTOCOL_VERSION, netutil, paths
+from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.jobs.locking import ALL, Level, LockRequest
+from gnt.jobs.lu import LogicalUnit, register
+from gnt.node.join import default_transport
+from gnt.objects import Node
+from gnt.opcodes import OpNodeAdd, OpNodeRemove, OpNodeSetParams
+from gnt.rpc.client import Target
+
+JOIN_TIMEOUT = 10.0
+
+
+@register
+class LUNodeAdd(LogicalUnit):
+    OPCODE = OpNodeAdd
+    op: OpNodeAdd
+    BGL_EXCLUSIVE = True
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        return {Level.NODE: LockRequest(ALL)}
+
+    def check_prereq(self) -> None:
+        op = self.op
+        existing = self.cfg.find_node(op.node_name)
+        if existing is not None and not op.readd:
+            raise OpPrereqError(f"Node {op.node_name} is already in the configuration", ECODE_EXISTS)
+        if existing is None and op.readd:
+            raise OpPrereqError(f"Node {op.node_name} is not in the configuration", ECODE_INVAL)
+        self.primary_ip = op.primary_ip or netutil.resolve(op.node_name)
+        for node in self.cfg.nodes.values():
+            if node.name != op.node_name and self.primary_ip in (node.primary_ip, node.secondary_ip):
+                raise OpPrereqError(f"New node ip address(es) conflict with existing node {node.name}", ECODE_EXISTS)
+        self.group = self.cfg.group(op.group) if op.group else self.cfg.default_group()
+        self.existing = existing
+
+    async def exec(self) -> None:
+        op, cfg, services = self.op, self.cfg, self.ctx.services
+        with open(paths.cluster_cert(), "rb") as handle:
+            pem = handle.read()
+        self.feedback(f"* installing the cluster certificate on {op.node_name}")
+        await default_transport().install_cert(op.node_name, self.primary_ip, pem)
+        target = Target(op.node_name, self.primary_ip)
+        self.feedback(f"* waiting for the node daemon on {op.node_name}")
+        info = await self._wait_for_node(target)
+        if info.get("protocol") != PROTOCOL_VERSION:
+            raise OpExecError(f"Node {op.node_name} speaks protocol {info.get('protocol')}, master {PROTOCOL_VERSION}")
+        if info.get("node") != op.node_name:
+            raise OpExecError(
+                f"The daemon at {self.primary_ip} says it is node '{info.get('node')}', not '{op.node_name}'"
+            )
+        node = self.existing or Node(name=op.node_name)
+        node.primary_ip = self.primary_ip
+        node.secondary_ip = op.secondary_ip or self.primary_ip
+        node.group = self.group.uuid
+        node.offline = node.drained = False
+        node.master_capable = op.master_capable if op.master_capable is not None else True
+        node.vm_capable = op.vm_capable if op.vm_capable is not None else True
+        node.ndparams.update(op.ndparams)
+        candidates = len(cfg.master_candidates()) - (1 if node.master_candidate else 0)
+        node.master_candidate = node.master_capable and candidates < cfg.cluster.candidate_pool_size
+        if node.master_candidate:
+            self.feedback(f"* {op.node_name} becomes a master candidate; copying the config")
+        await cfg.commit([node])
+        if node.master_candidate:
+            result = await services.full_resync(node)
+            result.get("Could not copy the config")
+        await services.push_ssconf()
+
+    async def _wait_for_node(self, target: Target) -> dict[str, Any]:
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        while True:
+            result = await self.rpc.call(target, "version", {}, timeout=5)
+            if not result.failed:
+                return result.payload
+            if time.monotonic() > deadline:
+                raise OpExecError(f"Node daemon on {target.name} did not come up: {result.error}")
+            await asyncio.sleep(0.05)
+
+
+@register
+class LUNodeRemove(LogicalUnit):
+    OPCODE = OpNodeRemove
+    op: OpNodeRemove
+    BGL_EXCLUSIVE = True
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        return {Level.NODE: LockRequest(ALL)}
+
+    def check_prereq(self) -> None:
+        self.node = self.cfg.node(self.op.node_name)
+        if self.node.uuid == self.cfg.cluster.master_node:
+            raise OpPrereqError("Node is the master node, failover to another node is required", ECODE_INVAL)
+        for inst in self.cfg.instances.values():
+            if self.node.uuid == inst.primary_node or self.node.uuid in inst.secondary_nodes:
+                raise OpPrereqError(
+                    f"Instance {inst.name} is still running on the node, please remove first", ECODE_INVAL
+                )
+
+    async def exec(self) -> None:
+        node, services = self.node, self.ctx.services
+        self.feedback(f"* removing node {node.name} from the cluster config")
+        await self.cfg.commit(delete=[node])
+        result = await self.rpc.call(services.target(node), "node_leave", {}, 15)
+        if result.failed:
+            self.warning(f"Could not clean up node {node.name}: {result.error}")
+        await services.push_ssconf()
+
+
+@register
+class LUNodeSetParams(LogicalUnit):
+    OPCODE = OpNodeSetParams
+    op: OpNodeSetParams
+
+    def check_arguments(self) -> None:
+        op = self.op
+        flags = [f for f in (op.master_candidate, op.offline, op.drained) if f]
+        if len(flags) > 1:
+            raise OpPrereqError("Only one of master candidate, offline and drained may be set", ECODE_INVAL)
+        if all(
+            v is None
+            for v in (op.master_candidate, op.offline, op.drained, op.master_capable, op.vm_capable, op.ndparams)
+        ):
+            raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        return {Level.NODE: LockRequest([self.op.node_name])}
+
+    def check_prereq(self) -> None:
+        op = self.op
+        self.node = self.cfg.node(op.node_name)
+        is_master = self.node.uuid == self.cfg.cluster.master_node
+        if is_master and (op.offline or op.drained or op.master_candidate is False):
+            raise OpPrereqError(
+                f"The master node {self.node.name} cannot be offline, drained or demoted; fail the master over first",
+                ECODE_INVAL,
+            )
+        if op.master_candidate and not (self.node.master_capable or op.master_capable):
+            raise OpPrereqError(f"Node {self.node.name} is not master capable", ECODE_STATE)
+        if op.offline and not op.force:
+            running = [i.name for i in self.cfg.primary_instances(self.node.uuid) if i.admin_state == "up"]
+            if running:
+                raise OpPrereqError(
+                    f"Node {self.node.name} has running primary instances ({', '.join(running)});"
+                    " move them away first or use --force",
+                    ECODE_STATE,
+                )
+
+    async def exec(self) -> list[list[str]]:
+        op, node = self.op, self.node
+        changes: list[list[str]] = []
+        was_candidate = node.master_candidate
+        for attr in ("offline", "drained", "master_candidate", "master_capable", "vm_capable"):
+            value = getattr(op, attr)
+            if value is not None and getattr(node, attr) != value:
+                setattr(node, attr, value)
+                changes.append([attr, str(value)])
+        if (op.offline or op.drained or node.master_capable is False) and node.master_candidate:
+            node.master_candidate = False
+            changes.append(["master_candidate", "auto-demotion due to offline/drained/not capable"])
+        if op.offline is False and was_candidate is False and node.master_capable and op.master_candidate is None:
+            pool = len(self.cfg.master_candidates())
+            if pool < self.cfg.cluster.candidate_pool_size:
+                node.master_candidate = True
+                changes.append(["master_candidate", "auto-promotion"])
+        if op.ndparams:
+            node.ndparams.update(op.ndparams)
+            changes.append(["ndparams", str(op.ndparams)])
+        await self.cfg.commit([node])
+        if node.master_candidate and not was_candidate:
+            (await self.ctx.services.full_resync(node)).get("Could not copy the config")
+        await self.ctx.services.push_ssconf()
+        self.ctx.services.invalidate_live()
+        return changes

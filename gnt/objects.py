@@ -1,0 +1,137 @@
+"""The cluster config's objects: what the master holds in memory and persists per object.
+
+Each object is a dataclass with a `uuid`, a `serial_no` bumped on every change, and creation and
+modification times. Disks and NICs live inside their instance: one instance change is one row.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from gnt import constants
+
+
+def new_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
+@dataclass
+class ConfigObject:
+    """Fields every persisted object has."""
+
+    KIND: ClassVar[str] = ""
+
+    uuid: str = field(default_factory=new_uuid)
+    serial_no: int = 1
+    ctime: float = field(default_factory=time.time)
+    mtime: float = field(default_factory=time.time)
+    tags: list[str] = field(default_factory=list)
+
+    def touch(self) -> None:
+        self.serial_no += 1
+        self.mtime = time.time()
+
+
+@dataclass
+class Disk:
+    uuid: str
+    size: int  # MiB
+    dev_type: str
+    logical_id: list[str] = field(default_factory=list)
+    mode: str = "rw"
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Nic:
+    uuid: str
+    mac: str
+    ip: str | None = None
+    name: str | None = None
+    network: str | None = None
+    nicparams: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Cluster(ConfigObject):
+    KIND: ClassVar[str] = "cluster"
+
+    cluster_name: str = ""
+    master_node: str = ""  # node uuid
+    master_netdev: str = constants.DEFAULT_MASTER_NETDEV
+    master_netmask: int = 32
+    mac_prefix: str = constants.DEFAULT_MAC_PREFIX
+    enabled_hypervisors: list[str] = field(default_factory=lambda: ["fake"])
+    enabled_disk_templates: list[str] = field(default_factory=lambda: list(constants.DISK_TEMPLATES_AVAILABLE))
+    file_storage_dir: str = ""
+    shared_file_storage_dir: str = ""
+    beparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hvparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ndparams: dict[str, Any] = field(default_factory=dict)
+    ipolicy: dict[str, Any] = field(default_factory=dict)
+    candidate_pool_size: int = constants.DEFAULT_CANDIDATE_POOL_SIZE
+    max_running_jobs: int = constants.DEFAULT_MAX_RUNNING_JOBS
+    default_iallocator: str = "hail"
+    noded_port: int = constants.DEFAULT_NODED_PORT
+    rapi_port: int = constants.DEFAULT_RAPI_PORT
+    drain_flag: bool = False
+    used_macs: int = 0  # counter for MAC generation
+
+    @property
+    def default_hypervisor(self) -> str:
+        return self.enabled_hypervisors[0]
+
+
+@dataclass
+class NodeGroup(ConfigObject):
+    KIND: ClassVar[str] = "nodegroup"
+
+    name: str = "default"
+    alloc_policy: str = "preferred"
+    ndparams: dict[str, Any] = field(default_factory=dict)
+    ipolicy: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Node(ConfigObject):
+    KIND: ClassVar[str] = "node"
+
+    name: str = ""
+    primary_ip: str = ""
+    secondary_ip: str = ""
+    group: str = ""  # group uuid
+    master_candidate: bool = False
+    drained: bool = False
+    offline: bool = False
+    master_capable: bool = True
+    vm_capable: bool = True
+    ndparams: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Instance(ConfigObject):
+    KIND: ClassVar[str] = "instance"
+
+    name: str = ""
+    primary_node: str = ""  # node uuid
+    secondary_nodes: list[str] = field(default_factory=list)  # node uuids
+    os: str = ""
+    hypervisor: str = ""
+    admin_state: str = constants.ADMINST_DOWN
+    admin_state_source: str = "admin"
+    disk_template: str = constants.DT_DISKLESS
+    beparams: dict[str, Any] = field(default_factory=dict)
+    hvparams: dict[str, Any] = field(default_factory=dict)
+    osparams: dict[str, Any] = field(default_factory=dict)
+    disks: list[Disk] = field(default_factory=list)
+    nics: list[Nic] = field(default_factory=list)
+    network_port: int | None = None
+    disks_active: bool = False
+
+
+KINDS: dict[str, type[ConfigObject]] = {cls.KIND: cls for cls in (Cluster, NodeGroup, Node, Instance)}

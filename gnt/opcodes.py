@@ -1,0 +1,382 @@
+"""Opcodes: *what* to do, as typed records declared once.
+
+Each opcode is a keyword-only dataclass whose `OP_ID` and field names follow Ganeti's, so RAPI
+bodies and scripts carry over. A field's metadata holds its one-line doc; `validate` checks types,
+so the RAPI and the CLI reject the same malformed input with the same message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, ClassVar
+
+from gnt import constants
+from gnt.errors import ECODE_INVAL, OpPrereqError
+
+_REQUIRED: Any = dataclasses.MISSING
+
+
+def _f(default: Any = _REQUIRED, doc: str = "") -> Any:
+    """A field with a doc; mutable defaults are copied per instance."""
+    meta = {"doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    if default is _REQUIRED:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(kw_only=True)
+class OpCode:
+    """Fields common to all opcodes."""
+
+    OP_ID: ClassVar[str] = ""
+    #: field whose value names the opcode's object in job summaries
+    SUMMARY_FIELD: ClassVar[str | None] = None
+
+    dry_run: bool = _f(False, "Check prerequisites only, change nothing")
+    debug_level: int = _f(0, "Debug level")
+    priority: int = _f(0, "Job priority, -20 (high) to 19 (low)")
+    depends: list[Any] | None = _f(None, "Jobs this one waits for: [[job_id, [statuses]], ...]")
+    comment: str | None = _f(None, "Free-form comment")
+    reason: list[Any] = _f([], "Trail of [source, reason, timestamp] entries")
+
+    def summary(self) -> str:
+        short = self.OP_ID.removeprefix("OP_")
+        if self.SUMMARY_FIELD:
+            value = getattr(self, self.SUMMARY_FIELD)
+            if isinstance(value, float):
+                value = re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{value:.1e}").replace("e+", "e")
+            return f"{short}({value})"
+        return short
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["OP_ID"] = self.OP_ID
+        return data
+
+
+# --- test / debug -----------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class OpTestDelay(OpCode):
+    OP_ID: ClassVar[str] = "OP_TEST_DELAY"
+    SUMMARY_FIELD: ClassVar[str | None] = "duration"
+    duration: float = _f(doc="Seconds to sleep")
+    on_master: bool = _f(True, "Sleep on the master")
+    on_nodes: list[str] = _f([], "Nodes to sleep on too (through RPC)")
+    repeat: int = _f(0, "Repeat the sleep this many more times")
+    no_locks: bool = _f(True, "Take no locks")
+
+
+# --- cluster ------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class OpClusterPostInit(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_POST_INIT"
+
+
+@dataclass(kw_only=True)
+class OpClusterVerify(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_VERIFY"
+    verbose: bool = _f(False, "Print more details")
+    error_codes: bool = _f(False, "Print error codes in a parseable form")
+    skip_checks: list[str] = _f([], "Checks to skip (e.g. nplusone_mem)")
+    ignore_errors: list[str] = _f([], "Error codes to turn into warnings")
+
+
+@dataclass(kw_only=True)
+class OpClusterSetParams(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_SET_PARAMS"
+    beparams: dict[str, Any] | None = _f(None, "Default backend parameters")
+    hvparams: dict[str, dict[str, Any]] | None = _f(None, "Hypervisor parameters per hypervisor")
+    nicparams: dict[str, Any] | None = _f(None, "Default NIC parameters")
+    ndparams: dict[str, Any] | None = _f(None, "Default node parameters")
+    enabled_hypervisors: list[str] | None = _f(None, "Hypervisors instances may use")
+    enabled_disk_templates: list[str] | None = _f(None, "Disk templates instances may use")
+    candidate_pool_size: int | None = _f(None, "How many master candidates to keep")
+    max_running_jobs: int | None = _f(None, "Jobs that may run at once")
+    mac_prefix: str | None = _f(None, "Prefix of generated MAC addresses")
+    master_netdev: str | None = _f(None, "Interface of the master IP")
+    file_storage_dir: str | None = _f(None, "Directory of file-based disks")
+    shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
+    default_iallocator: str | None = _f(None, "Allocator used when none is given")
+    ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
+
+
+@dataclass(kw_only=True)
+class OpClusterDestroy(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_DESTROY"
+
+
+# --- nodes --------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class OpNodeAdd(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_ADD"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Name of the node to add")
+    primary_ip: str | None = _f(None, "Primary IP (resolved from the name when empty)")
+    secondary_ip: str | None = _f(None, "Secondary (replication) IP")
+    readd: bool = _f(False, "Re-add a node that is already in the cluster")
+    group: str | None = _f(None, "Node group (default: the default group)")
+    master_capable: bool | None = _f(None, "May become master candidate")
+    vm_capable: bool | None = _f(None, "May run instances")
+    ndparams: dict[str, Any] = _f({}, "Node parameters")
+
+
+@dataclass(kw_only=True)
+class OpNodeRemove(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_REMOVE"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Node to remove")
+
+
+@dataclass(kw_only=True)
+class OpNodeSetParams(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_SET_PARAMS"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Node to modify")
+    force: bool = _f(False, "Skip safety checks")
+    master_candidate: bool | None = _f(None, "Master candidate flag")
+    offline: bool | None = _f(None, "Offline flag")
+    drained: bool | None = _f(None, "Drained flag")
+    auto_promote: bool = _f(False, "Promote another node to candidate if needed")
+    master_capable: bool | None = _f(None, "May become master candidate")
+    vm_capable: bool | None = _f(None, "May run instances")
+    ndparams: dict[str, Any] | None = _f(None, "Node parameters")
+
+
+@dataclass(kw_only=True)
+class OpNodeMigrate(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_MIGRATE"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Node whose primary instances to migrate")
+    mode: str | None = _f(None, "live or non-live")
+    live: bool | None = _f(None, "Deprecated: use mode")
+    target_node: str | None = _f(None, "Target node (mirrored templates)")
+    iallocator: str | None = _f(None, "Allocator choosing target nodes")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+
+
+# --- instances ----------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class OpInstanceCreate(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_CREATE"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance name")
+    mode: str = _f("create", "create or import")
+    disk_template: str = _f(doc="Disk template")
+    disks: list[dict[str, Any]] = _f([], "Disks: [{size: MiB, mode: rw}, ...]")
+    nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]")
+    os_type: str | None = _f(None, "Operating system definition")
+    osparams: dict[str, Any] = _f({}, "OS parameters")
+    pnode: str | None = _f(None, "Primary node")
+    snode: str | None = _f(None, "Secondary node (mirrored templates)")
+    iallocator: str | None = _f(None, "Allocator choosing the nodes")
+    hypervisor: str | None = _f(None, "Hypervisor (cluster default when empty)")
+    beparams: dict[str, Any] = _f({}, "Backend parameters (memory, vcpus, ...)")
+    hvparams: dict[str, Any] = _f({}, "Hypervisor parameters")
+    start: bool = _f(True, "Start the instance once created")
+    name_check: bool = _f(True, "Resolve the name")
+    ip_check: bool = _f(True, "Check the IP is not in use")
+    conflicts_check: bool = _f(True, "Check for IP conflicts")
+    no_install: bool = _f(False, "Do not run the OS create script")
+    wait_for_sync: bool = _f(True, "Wait for disks to sync")
+    file_storage_dir: str | None = _f(None, "Subdirectory for file disks")
+    file_driver: str | None = _f(None, "File driver (loop)")
+    force_variant: bool = _f(False, "Allow an unknown OS variant")
+    identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+    opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
+    tags: list[str] = _f([], "Tags")
+
+
+@dataclass(kw_only=True)
+class OpInstanceRemove(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_REMOVE"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to remove")
+    ignore_failures: bool = _f(False, "Remove from the config even if node cleanup fails")
+    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds to wait for shutdown")
+
+
+@dataclass(kw_only=True)
+class OpInstanceStartup(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_STARTUP"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to start")
+    force: bool = _f(False, "Start even if the config says it should be down")
+    ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
+    hvparams: dict[str, Any] = _f({}, "Temporary hypervisor parameters")
+    beparams: dict[str, Any] = _f({}, "Temporary backend parameters")
+    no_remember: bool = _f(False, "Do not record the new state in the config")
+    startup_paused: bool = _f(False, "Start with the CPUs paused")
+
+
+@dataclass(kw_only=True)
+class OpInstanceShutdown(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_SHUTDOWN"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to stop")
+    force: bool = _f(False, "Stop even if not running")
+    ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
+    timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown")
+    no_remember: bool = _f(False, "Do not record the new state in the config")
+
+
+@dataclass(kw_only=True)
+class OpInstanceReboot(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_REBOOT"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to reboot")
+    ignore_secondaries: bool = _f(False, "Ignore secondary node errors")
+    reboot_type: str = _f("hard", "soft, hard or full")
+    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown")
+
+
+@dataclass(kw_only=True)
+class OpInstanceMigrate(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_MIGRATE"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to migrate")
+    mode: str | None = _f(None, "live or non-live")
+    live: bool | None = _f(None, "Deprecated: use mode")
+    target_node: str | None = _f(None, "Target node")
+    cleanup: bool = _f(False, "Recover from an interrupted migration")
+    allow_failover: bool = _f(False, "Fail over if the instance cannot be migrated")
+    iallocator: str | None = _f(None, "Allocator choosing the target")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+    allow_runtime_changes: bool = _f(True, "Allow changing memory to fit the target")
+    ignore_hvversions: bool = _f(False, "Ignore hypervisor version differences")
+
+
+@dataclass(kw_only=True)
+class OpInstanceFailover(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_FAILOVER"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to fail over")
+    ignore_consistency: bool = _f(False, "Ignore disk consistency")
+    target_node: str | None = _f(None, "Target node")
+    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown")
+    iallocator: str | None = _f(None, "Allocator choosing the target")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+    cleanup: bool = _f(False, "Unused; kept for Ganeti compatibility")
+
+
+@dataclass(kw_only=True)
+class OpInstanceSetParams(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_SET_PARAMS"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance to modify")
+    beparams: dict[str, Any] = _f({}, "Backend parameters to change")
+    hvparams: dict[str, Any] = _f({}, "Hypervisor parameters to change")
+    osparams: dict[str, Any] = _f({}, "OS parameters to change")
+    force: bool = _f(False, "Skip safety checks")
+    offline: bool | None = _f(None, "Mark offline / online")
+
+
+OPCODES: dict[str, type[OpCode]] = {
+    cls.OP_ID: cls
+    for cls in (
+        OpTestDelay,
+        OpClusterPostInit,
+        OpClusterVerify,
+        OpClusterSetParams,
+        OpClusterDestroy,
+        OpNodeAdd,
+        OpNodeRemove,
+        OpNodeSetParams,
+        OpNodeMigrate,
+        OpInstanceCreate,
+        OpInstanceRemove,
+        OpInstanceStartup,
+        OpInstanceShutdown,
+        OpInstanceReboot,
+        OpInstanceMigrate,
+        OpInstanceFailover,
+        OpInstanceSetParams,
+    )
+}
+
+
+def register(cls: type[OpCode]) -> type[OpCode]:
+    """Add an opcode declared outside this module (e.g. by the allocator)."""
+    OPCODES[cls.OP_ID] = cls
+    return cls
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_ok(tp: Any, value: Any) -> bool:
+    if tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(arg, value) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin is not None:
+        return isinstance(value, origin)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, tp)
+
+
+def from_dict(data: dict[str, Any]) -> OpCode:
+    """Build and validate an opcode from its JSON form; raises OpPrereqError(wrong_input)."""
+    if not isinstance(data, dict):
+        raise OpPrereqError("Opcode must be a JSON object", ECODE_INVAL)
+    op_id = data.get("OP_ID")
+    cls = OPCODES.get(op_id)  # type: ignore[arg-type]
+    if cls is None:
+        raise OpPrereqError(f"Unknown opcode '{op_id}'", ECODE_INVAL)
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "OP_ID":
+            continue
+        if key not in fields:
+            raise OpPrereqError(f"Parameter '{key}' is not valid for {op_id}", ECODE_INVAL)
+        if not _type_ok(hints[key], value):
+            raise OpPrereqError(
+                f"Parameter '{op_id}.{key}' fails validation: expected {_type_name(hints[key])}, got {value!r}",
+                ECODE_INVAL,
+            )
+        kwargs[key] = value
+    missing = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and name not in kwargs
+    ]
+    if missing:
+        raise OpPrereqError(f"Required parameter '{op_id}.{missing[0]}' missing", ECODE_INVAL)
+    op = cls(**kwargs)
+    if not -20 <= op.priority <= 19:
+        raise OpPrereqError(f"Priority {op.priority} out of range (-20..19)", ECODE_INVAL)
+    return op
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def field_docs(cls: type[OpCode]) -> dict[str, str]:
+    """Field name -> one-line doc, for --help texts and the RAPI reference."""
+    return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}

@@ -1,0 +1,1 @@
+"""gnt-os: CLI, logical units and query fields."""

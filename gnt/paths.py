@@ -1,0 +1,132 @@
+"""Every filesystem location gnt uses, aware of virtual-cluster mode.
+
+In virtual-cluster mode `GNT_ROOTDIR` (absolute; its last component is the node name) roots every
+path under a per-node directory, so many nodes share one machine without root. A path that already
+lies inside the virtual cluster's base directory (the parent of `GNT_ROOTDIR`) is left alone: that
+is how all virtual nodes share one `sharedfile` directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+ENV_ROOTDIR = "GNT_ROOTDIR"
+ENV_HOSTNAME = "GNT_HOSTNAME"
+
+
+def root_dir() -> str:
+    """The virtual node's root directory, or "" on a real node."""
+    root = os.environ.get(ENV_ROOTDIR, "")
+    if root and not os.path.isabs(root):
+        raise ValueError(f"{ENV_ROOTDIR} must be an absolute path, not {root!r}")
+    return root.rstrip("/")
+
+
+def is_virtual() -> bool:
+    return bool(root_dir())
+
+
+def vcluster_base() -> str:
+    """The directory holding all virtual nodes ("" on a real node)."""
+    root = root_dir()
+    return os.path.dirname(root) if root else ""
+
+
+def hostname() -> str:
+    """This node's name: GNT_HOSTNAME in a virtual cluster, else the host's FQDN."""
+    return os.environ.get(ENV_HOSTNAME) or socket.getfqdn()
+
+
+def localize(path: str) -> str:
+    """Map a cluster-wide absolute path to where it lives on this (virtual) node."""
+    root = root_dir()
+    if not root or not os.path.isabs(path):
+        return path
+    base = vcluster_base()
+    if path == base or path.startswith(base + "/"):
+        return path
+    return root + path
+
+
+def node_root(node_name: str) -> str:
+    """Root directory of another virtual node of this virtual cluster ("" on a real cluster)."""
+    base = vcluster_base()
+    return os.path.join(base, node_name) if base else ""
+
+
+# Cluster-wide (unlocalized) defaults. Functions below return the localized location.
+DEFAULT_FILE_STORAGE_DIR = "/srv/gnt/file-storage"
+DEFAULT_SHARED_FILE_STORAGE_DIR = "/srv/gnt/shared-file-storage"
+OS_SEARCH_PATH = ("/srv/gnt/os", "/usr/local/lib/gnt/os", "/usr/share/gnt/os")
+
+
+def data_dir() -> str:
+    return localize("/var/lib/gnt")
+
+
+def run_dir() -> str:
+    return localize("/var/run/gnt")
+
+
+def log_dir() -> str:
+    return localize("/var/log/gnt")
+
+
+def config_db() -> str:
+    return os.path.join(data_dir(), "config.db")
+
+
+def jobs_db() -> str:
+    return os.path.join(data_dir(), "queue.db")
+
+
+def cluster_cert() -> str:
+    """The cluster certificate and key (PEM), shared by every node for mutual TLS."""
+    return os.path.join(data_dir(), "server.pem")
+
+
+def rapi_cert() -> str:
+    return os.path.join(data_dir(), "rapi.pem")
+
+
+def rapi_users() -> str:
+    return os.path.join(data_dir(), "rapi", "users")
+
+
+def ssconf_dir() -> str:
+    return data_dir()
+
+
+def ssconf_file(key: str) -> str:
+    return os.path.join(ssconf_dir(), f"ssconf_{key}")
+
+
+def master_socket() -> str:
+    return os.path.join(run_dir(), "master.sock")
+
+
+def pid_file(daemon: str) -> str:
+    return os.path.join(run_dir(), f"{daemon}.pid")
+
+
+def log_file(daemon: str) -> str:
+    return os.path.join(log_dir(), f"{daemon}.log")
+
+
+def instance_run_dir(hypervisor: str) -> str:
+    """Per-hypervisor runtime state of instances on this node (survives noded restarts)."""
+    return os.path.join(run_dir(), "instances", hypervisor)
+
+
+def watcher_state() -> str:
+    return os.path.join(data_dir(), "watcher.state")
+
+
+def os_search_path() -> list[str]:
+    return [localize(p) for p in OS_SEARCH_PATH]
+
+
+def ensure_dir(path: str, mode: int = 0o755) -> str:
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path

@@ -1,0 +1,42 @@
+"""The watcher's pass: restart instances that should run but do not, and archive old jobs.
+
+It runs as a short-lived process (cron, or the virtual cluster's `watcher-all`) and speaks to
+the master like the CLI does. Instances their owner shut down from inside (USER_down) are left
+alone; crashed ones (ERROR_down) are started again.
+"""
+
+from __future__ import annotations
+
+from gnt import paths
+from gnt.cli.client import Client
+
+ARCHIVE_AGE = 6 * 3600
+
+
+def is_master() -> bool:
+    try:
+        with open(paths.ssconf_file("master_node")) as handle:
+            return handle.read().strip() == paths.hostname()
+    except OSError:
+        return False
+
+
+def run_pass(client: Client, archive_age: float = ARCHIVE_AGE) -> dict[str, list[str]]:
+    """One watcher pass on the master; returns what it did."""
+    data = client.get("/2/query/instance", fields="name,status")
+    down = [row[0][1] for row in data["data"] if row[1][0] == 0 and row[1][1] == "ERROR_down"]
+    restarted, failed = [], []
+    jobs = client.submit_many([[{"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": n}] for n in down])
+    for name, (ok, job_id) in zip(down, jobs, strict=True):
+        if not ok:
+            failed.append(name)
+            continue
+        from gnt.cli.jobs import wait_job
+
+        try:
+            wait_job(client, job_id, quiet=True)
+            restarted.append(name)
+        except Exception as err:  # noqa: BLE001 - one failure must not stop the pass
+            failed.append(f"{name}: {err}")
+    archived = client.request("POST", "/2/jobs/archive", {"age": archive_age})
+    return {"restarted": restarted, "failed": failed, "archived": [str(archived)]}

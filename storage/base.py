@@ -1,0 +1,55 @@
+"""The one block-device interface every storage driver implements.
+
+A disk is described by a `gnt.runtime.DiskSpec`; its `logical_id` says where it lives (for file
+disks `[driver, path]`, as in Ganeti). Drivers read the current state first and then act, so every
+operation is idempotent: creating an existing disk of the right size, or removing a missing one,
+succeeds.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from gnt.runtime import DiskSpec
+
+
+@dataclass
+class DeviceInfo:
+    """What a node knows about one disk."""
+
+    exists: bool
+    path: str | None = None
+    size: int | None = None  # MiB
+    in_sync: bool = True
+
+
+class BlockDevice(abc.ABC):
+    """Driver for one storage type."""
+
+    @abc.abstractmethod
+    async def create(self, disk: DiskSpec, instance_name: str) -> str:
+        """Create the disk with `disk.size` MiB; returns its path."""
+
+    @abc.abstractmethod
+    async def remove(self, disk: DiskSpec) -> None:
+        """Remove the disk and its data; removing a missing disk succeeds."""
+
+    @abc.abstractmethod
+    async def assemble(self, disk: DiskSpec, instance_name: str) -> str:
+        """Make the disk usable on this node; returns the path a hypervisor opens."""
+
+    @abc.abstractmethod
+    async def shutdown(self, disk: DiskSpec) -> None:
+        """Make the disk unusable on this node (the data stays)."""
+
+    @abc.abstractmethod
+    async def grow(self, disk: DiskSpec, amount: int) -> None:
+        """Grow by `amount` MiB."""
+
+    @abc.abstractmethod
+    async def info(self, disk: DiskSpec) -> DeviceInfo:
+        """Existence, path and size as found on the node."""
+
+    async def rename(self, disk: DiskSpec, new_logical_id: list[str]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot rename disks")
