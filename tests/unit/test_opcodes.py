@@ -1,0 +1,141 @@
+"""Opcode validation (shared by the CLI and RAPI), summaries and the JSON round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gnt import opcodes
+from gnt.errors import ECODE_INVAL, OpPrereqError
+from gnt.opcodes import OpInstanceCreate, OpNodeAdd, OpTestDelay
+
+
+def _rejects(data: dict[str, Any], match: str) -> OpPrereqError:
+    with pytest.raises(OpPrereqError, match=match) as info:
+        opcodes.from_dict(data)
+    assert info.value.code == ECODE_INVAL
+    return info.value
+
+
+def test_from_dict_builds_the_declared_class() -> None:
+    op = opcodes.from_dict({"OP_ID": "OP_TEST_DELAY", "duration": 0.5, "on_nodes": ["n1"]})
+    assert isinstance(op, OpTestDelay)
+    assert op.duration == 0.5
+    assert op.on_nodes == ["n1"]
+    assert op.on_master is True
+
+
+def test_from_dict_rejects_non_dict() -> None:
+    _rejects(["OP_TEST_DELAY"], "must be a JSON object")  # type: ignore[arg-type]
+
+
+def test_from_dict_rejects_unknown_op_id() -> None:
+    _rejects({"OP_ID": "OP_NO_SUCH_THING"}, "Unknown opcode 'OP_NO_SUCH_THING'")
+
+
+def test_from_dict_rejects_missing_op_id() -> None:
+    _rejects({"duration": 1}, "Unknown opcode 'None'")
+
+
+def test_from_dict_rejects_unknown_field() -> None:
+    _rejects({"OP_ID": "OP_TEST_DELAY", "duration": 1, "speed": 3}, "Parameter 'speed' is not valid for OP_TEST_DELAY")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("duration", "1"),  # str for float
+        ("duration", True),  # bool for float
+        ("repeat", True),  # bool for int
+        ("repeat", 1.5),  # float for int
+        ("on_master", 1),  # int for bool
+        ("on_nodes", "node1"),  # str for list
+        ("comment", 5),  # int for str | None
+        ("depends", {"1": []}),  # dict for list | None
+    ],
+)
+def test_from_dict_rejects_wrong_types(field: str, value: Any) -> None:
+    data = {"OP_ID": "OP_TEST_DELAY", "duration": 1.0, field: value}
+    _rejects(data, rf"Parameter 'OP_TEST_DELAY\.{field}' fails validation")
+
+
+def test_from_dict_accepts_int_for_float_field() -> None:
+    op = opcodes.from_dict({"OP_ID": "OP_TEST_DELAY", "duration": 2})
+    assert op.duration == 2
+
+
+def test_from_dict_accepts_none_for_optional_field() -> None:
+    op = opcodes.from_dict({"OP_ID": "OP_NODE_ADD", "node_name": "n1", "group": None})
+    assert isinstance(op, OpNodeAdd)
+    assert op.group is None
+
+
+def test_from_dict_rejects_missing_required_field() -> None:
+    _rejects({"OP_ID": "OP_TEST_DELAY"}, r"Required parameter 'OP_TEST_DELAY\.duration' missing")
+
+
+def test_from_dict_names_the_first_missing_field_of_instance_create() -> None:
+    _rejects({"OP_ID": "OP_INSTANCE_CREATE"}, r"Required parameter 'OP_INSTANCE_CREATE\.instance_name' missing")
+
+
+@pytest.mark.parametrize("priority", [-21, 20, 100])
+def test_from_dict_rejects_priority_out_of_range(priority: int) -> None:
+    _rejects({"OP_ID": "OP_TEST_DELAY", "duration": 0, "priority": priority}, rf"Priority {priority} out of range")
+
+
+@pytest.mark.parametrize("priority", [-20, 0, 19])
+def test_from_dict_accepts_priority_bounds(priority: int) -> None:
+    assert opcodes.from_dict({"OP_ID": "OP_TEST_DELAY", "duration": 0, "priority": priority}).priority == priority
+
+
+@pytest.mark.parametrize(
+    ("op", "summary"),
+    [
+        # Ganeti's job summaries show doubles as Haskell's `show` does: fixed for 0.1 <= x < 10^7
+        (OpTestDelay(duration=0.001), "TEST_DELAY(1.0e-3)"),
+        (OpTestDelay(duration=0.00125), "TEST_DELAY(1.25e-3)"),
+        (OpTestDelay(duration=0.05), "TEST_DELAY(5.0e-2)"),
+        (OpTestDelay(duration=0.1), "TEST_DELAY(0.1)"),
+        (OpTestDelay(duration=1.0), "TEST_DELAY(1.0)"),
+        (OpTestDelay(duration=2.5), "TEST_DELAY(2.5)"),
+        (OpTestDelay(duration=10.0), "TEST_DELAY(10.0)"),
+        (OpTestDelay(duration=1234567.5), "TEST_DELAY(1234567.5)"),
+        (OpTestDelay(duration=1.0e7), "TEST_DELAY(1.0e7)"),
+        (OpTestDelay(duration=0.0), "TEST_DELAY(0.0)"),
+        (OpTestDelay(duration=2), "TEST_DELAY(2.0)"),  # an int from JSON in a float field
+        (
+            OpInstanceCreate(instance_name="inst1.example.com", disk_template="plain"),
+            "INSTANCE_CREATE(inst1.example.com)",
+        ),
+        (opcodes.OpClusterVerify(), "CLUSTER_VERIFY"),
+    ],
+)
+def test_summary_formats_like_ganeti(op: opcodes.OpCode, summary: str) -> None:
+    assert op.summary() == summary
+
+
+@pytest.mark.parametrize("cls", list(opcodes.OPCODES.values()), ids=lambda c: c.OP_ID)
+def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> None:
+    required = {
+        name: ("x" if name.endswith("name") or name == "disk_template" else 1.0)
+        for name in ("duration", "node_name", "instance_name", "disk_template")
+        if name in {f for f in opcodes.field_docs(cls)}
+    }
+    op = cls(**required, comment="why", reason=[["cli", "test", 1]])  # type: ignore[arg-type]
+    data = op.to_dict()
+    assert data["OP_ID"] == cls.OP_ID
+    back = opcodes.from_dict(data)
+    assert back == op
+
+
+def test_mutable_defaults_are_not_shared_between_instances() -> None:
+    a, b = OpTestDelay(duration=1), OpTestDelay(duration=1)
+    a.on_nodes.append("n1")
+    assert b.on_nodes == []
+
+
+def test_field_docs_cover_every_field() -> None:
+    docs = opcodes.field_docs(OpTestDelay)
+    assert docs["duration"] == "Seconds to sleep"
+    assert all(docs.values())
