@@ -8,7 +8,8 @@ so the RAPI and the CLI reject the same malformed input with the same message.
 from __future__ import annotations
 
 import dataclasses
-import re
+import decimal
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,8 +51,9 @@ class OpCode:
         short = self.OP_ID.removeprefix("OP_")
         if self.SUMMARY_FIELD:
             value = getattr(self, self.SUMMARY_FIELD)
-            if isinstance(value, float):
-                value = re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{value:.1e}").replace("e+", "e")
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric and (isinstance(value, float) or _hints(type(self)).get(self.SUMMARY_FIELD) is float):
+                value = _show_double(float(value))  # JSON may carry 2 for 2.0; Ganeti shows "2.0"
             return f"{short}({value})"
         return short
 
@@ -371,6 +373,24 @@ def from_dict(data: dict[str, Any]) -> OpCode:
     if not -20 <= op.priority <= 19:
         raise OpPrereqError(f"Priority {op.priority} out of range (-20..19)", ECODE_INVAL)
     return op
+
+
+def _show_double(value: float) -> str:
+    """A float as Ganeti's (Haskell) job summaries show it: "10.0", "0.1", "1.0e-3", "1.0e7"."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("-Infinity" if value < 0 else "Infinity")
+    sign = "-" if math.copysign(1.0, value) < 0 else ""
+    if value == 0:
+        return sign + "0.0"
+    _, digit_tuple, exponent = decimal.Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    exp10 = len(digits) + int(exponent)  # value == 0.<digits> * 10**exp10
+    if exp10 < 0 or exp10 > 7:
+        return f"{sign}{digits[0]}.{digits[1:] or '0'}e{exp10 - 1}"
+    if exp10 == 0:
+        return f"{sign}0.{digits}"
+    digits = digits.ljust(exp10, "0")
+    return f"{sign}{digits[:exp10]}.{digits[exp10:] or '0'}"
 
 
 def _type_name(tp: Any) -> str:
