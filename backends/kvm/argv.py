@@ -1,0 +1,249 @@
+"""The QEMU command line for an instance: a pure function of the spec and a few node facts.
+
+Kept free of I/O so every option is golden-tested (tests/golden/kvm). The facts a node has to look
+up first (acceleration, disk image formats, tap names, the runtime dir) come in as `Facts`.
+hvparam names follow Ganeti's kvm hypervisor where Ganeti has one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gnt.errors import HypervisorError
+from gnt.runtime import InstanceSpec
+
+__all__ = ["DEFAULT_HVPARAMS", "Facts", "RunPaths", "build_argv", "hvparams", "kernel_cmdline"]
+
+DEFAULT_HVPARAMS: dict[str, Any] = {
+    "kvm_path": "/usr/bin/qemu-system-x86_64",
+    "kvm_flag": "",  # "enabled" | "disabled" | "" (use the node's acceleration probe)
+    "machine_version": "",  # QEMU machine type; "" = "pc"
+    "cpu_type": "",  # "" = QEMU's default model
+    "kernel_path": "",  # "" = boot from disk through the firmware
+    "initrd_path": "",
+    "kernel_args": "ro",
+    "serial_console": True,
+    "serial_speed": 38400,
+    "boot_order": "disk",  # disk | cdrom | network | floppy (only without kernel_path)
+    "disk_cache": "default",  # default | none | writethrough | writeback | unsafe
+    "disk_type": "paravirtual",  # paravirtual | ide | scsi
+    "nic_type": "paravirtual",  # paravirtual | e1000 | rtl8139 | ... (a QEMU NIC model)
+    "vhost_net": False,
+    "vnc_bind_address": "",  # "" = no display
+    "migration_bandwidth": 32,  # MiB/s, where a migration starts
+    "migration_downtime": 30,  # ms, where a migration starts
+    "migration_caps": "",  # extra QEMU capabilities, colon separated ("xbzrle:multifd")
+    "migration_max_bandwidth": 4096,  # MiB/s, the most the convergence policy may use
+    "migration_max_downtime": 300,  # ms, the longest pause the policy may allow
+    "migration_max_throttle": 99,  # %, the most vCPU throttling (auto-converge); 0 = never
+    "migration_postcopy": False,  # may the policy switch to post-copy as a last resort
+    "migration_stall_seconds": 2.0,  # no progress for this long = stalled, escalate
+}
+
+_BOOL_PARAMS = {"serial_console", "vhost_net", "migration_postcopy"}
+_BOOT_DEVICES = {"disk": "c", "cdrom": "d", "network": "n", "floppy": "a"}
+_NIC_MODELS = {"paravirtual": "virtio-net-pci"}
+_DISK_DEVICES = {"paravirtual": "virtio-blk-pci", "ide": "ide-hd", "scsi": "scsi-hd"}
+# disk_cache -> (cache.direct, cache.no-flush, device write-cache)
+_CACHE_MODES = {
+    "default": (False, False, True),
+    "writeback": (False, False, True),
+    "none": (True, False, True),
+    "writethrough": (False, False, False),
+    "unsafe": (False, True, True),
+}
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y")
+    return bool(value)
+
+
+def hvparams(spec: InstanceSpec) -> dict[str, Any]:
+    """The instance's hvparams filled with the defaults, booleans normalised."""
+    params = {**DEFAULT_HVPARAMS, **(spec.hvparams or {})}
+    for key in _BOOL_PARAMS:
+        params[key] = _as_bool(params[key])
+    return params
+
+
+@dataclass
+class RunPaths:
+    """Where one instance's runtime files live on a node (its runtime dir)."""
+
+    root: str
+
+    @property
+    def qmp(self) -> str:
+        """Control monitor: short per-operation connections."""
+        return os.path.join(self.root, "qmp.sock")
+
+    @property
+    def qmp_mig(self) -> str:
+        """Second monitor, held by the migration supervisor while a migration runs."""
+        return os.path.join(self.root, "qmp-mig.sock")
+
+    @property
+    def serial(self) -> str:
+        return os.path.join(self.root, "serial.sock")
+
+    @property
+    def serial_log(self) -> str:
+        return os.path.join(self.root, "serial.log")
+
+    @property
+    def pidfile(self) -> str:
+        return os.path.join(self.root, "qemu.pid")
+
+    @property
+    def log(self) -> str:
+        return os.path.join(self.root, "qemu.log")
+
+    @property
+    def state(self) -> str:
+        return os.path.join(self.root, "runtime.json")
+
+
+@dataclass
+class Facts:
+    """What the node found out before building the command line."""
+
+    paths: RunPaths
+    accel: str = "tcg"  # kvm | tcg
+    disk_paths: list[str] = field(default_factory=list)
+    disk_formats: list[str] = field(default_factory=list)  # raw | qcow2, per disk
+    taps: list[str] = field(default_factory=list)  # per NIC
+    incoming: bool = False  # wait for an incoming migration (-incoming defer)
+    paused: bool = False  # start with stopped CPUs (-S); not for incoming guests
+
+
+def _esc(value: str) -> str:
+    """QEMU's option syntax doubles commas inside a value."""
+    return value.replace(",", ",,")
+
+
+def kernel_cmdline(params: dict[str, Any]) -> str:
+    args = str(params["kernel_args"] or "").strip()
+    if params["serial_console"] and "console=" not in args:
+        args = f"{args} console=ttyS0,{params['serial_speed']}".strip()
+    return args
+
+
+def _accel(params: dict[str, Any], probed: str) -> str:
+    flag = str(params["kvm_flag"] or "")
+    if flag == "enabled":
+        return "kvm"
+    if flag == "disabled":
+        return "tcg"
+    if flag:
+        raise HypervisorError(f"kvm_flag must be 'enabled', 'disabled' or empty, not {flag!r}")
+    return probed
+
+
+def _base(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]:
+    paths = facts.paths
+    machine = params["machine_version"] or "pc"
+    argv = [params["kvm_path"], "-name", f"{_esc(spec.name)},debug-threads=on", "-uuid", spec.uuid]
+    argv += ["-machine", f"{machine},accel={_accel(params, facts.accel)}"]
+    if params["cpu_type"]:
+        argv += ["-cpu", params["cpu_type"]]
+    argv += ["-m", str(spec.memory), "-smp", str(spec.vcpus)]
+    argv += ["-nodefaults", "-no-user-config", "-no-shutdown", "-msg", "timestamp=on"]
+    argv += ["-pidfile", paths.pidfile]
+    for ident, sock in (("qmp", paths.qmp), ("qmp-mig", paths.qmp_mig)):
+        argv += ["-chardev", f"socket,id={ident},path={_esc(sock)},server=on,wait=off"]
+        argv += ["-mon", f"chardev={ident},mode=control"]
+    if params["serial_console"]:
+        argv += [
+            "-chardev",
+            f"socket,id=serial0,path={_esc(paths.serial)},server=on,wait=off,"
+            f"logfile={_esc(paths.serial_log)},logappend=on",
+            "-serial",
+            "chardev:serial0",
+        ]
+    if params["vnc_bind_address"]:
+        display = (spec.network_port or 5900) - 5900
+        argv += ["-vga", "std", "-vnc", f"{params['vnc_bind_address']}:{display}"]
+    else:
+        argv += ["-display", "none"]
+    return argv
+
+
+def _boot(params: dict[str, Any]) -> list[str]:
+    if params["kernel_path"]:
+        argv = ["-kernel", params["kernel_path"]]
+        if params["initrd_path"]:
+            argv += ["-initrd", params["initrd_path"]]
+        return argv + ["-append", kernel_cmdline(params)]
+    order = _BOOT_DEVICES.get(str(params["boot_order"]))
+    if order is None:
+        raise HypervisorError(f"unknown boot_order {params['boot_order']!r}; use one of {sorted(_BOOT_DEVICES)}")
+    return ["-boot", f"order={order}"]
+
+
+def _disks(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]:
+    if len(facts.disk_paths) != len(spec.disks) or len(facts.disk_formats) != len(spec.disks):
+        raise HypervisorError(f"{spec.name}: disk paths/formats missing for some disks")
+    cache = _CACHE_MODES.get(str(params["disk_cache"]))
+    model = _DISK_DEVICES.get(str(params["disk_type"]))
+    if cache is None or model is None:
+        raise HypervisorError(f"unsupported disk_cache {params['disk_cache']!r} or disk_type {params['disk_type']!r}")
+    direct, no_flush, write_cache = cache
+    argv: list[str] = []
+    if spec.disks and model == "scsi-hd":
+        argv += ["-device", "virtio-scsi-pci,id=scsi0"]
+    for i, disk in enumerate(spec.disks):
+        node = {
+            "driver": facts.disk_formats[i],
+            "node-name": f"disk{i}",
+            "read-only": disk.mode == "ro",
+            "cache": {"direct": direct, "no-flush": no_flush},
+            "file": {
+                "driver": "file",
+                "filename": facts.disk_paths[i],
+                "read-only": disk.mode == "ro",
+                "cache": {"direct": direct, "no-flush": no_flush},
+            },
+        }
+        argv += ["-blockdev", json.dumps(node, separators=(",", ":"))]
+        device = f"{model},id=disk{i}-dev,drive=disk{i}"
+        if model != "ide-hd":
+            device += f",write-cache={'on' if write_cache else 'off'}"
+        if model == "scsi-hd":
+            device += ",bus=scsi0.0"
+        argv += ["-device", device]
+    return argv
+
+
+def _nics(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]:
+    if len(facts.taps) != len(spec.nics):
+        raise HypervisorError(f"{spec.name}: tap devices missing for some NICs")
+    nic_type = str(params["nic_type"])
+    model = _NIC_MODELS.get(nic_type, nic_type)
+    argv: list[str] = []
+    for i, nic in enumerate(spec.nics):
+        netdev = f"tap,id=nic{i},ifname={facts.taps[i]},script=no,downscript=no"
+        if params["vhost_net"]:
+            netdev += ",vhost=on"
+        device = f"{model},id=nic{i}-dev,netdev=nic{i},mac={nic.mac}"
+        if params["kernel_path"]:
+            device += ",romfile="  # no PXE option ROM when the kernel is given: faster boot
+        argv += ["-netdev", netdev, "-device", device]
+    return argv
+
+
+def build_argv(spec: InstanceSpec, facts: Facts) -> list[str]:
+    """The full QEMU argv for `spec` on a node with `facts`."""
+    params = hvparams(spec)
+    argv = _base(spec, params, facts) + _boot(params) + _disks(spec, params, facts) + _nics(spec, params, facts)
+    if facts.paused:
+        argv.append("-S")
+    if facts.incoming:
+        # No -S: the target resumes by itself the moment the state is in (shortest downtime);
+        # it stays paused when the source was paused (non-live), until finalize resumes it.
+        argv += ["-incoming", "defer"]
+    return argv

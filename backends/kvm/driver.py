@@ -1,0 +1,350 @@
+"""The kvm driver's node-local machinery and guest lifecycle (start, stop, reboot, info).
+
+Every guest has a runtime dir `<instance_run_dir("kvm")>/<name>/` holding its QMP sockets, serial
+console socket and log, and `runtime.json` (pid + start time, argv, spec, taps, migration state).
+QEMU runs with `-no-shutdown`: when the guest powers itself off the process stays, in QMP status
+`shutdown`, so even a node daemon that was down at the time can tell a user's poweroff (SHUTDOWN)
+from a dead process (CRASHED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from typing import Any
+
+from backends.base import Hypervisor
+from backends.kvm import accel as accel_probe
+from backends.kvm import netplumb, proc
+from backends.kvm.argv import Facts, RunPaths, build_argv, hvparams
+from backends.kvm.qmp import session
+from gnt import paths
+from gnt.errors import HypervisorError
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, RunState
+from gnt.serial import to_dict
+
+__all__ = ["KvmBase"]
+
+START_TIMEOUT = 30.0
+_STATUS_MAP = {
+    "running": RunState.RUNNING,
+    "shutdown": RunState.SHUTDOWN,
+    "guest-panicked": RunState.CRASHED,
+    "internal-error": RunState.CRASHED,
+}
+
+
+def _meminfo() -> dict[str, int]:
+    """/proc/meminfo in MiB."""
+    result = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            result[key] = int(rest.split()[0]) // 1024
+    return result
+
+
+class KvmBase(Hypervisor):
+    """Lifecycle half of the kvm driver; the migration half is mixed in by `KvmHypervisor`."""
+
+    name = "kvm"
+
+    def __init__(
+        self,
+        run_dir: str | None = None,
+        data_dir: str | None = None,
+        netns: str | None = None,
+        accel: str | None = None,
+    ) -> None:
+        """All arguments default to this node's (gnt.paths); tests pass explicit ones per virtual node.
+
+        Args:
+            run_dir: where instance runtime dirs live.
+            data_dir: where the acceleration verdict is cached.
+            netns: network namespace the taps and QEMU live in (None: the node's own).
+            accel: "kvm"/"tcg" to skip the probe (tests, or an admin override).
+        """
+        self._run_root = run_dir
+        self._data_dir = data_dir
+        self.netns = netns
+        self._accel_override = accel
+        self._accel: dict[str, Any] | None = None
+        self._children: dict[str, asyncio.subprocess.Process] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- node-local helpers -------------------------------------------------------------------
+    @property
+    def run_root(self) -> str:
+        return self._run_root or paths.instance_run_dir("kvm")
+
+    def paths_for(self, name: str) -> RunPaths:
+        return RunPaths(os.path.join(self.run_root, name))
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        return proc.load_state(self.paths_for(name).state)
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        proc.save_state(self.paths_for(name).state, state)
+
+    def lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    def alive(self, state: dict[str, Any] | None) -> bool:
+        return bool(state) and proc.pid_alive(state.get("pid"), state.get("start_time"))  # type: ignore[union-attr]
+
+    def qmp(self, name: str, timeout: float = 10.0):  # noqa: ANN201 - an async context manager
+        return session(self.paths_for(name).qmp, f"kvm:{name}", timeout)
+
+    def taps_for(self, spec: InstanceSpec) -> list[str]:
+        return [netplumb.tap_name(self.run_root, spec.name, i) for i in range(len(spec.nics))]
+
+    async def accel_info(self, kvm_path: str | None = None, kernels: list[str] | None = None) -> dict[str, Any]:
+        """The node's acceleration verdict (probed once, then cached in the data dir)."""
+        if self._accel_override:
+            return {"accel": self._accel_override, "reason": "set by the node's configuration"}
+        if self._accel is None:
+            data_dir = self._data_dir or paths.data_dir()
+            kvm = kvm_path or hvparams(InstanceSpec("", "", "kvm", 0, 0))["kvm_path"]
+            self._accel = await accel_probe.detect(kvm, data_dir, kernels)
+        return self._accel
+
+    async def disk_format(self, path: str) -> str:
+        """raw or qcow2, as qemu-img sees the image (-U: it may be open by a running guest)."""
+        _, out, _ = await proc.run(["qemu-img", "info", "-U", "--output=json", path])
+        fmt = json.loads(out).get("format", "raw")
+        if fmt not in ("raw", "qcow2"):
+            raise HypervisorError(f"{path}: unsupported image format {fmt!r} (use raw or qcow2)")
+        return fmt
+
+    def disk_path(self, disk: DiskSpec) -> str:
+        """The node-local path: `path` when the node filled it in, else the logical id's path."""
+        if disk.path:
+            return disk.path
+        if disk.logical_id:
+            return paths.localize(disk.logical_id[-1])
+        raise HypervisorError(f"disk {disk.index} ({disk.uuid}) has no path on this node")
+
+    async def facts(self, spec: InstanceSpec, incoming: bool = False, paused: bool = False) -> Facts:
+        params = hvparams(spec)
+        accel = (await self.accel_info(params["kvm_path"], [params["kernel_path"]]))["accel"]
+        disk_paths = [self.disk_path(d) for d in spec.disks]
+        formats = [await self.disk_format(p) for p in disk_paths]
+        return Facts(self.paths_for(spec.name), accel, disk_paths, formats, self.taps_for(spec), incoming, paused)
+
+    # -- processes ------------------------------------------------------------------------------
+    def _check_memory(self, spec: InstanceSpec) -> None:
+        free = _meminfo().get("MemAvailable", 0)
+        if spec.memory > free:
+            raise HypervisorError(
+                f"not enough memory to start {spec.name}: needs {spec.memory} MiB, {free} MiB available"
+            )
+
+    async def spawn(self, spec: InstanceSpec, facts: Facts, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Plumb NICs, launch QEMU in its own session, wait for its monitor, record the state."""
+        self._check_memory(spec)
+        rp = facts.paths
+        os.makedirs(rp.root, exist_ok=True)
+        for stale in (rp.qmp, rp.qmp_mig, rp.serial, rp.pidfile):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        argv = build_argv(spec, facts)
+        await netplumb.plumb(spec.nics, facts.taps, self.netns)
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        with open(rp.log, "ab") as log:
+            child = await asyncio.create_subprocess_exec(
+                *prefix, *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        self._children[spec.name] = child  # asyncio's child watcher reaps it when it exits
+        state = {
+            "name": spec.name,
+            "uuid": spec.uuid,
+            "pid": child.pid,
+            "start_time": proc.process_start_time(child.pid),
+            "argv": argv,
+            "spec": to_dict(spec),
+            "accel": facts.accel,
+            "taps": facts.taps,
+            "started": time.time(),
+            "incoming": facts.incoming,
+            "guest_shutdown": False,
+            "migration": None,
+            **(extra or {}),
+        }
+        self.save(spec.name, state)
+        await self._wait_monitor(spec.name, child)
+        return state
+
+    async def _wait_monitor(self, name: str, child: asyncio.subprocess.Process) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if child.returncode is not None:
+                break
+            try:
+                async with self.qmp(name, timeout=2.0) as mon:
+                    await mon.cmd("query-status")
+                return
+            except HypervisorError:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
+        log = self._log_tail(name)
+        await self.forget(name)
+        raise HypervisorError(f"QEMU for {name} did not come up: {log}")
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            with open(self.paths_for(name).log, errors="replace") as f:
+                return f.read()[-600:].strip() or "(no output)"
+        except OSError:
+            return "(no log)"
+
+    async def kill(self, name: str, state: dict[str, Any], quit_first: bool = True) -> None:
+        """End the QEMU process: QMP quit, then SIGKILL by pid (checked against its start time)."""
+        pid, start = state.get("pid"), state.get("start_time")
+        if quit_first and self.alive(state):
+            try:
+                async with self.qmp(name, timeout=3.0) as mon:
+                    await mon.try_cmd("quit")
+            except HypervisorError:
+                pass
+            if await proc.wait_pid_gone(pid, start, 5.0):
+                return
+        proc.signal_pid(pid, start)
+        if not await proc.wait_pid_gone(pid, start, 10.0):
+            raise HypervisorError(f"QEMU for {name} (pid {pid}) does not die")
+
+    async def forget(self, name: str) -> None:
+        """Kill what is left of the guest, remove its taps and runtime dir."""
+        state = self.load(name) or {}
+        if self.alive(state):
+            await self.kill(name, state)
+        await netplumb.unplumb(state.get("taps", []), self.netns)
+        child = self._children.pop(name, None)
+        if child is not None and child.returncode is None:
+            await asyncio.wait_for(child.wait(), 5.0)
+        shutil.rmtree(self.paths_for(name).root, ignore_errors=True)
+
+    async def query_status(self, name: str, timeout: float = 5.0) -> str | None:
+        """QMP status ("running", "paused", "shutdown", "inmigrate", ...), None if unreachable."""
+        try:
+            async with self.lock(name), self.qmp(name, timeout) as mon:
+                return (await mon.cmd("query-status"))["status"]
+        except HypervisorError:
+            return None
+
+    async def command(self, name: str, command: str, args: dict[str, Any] | None = None) -> Any:
+        """One QMP command on the guest's control monitor."""
+        async with self.lock(name), self.qmp(name) as mon:
+            return await mon.cmd(command, args)
+
+    async def commands(self, name: str, steps: list[tuple[str, dict[str, Any] | None]]) -> list[Any]:
+        async with self.lock(name), self.qmp(name) as mon:
+            return [await mon.cmd(c, a) for c, a in steps]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self, spec: InstanceSpec, paused: bool = False) -> None:
+        state = self.load(spec.name)
+        if self.alive(state):
+            raise HypervisorError(f"{spec.name} is already running on this node (pid {state['pid']})")  # type: ignore[index]
+        if state:
+            await self.forget(spec.name)
+        facts = await self.facts(spec, paused=paused)
+        await self.spawn(spec, facts)
+        if not paused:
+            await self.command(spec.name, "cont")
+
+    async def stop(self, spec: InstanceSpec, timeout: float, force: bool = False) -> None:
+        state = self.load(spec.name)
+        if state is None:
+            return
+        if self.alive(state) and not force:
+            await self._powerdown(spec.name, state, timeout)
+        await self.forget(spec.name)
+
+    async def _powerdown(self, name: str, state: dict[str, Any], timeout: float) -> None:
+        """ACPI power button, then wait for the guest to power off (QMP status `shutdown`)."""
+        try:
+            await self.command(name, "system_powerdown")
+        except HypervisorError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive(state):
+            if await self.query_status(name) == "shutdown":
+                return
+            await asyncio.sleep(0.2)
+
+    async def reboot(self, spec: InstanceSpec, hard: bool = False) -> None:
+        if not self.alive(self.load(spec.name)):
+            raise HypervisorError(f"{spec.name} is not running on this node")
+        if not hard:
+            await self.command(spec.name, "system_reset")
+            return
+        await self.stop(spec, 0, force=True)
+        await self.start(spec)
+
+    async def list_instances(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.run_root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names if os.path.exists(self.paths_for(n).state)]
+
+    async def instance_info(self, name: str) -> InstanceRuntime | None:
+        state = self.load(name)
+        if state is None:
+            return None
+        spec = state.get("spec") or {}
+        info = InstanceRuntime(name, RunState.CRASHED, spec.get("memory", 0), spec.get("vcpus", 0), state.get("pid"))
+        info.uptime = time.time() - state.get("started", time.time())
+        info.extra = {"accel": state.get("accel"), "serial_console": self.paths_for(name).serial}
+        if not self.alive(state):
+            info.state = RunState.SHUTDOWN if state.get("guest_shutdown") else RunState.CRASHED
+            info.pid = None
+            return info
+        status = await self.query_status(name)
+        info.extra["qmp_status"] = status
+        if status is None:
+            info.state = RunState.RUNNING  # alive but the monitor is busy: the process is there
+        else:
+            info.state = _STATUS_MAP.get(status, RunState.PAUSED)
+        if status == "shutdown" and not state.get("guest_shutdown"):
+            state["guest_shutdown"] = True  # remembered even if the process goes away later
+            self.save(name, state)
+        return info
+
+    async def cleanup(self, name: str) -> None:
+        await self.forget(name)
+
+    async def node_info(self) -> dict[str, Any]:
+        mem = _meminfo()
+        accel = await self.accel_info()
+        used = 0
+        for name in await self.list_instances():
+            state = self.load(name) or {}
+            if self.alive(state):
+                used += (state.get("spec") or {}).get("memory", 0)
+        total, free = mem.get("MemTotal", 0), mem.get("MemAvailable", 0)
+        return {
+            "memory_total": total,
+            "memory_free": free,
+            "memory_dom0": max(total - free - used, 0),
+            "cpu_total": os.cpu_count() or 1,
+            "accel": accel["accel"],
+            "accel_reason": accel.get("reason", ""),
+        }
+
+    async def verify(self) -> list[str]:
+        problems = []
+        kvm = hvparams(InstanceSpec("", "", "kvm", 0, 0))["kvm_path"]
+        for tool in (kvm, "qemu-img", "socat", "ip"):
+            if not shutil.which(tool):
+                problems.append(f"{tool} is not installed (kvm hypervisor)")
+        return problems
+
+    def console_command(self, spec: InstanceSpec) -> list[str]:
+        """socat on the serial console socket; Ctrl-] detaches."""
+        return ["socat", "STDIO,raw,echo=0,escape=0x1d", f"UNIX-CONNECT:{self.paths_for(spec.name).serial}"]

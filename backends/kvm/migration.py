@@ -1,0 +1,315 @@
+"""Live migration for the kvm driver, following the step protocol of backends.base.
+
+Target: `accept_instance` starts QEMU with `-incoming defer`, listens with `migrate-incoming` on an
+ephemeral port of `target_address` and, for local (`file`) disks, creates the destination images
+and exports them writable over NBD. Source: `migrate_instance` mirrors each local disk to that
+export (`blockdev-mirror`, sync=full) and starts a supervisor task (see supervisor.py) that starts
+the RAM phase once every mirror is ready, applies the convergence policy and completes the mirrors
+in the `pre-switchover` pause. Shared (`sharedfile`) disks stay in place.
+
+The target resumes by itself when the state is in (no `-S`): the guest's pause is QEMU's own
+downtime, not the master's polling interval. Nothing here ever resumes a source whose migration
+completed, which is what makes `migration_cleanup_info` + the documented `--cleanup` procedure safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from typing import Any
+
+from backends.kvm import proc
+from backends.kvm.argv import hvparams
+from backends.kvm.driver import KvmBase
+from backends.kvm.policy import initial_parameters, limits_from_hvparams
+from backends.kvm.supervisor import Supervisor, local_disks, status_from_query
+from gnt.errors import HypervisorError
+from gnt.runtime import InstanceSpec, MigrationPhase, MigrationStatus
+
+__all__ = ["KvmMigration"]
+
+_MANAGED_CAPS = ("auto-converge", "postcopy-ram", "pause-before-switchover", "events")
+
+
+def _uri_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _free_port(address: str) -> int:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def _capabilities(params: dict[str, Any], enabled: set[str]) -> list[dict[str, Any]]:
+    extra = {c for c in str(params["migration_caps"] or "").split(":") if c}
+    names = sorted(set(_MANAGED_CAPS) | extra)
+    return [{"capability": c, "state": c in enabled or c in extra} for c in names]
+
+
+class KvmMigration(KvmBase):
+    """The migration steps; state lives in runtime.json["migration"] so a restarted daemon resumes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._supervisors: dict[str, Supervisor] = {}
+
+    # -- target --------------------------------------------------------------------------------
+    async def accept_instance(self, spec: InstanceSpec, target_address: str) -> dict[str, Any]:
+        state = self.load(spec.name)
+        if self.alive(state):
+            raise HypervisorError(f"{spec.name} already runs on the target node; run migrate --cleanup")
+        if state:
+            await self.forget(spec.name)
+        created = await self._create_local_disks(spec)
+        try:
+            facts = await self.facts(spec, incoming=True)
+            await self.spawn(spec, facts, {"created_disks": created, "migration": {"role": "target"}})
+            info = await self._listen(spec, target_address)
+            if local_disks(spec):
+                info.update(await self._export_disks(spec, target_address))
+        except Exception:
+            await self.forget(spec.name)
+            self._remove_files(created)
+            raise
+        return info
+
+    async def _create_local_disks(self, spec: InstanceSpec) -> list[str]:
+        """Destination images for mirrored disks (raw unless params say qcow2); existing ones are used."""
+        created = []
+        try:
+            for disk in local_disks(spec):
+                path = self.disk_path(disk)
+                if os.path.exists(path):
+                    continue
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fmt = str(disk.params.get("format", "raw"))
+                await proc.run(["qemu-img", "create", "-q", "-f", fmt, path, f"{disk.size}M"])
+                created.append(path)
+        except Exception:
+            self._remove_files(created)
+            raise
+        return created
+
+    @staticmethod
+    def _remove_files(files: list[str]) -> None:
+        for path in files:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    async def _listen(self, spec: InstanceSpec, address: str) -> dict[str, Any]:
+        params = hvparams(spec)
+        enabled = {"postcopy-ram"} if params["migration_postcopy"] else set()
+        async with self.lock(spec.name), self.qmp(spec.name) as mon:
+            await mon.cmd("migrate-set-capabilities", {"capabilities": _capabilities(params, enabled)})
+            await mon.cmd("migrate-incoming", {"uri": f"tcp:{_uri_host(address)}:0"})
+            info = await mon.cmd("query-migrate")
+        addresses = info.get("socket-address") or []
+        if not addresses:
+            raise HypervisorError(f"{spec.name}: QEMU did not report its incoming migration port")
+        return {"address": address, "port": int(addresses[0]["port"])}
+
+    async def _export_disks(self, spec: InstanceSpec, address: str) -> dict[str, Any]:
+        last: Exception | None = None
+        for _ in range(5):  # the probed port may be taken before QEMU binds it: try another
+            port = _free_port(address)
+            server = {"addr": {"type": "inet", "data": {"host": address, "port": str(port)}}}
+            try:
+                await self.command(spec.name, "nbd-server-start", server)
+                break
+            except HypervisorError as err:
+                last = err
+        else:
+            raise HypervisorError(f"cannot start the NBD server for {spec.name} on {address}: {last}")
+        steps: list[tuple[str, dict[str, Any] | None]] = []
+        for disk in local_disks(spec):
+            export = {"type": "nbd", "id": f"mig-disk{disk.index}", "node-name": f"disk{disk.index}"}
+            export.update({"name": f"disk{disk.index}", "writable": True})
+            steps.append(("block-export-add", export))
+        await self.commands(spec.name, steps)
+        return {"nbd_port": port, "nbd_exports": [f"disk{d.index}" for d in local_disks(spec)]}
+
+    async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
+        state = self.load(spec.name)
+        if not success:
+            if state is not None:
+                await self.forget(spec.name)
+                self._remove_files(state.get("created_disks", []))
+            return
+        if not self.alive(state):
+            raise HypervisorError(f"{spec.name}: the received guest is not running on the target")
+        status = await self._wait_incoming_done(spec.name)
+        if status != "running":
+            await self.command(spec.name, "cont")
+        if info.get("nbd_port"):
+            with contextlib.suppress(HypervisorError):
+                await self.command(spec.name, "nbd-server-stop")
+        state.update({"incoming": False, "migration": None, "created_disks": []})  # type: ignore[union-attr]
+        self.save(spec.name, state)  # type: ignore[arg-type]
+
+    async def _wait_incoming_done(self, name: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self.query_status(name)
+            if status not in ("inmigrate", None):
+                return status
+            if time.monotonic() > deadline:
+                raise HypervisorError(f"{name}: the incoming migration did not finish (status {status})")
+            await asyncio.sleep(0.05)
+
+    # -- source --------------------------------------------------------------------------------
+    async def migrate_instance(self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool) -> None:
+        state = self.load(spec.name)
+        if not self.alive(state):
+            raise HypervisorError(f"{spec.name} is not running on the source node")
+        params = hvparams(spec)
+        limits = limits_from_hvparams(params)
+        disks = local_disks(spec)
+        enabled = {"events"}
+        enabled |= {"auto-converge"} if limits.max_throttle else set()
+        enabled |= {"postcopy-ram"} if limits.postcopy else set()
+        enabled |= {"pause-before-switchover"} if disks else set()
+        uri = f"tcp:{_uri_host(target_address)}:{int(info['port'])}"
+        was_running = await self.query_status(spec.name) == "running"
+        steps: list[tuple[str, dict[str, Any] | None]] = [
+            ("migrate-set-capabilities", {"capabilities": _capabilities(params, enabled)}),
+            ("migrate-set-parameters", initial_parameters(limits)),
+        ]
+        if not live and was_running:
+            steps.append(("stop", None))
+        for disk in disks:
+            server = {"type": "inet", "host": target_address, "port": str(info["nbd_port"])}
+            node = {"driver": "nbd", "node-name": f"mig-disk{disk.index}", "server": server}
+            node["export"] = f"disk{disk.index}"
+            job = {"job-id": f"mig-disk{disk.index}", "device": f"disk{disk.index}"}
+            job.update({"target": f"mig-disk{disk.index}", "sync": "full", "auto-dismiss": False})
+            steps += [("blockdev-add", node), ("blockdev-mirror", job)]
+        if not disks:
+            steps.append(("migrate", {"uri": uri}))
+        state["migration"] = {  # type: ignore[index]
+            "role": "source",
+            "stage": "mirror" if disks else "ram",
+            "uri": uri,
+            "live": live,
+            "was_running": was_running,
+            "disks": [d.index for d in disks],
+            "started": time.time(),
+            "error": None,
+        }
+        self.save(spec.name, state)  # type: ignore[arg-type]
+        try:
+            await self.commands(spec.name, steps)
+        except HypervisorError:
+            await self._restore_source(spec.name)
+            raise
+        self._supervise(spec.name, limits)
+
+    def _supervise(self, name: str, limits: Any = None) -> Supervisor:
+        sup = self._supervisors.get(name)
+        if sup is None or sup.done:
+            state = self.load(name) or {}
+            spec_params = hvparams(
+                InstanceSpec(name, "", "kvm", 0, 0, hvparams=(state.get("spec") or {}).get("hvparams", {}))
+            )
+            sup = Supervisor(self, name, limits or limits_from_hvparams(spec_params))
+            self._supervisors[name] = sup
+            sup.start()
+        return sup
+
+    async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
+        state = self.load(spec.name)
+        mig = (state or {}).get("migration") or {}
+        if mig.get("role") != "source":
+            return MigrationStatus(MigrationPhase.FAILED, message=f"no outgoing migration of {spec.name} on this node")
+        if not self.alive(state):
+            return MigrationStatus(MigrationPhase.FAILED, message=f"the source QEMU of {spec.name} died")
+        sup = self._supervise(spec.name) if mig.get("stage") in ("mirror", "ram") else self._supervisors.get(spec.name)
+        actions = sup.policy.actions if sup is not None and sup.policy is not None else []
+        if mig.get("error"):
+            return MigrationStatus(MigrationPhase.FAILED, message=mig["error"], extra={"actions": actions})
+        if mig.get("stage") == "mirror":
+            return await self._mirror_status(spec.name, actions)
+        info = await self.command(spec.name, "query-migrate")
+        return status_from_query(info, mig.get("uri", ""), actions)
+
+    async def _mirror_status(self, name: str, actions: list[dict[str, Any]]) -> MigrationStatus:
+        jobs = [j for j in await self.command(name, "query-block-jobs") if j["device"].startswith("mig-disk")]
+        done, total = sum(j["offset"] for j in jobs), sum(j["len"] for j in jobs)
+        msg = f"mirroring {len(jobs)} disk(s): {done >> 20}/{total >> 20} MiB"
+        extra = {"qemu_status": "mirror", "disks": jobs, "actions": actions}
+        return MigrationStatus(MigrationPhase.ACTIVE, message=msg, extra=extra)
+
+    async def abort_migration(self, spec: InstanceSpec) -> None:
+        state = self.load(spec.name)
+        mig = (state or {}).get("migration") or {}
+        if mig.get("role") != "source" or not self.alive(state):
+            return
+        sup = self._supervisors.pop(spec.name, None)
+        if sup is not None:
+            await sup.stop()
+        await self.command(spec.name, "migrate_cancel")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status = (await self.command(spec.name, "query-migrate")).get("status")
+            if status not in ("cancelling", "pre-switchover", "device"):
+                break
+            await asyncio.sleep(0.05)
+        mig.update({"stage": "cancelled", "error": mig.get("error")})
+        state["migration"] = mig  # type: ignore[index]
+        self.save(spec.name, state)  # type: ignore[arg-type]
+        await self._restore_source(spec.name)
+
+    async def _restore_source(self, name: str) -> None:
+        """After a failed or cancelled migration: drop the mirrors, resume the guest if we paused it."""
+        state = self.load(name) or {}
+        mig = state.get("migration") or {}
+        async with self.lock(name), self.qmp(name) as mon:
+            status = (await mon.cmd("query-migrate")).get("status")
+            if status == "completed":
+                raise HypervisorError(f"the migration of {name} completed: the target holds the guest")
+            for index in mig.get("disks", []):
+                await mon.try_cmd("block-job-cancel", {"device": f"mig-disk{index}", "force": True})
+            await asyncio.sleep(0.05)
+            for index in mig.get("disks", []):
+                await mon.try_cmd("job-dismiss", {"id": f"mig-disk{index}"})
+                await mon.try_cmd("blockdev-del", {"node-name": f"mig-disk{index}"})
+            run_status = (await mon.cmd("query-status"))["status"]
+            if mig.get("was_running") and run_status != "running":
+                await mon.cmd("cont")
+
+    async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
+        state = self.load(spec.name)
+        if state is None:
+            return
+        sup = self._supervisors.pop(spec.name, None)
+        if sup is not None:
+            await sup.stop()
+        if success:
+            if self.alive(state):
+                status = (await self.command(spec.name, "query-migrate")).get("status")
+                if status != "completed":
+                    raise HypervisorError(
+                        f"the migration of {spec.name} is '{status}', not completed; the source keeps the guest"
+                    )
+            await self.forget(spec.name)
+            return
+        if self.alive(state):
+            await self._restore_source(spec.name)
+        state = self.load(spec.name) or state
+        state["migration"] = None
+        self.save(spec.name, state)
+
+    async def migration_cleanup_info(self, name: str) -> dict[str, Any]:
+        """Facts for `gnt-instance migrate --cleanup` on this node (see doc/design/003-kvm.md)."""
+        state = self.load(name)
+        result: dict[str, Any] = {"exists": state is not None, "alive": self.alive(state)}
+        if result["alive"]:
+            result["status"] = await self.query_status(name)
+            with contextlib.suppress(HypervisorError):
+                result["migration"] = (await self.command(name, "query-migrate")).get("status")
+            result["incoming"] = bool(state.get("incoming"))  # type: ignore[union-attr]
+        return result

@@ -1,0 +1,87 @@
+"""Golden tests: instance spec + node facts -> the exact QEMU argv and NIC plumbing commands.
+
+Each tests/golden/kvm/*.json holds the inputs and the expected output. To accept a deliberate
+change, run with GNT_UPDATE_GOLDEN=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import pytest
+
+from backends.kvm import DEFAULT_HVPARAMS, build_argv
+from backends.kvm.argv import Facts, RunPaths
+from backends.kvm.netplumb import plumb_commands, tap_name, unplumb_commands
+from gnt.errors import HypervisorError
+from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
+from gnt.serial import from_dict
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "golden", "kvm")
+UPDATE = os.environ.get("GNT_UPDATE_GOLDEN") == "1"
+
+
+def _facts(data: dict) -> Facts:
+    data = dict(data)
+    return Facts(paths=RunPaths(data.pop("run_dir")), **data)
+
+
+def _output(case: dict) -> object:
+    spec = from_dict(InstanceSpec, case["spec"])
+    if case["kind"] == "argv":
+        return build_argv(spec, _facts(case["facts"]))
+    return {
+        tap: {"plumb": plumb_commands(nic, tap), "unplumb": unplumb_commands(tap)}
+        for nic, tap in zip(spec.nics, case["facts"]["taps"], strict=True)
+    }
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(GOLDEN, "*.json"))), ids=os.path.basename)
+def test_golden_case(path: str) -> None:
+    with open(path) as f:
+        case = json.load(f)
+    got = _output(case)
+    if UPDATE:
+        case["expected"] = got
+        with open(path, "w") as f:
+            json.dump(case, f, indent=1)
+            f.write("\n")
+    assert got == case["expected"]
+
+
+def _spec(**hv: object) -> InstanceSpec:
+    return InstanceSpec("vm1", "u-1", "kvm", 128, 1, hvparams=dict(hv))
+
+
+def test_unknown_boot_order_is_rejected() -> None:
+    with pytest.raises(HypervisorError, match="boot_order"):
+        build_argv(_spec(boot_order="usb"), Facts(RunPaths("/r")))
+
+
+def test_kvm_flag_overrides_probe() -> None:
+    assert "pc,accel=kvm" in build_argv(_spec(kvm_flag="enabled"), Facts(RunPaths("/r"), accel="tcg"))
+    assert "pc,accel=tcg" in build_argv(_spec(kvm_flag="disabled"), Facts(RunPaths("/r"), accel="kvm"))
+
+
+def test_missing_disk_facts_are_an_error() -> None:
+    spec = _spec()
+    spec.disks = [DiskSpec("d", 0, 1, "file")]
+    with pytest.raises(HypervisorError, match="disk"):
+        build_argv(spec, Facts(RunPaths("/r")))
+
+
+def test_routed_nic_needs_ip() -> None:
+    with pytest.raises(HypervisorError, match="IP"):
+        plumb_commands(NicSpec("n", "aa:00:00:00:00:01", mode="routed", link="100"), "tap0")
+
+
+def test_tap_names_fit_and_differ_per_node() -> None:
+    a, b = tap_name("/vc/node1/run", "inst.example.com", 3), tap_name("/vc/node2/run", "inst.example.com", 3)
+    assert a != b and len(a) <= 15 and len(b) <= 15
+
+
+def test_defaults_use_ganeti_migration_values() -> None:
+    assert DEFAULT_HVPARAMS["migration_bandwidth"] == 32
+    assert DEFAULT_HVPARAMS["migration_downtime"] == 30
