@@ -43,11 +43,19 @@ def main() -> None:
 
 
 def parse_beparams(text: str | None) -> dict[str, Any]:
+    """-B as Ganeti sends it: sizes in MiB, 'memory' sets both maxmem and minmem."""
     params = parse_keyval(text or "", "-B")
-    for key in ("memory", "maxmem", "minmem"):
-        if key in params:
-            parse_size(params[key], key)  # a bad size is a Parameter Error before any job
-    return {k: convert_value(v) for k, v in params.items()}
+    result: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in ("memory", "maxmem", "minmem"):
+            size = parse_size(value, key)  # a bad size is a Parameter Error before any job
+            if key == "memory":
+                result["maxmem"] = result["minmem"] = size
+            else:
+                result[key] = size
+        else:
+            result[key] = convert_value(value)
+    return result
 
 
 def parse_disks(values: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -218,8 +226,21 @@ def _info_tree(d: dict[str, Any]) -> dict[str, Any]:
         be_view["memory"] = f"default ({be['maxmem']})"
         be_view = dict(sorted(be_view.items()))
     disks = []
-    for i, (size, uuid, name) in enumerate(zip(d["disk.sizes"], d["disk.uuids"], d["disk.names"], strict=True)):
-        disks.append({f"disk/{i}": f"{d['disk_template']}, size {format_size(size)}", "name": name, "UUID": uuid})
+    columns = zip(
+        d["disk.sizes"],
+        d["disk.uuids"],
+        d["disk.names"],
+        d["disk.modes"],
+        d["disk.logical_ids"],
+        d["disk.paths"],
+        strict=True,
+    )
+    for i, (size, uuid, name, mode, logical_id, path) in enumerate(columns):
+        disk = {f"disk/{i}": f"{d['disk_template']}, size {format_size(size)}", "access mode": mode}
+        if logical_id:
+            disk["logical_id"] = str(logical_id)
+            disk["on primary"] = f"{path} (N/A:N/A)"
+        disks.append(disk | {"name": name, "UUID": uuid})
     nics = [
         {f"nic/{i}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
         for i, (mac, ip, mode, link) in enumerate(
@@ -280,6 +301,9 @@ def info(instances: tuple[str, ...]) -> None:
         "disk.sizes",
         "disk.uuids",
         "disk.names",
+        "disk.modes",
+        "disk.logical_ids",
+        "disk.paths",
         "nic.macs",
         "nic.ips",
         "nic.modes",

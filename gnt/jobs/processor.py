@@ -40,6 +40,9 @@ async def run_job(job: Job, ctx: Context, notify: Notify) -> None:
     else:
         job.set_status(JobStatus.SUCCESS)
     job.end_ts = timestamp()
+    invalidate = getattr(ctx.services, "invalidate_live", None)
+    if invalidate is not None:
+        invalidate()  # what the job did to nodes must show in the next list
 
 
 async def _run_op(job: Job, index: int, op_data: dict[str, Any], ctx: Context, notify: Notify) -> Any:
