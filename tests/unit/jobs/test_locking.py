@@ -1,0 +1,290 @@
+"""The lock manager: modes, FIFO fairness, whole-level locks, ordering, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+
+import pytest
+
+from gnt.jobs.locking import ALL, BGL, Level, LockManager, LockRequest
+
+TIMEOUT = 5.0
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+async def blocked(aw: Awaitable[Any], wait: float = 0.05) -> asyncio.Task[Any]:
+    """Start `aw` and check it is still waiting after a moment."""
+    task = asyncio.ensure_future(aw)
+    await asyncio.sleep(wait)
+    assert not task.done(), "expected the request to wait"
+    return task
+
+
+async def granted(aw: Awaitable[Any]) -> Any:
+    return await asyncio.wait_for(aw, 1.0)
+
+
+def node(*names: str, shared: bool = False) -> dict[Level, LockRequest]:
+    return {Level.NODE: LockRequest(list(names), shared=shared)}
+
+
+def all_nodes(shared: bool = False) -> dict[Level, LockRequest]:
+    return {Level.NODE: LockRequest(ALL, shared=shared)}
+
+
+def test_shared_locks_coexist() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        a = await granted(lm.acquire(node("n1", shared=True)))
+        b = await granted(lm.acquire(node("n1", shared=True)))
+        assert a.names(Level.NODE) == b.names(Level.NODE) == ["n1"]
+        lm.release(a)
+        lm.release(b)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_exclusive_lock_excludes_shared_and_exclusive() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        held = await granted(lm.acquire(node("n1")))
+        shared = await blocked(lm.acquire(node("n1", shared=True)))
+        excl = await blocked(lm.acquire(node("n1")))
+        lm.release(held)
+        got = await granted(shared)
+        assert not excl.done()
+        lm.release(got)
+        lm.release(await granted(excl))
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_shared_holder_blocks_exclusive_until_released() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        s = await granted(lm.acquire(node("n1", shared=True)))
+        excl = await blocked(lm.acquire(node("n1")))
+        lm.release(s)
+        lm.release(await granted(excl))
+
+    run(main())
+
+
+def test_different_names_do_not_conflict() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        a = await granted(lm.acquire(node("n1")))
+        b = await granted(lm.acquire(node("n2")))
+        lm.release(a)
+        lm.release(b)
+
+    run(main())
+
+
+def test_waiting_exclusive_blocks_later_shared_requests_fifo() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        order: list[str] = []
+        first = await granted(lm.acquire(node("n1", shared=True)))
+        excl = await blocked(lm.acquire(node("n1")))
+        excl.add_done_callback(lambda _: order.append("exclusive"))
+        late_shared = await blocked(lm.acquire(node("n1", shared=True)))  # would be compatible, but must queue
+        late_shared.add_done_callback(lambda _: order.append("shared"))
+        lm.release(first)
+        held = await granted(excl)
+        await asyncio.sleep(0.02)
+        assert not late_shared.done()
+        lm.release(held)
+        lm.release(await granted(late_shared))
+        assert order == ["exclusive", "shared"]
+
+    run(main())
+
+
+def test_consecutive_shared_waiters_are_granted_together() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        excl = await granted(lm.acquire(node("n1")))
+        s1 = await blocked(lm.acquire(node("n1", shared=True)))
+        s2 = await blocked(lm.acquire(node("n1", shared=True)))
+        lm.release(excl)
+        h1, h2 = await granted(asyncio.gather(s1, s2))
+        lm.release(h1)
+        lm.release(h2)
+
+    run(main())
+
+
+@pytest.mark.parametrize("named_shared", [True, False])
+def test_whole_level_lock_excludes_named_locks(named_shared: bool) -> None:
+    async def main() -> None:
+        lm = LockManager()
+        everything = await granted(lm.acquire(all_nodes()))
+        named = await blocked(lm.acquire(node("n1", shared=named_shared)))
+        lm.release(everything)
+        lm.release(await granted(named))
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+@pytest.mark.parametrize("named_shared", [True, False])
+def test_named_locks_exclude_whole_level_lock(named_shared: bool) -> None:
+    async def main() -> None:
+        lm = LockManager()
+        named = await granted(lm.acquire(node("n1", shared=named_shared)))
+        everything = await blocked(lm.acquire(all_nodes()))
+        lm.release(named)
+        lm.release(await granted(everything))
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_whole_level_shared_lock_coexists_with_named_shared_locks() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        everything = await granted(lm.acquire(all_nodes(shared=True)))
+        named = await granted(lm.acquire(node("n1", shared=True)))
+        lm.release(everything)
+        lm.release(named)
+
+    run(main())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a named request takes the level lock shared, so ALL-shared (e.g. cluster verify) and an exclusive"
+    " lock on one name (e.g. instance modify) are granted together; needs intention (IS/IX) modes on the level lock",
+)
+def test_whole_level_shared_lock_excludes_named_exclusive_lock() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        readers = await granted(lm.acquire(all_nodes(shared=True)))
+        writer = await blocked(lm.acquire(node("n1", shared=False)))
+        lm.release(readers)
+        lm.release(await granted(writer))
+
+    run(main())
+
+
+def test_other_levels_are_independent() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        a = await granted(lm.acquire(all_nodes()))
+        b = await granted(lm.acquire({Level.INSTANCE: LockRequest(["i1"])}))
+        lm.release(a)
+        lm.release(b)
+
+    run(main())
+
+
+def test_locks_are_taken_level_by_level_and_names_sorted() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        held = await granted(
+            lm.acquire(
+                {
+                    Level.NODE: LockRequest(["n3", "n1", "n2", "n1"]),
+                    Level.INSTANCE: LockRequest(["i2", "i1"], shared=True),
+                    Level.CLUSTER: LockRequest([BGL], shared=True),
+                }
+            )
+        )
+        assert [(lvl, name) for lvl, name, _ in held.held] == [
+            (Level.CLUSTER, ALL),
+            (Level.CLUSTER, BGL),
+            (Level.INSTANCE, ALL),
+            (Level.INSTANCE, "i1"),
+            (Level.INSTANCE, "i2"),
+            (Level.NODE, ALL),
+            (Level.NODE, "n1"),
+            (Level.NODE, "n2"),
+            (Level.NODE, "n3"),
+        ]
+        assert held.names(Level.NODE) == ["n1", "n2", "n3"]
+        lm.release(held)
+        assert held.held == []
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_opposite_order_multi_lock_requests_never_deadlock() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        names = [f"n{i}" for i in range(6)]
+        done = 0
+
+        async def worker(order: list[str]) -> None:
+            nonlocal done
+            for _ in range(20):
+                held = await lm.acquire({Level.NODE: LockRequest(order), Level.INSTANCE: LockRequest(order[:2])})
+                await asyncio.sleep(0)
+                lm.release(held)
+                done += 1
+
+        await asyncio.wait_for(
+            asyncio.gather(worker(names), worker(names[::-1]), worker(names[2:] + names[:2]), worker(names[::-1])),
+            3.0,
+        )
+        assert done == 80
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_cancel_while_waiting_leaves_nothing_held() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        blocker = await granted(lm.acquire(node("n2")))
+        # takes n1 then waits for n2
+        waiter = await blocked(lm.acquire({Level.INSTANCE: LockRequest(["i1"]), **node("n1", "n2")}))
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        # n1 and i1 are free again: an exclusive request gets them at once
+        other = await granted(lm.acquire({Level.INSTANCE: LockRequest(["i1"]), **node("n1")}))
+        lm.release(other)
+        lm.release(blocker)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_cancelled_waiter_does_not_block_the_queue_behind_it() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        shared = await granted(lm.acquire(node("n1", shared=True)))
+        excl = await blocked(lm.acquire(node("n1")))
+        late = await blocked(lm.acquire(node("n1", shared=True)))
+        excl.cancel()
+        lm.release(await granted(late))  # the exclusive waiter was the only thing in the way
+        lm.release(shared)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_release_by_level_keeps_other_levels() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        held = await granted(lm.acquire({Level.INSTANCE: LockRequest(["i1"]), **node("n1")}))
+        lm.release(held, Level.NODE)
+        assert held.names(Level.NODE) == []
+        assert held.names(Level.INSTANCE) == ["i1"]
+        # the node is free now, the instance is not
+        lm.release(await granted(lm.acquire(node("n1"))))
+        inst = await blocked(lm.acquire({Level.INSTANCE: LockRequest(["i1"])}))
+        lm.release(held)
+        lm.release(await granted(inst))
+        assert lm.owned_count() == 0
+
+    run(main())
