@@ -143,4 +143,5 @@ class LockManager:
         held.held = list(reversed(keep))
 
     def owned_count(self) -> int:
-        return len(self._locks)
+        """Locks held or waited for; idle whole-level locks are kept in the table but not counted."""
+        return sum(1 for lock in self._locks.values() if not lock.free)
