@@ -136,7 +136,7 @@ class ConfigManager:
         rows = []
         for obj in put:
             table = self._table(obj)
-            if obj.uuid in table and obj is not self.cluster or obj is self.cluster and self.serial > 1:
+            if obj.uuid in table:
                 obj.touch()
             obj.mtime = now
             table[obj.uuid] = obj
@@ -154,7 +154,7 @@ class ConfigManager:
 
     def _table(self, obj: ConfigObject) -> dict[str, Any]:
         if isinstance(obj, Cluster):
-            return {obj.uuid: obj}
+            return {self.cluster.uuid: self.cluster}  # a new cluster (init) is not "already there"
         if isinstance(obj, NodeGroup):
             return self.groups
         if isinstance(obj, Node):
