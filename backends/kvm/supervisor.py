@@ -111,15 +111,17 @@ class Supervisor:
         try:
             async with session(self.driver.paths_for(self.name).qmp_mig, label) as mon:
                 listener = EventListener(("MIGRATION", "JOB_STATUS_CHANGE"))
-                with mon.client.listener(listener):
+                with mon.client.listen(listener):
                     self.policy = PolicyState.start(self.limits, time.monotonic())
                     while await self._step(mon):
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(listener.get(), POLL)
                         listener.clear()
-        except HypervisorError as err:
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a supervisor must never die silently: the master would poll forever
             if self._migration().get("stage") in ("mirror", "ram"):
-                self._record(stage="failed", error=f"lost the source QEMU's monitor: {err}")
+                self._record(stage="failed", error=f"migration supervisor failed: {err}")
 
     async def _step(self, mon: Monitor) -> bool:
         """One round; False once the migration reached a final state."""

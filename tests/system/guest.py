@@ -7,7 +7,7 @@ initramfs built here, both cached under ~/.cache/gnt-test-guest (GNT_TEST_GUEST_
 The guest's /init reads `gnt.*` kernel parameters:
 
 - `gnt.ip=10.8.0.2/24` brings eth0 up with that address (`gnt.gw=` adds a default route);
-- `gnt.dirty=32` dirties 32 MiB/s of RAM (over a `gnt.dirtyset=` MiB working set, default 32);
+- `gnt.dirty=32` dirties 32 MiB/s of RAM (over a `gnt.dirtyset=` MiB working set, default 24);
 - `gnt.tick=0.1` sets the counter period (seconds).
 
 It prints `GNT-GUEST-READY`, then `GNT-COUNTER n` every tick (a counter held in RAM, so it survives
@@ -55,7 +55,7 @@ for m in /lib/gnt/*.ko; do insmod "$m" 2>/dev/null; done
 arg() { for w in $(cat /proc/cmdline); do case "$w" in "$1="*) echo "${w#*=}";; esac; done; }
 IP=$(arg gnt.ip); GW=$(arg gnt.gw); DIRTY=$(arg gnt.dirty); SET=$(arg gnt.dirtyset); TICK=$(arg gnt.tick)
 [ -n "$TICK" ] || TICK=0.1
-[ -n "$SET" ] || SET=32
+[ -n "$SET" ] || SET=24
 ip link set lo up
 if [ -n "$IP" ]; then
   ip link set eth0 up && ip addr add "$IP" dev eth0
