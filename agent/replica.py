@@ -52,6 +52,15 @@ async def rpc_config_replace(args: dict[str, Any]) -> int:
 
 
 @procedure
+async def rpc_config_drop(args: dict[str, Any]) -> None:
+    """No longer a master candidate: a replica nobody updates must not be mistaken for current."""
+    close()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(paths.config_db() + suffix):
+            os.unlink(paths.config_db() + suffix)
+
+
+@procedure
 async def rpc_config_serial(args: dict[str, Any]) -> dict[str, Any]:
     """This node's view for master voting: its replica serial and whom it believes is master."""
     serial = store.read_serial(_replica().conn) if os.path.exists(paths.config_db()) else 0

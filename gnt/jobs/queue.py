@@ -51,7 +51,7 @@ class JobQueue:
 
     # -- start-up ----------------------------------------------------------------------------
     def load(self) -> None:
-        """Read unarchived jobs; fail the ones a crash interrupted, requeue the queued ones."""
+        """Read unarchived jobs; fail the ones a crash interrupted mid-run, requeue those that had not started."""
         conn = self._writer.conn
         row = conn.execute("SELECT MAX(id) FROM jobs").fetchone()
         self._next_id = (row[0] or 0) + 1
@@ -59,7 +59,13 @@ class JobQueue:
         for (data,) in conn.execute("SELECT data FROM jobs WHERE archived=0 ORDER BY id"):
             job = Job.from_dict(json.loads(data))
             self.jobs[job.id] = job
-            if job.status in (JobStatus.WAITING, JobStatus.RUNNING, JobStatus.CANCELING):
+            if job.status == JobStatus.WAITING and not any(s in ("running", "success") for s in job.opstatus):
+                # it only waited for locks or dependencies: nothing ran, so it can simply run again
+                job.status = JobStatus.QUEUED
+                job.opstatus = ["queued"] * len(job.ops)
+                interrupted.append(job)
+                self._pending.put_nowait((job.priority, job.id))
+            elif job.status in (JobStatus.WAITING, JobStatus.RUNNING, JobStatus.CANCELING):
                 self._fail_interrupted(job)
                 interrupted.append(job)
             elif job.status == JobStatus.QUEUED:

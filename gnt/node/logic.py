@@ -174,8 +174,13 @@ class LUNodeSetParams(LogicalUnit):
             node.ndparams.update(op.ndparams)
             changes.append(["ndparams", str(op.ndparams)])
         await self.cfg.commit([node])
+        services = self.ctx.services
         if node.master_candidate and not was_candidate:
-            (await self.ctx.services.full_resync(node)).get("Could not copy the config")
+            (await services.full_resync(node)).get("Could not copy the config")
+        elif was_candidate and not node.master_candidate and not node.offline:
+            dropped = await self.rpc.call(services.target(node), "config_drop", {}, 15)
+            if dropped.failed:
+                self.warning(f"Could not remove the config copy on {node.name}: {dropped.error}")
         await self.ctx.services.push_ssconf()
         self.ctx.services.invalidate_live()
         return changes

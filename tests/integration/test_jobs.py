@@ -1,0 +1,59 @@
+"""The job queue through the CLI: submit, cancel, archive, drain, info."""
+
+from __future__ import annotations
+
+from tests.integration.vcluster import VCluster
+
+
+def test_noop_job_and_job_info(cluster: VCluster) -> None:
+    job_id = cluster.submit("gnt-debug", "delay", "0")
+    assert cluster.wait_job(job_id) == "success"
+    info = cluster.ok("gnt-job", "info", str(job_id))
+    assert f"- Job ID: {job_id}" in info and "Opcode: OP_TEST_DELAY" in info and "Status: success" in info
+    assert cluster.ok("gnt-job", "list", "--no-headers", str(job_id)).split() == [str(job_id), "success",
+                                                                                    "TEST_DELAY(0.0)"]
+
+
+def test_cancel_queued_job_and_refuse_finished(cluster: VCluster) -> None:
+    blocker = cluster.submit("gnt-debug", "delay", "-n", "node2", "3")
+    waiting = cluster.submit("gnt-debug", "delay", "-n", "node2", "1")  # waits for node2's lock
+    out = cluster.ok("gnt-job", "cancel", str(waiting))
+    assert f"Job {waiting}" in out
+    assert cluster.wait_job(waiting) == "canceled"
+    assert cluster.wait_job(blocker) == "success"
+    again = cluster.run("gnt-job", "cancel", str(blocker))
+    assert again.rc == 1 and "already finished" in again.out
+
+
+def test_archive_removes_from_list(cluster: VCluster) -> None:
+    job_id = cluster.submit("gnt-debug", "delay", "0")
+    cluster.wait_job(job_id)
+    cluster.ok("gnt-job", "archive", str(job_id))
+    assert str(job_id) not in cluster.ok("gnt-job", "list", "--no-headers", "-o", "id").split()
+    assert "Status: success" in cluster.ok("gnt-job", "info", str(job_id))
+
+
+def test_drained_queue_refuses_jobs(cluster: VCluster) -> None:
+    cluster.ok("gnt-cluster", "queue", "drain")
+    try:
+        assert "The drain flag is set" in cluster.ok("gnt-cluster", "queue", "info")
+        result = cluster.run("gnt-debug", "delay", "0")
+        assert result.rc == 1 and "Job queue is drained" in result.err
+    finally:
+        cluster.ok("gnt-cluster", "queue", "undrain")
+    cluster.ok("gnt-debug", "delay", "0")
+
+
+def test_verify_reports_orphan_disk_and_unknown_instance(cluster: VCluster) -> None:
+    assert cluster.run("gnt-cluster", "verify").rc == 0
+    orphan = cluster.dir / "node2/srv/gnt/file-storage/ghost/ghost.file.disk0"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"")
+    try:
+        result = cluster.run("gnt-cluster", "verify")
+        assert result.rc == 1
+        assert "ERROR: node node2: volume" in result.out and "ghost.file.disk0 is unknown" in result.out
+    finally:
+        orphan.unlink()
+        orphan.parent.rmdir()
+    assert cluster.run("gnt-cluster", "verify").rc == 0
