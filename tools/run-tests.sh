@@ -1,0 +1,7 @@
+#!/bin/sh
+# Install everything, then run the whole test suite (unit, golden, integration, system).
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/install-deps.sh
+python3 -m ruff check .
+exec python3 -m pytest -q -p no:cacheprovider tests "$@"
