@@ -23,7 +23,7 @@ from gnt.alloc.score import NodeState, ScoreState, node_values
 
 __all__ = ["Move", "Plan", "apply_move", "balance", "format_plan", "job_sets"]
 
-_SMALL = 40_000  # instance x target pairs below which every round applies exactly one move
+_SMALL = 20_000  # instance x target pairs below which every round applies exactly one move
 
 
 @dataclass
@@ -150,6 +150,7 @@ class _Search:
         self.ss.s = self.ss.s + after.sum(axis=1) - before.sum(axis=1)
         self.ss.q = self.ss.q + (after * after).sum(axis=1) - (before * before).sum(axis=1)
         self.ss.map_value = _map(m)
+        self.ss.reduce(self.ev.rows, self.ss.wr)
         self.ev.vals[:, touched] = after
         for n in touched:
             self.ev.m1[n], self.ev.a1[n], self.ev.m2[n] = _row_top2(m.peers[n])
@@ -195,49 +196,105 @@ def balance(
     kinds = tuple(
         k
         for k in KINDS
-        if (disk_moves or k in ("failover", "failover_to_any")) and (instance_moves or k in ("replace_secondary",))
+        if (disk_moves or k in ("failover", "failover_to_any"))
+        and (instance_moves or k in ("replace_secondary",))
     )
     s = _Search(model, group, kinds)
     plan = Plan(s.ss.score(), s.ss.score(), group=model.groups[group].name if model.groups else "")
-    big = len(s.movable) * max(len(s.targets), 1) > _SMALL
-    batch = max(1, len(s.targets) // 8) if big else 1
-    while len(plan.moves) < max_moves and len(s.movable):
-        if time_limit is not None and time.monotonic() - t0 > time_limit:
-            break
-        cand = s.evaluate(s.movable)
-        order = np.argsort(cand["score"], kind="stable")
-        used: set[int] = set()
-        applied = 0
-        for pos in order[: batch * 4]:
-            if applied >= batch or len(plan.moves) >= max_moves:
-                break
-            idx = int(s.movable[pos])
-            if applied:
-                inst = model.instances[idx]
-                if {inst.pnode, inst.snode, int(cand["new_p"][pos]), int(cand["new_s"][pos])} & used:
-                    continue
-                one = s.ev.evaluate(np.array([idx]), s.targets, kinds)
-                sc, k, npn, nsn = float(one.score[0]), int(one.kind[0]), int(one.new_p[0]), int(one.new_s[0])
-            else:
-                sc = float(cand["score"][pos])
-                k, npn, nsn = int(cand["kind"][pos]), int(cand["new_p"][pos]), int(cand["new_s"][pos])
-            cur = s.ss.score()
-            if not np.isfinite(sc) or not _accept(cur, sc, min_gain, min_gain_limit):
-                if applied == 0:
-                    break
-                continue
-            inst = model.instances[idx]
-            used |= {inst.pnode, inst.snode, npn, nsn}
-            plan.moves.append(s.apply(idx, k, npn, nsn))
-            applied += 1
-        if applied == 0:
-            break
-        if len(plan.moves) % 64 < applied:
-            s.ss = ScoreState(model, s.nodes)  # re-anchor the running sums
-            s.ev.ss = s.ss
-    plan.final_score = s.ss.score() if not plan.moves else ScoreState(model, s.nodes).score()
+    deadline = None if time_limit is None else t0 + time_limit
+    gain = (min_gain, min_gain_limit)
+    if len(s.movable) * max(len(s.targets), 1) <= _SMALL:
+        _exact_greedy(s, plan, max_moves, gain, deadline)
+    else:
+        _lazy_greedy(s, plan, max_moves, gain, deadline)
+    plan.final_score = ScoreState(model, s.nodes).score() if plan.moves else plan.initial_score
     plan.seconds = time.monotonic() - t0
     return plan
+
+
+def _exact_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, float], deadline) -> None:
+    """hbal's search: score every candidate, apply the single best move, repeat."""
+    while len(plan.moves) < max_moves and len(s.movable):
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        cand = s.evaluate(s.movable)
+        pos = int(np.argmin(cand["score"]))
+        sc = float(cand["score"][pos])
+        if not np.isfinite(sc) or not _accept(s.ss.score(), sc, *gain):
+            return
+        plan.moves.append(s.apply(int(s.movable[pos]), int(cand["kind"][pos]), *_nodes(cand, pos)))
+        _reanchor(s, len(plan.moves))
+
+
+def _nodes(cand: dict, pos: int) -> tuple[int, int]:
+    return int(cand["new_p"][pos]), int(cand["new_s"][pos])
+
+
+def _reanchor(s: _Search, n_moves: int) -> None:
+    if n_moves % 64 == 0:
+        s.ss = ScoreState(s.m, s.nodes)  # re-anchor the running sums
+        s.ev.ss = s.ss
+        s.ev._reduce()
+
+
+def _lazy_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, float], deadline) -> None:
+    """Greedy with cached candidate scores for large groups.
+
+    A full evaluation ranks all instances; each round re-scores only the best-ranked few
+    exactly, applies the best of them (plus further node-disjoint ones, each re-scored
+    just before it is applied), and refreshes the ranking every `full_every` rounds. The
+    search ends only when a fresh full ranking yields no acceptable move.
+    """
+    cache = s.evaluate(s.movable)["score"]
+    top_n, batch, full_every = 64, max(1, len(s.targets) // 8), 40
+    since_full = 0
+    while len(plan.moves) < max_moves:
+        if deadline is not None and time.monotonic() > deadline:
+            return
+        order = np.argsort(cache, kind="stable")[:top_n]
+        exact = s.evaluate(s.movable[order])
+        cache[order] = exact["score"]
+        applied = _apply_batch(s, plan, order, exact, batch, max_moves, gain, cache)
+        since_full += 1
+        if applied == 0 or since_full >= full_every:
+            if applied == 0 and since_full == 1:
+                return
+            cache = s.evaluate(s.movable)["score"]
+            since_full = 0
+
+
+def _rescore(s: _Search, idx: int, kind: int, new_p: int, new_s: int) -> float:
+    """The exact score, in the current state, of one already chosen move."""
+    name = KINDS[kind]
+    tgt = new_s if name in ("replace_secondary", "failover_and_replace") else new_p
+    targets = np.array([], np.int64) if name == "failover" else np.array([tgt], np.int64)
+    return float(s.ev.evaluate(np.array([idx]), targets, (name,)).score[0])
+
+
+def _apply_batch(s, plan, order, exact, batch, max_moves, gain, cache) -> int:
+    """Apply up to `batch` node-disjoint moves from an exactly scored candidate list."""
+    used: set[int] = set()
+    applied = 0
+    for j in np.argsort(exact["score"], kind="stable"):
+        if applied >= batch or len(plan.moves) >= max_moves:
+            break
+        idx = int(s.movable[order[j]])
+        inst = s.m.instances[idx]
+        sc, k, (npn, nsn) = float(exact["score"][j]), int(exact["kind"][j]), _nodes(exact, j)
+        if applied:
+            if {inst.pnode, inst.snode, npn, nsn} & used:
+                continue
+            sc = _rescore(s, idx, k, npn, nsn)
+        if not np.isfinite(sc) or not _accept(s.ss.score(), sc, *gain):
+            if applied == 0:
+                break
+            continue
+        used |= {inst.pnode, inst.snode, npn, nsn}
+        plan.moves.append(s.apply(idx, k, npn, nsn))
+        cache[order[j]] = s.ss.score()
+        applied += 1
+        _reanchor(s, len(plan.moves))
+    return applied
 
 
 def format_plan(plan: Plan) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, add_pri, add_sec, remove_pri, remove_sec, top2
-from gnt.alloc.score import NodeState, ScoreState, node_values
+from gnt.alloc.score import MAP_IDX, WEIGHTS, NodeState, ScoreState, node_values
 
 __all__ = ["KINDS", "Evaluator"]
 
@@ -63,8 +63,31 @@ class Evaluator:
         bit = {t: 1 << i for i, t in enumerate(locs[:62])}
         self.loc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.node_locs], np.int64)
         self.dloc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.inst_dloc], np.int64)
-        self.has_loc = bool(locs)
+        self.has_loc = bool(locs) or any(model.inst_dloc)
         self.has_tags = any(model.inst_excl)
+        self._reduce()
+
+    def _reduce(self) -> None:
+        """Score only the components a move can change, merging identical ones.
+
+        cpu/mem/net load are the same per-node value (primary count); without forthcoming
+        instances the *_forth disk, vcpu and spindle values equal the plain ones.
+        """
+        w = WEIGHTS.copy()
+        skip = {MAP_IDX, 8, 10}
+        w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
+        if not any(x.forthcoming for x in self.m.instances):
+            for a, b in ((14, 1), (15, 6), (16, 12)):
+                w[b] += WEIGHTS[a]
+                skip.add(a)
+        if not self.m.offline[self.ss.nodes].any():
+            skip |= {4, 5}
+        if not self.has_tags:
+            skip.add(11)
+        if not self.has_loc:
+            skip.add(17)
+        self.rows = np.array([r for r in range(len(WEIGHTS)) if r not in skip])
+        self.ss.reduce(self.rows, w[self.rows])
 
     def refresh(self) -> None:
         """Re-read per-node values and peer maxima after the model changed."""
@@ -104,7 +127,7 @@ class Evaluator:
         return out
 
     def _score(self, olds: list[np.ndarray], news: list[NodeState], bad: np.ndarray) -> np.ndarray:
-        vals = [node_values(s) for s in news]
+        vals = [node_values(s, self.rows) for s in news]
         sc = self.ss.eval(olds, vals)
         return np.where(bad, np.inf, sc)
 
@@ -125,8 +148,9 @@ class Evaluator:
         stP = _shaped(NodeState.gather(m, pn), col)
         stS = _shaped(NodeState.gather(m, s_safe), col)
         stT = _shaped(NodeState.gather(m, targets), (1, -1))
-        vP, vS = self.vals[:, pn][:, :, None], self.vals[:, s_safe][:, :, None]
-        vT = self.vals[:, targets][:, None, :]
+        rv = self.vals[self.rows]
+        vP, vS = rv[:, pn][:, :, None], rv[:, s_safe][:, :, None]
+        vT = rv[:, targets][:, None, :]
         offP, offS = m.offline[pn].reshape(col), m.offline[s_safe].reshape(col)
         need = np.where(x.usm, x.mem, 0)
         rs = np.where(self.a1[S2] == P, np.maximum(self.m2[S2], self.m1[S2] - need), self.m1[S2])

@@ -139,46 +139,67 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(b == 0, 0.0, a / np.where(b == 0, 1.0, b))
 
 
-def node_values(st: NodeState) -> np.ndarray:
-    """The metric values of each node: shape (NCOMP, *node_shape).
+def _value_fns(st: NodeState) -> list:
+    """One thunk per component, so callers can compute only the rows they need."""
+    t_mem = st.t_mem
+    npri = st.npri.astype(np.float64)
+    on = ~st.offline
+
+    def pm_free() -> np.ndarray:
+        base = t_mem.astype(np.int64) - st.n_mem - st.i_mem
+        return _div(base - np.where(st.mem_touched, np.maximum(st.x_mem, 0), st.x_mem), t_mem)
+
+    def nall() -> np.ndarray:
+        return npri + st.nsec
+
+    def cpu(u: np.ndarray) -> np.ndarray:
+        return _div(u, st.t_cpu * st.speed)
+
+    return [
+        pm_free,
+        lambda: st.p_dsk(st.f_dsk),
+        lambda: np.where(st.fail_n1(), nall(), 0.0),
+        lambda: _div(st.r_mem, t_mem),
+        lambda: np.where(on, 0.0, nall()),
+        lambda: np.where(on, 0.0, npri),
+        lambda: cpu(st.u_cpu),
+        lambda: npri,
+        lambda: npri,
+        nall,
+        lambda: npri,
+        lambda: st.conflicts.astype(np.float64),
+        lambda: _div(st.inst_sp, st.hi_sp),
+        lambda: _div(st.f_mem_f, t_mem),
+        lambda: st.p_dsk(st.f_dsk_f),
+        lambda: cpu(st.u_cpu_f),
+        lambda: _div(st.inst_sp_f, st.hi_sp),
+        lambda: st.loc_score.astype(np.float64),
+        lambda: np.zeros(np.shape(npri)),
+        lambda: _div(st.r_mem, t_mem),
+    ]
+
+
+def node_values(st: NodeState, rows: np.ndarray | None = None) -> np.ndarray:
+    """The metric values of each node: shape (len(rows) or NCOMP, *node_shape).
 
     Online components are zero on offline nodes and the offline counts are zero on online
     ones, so a node's contribution can be swapped in and out of the running sums blindly.
     """
-    on = ~st.offline
-    t_mem = st.t_mem
-    pm_free = t_mem.astype(np.int64) - st.n_mem - st.i_mem
-    pm_free = pm_free - np.where(st.mem_touched, np.maximum(st.x_mem, 0), st.x_mem)
-    npri = st.npri.astype(np.float64)
-    nall = npri + st.nsec
-    fail = st.fail_n1()
-    cpu_div = st.t_cpu * st.speed
-    p_rem = _div(st.r_mem, t_mem)
-    vals = [
-        _div(pm_free, t_mem),
-        st.p_dsk(st.f_dsk),
-        np.where(fail, nall, 0.0),
-        p_rem,
-        np.where(on, 0.0, nall),
-        np.where(on, 0.0, npri),
-        _div(st.u_cpu, cpu_div),
-        npri,
-        npri,
-        nall,
-        npri,
-        st.conflicts.astype(np.float64),
-        _div(st.inst_sp, st.hi_sp),
-        _div(st.f_mem_f, t_mem),
-        st.p_dsk(st.f_dsk_f),
-        _div(st.u_cpu_f, cpu_div),
-        _div(st.inst_sp_f, st.hi_sp),
-        st.loc_score.astype(np.float64),
-        np.zeros(np.shape(npri)),
-        p_rem,
-    ]
-    out = np.stack(np.broadcast_arrays(*vals)).astype(np.float64)
-    mask = np.where(ONLINE[(slice(None),) + (None,) * (out.ndim - 1)], on, ~on)
+    fns = _value_fns(st)
+    idx = range(NCOMP) if rows is None else rows
+    out = np.stack(np.broadcast_arrays(*[fns[i]() for i in idx])).astype(np.float64)
+    online = ONLINE[np.asarray(list(idx))]
+    if online.all():
+        return out * ~st.offline if np.any(st.offline) else out
+    mask = np.where(online[(slice(None),) + (None,) * (out.ndim - 1)], ~st.offline, st.offline)
     return out * mask
+
+
+_MERGE = {8: 7, 10: 7, 14: 1, 15: 6, 16: 12}
+
+
+def _merged_into(r: int) -> int:
+    return _MERGE.get(r, r)
 
 
 def _map_value(counter: Counter[tuple[str, str]]) -> float:
@@ -218,16 +239,34 @@ class ScoreState:
         shape = (slice(None),) + (None,) * (np.ndim(ds) - 1)
         return self.s[shape] + ds, self.q[shape] + dq
 
+    def reduce(self, rows: np.ndarray, weights: np.ndarray) -> None:
+        """Evaluate only `rows` with merged `weights`; the other components are constant."""
+        full = self.stats(self.s, self.q) * WEIGHTS
+        rest = np.ones(NCOMP, bool)
+        rest[rows] = False
+        rest[[r for r in range(NCOMP) if WEIGHTS[r] and r not in rows and _merged_into(r) in rows]] = False
+        self.rows, self.wr, self.const = rows, weights, float(full[rest].sum())
+
     def eval(self, olds: list[np.ndarray], news: list[np.ndarray]) -> np.ndarray:
-        """Scores after the replacement, for every broadcast position."""
-        s, q = self.delta_sums(olds, news)
+        """Scores after the replacement, for every broadcast position.
+
+        With a reduction (`reduce`), `olds`/`news` hold only the reduced rows.
+        """
+        rows = getattr(self, "rows", None)
+        ds = sum(n - o for n, o in zip(news, olds, strict=True))
+        dq = sum(n * n - o * o for n, o in zip(news, olds, strict=True))
+        shape = (slice(None),) + (None,) * (np.ndim(ds) - 1)
+        idx = np.arange(NCOMP) if rows is None else rows
+        s = self.s[idx][shape] + ds
+        q = self.q[idx][shape] + dq
         n = self.n if self.n > 0 else 1.0
         mean = s / n
         std = np.sqrt(np.maximum(q / n - mean * mean, 0.0))
-        shape = (slice(None),) + (None,) * (s.ndim - 1)
-        val = np.where(IS_STD[shape], std, s)
-        val[MAP_IDX] = self.map_value
-        return np.tensordot(WEIGHTS, val, axes=1)
+        val = np.where(IS_STD[idx][shape], std, s)
+        if rows is None:
+            val[MAP_IDX] = self.map_value
+            return np.tensordot(WEIGHTS, val, axes=1)
+        return np.tensordot(self.wr, val, axes=1) + self.const
 
     def commit(self, olds: list[np.ndarray], news: list[np.ndarray], map_value: float) -> None:
         self.s, self.q = self.delta_sums(olds, news)
