@@ -26,7 +26,7 @@ async def _serve(bind_rapi: bool) -> None:
 
     from daemons.common import remove_pid, stop_event, write_pid
     from gnt import certs
-    from gnt.api.server import Api, read_users_file
+    from gnt.api.server import Api, UsersFile
     from gnt.jobs.master import Master
 
     master = Master()
@@ -43,8 +43,7 @@ async def _serve(bind_rapi: bool) -> None:
     os.chmod(sock, 0o600)
     runners.append(runner)
     if bind_rapi:
-        users = read_users_file(paths.rapi_users())
-        rapi = web.AppRunner(api.app(users), access_log=None)
+        rapi = web.AppRunner(api.app(UsersFile(paths.rapi_users())), access_log=None)
         await rapi.setup()
         address = master.cfg.master().primary_ip
         await web.TCPSite(

@@ -54,8 +54,8 @@ class Api:
         self.m = master
 
     # -- app ---------------------------------------------------------------------------------
-    def app(self, users: dict[str, tuple[str, bool]] | None = None) -> web.Application:
-        """`users` (name -> (password, write)) enables basic auth; None is the trusted unix socket."""
+    def app(self, users: UsersFile | None = None) -> web.Application:
+        """`users` enables basic auth from Ganeti's users file; None is the trusted unix socket."""
         app = web.Application(middlewares=[self._errors_middleware(users)], client_max_size=16 * 1024 * 1024)
         r = app.router
         r.add_get("/version", lambda _: self._ok(2))
@@ -97,11 +97,11 @@ class Api:
         r.add_put("/2/queue/drain", self.queue_drain)
         return app
 
-    def _errors_middleware(self, users: dict[str, tuple[str, bool]] | None) -> Any:
+    def _errors_middleware(self, users: UsersFile | None) -> Any:
         @web.middleware
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             if users is not None:
-                denied = _check_auth(request, users)
+                denied = _check_auth(request, users.current())
                 if denied is not None:
                     return denied
             try:
@@ -432,6 +432,25 @@ def _check_auth(request: web.Request, users: dict[str, tuple[str, bool]]) -> web
     if request.method != "GET" and not entry[1]:
         return error_response(403, "Permission denied: this user has read-only access")
     return None
+
+
+class UsersFile:
+    """The RAPI users file, re-read whenever it changes (no restart to add a user)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: float | None = None
+        self._users: dict[str, tuple[str, bool]] = {}
+
+    def current(self) -> dict[str, tuple[str, bool]]:
+        try:
+            stamp = os.stat(self.path).st_mtime
+        except OSError:
+            self._stamp, self._users = None, {}
+            return self._users
+        if stamp != self._stamp:
+            self._stamp, self._users = stamp, read_users_file(self.path)
+        return self._users
 
 
 def read_users_file(path: str) -> dict[str, tuple[str, bool]]:
