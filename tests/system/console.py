@@ -59,6 +59,12 @@ class GuestConsole:
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
 
+    async def send(self, line: str) -> None:
+        """Type a line without waiting for an answer (e.g. poweroff)."""
+        assert self._writer is not None
+        self._writer.write(f"{line}\n".encode())
+        await self._writer.drain()
+
     async def run(self, command: str, timeout: float = 30.0) -> tuple[int, str]:
         """Run a shell command in the guest; (exit code, output)."""
         assert self._reader is not None and self._writer is not None
