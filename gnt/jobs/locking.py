@@ -2,8 +2,9 @@
 
 Locks are always taken level by level (in `LEVELS` order) and, within a level, name by name in
 sorted order, so two jobs can never wait on each other. Locking a whole level (`ALL`) takes the
-level's own lock exclusively; locking names takes it shared, so "all nodes" and "node1" exclude
-each other without listing every node.
+level's own lock in S or X; locking names puts an intent (IS or IX) on it, so "all nodes, shared"
+and "node1, exclusive" exclude each other without listing every node, while named requests on
+different names run side by side.
 """
 
 from __future__ import annotations
@@ -27,57 +28,65 @@ ALL = "__all__"
 BGL = "BGL"
 
 
-class SharedLock:
-    """An asyncio reader/writer lock, granted strictly in arrival order."""
+class Mode(enum.Enum):
+    """Lock modes; IS/IX are the intents a named request puts on its level's lock."""
+
+    IS = "intent-shared"
+    IX = "intent-exclusive"
+    S = "shared"
+    X = "exclusive"
+
+
+#: which modes may be held together (the classic multi-granularity matrix)
+COMPATIBLE: dict[Mode, frozenset[Mode]] = {
+    Mode.IS: frozenset({Mode.IS, Mode.IX, Mode.S}),
+    Mode.IX: frozenset({Mode.IS, Mode.IX}),
+    Mode.S: frozenset({Mode.IS, Mode.S}),
+    Mode.X: frozenset(),
+}
+
+
+class ModeLock:
+    """An asyncio lock with the four modes above, granted strictly in arrival order."""
 
     def __init__(self) -> None:
-        self._sharers = 0
-        self._exclusive = False
-        self._waiters: deque[tuple[bool, asyncio.Future[None]]] = deque()
+        self._held: dict[Mode, int] = dict.fromkeys(Mode, 0)
+        self._waiters: deque[tuple[Mode, asyncio.Future[None]]] = deque()
 
     @property
     def free(self) -> bool:
-        return not self._exclusive and self._sharers == 0 and not self._waiters
+        return not any(self._held.values()) and not self._waiters
 
-    def _compatible(self, shared: bool) -> bool:
-        return not self._exclusive and (shared or self._sharers == 0)
+    def _compatible(self, mode: Mode) -> bool:
+        return all(count == 0 or other in COMPATIBLE[mode] for other, count in self._held.items())
 
-    async def acquire(self, shared: bool) -> None:
-        if not self._waiters and self._compatible(shared):
-            self._grant(shared)
+    async def acquire(self, mode: Mode) -> None:
+        if not self._waiters and self._compatible(mode):
+            self._held[mode] += 1
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (shared, fut)
+        entry = (mode, fut)
         self._waiters.append(entry)
         try:
             await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                self.release(shared)  # granted just as we were cancelled
+                self.release(mode)  # granted just as we were cancelled
             else:
                 self._waiters.remove(entry)
                 self._wake()
             raise
 
-    def _grant(self, shared: bool) -> None:
-        if shared:
-            self._sharers += 1
-        else:
-            self._exclusive = True
-
-    def release(self, shared: bool) -> None:
-        if shared:
-            self._sharers -= 1
-        else:
-            self._exclusive = False
+    def release(self, mode: Mode) -> None:
+        self._held[mode] -= 1
         self._wake()
 
     def _wake(self) -> None:
         while self._waiters and self._compatible(self._waiters[0][0]):
-            shared, fut = self._waiters.popleft()
+            mode, fut = self._waiters.popleft()
             if fut.cancelled():
                 continue
-            self._grant(shared)
+            self._held[mode] += 1
             fut.set_result(None)
 
 
@@ -91,7 +100,7 @@ class LockRequest:
 
 @dataclass
 class HeldLocks:
-    held: list[tuple[Level, str, bool]] = field(default_factory=list)
+    held: list[tuple[Level, str, Mode]] = field(default_factory=list)
 
     def names(self, level: Level) -> list[str]:
         return [name for lvl, name, _ in self.held if lvl == level and name != ALL]
@@ -99,13 +108,13 @@ class HeldLocks:
 
 class LockManager:
     def __init__(self) -> None:
-        self._locks: dict[tuple[Level, str], SharedLock] = {}
+        self._locks: dict[tuple[Level, str], ModeLock] = {}
 
-    def _lock(self, level: Level, name: str) -> SharedLock:
+    def _lock(self, level: Level, name: str) -> ModeLock:
         key = (level, name)
         lock = self._locks.get(key)
         if lock is None:
-            lock = self._locks[key] = SharedLock()
+            lock = self._locks[key] = ModeLock()
         return lock
 
     async def acquire(self, wanted: dict[Level, LockRequest]) -> HeldLocks:
@@ -115,29 +124,29 @@ class LockManager:
             for level in sorted(wanted):
                 req = wanted[level]
                 if req.names == ALL:
-                    await self._take(held, level, ALL, req.shared)
+                    await self._take(held, level, ALL, Mode.S if req.shared else Mode.X)
                     continue
-                await self._take(held, level, ALL, True)
+                await self._take(held, level, ALL, Mode.IS if req.shared else Mode.IX)
                 for name in sorted(set(req.names)):
-                    await self._take(held, level, name, req.shared)
+                    await self._take(held, level, name, Mode.S if req.shared else Mode.X)
         except BaseException:
             self.release(held)
             raise
         return held
 
-    async def _take(self, held: HeldLocks, level: Level, name: str, shared: bool) -> None:
-        await self._lock(level, name).acquire(shared)
-        held.held.append((level, name, shared))
+    async def _take(self, held: HeldLocks, level: Level, name: str, mode: Mode) -> None:
+        await self._lock(level, name).acquire(mode)
+        held.held.append((level, name, mode))
 
     def release(self, held: HeldLocks, level: Level | None = None) -> None:
         """Release all held locks, or only those at `level` (LUs may drop locks early)."""
         keep = []
-        for lvl, name, shared in reversed(held.held):
+        for lvl, name, mode in reversed(held.held):
             if level is not None and lvl != level:
-                keep.append((lvl, name, shared))
+                keep.append((lvl, name, mode))
                 continue
             lock = self._locks[(lvl, name)]
-            lock.release(shared)
+            lock.release(mode)
             if lock.free and name != ALL:
                 del self._locks[(lvl, name)]
         held.held = list(reversed(keep))

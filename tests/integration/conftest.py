@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-import os
+import random
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +11,27 @@ import pytest
 
 from tests.integration.vcluster import VCluster
 
-# Each cluster gets its own 127.0.X.0/24, away from the default (2) a developer may be running.
-_subnets = itertools.count(100 + (os.getpid() % 50) * 2)
+_used: set[int] = set()
+
+
+def _free_subnet() -> int:
+    """A 127.0.X.0/24 nobody listens on (other test runs, benchmarks, a developer's own cluster)."""
+    for subnet in random.sample(range(20, 250), 230):
+        if subnet in _used:
+            continue
+        try:
+            for port in (1811, 5080):
+                with socket.socket() as probe:
+                    probe.bind((f"127.0.{subnet}.10", port))
+        except OSError:
+            continue
+        _used.add(subnet)
+        return subnet
+    raise RuntimeError("no free loopback subnet for a test cluster")
 
 
 def make_cluster(tmp: Path, count: int) -> VCluster:
-    return VCluster(tmp, count, next(_subnets))
+    return VCluster(tmp, count, _free_subnet())
 
 
 @pytest.fixture(scope="session")

@@ -159,11 +159,6 @@ def test_whole_level_shared_lock_coexists_with_named_shared_locks() -> None:
     run(main())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a named request takes the level lock shared, so ALL-shared (e.g. cluster verify) and an exclusive"
-    " lock on one name (e.g. instance modify) are granted together; needs intention (IS/IX) modes on the level lock",
-)
 def test_whole_level_shared_lock_excludes_named_exclusive_lock() -> None:
     async def main() -> None:
         lm = LockManager()
