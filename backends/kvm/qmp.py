@@ -40,7 +40,7 @@ class Monitor:
         try:
             return await asyncio.wait_for(self._client.execute(command, args or None), timeout)
         except ExecuteError as err:
-            raise HypervisorError(f"{self._label}: QMP {command} failed: {err.error.desc}") from err
+            raise HypervisorError(f"{self._label}: QMP {command} failed: {err}") from err
         except TimeoutError as err:
             raise HypervisorError(f"{self._label}: QMP {command} timed out after {timeout:.0f}s") from err
         except Exception as err:  # connection lost: the process died or quit
