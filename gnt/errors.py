@@ -5,6 +5,7 @@ The tree::
     GntError                      root; exit 1, HTTP 500
     ├── OpPrereqError(code)       the operation cannot run as asked; HTTP 400
     ├── OpExecError               it started and failed on a node; HTTP 500
+    │   └── OpCanceledError       stopped on request while running
     ├── ParameterError            a malformed parameter (CLI parse); HTTP 400
     ├── JobQueueError             queue drained/full, unknown job; HTTP 400
     ├── LockError                 lock acquisition failed or timed out
@@ -79,6 +80,10 @@ class OpExecError(GntError):
     """Execution failed after prerequisites were met."""
 
 
+class OpCanceledError(OpExecError):
+    """A running operation stopped on request (e.g. a cancelled migration); nothing was changed."""
+
+
 class ParameterError(GntError):
     """A parameter could not be parsed; reported before any job is submitted."""
 
@@ -138,6 +143,7 @@ _CLASSES: dict[str, type[GntError]] = {
         GntError,
         OpPrereqError,
         OpExecError,
+        OpCanceledError,
         ParameterError,
         JobQueueError,
         JobLost,

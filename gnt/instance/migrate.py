@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from gnt import constants
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
 from gnt.instance.common import check_free_memory, check_node_usable, instance_memory, spec_args
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
@@ -95,6 +95,7 @@ class MoveLU(LogicalUnit):
 class LUInstanceMigrate(MoveLU):
     OPCODE = OpInstanceMigrate
     op: OpInstanceMigrate
+    CANCELLABLE = True
 
     def check_arguments(self) -> None:
         if self.op.mode not in (None, "live", "non-live"):
@@ -144,6 +145,9 @@ class LUInstanceMigrate(MoveLU):
         started = time.monotonic()
         try:
             status = await self._transfer(info)
+        except OpCanceledError:
+            await self._abort(info)
+            raise
         except GntError as err:
             await self._abort(info)
             raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
@@ -193,7 +197,13 @@ class LUInstanceMigrate(MoveLU):
                 )
             if time.monotonic() > deadline:
                 raise OpExecError(f"migration did not finish in {MIGRATION_TIMEOUT}s")
-            await asyncio.sleep(POLL_INTERVAL)
+            try:
+                await asyncio.wait_for(self.cancel.wait(), POLL_INTERVAL)
+            except TimeoutError:
+                continue
+            raise OpCanceledError(
+                f"Migration of instance {inst.name} canceled by request; it keeps running on node {src.name}"
+            )
 
     async def _abort(self, info: dict[str, Any]) -> None:
         services = self.ctx.services

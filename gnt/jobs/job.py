@@ -22,7 +22,7 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     """An opcode is executing."""
     CANCELING = "canceling"
-    """Cancel requested while waiting; will end as canceled."""
+    """Cancel requested while waiting (or while running a cancellable operation)."""
     SUCCESS = "success"
     """Every opcode succeeded."""
     ERROR = "error"
@@ -36,8 +36,9 @@ FINAL = frozenset({JobStatus.SUCCESS, JobStatus.ERROR, JobStatus.CANCELED})
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.WAITING, JobStatus.CANCELED, JobStatus.ERROR}),
     JobStatus.WAITING: frozenset({JobStatus.RUNNING, JobStatus.CANCELING, JobStatus.CANCELED, JobStatus.ERROR}),
-    JobStatus.RUNNING: frozenset({JobStatus.SUCCESS, JobStatus.ERROR}),
-    JobStatus.CANCELING: frozenset({JobStatus.CANCELED, JobStatus.ERROR}),
+    JobStatus.RUNNING: frozenset({JobStatus.SUCCESS, JobStatus.ERROR, JobStatus.CANCELING}),
+    # a running job is only cancelled by LUs that can stop safely (migrations); it may still finish
+    JobStatus.CANCELING: frozenset({JobStatus.CANCELED, JobStatus.ERROR, JobStatus.SUCCESS}),
     JobStatus.SUCCESS: frozenset(),
     JobStatus.ERROR: frozenset(),
     JobStatus.CANCELED: frozenset(),

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +39,8 @@ class LogicalUnit:
     OPCODE: ClassVar[type[OpCode]]
     #: whether the LU needs the big cluster lock exclusively (cluster-wide changes)
     BGL_EXCLUSIVE: ClassVar[bool] = False
+    #: whether a running job may be cancelled (the LU watches `self.cancel` and stops safely)
+    CANCELLABLE: ClassVar[bool] = False
 
     def __init__(self, op: OpCode, ctx: Context, feedback: Feedback) -> None:
         self.op = op
@@ -46,6 +49,7 @@ class LogicalUnit:
         self.rpc = ctx.rpc
         self._feedback = feedback
         self.held: HeldLocks | None = None
+        self.cancel = asyncio.Event()
 
     # -- phases ------------------------------------------------------------------------------
     def check_arguments(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from gnt import opcodes
@@ -19,20 +20,36 @@ class OpFailed(Exception):
     """Internal: an opcode failed; its error is already recorded in the job."""
 
 
-async def run_job(job: Job, ctx: Context, notify: Notify) -> None:
+@dataclass
+class JobControl:
+    """What the queue can do to a running job: the LU now running, and its cancel request."""
+
+    lu: LogicalUnit | None = None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def cancellable(self) -> bool:
+        return self.lu is not None and self.lu.CANCELLABLE
+
+
+async def run_job(job: Job, ctx: Context, notify: Notify, control: JobControl | None = None) -> None:
     """Execute every opcode of `job` in order; records results, statuses and logs in the job.
 
     `notify(job, durable)` is called after every change; `durable` asks the queue to persist now.
     """
+    control = control or JobControl()
     job.start_ts = job.start_ts or timestamp()
     for index, op_data in enumerate(job.ops):
         try:
-            result = await _run_op(job, index, op_data, ctx, notify)
+            result = await _run_op(job, index, op_data, ctx, notify, control)
         except OpFailed:
+            canceled = job.opresult[index][0] == "OpCanceledError"
             for later in range(index + 1, len(job.ops)):
-                job.opstatus[later] = "error"
+                job.opstatus[later] = "canceled" if canceled else "error"
                 job.opresult[later] = ["OpExecError", ["Preceding opcode failed"]]
-            job.set_status(JobStatus.ERROR)
+            if canceled:
+                job.opstatus[index] = "canceled"
+            job.set_status(JobStatus.CANCELED if canceled and job.status == JobStatus.CANCELING else JobStatus.ERROR)
             break
         job.opresult[index] = result
         job.opstatus[index] = "success"
@@ -45,7 +62,9 @@ async def run_job(job: Job, ctx: Context, notify: Notify) -> None:
         invalidate()  # what the job did to nodes must show in the next list
 
 
-async def _run_op(job: Job, index: int, op_data: dict[str, Any], ctx: Context, notify: Notify) -> Any:
+async def _run_op(
+    job: Job, index: int, op_data: dict[str, Any], ctx: Context, notify: Notify, control: JobControl
+) -> Any:
     job.op_start_ts[index] = timestamp()
     job.opstatus[index] = "waiting"
     try:
@@ -59,6 +78,8 @@ async def _run_op(job: Job, index: int, op_data: dict[str, Any], ctx: Context, n
             notify(job, False)
 
         lu: LogicalUnit = lu_cls(op, ctx, feedback)
+        lu.cancel = control.cancel
+        control.lu = lu
         lu.check_arguments()
         lu.held = await ctx.locks.acquire(lu.all_locks())
         try:

@@ -19,7 +19,7 @@ from gnt.db import SqliteWriter
 from gnt.errors import ECODE_INVAL, JobLost, JobQueueError, OpPrereqError
 from gnt.jobs.job import FINAL, Job, JobStatus, timestamp
 from gnt.jobs.lu import Context
-from gnt.jobs.processor import run_job
+from gnt.jobs.processor import JobControl, run_job
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -46,6 +46,7 @@ class JobQueue:
         self._pending: asyncio.PriorityQueue[tuple[int, int]] = asyncio.PriorityQueue()
         self._changed: dict[int, asyncio.Event] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._controls: dict[int, JobControl] = {}
         self._workers: list[asyncio.Task[None]] = []
         self.max_running = max_running
 
@@ -179,7 +180,11 @@ class JobQueue:
         if not await self._wait_dependencies(job):
             await self._persist(job)
             return
-        await run_job(job, self.ctx, self._notify)
+        control = self._controls[job.id] = JobControl()
+        try:
+            await run_job(job, self.ctx, self._notify, control)
+        finally:
+            self._controls.pop(job.id, None)
         await self._persist(job)
 
     async def _wait_dependencies(self, job: Job) -> bool:
@@ -255,6 +260,12 @@ class JobQueue:
             if task is not None:
                 task.cancel()
             return True, f"Job {job_id} will be canceled"
+        control = self._controls.get(job_id)
+        if job.status == JobStatus.RUNNING and control is not None and control.cancellable:
+            job.set_status(JobStatus.CANCELING)
+            control.cancel.set()
+            self._notify(job, True)
+            return True, f"Job {job_id} will be canceled; its operation is being stopped"
         if job.finalized:
             return False, f"Job {job_id} is already finished ({job.status})"
         return False, f"Job {job_id} is running and cannot be canceled"

@@ -56,3 +56,16 @@ def fresh_cluster(tmp_path: Path) -> Iterator[VCluster]:
         yield vc
     finally:
         vc.stop()
+
+
+@pytest.fixture
+def slow_migration_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VCluster]:
+    """A 2-node cluster whose fake hypervisor migrates at 8 MiB/s, so a migration can be caught mid-way."""
+    monkeypatch.setenv("GNT_FAKE_MIGRATION_MBPS", "8")
+    vc = make_cluster(tmp_path / "vc", 2)
+    vc.start()
+    try:
+        vc.init()
+        yield vc
+    finally:
+        vc.stop()

@@ -20,8 +20,10 @@ EXPECTED = {
     ("waiting", "error"),
     ("running", "success"),
     ("running", "error"),
+    ("running", "canceling"),  # only LUs marked CANCELLABLE (migrations) get there
     ("canceling", "canceled"),
     ("canceling", "error"),
+    ("canceling", "success"),  # the operation finished before it could stop
 }
 
 PAIRS = [(a, b) for a, b in itertools.product(JobStatus, JobStatus) if a != b]
