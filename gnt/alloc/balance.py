@@ -134,8 +134,9 @@ class _Search:
         recv = m.can_receive()
         self.targets = self.nodes[recv[self.nodes]]
 
-    def evaluate(self, idx: np.ndarray, chunk: int = 512):
-        parts = [self.ev.evaluate(idx[i : i + chunk], self.targets, self.kinds) for i in range(0, len(idx), chunk)]
+    def evaluate(self, idx: np.ndarray, chunk: int = 512, targets: np.ndarray | None = None):
+        tg = self.targets if targets is None else targets
+        parts = [self.ev.evaluate(idx[i : i + chunk], tg, self.kinds) for i in range(0, len(idx), chunk)]
         cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "kind", "new_p", "new_s")}
         return cat
 
@@ -245,22 +246,40 @@ def _lazy_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, floa
     just before it is applied), and refreshes the ranking every `full_every` rounds. The
     search ends only when a fresh full ranking yields no acceptable move.
     """
-    cache = s.evaluate(s.movable)["score"]
+    full = s.evaluate(s.movable)
+    cache, hot = full["score"], _hot_targets(s, full)
     top_n, batch, full_every = 64, max(1, len(s.targets) // 8), 40
     since_full = 0
     while len(plan.moves) < max_moves:
         if deadline is not None and time.monotonic() > deadline:
             return
         order = np.argsort(cache, kind="stable")[:top_n]
-        exact = s.evaluate(s.movable[order])
+        exact = s.evaluate(s.movable[order], targets=hot)
         cache[order] = exact["score"]
         applied = _apply_batch(s, plan, order, exact, batch, max_moves, gain, cache)
         since_full += 1
         if applied == 0 or since_full >= full_every:
             if applied == 0 and since_full == 1:
                 return
-            cache = s.evaluate(s.movable)["score"]
+            full = s.evaluate(s.movable)
+            cache, hot = full["score"], _hot_targets(s, full)
             since_full = 0
+
+
+def _hot_targets(s: _Search, full: dict, keep: int = 512, minimum: int = 32) -> np.ndarray:
+    """Targets worth trying between full evaluations: where the best-ranked moves go.
+
+    Between two full evaluations rounds only score the nodes that the best-ranked
+    candidates wanted, plus the emptiest nodes by instance count, which keeps each round
+    cheap on large groups; the full evaluation that ends the search uses every target.
+    """
+    if len(s.targets) <= minimum * 2:
+        return s.targets
+    order = np.argsort(full["score"], kind="stable")[:keep]
+    want = set(full["new_p"][order].tolist()) | set(full["new_s"][order].tolist())
+    load = s.m.npri[s.targets] + s.m.nsec[s.targets]
+    want |= set(s.targets[np.argsort(load, kind="stable")[:minimum]].tolist())
+    return np.array(sorted(want & set(s.targets.tolist())), np.int64)
 
 
 def _rescore(s: _Search, idx: int, kind: int, new_p: int, new_s: int) -> float:
