@@ -47,7 +47,7 @@ DISK_TEMPLATES = (
 #: Templates whose disks live on node-local LVM: they consume the node's free disk.
 LOCAL_STORAGE = frozenset({"drbd", "plain"})
 #: Externally mirrored templates: they can run on any node of the group, no secondary.
-EXT_MIRRORED = frozenset({"sharedfile", "rbd", "ext", "gluster", "blockdev"})
+EXT_MIRRORED = frozenset({"diskless", "sharedfile", "rbd", "ext", "gluster", "blockdev"})
 INSTANCE_STATUSES = (
     "running",
     "ADMIN_down",

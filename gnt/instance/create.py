@@ -112,7 +112,7 @@ class LUInstanceCreate(LogicalUnit):
                 f" ({','.join(cfg.cluster.enabled_hypervisors)})",
                 ECODE_STATE,
             )
-        self.pnode = cfg.node(op.pnode) if op.pnode else self._choose_node()
+        self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
         self.memory = int(
             {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}["maxmem"]
@@ -126,20 +126,27 @@ class LUInstanceCreate(LogicalUnit):
                 self, self.pnode, self.hypervisor, self.memory, f"starting instance {op.instance_name}"
             )
 
-    def _choose_node(self) -> Any:
-        """Until an allocator is configured, the usable node with the fewest primary instances."""
-        allocator = getattr(self.ctx.services, "allocate", None)
-        if allocator is not None:
-            node = allocator(self, self.op)
-            self.info(
-                f"Selected nodes for instance {self.op.instance_name} via iallocator"
-                f" {self.op.iallocator or self.cfg.cluster.default_iallocator}: {node.name}"
-            )
-            return node
-        usable = [n for n in self.cfg.nodes.values() if not (n.offline or n.drained or not n.vm_capable)]
-        if not usable:
-            raise OpPrereqError("No usable node to place the instance on", ECODE_STATE)
-        return min(usable, key=lambda n: (len(self.cfg.primary_instances(n.uuid)), n.name))
+    async def _choose_node(self) -> Any:
+        """Ask the allocator (-I, or the cluster default) where the instance should go."""
+        from gnt.instance.placement import nodes_for_new_instance
+
+        op = self.op
+        be = {**filled_beparams(self.cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}
+        nodes = await nodes_for_new_instance(
+            self,
+            op.instance_name,
+            op.iallocator,
+            op.disk_template,
+            int(be["maxmem"]),
+            int(be["vcpus"]),
+            self.disk_sizes,
+            list(op.tags),
+        )
+        self.info(
+            f"Selected nodes for instance {op.instance_name} via iallocator"
+            f" {op.iallocator or self.cfg.cluster.default_iallocator}: {', '.join(n.name for n in nodes)}"
+        )
+        return nodes[0]
 
     def dry_run_result(self) -> Any:
         return [self.pnode.name]

@@ -41,7 +41,7 @@ class MoveLU(LogicalUnit):
             nodes = [self.cfg.node_name(inst.primary_node), op.target_node]
         return {Level.INSTANCE: LockRequest([op.instance_name]), Level.NODE: LockRequest(nodes)}
 
-    def check_move(self) -> None:
+    async def check_move(self) -> None:
         op: Any = self.op
         self.instance: Instance = self.cfg.instance(op.instance_name)
         inst = self.instance
@@ -53,27 +53,18 @@ class MoveLU(LogicalUnit):
             raise OpPrereqError(
                 f"Instance's disk layout '{inst.disk_template}' does not allow {self.VERB}", ECODE_STATE
             )
-        self.target_node = self._pick_target()
+        self.target_node = await self._pick_target()
         if self.target_node.uuid == self.source.uuid:
             raise OpPrereqError(f"Instance {inst.name} is already on node {self.source.name}", ECODE_INVAL)
         check_node_usable(self.target_node)
 
-    def _pick_target(self) -> Node:
+    async def _pick_target(self) -> Node:
         op: Any = self.op
         if op.target_node:
             return self.cfg.node(op.target_node)
-        allocator = getattr(self.ctx.services, "relocate", None)
-        if allocator is not None:
-            node = allocator(self, self.instance)
-        else:
-            candidates = [
-                n
-                for n in self.cfg.nodes.values()
-                if n.uuid != self.source.uuid and not (n.offline or n.drained or not n.vm_capable)
-            ]
-            if not candidates:
-                raise OpPrereqError(f"No node available to move instance {self.instance.name} to", ECODE_STATE)
-            node = min(candidates, key=lambda n: (len(self.cfg.primary_instances(n.uuid)), n.name))
+        from gnt.instance.placement import target_for_move
+
+        node = await target_for_move(self, self.instance, op.iallocator)
         self.info(
             f"Selected nodes for instance {self.instance.name} via iallocator"
             f" {op.iallocator or self.cfg.cluster.default_iallocator}: {node.name}"
@@ -102,7 +93,7 @@ class LUInstanceMigrate(MoveLU):
             raise OpPrereqError(f"Invalid migration mode '{self.op.mode}'", ECODE_INVAL)
 
     async def check_prereq(self) -> None:
-        self.check_move()
+        await self.check_move()
         if self.op.cleanup:
             return
         state = await self.runtime_state(self.source)
@@ -255,7 +246,7 @@ class LUInstanceFailover(MoveLU):
     VERB = "failovers"
 
     async def check_prereq(self) -> None:
-        self.check_move()
+        await self.check_move()
         self.was_up = self.instance.admin_state == constants.ADMINST_UP
         if self.was_up:
             await check_free_memory(

@@ -51,16 +51,6 @@ class Master:
         self.services.queue = self.queue
         self.stopping = asyncio.Event()
         self.destroy = False
-        self._install_allocator()
-
-    def _install_allocator(self) -> None:
-        """Use the built-in allocator for placement when it is available."""
-        try:
-            from gnt.alloc import placement
-        except ImportError:
-            return
-        self.services.allocate = placement.allocate_for_create  # type: ignore[attr-defined]
-        self.services.relocate = placement.relocate_for_move  # type: ignore[attr-defined]
 
     async def start(self) -> None:
         self.queue.load()

@@ -1,0 +1,60 @@
+"""Placement through the iallocator protocol: built-in hail, gnt-hail as an executable, a custom one."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from tests.integration.vcluster import VCluster
+
+ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "diskless",
+       "-B", "memory=32M"]
+
+
+def test_add_without_node_uses_default_allocator(cluster: VCluster) -> None:
+    out = cluster.ok(*ADD, "al-a")
+    assert "Selected nodes for instance al-a via iallocator hail:" in out
+    assert cluster.instance_field("al-a", "status") == "running"
+    cluster.ok("gnt-instance", "remove", "-f", "al-a")
+
+
+def test_builtin_allocator_as_external_executable(cluster: VCluster) -> None:
+    hail = shutil.which("gnt-hail")
+    assert hail is not None
+    out = cluster.ok(*ADD, "-I", hail, "al-b")
+    assert f"via iallocator {hail}:" in out
+    cluster.ok("gnt-instance", "remove", "-f", "al-b")
+
+
+def test_custom_external_allocator_decides(cluster: VCluster, tmp_path: Path) -> None:
+    script = tmp_path / "always-node3"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "req = json.load(open(sys.argv[1]))\n"
+        "assert req['request']['type'] == 'allocate' and 'node3' in req['nodes']\n"
+        "print(json.dumps({'success': True, 'info': 'picked node3', 'result': ['node3']}))\n"
+    )
+    script.chmod(0o755)
+    cluster.ok(*ADD, "-I", str(script), "al-c")
+    assert cluster.instance_field("al-c", "pnode") == "node3"
+    cluster.ok("gnt-instance", "remove", "-f", "al-c")
+
+
+def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -> None:
+    script = tmp_path / "refuse"
+    script.write_text("#!/bin/sh\necho '{\"success\": false, \"info\": \"no room at the inn\", \"result\": []}'\n")
+    script.chmod(0o755)
+    result = cluster.run(*ADD, "-I", str(script), "al-d")
+    assert result.rc == 1
+    assert "Can't compute nodes using iallocator" in result.err and "no room at the inn" in result.err
+    assert "al-d" not in cluster.ok("gnt-instance", "list")
+    unknown = cluster.run(*ADD, "-I", "no-such-allocator", "al-e")
+    assert unknown.rc == 1 and "Unknown iallocator 'no-such-allocator'" in unknown.err
+
+
+def test_too_big_for_any_node_is_refused_by_allocator(cluster: VCluster) -> None:
+    result = cluster.run("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics",
+                         "-t", "diskless", "-B", "memory=500G", "al-big")
+    assert result.rc == 1 and "insufficient_resources" in result.err
