@@ -169,6 +169,17 @@ class OpNodeMigrate(OpCode):
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
 
 
+@dataclass(kw_only=True)
+class OpNodeEvacuate(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_EVACUATE"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Node to evacuate")
+    mode: str = _f("all", "primary-only, secondary-only or all")
+    remote_node: str | None = _f(None, "Move everything to this node")
+    iallocator: str | None = _f(None, "Allocator choosing new nodes")
+    early_release: bool = _f(False, "Release locks early")
+
+
 # --- instances ----------------------------------------------------------------------------------
 
 
@@ -300,6 +311,7 @@ OPCODES: dict[str, type[OpCode]] = {
         OpNodeRemove,
         OpNodeSetParams,
         OpNodeMigrate,
+        OpNodeEvacuate,
         OpInstanceCreate,
         OpInstanceRemove,
         OpInstanceStartup,

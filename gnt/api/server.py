@@ -68,6 +68,7 @@ class Api:
         )
         r.add_get("/2/os", self.os_list)
         r.add_put("/2/modify", self.cluster_modify)
+        r.add_get("/2/groups", self.groups)
         r.add_get("/2/nodes", self.nodes)
         r.add_get("/2/nodes/{name}", self.node)
         r.add_post("/2/nodes/{name}/migrate", self.node_migrate)
@@ -188,6 +189,24 @@ class Api:
         if request.query.get("bulk") == "1":
             return _json(entries)
         return _json(sorted({e["name"] for e in entries if e["valid"]}))
+
+    async def groups(self, request: web.Request) -> web.Response:
+        groups = sorted(self.m.cfg.groups.values(), key=lambda g: g.name)
+        if request.query.get("bulk") == "1":
+            return _json(
+                [
+                    {
+                        "name": g.name,
+                        "uuid": g.uuid,
+                        "alloc_policy": g.alloc_policy,
+                        "tags": g.tags,
+                        "ipolicy": g.ipolicy,
+                        "node_cnt": sum(1 for n in self.m.cfg.nodes.values() if n.group == g.uuid),
+                    }
+                    for g in groups
+                ]
+            )
+        return _json([{"id": g.name, "uri": f"/2/groups/{g.name}"} for g in groups])
 
     # -- nodes -------------------------------------------------------------------------------
     async def _node_rows(self, request: web.Request, names: list[str] | None) -> list[dict[str, Any]]:

@@ -319,3 +319,13 @@ def queue_info() -> None:
     """Show whether the queue is drained."""
     data = client().get("/2/queue")
     print(f"The drain flag is {'set' if data['drained'] else 'unset'}")
+
+
+def _register_htools() -> None:
+    from gnt.cluster.htools import balance, capacity
+
+    main.add_command(balance)
+    main.add_command(capacity)
+
+
+_register_htools()

@@ -17,7 +17,7 @@ from gnt.instance.common import check_free_memory, check_node_usable, instance_m
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Instance, Node
-from gnt.opcodes import OpInstanceFailover, OpInstanceMigrate, OpNodeMigrate
+from gnt.opcodes import OpInstanceFailover, OpInstanceMigrate, OpNodeEvacuate, OpNodeMigrate
 
 POLL_INTERVAL = 0.05
 PROGRESS_INTERVAL = 1.0
@@ -318,3 +318,55 @@ class LUNodeMigrate(LogicalUnit):
             if ok:
                 self.feedback(f"Submitted job {value}")
         return {"jobs": submitted}
+
+
+@register
+class LUNodeEvacuate(LogicalUnit):
+    """Move instances off a node: the allocator (or -n) picks targets, one job per instance."""
+
+    OPCODE = OpNodeEvacuate
+    op: OpNodeEvacuate
+    MODES = ("primary-only", "secondary-only", "all")
+
+    def check_arguments(self) -> None:
+        if self.op.mode not in self.MODES:
+            raise OpPrereqError(
+                f"Invalid evacuation mode '{self.op.mode}'; use one of {', '.join(self.MODES)}", ECODE_INVAL
+            )
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        return {Level.NODE: LockRequest(ALL, shared=True)}
+
+    def check_prereq(self) -> None:
+        self.node = self.cfg.node(self.op.node_name)
+        if self.op.remote_node:
+            remote = self.cfg.node(self.op.remote_node)
+            check_node_usable(remote)
+            if remote.uuid == self.node.uuid:
+                raise OpPrereqError("Can't evacuate a node to itself", ECODE_INVAL)
+        primaries = self.cfg.primary_instances(self.node.uuid) if self.op.mode != "secondary-only" else []
+        secondaries = self.cfg.secondary_instances(self.node.uuid) if self.op.mode != "primary-only" else []
+        self.instances = sorted({i.name for i in [*primaries, *secondaries]})
+
+    async def exec(self) -> dict[str, Any]:
+        from gnt.instance.placement import run_iallocator
+
+        if not self.instances:
+            self.info(f"No instances to evacuate from node {self.node.name}")
+            return {"jobs": []}
+        if self.op.remote_node:
+            jobs = [[self._move_op(name, self.op.remote_node)] for name in self.instances]
+        else:
+            request = {"type": "node-evacuate", "instances": self.instances, "evac_mode": self.op.mode}
+            _, failed, jobs = await run_iallocator(self, self.op.iallocator, request)
+            for entry in failed:
+                self.warning(f"Instance {entry[0]} cannot be moved: {entry[1] if len(entry) > 1 else '?'}")
+        submitted = await self.ctx.services.queue.submit_many(jobs)
+        for ok, value in submitted:
+            self.feedback(f"Submitted job {value}" if ok else f"Job submission failed: {value}")
+        return {"jobs": submitted}
+
+    def _move_op(self, name: str, target: str) -> dict[str, Any]:
+        inst = self.cfg.instance(name)
+        verb = "OP_INSTANCE_MIGRATE" if inst.admin_state == constants.ADMINST_UP else "OP_INSTANCE_FAILOVER"
+        return {"OP_ID": verb, "instance_name": name, "target_node": target}

@@ -208,6 +208,67 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
 
 @main.command(context_settings=CONTEXT)
 @click.argument("node")
+@click.option("-p", "--primary-only", is_flag=True, help="Only primary instances")
+@click.option("-s", "--secondary-only", is_flag=True, help="Only secondary instances")
+@click.option("-n", "--new-secondary", "remote_node", default=None, help="Move everything to this node")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing new nodes")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@common_job_options
+@handle_errors
+def evacuate(
+    node: str,
+    primary_only: bool,
+    secondary_only: bool,
+    remote_node: str | None,
+    iallocator: str | None,
+    force: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Move all instances off a node (the allocator picks the targets).
+
+    \b
+    Example:
+      gnt-node evacuate -f node3
+    """
+    if primary_only and secondary_only:
+        raise ParameterError("-p and -s cannot be combined")
+    mode = "primary-only" if primary_only else "secondary-only" if secondary_only else "all"
+    op = {
+        "OP_ID": "OP_NODE_EVACUATE",
+        "node_name": node,
+        "mode": mode,
+        "remote_node": remote_node,
+        "iallocator": iallocator,
+        **job_fields(dry_run, priority),
+    }
+    _run_and_follow(op, submit)
+
+
+def _run_and_follow(op: dict[str, Any], submit: bool) -> None:
+    """Run a job that submits one job per instance, then wait for those too."""
+    cl = client()
+    result = run_ops(cl, [op], submit)
+    if not result:
+        return
+    failed = False
+    for ok, job_id in result[0]["jobs"]:
+        if not ok:
+            print(f"Job submission failed: {job_id}")
+            failed = True
+            continue
+        try:
+            wait_job(cl, job_id)
+        except Exception as err:  # noqa: BLE001 - report and continue with the others
+            print(f"Job {job_id} failed: {err}")
+            failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("node")
 @click.option("--non-live", is_flag=True, help="Pause instances while moving them")
 @click.option("-n", "--target-node", default=None, help="Target node")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing targets")
@@ -230,7 +291,6 @@ def migrate(
     Example:
       gnt-node migrate -f node2
     """
-    cl = client()
     op = {
         "OP_ID": "OP_NODE_MIGRATE",
         "node_name": node,
@@ -239,19 +299,4 @@ def migrate(
         "iallocator": iallocator,
         **job_fields(dry_run, priority),
     }
-    result = run_ops(cl, [op], submit)
-    if not result:
-        return
-    failed = False
-    for ok, job_id in result[0]["jobs"]:
-        if not ok:
-            print(f"Job submission failed: {job_id}")
-            failed = True
-            continue
-        try:
-            wait_job(cl, job_id)
-        except Exception as err:  # noqa: BLE001 - report and continue with the others
-            print(f"Job {job_id} failed: {err}")
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    _run_and_follow(op, submit)

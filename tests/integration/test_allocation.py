@@ -58,3 +58,47 @@ def test_too_big_for_any_node_is_refused_by_allocator(cluster: VCluster) -> None
     result = cluster.run("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics",
                          "-t", "diskless", "-B", "memory=500G", "al-big")
     assert result.rc == 1 and "insufficient_resources" in result.err
+
+
+def test_node_evacuate_moves_every_instance(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok(*ADD, "-n", "node3", "ev-a")
+    vc.ok("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "sharedfile",
+          "--disk", "0:size=4M", "-B", "memory=32M", "--no-start", "-n", "node3", "ev-b")
+    vc.ok("gnt-node", "evacuate", "-f", "node3")
+    assert vc.ok("gnt-node", "list", "--no-headers", "-o", "pinst_cnt", "node3").strip() == "0"
+    assert vc.instance_field("ev-a", "status") == "running"
+    assert vc.instance_field("ev-b", "status") == "ADMIN_down"  # stopped instances are failed over, not started
+
+
+def test_node_migrate_moves_running_primaries(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    for name in ("nm-a", "nm-b"):
+        vc.ok(*ADD, "-n", "node2", name)
+    vc.ok("gnt-node", "migrate", "-f", "node2")
+    assert vc.ok("gnt-node", "list", "--no-headers", "-o", "pinst_cnt", "node2").strip() == "0"
+    assert all(vc.instance_field(n, "status") == "running" for n in ("nm-a", "nm-b"))
+
+
+def test_balance_spreads_a_lopsided_cluster(fresh_cluster: VCluster, tmp_path: Path) -> None:
+    vc = fresh_cluster
+    ids = [vc.submit("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t",
+                     "diskless", "-B", "memory=2G", "-n", "node1", f"bal{i}") for i in range(6)]
+    assert all(vc.wait_job(j) == "success" for j in ids)
+    plan = vc.ok("gnt-cluster", "balance")
+    assert "Initial score:" in plan and "Solution length=" in plan
+    assert int(plan.rsplit("Solution length=", 1)[1].split()[0]) > 0
+    saved = tmp_path / "after.data"
+    vc.ok("gnt-cluster", "balance", "-X", "-S", str(saved))
+    assert saved.read_text().count("bal") == 6
+    counts = vc.ok("gnt-node", "list", "--no-headers", "-o", "pinst_cnt").split()
+    assert max(map(int, counts)) <= 3 and sum(map(int, counts)) == 6
+    again = vc.ok("gnt-cluster", "balance")
+    assert "Solution length=0" in again or int(again.rsplit("Solution length=", 1)[1].split()[0]) < 3
+
+
+def test_capacity_reports_how_many_fit(cluster: VCluster) -> None:
+    out = cluster.ok("gnt-cluster", "capacity", "--standard-alloc=1G,1G,1", "--disk-template=diskless")
+    assert "instances allocated" in out
+    count = int(next(line for line in out.splitlines() if "instances allocated" in line).split()[1])
+    assert count > 0

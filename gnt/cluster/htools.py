@@ -1,0 +1,180 @@
+"""`gnt-cluster balance` and `gnt-cluster capacity`: hbal and hspace for the live cluster or a file.
+
+They plan on the client, like Ganeti's htools: the cluster's state comes from the RAPI (or from an
+htools text file with -t), the plan is computed here, and `-X` carries it out as jobs, each job set
+of independent moves in parallel.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gnt.cli.common import CONTEXT, client, handle_errors
+from gnt.cli.jobs import wait_job
+from gnt.errors import ParameterError
+
+NODE_FIELDS = (
+    "name,offline,drained,mtotal,mnode,mfree,dtotal,dfree,ctotal,cnos,role,group.uuid,tags,ndparams,sptotal,spfree"
+)
+INSTANCE_FIELDS = "name,beparams,disk.sizes,disk_template,pnode,snodes,tags,admin_state,oper_state"
+
+
+def load_model(text_file: str | None) -> Any:
+    """The cluster model from an htools text file, or from the running cluster."""
+    from gnt.alloc import load_text, model_from_rapi
+
+    if text_file:
+        try:
+            return load_text(text_file)
+        except OSError as err:
+            raise ParameterError(f"Cannot read {text_file}: {err.strerror}") from err
+    cl = client()
+    nodes = cl.get("/2/nodes", bulk=1, fields=NODE_FIELDS)
+    for row in nodes:
+        if row["mfree"] is None:
+            row["offline"] = True  # no live data: treat as unusable rather than as empty
+    instances = cl.get("/2/instances", bulk=1, fields=INSTANCE_FIELDS)
+    info = cl.get("/2/info")
+    return model_from_rapi(nodes, instances, cl.get("/2/groups", bulk=1), info["ipolicy"], info["tags"])
+
+
+def move_ops(move: Any, running: bool) -> list[dict[str, Any]]:
+    """The opcodes that carry out one planned move, in order."""
+    verb = "OP_INSTANCE_MIGRATE" if running else "OP_INSTANCE_FAILOVER"
+    ops: list[dict[str, Any]] = []
+    for action in move.actions():
+        if action == "f":
+            ops.append({"OP_ID": verb, "instance_name": move.instance})
+        elif action.startswith("fa:"):
+            ops.append({"OP_ID": verb, "instance_name": move.instance, "target_node": action[3:]})
+        else:
+            ops.append(
+                {
+                    "OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+                    "instance_name": move.instance,
+                    "mode": "replace_new_secondary",
+                    "remote_node": action[2:],
+                }
+            )
+    return ops
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-X", "--exec", "execute", is_flag=True, help="Carry the plan out through the job queue")
+@click.option("--max-moves", type=int, default=1000, help="Stop after this many moves")
+@click.option("--min-gain", type=float, default=0.01, help="Minimum score gain per move")
+@click.option("--min-gain-limit", type=float, default=0.1, help="Apply --min-gain only below this score")
+@click.option("-t", "--text-data", "text_file", default=None, help="Plan offline from an htools text file")
+@click.option("-S", "--save", "save_file", default=None, help="Save the cluster state after the plan (text format)")
+@click.option("--dry-run", is_flag=True, help="Only print the plan (the default without -X)")
+@handle_errors
+def balance(
+    execute: bool,
+    max_moves: int,
+    min_gain: float,
+    min_gain_limit: float,
+    text_file: str | None,
+    save_file: str | None,
+    dry_run: bool,
+) -> None:
+    """Compute (and with -X run) moves that even the cluster out, like Ganeti's hbal.
+
+    \b
+    Example:
+      gnt-cluster balance                 # show the plan
+      gnt-cluster balance -X              # and carry it out
+      gnt-cluster balance -t cluster.data -S balanced.data
+    """
+    from gnt.alloc import balance as plan_balance
+    from gnt.alloc import format_plan, save_text
+
+    if execute and (text_file or dry_run):
+        raise ParameterError("-X runs the plan on the live cluster; it cannot be combined with -t or --dry-run")
+    model = load_model(text_file)
+    print(f"Loaded {len(model.nodes)} nodes, {len(model.instances)} instances")
+    running = {inst.name: inst.running for inst in model.instances}
+    plan = plan_balance(model, max_moves=max_moves, min_gain=min_gain, min_gain_limit=min_gain_limit)
+    print(f"Initial score: {plan.initial_score:.8f}")
+    print("Trying to minimize the CV...")
+    for line in format_plan(plan):
+        print(line)
+    print(f"Cluster score improved from {plan.initial_score:.8f} to {plan.final_score:.8f}")
+    print(f"Solution length={len(plan.moves)}")
+    if save_file:
+        save_text(model, save_file)
+        print(f"The cluster state after the plan was saved to file '{save_file}'")
+    if execute and plan.moves:
+        _execute(plan, running)
+
+
+def _execute(plan: Any, running: dict[str, bool]) -> None:
+    cl = client()
+    failed = False
+    for number, jobset in enumerate(plan.jobsets, 1):
+        jobs = [move_ops(plan.moves[i], running.get(plan.moves[i].instance, True)) for i in jobset]
+        submitted = cl.submit_many(jobs)
+        ids = [value for ok, value in submitted if ok]
+        print(f"Job set {number}: got job IDs {', '.join(map(str, ids))}")
+        for ok, value in submitted:
+            if not ok:
+                print(f"  submission failed: {value}")
+                failed = True
+        for job_id in ids:
+            try:
+                wait_job(cl, job_id, quiet=True)
+            except Exception as err:  # noqa: BLE001 - report every failed move, then stop
+                print(f"  job {job_id} failed: {err}")
+                failed = True
+        if failed:
+            print("Stopping: a move failed; run the balancer again to re-plan", file=sys.stderr)
+            raise SystemExit(1)
+
+
+def _spec(text: str, option: str) -> Any:
+    from gnt.alloc import ISpec
+    from gnt.units import parse_size
+
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise ParameterError(f"{option} takes DISK,RAM,CPU (e.g. 1G,128M,1), not '{text}'")
+    return ISpec(disk=parse_size(parts[0], "disk"), mem=parse_size(parts[1], "memory"), cpu=int(parts[2]))
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("-t", "--text-data", "text_file", default=None, help="Plan offline from an htools text file")
+@click.option("--standard-alloc", default=None, help="DISK,RAM,CPU of the instances to fit (default: ipolicy std)")
+@click.option("--tiered-alloc", default=None, help="Start from DISK,RAM,CPU and shrink when nothing fits")
+@click.option(
+    "--disk-template",
+    default=None,
+    help="Template of the new instances (default: drbd for -t, else the first enabled one)",
+)
+@handle_errors
+def capacity(
+    text_file: str | None, standard_alloc: str | None, tiered_alloc: str | None, disk_template: str | None
+) -> None:
+    """How many more instances fit while keeping N+1 redundancy, like Ganeti's hspace.
+
+    \b
+    Example:
+      gnt-cluster capacity --standard-alloc=1G,128M,1
+      gnt-cluster capacity -t cluster.data --tiered-alloc=10G,1G,2
+    """
+    from gnt.alloc import capacity as plan_capacity
+    from gnt.alloc import format_capacity
+
+    if standard_alloc and tiered_alloc:
+        raise ParameterError("--standard-alloc and --tiered-alloc cannot be combined")
+    model = load_model(text_file)
+    template = disk_template or ("drbd" if text_file else client().get("/2/info")["enabled_disk_templates"][0])
+    spec = (
+        _spec(tiered_alloc or standard_alloc, "--tiered-alloc" if tiered_alloc else "--standard-alloc")
+        if (tiered_alloc or standard_alloc)
+        else None
+    )
+    result = plan_capacity(model, spec=spec, tiered=bool(tiered_alloc), template=template)
+    for line in format_capacity(result):
+        print(line)
