@@ -197,8 +197,7 @@ def balance(
     kinds = tuple(
         k
         for k in KINDS
-        if (disk_moves or k in ("failover", "failover_to_any"))
-        and (instance_moves or k in ("replace_secondary",))
+        if (disk_moves or k in ("failover", "failover_to_any")) and (instance_moves or k in ("replace_secondary",))
     )
     s = _Search(model, group, kinds)
     plan = Plan(s.ss.score(), s.ss.score(), group=model.groups[group].name if model.groups else "")
@@ -248,8 +247,8 @@ def _lazy_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, floa
     """
     full = s.evaluate(s.movable)
     cache, hot = full["score"], _hot_targets(s, full)
-    top_n, batch, full_every = 64, max(1, len(s.targets) // 8), 40
-    since_full = 0
+    top_n, batch, full_every = 64, max(1, len(s.targets) // 8), 150
+    since_full = empty = 0
     while len(plan.moves) < max_moves:
         if deadline is not None and time.monotonic() > deadline:
             return
@@ -258,12 +257,15 @@ def _lazy_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, floa
         cache[order] = exact["score"]
         applied = _apply_batch(s, plan, order, exact, batch, max_moves, gain, cache)
         since_full += 1
-        if applied == 0 or since_full >= full_every:
-            if applied == 0 and since_full == 1:
+        empty = 0 if applied else empty + 1
+        # Candidates that did not pan out now carry their exact (worse) score and sink, so
+        # a few empty rounds walk down the ranking before paying for a full evaluation.
+        if empty > 6 or since_full >= full_every:
+            if applied == 0 and since_full == empty:
                 return
             full = s.evaluate(s.movable)
             cache, hot = full["score"], _hot_targets(s, full)
-            since_full = 0
+            since_full = empty = 0
 
 
 def _hot_targets(s: _Search, full: dict, keep: int = 512, minimum: int = 32) -> np.ndarray:
