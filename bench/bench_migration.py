@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "system"))
 
 import guest  # noqa: E402
-from console import wait_ready  # noqa: E402
+from guest_console import wait_ready  # noqa: E402
 from qemu.qmp import QMPClient  # noqa: E402
 
 from backends.kvm import create  # noqa: E402

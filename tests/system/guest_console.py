@@ -66,20 +66,29 @@ class GuestConsole:
         await self._writer.drain()
 
     async def run(self, command: str, timeout: float = 30.0) -> tuple[int, str]:
-        """Run a shell command in the guest; (exit code, output)."""
+        """Run a shell command in the guest; (exit code, output).
+
+        If the guest has not even echoed the line after a few seconds, the line is typed again:
+        input sent in the first moments of a console connection can be lost (seen once on a
+        just-migrated guest), and the commands tests send are safe to repeat.
+        """
         assert self._reader is not None and self._writer is not None
         token = f"T{next(_tokens)}x"
-        self._writer.write(f"{command}; echo GNT-RC-$?-{token}\n".encode())
-        await self._writer.drain()
+        line = f"{command}; echo GNT-RC-$?-{token}\n"
         pattern = re.compile(rf"GNT-RC-(\d+)-{token}")
         buf = ""
         deadline = time.monotonic() + timeout
+        resend_at = 0.0
         while not (match := pattern.search(buf)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 raise AssertionError(f"guest command {command!r} timed out; output: {buf[-800:]!r}")
+            if now >= resend_at and f"GNT-RC-$?-{token}" not in buf:
+                self._writer.write(line.encode())
+                await self._writer.drain()
+                resend_at = now + 5.0
             try:
-                chunk = await asyncio.wait_for(self._reader.read(4096), remaining)
+                chunk = await asyncio.wait_for(self._reader.read(4096), min(deadline, resend_at) - now)
             except TimeoutError:
                 continue
             if not chunk:

@@ -7,8 +7,8 @@ import shutil
 import signal
 import time
 
-from conftest import make_disk, make_spec, run
-from console import GuestConsole, counters, read_log, wait_for_text, wait_ready
+from guest_console import GuestConsole, counters, read_log, wait_for_text, wait_ready
+from kvmtest import make_disk, make_spec, run
 
 from backends.kvm import accel as accel_probe
 from backends.kvm import proc

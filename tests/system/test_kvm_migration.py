@@ -7,8 +7,8 @@ import signal
 import time
 from typing import Any
 
-from conftest import Node, make_disk, make_spec, run
-from console import GuestConsole, counters, read_log, wait_for_text, wait_ready
+from guest_console import GuestConsole, counters, read_log, wait_for_text, wait_ready
+from kvmtest import Node, make_disk, make_spec, run
 
 from gnt.runtime import InstanceSpec, MigrationPhase, NicSpec, RunState
 from gnt.serial import from_dict, to_dict

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import make_spec, run
-from console import GuestConsole, wait_ready
+from guest_console import GuestConsole, wait_ready
+from kvmtest import make_spec, run
 
 from gnt.runtime import NicSpec
 
