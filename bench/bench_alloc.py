@@ -4,7 +4,8 @@ Generates seeded, unbalanced DRBD clusters (10-20 instances per node) at 20, 50,
 nodes in the htools text format, then runs side by side:
 
 - balance:  gnt `balance()`          vs `hbal -t FILE`   (hbal capped by --hbal-cap seconds)
-- capacity: gnt `capacity()`         vs `hspace -t FILE` (standard spec; capped likewise)
+- capacity: gnt `capacity()` standard (1 GiB/10 GiB/1 CPU) + tiered vs `hspace -t FILE
+            --standard-alloc=10240,1024,1` (which also runs tiered); capped likewise
 - allocate: gnt one DRBD allocation  vs `hail REQUEST`   (on the balanced state)
 
 Scores are Ganeti's; gnt's final state is saved with `save_text` and re-scored with
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from gnt.alloc import (  # noqa: E402
     Instance,
+    ISpec,
     allocate,
     balance,
     build_request,
@@ -78,7 +80,7 @@ def hbal(path: Path, cap: float) -> dict:
 
 
 def hspace(path: Path, cap: float) -> dict:
-    out, secs, capped = _run([_tool("hspace"), "-t", str(path), "--standard-alloc=10240,1024,1", "--no-tiered"], cap)
+    out, secs, capped = _run([_tool("hspace"), "-t", str(path), "--standard-alloc=10240,1024,1"], cap)
     n = re.search(r"Normal \(fixed-size\) allocation results:\n\s+-\s+(\d+) instances", out)
     return {"seconds": round(secs, 2), "capped": capped, "instances": int(n.group(1)) if n else None}
 
@@ -114,8 +116,15 @@ def bench_size(n: int, work: Path, cap: float, htools: bool, gnt_limit: float) -
         "jobsets": len(plan.jobsets),
     }
     t0 = time.monotonic()
-    res = capacity(load_text(src))
-    row["gnt_capacity"] = {"seconds": round(time.monotonic() - t0, 3), "instances": res.count}
+    res = capacity(load_text(src), ISpec(1024, 1, 10240, 1, 1, 1))
+    std_s = time.monotonic() - t0
+    tiered = capacity(load_text(src), tiered=True)
+    row["gnt_capacity"] = {
+        "seconds": round(std_s, 3),
+        "tiered_seconds": round(tiered.seconds, 3),
+        "instances": res.count,
+        "tiered_instances": tiered.count,
+    }
     bal = load_text(out)
     allocate(bal, Instance("warm", 2048, 10240, 1, "running", -1, -1, "drbd"), commit=False)
     t0 = time.perf_counter()

@@ -89,11 +89,24 @@ def _fill(m: ClusterModel, spec: ISpec, template: str, group: int, counter: list
         placed += taken
 
 
-def _shrink(spec: ISpec, reason: str, floor: ISpec) -> ISpec | None:
+def _shrink(m: ClusterModel, spec: ISpec, reason: str, floor: ISpec) -> ISpec | None:
+    """The next smaller spec after a failure of kind `reason` (hspace's shrinkByType).
+
+    htools shrinks by one unit (64 MiB, 256 MiB, 1 CPU) per failed attempt; sizes that no
+    node could hold anyway are skipped in one step, which gives the same sequence of
+    successful specs without scoring every intermediate size.
+    """
     field_name, unit = _UNIT.get(reason, ("", 0))
     if not field_name:
         return None
     val = getattr(spec, field_name) - unit
+    on = m.can_receive()
+    if on.any() and field_name == "mem":
+        room = int((m.free_mem() - m.r_mem)[on].max()) - 1
+        val = min(val, room - room % unit)
+    elif on.any() and field_name == "disk":
+        room = int(m.f_dsk[on].max()) // max(spec.disk_count, 1) - 1
+        val = min(val, room - room % unit)
     if val < max(getattr(floor, field_name), unit):
         return None
     return ISpec(**{**spec.__dict__, field_name: val})
@@ -127,7 +140,7 @@ def capacity(
         if n:
             res.allocated.append((cur, n))
         res.fail_reason = _reason(reasons)
-        cur = _shrink(cur, res.fail_reason, pol.minmax[0][0]) if tiered else None
+        cur = _shrink(m, cur, res.fail_reason, pol.minmax[0][0]) if tiered else None
     res.final_score = cluster_score(m)
     _efficiency(m, res)
     res.seconds = time.monotonic() - t0
