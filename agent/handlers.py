@@ -33,9 +33,31 @@ def _spec(args: dict[str, Any]) -> InstanceSpec:
     return ser.from_dict(InstanceSpec, args["instance"])
 
 
-async def _assemble_disks(spec: InstanceSpec) -> None:
+#: disks that live on one node only; an incoming live migration brings their data along
+LOCAL_DISKS = ("file",)
+
+
+async def _assemble_disks(spec: InstanceSpec, incoming: bool = False) -> None:
+    """Open the instance's disks here; on a migration target, local disks do not exist yet."""
     for disk in spec.disks:
+        if incoming and disk.dev_type in LOCAL_DISKS:
+            disk.path = None  # the hypervisor creates and fills it from the source
+            continue
         disk.path = await storage.get(disk.dev_type).assemble(disk, spec.name)
+
+
+async def warm_up() -> None:
+    """Run slow one-off probes (KVM acceleration) at start-up instead of in the first job."""
+    try:
+        with open(paths.ssconf_file("hypervisor_list")) as handle:
+            enabled = handle.read().split()
+    except OSError:
+        return
+    if "kvm" in enabled:
+        hv = backends.get("kvm")
+        probe = getattr(hv, "accel_info", None)
+        if probe is not None:
+            await probe()
 
 
 # -- node -------------------------------------------------------------------------------------
@@ -199,7 +221,7 @@ async def rpc_instance_console(args: dict[str, Any]) -> dict[str, Any]:
 @procedure
 async def rpc_accept_instance(args: dict[str, Any]) -> dict[str, Any]:
     spec = _spec(args)
-    await _assemble_disks(spec)
+    await _assemble_disks(spec, incoming=True)
     return await backends.get(spec.hypervisor).accept_instance(spec, args["target_address"])
 
 
@@ -226,6 +248,9 @@ async def rpc_abort_migration(args: dict[str, Any]) -> None:
 @procedure
 async def rpc_finalize_migration_dst(args: dict[str, Any]) -> None:
     spec = _spec(args)
+    for disk in spec.disks:
+        if disk.dev_type in LOCAL_DISKS:
+            disk.path = None
     hv = backends.get(spec.hypervisor)
     await hv.finalize_migration_dst(spec, args.get("info", {}), bool(args["success"]))
 

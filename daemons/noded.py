@@ -16,7 +16,13 @@ async def _run(address: str, port: int) -> None:
 
     pid_path = write_pid("gnt-noded")
     stop = stop_event()
-    tasks = [asyncio.create_task(serve(address, port)), asyncio.create_task(reap_children())]
+    from agent.handlers import warm_up
+
+    tasks = [
+        asyncio.create_task(serve(address, port)),
+        asyncio.create_task(reap_children()),
+        asyncio.create_task(warm_up()),
+    ]
     await stop.wait()
     for task in tasks:
         task.cancel()

@@ -58,12 +58,7 @@ BE_SIZE_PARAMS = ("maxmem", "minmem", "memory")
 BE_INT_PARAMS = ("vcpus", "spindle_use")
 BE_BOOL_PARAMS = ("always_failover", "auto_balance")
 
-HV_DEFAULTS: dict[str, dict[str, object]] = {
-    "fake": {"migration_mode": "live"},
-    "xen": {},
-    # kvm's defaults come from backends/kvm (it owns them); the master merges them at init.
-    "kvm": {},
-}
+# hypervisor parameter defaults live in gnt/hvparams.py (shared with the node-side drivers)
 
 NIC_DEFAULTS: dict[str, object] = {"mode": "bridged", "link": "gnt-br0", "vlan": ""}
 

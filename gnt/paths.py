@@ -119,6 +119,12 @@ def instance_run_dir(hypervisor: str) -> str:
     return os.path.join(run_dir(), "instances", hypervisor)
 
 
+def host_state_dir() -> str:
+    """Facts about the physical host (e.g. whether KVM really works): shared by all virtual nodes on it."""
+    base = vcluster_base()
+    return os.path.join(base, ".host") if base else data_dir()
+
+
 def watcher_state() -> str:
     return os.path.join(data_dir(), "watcher.state")
 

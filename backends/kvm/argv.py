@@ -7,41 +7,19 @@ hvparam names follow Ganeti's kvm hypervisor where Ganeti has one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from gnt.errors import HypervisorError
+from gnt.hvparams import KVM_DEFAULTS
 from gnt.runtime import InstanceSpec
 
 __all__ = ["DEFAULT_HVPARAMS", "Facts", "RunPaths", "build_argv", "hvparams", "kernel_cmdline"]
 
-DEFAULT_HVPARAMS: dict[str, Any] = {
-    "kvm_path": "/usr/bin/qemu-system-x86_64",
-    "kvm_flag": "",  # "enabled" | "disabled" | "" (use the node's acceleration probe)
-    "machine_version": "",  # QEMU machine type; "" = "pc"
-    "cpu_type": "",  # "" = QEMU's default model
-    "kernel_path": "",  # "" = boot from disk through the firmware
-    "initrd_path": "",
-    "kernel_args": "ro",
-    "serial_console": True,
-    "serial_speed": 38400,
-    "boot_order": "disk",  # disk | cdrom | network | floppy (only without kernel_path)
-    "disk_cache": "default",  # default | none | writethrough | writeback | unsafe
-    "disk_type": "paravirtual",  # paravirtual | ide | scsi
-    "nic_type": "paravirtual",  # paravirtual | e1000 | rtl8139 | ... (a QEMU NIC model)
-    "vhost_net": False,
-    "vnc_bind_address": "",  # "" = no display
-    "migration_bandwidth": 32,  # MiB/s, where a migration starts
-    "migration_downtime": 30,  # ms, where a migration starts
-    "migration_caps": "",  # extra QEMU capabilities, colon separated ("xbzrle:multifd")
-    "migration_max_bandwidth": 4096,  # MiB/s, the most the convergence policy may use
-    "migration_max_downtime": 300,  # ms, the longest pause the policy may allow
-    "migration_max_throttle": 99,  # %, the most vCPU throttling (auto-converge); 0 = never
-    "migration_postcopy": False,  # may the policy switch to post-copy as a last resort
-    "migration_stall_seconds": 2.0,  # no progress for this long = stalled, escalate
-}
+DEFAULT_HVPARAMS: dict[str, Any] = KVM_DEFAULTS
 
 _BOOL_PARAMS = {"serial_console", "vhost_net", "migration_postcopy"}
 _BOOT_DEVICES = {"disk": "c", "cdrom": "d", "network": "n", "floppy": "a"}
@@ -71,6 +49,10 @@ def hvparams(spec: InstanceSpec) -> dict[str, Any]:
     return params
 
 
+SOCKET_PATH_MAX = 100
+SHORT_SOCKET_ROOT = "/tmp/gnt-kvm-sockets"
+
+
 @dataclass
 class RunPaths:
     """Where one instance's runtime files live on a node (its runtime dir)."""
@@ -78,18 +60,33 @@ class RunPaths:
     root: str
 
     @property
+    def sock_dir(self) -> str:
+        """Where the unix sockets go: the runtime dir, unless that makes a path too long for a socket.
+
+        A socket path must fit in 108 bytes; a virtual cluster in a deep directory exceeds that, so
+        its sockets then live in a short directory named after the runtime dir (same on every
+        restart, so a restarted node daemon finds them again).
+        """
+        if len(os.path.join(self.root, "qmp-mig.sock")) < SOCKET_PATH_MAX:
+            return self.root
+        digest = hashlib.sha1(self.root.encode()).hexdigest()[:16]
+        short = os.path.join(SHORT_SOCKET_ROOT, digest)
+        os.makedirs(short, mode=0o700, exist_ok=True)
+        return short
+
+    @property
     def qmp(self) -> str:
         """Control monitor: short per-operation connections."""
-        return os.path.join(self.root, "qmp.sock")
+        return os.path.join(self.sock_dir, "qmp.sock")
 
     @property
     def qmp_mig(self) -> str:
         """Second monitor, held by the migration supervisor while a migration runs."""
-        return os.path.join(self.root, "qmp-mig.sock")
+        return os.path.join(self.sock_dir, "qmp-mig.sock")
 
     @property
     def serial(self) -> str:
-        return os.path.join(self.root, "serial.sock")
+        return os.path.join(self.sock_dir, "serial.sock")
 
     @property
     def serial_log(self) -> str:

@@ -106,7 +106,7 @@ class KvmBase(Hypervisor):
         if self._accel_override:
             return {"accel": self._accel_override, "reason": "set by the node's configuration"}
         if self._accel is None:
-            data_dir = self._data_dir or paths.data_dir()
+            data_dir = self._data_dir or paths.host_state_dir()
             kvm = kvm_path or hvparams(InstanceSpec("", "", "kvm", 0, 0))["kvm_path"]
             self._accel = await accel_probe.detect(kvm, data_dir, kernels)
         return self._accel
@@ -226,7 +226,10 @@ class KvmBase(Hypervisor):
         child = self._children.pop(name, None)
         if child is not None and child.returncode is None:
             await asyncio.wait_for(child.wait(), 5.0)
-        shutil.rmtree(self.paths_for(name).root, ignore_errors=True)
+        run_paths = self.paths_for(name)
+        if run_paths.sock_dir != run_paths.root:
+            shutil.rmtree(run_paths.sock_dir, ignore_errors=True)
+        shutil.rmtree(run_paths.root, ignore_errors=True)
 
     async def query_status(self, name: str, timeout: float = 5.0) -> str | None:
         """QMP status ("running", "paused", "shutdown", "inmigrate", ...), None if unreachable."""

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants
+from gnt import hvparams as hvdefaults
 from gnt import query as q
 from gnt.errors import ECODE_INVAL, ApiError, GntError, JobLost, OpPrereqError
 from gnt.instance import query as iq
@@ -157,7 +158,7 @@ class Api:
                 "default_hypervisor": c.default_hypervisor,
                 "enabled_hypervisors": c.enabled_hypervisors,
                 "hvparams": {
-                    hv: {**constants.HV_DEFAULTS.get(hv, {}), **c.hvparams.get(hv, {})} for hv in c.enabled_hypervisors
+                    hv: {**hvdefaults.DEFAULTS.get(hv, {}), **c.hvparams.get(hv, {})} for hv in c.enabled_hypervisors
                 },
                 "beparams": {"default": {**constants.BE_DEFAULTS, **c.beparams.get("default", {})}},
                 "nicparams": {"default": {**constants.NIC_DEFAULTS, **c.nicparams.get("default", {})}},

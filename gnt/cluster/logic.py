@@ -7,6 +7,7 @@ from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, paths
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
@@ -167,9 +168,8 @@ class LUClusterSetParams(LogicalUnit):
             raise OpPrereqError("max_running_jobs must be at least 1", ECODE_INVAL)
         self.beparams = normalize_beparams(op.beparams) if op.beparams else None
         if op.hvparams:
-            unknown = set(op.hvparams) - set(constants.HYPERVISORS)
-            if unknown:
-                raise OpPrereqError(f"Unknown hypervisor(s) in -H: {', '.join(sorted(unknown))}", ECODE_INVAL)
+            for hv, params in op.hvparams.items():
+                check_hvparams(hv, params)
         self.cluster = cluster
 
     async def exec(self) -> None:

@@ -552,8 +552,13 @@ def console(name: str, show_cmd: bool) -> None:
     """
     import shlex
 
+    from gnt import paths
+
     info = client().get(f"/2/instances/{name}/console")
     argv = info["command"]
+    if not paths.is_virtual() and info["node"] != paths.hostname():
+        # the console lives on the primary node: reach it as Ganeti does, over SSH with a terminal
+        argv = ["ssh", "-q", "-t", "-oBatchMode=yes", f"root@{info['node_ip']}", shlex.join(argv)]
     if show_cmd:
         print(shlex.join(argv))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from gnt import constants
+from gnt import constants, hvparams
 from gnt.errors import ECODE_NORES, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
@@ -25,7 +25,7 @@ def filled_beparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
 
 
 def filled_hvparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
-    params = dict(constants.HV_DEFAULTS.get(inst.hypervisor, {}))
+    params = dict(hvparams.DEFAULTS.get(inst.hypervisor, {}))
     params.update(cluster.hvparams.get(inst.hypervisor, {}))
     params.update(inst.hvparams)
     return params
@@ -141,3 +141,13 @@ async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed
 def raise_node_error(result: Any, message: str) -> None:
     if result.failed:
         raise OpExecError(f"{message}: {result.error}")
+
+
+def check_hvparams(hypervisor: str, params: dict[str, Any]) -> None:
+    """Refuse hypervisor parameters the hypervisor does not know (a typo must not pass silently)."""
+    known = hvparams.DEFAULTS.get(hypervisor)
+    if known is None:
+        raise OpPrereqError(f"Unknown hypervisor '{hypervisor}'", "wrong_input")
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise OpPrereqError(f"Unknown hypervisor parameter(s) for {hypervisor}: {', '.join(unknown)}", "wrong_input")

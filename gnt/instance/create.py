@@ -10,6 +10,7 @@ from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecE
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
+    check_hvparams,
     check_node_usable,
     disk_path,
     filled_beparams,
@@ -112,6 +113,7 @@ class LUInstanceCreate(LogicalUnit):
                 f" ({','.join(cfg.cluster.enabled_hypervisors)})",
                 ECODE_STATE,
             )
+        check_hvparams(self.hypervisor, op.hvparams)
         self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
         self.memory = int(

@@ -9,6 +9,7 @@ from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
+    check_hvparams,
     check_node_online,
     filled_beparams,
     instance_memory,
@@ -196,6 +197,7 @@ class LUInstanceSetParams(InstanceLU):
             raise OpPrereqError(
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
+        check_hvparams(self.instance.hypervisor, self.op.hvparams)
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:
             raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)

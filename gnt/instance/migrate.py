@@ -146,12 +146,27 @@ class LUInstanceMigrate(MoveLU):
         await self._finalize(info, success=True)
         inst.primary_node = dst.uuid
         await self.cfg.commit([inst])
+        if inst.disk_template in constants.DTS_LOCAL_MIGRATE:
+            await self._remove_source_disks()
         self.feedback("* done")
         return {
             "downtime_ms": status.get("downtime"),
             "total_time_ms": status.get("total_time"),
             "orchestration_s": round(time.monotonic() - started, 3),
         }
+
+    async def _remove_source_disks(self) -> None:
+        """The disks were copied to the target; the source's copies would be orphans."""
+        from gnt import serial
+        from gnt.instance.common import build_spec
+
+        self.feedback(f"* removing the old disk copies on {self.source.name}")
+        for disk in build_spec(self.cfg.cluster, self.instance).disks:
+            result = await self.rpc.call(
+                self.ctx.services.target(self.source), "blockdev_remove", {"disk": serial.to_dict(disk)}, 120
+            )
+            if result.failed:
+                self.warning(f"Could not remove disk {disk.index} on {self.source.name}: {result.error}")
 
     async def _transfer(self, info: dict[str, Any]) -> dict[str, Any]:
         inst, src, dst = self.instance, self.source, self.target_node

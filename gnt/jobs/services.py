@@ -111,6 +111,7 @@ class MasterServices:
             "master_candidates": "\n".join(n.name for n in nodes if n.master_candidate),
             "online_nodes": "\n".join(n.name for n in nodes if not n.offline),
             "noded_port": str(cfg.cluster.noded_port),
+            "hypervisor_list": "\n".join(cfg.cluster.enabled_hypervisors),
             "rapi_port": str(cfg.cluster.rapi_port),
             "file_storage_dir": cfg.cluster.file_storage_dir,
             "shared_file_storage_dir": cfg.cluster.shared_file_storage_dir,

@@ -10,6 +10,7 @@ from gnt.cli.common import (
     CONTEXT,
     client,
     common_job_options,
+    confirm,
     handle_errors,
     job_fields,
     list_options,
@@ -140,7 +141,9 @@ def info(nodes: tuple[str, ...]) -> None:
       gnt-node info node1
     """
     cl = client()
-    fields = "name,pip,sip,master_candidate,drained,offline,master_capable,vm_capable,pinst_list,sinst_list,ndparams"
+    fields = (
+        "name,pip,sip,master_candidate,drained,offline,master_capable,vm_capable,pinst_list,sinst_list,ndparams,accel"
+    )
     names = list(nodes) or [n["id"] for n in cl.get("/2/nodes")]
     data = cl.get("/2/query/node", fields=fields, names=",".join(names))
     out = []
@@ -159,6 +162,7 @@ def info(nodes: tuple[str, ...]) -> None:
                 "primary for instances": v[8],
                 "secondary for instances": v[9],
                 "node parameters": dict(sorted(v[10].items())),
+                "hypervisor acceleration": v[11] if v[11] is not None else "unknown (no answer from the node)",
             }
         )
     print_tree(out)
@@ -263,6 +267,57 @@ def _run_and_follow(op: dict[str, Any], submit: bool) -> None:
         except Exception as err:  # noqa: BLE001 - report and continue with the others
             print(f"Job {job_id} failed: {err}")
             failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("node")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@click.option("--ignore-consistency", is_flag=True, help="Go on even if the node cannot stop its instances")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the targets")
+@common_job_options
+@handle_errors
+def failover(
+    node: str, force: bool, ignore_consistency: bool, iallocator: str | None, submit: bool, dry_run: bool, priority: str
+) -> None:
+    """Fail over every primary instance of a node (stop here, start elsewhere), one job each.
+
+    \b
+    Example:
+      gnt-node failover -f node2
+    """
+    cl = client()
+    names = cl.get("/2/query/node", fields="pinst_list", names=node)["data"][0][0][1]
+    if not names:
+        print(f"No primary instances on node {node}, exiting.")
+        return
+    confirm(f"Fail over instance(s) {', '.join(names)} from node {node}?", force)
+    jobs = [
+        [
+            {
+                "OP_ID": "OP_INSTANCE_FAILOVER",
+                "instance_name": name,
+                "ignore_consistency": ignore_consistency,
+                "iallocator": iallocator,
+                **job_fields(dry_run, priority),
+            }
+        ]
+        for name in names
+    ]
+    failed = False
+    for name, (ok, job_id) in zip(names, cl.submit_many(jobs), strict=True):
+        if not ok:
+            print(f"Cannot fail over {name}: {job_id}")
+            failed = True
+        elif submit:
+            print(f"JobID: {job_id}")
+        else:
+            try:
+                wait_job(cl, job_id)
+            except Exception as err:  # noqa: BLE001 - report every instance
+                print(f"Failover of {name} failed: {err}")
+                failed = True
     if failed:
         raise SystemExit(1)
 

@@ -83,6 +83,14 @@ _FIELDS = [
         "csockets", "CSockets", "number", "CPU sockets (live)", lambda n, c: int(c.hv(n).get("cpu_sockets", 1)), True
     ),
     Field("cnos", "CNOs", "number", "CPUs used by the node (live)", lambda n, c: int(c.info(n)["cpu_total"]), True),
+    Field(
+        "accel",
+        "Accel",
+        "text",
+        "Acceleration the default hypervisor uses here (live)",
+        lambda n, c: c.hv(n).get("accel", "n/a"),
+        True,
+    ),
     Field("bootid", "BootID", "text", "Boot ID (live)", lambda n, c: c.info(n).get("bootid", ""), True),
     Field("sptotal", "SpTotal", "number", "Total spindles", lambda n, c: None),
     Field("spfree", "SpFree", "number", "Free spindles", lambda n, c: None),
