@@ -78,9 +78,7 @@ class Hypervisor(abc.ABC):
         """Target: get ready to receive the guest; returns what the source needs to connect."""
 
     @abc.abstractmethod
-    async def migrate_instance(
-        self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool
-    ) -> None:
+    async def migrate_instance(self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool) -> None:
         """Source: start sending the guest; returns once the transfer has started."""
 
     @abc.abstractmethod

@@ -8,8 +8,19 @@ from pathlib import Path
 
 from tests.integration.vcluster import VCluster
 
-ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "diskless",
-       "-B", "memory=32M"]
+ADD = [
+    "gnt-instance",
+    "add",
+    "-o",
+    "noop",
+    "--no-name-check",
+    "--no-ip-check",
+    "--no-nics",
+    "-t",
+    "diskless",
+    "-B",
+    "memory=32M",
+]
 
 
 def test_add_without_node_uses_default_allocator(cluster: VCluster) -> None:
@@ -44,7 +55,7 @@ def test_custom_external_allocator_decides(cluster: VCluster, tmp_path: Path) ->
 
 def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -> None:
     script = tmp_path / "refuse"
-    script.write_text("#!/bin/sh\necho '{\"success\": false, \"info\": \"no room at the inn\", \"result\": []}'\n")
+    script.write_text('#!/bin/sh\necho \'{"success": false, "info": "no room at the inn", "result": []}\'\n')
     script.chmod(0o755)
     result = cluster.run(*ADD, "-I", str(script), "al-d")
     assert result.rc == 1
@@ -55,16 +66,45 @@ def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -
 
 
 def test_too_big_for_any_node_is_refused_by_allocator(cluster: VCluster) -> None:
-    result = cluster.run("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics",
-                         "-t", "diskless", "-B", "memory=500G", "al-big")
+    result = cluster.run(
+        "gnt-instance",
+        "add",
+        "-o",
+        "noop",
+        "--no-name-check",
+        "--no-ip-check",
+        "--no-nics",
+        "-t",
+        "diskless",
+        "-B",
+        "memory=500G",
+        "al-big",
+    )
     assert result.rc == 1 and "insufficient_resources" in result.err
 
 
 def test_node_evacuate_moves_every_instance(fresh_cluster: VCluster) -> None:
     vc = fresh_cluster
     vc.ok(*ADD, "-n", "node3", "ev-a")
-    vc.ok("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "sharedfile",
-          "--disk", "0:size=4M", "-B", "memory=32M", "--no-start", "-n", "node3", "ev-b")
+    vc.ok(
+        "gnt-instance",
+        "add",
+        "-o",
+        "noop",
+        "--no-name-check",
+        "--no-ip-check",
+        "--no-nics",
+        "-t",
+        "sharedfile",
+        "--disk",
+        "0:size=4M",
+        "-B",
+        "memory=32M",
+        "--no-start",
+        "-n",
+        "node3",
+        "ev-b",
+    )
     vc.ok("gnt-node", "evacuate", "-f", "node3")
     assert vc.ok("gnt-node", "list", "--no-headers", "-o", "pinst_cnt", "node3").strip() == "0"
     assert vc.instance_field("ev-a", "status") == "running"
@@ -82,8 +122,25 @@ def test_node_migrate_moves_running_primaries(fresh_cluster: VCluster) -> None:
 
 def test_balance_spreads_a_lopsided_cluster(fresh_cluster: VCluster, tmp_path: Path) -> None:
     vc = fresh_cluster
-    ids = [vc.submit("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t",
-                     "diskless", "-B", "memory=2G", "-n", "node1", f"bal{i}") for i in range(6)]
+    ids = [
+        vc.submit(
+            "gnt-instance",
+            "add",
+            "-o",
+            "noop",
+            "--no-name-check",
+            "--no-ip-check",
+            "--no-nics",
+            "-t",
+            "diskless",
+            "-B",
+            "memory=2G",
+            "-n",
+            "node1",
+            f"bal{i}",
+        )
+        for i in range(6)
+    ]
     assert all(vc.wait_job(j) == "success" for j in ids)
     plan = vc.ok("gnt-cluster", "balance")
     assert "Initial score:" in plan and "Solution length=" in plan

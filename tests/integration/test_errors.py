@@ -12,31 +12,87 @@ ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", 
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        ([*ADD, "-B", "memory=64M", "-n", "node99", "err-x"],
-         "Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\n"
-         "Node 'node99' not known\n"),
-        ([*ADD, "-B", "memory=abc", "-n", "node1", "err-y"],
-         "Parameter Error: 'memory' (value abc) is not a valid size. error: Invalid format\n"),
-        ([*ADD, "-B", "memory=-5", "-n", "node1", "err-y"],
-         "Parameter Error: 'memory' (value -5) is not a valid size. error: Invalid format\n"),
-        (["gnt-instance", "add", "-o", "nosuchos", "--no-name-check", "--no-ip-check", "--no-nics", "-t",
-          "diskless", "-B", "memory=64M", "-n", "node1", "err-z"],
-         "Failure: command execution error:\n"
-         "OS Parameters validation failed on node node1: Directory for OS nosuchos not found in search path\n"),
-        (["gnt-instance", "remove", "-f", "no-such-instance"],
-         "Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\n"
-         "Instance 'no-such-instance' not known\n"),
-        (["gnt-instance", "info", "no-such-instance"],
-         "Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\n"
-         "Instance 'no-such-instance' not known\n"),
-        (["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "bogus",
-          "-n", "node1", "err-t"],
-         "Failure: prerequisites not met for this operation:\nerror type: wrong_input, error details:\n"
-         "Invalid disk template 'bogus'\n"),
-        (["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "file",
-          "--disk", "0:size=0", "-n", "node1", "err-s"],
-         "Failure: prerequisites not met for this operation:\nerror type: wrong_input, error details:\n"
-         "Disk 0: size must be positive\n"),
+        (
+            [*ADD, "-B", "memory=64M", "-n", "node99", "err-x"],
+            "Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\n"
+            "Node 'node99' not known\n",
+        ),
+        (
+            [*ADD, "-B", "memory=abc", "-n", "node1", "err-y"],
+            "Parameter Error: 'memory' (value abc) is not a valid size. error: Invalid format\n",
+        ),
+        (
+            [*ADD, "-B", "memory=-5", "-n", "node1", "err-y"],
+            "Parameter Error: 'memory' (value -5) is not a valid size. error: Invalid format\n",
+        ),
+        (
+            [
+                "gnt-instance",
+                "add",
+                "-o",
+                "nosuchos",
+                "--no-name-check",
+                "--no-ip-check",
+                "--no-nics",
+                "-t",
+                "diskless",
+                "-B",
+                "memory=64M",
+                "-n",
+                "node1",
+                "err-z",
+            ],
+            "Failure: command execution error:\n"
+            "OS Parameters validation failed on node node1: Directory for OS nosuchos not found in search path\n",
+        ),
+        (
+            ["gnt-instance", "remove", "-f", "no-such-instance"],
+            "Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\n"
+            "Instance 'no-such-instance' not known\n",
+        ),
+        (
+            ["gnt-instance", "info", "no-such-instance"],
+            "Failure: prerequisites not met for this operation:\nerror type: unknown_entity, error details:\n"
+            "Instance 'no-such-instance' not known\n",
+        ),
+        (
+            [
+                "gnt-instance",
+                "add",
+                "-o",
+                "noop",
+                "--no-name-check",
+                "--no-ip-check",
+                "--no-nics",
+                "-t",
+                "bogus",
+                "-n",
+                "node1",
+                "err-t",
+            ],
+            "Failure: prerequisites not met for this operation:\nerror type: wrong_input, error details:\n"
+            "Invalid disk template 'bogus'\n",
+        ),
+        (
+            [
+                "gnt-instance",
+                "add",
+                "-o",
+                "noop",
+                "--no-name-check",
+                "--no-ip-check",
+                "--no-nics",
+                "-t",
+                "file",
+                "--disk",
+                "0:size=0",
+                "-n",
+                "node1",
+                "err-s",
+            ],
+            "Failure: prerequisites not met for this operation:\nerror type: wrong_input, error details:\n"
+            "Disk 0: size must be positive\n",
+        ),
     ],
 )
 def test_bad_input_prints_ganeti_error_and_changes_nothing(cluster: VCluster, argv: list[str], expected: str) -> None:
@@ -57,12 +113,29 @@ def test_duplicate_name_is_refused(cluster: VCluster) -> None:
 
 
 def test_migrate_and_failover_of_file_instance_refused(cluster: VCluster) -> None:
-    cluster.ok("gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "file",
-               "--disk", "0:size=4M", "-B", "memory=32M", "-n", "node3", "err-f")
+    cluster.ok(
+        "gnt-instance",
+        "add",
+        "-o",
+        "noop",
+        "--no-name-check",
+        "--no-ip-check",
+        "--no-nics",
+        "-t",
+        "file",
+        "--disk",
+        "0:size=4M",
+        "-B",
+        "memory=32M",
+        "-n",
+        "node3",
+        "err-f",
+    )
     migrate = cluster.run("gnt-instance", "migrate", "-f", "err-f")
     assert migrate.rc == 1
-    assert migrate.err.endswith("error type: wrong_state, error details:\n"
-                                "Instance's disk layout 'file' does not allow migrations\n")
+    assert migrate.err.endswith(
+        "error type: wrong_state, error details:\nInstance's disk layout 'file' does not allow migrations\n"
+    )
     failover = cluster.run("gnt-instance", "failover", "-f", "err-f")
     assert failover.rc == 1
     assert "Instance's disk layout 'file' does not allow failovers" in failover.err

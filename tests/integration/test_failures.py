@@ -8,8 +8,19 @@ import time
 from gnt import certs
 from tests.integration.vcluster import VCluster, wait_for
 
-ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "diskless",
-       "-B", "memory=32M"]
+ADD = [
+    "gnt-instance",
+    "add",
+    "-o",
+    "noop",
+    "--no-name-check",
+    "--no-ip-check",
+    "--no-nics",
+    "-t",
+    "diskless",
+    "-B",
+    "memory=32M",
+]
 
 
 def test_masterd_sigkill_loses_no_job_and_no_config(fresh_cluster: VCluster) -> None:
@@ -68,7 +79,9 @@ def test_master_failover_keeps_config_and_can_go_back(fresh_cluster: VCluster) -
     assert "from node1" in out
     assert vc.ok("gnt-cluster", "getmaster", node="node2").strip() == "node2"
     assert vc.ok("gnt-instance", "list", "--no-headers", "-o", "name,status", node="node2").split() == [
-        "mf-a", "running"]
+        "mf-a",
+        "running",
+    ]
     assert "not the master" in vc.run("gnt-instance", "list", node="node1").err
     vc.ok(*ADD, "-n", "node3", "mf-b", node="node2")
     vc.ok("gnt-cluster", "master-failover", node="node1")
@@ -90,7 +103,13 @@ def test_node_remove_and_readd(fresh_cluster: VCluster) -> None:
     assert not (vc.dir / "node3/var/lib/gnt/server.pem").exists()
     vc.ok("gnt-node", "add", "node3")
     assert vc.ok("gnt-node", "list", "--no-headers", "-o", "name,role").split() == [
-        "node1", "M", "node2", "C", "node3", "C"]
+        "node1",
+        "M",
+        "node2",
+        "C",
+        "node3",
+        "C",
+    ]
     dup = vc.run("gnt-node", "add", "node3")
     assert dup.rc == 1 and "already in the configuration" in dup.err
 

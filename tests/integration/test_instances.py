@@ -14,8 +14,18 @@ ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", 
 def test_add_diskless_prints_feedback_and_runs(cluster: VCluster) -> None:
     out = cluster.ok(*ADD, "-t", "diskless", "-B", "memory=64M", "-n", "node1", "life-a")
     assert "* creating instance disks..." in out and "* starting instance..." in out
-    assert cluster.ok("gnt-instance", "list", "--no-headers", "--separator=:", "-o",
-                      "name,pnode,status,oper_state,be/memory", "life-a").strip() == "life-a:node1:running:Y:64"
+    assert (
+        cluster.ok(
+            "gnt-instance",
+            "list",
+            "--no-headers",
+            "--separator=:",
+            "-o",
+            "name,pnode,status,oper_state,be/memory",
+            "life-a",
+        ).strip()
+        == "life-a:node1:running:Y:64"
+    )
     assert alive(cluster.guest_pid("node1", "life-a"))
     cluster.ok("gnt-instance", "remove", "-f", "life-a")
     assert not cluster.guest_dir("node1", "life-a").exists()
@@ -117,8 +127,10 @@ def test_dry_run_changes_nothing(cluster: VCluster) -> None:
 
 
 def test_bulk_creates_submitted_together_all_succeed(cluster: VCluster) -> None:
-    ids = [cluster.submit(*ADD, "-t", "diskless", "-B", "memory=16M", "-n", f"node{1 + i % 3}", f"bulk{i:02d}")
-           for i in range(12)]
+    ids = [
+        cluster.submit(*ADD, "-t", "diskless", "-B", "memory=16M", "-n", f"node{1 + i % 3}", f"bulk{i:02d}")
+        for i in range(12)
+    ]
     assert all(cluster.wait_job(j) == "success" for j in ids)
     listed = cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name,status").split("\n")
     assert sum(1 for line in listed if line.startswith("bulk") and line.endswith("running")) == 12

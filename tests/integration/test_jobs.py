@@ -10,8 +10,11 @@ def test_noop_job_and_job_info(cluster: VCluster) -> None:
     assert cluster.wait_job(job_id) == "success"
     info = cluster.ok("gnt-job", "info", str(job_id))
     assert f"- Job ID: {job_id}" in info and "Opcode: OP_TEST_DELAY" in info and "Status: success" in info
-    assert cluster.ok("gnt-job", "list", "--no-headers", str(job_id)).split() == [str(job_id), "success",
-                                                                                    "TEST_DELAY(0.0)"]
+    assert cluster.ok("gnt-job", "list", "--no-headers", str(job_id)).split() == [
+        str(job_id),
+        "success",
+        "TEST_DELAY(0.0)",
+    ]
 
 
 def test_cancel_queued_job_and_refuse_finished(cluster: VCluster) -> None:

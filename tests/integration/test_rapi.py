@@ -77,8 +77,17 @@ def test_unknown_instance_is_404_with_ganeti_body(rapi: Rapi) -> None:
 
 
 def test_create_returns_job_id_and_failure_is_in_the_job(cluster: VCluster, rapi: Rapi) -> None:
-    body = {"__version__": 1, "instance_name": "rapi-r", "disk_template": "diskless", "disks": [], "nics": [],
-            "os_type": "noop", "pnode": "node99", "name_check": False, "ip_check": False}
+    body = {
+        "__version__": 1,
+        "instance_name": "rapi-r",
+        "disk_template": "diskless",
+        "disks": [],
+        "nics": [],
+        "os_type": "noop",
+        "pnode": "node99",
+        "name_check": False,
+        "ip_check": False,
+    }
     status, job_id = rapi.call("POST", "/2/instances", body, user=ADMIN)
     assert status == 200 and isinstance(job_id, int)
     wait_for(lambda: rapi.call("GET", f"/2/jobs/{job_id}", user=READER)[1]["status"] == "error", 20)
@@ -90,8 +99,9 @@ def test_create_returns_job_id_and_failure_is_in_the_job(cluster: VCluster, rapi
 
 def test_malformed_opcode_is_400_and_no_job(cluster: VCluster, rapi: Rapi) -> None:
     before = cluster.ok("gnt-job", "list", "--no-headers", "-o", "id").split()
-    status, body = rapi.call("POST", "/2/instances", {"instance_name": "bad", "disk_template": "diskless",
-                                                      "memory_of_doom": 1}, user=ADMIN)
+    status, body = rapi.call(
+        "POST", "/2/instances", {"instance_name": "bad", "disk_template": "diskless", "memory_of_doom": 1}, user=ADMIN
+    )
     assert status == 400 and "memory_of_doom" in body["explain"]
     status, body = rapi.call("POST", "/2/instances", {"instance_name": 5, "disk_template": "diskless"}, user=ADMIN)
     assert status == 400 and "instance_name" in body["explain"]
@@ -101,9 +111,18 @@ def test_malformed_opcode_is_400_and_no_job(cluster: VCluster, rapi: Rapi) -> No
 
 
 def test_instance_actions_through_rapi(cluster: VCluster, rapi: Rapi) -> None:
-    body = {"__version__": 1, "instance_name": "rapi-ok", "disk_template": "diskless", "disks": [], "nics": [],
-            "os_type": "noop", "pnode": "node2", "name_check": False, "ip_check": False,
-            "beparams": {"maxmem": 32, "minmem": 32}}
+    body = {
+        "__version__": 1,
+        "instance_name": "rapi-ok",
+        "disk_template": "diskless",
+        "disks": [],
+        "nics": [],
+        "os_type": "noop",
+        "pnode": "node2",
+        "name_check": False,
+        "ip_check": False,
+        "beparams": {"maxmem": 32, "minmem": 32},
+    }
     _, job_id = rapi.call("POST", "/2/instances", body, user=ADMIN)
     assert cluster.wait_job(job_id) == "success"
     status, inst = rapi.call("GET", "/2/instances/rapi-ok", user=READER)

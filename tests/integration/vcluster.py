@@ -33,15 +33,19 @@ class VCluster:
         self.dir = directory
         self.count = count
         self.subnet = subnet
-        subprocess.run([sys.executable, str(SETUP), "-c", str(count), "-s", str(subnet), str(directory)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(SETUP), "-c", str(count), "-s", str(subnet), str(directory)],
+            check=True,
+            capture_output=True,
+        )
 
     def env(self, node: str) -> dict[str, str]:
         return {**os.environ, "GNT_ROOTDIR": str(self.dir / node), "GNT_HOSTNAME": node}
 
     def run(self, *argv: str, node: str = "node1", timeout: float = 120, input: str | None = None) -> Result:
-        proc = subprocess.run(list(argv), env=self.env(node), capture_output=True, text=True, timeout=timeout,
-                              input=input)
+        proc = subprocess.run(
+            list(argv), env=self.env(node), capture_output=True, text=True, timeout=timeout, input=input
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def ok(self, *argv: str, node: str = "node1", timeout: float = 120) -> str:
@@ -74,14 +78,26 @@ class VCluster:
 
     def start_noded(self, node: str) -> None:
         with open(self.dir / node / "var/log/gnt/noded.out", "ab") as log:
-            subprocess.Popen(["gnt-noded", "-b", self.address(node)], env=self.env(node), stdin=subprocess.DEVNULL,
-                             stdout=log, stderr=log, start_new_session=True)
+            subprocess.Popen(
+                ["gnt-noded", "-b", self.address(node)],
+                env=self.env(node),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         wait_for(lambda: self.pid_path(node, "gnt-noded").exists())
 
     def start_masterd(self, node: str = "node1") -> None:
         with open(self.dir / node / "var/log/gnt/masterd.out", "ab") as log:
-            subprocess.Popen(["gnt-masterd"], env=self.env(node), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                             start_new_session=True)
+            subprocess.Popen(
+                ["gnt-masterd"],
+                env=self.env(node),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         wait_for(lambda: self.run("gnt-job", "list", node=node).rc == 0)
 
     def address(self, node: str) -> str:

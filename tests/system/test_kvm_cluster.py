@@ -23,8 +23,10 @@ from guest_console import counters, read_log  # noqa: E402
 from tests.integration.conftest import make_cluster  # noqa: E402
 from tests.integration.vcluster import VCluster, wait_for  # noqa: E402
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                                reason="needs qemu-system-x86 (run tests/system/install-deps.sh as root)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-system-x86_64") is None,
+    reason="needs qemu-system-x86 (run tests/system/install-deps.sh as root)",
+)
 
 ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-B", "memory=128M"]
 
@@ -36,8 +38,15 @@ def kvm_cluster(tmp_path: Path) -> Iterator[VCluster]:
     vc.start()
     try:
         hv = ",".join(f"{k}={v}" for k, v in params.items() if k != "serial_console")
-        vc.ok("gnt-cluster", "init", "--enabled-hypervisors=kvm,fake",
-              f"--shared-file-storage-dir={vc.dir / 'shared-file-storage'}", "-H", f"kvm:{hv}", "cluster")
+        vc.ok(
+            "gnt-cluster",
+            "init",
+            "--enabled-hypervisors=kvm,fake",
+            f"--shared-file-storage-dir={vc.dir / 'shared-file-storage'}",
+            "-H",
+            f"kvm:{hv}",
+            "cluster",
+        )
         vc.ok("gnt-node", "add", "node2")
         yield vc
     finally:
@@ -50,6 +59,7 @@ def serial_log(vc: VCluster, node: str, name: str) -> Path:
 
 def wait_counting(vc: VCluster, node: str, name: str, above: int = -1, timeout: float = 90) -> int:
     """Wait until the guest on `node` prints a counter above `above`; returns the newest counter."""
+
     def newest() -> int:
         values = counters(read_log(str(serial_log(vc, node, name))))
         return values[-1] if values else -1
