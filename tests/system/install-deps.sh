@@ -21,7 +21,11 @@ CACHE="${GNT_TEST_GUEST_CACHE:-$HOME/.cache/gnt-test-guest}"
 mkdir -p "$CACHE/debs"
 if ! ls "$CACHE"/debs/linux-image-*.deb >/dev/null 2>&1; then
     # linux-image-amd64 is a metapackage: fetch the versioned image it depends on.
-    dep=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    dep=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    if [ -z "$dep" ]; then  # no package lists yet on this machine
+        apt-get update
+        dep=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    fi
     (cd "$CACHE/debs" && apt-get download "$dep")
 fi
 echo "kvm system test dependencies installed; guest cache in $CACHE"
