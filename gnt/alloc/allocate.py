@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gnt.alloc.evaluate import Evaluator
+from gnt.alloc.evaluate import Evaluator, reduce_score
 from gnt.alloc.model import EXT_MIRRORED, ClusterModel, Instance
 from gnt.alloc.ops import InstAttrs, add_instance, add_pri, add_sec, place, relocate, unplace
 from gnt.alloc.score import NodeState, ScoreState, node_values
@@ -78,20 +78,22 @@ def pair_scores(
         reasons[why or "no usable nodes"] += 1
         return tg, np.full((len(tg), len(tg)) if inst.has_secondary else len(tg), np.inf)
     ss = ScoreState(m, nodes)
+    tags = any(m.inst_excl) or bool(m._excl_tags(inst))
+    rows = reduce_score(m, ss, tags, any(m.node_locs) or any(m.inst_dloc))
     st = NodeState.gather(m, tg)
-    vals = node_values(st)
+    vals = node_values(st, rows)
     inc, clash = _tag_clash(m, m._excl_tags(inst), tg)
     st_p = st.replace(conflicts=st.conflicts + inc)
     p_only, bad_p = add_pri(st_p, x)
     reasons.update(_fail_reasons(st, p_only, x))
     if not inst.has_secondary:
-        return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only)]))
+        return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only, rows)]))
     k = len(tg)
     row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
     p_new = NodeState(**{f: np.reshape(v, (k, 1)) for f, v in vars(p_only).items()})
     s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg)].T)
     bad = (bad_p | clash)[:, None] | bad_s | np.eye(k, dtype=bool)
-    sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new), node_values(s_new)])
+    sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new, rows), node_values(s_new, rows)])
     return tg, np.where(bad, np.inf, sc)
 
 

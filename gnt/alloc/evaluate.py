@@ -33,6 +33,30 @@ KINDS = (
 )
 
 
+def reduce_score(m: ClusterModel, ss: ScoreState, has_tags: bool, has_loc: bool) -> np.ndarray:
+    """Make `ss` score only the components a placement can change; returns their rows.
+
+    cpu/mem/net load are the same per-node value (primary count); without forthcoming
+    instances the *_forth disk, vcpu and spindle values equal the plain ones.
+    """
+    w = WEIGHTS.copy()
+    skip = {MAP_IDX, 8, 10}
+    w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
+    if not any(x.forthcoming for x in m.instances):
+        for a, b in ((14, 1), (15, 6), (16, 12)):
+            w[b] += WEIGHTS[a]
+            skip.add(a)
+    if not m.offline[ss.nodes].any():
+        skip |= {4, 5}
+    if not has_tags:
+        skip.add(11)
+    if not has_loc:
+        skip.add(17)
+    rows = np.array([r for r in range(len(WEIGHTS)) if r not in skip])
+    ss.reduce(rows, w[rows])
+    return rows
+
+
 def _shaped(st: NodeState, shape: tuple[int, ...]) -> NodeState:
     return NodeState(**{f.name: np.reshape(getattr(st, f.name), shape) for f in fields(st)})
 
@@ -68,26 +92,7 @@ class Evaluator:
         self._reduce()
 
     def _reduce(self) -> None:
-        """Score only the components a move can change, merging identical ones.
-
-        cpu/mem/net load are the same per-node value (primary count); without forthcoming
-        instances the *_forth disk, vcpu and spindle values equal the plain ones.
-        """
-        w = WEIGHTS.copy()
-        skip = {MAP_IDX, 8, 10}
-        w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
-        if not any(x.forthcoming for x in self.m.instances):
-            for a, b in ((14, 1), (15, 6), (16, 12)):
-                w[b] += WEIGHTS[a]
-                skip.add(a)
-        if not self.m.offline[self.ss.nodes].any():
-            skip |= {4, 5}
-        if not self.has_tags:
-            skip.add(11)
-        if not self.has_loc:
-            skip.add(17)
-        self.rows = np.array([r for r in range(len(WEIGHTS)) if r not in skip])
-        self.ss.reduce(self.rows, w[self.rows])
+        self.rows = reduce_score(self.m, self.ss, self.has_tags, self.has_loc)
 
     def refresh(self) -> None:
         """Re-read per-node values and peer maxima after the model changed."""
