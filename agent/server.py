@@ -8,9 +8,11 @@ goes back to waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import ssl
 
 from aiohttp import web
 
@@ -22,6 +24,7 @@ from gnt.rpc import protocol
 
 log = logging.getLogger("gnt-noded")
 CERT_POLL_INTERVAL = 0.05
+CERT_WATCH_INTERVAL = 0.5
 
 
 async def _handle(request: web.Request) -> web.Response:
@@ -52,21 +55,42 @@ async def wait_for_cert(path: str) -> None:
         await asyncio.sleep(CERT_POLL_INTERVAL)
 
 
+def _cert_identity(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+async def _until_cert_changes(path: str, identity: tuple[int, int, int] | None, left: asyncio.Event) -> None:
+    """Return when the node leaves its cluster or its certificate is replaced or removed."""
+    while not left.is_set() and _cert_identity(path) == identity:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(left.wait(), CERT_WATCH_INTERVAL)
+
+
 async def serve(address: str, port: int) -> None:
-    """Serve until cancelled, re-arming whenever the node leaves its cluster."""
+    """Serve until cancelled, re-arming whenever the node leaves its cluster or gets a new certificate."""
+    cert = paths.cluster_cert()
     while True:
-        await wait_for_cert(paths.cluster_cert())
+        await wait_for_cert(cert)
+        identity = _cert_identity(cert)
         left = asyncio.Event()
         replica.on_leave[:] = [left.set]
         runner = web.AppRunner(make_app(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(
-            runner, address, port, ssl_context=certs.server_context(paths.cluster_cert()), reuse_address=True
-        )
-        await site.start()
+        try:
+            site = web.TCPSite(runner, address, port, ssl_context=certs.server_context(cert), reuse_address=True)
+            await site.start()
+        except (OSError, ssl.SSLError) as err:
+            log.error("cannot serve on %s:%d: %s; retrying", address, port, err)
+            await runner.cleanup()
+            await asyncio.sleep(1)
+            continue
         log.info("serving on %s:%d", address, port)
         try:
-            await left.wait()
+            await _until_cert_changes(cert, identity, left)
         finally:
             await runner.cleanup()
-        log.info("left the cluster; waiting for a new certificate")
+        log.info("certificate changed or node left the cluster; re-arming")

@@ -1,4 +1,4 @@
-"""What every gnt daemon does the same way: logging, pid file, signals, child reaping."""
+"""What every gnt daemon does the same way: logging, pid file, signals."""
 
 from __future__ import annotations
 
@@ -44,16 +44,3 @@ def stop_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, event.set)
     return event
-
-
-async def reap_children(interval: float = 1.0) -> None:
-    """Collect exited children that nobody waits for (guests started by drivers), so none stay zombies."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            while True:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-                if pid == 0:
-                    break
-        except ChildProcessError:
-            pass

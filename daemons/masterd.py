@@ -30,9 +30,21 @@ async def _serve(bind_rapi: bool) -> None:
     from gnt.jobs.master import Master
 
     master = Master()
-    await master.start()
     api = Api(master)
     runners = []
+    if bind_rapi:  # first: a port conflict must stop the daemon before clients can reach it
+        rapi = web.AppRunner(api.app(UsersFile(paths.rapi_users())), access_log=None)
+        await rapi.setup()
+        site = web.TCPSite(
+            rapi,
+            master.cfg.master().primary_ip,
+            master.cfg.cluster.rapi_port,
+            ssl_context=certs.plain_server_context(paths.cluster_cert()),
+            reuse_address=True,
+        )
+        await site.start()
+        runners.append(rapi)
+    await master.start()
     sock = paths.master_socket()
     paths.ensure_dir(os.path.dirname(sock))
     if os.path.exists(sock):
@@ -42,18 +54,6 @@ async def _serve(bind_rapi: bool) -> None:
     await web.UnixSite(runner, sock).start()
     os.chmod(sock, 0o600)
     runners.append(runner)
-    if bind_rapi:
-        rapi = web.AppRunner(api.app(UsersFile(paths.rapi_users())), access_log=None)
-        await rapi.setup()
-        address = master.cfg.master().primary_ip
-        await web.TCPSite(
-            rapi,
-            address,
-            master.cfg.cluster.rapi_port,
-            ssl_context=certs.plain_server_context(paths.cluster_cert()),
-            reuse_address=True,
-        ).start()
-        runners.append(rapi)
     pid_path = write_pid("gnt-masterd")
     log.info("master daemon running (config serial %d)", master.cfg.serial)
     stop = stop_event()

@@ -12,17 +12,15 @@ log = logging.getLogger("gnt-noded")
 async def _run(address: str, port: int) -> None:
     import agent.replica  # noqa: F401 - registers the replica procedures
     from agent.server import serve
-    from daemons.common import reap_children, remove_pid, stop_event, write_pid
+    from daemons.common import remove_pid, stop_event, write_pid
 
     pid_path = write_pid("gnt-noded")
     stop = stop_event()
     from agent.handlers import warm_up
 
-    tasks = [
-        asyncio.create_task(serve(address, port)),
-        asyncio.create_task(reap_children()),
-        asyncio.create_task(warm_up()),
-    ]
+    # Children (OS scripts, QEMU, the fake guests' launchers) are asyncio subprocesses, reaped by
+    # asyncio's child watcher; a blanket waitpid(-1) here would steal their exit statuses.
+    tasks = [asyncio.create_task(serve(address, port)), asyncio.create_task(warm_up())]
     await stop.wait()
     for task in tasks:
         task.cancel()

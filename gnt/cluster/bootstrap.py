@@ -70,15 +70,33 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     for hv in hypervisors:
         cluster.hvparams.setdefault(hv, {})
     paths.ensure_dir(paths.data_dir())
-    writer = SqliteWriter(paths.config_db(), store.SCHEMA)
     try:
-        cfg = ConfigManager(writer)
-        cfg.commit_sync([cluster, group, node])
-    finally:
-        writer.close()
-    write_local_ssconf(name, node.name, address)
-    certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
-    start_masterd()
+        writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+        try:
+            ConfigManager(writer).commit_sync([cluster, group, node])
+        finally:
+            writer.close()
+        write_local_ssconf(name, node.name, address)
+        certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
+        start_masterd()
+    except BaseException:
+        _undo_init()
+        raise
+
+
+def _undo_init() -> None:
+    """A failed init leaves nothing behind, so it can simply be run again."""
+    for path in (
+        paths.config_db(),
+        paths.cluster_cert(),
+        paths.ssconf_file("cluster_name"),
+        paths.ssconf_file("master_node"),
+        paths.ssconf_file("master_ip"),
+        paths.jobs_db(),
+    ):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
 
 
 def write_local_ssconf(cluster_name: str, master: str, master_ip: str) -> None:

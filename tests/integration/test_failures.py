@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
+from pathlib import Path
 
 from gnt import certs
 from tests.integration.vcluster import VCluster, wait_for
@@ -123,3 +125,24 @@ def test_destroy_needs_empty_cluster(fresh_cluster: VCluster) -> None:
     vc.ok("gnt-cluster", "destroy", "--yes-do-it")
     wait_for(lambda: not (vc.dir / "node1/var/lib/gnt/config.db").exists(), 10)
     assert vc.run("gnt-instance", "list").rc == 1
+
+
+def test_failed_init_leaves_nothing_and_can_be_retried(tmp_path: Path) -> None:
+    from tests.integration.conftest import make_cluster
+
+    vc = make_cluster(tmp_path / "vc", 1)
+    vc.start()
+    blocker = socket.socket()
+    try:
+        blocker.bind((vc.address("node1"), 5080))  # the master daemon's RAPI port is taken
+        blocker.listen()
+        result = vc.run("gnt-cluster", "init", "cluster")
+        assert result.rc == 1 and "gnt-masterd exited" in result.err
+        assert not (vc.dir / "node1/var/lib/gnt/config.db").exists()
+        assert not (vc.dir / "node1/var/lib/gnt/server.pem").exists()
+        blocker.close()
+        vc.ok("gnt-cluster", "init", "cluster")
+        assert vc.ok("gnt-cluster", "getmaster").strip() == "node1"
+    finally:
+        blocker.close()
+        vc.stop()
