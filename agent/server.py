@@ -1,4 +1,4 @@
-"""The node daemon's HTTPS server: mutual TLS, one POST route per RPC procedure.
+"""The node daemon's HTTPS server: mutual TLS, one POST route per RPC procedure (agent.httpserver).
 
 Before the node joins a cluster it has no certificate; the server then waits for one to appear
 (written by `gnt-cluster init` or `gnt-node add`) and starts serving. After `node_leave` it
@@ -14,9 +14,7 @@ import logging
 import os
 import ssl
 
-from aiohttp import web
-
-from agent import replica
+from agent import httpserver, replica
 from agent.handlers import HANDLERS
 from gnt import certs, paths
 from gnt.errors import GntError
@@ -27,27 +25,21 @@ CERT_POLL_INTERVAL = 0.05
 CERT_WATCH_INTERVAL = 0.5
 
 
-async def _handle(request: web.Request) -> web.Response:
-    name = request.match_info["procedure"]
+async def dispatch(name: str, raw: bytes) -> bytes:
+    """Run one procedure; errors travel back typed (see gnt.rpc.protocol)."""
     handler = HANDLERS.get(name)
     if handler is None:
         body = protocol.failure(GntError(f"Unknown RPC procedure '{name}'"))
     else:
         try:
-            args = await request.json()
+            args = json.loads(raw) if raw else {}
             body = protocol.ok(await handler(args))
         except GntError as err:
             body = protocol.failure(err)
         except Exception as err:  # noqa: BLE001 - reported to the master, logged here
             log.exception("procedure %s failed", name)
             body = protocol.failure(GntError(f"{type(err).__name__}: {err}"))
-    return web.Response(text=json.dumps(body), content_type="application/json")
-
-
-def make_app() -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/{procedure}", _handle)
-    return app
+    return json.dumps(body).encode()
 
 
 async def wait_for_cert(path: str) -> None:
@@ -78,19 +70,16 @@ async def serve(address: str, port: int) -> None:
         identity = _cert_identity(cert)
         left = asyncio.Event()
         replica.on_leave[:] = [left.set]
-        runner = web.AppRunner(make_app(), access_log=None)
-        await runner.setup()
+        server = httpserver.Server()
         try:
-            site = web.TCPSite(runner, address, port, ssl_context=certs.server_context(cert), reuse_address=True)
-            await site.start()
+            await server.start(dispatch, address, port, certs.server_context(cert))
         except (OSError, ssl.SSLError) as err:
             log.error("cannot serve on %s:%d: %s; retrying", address, port, err)
-            await runner.cleanup()
             await asyncio.sleep(1)
             continue
         log.info("serving on %s:%d", address, port)
         try:
             await _until_cert_changes(cert, identity, left)
         finally:
-            await runner.cleanup()
+            await server.close()
         log.info("certificate changed or node left the cluster; re-arming")

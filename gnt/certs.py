@@ -11,16 +11,17 @@ import datetime
 import os
 import ssl
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 VALIDITY_DAYS = 5 * 365
 
 
 def generate_pem(common_name: str) -> bytes:
     """A new self-signed certificate and its key, concatenated as PEM."""
+    # imported here: node daemons only need the ssl contexts below, and cryptography costs ~8 MB
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
