@@ -16,6 +16,12 @@ class InstanceQueryContext:
     def __init__(self, cfg: Any, live: dict[str, dict[str, Any] | None]) -> None:
         self.cfg = cfg
         self.live = live
+        # instance name -> nodes where it actually runs, computed once instead of per instance
+        self.running_on: dict[str, set[str]] = {}
+        for node_name, data in live.items():
+            for inst_name, info in (data or {}).items():
+                if info["state"] in ("running", "paused"):
+                    self.running_on.setdefault(inst_name, set()).add(node_name)
 
     def runtime(self, inst: Instance) -> dict[str, Any] | None:
         node = self.cfg.nodes.get(inst.primary_node)
@@ -42,9 +48,7 @@ class InstanceQueryContext:
                 return constants.OperState.RUNNING
             if info is not None and info["state"] == "shutdown":
                 return constants.OperState.USER_DOWN
-            elsewhere = any(
-                d and inst.name in d and d[inst.name]["state"] in ("running", "paused")
-                for name, d in self.live.items()
+            elsewhere = bool(self.running_on.get(inst.name, set()) - {self.cfg.node_name(inst.primary_node)})
                 if name != self.cfg.node_name(inst.primary_node)
             )
             return constants.OperState.ERROR_WRONGNODE if elsewhere else constants.OperState.ERROR_DOWN
