@@ -49,8 +49,6 @@ class InstanceQueryContext:
             if info is not None and info["state"] == "shutdown":
                 return constants.OperState.USER_DOWN
             elsewhere = bool(self.running_on.get(inst.name, set()) - {self.cfg.node_name(inst.primary_node)})
-                if name != self.cfg.node_name(inst.primary_node)
-            )
             return constants.OperState.ERROR_WRONGNODE if elsewhere else constants.OperState.ERROR_DOWN
         return constants.OperState.ERROR_UP if running else constants.OperState.ADMIN_DOWN
 
