@@ -122,13 +122,10 @@ def bench_size(n: int, work: Path, cap: float, htools: bool, gnt_limit: float, o
     t0 = time.monotonic()
     res = capacity(load_text(out), ISpec(1024, 1, 10240, 1, 1, 1))
     std_s = time.monotonic() - t0
-    tiered = capacity(load_text(out), tiered=True)
-    row["gnt_capacity"] = {
-        "seconds": round(std_s, 3),
-        "tiered_seconds": round(tiered.seconds, 3),
-        "instances": res.count,
-        "tiered_instances": tiered.count,
-    }
+    row["gnt_capacity"] = {"seconds": round(std_s, 3), "instances": res.count}
+    if not only_capacity:
+        tiered = capacity(load_text(out), tiered=True)
+        row["gnt_capacity"].update(tiered_seconds=round(tiered.seconds, 3), tiered_instances=tiered.count)
     bal = load_text(out)
     allocate(bal, Instance("warm", 2048, 10240, 1, "running", -1, -1, "drbd"), commit=False)
     t0 = time.perf_counter()
@@ -199,7 +196,9 @@ def main() -> int:
         old = {r["nodes"]: r for r in json.loads(out_path.read_text())["rows"]}
         for r in rows:
             keep = old.get(r["nodes"], {})
-            keep.update({k: r[k] for k in ("gnt_capacity", "hspace") if k in r})
+            keep.setdefault("gnt_capacity", {}).update(r["gnt_capacity"])
+            if "hspace" in r:
+                keep["hspace"] = r["hspace"]
             old[r["nodes"]] = keep
         rows = [old[k] for k in sorted(old)]
     print_table(rows, args.hbal_cap)
