@@ -16,10 +16,16 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def to_dict(obj: Any) -> Any:
-    """Recursively turn dataclasses into JSON-ready dicts."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    """Recursively turn dataclasses into JSON-ready dicts (hot on list queries: keep it cheap)."""
+    if isinstance(obj, _SCALARS):
+        return obj
+    fields = getattr(type(obj), "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: to_dict(getattr(obj, name)) for name in fields}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

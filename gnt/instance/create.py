@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -119,14 +120,25 @@ class LUInstanceCreate(LogicalUnit):
         self.memory = int(
             {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}["maxmem"]
         )
-        if op.os_type:
-            result = await self.rpc.call(self.ctx.services.target(self.pnode), "os_validate", {"name": op.os_type})
-            if result.failed:
-                raise OpExecError(f"OS Parameters validation failed on node {self.pnode.name}: {result.error}")
+        # the two node checks are independent: ask both at once
+        checks = [self._check_os()]
         if op.start:
-            await check_free_memory(
-                self, self.pnode, self.hypervisor, self.memory, f"starting instance {op.instance_name}"
+            checks.append(
+                check_free_memory(
+                    self, self.pnode, self.hypervisor, self.memory, f"starting instance {op.instance_name}"
+                )
             )
+        results = await asyncio.gather(*checks, return_exceptions=True)
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _check_os(self) -> None:
+        if not self.op.os_type:
+            return
+        result = await self.rpc.call(self.ctx.services.target(self.pnode), "os_validate", {"name": self.op.os_type})
+        if result.failed:
+            raise OpExecError(f"OS Parameters validation failed on node {self.pnode.name}: {result.error}")
 
     async def _choose_node(self) -> Any:
         """Ask the allocator (-I, or the cluster default) where the instance should go."""
