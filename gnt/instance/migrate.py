@@ -19,7 +19,8 @@ from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Instance, Node
 from gnt.opcodes import OpInstanceFailover, OpInstanceMigrate, OpNodeEvacuate, OpNodeMigrate
 
-POLL_INTERVAL = 0.05
+#: the node answers migration_status as soon as the migration ends, or after this long (progress, cancel)
+STATUS_WAIT = 0.25
 PROGRESS_INTERVAL = 1.0
 MIGRATION_TIMEOUT = 3600
 
@@ -183,7 +184,9 @@ class LUInstanceMigrate(MoveLU):
         logged_actions = 0
         deadline = time.monotonic() + MIGRATION_TIMEOUT
         while True:
-            result = await self.rpc.call(services.target(src), "migration_status", spec_args(self, inst), 30)
+            result = await self.rpc.call(
+                services.target(src), "migration_status", spec_args(self, inst, wait=STATUS_WAIT), 30
+            )
             status = result.get("Cannot get migration status")
             actions = status.get("extra", {}).get("actions", [])
             for action in actions[logged_actions:]:
@@ -203,9 +206,7 @@ class LUInstanceMigrate(MoveLU):
                 )
             if time.monotonic() > deadline:
                 raise OpExecError(f"migration did not finish in {MIGRATION_TIMEOUT}s")
-            try:
-                await asyncio.wait_for(self.cancel.wait(), POLL_INTERVAL)
-            except TimeoutError:
+            if not self.cancel.is_set():
                 continue
             raise OpCanceledError(
                 f"Migration of instance {inst.name} canceled by request; it keeps running on node {src.name}"
@@ -218,15 +219,21 @@ class LUInstanceMigrate(MoveLU):
         await self._finalize(info, success=False)
 
     async def _finalize(self, info: dict[str, Any], success: bool) -> None:
+        """Both sides at once: each driver checks the migration's outcome itself before acting."""
         services = self.ctx.services
-        dst_result = await self.rpc.call(
-            services.target(self.target_node),
-            "finalize_migration_dst",
-            spec_args(self, self.instance, info=info, success=success),
-            120,
-        )
-        src_result = await self.rpc.call(
-            services.target(self.source), "finalize_migration_src", spec_args(self, self.instance, success=success), 120
+        dst_result, src_result = await asyncio.gather(
+            self.rpc.call(
+                services.target(self.target_node),
+                "finalize_migration_dst",
+                spec_args(self, self.instance, info=info, success=success),
+                120,
+            ),
+            self.rpc.call(
+                services.target(self.source),
+                "finalize_migration_src",
+                spec_args(self, self.instance, success=success),
+                120,
+            ),
         )
         if success:
             dst_result.get("Failed to finalize the migration on the target")
