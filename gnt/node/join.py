@@ -38,10 +38,19 @@ class LocalTransport:
 
 
 class SshTransport:
-    """Real cluster: root SSH to the node (keys from the usual places), then SFTP the file."""
+    """Real cluster: SSH to the node as root (the usual keys and known_hosts), then SFTP the file."""
 
-    def __init__(self, port: int = 22, user: str = "root", timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        port: int = 22,
+        user: str = "root",
+        timeout: float = 15.0,
+        key_filename: str | None = None,
+        known_hosts: str | None = None,
+        remote_path: str = REMOTE_CERT_PATH,
+    ) -> None:
         self.port, self.user, self.timeout = port, user, timeout
+        self.key_filename, self.known_hosts, self.remote_path = key_filename, known_hosts, remote_path
 
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None:
         await asyncio.to_thread(self._install, node_name, address, pem)
@@ -50,22 +59,43 @@ class SshTransport:
         import paramiko
 
         client = paramiko.SSHClient()
-        client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        if self.known_hosts:
+            client.load_host_keys(self.known_hosts)
+        else:
+            client.load_system_host_keys()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())  # an unknown host key is never trusted
         try:
-            client.connect(address, port=self.port, username=self.user, timeout=self.timeout)
-            sftp = client.open_sftp()
-            _, stdout, _ = client.exec_command(f"mkdir -p {os.path.dirname(REMOTE_CERT_PATH)}")
-            stdout.channel.recv_exit_status()
-            tmp = REMOTE_CERT_PATH + ".tmp"
-            with sftp.file(tmp, "wb") as handle:
-                handle.write(pem)
-            sftp.chmod(tmp, 0o600)
-            sftp.posix_rename(tmp, REMOTE_CERT_PATH)
+            client.connect(
+                address,
+                port=self.port,
+                username=self.user,
+                timeout=self.timeout,
+                key_filename=self.key_filename,
+                allow_agent=self.key_filename is None,
+            )
+            with client.open_sftp() as sftp:
+                _sftp_makedirs(sftp, os.path.dirname(self.remote_path))
+                tmp = self.remote_path + ".tmp"
+                with sftp.file(tmp, "wb") as handle:
+                    handle.write(pem)
+                sftp.chmod(tmp, 0o600)
+                sftp.posix_rename(tmp, self.remote_path)
         except (OSError, paramiko.SSHException) as err:
             raise OpPrereqError(f"Cannot set up node {node_name} over SSH ({address}): {err}", ECODE_ENVIRON) from err
         finally:
             client.close()
+
+
+def _sftp_makedirs(sftp: object, path: str) -> None:
+    """mkdir -p over SFTP (no remote shell involved)."""
+    parts = [p for p in path.split("/") if p]
+    current = ""
+    for part in parts:
+        current += "/" + part
+        try:
+            sftp.stat(current)  # type: ignore[attr-defined]
+        except OSError:
+            sftp.mkdir(current, 0o755)  # type: ignore[attr-defined]
 
 
 def default_transport(port: int = 22) -> JoinTransport:
