@@ -35,7 +35,7 @@ from gnt.errors import OpPrereqError
 
 from .conftest import htool
 
-REF = Path("/work/shared/reference/ganeti-3.0")
+REF = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "ganeti-3.0"
 
 
 def _new(name: str, mem: int = 2048, dsk: int = 10240, tmpl: str = "drbd", vcpus: int = 1) -> Instance:
