@@ -47,6 +47,10 @@ def _meminfo() -> dict[str, int]:
     return result
 
 
+#: seconds between ACPI power button presses while waiting for a clean shutdown
+POWERDOWN_REPRESS = 3.0
+
+
 class KvmBase(Hypervisor):
     """Lifecycle half of the kvm driver; the migration half is mixed in by `KvmHypervisor`."""
 
@@ -269,13 +273,20 @@ class KvmBase(Hypervisor):
         await self.forget(spec.name)
 
     async def _powerdown(self, name: str, state: dict[str, Any], timeout: float) -> None:
-        """ACPI power button, then wait for the guest to power off (QMP status `shutdown`)."""
-        try:
-            await self.command(name, "system_powerdown")
-        except HypervisorError:
-            return
+        """ACPI power button, then wait for the guest to power off (QMP status `shutdown`).
+
+        The button is pressed again every few seconds: a guest that is still booting, or whose
+        handler was not listening yet, loses a press, and would otherwise sit out the whole timeout.
+        """
         deadline = time.monotonic() + timeout
+        next_press = 0.0
         while time.monotonic() < deadline and self.alive(state):
+            if time.monotonic() >= next_press:
+                try:
+                    await self.command(name, "system_powerdown")
+                except HypervisorError:
+                    return
+                next_press = time.monotonic() + POWERDOWN_REPRESS
             if await self.query_status(name) == "shutdown":
                 return
             await asyncio.sleep(0.2)
