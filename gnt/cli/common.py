@@ -152,3 +152,17 @@ def confirm(message: str, force: bool) -> None:
     if not click.confirm(message, default=False):
         print("Aborted.", file=sys.stderr)
         sys.exit(1)
+
+
+def add_list_fields_command(group: click.Group, resource: str, tool: str) -> None:
+    """Every list command has a `list-fields` twin; declare it once for all gnt-* tools."""
+
+    @group.command("list-fields", context_settings=CONTEXT)
+    @click.argument("fields", nargs=-1)
+    @click.option("--separator", default=None, help="Separator between fields (no alignment)")
+    @click.option("--no-headers", is_flag=True, help="Do not print the header line")
+    @handle_errors
+    def list_fields(fields: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
+        run_list_fields(resource, fields, separator, no_headers)
+
+    list_fields.help = f"List the fields `{tool} list -o` accepts.\n\n\b\nExample:\n  {tool} list-fields"

@@ -11,6 +11,7 @@ import click
 
 from gnt.cli.common import (
     CONTEXT,
+    add_list_fields_command,
     client,
     common_job_options,
     confirm,
@@ -21,7 +22,6 @@ from gnt.cli.common import (
     parse_ident_keyval,
     parse_keyval,
     run_list,
-    run_list_fields,
 )
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_tree
@@ -201,19 +201,7 @@ def list_(
     run_list("instance", DEFAULT_FIELDS, output, no_headers, separator, units, instances)
 
 
-@main.command("list-fields", context_settings=CONTEXT)
-@click.argument("fields", nargs=-1)
-@click.option("--separator", default=None)
-@click.option("--no-headers", is_flag=True)
-@handle_errors
-def list_fields(fields: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
-    """List the fields `gnt-instance list -o` accepts.
-
-    \b
-    Example:
-      gnt-instance list-fields
-    """
-    run_list_fields("instance", fields, separator, no_headers)
+add_list_fields_command(main, "instance", "gnt-instance")
 
 
 def _info_tree(d: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, handle_errors, list_options, run_list, run_list_fields
+from gnt.cli.common import CONTEXT, add_list_fields_command, client, handle_errors, list_options, run_list
 from gnt.cli.jobs import log_line, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import GntError
@@ -40,14 +40,7 @@ def list_(ids: tuple[str, ...], output: str | None, no_headers: bool, separator:
     run_list("job", DEFAULT_FIELDS, output, no_headers, separator, units, ids)
 
 
-@main.command("list-fields", context_settings=CONTEXT)
-@click.argument("fields", nargs=-1)
-@click.option("--separator", default=None)
-@click.option("--no-headers", is_flag=True)
-@handle_errors
-def list_fields(fields: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
-    """List the fields `gnt-job list -o` accepts."""
-    run_list_fields("job", fields, separator, no_headers)
+add_list_fields_command(main, "job", "gnt-job")
 
 
 def _ts(value: list[int] | None) -> str:

@@ -8,6 +8,7 @@ import click
 
 from gnt.cli.common import (
     CONTEXT,
+    add_list_fields_command,
     client,
     common_job_options,
     confirm,
@@ -15,7 +16,6 @@ from gnt.cli.common import (
     job_fields,
     list_options,
     run_list,
-    run_list_fields,
 )
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
@@ -115,19 +115,7 @@ def list_(
     run_list("node", DEFAULT_FIELDS, output, no_headers, separator, units, nodes)
 
 
-@main.command("list-fields", context_settings=CONTEXT)
-@click.argument("fields", nargs=-1)
-@click.option("--separator", default=None)
-@click.option("--no-headers", is_flag=True)
-@handle_errors
-def list_fields(fields: tuple[str, ...], separator: str | None, no_headers: bool) -> None:
-    """List the fields `gnt-node list -o` accepts.
-
-    \b
-    Example:
-      gnt-node list-fields
-    """
-    run_list_fields("node", fields, separator, no_headers)
+add_list_fields_command(main, "node", "gnt-node")
 
 
 @main.command(context_settings=CONTEXT)

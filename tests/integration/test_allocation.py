@@ -6,21 +6,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.integration.vcluster import VCluster
+from tests.integration.vcluster import ADD_DISKLESS, VCluster
 
-ADD = [
-    "gnt-instance",
-    "add",
-    "-o",
-    "noop",
-    "--no-name-check",
-    "--no-ip-check",
-    "--no-nics",
-    "-t",
-    "diskless",
-    "-B",
-    "memory=32M",
-]
+ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
 
 
 def test_add_without_node_uses_default_allocator(cluster: VCluster) -> None:

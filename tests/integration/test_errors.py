@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.vcluster import VCluster
+from tests.integration.vcluster import ADD_DISKLESS, VCluster
 
-ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "diskless"]
+ADD = ADD_DISKLESS
 
 
 @pytest.mark.parametrize(

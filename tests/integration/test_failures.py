@@ -8,21 +8,9 @@ import time
 from pathlib import Path
 
 from gnt import certs
-from tests.integration.vcluster import VCluster, wait_for
+from tests.integration.vcluster import ADD_DISKLESS, VCluster, wait_for
 
-ADD = [
-    "gnt-instance",
-    "add",
-    "-o",
-    "noop",
-    "--no-name-check",
-    "--no-ip-check",
-    "--no-nics",
-    "-t",
-    "diskless",
-    "-B",
-    "memory=32M",
-]
+ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
 
 
 def test_masterd_sigkill_loses_no_job_and_no_config(fresh_cluster: VCluster) -> None:

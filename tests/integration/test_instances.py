@@ -6,9 +6,9 @@ import os
 import signal
 import time
 
-from tests.integration.vcluster import VCluster, alive, wait_for
+from tests.integration.vcluster import ADD_INSTANCE, VCluster, alive, wait_for
 
-ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics"]
+ADD = ADD_INSTANCE
 
 
 def test_add_diskless_prints_feedback_and_runs(cluster: VCluster) -> None:

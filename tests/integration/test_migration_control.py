@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.integration.vcluster import VCluster, alive, wait_for
+from tests.integration.vcluster import ADD_DISKLESS, VCluster, alive, wait_for
 
-ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-t", "diskless"]
+ADD = ADD_DISKLESS
 
 
 def test_cancel_running_migration_keeps_source(slow_migration_cluster: VCluster) -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+#: `gnt-instance add` with the noop OS and no name/IP checks or NICs: what most tests create
+ADD_INSTANCE = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics"]
+ADD_DISKLESS = [*ADD_INSTANCE, "-t", "diskless"]
 SETUP = REPO / "tools" / "vcluster-setup"
 
 
@@ -149,4 +152,4 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20, interval: flo
         time.sleep(interval)
 
 
-__all__ = ["VCluster", "Result", "alive", "wait_for", "signal"]
+__all__ = ["ADD_DISKLESS", "ADD_INSTANCE", "VCluster", "Result", "alive", "wait_for", "signal"]

@@ -21,14 +21,14 @@ import guest  # noqa: E402
 from guest_console import counters, read_log  # noqa: E402
 
 from tests.integration.conftest import make_cluster  # noqa: E402
-from tests.integration.vcluster import VCluster, wait_for  # noqa: E402
+from tests.integration.vcluster import ADD_INSTANCE, VCluster, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None,
     reason="needs qemu-system-x86 (run tests/system/install-deps.sh as root)",
 )
 
-ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics", "-B", "memory=128M"]
+ADD = [*ADD_INSTANCE, "-B", "memory=128M"]
 
 
 @pytest.fixture
