@@ -19,6 +19,7 @@ from gnt.errors import ParameterError
 NODE_FIELDS = (
     "name,offline,drained,mtotal,mnode,mfree,dtotal,dfree,ctotal,cnos,role,group.uuid,tags,ndparams,sptotal,spfree"
 )
+UNLIMITED_MOVES = 10**9
 INSTANCE_FIELDS = "name,beparams,disk.sizes,disk_template,pnode,snodes,tags,admin_state,oper_state"
 
 
@@ -64,7 +65,7 @@ def move_ops(move: Any, running: bool) -> list[dict[str, Any]]:
 
 @click.command(context_settings=CONTEXT)
 @click.option("-X", "--exec", "execute", is_flag=True, help="Carry the plan out through the job queue")
-@click.option("--max-moves", type=int, default=1000, help="Stop after this many moves")
+@click.option("--max-moves", type=int, default=None, help="Stop after this many moves (default: no limit)")
 @click.option("--min-gain", type=float, default=0.01, help="Minimum score gain per move")
 @click.option("--min-gain-limit", type=float, default=0.1, help="Apply --min-gain only below this score")
 @click.option("-t", "--text-data", "text_file", default=None, help="Plan offline from an htools text file")
@@ -96,7 +97,10 @@ def balance(
     model = load_model(text_file)
     print(f"Loaded {len(model.nodes)} nodes, {len(model.instances)} instances")
     running = {inst.name: inst.running for inst in model.instances}
-    plan = plan_balance(model, max_moves=max_moves, min_gain=min_gain, min_gain_limit=min_gain_limit)
+    if max_moves is not None and max_moves < 0:
+        raise ParameterError("--max-moves must be 0 or more")
+    limit = UNLIMITED_MOVES if max_moves is None else max_moves
+    plan = plan_balance(model, max_moves=limit, min_gain=min_gain, min_gain_limit=min_gain_limit)
     print(f"Initial score: {plan.initial_score:.8f}")
     print("Trying to minimize the CV...")
     for line in format_plan(plan):
