@@ -16,12 +16,12 @@ import gnt.instance.create  # noqa: F401
 import gnt.instance.lifecycle  # noqa: F401
 import gnt.instance.migrate  # noqa: F401
 import gnt.node.logic  # noqa: F401
-from gnt import paths
+from gnt import paths, serial
 from gnt.config import store
 from gnt.config.manager import ConfigManager
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_NOENT, OpPrereqError
-from gnt.instance.common import spec_args
+from gnt.instance.common import build_spec
 from gnt.jobs import queue as jobqueue
 from gnt.jobs.locking import LockManager
 from gnt.jobs.lu import Context
@@ -124,11 +124,8 @@ class Master:
         if inst is None:
             raise OpPrereqError(f"Instance '{name}' not known", ECODE_NOENT)
         node = self.cfg.nodes[inst.primary_node]
-
-        class _Lu:
-            cfg = self.cfg
-
-        result = await self.rpc.call(self.services.target(node), "instance_console", spec_args(_Lu, inst), 15)  # type: ignore[arg-type]
+        args = {"instance": serial.to_dict(build_spec(self.cfg.cluster, inst))}
+        result = await self.rpc.call(self.services.target(node), "instance_console", args, 15)
         info = result.get("Cannot get console information")
         info["node"] = node.name
         info["node_ip"] = node.primary_ip
