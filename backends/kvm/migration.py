@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -24,7 +25,7 @@ from typing import Any
 from backends.kvm import proc
 from backends.kvm.argv import hvparams
 from backends.kvm.driver import KvmBase
-from backends.kvm.policy import initial_parameters, limits_from_hvparams
+from backends.kvm.policy import Limits, initial_parameters, limits_from_hvparams
 from backends.kvm.supervisor import Supervisor, local_disks, status_from_query
 from gnt.errors import HypervisorError
 from gnt.runtime import InstanceSpec, MigrationPhase, MigrationStatus
@@ -43,6 +44,28 @@ def _free_port(address: str) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return sock.getsockname()[1]
+
+
+def runs_tcg(state: dict[str, Any]) -> bool:
+    """Whether the guest's QEMU emulates the CPU (TCG) rather than using KVM (from its recorded argv)."""
+    argv = state.get("argv") or []
+    machine = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-machine"]
+    return any("accel=tcg" in m.split(",") for m in machine)
+
+
+def migration_limits(params: dict[str, Any], state: dict[str, Any]) -> Limits:
+    """The convergence limits for this guest's outgoing migration.
+
+    Under TCG the guest must switch over after the first pass (`migration_max_bandwidth`,
+    `migration_max_downtime` from the start): QEMU 7.2's TCG dirty tracking misses guest writes
+    made during a later pre-copy iteration (after the second dirty-bitmap sync), so a guest that
+    QEMU had to iterate on arrives with stale pages and oopses on the target. With KVM the kernel
+    tracks dirty pages and the Ganeti-style start values apply. See doc/design/003-kvm.md.
+    """
+    limits = limits_from_hvparams(params)
+    if runs_tcg(state):
+        limits = dataclasses.replace(limits, bandwidth=limits.max_bandwidth, downtime=limits.max_downtime)
+    return limits
 
 
 def _capabilities(params: dict[str, Any], enabled: set[str]) -> list[dict[str, Any]]:
@@ -167,7 +190,7 @@ class KvmMigration(KvmBase):
         if not self.alive(state):
             raise HypervisorError(f"{spec.name} is not running on the source node")
         params = hvparams(spec)
-        limits = limits_from_hvparams(params)
+        limits = migration_limits(params, state)  # type: ignore[arg-type]
         disks = local_disks(spec)
         enabled = {"events"}
         enabled |= {"auto-converge"} if limits.max_throttle else set()
@@ -215,7 +238,7 @@ class KvmMigration(KvmBase):
             spec_params = hvparams(
                 InstanceSpec(name, "", "kvm", 0, 0, hvparams=(state.get("spec") or {}).get("hvparams", {}))
             )
-            sup = Supervisor(self, name, limits or limits_from_hvparams(spec_params))
+            sup = Supervisor(self, name, limits or migration_limits(spec_params, state))
             self._supervisors[name] = sup
             sup.start()
         return sup

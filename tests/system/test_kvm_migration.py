@@ -10,6 +10,7 @@ from typing import Any
 from guest_console import GuestConsole, counters, read_log, wait_for_text, wait_ready
 from kvmtest import Node, make_disk, make_spec, run
 
+from backends.kvm.migration import runs_tcg
 from gnt.runtime import InstanceSpec, MigrationPhase, NicSpec, RunState
 from gnt.serial import from_dict, to_dict
 
@@ -188,9 +189,11 @@ def test_dirtying_guest_converges_with_ganeti_defaults(make_node) -> None:
     run(src.driver.start(spec))
     run(wait_ready(src.driver.paths_for(spec.name).serial_log))
     time.sleep(1)
+    tcg = runs_tcg(src.driver.load(spec.name) or {})
     status = migrate(src, dst, spec)
     assert status.phase == MigrationPhase.COMPLETED, status.message
-    assert status.extra["actions"], "the policy should have had to act"
+    if not tcg:  # under TCG the migration starts at the limits and finishes in one pass (migration_limits)
+        assert status.extra["actions"], "the policy should have had to act"
     assert run(dst.driver.instance_info(spec.name)).state == RunState.RUNNING
 
 
