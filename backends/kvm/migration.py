@@ -26,12 +26,14 @@ from backends.kvm import proc
 from backends.kvm.argv import hvparams
 from backends.kvm.driver import KvmBase
 from backends.kvm.policy import Limits, initial_parameters, limits_from_hvparams
+from backends.kvm.qmp import Monitor
 from backends.kvm.supervisor import Supervisor, local_disks, status_from_query
 from gnt.errors import HypervisorError
 from gnt.runtime import InstanceSpec, MigrationPhase, MigrationStatus
 
 __all__ = ["KvmMigration"]
 
+TCG_DOWNTIME = 100  # ms: the switchover pause a TCG guest may get, so that QEMU needs no second pass
 _MANAGED_CAPS = ("auto-converge", "postcopy-ram", "pause-before-switchover", "events")
 
 
@@ -56,15 +58,18 @@ def runs_tcg(state: dict[str, Any]) -> bool:
 def migration_limits(params: dict[str, Any], state: dict[str, Any]) -> Limits:
     """The convergence limits for this guest's outgoing migration.
 
-    Under TCG the guest must switch over after the first pass (`migration_max_bandwidth`,
-    `migration_max_downtime` from the start): QEMU 7.2's TCG dirty tracking misses guest writes
-    made during a later pre-copy iteration (after the second dirty-bitmap sync), so a guest that
-    QEMU had to iterate on arrives with stale pages and oopses on the target. With KVM the kernel
-    tracks dirty pages and the Ganeti-style start values apply. See doc/design/003-kvm.md.
+    Under TCG QEMU must not iterate: QEMU 7.2's TCG dirty tracking misses guest writes made after
+    the second dirty-bitmap sync, so a guest that QEMU iterated on arrives with stale pages and
+    oopses on the target. So a TCG migration runs at `migration_max_bandwidth` with a downtime
+    limit of TCG_DOWNTIME ms (at most `migration_max_downtime`), which lets QEMU switch over at
+    the end of the first pass for guests that dirty less than that much during it, and the
+    supervisor forces the switchover once the first pass is done (`one_pass`). With KVM the
+    kernel tracks dirty pages and the Ganeti-style start values apply. See doc/design/003-kvm.md.
     """
     limits = limits_from_hvparams(params)
     if runs_tcg(state):
-        limits = dataclasses.replace(limits, bandwidth=limits.max_bandwidth, downtime=limits.max_downtime)
+        downtime = min(limits.max_downtime, max(limits.downtime, TCG_DOWNTIME))
+        limits = dataclasses.replace(limits, bandwidth=limits.max_bandwidth, downtime=downtime, one_pass=True)
     return limits
 
 
@@ -91,15 +96,19 @@ class KvmMigration(KvmBase):
         created = await self._create_local_disks(spec)
         try:
             facts = await self.facts(spec, incoming=True)
-            await self.spawn(spec, facts, {"created_disks": created, "migration": {"role": "target"}})
-            info = await self._listen(spec, target_address)
-            if local_disks(spec):
-                info.update(await self._export_disks(spec, target_address))
+
+            async def setup(mon: Monitor) -> dict[str, Any]:  # on the monitor session that saw QEMU come up
+                info = await self._listen(mon, spec, target_address)
+                if local_disks(spec):
+                    info.update(await self._export_disks(mon, spec, target_address))
+                return info
+
+            extra = {"created_disks": created, "migration": {"role": "target"}}
+            return await self.spawn(spec, facts, extra, setup=setup)
         except Exception:
             await self.forget(spec.name)
             self._remove_files(created)
             raise
-        return info
 
     async def _create_local_disks(self, spec: InstanceSpec) -> list[str]:
         """Destination images for mirrored disks (raw unless params say qcow2); existing ones are used."""
@@ -124,36 +133,35 @@ class KvmMigration(KvmBase):
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-    async def _listen(self, spec: InstanceSpec, address: str) -> dict[str, Any]:
+    @staticmethod
+    async def _listen(mon: Monitor, spec: InstanceSpec, address: str) -> dict[str, Any]:
         params = hvparams(spec)
         enabled = {"postcopy-ram"} if params["migration_postcopy"] else set()
-        async with self.lock(spec.name), self.qmp(spec.name) as mon:
-            await mon.cmd("migrate-set-capabilities", {"capabilities": _capabilities(params, enabled)})
-            await mon.cmd("migrate-incoming", {"uri": f"tcp:{_uri_host(address)}:0"})
-            info = await mon.cmd("query-migrate")
+        await mon.cmd("migrate-set-capabilities", {"capabilities": _capabilities(params, enabled)})
+        await mon.cmd("migrate-incoming", {"uri": f"tcp:{_uri_host(address)}:0"})
+        info = await mon.cmd("query-migrate")
         addresses = info.get("socket-address") or []
         if not addresses:
             raise HypervisorError(f"{spec.name}: QEMU did not report its incoming migration port")
         return {"address": address, "port": int(addresses[0]["port"])}
 
-    async def _export_disks(self, spec: InstanceSpec, address: str) -> dict[str, Any]:
+    @staticmethod
+    async def _export_disks(mon: Monitor, spec: InstanceSpec, address: str) -> dict[str, Any]:
         last: Exception | None = None
         for _ in range(5):  # the probed port may be taken before QEMU binds it: try another
             port = _free_port(address)
             server = {"addr": {"type": "inet", "data": {"host": address, "port": str(port)}}}
             try:
-                await self.command(spec.name, "nbd-server-start", server)
+                await mon.cmd("nbd-server-start", server)
                 break
             except HypervisorError as err:
                 last = err
         else:
             raise HypervisorError(f"cannot start the NBD server for {spec.name} on {address}: {last}")
-        steps: list[tuple[str, dict[str, Any] | None]] = []
         for disk in local_disks(spec):
             export = {"type": "nbd", "id": f"mig-disk{disk.index}", "node-name": f"disk{disk.index}"}
             export.update({"name": f"disk{disk.index}", "writable": True})
-            steps.append(("block-export-add", export))
-        await self.commands(spec.name, steps)
+            await mon.cmd("block-export-add", export)
         return {"nbd_port": port, "nbd_exports": [f"disk{d.index}" for d in local_disks(spec)]}
 
     async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
@@ -175,14 +183,17 @@ class KvmMigration(KvmBase):
         self.save(spec.name, state)  # type: ignore[arg-type]
 
     async def _wait_incoming_done(self, name: str, timeout: float = 60.0) -> str:
+        """The target's status once the incoming migration is in (asked every 5 ms on one session)."""
         deadline = time.monotonic() + timeout
-        while True:
-            status = await self.query_status(name)
-            if status not in ("inmigrate", None):
-                return status
-            if time.monotonic() > deadline:
-                raise HypervisorError(f"{name}: the incoming migration did not finish (status {status})")
-            await asyncio.sleep(0.05)
+        status = None
+        async with self.lock(name), self.qmp(name) as mon:
+            while True:
+                status = (await mon.cmd("query-status"))["status"]
+                if status != "inmigrate":
+                    return status
+                if time.monotonic() > deadline:
+                    raise HypervisorError(f"{name}: the incoming migration did not finish (status {status})")
+                await asyncio.sleep(0.005)
 
     # -- source --------------------------------------------------------------------------------
     async def migrate_instance(self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool) -> None:
@@ -197,13 +208,10 @@ class KvmMigration(KvmBase):
         enabled |= {"postcopy-ram"} if limits.postcopy else set()
         enabled |= {"pause-before-switchover"} if disks else set()
         uri = f"tcp:{_uri_host(target_address)}:{int(info['port'])}"
-        was_running = await self.query_status(spec.name) == "running"
         steps: list[tuple[str, dict[str, Any] | None]] = [
             ("migrate-set-capabilities", {"capabilities": _capabilities(params, enabled)}),
             ("migrate-set-parameters", initial_parameters(limits)),
         ]
-        if not live and was_running:
-            steps.append(("stop", None))
         for disk in disks:
             server = {"type": "inet", "host": target_address, "port": str(info["nbd_port"])}
             node = {"driver": "nbd", "node-name": f"mig-disk{disk.index}", "server": server}
@@ -213,22 +221,30 @@ class KvmMigration(KvmBase):
             steps += [("blockdev-add", node), ("blockdev-mirror", job)]
         if not disks:
             steps.append(("migrate", {"uri": uri}))
-        state["migration"] = {  # type: ignore[index]
-            "role": "source",
-            "stage": "mirror" if disks else "ram",
-            "uri": uri,
-            "live": live,
-            "was_running": was_running,
-            "disks": [d.index for d in disks],
-            "started": time.time(),
-            "error": None,
-        }
-        self.save(spec.name, state)  # type: ignore[arg-type]
-        try:
-            await self.commands(spec.name, steps)
-        except HypervisorError:
+        failed: HypervisorError | None = None
+        async with self.lock(spec.name), self.qmp(spec.name) as mon:  # one session for all of it
+            was_running = (await mon.cmd("query-status"))["status"] == "running"
+            if not live and was_running:
+                steps.insert(2, ("stop", None))
+            state["migration"] = {  # type: ignore[index]
+                "role": "source",
+                "stage": "mirror" if disks else "ram",
+                "uri": uri,
+                "live": live,
+                "was_running": was_running,
+                "disks": [d.index for d in disks],
+                "started": time.time(),
+                "error": None,
+            }
+            self.save(spec.name, state)  # type: ignore[arg-type]
+            try:
+                for command, args in steps:
+                    await mon.cmd(command, args)
+            except HypervisorError as err:
+                failed = err
+        if failed is not None:
             await self._restore_source(spec.name)
-            raise
+            raise failed
         self._supervise(spec.name, limits)
 
     def _supervise(self, name: str, limits: Any = None) -> Supervisor:

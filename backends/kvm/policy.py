@@ -39,6 +39,7 @@ class Limits:
     max_throttle: int  # %
     postcopy: bool
     stall_seconds: float
+    one_pass: bool = False  # switch over right after the first pass (TCG; see migration.migration_limits)
 
 
 def limits_from_hvparams(params: dict[str, Any]) -> Limits:

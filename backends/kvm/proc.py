@@ -69,7 +69,7 @@ async def wait_pid_gone(pid: int | None, start_time: int | None, timeout: float)
     while pid_alive(pid, start_time):
         if time.monotonic() > deadline:
             return False
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.005)
     return True
 
 

@@ -30,6 +30,8 @@ __all__ = ["LOCAL_DEV_TYPES", "Supervisor", "local_disks", "status_from_query"]
 #: disk templates whose data lives on one node only: mirrored to the target over NBD.
 LOCAL_DEV_TYPES = frozenset({"file", "plain"})
 POLL = 0.2
+#: QEMU's largest downtime-limit (ms): with it, the next iteration check switches over.
+FORCE_DOWNTIME = 2_000_000
 _FINAL = {"completed", "failed", "cancelled"}
 _PHASES = {
     "completed": MigrationPhase.COMPLETED,
@@ -83,6 +85,7 @@ class Supervisor:
         self.limits = limits
         self.policy: PolicyState | None = None
         self._task: asyncio.Task[None] | None = None
+        self._forced = False
 
     @property
     def done(self) -> bool:
@@ -110,7 +113,7 @@ class Supervisor:
         label = f"kvm:{self.name}:migration"
         try:
             async with session(self.driver.paths_for(self.name).qmp_mig, label) as mon:
-                listener = EventListener(("MIGRATION", "JOB_STATUS_CHANGE"))
+                listener = EventListener(("MIGRATION", "MIGRATION_PASS", "JOB_STATUS_CHANGE"))
                 with mon.client.listen(listener):
                     self.policy = PolicyState.start(self.limits, time.monotonic())
                     while await self._step(mon):
@@ -134,6 +137,8 @@ class Supervisor:
         status = info.get("status")
         if status == "pre-switchover":
             await self._switchover(mon, mig)
+        elif status == "active" and self.limits.one_pass and (info.get("ram") or {}).get("dirty-sync-count", 0) >= 2:
+            await self._force_switchover(mon)
         elif status == "active" and self.policy is not None:
             await self._apply_policy(mon, info)
         elif status in _FINAL:
@@ -182,6 +187,15 @@ class Supervisor:
             await mon.cmd("migrate_cancel")
             return
         await mon.cmd("migrate-continue", {"state": "pre-switchover"})
+
+    async def _force_switchover(self, mon: Monitor) -> None:
+        """First pass done (a second dirty-bitmap sync happened): no more live passes (TCG, see migration_limits)."""
+        if self._forced:
+            return
+        self._forced = True
+        await mon.cmd("migrate-set-parameters", {"downtime-limit": FORCE_DOWNTIME})
+        if self.policy is not None:
+            self.policy.actions.append({"time": time.monotonic(), "action": "TCG: switching over after the first pass"})
 
     async def _apply_policy(self, mon: Monitor, info: dict[str, Any]) -> None:
         assert self.policy is not None
