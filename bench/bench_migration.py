@@ -189,7 +189,10 @@ async def run_gnt(memory: int, load: str, disk: str, tmp: str) -> dict[str, Any]
             "downtime": status.downtime,
         }
         actions = [a["action"] for a in status.extra.get("actions", [])]
-        return _row("gnt kvm", memory, load, disk, query, wall, actions)
+        row = _row("gnt kvm", memory, load, disk, query, wall, actions)
+        if ok:  # the same survival check as the cluster rows: counter continues, no oops/panic/reboot
+            row["guest_ok"] = "1/1" if await _guest_survived(dst.paths_for(spec.name).serial_log) else "0/1"
+        return row
     finally:
         for drv, name in ((src, spec.name), (dst, spec.name)):
             await drv.forget(name)
@@ -244,6 +247,7 @@ def _steps(job: dict[str, Any], submitted: float, seen: float, total_ms: float |
 
 POLICY = "migration policy: "
 COUNTER = guest.COUNTER_PREFIX
+BAD_CONSOLE = ("Kernel panic", "Oops", "BUG:", "general protection", guest.READY_MARKER)
 
 
 def _action(line: str) -> str:
@@ -381,17 +385,23 @@ async def run_cluster(vc: Cluster, memory: int, load: str, disk: str, samples: i
     return _cluster_row(memory, load, disk, runs)
 
 
-async def _guest_survived(serial_log: str, timeout: float = 3.0) -> bool:
+async def _guest_survived(serial_log: str, watch: float = 3.0, timeout: float = 10.0) -> bool:
     """The migrated guest carries on: its counter continues on the target (a rebooted guest restarts
-    at 1) and the kernel neither oopsed nor panicked there."""
+    at 1 and prints the ready marker again) and keeps counting for `watch` seconds, and the kernel
+    neither oopsed nor panicked there. The target's serial log holds only what it printed."""
     deadline = time.monotonic() + timeout
+    first: tuple[float, int] | None = None
     while True:
         log = read_log(serial_log)
-        if "Kernel panic" in log or "Oops" in log or "BUG:" in log:
+        if any(bad in log for bad in BAD_CONSOLE):
             return False
         values = counters(log)
-        if len(values) >= 3:
-            return values[0] > 1
+        if values and first is None:
+            if values[0] <= 1:
+                return False
+            first = (time.monotonic(), values[-1])
+        if first is not None and time.monotonic() - first[0] >= watch:
+            return values[-1] > first[1]
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.2)

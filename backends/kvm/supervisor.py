@@ -86,6 +86,7 @@ class Supervisor:
         self.policy: PolicyState | None = None
         self._task: asyncio.Task[None] | None = None
         self._forced = False
+        self._switched = False  # migrate-continue (or the cancel) sent: QEMU may still say pre-switchover
 
     @property
     def done(self) -> bool:
@@ -136,7 +137,8 @@ class Supervisor:
         info = await mon.cmd("query-migrate")
         status = info.get("status")
         if status == "pre-switchover":
-            await self._switchover(mon, mig)
+            if not self._switched:
+                await self._switchover(mon, mig)
         elif status == "active" and self.limits.one_pass and (info.get("ram") or {}).get("dirty-sync-count", 0) >= 2:
             await self._force_switchover(mon)
         elif status == "active" and self.policy is not None:
@@ -168,6 +170,7 @@ class Supervisor:
 
     async def _switchover(self, mon: Monitor, mig: dict[str, Any]) -> None:
         """The guest is stopped: complete every mirror (no pivot), then let QEMU send the device state."""
+        self._switched = True
         for index in mig.get("disks", []):
             await mon.cmd("block-job-cancel", {"device": f"mig-disk{index}"})
         errors = []
