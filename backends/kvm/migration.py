@@ -33,7 +33,6 @@ from gnt.runtime import InstanceSpec, MigrationPhase, MigrationStatus
 
 __all__ = ["KvmMigration"]
 
-TCG_DOWNTIME = 100  # ms: the switchover pause a TCG guest may get, so that QEMU needs no second pass
 _MANAGED_CAPS = ("auto-converge", "postcopy-ram", "pause-before-switchover", "events")
 
 
@@ -60,16 +59,17 @@ def migration_limits(params: dict[str, Any], state: dict[str, Any]) -> Limits:
 
     Under TCG QEMU must not iterate: QEMU 7.2's TCG dirty tracking misses guest writes made after
     the second dirty-bitmap sync, so a guest that QEMU iterated on arrives with stale pages and
-    oopses on the target. So a TCG migration runs at `migration_max_bandwidth` with a downtime
-    limit of TCG_DOWNTIME ms (at most `migration_max_downtime`), which lets QEMU switch over at
-    the end of the first pass for guests that dirty less than that much during it, and the
-    supervisor forces the switchover once the first pass is done (`one_pass`). With KVM the
-    kernel tracks dirty pages and the Ganeti-style start values apply. See doc/design/003-kvm.md.
+    oopses on the target. So a TCG migration runs at `migration_max_bandwidth` with
+    `migration_max_downtime` from the start, which lets QEMU switch over within its first pass
+    unless the guest dirties more than that during it, and the supervisor forces the switchover
+    once the first pass is done (`one_pass`) for the guests that still make QEMU iterate. With KVM
+    the kernel tracks dirty pages and the Ganeti-style start values apply. See doc/design/003-kvm.md.
     """
     limits = limits_from_hvparams(params)
     if runs_tcg(state):
-        downtime = min(limits.max_downtime, max(limits.downtime, TCG_DOWNTIME))
-        limits = dataclasses.replace(limits, bandwidth=limits.max_bandwidth, downtime=downtime, one_pass=True)
+        limits = dataclasses.replace(
+            limits, bandwidth=limits.max_bandwidth, downtime=limits.max_downtime, one_pass=True
+        )
     return limits
 
 

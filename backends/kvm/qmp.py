@@ -54,16 +54,29 @@ class Monitor:
             return None
 
 
+async def _connect(path: str, label: str, timeout: float) -> QMPClient:
+    """A negotiated client. QEMU can emit an event (RESUME, MIGRATION, ...) ahead of the answer to
+    `qmp_capabilities`, which qemu.qmp's negotiation rejects: that one is retried at once."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        client = QMPClient(label)
+        try:
+            await asyncio.wait_for(client.connect(path), max(deadline - asyncio.get_running_loop().time(), 0.01))
+            return client
+        except Exception as err:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            negotiation = "Negotiation failed" in str(err)
+            if not negotiation or asyncio.get_running_loop().time() >= deadline:
+                raise HypervisorError(
+                    f"{label}: cannot reach QEMU's monitor at {path}: {err or type(err).__name__}"
+                ) from err
+
+
 @contextlib.asynccontextmanager
 async def session(path: str, label: str, timeout: float = 10.0) -> AsyncIterator[Monitor]:
     """An open session on the monitor socket at `path`; HypervisorError if none within timeout."""
-    client = QMPClient(label)
-    try:
-        await asyncio.wait_for(client.connect(path), timeout)
-    except Exception as err:
-        with contextlib.suppress(Exception):
-            await client.disconnect()
-        raise HypervisorError(f"{label}: cannot reach QEMU's monitor at {path}: {err or type(err).__name__}") from err
+    client = await _connect(path, label, timeout)
     try:
         yield Monitor(client, label)
     finally:

@@ -50,6 +50,10 @@ def status_from_query(info: dict[str, Any], uri: str, actions: list[dict[str, An
     status = str(info.get("status", "none"))
     ram = info.get("ram") or {}
     phase = _PHASES.get(status, MigrationPhase.ACTIVE)
+    if status == "completed" and not info.get("total-time"):
+        # QEMU sets "completed" a moment before it fills in total-time and downtime (and before the
+        # source reaches postmigrate): report it once the figures are there.
+        phase = MigrationPhase.ACTIVE
     message = actions[-1]["action"] if actions else ""
     if status == "failed":
         message = f"migration to {uri} failed: {info.get('error-desc', 'unknown error')}; the source keeps the guest"

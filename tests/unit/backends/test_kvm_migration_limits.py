@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backends.kvm.argv import hvparams
-from backends.kvm.migration import TCG_DOWNTIME, migration_limits, runs_tcg
+from backends.kvm.migration import migration_limits, runs_tcg
 from backends.kvm.policy import initial_parameters
 from gnt.runtime import InstanceSpec
 
@@ -27,5 +27,15 @@ def test_tcg_starts_at_the_limits_kvm_at_the_start_values() -> None:
     assert kvm["max-bandwidth"] == params["migration_bandwidth"] * MIB
     assert kvm["downtime-limit"] == params["migration_downtime"]
     assert tcg["max-bandwidth"] == params["migration_max_bandwidth"] * MIB
-    assert tcg["downtime-limit"] == min(TCG_DOWNTIME, params["migration_max_downtime"])
+    assert tcg["downtime-limit"] == params["migration_max_downtime"]
     assert migration_limits(params, _state("tcg")).one_pass and not migration_limits(params, _state("kvm")).one_pass
+
+
+def test_completed_counts_once_qemu_filled_in_the_figures() -> None:
+    from backends.kvm.supervisor import status_from_query
+    from gnt.runtime import MigrationPhase
+
+    early = status_from_query({"status": "completed", "total-time": 0, "downtime": 0}, "tcp:x:1", [])
+    done = status_from_query({"status": "completed", "total-time": 412, "downtime": 7}, "tcp:x:1", [])
+    assert early.phase == MigrationPhase.ACTIVE
+    assert done.phase == MigrationPhase.COMPLETED and done.total_time == 412
