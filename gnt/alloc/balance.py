@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnt.alloc.evaluate import KINDS, Evaluator
+from gnt.alloc.heap import roomy_heap
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, movable, relocate
 from gnt.alloc.score import NodeState, ScoreState, node_values
@@ -24,6 +25,7 @@ from gnt.alloc.score import NodeState, ScoreState, node_values
 __all__ = ["Move", "Plan", "apply_move", "balance", "format_plan", "job_sets"]
 
 _SMALL = 20_000  # instance x target pairs below which every round applies exactly one move
+_CELLS = 25_600  # instance x target pairs scored per numpy pass
 
 
 @dataclass
@@ -134,8 +136,9 @@ class _Search:
         recv = m.can_receive()
         self.targets = self.nodes[recv[self.nodes]]
 
-    def evaluate(self, idx: np.ndarray, chunk: int = 512, targets: np.ndarray | None = None):
+    def evaluate(self, idx: np.ndarray, targets: np.ndarray | None = None):
         tg = self.targets if targets is None else targets
+        chunk = max(8, _CELLS // max(len(tg), 1))
         parts = [self.ev.evaluate(idx[i : i + chunk], tg, self.kinds) for i in range(0, len(idx), chunk)]
         cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ("score", "kind", "new_p", "new_s")}
         return cat
@@ -203,10 +206,11 @@ def balance(
     plan = Plan(s.ss.score(), s.ss.score(), group=model.groups[group].name if model.groups else "")
     deadline = None if time_limit is None else t0 + time_limit
     gain = (min_gain, min_gain_limit)
-    if len(s.movable) * max(len(s.targets), 1) <= _SMALL:
-        _exact_greedy(s, plan, max_moves, gain, deadline)
-    else:
-        _lazy_greedy(s, plan, max_moves, gain, deadline)
+    with roomy_heap():
+        if len(s.movable) * max(len(s.targets), 1) <= _SMALL:
+            _exact_greedy(s, plan, max_moves, gain, deadline)
+        else:
+            _lazy_greedy(s, plan, max_moves, gain, deadline)
     plan.final_score = ScoreState(model, s.nodes).score() if plan.moves else plan.initial_score
     plan.seconds = time.monotonic() - t0
     return plan
