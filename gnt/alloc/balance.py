@@ -242,33 +242,31 @@ def _reanchor(s: _Search, n_moves: int) -> None:
 
 
 def _lazy_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, float], deadline) -> None:
-    """Greedy with cached candidate scores for large groups.
+    """Greedy with cached candidate gains for large groups.
 
-    A full evaluation ranks all instances; each round re-scores only the best-ranked few
-    exactly, applies the best of them (plus further node-disjoint ones, each re-scored
-    just before it is applied), and refreshes the ranking every `full_every` rounds. The
-    search ends only when a fresh full ranking yields no acceptable move.
+    A full evaluation ranks all instances by the gain of their best move; each round
+    re-scores only the best-ranked few exactly, applies the best of them plus further
+    node-disjoint ones (`_apply_batch`), and the ranking is refreshed every `full_every`
+    rounds. The search ends only when a fresh full ranking yields no acceptable move.
     """
     full = s.evaluate(s.movable)
-    cache, hot = full["score"], _hot_targets(s, full)
+    cache, hot = full["score"] - s.ss.score(), _hot_targets(s, full)
     top_n, batch, full_every = 64, max(1, len(s.targets) // 8), 150
     since_full = empty = 0
     while len(plan.moves) < max_moves:
         if deadline is not None and time.monotonic() > deadline:
             return
         order = np.argsort(cache, kind="stable")[:top_n]
-        exact = s.evaluate(s.movable[order], targets=hot)
-        cache[order] = exact["score"]
-        applied = _apply_batch(s, plan, order, exact, batch, max_moves, gain, cache)
+        applied = _apply_batch(s, plan, order, hot, batch, max_moves, gain, cache)
         since_full += 1
         empty = 0 if applied else empty + 1
-        # Candidates that did not pan out now carry their exact (worse) score and sink, so
+        # Candidates that did not pan out now carry their exact (smaller) gain and sink, so
         # a few empty rounds walk down the ranking before paying for a full evaluation.
         if empty > 6 or since_full >= full_every:
             if applied == 0 and since_full == empty:
                 return
             full = s.evaluate(s.movable)
-            cache, hot = full["score"], _hot_targets(s, full)
+            cache, hot = full["score"] - s.ss.score(), _hot_targets(s, full)
             since_full = empty = 0
 
 
@@ -296,29 +294,51 @@ def _rescore(s: _Search, idx: int, kind: int, new_p: int, new_s: int) -> float:
     return float(s.ev.evaluate(np.array([idx]), targets, (name,)).score[0])
 
 
-def _apply_batch(s, plan, order, exact, batch, max_moves, gain, cache) -> int:
-    """Apply up to `batch` node-disjoint moves from an exactly scored candidate list."""
+def _apply_batch(s, plan, order, hot, batch, max_moves, gain, cache, passes: int = 3) -> int:
+    """Apply up to `batch` node-disjoint moves among the candidates `order` (positions in
+    `s.movable`), best first.
+
+    The candidates are scored exactly against the `hot` targets; the best is applied if
+    acceptable, then further moves that share no node with those already applied, each
+    re-scored in the current state just before it is applied. Candidates whose own nodes
+    are still free but whose best target was taken get another pass against the targets
+    not yet used. `cache` receives each candidate's exact gain.
+    """
     used: set[int] = set()
     applied = 0
-    for j in np.argsort(exact["score"], kind="stable"):
-        if applied >= batch or len(plan.moves) >= max_moves:
+    cand = np.asarray(order)
+    for _ in range(passes):
+        tg = hot if not used else hot[~np.isin(hot, list(used))]
+        if not len(cand) or not len(tg):
             break
-        idx = int(s.movable[order[j]])
-        inst = s.m.instances[idx]
-        sc, k, (npn, nsn) = float(exact["score"][j]), int(exact["kind"][j]), _nodes(exact, j)
-        if applied:
-            if {inst.pnode, inst.snode, npn, nsn} & used:
-                continue
-            sc = _rescore(s, idx, k, npn, nsn)
-        if not np.isfinite(sc) or not _accept(s.ss.score(), sc, *gain):
-            if applied == 0:
+        exact = s.evaluate(s.movable[cand], targets=tg)
+        cache[cand] = exact["score"] - s.ss.score()
+        retry = []
+        for j in np.argsort(exact["score"], kind="stable"):
+            if applied >= batch or len(plan.moves) >= max_moves:
+                return applied
+            idx = int(s.movable[cand[j]])
+            inst = s.m.instances[idx]
+            sc, k, (npn, nsn) = float(exact["score"][j]), int(exact["kind"][j]), _nodes(exact, j)
+            if not np.isfinite(sc):
                 break
-            continue
-        used |= {inst.pnode, inst.snode, npn, nsn}
-        plan.moves.append(s.apply(idx, k, npn, nsn))
-        cache[order[j]] = s.ss.score()
-        applied += 1
-        _reanchor(s, len(plan.moves))
+            if {inst.pnode, inst.snode} & used:
+                continue
+            if applied:
+                if {npn, nsn} & used:
+                    retry.append(cand[j])
+                    continue
+                sc = _rescore(s, idx, k, npn, nsn)
+            if not _accept(s.ss.score(), sc, *gain):
+                if applied == 0:
+                    return 0
+                continue
+            used |= {inst.pnode, inst.snode, npn, nsn} - {-1}
+            plan.moves.append(s.apply(idx, k, npn, nsn))
+            cache[cand[j]] = 0.0
+            applied += 1
+            _reanchor(s, len(plan.moves))
+        cand = np.array(retry, np.int64)
     return applied
 
 

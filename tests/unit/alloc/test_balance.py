@@ -122,3 +122,20 @@ def test_balance_is_no_worse_than_installed_hbal(tmp_path):
     hb = float(final.group(1)) if final else cluster_score(m)
     plan = balance(m)
     assert plan.final_score <= hb + 1e-6
+
+
+def test_large_group_plan_replays_exactly_and_never_adds_n1_failures():
+    # Large enough for the lazy, batched search (instances x targets above the exact limit).
+    m = generate_cluster(30, seed=7, per_node=(25, 30))
+    replay = m.copy()
+    plan = balance(m, max_moves=400)
+    assert len(plan.moves) > 50
+    failing = _n1_failures(replay)
+    for mv in plan.moves:
+        apply_move(replay, mv)
+        assert cluster_score(replay) == pytest.approx(mv.score, abs=1e-7)
+        now = _n1_failures(replay)
+        assert now <= failing, "balancing step added an N+1 failure"
+        failing = now
+    assert [mv.score for mv in plan.moves] == sorted((mv.score for mv in plan.moves), reverse=True)
+    assert cluster_score(parse_text_from(replay)) == pytest.approx(plan.final_score, abs=1e-7)
