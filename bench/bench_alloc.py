@@ -1,7 +1,8 @@
 """Benchmark: gnt's balancer, capacity planner and allocator against Ganeti's htools.
 
-Generates seeded, unbalanced DRBD clusters (10-20 instances per node) at 20, 50, 100 and 200
-nodes in the htools text format, then runs side by side:
+Generates seeded, unbalanced DRBD clusters (10-20 instances per node at 20, 50 and 100 nodes;
+20 per node, i.e. 4,000 instances, at 200 nodes, the issue's large-cluster case) in the htools
+text format, then runs side by side:
 
 - balance:  gnt `balance()`          vs `hbal -t FILE`   (hbal capped by --hbal-cap seconds)
 - capacity: gnt `capacity()` standard (1 GiB/10 GiB/1 CPU) + tiered vs `hspace -t FILE
@@ -9,7 +10,8 @@ nodes in the htools text format, then runs side by side:
 - allocate: gnt one DRBD allocation  vs `hail REQUEST`   (on the balanced state)
 
 Scores are Ganeti's; gnt's final state is saved with `save_text` and re-scored with
-`hinfo -t` to show both tools agree. Prints a table and writes bench/results/alloc.json.
+`hinfo -t` to show both tools agree. Prints a table and merges its rows (by node count) into
+bench/results/alloc.json, so a run with --sizes 200 keeps the other sizes' rows.
 
     python bench/bench_alloc.py [--sizes 20,50,100,200] [--hbal-cap 240] [--no-htools]
 """
@@ -41,6 +43,9 @@ from gnt.alloc import (  # noqa: E402
     load_text,
     save_text,
 )
+
+#: Instances per node (min, max) by node count; other sizes use generate_cluster's 10-20.
+PER_NODE = {200: (20, 20)}
 
 HT = Path("/usr/lib/ganeti/3.0/usr/bin")
 HAIL = Path("/usr/lib/ganeti/3.0/usr/lib/ganeti/iallocators/hail")
@@ -102,16 +107,19 @@ def _alloc_request() -> dict:
 
 
 def bench_size(n: int, work: Path, cap: float, htools: bool, gnt_limit: float, only_capacity: bool = False) -> dict:
-    model = generate_cluster(n, seed=n)
+    model = generate_cluster(n, seed=n, **({"per_node": PER_NODE[n]} if n in PER_NODE else {}))
     src = work / f"cluster-{n}.txt"
     save_text(model, src)
     row: dict = {"nodes": n, "instances": len(model.instances)}
     m = load_text(src)
+    cpu0 = time.process_time()
     plan = balance(m, max_moves=100_000, time_limit=gnt_limit)
+    cpu = time.process_time() - cpu0
     out = work / f"cluster-{n}-balanced.txt"
     save_text(m, out)
     row["gnt_balance"] = {
         "seconds": round(plan.seconds, 2),
+        "cpu_seconds": round(cpu, 2),
         "initial": plan.initial_score,
         "final": plan.final_score,
         "moves": len(plan.moves),
@@ -192,15 +200,20 @@ def main() -> int:
             rows.append(bench_size(n, Path(tmp), args.hbal_cap, htools, args.gnt_limit, args.capacity_only))
             print(json.dumps(rows[-1]), flush=True)
     out_path = Path(args.out)
-    if args.capacity_only and out_path.exists():
-        old = {r["nodes"]: r for r in json.loads(out_path.read_text())["rows"]}
-        for r in rows:
+    old: dict[int, dict] = {}
+    if out_path.exists():
+        prev = json.loads(out_path.read_text())
+        old = {r["nodes"]: {"hbal_cap_s": prev.get("hbal_cap_s"), **r} for r in prev["rows"]}
+    for r in rows:
+        if args.capacity_only:
             keep = old.get(r["nodes"], {})
             keep.setdefault("gnt_capacity", {}).update(r["gnt_capacity"])
             if "hspace" in r:
                 keep["hspace"] = r["hspace"]
             old[r["nodes"]] = keep
-        rows = [old[k] for k in sorted(old)]
+        else:
+            old[r["nodes"]] = {**r, "hbal_cap_s": args.hbal_cap}
+    rows = [old[k] for k in sorted(old)]
     print_table(rows, args.hbal_cap)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"hbal_cap_s": args.hbal_cap, "rows": rows}, indent=2) + "\n")
