@@ -1,10 +1,10 @@
 """The balancer (hbal): greedy moves that lower the cluster score, grouped into job sets.
 
-Each round scores every movable instance against every target node for all of htools' move
-types at once (`Evaluator`), then applies the best move. On large groups a round applies
-several moves: candidates are taken best-first, each re-scored exactly against the current
-state just before it is applied, and only if it touches no node already changed in the
-round; this keeps the choice greedy while paying for a full evaluation only once per round.
+Small groups: each round scores every movable instance against every target node for all
+of htools' move types at once (`Evaluator`), then applies the best move, as hbal does. Large
+groups: a full evaluation ranks the instances by the gain of their best move; each round
+re-scores the best-ranked few exactly and applies several node-disjoint moves, each
+re-scored exactly against the current state just before it is applied (`_lazy_greedy`).
 The search stops when no move gains at least `min_gain` (once the score is below
 `min_gain_limit`, as hbal does), or after `max_moves`.
 """
@@ -309,7 +309,7 @@ def _apply_batch(s, plan, order, hot, batch, max_moves, gain, cache, passes: int
     cand = np.asarray(order)
     for _ in range(passes):
         tg = hot if not used else hot[~np.isin(hot, list(used))]
-        if not len(cand) or not len(tg):
+        if not len(cand):
             break
         exact = s.evaluate(s.movable[cand], targets=tg)
         cache[cand] = exact["score"] - s.ss.score()
