@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 from collections.abc import Iterator
@@ -34,38 +35,35 @@ def make_cluster(tmp: Path, count: int) -> VCluster:
     return VCluster(tmp, count, _free_subnet())
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VCluster]:
-    """A 3-node cluster shared by tests that leave it as they found it."""
-    vc = make_cluster(tmp_path_factory.mktemp("vc"), 3)
+@contextlib.contextmanager
+def running_cluster(directory: Path, count: int) -> Iterator[VCluster]:
+    """A started, initialised cluster of `count` nodes; stopped (daemons and guests) afterwards."""
+    vc = make_cluster(directory, count)
     vc.start()
     try:
         vc.init()
         yield vc
     finally:
         vc.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VCluster]:
+    """A 3-node cluster shared by tests that leave it as they found it."""
+    with running_cluster(tmp_path_factory.mktemp("vc"), 3) as vc:
+        yield vc
 
 
 @pytest.fixture
 def fresh_cluster(tmp_path: Path) -> Iterator[VCluster]:
     """A private 3-node cluster for tests that kill daemons or move the master."""
-    vc = make_cluster(tmp_path / "vc", 3)
-    vc.start()
-    try:
-        vc.init()
+    with running_cluster(tmp_path / "vc", 3) as vc:
         yield vc
-    finally:
-        vc.stop()
 
 
 @pytest.fixture
 def slow_migration_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VCluster]:
     """A 2-node cluster whose fake hypervisor migrates at 8 MiB/s, so a migration can be caught mid-way."""
     monkeypatch.setenv("GNT_FAKE_MIGRATION_MBPS", "8")
-    vc = make_cluster(tmp_path / "vc", 2)
-    vc.start()
-    try:
-        vc.init()
+    with running_cluster(tmp_path / "vc", 2) as vc:
         yield vc
-    finally:
-        vc.stop()
