@@ -118,4 +118,6 @@ async def rpc_node_leave(args: dict[str, Any]) -> None:
             if entry.startswith("ssconf_"):
                 os.unlink(os.path.join(directory, entry))
     for callback in on_leave:
-        asyncio.get_running_loop().call_later(0.2, callback)
+        # at once: the answer is already in the transport buffer, and closing flushes it; waiting would
+        # leave a window in which a quick re-add talks to the old server and then loses it
+        asyncio.get_running_loop().call_soon(callback)
