@@ -38,11 +38,3 @@ def resolve(name: str) -> str:
         return socket.gethostbyname(name)
     except OSError as err:
         raise OpPrereqError(f"Cannot resolve node name '{name}': {err}", ECODE_NOENT) from err
-
-
-def is_valid_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

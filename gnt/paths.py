@@ -86,10 +86,6 @@ def cluster_cert() -> str:
     return os.path.join(data_dir(), "server.pem")
 
 
-def rapi_cert() -> str:
-    return os.path.join(data_dir(), "rapi.pem")
-
-
 def rapi_users() -> str:
     return os.path.join(data_dir(), "rapi", "users")
 
@@ -123,10 +119,6 @@ def host_state_dir() -> str:
     """Facts about the physical host (e.g. whether KVM really works): shared by all virtual nodes on it."""
     base = vcluster_base()
     return os.path.join(base, ".host") if base else data_dir()
-
-
-def watcher_state() -> str:
-    return os.path.join(data_dir(), "watcher.state")
 
 
 def os_search_path() -> list[str]:

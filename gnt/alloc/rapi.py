@@ -12,7 +12,38 @@ from gnt.alloc.iallocator import ipolicy_from_dict
 from gnt.alloc.model import ClusterModel, Group, Instance, Node
 from gnt.errors import OpPrereqError
 
-__all__ = ["model_from_rapi"]
+__all__ = ["MODEL_INSTANCE_FIELDS", "MODEL_NODE_FIELDS", "model_from_rapi"]
+
+#: the RAPI/query fields `model_from_rapi` reads; callers ask the master for exactly these
+MODEL_NODE_FIELDS = (
+    "name",
+    "offline",
+    "drained",
+    "mtotal",
+    "mnode",
+    "mfree",
+    "dtotal",
+    "dfree",
+    "ctotal",
+    "cnos",
+    "role",
+    "group.uuid",
+    "tags",
+    "ndparams",
+    "sptotal",
+    "spfree",
+)
+MODEL_INSTANCE_FIELDS = (
+    "name",
+    "beparams",
+    "disk.sizes",
+    "disk_template",
+    "pnode",
+    "snodes",
+    "tags",
+    "admin_state",
+    "oper_state",
+)
 
 
 def _status(d: dict[str, Any]) -> str:
@@ -40,7 +71,8 @@ def _node(d: dict[str, Any], groups: dict[str, int]) -> Node:
         f_dsk=int(d.get("dfree") or 0),
         t_cpu=float(d.get("ctotal") or 0),
         group=groups[str(gu)],
-        offline=bool(d.get("offline")),
+        # a node that gave no live data (mfree unknown) must not receive anything
+        offline=bool(d.get("offline")) or ("mfree" in d and d["mfree"] is None),
         drained=bool(d.get("drained")),
         master=d.get("role") == "M",
         spindles=int(sp_total if sp_total is not None else nd.get("spindle_count", 1)),

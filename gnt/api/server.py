@@ -21,7 +21,7 @@ from aiohttp import web
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.errors import ECODE_INVAL, ApiError, GntError, JobLost, OpPrereqError
+from gnt.errors import ECODE_INVAL, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.instance import query as iq
 from gnt.jobs import query as jq
 from gnt.node import query as nq
@@ -115,8 +115,8 @@ class Api:
             except GntError as err:
                 status = err.http_status if 400 <= err.http_status < 600 else 500
                 extra = {"error_class": type(err).__name__, "error_args": list(err.args)}
-                if status == 500 and not isinstance(err, ApiError):
-                    status = 502 if type(err).__name__ == "RpcError" else 500
+                if isinstance(err, RpcError):
+                    status = 502  # a node, not the master, failed
                 return error_response(status, err.message, extra)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 return error_response(400, "Request body is not valid JSON")

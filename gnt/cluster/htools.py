@@ -16,16 +16,13 @@ from gnt.cli.common import CONTEXT, client, handle_errors
 from gnt.cli.jobs import wait_job
 from gnt.errors import ParameterError
 
-NODE_FIELDS = (
-    "name,offline,drained,mtotal,mnode,mfree,dtotal,dfree,ctotal,cnos,role,group.uuid,tags,ndparams,sptotal,spfree"
-)
 UNLIMITED_MOVES = 10**9
-INSTANCE_FIELDS = "name,beparams,disk.sizes,disk_template,pnode,snodes,tags,admin_state,oper_state"
 
 
 def load_model(text_file: str | None) -> Any:
     """The cluster model from an htools text file, or from the running cluster."""
-    from gnt.alloc import load_text, model_from_rapi
+    from gnt.alloc import load_text
+    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi
 
     if text_file:
         try:
@@ -33,11 +30,8 @@ def load_model(text_file: str | None) -> Any:
         except OSError as err:
             raise ParameterError(f"Cannot read {text_file}: {err.strerror}") from err
     cl = client()
-    nodes = cl.get("/2/nodes", bulk=1, fields=NODE_FIELDS)
-    for row in nodes:
-        if row["mfree"] is None:
-            row["offline"] = True  # no live data: treat as unusable rather than as empty
-    instances = cl.get("/2/instances", bulk=1, fields=INSTANCE_FIELDS)
+    nodes = cl.get("/2/nodes", bulk=1, fields=",".join(MODEL_NODE_FIELDS))
+    instances = cl.get("/2/instances", bulk=1, fields=",".join(MODEL_INSTANCE_FIELDS))
     info = cl.get("/2/info")
     return model_from_rapi(nodes, instances, cl.get("/2/groups", bulk=1), info["ipolicy"], info["tags"])
 

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gnt import constants, hvparams
-from gnt.errors import ECODE_NORES, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.errors import ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 
@@ -136,11 +136,6 @@ async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed
             f"Not enough memory on node {node.name} for {reason}: needed {needed} MiB, available {free} MiB",
             ECODE_NORES,
         )
-
-
-def raise_node_error(result: Any, message: str) -> None:
-    if result.failed:
-        raise OpExecError(f"{message}: {result.error}")
 
 
 def check_hvparams(hypervisor: str, params: dict[str, Any]) -> None:

@@ -26,43 +26,20 @@ if TYPE_CHECKING:
 
 BUILTIN = ("hail", "", None)
 EXTERNAL_TIMEOUT = 60.0
-NODE_FIELDS = [
-    "name",
-    "offline",
-    "drained",
-    "mtotal",
-    "mnode",
-    "mfree",
-    "dtotal",
-    "dfree",
-    "ctotal",
-    "cnos",
-    "role",
-    "group.uuid",
-    "tags",
-    "ndparams",
-    "sptotal",
-    "spfree",
-]
-INSTANCE_FIELDS = ["name", "beparams", "disk.sizes", "disk_template", "pnode", "snodes", "tags", "admin_state"]
 
 
 async def cluster_model(lu: LogicalUnit) -> ClusterModel:
     """The allocator's model of the cluster now: the config plus fresh free memory/disk per node."""
-    from gnt.alloc import model_from_rapi
+    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi
 
     cfg, services = lu.cfg, lu.ctx.services
     online = [n for n in cfg.nodes.values() if not n.offline]
-    args = {"hypervisors": [cfg.cluster.default_hypervisor], "storage_dirs": services.storage_dirs()}
-    results = await services.live(online, "node_info", args, fresh=True)
+    results = await services.live(online, "node_info", services.node_info_args(), fresh=True)
     live = {name: (None if r.failed else r.payload) for name, r in results.items()}
-    node_fields = q.select(nq.FIELDS, NODE_FIELDS)
+    node_fields = q.select(nq.FIELDS, list(MODEL_NODE_FIELDS))
     nodes = sorted(cfg.nodes.values(), key=lambda n: n.name)
     node_rows = q.as_dicts(node_fields, q.evaluate(node_fields, nodes, nq.NodeQueryContext(cfg, live)))
-    for row in node_rows:  # a node without live data cannot receive anything
-        if row["mfree"] is None:
-            row["offline"] = True
-    inst_fields = q.select(iq.FIELDS, INSTANCE_FIELDS)
+    inst_fields = q.select(iq.FIELDS, list(MODEL_INSTANCE_FIELDS))
     insts = sorted(cfg.instances.values(), key=lambda i: i.name)
     inst_rows = q.as_dicts(inst_fields, q.evaluate(inst_fields, insts, iq.InstanceQueryContext(cfg, {})))
     groups = [

@@ -91,9 +91,8 @@ class Master:
 
     # -- live data for queries ---------------------------------------------------------------
     async def node_live(self, nodes: list[Node]) -> dict[str, dict[str, Any] | None]:
-        args = {"hypervisors": [self.cfg.cluster.default_hypervisor], "storage_dirs": self.services.storage_dirs()}
         online = [n for n in nodes if not n.offline]
-        results = await self.services.live(online, "node_info", args)
+        results = await self.services.live(online, "node_info", self.services.node_info_args())
         return {name: (None if r.failed else r.payload) for name, r in results.items()}
 
     async def instance_live(self, instances: list[Instance]) -> dict[str, dict[str, Any] | None]:

@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any
 
-from gnt import paths
 from gnt.config.manager import ConfigManager
 from gnt.config.store import ChangeSet
 from gnt.objects import Node
@@ -71,7 +70,6 @@ class MasterServices:
         self.queue: Any = None
         self._senders: dict[str, CandidateSender] = {}
         self._live: dict[tuple[str, str], tuple[float, RpcResult]] = {}
-        self.resolver: Any = None
 
     # -- addressing --------------------------------------------------------------------------
     def target(self, node: Node) -> Target:
@@ -145,12 +143,10 @@ class MasterServices:
     def invalidate_live(self) -> None:
         self._live.clear()
 
+    def node_info_args(self) -> dict[str, Any]:
+        """Arguments of the node_info RPC that list and allocation queries send."""
+        return {"hypervisors": [self.cfg.cluster.default_hypervisor], "storage_dirs": self.storage_dirs()}
+
     def storage_dirs(self) -> list[str]:
         cluster = self.cfg.cluster
         return [d for d in (cluster.file_storage_dir, cluster.shared_file_storage_dir) if d]
-
-
-def vcluster_hosts_file() -> str:
-    """In a virtual cluster, name -> IP lives in DIR/hosts (no root needed to edit /etc/hosts)."""
-    base = paths.vcluster_base()
-    return f"{base}/hosts" if base else ""
