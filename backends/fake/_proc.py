@@ -49,7 +49,7 @@ class GuestState:
 
 
 def read_state(rundir: str) -> GuestState | None:
-    """Parse the state file; the guest rewrites it in place, so retry a torn read briefly."""
+    """Parse the state file (a fixed-width record the guest overwrites in place); retry a torn read briefly."""
     path = os.path.join(rundir, STATE)
     for _ in range(20):
         try:

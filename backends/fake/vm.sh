@@ -33,7 +33,11 @@ ack=0
 boot_us=${EPOCHREALTIME/./}
 
 dump() {
-    printf '%d %d %s %d %d\n' "$c" "$boots" "$st" "$ack" "$boot_us" >"$dir/state"
+    # Overwrite in place (<>, no O_TRUNC) with a fixed-width record: a reader never sees the empty
+    # file that a truncating `>` leaves between open and write when the guest is preempted there.
+    local line
+    printf -v line '%d %d %s %d %d' "$c" "$boots" "$st" "$ack" "$boot_us"
+    printf '%-79s\n' "$line" 1<>"$dir/state"
 }
 
 console() {

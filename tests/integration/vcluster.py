@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.fake._proc import read_state
+
 REPO = Path(__file__).resolve().parents[2]
 #: `gnt-instance add` with the noop OS and no name/IP checks or NICs: what most tests create
 ADD_INSTANCE = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics"]
@@ -114,8 +116,15 @@ class VCluster:
         return self.dir / node / "var/run/gnt/instances/fake" / instance
 
     def guest_counter(self, node: str, instance: str) -> int:
-        """The fake guest's own counter, from the state file it keeps."""
-        return int((self.guest_dir(node, instance) / "state").read_text().split()[0])
+        """The fake guest's own counter, from the state file it keeps.
+
+        The guest rewrites that file in place on every tick, so read it the way the driver does
+        (retrying a torn read) rather than trusting one read to see a whole line.
+        """
+        state = read_state(str(self.guest_dir(node, instance)))
+        if state is None:
+            raise AssertionError(f"no readable guest state for {instance} on {node}")
+        return state.counter
 
     def guest_pid(self, node: str, instance: str) -> int:
         return int((self.guest_dir(node, instance) / "pid").read_text())
