@@ -145,24 +145,42 @@ class KvmMigration(KvmBase):
             raise HypervisorError(f"{spec.name}: QEMU did not report its incoming migration port")
         return {"address": address, "port": int(addresses[0]["port"])}
 
-    @staticmethod
-    async def _export_disks(mon: Monitor, spec: InstanceSpec, address: str) -> dict[str, Any]:
-        last: Exception | None = None
-        for _ in range(5):  # the probed port may be taken before QEMU binds it: try another
-            port = _free_port(address)
-            server = {"addr": {"type": "inet", "data": {"host": address, "port": str(port)}}}
-            try:
-                await mon.cmd("nbd-server-start", server)
-                break
-            except HypervisorError as err:
-                last = err
-        else:
-            raise HypervisorError(f"cannot start the NBD server for {spec.name} on {address}: {last}")
+    async def _export_disks(self, mon: Monitor, spec: InstanceSpec, address: str) -> dict[str, Any]:
+        port = await self._start_nbd_server(mon, spec, address)
         for disk in local_disks(spec):
             export = {"type": "nbd", "id": f"mig-disk{disk.index}", "node-name": f"disk{disk.index}"}
             export.update({"name": f"disk{disk.index}", "writable": True})
             await mon.cmd("block-export-add", export)
         return {"nbd_port": port, "nbd_exports": [f"disk{d.index}" for d in local_disks(spec)]}
+
+    async def _start_nbd_server(self, mon: Monitor, spec: InstanceSpec, address: str) -> int:
+        """Start QEMU's NBD server on a port of `address`; the port.
+
+        The listening socket is ours, made with TCP_NODELAY and handed to QEMU: accepted sockets
+        inherit the option, and QEMU 7.2's server does not set it, so every reply it splits in two
+        writes waited for the client's delayed ACK (Nagle): ~90 ms to connect, measured with
+        `qemu-img info nbd://...` (90 ms vs 7 ms with this socket). In a test network namespace
+        the socket must be QEMU's own, so there QEMU binds a probed port itself.
+        """
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        if self.netns is None:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.bind((address, 0))
+                sock.listen(16)
+                await mon.pass_socket(sock, "nbd-listen")
+                await mon.cmd("nbd-server-start", {"addr": {"type": "fd", "data": {"str": "nbd-listen"}}})
+                return int(sock.getsockname()[1])
+        last: Exception | None = None
+        for _ in range(5):  # the probed port may be taken before QEMU binds it: try another
+            port = _free_port(address)
+            addr = {"type": "inet", "data": {"host": address, "port": str(port)}}
+            try:
+                await mon.cmd("nbd-server-start", {"addr": addr})
+                return port
+            except HypervisorError as err:
+                last = err
+        raise HypervisorError(f"cannot start the NBD server for {spec.name} on {address}: {last}")
 
     async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
         state = self.load(spec.name)

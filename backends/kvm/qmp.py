@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,6 +47,14 @@ class Monitor:
         except Exception as err:  # connection lost: the process died or quit
             raise HypervisorError(f"{self._label}: QMP {command}: {type(err).__name__}: {err}") from err
 
+    async def pass_socket(self, sock: socket.socket, name: str) -> None:
+        """Hand `sock` to QEMU as fd `name` (SCM_RIGHTS + `getfd`); QEMU keeps its own copy."""
+        try:
+            self._client.send_fd_scm(sock.fileno())
+        except Exception as err:
+            raise HypervisorError(f"{self._label}: cannot pass a socket to QEMU: {err}") from err
+        await self.cmd("getfd", {"fdname": name})
+
     async def try_cmd(self, command: str, args: dict[str, Any] | None = None) -> Any:
         """Like cmd, but None on failure: for best-effort cleanup steps."""
         try:
@@ -56,7 +65,9 @@ class Monitor:
 
 async def _connect(path: str, label: str, timeout: float) -> QMPClient:
     """A negotiated client. QEMU can emit an event (RESUME, MIGRATION, ...) ahead of the answer to
-    `qmp_capabilities`, which qemu.qmp's negotiation rejects: that one is retried at once."""
+    `qmp_capabilities`, or even ahead of the greeting when a client reconnects while a migration
+    starts; qemu.qmp's handshake rejects both ("Negotiation failed", "Did not understand Greeting"),
+    so a failed handshake is retried on a fresh connection until the deadline."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         client = QMPClient(label)
@@ -66,8 +77,8 @@ async def _connect(path: str, label: str, timeout: float) -> QMPClient:
         except Exception as err:
             with contextlib.suppress(Exception):
                 await client.disconnect()
-            negotiation = "Negotiation failed" in str(err)
-            if not negotiation or asyncio.get_running_loop().time() >= deadline:
+            handshake = "Negotiation failed" in str(err) or "Failed to establish session" in str(err)
+            if not handshake or asyncio.get_running_loop().time() >= deadline:
                 raise HypervisorError(
                     f"{label}: cannot reach QEMU's monitor at {path}: {err or type(err).__name__}"
                 ) from err
