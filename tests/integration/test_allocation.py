@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.integration.vcluster import ADD_DISKLESS, VCluster
+from tests.integration.vcluster import ADD_DISKLESS, ADD_INSTANCE, VCluster
 
 ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
 
@@ -55,15 +55,7 @@ def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -
 
 def test_too_big_for_any_node_is_refused_by_allocator(cluster: VCluster) -> None:
     result = cluster.run(
-        "gnt-instance",
-        "add",
-        "-o",
-        "noop",
-        "--no-name-check",
-        "--no-ip-check",
-        "--no-nics",
-        "-t",
-        "diskless",
+        *ADD_DISKLESS,
         "-B",
         "memory=500G",
         "al-big",
@@ -75,13 +67,7 @@ def test_node_evacuate_moves_every_instance(fresh_cluster: VCluster) -> None:
     vc = fresh_cluster
     vc.ok(*ADD, "-n", "node3", "ev-a")
     vc.ok(
-        "gnt-instance",
-        "add",
-        "-o",
-        "noop",
-        "--no-name-check",
-        "--no-ip-check",
-        "--no-nics",
+        *ADD_INSTANCE,
         "-t",
         "sharedfile",
         "--disk",
@@ -112,15 +98,7 @@ def test_balance_spreads_a_lopsided_cluster(fresh_cluster: VCluster, tmp_path: P
     vc = fresh_cluster
     ids = [
         vc.submit(
-            "gnt-instance",
-            "add",
-            "-o",
-            "noop",
-            "--no-name-check",
-            "--no-ip-check",
-            "--no-nics",
-            "-t",
-            "diskless",
+            *ADD_DISKLESS,
             "-B",
             "memory=2G",
             "-n",

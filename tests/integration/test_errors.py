@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.vcluster import ADD_DISKLESS, VCluster
+from tests.integration.vcluster import ADD_DISKLESS, ADD_INSTANCE, VCluster
 
 ADD = ADD_DISKLESS
 
@@ -57,13 +57,7 @@ ADD = ADD_DISKLESS
         ),
         (
             [
-                "gnt-instance",
-                "add",
-                "-o",
-                "noop",
-                "--no-name-check",
-                "--no-ip-check",
-                "--no-nics",
+                *ADD_INSTANCE,
                 "-t",
                 "bogus",
                 "-n",
@@ -75,13 +69,7 @@ ADD = ADD_DISKLESS
         ),
         (
             [
-                "gnt-instance",
-                "add",
-                "-o",
-                "noop",
-                "--no-name-check",
-                "--no-ip-check",
-                "--no-nics",
+                *ADD_INSTANCE,
                 "-t",
                 "file",
                 "--disk",
@@ -114,13 +102,7 @@ def test_duplicate_name_is_refused(cluster: VCluster) -> None:
 
 def test_migrate_and_failover_of_file_instance_refused(cluster: VCluster) -> None:
     cluster.ok(
-        "gnt-instance",
-        "add",
-        "-o",
-        "noop",
-        "--no-name-check",
-        "--no-ip-check",
-        "--no-nics",
+        *ADD_INSTANCE,
         "-t",
         "file",
         "--disk",
