@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import signal
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from backends.fake import FakeHypervisor, _proc
+from backends.fake import FakeHypervisor
 from gnt.errors import HypervisorError
-from gnt.runtime import InstanceSpec, MigrationPhase, MigrationStatus, RunState
-
-TICK = 0.02
-Factory = Callable[..., FakeHypervisor]
-
-
-def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
+from gnt.runtime import MigrationPhase, MigrationStatus, RunState
+from tests.unit.backends.fake_helpers import TICK, Factory, async_test, counter, kill_guests, spec, state, wait_for
 
 
 @pytest.fixture
@@ -41,32 +28,7 @@ def node(tmp_path: Any) -> Iterator[Factory]:
 
     yield make
     for hv in made:
-        for name in os.listdir(hv.run_dir()) if os.path.isdir(hv.run_dir()) else []:
-            pid = _proc.alive_pid(os.path.join(hv.run_dir(), name))
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
-
-
-def spec(name: str = "inst1", memory: int = 128) -> InstanceSpec:
-    return InstanceSpec(name=name, uuid=f"uuid-{name}", hypervisor="fake", memory=memory, vcpus=1)
-
-
-async def wait_for(predicate: Callable[[], Coroutine[Any, Any, bool]], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
-async def counter(hv: FakeHypervisor, name: str = "inst1") -> int:
-    info = await hv.instance_info(name)
-    assert info is not None
-    return int(info.extra["counter"])
-
-
-async def state(hv: FakeHypervisor, name: str = "inst1") -> RunState | None:
-    info = await hv.instance_info(name)
-    return info.state if info else None
+        kill_guests(hv.run_dir())
 
 
 ADDRESS = "127.0.0.1"
