@@ -1,7 +1,9 @@
-"""The node's RPC procedures: each takes the JSON arguments and returns a JSON-ready result.
+"""The node's RPC procedures: each takes its declared, already checked argument record
+(gnt.rpc.procedures; see agent.dispatcher) and returns a JSON-ready result.
 
-Handlers translate between wire records and the drivers in `backends/` and `storage/`; the
-decisions (which node, which disk, when) are the master's.
+Handlers translate between records and the drivers in `backends/` and `storage/`; the decisions
+(which node, which disk, when) are the master's. What a disk is (local, shared) is asked of its
+storage driver.
 """
 
 from __future__ import annotations
@@ -15,33 +17,38 @@ from typing import Any
 
 import backends
 import storage
-from gnt import PROTOCOL_VERSION, __version__, paths
+from gnt import PROTOCOL_VERSION, __version__, confine, paths
 from gnt import serial as ser
 from gnt.errors import HypervisorError
-from gnt.runtime import DiskSpec, InstanceSpec, MigrationPhase
+from gnt.rpc import procedures as proc
+from gnt.rpc.procedures import Procedure
+from gnt.runtime import InstanceSpec, MigrationPhase
 
-Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Handler = Callable[[Any], Awaitable[Any]]
 LOCAL_STATUS_INTERVAL = 0.005
+#: the maximum a migration_status call waits on the node before answering
+STATUS_WAIT_MAX = 5.0
 HANDLERS: dict[str, Handler] = {}
 
 
-def procedure(fn: Handler) -> Handler:
-    HANDLERS[fn.__name__.removeprefix("rpc_")] = fn
-    return fn
+def handles(declaration: Procedure[Any]) -> Callable[[Handler], Handler]:
+    """Register the handler of one declared procedure."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[declaration.name] = fn
+        return fn
+
+    return register
 
 
-def _spec(args: dict[str, Any]) -> InstanceSpec:
-    return ser.from_dict(InstanceSpec, args["instance"])
-
-
-#: disks that live on one node only; an incoming live migration brings their data along
-LOCAL_DISKS = ("file",)
+def _is_local(dev_type: str) -> bool:
+    return storage.get(dev_type).kind.is_local
 
 
 async def _assemble_disks(spec: InstanceSpec, incoming: bool = False) -> None:
     """Open the instance's disks here; on a migration target, local disks do not exist yet."""
     for disk in spec.disks:
-        if incoming and disk.dev_type in LOCAL_DISKS:
+        if incoming and _is_local(disk.dev_type):
             disk.path = None  # the hypervisor creates and fills it from the source
             continue
         disk.path = await storage.get(disk.dev_type).assemble(disk, spec.name)
@@ -64,20 +71,20 @@ async def warm_up() -> None:
 # -- node -------------------------------------------------------------------------------------
 
 
-@procedure
-async def rpc_version(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.VERSION)
+async def version(args: proc.NoArgs) -> dict[str, Any]:
     return {"protocol": PROTOCOL_VERSION, "version": __version__, "node": paths.hostname()}
 
 
-@procedure
-async def rpc_node_info(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.NODE_INFO)
+async def node_info(args: proc.NodeInfoArgs) -> dict[str, Any]:
     from storage.file import storage_usage
 
     info: dict[str, Any] = {"hv": {}, "storage": [], "bootid": _boot_id()}
-    for name in args.get("hypervisors", []):
+    for name in args.hypervisors:
         info["hv"][name] = await backends.get(name).node_info()
-    for path in args.get("storage_dirs", []):
-        local = paths.localize(path)
+    for path in args.storage_dirs:
+        local = confine.storage_path(path, "storage directory")
         os.makedirs(local, exist_ok=True)
         info["storage"].append({"type": "file", "name": path, **storage_usage(local)})
     info["cpu_total"] = os.cpu_count() or 1
@@ -93,21 +100,20 @@ def _boot_id() -> str:
         return ""
 
 
-@procedure
-async def rpc_node_verify(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.NODE_VERIFY)
+async def node_verify(args: proc.NodeInfoArgs) -> dict[str, Any]:
     """Facts the master compares against the config in `gnt-cluster verify`."""
     from storage.file import list_disk_files
 
     result: dict[str, Any] = {"node": paths.hostname(), "version": PROTOCOL_VERSION, "time": time.time()}
     result["hypervisors"] = {}
-    for name in args.get("hypervisors", []):
+    for name in args.hypervisors:
         hv = backends.get(name)
         result["hypervisors"][name] = {
             "problems": await hv.verify(),
             "instances": {k: str(v.state) for k, v in (await hv.all_instances_info()).items()},
         }
-    dirs = [paths.localize(d) for d in args.get("storage_dirs", [])]
-    result["disk_files"] = await asyncio.to_thread(list_disk_files, dirs)
+    result["disk_files"] = await asyncio.to_thread(list_disk_files, list(args.storage_dirs))
     result["ssconf"] = _read_ssconf()
     return result
 
@@ -123,10 +129,13 @@ def _read_ssconf() -> dict[str, str]:
     return values
 
 
-@procedure
-async def rpc_ssconf_write(args: dict[str, Any]) -> None:
+@handles(proc.SSCONF_WRITE)
+async def ssconf_write(args: proc.SsconfWriteArgs) -> None:
+    """Write ssconf files; every key is checked before anything is written (all or nothing)."""
+    for key in args.values:
+        confine.check_ssconf_key(key)
     directory = paths.ensure_dir(paths.ssconf_dir())
-    for key, value in args["values"].items():
+    for key, value in args.values.items():
         target = os.path.join(directory, f"ssconf_{key}")
         tmp = f"{target}.tmp"
         with open(tmp, "w") as handle:
@@ -134,40 +143,40 @@ async def rpc_ssconf_write(args: dict[str, Any]) -> None:
         os.replace(tmp, target)
 
 
-@procedure
-async def rpc_test_delay(args: dict[str, Any]) -> None:
-    await asyncio.sleep(float(args["duration"]))
+@handles(proc.TEST_DELAY)
+async def test_delay(args: proc.TestDelayArgs) -> None:
+    await asyncio.sleep(max(args.duration, 0.0))
 
 
 # -- instances --------------------------------------------------------------------------------
 
 
-@procedure
-async def rpc_instance_list(args: dict[str, Any]) -> list[str]:
+@handles(proc.INSTANCE_LIST)
+async def instance_list(args: proc.HypervisorsArgs) -> list[str]:
     names: list[str] = []
-    for hv in args.get("hypervisors", []):
+    for hv in args.hypervisors:
         names.extend(await backends.get(hv).list_instances())
     return names
 
 
-@procedure
-async def rpc_all_instances_info(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.ALL_INSTANCES_INFO)
+async def all_instances_info(args: proc.HypervisorsArgs) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for hv in args.get("hypervisors", []):
+    for hv in args.hypervisors:
         for name, info in (await backends.get(hv).all_instances_info()).items():
             result[name] = ser.to_dict(info) | {"hypervisor": hv}
     return result
 
 
-@procedure
-async def rpc_instance_info(args: dict[str, Any]) -> dict[str, Any] | None:
-    info = await backends.get(args["hypervisor"]).instance_info(args["name"])
+@handles(proc.INSTANCE_INFO)
+async def instance_info(args: proc.InstanceQueryArgs) -> dict[str, Any] | None:
+    info = await backends.get(args.hypervisor).instance_info(args.name)
     return ser.to_dict(info) if info else None
 
 
-@procedure
-async def rpc_instance_start(args: dict[str, Any]) -> None:
-    spec = _spec(args)
+@handles(proc.INSTANCE_START)
+async def instance_start(args: proc.InstanceStartArgs) -> None:
+    spec = args.instance
     hv = backends.get(spec.hypervisor)
     current = await hv.instance_info(spec.name)
     if current is not None and str(current.state) in ("running", "paused"):
@@ -175,40 +184,39 @@ async def rpc_instance_start(args: dict[str, Any]) -> None:
     if current is not None:
         await hv.cleanup(spec.name)
     await _assemble_disks(spec)
-    await hv.start(spec, paused=bool(args.get("paused", False)))
+    await hv.start(spec, paused=args.paused)
 
 
-@procedure
-async def rpc_instance_shutdown(args: dict[str, Any]) -> None:
-    spec = _spec(args)
+@handles(proc.INSTANCE_SHUTDOWN)
+async def instance_shutdown(args: proc.InstanceShutdownArgs) -> None:
+    spec = args.instance
     hv = backends.get(spec.hypervisor)
-    await hv.stop(spec, float(args.get("timeout", 120)), force=bool(args.get("force", False)))
+    await hv.stop(spec, args.timeout, force=args.force)
     if await hv.instance_info(spec.name) is not None:
         await hv.cleanup(spec.name)
 
 
-@procedure
-async def rpc_instance_reboot(args: dict[str, Any]) -> None:
-    spec = _spec(args)
+@handles(proc.INSTANCE_REBOOT)
+async def instance_reboot(args: proc.InstanceRebootArgs) -> None:
+    spec = args.instance
     hv = backends.get(spec.hypervisor)
-    reboot_type = args.get("reboot_type", "hard")
-    if reboot_type == "full":
-        await hv.stop(spec, float(args.get("shutdown_timeout", 120)))
+    if args.reboot_type == "full":
+        await hv.stop(spec, args.shutdown_timeout)
         await hv.cleanup(spec.name)
         await _assemble_disks(spec)
         await hv.start(spec)
         return
-    await hv.reboot(spec, hard=reboot_type == "hard")
+    await hv.reboot(spec, hard=args.reboot_type == "hard")
 
 
-@procedure
-async def rpc_instance_cleanup(args: dict[str, Any]) -> None:
-    await backends.get(args["hypervisor"]).cleanup(args["name"])
+@handles(proc.INSTANCE_CLEANUP)
+async def instance_cleanup(args: proc.InstanceQueryArgs) -> None:
+    await backends.get(args.hypervisor).cleanup(args.name)
 
 
-@procedure
-async def rpc_instance_console(args: dict[str, Any]) -> dict[str, Any]:
-    spec = _spec(args)
+@handles(proc.INSTANCE_CONSOLE)
+async def instance_console(args: proc.InstanceArgs) -> dict[str, Any]:
+    spec = args.instance
     try:
         argv = backends.get(spec.hypervisor).console_command(spec)
     except NotImplementedError as err:
@@ -219,31 +227,31 @@ async def rpc_instance_console(args: dict[str, Any]) -> dict[str, Any]:
 # -- migration --------------------------------------------------------------------------------
 
 
-@procedure
-async def rpc_accept_instance(args: dict[str, Any]) -> dict[str, Any]:
-    spec = _spec(args)
+@handles(proc.ACCEPT_INSTANCE)
+async def accept_instance(args: proc.AcceptInstanceArgs) -> dict[str, Any]:
+    spec = args.instance
     await _assemble_disks(spec, incoming=True)
-    return await backends.get(spec.hypervisor).accept_instance(spec, args["target_address"])
+    return await backends.get(spec.hypervisor).accept_instance(spec, args.target_address)
 
 
-@procedure
-async def rpc_migrate_instance(args: dict[str, Any]) -> None:
-    spec = _spec(args)
+@handles(proc.MIGRATE_INSTANCE)
+async def migrate_instance(args: proc.MigrateInstanceArgs) -> None:
+    spec = args.instance
     await _assemble_disks(spec)
     hv = backends.get(spec.hypervisor)
-    await hv.migrate_instance(spec, args["target_address"], args["info"], bool(args.get("live", True)))
+    await hv.migrate_instance(spec, args.target_address, args.info, args.live)
 
 
-@procedure
-async def rpc_migration_status(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.MIGRATION_STATUS)
+async def migration_status(args: proc.MigrationStatusArgs) -> dict[str, Any]:
     """Status of an outgoing migration; with `wait`, answer as soon as it ends (or after `wait` s).
 
     Asking the hypervisor locally every few ms is cheap; a master polling over RPC would learn of
     the end up to a whole poll interval late, and that is guest-visible orchestration time.
     """
-    spec = _spec(args)
+    spec = args.instance
     hv = backends.get(spec.hypervisor)
-    deadline = time.monotonic() + min(float(args.get("wait", 0)), 5.0)
+    deadline = time.monotonic() + min(max(args.wait, 0.0), STATUS_WAIT_MAX)
     while True:
         status = await hv.migration_status(spec)
         if status.phase != MigrationPhase.ACTIVE or time.monotonic() >= deadline:
@@ -251,86 +259,74 @@ async def rpc_migration_status(args: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(LOCAL_STATUS_INTERVAL)
 
 
-@procedure
-async def rpc_abort_migration(args: dict[str, Any]) -> None:
-    spec = _spec(args)
-    await backends.get(spec.hypervisor).abort_migration(spec)
+@handles(proc.ABORT_MIGRATION)
+async def abort_migration(args: proc.InstanceArgs) -> None:
+    await backends.get(args.instance.hypervisor).abort_migration(args.instance)
 
 
-@procedure
-async def rpc_finalize_migration_dst(args: dict[str, Any]) -> None:
-    spec = _spec(args)
+@handles(proc.FINALIZE_MIGRATION_DST)
+async def finalize_migration_dst(args: proc.FinalizeDstArgs) -> None:
+    spec = args.instance
     for disk in spec.disks:
-        if disk.dev_type in LOCAL_DISKS:
+        if _is_local(disk.dev_type):
             disk.path = None
     hv = backends.get(spec.hypervisor)
-    await hv.finalize_migration_dst(spec, args.get("info", {}), bool(args["success"]))
+    await hv.finalize_migration_dst(spec, args.info, args.success)
 
 
-@procedure
-async def rpc_finalize_migration_src(args: dict[str, Any]) -> None:
-    spec = _spec(args)
-    await backends.get(spec.hypervisor).finalize_migration_src(spec, bool(args["success"]))
+@handles(proc.FINALIZE_MIGRATION_SRC)
+async def finalize_migration_src(args: proc.FinalizeSrcArgs) -> None:
+    await backends.get(args.instance.hypervisor).finalize_migration_src(args.instance, args.success)
 
 
 # -- block devices ------------------------------------------------------------------------------
 
 
-def _disk(args: dict[str, Any]) -> DiskSpec:
-    return ser.from_dict(DiskSpec, args["disk"])
+@handles(proc.BLOCKDEV_CREATE)
+async def blockdev_create(args: proc.BlockdevArgs) -> str:
+    return await storage.get(args.disk.dev_type).create(args.disk, args.instance_name)
 
 
-@procedure
-async def rpc_blockdev_create(args: dict[str, Any]) -> str:
-    disk = _disk(args)
-    return await storage.get(disk.dev_type).create(disk, args.get("instance_name", ""))
+@handles(proc.BLOCKDEV_REMOVE)
+async def blockdev_remove(args: proc.BlockdevArgs) -> None:
+    await storage.get(args.disk.dev_type).remove(args.disk)
 
 
-@procedure
-async def rpc_blockdev_remove(args: dict[str, Any]) -> None:
-    disk = _disk(args)
-    await storage.get(disk.dev_type).remove(disk)
+@handles(proc.BLOCKDEV_ASSEMBLE)
+async def blockdev_assemble(args: proc.BlockdevArgs) -> str | None:
+    return await storage.get(args.disk.dev_type).assemble(args.disk, args.instance_name)
 
 
-@procedure
-async def rpc_blockdev_assemble(args: dict[str, Any]) -> str | None:
-    disk = _disk(args)
-    return await storage.get(disk.dev_type).assemble(disk, args.get("instance_name", ""))
+@handles(proc.BLOCKDEV_SHUTDOWN)
+async def blockdev_shutdown(args: proc.BlockdevArgs) -> None:
+    await storage.get(args.disk.dev_type).shutdown(args.disk)
 
 
-@procedure
-async def rpc_blockdev_shutdown(args: dict[str, Any]) -> None:
-    disk = _disk(args)
-    await storage.get(disk.dev_type).shutdown(disk)
+@handles(proc.BLOCKDEV_GROW)
+async def blockdev_grow(args: proc.BlockdevGrowArgs) -> None:
+    await storage.get(args.disk.dev_type).grow(args.disk, args.amount)
 
 
-@procedure
-async def rpc_blockdev_grow(args: dict[str, Any]) -> None:
-    disk = _disk(args)
-    await storage.get(disk.dev_type).grow(disk, int(args["amount"]))
-
-
-@procedure
-async def rpc_blockdev_info(args: dict[str, Any]) -> list[dict[str, Any]]:
-    disks = [ser.from_dict(DiskSpec, d) for d in args["disks"]]
-    return [ser.to_dict(await storage.get(d.dev_type).info(d)) for d in disks]
+@handles(proc.BLOCKDEV_INFO)
+async def blockdev_info(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
+    return [ser.to_dict(await storage.get(d.dev_type).info(d)) for d in args.disks]
 
 
 # -- OS definitions -----------------------------------------------------------------------------
 
 
-@procedure
-async def rpc_os_diagnose(args: dict[str, Any]) -> list[dict[str, Any]]:
+@handles(proc.OS_DIAGNOSE)
+async def os_diagnose(args: proc.NoArgs) -> list[dict[str, Any]]:
     from agent import os_scripts
 
     return await os_scripts.diagnose(paths.os_search_path())
 
 
-@procedure
-async def rpc_instance_os_add(args: dict[str, Any]) -> None:
+@handles(proc.INSTANCE_OS_ADD)
+async def instance_os_add(args: proc.InstanceOsAddArgs) -> None:
     from agent import os_scripts
 
-    spec = _spec(args)
+    spec = args.instance
     await _assemble_disks(spec)
     await os_scripts.run_create(
         spec.os,
@@ -338,12 +334,12 @@ async def rpc_instance_os_add(args: dict[str, Any]) -> None:
         [d.path or "" for d in spec.disks],
         paths.os_search_path(),
         paths.ensure_dir(os.path.join(paths.log_dir(), "os")),
-        reinstall=bool(args.get("reinstall", False)),
+        reinstall=args.reinstall,
     )
 
 
-@procedure
-async def rpc_os_validate(args: dict[str, Any]) -> None:
+@handles(proc.OS_VALIDATE)
+async def os_validate(args: proc.OsValidateArgs) -> None:
     from agent import os_scripts
 
-    os_scripts.find_os(args["name"], paths.os_search_path())
+    os_scripts.find_os(args.name, paths.os_search_path())

@@ -11,10 +11,11 @@ import os
 import signal
 from typing import Any
 
-from agent.handlers import procedure
+from agent.handlers import handles
 from gnt import paths
 from gnt.config import store
 from gnt.db import SqliteWriter
+from gnt.rpc import procedures as proc
 
 _writer: SqliteWriter | None = None
 
@@ -34,25 +35,25 @@ def close() -> None:
         _writer = None
 
 
-@procedure
-async def rpc_config_apply(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.CONFIG_APPLY)
+async def config_apply(args: proc.ConfigApplyArgs) -> dict[str, Any]:
     """Apply change sets in order; ask for a full copy at the first gap."""
     writer = _replica()
-    for changes in args["changes"]:
+    for changes in args.changes:
         if not await writer.run(lambda conn, c=changes: store.apply(conn, c)):
             return {"resync": True, "serial": store.read_serial(writer.conn)}
     return {"resync": False, "serial": store.read_serial(writer.conn)}
 
 
-@procedure
-async def rpc_config_replace(args: dict[str, Any]) -> int:
+@handles(proc.CONFIG_REPLACE)
+async def config_replace(args: proc.ConfigReplaceArgs) -> int:
     writer = _replica()
-    await writer.run(lambda conn: store.replace_all(conn, int(args["serial"]), args["objects"]))
-    return int(args["serial"])
+    await writer.run(lambda conn: store.replace_all(conn, args.serial, args.objects))
+    return args.serial
 
 
-@procedure
-async def rpc_config_drop(args: dict[str, Any]) -> None:
+@handles(proc.CONFIG_DROP)
+async def config_drop(args: proc.NoArgs) -> None:
     """No longer a master candidate: a replica nobody updates must not be mistaken for current."""
     close()
     for suffix in ("", "-wal", "-shm"):
@@ -60,8 +61,8 @@ async def rpc_config_drop(args: dict[str, Any]) -> None:
             os.unlink(paths.config_db() + suffix)
 
 
-@procedure
-async def rpc_config_serial(args: dict[str, Any]) -> dict[str, Any]:
+@handles(proc.CONFIG_SERIAL)
+async def config_serial(args: proc.NoArgs) -> dict[str, Any]:
     """This node's view for master voting: its replica serial and whom it believes is master."""
     serial = store.read_serial(_replica().conn) if os.path.exists(paths.config_db()) else 0
     master = ""
@@ -73,8 +74,8 @@ async def rpc_config_serial(args: dict[str, Any]) -> dict[str, Any]:
     return {"serial": serial, "master": master, "node": paths.hostname()}
 
 
-@procedure
-async def rpc_master_stop(args: dict[str, Any]) -> bool:
+@handles(proc.MASTER_STOP)
+async def master_stop(args: proc.NoArgs) -> bool:
     """Stop the master daemon on this node (master failover); True if one was running."""
     try:
         with open(paths.pid_file("gnt-masterd")) as handle:
@@ -105,8 +106,8 @@ def _alive(pid: int) -> bool:
 on_leave: list[Any] = []
 
 
-@procedure
-async def rpc_node_leave(args: dict[str, Any]) -> None:
+@handles(proc.NODE_LEAVE)
+async def node_leave(args: proc.NoArgs) -> None:
     """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
     close()
     for path in (paths.cluster_cert(), paths.config_db(), paths.config_db() + "-wal", paths.config_db() + "-shm"):

@@ -1,4 +1,5 @@
-"""The node daemon's HTTPS server: mutual TLS, one POST route per RPC procedure (agent.httpserver).
+"""The node daemon's HTTPS server: mutual TLS, one POST route per declared procedure (agent.httpserver),
+each call checked against the procedure table by agent.dispatcher before its handler runs.
 
 Before the node joins a cluster it has no certificate; the server then waits for one to appear
 (written by `gnt-cluster init` or `gnt-node add`) and starts serving. After `node_leave` it
@@ -9,37 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import ssl
 
 from agent import httpserver, replica
+from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths
-from gnt.errors import GntError
-from gnt.rpc import protocol
 
 log = logging.getLogger("gnt-noded")
 CERT_POLL_INTERVAL = 0.05
 CERT_WATCH_INTERVAL = 0.5
 
 
-async def dispatch(name: str, raw: bytes) -> bytes:
-    """Run one procedure; errors travel back typed (see gnt.rpc.protocol)."""
-    handler = HANDLERS.get(name)
-    if handler is None:
-        body = protocol.failure(GntError(f"Unknown RPC procedure '{name}'"))
-    else:
-        try:
-            args = json.loads(raw) if raw else {}
-            body = protocol.ok(await handler(args))
-        except GntError as err:
-            body = protocol.failure(err)
-        except Exception as err:  # noqa: BLE001 - reported to the master, logged here
-            log.exception("procedure %s failed", name)
-            body = protocol.failure(GntError(f"{type(err).__name__}: {err}"))
-    return json.dumps(body).encode()
+def node_dispatcher() -> Dispatcher:
+    """The node's dispatcher over its real handlers (agent.handlers and agent.replica)."""
+    return Dispatcher(HANDLERS)
 
 
 async def wait_for_cert(path: str) -> None:
@@ -65,6 +52,7 @@ async def _until_cert_changes(path: str, identity: tuple[int, int, int] | None, 
 async def serve(address: str, port: int) -> None:
     """Serve until cancelled, re-arming whenever the node leaves its cluster or gets a new certificate."""
     cert = paths.cluster_cert()
+    dispatcher = node_dispatcher()
     while True:
         await wait_for_cert(cert)
         identity = _cert_identity(cert)
@@ -72,7 +60,7 @@ async def serve(address: str, port: int) -> None:
         replica.on_leave[:] = [left.set]
         server = httpserver.Server()
         try:
-            await server.start(dispatch, address, port, certs.server_context(cert))
+            await server.start(dispatcher.http, address, port, certs.server_context(cert))
         except (OSError, ssl.SSLError) as err:
             log.error("cannot serve on %s:%d: %s; retrying", address, port, err)
             await asyncio.sleep(1)

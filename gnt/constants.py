@@ -14,12 +14,7 @@ DT_BLOCK = "blockdev"
 DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD, DT_BLOCK)
 #: templates gnt can run today (the others need the lvm/drbd drivers)
 DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE)
-#: templates whose data every node can reach, so the instance can move anywhere
-DTS_EXT_MIRROR = (DT_DISKLESS, DT_SHARED_FILE)
-DTS_INT_MIRROR = (DT_DRBD,)
-DTS_MIRRORED = DTS_EXT_MIRROR + DTS_INT_MIRROR
-#: templates that kvm can live-migrate by mirroring local disks (gnt only; Ganeti refuses)
-DTS_LOCAL_MIGRATE = (DT_FILE,)
+# What each template's disks are (local, shared, mirrored) and which can move: gnt.disktypes.
 
 HYPERVISORS = ("fake", "kvm", "xen")
 

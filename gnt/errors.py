@@ -10,6 +10,7 @@ The tree::
     ├── JobQueueError             queue drained/full, unknown job; HTTP 400
     ├── LockError                 lock acquisition failed or timed out
     ├── RpcError                  a node could not be reached or answered badly
+    │   └── RpcArgumentError      a node refused a call's arguments (bad record, path outside its roots)
     ├── HypervisorError           a hypervisor refused or failed
     ├── StorageError              a block device operation failed
     ├── ConfigurationError        the config is inconsistent or unreadable
@@ -113,6 +114,13 @@ class RpcError(GntError):
     cli_heading = "Failure: RPC error:"
 
 
+class RpcArgumentError(RpcError):
+    """A node refused a call: the arguments do not match the procedure's declaration, or a path or
+    name in them is not allowed on that node (see gnt.rpc.procedures and gnt.confine)."""
+
+    cli_heading = "Failure: RPC arguments refused:"
+
+
 class HypervisorError(GntError):
     cli_heading = "Failure: hypervisor error:"
 
@@ -155,3 +163,4 @@ _CLASSES: dict[str, type[GntError]] = {
         ApiError,
     )
 }
+_CLASSES[RpcArgumentError.__name__] = RpcArgumentError

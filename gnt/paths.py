@@ -90,6 +90,11 @@ def rapi_users() -> str:
     return os.path.join(data_dir(), "rapi", "users")
 
 
+def file_storage_paths() -> str:
+    """This node's list of directories file disks may live in (see gnt.confine); never set over RPC."""
+    return os.path.join(data_dir(), "file-storage-paths")
+
+
 def ssconf_dir() -> str:
     return data_dir()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
+from gnt.disktypes import DiskKind
 from gnt.runtime import DiskSpec
 
 
@@ -25,7 +26,20 @@ class DeviceInfo:
 
 
 class BlockDevice(abc.ABC):
-    """Driver for one storage type."""
+    """Driver for one storage type.
+
+    `kind` is the driver's entry in `gnt.disktypes` (local, shared, mirrored): the master and the
+    hypervisor drivers cannot import storage/, so what a disk *is* is declared there and each
+    driver points at it.
+    """
+
+    kind: DiskKind
+
+    def node_paths(self, disk: DiskSpec) -> list[str]:
+        """The node-local paths this disk's logical_id names, each confined to the node's storage
+        roots (gnt.confine); raises RpcArgumentError for one outside. The node daemon checks
+        every disk of a call with this before any handler runs."""
+        return []
 
     @abc.abstractmethod
     async def create(self, disk: DiskSpec, instance_name: str) -> str:

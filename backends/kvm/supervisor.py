@@ -19,16 +19,15 @@ from qemu.qmp import EventListener
 
 from backends.kvm.policy import Limits, PolicyState, decide
 from backends.kvm.qmp import Monitor, session
+from gnt import disktypes
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceSpec, MigrationPhase, MigrationStatus
 
 if TYPE_CHECKING:
     from backends.kvm.driver import KvmBase
 
-__all__ = ["LOCAL_DEV_TYPES", "Supervisor", "local_disks", "status_from_query"]
+__all__ = ["Supervisor", "local_disks", "status_from_query"]
 
-#: disk templates whose data lives on one node only: mirrored to the target over NBD.
-LOCAL_DEV_TYPES = frozenset({"file", "plain"})
 POLL = 0.2
 #: QEMU's largest downtime-limit (ms): with it, the next iteration check switches over.
 FORCE_DOWNTIME = 2_000_000
@@ -42,7 +41,8 @@ _PHASES = {
 
 
 def local_disks(spec: InstanceSpec) -> list[DiskSpec]:
-    return [d for d in spec.disks if d.dev_type in LOCAL_DEV_TYPES]
+    """Disks whose data lives on one node only (gnt.disktypes): mirrored to the target over NBD."""
+    return [d for d in spec.disks if disktypes.kind(d.dev_type).is_local]
 
 
 def status_from_query(info: dict[str, Any], uri: str, actions: list[dict[str, Any]]) -> MigrationStatus:

@@ -24,7 +24,7 @@ def _localize_dir(value: str, default: str) -> str:
 
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
-    from gnt import certs
+    from gnt import certs, confine
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
@@ -77,6 +77,9 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         finally:
             writer.close()
         write_local_ssconf(name, node.name, address)
+        confine.write_storage_paths(
+            paths.file_storage_paths(), [cluster.file_storage_dir, cluster.shared_file_storage_dir]
+        )
         certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
         start_masterd()
     except BaseException:
@@ -93,6 +96,7 @@ def _undo_init() -> None:
         paths.ssconf_file("master_node"),
         paths.ssconf_file("master_ip"),
         paths.jobs_db(),
+        paths.file_storage_paths(),
     ):
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
@@ -146,6 +150,7 @@ async def _failover(no_voting: bool) -> str:
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
+    from gnt.rpc import procedures as proc
     from gnt.rpc.client import RpcClient, Target
 
     me = paths.hostname()
@@ -161,12 +166,12 @@ async def _failover(no_voting: bool) -> str:
         old = cfg.master()
         if old.uuid == node.uuid:
             raise OpPrereqError(f"This node ({me}) is already the master", ECODE_INVAL)
-        rpc = RpcClient(paths.cluster_cert(), cfg.cluster.noded_port)
+        rpc = RpcClient.https(paths.cluster_cert(), cfg.cluster.noded_port)
         try:
             targets = [Target(n.name, n.primary_ip) for n in cfg.nodes.values() if not n.offline]
-            votes = await rpc.call_many(targets, "config_serial", {}, 10)
+            votes = await rpc.call_many(targets, proc.CONFIG_SERIAL, proc.NoArgs())
             _check_votes(cfg, votes, old.name, no_voting)
-            stopped = await rpc.call(Target(old.name, old.primary_ip), "master_stop", {}, 15)
+            stopped = await rpc.master_stop(Target(old.name, old.primary_ip))
             if stopped.failed and not no_voting:
                 print(f"Warning: could not stop the master daemon on {old.name}: {stopped.error}", file=sys.stderr)
         finally:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gnt import PROTOCOL_VERSION, constants, paths
+from gnt import PROTOCOL_VERSION, constants, disktypes, paths
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.opcodes import OpClusterDestroy, OpClusterPostInit, OpClusterSetParams, OpClusterVerify
+from gnt.rpc import procedures as proc
 
 
 @register
@@ -21,7 +22,7 @@ class LUClusterPostInit(LogicalUnit):
     async def exec(self) -> bool:
         services = self.ctx.services
         master = self.cfg.master()
-        result = await self.rpc.call(services.target(master), "version", {}, 10)
+        result = await self.rpc.version(services.target(master))
         result.get("The master's node daemon does not answer")
         await services.push_ssconf()
         return True
@@ -52,8 +53,8 @@ class LUClusterVerify(LogicalUnit):
             self._error("cluster", cfg.cluster.cluster_name, "the cluster certificate is missing")
         online = [n for n in cfg.nodes.values() if not n.offline]
         self.feedback(f"* Gathering data ({len(online)} nodes)")
-        args = {"hypervisors": cfg.cluster.enabled_hypervisors, "storage_dirs": services.storage_dirs()}
-        results = await self.rpc.call_many(services.targets(online), "node_verify", args, 30)
+        args = proc.NodeInfoArgs(list(cfg.cluster.enabled_hypervisors), services.storage_dirs())
+        results = await self.rpc.call_many(services.targets(online), proc.NODE_VERIFY, args)
         self.feedback("* Verifying node status")
         facts = self._verify_nodes(results)
         self.feedback("* Verifying instance status")
@@ -65,7 +66,7 @@ class LUClusterVerify(LogicalUnit):
         offline = [n.name for n in cfg.nodes.values() if n.offline]
         if offline:
             self.feedback(f"  - NOTICE: {len(offline)} offline node(s) found.")
-        unmirrored = [i for i in cfg.instances.values() if i.disk_template not in constants.DTS_MIRRORED]
+        unmirrored = [i for i in cfg.instances.values() if not disktypes.kind(i.disk_template).is_redundant]
         if unmirrored:
             self.feedback(f"  - NOTICE: {len(unmirrored)} non-redundant instance(s) found.")
         return self.errors == 0

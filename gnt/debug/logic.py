@@ -8,6 +8,7 @@ from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.opcodes import OpTestDelay
+from gnt.rpc import procedures as proc
 
 
 @register
@@ -33,9 +34,7 @@ class LUTestDelay(LogicalUnit):
                 await asyncio.sleep(self.op.duration)
             if self.nodes:
                 targets = self.ctx.services.targets(self.nodes)
-                results = await self.rpc.call_many(
-                    targets, "test_delay", {"duration": self.op.duration}, timeout=self.op.duration + 10
-                )
+                results = await self.rpc.call_many(targets, proc.TEST_DELAY, proc.TestDelayArgs(self.op.duration))
                 for name, result in results.items():
                     if result.failed:
                         raise OpExecError(f"Delay on node {name} failed: {result.error}")

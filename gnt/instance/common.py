@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from gnt import constants, hvparams
 from gnt.errors import ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
+from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 
 if TYPE_CHECKING:
@@ -89,10 +90,9 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
     )
 
 
-def spec_args(lu: LogicalUnit, inst: Instance, **extra: Any) -> dict[str, Any]:
-    from gnt import serial
-
-    return {"instance": serial.to_dict(build_spec(lu.cfg.cluster, inst)), **extra}
+def spec_of(lu: LogicalUnit, inst: Instance) -> InstanceSpec:
+    """The node-side record of `inst` under the cluster's current defaults."""
+    return build_spec(lu.cfg.cluster, inst)
 
 
 def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int) -> list[str]:
@@ -128,7 +128,7 @@ def check_node_usable(node: Node) -> None:
 async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed: int, reason: str) -> None:
     """Ask the node (fresh data) whether `needed` MiB fit; raise insufficient_resources if not."""
     services = lu.ctx.services
-    result = (await services.live([node], "node_info", {"hypervisors": [hypervisor]}, fresh=True))[node.name]
+    result = (await services.live([node], proc.NODE_INFO, proc.NodeInfoArgs([hypervisor]), fresh=True))[node.name]
     info = result.get("Cannot get node information")
     free = int(info["hv"][hypervisor]["memory_free"])
     if needed > free:

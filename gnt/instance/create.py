@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from gnt import constants, serial
+from gnt import constants
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.instance.common import (
     build_spec,
@@ -20,6 +20,8 @@ from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Disk, Instance, Nic, new_uuid
 from gnt.opcodes import OpInstanceCreate
+from gnt.rpc import procedures as proc
+from gnt.runtime import InstanceSpec
 from gnt.units import parse_size
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
@@ -136,7 +138,7 @@ class LUInstanceCreate(LogicalUnit):
     async def _check_os(self) -> None:
         if not self.op.os_type:
             return
-        result = await self.rpc.call(self.ctx.services.target(self.pnode), "os_validate", {"name": self.op.os_type})
+        result = await self.rpc.os_validate(self.ctx.services.target(self.pnode), proc.OsValidateArgs(self.op.os_type))
         if result.failed:
             raise OpExecError(f"OS Parameters validation failed on node {self.pnode.name}: {result.error}")
 
@@ -204,7 +206,7 @@ class LUInstanceCreate(LogicalUnit):
         try:
             if not op.no_install:
                 self.feedback("* running the instance OS create scripts...")
-                result = await self.rpc.call(target, "instance_os_add", {"instance": self._spec(inst)}, 600)
+                result = await self.rpc.instance_os_add(target, proc.InstanceOsAddArgs(self._spec(inst)))
                 if result.failed:
                     raise OpExecError(
                         f"Could not add os for instance {inst.name} on node {self.pnode.name}: {result.error}"
@@ -214,7 +216,7 @@ class LUInstanceCreate(LogicalUnit):
             raise
         if op.start:
             self.feedback("* starting instance...")
-            result = await self.rpc.call(target, "instance_start", {"instance": self._spec(inst)}, 120)
+            result = await self.rpc.instance_start(target, proc.InstanceStartArgs(self._spec(inst)))
             if result.failed:
                 inst.admin_state = constants.ADMINST_DOWN
                 await cfg.commit([inst])
@@ -242,17 +244,16 @@ class LUInstanceCreate(LogicalUnit):
             nicparams=params,
         )
 
-    def _spec(self, inst: Instance) -> dict[str, Any]:
-        return serial.to_dict(build_spec(self.cfg.cluster, inst))
+    def _spec(self, inst: Instance) -> InstanceSpec:
+        return build_spec(self.cfg.cluster, inst)
 
     async def _create_disks(self, inst: Instance, target: Any) -> None:
         created = []
         for disk in build_spec(self.cfg.cluster, inst).disks:
-            args = {"disk": serial.to_dict(disk), "instance_name": inst.name}
-            result = await self.rpc.call(target, "blockdev_create", args, 600)
+            result = await self.rpc.blockdev_create(target, proc.BlockdevArgs(disk, inst.name))
             if result.failed:
                 for done in created:
-                    await self.rpc.call(target, "blockdev_remove", {"disk": serial.to_dict(done)})
+                    await self.rpc.blockdev_remove(target, proc.BlockdevArgs(done, inst.name))
                 raise OpExecError(
                     f"Can't create disk {disk.index} of instance {inst.name} on node {self.pnode.name}: {result.error}"
                 )
@@ -262,5 +263,5 @@ class LUInstanceCreate(LogicalUnit):
         """Remove what this job created, so a failed create leaves nothing behind."""
         self.warning(f"Removing disks and config entry of instance {inst.name}")
         for disk in build_spec(self.cfg.cluster, inst).disks:
-            await self.rpc.call(target, "blockdev_remove", {"disk": serial.to_dict(disk)})
+            await self.rpc.blockdev_remove(target, proc.BlockdevArgs(disk, inst.name))
         await self.cfg.commit(delete=[inst])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnt import constants, serial
+from gnt import constants
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.instance.common import (
     build_spec,
@@ -13,7 +13,7 @@ from gnt.instance.common import (
     check_node_online,
     filled_beparams,
     instance_memory,
-    spec_args,
+    spec_of,
 )
 from gnt.instance.create import normalize_beparams
 from gnt.jobs.locking import Level, LockRequest
@@ -26,6 +26,7 @@ from gnt.opcodes import (
     OpInstanceShutdown,
     OpInstanceStartup,
 )
+from gnt.rpc import procedures as proc
 
 
 class InstanceLU(LogicalUnit):
@@ -59,16 +60,13 @@ class LUInstanceRemove(InstanceLU):
     async def exec(self) -> None:
         inst = self.instance
         self.feedback(f"* shutting down instance {inst.name} on node {self.pnode.name}")
-        result = await self.rpc.call(
-            self.target(),
-            "instance_shutdown",
-            spec_args(self, inst, timeout=self.op.shutdown_timeout),
-            self.op.shutdown_timeout + 30,
+        result = await self.rpc.instance_shutdown(
+            self.target(), proc.InstanceShutdownArgs(spec_of(self, inst), timeout=self.op.shutdown_timeout)
         )
         self._check(result, f"Could not shut down instance {inst.name}")
         self.feedback("* removing instance disks...")
         for disk in build_spec(self.cfg.cluster, inst).disks:
-            result = await self.rpc.call(self.target(), "blockdev_remove", {"disk": serial.to_dict(disk)}, 120)
+            result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
             self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
         self.feedback(f"* removing instance {inst.name} from the cluster config")
         await self.cfg.commit(delete=[inst])
@@ -93,8 +91,8 @@ class LUInstanceStartup(InstanceLU):
             raise OpPrereqError(f"Instance {self.instance.name} is marked offline", ECODE_STATE)
         check_node_online(self.pnode, "primary node")
         self.beparams = normalize_beparams(self.op.beparams)
-        info = await self.rpc.call(
-            self.target(), "instance_info", {"name": self.instance.name, "hypervisor": self.instance.hypervisor}, 15
+        info = await self.rpc.instance_info(
+            self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
         )
         running = info.get("Cannot get instance information")
         self.already_running = bool(running and running["state"] in ("running", "paused"))
@@ -117,8 +115,7 @@ class LUInstanceStartup(InstanceLU):
         spec.hvparams.update(self.op.hvparams)
         if "maxmem" in self.beparams:
             spec.memory = int(self.beparams["maxmem"])
-        args = {"instance": serial.to_dict(spec), "paused": self.op.startup_paused}
-        result = await self.rpc.call(self.target(), "instance_start", args, 120)
+        result = await self.rpc.instance_start(self.target(), proc.InstanceStartArgs(spec, self.op.startup_paused))
         if result.failed:
             raise OpExecError(f"Could not start instance {inst.name}: {result.error}")
 
@@ -141,8 +138,8 @@ class LUInstanceShutdown(InstanceLU):
         if self.pnode.offline:
             self.warning(f"Primary node {self.pnode.name} is offline; only the config was changed")
             return
-        result = await self.rpc.call(
-            self.target(), "instance_shutdown", spec_args(self, inst, timeout=self.op.timeout), self.op.timeout + 30
+        result = await self.rpc.instance_shutdown(
+            self.target(), proc.InstanceShutdownArgs(spec_of(self, inst), timeout=self.op.timeout)
         )
         if result.failed:
             raise OpExecError(f"Could not shutdown instance {inst.name}: {result.error}")
@@ -160,8 +157,8 @@ class LUInstanceReboot(InstanceLU):
     async def check_prereq(self) -> None:
         super().check_prereq()
         check_node_online(self.pnode, "primary node")
-        info = await self.rpc.call(
-            self.target(), "instance_info", {"name": self.instance.name, "hypervisor": self.instance.hypervisor}, 15
+        info = await self.rpc.instance_info(
+            self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
         )
         running = info.get("Cannot get instance information")
         self.running = bool(running and running["state"] in ("running", "paused"))
@@ -169,11 +166,11 @@ class LUInstanceReboot(InstanceLU):
     async def exec(self) -> None:
         inst = self.instance
         if self.running:
-            args = spec_args(self, inst, reboot_type=self.op.reboot_type, shutdown_timeout=self.op.shutdown_timeout)
-            result = await self.rpc.call(self.target(), "instance_reboot", args, self.op.shutdown_timeout + 60)
+            args = proc.InstanceRebootArgs(spec_of(self, inst), self.op.reboot_type, self.op.shutdown_timeout)
+            result = await self.rpc.instance_reboot(self.target(), args)
         else:
             self.info(f"Instance {inst.name} was not running; starting it")
-            result = await self.rpc.call(self.target(), "instance_start", spec_args(self, inst), 120)
+            result = await self.rpc.instance_start(self.target(), proc.InstanceStartArgs(spec_of(self, inst)))
         if result.failed:
             raise OpExecError(f"Could not reboot instance {inst.name}: {result.error}")
         if inst.admin_state != constants.ADMINST_UP:

@@ -1,38 +1,27 @@
-"""Instance live migration, failover, and node-wide migration.
+"""Instance live migration and failover, and node-wide migration and evacuation.
 
-The master drives the same steps for every hypervisor (see backends/base.py): accept on the
-target, migrate on the source, poll the source for progress (logged in the job), then finalize
-both sides. On any failure the source keeps the guest and the target copy is destroyed.
+Every one of them moves instances through the one shared step in gnt.instance.move: the LUs here
+only pick the target and say which kind of move (the node-wide ones submit one job per instance).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from gnt import constants
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
-from gnt.instance.common import check_free_memory, check_node_usable, instance_memory, spec_args
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.instance.common import check_node_usable
+from gnt.instance.move import InstanceMove, MoveKind, check_movable, evacuation_opcode
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Instance, Node
 from gnt.opcodes import OpInstanceFailover, OpInstanceMigrate, OpNodeEvacuate, OpNodeMigrate
 
-#: the node answers migration_status as soon as the migration ends, or after this long (progress, cancel)
-STATUS_WAIT = 0.25
-PROGRESS_INTERVAL = 1.0
-MIGRATION_TIMEOUT = 3600
-
-
-def _mib(value: int) -> str:
-    return f"{value / 1048576:.1f} MiB"
-
 
 class MoveLU(LogicalUnit):
-    """Common checks for moving an instance to another node."""
+    """An LU moving one instance to another node through the shared step (gnt.instance.move)."""
 
-    VERB = "migrations"
+    KIND = MoveKind.MIGRATION
 
     def declare_locks(self) -> dict[Level, LockRequest]:
         op: Any = self.op
@@ -45,19 +34,11 @@ class MoveLU(LogicalUnit):
     async def check_move(self) -> None:
         op: Any = self.op
         self.instance: Instance = self.cfg.instance(op.instance_name)
-        inst = self.instance
-        self.source: Node = self.cfg.nodes[inst.primary_node]
-        movable = constants.DTS_MIRRORED
-        if self.VERB == "migrations" and inst.hypervisor == "kvm":
-            movable = movable + constants.DTS_LOCAL_MIGRATE
-        if inst.disk_template not in movable:
-            raise OpPrereqError(
-                f"Instance's disk layout '{inst.disk_template}' does not allow {self.VERB}", ECODE_STATE
-            )
+        self.source: Node = self.cfg.nodes[self.instance.primary_node]
+        check_movable(self.instance, self.KIND)
         self.target_node = await self._pick_target()
-        if self.target_node.uuid == self.source.uuid:
-            raise OpPrereqError(f"Instance {inst.name} is already on node {self.source.name}", ECODE_INVAL)
-        check_node_usable(self.target_node)
+        self.move = InstanceMove(self, self.instance, self.source, self.target_node)
+        self.move.check(self.KIND)
 
     async def _pick_target(self) -> Node:
         op: Any = self.op
@@ -71,16 +52,6 @@ class MoveLU(LogicalUnit):
             f" {op.iallocator or self.cfg.cluster.default_iallocator}: {node.name}"
         )
         return node
-
-    async def runtime_state(self, node: Node) -> str | None:
-        result = await self.rpc.call(
-            self.ctx.services.target(node),
-            "instance_info",
-            {"name": self.instance.name, "hypervisor": self.instance.hypervisor},
-            15,
-        )
-        info = result.get("Cannot get instance information")
-        return info["state"] if info else None
 
 
 @register
@@ -97,19 +68,13 @@ class LUInstanceMigrate(MoveLU):
         await self.check_move()
         if self.op.cleanup:
             return
-        state = await self.runtime_state(self.source)
+        state = await self.move.runtime_state(self.source)
         if state not in ("running", "paused"):
             raise OpPrereqError(
                 f"Instance {self.instance.name} is not running on {self.source.name}, cannot migrate; use failover",
                 ECODE_STATE,
             )
-        await check_free_memory(
-            self,
-            self.target_node,
-            self.instance.hypervisor,
-            instance_memory(self.cfg.cluster, self.instance),
-            f"migrating instance {self.instance.name}",
-        )
+        await self.move.check_target_memory("migrating")
 
     @property
     def live(self) -> bool:
@@ -121,185 +86,24 @@ class LUInstanceMigrate(MoveLU):
 
     async def exec(self) -> dict[str, Any]:
         if self.op.cleanup:
-            return await self._cleanup()
-        inst, _src, dst = self.instance, self.source, self.target_node
-        services = self.ctx.services
-        self.feedback(f"Migrating instance {inst.name}")
-        self.feedback("* checking disk consistency between source and target")
-        self.feedback(f"* preparing {dst.name} to accept the instance")
-        accepted = await self.rpc.call(
-            services.target(dst), "accept_instance", spec_args(self, inst, target_address=dst.primary_ip), 120
-        )
-        if accepted.failed:
-            raise OpExecError(f"Could not pre-migrate instance {inst.name}: {accepted.error}")
-        info = accepted.payload or {}
-        self.feedback(f"* migrating instance to {dst.name}")
-        started = time.monotonic()
-        try:
-            status = await self._transfer(info)
-        except OpCanceledError:
-            await self._abort(info)
-            raise
-        except GntError as err:
-            await self._abort(info)
-            raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
-        self.feedback("* memory transfer complete")
-        await self._finalize(info, success=True)
-        inst.primary_node = dst.uuid
-        await self.cfg.commit([inst])
-        if inst.disk_template in constants.DTS_LOCAL_MIGRATE:
-            await self._remove_source_disks()
-        self.feedback("* done")
-        return {
-            "downtime_ms": status.get("downtime"),
-            "total_time_ms": status.get("total_time"),
-            "orchestration_s": round(time.monotonic() - started, 3),
-        }
-
-    async def _remove_source_disks(self) -> None:
-        """The disks were copied to the target; the source's copies would be orphans."""
-        from gnt import serial
-        from gnt.instance.common import build_spec
-
-        self.feedback(f"* removing the old disk copies on {self.source.name}")
-        for disk in build_spec(self.cfg.cluster, self.instance).disks:
-            result = await self.rpc.call(
-                self.ctx.services.target(self.source), "blockdev_remove", {"disk": serial.to_dict(disk)}, 120
-            )
-            if result.failed:
-                self.warning(f"Could not remove disk {disk.index} on {self.source.name}: {result.error}")
-
-    async def _transfer(self, info: dict[str, Any]) -> dict[str, Any]:
-        inst, src, dst = self.instance, self.source, self.target_node
-        services = self.ctx.services
-        started = await self.rpc.call(
-            services.target(src),
-            "migrate_instance",
-            spec_args(self, inst, target_address=dst.primary_ip, info=info, live=self.live),
-            120,
-        )
-        started.get("Migration could not start")
-        self.feedback("* starting memory transfer")
-        last_log = time.monotonic()
-        logged_actions = 0
-        deadline = time.monotonic() + MIGRATION_TIMEOUT
-        while True:
-            result = await self.rpc.call(
-                services.target(src), "migration_status", spec_args(self, inst, wait=STATUS_WAIT), 30
-            )
-            status = result.get("Cannot get migration status")
-            actions = status.get("extra", {}).get("actions", [])
-            for action in actions[logged_actions:]:
-                self.info(f"migration policy: {action}")
-            logged_actions = len(actions)
-            phase = status["phase"]
-            if phase == "completed":
-                return status
-            if phase in ("failed", "cancelled"):
-                raise OpExecError(status.get("message") or f"migration {phase}")
-            if time.monotonic() - last_log >= PROGRESS_INTERVAL:
-                last_log = time.monotonic()
-                self.feedback(
-                    f"* memory transfer progress: transferred {_mib(status['transferred'])}, remaining"
-                    f" {_mib(status['remaining'])}, dirty rate {status['dirty_rate']} pages/s, expected downtime"
-                    f" {status['expected_downtime']} ms"
-                )
-            if time.monotonic() > deadline:
-                raise OpExecError(f"migration did not finish in {MIGRATION_TIMEOUT}s")
-            if not self.cancel.is_set():
-                continue
-            raise OpCanceledError(
-                f"Migration of instance {inst.name} canceled by request; it keeps running on node {src.name}"
-            )
-
-    async def _abort(self, info: dict[str, Any]) -> None:
-        services = self.ctx.services
-        self.warning("Migration failed, aborting; the instance keeps running on the source")
-        await self.rpc.call(services.target(self.source), "abort_migration", spec_args(self, self.instance), 60)
-        await self._finalize(info, success=False)
-
-    async def _finalize(self, info: dict[str, Any], success: bool) -> None:
-        """Both sides at once: each driver checks the migration's outcome itself before acting."""
-        services = self.ctx.services
-        dst_result, src_result = await asyncio.gather(
-            self.rpc.call(
-                services.target(self.target_node),
-                "finalize_migration_dst",
-                spec_args(self, self.instance, info=info, success=success),
-                120,
-            ),
-            self.rpc.call(
-                services.target(self.source),
-                "finalize_migration_src",
-                spec_args(self, self.instance, success=success),
-                120,
-            ),
-        )
-        if success:
-            dst_result.get("Failed to finalize the migration on the target")
-            if src_result.failed:
-                self.warning(f"Could not clean up the source copy on {self.source.name}: {src_result.error}")
-
-    async def _cleanup(self) -> dict[str, Any]:
-        """After an interrupted migration: keep exactly one copy, and point the config at it."""
-        inst, src, dst = self.instance, self.source, self.target_node
-        on_src, on_dst = await self.runtime_state(src), await self.runtime_state(dst)
-        self.feedback(f"* instance state: {src.name}={on_src or 'absent'}, {dst.name}={on_dst or 'absent'}")
-        if on_src == "running":
-            if on_dst is not None:
-                await self._finalize({}, success=False)
-            self.feedback(f"* instance runs on {src.name}; nothing else to do")
-            return {"node": src.name}
-        if on_dst in ("running", "paused"):
-            await self._finalize({}, success=True)
-            inst.primary_node = dst.uuid
-            await self.cfg.commit([inst])
-            self.feedback(f"* instance runs on {dst.name}; config updated")
-            return {"node": dst.name}
-        raise OpExecError(
-            f"Instance {inst.name} runs on neither {src.name} nor {dst.name}; start it with gnt-instance startup"
-        )
+            return await self.move.cleanup()
+        return await self.move.migrate(self.live)
 
 
 @register
 class LUInstanceFailover(MoveLU):
     OPCODE = OpInstanceFailover
     op: OpInstanceFailover
-    VERB = "failovers"
+    KIND = MoveKind.FAILOVER
 
     async def check_prereq(self) -> None:
         await self.check_move()
         self.was_up = self.instance.admin_state == constants.ADMINST_UP
         if self.was_up:
-            await check_free_memory(
-                self,
-                self.target_node,
-                self.instance.hypervisor,
-                instance_memory(self.cfg.cluster, self.instance),
-                f"failing over instance {self.instance.name}",
-            )
+            await self.move.check_target_memory("failing over")
 
     async def exec(self) -> None:
-        inst, src, dst = self.instance, self.source, self.target_node
-        services = self.ctx.services
-        self.feedback(f"Failover instance {inst.name}")
-        if not src.offline:
-            self.feedback(f"* shutting down instance on source node {src.name}")
-            result = await self.rpc.call(
-                services.target(src),
-                "instance_shutdown",
-                spec_args(self, inst, timeout=self.op.shutdown_timeout),
-                self.op.shutdown_timeout + 30,
-            )
-            if result.failed and not self.op.ignore_consistency:
-                raise OpExecError(f"Could not shutdown instance {inst.name} on node {src.name}: {result.error}")
-        inst.primary_node = dst.uuid
-        await self.cfg.commit([inst])
-        if self.was_up:
-            self.feedback(f"* starting the instance on the target node {dst.name}")
-            result = await self.rpc.call(services.target(dst), "instance_start", spec_args(self, inst), 120)
-            if result.failed:
-                raise OpExecError(f"Could not start instance {inst.name} on node {dst.name}: {result.error}")
+        await self.move.failover(self.op.shutdown_timeout, self.op.ignore_consistency, start=self.was_up)
 
 
 @register
@@ -389,6 +193,4 @@ class LUNodeEvacuate(LogicalUnit):
         return {"jobs": submitted}
 
     def _move_op(self, name: str, target: str) -> dict[str, Any]:
-        inst = self.cfg.instance(name)
-        verb = "OP_INSTANCE_MIGRATE" if inst.admin_state == constants.ADMINST_UP else "OP_INSTANCE_FAILOVER"
-        return {"OP_ID": verb, "instance_name": name, "target_node": target}
+        return evacuation_opcode(self.cfg.instance(name), target)

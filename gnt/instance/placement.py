@@ -19,6 +19,7 @@ from gnt.errors import ECODE_INVAL, ECODE_NORES, OpPrereqError
 from gnt.instance import query as iq
 from gnt.node import query as nq
 from gnt.objects import Instance, Node
+from gnt.rpc import procedures as proc
 
 if TYPE_CHECKING:
     from gnt.alloc.model import ClusterModel
@@ -34,7 +35,7 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
 
     cfg, services = lu.cfg, lu.ctx.services
     online = [n for n in cfg.nodes.values() if not n.offline]
-    results = await services.live(online, "node_info", services.node_info_args(), fresh=True)
+    results = await services.live(online, proc.NODE_INFO, services.node_info_args(), fresh=True)
     live = {name: (None if r.failed else r.payload) for name, r in results.items()}
     node_fields = q.select(nq.FIELDS, list(MODEL_NODE_FIELDS))
     nodes = sorted(cfg.nodes.values(), key=lambda n: n.name)

@@ -16,7 +16,7 @@ import gnt.instance.create  # noqa: F401
 import gnt.instance.lifecycle  # noqa: F401
 import gnt.instance.migrate  # noqa: F401
 import gnt.node.logic  # noqa: F401
-from gnt import paths, serial
+from gnt import paths
 from gnt.config import store
 from gnt.config.manager import ConfigManager
 from gnt.db import SqliteWriter
@@ -27,6 +27,7 @@ from gnt.jobs.locking import LockManager
 from gnt.jobs.lu import Context
 from gnt.jobs.services import MasterServices
 from gnt.objects import Instance, Node
+from gnt.rpc import procedures as proc
 from gnt.rpc.client import RpcClient
 
 log = logging.getLogger("gnt-masterd")
@@ -38,7 +39,7 @@ class Master:
         self.config_writer = SqliteWriter(paths.config_db(), store.SCHEMA)
         self.cfg = ConfigManager(self.config_writer)
         self.cfg.load()
-        self.rpc = RpcClient(paths.cluster_cert(), self.cfg.cluster.noded_port)
+        self.rpc = RpcClient.https(paths.cluster_cert(), self.cfg.cluster.noded_port)
         self.services = MasterServices(self.cfg, self.rpc)
         self.services.request_shutdown = self.request_shutdown  # type: ignore[attr-defined]
         self.cfg.replicator = self.services.replicate
@@ -92,19 +93,19 @@ class Master:
     # -- live data for queries ---------------------------------------------------------------
     async def node_live(self, nodes: list[Node]) -> dict[str, dict[str, Any] | None]:
         online = [n for n in nodes if not n.offline]
-        results = await self.services.live(online, "node_info", self.services.node_info_args())
+        results = await self.services.live(online, proc.NODE_INFO, self.services.node_info_args())
         return {name: (None if r.failed else r.payload) for name, r in results.items()}
 
     async def instance_live(self, instances: list[Instance]) -> dict[str, dict[str, Any] | None]:
         # every online node: an instance may run where it should not (ERROR_wrongnode)
         nodes = [n for n in self.cfg.nodes.values() if not n.offline] if instances else []
-        args = {"hypervisors": self.cfg.cluster.enabled_hypervisors}
-        results = await self.services.live(nodes, "all_instances_info", args)
+        args = proc.HypervisorsArgs(list(self.cfg.cluster.enabled_hypervisors))
+        results = await self.services.live(nodes, proc.ALL_INSTANCES_INFO, args)
         return {name: (None if r.failed else r.payload) for name, r in results.items()}
 
     async def os_diagnose(self) -> list[dict[str, Any]]:
         nodes = [n for n in self.cfg.nodes.values() if not n.offline and n.vm_capable]
-        results = await self.rpc.call_many(self.services.targets(nodes), "os_diagnose", {}, 30)
+        results = await self.rpc.call_many(self.services.targets(nodes), proc.OS_DIAGNOSE, proc.NoArgs())
         merged: dict[str, dict[str, Any]] = {}
         for node_name, result in sorted(results.items()):
             for entry in result.payload or []:
@@ -123,8 +124,8 @@ class Master:
         if inst is None:
             raise OpPrereqError(f"Instance '{name}' not known", ECODE_NOENT)
         node = self.cfg.nodes[inst.primary_node]
-        args = {"instance": serial.to_dict(build_spec(self.cfg.cluster, inst))}
-        result = await self.rpc.call(self.services.target(node), "instance_console", args, 15)
+        args = proc.InstanceArgs(build_spec(self.cfg.cluster, inst))
+        result = await self.rpc.instance_console(self.services.target(node), args)
         info = result.get("Cannot get console information")
         info["node"] = node.name
         info["node_ip"] = node.primary_ip

@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from gnt.config.manager import ConfigManager
 from gnt.config.store import ChangeSet
 from gnt.objects import Node
+from gnt.rpc import procedures as proc
 from gnt.rpc.client import RpcClient, RpcResult, Target
 
 log = logging.getLogger("gnt-masterd")
 LIVE_CACHE_TTL = 2.0
-REPLICATION_TIMEOUT = 10.0
+A = TypeVar("A")
 
 
 class CandidateSender:
@@ -55,7 +56,7 @@ class CandidateSender:
         if node is None or node.offline:
             return
         target = self.services.target(node)
-        result = await self.services.rpc.call(target, "config_apply", {"changes": changes}, REPLICATION_TIMEOUT)
+        result = await self.services.rpc.config_apply(target, proc.ConfigApplyArgs(changes))
         if result.failed:
             log.warning("replication to %s failed: %s", node.name, result.error)
             return
@@ -93,8 +94,8 @@ class MasterServices:
             await asyncio.gather(*waits)
 
     async def full_resync(self, node: Node) -> RpcResult:
-        args = {"serial": self.cfg.serial, "objects": self.cfg.snapshot()}
-        return await self.rpc.call(self.target(node), "config_replace", args, REPLICATION_TIMEOUT)
+        args = proc.ConfigReplaceArgs(self.cfg.serial, self.cfg.snapshot())
+        return await self.rpc.config_replace(self.target(node), args)
 
     # -- ssconf ----------------------------------------------------------------------------------
     def ssconf_values(self) -> dict[str, str]:
@@ -117,35 +118,37 @@ class MasterServices:
 
     async def push_ssconf(self, extra_nodes: list[Node] | None = None) -> dict[str, RpcResult]:
         nodes = [n for n in self.cfg.nodes.values() if not n.offline] + (extra_nodes or [])
-        return await self.rpc.call_many(self.targets(nodes), "ssconf_write", {"values": self.ssconf_values()}, 10)
+        return await self.rpc.call_many(
+            self.targets(nodes), proc.SSCONF_WRITE, proc.SsconfWriteArgs(self.ssconf_values())
+        )
 
     # -- live data -------------------------------------------------------------------------------
     async def live(
-        self, nodes: list[Node], procedure: str, args: dict[str, Any], fresh: bool = False, timeout: float = 10.0
+        self, nodes: list[Node], procedure: proc.Procedure[A], args: A, fresh: bool = False
     ) -> dict[str, RpcResult]:
         """One batched RPC per node, in parallel, cached for a short while (list/info queries)."""
         now = time.monotonic()
         results: dict[str, RpcResult] = {}
         missing = []
         for node in nodes:
-            hit = self._live.get((node.name, procedure))
+            hit = self._live.get((node.name, procedure.name))
             if hit and not fresh and now - hit[0] < LIVE_CACHE_TTL:
                 results[node.name] = hit[1]
             else:
                 missing.append(node)
         if missing:
-            fetched = await self.rpc.call_many(self.targets(missing), procedure, args, timeout)
+            fetched = await self.rpc.call_many(self.targets(missing), procedure, args)
             for name, result in fetched.items():
-                self._live[(name, procedure)] = (now, result)
+                self._live[(name, procedure.name)] = (now, result)
             results.update(fetched)
         return results
 
     def invalidate_live(self) -> None:
         self._live.clear()
 
-    def node_info_args(self) -> dict[str, Any]:
+    def node_info_args(self) -> proc.NodeInfoArgs:
         """Arguments of the node_info RPC that list and allocation queries send."""
-        return {"hypervisors": [self.cfg.cluster.default_hypervisor], "storage_dirs": self.storage_dirs()}
+        return proc.NodeInfoArgs([self.cfg.cluster.default_hypervisor], self.storage_dirs())
 
     def storage_dirs(self) -> list[str]:
         cluster = self.cfg.cluster

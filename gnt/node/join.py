@@ -1,4 +1,5 @@
-"""Getting the cluster certificate onto a new node, before any TLS RPC to it can work.
+"""Getting the cluster certificate onto a new node, before any TLS RPC to it can work, and the
+node's list of allowed storage directories (gnt.confine), which no RPC may change.
 
 Two transports behind one method: in a virtual cluster the node's root directory is on this
 machine, so the certificate is written there; on a real cluster it goes over SSH (paramiko),
@@ -16,10 +17,13 @@ from gnt.certs import write_pem
 from gnt.errors import ECODE_ENVIRON, OpPrereqError
 
 REMOTE_CERT_PATH = "/var/lib/gnt/server.pem"
+REMOTE_STORAGE_PATHS = "/var/lib/gnt/file-storage-paths"
 
 
 class JoinTransport(Protocol):
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None: ...
+
+    async def install_storage_paths(self, node_name: str, address: str, text: str) -> None: ...
 
 
 class LocalTransport:
@@ -35,6 +39,14 @@ class LocalTransport:
             )
         target = root + REMOTE_CERT_PATH
         await asyncio.to_thread(write_pem, target, pem)
+
+    async def install_storage_paths(self, node_name: str, address: str, text: str) -> None:
+        from gnt.confine import parse_storage_paths, write_storage_paths
+
+        root = paths.node_root(node_name)
+        if not root or not os.path.isdir(root):
+            raise OpPrereqError(f"Node {node_name} is not a virtual node of this cluster", ECODE_ENVIRON)
+        await asyncio.to_thread(write_storage_paths, root + REMOTE_STORAGE_PATHS, parse_storage_paths(text))
 
 
 class SshTransport:
@@ -55,7 +67,13 @@ class SshTransport:
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None:
         await asyncio.to_thread(self._install, node_name, address, pem)
 
-    def _install(self, node_name: str, address: str, pem: bytes) -> None:
+    async def install_storage_paths(self, node_name: str, address: str, text: str) -> None:
+        remote = os.path.join(os.path.dirname(self.remote_path), os.path.basename(REMOTE_STORAGE_PATHS))
+        await asyncio.to_thread(self._install, node_name, address, text.encode(), remote, 0o644)
+
+    def _install(
+        self, node_name: str, address: str, pem: bytes, remote_path: str | None = None, mode: int = 0o600
+    ) -> None:
         import paramiko
 
         client = paramiko.SSHClient()
@@ -74,12 +92,13 @@ class SshTransport:
                 allow_agent=self.key_filename is None,
             )
             with client.open_sftp() as sftp:
-                _sftp_makedirs(sftp, os.path.dirname(self.remote_path))
-                tmp = self.remote_path + ".tmp"
+                target = remote_path or self.remote_path
+                _sftp_makedirs(sftp, os.path.dirname(target))
+                tmp = target + ".tmp"
                 with sftp.file(tmp, "wb") as handle:
                     handle.write(pem)
-                sftp.chmod(tmp, 0o600)
-                sftp.posix_rename(tmp, self.remote_path)
+                sftp.chmod(tmp, mode)
+                sftp.posix_rename(tmp, target)
         except (OSError, paramiko.SSHException) as err:
             raise OpPrereqError(f"Cannot set up node {node_name} over SSH ({address}): {err}", ECODE_ENVIRON) from err
         finally:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, netutil, paths
+from gnt.confine import format_storage_paths
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
@@ -16,6 +17,8 @@ from gnt.opcodes import OpNodeAdd, OpNodeRemove, OpNodeSetParams
 from gnt.rpc.client import Target
 
 JOIN_TIMEOUT = 10.0
+#: one version probe while a new node daemon comes up (it answers at once or is not there yet)
+JOIN_POLL_TIMEOUT = 5.0
 
 
 @register
@@ -46,7 +49,10 @@ class LUNodeAdd(LogicalUnit):
         with open(paths.cluster_cert(), "rb") as handle:
             pem = handle.read()
         self.feedback(f"* installing the cluster certificate on {op.node_name}")
-        await default_transport().install_cert(op.node_name, self.primary_ip, pem)
+        transport = default_transport()
+        await transport.install_cert(op.node_name, self.primary_ip, pem)
+        roots = format_storage_paths(services.storage_dirs())
+        await transport.install_storage_paths(op.node_name, self.primary_ip, roots)
         target = Target(op.node_name, self.primary_ip)
         self.feedback(f"* waiting for the node daemon on {op.node_name}")
         info = await self._wait_for_node(target)
@@ -77,7 +83,7 @@ class LUNodeAdd(LogicalUnit):
     async def _wait_for_node(self, target: Target) -> dict[str, Any]:
         deadline = time.monotonic() + JOIN_TIMEOUT
         while True:
-            result = await self.rpc.call(target, "version", {}, timeout=5)
+            result = await self.rpc.version(target, timeout=JOIN_POLL_TIMEOUT)
             if not result.failed:
                 return result.payload
             if time.monotonic() > deadline:
@@ -108,7 +114,7 @@ class LUNodeRemove(LogicalUnit):
         node, services = self.node, self.ctx.services
         self.feedback(f"* removing node {node.name} from the cluster config")
         await self.cfg.commit(delete=[node])
-        result = await self.rpc.call(services.target(node), "node_leave", {}, 15)
+        result = await self.rpc.node_leave(services.target(node))
         if result.failed:
             self.warning(f"Could not clean up node {node.name}: {result.error}")
         await services.push_ssconf()
@@ -178,7 +184,7 @@ class LUNodeSetParams(LogicalUnit):
         if node.master_candidate and not was_candidate:
             (await services.full_resync(node)).get("Could not copy the config")
         elif was_candidate and not node.master_candidate and not node.offline:
-            dropped = await self.rpc.call(services.target(node), "config_drop", {}, 15)
+            dropped = await self.rpc.config_drop(services.target(node))
             if dropped.failed:
                 self.warning(f"Could not remove the config copy on {node.name}: {dropped.error}")
         await self.ctx.services.push_ssconf()

@@ -1,122 +1,80 @@
-"""The master's RPC client: calls node daemons in parallel with per-call timeouts.
+"""The master's typed RPC client, derived from the procedure table (gnt.rpc.procedures).
 
-A node that is down, slow or presents the wrong certificate yields an error *result* for that
-node with a clear message; it never hangs the job or the other nodes' calls.
+An LU writes `await self.rpc.instance_start(target, InstanceStartArgs(spec))` or
+`await self.rpc.call_many(targets, proc.NODE_INFO, NodeInfoArgs(...))`: the procedure's name,
+timeout and argument record come from its declaration, never from the call site. The client
+encodes the record once and hands it to a transport (gnt.rpc.transport); calls to many nodes run
+in parallel, and a node that fails is an error result for that node, never an exception.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
+from gnt import serial
+from gnt.rpc.procedures import TABLE, Procedure
+from gnt.rpc.transport import RpcResult, Target, Transport
 
-from gnt import certs
-from gnt.errors import GntError, RpcError
+__all__ = ["RpcClient", "RpcResult", "Target"]
 
-DEFAULT_TIMEOUT = 60.0
-CONNECT_TIMEOUT = 5.0
-
-
-@dataclass
-class Target:
-    """Where a node daemon listens."""
-
-    name: str
-    address: str
-    offline: bool = False
-
-
-@dataclass
-class RpcResult:
-    node: str
-    payload: Any = None
-    error: GntError | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
-
-    def get(self, what: str = "") -> Any:
-        """The payload, or raise the node's error (prefixed with `what` and the node)."""
-        if self.error is not None:
-            prefix = f"{what} on node {self.node}: " if what else ""
-            err = type(self.error)(prefix + self.error.message, *self.error.args[1:])
-            raise err from self.error
-        return self.payload
+A = TypeVar("A")
 
 
 class RpcClient:
-    def __init__(self, pem_path: str, port: int) -> None:
-        self._pem_path = pem_path
-        self.port = port
-        self._session: aiohttp.ClientSession | None = None
+    """Typed calls to node daemons over one transport.
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            ctx = certs.client_context(self._pem_path)
-            connector = aiohttp.TCPConnector(ssl=ctx, limit=0, limit_per_host=16, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+    Besides `call`/`call_many`, every procedure in the table is a method of the same name:
+    `rpc.node_info(target, args)`.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    @classmethod
+    def https(cls, pem_path: str, port: int) -> RpcClient:
+        """The production client: mutual TLS with the cluster certificate."""
+        from gnt.rpc.https import HttpsTransport
+
+        return cls(HttpsTransport(pem_path, port))
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.transport.close()
 
-    async def call(
-        self, node: Target, procedure: str, args: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT
-    ) -> RpcResult:
-        if node.offline:
-            return RpcResult(node.name, error=RpcError(f"Node {node.name} is marked offline"))
-        url = f"https://{node.address}:{self.port}/{procedure}"
-        limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(CONNECT_TIMEOUT, timeout))
-        try:
-            async with self._get_session().post(url, json=args or {}, timeout=limits) as resp:
-                if resp.status != 200:
-                    text = (await resp.text())[:200]
-                    return RpcResult(node.name, error=RpcError(f"Node {node.name}: HTTP {resp.status}: {text}"))
-                body = await resp.json()
-        except TimeoutError:
-            return RpcResult(
-                node.name, error=RpcError(f"Node {node.name} did not answer '{procedure}' in {timeout:g}s")
-            )
-        except (aiohttp.ClientSSLError, ssl.SSLError) as err:
-            return RpcResult(
-                node.name,
-                error=RpcError(
-                    f"TLS handshake with node {node.name} ({node.address}) failed: {_short(err)};"
-                    " it does not hold this cluster's certificate"
-                ),
-            )
-        except (aiohttp.ClientError, OSError) as err:
-            return RpcResult(
-                node.name,
-                error=RpcError(
-                    f"Error while contacting node {node.name} ({node.address}): {_short(err)};"
-                    " is gnt-noded running there?"
-                ),
-            )
-        if body.get("ok"):
-            return RpcResult(node.name, payload=body.get("result"))
-        return RpcResult(node.name, error=GntError.from_dict(body.get("error", {})))
+    async def call(self, target: Target, proc: Procedure[A], args: A, *, timeout: float | None = None) -> RpcResult:
+        _check(proc, args)
+        payload = serial.to_dict(args)
+        return await self.transport.call(target, proc.name, payload, timeout or proc.timeout_for(args))
 
     async def call_many(
-        self,
-        nodes: Iterable[Target],
-        procedure: str,
-        args: dict[str, Any] | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        self, targets: Iterable[Target], proc: Procedure[A], args: A, *, timeout: float | None = None
     ) -> dict[str, RpcResult]:
-        nodes = list(nodes)
-        results = await asyncio.gather(*(self.call(n, procedure, args, timeout) for n in nodes))
+        """The same call to every target, in parallel; one result per node name."""
+        _check(proc, args)
+        payload = serial.to_dict(args)
+        limit = timeout or proc.timeout_for(args)
+        results = await asyncio.gather(*(self.transport.call(t, proc.name, payload, limit) for t in targets))
         return {r.node: r for r in results}
 
+    if TYPE_CHECKING:
 
-def _short(err: BaseException) -> str:
-    text = str(err) or type(err).__name__
-    if "Connect call failed" in text or "Cannot connect" in text:
-        return "connection refused"
-    return text.splitlines()[0][:200]
+        def __getattr__(self, name: str) -> Callable[..., Awaitable[RpcResult]]: ...
+
+
+def _check(proc: Procedure[Any], args: Any) -> None:
+    if type(args) is not proc.args:
+        raise TypeError(f"RPC {proc.name} takes a {proc.args.__name__}, not a {type(args).__name__}")
+
+
+def _method(proc: Procedure[Any]) -> Callable[..., Awaitable[RpcResult]]:
+    async def method(self: RpcClient, target: Target, args: Any = None, *, timeout: float | None = None) -> RpcResult:
+        return await self.call(target, proc, proc.args() if args is None else args, timeout=timeout)
+
+    method.__name__ = proc.name
+    method.__doc__ = f"Call `{proc.name}` ({proc.args.__name__}) on one node. {proc.doc}".strip()
+    return method
+
+
+for _proc in TABLE.values():
+    setattr(RpcClient, _proc.name, _method(_proc))

@@ -13,7 +13,7 @@ import contextlib
 import errno
 import os
 
-from gnt import paths
+from gnt import confine, disktypes, paths
 from gnt.errors import StorageError
 from gnt.runtime import DiskSpec
 from storage.base import BlockDevice, DeviceInfo
@@ -32,7 +32,10 @@ def disk_path(disk: DiskSpec) -> str:
         raise StorageError(f"Unknown file driver '{driver}' for disk {disk.uuid}")
     if not os.path.isabs(path) or "/../" in path + "/":
         raise StorageError(f"File disk path must be absolute and normalised, not {path!r}")
-    return paths.localize(os.path.normpath(path))
+    local = confine.storage_path(os.path.normpath(path), f"{disk.dev_type} disk {disk.uuid}")
+    if local in confine.storage_roots():
+        raise confine.refuse(f"{disk.dev_type} disk {disk.uuid}: {path} is a storage directory, not a disk file")
+    return local
 
 
 def _size_mib(path: str) -> int:
@@ -68,9 +71,10 @@ def _remove(path: str) -> None:
         pass
     except OSError as err:
         raise StorageError(f"Cannot remove disk file {path}: {err.strerror}") from err
-    # The per-instance directory goes with its last disk; a non-empty one stays.
-    with contextlib.suppress(OSError):
-        os.rmdir(os.path.dirname(path))
+    # The per-instance directory goes with its last disk; a non-empty one stays (and a root always).
+    if os.path.dirname(path) not in confine.storage_roots():
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
 
 
 def _grow(path: str, target: int) -> None:
@@ -105,6 +109,10 @@ class FileDevice(BlockDevice):
 
     def __init__(self, dev_type: str) -> None:
         self.dev_type = dev_type
+        self.kind = disktypes.kind(dev_type)
+
+    def node_paths(self, disk: DiskSpec) -> list[str]:
+        return [disk_path(disk)]
 
     async def create(self, disk: DiskSpec, instance_name: str) -> str:
         if disk.size <= 0:
@@ -144,6 +152,8 @@ class FileDevice(BlockDevice):
 
 class DisklessDevice(BlockDevice):
     """The `diskless` template: no storage at all; every operation succeeds and has no path."""
+
+    kind = disktypes.kind("diskless")
 
     async def create(self, disk: DiskSpec, instance_name: str) -> str:
         return ""

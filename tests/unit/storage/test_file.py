@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import storage
+from gnt.confine import write_storage_paths
 from gnt.errors import StorageError
 from gnt.runtime import DiskSpec
 from storage.file import list_disk_files, storage_usage
@@ -16,11 +17,18 @@ from storage.file import list_disk_files, storage_usage
 MIB = 1024 * 1024
 
 
+def allow_storage(root: Path) -> None:
+    """The node's file-storage-paths: gnt's default, /srv/fs and the virtual cluster's shared dir."""
+    dirs = ["/srv/gnt/file-storage", "/srv/fs", str(root.parent / "shared-file-storage")]
+    write_storage_paths(str(root / "var/lib/gnt/file-storage-paths"), dirs)
+
+
 @pytest.fixture
 def vnode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Act as virtual node node1 of a virtual cluster in tmp_path."""
     root = tmp_path / "node1"
     root.mkdir()
+    allow_storage(root)
     monkeypatch.setenv("GNT_ROOTDIR", str(root))
     return root
 
@@ -114,6 +122,7 @@ def test_sharedfile_inside_the_vcluster_base_is_shared_by_all_nodes(
     assert path == f"{shared}/inst1/d.disk0"
     node2 = vnode.parent / "node2"
     node2.mkdir()
+    allow_storage(node2)
     monkeypatch.setenv("GNT_ROOTDIR", str(node2))
     assert run(storage.get("sharedfile").assemble(d, "inst1")) == path
 

@@ -1,0 +1,138 @@
+"""Where a node lets the master touch its filesystem, and which names it accepts.
+
+A node daemon trusts the caller's certificate, never its arguments: every certificate holder (each
+node has a copy) could otherwise delete or write any file on every node. So every path a node
+procedure is handed, and every path a storage driver derives from a disk's `logical_id`, is
+resolved (symlinks followed, `..` removed) and must lie inside one of the node's roots:
+
+- **storage roots**: the directories listed in the node-local file `paths.file_storage_paths()`
+  (`/var/lib/gnt/file-storage-paths`, one absolute cluster-wide path per line, `#` comments), as
+  Ganeti's `file-storage-paths` file. It is written when the node is set up, by
+  `gnt-cluster init` on the first node and by `gnt-node add` through the same channel as the
+  cluster certificate (SSH, or the local file system in a virtual cluster), and no RPC procedure
+  writes it: a caller cannot widen what it may touch. An admin who moves the file storage
+  directory edits it on each node. When the file is absent the node allows gnt's default file
+  and shared-file storage directories only.
+- **state roots**: gnt's own run and data directories, for arguments that name node state.
+
+Names that end up in paths (instances, OSes, ssconf keys) must match strict patterns. Every
+refusal is an `RpcArgumentError` with the reason, and a warning in the node's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from gnt import constants, paths
+from gnt.errors import RpcArgumentError
+
+log = logging.getLogger("gnt-noded")
+
+INSTANCE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
+OS_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}$")
+SSCONF_KEY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+
+_roots_cache: tuple[tuple[int, int, int] | None, str, list[str]] | None = None
+
+
+def refuse(message: str) -> RpcArgumentError:
+    """The error for a refused argument, logged on the node (the master sees it as the call's error)."""
+    log.warning("refused RPC argument: %s", message)
+    return RpcArgumentError(message)
+
+
+def parse_storage_paths(text: str) -> list[str]:
+    """The directories in a file-storage-paths file; each must be absolute."""
+    dirs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and os.path.isabs(line):
+            dirs.append(os.path.normpath(line))
+    return dirs
+
+
+def format_storage_paths(dirs: list[str]) -> str:
+    header = "# directories this node keeps file disks in (gnt-cluster init / gnt-node add); edit on each node\n"
+    return header + "".join(f"{os.path.normpath(d)}\n" for d in dirs if d)
+
+
+def write_storage_paths(target: str, dirs: list[str]) -> None:
+    """Write a node's file-storage-paths file (at set-up time, never over RPC)."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = f"{target}.tmp"
+    with open(tmp, "w") as handle:
+        handle.write(format_storage_paths(dirs))
+    os.replace(tmp, target)
+
+
+def storage_dirs() -> list[str]:
+    """The cluster-wide storage directories this node allows (from its file, or the defaults)."""
+    source = paths.file_storage_paths()
+    try:
+        with open(source) as handle:
+            return parse_storage_paths(handle.read())
+    except FileNotFoundError:
+        return [paths.DEFAULT_FILE_STORAGE_DIR, paths.DEFAULT_SHARED_FILE_STORAGE_DIR]
+
+
+def storage_roots() -> list[str]:
+    """The node-local, resolved storage roots; re-read only when the file changes."""
+    global _roots_cache
+    source = paths.file_storage_paths()
+    try:
+        st = os.stat(source)
+        identity: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        identity = None
+    if _roots_cache is not None and _roots_cache[:2] == (identity, paths.root_dir()):
+        return _roots_cache[2]
+    roots = [os.path.realpath(paths.localize(d)) for d in storage_dirs()]
+    _roots_cache = (identity, paths.root_dir(), roots)
+    return roots
+
+
+def state_roots() -> list[str]:
+    return [os.path.realpath(d) for d in (paths.data_dir(), paths.run_dir())]
+
+
+def inside(local_path: str, roots: list[str], what: str) -> str:
+    """`local_path` resolved, if it lies inside one of `roots`; else a refusal naming `what`."""
+    if not isinstance(local_path, str) or not os.path.isabs(local_path) or "\0" in local_path:
+        raise refuse(f"{what}: {local_path!r} is not an absolute path")
+    resolved = os.path.realpath(local_path)
+    for root in roots:
+        if resolved == root or resolved.startswith(root.rstrip("/") + "/"):
+            return resolved
+    raise refuse(
+        f"{what}: {local_path} is outside this node's allowed directories ({', '.join(roots) or 'none'});"
+        f" allowed storage directories are listed in {paths.file_storage_paths()}"
+    )
+
+
+def storage_path(cluster_path: str, what: str = "path") -> str:
+    """A cluster-wide storage path, mapped to this node and confined to its storage roots."""
+    if not isinstance(cluster_path, str) or not os.path.isabs(cluster_path):
+        raise refuse(f"{what}: {cluster_path!r} is not an absolute path")
+    return inside(paths.localize(cluster_path), storage_roots(), what)
+
+
+def check_instance_name(name: str, what: str = "instance name") -> None:
+    if not INSTANCE_NAME_RE.match(name):
+        raise refuse(f"Invalid {what} {name!r}")
+
+
+def check_os_name(name: str, what: str = "OS name") -> None:
+    if not OS_NAME_RE.match(name):
+        raise refuse(f"Invalid {what} {name!r}")
+
+
+def check_hypervisor(name: str, what: str = "hypervisor") -> None:
+    if name not in constants.HYPERVISORS:
+        raise refuse(f"Unknown {what} {name!r}; known: {', '.join(constants.HYPERVISORS)}")
+
+
+def check_ssconf_key(key: str) -> None:
+    if not SSCONF_KEY_RE.match(key):
+        raise refuse(f"Invalid ssconf key {key!r} (lower-case letters, digits and '_' only)")

@@ -1,0 +1,108 @@
+"""What each kind of disk is, and what each hypervisor can do with it: declared once, asked by all.
+
+The master decides whether an instance may fail over or migrate; the node daemon decides which
+disks an incoming migration must bring along; the kvm driver decides which disks to mirror over
+NBD. All three ask this table. It lives in `gnt/` core because the master may not import
+`storage/` and the hypervisor drivers may not either (ARCHITECTURE.md, layout); the storage
+drivers point at their entry (`BlockDevice.kind`), and a unit test holds each driver to it.
+
+Locality, not a list of template names, is the fact: a *local* disk lives on one node (it moves
+only if the hypervisor copies it during a live migration), a *shared* one is reachable from every
+node, a *mirrored* one is replicated to a secondary node, and a diskless instance has no data.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from gnt import constants
+from gnt.errors import ECODE_INVAL, OpPrereqError
+
+
+class Locality(enum.StrEnum):
+    NONE = "none"
+    """No data at all (diskless)."""
+    LOCAL = "local"
+    """On one node only (file, plain): failover cannot take it; a migration must copy it."""
+    SHARED = "shared"
+    """The same data is reachable from every node (sharedfile, blockdev)."""
+    MIRRORED = "mirrored"
+    """Replicated to a secondary node (drbd)."""
+
+
+@dataclass(frozen=True)
+class DiskKind:
+    dev_type: str
+    locality: Locality
+    #: the last element of its logical_id is a file path (confined to the node's storage roots)
+    file_backed: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        return self.locality is Locality.LOCAL
+
+    @property
+    def is_redundant(self) -> bool:
+        """Survives the loss of its node (counted as "non-redundant" by verify otherwise)."""
+        return self.locality is not Locality.LOCAL
+
+    @property
+    def fails_over(self) -> bool:
+        """The instance can be restarted on another node without copying data."""
+        return self.locality is not Locality.LOCAL
+
+
+@dataclass(frozen=True)
+class HypervisorCaps:
+    name: str
+    live_migration: bool
+    #: copies local disks to the target during a live migration (kvm: blockdev-mirror over NBD)
+    mirrors_local_disks: bool = False
+
+
+DISK_KINDS: dict[str, DiskKind] = {
+    k.dev_type: k
+    for k in (
+        DiskKind(constants.DT_DISKLESS, Locality.NONE),
+        DiskKind(constants.DT_FILE, Locality.LOCAL, file_backed=True),
+        DiskKind(constants.DT_SHARED_FILE, Locality.SHARED, file_backed=True),
+        DiskKind(constants.DT_PLAIN, Locality.LOCAL),
+        DiskKind(constants.DT_DRBD, Locality.MIRRORED),
+        DiskKind(constants.DT_BLOCK, Locality.SHARED),
+    )
+}
+
+HYPERVISOR_CAPS: dict[str, HypervisorCaps] = {
+    c.name: c
+    for c in (
+        HypervisorCaps("kvm", live_migration=True, mirrors_local_disks=True),
+        HypervisorCaps("fake", live_migration=True),
+        HypervisorCaps("xen", live_migration=True),
+    )
+}
+
+
+def kind(dev_type: str) -> DiskKind:
+    found = DISK_KINDS.get(dev_type)
+    if found is None:
+        raise OpPrereqError(f"Unknown disk type '{dev_type}'", ECODE_INVAL)
+    return found
+
+
+def hypervisor(name: str) -> HypervisorCaps:
+    found = HYPERVISOR_CAPS.get(name)
+    if found is None:
+        raise OpPrereqError(f"Unknown hypervisor '{name}'", ECODE_INVAL)
+    return found
+
+
+def can_fail_over(dev_type: str) -> bool:
+    return kind(dev_type).fails_over
+
+
+def can_migrate(dev_type: str, hv: str) -> bool:
+    """A live migration of an instance with these disks under this hypervisor is possible."""
+    caps = hypervisor(hv)
+    disks = kind(dev_type)
+    return caps.live_migration and (disks.fails_over or (disks.is_local and caps.mirrors_local_disks))

@@ -1,0 +1,233 @@
+"""The one step that moves an instance to another node: live migration or failover.
+
+`LUInstanceMigrate`, `LUInstanceFailover`, and the per-instance jobs that `gnt-node migrate`,
+`gnt-node failover` and `gnt-node evacuate` submit all go through `InstanceMove`, so the checks
+(can these disks move this way, under this hypervisor? is the target usable, with room?) and the
+steps (accept, transfer, finalize, point the config at the new node, drop what was left behind)
+exist once. Whether disks can move is asked of `gnt.disktypes`, not spelled as template names.
+
+Live migration: accept on the target, migrate on the source, poll the source for progress
+(logged in the job), then finalize both sides. On any failure the source keeps the guest and the
+target copy is destroyed. Failover: stop on the source, point the config at the target, start
+there if the instance was up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from typing import TYPE_CHECKING, Any
+
+from gnt import constants, disktypes
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
+from gnt.instance.common import build_spec, check_free_memory, check_node_usable, instance_memory
+from gnt.objects import Instance, Node
+from gnt.rpc import procedures as proc
+
+if TYPE_CHECKING:
+    from gnt.jobs.lu import LogicalUnit
+    from gnt.rpc.client import Target
+
+#: the node answers migration_status as soon as the migration ends, or after this long (progress, cancel)
+STATUS_WAIT = 0.25
+PROGRESS_INTERVAL = 1.0
+MIGRATION_TIMEOUT = proc.Timeout.MIGRATION.value
+
+
+class MoveKind(enum.StrEnum):
+    """How an instance moves; the value names it in messages ("does not allow migrations")."""
+
+    MIGRATION = "migrations"
+    """Live (or non-live) migration: the guest keeps running state."""
+    FAILOVER = "failovers"
+    """Stop on the source, start on the target."""
+
+
+def check_movable(inst: Instance, kind: MoveKind) -> None:
+    """Refuse a move the instance's disks (and, for migrations, its hypervisor) cannot do."""
+    if kind is MoveKind.MIGRATION:
+        allowed = disktypes.can_migrate(inst.disk_template, inst.hypervisor)
+    else:
+        allowed = disktypes.can_fail_over(inst.disk_template)
+    if not allowed:
+        raise OpPrereqError(f"Instance's disk layout '{inst.disk_template}' does not allow {kind}", ECODE_STATE)
+
+
+def evacuation_opcode(inst: Instance, target: str) -> dict[str, Any]:
+    """The job moving `inst` to `target` for node evacuation: running ones migrate, others fail over."""
+    verb = "OP_INSTANCE_MIGRATE" if inst.admin_state == constants.ADMINST_UP else "OP_INSTANCE_FAILOVER"
+    return {"OP_ID": verb, "instance_name": inst.name, "target_node": target}
+
+
+def _mib(value: int) -> str:
+    return f"{value / 1048576:.1f} MiB"
+
+
+class InstanceMove:
+    """One instance moving from `source` to `target`, on behalf of an LU (its log, cancel, RPC)."""
+
+    def __init__(self, lu: LogicalUnit, instance: Instance, source: Node, target: Node) -> None:
+        self.lu = lu
+        self.instance = instance
+        self.source = source
+        self.target = target
+        self.rpc = lu.rpc
+
+    # -- checks --------------------------------------------------------------------------------
+    def check(self, kind: MoveKind) -> None:
+        check_movable(self.instance, kind)
+        if self.target.uuid == self.source.uuid:
+            raise OpPrereqError(f"Instance {self.instance.name} is already on node {self.source.name}", ECODE_INVAL)
+        check_node_usable(self.target)
+
+    async def check_target_memory(self, doing: str) -> None:
+        inst = self.instance
+        memory = instance_memory(self.lu.cfg.cluster, inst)
+        await check_free_memory(self.lu, self.target, inst.hypervisor, memory, f"{doing} instance {inst.name}")
+
+    async def runtime_state(self, node: Node) -> str | None:
+        query = proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
+        info = (await self.rpc.instance_info(self._at(node), query)).get("Cannot get instance information")
+        return info["state"] if info else None
+
+    # -- shared steps --------------------------------------------------------------------------
+    def _at(self, node: Node) -> Target:
+        return self.lu.ctx.services.target(node)  # type: ignore[no-any-return]
+
+    def _spec(self) -> Any:
+        return build_spec(self.lu.cfg.cluster, self.instance)
+
+    async def point_config_at_target(self) -> None:
+        self.instance.primary_node = self.target.uuid
+        await self.lu.cfg.commit([self.instance])
+
+    # -- failover ------------------------------------------------------------------------------
+    async def failover(self, shutdown_timeout: float, ignore_consistency: bool, start: bool) -> None:
+        inst, src, dst = self.instance, self.source, self.target
+        self.lu.feedback(f"Failover instance {inst.name}")
+        if not src.offline:
+            self.lu.feedback(f"* shutting down instance on source node {src.name}")
+            args = proc.InstanceShutdownArgs(self._spec(), timeout=shutdown_timeout)
+            result = await self.rpc.instance_shutdown(self._at(src), args)
+            if result.failed and not ignore_consistency:
+                raise OpExecError(f"Could not shutdown instance {inst.name} on node {src.name}: {result.error}")
+        await self.point_config_at_target()
+        if start:
+            self.lu.feedback(f"* starting the instance on the target node {dst.name}")
+            result = await self.rpc.instance_start(self._at(dst), proc.InstanceStartArgs(self._spec()))
+            if result.failed:
+                raise OpExecError(f"Could not start instance {inst.name} on node {dst.name}: {result.error}")
+
+    # -- live migration ------------------------------------------------------------------------
+    async def migrate(self, live: bool) -> dict[str, Any]:
+        inst, dst = self.instance, self.target
+        feedback = self.lu.feedback
+        feedback(f"Migrating instance {inst.name}")
+        feedback("* checking disk consistency between source and target")
+        feedback(f"* preparing {dst.name} to accept the instance")
+        accepted = await self.rpc.accept_instance(self._at(dst), proc.AcceptInstanceArgs(self._spec(), dst.primary_ip))
+        if accepted.failed:
+            raise OpExecError(f"Could not pre-migrate instance {inst.name}: {accepted.error}")
+        info = accepted.payload or {}
+        feedback(f"* migrating instance to {dst.name}")
+        started = time.monotonic()
+        try:
+            status = await self._transfer(info, live)
+        except OpCanceledError:
+            await self._abort(info)
+            raise
+        except GntError as err:
+            await self._abort(info)
+            raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
+        feedback("* memory transfer complete")
+        await self.finalize(info, success=True)
+        await self.point_config_at_target()
+        if disktypes.kind(inst.disk_template).is_local:
+            await self._remove_source_disks()
+        feedback("* done")
+        return {
+            "downtime_ms": status.get("downtime"),
+            "total_time_ms": status.get("total_time"),
+            "orchestration_s": round(time.monotonic() - started, 3),
+        }
+
+    async def _remove_source_disks(self) -> None:
+        """The disks were copied to the target; the source's copies would be orphans."""
+        self.lu.feedback(f"* removing the old disk copies on {self.source.name}")
+        for disk in self._spec().disks:
+            result = await self.rpc.blockdev_remove(self._at(self.source), proc.BlockdevArgs(disk, self.instance.name))
+            if result.failed:
+                self.lu.warning(f"Could not remove disk {disk.index} on {self.source.name}: {result.error}")
+
+    async def _transfer(self, info: dict[str, Any], live: bool) -> dict[str, Any]:
+        inst, src, dst = self.instance, self.source, self.target
+        spec = self._spec()
+        start = proc.MigrateInstanceArgs(spec, dst.primary_ip, info, live)
+        (await self.rpc.migrate_instance(self._at(src), start)).get("Migration could not start")
+        self.lu.feedback("* starting memory transfer")
+        last_log = time.monotonic()
+        logged_actions = 0
+        deadline = time.monotonic() + MIGRATION_TIMEOUT
+        poll = proc.MigrationStatusArgs(spec, wait=STATUS_WAIT)
+        while True:
+            status = (await self.rpc.migration_status(self._at(src), poll)).get("Cannot get migration status")
+            actions = status.get("extra", {}).get("actions", [])
+            for action in actions[logged_actions:]:
+                self.lu.info(f"migration policy: {action}")
+            logged_actions = len(actions)
+            phase = status["phase"]
+            if phase == "completed":
+                return status  # type: ignore[no-any-return]
+            if phase in ("failed", "cancelled"):
+                raise OpExecError(status.get("message") or f"migration {phase}")
+            if time.monotonic() - last_log >= PROGRESS_INTERVAL:
+                last_log = time.monotonic()
+                self.lu.feedback(
+                    f"* memory transfer progress: transferred {_mib(status['transferred'])}, remaining"
+                    f" {_mib(status['remaining'])}, dirty rate {status['dirty_rate']} pages/s, expected downtime"
+                    f" {status['expected_downtime']} ms"
+                )
+            if time.monotonic() > deadline:
+                raise OpExecError(f"migration did not finish in {MIGRATION_TIMEOUT:g}s")
+            if not self.lu.cancel.is_set():
+                continue
+            raise OpCanceledError(
+                f"Migration of instance {inst.name} canceled by request; it keeps running on node {src.name}"
+            )
+
+    async def _abort(self, info: dict[str, Any]) -> None:
+        self.lu.warning("Migration failed, aborting; the instance keeps running on the source")
+        await self.rpc.abort_migration(self._at(self.source), proc.InstanceArgs(self._spec()))
+        await self.finalize(info, success=False)
+
+    async def finalize(self, info: dict[str, Any], success: bool) -> None:
+        """Both sides at once: each driver checks the migration's outcome itself before acting."""
+        spec = self._spec()
+        dst_result, src_result = await asyncio.gather(
+            self.rpc.finalize_migration_dst(self._at(self.target), proc.FinalizeDstArgs(spec, success, info)),
+            self.rpc.finalize_migration_src(self._at(self.source), proc.FinalizeSrcArgs(spec, success)),
+        )
+        if success:
+            dst_result.get("Failed to finalize the migration on the target")
+            if src_result.failed:
+                self.lu.warning(f"Could not clean up the source copy on {self.source.name}: {src_result.error}")
+
+    async def cleanup(self) -> dict[str, Any]:
+        """After an interrupted migration: keep exactly one copy, and point the config at it."""
+        inst, src, dst = self.instance, self.source, self.target
+        on_src, on_dst = await self.runtime_state(src), await self.runtime_state(dst)
+        self.lu.feedback(f"* instance state: {src.name}={on_src or 'absent'}, {dst.name}={on_dst or 'absent'}")
+        if on_src == "running":
+            if on_dst is not None:
+                await self.finalize({}, success=False)
+            self.lu.feedback(f"* instance runs on {src.name}; nothing else to do")
+            return {"node": src.name}
+        if on_dst in ("running", "paused"):
+            await self.finalize({}, success=True)
+            await self.point_config_at_target()
+            self.lu.feedback(f"* instance runs on {dst.name}; config updated")
+            return {"node": dst.name}
+        raise OpExecError(
+            f"Instance {inst.name} runs on neither {src.name} nor {dst.name}; start it with gnt-instance startup"
+        )

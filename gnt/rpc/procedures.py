@@ -1,0 +1,269 @@
+"""The one table of node procedures: what the master may ask a node daemon to do.
+
+Each `Procedure` names its argument record (a dataclass, decoded strictly on the node by
+`gnt.rpc.records`), its result type, its timeout class and which argument fields are filesystem
+paths (confined on the node to its storage roots, see `gnt.confine`) or names (checked against a
+strict pattern). The master's typed client (`gnt.rpc.client.RpcClient`) and the node's dispatcher
+(`agent.dispatcher`) are both derived from this table, so the two sides cannot disagree: an
+unknown procedure, a missing or unknown key and a wrongly typed value are refused before any
+handler runs.
+
+Results travel as JSON; `result` documents their shape (the records in `gnt.runtime` where one
+exists) and is what handlers return.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus
+
+
+class Timeout(enum.Enum):
+    """How long the master waits for a procedure, by class (Ganeti's rpc timeout classes).
+
+    A class, not a number per call site: the value is chosen once, next to the declaration, and a
+    procedure whose duration depends on an argument names it in `Procedure.extend_by`.
+    """
+
+    URGENT = 10.0
+    """Answers from memory or a tiny file write: version, ssconf, config replication, live data."""
+    FAST = 30.0
+    """Reads a little state from the hypervisor or the disk: instance info, verify, OS list."""
+    NORMAL = 120.0
+    """Starts or stops something: an instance, a disk, one step of a migration."""
+    SLOW = 600.0
+    """Bulk data: creating disks, running OS install scripts."""
+    MIGRATION = 3600.0
+    """A whole migration, polled step by step (the master's overall limit)."""
+
+
+class NameKind(enum.StrEnum):
+    """What a name argument names; each kind has one strict pattern (see gnt.confine)."""
+
+    INSTANCE = "instance"
+    OS = "os"
+    HYPERVISOR = "hypervisor"
+
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class Procedure(Generic[A]):
+    """One node procedure's declaration."""
+
+    name: str
+    args: type[A]
+    result: Any
+    timeout: Timeout
+    #: argument fields holding cluster-wide paths (str or list of str), confined to the node's storage roots
+    paths: tuple[str, ...] = ()
+    #: argument fields holding names (str or list of str), and the kind of name each is
+    names: tuple[tuple[str, NameKind], ...] = ()
+    #: argument field (seconds) added to the class's timeout, for calls that wait that long on purpose
+    extend_by: str | None = None
+    doc: str = ""
+
+    def timeout_for(self, args: Any) -> float:
+        extra = float(getattr(args, self.extend_by, 0) or 0) if self.extend_by else 0.0
+        return self.timeout.value + max(extra, 0.0)
+
+
+# -- argument records ---------------------------------------------------------------------------
+
+
+@dataclass
+class NoArgs:
+    """A procedure that takes no arguments."""
+
+
+@dataclass
+class HypervisorsArgs:
+    hypervisors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NodeInfoArgs:
+    hypervisors: list[str] = field(default_factory=list)
+    #: file storage directories whose usage to report (cluster-wide paths)
+    storage_dirs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SsconfWriteArgs:
+    values: dict[str, str]
+
+
+@dataclass
+class TestDelayArgs:
+    duration: float
+
+
+@dataclass
+class InstanceQueryArgs:
+    name: str
+    hypervisor: str
+
+
+@dataclass
+class InstanceArgs:
+    instance: InstanceSpec
+
+
+@dataclass
+class InstanceStartArgs:
+    instance: InstanceSpec
+    paused: bool = False
+
+
+@dataclass
+class InstanceShutdownArgs:
+    instance: InstanceSpec
+    timeout: float = 120.0
+    force: bool = False
+
+
+@dataclass
+class InstanceRebootArgs:
+    instance: InstanceSpec
+    reboot_type: str = "hard"
+    shutdown_timeout: float = 120.0
+
+
+@dataclass
+class InstanceOsAddArgs:
+    instance: InstanceSpec
+    reinstall: bool = False
+
+
+@dataclass
+class AcceptInstanceArgs:
+    instance: InstanceSpec
+    target_address: str
+
+
+@dataclass
+class MigrateInstanceArgs:
+    instance: InstanceSpec
+    target_address: str
+    #: what accept_instance answered on the target (ports, exports)
+    info: dict[str, Any] = field(default_factory=dict)
+    live: bool = True
+
+
+@dataclass
+class MigrationStatusArgs:
+    instance: InstanceSpec
+    #: answer as soon as the migration ends, or after this many seconds (capped on the node)
+    wait: float = 0.0
+
+
+@dataclass
+class FinalizeDstArgs:
+    instance: InstanceSpec
+    success: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FinalizeSrcArgs:
+    instance: InstanceSpec
+    success: bool
+
+
+@dataclass
+class BlockdevArgs:
+    disk: DiskSpec
+    instance_name: str = ""
+
+
+@dataclass
+class BlockdevGrowArgs:
+    disk: DiskSpec
+    amount: int
+
+
+@dataclass
+class BlockdevInfoArgs:
+    disks: list[DiskSpec]
+
+
+@dataclass
+class OsValidateArgs:
+    name: str
+
+
+@dataclass
+class ConfigApplyArgs:
+    #: change sets in serial order (gnt.config.store.ChangeSet)
+    changes: list[dict[str, Any]]
+
+
+@dataclass
+class ConfigReplaceArgs:
+    serial: int
+    objects: dict[str, dict[str, Any]]
+
+
+# -- the table --------------------------------------------------------------------------------
+
+_INSTANCE_NAME = (("name", NameKind.INSTANCE), ("hypervisor", NameKind.HYPERVISOR))
+_INSTANCE_NAME_ARG = (("instance_name", NameKind.INSTANCE),)
+_HVS = (("hypervisors", NameKind.HYPERVISOR),)
+
+VERSION = Procedure("version", NoArgs, dict[str, Any], Timeout.URGENT, doc="protocol, version, node name")
+NODE_INFO = Procedure(
+    "node_info", NodeInfoArgs, dict[str, Any], Timeout.URGENT, paths=("storage_dirs",), names=_HVS,
+    doc="free memory per hypervisor, storage usage, boot id",
+)  # fmt: skip
+NODE_VERIFY = Procedure(
+    "node_verify", NodeInfoArgs, dict[str, Any], Timeout.FAST, paths=("storage_dirs",), names=_HVS,
+    doc="facts gnt-cluster verify compares with the config",
+)  # fmt: skip
+SSCONF_WRITE = Procedure("ssconf_write", SsconfWriteArgs, None, Timeout.URGENT)
+TEST_DELAY = Procedure("test_delay", TestDelayArgs, None, Timeout.URGENT, extend_by="duration")
+INSTANCE_LIST = Procedure("instance_list", HypervisorsArgs, list[str], Timeout.URGENT, names=_HVS)
+ALL_INSTANCES_INFO = Procedure(
+    "all_instances_info", HypervisorsArgs, dict[str, InstanceRuntime], Timeout.URGENT, names=_HVS
+)
+INSTANCE_INFO = Procedure(
+    "instance_info", InstanceQueryArgs, InstanceRuntime | None, Timeout.FAST, names=_INSTANCE_NAME
+)
+INSTANCE_START = Procedure("instance_start", InstanceStartArgs, None, Timeout.NORMAL)
+INSTANCE_SHUTDOWN = Procedure("instance_shutdown", InstanceShutdownArgs, None, Timeout.FAST, extend_by="timeout")
+INSTANCE_REBOOT = Procedure("instance_reboot", InstanceRebootArgs, None, Timeout.NORMAL, extend_by="shutdown_timeout")
+INSTANCE_CLEANUP = Procedure("instance_cleanup", InstanceQueryArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME)
+INSTANCE_CONSOLE = Procedure("instance_console", InstanceArgs, dict[str, Any], Timeout.FAST)
+ACCEPT_INSTANCE = Procedure("accept_instance", AcceptInstanceArgs, dict[str, Any], Timeout.NORMAL)
+MIGRATE_INSTANCE = Procedure("migrate_instance", MigrateInstanceArgs, None, Timeout.NORMAL)
+MIGRATION_STATUS = Procedure("migration_status", MigrationStatusArgs, MigrationStatus, Timeout.FAST)
+ABORT_MIGRATION = Procedure("abort_migration", InstanceArgs, None, Timeout.NORMAL)
+FINALIZE_MIGRATION_DST = Procedure("finalize_migration_dst", FinalizeDstArgs, None, Timeout.NORMAL)
+FINALIZE_MIGRATION_SRC = Procedure("finalize_migration_src", FinalizeSrcArgs, None, Timeout.NORMAL)
+BLOCKDEV_CREATE = Procedure("blockdev_create", BlockdevArgs, str, Timeout.SLOW, names=_INSTANCE_NAME_ARG)
+BLOCKDEV_REMOVE = Procedure("blockdev_remove", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
+BLOCKDEV_ASSEMBLE = Procedure("blockdev_assemble", BlockdevArgs, str | None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
+BLOCKDEV_SHUTDOWN = Procedure("blockdev_shutdown", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
+BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
+BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
+OS_DIAGNOSE = Procedure("os_diagnose", NoArgs, list[dict[str, Any]], Timeout.FAST)
+INSTANCE_OS_ADD = Procedure("instance_os_add", InstanceOsAddArgs, None, Timeout.SLOW)
+OS_VALIDATE = Procedure("os_validate", OsValidateArgs, None, Timeout.FAST, names=(("name", NameKind.OS),))
+CONFIG_APPLY = Procedure("config_apply", ConfigApplyArgs, dict[str, Any], Timeout.URGENT)
+CONFIG_REPLACE = Procedure("config_replace", ConfigReplaceArgs, int, Timeout.URGENT)
+CONFIG_DROP = Procedure("config_drop", NoArgs, None, Timeout.FAST)
+CONFIG_SERIAL = Procedure("config_serial", NoArgs, dict[str, Any], Timeout.URGENT)
+MASTER_STOP = Procedure("master_stop", NoArgs, bool, Timeout.FAST)
+NODE_LEAVE = Procedure("node_leave", NoArgs, None, Timeout.FAST)
+
+#: every procedure, by name
+TABLE: dict[str, Procedure[Any]] = {
+    p.name: p for p in list(globals().values()) if isinstance(p, Procedure)
+}  # fmt: skip
+
+
+def get(name: str) -> Procedure[Any] | None:
+    return TABLE.get(name)
