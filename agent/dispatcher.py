@@ -90,15 +90,15 @@ class Dispatcher:
         for field, kind in proc.names:
             for value in _values(getattr(args, field)):
                 if value or kind is not NameKind.INSTANCE:
-                    _NAME_CHECKS[kind](value, f"{proc.name}: {field}")
+                    _NAME_CHECKS[kind](value, f"{proc.name}.{field}")
         for field in proc.paths:
             for value in _values(getattr(args, field)):
-                confine.storage_path(value, f"{proc.name}: {field}")
+                confine.storage_path(value, f"{proc.name}.{field}")
         spec = getattr(args, "instance", None)
         disks: list[DiskSpec] = []
         if isinstance(spec, InstanceSpec):
-            confine.check_instance_name(spec.name, f"{proc.name}: instance name")
-            confine.check_hypervisor(spec.hypervisor, f"{proc.name}: hypervisor")
+            confine.check_instance_name(spec.name, f"{proc.name}.instance")
+            confine.check_hypervisor(spec.hypervisor, f"{proc.name}.instance")
             disks.extend(spec.disks)
         disk = getattr(args, "disk", None)
         if isinstance(disk, DiskSpec):

@@ -118,19 +118,23 @@ def storage_path(cluster_path: str, what: str = "path") -> str:
     return inside(paths.localize(cluster_path), storage_roots(), what)
 
 
-def check_instance_name(name: str, what: str = "instance name") -> None:
+def _where(where: str) -> str:
+    return f" (in {where})" if where else ""
+
+
+def check_instance_name(name: str, where: str = "") -> None:
     if not INSTANCE_NAME_RE.match(name):
-        raise refuse(f"Invalid {what} {name!r}")
+        raise refuse(f"Invalid instance name {name!r}{_where(where)}")
 
 
-def check_os_name(name: str, what: str = "OS name") -> None:
+def check_os_name(name: str, where: str = "") -> None:
     if not OS_NAME_RE.match(name):
-        raise refuse(f"Invalid {what} {name!r}")
+        raise refuse(f"Invalid OS name {name!r}{_where(where)}")
 
 
-def check_hypervisor(name: str, what: str = "hypervisor") -> None:
+def check_hypervisor(name: str, where: str = "") -> None:
     if name not in constants.HYPERVISORS:
-        raise refuse(f"Unknown {what} {name!r}; known: {', '.join(constants.HYPERVISORS)}")
+        raise refuse(f"Unknown hypervisor {name!r}{_where(where)}; known: {', '.join(constants.HYPERVISORS)}")
 
 
 def check_ssconf_key(key: str) -> None:

@@ -211,17 +211,20 @@ class LUInstanceCreate(LogicalUnit):
                     raise OpExecError(
                         f"Could not add os for instance {inst.name} on node {self.pnode.name}: {result.error}"
                     )
+            if op.start:
+                self.feedback("* starting instance...")
+                result = await self.rpc.instance_start(target, proc.InstanceStartArgs(self._spec(inst)))
+                if result.failed:
+                    await self._stop_quietly(inst, target)
+                    raise OpExecError(f"Could not start instance {inst.name}: {result.error}")
         except GntError:
             await self._undo(inst, target)
             raise
-        if op.start:
-            self.feedback("* starting instance...")
-            result = await self.rpc.instance_start(target, proc.InstanceStartArgs(self._spec(inst)))
-            if result.failed:
-                inst.admin_state = constants.ADMINST_DOWN
-                await cfg.commit([inst])
-                raise OpExecError(f"Could not start instance {inst.name}: {result.error}")
         return [self.pnode.name]
+
+    async def _stop_quietly(self, inst: Instance, target: Any) -> None:
+        """Whatever a failed start left running goes before its disks do (best effort)."""
+        await self.rpc.instance_shutdown(target, proc.InstanceShutdownArgs(self._spec(inst), timeout=0, force=True))
 
     def _make_nic(self, data: dict[str, Any]) -> Nic:
         known = {"mac", "ip", "mode", "link", "name", "network", "vlan"}
@@ -252,7 +255,8 @@ class LUInstanceCreate(LogicalUnit):
         for disk in build_spec(self.cfg.cluster, inst).disks:
             result = await self.rpc.blockdev_create(target, proc.BlockdevArgs(disk, inst.name))
             if result.failed:
-                for done in created:
+                # the failed one too: a node may have created part of it before failing
+                for done in [*created, disk]:
                     await self.rpc.blockdev_remove(target, proc.BlockdevArgs(done, inst.name))
                 raise OpExecError(
                     f"Can't create disk {disk.index} of instance {inst.name} on node {self.pnode.name}: {result.error}"
@@ -263,5 +267,7 @@ class LUInstanceCreate(LogicalUnit):
         """Remove what this job created, so a failed create leaves nothing behind."""
         self.warning(f"Removing disks and config entry of instance {inst.name}")
         for disk in build_spec(self.cfg.cluster, inst).disks:
-            await self.rpc.blockdev_remove(target, proc.BlockdevArgs(disk, inst.name))
+            result = await self.rpc.blockdev_remove(target, proc.BlockdevArgs(disk, inst.name))
+            if result.failed:
+                self.warning(f"Could not remove disk {disk.index} on {self.pnode.name}: {result.error}")
         await self.cfg.commit(delete=[inst])

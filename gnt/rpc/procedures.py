@@ -68,8 +68,10 @@ class Procedure(Generic[A]):
     doc: str = ""
 
     def timeout_for(self, args: Any) -> float:
-        extra = float(getattr(args, self.extend_by, 0) or 0) if self.extend_by else 0.0
-        return self.timeout.value + max(extra, 0.0)
+        extra = getattr(args, self.extend_by, 0) if self.extend_by else 0
+        if isinstance(extra, bool) or not isinstance(extra, (int, float)) or not extra > 0:
+            extra = 0  # a malformed value is the node's to refuse; it must not break the call here
+        return self.timeout.value + min(float(extra), Timeout.MIGRATION.value * 24)
 
 
 # -- argument records ---------------------------------------------------------------------------

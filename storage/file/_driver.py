@@ -56,10 +56,11 @@ def _create(path: str, size: int) -> str:
         raise StorageError(f"File storage directory {parent} is not writable: {err.strerror}") from err
     try:
         os.ftruncate(fd, size * MIB)
-    except OSError as err:
+    except (OSError, OverflowError, ValueError) as err:
         os.close(fd)
         os.unlink(path)
-        raise StorageError(f"Cannot allocate {size} MiB for disk file {path}: {err.strerror}") from err
+        reason = err.strerror if isinstance(err, OSError) else "too large for this system"
+        raise StorageError(f"Cannot allocate {size} MiB for disk file {path}: {reason}") from err
     os.close(fd)
     return path
 
