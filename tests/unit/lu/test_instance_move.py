@@ -1,0 +1,108 @@
+"""Migrate and failover LUs, and the shared move step, on the in-process transport."""
+
+from __future__ import annotations
+
+import pytest
+
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.instance.migrate import LUInstanceFailover, LUInstanceMigrate, LUNodeEvacuate
+from gnt.opcodes import OpInstanceFailover, OpInstanceMigrate, OpNodeEvacuate
+from tests.unit.lu.conftest import Harness
+
+
+def migrate(**kw: object) -> OpInstanceMigrate:
+    return OpInstanceMigrate(instance_name="inst1", target_node="node2", **kw)  # type: ignore[arg-type]
+
+
+def test_migrate_runs_the_steps_on_each_side_and_moves_the_primary(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    src, dst = harness.nodes["node1"], harness.nodes["node2"]
+    result = harness.run(migrate(), LUInstanceMigrate)
+    assert harness.cfg.instance("inst1").primary_node == harness.cfg.node("node2").uuid
+    assert result["downtime_ms"] == 5
+    assert [n for n in src.names()] == [
+        "instance_info",
+        "migrate_instance",
+        "migration_status",
+        "finalize_migration_src",
+    ]
+    assert [n for n in dst.names() if n != "node_info"] == ["accept_instance", "finalize_migration_dst"]
+    assert "inst1" in dst.running and "inst1" not in src.running
+    assert src.disks  # shared disks stay where they are
+
+
+def test_migrating_local_disks_is_refused_where_the_hypervisor_cannot_copy_them(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", template="file")  # the fake hypervisor does not mirror disks
+    with pytest.raises(OpPrereqError, match="disk layout 'file' does not allow migrations") as err:
+        harness.run(migrate(), LUInstanceMigrate)
+    assert err.value.code == ECODE_STATE
+
+
+def test_migrating_a_stopped_instance_is_refused(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", up=False)
+    with pytest.raises(OpPrereqError, match="is not running on node1, cannot migrate; use failover"):
+        harness.run(migrate(), LUInstanceMigrate)
+
+
+def test_migrating_to_the_node_it_is_on_is_refused(harness: Harness) -> None:
+    harness.add_instance("inst1", "node2")
+    with pytest.raises(OpPrereqError, match="already on node node2") as err:
+        harness.run(migrate(), LUInstanceMigrate)
+    assert err.value.code == ECODE_INVAL
+
+
+def test_migrating_to_an_offline_node_is_refused(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1")
+    harness.cfg.node("node2").offline = True
+    with pytest.raises(OpPrereqError, match="Can't use offline node node2"):
+        harness.run(migrate(), LUInstanceMigrate)
+
+
+def test_a_failed_transfer_aborts_and_the_source_keeps_the_instance(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1")
+    src = harness.nodes["node1"]
+    src.migration = {"phase": "failed", "message": "connection reset"}
+    with pytest.raises(OpExecError, match="Could not migrate instance inst1: connection reset"):
+        harness.run(migrate(), LUInstanceMigrate)
+    assert harness.cfg.instance("inst1").primary_node == harness.cfg.node("node1").uuid
+    assert "abort_migration" in src.names()
+    finals = [a for n, a in harness.nodes["node2"].calls if n == "finalize_migration_dst"]
+    assert [a.success for a in finals] == [False]
+    assert "inst1" in src.running
+
+
+def test_failover_stops_on_the_source_and_starts_on_the_target(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    harness.run(OpInstanceFailover(instance_name="inst1", target_node="node2"), LUInstanceFailover)
+    assert harness.cfg.instance("inst1").primary_node == harness.cfg.node("node2").uuid
+    assert "inst1" not in harness.nodes["node1"].running and "inst1" in harness.nodes["node2"].running
+
+
+def test_failover_of_local_disks_is_refused(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", template="file")
+    with pytest.raises(OpPrereqError, match="disk layout 'file' does not allow failovers"):
+        harness.run(OpInstanceFailover(instance_name="inst1", target_node="node2"), LUInstanceFailover)
+
+
+def test_failover_keeps_the_primary_when_the_source_cannot_stop_it(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1")
+    harness.nodes["node1"].fail["instance_shutdown"] = OpExecError("stuck")
+    with pytest.raises(OpExecError, match="Could not shutdown instance inst1 on node node1: stuck"):
+        harness.run(OpInstanceFailover(instance_name="inst1", target_node="node2"), LUInstanceFailover)
+    assert harness.cfg.instance("inst1").primary_node == harness.cfg.node("node1").uuid
+    assert harness.nodes["node2"].calls[-1][0] == "node_info"  # only the memory check reached the target
+
+
+def test_evacuate_submits_one_move_per_instance_choosing_migrate_or_failover(harness: Harness) -> None:
+    harness.add_instance("up1", "node1")
+    harness.add_instance("down1", "node1", up=False)
+    harness.run(OpNodeEvacuate(node_name="node1", remote_node="node2"), LUNodeEvacuate)
+    assert sorted((j[0]["OP_ID"], j[0]["instance_name"]) for j in harness.queue.jobs) == [
+        ("OP_INSTANCE_FAILOVER", "down1"),
+        ("OP_INSTANCE_MIGRATE", "up1"),
+    ]
+
+
+def test_evacuate_to_the_same_node_is_refused(harness: Harness) -> None:
+    with pytest.raises(OpPrereqError, match="Can't evacuate a node to itself"):
+        harness.run(OpNodeEvacuate(node_name="node1", remote_node="node1"), LUNodeEvacuate)
