@@ -10,6 +10,7 @@ log = logging.getLogger("gnt-noded")
 
 
 async def _run(address: str, port: int) -> None:
+    import agent.recovery  # noqa: F401 - registers config_export and config_placement
     import agent.replica  # noqa: F401 - registers the replica procedures
     from agent.server import serve
     from daemons.common import remove_pid, stop_event, write_pid

@@ -1,0 +1,83 @@
+"""Crashes that used to leave something behind: damaged databases, stray processes, orphan disks,
+guests running twice. Each test breaks a private virtual cluster and checks it heals."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.integration.vcluster import ADD_DISKLESS, VCluster
+
+ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
+
+
+def _cut_short(path) -> None:
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) // 2)
+
+
+def _zero_page(path, page: int) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(page * 4096)
+        handle.write(b"\0" * 4096)
+
+
+def test_damaged_config_is_one_clear_line_and_recovers_from_a_candidate(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok(*ADD, "-n", "node2", "keep-a")
+    vc.ok(*ADD, "-n", "node3", "keep-b")
+    vc.kill_daemon("node1", "gnt-masterd", signal.SIGTERM)
+    config = vc.dir / "node1/var/lib/gnt/config.db"
+    _cut_short(config)
+
+    refused = vc.run("gnt-masterd")
+    assert refused.rc == 1
+    lines = refused.err.strip().splitlines()
+    assert len(lines) == 1 and str(config) in lines[0] and "gnt-cluster recover-config" in lines[0]
+    assert "Traceback" not in refused.text
+    log = (vc.dir / "node1/var/log/gnt/gnt-masterd.log").read_text()
+    assert f"not starting: Database {config} is damaged" in log and "Traceback" not in log
+
+    cli = vc.run("gnt-instance", "list")
+    assert cli.rc == 1 and str(config) in cli.err and "recover-config" in cli.err
+    assert "is gnt-masterd running" not in cli.err
+
+    out = vc.ok("gnt-cluster", "recover-config")
+    assert "node2: serial" in out and "node3: serial" in out and "gnt-masterd started" in out
+    assert vc.ok("gnt-instance", "list", "--no-headers", "-o", "name,pnode").split() == [
+        "keep-a",
+        "node2",
+        "keep-b",
+        "node3",
+    ]
+    kept = [p.name for p in config.parent.iterdir() if p.name.startswith("config.db.damaged-")]
+    assert kept, "the damaged file must be kept aside"
+    vc.ok(*ADD, "-n", "node2", "after-recovery")  # the rebuilt config commits and replicates
+    assert "after-recovery" in vc.ok("gnt-instance", "list", "--no-headers", "-o", "name")
+
+
+def test_recover_config_refuses_a_healthy_config_and_a_running_master(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    running = vc.run("gnt-cluster", "recover-config")
+    assert running.rc == 1 and "gnt-masterd is running" in running.err
+    vc.kill_daemon("node1", "gnt-masterd", signal.SIGTERM)
+    healthy = vc.run("gnt-cluster", "recover-config")
+    assert healthy.rc == 1 and "is not damaged" in healthy.err
+    elsewhere = vc.run("gnt-cluster", "recover-config", node="node2")
+    assert elsewhere.rc == 1 and "Run this on the master node (node1)" in elsewhere.err
+    vc.start_masterd()
+
+
+def test_damaged_job_queue_names_the_file_and_the_way_out(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    for _ in range(30):
+        vc.submit("gnt-debug", "delay", "0")
+    vc.kill_daemon("node1", "gnt-masterd", signal.SIGTERM)
+    queue = vc.dir / "node1/var/lib/gnt/queue.db"
+    assert os.path.getsize(queue) > 3 * 4096
+    _zero_page(queue, 2)
+    refused = vc.run("gnt-masterd")
+    assert refused.rc == 1 and str(queue) in refused.err and f"mv {queue} {queue}.damaged" in refused.err
+    os.replace(queue, f"{queue}.damaged")
+    vc.start_masterd()
+    assert vc.ok("gnt-cluster", "getmaster").strip() == "node1"
