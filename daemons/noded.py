@@ -12,9 +12,11 @@ log = logging.getLogger("gnt-noded")
 async def _run(address: str, port: int) -> None:
     import agent.recovery  # noqa: F401 - registers config_export and config_placement
     import agent.replica  # noqa: F401 - registers the replica procedures
+    from agent import children
     from agent.server import serve
     from daemons.common import remove_pid, stop_event, write_pid
 
+    children.reap_leftovers()  # what a killed predecessor's procedures left running
     pid_path = write_pid("gnt-noded")
     stop = stop_event()
     from agent.handlers import warm_up
@@ -26,6 +28,7 @@ async def _run(address: str, port: int) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    children.kill_all()
     remove_pid(pid_path)
 
 
