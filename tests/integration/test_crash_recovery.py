@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 
-from tests.integration.vcluster import ADD_DISKLESS, VCluster
+from tests.integration.vcluster import ADD_DISKLESS, VCluster, alive, wait_for
 
 ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
 
@@ -81,3 +81,25 @@ def test_damaged_job_queue_names_the_file_and_the_way_out(fresh_cluster: VCluste
     os.replace(queue, f"{queue}.damaged")
     vc.start_masterd()
     assert vc.ok("gnt-cluster", "getmaster").strip() == "node1"
+
+
+def test_returning_node_stops_guests_failed_over_while_it_was_down(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok(*ADD, "-n", "node3", "moved")
+    vc.ok(*ADD, "-n", "node3", "stays")
+    stale_pid = vc.guest_pid("node3", "moved")
+    vc.kill_daemon("node3", "gnt-noded", signal.SIGKILL)
+    assert alive(stale_pid)  # guests outlive their node daemon
+    vc.ok("gnt-instance", "failover", "-f", "--ignore-consistency", "-n", "node2", "moved")
+    assert vc.instance_field("moved", "pnode") == "node2"
+    assert alive(stale_pid)  # the source could not be asked to stop it: it runs twice now
+
+    vc.start_noded("node3")
+    wait_for(lambda: not alive(stale_pid), 30)
+    log = (vc.dir / "node3/var/log/gnt/gnt-noded.log").read_text()
+    assert "stopping instance moved" in log and "places it on node node2" in log
+    assert alive(vc.guest_pid("node2", "moved"))
+    assert alive(vc.guest_pid("node3", "stays"))  # placed here: never touched
+    assert vc.instance_field("moved", "status") == "running"
+    assert vc.instance_field("stays", "status") == "running"
+    assert "should not run" not in vc.run("gnt-cluster", "verify").out
