@@ -209,6 +209,21 @@ def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry
         sys.exit(1)
 
 
+@main.command("verify-disks", context_settings=CONTEXT)
+@common_job_options
+@handle_errors
+def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
+    """Remove disks that failed operations left behind, on nodes that answer again.
+
+    \b
+    Example:
+      gnt-cluster verify-disks
+    """
+    result = run_ops(client(), [{"OP_ID": "OP_CLUSTER_VERIFY_DISKS", **job_fields(dry_run, priority)}], submit)
+    if not submit and result and result[0].get("pending"):
+        sys.exit(1)
+
+
 @main.command(context_settings=CONTEXT)
 @click.option("--enabled-hypervisors", default=None, help="Comma-separated hypervisors")
 @click.option("--enabled-disk-templates", default=None, help="Comma-separated disk templates")

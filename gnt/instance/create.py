@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gnt import constants, serial
+from gnt.cluster import pending
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.instance.common import (
     build_spec,
@@ -251,8 +252,7 @@ class LUInstanceCreate(LogicalUnit):
             args = {"disk": serial.to_dict(disk), "instance_name": inst.name}
             result = await self.rpc.call(target, "blockdev_create", args, 600)
             if result.failed:
-                for done in created:
-                    await self.rpc.call(target, "blockdev_remove", {"disk": serial.to_dict(done)})
+                await pending.remove_disks(self, self.pnode, created, inst.name)
                 raise OpExecError(
                     f"Can't create disk {disk.index} of instance {inst.name} on node {self.pnode.name}: {result.error}"
                 )
@@ -261,6 +261,5 @@ class LUInstanceCreate(LogicalUnit):
     async def _undo(self, inst: Instance, target: Any) -> None:
         """Remove what this job created, so a failed create leaves nothing behind."""
         self.warning(f"Removing disks and config entry of instance {inst.name}")
-        for disk in build_spec(self.cfg.cluster, inst).disks:
-            await self.rpc.call(target, "blockdev_remove", {"disk": serial.to_dict(disk)})
+        await pending.remove_disks(self, self.pnode, build_spec(self.cfg.cluster, inst).disks, inst.name)
         await self.cfg.commit(delete=[inst])

@@ -4,9 +4,11 @@ guests running twice. Each test breaks a private virtual cluster and checks it h
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from pathlib import Path
 
-from tests.integration.vcluster import ADD_DISKLESS, VCluster, alive, wait_for
+from tests.integration.vcluster import ADD_DISKLESS, ADD_INSTANCE, REPO, VCluster, alive, wait_for
 
 ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
 
@@ -103,3 +105,39 @@ def test_returning_node_stops_guests_failed_over_while_it_was_down(fresh_cluster
     assert vc.instance_field("moved", "status") == "running"
     assert vc.instance_field("stays", "status") == "running"
     assert "should not run" not in vc.run("gnt-cluster", "verify").out
+
+
+def _slow_os(vc: VCluster, node: str, marker: Path) -> None:
+    """An OS whose create script starts a long child of its own, notes its pid, and waits for it."""
+    target = vc.dir / node / "srv/gnt/os/slowos"
+    shutil.copytree(REPO / "os/noop", target)
+    (target / "create").write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {marker}\nwait\n")
+
+
+def test_node_daemon_killed_during_add_leaves_no_process_and_no_disk(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    marker = vc.dir / "os-child.pid"
+    _slow_os(vc, "node2", marker)
+    job = vc.submit(*ADD_INSTANCE, "-t", "file", "--disk", "0:size=50M", "-o", "slowos", "-n", "node2", "doomed")
+    wait_for(lambda: marker.exists() and marker.read_text().strip(), 30)
+    os_child = int(marker.read_text())
+    disks = list((vc.dir / "node2/srv/gnt/file-storage/doomed").iterdir())
+    assert len(disks) == 1
+    vc.kill_daemon("node2", "gnt-noded", signal.SIGKILL)
+
+    assert vc.wait_job(job) == "error"
+    info = vc.ok("gnt-job", "info", str(job))
+    assert "Could not remove disk 0 of instance doomed on node node2" in info
+    assert "removed when the node answers again" in info
+    assert "doomed" not in vc.ok("gnt-instance", "list", "--no-headers", "-o", "name")
+    verify = vc.run("gnt-cluster", "verify")
+    assert verify.rc == 1 and "leftover disk 0" in verify.out and "awaits removal" in verify.out
+
+    vc.start_noded("node2")
+    wait_for(lambda: not alive(os_child), 10)  # the script's own child does not outlive the procedure
+    watcher = vc.run("gnt-watcher")
+    assert watcher.rc == 0, watcher.text
+    assert "Removed leftover disk 0" in watcher.out
+    assert not disks[0].exists()
+    assert "leftover" not in vc.run("gnt-cluster", "verify").out
+    assert not (vc.dir / "node1/var/lib/gnt/pending-cleanup.json").exists()
