@@ -72,13 +72,13 @@ async def _serve(bind_rapi: bool) -> None:
 
 
 def _check_databases() -> None:
-    """Refuse to start on a damaged config or job queue, before anything listens or runs."""
+    """Refuse to start on a missing, emptied or damaged config before anything listens or runs.
+
+    The job queue is checked when it is opened (gnt.db.connect), also before anything listens.
+    """
     from gnt.config.store import check_config_file
-    from gnt.db import check_file
 
     check_config_file(paths.config_db())
-    if os.path.exists(paths.jobs_db()):
-        check_file(paths.jobs_db())
 
 
 def _refuse(message: str) -> None:

@@ -49,6 +49,7 @@ def _save(items: list[dict[str, Any]]) -> None:
         if os.path.exists(path):
             os.unlink(path)
         return
+    paths.ensure_dir(os.path.dirname(path))
     tmp = f"{path}.tmp"
     with open(tmp, "w") as handle:
         json.dump(items, handle, indent=1)
@@ -99,11 +100,12 @@ async def remove_disks(lu: Any, node: Any, disks: list[DiskSpec], instance: str)
             continue
         left.append(disk)
         reason = str(result.error)
-        await add(node.name, node.uuid, instance, disk, reason)
-        lu.warning(
-            f"Could not remove disk {disk.index} of instance {instance} on node {node.name}: {reason};"
-            " it will be removed when the node answers again (gnt-cluster verify-disks, run by the watcher)"
-        )
+        later = "it will be removed when the node answers again (gnt-cluster verify-disks, run by the watcher)"
+        try:
+            await add(node.name, node.uuid, instance, disk, reason)
+        except OSError as err:  # the rollback goes on; the admin learns what to remove by hand
+            later = f"remove it by hand (could not record it for later: {err})"
+        lu.warning(f"Could not remove disk {disk.index} of instance {instance} on node {node.name}: {reason}; {later}")
     return left
 
 
