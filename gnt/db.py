@@ -39,7 +39,8 @@ class DamagedDatabaseError(ConfigurationError):
 
     def __init__(self, path: str, detail: str = "") -> None:
         remedy = REMEDIES.get(os.path.basename(path), "restore it from a backup or move it aside").format(path=path)
-        super().__init__(f"Database {path} is damaged ({detail or 'integrity check failed'}); {remedy}")
+        self.detail = detail or "integrity check failed"
+        super().__init__(f"Database {path} is damaged ({self.detail}); {remedy}")
         self.path = path
 
 
@@ -64,6 +65,17 @@ def check_file(path: str) -> None:
         check_integrity(conn, path)
     finally:
         conn.close()
+
+
+def move_aside(path: str) -> str:
+    """Rename a damaged database and its WAL side files to `<path>.damaged-<timestamp>`; the new name."""
+    import time
+
+    aside = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, aside + suffix)
+    return aside
 
 
 def connect(path: str, schema: str = "") -> sqlite3.Connection:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,16 +120,6 @@ def _replica_problem(data: dict[str, Any], me: str) -> str:
     return ""
 
 
-def _keep_aside(path: str) -> str:
-    """Rename the damaged file and its WAL side files; returns the new name of the main file."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = f"{path}.damaged-{stamp}"
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.replace(path + suffix, aside + suffix)
-    return aside
-
-
 def _write(path: str, serial: int, objects: dict[str, Any]) -> None:
     from gnt.config import store
     from gnt.config.manager import ConfigManager
@@ -148,7 +137,7 @@ def _write(path: str, serial: int, objects: dict[str, Any]) -> None:
 def recover_config(source: str | None = None, force: bool = False) -> Recovered:
     """Replace this master's config with the newest (or `source`'s) candidate replica."""
     from gnt.config import store
-    from gnt.db import DamagedDatabaseError
+    from gnt.db import DamagedDatabaseError, move_aside
 
     me = paths.hostname()
     master = _ssconf("master_node")
@@ -169,7 +158,7 @@ def recover_config(source: str | None = None, force: bool = False) -> Recovered:
             )
     results = asyncio.run(_fetch(_sources(me, source)))
     name, data, asked = _pick(results, me)
-    aside = _keep_aside(path)
+    aside = move_aside(path)
     try:
         _write(path, int(data["serial"]), data["objects"])
     except BaseException:

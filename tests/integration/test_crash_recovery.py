@@ -159,3 +159,25 @@ def test_masterd_that_cannot_start_is_quoted_not_pointed_at_an_empty_log(tmp_pat
     finally:
         blocker.close()
         vc.stop()
+
+
+def test_damaged_candidate_replica_is_set_aside_and_resent_whole(fresh_cluster: VCluster) -> None:
+    import sqlite3
+
+    vc = fresh_cluster
+    vc.ok(*ADD, "-n", "node2", "before")
+    vc.kill_daemon("node2", "gnt-noded", signal.SIGTERM)
+    replica = vc.dir / "node2/var/lib/gnt/config.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{replica}{suffix}").unlink(missing_ok=True)
+    replica.write_bytes(b"not a database any more " * 400)
+    vc.start_noded("node2")
+    wait_for(lambda: vc.run("gnt-debug", "delay", "--no-master", "-n", "node2", "0").rc == 0, 20)
+    vc.ok(*ADD, "-n", "node3", "after")  # its commit reaches node2 before the job succeeds
+
+    conn = sqlite3.connect(replica)
+    names = {row[0] for row in conn.execute("SELECT json_extract(data, '$.name') FROM objects WHERE kind='instance'")}
+    conn.close()
+    assert names == {"before", "after"}
+    assert any(p.name.startswith("config.db.damaged-") for p in replica.parent.iterdir())
+    assert "config replica" in (vc.dir / "node2/var/log/gnt/gnt-noded.log").read_text()
