@@ -220,7 +220,7 @@ def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
       gnt-cluster verify-disks
     """
     result = run_ops(client(), [{"OP_ID": "OP_CLUSTER_VERIFY_DISKS", **job_fields(dry_run, priority)}], submit)
-    if not submit and result and result[0].get("pending"):
+    if result and isinstance(result[0], dict) and result[0].get("pending"):
         sys.exit(1)
 
 
