@@ -32,6 +32,7 @@ RETRY_INTERVAL = 5.0
 RETRY_MAX_INTERVAL = 60.0
 PLACEMENT_TIMEOUT = 10.0
 STOP_TIMEOUT = 30.0
+LIST_TIMEOUT = 30.0
 LIVE_STATES = ("running", "paused")
 
 
@@ -53,11 +54,15 @@ def _ssconf(key: str) -> str:
 
 
 async def local_guests() -> dict[str, str]:
-    """Guests that live on this node now: name -> hypervisor."""
+    """Guests that live on this node now: name -> hypervisor.
+
+    Runs before the daemon serves, so a driver that hangs is given up on (and its guests not judged)
+    rather than keeping the node off the cluster.
+    """
     found: dict[str, str] = {}
     for hv_name in _ssconf("hypervisor_list").split():
         try:
-            infos = await backends.get(hv_name).all_instances_info()
+            infos = await asyncio.wait_for(backends.get(hv_name).all_instances_info(), LIST_TIMEOUT)
         except Exception as err:  # noqa: BLE001 - one broken driver must not stop the check of the others
             log.warning("start-up check: cannot list %s guests: %s", hv_name, err)
             continue
