@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent import children
 from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.runtime import InstanceSpec
 
@@ -211,17 +212,15 @@ async def _run_script(
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "ab") as log:
         try:
-            proc = await asyncio.create_subprocess_exec(
+            # its own process group, killed whole on timeout, cancel or daemon exit (agent.children)
+            proc = await children.spawn(
                 script, *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                env=env, cwd=os.path.dirname(script), start_new_session=True,
+                env=env, cwd=os.path.dirname(script),
             )  # fmt: skip
         except OSError as err:
             raise OpExecError(f"OS {what} script {script} could not be run: {err.strerror}") from err
-    try:
-        code = await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    code = await children.run_in_group(proc, timeout)
+    if code is None:
         reason = f"timed out after {timeout:g} seconds"
     else:
         if code == 0:

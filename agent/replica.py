@@ -7,6 +7,7 @@ master starts from after `gnt-cluster master-failover`, so nothing committed is 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from agent.handlers import handles
 from gnt import paths
 from gnt.config import store
-from gnt.db import SqliteWriter
+from gnt.db import DamagedDatabaseError, SqliteWriter, move_aside
 from gnt.rpc import procedures as proc
 
 _writer: SqliteWriter | None = None
@@ -24,8 +25,31 @@ def _replica() -> SqliteWriter:
     global _writer
     if _writer is None:
         paths.ensure_dir(paths.data_dir())
-        _writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+        try:
+            _writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+        except DamagedDatabaseError as err:
+            _writer = _fresh_replica(err)
     return _writer
+
+
+def _fresh_replica(err: DamagedDatabaseError) -> SqliteWriter:
+    """A damaged replica is set aside and restarted empty: the master sees serial 0 and resends it whole.
+
+    Never on the master node, whose config.db is the master's own (gnt-cluster recover-config's job).
+    """
+    try:
+        with open(paths.ssconf_file("master_node")) as handle:
+            is_master = handle.read().strip() == paths.hostname()
+    except OSError:
+        is_master = False
+    if is_master:
+        raise err
+    aside = move_aside(err.path)
+    logging.getLogger("gnt-noded").error(
+        "config replica %s is damaged (%s); kept as %s, starting again empty (the master resends it whole)",
+        err.path, err.detail, aside,
+    )  # fmt: skip
+    return SqliteWriter(paths.config_db(), store.SCHEMA)
 
 
 def close() -> None:

@@ -15,6 +15,7 @@ import os
 import ssl
 
 from agent import httpserver, replica
+from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths
@@ -25,7 +26,7 @@ CERT_WATCH_INTERVAL = 0.5
 
 
 def node_dispatcher() -> Dispatcher:
-    """The node's dispatcher over its real handlers (agent.handlers and agent.replica)."""
+    """The node's dispatcher over its real handlers (agent.handlers, agent.replica, agent.recovery)."""
     return Dispatcher(HANDLERS)
 
 

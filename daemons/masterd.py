@@ -55,6 +55,9 @@ async def _serve(bind_rapi: bool) -> None:
     os.chmod(sock, 0o600)
     runners.append(runner)
     pid_path = write_pid("gnt-masterd")
+    from gnt import startup_error
+
+    startup_error.clear("gnt-masterd")
     log.info("master daemon running (config serial %d)", master.cfg.serial)
     stop = stop_event()
     await asyncio.wait(
@@ -66,6 +69,26 @@ async def _serve(bind_rapi: bool) -> None:
         await r.cleanup()
     await master.stop()
     remove_pid(pid_path)
+
+
+def _check_databases() -> None:
+    """Refuse to start on a missing, emptied or damaged config before anything listens or runs.
+
+    The job queue is checked when it is opened (gnt.db.connect), also before anything listens.
+    """
+    from gnt.config.store import check_config_file
+
+    check_config_file(paths.config_db())
+
+
+def _refuse(message: str) -> None:
+    """One line in the log, on stderr and where the CLI looks (gnt.startup_error); exit 1."""
+    from gnt import startup_error
+
+    log.error("not starting: %s", message)
+    print(f"gnt-masterd: not starting: {message}", file=sys.stderr)
+    startup_error.record("gnt-masterd", message)
+    sys.exit(1)
 
 
 def main() -> None:
@@ -80,7 +103,21 @@ def main() -> None:
     if not args.force and not _is_master():
         print("gnt-masterd: this node is not the master (see ssconf_master_node); not starting", file=sys.stderr)
         sys.exit(0 if not os.path.exists(paths.config_db()) else 11)
-    asyncio.run(_serve(not args.no_rapi))
+    from gnt import startup_error
+    from gnt.errors import GntError
+
+    try:
+        _check_databases()
+        asyncio.run(_serve(not args.no_rapi))
+    except GntError as err:
+        _refuse(err.message)
+    except OSError as err:  # a port or socket taken, a directory not writable
+        _refuse(f"{err.strerror or err}{f': {err.filename}' if err.filename else ''}")
+    except Exception as err:
+        log.exception("master daemon failed")
+        where = paths.log_file("gnt-masterd")
+        startup_error.record("gnt-masterd", f"{type(err).__name__}: {err} (traceback in {where})")
+        raise
 
 
 if __name__ == "__main__":

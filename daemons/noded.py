@@ -11,20 +11,30 @@ log = logging.getLogger("gnt-noded")
 
 async def _run(address: str, port: int) -> None:
     import agent.replica  # noqa: F401 - registers the replica procedures
+    from agent import children
     from agent.server import serve
     from daemons.common import remove_pid, stop_event, write_pid
 
+    children.reap_leftovers()  # what a killed predecessor's procedures left running
     pid_path = write_pid("gnt-noded")
     stop = stop_event()
-    from agent.handlers import warm_up
-
     # Children (OS scripts, QEMU, the fake guests' launchers) are asyncio subprocesses, reaped by
     # asyncio's child watcher; a blanket waitpid(-1) here would steal their exit statuses.
-    tasks = [asyncio.create_task(serve(address, port)), asyncio.create_task(warm_up())]
+    from agent import startup
+    from agent.handlers import warm_up
+
+    # listed before serving: nothing can have been started or migrated here yet
+    guests = await startup.local_guests()
+    tasks = [
+        asyncio.create_task(serve(address, port)),
+        asyncio.create_task(warm_up()),
+        asyncio.create_task(startup.stop_moved_guests(guests)),
+    ]
     await stop.wait()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    children.kill_all()
     remove_pid(pid_path)
 
 

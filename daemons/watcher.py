@@ -7,7 +7,8 @@ import sys
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="gnt-watcher", description="restart crashed instances, archive jobs")
+    about = "restart crashed instances, remove leftover disks, archive jobs"
+    parser = argparse.ArgumentParser(prog="gnt-watcher", description=about)
     parser.add_argument("--job-age", type=float, default=6 * 3600, help="archive jobs older than this (s)")
     args = parser.parse_args()
     from gnt import watcher
@@ -23,9 +24,13 @@ def main() -> None:
         sys.exit(1)
     for name in done["restarted"]:
         print(f"Restarted instance {name}")
+    for what in done["cleaned"]:
+        print(f"Removed leftover {what}")
     for item in done["failed"]:
         print(f"Could not restart instance {item}", file=sys.stderr)
-    sys.exit(1 if done["failed"] else 0)
+    for item in done["cleanup_errors"]:
+        print(f"Could not finish pending cleanups: {item}", file=sys.stderr)
+    sys.exit(1 if done["failed"] or done["cleanup_errors"] else 0)
 
 
 if __name__ == "__main__":

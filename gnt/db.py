@@ -4,26 +4,98 @@ Callers hand a function `fn(conn)` to `SqliteWriter.run`; the writer thread take
 waiting, runs each inside its own savepoint, and commits them in one transaction. Many jobs
 finishing together then cost one commit, and the asyncio event loop never blocks on SQLite.
 WAL with synchronous=NORMAL: a killed process loses nothing that was committed.
+
+A database cut short or with a zeroed page is detected when it is opened (`PRAGMA quick_check`,
+a linear scan that costs milliseconds for a config of thousands of objects) and raised as
+`DamagedDatabaseError`: one line naming the file and the way out, instead of a traceback the first
+time a damaged page happens to be read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from gnt.errors import ConfigurationError
+
 Work = Callable[[sqlite3.Connection], Any]
+
+#: what an admin does about a damaged database, by file name (anything else gets the generic advice)
+REMEDIES = {
+    "config.db": "rebuild it from the newest master candidate's replica with `gnt-cluster recover-config`"
+    " (run on the master node; the damaged file is kept aside)",
+    "queue.db": "move it aside (`mv {path} {path}.damaged`) and start gnt-masterd again with an empty job"
+    " queue (the job history is lost, the cluster config is not)",
+}
+
+
+class DamagedDatabaseError(ConfigurationError):
+    """A database file exists but SQLite cannot read it whole; `path` names it."""
+
+    def __init__(self, path: str, detail: str = "") -> None:
+        remedy = REMEDIES.get(os.path.basename(path), "restore it from a backup or move it aside").format(path=path)
+        self.detail = detail or "integrity check failed"
+        super().__init__(f"Database {path} is damaged ({self.detail}); {remedy}")
+        self.path = path
+
+
+def check_integrity(conn: sqlite3.Connection, path: str) -> None:
+    """Raise DamagedDatabaseError unless SQLite's quick check passes on `conn`."""
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as err:
+        raise DamagedDatabaseError(path, str(err)) from err
+    problems = [str(r[0]) for r in rows if r and r[0] != "ok"]
+    if problems:
+        raise DamagedDatabaseError(path, problems[0][:200])
+
+
+def check_file(path: str) -> None:
+    """Check an existing database file without changing it (start-up checks, recovery tools)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.DatabaseError as err:
+        raise DamagedDatabaseError(path, str(err)) from err
+    try:
+        check_integrity(conn, path)
+    finally:
+        conn.close()
+
+
+def move_aside(path: str) -> str:
+    """Rename a damaged database and its WAL side files to `<path>.damaged-<timestamp>`; the new name."""
+    import time
+
+    aside = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, aside + suffix)
+    return aside
 
 
 def connect(path: str, schema: str = "") -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    if schema:
-        conn.executescript(schema)
+    """Open (or create) a database; an existing one that is damaged raises DamagedDatabaseError."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as err:
+        raise DamagedDatabaseError(path, str(err)) from err
+    try:
+        check_integrity(conn, path)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if schema:
+            conn.executescript(schema)
+    except DamagedDatabaseError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise DamagedDatabaseError(path, str(err)) from err
     return conn
 
 

@@ -95,6 +95,12 @@ class OpClusterVerify(OpCode):
 
 
 @dataclass(kw_only=True)
+class OpClusterVerifyDisks(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_VERIFY_DISKS"
+    group_name: str | None = _f(None, "Accepted for Ganeti compatibility; the whole cluster is checked")
+
+
+@dataclass(kw_only=True)
 class OpClusterSetParams(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_SET_PARAMS"
     beparams: dict[str, Any] | None = _f(None, "Default backend parameters")
@@ -305,6 +311,7 @@ OPCODES: dict[str, type[OpCode]] = {
         OpTestDelay,
         OpClusterPostInit,
         OpClusterVerify,
+        OpClusterVerifyDisks,
         OpClusterSetParams,
         OpClusterDestroy,
         OpNodeAdd,

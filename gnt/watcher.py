@@ -1,8 +1,11 @@
-"""The watcher's pass: restart instances that should run but do not, and archive old jobs.
+"""The watcher's pass: restart instances that should run but do not, finish pending disk cleanups,
+and archive old jobs.
 
 It runs as a short-lived process (cron, or the virtual cluster's `watcher-all`) and speaks to
 the master like the CLI does. Instances their owner shut down from inside (USER_down) are left
-alone; crashed ones (ERROR_down) are started again.
+alone; crashed ones (ERROR_down) are started again. Disks a failed create could not remove
+(`gnt.cluster.pending`, a file beside the config on this master node) are handed to
+`OP_CLUSTER_VERIFY_DISKS`, which removes those whose node answers again.
 """
 
 from __future__ import annotations
@@ -38,5 +41,27 @@ def run_pass(client: Client, archive_age: float = ARCHIVE_AGE) -> dict[str, list
             restarted.append(name)
         except Exception as err:  # noqa: BLE001 - one failure must not stop the pass
             failed.append(f"{name}: {err}")
+    cleaned, cleanup_errors = finish_cleanups(client)
     archived = client.request("POST", "/2/jobs/archive", {"age": archive_age})
-    return {"restarted": restarted, "failed": failed, "archived": [str(archived)]}
+    return {
+        "restarted": restarted,
+        "failed": failed,
+        "cleaned": cleaned,
+        "cleanup_errors": cleanup_errors,
+        "archived": [str(archived)],
+    }
+
+
+def finish_cleanups(client: Client) -> tuple[list[str], list[str]]:
+    """Run verify-disks when rollbacks left disks to remove: (removed, still pending)."""
+    from gnt.cli.jobs import wait_job
+    from gnt.cluster import pending
+
+    if not pending.entries():
+        return [], []
+    job_id = client.submit([{"OP_ID": "OP_CLUSTER_VERIFY_DISKS"}])
+    try:
+        result = wait_job(client, job_id, quiet=True)[0]
+    except Exception as err:  # noqa: BLE001 - reported; the rest of the pass goes on
+        return [], [f"verify-disks (job {job_id}): {err}"]
+    return list(result.get("removed", [])), []

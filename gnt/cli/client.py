@@ -78,6 +78,11 @@ def _not_master_error() -> GntError:
         return GntError("Cluster not initialized or this machine is not part of a cluster")
     if master != paths.hostname():
         return GntError(f"This is not the master node, please connect to node '{master}' and rerun the command")
+    from gnt import startup_error
+
+    reason = startup_error.read("gnt-masterd")
+    if reason:
+        return GntError(f"The master daemon refused to start: {reason}")
     return GntError(
         "Cannot communicate with the master daemon; is gnt-masterd running? (start it with"
         " gnt-masterd, or the vcluster's start-all)"

@@ -117,6 +117,9 @@ def start_masterd() -> None:
     from gnt.cli.client import Client
 
     paths.ensure_dir(paths.log_dir())
+    from gnt import startup_error
+
+    startup_error.clear("gnt-masterd")
     with open(paths.log_file("gnt-masterd-start"), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "daemons.masterd"],
@@ -128,7 +131,7 @@ def start_masterd() -> None:
     deadline = time.monotonic() + MASTERD_START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise GntError(f"gnt-masterd exited with status {proc.returncode}; see {paths.log_file('gnt-masterd')}")
+            raise GntError(_masterd_exit_message(proc.returncode))
         if os.path.exists(paths.master_socket()):
             try:
                 Client(timeout=5).get("/version")
@@ -137,6 +140,16 @@ def start_masterd() -> None:
                 pass
         time.sleep(0.02)
     raise GntError(f"gnt-masterd did not start within {MASTERD_START_TIMEOUT:g}s")
+
+
+def _masterd_exit_message(code: int) -> str:
+    """Why gnt-masterd exited, quoted from where it recorded it; else the file its output went to."""
+    from gnt import startup_error
+
+    reason = startup_error.read("gnt-masterd")
+    if reason:
+        return f"gnt-masterd exited with status {code}: {reason}"
+    return f"gnt-masterd exited with status {code}; see {paths.log_file('gnt-masterd-start')}"
 
 
 def master_failover(no_voting: bool) -> str:

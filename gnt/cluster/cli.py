@@ -209,6 +209,21 @@ def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry
         sys.exit(1)
 
 
+@main.command("verify-disks", context_settings=CONTEXT)
+@common_job_options
+@handle_errors
+def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
+    """Remove disks that failed operations left behind, on nodes that answer again.
+
+    \b
+    Example:
+      gnt-cluster verify-disks
+    """
+    result = run_ops(client(), [{"OP_ID": "OP_CLUSTER_VERIFY_DISKS", **job_fields(dry_run, priority)}], submit)
+    if result and isinstance(result[0], dict) and result[0].get("pending"):
+        sys.exit(1)
+
+
 @main.command(context_settings=CONTEXT)
 @click.option("--enabled-hypervisors", default=None, help="Comma-separated hypervisors")
 @click.option("--enabled-disk-templates", default=None, help="Comma-separated disk templates")
@@ -287,6 +302,32 @@ def master_failover(no_voting: bool) -> None:
 
     old = failover(no_voting)
     print(f"Master role moved from {old} to this node.")
+
+
+@main.command("recover-config", context_settings=CONTEXT)
+@click.option("--from", "source", default=None, metavar="NODE", help="Take the replica of this master candidate")
+@click.option("--force", is_flag=True, help="Replace the config even if it is not damaged")
+@click.option("--no-start", is_flag=True, help="Do not start gnt-masterd afterwards")
+@handle_errors
+def recover_config(source: str | None, force: bool, no_start: bool) -> None:
+    """Rebuild a damaged config from the newest master candidate's replica (master node, masterd stopped).
+
+    \b
+    Example (on the master node, after gnt-masterd refused to start on a damaged config.db):
+      gnt-cluster recover-config
+      gnt-cluster recover-config --from node2
+    """
+    from gnt.cluster.bootstrap import start_masterd
+    from gnt.cluster.recover import recover_config as recover
+
+    done = recover(source, force)
+    for node, answer in sorted(done.asked.items()):
+        print(f"  {node}: {answer}")
+    print(f"Config rebuilt from the replica of {done.source} (serial {done.serial});")
+    print(f"the damaged file is kept as {done.kept_aside}")
+    if not no_start:
+        start_masterd()
+        print("gnt-masterd started")
 
 
 @main.group(context_settings=CONTEXT)

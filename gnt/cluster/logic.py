@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
+from gnt.cluster import verify_disks  # noqa: F401 - registers OP_CLUSTER_VERIFY_DISKS
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
@@ -61,6 +62,7 @@ class LUClusterVerify(LogicalUnit):
         self._verify_instances(facts)
         self.feedback("* Verifying orphan volumes")
         self._verify_orphans(facts)
+        self._verify_pending_cleanups()
         self.feedback("* Verifying N+1 Memory redundancy")
         self.feedback("* Other Notes")
         offline = [n.name for n in cfg.nodes.values() if n.offline]
@@ -139,6 +141,17 @@ class LUClusterVerify(LogicalUnit):
                 virtual = path[len(root) :] if root and path.startswith(root + "/") else path
                 if virtual not in known and path not in known:
                     self._error("node", node_name, f"volume {path} is unknown")
+
+    def _verify_pending_cleanups(self) -> None:
+        from gnt.cluster import pending
+
+        for entry in pending.entries():
+            self._error(
+                "node",
+                entry["node"],
+                f"leftover {pending.describe(entry)} awaits removal ({entry['reason']});"
+                " gnt-cluster verify-disks removes it once the node answers",
+            )
 
 
 @register

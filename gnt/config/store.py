@@ -9,6 +9,7 @@ that sees a gap in serials asks for a full copy instead (`replace_all`).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any
 
@@ -68,6 +69,28 @@ def replace_all(conn: sqlite3.Connection, serial: int, objects: dict[str, dict[s
     ]
     conn.executemany("INSERT INTO objects (kind, uuid, data) VALUES (?, ?, ?)", rows)
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('serial', ?)", (str(serial),))
+
+
+def check_config_file(path: str) -> None:
+    """Raise DamagedDatabaseError unless `path` is a whole config database that holds a cluster.
+
+    A master whose ssconf names it master must find its config: a missing, emptied or unreadable
+    file is damage to repair from a replica, not a cluster to initialise again.
+    """
+    from gnt.db import DamagedDatabaseError, check_file
+
+    if not os.path.exists(path):
+        raise DamagedDatabaseError(path, "the file is missing")
+    check_file(path)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT COUNT(*) FROM objects WHERE kind='cluster'").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise DamagedDatabaseError(path, f"no config tables: {err}") from err
+    finally:
+        conn.close()
+    if not row or row[0] != 1:
+        raise DamagedDatabaseError(path, "it holds no cluster")
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gnt import constants
+from gnt.cluster import pending
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.instance.common import (
     build_spec,
@@ -256,8 +257,7 @@ class LUInstanceCreate(LogicalUnit):
             result = await self.rpc.blockdev_create(target, proc.BlockdevArgs(disk, inst.name))
             if result.failed:
                 # the failed one too: a node may have created part of it before failing
-                for done in [*created, disk]:
-                    await self.rpc.blockdev_remove(target, proc.BlockdevArgs(done, inst.name))
+                await pending.remove_disks(self, self.pnode, [*created, disk], inst.name)
                 raise OpExecError(
                     f"Can't create disk {disk.index} of instance {inst.name} on node {self.pnode.name}: {result.error}"
                 )
@@ -266,8 +266,5 @@ class LUInstanceCreate(LogicalUnit):
     async def _undo(self, inst: Instance, target: Any) -> None:
         """Remove what this job created, so a failed create leaves nothing behind."""
         self.warning(f"Removing disks and config entry of instance {inst.name}")
-        for disk in build_spec(self.cfg.cluster, inst).disks:
-            result = await self.rpc.blockdev_remove(target, proc.BlockdevArgs(disk, inst.name))
-            if result.failed:
-                self.warning(f"Could not remove disk {disk.index} on {self.pnode.name}: {result.error}")
+        await pending.remove_disks(self, self.pnode, build_spec(self.cfg.cluster, inst).disks, inst.name)
         await self.cfg.commit(delete=[inst])

@@ -210,6 +210,12 @@ class ConfigReplaceArgs:
     objects: dict[str, dict[str, Any]]
 
 
+@dataclass
+class ConfigPlacementArgs:
+    #: instances whose primary node the caller wants to know
+    names: list[str]
+
+
 # -- the table --------------------------------------------------------------------------------
 
 _INSTANCE_NAME = (("name", NameKind.INSTANCE), ("hypervisor", NameKind.HYPERVISOR))
@@ -260,6 +266,15 @@ CONFIG_DROP = Procedure("config_drop", NoArgs, None, Timeout.FAST)
 CONFIG_SERIAL = Procedure("config_serial", NoArgs, dict[str, Any], Timeout.URGENT)
 MASTER_STOP = Procedure("master_stop", NoArgs, bool, Timeout.FAST)
 NODE_LEAVE = Procedure("node_leave", NoArgs, None, Timeout.FAST)
+CONFIG_EXPORT = Procedure(
+    "config_export", NoArgs, dict[str, Any] | None, Timeout.FAST,
+    doc="this node's whole config copy and serial, for gnt-cluster recover-config",
+)  # fmt: skip
+CONFIG_PLACEMENT = Procedure(
+    "config_placement", ConfigPlacementArgs, dict[str, Any] | None, Timeout.URGENT,
+    names=(("names", NameKind.INSTANCE),),
+    doc="primary node and admin state of the named instances, for a node daemon's start-up check",
+)  # fmt: skip
 
 #: every procedure, by name
 TABLE: dict[str, Procedure[Any]] = {

@@ -1,0 +1,34 @@
+"""OP_CLUSTER_VERIFY_DISKS: finish the disk cleanups that rollbacks could not do (gnt.cluster.pending).
+
+Ganeti's watcher runs verify-disks on every pass to re-activate disks; here it is also where a
+failed create's leftover disks go once their node answers again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gnt.cluster import pending
+from gnt.jobs.locking import ALL, Level, LockRequest
+from gnt.jobs.lu import LogicalUnit, register
+from gnt.opcodes import OpClusterVerifyDisks
+
+
+@register
+class LUClusterVerifyDisks(LogicalUnit):
+    OPCODE = OpClusterVerifyDisks
+    op: OpClusterVerifyDisks
+
+    def declare_locks(self) -> dict[Level, LockRequest]:
+        # shared: instances cannot be added or removed underneath, and no node leaves meanwhile
+        return {Level.INSTANCE: LockRequest(ALL, shared=True), Level.NODE: LockRequest(ALL, shared=True)}
+
+    async def exec(self) -> dict[str, Any]:
+        done = await pending.retry(self)
+        for what in done["removed"]:
+            self.feedback(f"Removed leftover {what}")
+        for what in done["dropped"]:
+            self.feedback(f"Dropped cleanup of {what}: its disk is in use again or its node is gone")
+        for what in done["pending"]:
+            self.warning(f"Still cannot remove leftover {what}")
+        return done
