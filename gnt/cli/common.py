@@ -19,7 +19,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: what `convert_value` turns into numbers: plain ASCII notation only ("1_000", "٣" and "nan" stay strings)
 _INT_RE = re.compile(r"^[+-]?[0-9]{1,30}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _FLOAT_RE = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]{1,3})?$")
+
+
+def printable(text: str) -> str:
+    """Control characters from user input shown escaped: an error stays one line, and no input
+    can move the cursor or recolour the admin's terminal."""
+    return _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def handle_errors(fn: F) -> F:
@@ -31,7 +38,7 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except GntError as err:
             for line in err.cli_lines():
-                print(line, file=sys.stderr)
+                print(printable(line), file=sys.stderr)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             print("Aborted.", file=sys.stderr)

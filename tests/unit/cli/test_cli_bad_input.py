@@ -91,3 +91,8 @@ def test_a_valid_add_is_submitted(master: RecordingClient) -> None:
     (ops,) = master.submitted
     assert ops[0]["beparams"] == {"vcpus": 2, "maxmem": 128, "minmem": 128}
     assert ops[0]["disks"] == [{"size": 1024}]
+
+
+def test_control_characters_in_a_bad_value_stay_on_one_escaped_line(master: RecordingClient) -> None:
+    argv = ["add", "-t", "diskless", "-o", "noop", "-n", "node1", "--net", "\n\x1b[31m:mode=routed", "inst1"]
+    _refused(instance_cli.main, argv, master, "Invalid NIC index '\\n\\x1b[31m'")
