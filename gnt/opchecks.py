@@ -154,12 +154,15 @@ def _int_param(value: Any, what: str, low: int, high: int) -> None:
 
 
 def beparams(value: Any) -> None:
-    """Backend parameters: sizes and counts within what the allocator and the config can hold."""
+    """Backend parameters: sizes and counts within what the allocator and the config can hold.
+
+    Zero passes here: "must be positive" is the logical unit's Ganeti-shaped error (a job error).
+    """
     for key, item in (value or {}).items():
         if key in constants.BE_SIZE_PARAMS:
-            _size(item, key, 1, MAX_MEMORY_MIB)
+            _size(item, key, 0, MAX_MEMORY_MIB)
         elif key == "vcpus":
-            _int_param(item, key, 1, MAX_VCPUS)
+            _int_param(item, key, 0, MAX_VCPUS)
         elif key in constants.BE_INT_PARAMS:
             _int_param(item, key, 0, 2**31 - 1)
 
@@ -175,7 +178,7 @@ def disks(value: Any) -> None:
         if unknown:
             raise ValueError(f"disk {index}: unknown parameter '{unknown[0]}'")
         if "size" in disk:
-            _size(disk["size"], f"disk/{index} size", 1, MAX_SIZE_MIB)
+            _size(disk["size"], f"disk/{index} size", 0, MAX_SIZE_MIB)
         if disk.get("mode", "rw") not in ("rw", "ro"):
             raise ValueError(f"disk {index}: access mode must be 'rw' or 'ro', not {disk.get('mode')!r}")
         if "spindles" in disk and disk["spindles"] is not None:

@@ -150,7 +150,7 @@ _CREATE = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "inst1", "disk_templa
     ("extra", "match"),
     [
         ({"beparams": {"vcpus": 99999999999999999999}}, "does not fit a 64-bit integer"),
-        ({"beparams": {"vcpus": 0}}, "vcpus: 0 is out of range"),
+        ({"beparams": {"vcpus": 4097}}, "vcpus: 4097 is out of range"),
         ({"beparams": {"maxmem": "99999999999T"}}, "too large"),
         ({"disks": [{"size": 2**45}]}, "too large"),
         ({"disks": [{"size": 1024, "colour": "red"}]}, "unknown parameter 'colour'"),
