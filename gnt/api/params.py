@@ -41,8 +41,9 @@ BODY_TIMEOUT = 10.0
 #: deeper JSON is refused before it is parsed (Python's parser would recurse once per level)
 MAX_JSON_DEPTH = 32
 
-_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_BRACKET_RE = re.compile(r"[\[\]{}]")
+#: a JSON string (running to the end of the text if unterminated, so no match is ever retried) or a bracket;
+#: one linear pass: a pattern that could fail inside a string would rescan from every quote (quadratic)
+_TOKEN_RE = re.compile(r'"(?:[^"\\]+|\\.)*+(?:"|\\?\Z)|[\[\]{}]', re.S)
 _TRUE, _FALSE = ("1", "true", "True", "yes"), ("0", "false", "False", "no")
 
 
@@ -51,10 +52,17 @@ def bad_request(message: str) -> ApiError:
 
 
 def _depth(text: str) -> int:
+    """How deep brackets nest outside strings, found before the (recursive) JSON parser runs."""
     deepest = depth = 0
-    for match in _BRACKET_RE.finditer(_STRING_RE.sub('""', text)):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
+    for match in _TOKEN_RE.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                break
+        elif token in ("]", "}"):
+            depth -= 1
     return deepest
 
 

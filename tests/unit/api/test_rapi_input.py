@@ -167,3 +167,9 @@ def test_reader_cannot_write_and_unknown_users_cannot_read(rapi_server: RapiServ
     assert rapi_server.call("GET", "/2/info", user=READER)[0] == 200
     assert rapi_server.call("GET", "/2/info", user=("admin", "wrong"))[0] == 401
     assert rapi_server.call("GET", "/2/info", user=None)[0] == 401
+
+
+def test_the_depth_scan_is_linear_on_unterminated_escaped_strings(rapi_server: RapiServer) -> None:
+    """'"' followed by '\\"' pairs: a scanner that retries from every quote would take hours here."""
+    raw = b'"' + b'\\"' * 400_000
+    assert "not valid JSON" in _refused(rapi_server, "PUT", "/2/modify", raw=raw)
