@@ -33,13 +33,14 @@ async def _serve(bind_rapi: bool) -> None:
     api = Api(master)
     runners = []
     if bind_rapi:  # first: a port conflict must stop the daemon before clients can reach it
-        rapi = web.AppRunner(api.app(UsersFile(paths.rapi_users())), access_log=None)
+        certs.ensure_rapi_pem(paths.rapi_cert(), master.cfg.cluster.cluster_name)
+        rapi = api.runner(UsersFile(paths.rapi_users()))
         await rapi.setup()
         site = web.TCPSite(
             rapi,
             master.cfg.master().primary_ip,
             master.cfg.cluster.rapi_port,
-            ssl_context=certs.plain_server_context(paths.cluster_cert()),
+            ssl_context=certs.plain_server_context(paths.rapi_cert()),
             reuse_address=True,
         )
         await site.start()
@@ -49,7 +50,7 @@ async def _serve(bind_rapi: bool) -> None:
     paths.ensure_dir(os.path.dirname(sock))
     if os.path.exists(sock):
         os.unlink(sock)
-    runner = web.AppRunner(api.app(None), access_log=None)
+    runner = api.runner(None)
     await runner.setup()
     await web.UnixSite(runner, sock).start()
     os.chmod(sock, 0o600)

@@ -1,17 +1,21 @@
-"""The cluster certificate: one self-signed key pair made at `gnt-cluster init`.
+"""The cluster certificate and the RAPI certificate: self-signed key pairs made at `gnt-cluster init`.
 
-Every node daemon presents it and requires it from its peers (mutual TLS), as Ganeti's
-server.pem does; a peer with another certificate fails the handshake. EC P-256 keys keep
-`gnt-cluster init` fast (an RSA-2048 key takes ~100 ms to generate).
+Every node daemon presents the cluster certificate (server.pem) and requires it from its peers
+(mutual TLS), as Ganeti's server.pem does; a peer with another certificate fails the handshake.
+The RAPI serves HTTPS with a key pair of its own (rapi.pem, as in Ganeti): the RAPI's key sits
+where HTTPS clients are served, and a leak of it must not open the node daemons, which never
+trust it. EC P-256 keys keep `gnt-cluster init` fast (an RSA-2048 key takes ~100 ms to generate).
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import ssl
 
 VALIDITY_DAYS = 5 * 365
+log = logging.getLogger(__name__)
 
 
 def generate_pem(common_name: str) -> bytes:
@@ -74,7 +78,17 @@ def client_context(pem_path: str) -> ssl.SSLContext:
 
 
 def plain_server_context(pem_path: str) -> ssl.SSLContext:
-    """TLS for the RAPI: server cert only, clients authenticate with HTTP basic auth."""
+    """TLS for the RAPI: server cert only (rapi.pem), clients authenticate with HTTP basic auth."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(pem_path)
     return ctx
+
+
+def ensure_rapi_pem(path: str, common_name: str) -> bool:
+    """Make the RAPI key pair if this node has none (e.g. it just became master); True if made."""
+    if os.path.exists(path):
+        return False
+    write_pem(path, generate_pem(common_name))
+    log.warning("no RAPI certificate on this node: generated a new one at %s", path)
+    return True

@@ -1,8 +1,10 @@
 """Opcodes: *what* to do, as typed records declared once.
 
 Each opcode is a keyword-only dataclass whose `OP_ID` and field names follow Ganeti's, so RAPI
-bodies and scripts carry over. A field's metadata holds its one-line doc; `validate` checks types,
-so the RAPI and the CLI reject the same malformed input with the same message.
+bodies and scripts carry over. A field's metadata holds its one-line doc and, where its type alone
+does not say which values make sense, a value check from `gnt.opchecks` (ranges, host names, MACs).
+`from_dict` checks types, then those checks, then the opcode's cross-field `check_fields`, so the
+RAPI and the CLI reject the same malformed input with the same message, before any job exists.
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from functools import cache
 from typing import Any, ClassVar
 
 from gnt import constants
+from gnt import opchecks as ck
 from gnt.errors import ECODE_INVAL, OpPrereqError
 
 _REQUIRED: Any = dataclasses.MISSING
+#: a test delay longer than a day is a typo, and would hold its locks that long
+MAX_DELAY = 86400.0
+#: shutdown timeouts in seconds: up to a day
+_TIMEOUT = ck.int_range(0, 86400)
 
 
-def _f(default: Any = _REQUIRED, doc: str = "") -> Any:
-    """A field with a doc; mutable defaults are copied per instance."""
-    meta = {"doc": doc}
+def _f(default: Any = _REQUIRED, doc: str = "", check: ck.Check | None = None) -> Any:
+    """A field with a doc and an optional value check; mutable defaults are copied per instance."""
+    meta: dict[str, Any] = {"doc": doc, "check": check}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     if default is _REQUIRED:
@@ -41,11 +48,14 @@ class OpCode:
     SUMMARY_FIELD: ClassVar[str | None] = None
 
     dry_run: bool = _f(False, "Check prerequisites only, change nothing")
-    debug_level: int = _f(0, "Debug level")
+    debug_level: int = _f(0, "Debug level", ck.int_range(0, 100))
     priority: int = _f(0, "Job priority, -20 (high) to 19 (low)")
     depends: list[Any] | None = _f(None, "Jobs this one waits for: [[job_id, [statuses]], ...]")
     comment: str | None = _f(None, "Free-form comment")
     reason: list[Any] = _f([], "Trail of [source, reason, timestamp] entries")
+
+    def check_fields(self) -> None:
+        """Checks across fields (e.g. primary and secondary node differ); raise ValueError."""
 
     def summary(self) -> str:
         short = self.OP_ID.removeprefix("OP_")
@@ -70,10 +80,11 @@ class OpCode:
 class OpTestDelay(OpCode):
     OP_ID: ClassVar[str] = "OP_TEST_DELAY"
     SUMMARY_FIELD: ClassVar[str | None] = "duration"
-    duration: float = _f(doc="Seconds to sleep")
+    # negative durations are the LU's to refuse (a job error, as Ganeti); here: finite and at most a day
+    duration: float = _f(doc="Seconds to sleep", check=ck.float_range(-math.inf, MAX_DELAY))
     on_master: bool = _f(True, "Sleep on the master")
-    on_nodes: list[str] = _f([], "Nodes to sleep on too (through RPC)")
-    repeat: int = _f(0, "Repeat the sleep this many more times")
+    on_nodes: list[str] = _f([], "Nodes to sleep on too (through RPC)", ck.hostname_list)
+    repeat: int = _f(0, "Repeat the sleep this many more times", ck.int_range(0, 2**31 - 1))
     no_locks: bool = _f(True, "Take no locks")
 
 
@@ -103,15 +114,15 @@ class OpClusterVerifyDisks(OpCode):
 @dataclass(kw_only=True)
 class OpClusterSetParams(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_SET_PARAMS"
-    beparams: dict[str, Any] | None = _f(None, "Default backend parameters")
+    beparams: dict[str, Any] | None = _f(None, "Default backend parameters", ck.beparams)
     hvparams: dict[str, dict[str, Any]] | None = _f(None, "Hypervisor parameters per hypervisor")
     nicparams: dict[str, Any] | None = _f(None, "Default NIC parameters")
     ndparams: dict[str, Any] | None = _f(None, "Default node parameters")
     enabled_hypervisors: list[str] | None = _f(None, "Hypervisors instances may use")
     enabled_disk_templates: list[str] | None = _f(None, "Disk templates instances may use")
-    candidate_pool_size: int | None = _f(None, "How many master candidates to keep")
-    max_running_jobs: int | None = _f(None, "Jobs that may run at once")
-    mac_prefix: str | None = _f(None, "Prefix of generated MAC addresses")
+    candidate_pool_size: int | None = _f(None, "How many master candidates to keep", ck.int_range(1, 2**31 - 1))
+    max_running_jobs: int | None = _f(None, "Jobs that may run at once", ck.int_range(1, 10_000))
+    mac_prefix: str | None = _f(None, "Prefix of generated MAC addresses", ck.mac_prefix)
     master_netdev: str | None = _f(None, "Interface of the master IP")
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
@@ -131,9 +142,9 @@ class OpClusterDestroy(OpCode):
 class OpNodeAdd(OpCode):
     OP_ID: ClassVar[str] = "OP_NODE_ADD"
     SUMMARY_FIELD: ClassVar[str | None] = "node_name"
-    node_name: str = _f(doc="Name of the node to add")
-    primary_ip: str | None = _f(None, "Primary IP (resolved from the name when empty)")
-    secondary_ip: str | None = _f(None, "Secondary (replication) IP")
+    node_name: str = _f(doc="Name of the node to add", check=ck.hostname)
+    primary_ip: str | None = _f(None, "Primary IP (resolved from the name when empty)", ck.ip_address)
+    secondary_ip: str | None = _f(None, "Secondary (replication) IP", ck.ip_address)
     readd: bool = _f(False, "Re-add a node that is already in the cluster")
     group: str | None = _f(None, "Node group (default: the default group)")
     master_capable: bool | None = _f(None, "May become master candidate")
@@ -145,14 +156,14 @@ class OpNodeAdd(OpCode):
 class OpNodeRemove(OpCode):
     OP_ID: ClassVar[str] = "OP_NODE_REMOVE"
     SUMMARY_FIELD: ClassVar[str | None] = "node_name"
-    node_name: str = _f(doc="Node to remove")
+    node_name: str = _f(doc="Node to remove", check=ck.hostname)
 
 
 @dataclass(kw_only=True)
 class OpNodeSetParams(OpCode):
     OP_ID: ClassVar[str] = "OP_NODE_SET_PARAMS"
     SUMMARY_FIELD: ClassVar[str | None] = "node_name"
-    node_name: str = _f(doc="Node to modify")
+    node_name: str = _f(doc="Node to modify", check=ck.hostname)
     force: bool = _f(False, "Skip safety checks")
     master_candidate: bool | None = _f(None, "Master candidate flag")
     offline: bool | None = _f(None, "Offline flag")
@@ -167,10 +178,10 @@ class OpNodeSetParams(OpCode):
 class OpNodeMigrate(OpCode):
     OP_ID: ClassVar[str] = "OP_NODE_MIGRATE"
     SUMMARY_FIELD: ClassVar[str | None] = "node_name"
-    node_name: str = _f(doc="Node whose primary instances to migrate")
+    node_name: str = _f(doc="Node whose primary instances to migrate", check=ck.hostname)
     mode: str | None = _f(None, "live or non-live")
     live: bool | None = _f(None, "Deprecated: use mode")
-    target_node: str | None = _f(None, "Target node (mirrored templates)")
+    target_node: str | None = _f(None, "Target node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing target nodes")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
 
@@ -179,9 +190,9 @@ class OpNodeMigrate(OpCode):
 class OpNodeEvacuate(OpCode):
     OP_ID: ClassVar[str] = "OP_NODE_EVACUATE"
     SUMMARY_FIELD: ClassVar[str | None] = "node_name"
-    node_name: str = _f(doc="Node to evacuate")
+    node_name: str = _f(doc="Node to evacuate", check=ck.hostname)
     mode: str = _f("all", "primary-only, secondary-only or all")
-    remote_node: str | None = _f(None, "Move everything to this node")
+    remote_node: str | None = _f(None, "Move everything to this node", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing new nodes")
     early_release: bool = _f(False, "Release locks early")
 
@@ -193,18 +204,18 @@ class OpNodeEvacuate(OpCode):
 class OpInstanceCreate(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_CREATE"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance name")
+    instance_name: str = _f(doc="Instance name", check=ck.hostname)
     mode: str = _f("create", "create or import")
     disk_template: str = _f(doc="Disk template")
-    disks: list[dict[str, Any]] = _f([], "Disks: [{size: MiB, mode: rw}, ...]")
-    nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]")
+    disks: list[dict[str, Any]] = _f([], "Disks: [{size: MiB, mode: rw}, ...]", ck.disks)
+    nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
     osparams: dict[str, Any] = _f({}, "OS parameters")
-    pnode: str | None = _f(None, "Primary node")
-    snode: str | None = _f(None, "Secondary node (mirrored templates)")
+    pnode: str | None = _f(None, "Primary node", ck.hostname)
+    snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing the nodes")
     hypervisor: str | None = _f(None, "Hypervisor (cluster default when empty)")
-    beparams: dict[str, Any] = _f({}, "Backend parameters (memory, vcpus, ...)")
+    beparams: dict[str, Any] = _f({}, "Backend parameters (memory, vcpus, ...)", ck.beparams)
     hvparams: dict[str, Any] = _f({}, "Hypervisor parameters")
     start: bool = _f(True, "Start the instance once created")
     name_check: bool = _f(True, "Resolve the name")
@@ -212,7 +223,11 @@ class OpInstanceCreate(OpCode):
     conflicts_check: bool = _f(True, "Check for IP conflicts")
     no_install: bool = _f(False, "Do not run the OS create script")
     wait_for_sync: bool = _f(True, "Wait for disks to sync")
-    file_storage_dir: str | None = _f(None, "Subdirectory for file disks")
+    file_storage_dir: str | None = _f(
+        None,
+        "Not supported: file disks go under the cluster's file storage directory",
+        ck.refused("file_storage_dir is not supported: file disks go under the cluster's file storage directory"),
+    )
     file_driver: str | None = _f(None, "File driver (loop)")
     force_variant: bool = _f(False, "Allow an unknown OS variant")
     identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
@@ -220,25 +235,29 @@ class OpInstanceCreate(OpCode):
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
     tags: list[str] = _f([], "Tags")
 
+    def check_fields(self) -> None:
+        if self.pnode and self.snode and self.pnode == self.snode:
+            raise ValueError(f"the primary and secondary node must differ (both are {self.pnode})")
+
 
 @dataclass(kw_only=True)
 class OpInstanceRemove(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_REMOVE"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to remove")
+    instance_name: str = _f(doc="Instance to remove", check=ck.hostname)
     ignore_failures: bool = _f(False, "Remove from the config even if node cleanup fails")
-    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds to wait for shutdown")
+    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds to wait for shutdown", _TIMEOUT)
 
 
 @dataclass(kw_only=True)
 class OpInstanceStartup(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_STARTUP"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to start")
+    instance_name: str = _f(doc="Instance to start", check=ck.hostname)
     force: bool = _f(False, "Start even if the config says it should be down")
     ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
     hvparams: dict[str, Any] = _f({}, "Temporary hypervisor parameters")
-    beparams: dict[str, Any] = _f({}, "Temporary backend parameters")
+    beparams: dict[str, Any] = _f({}, "Temporary backend parameters", ck.beparams)
     no_remember: bool = _f(False, "Do not record the new state in the config")
     startup_paused: bool = _f(False, "Start with the CPUs paused")
 
@@ -247,10 +266,10 @@ class OpInstanceStartup(OpCode):
 class OpInstanceShutdown(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_SHUTDOWN"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to stop")
+    instance_name: str = _f(doc="Instance to stop", check=ck.hostname)
     force: bool = _f(False, "Stop even if not running")
     ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
-    timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown")
+    timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     no_remember: bool = _f(False, "Do not record the new state in the config")
 
 
@@ -258,20 +277,20 @@ class OpInstanceShutdown(OpCode):
 class OpInstanceReboot(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_REBOOT"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to reboot")
+    instance_name: str = _f(doc="Instance to reboot", check=ck.hostname)
     ignore_secondaries: bool = _f(False, "Ignore secondary node errors")
     reboot_type: str = _f("hard", "soft, hard or full")
-    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown")
+    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
 
 
 @dataclass(kw_only=True)
 class OpInstanceMigrate(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_MIGRATE"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to migrate")
+    instance_name: str = _f(doc="Instance to migrate", check=ck.hostname)
     mode: str | None = _f(None, "live or non-live")
     live: bool | None = _f(None, "Deprecated: use mode")
-    target_node: str | None = _f(None, "Target node")
+    target_node: str | None = _f(None, "Target node", ck.hostname)
     cleanup: bool = _f(False, "Recover from an interrupted migration")
     allow_failover: bool = _f(False, "Fail over if the instance cannot be migrated")
     iallocator: str | None = _f(None, "Allocator choosing the target")
@@ -284,10 +303,10 @@ class OpInstanceMigrate(OpCode):
 class OpInstanceFailover(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_FAILOVER"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to fail over")
+    instance_name: str = _f(doc="Instance to fail over", check=ck.hostname)
     ignore_consistency: bool = _f(False, "Ignore disk consistency")
-    target_node: str | None = _f(None, "Target node")
-    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown")
+    target_node: str | None = _f(None, "Target node", ck.hostname)
+    shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     iallocator: str | None = _f(None, "Allocator choosing the target")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     cleanup: bool = _f(False, "Unused; kept for Ganeti compatibility")
@@ -297,8 +316,8 @@ class OpInstanceFailover(OpCode):
 class OpInstanceSetParams(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_SET_PARAMS"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
-    instance_name: str = _f(doc="Instance to modify")
-    beparams: dict[str, Any] = _f({}, "Backend parameters to change")
+    instance_name: str = _f(doc="Instance to modify", check=ck.hostname)
+    beparams: dict[str, Any] = _f({}, "Backend parameters to change", ck.beparams)
     hvparams: dict[str, Any] = _f({}, "Hypervisor parameters to change")
     osparams: dict[str, Any] = _f({}, "OS parameters to change")
     force: bool = _f(False, "Skip safety checks")
@@ -350,6 +369,12 @@ def _type_ok(tp: Any, value: Any) -> bool:
         return any(_type_ok(arg, value) for arg in typing.get_args(tp))
     if tp is type(None):
         return value is None
+    if origin is list:
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        return isinstance(value, list) and all(_type_ok(item_tp, item) for item in value)
+    if origin is dict:
+        key_tp, item_tp = typing.get_args(tp) or (Any, Any)
+        return isinstance(value, dict) and all(_type_ok(key_tp, k) and _type_ok(item_tp, v) for k, v in value.items())
     if origin is not None:
         return isinstance(value, origin)
     if tp is float:
@@ -374,12 +399,13 @@ def from_dict(data: dict[str, Any]) -> OpCode:
         if key == "OP_ID":
             continue
         if key not in fields:
-            raise OpPrereqError(f"Parameter '{key}' is not valid for {op_id}", ECODE_INVAL)
+            raise OpPrereqError(f"Parameter '{key[:80]}' is not valid for {op_id}", ECODE_INVAL)
         if not _type_ok(hints[key], value):
             raise OpPrereqError(
-                f"Parameter '{op_id}.{key}' fails validation: expected {_type_name(hints[key])}, got {value!r}",
+                f"Parameter '{op_id}.{key}' fails validation: expected {_type_name(hints[key])}, got {_short(value)}",
                 ECODE_INVAL,
             )
+        _check_value(op_id, key, fields[key].metadata.get("check"), value)
         kwargs[key] = value
     missing = [
         name
@@ -391,7 +417,44 @@ def from_dict(data: dict[str, Any]) -> OpCode:
     op = cls(**kwargs)
     if not -20 <= op.priority <= 19:
         raise OpPrereqError(f"Priority {op.priority} out of range (-20..19)", ECODE_INVAL)
+    try:
+        op.check_fields()
+    except ValueError as err:
+        raise OpPrereqError(f"Invalid {op_id}: {err}", ECODE_INVAL) from None
     return op
+
+
+def _check_value(op_id: str, key: str, check: ck.Check | None, value: Any) -> None:
+    """The field's declared check, after the checks every value gets (int64, finite, shallow)."""
+    try:
+        ck.check_scalars(value)
+        if key == "depends":
+            _check_depends(value)
+        if check is not None:
+            check(value)
+    except ValueError as err:
+        raise OpPrereqError(f"Parameter '{op_id}.{key}' fails validation: {err}", ECODE_INVAL) from None
+
+
+def _check_depends(value: Any) -> None:
+    """Ganeti's dependency shape: [[job_id, [final status, ...]], ...]."""
+    for entry in value or []:
+        ok = (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and isinstance(entry[0], int)
+            and not isinstance(entry[0], bool)
+            and isinstance(entry[1], list)
+            and all(isinstance(s, str) for s in entry[1])
+        )
+        if not ok:
+            raise ValueError(f"Invalid dependency {_short(entry)}: expected [job_id, [statuses]]")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value for an error message: a 1 MB string must not come back as a 1 MB message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _show_double(value: float) -> str:

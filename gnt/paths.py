@@ -86,6 +86,11 @@ def cluster_cert() -> str:
     return os.path.join(data_dir(), "server.pem")
 
 
+def rapi_cert() -> str:
+    """The RAPI's own HTTPS certificate and key (Ganeti's rapi.pem); node daemons do not trust it."""
+    return os.path.join(data_dir(), "rapi.pem")
+
+
 def rapi_users() -> str:
     return os.path.join(data_dir(), "rapi", "users")
 

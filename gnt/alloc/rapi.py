@@ -84,25 +84,40 @@ def _node(d: dict[str, Any], groups: dict[str, int]) -> Node:
     )
 
 
+#: the model holds counts and sizes in numpy int64; a config value beyond this (stored before opcodes
+#: carried ranges) is reported by name instead of overflowing deep inside numpy
+_MODEL_INT_MAX = 2**53
+
+
+def _count(value: Any, what: str, name: Any) -> int:
+    number = int(value)
+    if not -_MODEL_INT_MAX <= number <= _MODEL_INT_MAX:
+        raise OpPrereqError(
+            f"instance {name}: {what} {number} is out of range; fix it with gnt-instance modify", "wrong_input"
+        )
+    return number
+
+
 def _instance(d: dict[str, Any], nodes: dict[str, int]) -> Instance:
     be = d.get("beparams") or {}
-    sizes = [int(s) for s in d.get("disk.sizes") or []]
+    name = d.get("name")
+    sizes = [_count(s, "disk size", name) for s in d.get("disk.sizes") or []]
     pnode = d.get("pnode")
     if pnode not in nodes:
         raise OpPrereqError(f"instance {d.get('name')}: unknown primary node {pnode!r}", "wrong_input")
     snodes = [s for s in d.get("snodes") or [] if s in nodes]
     return Instance(
         d["name"],
-        mem=int(be.get("maxmem", be.get("memory", 0))),
-        dsk=sum(sizes),
-        vcpus=int(be.get("vcpus", 1)),
+        mem=_count(be.get("maxmem", be.get("memory", 0)), "memory", name),
+        dsk=_count(sum(sizes), "total disk size", name),
+        vcpus=_count(be.get("vcpus", 1), "vcpus", name),
         status=_status(d),
         pnode=nodes[pnode],
         snode=nodes[snodes[0]] if snodes else -1,
         template=str(d.get("disk_template", "diskless")),
         tags=list(d.get("tags") or []),
         auto_balance=bool(be.get("auto_balance", True)),
-        spindle_use=int(be.get("spindle_use", 1)),
+        spindle_use=_count(be.get("spindle_use", 1), "spindle_use", name),
         disks=sizes or None,
     )
 

@@ -4,15 +4,17 @@ Paths, query parameters (`bulk`, `fields`, `dry-run`) and bodies follow Ganeti's
 change returns a job id. A few gnt additions serve the CLI (`POST /2/jobs` submits opcodes as
 they are, `/2/queue/...` drains the queue). Errors answer with Ganeti's body
 `{"code", "message", "explain"}` and the error's HTTP status.
+
+Requests are read through `gnt.api.params` (bounded bodies and JSON, typed parameters) and every
+opcode through `opcodes.from_dict`, so malformed input is a 4xx before any job exists; `dry-run`
+is honoured by every write (see doc/rapi.md for the limits).
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
-import os
 import platform
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,10 +23,14 @@ from aiohttp import web
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.errors import ECODE_INVAL, ApiError, GntError, JobLost, OpPrereqError, RpcError
+from gnt.api import params as p
+from gnt.api.auth import UsersFile, authenticate, read_users_file
+from gnt.errors import ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.instance import query as iq
 from gnt.jobs import query as jq
 from gnt.node import query as nq
+
+__all__ = ["Api", "UsersFile", "error_response", "read_users_file"]
 
 Handler = Callable[[web.Request], Awaitable[Any]]
 STATUS_TEXT = {
@@ -33,8 +39,23 @@ STATUS_TEXT = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
+}
+#: body limit on the HTTPS RAPI (scripts); the CLI's unix socket (root only) allows batch submissions
+MAX_BODY_HTTPS = 1024 * 1024
+MAX_BODY_UNIX = 64 * 1024 * 1024
+#: job ids are SQLite integers: more digits than int64 holds name no job
+_JOB_ID_RE = re.compile(r"^[0-9]{1,18}$")
+#: the request's JSON body, read (bounded, within a timeout) by the middleware before any handler
+BODY = web.RequestKey("body", object)
+_ROLES: dict[str, dict[str, bool]] = {
+    "master-candidate": {"master_candidate": True},
+    "regular": {"master_candidate": False, "drained": False, "offline": False},
+    "drained": {"drained": True},
+    "offline": {"offline": True},
 }
 
 
@@ -55,18 +76,30 @@ class Api:
         self.m = master
 
     # -- app ---------------------------------------------------------------------------------
+    def runner(self, users: UsersFile | None = None, header_timeout: float = p.HEADER_TIMEOUT) -> web.AppRunner:
+        """The app with its connection limits: headers must arrive within `header_timeout` seconds.
+
+        aiohttp's keep-alive timer starts when a connection opens and again after each answer, and
+        is not reset by partial data, so it bounds how long a client may take to send its headers.
+        """
+        return web.AppRunner(
+            self.app(users),
+            access_log=None,
+            keepalive_timeout=header_timeout,
+            max_line_size=8190,
+            max_field_size=8190,
+            max_headers=64,
+            lingering_time=1.0,  # after a refused body (408/413), drain the rest for at most 1 s
+        )
+
     def app(self, users: UsersFile | None = None) -> web.Application:
         """`users` enables basic auth from Ganeti's users file; None is the trusted unix socket."""
-        app = web.Application(middlewares=[self._errors_middleware(users)], client_max_size=16 * 1024 * 1024)
+        max_body = MAX_BODY_UNIX if users is None else MAX_BODY_HTTPS
+        app = web.Application(middlewares=[self._errors_middleware(users, max_body)], client_max_size=max_body)
         r = app.router
-        r.add_get("/version", lambda _: self._ok(2))
+        r.add_get("/version", self.version)
         r.add_get("/2/info", self.info)
-        r.add_get(
-            "/2/features",
-            lambda _: self._ok(
-                ["instance-create-reqv1", "instance-reinstall-reqv1", "node-migrate-reqv1", "node-evac-res1"]
-            ),
-        )
+        r.add_get("/2/features", self.features)
         r.add_get("/2/os", self.os_list)
         r.add_put("/2/modify", self.cluster_modify)
         r.add_get("/2/groups", self.groups)
@@ -99,44 +132,56 @@ class Api:
         r.add_put("/2/queue/drain", self.queue_drain)
         return app
 
-    def _errors_middleware(self, users: UsersFile | None) -> Any:
+    def _errors_middleware(self, users: UsersFile | None, max_body: int) -> Any:
         @web.middleware
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             if users is not None:
-                denied = _check_auth(request, users.current())
+                denied = _check_auth(request, users)
                 if denied is not None:
                     return denied
             try:
+                request[BODY] = await p.read_json(request)
                 return await handler(request)
             except web.HTTPNotFound:
                 return error_response(404, "Nothing matches the given URI")
             except web.HTTPMethodNotAllowed:
                 return error_response(405, f"Method {request.method} is unsupported for this resource")
+            except web.HTTPRequestEntityTooLarge:
+                response = error_response(413, f"Request body larger than {max_body} bytes")
+                response.force_close()
+                return response
             except GntError as err:
                 status = err.http_status if 400 <= err.http_status < 600 else 500
                 extra = {"error_class": type(err).__name__, "error_args": list(err.args)}
                 if isinstance(err, RpcError):
                     status = 502  # a node, not the master, failed
-                return error_response(status, err.message, extra)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return error_response(400, "Request body is not valid JSON")
+                response = error_response(status, err.message, extra)
+                if status == 408:
+                    response.force_close()  # the rest of the body may still arrive: drop the connection
+                return response
 
         return middleware
 
     @staticmethod
-    async def _ok(value: Any) -> web.Response:
-        return _json(value)
+    async def version(request: web.Request) -> web.Response:
+        return _json(2)
+
+    @staticmethod
+    async def features(request: web.Request) -> web.Response:
+        return _json(["instance-create-reqv1", "instance-reinstall-reqv1", "node-migrate-reqv1", "node-evac-res1"])
 
     @staticmethod
     async def _body(request: web.Request) -> dict[str, Any]:
-        if not request.can_read_body:
+        """The body as a JSON object ({} when empty), already read and bounded by the middleware."""
+        body = request.get(BODY)
+        if body is None:
             return {}
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise OpPrereqError("Request body must be a JSON object", ECODE_INVAL)
-        return body
+        return dict(p.check_kind(body, "dict", "Request body"))
 
-    async def _submit(self, ops: list[dict[str, Any]]) -> web.Response:
+    async def _submit(self, request: web.Request, ops: list[dict[str, Any]]) -> web.Response:
+        """Submit one job; `?dry-run=1` makes every opcode check its prerequisites only."""
+        if p.query_flag(request, "dry-run"):
+            ops = [{**op, "dry_run": True} if isinstance(op, dict) else op for op in ops]
         return _json(await self.m.queue.submit(ops))
 
     # -- cluster -----------------------------------------------------------------------------
@@ -183,17 +228,18 @@ class Api:
         )
 
     async def cluster_modify(self, request: web.Request) -> web.Response:
-        return await self._submit([{**await self._body(request), "OP_ID": "OP_CLUSTER_SET_PARAMS"}])
+        return await self._submit(request, [{**await self._body(request), "OP_ID": "OP_CLUSTER_SET_PARAMS"}])
 
     async def os_list(self, request: web.Request) -> web.Response:
+        bulk = p.query_flag(request, "bulk")
         entries = await self.m.os_diagnose()
-        if request.query.get("bulk") == "1":
+        if bulk:
             return _json(entries)
         return _json(sorted({e["name"] for e in entries if e["valid"]}))
 
     async def groups(self, request: web.Request) -> web.Response:
         groups = sorted(self.m.cfg.groups.values(), key=lambda g: g.name)
-        if request.query.get("bulk") == "1":
+        if p.query_flag(request, "bulk"):
             return _json(
                 [
                     {
@@ -225,11 +271,11 @@ class Api:
         by_name = {o.name: o for o in items}
         missing = [n for n in names if n not in by_name]
         if missing:
-            raise OpPrereqError(f"{what} '{missing[0]}' not known", "unknown_entity")
+            raise OpPrereqError(f"{what} '{missing[0][:80]}' not known", ECODE_NOENT)
         return [by_name[n] for n in names]
 
     async def nodes(self, request: web.Request) -> web.Response:
-        if request.query.get("bulk") == "1":
+        if p.query_flag(request, "bulk"):
             return _json(await self._node_rows(request, None))
         return _json(
             [
@@ -246,30 +292,27 @@ class Api:
 
     async def node_migrate(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        return await self._submit([{**body, "OP_ID": "OP_NODE_MIGRATE", "node_name": request.match_info["name"]}])
+        op = {**body, "OP_ID": "OP_NODE_MIGRATE", "node_name": request.match_info["name"]}
+        return await self._submit(request, [op])
 
     async def node_modify(self, request: web.Request) -> web.Response:
-        body = {**await self._body(request), **_query_bool_params(request, ("force", "auto_promote", "dry_run"))}
-        return await self._submit([{**body, "OP_ID": "OP_NODE_SET_PARAMS", "node_name": request.match_info["name"]}])
+        body = {**await self._body(request), **_query_bool_params(request, ("force", "auto_promote"))}
+        op = {**body, "OP_ID": "OP_NODE_SET_PARAMS", "node_name": request.match_info["name"]}
+        return await self._submit(request, [op])
 
     async def node_role(self, request: web.Request) -> web.Response:
-        role = await request.json()
-        flags = {
-            "master-candidate": {"master_candidate": True},
-            "regular": {"master_candidate": False, "drained": False, "offline": False},
-            "drained": {"drained": True},
-            "offline": {"offline": True},
-        }
-        if role not in flags:
-            raise OpPrereqError(f"Invalid role '{role}'", ECODE_INVAL)
+        """Ganeti's body is the role as a bare JSON string."""
+        role = p.check_kind(request.get(BODY), "str", "The role")
+        if role not in _ROLES:
+            raise p.bad_request(f"Invalid role {role[:40]!r}; expected one of {', '.join(_ROLES)}")
         op = {
             "OP_ID": "OP_NODE_SET_PARAMS",
             "node_name": request.match_info["name"],
-            **flags[role],
-            "force": request.query.get("force") == "1",
+            **_ROLES[role],
+            "force": bool(p.query_flag(request, "force")),
             "auto_promote": True,
         }
-        return await self._submit([op])
+        return await self._submit(request, [op])
 
     # -- instances ---------------------------------------------------------------------------
     async def _instance_rows(self, request: web.Request, names: list[str] | None) -> list[dict[str, Any]]:
@@ -280,7 +323,7 @@ class Api:
         return q.as_dicts(selected, q.evaluate(selected, instances, iq.InstanceQueryContext(self.m.cfg, live)))
 
     async def instances(self, request: web.Request) -> web.Response:
-        if request.query.get("bulk") == "1":
+        if p.query_flag(request, "bulk"):
             return _json(await self._instance_rows(request, None))
         return _json(
             [
@@ -300,26 +343,26 @@ class Api:
         body.pop("__version__", None)
         if "name" in body and "instance_name" not in body:
             body["instance_name"] = body.pop("name")
-        body.update(_query_bool_params(request, ("dry_run",)))
-        return await self._submit([{**body, "OP_ID": "OP_INSTANCE_CREATE"}])
+        return await self._submit(request, [{**body, "OP_ID": "OP_INSTANCE_CREATE"}])
 
     async def instance_remove(self, request: web.Request) -> web.Response:
         op = {
             "OP_ID": "OP_INSTANCE_REMOVE",
             "instance_name": request.match_info["name"],
-            **_query_bool_params(request, ("dry_run", "ignore_failures")),
+            **_query_bool_params(request, ("ignore_failures",)),
         }
-        return await self._submit([op])
+        return await self._submit(request, [op])
 
     def instance_op(self, op_id: str) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             body = await self._body(request)
-            params = _query_bool_params(request, ("dry_run", "force", "no_remember", "cleanup"))
+            params: dict[str, Any] = _query_bool_params(request, ("force", "no_remember", "cleanup"))
             if "type" in request.query:
                 params["reboot_type"] = request.query["type"]
             if "mode" in request.query:
                 params["mode"] = request.query["mode"]
-            return await self._submit([{**body, **params, "OP_ID": op_id, "instance_name": request.match_info["name"]}])
+            op = {**body, **params, "OP_ID": op_id, "instance_name": request.match_info["name"]}
+            return await self._submit(request, [op])
 
         return handler
 
@@ -330,7 +373,7 @@ class Api:
     async def jobs(self, request: web.Request) -> web.Response:
         queue = self.m.queue
         jobs = sorted(queue.jobs.values(), key=lambda j: j.id)
-        if request.query.get("bulk") == "1":
+        if p.query_flag(request, "bulk"):
             fields = _fields_param(request) or jq.BULK_FIELDS
             return _json(jq.rows(jobs, fields))
         return _json([{"id": j.id, "uri": f"/2/jobs/{j.id}"} for j in jobs])
@@ -338,9 +381,14 @@ class Api:
     async def jobs_submit(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         if "jobs" in body:
-            results = await self.m.queue.submit_many(body["jobs"])
+            jobs = p.check_kind(body["jobs"], "list", "'jobs'")
+            for index, ops in enumerate(jobs):
+                p.check_kind(ops, "list", f"'jobs[{index}]'")
+            if p.query_flag(request, "dry-run"):
+                jobs = [[{**op, "dry_run": True} if isinstance(op, dict) else op for op in ops] for ops in jobs]
+            results = await self.m.queue.submit_many(jobs)
             return _json([[ok, value] for ok, value in results])
-        return await self._submit(body.get("ops", []))
+        return await self._submit(request, p.body_field(body, "ops", "list", []))
 
     async def job(self, request: web.Request) -> web.Response:
         job = self.m.queue.get(_job_id(request))
@@ -348,23 +396,31 @@ class Api:
         return _json(jq.rows([job], fields)[0] if fields else jq.job_dict(job))
 
     async def job_cancel(self, request: web.Request) -> web.Response:
-        ok, message = await self.m.queue.cancel(_job_id(request))
+        job_id = _job_id(request)
+        if p.query_flag(request, "dry-run"):
+            job = self.m.queue.get(job_id)  # 404 for an unknown job, as the real cancel
+            return _json([not job.finalized, f"Job {job_id} would be asked to cancel (dry run)"])
+        ok, message = await self.m.queue.cancel(job_id)
         return _json([ok, message])
 
     async def job_wait(self, request: web.Request) -> web.Response:
         """Long poll: answers when the job's status or log moved past what the client saw."""
         body = await self._body(request)
         job_id = _job_id(request)
-        prev = body.get("previous_job_info") or [None]
-        prev_status = prev[0] if isinstance(prev, list) and prev else None
-        timeout = min(float(body.get("timeout", 30)), 60.0)
-        job = await self.m.queue.wait_for_change(
-            job_id, prev_status, int(body.get("previous_log_serial") or 0), timeout
-        )
+        prev = p.body_field(body, "previous_job_info", "list", [None])
+        prev_status = prev[0] if prev else None
+        if prev_status is not None:
+            p.check_kind(prev_status, "str", "'previous_job_info[0]'")
+        timeout = p.body_field(body, "timeout", "number", 30)
+        if not 0 <= timeout <= 1e9:  # finite: the JSON parser refuses inf and nan
+            raise p.bad_request(f"'timeout' must be between 0 and 1e9 seconds, not {timeout}")
+        since = p.body_field(body, "previous_log_serial", "int", 0)
+        fields = p.body_field(body, "fields", "list", ["status"])
+        for field in fields:
+            p.check_kind(field, "str", "each of 'fields'")
+        job = await self.m.queue.wait_for_change(job_id, prev_status, since, min(float(timeout), 60.0))
         if job is None:
             return _json(None)
-        since = int(body.get("previous_log_serial") or 0)
-        fields = body.get("fields") or ["status"]
         return _json(
             {
                 "job_info": [jq.job_dict(job).get(f) for f in fields],
@@ -374,14 +430,23 @@ class Api:
 
     async def jobs_archive(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        count = await self.m.queue.archive(body.get("ids"), body.get("age"))
-        return _json(count)
+        ids = p.body_field(body, "ids", "list")
+        for job_id in ids or []:
+            p.check_kind(job_id, "int", "each of 'ids'")
+        age = p.body_field(body, "age", "number")
+        if p.query_flag(request, "dry-run"):
+            raise p.bad_request("dry-run is not supported for archiving jobs; list them with GET /2/jobs?bulk=1")
+        return _json(await self.m.queue.archive(ids, age))
 
     async def queue_info(self, request: web.Request) -> web.Response:
         return _json({"drained": self.m.queue.drained, "jobs": len(self.m.queue.jobs)})
 
     async def queue_drain(self, request: web.Request) -> web.Response:
-        self.m.queue.set_drained(bool(await request.json()))
+        """Body: true to drain the queue (refuse new jobs), false to undrain it."""
+        drain = p.check_kind(request.get(BODY), "bool", "The drain flag")
+        if p.query_flag(request, "dry-run"):
+            return _json(drain)
+        self.m.queue.set_drained(drain)
         return _json(self.m.queue.drained)
 
     # -- query -------------------------------------------------------------------------------
@@ -413,7 +478,7 @@ class Api:
         else:
             jobs = sorted(self.m.queue.jobs.values(), key=lambda j: j.id)
             if names:
-                jobs = [self.m.queue.get(int(n)) for n in names]
+                jobs = [self.m.queue.get(_parse_job_id(n)) for n in names]
             data = q.evaluate(selected, jobs, None)
         return _json({"fields": [f.describe() for f in selected], "data": data})
 
@@ -423,64 +488,29 @@ def _fields_param(request: web.Request) -> list[str]:
 
 
 def _query_bool_params(request: web.Request, names: tuple[str, ...]) -> dict[str, bool]:
+    """Opcode flags given as query parameters (`force=1`, `no-remember=1`); malformed is 400."""
     result = {}
     for name in names:
-        raw = request.query.get(name.replace("_", "-"), request.query.get(name))
-        if raw is not None:
-            result[name] = raw in ("1", "true", "True")
+        value = p.query_flag(request, name.replace("_", "-"))
+        if value is not None:
+            result[name] = value
     return result
 
 
+def _parse_job_id(text: str) -> int:
+    if not _JOB_ID_RE.match(text):
+        raise JobLost(f"Job ID {text[:40]} not found")
+    return int(text)
+
+
 def _job_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError as err:
-        raise JobLost(f"Job ID {request.match_info['id']} not found") from err
+    return _parse_job_id(request.match_info["id"])
 
 
-def _check_auth(request: web.Request, users: dict[str, tuple[str, bool]]) -> web.Response | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
+def _check_auth(request: web.Request, users: UsersFile) -> web.Response | None:
+    user = authenticate(request.headers.get("Authorization", ""), users.current())
+    if user is None:
         return error_response(401, "No permission -- see authorization schemes")
-    try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return error_response(401, "No permission -- see authorization schemes")
-    entry = users.get(user)
-    if entry is None or not hmac.compare_digest(entry[0], password):
-        return error_response(401, "No permission -- see authorization schemes")
-    if request.method != "GET" and not entry[1]:
+    if request.method != "GET" and not user.write:
         return error_response(403, "Permission denied: this user has read-only access")
     return None
-
-
-class UsersFile:
-    """The RAPI users file, re-read whenever it changes (no restart to add a user)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._stamp: float | None = None
-        self._users: dict[str, tuple[str, bool]] = {}
-
-    def current(self) -> dict[str, tuple[str, bool]]:
-        try:
-            stamp = os.stat(self.path).st_mtime
-        except OSError:
-            self._stamp, self._users = None, {}
-            return self._users
-        if stamp != self._stamp:
-            self._stamp, self._users = stamp, read_users_file(self.path)
-        return self._users
-
-
-def read_users_file(path: str) -> dict[str, tuple[str, bool]]:
-    """Ganeti's RAPI users file: `name password [write]` per line ('#' comments)."""
-    users: dict[str, tuple[str, bool]] = {}
-    if not os.path.exists(path):
-        return users
-    with open(path) as handle:
-        for line in handle:
-            parts = line.split("#", 1)[0].split()
-            if len(parts) >= 2:
-                users[parts[0]] = (parts[1], len(parts) > 2 and "write" in parts[2].split(","))
-    return users

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,10 +13,20 @@ import click
 
 from gnt.cli.client import Client
 from gnt.cli.output import print_fields, print_query
-from gnt.errors import GntError, ParameterError
+from gnt.errors import GntError, OpPrereqError, ParameterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: what `convert_value` turns into numbers: plain ASCII notation only ("1_000", "٣" and "nan" stay strings)
+_INT_RE = re.compile(r"^[+-]?[0-9]{1,30}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_FLOAT_RE = re.compile(r"^[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]{1,3})?$")
+
+
+def printable(text: str) -> str:
+    """Control characters from user input shown escaped: an error stays one line, and no input
+    can move the cursor or recolour the admin's terminal."""
+    return _CONTROL_RE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def handle_errors(fn: F) -> F:
@@ -26,7 +38,7 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except GntError as err:
             for line in err.cli_lines():
-                print(line, file=sys.stderr)
+                print(printable(line), file=sys.stderr)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             print("Aborted.", file=sys.stderr)
@@ -40,7 +52,10 @@ def client() -> Client:
 
 
 def parse_keyval(text: str, option: str) -> dict[str, Any]:
-    """'a=1,b=2' -> {'a': '1', 'b': '2'}; 'no_x' -> {'x': False}; 'x' -> {'x': True} (Ganeti's rules)."""
+    """'a=1,b=2' -> {'a': '1', 'b': '2'}; 'no_x' -> {'x': False}; 'x' -> {'x': True} (Ganeti's rules).
+
+    A key given twice ('memory=128M,memory=256M') is an error: which one was meant is a guess.
+    """
     result: dict[str, Any] = {}
     if not text:
         return result
@@ -49,15 +64,17 @@ def parse_keyval(text: str, option: str) -> dict[str, Any]:
             continue
         if "=" in item:
             key, value = item.split("=", 1)
-            if not key:
-                raise ParameterError(f"Invalid {option} entry '{item}': missing key")
-            result[key] = value
         elif item.startswith("no_"):
-            result[item[3:]] = False
+            key, value = item[3:], False
         elif item.startswith("-"):
-            result[item[1:]] = None
+            key, value = item[1:], None
         else:
-            result[item] = True
+            key, value = item, True
+        if not key:
+            raise ParameterError(f"Invalid {option} entry '{item}': missing key")
+        if key in result:
+            raise ParameterError(f"Parameter '{key}' given twice in {option} {text}")
+        result[key] = value
     return result
 
 
@@ -69,6 +86,38 @@ def parse_ident_keyval(text: str, option: str) -> tuple[str, dict[str, Any]]:
     return ident, parse_keyval(rest, option)
 
 
+def parse_index(ident: str, what: str, option: str, value: str) -> int:
+    """A disk or NIC index: plain ASCII digits (int() would also take '٣' or '1_0')."""
+    if not ident.isascii() or not ident.isdigit() or len(ident) > 3:
+        raise ParameterError(f"Invalid {what} index '{ident}' in {option} {value}")
+    return int(ident)
+
+
+def parse_node_pair(text: str | None) -> tuple[str | None, str | None]:
+    """-n pnode[:snode]; the two must differ."""
+    if not text:
+        return None, None
+    pnode, sep, snode = text.partition(":")
+    if not pnode or (sep and not snode):
+        raise ParameterError(f"Invalid node specification '{text}': expected pnode[:snode]")
+    if snode == pnode:
+        raise ParameterError(f"The primary and secondary node must differ (both are {pnode})")
+    return pnode, snode or None
+
+
+def validate_ops(ops: list[dict[str, Any]]) -> None:
+    """Check opcodes as the master will, so a bad value is one Parameter Error and no job."""
+    from gnt import opcodes  # light: constants, errors, units
+
+    for op in ops:
+        if op.get("OP_ID") not in opcodes.OPCODES:
+            continue  # declared by a module this CLI does not load: the master checks it
+        try:
+            opcodes.from_dict(op)
+        except OpPrereqError as err:
+            raise ParameterError(err.message) from None
+
+
 def convert_value(value: Any) -> Any:
     """Turn CLI strings into JSON scalars where unambiguous (numbers, booleans)."""
     if not isinstance(value, str):
@@ -78,14 +127,12 @@ def convert_value(value: Any) -> Any:
         return True
     if lowered in ("false", "no"):
         return False
-    try:
+    if _INT_RE.match(value):
         return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        return value
+    if _FLOAT_RE.match(value):
+        number = float(value)
+        return number if math.isfinite(number) else value
+    return value
 
 
 def list_options(fn: F) -> F:

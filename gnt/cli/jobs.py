@@ -51,6 +51,9 @@ def job_error(job: dict[str, Any]) -> GntError:
 
 def run_ops(client: Client, ops: list[dict[str, Any]], submit: bool = False, quiet: bool = False) -> Any:
     """Submit one job; with `submit` print its id and return, else wait for it."""
+    from gnt.cli.common import validate_ops
+
+    validate_ops(ops)
     job_id = client.submit(ops)
     if submit:
         print(f"JobID: {job_id}")

@@ -81,6 +81,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
             paths.file_storage_paths(), [cluster.file_storage_dir, cluster.shared_file_storage_dir]
         )
         certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
+        certs.write_pem(paths.rapi_cert(), certs.generate_pem(name))  # separate: node daemons never trust it
         start_masterd()
     except BaseException:
         _undo_init()
@@ -92,6 +93,7 @@ def _undo_init() -> None:
     for path in (
         paths.config_db(),
         paths.cluster_cert(),
+        paths.rapi_cert(),
         paths.ssconf_file("cluster_name"),
         paths.ssconf_file("master_node"),
         paths.ssconf_file("master_ip"),

@@ -20,7 +20,9 @@ from gnt.cli.common import (
     job_fields,
     list_options,
     parse_ident_keyval,
+    parse_index,
     parse_keyval,
+    parse_node_pair,
     run_list,
 )
 from gnt.cli.jobs import run_ops
@@ -45,6 +47,8 @@ def main() -> None:
 def parse_beparams(text: str | None) -> dict[str, Any]:
     """-B as Ganeti sends it: sizes in MiB, 'memory' sets both maxmem and minmem."""
     params = parse_keyval(text or "", "-B")
+    if "memory" in params and ("maxmem" in params or "minmem" in params):
+        raise ParameterError("-B memory sets both maxmem and minmem; give either memory or maxmem/minmem")
     result: dict[str, Any] = {}
     for key, value in params.items():
         if key in ("memory", "maxmem", "minmem"):
@@ -62,12 +66,13 @@ def parse_disks(values: tuple[str, ...]) -> list[dict[str, Any]]:
     disks: dict[int, dict[str, Any]] = {}
     for value in values:
         ident, params = parse_ident_keyval(value, "--disk")
-        if not ident.isdigit():
-            raise ParameterError(f"Invalid disk index '{ident}' in --disk {value}")
+        index = parse_index(ident, "disk", "--disk", value)
+        if index in disks:
+            raise ParameterError(f"Disk {index} given twice (--disk {value})")
         if "size" not in params:
             raise ParameterError(f"Missing size for disk {ident} (--disk {ident}:size=SIZE)")
         params["size"] = parse_size(params["size"], f"disk/{ident} size")
-        disks[int(ident)] = params
+        disks[index] = params
     if disks and sorted(disks) != list(range(len(disks))):
         raise ParameterError("Disk indices must be consecutive, starting at 0")
     return [disks[i] for i in sorted(disks)]
@@ -83,9 +88,12 @@ def parse_nics(values: tuple[str, ...], no_nics: bool) -> list[dict[str, Any]]:
     nics: dict[int, dict[str, Any]] = {}
     for value in values:
         ident, params = parse_ident_keyval(value, "--net")
-        if not ident.isdigit():
-            raise ParameterError(f"Invalid NIC index '{ident}' in --net {value}")
-        nics[int(ident)] = params
+        index = parse_index(ident, "NIC", "--net", value)
+        if index in nics:
+            raise ParameterError(f"NIC {index} given twice (--net {value})")
+        nics[index] = params
+    if sorted(nics) != list(range(len(nics))):
+        raise ParameterError("NIC indices must be consecutive, starting at 0")
     return [nics[i] for i in sorted(nics)]
 
 
@@ -126,7 +134,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         if disks:
             raise ParameterError("-s and --disk cannot be combined")
         disks = [{"size": parse_size(o["os_size"], "os-size")}]
-    pnode, snode = (o["node"].split(":", 1) + [None])[:2] if o["node"] else (None, None)
+    pnode, snode = parse_node_pair(o["node"])
     hypervisor, hvparams = None, {}
     if o["hvparams"]:
         hypervisor, hvparams = parse_ident_keyval(o["hvparams"], "-H")

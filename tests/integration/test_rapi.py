@@ -17,7 +17,7 @@ from tests.integration.vcluster import VCluster, wait_for
 class Rapi:
     def __init__(self, vc: VCluster) -> None:
         self.base = f"https://{vc.address('node1')}:5080"
-        self.ctx = ssl.create_default_context(cafile=str(vc.dir / "node1/var/lib/gnt/server.pem"))
+        self.ctx = ssl.create_default_context(cafile=str(vc.dir / "node1/var/lib/gnt/rapi.pem"))
         self.ctx.check_hostname = False
 
     def call(self, method: str, path: str, body: Any = None, user: str | None = None) -> tuple[int, Any]:
@@ -39,6 +39,7 @@ def rapi(cluster: VCluster) -> Rapi:
     users = cluster.dir / "node1/var/lib/gnt/rapi/users"
     users.parent.mkdir(parents=True, exist_ok=True)
     users.write_text("# name password options\nadmin s3cret write\nreader r3ad\n")
+    users.chmod(0o600)
     return Rapi(cluster)
 
 

@@ -139,3 +139,52 @@ def test_field_docs_cover_every_field() -> None:
     docs = opcodes.field_docs(OpTestDelay)
     assert docs["duration"] == "Seconds to sleep"
     assert all(docs.values())
+
+
+# --- value ranges declared with the fields (issue 7) ----------------------------------------------
+
+_CREATE = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "inst1", "disk_template": "file"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"beparams": {"vcpus": 99999999999999999999}}, "does not fit a 64-bit integer"),
+        ({"beparams": {"vcpus": 4097}}, "vcpus: 4097 is out of range"),
+        ({"beparams": {"maxmem": "99999999999T"}}, "too large"),
+        ({"disks": [{"size": 2**45}]}, "too large"),
+        ({"disks": [{"size": 1024, "colour": "red"}]}, "unknown parameter 'colour'"),
+        ({"disks": [{"size": 1024}] * 17}, "at most 16"),
+        ({"nics": [{"mac": "zz:zz"}]}, "is not a MAC address"),
+        ({"nics": [{"ip": "300.1.1.1"}]}, "is not an IP address"),
+        ({"pnode": "../../etc"}, "is not a valid host name"),
+        ({"instance_name": "a b"}, "is not a valid host name"),
+        ({"pnode": "node1", "snode": "node1"}, "must differ"),
+        ({"file_storage_dir": "/etc"}, "file_storage_dir is not supported"),
+        ({"tags": [5]}, "expected list"),
+    ],
+)
+def test_create_fields_carry_ranges(extra: dict[str, Any], match: str) -> None:
+    _rejects({**_CREATE, **extra}, match)
+
+
+@pytest.mark.parametrize("mac", ["auto", "generate", "aa:00:00:12:34:56", "AA:00:00:12:34:5F"])
+def test_create_accepts_well_formed_macs(mac: str) -> None:
+    assert opcodes.from_dict({**_CREATE, "nics": [{"mac": mac}]}).nics == [{"mac": mac}]
+
+
+@pytest.mark.parametrize("duration", [float("inf"), float("nan"), 1e308])
+def test_delay_duration_is_finite_and_bounded(duration: float) -> None:
+    _rejects({"OP_ID": "OP_TEST_DELAY", "duration": duration}, "duration' fails validation")
+
+
+def test_node_add_name_and_ips_are_checked() -> None:
+    _rejects({"OP_ID": "OP_NODE_ADD", "node_name": "../../etc"}, "is not a valid host name")
+    _rejects({"OP_ID": "OP_NODE_ADD", "node_name": "node9", "primary_ip": "x"}, "is not an IP address")
+    op = opcodes.from_dict({"OP_ID": "OP_NODE_ADD", "node_name": "node9.example.com"})
+    assert op.node_name == "node9.example.com"
+
+
+def test_cluster_counts_and_mac_prefix_are_checked() -> None:
+    _rejects({"OP_ID": "OP_CLUSTER_SET_PARAMS", "max_running_jobs": 0}, "out of range")
+    _rejects({"OP_ID": "OP_CLUSTER_SET_PARAMS", "mac_prefix": "aa:00"}, "not a MAC prefix")

@@ -193,3 +193,14 @@ def test_model_from_rapi_reference_shapes():
     assert {x.template for x in m.instances} >= {"diskless", "sharedfile"}
     p = allocate(m, Instance("y", 128, 0, 1, "running", -1, -1, "diskless"))
     assert p.snode == -1 and not np.isnan(p.score)
+
+
+def test_an_instance_with_an_oversized_value_in_the_config_is_named_not_a_traceback() -> None:
+    """Configs written before opcodes carried ranges may hold vcpus=1e20: say which instance."""
+    from gnt.alloc.rapi import model_from_rapi
+    from gnt.errors import OpPrereqError
+
+    nodes = [{"name": "n1", "mtotal": 1024, "mfree": 1024, "dtotal": 1024, "dfree": 1024, "ctotal": 4}]
+    inst = {"name": "big", "pnode": "n1", "beparams": {"vcpus": 99999999999999999999}, "disk.sizes": []}
+    with pytest.raises(OpPrereqError, match="instance big: vcpus 99999999999999999999 is out of range"):
+        model_from_rapi(nodes, [inst])

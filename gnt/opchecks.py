@@ -1,0 +1,236 @@
+"""Value checks that opcode fields declare next to their type (see `gnt.opcodes._f`).
+
+Type hints say *what kind* of value a field holds; these checks say *which* values make sense, so a
+vcpus count that no C long holds, a MAC that is not one, or a node name that is a path is refused
+when the opcode is built: by the CLI before it submits anything, and by the RAPI before a job
+exists. Each check raises `ValueError` with a message naming what is wrong; `opcodes.from_dict`
+turns it into `OpPrereqError(wrong_input)` with the field's name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from gnt import constants
+from gnt.errors import ParameterError
+from gnt.units import MAX_SIZE_MIB, parse_size
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_DISKS",
+    "MAX_MEMORY_MIB",
+    "MAX_NICS",
+    "MAX_VCPUS",
+    "Check",
+    "beparams",
+    "check_scalars",
+    "disks",
+    "float_range",
+    "hostname",
+    "hostname_list",
+    "int_range",
+    "ip_address",
+    "is_hostname",
+    "mac_prefix",
+    "nics",
+    "refused",
+]
+
+#: every integer a job or the config stores must fit SQLite's and numpy's signed 64-bit integers
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: memory a single instance may ask for (4 PiB); sums over thousands of instances still fit int64
+MAX_MEMORY_MIB = 2**32
+#: virtual CPUs of one instance (KVM's own ceiling is 1024 to 4096 depending on the kernel)
+MAX_VCPUS = 4096
+#: as Ganeti: at most 16 disks and 8 NICs per instance
+MAX_DISKS, MAX_NICS = 16, 8
+#: nested lists/objects deeper than this are not a parameter anyone means to send
+MAX_NESTING = 32
+
+Check = Callable[[Any], None]
+
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}$")
+_DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})
+_NIC_KEYS = frozenset({"mac", "ip", "mode", "link", "vlan", "name", "network", "uuid"})
+_NIC_MODES = ("bridged", "routed", "openvswitch")
+
+
+def is_hostname(value: Any) -> bool:
+    """Hostname syntax: dot-separated labels of letters, digits, '-' and '_' (at most 253 chars)."""
+    return isinstance(value, str) and len(value) <= 253 and _HOSTNAME_RE.match(value) is not None
+
+
+def hostname(value: Any) -> None:
+    """A node or instance name (None passes: the field is optional)."""
+    if value is not None and not is_hostname(value):
+        raise ValueError(f"{value!r} is not a valid host name (letters, digits, '-', '_' and dots)")
+
+
+def hostname_list(value: Any) -> None:
+    for item in value or []:
+        hostname(item)
+
+
+def ip_address(value: Any) -> None:
+    """An IPv4 or IPv6 address (None passes)."""
+    if value is None:
+        return
+    try:
+        ipaddress.ip_address(value)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not an IP address") from err
+
+
+def int_range(low: int, high: int) -> Check:
+    """An integer (or None) within [low, high]."""
+
+    def check(value: Any) -> None:
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{value} is out of range ({low}..{high})")
+
+    return check
+
+
+def float_range(low: float, high: float) -> Check:
+    """A finite number (or None) within [low, high]."""
+
+    def check(value: Any) -> None:
+        if value is None:
+            return
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{value} is out of range ({low:g}..{high:g})")
+
+    return check
+
+
+def refused(reason: str) -> Check:
+    """A Ganeti field gnt does not implement: refuse it rather than silently ignore it."""
+
+    def check(value: Any) -> None:
+        if value is not None:
+            raise ValueError(reason)
+
+    return check
+
+
+def mac_prefix(value: Any) -> None:
+    if value is not None and not (isinstance(value, str) and _MAC_PREFIX_RE.match(value)):
+        raise ValueError(f"{value!r} is not a MAC prefix (three hex octets, e.g. aa:00:00)")
+
+
+def _size(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{what}: {value} is not a size")
+        try:
+            size = parse_size(value, what)
+        except ParameterError as err:
+            raise ValueError(str(err)) from err
+        if not low <= size <= high:
+            raise ValueError(f"{what}: {size} MiB is out of range ({low}..{high} MiB)")
+        return size
+    raise ValueError(f"{what}: {value!r} is not a size")
+
+
+def _int_param(value: Any, what: str, low: int, high: int) -> None:
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: {value!r} is not an integer")
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]{1,20}", value):
+            raise ValueError(f"{what}: {value!r} is not an integer")
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError(f"{what}: {value!r} is not an integer")
+    if not low <= value <= high:
+        raise ValueError(f"{what}: {value} is out of range ({low}..{high})")
+
+
+def beparams(value: Any) -> None:
+    """Backend parameters: sizes and counts within what the allocator and the config can hold.
+
+    Zero passes here: "must be positive" is the logical unit's Ganeti-shaped error (a job error).
+    """
+    for key, item in (value or {}).items():
+        if key in constants.BE_SIZE_PARAMS:
+            _size(item, key, 0, MAX_MEMORY_MIB)
+        elif key == "vcpus":
+            _int_param(item, key, 0, MAX_VCPUS)
+        elif key in constants.BE_INT_PARAMS:
+            _int_param(item, key, 0, 2**31 - 1)
+
+
+def disks(value: Any) -> None:
+    """Disk specifications: a size in range, a known access mode, no unknown keys."""
+    if len(value) > MAX_DISKS:
+        raise ValueError(f"{len(value)} disks given; at most {MAX_DISKS} are allowed")
+    for index, disk in enumerate(value):
+        if not isinstance(disk, dict):
+            raise ValueError(f"disk {index}: expected an object, got {disk!r}")
+        unknown = sorted(set(disk) - _DISK_KEYS)
+        if unknown:
+            raise ValueError(f"disk {index}: unknown parameter '{unknown[0]}'")
+        if "size" in disk:
+            _size(disk["size"], f"disk/{index} size", 0, MAX_SIZE_MIB)
+        if disk.get("mode", "rw") not in ("rw", "ro"):
+            raise ValueError(f"disk {index}: access mode must be 'rw' or 'ro', not {disk.get('mode')!r}")
+        if "spindles" in disk and disk["spindles"] is not None:
+            _int_param(disk["spindles"], f"disk/{index} spindles", 0, 2**31 - 1)
+
+
+def _nic_ip(index: int, ip: Any) -> None:
+    if ip is None or (isinstance(ip, str) and ip.lower() in ("none", "pool", "")):
+        return
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError as err:
+        raise ValueError(f"nic {index}: {ip!r} is not an IP address") from err
+
+
+def nics(value: Any) -> None:
+    """NIC specifications: a MAC that is one (or auto/generate), an IP, a known mode."""
+    if len(value) > MAX_NICS:
+        raise ValueError(f"{len(value)} NICs given; at most {MAX_NICS} are allowed")
+    for index, nic in enumerate(value):
+        if not isinstance(nic, dict):
+            raise ValueError(f"nic {index}: expected an object, got {nic!r}")
+        unknown = sorted(set(nic) - _NIC_KEYS)
+        if unknown:
+            raise ValueError(f"nic {index}: unknown parameter '{unknown[0]}'")
+        mac = nic.get("mac")
+        if mac is not None and mac not in ("auto", "generate") and not (isinstance(mac, str) and _MAC_RE.match(mac)):
+            raise ValueError(f"nic {index}: {mac!r} is not a MAC address (aa:00:00:xx:xx:xx, auto or generate)")
+        _nic_ip(index, nic.get("ip"))
+        mode = nic.get("mode")
+        if mode is not None and mode not in _NIC_MODES:
+            raise ValueError(f"nic {index}: mode must be one of {', '.join(_NIC_MODES)}, not {mode!r}")
+        for key in ("link", "vlan", "name", "network"):
+            if nic.get(key) is not None and not isinstance(nic[key], str):
+                raise ValueError(f"nic {index}: {key} must be a string, not {nic[key]!r}")
+
+
+def check_scalars(value: Any, depth: int = 0) -> None:
+    """Every number anywhere in an opcode fits int64 and is finite; nesting stays shallow."""
+    if depth > MAX_NESTING:
+        raise ValueError(f"nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{value} does not fit a 64-bit integer")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+    elif isinstance(value, dict):
+        for item in value.values():
+            check_scalars(item, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_scalars(item, depth + 1)
