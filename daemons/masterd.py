@@ -13,6 +13,10 @@ from gnt import paths
 log = logging.getLogger("gnt-masterd")
 
 
+class AddressTaken(Exception):
+    """The RAPI address is in use: the daemon exits with one line saying so, not a traceback."""
+
+
 def _is_master() -> bool:
     try:
         with open(paths.ssconf_file("master_node")) as handle:
@@ -42,7 +46,14 @@ async def _serve(bind_rapi: bool) -> None:
             ssl_context=certs.plain_server_context(paths.cluster_cert()),
             reuse_address=True,
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await rapi.cleanup()
+            raise AddressTaken(
+                f"cannot listen on {master.cfg.master().primary_ip}:{master.cfg.cluster.rapi_port} for the RAPI:"
+                f" {err.strerror or err}; is another (virtual) cluster using this address?"
+            ) from err
         runners.append(rapi)
     await master.start()
     sock = paths.master_socket()
@@ -80,7 +91,12 @@ def main() -> None:
     if not args.force and not _is_master():
         print("gnt-masterd: this node is not the master (see ssconf_master_node); not starting", file=sys.stderr)
         sys.exit(0 if not os.path.exists(paths.config_db()) else 11)
-    asyncio.run(_serve(not args.no_rapi))
+    try:
+        asyncio.run(_serve(not args.no_rapi))
+    except AddressTaken as err:
+        log.error("%s; not starting", err)
+        print(f"gnt-masterd: {err}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
