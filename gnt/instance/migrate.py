@@ -144,6 +144,9 @@ class LUInstanceMigrate(MoveLU):
             await self._abort(info)
             raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
         self.feedback("* memory transfer complete")
+        if status.get("downtime") is not None and status.get("total_time") is not None:
+            # the hypervisor's own measurement (QEMU's query-migrate), not the master's polling time
+            self.feedback(f"* migration done: total {status['total_time']} ms, downtime {status['downtime']} ms")
         await self._finalize(info, success=True)
         inst.primary_node = dst.uuid
         await self.cfg.commit([inst])
