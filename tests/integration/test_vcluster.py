@@ -87,6 +87,27 @@ def test_failed_masterd_start_names_the_log_holding_the_error(tmp_path: Path) ->
         vc.stop()
 
 
+def test_start_all_reports_a_master_daemon_that_cannot_listen(tmp_path: Path) -> None:
+    vc = make_cluster(tmp_path / "vc", 1)
+    vc.start()
+    try:
+        vc.ok("gnt-cluster", "init", "cluster")
+        vc.stop()
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind((vc.address("node1"), 5080))
+            squatter.listen()
+            result = vc.run_script("start-all")
+        assert result.rc == 1
+        assert f"gnt-masterd on node1 failed: gnt-masterd: cannot listen on {vc.address('node1')}:5080" in result.err
+        assert f"see {vc.dir}/node1/var/log/gnt/masterd.out" in result.err
+        assert live_daemons(vc) == []  # the node daemon it had started was stopped again
+        vc.start()
+        assert "node1" in vc.ok("gnt-node", "list")
+    finally:
+        vc.stop()
+
+
 def test_sharedfile_storage_defaults_to_one_directory_for_the_virtual_cluster(tmp_path: Path) -> None:
     vc = make_cluster(tmp_path / "vc", 2)
     vc.start()
