@@ -74,11 +74,18 @@ async def run_iallocator(lu: LogicalUnit, name: str | None, request: dict[str, A
     return answer.get("result")
 
 
-async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
-    if not os.path.isabs(path) or not os.access(path, os.X_OK):
+def check_allocator(name: str) -> None:
+    """Refuse an allocator name that cannot run on the master: neither `hail` nor an executable's absolute path."""
+    if name in ("", BUILTIN_NAME):
+        return
+    if not os.path.isabs(name) or not os.path.isfile(name) or not os.access(name, os.X_OK):
         raise OpPrereqError(
-            f"Unknown iallocator '{path}': give 'hail' or the absolute path of an executable", ECODE_INVAL
+            f"Unknown iallocator '{name}': give 'hail' or the absolute path of an executable", ECODE_INVAL
         )
+
+
+async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
+    check_allocator(path)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="gnt-ialloc-", delete=False) as handle:
         json.dump(request, handle)
     try:

@@ -97,6 +97,13 @@ def test_cluster_default_allocator_that_refuses_is_a_clear_error(cluster: VClust
     assert "al-refused" not in cluster.ok("gnt-instance", "list")
 
 
+def test_cluster_default_allocator_must_be_runnable(cluster: VCluster, tmp_path: Path) -> None:
+    for bad in ("no-such-allocator", str(tmp_path / "missing"), str(tmp_path)):
+        result = cluster.run("gnt-cluster", "modify", "--default-iallocator", bad)
+        assert result.rc == 1 and f"Unknown iallocator '{bad}'" in result.err
+    assert "default instance allocator: hail" in cluster.ok("gnt-cluster", "info")
+
+
 def test_too_big_for_any_node_is_refused_by_allocator(cluster: VCluster) -> None:
     result = cluster.run(
         *ADD_DISKLESS,
