@@ -9,8 +9,13 @@ import os
 import sys
 
 from gnt import paths
+from gnt.errors import GntError
 
 log = logging.getLogger("gnt-masterd")
+
+
+class AddressTaken(GntError):
+    """The RAPI address is in use: the daemon exits with one line saying so, not a traceback."""
 
 
 def _is_master() -> bool:
@@ -43,7 +48,14 @@ async def _serve(bind_rapi: bool) -> None:
             ssl_context=certs.plain_server_context(paths.rapi_cert()),
             reuse_address=True,
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await rapi.cleanup()
+            raise AddressTaken(
+                f"cannot listen on {master.cfg.master().primary_ip}:{master.cfg.cluster.rapi_port} for the RAPI:"
+                f" {err.strerror or err}; is another (virtual) cluster using this address?"
+            ) from err
         runners.append(rapi)
     await master.start()
     sock = paths.master_socket()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
+import sys
 
 log = logging.getLogger("gnt-noded")
 
@@ -38,6 +40,23 @@ async def _run(address: str, port: int) -> None:
     remove_pid(pid_path)
 
 
+def check_address_free(address: str, port: int) -> str | None:
+    """Why the daemon could not listen on address:port, or None when it can.
+
+    The daemon only listens once the node has a cluster certificate, and then retries a taken
+    address for ever (a restart racing the old process). Probing once at start turns the common
+    mistake, a second virtual cluster on the same addresses, into an immediate exit naming them.
+    """
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError as err:
+            return f"cannot listen on {address}:{port}: {err.strerror or err}"
+    return None
+
+
 def main() -> None:
     from gnt import constants
 
@@ -49,6 +68,11 @@ def main() -> None:
     from daemons.common import setup_logging
 
     setup_logging("gnt-noded", args.foreground)
+    problem = check_address_free(args.bind, args.port)
+    if problem is not None:
+        log.error("%s; not starting", problem)
+        print(f"gnt-noded: {problem}; is another (virtual) cluster using this address?", file=sys.stderr)
+        sys.exit(1)
     asyncio.run(_run(args.bind, args.port))
 
 

@@ -22,6 +22,17 @@ def _localize_dir(value: str, default: str) -> str:
     return os.path.abspath(value) if value else default
 
 
+def default_shared_file_storage_dir() -> str:
+    """One directory for the whole virtual cluster; the standard path on a real one.
+
+    On a virtual node the standard path would be localised under that node's own root, giving each
+    node a private "shared" directory, and the first sharedfile migration would not find its disk.
+    """
+    if paths.is_virtual():
+        return paths.ensure_dir(os.path.join(paths.vcluster_base(), "shared-file-storage"))
+    return paths.DEFAULT_SHARED_FILE_STORAGE_DIR
+
+
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
     from gnt import certs, confine
@@ -57,7 +68,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         enabled_disk_templates=templates,
         file_storage_dir=_localize_dir(opts.get("file_storage_dir", ""), paths.DEFAULT_FILE_STORAGE_DIR),
         shared_file_storage_dir=_localize_dir(
-            opts.get("shared_file_storage_dir", ""), paths.DEFAULT_SHARED_FILE_STORAGE_DIR
+            opts.get("shared_file_storage_dir", ""), default_shared_file_storage_dir()
         ),
         master_netdev=opts.get("master_netdev") or constants.DEFAULT_MASTER_NETDEV,
         mac_prefix=opts.get("mac_prefix") or constants.DEFAULT_MAC_PREFIX,
@@ -114,6 +125,31 @@ def write_local_ssconf(cluster_name: str, master: str, master_ip: str) -> None:
         os.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
 
 
+def daemon_argv(name: str) -> list[str]:
+    """How to run daemon `name` (e.g. "gnt-masterd") without the caller's directory on sys.path.
+
+    The console script installed next to this interpreter comes first; failing that, the module
+    runs under `-P`, which keeps the working directory off sys.path. `python -m` alone would import
+    a folder called `gnt` in the current directory instead of the installed package.
+    """
+    script = os.path.join(os.path.dirname(sys.executable), name)
+    if os.access(script, os.X_OK):
+        return [script]
+    module = {"gnt-masterd": "daemons.masterd", "gnt-noded": "daemons.noded", "gnt-watcher": "daemons.watcher"}[name]
+    return [sys.executable, "-P", "-m", module]
+
+
+def _last_line(path: str, offset: int) -> str:
+    """The last non-empty line written to `path` after `offset` (the daemon's own error message)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def start_masterd() -> None:
     """Start gnt-masterd detached from this process, and wait until its socket answers."""
     from gnt.cli.client import Client
@@ -122,18 +158,21 @@ def start_masterd() -> None:
     from gnt import startup_error
 
     startup_error.clear("gnt-masterd")
-    with open(paths.log_file("gnt-masterd-start"), "ab") as log:
+    start_log = paths.log_file("gnt-masterd-start")
+    with open(start_log, "ab") as log:
+        offset = log.tell()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "daemons.masterd"],
+            daemon_argv("gnt-masterd"),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
+            cwd="/",
             start_new_session=True,
         )
     deadline = time.monotonic() + MASTERD_START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise GntError(_masterd_exit_message(proc.returncode))
+            raise GntError(_masterd_exit_message(proc.returncode, start_log, offset))
         if os.path.exists(paths.master_socket()):
             try:
                 Client(timeout=5).get("/version")
@@ -141,17 +180,22 @@ def start_masterd() -> None:
             except GntError:
                 pass
         time.sleep(0.02)
-    raise GntError(f"gnt-masterd did not start within {MASTERD_START_TIMEOUT:g}s")
+    proc.terminate()  # a daemon that never answered must not linger beside the undone init
+    raise GntError(
+        f"gnt-masterd did not start within {MASTERD_START_TIMEOUT:g}s;"
+        f" see {start_log} and {paths.log_file('gnt-masterd')}"
+    )
 
 
-def _masterd_exit_message(code: int) -> str:
-    """Why gnt-masterd exited, quoted from where it recorded it; else the file its output went to."""
+def _masterd_exit_message(code: int, start_log: str, offset: int) -> str:
+    """Why gnt-masterd exited: the line it recorded (gnt.startup_error), else the last line of its output.
+
+    Either way the message names the file that holds the daemon's output, never an empty log.
+    """
     from gnt import startup_error
 
-    reason = startup_error.read("gnt-masterd")
-    if reason:
-        return f"gnt-masterd exited with status {code}: {reason}"
-    return f"gnt-masterd exited with status {code}; see {paths.log_file('gnt-masterd-start')}"
+    reason = startup_error.read("gnt-masterd") or _last_line(start_log, offset)
+    return f"gnt-masterd exited with status {code}{': ' + reason if reason else ''}; see {start_log}"
 
 
 def master_failover(no_voting: bool) -> str:

@@ -184,6 +184,10 @@ class LUClusterSetParams(LogicalUnit):
         if op.hvparams:
             for hv, params in op.hvparams.items():
                 check_hvparams(hv, params)
+        if op.default_iallocator is not None:
+            from gnt.instance.placement import check_allocator
+
+            check_allocator(op.default_iallocator)  # a bad default would fail every later placement
         self.cluster = cluster
 
     async def exec(self) -> None:

@@ -145,7 +145,7 @@ class LUInstanceCreate(LogicalUnit):
 
     async def _choose_node(self) -> Any:
         """Ask the allocator (-I, or the cluster default) where the instance should go."""
-        from gnt.instance.placement import nodes_for_new_instance
+        from gnt.instance.placement import allocator_name, nodes_for_new_instance
 
         op = self.op
         be = {**filled_beparams(self.cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}
@@ -161,7 +161,8 @@ class LUInstanceCreate(LogicalUnit):
         )
         self.info(
             f"Selected nodes for instance {op.instance_name} via iallocator"
-            f" {op.iallocator or self.cfg.cluster.default_iallocator}: {', '.join(n.name for n in nodes)}"
+            f" {allocator_name(op.iallocator, self.cfg.cluster.default_iallocator)}:"
+            f" {', '.join(n.name for n in nodes)}"
         )
         return nodes[0]
 

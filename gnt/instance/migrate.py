@@ -44,12 +44,12 @@ class MoveLU(LogicalUnit):
         op: Any = self.op
         if op.target_node:
             return self.cfg.node(op.target_node)
-        from gnt.instance.placement import target_for_move
+        from gnt.instance.placement import allocator_name, target_for_move
 
         node = await target_for_move(self, self.instance, op.iallocator)
         self.info(
             f"Selected nodes for instance {self.instance.name} via iallocator"
-            f" {op.iallocator or self.cfg.cluster.default_iallocator}: {node.name}"
+            f" {allocator_name(op.iallocator, self.cfg.cluster.default_iallocator)}: {node.name}"
         )
         return node
 

@@ -141,6 +141,9 @@ class InstanceMove:
             await self._abort(info)
             raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
         feedback("* memory transfer complete")
+        if status.get("downtime") is not None and status.get("total_time") is not None:
+            # the hypervisor's own measurement (QEMU's query-migrate), not the master's polling time
+            feedback(f"* migration done: total {status['total_time']} ms, downtime {status['downtime']} ms")
         await self.finalize(info, success=True)
         await self.point_config_at_target()
         if disktypes.kind(inst.disk_template).is_local:

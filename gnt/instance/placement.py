@@ -25,8 +25,17 @@ if TYPE_CHECKING:
     from gnt.alloc.model import ClusterModel
     from gnt.jobs.lu import LogicalUnit
 
-BUILTIN = ("hail", "", None)
+BUILTIN_NAME = "hail"
 EXTERNAL_TIMEOUT = 60.0
+
+
+def allocator_name(requested: str | None, cluster_default: str | None) -> str:
+    """The allocator that runs: the one asked for (`-I`), else the cluster's default, else `hail`.
+
+    One function decides, so the allocator named in the job log is the one that ran (the cluster
+    default used to be logged while the built-in one answered).
+    """
+    return requested or cluster_default or BUILTIN_NAME
 
 
 async def cluster_model(lu: LogicalUnit) -> ClusterModel:
@@ -56,8 +65,8 @@ async def run_iallocator(lu: LogicalUnit, name: str | None, request: dict[str, A
     model = await cluster_model(lu)
     full = build_request(model, request, lu.cfg.cluster.cluster_name)
     full["enabled_hypervisors"] = list(lu.cfg.cluster.enabled_hypervisors)
-    label = name or lu.cfg.cluster.default_iallocator
-    if name in BUILTIN or (name is None and lu.cfg.cluster.default_iallocator in BUILTIN):
+    label = allocator_name(name, lu.cfg.cluster.default_iallocator)
+    if label == BUILTIN_NAME:
         answer = await asyncio.to_thread(process_request, full)
     else:
         answer = await _external(label, full)
@@ -66,11 +75,18 @@ async def run_iallocator(lu: LogicalUnit, name: str | None, request: dict[str, A
     return answer.get("result")
 
 
-async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
-    if not os.path.isabs(path) or not os.access(path, os.X_OK):
+def check_allocator(name: str) -> None:
+    """Refuse an allocator name that cannot run on the master: neither `hail` nor an executable's absolute path."""
+    if name in ("", BUILTIN_NAME):
+        return
+    if not os.path.isabs(name) or not os.path.isfile(name) or not os.access(name, os.X_OK):
         raise OpPrereqError(
-            f"Unknown iallocator '{path}': give 'hail' or the absolute path of an executable", ECODE_INVAL
+            f"Unknown iallocator '{name}': give 'hail' or the absolute path of an executable", ECODE_INVAL
         )
+
+
+async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
+    check_allocator(path)
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="gnt-ialloc-", delete=False) as handle:
         json.dump(request, handle)
     try:

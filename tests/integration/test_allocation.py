@@ -53,6 +53,57 @@ def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -
     assert unknown.rc == 1 and "Unknown iallocator 'no-such-allocator'" in unknown.err
 
 
+def _recording_allocator(tmp_path: Path, answer: str | None = None) -> tuple[Path, Path]:
+    """An external allocator that appends the request type to a file, then answers (gnt-hail by default)."""
+    calls = tmp_path / "calls"
+    hail = shutil.which("gnt-hail") or str(Path(sys.executable).parent / "gnt-hail")
+    reply = f"echo '{answer}'" if answer else f'exec "{hail}" "$1"'
+    script = tmp_path / "recording-allocator"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'{sys.executable} -c \'import json, sys; print(json.load(open(sys.argv[1]))["request"]["type"])\''
+        f' "$1" >>"{calls}"\n'
+        f"{reply}\n"
+    )
+    script.chmod(0o755)
+    return script, calls
+
+
+def test_cluster_default_allocator_is_the_one_that_runs(cluster: VCluster, tmp_path: Path) -> None:
+    script, calls = _recording_allocator(tmp_path)
+    cluster.ok("gnt-cluster", "modify", "--default-iallocator", str(script))
+    try:
+        out = cluster.ok(*ADD, "al-default")
+        assert f"via iallocator {script}:" in out
+        assert calls.read_text().split() == ["allocate"]
+        moved = cluster.ok("gnt-instance", "migrate", "-f", "al-default")
+        assert f"via iallocator {script}:" in moved
+        assert calls.read_text().split() == ["allocate", "node-evacuate"]
+    finally:
+        cluster.ok("gnt-cluster", "modify", "--default-iallocator", "hail")
+        cluster.run("gnt-instance", "remove", "-f", "al-default")
+    assert "default instance allocator: hail" in cluster.ok("gnt-cluster", "info")
+
+
+def test_cluster_default_allocator_that_refuses_is_a_clear_error(cluster: VCluster, tmp_path: Path) -> None:
+    script, calls = _recording_allocator(tmp_path, '{"success": false, "info": "cluster is full", "result": []}')
+    cluster.ok("gnt-cluster", "modify", "--default-iallocator", str(script))
+    try:
+        result = cluster.run(*ADD, "al-refused")
+    finally:
+        cluster.ok("gnt-cluster", "modify", "--default-iallocator", "hail")
+    assert result.rc == 1 and calls.read_text().split() == ["allocate"]
+    assert f"Can't compute nodes using iallocator '{script}': cluster is full" in result.err
+    assert "al-refused" not in cluster.ok("gnt-instance", "list")
+
+
+def test_cluster_default_allocator_must_be_runnable(cluster: VCluster, tmp_path: Path) -> None:
+    for bad in ("no-such-allocator", str(tmp_path / "missing"), str(tmp_path)):
+        result = cluster.run("gnt-cluster", "modify", "--default-iallocator", bad)
+        assert result.rc == 1 and f"Unknown iallocator '{bad}'" in result.err
+    assert "default instance allocator: hail" in cluster.ok("gnt-cluster", "info")
+
+
 def test_too_big_for_any_node_is_refused_by_allocator(cluster: VCluster) -> None:
     result = cluster.run(
         *ADD_DISKLESS,

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 ADD_INSTANCE = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics"]
 ADD_DISKLESS = [*ADD_INSTANCE, "-t", "diskless"]
 SETUP = REPO / "tools" / "vcluster-setup"
+BINDIR = os.path.dirname(sys.executable)
 
 
 @dataclass
@@ -34,35 +35,56 @@ class Result:
 class VCluster:
     """Owns one virtual cluster directory and every daemon it starts."""
 
-    def __init__(self, directory: Path, count: int, subnet: int) -> None:
+    def __init__(self, directory: Path, count: int, subnet: int | None) -> None:
+        """Set up (not start) the cluster; `subnet` None lets vcluster-setup pick a free one."""
         self.dir = directory
         self.count = count
-        self.subnet = subnet
-        subprocess.run(
-            [sys.executable, str(SETUP), "-c", str(count), "-s", str(subnet), str(directory)],
+        chosen = ["-s", str(subnet)] if subnet is not None else []
+        self.setup_output = subprocess.run(
+            [sys.executable, str(SETUP), "-c", str(count), *chosen, str(directory)],
             check=True,
             capture_output=True,
+            text=True,
         )
+        self.subnet = int(self.address("node1").split(".")[2])
 
     def env(self, node: str) -> dict[str, str]:
-        return {**os.environ, "GNT_ROOTDIR": str(self.dir / node), "GNT_HOSTNAME": node}
+        """Node `node`'s environment; the gnt-* scripts of the interpreter running the tests come first.
 
-    def run(self, *argv: str, node: str = "node1", timeout: float = 120, input: str | None = None) -> Result:
+        Otherwise `gnt-cluster` would be whichever install PATH finds first (another checkout's).
+        """
+        path = f"{BINDIR}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, "PATH": path, "GNT_ROOTDIR": str(self.dir / node), "GNT_HOSTNAME": node}
+
+    def run(
+        self,
+        *argv: str,
+        node: str = "node1",
+        timeout: float = 120,
+        input: str | None = None,
+        cwd: Path | None = None,
+    ) -> Result:
         proc = subprocess.run(
-            list(argv), env=self.env(node), capture_output=True, text=True, timeout=timeout, input=input
+            list(argv), env=self.env(node), capture_output=True, text=True, timeout=timeout, input=input, cwd=cwd
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def ok(self, *argv: str, node: str = "node1", timeout: float = 120) -> str:
-        result = self.run(*argv, node=node, timeout=timeout)
+    def ok(self, *argv: str, node: str = "node1", timeout: float = 120, cwd: Path | None = None) -> str:
+        result = self.run(*argv, node=node, timeout=timeout, cwd=cwd)
         assert result.rc == 0, f"{' '.join(argv)} failed ({result.rc}):\n{result.text}"
         return result.out
 
-    def script(self, name: str) -> None:
-        subprocess.run([str(self.dir / name)], check=True, capture_output=True, timeout=120)
+    def run_script(self, name: str, cwd: Path | None = None) -> Result:
+        """Run DIR/start-all, stop-all, ... and return what it said."""
+        proc = subprocess.run([str(self.dir / name)], capture_output=True, text=True, timeout=120, cwd=cwd)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def start(self) -> None:
-        self.script("start-all")
+    def script(self, name: str, cwd: Path | None = None) -> None:
+        result = self.run_script(name, cwd)
+        assert result.rc == 0, f"{name} failed ({result.rc}):\n{result.text}"
+
+    def start(self, cwd: Path | None = None) -> None:
+        self.script("start-all", cwd)
 
     def stop(self) -> None:
         self.script("stop-all")
