@@ -99,7 +99,8 @@ def test_start_all_reports_a_master_daemon_that_cannot_listen(tmp_path: Path) ->
             squatter.listen()
             result = vc.run_script("start-all")
         assert result.rc == 1
-        assert f"gnt-masterd on node1 failed: gnt-masterd: cannot listen on {vc.address('node1')}:5080" in result.err
+        assert "gnt-masterd on node1 failed: gnt-masterd: not starting:" in result.err
+        assert f"cannot listen on {vc.address('node1')}:5080 for the RAPI" in result.err
         assert f"see {vc.dir}/node1/var/log/gnt/masterd.out" in result.err
         assert live_daemons(vc) == []  # the node daemon it had started was stopped again
         vc.start()
