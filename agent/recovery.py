@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from agent.handlers import handles
-from gnt import paths
+from gnt import paths, ssconf
 from gnt.config import store
 from gnt.db import check_integrity
 from gnt.rpc import procedures as proc
@@ -36,14 +36,6 @@ def _read(path: str) -> tuple[int, dict[str, dict[str, dict[str, Any]]]] | None:
         conn.close()
 
 
-def _master_name() -> str:
-    try:
-        with open(paths.ssconf_file("master_node")) as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
 @handles(proc.CONFIG_EXPORT)
 async def rpc_config_export(args: proc.NoArgs) -> dict[str, Any] | None:
     """This node's whole config copy with its serial; None when it holds no copy."""
@@ -51,7 +43,7 @@ async def rpc_config_export(args: proc.NoArgs) -> dict[str, Any] | None:
     if found is None:
         return None
     serial, objects = found
-    return {"serial": serial, "objects": objects, "node": paths.hostname(), "master": _master_name()}
+    return {"serial": serial, "objects": objects, "node": paths.hostname(), "master": ssconf.read("master_node")}
 
 
 @handles(proc.CONFIG_PLACEMENT)

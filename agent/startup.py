@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import backends
-from gnt import constants, paths
+from gnt import constants, paths, ssconf
 from gnt.runtime import InstanceSpec
 
 __all__ = ["Placement", "local_guests", "newest_placement", "stop_moved_guests", "stale_guests"]
@@ -44,14 +44,6 @@ class Placement:
     instances: dict[str, dict[str, Any]]
 
 
-def _ssconf(key: str) -> str:
-    try:
-        with open(paths.ssconf_file(key)) as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
 async def local_guests() -> dict[str, str]:
     """Guests that live on this node now: name -> hypervisor.
 
@@ -59,7 +51,7 @@ async def local_guests() -> dict[str, str]:
     rather than keeping the node off the cluster.
     """
     found: dict[str, str] = {}
-    for hv_name in _ssconf("hypervisor_list").split():
+    for hv_name in ssconf.read("hypervisor_list").split():
         try:
             infos = await asyncio.wait_for(backends.get(hv_name).all_instances_info(), LIST_TIMEOUT)
         except Exception as err:  # noqa: BLE001 - one broken driver must not stop the check of the others
@@ -73,8 +65,8 @@ async def local_guests() -> dict[str, str]:
 
 def _config_holders(me: str) -> dict[str, str]:
     """Other nodes that hold a config copy (master first), name -> address, from ssconf."""
-    addresses = dict(line.split(None, 1) for line in _ssconf("node_primary_ips").splitlines() if " " in line)
-    names = [_ssconf("master_node"), *_ssconf("master_candidates").split()]
+    addresses = dict(line.split(None, 1) for line in ssconf.read("node_primary_ips").splitlines() if " " in line)
+    names = [ssconf.read("master_node"), *ssconf.read("master_candidates").split()]
     return {n: addresses[n] for n in dict.fromkeys(names) if n and n != me and n in addresses}
 
 
@@ -105,9 +97,9 @@ async def _ask(names: list[str]) -> Placement | None:
     from gnt.rpc.client import RpcClient, Target
 
     holders = _config_holders(paths.hostname())
-    if not holders or not _ssconf("cluster_name"):
+    if not holders or not ssconf.read("cluster_name"):
         return None
-    port = int(_ssconf("noded_port") or constants.DEFAULT_NODED_PORT)
+    port = int(ssconf.read("noded_port") or constants.DEFAULT_NODED_PORT)
     rpc = RpcClient.https(paths.cluster_cert(), port)
     try:
         targets = [Target(n, a) for n, a in holders.items()]

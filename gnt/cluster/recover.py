@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from gnt import paths
+from gnt import paths, ssconf
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
 
 __all__ = ["Recovered", "recover_config"]
@@ -27,14 +27,6 @@ class Recovered:
     serial: int
     kept_aside: str
     asked: dict[str, str]  # node -> "serial N" or the reason it could not help
-
-
-def _ssconf(key: str) -> str:
-    try:
-        with open(paths.ssconf_file(key)) as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
 
 
 def _masterd_running() -> bool:
@@ -50,14 +42,14 @@ def _masterd_running() -> bool:
 
 def _sources(me: str, wanted: str | None) -> dict[str, str]:
     """Candidates to ask, name -> address, from this node's ssconf (the config itself is unreadable)."""
-    addresses = dict(line.split(None, 1) for line in _ssconf("node_primary_ips").splitlines() if " " in line)
+    addresses = dict(line.split(None, 1) for line in ssconf.read("node_primary_ips").splitlines() if " " in line)
     if wanted:
         if wanted == me:
             raise OpPrereqError(f"Node {me} is the master whose config is damaged; name another node", ECODE_INVAL)
         if wanted not in addresses:
             raise OpPrereqError(f"Node '{wanted}' is not in this node's ssconf node list", ECODE_INVAL)
         return {wanted: addresses[wanted]}
-    candidates = _ssconf("master_candidates").split() or list(addresses)
+    candidates = ssconf.read("master_candidates").split() or list(addresses)
     found = {name: addresses[name] for name in candidates if name != me and name in addresses}
     if not found:
         raise OpPrereqError(
@@ -71,7 +63,7 @@ async def _fetch(sources: dict[str, str]) -> dict[str, Any]:
     from gnt.rpc import procedures as proc
     from gnt.rpc.client import RpcClient, Target
 
-    port = int(_ssconf("noded_port") or 0) or None
+    port = int(ssconf.read("noded_port") or 0) or None
     if port is None:
         from gnt import constants
 
@@ -139,7 +131,7 @@ def recover_config(source: str | None = None, force: bool = False) -> Recovered:
     from gnt.db import DamagedDatabaseError, move_aside
 
     me = paths.hostname()
-    master = _ssconf("master_node")
+    master = ssconf.read("master_node")
     if master != me:
         raise OpPrereqError(f"Run this on the master node ({master or 'unknown'}); this is {me}", ECODE_STATE)
     if _masterd_running():
