@@ -4,11 +4,17 @@ Callers hand a function `fn(conn)` to `SqliteWriter.run`; the writer thread take
 waiting, runs each inside its own savepoint, and commits them in one transaction. Many jobs
 finishing together then cost one commit, and the asyncio event loop never blocks on SQLite.
 WAL with synchronous=NORMAL: a killed process loses nothing that was committed.
+
+A `sqlite3.Connection` must never be used by two threads at once (doing so gave
+"InterfaceError: bad parameter or other API misuse" under load). So the write connection is used
+only on the writer thread (`run_sync` hands its work to that thread too), and readers get one
+connection per thread (`conn`); WAL lets those read while the writer writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import sqlite3
 import threading
@@ -18,8 +24,8 @@ from typing import Any
 Work = Callable[[sqlite3.Connection], Any]
 
 
-def connect(path: str, schema: str = "") -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def connect(path: str, schema: str = "", check_same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     if schema:
@@ -31,11 +37,27 @@ class SqliteWriter:
     """Serialises writes to one database on a dedicated thread, batching them."""
 
     def __init__(self, path: str, schema: str = "") -> None:
-        self.conn = connect(path, schema)
-        self._queue: queue.Queue[tuple[Work, asyncio.Future[Any]] | None] = queue.Queue()
+        self.path = path
+        # made here so that a damaged file fails the constructor; from now on only the writer thread uses it
+        self._conn = connect(path, schema, check_same_thread=False)
+        self._queue: queue.Queue[tuple[Work, Any] | None] = queue.Queue()
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=f"sqlite-writer:{path}", daemon=True)
         self._thread.start()
         self.commits = 0
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on first use); never write through it."""
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            # only this thread ever gets it (thread-local); not pinned so that close() may close it
+            conn = self._readers.conn = connect(self.path, check_same_thread=False)
+            with self._readers_lock:
+                self._reader_conns.append(conn)
+        return conn
 
     async def run(self, fn: Work) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -43,20 +65,20 @@ class SqliteWriter:
         return await fut
 
     def run_sync(self, fn: Work) -> Any:
-        """For start-up and tools, outside any event loop."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return result
+        """For start-up and tools, outside any event loop: runs `fn` on the writer thread and waits."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put((fn, fut))
+        return fut.result()
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
-        self.conn.close()
+        if not self._thread.is_alive():
+            self._conn.close()
+        with self._readers_lock:
+            readers, self._reader_conns = self._reader_conns, []
+        for conn in readers:
+            conn.close()
 
     def _loop(self) -> None:
         while True:
@@ -75,25 +97,32 @@ class SqliteWriter:
                 batch.append(nxt)
             self._run_batch(batch)
 
-    def _run_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        self.conn.execute("BEGIN IMMEDIATE")
+    def _run_batch(self, batch: list[tuple[Work, Any]]) -> None:
+        conn = self._conn
+        outcomes: list[tuple[Any, bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
         for fn, fut in batch:
-            self.conn.execute("SAVEPOINT item")
+            conn.execute("SAVEPOINT item")
             try:
-                outcomes.append((fut, True, fn(self.conn)))
-                self.conn.execute("RELEASE item")
+                outcomes.append((fut, True, fn(conn)))
+                conn.execute("RELEASE item")
             except Exception as err:  # noqa: BLE001 - handed back to the caller
-                self.conn.execute("ROLLBACK TO item")
-                self.conn.execute("RELEASE item")
+                conn.execute("ROLLBACK TO item")
+                conn.execute("RELEASE item")
                 outcomes.append((fut, False, err))
         try:
-            self.conn.execute("COMMIT")
+            conn.execute("COMMIT")
             self.commits += 1
         except Exception as err:  # noqa: BLE001
             outcomes = [(fut, False, err) for fut, _, _ in outcomes]
         for fut, ok, value in outcomes:
-            fut.get_loop().call_soon_threadsafe(_settle, fut, ok, value)
+            if isinstance(fut, concurrent.futures.Future):  # from run_sync: a thread waits on it
+                fut.set_result(value) if ok else fut.set_exception(value)
+            else:
+                try:
+                    fut.get_loop().call_soon_threadsafe(_settle, fut, ok, value)
+                except RuntimeError:
+                    pass  # its event loop has closed: nobody waits any more, and this thread must live on
 
 
 def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:

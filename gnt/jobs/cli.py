@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from gnt.cli.common import CONTEXT, add_list_fields_command, client, handle_errors, list_options, run_list
-from gnt.cli.jobs import log_line, wait_job
+from gnt.cli.jobs import FINAL, job_error, log_line, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import GntError
 
@@ -118,10 +118,13 @@ def watch(job_id: int) -> None:
     job = cl.get(f"/2/jobs/{job_id}")
     print(f"Output from job {job_id} follows")
     print("-" * 25)
-    seen = [e for log in job["oplog"] for e in log]
-    for entry in seen:
+    if job["status"] not in FINAL:
+        wait_job(cl, job_id)  # prints the whole log as it comes; raises the job's error (exit 1)
+        return
+    for entry in (e for log in job["oplog"] for e in log):
         print(log_line(entry))
-    wait_job(cl, job_id) if job["status"] not in ("success", "error", "canceled") else None
+    if job["status"] != "success":
+        raise job_error(job)  # as Ganeti: watching a failed or canceled job exits 1
 
 
 @main.command(context_settings=CONTEXT)
