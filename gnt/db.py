@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -117,12 +118,14 @@ class SqliteWriter:
             outcomes = [(fut, False, err) for fut, _, _ in outcomes]
         for fut, ok, value in outcomes:
             if isinstance(fut, concurrent.futures.Future):  # from run_sync: a thread waits on it
-                fut.set_result(value) if ok else fut.set_exception(value)
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
             else:
-                try:
+                # RuntimeError: its event loop has closed; nobody waits any more, and this thread must live on
+                with contextlib.suppress(RuntimeError):
                     fut.get_loop().call_soon_threadsafe(_settle, fut, ok, value)
-                except RuntimeError:
-                    pass  # its event loop has closed: nobody waits any more, and this thread must live on
 
 
 def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:

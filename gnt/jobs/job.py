@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gnt.errors import GntError, JobQueueError
-
 
 S = TypeVar("S", bound=enum.StrEnum)
 

@@ -43,7 +43,7 @@ def test_daemon_registry_serves_every_registered_lu() -> None:
     assert {"OP_TEST_DELAY", "OP_INSTANCE_CREATE", "OP_INSTANCE_MIGRATE", "OP_CLUSTER_SET_PARAMS"} <= set(registry)
     assert all(op_id in opcodes.OPCODES for op_id in registry)
     for op_id, lu_cls in registry.items():
-        assert lu_cls.OPCODE.OP_ID == op_id
+        assert op_id == lu_cls.OPCODE.OP_ID
 
 
 def test_registry_refuses_two_lus_for_one_opcode() -> None:
