@@ -131,7 +131,11 @@ def watch(job_id: int) -> None:
 @click.argument("ids", nargs=-1, type=int, required=True)
 @handle_errors
 def cancel(ids: tuple[int, ...]) -> None:
-    """Cancel queued or waiting jobs.
+    """Cancel queued or waiting jobs, or running ones whose operation can stop safely.
+
+    A waiting job (for dependencies, locks or a running slot) gives its locks back at once; a
+    running OP_TEST_DELAY or migration stops at its next safe point. Other running jobs cannot be
+    cancelled.
 
     \b
     Example:

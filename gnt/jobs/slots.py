@@ -32,10 +32,6 @@ class SlotGate:
     def limit(self) -> int:
         return self._limit
 
-    @property
-    def waiting(self) -> int:
-        return sum(1 for _, _, fut in self._waiters if not fut.done())
-
     def set_limit(self, limit: int) -> None:
         """Apply a new max_running_jobs now; running jobs are never interrupted."""
         self._limit = max(1, limit)
