@@ -43,8 +43,6 @@ class SqliteWriter:
         self._conn = connect(path, schema, check_same_thread=False)
         self._queue: queue.Queue[tuple[Work, Any] | None] = queue.Queue()
         self._readers = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=f"sqlite-writer:{path}", daemon=True)
         self._thread.start()
         self.commits = 0
@@ -54,10 +52,7 @@ class SqliteWriter:
         """This thread's read connection (opened on first use); never write through it."""
         conn = getattr(self._readers, "conn", None)
         if conn is None:
-            # only this thread ever gets it (thread-local); not pinned so that close() may close it
-            conn = self._readers.conn = connect(self.path, check_same_thread=False)
-            with self._readers_lock:
-                self._reader_conns.append(conn)
+            conn = self._readers.conn = connect(self.path)
         return conn
 
     async def run(self, fn: Work) -> Any:
@@ -76,10 +71,12 @@ class SqliteWriter:
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
             self._conn.close()
-        with self._readers_lock:
-            readers, self._reader_conns = self._reader_conns, []
-        for conn in readers:
+        # This thread's reader only: closing a connection another thread may be reading through
+        # would crash it; theirs close when those threads end (their thread-local goes away).
+        conn = getattr(self._readers, "conn", None)
+        if conn is not None:
             conn.close()
+            del self._readers.conn
 
     def _loop(self) -> None:
         while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ def test_concurrent_submissions_and_archive_reads_never_misuse_sqlite(cfg: Confi
                     for job_id in first[::7]:
                         job = queue.load_archived(job_id)
                         assert job is not None and job.archived
+                    time.sleep(0.001)  # read often, but leave the event loop the GIL
             except BaseException as err:  # noqa: BLE001 - reported by the test
                 errors.append(err)
 
@@ -87,22 +89,24 @@ def test_concurrent_submissions_and_archive_reads_never_misuse_sqlite(cfg: Confi
         for thread in readers:
             thread.start()
         loop_reader = asyncio.ensure_future(read_on_loop())
-        batches: list[Any] = await asyncio.gather(*(queue.submit_many([[NOOP]] * 100) for _ in range(20)))
-        submitted = [result for batch in batches for result in batch]
-        assert len(submitted) == 2000 and all(ok for ok, _ in submitted)
-        for _, job_id in submitted:
-            while not (job := queue.get(job_id)).finalized:
-                await queue.wait_for_change(job_id, str(job.status), job.log_serial, 1)
-            assert job.status == JobStatus.SUCCESS
-        stop.set()
-        await loop_reader
-        for thread in readers:
-            thread.join()
+        try:
+            batches: list[Any] = await asyncio.gather(*(queue.submit_many([[NOOP]] * 100) for _ in range(20)))
+            submitted = [result for batch in batches for result in batch]
+            assert len(submitted) == 2000 and all(ok for ok, _ in submitted)
+            for _, job_id in submitted:
+                while not (job := queue.get(job_id)).finalized:
+                    await queue.wait_for_change(job_id, str(job.status), job.log_serial, 1)
+                assert job.status == JobStatus.SUCCESS
+        finally:
+            stop.set()
+            await loop_reader
+            for thread in readers:
+                thread.join()
         await queue.stop()
         await writer.run(lambda conn: None)
 
     try:
-        asyncio.run(asyncio.wait_for(main(), 60))
+        asyncio.run(asyncio.wait_for(main(), 240))
     finally:
         writer.close()
     assert errors == []
