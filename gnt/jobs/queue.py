@@ -219,7 +219,8 @@ class JobQueue:
 
     async def _execute(self, job: Job) -> None:
         job.set_status(JobStatus.WAITING)
-        self._notify(job, True)
+        # not persisted: after a crash a job that only waited runs again, exactly like a queued one
+        self._notify(job, False)
         if not await self._wait_dependencies(job):
             await self._persist(job)
             return
