@@ -63,6 +63,13 @@ def test_verify_reports_orphan_disk_and_unknown_instance(cluster: VCluster) -> N
     assert cluster.run("gnt-cluster", "verify").rc == 0
 
 
+def admin_rapi(cluster: VCluster) -> Rapi:
+    users = cluster.dir / "node1/var/lib/gnt/rapi/users"
+    users.parent.mkdir(parents=True, exist_ok=True)
+    users.write_text("admin s3cret write\n")
+    return Rapi(cluster)
+
+
 def test_absurd_delay_is_refused_at_submission(cluster: VCluster) -> None:
     before = cluster.ok("gnt-job", "list", "--no-headers", "-o", "id")
     for value in ("inf", "nan", "1e308"):
@@ -70,10 +77,7 @@ def test_absurd_delay_is_refused_at_submission(cluster: VCluster) -> None:
         assert result.rc == 1, result.text
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.text
         assert result.err.startswith("Parameter Error: ")
-    users = cluster.dir / "node1/var/lib/gnt/rapi/users"
-    users.parent.mkdir(parents=True, exist_ok=True)
-    users.write_text("admin s3cret write\n")
-    rapi = Rapi(cluster)
+    rapi = admin_rapi(cluster)
     for duration in (float("inf"), 1e308):
         status, body = rapi.call(
             "POST", "/2/jobs", {"ops": [{"OP_ID": "OP_TEST_DELAY", "duration": duration}]}, user="admin:s3cret"
@@ -111,5 +115,18 @@ def test_max_running_jobs_applies_at_once(cluster: VCluster) -> None:
         cluster.ok("gnt-job", "cancel", str(endless))
         assert cluster.wait_job(behind, 30) == "success"
         assert cluster.job_status(endless) == "canceled"
+    finally:
+        cluster.ok("gnt-cluster", "modify", "--max-running-jobs", "20", timeout=60)
+
+
+def test_job_depending_on_a_lower_priority_job_runs_with_one_slot(cluster: VCluster) -> None:
+    cluster.ok("gnt-cluster", "modify", "--max-running-jobs", "1")
+    try:
+        rapi = admin_rapi(cluster)
+        first = {"OP_ID": "OP_TEST_DELAY", "duration": 0.5, "priority": 10}
+        second = {"OP_ID": "OP_TEST_DELAY", "duration": 0, "priority": 0, "depends": [[-1, ["success"]]]}
+        status, results = rapi.call("POST", "/2/jobs", {"jobs": [[first], [second]]}, user="admin:s3cret")
+        assert status == 200 and all(ok for ok, _ in results), results
+        assert [cluster.wait_job(job_id, 30) for _, job_id in results] == ["success", "success"]
     finally:
         cluster.ok("gnt-cluster", "modify", "--max-running-jobs", "20", timeout=60)
