@@ -55,7 +55,21 @@ class LUTestHold(lu.LogicalUnit):
         return self.op.key
 
 
+@dataclass(kw_only=True)
+class OpTestHoldCancellable(OpTestHold):
+    OP_ID: ClassVar[str] = "OP_TEST_UNIT_HOLD_CANCELLABLE"
+
+
+@lu.register
+class LUTestHoldCancellable(LUTestHold):
+    """Cancellable, but reaches no cancellable point before it ends: a cancel takes effect after it."""
+
+    OPCODE = OpTestHoldCancellable
+    CANCELLABLE = True
+
+
 opcodes.register(OpTestHold)
+opcodes.register(OpTestHoldCancellable)
 
 
 class FakeRpc:
@@ -385,6 +399,24 @@ def test_running_delay_on_nodes_is_cancelled_and_frees_the_node_locks(queue_fact
 
 
 def test_cancel_between_opcodes_stops_the_job(queue_factory: Any) -> None:
+    async def main() -> None:
+        queue = queue_factory()
+        job_id = await queue.submit([{**hold("first"), "OP_ID": "OP_TEST_UNIT_HOLD_CANCELLABLE"}, hold("second")])
+        await wait_status(queue, job_id, JobStatus.RUNNING)
+        assert (await queue.cancel(job_id))[0]
+        assert queue.get(job_id).status == JobStatus.CANCELING
+        release("first")  # the first opcode ends normally: it had no point where it could stop
+        job = await wait_final(queue, job_id)
+        assert job.status == JobStatus.CANCELED
+        assert job.opstatus == ["success", "canceled"]
+        assert job.opresult[1] == ["OpCanceledError", ["Job canceled by request"]]
+        assert "second" not in RELEASE  # the second opcode never executed
+        await shutdown(queue)
+
+    run(main())
+
+
+def test_cancel_of_a_multi_opcode_job_cancels_the_rest(queue_factory: Any) -> None:
     async def main() -> None:
         queue = queue_factory()
         job_id = await queue.submit([delay(86400), hold("second")])
