@@ -30,11 +30,12 @@ async def _serve(bind_rapi: bool) -> None:
     from aiohttp import web
 
     from daemons.common import remove_pid, stop_event, write_pid
+    from daemons.registry import logical_units
     from gnt import certs
     from gnt.api.server import Api, UsersFile
     from gnt.jobs.master import Master
 
-    master = Master()
+    master = Master(logical_units())
     api = Api(master)
     runners = []
     if bind_rapi:  # first: a port conflict must stop the daemon before clients can reach it

@@ -9,11 +9,18 @@ A database cut short or with a zeroed page is detected when it is opened (`PRAGM
 a linear scan that costs milliseconds for a config of thousands of objects) and raised as
 `DamagedDatabaseError`: one line naming the file and the way out, instead of a traceback the first
 time a damaged page happens to be read.
+
+A `sqlite3.Connection` must never be used by two threads at once (doing so gave
+"InterfaceError: bad parameter or other API misuse" under load). So the write connection is used
+only on the writer thread (`run_sync` hands its work to that thread too), and readers get one
+connection per thread (`conn`); WAL lets those read while the writer writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import queue
 import sqlite3
@@ -78,10 +85,10 @@ def move_aside(path: str) -> str:
     return aside
 
 
-def connect(path: str, schema: str = "") -> sqlite3.Connection:
+def connect(path: str, schema: str = "", check_same_thread: bool = True) -> sqlite3.Connection:
     """Open (or create) a database; an existing one that is damaged raises DamagedDatabaseError."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     except sqlite3.DatabaseError as err:
         raise DamagedDatabaseError(path, str(err)) from err
     try:
@@ -103,11 +110,22 @@ class SqliteWriter:
     """Serialises writes to one database on a dedicated thread, batching them."""
 
     def __init__(self, path: str, schema: str = "") -> None:
-        self.conn = connect(path, schema)
-        self._queue: queue.Queue[tuple[Work, asyncio.Future[Any]] | None] = queue.Queue()
+        self.path = path
+        # made here so that a damaged file fails the constructor; from now on only the writer thread uses it
+        self._conn = connect(path, schema, check_same_thread=False)
+        self._queue: queue.Queue[tuple[Work, Any] | None] = queue.Queue()
+        self._readers = threading.local()
         self._thread = threading.Thread(target=self._loop, name=f"sqlite-writer:{path}", daemon=True)
         self._thread.start()
         self.commits = 0
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's read connection (opened on first use); never write through it."""
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = connect(self.path)
+        return conn
 
     async def run(self, fn: Work) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -115,20 +133,22 @@ class SqliteWriter:
         return await fut
 
     def run_sync(self, fn: Work) -> Any:
-        """For start-up and tools, outside any event loop."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return result
+        """For start-up and tools, outside any event loop: runs `fn` on the writer thread and waits."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put((fn, fut))
+        return fut.result()
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=5)
-        self.conn.close()
+        if not self._thread.is_alive():
+            self._conn.close()
+        # This thread's reader only: closing a connection another thread may be reading through
+        # would crash it; theirs close when those threads end (their thread-local goes away).
+        conn = getattr(self._readers, "conn", None)
+        if conn is not None:
+            conn.close()
+            del self._readers.conn
 
     def _loop(self) -> None:
         while True:
@@ -147,25 +167,34 @@ class SqliteWriter:
                 batch.append(nxt)
             self._run_batch(batch)
 
-    def _run_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        self.conn.execute("BEGIN IMMEDIATE")
+    def _run_batch(self, batch: list[tuple[Work, Any]]) -> None:
+        conn = self._conn
+        outcomes: list[tuple[Any, bool, Any]] = []
+        conn.execute("BEGIN IMMEDIATE")
         for fn, fut in batch:
-            self.conn.execute("SAVEPOINT item")
+            conn.execute("SAVEPOINT item")
             try:
-                outcomes.append((fut, True, fn(self.conn)))
-                self.conn.execute("RELEASE item")
+                outcomes.append((fut, True, fn(conn)))
+                conn.execute("RELEASE item")
             except Exception as err:  # noqa: BLE001 - handed back to the caller
-                self.conn.execute("ROLLBACK TO item")
-                self.conn.execute("RELEASE item")
+                conn.execute("ROLLBACK TO item")
+                conn.execute("RELEASE item")
                 outcomes.append((fut, False, err))
         try:
-            self.conn.execute("COMMIT")
+            conn.execute("COMMIT")
             self.commits += 1
         except Exception as err:  # noqa: BLE001
             outcomes = [(fut, False, err) for fut, _, _ in outcomes]
         for fut, ok, value in outcomes:
-            fut.get_loop().call_soon_threadsafe(_settle, fut, ok, value)
+            if isinstance(fut, concurrent.futures.Future):  # from run_sync: a thread waits on it
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+            else:
+                # RuntimeError: its event loop has closed; nobody waits any more, and this thread must live on
+                with contextlib.suppress(RuntimeError):
+                    fut.get_loop().call_soon_threadsafe(_settle, fut, ok, value)
 
 
 def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:

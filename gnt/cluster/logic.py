@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
-from gnt.cluster import verify_disks  # noqa: F401 - registers OP_CLUSTER_VERIFY_DISKS
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
@@ -34,8 +33,8 @@ class LUClusterVerify(LogicalUnit):
     OPCODE = OpClusterVerify
     op: OpClusterVerify
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        return {Level.INSTANCE: LockRequest(ALL, shared=True), Level.NODE: LockRequest(ALL, shared=True)}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest(ALL, shared=True) if level in (Level.INSTANCE, Level.NODE) else None
 
     def _error(self, kind: str, item: str, message: str) -> None:
         self.errors += 1
@@ -218,6 +217,9 @@ class LUClusterSetParams(LogicalUnit):
         if op.ipolicy:
             cluster.ipolicy.update(op.ipolicy)
         await self.cfg.commit([cluster])
+        if op.max_running_jobs is not None:
+            # live, once committed: raising starts waiting jobs now, lowering lets running ones finish
+            self.ctx.services.queue.set_max_running(cluster.max_running_jobs)
         await self.ctx.services.push_ssconf()
 
 

@@ -19,9 +19,9 @@ class LUClusterVerifyDisks(LogicalUnit):
     OPCODE = OpClusterVerifyDisks
     op: OpClusterVerifyDisks
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
+    def declare_locks(self, level: Level) -> LockRequest | None:
         # shared: instances cannot be added or removed underneath, and no node leaves meanwhile
-        return {Level.INSTANCE: LockRequest(ALL, shared=True), Level.NODE: LockRequest(ALL, shared=True)}
+        return LockRequest(ALL, shared=True) if level in (Level.INSTANCE, Level.NODE) else None
 
     async def exec(self) -> dict[str, Any]:
         done = await pending.retry(self)

@@ -6,6 +6,7 @@ import click
 
 from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields
 from gnt.cli.jobs import run_ops
+from gnt.debug.limits import delay_problem
 from gnt.errors import ParameterError
 
 
@@ -35,6 +36,9 @@ def delay(
         seconds = float(duration)
     except ValueError as err:
         raise ParameterError(f"Invalid duration '{duration}'") from err
+    problem = delay_problem(seconds, repeat)
+    if problem:
+        raise ParameterError(problem)
     op = {
         "OP_ID": "OP_TEST_DELAY",
         "duration": seconds,

@@ -1,13 +1,19 @@
-"""OP_TEST_DELAY: the no-op job, used to measure the queue and to test locking and timeouts."""
+"""OP_TEST_DELAY: the no-op job, used to measure the queue and to test locking and timeouts.
+
+Its duration is checked at submission (`gnt.debug.limits`): an endless sleep would hold its
+locks, and its slot, for ever. It is always cancellable, as in Ganeti: a
+cancel stops the sleep on the master and abandons the node calls (node sleeps are harmless).
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+from gnt.debug.limits import delay_problem
 from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
-from gnt.opcodes import OpTestDelay
+from gnt.opcodes import OpCode, OpTestDelay
 from gnt.rpc import procedures as proc
 
 
@@ -15,15 +21,19 @@ from gnt.rpc import procedures as proc
 class LUTestDelay(LogicalUnit):
     OPCODE = OpTestDelay
     op: OpTestDelay
+    CANCELLABLE = True
 
-    def check_arguments(self) -> None:
-        if self.op.duration < 0:
-            raise OpPrereqError(f"Duration must be >= 0, not {self.op.duration}", ECODE_INVAL)
+    @classmethod
+    def check_opcode(cls, op: OpCode) -> None:
+        assert isinstance(op, OpTestDelay)
+        problem = delay_problem(op.duration, op.repeat)
+        if problem:
+            raise OpPrereqError(problem, ECODE_INVAL)
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        if self.op.no_locks or not self.op.on_nodes:
-            return {}
-        return {Level.NODE: LockRequest(list(self.op.on_nodes), shared=False)}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        if level != Level.NODE or self.op.no_locks or not self.op.on_nodes:
+            return None
+        return LockRequest(list(self.op.on_nodes), shared=False)
 
     def check_prereq(self) -> None:
         self.nodes = [self.cfg.node(name) for name in self.op.on_nodes]
@@ -31,10 +41,13 @@ class LUTestDelay(LogicalUnit):
     async def exec(self) -> None:
         for _ in range(self.op.repeat + 1):
             if self.op.on_master and self.op.duration:
-                await asyncio.sleep(self.op.duration)
+                await self.interruptible(asyncio.sleep(self.op.duration))
+            self.checkpoint()
             if self.nodes:
                 targets = self.ctx.services.targets(self.nodes)
-                results = await self.rpc.call_many(targets, proc.TEST_DELAY, proc.TestDelayArgs(self.op.duration))
+                results = await self.interruptible(
+                    self.rpc.call_many(targets, proc.TEST_DELAY, proc.TestDelayArgs(self.op.duration))
+                )
                 for name, result in results.items():
                     if result.failed:
                         raise OpExecError(f"Delay on node {name} failed: {result.error}")

@@ -90,15 +90,13 @@ class LUInstanceCreate(LogicalUnit):
             raise OpPrereqError(f"Disk {index}: invalid access mode {disk.get('mode')!r}", ECODE_INVAL)
         return size
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n]
-        if not nodes:
-            nodes = ALL
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n] or ALL
         return {
             Level.INSTANCE: LockRequest([self.op.instance_name]),
             Level.NODE: LockRequest(nodes, shared=True),
             Level.NODE_RES: LockRequest(nodes),
-        }
+        }.get(level)
 
     async def check_prereq(self) -> None:
         op, cfg = self.op, self.cfg

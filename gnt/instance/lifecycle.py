@@ -34,14 +34,16 @@ class InstanceLU(LogicalUnit):
 
     NODE_LOCKS_SHARED = True
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
+    def declare_locks(self, level: Level) -> LockRequest | None:
         name = self.op.instance_name  # type: ignore[attr-defined]
-        inst = self.cfg.find_instance(name)
-        nodes = [self.cfg.node_name(u) for u in ([inst.primary_node, *inst.secondary_nodes] if inst else [])]
-        return {
-            Level.INSTANCE: LockRequest([name]),
-            Level.NODE: LockRequest(nodes, shared=self.NODE_LOCKS_SHARED),
-        }
+        if level == Level.INSTANCE:
+            return LockRequest([name])
+        if level == Level.NODE:
+            # read under the instance lock: nothing can move the instance now (re-checked once held)
+            inst = self.cfg.find_instance(name)
+            nodes = [self.cfg.node_name(u) for u in ([inst.primary_node, *inst.secondary_nodes] if inst else [])]
+            return LockRequest(nodes, shared=self.NODE_LOCKS_SHARED)
+        return None
 
     def check_prereq(self) -> Any:
         self.instance: Instance = self.cfg.instance(self.op.instance_name)  # type: ignore[attr-defined]

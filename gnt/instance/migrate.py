@@ -23,13 +23,18 @@ class MoveLU(LogicalUnit):
 
     KIND = MoveKind.MIGRATION
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
+    def declare_locks(self, level: Level) -> LockRequest | None:
         op: Any = self.op
+        if level == Level.INSTANCE:
+            return LockRequest([op.instance_name])
+        if level != Level.NODE:
+            return None
+        # read under the instance lock (re-checked once the node locks are held)
         inst = self.cfg.find_instance(op.instance_name)
-        nodes: list[str] | str = ALL
+        nodes: list[str] | str = ALL  # the allocator picks the target: any node may be it
         if op.target_node and inst is not None:
             nodes = [self.cfg.node_name(inst.primary_node), op.target_node]
-        return {Level.INSTANCE: LockRequest([op.instance_name]), Level.NODE: LockRequest(nodes)}
+        return LockRequest(nodes)
 
     async def check_move(self) -> None:
         op: Any = self.op
@@ -113,8 +118,8 @@ class LUNodeMigrate(LogicalUnit):
     OPCODE = OpNodeMigrate
     op: OpNodeMigrate
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        return {Level.NODE: LockRequest([self.op.node_name], shared=True)}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest([self.op.node_name], shared=True) if level == Level.NODE else None
 
     def check_prereq(self) -> None:
         self.node = self.cfg.node(self.op.node_name)
@@ -160,8 +165,8 @@ class LUNodeEvacuate(LogicalUnit):
                 f"Invalid evacuation mode '{self.op.mode}'; use one of {', '.join(self.MODES)}", ECODE_INVAL
             )
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        return {Level.NODE: LockRequest(ALL, shared=True)}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest(ALL, shared=True) if level == Level.NODE else None
 
     def check_prereq(self) -> None:
         self.node = self.cfg.node(self.op.node_name)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from gnt.cli.common import CONTEXT, add_list_fields_command, client, handle_errors, list_options, run_list
-from gnt.cli.jobs import log_line, wait_job
+from gnt.cli.jobs import FINAL, job_error, log_line, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import GntError
 
@@ -118,17 +118,24 @@ def watch(job_id: int) -> None:
     job = cl.get(f"/2/jobs/{job_id}")
     print(f"Output from job {job_id} follows")
     print("-" * 25)
-    seen = [e for log in job["oplog"] for e in log]
-    for entry in seen:
+    if job["status"] not in FINAL:
+        wait_job(cl, job_id)  # prints the whole log as it comes; raises the job's error (exit 1)
+        return
+    for entry in (e for log in job["oplog"] for e in log):
         print(log_line(entry))
-    wait_job(cl, job_id) if job["status"] not in ("success", "error", "canceled") else None
+    if job["status"] != "success":
+        raise job_error(job)  # as Ganeti: watching a failed or canceled job exits 1
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("ids", nargs=-1, type=int, required=True)
 @handle_errors
 def cancel(ids: tuple[int, ...]) -> None:
-    """Cancel queued or waiting jobs.
+    """Cancel queued or waiting jobs, or running ones whose operation can stop safely.
+
+    A waiting job (for dependencies, locks or a running slot) gives its locks back at once; a
+    running OP_TEST_DELAY or migration stops at its next safe point. Other running jobs cannot be
+    cancelled.
 
     \b
     Example:

@@ -1,7 +1,8 @@
 """The lock manager: named shared/exclusive locks at Ganeti's levels.
 
-Locks are always taken level by level (in `LEVELS` order) and, within a level, name by name in
-sorted order, so two jobs can never wait on each other. Locking a whole level (`ALL`) takes the
+Locks are always taken level by level (in `Level` order) and, within a level, name by name in
+sorted order, so two jobs can never wait on each other. A level may be added once the levels above
+it are held (`acquire_level`), never the other way round. Locking a whole level (`ALL`) takes the
 level's own lock in S or X; locking names puts an intent (IS or IX) on it, so "all nodes, shared"
 and "node1, exclusive" exclude each other without listing every node, while named requests on
 different names run side by side.
@@ -13,6 +14,8 @@ import asyncio
 import enum
 from collections import deque
 from dataclasses import dataclass, field
+
+from gnt.errors import LockError
 
 
 class Level(enum.IntEnum):
@@ -122,17 +125,31 @@ class LockManager:
         held = HeldLocks()
         try:
             for level in sorted(wanted):
-                req = wanted[level]
-                if req.names == ALL:
-                    await self._take(held, level, ALL, Mode.S if req.shared else Mode.X)
-                    continue
-                await self._take(held, level, ALL, Mode.IS if req.shared else Mode.IX)
-                for name in sorted(set(req.names)):
-                    await self._take(held, level, name, Mode.S if req.shared else Mode.X)
+                await self.acquire_level(held, level, wanted[level])
         except BaseException:
             self.release(held)
             raise
         return held
+
+    async def acquire_level(self, held: HeldLocks, level: Level, req: LockRequest) -> None:
+        """Add one level to `held`; the caller holds only higher levels (lower `Level` values).
+
+        This is what lets a logical unit compute a level's names once the levels above are held
+        (Ganeti's DeclareLocks): the global order stays level by level, name by name. If the wait
+        is cancelled, this level's locks are released again; the levels already held stay held.
+        """
+        if any(lvl >= level for lvl, _, _ in held.held):
+            raise LockError(f"Lock level {level.name} requested after a lower level was taken")
+        try:
+            if req.names == ALL:
+                await self._take(held, level, ALL, Mode.S if req.shared else Mode.X)
+                return
+            await self._take(held, level, ALL, Mode.IS if req.shared else Mode.IX)
+            for name in sorted(set(req.names)):
+                await self._take(held, level, name, Mode.S if req.shared else Mode.X)
+        except BaseException:
+            self.release(held, level)
+            raise
 
     async def _take(self, held: HeldLocks, level: Level, name: str, mode: Mode) -> None:
         await self._lock(level, name).acquire(mode)

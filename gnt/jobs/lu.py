@@ -1,17 +1,24 @@
 """The logical-unit base class: *how* an opcode is done, in fixed phases.
 
-`check_arguments` (opcode alone) -> `declare_locks` -> the processor acquires them ->
-`check_prereq` (reads the config, never mutates it: this is what makes --dry-run honest) ->
-`exec` (RPC, then one config commit). LUs never take locks by hand.
+`check_opcode` (opcode alone, also at submission) -> `check_arguments` -> `declare_locks(level)`
+level by level, each acquired by the processor before the next level is declared (so a level's
+names may come from the config read under the locks above it) -> `check_prereq` (reads the
+config, never mutates it: this is what makes --dry-run honest) -> `exec` (RPC, then one config
+commit). LUs never take locks by hand.
+
+Which LU runs which opcode is not decided here: the daemon builds a `Registry` from the LU
+modules it wires in (`daemons/registry.py`), so the job layer does not import what it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from gnt.errors import OpCanceledError
 from gnt.jobs.locking import BGL, HeldLocks, Level, LockManager, LockRequest
 from gnt.opcodes import OpCode
 
@@ -20,6 +27,7 @@ if TYPE_CHECKING:
     from gnt.rpc.client import RpcClient
 
 Feedback = Callable[[str, str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,7 +47,8 @@ class LogicalUnit:
     OPCODE: ClassVar[type[OpCode]]
     #: whether the LU needs the big cluster lock exclusively (cluster-wide changes)
     BGL_EXCLUSIVE: ClassVar[bool] = False
-    #: whether a running job may be cancelled (the LU watches `self.cancel` and stops safely)
+    #: whether a running job may be cancelled: the LU stops safely at its cancellable points
+    #: (`await self.interruptible(...)`, `self.checkpoint()`, or its own checks of `self.cancel`)
     CANCELLABLE: ClassVar[bool] = False
 
     def __init__(self, op: OpCode, ctx: Context, feedback: Feedback) -> None:
@@ -52,12 +61,22 @@ class LogicalUnit:
         self.cancel = asyncio.Event()
 
     # -- phases ------------------------------------------------------------------------------
+    @classmethod
+    def check_opcode(cls, op: OpCode) -> None:
+        """Checks of the opcode alone that run at submission too: bad input never becomes a job."""
+
     def check_arguments(self) -> None:
         """Validate the opcode on its own (no config access)."""
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        """Locks needed, by level; the BGL is added by `all_locks`."""
-        return {}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        """The locks needed at `level` (None: none), asked level by level in `Level` order.
+
+        Every level above `level` is already held when this is called, so the names may be read
+        from the config (an instance's nodes, once the instance lock is held). The processor asks
+        again after acquiring the level; if the answer changed meanwhile, it releases the level and
+        retries. The BGL (cluster level) is added by `locks_at`.
+        """
+        return None
 
     def check_prereq(self) -> None:
         """Check the config allows the operation; raise OpPrereqError if not. Must not mutate."""
@@ -69,10 +88,37 @@ class LogicalUnit:
         return None
 
     # -- helpers -----------------------------------------------------------------------------
-    def all_locks(self) -> dict[Level, LockRequest]:
-        locks = dict(self.declare_locks())
-        locks[Level.CLUSTER] = LockRequest([BGL], shared=not self.BGL_EXCLUSIVE)
-        return locks
+    def locks_at(self, level: Level) -> LockRequest | None:
+        if level == Level.CLUSTER:
+            return LockRequest([BGL], shared=not self.BGL_EXCLUSIVE)
+        return self.declare_locks(level)
+
+    def checkpoint(self) -> None:
+        """A cancellable point: stop here (OpCanceledError) if the job was asked to cancel."""
+        if self.CANCELLABLE and self.cancel.is_set():
+            raise OpCanceledError(f"{self.op.OP_ID} canceled by request")
+
+    async def interruptible(self, aw: Awaitable[T]) -> T:
+        """Await `aw`, stopping it at once if the job is cancelled meanwhile (then OpCanceledError).
+
+        Only for steps that are safe to abandon half-way (a sleep, a read); the LU must be CANCELLABLE.
+        """
+        self.checkpoint()
+        if not self.CANCELLABLE:
+            return await aw
+        work = asyncio.ensure_future(aw)
+        stop = asyncio.ensure_future(self.cancel.wait())
+        try:
+            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, stop):
+                if not task.done():
+                    task.cancel()
+            if not work.done() or work.cancelled():
+                await asyncio.gather(work, return_exceptions=True)
+        if work.cancelled():
+            raise OpCanceledError(f"{self.op.OP_ID} canceled by request")
+        return work.result()
 
     def feedback(self, message: str) -> None:
         """A job log line the CLI prints as the job goes."""
@@ -89,10 +135,34 @@ class LogicalUnit:
             self.ctx.locks.release(self.held, level)
 
 
-REGISTRY: dict[str, type[LogicalUnit]] = {}
+L = TypeVar("L", bound=type[LogicalUnit])
 
 
-def register(cls: type[LogicalUnit]) -> type[LogicalUnit]:
-    """Class decorator: the LU that runs `cls.OPCODE`."""
-    REGISTRY[cls.OPCODE.OP_ID] = cls
+def register(cls: L) -> L:
+    """Class decorator: marks `cls` as the LU that runs `cls.OPCODE`; `Registry.from_modules` collects it."""
+    cls._runs_opcode = cls.OPCODE.OP_ID  # type: ignore[attr-defined]
     return cls
+
+
+class Registry(dict[str, type[LogicalUnit]]):
+    """Opcode id -> the logical unit that runs it; built by the daemon's wiring and handed to the queue."""
+
+    @classmethod
+    def of(cls, lus: Iterable[type[LogicalUnit]]) -> Registry:
+        registry = cls()
+        for lu_cls in lus:
+            op_id = lu_cls.OPCODE.OP_ID
+            if op_id in registry and registry[op_id] is not lu_cls:
+                raise ValueError(f"{op_id} is run by both {registry[op_id].__name__} and {lu_cls.__name__}")
+            registry[op_id] = lu_cls
+        return registry
+
+    @classmethod
+    def from_modules(cls, modules: Iterable[ModuleType]) -> Registry:
+        """Every LU the given modules define and mark with `@register`."""
+        return cls.of(
+            obj
+            for module in modules
+            for obj in vars(module).values()
+            if isinstance(obj, type) and "_runs_opcode" in vars(obj) and obj.__module__ == module.__name__
+        )

@@ -1,6 +1,7 @@
 """The master's state, assembled: config, queue, locks, RPC, services; started and stopped as one.
 
-`daemons/masterd.py` wires this to sockets; tests can run it in-process.
+`daemons/masterd.py` wires this to sockets and hands it the logical units to run (a `Registry`,
+built in `daemons/registry.py`); tests can run it in-process with the registry they need.
 """
 
 from __future__ import annotations
@@ -10,12 +11,6 @@ import logging
 import os
 from typing import Any
 
-import gnt.cluster.logic  # noqa: F401 - registers LUs
-import gnt.debug.logic  # noqa: F401
-import gnt.instance.create  # noqa: F401
-import gnt.instance.lifecycle  # noqa: F401
-import gnt.instance.migrate  # noqa: F401
-import gnt.node.logic  # noqa: F401
 from gnt import paths
 from gnt.config import store
 from gnt.config.manager import ConfigManager
@@ -24,7 +19,7 @@ from gnt.errors import ECODE_NOENT, OpPrereqError
 from gnt.instance.common import build_spec
 from gnt.jobs import queue as jobqueue
 from gnt.jobs.locking import LockManager
-from gnt.jobs.lu import Context
+from gnt.jobs.lu import Context, Registry
 from gnt.jobs.services import MasterServices
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
@@ -34,7 +29,7 @@ log = logging.getLogger("gnt-masterd")
 
 
 class Master:
-    def __init__(self) -> None:
+    def __init__(self, registry: Registry) -> None:
         paths.ensure_dir(paths.data_dir())
         self.config_writer = SqliteWriter(paths.config_db(), store.SCHEMA)
         self.cfg = ConfigManager(self.config_writer)
@@ -47,7 +42,11 @@ class Master:
         ctx = Context(cfg=self.cfg, rpc=self.rpc, locks=self.locks, services=self.services)
         self.queue_writer = SqliteWriter(paths.jobs_db(), jobqueue.SCHEMA)
         self.queue = jobqueue.JobQueue(
-            self.queue_writer, ctx, os.path.join(paths.data_dir(), "queue.drain"), self.cfg.cluster.max_running_jobs
+            self.queue_writer,
+            ctx,
+            os.path.join(paths.data_dir(), "queue.drain"),
+            self.cfg.cluster.max_running_jobs,
+            registry=registry,
         )
         self.services.queue = self.queue
         self.stopping = asyncio.Event()

@@ -4,6 +4,9 @@ Jobs live in SQLite (`queue.db`) as one row each. A job is written before its id
 every status change, and (lazily, in order) on every log line; the writer thread commits them in
 groups. After a crash, jobs that were queued run again and jobs that were running end in error:
 nothing stays "running" forever.
+
+The database is read here through the writer's per-thread read connection (`SqliteWriter.conn`)
+and written only through the writer thread.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from gnt import opcodes
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_INVAL, JobLost, JobQueueError, OpPrereqError
-from gnt.jobs.job import FINAL, Job, JobStatus, timestamp
-from gnt.jobs.lu import Context
+from gnt.jobs.job import FINAL, Job, JobStatus, OpStatus, timestamp
+from gnt.jobs.lu import Context, LogicalUnit, Registry
 from gnt.jobs.processor import JobControl, run_job
+from gnt.jobs.slots import SlotGate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -37,18 +42,42 @@ def _row(job: Job) -> tuple[int, str, int, float | None, str]:
 
 
 class JobQueue:
-    def __init__(self, writer: SqliteWriter, ctx: Context, drain_file: str, max_running: int = 20) -> None:
+    """Every job is an asyncio task of its own, from submission to its end.
+
+    The task waits for the job's dependencies, then per opcode for its locks, and only then for a
+    running slot (`SlotGate`, priority first): waiting never occupies one of the
+    `max_running_jobs` slots, so no number of waiting jobs can stop a runnable one.
+    """
+
+    def __init__(
+        self,
+        writer: SqliteWriter,
+        ctx: Context,
+        drain_file: str,
+        max_running: int = 20,
+        registry: Mapping[str, type[LogicalUnit]] | None = None,
+    ) -> None:
         self._writer = writer
         self.ctx = ctx
+        self.registry: Mapping[str, type[LogicalUnit]] = registry if registry is not None else Registry()
         self._drain_file = drain_file
         self.jobs: dict[int, Job] = {}
         self._next_id = 1
-        self._pending: asyncio.PriorityQueue[tuple[int, int]] = asyncio.PriorityQueue()
+        self._backlog: list[Job] = []  # queued before start()
         self._changed: dict[int, asyncio.Event] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._controls: dict[int, JobControl] = {}
-        self._workers: list[asyncio.Task[None]] = []
-        self.max_running = max_running
+        self.slots = SlotGate(max_running)
+        self._started = False
+        self._stopping = False
+
+    @property
+    def max_running(self) -> int:
+        return self.slots.limit
+
+    def set_max_running(self, limit: int) -> None:
+        """Apply the cluster's max_running_jobs now; lowering it never stops a running job."""
+        self.slots.set_limit(limit)
 
     # -- start-up ----------------------------------------------------------------------------
     def load(self) -> None:
@@ -60,17 +89,20 @@ class JobQueue:
         for (data,) in conn.execute("SELECT data FROM jobs WHERE archived=0 ORDER BY id"):
             job = Job.from_dict(json.loads(data))
             self.jobs[job.id] = job
-            if job.status == JobStatus.WAITING and not any(s in ("running", "success") for s in job.opstatus):
+            ran = any(s in (OpStatus.RUNNING, OpStatus.SUCCESS) for s in job.opstatus)
+            if job.status == JobStatus.WAITING and not ran:
                 # it only waited for locks or dependencies: nothing ran, so it can simply run again
-                job.status = JobStatus.QUEUED
-                job.opstatus = ["queued"] * len(job.ops)
+                job.set_status(JobStatus.QUEUED)
+                for i, status in enumerate(job.opstatus):
+                    if status == OpStatus.WAITING:
+                        job.set_op_status(i, OpStatus.QUEUED)
                 interrupted.append(job)
-                self._pending.put_nowait((job.priority, job.id))
+                self._backlog.append(job)
             elif job.status in (JobStatus.WAITING, JobStatus.RUNNING, JobStatus.CANCELING):
                 self._fail_interrupted(job)
                 interrupted.append(job)
             elif job.status == JobStatus.QUEUED:
-                self._pending.put_nowait((job.priority, job.id))
+                self._backlog.append(job)
         if interrupted:
             self._writer.run_sync(
                 lambda c: c.executemany(
@@ -80,20 +112,23 @@ class JobQueue:
 
     @staticmethod
     def _fail_interrupted(job: Job) -> None:
-        for i, status in enumerate(job.opstatus):
-            if status not in ("success", "error"):
-                job.opstatus[i] = "error"
-                job.opresult[i] = ["OpExecError", [CRASH_MESSAGE]]
-        job.status = JobStatus.ERROR
+        job.end_ops(OpStatus.ERROR, ["OpExecError", [CRASH_MESSAGE]])
+        job.set_status(JobStatus.ERROR)
         job.end_ts = timestamp()
 
     def start(self) -> None:
-        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.max_running)]
+        self._started = True
+        backlog, self._backlog = self._backlog, []
+        for job in backlog:
+            self._spawn(job)
 
     async def stop(self) -> None:
-        for task in self._workers:
+        """Stop every job task where it is (as a crash would: the next start fails what was running)."""
+        self._stopping = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- submission ----------------------------------------------------------------------------
     @property
@@ -112,6 +147,11 @@ class JobQueue:
         if not isinstance(ops, list) or not ops:
             raise OpPrereqError("A job needs at least one opcode", ECODE_INVAL)
         parsed = [opcodes.from_dict(op) for op in ops]
+        for op in parsed:
+            lu_cls = self.registry.get(op.OP_ID)
+            if lu_cls is None:
+                raise OpPrereqError(f"Opcode {op.OP_ID} is not implemented", ECODE_INVAL)
+            lu_cls.check_opcode(op)  # bad input is refused here, before it becomes a job
         job_id = self._next_id
         for op, data in zip(parsed, ops, strict=True):
             if op.depends:
@@ -142,7 +182,10 @@ class JobQueue:
             await self._writer.run(lambda c: c.executemany("INSERT INTO jobs VALUES (?,?,?,?,?)", rows))
             for job in accepted:
                 self.jobs[job.id] = job
-                self._pending.put_nowait((job.priority, job.id))
+                if self._started:
+                    self._spawn(job)
+                else:
+                    self._backlog.append(job)
         return results
 
     async def submit(self, ops: list[dict[str, Any]]) -> int:
@@ -152,37 +195,38 @@ class JobQueue:
         return int(value)
 
     # -- execution -----------------------------------------------------------------------------
-    async def _worker(self) -> None:
-        while True:
-            _, job_id = await self._pending.get()
-            job = self.jobs.get(job_id)
-            if job is None or job.status != JobStatus.QUEUED:
-                continue
+    def _spawn(self, job: Job) -> None:
+        task = asyncio.create_task(self._job_task(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+
+    async def _job_task(self, job: Job) -> None:
+        if job.status != JobStatus.QUEUED:
+            return  # cancelled before it started
+        try:
+            await self._execute(job)
+        except asyncio.CancelledError:
+            if self._stopping or job.status != JobStatus.CANCELING:
+                raise
             task = asyncio.current_task()
             assert task is not None
-            self._tasks[job_id] = task
-            try:
-                await self._execute(job)
-            except asyncio.CancelledError:
-                if job.status != JobStatus.CANCELING:
-                    raise
-                job.set_status(JobStatus.CANCELED)
-                job.end_ts = timestamp()
-                self._cancel_ops(job)
-                await self._persist(job)
-                task.uncancel()
-            finally:
-                self._tasks.pop(job_id, None)
+            task.uncancel()
+            job.end_ops(OpStatus.CANCELED, ["OpExecError", ["Job canceled by request"]])
+            job.set_status(JobStatus.CANCELED)
+            job.end_ts = timestamp()
+            self._notify(job, False)
+            await self._persist(job)
 
     async def _execute(self, job: Job) -> None:
         job.set_status(JobStatus.WAITING)
-        self._notify(job, True)
+        # not persisted: after a crash a job that only waited runs again, exactly like a queued one
+        self._notify(job, False)
         if not await self._wait_dependencies(job):
             await self._persist(job)
             return
         control = self._controls[job.id] = JobControl()
         try:
-            await run_job(job, self.ctx, self._notify, control)
+            await run_job(job, self.ctx, self.registry, self.slots, self._notify, control)
         finally:
             self._controls.pop(job.id, None)
         await self._persist(job)
@@ -201,17 +245,10 @@ class JobQueue:
         return True
 
     def _fail_job(self, job: Job, message: str) -> None:
+        job.end_ops(OpStatus.ERROR, ["OpExecError", [message]])
         job.set_status(JobStatus.ERROR)
-        for i in range(len(job.ops)):
-            job.opstatus[i] = "error"
-            job.opresult[i] = ["OpExecError", [message]]
         job.end_ts = timestamp()
-
-    @staticmethod
-    def _cancel_ops(job: Job) -> None:
-        for i in range(len(job.ops)):
-            job.opstatus[i] = "canceled"
-            job.opresult[i] = ["OpExecError", ["Job canceled by request"]]
+        self._notify(job, False)
 
     def _event(self, job_id: int) -> asyncio.Event:
         event = self._changed.get(job_id)
@@ -247,15 +284,19 @@ class JobQueue:
         return Job.from_dict(json.loads(row[0])) if row else None
 
     async def cancel(self, job_id: int) -> tuple[bool, str]:
+        """Cancel a queued or waiting job (it holds no slot, and its locks are freed), or a running
+        job whose logical unit is CANCELLABLE (it stops at its next cancellable point)."""
         job = self.get(job_id)
-        if job.status == JobStatus.QUEUED:
+        if job.status == JobStatus.QUEUED:  # its task has not looked at it yet (or start() not called)
+            job.end_ops(OpStatus.CANCELED, ["OpExecError", ["Job canceled by request"]])
             job.set_status(JobStatus.CANCELED)
             job.end_ts = timestamp()
-            self._cancel_ops(job)
+            self._notify(job, False)
             await self._persist(job)
             return True, f"Job {job_id} canceled"
-        if job.status == JobStatus.WAITING and "running" not in job.opstatus:
+        if job.status == JobStatus.WAITING:
             job.set_status(JobStatus.CANCELING)
+            self._notify(job, False)
             task = self._tasks.get(job_id)
             if task is not None:
                 task.cancel()
@@ -266,6 +307,8 @@ class JobQueue:
             control.cancel.set()
             self._notify(job, True)
             return True, f"Job {job_id} will be canceled; its operation is being stopped"
+        if job.status == JobStatus.CANCELING:
+            return True, f"Job {job_id} is already being canceled"
         if job.finalized:
             return False, f"Job {job_id} is already finished ({job.status})"
         return False, f"Job {job_id} is running and cannot be canceled"

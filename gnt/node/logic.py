@@ -27,8 +27,8 @@ class LUNodeAdd(LogicalUnit):
     op: OpNodeAdd
     BGL_EXCLUSIVE = True
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        return {Level.NODE: LockRequest(ALL)}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest(ALL) if level == Level.NODE else None
 
     def check_prereq(self) -> None:
         op = self.op
@@ -97,8 +97,8 @@ class LUNodeRemove(LogicalUnit):
     op: OpNodeRemove
     BGL_EXCLUSIVE = True
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        return {Level.NODE: LockRequest(ALL)}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest(ALL) if level == Level.NODE else None
 
     def check_prereq(self) -> None:
         self.node = self.cfg.node(self.op.node_name)
@@ -136,8 +136,8 @@ class LUNodeSetParams(LogicalUnit):
         ):
             raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
 
-    def declare_locks(self) -> dict[Level, LockRequest]:
-        return {Level.NODE: LockRequest([self.op.node_name])}
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest([self.op.node_name]) if level == Level.NODE else None
 
     def check_prereq(self) -> None:
         op = self.op

@@ -82,9 +82,10 @@ class RapiServer:
     async def _start(self) -> None:
         from aiohttp import web
 
+        from daemons.registry import logical_units
         from gnt.jobs.master import Master
 
-        self.master = Master()
+        self.master = Master(logical_units())
         self.master.queue.load()  # not started: jobs stay queued
         self.users = UsersFile(paths.rapi_users())
         self.runner = Api(self.master).runner(self.users, header_timeout=self.header_timeout)

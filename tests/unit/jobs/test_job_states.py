@@ -1,4 +1,4 @@
-"""The job state machine, checked as a table over every (from, to) pair."""
+"""The job and opcode state machines, checked as tables over every (from, to) pair."""
 
 from __future__ import annotations
 
@@ -7,17 +7,29 @@ import itertools
 import pytest
 
 from gnt.errors import JobQueueError, OpPrereqError
-from gnt.jobs.job import FINAL, TRANSITIONS, Job, JobStatus, decode_error, encode_error
+from gnt.jobs.job import (
+    FINAL,
+    OP_FINAL,
+    OP_TRANSITIONS,
+    TRANSITIONS,
+    Job,
+    JobStatus,
+    OpStatus,
+    decode_error,
+    encode_error,
+)
 
 # The table as the design says it should be: anything not listed must be refused.
 EXPECTED = {
     ("queued", "waiting"),
     ("queued", "canceled"),
     ("queued", "error"),
+    ("waiting", "queued"),  # put back after a master restart: nothing ran
     ("waiting", "running"),
     ("waiting", "canceling"),
     ("waiting", "canceled"),
     ("waiting", "error"),
+    ("running", "waiting"),  # the next opcode waits for its locks or a slot
     ("running", "success"),
     ("running", "error"),
     ("running", "canceling"),  # only LUs marked CANCELLABLE (migrations) get there
@@ -27,6 +39,21 @@ EXPECTED = {
 }
 
 PAIRS = [(a, b) for a, b in itertools.product(JobStatus, JobStatus) if a != b]
+
+OP_EXPECTED = {
+    ("queued", "waiting"),
+    ("queued", "error"),  # a preceding opcode or a dependency failed
+    ("queued", "canceled"),
+    ("waiting", "queued"),  # put back after a master restart
+    ("waiting", "running"),
+    ("waiting", "error"),  # bad arguments, or locks that kept changing
+    ("waiting", "canceled"),
+    ("running", "success"),
+    ("running", "error"),
+    ("running", "canceled"),  # a cancellable LU stopped on request
+}
+
+OP_PAIRS = [(a, b) for a, b in itertools.product(OpStatus, OpStatus) if a != b]
 
 
 def test_transitions_table_matches_the_design() -> None:
@@ -111,3 +138,42 @@ def test_encode_and_decode_error_keep_class_and_code() -> None:
 
 def test_encode_error_wraps_foreign_exceptions_as_opexecerror() -> None:
     assert encode_error(KeyError("k")) == ["OpExecError", ["KeyError: 'k'"]]
+
+
+def test_opcode_transitions_table_matches_the_design() -> None:
+    allowed = {(str(a), str(b)) for a, targets in OP_TRANSITIONS.items() for b in targets}
+    assert allowed == OP_EXPECTED
+    assert set(OP_TRANSITIONS) == set(OpStatus)
+    assert all(OP_TRANSITIONS[s] == frozenset() for s in OP_FINAL)
+
+
+@pytest.mark.parametrize(("old", "new"), OP_PAIRS, ids=[f"{a}->{b}" for a, b in OP_PAIRS])
+def test_set_op_status_follows_the_opcode_table(old: OpStatus, new: OpStatus) -> None:
+    job = Job(id=7, ops=[{}, {}], opstatus=[old, OpStatus.QUEUED], opresult=["before", None])
+    if new in OP_TRANSITIONS[old]:
+        job.set_op_status(0, new, "result")
+        assert job.opstatus[0] == new
+        assert job.opresult[0] == ("result" if new in OP_FINAL else "before")
+    else:
+        with pytest.raises(JobQueueError, match=f"Job 7 opcode 0: invalid transition {old} -> {new}"):
+            job.set_op_status(0, new, "result")
+        assert job.opstatus[0] == old and job.opresult[0] == "before"
+    assert job.opstatus[1] == OpStatus.QUEUED  # the other opcode is untouched
+
+
+@pytest.mark.parametrize("status", list(OpStatus))
+def test_every_opcode_status_has_a_docstring(status: OpStatus) -> None:
+    assert status.__doc__ and status.__doc__ != OpStatus.__doc__
+
+
+@pytest.mark.parametrize("status", list(JobStatus))
+def test_every_job_status_has_a_docstring(status: JobStatus) -> None:
+    assert status.__doc__ and status.__doc__ != JobStatus.__doc__
+
+
+def test_end_ops_ends_only_unfinished_opcodes() -> None:
+    job = Job(id=1, ops=[{}, {}, {}], opstatus=[OpStatus.SUCCESS, OpStatus.WAITING, OpStatus.QUEUED])
+    job.opresult = ["ok", None, None]
+    job.end_ops(OpStatus.CANCELED, ["OpExecError", ["Job canceled by request"]])
+    assert job.opstatus == ["success", "canceled", "canceled"]
+    assert job.opresult[0] == "ok" and job.opresult[2] == ["OpExecError", ["Job canceled by request"]]

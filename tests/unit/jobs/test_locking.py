@@ -1,4 +1,4 @@
-"""The lock manager: modes, FIFO fairness, whole-level locks, ordering, cancellation."""
+"""The lock manager: modes, FIFO fairness, whole-level locks, ordering, cancellation, level-by-level declaration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from gnt.jobs.locking import ALL, BGL, Level, LockManager, LockRequest
+from gnt.config.manager import ConfigManager
+from gnt.errors import LockError
+from gnt.instance.lifecycle import LUInstanceRemove
+from gnt.jobs.locking import ALL, BGL, HeldLocks, Level, LockManager, LockRequest
+from gnt.jobs.lu import Context
+from gnt.jobs.processor import acquire_locks
+from gnt.objects import Instance
+from gnt.opcodes import OpInstanceRemove
 
 TIMEOUT = 5.0
 
@@ -281,5 +288,124 @@ def test_release_by_level_keeps_other_levels() -> None:
         lm.release(held)
         lm.release(await granted(inst))
         assert lm.owned_count() == 0
+
+    run(main())
+
+
+# -- level by level ------------------------------------------------------------------------------------
+def test_acquire_level_adds_lower_levels_and_refuses_going_back_up() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        held = HeldLocks()
+        await granted(lm.acquire_level(held, Level.INSTANCE, LockRequest(["i1"])))
+        await granted(lm.acquire_level(held, Level.NODE, LockRequest(["n1"], shared=True)))
+        assert held.names(Level.INSTANCE) == ["i1"] and held.names(Level.NODE) == ["n1"]
+        with pytest.raises(LockError, match="INSTANCE requested after a lower level"):
+            await lm.acquire_level(held, Level.INSTANCE, LockRequest(["i2"]))
+        lm.release(held)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_cancelled_level_wait_releases_that_level_only() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        blocker = await granted(lm.acquire(node("n2")))
+        held = HeldLocks()
+        await granted(lm.acquire_level(held, Level.INSTANCE, LockRequest(["i1"])))
+        waiter = await blocked(lm.acquire_level(held, Level.NODE, LockRequest(["n1", "n2"])))
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert held.names(Level.NODE) == [] and held.names(Level.INSTANCE) == ["i1"]
+        lm.release(await granted(lm.acquire(node("n1"))))  # n1 was given back
+        lm.release(held)
+        lm.release(blocker)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+class _Op:
+    OP_ID = "OP_TEST_LOCKS"
+
+
+class MovingLU:
+    """An LU whose node locks come from a mutable 'config' (where the instance lives)."""
+
+    BGL_EXCLUSIVE = False
+
+    def __init__(self, locks: LockManager, where: dict[str, str]) -> None:
+        self.ctx = type("Ctx", (), {"locks": locks})()
+        self.op = _Op()
+        self.where = where
+        self.asked: list[str] = []
+
+    def locks_at(self, level: Level) -> LockRequest | None:
+        if level == Level.INSTANCE:
+            return LockRequest(["i1"])
+        if level == Level.NODE:
+            self.asked.append(self.where["i1"])
+            return LockRequest([self.where["i1"]])
+        return None
+
+
+def test_node_locks_are_recomputed_when_the_instance_moved_while_waiting() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        where = {"i1": "n1"}
+        lu = MovingLU(lm, where)
+        blocker = await granted(lm.acquire(node("n1")))  # n1 is busy: the LU waits for it
+        held = HeldLocks()
+        task = await blocked(acquire_locks(lu, held))  # type: ignore[arg-type]
+        where["i1"] = "n2"  # something (not holding i1) moved the instance meanwhile
+        lm.release(blocker)
+        await granted(task)
+        assert held.names(Level.NODE) == ["n2"]  # the stale n1 was released, n2 taken
+        assert lu.asked == ["n1", "n2", "n2"]
+        lm.release(await granted(lm.acquire(node("n1"))))  # n1 is free again
+        lm.release(held)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_node_locks_that_keep_changing_fail_clearly_and_hold_nothing() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        lu = MovingLU(lm, {})
+        counter = iter(range(100))
+        lu.where = type("Moving", (dict,), {"__getitem__": lambda self, k: f"n{next(counter)}"})()
+        held = HeldLocks()
+        with pytest.raises(LockError, match="node locks of OP_TEST_LOCKS kept changing"):
+            await granted(acquire_locks(lu, held))  # type: ignore[arg-type]
+        assert held.names(Level.NODE) == []
+        lm.release(held)
+        assert lm.owned_count() == 0
+
+    run(main())
+
+
+def test_instance_lu_reads_its_nodes_only_once_the_instance_is_locked(cfg: ConfigManager) -> None:
+    """LUInstanceRemove: the node locks follow the instance even if it moved before its lock was granted."""
+    node1, node2 = sorted(cfg.nodes.values(), key=lambda n: n.name)
+    inst = Instance(name="inst1", primary_node=node1.uuid)
+    cfg.commit_sync(put=[inst])
+
+    async def main() -> None:
+        lm = LockManager()
+        ctx = Context(cfg=cfg, rpc=None, locks=lm)  # type: ignore[arg-type]
+        remove = LUInstanceRemove(OpInstanceRemove(instance_name="inst1"), ctx, lambda *_: None)
+        mover = await granted(lm.acquire({Level.INSTANCE: LockRequest(["inst1"])}))  # e.g. a migration
+        held = HeldLocks()
+        task = await blocked(acquire_locks(remove, held))
+        inst.primary_node = node2.uuid  # the migration commits, then lets go of the instance
+        await cfg.commit([inst])
+        lm.release(mover)
+        await granted(task)
+        assert held.names(Level.INSTANCE) == ["inst1"]
+        assert held.names(Level.NODE) == ["node2"]
+        lm.release(held)
 
     run(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-import gnt.debug.logic  # noqa: F401 - registers the OP_TEST_DELAY logical unit
+import gnt.debug.logic
 from gnt import opcodes
 from gnt.config.manager import ConfigManager
 from gnt.db import SqliteWriter
@@ -31,6 +32,11 @@ class OpTestFeedback(opcodes.OpCode):
     OP_ID: ClassVar[str] = "OP_TEST_UNIT_FEEDBACK"
     messages: list[str] = field(default_factory=list)
     crash: bool = False
+    invalid: bool = False
+
+
+#: the `comment` of every OP_TEST_UNIT_FEEDBACK that executed, in order
+EXECUTED: list[str | None] = []
 
 
 @lu.register
@@ -38,7 +44,12 @@ class LUTestFeedback(lu.LogicalUnit):
     OPCODE = OpTestFeedback
     op: OpTestFeedback
 
+    def check_arguments(self) -> None:
+        if self.op.invalid:
+            raise OpPrereqError("Invalid on purpose", "wrong_input")
+
     async def exec(self) -> list[str]:
+        EXECUTED.append(self.op.comment)
         for message in self.op.messages:
             self.feedback(message)
             await asyncio.sleep(0.01)
@@ -49,8 +60,15 @@ class LUTestFeedback(lu.LogicalUnit):
 
 opcodes.register(OpTestFeedback)
 
+#: what the daemon's wiring would hand the queue: here OP_TEST_DELAY and this file's test LUs
+REGISTRY = lu.Registry.from_modules([gnt.debug.logic, sys.modules[__name__]])
+
 
 # -- helpers ----------------------------------------------------------------------------------------
+#: an opcode that is accepted but fails when it runs
+FAILS = {"OP_ID": "OP_TEST_UNIT_FEEDBACK", "crash": True}
+
+
 def delay(duration: float = 0.0, **extra: Any) -> dict[str, Any]:
     return {"OP_ID": "OP_TEST_DELAY", "duration": duration, **extra}
 
@@ -82,7 +100,7 @@ def make_queue(queue_db: str, writers: list[SqliteWriter], cfg: ConfigManager, m
     writer = SqliteWriter(queue_db, SCHEMA)
     writers.append(writer)
     ctx = lu.Context(cfg=cfg, rpc=None, locks=LockManager(), services=Services())  # type: ignore[arg-type]
-    queue = JobQueue(writer, ctx, drain_file=queue_db + ".drain", max_running=max_running)
+    queue = JobQueue(writer, ctx, drain_file=queue_db + ".drain", max_running=max_running, registry=REGISTRY)
     queue.load()
     return queue
 
@@ -220,9 +238,12 @@ def test_invalid_argument_fails_before_locks_are_taken(cfg: ConfigManager, queue
     async def main() -> None:
         queue = make_queue(queue_db, writers, cfg)
         queue.start()
-        job = await wait_final(queue, await queue.submit([delay(-1)]))
+        locks = queue.ctx.locks
+        bgl = await locks.acquire({Level.CLUSTER: LockRequest([BGL], shared=False)})  # would block any lock
+        job = await wait_final(queue, await queue.submit([{"OP_ID": "OP_TEST_UNIT_FEEDBACK", "invalid": True}]))
         assert job.status == JobStatus.ERROR
-        assert job.opresult == [["OpPrereqError", ["Duration must be >= 0, not -1", "wrong_input"]]]
+        assert job.opresult == [["OpPrereqError", ["Invalid on purpose", "wrong_input"]]]
+        locks.release(bgl)
         await shutdown(queue)
 
     run(main())
@@ -263,16 +284,22 @@ def test_dry_run_checks_prerequisites_without_executing(cfg: ConfigManager, queu
     run(main())
 
 
-def test_jobs_start_in_priority_order(cfg: ConfigManager, queue_db: str, writers: list) -> None:
+def noted(comment: str, **extra: Any) -> dict[str, Any]:
+    """An opcode that notes `comment` in EXECUTED when it executes."""
+    return {"OP_ID": "OP_TEST_UNIT_FEEDBACK", "comment": comment, **extra}
+
+
+def test_jobs_run_in_priority_order(cfg: ConfigManager, queue_db: str, writers: list) -> None:
     async def main() -> None:
+        EXECUTED.clear()
         queue = make_queue(queue_db, writers, cfg, max_running=1)
-        low = await queue.submit([delay(0, priority=10)])
-        high = await queue.submit([delay(0, priority=-10)])
-        normal = await queue.submit([delay(0)])
+        low = await queue.submit([noted("low", priority=10)])
+        high = await queue.submit([noted("high", priority=-10)])
+        normal = await queue.submit([noted("normal")])
         queue.start()
-        jobs = [await wait_final(queue, j) for j in (low, high, normal)]
-        starts = {job.id: tuple(job.start_ts) for job in jobs}
-        assert sorted(starts, key=starts.__getitem__) == [high, normal, low]
+        for job_id in (low, high, normal):
+            assert (await wait_final(queue, job_id)).status == JobStatus.SUCCESS
+        assert EXECUTED == ["high", "normal", "low"]
         await shutdown(queue)
 
     run(main())
@@ -315,7 +342,7 @@ def test_dependency_in_a_non_allowed_status_fails_the_job(cfg: ConfigManager, qu
     async def main() -> None:
         queue = make_queue(queue_db, writers, cfg)
         queue.start()
-        results = await queue.submit_many([[delay(-1)], [delay(0, depends=[[-1, ["success"]]]), delay(0)]])
+        results = await queue.submit_many([[FAILS], [delay(0, depends=[[-1, ["success"]]]), delay(0)]])
         first, second = (value for _, value in results)
         job = await wait_final(queue, second)
         assert job.status == JobStatus.ERROR
@@ -332,7 +359,7 @@ def test_dependency_with_empty_status_list_accepts_any_end(cfg: ConfigManager, q
     async def main() -> None:
         queue = make_queue(queue_db, writers, cfg)
         queue.start()
-        results = await queue.submit_many([[delay(-1)], [delay(0, depends=[[-1, []]])]])
+        results = await queue.submit_many([[FAILS], [delay(0, depends=[[-1, []]])]])
         assert (await wait_final(queue, results[1][1])).status == JobStatus.SUCCESS
         await shutdown(queue)
 
@@ -423,7 +450,7 @@ def test_cancel_of_a_running_job_is_refused(cfg: ConfigManager, queue_db: str, w
     async def main() -> None:
         queue = make_queue(queue_db, writers, cfg)
         queue.start()
-        job_id = await queue.submit([delay(0.2)])
+        job_id = await queue.submit([{"OP_ID": "OP_TEST_UNIT_FEEDBACK", "messages": ["x"] * 20}])  # not cancellable
         while queue.get(job_id).status != JobStatus.RUNNING:
             await asyncio.sleep(0.005)
         assert await queue.cancel(job_id) == (False, f"Job {job_id} is running and cannot be canceled")
@@ -495,6 +522,7 @@ def test_crash_fails_running_jobs_and_requeues_queued_ones(cfg: ConfigManager, q
         running = await queue.submit([delay(0), delay(30), delay(0)])
         queued = await queue.submit([delay(0)])
         await stored_status(queue_db, running, "running")
+        # it waits for the only slot (holding none); waiting is not persisted: nothing of it ran
         assert stored(queue_db, queued)["status"] == "queued"  # type: ignore[index]
         await shutdown(queue)  # the "crash": workers die, nothing more is written
 

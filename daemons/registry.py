@@ -1,0 +1,32 @@
+"""Which logical units the master runs: the daemon's wiring, not the job layer's business.
+
+The job layer (`gnt/jobs/`) runs whatever `Registry` it is handed; it never imports the LU
+packages (they depend on it, not the other way round). New LU modules are added here.
+"""
+
+from __future__ import annotations
+
+from gnt.jobs.lu import Registry
+
+
+def logical_units() -> Registry:
+    """Every LU the master daemon serves, keyed by opcode id."""
+    import gnt.cluster.logic
+    import gnt.cluster.verify_disks
+    import gnt.debug.logic
+    import gnt.instance.create
+    import gnt.instance.lifecycle
+    import gnt.instance.migrate
+    import gnt.node.logic
+
+    return Registry.from_modules(
+        [
+            gnt.cluster.logic,
+            gnt.cluster.verify_disks,
+            gnt.debug.logic,
+            gnt.instance.create,
+            gnt.instance.lifecycle,
+            gnt.instance.migrate,
+            gnt.node.logic,
+        ]
+    )
