@@ -14,6 +14,10 @@ resolved (symlinks followed, `..` removed) and must lie inside one of the node's
   directory edits it on each node. When the file is absent the node allows gnt's default file
   and shared-file storage directories only.
 - **state roots**: gnt's own run and data directories, for arguments that name node state.
+- **volume groups**: the LVM volume groups listed in the node-local file
+  `paths.lvm_volume_groups()` (one name a line), written and guarded like the storage roots; when
+  it is absent the node allows the default `xenvg` only. A plain disk's `logical_id` (`[vg, lv]`)
+  must name one of them and a strictly valid LV name, so no caller can reach the host's own LVs.
 
 Names that end up in paths (instances, OSes, ssconf keys) must match strict patterns. Every
 refusal is an `RpcArgumentError` with the reason, and a warning in the node's log.
@@ -33,6 +37,12 @@ log = logging.getLogger("gnt-noded")
 INSTANCE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
 OS_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}$")
 SSCONF_KEY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+#: LVM's own character set, minus a leading '-' (an option) and '.' (hidden, "." and "..")
+LVM_NAME_RE = re.compile(r"^[a-zA-Z0-9+_][a-zA-Z0-9+_.-]{0,126}$")
+#: parts LVM reserves for its internal volumes (lvm(8), VALID NAMES)
+LVM_RESERVED_PARTS = ("_cdata", "_cmeta", "_corig", "_mimage", "_mlog", "_pmspare", "_rimage", "_rmeta", "_tdata",
+                      "_tmeta", "_vorigin", "_vdata")  # fmt: skip
+LVM_RESERVED_PREFIXES = ("snapshot", "pvmove")
 
 _roots_cache: tuple[tuple[int, int, int] | None, str, list[str]] | None = None
 
@@ -116,6 +126,68 @@ def storage_path(cluster_path: str, what: str = "path") -> str:
     if not isinstance(cluster_path, str) or not os.path.isabs(cluster_path):
         raise refuse(f"{what}: {cluster_path!r} is not an absolute path")
     return inside(paths.localize(cluster_path), storage_roots(), what)
+
+
+def lvm_name_problem(name: object, what: str = "logical volume") -> str | None:
+    """Why `name` is not a safe LVM VG/LV name, or None. Shared by the master (config checks)
+    and the node (confinement), so both refuse the same names."""
+    if not isinstance(name, str) or not LVM_NAME_RE.match(name):
+        return f"invalid {what} name {name!r} (letters, digits and '+_.-', not starting with '-' or '.')"
+    reserved = name.startswith(LVM_RESERVED_PREFIXES) or any(p in name for p in LVM_RESERVED_PARTS)
+    if what == "logical volume" and reserved:
+        return f"invalid {what} name {name!r}: LVM reserves that name for its own volumes"
+    return None
+
+
+def parse_volume_groups(text: str) -> list[str]:
+    """The VG names of a lvm-volume-groups file (one a line, `#` comments); invalid names are skipped."""
+    names = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and lvm_name_problem(line, "volume group") is None:
+            names.append(line)
+    return names
+
+
+def format_volume_groups(names: list[str]) -> str:
+    header = "# LVM volume groups this node keeps plain disks in (gnt-cluster init / gnt-node add); edit on each node\n"
+    return header + "".join(f"{n}\n" for n in names if n)
+
+
+def write_volume_groups(target: str, names: list[str]) -> None:
+    """Write a node's lvm-volume-groups file (at set-up time, never over RPC)."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = f"{target}.tmp"
+    with open(tmp, "w") as handle:
+        handle.write(format_volume_groups(names))
+    os.replace(tmp, target)
+
+
+def volume_groups() -> list[str]:
+    """The volume groups this node allows plain disks in (from its file, or the default)."""
+    try:
+        with open(paths.lvm_volume_groups()) as handle:
+            return parse_volume_groups(handle.read())
+    except FileNotFoundError:
+        return [constants.DEFAULT_VG_NAME]
+
+
+def logical_volume(logical_id: object, what: str) -> tuple[str, str]:
+    """`(vg, lv)` of a plain disk's logical_id, if the VG is allowed here and both names are safe."""
+    if not isinstance(logical_id, list) or len(logical_id) != 2:
+        raise refuse(f"{what}: logical_id must be [volume group, logical volume], not {logical_id!r}")
+    vg, lv = logical_id
+    for name, kind in ((vg, "volume group"), (lv, "logical volume")):
+        problem = lvm_name_problem(name, kind)
+        if problem:
+            raise refuse(f"{what}: {problem}")
+    allowed = volume_groups()
+    if vg not in allowed:
+        raise refuse(
+            f"{what}: volume group {vg} is not one this node allows ({', '.join(allowed) or 'none'});"
+            f" allowed volume groups are listed in {paths.lvm_volume_groups()}"
+        )
+    return str(vg), str(lv)
 
 
 def _where(where: str) -> str:

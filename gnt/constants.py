@@ -12,8 +12,14 @@ DT_PLAIN = "plain"
 DT_DRBD = "drbd"
 DT_BLOCK = "blockdev"
 DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD, DT_BLOCK)
-#: templates gnt can run today (the others need the lvm/drbd drivers)
-DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE)
+#: templates gnt can run today (drbd and blockdev need their drivers); plain needs LVM on the nodes
+DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN)
+#: templates a new cluster enables unless told otherwise (plain needs a volume group on every node)
+DEFAULT_ENABLED_DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE)
+#: templates whose disks are LVM logical volumes in the cluster's volume group
+LVM_DISK_TEMPLATES = (DT_PLAIN, DT_DRBD)
+#: the cluster's volume group unless `--vg-name` says otherwise (Ganeti's default)
+DEFAULT_VG_NAME = "xenvg"
 # What each template's disks are (local, shared, mirrored) and which can move: gnt.disktypes.
 
 HYPERVISORS = ("fake", "kvm", "xen")

@@ -37,6 +37,9 @@ class DiskKind:
     locality: Locality
     #: the last element of its logical_id is a file path (confined to the node's storage roots)
     file_backed: bool = False
+    #: a hypervisor that mirrors local disks may create and fill it on the target during a live
+    #: migration (an image file); an LVM volume must first be created there, which no migration does
+    copied_live: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -67,7 +70,7 @@ DISK_KINDS: dict[str, DiskKind] = {
         DiskKind(constants.DT_DISKLESS, Locality.NONE),
         DiskKind(constants.DT_FILE, Locality.LOCAL, file_backed=True),
         DiskKind(constants.DT_SHARED_FILE, Locality.SHARED, file_backed=True),
-        DiskKind(constants.DT_PLAIN, Locality.LOCAL),
+        DiskKind(constants.DT_PLAIN, Locality.LOCAL, copied_live=False),
         DiskKind(constants.DT_DRBD, Locality.MIRRORED),
         DiskKind(constants.DT_BLOCK, Locality.SHARED),
     )
@@ -105,4 +108,5 @@ def can_migrate(dev_type: str, hv: str) -> bool:
     """A live migration of an instance with these disks under this hypervisor is possible."""
     caps = hypervisor(hv)
     disks = kind(dev_type)
-    return caps.live_migration and (disks.fails_over or (disks.is_local and caps.mirrors_local_disks))
+    copied = disks.is_local and disks.copied_live and caps.mirrors_local_disks
+    return caps.live_migration and (disks.fails_over or copied)

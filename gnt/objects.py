@@ -66,9 +66,11 @@ class Cluster(ConfigObject):
     master_netmask: int = 32
     mac_prefix: str = constants.DEFAULT_MAC_PREFIX
     enabled_hypervisors: list[str] = field(default_factory=lambda: ["fake"])
-    enabled_disk_templates: list[str] = field(default_factory=lambda: list(constants.DISK_TEMPLATES_AVAILABLE))
+    enabled_disk_templates: list[str] = field(default_factory=lambda: list(constants.DEFAULT_ENABLED_DISK_TEMPLATES))
     file_storage_dir: str = ""
     shared_file_storage_dir: str = ""
+    #: the LVM volume group of plain (and drbd) disks (Ganeti's volume_group_name, `--vg-name`)
+    volume_group_name: str = constants.DEFAULT_VG_NAME
     beparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     hvparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -100,6 +100,11 @@ def file_storage_paths() -> str:
     return os.path.join(data_dir(), "file-storage-paths")
 
 
+def lvm_volume_groups() -> str:
+    """This node's list of LVM volume groups plain disks may live in (see gnt.confine); never set over RPC."""
+    return os.path.join(data_dir(), "lvm-volume-groups")
+
+
 def ssconf_dir() -> str:
     return data_dir()
 

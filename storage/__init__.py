@@ -9,6 +9,7 @@ from storage.base import BlockDevice
 _DRIVERS = {
     "diskless": "storage.file",
     "file": "storage.file",
+    "plain": "storage.lvm",
     "sharedfile": "storage.file",
 }
 

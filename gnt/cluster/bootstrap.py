@@ -49,7 +49,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     bad = [h for h in hypervisors if h not in constants.HYPERVISORS]
     if bad:
         raise OpPrereqError(f"Unknown hypervisor(s): {', '.join(bad)}", ECODE_INVAL)
-    templates = opts.get("enabled_disk_templates") or list(constants.DISK_TEMPLATES_AVAILABLE)
+    templates = opts.get("enabled_disk_templates") or list(constants.DEFAULT_ENABLED_DISK_TEMPLATES)
     bad = [t for t in templates if t not in constants.DISK_TEMPLATES]
     if bad:
         raise OpPrereqError(f"Unknown disk template(s): {', '.join(bad)}", ECODE_INVAL)

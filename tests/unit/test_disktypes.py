@@ -24,7 +24,8 @@ def test_every_storage_driver_declares_the_kind_of_its_table_entry() -> None:
         ("sharedfile", "kvm", True, True),
         ("file", "kvm", True, False),  # kvm mirrors local disks to the target over NBD
         ("file", "fake", False, False),
-        ("plain", "kvm", True, False),
+        ("plain", "kvm", False, False),  # an LV is not copied live: the target has no LV to mirror into
+        ("plain", "fake", False, False),
         ("drbd", "xen", True, True),
     ],
 )
