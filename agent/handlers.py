@@ -87,9 +87,16 @@ async def node_info(args: proc.NodeInfoArgs) -> dict[str, Any]:
         local = confine.storage_path(path, "storage directory")
         os.makedirs(local, exist_ok=True)
         info["storage"].append({"type": "file", "name": path, **storage_usage(local)})
+    if args.vg_names:
+        info["storage"].extend(await _plain().vg_usage(list(args.vg_names)))
     info["cpu_total"] = os.cpu_count() or 1
     info["arch"] = platform.machine()
     return info
+
+
+def _plain() -> Any:
+    """The LVM driver, for node-wide facts (volume group usage, the LVs of a VG)."""
+    return storage.get("plain")
 
 
 def _boot_id() -> str:
@@ -305,6 +312,11 @@ async def blockdev_shutdown(args: proc.BlockdevArgs) -> None:
 @handles(proc.BLOCKDEV_GROW)
 async def blockdev_grow(args: proc.BlockdevGrowArgs) -> None:
     await storage.get(args.disk.dev_type).grow(args.disk, args.amount)
+
+
+@handles(proc.LV_LIST)
+async def lv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
+    return list(await _plain().volumes(list(args.vg_names)))
 
 
 @handles(proc.BLOCKDEV_INFO)

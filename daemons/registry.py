@@ -18,6 +18,7 @@ def logical_units() -> Registry:
     import gnt.instance.lifecycle
     import gnt.instance.migrate
     import gnt.node.logic
+    import gnt.node.storage
 
     return Registry.from_modules(
         [
@@ -28,5 +29,6 @@ def logical_units() -> Registry:
             gnt.instance.lifecycle,
             gnt.instance.migrate,
             gnt.node.logic,
+            gnt.node.storage,
         ]
     )

@@ -39,6 +39,7 @@ __all__ = [
     "mac_prefix",
     "nics",
     "refused",
+    "vg_name",
 ]
 
 #: every integer a job or the config stores must fit SQLite's and numpy's signed 64-bit integers
@@ -124,6 +125,15 @@ def refused(reason: str) -> Check:
 def mac_prefix(value: Any) -> None:
     if value is not None and not (isinstance(value, str) and _MAC_PREFIX_RE.match(value)):
         raise ValueError(f"{value!r} is not a MAC prefix (three hex octets, e.g. aa:00:00)")
+
+
+def vg_name(value: Any) -> None:
+    """An LVM volume group name LVM accepts and that is no command-line option (gnt.confine's rule)."""
+    from gnt.confine import lvm_name_problem
+
+    problem = None if value is None else lvm_name_problem(value, "volume group")
+    if problem:
+        raise ValueError(problem)
 
 
 def _size(value: Any, what: str, low: int, high: int) -> int:

@@ -127,6 +127,7 @@ class OpClusterSetParams(OpCode):
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
+    vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
 
 
@@ -195,6 +196,22 @@ class OpNodeEvacuate(OpCode):
     remote_node: str | None = _f(None, "Move everything to this node", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing new nodes")
     early_release: bool = _f(False, "Release locks early")
+
+
+@dataclass(kw_only=True)
+class OpNodeQueryvols(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_QUERYVOLS"
+    output_fields: list[str] = _f(["node", "phys", "vg", "name", "size", "instance"], "Fields to return")
+    nodes: list[str] = _f([], "Nodes to list (all when empty)", ck.hostname_list)
+
+
+@dataclass(kw_only=True)
+class OpNodeQueryStorage(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_QUERY_STORAGE"
+    storage_type: str = _f("lvm-vg", "Storage type (lvm-vg)")
+    output_fields: list[str] = _f(["node", "type", "name", "size", "used", "free", "allocatable"], "Fields")
+    nodes: list[str] = _f([], "Nodes to list (all when empty)", ck.hostname_list)
+    name: str | None = _f(None, "Only this storage unit")
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -338,6 +355,8 @@ OPCODES: dict[str, type[OpCode]] = {
         OpNodeSetParams,
         OpNodeMigrate,
         OpNodeEvacuate,
+        OpNodeQueryvols,
+        OpNodeQueryStorage,
         OpInstanceCreate,
         OpInstanceRemove,
         OpInstanceStartup,

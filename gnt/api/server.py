@@ -216,6 +216,7 @@ class Api:
                 "master_netmask": c.master_netmask,
                 "file_storage_dir": c.file_storage_dir,
                 "shared_file_storage_dir": c.shared_file_storage_dir,
+                "volume_group_name": c.volume_group_name,
                 "enabled_disk_templates": c.enabled_disk_templates,
                 "default_iallocator": c.default_iallocator,
                 "ctime": c.ctime,

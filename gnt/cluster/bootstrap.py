@@ -53,6 +53,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     bad = [t for t in templates if t not in constants.DISK_TEMPLATES]
     if bad:
         raise OpPrereqError(f"Unknown disk template(s): {', '.join(bad)}", ECODE_INVAL)
+    vg_name = opts.get("vg_name") or constants.DEFAULT_VG_NAME
+    problem = confine.lvm_name_problem(vg_name, "volume group")
+    if problem:
+        raise OpPrereqError(f"Invalid --vg-name: {problem}", ECODE_INVAL)
     group = NodeGroup(name="default")
     node = Node(
         name=hostname,
@@ -66,6 +70,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         master_node=node.uuid,
         enabled_hypervisors=hypervisors,
         enabled_disk_templates=templates,
+        volume_group_name=vg_name,
         file_storage_dir=_localize_dir(opts.get("file_storage_dir", ""), paths.DEFAULT_FILE_STORAGE_DIR),
         shared_file_storage_dir=_localize_dir(
             opts.get("shared_file_storage_dir", ""), default_shared_file_storage_dir()
@@ -91,6 +96,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         confine.write_storage_paths(
             paths.file_storage_paths(), [cluster.file_storage_dir, cluster.shared_file_storage_dir]
         )
+        confine.write_volume_groups(paths.lvm_volume_groups(), [vg_name])
         certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
         certs.write_pem(paths.rapi_cert(), certs.generate_pem(name))  # separate: node daemons never trust it
         start_masterd()
@@ -110,6 +116,7 @@ def _undo_init() -> None:
         paths.ssconf_file("master_ip"),
         paths.jobs_db(),
         paths.file_storage_paths(),
+        paths.lvm_volume_groups(),
     ):
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):

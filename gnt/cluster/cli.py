@@ -58,6 +58,7 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("--enabled-disk-templates", default=None, help="Comma-separated disk templates")
 @click.option("--file-storage-dir", default="", help="Directory for file disks (per node)")
 @click.option("--shared-file-storage-dir", default="", help="Directory for sharedfile disks (shared by all nodes)")
+@click.option("--vg-name", default=None, help="LVM volume group of plain disks (default: xenvg)")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="Default backend parameters")
 @click.option("-H", "--hypervisor-parameters", "hvparams", multiple=True, help="hv:key=value,... (repeatable)")
 @click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
@@ -80,6 +81,7 @@ def init(name: str, **opts: Any) -> None:
         "enabled_disk_templates": [t for t in (opts["enabled_disk_templates"] or "").split(",") if t],
         "file_storage_dir": opts["file_storage_dir"],
         "shared_file_storage_dir": opts["shared_file_storage_dir"],
+        "vg_name": opts["vg_name"],
         "beparams": _beparams(opts["beparams"]),
         "hvparams": _hvparams(opts["hvparams"]),
         "nicparams": parse_keyval(opts["nicparams"] or "", "-N"),
@@ -162,6 +164,7 @@ def info() -> None:
             "mac prefix": data["mac_prefix"],
             "master netdev": data["master_netdev"],
             "master netmask": data["master_netmask"],
+            "lvm volume group": data.get("volume_group_name") or "None",
             "file storage path": data["file_storage_dir"],
             "shared file storage path": data["shared_file_storage_dir"],
             "default instance allocator": data["default_iallocator"],
@@ -236,6 +239,7 @@ def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
 @click.option("--master-netdev", default=None, help="Interface of the master IP")
 @click.option("--file-storage-dir", default=None, help="Directory of file disks")
 @click.option("--shared-file-storage-dir", default=None, help="Directory of sharedfile disks")
+@click.option("--vg-name", default=None, help="LVM volume group of plain disks (every node must have it)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
 @common_job_options
 @handle_errors
@@ -265,6 +269,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         "file_storage_dir",
         "shared_file_storage_dir",
         "default_iallocator",
+        "vg_name",
     ):
         if opts[key] is not None:
             op[key] = opts[key]

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
-from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
 from gnt.jobs.locking import ALL, Level, LockRequest
@@ -159,7 +159,7 @@ class LUClusterSetParams(LogicalUnit):
     op: OpClusterSetParams
     BGL_EXCLUSIVE = True
 
-    def check_prereq(self) -> None:
+    async def check_prereq(self) -> None:
         op, cluster = self.op, self.cfg.cluster
         if op.enabled_hypervisors is not None:
             bad = [h for h in op.enabled_hypervisors if h not in constants.HYPERVISORS]
@@ -187,7 +187,36 @@ class LUClusterSetParams(LogicalUnit):
             from gnt.instance.placement import check_allocator
 
             check_allocator(op.default_iallocator)  # a bad default would fail every later placement
+        await self._check_volume_group()
         self.cluster = cluster
+
+    async def _check_volume_group(self) -> None:
+        """Every vm_capable node must have (and allow) the volume group before plain disks use it:
+        checked when the VG changes or an LVM template gets enabled, as Ganeti does."""
+        op, cluster = self.op, self.cfg.cluster
+        templates = op.enabled_disk_templates if op.enabled_disk_templates is not None else []
+        was_lvm = any(t in constants.LVM_DISK_TEMPLATES for t in cluster.enabled_disk_templates)
+        now_lvm = any(t in constants.LVM_DISK_TEMPLATES for t in templates or cluster.enabled_disk_templates)
+        vg = op.vg_name if op.vg_name is not None else cluster.volume_group_name
+        if not now_lvm or (was_lvm and vg == cluster.volume_group_name):
+            return
+        nodes = [n for n in self.cfg.nodes.values() if n.vm_capable and not n.offline]
+        args = proc.NodeInfoArgs([], [], [vg])
+        results = await self.rpc.call_many(self.ctx.services.targets(nodes), proc.NODE_INFO, args)
+        for name, result in sorted(results.items()):
+            if result.failed:
+                raise OpPrereqError(
+                    f"Error on node '{name}': cannot check volume group {vg}: {result.error}", ECODE_ENVIRON
+                )
+            entry = next((e for e in result.payload.get("storage", []) if e.get("name") == vg), {})
+            if "free" not in entry:
+                raise OpPrereqError(f"Error on node '{name}': volume group '{vg}' missing", ECODE_ENVIRON)
+            if not entry.get("allowed"):
+                raise OpPrereqError(
+                    f"Error on node '{name}': volume group '{vg}' is not in the node's lvm-volume-groups file;"
+                    " add it there on each node first",
+                    ECODE_ENVIRON,
+                )
 
     async def exec(self) -> None:
         op, cluster = self.op, self.cluster
@@ -202,6 +231,8 @@ class LUClusterSetParams(LogicalUnit):
             "shared_file_storage_dir",
             "default_iallocator",
         )
+        if op.vg_name is not None:
+            cluster.volume_group_name = op.vg_name
         for attr in simple:
             value = getattr(op, attr)
             if value is not None:

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gnt import constants, hvparams
-from gnt.errors import ECODE_NORES, ECODE_STATE, OpPrereqError
+from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
@@ -96,7 +96,13 @@ def spec_of(lu: LogicalUnit, inst: Instance) -> InstanceSpec:
 
 
 def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int) -> list[str]:
-    """logical_id of a new disk: [driver, path], as Ganeti stores file disks."""
+    """logical_id of a new disk: [driver, path] for file disks, [vg, lv] for plain ones, as Ganeti
+    stores them (an LV is named `<unique id>.disk<N>`; the disk's own UUID is that id here)."""
+    if template == constants.DT_PLAIN:
+        if not cluster.volume_group_name:
+            raise OpPrereqError("No volume group configured for plain disks; set one with `gnt-cluster modify"
+                                " --vg-name`", "environment_error")  # fmt: skip
+        return [cluster.volume_group_name, f"{disk_uuid}.disk{index}"]
     if template == constants.DT_FILE:
         base = cluster.file_storage_dir
     elif template == constants.DT_SHARED_FILE:
@@ -134,6 +140,32 @@ async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed
     if needed > free:
         raise OpPrereqError(
             f"Not enough memory on node {node.name} for {reason}: needed {needed} MiB, available {free} MiB",
+            ECODE_NORES,
+        )
+
+
+async def check_free_vg(lu: LogicalUnit, node: Node, vg: str, needed: int, reason: str) -> None:
+    """Ask the node (fresh data) whether `needed` MiB fit in volume group `vg` (Ganeti's
+    per-VG free disk check); insufficient_resources if not, environment_error if it has no such VG."""
+    # not through the services' live cache: that holds whole node_info answers for list queries
+    result = await lu.rpc.node_info(lu.ctx.services.target(node), proc.NodeInfoArgs([], [], [vg]))
+    info = result.get(f"Cannot get node information from {node.name}")
+    entry = next((e for e in info.get("storage", []) if e.get("type") == "lvm-vg" and e.get("name") == vg), {})
+    if "free" not in entry:
+        raise OpPrereqError(
+            f"Volume group {vg} is not usable on node {node.name}: {entry.get('error', 'not reported')}",
+            ECODE_ENVIRON,
+        )
+    if not entry.get("allowed", False):
+        raise OpPrereqError(
+            f"Node {node.name} does not allow plain disks in volume group {vg}; add it to the node's"
+            " lvm-volume-groups file",
+            ECODE_ENVIRON,
+        )
+    if needed > int(entry["free"]):
+        raise OpPrereqError(
+            f"Not enough disk space on target node {node.name} vg {vg}: required {needed} MiB,"
+            f" available {int(entry['free'])} MiB ({reason})",
             ECODE_NORES,
         )
 

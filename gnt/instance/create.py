@@ -12,6 +12,7 @@ from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecE
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
+    check_free_vg,
     check_hvparams,
     check_node_usable,
     disk_path,
@@ -123,6 +124,10 @@ class LUInstanceCreate(LogicalUnit):
         )
         # the two node checks are independent: ask both at once
         checks = [self._check_os()]
+        if op.disk_template == constants.DT_PLAIN:
+            vg = cfg.cluster.volume_group_name
+            reason = f"the disks of instance {op.instance_name}"
+            checks.append(check_free_vg(self, self.pnode, vg, sum(self.disk_sizes), reason))
         if op.start:
             checks.append(
                 check_free_memory(

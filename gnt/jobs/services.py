@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Any, TypeVar
 
+from gnt import constants
 from gnt.config.manager import ConfigManager
 from gnt.config.store import ChangeSet
 from gnt.objects import Node
@@ -148,7 +149,14 @@ class MasterServices:
 
     def node_info_args(self) -> proc.NodeInfoArgs:
         """Arguments of the node_info RPC that list and allocation queries send."""
-        return proc.NodeInfoArgs([self.cfg.cluster.default_hypervisor], self.storage_dirs())
+        return proc.NodeInfoArgs([self.cfg.cluster.default_hypervisor], self.storage_dirs(), self.vg_names())
+
+    def vg_names(self) -> list[str]:
+        """The cluster's volume group, when an LVM template (plain) is enabled: its free space is
+        what node lists report as dfree and what the allocator places plain disks by."""
+        cluster = self.cfg.cluster
+        lvm = any(t in constants.LVM_DISK_TEMPLATES for t in cluster.enabled_disk_templates)
+        return [cluster.volume_group_name] if lvm and cluster.volume_group_name else []
 
     def storage_dirs(self) -> list[str]:
         cluster = self.cfg.cluster

@@ -117,6 +117,91 @@ def list_(
 
 add_list_fields_command(main, "node", "gnt-node")
 
+#: field -> (title, kind) of the storage listings (Ganeti's titles)
+_VOLUME_TITLES = {
+    "node": ("Node", "text"),
+    "phys": ("PhysDev", "text"),
+    "vg": ("VG", "text"),
+    "name": ("Name", "text"),
+    "size": ("Size", "unit"),
+    "instance": ("Instance", "text"),
+}
+_STORAGE_TITLES = {
+    "node": ("Node", "text"),
+    "type": ("Type", "text"),
+    "name": ("Name", "text"),
+    "size": ("Size", "unit"),
+    "used": ("Used", "unit"),
+    "free": ("Free", "unit"),
+    "allocatable": ("Allocatable", "bool"),
+}
+
+
+def _print_rows(
+    titles: dict[str, tuple[str, str]],
+    fields: list[str],
+    rows: list[list[Any]],
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+) -> None:
+    from gnt.cli.output import format_value, table
+
+    kinds = [titles.get(f, (f, "text"))[1] for f in fields]
+    unit = units or ("m" if separator is not None else "h")
+    cells = [[format_value(k, v, unit) for k, v in zip(kinds, row, strict=True)] for row in rows]
+    headers = None if no_headers else [titles.get(f, (f, ""))[0] for f in fields]
+    for line in table(headers, cells, [k == "unit" for k in kinds], separator):
+        print(line)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("nodes", nargs=-1)
+@list_options
+@handle_errors
+def volumes(
+    nodes: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+) -> None:
+    """List the logical volumes on nodes (fields: node phys vg name size instance).
+
+    \b
+    Example:
+      gnt-node volumes node1
+    """
+    from gnt.cli.common import resolve_fields
+
+    fields = resolve_fields(output, list(_VOLUME_TITLES))
+    op = {"OP_ID": "OP_NODE_QUERYVOLS", "output_fields": fields, "nodes": list(nodes)}
+    (rows,) = run_ops(client(), [op], quiet=True)
+    _print_rows(_VOLUME_TITLES, fields, rows, no_headers, separator, units)
+
+
+@main.command("list-storage", context_settings=CONTEXT)
+@click.argument("nodes", nargs=-1)
+@click.option("-t", "--storage-type", default="lvm-vg", help="Storage type (lvm-vg)")
+@list_options
+@handle_errors
+def list_storage(
+    nodes: tuple[str, ...],
+    storage_type: str,
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+) -> None:
+    """List storage units (volume groups) on nodes, with size, used and free space.
+
+    \b
+    Example:
+      gnt-node list-storage -t lvm-vg
+    """
+    from gnt.cli.common import resolve_fields
+
+    fields = resolve_fields(output, list(_STORAGE_TITLES))
+    op = {"OP_ID": "OP_NODE_QUERY_STORAGE", "storage_type": storage_type, "output_fields": fields, "nodes": list(nodes)}
+    (rows,) = run_ops(client(), [op], quiet=True)
+    _print_rows(_STORAGE_TITLES, fields, rows, no_headers, separator, units)
+
 
 @main.command(context_settings=CONTEXT)
 @click.argument("nodes", nargs=-1)

@@ -18,12 +18,15 @@ from gnt.errors import ECODE_ENVIRON, OpPrereqError
 
 REMOTE_CERT_PATH = "/var/lib/gnt/server.pem"
 REMOTE_STORAGE_PATHS = "/var/lib/gnt/file-storage-paths"
+REMOTE_VOLUME_GROUPS = "/var/lib/gnt/lvm-volume-groups"
 
 
 class JoinTransport(Protocol):
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None: ...
 
     async def install_storage_paths(self, node_name: str, address: str, text: str) -> None: ...
+
+    async def install_volume_groups(self, node_name: str, address: str, text: str) -> None: ...
 
 
 class LocalTransport:
@@ -48,6 +51,14 @@ class LocalTransport:
             raise OpPrereqError(f"Node {node_name} is not a virtual node of this cluster", ECODE_ENVIRON)
         await asyncio.to_thread(write_storage_paths, root + REMOTE_STORAGE_PATHS, parse_storage_paths(text))
 
+    async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
+        from gnt.confine import parse_volume_groups, write_volume_groups
+
+        root = paths.node_root(node_name)
+        if not root or not os.path.isdir(root):
+            raise OpPrereqError(f"Node {node_name} is not a virtual node of this cluster", ECODE_ENVIRON)
+        await asyncio.to_thread(write_volume_groups, root + REMOTE_VOLUME_GROUPS, parse_volume_groups(text))
+
 
 class SshTransport:
     """Real cluster: SSH to the node as root (the usual keys and known_hosts), then SFTP the file."""
@@ -69,6 +80,10 @@ class SshTransport:
 
     async def install_storage_paths(self, node_name: str, address: str, text: str) -> None:
         remote = os.path.join(os.path.dirname(self.remote_path), os.path.basename(REMOTE_STORAGE_PATHS))
+        await asyncio.to_thread(self._install, node_name, address, text.encode(), remote, 0o644)
+
+    async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
+        remote = os.path.join(os.path.dirname(self.remote_path), os.path.basename(REMOTE_VOLUME_GROUPS))
         await asyncio.to_thread(self._install, node_name, address, text.encode(), remote, 0o644)
 
     def _install(

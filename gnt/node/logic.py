@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, netutil, paths
-from gnt.confine import format_storage_paths
+from gnt.confine import format_storage_paths, format_volume_groups
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
@@ -53,6 +53,8 @@ class LUNodeAdd(LogicalUnit):
         await transport.install_cert(op.node_name, self.primary_ip, pem)
         roots = format_storage_paths(services.storage_dirs())
         await transport.install_storage_paths(op.node_name, self.primary_ip, roots)
+        vgs = format_volume_groups([self.cfg.cluster.volume_group_name])
+        await transport.install_volume_groups(op.node_name, self.primary_ip, vgs)
         target = Target(op.node_name, self.primary_ip)
         self.feedback(f"* waiting for the node daemon on {op.node_name}")
         info = await self._wait_for_node(target)

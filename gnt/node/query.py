@@ -30,10 +30,20 @@ class NodeQueryContext:
         return hv_info
 
     def storage(self, node: Node, key: str) -> int:
+        """dtotal/dfree: the cluster's volume group when an LVM template is enabled (the allocator
+        counts disk space for plain and drbd disks only), else the file storage directory."""
         entries = self.info(node).get("storage", [])
-        if not entries:
+        cluster = self.cfg.cluster
+        lvm = any(t in constants.LVM_DISK_TEMPLATES for t in cluster.enabled_disk_templates)
+        for entry in entries:
+            if lvm and entry.get("type") == "lvm-vg" and entry.get("name") == cluster.volume_group_name:
+                if key not in entry:
+                    raise NoData()  # the node has no such volume group: its error is in the entry
+                return int(entry[key])
+        files = [e for e in entries if e.get("type", "file") == "file"]
+        if lvm or not files:
             raise NoData()
-        return int(entries[0][key])
+        return int(files[0][key])
 
 
 def _role(node: Node, ctx: NodeQueryContext) -> str:

@@ -92,6 +92,14 @@ class NodeInfoArgs:
     hypervisors: list[str] = field(default_factory=list)
     #: file storage directories whose usage to report (cluster-wide paths)
     storage_dirs: list[str] = field(default_factory=list)
+    #: LVM volume groups whose size and free space to report
+    vg_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VolumeGroupsArgs:
+    #: the volume groups to look in (the node lists only those its own file allows)
+    vg_names: list[str]
 
 
 @dataclass
@@ -257,6 +265,10 @@ BLOCKDEV_ASSEMBLE = Procedure("blockdev_assemble", BlockdevArgs, str | None, Tim
 BLOCKDEV_SHUTDOWN = Procedure("blockdev_shutdown", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
 BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
 BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
+LV_LIST = Procedure(
+    "lv_list", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
+    doc="the logical volumes of the named volume groups, with their physical volumes (gnt-node volumes)",
+)  # fmt: skip
 OS_DIAGNOSE = Procedure("os_diagnose", NoArgs, list[dict[str, Any]], Timeout.FAST)
 INSTANCE_OS_ADD = Procedure("instance_os_add", InstanceOsAddArgs, None, Timeout.SLOW)
 OS_VALIDATE = Procedure("os_validate", OsValidateArgs, None, Timeout.FAST, names=(("name", NameKind.OS),))

@@ -1,0 +1,119 @@
+"""`gnt-node volumes` and `gnt-node list-storage`: what each node's LVM holds, asked live.
+
+Both ask every (chosen) online node once, in parallel, and shape the answers as rows of the
+requested fields, as Ganeti's OpNodeQueryvols and OpNodeQueryStorage do. A node that does not
+answer is a job error naming it: a listing that silently left a node out would look complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
+from gnt.jobs.locking import ALL, Level, LockRequest
+from gnt.jobs.lu import LogicalUnit, register
+from gnt.objects import Node
+from gnt.opcodes import OpNodeQueryStorage, OpNodeQueryvols
+from gnt.rpc import procedures as proc
+
+Row = dict[str, Any]
+VOLUME_FIELDS = ("node", "phys", "vg", "name", "size", "instance")
+STORAGE_FIELDS = ("node", "type", "name", "size", "used", "free", "allocatable")
+STORAGE_TYPES = ("lvm-vg",)
+
+
+def _check_fields(wanted: list[str], known: tuple[str, ...]) -> None:
+    unknown = [f for f in wanted if f not in known]
+    if unknown:
+        raise OpPrereqError(
+            f"Unknown output fields selected: {', '.join(unknown)} (known: {', '.join(known)})", ECODE_INVAL
+        )
+
+
+class _NodeQuery(LogicalUnit):
+    """Shared: field checks, shared node locks, the nodes asked."""
+
+    FIELDS: tuple[str, ...] = ()
+    op: Any
+
+    def check_arguments(self) -> None:
+        _check_fields(self.op.output_fields, self.FIELDS)
+
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest(self.op.nodes or ALL, shared=True) if level == Level.NODE else None
+
+    def check_prereq(self) -> None:
+        cfg = self.cfg
+        chosen = [cfg.node(n) for n in self.op.nodes] if self.op.nodes else list(cfg.nodes.values())
+        self.nodes = sorted((n for n in chosen if n.vm_capable and not n.offline), key=lambda n: n.name)
+
+    async def ask(self, procedure: proc.Procedure[Any], args: Any) -> dict[str, Any]:
+        results = await self.rpc.call_many(self.ctx.services.targets(self.nodes), procedure, args)
+        failed = sorted(name for name, r in results.items() if r.failed)
+        if failed:
+            raise OpExecError(f"Can't get storage data from node(s) {', '.join(failed)}: {results[failed[0]].error}")
+        return {name: r.payload for name, r in results.items()}
+
+    def rows(self, found: list[Row]) -> list[list[Any]]:
+        return [[row[f] for f in self.op.output_fields] for row in found]
+
+
+@register
+class LUNodeQueryvols(_NodeQuery):
+    OPCODE = OpNodeQueryvols
+    FIELDS = VOLUME_FIELDS
+
+    async def exec(self) -> list[list[Any]]:
+        owner = self._owners()
+        answers = await self.ask(proc.LV_LIST, proc.VolumeGroupsArgs([self.cfg.cluster.volume_group_name]))
+        found = []
+        for node in self.nodes:
+            for lv in sorted(answers[node.name], key=lambda v: (v["vg"], v["name"])):
+                instance = owner(node, lv["vg"], lv["name"])
+                found.append({"node": node.name, **lv, "instance": instance})
+        return self.rows(found)
+
+    def _owners(self) -> Callable[[Node, str, str], str]:
+        """Which instance an LV belongs to ('-' for none), from the disks' logical_ids."""
+        owners: dict[tuple[str, str, str], str] = {}
+        for inst in self.cfg.instances.values():
+            for disk in inst.disks:
+                if disk.dev_type == "plain" and len(disk.logical_id) == 2:
+                    owners[(inst.primary_node, *disk.logical_id)] = inst.name
+        return lambda node, vg, lv: owners.get((node.uuid, vg, lv), "-")
+
+
+@register
+class LUNodeQueryStorage(_NodeQuery):
+    OPCODE = OpNodeQueryStorage
+    FIELDS = STORAGE_FIELDS
+
+    def check_arguments(self) -> None:
+        if self.op.storage_type not in STORAGE_TYPES:
+            raise OpPrereqError(
+                f"Unknown storage type '{self.op.storage_type}' (known: {', '.join(STORAGE_TYPES)})", ECODE_INVAL
+            )
+        super().check_arguments()
+
+    async def exec(self) -> list[list[Any]]:
+        vg = self.op.name or self.cfg.cluster.volume_group_name
+        answers = await self.ask(proc.NODE_INFO, proc.NodeInfoArgs([], [], [vg]))
+        found = []
+        for node in self.nodes:
+            for entry in answers[node.name].get("storage", []):
+                if entry.get("type") != "lvm-vg" or "free" not in entry:
+                    continue  # the node has no such VG: nothing to list, as Ganeti
+                size, free = int(entry["total"]), int(entry["free"])
+                found.append(
+                    {
+                        "node": node.name,
+                        "type": "lvm-vg",
+                        "name": entry["name"],
+                        "size": size,
+                        "used": size - free,
+                        "free": free,
+                        "allocatable": bool(entry.get("allowed")),
+                    }
+                )
+        return self.rows(found)
