@@ -210,7 +210,9 @@ class LUClusterSetParams(LogicalUnit):
                 )
             entry = next((e for e in result.payload.get("storage", []) if e.get("name") == vg), {})
             if "free" not in entry:
-                raise OpPrereqError(f"Error on node '{name}': volume group '{vg}' missing", ECODE_ENVIRON)
+                reason = entry.get("error", "")
+                detail = f" ({reason})" if reason and reason != f"volume group {vg} not found" else ""
+                raise OpPrereqError(f"Error on node '{name}': volume group '{vg}' missing{detail}", ECODE_ENVIRON)
             if not entry.get("allowed"):
                 raise OpPrereqError(
                     f"Error on node '{name}': volume group '{vg}' is not in the node's lvm-volume-groups file;"

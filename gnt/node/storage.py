@@ -102,8 +102,10 @@ class LUNodeQueryStorage(_NodeQuery):
         found = []
         for node in self.nodes:
             for entry in answers[node.name].get("storage", []):
-                if entry.get("type") != "lvm-vg" or "free" not in entry:
-                    continue  # the node has no such VG: nothing to list, as Ganeti
+                if entry.get("type") != "lvm-vg":
+                    continue
+                if "free" not in entry:
+                    raise OpExecError(f"Can't get storage data from node {node.name}: {entry.get('error')}")
                 size, free = int(entry["total"]), int(entry["free"])
                 found.append(
                     {

@@ -135,7 +135,12 @@ class PlainDevice(BlockDevice):
         for vg in vgs:
             entry: dict[str, Any] = {"type": "lvm-vg", "name": vg, "allowed": vg in allowed}
             problem = confine.lvm_name_problem(vg, "volume group")
-            facts = None if problem else await self.vg_facts(vg)
+            facts = None
+            if not problem:
+                try:
+                    facts = await self.vg_facts(vg)
+                except StorageError as err:  # no lvm2 here, a hung PV: this VG's entry says so
+                    problem = str(err)
             if facts is None:
                 entry["error"] = problem or f"volume group {vg} not found"
             else:

@@ -234,6 +234,9 @@ def test_list_storage_reports_size_used_and_free(plain: Harness) -> None:
         ["node1", "lvm-vg", "xenvg", 4096, 768, 3328, True],
         ["node2", "lvm-vg", "xenvg", 4096, 0, 4096, True],
     ]
+    with_vg(plain.nodes["node2"], vg="othervg")
+    with pytest.raises(OpExecError, match="Can't get storage data from node node2: volume group xenvg not found"):
+        plain.run(OpNodeQueryStorage(), LUNodeQueryStorage)
     with pytest.raises(OpPrereqError, match="Unknown storage type 'lvm-pv'"):
         plain.run(OpNodeQueryStorage(storage_type="lvm-pv"), LUNodeQueryStorage)
 

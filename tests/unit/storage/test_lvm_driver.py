@@ -245,3 +245,16 @@ def test_runner_error_carries_the_tools_reason() -> None:
 def test_runner_missing_tool_says_to_install_lvm2() -> None:
     with pytest.raises(StorageError, match="install lvm2"):
         asyncio.run(run(["gnt-no-such-lvm-tool"]))
+
+
+def test_vg_usage_without_lvm2_reports_the_reason_instead_of_failing(node: Path) -> None:
+    async def no_lvm(argv: list[str]) -> str:
+        raise StorageError(f"{argv[0]} not found on this node: install lvm2 to use plain disks")
+
+    (entry,) = asyncio.run(PlainDevice(no_lvm).vg_usage(["xenvg"]))
+    assert entry == {
+        "type": "lvm-vg",
+        "name": "xenvg",
+        "allowed": True,
+        "error": "vgs not found on this node: install lvm2 to use plain disks",
+    }
