@@ -6,7 +6,7 @@ from typing import Any
 
 from gnt import constants
 from gnt.instance.common import filled_beparams, filled_hvparams, filled_nicparams
-from gnt.objects import Instance
+from gnt.objects import Disk, Instance
 from gnt.query import Field, NoData, Offline, Unavailable
 
 
@@ -85,6 +85,13 @@ def _nic(attr: str) -> Any:
     return getter
 
 
+def _disk_path(disk: Disk) -> str | None:
+    """Where the disk is on its primary node: an LV's device node, a file's path."""
+    if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
+        return f"/dev/{disk.logical_id[0]}/{disk.logical_id[1]}"
+    return disk.logical_id[1] if len(disk.logical_id) > 1 else None
+
+
 _FIELDS = [
     Field("name", "Instance", "text", "Instance name", lambda i, c: i.name),
     Field("uuid", "UUID", "text", "Instance UUID", lambda i, c: i.uuid),
@@ -156,7 +163,7 @@ _FIELDS = [
         "Disk_paths",
         "other",
         "Disk paths on the primary node",
-        lambda i, c: [d.logical_id[1] if len(d.logical_id) > 1 else None for d in i.disks],
+        lambda i, c: [_disk_path(d) for d in i.disks],
     ),
     Field("disk.spindles", "Disk_spindles", "other", "Disk spindles", lambda i, c: [None for _ in i.disks]),
     Field("disk_usage", "DiskUsage", "unit", "Total disk space used", lambda i, c: sum(d.size for d in i.disks)),

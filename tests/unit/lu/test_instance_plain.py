@@ -300,3 +300,12 @@ def _set_params() -> Any:
     from gnt.cluster.logic import LUClusterSetParams
 
     return LUClusterSetParams
+
+
+def test_instance_disk_paths_are_the_lv_device_nodes(plain: Harness) -> None:
+    from gnt.instance.query import FIELDS as INSTANCE_FIELDS
+
+    plain.run(create(), LUInstanceCreate)
+    inst = plain.cfg.instance("inst1")
+    paths = INSTANCE_FIELDS["disk.paths"].getter(inst, None)
+    assert paths == [f"/dev/xenvg/{d.uuid}.disk{i}" for i, d in enumerate(inst.disks)]
