@@ -19,7 +19,7 @@ import backends
 import storage
 from gnt import PROTOCOL_VERSION, __version__, confine, paths
 from gnt import serial as ser
-from gnt.errors import HypervisorError
+from gnt.errors import HypervisorError, StorageError
 from gnt.rpc import procedures as proc
 from gnt.rpc.procedures import Procedure
 from gnt.runtime import InstanceSpec, MigrationPhase
@@ -121,6 +121,11 @@ async def node_verify(args: proc.NodeInfoArgs) -> dict[str, Any]:
             "instances": {k: str(v.state) for k, v in (await hv.all_instances_info()).items()},
         }
     result["disk_files"] = await asyncio.to_thread(list_disk_files, list(args.storage_dirs))
+    if args.vg_names:
+        try:
+            result["volumes"] = await _plain().volumes(list(args.vg_names))
+        except StorageError as err:  # no lvm2, a hung PV: verify reports it for this node
+            result["volumes_error"] = str(err)
     result["ssconf"] = _read_ssconf()
     return result
 

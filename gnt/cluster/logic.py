@@ -53,7 +53,7 @@ class LUClusterVerify(LogicalUnit):
             self._error("cluster", cfg.cluster.cluster_name, "the cluster certificate is missing")
         online = [n for n in cfg.nodes.values() if not n.offline]
         self.feedback(f"* Gathering data ({len(online)} nodes)")
-        args = proc.NodeInfoArgs(list(cfg.cluster.enabled_hypervisors), services.storage_dirs())
+        args = proc.NodeInfoArgs(list(cfg.cluster.enabled_hypervisors), services.storage_dirs(), services.vg_names())
         results = await self.rpc.call_many(services.targets(online), proc.NODE_VERIFY, args)
         self.feedback("* Verifying node status")
         facts = self._verify_nodes(results)
@@ -140,6 +140,31 @@ class LUClusterVerify(LogicalUnit):
                 virtual = path[len(root) :] if root and path.startswith(root + "/") else path
                 if virtual not in known and path not in known:
                     self._error("node", node_name, f"volume {path} is unknown")
+        self._verify_volumes(facts)
+
+    def _verify_volumes(self, facts: dict[str, dict[str, Any]]) -> None:
+        """LVs on nodes against plain disks in the config: unknown ones and missing ones (Ganeti's
+        "volume xenvg/x is unknown" and "volume ... missing on node")."""
+        cfg = self.cfg
+        expected: dict[str, dict[tuple[str, str], str]] = {}
+        for inst in cfg.instances.values():
+            for disk in inst.disks:
+                if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
+                    vg, lv = disk.logical_id
+                    expected.setdefault(cfg.node_name(inst.primary_node), {})[(vg, lv)] = inst.name
+        for node_name, data in sorted(facts.items()):
+            if "volumes_error" in data:
+                self._error("node", node_name, f"cannot list LVM volumes: {data['volumes_error']}")
+                continue
+            if "volumes" not in data:
+                continue
+            found = {(v["vg"], v["name"]) for v in data["volumes"]}
+            wanted = expected.get(node_name, {})
+            for vg, lv in sorted(found - set(wanted)):
+                self._error("node", node_name, f"volume {vg}/{lv} is unknown")
+            for (vg, lv), inst_name in sorted(wanted.items()):
+                if (vg, lv) not in found:
+                    self._error("instance", inst_name, f"volume {vg}/{lv} missing on node {node_name}")
 
     def _verify_pending_cleanups(self) -> None:
         from gnt.cluster import pending

@@ -309,3 +309,24 @@ def test_instance_disk_paths_are_the_lv_device_nodes(plain: Harness) -> None:
     inst = plain.cfg.instance("inst1")
     paths = INSTANCE_FIELDS["disk.paths"].getter(inst, None)
     assert paths == [f"/dev/xenvg/{d.uuid}.disk{i}" for i, d in enumerate(inst.disks)]
+
+
+def test_verify_reports_unknown_and_missing_lvs_and_nodes_without_lvm(plain: Harness) -> None:
+    from gnt import PROTOCOL_VERSION
+    from gnt.cluster.logic import LUClusterVerify
+    from gnt.opcodes import OpClusterVerify
+
+    plain.run(create(), LUInstanceCreate)
+    disk0, disk1 = plain.cfg.instance("inst1").disks
+    base = {"version": PROTOCOL_VERSION, "hypervisors": {}, "disk_files": [], "ssconf": {}}
+    volumes = [{"vg": "xenvg", "name": n, "size": 4, "phys": "/dev/vdb"} for n in (disk0.logical_id[1], "stray")]
+    plain.nodes["node1"].do_node_verify = lambda args: {**base, "volumes": volumes}  # type: ignore[attr-defined]
+    plain.nodes["node2"].do_node_verify = lambda args: {**base, "volumes_error": "vgs not found on this node"}  # type: ignore[attr-defined]
+    assert plain.run(OpClusterVerify(), LUClusterVerify) is False
+    errors = [line.strip() for line in plain.log if "ERROR" in line]
+    assert "- ERROR: node node1: volume xenvg/stray is unknown" in errors
+    assert f"- ERROR: instance inst1: volume xenvg/{disk1.logical_id[1]} missing on node node1" in errors
+    assert "- ERROR: node node2: cannot list LVM volumes: vgs not found on this node" in errors
+    assert not any(disk0.logical_id[1] in line for line in errors)
+    asked = [a for n, a in plain.nodes["node1"].calls if n == "node_verify"]
+    assert asked[0].vg_names == ["xenvg"]
