@@ -100,8 +100,8 @@ def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, i
     stores them (an LV is named `<unique id>.disk<N>`; the disk's own UUID is that id here)."""
     if template == constants.DT_PLAIN:
         if not cluster.volume_group_name:
-            raise OpPrereqError("No volume group configured for plain disks; set one with `gnt-cluster modify"
-                                " --vg-name`", "environment_error")  # fmt: skip
+            message = "No volume group configured for plain disks; set one with `gnt-cluster modify --vg-name`"
+            raise OpPrereqError(message, ECODE_ENVIRON)
         return [cluster.volume_group_name, f"{disk_uuid}.disk{index}"]
     if template == constants.DT_FILE:
         base = cluster.file_storage_dir

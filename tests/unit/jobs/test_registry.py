@@ -20,6 +20,7 @@ LU_MODULES = (
     "gnt.instance.lifecycle",
     "gnt.instance.migrate",
     "gnt.node.logic",
+    "gnt.node.storage",
 )
 
 
