@@ -71,6 +71,8 @@ class Cluster(ConfigObject):
     shared_file_storage_dir: str = ""
     #: the LVM volume group of plain (and drbd) disks (Ganeti's volume_group_name, `--vg-name`)
     volume_group_name: str = constants.DEFAULT_VG_NAME
+    #: regular expressions of LVs (`vg/lv`) that are not gnt's: verify does not call them unknown
+    reserved_lvs: list[str] = field(default_factory=list)
     beparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     hvparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -39,6 +39,7 @@ __all__ = [
     "mac_prefix",
     "nics",
     "refused",
+    "regexes",
     "vg_name",
 ]
 
@@ -125,6 +126,17 @@ def refused(reason: str) -> Check:
 def mac_prefix(value: Any) -> None:
     if value is not None and not (isinstance(value, str) and _MAC_PREFIX_RE.match(value)):
         raise ValueError(f"{value!r} is not a MAC prefix (three hex octets, e.g. aa:00:00)")
+
+
+def regexes(value: Any) -> None:
+    """Each entry compiles as a Python regular expression (reserved LVs)."""
+    for pattern in value or []:
+        if not isinstance(pattern, str):
+            raise ValueError(f"{pattern!r} is not a regular expression")
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
 
 
 def vg_name(value: Any) -> None:

@@ -128,6 +128,7 @@ class OpClusterSetParams(OpCode):
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
     vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)
+    reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
 
 

@@ -217,6 +217,7 @@ class Api:
                 "file_storage_dir": c.file_storage_dir,
                 "shared_file_storage_dir": c.shared_file_storage_dir,
                 "volume_group_name": c.volume_group_name,
+                "reserved_lvs": c.reserved_lvs,
                 "enabled_disk_templates": c.enabled_disk_templates,
                 "default_iallocator": c.default_iallocator,
                 "ctime": c.ctime,

@@ -165,6 +165,7 @@ def info() -> None:
             "master netdev": data["master_netdev"],
             "master netmask": data["master_netmask"],
             "lvm volume group": data.get("volume_group_name") or "None",
+            "lvm reserved volumes": ", ".join(data.get("reserved_lvs") or []) or "(none)",
             "file storage path": data["file_storage_dir"],
             "shared file storage path": data["shared_file_storage_dir"],
             "default instance allocator": data["default_iallocator"],
@@ -240,6 +241,7 @@ def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
 @click.option("--file-storage-dir", default=None, help="Directory of file disks")
 @click.option("--shared-file-storage-dir", default=None, help="Directory of sharedfile disks")
 @click.option("--vg-name", default=None, help="LVM volume group of plain disks (every node must have it)")
+@click.option("--reserved-lvs", default=None, help="Comma-separated regexps of LVs (vg/lv) not gnt's; '' clears")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
 @common_job_options
 @handle_errors
@@ -261,6 +263,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["hvparams"] = _hvparams(opts["hvparams"])
     if opts["nicparams"]:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
+    if opts["reserved_lvs"] is not None:
+        op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
     for key in (
         "candidate_pool_size",
         "max_running_jobs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
@@ -146,6 +147,7 @@ class LUClusterVerify(LogicalUnit):
         """LVs on nodes against plain disks in the config: unknown ones and missing ones (Ganeti's
         "volume xenvg/x is unknown" and "volume ... missing on node")."""
         cfg = self.cfg
+        reserved = [re.compile(p) for p in cfg.cluster.reserved_lvs]
         expected: dict[str, dict[tuple[str, str], str]] = {}
         for inst in cfg.instances.values():
             for disk in inst.disks:
@@ -161,7 +163,8 @@ class LUClusterVerify(LogicalUnit):
             found = {(v["vg"], v["name"]) for v in data["volumes"]}
             wanted = expected.get(node_name, {})
             for vg, lv in sorted(found - set(wanted)):
-                self._error("node", node_name, f"volume {vg}/{lv} is unknown")
+                if not any(r.fullmatch(f"{vg}/{lv}") for r in reserved):
+                    self._error("node", node_name, f"volume {vg}/{lv} is unknown")
             for (vg, lv), inst_name in sorted(wanted.items()):
                 if (vg, lv) not in found:
                     self._error("instance", inst_name, f"volume {vg}/{lv} missing on node {node_name}")
@@ -260,6 +263,8 @@ class LUClusterSetParams(LogicalUnit):
         )
         if op.vg_name is not None:
             cluster.volume_group_name = op.vg_name
+        if op.reserved_lvs is not None:
+            cluster.reserved_lvs = list(op.reserved_lvs)
         for attr in simple:
             value = getattr(op, attr)
             if value is not None:

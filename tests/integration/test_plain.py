@@ -18,6 +18,7 @@ def _info_vg(cluster: VCluster) -> str:
 
 def test_cluster_has_xenvg_and_every_node_allows_it(cluster: VCluster) -> None:
     assert _info_vg(cluster) == "xenvg"
+    assert "lvm reserved volumes: (none)" in cluster.ok("gnt-cluster", "info")
     for node in ("node1", "node2", "node3"):
         allowed = (cluster.dir / node / "var/lib/gnt/lvm-volume-groups").read_text().split("\n")
         assert "xenvg" in allowed, node
@@ -30,7 +31,12 @@ def test_vg_name_is_changed_and_a_bad_one_refused(cluster: VCluster) -> None:
         bad = cluster.run("gnt-cluster", "modify", "--vg-name=-ay")
         assert bad.rc != 0 and "invalid volume group name '-ay'" in bad.text and "Traceback" not in bad.text
         assert _info_vg(cluster) == "gntvg"
+        cluster.ok("gnt-cluster", "modify", "--reserved-lvs", "gntvg/swap.*,gntvg/root")
+        assert "lvm reserved volumes: gntvg/swap.*, gntvg/root" in cluster.ok("gnt-cluster", "info")
+        bad = cluster.run("gnt-cluster", "modify", "--reserved-lvs", "gntvg/(")
+        assert bad.rc != 0 and "invalid regular expression" in bad.text and "Traceback" not in bad.text
     finally:
+        cluster.ok("gnt-cluster", "modify", "--reserved-lvs", "")
         cluster.ok("gnt-cluster", "modify", "--vg-name", "xenvg")
 
 

@@ -84,3 +84,10 @@ def test_modify_refuses_a_vg_name_lvm_would_read_as_an_option(monkeypatch: pytes
     result = CliRunner().invoke(cluster_cli.main, ["modify", "--vg-name=-ay"])
     assert result.exit_code == 1 and "invalid volume group name '-ay'" in result.output
     assert master.ops == []
+
+
+def test_modify_reserved_lvs_splits_and_clears(monkeypatch: pytest.MonkeyPatch) -> None:
+    master = _use(monkeypatch, cluster_cli, [None])
+    assert CliRunner().invoke(cluster_cli.main, ["modify", "--reserved-lvs", "xenvg/swap.*,xenvg/root"]).exit_code == 0
+    assert CliRunner().invoke(cluster_cli.main, ["modify", "--reserved-lvs", ""]).exit_code == 0
+    assert [op["reserved_lvs"] for op in master.ops] == [["xenvg/swap.*", "xenvg/root"], []]

@@ -330,3 +330,25 @@ def test_verify_reports_unknown_and_missing_lvs_and_nodes_without_lvm(plain: Har
     assert not any(disk0.logical_id[1] in line for line in errors)
     asked = [a for n, a in plain.nodes["node1"].calls if n == "node_verify"]
     assert asked[0].vg_names == ["xenvg"]
+
+
+def test_verify_does_not_call_reserved_lvs_unknown(plain: Harness) -> None:
+    from gnt import PROTOCOL_VERSION
+    from gnt.cluster.logic import LUClusterVerify
+    from gnt.opcodes import OpClusterVerify
+
+    plain.run(OpClusterSetParams(reserved_lvs=["xenvg/swap.*", "xenvg/root"]), _set_params())
+    assert plain.cfg.cluster.reserved_lvs == ["xenvg/swap.*", "xenvg/root"]
+    base = {"version": PROTOCOL_VERSION, "hypervisors": {}, "disk_files": [], "ssconf": {}}
+    names = ("swap0", "root", "rootfs", "stray")
+    volumes = [{"vg": "xenvg", "name": n, "size": 4, "phys": "/dev/vdb"} for n in names]
+    for node in plain.nodes.values():
+        node.do_node_verify = lambda args: {**base, "volumes": volumes}  # type: ignore[attr-defined]
+    plain.run(OpClusterVerify(), LUClusterVerify)
+    unknown = {line.split("volume ")[1] for line in plain.log if "is unknown" in line and "node1" in line}
+    assert unknown == {"xenvg/rootfs is unknown", "xenvg/stray is unknown"}  # whole-name matches only
+
+
+def test_reserved_lvs_must_be_regular_expressions() -> None:
+    with pytest.raises(OpPrereqError, match="invalid regular expression 'xenvg/\\('"):
+        _op_from({"reserved_lvs": ["xenvg/("]})
