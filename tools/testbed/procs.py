@@ -1,0 +1,69 @@
+"""Processes the test bed starts (QEMU, vde_switch): started detached, ended by PID only.
+
+A host must survive the CLI command that booted it, so processes run in their own session and
+are found again by PID from the bed's state file; before a signal is sent, the PID's command line
+is checked, so a PID reused by an unrelated process is never killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+__all__ = ["spawn", "alive", "kill", "cmdline"]
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def spawn(argv: list[str], log: str) -> int:
+    """Start `argv` detached with stdout/stderr to `log`; return its PID."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    _children[proc.pid] = proc
+    return proc.pid
+
+
+def cmdline(pid: int) -> str:
+    """The process's command line ('' when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int, marker: str = "") -> bool:
+    """True while `pid` runs (a zombie is dead) and, if given, its command line contains `marker`."""
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X") and (not marker or marker in cmdline(pid))
+
+
+def kill(pid: int, marker: str, timeout: float = 10.0) -> None:
+    """SIGKILL `pid` if it is still ours (command line contains `marker`) and wait until it is gone."""
+    if not alive(pid, marker):
+        _reap(pid)
+        return
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.02)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    proc = _children.pop(pid, None)
+    if proc is not None:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _children[pid] = proc
