@@ -8,8 +8,21 @@ restores them from a snapshot taken once after boot. CLI: `tools/testbed/testbed
 
 from __future__ import annotations
 
+from . import initrd, procs, seed
 from .bed import Host, TestBed
 from .errors import TestbedError
 from .image import DEFAULT_SPEC, Image, ImageSpec, build_image, cache_dir
 
-__all__ = ["DEFAULT_SPEC", "Host", "Image", "ImageSpec", "TestBed", "TestbedError", "build_image", "cache_dir"]
+__all__ = [
+    "DEFAULT_SPEC",
+    "Host",
+    "Image",
+    "ImageSpec",
+    "TestBed",
+    "TestbedError",
+    "build_image",
+    "cache_dir",
+    "initrd",
+    "procs",
+    "seed",
+]
