@@ -37,8 +37,10 @@ def cmdline(pid: int) -> str:
 def alive(pid: int, marker: str = "") -> bool:
     """True while `pid` runs (a zombie is dead) and, if given, its command line contains `marker`."""
     proc = _children.get(pid)
-    if proc is not None and proc.poll() is not None:
-        return False
+    if proc is not None:
+        # Our own child: poll() is exact, and right after spawn its command line may still be
+        # Python's (fork before exec), so the marker cannot be checked yet.
+        return proc.poll() is None
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rpartition(")")[2].split()[0]

@@ -151,12 +151,27 @@ def test_seed_disk_has_the_checkout_launchers_and_key(tmp_path) -> None:
     assert "notes.txt" in top and "junk.pyc" not in top
 
 
-def test_kill_spares_a_process_that_is_not_ours(tmp_path) -> None:
+def test_kill_spares_a_process_that_is_not_ours() -> None:
+    # A PID read back from bed.json in a later command: not our child, so its command line decides.
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        procs.kill(other.pid, marker="qemu-system-x86_64 /some/bed")  # a reused PID: another command line
+        assert procs.alive(other.pid)
+        procs.kill(other.pid, marker="time.sleep(60)")
+        other.wait(timeout=10)
+        assert not procs.alive(other.pid)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_own_child_counts_as_alive_before_it_has_exec_d(tmp_path) -> None:
+    # Right after spawn the child may still show Python's command line: the marker is not required
+    # (the CLI once reported "QEMU exited during boot" for a QEMU that had not exec'd yet).
     pid = procs.spawn([sys.executable, "-c", "import time; time.sleep(60)"], str(tmp_path / "log"))
     try:
-        procs.kill(pid, marker="qemu-system-x86_64 /some/bed")  # a reused PID: another command line
-        assert procs.alive(pid)
-        procs.kill(pid, marker="time.sleep(60)")
+        assert procs.alive(pid, marker="qemu-system-x86_64 /not/in/this/cmdline")
+        procs.kill(pid, marker="unused for a child")
         assert not procs.alive(pid)
     finally:
         if procs.alive(pid):
