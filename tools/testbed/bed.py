@@ -181,7 +181,7 @@ class Host:
         argv = self.bed.qemu_argv(self)
         if paused:
             argv.append("-S")
-        self.state.pid = procs.spawn(argv, self.path("qemu.log"))
+        self.state.pid = procs.spawn(argv, self.path("qemu.log"), detached=self.bed.detached)
         self.bed.save_state()
 
     def _qmp(self) -> Qmp:
@@ -203,7 +203,9 @@ class TestBed:
         forwards: tuple[int, ...] = (),
         udev: bool = False,
         image: Image | None = None,
+        detached: bool = False,
     ) -> None:
+        """`detached`: hosts outlive this Python process (the CLI); otherwise they die with it."""
         self.dir = os.path.abspath(directory)
         names = [f"node{i}" for i in range(1, hosts + 1)] if isinstance(hosts, int) else list(hosts)
         if not names or len(names) > 200:
@@ -213,6 +215,7 @@ class TestBed:
         self.shared_size = shared_size
         self.udev = udev
         self.image = image
+        self.detached = detached
         self.key = ensure_key(cache_dir())
         self.vde_pid = 0
         self.hosts = [
@@ -239,11 +242,26 @@ class TestBed:
             "udev": self.udev,
             "image": dataclasses.asdict(self.image) if self.image else None,
             "vde_pid": self.vde_pid,
+            "detached": self.detached,
             "hosts": [dataclasses.asdict(h.state) for h in self.hosts],
         }
         with open(self.state_path + ".tmp", "w") as f:
             json.dump(state, f, indent=1)
         os.replace(self.state_path + ".tmp", self.state_path)
+        with open(self.ssh_config_path, "w") as f:
+            f.write(self.ssh_config())
+
+    @property
+    def ssh_config_path(self) -> str:
+        """An OpenSSH config naming every host: `ssh -F <bed>/ssh_config node1` (for tools that shell out)."""
+        return os.path.join(self.dir, "ssh_config")
+
+    def ssh_config(self) -> str:
+        options = (
+            f"  HostName 127.0.0.1\n  User root\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+        )
+        return "".join(f"Host {h.name}\n  Port {h.ssh_port}\n{options}" for h in self.hosts)
 
     @classmethod
     def load(cls, directory: str) -> TestBed:
@@ -260,6 +278,7 @@ class TestBed:
         bed.image = Image(**state["image"]) if state["image"] else None
         bed.key = ensure_key(cache_dir())
         bed.vde_pid = state["vde_pid"]
+        bed.detached = state.get("detached", True)
         bed.hosts = [Host(bed, HostState(**h)) for h in state["hosts"]]
         return bed
 
@@ -367,14 +386,22 @@ class TestBed:
         subprocess.run(["truncate", "-s", str(self.shared_size), self.shared_path], check=True)
 
     def _start_switch(self) -> None:
+        argv = ["vde_switch", "--sock", self.switch_path]
+        if self.detached:
+            self._start_switch_daemon(argv)
+        else:
+            self.vde_pid = procs.spawn(argv, os.path.join(self.dir, "switch.log"), detached=False, keep_stdin=True)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(os.path.join(self.switch_path, "ctl")):
+            if time.monotonic() > deadline or not procs.alive(self.vde_pid):
+                raise TestbedError(f"vde_switch did not create {self.switch_path}/ctl")
+            time.sleep(0.05)
+
+    def _start_switch_daemon(self, argv: list[str]) -> None:
         pidfile = os.path.join(self.dir, "switch.pid")
         if os.path.exists(pidfile):
             os.unlink(pidfile)
-        proc = subprocess.run(
-            ["vde_switch", "--sock", self.switch_path, "--daemon", "--pidfile", pidfile],
-            capture_output=True,
-            text=True,
-        )
+        proc = subprocess.run([*argv, "--daemon", "--pidfile", pidfile], capture_output=True, text=True)
         if proc.returncode != 0:
             raise TestbedError(f"vde_switch failed: {proc.stderr.strip()}")
         deadline = time.monotonic() + 10

@@ -58,6 +58,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         shared_size=args.shared,
         forwards=tuple(args.forward),
         udev=args.udev,
+        detached=True,
     )
     t = time.monotonic()
     try:

@@ -7,6 +7,7 @@ is checked, so a PID reused by an unrelated process is never killed.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,10 +18,28 @@ __all__ = ["spawn", "alive", "kill", "cmdline"]
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn(argv: list[str], log: str) -> int:
-    """Start `argv` detached with stdout/stderr to `log`; return its PID."""
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the thread that forked it ends (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(argv: list[str], log: str, detached: bool = True, keep_stdin: bool = False) -> int:
+    """Start `argv` in its own session with stdout/stderr to `log`; return its PID.
+
+    `detached=False` ties the process to this one: it is killed when the calling thread ends,
+    so a test run that is itself killed leaves no QEMU behind (call from a long-lived thread).
+    `keep_stdin` gives it a pipe that stays open while this process lives (vde_switch exits on EOF).
+    """
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if keep_stdin else subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=None if detached else _die_with_parent,
+        )
     _children[proc.pid] = proc
     return proc.pid
 
@@ -65,6 +84,8 @@ def kill(pid: int, marker: str, timeout: float = 10.0) -> None:
 def _reap(pid: int) -> None:
     proc = _children.pop(pid, None)
     if proc is not None:
+        if proc.stdin is not None:
+            proc.stdin.close()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -11,11 +11,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
 from tools.testbed import Image, TestbedError, image, initrd, procs, seed
 from tools.testbed.bed import TestBed
+
+from .conftest import REPO
 
 
 def _cpio_names(data: bytes) -> dict[str, bytes]:
@@ -119,6 +122,10 @@ def test_bed_state_survives_a_new_process(tmp_path, monkeypatch) -> None:
     again = TestBed.load(bed.dir)
     assert [h.name for h in again.hosts] == ["alpha", "beta"]
     assert again["beta"].pid == 4242 and again["beta"].ssh_port == bed["beta"].ssh_port
+    with open(os.path.join(bed.dir, "ssh_config")) as f:
+        config = f.read()
+    assert f"Host beta\n  Port {bed['beta'].ssh_port}\n  HostName 127.0.0.1\n  User root\n" in config
+    assert f"IdentityFile {bed.key}\n" in config
     with pytest.raises(TestbedError, match="no host 'gamma'"):
         again["gamma"]
     with pytest.raises(TestbedError, match="no test bed"):
@@ -176,3 +183,26 @@ def test_own_child_counts_as_alive_before_it_has_exec_d(tmp_path) -> None:
     finally:
         if procs.alive(pid):
             os.kill(pid, 9)
+
+
+def test_tied_process_dies_with_the_process_that_started_it(tmp_path) -> None:
+    # A test run killed outright must not leave QEMUs behind: what it spawns gets SIGKILL with it.
+    starter = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, sys.argv[1]); from tools.testbed import procs; "
+            "print(procs.spawn([sys.executable, '-c', 'import time; time.sleep(60)'], sys.argv[2], detached=False))",
+            REPO,
+            str(tmp_path / "log"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(starter.stdout)
+    for _ in range(100):
+        if not procs.alive(pid, marker="time.sleep(60)"):
+            break
+        time.sleep(0.05)
+    assert not procs.alive(pid, marker="time.sleep(60)")
