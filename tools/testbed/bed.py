@@ -441,28 +441,34 @@ class TestBed:
         All hosts are paused first, then the shared disk is blanked (it was blank when the snapshot
         was taken), then each loads its snapshot and runs again with its clock set to now.
         """
-        qmps: list[Qmp] = []
+        qmps: dict[str, Qmp] = {}
         try:
             for host in self.hosts:
                 host.ssh.close()
                 if host.is_running():
-                    qmp = host._qmp()
-                    qmp.execute("stop")
+                    qmps[host.name] = host._qmp()
+                    qmps[host.name].execute("stop")
                 else:
                     host._start(paused=True)
-                    qmp = host._qmp()
-                qmps.append(qmp)
+                    qmps[host.name] = host._qmp()
             if self.shared_size:
                 self._blank_shared()
-            for qmp in qmps:
-                qmp.run_job("snapshot-load", "load", tag=tag, vmstate="root", devices=SNAPSHOT_DEVICES)
-            for qmp in qmps:
+            self._each(
+                lambda h: qmps[h.name].run_job(
+                    "snapshot-load", "load", tag=tag, vmstate="root", devices=SNAPSHOT_DEVICES
+                )
+            )
+            for qmp in qmps.values():
                 qmp.execute("cont")
         finally:
-            for qmp in qmps:
+            for qmp in qmps.values():
                 qmp.close()
-        self._each(lambda host: host.ssh.connect(timeout))
-        self._each(lambda host: host.run(f"date -u -s @{time.time():.3f} >/dev/null"))
+
+        def reconnect(host: Host) -> None:
+            host.ssh.connect(timeout)
+            host.run(f"date -u -s @{time.time():.3f} >/dev/null")
+
+        self._each(reconnect)
 
     def _each(self, func) -> None:
         """Call `func(host)` for every host at once (ssh handshakes against emulated CPUs are slow)."""

@@ -38,7 +38,7 @@ def checkout_files(root: str) -> list[str]:
     if proc.returncode != 0:
         raise TestbedError(f"git ls-files in {root} failed: {proc.stderr.decode(errors='replace').strip()}")
     names = [n for n in proc.stdout.decode().split("\0") if n]
-    return [n for n in names if os.path.isfile(os.path.join(root, n)) and not n.startswith("tools/testbed/guest/")]
+    return [n for n in names if os.path.isfile(os.path.join(root, n))]
 
 
 def _launchers(root: str, bindir: str) -> None:

@@ -7,6 +7,7 @@ is powered off or restored, since the guest side of it no longer exists.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
@@ -15,6 +16,10 @@ from dataclasses import dataclass
 from .errors import TestbedError
 
 __all__ = ["RunResult", "SshClient", "ensure_key", "ssh_argv"]
+
+# Connecting while a host boots fails a few times by design; without a handler anywhere, paramiko's
+# transport thread would print each failure's traceback on stderr (logging's last resort).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)

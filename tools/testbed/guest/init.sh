@@ -44,6 +44,6 @@ for b in /sys/block/vd*; do
 done
 if [ -d /opt/gnt/.testbed/bin ]; then ln -sf /opt/gnt/.testbed/bin/* /usr/local/bin/; fi
 [ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
-/usr/sbin/sshd
+/usr/sbin/sshd -r  # no re-exec per connection: a login costs 0.25 s instead of 0.6 s under TCG
 echo "TESTBED-READY $NAME uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
 while :; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done
