@@ -35,7 +35,8 @@ def _status(bed: TestBed) -> None:
     print(f"{'host':10} {'address':15} {'ssh':16} {'pid':>8}  state")
     for h in bed.hosts:
         state = "running" if h.is_running() else "off"
-        print(f"{h.name:10} {h.ip:15} 127.0.0.1:{h.ssh_port:<6} {h.pid or '-':>8}  {state}")
+        fwd = "".join(f"  {gp}->127.0.0.1:{hp}" for gp, hp in sorted(h.state.forwards.items()))
+        print(f"{h.name:10} {h.ip:15} 127.0.0.1:{h.ssh_port:<6} {h.pid or '-':>8}  {state}{fwd}")
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from tools.testbed.bed import RUN_TOOLS  # noqa: E402
 from tools.testbed.image import TOOLS as BUILD_TOOLS  # noqa: E402
 
 TIMINGS: dict[str, list[float]] = {}
+NODED_PORT = 1811  # gnt's node daemon port (gnt.constants.DEFAULT_NODED_PORT), forwarded to 127.0.0.1
 
 
 def record(name: str, seconds: float) -> None:
@@ -70,7 +71,7 @@ class Session:
 
 @pytest.fixture(scope="session")
 def testbed_session() -> Iterator[Session]:
-    bed = make_bed(hosts=2, shared_size="256M")
+    bed = make_bed(hosts=2, shared_size="256M", forwards=(NODED_PORT,))
     try:
         bed.create()
         t = time.monotonic()

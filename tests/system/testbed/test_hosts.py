@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 
 import pytest
 
 from tools.testbed import TestBed, procs
 
-from .conftest import REPO, record
+from .conftest import NODED_PORT, REPO, record
 
 # The first test also pays for the image build (cold: 1-2 min) and the boot.
 pytestmark = pytest.mark.timeout(1200)
@@ -38,6 +39,23 @@ def test_hosts_have_no_route_off_their_networks(testbed: TestBed) -> None:
     routes = testbed["node1"].run("ip -4 route").stdout
     assert "default" not in routes
     assert "192.168.77.0/24 dev priv0" in routes
+
+
+def test_forwarded_guest_port_is_reachable_on_loopback(testbed: TestBed) -> None:
+    # What a master on this machine uses to reach a node daemon inside a host (issue 9).
+    node2 = testbed["node2"]
+    node2.run(f"socat TCP-LISTEN:{NODED_PORT},reuseaddr SYSTEM:'echo hello-from-$(hostname)' >/dev/null 2>&1 &")
+    reply = b""
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", node2.port(NODED_PORT)), timeout=5) as conn:
+                reply = conn.recv(100)
+        except OSError:
+            reply = b""
+        if reply:
+            break
+        time.sleep(0.2)
+    assert reply == b"hello-from-node2\n"
 
 
 def test_lvm_on_the_data_disk(testbed: TestBed) -> None:
