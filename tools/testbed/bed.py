@@ -302,9 +302,17 @@ class TestBed:
             f"tb.mac={host.mac} tb.mgmt={host.mgmt_mac} tb.hosts={peers} tb.udev={int(self.udev)}"
         )
 
+    def boot_args(self, host: Host) -> list[str]:
+        """How QEMU boots `host`: Debian's vmlinux (PVH) and the busybox initramfs.
+
+        A bed of another kind overrides this (a Xen host boots xen as the kernel, with the dom0
+        kernel and the initramfs as multiboot modules and `console=hvc0 tb.tty=hvc0`).
+        """
+        assert self.image is not None
+        return ["-kernel", self.image.vmlinux, "-initrd", self.image.initrd, "-append", self.kernel_args(host)]
+
     def qemu_argv(self, host: Host) -> list[str]:
         """The QEMU command line of `host` (the same for a cold boot and a restore)."""
-        assert self.image is not None
         fwd = [f"hostfwd=tcp:127.0.0.1:{host.ssh_port}-:22"]
         fwd += [f"hostfwd=tcp:127.0.0.1:{hp}-:{gp}" for gp, hp in sorted(host.state.forwards.items())]
         argv = [
@@ -325,12 +333,7 @@ class TestBed:
             "-no-user-config",
             "-display",
             "none",
-            "-kernel",
-            self.image.vmlinux,
-            "-initrd",
-            self.image.initrd,
-            "-append",
-            self.kernel_args(host),
+            *self.boot_args(host),
             "-serial",
             f"file:{host.path('console.log')}",
             "-qmp",

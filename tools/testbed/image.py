@@ -14,9 +14,11 @@ package and the busybox binary.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,42 +154,57 @@ def check_tools() -> list[str]:
 
 
 def build_image(spec: ImageSpec = DEFAULT_SPEC, log=None) -> Image:
-    """Return the cached image for `spec`, building it first if its inputs changed (needs root)."""
+    """Return the cached image for `spec`, building it first if its inputs changed (needs root).
+
+    A lock on the cache makes a second test run wait for the build in progress and then use it.
+    """
     cache = cache_dir()
-    deb = kernel.kernel_deb(cache)
-    key = _key(image_inputs(spec, deb))
-    dest = os.path.join(cache, "images", f"{spec.name}-{key}")
-    if not os.path.exists(os.path.join(dest, "manifest.json")):
-        missing = check_tools()
-        if missing:
-            raise TestbedError(f"cannot build the host image: missing {', '.join(missing)} (tools/install-deps.sh)")
-        if os.geteuid() != 0:
-            raise TestbedError("building the host image needs root (mmdebstrap in root mode, chroot depmod)")
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        work = tempfile.mkdtemp(prefix=f".{spec.name}-{key}-", dir=os.path.dirname(dest))
-        try:
-            _build(spec, deb, work, log or (lambda msg: None))
-            os.chmod(work, 0o755)
-            os.replace(work, dest)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        _prune_old(os.path.dirname(dest), spec.name, keep=dest)
-    release = kernel.kernel_version(deb)
+    os.makedirs(os.path.join(cache, "images"), exist_ok=True)
+    with open(os.path.join(cache, "images", ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        deb = kernel.kernel_deb(cache)
+        key = _key(image_inputs(spec, deb))
+        dest = os.path.join(cache, "images", f"{spec.name}-{key}")
+        if not os.path.exists(os.path.join(dest, "manifest.json")):
+            _build_into(spec, deb, dest, log or (lambda msg: None))
+            _prune_old(os.path.dirname(dest), spec.name, keep=dest)
     return Image(
         root=os.path.join(dest, "root.img"),
         vmlinux=os.path.join(dest, "vmlinux"),
         initrd=os.path.join(dest, "initrd.img"),
-        kernel_release=release,
+        kernel_release=kernel.kernel_version(deb),
         key=key,
     )
 
 
-def _prune_old(images: str, name: str, keep: str) -> None:
-    """Drop older images of the same spec name (each is ~0.6 GB on disk)."""
-    for entry in os.listdir(images):
-        path = os.path.join(images, entry)
-        if entry.startswith(name + "-") and path != keep and not entry.startswith("."):
-            shutil.rmtree(path, ignore_errors=True)
+def _build_into(spec: ImageSpec, deb: str, dest: str, log) -> None:
+    missing = check_tools()
+    if missing:
+        raise TestbedError(f"cannot build the host image: missing {', '.join(missing)} (tools/install-deps.sh)")
+    if os.geteuid() != 0:
+        raise TestbedError("building the host image needs root (mmdebstrap in root mode, chroot depmod)")
+    shutil.rmtree(dest, ignore_errors=True)  # a build interrupted before its manifest was written
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}-", dir=os.path.dirname(dest))
+    try:
+        _build(spec, deb, work, log)
+        os.chmod(work, 0o755)
+        os.replace(work, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _prune_old(images: str, name: str, keep: str, previous: int = 1) -> None:
+    """Drop older images of the same spec (each is ~0.6 GB), keeping `previous` ones besides `keep`.
+
+    The newest older image stays: a bed booted from it before the rebuild may still cold-boot a host.
+    """
+    pattern = re.compile(re.escape(name) + r"-[0-9a-f]{16}")
+    old = [
+        os.path.join(images, e) for e in os.listdir(images) if pattern.fullmatch(e) and os.path.join(images, e) != keep
+    ]
+    old.sort(key=os.path.getmtime, reverse=True)
+    for path in old[previous:]:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _build(spec: ImageSpec, deb: str, work: str, log) -> None:

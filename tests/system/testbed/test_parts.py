@@ -206,3 +206,18 @@ def test_tied_process_dies_with_the_process_that_started_it(tmp_path) -> None:
             break
         time.sleep(0.05)
     assert not procs.alive(pid, marker="time.sleep(60)")
+
+
+def test_prune_keeps_the_new_image_the_previous_one_and_other_specs(tmp_path) -> None:
+    images = tmp_path / "images"
+    for age, name in enumerate(["host-" + "a" * 16, "host-" + "b" * 16, "host-" + "c" * 16, "host-xen-" + "d" * 16]):
+        (images / name).mkdir(parents=True)
+        os.utime(images / name, (1000 + age, 1000 + age))
+    (images / "host-new0000000000000").mkdir()  # not a cache key: left alone
+    image._prune_old(str(images), "host", keep=str(images / ("host-" + "c" * 16)))
+    assert sorted(os.listdir(images)) == [
+        "host-" + "b" * 16,  # the newest older one, for beds booted before the rebuild
+        "host-" + "c" * 16,
+        "host-new0000000000000",
+        "host-xen-" + "d" * 16,  # another spec whose name starts the same
+    ]

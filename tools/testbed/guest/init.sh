@@ -2,7 +2,7 @@
 # PID 1's child (tini reaps orphans) on a test-bed host; no systemd, so a host is ready in seconds.
 # Reads its identity from kernel parameters written by tools/testbed/qemu.py:
 #   tb.name=NAME tb.ip=ADDR/PFX tb.mac=MAC (private NIC) tb.mgmt=MAC (slirp NIC for ssh)
-#   tb.hosts=NAME=ADDR,... (/etc/hosts) tb.udev=0|1
+#   tb.hosts=NAME=ADDR,... (/etc/hosts) tb.udev=0|1 tb.tty=TTY (rescue shell, default ttyS0)
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -45,5 +45,8 @@ done
 if [ -d /opt/gnt/.testbed/bin ]; then ln -sf /opt/gnt/.testbed/bin/* /usr/local/bin/; fi
 [ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key
 /usr/sbin/sshd -r  # no re-exec per connection: a login costs 0.25 s instead of 0.6 s under TCG
-echo "TESTBED-READY $NAME uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
-while :; do setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'; sleep 1; done
+# /dev/console is whatever console= says (ttyS0 on QEMU, hvc0 for a Xen dom0); tb.tty names the
+# terminal for the rescue shell.
+echo "TESTBED-READY $NAME uptime=$(cut -d' ' -f1 /proc/uptime)" > /dev/console
+TTY=$(arg tb.tty)
+while :; do setsid sh -c "exec sh </dev/${TTY:-ttyS0} >/dev/${TTY:-ttyS0} 2>&1"; sleep 1; done
