@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -210,6 +211,12 @@ class TestBed:
         names = [f"node{i}" for i in range(1, hosts + 1)] if isinstance(hosts, int) else list(hosts)
         if not names or len(names) > 200:
             raise TestbedError(f"a test bed has 1 to 200 hosts, not {len(names)}")
+        for name in names:
+            # A name goes on the kernel command line and into /etc/hosts: a plain host name only.
+            if not re.fullmatch(r"[a-z][a-z0-9-]{0,31}", name):
+                raise TestbedError(f"bad host name {name!r}: use lower-case letters, digits and '-' (up to 32)")
+        if len(set(names)) != len(names):
+            raise TestbedError(f"host names repeat: {', '.join(names)}")
         self.memory = memory
         self.data_size = data_size
         self.shared_size = shared_size

@@ -221,3 +221,9 @@ def test_prune_keeps_the_new_image_the_previous_one_and_other_specs(tmp_path) ->
         "host-new0000000000000",
         "host-xen-" + "d" * 16,  # another spec whose name starts the same
     ]
+
+
+@pytest.mark.parametrize("names", [["node 1"], ["a,b"], ["x=y"], ["Node1"], ["n1", "n1"], []])
+def test_bad_host_names_are_refused(tmp_path, monkeypatch, names) -> None:
+    with pytest.raises(TestbedError, match="bad host name|names repeat|1 to 200 hosts"):
+        _bed(tmp_path, monkeypatch, hosts=names)
