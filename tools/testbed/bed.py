@@ -12,7 +12,7 @@ Each host is one QEMU/TCG process with:
 
 `save_snapshot()` stores every host's RAM and disks in its qcow2 files (QMP `snapshot-save` with an
 explicit device list, so the shared raw disk and the read-only seed are left out);
-`restore()` brings every host back to that instant in about a second, blanking the shared disk.
+`restore()` brings every host (and the shared disk) back to that instant in a couple of seconds.
 
 The bed's state (PIDs, ports) is kept in `bed.json` in its directory, so the CLI can find hosts
 booted by an earlier command.
@@ -20,6 +20,7 @@ booted by an earlier command.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -382,18 +383,13 @@ class TestBed:
         with open(self.key + ".pub") as f:
             make_seed(self.seed_path, f.read())
         if self.shared_size:
-            self._blank_shared()
+            subprocess.run(["truncate", "-s", str(self.shared_size), self.shared_path], check=True)
         for host in self.hosts:
             os.makedirs(host.dir, exist_ok=True)
             _qemu_img("create", "-q", "-f", "qcow2", "-b", self.image.root, "-F", "raw", host.path("root.qcow2"))
             _qemu_img("create", "-q", "-f", "qcow2", host.path("data.qcow2"), self.data_size)
         self._start_switch()
         self.save_state()
-
-    def _blank_shared(self) -> None:
-        with open(self.shared_path, "wb") as f:
-            f.truncate(0)
-        subprocess.run(["truncate", "-s", str(self.shared_size), self.shared_path], check=True)
 
     def _start_switch(self) -> None:
         argv = ["vde_switch", "--sock", self.switch_path]
@@ -435,22 +431,54 @@ class TestBed:
                 future.result()
 
     def save_snapshot(self, tag: str = "booted") -> None:
-        """Store every host's RAM and disks under `tag` (hosts keep running afterwards)."""
+        """Store every host's RAM and disks (and the shared disk) under `tag`; a same-named one is replaced.
+
+        Hosts keep running afterwards.
+        """
+        off = [h.name for h in self.hosts if not h.is_running()]
+        if off:
+            raise TestbedError(f"cannot snapshot: {', '.join(off)} powered off (power on first)")
         for host in self.hosts:
             host.ssh.close()
         time.sleep(0.5)  # let each sshd see its connection go, so the snapshot holds no session
-        for host in self.hosts:
-            with host._qmp() as qmp:
+        qmps = {h.name: h._qmp() for h in self.hosts}
+        try:
+            for qmp in qmps.values():
                 qmp.execute("stop")
+            if self.shared_size:
+                self._copy_sparse(self.shared_path, self._shared_snapshot(tag))
+
+            def save(host: Host) -> None:
+                qmp = qmps[host.name]
+                with contextlib.suppress(TestbedError):  # no snapshot of that name yet
+                    qmp.run_job("snapshot-delete", "delete", tag=tag, devices=SNAPSHOT_DEVICES)
                 qmp.run_job("snapshot-save", "save", tag=tag, vmstate="root", devices=SNAPSHOT_DEVICES)
+
+            self._each(save)
+            for qmp in qmps.values():
                 qmp.execute("cont")
+        finally:
+            for qmp in qmps.values():
+                qmp.close()
+
+    def _shared_snapshot(self, tag: str) -> str:
+        return os.path.join(self.dir, f"shared.{tag}.raw")
+
+    @staticmethod
+    def _copy_sparse(src: str, dest: str) -> None:
+        """Copy a disk image in place (the destination keeps its inode, so QEMUs that have it open see the copy)."""
+        proc = subprocess.run(["cp", "--sparse=always", src, dest], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise TestbedError(f"copying {src} to {dest} failed: {proc.stderr.strip()}")
 
     def restore(self, tag: str = "booted", timeout: float = 60.0) -> None:
         """Bring every host back to the snapshot `tag`; hosts that were off are started.
 
-        All hosts are paused first, then the shared disk is blanked (it was blank when the snapshot
-        was taken), then each loads its snapshot and runs again with its clock set to now.
+        All hosts are paused first, then the shared disk gets its content at the snapshot back,
+        then each host loads its snapshot and runs again with its clock set to now.
         """
+        if self.shared_size and not os.path.exists(self._shared_snapshot(tag)):
+            raise TestbedError(f"no snapshot {tag!r} in {self.dir} (take one with save_snapshot / `snapshot`)")
         qmps: dict[str, Qmp] = {}
         try:
             for host in self.hosts:
@@ -462,7 +490,7 @@ class TestBed:
                     host._start(paused=True)
                     qmps[host.name] = host._qmp()
             if self.shared_size:
-                self._blank_shared()
+                self._copy_sparse(self._shared_snapshot(tag), self.shared_path)
             self._each(
                 lambda h: qmps[h.name].run_job(
                     "snapshot-load", "load", tag=tag, vmstate="root", devices=SNAPSHOT_DEVICES

@@ -145,3 +145,17 @@ def test_restore_gives_clean_hosts_even_after_a_power_cut(testbed: TestBed) -> N
     assert node2.run("dd if=/dev/vdd bs=512 count=1 iflag=direct status=none | tr -d '\\0'").stdout == ""
     # The clock is now, not the snapshot's.
     assert abs(float(node1.run("date +%s").stdout) - time.time()) < 30
+
+
+def test_a_later_snapshot_holds_that_moment_and_can_be_replaced(testbed: TestBed) -> None:
+    node1, node2 = testbed["node1"], testbed["node2"]
+    node1.run("echo first > /root/state")
+    node2.run("echo first | dd of=/dev/vdd bs=512 conv=sync oflag=direct status=none")
+    testbed.save_snapshot("later")
+    node1.run("echo second > /root/state")
+    testbed.save_snapshot("later")  # replaces the first "later"
+    node1.run("echo third > /root/state")
+    node2.run("echo third | dd of=/dev/vdd bs=512 conv=sync oflag=direct status=none")
+    testbed.restore("later")
+    assert node1.run("cat /root/state").stdout == "second\n"
+    assert node1.run("dd if=/dev/vdd bs=512 count=1 iflag=direct status=none | tr -d '\\0'").stdout == "first\n"
