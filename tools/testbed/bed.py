@@ -11,7 +11,8 @@ Each host is one QEMU/TCG process with:
   to the host's sshd (and any other guest ports asked for), and nothing else.
 
 `save_snapshot()` stores every host's RAM and disks in its qcow2 files (QMP `snapshot-save` with an
-explicit device list, so the shared raw disk and the read-only seed are left out);
+explicit device list, so the read-only seed and the shared raw disk are left out; the latter is
+copied aside sparsely);
 `restore()` brings every host (and the shared disk) back to that instant in a couple of seconds.
 
 The bed's state (PIDs, ports) is kept in `bed.json` in its directory, so the CLI can find hosts
@@ -207,7 +208,19 @@ class TestBed:
         image: Image | None = None,
         detached: bool = False,
     ) -> None:
-        """`detached`: hosts outlive this Python process (the CLI); otherwise they die with it."""
+        """Describe a bed; `create()` makes its files and `start()` boots it.
+
+        Args:
+            directory: where the bed's disks, sockets and state go (keep it short: unix sockets).
+            hosts: how many (named node1..nodeN), or the names.
+            memory: MiB per host.
+            data_size: each host's data disk (vdb).
+            shared_size: size of a disk attached to every host (vdd), or None for none.
+            forwards: guest TCP ports to forward to 127.0.0.1 besides ssh (`Host.port()`).
+            udev: run systemd-udevd in the hosts (slower boot; LVM syncs with udev).
+            image: a built image; by default the default spec's, built if needed by `create()`.
+            detached: hosts outlive this Python process (the CLI); otherwise they die with it.
+        """
         self.dir = os.path.abspath(directory)
         names = [f"node{i}" for i in range(1, hosts + 1)] if isinstance(hosts, int) else list(hosts)
         if not names or len(names) > 200:
