@@ -203,6 +203,7 @@ class TestBed:
         memory: int = 1024,
         data_size: str = "4G",
         shared_size: str | None = None,
+        shared_hosts: list[str] | None = None,
         forwards: tuple[int, ...] = (),
         udev: bool = False,
         image: Image | None = None,
@@ -216,6 +217,7 @@ class TestBed:
             memory: MiB per host.
             data_size: each host's data disk (vdb).
             shared_size: size of a disk attached to every host (vdd), or None for none.
+            shared_hosts: the hosts that see the shared disk (default: all).
             forwards: guest TCP ports to forward to 127.0.0.1 besides ssh (`Host.port()`).
             udev: run systemd-udevd in the hosts (slower boot; LVM syncs with udev).
             image: a built image; by default the default spec's, built if needed by `create()`.
@@ -234,6 +236,10 @@ class TestBed:
         self.memory = memory
         self.data_size = data_size
         self.shared_size = shared_size
+        unknown = sorted(set(shared_hosts or ()) - set(names))
+        if unknown:
+            raise TestbedError(f"shared disk for unknown hosts: {', '.join(unknown)}")
+        self.shared_hosts = list(shared_hosts) if shared_hosts else None
         self.udev = udev
         self.image = image
         self.detached = detached
@@ -260,6 +266,7 @@ class TestBed:
             "memory": self.memory,
             "data_size": self.data_size,
             "shared_size": self.shared_size,
+            "shared_hosts": self.shared_hosts,
             "udev": self.udev,
             "image": dataclasses.asdict(self.image) if self.image else None,
             "vde_pid": self.vde_pid,
@@ -295,6 +302,7 @@ class TestBed:
         bed = cls.__new__(cls)
         bed.dir = os.path.abspath(directory)
         bed.memory, bed.data_size, bed.shared_size = state["memory"], state["data_size"], state["shared_size"]
+        bed.shared_hosts = state.get("shared_hosts")
         bed.udev = state["udev"]
         bed.image = Image(**state["image"]) if state["image"] else None
         bed.key = ensure_key(cache_dir())
@@ -322,6 +330,10 @@ class TestBed:
             f"root=/dev/vda rw console=ttyS0 quiet panic=-1 tb.name={host.name} tb.ip={host.ip}/24 "
             f"tb.mac={host.mac} tb.mgmt={host.mgmt_mac} tb.hosts={peers} tb.udev={int(self.udev)}"
         )
+
+    def sees_shared(self, host: Host) -> bool:
+        """Whether the shared disk (a SAN LUN) is attached to `host`."""
+        return bool(self.shared_size) and (self.shared_hosts is None or host.name in self.shared_hosts)
 
     def boot_args(self, host: Host) -> list[str]:
         """How QEMU boots `host`: Debian's vmlinux (PVH) and the busybox initramfs.
@@ -373,7 +385,7 @@ class TestBed:
             ("data", "qcow2", host.path("data.qcow2"), "0x6", ""),
             ("gnt", "raw", self.seed_path, "0x7", ",read-only=on"),
         ]
-        if self.shared_size:
+        if self.sees_shared(host):
             disks.append(("shared", "raw", self.shared_path, "0x8", ",file.locking=off"))
         for node, fmt, path, addr, extra in disks:
             argv += [

@@ -57,6 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         memory=args.memory,
         data_size=args.data_size,
         shared_size=args.shared,
+        shared_hosts=args.shared_hosts.split(",") if args.shared_hosts else None,
         forwards=tuple(args.forward),
         udev=args.udev,
         detached=True,
@@ -132,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--memory", type=int, default=1024, help="MiB per host (default 1024)")
     up.add_argument("--data-size", default="4G", help="each host's data disk, for LVM (default 4G)")
     up.add_argument("--shared", metavar="SIZE", help="a disk attached to every host (a SAN LUN)")
+    up.add_argument("--shared-hosts", metavar="A,B", help="attach the shared disk to these hosts only")
     up.add_argument("--forward", type=int, action="append", default=[], help="also forward this guest TCP port")
     up.add_argument("--udev", action="store_true", help="run systemd-udevd in the hosts (about 5 s more boot)")
     up.set_defaults(func=cmd_up)

@@ -227,3 +227,10 @@ def test_prune_keeps_the_new_image_the_previous_one_and_other_specs(tmp_path) ->
 def test_bad_host_names_are_refused(tmp_path, monkeypatch, names) -> None:
     with pytest.raises(TestbedError, match="bad host name|names repeat|1 to 200 hosts"):
         _bed(tmp_path, monkeypatch, hosts=names)
+
+
+def test_shared_disk_only_on_the_hosts_named(tmp_path, monkeypatch) -> None:
+    bed = _bed(tmp_path, monkeypatch, hosts=3, shared_size="1G", shared_hosts=["node1", "node3"])
+    assert [h.name for h in bed.hosts if "serial=shared" in " ".join(bed.qemu_argv(h))] == ["node1", "node3"]
+    with pytest.raises(TestbedError, match="unknown hosts: node9"):
+        _bed(tmp_path, monkeypatch, hosts=2, shared_size="1G", shared_hosts=["node9"])
