@@ -119,9 +119,9 @@ class Host:
         return self.path("qmp.sock")
 
     # -- running commands -------------------------------------------------------------------------
-    def run(self, command: str, check: bool = True, timeout: float = 120.0) -> RunResult:
+    def run(self, command: str, check: bool = True, timeout: float = 120.0, stdin: bytes | str = b"") -> RunResult:
         """Run a shell command on the host as root; with `check`, a non-zero exit raises TestbedError."""
-        result = self.ssh.run(command, timeout=timeout)
+        result = self.ssh.run(command, timeout=timeout, stdin=stdin)
         if check and result.rc != 0:
             raise TestbedError(
                 f"{self.name}: {command!r} exited {result.rc}\nstdout: {result.stdout[-2000:]}\n"

@@ -109,17 +109,43 @@ class SshClient:
                 time.sleep(0.2)
         raise TestbedError(f"sshd on 127.0.0.1:{self.port} not answering after {timeout:.0f} s: {last}")
 
-    def run(self, command: str, timeout: float = 120.0, connect_timeout: float = 30.0) -> RunResult:
-        """Run `command` with the remote shell; stdout/stderr are decoded as UTF-8."""
+    def run(
+        self, command: str, timeout: float = 120.0, connect_timeout: float = 30.0, stdin: bytes | str = b""
+    ) -> RunResult:
+        """Run `command` with the remote shell, `stdin` as its input; output is decoded as UTF-8.
+
+        Returns when the command exits, even if a process it started in the background still holds
+        its stdout (a daemon started with `&`); stdout and stderr are read as they come, so neither
+        can fill the channel's window and stall the other.
+        """
         if self._client is None or not self._client.get_transport() or not self._client.get_transport().is_active():
             self.close()
             self.connect(connect_timeout)
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        out: list[bytes] = []
+        err: list[bytes] = []
+        deadline = time.monotonic() + timeout
         try:
-            _, out, err = self._client.exec_command(command, timeout=timeout)
-            stdout = out.read().decode(errors="replace")
-            stderr = err.read().decode(errors="replace")
-            rc = out.channel.recv_exit_status()
+            chan = self._client.get_transport().open_session(timeout=timeout)
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            if data:
+                chan.sendall(data)
+            chan.shutdown_write()
+            while True:
+                if chan.recv_ready():
+                    out.append(chan.recv(65536))
+                elif chan.recv_stderr_ready():
+                    err.append(chan.recv_stderr(65536))
+                elif chan.exit_status_ready() or chan.closed:
+                    break
+                elif time.monotonic() > deadline:
+                    raise TimeoutError("no exit status")
+                else:
+                    time.sleep(0.005)
+            rc = chan.recv_exit_status()
+            chan.close()
         except (TimeoutError, OSError, EOFError) as exc:
             self.close()
             raise TestbedError(f"ssh command failed or timed out after {timeout:.0f} s: {command!r}: {exc}") from exc
-        return RunResult(rc, stdout, stderr)
+        return RunResult(rc, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"))

@@ -34,6 +34,15 @@ def test_hosts_boot_and_reach_each_other_on_the_private_network(testbed: TestBed
     )
 
 
+def test_run_feeds_stdin_and_returns_while_a_daemon_holds_stdout(testbed: TestBed) -> None:
+    node = testbed["node1"]
+    assert node.run("cat > /root/in && wc -c < /root/in", stdin=b"x" * 100000).stdout.strip() == "100000"
+    big = node.run("head -c 3000000 /dev/zero | tr '\\0' e >&2; echo done")
+    assert big.stdout == "done\n" and len(big.stderr) == 3000000
+    started = node.run("sleep 600 & echo started")  # the sleep keeps the channel's stdout open
+    assert started.stdout == "started\n" and started.rc == 0
+
+
 def test_hosts_have_no_route_off_their_networks(testbed: TestBed) -> None:
     # Only the private network and the ssh-forwarding link exist; no default route leaves the host.
     routes = testbed["node1"].run("ip -4 route").stdout
