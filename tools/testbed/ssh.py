@@ -132,20 +132,35 @@ class SshClient:
             if data:
                 chan.sendall(data)
             chan.shutdown_write()
-            while True:
-                if chan.recv_ready():
-                    out.append(chan.recv(65536))
-                elif chan.recv_stderr_ready():
-                    err.append(chan.recv_stderr(65536))
-                elif chan.exit_status_ready() or chan.closed:
-                    break
-                elif time.monotonic() > deadline:
-                    raise TimeoutError("no exit status")
+            while not (chan.exit_status_ready() or chan.closed):
+                if not _drain(chan, out, err):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("no exit status")
+                    time.sleep(0.005)
+            # Output written before the exit may still be on its way: read until the channel's EOF,
+            # or until it has been quiet for a moment (a background process holding stdout).
+            quiet = time.monotonic()
+            while not (chan.eof_received or chan.closed) and time.monotonic() - quiet < 0.3:
+                if _drain(chan, out, err):
+                    quiet = time.monotonic()
                 else:
                     time.sleep(0.005)
+            _drain(chan, out, err)  # what arrived just before the EOF
             rc = chan.recv_exit_status()
             chan.close()
         except (TimeoutError, OSError, EOFError) as exc:
             self.close()
             raise TestbedError(f"ssh command failed or timed out after {timeout:.0f} s: {command!r}: {exc}") from exc
         return RunResult(rc, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace"))
+
+
+def _drain(chan, out: list[bytes], err: list[bytes]) -> bool:
+    """Move whatever stdout and stderr data the channel holds into `out` and `err`; True if any."""
+    got = False
+    while chan.recv_ready():
+        out.append(chan.recv(65536))
+        got = True
+    while chan.recv_stderr_ready():
+        err.append(chan.recv_stderr(65536))
+        got = True
+    return got

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tools.testbed import TestBed, procs
+from tools.testbed.ssh import RunResult
 
 from .conftest import NODED_PORT, REPO, record
 
@@ -39,6 +40,9 @@ def test_run_feeds_stdin_and_returns_while_a_daemon_holds_stdout(testbed: TestBe
     assert node.run("cat > /root/in && wc -c < /root/in", stdin=b"x" * 100000).stdout.strip() == "100000"
     big = node.run("head -c 3000000 /dev/zero | tr '\\0' e >&2; echo done")
     assert big.stdout == "done\n" and len(big.stderr) == 3000000
+    # Output written right before the exit arrives with (or after) the exit status: none is lost.
+    for i in range(20):
+        assert node.run(f"echo out{i}; echo err{i} >&2") == RunResult(0, f"out{i}\n", f"err{i}\n")
     started = node.run("sleep 600 & echo started")  # the sleep keeps the channel's stdout open
     assert started.stdout == "started\n" and started.rc == 0
 
