@@ -67,6 +67,7 @@ def admin_rapi(cluster: VCluster) -> Rapi:
     users = cluster.dir / "node1/var/lib/gnt/rapi/users"
     users.parent.mkdir(parents=True, exist_ok=True)
     users.write_text("admin s3cret write\n")
+    users.chmod(0o600)  # the RAPI refuses a users file others can read
     return Rapi(cluster)
 
 

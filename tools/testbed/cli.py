@@ -1,0 +1,168 @@
+"""`tools/testbed/testbed`: build the host image and boot, reach, power and restore hosts by hand.
+
+Hosts outlive the command that booted them; their state lives in the bed directory
+(--dir, GNT_TESTBED_DIR, default /tmp/gnt-testbed), so later commands find them by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .bed import TestBed
+from .errors import TestbedError
+from .image import build_image
+from .ssh import ssh_argv
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  tools/testbed/testbed up -n 2 --shared 1G     boot node1 and node2 (192.168.77.1-2) with a shared LUN
+  tools/testbed/testbed ssh node1 lvs           run a command (no command: a login shell)
+  tools/testbed/testbed off node2; tools/testbed/testbed on node2
+  tools/testbed/testbed snapshot; ...; tools/testbed/testbed restore
+  tools/testbed/testbed down                    kill every QEMU of the bed and remove its files
+"""
+
+
+def _log(msg: str) -> None:
+    print(f"testbed: {msg}", file=sys.stderr, flush=True)
+
+
+def _status(bed: TestBed) -> None:
+    print(f"{'host':10} {'address':15} {'ssh':16} {'pid':>8}  state")
+    for h in bed.hosts:
+        state = "running" if h.is_running() else "off"
+        fwd = "".join(f"  {gp}->127.0.0.1:{hp}" for gp, hp in sorted(h.state.forwards.items()))
+        print(f"{h.name:10} {h.ip:15} 127.0.0.1:{h.ssh_port:<6} {h.pid or '-':>8}  {state}{fwd}")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    t = time.monotonic()
+    image = build_image(log=_log)
+    print(f"image {image.key} (kernel {image.kernel_release}) in {time.monotonic() - t:.1f} s")
+    print(f"  root {image.root}\n  kernel {image.vmlinux}\n  initrd {image.initrd}")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    if os.path.exists(os.path.join(args.dir, "bed.json")):
+        raise TestbedError(f"a test bed already exists in {args.dir}: `down` it first or pass --dir")
+    hosts: int | list[str] = args.names.split(",") if args.names else args.hosts
+    bed = TestBed(
+        args.dir,
+        hosts=hosts,
+        memory=args.memory,
+        data_size=args.data_size,
+        shared_size=args.shared,
+        shared_hosts=args.shared_hosts.split(",") if args.shared_hosts else None,
+        forwards=tuple(args.forward),
+        udev=args.udev,
+        detached=True,
+    )
+    t = time.monotonic()
+    try:
+        bed.create(log=_log)
+        _log(f"booting {len(bed.hosts)} hosts")
+        bed.start()
+    except BaseException:
+        bed.destroy()
+        raise
+    _log(f"ready in {time.monotonic() - t:.1f} s")
+    _status(bed)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _status(TestBed.load(args.dir))
+    return 0
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    bed = TestBed.load(args.dir)
+    host = bed[args.host]
+    argv = ssh_argv(bed.key, host.ssh_port) + ([" ".join(args.command)] if args.command else [])
+    os.execvp(argv[0], argv)
+    return 1  # not reached
+
+
+def cmd_off(args: argparse.Namespace) -> int:
+    TestBed.load(args.dir)[args.host].power_off()
+    return 0
+
+
+def cmd_on(args: argparse.Namespace) -> int:
+    bed = TestBed.load(args.dir)
+    bed[args.host].power_on()
+    _status(bed)
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    TestBed.load(args.dir).save_snapshot(args.tag)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    t = time.monotonic()
+    TestBed.load(args.dir).restore(args.tag)
+    _log(f"restored '{args.tag}' in {time.monotonic() - t:.1f} s")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    if not os.path.exists(os.path.join(args.dir, "bed.json")):
+        _log(f"no test bed in {args.dir}")
+        return 0
+    TestBed.load(args.dir).destroy()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="testbed", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--dir", default=os.environ.get("GNT_TESTBED_DIR", "/tmp/gnt-testbed"), help="bed directory")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build", help="build the host image (or say it is cached)").set_defaults(func=cmd_build)
+    up = sub.add_parser("up", help="create the bed and boot its hosts")
+    up.add_argument("-n", "--hosts", type=int, default=2, help="number of hosts, named node1..nodeN (default 2)")
+    up.add_argument("--names", help="comma-separated host names instead of -n")
+    up.add_argument("--memory", type=int, default=1024, help="MiB per host (default 1024)")
+    up.add_argument("--data-size", default="4G", help="each host's data disk, for LVM (default 4G)")
+    up.add_argument("--shared", metavar="SIZE", help="a disk attached to every host (a SAN LUN)")
+    up.add_argument("--shared-hosts", metavar="A,B", help="attach the shared disk to these hosts only")
+    up.add_argument("--forward", type=int, action="append", default=[], help="also forward this guest TCP port")
+    up.add_argument("--udev", action="store_true", help="run systemd-udevd in the hosts (about 5 s more boot)")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("status", help="hosts, addresses, ports and PIDs").set_defaults(func=cmd_status)
+    ssh = sub.add_parser("ssh", help="ssh to a host (with a command: run it)")
+    ssh.add_argument("host")
+    ssh.add_argument("command", nargs=argparse.REMAINDER)
+    ssh.set_defaults(func=cmd_ssh)
+    for name, func, text in (("off", cmd_off, "pull a host's plug"), ("on", cmd_on, "cold-boot a host")):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("host")
+        sp.set_defaults(func=func)
+    for name, func, text in (
+        ("snapshot", cmd_snapshot, "save every host's RAM and disks"),
+        ("restore", cmd_restore, "bring every host back to a snapshot"),
+    ):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("tag", nargs="?", default="booted")
+        sp.set_defaults(func=func)
+    sub.add_parser("down", help="kill the hosts and remove the bed").set_defaults(func=cmd_down)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TestbedError as err:
+        print(f"testbed: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
