@@ -12,10 +12,6 @@ import json
 import textwrap
 from typing import Any
 
-import pytest
-
-pytest.importorskip("tools.testbed", reason="the host test bed (tools/testbed) is not in this checkout")
-
 DRIVER_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, sys
