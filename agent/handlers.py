@@ -319,6 +319,11 @@ async def blockdev_grow(args: proc.BlockdevGrowArgs) -> None:
     await storage.get(args.disk.dev_type).grow(args.disk, args.amount)
 
 
+@handles(proc.PV_LIST)
+async def pv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
+    return list(await _plain().physical_volumes(list(args.vg_names)))
+
+
 @handles(proc.LV_LIST)
 async def lv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
     return list(await _plain().volumes(list(args.vg_names)))

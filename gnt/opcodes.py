@@ -209,7 +209,7 @@ class OpNodeQueryvols(OpCode):
 @dataclass(kw_only=True)
 class OpNodeQueryStorage(OpCode):
     OP_ID: ClassVar[str] = "OP_NODE_QUERY_STORAGE"
-    storage_type: str = _f("lvm-vg", "Storage type (lvm-vg)")
+    storage_type: str = _f("lvm-vg", "Storage type (lvm-vg or lvm-pv)")
     output_fields: list[str] = _f(["node", "type", "name", "size", "used", "free", "allocatable"], "Fields")
     nodes: list[str] = _f([], "Nodes to list (all when empty)", ck.hostname_list)
     name: str | None = _f(None, "Only this storage unit")

@@ -178,7 +178,7 @@ def volumes(
 
 @main.command("list-storage", context_settings=CONTEXT)
 @click.argument("nodes", nargs=-1)
-@click.option("-t", "--storage-type", default="lvm-vg", help="Storage type (lvm-vg)")
+@click.option("-t", "--storage-type", default="lvm-vg", help="Storage type: lvm-vg or lvm-pv")
 @list_options
 @handle_errors
 def list_storage(
@@ -189,7 +189,7 @@ def list_storage(
     separator: str | None,
     units: str | None,
 ) -> None:
-    """List storage units (volume groups) on nodes, with size, used and free space.
+    """List storage units (volume groups, or their physical volumes) on nodes: size, used, free.
 
     \b
     Example:

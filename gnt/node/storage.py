@@ -20,7 +20,7 @@ from gnt.rpc import procedures as proc
 Row = dict[str, Any]
 VOLUME_FIELDS = ("node", "phys", "vg", "name", "size", "instance")
 STORAGE_FIELDS = ("node", "type", "name", "size", "used", "free", "allocatable")
-STORAGE_TYPES = ("lvm-vg",)
+STORAGE_TYPES = ("lvm-vg", "lvm-pv")
 
 
 def _check_fields(wanted: list[str], known: tuple[str, ...]) -> None:
@@ -97,6 +97,8 @@ class LUNodeQueryStorage(_NodeQuery):
         super().check_arguments()
 
     async def exec(self) -> list[list[Any]]:
+        if self.op.storage_type == "lvm-pv":
+            return self.rows(await self._physical_volumes())
         vg = self.op.name or self.cfg.cluster.volume_group_name
         answers = await self.ask(proc.NODE_INFO, proc.NodeInfoArgs([], [], [vg]))
         found = []
@@ -119,3 +121,25 @@ class LUNodeQueryStorage(_NodeQuery):
                     }
                 )
         return self.rows(found)
+
+    async def _physical_volumes(self) -> list[Row]:
+        """The PVs of the cluster's VG on each node (`--name` picks one PV)."""
+        answers = await self.ask(proc.PV_LIST, proc.VolumeGroupsArgs([self.cfg.cluster.volume_group_name]))
+        found = []
+        for node in self.nodes:
+            for pv in sorted(answers[node.name], key=lambda p: p["name"]):
+                if self.op.name and pv["name"] != self.op.name:
+                    continue
+                size, free = int(pv["size"]), int(pv["free"])
+                found.append(
+                    {
+                        "node": node.name,
+                        "type": "lvm-pv",
+                        "name": pv["name"],
+                        "size": size,
+                        "used": size - free,
+                        "free": free,
+                        "allocatable": bool(pv["allocatable"]),
+                    }
+                )
+        return found

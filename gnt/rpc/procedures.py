@@ -265,6 +265,10 @@ BLOCKDEV_ASSEMBLE = Procedure("blockdev_assemble", BlockdevArgs, str | None, Tim
 BLOCKDEV_SHUTDOWN = Procedure("blockdev_shutdown", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
 BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
 BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
+PV_LIST = Procedure(
+    "pv_list", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
+    doc="the physical volumes of the named volume groups (gnt-node list-storage -t lvm-pv)",
+)  # fmt: skip
 LV_LIST = Procedure(
     "lv_list", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
     doc="the logical volumes of the named volume groups, with their physical volumes (gnt-node volumes)",

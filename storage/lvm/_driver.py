@@ -16,7 +16,7 @@ from gnt.errors import StorageError
 from gnt.runtime import DiskSpec
 from storage.base import BlockDevice, DeviceInfo
 from storage.lvm import commands as cmd
-from storage.lvm.report import LvFacts, VgFacts, parse_lvs, parse_vgs, parse_volumes
+from storage.lvm.report import LvFacts, VgFacts, parse_lvs, parse_pvs, parse_vgs, parse_volumes
 from storage.lvm.run import LvmCommandError, Runner, run
 
 log = logging.getLogger("gnt-noded")
@@ -158,3 +158,12 @@ class PlainDevice(BlockDevice):
             for lv in parse_volumes(await self.runner(cmd.volumes_argv([vg]))):
                 rows.append({"vg": lv.vg, "name": lv.name, "size": lv.size, "phys": ",".join(lv.devices)})
         return rows
+
+    async def physical_volumes(self, vgs: list[str]) -> list[dict[str, Any]]:
+        """The physical volumes of the named VGs this node allows (size, free, allocatable)."""
+        wanted = set(vgs) & set(confine.volume_groups())
+        return [
+            {"vg": pv.vg, "name": pv.name, "size": pv.size, "free": pv.free, "allocatable": pv.allocatable}
+            for pv in parse_pvs(await self.runner(cmd.pvs_argv()))
+            if pv.vg in wanted
+        ]

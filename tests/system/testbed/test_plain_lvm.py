@@ -47,6 +47,7 @@ DRIVER_SCRIPT = textwrap.dedent(
             out["refused"] = f"{type(err).__name__}: {err}"
         out["usage"] = await dev.vg_usage(["xenvg"])
         out["volumes"] = await dev.volumes(["xenvg"])
+        out["pvs"] = await dev.physical_volumes(["xenvg"])
         await dev.remove(DiskSpec(uuid="u1", index=0, size=32, dev_type="plain", logical_id=["xenvg", "u1.disk0.snap"]))
         await dev.remove(renamed)
         await dev.remove(renamed)  # removing a missing LV succeeds
@@ -81,6 +82,8 @@ def test_plain_driver_creates_grows_snapshots_renames_and_removes_real_lvs(testb
         ("u1.disk0_renamed", 164, "/dev/vdb"),
         ("u1.disk0.snap", 32, "/dev/vdb"),
     }
+    (pv,) = out["pvs"]
+    assert (pv["name"], pv["vg"], pv["allocatable"], pv["free"]) == ("/dev/vdb", "xenvg", True, usage["free"])
     assert out["after"] is False
     assert _lvs(host) == []  # nothing left behind, by the host's own lvs
 

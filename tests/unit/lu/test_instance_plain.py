@@ -88,6 +88,9 @@ def _install_vg_handlers(node: FakeNode, state: dict[str, Any]) -> None:
     node.do_blockdev_create = create  # type: ignore[method-assign]
     node.do_blockdev_remove = remove  # type: ignore[method-assign]
     node.do_lv_list = lv_list  # type: ignore[attr-defined]
+    node.do_pv_list = lambda args: [  # type: ignore[attr-defined]
+        {"vg": state["name"], "name": "/dev/vdb", "size": state["size"], "free": state["free"], "allocatable": True}
+    ]
 
 
 def vg_free(node: FakeNode) -> int:
@@ -237,8 +240,19 @@ def test_list_storage_reports_size_used_and_free(plain: Harness) -> None:
     with_vg(plain.nodes["node2"], vg="othervg")
     with pytest.raises(OpExecError, match="Can't get storage data from node node2: volume group xenvg not found"):
         plain.run(OpNodeQueryStorage(), LUNodeQueryStorage)
-    with pytest.raises(OpPrereqError, match="Unknown storage type 'lvm-pv'"):
-        plain.run(OpNodeQueryStorage(storage_type="lvm-pv"), LUNodeQueryStorage)
+    with pytest.raises(OpPrereqError, match="Unknown storage type 'lvm-thin'"):
+        plain.run(OpNodeQueryStorage(storage_type="lvm-thin"), LUNodeQueryStorage)
+
+
+def test_list_storage_of_physical_volumes(plain: Harness) -> None:
+    plain.run(create(), LUInstanceCreate)
+    rows = plain.run(OpNodeQueryStorage(storage_type="lvm-pv"), LUNodeQueryStorage)
+    assert rows == [
+        ["node1", "lvm-pv", "/dev/vdb", 4096, 768, 3328, True],
+        ["node2", "lvm-pv", "/dev/vdb", 4096, 0, 4096, True],
+    ]
+    only = plain.run(OpNodeQueryStorage(storage_type="lvm-pv", name="/dev/sdz", nodes=["node1"]), LUNodeQueryStorage)
+    assert only == []
 
 
 def test_node_dfree_is_the_vg_when_plain_is_enabled(plain: Harness) -> None:

@@ -65,6 +65,10 @@ class FakeLvm:
             raise self._fail(f'Volume group "{vg}" has insufficient free space')
         self.vgs[vg][1] -= size
 
+    def _pvs(self, argv: list[str]) -> str:
+        rows = [f"  /dev/pv-{vg}|{vg}|{size}.00|{free}.00|a--\n" for vg, (size, free) in sorted(self.vgs.items())]
+        return "".join(rows) + "  /dev/vdc||1024.00|1024.00|---\n"  # a PV in no VG
+
     def _lvcreate(self, argv: list[str]) -> str:
         size = -(-int(argv[argv.index("-L") + 1].rstrip("m")) // 4) * 4
         name = argv[argv.index("-n") + 1]
@@ -258,3 +262,11 @@ def test_vg_usage_without_lvm2_reports_the_reason_instead_of_failing(node: Path)
         "allowed": True,
         "error": "vgs not found on this node: install lvm2 to use plain disks",
     }
+
+
+def test_physical_volumes_of_allowed_groups_only(node: Path) -> None:
+    lvm = FakeLvm(vgs={"xenvg": [4096, 1000], "rootvg": [100, 10]})
+    pvs = asyncio.run(PlainDevice(lvm).physical_volumes(["xenvg", "rootvg"]))
+    assert pvs == [{"vg": "xenvg", "name": "/dev/pv-xenvg", "size": 4096, "free": 1000, "allocatable": True}]
+    assert lvm.calls == [["pvs", "--noheadings", "--units", "m", "--nosuffix", "--separator", "|", "-o",
+                          "pv_name,vg_name,pv_size,pv_free,pv_attr"]]  # fmt: skip
