@@ -324,6 +324,20 @@ async def pv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
     return list(await _plain().physical_volumes(list(args.vg_names)))
 
 
+@handles(proc.STORAGE_MODIFY)
+async def storage_modify(args: proc.StorageModifyArgs) -> None:
+    if args.storage_type != "lvm-pv" or args.allocatable is None:
+        raise StorageError(f"Storage type {args.storage_type} has nothing to modify here (lvm-pv: allocatable)")
+    await _plain().set_allocatable(args.name, args.allocatable)
+
+
+@handles(proc.STORAGE_REPAIR)
+async def storage_repair(args: proc.StorageRepairArgs) -> None:
+    if args.storage_type != "lvm-vg":
+        raise StorageError(f"Storage type {args.storage_type} cannot be repaired (lvm-vg can)")
+    await _plain().repair(args.name)
+
+
 @handles(proc.LV_LIST)
 async def lv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
     return list(await _plain().volumes(list(args.vg_names)))

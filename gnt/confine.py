@@ -172,22 +172,29 @@ def volume_groups() -> list[str]:
         return [constants.DEFAULT_VG_NAME]
 
 
-def logical_volume(logical_id: object, what: str) -> tuple[str, str]:
-    """`(vg, lv)` of a plain disk's logical_id, if the VG is allowed here and both names are safe."""
-    if not isinstance(logical_id, list) or len(logical_id) != 2:
-        raise refuse(f"{what}: logical_id must be [volume group, logical volume], not {logical_id!r}")
-    vg, lv = logical_id
-    for name, kind in ((vg, "volume group"), (lv, "logical volume")):
-        problem = lvm_name_problem(name, kind)
-        if problem:
-            raise refuse(f"{what}: {problem}")
+def volume_group(vg: object, what: str) -> str:
+    """`vg`, if it is a safe name and one of the volume groups this node allows."""
+    problem = lvm_name_problem(vg, "volume group")
+    if problem:
+        raise refuse(f"{what}: {problem}")
     allowed = volume_groups()
     if vg not in allowed:
         raise refuse(
             f"{what}: volume group {vg} is not one this node allows ({', '.join(allowed) or 'none'});"
             f" allowed volume groups are listed in {paths.lvm_volume_groups()}"
         )
-    return str(vg), str(lv)
+    return str(vg)
+
+
+def logical_volume(logical_id: object, what: str) -> tuple[str, str]:
+    """`(vg, lv)` of a plain disk's logical_id, if the VG is allowed here and both names are safe."""
+    if not isinstance(logical_id, list) or len(logical_id) != 2:
+        raise refuse(f"{what}: logical_id must be [volume group, logical volume], not {logical_id!r}")
+    vg, lv = logical_id
+    problem = lvm_name_problem(vg, "volume group") or lvm_name_problem(lv, "logical volume")
+    if problem:
+        raise refuse(f"{what}: {problem}")
+    return volume_group(vg, what), str(lv)
 
 
 def _where(where: str) -> str:

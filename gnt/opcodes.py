@@ -215,6 +215,26 @@ class OpNodeQueryStorage(OpCode):
     name: str | None = _f(None, "Only this storage unit")
 
 
+@dataclass(kw_only=True)
+class OpNodeModifyStorage(OpCode):
+    OP_ID: ClassVar[str] = "OP_NODE_MODIFY_STORAGE"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Node holding the storage unit", check=ck.hostname)
+    storage_type: str = _f("lvm-pv", "Storage type (lvm-pv)")
+    name: str = _f("", "Storage unit (a physical volume's device path)")
+    changes: dict[str, Any] = _f({}, "What to change: {allocatable: true|false}")
+
+
+@dataclass(kw_only=True)
+class OpRepairNodeStorage(OpCode):
+    OP_ID: ClassVar[str] = "OP_REPAIR_NODE_STORAGE"
+    SUMMARY_FIELD: ClassVar[str | None] = "node_name"
+    node_name: str = _f(doc="Node holding the storage unit", check=ck.hostname)
+    storage_type: str = _f("lvm-vg", "Storage type (lvm-vg)")
+    name: str = _f("", "Storage unit (a volume group)")
+    ignore_consistency: bool = _f(False, "Repair even if instance disks on the node are degraded")
+
+
 # --- instances ----------------------------------------------------------------------------------
 
 
@@ -358,6 +378,8 @@ OPCODES: dict[str, type[OpCode]] = {
         OpNodeEvacuate,
         OpNodeQueryvols,
         OpNodeQueryStorage,
+        OpNodeModifyStorage,
+        OpRepairNodeStorage,
         OpInstanceCreate,
         OpInstanceRemove,
         OpInstanceStartup,

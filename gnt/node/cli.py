@@ -176,6 +176,63 @@ def volumes(
     _print_rows(_VOLUME_TITLES, fields, rows, no_headers, separator, units)
 
 
+@main.command("modify-storage", context_settings=CONTEXT)
+@click.argument("node")
+@click.argument("storage_type")
+@click.argument("name")
+@click.option("--allocatable", default=None, help="yes/no: may new extents be allocated on it (lvm-pv)")
+@common_job_options
+@handle_errors
+def modify_storage(
+    node: str, storage_type: str, name: str, allocatable: str | None, submit: bool, dry_run: bool, priority: str
+) -> None:
+    """Change a storage unit on a node (an LVM physical volume's allocatable flag).
+
+    \b
+    Example:
+      gnt-node modify-storage --allocatable=no node1 lvm-pv /dev/sdb
+    """
+    flag = _yes_no(allocatable, "--allocatable")
+    if flag is None:
+        raise ParameterError("Nothing to change: give --allocatable=yes|no")
+    op = {
+        "OP_ID": "OP_NODE_MODIFY_STORAGE",
+        "node_name": node,
+        "storage_type": storage_type,
+        "name": name,
+        "changes": {"allocatable": flag},
+        **job_fields(dry_run, priority),
+    }
+    run_ops(client(), [op], submit)
+
+
+@main.command("repair-storage", context_settings=CONTEXT)
+@click.argument("node")
+@click.argument("storage_type")
+@click.argument("name")
+@click.option("--ignore-consistency", is_flag=True, help="Accepted for Ganeti compatibility")
+@common_job_options
+@handle_errors
+def repair_storage(
+    node: str, storage_type: str, name: str, ignore_consistency: bool, submit: bool, dry_run: bool, priority: str
+) -> None:
+    """Repair a storage unit on a node (drop missing physical volumes from an LVM volume group).
+
+    \b
+    Example:
+      gnt-node repair-storage node1 lvm-vg xenvg
+    """
+    op = {
+        "OP_ID": "OP_REPAIR_NODE_STORAGE",
+        "node_name": node,
+        "storage_type": storage_type,
+        "name": name,
+        "ignore_consistency": ignore_consistency,
+        **job_fields(dry_run, priority),
+    }
+    run_ops(client(), [op], submit)
+
+
 @main.command("list-storage", context_settings=CONTEXT)
 @click.argument("nodes", nargs=-1)
 @click.option("-t", "--storage-type", default="lvm-vg", help="Storage type: lvm-vg or lvm-pv")

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
+from gnt.instance.common import check_node_online
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Node
-from gnt.opcodes import OpNodeQueryStorage, OpNodeQueryvols
+from gnt.opcodes import OpNodeModifyStorage, OpNodeQueryStorage, OpNodeQueryvols, OpRepairNodeStorage
 from gnt.rpc import procedures as proc
 
 Row = dict[str, Any]
@@ -143,3 +144,63 @@ class LUNodeQueryStorage(_NodeQuery):
                     }
                 )
         return found
+
+
+class _OneNodeStorage(LogicalUnit):
+    """A change to one storage unit on one node: the node's lock, exclusive."""
+
+    TYPE = ""
+    op: Any
+
+    def check_arguments(self) -> None:
+        if not self.op.name:
+            raise OpPrereqError(f"No {self.TYPE} named: give the storage unit's name", ECODE_INVAL)
+        if self.op.storage_type != self.TYPE:
+            raise OpPrereqError(
+                f"Storage type '{self.op.storage_type}' does not support this operation (only {self.TYPE})",
+                ECODE_INVAL,
+            )
+
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        return LockRequest([self.op.node_name]) if level == Level.NODE else None
+
+    def check_prereq(self) -> None:
+        self.node = self.cfg.node(self.op.node_name)
+        check_node_online(self.node)
+
+    def check(self, result: Any, verb: str) -> None:
+        if result.failed:
+            raise OpExecError(
+                f"Cannot {verb} {self.op.storage_type} {self.op.name} on node {self.node.name}: {result.error}"
+            )
+
+
+@register
+class LUNodeModifyStorage(_OneNodeStorage):
+    OPCODE = OpNodeModifyStorage
+    TYPE = "lvm-pv"
+
+    def check_arguments(self) -> None:
+        super().check_arguments()
+        changes = self.op.changes
+        unknown = sorted(set(changes) - {"allocatable"})
+        if unknown or not changes:
+            raise OpPrereqError(
+                f"Cannot change {', '.join(unknown) or 'nothing'} of an lvm-pv (allocatable can)", ECODE_INVAL
+            )
+        if not isinstance(changes["allocatable"], bool):
+            raise OpPrereqError("allocatable must be true or false", ECODE_INVAL)
+
+    async def exec(self) -> None:
+        args = proc.StorageModifyArgs(self.op.storage_type, self.op.name, self.op.changes["allocatable"])
+        self.check(await self.rpc.storage_modify(self.ctx.services.target(self.node), args), "modify")
+
+
+@register
+class LURepairNodeStorage(_OneNodeStorage):
+    OPCODE = OpRepairNodeStorage
+    TYPE = "lvm-vg"
+
+    async def exec(self) -> None:
+        args = proc.StorageRepairArgs(self.op.storage_type, self.op.name)
+        self.check(await self.rpc.storage_repair(self.ctx.services.target(self.node), args), "repair")

@@ -97,6 +97,20 @@ class NodeInfoArgs:
 
 
 @dataclass
+class StorageModifyArgs:
+    storage_type: str
+    name: str
+    #: lvm-pv: whether new extents may be allocated on it
+    allocatable: bool | None = None
+
+
+@dataclass
+class StorageRepairArgs:
+    storage_type: str
+    name: str
+
+
+@dataclass
 class VolumeGroupsArgs:
     #: the volume groups to look in (the node lists only those its own file allows)
     vg_names: list[str]
@@ -265,6 +279,8 @@ BLOCKDEV_ASSEMBLE = Procedure("blockdev_assemble", BlockdevArgs, str | None, Tim
 BLOCKDEV_SHUTDOWN = Procedure("blockdev_shutdown", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
 BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
 BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
+STORAGE_MODIFY = Procedure("storage_modify", StorageModifyArgs, None, Timeout.FAST, doc="pvchange -x")
+STORAGE_REPAIR = Procedure("storage_repair", StorageRepairArgs, None, Timeout.NORMAL, doc="vgreduce --removemissing")
 PV_LIST = Procedure(
     "pv_list", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
     doc="the physical volumes of the named volume groups (gnt-node list-storage -t lvm-pv)",

@@ -167,3 +167,15 @@ class PlainDevice(BlockDevice):
             for pv in parse_pvs(await self.runner(cmd.pvs_argv()))
             if pv.vg in wanted
         ]
+
+    async def set_allocatable(self, pv: str, allocatable: bool) -> None:
+        """`gnt-node modify-storage --allocatable`: facts first, so only this node's own PVs of an
+        allowed VG can be named, and a PV already in that state is left alone."""
+        pvs = parse_pvs(await self.runner(cmd.pvs_argv()))
+        await self._apply(cmd.plan_allocatable(pvs, confine.volume_groups(), pv, allocatable))
+
+    async def repair(self, vg: str) -> None:
+        """`gnt-node repair-storage`: drop PVs that are gone from an allowed VG."""
+        confine.volume_group(vg, f"repair of volume group {vg}")
+        await self._vg(vg)
+        await self.runner(cmd.vgreduce_missing_argv(vg))

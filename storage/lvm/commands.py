@@ -11,7 +11,16 @@ step never acts twice. What cannot be reached (a full volume group, a shrink, a 
 from __future__ import annotations
 
 from gnt.errors import StorageError
-from storage.lvm.report import LV_FIELDS, PV_FIELDS, REPORT_OPTIONS, VG_FIELDS, VOLUME_FIELDS, LvFacts, VgFacts
+from storage.lvm.report import (
+    LV_FIELDS,
+    PV_FIELDS,
+    REPORT_OPTIONS,
+    VG_FIELDS,
+    VOLUME_FIELDS,
+    LvFacts,
+    PvFacts,
+    VgFacts,
+)
 
 Argv = list[str]
 
@@ -69,6 +78,15 @@ def lvextend_argv(vg: str, lv: str, amount: int) -> Argv:
 
 def lvchange_argv(vg: str, lv: str, active: bool) -> Argv:
     return ["lvchange", "-ay" if active else "-an", f"{vg}/{lv}"]
+
+
+def pvchange_argv(pv: str, allocatable: bool) -> Argv:
+    return ["pvchange", "-x", "y" if allocatable else "n", pv]
+
+
+def vgreduce_missing_argv(vg: str) -> Argv:
+    """Drop the PVs LVM can no longer find from `vg` (gnt-node repair-storage)."""
+    return ["vgreduce", "--removemissing", vg]
 
 
 def snapshot_argv(vg: str, lv: str, size: int) -> Argv:
@@ -163,3 +181,13 @@ def _existing(lvs: list[LvFacts], vg: str, lv: str, verb: str) -> LvFacts:
     if current is None:
         raise StorageError(f"Cannot {verb} logical volume {vg}/{lv}: it does not exist on this node")
     return current
+
+
+def plan_allocatable(pvs: list[PvFacts], allowed_vgs: list[str], pv: str, allocatable: bool) -> list[Argv]:
+    """Allow or forbid new extents on one PV; only a PV of a VG this node allows may be changed."""
+    found = next((p for p in pvs if p.name == pv), None)
+    if found is None or found.vg not in allowed_vgs:
+        raise StorageError(
+            f"{pv} is not a physical volume of the volume groups this node allows ({', '.join(allowed_vgs)})"
+        )
+    return [] if found.allocatable == allocatable else [pvchange_argv(pv, allocatable)]

@@ -103,3 +103,21 @@ def test_full_vg_leaves_nothing_behind_and_says_so(testbed: Any) -> None:
     assert result.rc != 0
     assert "StorageError: Not enough free space in volume group xenvg for logical volume u.disk0" in result.stderr
     assert [row[0] for row in _lvs(host)] == ["filler"]
+
+
+def test_modify_and_repair_storage_on_a_real_volume_group(testbed: Any) -> None:
+    host = testbed["node1"]
+    host.run("modprobe dm_mod && pvcreate -q /dev/vdb && vgcreate -q xenvg /dev/vdb")
+    script = (
+        "import asyncio\n"
+        "from storage.lvm import PlainDevice\n"
+        "d = PlainDevice()\n"
+        "asyncio.run(d.set_allocatable('/dev/vdb', False))\n"
+        "print(asyncio.run(d.physical_volumes(['xenvg']))[0]['allocatable'])\n"
+        "asyncio.run(d.set_allocatable('/dev/vdb', True))\n"
+        "asyncio.run(d.repair('xenvg'))\n"
+    )
+    result = host.run(f'cd / && python3 -c "{script}"')
+    assert result.stdout.strip() == "False"
+    attr = host.run("pvs --noheadings -o pv_attr /dev/vdb").stdout.strip()
+    assert attr.startswith("a")  # allocatable again

@@ -91,3 +91,14 @@ def test_modify_reserved_lvs_splits_and_clears(monkeypatch: pytest.MonkeyPatch) 
     assert CliRunner().invoke(cluster_cli.main, ["modify", "--reserved-lvs", "xenvg/swap.*,xenvg/root"]).exit_code == 0
     assert CliRunner().invoke(cluster_cli.main, ["modify", "--reserved-lvs", ""]).exit_code == 0
     assert [op["reserved_lvs"] for op in master.ops] == [["xenvg/swap.*", "xenvg/root"], []]
+
+
+def test_modify_storage_needs_a_change_and_sends_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    master = _use(monkeypatch, node_cli, [None])
+    result = CliRunner().invoke(node_cli.main, ["modify-storage", "node1", "lvm-pv", "/dev/sdb"])
+    assert result.exit_code == 1 and "Nothing to change" in result.output and master.ops == []
+    argv = ["modify-storage", "--allocatable=no", "node1", "lvm-pv", "/dev/sdb"]
+    assert CliRunner().invoke(node_cli.main, argv).exit_code == 0
+    assert master.ops[0]["OP_ID"] == "OP_NODE_MODIFY_STORAGE" and master.ops[0]["changes"] == {"allocatable": False}
+    assert CliRunner().invoke(node_cli.main, ["repair-storage", "node1", "lvm-vg", "xenvg"]).exit_code == 0
+    assert master.ops[1]["OP_ID"] == "OP_REPAIR_NODE_STORAGE" and master.ops[1]["name"] == "xenvg"

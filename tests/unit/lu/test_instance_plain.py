@@ -366,3 +366,46 @@ def test_verify_does_not_call_reserved_lvs_unknown(plain: Harness) -> None:
 def test_reserved_lvs_must_be_regular_expressions() -> None:
     with pytest.raises(OpPrereqError, match="invalid regular expression 'xenvg/\\('"):
         _op_from({"reserved_lvs": ["xenvg/("]})
+
+
+def test_modify_storage_sets_a_pvs_allocatable_flag_on_its_node(plain: Harness) -> None:
+    from gnt.node.storage import LUNodeModifyStorage
+    from gnt.opcodes import OpNodeModifyStorage
+
+    op = OpNodeModifyStorage(node_name="node2", storage_type="lvm-pv", name="/dev/vdb", changes={"allocatable": False})
+    plain.run(op, LUNodeModifyStorage)
+    ((_, args),) = [c for c in plain.nodes["node2"].calls if c[0] == "storage_modify"]
+    assert (args.storage_type, args.name, args.allocatable) == ("lvm-pv", "/dev/vdb", False)
+    assert "storage_modify" not in plain.nodes["node1"].names()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"storage_type": "lvm-vg", "changes": {"allocatable": False}}, "Storage type 'lvm-vg' does not support"),
+        ({"storage_type": "lvm-pv", "changes": {"size": 5}}, "Cannot change size of an lvm-pv"),
+        ({"storage_type": "lvm-pv", "changes": {}}, "Cannot change nothing"),
+        ({"storage_type": "lvm-pv", "changes": {"allocatable": "no"}}, "allocatable must be true or false"),
+    ],
+)
+def test_modify_storage_refuses_what_it_cannot_change(plain: Harness, fields: dict[str, Any], message: str) -> None:
+    from gnt.node.storage import LUNodeModifyStorage
+    from gnt.opcodes import OpNodeModifyStorage
+
+    with pytest.raises(OpPrereqError, match=message):
+        plain.run(OpNodeModifyStorage(node_name="node1", name="/dev/vdb", **fields), LUNodeModifyStorage)
+    assert "storage_modify" not in plain.nodes["node1"].names()
+
+
+def test_repair_storage_runs_on_the_node_and_reports_its_error(plain: Harness) -> None:
+    from gnt.node.storage import LURepairNodeStorage
+    from gnt.opcodes import OpRepairNodeStorage
+
+    op = OpRepairNodeStorage(node_name="node1", storage_type="lvm-vg", name="xenvg")
+    plain.run(op, LURepairNodeStorage)
+    assert "storage_repair" in plain.nodes["node1"].names()
+    plain.nodes["node1"].fail["storage_repair"] = StorageError("vgreduce failed (exit 5): no quorum")
+    with pytest.raises(OpExecError, match="Cannot repair lvm-vg xenvg on node node1: vgreduce failed"):
+        plain.run(op, LURepairNodeStorage)
+    with pytest.raises(OpPrereqError, match="Storage type 'lvm-pv' does not support"):
+        plain.run(OpRepairNodeStorage(node_name="node1", storage_type="lvm-pv", name="/dev/vdb"), LURepairNodeStorage)

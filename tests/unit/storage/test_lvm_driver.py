@@ -27,7 +27,7 @@ class FakeLvm:
     calls: list[list[str]] = field(default_factory=list)
 
     def changes(self) -> list[list[str]]:
-        return [c for c in self.calls if c[0] not in ("vgs", "lvs")]
+        return [c for c in self.calls if c[0] not in ("vgs", "lvs", "pvs")]
 
     async def __call__(self, argv: list[str]) -> str:
         self.calls.append(argv)
@@ -68,6 +68,13 @@ class FakeLvm:
     def _pvs(self, argv: list[str]) -> str:
         rows = [f"  /dev/pv-{vg}|{vg}|{size}.00|{free}.00|a--\n" for vg, (size, free) in sorted(self.vgs.items())]
         return "".join(rows) + "  /dev/vdc||1024.00|1024.00|---\n"  # a PV in no VG
+
+    def _pvchange(self, argv: list[str]) -> str:
+        return ""
+
+    def _vgreduce(self, argv: list[str]) -> str:
+        self._vg(argv[-1])
+        return ""
 
     def _lvcreate(self, argv: list[str]) -> str:
         size = -(-int(argv[argv.index("-L") + 1].rstrip("m")) // 4) * 4
@@ -270,3 +277,24 @@ def test_physical_volumes_of_allowed_groups_only(node: Path) -> None:
     assert pvs == [{"vg": "xenvg", "name": "/dev/pv-xenvg", "size": 4096, "free": 1000, "allocatable": True}]
     assert lvm.calls == [["pvs", "--noheadings", "--units", "m", "--nosuffix", "--separator", "|", "-o",
                           "pv_name,vg_name,pv_size,pv_free,pv_attr"]]  # fmt: skip
+
+
+def test_set_allocatable_only_on_pvs_of_allowed_groups(node: Path) -> None:
+    lvm = FakeLvm(vgs={"xenvg": [4096, 1000], "rootvg": [100, 10]})
+    dev = PlainDevice(lvm)
+    asyncio.run(dev.set_allocatable("/dev/pv-xenvg", False))
+    asyncio.run(dev.set_allocatable("/dev/pv-xenvg", True))  # already allocatable: nothing to run
+    assert lvm.changes() == [["pvchange", "-x", "n", "/dev/pv-xenvg"]]
+    for pv in ("/dev/pv-rootvg", "/dev/vdc", "-ff"):
+        with pytest.raises(StorageError, match="is not a physical volume of the volume groups this node allows"):
+            asyncio.run(dev.set_allocatable(pv, False))
+    assert len(lvm.changes()) == 1
+
+
+def test_repair_runs_vgreduce_on_allowed_groups_only(node: Path) -> None:
+    lvm = FakeLvm(vgs={"xenvg": [4096, 1000], "rootvg": [100, 10]})
+    asyncio.run(PlainDevice(lvm).repair("xenvg"))
+    assert lvm.changes() == [["vgreduce", "--removemissing", "xenvg"]]
+    with pytest.raises(RpcArgumentError, match="rootvg is not one this node allows"):
+        asyncio.run(PlainDevice(lvm).repair("rootvg"))
+    assert len(lvm.changes()) == 1

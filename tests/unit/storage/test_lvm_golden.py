@@ -16,7 +16,7 @@ import pytest
 
 from gnt.errors import StorageError
 from storage.lvm import commands as cmd
-from storage.lvm.report import parse_lvs, parse_vgs
+from storage.lvm.report import parse_lvs, parse_pvs, parse_vgs
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "golden", "lvm")
 UPDATE = os.environ.get("GNT_UPDATE_GOLDEN") == "1"
@@ -28,7 +28,13 @@ _REPORTS = {"vgs": cmd.vgs_argv, "lvs": cmd.lvs_argv, "volumes": cmd.volumes_arg
 def _plan(case: dict[str, Any]) -> list[list[str]]:
     op = case["op"]
     if op == "argv":
-        return [cmd.pvs_argv()] if case["command"] == "pvs" else [_REPORTS[case["command"]](case["vgs"])]
+        if case["command"] == "pvs":
+            return [cmd.pvs_argv()]
+        if case["command"] == "vgreduce":
+            return [cmd.vgreduce_missing_argv(case["vgs"][0])]
+        return [_REPORTS[case["command"]](case["vgs"])]
+    if op == "allocatable":
+        return cmd.plan_allocatable(parse_pvs(case["facts"]["pvs"]), [VG], case["pv"], case["allocatable"])
     vgs, lvs = parse_vgs(case["facts"]["vgs"]), parse_lvs(case["facts"]["lvs"])
     (vg,) = vgs
     lv = case["lv"]
@@ -76,7 +82,8 @@ def test_every_command_line_has_a_golden_case() -> None:
         if isinstance(expected, list):
             seen.update(" ".join(argv[:2]) for argv in expected)
     for needed in ("vgs --noheadings", "lvs --noheadings", "pvs --noheadings", "lvcreate -y", "lvremove -f",
-                   "lvextend -L", "lvchange -ay", "lvchange -an", "lvrename xenvg"):  # fmt: skip
+                   "lvextend -L", "lvchange -ay", "lvchange -an", "lvrename xenvg", "pvchange -x",
+                   "vgreduce --removemissing"):  # fmt: skip
         assert needed in seen, needed
     assert any(argv[:3] == ["lvcreate", "-y", "-s"] for argv in _all_expected())
 
