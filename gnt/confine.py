@@ -30,9 +30,9 @@ from gnt.errors import RpcArgumentError
 
 log = logging.getLogger("gnt-noded")
 
-INSTANCE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
-OS_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}$")
-SSCONF_KEY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+INSTANCE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?\Z")
+OS_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}\Z")
+SSCONF_KEY_RE = re.compile(r"^[a-z0-9_]{1,64}\Z")
 
 _roots_cache: tuple[tuple[int, int, int] | None, str, list[str]] | None = None
 

@@ -55,9 +55,9 @@ MAX_NESTING = 32
 Check = Callable[[Any], None]
 
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}$")
+_HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
+_MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}\Z")
 _DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})
 _NIC_KEYS = frozenset({"mac", "ip", "mode", "link", "vlan", "name", "network", "uuid"})
 _NIC_MODES = ("bridged", "routed", "openvswitch")

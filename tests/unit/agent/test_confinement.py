@@ -145,3 +145,11 @@ def test_a_missing_roots_file_allows_only_the_default_directories(
     monkeypatch.setenv("GNT_ROOTDIR", str(root))
     assert call("blockdev_create", {"disk": disk("/srv/gnt/file-storage/i/d0")})["ok"]
     refused(call("blockdev_create", {"disk": disk("/srv/elsewhere/i/d0")}))
+
+
+def test_a_trailing_newline_does_not_slip_past_the_name_patterns(node: Path) -> None:
+    """`$` also matches before a final newline: ssconf key 'x\\n' wrote the file `ssconf_x\\n`."""
+    assert "Invalid ssconf key" in refused(call("ssconf_write", {"values": {"cluster_name\n": "boom"}}))
+    assert not list((node / "var/lib/gnt").glob("ssconf_*"))
+    assert "Invalid OS name" in refused(call("os_validate", {"name": "noop\n"}))
+    assert "Invalid instance name" in refused(call("instance_info", {"name": "inst1\n", "hypervisor": "fake"}))
