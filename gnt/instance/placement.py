@@ -15,6 +15,7 @@ of those directories), and its answer is read up to a bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -117,15 +118,22 @@ def check_allocator(name: str) -> None:
         )
 
 
-async def _read_bounded(stream: asyncio.StreamReader | None, limit: int) -> bytes:
-    """All of `stream`, or OverflowError past `limit` bytes."""
+async def _read_bounded(stream: asyncio.StreamReader | None, limit: int, proc: asyncio.subprocess.Process) -> bytes:
+    """All of `stream` up to `limit` bytes; past that the process is killed and the rest discarded.
+
+    The pipe is read to its end either way: a stream left unread keeps the process's exit unseen.
+    """
     chunks: list[bytes] = []
     size = 0
     while stream is not None and (chunk := await stream.read(65536)):
         size += len(chunk)
-        if size > limit:
-            raise OverflowError(size)
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    if size > limit:
+        raise OverflowError(size)
     return b"".join(chunks)
 
 
@@ -138,25 +146,26 @@ async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
         proc = await asyncio.create_subprocess_exec(
             executable, handle.name, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
+        out_err = asyncio.gather(
+            _read_bounded(proc.stdout, MAX_ANSWER_BYTES, proc),
+            _read_bounded(proc.stderr, MAX_ANSWER_BYTES, proc),
+            return_exceptions=True,
+        )
         try:
-            out, err, _ = await asyncio.wait_for(
-                asyncio.gather(
-                    _read_bounded(proc.stdout, MAX_ANSWER_BYTES),
-                    _read_bounded(proc.stderr, MAX_ANSWER_BYTES),
-                    proc.wait(),
-                ),
-                EXTERNAL_TIMEOUT,
-            )
-        except (TimeoutError, OverflowError) as exc:
-            if proc.returncode is None:
+            (out, err), _ = await asyncio.wait_for(asyncio.gather(out_err, proc.wait()), EXTERNAL_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            await proc.wait()
-            problem = (
-                f"did not answer in {EXTERNAL_TIMEOUT:g}s"
-                if isinstance(exc, TimeoutError)
-                else (f"wrote more than {MAX_ANSWER_BYTES} bytes")
+            with contextlib.suppress(TimeoutError):  # its pipes are read to their end, as above
+                drain = [_read_bounded(s, 0, proc) for s in (proc.stdout, proc.stderr)]
+                await asyncio.wait_for(asyncio.gather(*drain, proc.wait(), return_exceptions=True), 5)
+            raise OpPrereqError(f"iallocator '{path}' did not answer in {EXTERNAL_TIMEOUT:g}s", ECODE_NORES) from None
+        if isinstance(out, OverflowError) or isinstance(err, OverflowError):
+            raise OpPrereqError(f"iallocator '{path}' wrote more than {MAX_ANSWER_BYTES} bytes", ECODE_NORES)
+        if isinstance(out, BaseException) or isinstance(err, BaseException):
+            raise OpPrereqError(
+                f"iallocator '{path}' could not be read: {out if isinstance(out, BaseException) else err}"
             )
-            raise OpPrereqError(f"iallocator '{path}' {problem}", ECODE_NORES) from None
     finally:
         os.unlink(handle.name)
     if proc.returncode != 0:

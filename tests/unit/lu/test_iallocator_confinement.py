@@ -70,3 +70,10 @@ def test_an_answer_that_is_not_an_object_is_a_clear_error(ialloc_dir: Path, answ
     _install(ialloc_dir, "odd", f"echo '{answer}'")
     with pytest.raises(OpPrereqError, match="not a JSON object"):
         asyncio.run(placement._external("odd", {}))
+
+
+def test_an_allocator_that_never_answers_is_stopped(ialloc_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(placement, "EXTERNAL_TIMEOUT", 0.5)
+    _install(ialloc_dir, "mute", "exec sleep 300")
+    with pytest.raises(OpPrereqError, match="did not answer in 0.5s"):
+        asyncio.run(placement._external("mute", {}))
