@@ -39,6 +39,7 @@ __all__ = [
     "mac_prefix",
     "nics",
     "refused",
+    "tag_list",
 ]
 
 #: every integer a job or the config stores must fit SQLite's and numpy's signed 64-bit integers
@@ -58,6 +59,9 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 _MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}\Z")
+#: Ganeti's tag syntax and limits: tags reach allocator requests, hooks and scripts, so no shell syntax
+_TAG_RE = re.compile(r"^[\w.+*/:@-]+\Z")
+MAX_TAG_LEN, MAX_TAGS = 128, 4096
 _DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})
 _NIC_KEYS = frozenset({"mac", "ip", "mode", "link", "vlan", "name", "network", "uuid"})
 _NIC_MODES = ("bridged", "routed", "openvswitch")
@@ -77,6 +81,18 @@ def hostname(value: Any) -> None:
 def hostname_list(value: Any) -> None:
     for item in value or []:
         hostname(item)
+
+
+def tag_list(value: Any) -> None:
+    """Tags as Ganeti allows them: at most 4096, each 1-128 of letters, digits and . + * / : @ - _."""
+    if len(value or []) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags, not {len(value)}")
+    for tag in value or []:
+        if not isinstance(tag, str) or len(tag) > MAX_TAG_LEN or not _TAG_RE.match(tag):
+            raise ValueError(
+                f"{tag!r} is not a valid tag (1 to {MAX_TAG_LEN} letters, digits and '.', '+', '*', '/', ':', '@',"
+                " '-', '_')"
+            )
 
 
 def ip_address(value: Any) -> None:

@@ -233,7 +233,7 @@ class OpInstanceCreate(OpCode):
     identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
-    tags: list[str] = _f([], "Tags")
+    tags: list[str] = _f([], "Tags", ck.tag_list)
 
     def check_fields(self) -> None:
         if self.pnode and self.snode and self.pnode == self.snode:

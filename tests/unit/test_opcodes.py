@@ -165,6 +165,10 @@ _CREATE = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "inst1", "disk_templa
         ({"pnode": "node1", "snode": "node1"}, "must differ"),
         ({"file_storage_dir": "/etc"}, "file_storage_dir is not supported"),
         ({"tags": [5]}, "expected list"),
+        ({"tags": ["a$(touch /tmp/x)"]}, "is not a valid tag"),
+        ({"tags": ["ok", "x" * 129]}, "is not a valid tag"),
+        ({"tags": [""]}, "is not a valid tag"),
+        ({"tags": ["t"] * 4097}, "at most 4096 tags"),
     ],
 )
 def test_create_fields_carry_ranges(extra: dict[str, Any], match: str) -> None:
