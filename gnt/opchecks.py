@@ -38,6 +38,7 @@ __all__ = [
     "is_hostname",
     "mac_prefix",
     "nics",
+    "osparams",
     "refused",
     "tag_list",
 ]
@@ -62,6 +63,8 @@ _MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}\Z")
 #: Ganeti's tag syntax and limits: tags reach allocator requests, hooks and scripts, so no shell syntax
 _TAG_RE = re.compile(r"^[\w.+*/:@-]+\Z")
 MAX_TAG_LEN, MAX_TAGS = 128, 4096
+#: OS parameter names become OSP_<NAME> environment variables of the OS scripts
+_OSPARAM_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}\Z")
 _DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})
 _NIC_KEYS = frozenset({"mac", "ip", "mode", "link", "vlan", "name", "network", "uuid"})
 _NIC_MODES = ("bridged", "routed", "openvswitch")
@@ -81,6 +84,15 @@ def hostname(value: Any) -> None:
 def hostname_list(value: Any) -> None:
     for item in value or []:
         hostname(item)
+
+
+def osparams(value: Any) -> None:
+    """OS parameters: names that make an environment variable, scalar values without NUL bytes."""
+    for name, item in (value or {}).items():
+        if not isinstance(name, str) or not _OSPARAM_NAME_RE.match(name):
+            raise ValueError(f"{name!r} is not a valid OS parameter name (a letter, then letters, digits, '_', '-')")
+        if isinstance(item, (dict, list)) or (isinstance(item, str) and "\0" in item):
+            raise ValueError(f"OS parameter {name}: {item!r} is not a valid value (a string without NUL, or a number)")
 
 
 def tag_list(value: Any) -> None:

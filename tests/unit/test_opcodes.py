@@ -169,6 +169,9 @@ _CREATE = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "inst1", "disk_templa
         ({"tags": ["ok", "x" * 129]}, "is not a valid tag"),
         ({"tags": [""]}, "is not a valid tag"),
         ({"tags": ["t"] * 4097}, "at most 4096 tags"),
+        ({"osparams": {"a=b": "1"}}, "is not a valid OS parameter name"),
+        ({"osparams": {"x\0": "1"}}, "is not a valid OS parameter name"),
+        ({"osparams": {"k": "v\0"}}, "is not a valid value"),
     ],
 )
 def test_create_fields_carry_ranges(extra: dict[str, Any], match: str) -> None:
