@@ -242,6 +242,8 @@ def nics(value: Any) -> None:
         for key in ("link", "vlan", "name", "network"):
             if nic.get(key) is not None and not isinstance(nic[key], str):
                 raise ValueError(f"nic {index}: {key} must be a string, not {nic[key]!r}")
+            if isinstance(nic.get(key), str) and any(c.isspace() or not c.isprintable() for c in nic[key]):
+                raise ValueError(f"nic {index}: {key} {nic[key]!r} holds whitespace or control characters")
 
 
 def check_scalars(value: Any, depth: int = 0) -> None:

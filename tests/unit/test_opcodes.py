@@ -162,6 +162,8 @@ _CREATE = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "inst1", "disk_templa
         ({"instance_name": "inst1\n"}, "is not a valid host name"),
         ({"pnode": "node1\n"}, "is not a valid host name"),
         ({"nics": [{"mac": "aa:00:00:12:34:56\n"}]}, "is not a MAC address"),
+        ({"nics": [{"link": "br\n0"}]}, "holds whitespace or control characters"),
+        ({"nics": [{"name": "eth 0"}]}, "holds whitespace or control characters"),
         ({"pnode": "node1", "snode": "node1"}, "must differ"),
         ({"file_storage_dir": "/etc"}, "file_storage_dir is not supported"),
         ({"tags": [5]}, "expected list"),
