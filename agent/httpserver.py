@@ -20,10 +20,13 @@ Handler = Callable[[str, bytes], Awaitable[bytes]]
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 IDLE_TIMEOUT = 120.0
+#: a body of announced length arrives at once from the master; a caller that stops short must not hold the connection
+BODY_TIMEOUT = 30.0
 REASONS = {
     200: "OK",
     400: "Bad Request",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Payload Too Large",
     500: "Internal Server Error",
@@ -61,7 +64,10 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes, bool]
     length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
     if not 0 <= length <= MAX_BODY_BYTES:
         raise BadRequest(413, "request body too large")
-    body = await reader.readexactly(length)
+    try:
+        body = await asyncio.wait_for(reader.readexactly(length), BODY_TIMEOUT)
+    except TimeoutError as err:
+        raise BadRequest(408, f"request body incomplete after {BODY_TIMEOUT:g}s") from err
     keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
     return path, body, keep_alive
 

@@ -27,7 +27,7 @@ SUPPORTED_API_VERSIONS = (20,)
 SCRIPTS = ("create", "import", "export", "rename", "verify")
 SCRIPT_TIMEOUT = 3600.0
 LOG_TAIL_LINES = 20
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 

@@ -13,7 +13,7 @@ import signal
 from typing import Any
 
 from agent.handlers import handles
-from gnt import paths
+from gnt import confine, paths, ssconf
 from gnt.config import store
 from gnt.db import DamagedDatabaseError, SqliteWriter, move_aside
 from gnt.rpc import procedures as proc
@@ -52,6 +52,25 @@ def _fresh_replica(err: DamagedDatabaseError) -> SqliteWriter:
     return SqliteWriter(paths.config_db(), store.SCHEMA)
 
 
+def _master_here() -> bool:
+    """A master daemon runs on this node: its config.db is the master's own, not a replica."""
+    try:
+        with open(paths.pid_file("gnt-masterd")) as handle:
+            return _alive(int(handle.read().strip()))
+    except (OSError, ValueError):
+        return False
+
+
+def _refuse_on_master(what: str, ssconf_too: bool = False) -> None:
+    """The master never sends these to itself; from anyone else they would wipe or overwrite its config.
+
+    `ssconf_too`: also refuse while this node's ssconf names it the master (the master node never
+    leaves the cluster, even with its daemon stopped).
+    """
+    if _master_here() or (ssconf_too and ssconf.read("master_node") == paths.hostname()):
+        raise confine.refuse(f"{what} refused: this node is the cluster's master (fail the master over first)")
+
+
 def close() -> None:
     global _writer
     if _writer is not None:
@@ -62,6 +81,7 @@ def close() -> None:
 @handles(proc.CONFIG_APPLY)
 async def config_apply(args: proc.ConfigApplyArgs) -> dict[str, Any]:
     """Apply change sets in order; ask for a full copy at the first gap."""
+    _refuse_on_master("config_apply")
     writer = _replica()
     for changes in args.changes:
         if not await writer.run(lambda conn, c=changes: store.apply(conn, c)):
@@ -71,6 +91,7 @@ async def config_apply(args: proc.ConfigApplyArgs) -> dict[str, Any]:
 
 @handles(proc.CONFIG_REPLACE)
 async def config_replace(args: proc.ConfigReplaceArgs) -> int:
+    _refuse_on_master("config_replace")
     writer = _replica()
     await writer.run(lambda conn: store.replace_all(conn, args.serial, args.objects))
     return args.serial
@@ -79,6 +100,7 @@ async def config_replace(args: proc.ConfigReplaceArgs) -> int:
 @handles(proc.CONFIG_DROP)
 async def config_drop(args: proc.NoArgs) -> None:
     """No longer a master candidate: a replica nobody updates must not be mistaken for current."""
+    _refuse_on_master("config_drop", ssconf_too=True)
     close()
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(paths.config_db() + suffix):
@@ -133,6 +155,7 @@ on_leave: list[Any] = []
 @handles(proc.NODE_LEAVE)
 async def node_leave(args: proc.NoArgs) -> None:
     """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
+    _refuse_on_master("node_leave", ssconf_too=True)
     close()
     for path in (paths.cluster_cert(), paths.config_db(), paths.config_db() + "-wal", paths.config_db() + "-shm"):
         if os.path.exists(path):

@@ -34,11 +34,11 @@ from gnt.errors import RpcArgumentError
 
 log = logging.getLogger("gnt-noded")
 
-INSTANCE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
-OS_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}$")
-SSCONF_KEY_RE = re.compile(r"^[a-z0-9_]{1,64}$")
+INSTANCE_NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?\Z")
+OS_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]{0,127}\Z")
+SSCONF_KEY_RE = re.compile(r"^[a-z0-9_]{1,64}\Z")
 #: LVM's own character set, minus a leading '-' (an option) and '.' (hidden, "." and "..")
-LVM_NAME_RE = re.compile(r"^[a-zA-Z0-9+_][a-zA-Z0-9+_.-]{0,126}$")
+LVM_NAME_RE = re.compile(r"^[a-zA-Z0-9+_][a-zA-Z0-9+_.-]{0,126}\Z")
 #: parts LVM reserves for its internal volumes (lvm(8), VALID NAMES)
 LVM_RESERVED_PARTS = ("_cdata", "_cmeta", "_corig", "_mimage", "_mlog", "_pmspare", "_rimage", "_rmeta", "_tdata",
                       "_tmeta", "_vorigin", "_vdata")  # fmt: skip

@@ -38,8 +38,10 @@ __all__ = [
     "is_hostname",
     "mac_prefix",
     "nics",
+    "osparams",
     "refused",
     "regexes",
+    "tag_list",
     "vg_name",
 ]
 
@@ -57,9 +59,14 @@ MAX_NESTING = 32
 Check = Callable[[Any], None]
 
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}$")
+_HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
+_MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}\Z")
+#: Ganeti's tag syntax and limits: tags reach allocator requests, hooks and scripts, so no shell syntax
+_TAG_RE = re.compile(r"^[\w.+*/:@-]+\Z")
+MAX_TAG_LEN, MAX_TAGS = 128, 4096
+#: OS parameter names become OSP_<NAME> environment variables of the OS scripts
+_OSPARAM_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}\Z")
 _DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})
 _NIC_KEYS = frozenset({"mac", "ip", "mode", "link", "vlan", "name", "network", "uuid"})
 _NIC_MODES = ("bridged", "routed", "openvswitch")
@@ -79,6 +86,27 @@ def hostname(value: Any) -> None:
 def hostname_list(value: Any) -> None:
     for item in value or []:
         hostname(item)
+
+
+def osparams(value: Any) -> None:
+    """OS parameters: names that make an environment variable, scalar values without NUL bytes."""
+    for name, item in (value or {}).items():
+        if not isinstance(name, str) or not _OSPARAM_NAME_RE.match(name):
+            raise ValueError(f"{name!r} is not a valid OS parameter name (a letter, then letters, digits, '_', '-')")
+        if isinstance(item, (dict, list)) or (isinstance(item, str) and "\0" in item):
+            raise ValueError(f"OS parameter {name}: {item!r} is not a valid value (a string without NUL, or a number)")
+
+
+def tag_list(value: Any) -> None:
+    """Tags as Ganeti allows them: at most 4096, each 1-128 of letters, digits and . + * / : @ - _."""
+    if len(value or []) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags, not {len(value)}")
+    for tag in value or []:
+        if not isinstance(tag, str) or len(tag) > MAX_TAG_LEN or not _TAG_RE.match(tag):
+            raise ValueError(
+                f"{tag!r} is not a valid tag (1 to {MAX_TAG_LEN} letters, digits and '.', '+', '*', '/', ':', '@',"
+                " '-', '_')"
+            )
 
 
 def ip_address(value: Any) -> None:
@@ -236,6 +264,8 @@ def nics(value: Any) -> None:
         for key in ("link", "vlan", "name", "network"):
             if nic.get(key) is not None and not isinstance(nic[key], str):
                 raise ValueError(f"nic {index}: {key} must be a string, not {nic[key]!r}")
+            if isinstance(nic.get(key), str) and any(c.isspace() or not c.isprintable() for c in nic[key]):
+                raise ValueError(f"nic {index}: {key} {nic[key]!r} holds whitespace or control characters")
 
 
 def check_scalars(value: Any, depth: int = 0) -> None:

@@ -248,7 +248,7 @@ class OpInstanceCreate(OpCode):
     disks: list[dict[str, Any]] = _f([], "Disks: [{size: MiB, mode: rw}, ...]", ck.disks)
     nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
-    osparams: dict[str, Any] = _f({}, "OS parameters")
+    osparams: dict[str, Any] = _f({}, "OS parameters", ck.osparams)
     pnode: str | None = _f(None, "Primary node", ck.hostname)
     snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing the nodes")
@@ -271,7 +271,7 @@ class OpInstanceCreate(OpCode):
     identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
-    tags: list[str] = _f([], "Tags")
+    tags: list[str] = _f([], "Tags", ck.tag_list)
 
     def check_fields(self) -> None:
         if self.pnode and self.snode and self.pnode == self.snode:
@@ -357,7 +357,7 @@ class OpInstanceSetParams(OpCode):
     instance_name: str = _f(doc="Instance to modify", check=ck.hostname)
     beparams: dict[str, Any] = _f({}, "Backend parameters to change", ck.beparams)
     hvparams: dict[str, Any] = _f({}, "Hypervisor parameters to change")
-    osparams: dict[str, Any] = _f({}, "OS parameters to change")
+    osparams: dict[str, Any] = _f({}, "OS parameters to change", ck.osparams)
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
 

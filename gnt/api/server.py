@@ -48,7 +48,7 @@ STATUS_TEXT = {
 MAX_BODY_HTTPS = 1024 * 1024
 MAX_BODY_UNIX = 64 * 1024 * 1024
 #: job ids are SQLite integers: more digits than int64 holds name no job
-_JOB_ID_RE = re.compile(r"^[0-9]{1,18}$")
+_JOB_ID_RE = re.compile(r"^[0-9]{1,18}\Z")
 #: the request's JSON body, read (bounded, within a timeout) by the middleware before any handler
 BODY = web.RequestKey("body", object)
 _ROLES: dict[str, dict[str, bool]] = {

@@ -26,7 +26,7 @@ from gnt.rpc import procedures as proc
 from gnt.runtime import InstanceSpec
 from gnt.units import parse_size
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?\Z")
 
 
 def normalize_beparams(params: dict[str, Any]) -> dict[str, Any]:

@@ -2,18 +2,27 @@
 
 Both go through Ganeti's iallocator protocol: the master describes the cluster and the request as
 JSON, the allocator answers `{success, info, result}`. The built-in allocator answers in a thread
-(it is pure numpy work); an external one (`-I /path/to/allocator`) gets the request in a file, as
-Ganeti's plugins do.
+(it is pure numpy work); an external one (`-I NAME`) gets the request in a file, as Ganeti's
+plugins do.
+
+Which external allocators may run is the master's choice, not the caller's: any job submitter (a
+RAPI user too) names the allocator, and the master runs it as root with the request file as its
+argument (`-I /bin/sh` ran the request as a shell script, `$(...)` in a tag included). So, as in
+Ganeti, an allocator is a plain name looked up in `IALLOCATOR_SEARCH_PATH` (or a path inside one
+of those directories), and its answer is read up to a bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import re
 import tempfile
 from typing import TYPE_CHECKING, Any
 
+from gnt import paths
 from gnt import query as q
 from gnt.errors import ECODE_INVAL, ECODE_NORES, OpPrereqError
 from gnt.instance import query as iq
@@ -27,6 +36,11 @@ if TYPE_CHECKING:
 
 BUILTIN_NAME = "hail"
 EXTERNAL_TIMEOUT = 60.0
+#: the directories external allocators are installed in (cluster-wide paths, as Ganeti's search path)
+IALLOCATOR_SEARCH_PATH = ("/usr/local/lib/gnt/iallocators", "/usr/lib/gnt/iallocators")
+#: an allocator's answer is a few kB per node; more is a broken (or hostile) program
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+_PLUGIN_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+\Z")
 
 
 def allocator_name(requested: str | None, cluster_default: str | None) -> str:
@@ -75,38 +89,96 @@ async def run_iallocator(lu: LogicalUnit, name: str | None, request: dict[str, A
     return answer.get("result")
 
 
+def find_allocator(name: str) -> str | None:
+    """The executable an external allocator name stands for: a plain name found in the search path,
+    or a path whose directory is one of the search path's; None for anything else."""
+    dirs = [paths.localize(d) for d in IALLOCATOR_SEARCH_PATH]
+    if _PLUGIN_NAME_RE.match(name) and name not in (".", ".."):
+        candidates = [os.path.join(d, name) for d in dirs]
+    elif os.path.isabs(name) and os.path.normpath(name) == name:
+        local = paths.localize(name)
+        candidates = [local] if os.path.dirname(local) in dirs else []
+    else:
+        candidates = []
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def check_allocator(name: str) -> None:
-    """Refuse an allocator name that cannot run on the master: neither `hail` nor an executable's absolute path."""
+    """Refuse an allocator name that cannot run on the master: neither `hail` nor an installed allocator."""
     if name in ("", BUILTIN_NAME):
         return
-    if not os.path.isabs(name) or not os.path.isfile(name) or not os.access(name, os.X_OK):
+    if find_allocator(name) is None:
         raise OpPrereqError(
-            f"Unknown iallocator '{name}': give 'hail' or the absolute path of an executable", ECODE_INVAL
+            f"Unknown iallocator '{name}': give 'hail', or the name of an executable installed in"
+            f" {' or '.join(IALLOCATOR_SEARCH_PATH)}",
+            ECODE_INVAL,
         )
+
+
+async def _read_bounded(stream: asyncio.StreamReader | None, limit: int, proc: asyncio.subprocess.Process) -> bytes:
+    """All of `stream` up to `limit` bytes; past that the process is killed and the rest discarded.
+
+    The pipe is read to its end either way: a stream left unread keeps the process's exit unseen.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while stream is not None and (chunk := await stream.read(65536)):
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    if size > limit:
+        raise OverflowError(size)
+    return b"".join(chunks)
 
 
 async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
     check_allocator(path)
+    executable = find_allocator(path) or path
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="gnt-ialloc-", delete=False) as handle:
         json.dump(request, handle)
     try:
         proc = await asyncio.create_subprocess_exec(
-            path, handle.name, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            executable, handle.name, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out_err = asyncio.gather(
+            _read_bounded(proc.stdout, MAX_ANSWER_BYTES, proc),
+            _read_bounded(proc.stderr, MAX_ANSWER_BYTES, proc),
+            return_exceptions=True,
         )
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), EXTERNAL_TIMEOUT)
+            (out, err), _ = await asyncio.wait_for(asyncio.gather(out_err, proc.wait()), EXTERNAL_TIMEOUT)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(TimeoutError):  # its pipes are read to their end, as above
+                drain = [_read_bounded(s, 0, proc) for s in (proc.stdout, proc.stderr)]
+                await asyncio.wait_for(asyncio.gather(*drain, proc.wait(), return_exceptions=True), 5)
             raise OpPrereqError(f"iallocator '{path}' did not answer in {EXTERNAL_TIMEOUT:g}s", ECODE_NORES) from None
+        if isinstance(out, OverflowError) or isinstance(err, OverflowError):
+            raise OpPrereqError(f"iallocator '{path}' wrote more than {MAX_ANSWER_BYTES} bytes", ECODE_NORES)
+        if isinstance(out, BaseException) or isinstance(err, BaseException):
+            raise OpPrereqError(
+                f"iallocator '{path}' could not be read: {out if isinstance(out, BaseException) else err}"
+            )
     finally:
         os.unlink(handle.name)
     if proc.returncode != 0:
-        raise OpPrereqError(f"iallocator '{path}' failed (exit {proc.returncode}): {err.decode()[-300:]}", ECODE_NORES)
+        raise OpPrereqError(
+            f"iallocator '{path}' failed (exit {proc.returncode}): {err.decode(errors='replace')[-300:]}", ECODE_NORES
+        )
     try:
-        return json.loads(out)
+        answer = json.loads(out)
     except ValueError as exc:
         raise OpPrereqError(f"iallocator '{path}' gave an invalid answer: {exc}", ECODE_NORES) from exc
+    if not isinstance(answer, dict):
+        raise OpPrereqError(f"iallocator '{path}' gave an invalid answer: not a JSON object", ECODE_NORES)
+    return answer
 
 
 async def nodes_for_new_instance(
@@ -135,14 +207,23 @@ async def nodes_for_new_instance(
         "hypervisor": lu.cfg.cluster.default_hypervisor,
     }
     names = await run_iallocator(lu, allocator, request)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and lu.cfg.find_node(n) for n in names):
+        raise OpPrereqError(f"The iallocator's answer {str(names)[:200]} names no known node", ECODE_NORES)
     return [lu.cfg.node(n) for n in names]
 
 
 async def target_for_move(lu: LogicalUnit, inst: Instance, allocator: str | None) -> Node:
     """Where to migrate or fail over an instance whose disks every node reaches."""
     request = {"type": "node-evacuate", "instances": [inst.name], "evac_mode": "primary-only"}
-    moved, failed, _ = await run_iallocator(lu, allocator, request)
-    if not moved:
-        reason = failed[0][1] if failed and len(failed[0]) > 1 else "no node can take it"
-        raise OpPrereqError(f"Can't find a target node for instance {inst.name}: {reason}", ECODE_NORES)
-    return lu.cfg.node(moved[0][2][0])
+    answer = await run_iallocator(lu, allocator, request)
+    try:
+        moved, failed, _ = answer
+        if not moved:
+            reason = failed[0][1] if failed and len(failed[0]) > 1 else "no node can take it"
+            raise OpPrereqError(f"Can't find a target node for instance {inst.name}: {reason}", ECODE_NORES)
+        target = moved[0][2][0]
+    except (TypeError, ValueError, IndexError, KeyError):
+        target = None
+    if not isinstance(target, str) or lu.cfg.find_node(target) is None:
+        raise OpPrereqError(f"The iallocator's answer {str(answer)[:200]} names no known target node", ECODE_NORES)
+    return lu.cfg.node(target)

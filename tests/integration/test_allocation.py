@@ -6,9 +6,17 @@ import shutil
 import sys
 from pathlib import Path
 
+from gnt.instance.placement import IALLOCATOR_SEARCH_PATH
 from tests.integration.vcluster import ADD_DISKLESS, ADD_INSTANCE, VCluster
 
 ADD = [*ADD_DISKLESS, "-B", "memory=32M"]
+
+
+def _ialloc_dir(cluster: VCluster) -> Path:
+    """Where the master (node1) looks for external allocators; only those may run."""
+    directory = cluster.dir / "node1" / IALLOCATOR_SEARCH_PATH[0].lstrip("/")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def test_add_without_node_uses_default_allocator(cluster: VCluster) -> None:
@@ -21,13 +29,16 @@ def test_add_without_node_uses_default_allocator(cluster: VCluster) -> None:
 def test_builtin_allocator_as_external_executable(cluster: VCluster) -> None:
     hail = shutil.which("gnt-hail")
     assert hail is not None
-    out = cluster.ok(*ADD, "-I", hail, "al-b")
-    assert f"via iallocator {hail}:" in out
+    installed = _ialloc_dir(cluster) / "gnt-hail"
+    installed.unlink(missing_ok=True)
+    installed.symlink_to(hail)
+    out = cluster.ok(*ADD, "-I", "gnt-hail", "al-b")
+    assert "via iallocator gnt-hail:" in out
     cluster.ok("gnt-instance", "remove", "-f", "al-b")
 
 
-def test_custom_external_allocator_decides(cluster: VCluster, tmp_path: Path) -> None:
-    script = tmp_path / "always-node3"
+def test_custom_external_allocator_decides(cluster: VCluster) -> None:
+    script = _ialloc_dir(cluster) / "always-node3"
     script.write_text(
         f"#!{sys.executable}\n"
         "import json, sys\n"
@@ -41,8 +52,8 @@ def test_custom_external_allocator_decides(cluster: VCluster, tmp_path: Path) ->
     cluster.ok("gnt-instance", "remove", "-f", "al-c")
 
 
-def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -> None:
-    script = tmp_path / "refuse"
+def test_allocator_failure_is_a_clear_error(cluster: VCluster) -> None:
+    script = _ialloc_dir(cluster) / "refuse"
     script.write_text('#!/bin/sh\necho \'{"success": false, "info": "no room at the inn", "result": []}\'\n')
     script.chmod(0o755)
     result = cluster.run(*ADD, "-I", str(script), "al-d")
@@ -53,12 +64,12 @@ def test_allocator_failure_is_a_clear_error(cluster: VCluster, tmp_path: Path) -
     assert unknown.rc == 1 and "Unknown iallocator 'no-such-allocator'" in unknown.err
 
 
-def _recording_allocator(tmp_path: Path, answer: str | None = None) -> tuple[Path, Path]:
+def _recording_allocator(cluster: VCluster, tmp_path: Path, answer: str | None = None) -> tuple[Path, Path]:
     """An external allocator that appends the request type to a file, then answers (gnt-hail by default)."""
     calls = tmp_path / "calls"
     hail = shutil.which("gnt-hail") or str(Path(sys.executable).parent / "gnt-hail")
     reply = f"echo '{answer}'" if answer else f'exec "{hail}" "$1"'
-    script = tmp_path / "recording-allocator"
+    script = _ialloc_dir(cluster) / f"recording-allocator-{tmp_path.name}"
     script.write_text(
         "#!/bin/sh\n"
         f'{sys.executable} -c \'import json, sys; print(json.load(open(sys.argv[1]))["request"]["type"])\''
@@ -70,7 +81,7 @@ def _recording_allocator(tmp_path: Path, answer: str | None = None) -> tuple[Pat
 
 
 def test_cluster_default_allocator_is_the_one_that_runs(cluster: VCluster, tmp_path: Path) -> None:
-    script, calls = _recording_allocator(tmp_path)
+    script, calls = _recording_allocator(cluster, tmp_path)
     cluster.ok("gnt-cluster", "modify", "--default-iallocator", str(script))
     try:
         out = cluster.ok(*ADD, "al-default")
@@ -86,7 +97,9 @@ def test_cluster_default_allocator_is_the_one_that_runs(cluster: VCluster, tmp_p
 
 
 def test_cluster_default_allocator_that_refuses_is_a_clear_error(cluster: VCluster, tmp_path: Path) -> None:
-    script, calls = _recording_allocator(tmp_path, '{"success": false, "info": "cluster is full", "result": []}')
+    script, calls = _recording_allocator(
+        cluster, tmp_path, '{"success": false, "info": "cluster is full", "result": []}'
+    )
     cluster.ok("gnt-cluster", "modify", "--default-iallocator", str(script))
     try:
         result = cluster.run(*ADD, "al-refused")
@@ -98,7 +111,10 @@ def test_cluster_default_allocator_that_refuses_is_a_clear_error(cluster: VClust
 
 
 def test_cluster_default_allocator_must_be_runnable(cluster: VCluster, tmp_path: Path) -> None:
-    for bad in ("no-such-allocator", str(tmp_path / "missing"), str(tmp_path)):
+    outside = tmp_path / "outside"  # runnable, but not installed where the master looks
+    outside.write_text("#!/bin/sh\nexit 0\n")
+    outside.chmod(0o755)
+    for bad in ("no-such-allocator", str(tmp_path / "missing"), str(tmp_path), str(outside), "/bin/sh"):
         result = cluster.run("gnt-cluster", "modify", "--default-iallocator", bad)
         assert result.rc == 1 and f"Unknown iallocator '{bad}'" in result.err
     assert "default instance allocator: hail" in cluster.ok("gnt-cluster", "info")

@@ -59,6 +59,20 @@ def test_damaged_config_is_one_clear_line_and_recovers_from_a_candidate(fresh_cl
     assert "after-recovery" in vc.ok("gnt-instance", "list", "--no-headers", "-o", "name")
 
 
+def test_damaged_config_met_by_start_all_can_be_recovered_as_the_message_says(fresh_cluster: VCluster) -> None:
+    """Issue 7 re-test: start-all stopped every node daemon when the master refused to start, so the
+    `gnt-cluster recover-config` it pointed at found no candidate to rebuild from."""
+    vc = fresh_cluster
+    vc.ok(*ADD, "-n", "node2", "keep-a")
+    vc.stop()
+    _cut_short(vc.dir / "node1/var/lib/gnt/config.db")
+    refused = vc.run_script("start-all")
+    assert refused.rc == 1 and "gnt-cluster recover-config" in refused.err
+    out = vc.ok("gnt-cluster", "recover-config")
+    assert "node2: serial" in out and "gnt-masterd started" in out
+    assert vc.ok("gnt-instance", "list", "--no-headers", "-o", "name").split() == ["keep-a"]
+
+
 def test_recover_config_refuses_a_healthy_config_and_a_running_master(fresh_cluster: VCluster) -> None:
     vc = fresh_cluster
     running = vc.run("gnt-cluster", "recover-config")

@@ -102,7 +102,9 @@ def test_start_all_reports_a_master_daemon_that_cannot_listen(tmp_path: Path) ->
         assert "gnt-masterd on node1 failed: gnt-masterd: not starting:" in result.err
         assert f"cannot listen on {vc.address('node1')}:5080 for the RAPI" in result.err
         assert f"see {vc.dir}/node1/var/log/gnt/masterd.out" in result.err
-        assert live_daemons(vc) == []  # the node daemon it had started was stopped again
+        # the node daemon stays up (the master's way out needs it), and the message says how to stop it
+        assert live_daemons(vc) == [str(vc.pid_path("node1", "gnt-noded"))]
+        assert "node daemons are left running" in result.err and f"{vc.dir}/stop-all" in result.err
         vc.start()
         assert "node1" in vc.ok("gnt-node", "list")
     finally:

@@ -145,3 +145,33 @@ def test_a_missing_roots_file_allows_only_the_default_directories(
     monkeypatch.setenv("GNT_ROOTDIR", str(root))
     assert call("blockdev_create", {"disk": disk("/srv/gnt/file-storage/i/d0")})["ok"]
     refused(call("blockdev_create", {"disk": disk("/srv/elsewhere/i/d0")}))
+
+
+def test_a_trailing_newline_does_not_slip_past_the_name_patterns(node: Path) -> None:
+    """`$` also matches before a final newline: ssconf key 'x\\n' wrote the file `ssconf_x\\n`."""
+    assert "Invalid ssconf key" in refused(call("ssconf_write", {"values": {"cluster_name\n": "boom"}}))
+    assert not list((node / "var/lib/gnt").glob("ssconf_*"))
+    assert "Invalid OS name" in refused(call("os_validate", {"name": "noop\n"}))
+    assert "Invalid instance name" in refused(call("instance_info", {"name": "inst1\n", "hypervisor": "fake"}))
+
+
+def test_no_certificate_holder_can_make_the_master_node_leave_or_drop_its_config(node: Path) -> None:
+    """Issue 7 re-test: node2's certificate sent `node_leave` to node1's daemon, which deleted the
+    master's config.db, its cluster certificate and its ssconf."""
+    gnt = node / "var/lib/gnt"
+    gnt.mkdir(parents=True, exist_ok=True)
+    (gnt / "ssconf_master_node").write_text("node1")
+    (gnt / "config.db").write_text("the master's config")
+    for procedure in ("node_leave", "config_drop"):
+        assert "this node is the cluster's master" in refused(call(procedure, {}))
+    assert (gnt / "config.db").read_text() == "the master's config"
+    assert (gnt / "ssconf_master_node").exists()
+
+
+def test_a_running_master_daemon_s_config_is_not_overwritten_as_a_replica(node: Path) -> None:
+    run = node / "var/run/gnt"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "gnt-masterd.pid").write_text(str(os.getpid()))  # a live process stands for the master daemon
+    assert "this node is the cluster's master" in refused(call("config_replace", {"serial": 99, "objects": {}}))
+    assert "this node is the cluster's master" in refused(call("config_apply", {"changes": []}))
+    assert not (node / "var/lib/gnt/config.db").exists()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
+from agent import httpserver
 from agent.httpserver import Server
 
 
@@ -67,3 +70,11 @@ def test_garbage_request_line_is_a_400() -> None:
 def test_oversized_body_is_refused_with_413() -> None:
     (answer,) = asyncio.run(_exchange(b"POST /x HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n"))
     assert answer.startswith(b"HTTP/1.1 413")
+
+
+def test_a_body_shorter_than_its_length_is_a_408_not_a_held_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 7 re-test: a Content-Length larger than the body kept the node's connection open for ever."""
+    monkeypatch.setattr(httpserver, "BODY_TIMEOUT", 0.2)
+    (answer,) = asyncio.run(_exchange(b"POST /version HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"))
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b"Connection: close" in answer
