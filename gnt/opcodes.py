@@ -431,9 +431,10 @@ def from_dict(data: dict[str, Any]) -> OpCode:
     if not isinstance(data, dict):
         raise OpPrereqError("Opcode must be a JSON object", ECODE_INVAL)
     op_id = data.get("OP_ID")
-    cls = OPCODES.get(op_id)  # type: ignore[arg-type]
+    cls = OPCODES.get(op_id) if isinstance(op_id, str) else None
     if cls is None:
-        raise OpPrereqError(f"Unknown opcode '{op_id}'", ECODE_INVAL)
+        shown = op_id[:80] if isinstance(op_id, str) else _short(op_id)
+        raise OpPrereqError(f"Unknown opcode '{shown}'", ECODE_INVAL)
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ def test_from_dict_rejects_unknown_op_id() -> None:
 
 def test_from_dict_rejects_missing_op_id() -> None:
     _rejects({"duration": 1}, "Unknown opcode 'None'")
+    _rejects({"OP_ID": ["OP_TEST_DELAY"]}, re.escape("Unknown opcode '['OP_TEST_DELAY']'"))  # was a TypeError (500)
+    _rejects({"OP_ID": {"a": 1}}, re.escape("Unknown opcode '{'a': 1}'"))
 
 
 def test_from_dict_rejects_unknown_field() -> None:

@@ -71,7 +71,18 @@ def test_a_job_id_beyond_int64_is_404(rapi_server: RapiServer) -> None:
     assert "not found" in _refused(rapi_server, "GET", "/2/query/job?names=abc&fields=id", status=404)
 
 
-@pytest.mark.parametrize("body", [{"jobs": 5}, {"jobs": [5]}, {"jobs": "x"}, {"ops": 5}, {"ops": [5]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"jobs": 5},
+        {"jobs": [5]},
+        {"jobs": "x"},
+        {"ops": 5},
+        {"ops": [5]},
+        {"ops": [{"OP_ID": ["OP_TEST_DELAY"]}]},  # an unhashable opcode id was a 500
+        {"ops": [{"OP_ID": {"x": 1}, "duration": 0}]},
+    ],
+)
 def test_job_submission_refuses_wrong_shapes(rapi_server: RapiServer, body: dict[str, Any]) -> None:
     _refused(rapi_server, "POST", "/2/jobs", body=body)
 
