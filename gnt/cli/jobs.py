@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from gnt.cli.client import Client
-from gnt.errors import GntError, OpExecError
+from gnt.errors import GntError, OpExecError, OpPrereqError
 
 FINAL = ("success", "error", "canceled")
 
@@ -51,10 +51,15 @@ def job_error(job: dict[str, Any]) -> GntError:
 
 def run_ops(client: Client, ops: list[dict[str, Any]], submit: bool = False, quiet: bool = False) -> Any:
     """Submit one job; with `submit` print its id and return, else wait for it."""
-    from gnt.cli.common import validate_ops
+    try:
+        job_id = client.submit(ops)
+    except OpPrereqError:
+        # The master refused the job. Say why in one line when it is a malformed value, checked here
+        # only now: importing the opcode declarations costs every command ~50 ms of start-up.
+        from gnt.cli.common import validate_ops
 
-    validate_ops(ops)
-    job_id = client.submit(ops)
+        validate_ops(ops)
+        raise
     if submit:
         print(f"JobID: {job_id}")
         return None

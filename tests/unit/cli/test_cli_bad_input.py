@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from gnt import opcodes
 from gnt.instance import cli as instance_cli
 from gnt.node import cli as node_cli
 
@@ -14,12 +15,14 @@ BASE = ["add", "-t", "file", "-o", "noop", "-n", "node1", "--no-name-check", "--
 
 
 class RecordingClient:
-    """Stands in for the master: records what would have been submitted."""
+    """Stands in for the master: refuses malformed opcodes as it does (before any job exists), records the rest."""
 
     def __init__(self) -> None:
         self.submitted: list[Any] = []
 
     def submit(self, ops: list[dict[str, Any]]) -> int:
+        for op in ops:
+            opcodes.from_dict(op)  # raises OpPrereqError, as the master's submission does
         self.submitted.append(ops)
         return 1
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from gnt import opcodes
 from gnt.cluster import cli as cluster_cli
 from gnt.node import cli as node_cli
 
@@ -23,6 +24,8 @@ class Master:
         self.rows, self.ops = rows, []
 
     def submit(self, ops: list[dict[str, Any]]) -> int:
+        for op in ops:
+            opcodes.from_dict(op)  # raises OpPrereqError, as the master's submission does
         self.ops.extend(ops)
         return 7
 
