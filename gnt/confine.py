@@ -53,28 +53,40 @@ def refuse(message: str) -> RpcArgumentError:
     return RpcArgumentError(message)
 
 
+def _entries(text: str) -> list[str]:
+    """The entries of a node-local list file: one a line, blank lines and `#` comments skipped."""
+    return [line for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
+
+
+def _write_list(target: str, header: str, entries: list[str]) -> None:
+    """Write a node-local list file atomically (at set-up time, never over RPC)."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = f"{target}.tmp"
+    with open(tmp, "w") as handle:
+        handle.write(header + "".join(f"{e}\n" for e in entries if e))
+    os.replace(tmp, target)
+
+
+_STORAGE_PATHS_HEADER = (
+    "# directories this node keeps file disks in (gnt-cluster init / gnt-node add); edit on each node\n"
+)
+_VOLUME_GROUPS_HEADER = (
+    "# LVM volume groups this node keeps plain disks in (gnt-cluster init / gnt-node add); edit on each node\n"
+)
+
+
 def parse_storage_paths(text: str) -> list[str]:
     """The directories in a file-storage-paths file; each must be absolute."""
-    dirs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and os.path.isabs(line):
-            dirs.append(os.path.normpath(line))
-    return dirs
+    return [os.path.normpath(line) for line in _entries(text) if os.path.isabs(line)]
 
 
 def format_storage_paths(dirs: list[str]) -> str:
-    header = "# directories this node keeps file disks in (gnt-cluster init / gnt-node add); edit on each node\n"
-    return header + "".join(f"{os.path.normpath(d)}\n" for d in dirs if d)
+    return _STORAGE_PATHS_HEADER + "".join(f"{os.path.normpath(d)}\n" for d in dirs if d)
 
 
 def write_storage_paths(target: str, dirs: list[str]) -> None:
     """Write a node's file-storage-paths file (at set-up time, never over RPC)."""
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = f"{target}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(format_storage_paths(dirs))
-    os.replace(tmp, target)
+    _write_list(target, _STORAGE_PATHS_HEADER, [os.path.normpath(d) for d in dirs if d])
 
 
 def storage_dirs() -> list[str]:
@@ -140,27 +152,17 @@ def lvm_name_problem(name: object, what: str = "logical volume") -> str | None:
 
 
 def parse_volume_groups(text: str) -> list[str]:
-    """The VG names of a lvm-volume-groups file (one a line, `#` comments); invalid names are skipped."""
-    names = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and lvm_name_problem(line, "volume group") is None:
-            names.append(line)
-    return names
+    """The VG names of a lvm-volume-groups file; invalid names are skipped."""
+    return [line for line in _entries(text) if lvm_name_problem(line, "volume group") is None]
 
 
 def format_volume_groups(names: list[str]) -> str:
-    header = "# LVM volume groups this node keeps plain disks in (gnt-cluster init / gnt-node add); edit on each node\n"
-    return header + "".join(f"{n}\n" for n in names if n)
+    return _VOLUME_GROUPS_HEADER + "".join(f"{n}\n" for n in names if n)
 
 
 def write_volume_groups(target: str, names: list[str]) -> None:
     """Write a node's lvm-volume-groups file (at set-up time, never over RPC)."""
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = f"{target}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(format_volume_groups(names))
-    os.replace(tmp, target)
+    _write_list(target, _VOLUME_GROUPS_HEADER, names)
 
 
 def volume_groups() -> list[str]:
