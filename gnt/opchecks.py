@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gnt import constants
@@ -217,16 +217,24 @@ def beparams(value: Any) -> None:
             _int_param(item, key, 0, 2**31 - 1)
 
 
+def _specs(
+    value: Any, what: str, plural: str, limit: int, keys: frozenset[str] | set[str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, spec) of a list of disk or NIC specifications: at most `limit`, objects, known keys only."""
+    if len(value) > limit:
+        raise ValueError(f"{len(value)} {plural} given; at most {limit} are allowed")
+    for index, spec in enumerate(value):
+        if not isinstance(spec, dict):
+            raise ValueError(f"{what} {index}: expected an object, got {spec!r}")
+        unknown = sorted(set(spec) - keys)
+        if unknown:
+            raise ValueError(f"{what} {index}: unknown parameter '{unknown[0]}'")
+        yield index, spec
+
+
 def disks(value: Any) -> None:
     """Disk specifications: a size in range, a known access mode, no unknown keys."""
-    if len(value) > MAX_DISKS:
-        raise ValueError(f"{len(value)} disks given; at most {MAX_DISKS} are allowed")
-    for index, disk in enumerate(value):
-        if not isinstance(disk, dict):
-            raise ValueError(f"disk {index}: expected an object, got {disk!r}")
-        unknown = sorted(set(disk) - _DISK_KEYS)
-        if unknown:
-            raise ValueError(f"disk {index}: unknown parameter '{unknown[0]}'")
+    for index, disk in _specs(value, "disk", "disks", MAX_DISKS, _DISK_KEYS):
         if "size" in disk:
             _size(disk["size"], f"disk/{index} size", 0, MAX_SIZE_MIB)
         if disk.get("mode", "rw") not in ("rw", "ro"):
@@ -246,14 +254,7 @@ def _nic_ip(index: int, ip: Any) -> None:
 
 def nics(value: Any) -> None:
     """NIC specifications: a MAC that is one (or auto/generate), an IP, a known mode."""
-    if len(value) > MAX_NICS:
-        raise ValueError(f"{len(value)} NICs given; at most {MAX_NICS} are allowed")
-    for index, nic in enumerate(value):
-        if not isinstance(nic, dict):
-            raise ValueError(f"nic {index}: expected an object, got {nic!r}")
-        unknown = sorted(set(nic) - _NIC_KEYS)
-        if unknown:
-            raise ValueError(f"nic {index}: unknown parameter '{unknown[0]}'")
+    for index, nic in _specs(value, "nic", "NICs", MAX_NICS, _NIC_KEYS):
         mac = nic.get("mac")
         if mac is not None and mac not in ("auto", "generate") and not (isinstance(mac, str) and _MAC_RE.match(mac)):
             raise ValueError(f"nic {index}: {mac!r} is not a MAC address (aa:00:00:xx:xx:xx, auto or generate)")
