@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 from pathlib import Path
 
 from tests.integration.vcluster import ADD_DISKLESS, ADD_INSTANCE, REPO, VCluster, alive, wait_for
@@ -156,23 +155,6 @@ def test_node_daemon_killed_during_add_leaves_no_process_and_no_disk(fresh_clust
     assert not disks[0].exists()
     assert "leftover" not in vc.run("gnt-cluster", "verify").out
     assert not (vc.dir / "node1/var/lib/gnt/pending-cleanup.json").exists()
-
-
-def test_masterd_that_cannot_start_is_quoted_not_pointed_at_an_empty_log(tmp_path: Path) -> None:
-    from tests.integration.conftest import make_cluster
-
-    vc = make_cluster(tmp_path / "vc", 1)
-    vc.start()
-    blocker = socket.socket()
-    try:
-        blocker.bind((vc.address("node1"), 5080))  # the master daemon's RAPI port is taken
-        blocker.listen()
-        result = vc.run("gnt-cluster", "init", "cluster")
-        assert result.rc == 1 and "gnt-masterd exited with status 1: " in result.err
-        assert "address already in use" in result.err.lower() and "5080" in result.err
-    finally:
-        blocker.close()
-        vc.stop()
 
 
 def test_damaged_candidate_replica_is_set_aside_and_resent_whole(fresh_cluster: VCluster) -> None:

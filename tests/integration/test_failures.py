@@ -125,7 +125,8 @@ def test_failed_init_leaves_nothing_and_can_be_retried(tmp_path: Path) -> None:
         blocker.bind((vc.address("node1"), 5080))  # the master daemon's RAPI port is taken
         blocker.listen()
         result = vc.run("gnt-cluster", "init", "cluster")
-        assert result.rc == 1 and "gnt-masterd exited" in result.err
+        assert result.rc == 1 and "gnt-masterd exited with status 1: " in result.err  # quoted, not "see LOG"
+        assert "address already in use" in result.err.lower() and "5080" in result.err
         assert not (vc.dir / "node1/var/lib/gnt/config.db").exists()
         assert not (vc.dir / "node1/var/lib/gnt/server.pem").exists()
         blocker.close()
