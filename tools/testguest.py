@@ -24,15 +24,14 @@ It imports nothing from gnt: the demo runs it before gnt is set up.
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import io
-import lzma
 import os
 import shutil
 import stat
 import subprocess
 import sys
+
+import bootfiles  # tools/bootfiles.py: this file's directory is on sys.path when it runs or is imported
 
 #: what building and booting the guest needs on the host
 TOOLS = ("qemu-system-x86_64", "busybox", "dpkg-deb")
@@ -120,18 +119,10 @@ def _unpacked(cache: str) -> str:
 
 
 def _extract_vmlinux(bzimage: str, dest: str) -> None:
-    """Decompress the xz payload of a bzImage (what scripts/extract-vmlinux does)."""
-    with open(bzimage, "rb") as f:
-        data = f.read()
-    start = data.find(b"\xfd7zXZ\x00")
-    if start < 0:
-        raise RuntimeError(f"{bzimage}: no xz payload (kernel not compressed with xz?)")
-    out = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:])
-    if not out.startswith(b"\x7fELF"):
-        raise RuntimeError(f"{bzimage}: payload is not an ELF vmlinux")
-    with open(dest + ".tmp", "wb") as f:
-        f.write(out)
-    os.replace(dest + ".tmp", dest)
+    try:
+        bootfiles.extract_vmlinux(bzimage, dest)
+    except ValueError as err:
+        raise RuntimeError(str(err)) from None
 
 
 def kernel() -> str:
@@ -142,13 +133,6 @@ def kernel() -> str:
         root = _unpacked(cache)
         _extract_vmlinux(sorted(glob.glob(os.path.join(root, "boot", "vmlinuz-*")))[-1], dest)
     return dest
-
-
-def _cpio_entry(out: io.BytesIO, ino: int, name: str, mode: int, data: bytes = b"") -> None:
-    encoded = name.encode() + b"\0"
-    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
-    out.write(b"070701" + b"".join(b"%08X" % v for v in fields) + encoded)
-    out.write(b"\0" * (-(110 + len(encoded)) % 4) + data + b"\0" * (-len(data) % 4))
 
 
 def build_initramfs(dest: str) -> None:
@@ -164,13 +148,7 @@ def build_initramfs(dest: str) -> None:
     for i, mod in enumerate(MODULES):
         with open(os.path.join(moddir, mod), "rb") as f:
             files.append((f"lib/gnt/{i:02d}-{os.path.basename(mod)}", stat.S_IFREG | 0o644, f.read()))
-    out = io.BytesIO()
-    for ino, (name, mode, data) in enumerate(files, start=1):
-        _cpio_entry(out, ino, name, mode, data)
-    _cpio_entry(out, 0, "TRAILER!!!", 0)
-    with gzip.open(dest + ".tmp", "wb", compresslevel=1) as f:
-        f.write(out.getvalue())
-    os.replace(dest + ".tmp", dest)
+    bootfiles.write_initramfs(dest, files)
 
 
 def initramfs() -> str:

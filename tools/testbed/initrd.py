@@ -5,10 +5,10 @@ Written as a newc cpio by hand, so building it needs neither `cpio` nor root.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import stat
+
+from tools import bootfiles
 
 __all__ = ["INIT", "BOOT_MODULES", "module_closure", "write_initrd"]
 
@@ -59,13 +59,6 @@ def module_closure(moddir: str, names: tuple[str, ...]) -> list[str]:
     return order
 
 
-def _entry(out: io.BytesIO, ino: int, name: str, mode: int, data: bytes = b"") -> None:
-    encoded = name.encode() + b"\0"
-    fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
-    out.write(b"070701" + b"".join(b"%08X" % v for v in fields) + encoded)
-    out.write(b"\0" * (-(110 + len(encoded)) % 4) + data + b"\0" * (-len(data) % 4))
-
-
 def write_initrd(dest: str, moddir: str, busybox: str) -> None:
     """Write the gzip'd initramfs: static busybox, /init and the boot modules from `moddir`."""
     mods = module_closure(moddir, BOOT_MODULES)
@@ -81,10 +74,4 @@ def write_initrd(dest: str, moddir: str, busybox: str) -> None:
     for mod in mods:
         with open(os.path.join(moddir, mod), "rb") as f:
             files.append((f"lib/mods/{os.path.basename(mod)}", stat.S_IFREG | 0o644, f.read()))
-    out = io.BytesIO()
-    for ino, (name, mode, data) in enumerate(files, start=1):
-        _entry(out, ino, name, mode, data)
-    _entry(out, 0, "TRAILER!!!", 0)
-    with gzip.open(dest + ".tmp", "wb", compresslevel=1) as f:
-        f.write(out.getvalue())
-    os.replace(dest + ".tmp", dest)
+    bootfiles.write_initramfs(dest, files)

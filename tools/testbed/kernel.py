@@ -8,10 +8,11 @@ package is only downloaded and unpacked (`dpkg-deb -x`), never installed here.
 from __future__ import annotations
 
 import glob
-import lzma
 import os
 import re
 import subprocess
+
+from tools import bootfiles
 
 from .errors import TestbedError
 
@@ -62,19 +63,8 @@ def kernel_version(deb: str) -> str:
 
 
 def extract_vmlinux(bzimage: str, dest: str) -> None:
-    """Write the ELF vmlinux inside an xz-compressed bzImage to `dest`.
-
-    QEMU boots an ELF vmlinux through its PVH entry point, which skips the real-mode setup and
-    the decompression and halves the boot time under TCG.
-    """
-    with open(bzimage, "rb") as f:
-        data = f.read()
-    start = data.find(b"\xfd7zXZ\x00")
-    if start < 0:
-        raise TestbedError(f"{bzimage}: no xz payload (kernel not compressed with xz?)")
-    out = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:])
-    if not out.startswith(b"\x7fELF"):
-        raise TestbedError(f"{bzimage}: payload is not an ELF vmlinux")
-    with open(dest + ".tmp", "wb") as f:
-        f.write(out)
-    os.replace(dest + ".tmp", dest)
+    """Write the ELF vmlinux inside an xz-compressed bzImage to `dest` (QEMU boots it through PVH)."""
+    try:
+        bootfiles.extract_vmlinux(bzimage, dest)
+    except ValueError as err:
+        raise TestbedError(str(err)) from None
