@@ -85,14 +85,19 @@ def move_aside(path: str) -> str:
     return aside
 
 
-def connect(path: str, schema: str = "", check_same_thread: bool = True) -> sqlite3.Connection:
-    """Open (or create) a database; an existing one that is damaged raises DamagedDatabaseError."""
+def connect(path: str, schema: str = "", check_same_thread: bool = True, check: bool = True) -> sqlite3.Connection:
+    """Open (or create) a database; an existing one that is damaged raises DamagedDatabaseError.
+
+    `check=False` skips the integrity scan: for further connections to a file already checked when
+    its writer opened it (a scan reads the whole file, once per thread otherwise).
+    """
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     except sqlite3.DatabaseError as err:
         raise DamagedDatabaseError(path, str(err)) from err
     try:
-        check_integrity(conn, path)
+        if check:
+            check_integrity(conn, path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         if schema:
@@ -124,7 +129,7 @@ class SqliteWriter:
         """This thread's read connection (opened on first use); never write through it."""
         conn = getattr(self._readers, "conn", None)
         if conn is None:
-            conn = self._readers.conn = connect(self.path)
+            conn = self._readers.conn = connect(self.path, check=False)  # checked when the writer opened it
         return conn
 
     async def run(self, fn: Work) -> Any:
