@@ -49,8 +49,9 @@ MAX_BODY_HTTPS = 1024 * 1024
 MAX_BODY_UNIX = 64 * 1024 * 1024
 #: job ids are SQLite integers: more digits than int64 holds name no job
 _JOB_ID_RE = re.compile(r"^[0-9]{1,18}\Z")
-#: the request's JSON body, read (bounded, within a timeout) by the middleware before any handler
-BODY = web.RequestKey("body", object)
+#: the request's JSON body, read (bounded, within a timeout) by the middleware before any handler;
+#: typed key where aiohttp has one; Debian 12's aiohttp 3.8 (the test bed's hosts) has only string keys
+BODY: Any = web.RequestKey("body", object) if hasattr(web, "RequestKey") else "gnt.body"
 _ROLES: dict[str, dict[str, bool]] = {
     "master-candidate": {"master_candidate": True},
     "regular": {"master_candidate": False, "drained": False, "offline": False},

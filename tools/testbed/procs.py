@@ -59,13 +59,33 @@ def alive(pid: int, marker: str = "") -> bool:
     if proc is not None:
         # Our own child: poll() is exact, and right after spawn its command line may still be
         # Python's (fork before exec), so the marker cannot be checked yet.
-        return proc.poll() is None
+        if proc.poll() is None:
+            return True
+        # Ours, but it has exited and been reaped: the PID is free and may already belong to
+        # another process (CI once reused one within a run), so only /proc and the marker decide.
+        del _children[pid]
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rpartition(")")[2].split()[0]
     except OSError:
         return False
-    return state not in ("Z", "X") and (not marker or marker in cmdline(pid))
+    if state in ("Z", "X"):
+        return False
+    return not marker or marker in _settled_cmdline(pid)
+
+
+def _settled_cmdline(pid: int, patience: float = 1.0) -> str:
+    """The command line, waiting out the moment inside exec() when the kernel shows it empty.
+
+    A process whose parent was released by vfork() can be seen before its new argv is mapped
+    (CI caught exactly that: an empty command line, so a matching process was spared).
+    """
+    deadline = time.monotonic() + patience
+    line = cmdline(pid)
+    while not line and time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.01)
+        line = cmdline(pid)
+    return line
 
 
 def kill(pid: int, marker: str, timeout: float = 10.0) -> None:

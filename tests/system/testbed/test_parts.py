@@ -234,3 +234,21 @@ def test_shared_disk_only_on_the_hosts_named(tmp_path, monkeypatch) -> None:
     assert [h.name for h in bed.hosts if "serial=shared" in " ".join(bed.qemu_argv(h))] == ["node1", "node3"]
     with pytest.raises(TestbedError, match="unknown hosts: node9"):
         _bed(tmp_path, monkeypatch, hosts=2, shared_size="1G", shared_hosts=["node9"])
+
+
+def test_a_reaped_child_entry_does_not_hide_a_reused_pid(tmp_path) -> None:
+    # CI once gave a new process the PID of a test-bed child that had already exited and been reaped:
+    # the stale entry said "exited", so kill() spared the new process it was asked to end.
+    stale = subprocess.Popen([sys.executable, "-c", "pass"])
+    stale.wait()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    procs._children[other.pid] = stale  # what the table holds after the PID is reused
+    try:
+        assert procs.alive(other.pid, marker="time.sleep(60)")
+        procs.kill(other.pid, marker="time.sleep(60)")
+        other.wait(timeout=10)
+        assert not procs.alive(other.pid)
+    finally:
+        procs._children.pop(other.pid, None)
+        other.kill()
+        other.wait()
