@@ -319,6 +319,24 @@ async def blockdev_grow(args: proc.BlockdevGrowArgs) -> None:
     await storage.get(args.disk.dev_type).grow(args.disk, args.amount)
 
 
+@handles(proc.BLOCKDEV_GROW_CHECK)
+async def blockdev_grow_check(args: proc.BlockdevGrowArgs) -> None:
+    await storage.get(args.disk.dev_type).grow_check(args.disk, args.amount)
+
+
+@handles(proc.INSTANCE_DISK_RESIZE)
+async def instance_disk_resize(args: proc.InstanceDiskResizeArgs) -> None:
+    spec = args.instance
+    if not 0 <= args.index < len(spec.disks) or args.size <= 0:
+        raise StorageError(f"Instance {spec.name} has no disk {args.index} to resize to {args.size} MiB")
+    await backends.get(spec.hypervisor).resize_disk(spec, args.index, args.size)
+
+
+@handles(proc.LV_STATUS)
+async def lv_status(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
+    return list(await _plain().lv_states(list(args.vg_names)))
+
+
 @handles(proc.PV_LIST)
 async def pv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
     return list(await _plain().physical_volumes(list(args.vg_names)))

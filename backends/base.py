@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from gnt.errors import HypervisorError
 from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationStatus
 
 
@@ -96,3 +97,9 @@ class Hypervisor(abc.ABC):
     @abc.abstractmethod
     async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
         """Source: on success clean up the old copy, on failure make sure the guest runs."""
+
+    # -- disks of a running guest -------------------------------------------------------------
+    async def resize_disk(self, spec: InstanceSpec, index: int, size: int) -> None:
+        """Tell the running guest that disk `index` is now `size` MiB (grow-disk). Only drivers whose
+        `gnt.disktypes.HYPERVISOR_CAPS` entry says `resizes_disks_online` implement it."""
+        raise HypervisorError(f"Hypervisor {self.name} cannot resize a disk of a running instance")

@@ -15,6 +15,7 @@ def logical_units() -> Registry:
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.instance.create
+    import gnt.instance.disks
     import gnt.instance.lifecycle
     import gnt.instance.migrate
     import gnt.node.logic
@@ -26,6 +27,7 @@ def logical_units() -> Registry:
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.instance.create,
+            gnt.instance.disks,
             gnt.instance.lifecycle,
             gnt.instance.migrate,
             gnt.node.logic,

@@ -62,6 +62,9 @@ class HypervisorCaps:
     live_migration: bool
     #: copies local disks to the target during a live migration (kvm: blockdev-mirror over NBD)
     mirrors_local_disks: bool = False
+    #: a running guest can be told that a disk grew (kvm: QMP block_resize); otherwise grow-disk
+    #: needs the instance stopped
+    resizes_disks_online: bool = False
 
 
 DISK_KINDS: dict[str, DiskKind] = {
@@ -79,8 +82,9 @@ DISK_KINDS: dict[str, DiskKind] = {
 HYPERVISOR_CAPS: dict[str, HypervisorCaps] = {
     c.name: c
     for c in (
-        HypervisorCaps("kvm", live_migration=True, mirrors_local_disks=True),
-        HypervisorCaps("fake", live_migration=True),
+        HypervisorCaps("kvm", live_migration=True, mirrors_local_disks=True, resizes_disks_online=True),
+        # the fake hypervisor's guests do not open their disks: a grow under them changes nothing they see
+        HypervisorCaps("fake", live_migration=True, resizes_disks_online=True),
         HypervisorCaps("xen", live_migration=True),
     )
 }

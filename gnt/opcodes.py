@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from gnt import constants
 from gnt import opchecks as ck
 from gnt.errors import ECODE_INVAL, OpPrereqError
+from gnt.units import MAX_SIZE_MIB
 
 _REQUIRED: Any = dataclasses.MISSING
 #: a test delay longer than a day is a typo, and would hold its locks that long
@@ -362,6 +363,54 @@ class OpInstanceSetParams(OpCode):
     offline: bool | None = _f(None, "Mark offline / online")
 
 
+# --- instance disks (gnt.instance.disks) -----------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class OpInstanceActivateDisks(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_ACTIVATE_DISKS"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance whose disks to activate", check=ck.hostname)
+    ignore_size: bool = _f(False, "Use the disk sizes found on the nodes, not the recorded ones")
+    wait_for_sync: bool = _f(False, "Wait for the disks to be in sync")
+
+
+@dataclass(kw_only=True)
+class OpInstanceDeactivateDisks(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_DEACTIVATE_DISKS"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance whose disks to deactivate", check=ck.hostname)
+    force: bool = _f(False, "Deactivate even if the instance runs")
+
+
+@dataclass(kw_only=True)
+class OpInstanceGrowDisk(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_GROW_DISK"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance whose disk to grow", check=ck.hostname)
+    disk: int = _f(doc="Disk index", check=ck.int_range(-(2**31), 2**31 - 1))
+    amount: int = _f(doc="MiB to add (or, with absolute, the new size)", check=ck.int_range(0, MAX_SIZE_MIB))
+    wait_for_sync: bool = _f(True, "Wait for the disk to sync after growing")
+    absolute: bool = _f(False, "amount is the new size, not an increment")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+
+
+@dataclass(kw_only=True)
+class OpInstanceRecreateDisks(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_RECREATE_DISKS"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance whose missing disks to recreate", check=ck.hostname)
+    disks: list[Any] = _f([], "Disks to recreate: [index, ...] or [[index, {size: MiB}], ...]; all when empty")
+    nodes: list[str] = _f([], "New nodes for the disks (primary[, secondary])", ck.hostname_list)
+    iallocator: str | None = _f(None, "Allocator choosing new nodes")
+
+
+@dataclass(kw_only=True)
+class OpClusterRepairDiskSizes(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_REPAIR_DISK_SIZES"
+    instances: list[str] = _f([], "Instances to check (all when empty)", ck.hostname_list)
+
+
 OPCODES: dict[str, type[OpCode]] = {
     cls.OP_ID: cls
     for cls in (
@@ -388,6 +437,11 @@ OPCODES: dict[str, type[OpCode]] = {
         OpInstanceMigrate,
         OpInstanceFailover,
         OpInstanceSetParams,
+        OpInstanceActivateDisks,
+        OpInstanceDeactivateDisks,
+        OpInstanceGrowDisk,
+        OpInstanceRecreateDisks,
+        OpClusterRepairDiskSizes,
     )
 }
 

@@ -61,6 +61,11 @@ class BlockDevice(abc.ABC):
     async def grow(self, disk: DiskSpec, amount: int) -> None:
         """Grow by `amount` MiB."""
 
+    async def grow_check(self, disk: DiskSpec, amount: int) -> None:  # noqa: B027 - optional, not abstract
+        """Raise StorageError if growing by `amount` MiB would fail here (no room, no such disk);
+        change nothing. grow-disk asks every node first, so a grow that cannot finish everywhere
+        never starts. The default finds nothing to check."""
+
     @abc.abstractmethod
     async def info(self, disk: DiskSpec) -> DeviceInfo:
         """Existence, path and size as found on the node."""

@@ -192,6 +192,11 @@ class FakeHypervisor(Hypervisor):
             extra=extra,
         )
 
+    async def resize_disk(self, spec: InstanceSpec, index: int, size: int) -> None:
+        """A fake guest does not open its disks: there is nothing to tell it, only that it runs."""
+        if _proc.alive_pid(self._dir(spec.name)) is None:
+            raise HypervisorError(f"Instance {spec.name} is not running on this node")
+
     async def cleanup(self, name: str) -> None:
         rundir = self._dir(name)
         if _proc.alive_pid(rundir) is not None:

@@ -384,6 +384,13 @@ class KvmBase(Hypervisor):
     async def cleanup(self, name: str) -> None:
         await self.forget(name)
 
+    async def resize_disk(self, spec: InstanceSpec, index: int, size: int) -> None:
+        """QMP block_resize of the disk's format node (`disk<N>`, see argv): the guest sees the new
+        size at once; the storage below has already grown to it."""
+        if not self.alive(self.load(spec.name)):
+            raise HypervisorError(f"{spec.name} is not running on this node")
+        await self.command(spec.name, "block_resize", {"node-name": f"disk{index}", "size": size * 1024 * 1024})
+
     async def node_info(self) -> dict[str, Any]:
         mem = _meminfo()
         accel = await self.accel_info()

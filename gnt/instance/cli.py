@@ -560,3 +560,138 @@ def console(name: str, show_cmd: bool) -> None:
         return
     sys.stdout.flush()
     os.execvp(argv[0], argv)
+
+
+# -- disks ------------------------------------------------------------------------------------------
+
+
+@main.command("activate-disks", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--ignore-size", is_flag=True, help="Use the sizes found on the nodes, not the recorded ones")
+@click.option("--wait-for-sync", is_flag=True, help="Wait until the disks are in sync")
+@common_job_options
+@handle_errors
+def activate_disks(
+    name: str, ignore_size: bool, wait_for_sync: bool, submit: bool, dry_run: bool, priority: str
+) -> None:
+    """Bring an instance's disks up on its nodes; prints node:disk/N:device per disk.
+
+    \b
+    Example:
+      gnt-instance activate-disks inst1
+    """
+    op = _instance_op(
+        "OP_INSTANCE_ACTIVATE_DISKS", name, dry_run, priority, ignore_size=ignore_size, wait_for_sync=wait_for_sync
+    )
+    result = run_ops(client(), [op], submit)
+    if result and isinstance(result[0], list):
+        for node, iv_name, device in result[0]:
+            print(f"{node}:{iv_name}:{device}")
+
+
+@main.command("deactivate-disks", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Deactivate even if the instance runs")
+@common_job_options
+@handle_errors
+def deactivate_disks(name: str, force: bool, submit: bool, dry_run: bool, priority: str) -> None:
+    """Shut an instance's disks down on its nodes (refused while it runs, unless -f).
+
+    \b
+    Example:
+      gnt-instance deactivate-disks inst1
+    """
+    op = _instance_op("OP_INSTANCE_DEACTIVATE_DISKS", name, dry_run, priority, force=force)
+    run_ops(client(), [op], submit)
+
+
+@main.command("grow-disk", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("disk")
+@click.argument("amount")
+@click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the disk to resync")
+@click.option("--absolute", is_flag=True, help="AMOUNT is the new size, not an increment")
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@common_job_options
+@handle_errors
+def grow_disk(
+    name: str,
+    disk: str,
+    amount: str,
+    no_wait_for_sync: bool,
+    absolute: bool,
+    ignore_ipolicy: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Grow disk DISK (an index) of an instance by AMOUNT (e.g. 1G), or to AMOUNT with --absolute.
+
+    \b
+    Example:
+      gnt-instance grow-disk inst1 0 2G
+    """
+    if not disk.isascii() or not disk.isdigit() or len(disk) > 3:
+        raise ParameterError(f"Invalid disk index: '{disk}'")
+    op = _instance_op(
+        "OP_INSTANCE_GROW_DISK",
+        name,
+        dry_run,
+        priority,
+        disk=int(disk),
+        amount=parse_size(amount, "amount"),
+        wait_for_sync=not no_wait_for_sync,
+        absolute=absolute,
+        ignore_ipolicy=ignore_ipolicy,
+    )
+    run_ops(client(), [op], submit)
+
+
+def parse_recreate_disks(values: tuple[str, ...]) -> list[Any]:
+    """--disk N[:size=SIZE,mode=rw] (repeatable) as OP_INSTANCE_RECREATE_DISKS' [[N, {...}], ...]."""
+    result: list[Any] = []
+    for value in values:
+        ident, params = parse_ident_keyval(value, "--disk")
+        index = parse_index(ident, "disk", "--disk", value)
+        unknown = sorted(set(params) - {"size", "mode"})
+        if unknown:
+            raise ParameterError(f"Unknown disk parameter '{unknown[0]}' in --disk {value} (size and mode can change)")
+        if "size" in params:
+            params["size"] = parse_size(params["size"], f"disk/{index} size")
+        result.append([index, params])
+    return result
+
+
+@main.command("recreate-disks", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--disk", "disks", multiple=True, help="N[:size=SIZE] (repeatable); all disks when absent")
+@click.option("-n", "--node", default=None, help="Recreate on these nodes: pnode[:snode]")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
+@common_job_options
+@handle_errors
+def recreate_disks(
+    name: str,
+    disks: tuple[str, ...],
+    node: str | None,
+    iallocator: str | None,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Create an instance's missing disks again (empty), on its nodes or on new ones.
+
+    \b
+    Example:
+      gnt-instance recreate-disks --disk 0:size=2G -n node2 inst1
+    """
+    pnode, snode = parse_node_pair(node)
+    op = _instance_op(
+        "OP_INSTANCE_RECREATE_DISKS",
+        name,
+        dry_run,
+        priority,
+        disks=parse_recreate_disks(disks),
+        nodes=[n for n in (pnode, snode) if n],
+        iallocator=iallocator,
+    )
+    run_ops(client(), [op], submit)

@@ -308,6 +308,32 @@ CONFIG_PLACEMENT = Procedure(
     doc="primary node and admin state of the named instances, for a node daemon's start-up check",
 )  # fmt: skip
 
+
+# -- instance disk operations (gnt.instance.disks) --------------------------------------------------
+
+
+@dataclass
+class InstanceDiskResizeArgs:
+    instance: InstanceSpec
+    #: the disk's index in the instance (the hypervisor's device for it)
+    index: int
+    #: the disk's new size, MiB
+    size: int
+
+
+BLOCKDEV_GROW_CHECK = Procedure(
+    "blockdev_grow_check", BlockdevGrowArgs, None, Timeout.FAST,
+    doc="whether growing the disk by amount MiB would succeed here; changes nothing (grow-disk's dry run)",
+)  # fmt: skip
+INSTANCE_DISK_RESIZE = Procedure(
+    "instance_disk_resize", InstanceDiskResizeArgs, None, Timeout.NORMAL,
+    doc="tell a running guest's hypervisor that one of its disks grew (kvm: QMP block_resize)",
+)  # fmt: skip
+LV_STATUS = Procedure(
+    "lv_status", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
+    doc="every LV of the named volume groups with its size and whether it is active (one lvs call)",
+)  # fmt: skip
+
 #: every procedure, by name
 TABLE: dict[str, Procedure[Any]] = {
     p.name: p for p in list(globals().values()) if isinstance(p, Procedure)

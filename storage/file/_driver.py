@@ -89,6 +89,23 @@ def _grow(path: str, target: int) -> None:
         raise StorageError(f"Cannot grow disk file {path} to {target} MiB: {err.strerror}") from err
 
 
+def _grow_check(path: str, target: int) -> None:
+    """A sparse file grows whatever the free space, and then fails the guest's writes later: refuse
+    a grow the file system cannot hold now."""
+    try:
+        current = _size_mib(path)
+        st = os.statvfs(os.path.dirname(path))
+    except FileNotFoundError:
+        raise StorageError(f"Cannot grow disk file {path}: it does not exist") from None
+    except OSError as err:
+        raise StorageError(f"Cannot grow disk file {path}: {err.strerror}") from err
+    needed, free = target - current, st.f_bavail * st.f_frsize // MIB
+    if needed > free:
+        raise StorageError(
+            f"Not enough free space for disk file {path}: growing it needs {needed} MiB, its file system has {free} MiB"
+        )
+
+
 def _rename(old: str, new: str) -> None:
     if old == new:
         return
@@ -136,7 +153,14 @@ class FileDevice(BlockDevice):
         """Grow to disk.size + amount MiB; idempotent, so a retried grow does not grow twice."""
         if amount < 0:
             raise StorageError(f"Cannot shrink disk {disk.uuid} (grow by {amount} MiB)")
-        await asyncio.to_thread(_grow, disk_path(disk), disk.size + amount)
+        path = disk_path(disk)
+        await asyncio.to_thread(_grow_check, path, disk.size + amount)
+        await asyncio.to_thread(_grow, path, disk.size + amount)
+
+    async def grow_check(self, disk: DiskSpec, amount: int) -> None:
+        if amount < 0:
+            raise StorageError(f"Cannot shrink disk {disk.uuid} (grow by {amount} MiB)")
+        await asyncio.to_thread(_grow_check, disk_path(disk), disk.size + amount)
 
     async def info(self, disk: DiskSpec) -> DeviceInfo:
         path = disk_path(disk)

@@ -102,6 +102,26 @@ class PlainDevice(BlockDevice):
         facts = await self._vg(vg)
         await self._apply(cmd.plan_grow(facts, await self.lv_facts(vg), lv, disk.size + amount))
 
+    async def grow_check(self, disk: DiskSpec, amount: int) -> None:
+        """The grow's plan without running it: a missing LV or a full VG raises here."""
+        if amount < 0:
+            raise StorageError(f"Cannot shrink disk {disk.uuid} (grow by {amount} MiB)")
+        vg, lv = self._names(disk)
+        facts = await self._vg(vg)
+        cmd.plan_grow(facts, await self.lv_facts(vg), lv, disk.size + amount)
+
+    async def lv_states(self, vgs: list[str]) -> list[dict[str, Any]]:
+        """Every LV of the named VGs this node allows and has, with size and activation: one `lvs`
+        whatever the number of disks (gnt-cluster verify-disks)."""
+        allowed = confine.volume_groups()
+        present = [vg for vg in vgs if vg in allowed and await self.vg_facts(vg) is not None]
+        if not present:
+            return []
+        return [
+            {"vg": lv.vg, "name": lv.name, "size": lv.size, "active": lv.active}
+            for lv in parse_lvs(await self.runner(cmd.lvs_argv(present)))
+        ]
+
     async def info(self, disk: DiskSpec) -> DeviceInfo:
         vg, lv = self._names(disk)
         path = cmd.device_path(vg, lv)

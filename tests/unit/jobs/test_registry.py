@@ -17,6 +17,7 @@ LU_MODULES = (
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
     "gnt.instance.create",
+    "gnt.instance.disks",
     "gnt.instance.lifecycle",
     "gnt.instance.migrate",
     "gnt.node.logic",
