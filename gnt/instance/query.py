@@ -146,6 +146,7 @@ _FIELDS = [
         lambda i, c: [n.nicparams for n in i.nics],
     ),
     Field("osparams", "OpSysParameters", "other", "OS parameters", lambda i, c: i.osparams),
+    Field("disks_active", "DisksActive", "bool", "Whether the disks should be active", lambda i, c: i.disks_active),
     Field("disk.count", "Disks", "number", "Number of disks", lambda i, c: len(i.disks)),
     Field("disk.sizes", "Disk_sizes", "other", "Disk sizes (MiB)", lambda i, c: [d.size for d in i.disks]),
     Field("disk.uuids", "Disk_UUIDs", "other", "Disk UUIDs", lambda i, c: [d.uuid for d in i.disks]),

@@ -1,0 +1,157 @@
+"""The disk operations through the real CLI on a virtual cluster: activate-disks, deactivate-disks,
+grow-disk, recreate-disks and modify --disk on file disks (real files on the virtual nodes), with
+their refusals: each a one-line error, exit 1, and nothing changed.
+
+plain disks need device-mapper, which this machine's kernel lacks: their LVs are exercised in the
+LU tests and in the host test bed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.vcluster import ADD_INSTANCE, VCluster
+
+MIB = 1024 * 1024
+
+
+def disk_files(cluster: VCluster, node: str, instance: str) -> list[Path]:
+    """The instance's disk files on `node`, in disk order (`<uuid>.file.disk<N>`)."""
+    found = (cluster.dir / node / "srv/gnt/file-storage" / instance).glob("*")
+    return sorted(found, key=lambda p: int(p.name.rsplit("disk", 1)[1]))
+
+
+def sizes(cluster: VCluster, instance: str) -> str:
+    return cluster.instance_field(instance, "disk.sizes")
+
+
+def refused(cluster: VCluster, *argv: str) -> str:
+    """Run a command that must fail cleanly: exit 1, no traceback; returns its output."""
+    result = cluster.run(*argv)
+    assert result.rc == 1, result.text
+    assert "Traceback" not in result.text
+    return result.text
+
+
+@pytest.fixture
+def stopped(cluster: VCluster) -> Iterator[str]:
+    """A stopped file instance with disks of 16M and 8M on node2."""
+    cluster.ok(
+        *ADD_INSTANCE, "-t", "file", "--disk", "0:size=16M", "--disk", "1:size=8M", "-B", "memory=32M",
+        "--no-start", "-n", "node2", "dops",
+    )  # fmt: skip
+    yield "dops"
+    cluster.run("gnt-instance", "remove", "-f", "dops")
+
+
+def test_activate_prints_node_disk_device_and_deactivate_undoes_it(cluster: VCluster, stopped: str) -> None:
+    out = cluster.ok("gnt-instance", "activate-disks", stopped)
+    lines = [line for line in out.splitlines() if line.startswith("node2:")]
+    files = disk_files(cluster, "node2", stopped)
+    assert len(lines) == 2 and len(files) == 2
+    for index, line in enumerate(lines):
+        node, iv_name, device = line.split(":", 2)
+        assert (node, iv_name) == ("node2", f"disk/{index}")
+        assert Path(device) in files  # the node-local path the hypervisor opens
+    assert cluster.instance_field(stopped, "disks_active") == "Y"
+    cluster.ok("gnt-instance", "deactivate-disks", stopped)
+    assert cluster.instance_field(stopped, "disks_active") == "N"
+
+
+def test_deactivate_refuses_a_running_instance_unless_forced(cluster: VCluster, stopped: str) -> None:
+    cluster.ok("gnt-instance", "startup", stopped)
+    text = refused(cluster, "gnt-instance", "deactivate-disks", stopped)
+    assert "Instance 'dops' is marked to be up, cannot shutdown disks" in text
+    cluster.ok("gnt-instance", "deactivate-disks", "-f", stopped)
+    assert cluster.instance_field(stopped, "status") == "running"
+
+
+def test_activate_on_an_offline_node_is_refused(cluster: VCluster, stopped: str) -> None:
+    cluster.ok("gnt-node", "modify", "-O", "yes", "node2")
+    try:
+        text = refused(cluster, "gnt-instance", "activate-disks", stopped)
+        assert "Can't use offline primary node node2" in text
+    finally:
+        cluster.ok("gnt-node", "modify", "-O", "no", "node2")
+
+
+def test_activate_of_an_unknown_or_diskless_instance_is_refused(cluster: VCluster) -> None:
+    assert "nosuch" in refused(cluster, "gnt-instance", "activate-disks", "nosuch")
+    cluster.ok(*ADD_INSTANCE, "-t", "diskless", "-B", "memory=32M", "--no-start", "-n", "node1", "dops-nod")
+    try:
+        assert "Instance 'dops-nod' has no disks" in refused(cluster, "gnt-instance", "activate-disks", "dops-nod")
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "dops-nod")
+
+
+def test_grow_disk_by_an_amount_and_to_an_absolute_size(cluster: VCluster, stopped: str) -> None:
+    out = cluster.ok("gnt-instance", "grow-disk", stopped, "1", "24M")
+    assert "Growing disk 1 of instance 'dops' by 24M to 32M" in out
+    assert [f.stat().st_size // MIB for f in disk_files(cluster, "node2", stopped)] == [16, 32]
+    cluster.ok("gnt-instance", "grow-disk", "--absolute", stopped, "0", "40M")
+    assert sizes(cluster, stopped) == "40,32"
+    assert cluster.instance_field(stopped, "disks_active") == "N"  # brought up for the grow only
+
+
+def test_grow_disk_of_a_running_instance(cluster: VCluster, stopped: str) -> None:
+    cluster.ok("gnt-instance", "startup", stopped)
+    out = cluster.ok("gnt-instance", "grow-disk", stopped, "0", "16M")
+    assert "The running instance dops sees the new size of disk 0" in out
+    assert sizes(cluster, stopped) == "32,8"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["5", "1G"], "Invalid disk index: '5'"),
+        (["x", "1G"], "Invalid disk index: 'x'"),
+        (["0", "--", "-5G"], "'amount' (value -5G) is not a valid size"),
+        (["0", "lots"], "'amount' (value lots) is not a valid size"),
+        (["0", "512T"], "Cannot grow disk 0 of instance dops by 512.0T on node node2: Not enough free space"),
+    ],
+)
+def test_grow_disk_refuses_bad_input_and_changes_nothing(
+    cluster: VCluster, stopped: str, args: list[str], message: str
+) -> None:
+    text = refused(cluster, "gnt-instance", "grow-disk", stopped, *args)
+    assert message in text
+    assert sizes(cluster, stopped) == "16,8"
+    assert [f.stat().st_size // MIB for f in disk_files(cluster, "node2", stopped)] == [16, 8]
+
+
+def test_grow_disk_by_a_bare_negative_amount_is_a_usage_error(cluster: VCluster, stopped: str) -> None:
+    result = cluster.run("gnt-instance", "grow-disk", stopped, "0", "-5G")
+    assert result.rc == 2 and "No such option" in result.text and "Traceback" not in result.text
+    assert sizes(cluster, stopped) == "16,8"
+
+
+def test_grow_disk_absolute_below_the_current_size_is_refused(cluster: VCluster, stopped: str) -> None:
+    text = refused(cluster, "gnt-instance", "grow-disk", "--absolute", stopped, "0", "8M")
+    assert "Requested size (8M) is smaller than current disk size (16M)" in text
+
+
+def test_recreate_disks_makes_a_lost_disk_again(cluster: VCluster, stopped: str) -> None:
+    lost = disk_files(cluster, "node2", stopped)[1]
+    lost.unlink()
+    out = cluster.ok("gnt-instance", "recreate-disks", "--disk", "1:size=12M", stopped)
+    assert "creating disk 1 (12M) on node node2" in out
+    assert lost.stat().st_size == 12 * MIB
+    assert sizes(cluster, stopped) == "16,12"
+
+
+def test_recreate_disks_refuses_existing_disks_and_bad_indices(cluster: VCluster, stopped: str) -> None:
+    text = refused(cluster, "gnt-instance", "recreate-disks", stopped)
+    assert "Disk 0 of instance dops still exists on node node2" in text
+    assert "Invalid disk index: '7'" in refused(cluster, "gnt-instance", "recreate-disks", "--disk", "7", stopped)
+    assert "Invalid disk index 'a'" in refused(cluster, "gnt-instance", "recreate-disks", "--disk", "a", stopped)
+
+
+def test_recreate_disks_on_another_node(cluster: VCluster, stopped: str) -> None:
+    for path in disk_files(cluster, "node2", stopped):
+        path.unlink()
+    cluster.ok("gnt-instance", "recreate-disks", "-n", "node3", stopped)
+    assert cluster.instance_field(stopped, "pnode") == "node3"
+    assert [f.stat().st_size // MIB for f in disk_files(cluster, "node3", stopped)] == [16, 8]
