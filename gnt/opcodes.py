@@ -361,6 +361,7 @@ class OpInstanceSetParams(OpCode):
     osparams: dict[str, Any] = _f({}, "OS parameters to change", ck.osparams)
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
+    disks: list[Any] = _f([], "Disk changes: [[add, -1 or N, {size, mode, name}] | [remove, -1 or N, {}], ...]")
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------

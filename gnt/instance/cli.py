@@ -97,6 +97,27 @@ def parse_nics(values: tuple[str, ...], no_nics: bool) -> list[dict[str, Any]]:
     return [nics[i] for i in sorted(nics)]
 
 
+def parse_disk_changes(values: tuple[str, ...]) -> list[list[Any]]:
+    """modify --disk as Ganeti writes it, into OP_INSTANCE_SET_PARAMS' [[action, index, params], ...]:
+    `add:size=1G`, `N:add,size=1G` (insert at N), `N:remove`, `remove` (the last disk)."""
+    changes: list[list[Any]] = []
+    for value in values:
+        ident, params = parse_ident_keyval(value, "--disk")
+        if ident in ("add", "remove"):
+            action, index = ident, -1
+        else:
+            index = parse_index(ident, "disk", "--disk", value)
+            action = next((a for a in ("add", "remove") if params.pop(a, None) is True), "modify")
+        if action == "add":
+            if "size" not in params:
+                raise ParameterError(f"Missing size for the new disk (--disk {value}): add:size=SIZE")
+            params["size"] = parse_size(params["size"], "disk size")
+        elif action == "remove" and params:
+            raise ParameterError(f"Removing a disk takes no parameters (--disk {value})")
+        changes.append([action, index, params])
+    return changes
+
+
 def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: Any) -> dict[str, Any]:
     return {"OP_ID": op_id, "instance_name": name, **fields, **job_fields(dry_run, priority)}
 
@@ -490,6 +511,7 @@ def failover(
 @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,...")
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
+@click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
 @click.option("-f", "--force", is_flag=True)
 @common_job_options
 @handle_errors
@@ -500,16 +522,19 @@ def modify(
     osparams: str | None,
     offline: bool,
     online: bool,
+    disks: tuple[str, ...],
     force: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
 ) -> None:
-    """Change instance parameters (takes effect at the next start for memory/vcpus).
+    """Change instance parameters (takes effect at the next start for memory/vcpus), add or remove disks.
 
     \b
     Example:
       gnt-instance modify -B memory=256M,vcpus=2 inst1
+      gnt-instance modify --disk add:size=1G inst1
+      gnt-instance modify --disk 1:remove inst1
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
@@ -523,6 +548,7 @@ def modify(
         osparams=parse_keyval(osparams or "", "-O"),
         force=force,
         offline=True if offline else (False if online else None),
+        disks=parse_disk_changes(disks),
     )
     result = run_ops(client(), [op], submit)
     if result:

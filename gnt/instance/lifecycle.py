@@ -6,6 +6,7 @@ from typing import Any
 
 from gnt import constants
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.instance import disk_modify
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
@@ -186,12 +187,15 @@ class LUInstanceSetParams(InstanceLU):
     op: OpInstanceSetParams
 
     def check_arguments(self) -> None:
-        if not (self.op.beparams or self.op.hvparams or self.op.osparams or self.op.offline is not None):
+        op = self.op
+        if not (op.beparams or op.hvparams or op.osparams or op.offline is not None or op.disks):
             raise OpPrereqError("No changes submitted", ECODE_INVAL)
         self.beparams = normalize_beparams(self.op.beparams)
+        self.disk_changes = disk_modify.parse(self.op.disks)
 
-    def check_prereq(self) -> None:
+    async def check_prereq(self) -> None:
         super().check_prereq()
+        self.disk_plan = await disk_modify.check(self, self.disk_changes) if self.disk_changes else None
         if self.op.offline and self.instance.admin_state == constants.ADMINST_UP:
             raise OpPrereqError(
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
@@ -216,5 +220,9 @@ class LUInstanceSetParams(InstanceLU):
         if self.op.offline is not None:
             inst.admin_state = constants.ADMINST_OFFLINE if self.op.offline else constants.ADMINST_DOWN
             changes.append(["admin_state", inst.admin_state])
+        if self.disk_plan:
+            changes.extend(await disk_modify.apply(self, self.disk_plan))
         await self.cfg.commit([inst])
+        if self.disk_plan:
+            await disk_modify.finish(self, self.disk_plan)
         return changes

@@ -155,3 +155,45 @@ def test_recreate_disks_on_another_node(cluster: VCluster, stopped: str) -> None
     cluster.ok("gnt-instance", "recreate-disks", "-n", "node3", stopped)
     assert cluster.instance_field(stopped, "pnode") == "node3"
     assert [f.stat().st_size // MIB for f in disk_files(cluster, "node3", stopped)] == [16, 8]
+
+
+def test_modify_adds_and_removes_disks_of_a_stopped_instance(cluster: VCluster, stopped: str) -> None:
+    out = cluster.ok("gnt-instance", "modify", "--disk", "add:size=4M", stopped)
+    assert " - disk/2 -> add:size=4,mode=rw" in out
+    assert sizes(cluster, stopped) == "16,8,4"
+    assert [f.stat().st_size // MIB for f in disk_files(cluster, "node2", stopped)] == [16, 8, 4]
+    first = disk_files(cluster, "node2", stopped)[0]
+    out = cluster.ok("gnt-instance", "modify", "--disk", "0:remove", stopped)
+    assert " - disk/0 -> remove" in out
+    assert sizes(cluster, stopped) == "8,4" and not first.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("5:remove", "Invalid disk index: '5'"),
+        ("add", "Missing size for the new disk"),
+        ("add:size=lots", "'disk size' (value lots) is not a valid size"),
+        ("0:mode=ro", "Disk modification 'modify' is not supported"),
+        ("x:remove", "Invalid disk index 'x'"),
+    ],
+)
+def test_modify_refuses_bad_disk_changes(cluster: VCluster, stopped: str, change: str, message: str) -> None:
+    assert message in refused(cluster, "gnt-instance", "modify", "--disk", change, stopped)
+    assert sizes(cluster, stopped) == "16,8"
+    assert len(disk_files(cluster, "node2", stopped)) == 2
+
+
+def test_modify_disks_of_a_running_instance_is_refused(cluster: VCluster, stopped: str) -> None:
+    cluster.ok("gnt-instance", "startup", stopped)
+    text = refused(cluster, "gnt-instance", "modify", "--disk", "add:size=4M", stopped)
+    assert "cannot add or remove disks without hotplug" in text
+    assert len(disk_files(cluster, "node2", stopped)) == 2
+
+
+def test_modify_cannot_remove_the_last_disk(cluster: VCluster, stopped: str) -> None:
+    cluster.ok("gnt-instance", "modify", "--disk", "remove", stopped)
+    assert "Cannot remove the last disk of instance dops" in refused(
+        cluster, "gnt-instance", "modify", "--disk", "remove", stopped
+    )
+    assert sizes(cluster, stopped) == "16"
