@@ -11,6 +11,7 @@ from gnt.jobs.lu import Registry
 
 def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
+    import gnt.cluster.disk_sizes
     import gnt.cluster.logic
     import gnt.cluster.verify_disks
     import gnt.debug.logic
@@ -23,6 +24,7 @@ def logical_units() -> Registry:
 
     return Registry.from_modules(
         [
+            gnt.cluster.disk_sizes,
             gnt.cluster.logic,
             gnt.cluster.verify_disks,
             gnt.debug.logic,

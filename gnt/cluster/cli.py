@@ -217,15 +217,31 @@ def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry
 @common_job_options
 @handle_errors
 def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
-    """Remove disks that failed operations left behind, on nodes that answer again.
+    """Remove disks that failed operations left behind, report missing plain volumes and activate
+    again the ones that should be up.
 
     \b
     Example:
       gnt-cluster verify-disks
     """
     result = run_ops(client(), [{"OP_ID": "OP_CLUSTER_VERIFY_DISKS", **job_fields(dry_run, priority)}], submit)
-    if result and isinstance(result[0], dict) and result[0].get("pending"):
+    if result and isinstance(result[0], dict) and (result[0].get("pending") or result[0].get("missing")):
         sys.exit(1)
+
+
+@main.command("repair-disk-sizes", context_settings=CONTEXT)
+@click.argument("instances", nargs=-1)
+@common_job_options
+@handle_errors
+def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, priority: str) -> None:
+    """Correct the recorded disk sizes from what the nodes report (all instances, or the named ones).
+
+    \b
+    Example:
+      gnt-cluster repair-disk-sizes inst1 inst2
+    """
+    op = {"OP_ID": "OP_CLUSTER_REPAIR_DISK_SIZES", "instances": list(instances), **job_fields(dry_run, priority)}
+    run_ops(client(), [op], submit)
 
 
 @main.command(context_settings=CONTEXT)

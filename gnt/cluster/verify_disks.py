@@ -1,4 +1,6 @@
-"""OP_CLUSTER_VERIFY_DISKS: finish the disk cleanups that rollbacks could not do (gnt.cluster.pending).
+"""OP_CLUSTER_VERIFY_DISKS: finish the disk cleanups that rollbacks could not do (gnt.cluster.pending),
+then check the plain volumes of every instance and activate again what should be up
+(gnt.cluster.verify_lvm).
 
 Ganeti's watcher runs verify-disks on every pass to re-activate disks; here it is also where a
 failed create's leftover disks go once their node answers again.
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnt.cluster import pending
+from gnt.cluster import pending, verify_lvm
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.opcodes import OpClusterVerifyDisks
@@ -31,4 +33,5 @@ class LUClusterVerifyDisks(LogicalUnit):
             self.feedback(f"Dropped cleanup of {what}: its disk is in use again or its node is gone")
         for what in done["pending"]:
             self.warning(f"Still cannot remove leftover {what}")
-        return done
+        lvm = await verify_lvm.check(self)
+        return {**done, **lvm.as_dict()}

@@ -197,3 +197,23 @@ def test_modify_cannot_remove_the_last_disk(cluster: VCluster, stopped: str) -> 
         cluster, "gnt-instance", "modify", "--disk", "remove", stopped
     )
     assert sizes(cluster, stopped) == "16"
+
+
+def test_repair_disk_sizes_records_the_size_found_on_the_node(cluster: VCluster, stopped: str) -> None:
+    grown = disk_files(cluster, "node2", stopped)[1]
+    with open(grown, "r+b") as handle:
+        handle.truncate(10 * MIB)  # grown by hand, behind gnt's back
+    out = cluster.ok("gnt-cluster", "repair-disk-sizes", stopped)
+    assert "Disk 1 of instance dops has mismatched size, correcting: recorded 8, actual 10" in out
+    assert sizes(cluster, stopped) == "16,10"
+    out = cluster.ok("gnt-cluster", "repair-disk-sizes")  # all instances: nothing left to correct
+    assert "mismatched size" not in out
+
+
+def test_repair_disk_sizes_of_an_unknown_instance_is_refused(cluster: VCluster) -> None:
+    assert "nosuch" in refused(cluster, "gnt-cluster", "repair-disk-sizes", "nosuch")
+
+
+def test_verify_disks_without_plain_disks_succeeds(cluster: VCluster, stopped: str) -> None:
+    result = cluster.run("gnt-cluster", "verify-disks")
+    assert result.rc == 0 and "Traceback" not in result.text, result.text

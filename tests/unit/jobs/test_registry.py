@@ -13,6 +13,7 @@ from gnt import opcodes
 from gnt.jobs.lu import LogicalUnit, Registry, register
 
 LU_MODULES = (
+    "gnt.cluster.disk_sizes",
     "gnt.cluster.logic",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
