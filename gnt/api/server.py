@@ -25,7 +25,7 @@ from gnt import hvparams as hvdefaults
 from gnt import query as q
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
-from gnt.errors import ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
+from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.instance import query as iq
 from gnt.jobs import query as jq
 from gnt.node import query as nq
@@ -120,6 +120,12 @@ class Api:
         r.add_put("/2/instances/{name}/failover", self.instance_op("OP_INSTANCE_FAILOVER"))
         r.add_put("/2/instances/{name}/modify", self.instance_op("OP_INSTANCE_SET_PARAMS"))
         r.add_get("/2/instances/{name}/console", self.instance_console)
+        disk_flags = ("ignore_size", "wait_for_sync")
+        r.add_put("/2/instances/{name}/activate-disks", self.instance_op("OP_INSTANCE_ACTIVATE_DISKS", disk_flags))
+        r.add_put("/2/instances/{name}/deactivate-disks", self.instance_op("OP_INSTANCE_DEACTIVATE_DISKS"))
+        r.add_post("/2/instances/{name}/disk/{disk}/grow", self.instance_grow_disk)
+        r.add_post("/2/instances/{name}/disks/{disk}/grow", self.instance_grow_disk)
+        r.add_post("/2/instances/{name}/recreate-disks", self.instance_op("OP_INSTANCE_RECREATE_DISKS"))
         r.add_get("/2/jobs", self.jobs)
         r.add_post("/2/jobs", self.jobs_submit)
         r.add_get("/2/jobs/{id}", self.job)
@@ -356,10 +362,10 @@ class Api:
         }
         return await self._submit(request, [op])
 
-    def instance_op(self, op_id: str) -> Handler:
+    def instance_op(self, op_id: str, flags: tuple[str, ...] = ()) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             body = await self._body(request)
-            params: dict[str, Any] = _query_bool_params(request, ("force", "no_remember", "cleanup"))
+            params: dict[str, Any] = _query_bool_params(request, ("force", "no_remember", "cleanup", *flags))
             if "type" in request.query:
                 params["reboot_type"] = request.query["type"]
             if "mode" in request.query:
@@ -368,6 +374,15 @@ class Api:
             return await self._submit(request, [op])
 
         return handler
+
+    async def instance_grow_disk(self, request: web.Request) -> web.Response:
+        """POST /2/instances/[instance]/disk/[disk_index]/grow: body {amount, wait_for_sync, absolute}."""
+        text = request.match_info["disk"]
+        if not text.isascii() or not text.isdigit() or len(text) > 3:
+            raise OpPrereqError(f"Invalid disk index: '{text[:40]}'", ECODE_INVAL)
+        body = await self._body(request)
+        op = {**body, "OP_ID": "OP_INSTANCE_GROW_DISK", "instance_name": request.match_info["name"], "disk": int(text)}
+        return await self._submit(request, [op])
 
     async def instance_console(self, request: web.Request) -> web.Response:
         return _json(await self.m.instance_console(request.match_info["name"]))

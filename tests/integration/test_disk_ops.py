@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_rapi import ADMIN, Rapi, rapi  # noqa: F401 - fixture
 from tests.integration.vcluster import ADD_INSTANCE, VCluster
 
 MIB = 1024 * 1024
@@ -217,3 +218,19 @@ def test_repair_disk_sizes_of_an_unknown_instance_is_refused(cluster: VCluster) 
 def test_verify_disks_without_plain_disks_succeeds(cluster: VCluster, stopped: str) -> None:
     result = cluster.run("gnt-cluster", "verify-disks")
     assert result.rc == 0 and "Traceback" not in result.text, result.text
+
+
+def test_disk_operations_through_rapi(cluster: VCluster, stopped: str, rapi: Rapi) -> None:  # noqa: F811
+    status, job_id = rapi.call("POST", f"/2/instances/{stopped}/disk/0/grow", {"amount": 8}, user=ADMIN)
+    assert status == 200 and cluster.wait_job(job_id) == "success"
+    assert sizes(cluster, stopped) == "24,8"
+    _, job_id = rapi.call("PUT", f"/2/instances/{stopped}/activate-disks", user=ADMIN)
+    assert cluster.wait_job(job_id) == "success" and cluster.instance_field(stopped, "disks_active") == "Y"
+    _, job_id = rapi.call("PUT", f"/2/instances/{stopped}/deactivate-disks", user=ADMIN)
+    assert cluster.wait_job(job_id) == "success" and cluster.instance_field(stopped, "disks_active") == "N"
+    disk_files(cluster, "node2", stopped)[1].unlink()
+    _, job_id = rapi.call("POST", f"/2/instances/{stopped}/recreate-disks", {"disks": [1]}, user=ADMIN)
+    assert cluster.wait_job(job_id) == "success" and len(disk_files(cluster, "node2", stopped)) == 2
+    status, body = rapi.call("POST", f"/2/instances/{stopped}/disk/9/grow", {"amount": 8}, user=ADMIN)
+    assert status == 200 and cluster.wait_job(body) == "error"  # checked by the LU: a job error, as Ganeti
+    assert sizes(cluster, stopped) == "24,8"

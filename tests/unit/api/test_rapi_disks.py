@@ -1,0 +1,65 @@
+"""The disk operations' RAPI resources: Ganeti's paths and parameters become the same opcodes the
+CLI sends; malformed input is a 400 with Ganeti's error body and no job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.api.conftest import RapiServer
+from tests.unit.api.test_rapi_input import _refused
+
+
+def _submitted(server: RapiServer, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    status, job_id = server.call(method, path, body=body)
+    assert status == 200, job_id
+    (op,) = server.master.queue.jobs[job_id].ops
+    return {
+        k: v for k, v in op.items() if k in ("OP_ID", "instance_name", *(body or {}), "disk", "ignore_size", "force")
+    }
+
+
+def test_activate_disks_with_ignore_size(rapi_server: RapiServer) -> None:
+    op = _submitted(rapi_server, "PUT", "/2/instances/inst1/activate-disks?ignore_size=1")
+    assert op == {"OP_ID": "OP_INSTANCE_ACTIVATE_DISKS", "instance_name": "inst1", "ignore_size": True}
+
+
+def test_deactivate_disks_with_force(rapi_server: RapiServer) -> None:
+    op = _submitted(rapi_server, "PUT", "/2/instances/inst1/deactivate-disks?force=1")
+    assert op == {"OP_ID": "OP_INSTANCE_DEACTIVATE_DISKS", "instance_name": "inst1", "force": True}
+
+
+@pytest.mark.parametrize("word", ["disk", "disks"])
+def test_grow_disk_takes_the_index_from_the_path(rapi_server: RapiServer, word: str) -> None:
+    body = {"amount": 1024, "wait_for_sync": False, "absolute": False}
+    op = _submitted(rapi_server, "POST", f"/2/instances/inst1/{word}/1/grow", body)
+    assert op == {"OP_ID": "OP_INSTANCE_GROW_DISK", "instance_name": "inst1", "disk": 1, **body}
+
+
+def test_recreate_disks_with_disks_and_nodes(rapi_server: RapiServer) -> None:
+    body = {"disks": [[0, {"size": 512}]], "nodes": ["node2"]}
+    op = _submitted(rapi_server, "POST", "/2/instances/inst1/recreate-disks", body)
+    assert op == {"OP_ID": "OP_INSTANCE_RECREATE_DISKS", "instance_name": "inst1", **body}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/2/instances/inst1/disk/x/grow", {"amount": 1}, "Invalid disk index: 'x'"),
+        ("/2/instances/inst1/disk/-1/grow", {"amount": 1}, "Invalid disk index: '-1'"),
+        ("/2/instances/inst1/disk/0/grow", {"amount": -1}, "-1 is out of range"),
+        ("/2/instances/inst1/disk/0/grow", {"amount": "1G"}, "expected int"),
+        ("/2/instances/inst1/disk/0/grow", {}, "amount' missing"),
+        ("/2/instances/inst1/recreate-disks", {"nodes": ["bad name"]}, "nodes"),
+        ("/2/instances/inst1/recreate-disks", {"disk": [0]}, "Parameter 'disk' is not valid"),
+    ],
+)
+def test_malformed_disk_requests_are_400_and_no_job(
+    rapi_server: RapiServer, path: str, body: dict[str, Any], message: str
+) -> None:
+    assert message in _refused(rapi_server, "POST", path, body=body)
+
+
+def test_activate_disks_flag_must_be_0_or_1(rapi_server: RapiServer) -> None:
+    assert "expected 0 or 1" in _refused(rapi_server, "PUT", "/2/instances/inst1/activate-disks?ignore_size=maybe")
