@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gnt.instance.blockdevs import for_node
 from gnt.instance.common import build_spec
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
@@ -42,6 +43,7 @@ class LUClusterRepairDiskSizes(LogicalUnit):
         for inst in self.wanted:
             node = self.cfg.nodes[inst.primary_node]
             disks = [d for d in build_spec(self.cfg.cluster, inst).disks if d.dev_type != "diskless"]
+            disks = for_node(self, inst, disks, node)  # a mirrored disk as its primary sees it
             if disks and node.offline:
                 self.warning(f"Primary node {node.name} of instance {inst.name} is offline; its disks are not checked")
                 continue

@@ -42,6 +42,22 @@ class Assembled:
         return f"{self.node}:{self.iv_name}:{self.path}"
 
 
+def for_node(lu: LogicalUnit, inst: Instance, disks: list[DiskSpec], node: Node) -> list[DiskSpec]:
+    """`disks` as `node` is sent them. The config holds a disk once; a mirrored disk's nodes each
+    need their own view of it (their minor, the peer's address, which side is primary), which the
+    drbd template's master side computes (`gnt.instance.drbd.node_specs`). Every per-node call of
+    the disk operations goes through here, so no LU needs to know which template needs this."""
+    if not any(d.dev_type == constants.DT_DRBD for d in disks):
+        return disks
+    from gnt.instance.drbd import node_specs  # type: ignore[import-not-found,unused-ignore]
+
+    return list(node_specs(disks, inst, node, lu.cfg.nodes))
+
+
+def one_for_node(lu: LogicalUnit, inst: Instance, disk: DiskSpec, node: Node) -> DiskSpec:
+    return for_node(lu, inst, [disk], node)[0]
+
+
 def iv_name(index: int) -> str:
     return f"disk/{index}"
 
@@ -120,7 +136,8 @@ async def assemble(
             if node.offline and node is not primary:
                 lu.warning(f"Node {node.name} is offline: disk {index} of {inst.name} is not assembled there")
                 continue
-            result = await lu.rpc.blockdev_assemble(lu.ctx.services.target(node), proc.BlockdevArgs(disk, inst.name))
+            args = proc.BlockdevArgs(one_for_node(lu, inst, disk, node), inst.name)
+            result = await lu.rpc.blockdev_assemble(lu.ctx.services.target(node), args)
             if result.failed:
                 raise OpExecError(f"Cannot activate block device {iv_name(index)} on node {node.name}: {result.error}")
             if node is primary:
@@ -139,7 +156,8 @@ async def shutdown(lu: LogicalUnit, inst: Instance, indices: Sequence[int] | Non
         for node in reversed(disk_nodes(lu, inst, disk.dev_type)):
             if node.offline:
                 continue
-            result = await lu.rpc.blockdev_shutdown(lu.ctx.services.target(node), proc.BlockdevArgs(disk, inst.name))
+            args = proc.BlockdevArgs(one_for_node(lu, inst, disk, node), inst.name)
+            result = await lu.rpc.blockdev_shutdown(lu.ctx.services.target(node), args)
             if result.failed:
                 where = f"{iv_name(index)} on node {node.name}"
                 problems.append(f"Could not shut down block device {where}: {result.error}")
@@ -160,9 +178,10 @@ async def assemble_or_undo(
         raise
 
 
-async def device_infos(lu: LogicalUnit, node: Node, disks: list[DiskSpec]) -> list[dict[str, Any]]:
+async def device_infos(lu: LogicalUnit, inst: Instance, node: Node, disks: list[DiskSpec]) -> list[dict[str, Any]]:
     """What `node` reports about each of `disks` (exists, path, size, in_sync): one call."""
-    result = await lu.rpc.blockdev_info(lu.ctx.services.target(node), proc.BlockdevInfoArgs(disks))
+    args = proc.BlockdevInfoArgs(for_node(lu, inst, disks, node))
+    result = await lu.rpc.blockdev_info(lu.ctx.services.target(node), args)
     infos = result.get("Cannot get block device information")
     if not isinstance(infos, list) or len(infos) != len(disks):
         raise OpExecError(f"Node {node.name} answered block device information for the wrong number of disks")
@@ -182,7 +201,7 @@ async def wait_for_sync(lu: LogicalUnit, inst: Instance, indices: Sequence[int] 
     last: list[Any] = []
     stalled = 0
     while True:
-        infos = await device_infos(lu, primary, disks)
+        infos = await device_infos(lu, inst, primary, disks)
         missing = [d.index for d, i in zip(disks, infos, strict=True) if not i.get("exists")]
         if missing:
             names = ", ".join(iv_name(i) for i in missing)

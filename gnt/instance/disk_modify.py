@@ -180,8 +180,11 @@ async def apply(lu: LogicalUnit, plan: Plan) -> list[list[str]]:
             spec = new_specs[disk.uuid]
             for node in bd.disk_nodes(lu, inst, disk.dev_type):
                 lu.feedback(f"* creating disk {spec.index} ({disk.size}M) on node {node.name}")
-                result = await lu.rpc.blockdev_create(lu.ctx.services.target(node), proc.BlockdevArgs(spec, inst.name))
-                created.append((node, spec))
+                node_spec = bd.one_for_node(lu, inst, spec, node)
+                result = await lu.rpc.blockdev_create(
+                    lu.ctx.services.target(node), proc.BlockdevArgs(node_spec, inst.name)
+                )
+                created.append((node, node_spec))
                 if result.failed:
                     raise OpExecError(f"Can't create new disk {spec.index} on node {node.name}: {result.error}")
     except GntError:
@@ -197,7 +200,7 @@ async def finish(lu: LogicalUnit, plan: Plan) -> None:
     inst = lu.instance  # type: ignore[attr-defined]
     for spec in plan.removed:
         for node in reversed(bd.disk_nodes(lu, inst, spec.dev_type)):
-            target = lu.ctx.services.target(node)
+            node_spec = bd.one_for_node(lu, inst, spec, node)
             if not node.offline:
-                await lu.rpc.blockdev_shutdown(target, proc.BlockdevArgs(spec, inst.name))
-            await pending.remove_disks(lu, node, [spec], inst.name)
+                await lu.rpc.blockdev_shutdown(lu.ctx.services.target(node), proc.BlockdevArgs(node_spec, inst.name))
+            await pending.remove_disks(lu, node, [node_spec], inst.name)

@@ -23,7 +23,7 @@ from gnt.errors import (
     ParameterError,
 )
 from gnt.instance import blockdevs as bd
-from gnt.instance.common import build_spec, check_node_online, check_node_usable
+from gnt.instance.common import build_spec, check_node_online, check_node_usable, spec_of
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import register
@@ -140,7 +140,8 @@ class LUInstanceGrowDisk(InstanceLU):
             )
         spec = bd.disk_spec(self, inst, self.index)
         for node in self.nodes:
-            result = await self.rpc.blockdev_grow_check(self.target_of(node), proc.BlockdevGrowArgs(spec, self.delta))
+            args = proc.BlockdevGrowArgs(bd.one_for_node(self, inst, spec, node), self.delta)
+            result = await self.rpc.blockdev_grow_check(self.target_of(node), args)
             if result.failed:
                 raise OpPrereqError(
                     f"Cannot grow disk {self.index} of instance {inst.name} by {format_size(self.delta)} on node"
@@ -159,26 +160,35 @@ class LUInstanceGrowDisk(InstanceLU):
         self.feedback(
             f"Growing disk {index} of instance '{inst.name}' by {format_size(self.delta)} to {format_size(self.target)}"
         )
-        # a mirrored device grows only while it is up; a stopped instance's disks go down again after
+        # a mirrored device grows (and resyncs) only while it is up; a stopped instance's disks go
+        # down again afterwards, as Ganeti does
         assembled_here = not (self.running or inst.disks_active)
         if assembled_here:
             await bd.assemble_or_undo(self, inst, True, [index])
         try:
             await self._grow(bd.disk_spec(self, inst, index))
+            inst.disks[index].size = self.target
+            await self.cfg.commit([inst])
+            if self.running:
+                await self._tell_hypervisor()
+            if self.op.wait_for_sync:
+                await self._wait_for_sync()
         finally:
             if assembled_here:
                 for problem in await bd.shutdown(self, inst, [index]):
                     self.warning(problem)
-        inst.disks[index].size = self.target
-        await self.cfg.commit([inst])
-        if self.running:
-            await self._tell_hypervisor()
-        if self.op.wait_for_sync and self.running:
-            await bd.wait_for_sync(self, inst, [index])
+
+    async def _wait_for_sync(self) -> None:
+        """The grow is done and recorded: a sync that does not finish is a warning, not a failure."""
+        try:
+            await bd.wait_for_sync(self, self.instance, [self.index])
+        except OpExecError as err:
+            self.warning(f"Disk syncing has not returned a good status; check the instance ({err})")
 
     async def _grow(self, spec: DiskSpec) -> None:
         for done, node in enumerate(self.nodes):
-            result = await self.rpc.blockdev_grow(self.target_of(node), proc.BlockdevGrowArgs(spec, self.delta))
+            args = proc.BlockdevGrowArgs(bd.one_for_node(self, self.instance, spec, node), self.delta)
+            result = await self.rpc.blockdev_grow(self.target_of(node), args)
             if result.failed:
                 grown = ", ".join(n.name for n in self.nodes[:done])
                 extra = f" (already grown on {grown}; the recorded size is unchanged)" if grown else ""
@@ -186,7 +196,7 @@ class LUInstanceGrowDisk(InstanceLU):
 
     async def _tell_hypervisor(self) -> None:
         inst = self.instance
-        args = proc.InstanceDiskResizeArgs(build_spec(self.cfg.cluster, inst), self.index, self.target)
+        args = proc.InstanceDiskResizeArgs(spec_of(self, inst), self.index, self.target)
         result = await self.rpc.instance_disk_resize(self.target_of(self.pnode), args)
         if result.failed:
             self.warning(
@@ -315,7 +325,7 @@ class LUInstanceRecreateDisks(InstanceLU):
         for index in self.indices:
             disk = spec.disks[index]
             for node in bd.disk_nodes(self, self.planned, disk.dev_type):
-                info = (await bd.device_infos(self, node, [disk]))[0]
+                info = (await bd.device_infos(self, self.planned, node, [disk]))[0]
                 if info.get("exists"):
                     raise OpPrereqError(
                         f"Disk {index} of instance {self.instance.name} still exists on node {node.name}"
@@ -332,9 +342,9 @@ class LUInstanceRecreateDisks(InstanceLU):
                 disk = spec.disks[index]
                 for node in bd.disk_nodes(self, new, disk.dev_type):
                     self.feedback(f"* creating disk {index} ({format_size(disk.size)}) on node {node.name}")
-                    target = self.ctx.services.target(node)
-                    result = await self.rpc.blockdev_create(target, proc.BlockdevArgs(disk, new.name))
-                    created.append((node, disk))
+                    target, node_disk = self.ctx.services.target(node), bd.one_for_node(self, new, disk, node)
+                    result = await self.rpc.blockdev_create(target, proc.BlockdevArgs(node_disk, new.name))
+                    created.append((node, node_disk))
                     if result.failed:
                         where = f"disk {index} of instance {new.name} on node {node.name}"
                         raise OpExecError(f"Can't create {where}: {result.error}")

@@ -394,3 +394,87 @@ def test_failed_recreate_removes_what_it_made_and_keeps_the_config(disks: Harnes
         disks.run(op, LUInstanceRecreateDisks)
     assert node.disks == {} and node.names().count("blockdev_remove") == 2
     assert disks.cfg.instance("inst1").disks[0].size == 64
+
+
+def test_grow_of_a_stopped_instance_waits_for_sync_before_the_disk_goes_down(disks: Harness) -> None:
+    two_disk_instance(disks)
+    disks.nodes["node1"].unsynced = 1  # type: ignore[attr-defined]
+    disks.run(grow(), LUInstanceGrowDisk)
+    names = [n for n in disks.nodes["node1"].names() if n.startswith("blockdev_")]
+    assert names[-3:] == ["blockdev_info", "blockdev_info", "blockdev_shutdown"]
+
+
+def test_grow_whose_sync_goes_wrong_is_recorded_with_a_warning(disks: Harness) -> None:
+    inst = two_disk_instance(disks)
+    node = disks.nodes["node1"]
+    real_info = node.do_blockdev_info  # type: ignore[attr-defined]
+    node.do_blockdev_info = lambda args: [{**i, "exists": False} for i in real_info(args)]  # type: ignore[attr-defined]
+    disks.run(grow(), LUInstanceGrowDisk)
+    assert disks.cfg.instance("inst1").disks[1].size == 192 and inst.disks[1].uuid not in active(disks)
+    assert any("Disk syncing has not returned a good status" in line for line in disks.log)
+
+
+# -- a mirrored template plugs in without changes to the LUs --------------------------------------
+
+
+class _MirrorDriver:
+    """Stands in for the drbd node driver: the dispatcher only asks it for the disk's node paths."""
+
+    def node_paths(self, disk: DiskSpec) -> list[str]:
+        assert disk.params.get("view") in ("node1", "node2"), "a mirrored disk must reach a node in its own view"
+        return []
+
+
+@pytest.fixture
+def mirrored(disks: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """A 'drbd' instance on node1 (primary) and node2 (secondary); the master side's per-node view
+    (gnt.instance.drbd.node_specs) is a stand-in that writes the node's name into params."""
+    import sys
+    import types
+
+    import storage
+    from gnt.objects import Instance as Inst
+
+    real_get = storage.get
+    monkeypatch.setattr(storage, "get", lambda t: _MirrorDriver() if t == "drbd" else real_get(t))
+    module = types.ModuleType("gnt.instance.drbd")
+
+    def node_specs(specs: list[DiskSpec], inst: Any, node: Any, nodes: Any) -> list[DiskSpec]:
+        return [
+            DiskSpec(d.uuid, d.index, d.size, d.dev_type, list(d.logical_id), params={"view": node.name}) for d in specs
+        ]
+
+    module.node_specs = node_specs  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gnt.instance.drbd", module)
+    n1, n2 = disks.cfg.node("node1"), disks.cfg.node("node2")
+    disk = Disk(uuid=new_uuid(), size=256, dev_type="drbd", logical_id=[n1.uuid, n2.uuid, "11000", "0", "0"])
+    inst = Inst(name="mir", primary_node=n1.uuid, secondary_nodes=[n2.uuid], hypervisor="fake", disk_template="drbd")
+    inst.disks = [disk]
+    asyncio.run(disks.cfg.commit([inst]))
+    for node in ("node1", "node2"):
+        disks.nodes[node].disks[disk.uuid] = DiskSpec(disk.uuid, 0, 256, "drbd", list(disk.logical_id))
+    return disks
+
+
+def test_mirrored_disks_activate_on_both_nodes_and_print_the_primary(mirrored: Harness) -> None:
+    result = mirrored.run(OpInstanceActivateDisks(instance_name="mir"), LUInstanceActivateDisks)
+    uuid = mirrored.cfg.instance("mir").disks[0].uuid
+    assert result == [["node1", "disk/0", f"/dev/node1/{uuid}"]]
+    assert uuid in active(mirrored, "node1") and uuid in active(mirrored, "node2")
+
+
+def test_mirrored_disks_grow_on_the_secondary_first_each_in_its_own_view(mirrored: Harness) -> None:
+    seen: list[str] = []
+    for name in ("node1", "node2"):
+        node = mirrored.nodes[name]
+        real = node.do_blockdev_grow  # type: ignore[attr-defined]
+        node.do_blockdev_grow = lambda args, real=real: (seen.append(args.disk.params["view"]), real(args))[1]  # type: ignore[attr-defined]
+    mirrored.run(grow(instance_name="mir", disk=0, amount=128), LUInstanceGrowDisk)
+    assert seen == ["node2", "node1"]
+    assert {
+        a.disk.params["view"]
+        for n in ("node1", "node2")
+        for c, a in mirrored.nodes[n].calls
+        if c == "blockdev_grow_check"
+    } == {"node1", "node2"}
+    assert mirrored.cfg.instance("mir").disks[0].size == 384
