@@ -155,6 +155,7 @@ async def shutdown(lu: LogicalUnit, inst: Instance, indices: Sequence[int] | Non
         disk = spec.disks[index]
         for node in reversed(disk_nodes(lu, inst, disk.dev_type)):
             if node.offline:
+                lu.warning(f"Node {node.name} is offline: {iv_name(index)} of {inst.name} is not shut down there")
                 continue
             args = proc.BlockdevArgs(one_for_node(lu, inst, disk, node), inst.name)
             result = await lu.rpc.blockdev_shutdown(lu.ctx.services.target(node), args)

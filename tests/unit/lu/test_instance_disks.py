@@ -478,3 +478,12 @@ def test_mirrored_disks_grow_on_the_secondary_first_each_in_its_own_view(mirrore
         if c == "blockdev_grow_check"
     } == {"node1", "node2"}
     assert mirrored.cfg.instance("mir").disks[0].size == 384
+
+
+def test_deactivate_with_an_offline_primary_changes_the_config_and_says_so(disks: Harness) -> None:
+    two_disk_instance(disks)
+    disks.run(OpInstanceActivateDisks(instance_name="inst1"), LUInstanceActivateDisks)
+    set_offline(disks, "node1")
+    disks.run(OpInstanceDeactivateDisks(instance_name="inst1"), LUInstanceDeactivateDisks)
+    assert not disks.cfg.instance("inst1").disks_active
+    assert any("Node node1 is offline: disk/0 of inst1 is not shut down there" in line for line in disks.log)
