@@ -12,6 +12,7 @@ so nothing is left behind unnoticed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from gnt.jobs.lu import LogicalUnit
 
 ADD, REMOVE = "add", "remove"
+_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 
 
 @dataclass
@@ -101,6 +103,9 @@ def _params(action: str, params: dict[str, Any]) -> dict[str, Any]:
         raise OpPrereqError("The size of a new disk must be positive", ECODE_INVAL)
     if params.get("mode", "rw") not in ("rw", "ro"):
         raise OpPrereqError(f"Invalid disk access mode {params['mode']!r}", ECODE_INVAL)
+    name = params.get("name")
+    if name is not None and not (isinstance(name, str) and _NAME_RE.match(name)):
+        raise OpPrereqError(f"Invalid disk name {name!r}: letters, digits, '.', '_', '-' (up to 64)", ECODE_INVAL)
     return params
 
 

@@ -253,6 +253,10 @@ class LUInstanceRecreateDisks(InstanceLU):
     op: OpInstanceRecreateDisks
     NODE_LOCKS_SHARED = False
 
+    @classmethod
+    def check_opcode(cls, op: Any) -> None:
+        recreate_requests(op.disks)  # a malformed disk list never becomes a job
+
     def check_arguments(self) -> None:
         self.requests = recreate_requests(self.op.disks)
         if self.op.iallocator:

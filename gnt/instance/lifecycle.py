@@ -186,6 +186,10 @@ class LUInstanceSetParams(InstanceLU):
     OPCODE = OpInstanceSetParams
     op: OpInstanceSetParams
 
+    @classmethod
+    def check_opcode(cls, op: Any) -> None:
+        disk_modify.parse(op.disks)  # a malformed disk change never becomes a job
+
     def check_arguments(self) -> None:
         op = self.op
         if not (op.beparams or op.hvparams or op.osparams or op.offline is not None or op.disks):

@@ -63,3 +63,21 @@ def test_malformed_disk_requests_are_400_and_no_job(
 
 def test_activate_disks_flag_must_be_0_or_1(rapi_server: RapiServer) -> None:
     assert "expected 0 or 1" in _refused(rapi_server, "PUT", "/2/instances/inst1/activate-disks?ignore_size=maybe")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("PUT", "/2/instances/inst1/modify", {"disks": [["add", -1, {}]]}, "Missing size for the new disk"),
+        ("PUT", "/2/instances/inst1/modify", {"disks": [["grow", 0, {}]]}, "'grow' is not supported"),
+        ("PUT", "/2/instances/inst1/modify", {"disks": [["add", -1, {"size": 8, "name": "a b"}]]}, "disk name"),
+        ("PUT", "/2/instances/inst1/modify", {"disks": ["add"]}, "Invalid disk modification"),
+        ("POST", "/2/instances/inst1/recreate-disks", {"disks": [[0, {"size": "lots"}]]}, "not a valid size"),
+        ("POST", "/2/instances/inst1/recreate-disks", {"disks": [0, 0]}, "more than once: 0"),
+        ("POST", "/2/instances/inst1/recreate-disks", {"disks": [{"index": 0}]}, "Invalid disk specification"),
+    ],
+)
+def test_malformed_disk_lists_are_refused_before_a_job_exists(
+    rapi_server: RapiServer, method: str, path: str, body: dict[str, Any], message: str
+) -> None:
+    assert message in _refused(rapi_server, method, path, body=body)
