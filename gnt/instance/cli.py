@@ -551,7 +551,7 @@ def modify(
         disks=parse_disk_changes(disks),
     )
     result = run_ops(client(), [op], submit)
-    if result:
+    if result and isinstance(result[0], list):  # a dry run answers None: nothing was modified
         print(f"Modified instance {name}")
         for key, value in result[0]:
             print(f" - {key} -> {value}")

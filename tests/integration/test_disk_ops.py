@@ -234,3 +234,11 @@ def test_disk_operations_through_rapi(cluster: VCluster, stopped: str, rapi: Rap
     status, body = rapi.call("POST", f"/2/instances/{stopped}/disk/9/grow", {"amount": 8}, user=ADMIN)
     assert status == 200 and cluster.wait_job(body) == "error"  # checked by the LU: a job error, as Ganeti
     assert sizes(cluster, stopped) == "24,8"
+
+
+def test_dry_runs_change_nothing(cluster: VCluster, stopped: str) -> None:
+    cluster.ok("gnt-instance", "grow-disk", "--dry-run", stopped, "0", "8M")
+    cluster.ok("gnt-instance", "modify", "--dry-run", "--disk", "add:size=4M", stopped)
+    cluster.ok("gnt-instance", "activate-disks", "--dry-run", stopped)
+    assert sizes(cluster, stopped) == "16,8" and cluster.instance_field(stopped, "disks_active") == "N"
+    assert [f.stat().st_size // MIB for f in disk_files(cluster, "node2", stopped)] == [16, 8]
