@@ -23,9 +23,9 @@ from gnt.errors import (
     ParameterError,
 )
 from gnt.instance import blockdevs as bd
-from gnt.instance.common import build_spec, check_node_online, check_node_usable, spec_of
+from gnt.instance.common import build_spec, check_node_online, check_node_usable, filled_beparams, spec_of
 from gnt.instance.lifecycle import InstanceLU
-from gnt.jobs.locking import Level, LockRequest
+from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import register
 from gnt.objects import Node
 from gnt.opcodes import (
@@ -259,13 +259,15 @@ class LUInstanceRecreateDisks(InstanceLU):
 
     def check_arguments(self) -> None:
         self.requests = recreate_requests(self.op.disks)
-        if self.op.iallocator:
-            raise OpPrereqError("recreate-disks does not use an allocator yet; name the nodes with -n", ECODE_INVAL)
+        if self.op.iallocator and self.op.nodes:
+            raise OpPrereqError("Give either new nodes (-n) or an allocator (-I), not both", ECODE_INVAL)
         if len(set(self.op.nodes)) != len(self.op.nodes):
             raise OpPrereqError(f"Node given twice in {', '.join(self.op.nodes)}", ECODE_INVAL)
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         if level in (Level.NODE, Level.NODE_RES):
+            if self.op.iallocator:
+                return LockRequest(ALL)  # the allocator may pick any node
             current = super().declare_locks(Level.NODE)
             names = sorted(set(current.names if current else []) | set(self.op.nodes))
             return LockRequest(names)
@@ -276,7 +278,9 @@ class LUInstanceRecreateDisks(InstanceLU):
         inst = self.instance
         bd.check_has_disks(inst)
         current = [inst.primary_node, *inst.secondary_nodes]
-        if self.op.nodes:
+        if self.op.iallocator:
+            self.new_nodes = await self._allocate()
+        elif self.op.nodes:
             if len(self.op.nodes) != len(current):
                 raise OpPrereqError(
                     f"Instance {inst.name} currently has {len(current)} nodes, but new node list has"
@@ -310,6 +314,27 @@ class LUInstanceRecreateDisks(InstanceLU):
         await bd.check_not_running(self, inst, "cannot recreate disks")
         self.planned = self._planned()
         await self._check_missing()
+
+    async def _allocate(self) -> list[Node]:
+        """New nodes from the allocator, for the instance as it will be (all its disks recreated)."""
+        from gnt.instance.placement import allocator_name, nodes_for_new_instance
+
+        inst = self.instance
+        if self.requests and sorted(self.requests) != list(range(len(inst.disks))):
+            raise OpPrereqError("Can't recreate disks partially and change the nodes at the same time", ECODE_INVAL)
+        be = filled_beparams(self.cfg.cluster, inst)
+        sizes = [self.requests.get(i, {}).get("size", d.size) for i, d in enumerate(inst.disks)]
+        nodes = await nodes_for_new_instance(
+            self, inst.name, self.op.iallocator, inst.disk_template, int(be["maxmem"]), int(be["vcpus"]), sizes, []
+        )
+        label = allocator_name(self.op.iallocator, self.cfg.cluster.default_iallocator)
+        chosen = ", ".join(n.name for n in nodes)
+        self.info(f"Selected new nodes for the disks of {inst.name} via iallocator {label}: {chosen}")
+        for node in nodes:
+            check_node_usable(node)
+        if len(nodes) != 1 + len(inst.secondary_nodes):
+            raise OpPrereqError(f"The iallocator chose {len(nodes)} nodes for instance {inst.name}", ECODE_INVAL)
+        return nodes
 
     def _planned(self) -> Any:
         """The instance as it will be: new nodes, changed sizes and modes (a copy; config untouched)."""

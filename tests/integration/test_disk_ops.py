@@ -242,3 +242,18 @@ def test_dry_runs_change_nothing(cluster: VCluster, stopped: str) -> None:
     cluster.ok("gnt-instance", "activate-disks", "--dry-run", stopped)
     assert sizes(cluster, stopped) == "16,8" and cluster.instance_field(stopped, "disks_active") == "N"
     assert [f.stat().st_size // MIB for f in disk_files(cluster, "node2", stopped)] == [16, 8]
+
+
+def test_recreate_disks_with_the_allocator_when_the_node_is_gone(cluster: VCluster, stopped: str) -> None:
+    for path in disk_files(cluster, "node2", stopped):
+        path.unlink()
+    cluster.ok("gnt-node", "modify", "-O", "yes", "node2")
+    try:
+        assert "is offline; recreate the disks elsewhere" in refused(cluster, "gnt-instance", "recreate-disks", stopped)
+        out = cluster.ok("gnt-instance", "recreate-disks", "-I", "hail", stopped)
+        assert "via iallocator hail" in out
+        new = cluster.instance_field(stopped, "pnode")
+        assert new in ("node1", "node3")
+        assert [f.stat().st_size // MIB for f in disk_files(cluster, new, stopped)] == [16, 8]
+    finally:
+        cluster.ok("gnt-node", "modify", "-O", "no", "node2")

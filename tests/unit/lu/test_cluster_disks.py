@@ -165,3 +165,22 @@ def test_repair_disk_sizes_skips_missing_disks_and_offline_nodes(sized: Harness)
     assert "Disk 0 of instance inst1 not found on node node1" in log
     assert "Primary node node2 of instance inst2 is offline" in log
     assert [d.size for d in sized.cfg.instance("inst1").disks] == [64, 128]
+
+
+# -- recreate-disks -I: the allocator picks the new node --------------------------------------------
+
+
+def test_recreate_disks_with_an_allocator_moves_them_where_there_is_room(lvm: Harness) -> None:
+    from gnt import constants
+    from gnt.instance.disks import LUInstanceRecreateDisks
+    from gnt.opcodes import OpInstanceRecreateDisks
+    from tests.unit.lu.test_instance_plain import with_vg
+
+    lvm.cfg.cluster.ipolicy = dict(constants.IPOLICY_DEFAULTS)
+    lvm.run(create(start=False), LUInstanceCreate)
+    with_vg(lvm.nodes["node1"], free=100)  # node1's VG is nearly full now
+    lvm.run(OpInstanceRecreateDisks(instance_name="inst1", iallocator="hail"), LUInstanceRecreateDisks)
+    inst = lvm.cfg.instance("inst1")
+    assert lvm.cfg.node_name(inst.primary_node) == "node2"
+    assert {d.uuid for d in inst.disks} <= set(lvm.nodes["node2"].disks)
+    assert any("Selected new nodes for the disks of inst1 via iallocator hail: node2" in x for x in lvm.log)

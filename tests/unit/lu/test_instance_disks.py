@@ -370,7 +370,7 @@ def test_recreate_on_its_offline_node_is_refused(disks: Harness) -> None:
         ({"disks": [0, 0]}, "Some disks have been specified more than once: 0"),
         ({"disks": [[0, {"vg": "x"}]]}, "unmodifiable parameter"),
         ({"disks": [[0, {"size": 0}]]}, "size must be positive"),
-        ({"iallocator": "hail"}, "name the nodes with -n"),
+        ({"iallocator": "hail", "nodes": ["node2"]}, "Give either new nodes"),
     ],
 )
 def test_recreate_refuses_bad_requests(disks: Harness, fields: dict[str, Any], message: str) -> None:
