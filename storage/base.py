@@ -23,6 +23,8 @@ class DeviceInfo:
     path: str | None = None
     size: int | None = None  # MiB
     in_sync: bool = True
+    #: how far a resync has come, in percent, while one runs (a mirrored driver that knows it)
+    sync_percent: float | None = None
 
 
 class BlockDevice(abc.ABC):

@@ -194,7 +194,7 @@ async def wait_for_sync(lu: LogicalUnit, inst: Instance, indices: Sequence[int] 
 
     Local and shared disks are always in sync; a mirrored driver reports `in_sync` false (and,
     if it knows, `sync_percent`) while it resyncs. Gives up, with an error, when the disks exist
-    no more or make no progress for SYNC_STALL_POLLS polls.
+    no more or their reported progress stands still for SYNC_STALL_POLLS polls.
     """
     spec = build_spec(lu.cfg.cluster, inst)
     disks = [spec.disks[i] for i in (range(len(spec.disks)) if indices is None else indices)]
@@ -215,10 +215,18 @@ async def wait_for_sync(lu: LogicalUnit, inst: Instance, indices: Sequence[int] 
         progress = [i.get("sync_percent") for _, i in pending]
         for disk, info in pending:
             percent = info.get("sync_percent")
-            done = f"{float(percent):.2f}% done" if isinstance(percent, (int, float)) else "syncing"
+            done = f"{float(percent):.2f}% done" if _known(percent) else "syncing"
             lu.info(f"- device {iv_name(disk.index)}: {done}")
-        stalled = stalled + 1 if progress == last else 0
+        # only a progress the driver reports can be seen to stall; without one the wait goes on,
+        # and `gnt-job cancel` stops it (the LUs that wait are cancellable here)
+        known = all(_known(p) for p in progress)
+        stalled = stalled + 1 if known and progress == last else 0
         if stalled >= SYNC_STALL_POLLS:
             raise OpExecError(f"Disks of instance {inst.name} make no sync progress; see gnt-cluster verify")
         last = progress
-        await asyncio.sleep(SYNC_POLL)
+        lu.checkpoint()  # before the sleep is made: a cancelled job leaves no coroutine unawaited
+        await lu.interruptible(asyncio.sleep(SYNC_POLL))
+
+
+def _known(percent: Any) -> bool:
+    return isinstance(percent, (int, float)) and not isinstance(percent, bool)

@@ -46,6 +46,8 @@ class LUInstanceActivateDisks(InstanceLU):
 
     OPCODE = OpInstanceActivateDisks
     op: OpInstanceActivateDisks
+    #: cancellable while it waits for sync (the disks are up and recorded by then)
+    CANCELLABLE = True
 
     async def check_prereq(self) -> None:
         super().check_prereq()
@@ -103,6 +105,8 @@ class LUInstanceGrowDisk(InstanceLU):
 
     OPCODE = OpInstanceGrowDisk
     op: OpInstanceGrowDisk
+    #: cancellable only while it waits for sync (the grow is done and recorded by then)
+    CANCELLABLE = True
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         if level == Level.NODE_RES:

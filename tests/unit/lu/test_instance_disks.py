@@ -62,7 +62,7 @@ def with_blockdevs(node: FakeNode, room: int = 10_000) -> None:
             synced = node.unsynced <= 0  # type: ignore[attr-defined]
             result.append(
                 {"exists": found is not None, "path": None, "size": found.size if found else None, "in_sync": synced}
-                | ({} if synced else {"sync_percent": 50.0})
+                | ({} if synced else {"sync_percent": getattr(node, "percent", 50.0)})
             )
         node.unsynced -= 1  # type: ignore[attr-defined]
         return result
@@ -487,3 +487,38 @@ def test_deactivate_with_an_offline_primary_changes_the_config_and_says_so(disks
     disks.run(OpInstanceDeactivateDisks(instance_name="inst1"), LUInstanceDeactivateDisks)
     assert not disks.cfg.instance("inst1").disks_active
     assert any("Node node1 is offline: disk/0 of inst1 is not shut down there" in line for line in disks.log)
+
+
+def test_a_sync_whose_reported_progress_stands_still_is_given_up(
+    disks: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 3)
+    two_disk_instance(disks)
+    disks.nodes["node1"].unsynced = 100  # type: ignore[attr-defined]
+    with pytest.raises(OpExecError, match="make no sync progress"):
+        disks.run(OpInstanceActivateDisks(instance_name="inst1", wait_for_sync=True), LUInstanceActivateDisks)
+    assert disks.nodes["node1"].names().count("blockdev_info") == 4
+
+
+def test_a_sync_without_reported_progress_is_waited_for(disks: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 3)
+    two_disk_instance(disks)
+    node = disks.nodes["node1"]
+    node.unsynced, node.percent = 8, None  # type: ignore[attr-defined]
+    disks.run(OpInstanceActivateDisks(instance_name="inst1", wait_for_sync=True), LUInstanceActivateDisks)
+    assert node.names().count("blockdev_info") == 9
+    assert any("- device disk/0: syncing" in line for line in disks.log)
+
+
+def test_waiting_for_sync_stops_when_the_job_is_cancelled(disks: Harness) -> None:
+    from gnt.errors import OpCanceledError
+
+    two_disk_instance(disks)
+    node = disks.nodes["node1"]
+    node.unsynced, node.percent = 10**6, None  # type: ignore[attr-defined]
+    lu = LUInstanceActivateDisks(OpInstanceActivateDisks(instance_name="inst1"), disks.ctx, lambda m, k: None)
+    inst = disks.cfg.instance("inst1")
+    lu.cancel.set()
+    with pytest.raises(OpCanceledError):
+        asyncio.run(blockdevs.wait_for_sync(lu, inst))
+    assert node.names().count("blockdev_info") == 1
