@@ -184,3 +184,14 @@ def test_recreate_disks_with_an_allocator_moves_them_where_there_is_room(lvm: Ha
     assert lvm.cfg.node_name(inst.primary_node) == "node2"
     assert {d.uuid for d in inst.disks} <= set(lvm.nodes["node2"].disks)
     assert any("Selected new nodes for the disks of inst1 via iallocator hail: node2" in x for x in lvm.log)
+
+
+def test_repair_disk_sizes_goes_on_when_a_node_does_not_answer(sized: Harness) -> None:
+    one = two_disk_instance(sized)
+    other = two_disk_instance(sized, "inst2", node="node2")
+    sized.nodes["node1"].fail["blockdev_info"] = StorageError("daemon restarting")
+    sized.nodes["node1"].disks[one.disks[0].uuid].size = 70
+    sized.nodes["node2"].disks[other.disks[0].uuid].size = 80
+    assert sized.run(OpClusterRepairDiskSizes(), LUClusterRepairDiskSizes) == [["inst2", 0, 80]]
+    assert sized.cfg.instance("inst1").disks[0].size == 64
+    assert any("Failure in blockdev_info call to node node1, ignoring: daemon restarting" in x for x in sized.log)
