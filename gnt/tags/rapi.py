@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gnt.errors import ApiError, OpPrereqError
+from gnt.errors import OpPrereqError
 from gnt.tags import syntax
 from gnt.tags.logic import KINDS
 
@@ -53,7 +53,10 @@ class _TagResource:
         try:
             target = KINDS[self.kind].find(self.m.cfg, self._name(request))  # type: ignore[arg-type]
         except OpPrereqError as err:
-            raise ApiError(err.message, 404) from None  # an unknown object, as GET /2/instances/NAME
+            # an unknown object is a 404, as GET /2/instances/NAME; the error's class and code stay in
+            # the body, so the CLI prints Ganeti's "prerequisites not met ... unknown_entity" lines
+            err.http_status = 404
+            raise
         return web.Response(text=json.dumps(sorted(target.tags)), content_type="application/json")
 
     def _op(self, request: web.Request, op_id: str) -> dict[str, Any]:

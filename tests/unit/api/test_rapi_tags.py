@@ -86,6 +86,7 @@ def test_invalid_tags_are_400_before_any_job(tagged: RapiServer, query: str, mes
 def test_unknown_objects(tagged: RapiServer) -> None:
     status, body = tagged.call("GET", "/2/instances/ghost/tags")
     assert status == 404 and body["explain"] == "Instance 'ghost' not known"
+    assert body["error_class"] == "OpPrereqError" and body["error_args"][1] == "unknown_entity"
     assert tagged.call("GET", "/2/nodes/node9/tags")[0] == 404
     status, job_id = tagged.call("PUT", "/2/nodes/node9/tags?tag=a")  # as Ganeti: a job id, the job fails
     assert status == 200
