@@ -30,11 +30,7 @@ def _tags(value: Any) -> None:
 
 @dataclass(kw_only=True)
 class _TagsOpCode(OpCode):
-    """Names the object in job summaries: `TAGS_SET(inst1)`, or the kind for the cluster."""
-
-    def summary(self) -> str:
-        name = getattr(self, "name", None)
-        return f"{self.OP_ID.removeprefix('OP_')}({name or getattr(self, 'kind', '')})"
+    """An opcode on one object's tags: the object's name is required unless it is the cluster."""
 
     def check_fields(self) -> None:
         if getattr(self, "kind", None) != syntax.KIND_CLUSTER and not getattr(self, "name", None):
@@ -48,6 +44,10 @@ class OpTagsGet(_TagsOpCode):
     kind: str = _f(doc="Object kind: cluster, nodegroup, node or instance")
     name: str | None = _f(None, "Name of the object (none for the cluster)", ck.hostname)
     use_locking: bool = _f(False, "Read under the object's shared lock")
+
+    def summary(self) -> str:
+        """Ganeti's: the object's name, "None" for the cluster (TAGS_SET and TAGS_DEL show none)."""
+        return f"TAGS_GET({self.name or 'None'})"
 
 
 @register

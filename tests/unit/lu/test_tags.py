@@ -164,3 +164,11 @@ def test_search_refuses_an_invalid_pattern(harness: Harness) -> None:
     assert err.value.code == ECODE_INVAL
     with pytest.raises(OpPrereqError, match="Invalid search pattern"):
         harness.run(OpTagsSearch(pattern="a{2,1}"), LUTagsSearch)
+
+
+def test_job_summaries_are_ganetis() -> None:
+    assert OpTagsGet(kind="node", name="node1").summary() == "TAGS_GET(node1)"
+    assert OpTagsGet(kind="cluster").summary() == "TAGS_GET(None)"
+    assert OpTagsSet(kind="node", name="node1", tags=["a"]).summary() == "TAGS_SET"
+    assert OpTagsDel(kind="cluster", tags=["a"]).summary() == "TAGS_DEL"
+    assert OpTagsSearch(pattern="^rack:").summary() == "TAGS_SEARCH(^rack:)"
