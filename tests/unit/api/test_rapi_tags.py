@@ -107,3 +107,14 @@ def test_a_reader_may_not_change_tags(tagged: RapiServer) -> None:
     assert tagged.call("PUT", "/2/tags?tag=a", user=READER)[0] == 403
     assert tagged.call("DELETE", "/2/tags?tag=a", user=READER)[0] == 403
     assert tagged.state() == before
+
+
+def test_concurrent_tag_jobs_on_one_object_lose_nothing(tagged: RapiServer) -> None:
+    """Cluster tag jobs hold only the shared BGL and run side by side: each must keep the others' tags."""
+    jobs = [tagged.call("PUT", f"/2/tags?tag=burst{i}&tag=common")[1] for i in range(12)]
+    assert all(_finish(tagged, job)["status"] == "success" for job in jobs)
+    status, tags = tagged.call("GET", "/2/tags")
+    assert status == 200 and {f"burst{i}" for i in range(12)} | {"common"} <= set(tags)
+    removal = tagged.call("DELETE", "/2/tags?" + "&".join(f"tag=burst{i}" for i in range(12)) + "&tag=common")[1]
+    assert _finish(tagged, removal)["status"] == "success"
+    assert not {t for t in tagged.call("GET", "/2/tags")[1] if t.startswith("burst") or t == "common"}
