@@ -21,6 +21,7 @@ def logical_units() -> Registry:
     import gnt.instance.migrate
     import gnt.node.logic
     import gnt.node.storage
+    import gnt.tags.logic
 
     return Registry.from_modules(
         [
@@ -34,5 +35,6 @@ def logical_units() -> Registry:
             gnt.instance.migrate,
             gnt.node.logic,
             gnt.node.storage,
+            gnt.tags.logic,
         ]
     )

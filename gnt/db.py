@@ -111,6 +111,20 @@ def connect(path: str, schema: str = "", check_same_thread: bool = True, check: 
     return conn
 
 
+def _own_thread_only(value: Any) -> Any:
+    """A cursor never leaves the writer thread: it is closed here and None handed back.
+
+    `lambda c: c.execute(...)` returns its cursor. Dropped later on the event loop's thread, the
+    cursor resets its statement, which the connection's statement cache may be handing to this
+    thread's next `execute` of the same SQL at that moment: SQLite answered "bad parameter or
+    other API misuse" (a job queue test under load, about 1 run in 15).
+    """
+    if isinstance(value, sqlite3.Cursor):
+        value.close()
+        return None
+    return value
+
+
 class SqliteWriter:
     """Serialises writes to one database on a dedicated thread, batching them."""
 
@@ -179,7 +193,7 @@ class SqliteWriter:
         for fn, fut in batch:
             conn.execute("SAVEPOINT item")
             try:
-                outcomes.append((fut, True, fn(conn)))
+                outcomes.append((fut, True, _own_thread_only(fn(conn))))
                 conn.execute("RELEASE item")
             except Exception as err:  # noqa: BLE001 - handed back to the caller
                 conn.execute("ROLLBACK TO item")

@@ -7,6 +7,7 @@ The tree::
     ├── OpExecError               it started and failed on a node; HTTP 500
     │   └── OpCanceledError       stopped on request while running
     ├── ParameterError            a malformed parameter (CLI parse); HTTP 400
+    ├── TagError                  a tag that breaks Ganeti's tag rules; HTTP 400
     ├── JobQueueError             queue drained/full, unknown job; HTTP 400
     ├── LockError                 lock acquisition failed or timed out
     ├── RpcError                  a node could not be reached or answered badly
@@ -95,6 +96,13 @@ class ParameterError(GntError):
         return [f"Parameter Error: {self.message}"]
 
 
+class TagError(GntError):
+    """A tag that is too long, empty, has characters outside Ganeti's set, or one tag too many."""
+
+    http_status = 400
+    cli_heading = "Failure: invalid tag(s) given:"
+
+
 class JobQueueError(GntError):
     http_status = 400
     cli_heading = "Failure: job queue error:"
@@ -153,6 +161,7 @@ _CLASSES: dict[str, type[GntError]] = {
         OpExecError,
         OpCanceledError,
         ParameterError,
+        TagError,
         JobQueueError,
         JobLost,
         LockError,

@@ -17,6 +17,7 @@ from typing import Any
 
 from gnt import constants
 from gnt.errors import ParameterError
+from gnt.tags import syntax as tag_syntax
 from gnt.units import MAX_SIZE_MIB, parse_size
 
 __all__ = [
@@ -62,9 +63,8 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOSTNAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*\Z")
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 _MAC_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){2}\Z")
-#: Ganeti's tag syntax and limits: tags reach allocator requests, hooks and scripts, so no shell syntax
-_TAG_RE = re.compile(r"^[\w.+*/:@-]+\Z")
-MAX_TAG_LEN, MAX_TAGS = 128, 4096
+#: Ganeti's tag syntax and limits, declared once in gnt.tags.syntax
+_TAG_RE, MAX_TAG_LEN, MAX_TAGS = tag_syntax.TAG_RE, tag_syntax.MAX_TAG_LEN, tag_syntax.MAX_TAGS_PER_OBJ
 #: OS parameter names become OSP_<NAME> environment variables of the OS scripts
 _OSPARAM_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}\Z")
 _DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})

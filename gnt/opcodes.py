@@ -580,3 +580,7 @@ def _type_name(tp: Any) -> str:
 def field_docs(cls: type[OpCode]) -> dict[str, str]:
     """Field name -> one-line doc, for --help texts and the RAPI reference."""
     return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+# Opcodes declared beside their logical units register themselves here (import last: they build on OpCode).
+from gnt.tags import opcodes as _tag_opcodes  # noqa: E402, F401

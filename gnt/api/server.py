@@ -29,6 +29,7 @@ from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, Op
 from gnt.instance import query as iq
 from gnt.jobs import query as jq
 from gnt.node import query as nq
+from gnt.tags import rapi as tag_routes
 
 __all__ = ["Api", "UsersFile", "error_response", "read_users_file"]
 
@@ -137,6 +138,7 @@ class Api:
         r.add_get("/2/query/{resource}", self.query)
         r.add_get("/2/queue", self.queue_info)
         r.add_put("/2/queue/drain", self.queue_drain)
+        tag_routes.add_routes(r, self.m, self._submit)
         return app
 
     def _errors_middleware(self, users: UsersFile | None, max_body: int) -> Any:

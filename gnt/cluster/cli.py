@@ -22,6 +22,8 @@ from gnt.cli.common import (
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
+from gnt.tags import syntax as tag_syntax
+from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
 
 
@@ -34,6 +36,9 @@ def main() -> None:
       gnt-cluster init --enabled-hypervisors=fake cluster1
       gnt-cluster verify
     """
+
+
+add_tag_commands(main, tag_syntax.KIND_CLUSTER, "gnt-cluster")
 
 
 def _hvparams(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:

@@ -28,6 +28,9 @@ from gnt.cli.common import (
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
+from gnt.instance.selection import run_on_selection, selection_options
+from gnt.tags import syntax as tag_syntax
+from gnt.tags.cli import add_tag_commands
 from gnt.units import format_size, parse_size
 
 DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]
@@ -42,6 +45,9 @@ def main() -> None:
       gnt-instance add -t diskless -o noop -n node1 --no-name-check --no-ip-check inst1
       gnt-instance list
     """
+
+
+add_tag_commands(main, tag_syntax.KIND_INSTANCE, "gnt-instance", "inst1")
 
 
 def parse_beparams(text: str | None) -> dict[str, Any]:
@@ -332,90 +338,136 @@ def info(instances: tuple[str, ...]) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@selection_options
 @click.option("-f", "--force", is_flag=True, help="Start even if the config says down")
 @click.option("--paused", is_flag=True, help="Start with the CPUs paused")
 @click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
+@click.option("--ignore-offline", is_flag=True, help="Ignore offline nodes")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="Temporary backend parameters")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="Temporary hv parameters")
 @common_job_options
 @handle_errors
 def startup(
-    name: str,
+    names: tuple[str, ...],
+    multi_mode: str | None,
+    force_multiple: bool,
     force: bool,
     paused: bool,
     no_remember: bool,
+    ignore_offline: bool,
     beparams: str | None,
     hvparams: str | None,
     submit: bool,
     dry_run: bool,
     priority: str,
 ) -> None:
-    """Start an instance.
+    """Start instances: the named ones, or a selection (--all, --node, --tags, ...).
 
     \b
     Example:
       gnt-instance startup inst1
+      gnt-instance startup --all --force-multiple
     """
-    op = _instance_op(
-        "OP_INSTANCE_STARTUP",
-        name,
-        dry_run,
-        priority,
-        force=force,
-        startup_paused=paused,
-        no_remember=no_remember,
-        beparams=parse_beparams(beparams),
-        hvparams={k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
+    fields = {
+        "force": force,
+        "startup_paused": paused,
+        "no_remember": no_remember,
+        "ignore_offline_nodes": ignore_offline,
+        "beparams": parse_beparams(beparams),
+        "hvparams": {k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
+    }
+    run_on_selection(
+        client(),
+        "startup",
+        names,
+        multi_mode,
+        force_multiple,
+        submit,
+        lambda name: _instance_op("OP_INSTANCE_STARTUP", name, dry_run, priority, **fields),
     )
-    run_ops(client(), [op], submit)
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@selection_options
+@click.option("-f", "--force", is_flag=True, help="Stop even if the instance is not running")
 @click.option("--timeout", type=int, default=120, help="Seconds for a clean shutdown")
 @click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
 @click.option("--ignore-offline", is_flag=True, help="Only change the config if the node is offline")
 @common_job_options
 @handle_errors
 def shutdown(
-    name: str, timeout: int, no_remember: bool, ignore_offline: bool, submit: bool, dry_run: bool, priority: str
+    names: tuple[str, ...],
+    multi_mode: str | None,
+    force_multiple: bool,
+    force: bool,
+    timeout: int,
+    no_remember: bool,
+    ignore_offline: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
 ) -> None:
-    """Stop an instance.
+    """Stop instances: the named ones, or a selection (--all, --node, --tags, ...).
 
     \b
     Example:
       gnt-instance shutdown --timeout=30 inst1
+      gnt-instance shutdown --node-tags --force-multiple rack:r1
     """
-    op = _instance_op(
-        "OP_INSTANCE_SHUTDOWN",
-        name,
-        dry_run,
-        priority,
-        timeout=timeout,
-        no_remember=no_remember,
-        ignore_offline_nodes=ignore_offline,
+    fields = {"force": force, "timeout": timeout, "no_remember": no_remember, "ignore_offline_nodes": ignore_offline}
+    run_on_selection(
+        client(),
+        "shutdown",
+        names,
+        multi_mode,
+        force_multiple,
+        submit,
+        lambda name: _instance_op("OP_INSTANCE_SHUTDOWN", name, dry_run, priority, **fields),
     )
-    run_ops(client(), [op], submit)
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("name")
+@click.argument("names", nargs=-1)
+@selection_options
 @click.option("-t", "--type", "reboot_type", type=click.Choice(["soft", "hard", "full"]), default="hard")
+@click.option("--ignore-secondaries", is_flag=True, help="Ignore errors from secondary nodes")
 @click.option("--shutdown-timeout", type=int, default=120, help="Seconds for a clean shutdown")
 @common_job_options
 @handle_errors
-def reboot(name: str, reboot_type: str, shutdown_timeout: int, submit: bool, dry_run: bool, priority: str) -> None:
-    """Reboot an instance.
+def reboot(
+    names: tuple[str, ...],
+    multi_mode: str | None,
+    force_multiple: bool,
+    reboot_type: str,
+    ignore_secondaries: bool,
+    shutdown_timeout: int,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Reboot instances: the named ones, or a selection (--all, --node, --tags, ...).
 
     \b
     Example:
       gnt-instance reboot -t soft inst1
+      gnt-instance reboot --primary --force-multiple node2
     """
-    op = _instance_op(
-        "OP_INSTANCE_REBOOT", name, dry_run, priority, reboot_type=reboot_type, shutdown_timeout=shutdown_timeout
+    fields = {
+        "reboot_type": reboot_type,
+        "ignore_secondaries": ignore_secondaries,
+        "shutdown_timeout": shutdown_timeout,
+    }
+    run_on_selection(
+        client(),
+        "reboot",
+        names,
+        multi_mode,
+        force_multiple,
+        submit,
+        lambda name: _instance_op("OP_INSTANCE_REBOOT", name, dry_run, priority, **fields),
     )
-    run_ops(client(), [op], submit)
 
 
 @main.command(context_settings=CONTEXT)

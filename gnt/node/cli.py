@@ -20,6 +20,8 @@ from gnt.cli.common import (
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
+from gnt.tags import syntax as tag_syntax
+from gnt.tags.cli import add_tag_commands
 
 DEFAULT_FIELDS = ["name", "dtotal", "dfree", "mtotal", "mnode", "mfree", "pinst_cnt", "sinst_cnt"]
 
@@ -33,6 +35,9 @@ def main() -> None:
       gnt-node add node2
       gnt-node list
     """
+
+
+add_tag_commands(main, tag_syntax.KIND_NODE, "gnt-node", "node1")
 
 
 def _yes_no(value: str | None, option: str) -> bool | None:

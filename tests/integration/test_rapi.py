@@ -134,3 +134,22 @@ def test_instance_actions_through_rapi(cluster: VCluster, rapi: Rapi) -> None:
     _, job_id = rapi.call("DELETE", "/2/instances/rapi-ok", user=ADMIN)
     assert cluster.wait_job(job_id) == "success"
     assert rapi.call("GET", "/2/instances/rapi-ok", user=READER)[0] == 404
+
+
+def test_tags_through_rapi_as_ganetis_client_sends_them(cluster: VCluster, rapi: Rapi) -> None:
+    """The calls of Ganeti's GanetiRapiClient (Add/Get/DeleteNodeTags, ...): `?tag=` repeated, optional
+    `dry-run=1` and `reason=`, no body; PUT/DELETE answer a job id, GET the tags."""
+    status, job_id = rapi.call("PUT", "/2/nodes/node3/tags?tag=rack%3Ar3&tag=ssd&reason=cabling", user=ADMIN)
+    assert status == 200 and cluster.wait_job(job_id) == "success"
+    assert rapi.call("GET", "/2/nodes/node3/tags", user=READER) == (200, ["rack:r3", "ssd"])
+    assert cluster.ok("gnt-node", "list-tags", "node3").split() == ["rack:r3", "ssd"]
+    status, job_id = rapi.call("DELETE", "/2/nodes/node3/tags?tag=ssd&dry-run=1", user=ADMIN)
+    assert status == 200 and cluster.wait_job(job_id) == "success"
+    assert rapi.call("GET", "/2/nodes/node3/tags", user=READER)[1] == ["rack:r3", "ssd"]  # dry run: unchanged
+    status, body = rapi.call("PUT", "/2/tags?tag=bad%20tag", user=ADMIN)
+    assert status == 400 and "Tag contains invalid characters" in body["explain"]
+    status, body = rapi.call("GET", "/2/instances/no-such-instance/tags", user=READER)
+    assert status == 404 and body["explain"] == "Instance 'no-such-instance' not known"
+    status, job_id = rapi.call("DELETE", "/2/nodes/node3/tags?tag=rack%3Ar3&tag=ssd", user=ADMIN)
+    assert cluster.wait_job(job_id) == "success"
+    assert rapi.call("GET", "/2/nodes/node3/tags", user=READER)[1] == []

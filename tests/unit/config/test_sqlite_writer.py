@@ -119,3 +119,13 @@ def test_committed_writes_are_visible_to_another_connection(writer: SqliteWriter
         assert other.execute("SELECT k FROM t").fetchall() == [("durable",)]
     finally:
         other.close()
+
+
+def test_a_cursor_returned_by_work_stays_on_the_writer_thread(tmp_path) -> None:
+    # A cursor dropped on another thread resets a statement the writer may be reusing (SQLITE_MISUSE).
+    writer = SqliteWriter(str(tmp_path / "c.db"), "CREATE TABLE IF NOT EXISTS t (x INTEGER);")
+    try:
+        assert writer.run_sync(lambda c: c.execute("INSERT INTO t VALUES (1)")) is None
+        assert writer.run_sync(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 1
+    finally:
+        writer.close()

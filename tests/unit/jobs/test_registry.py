@@ -23,6 +23,7 @@ LU_MODULES = (
     "gnt.instance.migrate",
     "gnt.node.logic",
     "gnt.node.storage",
+    "gnt.tags.logic",
 )
 
 
