@@ -91,8 +91,14 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
 
 
 def spec_of(lu: LogicalUnit, inst: Instance) -> InstanceSpec:
-    """The node-side record of `inst` under the cluster's current defaults."""
-    return build_spec(lu.cfg.cluster, inst)
+    """The node-side record of `inst` under the cluster's current defaults (drbd disks as its
+    primary node sees them)."""
+    spec = build_spec(lu.cfg.cluster, inst)
+    if inst.disk_template == constants.DT_DRBD:
+        from gnt.instance.drbd import node_specs
+
+        spec.disks = node_specs(spec.disks, inst, lu.cfg.nodes[inst.primary_node], lu.cfg.nodes)
+    return spec
 
 
 def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int) -> list[str]:

@@ -67,9 +67,18 @@ class LUInstanceRemove(InstanceLU):
         )
         self._check(result, f"Could not shut down instance {inst.name}")
         self.feedback("* removing instance disks...")
-        for disk in build_spec(self.cfg.cluster, inst).disks:
-            result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
-            self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
+        if inst.disk_template == constants.DT_DRBD:  # on the secondary too, each node with its view
+            from gnt.instance.drbd import disks_for_node
+
+            for node_uuid in (*inst.secondary_nodes, inst.primary_node):
+                node = self.cfg.nodes[node_uuid]
+                for disk in disks_for_node(self.cfg, inst, node_uuid):
+                    result = await self.rpc.blockdev_remove(self.target(node), proc.BlockdevArgs(disk, inst.name))
+                    self._check(result, f"Could not remove disk {disk.index} of instance {inst.name} on {node.name}")
+        else:
+            for disk in build_spec(self.cfg.cluster, inst).disks:
+                result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
+                self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
         self.feedback(f"* removing instance {inst.name} from the cluster config")
         await self.cfg.commit(delete=[inst])
 

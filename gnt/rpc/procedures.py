@@ -216,6 +216,13 @@ class BlockdevInfoArgs:
 
 
 @dataclass
+class BlockdevRoleArgs:
+    disks: list[DiskSpec]
+    primary: bool
+    force: bool = False
+
+
+@dataclass
 class OsValidateArgs:
     name: str
 
@@ -306,6 +313,14 @@ CONFIG_PLACEMENT = Procedure(
     "config_placement", ConfigPlacementArgs, dict[str, Any] | None, Timeout.URGENT,
     names=(("names", NameKind.INSTANCE),),
     doc="primary node and admin state of the named instances, for a node daemon's start-up check",
+)  # fmt: skip
+DRBD_STATUS = Procedure(
+    "drbd_status", BlockdevInfoArgs, list[dict[str, Any] | None], Timeout.FAST,
+    doc="the DRBD state of each drbd disk (connection, roles, disk states, resync progress); None: no minor",
+)  # fmt: skip
+DRBD_SET_ROLE = Procedure(
+    "drbd_set_role", BlockdevRoleArgs, None, Timeout.NORMAL,
+    doc="promote or demote this node's side of drbd disks (failover; --force only when the peer is gone)",
 )  # fmt: skip
 
 #: every procedure, by name

@@ -1,0 +1,234 @@
+"""Drbd instances through the LUs on the in-process transport: create on two nodes (each sent its
+own view of each disk), ports and minors from the config, the initial sync followed in the job
+log, rollback on both nodes when either fails halfway, remove, and secrets kept out of sight.
+
+The node doubles answer behind the real dispatcher, so every drbd disk a node is sent passes the
+node's own checks of its view (`DrbdView.parse`: minor, port, addresses, secret, confined LVs).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gnt import serial as ser
+from gnt.errors import ECODE_INVAL, ECODE_NORES, OpExecError, OpPrereqError
+from gnt.instance import create as create_module
+from gnt.instance.create import LUInstanceCreate
+from gnt.instance.drbd import drbd_map, logical
+from gnt.instance.lifecycle import LUInstanceRemove
+from gnt.instance.query import FIELDS, InstanceQueryContext
+from gnt.opcodes import OpInstanceCreate, OpInstanceRemove
+from gnt.query import Offline, Unavailable
+from tests.unit.lu.conftest import FakeNode, Harness
+from tests.unit.lu.test_instance_plain import vg_free, with_vg
+
+
+def in_sync(args: Any) -> list[dict[str, Any]]:
+    return [{"cstate": "Connected", "in_sync": True, "sync_percent": None} for _ in args.disks]
+
+
+@pytest.fixture
+def drbd(harness: Harness) -> Harness:
+    harness.cfg.cluster.enabled_disk_templates = ["drbd", "plain"]
+    for name in ("node1", "node2"):
+        node = harness.nodes[name]
+        with_vg(node)
+        node.do_drbd_status = in_sync  # type: ignore[attr-defined]
+    return harness
+
+
+def create(name: str = "inst1", **kw: object) -> OpInstanceCreate:
+    fields: dict[str, object] = {
+        "instance_name": name,
+        "disk_template": "drbd",
+        "disks": [{"size": 512}, {"size": 256}],
+        "os_type": "noop",
+        "pnode": "node1",
+        "snode": "node2",
+        "beparams": {"memory": 128},
+    }
+    fields.update(kw)
+    return OpInstanceCreate(**fields)  # type: ignore[arg-type]
+
+
+def views(node: FakeNode) -> list[dict[str, Any]]:
+    return [d.params["drbd"] for d in sorted(node.disks.values(), key=lambda d: d.index)]
+
+
+def test_create_puts_each_disk_on_both_nodes_with_their_own_view(drbd: Harness) -> None:
+    drbd.run(create(), LUInstanceCreate)
+    inst = drbd.cfg.instance("inst1")
+    n1, n2 = drbd.cfg.node("node1"), drbd.cfg.node("node2")
+    assert inst.secondary_nodes == [n2.uuid]
+    assert [d.logical_id for d in inst.disks] == [
+        [n1.uuid, n2.uuid, "11000", "0", "0"],
+        [n1.uuid, n2.uuid, "11001", "1", "1"],
+    ]
+    primary, secondary = views(drbd.nodes["node1"]), views(drbd.nodes["node2"])
+    assert [(v["minor"], v["port"], v["primary"], v["local_ip"], v["remote_ip"]) for v in primary] == [
+        (0, 11000, True, "192.0.2.1", "192.0.2.2"),
+        (1, 11001, True, "192.0.2.1", "192.0.2.2"),
+    ]
+    assert [(v["primary"], v["local_ip"], v["remote_ip"]) for v in secondary] == [(False, "192.0.2.2", "192.0.2.1")] * 2
+    disk0 = inst.disks[0]
+    assert primary[0]["data"] == secondary[0]["data"] == ["xenvg", f"{disk0.uuid}.disk0_data"]
+    assert primary[0]["meta"] == ["xenvg", f"{disk0.uuid}.disk0_meta"]
+    assert primary[0]["secret"] == secondary[0]["secret"] == disk0.params["secret"]
+    assert primary[0]["secret"] != primary[1]["secret"]  # one secret per disk
+    order = [
+        (name, c[1].disk.index)
+        for name in ("node1", "node2")
+        for c in drbd.nodes[name].calls
+        if c[0] == "blockdev_create"
+    ]
+    assert sorted(order) == [("node1", 0), ("node1", 1), ("node2", 0), ("node2", 1)]
+    # the OS is installed on the primary with the primary's view of the disks
+    (os_add,) = [a for n, a in drbd.nodes["node1"].calls if n == "instance_os_add"]
+    assert [d.params["drbd"]["primary"] for d in os_add.instance.disks] == [True, True]
+
+
+def test_ports_and_minors_are_the_lowest_free_ones(drbd: Harness) -> None:
+    drbd.run(create("inst1"), LUInstanceCreate)
+    drbd.run(create("inst2", pnode="node2", snode="node1", disks=[{"size": 64}]), LUInstanceCreate)
+    link = logical(drbd.cfg.instance("inst2").disks[0])
+    assert (link.port, link.primary_minor, link.secondary_minor) == (11002, 2, 2)
+    drbd.run(OpInstanceRemove(instance_name="inst1"), LUInstanceRemove)
+    drbd.run(create("inst3", disks=[{"size": 64}]), LUInstanceCreate)
+    link = logical(drbd.cfg.instance("inst3").disks[0])
+    assert (link.port, link.primary_minor, link.secondary_minor) == (11000, 0, 0)  # given back by inst1
+
+
+def test_the_allocator_picks_both_nodes(drbd: Harness) -> None:
+    from gnt import constants
+
+    drbd.cfg.cluster.ipolicy = dict(constants.IPOLICY_DEFAULTS)  # as gnt-cluster init sets it
+    assert sorted(drbd.run(create(pnode=None, snode=None), LUInstanceCreate)) == ["node1", "node2"]
+    inst = drbd.cfg.instance("inst1")
+    assert len(inst.secondary_nodes) == 1 and inst.secondary_nodes[0] != inst.primary_node
+    assert drbd.nodes["node1"].disks and drbd.nodes["node2"].disks
+
+
+@pytest.mark.parametrize(("nth", "failing"), [(1, "node2"), (2, "node2"), (1, "node1"), (2, "node1")])
+def test_a_node_failing_halfway_leaves_nothing_on_either_node(drbd: Harness, nth: int, failing: str) -> None:
+    node = drbd.nodes[failing]
+    node.fail["blockdev_create"] = OpExecError("lvcreate failed: insufficient free space")
+    node.fail_on["blockdev_create"] = nth
+    with pytest.raises(OpExecError, match=f"Can't create disk {nth - 1} of instance inst1 on node {failing}"):
+        drbd.run(create(), LUInstanceCreate)
+    assert drbd.nodes["node1"].disks == {} and drbd.nodes["node2"].disks == {}
+    assert drbd.cfg.find_instance("inst1") is None
+    removed = [c[1].disk for c in drbd.nodes["node2"].calls if c[0] == "blockdev_remove"]
+    assert removed and all(d.params["drbd"]["primary"] is False for d in removed)  # each node with its own view
+    drbd.run(create("inst2", disks=[{"size": 64}]), LUInstanceCreate)  # the failed job's reservations are free
+    assert logical(drbd.cfg.instance("inst2").disks[0]).port == 11000
+
+
+def test_the_initial_sync_is_followed_in_the_job_log(drbd: Harness) -> None:
+    answers = iter(
+        [
+            [{"cstate": "SyncSource", "in_sync": False, "sync_percent": 41.2, "sync_eta": 3}, None],
+            [{"cstate": "Connected", "in_sync": True, "sync_percent": None}] * 2,
+        ]
+    )
+    drbd.nodes["node1"].do_drbd_status = lambda args: next(answers)  # type: ignore[attr-defined]
+    create_module.SYNC_POLL_INTERVAL = 0
+    try:
+        drbd.run(create(), LUInstanceCreate)
+    finally:
+        create_module.SYNC_POLL_INTERVAL = 2.0
+    assert "- device disk/0:  41.2% done, 3s remaining (estimated)" in drbd.log
+    assert "- instance inst1's disks are in sync" in drbd.log
+
+
+def test_a_pair_that_never_syncs_fails_the_job_and_leaves_nothing(drbd: Harness, monkeypatch: Any) -> None:
+    monkeypatch.setattr(create_module, "SYNC_POLL_INTERVAL", 0)
+    standalone = [{"cstate": "StandAlone", "in_sync": False, "sync_percent": None}]
+    drbd.nodes["node1"].do_drbd_status = lambda args: standalone * len(args.disks)  # type: ignore[attr-defined]
+    with pytest.raises(OpExecError, match=r"do not sync \(disk/0 StandAlone, disk/1 StandAlone\)"):
+        drbd.run(create(), LUInstanceCreate)
+    assert drbd.nodes["node1"].disks == {} and drbd.nodes["node2"].disks == {}
+    assert drbd.cfg.find_instance("inst1") is None
+
+
+def test_no_wait_for_sync_does_not_ask(drbd: Harness) -> None:
+    drbd.run(create(wait_for_sync=False), LUInstanceCreate)
+    assert "drbd_status" not in drbd.nodes["node1"].names()
+
+
+def test_remove_takes_the_disks_off_both_nodes(drbd: Harness) -> None:
+    drbd.run(create(), LUInstanceCreate)
+    drbd.run(OpInstanceRemove(instance_name="inst1"), LUInstanceRemove)
+    assert drbd.nodes["node1"].disks == {} and drbd.nodes["node2"].disks == {}
+    assert drbd.cfg.find_instance("inst1") is None
+
+
+def test_the_secondary_needs_room_for_data_and_metadata(drbd: Harness) -> None:
+    with_vg(drbd.nodes["node2"], free=800)
+    with pytest.raises(
+        OpPrereqError, match="Not enough disk space on target node node2 vg xenvg: required 1024"
+    ) as err:
+        drbd.run(create(), LUInstanceCreate)
+    assert err.value.code == ECODE_NORES
+    assert drbd.nodes["node1"].disks == {} and vg_free(drbd.nodes["node1"]) == 4096
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"snode": "node1"}, "The secondary node cannot be the primary node"),
+        ({"snode": None}, "The drbd template needs a secondary node"),
+    ],
+)
+def test_bad_secondaries_are_refused(drbd: Harness, changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(OpPrereqError, match=message) as err:
+        drbd.run(create(**changes), LUInstanceCreate)
+    assert err.value.code == ECODE_INVAL
+    assert drbd.nodes["node2"].disks == {}
+
+
+def shown_value(field: Any, inst: Any, ctx: Any) -> Any:
+    try:
+        return field.getter(inst, ctx)
+    except (Unavailable, Offline):  # a live field of a stopped instance
+        return None
+
+
+def test_secrets_stay_out_of_the_job_log_and_every_query_field(drbd: Harness) -> None:
+    op = create()
+    drbd.run(op, LUInstanceCreate)
+    inst = drbd.cfg.instance("inst1")
+    secrets = [d.params["secret"] for d in inst.disks]
+    ctx = InstanceQueryContext(drbd.cfg, {"node1": {}, "node2": {}})
+    shown = json.dumps([shown_value(field, inst, ctx) for field in FIELDS.values()], default=str)
+    assert inst.disks[0].uuid in shown and "/dev/drbd0" in shown
+    for secret in secrets:
+        assert secret not in shown and secret not in " ".join(drbd.log)
+        assert secret not in json.dumps(ser.to_dict(op))
+
+
+def test_the_drbd_map_lists_each_nodes_minors(drbd: Harness) -> None:
+    drbd.run(create(), LUInstanceCreate)
+    found = drbd_map(list(drbd.cfg.instances.values()))
+    n1, n2 = drbd.cfg.node("node1").uuid, drbd.cfg.node("node2").uuid
+    assert found[n1] == [
+        {"minor": 0, "instance": "inst1", "disk": 0, "role": "primary", "peer": n2},
+        {"minor": 1, "instance": "inst1", "disk": 1, "role": "primary", "peer": n2},
+    ]
+    assert [e["role"] for e in found[n2]] == ["secondary", "secondary"]
+
+
+def test_the_node_field_behind_list_drbd_names_peers(drbd: Harness) -> None:
+    from gnt.node.query import FIELDS as NODE_FIELDS
+    from gnt.node.query import NodeQueryContext
+
+    drbd.run(create(), LUInstanceCreate)
+    ctx = NodeQueryContext(drbd.cfg, {})
+    getter = NODE_FIELDS["drbd_minors"].getter
+    assert getter(drbd.cfg.node("node2"), ctx) == [
+        [0, "inst1", 0, "secondary", "node1"],
+        [1, "inst1", 1, "secondary", "node1"],
+    ]
+    assert getter(drbd.cfg.node("node1"), ctx)[0] == [0, "inst1", 0, "primary", "node2"]
