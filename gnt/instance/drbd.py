@@ -21,7 +21,7 @@ from typing import Any
 
 from gnt import constants
 from gnt.drbd import DEFAULT_PORT_RANGE, MAX_MINOR, PARAMS_KEY, DrbdView, new_secret
-from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ConfigurationError, OpPrereqError
+from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ConfigurationError, OpExecError, OpPrereqError
 from gnt.objects import Disk, Instance, Node
 from gnt.runtime import DiskSpec
 
@@ -72,10 +72,8 @@ def drbd_map(instances: list[Instance]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for inst, index, disk in _drbd_disks(instances):
         link = logical(disk)
-        for node, minor, role in (
-            (link.primary, link.primary_minor, "primary"),
-            (link.secondary, link.secondary_minor, "secondary"),
-        ):
+        for node, minor in ((link.primary, link.primary_minor), (link.secondary, link.secondary_minor)):
+            role = "primary" if node == inst.primary_node else "secondary"  # a failover swaps the roles
             entry = {"minor": minor, "instance": inst.name, "disk": index, "role": role, "peer": link.peer_of(node)}
             found.setdefault(node, []).append(entry)
     for entries in found.values():
@@ -207,3 +205,47 @@ def disks_for_node(cfg: Any, inst: Instance, node_uuid: str) -> list[DiskSpec]:
 
     node = cfg.nodes[node_uuid]
     return node_specs(build_spec(cfg.cluster, inst).disks, inst, node, cfg.nodes)
+
+
+# -- moving the primary role (failover) ------------------------------------------------------------
+
+
+def check_move_target(inst: Instance, target: Node, nodes: dict[str, Node], live: bool) -> None:
+    """A drbd instance can only move to its secondary (the only other node with its data), and
+    only by failover for now: a live migration needs both sides primary for its length, which gnt
+    does not do yet."""
+    if live:
+        raise OpPrereqError(
+            f"Live migration of drbd instance {inst.name} is not supported yet; use gnt-instance failover",
+            ECODE_ENVIRON,
+        )
+    if target.uuid not in inst.secondary_nodes:
+        secondary = ", ".join(nodes[u].name for u in inst.secondary_nodes if u in nodes) or "none"
+        raise OpPrereqError(
+            f"Instances with disk template drbd can only move to their secondary node ({secondary}), not {target.name}",
+            "wrong_input",
+        )
+
+
+async def hand_over_primary(lu: Any, inst: Instance, source: Node, target: Node, ignore_consistency: bool) -> None:
+    """Demote the source's side of every disk, then promote the target's (forced only with
+    --ignore-consistency, for a target whose data DRBD does not know to be UpToDate). The target
+    refuses promotion while the source is still primary, so a source that could not be demoted
+    (and is not dead) stops the failover here: two primaries would be a split brain."""
+    from gnt.rpc import procedures as proc
+
+    services = lu.ctx.services
+    if not source.offline:
+        args = proc.BlockdevRoleArgs(disks_for_node(lu.cfg, inst, source.uuid), primary=False)
+        result = await lu.rpc.drbd_set_role(services.target(source), args)
+        if result.failed:
+            if not ignore_consistency:
+                raise OpExecError(
+                    f"Could not demote the disks of instance {inst.name} on {source.name}: {result.error};"
+                    " if the node is dead, use --ignore-consistency"
+                )
+            lu.warning(f"Could not demote the disks on {source.name} ({result.error}); going on as asked")
+    args = proc.BlockdevRoleArgs(disks_for_node(lu.cfg, inst, target.uuid), primary=True, force=ignore_consistency)
+    result = await lu.rpc.drbd_set_role(services.target(target), args)
+    if result.failed:
+        raise OpExecError(f"Could not make the disks of instance {inst.name} primary on {target.name}: {result.error}")

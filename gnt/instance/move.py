@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gnt import constants, disktypes
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
-from gnt.instance.common import build_spec, check_free_memory, check_node_usable, instance_memory
+from gnt.instance.common import build_spec, check_free_memory, check_node_usable, instance_memory, spec_of
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
 
@@ -80,6 +80,15 @@ class InstanceMove:
         if self.target.uuid == self.source.uuid:
             raise OpPrereqError(f"Instance {self.instance.name} is already on node {self.source.name}", ECODE_INVAL)
         check_node_usable(self.target)
+        if self.mirrored:
+            from gnt.instance.drbd import check_move_target
+
+            check_move_target(self.instance, self.target, self.lu.cfg.nodes, live=kind is MoveKind.MIGRATION)
+
+    @property
+    def mirrored(self) -> bool:
+        """Replicated to a secondary (drbd): the move hands the primary role over to it."""
+        return disktypes.kind(self.instance.disk_template).needs_secondary
 
     async def check_target_memory(self, doing: str) -> None:
         inst = self.instance
@@ -96,9 +105,13 @@ class InstanceMove:
         return self.lu.ctx.services.target(node)  # type: ignore[no-any-return]
 
     def _spec(self) -> Any:
+        if self.mirrored:  # drbd disks as the (current) primary node sees them
+            return spec_of(self.lu, self.instance)
         return build_spec(self.lu.cfg.cluster, self.instance)
 
     async def point_config_at_target(self) -> None:
+        if self.mirrored:  # the old primary keeps the other side of the mirror
+            self.instance.secondary_nodes = [self.source.uuid]
         self.instance.primary_node = self.target.uuid
         await self.lu.cfg.commit([self.instance])
 
@@ -112,6 +125,11 @@ class InstanceMove:
             result = await self.rpc.instance_shutdown(self._at(src), args)
             if result.failed and not ignore_consistency:
                 raise OpExecError(f"Could not shutdown instance {inst.name} on node {src.name}: {result.error}")
+        if self.mirrored:
+            from gnt.instance.drbd import hand_over_primary
+
+            self.lu.feedback(f"* making the disks primary on {dst.name}")
+            await hand_over_primary(self.lu, inst, src, dst, ignore_consistency)
         await self.point_config_at_target()
         if start:
             self.lu.feedback(f"* starting the instance on the target node {dst.name}")

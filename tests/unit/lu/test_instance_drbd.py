@@ -232,3 +232,85 @@ def test_the_node_field_behind_list_drbd_names_peers(drbd: Harness) -> None:
         [1, "inst1", 1, "secondary", "node1"],
     ]
     assert getter(drbd.cfg.node("node1"), ctx)[0] == [0, "inst1", 0, "primary", "node2"]
+
+
+def with_roles(drbd: Harness) -> dict[str, str]:
+    """Node doubles that promote and demote like DRBD: no promotion while the peer is primary."""
+    from gnt.errors import StorageError
+
+    roles = {"node1": "primary", "node2": "secondary"}
+    order: list[tuple[str, bool, bool]] = []
+
+    def handler(name: str) -> Any:
+        def set_role(args: Any) -> None:
+            peer = "node2" if name == "node1" else "node1"
+            if args.primary and roles[peer] == "primary":
+                raise StorageError("Cannot make DRBD minor 0 primary: its peer is primary; demote it first")
+            order.append((name, args.primary, args.force))
+            roles[name] = "primary" if args.primary else "secondary"
+
+        return set_role
+
+    for name in ("node1", "node2"):
+        drbd.nodes[name].do_drbd_set_role = handler(name)  # type: ignore[attr-defined]
+    roles["order"] = order  # type: ignore[assignment]
+    return roles
+
+
+def test_failover_hands_the_primary_role_to_the_secondary(drbd: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceFailover
+    from gnt.opcodes import OpInstanceFailover
+
+    drbd.run(create(), LUInstanceCreate)
+    roles = with_roles(drbd)
+    drbd.run(OpInstanceFailover(instance_name="inst1"), LUInstanceFailover)  # no target: its secondary
+    inst = drbd.cfg.instance("inst1")
+    n1, n2 = drbd.cfg.node("node1").uuid, drbd.cfg.node("node2").uuid
+    assert (inst.primary_node, inst.secondary_nodes) == (n2, [n1])
+    assert roles["order"] == [("node1", False, False), ("node2", True, False)]  # demote first, never forced
+    (start,) = [a for n, a in drbd.nodes["node2"].calls if n == "instance_start"]
+    assert [d.params["drbd"]["primary"] for d in start.instance.disks] == [True, True]
+    assert [d.params["drbd"]["local_ip"] for d in start.instance.disks] == ["192.0.2.2"] * 2
+    assert drbd_map([inst])[n2][0]["role"] == "primary" and drbd_map([inst])[n1][0]["role"] == "secondary"
+
+
+def test_failover_with_a_dead_primary_needs_ignore_consistency(drbd: Harness) -> None:
+    from gnt.errors import RpcError
+    from gnt.instance.migrate import LUInstanceFailover
+    from gnt.opcodes import OpInstanceFailover
+
+    drbd.run(create(), LUInstanceCreate)
+    roles = with_roles(drbd)
+    roles["node1"] = "unknown"  # the node is dead: DRBD on node2 sees its peer Unknown
+    for name in ("instance_shutdown", "drbd_set_role"):
+        drbd.nodes["node1"].fail[name] = RpcError("Error 7: node1 does not answer")
+    with pytest.raises(OpExecError, match="Could not shutdown instance inst1 on node node1"):
+        drbd.run(OpInstanceFailover(instance_name="inst1"), LUInstanceFailover)
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
+    drbd.run(OpInstanceFailover(instance_name="inst1", ignore_consistency=True), LUInstanceFailover)
+    assert roles["order"] == [("node2", True, True)]  # forced: its peer is gone
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node2").uuid
+    assert any("Could not demote the disks on node1" in line for line in drbd.log)
+
+
+def test_failover_stops_when_the_source_cannot_be_demoted(drbd: Harness) -> None:
+    from gnt.errors import StorageError
+    from gnt.instance.migrate import LUInstanceFailover
+    from gnt.opcodes import OpInstanceFailover
+
+    drbd.run(create(), LUInstanceCreate)
+    drbd.nodes["node1"].fail["drbd_set_role"] = StorageError("State change failed: (-12) Device is held open")
+    drbd.nodes["node2"].do_drbd_set_role = lambda args: pytest.fail("promoted while the source is primary")  # type: ignore[attr-defined]
+    with pytest.raises(OpExecError, match="Could not demote the disks of instance inst1 on node1: .*held open"):
+        drbd.run(OpInstanceFailover(instance_name="inst1"), LUInstanceFailover)
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
+
+
+def test_live_migration_of_drbd_is_refused_until_dual_primary_exists(drbd: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(), LUInstanceCreate)
+    with pytest.raises(OpPrereqError, match="Live migration of drbd instance inst1 is not supported yet"):
+        drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
