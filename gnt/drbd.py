@@ -45,6 +45,19 @@ def new_secret() -> str:
     return secrets.token_hex(SECRET_LENGTH // 2)
 
 
+#: what a secret is replaced with where a disk spec is kept on disk (pending cleanups): the view
+#: stays valid for `remove`, which never uses the secret
+REDACTED_SECRET = "redacted"
+
+
+def without_secret(params: dict[str, Any]) -> dict[str, Any]:
+    """A disk spec's params with the drbd view's secret replaced (a copy; others unchanged)."""
+    view = params.get(PARAMS_KEY)
+    if not isinstance(view, dict) or "secret" not in view:
+        return params
+    return {**params, PARAMS_KEY: {**view, "secret": REDACTED_SECRET}}
+
+
 def resource_name(minor: int) -> str:
     """DRBD 8.4 resources are named after their (only) minor, as Ganeti names them."""
     return f"resource{minor}"

@@ -8,6 +8,7 @@ node's own checks of its view (`DrbdView.parse`: minor, port, addresses, secret,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -314,3 +315,30 @@ def test_live_migration_of_drbd_is_refused_until_dual_primary_exists(drbd: Harne
     with pytest.raises(OpPrereqError, match="Live migration of drbd instance inst1 is not supported yet"):
         drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
+
+
+def test_a_rollback_that_cannot_reach_the_nodes_records_both_sides_without_the_secret(drbd: Harness) -> None:
+    from gnt.cluster import pending
+    from gnt.errors import RpcError
+
+    drbd.nodes["node1"].fail["blockdev_create"] = OpExecError("lvcreate failed")
+    for name in ("node1", "node2"):
+        drbd.nodes[name].fail["blockdev_remove"] = RpcError(f"Error while contacting node {name}")
+    with pytest.raises(OpExecError, match="Can't create disk 0 of instance inst1 on node node1"):
+        drbd.run(create(), LUInstanceCreate)
+    recorded = pending.entries()
+    assert sorted(e["node"] for e in recorded) == ["node1", "node2"]  # the same disk, one entry per node
+    with open(pending.file_path()) as handle:
+        text = handle.read()
+    assert '"secret": "redacted"' in text
+    (sent,) = [a.disk for n, a in drbd.nodes["node2"].calls if n == "blockdev_create"]
+    assert sent.params["drbd"]["secret"] not in text
+
+    class Lu:  # what pending.retry needs of an LU
+        cfg, rpc, ctx = drbd.cfg, drbd.ctx.rpc, drbd.ctx
+
+    for name in ("node1", "node2"):
+        del drbd.nodes[name].fail["blockdev_remove"]
+    done = asyncio.run(pending.retry(Lu()))
+    assert len(done["removed"]) == 2 and pending.entries() == []
+    assert drbd.nodes["node1"].disks == {} and drbd.nodes["node2"].disks == {}
