@@ -342,3 +342,20 @@ def test_a_rollback_that_cannot_reach_the_nodes_records_both_sides_without_the_s
     done = asyncio.run(pending.retry(Lu()))
     assert len(done["removed"]) == 2 and pending.entries() == []
     assert drbd.nodes["node1"].disks == {} and drbd.nodes["node2"].disks == {}
+
+
+def test_verify_knows_the_data_and_meta_volumes_on_both_nodes(drbd: Harness) -> None:
+    from gnt import PROTOCOL_VERSION
+    from gnt.cluster.logic import LUClusterVerify
+    from gnt.opcodes import OpClusterVerify
+
+    drbd.run(create(disks=[{"size": 64}]), LUInstanceCreate)
+    (disk,) = drbd.cfg.instance("inst1").disks
+    data, meta = (lv for _, lv in disk.params["children"])
+    base = {"version": PROTOCOL_VERSION, "hypervisors": {}, "disk_files": [], "ssconf": {}}
+    node1_lvs = [{"vg": "xenvg", "name": n, "size": 4, "phys": "/dev/vdb"} for n in (data, meta)]
+    drbd.nodes["node1"].do_node_verify = lambda args: {**base, "volumes": node1_lvs}  # type: ignore[attr-defined]
+    drbd.nodes["node2"].do_node_verify = lambda args: {**base, "volumes": node1_lvs[:1]}  # type: ignore[attr-defined]
+    drbd.run(OpClusterVerify(), LUClusterVerify)
+    errors = [line.strip() for line in drbd.log if "ERROR" in line and "volume" in line]
+    assert errors == [f"- ERROR: instance inst1: volume xenvg/{meta} missing on node node2"]
