@@ -93,11 +93,16 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
 def spec_of(lu: LogicalUnit, inst: Instance) -> InstanceSpec:
     """The node-side record of `inst` under the cluster's current defaults (drbd disks as its
     primary node sees them)."""
-    spec = build_spec(lu.cfg.cluster, inst)
+    return primary_spec(lu.cfg, inst)
+
+
+def primary_spec(cfg: Any, inst: Instance) -> InstanceSpec:
+    """`build_spec`, with each drbd disk as the instance's primary node is sent it (its view)."""
+    spec = build_spec(cfg.cluster, inst)
     if inst.disk_template == constants.DT_DRBD:
         from gnt.instance.drbd import node_specs
 
-        spec.disks = node_specs(spec.disks, inst, lu.cfg.nodes[inst.primary_node], lu.cfg.nodes)
+        spec.disks = node_specs(spec.disks, inst, cfg.nodes[inst.primary_node], cfg.nodes)
     return spec
 
 

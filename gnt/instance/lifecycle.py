@@ -121,7 +121,7 @@ class LUInstanceStartup(InstanceLU):
         if self.already_running:
             self.info(f"Instance {inst.name} is already running")
             return
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = spec_of(self, inst)
         spec.beparams.update(self.beparams)
         spec.hvparams.update(self.op.hvparams)
         if "maxmem" in self.beparams:

@@ -359,3 +359,16 @@ def test_verify_knows_the_data_and_meta_volumes_on_both_nodes(drbd: Harness) -> 
     drbd.run(OpClusterVerify(), LUClusterVerify)
     errors = [line.strip() for line in drbd.log if "ERROR" in line and "volume" in line]
     assert errors == [f"- ERROR: instance inst1: volume xenvg/{meta} missing on node node2"]
+
+
+def test_startup_sends_the_primary_its_view_of_the_disks(drbd: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    (start,) = [a for n, a in drbd.nodes["node1"].calls if n == "instance_start"]
+    assert [(d.params["drbd"]["primary"], d.params["drbd"]["minor"]) for d in start.instance.disks] == [
+        (True, 0),
+        (True, 1),
+    ]
