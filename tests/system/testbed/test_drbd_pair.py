@@ -41,8 +41,9 @@ def view(host: str, peer: str, minor: int, port: int, secret: str, primary: bool
     }
 
 
-def driver(host: Any, op: str, disk_view: dict[str, Any]) -> dict[str, Any]:
-    result = host.run(f"cd / && python3 {SCRIPT} {op} '{json.dumps(disk_view)}' {SIZE}", timeout=300)
+def driver(host: Any, op: str, disk_view: dict[str, Any], size: int = SIZE) -> dict[str, Any]:
+    """One DrbdDevice operation on `host` (the disk's size in MiB), its JSON answer."""
+    result = host.run(f"cd / && python3 {SCRIPT} {op} '{json.dumps(disk_view)}' {size}", timeout=300)
     out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return out
 
