@@ -10,6 +10,7 @@ plain disks. Nothing logged or raised here quotes an argv (connect's holds the s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from gnt import confine, disktypes
@@ -26,6 +27,9 @@ from storage.lvm.run import run as lvm_run
 
 log = logging.getLogger("gnt-noded")
 
+#: how long assemble waits for a fresh link to connect before promoting
+CONNECT_WAIT = 10.0
+CONNECT_POLL = 0.25
 NOT_LOADED = "The DRBD kernel module is not loaded on this node; load it with `modprobe drbd usermode_helper=/bin/true`"
 
 
@@ -143,8 +147,17 @@ class DrbdDevice(BlockDevice):
         status, show = await self._facts(found.minor)
         await self._apply(found.minor, cmd.plan_up(found, status, show))
         if found.primary:
+            await self._wait_connected(found.minor)
             await self.set_role(disk, True)
         return found.device
+
+    async def _wait_connected(self, minor: int) -> None:
+        """A link just (re)made takes a moment to connect; promotion needs it (see plan_role)."""
+        for _ in range(int(CONNECT_WAIT / CONNECT_POLL)):
+            status = (await self.proc()).minors.get(minor)
+            if status is None or status.connected or status.is_primary or not status.has_network:
+                return
+            await asyncio.sleep(CONNECT_POLL)
 
     async def shutdown(self, disk: DiskSpec) -> None:
         """Take the minor down (disconnect and detach); the LVs and their data stay."""
@@ -193,12 +206,20 @@ class DrbdDevice(BlockDevice):
         return (await self.proc()).minors.get(self.view(disk).minor)
 
     async def set_role(self, disk: DiskSpec, primary: bool, force: bool = False) -> None:
-        """Promote or demote this node's side; a promotion while the peer is primary is refused."""
+        """Promote or demote this node's side; a promotion while the peer is primary is refused
+        unless the link allows two primaries (a migration's window, `set_dual_primary`)."""
         found = self.view(disk)
-        status = (await self.proc()).minors.get(found.minor)
+        status, show = await self._facts(found.minor)
         if primary and (status is None or not status.attached):
             raise StorageError(f"Cannot make DRBD minor {found.minor} primary: it is not attached on this node")
-        await self._apply(found.minor, cmd.plan_role(found, status, primary, force))
+        two = show is not None and show.two_primaries
+        await self._apply(found.minor, cmd.plan_role(found, status, primary, force, two_primaries=two))
+
+    async def set_dual_primary(self, disk: DiskSpec, enabled: bool) -> None:
+        """Open (or close) the window in which both sides may be primary: a live migration's."""
+        found = self.view(disk)
+        status, show = await self._facts(found.minor)
+        await self._apply(found.minor, cmd.plan_dual_primary(found, status, show, enabled))
 
     async def disconnect(self, disk: DiskSpec) -> None:
         found = self.view(disk)

@@ -134,19 +134,47 @@ def plan_up(view: DrbdView, status: MinorStatus | None, show: ShowFacts | None) 
     return plan
 
 
-def plan_role(view: DrbdView, status: MinorStatus | None, primary: bool, force: bool = False) -> list[Argv]:
-    """Promote or demote. A promotion while the peer is primary is not attempted: outside a
-    migration, two primaries would be a split brain (DRBD refuses too, without --allow-two-primaries)."""
+def plan_role(
+    view: DrbdView, status: MinorStatus | None, primary: bool, force: bool = False, two_primaries: bool = False
+) -> list[Argv]:
+    """Promote or demote. A promotion while the peer is primary is only attempted on a link made
+    with --allow-two-primaries (`two_primaries`, a migration's window): anywhere else two
+    primaries would be a split brain (DRBD refuses too). Nor is one attempted while the peer is
+    not connected, since its role is then unknown, unless forced: `force` is the caller's word
+    that the peer is dead (a failover with --ignore-consistency) or that the disk is new."""
     is_primary = status is not None and status.is_primary
     if primary == is_primary:
         return []
     if not primary:
         return [secondary_argv(view.minor)] if status is not None else []
-    if status is not None and status.peer_role == "Primary":
+    if status is not None and status.peer_role == "Primary" and not two_primaries:
         raise StorageError(
             f"Cannot make DRBD minor {view.minor} primary: its peer {view.remote_ip} is primary; demote it first"
         )
+    if not force and (status is None or not status.connected):
+        state = status.cstate if status is not None else "not configured"
+        raise StorageError(
+            f"Cannot make DRBD minor {view.minor} primary: not connected to its peer {view.remote_ip} ({state}),"
+            " which could be primary; only a failover with --ignore-consistency promotes a disconnected side"
+        )
     return [primary_argv(view.minor, force)]
+
+
+def plan_dual_primary(view: DrbdView, status: MinorStatus | None, show: ShowFacts | None, enabled: bool) -> list[Argv]:
+    """Re-make the link with or without --allow-two-primaries (DRBD 8.4 takes it when connecting,
+    as Ganeti's migration does): disconnect, then connect again. Leaving the window while both
+    sides are primary is refused: one side must be demoted first."""
+    if status is None or not status.attached:
+        raise StorageError(f"DRBD minor {view.minor} is not attached on this node")
+    check_owner(view, status, show)
+    current = show is not None and show.two_primaries
+    if status.has_network and current == enabled:
+        return []
+    if not enabled and status.is_primary and status.peer_role == "Primary":
+        raise StorageError(
+            f"DRBD minor {view.minor} and its peer are both primary; demote one before leaving dual-primary"
+        )
+    return [*plan_disconnect(view, status), connect_argv(view, dual_primary=enabled)]
 
 
 def plan_down(minor: int, status: MinorStatus | None) -> list[Argv]:

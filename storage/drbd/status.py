@@ -174,10 +174,13 @@ class ShowFacts:
     meta_disk: str | None = None
     local_address: str | None = None
     remote_address: str | None = None
+    #: the link was made with --allow-two-primaries (a migration's window)
+    two_primaries: bool = False
 
 
 _SHOW_DISK_RE = re.compile(r'^\s*disk\s+"([^"]+)";', re.M)
 _SHOW_META_RE = re.compile(r'^\s*meta-disk\s+"([^"]+)"', re.M)
+_SHOW_TWO_PRIMARIES_RE = re.compile(r"^\s*allow-two-primaries\s+yes;", re.M)
 _SHOW_ADDR_RE = re.compile(r"^\s*(_this_host|_remote_host)\s*\{\s*address\s+(?:ipv4\s+)?([0-9.]+:\d+);", re.M)
 
 
@@ -190,6 +193,7 @@ def parse_show(text: str) -> ShowFacts:
         meta_disk=meta.group(1) if meta else None,
         local_address=addresses.get("_this_host"),
         remote_address=addresses.get("_remote_host"),
+        two_primaries=_SHOW_TWO_PRIMARIES_RE.search(text) is not None,
     )
 
 

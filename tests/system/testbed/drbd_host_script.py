@@ -21,6 +21,8 @@ async def main(op: str, view: dict, size: int) -> dict:
             out["path"] = await dev.assemble(disk, "inst1")
         elif op == "primary":
             await dev.set_role(disk, True)
+        elif op == "primary-force":
+            await dev.set_role(disk, True, force=True)
         elif op == "secondary":
             await dev.set_role(disk, False)
         elif op == "shutdown":
@@ -29,6 +31,10 @@ async def main(op: str, view: dict, size: int) -> dict:
             await dev.remove(disk)
         elif op == "disconnect":
             await dev.disconnect(disk)
+        elif op == "dual-on":
+            await dev.set_dual_primary(disk, True)
+        elif op == "dual-off":
+            await dev.set_dual_primary(disk, False)
         status = await dev.status(disk) if op != "remove" else None
         out["status"] = status.to_dict() if status is not None else None
         info = await dev.info(disk)

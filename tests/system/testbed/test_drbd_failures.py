@@ -2,7 +2,8 @@
 
 The secondary dies during the initial sync and comes back: the driver re-assembles its side and
 the resync resumes until both sides hold the same data. The primary dies after writes: its
-secondary is promoted (not forced: DRBD knows its data is UpToDate) and holds every write.
+secondary is not promoted on its own (its peer's role is unknown), is promoted when forced (what
+a failover with --ignore-consistency does) and holds every write.
 Checks use the hosts' own tools (/proc/drbd, dd, md5sum).
 """
 
@@ -64,7 +65,9 @@ def test_the_primary_dies_and_its_secondary_takes_over_with_every_write(testbed:
     written = node1.run("md5sum /tmp/blob").stdout.split()[0]
     node1.power_off()
     wait_for(node2, 0, r"cs:WFConnection ro:Secondary/Unknown ds:UpToDate/", limit=120)
-    promoted = small(node2, "primary", {**secondary, "primary": True})
+    refused = small(node2, "primary", {**secondary, "primary": True})  # its peer could be primary
+    assert "not connected to its peer 192.168.77.1" in refused["error"]
+    promoted = small(node2, "primary-force", {**secondary, "primary": True})  # failover --ignore-consistency
     assert "error" not in promoted and promoted["status"]["role"] == "Primary"
     assert md5(node2, "/dev/drbd0", 8) == written
     assert "ro:Primary/Unknown ds:UpToDate/" in minor_line(node2, 0)

@@ -117,9 +117,23 @@ def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
     record(f"raw TCP copy of {SIZE} MiB node1 -> node2 (s)", raw)
     record("raw TCP copy throughput (MiB/s)", SIZE / raw)
 
+    # a migration's window: both primary only while the link allows it, then back to one
+    for host, side in ((node1, primary), (node2, secondary)):
+        assert "error" not in driver(host, "dual-on", side)
+    wait_for(node1, 0, r"cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate", limit=120)
+    assert driver(node1, "primary", primary)["status"]["role"] == "Primary"
+    assert "ro:Primary/Primary" in minor_line(node2, 0)
+    assert driver(node2, "dual-off", secondary)["error"].endswith("demote one before leaving dual-primary")
+    assert driver(node2, "secondary", secondary)["status"]["role"] == "Secondary"
+    for host, side in ((node1, primary), (node2, secondary)):
+        assert "error" not in driver(host, "dual-off", side)
+    wait_for(node1, 0, r"cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate", limit=120)
+    assert driver(node2, "primary", secondary)["error"].endswith("is primary; demote it first")
+    assert md5_of_device(node1, 16) == written
+
     # a retried create on a running pair changes nothing
     again = driver(node1, "create", {**primary, "primary": False})
-    assert again["status"]["cstate"] == "Connected" and again["status"]["role"] == "Secondary"
+    assert again["status"]["cstate"] == "Connected" and again["status"]["role"] == "Primary"
 
     for host, side in ((node2, secondary), (node1, primary)):
         assert driver(host, "remove", side) == {"status": None, "exists": False, "size": None, "in_sync": True}

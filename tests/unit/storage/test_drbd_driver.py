@@ -38,6 +38,8 @@ class FakeDrbd:
     loaded: bool = True
     #: the disk state attach finds in the metadata (UpToDate once a pair has synced)
     attach_state: str = "Inconsistent"
+    #: a peer that answers: connect reaches Connected with a Secondary peer (else WFConnection)
+    peer_up: bool = False
 
     def changes(self) -> list[list[str]]:
         return [c for c in self.calls if c[1:2] != ["show"] and c[-1] != "dump-md"]
@@ -107,7 +109,11 @@ class FakeDrbd:
 
     def _connect(self, argv: list[str]) -> str:
         m = self._minor(argv)
-        m.update(cs="WFConnection", local=argv[3].removeprefix("ipv4:"), remote=argv[4].removeprefix("ipv4:"))
+        m.update(
+            cs="Connected" if self.peer_up else "WFConnection", peer_role="Secondary" if self.peer_up else "Unknown"
+        )
+        m.update(local=argv[3].removeprefix("ipv4:"), remote=argv[4].removeprefix("ipv4:"))
+        m["two"] = "--allow-two-primaries" in argv
         m["secret"] = argv[argv.index("--shared-secret") + 1]
         return ""
 
@@ -141,7 +147,8 @@ class FakeDrbd:
         m = self._minor(argv)
         out = [f"resource resource{argv[2]} {{\n"]
         if "remote" in m:
-            out.append(f'    net {{\n        shared-secret   \t"{m["secret"]}";\n    }}\n')
+            two = "        allow-two-primaries\tyes;\n" if m.get("two") else ""
+            out.append(f'    net {{\n{two}        shared-secret   \t"{m["secret"]}";\n    }}\n')
             out.append(f"    _remote_host {{\n        address\t\t\tipv4 {m['remote']};\n    }}\n")
         out.append("    _this_host {\n        volume 0 {\n            device\t\t\tminor 0;\n")
         if "data" in m:
@@ -230,6 +237,7 @@ def test_assemble_reattaches_and_promotes_without_force() -> None:
     asyncio.run(dev.create(disk(), "inst1"))
     asyncio.run(dev.shutdown(disk()))
     drbd.attach_state = "UpToDate"
+    drbd.peer_up = True
     drbd.calls.clear()
     assert asyncio.run(dev.assemble(disk(), "inst1")) == "/dev/drbd0"
     assert [describe(c) for c in drbd.changes()] == [
@@ -240,7 +248,7 @@ def test_assemble_reattaches_and_promotes_without_force() -> None:
 
 
 def test_assemble_of_an_inconsistent_side_as_primary_is_refused_by_drbd() -> None:
-    dev, drbd, _ = device()
+    dev, drbd, _ = device(FakeDrbd(peer_up=True))
     asyncio.run(dev.create(disk(primary=False), "inst1"))
     with pytest.raises(StorageError, match="Need access to UpToDate data"):
         asyncio.run(dev.assemble(disk(), "inst1"))
@@ -403,3 +411,41 @@ def test_the_version_is_reported_at_start_and_a_drbd_9_module_is_named() -> None
         "DRBD kernel module 9.2.8 is not supported"
     )
     assert reporting(FakeDrbd(loaded=False)).startswith("The DRBD kernel module is not loaded on this node")
+
+
+def test_a_side_that_cannot_reach_its_peer_is_not_promoted_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its peer's role is unknown: promoting it could make two primaries (a split brain)."""
+    from storage.drbd import _driver
+
+    monkeypatch.setattr(_driver, "CONNECT_WAIT", 0.5)
+    dev, drbd, _ = device()
+    asyncio.run(dev.create(disk(primary=False), "inst1"))
+    drbd.minors[0]["disk"] = "UpToDate"
+    drbd.calls.clear()
+    with pytest.raises(StorageError, match=r"not connected to its peer 192.168.77.2 \(WFConnection\)"):
+        asyncio.run(dev.assemble(disk(), "inst1"))
+    assert drbd.changes() == [] and drbd.minors[0]["role"] == "Secondary"
+    asyncio.run(dev.set_role(disk(), True, force=True))  # failover --ignore-consistency: the peer is dead
+    assert drbd.changes() == [["drbdsetup", "primary", "0", "--force"]]
+
+
+def test_two_primaries_only_inside_the_dual_primary_window() -> None:
+    dev, drbd, _ = device(FakeDrbd(peer_up=True))
+    asyncio.run(dev.create(disk(primary=False), "inst1"))
+    drbd.minors[0].update(disk="UpToDate", peer_role="Primary")
+    with pytest.raises(StorageError, match="its peer 192.168.77.2 is primary"):
+        asyncio.run(dev.set_role(disk(), True))
+    drbd.calls.clear()
+    asyncio.run(dev.set_dual_primary(disk(), True))
+    asyncio.run(dev.set_dual_primary(disk(), True))  # already open: nothing more
+    assert [describe(c) for c in drbd.changes()] == ["drbdsetup disconnect", "drbdsetup connect"]
+    assert "--allow-two-primaries" in drbd.changes()[-1]
+    drbd.minors[0]["peer_role"] = "Primary"
+    asyncio.run(dev.set_role(disk(), True))
+    assert drbd.minors[0]["role"] == "Primary"
+    with pytest.raises(StorageError, match="both primary; demote one before leaving dual-primary"):
+        asyncio.run(dev.set_dual_primary(disk(), False))
+    asyncio.run(dev.set_role(disk(), False))
+    drbd.calls.clear()
+    asyncio.run(dev.set_dual_primary(disk(), False))
+    assert "--allow-two-primaries" not in drbd.changes()[-1] and drbd.changes()[-1][1] == "connect"

@@ -52,7 +52,10 @@ def _plan(case: dict[str, Any]) -> list[list[str]]:
     if op == "up":
         return cmd.plan_up(view, status, show)
     if op == "role":
-        return cmd.plan_role(view, status, case["primary"], case.get("force", False))
+        two = show is not None and show.two_primaries
+        return cmd.plan_role(view, status, case["primary"], case.get("force", False), two_primaries=two)
+    if op == "dual":
+        return cmd.plan_dual_primary(view, status, show, case["enabled"])
     if op == "down":
         return cmd.plan_down(view.minor, status)
     if op == "disconnect":

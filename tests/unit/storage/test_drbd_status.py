@@ -116,3 +116,17 @@ def test_an_unreadable_proc_drbd_is_a_clear_error() -> None:
 def test_error_line_is_the_tools_reason(name: str, line: str) -> None:
     stderr = recorded(name).rsplit("rc=", 1)[0]
     assert error_line(stderr) == line
+
+
+def test_show_tells_whether_the_link_allows_two_primaries() -> None:
+    assert parse_show(recorded("show-dual-primary.txt")).two_primaries is True
+    assert parse_show(recorded("show-connected.txt")).two_primaries is False
+    both = minor0("proc-drbd-dual-primary.txt")
+    assert (both.role, both.peer_role, both.in_sync) == ("Primary", "Primary", True)
+
+
+def test_a_split_brain_leaves_a_primary_standalone() -> None:
+    m = minor0("proc-drbd-split-brain.txt")
+    assert (m.cstate, m.role, m.connected, m.has_network) == ("StandAlone", "Primary", False, False)
+    secondaries = minor0("proc-drbd-connected-secondaries.txt")
+    assert secondaries.connected and secondaries.in_sync and not secondaries.is_primary
