@@ -366,6 +366,15 @@ async def drbd_set_role(args: proc.BlockdevRoleArgs) -> None:
         await device.set_role(disk, args.primary, args.force)
 
 
+@handles(proc.DRBD_DUAL_PRIMARY)
+async def drbd_dual_primary(args: proc.BlockdevDualArgs) -> None:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    for disk in args.disks:
+        await device.set_dual_primary(disk, args.enabled)
+
+
 # -- OS definitions -----------------------------------------------------------------------------
 
 

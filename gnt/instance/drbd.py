@@ -210,15 +210,8 @@ def disks_for_node(cfg: Any, inst: Instance, node_uuid: str) -> list[DiskSpec]:
 # -- moving the primary role (failover) ------------------------------------------------------------
 
 
-def check_move_target(inst: Instance, target: Node, nodes: dict[str, Node], live: bool) -> None:
-    """A drbd instance can only move to its secondary (the only other node with its data), and
-    only by failover for now: a live migration needs both sides primary for its length, which gnt
-    does not do yet."""
-    if live:
-        raise OpPrereqError(
-            f"Live migration of drbd instance {inst.name} is not supported yet; use gnt-instance failover",
-            ECODE_ENVIRON,
-        )
+def check_move_target(inst: Instance, target: Node, nodes: dict[str, Node]) -> None:
+    """A drbd instance can only move to its secondary: the only other node with its data."""
     if target.uuid not in inst.secondary_nodes:
         secondary = ", ".join(nodes[u].name for u in inst.secondary_nodes if u in nodes) or "none"
         raise OpPrereqError(
@@ -249,3 +242,85 @@ async def hand_over_primary(lu: Any, inst: Instance, source: Node, target: Node,
     result = await lu.rpc.drbd_set_role(services.target(target), args)
     if result.failed:
         raise OpExecError(f"Could not make the disks of instance {inst.name} primary on {target.name}: {result.error}")
+
+
+# -- a live migration's dual-primary window ---------------------------------------------------------
+
+#: how long the master waits for a re-made link to connect (both sides reconnect on their own)
+RECONNECT_TIMEOUT = 60.0
+RECONNECT_POLL = 0.5
+
+
+async def _statuses(lu: Any, inst: Instance, node: Node) -> list[dict[str, Any] | None]:
+    from gnt.rpc import procedures as proc
+
+    args = proc.BlockdevInfoArgs(disks_for_node(lu.cfg, inst, node.uuid))
+    result = await lu.rpc.drbd_status(lu.ctx.services.target(node), args)
+    return result.get(f"Cannot get the DRBD status of instance {inst.name}'s disks on {node.name}")  # type: ignore[no-any-return]
+
+
+def _linked(cstate: str) -> bool:
+    """Connected to the peer (replicating, or resyncing)."""
+    return cstate == "Connected" or cstate.startswith(("Sync", "PausedSync"))
+
+
+async def _wait_connected(lu: Any, inst: Instance, node: Node) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + RECONNECT_TIMEOUT
+    while True:
+        statuses = await _statuses(lu, inst, node)
+        if all(s is not None and _linked(s["cstate"]) for s in statuses):
+            return
+        if time.monotonic() > deadline:
+            states = ", ".join(f"disk/{i} {s['cstate'] if s else 'missing'}" for i, s in enumerate(statuses))
+            raise OpExecError(f"The disks of instance {inst.name} did not reconnect on {node.name} ({states})")
+        await asyncio.sleep(RECONNECT_POLL)
+
+
+async def _set_dual(lu: Any, inst: Instance, nodes: list[Node], enabled: bool) -> None:
+    from gnt.rpc import procedures as proc
+
+    for node in nodes:
+        args = proc.BlockdevDualArgs(disks_for_node(lu.cfg, inst, node.uuid), enabled)
+        result = await lu.rpc.drbd_dual_primary(lu.ctx.services.target(node), args)
+        word = "allow" if enabled else "stop allowing"
+        result.get(f"Could not {word} two primaries for instance {inst.name} on {node.name}")
+
+
+async def _set_role(lu: Any, inst: Instance, node: Node, primary: bool) -> None:
+    from gnt.rpc import procedures as proc
+
+    args = proc.BlockdevRoleArgs(disks_for_node(lu.cfg, inst, node.uuid), primary=primary)
+    result = await lu.rpc.drbd_set_role(lu.ctx.services.target(node), args)
+    result.get(
+        f"Could not make the disks of instance {inst.name} {'primary' if primary else 'secondary'} on {node.name}"
+    )
+
+
+async def check_in_sync(lu: Any, inst: Instance, source: Node) -> None:
+    """Before a live migration: a degraded pair would lose writes the target cannot see."""
+    statuses = await _statuses(lu, inst, source)
+    degraded = [f"disk/{i}" for i, s in enumerate(statuses) if s is None or not s["in_sync"]]
+    if degraded:
+        raise OpExecError(
+            f"Cannot migrate instance {inst.name}: its disks are not in sync ({', '.join(degraded)}); wait for"
+            " the resync to finish"
+        )
+
+
+async def open_migration_window(lu: Any, inst: Instance, source: Node, target: Node) -> None:
+    """The link re-made to allow two primaries, the target promoted beside the source."""
+    lu.feedback("* allowing two primaries for the length of the migration")
+    await _set_dual(lu, inst, [source, target], True)
+    await _wait_connected(lu, inst, target)
+    await _set_role(lu, inst, target, True)
+
+
+async def close_migration_window(lu: Any, inst: Instance, keep: Node, drop: Node) -> None:
+    """After the migration (or its abort): `drop` demoted, then the link back to one primary."""
+    lu.feedback(f"* back to one primary ({keep.name})")
+    await _set_role(lu, inst, drop, False)
+    await _set_dual(lu, inst, [keep, drop], False)
+    await _wait_connected(lu, inst, keep)

@@ -223,6 +223,12 @@ class BlockdevRoleArgs:
 
 
 @dataclass
+class BlockdevDualArgs:
+    disks: list[DiskSpec]
+    enabled: bool
+
+
+@dataclass
 class OsValidateArgs:
     name: str
 
@@ -321,6 +327,10 @@ DRBD_STATUS = Procedure(
 DRBD_SET_ROLE = Procedure(
     "drbd_set_role", BlockdevRoleArgs, None, Timeout.NORMAL,
     doc="promote or demote this node's side of drbd disks (failover; --force only when the peer is gone)",
+)  # fmt: skip
+DRBD_DUAL_PRIMARY = Procedure(
+    "drbd_dual_primary", BlockdevDualArgs, None, Timeout.NORMAL,
+    doc="reconnect drbd disks with (or without) --allow-two-primaries: a live migration's window",
 )  # fmt: skip
 
 #: every procedure, by name

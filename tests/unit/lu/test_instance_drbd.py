@@ -23,6 +23,7 @@ from gnt.instance.lifecycle import LUInstanceRemove
 from gnt.instance.query import FIELDS, InstanceQueryContext
 from gnt.opcodes import OpInstanceCreate, OpInstanceRemove
 from gnt.query import Offline, Unavailable
+from gnt.runtime import InstanceSpec
 from tests.unit.lu.conftest import FakeNode, Harness
 from tests.unit.lu.test_instance_plain import vg_free, with_vg
 
@@ -307,13 +308,96 @@ def test_failover_stops_when_the_source_cannot_be_demoted(drbd: Harness) -> None
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
 
 
-def test_live_migration_of_drbd_is_refused_until_dual_primary_exists(drbd: Harness) -> None:
+def with_pair(drbd: Harness) -> list[tuple[str, str, Any]]:
+    """Node doubles that act like a DRBD pair: roles, the dual-primary window, status."""
+    from gnt.errors import StorageError
+
+    state: dict[str, Any] = {"node1": "primary", "node2": "secondary", "dual": set()}
+    log: list[tuple[str, str, Any]] = []
+
+    def peer(name: str) -> str:
+        return "node2" if name == "node1" else "node1"
+
+    def handlers(name: str) -> None:
+        node = drbd.nodes[name]
+
+        def set_role(args: Any) -> None:
+            if args.primary and state[peer(name)] == "primary" and len(state["dual"]) < 2:
+                raise StorageError("Cannot make DRBD minor 0 primary: its peer is primary; demote it first")
+            log.append((name, "role", args.primary))
+            state[name] = "primary" if args.primary else "secondary"
+
+        def dual(args: Any) -> None:
+            if not args.enabled and state[name] == state[peer(name)] == "primary":
+                raise StorageError("both primary; demote one before leaving dual-primary")
+            log.append((name, "dual", args.enabled))
+            (state["dual"].add if args.enabled else state["dual"].discard)(name)
+
+        node.do_drbd_set_role = set_role  # type: ignore[attr-defined]
+        node.do_drbd_dual_primary = dual  # type: ignore[attr-defined]
+
+    for name in ("node1", "node2"):
+        handlers(name)
+    return log
+
+
+def running(drbd: Harness, name: str = "inst1") -> None:
+    from gnt import serial
+
+    drbd.nodes["node1"].running[name] = serial.from_dict(
+        InstanceSpec,
+        {"name": name, "uuid": drbd.cfg.instance(name).uuid, "hypervisor": "fake", "memory": 128, "vcpus": 1},
+    )
+
+
+def test_live_migration_opens_the_dual_primary_window_only_for_its_length(drbd: Harness) -> None:
     from gnt.instance.migrate import LUInstanceMigrate
     from gnt.opcodes import OpInstanceMigrate
 
     drbd.run(create(), LUInstanceCreate)
-    with pytest.raises(OpPrereqError, match="Live migration of drbd instance inst1 is not supported yet"):
+    running(drbd)
+    log = with_pair(drbd)
+    drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
+    assert log == [
+        ("node1", "dual", True), ("node2", "dual", True), ("node2", "role", True),  # the window opens
+        ("node1", "role", False), ("node2", "dual", False), ("node1", "dual", False),  # and closes
+    ]  # fmt: skip
+    inst = drbd.cfg.instance("inst1")
+    assert (inst.primary_node, inst.secondary_nodes) == (drbd.cfg.node("node2").uuid, [drbd.cfg.node("node1").uuid])
+    (accept,) = [a for n, a in drbd.nodes["node2"].calls if n == "accept_instance"]
+    assert [d.params["drbd"]["local_ip"] for d in accept.instance.disks] == ["192.0.2.2"] * 2  # the target's view
+
+
+def test_a_failed_migration_ends_the_window_with_the_source_primary(drbd: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(), LUInstanceCreate)
+    running(drbd)
+    log = with_pair(drbd)
+    drbd.nodes["node1"].migration = {"phase": "failed", "message": "target refused the memory"}
+    with pytest.raises(OpExecError, match="Could not migrate instance inst1: target refused the memory"):
         drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
+    assert log[-3:] == [("node2", "role", False), ("node1", "dual", False), ("node2", "dual", False)]
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
+
+
+def test_a_degraded_pair_is_not_migrated(drbd: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(), LUInstanceCreate)
+    running(drbd)
+    log = with_pair(drbd)
+    drbd.nodes["node1"].do_drbd_status = lambda args: (
+        [  # type: ignore[attr-defined]
+            {"cstate": "SyncSource", "in_sync": False, "sync_percent": 40.0}
+        ]
+        * len(args.disks)
+    )
+    with pytest.raises(OpExecError, match=r"its disks are not in sync \(disk/0, disk/1\); wait for the resync"):
+        drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
+    assert [e for e in log if e[2] is True] == []  # no window opened, nothing promoted
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
 
 
