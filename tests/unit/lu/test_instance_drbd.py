@@ -456,3 +456,24 @@ def test_startup_sends_the_primary_its_view_of_the_disks(drbd: Harness) -> None:
         (True, 0),
         (True, 1),
     ]
+
+
+def test_node_volumes_name_the_instance_of_both_sides_lvs(drbd: Harness) -> None:
+    from gnt.node.storage import LUNodeQueryvols
+    from gnt.opcodes import OpNodeQueryvols
+
+    drbd.run(create(disks=[{"size": 64}]), LUInstanceCreate)
+    (disk,) = drbd.cfg.instance("inst1").disks
+    names = [lv for _, lv in disk.params["children"]]
+    for name in ("node1", "node2"):  # what lvs would list on each node
+        drbd.nodes[name].do_lv_list = lambda args, n=names: (
+            [  # type: ignore[attr-defined]
+                {"vg": "xenvg", "name": lv, "size": 64, "phys": "/dev/vdb"} for lv in n
+            ]
+            + [{"vg": "xenvg", "name": "stray", "size": 4, "phys": "/dev/vdb"}]
+        )
+    rows = drbd.run(OpNodeQueryvols(output_fields=["node", "name", "instance"]), LUNodeQueryvols)
+    assert sorted(rows) == sorted(
+        [[node, lv, "inst1"] for node in ("node1", "node2") for lv in names]
+        + [["node1", "stray", "-"], ["node2", "stray", "-"]]
+    )
