@@ -366,6 +366,33 @@ async def blockdev_info(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
     return [ser.to_dict(await storage.get(d.dev_type).info(d)) for d in args.disks]
 
 
+@handles(proc.DRBD_STATUS)
+async def drbd_status(args: proc.BlockdevInfoArgs) -> list[dict[str, Any] | None]:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    statuses = [await device.status(d) for d in args.disks]
+    return [s.to_dict() if s is not None else None for s in statuses]
+
+
+@handles(proc.DRBD_SET_ROLE)
+async def drbd_set_role(args: proc.BlockdevRoleArgs) -> None:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    for disk in args.disks:
+        await device.set_role(disk, args.primary, args.force)
+
+
+@handles(proc.DRBD_DUAL_PRIMARY)
+async def drbd_dual_primary(args: proc.BlockdevDualArgs) -> None:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    for disk in args.disks:
+        await device.set_dual_primary(disk, args.enabled)
+
+
 # -- OS definitions -----------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ async def _run(address: str, port: int) -> None:
     # asyncio's child watcher; a blanket waitpid(-1) here would steal their exit statuses.
     from agent import startup
     from agent.handlers import warm_up
+    from storage.drbd import report_version as report_drbd_version
 
     # listed before serving: nothing can have been started or migrated here yet
     guests = await startup.local_guests()
@@ -31,6 +32,7 @@ async def _run(address: str, port: int) -> None:
         asyncio.create_task(serve(address, port)),
         asyncio.create_task(warm_up()),
         asyncio.create_task(startup.stop_moved_guests(guests)),
+        asyncio.create_task(report_drbd_version()),
     ]
     await stop.wait()
     for task in tasks:

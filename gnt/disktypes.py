@@ -46,6 +46,12 @@ class DiskKind:
         return self.locality is Locality.LOCAL
 
     @property
+    def needs_secondary(self) -> bool:
+        """Replicated over the network to a secondary node the instance names (drbd): creating
+        it needs two nodes, and the config holds the link (port, minors, shared secret)."""
+        return self.locality is Locality.MIRRORED
+
+    @property
     def is_redundant(self) -> bool:
         """Survives the loss of its node (counted as "non-redundant" by verify otherwise)."""
         return self.locality is not Locality.LOCAL

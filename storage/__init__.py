@@ -8,6 +8,7 @@ from storage.base import BlockDevice
 
 _DRIVERS = {
     "diskless": "storage.file",
+    "drbd": "storage.drbd",
     "file": "storage.file",
     "plain": "storage.lvm",
     "sharedfile": "storage.file",

@@ -154,6 +154,10 @@ class LUClusterVerify(LogicalUnit):
                 if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
                     vg, lv = disk.logical_id
                     expected.setdefault(cfg.node_name(inst.primary_node), {})[(vg, lv)] = inst.name
+                elif disk.dev_type == constants.DT_DRBD:  # its data and meta LVs, on both of its nodes
+                    for node_uuid in (inst.primary_node, *inst.secondary_nodes):
+                        for vg, lv in disk.params.get("children", []):
+                            expected.setdefault(cfg.node_name(node_uuid), {})[(vg, lv)] = inst.name
         for node_name, data in sorted(facts.items()):
             if "volumes_error" in data:
                 self._error("node", node_name, f"cannot list LVM volumes: {data['volumes_error']}")

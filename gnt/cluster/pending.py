@@ -16,10 +16,12 @@ import asyncio
 import json
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from gnt import paths
 from gnt import serial as ser
+from gnt.drbd import without_secret
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec
 
@@ -78,11 +80,16 @@ async def add(node_name: str, node_uuid: str, instance: str, disk: DiskSpec, rea
         "node": node_name,
         "node_uuid": node_uuid,
         "instance": instance,
-        "disk": ser.to_dict(disk),
+        "disk": ser.to_dict(replace(disk, params=without_secret(disk.params))),  # a file: no drbd secret in it
         "reason": reason,
         "since": time.time(),
     }
-    await _update(lambda items: [e for e in items if e["disk"].get("uuid") != disk.uuid] + [entry])
+    # one entry per disk and node (a drbd disk has the same uuid on both of its nodes)
+    await _update(lambda items: [e for e in items if _key(e) != (disk.uuid, node_uuid)] + [entry])
+
+
+def _key(entry: dict[str, Any]) -> tuple[Any, Any]:
+    return entry["disk"].get("uuid"), entry.get("node_uuid")
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -115,13 +122,13 @@ async def retry(lu: Any) -> dict[str, list[str]]:
     cfg = lu.cfg
     used = {d.uuid for inst in cfg.instances.values() for d in inst.disks}
     done: dict[str, list[str]] = {"removed": [], "pending": [], "dropped": []}
-    finished: set[str] = set()
+    finished: set[tuple[Any, Any]] = set()
     for entry in await asyncio.to_thread(entries):
         what = f"{describe(entry)} on node {entry['node']}"
         node = cfg.nodes.get(entry.get("node_uuid", "")) or cfg.find_node(entry.get("node"))
         if entry["disk"].get("uuid") in used or node is None:
             done["dropped"].append(what)  # in use again, or its node left the cluster: nothing to do
-            finished.add(entry["disk"].get("uuid"))
+            finished.add(_key(entry))
             continue
         spec = ser.from_dict(DiskSpec, entry["disk"])
         result = await lu.rpc.blockdev_remove(
@@ -131,7 +138,7 @@ async def retry(lu: Any) -> dict[str, list[str]]:
             done["pending"].append(f"{what}: {result.error}")
         else:
             done["removed"].append(what)
-            finished.add(spec.uuid)
+            finished.add(_key(entry))
     # entries recorded meanwhile by another job's rollback stay
-    await _update(lambda items: [e for e in items if e["disk"].get("uuid") not in finished])
+    await _update(lambda items: [e for e in items if _key(e) not in finished])
     return done

@@ -91,8 +91,19 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
 
 
 def spec_of(lu: LogicalUnit, inst: Instance) -> InstanceSpec:
-    """The node-side record of `inst` under the cluster's current defaults."""
-    return build_spec(lu.cfg.cluster, inst)
+    """The node-side record of `inst` under the cluster's current defaults (drbd disks as its
+    primary node sees them)."""
+    return primary_spec(lu.cfg, inst)
+
+
+def primary_spec(cfg: Any, inst: Instance) -> InstanceSpec:
+    """`build_spec`, with each drbd disk as the instance's primary node is sent it (its view)."""
+    spec = build_spec(cfg.cluster, inst)
+    if inst.disk_template == constants.DT_DRBD:
+        from gnt.instance.drbd import node_specs
+
+        spec.disks = node_specs(spec.disks, inst, cfg.nodes[inst.primary_node], cfg.nodes)
+    return spec
 
 
 def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int) -> list[str]:

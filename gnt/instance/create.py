@@ -6,9 +6,11 @@ import asyncio
 import re
 from typing import Any
 
-from gnt import constants
+from gnt import constants, disktypes
 from gnt.cluster import pending
+from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.instance import drbd
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
@@ -23,8 +25,12 @@ from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Disk, Instance, Nic, new_uuid
 from gnt.opcodes import OpInstanceCreate
 from gnt.rpc import procedures as proc
-from gnt.runtime import InstanceSpec
+from gnt.runtime import DiskSpec, InstanceSpec
 from gnt.units import parse_size
+
+#: how often the initial sync is looked at, and for how many looks it may make no progress
+SYNC_POLL_INTERVAL = 2.0
+SYNC_STALL_POLLS = 30
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,253}[a-zA-Z0-9])?\Z")
 
@@ -117,17 +123,23 @@ class LUInstanceCreate(LogicalUnit):
                 ECODE_STATE,
             )
         check_hvparams(self.hypervisor, op.hvparams)
+        self.chosen_snode: Any = None
         self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
+        self.snode = self._secondary() if disktypes.kind(op.disk_template).needs_secondary else None
         self.memory = int(
             {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}["maxmem"]
         )
         # the two node checks are independent: ask both at once
         checks = [self._check_os()]
-        if op.disk_template == constants.DT_PLAIN:
+        if op.disk_template in (constants.DT_PLAIN, constants.DT_DRBD):
             vg = cfg.cluster.volume_group_name
             reason = f"the disks of instance {op.instance_name}"
-            checks.append(check_free_vg(self, self.pnode, vg, sum(self.disk_sizes), reason))
+            needed = sum(self.disk_sizes)
+            if self.snode is not None:  # and a meta volume per disk, on both nodes
+                needed += META_SIZE * len(self.disk_sizes)
+                checks.append(check_free_vg(self, self.snode, vg, needed, reason))
+            checks.append(check_free_vg(self, self.pnode, vg, needed, reason))
         if op.start:
             checks.append(
                 check_free_memory(
@@ -167,10 +179,26 @@ class LUInstanceCreate(LogicalUnit):
             f" {allocator_name(op.iallocator, self.cfg.cluster.default_iallocator)}:"
             f" {', '.join(n.name for n in nodes)}"
         )
+        self.chosen_snode = nodes[1] if len(nodes) > 1 else None
         return nodes[0]
 
+    def _secondary(self) -> Any:
+        """The drbd template's secondary node: given with -n pnode:snode, or the allocator's."""
+        snode = self.cfg.node(self.op.snode) if self.op.snode else self.chosen_snode
+        if snode is None:
+            raise OpPrereqError("The drbd template needs a secondary node (-n pnode:snode)", ECODE_INVAL)
+        if snode.uuid == self.pnode.uuid:
+            raise OpPrereqError(f"The secondary node cannot be the primary node ({snode.name})", ECODE_INVAL)
+        check_node_usable(snode)
+        return snode
+
     def dry_run_result(self) -> Any:
-        return [self.pnode.name]
+        return [n.name for n in self._nodes()]
+
+    def _nodes(self) -> list[Any]:
+        """The nodes the disks live on, secondary first (a drbd disk is created there first, so
+        the primary finds its peer waiting)."""
+        return [self.snode, self.pnode] if self.snode is not None else [self.pnode]
 
     async def exec(self) -> list[str]:
         op, cfg = self.op, self.cfg
@@ -187,27 +215,18 @@ class LUInstanceCreate(LogicalUnit):
             admin_state=constants.ADMINST_DOWN,
         )
         inst.nics = [self._make_nic(n) for n in op.nics]
-        for index, size in enumerate(self.disk_sizes):
-            disk_uuid = new_uuid()
-            logical_id = disk_path(cfg.cluster, op.disk_template, inst.name, disk_uuid, index)
-            inst.disks.append(
-                Disk(
-                    uuid=disk_uuid,
-                    size=size,
-                    dev_type=op.disk_template,
-                    logical_id=logical_id,
-                    mode=op.disks[index].get("mode", "rw"),
-                    name=op.disks[index].get("name"),
-                )
+        reserved: list[drbd.Allocation] = []
+        if self.snode is not None:
+            inst.secondary_nodes = [self.snode.uuid]
+            reserved = drbd.allocate(
+                list(cfg.instances.values()), self.pnode.uuid, self.snode.uuid, len(self.disk_sizes)
             )
-            self.feedback(f"* disk {index}, size {size}M")
+        try:
+            await self._add_disks(inst, reserved)
+        finally:
+            if reserved:
+                drbd.release(reserved, self.pnode.uuid, self.snode.uuid)
         target = self.ctx.services.target(self.pnode)
-        self.feedback("* creating instance disks...")
-        await self._create_disks(inst, target)
-        self.feedback(f"adding instance {inst.name} to cluster config")
-        if op.start:
-            inst.admin_state = constants.ADMINST_UP
-        await cfg.commit([inst, cfg.cluster])
         try:
             if not op.no_install:
                 self.feedback("* running the instance OS create scripts...")
@@ -225,7 +244,7 @@ class LUInstanceCreate(LogicalUnit):
         except GntError:
             await self._undo(inst, target)
             raise
-        return [self.pnode.name]
+        return [self.pnode.name, *([self.snode.name] if self.snode is not None else [])]
 
     async def _stop_quietly(self, inst: Instance, target: Any) -> None:
         """Whatever a failed start left running goes before its disks do (best effort)."""
@@ -252,23 +271,107 @@ class LUInstanceCreate(LogicalUnit):
             nicparams=params,
         )
 
-    def _spec(self, inst: Instance) -> InstanceSpec:
-        return build_spec(self.cfg.cluster, inst)
-
-    async def _create_disks(self, inst: Instance, target: Any) -> None:
-        created = []
-        for disk in build_spec(self.cfg.cluster, inst).disks:
-            result = await self.rpc.blockdev_create(target, proc.BlockdevArgs(disk, inst.name))
-            if result.failed:
-                # the failed one too: a node may have created part of it before failing
-                await pending.remove_disks(self, self.pnode, [*created, disk], inst.name)
-                raise OpExecError(
-                    f"Can't create disk {disk.index} of instance {inst.name} on node {self.pnode.name}: {result.error}"
+    async def _add_disks(self, inst: Instance, reserved: list[drbd.Allocation]) -> None:
+        """Make the disks on their nodes and commit the instance (while its drbd ports and
+        minors are still reserved, so no other job can pick them in between)."""
+        op, cfg = self.op, self.cfg
+        for index, size in enumerate(self.disk_sizes):
+            disk_uuid = new_uuid()
+            if self.snode is not None:
+                fields = drbd.disk_fields(
+                    cfg.cluster.volume_group_name, self.pnode.uuid, self.snode.uuid, disk_uuid, index, reserved[index]
                 )
+            else:
+                fields = {"logical_id": disk_path(cfg.cluster, op.disk_template, inst.name, disk_uuid, index)}
+            inst.disks.append(
+                Disk(
+                    uuid=disk_uuid,
+                    size=size,
+                    dev_type=op.disk_template,
+                    mode=op.disks[index].get("mode", "rw"),
+                    name=op.disks[index].get("name"),
+                    **fields,
+                )
+            )
+            self.feedback(f"* disk {index}, size {size}M")
+        self.feedback("* creating instance disks...")
+        await self._create_disks(inst)
+        if self.snode is not None and op.wait_for_sync:
+            try:
+                await self._wait_for_sync(inst)
+            except GntError:
+                await self._remove_disks(inst, inst.disks)
+                raise
+        self.feedback(f"adding instance {inst.name} to cluster config")
+        if op.start:
+            inst.admin_state = constants.ADMINST_UP
+        await cfg.commit([inst, cfg.cluster])
+
+    def _spec(self, inst: Instance) -> InstanceSpec:
+        spec = build_spec(self.cfg.cluster, inst)
+        if self.snode is not None:
+            spec.disks = drbd.node_specs(spec.disks, inst, self.pnode, {n.uuid: n for n in self._nodes()})
+        return spec
+
+    def _disks_on(self, inst: Instance, node: Any) -> list[DiskSpec]:
+        specs = build_spec(self.cfg.cluster, inst).disks
+        if self.snode is None:
+            return specs
+        return drbd.node_specs(specs, inst, node, {n.uuid: n for n in self._nodes()})
+
+    async def _create_disks(self, inst: Instance) -> None:
+        created: list[Disk] = []
+        for index, disk in enumerate(inst.disks):
+            for node in self._nodes():
+                spec = self._disks_on(inst, node)[index]
+                result = await self.rpc.blockdev_create(
+                    self.ctx.services.target(node), proc.BlockdevArgs(spec, inst.name)
+                )
+                if result.failed:
+                    # the failed one too, on every node: a node may have made part of it before failing
+                    await self._remove_disks(inst, [*created, disk])
+                    raise OpExecError(
+                        f"Can't create disk {index} of instance {inst.name} on node {node.name}: {result.error}"
+                    )
             created.append(disk)
+
+    async def _remove_disks(self, inst: Instance, disks: list[Disk]) -> None:
+        wanted = {d.uuid for d in disks}
+        for node in self._nodes():
+            specs = [s for s in self._disks_on(inst, node) if s.uuid in wanted]
+            await pending.remove_disks(self, node, specs, inst.name)
+
+    async def _wait_for_sync(self, inst: Instance) -> None:
+        """Follow the initial sync on the primary, its progress in the job log (Ganeti's
+        WaitForSync); a pair that stops syncing (a peer gone, a refused secret) fails the job."""
+        target = self.ctx.services.target(self.pnode)
+        specs = self._disks_on(inst, self.pnode)
+        self.feedback("* waiting for the disks to sync...")
+        stalled = 0
+        while True:
+            result = await self.rpc.drbd_status(target, proc.BlockdevInfoArgs(specs))
+            statuses = result.get(f"Cannot get the DRBD status of instance {inst.name}'s disks on {self.pnode.name}")
+            if all(s is not None and s["in_sync"] for s in statuses):
+                self.feedback(f"- instance {inst.name}'s disks are in sync")
+                return
+            syncing = False
+            for spec, status in zip(specs, statuses, strict=True):
+                if status is not None and status.get("sync_percent") is not None:
+                    syncing = True
+                    eta = status.get("sync_eta")
+                    remaining = f", {eta}s remaining (estimated)" if eta is not None else ""
+                    self.feedback(f"- device disk/{spec.index}: {status['sync_percent']:5.1f}% done{remaining}")
+            stalled = 0 if syncing else stalled + 1
+            if stalled > SYNC_STALL_POLLS:
+                states = ", ".join(
+                    f"disk/{sp.index} {st['cstate'] if st else 'missing'}"
+                    for sp, st in zip(specs, statuses, strict=True)
+                )
+                raise OpExecError(f"The disks of instance {inst.name} do not sync ({states})")
+            await asyncio.sleep(SYNC_POLL_INTERVAL)
 
     async def _undo(self, inst: Instance, target: Any) -> None:
         """Remove what this job created, so a failed create leaves nothing behind."""
         self.warning(f"Removing disks and config entry of instance {inst.name}")
-        await pending.remove_disks(self, self.pnode, build_spec(self.cfg.cluster, inst).disks, inst.name)
+        await self._remove_disks(inst, inst.disks)
         await self.cfg.commit(delete=[inst])

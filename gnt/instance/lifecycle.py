@@ -68,9 +68,18 @@ class LUInstanceRemove(InstanceLU):
         )
         self._check(result, f"Could not shut down instance {inst.name}")
         self.feedback("* removing instance disks...")
-        for disk in build_spec(self.cfg.cluster, inst).disks:
-            result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
-            self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
+        if inst.disk_template == constants.DT_DRBD:  # on the secondary too, each node with its view
+            from gnt.instance.drbd import disks_for_node
+
+            for node_uuid in (*inst.secondary_nodes, inst.primary_node):
+                node = self.cfg.nodes[node_uuid]
+                for disk in disks_for_node(self.cfg, inst, node_uuid):
+                    result = await self.rpc.blockdev_remove(self.target(node), proc.BlockdevArgs(disk, inst.name))
+                    self._check(result, f"Could not remove disk {disk.index} of instance {inst.name} on {node.name}")
+        else:
+            for disk in build_spec(self.cfg.cluster, inst).disks:
+                result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
+                self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
         self.feedback(f"* removing instance {inst.name} from the cluster config")
         await self.cfg.commit(delete=[inst])
 
@@ -113,7 +122,7 @@ class LUInstanceStartup(InstanceLU):
         if self.already_running:
             self.info(f"Instance {inst.name} is already running")
             return
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = spec_of(self, inst)
         spec.beparams.update(self.beparams)
         spec.hvparams.update(self.op.hvparams)
         if "maxmem" in self.beparams:

@@ -49,6 +49,8 @@ class MoveLU(LogicalUnit):
         op: Any = self.op
         if op.target_node:
             return self.cfg.node(op.target_node)
+        if self.instance.secondary_nodes:  # a mirrored instance moves to its secondary, as in Ganeti
+            return self.cfg.nodes[self.instance.secondary_nodes[0]]
         from gnt.instance.placement import allocator_name, target_for_move
 
         node = await target_for_move(self, self.instance, op.iallocator)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gnt import constants, disktypes
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
-from gnt.instance.common import build_spec, check_free_memory, check_node_usable, instance_memory
+from gnt.instance.common import build_spec, check_free_memory, check_node_usable, instance_memory, spec_of
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
 
@@ -80,6 +80,15 @@ class InstanceMove:
         if self.target.uuid == self.source.uuid:
             raise OpPrereqError(f"Instance {self.instance.name} is already on node {self.source.name}", ECODE_INVAL)
         check_node_usable(self.target)
+        if self.mirrored:
+            from gnt.instance.drbd import check_move_target
+
+            check_move_target(self.instance, self.target, self.lu.cfg.nodes)
+
+    @property
+    def mirrored(self) -> bool:
+        """Replicated to a secondary (drbd): the move hands the primary role over to it."""
+        return disktypes.kind(self.instance.disk_template).needs_secondary
 
     async def check_target_memory(self, doing: str) -> None:
         inst = self.instance
@@ -95,10 +104,20 @@ class InstanceMove:
     def _at(self, node: Node) -> Target:
         return self.lu.ctx.services.target(node)  # type: ignore[no-any-return]
 
-    def _spec(self) -> Any:
-        return build_spec(self.lu.cfg.cluster, self.instance)
+    def _spec(self, node: Node | None = None) -> Any:
+        """The instance spec for `node` (default: its primary); drbd disks as that node sees them."""
+        if not self.mirrored:
+            return build_spec(self.lu.cfg.cluster, self.instance)
+        spec = spec_of(self.lu, self.instance)
+        if node is not None and node.uuid != self.instance.primary_node:
+            from gnt.instance.drbd import disks_for_node
+
+            spec.disks = disks_for_node(self.lu.cfg, self.instance, node.uuid)
+        return spec
 
     async def point_config_at_target(self) -> None:
+        if self.mirrored:  # the old primary keeps the other side of the mirror
+            self.instance.secondary_nodes = [self.source.uuid]
         self.instance.primary_node = self.target.uuid
         await self.lu.cfg.commit([self.instance])
 
@@ -112,6 +131,11 @@ class InstanceMove:
             result = await self.rpc.instance_shutdown(self._at(src), args)
             if result.failed and not ignore_consistency:
                 raise OpExecError(f"Could not shutdown instance {inst.name} on node {src.name}: {result.error}")
+        if self.mirrored:
+            from gnt.instance.drbd import hand_over_primary
+
+            self.lu.feedback(f"* making the disks primary on {dst.name}")
+            await hand_over_primary(self.lu, inst, src, dst, ignore_consistency)
         await self.point_config_at_target()
         if start:
             self.lu.feedback(f"* starting the instance on the target node {dst.name}")
@@ -125,9 +149,20 @@ class InstanceMove:
         feedback = self.lu.feedback
         feedback(f"Migrating instance {inst.name}")
         feedback("* checking disk consistency between source and target")
+        if self.mirrored:
+            from gnt.instance.drbd import check_in_sync, open_migration_window
+
+            await check_in_sync(self.lu, inst, self.source)
+            try:
+                await open_migration_window(self.lu, inst, self.source, dst)
+            except GntError:
+                await self._close_window(keep=self.source, drop=dst)
+                raise
         feedback(f"* preparing {dst.name} to accept the instance")
-        accepted = await self.rpc.accept_instance(self._at(dst), proc.AcceptInstanceArgs(self._spec(), dst.primary_ip))
+        accept = proc.AcceptInstanceArgs(self._spec(dst), dst.primary_ip)
+        accepted = await self.rpc.accept_instance(self._at(dst), accept)
         if accepted.failed:
+            await self._close_window(keep=self.source, drop=dst)
             raise OpExecError(f"Could not pre-migrate instance {inst.name}: {accepted.error}")
         info = accepted.payload or {}
         feedback(f"* migrating instance to {dst.name}")
@@ -145,7 +180,8 @@ class InstanceMove:
             # the hypervisor's own measurement (QEMU's query-migrate), not the master's polling time
             feedback(f"* migration done: total {status['total_time']} ms, downtime {status['downtime']} ms")
         await self.finalize(info, success=True)
-        await self.point_config_at_target()
+        await self.point_config_at_target()  # first: the guest runs there, whatever the window's end does
+        await self._close_window(keep=dst, drop=self.source)
         if disktypes.kind(inst.disk_template).is_local:
             await self._remove_source_disks()
         feedback("* done")
@@ -203,13 +239,27 @@ class InstanceMove:
         self.lu.warning("Migration failed, aborting; the instance keeps running on the source")
         await self.rpc.abort_migration(self._at(self.source), proc.InstanceArgs(self._spec()))
         await self.finalize(info, success=False)
+        await self._close_window(keep=self.source, drop=self.target)
+
+    async def _close_window(self, keep: Node, drop: Node) -> None:
+        """drbd: end the dual-primary window with `keep` the only primary (no-op for other disks)."""
+        if not self.mirrored:
+            return
+        from gnt.instance.drbd import close_migration_window
+
+        try:
+            await close_migration_window(self.lu, self.instance, keep, drop)
+        except GntError as err:
+            if keep is self.target:
+                raise  # the guest runs on the target now: the job must not report a clean move
+            self.lu.warning(f"Could not end the dual-primary window of instance {self.instance.name}: {err}")
 
     async def finalize(self, info: dict[str, Any], success: bool) -> None:
         """Both sides at once: each driver checks the migration's outcome itself before acting."""
-        spec = self._spec()
+        dst_args = proc.FinalizeDstArgs(self._spec(self.target), success, info)
         dst_result, src_result = await asyncio.gather(
-            self.rpc.finalize_migration_dst(self._at(self.target), proc.FinalizeDstArgs(spec, success, info)),
-            self.rpc.finalize_migration_src(self._at(self.source), proc.FinalizeSrcArgs(spec, success)),
+            self.rpc.finalize_migration_dst(self._at(self.target), dst_args),
+            self.rpc.finalize_migration_src(self._at(self.source), proc.FinalizeSrcArgs(self._spec(), success)),
         )
         if success:
             dst_result.get("Failed to finalize the migration on the target")

@@ -89,6 +89,8 @@ def _disk_path(disk: Disk) -> str | None:
     """Where the disk is on its primary node: an LV's device node, a file's path."""
     if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
         return f"/dev/{disk.logical_id[0]}/{disk.logical_id[1]}"
+    if disk.dev_type == constants.DT_DRBD and len(disk.logical_id) == 5:
+        return f"/dev/drbd{disk.logical_id[3]}"  # the primary node's minor
     return disk.logical_id[1] if len(disk.logical_id) > 1 else None
 
 

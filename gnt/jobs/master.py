@@ -16,7 +16,7 @@ from gnt.config import store
 from gnt.config.manager import ConfigManager
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_NOENT, OpPrereqError
-from gnt.instance.common import build_spec
+from gnt.instance.common import primary_spec
 from gnt.jobs import queue as jobqueue
 from gnt.jobs.locking import LockManager
 from gnt.jobs.lu import Context, Registry
@@ -123,7 +123,7 @@ class Master:
         if inst is None:
             raise OpPrereqError(f"Instance '{name}' not known", ECODE_NOENT)
         node = self.cfg.nodes[inst.primary_node]
-        args = proc.InstanceArgs(build_spec(self.cfg.cluster, inst))
+        args = proc.InstanceArgs(primary_spec(self.cfg, inst))
         result = await self.rpc.instance_console(self.services.target(node), args)
         info = result.get("Cannot get console information")
         info["node"] = node.name

@@ -181,6 +181,24 @@ def volumes(
     _print_rows(_VOLUME_TITLES, fields, rows, no_headers, separator, units)
 
 
+@main.command("list-drbd", context_settings=CONTEXT)
+@click.argument("node")
+@click.option("--no-headers", is_flag=True, help="Do not print the header line")
+@click.option("--separator", default=None, help="Separator between fields (default: aligned columns)")
+@handle_errors
+def list_drbd(node: str, no_headers: bool, separator: str | None) -> None:
+    """List the DRBD minors the config places on a node (Node Minor Instance Disk Role PeerNode).
+
+    \b
+    Example:
+      gnt-node list-drbd node1
+    """
+    data = client().get("/2/query/node", fields="name,drbd_minors", names=node)
+    rows = [[row[0][1], *entry] for row in data["data"] for entry in (row[1][1] or [])]
+    titles = {f: (f, "text") for f in ("Node", "Minor", "Instance", "Disk", "Role", "PeerNode")}
+    _print_rows(titles, list(titles), rows, no_headers, separator, None)
+
+
 @main.command("modify-storage", context_settings=CONTEXT)
 @click.argument("node")
 @click.argument("storage_type")

@@ -64,6 +64,15 @@ def _sinst(node: Node, ctx: NodeQueryContext) -> list[str]:
     return sorted(i.name for i in ctx.cfg.secondary_instances(node.uuid))
 
 
+def _drbd_minors(node: Node, ctx: NodeQueryContext) -> list[list[Any]]:
+    """The drbd minors the config places on the node: [minor, instance, disk index, role, peer]."""
+    from gnt.instance.drbd import drbd_map
+
+    instances = [*ctx.cfg.primary_instances(node.uuid), *ctx.cfg.secondary_instances(node.uuid)]
+    entries = drbd_map(instances).get(node.uuid, [])
+    return [[e["minor"], e["instance"], e["disk"], e["role"], ctx.cfg.node_name(e["peer"])] for e in entries]
+
+
 _FIELDS = [
     Field("name", "Node", "text", "Node name", lambda n, c: n.name),
     Field("uuid", "UUID", "text", "Node UUID", lambda n, c: n.uuid),
@@ -82,6 +91,7 @@ _FIELDS = [
     Field("sinst_cnt", "Sinst", "number", "Secondary instances", lambda n, c: len(_sinst(n, c))),
     Field("pinst_list", "PriInstances", "other", "Primary instance names", _pinst),
     Field("sinst_list", "SecInstances", "other", "Secondary instance names", _sinst),
+    Field("drbd_minors", "DrbdMinors", "other", "DRBD minors: [minor, instance, disk, role, peer]", _drbd_minors),
     Field("mtotal", "MTotal", "unit", "Total memory (live)", lambda n, c: int(c.hv(n)["memory_total"]), True),
     Field("mnode", "MNode", "unit", "Memory used by the node (live)", lambda n, c: int(c.hv(n)["memory_dom0"]), True),
     Field("mfree", "MFree", "unit", "Free memory (live)", lambda n, c: int(c.hv(n)["memory_free"]), True),

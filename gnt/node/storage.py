@@ -82,6 +82,10 @@ class LUNodeQueryvols(_NodeQuery):
             for disk in inst.disks:
                 if disk.dev_type == "plain" and len(disk.logical_id) == 2:
                     owners[(inst.primary_node, *disk.logical_id)] = inst.name
+                elif disk.dev_type == "drbd":  # its data and meta LVs, on both nodes
+                    for node_uuid in (inst.primary_node, *inst.secondary_nodes):
+                        for vg, lv in disk.params.get("children", []):
+                            owners[(node_uuid, vg, lv)] = inst.name
         return lambda node, vg, lv: owners.get((node.uuid, vg, lv), "-")
 
 

@@ -216,6 +216,19 @@ class BlockdevInfoArgs:
 
 
 @dataclass
+class BlockdevRoleArgs:
+    disks: list[DiskSpec]
+    primary: bool
+    force: bool = False
+
+
+@dataclass
+class BlockdevDualArgs:
+    disks: list[DiskSpec]
+    enabled: bool
+
+
+@dataclass
 class OsValidateArgs:
     name: str
 
@@ -306,6 +319,18 @@ CONFIG_PLACEMENT = Procedure(
     "config_placement", ConfigPlacementArgs, dict[str, Any] | None, Timeout.URGENT,
     names=(("names", NameKind.INSTANCE),),
     doc="primary node and admin state of the named instances, for a node daemon's start-up check",
+)  # fmt: skip
+DRBD_STATUS = Procedure(
+    "drbd_status", BlockdevInfoArgs, list[dict[str, Any] | None], Timeout.FAST,
+    doc="the DRBD state of each drbd disk (connection, roles, disk states, resync progress); None: no minor",
+)  # fmt: skip
+DRBD_SET_ROLE = Procedure(
+    "drbd_set_role", BlockdevRoleArgs, None, Timeout.NORMAL,
+    doc="promote or demote this node's side of drbd disks (failover; --force only when the peer is gone)",
+)  # fmt: skip
+DRBD_DUAL_PRIMARY = Procedure(
+    "drbd_dual_primary", BlockdevDualArgs, None, Timeout.NORMAL,
+    doc="reconnect drbd disks with (or without) --allow-two-primaries: a live migration's window",
 )  # fmt: skip
 
 

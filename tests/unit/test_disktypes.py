@@ -42,3 +42,11 @@ def test_kvm_mirrors_exactly_the_disks_the_table_calls_local() -> None:
     assert {d.dev_type for d in local_disks(spec)} == {
         t for t, k in disktypes.DISK_KINDS.items() if k.locality is Locality.LOCAL
     }
+
+
+def test_only_mirrored_disks_need_a_secondary_node() -> None:
+    from gnt import disktypes as dt
+
+    assert [k for k, v in dt.DISK_KINDS.items() if v.needs_secondary] == ["drbd"]
+    assert dt.kind("drbd").is_redundant and dt.kind("drbd").fails_over
+    assert dt.can_migrate("drbd", "kvm") and dt.can_migrate("drbd", "fake")

@@ -1,0 +1,227 @@
+"""The `drbd` template: per disk and node a data LV and a 128 MiB meta LV (made by the plain
+driver) joined by a DRBD 8.4 minor to the same pair on the peer node.
+
+Each operation reads the facts (/proc/drbd for the minor's state, `drbdsetup show` for what the
+minor is attached and linked to), asks a pure plan in `storage.drbd.commands` for the missing
+steps, and runs them. The node's view of the disk (its minor, addresses, secret, LVs, role) comes
+in the disk spec's params and is checked by `gnt.drbd.DrbdView.parse`; both LVs are confined like
+plain disks. Nothing logged or raised here quotes an argv (connect's holds the shared secret).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gnt import confine, disktypes
+from gnt.drbd import META_SIZE, DrbdView
+from gnt.errors import StorageError
+from gnt.runtime import DiskSpec
+from storage.base import BlockDevice, DeviceInfo
+from storage.drbd import commands as cmd
+from storage.drbd.run import DrbdCommandError, ProcReader, Runner, describe, read_proc_drbd, run
+from storage.drbd.status import MinorStatus, ProcDrbd, ShowFacts, check_supported, parse_proc_drbd, parse_show
+from storage.lvm import PlainDevice
+from storage.lvm.run import Runner as LvmRunner
+from storage.lvm.run import run as lvm_run
+
+log = logging.getLogger("gnt-noded")
+
+#: how long assemble waits for a fresh link to connect before promoting
+CONNECT_WAIT = 10.0
+CONNECT_POLL = 0.25
+NOT_LOADED = "The DRBD kernel module is not loaded on this node; load it with `modprobe drbd usermode_helper=/bin/true`"
+
+
+class DrbdDevice(BlockDevice):
+    """DRBD 8.4 over two LVs; `runner` runs drbdsetup/drbdmeta, `lvm_runner` the LVM tools and
+    `read_proc` reads /proc/drbd (tests pass fakes of all three)."""
+
+    kind = disktypes.kind("drbd")
+
+    def __init__(self, runner: Runner = run, lvm_runner: LvmRunner = lvm_run, read_proc: ProcReader = read_proc_drbd):
+        self.runner = runner
+        self.read_proc = read_proc
+        self.plain = PlainDevice(lvm_runner)
+
+    # -- the disk's description -------------------------------------------------------------------
+
+    @staticmethod
+    def view(disk: DiskSpec) -> DrbdView:
+        what = f"drbd disk {disk.uuid}"
+        found = DrbdView.parse(disk.params, what)
+        confine.logical_volume(found.data, f"{what} data volume")
+        confine.logical_volume(found.meta, f"{what} meta volume")
+        return found
+
+    def node_paths(self, disk: DiskSpec) -> list[str]:
+        found = self.view(disk)
+        return [cmd.lv_path(found.data), cmd.lv_path(found.meta)]
+
+    @staticmethod
+    def _lvs(disk: DiskSpec, found: DrbdView) -> tuple[DiskSpec, DiskSpec]:
+        data = DiskSpec(uuid=disk.uuid, index=disk.index, size=disk.size, dev_type="plain", logical_id=found.data)
+        meta = DiskSpec(uuid=disk.uuid, index=disk.index, size=META_SIZE, dev_type="plain", logical_id=found.meta)
+        return data, meta
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    async def proc(self) -> ProcDrbd:
+        """/proc/drbd parsed, after checking the module is loaded and is a version gnt drives."""
+        text = await self.read_proc()
+        if text is None:
+            raise StorageError(NOT_LOADED)
+        found = parse_proc_drbd(text)
+        check_supported(found)
+        return found
+
+    async def _facts(self, minor: int) -> tuple[MinorStatus | None, ShowFacts | None]:
+        status = (await self.proc()).minors.get(minor)
+        if status is None or status.unconfigured:
+            return status, None
+        return status, parse_show(await self.runner(cmd.show_argv(minor)))
+
+    async def _has_metadata(self, found: DrbdView) -> bool:
+        try:
+            await self.runner(cmd.dump_md_argv(found.minor, found.meta))
+        except DrbdCommandError as err:
+            if "No valid meta data" in err.line:
+                return False
+            if "unclean" in err.line:  # metadata after a crash: there, and the kernel replays its log
+                return True
+            raise
+        return True
+
+    async def _apply(self, minor: int, plan: list[list[str]]) -> None:
+        for argv in plan:
+            log.info("drbd minor %d: %s", minor, describe(argv))
+            await self.runner(argv)
+
+    async def _check_fits(self, data: DiskSpec, meta: DiskSpec) -> None:
+        """Both LVs or neither: a VG with room for the data LV but not the meta LV is refused first."""
+        vg = data.logical_id[0]
+        facts = await self.plain.vg_facts(vg)
+        if facts is None:
+            raise StorageError(f"Volume group {vg} not found on this node; create it (vgcreate {vg} PV...)")
+        lvs = await self.plain.lv_facts(vg)
+        from storage.lvm.commands import find
+
+        needed = sum(d.size for d in (data, meta) if find(lvs, d.logical_id[0], d.logical_id[1]) is None)
+        if data.logical_id[0] == meta.logical_id[0] and needed > facts.free:
+            raise StorageError(
+                f"Not enough free space in volume group {vg} for drbd disk {data.uuid}: needed {needed} MiB"
+                f" (data and {META_SIZE} MiB of metadata), free {facts.free} MiB of {facts.size} MiB"
+            )
+
+    # -- the block-device interface ---------------------------------------------------------------
+
+    async def create(self, disk: DiskSpec, instance_name: str) -> str:
+        """Both LVs, fresh metadata, the minor attached and connected; primary (forced: both
+        sides are new and Inconsistent) on the node the view names primary."""
+        found = self.view(disk)
+        await self.proc()  # a missing or DRBD 9 module is refused before any LV is made
+        data, meta = self._lvs(disk, found)
+        await self._check_fits(data, meta)
+        meta_existed = (await self.plain.info(meta)).exists
+        await self.plain.create(data, instance_name)
+        await self.plain.create(meta, instance_name)
+        status, show = await self._facts(found.minor)
+        cmd.check_owner(found, status, show)
+        if status is None or not status.attached:
+            has_md = meta_existed and await self._has_metadata(found)
+            await self._apply(found.minor, cmd.plan_meta(found, not meta_existed, has_md))
+        await self._apply(found.minor, cmd.plan_up(found, status, show))
+        if found.primary:
+            status = (await self.proc()).minors.get(found.minor)
+            await self._apply(found.minor, cmd.plan_role(found, status, True, force=True))
+        return found.device
+
+    async def assemble(self, disk: DiskSpec, instance_name: str) -> str:
+        """Attach and connect what is missing; promote on the primary node (never forced: a
+        promotion that would need --force means this side's data is not UpToDate)."""
+        found = self.view(disk)
+        await self.proc()
+        data, meta = self._lvs(disk, found)
+        await self.plain.assemble(data, instance_name)
+        await self.plain.assemble(meta, instance_name)
+        status, show = await self._facts(found.minor)
+        await self._apply(found.minor, cmd.plan_up(found, status, show))
+        if found.primary:
+            await self._wait_connected(found.minor)
+            await self.set_role(disk, True)
+        return found.device
+
+    async def _wait_connected(self, minor: int) -> None:
+        """A link just (re)made takes a moment to connect; promotion needs it (see plan_role)."""
+        for _ in range(int(CONNECT_WAIT / CONNECT_POLL)):
+            status = (await self.proc()).minors.get(minor)
+            if status is None or status.connected or status.is_primary or not status.has_network:
+                return
+            await asyncio.sleep(CONNECT_POLL)
+
+    async def shutdown(self, disk: DiskSpec) -> None:
+        """Take the minor down (disconnect and detach); the LVs and their data stay."""
+        found = self.view(disk)
+        text = await self.read_proc()
+        if text is None:
+            return  # no module, no minor
+        status = parse_proc_drbd(text).minors.get(found.minor)
+        if status is not None:
+            await self._check_ours(found, status)
+        await self._apply(found.minor, cmd.plan_down(found.minor, status))
+
+    async def _check_ours(self, found: DrbdView, status: MinorStatus) -> None:
+        show = None if status.unconfigured else parse_show(await self.runner(cmd.show_argv(found.minor)))
+        cmd.check_owner(found, status, show)
+
+    async def remove(self, disk: DiskSpec) -> None:
+        await self.shutdown(disk)
+        found = self.view(disk)
+        data, meta = self._lvs(disk, found)
+        await self.plain.remove(data)
+        await self.plain.remove(meta)
+
+    async def grow(self, disk: DiskSpec, amount: int) -> None:
+        """Grow the data LV; on the primary, then tell DRBD (the secondary's LV is grown first)."""
+        found = self.view(disk)
+        data, _ = self._lvs(disk, found)
+        await self.plain.grow(data, amount)
+        status = (await self.proc()).minors.get(found.minor)
+        if found.primary and status is not None and status.attached:
+            await self._apply(found.minor, [cmd.resize_argv(found.minor)])
+
+    async def info(self, disk: DiskSpec) -> DeviceInfo:
+        found = self.view(disk)
+        data, _ = self._lvs(disk, found)
+        lv = await self.plain.info(data)
+        if not lv.exists:
+            return DeviceInfo(exists=False, path=found.device)
+        text = await self.read_proc()
+        status = parse_proc_drbd(text).minors.get(found.minor) if text is not None else None
+        return DeviceInfo(True, found.device, lv.size, in_sync=status is not None and status.in_sync)
+
+    # -- DRBD's own operations (failover, migration, status) -------------------------------------
+
+    async def status(self, disk: DiskSpec) -> MinorStatus | None:
+        return (await self.proc()).minors.get(self.view(disk).minor)
+
+    async def set_role(self, disk: DiskSpec, primary: bool, force: bool = False) -> None:
+        """Promote or demote this node's side; a promotion while the peer is primary is refused
+        unless the link allows two primaries (a migration's window, `set_dual_primary`)."""
+        found = self.view(disk)
+        status, show = await self._facts(found.minor)
+        if primary and (status is None or not status.attached):
+            raise StorageError(f"Cannot make DRBD minor {found.minor} primary: it is not attached on this node")
+        two = show is not None and show.two_primaries
+        await self._apply(found.minor, cmd.plan_role(found, status, primary, force, two_primaries=two))
+
+    async def set_dual_primary(self, disk: DiskSpec, enabled: bool) -> None:
+        """Open (or close) the window in which both sides may be primary: a live migration's."""
+        found = self.view(disk)
+        status, show = await self._facts(found.minor)
+        await self._apply(found.minor, cmd.plan_dual_primary(found, status, show, enabled))
+
+    async def disconnect(self, disk: DiskSpec) -> None:
+        found = self.view(disk)
+        status = (await self.proc()).minors.get(found.minor)
+        await self._apply(found.minor, cmd.plan_disconnect(found, status))
