@@ -27,6 +27,7 @@ from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.errors import ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.instance import query as iq
+from gnt.instance import rapi as instance_admin_routes
 from gnt.jobs import query as jq
 from gnt.node import query as nq
 from gnt.tags import rapi as tag_routes
@@ -133,6 +134,7 @@ class Api:
         r.add_get("/2/queue", self.queue_info)
         r.add_put("/2/queue/drain", self.queue_drain)
         tag_routes.add_routes(r, self.m, self._submit)
+        instance_admin_routes.add_routes(r, self._submit, self._body)
         return app
 
     def _errors_middleware(self, users: UsersFile | None, max_body: int) -> Any:

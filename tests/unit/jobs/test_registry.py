@@ -19,6 +19,8 @@ LU_MODULES = (
     "gnt.instance.create",
     "gnt.instance.lifecycle",
     "gnt.instance.migrate",
+    "gnt.instance.reinstall",
+    "gnt.instance.rename",
     "gnt.node.logic",
     "gnt.node.storage",
     "gnt.tags.logic",
