@@ -198,7 +198,8 @@ def test_reinstall_failure_leaves_the_config_as_it_was(harness: Harness) -> None
     harness.add_instance("inst1", "node1", template="file", up=False, os="noop")
     harness.nodes["node1"].fail["instance_os_add"] = OpExecError("OS create script failed")
     with pytest.raises(OpExecError, match="Could not install OS for instance inst1 on node node1"):
-        harness.run(OpInstanceReinstall(instance_name="inst1", os_type="other", osparams={"x": "1"}), LUInstanceReinstall)
+        op = OpInstanceReinstall(instance_name="inst1", os_type="other", osparams={"x": "1"})
+        harness.run(op, LUInstanceReinstall)
     inst = harness.cfg.instance("inst1")
     assert inst.os == "noop" and inst.osparams == {}
 
