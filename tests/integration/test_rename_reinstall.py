@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.test_rapi import ADMIN, Rapi, rapi  # noqa: F401 - the fixture
+import pytest
+
+from tests.integration.test_rapi import ADMIN, Rapi
 from tests.integration.vcluster import ADD_INSTANCE, VCluster
 
 ADD_FILE = [*ADD_INSTANCE, "-t", "file", "--disk", "0:size=4M", "-B", "memory=32M"]
+
+
+@pytest.fixture
+def rapi(cluster: VCluster) -> Rapi:
+    """The RAPI over HTTPS with test_rapi's users (admin may write)."""
+    users = cluster.dir / "node1/var/lib/gnt/rapi/users"
+    users.parent.mkdir(parents=True, exist_ok=True)
+    users.write_text("# name password options\nadmin s3cret write\nreader r3ad\n")
+    users.chmod(0o600)
+    return Rapi(cluster)
 
 
 def _disk_dir(cluster: VCluster, node: str, instance: str) -> Path:
