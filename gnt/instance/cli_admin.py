@@ -79,7 +79,7 @@ def add_admin_commands(main: click.Group) -> None:
             **job_fields(dry_run, priority),
         }
         result = run_ops(client(), [op], submit)
-        if result and result[0]:
+        if result and result[0] and not dry_run:
             print(f"Instance '{name}' renamed to '{result[0]}'")
 
     @main.command(context_settings=CONTEXT)

@@ -14,9 +14,10 @@ import os
 from typing import Any
 
 from gnt import constants, netutil
-from gnt.errors import ECODE_ENVIRON, ECODE_EXISTS, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.errors import ECODE_ENVIRON, ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.instance.admin_opcodes import OpInstanceRename
 from gnt.instance.common import build_spec, check_node_online
+from gnt.instance.create import NAME_RE
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import register
@@ -59,6 +60,11 @@ class LUInstanceRename(InstanceLU):
     OPCODE = OpInstanceRename
     op: OpInstanceRename
     NODE_LOCKS_SHARED = False
+
+    def check_arguments(self) -> None:
+        # the rule of instance creation: nodes refuse every other name, so it could never start
+        if not NAME_RE.match(self.op.new_name):
+            raise OpPrereqError(f"Invalid instance name '{self.op.new_name}'", ECODE_INVAL)
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         if level == Level.INSTANCE:
@@ -115,6 +121,8 @@ class LUInstanceRename(InstanceLU):
             await self._move_back(moved)
             raise
         self.feedback(f"* instance {old_name} renamed to {new_name}")
+        if not inst.os:
+            return new_name  # created with --no-install and no OS: no script to tell
         self.feedback("* running the instance OS rename script...")
         result = await self.rpc.instance_run_rename(
             self.target(), proc.InstanceRunRenameArgs(build_spec(self.cfg.cluster, inst), old_name)

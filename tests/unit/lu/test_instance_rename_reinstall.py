@@ -233,3 +233,17 @@ def test_reinstall_refuses_an_os_the_node_does_not_have(harness: Harness) -> Non
         harness.run(OpInstanceReinstall(instance_name="inst1", os_type="nosuch"), LUInstanceReinstall)
     assert err.value.code == ECODE_INVAL
     assert "instance_os_add" not in harness.nodes["node1"].names()
+
+
+def test_rename_refuses_a_name_instance_creation_would_refuse(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", up=False, os="noop")
+    with pytest.raises(OpPrereqError, match="Invalid instance name 'web_1'") as err:
+        harness.run(_rename("inst1", "web_1"), LUInstanceRename)
+    assert err.value.code == ECODE_INVAL
+    assert harness.cfg.find_instance("inst1") is not None
+
+
+def test_rename_of_an_instance_without_os_runs_no_script(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", up=False)
+    harness.run(_rename("inst1", "web1"), LUInstanceRename)
+    assert "instance_run_rename" not in harness.nodes["node1"].names()
