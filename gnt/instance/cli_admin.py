@@ -13,6 +13,8 @@ import click
 
 from gnt.cli.common import CONTEXT, client, common_job_options, confirm, handle_errors, job_fields, parse_keyval
 from gnt.cli.jobs import run_ops
+from gnt.errors import ECODE_INVAL, OpPrereqError, ParameterError
+from gnt.instance.selection import INSTANCES, run_on_selection, select_instances, selection_options
 
 __all__ = ["add_admin_commands", "os_choices"]
 
@@ -83,16 +85,19 @@ def add_admin_commands(main: click.Group) -> None:
             print(f"Instance '{name}' renamed to '{result[0]}'")
 
     @main.command(context_settings=CONTEXT)
-    @click.argument("name")
+    @click.argument("names", nargs=-1)
+    @selection_options
     @click.option("-o", "--os-type", default=None, help="Install this OS (name or name+variant)")
     @click.option("--select-os", is_flag=True, help="Choose the OS from a list")
     @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
     @click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
-    @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+    @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation (one instance)")
     @common_job_options
     @handle_errors
     def reinstall(
-        name: str,
+        names: tuple[str, ...],
+        multi_mode: str | None,
+        force_multiple: bool,
         os_type: str | None,
         select_os: bool,
         osparams: str | None,
@@ -102,26 +107,65 @@ def add_admin_commands(main: click.Group) -> None:
         dry_run: bool,
         priority: str,
     ) -> None:
-        """Run the OS create script again on a stopped instance's disks (all its data is lost).
+        """Run the OS create script again on stopped instances' disks (all their data is lost).
+
+        Acts on the named instances, or a selection (--all, --node, --tags, ...) confirmed unless
+        --force-multiple.
 
         \b
         Example:
           gnt-instance reinstall -f -o noop -O key=value inst1
+          gnt-instance reinstall --tags web --force-multiple
         """
         params = parse_keyval(osparams or "", "-O") if osparams else None
+        cl = client()
+        mode = multi_mode or INSTANCES
+        selected = select_instances(cl, mode, list(names))
+        if not selected:
+            raise OpPrereqError("Selection filter does not match any instances", ECODE_INVAL)
         if select_os:
             os_type = _select_os()
             if os_type is None:
                 print("User aborted reinstall, exiting", file=sys.stderr)
                 raise SystemExit(1)
         os_msg = f"change the OS to '{os_type}'" if os_type else "keep the same OS"
-        confirm(f"This will reinstall the instance '{name}' (and {os_msg}) which removes all data. Continue?", force)
-        op = {
-            "OP_ID": "OP_INSTANCE_REINSTALL",
-            "instance_name": name,
+        if mode != INSTANCES or len(selected) > 1:
+            if not force_multiple:
+                _confirm_many(selected, os_msg)
+        else:
+            question = (
+                f"This will reinstall the instance '{selected[0]}' (and {os_msg}) which removes all data. Continue?"
+            )
+            confirm(question, force or force_multiple)
+        fields = {
             "os_type": os_type,
             "force_variant": force_variant,
             "osparams": params,
             **job_fields(dry_run, priority),
         }
-        run_ops(client(), [op], submit)
+        run_on_selection(
+            cl,
+            "reinstall",
+            tuple(selected),
+            INSTANCES,
+            True,
+            submit,
+            lambda name: {"OP_ID": "OP_INSTANCE_REINSTALL", "instance_name": name, **fields},
+        )
+
+
+def _confirm_many(names: list[str], os_msg: str) -> None:
+    """Ganeti's question before reinstalling several instances; no terminal means no, with a hint."""
+    if not sys.stdin.isatty():
+        raise ParameterError(
+            f"The reinstall would remove all data of {len(names)} instance(s); use --force-multiple to do it"
+            " without asking"
+        )
+    question = (
+        f"The reinstall will operate on {len(names)} instances.\n"
+        f"Note: this will remove *all* data for the below instances! It will {os_msg}.\n"
+        + "".join(f"  {name}\n" for name in names)
+    )
+    if not click.confirm(question + "Do you want to continue?", default=False):
+        print("Aborted.", file=sys.stderr)
+        raise SystemExit(1)

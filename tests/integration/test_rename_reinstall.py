@@ -141,3 +141,18 @@ def test_reinstall_over_rapi_reinstalls_and_starts(cluster: VCluster, rapi: Rapi
     assert cluster.wait_job(job_id) == "success"
     assert cluster.instance_field("rei-r", "status") == "running"
     cluster.ok("gnt-instance", "remove", "-f", "rei-r")
+
+
+def test_reinstall_by_tag_reinstalls_each_tagged_instance(cluster: VCluster) -> None:
+    for name, node in (("rei-t1", "node1"), ("rei-t2", "node2")):
+        cluster.ok(*ADD_FILE, "--no-start", "--tags", "reinstall-me", "-n", node, name)
+        (disk,) = list(_disk_dir(cluster, node, name).iterdir())
+        disk.write_bytes(b"\0" * 8 + disk.read_bytes()[8:])
+    result = cluster.run("gnt-instance", "reinstall", "--tags", "reinstall-me")
+    assert result.rc == 1 and "use --force-multiple" in result.err
+    out = cluster.ok("gnt-instance", "reinstall", "--tags", "reinstall-me", "--force-multiple")
+    assert "Submitted jobs" in out
+    for name, node in (("rei-t1", "node1"), ("rei-t2", "node2")):
+        (disk,) = list(_disk_dir(cluster, node, name).iterdir())
+        assert disk.read_bytes()[:8] == b"gnt-noop"
+        cluster.ok("gnt-instance", "remove", "-f", name)
