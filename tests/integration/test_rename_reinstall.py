@@ -156,3 +156,26 @@ def test_reinstall_by_tag_reinstalls_each_tagged_instance(cluster: VCluster) -> 
         (disk,) = list(_disk_dir(cluster, node, name).iterdir())
         assert disk.read_bytes()[:8] == b"gnt-noop"
         cluster.ok("gnt-instance", "remove", "-f", name)
+
+
+def test_rename_of_a_sharedfile_instance_leaves_no_orphan_for_verify(cluster: VCluster) -> None:
+    cluster.ok(
+        *ADD_INSTANCE,
+        "-t",
+        "sharedfile",
+        "--disk",
+        "0:size=4M",
+        "-B",
+        "memory=32M",
+        "--no-start",
+        "-n",
+        "node2",
+        "ren-sf",
+    )
+    cluster.ok("gnt-instance", "rename", "--no-name-check", "--no-ip-check", "ren-sf", "ren-sg")
+    info = cluster.ok("gnt-instance", "info", "ren-sg")
+    assert "/ren-sg/" in info and "/ren-sf/" not in info
+    result = cluster.run("gnt-cluster", "verify")
+    assert "is unknown" not in result.out and "ren-sf" not in result.out, result.out
+    cluster.ok("gnt-instance", "startup", "ren-sg")
+    cluster.ok("gnt-instance", "remove", "-f", "ren-sg")
