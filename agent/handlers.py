@@ -314,6 +314,11 @@ async def blockdev_shutdown(args: proc.BlockdevArgs) -> None:
     await storage.get(args.disk.dev_type).shutdown(args.disk)
 
 
+@handles(proc.BLOCKDEV_RENAME)
+async def blockdev_rename(args: proc.BlockdevRenameArgs) -> None:
+    await storage.get(args.disk.dev_type).rename(args.disk, list(args.new_logical_id))
+
+
 @handles(proc.BLOCKDEV_GROW)
 async def blockdev_grow(args: proc.BlockdevGrowArgs) -> None:
     await storage.get(args.disk.dev_type).grow(args.disk, args.amount)
@@ -416,6 +421,22 @@ async def instance_os_add(args: proc.InstanceOsAddArgs) -> None:
         paths.os_search_path(),
         paths.ensure_dir(os.path.join(paths.log_dir(), "os")),
         reinstall=args.reinstall,
+    )
+
+
+@handles(proc.INSTANCE_RUN_RENAME)
+async def instance_run_rename(args: proc.InstanceRunRenameArgs) -> None:
+    from agent import os_scripts
+
+    spec = args.instance
+    await _assemble_disks(spec)
+    await os_scripts.run_rename(
+        spec.os,
+        spec,
+        args.old_name,
+        [d.path or "" for d in spec.disks],
+        paths.os_search_path(),
+        paths.ensure_dir(os.path.join(paths.log_dir(), "os")),
     )
 
 

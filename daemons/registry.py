@@ -19,6 +19,8 @@ def logical_units() -> Registry:
     import gnt.instance.disks
     import gnt.instance.lifecycle
     import gnt.instance.migrate
+    import gnt.instance.reinstall
+    import gnt.instance.rename
     import gnt.node.logic
     import gnt.node.storage
     import gnt.tags.logic
@@ -33,6 +35,8 @@ def logical_units() -> Registry:
             gnt.instance.disks,
             gnt.instance.lifecycle,
             gnt.instance.migrate,
+            gnt.instance.reinstall,
+            gnt.instance.rename,
             gnt.node.logic,
             gnt.node.storage,
             gnt.tags.logic,

@@ -23,10 +23,12 @@ from aiohttp import web
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants
 from gnt import hvparams as hvdefaults
 from gnt import query as q
+from gnt.api import job_control
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.instance import query as iq
+from gnt.instance import rapi as instance_admin_routes
 from gnt.jobs import query as jq
 from gnt.node import query as nq
 from gnt.tags import rapi as tag_routes
@@ -139,6 +141,8 @@ class Api:
         r.add_get("/2/queue", self.queue_info)
         r.add_put("/2/queue/drain", self.queue_drain)
         tag_routes.add_routes(r, self.m, self._submit)
+        instance_admin_routes.add_routes(r, self._submit, self._body)
+        job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         return app
 
     def _errors_middleware(self, users: UsersFile | None, max_body: int) -> Any:
@@ -496,9 +500,11 @@ class Api:
             live = await self.m.instance_live(items) if any(f.live for f in selected) else {}
             data = q.evaluate(selected, items, iq.InstanceQueryContext(self.m.cfg, live))
         else:
-            jobs = sorted(self.m.queue.jobs.values(), key=lambda j: j.id)
+            statuses, archived = job_control.job_filter(request)
+            jobs = self.m.queue.select(statuses, archived)
             if names:
                 jobs = [self.m.queue.get(_parse_job_id(n)) for n in names]
+                jobs = [j for j in jobs if statuses is None or str(j.status) in statuses]
             data = q.evaluate(selected, jobs, None)
         return _json({"fields": [f.describe() for f in selected], "data": data})
 

@@ -28,6 +28,7 @@ from gnt.cli.common import (
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
+from gnt.instance.cli_admin import add_admin_commands
 from gnt.instance.selection import run_on_selection, selection_options
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
@@ -48,6 +49,7 @@ def main() -> None:
 
 
 add_tag_commands(main, tag_syntax.KIND_INSTANCE, "gnt-instance", "inst1")
+add_admin_commands(main)
 
 
 def parse_beparams(text: str | None) -> dict[str, Any]:

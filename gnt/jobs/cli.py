@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from gnt.cli.common import CONTEXT, add_list_fields_command, client, handle_errors, list_options, run_list
+from gnt.cli.common import (
+    CONTEXT,
+    PRIORITIES,
+    add_list_fields_command,
+    client,
+    confirm,
+    handle_errors,
+    list_options,
+    printable,
+    resolve_fields,
+)
 from gnt.cli.jobs import FINAL, job_error, log_line, wait_job
-from gnt.cli.output import print_tree
-from gnt.errors import GntError
+from gnt.cli.output import print_query, print_tree
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, JobLost, OpPrereqError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_FIELDS = ["id", "status", "summary"]
 
@@ -26,18 +40,64 @@ def main() -> None:
     """
 
 
+#: Ganeti's status filters: option -> the job statuses it selects
+STATUS_FILTERS = {
+    "pending": ("queued", "waiting", "canceling"),
+    "queued": ("queued",),
+    "waiting": ("waiting",),
+    "running": ("running",),
+    "error": ("error",),
+    "finished": ("success", "error", "canceled"),
+}
+
+
+def _status_option(name: str, help_text: str) -> Callable[[F], F]:
+    """One of the mutually overriding status filters (as in Ganeti, the last one given wins)."""
+    return click.option(f"--{name}", "status_filter", flag_value=name, default=None, help=help_text)
+
+
+def _pending_filters(fn: F) -> F:
+    """--pending, --queued, --waiting: the selections of cancel and change-priority."""
+    fn = _status_option("waiting", "Select waiting jobs only")(fn)
+    fn = _status_option("queued", "Select queued jobs only")(fn)
+    return _status_option("pending", "Select jobs pending execution or being cancelled")(fn)
+
+
 @main.command("list", context_settings=CONTEXT)
 @click.argument("ids", nargs=-1)
 @list_options
+@_status_option("finished", "Show finished jobs only")
+@_status_option("error", "Show failed jobs only")
+@_status_option("running", "Show jobs currently running only")
+@_status_option("pending", "Show only jobs pending execution")
+@click.option("--archived", is_flag=True, help="Include archived jobs in the list (slow on a big archive)")
 @handle_errors
-def list_(ids: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None) -> None:
-    """List jobs that are not archived.
+def list_(
+    ids: tuple[str, ...],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    status_filter: str | None,
+    archived: bool,
+) -> None:
+    """List jobs that are not archived (--archived: those too).
 
     \b
     Example:
       gnt-job list -o id,status,summary --no-headers
+      gnt-job list --running
     """
-    run_list("job", DEFAULT_FIELDS, output, no_headers, separator, units, ids)
+    fields = resolve_fields(output, DEFAULT_FIELDS)
+    if archived and "archived" not in fields:
+        fields.append("archived")
+    query = {
+        "fields": ",".join(fields),
+        "names": ",".join(ids) or None,
+        "status": ",".join(STATUS_FILTERS[status_filter]) if status_filter else None,
+        "archived": 1 if archived else None,
+    }
+    print_query(client().get("/2/query/job", **query), no_headers, separator, units)
 
 
 add_list_fields_command(main, "job", "gnt-job")
@@ -127,27 +187,152 @@ def watch(job_id: int) -> None:
         raise job_error(job)  # as Ganeti: watching a failed or canceled job exits 1
 
 
-@main.command(context_settings=CONTEXT)
-@click.argument("ids", nargs=-1, type=int, required=True)
-@handle_errors
-def cancel(ids: tuple[int, ...]) -> None:
-    """Cancel queued or waiting jobs, or running ones whose operation can stop safely.
-
-    A waiting job (for dependencies, locks or a running slot) gives its locks back at once; a
-    running OP_TEST_DELAY or migration stops at its next safe point. Other running jobs cannot be
-    cancelled.
-
-    \b
-    Example:
-      gnt-job cancel 42
-    """
+def _multi_job_action(
+    ids: tuple[int, ...], status_filter: str | None, force: bool, question: str, action: Callable[[int], list[Any]]
+) -> None:
+    """Ganeti's selection for cancel and change-priority: job ids, or every job in a status (listed
+    and confirmed unless --force); prints each answer, exit 1 if any was refused."""
+    if bool(ids) == (status_filter is not None):
+        raise OpPrereqError("Either a status filter or job ID(s) must be specified and never both", ECODE_INVAL)
+    cl = client()
+    if status_filter is not None:
+        result = cl.get("/2/query/job", fields="id,status,summary", status=",".join(STATUS_FILTERS[status_filter]))
+        jobs = [int(row[0][1]) for row in result["data"]]
+        if not jobs:
+            raise OpPrereqError("No jobs with the requested status have been found", ECODE_STATE)
+        if not force:
+            print_query(result, False, None, None)
+            confirm(question, False)
+    else:
+        jobs = list(ids)
     failed = False
-    for job_id in ids:
-        ok, message = client().request("DELETE", f"/2/jobs/{job_id}")
+    for job_id in jobs:
+        try:
+            ok, message = action(job_id)
+        except JobLost as err:
+            ok, message = False, err.message
         print(message)
         failed = failed or not ok
     if failed:
         raise SystemExit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("ids", nargs=-1, type=int)
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@click.option("--kill", is_flag=True, help="Kill running jobs too (needs --yes-do-it)")
+@click.option("--yes-do-it", "--ya-rly", "yes_do_it", is_flag=True, help="Really use --kill")
+@_pending_filters
+@handle_errors
+def cancel(ids: tuple[int, ...], force: bool, kill: bool, yes_do_it: bool, status_filter: str | None) -> None:
+    """Cancel queued or waiting jobs, or running ones whose operation can stop safely.
+
+    A waiting job (for dependencies, locks or a running slot) gives its locks back at once; a
+    running OP_TEST_DELAY or migration stops at its next safe point. Other running jobs can only
+    be killed (--kill --yes-do-it): the operation stops where it stands and may leave what it was
+    changing half done. --pending (queued, waiting or cancelling), --queued and --waiting select
+    every job in that state, listed and confirmed unless -f.
+
+    \b
+    Example:
+      gnt-job cancel 42
+      gnt-job cancel --pending -f
+    """
+    if kill and not yes_do_it:
+        raise OpPrereqError("The --kill option must be confirmed with --yes-do-it", ECODE_INVAL)
+    path = "/2/jobs/{}/kill" if kill else "/2/jobs/{}"
+    cl = client()
+    _multi_job_action(
+        ids,
+        status_filter,
+        force,
+        f"{'KILL' if kill else 'Cancel'} job(s) listed above?",
+        lambda job_id: cl.request("DELETE", path.format(job_id)),
+    )
+
+
+@main.command("change-priority", context_settings=CONTEXT)
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--priority", type=click.Choice(list(PRIORITIES)), required=True, help="The new priority")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@_pending_filters
+@handle_errors
+def change_priority(ids: tuple[int, ...], priority: str, force: bool, status_filter: str | None) -> None:
+    """Change the priority of jobs that have not finished (of their opcodes not started yet).
+
+    A job waiting for a running slot moves in the line at once.
+
+    \b
+    Example:
+      gnt-job change-priority --priority high 42
+      gnt-job change-priority --priority low --queued -f
+    """
+    cl = client()
+    _multi_job_action(
+        ids,
+        status_filter,
+        force,
+        "Change priority of job(s) listed above?",
+        lambda job_id: cl.request("PUT", f"/2/jobs/{job_id}/priority", {"priority": PRIORITIES[priority]}),
+    )
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("job_id", type=int)
+@handle_errors
+def wait(job_id: int) -> None:
+    """Wait for a job to finish, printing nothing; exit status 0 if it succeeded, else 1 and the error.
+
+    \b
+    Example:
+      gnt-job wait 42
+    """
+    cl = client()
+    cl.get(f"/2/jobs/{job_id}", fields="status")  # an unknown job is an error of its own, not "failed"
+    try:
+        wait_job(cl, job_id, quiet=True)
+    except JobLost:
+        raise
+    except GntError as err:
+        lines = err.cli_lines()
+        print(printable(f"Job {job_id} failed: {lines[0]}"), file=sys.stderr)
+        for line in lines[1:]:
+            print(printable(line), file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
+
+
+#: Ganeti's time specification suffixes, in seconds
+TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_timespec(text: str) -> int:
+    """Seconds in Ganeti's time specification: N, or N with s, m, h, d or w (`4w`)."""
+    if not text:
+        raise OpPrereqError("Empty time specification passed", ECODE_INVAL)
+    number, multiplier = text, 1
+    if text[-1] in TIME_UNITS:
+        number, multiplier = text[:-1], TIME_UNITS[text[-1]]
+        if not number:
+            raise OpPrereqError("Invalid time specification (only suffix?)", ECODE_INVAL)
+    if not number.isdigit() or not number.isascii():
+        raise OpPrereqError(f"Invalid time specification '{printable(text[:40])}'", ECODE_INVAL)
+    return int(number) * multiplier
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("age")
+@handle_errors
+def autoarchive(age: str) -> None:
+    """Archive finished jobs older than AGE (seconds, or with a unit: 30m, 12h, 1d, 4w), or all of them.
+
+    \b
+    Example:
+      gnt-job autoarchive 1d
+      gnt-job autoarchive all
+    """
+    seconds = -1 if age == "all" else parse_timespec(age)
+    count = client().request("POST", "/2/jobs/archive", {"age": seconds})
+    print(f"Archived {count} jobs, 0 unchecked left")
 
 
 @main.command(context_settings=CONTEXT)

@@ -115,7 +115,7 @@ async def _run_op(
         lu.check_arguments()
         held = lu.held = HeldLocks()
         await acquire_locks(lu, held)
-        async with slots.slot(job.priority):
+        async with slots.slot(job.priority, key=job.id):
             control.lu = lu
             job.set_status(JobStatus.RUNNING)
             job.set_op_status(index, OpStatus.RUNNING)

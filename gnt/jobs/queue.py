@@ -283,10 +283,24 @@ class JobQueue:
         row = self._writer.conn.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
         return Job.from_dict(json.loads(row[0])) if row else None
 
-    async def cancel(self, job_id: int) -> tuple[bool, str]:
+    async def cancel(self, job_id: int, kill: bool = False) -> tuple[bool, str]:
         """Cancel a queued or waiting job (it holds no slot, and its locks are freed), or a running
-        job whose logical unit is CANCELLABLE (it stops at its next cancellable point)."""
+        job whose logical unit is CANCELLABLE (it stops at its next cancellable point).
+
+        `kill` (Ganeti's `gnt-job cancel --kill --yes-do-it`) also stops a running job whose
+        operation cannot stop safely: its task is cancelled where it is, its locks and slot are
+        released and it ends canceled; what the operation had half done stays as it is.
+        """
         job = self.get(job_id)
+        if kill and job.status in (JobStatus.RUNNING, JobStatus.CANCELING):
+            task = self._tasks.get(job_id)
+            if task is None:
+                return False, f"Job {job_id} is not running in this master daemon"
+            if job.status == JobStatus.RUNNING:
+                job.set_status(JobStatus.CANCELING)
+            self._notify(job, True)
+            task.cancel()
+            return True, f"Job {job_id} will be killed"
         if job.status == JobStatus.QUEUED:  # its task has not looked at it yet (or start() not called)
             job.end_ops(OpStatus.CANCELED, ["OpExecError", ["Job canceled by request"]])
             job.set_status(JobStatus.CANCELED)
@@ -312,6 +326,38 @@ class JobQueue:
         if job.finalized:
             return False, f"Job {job_id} is already finished ({job.status})"
         return False, f"Job {job_id} is running and cannot be canceled"
+
+    async def change_priority(self, job_id: int, priority: int) -> tuple[bool, str]:
+        """Give a job's opcodes that have not started a new priority (Ganeti's ChangeJobPriority);
+        a job waiting for a running slot moves in the line at once."""
+        if not -20 <= priority <= 19:
+            raise OpPrereqError(f"Priority {priority} out of range (-20..19)", ECODE_INVAL)
+        job = self.get(job_id)
+        if job.finalized:
+            return False, f"Job {job_id} is finished"
+        if job.status == JobStatus.CANCELING:
+            return False, f"Job {job_id} is cancelling"
+        pending = [i for i, s in enumerate(job.opstatus) if s in (OpStatus.QUEUED, OpStatus.WAITING)]
+        if not pending:
+            return False, f"Job {job_id} had no pending opcodes"
+        for index in pending:
+            job.ops[index]["priority"] = priority
+        job.priority = priority
+        self.slots.change_priority(job_id, priority)
+        self._notify(job, True)
+        return True, f"Priorities of pending opcodes for job {job_id} have been changed to {priority}"
+
+    def select(self, statuses: list[str] | None = None, archived: bool = False) -> list[Job]:
+        """Jobs by id, those in `statuses` only (all when None); `archived` adds the archive (read
+        from the database: slow on a big archive, as in Ganeti)."""
+        jobs = dict(self.jobs)
+        if archived:
+            rows = self._writer.conn.execute("SELECT data FROM jobs WHERE archived=1 ORDER BY id").fetchall()
+            for (data,) in rows:
+                job = Job.from_dict(json.loads(data))
+                jobs.setdefault(job.id, job)
+        wanted = set(statuses) if statuses is not None else None
+        return [jobs[i] for i in sorted(jobs) if wanted is None or str(jobs[i].status) in wanted]
 
     async def archive(self, job_ids: list[int] | None = None, age: float | None = None) -> int:
         """Archive finished jobs (given ids, or all finished longer than `age` seconds ago)."""

@@ -24,7 +24,7 @@ class SlotGate:
     def __init__(self, limit: int) -> None:
         self._limit = max(1, limit)
         self.running = 0
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[None], object]] = []
         self._seq = itertools.count()
         self._dispatch_pending = False
 
@@ -37,9 +37,10 @@ class SlotGate:
         self._limit = max(1, limit)
         self._schedule_dispatch()
 
-    async def acquire(self, priority: int = 0) -> None:
+    async def acquire(self, priority: int = 0, key: object = None) -> None:
+        """Wait for a slot; `key` (a job id) lets `change_priority` move the waiter in the line."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._seq), fut))
+        heapq.heappush(self._waiters, (priority, next(self._seq), fut, key))
         self._schedule_dispatch()
         try:
             await fut
@@ -52,9 +53,22 @@ class SlotGate:
         self.running -= 1
         self._schedule_dispatch()
 
+    def change_priority(self, key: object, priority: int) -> bool:
+        """Give the waiter(s) registered under `key` a new priority (they keep their arrival order
+        among equals); False when nothing waits under that key."""
+        found = False
+        for index, (_, seq, fut, wkey) in enumerate(self._waiters):
+            if wkey is not None and wkey == key and not fut.done():
+                self._waiters[index] = (priority, seq, fut, wkey)
+                found = True
+        if found:
+            heapq.heapify(self._waiters)
+            self._schedule_dispatch()
+        return found
+
     @asynccontextmanager
-    async def slot(self, priority: int = 0) -> AsyncIterator[None]:
-        await self.acquire(priority)
+    async def slot(self, priority: int = 0, key: object = None) -> AsyncIterator[None]:
+        await self.acquire(priority, key)
         try:
             yield
         finally:
@@ -68,7 +82,7 @@ class SlotGate:
     def _dispatch(self) -> None:
         self._dispatch_pending = False
         while self._waiters and self.running < self._limit:
-            _, _, fut = heapq.heappop(self._waiters)
+            _, _, fut, _ = heapq.heappop(self._waiters)
             if fut.done():  # its waiter was cancelled
                 continue
             self.running += 1

@@ -205,6 +205,20 @@ class BlockdevArgs:
 
 
 @dataclass
+class BlockdevRenameArgs:
+    disk: DiskSpec
+    #: the disk's logical_id after the rename (for file disks, [driver, new cluster-wide path])
+    new_logical_id: list[str]
+
+
+@dataclass
+class InstanceRunRenameArgs:
+    #: the instance under its new name
+    instance: InstanceSpec
+    old_name: str
+
+
+@dataclass
 class BlockdevGrowArgs:
     disk: DiskSpec
     amount: int
@@ -290,6 +304,10 @@ BLOCKDEV_CREATE = Procedure("blockdev_create", BlockdevArgs, str, Timeout.SLOW, 
 BLOCKDEV_REMOVE = Procedure("blockdev_remove", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
 BLOCKDEV_ASSEMBLE = Procedure("blockdev_assemble", BlockdevArgs, str | None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
 BLOCKDEV_SHUTDOWN = Procedure("blockdev_shutdown", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
+BLOCKDEV_RENAME = Procedure(
+    "blockdev_rename", BlockdevRenameArgs, None, Timeout.NORMAL,
+    doc="move a disk to a new logical_id (file disks: a new path, confined like the old one)",
+)  # fmt: skip
 BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
 BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
 STORAGE_MODIFY = Procedure("storage_modify", StorageModifyArgs, None, Timeout.FAST, doc="pvchange -x")
@@ -304,6 +322,10 @@ LV_LIST = Procedure(
 )  # fmt: skip
 OS_DIAGNOSE = Procedure("os_diagnose", NoArgs, list[dict[str, Any]], Timeout.FAST)
 INSTANCE_OS_ADD = Procedure("instance_os_add", InstanceOsAddArgs, None, Timeout.SLOW)
+INSTANCE_RUN_RENAME = Procedure(
+    "instance_run_rename", InstanceRunRenameArgs, None, Timeout.SLOW, names=(("old_name", NameKind.INSTANCE),),
+    doc="the OS rename script of a renamed instance (its disks assembled)",
+)  # fmt: skip
 OS_VALIDATE = Procedure("os_validate", OsValidateArgs, None, Timeout.FAST, names=(("name", NameKind.OS),))
 CONFIG_APPLY = Procedure("config_apply", ConfigApplyArgs, dict[str, Any], Timeout.URGENT)
 CONFIG_REPLACE = Procedure("config_replace", ConfigReplaceArgs, int, Timeout.URGENT)

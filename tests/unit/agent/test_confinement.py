@@ -175,3 +175,33 @@ def test_a_running_master_daemon_s_config_is_not_overwritten_as_a_replica(node: 
     assert "this node is the cluster's master" in refused(call("config_replace", {"serial": 99, "objects": {}}))
     assert "this node is the cluster's master" in refused(call("config_apply", {"changes": []}))
     assert not (node / "var/lib/gnt/config.db").exists()
+
+
+def test_blockdev_rename_moves_a_disk_inside_the_roots_only(node: Path, tmp_path: Path) -> None:
+    """Rename (gnt-instance rename) is confined at both ends: neither the file it moves nor where it
+    moves it may lie outside the node's storage roots."""
+    created = call(
+        "blockdev_create", {"disk": disk("/srv/gnt/file-storage/inst1/d1.file.disk0"), "instance_name": "inst1"}
+    )
+    assert created["ok"] is True, created
+    old = node / "srv/gnt/file-storage/inst1/d1.file.disk0"
+    for target in ("/etc/evil/disk0", str(tmp_path / "evil" / "disk0"), "/srv/gnt/file-storage"):
+        args = {"disk": disk("/srv/gnt/file-storage/inst1/d1.file.disk0"), "new_logical_id": ["loop", target]}
+        refused(call("blockdev_rename", args))
+    assert old.exists() and not (node / "etc").exists() and not (tmp_path / "evil").exists()
+    victim = node / "some" / "file"
+    victim.parent.mkdir()
+    victim.write_text("precious")
+    args = {"disk": disk("/some/file"), "new_logical_id": ["loop", "/srv/gnt/file-storage/inst2/stolen"]}
+    refused(call("blockdev_rename", args))
+    assert victim.read_text() == "precious"
+    args = {"disk": disk("/srv/gnt/file-storage/inst1/d1.file.disk0"),
+            "new_logical_id": ["loop", "/srv/gnt/file-storage/web1/d1.file.disk0"]}  # fmt: skip
+    assert call("blockdev_rename", args)["ok"] is True
+    assert not old.exists() and not old.parent.exists()
+    assert (node / "srv/gnt/file-storage/web1/d1.file.disk0").stat().st_size == SIZE * 1024 * 1024
+
+
+def test_instance_run_rename_refuses_an_old_name_that_would_escape(node: Path) -> None:
+    spec = {"name": "web1", "uuid": "u", "hypervisor": "fake", "memory": 64, "vcpus": 1, "os": "noop"}
+    refused(call("instance_run_rename", {"instance": spec, "old_name": "../../etc"}))

@@ -21,6 +21,8 @@ LU_MODULES = (
     "gnt.instance.disks",
     "gnt.instance.lifecycle",
     "gnt.instance.migrate",
+    "gnt.instance.reinstall",
+    "gnt.instance.rename",
     "gnt.node.logic",
     "gnt.node.storage",
     "gnt.tags.logic",

@@ -20,7 +20,7 @@ import gnt.debug.logic
 from gnt import opcodes
 from gnt.config.manager import ConfigManager
 from gnt.db import SqliteWriter
-from gnt.errors import OpPrereqError
+from gnt.errors import JobLost, OpPrereqError
 from gnt.jobs import lu
 from gnt.jobs.job import Job, JobStatus
 from gnt.jobs.locking import BGL, Level, LockManager, LockRequest
@@ -446,6 +446,117 @@ def test_second_opcode_waiting_for_locks_makes_the_job_waiting_and_cancellable(q
         assert (await queue.cancel(job_id))[0]
         job = await wait_final(queue, job_id)
         assert job.status == JobStatus.CANCELED and job.opstatus == ["success", "canceled"]
+        await shutdown(queue)
+
+    run(main())
+
+
+# -- change-priority and kill (gnt-job change-priority, cancel --kill) ----------------------------------
+def test_slot_gate_change_priority_moves_a_waiter_in_the_line() -> None:
+    async def main() -> None:
+        gate = SlotGate(1)
+        await gate.acquire(0)
+        order: list[str] = []
+
+        async def take(name: str) -> None:
+            await gate.acquire(0, key=name)
+            order.append(name)
+            gate.release()
+
+        tasks = [asyncio.ensure_future(take(n)) for n in ("first", "second")]
+        await settle()
+        assert gate.change_priority("second", -10) is True
+        assert gate.change_priority("nobody", -10) is False
+        gate.release()
+        await asyncio.gather(*tasks)
+        assert order == ["second", "first"]
+
+    run(main())
+
+
+def test_change_priority_lets_a_job_waiting_for_a_slot_run_first(queue_factory: Any) -> None:
+    async def main() -> None:
+        queue = queue_factory(max_running=1)
+        busy = await queue.submit([hold("busy")])
+        await wait_status(queue, busy, JobStatus.RUNNING)
+        first = await queue.submit([hold("first")])
+        second = await queue.submit([hold("second")])
+        await settle()
+        ok, message = await queue.change_priority(second, -10)
+        assert ok and message == f"Priorities of pending opcodes for job {second} have been changed to -10"
+        assert queue.get(second).priority == -10 and queue.get(second).ops[0]["priority"] == -10
+        release("busy")
+        await wait_status(queue, second, JobStatus.RUNNING)
+        assert queue.get(first).status == JobStatus.WAITING
+        await shutdown(queue)
+
+    run(main())
+
+
+def test_change_priority_of_a_running_job_changes_only_its_pending_opcodes(queue_factory: Any) -> None:
+    async def main() -> None:
+        queue = queue_factory()
+        job_id = await queue.submit([hold("r"), delay(0)])
+        await wait_status(queue, job_id, JobStatus.RUNNING)
+        assert (await queue.change_priority(job_id, 5))[0] is True
+        job = queue.get(job_id)
+        assert [op["priority"] for op in job.ops] == [0, 5]
+        release("r")
+        assert (await wait_final(queue, job_id)).status == JobStatus.SUCCESS
+        await shutdown(queue)
+
+    run(main())
+
+
+def test_change_priority_of_a_finished_or_unknown_job_is_refused(queue_factory: Any) -> None:
+    async def main() -> None:
+        queue = queue_factory()
+        job_id = await queue.submit([delay(0)])
+        await wait_final(queue, job_id)
+        assert await queue.change_priority(job_id, -10) == (False, f"Job {job_id} is finished")
+        assert queue.get(job_id).priority == 0
+        with pytest.raises(JobLost):
+            await queue.change_priority(999, -10)
+        with pytest.raises(OpPrereqError, match="out of range"):
+            await queue.change_priority(job_id, 20)
+        await shutdown(queue)
+
+    run(main())
+
+
+def test_kill_stops_a_running_job_that_cannot_cancel_and_frees_locks_and_slot(queue_factory: Any) -> None:
+    async def main() -> None:
+        queue = queue_factory(max_running=1)
+        job_id = await queue.submit([hold("never", "node1"), delay(0)])
+        await wait_status(queue, job_id, JobStatus.RUNNING)
+        assert (await queue.cancel(job_id))[0] is False
+        assert await queue.cancel(job_id, kill=True) == (True, f"Job {job_id} will be killed")
+        job = await wait_final(queue, job_id)
+        assert job.status == JobStatus.CANCELED and job.opstatus == ["canceled", "canceled"]
+        assert queue.slots.running == 0
+        held = await asyncio.wait_for(queue.ctx.locks.acquire({Level.NODE: LockRequest(["node1"])}), 1)
+        queue.ctx.locks.release(held)
+        after = await queue.submit([delay(0)])
+        assert (await wait_final(queue, after)).status == JobStatus.SUCCESS
+        await shutdown(queue)
+
+    run(main())
+
+
+def test_select_filters_by_status_and_reads_the_archive_on_request(queue_factory: Any) -> None:
+    async def main() -> None:
+        queue = queue_factory()
+        done = await queue.submit([delay(0)])
+        await wait_final(queue, done)
+        archived = await queue.submit([delay(0)])
+        await wait_final(queue, archived)
+        assert await queue.archive([archived]) == 1
+        running = await queue.submit([hold("s")])
+        await wait_status(queue, running, JobStatus.RUNNING)
+        assert [j.id for j in queue.select(["running"])] == [running]
+        assert [j.id for j in queue.select(["success"])] == [done]
+        assert [j.id for j in queue.select(["success"], archived=True)] == [done, archived]
+        assert [j.id for j in queue.select(None, archived=True)] == [done, archived, running]
         await shutdown(queue)
 
     run(main())

@@ -1,0 +1,55 @@
+"""RAPI resources of `gnt-instance rename` and `reinstall`, with Ganeti's paths and bodies.
+
+`PUT /2/instances/NAME/rename` takes OP_INSTANCE_RENAME's fields as its body (`new_name`,
+`name_check`, `ip_check`). `POST /2/instances/NAME/reinstall` is Ganeti's "instance-reinstall-reqv1":
+a body `{"os": ..., "start": true, "osparams": {...}}` (or, with no body, the query parameters
+`os` and `nostartup`) becomes one job: shutdown, reinstall, then startup unless told not to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gnt.api import params as p
+
+__all__ = ["add_routes"]
+
+Submit = Callable[[web.Request, list[dict[str, Any]]], Awaitable[web.Response]]
+Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
+
+
+def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
+    """The two resources; `submit` is the API's job submission (it honours dry-run)."""
+
+    async def rename(request: web.Request) -> web.Response:
+        data = await body(request)
+        op = {**data, "OP_ID": "OP_INSTANCE_RENAME", "instance_name": request.match_info["name"]}
+        return await submit(request, [op])
+
+    async def reinstall(request: web.Request) -> web.Response:
+        data = await body(request)
+        name = request.match_info["name"]
+        if data:
+            os_type = p.body_field(data, "os", "str")
+            start = p.body_field(data, "start", "bool", True)
+            osparams = p.body_field(data, "osparams", "dict")
+            unknown = sorted(set(data) - {"os", "start", "osparams"})
+            if unknown:
+                raise p.bad_request(f"Unknown reinstall parameter(s): {', '.join(u[:40] for u in unknown)}")
+        else:
+            os_type = request.query.get("os")
+            start = not p.query_flag(request, "nostartup")
+            osparams = None
+        ops: list[dict[str, Any]] = [
+            {"OP_ID": "OP_INSTANCE_SHUTDOWN", "instance_name": name},
+            {"OP_ID": "OP_INSTANCE_REINSTALL", "instance_name": name, "os_type": os_type, "osparams": osparams},
+        ]
+        if start:
+            ops.append({"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": name, "force": False})
+        return await submit(request, ops)
+
+    router.add_put("/2/instances/{name}/rename", rename)
+    router.add_post("/2/instances/{name}/reinstall", reinstall)
