@@ -15,7 +15,9 @@ from typing import Any
 from gnt import constants, netutil, paths
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
 
-MASTERD_START_TIMEOUT = 15.0
+#: how long a started gnt-masterd may take to answer; one that exits fails at once, so this only
+#: bounds a hung start. Imports alone take 5-15 s on a slow host (Debian 12 hosts under QEMU/TCG).
+MASTERD_START_TIMEOUT = 120.0
 
 
 def _localize_dir(value: str, default: str) -> str:
