@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from gnt import constants, netutil, paths
+from gnt import constants, durable, netutil, paths
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
 
 #: how long a started gnt-masterd may take to answer; one that exits fails at once, so this only
@@ -131,7 +131,7 @@ def write_local_ssconf(cluster_name: str, master: str, master_ip: str) -> None:
     for key, value in (("cluster_name", cluster_name), ("master_node", master), ("master_ip", master_ip)):
         with open(os.path.join(directory, f"ssconf_{key}.tmp"), "w") as handle:
             handle.write(value)
-        os.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
+        durable.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
 
 
 def daemon_argv(name: str) -> list[str]:

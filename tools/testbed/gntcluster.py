@@ -22,9 +22,10 @@ from .bed import Host, TestBed
 from .errors import TestbedError
 from .ssh import RunResult
 
-__all__ = ["ClusterSpec", "GntCluster", "start_gnt_cluster"]
+__all__ = ["ClusterSpec", "GntCluster", "start_gnt_cluster", "start_noded"]
 
 RAPI_PORT = 5080  # gnt.constants' default; the master's RAPI listens on its primary address
+NODED_PORT = 1811
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,26 @@ def _prepare_host(host: Host, spec: ClusterSpec) -> None:
     host.run(f"modprobe dm_mod && pvcreate -q /dev/vdb && vgcreate -q {shlex.quote(spec.vg)} /dev/vdb")
     os_dir = f"/opt/gnt/os/{shlex.quote(spec.os_name)}"
     host.run(f"mkdir -p /srv/gnt/os && cp -a {os_dir} /srv/gnt/os/")
+    start_noded(host, wait_serving=False)  # it serves once the cluster's certificate is there
+
+
+def start_noded(host: Host, wait_serving: bool = True, timeout: float = 120.0) -> None:
+    """Start gnt-noded on `host` (detached, as after a reboot); with `wait_serving`, until its port answers.
+
+    Hosts have no init system that would start it: after a power cycle a test starts it with this.
+    """
     pid = host.run("mkdir -p /var/log/gnt && (setsid gnt-noded </dev/null >>/var/log/gnt/noded.out 2>&1 & echo $!)")
     host.run(f"sleep 0.5; test -d /proc/{int(pid.stdout.strip())} || {{ cat /var/log/gnt/noded.out; exit 1; }}")
+    if wait_serving:
+        probe = f"timeout 1 bash -c '</dev/tcp/127.0.0.1/{NODED_PORT}' 2>/dev/null"
+        waited = host.run(
+            f"for i in $(seq {int(timeout)}); do {probe} && exit 0; sleep 1; done; tail -3 /var/log/gnt/gnt-noded.log;"
+            " exit 1",
+            check=False,
+            timeout=timeout + 30,
+        )
+        if waited.rc != 0:
+            raise TestbedError(f"{host.name}: gnt-noded not serving after {timeout:.0f} s: {waited.stdout.strip()}")
 
 
 def _trust_master(master: Host, others: list[Host]) -> None:

@@ -142,3 +142,24 @@ def test_a_powered_off_node_is_a_clear_error_and_verify_reports_it(gnt_cluster: 
     assert verify.rc == 1
     errors = [line for line in verify.stdout.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and "node node2" in errors[0] and "is the node up?" in errors[0], verify.stdout
+
+
+def test_a_node_cut_from_power_after_joining_comes_back_with_what_it_was_given(gnt_cluster: GntCluster) -> None:
+    """The certificate, storage lists and ssconf a node got when it joined must be on its disk, not
+    only in its page cache: node2 loses power seconds after joining (the snapshot was taken then)
+    and, once its gnt-noded runs again, serves the cluster and takes a plain disk as before."""
+    from tools.testbed.gntcluster import start_noded
+
+    cluster = gnt_cluster
+    node2 = cluster.bed["node2"]
+    node2.power_off()
+    node2.power_on()
+    sizes = node2.run(
+        "stat -c '%n %s' /var/lib/gnt/server.pem /var/lib/gnt/lvm-volume-groups /var/lib/gnt/ssconf_master_node"
+    ).stdout.split("\n")
+    assert all(int(line.split()[1]) > 0 for line in sizes if line.strip()), sizes
+    start_noded(node2)
+    verify = cluster.gnt("gnt-cluster verify", check=False)
+    assert verify.rc == 0 and "ERROR" not in verify.stdout, verify.stdout
+    cluster.gnt(f"{ADD_PLAIN} --disk 0:size=128M back1")
+    assert [name.endswith(".disk0") for name, _ in _lvs(node2)] == [True]
