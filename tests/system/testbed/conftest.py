@@ -14,12 +14,13 @@ The time each phase took is printed at the end of the run ("test bed timings").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -39,6 +40,20 @@ NODED_PORT = 1811  # gnt's node daemon port (gnt.constants.DEFAULT_NODED_PORT), 
 def record(name: str, seconds: float) -> None:
     """Remember how long a phase took, for the summary at the end of the run."""
     TIMINGS.setdefault(name, []).append(seconds)
+
+
+@pytest.fixture
+def timed() -> Callable[[str], contextlib.AbstractContextManager[None]]:
+    """`with timed("gnt-instance add -t plain"):` adds the block's time to the "test bed timings"
+    (measured and reported, never asserted)."""
+
+    @contextlib.contextmanager
+    def measure(name: str) -> Iterator[None]:
+        start = time.monotonic()
+        yield
+        record(name, time.monotonic() - start)
+
+    return measure
 
 
 def missing_requirement() -> str | None:

@@ -56,15 +56,17 @@ def _rapi_get(cluster: GntCluster, client_host: str, path: str) -> object:
     return json.loads(cluster.bed[client_host].run("python3 -", stdin=script).stdout)
 
 
-def test_plain_instance_lives_on_the_joined_hosts_volume_group(gnt_cluster: GntCluster) -> None:
+def test_plain_instance_lives_on_the_joined_hosts_volume_group(gnt_cluster: GntCluster, timed) -> None:
     cluster = gnt_cluster
     node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
     nodes = cluster.gnt("gnt-node list --no-headers -o name,master_candidate").stdout.split("\n")
     assert [row.split() for row in nodes if row.strip()] == [["node1", "Y"], ["node2", "Y"]]
-    verify = cluster.gnt("gnt-cluster verify", check=False)
+    with timed("gnt-cluster verify (2 nodes)"):
+        verify = cluster.gnt("gnt-cluster verify", check=False)
     assert verify.rc == 0 and "ERROR" not in verify.stdout + verify.stderr, verify.stdout + verify.stderr
 
-    cluster.gnt(f"{ADD_PLAIN} --disk 0:size=256M inst1")
+    with timed("gnt-instance add -t plain (256M, on node2)"):
+        cluster.gnt(f"{ADD_PLAIN} --disk 0:size=256M inst1")
     lvs = _lvs(node2)
     assert len(lvs) == 1 and lvs[0][0].endswith(".disk0") and lvs[0][1] == "256", lvs
     assert _lvs(node1) == []
@@ -72,16 +74,19 @@ def test_plain_instance_lives_on_the_joined_hosts_volume_group(gnt_cluster: GntC
     assert volumes == ["node2", "xenvg", lvs[0][0], "256", "inst1"]
     assert node2.run(f"test -b /dev/xenvg/{lvs[0][0]}", check=False).rc == 0
 
-    cluster.gnt("gnt-instance shutdown inst1")
+    with timed("gnt-instance shutdown"):
+        cluster.gnt("gnt-instance shutdown inst1")
     assert cluster.gnt("gnt-instance list --no-headers -o status inst1").stdout.strip() == "ADMIN_down"
-    cluster.gnt("gnt-instance startup inst1")
+    with timed("gnt-instance startup"):
+        cluster.gnt("gnt-instance startup inst1")
     assert cluster.gnt("gnt-instance list --no-headers -o status inst1").stdout.strip() == "running"
     # the RAPI, for real: another host asks the master over the private network
     info = _rapi_get(cluster, "node2", "/2/instances/inst1")
     assert info["pnode"] == "node2" and info["disk_template"] == "plain" and info["oper_state"] is True
     assert _lvs(node2) == lvs  # stopping and starting keeps the disk
 
-    cluster.gnt("gnt-instance remove -f inst1")
+    with timed("gnt-instance remove (plain)"):
+        cluster.gnt("gnt-instance remove -f inst1")
     assert _lvs(node2) == []
     assert cluster.gnt("gnt-instance list --no-headers").stdout.strip() == ""
     assert cluster.gnt("gnt-cluster verify", check=False).rc == 0
