@@ -17,7 +17,7 @@ from typing import Any
 
 import backends
 import storage
-from gnt import PROTOCOL_VERSION, __version__, confine, paths
+from gnt import PROTOCOL_VERSION, __version__, confine, durable, paths
 from gnt import serial as ser
 from gnt.errors import HypervisorError, StorageError
 from gnt.rpc import procedures as proc
@@ -152,7 +152,7 @@ async def ssconf_write(args: proc.SsconfWriteArgs) -> None:
         tmp = f"{target}.tmp"
         with open(tmp, "w") as handle:
             handle.write(value)
-        os.replace(tmp, target)
+        durable.replace(tmp, target)
 
 
 @handles(proc.TEST_DELAY)

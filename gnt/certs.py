@@ -14,6 +14,8 @@ import logging
 import os
 import ssl
 
+from gnt import durable
+
 VALIDITY_DAYS = 5 * 365
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ def write_pem(path: str, pem: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    os.replace(tmp, path)
+    durable.replace(tmp, path)
 
 
 def server_context(pem_path: str) -> ssl.SSLContext:

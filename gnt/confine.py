@@ -29,7 +29,7 @@ import logging
 import os
 import re
 
-from gnt import constants, paths
+from gnt import constants, durable, paths
 from gnt.errors import RpcArgumentError
 
 log = logging.getLogger("gnt-noded")
@@ -64,7 +64,7 @@ def _write_list(target: str, header: str, entries: list[str]) -> None:
     tmp = f"{target}.tmp"
     with open(tmp, "w") as handle:
         handle.write(header + "".join(f"{e}\n" for e in entries if e))
-    os.replace(tmp, target)
+    durable.replace(tmp, target)
 
 
 _STORAGE_PATHS_HEADER = (

@@ -12,10 +12,12 @@ import sys
 import time
 from typing import Any
 
-from gnt import constants, netutil, paths
+from gnt import constants, durable, netutil, paths
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
 
-MASTERD_START_TIMEOUT = 15.0
+#: how long a started gnt-masterd may take to answer; one that exits fails at once, so this only
+#: bounds a hung start. Imports alone take 5-15 s on a slow host (Debian 12 hosts under QEMU/TCG).
+MASTERD_START_TIMEOUT = 120.0
 
 
 def _localize_dir(value: str, default: str) -> str:
@@ -129,7 +131,7 @@ def write_local_ssconf(cluster_name: str, master: str, master_ip: str) -> None:
     for key, value in (("cluster_name", cluster_name), ("master_node", master), ("master_ip", master_ip)):
         with open(os.path.join(directory, f"ssconf_{key}.tmp"), "w") as handle:
             handle.write(value)
-        os.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
+        durable.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
 
 
 def daemon_argv(name: str) -> list[str]:

@@ -114,10 +114,21 @@ class SshTransport:
                     handle.write(pem)
                 sftp.chmod(tmp, mode)
                 sftp.posix_rename(tmp, target)
+            _sync_remote(client)
         except (OSError, paramiko.SSHException) as err:
             raise OpPrereqError(f"Cannot set up node {node_name} over SSH ({address}): {err}", ECODE_ENVIRON) from err
         finally:
             client.close()
+
+
+def _sync_remote(client: object) -> None:
+    """Put what was just written on the node's disk (gnt.durable says why a rename is not enough).
+
+    SFTP itself cannot: paramiko lacks OpenSSH's fsync@openssh.com, so the node runs `sync`.
+    """
+    _, stdout, stderr = client.exec_command("sync", timeout=60)  # type: ignore[attr-defined]
+    if stdout.channel.recv_exit_status() != 0:
+        raise OSError(f"sync on the node failed: {stderr.read().decode(errors='replace').strip()}")
 
 
 def _sftp_makedirs(sftp: object, path: str) -> None:

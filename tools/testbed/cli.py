@@ -23,6 +23,7 @@ EPILOG = """examples:
   tools/testbed/testbed ssh node1 lvs           run a command (no command: a login shell)
   tools/testbed/testbed off node2; tools/testbed/testbed on node2
   tools/testbed/testbed snapshot; ...; tools/testbed/testbed restore
+  tools/testbed/testbed cluster                 a running gnt cluster on every host (node1 the master)
   tools/testbed/testbed down                    kill every QEMU of the bed and remove its files
 """
 
@@ -112,6 +113,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from .gntcluster import ClusterSpec, start_gnt_cluster
+
+    bed = TestBed.load(args.dir)
+    names = tuple(args.hosts.split(",")) if args.hosts else tuple(h.name for h in bed.hosts)
+    t = time.monotonic()
+    cluster = start_gnt_cluster(bed, ClusterSpec(hosts=names))
+    for step, seconds in cluster.timings.items():
+        _log(f"{step}: {seconds:.1f} s")
+    _log(f"cluster {cluster.spec.name} up in {time.monotonic() - t:.1f} s; `ssh {names[0]} gnt-cluster verify`")
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     if not os.path.exists(os.path.join(args.dir, "bed.json")):
         _log(f"no test bed in {args.dir}")
@@ -153,6 +167,9 @@ def parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=text)
         sp.add_argument("tag", nargs="?", default="booted")
         sp.set_defaults(func=func)
+    cl = sub.add_parser("cluster", help="make a gnt cluster of freshly booted hosts (the first is the master)")
+    cl.add_argument("--hosts", metavar="A,B", help="hosts of the cluster, the master first (default: all)")
+    cl.set_defaults(func=cmd_cluster)
     sub.add_parser("down", help="kill the hosts and remove the bed").set_defaults(func=cmd_down)
     return p
 

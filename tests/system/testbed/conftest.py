@@ -5,17 +5,22 @@ LUN, and saves a snapshot of them booted; `testbed` restores that snapshot befor
 every test starts from fresh, identical, running hosts in a few seconds. Issues 9 (hosts over SSH)
 and 12 (Xen) reuse these fixtures or `make_bed()` for beds of another shape.
 
+`gnt_cluster` gives a test the same two hosts running a gnt cluster (master daemon, RAPI and node
+daemons for real, fake hypervisor, VG `xenvg` on each data disk): made once per session and saved
+as the snapshot `gnt-cluster`, restored before each test that uses it.
+
 The time each phase took is printed at the end of the run ("test bed timings").
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -25,6 +30,7 @@ if REPO not in sys.path:
 
 from tools.testbed import TestBed, build_image  # noqa: E402
 from tools.testbed.bed import RUN_TOOLS  # noqa: E402
+from tools.testbed.gntcluster import GntCluster, start_gnt_cluster  # noqa: E402
 from tools.testbed.image import TOOLS as BUILD_TOOLS  # noqa: E402
 
 TIMINGS: dict[str, list[float]] = {}
@@ -34,6 +40,20 @@ NODED_PORT = 1811  # gnt's node daemon port (gnt.constants.DEFAULT_NODED_PORT), 
 def record(name: str, seconds: float) -> None:
     """Remember how long a phase took, for the summary at the end of the run."""
     TIMINGS.setdefault(name, []).append(seconds)
+
+
+@pytest.fixture
+def timed() -> Callable[[str], contextlib.AbstractContextManager[None]]:
+    """`with timed("gnt-instance add -t plain"):` adds the block's time to the "test bed timings"
+    (measured and reported, never asserted)."""
+
+    @contextlib.contextmanager
+    def measure(name: str) -> Iterator[None]:
+        start = time.monotonic()
+        yield
+        record(name, time.monotonic() - start)
+
+    return measure
 
 
 def missing_requirement() -> str | None:
@@ -61,12 +81,28 @@ def make_bed(**kwargs: object) -> TestBed:
     return TestBed(tempfile.mkdtemp(prefix="gnt-tb-", dir="/tmp"), image=image, **kwargs)  # type: ignore[arg-type]
 
 
+BOOTED = "booted"
+CLUSTER_SNAPSHOT = "gnt-cluster"
+
+
 class Session:
-    """The session's bed and whether a test has touched it since the last restore."""
+    """The session's bed, the snapshot its hosts were last restored from, and whether a test has
+    touched them since (then the next test restores)."""
 
     def __init__(self, bed: TestBed) -> None:
         self.bed = bed
+        self.snapshot = BOOTED
         self.dirty = False
+        self.cluster: GntCluster | None = None
+
+    def use(self, snapshot: str) -> None:
+        """Hand the hosts to a test as they were at `snapshot` (restoring unless they still are)."""
+        if self.dirty or self.snapshot != snapshot:
+            t = time.monotonic()
+            self.bed.restore(snapshot)
+            record(f"restore 2 hosts to {snapshot!r}", time.monotonic() - t)
+            self.snapshot = snapshot
+        self.dirty = True
 
 
 @pytest.fixture(scope="session")
@@ -88,12 +124,36 @@ def testbed_session() -> Iterator[Session]:
 @pytest.fixture
 def testbed(testbed_session: Session) -> TestBed:
     """node1 and node2 as they were right after boot (restored from the snapshot if a test ran)."""
-    if testbed_session.dirty:
-        t = time.monotonic()
-        testbed_session.bed.restore()
-        record("restore 2 hosts to ssh-ready", time.monotonic() - t)
-    testbed_session.dirty = True
+    testbed_session.use(BOOTED)
     return testbed_session.bed
+
+
+@pytest.fixture
+def gnt_cluster(testbed_session: Session) -> GntCluster:
+    """A running gnt cluster on the session's hosts, fresh for each test.
+
+    node1 is the master (gnt-masterd with its RAPI on 192.168.77.1:5080, user and password in
+    `cluster.spec`), node2 was joined with `gnt-node add` over the private network; both run
+    gnt-noded and have the volume group `xenvg` on their data disk and the OS `noop`. The cluster
+    (fake hypervisor, disk templates plain and file) is made once per session
+    (tools/testbed/gntcluster.py; its steps' times are in the "test bed timings") and saved as
+    the snapshot `gnt-cluster`; every test after the first gets it restored. `cluster.gnt(cmd)` runs
+    a command on the master; `cluster.bed["node2"]` is a host as with `testbed`.
+    """
+    session = testbed_session
+    if session.cluster is None:
+        session.use(BOOTED)
+        t = time.monotonic()
+        cluster = start_gnt_cluster(session.bed)
+        record("gnt cluster up on 2 booted hosts", time.monotonic() - t)
+        for step, seconds in cluster.timings.items():
+            record(f"  {step}", seconds)
+        t = time.monotonic()
+        session.bed.save_snapshot(CLUSTER_SNAPSHOT)
+        record("snapshot the gnt cluster", time.monotonic() - t)
+        session.cluster, session.snapshot, session.dirty = cluster, CLUSTER_SNAPSHOT, False
+    session.use(CLUSTER_SNAPSHOT)
+    return session.cluster
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]

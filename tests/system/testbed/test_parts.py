@@ -158,6 +158,25 @@ def test_seed_disk_has_the_checkout_launchers_and_key(tmp_path) -> None:
     assert "notes.txt" in top and "junk.pyc" not in top
 
 
+@pytest.mark.parametrize("same_python", [True, False])
+def test_seed_carries_gnt_compiled_for_the_hosts_python_or_a_writable_cache(tmp_path, monkeypatch, same_python) -> None:
+    """The seed is read-only: without bytecode on it every gnt process on a host compiles gnt again."""
+    if not shutil.which("git") or not shutil.which("mke2fs") or not shutil.which("debugfs"):
+        pytest.skip("needs git and e2fsprogs")
+    repo = tmp_path / "repo"
+    (repo / "gnt").mkdir(parents=True)
+    (repo / "gnt" / "__init__.py").write_text("x = 1\n")
+    (repo / "pyproject.toml").write_text('[project]\nname = "gnt"\n[project.scripts]\ngnt-node = "gnt.node.cli:main"\n')
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    tag = sys.implementation.cache_tag if same_python else "cpython-00"
+    monkeypatch.setattr(seed, "HOST_CACHE_TAG", tag)
+    img = seed.make_seed(str(tmp_path / "seed.img"), "ssh-ed25519 AAAA test", root=str(repo))
+    cache = subprocess.run(["debugfs", "-R", "ls -p /gnt/__pycache__", img], capture_output=True, text=True).stdout
+    launcher = subprocess.run(["debugfs", "-R", "cat /.testbed/bin/gnt-node", img], capture_output=True, text=True)
+    assert (f"__init__.{sys.implementation.cache_tag}.pyc" in cache) is same_python
+    assert ("PYTHONPYCACHEPREFIX" in launcher.stdout) is not same_python
+
+
 def test_kill_spares_a_process_that_is_not_ours() -> None:
     # A PID read back from bed.json in a later command: not our child, so its command line decides.
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
