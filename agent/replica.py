@@ -26,7 +26,7 @@ def _replica() -> SqliteWriter:
     if _writer is None:
         paths.ensure_dir(paths.data_dir())
         try:
-            _writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+            _writer = SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
         except DamagedDatabaseError as err:
             _writer = _fresh_replica(err)
     return _writer
@@ -49,7 +49,7 @@ def _fresh_replica(err: DamagedDatabaseError) -> SqliteWriter:
         "config replica %s is damaged (%s); kept as %s, starting again empty (the master resends it whole)",
         err.path, err.detail, aside,
     )  # fmt: skip
-    return SqliteWriter(paths.config_db(), store.SCHEMA)
+    return SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
 
 
 def _master_here() -> bool:

@@ -89,7 +89,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         cluster.hvparams.setdefault(hv, {})
     paths.ensure_dir(paths.data_dir())
     try:
-        writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+        writer = SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
         try:
             ConfigManager(writer).commit_sync([cluster, group, node])
         finally:
@@ -224,7 +224,7 @@ async def _failover(no_voting: bool) -> str:
     me = paths.hostname()
     if not os.path.exists(paths.config_db()):
         raise OpPrereqError(f"This node ({me}) holds no copy of the config; it is not a master candidate", ECODE_STATE)
-    writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+    writer = SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
     try:
         cfg = ConfigManager(writer)
         cfg.load()

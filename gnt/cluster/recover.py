@@ -116,7 +116,7 @@ def _write(path: str, serial: int, objects: dict[str, Any]) -> None:
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
 
-    writer = SqliteWriter(path, store.SCHEMA)
+    writer = SqliteWriter(path, store.SCHEMA, durable=True)
     try:
         writer.run_sync(lambda conn: store.replace_all(conn, serial, objects))
         ConfigManager(writer).load()  # what gnt-masterd will do next: fail here, not there

@@ -31,7 +31,7 @@ log = logging.getLogger("gnt-masterd")
 class Master:
     def __init__(self, registry: Registry) -> None:
         paths.ensure_dir(paths.data_dir())
-        self.config_writer = SqliteWriter(paths.config_db(), store.SCHEMA)
+        self.config_writer = SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
         self.cfg = ConfigManager(self.config_writer)
         self.cfg.load()
         self.rpc = RpcClient.https(paths.cluster_cert(), self.cfg.cluster.noded_port)

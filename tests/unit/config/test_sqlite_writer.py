@@ -129,3 +129,13 @@ def test_a_cursor_returned_by_work_stays_on_the_writer_thread(tmp_path) -> None:
         assert writer.run_sync(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 1
     finally:
         writer.close()
+
+
+def test_a_durable_writer_syncs_every_commit_and_the_default_does_not(tmp_path) -> None:
+    # synchronous: 2 = FULL (a commit survives a power cut), 1 = NORMAL (survives a killed process)
+    for durable, expected in ((True, 2), (False, 1)):
+        writer = SqliteWriter(str(tmp_path / f"{durable}.db"), SCHEMA, durable=durable)
+        try:
+            assert writer.run_sync(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]) == expected
+        finally:
+            writer.close()
