@@ -384,6 +384,22 @@ async def drbd_set_role(args: proc.BlockdevRoleArgs) -> None:
         await device.set_role(disk, args.primary, args.force)
 
 
+@handles(proc.DRBD_REPLACE_LOCAL)
+async def drbd_replace_local(args: proc.BlockdevArgs) -> list[list[str]]:
+    from storage.drbd import DrbdDevice
+
+    return await DrbdDevice().replace_local(args.disk, args.instance_name)
+
+
+@handles(proc.DRBD_RELINK)
+async def drbd_relink(args: proc.BlockdevInfoArgs) -> None:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    for disk in args.disks:
+        await device.relink(disk)
+
+
 @handles(proc.DRBD_DUAL_PRIMARY)
 async def drbd_dual_primary(args: proc.BlockdevDualArgs) -> None:
     from storage.drbd import DrbdDevice

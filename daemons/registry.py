@@ -19,6 +19,7 @@ def logical_units() -> Registry:
     import gnt.instance.disks
     import gnt.instance.lifecycle
     import gnt.instance.migrate
+    import gnt.instance.replace_disks
     import gnt.node.logic
     import gnt.node.storage
     import gnt.tags.logic
@@ -33,6 +34,7 @@ def logical_units() -> Registry:
             gnt.instance.disks,
             gnt.instance.lifecycle,
             gnt.instance.migrate,
+            gnt.instance.replace_disks,
             gnt.node.logic,
             gnt.node.storage,
             gnt.tags.logic,

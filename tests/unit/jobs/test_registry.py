@@ -21,6 +21,7 @@ LU_MODULES = (
     "gnt.instance.disks",
     "gnt.instance.lifecycle",
     "gnt.instance.migrate",
+    "gnt.instance.replace_disks",
     "gnt.node.logic",
     "gnt.node.storage",
     "gnt.tags.logic",
