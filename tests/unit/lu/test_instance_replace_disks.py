@@ -243,3 +243,54 @@ def test_a_non_mirrored_instance_is_refused(pair: Harness) -> None:
 def test_an_unknown_mode_never_becomes_an_opcode() -> None:
     with pytest.raises(OpPrereqError, match="Replace disks mode must be one of"):
         from_dict({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "inst1", "mode": "sideways"})
+
+
+def run_submitted(h: Harness) -> None:
+    """Run the jobs an LU submitted (replace-disks only) through the replace-disks LU."""
+    for job in h.queue.jobs:
+        for data in job:
+            assert data["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS"
+            h.run(from_dict(data), LUInstanceReplaceDisks)  # type: ignore[arg-type]
+
+
+def test_evacuating_a_secondary_to_a_named_node_runs_replace_disks(pair: Harness) -> None:
+    from gnt.instance.migrate import LUNodeEvacuate
+    from gnt.opcodes import OpNodeEvacuate
+
+    pair.run(OpNodeEvacuate(node_name="node2", mode="secondary-only", remote_node="node3"), LUNodeEvacuate)
+    assert pair.queue.jobs == [
+        [
+            {
+                "OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+                "instance_name": "inst1",
+                "mode": "replace_new_secondary",
+                "remote_node": "node3",
+                "early_release": False,
+            }
+        ]
+    ]
+    run_submitted(pair)
+    assert pair.cfg.instance("inst1").secondary_nodes == [pair.cfg.node("node3").uuid]
+
+
+def test_evacuating_a_secondary_through_the_allocator_runs_replace_disks(pair: Harness) -> None:
+    from gnt import constants
+    from gnt.instance.migrate import LUNodeEvacuate
+    from gnt.opcodes import OpNodeEvacuate
+
+    pair.cfg.cluster.ipolicy = dict(constants.IPOLICY_DEFAULTS)
+    pair.run(OpNodeEvacuate(node_name="node2", mode="secondary-only", iallocator="hail"), LUNodeEvacuate)
+    run_submitted(pair)
+    assert pair.cfg.instance("inst1").secondary_nodes == [pair.cfg.node("node3").uuid]
+    assert pair.nodes["node2"].disks == {}
+
+
+def test_the_balancers_replace_disks_move_runs(pair: Harness) -> None:
+    from types import SimpleNamespace
+
+    from gnt.cluster.htools import move_ops
+
+    move = SimpleNamespace(instance="inst1", actions=lambda: ["r:node3"])
+    (data,) = move_ops(move, running=True)
+    pair.run(from_dict(data), LUInstanceReplaceDisks)  # type: ignore[arg-type]
+    assert pair.cfg.instance("inst1").secondary_nodes == [pair.cfg.node("node3").uuid]
