@@ -370,8 +370,7 @@ async def blockdev_info(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
 async def drbd_status(args: proc.BlockdevInfoArgs) -> list[dict[str, Any] | None]:
     from storage.drbd import DrbdDevice
 
-    device = DrbdDevice()
-    statuses = [await device.status(d) for d in args.disks]
+    statuses = await DrbdDevice().statuses(list(args.disks))
     return [s.to_dict() if s is not None else None for s in statuses]
 
 

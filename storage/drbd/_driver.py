@@ -207,6 +207,12 @@ class DrbdDevice(BlockDevice):
     async def status(self, disk: DiskSpec) -> MinorStatus | None:
         return (await self.proc()).minors.get(self.view(disk).minor)
 
+    async def statuses(self, disks: list[DiskSpec]) -> list[MinorStatus | None]:
+        """Every disk's minor from one read of /proc/drbd (verify-disks asks for all of a node's at once)."""
+        minors = [self.view(d).minor for d in disks]  # every view checked before anything is read
+        found = (await self.proc()).minors if disks else {}
+        return [found.get(minor) for minor in minors]
+
     async def set_role(self, disk: DiskSpec, primary: bool, force: bool = False) -> None:
         """Promote or demote this node's side; a promotion while the peer is primary is refused
         unless the link allows two primaries (a migration's window, `set_dual_primary`)."""

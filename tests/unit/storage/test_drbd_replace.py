@@ -108,3 +108,18 @@ def test_relink_of_a_standalone_minor_just_connects() -> None:
     ]
     with pytest.raises(StorageError, match="in use by another disk"):
         plan_relink(found, status, ShowFacts(disk="/dev/xenvg/other"))
+
+
+def test_the_status_of_many_disks_is_one_read_of_proc_drbd() -> None:
+    dev, drbd, _ = connected()
+    reads = []
+    real = drbd.read_proc
+
+    async def counted() -> str | None:
+        reads.append(1)
+        return await real()
+
+    dev.read_proc = counted
+    found = asyncio.run(dev.statuses([disk(primary=False), disk(primary=False, minor=7)] * 50))
+    assert len(reads) == 1
+    assert found[0] is not None and found[0].cstate == "Connected" and found[1] is None
