@@ -362,6 +362,9 @@ class OpInstanceSetParams(OpCode):
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
     disks: list[Any] = _f([], "Disk changes: [[add, -1 or N, {size, mode, name}] | [remove, -1 or N, {}], ...]")
+    disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
+    remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
+    wait_for_sync: bool = _f(True, "Wait for the new mirror to sync when converting to drbd")
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------

@@ -564,6 +564,9 @@ def failover(
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
 @click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
+@click.option("-t", "--disk-template", default=None, help="Convert the disks: plain or drbd (instance stopped)")
+@click.option("-n", "--node", "remote_node", default=None, help="The secondary node when converting to drbd")
+@click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
 @click.option("-f", "--force", is_flag=True)
 @common_job_options
 @handle_errors
@@ -575,6 +578,9 @@ def modify(
     offline: bool,
     online: bool,
     disks: tuple[str, ...],
+    disk_template: str | None,
+    remote_node: str | None,
+    no_wait_for_sync: bool,
     force: bool,
     submit: bool,
     dry_run: bool,
@@ -587,6 +593,7 @@ def modify(
       gnt-instance modify -B memory=256M,vcpus=2 inst1
       gnt-instance modify --disk add:size=1G inst1
       gnt-instance modify --disk 1:remove inst1
+      gnt-instance modify -t drbd -n node2 inst1
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
@@ -601,6 +608,9 @@ def modify(
         force=force,
         offline=True if offline else (False if online else None),
         disks=parse_disk_changes(disks),
+        disk_template=disk_template,
+        remote_node=remote_node,
+        wait_for_sync=not no_wait_for_sync,
     )
     result = run_ops(client(), [op], submit)
     if result and isinstance(result[0], list):  # a dry run answers None: nothing was modified

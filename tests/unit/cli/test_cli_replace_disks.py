@@ -54,3 +54,16 @@ def test_bad_combinations_are_one_line_errors(master: Master, args: list[str], m
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
     assert master.ops == []
+
+
+def test_modify_disk_template_reaches_the_opcode(master: Master) -> None:
+    master.rows = [[["disk_template", "drbd"]]]
+    result = CliRunner().invoke(
+        instance_cli.main, ["modify", "-t", "drbd", "-n", "node2", "--no-wait-for-sync", "inst1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert " - disk_template -> drbd" in result.output
+    (op,) = master.ops
+    assert (op["OP_ID"], op["disk_template"], op["remote_node"], op["wait_for_sync"]) == (
+        "OP_INSTANCE_SET_PARAMS", "drbd", "node2", False
+    )  # fmt: skip
