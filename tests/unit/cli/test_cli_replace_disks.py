@@ -57,7 +57,7 @@ def test_bad_combinations_are_one_line_errors(master: Master, args: list[str], m
 
 
 def test_modify_disk_template_reaches_the_opcode(master: Master) -> None:
-    master.rows = [[["disk_template", "drbd"]]]
+    master.rows = [["disk_template", "drbd"]]
     result = CliRunner().invoke(
         instance_cli.main, ["modify", "-t", "drbd", "-n", "node2", "--no-wait-for-sync", "inst1"]
     )
