@@ -243,12 +243,13 @@ class LUInstanceReplaceDisks(InstanceLU):
     async def _finish_local(self, node: Node, disks: list[DiskSpec], aside: dict[int, list[list[str]]]) -> None:
         """Wait for the replaced disks to resync, then remove their old LVs (kept if the sync fails)."""
         inst = self.instance
-        self.feedback(f"* waiting for the new storage on {node.name} to resync")
-        try:
-            await bd.wait_for_sync(self, inst, sorted(aside))
-        except OpExecError as err:
-            kept = ", ".join("/".join(lv) for lvs in aside.values() for lv in lvs) or "none"
-            raise OpExecError(f"{err}; the old volumes on node {node.name} are kept ({kept})") from None
+        if not self.op.early_release:
+            self.feedback(f"* waiting for the new storage on {node.name} to resync")
+            try:
+                await bd.wait_for_sync(self, inst, sorted(aside))
+            except OpExecError as err:
+                kept = ", ".join("/".join(lv) for lvs in aside.values() for lv in lvs) or "none"
+                raise OpExecError(f"{err}; the old volumes on node {node.name} are kept ({kept})") from None
         old = [
             DiskSpec(uuid=disks[i].uuid, index=i, size=0, dev_type=constants.DT_PLAIN, logical_id=lv)
             for i, lvs in sorted(aside.items())
@@ -257,6 +258,11 @@ class LUInstanceReplaceDisks(InstanceLU):
         if old:
             self.feedback(f"* removing the old storage on node {node.name}")
             await pending.remove_disks(self, node, old, inst.name)
+        if self.op.early_release:  # the old storage went first (Ganeti's --early-release); the sync is watched only
+            try:
+                await bd.wait_for_sync(self, inst, sorted(aside))
+            except OpExecError as err:
+                self.warning(f"The new storage on {node.name} is not in sync yet: {err}")
 
     async def _change_secondary(self, new: Node) -> None:
         from gnt.instance.drbd import allocate_minors, logical, release_minors

@@ -294,3 +294,13 @@ def test_the_balancers_replace_disks_move_runs(pair: Harness) -> None:
     (data,) = move_ops(move, running=True)
     pair.run(from_dict(data), LUInstanceReplaceDisks)  # type: ignore[arg-type]
     assert pair.cfg.instance("inst1").secondary_nodes == [pair.cfg.node("node3").uuid]
+
+
+def test_early_release_removes_the_old_lvs_before_the_sync(pair: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 2)
+    pair.nodes["node1"].do_blockdev_info = lambda args: [  # type: ignore[attr-defined]
+        {"exists": True, "in_sync": False, "sync_percent": 3.0} for _ in args.disks
+    ]
+    pair.run(replace("replace_on_secondary", early_release=True), LUInstanceReplaceDisks)
+    assert len(calls(pair, "node2", "blockdev_remove")) == 4
+    assert any("The new storage on node2 is not in sync yet" in m for m in pair.log)
