@@ -140,7 +140,9 @@ async def _to_drbd(lu: LogicalUnit, inst: Instance, snode: Node, wait_for_sync: 
                         )
             if wait_for_sync:
                 lu.feedback("* waiting for the new secondary to sync")
-                await bd.wait_for_sync(lu, new)
+                from gnt.instance.replace_disks import wait_for_mirror_sync
+
+                await wait_for_mirror_sync(lu, new)
             for problem in await bd.shutdown(lu, new):  # the instance is stopped: its disks go down again
                 lu.warning(problem)
         except GntError:

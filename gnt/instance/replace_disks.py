@@ -59,6 +59,43 @@ def check_replace_arguments(op: OpInstanceReplaceDisks) -> None:
         raise OpPrereqError(f"Disk given twice in {op.disks}", ECODE_INVAL)
 
 
+async def wait_for_mirror_sync(lu: Any, inst: Instance, indices: list[int] | None = None) -> None:
+    """Follow the resync of `inst`'s drbd disks on its primary (one drbd_status call per poll),
+    progress in the job log. Unlike a wait on blockdev_info, a side that never connects (a new
+    secondary that died, a refused peer) shows no progress either, so it also ends the wait:
+    after SYNC_STALL_POLLS polls with neither a resync nor progress, the job fails naming the
+    disks' states (the caller then keeps or restores the old storage)."""
+    import asyncio
+
+    pnode = lu.cfg.nodes[inst.primary_node]
+    spec = build_spec(lu.cfg.cluster, inst).disks
+    disks = [spec[i] for i in (indices if indices is not None else range(len(spec)))]
+    views = bd.for_node(lu, inst, disks, pnode)
+    last: list[Any] = []
+    stalled = 0
+    while True:
+        result = await lu.rpc.drbd_status(lu.ctx.services.target(pnode), proc.BlockdevInfoArgs(views))
+        statuses = result.get(f"Cannot get the DRBD status of instance {inst.name}'s disks on {pnode.name}")
+        if all(s is not None and s.get("in_sync") for s in statuses):
+            lu.info(f"Instance {inst.name}'s disks are in sync")
+            return
+        progress = [s.get("sync_percent") if s else None for s in statuses]
+        for disk, percent in zip(disks, progress, strict=True):
+            if isinstance(percent, (int, float)):
+                lu.info(f"- device {bd.iv_name(disk.index)}: {float(percent):.2f}% done")
+        moving = any(isinstance(p, (int, float)) for p in progress) and progress != last
+        stalled = 0 if moving else stalled + 1
+        last = progress
+        if stalled >= bd.SYNC_STALL_POLLS:
+            states = ", ".join(
+                f"{bd.iv_name(d.index)} {s.get('cstate', 'unknown') if s else 'missing'}"
+                for d, s in zip(disks, statuses, strict=True)
+            )
+            raise OpExecError(f"The disks of instance {inst.name} do not sync ({states})")
+        lu.checkpoint()
+        await lu.interruptible(asyncio.sleep(bd.SYNC_POLL))
+
+
 def _faulty(status: dict[str, Any] | None) -> bool:
     return status is None or status.get("disk") != "UpToDate"
 
@@ -246,7 +283,7 @@ class LUInstanceReplaceDisks(InstanceLU):
         if not self.op.early_release:
             self.feedback(f"* waiting for the new storage on {node.name} to resync")
             try:
-                await bd.wait_for_sync(self, inst, sorted(aside))
+                await wait_for_mirror_sync(self, inst, sorted(aside))
             except OpExecError as err:
                 kept = ", ".join("/".join(lv) for lvs in aside.values() for lv in lvs) or "none"
                 raise OpExecError(f"{err}; the old volumes on node {node.name} are kept ({kept})") from None
@@ -260,7 +297,7 @@ class LUInstanceReplaceDisks(InstanceLU):
             await pending.remove_disks(self, node, old, inst.name)
         if self.op.early_release:  # the old storage went first (Ganeti's --early-release); the sync is watched only
             try:
-                await bd.wait_for_sync(self, inst, sorted(aside))
+                await wait_for_mirror_sync(self, inst, sorted(aside))
             except OpExecError as err:
                 self.warning(f"The new storage on {node.name} is not in sync yet: {err}")
 
@@ -287,7 +324,7 @@ class LUInstanceReplaceDisks(InstanceLU):
         await pending.remove_disks(self, old, old_disks, inst.name)
         if self.op.early_release:
             try:
-                await bd.wait_for_sync(self, inst)
+                await wait_for_mirror_sync(self, inst)
             except OpExecError as err:
                 self.warning(f"The new secondary {new.name} is not in sync yet: {err}")
 
@@ -319,7 +356,7 @@ class LUInstanceReplaceDisks(InstanceLU):
             result.get(f"Could not link the disks of instance {inst.name} on {pnode.name} to {new.name}")
             if not self.op.early_release:
                 self.feedback(f"* waiting for the new secondary {new.name} to sync")
-                await bd.wait_for_sync(self, planned)
+                await wait_for_mirror_sync(self, planned)
         except GntError:
             await self._back_to_old(planned, new, created, relinked)
             raise

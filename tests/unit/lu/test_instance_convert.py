@@ -64,7 +64,7 @@ def test_plain_to_drbd_keeps_the_data_lv_and_mirrors_it(h: Harness) -> None:
         views = [a.disk.params["drbd"] for a in calls(h, name, "blockdev_create")]
         assert [v["data"] for v in views] == data_lvs and [v["primary"] for v in views] == [primary] * 2
     names = h.nodes["node1"].names()
-    assert names.index("blockdev_create") < names.index("blockdev_info") < names.index("blockdev_shutdown")
+    assert names.index("blockdev_create") < names.index("drbd_status") < names.index("blockdev_shutdown")
 
 
 def test_the_secondary_is_created_before_the_primary(h: Harness) -> None:
@@ -103,14 +103,14 @@ def test_a_failed_conversion_to_drbd_leaves_the_plain_instance_as_it_was(h: Harn
 def test_a_mirror_that_never_syncs_is_not_committed(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     stopped(h, "plain")
     monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 2)
-    h.nodes["node1"].do_blockdev_info = lambda args: [  # type: ignore[attr-defined]
-        {"exists": True, "in_sync": False, "sync_percent": 1.0} for _ in args.disks
+    h.nodes["node1"].do_drbd_status = lambda args: [  # type: ignore[attr-defined]
+        {"cstate": "StandAlone", "disk": "UpToDate", "in_sync": False, "sync_percent": None} for _ in args.disks
     ]
-    with pytest.raises(OpExecError, match="make no sync progress"):
+    with pytest.raises(OpExecError, match=r"do not sync \(disk/0 StandAlone"):
         h.run(convert("drbd", remote_node="node2"), LUInstanceSetParams)
     assert h.cfg.instance("inst1").disk_template == "plain"
     # the ports and minors are free again
-    h.nodes["node1"].do_blockdev_info = infos  # type: ignore[attr-defined]
+    h.nodes["node1"].do_drbd_status = in_sync  # type: ignore[attr-defined]
     h.run(convert("drbd", remote_node="node2"), LUInstanceSetParams)
     assert logical(h.cfg.instance("inst1").disks[0]).port == 11000
 

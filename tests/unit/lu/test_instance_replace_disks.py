@@ -46,6 +46,8 @@ def pair(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
             [v[0], f"{v[1]}_replaced-1"] for v in (args.disk.params["drbd"]["data"], args.disk.params["drbd"]["meta"])
         ]
     harness.run(create(), LUInstanceCreate)
+    for node in harness.nodes.values():
+        node.calls.clear()
     monkeypatch.setattr(blockdevs, "SYNC_POLL", 0)
     return harness
 
@@ -73,7 +75,10 @@ def test_one_side_gets_new_lvs_and_the_old_ones_go_after_the_sync(
     disk0 = pair.cfg.instance("inst1").disks[0]
     assert ["xenvg", f"{disk0.uuid}.disk0_data_replaced-1"] in [d.logical_id for d in removed]
     assert all(d.dev_type == "plain" for d in removed) and len(removed) == 4
-    assert "blockdev_info" in pair.nodes["node1"].names()  # the sync was waited for on the primary
+    # the serving side checked (before and when starting), the sync followed on the primary (one poll)
+    polls = {"node1": 1, "node2": 0}
+    polls[other] += 2
+    assert {n: pair.nodes[n].names().count("drbd_status") for n in polls} == polls
     # the running instance's disks stay up
     assert not calls(pair, node, "blockdev_shutdown") and not calls(pair, node, "blockdev_assemble")
 
@@ -115,10 +120,12 @@ def test_a_failed_replacement_keeps_going_for_no_other_disk(pair: Harness) -> No
 
 def test_old_lvs_are_kept_when_the_new_side_never_syncs(pair: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 2)
-    pair.nodes["node1"].do_blockdev_info = lambda args: [  # type: ignore[attr-defined]
-        {"exists": True, "in_sync": False, "sync_percent": 3.0} for _ in args.disks
+    pair.nodes["node1"].do_drbd_status = lambda args: [  # type: ignore[attr-defined]
+        {"cstate": "SyncSource", "disk": "UpToDate", "in_sync": False, "sync_percent": 3.0} for _ in args.disks
     ]
-    with pytest.raises(OpExecError, match="make no sync progress.*old volumes on node node2 are kept"):
+    with pytest.raises(
+        OpExecError, match=r"do not sync \(disk/0 SyncSource, disk/1 SyncSource\).*old volumes on node node2 are kept"
+    ):
         pair.run(replace("replace_on_secondary"), LUInstanceReplaceDisks)
     assert calls(pair, "node2", "blockdev_remove") == []
 
@@ -144,11 +151,11 @@ def test_a_new_secondary_that_never_syncs_leaves_the_old_one_in_place(
     pair: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 2)
-    pair.nodes["node1"].do_blockdev_info = lambda args: [  # type: ignore[attr-defined]
-        {"exists": True, "in_sync": False, "sync_percent": 0.0} for _ in args.disks
+    pair.nodes["node1"].do_drbd_status = lambda args: [  # type: ignore[attr-defined]
+        {"cstate": "WFConnection", "disk": "UpToDate", "in_sync": False, "sync_percent": None} for _ in args.disks
     ]
     before = [list(d.logical_id) for d in pair.cfg.instance("inst1").disks]
-    with pytest.raises(OpExecError, match="make no sync progress"):
+    with pytest.raises(OpExecError, match=r"do not sync \(disk/0 WFConnection, disk/1 WFConnection\)"):
         pair.run(replace("replace_new_secondary", remote_node="node3"), LUInstanceReplaceDisks)
     inst = pair.cfg.instance("inst1")
     assert inst.secondary_nodes == [pair.cfg.node("node2").uuid]
@@ -184,7 +191,7 @@ def test_auto_replaces_the_faulty_side(pair: Harness) -> None:
         {"cstate": "Connected", "disk": "UpToDate"},
         {"cstate": "Connected", "disk": "Failed"},
     ]
-    pair.nodes["node1"].do_drbd_status = lambda args: [{"disk": "UpToDate"} for _ in args.disks]  # type: ignore[attr-defined]
+    pair.nodes["node1"].do_drbd_status = in_sync  # type: ignore[attr-defined]
     pair.run(replace("replace_auto"), LUInstanceReplaceDisks)
     assert [a.disk.index for a in calls(pair, "node2", "drbd_replace_local")] == [1]
     assert calls(pair, "node1", "drbd_replace_local") == []
@@ -298,8 +305,8 @@ def test_the_balancers_replace_disks_move_runs(pair: Harness) -> None:
 
 def test_early_release_removes_the_old_lvs_before_the_sync(pair: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blockdevs, "SYNC_STALL_POLLS", 2)
-    pair.nodes["node1"].do_blockdev_info = lambda args: [  # type: ignore[attr-defined]
-        {"exists": True, "in_sync": False, "sync_percent": 3.0} for _ in args.disks
+    pair.nodes["node1"].do_drbd_status = lambda args: [  # type: ignore[attr-defined]
+        {"cstate": "SyncSource", "disk": "UpToDate", "in_sync": False, "sync_percent": 3.0} for _ in args.disks
     ]
     pair.run(replace("replace_on_secondary", early_release=True), LUInstanceReplaceDisks)
     assert len(calls(pair, "node2", "blockdev_remove")) == 4
