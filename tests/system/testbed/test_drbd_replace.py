@@ -76,3 +76,25 @@ def test_a_standalone_side_is_linked_to_its_peer_again(testbed: Any) -> None:
     assert "error" not in relinked, relinked
     wait_for(node1, 1, r"cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate", limit=120)
     assert small(node2, "relink", secondary)["status"]["cstate"] == "Connected"  # already linked: nothing done
+
+
+def test_a_plain_lv_with_data_becomes_the_primary_side_of_a_drbd_disk(testbed: Any) -> None:
+    """modify -t drbd's node steps: the primary's existing LV is the drbd data volume (external
+    metadata leaves its bytes alone), the secondary syncs every byte from it."""
+    node1, node2 = testbed["node1"], testbed["node2"]
+    for host in (node1, node2):
+        prepare(host)
+    node1.run(f"lvcreate -q -y -L {SIZE}M -n d2.disk0_data xenvg")
+    node1.run(f"dd if=/dev/urandom of=/dev/xenvg/d2.disk0_data bs=1M count={SIZE} oflag=direct status=none")
+    written = md5(node1, "/dev/xenvg/d2.disk0_data")
+    primary, secondary = view("node1", "node2", 2, 11002, SECRET, True), view("node2", "node1", 2, 11002, SECRET, False)
+    assert "error" not in small(node2, "create", secondary)
+    made = small(node1, "create", primary)
+    assert "error" not in made, made
+    wait_for(node1, 2, r"cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
+    assert md5(node1, "/dev/drbd2") == written
+    assert md5(node2, "/dev/xenvg/d2.disk0_data") == written
+    # and back to plain: both sides down, the primary's LV still holds the data
+    for host, side in ((node1, primary), (node2, secondary)):
+        assert "error" not in small(host, "shutdown", side)
+    assert md5(node1, "/dev/xenvg/d2.disk0_data") == written
