@@ -113,3 +113,11 @@ def test_malformed_replace_disks_requests_are_400_and_no_job(
     rapi_server: RapiServer, path: str, body: dict[str, Any] | None, message: str
 ) -> None:
     assert message in _refused(rapi_server, "POST", path, body=body)
+
+
+def test_modify_with_a_disk_template_conversion(rapi_server: RapiServer) -> None:
+    body = {"disk_template": "drbd", "remote_node": "node2"}
+    op = _submitted(rapi_server, "PUT", "/2/instances/inst1/modify", body)
+    assert {k: v for k, v in op.items() if k != "force"} == {
+        "OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "inst1", **body
+    }  # fmt: skip
