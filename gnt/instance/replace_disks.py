@@ -24,9 +24,10 @@ from typing import Any
 
 from gnt import constants
 from gnt.cluster import pending
+from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_INVAL, ECODE_NORES, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.instance import blockdevs as bd
-from gnt.instance.common import build_spec, check_node_online, check_node_usable
+from gnt.instance.common import build_spec, check_free_vg, check_node_online, check_node_usable
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import register
@@ -163,6 +164,9 @@ class LUInstanceReplaceDisks(InstanceLU):
         if node.uuid == self.snode.uuid:
             raise OpPrereqError("The specified node is already the secondary node of the instance", ECODE_INVAL)
         check_node_usable(node)
+        vg = self.cfg.cluster.volume_group_name
+        needed = sum(d.size + META_SIZE for d in inst.disks)
+        await check_free_vg(self, node, vg, needed, "data and metadata of the new secondary")
         return node
 
     async def _allocate(self) -> Node:

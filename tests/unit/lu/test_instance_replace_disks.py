@@ -311,3 +311,15 @@ def test_early_release_removes_the_old_lvs_before_the_sync(pair: Harness, monkey
     pair.run(replace("replace_on_secondary", early_release=True), LUInstanceReplaceDisks)
     assert len(calls(pair, "node2", "blockdev_remove")) == 4
     assert any("The new storage on node2 is not in sync yet" in m for m in pair.log)
+
+
+def test_a_new_secondary_without_room_is_refused_before_anything_is_made(pair: Harness) -> None:
+    from gnt.errors import ECODE_NORES
+
+    with_vg(pair.nodes["node3"], free=800)  # the disks need 512 + 256 + 2 x 128 MiB
+    with pytest.raises(
+        OpPrereqError, match="Not enough disk space on target node node3 vg xenvg: required 1024"
+    ) as err:
+        pair.run(replace("replace_new_secondary", remote_node="node3"), LUInstanceReplaceDisks)
+    assert err.value.code == ECODE_NORES
+    assert calls(pair, "node3", "blockdev_create") == [] and calls(pair, "node1", "drbd_relink") == []
