@@ -375,8 +375,7 @@ async def blockdev_info(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
 async def drbd_status(args: proc.BlockdevInfoArgs) -> list[dict[str, Any] | None]:
     from storage.drbd import DrbdDevice
 
-    device = DrbdDevice()
-    statuses = [await device.status(d) for d in args.disks]
+    statuses = await DrbdDevice().statuses(list(args.disks))
     return [s.to_dict() if s is not None else None for s in statuses]
 
 
@@ -387,6 +386,22 @@ async def drbd_set_role(args: proc.BlockdevRoleArgs) -> None:
     device = DrbdDevice()
     for disk in args.disks:
         await device.set_role(disk, args.primary, args.force)
+
+
+@handles(proc.DRBD_REPLACE_LOCAL)
+async def drbd_replace_local(args: proc.BlockdevArgs) -> list[list[str]]:
+    from storage.drbd import DrbdDevice
+
+    return await DrbdDevice().replace_local(args.disk, args.instance_name)
+
+
+@handles(proc.DRBD_RELINK)
+async def drbd_relink(args: proc.BlockdevInfoArgs) -> None:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    for disk in args.disks:
+        await device.relink(disk)
 
 
 @handles(proc.DRBD_DUAL_PRIMARY)

@@ -21,6 +21,7 @@ def logical_units() -> Registry:
     import gnt.instance.migrate
     import gnt.instance.reinstall
     import gnt.instance.rename
+    import gnt.instance.replace_disks
     import gnt.node.logic
     import gnt.node.storage
     import gnt.tags.logic
@@ -37,6 +38,7 @@ def logical_units() -> Registry:
             gnt.instance.migrate,
             gnt.instance.reinstall,
             gnt.instance.rename,
+            gnt.instance.replace_disks,
             gnt.node.logic,
             gnt.node.storage,
             gnt.tags.logic,

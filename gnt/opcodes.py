@@ -362,6 +362,9 @@ class OpInstanceSetParams(OpCode):
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
     disks: list[Any] = _f([], "Disk changes: [[add, -1 or N, {size, mode, name}] | [remove, -1 or N, {}], ...]")
+    disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
+    remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
+    wait_for_sync: bool = _f(True, "Wait for the new mirror to sync when converting to drbd")
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------
@@ -406,6 +409,35 @@ class OpInstanceRecreateDisks(OpCode):
     iallocator: str | None = _f(None, "Allocator choosing new nodes")
 
 
+#: OP_INSTANCE_REPLACE_DISKS' modes, as Ganeti names them
+REPLACE_MODES = ("replace_on_primary", "replace_on_secondary", "replace_new_secondary", "replace_auto")
+
+
+def _replace_mode(value: Any) -> None:
+    if value not in REPLACE_MODES:
+        raise ValueError(f"Replace disks mode must be one of {', '.join(REPLACE_MODES)}, not {value!r}")
+
+
+def _disk_indices(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
+        raise ValueError(f"disks must be a list of disk indices (0, 1, ...), not {value!r}")
+
+
+@dataclass(kw_only=True)
+class OpInstanceReplaceDisks(OpCode):
+    OP_ID: ClassVar[str] = "OP_INSTANCE_REPLACE_DISKS"
+    SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
+    instance_name: str = _f(doc="Instance whose disks to replace", check=ck.hostname)
+    mode: str = _f(
+        doc="replace_on_primary, replace_on_secondary, replace_new_secondary or replace_auto", check=_replace_mode
+    )
+    disks: list[int] = _f([], "Disk indices to replace (all when empty)", _disk_indices)
+    remote_node: str | None = _f(None, "New secondary node (replace_new_secondary)", ck.hostname)
+    iallocator: str | None = _f(None, "Allocator choosing the new secondary node")
+    early_release: bool = _f(False, "Remove the old storage before the new one is in sync")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+
+
 @dataclass(kw_only=True)
 class OpClusterRepairDiskSizes(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_REPAIR_DISK_SIZES"
@@ -442,6 +474,7 @@ OPCODES: dict[str, type[OpCode]] = {
         OpInstanceDeactivateDisks,
         OpInstanceGrowDisk,
         OpInstanceRecreateDisks,
+        OpInstanceReplaceDisks,
         OpClusterRepairDiskSizes,
     )
 }

@@ -129,6 +129,7 @@ class Api:
         r.add_post("/2/instances/{name}/disk/{disk}/grow", self.instance_grow_disk)
         r.add_post("/2/instances/{name}/disks/{disk}/grow", self.instance_grow_disk)
         r.add_post("/2/instances/{name}/recreate-disks", self.instance_op("OP_INSTANCE_RECREATE_DISKS"))
+        r.add_post("/2/instances/{name}/replace-disks", self.instance_replace_disks)
         r.add_get("/2/jobs", self.jobs)
         r.add_post("/2/jobs", self.jobs_submit)
         r.add_get("/2/jobs/{id}", self.job)
@@ -388,6 +389,25 @@ class Api:
             raise OpPrereqError(f"Invalid disk index: '{text[:40]}'", ECODE_INVAL)
         body = await self._body(request)
         op = {**body, "OP_ID": "OP_INSTANCE_GROW_DISK", "instance_name": request.match_info["name"], "disk": int(text)}
+        return await self._submit(request, [op])
+
+    async def instance_replace_disks(self, request: web.Request) -> web.Response:
+        """POST /2/instances/[instance]/replace-disks: Ganeti takes mode, remote_node, iallocator and
+        disks (a comma-separated list of indices) in the query string or the body."""
+        body = await self._body(request)
+        params: dict[str, Any] = {
+            k: request.query[k] for k in ("mode", "remote_node", "iallocator") if k in request.query
+        }
+        if "disks" in request.query:
+            params["disks"] = request.query["disks"]
+        params.update(_query_bool_params(request, ("early_release", "ignore_ipolicy")))
+        op = {**body, **params, "OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": request.match_info["name"]}
+        if isinstance(op.get("disks"), str):
+            text = op["disks"]
+            items = [t.strip() for t in text.split(",")] if text else []
+            if not all(t.isascii() and t.isdigit() and len(t) <= 3 for t in items):
+                raise OpPrereqError(f"Invalid disk index passed: '{text[:40]}'", ECODE_INVAL)
+            op["disks"] = [int(t) for t in items]
         return await self._submit(request, [op])
 
     async def instance_console(self, request: web.Request) -> web.Response:

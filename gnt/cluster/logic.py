@@ -60,6 +60,7 @@ class LUClusterVerify(LogicalUnit):
         facts = self._verify_nodes(results)
         self.feedback("* Verifying instance status")
         self._verify_instances(facts)
+        await self._verify_drbd()
         self.feedback("* Verifying orphan volumes")
         self._verify_orphans(facts)
         self._verify_pending_cleanups()
@@ -72,6 +73,19 @@ class LUClusterVerify(LogicalUnit):
         if unmirrored:
             self.feedback(f"  - NOTICE: {len(unmirrored)} non-redundant instance(s) found.")
         return self.errors == 0
+
+    async def _verify_drbd(self) -> None:
+        """Degraded drbd disks of instances that should have them up (one status read per node)."""
+        from gnt.cluster import verify_drbd
+
+        sides, errors = await verify_drbd.gather(self)
+        for name, error in sorted(errors.items()):
+            if error != "node is offline":
+                self._error("node", name, f"cannot read its DRBD status: {error}")
+        for side in sides:
+            problem = side.problem()
+            if problem is not None:
+                self._error("instance", side.instance.name, f"disk/{side.disk.index} on {side.node.name} is {problem}")
 
     def _verify_config(self) -> None:
         cfg = self.cfg

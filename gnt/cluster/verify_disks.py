@@ -1,6 +1,7 @@
 """OP_CLUSTER_VERIFY_DISKS: finish the disk cleanups that rollbacks could not do (gnt.cluster.pending),
 then check the plain volumes of every instance and activate again what should be up
-(gnt.cluster.verify_lvm).
+(gnt.cluster.verify_lvm), and the drbd disks' sides: re-activate or reconnect the missing, faulty and
+unconnected ones (gnt.cluster.verify_drbd).
 
 Ganeti's watcher runs verify-disks on every pass to re-activate disks; here it is also where a
 failed create's leftover disks go once their node answers again.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnt.cluster import pending, verify_lvm
+from gnt.cluster import pending, verify_drbd, verify_lvm
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.opcodes import OpClusterVerifyDisks
@@ -34,4 +35,5 @@ class LUClusterVerifyDisks(LogicalUnit):
         for what in done["pending"]:
             self.warning(f"Still cannot remove leftover {what}")
         lvm = await verify_lvm.check(self)
-        return {**done, **lvm.as_dict()}
+        drbd = await verify_drbd.check(self)
+        return {**done, **lvm.as_dict(), **drbd.as_dict()}

@@ -566,6 +566,9 @@ def failover(
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
 @click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
+@click.option("-t", "--disk-template", default=None, help="Convert the disks: plain or drbd (instance stopped)")
+@click.option("-n", "--node", "remote_node", default=None, help="The secondary node when converting to drbd")
+@click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
 @click.option("-f", "--force", is_flag=True)
 @common_job_options
 @handle_errors
@@ -577,6 +580,9 @@ def modify(
     offline: bool,
     online: bool,
     disks: tuple[str, ...],
+    disk_template: str | None,
+    remote_node: str | None,
+    no_wait_for_sync: bool,
     force: bool,
     submit: bool,
     dry_run: bool,
@@ -589,6 +595,7 @@ def modify(
       gnt-instance modify -B memory=256M,vcpus=2 inst1
       gnt-instance modify --disk add:size=1G inst1
       gnt-instance modify --disk 1:remove inst1
+      gnt-instance modify -t drbd -n node2 inst1
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
@@ -603,6 +610,9 @@ def modify(
         force=force,
         offline=True if offline else (False if online else None),
         disks=parse_disk_changes(disks),
+        disk_template=disk_template,
+        remote_node=remote_node,
+        wait_for_sync=not no_wait_for_sync,
     )
     result = run_ops(client(), [op], submit)
     if result and isinstance(result[0], list):  # a dry run answers None: nothing was modified
@@ -773,5 +783,77 @@ def recreate_disks(
         disks=parse_recreate_disks(disks),
         nodes=[n for n in (pnode, snode) if n],
         iallocator=iallocator,
+    )
+    run_ops(client(), [op], submit)
+
+
+def parse_replace_disks(value: str | None) -> list[int]:
+    """--disks 0,2 as a list of indices (all disks when absent)."""
+    if not value:
+        return []
+    indices = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item.isascii() or not item.isdigit() or len(item) > 3:
+            raise ParameterError(f"Invalid disk index passed: '{item}' (--disks takes indices such as 0,1)")
+        indices.append(int(item))
+    return indices
+
+
+@main.command("replace-disks", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-p", "--on-primary", is_flag=True, help="Replace the disks on the primary node")
+@click.option("-s", "--on-secondary", is_flag=True, help="Replace the disks on the secondary node")
+@click.option("-n", "--new-secondary", default=None, help="Move the secondary to this node")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new secondary node")
+@click.option("-a", "--auto", is_flag=True, help="Replace the disks found faulty")
+@click.option("--disks", default=None, help="Disk indices to replace, e.g. 0,2 (all when absent)")
+@click.option("--early-release", is_flag=True, help="Remove the old storage before the new one is in sync")
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@common_job_options
+@handle_errors
+def replace_disks(
+    name: str,
+    on_primary: bool,
+    on_secondary: bool,
+    new_secondary: str | None,
+    iallocator: str | None,
+    auto: bool,
+    disks: str | None,
+    early_release: bool,
+    ignore_ipolicy: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Replace the storage of one side of a mirrored (drbd) instance's disks.
+
+    \b
+    Examples:
+      gnt-instance replace-disks -s inst1
+      gnt-instance replace-disks -n node3 inst1
+    """
+    chosen = [on_primary, on_secondary, auto, new_secondary is not None, iallocator is not None]
+    if chosen.count(True) != 1:
+        raise ParameterError("One and only one of the -p, -s, -a, -n and -I options must be passed")
+    if on_primary:
+        mode = "replace_on_primary"
+    elif on_secondary:
+        mode = "replace_on_secondary"
+    elif auto:
+        mode = "replace_auto"
+    else:
+        mode = "replace_new_secondary"
+    op = _instance_op(
+        "OP_INSTANCE_REPLACE_DISKS",
+        name,
+        dry_run,
+        priority,
+        mode=mode,
+        disks=parse_replace_disks(disks),
+        remote_node=new_secondary,
+        iallocator=iallocator,
+        early_release=early_release,
+        ignore_ipolicy=ignore_ipolicy,
     )
     run_ops(client(), [op], submit)

@@ -144,6 +144,24 @@ def release(allocations: list[Allocation], pnode: str, snode: str) -> None:
         _reserved_minors.get(snode, set()).discard(alloc.secondary_minor)
 
 
+def allocate_minors(instances: list[Instance], node: str, count: int) -> list[int]:
+    """Pick and reserve `count` minors on `node` (a new secondary keeps each disk's port and the
+    primary's minor); `release_minors` gives them back."""
+    _, minors = _used(instances)
+    taken = minors.get(node, set()) | _reserved_minors.get(node, set())
+    picked: list[int] = []
+    for _ in range(count):
+        minor = _lowest_free(taken, 0, MAX_MINOR, "DRBD minor on the new secondary node")
+        taken.add(minor)
+        picked.append(minor)
+    _reserved_minors.setdefault(node, set()).update(picked)
+    return picked
+
+
+def release_minors(minors: list[int], node: str) -> None:
+    _reserved_minors.get(node, set()).difference_update(minors)
+
+
 def disk_fields(vg: str, pnode: str, snode: str, disk_uuid: str, index: int, alloc: Allocation) -> dict[str, Any]:
     """logical_id and params of a new drbd disk (LVs named as Ganeti names them)."""
     if not vg:

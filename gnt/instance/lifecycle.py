@@ -199,15 +199,31 @@ class LUInstanceSetParams(InstanceLU):
     def check_opcode(cls, op: Any) -> None:
         disk_modify.parse(op.disks)  # a malformed disk change never becomes a job
 
+    def declare_locks(self, level: Level) -> LockRequest | None:
+        request = super().declare_locks(level)
+        if level == Level.NODE and self.op.disk_template and request is not None:
+            # a conversion changes the instance's nodes' storage (and, to drbd, takes a new secondary)
+            return LockRequest(sorted({*request.names, *([self.op.remote_node] if self.op.remote_node else [])}))
+        return request
+
     def check_arguments(self) -> None:
         op = self.op
-        if not (op.beparams or op.hvparams or op.osparams or op.offline is not None or op.disks):
+        if not (op.beparams or op.hvparams or op.osparams or op.offline is not None or op.disks or op.disk_template):
             raise OpPrereqError("No changes submitted", ECODE_INVAL)
         self.beparams = normalize_beparams(self.op.beparams)
         self.disk_changes = disk_modify.parse(self.op.disks)
 
     async def check_prereq(self) -> None:
         super().check_prereq()
+        self.conversion = None
+        if self.op.disk_template:
+            from gnt.instance import convert
+
+            self.conversion = await convert.check(
+                self, self.instance, self.op.disk_template, self.op.remote_node, bool(self.disk_changes)
+            )
+        elif self.op.remote_node:
+            raise OpPrereqError("A secondary node (-n) is only given with a disk template conversion (-t)", ECODE_INVAL)
         self.disk_plan = await disk_modify.check(self, self.disk_changes) if self.disk_changes else None
         if self.op.offline and self.instance.admin_state == constants.ADMINST_UP:
             raise OpPrereqError(
@@ -235,6 +251,10 @@ class LUInstanceSetParams(InstanceLU):
             changes.append(["admin_state", inst.admin_state])
         if self.disk_plan:
             changes.extend(await disk_modify.apply(self, self.disk_plan))
+        if self.conversion is not None:
+            from gnt.instance import convert
+
+            changes.extend(await convert.apply(self, inst, self.conversion, self.op.wait_for_sync))
         await self.cfg.commit([inst])
         if self.disk_plan:
             await disk_modify.finish(self, self.disk_plan)

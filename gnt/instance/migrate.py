@@ -200,4 +200,13 @@ class LUNodeEvacuate(LogicalUnit):
         return {"jobs": submitted}
 
     def _move_op(self, name: str, target: str) -> dict[str, Any]:
-        return evacuation_opcode(self.cfg.instance(name), target)
+        inst = self.cfg.instance(name)
+        if self.node.uuid in inst.secondary_nodes:  # the node only holds the mirror: move that
+            return {
+                "OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+                "instance_name": name,
+                "mode": "replace_new_secondary",
+                "remote_node": target,
+                "early_release": self.op.early_release,
+            }
+        return evacuation_opcode(inst, target)

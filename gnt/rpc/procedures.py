@@ -350,6 +350,15 @@ DRBD_SET_ROLE = Procedure(
     "drbd_set_role", BlockdevRoleArgs, None, Timeout.NORMAL,
     doc="promote or demote this node's side of drbd disks (failover; --force only when the peer is gone)",
 )  # fmt: skip
+DRBD_REPLACE_LOCAL = Procedure(
+    "drbd_replace_local", BlockdevArgs, list[list[str]], Timeout.SLOW, names=_INSTANCE_NAME_ARG,
+    doc="give this node's side of a drbd disk new LVs under its live link (replace-disks -p/-s); returns the old"
+    " LVs, renamed aside, for removal after the resync",
+)  # fmt: skip
+DRBD_RELINK = Procedure(
+    "drbd_relink", BlockdevInfoArgs, None, Timeout.NORMAL,
+    doc="connect drbd disks to the peer their view names (replace-disks -n, verify-disks' reconnect)",
+)  # fmt: skip
 DRBD_DUAL_PRIMARY = Procedure(
     "drbd_dual_primary", BlockdevDualArgs, None, Timeout.NORMAL,
     doc="reconnect drbd disks with (or without) --allow-two-primaries: a live migration's window",

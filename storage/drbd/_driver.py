@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import replace
 
 from gnt import confine, disktypes
 from gnt.drbd import META_SIZE, DrbdView
@@ -205,6 +207,12 @@ class DrbdDevice(BlockDevice):
     async def status(self, disk: DiskSpec) -> MinorStatus | None:
         return (await self.proc()).minors.get(self.view(disk).minor)
 
+    async def statuses(self, disks: list[DiskSpec]) -> list[MinorStatus | None]:
+        """Every disk's minor from one read of /proc/drbd (verify-disks asks for all of a node's at once)."""
+        minors = [self.view(d).minor for d in disks]  # every view checked before anything is read
+        found = (await self.proc()).minors if disks else {}
+        return [found.get(minor) for minor in minors]
+
     async def set_role(self, disk: DiskSpec, primary: bool, force: bool = False) -> None:
         """Promote or demote this node's side; a promotion while the peer is primary is refused
         unless the link allows two primaries (a migration's window, `set_dual_primary`)."""
@@ -225,3 +233,77 @@ class DrbdDevice(BlockDevice):
         found = self.view(disk)
         status = (await self.proc()).minors.get(found.minor)
         await self._apply(found.minor, cmd.plan_disconnect(found, status))
+
+    async def relink(self, disk: DiskSpec) -> None:
+        """Connect the minor to the peer its view names (see `commands.plan_relink`)."""
+        found = self.view(disk)
+        status, show = await self._facts(found.minor)
+        await self._apply(found.minor, cmd.plan_relink(found, status, show))
+
+    async def replace_local(self, disk: DiskSpec, instance_name: str) -> list[list[str]]:
+        """Give this node's side of a live minor new LVs (replace-disks -p/-s): new data and meta
+        LVs are made beside the old ones, the minor detached, the old LVs renamed aside
+        (`<name>_replaced-<time>`) and the new ones to the disk's names, fresh metadata written and
+        the minor attached again, so the peer resyncs it while it keeps serving. Returns the old
+        LVs kept aside (the master removes them once the sync is done). On a failure the old LVs
+        are put back and attached, and the new ones removed."""
+        found = self.view(disk)
+        await self.proc()
+        status, show = await self._facts(found.minor)
+        if status is None or status.unconfigured:
+            raise StorageError(f"DRBD minor {found.minor} is not set up on this node; activate the disks first")
+        cmd.check_owner(found, status, show)
+        data, meta = self._lvs(disk, found)
+        stamp = int(time.time())
+        new = [replace(d, logical_id=[d.logical_id[0], f"{d.logical_id[1]}_new"]) for d in (data, meta)]
+        aside = [[d.logical_id[0], f"{d.logical_id[1]}_replaced-{stamp}"] for d in (data, meta)]
+        await self._check_fits(new[0], new[1])
+        for lv in new:
+            await self.plain.create(lv, instance_name)
+        moved: list[tuple[DiskSpec, list[str]]] = []
+        try:
+            if status.attached:
+                await self._apply(found.minor, [cmd.detach_argv(found.minor)])
+            for old, name in zip((data, meta), aside, strict=True):
+                if (await self.plain.info(old)).exists:
+                    await self.plain.rename(old, name)
+                    moved.append((old, name))
+            for lv, old in zip(new, (data, meta), strict=True):
+                await self.plain.rename(lv, old.logical_id)
+            await self._apply(found.minor, [cmd.create_md_argv(found.minor, found.meta)])
+            await self._apply(found.minor, [cmd.apply_al_argv(found.minor, found.meta), cmd.attach_argv(found)])
+        except Exception:
+            await self._undo_replace(found, data, meta, new, moved)
+            raise
+        return [name for _, name in moved]
+
+    async def _undo_replace(
+        self,
+        found: DrbdView,
+        data: DiskSpec,
+        meta: DiskSpec,
+        new: list[DiskSpec],
+        moved: list[tuple[DiskSpec, list[str]]],
+    ) -> None:
+        """Best effort back to the old LVs: the new ones removed, the old ones renamed back and
+        attached (each step logged, none raised: the first error is the caller's to report)."""
+        status = (await self.proc()).minors.get(found.minor)
+        if status is not None and status.attached:
+            await self._quietly("detach", self._apply(found.minor, [cmd.detach_argv(found.minor)]))
+        for lv, old in zip(new, (data, meta), strict=True):
+            renamed = not (await self.plain.info(lv)).exists and (await self.plain.info(old)).exists
+            if renamed:
+                await self._quietly("remove new", self.plain.remove(old))  # the new LV under the disk's name
+            await self._quietly("remove new", self.plain.remove(lv))
+        for old, name in moved:
+            await self._quietly("rename old back", self.plain.rename(replace(old, logical_id=name), old.logical_id))
+        if moved:
+            plan = [cmd.apply_al_argv(found.minor, found.meta), cmd.attach_argv(found)]
+            await self._quietly("re-attach old", self._apply(found.minor, plan))
+
+    @staticmethod
+    async def _quietly(what: str, step: object) -> None:
+        try:
+            await step  # type: ignore[misc]
+        except Exception as err:  # the caller raises the first error; this one only goes to the log
+            log.warning("drbd replace undo, %s: %s", what, err)

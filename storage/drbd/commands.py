@@ -78,6 +78,12 @@ def disconnect_argv(view: DrbdView) -> Argv:
     return ["drbdsetup", "disconnect", _address(view.local_ip, view.port), _address(view.remote_ip, view.port)]
 
 
+def detach_argv(minor: int) -> Argv:
+    """Take the backing LVs away from a minor; its network (and a primary's service, read and
+    written through the peer) stays: replace-disks swaps one side's LVs under a live link."""
+    return ["drbdsetup", "detach", str(minor)]
+
+
 def primary_argv(minor: int, force: bool = False) -> Argv:
     return ["drbdsetup", "primary", str(minor), *(["--force"] if force else [])]
 
@@ -183,3 +189,24 @@ def plan_down(minor: int, status: MinorStatus | None) -> list[Argv]:
 
 def plan_disconnect(view: DrbdView, status: MinorStatus | None) -> list[Argv]:
     return [disconnect_argv(view)] if status is not None and status.has_network else []
+
+
+def plan_relink(view: DrbdView, status: MinorStatus | None, show: ShowFacts | None) -> list[Argv]:
+    """Link the minor to the peer its view names (replace-disks -n gave it a new one, or
+    verify-disks reconnects a StandAlone side): drop whatever link it has to another address, then
+    connect. Its backing disk must be this disk's (a minor of another disk is never taken over)."""
+    if status is None or status.unconfigured:
+        raise StorageError(f"DRBD minor {view.minor} is not set up on this node")
+    if show is not None and show.disk is not None and show.disk != lv_path(view.data):
+        raise StorageError(f"DRBD minor {view.minor} is in use by another disk ({show.disk}); not taking it over")
+    wanted = f"{view.remote_ip}:{view.port}"
+    current = show.remote_address if show is not None else None
+    if status.has_network and current == wanted:
+        return []
+    plan: list[Argv] = []
+    if status.has_network and current:
+        local = (show.local_address if show is not None else None) or f"{view.local_ip}:{view.port}"
+        plan.append(["drbdsetup", "disconnect", f"ipv4:{local}", f"ipv4:{current}"])
+    elif status.has_network:
+        plan.append(disconnect_argv(view))
+    return [*plan, connect_argv(view)]

@@ -125,7 +125,7 @@ def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> Non
         for name in ("duration", "node_name", "instance_name", "new_name", "disk_template")
         if name in {f for f in opcodes.field_docs(cls)}
     }
-    tag_fields = {"kind": "cluster", "tags": ["t"], "pattern": "^t"}  # the tag opcodes' required fields
+    tag_fields = {"kind": "cluster", "tags": ["t"], "pattern": "^t", "mode": "replace_auto"}  # required fields
     required.update({k: v for k, v in tag_fields.items() if k in opcodes.field_docs(cls)})
     required.update({name: 1 for name in ("disk", "amount") if name in opcodes.field_docs(cls)})
     op = cls(**required, comment="why", reason=[["cli", "test", 1]])  # type: ignore[arg-type]

@@ -35,6 +35,10 @@ async def main(op: str, view: dict, size: int) -> dict:
             await dev.set_dual_primary(disk, True)
         elif op == "dual-off":
             await dev.set_dual_primary(disk, False)
+        elif op == "replace-local":
+            out["aside"] = await dev.replace_local(disk, "inst1")
+        elif op == "relink":
+            await dev.relink(disk)
         status = await dev.status(disk) if op != "remove" else None
         out["status"] = status.to_dict() if status is not None else None
         info = await dev.info(disk)

@@ -81,3 +81,43 @@ def test_malformed_disk_lists_are_refused_before_a_job_exists(
     rapi_server: RapiServer, method: str, path: str, body: dict[str, Any], message: str
 ) -> None:
     assert message in _refused(rapi_server, method, path, body=body)
+
+
+def test_replace_disks_takes_the_query_string_as_ganeti_does(rapi_server: RapiServer) -> None:
+    status, job_id = rapi_server.call(
+        "POST", "/2/instances/inst1/replace-disks?mode=replace_on_secondary&disks=0,1&early_release=1"
+    )
+    assert status == 200, job_id
+    (op,) = rapi_server.master.queue.jobs[job_id].ops
+    assert (op["OP_ID"], op["mode"], op["disks"], op["early_release"]) == (
+        "OP_INSTANCE_REPLACE_DISKS", "replace_on_secondary", [0, 1], True
+    )  # fmt: skip
+
+
+def test_replace_disks_takes_a_body(rapi_server: RapiServer) -> None:
+    body = {"mode": "replace_new_secondary", "remote_node": "node2"}
+    op = _submitted(rapi_server, "POST", "/2/instances/inst1/replace-disks", body)
+    assert op == {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "inst1", **body}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/2/instances/inst1/replace-disks?mode=sideways", None, "Replace disks mode must be one of"),
+        ("/2/instances/inst1/replace-disks?mode=replace_on_primary&disks=x", None, "Invalid disk index passed"),
+        ("/2/instances/inst1/replace-disks", {"mode": "replace_new_secondary"}, "new node given"),
+        ("/2/instances/inst1/replace-disks", {}, "mode' missing"),
+    ],
+)
+def test_malformed_replace_disks_requests_are_400_and_no_job(
+    rapi_server: RapiServer, path: str, body: dict[str, Any] | None, message: str
+) -> None:
+    assert message in _refused(rapi_server, "POST", path, body=body)
+
+
+def test_modify_with_a_disk_template_conversion(rapi_server: RapiServer) -> None:
+    body = {"disk_template": "drbd", "remote_node": "node2"}
+    op = _submitted(rapi_server, "PUT", "/2/instances/inst1/modify", body)
+    assert {k: v for k, v in op.items() if k != "force"} == {
+        "OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "inst1", **body
+    }  # fmt: skip

@@ -23,6 +23,7 @@ LU_MODULES = (
     "gnt.instance.migrate",
     "gnt.instance.reinstall",
     "gnt.instance.rename",
+    "gnt.instance.replace_disks",
     "gnt.node.logic",
     "gnt.node.storage",
     "gnt.tags.logic",
