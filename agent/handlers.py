@@ -366,6 +366,16 @@ async def blockdev_info(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
     return [ser.to_dict(await storage.get(d.dev_type).info(d)) for d in args.disks]
 
 
+@handles(proc.BLOCKDEV_ADOPTABLE)
+async def blockdev_adoptable(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
+    return [ser.to_dict(await storage.get(d.dev_type).adoptable(d)) for d in args.disks]
+
+
+@handles(proc.BLOCKDEV_RENAME)
+async def blockdev_rename(args: proc.BlockdevRenameArgs) -> None:
+    await storage.get(args.disk.dev_type).rename(args.disk, list(args.new_logical_id))
+
+
 @handles(proc.DRBD_STATUS)
 async def drbd_status(args: proc.BlockdevInfoArgs) -> list[dict[str, Any] | None]:
     from storage.drbd import DrbdDevice

@@ -13,7 +13,7 @@ DT_DRBD = "drbd"
 DT_BLOCK = "blockdev"
 DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD, DT_BLOCK)
 #: templates gnt can run today (blockdev needs its driver); plain and drbd need LVM (and drbd DRBD 8.4) on the nodes
-DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD)
+DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD, DT_BLOCK)
 #: templates a new cluster enables unless told otherwise (plain needs a volume group on every node)
 DEFAULT_ENABLED_DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE)
 #: templates whose disks are LVM logical volumes in the cluster's volume group

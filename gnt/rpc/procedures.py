@@ -229,6 +229,12 @@ class BlockdevDualArgs:
 
 
 @dataclass
+class BlockdevRenameArgs:
+    disk: DiskSpec
+    new_logical_id: list[str]
+
+
+@dataclass
 class OsValidateArgs:
     name: str
 
@@ -357,6 +363,14 @@ INSTANCE_DISK_RESIZE = Procedure(
 LV_STATUS = Procedure(
     "lv_status", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
     doc="every LV of the named volume groups with its size and whether it is active (one lvs call)",
+)  # fmt: skip
+BLOCKDEV_ADOPTABLE = Procedure(
+    "blockdev_adoptable", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST,
+    doc="each disk's existing device (an LV, a block device path) if it may be adopted: path and size",
+)  # fmt: skip
+BLOCKDEV_RENAME = Procedure(
+    "blockdev_rename", BlockdevRenameArgs, None, Timeout.NORMAL,
+    doc="rename a disk to a new logical_id (an adopted LV to the instance's naming, and back on failure)",
 )  # fmt: skip
 
 #: every procedure, by name
