@@ -20,6 +20,9 @@ DEFAULT_ENABLED_DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE)
 LVM_DISK_TEMPLATES = (DT_PLAIN, DT_DRBD)
 #: the cluster's volume group unless `--vg-name` says otherwise (Ganeti's default)
 DEFAULT_VG_NAME = "xenvg"
+#: the DRBD kernel module's usermode_helper nodes must load it with (Ganeti's default): DRBD runs it on
+#: state changes, and a real helper script that is missing turns a first sync into StandAlone
+DEFAULT_DRBD_HELPER = "/bin/true"
 # What each template's disks are (local, shared, mirrored) and which can move: gnt.disktypes.
 
 HYPERVISORS = ("fake", "kvm", "xen")

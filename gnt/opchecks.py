@@ -167,6 +167,14 @@ def regexes(value: Any) -> None:
             raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
 
 
+def drbd_helper(value: Any) -> None:
+    """The DRBD module's usermode helper: an absolute path without spaces, or "" (no check)."""
+    if value is None or value == "":
+        return
+    if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() or c == "\0" for c in value):
+        raise ValueError(f"drbd usermode helper must be an absolute path (or empty), not {value!r}")
+
+
 def vg_name(value: Any) -> None:
     """An LVM volume group name LVM accepts and that is no command-line option (gnt.confine's rule)."""
     from gnt.confine import lvm_name_problem

@@ -94,6 +94,8 @@ class NodeInfoArgs:
     storage_dirs: list[str] = field(default_factory=list)
     #: LVM volume groups whose size and free space to report
     vg_names: list[str] = field(default_factory=list)
+    #: report the DRBD module's usermode helper too (node_verify, when drbd is enabled)
+    drbd: bool = False
 
 
 @dataclass
@@ -371,6 +373,10 @@ BLOCKDEV_ADOPTABLE = Procedure(
 BLOCKDEV_RENAME = Procedure(
     "blockdev_rename", BlockdevRenameArgs, None, Timeout.NORMAL,
     doc="rename a disk to a new logical_id (an adopted LV to the instance's naming, and back on failure)",
+)  # fmt: skip
+DRBD_HELPER = Procedure(
+    "drbd_helper", NoArgs, str, Timeout.FAST,
+    doc="the usermode_helper the node's DRBD module was loaded with (gnt-cluster modify --drbd-usermode-helper)",
 )  # fmt: skip
 
 #: every procedure, by name
