@@ -167,6 +167,26 @@ def regexes(value: Any) -> None:
             raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
 
 
+def diskparams(value: Any) -> None:
+    """Disk parameters per template (`-D drbd:resync-rate=N`): only those gnt.drbd declares."""
+    from gnt.drbd import DISK_PARAMS
+
+    known = {"drbd": DISK_PARAMS}
+    for template, params in (value or {}).items():
+        if template not in known:
+            raise ValueError(f"no disk parameters for disk template {template!r} (known: {', '.join(known)})")
+        if not isinstance(params, dict):
+            raise ValueError(f"disk parameters of {template} must be key=value pairs, not {params!r}")
+        for key, item in params.items():
+            if key not in known[template]:
+                raise ValueError(
+                    f"unknown {template} disk parameter {key!r} (known: {', '.join(sorted(known[template]))})"
+                )
+            low, high = known[template][key]
+            if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+                raise ValueError(f"{template} disk parameter {key} must be an integer from {low} to {high}: {item!r}")
+
+
 def drbd_helper(value: Any) -> None:
     """The DRBD module's usermode helper: an absolute path without spaces, or "" (no check)."""
     if value is None or value == "":

@@ -63,6 +63,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.drbd_helper(drbd_helper)
     except ValueError as err:
         raise OpPrereqError(f"Invalid --drbd-usermode-helper: {err}", ECODE_INVAL) from None
+    try:
+        opchecks.diskparams(opts.get("diskparams") or {})
+    except ValueError as err:
+        raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
     group = NodeGroup(name="default")
     node = Node(
         name=hostname,
@@ -78,6 +82,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         enabled_disk_templates=templates,
         volume_group_name=vg_name,
         drbd_usermode_helper=drbd_helper,
+        diskparams=opts.get("diskparams") or {},
         file_storage_dir=_localize_dir(opts.get("file_storage_dir", ""), paths.DEFAULT_FILE_STORAGE_DIR),
         shared_file_storage_dir=_localize_dir(
             opts.get("shared_file_storage_dir", ""), default_shared_file_storage_dir()

@@ -317,6 +317,8 @@ class LUClusterSetParams(LogicalUnit):
             cluster.reserved_lvs = list(op.reserved_lvs)
         if op.drbd_helper is not None:
             cluster.drbd_usermode_helper = op.drbd_helper
+        for template, params in (op.diskparams or {}).items():
+            cluster.diskparams.setdefault(template, {}).update(params)
         for attr in simple:
             value = getattr(op, attr)
             if value is not None:

@@ -21,3 +21,19 @@ def test_the_helper_is_shown_changed_and_a_bad_one_refused(cluster: VCluster) ->
         assert "Traceback" not in bad.text and _helper(cluster) == "/usr/lib/drbd/notify.sh"
     finally:
         cluster.ok("gnt-cluster", "modify", "--drbd-usermode-helper", "/bin/true")
+
+
+def test_drbd_disk_parameters_are_set_and_bad_ones_refused(cluster: VCluster) -> None:
+    cluster.ok("gnt-cluster", "modify", "-D", "drbd:resync-rate=1000")
+    try:
+        info = cluster.ok("gnt-cluster", "info")
+        assert "resync-rate: 1000" in info, info
+        for bad, message in (
+            ("drbd:resync-rate=fast", "resync-rate must be an integer"),
+            ("drbd:bogus=1", "unknown drbd disk parameter 'bogus'"),
+            ("plain:stripes=2", "no disk parameters for disk template 'plain'"),
+        ):
+            result = cluster.run("gnt-cluster", "modify", "-D", bad)
+            assert result.rc != 0 and message in result.text and "Traceback" not in result.text, result.text
+    finally:
+        cluster.ok("gnt-cluster", "modify", "-D", f"drbd:resync-rate={61440}")

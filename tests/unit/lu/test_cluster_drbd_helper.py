@@ -129,3 +129,53 @@ def _no_vg_check() -> Any:
             return None
 
     return NoVg
+
+
+# -- -D drbd:resync-rate ---------------------------------------------------------------------------
+
+
+def test_the_drbd_resync_rate_reaches_each_nodes_view(drbd: Harness) -> None:
+    from gnt.instance.create import LUInstanceCreate
+    from gnt.opcodes import OpInstanceCreate
+    from tests.unit.lu.test_instance_drbd import in_sync, views
+    from tests.unit.lu.test_instance_plain import with_vg
+
+    for name in ("node1", "node2"):
+        with_vg(drbd.nodes[name])
+        drbd.nodes[name].do_drbd_status = in_sync  # type: ignore[attr-defined]
+    drbd.run(OpClusterSetParams(diskparams={"drbd": {"resync-rate": 1000}}), LUClusterSetParams)
+    assert drbd.cfg.cluster.diskparams == {"drbd": {"resync-rate": 1000}}
+    op = OpInstanceCreate(
+        instance_name="inst1", disk_template="drbd", disks=[{"size": 64}], os_type="noop", pnode="node1",
+        snode="node2", beparams={"memory": 128},
+    )  # fmt: skip
+    drbd.run(op, LUInstanceCreate)
+    assert [v["resync_rate"] for n in ("node1", "node2") for v in views(drbd.nodes[n])] == [1000, 1000]
+    assert "resync_rate" not in drbd.cfg.instance("inst1").disks[0].params  # the cluster's, not copied
+
+
+def test_without_a_rate_the_view_has_ganetis_default(drbd: Harness) -> None:
+    from gnt.drbd import DEFAULT_RESYNC_RATE
+    from gnt.instance.drbd import node_spec
+    from gnt.runtime import DiskSpec
+
+    node1, node2 = drbd.cfg.node("node1"), drbd.cfg.node("node2")
+    spec = DiskSpec(
+        uuid="d", index=0, size=64, dev_type="drbd", logical_id=[node1.uuid, node2.uuid, "11000", "0", "0"],
+        params={"children": [["xenvg", "d_data"], ["xenvg", "d_meta"]], "secret": "a" * 40},
+    )  # fmt: skip
+    assert node_spec(spec, node1, node2, True).params["drbd"]["resync_rate"] == DEFAULT_RESYNC_RATE
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"plain": {"stripes": 2}}, "no disk parameters for disk template 'plain'"),
+        ({"drbd": {"c-plan-ahead": 0}}, "unknown drbd disk parameter 'c-plan-ahead' \\(known: resync-rate\\)"),
+        ({"drbd": {"resync-rate": 0}}, "resync-rate must be an integer from 1 to"),
+        ({"drbd": {"resync-rate": "fast"}}, "resync-rate must be an integer"),
+    ],
+)
+def test_disk_parameters_gnt_does_not_know_are_refused(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(OpPrereqError, match=message):
+        from_dict({"OP_ID": "OP_CLUSTER_SET_PARAMS", "diskparams": params})
