@@ -254,3 +254,14 @@ def test_a_blockdev_instance_fails_over_to_a_node_that_sees_the_lun(adopt: Harne
     adopt.run(OpInstanceFailover(instance_name="inst1", target_node="node2"), LUInstanceFailover)
     assert adopt.cfg.instance("inst1").primary_node == adopt.cfg.node("node2").uuid
     assert "inst1" in adopt.nodes["node2"].running
+
+
+def test_a_blockdev_instance_migrates_live(adopt: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    adopt.run(create([{"adopt": LUN}], template="blockdev"), LUInstanceCreate)
+    adopt.run(OpInstanceMigrate(instance_name="inst1", target_node="node2"), LUInstanceMigrate)
+    assert adopt.cfg.instance("inst1").primary_node == adopt.cfg.node("node2").uuid
+    accepted = [a for n, a in adopt.nodes["node2"].calls if n == "accept_instance"]
+    assert accepted and accepted[0].instance.disks[0].logical_id == ["manual", LUN]

@@ -99,3 +99,17 @@ def test_the_real_probe_tells_char_devices_files_and_missing_paths(tmp_path: Pat
 def test_info_of_a_missing_device() -> None:
     info = asyncio.run(device().info(disk("/dev/disk/by-id/gone")))
     assert (info.exists, info.path) == (False, "/dev/disk/by-id/gone")
+
+
+def test_a_migration_target_that_does_not_see_the_lun_refuses_the_instance() -> None:
+    """Incoming, a shared disk is assembled on the target (not copied): without the LUN there,
+    the node says so before the hypervisor starts anything."""
+    from agent.handlers import _assemble_disks
+    from gnt import serial
+    from gnt.runtime import InstanceSpec
+
+    fields = {"name": "inst1", "uuid": "u", "hypervisor": "fake", "memory": 128, "vcpus": 1}
+    spec = serial.from_dict(InstanceSpec, fields)
+    spec.disks = [disk("/dev/disk/by-id/gnt-test-not-here")]
+    with pytest.raises(StorageError, match="Block device /dev/disk/by-id/gnt-test-not-here not found on this node"):
+        asyncio.run(_assemble_disks(spec, incoming=True))
