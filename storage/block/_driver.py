@@ -50,14 +50,19 @@ def probe(path: str) -> DeviceFacts:
         return DeviceFacts("char")
     if not stat.S_ISBLK(mode):
         return DeviceFacts("other")
+    busy = False
     try:
         fd = os.open(path, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
     except OSError as err:
-        if err.errno == errno.EBUSY:
-            return DeviceFacts("block", busy=True)
-        raise StorageError(f"Cannot open block device {path}: {err.strerror}") from None
+        if err.errno != errno.EBUSY:
+            raise StorageError(f"Cannot open block device {path}: {err.strerror}") from None
+        busy = True  # held (by a running guest, too): its size is still worth knowing
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as again:
+            raise StorageError(f"Cannot open block device {path}: {again.strerror}") from None
     try:
-        return DeviceFacts("block", size=os.lseek(fd, 0, os.SEEK_END))
+        return DeviceFacts("block", size=os.lseek(fd, 0, os.SEEK_END), busy=busy)
     finally:
         os.close(fd)
 

@@ -39,6 +39,7 @@ DRIVER_SCRIPT = textwrap.dedent(
                 out[name] = "adopted"
             except GntError as err:
                 out[name] = f"{{type(err).__name__}}: {{err}}"
+        out["held_size"] = (await dev.info(disk("{DATA}"))).size
         await dev.shutdown(disk("{LUN}"))
         await dev.remove(disk("{LUN}"))
         out["after_remove"] = (await dev.info(disk("{LUN}"))).exists
@@ -82,6 +83,7 @@ def test_the_shared_lun_is_adopted_on_both_hosts_by_the_same_path(testbed: Any) 
         out1["held"] == f"StorageError: Block device {DATA} is in use on this node (mounted, or held by another device)"
     )
     assert out2["held"] == "adopted"  # node2's data disk is free
+    assert out1["held_size"] == out2["held_size"] > 0  # a held device still reports its size
     # one LUN: what node1 writes through its by-id path, node2 reads through its own
     node1.run(f"echo adopted-on-$(hostname) | dd of={LUN} bs=512 conv=sync oflag=direct status=none")
     read = node2.run(f"dd if={LUN} bs=512 count=1 iflag=direct status=none | tr -d '\\0'").stdout
