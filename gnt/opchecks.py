@@ -269,6 +269,9 @@ def disks(value: Any) -> None:
             raise ValueError(f"disk {index}: access mode must be 'rw' or 'ro', not {disk.get('mode')!r}")
         if "spindles" in disk and disk["spindles"] is not None:
             _int_param(disk["spindles"], f"disk/{index} spindles", 0, 2**31 - 1)
+        adopt = disk.get("adopt")
+        if adopt is not None and (not isinstance(adopt, str) or not adopt or "\0" in adopt):
+            raise ValueError(f"disk {index}: adopt must name an LV or a device path, not {adopt!r}")
 
 
 def _nic_ip(index: int, ip: Any) -> None:

@@ -24,3 +24,14 @@ def test_adopt_needs_no_size_and_keeps_the_path_whole() -> None:
 def test_adopt_refusals(value: str, message: str) -> None:
     with pytest.raises(ParameterError, match=message):
         parse_disks((value,))
+
+
+@pytest.mark.parametrize("adopt", [5, "", ["x"]])
+def test_a_malformed_adopt_is_refused_at_submission(adopt: object) -> None:
+    """Before any job exists (RAPI: a 400), as every other malformed disk field."""
+    from gnt.errors import OpPrereqError
+    from gnt.opcodes import from_dict
+
+    with pytest.raises(OpPrereqError, match="adopt must name an LV or a device path"):
+        from_dict({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "i1", "disk_template": "blockdev",
+                   "disks": [{"adopt": adopt}], "pnode": "node1"})  # fmt: skip
