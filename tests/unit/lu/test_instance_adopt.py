@@ -265,3 +265,15 @@ def test_a_blockdev_instance_migrates_live(adopt: Harness) -> None:
     assert adopt.cfg.instance("inst1").primary_node == adopt.cfg.node("node2").uuid
     accepted = [a for n, a in adopt.nodes["node2"].calls if n == "accept_instance"]
     assert accepted and accepted[0].instance.disks[0].logical_id == ["manual", LUN]
+
+
+def test_disks_cannot_be_added_to_a_blockdev_instance(adopt: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceSetParams
+    from gnt.opcodes import OpInstanceSetParams
+
+    adopt.run(create([{"adopt": LUN}], template="blockdev", start=False), LUInstanceCreate)
+    op = OpInstanceSetParams(instance_name="inst1", disks=[["add", -1, {"size": 64}]])
+    with pytest.raises(OpPrereqError, match="Disks cannot be added to blockdev instances: they are adopted") as err:
+        adopt.run(op, LUInstanceSetParams)
+    assert err.value.code == ECODE_INVAL and len(adopt.cfg.instance("inst1").disks) == 1
+    assert "blockdev_create" not in adopt.nodes["node1"].names()
