@@ -127,6 +127,13 @@ async def node_verify(args: proc.NodeInfoArgs) -> dict[str, Any]:
         except StorageError as err:  # no lvm2, a hung PV: verify reports it for this node
             result["volumes_error"] = str(err)
     result["ssconf"] = _read_ssconf()
+    if args.drbd:
+        from storage.drbd import usermode_helper
+
+        try:
+            result["drbd_helper"] = usermode_helper()
+        except StorageError as err:
+            result["drbd_helper_error"] = str(err)
     return result
 
 
@@ -369,6 +376,23 @@ async def lv_list(args: proc.VolumeGroupsArgs) -> list[dict[str, Any]]:
 @handles(proc.BLOCKDEV_INFO)
 async def blockdev_info(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
     return [ser.to_dict(await storage.get(d.dev_type).info(d)) for d in args.disks]
+
+
+@handles(proc.BLOCKDEV_ADOPTABLE)
+async def blockdev_adoptable(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]]:
+    return [ser.to_dict(await storage.get(d.dev_type).adoptable(d)) for d in args.disks]
+
+
+@handles(proc.BLOCKDEV_RENAME)
+async def blockdev_rename(args: proc.BlockdevRenameArgs) -> None:
+    await storage.get(args.disk.dev_type).rename(args.disk, list(args.new_logical_id))
+
+
+@handles(proc.DRBD_HELPER)
+async def drbd_helper(args: proc.NoArgs) -> str:
+    from storage.drbd import usermode_helper
+
+    return usermode_helper()
 
 
 @handles(proc.DRBD_STATUS)

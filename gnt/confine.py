@@ -18,6 +18,12 @@ resolved (symlinks followed, `..` removed) and must lie inside one of the node's
   `paths.lvm_volume_groups()` (one name a line), written and guarded like the storage roots; when
   it is absent the node allows the default `xenvg` only. A plain disk's `logical_id` (`[vg, lv]`)
   must name one of them and a strictly valid LV name, so no caller can reach the host's own LVs.
+- **adoptable block device roots**: the directories listed in the node-local file
+  `paths.adoptable_blockdev_roots()` (one absolute path a line), written and guarded like the
+  others; when it is absent the node allows `/dev/disk` only (Ganeti's adoptable_blockdev_root).
+  A `blockdev` disk's path must lie under one of them *as written* (no `..`, no symlink games in
+  the name itself: `/dev/disk/by-id/...` links point outside the root by design) and resolve to a
+  block device, so no caller can adopt the node's own root disk by its `/dev/sda` name.
 
 Names that end up in paths (instances, OSes, ssconf keys) must match strict patterns. Every
 refusal is an `RpcArgumentError` with the reason, and a warning in the node's log.
@@ -197,6 +203,55 @@ def logical_volume(logical_id: object, what: str) -> tuple[str, str]:
     if problem:
         raise refuse(f"{what}: {problem}")
     return volume_group(vg, what), str(lv)
+
+
+DEFAULT_BLOCKDEV_ROOTS = ("/dev/disk",)
+_BLOCKDEV_ROOTS_HEADER = (
+    "# directories whose block devices blockdev disks may adopt (gnt-cluster init / gnt-node add); edit on each node\n"
+)
+
+
+def parse_blockdev_roots(text: str) -> list[str]:
+    """The directories of an adoptable-blockdev-roots file; each must be absolute."""
+    return [os.path.normpath(line) for line in _entries(text) if os.path.isabs(line)]
+
+
+def write_blockdev_roots(target: str, dirs: list[str]) -> None:
+    """Write a node's adoptable-blockdev-roots file (at set-up time, never over RPC)."""
+    _write_list(target, _BLOCKDEV_ROOTS_HEADER, [os.path.normpath(d) for d in dirs if d])
+
+
+def blockdev_roots() -> list[str]:
+    """The directories this node lets `blockdev` disks adopt devices from (its file, or /dev/disk)."""
+    try:
+        with open(paths.adoptable_blockdev_roots()) as handle:
+            return parse_blockdev_roots(handle.read())
+    except FileNotFoundError:
+        return list(DEFAULT_BLOCKDEV_ROOTS)
+
+
+def block_device_problem(path: object, roots: list[str] | tuple[str, ...] = DEFAULT_BLOCKDEV_ROOTS) -> str | None:
+    """Why `path` may not name an adoptable block device under `roots`, or None. Checked as
+    written: the master asks it with the default roots for an early, clear error, the node with
+    its own roots before any driver looks at the path."""
+    if not isinstance(path, str) or not os.path.isabs(path) or "\0" in path:
+        return f"{path!r} is not an absolute path"
+    if ".." in path.split("/"):
+        return f"{path} must not contain '..'"
+    if os.path.normpath(path) != path:
+        return f"{path} is not in canonical form (write {os.path.normpath(path)})"
+    if not any(path.startswith(root.rstrip("/") + "/") for root in roots):
+        return f"{path} is outside the directories block devices may be adopted from ({', '.join(roots) or 'none'})"
+    return None
+
+
+def block_device(path: object, what: str) -> str:
+    """`path`, if it lies under one of this node's adoptable block device roots (as written)."""
+    roots = blockdev_roots()
+    problem = block_device_problem(path, roots)
+    if problem:
+        raise refuse(f"{what}: {problem}; allowed roots are listed in {paths.adoptable_blockdev_roots()}")
+    return str(path)
 
 
 def _where(where: str) -> str:

@@ -13,13 +13,16 @@ DT_DRBD = "drbd"
 DT_BLOCK = "blockdev"
 DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD, DT_BLOCK)
 #: templates gnt can run today (blockdev needs its driver); plain and drbd need LVM (and drbd DRBD 8.4) on the nodes
-DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD)
+DISK_TEMPLATES_AVAILABLE = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE, DT_PLAIN, DT_DRBD, DT_BLOCK)
 #: templates a new cluster enables unless told otherwise (plain needs a volume group on every node)
 DEFAULT_ENABLED_DISK_TEMPLATES = (DT_DISKLESS, DT_FILE, DT_SHARED_FILE)
 #: templates whose disks are LVM logical volumes in the cluster's volume group
 LVM_DISK_TEMPLATES = (DT_PLAIN, DT_DRBD)
 #: the cluster's volume group unless `--vg-name` says otherwise (Ganeti's default)
 DEFAULT_VG_NAME = "xenvg"
+#: the DRBD kernel module's usermode_helper nodes must load it with (Ganeti's default): DRBD runs it on
+#: state changes, and a real helper script that is missing turns a first sync into StandAlone
+DEFAULT_DRBD_HELPER = "/bin/true"
 # What each template's disks are (local, shared, mirrored) and which can move: gnt.disktypes.
 
 HYPERVISORS = ("fake", "kvm", "xen")

@@ -40,6 +40,10 @@ class DiskKind:
     #: a hypervisor that mirrors local disks may create and fill it on the target during a live
     #: migration (an image file); an LVM volume must first be created there, which no migration does
     copied_live: bool = True
+    #: an existing device can become an instance's disk (`--disk N:adopt=NAME`): an LV, a block device path
+    adoptable: bool = False
+    #: disks of this kind are only ever adopted, never created nor deleted by gnt (blockdev)
+    must_adopt: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -79,9 +83,10 @@ DISK_KINDS: dict[str, DiskKind] = {
         DiskKind(constants.DT_DISKLESS, Locality.NONE),
         DiskKind(constants.DT_FILE, Locality.LOCAL, file_backed=True),
         DiskKind(constants.DT_SHARED_FILE, Locality.SHARED, file_backed=True),
-        DiskKind(constants.DT_PLAIN, Locality.LOCAL, copied_live=False),
+        DiskKind(constants.DT_PLAIN, Locality.LOCAL, copied_live=False, adoptable=True),
         DiskKind(constants.DT_DRBD, Locality.MIRRORED),
-        DiskKind(constants.DT_BLOCK, Locality.SHARED),
+        # a path every node that sees the LUN resolves the same way (/dev/disk/by-id/...)
+        DiskKind(constants.DT_BLOCK, Locality.SHARED, adoptable=True, must_adopt=True),
     )
 }
 

@@ -38,6 +38,10 @@ HMAC_ALG = "md5"
 #: Ganeti's default resync rate, KiB/s (--resync-rate with no unit)
 DEFAULT_RESYNC_RATE = 61440
 PARAMS_KEY = "drbd"
+#: the drbd disk parameters `-D drbd:KEY=VALUE` sets (Ganeti's names), with their allowed range
+DISK_PARAMS: dict[str, tuple[int, int]] = {"resync-rate": (1, 10 * 1024 * 1024)}
+#: where a disk spec carries the cluster's resync rate to node_spec (the master fills it in)
+RESYNC_RATE_KEY = "resync_rate"
 
 
 def new_secret() -> str:

@@ -73,6 +73,10 @@ class Cluster(ConfigObject):
     volume_group_name: str = constants.DEFAULT_VG_NAME
     #: regular expressions of LVs (`vg/lv`) that are not gnt's: verify does not call them unknown
     reserved_lvs: list[str] = field(default_factory=list)
+    #: the DRBD module's usermode_helper every drbd node must have (`--drbd-usermode-helper`); "" checks none
+    drbd_usermode_helper: str = constants.DEFAULT_DRBD_HELPER
+    #: disk parameters per template (`-D drbd:resync-rate=N`): gnt.drbd.DISK_PARAMS says which exist
+    diskparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     beparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     hvparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)

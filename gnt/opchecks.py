@@ -167,6 +167,34 @@ def regexes(value: Any) -> None:
             raise ValueError(f"invalid regular expression {pattern!r}: {err}") from None
 
 
+def diskparams(value: Any) -> None:
+    """Disk parameters per template (`-D drbd:resync-rate=N`): only those gnt.drbd declares."""
+    from gnt.drbd import DISK_PARAMS
+
+    known = {"drbd": DISK_PARAMS}
+    for template, params in (value or {}).items():
+        if template not in known:
+            raise ValueError(f"no disk parameters for disk template {template!r} (known: {', '.join(known)})")
+        if not isinstance(params, dict):
+            raise ValueError(f"disk parameters of {template} must be key=value pairs, not {params!r}")
+        for key, item in params.items():
+            if key not in known[template]:
+                raise ValueError(
+                    f"unknown {template} disk parameter {key!r} (known: {', '.join(sorted(known[template]))})"
+                )
+            low, high = known[template][key]
+            if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+                raise ValueError(f"{template} disk parameter {key} must be an integer from {low} to {high}: {item!r}")
+
+
+def drbd_helper(value: Any) -> None:
+    """The DRBD module's usermode helper: an absolute path without spaces, or "" (no check)."""
+    if value is None or value == "":
+        return
+    if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() or c == "\0" for c in value):
+        raise ValueError(f"drbd usermode helper must be an absolute path (or empty), not {value!r}")
+
+
 def vg_name(value: Any) -> None:
     """An LVM volume group name LVM accepts and that is no command-line option (gnt.confine's rule)."""
     from gnt.confine import lvm_name_problem
@@ -241,6 +269,9 @@ def disks(value: Any) -> None:
             raise ValueError(f"disk {index}: access mode must be 'rw' or 'ro', not {disk.get('mode')!r}")
         if "spindles" in disk and disk["spindles"] is not None:
             _int_param(disk["spindles"], f"disk/{index} spindles", 0, 2**31 - 1)
+        adopt = disk.get("adopt")
+        if adopt is not None and (not isinstance(adopt, str) or not adopt or "\0" in adopt):
+            raise ValueError(f"disk {index}: adopt must name an LV or a device path, not {adopt!r}")
 
 
 def _nic_ip(index: int, ip: Any) -> None:

@@ -130,6 +130,8 @@ class OpClusterSetParams(OpCode):
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
     vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
+    drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
+    diskparams: dict[str, dict[str, Any]] | None = _f(None, "Disk parameters per template", ck.diskparams)
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
 
 

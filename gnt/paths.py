@@ -105,6 +105,12 @@ def lvm_volume_groups() -> str:
     return os.path.join(data_dir(), "lvm-volume-groups")
 
 
+def adoptable_blockdev_roots() -> str:
+    """This node's list of directories whose block devices `blockdev` disks may adopt (see
+    gnt.confine); never set over RPC."""
+    return os.path.join(data_dir(), "adoptable-blockdev-roots")
+
+
 def ssconf_dir() -> str:
     return data_dir()
 

@@ -7,6 +7,7 @@ import importlib
 from storage.base import BlockDevice
 
 _DRIVERS = {
+    "blockdev": "storage.block",
     "diskless": "storage.file",
     "drbd": "storage.drbd",
     "file": "storage.file",

@@ -72,5 +72,13 @@ class BlockDevice(abc.ABC):
     async def info(self, disk: DiskSpec) -> DeviceInfo:
         """Existence, path and size as found on the node."""
 
+    async def adoptable(self, disk: DiskSpec) -> DeviceInfo:
+        """What `disk.logical_id` names, if it exists and nothing else uses it: the node's word
+        on an adoption (`gnt-instance add --disk N:adopt=...`), size included, since an adopted
+        disk's size is the device's. Raises StorageError (missing, in use) otherwise."""
+        from gnt.errors import StorageError
+
+        raise StorageError(f"{type(self).__name__} disks cannot be adopted")
+
     async def rename(self, disk: DiskSpec, new_logical_id: list[str]) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot rename disks")

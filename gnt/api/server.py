@@ -232,6 +232,8 @@ class Api:
                 "shared_file_storage_dir": c.shared_file_storage_dir,
                 "volume_group_name": c.volume_group_name,
                 "reserved_lvs": c.reserved_lvs,
+                "drbd_usermode_helper": c.drbd_usermode_helper,
+                "diskparams": c.diskparams,
                 "enabled_disk_templates": c.enabled_disk_templates,
                 "default_iallocator": c.default_iallocator,
                 "ctime": c.ctime,

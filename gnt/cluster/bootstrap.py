@@ -37,7 +37,7 @@ def default_shared_file_storage_dir() -> str:
 
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
-    from gnt import certs, confine
+    from gnt import certs, confine, opchecks
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
@@ -59,6 +59,16 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     problem = confine.lvm_name_problem(vg_name, "volume group")
     if problem:
         raise OpPrereqError(f"Invalid --vg-name: {problem}", ECODE_INVAL)
+    drbd_helper = opts.get("drbd_helper")
+    drbd_helper = constants.DEFAULT_DRBD_HELPER if drbd_helper is None else drbd_helper
+    try:
+        opchecks.drbd_helper(drbd_helper)
+    except ValueError as err:
+        raise OpPrereqError(f"Invalid --drbd-usermode-helper: {err}", ECODE_INVAL) from None
+    try:
+        opchecks.diskparams(opts.get("diskparams") or {})
+    except ValueError as err:
+        raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
     group = NodeGroup(name="default")
     node = Node(
         name=hostname,
@@ -73,6 +83,8 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         enabled_hypervisors=hypervisors,
         enabled_disk_templates=templates,
         volume_group_name=vg_name,
+        drbd_usermode_helper=drbd_helper,
+        diskparams=opts.get("diskparams") or {},
         file_storage_dir=_localize_dir(opts.get("file_storage_dir", ""), paths.DEFAULT_FILE_STORAGE_DIR),
         shared_file_storage_dir=_localize_dir(
             opts.get("shared_file_storage_dir", ""), default_shared_file_storage_dir()

@@ -49,6 +49,14 @@ def _hvparams(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return result
 
 
+def _diskparams(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = {}
+    for value in values:
+        template, params = parse_ident_keyval(value, "-D")
+        result.setdefault(template, {}).update({k: convert_value(v) for k, v in params.items()})
+    return result
+
+
 def _beparams(text: str | None) -> dict[str, Any]:
     params = parse_keyval(text or "", "-B")
     for key in ("memory", "maxmem", "minmem"):
@@ -64,6 +72,8 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("--file-storage-dir", default="", help="Directory for file disks (per node)")
 @click.option("--shared-file-storage-dir", default="", help="Directory for sharedfile disks (shared by all nodes)")
 @click.option("--vg-name", default=None, help="LVM volume group of plain disks (default: xenvg)")
+@click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper (/bin/true)")
+@click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="Default backend parameters")
 @click.option("-H", "--hypervisor-parameters", "hvparams", multiple=True, help="hv:key=value,... (repeatable)")
 @click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
@@ -87,6 +97,8 @@ def init(name: str, **opts: Any) -> None:
         "file_storage_dir": opts["file_storage_dir"],
         "shared_file_storage_dir": opts["shared_file_storage_dir"],
         "vg_name": opts["vg_name"],
+        "drbd_helper": opts["drbd_helper"],
+        "diskparams": _diskparams(opts["diskparams"]),
         "beparams": _beparams(opts["beparams"]),
         "hvparams": _hvparams(opts["hvparams"]),
         "nicparams": parse_keyval(opts["nicparams"] or "", "-N"),
@@ -171,6 +183,8 @@ def info() -> None:
             "master netmask": data["master_netmask"],
             "lvm volume group": data.get("volume_group_name") or "None",
             "lvm reserved volumes": ", ".join(data.get("reserved_lvs") or []) or "(none)",
+            "drbd usermode helper": data.get("drbd_usermode_helper") or "(none)",
+            "disk parameters": {t: dict(sorted(p.items())) for t, p in (data.get("diskparams") or {}).items()},
             "file storage path": data["file_storage_dir"],
             "shared file storage path": data["shared_file_storage_dir"],
             "default instance allocator": data["default_iallocator"],
@@ -263,6 +277,8 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--shared-file-storage-dir", default=None, help="Directory of sharedfile disks")
 @click.option("--vg-name", default=None, help="LVM volume group of plain disks (every node must have it)")
 @click.option("--reserved-lvs", default=None, help="Comma-separated regexps of LVs (vg/lv) not gnt's; '' clears")
+@click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper; '' checks none")
+@click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
 @common_job_options
 @handle_errors
@@ -284,6 +300,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["hvparams"] = _hvparams(opts["hvparams"])
     if opts["nicparams"]:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
+    if opts["diskparams"]:
+        op["diskparams"] = _diskparams(opts["diskparams"])
     if opts["reserved_lvs"] is not None:
         op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
     for key in (
@@ -295,6 +313,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         "shared_file_storage_dir",
         "default_iallocator",
         "vg_name",
+        "drbd_helper",
     ):
         if opts[key] is not None:
             op[key] = opts[key]

@@ -55,6 +55,7 @@ class LUClusterVerify(LogicalUnit):
         online = [n for n in cfg.nodes.values() if not n.offline]
         self.feedback(f"* Gathering data ({len(online)} nodes)")
         args = proc.NodeInfoArgs(list(cfg.cluster.enabled_hypervisors), services.storage_dirs(), services.vg_names())
+        args.drbd = self._drbd_helper() is not None
         results = await self.rpc.call_many(services.targets(online), proc.NODE_VERIFY, args)
         self.feedback("* Verifying node status")
         facts = self._verify_nodes(results)
@@ -120,7 +121,27 @@ class LUClusterVerify(LogicalUnit):
             for key in ("cluster_name", "master_node", "node_list"):
                 if ssconf.get(key) != expected_ssconf[key]:
                     self._error("node", name, f"ssconf file '{key}' is out of date")
+            self._verify_drbd_helper(name, data)
         return facts
+
+    def _drbd_helper(self) -> str | None:
+        """The usermode helper drbd nodes must have, when drbd is enabled and a helper is set."""
+        cluster = self.cfg.cluster
+        if constants.DT_DRBD not in cluster.enabled_disk_templates or not cluster.drbd_usermode_helper:
+            return None
+        return cluster.drbd_usermode_helper
+
+    def _verify_drbd_helper(self, name: str, data: dict[str, Any]) -> None:
+        """Ganeti's check: the loaded DRBD module runs the cluster's usermode helper on every
+        vm_capable node (a node that does not answer it, an older daemon, says nothing)."""
+        wanted = self._drbd_helper()
+        node = self.cfg.find_node(name)
+        if wanted is None or (node is not None and not node.vm_capable):
+            return
+        if "drbd_helper_error" in data:
+            self._error("node", name, f"drbd usermode helper check unsuccessful: {data['drbd_helper_error']}")
+        elif "drbd_helper" in data and data["drbd_helper"] != wanted:
+            self._error("node", name, f"wrong drbd usermode helper: {data['drbd_helper']} (the cluster's: {wanted})")
 
     def _verify_instances(self, facts: dict[str, dict[str, Any]]) -> None:
         cfg = self.cfg
@@ -234,7 +255,32 @@ class LUClusterSetParams(LogicalUnit):
 
             check_allocator(op.default_iallocator)  # a bad default would fail every later placement
         await self._check_volume_group()
+        await self._check_drbd_helper()
         self.cluster = cluster
+
+    async def _check_drbd_helper(self) -> None:
+        """As Ganeti: the helper cannot be unset while drbd is enabled, and a new helper (or drbd
+        getting enabled) must be what every vm_capable node's loaded DRBD module runs."""
+        op, cluster = self.op, self.cfg.cluster
+        templates = op.enabled_disk_templates if op.enabled_disk_templates is not None else []
+        drbd_now = constants.DT_DRBD in (templates or cluster.enabled_disk_templates)
+        drbd_before = constants.DT_DRBD in cluster.enabled_disk_templates
+        helper = op.drbd_helper if op.drbd_helper is not None else cluster.drbd_usermode_helper
+        if op.drbd_helper == "" and drbd_now:
+            raise OpPrereqError("Cannot disable the drbd usermode helper while drbd is enabled", ECODE_STATE)
+        if not drbd_now or not helper or (drbd_before and op.drbd_helper in (None, cluster.drbd_usermode_helper)):
+            return
+        nodes = [n for n in self.cfg.nodes.values() if n.vm_capable and not n.offline]
+        results = await self.rpc.call_many(self.ctx.services.targets(nodes), proc.DRBD_HELPER, proc.NoArgs())
+        for name, result in sorted(results.items()):
+            if result.failed:
+                raise OpPrereqError(f"Error checking drbd helper on node '{name}': {result.error}", ECODE_ENVIRON)
+            if result.payload != helper:
+                raise OpPrereqError(
+                    f"Error on node '{name}': drbd usermode helper is {result.payload}, should be {helper}"
+                    f" (load the module with `modprobe drbd usermode_helper={helper}`)",
+                    ECODE_ENVIRON,
+                )
 
     async def _check_volume_group(self) -> None:
         """Every vm_capable node must have (and allow) the volume group before plain disks use it:
@@ -283,6 +329,10 @@ class LUClusterSetParams(LogicalUnit):
             cluster.volume_group_name = op.vg_name
         if op.reserved_lvs is not None:
             cluster.reserved_lvs = list(op.reserved_lvs)
+        if op.drbd_helper is not None:
+            cluster.drbd_usermode_helper = op.drbd_helper
+        for template, params in (op.diskparams or {}).items():
+            cluster.diskparams.setdefault(template, {}).update(params)
         for attr in simple:
             value = getattr(op, attr)
             if value is not None:

@@ -77,9 +77,13 @@ def parse_disks(values: tuple[str, ...]) -> list[dict[str, Any]]:
         index = parse_index(ident, "disk", "--disk", value)
         if index in disks:
             raise ParameterError(f"Disk {index} given twice (--disk {value})")
-        if "size" not in params:
-            raise ParameterError(f"Missing size for disk {ident} (--disk {ident}:size=SIZE)")
-        params["size"] = parse_size(params["size"], f"disk/{ident} size")
+        if "adopt" in params:  # the size is the adopted device's (the master refuses both given)
+            if not params["adopt"]:
+                raise ParameterError(f"Empty name to adopt for disk {ident} (--disk {ident}:adopt=NAME)")
+        elif "size" not in params:
+            raise ParameterError(f"Missing size for disk {ident} (--disk {ident}:size=SIZE or adopt=NAME)")
+        if "size" in params:
+            params["size"] = parse_size(params["size"], f"disk/{ident} size")
         disks[index] = params
     if disks and sorted(disks) != list(range(len(disks))):
         raise ParameterError("Disk indices must be consecutive, starting at 0")
@@ -136,7 +140,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the nodes")
 @click.option("-o", "--os-type", default=None, help="OS definition")
-@click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (repeatable)")
+@click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")

@@ -43,6 +43,17 @@ def instance_memory(cluster: Cluster, inst: Instance) -> int:
     return int(filled_beparams(cluster, inst)["maxmem"])
 
 
+def _disk_params(cluster: Cluster, dev_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A disk's params as its spec carries them: a drbd disk also gets the cluster's resync rate
+    (`-D drbd:resync-rate`), which each node's view then holds (gnt.instance.drbd.node_spec)."""
+    from gnt.drbd import RESYNC_RATE_KEY
+
+    rate = cluster.diskparams.get(constants.DT_DRBD, {}).get("resync-rate")
+    if dev_type != constants.DT_DRBD or rate is None:
+        return dict(params)
+    return {**params, RESYNC_RATE_KEY: int(rate)}
+
+
 def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
     be = filled_beparams(cluster, inst)
     disks = [
@@ -54,7 +65,7 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
             logical_id=list(d.logical_id),
             mode=d.mode,
             name=d.name,
-            params=dict(d.params),
+            params=_disk_params(cluster, d.dev_type, d.params),
         )
         for i, d in enumerate(inst.disks)
     ]

@@ -10,7 +10,7 @@ from gnt import constants, disktypes
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
-from gnt.instance import drbd
+from gnt.instance import adoption, drbd
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
@@ -79,9 +79,15 @@ class LUInstanceCreate(LogicalUnit):
             raise OpPrereqError("Diskless instances cannot have disks", ECODE_INVAL)
         if op.disk_template != constants.DT_DISKLESS and not op.disks:
             raise OpPrereqError(f"Disk template '{op.disk_template}' needs at least one disk", ECODE_INVAL)
-        self.disk_sizes = [self._disk_size(i, d) for i, d in enumerate(op.disks)]
+        self.adopting = adoption.check_arguments(op.disk_template, op.disks, op.iallocator, op.pnode)
+        if self.adopting:  # each size is the device's, asked of the node in check_prereq
+            self.disk_sizes = [self._disk_mode(i, d) for i, d in enumerate(op.disks)]
+        else:
+            self.disk_sizes = [self._disk_size(i, d) for i, d in enumerate(op.disks)]
         self.beparams = normalize_beparams(op.beparams)
-        if not op.os_type and not op.no_install:
+        #: adopted disks hold their data already: the OS is never installed on them (as in Ganeti)
+        self.install = not op.no_install and not self.adopting
+        if not op.os_type and self.install:
             raise OpPrereqError("No OS given; use -o OS (or --no-install)", ECODE_INVAL)
         if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode:
             raise OpPrereqError("The drbd template needs a secondary node (-n pnode:snode)", ECODE_INVAL)
@@ -93,9 +99,14 @@ class LUInstanceCreate(LogicalUnit):
         size = parse_size(disk["size"], f"disk/{index} size")
         if size <= 0:
             raise OpPrereqError(f"Disk {index}: size must be positive", ECODE_INVAL)
+        LUInstanceCreate._disk_mode(index, disk)
+        return size
+
+    @staticmethod
+    def _disk_mode(index: int, disk: dict[str, Any]) -> int:
         if disk.get("mode", "rw") not in ("rw", "ro"):
             raise OpPrereqError(f"Disk {index}: invalid access mode {disk.get('mode')!r}", ECODE_INVAL)
-        return size
+        return 0
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n] or ALL
@@ -131,8 +142,10 @@ class LUInstanceCreate(LogicalUnit):
             {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}["maxmem"]
         )
         # the two node checks are independent: ask both at once
+        if self.adopting:
+            self.disk_sizes = await adoption.check_prereq(self, self.pnode)
         checks = [self._check_os()]
-        if op.disk_template in (constants.DT_PLAIN, constants.DT_DRBD):
+        if not self.adopting and op.disk_template in (constants.DT_PLAIN, constants.DT_DRBD):
             vg = cfg.cluster.volume_group_name
             reason = f"the disks of instance {op.instance_name}"
             needed = sum(self.disk_sizes)
@@ -228,7 +241,7 @@ class LUInstanceCreate(LogicalUnit):
                 drbd.release(reserved, self.pnode.uuid, self.snode.uuid)
         target = self.ctx.services.target(self.pnode)
         try:
-            if not op.no_install:
+            if self.install:
                 self.feedback("* running the instance OS create scripts...")
                 result = await self.rpc.instance_os_add(target, proc.InstanceOsAddArgs(self._spec(inst)))
                 if result.failed:
@@ -281,6 +294,8 @@ class LUInstanceCreate(LogicalUnit):
                 fields = drbd.disk_fields(
                     cfg.cluster.volume_group_name, self.pnode.uuid, self.snode.uuid, disk_uuid, index, reserved[index]
                 )
+            elif self.adopting:  # the device's own name until adoption.adopt renames it (an LV)
+                fields = {"logical_id": adoption.adopted_id(cfg.cluster, op.disk_template, op.disks[index])}
             else:
                 fields = {"logical_id": disk_path(cfg.cluster, op.disk_template, inst.name, disk_uuid, index)}
             inst.disks.append(
@@ -294,8 +309,12 @@ class LUInstanceCreate(LogicalUnit):
                 )
             )
             self.feedback(f"* disk {index}, size {size}M")
-        self.feedback("* creating instance disks...")
-        await self._create_disks(inst)
+        if self.adopting:
+            self.feedback("* adopting instance disks...")
+            await adoption.adopt(self, inst, self.pnode)
+        else:
+            self.feedback("* creating instance disks...")
+            await self._create_disks(inst)
         if self.snode is not None and op.wait_for_sync:
             try:
                 await self._wait_for_sync(inst)
@@ -372,6 +391,10 @@ class LUInstanceCreate(LogicalUnit):
 
     async def _undo(self, inst: Instance, target: Any) -> None:
         """Remove what this job created, so a failed create leaves nothing behind."""
-        self.warning(f"Removing disks and config entry of instance {inst.name}")
-        await self._remove_disks(inst, inst.disks)
+        if self.adopting:  # adopted devices are never deleted: given back under their old names
+            self.warning(f"Releasing the adopted disks and removing the config entry of instance {inst.name}")
+            await adoption.release(self, inst, self.pnode)
+        else:
+            self.warning(f"Removing disks and config entry of instance {inst.name}")
+            await self._remove_disks(inst, inst.disks)
         await self.cfg.commit(delete=[inst])

@@ -117,6 +117,8 @@ async def check(lu: LogicalUnit, changes: list[DiskChange]) -> Plan:
         raise OpPrereqError("Disk operations not supported for diskless instances", ECODE_INVAL)
     if kind.locality is disktypes.Locality.MIRRORED and any(c.action == ADD for c in changes):
         raise OpPrereqError(f"Adding disks to {inst.disk_template} instances is not supported yet", ECODE_INVAL)
+    if kind.must_adopt and any(c.action == ADD for c in changes):  # gnt never creates such a disk
+        raise OpPrereqError(f"Disks cannot be added to {inst.disk_template} instances: they are adopted", ECODE_INVAL)
     check_node_online(lu.cfg.nodes[inst.primary_node], "primary node")
     await bd.check_not_running(lu, inst, "cannot add or remove disks without hotplug")
     disks = list(inst.disks)

@@ -20,7 +20,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gnt import constants
-from gnt.drbd import DEFAULT_PORT_RANGE, MAX_MINOR, PARAMS_KEY, DrbdView, new_secret
+from gnt.drbd import (
+    DEFAULT_PORT_RANGE,
+    DEFAULT_RESYNC_RATE,
+    MAX_MINOR,
+    PARAMS_KEY,
+    RESYNC_RATE_KEY,
+    DrbdView,
+    new_secret,
+)
 from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ConfigurationError, OpExecError, OpPrereqError
 from gnt.objects import Disk, Instance, Node
 from gnt.runtime import DiskSpec
@@ -199,6 +207,7 @@ def node_spec(spec: DiskSpec, node: Node, peer: Node, primary: bool) -> DiskSpec
         meta=list(children[1]),
         secret=secret,
         primary=primary,
+        resync_rate=int(spec.params.get(RESYNC_RATE_KEY, DEFAULT_RESYNC_RATE)),
     )
     return replace(spec, params={PARAMS_KEY: view.to_params()})
 

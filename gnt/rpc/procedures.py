@@ -94,6 +94,8 @@ class NodeInfoArgs:
     storage_dirs: list[str] = field(default_factory=list)
     #: LVM volume groups whose size and free space to report
     vg_names: list[str] = field(default_factory=list)
+    #: report the DRBD module's usermode helper too (node_verify, when drbd is enabled)
+    drbd: bool = False
 
 
 @dataclass
@@ -243,6 +245,12 @@ class BlockdevDualArgs:
 
 
 @dataclass
+class BlockdevRenameArgs:
+    disk: DiskSpec
+    new_logical_id: list[str]
+
+
+@dataclass
 class OsValidateArgs:
     name: str
 
@@ -388,6 +396,18 @@ INSTANCE_DISK_RESIZE = Procedure(
 LV_STATUS = Procedure(
     "lv_status", VolumeGroupsArgs, list[dict[str, Any]], Timeout.FAST,
     doc="every LV of the named volume groups with its size and whether it is active (one lvs call)",
+)  # fmt: skip
+BLOCKDEV_ADOPTABLE = Procedure(
+    "blockdev_adoptable", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST,
+    doc="each disk's existing device (an LV, a block device path) if it may be adopted: path and size",
+)  # fmt: skip
+BLOCKDEV_RENAME = Procedure(
+    "blockdev_rename", BlockdevRenameArgs, None, Timeout.NORMAL,
+    doc="rename a disk to a new logical_id (an adopted LV to the instance's naming, and back on failure)",
+)  # fmt: skip
+DRBD_HELPER = Procedure(
+    "drbd_helper", NoArgs, str, Timeout.FAST,
+    doc="the usermode_helper the node's DRBD module was loaded with (gnt-cluster modify --drbd-usermode-helper)",
 )  # fmt: skip
 
 #: every procedure, by name

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from storage.base import BlockDevice
-from storage.drbd._driver import DrbdDevice
+from storage.drbd._driver import NOT_LOADED, DrbdDevice
 
-__all__ = ["DrbdDevice", "driver", "report_version"]
+__all__ = ["USERMODE_HELPER_PARAM", "DrbdDevice", "driver", "report_version", "usermode_helper"]
 
 
 async def report_version(device: DrbdDevice | None = None) -> str:
@@ -39,3 +39,20 @@ def driver(dev_type: str) -> BlockDevice:
     if dev_type == "drbd":
         return DrbdDevice()
     raise StorageError(f"Disk type '{dev_type}' is not handled by the DRBD storage driver")
+
+
+#: where the loaded DRBD module shows the helper it runs on state changes (drbd.conf(5), usermode-helper)
+USERMODE_HELPER_PARAM = "/sys/module/drbd/parameters/usermode_helper"
+
+
+def usermode_helper(param: str = USERMODE_HELPER_PARAM) -> str:
+    """The usermode helper the loaded DRBD module runs; StorageError when the module is not loaded."""
+    from gnt.errors import StorageError
+
+    try:
+        with open(param) as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        raise StorageError(NOT_LOADED) from None
+    except OSError as err:
+        raise StorageError(f"Cannot read {param}: {err.strerror}") from None

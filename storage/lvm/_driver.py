@@ -130,6 +130,12 @@ class PlainDevice(BlockDevice):
         found = cmd.find(await self.lv_facts(vg), vg, lv)
         return DeviceInfo(exists=False, path=path) if found is None else DeviceInfo(True, path, found.size)
 
+    async def adoptable(self, disk: DiskSpec) -> DeviceInfo:
+        vg, lv = self._names(disk)
+        await self._vg(vg)
+        found = cmd.check_adoptable(await self.lv_facts(vg), vg, lv)
+        return DeviceInfo(exists=True, path=cmd.device_path(vg, lv), size=found.size)
+
     async def rename(self, disk: DiskSpec, new_logical_id: list[str]) -> None:
         vg, lv = self._names(disk)
         new_vg, new_lv = confine.logical_volume(new_logical_id, f"new name of plain disk {disk.uuid}")

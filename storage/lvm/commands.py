@@ -176,6 +176,20 @@ def plan_snapshot(vg: VgFacts, lvs: list[LvFacts], lv: str, size: int) -> list[A
     return [snapshot_argv(vg.name, lv, size)]
 
 
+def check_adoptable(lvs: list[LvFacts], vg: str, lv: str) -> LvFacts:
+    """The LV an adoption names, if it may become an instance's disk: it exists, no one holds it
+    open (a running guest, a mount) and it is an ordinary volume, not a snapshot. Adoption runs
+    no command of its own (the LV is then renamed: `plan_rename`)."""
+    current = find(lvs, vg, lv)
+    if current is None:
+        raise StorageError(f"Cannot adopt logical volume {vg}/{lv}: it does not exist on this node")
+    if current.is_open:
+        raise StorageError(f"Cannot adopt logical volume {vg}/{lv}: it is in use (open) on this node")
+    if current.is_snapshot or current.origin:
+        raise StorageError(f"Cannot adopt logical volume {vg}/{lv}: it is a snapshot")
+    return current
+
+
 def _existing(lvs: list[LvFacts], vg: str, lv: str, verb: str) -> LvFacts:
     current = find(lvs, vg, lv)
     if current is None:

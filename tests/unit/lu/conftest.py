@@ -63,7 +63,8 @@ class FakeNode:
             if name in self.fail and (nth is None or self.names().count(name) == nth):
                 raise self.fail[name]
             method = getattr(self, f"do_{name}", None)
-            return method(args) if method else None
+            result = method(args) if method else None
+            return await result if inspect.isawaitable(result) else result  # a real driver's coroutine
 
         return handle
 

@@ -50,6 +50,9 @@ def _plan(case: dict[str, Any]) -> list[list[str]]:
         return cmd.plan_rename(lvs, VG, lv, case["new"])
     if op == "snapshot":
         return cmd.plan_snapshot(vg, lvs, lv, case["size"])
+    if op == "adopt":  # no command of its own: the LV's size if it may be adopted, then a rename
+        found = cmd.check_adoptable(lvs, VG, lv)
+        return [["# adopt", f"{found.size}m"], *cmd.plan_rename(lvs, VG, lv, case["new"])]
     raise AssertionError(f"unknown op {op!r}")
 
 
