@@ -383,11 +383,6 @@ async def blockdev_adoptable(args: proc.BlockdevInfoArgs) -> list[dict[str, Any]
     return [ser.to_dict(await storage.get(d.dev_type).adoptable(d)) for d in args.disks]
 
 
-@handles(proc.BLOCKDEV_RENAME)
-async def blockdev_rename(args: proc.BlockdevRenameArgs) -> None:
-    await storage.get(args.disk.dev_type).rename(args.disk, list(args.new_logical_id))
-
-
 @handles(proc.DRBD_HELPER)
 async def drbd_helper(args: proc.NoArgs) -> str:
     from storage.drbd import usermode_helper

@@ -245,12 +245,6 @@ class BlockdevDualArgs:
 
 
 @dataclass
-class BlockdevRenameArgs:
-    disk: DiskSpec
-    new_logical_id: list[str]
-
-
-@dataclass
 class OsValidateArgs:
     name: str
 
@@ -314,7 +308,8 @@ BLOCKDEV_ASSEMBLE = Procedure("blockdev_assemble", BlockdevArgs, str | None, Tim
 BLOCKDEV_SHUTDOWN = Procedure("blockdev_shutdown", BlockdevArgs, None, Timeout.NORMAL, names=_INSTANCE_NAME_ARG)
 BLOCKDEV_RENAME = Procedure(
     "blockdev_rename", BlockdevRenameArgs, None, Timeout.NORMAL,
-    doc="move a disk to a new logical_id (file disks: a new path, confined like the old one)",
+    doc="move a disk to a new logical_id (file disks: a new path, confined like the old one; an adopted LV"
+    " to the instance's naming, and back on failure)",
 )  # fmt: skip
 BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
 BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
@@ -400,10 +395,6 @@ LV_STATUS = Procedure(
 BLOCKDEV_ADOPTABLE = Procedure(
     "blockdev_adoptable", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST,
     doc="each disk's existing device (an LV, a block device path) if it may be adopted: path and size",
-)  # fmt: skip
-BLOCKDEV_RENAME = Procedure(
-    "blockdev_rename", BlockdevRenameArgs, None, Timeout.NORMAL,
-    doc="rename a disk to a new logical_id (an adopted LV to the instance's naming, and back on failure)",
 )  # fmt: skip
 DRBD_HELPER = Procedure(
     "drbd_helper", NoArgs, str, Timeout.FAST,
