@@ -423,6 +423,15 @@ async def drbd_relink(args: proc.BlockdevInfoArgs) -> None:
         await device.relink(disk)
 
 
+@handles(proc.DRBD_DISCONNECT)
+async def drbd_disconnect(args: proc.BlockdevInfoArgs) -> None:
+    from storage.drbd import DrbdDevice
+
+    device = DrbdDevice()
+    for disk in args.disks:
+        await device.disconnect(disk)
+
+
 @handles(proc.DRBD_DUAL_PRIMARY)
 async def drbd_dual_primary(args: proc.BlockdevDualArgs) -> None:
     from storage.drbd import DrbdDevice

@@ -291,14 +291,16 @@ def _linked(cstate: str) -> bool:
     return cstate == "Connected" or cstate.startswith(("Sync", "PausedSync"))
 
 
-async def _wait_connected(lu: Any, inst: Instance, node: Node) -> None:
+async def _wait_connected(lu: Any, inst: Instance, node: Node, in_sync: bool = False) -> None:
+    """Until every disk is linked again (`in_sync`: and resynced, which writes made while the link
+    was down need before the other side may be promoted)."""
     import asyncio
     import time
 
     deadline = time.monotonic() + RECONNECT_TIMEOUT
     while True:
         statuses = await _statuses(lu, inst, node)
-        if all(s is not None and _linked(s["cstate"]) for s in statuses):
+        if all(s is not None and _linked(s["cstate"]) and (s["in_sync"] or not in_sync) for s in statuses):
             return
         if time.monotonic() > deadline:
             states = ", ".join(f"disk/{i} {s['cstate'] if s else 'missing'}" for i, s in enumerate(statuses))
@@ -307,8 +309,15 @@ async def _wait_connected(lu: Any, inst: Instance, node: Node) -> None:
 
 
 async def _set_dual(lu: Any, inst: Instance, nodes: list[Node], enabled: bool) -> None:
+    """Both sides disconnected first, then both connected with the new setting (as Ganeti does):
+    re-made one side at a time, the first side meets a peer still on the old setting, DRBD 8.4
+    refuses the handshake ("incompatible two-primaries") and that side stays StandAlone (CI saw it)."""
     from gnt.rpc import procedures as proc
 
+    for node in nodes:
+        args_off = proc.BlockdevInfoArgs(disks_for_node(lu.cfg, inst, node.uuid))
+        result = await lu.rpc.drbd_disconnect(lu.ctx.services.target(node), args_off)
+        result.get(f"Could not disconnect the disks of instance {inst.name} on {node.name}")
     for node in nodes:
         args = proc.BlockdevDualArgs(disks_for_node(lu.cfg, inst, node.uuid), enabled)
         result = await lu.rpc.drbd_dual_primary(lu.ctx.services.target(node), args)
@@ -341,7 +350,7 @@ async def open_migration_window(lu: Any, inst: Instance, source: Node, target: N
     """The link re-made to allow two primaries, the target promoted beside the source."""
     lu.feedback("* allowing two primaries for the length of the migration")
     await _set_dual(lu, inst, [source, target], True)
-    await _wait_connected(lu, inst, target)
+    await _wait_connected(lu, inst, target, in_sync=True)
     await _set_role(lu, inst, target, True)
 
 

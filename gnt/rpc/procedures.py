@@ -358,6 +358,11 @@ DRBD_REPLACE_LOCAL = Procedure(
     doc="give this node's side of a drbd disk new LVs under its live link (replace-disks -p/-s); returns the old"
     " LVs, renamed aside, for removal after the resync",
 )  # fmt: skip
+DRBD_DISCONNECT = Procedure(
+    "drbd_disconnect", BlockdevInfoArgs, None, Timeout.NORMAL,
+    doc="drop the network half of drbd disks (both sides first, before a link is re-made with other"
+    " options: DRBD 8.4 refuses a peer whose two-primaries setting differs)",
+)  # fmt: skip
 DRBD_RELINK = Procedure(
     "drbd_relink", BlockdevInfoArgs, None, Timeout.NORMAL,
     doc="connect drbd disks to the peer their view names (replace-disks -n, verify-disks' reconnect)",

@@ -117,7 +117,11 @@ def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
     record(f"raw TCP copy of {SIZE} MiB node1 -> node2 (s)", raw)
     record("raw TCP copy throughput (MiB/s)", SIZE / raw)
 
-    # a migration's window: both primary only while the link allows it, then back to one
+    # a migration's window: both primary only while the link allows it, then back to one. Both sides
+    # drop the link before either re-makes it: DRBD 8.4 refuses a peer whose two-primaries setting
+    # differs, and the side that met it stays StandAlone (CI caught that when one side went first).
+    for host, side in ((node1, primary), (node2, secondary)):
+        assert "error" not in driver(host, "disconnect", side)
     for host, side in ((node1, primary), (node2, secondary)):
         assert "error" not in driver(host, "dual-on", side)
     wait_for(node1, 0, r"cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate", limit=120)
@@ -125,6 +129,8 @@ def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
     assert "ro:Primary/Primary" in minor_line(node2, 0)
     assert driver(node2, "dual-off", secondary)["error"].endswith("demote one before leaving dual-primary")
     assert driver(node2, "secondary", secondary)["status"]["role"] == "Secondary"
+    for host, side in ((node1, primary), (node2, secondary)):
+        assert "error" not in driver(host, "disconnect", side)
     for host, side in ((node1, primary), (node2, secondary)):
         assert "error" not in driver(host, "dual-off", side)
     wait_for(node1, 0, r"cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate", limit=120)

@@ -333,8 +333,12 @@ def with_pair(drbd: Harness) -> list[tuple[str, str, Any]]:
             log.append((name, "dual", args.enabled))
             (state["dual"].add if args.enabled else state["dual"].discard)(name)
 
+        def disconnect(args: Any) -> None:
+            log.append((name, "disconnect", None))
+
         node.do_drbd_set_role = set_role  # type: ignore[attr-defined]
         node.do_drbd_dual_primary = dual  # type: ignore[attr-defined]
+        node.do_drbd_disconnect = disconnect  # type: ignore[attr-defined]
 
     for name in ("node1", "node2"):
         handlers(name)
@@ -358,9 +362,14 @@ def test_live_migration_opens_the_dual_primary_window_only_for_its_length(drbd: 
     running(drbd)
     log = with_pair(drbd)
     drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
+    # both sides drop the link before either re-makes it with the other setting (DRBD 8.4 refuses a
+    # peer whose two-primaries setting differs: re-made one side at a time, a side stays StandAlone)
     assert log == [
+        ("node1", "disconnect", None), ("node2", "disconnect", None),
         ("node1", "dual", True), ("node2", "dual", True), ("node2", "role", True),  # the window opens
-        ("node1", "role", False), ("node2", "dual", False), ("node1", "dual", False),  # and closes
+        ("node1", "role", False),
+        ("node2", "disconnect", None), ("node1", "disconnect", None),
+        ("node2", "dual", False), ("node1", "dual", False),  # and closes
     ]  # fmt: skip
     inst = drbd.cfg.instance("inst1")
     assert (inst.primary_node, inst.secondary_nodes) == (drbd.cfg.node("node2").uuid, [drbd.cfg.node("node1").uuid])
@@ -378,7 +387,11 @@ def test_a_failed_migration_ends_the_window_with_the_source_primary(drbd: Harnes
     drbd.nodes["node1"].migration = {"phase": "failed", "message": "target refused the memory"}
     with pytest.raises(OpExecError, match="Could not migrate instance inst1: target refused the memory"):
         drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
-    assert log[-3:] == [("node2", "role", False), ("node1", "dual", False), ("node2", "dual", False)]
+    assert log[-5:] == [
+        ("node2", "role", False),
+        ("node1", "disconnect", None), ("node2", "disconnect", None),
+        ("node1", "dual", False), ("node2", "dual", False),
+    ]  # fmt: skip
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
 
 
