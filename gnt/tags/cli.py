@@ -81,37 +81,29 @@ def add_tag_commands(group: click.Group, kind: str, tool: str, example: str = ""
     def with_name(fn: Callable[..., Any]) -> Callable[..., Any]:
         return click.argument("name", metavar=obj)(fn) if named else fn
 
-    @group.command("add-tags", context_settings=CONTEXT)
-    @with_name
-    @click.argument("tags", nargs=-1)
-    @_job_options
-    @handle_errors
-    def add_tags(
-        tags: tuple[str, ...],
-        tags_file: str | None,
-        priority: str,
-        submit: bool,
-        print_jobid: bool,
-        name: str | None = None,
-    ) -> None:
-        wanted = _collect(tags, tags_file, "added")
-        _run(client(), _tag_op("OP_TAGS_SET", kind, name, wanted, priority), submit, print_jobid)
+    def change_command(command: str, op_id: str, verb: str) -> click.Command:
+        """add-tags and remove-tags: the same arguments and job, another opcode."""
 
-    @group.command("remove-tags", context_settings=CONTEXT)
-    @with_name
-    @click.argument("tags", nargs=-1)
-    @_job_options
-    @handle_errors
-    def remove_tags(
-        tags: tuple[str, ...],
-        tags_file: str | None,
-        priority: str,
-        submit: bool,
-        print_jobid: bool,
-        name: str | None = None,
-    ) -> None:
-        wanted = _collect(tags, tags_file, "removed")
-        _run(client(), _tag_op("OP_TAGS_DEL", kind, name, wanted, priority), submit, print_jobid)
+        @group.command(command, context_settings=CONTEXT)
+        @with_name
+        @click.argument("tags", nargs=-1)
+        @_job_options
+        @handle_errors
+        def change(
+            tags: tuple[str, ...],
+            tags_file: str | None,
+            priority: str,
+            submit: bool,
+            print_jobid: bool,
+            name: str | None = None,
+        ) -> None:
+            wanted = _collect(tags, tags_file, verb)
+            _run(client(), _tag_op(op_id, kind, name, wanted, priority), submit, print_jobid)
+
+        return change
+
+    add_tags = change_command("add-tags", "OP_TAGS_SET", "added")
+    remove_tags = change_command("remove-tags", "OP_TAGS_DEL", "removed")
 
     @group.command("list-tags", context_settings=CONTEXT)
     @with_name
