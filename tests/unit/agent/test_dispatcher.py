@@ -129,3 +129,21 @@ def test_confinement_holds_over_real_https_with_mutual_tls(tmp_path: Path, monke
     assert removed.failed and type(removed.error).__name__ == "RpcArgumentError"
     assert victim.read_text() == "precious"
     assert version.payload["node"] == "node1"
+
+
+MALFORMED: list[Any] = [[1], "x", 7, {"__bogus__": 1}, {"disks": "not a list", "__bogus__": None}]
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_every_declared_procedure_refuses_malformed_arguments_before_its_handler(name: str) -> None:
+    # The whole table, so a procedure added later is covered without a test of its own.
+    called: list[Any] = []
+
+    async def handler(args: Any) -> None:
+        called.append(args)
+
+    dispatcher = Dispatcher({name: handler})
+    for args in MALFORMED:
+        body = answer(name, args, dispatcher)
+        assert body["ok"] is False and body["error"]["class"] == "RpcArgumentError", (name, args, body)
+    assert called == []
