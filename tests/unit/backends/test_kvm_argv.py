@@ -6,8 +6,6 @@ change, run with GNT_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 
 import pytest
@@ -18,9 +16,9 @@ from backends.kvm.netplumb import plumb_commands, tap_name, unplumb_commands
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 from gnt.serial import from_dict
+from tests.golden_cases import case_paths, check_case
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "golden", "kvm")
-UPDATE = os.environ.get("GNT_UPDATE_GOLDEN") == "1"
 
 
 def _facts(data: dict) -> Facts:
@@ -38,17 +36,9 @@ def _output(case: dict) -> object:
     }
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(GOLDEN, "*.json"))), ids=os.path.basename)
+@pytest.mark.parametrize("path", case_paths(GOLDEN), ids=os.path.basename)
 def test_golden_case(path: str) -> None:
-    with open(path) as f:
-        case = json.load(f)
-    got = _output(case)
-    if UPDATE:
-        case["expected"] = got
-        with open(path, "w") as f:
-            json.dump(case, f, indent=1)
-            f.write("\n")
-    assert got == case["expected"]
+    check_case(path, _output)
 
 
 def _spec(**hv: object) -> InstanceSpec:

@@ -7,7 +7,6 @@ To accept a deliberate change, run with GNT_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any
@@ -18,9 +17,9 @@ from gnt.drbd import DrbdView
 from gnt.errors import StorageError
 from storage.drbd import commands as cmd
 from storage.drbd.status import parse_proc_drbd, parse_show
+from tests.golden_cases import case_paths, check_case
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "golden", "drbd")
-UPDATE = os.environ.get("GNT_UPDATE_GOLDEN") == "1"
 
 _SINGLE = {
     "create-md": lambda v, c: cmd.create_md_argv(v.minor, v.meta),
@@ -70,26 +69,14 @@ def _output(case: dict[str, Any]) -> Any:
         return {"error": str(err)}
 
 
-def _cases() -> list[str]:
-    return sorted(glob.glob(os.path.join(GOLDEN, "*.json")))
-
-
-@pytest.mark.parametrize("path", _cases(), ids=os.path.basename)
+@pytest.mark.parametrize("path", case_paths(GOLDEN), ids=os.path.basename)
 def test_golden_case(path: str) -> None:
-    with open(path) as f:
-        case = json.load(f)
-    got = _output(case)
-    if UPDATE:
-        case["expected"] = got
-        with open(path, "w") as f:
-            json.dump(case, f, indent=1)
-            f.write("\n")
-    assert got == case["expected"]
+    check_case(path, _output)
 
 
 def _all_expected() -> list[list[str]]:
     found = []
-    for path in _cases():
+    for path in case_paths(GOLDEN):
         with open(path) as f:
             expected = json.load(f)["expected"]
         if isinstance(expected, list):
@@ -109,7 +96,7 @@ def test_every_command_line_has_a_golden_case() -> None:
 
 
 def test_the_secret_appears_only_in_connect() -> None:
-    for path in _cases():
+    for path in case_paths(GOLDEN):
         with open(path) as f:
             case = json.load(f)
         if not isinstance(case["expected"], list):

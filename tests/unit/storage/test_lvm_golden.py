@@ -7,7 +7,6 @@ with GNT_UPDATE_GOLDEN=1 and review the diff.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any
@@ -17,9 +16,9 @@ import pytest
 from gnt.errors import StorageError
 from storage.lvm import commands as cmd
 from storage.lvm.report import parse_lvs, parse_pvs, parse_vgs
+from tests.golden_cases import case_paths, check_case
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "golden", "lvm")
-UPDATE = os.environ.get("GNT_UPDATE_GOLDEN") == "1"
 VG = "xenvg"
 
 _REPORTS = {"vgs": cmd.vgs_argv, "lvs": cmd.lvs_argv, "volumes": cmd.volumes_argv}
@@ -63,23 +62,15 @@ def _output(case: dict[str, Any]) -> Any:
         return {"error": str(err)}
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(GOLDEN, "*.json"))), ids=os.path.basename)
+@pytest.mark.parametrize("path", case_paths(GOLDEN), ids=os.path.basename)
 def test_golden_case(path: str) -> None:
-    with open(path) as f:
-        case = json.load(f)
-    got = _output(case)
-    if UPDATE:
-        case["expected"] = got
-        with open(path, "w") as f:
-            json.dump(case, f, indent=1)
-            f.write("\n")
-    assert got == case["expected"]
+    check_case(path, _output)
 
 
 def test_every_command_line_has_a_golden_case() -> None:
     """Each argv builder appears in at least one case's expected output."""
     seen = set()
-    for path in glob.glob(os.path.join(GOLDEN, "*.json")):
+    for path in case_paths(GOLDEN):
         with open(path) as f:
             expected = json.load(f)["expected"]
         if isinstance(expected, list):
@@ -93,7 +84,7 @@ def test_every_command_line_has_a_golden_case() -> None:
 
 def _all_expected() -> list[list[str]]:
     found = []
-    for path in glob.glob(os.path.join(GOLDEN, "*.json")):
+    for path in case_paths(GOLDEN):
         with open(path) as f:
             expected = json.load(f)["expected"]
         if isinstance(expected, list):
