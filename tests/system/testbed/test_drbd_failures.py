@@ -13,20 +13,12 @@ from typing import Any
 
 import pytest
 
-from .test_drbd_pair import driver, minor_line, prepare, view, wait_for
+from .test_drbd_pair import SMALL, md5, minor_line, prepare, small, view, wait_for
 
 pytestmark = pytest.mark.timeout(1200)
 
 SECRET = "7a1c0e5a7b3d2468ace0f1357b9d2c4e6a8f0b1d"
-SIZE = 64  # MiB: what the drivers' script makes (its third argument is the size)
-
-
-def small(host: Any, op: str, disk_view: dict[str, Any]) -> dict[str, Any]:
-    return driver(host, op, disk_view, SIZE)
-
-
-def md5(host: Any, device: str, mib: int = SIZE) -> str:
-    return host.run(f"dd if={device} bs=1M count={mib} iflag=direct status=none | md5sum").stdout.split()[0]
+SIZE = SMALL  # MiB: what the drivers' script makes for these tests
 
 
 def test_the_secondary_dies_during_the_initial_sync_and_the_resync_resumes(testbed: Any) -> None:

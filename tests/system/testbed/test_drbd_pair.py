@@ -69,8 +69,17 @@ def wait_for(host: Any, minor: int, pattern: str, limit: float = 600) -> float:
     raise AssertionError(f"minor {minor} on {host.name} never reached {pattern!r}: {minor_line(host, minor)!r}")
 
 
-def md5_of_device(host: Any, mib: int) -> str:
-    return host.run(f"dd if=/dev/drbd0 bs=1M count={mib} iflag=direct status=none | md5sum").stdout.split()[0]
+#: MiB: the disks of the failure and replace-disks tests (the pair test's own are SIZE)
+SMALL = 64
+
+
+def small(host: Any, op: str, disk_view: dict[str, Any]) -> dict[str, Any]:
+    return driver(host, op, disk_view, SMALL)
+
+
+def md5(host: Any, device: str, mib: int = SMALL) -> str:
+    """The md5 of a device's first `mib` MiB, read past the page cache."""
+    return host.run(f"dd if={device} bs=1M count={mib} iflag=direct status=none | md5sum").stdout.split()[0]
 
 
 def raw_copy_seconds(sender: Any, receiver: Any) -> float:
@@ -110,7 +119,7 @@ def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
     assert driver(node1, "secondary", primary)["status"]["role"] == "Secondary"
     promoted = driver(node2, "primary", secondary)
     assert promoted["status"]["role"] == "Primary" and promoted["in_sync"] is True
-    assert md5_of_device(node2, 16) == written
+    assert md5(node2, "/dev/drbd0", 16) == written
     assert "ro:Secondary/Primary ds:UpToDate/UpToDate" in minor_line(node1, 0)
 
     raw = raw_copy_seconds(node1, node2)
@@ -135,7 +144,7 @@ def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
         assert "error" not in driver(host, "dual-off", side)
     wait_for(node1, 0, r"cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate", limit=120)
     assert driver(node2, "primary", secondary)["error"].endswith("is primary; demote it first")
-    assert md5_of_device(node1, 16) == written
+    assert md5(node1, "/dev/drbd0", 16) == written
 
     # a retried create on a running pair changes nothing
     again = driver(node1, "create", {**primary, "primary": False})

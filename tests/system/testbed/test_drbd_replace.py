@@ -10,20 +10,12 @@ from typing import Any
 
 import pytest
 
-from .test_drbd_pair import driver, minor_line, prepare, view, wait_for
+from .test_drbd_pair import SMALL, md5, minor_line, prepare, small, view, wait_for
 
 pytestmark = pytest.mark.timeout(1200)
 
 SECRET = "3c9d1e0f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d"
-SIZE = 64  # MiB
-
-
-def small(host: Any, op: str, disk_view: dict[str, Any]) -> dict[str, Any]:
-    return driver(host, op, disk_view, SIZE)
-
-
-def md5(host: Any, device: str, mib: int = SIZE) -> str:
-    return host.run(f"dd if={device} bs=1M count={mib} iflag=direct status=none | md5sum").stdout.split()[0]
+SIZE = SMALL  # MiB: what the drivers' script makes for these tests
 
 
 def lvs(host: Any) -> list[str]:
