@@ -155,11 +155,7 @@ async def ssconf_write(args: proc.SsconfWriteArgs) -> None:
         confine.check_ssconf_key(key)
     directory = paths.ensure_dir(paths.ssconf_dir())
     for key, value in args.values.items():
-        target = os.path.join(directory, f"ssconf_{key}")
-        tmp = f"{target}.tmp"
-        with open(tmp, "w") as handle:
-            handle.write(value)
-        durable.replace(tmp, target)
+        durable.write_file(os.path.join(directory, f"ssconf_{key}"), value)
 
 
 @handles(proc.TEST_DELAY)

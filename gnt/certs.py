@@ -51,11 +51,7 @@ def generate_pem(common_name: str) -> bytes:
 def write_pem(path: str, pem: bytes) -> None:
     """Write atomically with mode 0600: a half-written key must never be read."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    durable.replace(tmp, path)
+    durable.write_file(path, pem, 0o600)
 
 
 def server_context(pem_path: str) -> ssl.SSLContext:

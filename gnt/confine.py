@@ -67,10 +67,7 @@ def _entries(text: str) -> list[str]:
 def _write_list(target: str, header: str, entries: list[str]) -> None:
     """Write a node-local list file atomically (at set-up time, never over RPC)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = f"{target}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(header + "".join(f"{e}\n" for e in entries if e))
-    durable.replace(tmp, target)
+    durable.write_file(target, header + "".join(f"{e}\n" for e in entries if e))
 
 
 _STORAGE_PATHS_HEADER = (

@@ -10,9 +10,10 @@ directory after it (the rename itself is then on disk too).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
-__all__ = ["replace", "sync_dir"]
+__all__ = ["replace", "sync_dir", "write_file"]
 
 
 def sync_dir(directory: str) -> None:
@@ -33,3 +34,15 @@ def replace(tmp: str, target: str) -> None:
         os.close(fd)
     os.replace(tmp, target)
     sync_dir(os.path.dirname(target))
+
+
+def write_file(path: str, data: str | bytes, mode: int = 0o666) -> None:
+    """Replace `path` with `data` (created with `mode`, less the umask): readers see the old file or
+    the new one whole, and once this returns a power cut loses neither."""
+    tmp = f"{path}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover keeps its own mode: a key must never land in a world-readable file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+    replace(tmp, path)

@@ -141,9 +141,7 @@ def write_local_ssconf(cluster_name: str, master: str, master_ip: str) -> None:
     """Enough ssconf for this node's own daemons; the master pushes the full set when it starts."""
     directory = paths.ensure_dir(paths.ssconf_dir())
     for key, value in (("cluster_name", cluster_name), ("master_node", master), ("master_ip", master_ip)):
-        with open(os.path.join(directory, f"ssconf_{key}.tmp"), "w") as handle:
-            handle.write(value)
-        durable.replace(os.path.join(directory, f"ssconf_{key}.tmp"), os.path.join(directory, f"ssconf_{key}"))
+        durable.write_file(os.path.join(directory, f"ssconf_{key}"), value)
 
 
 def daemon_argv(name: str) -> list[str]:

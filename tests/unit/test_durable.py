@@ -70,3 +70,11 @@ def test_ssconf_pushed_to_a_node_is_durable(tmp_path: Path, synced: list[str], m
         f"rename {directory / 'ssconf_master_node'}",
         f"fsync {directory}",
     ]
+
+
+def test_a_key_never_lands_in_a_leftover_world_readable_temporary_file(tmp_path: Path) -> None:
+    (tmp_path / "server.pem.tmp").write_text("left by a crash")
+    os.chmod(tmp_path / "server.pem.tmp", 0o644)
+    certs.write_pem(str(tmp_path / "server.pem"), b"PEM\n")
+    assert (tmp_path / "server.pem").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "server.pem").read_bytes() == b"PEM\n"
