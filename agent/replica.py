@@ -1,7 +1,8 @@
-"""A master candidate's replica of the config, and the node's side of joining and leaving.
+"""A master candidate's replicas of the config and the job queue, and the node's side of joining and leaving.
 
-The master ships every committed change set here (in serial order); the replica is what a new
-master starts from after `gnt-cluster master-failover`, so nothing committed is lost.
+The master ships every committed change set here (in serial order), and every job it writes; the
+replicas are what a new master starts from after `gnt-cluster master-failover`, so nothing
+committed and no job is lost.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from agent.handlers import handles
 from gnt import confine, paths, ssconf
 from gnt.config import store
 from gnt.db import DamagedDatabaseError, SqliteWriter, move_aside
+from gnt.errors import RpcArgumentError
+from gnt.jobs import store as jobstore
 from gnt.rpc import procedures as proc
 
 _writer: SqliteWriter | None = None
+_queue_writer: SqliteWriter | None = None
 
 
 def _replica() -> SqliteWriter:
@@ -71,11 +75,36 @@ def _refuse_on_master(what: str, ssconf_too: bool = False) -> None:
         raise confine.refuse(f"{what} refused: this node is the cluster's master (fail the master over first)")
 
 
+def _queue_replica() -> SqliteWriter:
+    """The job queue copy; a damaged one is set aside and restarted empty (the master resends it whole)."""
+    global _queue_writer
+    if _queue_writer is None:
+        paths.ensure_dir(paths.data_dir())
+        try:
+            _queue_writer = SqliteWriter(paths.jobs_db(), jobstore.SCHEMA)
+        except DamagedDatabaseError as err:
+            aside = move_aside(err.path)
+            logging.getLogger("gnt-noded").error("job queue replica %s is damaged; kept as %s", err.path, aside)
+            _queue_writer = SqliteWriter(paths.jobs_db(), jobstore.SCHEMA)
+    return _queue_writer
+
+
 def close() -> None:
-    global _writer
+    global _writer, _queue_writer
     if _writer is not None:
         _writer.close()
         _writer = None
+    if _queue_writer is not None:
+        _queue_writer.close()
+        _queue_writer = None
+
+
+def _remove_replicas() -> None:
+    close()
+    for path in (paths.config_db(), paths.jobs_db()):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
 
 
 @handles(proc.CONFIG_APPLY)
@@ -101,10 +130,19 @@ async def config_replace(args: proc.ConfigReplaceArgs) -> int:
 async def config_drop(args: proc.NoArgs) -> None:
     """No longer a master candidate: a replica nobody updates must not be mistaken for current."""
     _refuse_on_master("config_drop", ssconf_too=True)
-    close()
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(paths.config_db() + suffix):
-            os.unlink(paths.config_db() + suffix)
+    _remove_replicas()
+
+
+@handles(proc.JOBQUEUE_UPDATE)
+async def jobqueue_update(args: proc.JobQueueUpdateArgs) -> int:
+    """Store whole jobs in this candidate's queue copy; the number stored."""
+    _refuse_on_master("jobqueue_update")
+    try:
+        rows = [jobstore.check_row(r) for r in args.rows]
+    except ValueError as err:
+        raise RpcArgumentError(f"jobqueue_update: {err}") from None
+    await _queue_replica().run(lambda conn: jobstore.upsert(conn, rows))
+    return len(rows)
 
 
 @handles(proc.CONFIG_SERIAL)
@@ -156,10 +194,9 @@ on_leave: list[Any] = []
 async def node_leave(args: proc.NoArgs) -> None:
     """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
     _refuse_on_master("node_leave", ssconf_too=True)
-    close()
-    for path in (paths.cluster_cert(), paths.config_db(), paths.config_db() + "-wal", paths.config_db() + "-shm"):
-        if os.path.exists(path):
-            os.unlink(path)
+    _remove_replicas()
+    if os.path.exists(paths.cluster_cert()):
+        os.unlink(paths.cluster_cert())
     directory = paths.ssconf_dir()
     if os.path.isdir(directory):
         for entry in os.listdir(directory):

@@ -20,6 +20,7 @@ from gnt.instance.common import primary_spec
 from gnt.jobs import queue as jobqueue
 from gnt.jobs.locking import LockManager
 from gnt.jobs.lu import Context, Registry
+from gnt.jobs.replication import QueueReplicator
 from gnt.jobs.services import MasterServices
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
@@ -48,6 +49,7 @@ class Master:
             self.cfg.cluster.max_running_jobs,
             registry=registry,
         )
+        self.queue.replicator = QueueReplicator(self.services, self.queue_writer)
         self.services.queue = self.queue
         self.stopping = asyncio.Event()
         self.destroy = False

@@ -1,9 +1,11 @@
 """The job queue: persists jobs before acknowledging them, schedules and tracks them.
 
 Jobs live in SQLite (`queue.db`) as one row each. A job is written before its id is returned, on
-every status change, and (lazily, in order) on every log line; the writer thread commits them in
-groups. After a crash, jobs that were queued run again and jobs that were running end in error:
-nothing stays "running" forever.
+every status change, and (lazily, coalesced per event-loop pass) on every log line; the writer
+thread commits them in groups. Every write is also handed to `replicator` (the master candidates'
+copies, `gnt.jobs.replication`) and awaited: a job id is returned, and a job is reported finished
+by `wait_for_change`, only once its row is on the candidates too. After a crash or a failover, jobs
+that were queued run again and jobs that were running end in error: nothing stays "running" forever.
 
 The database is read here through the writer's per-thread read connection (`SqliteWriter.conn`)
 and written only through the writer thread.
@@ -15,7 +17,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from gnt import opcodes
@@ -25,18 +27,17 @@ from gnt.jobs.job import FINAL, Job, JobStatus, OpStatus, timestamp
 from gnt.jobs.lu import Context, LogicalUnit, Registry
 from gnt.jobs.processor import JobControl, run_job
 from gnt.jobs.slots import SlotGate
+from gnt.jobs.store import SCHEMA, Row, upsert
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY, status TEXT NOT NULL, archived INTEGER NOT NULL DEFAULT 0,
-    end_time REAL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS jobs_archived ON jobs (archived, id);
-"""
+__all__ = ["CRASH_MESSAGE", "SCHEMA", "JobQueue"]
+
+#: ships written rows to the master candidates; returns once every reachable candidate has them
+Replicator = Callable[[list[Row]], Awaitable[None]]
 
 CRASH_MESSAGE = "Unclean master daemon shutdown while the job was running"
 
 
-def _row(job: Job) -> tuple[int, str, int, float | None, str]:
+def _row(job: Job) -> Row:
     end = job.end_ts[0] + job.end_ts[1] / 1e6 if job.end_ts else None
     return (job.id, str(job.status), int(job.archived), end, json.dumps(job.to_dict(), separators=(",", ":")))
 
@@ -70,6 +71,11 @@ class JobQueue:
         self.slots = SlotGate(max_running)
         self._started = False
         self._stopping = False
+        self.replicator: Replicator | None = None
+        #: the status last written (locally and to the candidates) of each unarchived job
+        self._stored: dict[int, JobStatus] = {}
+        self._dirty: dict[int, Job] = {}
+        self._flush_task: asyncio.Future[None] | None = None
 
     @property
     def max_running(self) -> int:
@@ -89,6 +95,7 @@ class JobQueue:
         for (data,) in conn.execute("SELECT data FROM jobs WHERE archived=0 ORDER BY id"):
             job = Job.from_dict(json.loads(data))
             self.jobs[job.id] = job
+            self._stored[job.id] = job.status
             ran = any(s in (OpStatus.RUNNING, OpStatus.SUCCESS) for s in job.opstatus)
             if job.status == JobStatus.WAITING and not ran:
                 # it only waited for locks or dependencies: nothing ran, so it can simply run again
@@ -104,11 +111,11 @@ class JobQueue:
             elif job.status == JobStatus.QUEUED:
                 self._backlog.append(job)
         if interrupted:
-            self._writer.run_sync(
-                lambda c: c.executemany(
-                    "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?)", [_row(j) for j in interrupted]
-                )
-            )
+            rows = [_row(j) for j in interrupted]
+            self._writer.run_sync(lambda c: upsert(c, rows))
+            for job in interrupted:
+                self._stored[job.id] = job.status
+        # the candidates get these rows with the full copy the master sends them at start-up
 
     @staticmethod
     def _fail_interrupted(job: Job) -> None:
@@ -178,8 +185,7 @@ class JobQueue:
             accepted.append(job)
             results.append((True, job.id))
         if accepted:
-            rows = [_row(j) for j in accepted]
-            await self._writer.run(lambda c: c.executemany("INSERT INTO jobs VALUES (?,?,?,?,?)", rows))
+            await self._write(accepted)
             for job in accepted:
                 self.jobs[job.id] = job
                 if self._started:
@@ -257,20 +263,44 @@ class JobQueue:
         return event
 
     def _notify(self, job: Job, durable: bool) -> None:
-        """Wake waiters; persist lazily (the writer keeps submission order)."""
+        """Wake waiters; persist at once (`durable`, a final status) or with the next coalesced flush (log lines)."""
         event = self._changed.pop(job.id, None)
         if event is not None:
             event.set()
         if durable or job.finalized:
             asyncio.ensure_future(self._persist(job))
+        else:
+            self._dirty[job.id] = job
+            if self._flush_task is None or self._flush_task.done():
+                self._flush_task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        """Write every job changed since the last flush (log lines, waiting): one write for many lines."""
+        await asyncio.sleep(0)
+        dirty, self._dirty = list(self._dirty.values()), {}
+        if dirty:
+            await self._write(dirty)
+
+    async def _write(self, jobs: list[Job]) -> None:
+        """Store whole jobs locally, then on the candidates; record what is now stored everywhere."""
+        rows = [_row(j) for j in jobs]
+        await self._writer.run(lambda c: upsert(c, rows))
+        if self.replicator is not None:
+            await self.replicator(rows)
+        for job, row in zip(jobs, rows, strict=True):
+            if not job.archived:
+                self._stored[job.id] = JobStatus(row[1])
 
     async def _persist(self, job: Job) -> None:
-        row = _row(job)
-        await self._writer.run(lambda c: c.execute("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?)", row))
+        await self._write([job])
         if job.finalized:
             event = self._changed.pop(job.id, None)
             if event is not None:
                 event.set()
+
+    def _final_stored(self, job: Job) -> bool:
+        """The job ended and its end is stored locally and on the candidates (what a client may be told)."""
+        return job.finalized and self._stored.get(job.id, job.status) == job.status
 
     # -- queries and control -------------------------------------------------------------------
     def get(self, job_id: int) -> Job:
@@ -374,18 +404,24 @@ class JobQueue:
         for job in chosen:
             job.archived = True
             del self.jobs[job.id]
+            self._stored.pop(job.id, None)
         if chosen:
-            rows = [_row(j) for j in chosen]
-            await self._writer.run(lambda c: c.executemany("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?)", rows))
+            await self._write(chosen)
         return len(chosen)
 
     async def wait_for_change(
         self, job_id: int, prev_status: str | None, prev_log_serial: int, timeout: float
     ) -> Job | None:
-        """Return the job once its status or log moved past what the caller saw, or None on timeout."""
+        """Return the job once its status or log moved past what the caller saw, or None on timeout.
+
+        A job that ended is returned only once its end is stored on the master and the candidates,
+        so a client told "finished" can fail the master over and find the same result.
+        """
         job = self.get(job_id)
         deadline = asyncio.get_running_loop().time() + timeout
-        while str(job.status) == prev_status and job.log_serial <= prev_log_serial and not job.finalized:
+        while not self._final_stored(job) and (
+            job.finalized or (str(job.status) == prev_status and job.log_serial <= prev_log_serial)
+        ):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return None

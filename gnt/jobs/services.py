@@ -95,8 +95,13 @@ class MasterServices:
             await asyncio.gather(*waits)
 
     async def full_resync(self, node: Node) -> RpcResult:
+        """The whole config to `node`, then (once it took the config) the whole job queue."""
         args = proc.ConfigReplaceArgs(self.cfg.serial, self.cfg.snapshot())
-        return await self.rpc.config_replace(self.target(node), args)
+        result = await self.rpc.config_replace(self.target(node), args)
+        replicator = getattr(self.queue, "replicator", None)
+        if not result.failed and replicator is not None and node.uuid != self.cfg.cluster.master_node:
+            await replicator.full_copy(node)
+        return result
 
     # -- ssconf ----------------------------------------------------------------------------------
     def ssconf_values(self) -> dict[str, str]:

@@ -262,6 +262,12 @@ class ConfigReplaceArgs:
 
 
 @dataclass
+class JobQueueUpdateArgs:
+    #: whole jobs as the queue stores them: [id, status, archived, end_time, data] (gnt.jobs.store.Row)
+    rows: list[list[Any]]
+
+
+@dataclass
 class ConfigPlacementArgs:
     #: instances whose primary node the caller wants to know
     names: list[str]
@@ -335,6 +341,10 @@ CONFIG_REPLACE = Procedure("config_replace", ConfigReplaceArgs, int, Timeout.URG
 CONFIG_DROP = Procedure("config_drop", NoArgs, None, Timeout.FAST)
 CONFIG_SERIAL = Procedure("config_serial", NoArgs, dict[str, Any], Timeout.URGENT)
 MASTER_STOP = Procedure("master_stop", NoArgs, bool, Timeout.FAST)
+JOBQUEUE_UPDATE = Procedure(
+    "jobqueue_update", JobQueueUpdateArgs, int, Timeout.URGENT,
+    doc="store whole jobs in this master candidate's copy of the job queue (what a failover starts from)",
+)  # fmt: skip
 NODE_LEAVE = Procedure("node_leave", NoArgs, None, Timeout.FAST)
 CONFIG_EXPORT = Procedure(
     "config_export", NoArgs, dict[str, Any] | None, Timeout.FAST,

@@ -159,7 +159,11 @@ class VCluster:
         return self.job_status(job_id)
 
     def submit(self, *argv: str) -> int:
-        out = self.ok(*argv, "--submit")
+        return self.submit_on("node1", *argv)
+
+    def submit_on(self, node: str, *argv: str) -> int:
+        """Submit through `node`'s CLI (the master after a failover); the job id."""
+        out = self.ok(*argv, "--submit", node=node)
         return int(out.strip().split()[-1])
 
     def instance_field(self, instance: str, field: str) -> str:

@@ -1,0 +1,123 @@
+"""The job queue's copies on the master candidates, kept as the config's are.
+
+Every row the master's queue writes (a submission, a status change, log lines, a result, an
+archive flag) goes to each online master candidate through one ordered sender per candidate
+(`jobqueue_update`); the queue awaits it before it answers the client. A candidate that could not
+be reached is marked stale and gets a full copy (every row, in chunks) before anything newer; the
+master also sends a full copy when it starts and when a node becomes a candidate
+(`MasterServices.full_resync`). A candidate's copy is the file the queue itself uses
+(`paths.jobs_db()`), so a candidate made master by `gnt-cluster master-failover` starts with the
+whole history. See doc/design/008-queue-replication.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from gnt.db import SqliteWriter
+from gnt.jobs.store import Row, all_rows
+from gnt.objects import Node
+from gnt.rpc import procedures as proc
+
+log = logging.getLogger("gnt-masterd")
+
+
+class _Sender:
+    """Ships rows to one candidate in order; what queued up while a call was out travels in the next one."""
+
+    def __init__(self, owner: QueueReplicator, node_uuid: str) -> None:
+        self.owner = owner
+        self.node_uuid = node_uuid
+        self.stale = False
+        self.pending: list[tuple[list[Row], asyncio.Future[None] | None]] = []
+        self.wakeup = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    def send(self, rows: list[Row] | None) -> asyncio.Future[None]:
+        """Queue rows (None: a full copy) and return a future that is done once they were shipped (or failed)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if rows is None:
+            self.stale = True
+            rows = []
+        self.pending.append((rows, fut))
+        self.wakeup.set()
+        return fut
+
+    async def _run(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            batch, self.pending = self.pending, []
+            if not batch:
+                continue
+            latest: dict[int, Row] = {}
+            for rows, _ in batch:
+                for row in rows:
+                    latest[row[0]] = row  # a job written twice in the batch: its last row is enough
+            try:
+                await self._ship(list(latest.values()))
+            except Exception:  # noqa: BLE001 - a sender must outlive any one failure
+                log.exception("job queue replication failed")
+                self.stale = True
+            for _, fut in batch:
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+
+    async def _ship(self, rows: list[Row]) -> None:
+        services = self.owner.services
+        node = services.cfg.nodes.get(self.node_uuid)
+        if node is None or node.offline or not node.master_candidate:
+            return
+        if self.stale:
+            if not await self.owner.copy_all(node):
+                return  # still stale; these rows are in the next full copy
+            self.stale = False
+            return  # the full copy read the rows from the database after they were written
+        if rows and not await self.owner.call(node, rows):
+            self.stale = True
+
+
+class QueueReplicator:
+    """The queue's `replicator`: one sender per master candidate other than the master."""
+
+    def __init__(self, services: Any, writer: SqliteWriter) -> None:
+        self.services = services
+        self.writer = writer
+        self._senders: dict[str, _Sender] = {}
+
+    def _sender(self, node_uuid: str) -> _Sender:
+        sender = self._senders.get(node_uuid)
+        if sender is None:
+            sender = self._senders[node_uuid] = _Sender(self, node_uuid)
+        return sender
+
+    def _candidates(self) -> list[Node]:
+        cfg = self.services.cfg
+        master = cfg.cluster.master_node
+        return [n for n in cfg.master_candidates() if n.uuid != master and not n.offline]
+
+    async def __call__(self, rows: list[Row]) -> None:
+        waits = [self._sender(n.uuid).send(rows) for n in self._candidates()]
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def full_copy(self, node: Node) -> None:
+        """Send `node` every job, in order with what is already on its way to it."""
+        await self._sender(node.uuid).send(None)
+
+    async def call(self, node: Node, rows: list[Row]) -> bool:
+        args = proc.JobQueueUpdateArgs([list(r) for r in rows])
+        result = await self.services.rpc.jobqueue_update(self.services.target(node), args)
+        if result.failed:
+            log.warning("job queue replication to %s failed: %s", node.name, result.error)
+        return not result.failed
+
+    async def copy_all(self, node: Node) -> bool:
+        """Every stored job to `node`, chunk by chunk (read on a worker thread, off the event loop)."""
+        chunks = await asyncio.to_thread(lambda: list(all_rows(self.writer.conn)))
+        for chunk in chunks:
+            if not await self.call(node, chunk):
+                return False
+        return True
