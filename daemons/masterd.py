@@ -110,6 +110,9 @@ def main() -> None:
     parser.add_argument("-f", "--foreground", action="store_true", help="log to stderr")
     parser.add_argument("--no-rapi", action="store_true", help="serve only the local unix socket")
     parser.add_argument("--force", action="store_true", help="start even if ssconf names another master")
+    parser.add_argument(
+        "--no-voting", action="store_true", help="do not ask the other nodes whether this node is still the master"
+    )
     args = parser.parse_args()
     from daemons.common import setup_logging
 
@@ -122,6 +125,10 @@ def main() -> None:
 
     try:
         _check_databases()
+        if not args.no_voting and not args.force:
+            from gnt.cluster.voting import check_still_master
+
+            check_still_master()
         asyncio.run(_serve(not args.no_rapi))
     except GntError as err:
         _refuse(err.message)

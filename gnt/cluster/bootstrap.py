@@ -169,7 +169,7 @@ def _last_line(path: str, offset: int) -> str:
     return lines[-1] if lines else ""
 
 
-def start_masterd() -> None:
+def start_masterd(extra_args: tuple[str, ...] = ()) -> None:
     """Start gnt-masterd detached from this process, and wait until its socket answers."""
     from gnt.cli.client import Client
 
@@ -181,7 +181,7 @@ def start_masterd() -> None:
     with open(start_log, "ab") as log:
         offset = log.tell()
         proc = subprocess.Popen(
-            daemon_argv("gnt-masterd"),
+            [*daemon_argv("gnt-masterd"), *extra_args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -259,7 +259,9 @@ async def _failover(no_voting: bool) -> str:
         write_local_ssconf(cfg.cluster.cluster_name, me, node.primary_ip)
     finally:
         writer.close()
-    start_masterd()
+    # the vote above is this failover's; the other nodes still name the old master until the new
+    # one pushes ssconf, so the daemon's own start-up vote (gnt.cluster.voting) would refuse it
+    start_masterd(("--no-voting",))
     return old.name
 
 

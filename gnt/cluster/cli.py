@@ -339,15 +339,27 @@ def destroy(yes_do_it: bool) -> None:
 
 @main.command("master-failover", context_settings=CONTEXT)
 @click.option("--no-voting", is_flag=True, help="Skip the vote among nodes (old master known to be dead)")
+@click.option("--yes-do-it", is_flag=True, help="Do not ask for confirmation of --no-voting (scripts)")
 @handle_errors
-def master_failover(no_voting: bool) -> None:
+def master_failover(no_voting: bool, yes_do_it: bool) -> None:
     """Make this node (a master candidate) the master.
+
+    Without a majority of nodes answering (a two-node cluster whose master is down) the vote
+    cannot pass: --no-voting skips it, after a confirmation that --yes-do-it answers.
 
     \b
     Example (on the new master):
       gnt-cluster master-failover
+      gnt-cluster master-failover --no-voting --yes-do-it
     """
     from gnt.cluster.bootstrap import master_failover as failover
+
+    if no_voting and not yes_do_it:
+        question = "This skips the vote: if the old master is still running, the cluster gets two masters. Continue?"
+        if not sys.stdin.isatty():
+            raise ParameterError("--no-voting skips the vote among nodes; add --yes-do-it to confirm it")
+        if not click.confirm(question, default=False):
+            raise ParameterError("Master failover aborted")
 
     old = failover(no_voting)
     print(f"Master role moved from {old} to this node.")
