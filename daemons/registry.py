@@ -13,6 +13,7 @@ def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
+    import gnt.cluster.redist
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.instance.create
@@ -30,6 +31,7 @@ def logical_units() -> Registry:
         [
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
+            gnt.cluster.redist,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.instance.create,

@@ -26,6 +26,7 @@ from gnt import query as q
 from gnt.api import job_control
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
+from gnt.cluster import remote as cluster_remote
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.instance import query as iq
 from gnt.instance import rapi as instance_admin_routes
@@ -144,6 +145,7 @@ class Api:
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
+        cluster_remote.add_routes(r, self.m, self._submit, self._body, local=users is None)
         return app
 
     def _errors_middleware(self, users: UsersFile | None, max_body: int) -> Any:

@@ -431,3 +431,13 @@ def _register_htools() -> None:
 
 
 _register_htools()
+
+
+def _register_remote() -> None:
+    from gnt.cluster.remote_cli import COMMANDS
+
+    for cmd in COMMANDS:
+        main.add_command(cmd)
+
+
+_register_remote()
