@@ -3,7 +3,8 @@
 Every row the master's queue writes (a submission, a status change, log lines, a result, an
 archive flag) goes to each online master candidate through one ordered sender per candidate
 (`jobqueue_update`); the queue awaits it before it answers the client. A candidate that could not
-be reached is marked stale and gets a full copy (every row, in chunks) before anything newer; the
+be reached is marked stale, no longer waited for, and gets a full copy (every row, in chunks)
+before anything newer once it answers again; the
 master also sends a full copy when it starts and when a node becomes a candidate
 (`MasterServices.full_resync`). A candidate's copy is the file the queue itself uses
 (`paths.jobs_db()`), so a candidate made master by `gnt-cluster master-failover` starts with the
@@ -99,7 +100,19 @@ class QueueReplicator:
         return [n for n in cfg.master_candidates() if n.uuid != master and not n.offline]
 
     async def __call__(self, rows: list[Row]) -> None:
-        waits = [self._sender(n.uuid).send(rows) for n in self._candidates()]
+        """Ship `rows` to every candidate; wait for those that answered last time.
+
+        A candidate that failed its last call (a host powered off) is not waited for: each job
+        write would otherwise cost a connection timeout until the node is marked offline. Its
+        sender keeps trying in the background, and it gets everything in a full copy once it answers.
+        """
+        waits = []
+        for node in self._candidates():
+            sender = self._sender(node.uuid)
+            was_stale = sender.stale
+            fut = sender.send(rows)
+            if not was_stale:
+                waits.append(fut)
         if waits:
             await asyncio.gather(*waits)
 

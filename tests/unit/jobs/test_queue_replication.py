@@ -109,7 +109,11 @@ def test_a_candidate_that_missed_rows_gets_the_whole_queue_before_anything_newer
         first = await queue.submit([delay(0)])  # node2 is down: it misses this row
         assert rpc.calls == []
         rpc.down = False
-        second = await queue.submit([delay(0)])
+        second = await queue.submit([delay(0)])  # not waited for (stale): shipped in the background
+        for _ in range(200):
+            if rpc.calls:
+                break
+            await asyncio.sleep(0.01)
         assert rpc.calls == [[first, second]]  # a full copy (read from the database) instead of the new row alone
         third = await queue.submit([delay(0)])
         assert rpc.calls[-1] == [third]  # and back to single rows
@@ -128,3 +132,32 @@ def test_a_replicated_row_of_the_wrong_shape_is_refused() -> None:
                 [1, "queued", 0, "later", "{}"], [1, "queued", 0, None], "row"):  # fmt: skip
         with pytest.raises(ValueError):
             check_row(bad)
+
+
+def test_a_candidate_that_is_down_does_not_hold_up_every_job_write(
+    cfg: ConfigManager, queue_db: str, writers: list
+) -> None:
+    class HangingRpc(FlakyRpc):
+        """The first call fails; later ones hang (a host powered off: connection timeouts)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.hang = asyncio.Event()
+
+        async def jobqueue_update(self, target: Target, args: Any) -> RpcResult:
+            if self.calls or not self.down:
+                await self.hang.wait()
+            self.calls.append([])
+            return RpcResult(target.name, error=RpcError("timed out"))
+
+    async def main() -> None:
+        cfg.node("node2").master_candidate = True
+        rpc = HangingRpc()
+        queue = make_queue(queue_db, writers, cfg)
+        queue.replicator = QueueReplicator(FakeServices(cfg, rpc), writers[0])
+        await queue.submit([delay(0)])  # fails at once: node2 is now stale
+        await asyncio.wait_for(queue.submit([delay(0)]), 2)  # not waited for, although its call hangs
+        rpc.hang.set()
+        await shutdown(queue)
+
+    run(main())
