@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +31,8 @@ from gnt.jobs.slots import SlotGate
 from gnt.jobs.store import SCHEMA, Row, upsert
 
 __all__ = ["CRASH_MESSAGE", "SCHEMA", "JobQueue"]
+
+log = logging.getLogger("gnt-masterd")
 
 #: ships written rows to the master candidates; returns once every reachable candidate has them
 Replicator = Callable[[list[Row]], Awaitable[None]]
@@ -292,7 +295,12 @@ class JobQueue:
                 self._stored[job.id] = JobStatus(row[1])
 
     async def _persist(self, job: Job) -> None:
-        await self._write([job])
+        try:
+            await self._write([job])
+        except Exception:  # noqa: BLE001 - a waiting client must hear of the end, stored or not
+            log.exception("job %d: could not store its state", job.id)
+            if not job.archived:
+                self._stored[job.id] = job.status
         if job.finalized:
             event = self._changed.pop(job.id, None)
             if event is not None:

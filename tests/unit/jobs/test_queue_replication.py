@@ -161,3 +161,24 @@ def test_a_candidate_that_is_down_does_not_hold_up_every_job_write(
         await shutdown(queue)
 
     run(main())
+
+
+def test_a_store_that_fails_does_not_leave_the_client_waiting_for_ever(
+    cfg: ConfigManager, queue_db: str, writers: list
+) -> None:
+    async def failing(rows: list[Row]) -> None:
+        if any(r[1] == "success" for r in rows):
+            raise OSError("disk full")
+
+    async def main() -> None:
+        queue = make_queue(queue_db, writers, cfg)
+        queue.replicator = failing
+        job_id = await queue.submit([delay(0)])
+        queue.start()
+        job = await queue.wait_for_change(job_id, "queued", 0, 5)
+        while job is not None and not job.finalized:
+            job = await queue.wait_for_change(job_id, str(job.status), job.log_serial, 5)
+        assert job is not None and str(job.status) == "success"
+        await shutdown(queue)
+
+    run(main())
