@@ -483,4 +483,10 @@ async def instance_run_rename(args: proc.InstanceRunRenameArgs) -> None:
 async def os_validate(args: proc.OsValidateArgs) -> None:
     from agent import os_scripts
 
-    os_scripts.find_os(args.name, paths.os_search_path())
+    await os_scripts.validate(
+        args.name,
+        args.osparams,
+        paths.os_search_path(),
+        paths.ensure_dir(os.path.join(paths.log_dir(), "os")),
+        force_variant=args.force_variant,
+    )

@@ -252,6 +252,7 @@ class OpInstanceCreate(OpCode):
     nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
     osparams: dict[str, Any] = _f({}, "OS parameters", ck.osparams)
+    force_variant: bool = _f(False, "Allow an OS variant the OS does not list")
     pnode: str | None = _f(None, "Primary node", ck.hostname)
     snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing the nodes")

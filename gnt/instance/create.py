@@ -24,6 +24,7 @@ from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Disk, Instance, Nic, new_uuid
 from gnt.opcodes import OpInstanceCreate
+from gnt.os import params as os_params
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec, InstanceSpec
 from gnt.units import parse_size
@@ -165,11 +166,13 @@ class LUInstanceCreate(LogicalUnit):
                 raise outcome
 
     async def _check_os(self) -> None:
+        """The OS, its variant and its parameters, on every node of the instance (Ganeti's CheckOSParams)."""
         if not self.op.os_type:
             return
-        result = await self.rpc.os_validate(self.ctx.services.target(self.pnode), proc.OsValidateArgs(self.op.os_type))
-        if result.failed:
-            raise OpExecError(f"OS Parameters validation failed on node {self.pnode.name}: {result.error}")
+        if self.install:
+            os_params.check_installable(self.cfg.cluster, self.op.os_type)
+        osparams = os_params.filled_osparams(self.cfg.cluster, self.op.os_type, self.op.osparams)
+        await os_params.validate_on_nodes(self, self._nodes(), self.op.os_type, osparams, self.op.force_variant)
 
     async def _choose_node(self) -> Any:
         """Ask the allocator (-I, or the cluster default) where the instance should go."""

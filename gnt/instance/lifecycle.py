@@ -230,6 +230,12 @@ class LUInstanceSetParams(InstanceLU):
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
         check_hvparams(self.instance.hypervisor, self.op.hvparams)
+        if self.op.osparams and self.instance.os:  # the OS must accept them (parameters.list, verify)
+            from gnt.os import params as os_params
+
+            wanted = os_params.filled_osparams(self.cfg.cluster, self.instance.os,
+                                               {**self.instance.osparams, **self.op.osparams})  # fmt: skip
+            await os_params.validate_on_nodes(self, [self.pnode], self.instance.os, wanted, force_variant=True)
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:
             raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)

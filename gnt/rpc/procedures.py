@@ -246,7 +246,13 @@ class BlockdevDualArgs:
 
 @dataclass
 class OsValidateArgs:
+    #: NAME or NAME+VARIANT
     name: str
+    #: the instance's OS parameters (cluster defaults for the OS filled in), checked against
+    #: parameters.list and by the OS's `verify parameters` script
+    osparams: dict[str, Any] = field(default_factory=dict)
+    #: --force-variant: a variant the OS does not list is accepted
+    force_variant: bool = False
 
 
 @dataclass
