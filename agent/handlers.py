@@ -489,4 +489,5 @@ async def os_validate(args: proc.OsValidateArgs) -> None:
         paths.os_search_path(),
         paths.ensure_dir(os.path.join(paths.log_dir(), "os")),
         force_variant=args.force_variant,
+        required=args.required,
     )

@@ -335,13 +335,20 @@ async def validate(
     log_dir: str,
     force_variant: bool = False,
     timeout: float = 60.0,
+    required: bool = True,
 ) -> None:
     """What Ganeti checks on each node before an OS is used for an instance: the OS exists and is
     valid here, the variant is one it lists (unless forced), every parameter is one it declares,
     and (API 20) its `verify parameters` script accepts the values. A wrong variant is the
     caller's input (OpPrereqError, Ganeti's message); the rest fail as on Ganeti's node
-    (OpExecError), which the master reports per node."""
-    definition, variant = await asyncio.to_thread(get_os, os_name, search_path)
+    (OpExecError), which the master reports per node. With `required` False a node without a
+    valid definition of the OS passes (per-OS cluster parameters may name an OS some nodes lack)."""
+    try:
+        definition, variant = await asyncio.to_thread(get_os, os_name, search_path)
+    except OpExecError:
+        if required:
+            raise
+        return
     if not force_variant:
         check_variant(definition, os_name)
     check_parameters(definition, list(osparams))

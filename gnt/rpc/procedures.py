@@ -253,6 +253,8 @@ class OsValidateArgs:
     osparams: dict[str, Any] = field(default_factory=dict)
     #: --force-variant: a variant the OS does not list is accepted
     force_variant: bool = False
+    #: False: a node without a valid definition of the OS passes (gnt-os modify -O, as Ganeti)
+    required: bool = True
 
 
 @dataclass

@@ -51,7 +51,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VCluster]:
 
 
 def test_debians_noop_is_listed_and_installs_an_instance(cluster: VCluster) -> None:
-    assert cluster.ok("gnt-os", "list", "--no-headers").split() == ["noop", "rec"]
+    assert cluster.ok("gnt-os", "list", "--no-headers").split() == ["noop", "rec+default", "rec+small"]
     diagnose = cluster.ok("gnt-os", "diagnose")
     assert "/usr/share/ganeti/os/noop" in diagnose
     cluster.ok(*ADD_FILE, "-o", "noop", "deb1")
@@ -93,9 +93,72 @@ def test_the_create_script_gets_the_variant_and_parameters(cluster: VCluster) ->
         cluster.ok("gnt-instance", "modify", "-O", "dhcp=yes", "inst")
         result = cluster.run("gnt-instance", "modify", "-O", "dhcp=bogus", "inst")
         assert result.rc == 1 and "dhcp must be yes or no" in result.err
-        assert "'dhcp': 'yes'" in cluster.ok("gnt-instance", "info", "inst") or "dhcp: yes" in cluster.ok(
-            "gnt-instance", "info", "inst"
-        )
+        assert cluster.instance_field("inst", "osparams") in ("dhcp=yes", "{'dhcp': 'yes'}", '{"dhcp": "yes"}')
     finally:
         cluster.run("gnt-instance", "remove", "-f", "inst")
-        cluster.ok("gnt-os", "modify", "-O", "", "rec")
+        cluster.ok("gnt-os", "modify", "-O", "dhcp=default", "rec")
+    assert "OS parameters" not in cluster.ok("gnt-os", "info", "rec")
+
+
+def test_gnt_os_info_shows_the_definition_and_the_per_os_settings(cluster: VCluster) -> None:
+    cluster.ok("gnt-os", "modify", "-O", "dhcp=no", "-H", "fake:migration_mode=live", "rec")
+    try:
+        out = cluster.ok("gnt-os", "info", "rec")
+        assert out.splitlines()[:13] == [
+            "rec:",
+            "  - valid: True",
+            "  - hidden: False",
+            "  - blacklisted: False",
+            "  - API versions:",
+            "    - 20",
+            "  - variants:",
+            "    - default",
+            "    - small",
+            "  - parameters:",
+            "    - dhcp: Whether the guest uses DHCP",
+            "  - hypervisor parameters:",
+            "    - fake:",
+        ]
+        assert "      - migration_mode: live" in out and "  - OS parameters:\n    - dhcp: no" in out
+        result = cluster.run("gnt-os", "info", "nosuch")
+        assert result.rc == 1 and "No information about OS 'nosuch' found" in result.err
+    finally:
+        cluster.ok("gnt-os", "modify", "-O", "dhcp=default", "-H", "fake:migration_mode=default", "rec")
+    assert "hypervisor parameters" not in cluster.ok("gnt-os", "info", "rec")
+
+
+def test_hidden_and_blacklisted_oses(cluster: VCluster) -> None:
+    cluster.ok("gnt-os", "modify", "--hidden=yes", "noop")
+    cluster.ok("gnt-os", "modify", "--blacklisted=yes", "rec")
+    try:
+        assert cluster.ok("gnt-os", "list", "--no-headers").split() == []
+        diagnose = cluster.run("gnt-os", "diagnose")
+        assert "OS: noop [global status: valid] [hidden]" in diagnose.out
+        assert "OS: rec [global status: valid] [blacklisted]" in diagnose.out
+        err = _refused(cluster, *ADD_FILE, "-o", "rec+small", "inst")
+        assert "Guest OS 'rec+small' is not allowed for installation" in err
+        cluster.ok(*ADD_FILE, "-o", "noop", "inst")  # hidden: only not listed
+        cluster.ok("gnt-instance", "remove", "-f", "inst")
+        result = cluster.run("gnt-os", "modify", "--hidden=maybe", "noop")
+        assert result.rc != 0 and "--hidden takes yes or no" in result.err
+        result = cluster.run("gnt-os", "modify", "noop")
+        assert result.rc != 0 and "At least one of OS parameters or hypervisor parameters must be passed" in result.err
+    finally:
+        cluster.ok("gnt-os", "modify", "--hidden=no", "noop")
+        cluster.ok("gnt-os", "modify", "--blacklisted=no", "rec")
+    assert cluster.ok("gnt-os", "list").split() == ["Name", "noop", "rec+default", "rec+small"]
+
+
+def test_diagnose_reports_a_broken_definition_and_exits_1(cluster: VCluster) -> None:
+    broken = cluster.dir / "node1/srv/gnt/os/broken"
+    broken.mkdir()
+    (broken / "ganeti_api_version").write_text("20\n")
+    try:
+        result = cluster.run("gnt-os", "diagnose")
+        assert result.rc == 1
+        assert "OS: broken [global status: invalid]" in result.out
+        assert "  Node: node1, status: invalid - OS broken at" in result.out
+        assert "  Node: node2, status: OS not found" in result.out
+        assert "broken" not in cluster.ok("gnt-os", "list")
+    finally:
+        shutil.rmtree(broken)

@@ -92,3 +92,78 @@ def test_modify_os_parameters_are_checked_by_the_os_and_refusal_changes_nothing(
     del node.fail["os_validate"]
     harness.run(op, LUInstanceSetParams)
     assert harness.cfg.instance("inst2").osparams == {"a": "1", "b": "2"}
+
+
+def _os_entry(name: str, variants: list[str] | None = None) -> dict[str, object]:
+    return {"name": name, "path": f"/srv/gnt/os/{name}", "valid": True, "message": "", "variants": variants or [],
+            "parameters": [["dhcp", "DHCP"]], "api_versions": [20]}  # fmt: skip
+
+
+def test_os_diagnose_returns_ganetis_fields_and_filters(harness: Harness) -> None:
+    from gnt.os.logic import LUOsDiagnose
+    from gnt.os.opcodes import OpOsDiagnose
+
+    for name in ("node1", "node2"):
+        harness.nodes[name].do_os_diagnose = lambda args: [_os_entry("deb", ["default"]), _os_entry("noop")]  # type: ignore[attr-defined]
+    harness.cfg.cluster.blacklisted_os = ["noop"]
+    assert harness.run(OpOsDiagnose(output_fields=["name", "variants"]), LUOsDiagnose) == [["deb", ["default"]]]
+    rows = harness.run(OpOsDiagnose(output_fields=["name", "blacklisted"], names=["noop"]), LUOsDiagnose)
+    assert rows == [["noop", True]]
+
+
+def test_os_diagnose_refuses_unknown_fields_at_submission() -> None:
+    from gnt.opcodes import from_dict
+
+    with pytest.raises(OpPrereqError, match="Unknown output fields selected: bogus"):
+        from_dict({"OP_ID": "OP_OS_DIAGNOSE", "output_fields": ["name", "bogus"]})
+
+
+def test_cluster_set_params_changes_per_os_settings(harness: Harness) -> None:
+    from gnt.cluster.logic import LUClusterSetParams
+    from gnt.opcodes import OpClusterSetParams
+
+    cluster = harness.cfg.cluster
+    cluster.osparams = {"deb": {"dhcp": "no", "old": "1"}}
+    cluster.hidden_os = ["noop"]
+    op = OpClusterSetParams(
+        osparams={"deb": {"dhcp": "yes", "old": "default"}},
+        os_hvp={"deb": {"fake": {"migration_mode": "live"}}},
+        hidden_os=[["remove", "noop"], ["remove", "absent"]],
+        blacklisted_os=[["add", "deb"]],
+    )
+    harness.run(op, LUClusterSetParams)
+    cluster = harness.cfg.cluster
+    assert cluster.osparams == {"deb": {"dhcp": "yes"}}
+    assert cluster.os_hvp == {"deb": {"fake": {"migration_mode": "live"}}}
+    assert (cluster.hidden_os, cluster.blacklisted_os) == ([], ["deb"])
+    assert "OS absent not found in hidden, ignoring" in harness.log
+    # the new parameters were put to the OS on each node, which may lack it (required=False)
+    calls = [a for n in ("node1", "node2") for name, a in harness.nodes[n].calls if name == "os_validate"]
+    assert [(a.name, a.osparams, a.required) for a in calls] == [("deb", {"dhcp": "yes"}, False)] * 2
+
+
+def test_cluster_set_params_refuses_what_the_os_refuses_and_changes_nothing(harness: Harness) -> None:
+    from gnt.cluster.logic import LUClusterSetParams
+    from gnt.opcodes import OpClusterSetParams
+
+    harness.nodes["node2"].fail["os_validate"] = OpExecError(
+        "The following parameters are not supported by the OS deb: x"
+    )
+    with pytest.raises(OpExecError, match="OS Parameters validation failed on node node2: The following parameters"):
+        harness.run(OpClusterSetParams(osparams={"deb": {"x": "1"}}), LUClusterSetParams)
+    assert harness.cfg.cluster.osparams == {}
+    with pytest.raises(OpPrereqError, match="Unknown hypervisor parameter"):
+        harness.run(OpClusterSetParams(os_hvp={"deb": {"fake": {"bogus": 1}}}), LUClusterSetParams)
+
+
+def test_malformed_per_os_changes_never_become_a_job() -> None:
+    from gnt.opcodes import from_dict
+
+    for bad in (
+        {"hidden_os": [["toggle", "noop"]]},
+        {"blacklisted_os": [["add", "../x"]]},
+        {"osparams": {"deb": {"a": {"nested": 1}}}},
+        {"os_hvp": {"deb": {"kvm": "x"}}},
+    ):
+        with pytest.raises(OpPrereqError):
+            from_dict({"OP_ID": "OP_CLUSTER_SET_PARAMS", **bad})
