@@ -479,6 +479,13 @@ async def instance_run_rename(args: proc.InstanceRunRenameArgs) -> None:
     )
 
 
+@handles(proc.HOOKS_RUNNER)
+async def hooks_runner(args: proc.HooksRunnerArgs) -> list[list[Any]]:
+    from agent import hooks
+
+    return await hooks.run_hooks(args.hpath, args.phase, args.env)
+
+
 @handles(proc.OS_VALIDATE)
 async def os_validate(args: proc.OsValidateArgs) -> None:
     from agent import os_scripts

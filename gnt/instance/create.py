@@ -10,6 +10,7 @@ from gnt import constants, disktypes
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.instance import adoption, drbd
 from gnt.instance.common import (
     build_spec,
@@ -67,6 +68,15 @@ def normalize_beparams(params: dict[str, Any]) -> dict[str, Any]:
 class LUInstanceCreate(LogicalUnit):
     OPCODE = OpInstanceCreate
     op: OpInstanceCreate
+    HPATH = "instance-add"
+    HTYPE = "INSTANCE"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {**hook_env.instance_env(self.cfg, hook_env.planned_instance(self)), **hook_env.opcode_env(self.op)}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        nodes = hook_env.with_master(self.cfg, self._nodes())
+        return nodes, nodes
 
     def check_arguments(self) -> None:
         op = self.op

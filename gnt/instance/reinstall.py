@@ -23,6 +23,7 @@ from gnt.rpc import procedures as proc
 @register
 class LUInstanceReinstall(InstanceLU):
     OPCODE = OpInstanceReinstall
+    HPATH = "instance-reinstall"
     op: OpInstanceReinstall
     NODE_LOCKS_SHARED = False
 

@@ -414,6 +414,25 @@ DRBD_HELPER = Procedure(
     doc="the usermode_helper the node's DRBD module was loaded with (gnt-cluster modify --drbd-usermode-helper)",
 )  # fmt: skip
 
+
+# -- hooks (gnt.hooks) ------------------------------------------------------------------------------
+
+
+@dataclass
+class HooksRunnerArgs:
+    #: the opcode's hook path (`instance-start`): the node runs its own `<hooks dir>/<hpath>-<phase>.d/`
+    hpath: str
+    #: pre or post
+    phase: str
+    #: the GANETI_* environment of the scripts
+    env: dict[str, str]
+
+
+HOOKS_RUNNER = Procedure(
+    "hooks_runner", HooksRunnerArgs, list[list[Any]], Timeout.SLOW,
+    doc="run this node's hook scripts of one hook path and phase; [[script, HKR_SKIP/FAIL/SUCCESS, output], ...]",
+)  # fmt: skip
+
 #: every procedure, by name
 TABLE: dict[str, Procedure[Any]] = {
     p.name: p for p in list(globals().values()) if isinstance(p, Procedure)
