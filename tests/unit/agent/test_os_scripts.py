@@ -203,3 +203,26 @@ def test_rename_and_verify_scripts(tmp_path: Path) -> None:
         asyncio.run(os_scripts.validate("r", {"dhcp": "bogus"}, [str(top)], str(tmp_path)))
     with pytest.raises(OpExecError, match="^The following parameters are not supported by the OS r: nosuch$"):
         asyncio.run(os_scripts.validate("r", {"nosuch": "1"}, [str(top)], str(tmp_path)))
+
+
+def test_debians_debootstrap_layout_is_accepted_as_installed(tmp_path: Path) -> None:
+    """ganeti-instance-debootstrap's shape: API "20 15 10 5", variants.list a symlink to its conffile
+    in /etc, one parameter, a verify script that checks it; named NAME+VARIANT."""
+    top = tmp_path / "usr/share/ganeti/os"
+    d = make_os(top, "debootstrap", versions="20\n15\n10\n5\n")
+    conf = tmp_path / "etc/ganeti/instance-debootstrap/variants.list"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("default\n")
+    (d / "variants.list").symlink_to(conf)
+    (d / "parameters.list").write_text("filesystem The filesystem type to use for the root partition.\n")
+    (d / "verify").write_text(
+        '#!/bin/sh\ncase $OSP_FILESYSTEM in ""|ext2|ext3|ext4) ;; *) echo "Invalid value" >&2; exit 1 ;; esac\n'
+    )
+    (entry,) = asyncio.run(os_scripts.diagnose([str(top)]))
+    assert entry["valid"] and entry["variants"] == ["default"] and entry["api_versions"] == [20, 15, 10, 5]
+    log = str(tmp_path / "log")
+    asyncio.run(os_scripts.validate("debootstrap+default", {"filesystem": "ext4"}, [str(top)], log))
+    with pytest.raises(OpPrereqError, match="must include a variant"):
+        asyncio.run(os_scripts.validate("debootstrap", {}, [str(top)], log))
+    with pytest.raises(OpExecError, match="Invalid value"):
+        asyncio.run(os_scripts.validate("debootstrap+default", {"filesystem": "zfs"}, [str(top)], log))
