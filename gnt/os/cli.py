@@ -61,13 +61,11 @@ def list_(no_headers: bool, priority: str) -> None:
     Example:
       gnt-os list --no-headers
     """
-    from gnt.os.query import os_names
-
     rows = _diagnose(["name", "variants"], priority)
     if not no_headers:
         print("Name")
-    for name, variants in rows:
-        for full in os_names(name, variants):
+    for name, variants in rows:  # Ganeti's CalculateOSNames: one line per variant
+        for full in [f"{name}+{v}" for v in variants] or [name]:
             print(full)
 
 
