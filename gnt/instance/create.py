@@ -179,8 +179,7 @@ class LUInstanceCreate(LogicalUnit):
         """The OS, its variant and its parameters, on every node of the instance (Ganeti's CheckOSParams)."""
         if not self.op.os_type:
             return
-        if self.install:
-            os_params.check_installable(self.cfg.cluster, self.op.os_type)
+        os_params.check_installable(self.cfg.cluster, self.op.os_type)  # as Ganeti: even with --no-install
         osparams = os_params.filled_osparams(self.cfg.cluster, self.op.os_type, self.op.osparams)
         await os_params.validate_on_nodes(self, self._nodes(), self.op.os_type, osparams, self.op.force_variant)
 

@@ -25,11 +25,12 @@ def create(os_type: str = "noop", **kw: object) -> OpInstanceCreate:
     return OpInstanceCreate(**fields)  # type: ignore[arg-type]
 
 
-def test_create_refuses_a_blacklisted_os_before_touching_a_node(harness: Harness) -> None:
+@pytest.mark.parametrize("no_install", [False, True])
+def test_create_refuses_a_blacklisted_os_before_touching_a_node(harness: Harness, no_install: bool) -> None:
     harness.cfg.cluster.blacklisted_os = ["debootstrap"]
     message = "^Guest OS 'debootstrap\\+default' is not allowed for installation$"
     with pytest.raises(OpPrereqError, match=message) as err:
-        harness.run(create("debootstrap+default"), LUInstanceCreate)
+        harness.run(create("debootstrap+default", no_install=no_install), LUInstanceCreate)
     assert err.value.code == ECODE_STATE
     assert "blockdev_create" not in harness.nodes["node1"].names()
     assert harness.cfg.find_instance("inst1") is None
