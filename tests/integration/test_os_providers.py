@@ -162,3 +162,22 @@ def test_diagnose_reports_a_broken_definition_and_exits_1(cluster: VCluster) -> 
         assert "broken" not in cluster.ok("gnt-os", "list")
     finally:
         shutil.rmtree(broken)
+
+
+def test_rapi_lists_the_oses_as_gnt_os_list_does(cluster: VCluster) -> None:
+    from tests.integration.test_rapi import READER, Rapi
+
+    users = cluster.dir / "node1/var/lib/gnt/rapi/users"
+    users.parent.mkdir(parents=True, exist_ok=True)
+    users.write_text("reader r3ad\n")
+    users.chmod(0o600)
+    rapi = Rapi(cluster)
+    cluster.ok("gnt-os", "modify", "--blacklisted=yes", "noop")
+    try:
+        assert rapi.call("GET", "/2/os", user=READER) == (200, ["rec+default", "rec+small"])
+        status, bulk = rapi.call("GET", "/2/os?bulk=1", user=READER)
+        by_name = {e["name"]: e for e in bulk}
+        assert status == 200 and by_name["noop"]["blacklisted"] and by_name["rec"]["variants"] == ["default", "small"]
+        assert by_name["noop"]["node_status"]["node1"][0][0] == str(DEBIAN_NOOP)
+    finally:
+        cluster.ok("gnt-os", "modify", "--blacklisted=no", "noop")
