@@ -479,8 +479,22 @@ async def instance_run_rename(args: proc.InstanceRunRenameArgs) -> None:
     )
 
 
+@handles(proc.HOOKS_RUNNER)
+async def hooks_runner(args: proc.HooksRunnerArgs) -> list[list[Any]]:
+    from agent import hooks
+
+    return await hooks.run_hooks(args.hpath, args.phase, args.env)
+
+
 @handles(proc.OS_VALIDATE)
 async def os_validate(args: proc.OsValidateArgs) -> None:
     from agent import os_scripts
 
-    os_scripts.find_os(args.name, paths.os_search_path())
+    await os_scripts.validate(
+        args.name,
+        args.osparams,
+        paths.os_search_path(),
+        paths.ensure_dir(os.path.join(paths.log_dir(), "os")),
+        force_variant=args.force_variant,
+        required=args.required,
+    )

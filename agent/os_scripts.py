@@ -1,11 +1,14 @@
-"""Ganeti's OS interface (API version 20), run on a node: find, validate and run OS definitions.
+"""Ganeti's OS interface (API versions 10, 15 and 20), run on a node: find, validate and run OS definitions.
 
-An OS definition is a directory named after the OS, found in the node's OS search path, with the
-executables create, import, export, rename, verify and the text files ganeti_api_version,
-variants.list (optional) and parameters.list (optional). Scripts get a clean environment (like
-Ganeti since 2.5: nothing leaks from the node daemon) described in ganeti-os-interface(7), are run
-as argv lists (never through a shell) and log to files named like Ganeti's, so an admin finds
-`add-<os>-<instance>-<timestamp>.log` where Ganeti would put it.
+An OS definition is a directory named after the OS, found in the node's OS search path
+(`gnt.paths.os_search_path`: gnt's own directories, then Ganeti's, so Debian's `ganeti-os-noop`
+and `ganeti-instance-debootstrap` work as installed), with the executables create, import,
+export, rename and the text file ganeti_api_version; from API 15 an optional variants.list, from
+API 20 the verify script and parameters.list too (what ganeti-os-interface(7) requires of each
+version). A script is run with the highest API version both sides speak, and gets exactly that
+version's environment (OS_VARIANT from 15, OSP_* parameters from 20) and nothing from the node
+daemon's. Scripts run as argv lists (never through a shell) and log to files named like Ganeti's,
+so an admin finds `add-<os>-<instance>-<timestamp>.log` where Ganeti would put it.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ from agent import children
 from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.runtime import InstanceSpec
 
-API_VERSION = 20
-SUPPORTED_API_VERSIONS = (20,)
-SCRIPTS = ("create", "import", "export", "rename", "verify")
+API_V10, API_V15, API_V20 = 10, 15, 20
+API_VERSION = API_V20
+SUPPORTED_API_VERSIONS = (API_V10, API_V15, API_V20)
+#: the scripts every version requires; API 20 adds `verify`
+BASE_SCRIPTS = ("create", "import", "export", "rename")
+SCRIPTS = (*BASE_SCRIPTS, "verify")
 SCRIPT_TIMEOUT = 3600.0
 LOG_TAIL_LINES = 20
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -40,6 +46,11 @@ class OsDefinition:
     api_versions: list[int]
     variants: list[str] = field(default_factory=list)
     parameters: list[list[str]] = field(default_factory=list)  # [name, description]
+
+    @property
+    def api_version(self) -> int:
+        """The version the scripts are run with: the highest one both the OS and gnt speak."""
+        return max(set(self.api_versions) & set(SUPPORTED_API_VERSIONS))
 
 
 def split_name(os_name: str) -> tuple[str, str]:
@@ -85,29 +96,55 @@ def load_os(path: str) -> OsDefinition:
         raise OpExecError(
             f"API version mismatch for path '{path}': found {versions}, want {list(SUPPORTED_API_VERSIONS)}"
         )
-    for script in SCRIPTS:
+    newest = max(set(versions) & set(SUPPORTED_API_VERSIONS))
+    for script in SCRIPTS if newest >= API_V20 else BASE_SCRIPTS:
         script_path = os.path.join(path, script)
         if not os.path.isfile(script_path):
             raise OpExecError(f"OS {name} at {path}: missing script '{script}'")
         if not os.access(script_path, os.X_OK):
             raise OpExecError(f"OS {name} at {path}: script '{script}' is not executable")
-    params = [(line.split(None, 1) + [""])[:2] for line in _read_list(os.path.join(path, "parameters.list"))]
-    return OsDefinition(name, path, versions, _read_list(os.path.join(path, "variants.list")), params)
+    params: list[list[str]] = []
+    if newest >= API_V20:
+        if not os.path.isfile(os.path.join(path, "parameters.list")):
+            raise OpExecError(f"OS {name} at {path}: missing file 'parameters.list' (required by API {API_V20})")
+        params = [(line.split(None, 1) + [""])[:2] for line in _read_list(os.path.join(path, "parameters.list"))]
+    variants = _read_list(os.path.join(path, "variants.list")) if newest >= API_V15 else []
+    return OsDefinition(name, path, versions, variants, params)
+
+
+def check_variant(definition: OsDefinition, os_name: str) -> None:
+    """Ganeti's variant rule: an OS with variants must be named `name+variant`, with one it lists;
+    an OS without variants takes none. (`--force-variant` skips this check.)"""
+    _, variant = split_name(os_name)
+    if not definition.variants:
+        if variant:
+            raise OpPrereqError(f"OS '{definition.name}' doesn't support variants ('{variant}' passed)", ECODE_INVAL)
+        return
+    if not variant:
+        raise OpPrereqError("OS name must include a variant", ECODE_INVAL)
+    if variant not in definition.variants:
+        raise OpPrereqError("Unsupported OS variant", ECODE_INVAL)
+
+
+def check_parameters(definition: OsDefinition, names: Sequence[str]) -> None:
+    """Parameters the OS does not list in parameters.list are refused (an OS before API 20 lists none)."""
+    known = {name for name, _ in definition.parameters}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        names_text = ", ".join(unknown)
+        raise OpExecError(f"The following parameters are not supported by the OS {definition.name}: {names_text}")
 
 
 def get_os(os_name: str, search_path: Sequence[str]) -> tuple[OsDefinition, str]:
-    """The definition for `os_name` and the variant to use, checking the variant is supported."""
+    """The definition for `os_name` and the variant its scripts get (OS_VARIANT, API 15 and up):
+    the one named, else the OS's first. Whether the name is acceptable was checked before the
+    instance was created (`validate`, unless --force-variant), so it is not refused here."""
     base, variant = split_name(os_name)
     definition = load_os(find_os(base, search_path))
-    if variant and not definition.variants:
-        raise OpExecError(f"OS '{base}' doesn't support variants ('{variant}' given)")
-    if definition.variants:
-        if not variant:
-            variant = definition.variants[0]
-        elif variant not in definition.variants:
-            raise OpExecError(
-                f"Unsupported variant '{variant}' for OS '{base}'; supported: {', '.join(definition.variants)}"
-            )
+    if definition.api_version < API_V15:
+        return definition, ""
+    if not variant and definition.variants:
+        variant = definition.variants[0]
     return definition, variant
 
 
@@ -143,6 +180,24 @@ def _diagnose(search_path: list[str]) -> list[dict[str, Any]]:
     return result
 
 
+def core_env(definition: OsDefinition, variant: str, osparams: dict[str, Any], debug: int = 0) -> dict[str, str]:
+    """What every script of the OS gets (verify alone gets only this): the API version it is run
+    with, the OS's name, and from API 15 its variant, from API 20 its parameters."""
+    version = definition.api_version
+    env = {
+        "PATH": _CLEAN_PATH,
+        "OS_API_VERSION": str(version),
+        "OS_NAME": definition.name,
+        "DEBUG_LEVEL": str(debug),
+    }
+    if version >= API_V15:
+        env["OS_VARIANT"] = variant
+    if version >= API_V20:
+        for key, value in osparams.items():
+            env["OSP_" + key.upper().replace("-", "_")] = _env_value(value)
+    return env
+
+
 def build_env(
     definition: OsDefinition,
     variant: str,
@@ -150,19 +205,17 @@ def build_env(
     disk_paths: Sequence[str],
     debug: int = 0,
 ) -> dict[str, str]:
-    """The environment of ganeti-os-interface(7), API 20, and nothing else (plus a sane PATH)."""
-    env = {
-        "PATH": _CLEAN_PATH,
-        "OS_API_VERSION": str(API_VERSION),
-        "OS_NAME": definition.name,
-        "OS_VARIANT": variant,
-        "INSTANCE_NAME": spec.name,
-        "INSTANCE_OS": spec.os or (definition.name + (f"+{variant}" if variant else "")),
-        "HYPERVISOR": spec.hypervisor,
-        "DISK_COUNT": str(len(spec.disks)),
-        "NIC_COUNT": str(len(spec.nics)),
-        "DEBUG_LEVEL": str(debug),
-    }
+    """The environment of ganeti-os-interface(7) for the OS's API version, and nothing else."""
+    env = core_env(definition, variant, spec.osparams, debug)
+    env.update(
+        {
+            "INSTANCE_NAME": spec.name,
+            "INSTANCE_OS": spec.os or (definition.name + (f"+{variant}" if variant else "")),
+            "HYPERVISOR": spec.hypervisor,
+            "DISK_COUNT": str(len(spec.disks)),
+            "NIC_COUNT": str(len(spec.nics)),
+        }
+    )
     for i, disk in enumerate(spec.disks):
         path = disk_paths[i] if i < len(disk_paths) else (disk.path or "")
         if path:
@@ -189,8 +242,6 @@ def build_env(
     for prefix, params in (("INSTANCE_BE_", spec.beparams), ("INSTANCE_HV_", spec.hvparams)):
         for key, value in params.items():
             env[prefix + key] = _env_value(value)
-    for key, value in spec.osparams.items():
-        env["OSP_" + key.upper().replace("-", "_")] = _env_value(value)
     return env
 
 
@@ -277,18 +328,32 @@ async def run_rename(
     return log_path
 
 
-async def verify_params(
-    os_name: str, osparams: dict[str, Any], search_path: Sequence[str], log_dir: str, timeout: float = 60.0
+async def validate(
+    os_name: str,
+    osparams: dict[str, Any],
+    search_path: Sequence[str],
+    log_dir: str,
+    force_variant: bool = False,
+    timeout: float = 60.0,
+    required: bool = True,
 ) -> None:
-    """Run `verify parameters` with the OSP_* environment; OpExecError with its output on failure.
-    Unknown parameters (not in parameters.list) are refused before the script runs."""
-    definition, variant = await asyncio.to_thread(get_os, os_name, search_path)
-    known = {name for name, _ in definition.parameters}
-    unknown = sorted(set(osparams) - known)
-    if unknown:
-        raise OpExecError(f"OS {definition.name} does not accept parameter(s): {', '.join(unknown)}")
-    env = {"PATH": _CLEAN_PATH, "OS_API_VERSION": str(API_VERSION), "OS_NAME": definition.name,
-           "OS_VARIANT": variant}  # fmt: skip
-    env.update({"OSP_" + k.upper().replace("-", "_"): _env_value(v) for k, v in osparams.items()})
+    """What Ganeti checks on each node before an OS is used for an instance: the OS exists and is
+    valid here, the variant is one it lists (unless forced), every parameter is one it declares,
+    and (API 20) its `verify parameters` script accepts the values. A wrong variant is the
+    caller's input (OpPrereqError, Ganeti's message); the rest fail as on Ganeti's node
+    (OpExecError), which the master reports per node. With `required` False a node without a
+    valid definition of the OS passes (per-OS cluster parameters may name an OS some nodes lack)."""
+    try:
+        definition, variant = await asyncio.to_thread(get_os, os_name, search_path)
+    except OpExecError:
+        if required:
+            raise
+        return
+    if not force_variant:
+        check_variant(definition, os_name)
+    check_parameters(definition, list(osparams))
+    if definition.api_version < API_V20:
+        return
+    env = core_env(definition, variant, osparams)
     log_path = os.path.join(log_dir, _log_name("verify", definition.name))
-    await _run_script("verify", os.path.join(definition.path, "verify"), env, log_path, timeout, ["parameters"])
+    await _run_script("validation", os.path.join(definition.path, "verify"), env, log_path, timeout, ["parameters"])

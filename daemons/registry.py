@@ -25,6 +25,7 @@ def logical_units() -> Registry:
     import gnt.instance.replace_disks
     import gnt.node.logic
     import gnt.node.storage
+    import gnt.os.logic
     import gnt.tags.logic
 
     return Registry.from_modules(
@@ -43,6 +44,7 @@ def logical_units() -> Registry:
             gnt.instance.replace_disks,
             gnt.node.logic,
             gnt.node.storage,
+            gnt.os.logic,
             gnt.tags.logic,
         ]
     )

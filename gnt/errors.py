@@ -6,6 +6,7 @@ The tree::
     ├── OpPrereqError(code)       the operation cannot run as asked; HTTP 400
     ├── OpExecError               it started and failed on a node; HTTP 500
     │   └── OpCanceledError       stopped on request while running
+    ├── HooksAbort                a pre hook failed: the opcode did not run
     ├── ParameterError            a malformed parameter (CLI parse); HTTP 400
     ├── TagError                  a tag that breaks Ganeti's tag rules; HTTP 400
     ├── JobQueueError             queue drained/full, unknown job; HTTP 400
@@ -153,6 +154,16 @@ class ApiError(GntError):
         return [f"Failure: {self.message}"]
 
 
+class HooksAbort(GntError):
+    """A pre hook script failed on a node, so the opcode was not run (Ganeti's HooksAbort); the
+    message lists each failure as Ganeti prints it."""
+
+    cli_heading = "Failure: hooks execution failed:"
+
+    def cli_lines(self) -> list[str]:
+        return [self.cli_heading, *self.message.split("\n")]
+
+
 _CLASSES: dict[str, type[GntError]] = {
     cls.__name__: cls
     for cls in (
@@ -170,6 +181,7 @@ _CLASSES: dict[str, type[GntError]] = {
         StorageError,
         ConfigurationError,
         ApiError,
+        HooksAbort,
     )
 }
 _CLASSES[RpcArgumentError.__name__] = RpcArgumentError

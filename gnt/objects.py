@@ -82,6 +82,12 @@ class Cluster(ConfigObject):
     nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     ndparams: dict[str, Any] = field(default_factory=dict)
     ipolicy: dict[str, Any] = field(default_factory=dict)
+    #: per-OS settings of `gnt-os modify` (see gnt.os.params): parameters (-O) and hypervisor
+    #: parameters (-H) keyed by OS name or name+variant, hidden and blacklisted OS names
+    osparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    os_hvp: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    hidden_os: list[str] = field(default_factory=list)
+    blacklisted_os: list[str] = field(default_factory=list)
     candidate_pool_size: int = constants.DEFAULT_CANDIDATE_POOL_SIZE
     max_running_jobs: int = constants.DEFAULT_MAX_RUNNING_JOBS
     default_iallocator: str = "hail"

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from gnt import constants
 from gnt import opchecks as ck
 from gnt.errors import ECODE_INVAL, OpPrereqError
+from gnt.os import checks as os_checks
 from gnt.units import MAX_SIZE_MIB
 
 _REQUIRED: Any = dataclasses.MISSING
@@ -133,6 +134,18 @@ class OpClusterSetParams(OpCode):
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
     diskparams: dict[str, dict[str, Any]] | None = _f(None, "Disk parameters per template", ck.diskparams)
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
+    os_hvp: dict[str, dict[str, dict[str, Any]]] | None = _f(
+        None, "Per-OS hypervisor parameters: {os: {hypervisor: {param: value}}}", os_checks.per_os_hvparams
+    )
+    osparams: dict[str, dict[str, Any]] | None = _f(
+        None, "Per-OS parameters: {os: {param: value}} ('default' removes one)", os_checks.per_os_params
+    )
+    hidden_os: list[list[str]] | None = _f(
+        None, "[[add|remove, os], ...]: OSes gnt-os list hides", os_checks.os_list_changes
+    )
+    blacklisted_os: list[list[str]] | None = _f(
+        None, "[[add|remove, os], ...]: OSes new instances may not use", os_checks.os_list_changes
+    )
 
 
 @dataclass(kw_only=True)
@@ -257,6 +270,7 @@ class OpInstanceCreate(OpCode):
     nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
     osparams: dict[str, Any] = _f({}, "OS parameters", ck.osparams)
+    force_variant: bool = _f(False, "Allow an OS variant the OS does not list")
     pnode: str | None = _f(None, "Primary node", ck.hostname)
     snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing the nodes")
@@ -625,4 +639,5 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 
 # Opcodes declared beside their logical units register themselves here (import last: they build on OpCode).
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401
+from gnt.os import opcodes as _os_opcodes  # noqa: E402, F401
 from gnt.tags import opcodes as _tag_opcodes  # noqa: E402, F401

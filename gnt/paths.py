@@ -58,7 +58,19 @@ def node_root(node_name: str) -> str:
 # Cluster-wide (unlocalized) defaults. Functions below return the localized location.
 DEFAULT_FILE_STORAGE_DIR = "/srv/gnt/file-storage"
 DEFAULT_SHARED_FILE_STORAGE_DIR = "/srv/gnt/shared-file-storage"
-OS_SEARCH_PATH = ("/srv/gnt/os", "/usr/local/lib/gnt/os", "/usr/share/gnt/os")
+#: where OS definitions are looked for, in order (the first directory holding a name wins): gnt's own
+#: directories, so the definitions gnt ships behave the same whether or not Debian's Ganeti OS packages
+#: are installed, then Ganeti's default os_search_path in Ganeti's order, so those packages
+#: (`ganeti-os-noop`, `ganeti-instance-debootstrap` in /usr/share/ganeti/os) work as installed.
+OS_SEARCH_PATH = (
+    "/srv/gnt/os",
+    "/usr/local/lib/gnt/os",
+    "/usr/share/gnt/os",
+    "/srv/ganeti/os",
+    "/usr/local/lib/ganeti/os",
+    "/usr/lib/ganeti/os",
+    "/usr/share/ganeti/os",
+)
 
 
 def data_dir() -> str:
@@ -143,7 +155,14 @@ def host_state_dir() -> str:
 
 
 def os_search_path() -> list[str]:
-    return [localize(p) for p in OS_SEARCH_PATH]
+    """The OS search path on this node. Directories under /usr belong to installed packages, which
+    every virtual node of a machine shares, so only the site directories (/srv) are per node."""
+    return [p if p.startswith("/usr/") else localize(p) for p in OS_SEARCH_PATH]
+
+
+def hooks_dir() -> str:
+    """This node's hooks directory (Ganeti's /etc/ganeti/hooks): `<hook path>-{pre,post}.d/` scripts."""
+    return localize("/etc/gnt/hooks")
 
 
 def ensure_dir(path: str, mode: int = 0o755) -> str:

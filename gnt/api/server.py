@@ -255,7 +255,9 @@ class Api:
         entries = await self.m.os_diagnose()
         if bulk:
             return _json(entries)
-        return _json(sorted({e["name"] for e in entries if e["valid"]}))
+        from gnt.os.query import listed_names
+
+        return _json(listed_names(entries))  # Ganeti's: valid, not hidden or blacklisted, name+variant
 
     async def groups(self, request: web.Request) -> web.Response:
         groups = sorted(self.m.cfg.groups.values(), key=lambda g: g.name)

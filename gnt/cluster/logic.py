@@ -13,6 +13,7 @@ from gnt.instance.create import normalize_beparams
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.opcodes import OpClusterDestroy, OpClusterPostInit, OpClusterSetParams, OpClusterVerify
+from gnt.os import logic as os_logic
 from gnt.rpc import procedures as proc
 
 
@@ -256,6 +257,7 @@ class LUClusterSetParams(LogicalUnit):
             check_allocator(op.default_iallocator)  # a bad default would fail every later placement
         await self._check_volume_group()
         await self._check_drbd_helper()
+        await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
         self.cluster = cluster
 
     async def _check_drbd_helper(self) -> None:
@@ -347,6 +349,7 @@ class LUClusterSetParams(LogicalUnit):
             cluster.ndparams.update(op.ndparams)
         if op.ipolicy:
             cluster.ipolicy.update(op.ipolicy)
+        os_logic.apply_cluster_changes(self, op, cluster)  # gnt-os modify
         await self.cfg.commit([cluster])
         if op.max_running_jobs is not None:
             # live, once committed: raising starts waiting jobs now, lowering lets running ones finish

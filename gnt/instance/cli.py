@@ -139,7 +139,9 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-t", "--disk-template", required=True, help="diskless, file, sharedfile, plain, drbd")
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the nodes")
-@click.option("-o", "--os-type", default=None, help="OS definition")
+@click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
+@click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
+@click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
@@ -180,6 +182,8 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         disks=disks,
         nics=parse_nics(o["nets"], o["no_nics"]),
         os_type=o["os_type"],
+        osparams=parse_keyval(o["osparams"] or "", "-O"),
+        force_variant=o["force_variant"],
         pnode=pnode,
         snode=snode,
         iallocator=o["iallocator"],

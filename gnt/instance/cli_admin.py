@@ -23,7 +23,7 @@ def os_choices(entries: list[dict[str, Any]]) -> list[str]:
     """Installable OS names as Ganeti lists them for --select-os: `name+variant` per variant."""
     names: list[str] = []
     for entry in entries:
-        if not entry.get("valid"):
+        if not entry.get("valid") or entry.get("hidden") or entry.get("blacklisted"):
             continue
         variants = entry.get("variants") or []
         names.extend(f"{entry['name']}+{v}" for v in variants) if variants else names.append(entry["name"])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from gnt import constants, hvparams
 from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
+from gnt.os.params import filled_osparams, os_hvparams
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 
@@ -28,6 +29,7 @@ def filled_beparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
 def filled_hvparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
     params = dict(hvparams.DEFAULTS.get(inst.hypervisor, {}))
     params.update(cluster.hvparams.get(inst.hypervisor, {}))
+    params.update(os_hvparams(cluster, inst.os, inst.hypervisor))
     params.update(inst.hvparams)
     return params
 
@@ -93,7 +95,7 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
         os=inst.os,
         hvparams=filled_hvparams(cluster, inst),
         beparams=be,
-        osparams=dict(inst.osparams),
+        osparams=filled_osparams(cluster, inst.os, inst.osparams),
         disks=disks,
         nics=nics,
         disk_template=inst.disk_template,

@@ -10,6 +10,7 @@ from gnt import constants, disktypes
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.instance import adoption, drbd
 from gnt.instance.common import (
     build_spec,
@@ -24,6 +25,7 @@ from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Disk, Instance, Nic, new_uuid
 from gnt.opcodes import OpInstanceCreate
+from gnt.os import params as os_params
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec, InstanceSpec
 from gnt.units import parse_size
@@ -66,6 +68,15 @@ def normalize_beparams(params: dict[str, Any]) -> dict[str, Any]:
 class LUInstanceCreate(LogicalUnit):
     OPCODE = OpInstanceCreate
     op: OpInstanceCreate
+    HPATH = "instance-add"
+    HTYPE = "INSTANCE"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {**hook_env.instance_env(self.cfg, hook_env.planned_instance(self)), **hook_env.opcode_env(self.op)}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        nodes = hook_env.with_master(self.cfg, self._nodes())
+        return nodes, nodes
 
     def check_arguments(self) -> None:
         op = self.op
@@ -165,11 +176,12 @@ class LUInstanceCreate(LogicalUnit):
                 raise outcome
 
     async def _check_os(self) -> None:
+        """The OS, its variant and its parameters, on every node of the instance (Ganeti's CheckOSParams)."""
         if not self.op.os_type:
             return
-        result = await self.rpc.os_validate(self.ctx.services.target(self.pnode), proc.OsValidateArgs(self.op.os_type))
-        if result.failed:
-            raise OpExecError(f"OS Parameters validation failed on node {self.pnode.name}: {result.error}")
+        os_params.check_installable(self.cfg.cluster, self.op.os_type)  # as Ganeti: even with --no-install
+        osparams = os_params.filled_osparams(self.cfg.cluster, self.op.os_type, self.op.osparams)
+        await os_params.validate_on_nodes(self, self._nodes(), self.op.os_type, osparams, self.op.force_variant)
 
     async def _choose_node(self) -> Any:
         """Ask the allocator (-I, or the cluster default) where the instance should go."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from gnt import constants
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.instance import disk_modify
 from gnt.instance.common import (
     build_spec,
@@ -53,10 +54,20 @@ class InstanceLU(LogicalUnit):
     def target(self, node: Node | None = None) -> Any:
         return self.ctx.services.target(node or self.pnode)
 
+    HTYPE = "INSTANCE"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {**hook_env.instance_env(self.cfg, self.instance), **hook_env.opcode_env(self.op)}
+
+    def hooks_nodes(self) -> tuple[list[Node], list[Node]]:
+        nodes = hook_env.instance_nodes(self.cfg, self.instance)
+        return nodes, nodes
+
 
 @register
 class LUInstanceRemove(InstanceLU):
     OPCODE = OpInstanceRemove
+    HPATH = "instance-remove"
     op: OpInstanceRemove
     NODE_LOCKS_SHARED = False
 
@@ -95,6 +106,7 @@ class LUInstanceRemove(InstanceLU):
 @register
 class LUInstanceStartup(InstanceLU):
     OPCODE = OpInstanceStartup
+    HPATH = "instance-start"
     op: OpInstanceStartup
 
     async def check_prereq(self) -> None:
@@ -135,6 +147,7 @@ class LUInstanceStartup(InstanceLU):
 @register
 class LUInstanceShutdown(InstanceLU):
     OPCODE = OpInstanceShutdown
+    HPATH = "instance-stop"
     op: OpInstanceShutdown
 
     def check_prereq(self) -> None:
@@ -160,6 +173,7 @@ class LUInstanceShutdown(InstanceLU):
 @register
 class LUInstanceReboot(InstanceLU):
     OPCODE = OpInstanceReboot
+    HPATH = "instance-reboot"
     op: OpInstanceReboot
 
     def check_arguments(self) -> None:
@@ -193,6 +207,7 @@ class LUInstanceReboot(InstanceLU):
 @register
 class LUInstanceSetParams(InstanceLU):
     OPCODE = OpInstanceSetParams
+    HPATH = "instance-modify"
     op: OpInstanceSetParams
 
     @classmethod
@@ -230,6 +245,12 @@ class LUInstanceSetParams(InstanceLU):
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
         check_hvparams(self.instance.hypervisor, self.op.hvparams)
+        if self.op.osparams and self.instance.os:  # the OS must accept them (parameters.list, verify)
+            from gnt.os import params as os_params
+
+            wanted = os_params.filled_osparams(self.cfg.cluster, self.instance.os,
+                                               {**self.instance.osparams, **self.op.osparams})  # fmt: skip
+            await os_params.validate_on_nodes(self, [self.pnode], self.instance.os, wanted, force_variant=True)
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:
             raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)

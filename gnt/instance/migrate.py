@@ -10,6 +10,7 @@ from typing import Any
 
 from gnt import constants
 from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.instance.common import check_node_usable
 from gnt.instance.move import InstanceMove, MoveKind, check_movable, evacuation_opcode
 from gnt.jobs.locking import ALL, Level, LockRequest
@@ -22,6 +23,18 @@ class MoveLU(LogicalUnit):
     """An LU moving one instance to another node through the shared step (gnt.instance.move)."""
 
     KIND = MoveKind.MIGRATION
+    HTYPE = "INSTANCE"
+
+    def hooks_env(self) -> dict[str, Any]:
+        env = {**hook_env.instance_env(self.cfg, self.instance), **hook_env.opcode_env(self.op)}
+        env.update(OLD_PRIMARY=self.source.name, NEW_PRIMARY=self.target_node.name)
+        if self.KIND == MoveKind.MIGRATION:
+            env["MIGRATE_LIVE"] = getattr(self, "live", None)
+        return env
+
+    def hooks_nodes(self) -> tuple[list[Node], list[Node]]:
+        nodes = hook_env.instance_nodes(self.cfg, self.instance, self.source, self.target_node)
+        return nodes, nodes
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         op: Any = self.op
@@ -64,6 +77,7 @@ class MoveLU(LogicalUnit):
 @register
 class LUInstanceMigrate(MoveLU):
     OPCODE = OpInstanceMigrate
+    HPATH = "instance-migrate"
     op: OpInstanceMigrate
     CANCELLABLE = True
 
@@ -100,6 +114,7 @@ class LUInstanceMigrate(MoveLU):
 @register
 class LUInstanceFailover(MoveLU):
     OPCODE = OpInstanceFailover
+    HPATH = "instance-failover"
     op: OpInstanceFailover
     KIND = MoveKind.FAILOVER
 

@@ -16,12 +16,14 @@ from gnt.instance.common import build_spec, check_node_online
 from gnt.instance.lifecycle import InstanceLU
 from gnt.instance.rename import check_stopped
 from gnt.jobs.lu import register
+from gnt.os import params as os_params
 from gnt.rpc import procedures as proc
 
 
 @register
 class LUInstanceReinstall(InstanceLU):
     OPCODE = OpInstanceReinstall
+    HPATH = "instance-reinstall"
     op: OpInstanceReinstall
     NODE_LOCKS_SHARED = False
 
@@ -35,13 +37,19 @@ class LUInstanceReinstall(InstanceLU):
         self.os_type = self.op.os_type or inst.os
         if not self.os_type:
             raise OpPrereqError(f"Instance '{inst.name}' has no OS; give one with -o OS", ECODE_INVAL)
-        result = await self.rpc.os_validate(self.target(), proc.OsValidateArgs(self.os_type))
+        # the OS and its variant first (Ganeti's CheckNodeHasOS), then its parameters (CheckOSParams)
+        check = proc.OsValidateArgs(self.os_type, force_variant=self.op.force_variant)
+        result = await self.rpc.os_validate(self.target(), check)
         if result.failed:
+            if isinstance(result.error, OpPrereqError):
+                raise result.error
             raise OpPrereqError(
                 f"OS '{self.os_type}' not in supported OS list for node {self.pnode.name}: {result.error.message}",
                 ECODE_INVAL,
             )
         self.osparams = {**inst.osparams, **(self.op.osparams or {})}
+        filled = os_params.filled_osparams(self.cfg.cluster, self.os_type, self.osparams)
+        await os_params.validate_on_nodes(self, [self.pnode], self.os_type, filled, self.op.force_variant)
 
     def dry_run_result(self) -> Any:
         return self.os_type
@@ -50,7 +58,7 @@ class LUInstanceReinstall(InstanceLU):
         inst = self.instance
         spec = build_spec(self.cfg.cluster, inst)
         spec.os = self.os_type
-        spec.osparams = dict(self.osparams)
+        spec.osparams = os_params.filled_osparams(self.cfg.cluster, self.os_type, self.osparams)
         self.feedback("Running the instance OS create scripts...")
         result = await self.rpc.instance_os_add(self.target(), proc.InstanceOsAddArgs(spec, reinstall=True))
         if result.failed:

@@ -58,6 +58,7 @@ def renamed_logical_id(disk: DiskSpec, old_name: str, new_name: str) -> list[str
 @register
 class LUInstanceRename(InstanceLU):
     OPCODE = OpInstanceRename
+    HPATH = "instance-rename"
     op: OpInstanceRename
     NODE_LOCKS_SHARED = False
 

@@ -50,6 +50,11 @@ class LogicalUnit:
     #: whether a running job may be cancelled: the LU stops safely at its cancellable points
     #: (`await self.interruptible(...)`, `self.checkpoint()`, or its own checks of `self.cancel`)
     CANCELLABLE: ClassVar[bool] = False
+    #: Ganeti's hook path (`instance-start`): the processor runs `<hooks dir>/<HPATH>-{pre,post}.d/`
+    #: around `exec` on `hooks_nodes()` with `hooks_env()` (see gnt.hooks.master); None: no hooks
+    HPATH: ClassVar[str | None] = None
+    #: Ganeti's hook object type (GANETI_OBJECT_TYPE): INSTANCE, NODE, CLUSTER, ...
+    HTYPE: ClassVar[str | None] = None
 
     def __init__(self, op: OpCode, ctx: Context, feedback: Feedback) -> None:
         self.op = op
@@ -86,6 +91,16 @@ class LogicalUnit:
 
     def dry_run_result(self) -> Any:
         return None
+
+    def hooks_env(self) -> dict[str, Any]:
+        """The opcode's hook environment, without the GANETI_ prefix; asked after `check_prereq`
+        (pre) and again after `exec` (post, as GANETI_POST_*)."""
+        return {}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        """The nodes (config objects) the pre and the post hooks run on; by default the master."""
+        master = [self.cfg.master()] if self.cfg.cluster.master_node in self.cfg.nodes else []
+        return master, master
 
     # -- helpers -----------------------------------------------------------------------------
     def locks_at(self, level: Level) -> LockRequest | None:

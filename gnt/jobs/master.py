@@ -105,20 +105,10 @@ class Master:
         return {name: (None if r.failed else r.payload) for name, r in results.items()}
 
     async def os_diagnose(self) -> list[dict[str, Any]]:
-        nodes = [n for n in self.cfg.nodes.values() if not n.offline and n.vm_capable]
-        results = await self.rpc.call_many(self.services.targets(nodes), proc.OS_DIAGNOSE, proc.NoArgs())
-        merged: dict[str, dict[str, Any]] = {}
-        for node_name, result in sorted(results.items()):
-            for entry in result.payload or []:
-                item = merged.setdefault(entry["name"], {**entry, "node_status": {}})
-                item["node_status"][node_name] = [entry.get("path"), entry.get("valid"), entry.get("message", "")]
-                item["valid"] = item["valid"] and entry.get("valid", False)
-        for item in merged.values():
-            missing = set(results) - set(item["node_status"])
-            if missing:
-                item["valid"] = False
-                item["message"] = f"missing on node(s) {', '.join(sorted(missing))}"
-        return sorted(merged.values(), key=lambda e: e["name"])
+        """Every OS on the vm_capable nodes, merged per OS (gnt.os.query)."""
+        from gnt.os import query as os_query
+
+        return await os_query.collect(self.cfg, self.rpc, self.services)
 
     async def instance_console(self, name: str) -> dict[str, Any]:
         inst = self.cfg.find_instance(name)

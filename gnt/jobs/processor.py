@@ -17,6 +17,7 @@ from typing import Any
 
 from gnt import opcodes
 from gnt.errors import GntError, LockError, OpCanceledError, OpExecError, OpPrereqError
+from gnt.hooks.master import exec_with_hooks
 from gnt.jobs.job import Job, JobStatus, OpStatus, encode_error, timestamp
 from gnt.jobs.locking import HeldLocks, Level, LockRequest
 from gnt.jobs.lu import Context, LogicalUnit
@@ -125,9 +126,8 @@ async def _run_op(
                 prereq = lu.check_prereq()
                 if inspect.isawaitable(prereq):
                     await prereq
-                if op.dry_run:
-                    return lu.dry_run_result()
-                return await lu.exec()
+                # pre hooks, exec, post hooks (an LU with a hook path); a dry run stops after the pre hooks
+                return await exec_with_hooks(lu, dry_run=op.dry_run)
             finally:
                 control.lu = None
     except asyncio.CancelledError:

@@ -9,6 +9,7 @@ from typing import Any
 from gnt import PROTOCOL_VERSION, netutil, paths
 from gnt.confine import format_storage_paths, format_volume_groups
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.node.join import default_transport
@@ -25,6 +26,15 @@ JOIN_POLL_TIMEOUT = 5.0
 class LUNodeAdd(LogicalUnit):
     OPCODE = OpNodeAdd
     op: OpNodeAdd
+    HPATH = "node-add"
+    HTYPE = "NODE"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return hook_env.node_env(self.op, self.cfg.find_node(self.op.node_name))
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        return hook_env.node_hook_nodes(self.cfg, self.op.node_name, removing=False)
+
     BGL_EXCLUSIVE = True
 
     def declare_locks(self, level: Level) -> LockRequest | None:
@@ -97,6 +107,15 @@ class LUNodeAdd(LogicalUnit):
 class LUNodeRemove(LogicalUnit):
     OPCODE = OpNodeRemove
     op: OpNodeRemove
+    HPATH = "node-remove"
+    HTYPE = "NODE"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return hook_env.node_env(self.op, self.node)
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        return hook_env.node_hook_nodes(self.cfg, self.op.node_name, removing=True)
+
     BGL_EXCLUSIVE = True
 
     def declare_locks(self, level: Level) -> LockRequest | None:

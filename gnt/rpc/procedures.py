@@ -246,7 +246,15 @@ class BlockdevDualArgs:
 
 @dataclass
 class OsValidateArgs:
+    #: NAME or NAME+VARIANT
     name: str
+    #: the instance's OS parameters (cluster defaults for the OS filled in), checked against
+    #: parameters.list and by the OS's `verify parameters` script
+    osparams: dict[str, Any] = field(default_factory=dict)
+    #: --force-variant: a variant the OS does not list is accepted
+    force_variant: bool = False
+    #: False: a node without a valid definition of the OS passes (gnt-os modify -O, as Ganeti)
+    required: bool = True
 
 
 @dataclass
@@ -445,6 +453,25 @@ NODE_COMMAND = Procedure(
 NODE_WRITE_FILE = Procedure(
     "node_write_file", NodeWriteFileArgs, None, Timeout.FAST,
     doc="write a file whole, replacing any there (gnt-cluster copyfile)",
+)  # fmt: skip
+
+
+# -- hooks (gnt.hooks) ------------------------------------------------------------------------------
+
+
+@dataclass
+class HooksRunnerArgs:
+    #: the opcode's hook path (`instance-start`): the node runs its own `<hooks dir>/<hpath>-<phase>.d/`
+    hpath: str
+    #: pre or post
+    phase: str
+    #: the GANETI_* environment of the scripts
+    env: dict[str, str]
+
+
+HOOKS_RUNNER = Procedure(
+    "hooks_runner", HooksRunnerArgs, list[list[Any]], Timeout.SLOW,
+    doc="run this node's hook scripts of one hook path and phase; [[script, HKR_SKIP/FAIL/SUCCESS, output], ...]",
 )  # fmt: skip
 
 #: every procedure, by name

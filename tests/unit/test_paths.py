@@ -63,3 +63,16 @@ def test_hostname_comes_from_env_in_a_virtual_cluster(monkeypatch: pytest.Monkey
 
 def test_os_search_path_is_localized(virtual_node: None) -> None:
     assert paths.os_search_path()[0] == "/tmp/vc/node1/srv/gnt/os"
+
+
+def test_os_search_path_has_ganetis_directories_after_gnts_own(virtual_node: None) -> None:
+    """Debian's Ganeti OS packages (/usr/share/ganeti/os) are found as installed: directories under
+    /usr are the machine's packages, shared by every virtual node, so they are not localized."""
+    search = paths.os_search_path()
+    assert search.index("/tmp/vc/node1/srv/gnt/os") < search.index("/tmp/vc/node1/srv/ganeti/os")
+    assert search[-4:] == [
+        "/tmp/vc/node1/srv/ganeti/os",
+        "/usr/local/lib/ganeti/os",
+        "/usr/lib/ganeti/os",
+        "/usr/share/ganeti/os",
+    ]

@@ -121,19 +121,59 @@ def test_unknown_os_and_bad_names(tmp_path: Path) -> None:
     assert os_scripts.split_name("debootstrap+bookworm") == ("debootstrap", "bookworm")
 
 
-def test_variants_are_checked(tmp_path: Path) -> None:
+def test_variants_follow_ganetis_rules(tmp_path: Path) -> None:
     top = [str(tmp_path)]
     make_os(tmp_path, "v", variants="default\nsmall\n")
+
+    def validate(name: str, force: bool = False) -> None:
+        asyncio.run(os_scripts.validate(name, {}, top + [REPO_OS_DIR], str(tmp_path / "log"), force_variant=force))
+
+    validate("v+small")
+    with pytest.raises(OpPrereqError, match="^OS name must include a variant$"):
+        validate("v")
+    with pytest.raises(OpPrereqError, match="^Unsupported OS variant$"):
+        validate("v+huge")
+    validate("v+huge", force=True)  # --force-variant
+    with pytest.raises(OpPrereqError, match=r"OS 'noop' doesn't support variants \('x' passed\)"):
+        validate("noop+x")
+    # the scripts of an OS named without its variant get the first one listed
     assert os_scripts.get_os("v", top)[1] == "default"
-    with pytest.raises(OpExecError, match="Unsupported variant 'huge'"):
-        os_scripts.get_os("v+huge", top)
-    with pytest.raises(OpExecError, match="doesn't support variants"):
-        os_scripts.get_os("noop+x", [REPO_OS_DIR])
+
+
+def test_older_api_versions_get_their_own_environment(tmp_path: Path) -> None:
+    """API 10 (Debian's ganeti-os-noop: "5 10", no verify, no parameters.list) and 15 are accepted;
+    OS_VARIANT starts at 15 and OSP_* at 20."""
+    for version, variants in (("5\n10\n", ""), ("15\n", "a\nb\n")):
+        name = f"v{version.split()[-1]}"
+        d = make_os(tmp_path / "os", name, create='env > "$DISK_0_PATH"', versions=version, variants=variants)
+        (d / "verify").unlink()
+        (d / "parameters.list").unlink()
+        out = tmp_path / f"{name}.env"
+        disk = DiskSpec(uuid="d-1", index=0, size=1, dev_type="file", logical_id=["loop", str(out)])
+        spec = inst([disk], os_name=name)
+        asyncio.run(os_scripts.run_create(name, spec, [str(out)], [str(tmp_path / "os")], str(tmp_path)))
+        env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        assert env["OS_API_VERSION"] == version.split()[-1]
+        assert env["INSTANCE_NAME"] == "inst1.example.com" and env["DISK_0_PATH"] == str(out)
+        assert env["NIC_0_MAC"] == "aa:00:00:11:22:33"
+        assert "OSP_DHCP" not in env
+        assert env.get("OS_VARIANT") == ("a" if variants else None)
+    entries = {e["name"]: e for e in asyncio.run(os_scripts.diagnose([str(tmp_path / "os")]))}
+    assert entries["v10"]["valid"] and entries["v10"]["api_versions"] == [5, 10]
+    assert entries["v15"]["valid"] and entries["v15"]["variants"] == ["a", "b"]
+
+
+def test_api_20_requires_verify_and_parameters_list(tmp_path: Path) -> None:
+    (make_os(tmp_path, "noverify") / "verify").unlink()
+    (make_os(tmp_path, "noparams") / "parameters.list").unlink()
+    entries = {e["name"]: e for e in asyncio.run(os_scripts.diagnose([str(tmp_path)]))}
+    assert "missing script 'verify'" in entries["noverify"]["message"]
+    assert "missing file 'parameters.list'" in entries["noparams"]["message"]
 
 
 def test_diagnose_lists_valid_and_broken_definitions(tmp_path: Path) -> None:
     make_os(tmp_path, "good", variants="a\n")
-    make_os(tmp_path, "oldapi", versions="10\n")
+    make_os(tmp_path, "oldapi", versions="5\n")
     noexec = make_os(tmp_path, "noexec")
     (noexec / "verify").chmod(stat.S_IRUSR | stat.S_IWUSR)
     (tmp_path / "a-file").write_text("ignored: not a directory")
@@ -158,8 +198,31 @@ def test_rename_and_verify_scripts(tmp_path: Path) -> None:
     log = asyncio.run(os_scripts.run_rename("r", inst(), "old.example.com", [], [str(top)], str(tmp_path)))
     assert "old.example.com>inst1.example.com" in Path(log).read_text()
     assert os.path.basename(log).startswith("rename-r-old.example.com-inst1.example.com-")
-    asyncio.run(os_scripts.verify_params("r", {"dhcp": "yes"}, [str(top)], str(tmp_path)))
-    with pytest.raises(OpExecError, match="bad dhcp"):
-        asyncio.run(os_scripts.verify_params("r", {"dhcp": "bogus"}, [str(top)], str(tmp_path)))
-    with pytest.raises(OpExecError, match="does not accept parameter"):
-        asyncio.run(os_scripts.verify_params("r", {"nosuch": "1"}, [str(top)], str(tmp_path)))
+    asyncio.run(os_scripts.validate("r", {"dhcp": "yes"}, [str(top)], str(tmp_path)))
+    with pytest.raises(OpExecError, match=r"(?s)OS validation script failed \(exited with exit code 1\).*bad dhcp"):
+        asyncio.run(os_scripts.validate("r", {"dhcp": "bogus"}, [str(top)], str(tmp_path)))
+    with pytest.raises(OpExecError, match="^The following parameters are not supported by the OS r: nosuch$"):
+        asyncio.run(os_scripts.validate("r", {"nosuch": "1"}, [str(top)], str(tmp_path)))
+
+
+def test_debians_debootstrap_layout_is_accepted_as_installed(tmp_path: Path) -> None:
+    """ganeti-instance-debootstrap's shape: API "20 15 10 5", variants.list a symlink to its conffile
+    in /etc, one parameter, a verify script that checks it; named NAME+VARIANT."""
+    top = tmp_path / "usr/share/ganeti/os"
+    d = make_os(top, "debootstrap", versions="20\n15\n10\n5\n")
+    conf = tmp_path / "etc/ganeti/instance-debootstrap/variants.list"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("default\n")
+    (d / "variants.list").symlink_to(conf)
+    (d / "parameters.list").write_text("filesystem The filesystem type to use for the root partition.\n")
+    (d / "verify").write_text(
+        '#!/bin/sh\ncase $OSP_FILESYSTEM in ""|ext2|ext3|ext4) ;; *) echo "Invalid value" >&2; exit 1 ;; esac\n'
+    )
+    (entry,) = asyncio.run(os_scripts.diagnose([str(top)]))
+    assert entry["valid"] and entry["variants"] == ["default"] and entry["api_versions"] == [20, 15, 10, 5]
+    log = str(tmp_path / "log")
+    asyncio.run(os_scripts.validate("debootstrap+default", {"filesystem": "ext4"}, [str(top)], log))
+    with pytest.raises(OpPrereqError, match="must include a variant"):
+        asyncio.run(os_scripts.validate("debootstrap", {}, [str(top)], log))
+    with pytest.raises(OpExecError, match="Invalid value"):
+        asyncio.run(os_scripts.validate("debootstrap+default", {"filesystem": "zfs"}, [str(top)], log))

@@ -27,6 +27,7 @@ LU_MODULES = (
     "gnt.instance.replace_disks",
     "gnt.node.logic",
     "gnt.node.storage",
+    "gnt.os.logic",
     "gnt.tags.logic",
 )
 

@@ -1,0 +1,69 @@
+"""The master's side of OS definitions: per-OS cluster settings and the check before an OS is used.
+
+The cluster keeps, per OS (`gnt-os modify`): parameters (`-O`, under the OS's name or
+`name+variant`), hypervisor parameters (`-H`), and whether it is hidden (left out of `gnt-os list`)
+or blacklisted (refused for new instances, still usable by existing ones). An instance's OS
+parameters are the cluster's for its OS, then for its variant, then its own (Ganeti's
+SimpleFillOS). Whether the OS accepts them is asked of the nodes (`os_validate`), which run the
+OS's own checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from gnt.errors import ECODE_STATE, OpExecError, OpPrereqError
+from gnt.rpc import procedures as proc
+
+if TYPE_CHECKING:
+    from gnt.jobs.lu import LogicalUnit
+    from gnt.objects import Cluster, Node
+
+
+def base_name(os_name: str) -> str:
+    """'debootstrap+default' -> 'debootstrap' (hidden and blacklisted apply to the OS, not a variant)."""
+    return os_name.partition("+")[0]
+
+
+def filled_osparams(cluster: Cluster, os_name: str, osparams: dict[str, Any]) -> dict[str, Any]:
+    """The OS parameters an instance's scripts get: cluster's for the OS, for its variant, its own."""
+    per_os = getattr(cluster, "osparams", None) or {}
+    result: dict[str, Any] = {}
+    for key in dict.fromkeys((base_name(os_name), os_name)):
+        result.update(per_os.get(key, {}))
+    result.update(osparams)
+    return result
+
+
+def os_hvparams(cluster: Cluster, os_name: str, hypervisor: str) -> dict[str, Any]:
+    """The per-OS hypervisor parameters (`gnt-os modify -H`) for an instance of `os_name`."""
+    per_os = getattr(cluster, "os_hvp", None) or {}
+    result: dict[str, Any] = {}
+    for key in dict.fromkeys((base_name(os_name), os_name)):
+        result.update(per_os.get(key, {}).get(hypervisor, {}))
+    return result
+
+
+def check_installable(cluster: Cluster, os_name: str) -> None:
+    """A blacklisted OS may not be installed on a new instance (Ganeti's message and code)."""
+    if os_name in cluster.blacklisted_os or base_name(os_name) in cluster.blacklisted_os:
+        raise OpPrereqError(f"Guest OS '{os_name}' is not allowed for installation", ECODE_STATE)
+
+
+async def validate_on_nodes(
+    lu: LogicalUnit, nodes: Iterable[Node], os_name: str, osparams: dict[str, Any], force_variant: bool = False
+) -> None:
+    """Ask each node whether it can install `os_name` with `osparams` (Ganeti's CheckOSParams):
+    the OS exists there and is valid, the variant is one it lists, the parameters are ones it
+    declares and its verify script accepts them. A wrong variant is the caller's input and comes
+    back as the node said it; anything else names the node."""
+    nodes = list(nodes)
+    args = proc.OsValidateArgs(os_name, dict(osparams), force_variant)
+    results = await asyncio.gather(*(lu.rpc.os_validate(lu.ctx.services.target(n), args) for n in nodes))
+    for node, result in zip(nodes, results, strict=True):
+        if result.failed:
+            if isinstance(result.error, OpPrereqError):
+                raise result.error
+            raise OpExecError(f"OS Parameters validation failed on node {node.name}: {result.error}")

@@ -1,0 +1,114 @@
+"""Ganeti's hooks with real scripts on a virtual cluster: where they run, what they see, and a
+pre hook that refuses an operation."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.vcluster import ADD_DISKLESS, VCluster
+
+NODES = ("node1", "node2", "node3")
+
+DENY = """#!/bin/sh
+case "$GANETI_HOOKS_PATH:$GANETI_INSTANCE_NAME" in
+  instance-start:hook-deny|instance-add:hook-noadd)
+    echo "$GANETI_HOOKS_PATH of $GANETI_INSTANCE_NAME refused by policy"
+    exit 1 ;;
+esac
+"""
+RECORD = """#!/bin/sh
+env | grep '^GANETI_' | sort > "{out}/$GANETI_HOOKS_PATH-$GANETI_HOOKS_PHASE-$GANETI_INSTANCE_NAME.env"
+"""
+FAIL_POST = "#!/bin/sh\necho 'monitoring unreachable'\nexit 2\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+@pytest.fixture
+def hooks(cluster: VCluster) -> Iterator[dict[str, Path]]:
+    """On every node: a pre hook refusing to start `hook-deny`, pre and post hooks recording their
+    environment, and a post hook of instance-stop that fails. Removed afterwards."""
+    records = {}
+    for node in NODES:
+        base = cluster.dir / node / "etc/gnt/hooks"
+        out = cluster.dir / node / "hook-records"
+        out.mkdir(exist_ok=True)
+        records[node] = out
+        _write(base / "instance-start-pre.d/10-deny", DENY)
+        _write(base / "instance-add-pre.d/10-deny", DENY)
+        for phase in ("pre", "post"):
+            _write(base / f"instance-start-{phase}.d/20-record", RECORD.format(out=out))
+        _write(base / "instance-add-post.d/20-record", RECORD.format(out=out))
+        _write(base / "instance-stop-post.d/50-monitoring", FAIL_POST)
+        (base / "instance-start-pre.d/README").write_text("not executable: skipped\n")
+        _write(base / "instance-start-pre.d/30-backup.sh~", "#!/bin/sh\nexit 1\n")  # not a run-parts name
+    try:
+        yield records
+    finally:
+        for node in NODES:
+            shutil.rmtree(cluster.dir / node / "etc/gnt/hooks", ignore_errors=True)
+            shutil.rmtree(records[node], ignore_errors=True)
+        for name in ("hook-ok", "hook-deny", "hook-noadd"):
+            cluster.run("gnt-instance", "remove", "-f", name)
+
+
+def _env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+def test_hooks_run_on_the_master_and_the_instance_nodes_with_ganetis_environment(
+    cluster: VCluster, hooks: dict[str, Path]
+) -> None:
+    cluster.ok(*ADD_DISKLESS, "--no-start", "-n", "node2", "hook-ok")
+    assert sorted(p.name for p in hooks["node2"].iterdir()) == ["instance-add-post-hook-ok.env"]
+    cluster.ok("gnt-instance", "startup", "hook-ok")
+    for node in ("node1", "node2"):  # the master and the primary node; node3 has nothing to do with it
+        assert (hooks[node] / "instance-start-pre-hook-ok.env").exists()
+        assert (hooks[node] / "instance-start-post-hook-ok.env").exists()
+    assert not (hooks["node3"] / "instance-start-pre-hook-ok.env").exists()
+    pre = _env(hooks["node2"] / "instance-start-pre-hook-ok.env")
+    keys = ("GANETI_HOOKS_VERSION", "GANETI_HOOKS_PHASE", "GANETI_OP_CODE", "GANETI_OBJECT_TYPE", "GANETI_MASTER",
+            "GANETI_CLUSTER", "GANETI_INSTANCE_PRIMARY", "GANETI_INSTANCE_STATUS")  # fmt: skip
+    assert {k: pre[k] for k in keys} == {
+        "GANETI_HOOKS_VERSION": "2", "GANETI_HOOKS_PHASE": "pre", "GANETI_OP_CODE": "OP_INSTANCE_STARTUP",
+        "GANETI_OBJECT_TYPE": "INSTANCE", "GANETI_MASTER": "node1", "GANETI_CLUSTER": "cluster",
+        "GANETI_INSTANCE_PRIMARY": "node2", "GANETI_INSTANCE_STATUS": "down",
+    }  # fmt: skip
+    assert pre["GANETI_DATA_DIR"] == str(cluster.dir / "node2/var/lib/gnt")  # each node's own
+    post = _env(hooks["node1"] / "instance-start-post-hook-ok.env")
+    assert post["GANETI_POST_INSTANCE_STATUS"] == "up" and post["GANETI_INSTANCE_STATUS"] == "down"
+    # a failing post hook: the job succeeds, the failure is a warning in its log
+    out = cluster.ok("gnt-instance", "shutdown", "hook-ok")
+    assert "script instance-stop-post.d/50-monitoring failed, output: monitoring unreachable" in out
+    assert cluster.instance_field("hook-ok", "admin_state") == "down"
+
+
+def test_a_failing_pre_hook_stops_the_opcode_with_ganetis_error(cluster: VCluster, hooks: dict[str, Path]) -> None:
+    result = cluster.run(*ADD_DISKLESS, "-n", "node2", "hook-noadd")
+    assert result.rc == 1
+    assert result.err.splitlines()[-3:] == [
+        "Failure: hooks execution failed:",
+        "  node: node1, script: instance-add-pre.d/10-deny, output: instance-add of hook-noadd refused by policy",
+        "  node: node2, script: instance-add-pre.d/10-deny, output: instance-add of hook-noadd refused by policy",
+    ]
+    assert "hook-noadd" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name")
+    cluster.ok(*ADD_DISKLESS, "--no-start", "-n", "node2", "hook-deny")
+    result = cluster.run("gnt-instance", "startup", "hook-deny")
+    assert result.rc == 1
+    for node in ("node1", "node2"):
+        assert f"node: {node}, script: instance-start-pre.d/10-deny, output: instance-start of hook-deny refused" in (
+            result.text
+        )
+    assert cluster.instance_field("hook-deny", "admin_state") == "down"
+    assert not (hooks["node2"] / "instance-start-post-hook-deny.env").exists()  # no post hooks after an abort
+    # a dry run asks the pre hooks too
+    result = cluster.run("gnt-instance", "startup", "--dry-run", "hook-deny")
+    assert result.rc == 1 and "refused by policy" in result.text
