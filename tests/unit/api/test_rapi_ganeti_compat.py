@@ -1,0 +1,131 @@
+"""What Ganeti's own clients (GanetiRapiClient, htools) rely on: anonymous reads, `/` and `/2`, the
+`/2/info` keys, groups as {name, uri} with a filled ipolicy, node roles, create-body aliases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gnt import paths
+from tests.unit.api.conftest import ADMIN, READER, RapiServer, _make_config, free_port, write_users
+
+REFERENCE = Path("/work/shared/reference/ganeti-3.0/rapi-info.json")
+
+
+def test_reads_are_anonymous_and_writes_need_a_write_user(rapi_server: RapiServer) -> None:
+    assert rapi_server.call("GET", "/2/info", user=None)[0] == 200
+    assert rapi_server.call("GET", "/2/nodes?bulk=1", user=None)[0] == 200
+    status, body = rapi_server.call("POST", "/2/instances", {"name": "x"}, user=None)
+    assert status == 401 and body["explain"] == "No permission -- see authorization schemes"
+    assert rapi_server.call("POST", "/2/instances", {"name": "x"}, user=READER)[0] == 403
+
+
+def test_an_unauthenticated_get_of_an_unknown_instance_is_404(rapi_server: RapiServer) -> None:
+    status, body = rapi_server.call("GET", "/2/instances/no-such-instance", user=None)
+    assert status == 404 and body["code"] == 404
+    # an unknown path is 404 before any login is asked, whatever the method
+    assert rapi_server.call("POST", "/2/no/such/path", {}, user=None)[0] == 404
+
+
+def test_console_and_job_wait_need_a_write_user_and_query_a_login(rapi_server: RapiServer) -> None:
+    assert rapi_server.call("GET", "/2/instances/x/console", user=None)[0] == 401
+    assert rapi_server.call("GET", "/2/instances/x/console", user=READER)[0] == 403
+    assert rapi_server.call("GET", "/2/jobs/1/wait", user=READER)[0] == 403
+    assert rapi_server.call("GET", "/2/query/node?fields=name", user=None)[0] == 401
+    assert rapi_server.call("GET", "/2/query/node?fields=name", user=READER)[0] == 200
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RapiServer]:
+    """A RAPI started as with ganeti-rapi's --require-authentication."""
+    root = tmp_path_factory.mktemp("vc") / "node1"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(paths.ENV_ROOTDIR, str(root))
+        mp.setenv(paths.ENV_HOSTNAME, "node1")
+        _make_config(free_port())
+        write_users(paths.rapi_users())
+        server = RapiServer(header_timeout=1.0, require_auth=True)
+        try:
+            yield server
+        finally:
+            server.close()
+
+
+def test_require_authentication_makes_reads_need_a_user(strict_server: RapiServer) -> None:
+    status, body = strict_server.call("GET", "/2/info", user=None)
+    assert status == 401 and body["explain"] == "No permission -- see authorization schemes"
+    assert strict_server.call("GET", "/2/info", user=READER)[0] == 200
+
+
+def test_root_and_version_2_answer_null(rapi_server: RapiServer) -> None:
+    assert rapi_server.call("GET", "/", user=None) == (200, None)
+    assert rapi_server.call("GET", "/2", user=None) == (200, None)
+
+
+def test_info_has_every_key_ganeti_answers(rapi_server: RapiServer) -> None:
+    ganeti_keys = set(json.loads(REFERENCE.read_text()))
+    status, info = rapi_server.call("GET", "/2/info", user=None)
+    assert status == 200
+    assert sorted(ganeti_keys - set(info)) == []
+    assert {"minmax", "std", "disk-templates", "vcpu-ratio", "spindle-ratio"} <= set(info["ipolicy"])
+    assert info["primary_ip_version"] == 4 and info["hidden_os"] == [] and info["uid_pool"] == []
+
+
+def test_groups_are_name_uri_and_bulk_has_a_filled_ipolicy(rapi_server: RapiServer) -> None:
+    assert rapi_server.call("GET", "/2/groups", user=None) == (200, [{"name": "default", "uri": "/2/groups/default"}])
+    status, bulk = rapi_server.call("GET", "/2/groups?bulk=1", user=None)
+    assert status == 200 and len(bulk) == 1
+    group = bulk[0]
+    assert group["name"] == "default" and group["node_cnt"] == 2 and group["node_list"] == ["node1", "node2"]
+    assert group["custom_ipolicy"] == {}
+    assert group["ipolicy"]["minmax"][0]["max"]["memory-size"] == 32768
+    assert group["ipolicy"]["std"]["memory-size"] == 128
+    assert {"alloc_policy", "uuid", "tags", "ndparams", "diskparams", "serial_no"} <= set(group)
+    status, one = rapi_server.call("GET", "/2/groups/default?fields=name,node_cnt", user=None)
+    assert (status, one) == (200, {"name": "default", "node_cnt": 2})
+    assert rapi_server.call("GET", "/2/groups/nonesuch", user=None)[0] == 404
+
+
+def test_node_role_get_answers_ganetis_role_names(rapi_server: RapiServer) -> None:
+    assert rapi_server.call("GET", "/2/nodes/node1/role", user=None) == (200, "master")
+    assert rapi_server.call("GET", "/2/nodes/node2/role", user=None) == (200, "regular")
+    assert rapi_server.call("GET", "/2/nodes/node9/role", user=None)[0] == 404
+
+
+def _create(server: RapiServer, body: dict[str, object]) -> tuple[int, object]:
+    return server.call("POST", "/2/instances", body, user=ADMIN)
+
+
+def test_create_takes_ganetis_aliases_and_version(rapi_server: RapiServer) -> None:
+    body = {"__version__": 1, "name": "alias1", "os": "noop", "disk_template": "diskless", "mode": "create"}
+    status, job_id = _create(rapi_server, body)
+    assert status == 200, job_id
+    op = rapi_server.master.queue.get(job_id).ops[0]
+    assert op["instance_name"] == "alias1" and op["os_type"] == "noop"
+    assert "name" not in op and "os" not in op and "__version__" not in op
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"__version__": 0, "name": "v0"}, "version 0 is no longer supported"),
+        ({"__version__": 2, "name": "v2"}, "Unsupported request data version 2"),
+        ({"__version__": 1, "name": "a", "instance_name": "b"}, "give only one"),
+        ({"__version__": 1, "os": "a", "os_type": "b", "name": "c"}, "give only one"),
+    ],
+)
+def test_create_refuses_other_versions_and_double_names(rapi_server: RapiServer, body: dict, message: str) -> None:
+    before = rapi_server.state()
+    status, answer = _create(rapi_server, body)
+    assert status == 400 and message in answer["explain"]
+    assert rapi_server.state() == before
+
+
+def test_reason_parameter_lands_in_every_opcodes_reason_trail(rapi_server: RapiServer) -> None:
+    status, job_id = rapi_server.call("PUT", "/2/tags?tag=t1&reason=maintenance%20window", user=ADMIN)
+    assert status == 200
+    trail = rapi_server.master.queue.get(job_id).ops[0]["reason"]
+    assert trail[-1][:2] == ["gnt:library:rlib2", "maintenance window"] and isinstance(trail[-1][2], int)
