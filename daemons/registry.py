@@ -15,6 +15,7 @@ def logical_units() -> Registry:
     import gnt.cluster.logic
     import gnt.cluster.verify_disks
     import gnt.debug.logic
+    import gnt.group.logic
     import gnt.instance.create
     import gnt.instance.disks
     import gnt.instance.lifecycle
@@ -32,6 +33,7 @@ def logical_units() -> Registry:
             gnt.cluster.logic,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
+            gnt.group.logic,
             gnt.instance.create,
             gnt.instance.disks,
             gnt.instance.lifecycle,

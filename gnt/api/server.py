@@ -29,6 +29,7 @@ from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.group import query as gq
+from gnt.group import rapi as group_routes
 from gnt.instance import query as iq
 from gnt.instance import rapi as instance_admin_routes
 from gnt.jobs import query as jq
@@ -170,6 +171,7 @@ class Api:
         r.add_put("/2/queue/drain", self.queue_drain)
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
+        group_routes.add_routes(r, self._submit, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         return app
 
