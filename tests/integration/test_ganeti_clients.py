@@ -181,3 +181,27 @@ def test_htools_read_gnts_rapi_and_agree_with_gnt(cluster: VCluster, users: None
     finally:
         for name in ("ht1", "ht2", "ht3"):
             cluster.ok("gnt-instance", "remove", "-f", name)
+
+
+def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClient) -> None:
+    admin.job("CreateGroup", "gc-rack", alloc_policy="last_resort")
+    try:
+        assert admin("GetGroup", "gc-rack")["alloc_policy"] == "last_resort"
+        admin.job("CreateGroup", "gc-dry", dry_run=True)
+        assert "gc-dry" not in admin("GetGroups")
+        admin.job("RenameGroup", "gc-rack", "gc-rack2")
+        admin.job("ModifyGroup", "gc-rack2", alloc_policy="preferred", ipolicy={"vcpu-ratio": 3.0})
+        group = admin("GetGroup", "gc-rack2")
+        assert group["alloc_policy"] == "preferred" and group["ipolicy"]["vcpu-ratio"] == 3.0
+        admin.job("AssignGroupNodes", "gc-rack2", ["node3"], force=True)
+        assert admin("GetGroup", "gc-rack2")["node_list"] == ["node3"]
+        job_id = admin("DeleteGroup", "gc-rack2")
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert "not empty, has the following node(s): node3" in json.dumps(admin("GetJobStatus", job_id)["opresult"])
+        assert "gc-rack2" in admin("GetGroups")
+    finally:
+        admin.job("AssignGroupNodes", "default", ["node3"])
+        for name in admin("GetGroups"):
+            if name != "default":
+                admin.job("DeleteGroup", name)
+    assert admin("GetGroups") == ["default"]

@@ -129,3 +129,40 @@ def test_reason_parameter_lands_in_every_opcodes_reason_trail(rapi_server: RapiS
     assert status == 200
     trail = rapi_server.master.queue.get(job_id).ops[0]["reason"]
     assert trail[-1][:2] == ["gnt:library:rlib2", "maintenance window"] and isinstance(trail[-1][2], int)
+
+
+def test_group_writes_become_ganetis_opcodes(rapi_server: RapiServer) -> None:
+    def op(method: str, path: str, body: object = None) -> dict:
+        status, job_id = rapi_server.call(method, path, body, user=ADMIN)
+        assert status == 200, job_id
+        return rapi_server.master.queue.get(job_id).ops[0]
+
+    added = op("POST", "/2/groups?dry-run=1", {"name": "rack2", "alloc_policy": None})
+    assert added["OP_ID"] == "OP_GROUP_ADD" and added["group_name"] == "rack2" and added["dry_run"] is True
+    assert op("DELETE", "/2/groups/rack2")["OP_ID"] == "OP_GROUP_REMOVE"
+    renamed = op("PUT", "/2/groups/rack2/rename", {"new_name": "rack3"})
+    assert (renamed["group_name"], renamed["new_name"]) == ("rack2", "rack3")
+    assert op("PUT", "/2/groups/rack2/modify", {"alloc_policy": "unallocable"})["alloc_policy"] == "unallocable"
+    assigned = op("PUT", "/2/groups/rack2/assign-nodes?force=1", {"nodes": ["node2"]})
+    assert assigned["OP_ID"] == "OP_GROUP_ASSIGN_NODES" and assigned["nodes"] == ["node2"] and assigned["force"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/2/groups", {"name": "a", "group_name": "b"}, "give only one"),
+        ("POST", "/2/groups", {"name": "bad name"}, "not a valid host name"),
+        ("PUT", "/2/groups/g/modify", {"alloc_policy": "often"}, "Invalid allocation policy"),
+        ("PUT", "/2/groups/g/modify", {"ipolicy": {"minmax": []}}, "non-empty list"),
+        ("PUT", "/2/groups/g/assign-nodes", {"nodes": "node2"}, "OP_GROUP_ASSIGN_NODES.nodes"),
+        ("PUT", "/2/groups/g/assign-nodes?force=maybe", {"nodes": []}, "expected 0 or 1"),
+        ("PUT", "/2/groups/g/rename", {}, "Required parameter 'OP_GROUP_RENAME.new_name' missing"),
+    ],
+)
+def test_malformed_group_writes_are_400_and_change_nothing(
+    rapi_server: RapiServer, method: str, path: str, body: dict, message: str
+) -> None:
+    before = rapi_server.state()
+    status, answer = rapi_server.call(method, path, body, user=ADMIN)
+    assert status == 400 and message in answer["explain"], answer
+    assert rapi_server.state() == before
