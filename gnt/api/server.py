@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants
+from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang
 from gnt import hvparams as hvdefaults
 from gnt import query as q
 from gnt.api import job_control
@@ -167,6 +167,7 @@ class Api:
         r.add_post("/2/jobs/archive", self.jobs_archive)
         r.add_get("/2/query/{resource}/fields", self.query_fields)
         r.add_get("/2/query/{resource}", self.query)
+        r.add_put("/2/query/{resource}", self.query_put)
         r.add_get("/2/queue", self.queue_info)
         r.add_put("/2/queue/drain", self.queue_drain)
         tag_routes.add_routes(r, self.m, self._submit)
@@ -563,29 +564,73 @@ class Api:
         return _json({"fields": [table[n].describe() for n in names if n in table]})
 
     async def query(self, request: web.Request) -> web.Response:
-        resource = request.match_info["resource"]
+        """GET: `fields` and `names` in the query string (gnt's CLI lists this way)."""
         table = self._resource_fields(request)
         selected = q.select(table, _fields_param(request) or ["name"])
         names = [n for n in request.query.get("names", "").split(",") if n] or None
+        data = await self._query_data(request, selected, names, None)
+        return _json({"fields": [f.describe() for f in selected], "data": data})
+
+    async def query_put(self, request: web.Request) -> web.Response:
+        """PUT: Ganeti's body `{"fields": [...], "qfilter": [...]}` (`filter` is the older name)."""
+        table = self._resource_fields(request)
+        body = await self._body(request)
+        fields = p.body_field(body, "fields", "list", ["name"])
+        for name in fields:
+            p.check_kind(name, "str", "each of 'fields'")
+        if "qfilter" in body and "filter" in body and body["qfilter"] != body["filter"]:
+            # Ganeti's client sends the same filter under both names; two different ones are a mistake
+            raise p.bad_request("'qfilter' and 'filter' differ; give the filter once (as 'qfilter')")
+        qfilter = body.get("qfilter", body.get("filter"))
+        if qfilter is not None:
+            qlang.check(qfilter, table)
+        selected = q.select(table, fields)
+        data = await self._query_data(request, selected, None, qfilter)
+        return _json({"fields": [f.describe() for f in selected], "data": data})
+
+    async def _query_data(
+        self, request: web.Request, selected: list[q.Field], names: list[str] | None, qfilter: Any
+    ) -> list[list[list[Any]]]:
+        """The rows of `selected` fields, of the named objects (all when None) that pass `qfilter`.
+
+        The filter's own fields are evaluated too (they need not be shown), then cut off again.
+        """
+        resource = request.match_info["resource"]
+        table = self._resource_fields(request)
+        extra = [table[n] for n in (qlang.fields_of(qfilter) if qfilter else []) if table[n] not in selected]
+        needed = [*selected, *extra]
+        live_wanted = any(f.live for f in needed)
         if resource == "node":
             items = self._pick(self.m.cfg.nodes.values(), names, "Node")
-            live = await self.m.node_live(items) if any(f.live for f in selected) else {}
-            data = q.evaluate(selected, items, nq.NodeQueryContext(self.m.cfg, live))
+            live = await self.m.node_live(items) if live_wanted else {}
+            data = q.evaluate(needed, items, nq.NodeQueryContext(self.m.cfg, live))
         elif resource == "group":
             items = self._pick(self.m.cfg.groups.values(), names, "Node group")
-            data = q.evaluate(selected, items, gq.GroupQueryContext(self.m.cfg))
+            data = q.evaluate(needed, items, gq.GroupQueryContext(self.m.cfg))
         elif resource == "instance":
             items = self._pick(self.m.cfg.instances.values(), names, "Instance")
-            live = await self.m.instance_live(items) if any(f.live for f in selected) else {}
-            data = q.evaluate(selected, items, iq.InstanceQueryContext(self.m.cfg, live))
+            live = await self.m.instance_live(items) if live_wanted else {}
+            data = q.evaluate(needed, items, iq.InstanceQueryContext(self.m.cfg, live))
         else:
             statuses, archived = job_control.job_filter(request)
             jobs = self.m.queue.select(statuses, archived)
             if names:
                 jobs = [self.m.queue.get(_parse_job_id(n)) for n in names]
                 jobs = [j for j in jobs if statuses is None or str(j.status) in statuses]
-            data = q.evaluate(selected, jobs, None)
-        return _json({"fields": [f.describe() for f in selected], "data": data})
+            data = q.evaluate(needed, jobs, None)
+        if qfilter:
+            keep = qlang.compile_filter(qfilter)
+            index = {f.name: i for i, f in enumerate(needed)}
+
+            def lookup(row: list[list[Any]]) -> Any:
+                def value(name: str) -> Any:
+                    status, item = row[index[name]]
+                    return item if status == q.RS_NORMAL else qlang.MISSING
+
+                return value
+
+            data = [row for row in data if keep(lookup(row))]
+        return [row[: len(selected)] for row in data]
 
 
 def _renamed(body: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
@@ -656,10 +701,12 @@ def _job_id(request: web.Request) -> int:
 
 def _access(request: web.Request) -> str:
     """Who may make the request: "anyone", "user" (any valid login) or "write" (a user with write)."""
-    if request.method not in ("GET", "HEAD"):
-        return "write"
     route = request.match_info.route.resource
     canonical = route.canonical if route is not None else ""
+    if request.method == "PUT" and canonical == "/2/query/{resource}":
+        return "user"  # a query with a filter in its body: a read, as Ganeti counts it
+    if request.method not in ("GET", "HEAD"):
+        return "write"
     if canonical in _GET_NEEDS_WRITE:
         return "write"
     return "user" if canonical in _GET_NEEDS_USER else "anyone"

@@ -13,6 +13,7 @@ from gnt.cli.common import (
     client,
     common_job_options,
     convert_value,
+    filter_option,
     handle_errors,
     job_fields,
     list_options,
@@ -212,9 +213,15 @@ def assign_nodes(group: str, nodes: tuple[str, ...], force: bool, submit: bool, 
 @main.command("list", context_settings=CONTEXT)
 @click.argument("groups", nargs=-1)
 @list_options
+@filter_option
 @handle_errors
 def list_(
-    groups: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+    groups: tuple[str, ...],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    use_filter: bool,
 ) -> None:
     """List node groups (default fields: name node_cnt pinst_cnt alloc_policy ndparams).
 
@@ -222,7 +229,7 @@ def list_(
     Example:
       gnt-group list -o name,node_list --no-headers
     """
-    run_list("group", DEFAULT_FIELDS, output, no_headers, separator, units, groups)
+    run_list("group", DEFAULT_FIELDS, output, no_headers, separator, units, groups, use_filter)
 
 
 def _ispec_tree(spec: dict[str, Any]) -> dict[str, Any]:

@@ -205,3 +205,28 @@ def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClie
             if name != "default":
                 admin.job("DeleteGroup", name)
     assert admin("GetGroups") == ["default"]
+
+
+def test_ganetis_client_queries_with_a_filter(cluster: VCluster, anonymous: GanetiClient) -> None:
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node2", "gq1")
+    try:
+        reader = GanetiClient(cluster, ("reader", "r3ad"))
+        answer = reader(
+            "Query", "instance", ["name", "pnode"], qfilter=["&", ["=", "pnode", "node2"], ["=~", "name", "^gq"]]
+        )
+        assert answer["data"] == [[[0, "gq1"], [0, "node2"]]]
+        assert reader("Query", "node", ["name"], qfilter=["=", "role", "M"])["data"] == [[[0, "node1"]]]
+        fields = reader("QueryFields", "group", fields=["name", "alloc_policy"])["fields"]
+        assert [f["name"] for f in fields] == ["name", "alloc_policy"]
+        (refused,) = anonymous.calls(("Query", ["node", ["name"]], {}))
+        assert refused["ok"] is False and refused["code"] == 401  # queries need a login, as in Ganeti
+        out = cluster.ok(
+            "gnt-instance", "list", "--no-headers", "-o", "name", "-F", 'pnode == "node2" and name =~ /^gq/'
+        )
+        assert out.split() == ["gq1"]
+        out = cluster.ok("gnt-node", "list", "--no-headers", "-o", "name", "-F", 'not master_candidate or role == "M"')
+        assert "node1" in out.split()
+        bad = cluster.run("gnt-instance", "list", "-F", "pnode ==")
+        assert bad.rc == 1 and "Invalid query filter: expected value, found the end" in bad.text
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "gq1")

@@ -166,3 +166,35 @@ def test_malformed_group_writes_are_400_and_change_nothing(
     status, answer = rapi_server.call(method, path, body, user=ADMIN)
     assert status == 400 and message in answer["explain"], answer
     assert rapi_server.state() == before
+
+
+def test_put_query_filters_with_ganetis_list_language(rapi_server: RapiServer) -> None:
+    body = {"fields": ["name"], "qfilter": ["|", ["=", "role", "M"], ["=~", "name", "^nomatch"]]}
+    status, answer = rapi_server.call("PUT", "/2/query/node", body, user=READER)
+    assert status == 200 and answer["data"] == [[[0, "node1"]]]
+    assert [f["name"] for f in answer["fields"]] == ["name"]  # the filter's own field is not shown
+    body = {"fields": ["name", "node_cnt"], "filter": ["!", ["?", "tags"]]}  # Ganeti's older key
+    status, answer = rapi_server.call("PUT", "/2/query/group", body, user=READER)
+    assert status == 200 and answer["data"] == [[[0, "default"], [0, 2]]]
+    status, answer = rapi_server.call("PUT", "/2/query/node", {"fields": ["name", "uuid"]}, user=READER)
+    assert status == 200 and len(answer["data"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"fields": ["name"], "qfilter": ["=", "nosuch", 1]}, "unknown field 'nosuch'"),
+        ({"fields": ["name"], "qfilter": "name"}, "expected a list starting with an operator"),
+        ({"fields": ["name"], "qfilter": ["?", "tags"], "filter": ["?", "name"]}, "'qfilter' and 'filter' differ"),
+        ({"fields": "name"}, "'fields' must be a list"),
+        ({"fields": ["nosuch"]}, "Unknown output fields selected: nosuch"),
+    ],
+)
+def test_put_query_refuses_bad_filters(rapi_server: RapiServer, body: dict, message: str) -> None:
+    status, answer = rapi_server.call("PUT", "/2/query/node", body, user=READER)
+    assert status == 400 and message in answer["explain"], answer
+
+
+def test_put_query_needs_a_login_but_not_write(rapi_server: RapiServer) -> None:
+    assert rapi_server.call("PUT", "/2/query/node", {"fields": ["name"]}, user=None)[0] == 401
+    assert rapi_server.call("PUT", "/2/query/node", {"fields": ["name"]}, user=READER)[0] == 200
