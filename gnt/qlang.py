@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import re._constants as sre_constants
+import re._parser as sre_parse
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -32,6 +34,8 @@ _LOGIC = {"|", "&"}
 _COMPARE = {"=", "==", "!=", "<", "<=", ">", ">=", "=[]"}
 #: the deepest filter accepted (text and list forms): deeper ones are refused, not recursed into
 MAX_DEPTH = 64
+#: the longest regular expression a filter may use
+MAX_REGEXP = 1024
 Row = Callable[[str], Any]
 Predicate = Callable[[Row], bool]
 
@@ -99,10 +103,43 @@ def fields_of(qfilter: Any) -> list[str]:
 
 
 def _regexp(text: str) -> re.Pattern[str]:
+    """The compiled pattern; refused when it could backtrack exponentially on a field value.
+
+    Python's matcher holds the master's event loop while it runs and cannot be interrupted, so a
+    pattern like `(a+)+$` (a repetition inside a repetition) would let any logged-in RAPI user
+    stall the master; such patterns are refused, as are very long ones.
+    """
+    if len(text) > MAX_REGEXP:
+        raise _error(f"regular expression longer than {MAX_REGEXP} characters")
     try:
-        return re.compile(text)
+        compiled = re.compile(text)
+        nested = _nested_repeat(sre_parse.parse(text), inside=False)
     except (re.error, RecursionError, OverflowError) as err:
         raise _error(f"bad regular expression {_short(text)}: {err}") from None
+    if nested:
+        raise _error(f"regular expression {_short(text)} repeats a repetition (it may take exponential time)")
+    return compiled
+
+
+def _nested_repeat(pattern: Any, inside: bool) -> bool:
+    """Whether an unbounded repetition sits inside another repetition in a parsed pattern."""
+    for op, arg in pattern:
+        if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT):
+            low, high, sub = arg
+            unbounded = high == sre_constants.MAXREPEAT
+            if inside and unbounded:
+                return True
+            if _nested_repeat(sub, inside or high > 1):
+                return True
+        elif op == sre_constants.SUBPATTERN:
+            if _nested_repeat(arg[-1], inside):
+                return True
+        elif op == sre_constants.BRANCH:
+            if any(_nested_repeat(branch, inside) for branch in arg[1]):
+                return True
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT) and _nested_repeat(arg[1], inside):
+            return True
+    return False
 
 
 def _ordered(a: Any, b: Any) -> bool:

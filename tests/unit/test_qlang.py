@@ -79,6 +79,9 @@ def test_malformed_text_is_one_clear_error(text: str, message: str) -> None:
         (["=~", "name", "("], "bad regular expression"),
         (["=~", "name", 5], "needs a regular expression string"),
         (["=", "name", {"a": 1}], "compares with a string, number or boolean"),
+        (["=~", "name", "(a+)+$"], "repeats a repetition (it may take exponential time)"),
+        (["=~", "name", "^(x|y*)*z"], "repeats a repetition"),
+        (["=~", "name", "a" * 1025], "longer than 1024 characters"),
         (["&", ["=", "name", "x"], "junk"], "expected a list starting with an operator"),
     ],
 )
@@ -113,6 +116,11 @@ def test_filters_keep_the_matching_rows(text: str, kept: list[str]) -> None:
     check(qfilter, FIELDS | {"oper_ram"})
     keep = compile_filter(qfilter)
     assert [row["name"] for row in ROWS if keep(lambda field, row=row: row[field])] == kept
+
+
+def test_patterns_without_nested_repetition_are_kept() -> None:
+    for pattern in ("^web[0-9]+$", "(ab)+", "a+b*c?", "(?i)^db-(east|west)"):
+        check(["=~", "name", pattern], FIELDS)
 
 
 def test_fields_of_lists_each_field_once() -> None:
