@@ -24,7 +24,7 @@ from aiohttp import web
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.api import job_control
+from gnt.api import job_control, node_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
@@ -59,8 +59,8 @@ _JOB_ID_RE = re.compile(r"^[0-9]{1,18}\Z")
 #: typed key where aiohttp has one; Debian 12's aiohttp 3.8 (the test bed's hosts) has only string keys
 BODY: Any = web.RequestKey("body", object) if hasattr(web, "RequestKey") else "gnt.body"
 #: GET resources that need an authenticated user even when reads are anonymous, as in Ganeti: the
-#: console (it hands out a way in) and job waits need `write`; the query resource needs any user
-_GET_NEEDS_WRITE = frozenset({"/2/instances/{name}/console", "/2/jobs/{id}/wait"})
+#: console (it hands out a way in), job waits and node storage (a job) need `write`; queries any user
+_GET_NEEDS_WRITE = frozenset({"/2/instances/{name}/console", "/2/jobs/{id}/wait", node_routes.STORAGE_PATH})
 _GET_NEEDS_USER = frozenset({"/2/query/{resource}"})
 #: the opcode's reason trail entry a `reason=` query parameter becomes (Ganeti's source name)
 REASON_SOURCE = "gnt:library:rlib2"
@@ -173,6 +173,7 @@ class Api:
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
         group_routes.add_routes(r, self._submit, self._body)
+        node_routes.add_routes(r, self._submit, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         return app
 

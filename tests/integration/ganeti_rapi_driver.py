@@ -24,7 +24,7 @@ def main() -> None:
     for method, args, kwargs in json.load(sys.stdin):
         try:
             outcomes.append({"ok": True, "result": getattr(rapi, method)(*args, **kwargs)})
-        except client.Error as err:
+        except Exception as err:  # noqa: BLE001 - the client refuses some arguments itself (ValueError)
             outcomes.append({"ok": False, "error": str(err), "code": getattr(err, "code", None)})
     pycurl.global_cleanup()
     json.dump(outcomes, sys.stdout)

@@ -137,6 +137,18 @@ def test_ganetis_client_manages_tags_and_roles(cluster: VCluster, admin: GanetiC
     assert admin("GetGroupTags", "default") == [] and admin("GetClusterTags") == []
 
 
+def test_ganetis_client_evacuates_a_node_and_queries_storage(cluster: VCluster, admin: GanetiClient) -> None:
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node3", "gev1")
+    try:
+        admin.job("EvacuateNode", "node3", iallocator="hail", mode="primary-only")
+        assert admin("GetInstance", "gev1")["pnode"] in ("node1", "node2")
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "gev1")
+    job_id = admin("GetNodeStorageUnits", "node2", "lvm-vg", "name,size")
+    admin("WaitForJobCompletion", job_id, period=0.2)  # no LVM in a virtual cluster: the job's outcome varies
+    assert admin("GetJobStatus", job_id)["ops"][0]["OP_ID"] == "OP_NODE_QUERY_STORAGE"
+
+
 def _htool(name: str) -> str:
     path = HTOOLS / name
     if not path.exists():

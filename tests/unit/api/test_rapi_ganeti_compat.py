@@ -198,3 +198,44 @@ def test_put_query_refuses_bad_filters(rapi_server: RapiServer, body: dict, mess
 def test_put_query_needs_a_login_but_not_write(rapi_server: RapiServer) -> None:
     assert rapi_server.call("PUT", "/2/query/node", {"fields": ["name"]}, user=None)[0] == 401
     assert rapi_server.call("PUT", "/2/query/node", {"fields": ["name"]}, user=READER)[0] == 200
+
+
+def test_node_evacuate_and_storage_become_ganetis_opcodes(rapi_server: RapiServer) -> None:
+    def op(method: str, path: str, body: object = None) -> dict:
+        status, job_id = rapi_server.call(method, path, body, user=ADMIN)
+        assert status == 200, job_id
+        return rapi_server.master.queue.get(job_id).ops[0]
+
+    evac = op("POST", "/2/nodes/node2/evacuate", {"mode": "all", "iallocator": "hail"})
+    assert (evac["OP_ID"], evac["node_name"], evac["iallocator"]) == ("OP_NODE_EVACUATE", "node2", "hail")
+    query = op("GET", "/2/nodes/node2/storage?storage_type=lvm-vg&output_fields=name,size")
+    assert query["OP_ID"] == "OP_NODE_QUERY_STORAGE" and query["nodes"] == ["node2"]
+    assert query["output_fields"] == ["name", "size"]
+    modify = op("PUT", "/2/nodes/node2/storage/modify?storage_type=lvm-pv&name=/dev/sdb&allocatable=0")
+    assert modify["changes"] == {"allocatable": False} and modify["name"] == "/dev/sdb"
+    repair = op("PUT", "/2/nodes/node2/storage/repair?storage_type=lvm-vg&name=xenvg")
+    assert (repair["OP_ID"], repair["name"]) == ("OP_REPAIR_NODE_STORAGE", "xenvg")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("GET", "/2/nodes/node2/storage?output_fields=name", "Missing the required 'storage_type' parameter"),
+        ("GET", "/2/nodes/node2/storage?storage_type=lvm-vg", "Missing the required 'output_fields' parameter"),
+        ("PUT", "/2/nodes/node2/storage/modify?storage_type=lvm-pv", "Missing the required 'name' parameter"),
+        ("PUT", "/2/nodes/node2/storage/modify?storage_type=lvm-pv&name=x&allocatable=2", "expected 0 or 1"),
+    ],
+)
+def test_storage_requests_missing_parameters_are_400(
+    rapi_server: RapiServer, method: str, path: str, message: str
+) -> None:
+    before = rapi_server.state()
+    status, answer = rapi_server.call(method, path, user=ADMIN)
+    assert status == 400 and message in answer["explain"]
+    assert rapi_server.state() == before
+
+
+def test_node_storage_needs_a_write_user_even_to_read(rapi_server: RapiServer) -> None:
+    path = "/2/nodes/node2/storage?storage_type=lvm-vg&output_fields=name"
+    assert rapi_server.call("GET", path, user=None)[0] == 401
+    assert rapi_server.call("GET", path, user=READER)[0] == 403
