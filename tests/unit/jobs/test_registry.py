@@ -17,6 +17,7 @@ LU_MODULES = (
     "gnt.cluster.logic",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
+    "gnt.group.logic",
     "gnt.instance.create",
     "gnt.instance.disks",
     "gnt.instance.lifecycle",
