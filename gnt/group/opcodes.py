@@ -81,6 +81,21 @@ def check_ipolicy(value: Any) -> None:
             raise ValueError(f"ipolicy disk-templates must be a list of {known}, not {templates!r}")
 
 
+def _unsupported(what: str, instead: str) -> ck.Check:
+    """Ganeti's field, taken only empty: a value gnt would ignore is refused rather than dropped."""
+
+    def check(value: Any) -> None:
+        if value:
+            raise ValueError(f"{what} are not supported per node group; {instead}")
+
+    return check
+
+
+_DISKPARAMS = _unsupported("disk parameters", "set them cluster-wide with gnt-cluster modify -D")
+_HV_STATE = _unsupported("hypervisor states", "gnt reads them from the nodes")
+_DISK_STATE = _unsupported("disk states", "gnt reads them from the nodes")
+
+
 @register
 @dataclass(kw_only=True)
 class OpGroupAdd(OpCode):
@@ -90,9 +105,11 @@ class OpGroupAdd(OpCode):
     alloc_policy: str | None = _f(None, "preferred, last_resort or unallocable", _alloc_policy)
     ndparams: dict[str, Any] | None = _f(None, "Node parameters of the group's nodes")
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy (overrides the cluster's)", check_ipolicy)
-    diskparams: dict[str, Any] | None = _f(None, "Accepted for Ganeti compatibility; disk parameters are cluster-wide")
-    hv_state: dict[str, Any] | None = _f(None, "Accepted for Ganeti compatibility; unused")
-    disk_state: dict[str, Any] | None = _f(None, "Accepted for Ganeti compatibility; unused")
+    diskparams: dict[str, Any] | None = _f(
+        None, "Ganeti's field; only empty (disk parameters are cluster-wide)", _DISKPARAMS
+    )
+    hv_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _HV_STATE)
+    disk_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _DISK_STATE)
 
 
 @register
@@ -121,9 +138,11 @@ class OpGroupSetParams(OpCode):
     alloc_policy: str | None = _f(None, "preferred, last_resort or unallocable", _alloc_policy)
     ndparams: dict[str, Any] | None = _f(None, "Node parameters to change (null values reset to the cluster's)")
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
-    diskparams: dict[str, Any] | None = _f(None, "Accepted for Ganeti compatibility; disk parameters are cluster-wide")
-    hv_state: dict[str, Any] | None = _f(None, "Accepted for Ganeti compatibility; unused")
-    disk_state: dict[str, Any] | None = _f(None, "Accepted for Ganeti compatibility; unused")
+    diskparams: dict[str, Any] | None = _f(
+        None, "Ganeti's field; only empty (disk parameters are cluster-wide)", _DISKPARAMS
+    )
+    hv_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _HV_STATE)
+    disk_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _DISK_STATE)
 
 
 @register
