@@ -13,6 +13,7 @@ def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
+    import gnt.cluster.redist
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.group.logic
@@ -31,6 +32,7 @@ def logical_units() -> Registry:
         [
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
+            gnt.cluster.redist,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.group.logic,

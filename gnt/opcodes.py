@@ -140,6 +140,11 @@ class OpClusterDestroy(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_DESTROY"
 
 
+@dataclass(kw_only=True)
+class OpClusterRedistConf(OpCode):
+    OP_ID: ClassVar[str] = "OP_CLUSTER_REDIST_CONF"
+
+
 # --- nodes --------------------------------------------------------------------------------------
 
 
@@ -455,6 +460,7 @@ OPCODES: dict[str, type[OpCode]] = {
         OpClusterVerifyDisks,
         OpClusterSetParams,
         OpClusterDestroy,
+        OpClusterRedistConf,
         OpNodeAdd,
         OpNodeRemove,
         OpNodeSetParams,

@@ -132,6 +132,7 @@ class Api:
         r.add_get("/2/features", self.features)
         r.add_get("/2/os", self.os_list)
         r.add_put("/2/modify", self.cluster_modify)
+        r.add_put("/2/redistribute-config", self.redistribute_config)
         r.add_get("/2/groups", self.groups)
         r.add_get("/2/groups/{name}", self.group)
         r.add_get("/2/nodes", self.nodes)
@@ -289,6 +290,9 @@ class Api:
 
     async def cluster_modify(self, request: web.Request) -> web.Response:
         return await self._submit(request, [{**await self._body(request), "OP_ID": "OP_CLUSTER_SET_PARAMS"}])
+
+    async def redistribute_config(self, request: web.Request) -> web.Response:
+        return await self._submit(request, [{"OP_ID": "OP_CLUSTER_REDIST_CONF"}])
 
     async def os_list(self, request: web.Request) -> web.Response:
         bulk = p.query_flag(request, "bulk")

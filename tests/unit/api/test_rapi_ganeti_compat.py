@@ -239,3 +239,9 @@ def test_node_storage_needs_a_write_user_even_to_read(rapi_server: RapiServer) -
     path = "/2/nodes/node2/storage?storage_type=lvm-vg&output_fields=name"
     assert rapi_server.call("GET", path, user=None)[0] == 401
     assert rapi_server.call("GET", path, user=READER)[0] == 403
+
+
+def test_redistribute_config_is_a_job(rapi_server: RapiServer) -> None:
+    status, job_id = rapi_server.call("PUT", "/2/redistribute-config", user=ADMIN)
+    assert status == 200 and rapi_server.master.queue.get(job_id).ops[0]["OP_ID"] == "OP_CLUSTER_REDIST_CONF"
+    assert rapi_server.call("PUT", "/2/redistribute-config", user=READER)[0] == 403

@@ -15,6 +15,7 @@ from gnt.jobs.lu import LogicalUnit, Registry, register
 LU_MODULES = (
     "gnt.cluster.disk_sizes",
     "gnt.cluster.logic",
+    "gnt.cluster.redist",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
     "gnt.group.logic",
