@@ -26,7 +26,7 @@ def _is_master() -> bool:
         return False
 
 
-async def _serve(bind_rapi: bool) -> None:
+async def _serve(bind_rapi: bool, require_auth: bool = False) -> None:
     from aiohttp import web
 
     from daemons.common import remove_pid, stop_event, write_pid
@@ -40,7 +40,7 @@ async def _serve(bind_rapi: bool) -> None:
     runners = []
     if bind_rapi:  # first: a port conflict must stop the daemon before clients can reach it
         certs.ensure_rapi_pem(paths.rapi_cert(), master.cfg.cluster.cluster_name)
-        rapi = api.runner(UsersFile(paths.rapi_users()))
+        rapi = api.runner(UsersFile(paths.rapi_users()), require_auth=require_auth)
         await rapi.setup()
         site = web.TCPSite(
             rapi,
@@ -113,6 +113,9 @@ def main() -> None:
     parser.add_argument(
         "--no-voting", action="store_true", help="do not ask the other nodes whether this node is still the master"
     )
+    parser.add_argument(
+        "--require-authentication", action="store_true", help="RAPI reads need a user too (Ganeti's ganeti-rapi option)"
+    )
     args = parser.parse_args()
     from daemons.common import setup_logging
 
@@ -129,7 +132,7 @@ def main() -> None:
             from gnt.cluster.voting import check_still_master
 
             check_still_master()
-        asyncio.run(_serve(not args.no_rapi))
+        asyncio.run(_serve(not args.no_rapi, args.require_authentication))
     except GntError as err:
         _refuse(err.message)
     except OSError as err:  # a port or socket taken, a directory not writable

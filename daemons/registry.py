@@ -16,6 +16,7 @@ def logical_units() -> Registry:
     import gnt.cluster.redist
     import gnt.cluster.verify_disks
     import gnt.debug.logic
+    import gnt.group.logic
     import gnt.instance.create
     import gnt.instance.disks
     import gnt.instance.lifecycle
@@ -35,6 +36,7 @@ def logical_units() -> Registry:
             gnt.cluster.redist,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
+            gnt.group.logic,
             gnt.instance.create,
             gnt.instance.disks,
             gnt.instance.lifecycle,

@@ -15,19 +15,22 @@ from __future__ import annotations
 import json
 import platform
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants
+from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.api import job_control
+from gnt.api import job_control, node_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.cluster import remote as cluster_remote
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
+from gnt.group import query as gq
+from gnt.group import rapi as group_routes
 from gnt.instance import query as iq
 from gnt.instance import rapi as instance_admin_routes
 from gnt.jobs import query as jq
@@ -56,6 +59,20 @@ _JOB_ID_RE = re.compile(r"^[0-9]{1,18}\Z")
 #: the request's JSON body, read (bounded, within a timeout) by the middleware before any handler;
 #: typed key where aiohttp has one; Debian 12's aiohttp 3.8 (the test bed's hosts) has only string keys
 BODY: Any = web.RequestKey("body", object) if hasattr(web, "RequestKey") else "gnt.body"
+#: GET resources that need an authenticated user even when reads are anonymous, as in Ganeti: the
+#: console (it hands out a way in), job waits and node storage (a job) need `write`; queries any user
+_GET_NEEDS_WRITE = frozenset({"/2/instances/{name}/console", "/2/jobs/{id}/wait", node_routes.STORAGE_PATH})
+_GET_NEEDS_USER = frozenset({"/2/query/{resource}"})
+#: the opcode's reason trail entry a `reason=` query parameter becomes (Ganeti's source name)
+REASON_SOURCE = "gnt:library:rlib2"
+#: Ganeti's names of node roles (GET/PUT /2/nodes/N/role), by gnt's one-letter role
+ROLE_NAMES = {
+    constants.ROLE_MASTER: "master",
+    constants.ROLE_CANDIDATE: "master-candidate",
+    constants.ROLE_REGULAR: "regular",
+    constants.ROLE_DRAINED: "drained",
+    constants.ROLE_OFFLINE: "offline",
+}
 _ROLES: dict[str, dict[str, bool]] = {
     "master-candidate": {"master_candidate": True},
     "regular": {"master_candidate": False, "drained": False, "offline": False},
@@ -81,14 +98,16 @@ class Api:
         self.m = master
 
     # -- app ---------------------------------------------------------------------------------
-    def runner(self, users: UsersFile | None = None, header_timeout: float = p.HEADER_TIMEOUT) -> web.AppRunner:
+    def runner(
+        self, users: UsersFile | None = None, header_timeout: float = p.HEADER_TIMEOUT, require_auth: bool = False
+    ) -> web.AppRunner:
         """The app with its connection limits: headers must arrive within `header_timeout` seconds.
 
         aiohttp's keep-alive timer starts when a connection opens and again after each answer, and
         is not reset by partial data, so it bounds how long a client may take to send its headers.
         """
         return web.AppRunner(
-            self.app(users),
+            self.app(users, require_auth),
             access_log=None,
             keepalive_timeout=header_timeout,
             max_line_size=8190,
@@ -97,21 +116,30 @@ class Api:
             lingering_time=1.0,  # after a refused body (408/413), drain the rest for at most 1 s
         )
 
-    def app(self, users: UsersFile | None = None) -> web.Application:
-        """`users` enables basic auth from Ganeti's users file; None is the trusted unix socket."""
+    def app(self, users: UsersFile | None = None, require_auth: bool = False) -> web.Application:
+        """`users` enables basic auth from Ganeti's users file; None is the trusted unix socket.
+
+        As in Ganeti, reads are anonymous unless `require_auth` (ganeti-rapi's
+        `--require-authentication`); writes always need a user with `write`.
+        """
         max_body = MAX_BODY_UNIX if users is None else MAX_BODY_HTTPS
-        app = web.Application(middlewares=[self._errors_middleware(users, max_body)], client_max_size=max_body)
+        middleware = self._errors_middleware(users, max_body, require_auth)
+        app = web.Application(middlewares=[middleware], client_max_size=max_body)
         r = app.router
+        r.add_get("/", self.root)
+        r.add_get("/2", self.root)
         r.add_get("/version", self.version)
         r.add_get("/2/info", self.info)
         r.add_get("/2/features", self.features)
         r.add_get("/2/os", self.os_list)
         r.add_put("/2/modify", self.cluster_modify)
         r.add_get("/2/groups", self.groups)
+        r.add_get("/2/groups/{name}", self.group)
         r.add_get("/2/nodes", self.nodes)
         r.add_get("/2/nodes/{name}", self.node)
         r.add_post("/2/nodes/{name}/migrate", self.node_migrate)
         r.add_post("/2/nodes/{name}/modify", self.node_modify)
+        r.add_get("/2/nodes/{name}/role", self.node_role_get)
         r.add_put("/2/nodes/{name}/role", self.node_role)
         r.add_get("/2/instances", self.instances)
         r.add_post("/2/instances", self.instance_create)
@@ -140,19 +168,23 @@ class Api:
         r.add_post("/2/jobs/archive", self.jobs_archive)
         r.add_get("/2/query/{resource}/fields", self.query_fields)
         r.add_get("/2/query/{resource}", self.query)
+        r.add_put("/2/query/{resource}", self.query_put)
         r.add_get("/2/queue", self.queue_info)
         r.add_put("/2/queue/drain", self.queue_drain)
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
+        group_routes.add_routes(r, self._submit, self._body)
+        node_routes.add_routes(r, self._submit, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         cluster_remote.add_routes(r, self.m, self._submit, self._body, local=users is None)
         return app
 
-    def _errors_middleware(self, users: UsersFile | None, max_body: int) -> Any:
+    def _errors_middleware(self, users: UsersFile | None, max_body: int, require_auth: bool) -> Any:
         @web.middleware
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if users is not None:
-                denied = _check_auth(request, users)
+            if users is not None and request.match_info.http_exception is None:
+                # an unknown path or method answers 404/405 before any login is asked, as Ganeti's
+                denied = _check_auth(request, users, require_auth)
                 if denied is not None:
                     return denied
             try:
@@ -179,6 +211,11 @@ class Api:
         return middleware
 
     @staticmethod
+    async def root(request: web.Request) -> web.Response:
+        """`/` and `/2`: Ganeti keeps them for old clients and answers null."""
+        return _json(None)
+
+    @staticmethod
     async def version(request: web.Request) -> web.Response:
         return _json(2)
 
@@ -198,6 +235,10 @@ class Api:
         """Submit one job; `?dry-run=1` makes every opcode check its prerequisites only."""
         if p.query_flag(request, "dry-run"):
             ops = [{**op, "dry_run": True} if isinstance(op, dict) else op for op in ops]
+        reason = request.query.get("reason")
+        if reason is not None:
+            entry = [REASON_SOURCE, reason[:1024], time.time_ns()]
+            ops = [{**op, "reason": [*op.get("reason", []), entry]} if isinstance(op, dict) else op for op in ops]
         return _json(await self.m.queue.submit(ops))
 
     # -- cluster -----------------------------------------------------------------------------
@@ -224,7 +265,7 @@ class Api:
                 "beparams": {"default": {**constants.BE_DEFAULTS, **c.beparams.get("default", {})}},
                 "nicparams": {"default": {**constants.NIC_DEFAULTS, **c.nicparams.get("default", {})}},
                 "ndparams": {**constants.ND_DEFAULTS, **c.ndparams},
-                "ipolicy": c.ipolicy,
+                "ipolicy": gq.fill_ipolicy(c.ipolicy),
                 "candidate_pool_size": c.candidate_pool_size,
                 "max_running_jobs": c.max_running_jobs,
                 "mac_prefix": c.mac_prefix,
@@ -244,6 +285,7 @@ class Api:
                 "config_serial": cfg.serial,
                 "tags": c.tags,
                 "drain_flag": self.m.queue.drained,
+                **_ganeti_only_info(c),
             }
         )
 
@@ -259,23 +301,23 @@ class Api:
 
         return _json(listed_names(entries))  # Ganeti's: valid, not hidden or blacklisted, name+variant
 
+    def _group_rows(self, request: web.Request, names: list[str] | None) -> list[dict[str, Any]]:
+        selected = q.select(gq.FIELDS, _fields_param(request) or gq.BULK_FIELDS)
+        groups = self._pick(self.m.cfg.groups.values(), names, "Node group")
+        return q.as_dicts(selected, q.evaluate(selected, groups, gq.GroupQueryContext(self.m.cfg)))
+
     async def groups(self, request: web.Request) -> web.Response:
-        groups = sorted(self.m.cfg.groups.values(), key=lambda g: g.name)
+        """Ganeti lists groups as {name, uri} (nodes and instances as {id, uri})."""
         if p.query_flag(request, "bulk"):
-            return _json(
-                [
-                    {
-                        "name": g.name,
-                        "uuid": g.uuid,
-                        "alloc_policy": g.alloc_policy,
-                        "tags": g.tags,
-                        "ipolicy": g.ipolicy,
-                        "node_cnt": sum(1 for n in self.m.cfg.nodes.values() if n.group == g.uuid),
-                    }
-                    for g in groups
-                ]
-            )
-        return _json([{"id": g.name, "uri": f"/2/groups/{g.name}"} for g in groups])
+            return _json(self._group_rows(request, None))
+        groups = sorted(self.m.cfg.groups.values(), key=lambda g: g.name)
+        return _json([{"name": g.name, "uri": f"/2/groups/{g.name}"} for g in groups])
+
+    async def group(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if not any(g.name == name for g in self.m.cfg.groups.values()):
+            raise ApiError(f"Node group '{name}' not known", 404)
+        return _json(self._group_rows(request, [name])[0])
 
     # -- nodes -------------------------------------------------------------------------------
     async def _node_rows(self, request: web.Request, names: list[str] | None) -> list[dict[str, Any]]:
@@ -322,6 +364,14 @@ class Api:
         op = {**body, "OP_ID": "OP_NODE_SET_PARAMS", "node_name": request.match_info["name"]}
         return await self._submit(request, [op])
 
+    async def node_role_get(self, request: web.Request) -> web.Response:
+        """The role as a bare JSON string ("master", "master-candidate", "regular", "drained", "offline")."""
+        node = self.m.cfg.find_node(request.match_info["name"])
+        if node is None:
+            raise ApiError(f"Node '{request.match_info['name']}' not known", 404)
+        cell = q.evaluate([nq.FIELDS["role"]], [node], nq.NodeQueryContext(self.m.cfg, {}))[0][0]
+        return _json(ROLE_NAMES[cell[1]])
+
     async def node_role(self, request: web.Request) -> web.Response:
         """Ganeti's body is the role as a bare JSON string."""
         role = p.check_kind(request.get(BODY), "str", "The role")
@@ -361,10 +411,16 @@ class Api:
         return _json((await self._instance_rows(request, [name]))[0])
 
     async def instance_create(self, request: web.Request) -> web.Response:
+        """Ganeti's "instance-create-reqv1": `__version__` 1 (gnt's CLI sends none), `name` and `os`
+        standing for `instance_name` and `os_type`, as Ganeti's server renames them."""
         body = await self._body(request)
-        body.pop("__version__", None)
-        if "name" in body and "instance_name" not in body:
-            body["instance_name"] = body.pop("name")
+        version = body.pop("__version__", None)
+        if version is not None:
+            if version == 0:
+                raise p.bad_request("Instance creation request version 0 is no longer supported")
+            if version != 1 or isinstance(version, bool):
+                raise p.bad_request(f"Unsupported request data version {json.dumps(version)[:40]}")
+        body = _renamed(body, {"name": "instance_name", "os": "os_type"})
         return await self._submit(request, [{**body, "OP_ID": "OP_INSTANCE_CREATE"}])
 
     async def instance_remove(self, request: web.Request) -> web.Response:
@@ -502,7 +558,7 @@ class Api:
     # -- query -------------------------------------------------------------------------------
     def _resource_fields(self, request: web.Request) -> dict[str, q.Field]:
         resource = request.match_info["resource"]
-        table = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS}.get(resource)
+        table = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS, "group": gq.FIELDS}.get(resource)
         if table is None:
             raise ApiError(f"Unknown query resource '{resource}'", 404)
         return table
@@ -513,26 +569,115 @@ class Api:
         return _json({"fields": [table[n].describe() for n in names if n in table]})
 
     async def query(self, request: web.Request) -> web.Response:
-        resource = request.match_info["resource"]
+        """GET: `fields` and `names` in the query string (gnt's CLI lists this way)."""
         table = self._resource_fields(request)
         selected = q.select(table, _fields_param(request) or ["name"])
         names = [n for n in request.query.get("names", "").split(",") if n] or None
+        data = await self._query_data(request, selected, names, None)
+        return _json({"fields": [f.describe() for f in selected], "data": data})
+
+    async def query_put(self, request: web.Request) -> web.Response:
+        """PUT: Ganeti's body `{"fields": [...], "qfilter": [...]}` (`filter` is the older name)."""
+        table = self._resource_fields(request)
+        body = await self._body(request)
+        fields = p.body_field(body, "fields", "list", ["name"])
+        for name in fields:
+            p.check_kind(name, "str", "each of 'fields'")
+        if "qfilter" in body and "filter" in body and body["qfilter"] != body["filter"]:
+            # Ganeti's client sends the same filter under both names; two different ones are a mistake
+            raise p.bad_request("'qfilter' and 'filter' differ; give the filter once (as 'qfilter')")
+        qfilter = body.get("qfilter", body.get("filter"))
+        if qfilter is not None:
+            qlang.check(qfilter, table)
+        selected = q.select(table, fields)
+        data = await self._query_data(request, selected, None, qfilter)
+        return _json({"fields": [f.describe() for f in selected], "data": data})
+
+    async def _query_data(
+        self, request: web.Request, selected: list[q.Field], names: list[str] | None, qfilter: Any
+    ) -> list[list[list[Any]]]:
+        """The rows of `selected` fields, of the named objects (all when None) that pass `qfilter`.
+
+        The filter's own fields are evaluated too (they need not be shown), then cut off again.
+        """
+        resource = request.match_info["resource"]
+        table = self._resource_fields(request)
+        extra = [table[n] for n in (qlang.fields_of(qfilter) if qfilter else []) if table[n] not in selected]
+        needed = [*selected, *extra]
+        live_wanted = any(f.live for f in needed)
         if resource == "node":
             items = self._pick(self.m.cfg.nodes.values(), names, "Node")
-            live = await self.m.node_live(items) if any(f.live for f in selected) else {}
-            data = q.evaluate(selected, items, nq.NodeQueryContext(self.m.cfg, live))
+            live = await self.m.node_live(items) if live_wanted else {}
+            data = q.evaluate(needed, items, nq.NodeQueryContext(self.m.cfg, live))
+        elif resource == "group":
+            items = self._pick(self.m.cfg.groups.values(), names, "Node group")
+            data = q.evaluate(needed, items, gq.GroupQueryContext(self.m.cfg))
         elif resource == "instance":
             items = self._pick(self.m.cfg.instances.values(), names, "Instance")
-            live = await self.m.instance_live(items) if any(f.live for f in selected) else {}
-            data = q.evaluate(selected, items, iq.InstanceQueryContext(self.m.cfg, live))
+            live = await self.m.instance_live(items) if live_wanted else {}
+            data = q.evaluate(needed, items, iq.InstanceQueryContext(self.m.cfg, live))
         else:
             statuses, archived = job_control.job_filter(request)
             jobs = self.m.queue.select(statuses, archived)
             if names:
                 jobs = [self.m.queue.get(_parse_job_id(n)) for n in names]
                 jobs = [j for j in jobs if statuses is None or str(j.status) in statuses]
-            data = q.evaluate(selected, jobs, None)
-        return _json({"fields": [f.describe() for f in selected], "data": data})
+            data = q.evaluate(needed, jobs, None)
+        if qfilter:
+            keep = qlang.compile_filter(qfilter)
+            index = {f.name: i for i, f in enumerate(needed)}
+
+            def lookup(row: list[list[Any]]) -> Any:
+                def value(name: str) -> Any:
+                    status, item = row[index[name]]
+                    return item if status == q.RS_NORMAL else qlang.MISSING
+
+                return value
+
+            data = [row for row in data if keep(lookup(row))]
+        return [row[: len(selected)] for row in data]
+
+
+def _renamed(body: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """The body with Ganeti's RAPI aliases under the opcode's names; both given is a 400."""
+    result = dict(body)
+    for alias, name in aliases.items():
+        if alias in result:
+            if name in result:
+                raise p.bad_request(f"Parameter '{alias}' and '{name}' are the same; give only one")
+            result[name] = result.pop(alias)
+    return result
+
+
+def _ganeti_only_info(c: Any) -> dict[str, Any]:
+    """`/2/info` keys Ganeti answers for features gnt has not (or not by that name), with the
+    values Ganeti answers when they are unused, so clients that read every key find them."""
+    return {
+        "os_hvp": {},
+        "osparams": {},
+        "hidden_os": [],
+        "blacklisted_os": [],
+        "max_tracked_jobs": 25,
+        "use_external_mip_script": False,
+        "gluster_storage_dir": "",
+        "maintain_node_health": False,
+        "uid_pool": [],
+        "default_iallocator_params": {},
+        "primary_ip_version": 4,
+        "prealloc_wipe_disks": False,
+        "install_image": "",
+        "instance_communication_network": "",
+        "zeroing_image": "",
+        "compression_tools": ["gzip", "gzip-fast", "gzip-slow"],
+        "enabled_user_shutdown": False,
+        "enabled_data_collectors": {},
+        "data_collector_interval": {},
+        "modify_ssh_setup": False,
+        "ssh_key_type": "rsa",
+        "ssh_key_bits": 2048,
+        "vg_name": c.volume_group_name or None,
+        "drbd_helper": c.drbd_usermode_helper or None,
+    }
 
 
 def _fields_param(request: web.Request) -> list[str]:
@@ -559,10 +704,28 @@ def _job_id(request: web.Request) -> int:
     return _parse_job_id(request.match_info["id"])
 
 
-def _check_auth(request: web.Request, users: UsersFile) -> web.Response | None:
-    user = authenticate(request.headers.get("Authorization", ""), users.current())
+def _access(request: web.Request) -> str:
+    """Who may make the request: "anyone", "user" (any valid login) or "write" (a user with write)."""
+    route = request.match_info.route.resource
+    canonical = route.canonical if route is not None else ""
+    if request.method == "PUT" and canonical == "/2/query/{resource}":
+        return "user"  # a query with a filter in its body: a read, as Ganeti counts it
+    if request.method not in ("GET", "HEAD"):
+        return "write"
+    if canonical in _GET_NEEDS_WRITE:
+        return "write"
+    return "user" if canonical in _GET_NEEDS_USER else "anyone"
+
+
+def _check_auth(request: web.Request, users: UsersFile, require_auth: bool) -> web.Response | None:
+    """Ganeti's rules: credentials, when sent, must be valid; without them only anonymous reads pass."""
+    header = request.headers.get("Authorization")
+    access = _access(request)
+    if header is None and access == "anyone" and not require_auth:
+        return None
+    user = authenticate(header or "", users.current())
     if user is None:
         return error_response(401, "No permission -- see authorization schemes")
-    if request.method != "GET" and not user.write:
+    if access == "write" and not user.write:
         return error_response(403, "Permission denied: this user has read-only access")
     return None

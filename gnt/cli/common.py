@@ -164,10 +164,32 @@ def run_list(
     separator: str | None,
     units: str | None,
     names: tuple[str, ...] = (),
+    use_filter: bool = False,
 ) -> None:
+    """`use_filter` (-F): the arguments are a filter in Ganeti's query language, not names."""
     fields = resolve_fields(output, defaults)
-    result = client().get(f"/2/query/{resource}", fields=",".join(fields), names=",".join(names) or None)
+    if use_filter:
+        from gnt import qlang
+
+        try:
+            qfilter = qlang.parse_text(" ".join(names))
+        except OpPrereqError as err:
+            raise ParameterError(err.message) from None
+        result = client().request("PUT", f"/2/query/{resource}", {"fields": fields, "qfilter": qfilter})
+    else:
+        result = client().get(f"/2/query/{resource}", fields=",".join(fields), names=",".join(names) or None)
     print_query(result, no_headers, separator, units)
+
+
+def filter_option(fn: F) -> F:
+    """-F/--filter of Ganeti's list commands: the arguments form one query filter expression."""
+    return click.option(
+        "-F",
+        "--filter",
+        "use_filter",
+        is_flag=True,
+        help="Treat the arguments as a query filter, e.g. -F 'pnode == \"node1\" and not admin_state'",
+    )(fn)
 
 
 def run_list_fields(resource: str, names: tuple[str, ...], separator: str | None, no_headers: bool) -> None:

@@ -82,7 +82,9 @@ class ConfigManager:
         return self.nodes[self.cluster.master_node]
 
     def default_group(self) -> NodeGroup:
-        return next(iter(self.groups.values()))
+        """Where a node added without -g goes: the group named "default", else the oldest group."""
+        named = [g for g in self.groups.values() if g.name == "default"]
+        return named[0] if named else min(self.groups.values(), key=lambda g: (g.ctime, g.name))
 
     def group(self, name_or_uuid: str) -> NodeGroup:
         for group in self.groups.values():

@@ -16,6 +16,7 @@ from gnt.cli.common import (
     common_job_options,
     confirm,
     convert_value,
+    filter_option,
     handle_errors,
     job_fields,
     list_options,
@@ -233,9 +234,15 @@ def remove(
 @main.command("list", context_settings=CONTEXT)
 @click.argument("instances", nargs=-1)
 @list_options
+@filter_option
 @handle_errors
 def list_(
-    instances: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+    instances: tuple[str, ...],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    use_filter: bool,
 ) -> None:
     """List instances (default fields: name hypervisor os pnode status oper_ram).
 
@@ -243,7 +250,7 @@ def list_(
     Example:
       gnt-instance list -o name,pnode,status,oper_state,be/memory --no-headers --separator=:
     """
-    run_list("instance", DEFAULT_FIELDS, output, no_headers, separator, units, instances)
+    run_list("instance", DEFAULT_FIELDS, output, no_headers, separator, units, instances, use_filter)
 
 
 add_list_fields_command(main, "instance", "gnt-instance")

@@ -67,7 +67,8 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
     insts = sorted(cfg.instances.values(), key=lambda i: i.name)
     inst_rows = q.as_dicts(inst_fields, q.evaluate(inst_fields, insts, iq.InstanceQueryContext(cfg, {})))
     groups = [
-        {"uuid": g.uuid, "name": g.name, "alloc_policy": g.alloc_policy, "tags": g.tags} for g in cfg.groups.values()
+        {"uuid": g.uuid, "name": g.name, "alloc_policy": g.alloc_policy, "tags": g.tags, "ipolicy": g.ipolicy}
+        for g in cfg.groups.values()
     ]
     return model_from_rapi(node_rows, inst_rows, groups, cfg.cluster.ipolicy, cfg.cluster.tags)
 

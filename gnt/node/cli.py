@@ -12,6 +12,7 @@ from gnt.cli.common import (
     client,
     common_job_options,
     confirm,
+    filter_option,
     handle_errors,
     job_fields,
     list_options,
@@ -107,9 +108,15 @@ def remove(node: str, submit: bool, dry_run: bool, priority: str) -> None:
 @main.command("list", context_settings=CONTEXT)
 @click.argument("nodes", nargs=-1)
 @list_options
+@filter_option
 @handle_errors
 def list_(
-    nodes: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+    nodes: tuple[str, ...],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    use_filter: bool,
 ) -> None:
     """List nodes (default fields: name dtotal dfree mtotal mnode mfree pinst_cnt sinst_cnt).
 
@@ -117,7 +124,7 @@ def list_(
     Example:
       gnt-node list -o name,role,pinst_cnt --no-headers
     """
-    run_list("node", DEFAULT_FIELDS, output, no_headers, separator, units, nodes)
+    run_list("node", DEFAULT_FIELDS, output, no_headers, separator, units, nodes, use_filter)
 
 
 add_list_fields_command(main, "node", "gnt-node")

@@ -68,7 +68,8 @@ def write_users(path: str, mode: int = 0o600) -> None:
 class RapiServer:
     """The master and its HTTPS-profile RAPI app (users file, 1 MiB bodies) on a loop of its own."""
 
-    def __init__(self, header_timeout: float) -> None:
+    def __init__(self, header_timeout: float, require_auth: bool = False) -> None:
+        self.require_auth = require_auth
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -88,7 +89,9 @@ class RapiServer:
         self.master = Master(logical_units())
         self.master.queue.load()  # not started: jobs stay queued
         self.users = UsersFile(paths.rapi_users())
-        self.runner = Api(self.master).runner(self.users, header_timeout=self.header_timeout)
+        self.runner = Api(self.master).runner(
+            self.users, header_timeout=self.header_timeout, require_auth=self.require_auth
+        )
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 

@@ -18,6 +18,7 @@ LU_MODULES = (
     "gnt.cluster.redist",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
+    "gnt.group.logic",
     "gnt.instance.create",
     "gnt.instance.disks",
     "gnt.instance.lifecycle",

@@ -1,0 +1,1 @@
+"""Node groups: their query fields, opcodes, logical units, RAPI resources and `gnt-group`."""

@@ -1,0 +1,279 @@
+"""gnt-group: node group administration, with Ganeti's commands, options and output."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gnt.cli.common import (
+    CONTEXT,
+    add_list_fields_command,
+    client,
+    common_job_options,
+    convert_value,
+    filter_option,
+    handle_errors,
+    job_fields,
+    list_options,
+    parse_keyval,
+    run_list,
+)
+from gnt.cli.jobs import run_ops
+from gnt.cli.output import print_tree
+from gnt.errors import ParameterError
+from gnt.tags import syntax as tag_syntax
+from gnt.tags.cli import add_tag_commands
+
+#: Ganeti's `gnt-group list` columns without -o
+DEFAULT_FIELDS = ["name", "node_cnt", "pinst_cnt", "alloc_policy", "ndparams"]
+_ISPEC_KEYS = ("memory-size", "cpu-count", "disk-count", "disk-size", "nic-count", "spindle-use")
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """Node group administration.
+
+    \b
+    Example:
+      gnt-group add rack2
+      gnt-group assign-nodes rack2 node3
+      gnt-group list
+    """
+
+
+add_tag_commands(main, tag_syntax.KIND_NODEGROUP, "gnt-group", "default")
+add_list_fields_command(main, "group", "gnt-group")
+
+
+def _ispec(text: str, option: str) -> dict[str, int]:
+    spec = {}
+    for key, value in parse_keyval(text, option).items():
+        if key not in _ISPEC_KEYS:
+            raise ParameterError(f"Invalid key '{key}' in {option}; expected {', '.join(_ISPEC_KEYS)}")
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise ParameterError(f"Invalid value for {key} in {option}: {value!r} (a non-negative integer)")
+        spec[key] = int(value)
+    return spec
+
+
+def _bounds(text: str) -> list[dict[str, dict[str, int]]]:
+    """--ipolicy-bounds-specs min:k=v,...//max:k=v,... (Ganeti's syntax, one min/max pair)."""
+    pair: dict[str, dict[str, int]] = {}
+    for part in text.split("//"):
+        which, sep, rest = part.partition(":")
+        if not sep or which not in ("min", "max") or which in pair:
+            raise ParameterError(f"Invalid --ipolicy-bounds-specs '{text}': expected min:...//max:...")
+        pair[which] = _ispec(rest, "--ipolicy-bounds-specs")
+    if set(pair) != {"min", "max"}:
+        raise ParameterError(f"Invalid --ipolicy-bounds-specs '{text}': both min and max are needed")
+    return [pair]
+
+
+def _ratio(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"Invalid {option} '{text}': expected a number") from None
+
+
+def group_params(opts: dict[str, Any]) -> dict[str, Any]:
+    """The opcode fields that `add` and `modify` share, from their options (absent ones left out)."""
+    fields: dict[str, Any] = {}
+    if opts.get("alloc_policy") is not None:
+        fields["alloc_policy"] = opts["alloc_policy"]
+    if opts.get("node_parameters"):
+        fields["ndparams"] = {k: convert_value(v) for k, v in parse_keyval(opts["node_parameters"], "-N").items()}
+    ipolicy: dict[str, Any] = {}
+    if opts.get("ipolicy_std_specs"):
+        ipolicy["std"] = _ispec(opts["ipolicy_std_specs"], "--ipolicy-std-specs")
+    if opts.get("ipolicy_bounds_specs"):
+        ipolicy["minmax"] = _bounds(opts["ipolicy_bounds_specs"])
+    if opts.get("ipolicy_disk_templates"):
+        ipolicy["disk-templates"] = [t for t in opts["ipolicy_disk_templates"].split(",") if t]
+    for key in ("vcpu-ratio", "spindle-ratio"):
+        value = opts.get(f"ipolicy_{key.replace('-', '_')}")
+        if value is not None:
+            ipolicy[key] = _ratio(value, f"--ipolicy-{key}")
+    if ipolicy:
+        fields["ipolicy"] = ipolicy
+    return fields
+
+
+def _group_options(fn: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--alloc-policy", default=None, help="preferred, last_resort or unallocable"),
+            click.option("-N", "--node-parameters", default=None, help="Node parameters (key=value,...)"),
+            click.option("--ipolicy-std-specs", default=None, help="Standard instance specs (memory-size=128,...)"),
+            click.option("--ipolicy-bounds-specs", default=None, help="min:key=value,...//max:key=value,..."),
+            click.option("--ipolicy-disk-templates", default=None, help="Allowed disk templates (comma-separated)"),
+            click.option("--ipolicy-vcpu-ratio", default=None, help="Maximum ratio of virtual to physical CPUs"),
+            click.option("--ipolicy-spindle-ratio", default=None, help="Maximum instances per spindle"),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("group")
+@_group_options
+@common_job_options
+@handle_errors
+def add(group: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
+    """Create a node group.
+
+    \b
+    Example:
+      gnt-group add --alloc-policy=last_resort rack2
+    """
+    op = {"OP_ID": "OP_GROUP_ADD", "group_name": group, **group_params(opts), **job_fields(dry_run, priority)}
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("group")
+@common_job_options
+@handle_errors
+def remove(group: str, submit: bool, dry_run: bool, priority: str) -> None:
+    """Remove a node group (it must hold no node).
+
+    \b
+    Example:
+      gnt-group remove rack2
+    """
+    run_ops(client(), [{"OP_ID": "OP_GROUP_REMOVE", "group_name": group, **job_fields(dry_run, priority)}], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("group")
+@click.argument("new_name")
+@common_job_options
+@handle_errors
+def rename(group: str, new_name: str, submit: bool, dry_run: bool, priority: str) -> None:
+    """Rename a node group.
+
+    \b
+    Example:
+      gnt-group rename rack2 rack3
+    """
+    op = {"OP_ID": "OP_GROUP_RENAME", "group_name": group, "new_name": new_name, **job_fields(dry_run, priority)}
+    run_ops(client(), [op], submit)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("group")
+@_group_options
+@common_job_options
+@handle_errors
+def modify(group: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
+    """Change a node group's allocation policy, node parameters or instance policy.
+
+    \b
+    Example:
+      gnt-group modify --alloc-policy=unallocable rack2
+      gnt-group modify --ipolicy-vcpu-ratio=2 rack2
+    """
+    fields = group_params(opts)
+    if not fields:
+        raise ParameterError("Please give at least one of the parameters.")
+    op = {"OP_ID": "OP_GROUP_SET_PARAMS", "group_name": group, **fields, **job_fields(dry_run, priority)}
+    result = run_ops(client(), [op], submit)
+    if result and result[0]:
+        print(f"Modified node group {group}")
+        for key, value in result[0]:
+            print(f" - {key} -> {value}")
+
+
+@main.command("assign-nodes", context_settings=CONTEXT)
+@click.argument("group")
+@click.argument("nodes", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Move even if a mirrored instance ends up split across groups")
+@common_job_options
+@handle_errors
+def assign_nodes(group: str, nodes: tuple[str, ...], force: bool, submit: bool, dry_run: bool, priority: str) -> None:
+    """Move nodes into a node group.
+
+    \b
+    Example:
+      gnt-group assign-nodes rack2 node3 node4
+    """
+    op = {
+        "OP_ID": "OP_GROUP_ASSIGN_NODES",
+        "group_name": group,
+        "nodes": list(nodes),
+        "force": force,
+        **job_fields(dry_run, priority),
+    }
+    run_ops(client(), [op], submit)
+
+
+@main.command("list", context_settings=CONTEXT)
+@click.argument("groups", nargs=-1)
+@list_options
+@filter_option
+@handle_errors
+def list_(
+    groups: tuple[str, ...],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    use_filter: bool,
+) -> None:
+    """List node groups (default fields: name node_cnt pinst_cnt alloc_policy ndparams).
+
+    \b
+    Example:
+      gnt-group list -o name,node_list --no-headers
+    """
+    run_list("group", DEFAULT_FIELDS, output, no_headers, separator, units, groups, use_filter)
+
+
+def _ispec_tree(spec: dict[str, Any]) -> dict[str, Any]:
+    return {key: spec[key] for key in _ISPEC_KEYS if key in spec}
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("groups", nargs=-1)
+@handle_errors
+def info(groups: tuple[str, ...]) -> None:
+    """Show node group details.
+
+    \b
+    Example:
+      gnt-group info default
+    """
+    fields = "name,uuid,serial_no,alloc_policy,ndparams,diskparams,ipolicy,node_list,pinst_list,tags"
+    data = client().get("/2/query/group", fields=fields, names=",".join(groups) or None)
+    out = []
+    for row in data["data"]:
+        name, uuid, serial, policy, ndparams, diskparams, ipolicy, nodes, insts, tags = (c[1] for c in row)
+        bounds = [
+            {f"max/{i}": _ispec_tree(pair["max"]), f"min/{i}": _ispec_tree(pair["min"])}
+            for i, pair in enumerate(ipolicy.get("minmax", []))
+        ]
+        out.append(
+            {
+                "Group": name,
+                "UUID": uuid,
+                "Serial number": serial,
+                "Allocation policy": policy,
+                "Node parameters": dict(sorted(ndparams.items())),
+                "Disk parameters": {t: dict(sorted(p.items())) for t, p in sorted(diskparams.items())},
+                "Instance policy - limits for instances": {
+                    "bounds specs": bounds,
+                    "std": _ispec_tree(ipolicy.get("std", {})),
+                    "allowed disk templates": ", ".join(ipolicy.get("disk-templates", [])),
+                    "vcpu-ratio": ipolicy.get("vcpu-ratio"),
+                    "spindle-ratio": ipolicy.get("spindle-ratio"),
+                },
+                "Nodes": nodes,
+                "Primary instances": insts,
+                "Tags": ", ".join(tags),
+            }
+        )
+    print_tree(out)
+    sys.stdout.flush()

@@ -1,0 +1,118 @@
+"""Node group query fields: what `gnt-group list -o`, `/2/groups?bulk=1` and `/2/query/group` answer.
+
+The instance policy a group answers is the *filled* one (Ganeti's defaults, then the cluster's,
+then the group's own), as Ganeti's RAPI serves it: htools (`hbal -m`, `hspace -m`) read `minmax`
+and `std` from it and refuse a group without them. `custom_ipolicy` is what the group itself sets.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gnt import constants
+from gnt.query import Field
+
+__all__ = ["BULK_FIELDS", "DEFAULT_FIELDS", "FIELDS", "GroupQueryContext", "fill_ipolicy"]
+
+
+def fill_ipolicy(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Ganeti's defaults overlaid by each layer in turn: `std` merges per key, other keys replace."""
+    result: dict[str, Any] = copy.deepcopy(constants.IPOLICY_DEFAULTS)
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key == "std" and isinstance(value, dict):
+                result["std"] = {**result.get("std", {}), **value}
+            else:
+                result[key] = copy.deepcopy(value)
+    return result
+
+
+class GroupQueryContext:
+    """The config the getters read, with each group's members counted once per query."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.nodes: dict[str, list[str]] = {uuid: [] for uuid in cfg.groups}
+        node_group: dict[str, str] = {}
+        for node in cfg.nodes.values():
+            self.nodes.setdefault(node.group, []).append(node.name)
+            node_group[node.uuid] = node.group
+        self.instances: dict[str, list[str]] = {uuid: [] for uuid in cfg.groups}
+        for inst in cfg.instances.values():
+            group = node_group.get(inst.primary_node)
+            if group is not None:
+                self.instances.setdefault(group, []).append(inst.name)
+
+    def node_list(self, group: Any) -> list[str]:
+        return sorted(self.nodes.get(group.uuid, []))
+
+    def instance_list(self, group: Any) -> list[str]:
+        return sorted(self.instances.get(group.uuid, []))
+
+
+def _ndparams(g: Any, c: GroupQueryContext) -> dict[str, Any]:
+    return {**constants.ND_DEFAULTS, **c.cfg.cluster.ndparams, **g.ndparams}
+
+
+def _diskparams(g: Any, c: GroupQueryContext) -> dict[str, Any]:
+    own = getattr(g, "diskparams", {}) or {}
+    merged = {k: dict(v) for k, v in c.cfg.cluster.diskparams.items()}
+    for template, params in own.items():
+        merged[template] = {**merged.get(template, {}), **params}
+    return merged
+
+
+_FIELDS = [
+    Field("name", "Group", "text", "Group name", lambda g, c: g.name),
+    Field("uuid", "UUID", "text", "Group UUID", lambda g, c: g.uuid),
+    Field("alloc_policy", "AllocPolicy", "text", "Allocation policy for group", lambda g, c: g.alloc_policy),
+    Field("node_cnt", "Nodes", "number", "Number of nodes", lambda g, c: len(c.node_list(g))),
+    Field("node_list", "NodeList", "other", "List of nodes", lambda g, c: c.node_list(g)),
+    Field("pinst_cnt", "Instances", "number", "Number of primary instances", lambda g, c: len(c.instance_list(g))),
+    Field("pinst_list", "InstanceList", "other", "List of primary instances", lambda g, c: c.instance_list(g)),
+    Field("ndparams", "NDParams", "other", "Node parameters", _ndparams),
+    Field("custom_ndparams", "CustomNDParams", "other", "Custom node parameters", lambda g, c: g.ndparams),
+    Field(
+        "ipolicy",
+        "InstancePolicy",
+        "other",
+        "Instance policy limitations",
+        lambda g, c: fill_ipolicy(c.cfg.cluster.ipolicy, g.ipolicy),
+    ),
+    Field("custom_ipolicy", "CustomInstancePolicy", "other", "Custom instance policy", lambda g, c: g.ipolicy),
+    Field("diskparams", "DiskParameters", "other", "Disk parameters (merged)", _diskparams),
+    Field(
+        "custom_diskparams",
+        "CustomDiskParameters",
+        "other",
+        "Custom disk parameters",
+        lambda g, c: getattr(g, "diskparams", {}) or {},
+    ),
+    Field("networks", "Networks", "other", "Networks connected to the group", lambda g, c: []),
+    Field("tags", "Tags", "other", "Tags", lambda g, c: list(g.tags)),
+    Field("serial_no", "SerialNo", "number", "Serial number", lambda g, c: g.serial_no),
+    Field("ctime", "CTime", "timestamp", "Creation time", lambda g, c: g.ctime),
+    Field("mtime", "MTime", "timestamp", "Modification time", lambda g, c: g.mtime),
+]
+FIELDS = {f.name: f for f in _FIELDS}
+#: `gnt-group list` without -o, as Ganeti's
+DEFAULT_FIELDS = ["name", "node_cnt", "pinst_cnt", "alloc_policy", "ndparams"]
+#: `/2/groups?bulk=1` without fields=, Ganeti's rlib2 G_FIELDS and common fields
+BULK_FIELDS = [
+    "alloc_policy",
+    "name",
+    "node_cnt",
+    "node_list",
+    "ipolicy",
+    "custom_ipolicy",
+    "diskparams",
+    "custom_diskparams",
+    "ndparams",
+    "custom_ndparams",
+    "ctime",
+    "mtime",
+    "uuid",
+    "serial_no",
+    "tags",
+]

@@ -1,0 +1,251 @@
+"""Ganeti 3.0's own clients against a gnt cluster, unchanged: its Python RAPI client
+(`ganeti.rapi.client.GanetiRapiClient`, Debian's `ganeti-3.0`) and htools reading the RAPI over TLS
+(`hbal -m`, `hspace -m`, `hinfo -m`, `hcheck -m`, `hscan`), which must agree with gnt's own
+`gnt-cluster balance` and `capacity`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gnt.jobs.services import LIVE_CACHE_TTL
+from tests.integration.vcluster import ADD_DISKLESS, VCluster
+
+DRIVER = Path(__file__).with_name("ganeti_rapi_driver.py")
+GANETI_LIB = Path("/usr/share/ganeti/3.0/ganeti/rapi/client.py")
+HTOOLS = Path("/usr/lib/ganeti/3.0/usr/bin")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+class GanetiClient:
+    """Calls GanetiRapiClient methods in the system Python (where Debian installs Ganeti's library)."""
+
+    def __init__(self, vc: VCluster, user: tuple[str, str] | None) -> None:
+        self.vc = vc
+        cafile = str(vc.dir / "node1/var/lib/gnt/rapi.pem")
+        self.argv = [SYSTEM_PYTHON, str(DRIVER), vc.address("node1"), "5080", cafile]
+        self.argv += list(user or ())
+
+    def calls(self, *calls: tuple[str, list[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+        proc = subprocess.run(self.argv, input=json.dumps(calls), capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return list(json.loads(proc.stdout))
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        (outcome,) = self.calls((method, list(args), kwargs))
+        assert outcome["ok"], f"{method}{args}: {outcome}"
+        return outcome["result"]
+
+    def job(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """A call answering a job id; waits for the job through Ganeti's client too."""
+        job_id = self(method, *args, **kwargs)
+        assert isinstance(job_id, int), job_id
+        assert self("WaitForJobCompletion", job_id, period=0.2) is True, self("GetJobStatus", job_id)
+
+
+@pytest.fixture(scope="module")
+def users(cluster: VCluster) -> None:
+    if not GANETI_LIB.exists():
+        pytest.skip("Debian's ganeti-3.0 (Ganeti's RAPI client) is not installed: tools/install-deps.sh")
+    path = cluster.dir / "node1/var/lib/gnt/rapi/users"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("admin s3cret write\nreader r3ad\n")
+    path.chmod(0o600)
+
+
+@pytest.fixture
+def admin(cluster: VCluster, users: None) -> GanetiClient:
+    return GanetiClient(cluster, ("admin", "s3cret"))
+
+
+@pytest.fixture
+def anonymous(cluster: VCluster, users: None) -> GanetiClient:
+    return GanetiClient(cluster, None)
+
+
+def test_ganetis_client_reads_anonymously(anonymous: GanetiClient) -> None:
+    assert anonymous("GetVersion") == 2
+    assert "instance-create-reqv1" in anonymous("GetFeatures")
+    info = anonymous("GetInfo")
+    assert info["master"] == "node1" and info["primary_ip_version"] == 4 and "minmax" in info["ipolicy"]
+    assert "noop" in anonymous("GetOperatingSystems")
+    assert anonymous("GetNodes") == ["node1", "node2", "node3"]
+    assert {n["name"] for n in anonymous("GetNodes", bulk=True)} == {"node1", "node2", "node3"}
+    assert anonymous("GetNode", "node2")["name"] == "node2"
+    assert anonymous("GetNodeRole", "node1") == "master"
+    assert anonymous("GetNodeRole", "node3") in ("master-candidate", "regular")
+    assert anonymous("GetGroups") == ["default"]
+    (group,) = anonymous("GetGroups", bulk=True)
+    assert group["name"] == "default" and group["node_cnt"] == 3 and group["ipolicy"]["std"]["memory-size"] == 128
+    assert anonymous("GetGroup", "default")["node_list"] == ["node1", "node2", "node3"]
+    assert isinstance(anonymous("GetInstances"), list) and isinstance(anonymous("GetJobs"), list)
+    (refused,) = anonymous.calls(("GetInstance", ["no-such-instance"], {}))
+    assert refused["ok"] is False and refused["code"] == 404
+    (refused,) = anonymous.calls(("AddClusterTags", [["x"]], {}))
+    assert refused["ok"] is False and refused["code"] == 401
+
+
+def test_ganetis_client_creates_and_drives_an_instance(cluster: VCluster, admin: GanetiClient) -> None:
+    admin.job(
+        "CreateInstance",
+        "create",
+        "gclient1",
+        "diskless",
+        [],
+        [],
+        os="noop",
+        pnode="node2",
+        name_check=False,
+        ip_check=False,
+        beparams={"maxmem": 32, "minmem": 32},
+    )
+    try:
+        assert "gclient1" in admin("GetInstances")
+        inst = admin("GetInstance", "gclient1")
+        assert inst["pnode"] == "node2" and inst["os"] == "noop" and inst["status"] == "running"
+        admin.job("AddInstanceTags", "gclient1", ["web", "tier:1"])
+        assert admin("GetInstanceTags", "gclient1") == ["tier:1", "web"]
+        admin.job("DeleteInstanceTags", "gclient1", ["web"])
+        assert admin("GetInstanceTags", "gclient1") == ["tier:1"]
+        admin.job("ShutdownInstance", "gclient1")
+        assert admin("GetInstance", "gclient1")["status"] == "ADMIN_down"
+        admin.job("StartupInstance", "gclient1")
+        admin.job("RebootInstance", "gclient1", reboot_type="hard")
+        admin.job("ModifyInstance", "gclient1", beparams={"maxmem": 48, "minmem": 48})
+        assert admin("GetInstance", "gclient1")["beparams"]["maxmem"] == 48
+        status = admin("GetJobStatus", admin("GetJobs")[-1])
+        assert status["status"] == "success"
+    finally:
+        admin.job("DeleteInstance", "gclient1")
+    assert "gclient1" not in admin("GetInstances")
+
+
+def test_ganetis_client_manages_tags_and_roles(cluster: VCluster, admin: GanetiClient) -> None:
+    admin.job("RedistributeConfig")
+    admin.job("AddClusterTags", ["site:lab"], reason="ganeti client test")
+    assert admin("GetClusterTags") == ["site:lab"]
+    admin.job("DeleteClusterTags", ["site:lab"])
+    admin.job("AddNodeTags", "node3", ["rack:r1"])
+    assert admin("GetNodeTags", "node3") == ["rack:r1"]
+    admin.job("DeleteNodeTags", "node3", ["rack:r1"])
+    admin.job("AddGroupTags", "default", ["zone:a"])
+    assert admin("GetGroupTags", "default") == ["zone:a"]
+    admin.job("DeleteGroupTags", "default", ["zone:a"])
+    assert admin("GetGroupTags", "default") == [] and admin("GetClusterTags") == []
+
+
+def test_ganetis_client_evacuates_a_node_and_queries_storage(cluster: VCluster, admin: GanetiClient) -> None:
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node3", "gev1")
+    try:
+        admin.job("EvacuateNode", "node3", iallocator="hail", mode="primary-only")
+        assert admin("GetInstance", "gev1")["pnode"] in ("node1", "node2")
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "gev1")
+    job_id = admin("GetNodeStorageUnits", "node2", "lvm-vg", "name,size")
+    admin("WaitForJobCompletion", job_id, period=0.2)  # no LVM in a virtual cluster: the job's outcome varies
+    assert admin("GetJobStatus", job_id)["ops"][0]["OP_ID"] == "OP_NODE_QUERY_STORAGE"
+
+
+def _htool(name: str) -> str:
+    path = HTOOLS / name
+    if not path.exists():
+        pytest.skip(f"ganeti-htools-3.0 ({name}) is not installed")
+    return str(path)
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def _number(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in:\n{text}"
+    return match.group(1)
+
+
+def test_htools_read_gnts_rapi_and_agree_with_gnt(cluster: VCluster, users: None, tmp_path: Path) -> None:
+    for name, node in (("ht1", "node1"), ("ht2", "node1"), ("ht3", "node2")):
+        cluster.ok(*ADD_DISKLESS, "-B", "memory=256M", "-n", node, name)
+    try:
+        # the master caches live node data for LIVE_CACHE_TTL seconds: wait until nothing cached predates
+        # the new instances, so every tool below reads the same (settled) free memory
+        time.sleep(LIVE_CACHE_TTL + 0.5)
+        master = cluster.address("node1")
+        hbal = _run([_htool("hbal"), "-m", master])
+        gnt_balance = cluster.ok("gnt-cluster", "balance")
+        # both print 8 decimals of the same sum, added in a different order: the last digit may round apart
+        score = float(_number(r"Initial score: ([0-9.]+)", hbal))
+        assert float(_number(r"Initial score: ([0-9.]+)", gnt_balance)) == pytest.approx(score, abs=2e-8)
+        assert "Loaded 3 nodes, 3 instances" in hbal
+        hinfo = _run([_htool("hinfo"), "-m", master])
+        assert "Loaded 3 nodes, 3 instances, 1 node group" in hinfo
+        hcheck = _run([_htool("hcheck"), "-m", master])
+        assert float(_number(r"Group score: ([0-9.]+)", hcheck)) == pytest.approx(score, abs=2e-8)
+        hspace = _run([_htool("hspace"), "-m", master])
+        capacity = cluster.ok("gnt-cluster", "capacity")
+        normal = r"Normal \(fixed-size\) allocation results:\n\s+-\s+(\d+) instances allocated"
+        assert _number(normal, hspace) == _number(normal, capacity)
+        _run([_htool("hscan"), master], cwd=tmp_path)
+        data = (tmp_path / f"{master}.data").read_text()
+        assert all(f"\n{n}|" in data or data.startswith(f"{n}|") for n in ("node1", "node2", "node3"))
+        assert "ht3|" in data
+    finally:
+        for name in ("ht1", "ht2", "ht3"):
+            cluster.ok("gnt-instance", "remove", "-f", name)
+
+
+def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClient) -> None:
+    admin.job("CreateGroup", "gc-rack", alloc_policy="last_resort")
+    try:
+        assert admin("GetGroup", "gc-rack")["alloc_policy"] == "last_resort"
+        admin.job("CreateGroup", "gc-dry", dry_run=True)
+        assert "gc-dry" not in admin("GetGroups")
+        admin.job("RenameGroup", "gc-rack", "gc-rack2")
+        admin.job("ModifyGroup", "gc-rack2", alloc_policy="preferred", ipolicy={"vcpu-ratio": 3.0})
+        group = admin("GetGroup", "gc-rack2")
+        assert group["alloc_policy"] == "preferred" and group["ipolicy"]["vcpu-ratio"] == 3.0
+        admin.job("AssignGroupNodes", "gc-rack2", ["node3"], force=True)
+        assert admin("GetGroup", "gc-rack2")["node_list"] == ["node3"]
+        job_id = admin("DeleteGroup", "gc-rack2")
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert "not empty, has the following node(s): node3" in json.dumps(admin("GetJobStatus", job_id)["opresult"])
+        assert "gc-rack2" in admin("GetGroups")
+    finally:
+        admin.job("AssignGroupNodes", "default", ["node3"])
+        for name in admin("GetGroups"):
+            if name != "default":
+                admin.job("DeleteGroup", name)
+    assert admin("GetGroups") == ["default"]
+
+
+def test_ganetis_client_queries_with_a_filter(cluster: VCluster, anonymous: GanetiClient) -> None:
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node2", "gq1")
+    try:
+        reader = GanetiClient(cluster, ("reader", "r3ad"))
+        answer = reader(
+            "Query", "instance", ["name", "pnode"], qfilter=["&", ["=", "pnode", "node2"], ["=~", "name", "^gq"]]
+        )
+        assert answer["data"] == [[[0, "gq1"], [0, "node2"]]]
+        assert reader("Query", "node", ["name"], qfilter=["=", "role", "M"])["data"] == [[[0, "node1"]]]
+        fields = reader("QueryFields", "group", fields=["name", "alloc_policy"])["fields"]
+        assert [f["name"] for f in fields] == ["name", "alloc_policy"]
+        (refused,) = anonymous.calls(("Query", ["node", ["name"]], {}))
+        assert refused["ok"] is False and refused["code"] == 401  # queries need a login, as in Ganeti
+        out = cluster.ok(
+            "gnt-instance", "list", "--no-headers", "-o", "name", "-F", 'pnode == "node2" and name =~ /^gq/'
+        )
+        assert out.split() == ["gq1"]
+        out = cluster.ok("gnt-node", "list", "--no-headers", "-o", "name", "-F", 'not master_candidate or role == "M"')
+        assert "node1" in out.split()
+        bad = cluster.run("gnt-instance", "list", "-F", "pnode ==")
+        assert bad.rc == 1 and "Invalid query filter: expected value, found the end" in bad.text
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "gq1")
