@@ -185,6 +185,10 @@ class XenHypervisor(Hypervisor):
             return [f"gnt's vif script {self.vif_script} is not executable"]
         return []
 
+    async def version(self) -> str:
+        _, out, _ = await self._xl(self._cmd("")["info"])
+        return xl.parse_info(out).get("xen_version", "")
+
     def console_command(self, spec: InstanceSpec) -> list[str]:
         """xl console; Ctrl-] detaches."""
         return self._cmd(spec.name)["console"]

@@ -37,6 +37,7 @@ GUEST_DIR = "/srv/xen-guest"
 CONSOLE_LOG = "/var/log/xen/console/guest-{}.log"
 GUEST_MODULES = ("xen_blkfront",)
 GUEST_DISK_SIZE = "32M"
+ROUTED_IP = "10.77.0.9"
 
 GUEST_INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -187,7 +188,12 @@ def spec(name: str, disk: str | None = None, kernel_args: str = "console=hvc0 qu
             "kernel_args": kernel_args,
         },
         "disks": [{"uuid": "d0", "index": 0, "size": 64, "dev_type": "plain", "path": disk}] if disk else [],
-        "nics": [{"uuid": "n0", "mac": "aa:00:00:12:34:56", "mode": "bridged", "link": "br0"}] if nic else [],
+        "nics": [
+            {"uuid": "n0", "mac": "aa:00:00:12:34:56", "mode": "bridged", "link": "br0"},
+            {"uuid": "n1", "mac": "aa:00:00:12:34:57", "mode": "routed", "link": "", "ip": ROUTED_IP},
+        ]
+        if nic
+        else [],
         "disk_template": "plain" if disk else "diskless",
     }
 
@@ -240,12 +246,16 @@ def test_pv_guest_on_an_lv_lives_and_goes_leaving_nothing(xen_host: Host) -> Non
     assert after["memory_free"] <= before["memory_free"] - 128 and after["memory_instances"] == 128
     domid = info["extra"]["domid"]
     assert f"vif{domid}.0" in host.run("ls /sys/class/net/br0/brif").stdout.split()  # vif-gnt bridged it
+    route = host.run(f"ip route show {ROUTED_IP}").stdout  # and routed the other one, with proxy ARP
+    assert f"dev vif{domid}.1" in route
+    assert host.run(f"cat /proc/sys/net/ipv4/conf/vif{domid}.1/proxy_arp").stdout.strip() == "1"
     assert driver(host, "console", spec("inst1")) == ["xl", "console", "inst1"]
 
     t = time.monotonic()
     driver(host, "stop", {"spec": spec("inst1", disk="/dev/xenvg/inst1.disk0", nic=True), "timeout": 120})
     record("xen-pvm clean stop (xl shutdown)", time.monotonic() - t)
     assert domains(host) == ["Domain-0"] and driver(host, "list") == []
+    assert host.run(f"ip route show {ROUTED_IP}").stdout.strip() == ""
     assert host.run("ls /var/run/gnt/instances/xen 2>/dev/null", check=False).stdout.strip() == ""
     host.run("lvremove -q -y xenvg/inst1.disk0")  # blkback let go of it
     assert host.run("lvs --noheadings -o lv_name xenvg").stdout.strip() == ""

@@ -278,3 +278,8 @@ def test_parse_info_of_a_real_dom0() -> None:
     acct = xl.memory_accounting(info, xl.parse_list(_read("xl-list-spike.txt")))
     assert (acct["memory_total"], acct["memory_free"], acct["memory_dom0"]) == (2047, 1256, 768)
     assert acct["cpu_total"] == 1
+
+
+def test_version_is_xens(node: Any) -> None:
+    hv, _ = node
+    assert run(hv.version()) == "4.17.7"
