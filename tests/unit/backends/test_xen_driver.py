@@ -283,3 +283,58 @@ def test_parse_info_of_a_real_dom0() -> None:
 def test_version_is_xens(node: Any) -> None:
     hv, _ = node
     assert run(hv.version()) == "4.17.7"
+
+
+def _fake_xl_binary(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """An `xl` on PATH for the migration's background process (the rest goes through FakeXl)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "xl").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\n{body}\n')
+    (bindir / "xl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+
+def test_migration_runs_xl_migrate_and_the_source_forgets_the_guest(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hv, fake = node
+    _fake_xl_binary(tmp_path, monkeypatch, "exit 0")
+
+    async def scenario() -> list[str]:
+        await hv.start(_spec())
+        await hv.migrate_instance(_spec(), "192.168.77.2", {}, live=True)
+        while (status := await hv.migration_status(_spec())).phase == "active":
+            await asyncio.sleep(0.01)
+        fake.domains.pop("inst1")  # xl destroys the source copy once the target has it
+        await hv.finalize_migration_src(_spec(), success=True)
+        return [status.phase]
+
+    assert run(scenario()) == ["completed"]
+    assert (tmp_path / "argv").read_text().split() == [
+        "migrate",
+        "-C",
+        hv.config_path("inst1"),
+        "inst1",
+        "192.168.77.2",
+    ]
+    assert not os.path.exists(hv.config_path("inst1"))
+
+
+def test_a_failed_non_live_migration_resumes_the_guest_on_the_source(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hv, fake = node
+    _fake_xl_binary(tmp_path, monkeypatch, "echo 'migration target: ssh: connect refused' >&2; exit 1")
+
+    async def scenario() -> Any:
+        await hv.start(_spec())
+        await hv.migrate_instance(_spec(), "192.168.77.2", {}, live=False)
+        assert fake.domains["inst1"]["flags"] == "--p---"  # non-live: paused for the copy
+        while (status := await hv.migration_status(_spec())).phase == "active":
+            await asyncio.sleep(0.01)
+        await hv.finalize_migration_src(_spec(), success=False)
+        return status
+
+    status = run(scenario())
+    assert status.phase == "failed" and "connect refused" in status.message
+    assert fake.domains["inst1"]["flags"] == "-b----"
