@@ -115,7 +115,9 @@ class XenHypervisor(Hypervisor):
             if spec.name in await self.domains():
                 await self._destroy(spec.name)
             self._forget_files(spec.name)
-            reason = " ".join((err or out).strip().splitlines()[-3:]) or "no message"
+            lines = [line.strip() for line in (err or out).splitlines() if line.strip()]
+            first_errors = [line for line in lines if "error" in line.lower()][:2]  # the cause, not the cleanup
+            reason = " ".join(first_errors or lines[-3:]) or "no message"
             raise HypervisorError(f"xl create {spec.name} failed (exit {rc}): {reason}")
 
     async def stop(self, spec: InstanceSpec, timeout: float, force: bool = False) -> None:

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,7 +178,7 @@ def xen_host() -> Iterator[Host]:
 def spec(name: str, disk: str | None = None, kernel_args: str = "console=hvc0 quiet", nic: bool = False) -> dict:
     return {
         "name": name,
-        "uuid": "6c1f0b9e-2d4a-4b8e-9f3c-7a5d1e2b3c4d",
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),  # xl refuses two domains with one UUID
         "hypervisor": "xen-pvm",
         "memory": 128,
         "vcpus": 1,

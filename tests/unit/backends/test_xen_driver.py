@@ -131,9 +131,16 @@ def test_start_paused_then_running_twice_is_refused(node: Any) -> None:
 
 def test_a_failed_create_leaves_no_domain_and_no_files(node: Any) -> None:
     hv, fake = node
-    fake.fail_create = "libxl: error: Domain 3:Unable to find/attach disk /dev/xenvg/lv0"
-    with pytest.raises(HypervisorError, match="xl create inst1 failed .*Unable to find/attach disk"):
+    fake.fail_create = (
+        "Parsing config from /x/config.xl\n"
+        "libxl: error: libxl_create.c:1234:domcreate: Domain 3:Unable to find/attach disk /dev/xenvg/lv0\n"
+        "libxl: error: libxl_domain.c:1183:libxl__destroy_domid: Domain 3:Non-existant domain\n"
+        "libxl: error: libxl_domain.c:1137:domain_destroy_callback: Domain 3:Unable to destroy guest\n"
+        "libxl: error: libxl_domain.c:1064:domain_destroy_cb: Domain 3:Destruction of domain failed\n"
+    )
+    with pytest.raises(HypervisorError, match="xl create inst1 failed .*Unable to find/attach disk") as err:
         run(hv.start(_spec()))
+    assert "Destruction of domain failed" not in str(err.value)  # the cause, not the cleanup's echo
     assert fake.domains == {} and not os.path.exists(os.path.dirname(hv.config_path("inst1")))
 
 
