@@ -345,3 +345,13 @@ def test_a_failed_non_live_migration_resumes_the_guest_on_the_source(
     status = run(scenario())
     assert status.phase == "failed" and "connect refused" in status.message
     assert fake.domains["inst1"]["flags"] == "-b----"
+
+
+def test_guest_poweroff_and_crash_as_a_real_dom0_lists_them() -> None:
+    """Two guests of the test bed's Xen host: one powered itself off, one panicked (both preserved)."""
+    domains = {d.name: d for d in xl.parse_list(_read("xl-list-v-states.txt"))}
+    assert (domains["offguest"].flags, domains["offguest"].reason) == ("---s--", 0)
+    assert (domains["crashguest"].flags, domains["crashguest"].reason) == ("---sc-", 3)
+    assert xl.domain_state(domains["offguest"]) == RunState.SHUTDOWN
+    assert xl.domain_state(domains["crashguest"]) == RunState.CRASHED
+    assert xl.domain_state(domains["Domain-0"]) == RunState.RUNNING
