@@ -118,6 +118,7 @@ async def node_verify(args: proc.NodeInfoArgs) -> dict[str, Any]:
         hv = backends.get(name)
         result["hypervisors"][name] = {
             "problems": await hv.verify(),
+            "version": await hv.version(),
             "instances": {k: str(v.state) for k, v in (await hv.all_instances_info()).items()},
         }
     result["disk_files"] = await asyncio.to_thread(list_disk_files, list(args.storage_dirs))

@@ -6,7 +6,12 @@ import importlib
 
 from backends.base import Hypervisor
 
-_DRIVERS = {"fake": "backends.fake", "kvm": "backends.kvm", "xen": "backends.xen"}
+_DRIVERS = {
+    "fake": "backends.fake",
+    "kvm": "backends.kvm",
+    "xen-pvm": "backends.xen.pvm",
+    "xen-hvm": "backends.xen.hvm",
+}
 _instances: dict[str, Hypervisor] = {}
 
 

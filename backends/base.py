@@ -69,6 +69,11 @@ class Hypervisor(abc.ABC):
         """Problems with this hypervisor on this node (empty list when healthy)."""
         return []
 
+    async def version(self) -> str:
+        """The hypervisor's version here ("" when it has none worth comparing), for verify's
+        across-nodes check: a live migration between different versions may fail."""
+        return ""
+
     def console_command(self, spec: InstanceSpec) -> list[str]:
         """argv that attaches a terminal to the guest's serial console on this node."""
         raise NotImplementedError

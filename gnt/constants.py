@@ -25,7 +25,7 @@ DEFAULT_VG_NAME = "xenvg"
 DEFAULT_DRBD_HELPER = "/bin/true"
 # What each template's disks are (local, shared, mirrored) and which can move: gnt.disktypes.
 
-HYPERVISORS = ("fake", "kvm", "xen")
+HYPERVISORS = ("fake", "kvm", "xen-pvm", "xen-hvm")
 
 # Instance admin states (what the admin asked for).
 ADMINST_UP = "up"

@@ -96,7 +96,8 @@ HYPERVISOR_CAPS: dict[str, HypervisorCaps] = {
         HypervisorCaps("kvm", live_migration=True, mirrors_local_disks=True, resizes_disks_online=True),
         # the fake hypervisor's guests do not open their disks: a grow under them changes nothing they see
         HypervisorCaps("fake", live_migration=True, resizes_disks_online=True),
-        HypervisorCaps("xen", live_migration=True),
+        HypervisorCaps("xen-pvm", live_migration=True),
+        HypervisorCaps("xen-hvm", live_migration=True),
     )
 }
 

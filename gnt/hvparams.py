@@ -35,4 +35,63 @@ KVM_DEFAULTS: dict[str, Any] = {
     "migration_stall_seconds": 2.0,  # no progress for this long = stalled, escalate
 }
 
-DEFAULTS: dict[str, dict[str, Any]] = {"fake": FAKE_DEFAULTS, "kvm": KVM_DEFAULTS, "xen": {}}
+# Xen: Ganeti's parameter names; values where Ganeti's default was for xm or a 2010 kernel are
+# today's (xl, xvd* disks). See doc/design/007-xen.md.
+_XEN_COMMON: dict[str, Any] = {
+    "xen_cmd": "xl",  # only xl: xm left Xen in 4.5
+    "migration_port": 8002,  # kept for Ganeti configs; xl migrates over ssh
+    "migration_mode": "live",
+    "cpu_mask": "all",  # "all", a cpu list ("0-3,6") or one list per vCPU ("0-1:2:3")
+    "cpu_cap": 0,  # % of one CPU, 0 = no cap
+    "cpu_weight": 256,  # credit scheduler weight
+    "vif_script": "",  # "" = gnt's own vif-gnt
+    "reboot_behavior": "reboot",  # reboot | exit (a guest reboot ends the instance)
+}
+
+XEN_PVM_DEFAULTS: dict[str, Any] = {
+    **_XEN_COMMON,
+    "kernel_path": "/boot/vmlinuz-xenU",
+    "initrd_path": "",
+    "root_path": "/dev/xvda1",
+    "kernel_args": "ro",
+    "use_bootloader": False,
+    "bootloader_path": "",  # "" = xl's pygrub
+    "bootloader_args": "",
+    "blockdev_prefix": "xvd",
+}
+
+XEN_HVM_DEFAULTS: dict[str, Any] = {
+    **_XEN_COMMON,
+    "migration_mode": "non-live",
+    "boot_order": "cd",  # letters of a (floppy), c (disk), d (cdrom), n (network)
+    "cdrom_image_path": "",
+    "nic_type": "rtl8139",  # rtl8139 | e1000 | ne2k_pci | pcnet | paravirtual
+    "vif_type": "ioemu",  # ioemu | vif
+    "disk_type": "paravirtual",  # paravirtual (xvd*) | ioemu (emulated, blockdev_prefix)
+    "blockdev_prefix": "hd",
+    "vnc_bind_address": "0.0.0.0",  # "" = no VNC
+    "acpi": True,
+    "pae": True,
+    "device_model": "",  # "" = xl's default qemu-xen
+    "kernel_path": "",  # "" = xl's hvmloader
+}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "fake": FAKE_DEFAULTS,
+    "kvm": KVM_DEFAULTS,
+    "xen-pvm": XEN_PVM_DEFAULTS,
+    "xen-hvm": XEN_HVM_DEFAULTS,
+}
+
+
+def value_problem(hypervisor: str, params: dict[str, Any]) -> str | None:
+    """A one-line reason why a value cannot work, checked at submission (None when it can).
+
+    Only what no node could ever accept is refused here; the drivers check the rest when they use it.
+    """
+    if hypervisor.startswith("xen-") and params.get("xen_cmd", "xl") != "xl":
+        return (
+            f"xen_cmd {params['xen_cmd']!r} is not supported: gnt drives Xen only through xl"
+            " (xm was removed in Xen 4.5); use xen_cmd=xl"
+        )
+    return None

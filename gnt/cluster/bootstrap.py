@@ -51,6 +51,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     bad = [h for h in hypervisors if h not in constants.HYPERVISORS]
     if bad:
         raise OpPrereqError(f"Unknown hypervisor(s): {', '.join(bad)}", ECODE_INVAL)
+    from gnt.instance.common import check_hvparams
+
+    for hv, params in (opts.get("hvparams") or {}).items():
+        check_hvparams(hv, params)  # a typo or an impossible value must not land in a new cluster
     templates = opts.get("enabled_disk_templates") or list(constants.DEFAULT_ENABLED_DISK_TEMPLATES)
     bad = [t for t in templates if t not in constants.DISK_TEMPLATES]
     if bad:

@@ -123,7 +123,20 @@ class LUClusterVerify(LogicalUnit):
                 if ssconf.get(key) != expected_ssconf[key]:
                     self._error("node", name, f"ssconf file '{key}' is out of date")
             self._verify_drbd_helper(name, data)
+        self._verify_hv_versions(facts)
         return facts
+
+    def _verify_hv_versions(self, facts: dict[str, dict[str, Any]]) -> None:
+        """Warn when a hypervisor's version differs between nodes (Ganeti issue #1053: Xen)."""
+        versions: dict[str, dict[str, str]] = {}
+        for name, data in facts.items():
+            for hv, hv_data in data.get("hypervisors", {}).items():
+                if hv_data.get("version"):
+                    versions.setdefault(hv, {})[name] = hv_data["version"]
+        for hv, by_node in sorted(versions.items()):
+            if len(set(by_node.values())) > 1:
+                listed = ", ".join(f"{n} {v}" for n, v in sorted(by_node.items()))
+                self._warn("hypervisor", hv, f"versions differ between nodes ({listed}); migrations may fail")
 
     def _drbd_helper(self) -> str | None:
         """The usermode helper drbd nodes must have, when drbd is enabled and a helper is set."""

@@ -202,3 +202,6 @@ def check_hvparams(hypervisor: str, params: dict[str, Any]) -> None:
     unknown = sorted(set(params) - set(known))
     if unknown:
         raise OpPrereqError(f"Unknown hypervisor parameter(s) for {hypervisor}: {', '.join(unknown)}", "wrong_input")
+    problem = hvparams.value_problem(hypervisor, params)
+    if problem:
+        raise OpPrereqError(problem, "wrong_input")

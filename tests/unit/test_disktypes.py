@@ -26,7 +26,7 @@ def test_every_storage_driver_declares_the_kind_of_its_table_entry() -> None:
         ("file", "fake", False, False),
         ("plain", "kvm", False, False),  # an LV is not copied live: the target has no LV to mirror into
         ("plain", "fake", False, False),
-        ("drbd", "xen", True, True),
+        ("drbd", "xen-pvm", True, True),
     ],
 )
 def test_what_can_move_comes_from_disk_locality_and_hypervisor_capability(

@@ -25,6 +25,7 @@ EPILOG = """examples:
   tools/testbed/testbed snapshot; ...; tools/testbed/testbed restore
   tools/testbed/testbed cluster                 a running gnt cluster on every host (node1 the master)
   tools/testbed/testbed down                    kill every QEMU of the bed and remove its files
+  tools/testbed/testbed up -n 1 --xen           a Xen 4.17 host (PV dom0, xl ready)
 """
 
 
@@ -40,9 +41,24 @@ def _status(bed: TestBed) -> None:
         print(f"{h.name:10} {h.ip:15} 127.0.0.1:{h.ssh_port:<6} {h.pid or '-':>8}  {state}{fwd}")
 
 
+def _load(directory: str) -> TestBed:
+    """The bed in `directory`; a Xen bed (it has xen.json) as a XenTestBed."""
+    if os.path.exists(os.path.join(directory, "xen.json")):
+        from .xen import XenTestBed
+
+        return XenTestBed.load(directory)
+    return TestBed.load(directory)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     t = time.monotonic()
-    image = build_image(log=_log)
+    if args.xen:
+        from .xen import build_xen
+
+        image, boot = build_xen(log=_log)
+        print(f"xen {boot.xen}\n  dom0 kernel {boot.dom0_kernel}")
+    else:
+        image = build_image(log=_log)
     print(f"image {image.key} (kernel {image.kernel_release}) in {time.monotonic() - t:.1f} s")
     print(f"  root {image.root}\n  kernel {image.vmlinux}\n  initrd {image.initrd}")
     return 0
@@ -52,10 +68,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     if os.path.exists(os.path.join(args.dir, "bed.json")):
         raise TestbedError(f"a test bed already exists in {args.dir}: `down` it first or pass --dir")
     hosts: int | list[str] = args.names.split(",") if args.names else args.hosts
-    bed = TestBed(
+    bed_class = TestBed
+    if args.xen:
+        from .xen import XenTestBed
+
+        bed_class = XenTestBed
+    bed = bed_class(
         args.dir,
         hosts=hosts,
-        memory=args.memory,
+        memory=args.memory or (2048 if args.xen else 1024),
         data_size=args.data_size,
         shared_size=args.shared,
         shared_hosts=args.shared_hosts.split(",") if args.shared_hosts else None,
@@ -77,12 +98,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _status(TestBed.load(args.dir))
+    _status(_load(args.dir))
     return 0
 
 
 def cmd_ssh(args: argparse.Namespace) -> int:
-    bed = TestBed.load(args.dir)
+    bed = _load(args.dir)
     host = bed[args.host]
     argv = ssh_argv(bed.key, host.ssh_port) + ([" ".join(args.command)] if args.command else [])
     os.execvp(argv[0], argv)
@@ -90,25 +111,29 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 
 def cmd_off(args: argparse.Namespace) -> int:
-    TestBed.load(args.dir)[args.host].power_off()
+    _load(args.dir)[args.host].power_off()
     return 0
 
 
 def cmd_on(args: argparse.Namespace) -> int:
-    bed = TestBed.load(args.dir)
+    bed = _load(args.dir)
     bed[args.host].power_on()
+    if os.path.exists(os.path.join(args.dir, "xen.json")):
+        from .xen import start_xen
+
+        start_xen(bed[args.host])
     _status(bed)
     return 0
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    TestBed.load(args.dir).save_snapshot(args.tag)
+    _load(args.dir).save_snapshot(args.tag)
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     t = time.monotonic()
-    TestBed.load(args.dir).restore(args.tag)
+    _load(args.dir).restore(args.tag)
     _log(f"restored '{args.tag}' in {time.monotonic() - t:.1f} s")
     return 0
 
@@ -116,7 +141,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from .gntcluster import ClusterSpec, start_gnt_cluster
 
-    bed = TestBed.load(args.dir)
+    bed = _load(args.dir)
     names = tuple(args.hosts.split(",")) if args.hosts else tuple(h.name for h in bed.hosts)
     t = time.monotonic()
     cluster = start_gnt_cluster(bed, ClusterSpec(hosts=names))
@@ -130,7 +155,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     if not os.path.exists(os.path.join(args.dir, "bed.json")):
         _log(f"no test bed in {args.dir}")
         return 0
-    TestBed.load(args.dir).destroy()
+    _load(args.dir).destroy()
     return 0
 
 
@@ -140,11 +165,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dir", default=os.environ.get("GNT_TESTBED_DIR", "/tmp/gnt-testbed"), help="bed directory")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build", help="build the host image (or say it is cached)").set_defaults(func=cmd_build)
+    build = sub.add_parser("build", help="build the host image (or say it is cached)")
+    build.add_argument("--xen", action="store_true", help="the Xen image and boot files instead")
+    build.set_defaults(func=cmd_build)
     up = sub.add_parser("up", help="create the bed and boot its hosts")
     up.add_argument("-n", "--hosts", type=int, default=2, help="number of hosts, named node1..nodeN (default 2)")
     up.add_argument("--names", help="comma-separated host names instead of -n")
-    up.add_argument("--memory", type=int, default=1024, help="MiB per host (default 1024)")
+    up.add_argument("--memory", type=int, default=0, help="MiB per host (default 1024, 2048 with --xen)")
+    up.add_argument("--xen", action="store_true", help="hosts run Xen 4.17 with a PV dom0 (the bookworm-xen image)")
     up.add_argument("--data-size", default="4G", help="each host's data disk, for LVM (default 4G)")
     up.add_argument("--shared", metavar="SIZE", help="a disk attached to every host (a SAN LUN)")
     up.add_argument("--shared-hosts", metavar="A,B", help="attach the shared disk to these hosts only")

@@ -293,9 +293,9 @@ def test_grow_of_a_running_instance_tells_its_hypervisor(disks: Harness) -> None
 
 def test_grow_of_a_running_instance_on_a_hypervisor_without_online_resize_is_refused(disks: Harness) -> None:
     inst = two_disk_instance(disks, up=True)
-    inst.hypervisor = "xen"
+    inst.hypervisor = "xen-pvm"
     asyncio.run(disks.cfg.commit([inst]))
-    with pytest.raises(OpPrereqError, match="hypervisor xen cannot grow a disk of a running guest; shut") as err:
+    with pytest.raises(OpPrereqError, match="hypervisor xen-pvm cannot grow a disk of a running guest; shut") as err:
         disks.run(grow(), LUInstanceGrowDisk)
     assert err.value.code == ECODE_STATE and "blockdev_grow" not in disks.nodes["node1"].names()
 

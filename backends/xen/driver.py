@@ -1,0 +1,277 @@
+"""The xen-pvm and xen-hvm drivers: xl config files written from the spec, domains driven with xl.
+
+Xen keeps the domains, not gnt: the live state is whatever `xl list -v` says, so a restarted node
+daemon needs nothing of its own to find its guests. The driver only keeps each instance's xl config
+(`<instance_run_dir("xen")>/<name>/config.xl`), which `xl migrate` and a hard reboot reuse.
+
+A guest's own poweroff and a crash both leave the domain in place (the config says "preserve"),
+so instance_info tells SHUTDOWN from CRASHED; `cleanup` (or a stop) destroys it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from backends.base import Hypervisor
+from backends.kvm.proc import run as run_argv
+from backends.xen import xl
+from backends.xen.config import XenFacts, build_config, hvparams
+from gnt import paths
+from gnt.errors import HypervisorError
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
+
+__all__ = ["VIF_SCRIPT", "XenHypervisor", "Runner"]
+
+#: gnt's vif script, shipped beside this module (bridged and routed NICs; never calls xm)
+VIF_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vif-gnt")
+#: seconds between `xl list` polls while a domain shuts down
+POLL = 0.5
+XL_TIMEOUT = 120.0
+
+Runner = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+class XenHypervisor(Hypervisor):
+    """Shared by both Xen flavours; `hvm` picks the HVM config and xl's -F fallbacks."""
+
+    name = "xen-pvm"
+    hvm = False
+
+    def __init__(self, run_dir: str | None = None, runner: Runner | None = None, vif_script: str = VIF_SCRIPT) -> None:
+        """Arguments default to the node's; tests pass a run dir and a fake xl runner."""
+        self._run_root = run_dir
+        self._run = runner or run_argv
+        self.vif_script = vif_script
+        self._migrations: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
+
+    # -- node-local helpers -------------------------------------------------------------------
+    @property
+    def run_root(self) -> str:
+        return self._run_root or paths.instance_run_dir("xen")
+
+    def _dir(self, name: str) -> str:
+        return os.path.join(self.run_root, name)
+
+    def config_path(self, name: str) -> str:
+        return os.path.join(self._dir(name), "config.xl")
+
+    def _cmd(self, name: str, target: str = "") -> dict[str, list[str]]:
+        return xl.commands(name, self.config_path(name), self.hvm, target)
+
+    async def _xl(self, argv: list[str], check: bool = True, timeout: float = XL_TIMEOUT) -> tuple[int, str, str]:
+        return await self._run(argv, check=check, timeout=timeout)
+
+    async def domains(self) -> dict[str, xl.XlDomain]:
+        """Every domain but dom0, by name."""
+        _, out, _ = await self._xl(self._cmd("")["list"])
+        return {d.name: d for d in xl.parse_list(out) if d.domid != 0}
+
+    def disk_path(self, disk: DiskSpec) -> str:
+        if disk.path:
+            return disk.path
+        if disk.logical_id:
+            return paths.localize(disk.logical_id[-1])
+        raise HypervisorError(f"disk {disk.index} ({disk.uuid}) has no path on this node")
+
+    def write_config(self, spec: InstanceSpec) -> str:
+        """Write the instance's xl config (0600: it names the disks) and return its path."""
+        text = build_config(spec, XenFacts([self.disk_path(d) for d in spec.disks], self.vif_script))
+        os.makedirs(self._dir(spec.name), mode=0o700, exist_ok=True)
+        path = self.config_path(spec.name)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return path
+
+    def _forget_files(self, name: str) -> None:
+        shutil.rmtree(self._dir(name), ignore_errors=True)
+
+    async def _destroy(self, name: str) -> None:
+        """xl destroy, tolerating a domain that went away in between."""
+        rc, _, err = await self._xl(self._cmd(name)["destroy"], check=False)
+        if rc != 0 and name in await self.domains():
+            raise HypervisorError(f"xl destroy {name} failed: {err.strip()}")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self, spec: InstanceSpec, paused: bool = False) -> None:
+        hvparams(spec)  # refuse bad parameters before anything is written
+        existing = (await self.domains()).get(spec.name)
+        if existing is not None:
+            if xl.domain_state(existing) in (RunState.RUNNING, RunState.PAUSED):
+                raise HypervisorError(f"{spec.name} is already running on this node (domain {existing.domid})")
+            await self._destroy(spec.name)  # a preserved poweroff or crash from before
+        self.write_config(spec)
+        argv = self._cmd(spec.name)["create_paused" if paused else "create"]
+        rc, out, err = await self._xl(argv, check=False)
+        if rc != 0:
+            if spec.name in await self.domains():
+                await self._destroy(spec.name)
+            self._forget_files(spec.name)
+            lines = [line.strip() for line in (err or out).splitlines() if line.strip()]
+            first_errors = [line for line in lines if "error" in line.lower()][:2]  # the cause, not the cleanup
+            reason = " ".join(first_errors or lines[-3:]) or "no message"
+            raise HypervisorError(f"xl create {spec.name} failed (exit {rc}): {reason}")
+
+    async def stop(self, spec: InstanceSpec, timeout: float, force: bool = False) -> None:
+        domain = (await self.domains()).get(spec.name)
+        if domain is not None:
+            if not force and xl.domain_state(domain) in (RunState.RUNNING, RunState.PAUSED):
+                await self._shutdown(spec.name, timeout)
+            if spec.name in await self.domains():
+                await self._destroy(spec.name)
+        self._forget_files(spec.name)
+
+    async def _shutdown(self, name: str, timeout: float) -> None:
+        """Ask the guest to power off; wait until it has (or `timeout` passes)."""
+        rc, _, _ = await self._xl(self._cmd(name)["shutdown"], check=False)
+        if rc != 0:
+            return  # no PV shutdown support (or gone): the caller destroys it
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            domain = (await self.domains()).get(name)
+            if domain is None or xl.domain_state(domain) in (RunState.SHUTDOWN, RunState.CRASHED):
+                return
+            await asyncio.sleep(POLL)
+
+    async def reboot(self, spec: InstanceSpec, hard: bool = False) -> None:
+        domain = (await self.domains()).get(spec.name)
+        if domain is None or xl.domain_state(domain) not in (RunState.RUNNING, RunState.PAUSED):
+            raise HypervisorError(f"{spec.name} is not running on this node")
+        if not hard:
+            await self._xl(self._cmd(spec.name)["reboot"])
+            return
+        await self._destroy(spec.name)
+        await self.start(spec)
+
+    async def list_instances(self) -> list[str]:
+        return sorted(await self.domains())
+
+    def _runtime(self, domain: xl.XlDomain) -> InstanceRuntime:
+        info = InstanceRuntime(domain.name, xl.domain_state(domain), domain.memory, domain.vcpus)
+        info.uptime = domain.cpu_time
+        info.extra = {"domid": domain.domid, "xl_state": domain.flags, "uuid": domain.uuid}
+        return info
+
+    async def instance_info(self, name: str) -> InstanceRuntime | None:
+        domain = (await self.domains()).get(name)
+        return None if domain is None else self._runtime(domain)
+
+    async def all_instances_info(self) -> dict[str, InstanceRuntime]:
+        return {name: self._runtime(d) for name, d in (await self.domains()).items()}
+
+    async def cleanup(self, name: str) -> None:
+        if name in await self.domains():
+            await self._destroy(name)
+        self._forget_files(name)
+
+    async def node_info(self) -> dict[str, Any]:
+        _, info_out, _ = await self._xl(self._cmd("")["info"])
+        _, list_out, _ = await self._xl(self._cmd("")["list"])
+        return xl.memory_accounting(xl.parse_info(info_out), xl.parse_list(list_out))
+
+    async def verify(self) -> list[str]:
+        if not shutil.which("xl"):
+            return [f"xl is not installed ({self.name} hypervisor): install xen-utils"]
+        rc, _, err = await self._xl(self._cmd("")["info"], check=False)
+        if rc != 0:
+            return [f"xl info fails ({self.name}): {err.strip() or 'no message'}; is this node running Xen?"]
+        if not os.access(self.vif_script, os.X_OK):
+            return [f"gnt's vif script {self.vif_script} is not executable"]
+        return []
+
+    async def version(self) -> str:
+        _, out, _ = await self._xl(self._cmd("")["info"])
+        return xl.parse_info(out).get("xen_version", "")
+
+    def console_command(self, spec: InstanceSpec) -> list[str]:
+        """xl console; Ctrl-] detaches."""
+        return self._cmd(spec.name)["console"]
+
+    # -- migration (xl migrate over ssh; the target runs `xl migrate-receive`) ----------------
+    async def accept_instance(self, spec: InstanceSpec, target_address: str) -> dict[str, Any]:
+        info = await self.node_info()
+        if spec.memory > info["memory_free"]:
+            raise HypervisorError(
+                f"not enough free memory for {spec.name} here: needs {spec.memory} MiB, Xen has"
+                f" {info['memory_free']} MiB free"
+            )
+        self.write_config(spec)  # the target keeps the config for a later stop or hard reboot
+        return {"xen_version": info["xen_version"]}
+
+    async def migrate_instance(self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool) -> None:
+        if spec.name not in await self.domains():
+            raise HypervisorError(f"{spec.name} is not running on this node")
+        self.write_config(spec)
+        if not live:
+            await self._xl(self._cmd(spec.name)["pause"])
+        argv = self._cmd(spec.name, target_address)["migrate"]
+        log = os.path.join(self._dir(spec.name), "migrate.log")
+        with open(log, "wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+        self._migrations[spec.name] = (proc, log)
+
+    async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
+        entry = self._migrations.get(spec.name)
+        if entry is None:
+            return MigrationStatus(MigrationPhase.FAILED, message="no migration of this instance is running here")
+        proc, log = entry
+        if proc.returncode is None:
+            return MigrationStatus(MigrationPhase.ACTIVE)
+        if proc.returncode == 0:
+            return MigrationStatus(MigrationPhase.COMPLETED)
+        try:
+            with open(log, errors="replace") as f:
+                tail = " ".join(f.read().strip().splitlines()[-3:])
+        except OSError:
+            tail = ""
+        return MigrationStatus(MigrationPhase.FAILED, message=f"xl migrate exited {proc.returncode}: {tail}")
+
+    async def abort_migration(self, spec: InstanceSpec) -> None:
+        entry = self._migrations.get(spec.name)
+        if entry is not None and entry[0].returncode is None:
+            entry[0].send_signal(signal.SIGTERM)  # xl resumes the domain here when the stream breaks
+            await entry[0].wait()
+
+    async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
+        domain = (await self.domains()).get(spec.name)
+        if not success:
+            if domain is not None:
+                await self._destroy(spec.name)
+            self._forget_files(spec.name)
+            return
+        if domain is None:
+            raise HypervisorError(f"{spec.name} did not arrive on this node")
+        if xl.domain_state(domain) == RunState.PAUSED:
+            await self._xl(self._cmd(spec.name)["unpause"])
+
+    async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
+        self._migrations.pop(spec.name, None)
+        domain = (await self.domains()).get(spec.name)
+        if success:
+            if domain is not None:  # xl destroys the source copy itself; a leftover must not run twice
+                await self._destroy(spec.name)
+            self._forget_files(spec.name)
+        elif domain is not None and xl.domain_state(domain) == RunState.PAUSED:
+            await self._xl(self._cmd(spec.name)["unpause"])
+
+
+class XenPvmHypervisor(XenHypervisor):
+    name = "xen-pvm"
+    hvm = False
+
+
+class XenHvmHypervisor(XenHypervisor):
+    """HVM guests need hardware virtualisation in the dom0's CPU; see doc/design/007-xen.md."""
+
+    name = "xen-hvm"
+    hvm = True

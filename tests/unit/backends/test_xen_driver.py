@@ -1,0 +1,357 @@
+"""The xen driver against a stand-in for xl: what it runs, and what it makes of xl's answers.
+
+The stand-in keeps domains the way Xen does (a preserved poweroff or crash stays listed) and
+prints `xl list -v` / `xl info` in xl's format; the parsers are also checked on outputs of a real
+Xen 4.17 dom0 (tests/unit/backends/xen_outputs/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import Any
+
+import pytest
+
+import backends
+from backends.xen import xl
+from backends.xen.driver import XenHvmHypervisor, XenPvmHypervisor
+from gnt.errors import HypervisorError
+from gnt.runtime import DiskSpec, InstanceSpec, NicSpec, RunState
+
+OUTPUTS = os.path.join(os.path.dirname(__file__), "xen_outputs")
+
+
+def _read(name: str) -> str:
+    with open(os.path.join(OUTPUTS, name)) as f:
+        return f.read()
+
+
+class FakeXl:
+    """Just enough of xl: domains by name, with flags and a shutdown reason."""
+
+    def __init__(self, free: int = 1200) -> None:
+        self.calls: list[list[str]] = []
+        self.domains: dict[str, dict[str, Any]] = {}
+        self.next_id = 1
+        self.free = free
+        self.fail_create = ""
+        self.ignores_shutdown = False
+
+    async def __call__(self, argv: list[str], check: bool = True, timeout: float = 0) -> tuple[int, str, str]:
+        self.calls.append(argv)
+        rc, out, err = self.handle(argv[1], argv[2:])
+        if check and rc:
+            raise HypervisorError(f"{' '.join(argv)} failed (exit {rc}): {err}")
+        return rc, out, err
+
+    def handle(self, verb: str, args: list[str]) -> tuple[int, str, str]:
+        if verb == "create":
+            with open(args[-1]) as f:
+                text = f.read()
+            name = re.search(r'^name = "(.*)"$', text, re.M).group(1)  # type: ignore[union-attr]
+            memory = int(re.search(r"^memory = (\d+)$", text, re.M).group(1))  # type: ignore[union-attr]
+            if self.fail_create:
+                return 3, "", self.fail_create
+            if name in self.domains:
+                return 3, "", f"domain with name {name} already exists"
+            flags = "--p---" if "-p" in args else "-b----"
+            self.domains[name] = {"id": self.next_id, "mem": memory, "flags": flags, "reason": None}
+            self.next_id += 1
+            return 0, "", f"Parsing config from {args[-1]}\n"
+        if verb == "list":
+            lines = ["Name                                        ID   Mem VCPUs\tState\tTime(s)   UUID  Reason-Code"]
+            lines.append(f"{'Domain-0':40s} {0:5d} {768:5d} {1:5d}     r-----  {20.0:8.1f} " + "0" * 32 + "        -")
+            for name, d in self.domains.items():
+                reason = "-" if d["reason"] is None else f"{d['reason']:x}"
+                lines.append(f"{name:40s} {d['id']:5d} {d['mem']:5d} {1:5d}     {d['flags']}  {1.5:8.1f} u {reason:>8}")
+            return 0, "\n".join(lines) + "\n", ""
+        if verb == "info":
+            free = self.free - sum(d["mem"] for d in self.domains.values())
+            return 0, re.sub(r"(?m)^free_memory .*$", f"free_memory : {free}", _read("xl-info.txt")), ""
+        name = args[-1]
+        if name not in self.domains:
+            return 1, "", f"{name} is an invalid domain identifier (rc=-6)"
+        if verb == "shutdown":
+            if not self.ignores_shutdown:
+                self.domains[name].update(flags="---s--", reason=0)
+        elif verb == "destroy":
+            del self.domains[name]
+        elif verb in ("pause", "unpause", "reboot"):
+            self.domains[name]["flags"] = "--p---" if verb == "pause" else "-b----"
+        return 0, "", ""
+
+
+def _spec(name: str = "inst1", hv: str = "xen-pvm") -> InstanceSpec:
+    spec = InstanceSpec(name, "u-" + name, hv, 128, 1, hvparams={"kernel_path": "/boot/vmlinuz"})
+    spec.disks = [DiskSpec("d0", 0, 256, "plain", ["xenvg", "lv0"], path="/dev/xenvg/lv0")]
+    spec.nics = [NicSpec("n0", "aa:00:00:00:00:01", link="br0")]
+    return spec
+
+
+@pytest.fixture
+def node(tmp_path: Any) -> tuple[XenPvmHypervisor, FakeXl]:
+    fake = FakeXl()
+    return XenPvmHypervisor(run_dir=str(tmp_path / "run"), runner=fake, vif_script="/opt/vif-gnt"), fake
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_registry_knows_both_xen_flavours() -> None:
+    assert isinstance(backends.get("xen-pvm"), XenPvmHypervisor)
+    assert isinstance(backends.get("xen-hvm"), XenHvmHypervisor)
+    with pytest.raises(HypervisorError, match="Unknown hypervisor 'xen'"):
+        backends.get("xen")
+
+
+def test_start_writes_the_config_and_creates_the_domain(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec()))
+    path = hv.config_path("inst1")
+    assert fake.calls[-1] == ["xl", "create", path]
+    with open(path) as f:
+        assert "phy:/dev/xenvg/lv0,xvda,w" in f.read()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    info = run(hv.instance_info("inst1"))
+    assert (info.state, info.memory, info.extra["domid"]) == (RunState.RUNNING, 128, 1)
+    assert run(hv.list_instances()) == ["inst1"]
+
+
+def test_start_paused_then_running_twice_is_refused(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec(), paused=True))
+    assert fake.calls[-1][:3] == ["xl", "create", "-p"]
+    assert run(hv.instance_info("inst1")).state == RunState.PAUSED
+    with pytest.raises(HypervisorError, match="already running on this node"):
+        run(hv.start(_spec()))
+
+
+def test_a_failed_create_leaves_no_domain_and_no_files(node: Any) -> None:
+    hv, fake = node
+    fake.fail_create = (
+        "Parsing config from /x/config.xl\n"
+        "libxl: error: libxl_create.c:1234:domcreate: Domain 3:Unable to find/attach disk /dev/xenvg/lv0\n"
+        "libxl: error: libxl_domain.c:1183:libxl__destroy_domid: Domain 3:Non-existant domain\n"
+        "libxl: error: libxl_domain.c:1137:domain_destroy_callback: Domain 3:Unable to destroy guest\n"
+        "libxl: error: libxl_domain.c:1064:domain_destroy_cb: Domain 3:Destruction of domain failed\n"
+    )
+    with pytest.raises(HypervisorError, match="xl create inst1 failed .*Unable to find/attach disk") as err:
+        run(hv.start(_spec()))
+    assert "Destruction of domain failed" not in str(err.value)  # the cause, not the cleanup's echo
+    assert fake.domains == {} and not os.path.exists(os.path.dirname(hv.config_path("inst1")))
+
+
+def test_xm_is_refused_before_anything_runs(node: Any) -> None:
+    hv, fake = node
+    spec = _spec()
+    spec.hvparams["xen_cmd"] = "xm"
+    with pytest.raises(HypervisorError, match="xm was removed"):
+        run(hv.start(spec))
+    assert fake.calls == []
+
+
+def test_clean_stop_asks_the_guest_then_destroys_the_preserved_domain(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec()))
+    run(hv.stop(_spec(), timeout=5))
+    verbs = [c[1] for c in fake.calls if c[1] not in ("list",)]
+    assert verbs == ["create", "shutdown", "destroy"]
+    assert fake.domains == {} and not os.path.exists(hv.config_path("inst1"))
+
+
+def test_stop_of_a_guest_that_ignores_shutdown_destroys_it_after_the_timeout(node: Any) -> None:
+    hv, fake = node
+    fake.ignores_shutdown = True
+    run(hv.start(_spec()))
+    run(hv.stop(_spec(), timeout=0.01))
+    assert fake.domains == {}
+
+
+def test_forced_stop_skips_the_guest(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec()))
+    run(hv.stop(_spec(), timeout=5, force=True))
+    assert "shutdown" not in [c[1] for c in fake.calls] and fake.domains == {}
+
+
+def test_guest_poweroff_and_crash_are_told_apart(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec("off")))
+    run(hv.start(_spec("bad")))
+    fake.domains["off"].update(flags="---s--", reason=0)
+    fake.domains["bad"].update(flags="----c-", reason=3)
+    states = {n: i.state for n, i in run(hv.all_instances_info()).items()}
+    assert states == {"off": RunState.SHUTDOWN, "bad": RunState.CRASHED}
+    run(hv.cleanup("off"))
+    assert list(fake.domains) == ["bad"]
+
+
+def test_a_preserved_poweroff_is_replaced_by_a_new_start(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec()))
+    fake.domains["inst1"].update(flags="---s--", reason=0)
+    run(hv.start(_spec()))
+    assert run(hv.instance_info("inst1")).state == RunState.RUNNING
+
+
+def test_reboot_soft_and_hard(node: Any) -> None:
+    hv, fake = node
+    with pytest.raises(HypervisorError, match="not running"):
+        run(hv.reboot(_spec()))
+    run(hv.start(_spec()))
+    run(hv.reboot(_spec()))
+    assert fake.calls[-1] == ["xl", "reboot", "inst1"]
+    first = fake.domains["inst1"]["id"]
+    run(hv.reboot(_spec(), hard=True))
+    assert fake.domains["inst1"]["id"] != first
+
+
+def test_hvm_shutdown_falls_back_to_acpi(tmp_path: Any) -> None:
+    fake = FakeXl()
+    hv = XenHvmHypervisor(run_dir=str(tmp_path), runner=fake)
+    spec = _spec(hv="xen-hvm")
+    run(hv.start(spec))
+    run(hv.stop(spec, timeout=5))
+    assert ["xl", "shutdown", "-F", "inst1"] in fake.calls
+
+
+def test_node_info_counts_dom0_apart_from_the_guests(node: Any) -> None:
+    hv, fake = node
+    run(hv.start(_spec()))
+    info = run(hv.node_info())
+    assert info["memory_total"] == 2047 and info["memory_free"] == 1200 - 128
+    assert info["memory_dom0"] == 768 and info["memory_instances"] == 128
+    assert info["xen_version"] == "4.17.7" and info["accel"].startswith("xen 4.17.7 (pv hvm")
+
+
+def test_console_is_xl_console(node: Any) -> None:
+    hv, _ = node
+    assert hv.console_command(_spec()) == ["xl", "console", "inst1"]
+
+
+def test_accept_refuses_a_guest_bigger_than_free_memory(node: Any) -> None:
+    hv, fake = node
+    fake.free = 100
+    with pytest.raises(HypervisorError, match="needs 128 MiB, Xen has 100 MiB free"):
+        run(hv.accept_instance(_spec(), "192.168.77.2"))
+
+
+# -- parsers on real outputs ------------------------------------------------------------------
+
+
+def test_parse_list_of_the_spike_dom0() -> None:
+    domains = xl.parse_list(_read("xl-list-spike.txt"))
+    assert [(d.name, d.domid, d.memory, d.vcpus, d.flags) for d in domains] == [
+        ("Domain-0", 0, 768, 1, "r-----"),
+        ("pvtest", 2, 128, 1, "-b----"),
+    ]
+    assert [xl.domain_state(d) for d in domains] == [RunState.RUNNING, RunState.RUNNING]
+
+
+def test_parse_list_verbose_of_a_real_dom0() -> None:
+    (dom0,) = xl.parse_list(_read("xl-list-v.txt"))
+    assert (dom0.name, dom0.domid, dom0.memory, dom0.flags) == ("Domain-0", 0, 768, "r-----")
+    assert dom0.uuid == "00000000-0000-0000-0000-000000000000" and dom0.reason is None
+
+
+def test_parse_list_rejects_garbage() -> None:
+    with pytest.raises(HypervisorError, match="cannot read this xl list line"):
+        xl.parse_list("Name ID Mem\nfoo bar baz qux quux 1\n")
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason", "state"),
+    [
+        ("-b----", None, RunState.RUNNING),
+        ("r-----", None, RunState.RUNNING),
+        ("--p---", None, RunState.PAUSED),
+        ("---s--", 0, RunState.SHUTDOWN),
+        ("---s--", 1, RunState.RUNNING),  # a reboot in progress
+        ("---sc-", 3, RunState.CRASHED),
+        ("---s--", 4, RunState.CRASHED),  # watchdog
+        ("-----d", None, RunState.SHUTDOWN),
+    ],
+)
+def test_domain_state_table(flags: str, reason: int | None, state: RunState) -> None:
+    assert xl.domain_state(xl.XlDomain("g", 1, 128, 1, flags, 0.0, reason=reason)) == state
+
+
+def test_parse_info_of_a_real_dom0() -> None:
+    info = xl.parse_info(_read("xl-info.txt"))
+    assert info["xen_version"] == "4.17.7" and info["virt_caps"].startswith("pv hvm")
+    acct = xl.memory_accounting(info, xl.parse_list(_read("xl-list-spike.txt")))
+    assert (acct["memory_total"], acct["memory_free"], acct["memory_dom0"]) == (2047, 1256, 768)
+    assert acct["cpu_total"] == 1
+
+
+def test_version_is_xens(node: Any) -> None:
+    hv, _ = node
+    assert run(hv.version()) == "4.17.7"
+
+
+def _fake_xl_binary(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """An `xl` on PATH for the migration's background process (the rest goes through FakeXl)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "xl").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\n{body}\n')
+    (bindir / "xl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+
+def test_migration_runs_xl_migrate_and_the_source_forgets_the_guest(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hv, fake = node
+    _fake_xl_binary(tmp_path, monkeypatch, "exit 0")
+
+    async def scenario() -> list[str]:
+        await hv.start(_spec())
+        await hv.migrate_instance(_spec(), "192.168.77.2", {}, live=True)
+        while (status := await hv.migration_status(_spec())).phase == "active":
+            await asyncio.sleep(0.01)
+        fake.domains.pop("inst1")  # xl destroys the source copy once the target has it
+        await hv.finalize_migration_src(_spec(), success=True)
+        return [status.phase]
+
+    assert run(scenario()) == ["completed"]
+    assert (tmp_path / "argv").read_text().split() == [
+        "migrate",
+        "-C",
+        hv.config_path("inst1"),
+        "inst1",
+        "192.168.77.2",
+    ]
+    assert not os.path.exists(hv.config_path("inst1"))
+
+
+def test_a_failed_non_live_migration_resumes_the_guest_on_the_source(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hv, fake = node
+    _fake_xl_binary(tmp_path, monkeypatch, "echo 'migration target: ssh: connect refused' >&2; exit 1")
+
+    async def scenario() -> Any:
+        await hv.start(_spec())
+        await hv.migrate_instance(_spec(), "192.168.77.2", {}, live=False)
+        assert fake.domains["inst1"]["flags"] == "--p---"  # non-live: paused for the copy
+        while (status := await hv.migration_status(_spec())).phase == "active":
+            await asyncio.sleep(0.01)
+        await hv.finalize_migration_src(_spec(), success=False)
+        return status
+
+    status = run(scenario())
+    assert status.phase == "failed" and "connect refused" in status.message
+    assert fake.domains["inst1"]["flags"] == "-b----"
+
+
+def test_guest_poweroff_and_crash_as_a_real_dom0_lists_them() -> None:
+    """Two guests of the test bed's Xen host: one powered itself off, one panicked (both preserved)."""
+    domains = {d.name: d for d in xl.parse_list(_read("xl-list-v-states.txt"))}
+    assert (domains["offguest"].flags, domains["offguest"].reason) == ("---s--", 0)
+    assert (domains["crashguest"].flags, domains["crashguest"].reason) == ("---sc-", 3)
+    assert xl.domain_state(domains["offguest"]) == RunState.SHUTDOWN
+    assert xl.domain_state(domains["crashguest"]) == RunState.CRASHED
+    assert xl.domain_state(domains["Domain-0"]) == RunState.RUNNING
