@@ -33,7 +33,17 @@ from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ConfigurationError, OpExecErr
 from gnt.objects import Disk, Instance, Node
 from gnt.runtime import DiskSpec
 
-__all__ = ["Allocation", "DrbdLogical", "allocate", "disk_fields", "drbd_map", "logical", "node_spec", "release"]
+__all__ = [
+    "Allocation",
+    "DrbdLogical",
+    "allocate",
+    "disk_fields",
+    "drbd_map",
+    "logical",
+    "node_spec",
+    "release",
+    "without_peer",
+]
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,16 @@ def node_specs(specs: list[DiskSpec], inst: Instance, node: Node, nodes: dict[st
         link = logical(spec)
         peer = nodes[link.peer_of(node.uuid)]
         result.append(node_spec(spec, node, peer, primary=node.uuid == inst.primary_node))
+    return result
+
+
+def without_peer(specs: list[DiskSpec]) -> list[DiskSpec]:
+    """Node views (`node_specs`) marked with the master's word that the peer is down: the node
+    promotes its side without waiting for the peer (a start forced past a dead secondary)."""
+    result = []
+    for spec in specs:
+        view = spec.params.get(PARAMS_KEY) if spec.dev_type == constants.DT_DRBD else None
+        result.append(replace(spec, params={PARAMS_KEY: {**view, "peer_down": True}}) if view else spec)
     return result
 
 

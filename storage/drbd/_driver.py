@@ -149,7 +149,8 @@ class DrbdDevice(BlockDevice):
         status, show = await self._facts(found.minor)
         await self._apply(found.minor, cmd.plan_up(found, status, show))
         if found.primary:
-            await self._wait_connected(found.minor)
+            if not found.peer_down:  # a peer the master knows is down would only be waited for
+                await self._wait_connected(found.minor)
             await self.set_role(disk, True)
         return found.device
 
@@ -221,7 +222,8 @@ class DrbdDevice(BlockDevice):
         if primary and (status is None or not status.attached):
             raise StorageError(f"Cannot make DRBD minor {found.minor} primary: it is not attached on this node")
         two = show is not None and show.two_primaries
-        await self._apply(found.minor, cmd.plan_role(found, status, primary, force, two_primaries=two))
+        plan = cmd.plan_role(found, status, primary, force, two_primaries=two, peer_down=found.peer_down)
+        await self._apply(found.minor, plan)
 
     async def set_dual_primary(self, disk: DiskSpec, enabled: bool) -> None:
         """Open (or close) the window in which both sides may be primary: a live migration's."""

@@ -131,3 +131,49 @@ def test_a_drbd_instance_moves_and_is_repaired_with_its_data_and_leaves_nothing_
         assert minors(host) == {}, host.name
         assert host.run("drbdsetup show").stdout.strip() == "", host.name
     assert cluster.gnt("gnt-instance list --no-headers").stdout.strip() == ""
+
+
+def test_a_stopped_drbd_instance_whose_secondary_is_dead_starts_degraded_only_with_force(
+    gnt_cluster: GntCluster, timed
+) -> None:
+    """node2 loses power while inst2 is stopped with its disks down: a plain startup stops before
+    touching node1, naming the secondary and --force; startup --force runs it degraded on node1
+    with its data; once node2 is back, verify-disks reconnects the pair and it resyncs."""
+    from tools.testbed.gntcluster import start_noded
+
+    cluster = gnt_cluster
+    node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
+    enable_drbd(cluster)
+    cluster.gnt(f"{ADD_DRBD} -n node1:node2 inst2")
+    host, device = device_on_primary(cluster, "inst2")
+    host.run(f"dd if=/dev/urandom of={device} bs=1M count={DATA_MIB} oflag=direct status=none")
+    written = md5(node1, device)
+    cluster.gnt("gnt-instance shutdown inst2")
+    cluster.gnt("gnt-instance deactivate-disks inst2")
+    assert minors(node1) == {} and minors(node2) == {}
+    node2.power_off()
+
+    refused = cluster.gnt("gnt-instance startup inst2", check=False)
+    assert refused.rc == 1 and "Traceback" not in refused.stdout + refused.stderr
+    assert "cannot activate disk/0 on secondary node node2" in refused.stderr, refused.stderr
+    assert "gnt-instance startup --force inst2" in refused.stderr
+    assert minors(node1) == {}  # the primary was not touched
+
+    with timed("gnt-instance startup --force (secondary dead)"):
+        started = cluster.gnt("gnt-instance startup --force inst2")
+    assert "starting degraded" in started.stdout + started.stderr
+    assert cluster.gnt("gnt-instance list --no-headers -o status inst2").stdout.strip() == "running"
+    ((minor, line),) = minors(node1).items()
+    assert "ro:Primary/Unknown" in line and "ds:UpToDate/DUnknown" in line, line
+    assert md5(node1, f"/dev/drbd{minor}") == written
+
+    node2.power_on()
+    node2.run("modprobe dm_mod && modprobe drbd usermode_helper=/bin/true")  # what its boot would load
+    start_noded(node2)
+    with timed("gnt-cluster verify-disks (secondary back after a power cut)"):
+        cluster.gnt("gnt-cluster verify-disks")
+    synced = node1.run(
+        "for i in $(seq 240); do grep -q 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' /proc/drbd"
+        " && break; sleep 0.5; done; cat /proc/drbd"
+    ).stdout
+    assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced

@@ -490,3 +490,51 @@ def test_node_volumes_name_the_instance_of_both_sides_lvs(drbd: Harness) -> None
         [[node, lv, "inst1"] for node in ("node1", "node2") for lv in names]
         + [["node1", "stray", "-"], ["node2", "stray", "-"]]
     )
+
+
+def test_startup_brings_the_secondary_up_first_and_the_primary_waits_for_its_peer(drbd: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    assembled = [a.disk.params["drbd"]["primary"] for n, a in drbd.nodes["node2"].calls if n == "blockdev_assemble"]
+    assert assembled == [False, False]  # the secondary's side of each disk, before the start
+    (start,) = [a for n, a in drbd.nodes["node1"].calls if n == "instance_start"]
+    assert [d.params["drbd"]["peer_down"] for d in start.instance.disks] == [False, False]
+
+
+def test_a_stopped_instance_whose_secondary_is_down_starts_only_with_force(drbd: Harness) -> None:
+    """Ganeti's startup --force: the secondaries' disks are ignored and the instance runs degraded;
+    without it the start stops before the primary is touched, saying how to go on."""
+    from gnt.errors import RpcError
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.nodes["node2"].fail["blockdev_assemble"] = RpcError("Error 7: node node2 does not answer; is the node up?")
+    with pytest.raises(OpExecError) as refused:
+        drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    message = str(refused.value)
+    assert "cannot activate disk/0 on secondary node node2" in message and "is the node up?" in message
+    assert "gnt-instance startup --force inst1" in message and "\n" not in message
+    assert not [n for n, _ in drbd.nodes["node1"].calls if n == "instance_start"]
+
+    drbd.run(OpInstanceStartup(instance_name="inst1", force=True), LUInstanceStartup)
+    (start,) = [a for n, a in drbd.nodes["node1"].calls if n == "instance_start"]
+    # the primary is told its peer is down: it promotes without waiting for (or seeing) the peer
+    assert [d.params["drbd"]["peer_down"] for d in start.instance.disks] == [True, True]
+    assert any("Cannot activate disk/0 on secondary node node2" in line and "degraded" in line for line in drbd.log)
+
+
+def test_a_refused_start_takes_down_what_it_brought_up_on_the_secondary(drbd: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.nodes["node2"].fail["blockdev_assemble"] = OpExecError("attach failed: no such LV")
+    drbd.nodes["node2"].fail_on["blockdev_assemble"] = 2  # disk 0 comes up, disk 1 does not
+    with pytest.raises(OpExecError, match="cannot activate disk/1 on secondary node node2"):
+        drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    shut = [a.disk.index for n, a in drbd.nodes["node2"].calls if n == "blockdev_shutdown"]
+    assert shut == [0]

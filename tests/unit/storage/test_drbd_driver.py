@@ -429,6 +429,27 @@ def test_a_side_that_cannot_reach_its_peer_is_not_promoted_unless_forced(monkeyp
     assert drbd.changes() == [["drbdsetup", "primary", "0", "--force"]]
 
 
+def test_a_primary_whose_peer_the_master_says_is_down_is_promoted_at_once_without_drbds_force(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gnt-instance startup --force past a dead secondary: no wait for a peer that will not come,
+    and `drbdsetup primary` without --force, so DRBD still refuses data it does not hold as good."""
+    from storage.drbd import _driver
+
+    monkeypatch.setattr(_driver, "CONNECT_WAIT", 0.5)
+    dev, drbd, _ = device()
+    asyncio.run(dev.create(disk(primary=False), "inst1"))
+    asyncio.run(dev.shutdown(disk()))
+    drbd.attach_state = "UpToDate"
+    drbd.calls.clear()
+    assert asyncio.run(dev.assemble(disk(peer_down=True), "inst1")) == "/dev/drbd0"
+    assert drbd.changes()[-1] == ["drbdsetup", "primary", "0"]
+    assert drbd.minors[0]["role"] == "Primary"
+    drbd.minors[0].update(role="Secondary", peer_role="Primary")  # the peer is primary after all
+    with pytest.raises(StorageError, match="its peer 192.168.77.2 is primary"):
+        asyncio.run(dev.set_role(disk(peer_down=True), True))
+
+
 def test_two_primaries_only_inside_the_dual_primary_window() -> None:
     dev, drbd, _ = device(FakeDrbd(peer_up=True))
     asyncio.run(dev.create(disk(primary=False), "inst1"))
