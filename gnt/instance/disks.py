@@ -63,7 +63,15 @@ class LUInstanceActivateDisks(InstanceLU):
             inst.disks_active = True
             await self.cfg.commit([inst])
         if self.op.wait_for_sync:
-            await bd.wait_for_sync(self, inst)
+            try:
+                await bd.wait_for_sync(self, inst)
+            except OpExecError:
+                if undo:  # brought up by this job only to be found degraded: left as they were
+                    for problem in await bd.shutdown(self, inst):
+                        self.warning(problem)
+                    inst.disks_active = False
+                    await self.cfg.commit([inst])
+                raise
         return [[a.node, a.iv_name, a.path] for a in found]
 
 

@@ -201,7 +201,10 @@ class DrbdDevice(BlockDevice):
             return DeviceInfo(exists=False, path=found.device)
         text = await self.read_proc()
         status = parse_proc_drbd(text).minors.get(found.minor) if text is not None else None
-        return DeviceInfo(True, found.device, lv.size, in_sync=status is not None and status.in_sync)
+        in_sync = status is not None and status.in_sync
+        # the resync's progress lets the master tell a resync from a mirror that is not connected
+        percent = status.sync_percent if status is not None and not in_sync else None
+        return DeviceInfo(True, found.device, lv.size, in_sync=in_sync, sync_percent=percent)
 
     # -- DRBD's own operations (failover, migration, status) -------------------------------------
 

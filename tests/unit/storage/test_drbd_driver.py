@@ -330,6 +330,23 @@ def test_info_reports_the_device_and_whether_it_is_in_sync() -> None:
     assert asyncio.run(dev.status(disk())).cstate == "Connected"  # type: ignore[union-attr]
 
 
+def test_info_reports_a_resyncs_progress_and_none_for_a_side_without_its_peer() -> None:
+    """The master's sync wait tells a resync (progress) from a mirror that is not connected (none)."""
+    dev, drbd, lvm = device()
+    asyncio.run(dev.create(disk(), "inst1"))
+    assert asyncio.run(dev.info(disk())).sync_percent is None  # WFConnection: degraded, not resyncing
+    drbd.minors[0].update(cs="SyncSource", peer_role="Secondary")
+    plain = drbd.read_proc
+
+    async def resyncing() -> str | None:
+        text = await plain()
+        return (text or "") + "\t[=====>..............] sync'ed: 31.4% (44000/65536)K\n"
+
+    dev = DrbdDevice(drbd, lvm, resyncing)
+    info = asyncio.run(dev.info(disk()))
+    assert (info.in_sync, info.sync_percent) == (False, 31.4)
+
+
 def test_disconnect_only_a_linked_minor() -> None:
     dev, drbd, _ = device()
     asyncio.run(dev.create(disk(), "inst1"))
