@@ -146,11 +146,11 @@ class DrbdDevice(BlockDevice):
         """Attach and connect what is missing; promote on the primary node (never forced: a
         promotion that would need --force means this side's data is not UpToDate)."""
         found = self.view(disk)
-        await self.proc()
-        data, meta = self._lvs(disk, found)
-        await self.plain.assemble(data, instance_name)
-        await self.plain.assemble(meta, instance_name)
         status, show = await self._facts(found.minor)
+        if status is None or not status.attached:  # attached (to these LVs: plan_up checks) means active
+            data, meta = self._lvs(disk, found)
+            await self.plain.assemble(data, instance_name)
+            await self.plain.assemble(meta, instance_name)
         await self._apply(found.minor, cmd.plan_up(found, status, show))
         if found.primary:
             if not found.peer_down:  # a peer the master knows is down would only be waited for
