@@ -111,6 +111,9 @@ class DrbdView:
     secret: str = field(repr=False)
     primary: bool = False
     resync_rate: int = DEFAULT_RESYNC_RATE
+    #: the master's word that the peer cannot be reached (a forced start with a dead secondary):
+    #: the primary side is promoted without waiting for, or seeing, its peer
+    peer_down: bool = False
 
     def __repr__(self) -> str:  # the dataclass repr would show the secret
         return f"DrbdView(minor={self.minor}, port={self.port}, local={self.local_ip}, remote={self.remote_ip})"
@@ -135,6 +138,7 @@ class DrbdView:
             "secret": self.secret,
             "primary": self.primary,
             "resync_rate": self.resync_rate,
+            "peer_down": self.peer_down,
         }
 
     @classmethod
@@ -146,9 +150,10 @@ class DrbdView:
         secret = data.get("secret")
         if not isinstance(secret, str) or not _SECRET_RE.match(secret):
             raise _refuse(what, "the shared secret must be 1 to 64 letters or digits")  # never echo it
-        primary = data.get("primary", False)
-        if not isinstance(primary, bool):
-            raise _refuse(what, f"primary must be true or false, not {primary!r}")
+        primary, peer_down = data.get("primary", False), data.get("peer_down", False)
+        for key, flag in (("primary", primary), ("peer_down", peer_down)):
+            if not isinstance(flag, bool):
+                raise _refuse(what, f"{key} must be true or false, not {flag!r}")
         local_ip, remote_ip = _ip(data, "local_ip", what), _ip(data, "remote_ip", what)
         if local_ip == remote_ip:
             raise _refuse(what, f"local and remote address are the same ({local_ip})")
@@ -163,4 +168,5 @@ class DrbdView:
             secret=secret,
             primary=primary,
             resync_rate=_int(data, "resync_rate", 1, 10 * 1024 * 1024, what),
+            peer_down=peer_down,
         )

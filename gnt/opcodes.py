@@ -314,7 +314,7 @@ class OpInstanceStartup(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_STARTUP"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
     instance_name: str = _f(doc="Instance to start", check=ck.hostname)
-    force: bool = _f(False, "Start even if the config says it should be down")
+    force: bool = _f(False, "Start even if the secondary nodes' disks cannot be activated")
     ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
     hvparams: dict[str, Any] = _f({}, "Temporary hypervisor parameters")
     beparams: dict[str, Any] = _f({}, "Temporary backend parameters", ck.beparams)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 SYNC_POLL = 1.0
 #: polls without progress after which waiting for sync gives up (Ganeti's degraded-retries idea)
 SYNC_STALL_POLLS = 60
+#: polls in a row in which every disk still waited for is out of sync with no resync running (its
+#: mirror is not connected) before the wait gives up: Ganeti's degraded retries (10, one a second)
+DEGRADED_POLLS = 10
 
 
 @dataclass
@@ -194,13 +197,15 @@ async def wait_for_sync(lu: LogicalUnit, inst: Instance, indices: Sequence[int] 
 
     Local and shared disks are always in sync; a mirrored driver reports `in_sync` false (and,
     if it knows, `sync_percent`) while it resyncs. Gives up, with an error, when the disks exist
-    no more or their reported progress stands still for SYNC_STALL_POLLS polls.
+    no more, their reported progress stands still for SYNC_STALL_POLLS polls, or they are
+    degraded (out of sync, no resync running: a mirror that never connects) for DEGRADED_POLLS
+    polls in a row, as Ganeti's wait does; the disks stay as they are (active, degraded).
     """
     spec = build_spec(lu.cfg.cluster, inst)
     disks = [spec.disks[i] for i in (range(len(spec.disks)) if indices is None else indices)]
     primary = lu.cfg.nodes[inst.primary_node]
     last: list[Any] = []
-    stalled = 0
+    stalled = degraded = 0
     while True:
         infos = await device_infos(lu, inst, primary, disks)
         missing = [d.index for d, i in zip(disks, infos, strict=True) if not i.get("exists")]
@@ -223,6 +228,13 @@ async def wait_for_sync(lu: LogicalUnit, inst: Instance, indices: Sequence[int] 
         stalled = stalled + 1 if known and progress == last else 0
         if stalled >= SYNC_STALL_POLLS:
             raise OpExecError(f"Disks of instance {inst.name} make no sync progress; see gnt-cluster verify")
+        degraded = degraded + 1 if not any(_known(p) for p in progress) else 0
+        if degraded >= DEGRADED_POLLS:
+            names = ", ".join(iv_name(d.index) for d, _ in pending)
+            raise OpExecError(
+                f"Disks of instance {inst.name} are degraded ({names}: out of sync and not resyncing, their mirror"
+                f" is not connected); see gnt-cluster verify-disks"
+            )
         last = progress
         lu.checkpoint()  # before the sleep is made: a cancelled job leaves no coroutine unawaited
         await lu.interruptible(asyncio.sleep(SYNC_POLL))

@@ -357,7 +357,7 @@ def info(instances: tuple[str, ...]) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1)
 @selection_options
-@click.option("-f", "--force", is_flag=True, help="Start even if the config says down")
+@click.option("-f", "--force", is_flag=True, help="Start degraded if a secondary's disks cannot be activated")
 @click.option("--paused", is_flag=True, help="Start with the CPUs paused")
 @click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
 @click.option("--ignore-offline", is_flag=True, help="Ignore offline nodes")

@@ -63,7 +63,15 @@ class LUInstanceActivateDisks(InstanceLU):
             inst.disks_active = True
             await self.cfg.commit([inst])
         if self.op.wait_for_sync:
-            await bd.wait_for_sync(self, inst)
+            try:
+                await bd.wait_for_sync(self, inst)
+            except OpExecError:
+                if undo:  # brought up by this job only to be found degraded: left as they were
+                    for problem in await bd.shutdown(self, inst):
+                        self.warning(problem)
+                    inst.disks_active = False
+                    await self.cfg.commit([inst])
+                raise
         return [[a.node, a.iv_name, a.path] for a in found]
 
 
@@ -209,6 +217,46 @@ class LUInstanceGrowDisk(InstanceLU):
             )
         else:
             self.info(f"The running instance {inst.name} sees the new size of disk {self.index}")
+
+
+async def start_secondaries(lu: Any, inst: Any, force: bool) -> bool:
+    """Before a start: each mirrored disk's secondary sides brought up first (as Ganeti's start
+    does), so the primary's side finds its peer. Returns whether every secondary side is up.
+
+    A side that cannot be brought up (its node is down) fails the start, and what this call
+    brought up is taken down again, unless `force`: Ganeti's startup --force ignores the
+    secondaries and the instance runs degraded. An offline secondary is skipped (a warning).
+    """
+    spec = build_spec(lu.cfg.cluster, inst)
+    secondaries = [lu.cfg.nodes[u] for u in inst.secondary_nodes if u in lu.cfg.nodes]
+    mirrored = [d for d in spec.disks if disktypes.kind(d.dev_type).locality is disktypes.Locality.MIRRORED]
+    all_up = True
+    brought_up: list[tuple[Node, DiskSpec]] = []
+    for disk in mirrored:
+        for node in secondaries:
+            if node.offline:
+                lu.warning(f"Secondary node {node.name} is offline: {bd.iv_name(disk.index)} runs degraded")
+                all_up = False
+                continue
+            node_disk = bd.one_for_node(lu, inst, disk, node)
+            args = proc.BlockdevArgs(node_disk, inst.name)
+            result = await lu.rpc.blockdev_assemble(lu.ctx.services.target(node), args)
+            if not result.failed:
+                brought_up.append((node, node_disk))
+                continue
+            what = f"{bd.iv_name(disk.index)} on secondary node {node.name} ({result.error})"
+            if not force:
+                if not inst.disks_active:
+                    for up_node, up_disk in brought_up:
+                        args = proc.BlockdevArgs(up_disk, inst.name)
+                        await lu.rpc.blockdev_shutdown(lu.ctx.services.target(up_node), args)
+                raise OpExecError(
+                    f"Disk consistency error: cannot activate {what}; if that node is down, start the instance"
+                    f" degraded with `gnt-instance startup --force {inst.name}`"
+                )
+            lu.warning(f"Cannot activate {what}; starting degraded as asked (--force)")
+            all_up = False
+    return all_up
 
 
 def recreate_requests(disks: list[Any]) -> dict[int, dict[str, Any]]:

@@ -33,7 +33,18 @@ from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ConfigurationError, OpExecErr
 from gnt.objects import Disk, Instance, Node
 from gnt.runtime import DiskSpec
 
-__all__ = ["Allocation", "DrbdLogical", "allocate", "disk_fields", "drbd_map", "logical", "node_spec", "release"]
+__all__ = [
+    "Allocation",
+    "DrbdLogical",
+    "allocate",
+    "disk_fields",
+    "drbd_map",
+    "end_interrupted_window",
+    "logical",
+    "node_spec",
+    "release",
+    "without_peer",
+]
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,16 @@ def node_specs(specs: list[DiskSpec], inst: Instance, node: Node, nodes: dict[st
     return result
 
 
+def without_peer(specs: list[DiskSpec]) -> list[DiskSpec]:
+    """Node views (`node_specs`) marked with the master's word that the peer is down: the node
+    promotes its side without waiting for the peer (a start forced past a dead secondary)."""
+    result = []
+    for spec in specs:
+        view = spec.params.get(PARAMS_KEY) if spec.dev_type == constants.DT_DRBD else None
+        result.append(replace(spec, params={PARAMS_KEY: {**view, "peer_down": True}}) if view else spec)
+    return result
+
+
 def disks_for_node(cfg: Any, inst: Instance, node_uuid: str) -> list[DiskSpec]:
     """The instance's disks as the node `node_uuid` is sent them (build_spec's, with each drbd
     disk's view of that node)."""
@@ -318,11 +339,13 @@ async def _set_dual(lu: Any, inst: Instance, nodes: list[Node], enabled: bool) -
         args_off = proc.BlockdevInfoArgs(disks_for_node(lu.cfg, inst, node.uuid))
         result = await lu.rpc.drbd_disconnect(lu.ctx.services.target(node), args_off)
         result.get(f"Could not disconnect the disks of instance {inst.name} on {node.name}")
+    lu.info("- disks disconnected on both sides")
     for node in nodes:
         args = proc.BlockdevDualArgs(disks_for_node(lu.cfg, inst, node.uuid), enabled)
         result = await lu.rpc.drbd_dual_primary(lu.ctx.services.target(node), args)
         word = "allow" if enabled else "stop allowing"
         result.get(f"Could not {word} two primaries for instance {inst.name} on {node.name}")
+    lu.info(f"- disks reconnecting on both sides, {'two primaries allowed' if enabled else 'one primary'}")
 
 
 async def _set_role(lu: Any, inst: Instance, node: Node, primary: bool) -> None:
@@ -351,12 +374,29 @@ async def open_migration_window(lu: Any, inst: Instance, source: Node, target: N
     lu.feedback("* allowing two primaries for the length of the migration")
     await _set_dual(lu, inst, [source, target], True)
     await _wait_connected(lu, inst, target, in_sync=True)
+    lu.info(f"- disks connected and in sync on {target.name}")
     await _set_role(lu, inst, target, True)
+    lu.info(f"- disks primary on {target.name} too")
 
 
 async def close_migration_window(lu: Any, inst: Instance, keep: Node, drop: Node) -> None:
     """After the migration (or its abort): `drop` demoted, then the link back to one primary."""
     lu.feedback(f"* back to one primary ({keep.name})")
     await _set_role(lu, inst, drop, False)
+    lu.info(f"- disks secondary on {drop.name}")
     await _set_dual(lu, inst, [keep, drop], False)
     await _wait_connected(lu, inst, keep)
+    lu.info(f"- disks connected on {keep.name}")
+
+
+async def end_interrupted_window(lu: Any, inst: Instance, keep: Node, drop: Node) -> None:
+    """`migrate --cleanup` of a drbd instance: whatever an interrupted migration left (both sides
+    primary, the target half-promoted, the link still allowing two primaries), `drop` (the node
+    the guest does not run on) is demoted, the link re-made for one primary, and the pair waited
+    for until connected and in sync, as Ganeti's cleanup does (secondary, standalone, reconnect,
+    wait for sync). Each step is a no-op where the pair already is as it should be."""
+    lu.feedback(f"* making sure {drop.name} is secondary and the link allows one primary ({keep.name})")
+    await _set_role(lu, inst, drop, False)
+    await _set_dual(lu, inst, [keep, drop], False)
+    await _wait_connected(lu, inst, keep, in_sync=True)
+    lu.feedback("* the disks are connected and in sync")

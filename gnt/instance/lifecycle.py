@@ -139,6 +139,12 @@ class LUInstanceStartup(InstanceLU):
         spec.hvparams.update(self.op.hvparams)
         if "maxmem" in self.beparams:
             spec.memory = int(self.beparams["maxmem"])
+        if inst.secondary_nodes:  # mirrored disks: their secondaries first (--force: past dead ones)
+            from gnt.instance.disks import start_secondaries
+            from gnt.instance.drbd import without_peer
+
+            if not await start_secondaries(self, inst, self.op.force):
+                spec.disks = without_peer(spec.disks)
         result = await self.rpc.instance_start(self.target(), proc.InstanceStartArgs(spec, self.op.startup_paused))
         if result.failed:
             raise OpExecError(f"Could not start instance {inst.name}: {result.error}")

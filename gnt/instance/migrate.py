@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gnt import constants
-from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.instance.common import check_node_usable
 from gnt.instance.move import InstanceMove, MoveKind, check_movable, evacuation_opcode
@@ -107,8 +107,30 @@ class LUInstanceMigrate(MoveLU):
 
     async def exec(self) -> dict[str, Any]:
         if self.op.cleanup:
-            return await self.move.cleanup()
+            return await self._cleanup()
         return await self.move.migrate(self.live)
+
+    async def _cleanup(self) -> dict[str, Any]:
+        """Ganeti's migrate --cleanup: keep the one copy of the guest that runs (the config follows
+        it) and, for drbd, end a dual-primary window the interrupted migration left open with the
+        node running the guest the only primary. A guest running nowhere is refused (start it),
+        but its disks still get one primary, the config's, first (no guest writes to either)."""
+        if not self.move.mirrored:
+            return await self.move.cleanup()
+        from gnt.instance.drbd import end_interrupted_window
+
+        inst = self.instance
+        try:
+            result = await self.move.cleanup()
+        except OpExecError:
+            primary = self.cfg.nodes[inst.primary_node]
+            other = self.target_node if primary.uuid == self.source.uuid else self.source
+            await end_interrupted_window(self, inst, keep=primary, drop=other)
+            raise
+        keep = self.cfg.nodes[inst.primary_node]  # moved to the target if the guest runs there
+        drop = self.target_node if keep.uuid == self.source.uuid else self.source
+        await end_interrupted_window(self, inst, keep=keep, drop=drop)
+        return result
 
 
 @register

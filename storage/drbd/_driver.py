@@ -99,8 +99,10 @@ class DrbdDevice(BlockDevice):
             log.info("drbd minor %d: %s", minor, describe(argv))
             await self.runner(argv)
 
-    async def _check_fits(self, data: DiskSpec, meta: DiskSpec) -> None:
-        """Both LVs or neither: a VG with room for the data LV but not the meta LV is refused first."""
+    async def _check_fits(self, data: DiskSpec, meta: DiskSpec) -> bool:
+        """Both LVs or neither: a VG with room for the data LV but not the meta LV is refused first.
+        Returns whether the meta LV exists already (from the same `lvs`: each read costs a host
+        about 0.6 s, and create is on the path of every add)."""
         vg = data.logical_id[0]
         facts = await self.plain.vg_facts(vg)
         if facts is None:
@@ -114,6 +116,9 @@ class DrbdDevice(BlockDevice):
                 f"Not enough free space in volume group {vg} for drbd disk {data.uuid}: needed {needed} MiB"
                 f" (data and {META_SIZE} MiB of metadata), free {facts.free} MiB of {facts.size} MiB"
             )
+        if meta.logical_id[0] != vg:  # metadata in another VG: that VG's own read says
+            return (await self.plain.info(meta)).exists
+        return find(lvs, vg, meta.logical_id[1]) is not None
 
     # -- the block-device interface ---------------------------------------------------------------
 
@@ -123,8 +128,7 @@ class DrbdDevice(BlockDevice):
         found = self.view(disk)
         await self.proc()  # a missing or DRBD 9 module is refused before any LV is made
         data, meta = self._lvs(disk, found)
-        await self._check_fits(data, meta)
-        meta_existed = (await self.plain.info(meta)).exists
+        meta_existed = await self._check_fits(data, meta)
         await self.plain.create(data, instance_name)
         await self.plain.create(meta, instance_name)
         status, show = await self._facts(found.minor)
@@ -142,14 +146,15 @@ class DrbdDevice(BlockDevice):
         """Attach and connect what is missing; promote on the primary node (never forced: a
         promotion that would need --force means this side's data is not UpToDate)."""
         found = self.view(disk)
-        await self.proc()
-        data, meta = self._lvs(disk, found)
-        await self.plain.assemble(data, instance_name)
-        await self.plain.assemble(meta, instance_name)
         status, show = await self._facts(found.minor)
+        if status is None or not status.attached:  # attached (to these LVs: plan_up checks) means active
+            data, meta = self._lvs(disk, found)
+            await self.plain.assemble(data, instance_name)
+            await self.plain.assemble(meta, instance_name)
         await self._apply(found.minor, cmd.plan_up(found, status, show))
         if found.primary:
-            await self._wait_connected(found.minor)
+            if not found.peer_down:  # a peer the master knows is down would only be waited for
+                await self._wait_connected(found.minor)
             await self.set_role(disk, True)
         return found.device
 
@@ -200,7 +205,10 @@ class DrbdDevice(BlockDevice):
             return DeviceInfo(exists=False, path=found.device)
         text = await self.read_proc()
         status = parse_proc_drbd(text).minors.get(found.minor) if text is not None else None
-        return DeviceInfo(True, found.device, lv.size, in_sync=status is not None and status.in_sync)
+        in_sync = status is not None and status.in_sync
+        # the resync's progress lets the master tell a resync from a mirror that is not connected
+        percent = status.sync_percent if status is not None and not in_sync else None
+        return DeviceInfo(True, found.device, lv.size, in_sync=in_sync, sync_percent=percent)
 
     # -- DRBD's own operations (failover, migration, status) -------------------------------------
 
@@ -221,7 +229,8 @@ class DrbdDevice(BlockDevice):
         if primary and (status is None or not status.attached):
             raise StorageError(f"Cannot make DRBD minor {found.minor} primary: it is not attached on this node")
         two = show is not None and show.two_primaries
-        await self._apply(found.minor, cmd.plan_role(found, status, primary, force, two_primaries=two))
+        plan = cmd.plan_role(found, status, primary, force, two_primaries=two, peer_down=found.peer_down)
+        await self._apply(found.minor, plan)
 
     async def set_dual_primary(self, disk: DiskSpec, enabled: bool) -> None:
         """Open (or close) the window in which both sides may be primary: a live migration's."""

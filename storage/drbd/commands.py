@@ -141,13 +141,20 @@ def plan_up(view: DrbdView, status: MinorStatus | None, show: ShowFacts | None) 
 
 
 def plan_role(
-    view: DrbdView, status: MinorStatus | None, primary: bool, force: bool = False, two_primaries: bool = False
+    view: DrbdView,
+    status: MinorStatus | None,
+    primary: bool,
+    force: bool = False,
+    two_primaries: bool = False,
+    peer_down: bool = False,
 ) -> list[Argv]:
     """Promote or demote. A promotion while the peer is primary is only attempted on a link made
     with --allow-two-primaries (`two_primaries`, a migration's window): anywhere else two
     primaries would be a split brain (DRBD refuses too). Nor is one attempted while the peer is
     not connected, since its role is then unknown, unless forced: `force` is the caller's word
-    that the peer is dead (a failover with --ignore-consistency) or that the disk is new."""
+    that the peer is dead (a failover with --ignore-consistency) or that the disk is new.
+    `peer_down` (a start forced past a dead secondary) waives only that connection check: DRBD's
+    own promotion runs without --force, so it still refuses data it does not hold as good."""
     is_primary = status is not None and status.is_primary
     if primary == is_primary:
         return []
@@ -157,7 +164,7 @@ def plan_role(
         raise StorageError(
             f"Cannot make DRBD minor {view.minor} primary: its peer {view.remote_ip} is primary; demote it first"
         )
-    if not force and (status is None or not status.connected):
+    if not (force or peer_down) and (status is None or not status.connected):
         state = status.cstate if status is not None else "not configured"
         raise StorageError(
             f"Cannot make DRBD minor {view.minor} primary: not connected to its peer {view.remote_ip} ({state}),"

@@ -510,6 +510,62 @@ def test_a_sync_without_reported_progress_is_waited_for(disks: Harness, monkeypa
     assert any("- device disk/0: syncing" in line for line in disks.log)
 
 
+def test_a_mirror_that_never_connects_ends_the_wait_with_one_line_and_the_disks_stay_as_asked(
+    disks: Harness,
+) -> None:
+    """Out of sync with no resync running (a drbd side in WFConnection: its peer is gone): Ganeti
+    gives up after its degraded retries; the wait used to poll for ever."""
+    two_disk_instance(disks)
+    node = disks.nodes["node1"]
+    node.unsynced, node.percent = 10**6, None  # type: ignore[attr-defined]
+    with pytest.raises(OpExecError) as failed:
+        disks.run(OpInstanceActivateDisks(instance_name="inst1", wait_for_sync=True), LUInstanceActivateDisks)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith("Disks of instance inst1 are degraded (disk/0, disk/1: out of sync and not resyncing")
+    assert "see gnt-cluster verify-disks" in message
+    assert node.names().count("blockdev_info") == blockdevs.DEGRADED_POLLS
+    # brought up by this job only: taken down again and recorded so
+    assert active(disks) == set() and not disks.cfg.instance("inst1").disks_active
+
+
+def test_disks_active_before_a_degraded_wait_stay_active(disks: Harness) -> None:
+    two_disk_instance(disks)
+    disks.run(OpInstanceActivateDisks(instance_name="inst1"), LUInstanceActivateDisks)
+    node = disks.nodes["node1"]
+    node.unsynced, node.percent = 10**6, None  # type: ignore[attr-defined]
+    with pytest.raises(OpExecError, match="are degraded"):
+        disks.run(OpInstanceActivateDisks(instance_name="inst1", wait_for_sync=True), LUInstanceActivateDisks)
+    assert len(active(disks)) == 2 and disks.cfg.instance("inst1").disks_active
+
+
+def test_a_resync_that_starts_after_a_few_degraded_polls_is_waited_for(disks: Harness) -> None:
+    two_disk_instance(disks)
+    node = disks.nodes["node1"]
+    node.unsynced, node.percent = blockdevs.DEGRADED_POLLS + 20, None  # type: ignore[attr-defined]
+    polls = {"n": 0}
+    answer = node.do_blockdev_info  # type: ignore[attr-defined]
+
+    def info(args: Any) -> list[dict[str, Any]]:
+        polls["n"] += 1
+        node.percent = float(polls["n"]) if polls["n"] >= blockdevs.DEGRADED_POLLS - 1 else None  # type: ignore[attr-defined]
+        return answer(args)  # type: ignore[no-any-return]
+
+    node.do_blockdev_info = info  # type: ignore[attr-defined]
+    disks.run(OpInstanceActivateDisks(instance_name="inst1", wait_for_sync=True), LUInstanceActivateDisks)
+    assert polls["n"] == blockdevs.DEGRADED_POLLS + 21
+
+
+def test_grow_of_a_disk_whose_mirror_never_connects_warns_and_takes_the_disk_down(disks: Harness) -> None:
+    inst = two_disk_instance(disks)
+    node = disks.nodes["node1"]
+    node.unsynced, node.percent = 10**6, None  # type: ignore[attr-defined]
+    disks.run(grow(), LUInstanceGrowDisk)
+    assert disks.cfg.instance("inst1").disks[1].size == 192 == node.disks[inst.disks[1].uuid].size
+    assert any("Disk syncing has not returned a good status" in line and "degraded" in line for line in disks.log)
+    assert active(disks) == set()
+
+
 def test_waiting_for_sync_stops_when_the_job_is_cancelled(disks: Harness) -> None:
     from gnt.errors import OpCanceledError
 

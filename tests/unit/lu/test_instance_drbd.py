@@ -308,11 +308,13 @@ def test_failover_stops_when_the_source_cannot_be_demoted(drbd: Harness) -> None
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
 
 
-def with_pair(drbd: Harness) -> list[tuple[str, str, Any]]:
-    """Node doubles that act like a DRBD pair: roles, the dual-primary window, status."""
+def with_pair(drbd: Harness, state: dict[str, Any] | None = None) -> list[tuple[str, str, Any]]:
+    """Node doubles that act like a DRBD pair: roles, the dual-primary window, status (`state`:
+    the pair's roles and the nodes whose link allows two primaries, as a test sets them up)."""
     from gnt.errors import StorageError
 
-    state: dict[str, Any] = {"node1": "primary", "node2": "secondary", "dual": set()}
+    if state is None:
+        state = {"node1": "primary", "node2": "secondary", "dual": set()}
     log: list[tuple[str, str, Any]] = []
 
     def peer(name: str) -> str:
@@ -490,3 +492,124 @@ def test_node_volumes_name_the_instance_of_both_sides_lvs(drbd: Harness) -> None
         [[node, lv, "inst1"] for node in ("node1", "node2") for lv in names]
         + [["node1", "stray", "-"], ["node2", "stray", "-"]]
     )
+
+
+def test_startup_brings_the_secondary_up_first_and_the_primary_waits_for_its_peer(drbd: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    assembled = [a.disk.params["drbd"]["primary"] for n, a in drbd.nodes["node2"].calls if n == "blockdev_assemble"]
+    assert assembled == [False, False]  # the secondary's side of each disk, before the start
+    (start,) = [a for n, a in drbd.nodes["node1"].calls if n == "instance_start"]
+    assert [d.params["drbd"]["peer_down"] for d in start.instance.disks] == [False, False]
+
+
+def test_a_stopped_instance_whose_secondary_is_down_starts_only_with_force(drbd: Harness) -> None:
+    """Ganeti's startup --force: the secondaries' disks are ignored and the instance runs degraded;
+    without it the start stops before the primary is touched, saying how to go on."""
+    from gnt.errors import RpcError
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.nodes["node2"].fail["blockdev_assemble"] = RpcError("Error 7: node node2 does not answer; is the node up?")
+    with pytest.raises(OpExecError) as refused:
+        drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    message = str(refused.value)
+    assert "cannot activate disk/0 on secondary node node2" in message and "is the node up?" in message
+    assert "gnt-instance startup --force inst1" in message and "\n" not in message
+    assert not [n for n, _ in drbd.nodes["node1"].calls if n == "instance_start"]
+
+    drbd.run(OpInstanceStartup(instance_name="inst1", force=True), LUInstanceStartup)
+    (start,) = [a for n, a in drbd.nodes["node1"].calls if n == "instance_start"]
+    # the primary is told its peer is down: it promotes without waiting for (or seeing) the peer
+    assert [d.params["drbd"]["peer_down"] for d in start.instance.disks] == [True, True]
+    assert any("Cannot activate disk/0 on secondary node node2" in line and "degraded" in line for line in drbd.log)
+
+
+def test_a_refused_start_takes_down_what_it_brought_up_on_the_secondary(drbd: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceStartup
+    from gnt.opcodes import OpInstanceStartup
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    drbd.nodes["node2"].fail["blockdev_assemble"] = OpExecError("attach failed: no such LV")
+    drbd.nodes["node2"].fail_on["blockdev_assemble"] = 2  # disk 0 comes up, disk 1 does not
+    with pytest.raises(OpExecError, match="cannot activate disk/1 on secondary node node2"):
+        drbd.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    shut = [a.disk.index for n, a in drbd.nodes["node2"].calls if n == "blockdev_shutdown"]
+    assert shut == [0]
+
+
+def left_open() -> dict[str, Any]:
+    """What a migration interrupted inside its window leaves: both sides primary, two allowed."""
+    return {"node1": "primary", "node2": "primary", "dual": {"node1", "node2"}}
+
+
+def test_migrate_cleanup_ends_an_open_window_with_the_running_side_the_only_primary(drbd: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(), LUInstanceCreate)
+    running(drbd)  # the guest stayed on node1, the source
+    state = left_open()
+    log = with_pair(drbd, state)
+    result = drbd.run(OpInstanceMigrate(instance_name="inst1", cleanup=True), LUInstanceMigrate)
+    assert result == {"node": "node1"}
+    assert (state["node1"], state["node2"], state["dual"]) == ("primary", "secondary", set())
+    assert log == [
+        ("node2", "role", False),
+        ("node1", "disconnect", None), ("node2", "disconnect", None),
+        ("node1", "dual", False), ("node2", "dual", False),
+    ]  # fmt: skip
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
+
+
+def test_migrate_cleanup_follows_a_guest_that_reached_the_target(drbd: Harness) -> None:
+    """The guest runs on node2 but the config still says node1 (the master died after the
+    transfer): the config moves to node2, node1 is demoted and the link back to one primary."""
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(), LUInstanceCreate)
+    running(drbd)
+    drbd.nodes["node2"].running["inst1"] = drbd.nodes["node1"].running.pop("inst1")
+    state = left_open()
+    log = with_pair(drbd, state)
+    assert drbd.run(OpInstanceMigrate(instance_name="inst1", cleanup=True), LUInstanceMigrate) == {"node": "node2"}
+    inst = drbd.cfg.instance("inst1")
+    n1, n2 = drbd.cfg.node("node1").uuid, drbd.cfg.node("node2").uuid
+    assert (inst.primary_node, inst.secondary_nodes) == (n2, [n1])
+    assert (state["node1"], state["node2"], state["dual"]) == ("secondary", "primary", set())
+    assert log[0] == ("node1", "role", False)
+
+
+def test_migrate_cleanup_of_a_guest_running_nowhere_still_leaves_one_primary(drbd: Harness) -> None:
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(start=False), LUInstanceCreate)
+    state = left_open()
+    with_pair(drbd, state)
+    with pytest.raises(OpExecError, match="runs on neither node1 nor node2; start it with gnt-instance startup"):
+        drbd.run(OpInstanceMigrate(instance_name="inst1", cleanup=True), LUInstanceMigrate)
+    assert (state["node1"], state["node2"], state["dual"]) == ("primary", "secondary", set())
+    assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
+
+
+def test_migrate_cleanup_of_a_pair_that_does_not_reconnect_says_so(drbd: Harness, monkeypatch: Any) -> None:
+    from gnt.instance import drbd as drbd_module
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    monkeypatch.setattr(drbd_module, "RECONNECT_TIMEOUT", 0.0)
+    monkeypatch.setattr(drbd_module, "RECONNECT_POLL", 0.0)
+    drbd.run(create(), LUInstanceCreate)
+    running(drbd)
+    with_pair(drbd, left_open())
+    drbd.nodes["node1"].do_drbd_status = lambda args: [  # type: ignore[attr-defined]
+        {"cstate": "StandAlone", "in_sync": False, "sync_percent": None} for _ in args.disks
+    ]
+    with pytest.raises(OpExecError, match=r"did not reconnect on node1 \(disk/0 StandAlone, disk/1 StandAlone\)"):
+        drbd.run(OpInstanceMigrate(instance_name="inst1", cleanup=True), LUInstanceMigrate)

@@ -202,6 +202,15 @@ def test_create_on_the_secondary_is_not_promoted() -> None:
     assert drbd.minors[0]["role"] == "Secondary" and drbd.minors[0]["cs"] == "WFConnection"
 
 
+def test_create_reads_the_volume_group_once_before_its_own_lvcreate_steps() -> None:
+    """Each `vgs`/`lvs` costs a test-bed host about 0.6 s (bench_drbd_steps.py): whether the meta
+    LV exists comes from the room check's read, not from one more."""
+    dev, _, lvm = device()
+    asyncio.run(dev.create(disk(), "inst1"))
+    first_create = next(i for i, c in enumerate(lvm.calls) if c[0] == "lvcreate")
+    assert [c[0] for c in lvm.calls[:first_create]] == ["vgs", "lvs", "vgs", "lvs"]
+
+
 def test_a_retried_create_changes_nothing() -> None:
     dev, drbd, lvm = device()
     asyncio.run(dev.create(disk(), "inst1"))
@@ -245,6 +254,17 @@ def test_assemble_reattaches_and_promotes_without_force() -> None:
         "drbdsetup connect", "drbdsetup primary",
     ]  # fmt: skip
     assert drbd.changes()[-1] == ["drbdsetup", "primary", "0"]
+
+
+def test_assembling_an_attached_side_reads_no_volume_group() -> None:
+    """A migration target's side is up already (accept_instance assembles it again): its LVs are
+    active if DRBD holds them, and each vgs/lvs costs a test-bed host about 0.6 s."""
+    dev, drbd, lvm = device(FakeDrbd(peer_up=True))
+    asyncio.run(dev.create(disk(primary=False), "inst1"))
+    lvm.calls.clear()
+    drbd.calls.clear()
+    assert asyncio.run(dev.assemble(disk(primary=False), "inst1")) == "/dev/drbd0"
+    assert lvm.calls == [] and drbd.changes() == []
 
 
 def test_assemble_of_an_inconsistent_side_as_primary_is_refused_by_drbd() -> None:
@@ -328,6 +348,23 @@ def test_info_reports_the_device_and_whether_it_is_in_sync() -> None:
     assert (info.exists, info.path, info.size, info.in_sync) == (True, "/dev/drbd0", 1024, False)
     drbd.minors[0].update(cs="Connected")
     assert asyncio.run(dev.status(disk())).cstate == "Connected"  # type: ignore[union-attr]
+
+
+def test_info_reports_a_resyncs_progress_and_none_for_a_side_without_its_peer() -> None:
+    """The master's sync wait tells a resync (progress) from a mirror that is not connected (none)."""
+    dev, drbd, lvm = device()
+    asyncio.run(dev.create(disk(), "inst1"))
+    assert asyncio.run(dev.info(disk())).sync_percent is None  # WFConnection: degraded, not resyncing
+    drbd.minors[0].update(cs="SyncSource", peer_role="Secondary")
+    plain = drbd.read_proc
+
+    async def resyncing() -> str | None:
+        text = await plain()
+        return (text or "") + "\t[=====>..............] sync'ed: 31.4% (44000/65536)K\n"
+
+    dev = DrbdDevice(drbd, lvm, resyncing)
+    info = asyncio.run(dev.info(disk()))
+    assert (info.in_sync, info.sync_percent) == (False, 31.4)
 
 
 def test_disconnect_only_a_linked_minor() -> None:
@@ -427,6 +464,27 @@ def test_a_side_that_cannot_reach_its_peer_is_not_promoted_unless_forced(monkeyp
     assert drbd.changes() == [] and drbd.minors[0]["role"] == "Secondary"
     asyncio.run(dev.set_role(disk(), True, force=True))  # failover --ignore-consistency: the peer is dead
     assert drbd.changes() == [["drbdsetup", "primary", "0", "--force"]]
+
+
+def test_a_primary_whose_peer_the_master_says_is_down_is_promoted_at_once_without_drbds_force(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """gnt-instance startup --force past a dead secondary: no wait for a peer that will not come,
+    and `drbdsetup primary` without --force, so DRBD still refuses data it does not hold as good."""
+    from storage.drbd import _driver
+
+    monkeypatch.setattr(_driver, "CONNECT_WAIT", 0.5)
+    dev, drbd, _ = device()
+    asyncio.run(dev.create(disk(primary=False), "inst1"))
+    asyncio.run(dev.shutdown(disk()))
+    drbd.attach_state = "UpToDate"
+    drbd.calls.clear()
+    assert asyncio.run(dev.assemble(disk(peer_down=True), "inst1")) == "/dev/drbd0"
+    assert drbd.changes()[-1] == ["drbdsetup", "primary", "0"]
+    assert drbd.minors[0]["role"] == "Primary"
+    drbd.minors[0].update(role="Secondary", peer_role="Primary")  # the peer is primary after all
+    with pytest.raises(StorageError, match="its peer 192.168.77.2 is primary"):
+        asyncio.run(dev.set_role(disk(peer_down=True), True))
 
 
 def test_two_primaries_only_inside_the_dual_primary_window() -> None:
