@@ -17,7 +17,7 @@ hypervisor). Then, each printed as it completes and kept in the JSON:
 4. with `--verify-disks N`: N more drbd instances (64 MiB, `--no-wait-for-sync`), then
    `gnt-cluster verify-disks` timed (median of 3) with all of them up.
 
-    flock /work/wt/testbed.lock python3 bench/bench_drbd_steps.py [--size 1024] [--migrations 2]
+    flock /tmp/gnt-testbed.lock python3 bench/bench_drbd_steps.py [--size 1024] [--migrations 2]
         [--verify-disks 0] [--output bench/results/drbd_steps.json]
 
 Needs root and the test bed's tools (tests/system/install-deps.sh). Timings are wall time on a
