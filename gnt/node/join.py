@@ -15,6 +15,8 @@ from typing import Protocol
 from gnt import paths
 from gnt.certs import write_pem
 from gnt.errors import ECODE_ENVIRON, OpPrereqError
+from gnt.node import ssh
+from gnt.node.ssh import SshSettings
 
 REMOTE_CERT_PATH = "/var/lib/gnt/server.pem"
 REMOTE_STORAGE_PATHS = "/var/lib/gnt/file-storage-paths"
@@ -61,7 +63,7 @@ class LocalTransport:
 
 
 class SshTransport:
-    """Real cluster: SSH to the node as root (the usual keys and known_hosts), then SFTP the file."""
+    """Real cluster: SSH to the node as root (gnt.node.ssh: the cluster's key, strict host keys), then SFTP."""
 
     def __init__(
         self,
@@ -72,8 +74,12 @@ class SshTransport:
         known_hosts: str | None = None,
         remote_path: str = REMOTE_CERT_PATH,
     ) -> None:
-        self.port, self.user, self.timeout = port, user, timeout
-        self.key_filename, self.known_hosts, self.remote_path = key_filename, known_hosts, remote_path
+        self.settings = SshSettings(port=port, user=user, timeout=timeout)
+        if key_filename:
+            self.settings.key_filename = key_filename
+        if known_hosts:
+            self.settings.known_hosts = (known_hosts,)
+        self.remote_path = remote_path
 
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None:
         await asyncio.to_thread(self._install, node_name, address, pem)
@@ -91,56 +97,19 @@ class SshTransport:
     ) -> None:
         import paramiko
 
-        client = paramiko.SSHClient()
-        if self.known_hosts:
-            client.load_host_keys(self.known_hosts)
-        else:
-            client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())  # an unknown host key is never trusted
+        target = remote_path or self.remote_path
         try:
-            client.connect(
-                address,
-                port=self.port,
-                username=self.user,
-                timeout=self.timeout,
-                key_filename=self.key_filename,
-                allow_agent=self.key_filename is None,
-            )
-            with client.open_sftp() as sftp:
-                target = remote_path or self.remote_path
-                _sftp_makedirs(sftp, os.path.dirname(target))
-                tmp = target + ".tmp"
-                with sftp.file(tmp, "wb") as handle:
-                    handle.write(pem)
-                sftp.chmod(tmp, mode)
-                sftp.posix_rename(tmp, target)
-            _sync_remote(client)
+            client = ssh.connect(node_name, address, self.settings)
+        except ssh.SshFailure as err:
+            raise OpPrereqError(f"Cannot set up node {node_name} over SSH ({address}): {err}", ECODE_ENVIRON) from err
+        try:
+            ssh.sftp_makedirs(client, os.path.dirname(target))
+            ssh.put_file(client, target, pem, mode)
+            ssh.sync(client)
         except (OSError, paramiko.SSHException) as err:
             raise OpPrereqError(f"Cannot set up node {node_name} over SSH ({address}): {err}", ECODE_ENVIRON) from err
         finally:
             client.close()
-
-
-def _sync_remote(client: object) -> None:
-    """Put what was just written on the node's disk (gnt.durable says why a rename is not enough).
-
-    SFTP itself cannot: paramiko lacks OpenSSH's fsync@openssh.com, so the node runs `sync`.
-    """
-    _, stdout, stderr = client.exec_command("sync", timeout=60)  # type: ignore[attr-defined]
-    if stdout.channel.recv_exit_status() != 0:
-        raise OSError(f"sync on the node failed: {stderr.read().decode(errors='replace').strip()}")
-
-
-def _sftp_makedirs(sftp: object, path: str) -> None:
-    """mkdir -p over SFTP (no remote shell involved)."""
-    parts = [p for p in path.split("/") if p]
-    current = ""
-    for part in parts:
-        current += "/" + part
-        try:
-            sftp.stat(current)  # type: ignore[attr-defined]
-        except OSError:
-            sftp.mkdir(current, 0o755)  # type: ignore[attr-defined]
 
 
 def default_transport(port: int = 22) -> JoinTransport:
