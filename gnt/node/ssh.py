@@ -10,7 +10,9 @@ is a separate, explicit step (`gnt-node add` after the admin confirmed it).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import secrets
 import time
@@ -19,7 +21,22 @@ from typing import Any
 
 from gnt import paths
 
-__all__ = ["SshFailure", "SshSettings", "connect", "put_file", "run", "sftp_makedirs", "sync"]
+__all__ = [
+    "SshFailure",
+    "SshSettings",
+    "check_output",
+    "connect",
+    "fetch_host_key",
+    "fingerprint",
+    "host_pattern",
+    "known_keys",
+    "parse_host_key",
+    "put_file",
+    "read_file",
+    "run",
+    "sftp_makedirs",
+    "sync",
+]
 
 #: output kept per command (the rest is dropped, and the result says so)
 MAX_OUTPUT = 1024 * 1024
@@ -46,10 +63,76 @@ class SshSettings:
     user: str = "root"
     #: seconds to connect (TCP, key exchange, authentication)
     timeout: float = 15.0
-    #: the private key; None: the cluster's key if there is one, else root's usual keys and agent
+    #: the private key tried first (the cluster's if there is one); root's usual keys and agent after it
     key_filename: str | None = field(default_factory=_default_key)
     #: files of trusted host keys; an unknown key is refused
     known_hosts: tuple[str, ...] = field(default_factory=_default_known_hosts)
+    #: one more trusted key for this connection ("TYPE BASE64"), as the admin confirmed it on gnt-node add
+    confirmed_host_key: str | None = None
+
+
+def host_pattern(address: str, port: int) -> str:
+    """How known_hosts names a host: the address, or [address]:port off port 22 (OpenSSH's form)."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def parse_host_key(text: str) -> Any:
+    """A paramiko PKey from "TYPE BASE64" (ValueError if it is not one)."""
+    import paramiko
+
+    parts = text.split()
+    if len(parts) < 2:
+        raise ValueError("a host key is 'TYPE BASE64'")
+    try:
+        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
+    except Exception as err:  # noqa: BLE001 - paramiko raises several kinds for a malformed key
+        raise ValueError(f"not an SSH host key: {err}") from None
+
+
+def key_text(key: Any) -> str:
+    return f"{key.get_name()} {key.get_base64()}"
+
+
+def fingerprint(key: Any) -> str:
+    """OpenSSH's SHA256 fingerprint, as `ssh` shows it when it asks."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def fetch_host_key(address: str, port: int, timeout: float = 15.0) -> Any:
+    """The key the node's sshd shows (no authentication): what gnt-node add asks the admin to confirm."""
+    import socket
+
+    import paramiko
+
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except OSError as err:
+        raise SshFailure(f"cannot connect to {address} port {port}: {err.strerror or err}") from err
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as err:
+        raise SshFailure(f"cannot read the SSH host key of {address} port {port}: {err}") from err
+    finally:
+        transport.close()
+
+
+def known_keys(settings: SshSettings, address: str, port: int, names: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The trusted keys for this host by key type (empty if none) from the known_hosts files."""
+    import paramiko
+
+    keys = paramiko.HostKeys()
+    for known in settings.known_hosts:
+        if os.path.exists(known):
+            keys.load(known)
+    for name in (host_pattern(address, port), *(host_pattern(n, port) for n in names)):
+        entry = keys.lookup(name)
+        if entry:
+            return dict(entry)
+    return {}
 
 
 def connect(node_name: str, address: str, settings: SshSettings) -> Any:
@@ -60,6 +143,9 @@ def connect(node_name: str, address: str, settings: SshSettings) -> Any:
     for known in settings.known_hosts:
         if os.path.exists(known):
             client.load_host_keys(known)
+    if settings.confirmed_host_key:
+        key = parse_host_key(settings.confirmed_host_key)
+        client.get_host_keys().add(host_pattern(address, settings.port), key.get_name(), key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())  # an unknown host key is never trusted
     try:
         client.connect(
@@ -70,8 +156,8 @@ def connect(node_name: str, address: str, settings: SshSettings) -> Any:
             banner_timeout=settings.timeout,
             auth_timeout=settings.timeout,
             key_filename=settings.key_filename,
-            allow_agent=settings.key_filename is None,
-            look_for_keys=settings.key_filename is None,
+            allow_agent=True,
+            look_for_keys=True,  # root's own keys too: how the master first gets in to a new node
         )
     except paramiko.BadHostKeyException as err:
         client.close()
@@ -127,6 +213,31 @@ def run(client: Any, command: str, timeout: float | None, max_output: int = MAX_
         return code, output
     finally:
         channel.close()
+
+
+def check_output(client: Any, command: str, timeout: float = 60.0) -> str:
+    """The command's standard output; OSError with its standard error if it fails.
+
+    For gnt's own fixed commands: a login shell's start-up noise on stderr does not mix into what is parsed.
+    """
+    _, stdout, stderr = client.exec_command(command, timeout=timeout)
+    out = stdout.read().decode(errors="replace")
+    err = stderr.read().decode(errors="replace")
+    code = stdout.channel.recv_exit_status()
+    if code != 0:
+        last = (err.strip().splitlines() or [""])[-1]
+        raise OSError(f"`{command.split()[0]}` exited {code}: {last}")
+    return out
+
+
+def read_file(client: Any, path: str) -> bytes | None:
+    """A file's content over SFTP, None if it does not exist."""
+    with client.open_sftp() as sftp:
+        try:
+            with sftp.file(path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
 
 
 def put_file(client: Any, path: str, data: bytes, mode: int) -> None:
