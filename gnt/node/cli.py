@@ -58,6 +58,7 @@ def _yes_no(value: str | None, option: str) -> bool | None:
 @click.option("--vm-capable", default=None, help="yes/no: may run instances")
 @click.option("--primary-ip", default=None, help="Primary IP (default: resolve the name)")
 @click.option("--no-ssh-key-check", is_flag=True, help="Accept the node's SSH host key without asking")
+@click.option("--no-node-setup", is_flag=True, help="Send nothing over SSH: the node already holds the certificate")
 @common_job_options
 @handle_errors
 def add(
@@ -69,6 +70,7 @@ def add(
     vm_capable: str | None,
     primary_ip: str | None,
     no_ssh_key_check: bool,
+    no_node_setup: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -90,12 +92,13 @@ def add(
         "master_capable": _yes_no(master_capable, "--master-capable"),
         "vm_capable": _yes_no(vm_capable, "--vm-capable"),
         "primary_ip": primary_ip,
+        "node_setup": not no_node_setup,
         **job_fields(dry_run, priority),
     }
     validate_ops([op])  # a bad name is one line before any SSH
     from gnt import paths
 
-    if not paths.is_virtual() and not dry_run:
+    if not paths.is_virtual() and not dry_run and not no_node_setup:
         from gnt.netutil import resolve
         from gnt.node.hostkey import confirm_host_key
 

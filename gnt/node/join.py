@@ -96,6 +96,19 @@ class LocalTransport:
         pass
 
 
+class NoSetupTransport(LocalTransport):
+    """`gnt-node add --no-node-setup`: the admin set the node up (certificate, storage lists); nothing is sent."""
+
+    async def install_cert(self, node_name: str, address: str, pem: bytes) -> None:
+        pass
+
+    async def install_storage_paths(self, node_name: str, address: str, text: str) -> None:
+        pass
+
+    async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
+        pass
+
+
 class SshTransport:
     """Real cluster: SSH to the node as root (gnt.node.ssh: the cluster's key, strict host keys), then SFTP.
 

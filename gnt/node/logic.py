@@ -12,7 +12,7 @@ from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecE
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.node import sshkeys
-from gnt.node.join import default_transport, forget_host_key, remember_host_key
+from gnt.node.join import NoSetupTransport, default_transport, forget_host_key, remember_host_key
 from gnt.objects import Node
 from gnt.opcodes import OpNodeAdd, OpNodeRemove, OpNodeSetParams
 from gnt.rpc.client import Target
@@ -61,7 +61,7 @@ class LUNodeAdd(LogicalUnit):
         op, cfg, services = self.op, self.cfg, self.ctx.services
         with open(paths.cluster_cert(), "rb") as handle:
             pem = handle.read()
-        transport = default_transport(self.ssh_port, op.ssh_host_key)
+        transport = default_transport(self.ssh_port, op.ssh_host_key) if op.node_setup else NoSetupTransport()
         try:
             await transport.check_version(op.node_name, self.primary_ip)
             self.feedback(f"* installing the cluster certificate on {op.node_name}")
@@ -70,7 +70,7 @@ class LUNodeAdd(LogicalUnit):
             await transport.install_storage_paths(op.node_name, self.primary_ip, roots)
             vgs = format_volume_groups([self.cfg.cluster.volume_group_name])
             await transport.install_volume_groups(op.node_name, self.primary_ip, vgs)
-            if not paths.is_virtual():
+            if not paths.is_virtual() and op.node_setup:
                 self.feedback(f"* installing the cluster's SSH key on {op.node_name}")
                 public_key = await asyncio.to_thread(sshkeys.ensure_cluster_key)
                 await transport.install_ssh_key(op.node_name, self.primary_ip, public_key)
