@@ -16,7 +16,6 @@ import ssl
 
 from agent import httpserver, replica
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
-from agent import remote as _remote  # noqa: F401 - registers node_command and node_write_file
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths

@@ -173,6 +173,8 @@ class OpNodeAdd(OpCode):
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] = _f({}, "Node parameters")
+    ssh_host_key: str | None = _f(None, "The node's SSH host key ('TYPE BASE64') as confirmed, if not yet known")
+    node_setup: bool = _f(True, "Set the node up over SSH (false: it already holds the cluster's certificate)")
 
 
 @dataclass(kw_only=True)

@@ -107,6 +107,16 @@ def rapi_users() -> str:
     return os.path.join(data_dir(), "rapi", "users")
 
 
+def ssh_key() -> str:
+    """The cluster's SSH private key (the master's way in to real nodes; `.pub` beside it)."""
+    return os.path.join(data_dir(), "ssh", "id_ed25519")
+
+
+def ssh_known_hosts() -> str:
+    """The host keys of the cluster's nodes, as confirmed on `gnt-node add` (OpenSSH's format)."""
+    return os.path.join(data_dir(), "known_hosts")
+
+
 def file_storage_paths() -> str:
     """This node's list of directories file disks may live in (see gnt.confine); never set over RPC."""
     return os.path.join(data_dir(), "file-storage-paths")

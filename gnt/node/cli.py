@@ -17,6 +17,7 @@ from gnt.cli.common import (
     job_fields,
     list_options,
     run_list,
+    validate_ops,
 )
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
@@ -57,6 +58,8 @@ def _yes_no(value: str | None, option: str) -> bool | None:
 @click.option("--master-capable", default=None, help="yes/no: may become master candidate")
 @click.option("--vm-capable", default=None, help="yes/no: may run instances")
 @click.option("--primary-ip", default=None, help="Primary IP (default: resolve the name)")
+@click.option("--no-ssh-key-check", is_flag=True, help="Accept the node's SSH host key without asking")
+@click.option("--no-node-setup", is_flag=True, help="Send nothing over SSH: the node already holds the certificate")
 @common_job_options
 @handle_errors
 def add(
@@ -67,11 +70,15 @@ def add(
     master_capable: str | None,
     vm_capable: str | None,
     primary_ip: str | None,
+    no_ssh_key_check: bool,
+    no_node_setup: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
 ) -> None:
-    """Add a node to the cluster (its node daemon must be running).
+    """Add a node to the cluster over SSH (gnt installed there, same version; its node daemon running).
+
+    On a real cluster the node's SSH host key is shown and must be confirmed unless the cluster knows it.
 
     \b
     Example:
@@ -86,8 +93,18 @@ def add(
         "master_capable": _yes_no(master_capable, "--master-capable"),
         "vm_capable": _yes_no(vm_capable, "--vm-capable"),
         "primary_ip": primary_ip,
+        "node_setup": not no_node_setup,
         **job_fields(dry_run, priority),
     }
+    validate_ops([op])  # a bad name is one line before any SSH
+    from gnt import paths
+
+    if not paths.is_virtual() and not dry_run and not no_node_setup:
+        from gnt.netutil import resolve
+        from gnt.node.hostkey import confirm_host_key
+
+        port = int(client().get("/2/info").get("ndparams", {}).get("ssh_port", 22))
+        op["ssh_host_key"] = confirm_host_key(node, primary_ip or resolve(node), port, no_ssh_key_check, readd)
     run_ops(client(), [op], submit)
 
 

@@ -1,32 +1,53 @@
 """Getting the cluster certificate onto a new node, before any TLS RPC to it can work, and the
-node's list of allowed storage directories (gnt.confine), which no RPC may change.
+node's list of allowed storage directories (gnt.confine), which no RPC may change; on a real node
+also checking its gnt version, installing the cluster's SSH key, and on removal taking all that away.
 
-Two transports behind one method: in a virtual cluster the node's root directory is on this
-machine, so the certificate is written there; on a real cluster it goes over SSH (paramiko),
-as Ganeti's node setup does.
+Two transports behind the same methods: in a virtual cluster the node's root directory is on this
+machine, so the certificate is written there (and there is no sshd, no other install); on a real
+cluster it goes over SSH (gnt.node.ssh: paramiko, strict host keys), as Ganeti's node setup does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from typing import Protocol
+import shlex
+from typing import Any, Protocol
 
-from gnt import paths
+from gnt import PROTOCOL_VERSION, __version__, paths
 from gnt.certs import write_pem
 from gnt.errors import ECODE_ENVIRON, OpPrereqError
+from gnt.node import ssh, sshkeys
+from gnt.node.ssh import SshSettings
 
 REMOTE_CERT_PATH = "/var/lib/gnt/server.pem"
 REMOTE_STORAGE_PATHS = "/var/lib/gnt/file-storage-paths"
 REMOTE_VOLUME_GROUPS = "/var/lib/gnt/lvm-volume-groups"
 
 
+REMOTE_PID_FILE = "/var/run/gnt/gnt-noded.pid"
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+
+
 class JoinTransport(Protocol):
+    async def check_version(self, node_name: str, address: str) -> None: ...
+
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None: ...
 
     async def install_storage_paths(self, node_name: str, address: str, text: str) -> None: ...
 
     async def install_volume_groups(self, node_name: str, address: str, text: str) -> None: ...
+
+    async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None: ...
+
+    async def leave(self, node_name: str, address: str, public_key: str | None) -> None: ...
+
+    def host_key(self, address: str) -> str | None:
+        """The host key the node showed ("TYPE BASE64"), to remember in the cluster's known_hosts."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class LocalTransport:
@@ -59,9 +80,42 @@ class LocalTransport:
             raise OpPrereqError(f"Node {node_name} is not a virtual node of this cluster", ECODE_ENVIRON)
         await asyncio.to_thread(write_volume_groups, root + REMOTE_VOLUME_GROUPS, parse_volume_groups(text))
 
+    async def check_version(self, node_name: str, address: str) -> None:
+        """A virtual node runs the master's own install."""
+
+    async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None:
+        """A virtual node has no sshd of its own."""
+
+    async def leave(self, node_name: str, address: str, public_key: str | None) -> None:
+        """The node daemon's node_leave already forgot the cluster; it keeps running (vcluster's stop-all ends it)."""
+
+    def host_key(self, address: str) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class NoSetupTransport(LocalTransport):
+    """`gnt-node add --no-node-setup`: the admin set the node up (certificate, storage lists); nothing is sent."""
+
+    async def install_cert(self, node_name: str, address: str, pem: bytes) -> None:
+        pass
+
+    async def install_storage_paths(self, node_name: str, address: str, text: str) -> None:
+        pass
+
+    async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
+        pass
+
 
 class SshTransport:
-    """Real cluster: SSH to the node as root (the usual keys and known_hosts), then SFTP the file."""
+    """Real cluster: SSH to the node as root (gnt.node.ssh: the cluster's key, strict host keys), then SFTP.
+
+    One connection per node serves every step of a join or removal; `close()` ends it.
+    `remote_path` (the certificate's place) also places the node's other gnt files, so tests can
+    point a whole join at a scratch directory.
+    """
 
     def __init__(
         self,
@@ -71,77 +125,176 @@ class SshTransport:
         key_filename: str | None = None,
         known_hosts: str | None = None,
         remote_path: str = REMOTE_CERT_PATH,
+        confirmed_host_key: str | None = None,
+        sshd_config: str = SSHD_CONFIG,
+        pid_file: str = REMOTE_PID_FILE,
     ) -> None:
-        self.port, self.user, self.timeout = port, user, timeout
-        self.key_filename, self.known_hosts, self.remote_path = key_filename, known_hosts, remote_path
+        self.settings = SshSettings(port=port, user=user, timeout=timeout, confirmed_host_key=confirmed_host_key)
+        if key_filename:
+            self.settings.key_filename = key_filename
+        if known_hosts:
+            self.settings.known_hosts = (known_hosts,)
+        self.remote_path, self.sshd_config, self.pid_file = remote_path, sshd_config, pid_file
+        self._clients: dict[str, Any] = {}
+        #: how the node's gnt tells its version (the node's own install, on root's PATH)
+        self.version_command = "gnt-cluster version"
+
+    def _remote(self, default: str) -> str:
+        return os.path.join(os.path.dirname(self.remote_path), os.path.basename(default))
+
+    async def check_version(self, node_name: str, address: str) -> None:
+        await self._step(node_name, address, self._check_version)
 
     async def install_cert(self, node_name: str, address: str, pem: bytes) -> None:
-        await asyncio.to_thread(self._install, node_name, address, pem)
+        await self._step(node_name, address, self._write, self.remote_path, pem, 0o600)
 
     async def install_storage_paths(self, node_name: str, address: str, text: str) -> None:
-        remote = os.path.join(os.path.dirname(self.remote_path), os.path.basename(REMOTE_STORAGE_PATHS))
-        await asyncio.to_thread(self._install, node_name, address, text.encode(), remote, 0o644)
+        await self._step(node_name, address, self._write, self._remote(REMOTE_STORAGE_PATHS), text.encode(), 0o644)
 
     async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
-        remote = os.path.join(os.path.dirname(self.remote_path), os.path.basename(REMOTE_VOLUME_GROUPS))
-        await asyncio.to_thread(self._install, node_name, address, text.encode(), remote, 0o644)
+        await self._step(node_name, address, self._write, self._remote(REMOTE_VOLUME_GROUPS), text.encode(), 0o644)
 
-    def _install(
-        self, node_name: str, address: str, pem: bytes, remote_path: str | None = None, mode: int = 0o600
-    ) -> None:
+    async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None:
+        await self._step(node_name, address, self._change_authorized_keys, public_key, sshkeys.add_key)
+
+    async def leave(self, node_name: str, address: str, public_key: str | None) -> None:
+        await self._step(node_name, address, self._leave, public_key)
+
+    def host_key(self, address: str) -> str | None:
+        client = self._clients.get(address)
+        return ssh.key_text(client.get_transport().get_remote_server_key()) if client else None
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    async def _step(self, node_name: str, address: str, func: Any, *args: Any) -> None:
+        await asyncio.to_thread(self._run_step, node_name, address, func, *args)
+
+    def _run_step(self, node_name: str, address: str, func: Any, *args: Any) -> None:
         import paramiko
 
-        client = paramiko.SSHClient()
-        if self.known_hosts:
-            client.load_host_keys(self.known_hosts)
-        else:
-            client.load_system_host_keys()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())  # an unknown host key is never trusted
         try:
-            client.connect(
-                address,
-                port=self.port,
-                username=self.user,
-                timeout=self.timeout,
-                key_filename=self.key_filename,
-                allow_agent=self.key_filename is None,
-            )
-            with client.open_sftp() as sftp:
-                target = remote_path or self.remote_path
-                _sftp_makedirs(sftp, os.path.dirname(target))
-                tmp = target + ".tmp"
-                with sftp.file(tmp, "wb") as handle:
-                    handle.write(pem)
-                sftp.chmod(tmp, mode)
-                sftp.posix_rename(tmp, target)
-            _sync_remote(client)
-        except (OSError, paramiko.SSHException) as err:
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = ssh.connect(node_name, address, self.settings)
+            func(node_name, client, *args)
+        except (ssh.SshFailure, OSError, paramiko.SSHException) as err:
             raise OpPrereqError(f"Cannot set up node {node_name} over SSH ({address}): {err}", ECODE_ENVIRON) from err
-        finally:
-            client.close()
 
+    def _write(self, node_name: str, client: Any, target: str, data: bytes, mode: int) -> None:
+        ssh.sftp_makedirs(client, os.path.dirname(target))
+        ssh.put_file(client, target, data, mode)
+        ssh.sync(client)
 
-def _sync_remote(client: object) -> None:
-    """Put what was just written on the node's disk (gnt.durable says why a rename is not enough).
-
-    SFTP itself cannot: paramiko lacks OpenSSH's fsync@openssh.com, so the node runs `sync`.
-    """
-    _, stdout, stderr = client.exec_command("sync", timeout=60)  # type: ignore[attr-defined]
-    if stdout.channel.recv_exit_status() != 0:
-        raise OSError(f"sync on the node failed: {stderr.read().decode(errors='replace').strip()}")
-
-
-def _sftp_makedirs(sftp: object, path: str) -> None:
-    """mkdir -p over SFTP (no remote shell involved)."""
-    parts = [p for p in path.split("/") if p]
-    current = ""
-    for part in parts:
-        current += "/" + part
+    def _check_version(self, node_name: str, client: Any) -> None:
         try:
-            sftp.stat(current)  # type: ignore[attr-defined]
+            out = ssh.check_output(client, self.version_command)
+        except OSError as err:
+            raise OpPrereqError(
+                f"Cannot run gnt-cluster on node {node_name} ({err}); install gnt {__version__} there first",
+                ECODE_ENVIRON,
+            ) from None
+        found = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+        theirs = (found.get("Software version", "?").strip(), found.get("Internode protocol", "?").strip())
+        if theirs != (__version__, str(PROTOCOL_VERSION)):
+            raise OpPrereqError(
+                f"Node {node_name} runs gnt {theirs[0]} (protocol {theirs[1]}), the master gnt {__version__}"
+                f" (protocol {PROTOCOL_VERSION}); install the master's version on the node",
+                ECODE_ENVIRON,
+            )
+
+    def _authorized_keys_file(self, node_name: str, client: Any) -> str:
+        """The first file the node's sshd reads root's keys from (its AuthorizedKeysFile, Ganeti #1195)."""
+        with client.open_sftp() as sftp:
+            home = sftp.normalize(".")
+            uid = sftp.stat(".").st_uid or 0
+        user = self.settings.user
+        try:
+            config = ssh.check_output(
+                client,
+                f'PATH="$PATH:/usr/sbin:/sbin" sshd -T -f {shlex.quote(self.sshd_config)}'
+                f" -C user={shlex.quote(user)},host=gnt-master,addr=127.0.0.1",
+            )
+            from_sshd_t = True
         except OSError:
-            sftp.mkdir(current, 0o755)  # type: ignore[attr-defined]
+            config = (ssh.read_file(client, self.sshd_config) or b"").decode(errors="replace")
+            from_sshd_t = False
+        files = sshkeys.authorized_keys_files(config, user, home, uid, from_sshd_t)
+        if not files:
+            raise OpPrereqError(
+                f"The sshd of node {node_name} reads no authorized keys file (AuthorizedKeysFile none)", ECODE_ENVIRON
+            )
+        return files[0]
+
+    def _change_authorized_keys(self, node_name: str, client: Any, public_key: str, change: Any) -> None:
+        path = self._authorized_keys_file(node_name, client)
+        old = ssh.read_file(client, path)
+        new = change((old or b"").decode(errors="replace"), public_key)
+        if new is None:
+            return  # already as wanted
+        mode = 0o600
+        if old is None:
+            ssh.sftp_makedirs(client, os.path.dirname(path), 0o700)
+        else:
+            with client.open_sftp() as sftp:
+                mode = (sftp.stat(path).st_mode or 0o600) & 0o7777
+        ssh.put_file(client, path, new.encode(), mode)
+        ssh.sync(client)
+
+    def _leave(self, node_name: str, client: Any, public_key: str | None) -> None:
+        """Stop the node daemon, delete the cluster's files, and last the cluster's key (our way in)."""
+        pid = shlex.quote(self.pid_file)
+        stop = (
+            "if [ -d /run/systemd/system ] && systemctl is-active --quiet gnt-noded; then systemctl stop gnt-noded;"
+            f' elif [ -s {pid} ]; then kill "$(cat {pid})" 2>/dev/null; rm -f {pid}; fi; true'
+        )
+        ssh.check_output(client, stop)
+        files = [self.remote_path, self._remote(REMOTE_STORAGE_PATHS), self._remote(REMOTE_VOLUME_GROUPS)]
+        with client.open_sftp() as sftp:
+            for path in files:
+                with contextlib.suppress(FileNotFoundError):
+                    sftp.remove(path)
+        if public_key:
+            self._change_authorized_keys(node_name, client, public_key, sshkeys.remove_key)
 
 
-def default_transport(port: int = 22) -> JoinTransport:
-    return LocalTransport() if paths.is_virtual() else SshTransport(port=port)
+def default_transport(port: int = 22, confirmed_host_key: str | None = None) -> JoinTransport:
+    return LocalTransport() if paths.is_virtual() else SshTransport(port=port, confirmed_host_key=confirmed_host_key)
+
+
+def remember_host_key(node_name: str, address: str, port: int, key: str) -> None:
+    """Put the node's host key in the cluster's known_hosts (replacing an older one of the node)."""
+    from gnt import durable
+
+    kind, data = key.split()[:2]
+    hosts = f"{ssh.host_pattern(node_name, port)},{ssh.host_pattern(address, port)}"
+    lines = [line for line in _known_lines() if not _names_node(line, node_name, address, port)]
+    lines.append(f"{hosts} {kind} {data}\n")
+    path = paths.ssh_known_hosts()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    durable.write_file(path, "".join(lines), 0o644)
+
+
+def forget_host_key(node_name: str, address: str, port: int) -> None:
+    """Take a removed node's host key out of the cluster's known_hosts (a re-add confirms it again)."""
+    from gnt import durable
+
+    lines = _known_lines()
+    kept = [line for line in lines if not _names_node(line, node_name, address, port)]
+    if len(kept) != len(lines):
+        durable.write_file(paths.ssh_known_hosts(), "".join(kept), 0o644)
+
+
+def _known_lines() -> list[str]:
+    try:
+        with open(paths.ssh_known_hosts()) as handle:
+            return handle.readlines()
+    except FileNotFoundError:
+        return []
+
+
+def _names_node(line: str, node_name: str, address: str, port: int) -> bool:
+    hosts = line.split()[0].split(",") if line.strip() and not line.startswith("#") else []
+    return bool({ssh.host_pattern(node_name, port), ssh.host_pattern(address, port)} & set(hosts))

@@ -6,13 +6,14 @@ import asyncio
 import time
 from typing import Any
 
-from gnt import PROTOCOL_VERSION, netutil, paths
+from gnt import PROTOCOL_VERSION, constants, netutil, paths
 from gnt.confine import format_storage_paths, format_volume_groups
-from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
-from gnt.node.join import default_transport
+from gnt.node import sshkeys
+from gnt.node.join import NoSetupTransport, default_transport, forget_host_key, remember_host_key
 from gnt.objects import Node
 from gnt.opcodes import OpNodeAdd, OpNodeRemove, OpNodeSetParams
 from gnt.rpc.client import Target
@@ -20,6 +21,10 @@ from gnt.rpc.client import Target
 JOIN_TIMEOUT = 10.0
 #: one version probe while a new node daemon comes up (it answers at once or is not there yet)
 JOIN_POLL_TIMEOUT = 5.0
+
+
+def _ssh_port(cfg: Any, ndparams: dict[str, Any]) -> int:
+    return int({**constants.ND_DEFAULTS, **cfg.cluster.ndparams, **ndparams}.get("ssh_port", 22))
 
 
 @register
@@ -53,18 +58,35 @@ class LUNodeAdd(LogicalUnit):
                 raise OpPrereqError(f"New node ip address(es) conflict with existing node {node.name}", ECODE_EXISTS)
         self.group = self.cfg.group(op.group) if op.group else self.cfg.default_group()
         self.existing = existing
+        self.ssh_port = _ssh_port(self.cfg, op.ndparams)
+        if op.ssh_host_key:
+            from gnt.node.ssh import parse_host_key
+
+            try:
+                parse_host_key(op.ssh_host_key)
+            except ValueError as err:
+                raise OpPrereqError(f"Invalid ssh_host_key: {err}", ECODE_INVAL) from None
 
     async def exec(self) -> None:
         op, cfg, services = self.op, self.cfg, self.ctx.services
         with open(paths.cluster_cert(), "rb") as handle:
             pem = handle.read()
-        self.feedback(f"* installing the cluster certificate on {op.node_name}")
-        transport = default_transport()
-        await transport.install_cert(op.node_name, self.primary_ip, pem)
-        roots = format_storage_paths(services.storage_dirs())
-        await transport.install_storage_paths(op.node_name, self.primary_ip, roots)
-        vgs = format_volume_groups([self.cfg.cluster.volume_group_name])
-        await transport.install_volume_groups(op.node_name, self.primary_ip, vgs)
+        transport = default_transport(self.ssh_port, op.ssh_host_key) if op.node_setup else NoSetupTransport()
+        try:
+            await transport.check_version(op.node_name, self.primary_ip)
+            self.feedback(f"* installing the cluster certificate on {op.node_name}")
+            await transport.install_cert(op.node_name, self.primary_ip, pem)
+            roots = format_storage_paths(services.storage_dirs())
+            await transport.install_storage_paths(op.node_name, self.primary_ip, roots)
+            vgs = format_volume_groups([self.cfg.cluster.volume_group_name])
+            await transport.install_volume_groups(op.node_name, self.primary_ip, vgs)
+            if not paths.is_virtual() and op.node_setup:
+                self.feedback(f"* installing the cluster's SSH key on {op.node_name}")
+                public_key = await asyncio.to_thread(sshkeys.ensure_cluster_key)
+                await transport.install_ssh_key(op.node_name, self.primary_ip, public_key)
+            host_key = transport.host_key(self.primary_ip)
+        finally:
+            transport.close()
         target = Target(op.node_name, self.primary_ip)
         self.feedback(f"* waiting for the node daemon on {op.node_name}")
         info = await self._wait_for_node(target)
@@ -87,6 +109,8 @@ class LUNodeAdd(LogicalUnit):
         if node.master_candidate:
             self.feedback(f"* {op.node_name} becomes a master candidate; copying the config")
         await cfg.commit([node])
+        if host_key:
+            await asyncio.to_thread(remember_host_key, op.node_name, self.primary_ip, self.ssh_port, host_key)
         if node.master_candidate:
             result = await services.full_resync(node)
             result.get("Could not copy the config")
@@ -138,6 +162,15 @@ class LUNodeRemove(LogicalUnit):
         result = await self.rpc.node_leave(services.target(node))
         if result.failed:
             self.warning(f"Could not clean up node {node.name}: {result.error}")
+        port = _ssh_port(self.cfg, node.ndparams)
+        transport = default_transport(port)
+        try:  # a real node: its daemon stopped, the cluster's files and SSH key gone
+            await transport.leave(node.name, node.primary_ip, sshkeys.cluster_public_key())
+        except GntError as err:
+            self.warning(f"Could not clean up node {node.name} over SSH: {err}")
+        finally:
+            transport.close()
+        await asyncio.to_thread(forget_host_key, node.name, node.primary_ip, port)
         await services.push_ssconf()
 
 

@@ -425,37 +425,6 @@ DRBD_HELPER = Procedure(
 )  # fmt: skip
 
 
-# -- cluster-wide commands (gnt.cluster.remote) ---------------------------------------------------
-
-
-@dataclass
-class NodeCommandArgs:
-    #: a shell command line, run as gnt-cluster command runs it over SSH in Ganeti (`/bin/sh -c`)
-    command: str
-    #: seconds before the command is killed (the node caps it)
-    timeout: float = 300.0
-
-
-@dataclass
-class NodeWriteFileArgs:
-    #: absolute path on the node (a virtual node: under its root); its directory must exist
-    path: str
-    #: the file's content, base64
-    data: str
-    #: permission bits (as `stat.S_IMODE`)
-    mode: int = 0o644
-
-
-NODE_COMMAND = Procedure(
-    "node_command", NodeCommandArgs, dict[str, Any], Timeout.URGENT, extend_by="timeout",
-    doc="run a shell command as the node daemon's user (gnt-cluster command): exit code and combined output",
-)  # fmt: skip
-NODE_WRITE_FILE = Procedure(
-    "node_write_file", NodeWriteFileArgs, None, Timeout.FAST,
-    doc="write a file whole, replacing any there (gnt-cluster copyfile)",
-)  # fmt: skip
-
-
 # -- hooks (gnt.hooks) ------------------------------------------------------------------------------
 
 

@@ -55,16 +55,30 @@ def test_command_bad_inputs_are_one_line_errors(cluster: VCluster) -> None:
     assert len(blocks(group)) == 3
 
 
-def test_command_on_a_node_that_is_down(cluster: VCluster) -> None:
+def test_command_needs_no_node_daemon(cluster: VCluster) -> None:
+    """The command goes over SSH (here: run as the virtual node), never through gnt-noded."""
     cluster.kill_daemon("node3", "gnt-noded")
     try:
-        result = cluster.run("gnt-cluster", "command", "true")
-        assert result.rc == 1
-        down = [b for b in blocks(result.out) if b[0] == "node: node3"][0]
-        assert down[-1] == "return code = 255" and "node3" in down[1]
-        assert sum(1 for b in blocks(result.out) if b[-1] == "return code = 0") == 2
+        out = cluster.ok("gnt-cluster", "command", "-n", "node3", "echo $GNT_HOSTNAME; pwd")
+        assert blocks(out) == [["node: node3", "node3", str(cluster.dir / "node3"), "return code = 0"]]
     finally:
         cluster.start_noded("node3")
+
+
+def test_command_skips_offline_nodes(cluster: VCluster) -> None:
+    cluster.ok("gnt-node", "modify", "-O", "yes", "node3")
+    try:
+        result = cluster.run("gnt-cluster", "command", "true")
+        assert result.rc == 0 and "skipping offline node(s): node3" in result.err
+        assert [b[0] for b in blocks(result.out)] == ["node: node2", "node: node1"]
+    finally:
+        cluster.ok("gnt-node", "modify", "-O", "no", "node3")
+
+
+def test_command_timeout_stops_waiting(cluster: VCluster) -> None:
+    result = cluster.run("gnt-cluster", "command", "--timeout", "1", "-n", "node2", "echo started; sleep 60")
+    assert result.rc == 1
+    assert blocks(result.out)[0][-1] == "return code = 124"
 
 
 def test_copyfile_to_every_other_node_keeps_content_and_mode(cluster: VCluster) -> None:

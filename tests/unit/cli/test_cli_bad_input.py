@@ -38,6 +38,8 @@ def master(monkeypatch: pytest.MonkeyPatch) -> RecordingClient:
     fake = RecordingClient()
     monkeypatch.setattr(instance_cli, "client", lambda: fake)
     monkeypatch.setattr(node_cli, "client", lambda: fake)
+    # a virtual cluster: gnt-node add builds its opcode without first reading the node's SSH host key
+    monkeypatch.setenv("GNT_ROOTDIR", "/nonexistent/node1")
     return fake
 
 

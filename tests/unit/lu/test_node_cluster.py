@@ -129,3 +129,12 @@ def test_cluster_modify_refuses_to_disable_a_template_in_use(harness: Harness) -
         harness.run(OpClusterSetParams(enabled_disk_templates=["diskless"]), LUClusterSetParams)
     assert err.value.code == ECODE_STATE
     assert harness.nodes["node1"].names() == []
+
+
+def test_node_add_without_node_setup_sends_nothing_and_still_joins(joinable: Harness) -> None:
+    harness = joinable
+    harness.run(OpNodeAdd(node_name="node3", primary_ip="192.0.2.3", node_setup=False), LUNodeAdd)
+    assert not harness.cfg.node("node3").offline
+    root = Path(paths.node_root("node3"))
+    assert not (root / "var/lib/gnt/server.pem").exists()
+    assert not (root / "var/lib/gnt/file-storage-paths").exists()
