@@ -55,7 +55,7 @@ def _chosen(nodes: tuple[str, ...], group: str | None, skip_master: bool, replic
     api = client()
     answer = api.get("/2/query/node", fields=",".join(NODE_FIELDS))
     rows = [dict(zip(NODE_FIELDS, (value for _, value in row), strict=True)) for row in answer["data"]]
-    groups = [g["id"] for g in api.get("/2/groups")] if group else []
+    groups = [g["name"] for g in api.get("/2/groups")] if group else []
     chosen, skipped = choose_nodes(rows, _node_names(nodes), group, groups, skip_master)
     _note_skipped(skipped)
     return [target_of(row, replication) for row in chosen]
