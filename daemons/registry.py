@@ -21,6 +21,7 @@ def logical_units() -> Registry:
     import gnt.instance.disks
     import gnt.instance.lifecycle
     import gnt.instance.migrate
+    import gnt.instance.query_data
     import gnt.instance.reinstall
     import gnt.instance.rename
     import gnt.instance.replace_disks
@@ -42,6 +43,7 @@ def logical_units() -> Registry:
             gnt.instance.lifecycle,
             gnt.instance.migrate,
             gnt.instance.reinstall,
+            gnt.instance.query_data,
             gnt.instance.rename,
             gnt.instance.replace_disks,
             gnt.node.logic,

@@ -1,0 +1,106 @@
+"""`gnt-instance info`, `batch-create` and `change-group`: Ganeti's options and output.
+
+Kept apart from `gnt.instance.cli` (registered there by `add_multi_commands`). `info` runs
+OP_INSTANCE_QUERY_DATA, the opcode behind RAPI's `GET /2/instances/NAME/info`, so the CLI and the
+RAPI show the same facts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from gnt.cli.common import CONTEXT, client, handle_errors
+from gnt.cli.jobs import run_ops
+from gnt.cli.output import print_tree
+from gnt.errors import ECODE_INVAL, OpPrereqError
+from gnt.units import format_size
+
+__all__ = ["add_multi_commands", "info_tree"]
+
+_STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+def _backend_view(actual: dict[str, Any], custom: dict[str, Any]) -> dict[str, Any]:
+    """Ganeti's back-end listing: values the instance does not set read `default (value)`;
+    `memory` is Ganeti's old name of `maxmem`, shown beside it."""
+    view = {k: (v if k in custom else f"default ({v})") for k, v in actual.items()}
+    if "memory" not in custom and "maxmem" in actual:
+        view["memory"] = f"default ({actual['maxmem']})"
+    return dict(sorted(view.items()))
+
+
+def _disk_view(index: int, template: str, disk: dict[str, Any]) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        f"disk/{index}": f"{template}, size {format_size(disk['size'])}",
+        "access mode": disk["mode"],
+    }
+    if disk["logical_id"]:
+        view["logical_id"] = str(disk["logical_id"])
+        view["on primary"] = f"{disk.get('path')} (N/A:N/A)"
+    return view | {"name": disk["name"], "UUID": disk["uuid"]}
+
+
+def info_tree(d: dict[str, Any]) -> dict[str, Any]:
+    """One instance's OP_INSTANCE_QUERY_DATA dict as Ganeti prints it."""
+    configured = "up" if d["config_state"] == "up" else "down"
+    state = f"configured to be {configured}"
+    if d["run_state"] is not None:
+        state += f", actual state is {d['run_state']}"
+    group = f"{d['pnode_group_name']} (UUID {d['pnode_group_uuid']})"
+    nics = [
+        {f"nic/{i}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
+        for i, (_name, _uuid, ip, mac, mode, link, *_rest) in enumerate(d["nics"])
+    ]
+    return {
+        "Instance name": d["name"],
+        "UUID": d["uuid"],
+        "Serial number": d["serial_no"],
+        "Creation time": time.strftime(_STAMP, time.localtime(d["ctime"])),
+        "Modification time": time.strftime(_STAMP, time.localtime(d["mtime"])),
+        "State": state,
+        "Nodes": [{"primary": d["pnode"], "group": group}, {"secondaries": ", ".join(d["snodes"])}],
+        "Operating system": d["os"],
+        "Operating system parameters": d["os_actual"],
+        "Allocated network port": d["network_port"],
+        "Hypervisor": d["hypervisor"],
+        "Hypervisor parameters": dict(sorted(d["hv_actual"].items())),
+        "Back-end parameters": _backend_view(d["be_actual"], d["be_instance"]),
+        "NICs": nics,
+        "Disk template": d["disk_template"],
+        "Disks": [_disk_view(i, d["disk_template"], disk) for i, disk in enumerate(d["disks"])],
+    }
+
+
+def add_multi_commands(main: click.Group) -> None:
+    """Register `info`, `batch-create` and `change-group` on the gnt-instance group."""
+
+    @main.command(context_settings=CONTEXT)
+    @click.argument("instances", nargs=-1)
+    @click.option("-s", "--static", is_flag=True, help="Only the configuration: do not ask the nodes")
+    @click.option("--all", "show_all", is_flag=True, help="Show every instance (can take long)")
+    @click.option("-r", "--roman", is_flag=True, hidden=True, help="Accepted for Ganeti compatibility")
+    @handle_errors
+    def info(instances: tuple[str, ...], static: bool, show_all: bool, roman: bool) -> None:
+        """Show instance details.
+
+        \b
+        Example:
+          gnt-instance info inst1
+          gnt-instance info --static --all
+        """
+        if instances and show_all:
+            raise OpPrereqError("Cannot use --all if static names are given", ECODE_INVAL)
+        if not instances and not show_all:
+            raise OpPrereqError("No instance selected. Use --all to show information about all instances.", ECODE_INVAL)
+        op = {"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": list(instances), "static": static}
+        (result,) = run_ops(client(), [op], quiet=True)
+        print_tree([info_tree(result[name]) for name in sorted(result, key=_order(instances))])
+
+
+def _order(instances: tuple[str, ...]) -> Any:
+    """Named instances in the order given, all instances by name."""
+    position = {name: i for i, name in enumerate(instances)}
+    return lambda name: (position.get(name, len(position)), name)

@@ -1,0 +1,83 @@
+"""gnt-instance info / batch-create / change-group: the opcodes they send and what they print (fake client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gnt.instance import cli, cli_multi
+
+
+def _info(name: str, run_state: str | None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "uuid": "u-" + name,
+        "serial_no": 2,
+        "ctime": 0,
+        "mtime": 0,
+        "config_state": "up",
+        "run_state": run_state,
+        "pnode": "node1",
+        "pnode_group_name": "default",
+        "pnode_group_uuid": "g1",
+        "snodes": [],
+        "os": "noop",
+        "os_actual": {},
+        "network_port": None,
+        "hypervisor": "fake",
+        "hv_actual": {},
+        "be_actual": {"maxmem": 64, "vcpus": 1},
+        "be_instance": {"maxmem": 64},
+        "nics": [["n0", "nu", None, "aa:00:00:00:00:01", "bridged", "br0", "", None, None]],
+        "disk_template": "diskless",
+        "disks": [],
+    }
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.ops: list[dict[str, Any]] = []
+
+
+def invoke(monkeypatch: pytest.MonkeyPatch, client: FakeClient, result: Any, *args: str) -> Any:
+    def run_ops(cl: Any, ops: list[dict[str, Any]], submit: bool = False, quiet: bool = False) -> Any:
+        client.ops.extend(ops)
+        return [result]
+
+    monkeypatch.setattr(cli_multi, "client", lambda: client)
+    monkeypatch.setattr(cli_multi, "run_ops", run_ops)
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def test_info_runs_query_data_and_prints_ganetis_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeClient()
+    result = invoke(monkeypatch, client, {"web1": _info("web1", "up")}, "info", "web1")
+    assert result.exit_code == 0, result.output
+    assert client.ops == [{"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": ["web1"], "static": False}]
+    assert "State: configured to be up, actual state is up" in result.output
+    assert "group: default (UUID g1)" in result.output
+    assert "maxmem: 64" in result.output and "vcpus: default (1)" in result.output
+    assert "MAC: aa:00:00:00:00:01" in result.output
+
+
+def test_info_static_all_shows_no_actual_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeClient()
+    data = {"b": _info("b", None), "a": _info("a", None)}
+    result = invoke(monkeypatch, client, data, "info", "--static", "--all")
+    assert result.exit_code == 0, result.output
+    assert client.ops[0]["instances"] == [] and client.ops[0]["static"] is True
+    assert "State: configured to be up\n" in result.output and "actual state" not in result.output
+    assert result.output.index("Instance name: a") < result.output.index("Instance name: b")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((), "No instance selected. Use --all"), (("--all", "x"), "Cannot use --all if static names are given")],
+)
+def test_info_selection_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str) -> None:
+    client = FakeClient()
+    result = invoke(monkeypatch, client, {}, "info", *args)
+    assert result.exit_code != 0 and message in result.output and not client.ops
+    assert "Traceback" not in result.output
