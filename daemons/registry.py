@@ -21,6 +21,7 @@ def logical_units() -> Registry:
     import gnt.instance.disks
     import gnt.instance.lifecycle
     import gnt.instance.migrate
+    import gnt.instance.multi_alloc
     import gnt.instance.query_data
     import gnt.instance.reinstall
     import gnt.instance.rename
@@ -42,6 +43,7 @@ def logical_units() -> Registry:
             gnt.instance.disks,
             gnt.instance.lifecycle,
             gnt.instance.migrate,
+            gnt.instance.multi_alloc,
             gnt.instance.reinstall,
             gnt.instance.query_data,
             gnt.instance.rename,

@@ -3,8 +3,8 @@
 - `GET /2/instances/NAME/info[?static=1]`: a job of OP_INSTANCE_QUERY_DATA (Ganeti answers a job id,
   its clients wait for it and read `{NAME: {...}}` from the result).
 - `POST /2/instances-multi-alloc`: OP_INSTANCE_MULTI_ALLOC's fields (`instances`, `iallocator`,
-  `opportunistic_locking`); each instance body takes Ganeti's `os` alias for `os_type` as
-  `POST /2/instances` does.
+  `opportunistic_locking`); each instance body takes Ganeti's `name` and `os` aliases for
+  `instance_name` and `os_type`, as Ganeti's server renames them.
 - `PUT /2/instances/NAME/change-group`: OP_INSTANCE_CHANGE_GROUP's fields (`iallocator`,
   `target_groups`, `early_release`).
 """
@@ -24,15 +24,20 @@ Submit = Callable[[web.Request, list[dict[str, Any]]], Awaitable[web.Response]]
 Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
 
-def _create_body(item: Any) -> Any:
-    """Ganeti's server renames the create body's `os` to `os_type`; anything else is the opcode's."""
-    if isinstance(item, dict) and "os" in item:
-        item = dict(item)
-        if "os_type" in item:
-            raise p.bad_request("Instance definition gives both 'os' and 'os_type'")
-        item["os_type"] = item.pop("os")
-    if isinstance(item, dict):
-        item.pop("__version__", None)
+#: Ganeti's server renames these keys of each instance body (its rlib2 multi-alloc resource)
+_ALIASES = {"os": "os_type", "name": "instance_name"}
+
+
+def _create_body(index: int, item: Any) -> Any:
+    """One instance body under the opcode's names; anything else is OP_INSTANCE_CREATE's to check."""
+    if not isinstance(item, dict):
+        raise p.bad_request(f"Instance {index} must be an object")
+    item = {k: v for k, v in item.items() if k != "__version__"}
+    for alias, name in _ALIASES.items():
+        if alias in item:
+            if name in item:
+                raise p.bad_request(f"Instance {index}: parameter '{alias}' and '{name}' are the same; give only one")
+            item[name] = item.pop(alias)
     return item
 
 
@@ -47,10 +52,11 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
     async def multi_alloc(request: web.Request) -> web.Response:
         data = await body(request)
         data.pop("__version__", None)
-        instances = data.get("instances")
-        if not isinstance(instances, list):
-            raise p.bad_request("Parameter 'instances' must be a list of instance definitions")
-        op = {**data, "OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": [_create_body(i) for i in instances]}
+        if "instances" not in data:
+            raise p.bad_request("Request is missing required 'instances' field in body")
+        instances = p.check_kind(data["instances"], "list", "'instances'")
+        bodies = [_create_body(index, item) for index, item in enumerate(instances)]
+        op = {**data, "OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": bodies}
         return await submit(request, [op])
 
     async def change_group(request: web.Request) -> web.Response:

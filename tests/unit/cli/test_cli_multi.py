@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from gnt.errors import OpExecError
 from gnt.instance import cli, cli_multi
 
 
@@ -76,8 +78,72 @@ def test_info_static_all_shows_no_actual_state(monkeypatch: pytest.MonkeyPatch) 
     ("args", "message"),
     [((), "No instance selected. Use --all"), (("--all", "x"), "Cannot use --all if static names are given")],
 )
-def test_info_selection_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str) -> None:
+def test_info_selection_errors_are_one_line(
+    monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+) -> None:
     client = FakeClient()
     result = invoke(monkeypatch, client, {}, "info", *args)
     assert result.exit_code != 0 and message in result.output and not client.ops
     assert "Traceback" not in result.output
+
+
+def _batch(tmp_path: Any, content: str) -> str:
+    path = tmp_path / "batch.json"
+    path.write_text(content)
+    return str(path)
+
+
+def _creates(names: list[str]) -> str:
+    return json.dumps([{"instance_name": n, "disk_template": "diskless", "os_type": "noop"} for n in names])
+
+
+def test_batch_create_sends_multi_alloc_and_waits_for_each_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    client = FakeClient()
+    waited: list[int] = []
+    monkeypatch.setattr(cli_multi, "wait_job", lambda cl, job_id: waited.append(job_id))
+    answer = {"allocatable": ["b1", "b2"], "failed": [], "jobs": [[True, 7], [True, 8]]}
+    result = invoke(monkeypatch, client, answer, "batch-create", "-I", "hail", _batch(tmp_path, _creates(["b1", "b2"])))
+    assert result.exit_code == 0, result.output
+    (op,) = client.ops
+    assert (op["OP_ID"], op["iallocator"]) == ("OP_INSTANCE_MULTI_ALLOC", "hail")
+    assert [i["instance_name"] for i in op["instances"]] == ["b1", "b2"]
+    assert waited == [7, 8] and result.output.endswith("All instances created successfully.\n")
+
+
+def test_batch_create_counts_failed_allocations_and_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    client = FakeClient()
+
+    def wait_job(cl: Any, job_id: int) -> None:
+        raise OpExecError("disk full")
+
+    monkeypatch.setattr(cli_multi, "wait_job", wait_job)
+    answer = {"allocatable": ["b1"], "failed": ["b2"], "jobs": [[True, 7]]}
+    result = invoke(monkeypatch, client, answer, "batch-create", _batch(tmp_path, _creates(["b1", "b2"])))
+    assert result.exit_code == 1
+    assert "Instance b2 could not be allocated" in result.output and "Instance b1: disk full" in result.output
+    assert "There were 2 errors during the creation." in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "Can't parse the instance definition file"),
+        ('{"a": 1}', "The instance definition file is not a list of objects"),
+        ("[1]", "The instance definition file is not a list of objects"),
+        ("[]", "defines no instance"),
+        ('[{"instance_name": "a", "templat": "file"}]', "Unknown fields in definition 0: templat"),
+    ],
+)
+def test_batch_create_bad_files_are_one_line_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, content: str, message: str
+) -> None:
+    client = FakeClient()
+    result = invoke(monkeypatch, client, None, "batch-create", _batch(tmp_path, content))
+    assert result.exit_code != 0 and message in result.output and not client.ops
+    assert "Traceback" not in result.output
+
+
+def test_batch_create_missing_file_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    client = FakeClient()
+    result = invoke(monkeypatch, client, None, "batch-create", str(tmp_path / "nope.json"))
+    assert result.exit_code != 0 and "Can't read the instance definition file" in result.output and not client.ops
