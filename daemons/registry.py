@@ -17,6 +17,7 @@ def logical_units() -> Registry:
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.group.logic
+    import gnt.instance.change_group
     import gnt.instance.create
     import gnt.instance.disks
     import gnt.instance.lifecycle
@@ -39,6 +40,7 @@ def logical_units() -> Registry:
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.group.logic,
+            gnt.instance.change_group,
             gnt.instance.create,
             gnt.instance.disks,
             gnt.instance.lifecycle,

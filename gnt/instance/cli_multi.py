@@ -166,20 +166,70 @@ def add_multi_commands(main: click.Group) -> None:
         for name in result.get("failed", []):
             print(f"Instance {name} could not be allocated")
             bad += 1
-        for name, (ok, job_id) in zip(result.get("allocatable", []), result.get("jobs", []), strict=False):
-            if not ok:
-                print(f"Instance {name}: job submission failed: {job_id}")
-                bad += 1
-                continue
-            try:
-                wait_job(cl, job_id)
-            except Exception as err:  # noqa: BLE001 - every instance is reported, then the count
-                print(f"Instance {name}: {err}")
-                bad += 1
+        jobs = zip(result.get("allocatable", []), result.get("jobs", []), strict=False)
+        bad += _wait_all(cl, [(name, ok, job_id) for name, (ok, job_id) in jobs])
         if bad:
             print(f"There were {bad} errors during the creation.")
             sys.exit(1)
         print("All instances created successfully.")
+
+    @main.command("change-group", context_settings=CONTEXT)
+    @click.argument("instance")
+    @click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move to (repeatable)")
+    @click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
+    @click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
+    @click.option("--print-jobid", is_flag=True, help="Accepted as in Ganeti (--submit prints the job ID)")
+    @common_job_options
+    @handle_errors
+    def change_group(
+        instance: str,
+        groups: tuple[str, ...],
+        iallocator: str | None,
+        early_release: bool,
+        print_jobid: bool,
+        submit: bool,
+        dry_run: bool,
+        priority: str,
+    ) -> None:
+        """Move an instance to the nodes of another node group.
+
+        \b
+        Example:
+          gnt-instance change-group --to rack2 -I hail inst1
+        """
+        cl = client()
+        op = {
+            "OP_ID": "OP_INSTANCE_CHANGE_GROUP",
+            "instance_name": instance,
+            "target_groups": list(groups) or None,
+            "iallocator": iallocator,
+            "early_release": early_release,
+        } | job_fields(dry_run, priority)
+        outcome = run_ops(cl, [op], submit=submit)
+        if outcome is None:
+            return
+        (result,) = outcome
+        bad = _wait_all(cl, [(instance, ok, job_id) for ok, job_id in result.get("jobs", [])])
+        if bad:
+            print(f"There were {bad} errors while changing group of instance '{instance}'.")
+            sys.exit(1)
+        print(f"Instance '{instance}' changed group successfully.")
+
+
+def _wait_all(cl: Any, jobs: list[tuple[str, bool, Any]]) -> int:
+    """Follow each submitted job to its end; the number that failed (or were never submitted)."""
+    bad = 0
+    for name, ok, job_id in jobs:
+        if not ok:
+            print(f"Instance {name}: job submission failed: {job_id}")
+            bad += 1
+            continue
+        try:
+            wait_job(cl, job_id)
+        except Exception as err:  # noqa: BLE001 - every instance is reported, then the count
+            print(f"Instance {name}: {err}")
+            bad += 1
+    return bad
 
 
 def _order(instances: tuple[str, ...]) -> Any:

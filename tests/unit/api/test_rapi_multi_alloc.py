@@ -69,3 +69,32 @@ def test_bad_multi_alloc_bodies_are_400_before_any_job(rapi_server: RapiServer, 
 
 def test_a_reader_may_not_multi_allocate(rapi_server: RapiServer) -> None:
     assert rapi_server.call("POST", "/2/instances-multi-alloc", {"instances": [_alloc("m1")]}, user=READER)[0] == 403
+
+
+def test_change_group_body_becomes_the_opcode(rapi_server: RapiServer) -> None:
+    body = {"target_groups": ["rack2"], "iallocator": "hail", "early_release": True}
+    status, job_id = rapi_server.call("PUT", "/2/instances/web1/change-group", body)
+    assert status == 200
+    (op,) = _ops(rapi_server, job_id)
+    assert (op["OP_ID"], op["instance_name"], op["target_groups"], op["early_release"]) == (
+        "OP_INSTANCE_CHANGE_GROUP",
+        "web1",
+        ["rack2"],
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"target_groups": "rack2"}, "OP_INSTANCE_CHANGE_GROUP.target_groups' fails validation"),
+        ({"bogus": 1}, "Parameter 'bogus' is not valid for OP_INSTANCE_CHANGE_GROUP"),
+        ({"early_release": "yes"}, "OP_INSTANCE_CHANGE_GROUP.early_release' fails validation"),
+    ],
+)
+def test_bad_change_group_bodies_are_400_before_any_job(rapi_server: RapiServer, body: Any, message: str) -> None:
+    before = rapi_server.state()
+    status, answer = rapi_server.call("PUT", "/2/instances/web1/change-group", body)
+    assert status == 400 and message in answer["explain"], answer
+    assert rapi_server.state() == before
+    assert rapi_server.call("PUT", "/2/instances/web1/change-group", {}, user=READER)[0] == 403

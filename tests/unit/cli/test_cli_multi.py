@@ -147,3 +147,33 @@ def test_batch_create_missing_file_is_a_one_line_error(monkeypatch: pytest.Monke
     client = FakeClient()
     result = invoke(monkeypatch, client, None, "batch-create", str(tmp_path / "nope.json"))
     assert result.exit_code != 0 and "Can't read the instance definition file" in result.output and not client.ops
+
+
+def test_change_group_sends_ganetis_opcode_and_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeClient()
+    waited: list[int] = []
+    monkeypatch.setattr(cli_multi, "wait_job", lambda cl, job_id: waited.append(job_id))
+    args = ("change-group", "--to", "rack2", "--to", "rack3", "-I", "hail", "--early-release", "web1")
+    result = invoke(monkeypatch, client, {"jobs": [[True, 9]]}, *args)
+    assert result.exit_code == 0, result.output
+    (op,) = client.ops
+    assert (op["OP_ID"], op["instance_name"], op["target_groups"], op["iallocator"], op["early_release"]) == (
+        "OP_INSTANCE_CHANGE_GROUP",
+        "web1",
+        ["rack2", "rack3"],
+        "hail",
+        True,
+    )
+    assert waited == [9] and result.output.endswith("Instance 'web1' changed group successfully.\n")
+
+
+def test_change_group_without_to_leaves_the_choice_to_the_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = FakeClient()
+
+    def wait_job(cl: Any, job_id: int) -> None:
+        raise OpExecError("migration failed")
+
+    monkeypatch.setattr(cli_multi, "wait_job", wait_job)
+    result = invoke(monkeypatch, client, {"jobs": [[True, 9]]}, "change-group", "web1")
+    assert client.ops[0]["target_groups"] is None
+    assert result.exit_code == 1 and "There were 1 errors while changing group of instance 'web1'." in result.output
