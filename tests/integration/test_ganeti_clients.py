@@ -309,3 +309,29 @@ def test_ganetis_client_reads_instance_info_and_multi_allocates(
     finally:
         for name in names:
             cluster.run("gnt-instance", "remove", "-f", name)
+
+
+def test_ganetis_client_changes_an_instances_group(cluster: VCluster, admin: GanetiClient) -> None:
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node1", "gcg1")
+    admin.job("CreateGroup", "gc-rack3")
+    try:
+        admin.job("AssignGroupNodes", "gc-rack3", ["node3"], force=True)
+        bad = cluster.run("gnt-instance", "change-group", "--to", "default", "gcg1")
+        assert bad.rc != 0 and "Can't use group(s) 'default' as targets, they are used by" in bad.text, bad.text
+        assert len(bad.text.strip().splitlines()) <= 3 and "Traceback" not in bad.text
+        # Ganeti 3.0's client has no method for this resource: its generic request drives it
+        body = {"target_groups": ["gc-rack3"], "iallocator": "hail"}
+        job_id = admin("_SendRequest", "PUT", "/2/instances/gcg1/change-group", None, body)
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is True, admin("GetJobStatus", job_id)
+        ((ok, move_job),) = admin("GetJobStatus", job_id)["opresult"][0]["jobs"]
+        assert ok and admin("WaitForJobCompletion", move_job, period=0.2) is True, admin("GetJobStatus", move_job)
+        assert admin("GetInstance", "gcg1")["pnode"] == "node3"
+        out = cluster.ok("gnt-instance", "change-group", "-I", "hail", "gcg1")
+        assert "Instance 'gcg1' changed group successfully." in out
+        assert admin("GetInstance", "gcg1")["pnode"] in ("node1", "node2")
+        (refused,) = admin.calls(("_SendRequest", ["PUT", "/2/instances/gcg1/change-group", None, {"bogus": 1}], {}))
+        assert refused["ok"] is False and refused["code"] == 400
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "gcg1")
+        admin.job("AssignGroupNodes", "default", ["node3"], force=True)
+        admin.job("DeleteGroup", "gc-rack3")
