@@ -54,6 +54,8 @@ class LUInstanceMultiAlloc(LogicalUnit):
 
     @classmethod
     def check_opcode(cls, op: Any) -> None:
+        if not op.instances:
+            raise OpPrereqError("No instances given to allocate", ECODE_INVAL)
         ops = create_ops(op.instances)
         names = [o.instance_name for o in ops]
         dups = sorted({n for n in names if names.count(n) > 1})

@@ -21,8 +21,8 @@ MAX_MULTI_ALLOC = 1000
 
 def _instance_bodies(value: Any) -> None:
     """Each entry an OP_INSTANCE_CREATE body (a JSON object); the LU checks their fields."""
-    if not isinstance(value, list) or not value:
-        raise ValueError("must be a non-empty list of instance definitions")
+    if not isinstance(value, list):
+        raise ValueError("must be a list of instance definitions")
     if len(value) > MAX_MULTI_ALLOC:
         raise ValueError(f"at most {MAX_MULTI_ALLOC} instances in one allocation, got {len(value)}")
     for index, item in enumerate(value):
@@ -43,7 +43,7 @@ class OpInstanceQueryData(OpCode):
 @dataclass(kw_only=True)
 class OpInstanceMultiAlloc(OpCode):
     OP_ID: ClassVar[str] = "OP_INSTANCE_MULTI_ALLOC"
-    instances: list[dict[str, Any]] = _f(doc="OP_INSTANCE_CREATE bodies, placed together", check=_instance_bodies)
+    instances: list[dict[str, Any]] = _f([], "OP_INSTANCE_CREATE bodies, placed together", _instance_bodies)
     iallocator: str | None = _f(None, "Allocator placing the instances (cluster default when empty)")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
 

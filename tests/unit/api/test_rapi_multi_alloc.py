@@ -57,7 +57,7 @@ def test_multi_alloc_renames_ganetis_aliases_and_is_one_job(rapi_server: RapiSer
         ({"instances": [_alloc("m1", bogus=1)]}, "Instance 0: Parameter 'bogus' is not valid for OP_INSTANCE_CREATE"),
         ({"instances": [_alloc("m1", pnode="node1"), _alloc("m2")]}, "providing pnode/snode while others do not"),
         ({"instances": [_alloc("m1")], "bogus": 1}, "Parameter 'bogus' is not valid for OP_INSTANCE_MULTI_ALLOC"),
-        ({"instances": []}, "non-empty list"),
+        ({"instances": []}, "No instances given to allocate"),
     ],
 )
 def test_bad_multi_alloc_bodies_are_400_before_any_job(rapi_server: RapiServer, body: Any, message: str) -> None:

@@ -98,6 +98,7 @@ def test_dry_run_result_places_without_jobs(harness: Harness, monkeypatch: pytes
         ([_body("a1", bogus=1)], {}, "Instance 0: Parameter 'bogus' is not valid for OP_INSTANCE_CREATE"),
         ([{"disk_template": "diskless"}], {}, "Instance 0: Required parameter"),
         ([_body("a1", OP_ID="OP_INSTANCE_REMOVE")], {}, "only OP_INSTANCE_CREATE"),
+        ([], {}, "No instances given to allocate"),
     ],
 )
 def test_bad_batches_are_refused_before_any_placement(
@@ -117,7 +118,7 @@ def test_an_existing_name_refuses_the_batch(harness: Harness, monkeypatch: pytes
     assert err.value.args[1] == ECODE_EXISTS and not requests and harness.queue.jobs == []
 
 
-@pytest.mark.parametrize("instances", [[], [1], "x", [{}] * 1001])
+@pytest.mark.parametrize("instances", [[1], "x", [{}] * 1001])
 def test_the_opcode_refuses_malformed_instance_lists(instances: Any) -> None:
     with pytest.raises(OpPrereqError):
         from_dict({"OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": instances})
