@@ -28,6 +28,7 @@ __all__ = ["LUInstanceChangeGroup"]
 @register
 class LUInstanceChangeGroup(InstanceLU):
     OPCODE = OpInstanceChangeGroup
+    HPATH = "instance-change-group"
     op: OpInstanceChangeGroup
 
     def declare_locks(self, level: Level) -> LockRequest | None:
@@ -52,6 +53,9 @@ class LUInstanceChangeGroup(InstanceLU):
         if not targets:
             raise OpPrereqError("There are no possible target groups", ECODE_INVAL)
         self.target_names = sorted(self.cfg.groups[u].name for u in targets)
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {**super().hooks_env(), "TARGET_GROUPS": " ".join(self.target_names)}
 
     def dry_run_result(self) -> Any:
         return {"jobs": []}

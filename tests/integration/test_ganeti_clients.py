@@ -262,6 +262,10 @@ def test_ganetis_client_reads_instance_info_and_multi_allocates(
 
     names = ["gma1", "gma2"]
     try:
+        job_id = admin("InstancesMultiAlloc", [entry(n) for n in names], iallocator="hail", dry_run=True)
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is True, admin("GetJobStatus", job_id)
+        assert admin("GetJobStatus", job_id)["opresult"] == [{"allocatable": names, "failed": [], "jobs": []}]
+        assert not set(names) & set(admin("GetInstances"))
         job_id = admin("InstancesMultiAlloc", [entry(n) for n in names], iallocator="hail")
         assert admin("WaitForJobCompletion", job_id, period=0.2) is True, admin("GetJobStatus", job_id)
         (result,) = admin("GetJobStatus", job_id)["opresult"]

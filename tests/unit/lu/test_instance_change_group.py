@@ -74,3 +74,12 @@ def test_a_single_group_cluster_has_no_target(harness: Harness) -> None:
     with pytest.raises(OpPrereqError, match="There are no possible target groups"):
         harness.run(OpInstanceChangeGroup(instance_name="web1"), LUInstanceChangeGroup)
     assert harness.queue.jobs == []
+
+
+def test_hooks_see_the_target_groups(racks: Harness) -> None:
+    racks.add_instance("web1", "node1")
+    lu = LUInstanceChangeGroup(OpInstanceChangeGroup(instance_name="web1"), racks.ctx, lambda *a: None)
+    lu.check_prereq()
+    env = lu.hooks_env()
+    assert lu.HPATH == "instance-change-group" and env["TARGET_GROUPS"] == "rack2"
+    assert env["INSTANCE_NAME"] == "web1"
