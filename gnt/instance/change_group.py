@@ -19,7 +19,7 @@ from typing import Any
 from gnt.errors import ECODE_INVAL, ECODE_NORES, OpPrereqError
 from gnt.instance.lifecycle import InstanceLU
 from gnt.instance.multi_opcodes import OpInstanceChangeGroup
-from gnt.jobs.locking import Level, LockRequest
+from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import register
 
 __all__ = ["LUInstanceChangeGroup"]
@@ -33,7 +33,7 @@ class LUInstanceChangeGroup(InstanceLU):
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         if level == Level.NODE:
-            return LockRequest("__all__", shared=True)  # the allocator reads every node
+            return LockRequest(ALL, shared=True)  # the allocator reads every node
         return super().declare_locks(level)
 
     def check_prereq(self) -> None:

@@ -15,7 +15,7 @@ from gnt.errors import OpExecError
 from gnt.instance.common import filled_beparams, filled_hvparams, filled_nicparams
 from gnt.instance.multi_opcodes import OpInstanceQueryData
 from gnt.instance.query import _disk_path
-from gnt.jobs.locking import Level, LockRequest
+from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Disk, Instance, Nic
 from gnt.rpc import procedures as proc
@@ -66,7 +66,7 @@ class LUInstanceQueryData(LogicalUnit):
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         if level == Level.INSTANCE and self.op.use_locking:
-            return LockRequest(sorted(set(self.op.instances)) or "__all__", shared=True)
+            return LockRequest(sorted(set(self.op.instances)) or ALL, shared=True)
         return None
 
     def check_prereq(self) -> None:

@@ -55,3 +55,15 @@ def test_unreachable_primary_fails_the_live_query(harness: Harness) -> None:
 def test_bad_names_refused_by_the_opcode() -> None:
     with pytest.raises((OpPrereqError, ValueError)):
         from_dict({"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": ["bad name!"]})
+
+
+def test_use_locking_takes_shared_instance_locks_only(harness: Harness) -> None:
+    from gnt.jobs.locking import ALL, Level
+
+    lu = LUInstanceQueryData(OpInstanceQueryData(instances=["b", "a"], use_locking=True), harness.ctx, print)
+    request = lu.declare_locks(Level.INSTANCE)
+    assert request is not None and request.names == ["a", "b"] and request.shared
+    everything = LUInstanceQueryData(OpInstanceQueryData(use_locking=True), harness.ctx, print)
+    assert everything.declare_locks(Level.INSTANCE).names == ALL  # type: ignore[union-attr]
+    assert LUInstanceQueryData(OpInstanceQueryData(), harness.ctx, print).declare_locks(Level.INSTANCE) is None
+    assert lu.declare_locks(Level.NODE) is None
