@@ -17,10 +17,13 @@ def logical_units() -> Registry:
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.group.logic
+    import gnt.instance.change_group
     import gnt.instance.create
     import gnt.instance.disks
     import gnt.instance.lifecycle
     import gnt.instance.migrate
+    import gnt.instance.multi_alloc
+    import gnt.instance.query_data
     import gnt.instance.reinstall
     import gnt.instance.rename
     import gnt.instance.replace_disks
@@ -37,11 +40,14 @@ def logical_units() -> Registry:
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.group.logic,
+            gnt.instance.change_group,
             gnt.instance.create,
             gnt.instance.disks,
             gnt.instance.lifecycle,
             gnt.instance.migrate,
+            gnt.instance.multi_alloc,
             gnt.instance.reinstall,
+            gnt.instance.query_data,
             gnt.instance.rename,
             gnt.instance.replace_disks,
             gnt.node.logic,

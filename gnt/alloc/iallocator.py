@@ -204,7 +204,8 @@ def _node_dict(m: ClusterModel, i: int) -> dict[str, Any]:
 def _inst_dict(m: ClusterModel, x: Instance) -> dict[str, Any]:
     nodes = [m.nodes[x.pnode].name] + ([m.nodes[x.snode].name] if x.snode >= 0 else [])
     state = {"running": "up", "ADMIN_offline": "offline"}.get(x.status, "down")
-    disks = x.disks or [x.dsk]
+    # a diskless instance has no disk (a [0] here failed the ipolicy's minimum disk size on the way back)
+    disks = x.disks or ([x.dsk] if x.dsk else [])
     return {
         "memory": x.mem,
         "vcpus": x.vcpus,

@@ -31,6 +31,7 @@ from gnt.cluster import remote as cluster_remote
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.group import query as gq
 from gnt.group import rapi as group_routes
+from gnt.instance import multi_rapi as instance_multi_routes
 from gnt.instance import query as iq
 from gnt.instance import rapi as instance_admin_routes
 from gnt.jobs import query as jq
@@ -173,6 +174,7 @@ class Api:
         r.add_put("/2/queue/drain", self.queue_drain)
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
+        instance_multi_routes.add_routes(r, self._submit, self._body)
         group_routes.add_routes(r, self._submit, self._body)
         node_routes.add_routes(r, self._submit, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)

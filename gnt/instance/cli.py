@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Any
 
 import click
@@ -27,13 +26,13 @@ from gnt.cli.common import (
     run_list,
 )
 from gnt.cli.jobs import run_ops
-from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
 from gnt.instance.cli_admin import add_admin_commands
+from gnt.instance.cli_multi import add_multi_commands
 from gnt.instance.selection import run_on_selection, selection_options
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
-from gnt.units import format_size, parse_size
+from gnt.units import parse_size
 
 DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]
 
@@ -51,6 +50,7 @@ def main() -> None:
 
 add_tag_commands(main, tag_syntax.KIND_INSTANCE, "gnt-instance", "inst1")
 add_admin_commands(main)
+add_multi_commands(main)
 
 
 def parse_beparams(text: str | None) -> dict[str, Any]:
@@ -254,104 +254,6 @@ def list_(
 
 
 add_list_fields_command(main, "instance", "gnt-instance")
-
-
-def _info_tree(d: dict[str, Any]) -> dict[str, Any]:
-    stamp = "%Y-%m-%d %H:%M:%S"
-    actual = "up" if d["oper_state"] else "down"
-    configured = "up" if d["admin_state"] == "up" else "down"
-    be, custom_be = d["beparams"], d["custom_beparams"]
-    if "memory" not in custom_be:
-        be_view = {k: (v if k in custom_be else f"default ({v})") for k, v in sorted(be.items())}
-        be_view["memory"] = f"default ({be['maxmem']})"
-        be_view = dict(sorted(be_view.items()))
-    disks = []
-    columns = zip(
-        d["disk.sizes"],
-        d["disk.uuids"],
-        d["disk.names"],
-        d["disk.modes"],
-        d["disk.logical_ids"],
-        d["disk.paths"],
-        strict=True,
-    )
-    for i, (size, uuid, name, mode, logical_id, path) in enumerate(columns):
-        disk = {f"disk/{i}": f"{d['disk_template']}, size {format_size(size)}", "access mode": mode}
-        if logical_id:
-            disk["logical_id"] = str(logical_id)
-            disk["on primary"] = f"{path} (N/A:N/A)"
-        disks.append(disk | {"name": name, "UUID": uuid})
-    nics = [
-        {f"nic/{i}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
-        for i, (mac, ip, mode, link) in enumerate(
-            zip(d["nic.macs"], d["nic.ips"], d["nic.modes"], d["nic.links"], strict=True)
-        )
-    ]
-    return {
-        "Instance name": d["name"],
-        "UUID": d["uuid"],
-        "Serial number": d["serial_no"],
-        "Creation time": time.strftime(stamp, time.localtime(d["ctime"])),
-        "Modification time": time.strftime(stamp, time.localtime(d["mtime"])),
-        "State": f"configured to be {configured}, actual state is {actual}",
-        "Nodes": [{"primary": d["pnode"], "group": d["pnode.group"]}, {"secondaries": ", ".join(d["snodes"])}],
-        "Operating system": d["os"],
-        "Operating system parameters": d["osparams"],
-        "Allocated network port": d["network_port"],
-        "Hypervisor": d["hypervisor"],
-        "Hypervisor parameters": dict(sorted(d["hvparams"].items())),
-        "Back-end parameters": be_view,
-        "NICs": nics,
-        "Disk template": d["disk_template"],
-        "Disks": disks,
-    }
-
-
-@main.command(context_settings=CONTEXT)
-@click.argument("instances", nargs=-1)
-@handle_errors
-def info(instances: tuple[str, ...]) -> None:
-    """Show instance details.
-
-    \b
-    Example:
-      gnt-instance info inst1
-    """
-    cl = client()
-    names = list(instances) or [i["id"] for i in cl.get("/2/instances")]
-    fields = [
-        "name",
-        "uuid",
-        "serial_no",
-        "ctime",
-        "mtime",
-        "admin_state",
-        "oper_state",
-        "pnode",
-        "pnode.group",
-        "snodes",
-        "os",
-        "osparams",
-        "network_port",
-        "hypervisor",
-        "hvparams",
-        "beparams",
-        "custom_beparams",
-        "disk_template",
-        "disk.sizes",
-        "disk.uuids",
-        "disk.names",
-        "disk.modes",
-        "disk.logical_ids",
-        "disk.paths",
-        "nic.macs",
-        "nic.ips",
-        "nic.modes",
-        "nic.links",
-    ]
-    data = cl.get("/2/query/instance", fields=",".join(fields), names=",".join(names))
-    out = [_info_tree({f: cell[1] for f, cell in zip(fields, row, strict=True)}) for row in data["data"]]
-    print_tree(out)
 
 
 @main.command(context_settings=CONTEXT)

@@ -1,0 +1,69 @@
+"""RAPI resources of instance info, multi-allocation and change-group, with Ganeti's paths and bodies.
+
+- `GET /2/instances/NAME/info[?static=1]`: a job of OP_INSTANCE_QUERY_DATA (Ganeti answers a job id,
+  its clients wait for it and read `{NAME: {...}}` from the result).
+- `POST /2/instances-multi-alloc`: OP_INSTANCE_MULTI_ALLOC's fields (`instances`, `iallocator`,
+  `opportunistic_locking`); each instance body takes Ganeti's `name` and `os` aliases for
+  `instance_name` and `os_type`, as Ganeti's server renames them.
+- `PUT /2/instances/NAME/change-group`: OP_INSTANCE_CHANGE_GROUP's fields (`iallocator`,
+  `target_groups`, `early_release`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gnt.api import params as p
+
+__all__ = ["add_routes"]
+
+Submit = Callable[[web.Request, list[dict[str, Any]]], Awaitable[web.Response]]
+Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
+
+
+#: Ganeti's server renames these keys of each instance body (its rlib2 multi-alloc resource)
+_ALIASES = {"os": "os_type", "name": "instance_name"}
+
+
+def _create_body(index: int, item: Any) -> Any:
+    """One instance body under the opcode's names; anything else is OP_INSTANCE_CREATE's to check."""
+    if not isinstance(item, dict):
+        raise p.bad_request(f"Instance {index} must be an object")
+    item = {k: v for k, v in item.items() if k != "__version__"}
+    for alias, name in _ALIASES.items():
+        if alias in item:
+            if name in item:
+                raise p.bad_request(f"Instance {index}: parameter '{alias}' and '{name}' are the same; give only one")
+            item[name] = item.pop(alias)
+    return item
+
+
+def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
+    """The three resources; `submit` is the API's job submission (it honours dry-run and reason)."""
+
+    async def info(request: web.Request) -> web.Response:
+        static = bool(p.query_flag(request, "static"))
+        op = {"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": [request.match_info["name"]], "static": static}
+        return await submit(request, [op])
+
+    async def multi_alloc(request: web.Request) -> web.Response:
+        data = await body(request)
+        data.pop("__version__", None)
+        if "instances" not in data:
+            raise p.bad_request("Request is missing required 'instances' field in body")
+        instances = p.check_kind(data["instances"], "list", "'instances'")
+        bodies = [_create_body(index, item) for index, item in enumerate(instances)]
+        op = {**data, "OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": bodies}
+        return await submit(request, [op])
+
+    async def change_group(request: web.Request) -> web.Response:
+        data = await body(request)
+        op = {**data, "OP_ID": "OP_INSTANCE_CHANGE_GROUP", "instance_name": request.match_info["name"]}
+        return await submit(request, [op])
+
+    router.add_get("/2/instances/{name}/info", info)
+    router.add_post("/2/instances-multi-alloc", multi_alloc)
+    router.add_put("/2/instances/{name}/change-group", change_group)
