@@ -61,8 +61,11 @@ _JOB_ID_RE = re.compile(r"^[0-9]{1,18}\Z")
 #: typed key where aiohttp has one; Debian 12's aiohttp 3.8 (the test bed's hosts) has only string keys
 BODY: Any = web.RequestKey("body", object) if hasattr(web, "RequestKey") else "gnt.body"
 #: GET resources that need an authenticated user even when reads are anonymous, as in Ganeti: the
-#: console (it hands out a way in), job waits and node storage (a job) need `write`; queries any user
-_GET_NEEDS_WRITE = frozenset({"/2/instances/{name}/console", "/2/jobs/{id}/wait", node_routes.STORAGE_PATH})
+#: console (it hands out a way in), job waits, node storage and instance info (each queues a job: an
+#: anonymous reader must not be able to fill the queue) need `write`; queries any user
+_GET_NEEDS_WRITE = frozenset(
+    {"/2/instances/{name}/console", "/2/jobs/{id}/wait", node_routes.STORAGE_PATH, "/2/instances/{name}/info"}
+)
 _GET_NEEDS_USER = frozenset({"/2/query/{resource}"})
 #: the opcode's reason trail entry a `reason=` query parameter becomes (Ganeti's source name)
 REASON_SOURCE = "gnt:library:rlib2"

@@ -245,3 +245,12 @@ def test_redistribute_config_is_a_job(rapi_server: RapiServer) -> None:
     status, job_id = rapi_server.call("PUT", "/2/redistribute-config", user=ADMIN)
     assert status == 200 and rapi_server.master.queue.get(job_id).ops[0]["OP_ID"] == "OP_CLUSTER_REDIST_CONF"
     assert rapi_server.call("PUT", "/2/redistribute-config", user=READER)[0] == 403
+
+
+def test_instance_info_queues_a_job_so_it_needs_a_write_user(rapi_server: RapiServer) -> None:
+    """GET /2/instances/I/info submits OP_INSTANCE_QUERY_DATA: an anonymous or read-only caller
+    gets no job (otherwise anyone could fill the queue with reads)."""
+    before = rapi_server.state()
+    assert rapi_server.call("GET", "/2/instances/inst1/info", user=None)[0] == 401
+    assert rapi_server.call("GET", "/2/instances/inst1/info", user=READER)[0] == 403
+    assert rapi_server.state() == before
