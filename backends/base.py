@@ -19,14 +19,23 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from gnt import paths
 from gnt.errors import HypervisorError
-from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationStatus
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus
 
 
 class Hypervisor(abc.ABC):
     """A node's driver for one hypervisor type."""
 
     name: str = ""
+
+    def disk_path(self, disk: DiskSpec) -> str:
+        """The node-local path of a disk: `path` when the node filled it in, else the logical id's path."""
+        if disk.path:
+            return disk.path
+        if disk.logical_id:
+            return paths.localize(disk.logical_id[-1])
+        raise HypervisorError(f"disk {disk.index} ({disk.uuid}) has no path on this node")
 
     # -- lifecycle --------------------------------------------------------------------------
     @abc.abstractmethod

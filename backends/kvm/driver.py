@@ -23,7 +23,7 @@ from backends.kvm.argv import Facts, RunPaths, build_argv, hvparams
 from backends.kvm.qmp import Monitor, session
 from gnt import paths
 from gnt.errors import HypervisorError
-from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, RunState
+from gnt.runtime import InstanceRuntime, InstanceSpec, RunState
 from gnt.serial import to_dict
 
 __all__ = ["KvmBase"]
@@ -141,14 +141,6 @@ class KvmBase(Hypervisor):
         except OSError as err:
             raise HypervisorError(f"cannot read disk image {path}: {err}") from err
         return "qcow2" if magic == QCOW2_MAGIC else "raw"
-
-    def disk_path(self, disk: DiskSpec) -> str:
-        """The node-local path: `path` when the node filled it in, else the logical id's path."""
-        if disk.path:
-            return disk.path
-        if disk.logical_id:
-            return paths.localize(disk.logical_id[-1])
-        raise HypervisorError(f"disk {disk.index} ({disk.uuid}) has no path on this node")
 
     async def facts(self, spec: InstanceSpec, incoming: bool = False, paused: bool = False) -> Facts:
         params = hvparams(spec)

@@ -24,7 +24,7 @@ from backends.xen import xl
 from backends.xen.config import XenFacts, build_config, hvparams
 from gnt import paths
 from gnt.errors import HypervisorError
-from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
+from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
 
 __all__ = ["VIF_SCRIPT", "XenHypervisor", "Runner"]
 
@@ -71,13 +71,6 @@ class XenHypervisor(Hypervisor):
         """Every domain but dom0, by name."""
         _, out, _ = await self._xl(self._cmd("")["list"])
         return {d.name: d for d in xl.parse_list(out) if d.domid != 0}
-
-    def disk_path(self, disk: DiskSpec) -> str:
-        if disk.path:
-            return disk.path
-        if disk.logical_id:
-            return paths.localize(disk.logical_id[-1])
-        raise HypervisorError(f"disk {disk.index} ({disk.uuid}) has no path on this node")
 
     def write_config(self, spec: InstanceSpec) -> str:
         """Write the instance's xl config (0600: it names the disks) and return its path."""

@@ -8,14 +8,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from gnt.errors import OpExecError, OpPrereqError
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.os import query
 from gnt.os.opcodes import OpOsDiagnose
-from gnt.rpc import procedures as proc
+from gnt.os.params import validate_on_nodes
 
 
 @register
@@ -55,13 +53,7 @@ async def check_cluster_changes(lu: LogicalUnit, op: Any) -> None:
     nodes = [n for n in lu.cfg.nodes.values() if n.vm_capable and not n.offline]
     for os_name, params in sorted(changes.items()):
         wanted = _updated(lu.cfg.cluster.osparams.get(os_name, {}), params)
-        args = proc.OsValidateArgs(os_name, wanted, force_variant=True, required=False)
-        results = await asyncio.gather(*(lu.rpc.os_validate(lu.ctx.services.target(n), args) for n in nodes))
-        for node, result in zip(nodes, results, strict=True):
-            if result.failed:
-                if isinstance(result.error, OpPrereqError):
-                    raise result.error
-                raise OpExecError(f"OS Parameters validation failed on node {node.name}: {result.error}")
+        await validate_on_nodes(lu, nodes, os_name, wanted, force_variant=True, required=False)
 
 
 def apply_cluster_changes(lu: LogicalUnit, op: Any, cluster: Any) -> None:

@@ -53,14 +53,19 @@ def check_installable(cluster: Cluster, os_name: str) -> None:
 
 
 async def validate_on_nodes(
-    lu: LogicalUnit, nodes: Iterable[Node], os_name: str, osparams: dict[str, Any], force_variant: bool = False
+    lu: LogicalUnit,
+    nodes: Iterable[Node],
+    os_name: str,
+    osparams: dict[str, Any],
+    force_variant: bool = False,
+    required: bool = True,
 ) -> None:
     """Ask each node whether it can install `os_name` with `osparams` (Ganeti's CheckOSParams):
     the OS exists there and is valid, the variant is one it lists, the parameters are ones it
     declares and its verify script accepts them. A wrong variant is the caller's input and comes
     back as the node said it; anything else names the node."""
     nodes = list(nodes)
-    args = proc.OsValidateArgs(os_name, dict(osparams), force_variant)
+    args = proc.OsValidateArgs(os_name, dict(osparams), force_variant, required)
     results = await asyncio.gather(*(lu.rpc.os_validate(lu.ctx.services.target(n), args) for n in nodes))
     for node, result in zip(nodes, results, strict=True):
         if result.failed:
