@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -28,6 +29,30 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_sshd(config: Path, port: int) -> Iterator[None]:
+    """Run sshd with `config` until the block ends; returns once it accepts connections on `port`."""
+    import socket
+    import time
+
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory sshd insists on
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sshd did not start: {proc.stderr.read() if proc.stderr else ''}") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[dict[str, object]]:
     """An sshd on 127.0.0.1 that accepts only a key made for this test, for the current user."""
@@ -47,25 +72,8 @@ def sshd(tmp_path: Path) -> Iterator[dict[str, object]]:
     known = tmp_path / "known_hosts"
     host_pub = (tmp_path / "host.pub").read_text().split()
     known.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory sshd insists on
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
-    try:
-        import socket
-        import time
-
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"sshd did not start: {proc.stderr.read() if proc.stderr else ''}") from None
-                time.sleep(0.05)
+    with running_sshd(config, port):
         yield {"port": port, "key": str(tmp_path / "client"), "known": str(known), "user": getpass.getuser()}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_certificate_is_installed_over_ssh(sshd: dict[str, object], tmp_path: Path) -> None:

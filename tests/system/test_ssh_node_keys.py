@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from gnt.errors import OpPrereqError
 from gnt.node import hostkey
 from gnt.node.join import SshTransport
 from gnt.node.ssh import SshSettings, connect
-from tests.system.test_ssh_join import SSHD, _free_port, pytestmark
+from tests.system.test_ssh_join import _free_port, pytestmark, running_sshd
 
 __all__ = ["pytestmark"]
 
@@ -51,26 +49,12 @@ def node(tmp_path: Path) -> Iterator[dict[str, object]]:
         f"#!/bin/sh\necho 'Software version: {__version__}'\necho 'Internode protocol: {PROTOCOL_VERSION}'\n"
     )
     version.chmod(0o755)
-    Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("sshd did not start") from None
-                time.sleep(0.05)
+    with running_sshd(config, port):
         yield {
             "port": port, "dir": tmp_path, "config": str(config), "known": str(known), "host_pub": host_pub,
             "admin": str(tmp_path / "admin"), "cluster": str(tmp_path / "cluster"), "cluster_pub": cluster_pub,
             "version": str(version), "user": getpass.getuser(),
         }  # fmt: skip
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def transport(node: dict[str, object], key: str = "admin") -> SshTransport:
