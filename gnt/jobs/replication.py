@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
+from gnt.batching import OrderedBatchSender
 from gnt.db import SqliteWriter
 from gnt.jobs.store import Row, all_rows
 from gnt.objects import Node
@@ -25,46 +26,30 @@ from gnt.rpc import procedures as proc
 log = logging.getLogger("gnt-masterd")
 
 
-class _Sender:
+class _Sender(OrderedBatchSender["list[Row] | None"]):
     """Ships rows to one candidate in order; what queued up while a call was out travels in the next one."""
 
     def __init__(self, owner: QueueReplicator, node_uuid: str) -> None:
         self.owner = owner
         self.node_uuid = node_uuid
         self.stale = False
-        self.pending: list[tuple[list[Row], asyncio.Future[None] | None]] = []
-        self.wakeup = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
+        super().__init__()
 
     def send(self, rows: list[Row] | None) -> asyncio.Future[None]:
-        """Queue rows (None: a full copy) and return a future that is done once they were shipped (or failed)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Queue rows (None: a full copy, so the candidate is stale until it got one)."""
         if rows is None:
             self.stale = True
-            rows = []
-        self.pending.append((rows, fut))
-        self.wakeup.set()
-        return fut
+        return super().send(rows)
 
-    async def _run(self) -> None:
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            batch, self.pending = self.pending, []
-            if not batch:
-                continue
-            latest: dict[int, Row] = {}
-            for rows, _ in batch:
-                for row in rows:
-                    latest[row[0]] = row  # a job written twice in the batch: its last row is enough
-            try:
-                await self._ship(list(latest.values()))
-            except Exception:  # noqa: BLE001 - a sender must outlive any one failure
-                log.exception("job queue replication failed")
-                self.stale = True
-            for _, fut in batch:
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+    def failed(self) -> None:
+        self.stale = True
+
+    async def ship(self, batches: list[list[Row] | None]) -> None:
+        latest: dict[int, Row] = {}
+        for rows in batches:
+            for row in rows or []:
+                latest[row[0]] = row  # a job written twice in the batch: its last row is enough
+        await self._ship(list(latest.values()))
 
     async def _ship(self, rows: list[Row]) -> None:
         services = self.owner.services

@@ -12,6 +12,7 @@ import time
 from typing import Any, TypeVar
 
 from gnt import constants
+from gnt.batching import OrderedBatchSender
 from gnt.config.manager import ConfigManager
 from gnt.config.store import ChangeSet
 from gnt.objects import Node
@@ -23,35 +24,15 @@ LIVE_CACHE_TTL = 2.0
 A = TypeVar("A")
 
 
-class CandidateSender:
+class CandidateSender(OrderedBatchSender[ChangeSet]):
     """Ships change sets to one master candidate, in order, batching what queued up."""
 
     def __init__(self, services: MasterServices, node_uuid: str) -> None:
         self.services = services
         self.node_uuid = node_uuid
-        self.pending: list[tuple[ChangeSet, asyncio.Future[None]]] = []
-        self.wakeup = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
+        super().__init__()
 
-    def send(self, changes: ChangeSet) -> asyncio.Future[None]:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((changes, fut))
-        self.wakeup.set()
-        return fut
-
-    async def _run(self) -> None:
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            batch, self.pending = self.pending, []
-            if not batch:
-                continue
-            await self._ship([c for c, _ in batch])
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def _ship(self, changes: list[ChangeSet]) -> None:
+    async def ship(self, changes: list[ChangeSet]) -> None:
         cfg = self.services.cfg
         node = cfg.nodes.get(self.node_uuid)
         if node is None or node.offline:
