@@ -6,13 +6,14 @@ locally, then start gnt-masterd, which takes over from there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from typing import Any
 
-from gnt import constants, durable, netutil, paths
+from gnt import constants, daemon_util, durable, netutil, paths
 from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
 
 #: how long a started gnt-masterd may take to answer; one that exits fails at once, so this only
@@ -103,6 +104,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     )
     for hv in hypervisors:
         cluster.hvparams.setdefault(hv, {})
+    started_noded = False
     paths.ensure_dir(paths.data_dir())
     try:
         writer = SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
@@ -117,10 +119,23 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         confine.write_volume_groups(paths.lvm_volume_groups(), [vg_name])
         certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
         certs.write_pem(paths.rapi_cert(), certs.generate_pem(name))  # separate: node daemons never trust it
+        if not paths.is_virtual():  # a virtual cluster's start-all runs every node daemon already
+            started_noded = _start_local_noded()
         start_masterd()
     except BaseException:
         _undo_init()
+        if started_noded:
+            with contextlib.suppress(GntError, OSError):
+                daemon_util.stop("gnt-noded")
         raise
+
+
+def _start_local_noded() -> bool:
+    """The master's own node daemon, as `gnt-node add` starts it on other nodes; whether this started it."""
+    if daemon_util.running_pid("gnt-noded") is not None:
+        return False
+    daemon_util.start("gnt-noded")
+    return True
 
 
 def _undo_init() -> None:

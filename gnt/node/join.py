@@ -41,6 +41,8 @@ class JoinTransport(Protocol):
 
     async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None: ...
 
+    async def start_node_daemon(self, node_name: str, address: str) -> str: ...
+
     async def leave(self, node_name: str, address: str, public_key: str | None) -> None: ...
 
     def host_key(self, address: str) -> str | None:
@@ -85,6 +87,10 @@ class LocalTransport:
 
     async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None:
         """A virtual node has no sshd of its own."""
+
+    async def start_node_daemon(self, node_name: str, address: str) -> str:
+        """A virtual node's daemon runs already (the virtual cluster's start-all started it)."""
+        return ""
 
     async def leave(self, node_name: str, address: str, public_key: str | None) -> None:
         """The node daemon's node_leave already forgot the cluster; it keeps running (vcluster's stop-all ends it)."""
@@ -138,6 +144,8 @@ class SshTransport:
         self._clients: dict[str, Any] = {}
         #: how the node's gnt tells its version (the node's own install, on root's PATH)
         self.version_command = "gnt-cluster version"
+        #: how the node's own install starts its node daemon (gnt.daemon_util)
+        self.start_command = "gnt-daemon-util start gnt-noded"
 
     def _remote(self, default: str) -> str:
         return os.path.join(os.path.dirname(self.remote_path), os.path.basename(default))
@@ -156,6 +164,12 @@ class SshTransport:
 
     async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None:
         await self._step(node_name, address, self._change_authorized_keys, public_key, sshkeys.add_key)
+
+    async def start_node_daemon(self, node_name: str, address: str) -> str:
+        """`gnt-daemon-util start gnt-noded` on the node: systemd's unit when it has one, else detached."""
+        said: list[str] = []
+        await self._step(node_name, address, self._start_node_daemon, said)
+        return said[0] if said else ""
 
     async def leave(self, node_name: str, address: str, public_key: str | None) -> None:
         await self._step(node_name, address, self._leave, public_key)
@@ -205,6 +219,13 @@ class SshTransport:
                 ECODE_ENVIRON,
             )
 
+    def _start_node_daemon(self, node_name: str, client: Any, said: list[str]) -> None:
+        try:
+            out = ssh.check_output(client, self.start_command)
+        except OSError as err:
+            raise OpPrereqError(f"Cannot start gnt-noded on node {node_name}: {err}", ECODE_ENVIRON) from None
+        said.append(out.strip().splitlines()[-1] if out.strip() else "")
+
     def _authorized_keys_file(self, node_name: str, client: Any) -> str:
         """The first file the node's sshd reads root's keys from (its AuthorizedKeysFile, Ganeti #1195)."""
         with client.open_sftp() as sftp:
@@ -247,7 +268,8 @@ class SshTransport:
         """Stop the node daemon, delete the cluster's files, and last the cluster's key (our way in)."""
         pid = shlex.quote(self.pid_file)
         stop = (
-            "if [ -d /run/systemd/system ] && systemctl is-active --quiet gnt-noded; then systemctl stop gnt-noded;"
+            "if [ -d /run/systemd/system ] && systemctl is-enabled --quiet gnt-noded 2>/dev/null;"
+            " then systemctl disable --now gnt-noded;"
             f' elif [ -s {pid} ]; then kill "$(cat {pid})" 2>/dev/null; rm -f {pid}; fi; true'
         )
         ssh.check_output(client, stop)

@@ -84,6 +84,10 @@ class LUNodeAdd(LogicalUnit):
                 self.feedback(f"* installing the cluster's SSH key on {op.node_name}")
                 public_key = await asyncio.to_thread(sshkeys.ensure_cluster_key)
                 await transport.install_ssh_key(op.node_name, self.primary_ip, public_key)
+            if op.node_setup:
+                said = await transport.start_node_daemon(op.node_name, self.primary_ip)
+                if said:
+                    self.feedback(f"* {said}")
             host_key = transport.host_key(self.primary_ip)
         finally:
             transport.close()

@@ -21,9 +21,8 @@ def test_accel_probe_boot_tests_and_caches(accel_verdict, guest_files, make_node
     data = os.path.join(make_node().root, "data")
     os.makedirs(data, exist_ok=True)
     proc.save_state(accel_probe.cache_path(data), accel_verdict)  # as if this node had probed
-    start = time.monotonic()
     again = run(accel_probe.detect(shutil.which("qemu-system-x86_64"), data, [guest_files[0]]))
-    assert again["accel"] == accel_verdict["accel"] and time.monotonic() - start < 1.0  # cached, no new probe
+    assert again == accel_verdict  # the cached verdict, probe time included: no new probe ran
 
 
 def test_boot_prints_marker_and_counts(make_node) -> None:

@@ -164,6 +164,32 @@ def test_leave_stops_the_daemon_and_removes_files_and_the_key(node: dict[str, ob
     assert not cluster_key_works(node)
 
 
+def test_join_starts_the_node_daemon_with_the_nodes_own_install(node: dict[str, object]) -> None:
+    """The master runs the node's `gnt-daemon-util start gnt-noded` (here a script standing in for
+    it, recording its arguments) and reports its answer; a failing start is a clear error."""
+    record = Path(str(node["dir"])) / "started"
+    starter = Path(str(node["dir"])) / "daemon-util"
+    starter.write_text(f'#!/bin/sh\necho "$@" >> {record}\necho "gnt-noded: started (pid 4242)"\n')
+    starter.chmod(0o755)
+    made = transport(node)
+    made.start_command = f"{starter} start gnt-noded"
+    try:
+        said = asyncio.run(made.start_node_daemon("node9", "127.0.0.1"))
+    finally:
+        made.close()
+    assert said == "gnt-noded: started (pid 4242)"
+    assert record.read_text() == "start gnt-noded\n"
+
+    starter.write_text("#!/bin/sh\necho 'gnt-daemon-util: gnt-noded exited at once with status 1' >&2\nexit 1\n")
+    made = transport(node)
+    made.start_command = f"{starter} start gnt-noded"
+    try:
+        with pytest.raises(OpPrereqError, match="Cannot start gnt-noded on node node9: .* exited at once"):
+            asyncio.run(made.start_node_daemon("node9", "127.0.0.1"))
+    finally:
+        made.close()
+
+
 def settings(node: dict[str, object], known: str) -> SshSettings:
     return SshSettings(port=int(node["port"]), timeout=5, known_hosts=(known,))
 

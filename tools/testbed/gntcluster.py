@@ -70,11 +70,11 @@ class GntCluster:
 
 
 def _prepare_host(host: Host, spec: ClusterSpec) -> None:
-    """Volume group, OS definition and a running gnt-noded on one host."""
+    """Volume group and OS definition on one host (gnt installed, no gnt daemon running)."""
     host.run(f"modprobe dm_mod && pvcreate -q /dev/vdb && vgcreate -q {shlex.quote(spec.vg)} /dev/vdb")
     os_dir = f"/opt/gnt/os/{shlex.quote(spec.os_name)}"
     host.run(f"mkdir -p /srv/gnt/os && cp -a {os_dir} /srv/gnt/os/")
-    start_noded(host, wait_serving=False)  # it serves once the cluster's certificate is there
+    # no gnt-noded yet: `gnt-cluster init` starts the master's and `gnt-node add` each other node's
 
 
 def start_noded(host: Host, wait_serving: bool = True, timeout: float = 120.0) -> None:
@@ -133,7 +133,7 @@ def start_gnt_cluster(bed: TestBed, spec: ClusterSpec | None = None) -> GntClust
             for future in [pool.submit(_prepare_host, h, spec) for h in hosts]:
                 future.result()
 
-    step("prepare hosts (VG, OS, gnt-noded)", prepare_all)
+    step("prepare hosts (VG, OS)", prepare_all)
     step("ssh trust", _trust_master, cluster.master, hosts[1:])
     init = (
         f"gnt-cluster init --enabled-hypervisors {spec.hypervisor}"

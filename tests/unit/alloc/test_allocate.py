@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +77,11 @@ def test_allocations_never_overcommit_nor_use_offline_or_drained(n, seed, reqs, 
             assert not NodeState.gather(m, slice(None)).fail_n1()[~m.offline].any(), "N+1 broken"
 
 
-def test_drbd_allocation_at_200_nodes_is_fast():
+def test_drbd_allocation_at_200_nodes_picks_two_distinct_nodes():
+    """At the issue's large-cluster size (its speed is bench/bench_alloc.py's, not a test's)."""
     m = generate_cluster(200, seed=1)
-    allocate(m, _new("warm"), commit=False)
-    t0 = time.perf_counter()
-    p = allocate(m, _new("timed"), commit=False)
-    assert time.perf_counter() - t0 < 0.2  # target 20 ms; generous for loaded CI machines
-    assert p.snode >= 0
+    p = allocate(m, _new("large"), commit=False)
+    assert 0 <= p.pnode < 200 and 0 <= p.snode < 200 and p.pnode != p.snode
 
 
 def test_policy_and_template_are_enforced():

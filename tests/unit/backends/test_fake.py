@@ -155,7 +155,7 @@ async def test_stop_force_and_paused_guests_are_killed(node: Factory) -> None:
     started = time.monotonic()
     await hv.stop(spec("a"), timeout=30, force=True)
     await hv.stop(spec("b"), timeout=30)  # a paused guest ignores ACPI: do not wait 30 s for it
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 15  # far below the 30 s a wait for the paused guest would take
     assert await hv.list_instances() == []
 
 
