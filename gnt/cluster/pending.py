@@ -6,8 +6,8 @@ job log and records the disk here (`<data dir>/pending-cleanup.json`, beside con
 master). `gnt-cluster verify` reports every entry; `gnt-cluster verify-disks`, which the watcher
 runs whenever entries are waiting, removes the disks from nodes that answer and drops the entries.
 
-An entry never removes a disk the config uses (its uuid is checked against every instance first),
-so a disk that was adopted back into the config in the meantime is safe.
+An entry never removes a disk the config uses on that node (its uuid is checked against the disks of
+every instance on the node first), so a disk that was adopted back into the config in the meantime is safe.
 """
 
 from __future__ import annotations
@@ -120,13 +120,20 @@ async def remove_disks(lu: Any, node: Any, disks: list[DiskSpec], instance: str)
 async def retry(lu: Any) -> dict[str, list[str]]:
     """Remove the recorded disks from nodes that answer; keep the rest. Returns what happened."""
     cfg = lu.cfg
-    used = {d.uuid for inst in cfg.instances.values() for d in inst.disks}
+    # a disk is in use on the nodes of its instance only: a drbd disk keeps its uuid when replace-disks -n
+    # moves it, so the half-made copy on a new secondary that died has the uuid of a disk in use elsewhere
+    used = {
+        (d.uuid, node_uuid)
+        for inst in cfg.instances.values()
+        for node_uuid in (inst.primary_node, *inst.secondary_nodes)
+        for d in inst.disks
+    }
     done: dict[str, list[str]] = {"removed": [], "pending": [], "dropped": []}
     finished: set[tuple[Any, Any]] = set()
     for entry in await asyncio.to_thread(entries):
         what = f"{describe(entry)} on node {entry['node']}"
         node = cfg.nodes.get(entry.get("node_uuid", "")) or cfg.find_node(entry.get("node"))
-        if entry["disk"].get("uuid") in used or node is None:
+        if node is None or (entry["disk"].get("uuid"), node.uuid) in used:
             done["dropped"].append(what)  # in use again, or its node left the cluster: nothing to do
             finished.add(_key(entry))
             continue

@@ -12,7 +12,7 @@ import pytest
 from gnt.cluster import pending
 from gnt.config.manager import ConfigManager
 from gnt.errors import RpcError
-from gnt.objects import Disk, Instance
+from gnt.objects import Disk, Instance, Node
 from gnt.rpc.client import RpcClient, RpcResult, Target
 from gnt.runtime import DiskSpec
 
@@ -98,3 +98,25 @@ def test_reachable_node_leaves_no_record(cfg: ConfigManager) -> None:
     lu = FakeLU(cfg, FakeRpc())
     assert asyncio.run(pending.remove_disks(lu, cfg.node("node2"), [disk("d3")], "x")) == []
     assert lu.log == [] and pending.entries() == []
+
+
+def test_a_disk_uuid_in_use_on_other_nodes_is_still_removed_from_this_one(cfg: ConfigManager) -> None:
+    """replace-disks -n keeps a drbd disk's uuid: the half-made copy on a new secondary that died is
+    recorded with the uuid of a disk the instance still uses on its old nodes, and must go all the same."""
+    dead = Node(name="node3", primary_ip="127.0.0.3")
+    cfg.commit_sync([dead])
+    primary, old_secondary = cfg.node("node1"), cfg.node("node2")
+    inst = Instance(
+        name="moved",
+        primary_node=primary.uuid,
+        secondary_nodes=[old_secondary.uuid],
+        disks=[Disk(uuid="d4", size=50, dev_type="file")],
+    )
+    cfg.commit_sync([inst])
+    rpc = FakeRpc(down={dead.name})
+    lu = FakeLU(cfg, rpc)
+    asyncio.run(pending.remove_disks(lu, dead, [disk("d4")], "moved"))
+    rpc.down.clear()
+    done = asyncio.run(pending.retry(lu))
+    assert done["removed"] == [f"disk 0 (/srv/d/d4) of instance moved on node {dead.name}"]
+    assert rpc.removed == [(dead.name, "d4")] and pending.entries() == []
