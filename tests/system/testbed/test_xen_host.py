@@ -156,8 +156,10 @@ def xen_host() -> Iterator[Host]:
         pytest.skip(why)
     if os.environ.get("GNT_TEST_XEN") != "1":
         pytest.skip(
-            "opt-in (GNT_TEST_XEN=1): a Xen host under TCG adds about 6 minutes, and one CI run met a"
-            " failed `xl create` of the second guest in a row that is not yet understood"
+            "opt-in (GNT_TEST_XEN=1): after a PV guest powers itself off, dom0 processes on the TCG test"
+            " bed can read the guest's old pages (xl segfaulting in ld.so at an address spelled from the"
+            " guest's init script; a later xl create's kernel 'Invalid kernel'), not a memory shortage:"
+            " see doc/design/007-xen.md"
         )
     t = time.monotonic()
     image, boot = build_xen()
