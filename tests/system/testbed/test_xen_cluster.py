@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 HV = (
     f"xen-pvm:kernel_path={GUEST_DIR}/vmlinuz,initrd_path={GUEST_DIR}/initrd.img,"
-    "kernel_args='console=hvc0 quiet gnt.test=counter'"
+    "kernel_args=console=hvc0 quiet gnt.test=counter"
 )
 ADD = f'gnt-instance add -o noop --no-install --no-nics -B memory=128M -H "{HV}" --disk 0:size=64M'
 COUNT = re.compile(r"GNT-XEN-COUNT (\d+)\r?\n")
