@@ -39,7 +39,7 @@ KVM_DEFAULTS: dict[str, Any] = {
 # today's (xl, xvd* disks). See doc/design/007-xen.md.
 _XEN_COMMON: dict[str, Any] = {
     "xen_cmd": "xl",  # only xl: xm left Xen in 4.5
-    "migration_port": 8002,  # kept for Ganeti configs; xl migrates over ssh
+    "migration_port": 8002,  # the target listens here (socat into xl migrate-receive) during a migration
     "migration_mode": "live",
     "cpu_mask": "all",  # "all", a cpu list ("0-3,6") or one list per vCPU ("0-1:2:3")
     "cpu_cap": 0,  # % of one CPU, 0 = no cap

@@ -11,6 +11,7 @@ so instance_info tells SHUTDOWN from CRASHED; `cleanup` (or a stop) destroys it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -32,7 +33,9 @@ __all__ = ["VIF_SCRIPT", "XenHypervisor", "Runner"]
 VIF_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vif-gnt")
 #: seconds between `xl list` polls while a domain shuts down
 POLL = 0.5
-XL_TIMEOUT = 120.0
+XL_TIMEOUT = 300.0  # xl create on a loaded TCG test bed took 91 s once; real hosts take about 1 s
+#: seconds the target's migration receiver may take to listen
+RECEIVER_WAIT = 10.0
 
 Runner = Callable[..., Awaitable[tuple[int, str, str]]]
 
@@ -49,6 +52,7 @@ class XenHypervisor(Hypervisor):
         self._run = runner or run_argv
         self.vif_script = vif_script
         self._migrations: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
+        self._receivers: dict[str, asyncio.subprocess.Process] = {}
 
     # -- node-local helpers -------------------------------------------------------------------
     @property
@@ -188,7 +192,61 @@ class XenHypervisor(Hypervisor):
         """xl console; Ctrl-] detaches."""
         return self._cmd(spec.name)["console"]
 
-    # -- migration (xl migrate over ssh; the target runs `xl migrate-receive`) ----------------
+    # -- migration (xl migrate to a socat receiver on the target's migration port) -------------
+    def _migration_cmd(self, spec: InstanceSpec, target_address: str) -> dict[str, list[str]]:
+        port = hvparams(spec)["migration_port"]
+        if not 0 < port < 65536:
+            raise HypervisorError(f"migration_port must be a TCP port (1-65535), not {port}")
+        return xl.commands(spec.name, self.config_path(spec.name), self.hvm, target_address, port)
+
+    def _receiver_pidfile(self, name: str) -> str:
+        return os.path.join(self._dir(name), "receiver.pid")
+
+    async def _start_receiver(self, spec: InstanceSpec, target_address: str) -> None:
+        """socat on the migration port, handing its one connection to `xl migrate-receive`.
+
+        Detached, with its PID on disk: a restarted node daemon can still stop it. It serves one
+        connection and exits; `finalize_migration_dst` stops it if the source never came.
+        """
+        argv = self._migration_cmd(spec, target_address)["receive"]
+        port = hvparams(spec)["migration_port"]
+        if port in _listening_ports():
+            raise HypervisorError(f"migration port {port} is busy on this node (another migration is arriving?)")
+        log = os.path.join(self._dir(spec.name), "receive.log")
+        with open(log, "wb") as out:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+        with open(self._receiver_pidfile(spec.name), "w") as f:
+            f.write(f"{proc.pid}\n")
+        self._receivers[spec.name] = proc
+        deadline = time.monotonic() + RECEIVER_WAIT
+        while port not in _listening_ports():  # the source must not connect before socat listens
+            if proc.returncode is not None or time.monotonic() > deadline:
+                await self._stop_receiver(spec.name)
+                with open(log, errors="replace") as f:
+                    why = " ".join(f.read().split())[-300:]
+                raise HypervisorError(f"the migration receiver did not listen on port {port}: {why or 'no message'}")
+            await asyncio.sleep(0.05)
+
+    async def _stop_receiver(self, name: str) -> None:
+        proc = self._receivers.pop(name, None)
+        try:
+            with open(self._receiver_pidfile(name)) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            pid = proc.pid if proc is not None else 0
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        elif pid and _is_receiver(pid):  # started by a node daemon before this one
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.wait_for(proc.wait(), 10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._receiver_pidfile(name))
+
     async def accept_instance(self, spec: InstanceSpec, target_address: str) -> dict[str, Any]:
         info = await self.node_info()
         if spec.memory > info["memory_free"]:
@@ -196,16 +254,24 @@ class XenHypervisor(Hypervisor):
                 f"not enough free memory for {spec.name} here: needs {spec.memory} MiB, Xen has"
                 f" {info['memory_free']} MiB free"
             )
+        if spec.name in await self.domains():
+            raise HypervisorError(f"{spec.name} already has a domain on this node")
+        self._migration_cmd(spec, target_address)  # a bad port fails here, before anything runs
         self.write_config(spec)  # the target keeps the config for a later stop or hard reboot
-        return {"xen_version": info["xen_version"]}
+        try:
+            await self._start_receiver(spec, target_address)
+        except BaseException:
+            self._forget_files(spec.name)
+            raise
+        return {"xen_version": info["xen_version"], "migration_port": hvparams(spec)["migration_port"]}
 
     async def migrate_instance(self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool) -> None:
         if spec.name not in await self.domains():
             raise HypervisorError(f"{spec.name} is not running on this node")
+        argv = self._migration_cmd(spec, target_address)["migrate"]
         self.write_config(spec)
         if not live:
             await self._xl(self._cmd(spec.name)["pause"])
-        argv = self._cmd(spec.name, target_address)["migrate"]
         log = os.path.join(self._dir(spec.name), "migrate.log")
         with open(log, "wb") as out:
             proc = await asyncio.create_subprocess_exec(
@@ -224,9 +290,11 @@ class XenHypervisor(Hypervisor):
             return MigrationStatus(MigrationPhase.COMPLETED)
         try:
             with open(log, errors="replace") as f:
-                tail = " ".join(f.read().strip().splitlines()[-3:])
+                lines = [line.strip() for line in f.read().strip().splitlines() if line.strip()]
         except OSError:
-            tail = ""
+            lines = []
+        errors = [line for line in lines if "error" in line.lower() or "fail" in line.lower()][:2]
+        tail = " ".join(errors or lines[-3:])
         return MigrationStatus(MigrationPhase.FAILED, message=f"xl migrate exited {proc.returncode}: {tail}")
 
     async def abort_migration(self, spec: InstanceSpec) -> None:
@@ -236,26 +304,60 @@ class XenHypervisor(Hypervisor):
             await entry[0].wait()
 
     async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
-        domain = (await self.domains()).get(spec.name)
+        await self._stop_receiver(spec.name)
+        domains = await self.domains()
         if not success:
-            if domain is not None:
-                await self._destroy(spec.name)
+            for name in (spec.name, spec.name + xl.INCOMING):  # a half-arrived copy must not run
+                if name in domains:
+                    await self._destroy(name)
             self._forget_files(spec.name)
             return
+        domain = domains.get(spec.name)
         if domain is None:
             raise HypervisorError(f"{spec.name} did not arrive on this node")
+        self.write_config(spec)  # a cleanup after a lost node daemon has no config here yet
         if xl.domain_state(domain) == RunState.PAUSED:
             await self._xl(self._cmd(spec.name)["unpause"])
 
     async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
         self._migrations.pop(spec.name, None)
-        domain = (await self.domains()).get(spec.name)
+        domains = await self.domains()
+        gone = spec.name + xl.MIGRATED_AWAY
+        if gone in domains:  # xl's source copy after a transfer; it never runs again
+            await self._destroy(gone)
+        domain = domains.get(spec.name)
         if success:
             if domain is not None:  # xl destroys the source copy itself; a leftover must not run twice
                 await self._destroy(spec.name)
             self._forget_files(spec.name)
         elif domain is not None and xl.domain_state(domain) == RunState.PAUSED:
             await self._xl(self._cmd(spec.name)["unpause"])
+
+
+def _listening_ports() -> set[int]:
+    """TCP ports something listens on here (from /proc/net/tcp{,6}: no connection is made)."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+def _is_receiver(pid: int) -> bool:
+    """The PID is still our socat (a PID from a file may have been reused since)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return bool(argv) and os.path.basename(argv[0]) == b"socat" and any(b"migrate-receive" in a for a in argv)
 
 
 class XenPvmHypervisor(XenHypervisor):

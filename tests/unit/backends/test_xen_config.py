@@ -22,7 +22,7 @@ GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "golden", "xen")
 
 def _output(case: dict) -> object:
     if case["kind"] == "commands":
-        return xl.commands(case["name"], case["config"], case["hvm"], case["target"])
+        return xl.commands(case["name"], case["config"], case["hvm"], case["target"], case["port"])
     spec = from_dict(InstanceSpec, case["spec"])
     return build_config(spec, XenFacts(**case["facts"])).splitlines()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
+import sys
 from typing import Any
 
 import pytest
@@ -239,6 +241,92 @@ def test_accept_refuses_a_guest_bigger_than_free_memory(node: Any) -> None:
         run(hv.accept_instance(_spec(), "192.168.77.2"))
 
 
+def _fake_socat(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `socat` on PATH that listens on the port of its TCP-LISTEN argument, as the real one does."""
+    bindir = tmp_path / "sbin"
+    bindir.mkdir(exist_ok=True)
+    listener = (
+        "import socket, sys, time\n"
+        "listen = next(a for a in sys.argv if a.startswith('TCP-LISTEN:'))\n"
+        "port = int(listen.split(':')[1].split(',')[0])\n"
+        "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('127.0.0.1', port)); s.listen(1); time.sleep(60)\n"
+    )
+    script = f'#!/bin/bash\nexec -a socat {sys.executable} -c {shlex.quote(listener)} "$@"\n'
+    (bindir / "socat").write_text(script)
+    (bindir / "socat").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie counts: its parent may not have reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_accept_listens_on_the_migration_port_and_a_failed_move_stops_the_receiver(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hv, _ = node
+    _fake_socat(tmp_path, monkeypatch)
+    spec = _spec()
+    spec.hvparams["migration_port"] = port = _free_port()
+
+    async def scenario() -> tuple[dict, int, set[int], set[int]]:
+        info = await hv.accept_instance(spec, "127.0.0.1")
+        with open(os.path.join(hv.run_root, "inst1", "receiver.pid")) as f:
+            pid = int(f.read())
+        listening = driver_mod._listening_ports()
+        await hv.finalize_migration_dst(spec, info, success=False)
+        return info, pid, listening, driver_mod._listening_ports()
+
+    from backends.xen import driver as driver_mod
+
+    info, pid, during, after = run(scenario())
+    assert info["migration_port"] == port and port in during  # the source may connect once accept returns
+    assert port not in after  # the receiver is gone with the failed move, and so are its files
+    assert _gone(pid)
+    assert not os.path.exists(os.path.join(hv.run_root, "inst1"))
+
+
+def test_accept_refuses_a_busy_migration_port_and_a_bad_one(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    hv, _ = node
+    _fake_socat(tmp_path, monkeypatch)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        spec = _spec()
+        spec.hvparams["migration_port"] = busy.getsockname()[1]
+        with pytest.raises(HypervisorError, match="is busy on this node"):
+            run(hv.accept_instance(spec, "127.0.0.1"))
+    spec.hvparams["migration_port"] = 70000
+    with pytest.raises(HypervisorError, match="migration_port must be a TCP port"):
+        run(hv.accept_instance(spec, "127.0.0.1"))
+    assert not os.path.exists(os.path.join(hv.run_root, "inst1"))
+
+
+def test_the_sources_migrated_away_leftover_is_destroyed(node: Any) -> None:
+    hv, fake = node
+    fake.domains["inst1--migratedaway"] = {"id": 7, "mem": 128, "flags": "---s--", "reason": 2}
+    run(hv.finalize_migration_src(_spec(), success=True))
+    assert fake.domains == {}
+
+
 # -- parsers on real outputs ------------------------------------------------------------------
 
 
@@ -317,12 +405,18 @@ def test_migration_runs_xl_migrate_and_the_source_forgets_the_guest(
         return [status.phase]
 
     assert run(scenario()) == ["completed"]
+    # xl runs its last argument as the transport (`-s ""`): socat to the target's migration port
     assert (tmp_path / "argv").read_text().split() == [
         "migrate",
+        "-s",
         "-C",
         hv.config_path("inst1"),
         "inst1",
-        "192.168.77.2",
+        "exec",
+        "socat",
+        "-b524288",
+        "-",
+        "TCP:192.168.77.2:8002",
     ]
     assert not os.path.exists(hv.config_path("inst1"))
 

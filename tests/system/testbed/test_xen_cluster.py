@@ -1,0 +1,214 @@
+"""A gnt cluster on two Xen hosts: xen-pvm instances through the whole stack, and live migration.
+
+node1 and node2 run Xen 4.17 with a PV dom0 (tools/testbed/xen.py); gnt-masterd and gnt-noded run
+in the dom0s from the checkout (tools/testbed/gntcluster.py, `--enabled-hypervisors xen-pvm`).
+The PV guest is test_xen_host's (Debian's kernel and a busybox initramfs, from the bed's shared
+disk mounted read-only on both hosts); with `gnt.test=counter` it prints a count once a second, so
+a live-migrated guest is the same guest when the target's console log goes on from the count the
+source last showed (and never shows the guest's boot marker again).
+
+Every outcome is read with Xen's and the hosts' own tools (`xl list`, the console logs xenconsoled
+writes, /proc/drbd), not with gnt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tools.testbed.bed import Host
+from tools.testbed.gntcluster import ClusterSpec, GntCluster, start_gnt_cluster
+from tools.testbed.xen import XenTestBed, build_xen
+
+from .conftest import missing_requirement, record
+from .test_drbd_cluster import enable_drbd, minors
+from .test_xen_host import CONSOLE_LOG, GUEST_DIR, GUEST_DISK_SIZE, guest_disk
+
+pytestmark = pytest.mark.timeout(1800)
+
+HV = (
+    f"xen-pvm:kernel_path={GUEST_DIR}/vmlinuz,initrd_path={GUEST_DIR}/initrd.img,"
+    "kernel_args=console=hvc0 quiet gnt.test=counter"
+)
+ADD = f'gnt-instance add -o noop --no-install --no-nics -B memory=128M -H "{HV}" --disk 0:size=64M'
+COUNT = re.compile(r"GNT-XEN-COUNT (\d+)\r?\n")
+BOOTED = "GNT-XEN-GUEST-ALIVE"
+
+
+@pytest.fixture(scope="module")
+def xen_cluster() -> Iterator[GntCluster]:
+    why = missing_requirement()
+    if why:
+        pytest.skip(why)
+    if os.environ.get("GNT_TEST_XEN") != "1":
+        pytest.skip(
+            "opt-in (GNT_TEST_XEN=1), like test_xen_host: Xen hosts on the TCG test bed can corrupt dom0"
+            " memory after a guest ends (doc/design/007-xen.md), and two of them add about 15 minutes"
+        )
+    with running_xen_cluster() as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_xen_cluster() -> Iterator[GntCluster]:
+    """Two Xen hosts with the guest's files mounted, running a gnt cluster (xen-pvm; plain, file, drbd).
+
+    Also used by bench/bench_xen.py. The bed is destroyed on the way out.
+    """
+    t = time.monotonic()
+    image, boot = build_xen()
+    record("xen image and boot files (build or cache check)", time.monotonic() - t)
+    bed = XenTestBed(
+        tempfile.mkdtemp(prefix="gnt-xc-", dir="/tmp"),
+        hosts=["node1", "node2"],
+        image=image,
+        boot=boot,
+        shared_size=GUEST_DISK_SIZE,
+    )
+    try:
+        bed.create()
+        guest_disk(bed, boot)
+        t = time.monotonic()
+        bed.start()
+        record("boot 2 Xen hosts to xl-ready", time.monotonic() - t)
+        for host in bed.hosts:
+            host.run(
+                f'mkdir -p {GUEST_DIR} && for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = shared ] &&'
+                f" mount -o ro /dev/${{b##*/}} {GUEST_DIR}; done; test -s {GUEST_DIR}/vmlinuz"
+            )
+        t = time.monotonic()
+        cluster = start_gnt_cluster(bed, ClusterSpec(hypervisor="xen-pvm"))
+        record("gnt cluster up on 2 Xen hosts", time.monotonic() - t)
+        for step, seconds in cluster.timings.items():
+            record(f"  {step}", seconds)
+        enable_drbd(cluster)
+        yield cluster
+    finally:
+        bed.destroy()
+
+
+def domains(host: Host) -> dict[str, str]:
+    """name -> xl's state flags, dom0 left out."""
+    lines = host.run("xl list").stdout.splitlines()[1:]
+    return {f[0]: f[4] for f in (line.split() for line in lines) if f[0] != "Domain-0"}
+
+
+def console(host: Host, name: str) -> str:
+    return host.run(f"cat {CONSOLE_LOG.format(name)} 2>/dev/null", check=False).stdout
+
+
+def counts(host: Host, name: str) -> list[int]:
+    return [int(n) for n in COUNT.findall(console(host, name))]
+
+
+def wait_count(host: Host, name: str, above: int, timeout: float = 240.0) -> int:
+    """Wait until the guest's console on `host` shows a count above `above`; return the last one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = counts(host, name)
+        if seen and seen[-1] > above:
+            return seen[-1]
+        time.sleep(1)
+    raise AssertionError(f"{name} on {host.name} never counted past {above}: {console(host, name)[-1500:]!r}")
+
+
+def instance_field(cluster: GntCluster, name: str, field: str) -> str:
+    return cluster.gnt(f"gnt-instance list --no-headers -o {field} {name}").stdout.strip()
+
+
+def test_xen_nodes_report_xen(xen_cluster: GntCluster) -> None:
+    """gnt-node info shows the Xen version of each node (from xl info), verify finds nothing to say."""
+    cluster = xen_cluster
+    for host in cluster.nodes:
+        version = host.run("xl info | sed -n 's/^xen_version *: //p'").stdout.strip()
+        assert version.startswith("4.17")
+        info = cluster.gnt(f"gnt-node info {host.name}").stdout
+        assert f"xen {version}" in info, info
+    verify = cluster.gnt("gnt-cluster verify", check=False)
+    assert verify.rc == 0, verify.stdout + verify.stderr
+
+
+def test_plain_instance_lives_reboots_and_stops(xen_cluster: GntCluster, timed) -> None:
+    cluster = xen_cluster
+    node2 = cluster.bed["node2"]
+    with timed("xen: gnt-instance add -t plain (starts the guest)"):
+        cluster.gnt(f"{ADD} -t plain -n node2 plain1")
+    assert instance_field(cluster, "plain1", "status") == "running"
+    assert "r" in domains(node2)["plain1"] or "b" in domains(node2)["plain1"]
+    with timed("xen: plain guest from add to its first count"):
+        first = wait_count(node2, "plain1", 0)
+    show = cluster.gnt("gnt-instance console --show-cmd plain1").stdout
+    assert "xl console plain1" in show and "node2" in show, show
+
+    domid = node2.run("xl domid plain1").stdout.strip()
+    with timed("xen: gnt-instance reboot (soft, xl reboot)"):
+        cluster.gnt("gnt-instance reboot plain1")
+    deadline = time.monotonic() + 240
+    while console(node2, "plain1").count(BOOTED) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert console(node2, "plain1").count(BOOTED) >= 2, console(node2, "plain1")[-800:]  # booted again
+    assert node2.run("xl domid plain1").stdout.strip() != domid  # xl restarted it as a new domain
+    assert first >= 1 and instance_field(cluster, "plain1", "status") == "running"
+
+    with timed("xen: gnt-instance shutdown"):
+        cluster.gnt("gnt-instance shutdown plain1")
+    assert "plain1" not in domains(node2)
+    assert instance_field(cluster, "plain1", "status") == "ADMIN_down"
+    cluster.gnt("gnt-instance remove -f plain1")
+    assert node2.run("lvs --noheadings -o lv_name xenvg").stdout.strip() == ""
+
+
+def test_drbd_instance_live_migrates_and_keeps_counting(xen_cluster: GntCluster, timed) -> None:
+    cluster = xen_cluster
+    node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
+    with timed("xen: gnt-instance add -t drbd (64M, waits for sync, starts the guest)"):
+        cluster.gnt(f"{ADD} -t drbd -n node1:node2 mig1")
+    before = wait_count(node1, "mig1", 2)
+    assert list(domains(node2)) == []
+
+    t = time.monotonic()
+    result = cluster.gnt("gnt-instance migrate -f mig1", timeout=900)
+    record("xen: gnt-instance migrate (128 MiB PV guest, drbd)", time.monotonic() - t)
+    assert instance_field(cluster, "mig1", "pnode") == "node2", result.stdout
+    assert "mig1" not in domains(node1) and "mig1" in domains(node2)
+    after = wait_count(node2, "mig1", before)
+    arrived = console(node2, "mig1")
+    assert BOOTED not in arrived  # the same guest, not a fresh boot on node2
+    assert counts(node2, "mig1")[0] > before  # its count went on from where node1 last saw it
+    assert wait_count(node2, "mig1", after) > after  # and it keeps running
+    # drbd: node2 is the only primary again, the window is closed
+    (line,) = [state for state in minors(node2).values()]
+    assert "ro:Primary/Secondary" in line, line
+
+    # a migration that fails (the target's migration port is taken): the guest stays where it is
+    blocker = node1.run("(setsid socat TCP-LISTEN:8002,bind=192.168.77.1,reuseaddr,fork /dev/null & echo $!)")
+    pid = int(blocker.stdout.strip())
+    try:
+        failed = cluster.gnt("gnt-instance migrate -f mig1", check=False, timeout=600)
+    finally:
+        node1.run(f"kill {pid}", check=False)
+    assert failed.rc != 0 and "migration port 8002 is busy" in failed.stdout + failed.stderr
+    assert instance_field(cluster, "mig1", "pnode") == "node2"
+    assert "mig1" not in domains(node1)
+    last = wait_count(node2, "mig1", counts(node2, "mig1")[-1])
+    (line,) = [state for state in minors(node2).values()]
+    assert "ro:Primary/Secondary" in line, line  # the dual-primary window was closed again
+    cleanup = cluster.gnt("gnt-instance migrate -f --cleanup mig1")
+    assert "runs on node2" in cleanup.stdout + cleanup.stderr
+    assert instance_field(cluster, "mig1", "pnode") == "node2" and last > after
+
+    t = time.monotonic()
+    cluster.gnt("gnt-instance migrate -f mig1", timeout=900)  # and back, on the freed port
+    record("xen: gnt-instance migrate back", time.monotonic() - t)
+    assert instance_field(cluster, "mig1", "pnode") == "node1"
+    assert "mig1" in domains(node1) and "mig1" not in domains(node2)
+    wait_count(node1, "mig1", last)
+    cluster.gnt("gnt-instance remove -f mig1")
+    for host in (node1, node2):
+        assert domains(host) == {} and minors(host) == {}
