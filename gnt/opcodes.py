@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from gnt import constants
 from gnt import opchecks as ck
+from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.os import checks as os_checks
 from gnt.units import MAX_SIZE_MIB
@@ -103,8 +104,9 @@ class OpClusterVerify(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_VERIFY"
     verbose: bool = _f(False, "Print more details")
     error_codes: bool = _f(False, "Print error codes in a parseable form")
-    skip_checks: list[str] = _f([], "Checks to skip (e.g. nplusone_mem)")
-    ignore_errors: list[str] = _f([], "Error codes to turn into warnings")
+    skip_checks: list[str] = _f([], "Checks to skip (e.g. nplusone_mem)", verify_codes.check_optional_checks)
+    ignore_errors: list[str] = _f([], "Error codes to turn into warnings", verify_codes.check_error_codes)
+    group_name: str | None = _f(None, "Verify only the nodes and instances of this node group")
 
 
 @dataclass(kw_only=True)

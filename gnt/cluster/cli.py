@@ -21,6 +21,7 @@ from gnt.cli.common import (
 )
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
+from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import ParameterError
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
@@ -201,24 +202,43 @@ def info() -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--verbose", is_flag=True, help="More details")
-@click.option("--error-codes", is_flag=True, help="Machine-parseable error codes")
+@click.option("-v", "--verbose", is_flag=True, help="More details")
+@click.option("--error-codes", is_flag=True, help="Machine-parseable error codes (ftype:ecode:etype:item:msg)")
 @click.option("--skip-checks", default="", help="Checks to skip")
+@click.option("--no-nplus1-mem", is_flag=True, help="Skip the N+1 memory redundancy check")
+@click.option("-g", "--node-group", default=None, help="Verify only this node group")
+@click.option("-I", "--ignore-errors", multiple=True, metavar="ERROR_CODE", help="Report this error code as a warning")
 @common_job_options
 @handle_errors
-def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry_run: bool, priority: str) -> None:
-    """Check the cluster: config, nodes, instances, orphan disks. Exits 1 if it found errors.
+def verify(
+    verbose: bool,
+    error_codes: bool,
+    skip_checks: str,
+    no_nplus1_mem: bool,
+    node_group: str | None,
+    ignore_errors: tuple[str, ...],
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Check the cluster: config, nodes, instances, orphan disks, N+1 memory. Exits 1 if it found errors.
 
     \b
     Example:
       gnt-cluster verify
+      gnt-cluster verify --error-codes -I ENODEN1 -g rack2
     """
+    skip = [c for c in skip_checks.split(",") if c]
+    if no_nplus1_mem:
+        skip.append(N1_CHECK)
     cl = client()
     op = {
         "OP_ID": "OP_CLUSTER_VERIFY",
         "verbose": verbose,
         "error_codes": error_codes,
-        "skip_checks": [c for c in skip_checks.split(",") if c],
+        "skip_checks": skip,
+        "ignore_errors": list(ignore_errors),
+        "group_name": node_group,
         **job_fields(dry_run, priority),
     }
     job_id = cl.submit([op])
