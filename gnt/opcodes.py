@@ -22,6 +22,7 @@ from gnt import constants
 from gnt import opchecks as ck
 from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
+from gnt.ipolicy import check_ipolicy
 from gnt.os import checks as os_checks
 from gnt.units import MAX_SIZE_MIB
 
@@ -135,7 +136,7 @@ class OpClusterSetParams(OpCode):
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
     diskparams: dict[str, dict[str, Any]] | None = _f(None, "Disk parameters per template", ck.diskparams)
-    ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
+    ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
     os_hvp: dict[str, dict[str, dict[str, Any]]] | None = _f(
         None, "Per-OS hypervisor parameters: {os: {hypervisor: {param: value}}}", os_checks.per_os_hvparams
     )

@@ -18,11 +18,13 @@ from gnt.cli.common import (
     job_fields,
     parse_ident_keyval,
     parse_keyval,
+    validate_ops,
 )
+from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.cluster.verify_codes import N1_CHECK
-from gnt.errors import ParameterError
+from gnt.errors import OpPrereqError, ParameterError
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
@@ -82,6 +84,7 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
 @click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
+@ipolicy_options(split=True)
 @handle_errors
 def init(name: str, **opts: Any) -> None:
     """Initialise a cluster with this node as its master.
@@ -107,6 +110,7 @@ def init(name: str, **opts: Any) -> None:
         "secondary_ip": opts["secondary_ip"],
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
+        "ipolicy": ipolicy_from_opts(opts),
     }
     init_cluster(name, settings)
     cl = client()
@@ -241,7 +245,11 @@ def verify(
         "group_name": node_group,
         **job_fields(dry_run, priority),
     }
-    job_id = cl.submit([op])
+    try:
+        job_id = cl.submit([op])
+    except OpPrereqError:
+        validate_ops([op])  # a malformed -I or --skip-checks value: one line, as run_ops says it
+        raise
     if submit:
         print(f"JobID: {job_id}")
         return
@@ -250,6 +258,19 @@ def verify(
     result = wait_job(cl, job_id)
     if result and result[0] is False:
         sys.exit(1)
+
+
+@main.command("show-ispecs-cmd", context_settings=CONTEXT)
+@handle_errors
+def show_ispecs_cmd() -> None:
+    """Print the gnt-cluster init command line that recreates the cluster's instance specs.
+
+    \b
+    Example:
+      gnt-cluster show-ispecs-cmd
+    """
+    data = client().get("/2/info")
+    print(f"gnt-cluster init{format_ipolicy_command(data['ipolicy'], False)} {data['name']}")
 
 
 @main.command("verify-disks", context_settings=CONTEXT)
@@ -300,6 +321,7 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper; '' checks none")
 @click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
+@ipolicy_options()
 @common_job_options
 @handle_errors
 def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
@@ -322,6 +344,9 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
     if opts["diskparams"]:
         op["diskparams"] = _diskparams(opts["diskparams"])
+    ipolicy = ipolicy_from_opts(opts)
+    if ipolicy is not None:
+        op["ipolicy"] = ipolicy
     if opts["reserved_lvs"] is not None:
         op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
     for key in (

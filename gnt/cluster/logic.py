@@ -317,6 +317,7 @@ class LUClusterSetParams(LogicalUnit):
         if op.max_running_jobs is not None and op.max_running_jobs < 1:
             raise OpPrereqError("max_running_jobs must be at least 1", ECODE_INVAL)
         self.beparams = normalize_beparams(op.beparams) if op.beparams else None
+        self.ipolicy = self._new_ipolicy() if op.ipolicy else None
         if op.hvparams:
             for hv, params in op.hvparams.items():
                 check_hvparams(hv, params)
@@ -328,6 +329,21 @@ class LUClusterSetParams(LogicalUnit):
         await self._check_drbd_helper()
         await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
         self.cluster = cluster
+
+    def _new_ipolicy(self) -> dict[str, Any]:
+        """The cluster's policy with the change applied (std merged per key), checked whole: its std
+        must lie inside a min/max pair, and every group's own std too."""
+        from gnt import ipolicy
+
+        new = ipolicy.fill_ipolicy(self.cfg.cluster.ipolicy, self.op.ipolicy)
+        problem = ipolicy.std_problem(new)
+        for group in sorted(self.cfg.groups.values(), key=lambda g: g.name):
+            if problem is None and group.ipolicy:
+                problem = ipolicy.std_problem(ipolicy.fill_ipolicy(new, group.ipolicy))
+                problem = problem and f"{problem} (in node group {group.name})"
+        if problem:
+            raise OpPrereqError(problem, ECODE_INVAL)
+        return new
 
     async def _check_drbd_helper(self) -> None:
         """As Ganeti: the helper cannot be unset while drbd is enabled, and a new helper (or drbd
@@ -416,8 +432,8 @@ class LUClusterSetParams(LogicalUnit):
             cluster.nicparams.setdefault("default", {}).update(op.nicparams)
         if op.ndparams:
             cluster.ndparams.update(op.ndparams)
-        if op.ipolicy:
-            cluster.ipolicy.update(op.ipolicy)
+        if self.ipolicy is not None:
+            cluster.ipolicy = self.ipolicy
         os_logic.apply_cluster_changes(self, op, cluster)  # gnt-os modify
         await self.cfg.commit([cluster])
         if op.max_running_jobs is not None:
