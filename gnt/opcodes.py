@@ -391,6 +391,7 @@ class OpInstanceSetParams(OpCode):
     disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
     remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
     wait_for_sync: bool = _f(True, "Wait for the new mirror to sync when converting to drbd")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------
