@@ -486,3 +486,46 @@ def _register_remote() -> None:
 
 
 _register_remote()
+
+
+def _show_watcher_pause(until: float | None) -> None:
+    import time
+
+    if until is None or until < time.time():
+        print("The watcher is not paused.")
+    else:
+        print(f"The watcher is paused until {time.ctime(until)}.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("command", metavar="{pause DURATION|continue|info}")
+@click.argument("duration", required=False)
+@handle_errors
+def watcher(command: str, duration: str | None) -> None:
+    """Pause the watcher for a while, let it continue, or show whether it is paused.
+
+    DURATION is seconds, or a number with s, m, h, d or w.
+
+    \b
+    Example:
+      gnt-cluster watcher pause 1h
+      gnt-cluster watcher info
+      gnt-cluster watcher continue
+    """
+    from gnt.watcher_pause import API_PATH as PATH
+    from gnt.watcher_pause import parse_timespec
+
+    if command == "pause":
+        if duration is None:
+            raise ParameterError("Missing pause duration")
+        seconds = parse_timespec(duration)
+        _show_watcher_pause(client().request("PUT", PATH, {"duration": seconds})["paused_until"])
+    elif duration is not None:
+        raise ParameterError(f"'{command}' takes no argument, got '{duration}'")
+    elif command == "continue":
+        client().request("PUT", PATH, {"duration": None})
+        print("The watcher is no longer paused.")
+    elif command == "info":
+        _show_watcher_pause(client().get(PATH)["paused_until"])
+    else:
+        raise ParameterError(f"Command '{command}' is not valid.")

@@ -250,3 +250,64 @@ def show_ispecs_cmd(include_defaults: bool, groups: tuple[str, ...]) -> None:
     for row in data["data"]:
         name, policy = (c[1] for c in row)
         print(f"gnt-group add{format_ipolicy_command(policy or {}, True)} {name}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("group")
+@click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move instances to (repeatable)")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
+@click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
+@click.option("--sequential", is_flag=True, help="Move the instances one after another (one job)")
+@click.option("--force-failover", is_flag=True, help="Fail over instances instead of migrating them")
+@click.option("--print-jobid", is_flag=True, help="Accepted as in Ganeti (--submit prints the job ID)")
+@common_job_options
+@handle_errors
+def evacuate(
+    group: str,
+    groups: tuple[str, ...],
+    iallocator: str | None,
+    early_release: bool,
+    sequential: bool,
+    force_failover: bool,
+    print_jobid: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Move every instance off a node group, to the other groups (or those --to names).
+
+    \b
+    Example:
+      gnt-group evacuate --to rack2 -I hail rack1
+    """
+    from gnt.cli.jobs import wait_job
+
+    op = {
+        "OP_ID": "OP_GROUP_EVACUATE",
+        "group_name": group,
+        "target_groups": list(groups) or None,
+        "iallocator": iallocator,
+        "early_release": early_release,
+        "sequential": sequential,
+        "force_failover": force_failover,
+        **job_fields(dry_run, priority),
+    }
+    cl = client()
+    outcome = run_ops(cl, [op], submit)
+    if outcome is None or dry_run:
+        return
+    bad = 0
+    for ok, job_id in outcome[0].get("jobs", []):
+        if not ok:
+            print(f"Job submission failed: {job_id}")
+            bad += 1
+            continue
+        try:
+            wait_job(cl, job_id)
+        except Exception as err:  # noqa: BLE001 - every job is reported, then the count
+            print(f"Job {job_id}: {err}")
+            bad += 1
+    if bad:
+        print(f"There were {bad} errors during the evacuation.")
+        sys.exit(1)
+    print("All instances evacuated successfully.")

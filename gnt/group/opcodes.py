@@ -18,6 +18,7 @@ __all__ = [
     "ALLOC_POLICIES",
     "OpGroupAdd",
     "OpGroupAssignNodes",
+    "OpGroupEvacuate",
     "OpGroupRemove",
     "OpGroupRename",
     "OpGroupSetParams",
@@ -112,3 +113,16 @@ class OpGroupAssignNodes(OpCode):
     group_name: str = _f(doc="Node group the nodes move to", check=ck.hostname)
     nodes: list[str] = _f(doc="Nodes to move", check=ck.hostname_list)
     force: bool = _f(False, "Move even if a mirrored instance ends up split across groups")
+
+
+@register
+@dataclass(kw_only=True)
+class OpGroupEvacuate(OpCode):
+    OP_ID: ClassVar[str] = "OP_GROUP_EVACUATE"
+    SUMMARY_FIELD: ClassVar[str | None] = "group_name"
+    group_name: str = _f(doc="Node group to move every instance off", check=ck.hostname)
+    early_release: bool = _f(False, "Release locks early while replacing disks")
+    iallocator: str | None = _f(None, "Allocator choosing the new nodes")
+    target_groups: list[str] | None = _f(None, "Groups to move to (default: every other group)")
+    sequential: bool = _f(False, "Run the moves one after another (one job), not in parallel")
+    force_failover: bool = _f(False, "Fail instances over where they could be migrated")
