@@ -143,3 +143,38 @@ def test_split_specs_and_ipolicy_specs_do_not_mix() -> None:
     assert policy["minmax"][0]["max"]["cpu-count"] == 4
     with pytest.raises(ParameterError, match="std specs"):
         ipolicy_from_opts({"specs_mem_size": "max=100,std=256"})
+
+
+def test_init_policy_is_the_defaults_filled_with_the_options() -> None:
+    from gnt.cluster.bootstrap import _init_ipolicy
+    from gnt.errors import OpPrereqError
+
+    policy = _init_ipolicy({"std": {"memory-size": 256}, "vcpu-ratio": 2.0})
+    assert policy["std"]["memory-size"] == 256 and policy["std"]["cpu-count"] == 1 and policy["vcpu-ratio"] == 2.0
+    assert policy["minmax"] == constants.IPOLICY_DEFAULTS["minmax"]
+    with pytest.raises(OpPrereqError, match="outside every min/max range"):
+        _init_ipolicy({"std": {"memory-size": 65536}})
+    with pytest.raises(OpPrereqError, match="Invalid keys in ipolicy: colour"):
+        _init_ipolicy({"colour": 1})
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--specs-mem-size", "max=100,std=256"], "outside every min/max range"),
+        (["--specs-mem-size", "avg=100"], "Invalid key 'avg' in --specs-mem-size"),
+        (["--specs-cpu-count", "min=2", "--ipolicy-std-specs", "cpu-count=2"], "cannot be specified together"),
+    ],
+)
+def test_init_refuses_a_bad_policy_before_doing_anything(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], needle: str
+) -> None:
+    from gnt.cluster import bootstrap
+
+    started: list[Any] = []
+    monkeypatch.setattr(bootstrap, "init_cluster", lambda *args: started.append(args))
+    result = CliRunner().invoke(cluster_cli.main, ["init", *argv, "cluster.example.com"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
+    assert started == []
