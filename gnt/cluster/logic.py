@@ -114,9 +114,12 @@ class LUClusterVerify(LogicalUnit):
             self.ctx.services.targets(nodes), proc.NODE_INFO, proc.NodeInfoArgs([hypervisor])
         )
         free: dict[str, int] = {}
-        for name, result in results.items():
-            if not result.failed:
+        for name, result in sorted(results.items()):
+            try:
                 free[name] = int(result.payload["hv"][hypervisor]["memory_free"])
+            except (AttributeError, KeyError, TypeError, ValueError):  # no answer: that node is not judged
+                if not result.failed:
+                    self._warn("node", name, f"cannot read its free memory from {hypervisor}", "ENODEN1")
         for item in n_plus_one_shortfalls(self.cfg, free, {n.name for n in nodes}):
             self._error("node", item.node, describe(item), "ENODEN1")
 

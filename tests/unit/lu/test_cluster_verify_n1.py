@@ -114,3 +114,10 @@ def test_node_group_limits_the_check_and_an_unknown_group_is_refused(harness: Ha
 def test_unknown_codes_and_checks_are_refused(field: str, value: list[str], message: str) -> None:
     with pytest.raises(OpPrereqError, match=message):
         from_dict({"OP_ID": "OP_CLUSTER_VERIFY", field: value})
+
+
+def test_a_node_without_free_memory_is_a_warning_not_a_crash(harness: Harness) -> None:
+    _secondary_on_node2(harness, "a", 5000, maxmem=5000)
+    harness.nodes["node2"].do_node_info = lambda args: {"hv": {h: {} for h in args.hypervisors}}  # type: ignore[attr-defined]
+    assert verify(harness) is True  # node2 is not judged
+    assert "  - WARNING: node node2: cannot read its free memory from fake" in harness.log
