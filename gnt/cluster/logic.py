@@ -84,6 +84,7 @@ class LUClusterVerify(LogicalUnit):
         facts = self._verify_nodes(results)
         self.feedback("* Verifying instance status")
         self._verify_instances(facts)
+        self._verify_instance_policy()
         await self._verify_drbd()
         self.feedback("* Verifying orphan volumes")
         self._verify_orphans(facts)
@@ -103,6 +104,22 @@ class LUClusterVerify(LogicalUnit):
         if unmirrored:
             self.feedback(f"  - NOTICE: {len(unmirrored)} non-redundant instance(s) found.")
         return self.errors == 0
+
+    def _verify_instance_policy(self) -> None:
+        """Ganeti's EINSTANCEPOLICY warning: an instance its group's policy would no longer admit
+        (the policy changed after it was made, or it was made with --ignore-ipolicy)."""
+        from gnt.instance.common import filled_beparams
+        from gnt.ipolicy import group_policy, instance_violations
+
+        for inst in sorted(self.cfg.instances.values(), key=lambda i: i.name):
+            node = self.cfg.nodes.get(inst.primary_node)
+            if node is None or not self._in_scope(node.uuid):
+                continue
+            found = instance_violations(
+                group_policy(self.cfg, node.group), filled_beparams(self.cfg.cluster, inst), inst
+            )
+            if found:
+                self._warn("instance", inst.name, ", ".join(found), "EINSTANCEPOLICY")
 
     async def _verify_n_plus_one(self, online: list[Any]) -> None:
         """Ganeti's ENODEN1: each node's free memory against its secondaries' needs per failed primary."""

@@ -29,6 +29,7 @@ ERROR_CODES: dict[str, str] = {
     "EINSTANCEFAULTYDISK": "instance",
     "EINSTANCELAYOUT": "instance",
     "EINSTANCEMISSINGDISK": "instance",
+    "EINSTANCEPOLICY": "instance",
     "EINSTANCEWRONGNODE": "instance",
 }
 

@@ -121,3 +121,9 @@ def test_a_node_without_free_memory_is_a_warning_not_a_crash(harness: Harness) -
     harness.nodes["node2"].do_node_info = lambda args: {"hv": {h: {} for h in args.hypervisors}}  # type: ignore[attr-defined]
     assert verify(harness) is True  # node2 is not judged
     assert "  - WARNING: node node2: cannot read its free memory from fake" in harness.log
+
+
+def test_an_instance_outside_its_group_policy_is_a_warning(harness: Harness) -> None:
+    harness.add_instance("big", "node1", up=False, beparams={"minmem": 40000, "maxmem": 40000})
+    assert verify(harness, error_codes=True) is True  # a warning, as in Ganeti
+    assert "  - WARNING:EINSTANCEPOLICY:instance:big:memory-size value 40000 is not in range [4, 32768]" in harness.log
