@@ -16,6 +16,7 @@ def logical_units() -> Registry:
     import gnt.cluster.redist
     import gnt.cluster.verify_disks
     import gnt.debug.logic
+    import gnt.group.evacuate
     import gnt.group.logic
     import gnt.instance.change_group
     import gnt.instance.create
@@ -39,6 +40,7 @@ def logical_units() -> Registry:
             gnt.cluster.redist,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
+            gnt.group.evacuate,
             gnt.group.logic,
             gnt.instance.change_group,
             gnt.instance.create,

@@ -22,6 +22,11 @@ def main() -> None:
     except GntError as err:
         print(f"gnt-watcher: {err}", file=sys.stderr)
         sys.exit(1)
+    if done.get("paused_until"):
+        import time
+
+        print(f"Watcher is paused until {time.ctime(float(done['paused_until'][0]))}; doing nothing")
+        return
     for name in done["restarted"]:
         print(f"Restarted instance {name}")
     for what in done["cleaned"]:

@@ -20,7 +20,9 @@ from typing import Any, ClassVar
 
 from gnt import constants
 from gnt import opchecks as ck
+from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
+from gnt.ipolicy import check_ipolicy
 from gnt.os import checks as os_checks
 from gnt.units import MAX_SIZE_MIB
 
@@ -103,8 +105,9 @@ class OpClusterVerify(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_VERIFY"
     verbose: bool = _f(False, "Print more details")
     error_codes: bool = _f(False, "Print error codes in a parseable form")
-    skip_checks: list[str] = _f([], "Checks to skip (e.g. nplusone_mem)")
-    ignore_errors: list[str] = _f([], "Error codes to turn into warnings")
+    skip_checks: list[str] = _f([], "Checks to skip (e.g. nplusone_mem)", verify_codes.check_optional_checks)
+    ignore_errors: list[str] = _f([], "Error codes to turn into warnings", verify_codes.check_error_codes)
+    group_name: str | None = _f(None, "Verify only the nodes and instances of this node group")
 
 
 @dataclass(kw_only=True)
@@ -133,7 +136,7 @@ class OpClusterSetParams(OpCode):
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
     diskparams: dict[str, dict[str, Any]] | None = _f(None, "Disk parameters per template", ck.diskparams)
-    ipolicy: dict[str, Any] | None = _f(None, "Instance policy")
+    ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
     os_hvp: dict[str, dict[str, dict[str, Any]]] | None = _f(
         None, "Per-OS hypervisor parameters: {os: {hypervisor: {param: value}}}", os_checks.per_os_hvparams
     )
@@ -388,6 +391,7 @@ class OpInstanceSetParams(OpCode):
     disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
     remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
     wait_for_sync: bool = _f(True, "Wait for the new mirror to sync when converting to drbd")
+    ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------

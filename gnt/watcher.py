@@ -5,7 +5,8 @@ It runs as a short-lived process (cron, or the virtual cluster's `watcher-all`) 
 the master like the CLI does. Instances their owner shut down from inside (USER_down) are left
 alone; crashed ones (ERROR_down) are started again. Disks a failed create could not remove
 (`gnt.cluster.pending`, a file beside the config on this master node) are handed to
-`OP_CLUSTER_VERIFY_DISKS`, which removes those whose node answers again.
+`OP_CLUSTER_VERIFY_DISKS`, which removes those whose node answers again. While
+`gnt-cluster watcher pause` holds (`gnt.watcher_pause`), a pass does nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from gnt import paths
 from gnt.cli.client import Client
 
 ARCHIVE_AGE = 6 * 3600
+_OUTCOMES = ("restarted", "failed", "cleaned", "cleanup_errors", "archived")
 
 
 def is_master() -> bool:
@@ -25,7 +27,13 @@ def is_master() -> bool:
 
 
 def run_pass(client: Client, archive_age: float = ARCHIVE_AGE) -> dict[str, list[str]]:
-    """One watcher pass on the master; returns what it did."""
+    """One watcher pass on the master; returns what it did (nothing, with `paused_until`, while
+    `gnt-cluster watcher pause` holds)."""
+    from gnt import watcher_pause
+
+    until = watcher_pause.paused_until()
+    if until is not None:
+        return {"paused_until": [str(until)], **{k: [] for k in _OUTCOMES}}
     data = client.get("/2/query/instance", fields="name,status")
     down = [row[0][1] for row in data["data"] if row[1][0] == 0 and row[1][1] == "ERROR_down"]
     restarted, failed = [], []

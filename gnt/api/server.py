@@ -24,7 +24,7 @@ from aiohttp import web
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.api import job_control, node_routes
+from gnt.api import job_control, node_routes, watcher_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.cluster import remote as cluster_remote
@@ -180,6 +180,7 @@ class Api:
         instance_multi_routes.add_routes(r, self._submit, self._body)
         group_routes.add_routes(r, self._submit, self._body)
         node_routes.add_routes(r, self._submit, self._body)
+        watcher_routes.add_routes(r, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         cluster_remote.add_routes(r, self.m, self._submit, self._body, local=users is None)
         return app

@@ -37,6 +37,21 @@ def default_shared_file_storage_dir() -> str:
     return paths.DEFAULT_SHARED_FILE_STORAGE_DIR
 
 
+def _init_ipolicy(given: dict[str, Any] | None) -> dict[str, Any]:
+    """The cluster's full instance policy: Ganeti's defaults filled in with the --ipolicy-* options."""
+    from gnt import ipolicy
+
+    try:
+        ipolicy.check_ipolicy(given)
+    except ValueError as err:
+        raise OpPrereqError(str(err), ECODE_INVAL) from None
+    policy = ipolicy.fill_ipolicy(given)
+    problem = ipolicy.std_problem(policy)
+    if problem:
+        raise OpPrereqError(problem, ECODE_INVAL)
+    return policy
+
+
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
     from gnt import certs, confine, opchecks
@@ -75,6 +90,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.diskparams(opts.get("diskparams") or {})
     except ValueError as err:
         raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
+    policy = _init_ipolicy(opts.get("ipolicy"))
     group = NodeGroup(name="default")
     node = Node(
         name=hostname,
@@ -100,7 +116,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         beparams={"default": opts.get("beparams", {})},
         hvparams=opts.get("hvparams", {}),
         nicparams={"default": opts.get("nicparams", {})},
-        ipolicy=dict(constants.IPOLICY_DEFAULTS),
+        ipolicy=policy,
         candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
     )
     for hv in hypervisors:

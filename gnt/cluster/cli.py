@@ -18,10 +18,13 @@ from gnt.cli.common import (
     job_fields,
     parse_ident_keyval,
     parse_keyval,
+    validate_ops,
 )
+from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
-from gnt.errors import ParameterError
+from gnt.cluster.verify_codes import N1_CHECK
+from gnt.errors import OpPrereqError, ParameterError
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
@@ -81,6 +84,7 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
 @click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
+@ipolicy_options(split=True)
 @handle_errors
 def init(name: str, **opts: Any) -> None:
     """Initialise a cluster with this node as its master.
@@ -106,6 +110,7 @@ def init(name: str, **opts: Any) -> None:
         "secondary_ip": opts["secondary_ip"],
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
+        "ipolicy": ipolicy_from_opts(opts),
     }
     init_cluster(name, settings)
     cl = client()
@@ -201,27 +206,50 @@ def info() -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--verbose", is_flag=True, help="More details")
-@click.option("--error-codes", is_flag=True, help="Machine-parseable error codes")
+@click.option("-v", "--verbose", is_flag=True, help="More details")
+@click.option("--error-codes", is_flag=True, help="Machine-parseable error codes (ftype:ecode:etype:item:msg)")
 @click.option("--skip-checks", default="", help="Checks to skip")
+@click.option("--no-nplus1-mem", is_flag=True, help="Skip the N+1 memory redundancy check")
+@click.option("-g", "--node-group", default=None, help="Verify only this node group")
+@click.option("-I", "--ignore-errors", multiple=True, metavar="ERROR_CODE", help="Report this error code as a warning")
 @common_job_options
 @handle_errors
-def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry_run: bool, priority: str) -> None:
-    """Check the cluster: config, nodes, instances, orphan disks. Exits 1 if it found errors.
+def verify(
+    verbose: bool,
+    error_codes: bool,
+    skip_checks: str,
+    no_nplus1_mem: bool,
+    node_group: str | None,
+    ignore_errors: tuple[str, ...],
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Check the cluster: config, nodes, instances, orphan disks, N+1 memory. Exits 1 if it found errors.
 
     \b
     Example:
       gnt-cluster verify
+      gnt-cluster verify --error-codes -I ENODEN1 -g rack2
     """
+    skip = [c for c in skip_checks.split(",") if c]
+    if no_nplus1_mem:
+        skip.append(N1_CHECK)
     cl = client()
     op = {
         "OP_ID": "OP_CLUSTER_VERIFY",
         "verbose": verbose,
         "error_codes": error_codes,
-        "skip_checks": [c for c in skip_checks.split(",") if c],
+        "skip_checks": skip,
+        "ignore_errors": list(ignore_errors),
+        "group_name": node_group,
         **job_fields(dry_run, priority),
     }
-    job_id = cl.submit([op])
+    try:
+        job_id = cl.submit([op])
+    except OpPrereqError:
+        validate_ops([op])  # a malformed -I or --skip-checks value: one line, as run_ops says it
+        raise
     if submit:
         print(f"JobID: {job_id}")
         return
@@ -230,6 +258,19 @@ def verify(verbose: bool, error_codes: bool, skip_checks: str, submit: bool, dry
     result = wait_job(cl, job_id)
     if result and result[0] is False:
         sys.exit(1)
+
+
+@main.command("show-ispecs-cmd", context_settings=CONTEXT)
+@handle_errors
+def show_ispecs_cmd() -> None:
+    """Print the gnt-cluster init command line that recreates the cluster's instance specs.
+
+    \b
+    Example:
+      gnt-cluster show-ispecs-cmd
+    """
+    data = client().get("/2/info")
+    print(f"gnt-cluster init{format_ipolicy_command(data['ipolicy'], False)} {data['name']}")
 
 
 @main.command("verify-disks", context_settings=CONTEXT)
@@ -280,6 +321,7 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper; '' checks none")
 @click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
+@ipolicy_options()
 @common_job_options
 @handle_errors
 def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
@@ -302,6 +344,9 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
     if opts["diskparams"]:
         op["diskparams"] = _diskparams(opts["diskparams"])
+    ipolicy = ipolicy_from_opts(opts)
+    if ipolicy is not None:
+        op["ipolicy"] = ipolicy
     if opts["reserved_lvs"] is not None:
         op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
     for key in (
@@ -441,3 +486,46 @@ def _register_remote() -> None:
 
 
 _register_remote()
+
+
+def _show_watcher_pause(until: float | None) -> None:
+    import time
+
+    if until is None or until < time.time():
+        print("The watcher is not paused.")
+    else:
+        print(f"The watcher is paused until {time.ctime(until)}.")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("command", metavar="{pause DURATION|continue|info}")
+@click.argument("duration", required=False)
+@handle_errors
+def watcher(command: str, duration: str | None) -> None:
+    """Pause the watcher for a while, let it continue, or show whether it is paused.
+
+    DURATION is seconds, or a number with s, m, h, d or w.
+
+    \b
+    Example:
+      gnt-cluster watcher pause 1h
+      gnt-cluster watcher info
+      gnt-cluster watcher continue
+    """
+    from gnt.watcher_pause import API_PATH as PATH
+    from gnt.watcher_pause import parse_timespec
+
+    if command == "pause":
+        if duration is None:
+            raise ParameterError("Missing pause duration")
+        seconds = parse_timespec(duration)
+        _show_watcher_pause(client().request("PUT", PATH, {"duration": seconds})["paused_until"])
+    elif duration is not None:
+        raise ParameterError(f"'{command}' takes no argument, got '{duration}'")
+    elif command == "continue":
+        client().request("PUT", PATH, {"duration": None})
+        print("The watcher is no longer paused.")
+    elif command == "info":
+        _show_watcher_pause(client().get(PATH)["paused_until"])
+    else:
+        raise ParameterError(f"Command '{command}' is not valid.")

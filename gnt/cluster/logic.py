@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
+from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
@@ -34,26 +35,47 @@ class LUClusterPostInit(LogicalUnit):
 class LUClusterVerify(LogicalUnit):
     OPCODE = OpClusterVerify
     op: OpClusterVerify
+    #: the node group `-g` names; None verifies the whole cluster
+    group: Any = None
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         return LockRequest(ALL, shared=True) if level in (Level.INSTANCE, Level.NODE) else None
 
-    def _error(self, kind: str, item: str, message: str) -> None:
-        self.errors += 1
-        self.feedback(f"  - ERROR: {kind} {item}: {message}")
+    def _error(self, kind: str, item: str, message: str, code: str = "ECLUSTERCFG") -> None:
+        level = "WARNING" if code in self.op.ignore_errors else "ERROR"
+        if level == "ERROR":
+            self.errors += 1
+        self._report(level, code, kind, item, message)
 
-    def _warn(self, kind: str, item: str, message: str) -> None:
-        self.feedback(f"  - WARNING: {kind} {item}: {message}")
+    def _warn(self, kind: str, item: str, message: str, code: str = "ECLUSTERCFG") -> None:
+        self._report("WARNING", code, kind, item, message)
+
+    def _report(self, level: str, code: str, kind: str, item: str, message: str) -> None:
+        """Ganeti's two forms: `ERROR: node n1: msg`, or with --error-codes `ERROR:ENODEN1:node:n1:msg`."""
+        if self.op.error_codes:
+            self.feedback(f"  - {level}:{code}:{kind}:{item}:{message}")
+        else:
+            self.feedback(f"  - {level}: {kind} {item}: {message}")
+
+    def _in_scope(self, node_uuid: str) -> bool:
+        """Whether a node belongs to the group `-g` names (every node without -g)."""
+        return self.group is None or getattr(self.cfg.nodes.get(node_uuid), "group", None) == self.group.uuid
+
+    def check_prereq(self) -> None:
+        self.group = self.cfg.group(self.op.group_name) if self.op.group_name is not None else None
 
     async def exec(self) -> bool:
         self.errors = 0
         cfg, services = self.cfg, self.ctx.services
-        self.feedback("* Verifying cluster config")
-        self._verify_config()
-        self.feedback("* Verifying cluster certificate files")
-        if not os.path.exists(paths.cluster_cert()):
-            self._error("cluster", cfg.cluster.cluster_name, "the cluster certificate is missing")
-        online = [n for n in cfg.nodes.values() if not n.offline]
+        if self.group is None:
+            self.feedback("* Verifying cluster config")
+            self._verify_config()
+            self.feedback("* Verifying cluster certificate files")
+            if not os.path.exists(paths.cluster_cert()):
+                self._error("cluster", cfg.cluster.cluster_name, "the cluster certificate is missing", "ECLUSTERCERT")
+        else:
+            self.feedback(f"* Verifying group '{self.group.name}'")
+        online = [n for n in cfg.nodes.values() if not n.offline and self._in_scope(n.uuid)]
         self.feedback(f"* Gathering data ({len(online)} nodes)")
         args = proc.NodeInfoArgs(list(cfg.cluster.enabled_hypervisors), services.storage_dirs(), services.vg_names())
         args.drbd = self._drbd_helper() is not None
@@ -62,19 +84,61 @@ class LUClusterVerify(LogicalUnit):
         facts = self._verify_nodes(results)
         self.feedback("* Verifying instance status")
         self._verify_instances(facts)
+        self._verify_instance_policy()
         await self._verify_drbd()
         self.feedback("* Verifying orphan volumes")
         self._verify_orphans(facts)
         self._verify_pending_cleanups()
-        self.feedback("* Verifying N+1 Memory redundancy")
+        if N1_CHECK not in self.op.skip_checks:
+            self.feedback("* Verifying N+1 Memory redundancy")
+            await self._verify_n_plus_one(online)
         self.feedback("* Other Notes")
-        offline = [n.name for n in cfg.nodes.values() if n.offline]
+        offline = [n.name for n in cfg.nodes.values() if n.offline and self._in_scope(n.uuid)]
         if offline:
             self.feedback(f"  - NOTICE: {len(offline)} offline node(s) found.")
-        unmirrored = [i for i in cfg.instances.values() if not disktypes.kind(i.disk_template).is_redundant]
+        unmirrored = [
+            i
+            for i in cfg.instances.values()
+            if not disktypes.kind(i.disk_template).is_redundant and self._in_scope(i.primary_node)
+        ]
         if unmirrored:
             self.feedback(f"  - NOTICE: {len(unmirrored)} non-redundant instance(s) found.")
         return self.errors == 0
+
+    def _verify_instance_policy(self) -> None:
+        """Ganeti's EINSTANCEPOLICY warning: an instance its group's policy would no longer admit
+        (the policy changed after it was made, or it was made with --ignore-ipolicy)."""
+        from gnt.instance.common import filled_beparams
+        from gnt.ipolicy import group_policy, instance_violations
+
+        for inst in sorted(self.cfg.instances.values(), key=lambda i: i.name):
+            node = self.cfg.nodes.get(inst.primary_node)
+            if node is None or not self._in_scope(node.uuid):
+                continue
+            found = instance_violations(
+                group_policy(self.cfg, node.group), filled_beparams(self.cfg.cluster, inst), inst
+            )
+            if found:
+                self._warn("instance", inst.name, ", ".join(found), "EINSTANCEPOLICY")
+
+    async def _verify_n_plus_one(self, online: list[Any]) -> None:
+        """Ganeti's ENODEN1: each node's free memory against its secondaries' needs per failed primary."""
+        from gnt.cluster.verify_n1 import describe, n_plus_one_shortfalls
+
+        hypervisor = self.cfg.cluster.enabled_hypervisors[0]
+        nodes = [n for n in online if n.vm_capable]
+        results = await self.rpc.call_many(
+            self.ctx.services.targets(nodes), proc.NODE_INFO, proc.NodeInfoArgs([hypervisor])
+        )
+        free: dict[str, int] = {}
+        for name, result in sorted(results.items()):
+            try:
+                free[name] = int(result.payload["hv"][hypervisor]["memory_free"])
+            except (AttributeError, KeyError, TypeError, ValueError):  # no answer: that node is not judged
+                if not result.failed:
+                    self._warn("node", name, f"cannot read its free memory from {hypervisor}", "ENODEN1")
+        for item in n_plus_one_shortfalls(self.cfg, free, {n.name for n in nodes}):
+            self._error("node", item.node, describe(item), "ENODEN1")
 
     async def _verify_drbd(self) -> None:
         """Degraded drbd disks of instances that should have them up (one status read per node)."""
@@ -82,12 +146,14 @@ class LUClusterVerify(LogicalUnit):
 
         sides, errors = await verify_drbd.gather(self)
         for name, error in sorted(errors.items()):
-            if error != "node is offline":
-                self._error("node", name, f"cannot read its DRBD status: {error}")
+            node = self.cfg.find_node(name)
+            if error != "node is offline" and (node is None or self._in_scope(node.uuid)):
+                self._error("node", name, f"cannot read its DRBD status: {error}", "ENODEDRBD")
         for side in sides:
             problem = side.problem()
-            if problem is not None:
-                self._error("instance", side.instance.name, f"disk/{side.disk.index} on {side.node.name} is {problem}")
+            if problem is not None and self._in_scope(side.instance.primary_node):
+                message = f"disk/{side.disk.index} on {side.node.name} is {problem}"
+                self._error("instance", side.instance.name, message, "EINSTANCEFAULTYDISK")
 
     def _verify_config(self) -> None:
         cfg = self.cfg
@@ -95,7 +161,8 @@ class LUClusterVerify(LogicalUnit):
             self._error("cluster", cfg.cluster.cluster_name, "the master node is not in the config")
         for inst in cfg.instances.values():
             if inst.primary_node not in cfg.nodes:
-                self._error("instance", inst.name, f"primary node {inst.primary_node} is not in the config")
+                message = f"primary node {inst.primary_node} is not in the config"
+                self._error("instance", inst.name, message, "EINSTANCEBADNODE")
         if len(cfg.master_candidates()) < min(cfg.cluster.candidate_pool_size, len(cfg.nodes)):
             self._warn(
                 "cluster",
@@ -109,19 +176,19 @@ class LUClusterVerify(LogicalUnit):
         expected_ssconf = self.ctx.services.ssconf_values()
         for name, result in sorted(results.items()):
             if result.failed:
-                self._error("node", name, f"while contacting node: {result.error}")
+                self._error("node", name, f"while contacting node: {result.error}", "ENODERPC")
                 continue
             data = result.payload
             facts[name] = data
             if data.get("version") != PROTOCOL_VERSION:
-                self._error("node", name, f"incompatible protocol version {data.get('version')}")
+                self._error("node", name, f"incompatible protocol version {data.get('version')}", "ENODEVERSION")
             for hv, hv_data in data.get("hypervisors", {}).items():
                 for problem in hv_data.get("problems", []):
-                    self._error("node", name, f"hypervisor {hv}: {problem}")
+                    self._error("node", name, f"hypervisor {hv}: {problem}", "ENODEHV")
             ssconf = data.get("ssconf", {})
             for key in ("cluster_name", "master_node", "node_list"):
                 if ssconf.get(key) != expected_ssconf[key]:
-                    self._error("node", name, f"ssconf file '{key}' is out of date")
+                    self._error("node", name, f"ssconf file '{key}' is out of date", "ENODEFILECHECK")
             self._verify_drbd_helper(name, data)
         self._verify_hv_versions(facts)
         return facts
@@ -136,7 +203,8 @@ class LUClusterVerify(LogicalUnit):
         for hv, by_node in sorted(versions.items()):
             if len(set(by_node.values())) > 1:
                 listed = ", ".join(f"{n} {v}" for n, v in sorted(by_node.items()))
-                self._warn("hypervisor", hv, f"versions differ between nodes ({listed}); migrations may fail")
+                message = f"versions differ between nodes ({listed}); migrations may fail"
+                self._warn("hypervisor", hv, message, "ENODEHV")
 
     def _drbd_helper(self) -> str | None:
         """The usermode helper drbd nodes must have, when drbd is enabled and a helper is set."""
@@ -153,9 +221,11 @@ class LUClusterVerify(LogicalUnit):
         if wanted is None or (node is not None and not node.vm_capable):
             return
         if "drbd_helper_error" in data:
-            self._error("node", name, f"drbd usermode helper check unsuccessful: {data['drbd_helper_error']}")
+            message = f"drbd usermode helper check unsuccessful: {data['drbd_helper_error']}"
+            self._error("node", name, message, "ENODEDRBDHELPER")
         elif "drbd_helper" in data and data["drbd_helper"] != wanted:
-            self._error("node", name, f"wrong drbd usermode helper: {data['drbd_helper']} (the cluster's: {wanted})")
+            message = f"wrong drbd usermode helper: {data['drbd_helper']} (the cluster's: {wanted})"
+            self._error("node", name, message, "ENODEDRBDHELPER")
 
     def _verify_instances(self, facts: dict[str, dict[str, Any]]) -> None:
         cfg = self.cfg
@@ -171,15 +241,16 @@ class LUClusterVerify(LogicalUnit):
                 continue
             state = where.get(pnode)
             if inst.admin_state == constants.ADMINST_UP and state not in ("running", "paused"):
-                self._error("instance", inst.name, f"instance not running on its primary node {pnode}")
+                self._error("instance", inst.name, f"instance not running on its primary node {pnode}", "EINSTANCEDOWN")
             if inst.admin_state != constants.ADMINST_UP and state in ("running", "paused"):
-                self._error("instance", inst.name, f"instance should not run on node {pnode}")
+                self._error("instance", inst.name, f"instance should not run on node {pnode}", "EINSTANCEWRONGNODE")
             for other in sorted(set(where) - {pnode}):
                 if where[other] in ("running", "paused"):
-                    self._error("instance", inst.name, f"instance should not run on node {other}")
+                    self._error("instance", inst.name, f"instance should not run on node {other}", "EINSTANCEWRONGNODE")
         for inst_name, where in sorted(running.items()):
             for node_name in sorted(where):
-                self._error("node", node_name, f"instance {inst_name} is running but not in the config")
+                message = f"instance {inst_name} is running but not in the config"
+                self._error("node", node_name, message, "ENODEORPHANINSTANCE")
 
     def _verify_orphans(self, facts: dict[str, dict[str, Any]]) -> None:
         cfg = self.cfg
@@ -189,7 +260,7 @@ class LUClusterVerify(LogicalUnit):
             for path in data.get("disk_files", []):
                 virtual = path[len(root) :] if root and path.startswith(root + "/") else path
                 if virtual not in known and path not in known:
-                    self._error("node", node_name, f"volume {path} is unknown")
+                    self._error("node", node_name, f"volume {path} is unknown", "ENODEORPHANLV")
         self._verify_volumes(facts)
 
     def _verify_volumes(self, facts: dict[str, dict[str, Any]]) -> None:
@@ -209,7 +280,7 @@ class LUClusterVerify(LogicalUnit):
                             expected.setdefault(cfg.node_name(node_uuid), {})[(vg, lv)] = inst.name
         for node_name, data in sorted(facts.items()):
             if "volumes_error" in data:
-                self._error("node", node_name, f"cannot list LVM volumes: {data['volumes_error']}")
+                self._error("node", node_name, f"cannot list LVM volumes: {data['volumes_error']}", "ENODELVM")
                 continue
             if "volumes" not in data:
                 continue
@@ -217,20 +288,25 @@ class LUClusterVerify(LogicalUnit):
             wanted = expected.get(node_name, {})
             for vg, lv in sorted(found - set(wanted)):
                 if not any(r.fullmatch(f"{vg}/{lv}") for r in reserved):
-                    self._error("node", node_name, f"volume {vg}/{lv} is unknown")
+                    self._error("node", node_name, f"volume {vg}/{lv} is unknown", "ENODEORPHANLV")
             for (vg, lv), inst_name in sorted(wanted.items()):
                 if (vg, lv) not in found:
-                    self._error("instance", inst_name, f"volume {vg}/{lv} missing on node {node_name}")
+                    message = f"volume {vg}/{lv} missing on node {node_name}"
+                    self._error("instance", inst_name, message, "EINSTANCEMISSINGDISK")
 
     def _verify_pending_cleanups(self) -> None:
         from gnt.cluster import pending
 
         for entry in pending.entries():
+            node = self.cfg.find_node(entry["node"])
+            if node is not None and not self._in_scope(node.uuid):
+                continue
             self._error(
                 "node",
                 entry["node"],
                 f"leftover {pending.describe(entry)} awaits removal ({entry['reason']});"
                 " gnt-cluster verify-disks removes it once the node answers",
+                "ENODEORPHANLV",
             )
 
 
@@ -261,6 +337,7 @@ class LUClusterSetParams(LogicalUnit):
         if op.max_running_jobs is not None and op.max_running_jobs < 1:
             raise OpPrereqError("max_running_jobs must be at least 1", ECODE_INVAL)
         self.beparams = normalize_beparams(op.beparams) if op.beparams else None
+        self.ipolicy = self._new_ipolicy() if op.ipolicy else None
         if op.hvparams:
             for hv, params in op.hvparams.items():
                 check_hvparams(hv, params)
@@ -272,6 +349,21 @@ class LUClusterSetParams(LogicalUnit):
         await self._check_drbd_helper()
         await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
         self.cluster = cluster
+
+    def _new_ipolicy(self) -> dict[str, Any]:
+        """The cluster's policy with the change applied (std merged per key), checked whole: its std
+        must lie inside a min/max pair, and every group's own std too."""
+        from gnt import ipolicy
+
+        new = ipolicy.fill_ipolicy(self.cfg.cluster.ipolicy, self.op.ipolicy)
+        problem = ipolicy.std_problem(new)
+        for group in sorted(self.cfg.groups.values(), key=lambda g: g.name):
+            if problem is None and group.ipolicy:
+                problem = ipolicy.std_problem(ipolicy.fill_ipolicy(new, group.ipolicy))
+                problem = problem and f"{problem} (in node group {group.name})"
+        if problem:
+            raise OpPrereqError(problem, ECODE_INVAL)
+        return new
 
     async def _check_drbd_helper(self) -> None:
         """As Ganeti: the helper cannot be unset while drbd is enabled, and a new helper (or drbd
@@ -360,8 +452,8 @@ class LUClusterSetParams(LogicalUnit):
             cluster.nicparams.setdefault("default", {}).update(op.nicparams)
         if op.ndparams:
             cluster.ndparams.update(op.ndparams)
-        if op.ipolicy:
-            cluster.ipolicy.update(op.ipolicy)
+        if self.ipolicy is not None:
+            cluster.ipolicy = self.ipolicy
         os_logic.apply_cluster_changes(self, op, cluster)  # gnt-os modify
         await self.cfg.commit([cluster])
         if op.max_running_jobs is not None:

@@ -20,6 +20,7 @@ from gnt.cli.common import (
     parse_keyval,
     run_list,
 )
+from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
@@ -47,37 +48,6 @@ add_tag_commands(main, tag_syntax.KIND_NODEGROUP, "gnt-group", "default")
 add_list_fields_command(main, "group", "gnt-group")
 
 
-def _ispec(text: str, option: str) -> dict[str, int]:
-    spec = {}
-    for key, value in parse_keyval(text, option).items():
-        if key not in _ISPEC_KEYS:
-            raise ParameterError(f"Invalid key '{key}' in {option}; expected {', '.join(_ISPEC_KEYS)}")
-        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
-            raise ParameterError(f"Invalid value for {key} in {option}: {value!r} (a non-negative integer)")
-        spec[key] = int(value)
-    return spec
-
-
-def _bounds(text: str) -> list[dict[str, dict[str, int]]]:
-    """--ipolicy-bounds-specs min:k=v,...//max:k=v,... (Ganeti's syntax, one min/max pair)."""
-    pair: dict[str, dict[str, int]] = {}
-    for part in text.split("//"):
-        which, sep, rest = part.partition(":")
-        if not sep or which not in ("min", "max") or which in pair:
-            raise ParameterError(f"Invalid --ipolicy-bounds-specs '{text}': expected min:...//max:...")
-        pair[which] = _ispec(rest, "--ipolicy-bounds-specs")
-    if set(pair) != {"min", "max"}:
-        raise ParameterError(f"Invalid --ipolicy-bounds-specs '{text}': both min and max are needed")
-    return [pair]
-
-
-def _ratio(text: str, option: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ParameterError(f"Invalid {option} '{text}': expected a number") from None
-
-
 def group_params(opts: dict[str, Any]) -> dict[str, Any]:
     """The opcode fields that `add` and `modify` share, from their options (absent ones left out)."""
     fields: dict[str, Any] = {}
@@ -85,17 +55,7 @@ def group_params(opts: dict[str, Any]) -> dict[str, Any]:
         fields["alloc_policy"] = opts["alloc_policy"]
     if opts.get("node_parameters"):
         fields["ndparams"] = {k: convert_value(v) for k, v in parse_keyval(opts["node_parameters"], "-N").items()}
-    ipolicy: dict[str, Any] = {}
-    if opts.get("ipolicy_std_specs"):
-        ipolicy["std"] = _ispec(opts["ipolicy_std_specs"], "--ipolicy-std-specs")
-    if opts.get("ipolicy_bounds_specs"):
-        ipolicy["minmax"] = _bounds(opts["ipolicy_bounds_specs"])
-    if opts.get("ipolicy_disk_templates"):
-        ipolicy["disk-templates"] = [t for t in opts["ipolicy_disk_templates"].split(",") if t]
-    for key in ("vcpu-ratio", "spindle-ratio"):
-        value = opts.get(f"ipolicy_{key.replace('-', '_')}")
-        if value is not None:
-            ipolicy[key] = _ratio(value, f"--ipolicy-{key}")
+    ipolicy = ipolicy_from_opts(opts)
     if ipolicy:
         fields["ipolicy"] = ipolicy
     return fields
@@ -106,15 +66,10 @@ def _group_options(fn: Any) -> Any:
         [
             click.option("--alloc-policy", default=None, help="preferred, last_resort or unallocable"),
             click.option("-N", "--node-parameters", default=None, help="Node parameters (key=value,...)"),
-            click.option("--ipolicy-std-specs", default=None, help="Standard instance specs (memory-size=128,...)"),
-            click.option("--ipolicy-bounds-specs", default=None, help="min:key=value,...//max:key=value,..."),
-            click.option("--ipolicy-disk-templates", default=None, help="Allowed disk templates (comma-separated)"),
-            click.option("--ipolicy-vcpu-ratio", default=None, help="Maximum ratio of virtual to physical CPUs"),
-            click.option("--ipolicy-spindle-ratio", default=None, help="Maximum instances per spindle"),
         ]
     ):
         fn = option(fn)
-    return fn
+    return ipolicy_options()(fn)
 
 
 @main.command(context_settings=CONTEXT)
@@ -277,3 +232,82 @@ def info(groups: tuple[str, ...]) -> None:
         )
     print_tree(out)
     sys.stdout.flush()
+
+
+@main.command("show-ispecs-cmd", context_settings=CONTEXT)
+@click.option("--include-defaults", is_flag=True, help="Include the policy the group inherits, not only its own")
+@click.argument("groups", nargs=-1)
+@handle_errors
+def show_ispecs_cmd(include_defaults: bool, groups: tuple[str, ...]) -> None:
+    """Print the gnt-group add command lines that recreate node groups' instance specs.
+
+    \b
+    Example:
+      gnt-group show-ispecs-cmd --include-defaults rack2
+    """
+    field = "ipolicy" if include_defaults else "custom_ipolicy"
+    data = client().get("/2/query/group", fields=f"name,{field}", names=",".join(groups) or None)
+    for row in data["data"]:
+        name, policy = (c[1] for c in row)
+        print(f"gnt-group add{format_ipolicy_command(policy or {}, True)} {name}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("group")
+@click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move instances to (repeatable)")
+@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
+@click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
+@click.option("--sequential", is_flag=True, help="Move the instances one after another (one job)")
+@click.option("--force-failover", is_flag=True, help="Fail over instances instead of migrating them")
+@click.option("--print-jobid", is_flag=True, help="Accepted as in Ganeti (--submit prints the job ID)")
+@common_job_options
+@handle_errors
+def evacuate(
+    group: str,
+    groups: tuple[str, ...],
+    iallocator: str | None,
+    early_release: bool,
+    sequential: bool,
+    force_failover: bool,
+    print_jobid: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
+) -> None:
+    """Move every instance off a node group, to the other groups (or those --to names).
+
+    \b
+    Example:
+      gnt-group evacuate --to rack2 -I hail rack1
+    """
+    from gnt.cli.jobs import wait_job
+
+    op = {
+        "OP_ID": "OP_GROUP_EVACUATE",
+        "group_name": group,
+        "target_groups": list(groups) or None,
+        "iallocator": iallocator,
+        "early_release": early_release,
+        "sequential": sequential,
+        "force_failover": force_failover,
+        **job_fields(dry_run, priority),
+    }
+    cl = client()
+    outcome = run_ops(cl, [op], submit)
+    if outcome is None or dry_run:
+        return
+    bad = 0
+    for ok, job_id in outcome[0].get("jobs", []):
+        if not ok:
+            print(f"Job submission failed: {job_id}")
+            bad += 1
+            continue
+        try:
+            wait_job(cl, job_id)
+        except Exception as err:  # noqa: BLE001 - every job is reported, then the count
+            print(f"Job {job_id}: {err}")
+            bad += 1
+    if bad:
+        print(f"There were {bad} errors during the evacuation.")
+        sys.exit(1)
+    print("All instances evacuated successfully.")

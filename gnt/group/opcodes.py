@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gnt import constants
+from gnt import ipolicy
 from gnt import opchecks as ck
 from gnt.opcodes import OpCode, _f, register
 
@@ -18,6 +18,7 @@ __all__ = [
     "ALLOC_POLICIES",
     "OpGroupAdd",
     "OpGroupAssignNodes",
+    "OpGroupEvacuate",
     "OpGroupRemove",
     "OpGroupRename",
     "OpGroupSetParams",
@@ -27,8 +28,7 @@ __all__ = [
 #: Ganeti's allocation policies: new instances go to preferred groups first, last_resort ones only
 #: when nothing else fits, never to unallocable ones
 ALLOC_POLICIES = ("preferred", "last_resort", "unallocable")
-ISPEC_KEYS = ("memory-size", "cpu-count", "disk-count", "disk-size", "nic-count", "spindle-use")
-_IPOLICY_KEYS = ("minmax", "std", "disk-templates", "vcpu-ratio", "spindle-ratio")
+ISPEC_KEYS = ipolicy.ISPEC_KEYS
 
 
 def _alloc_policy(value: Any) -> None:
@@ -36,49 +36,9 @@ def _alloc_policy(value: Any) -> None:
         raise ValueError(f"Invalid allocation policy {value!r}; expected one of {', '.join(ALLOC_POLICIES)}")
 
 
-def _ispec(value: Any, what: str) -> dict[str, int]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} must be an object of {', '.join(ISPEC_KEYS)}")
-    for key, item in value.items():
-        if key not in ISPEC_KEYS:
-            raise ValueError(f"Invalid key {key!r} in {what}; expected {', '.join(ISPEC_KEYS)}")
-        if not isinstance(item, int) or isinstance(item, bool) or item < 0:
-            raise ValueError(f"{what} {key} must be a non-negative integer, not {item!r}")
-    return value
-
-
 def check_ipolicy(value: Any) -> None:
-    """Ganeti's instance policy shape: min <= max in every minmax pair, ratios positive, known templates."""
-    if value is None:
-        return
-    unknown = sorted(set(value) - set(_IPOLICY_KEYS))
-    if unknown:
-        raise ValueError(f"Invalid keys in ipolicy: {', '.join(unknown)}; expected {', '.join(_IPOLICY_KEYS)}")
-    if "std" in value:
-        _ispec(value["std"], "ipolicy std")
-    if "minmax" in value:
-        pairs = value["minmax"]
-        if not isinstance(pairs, list) or not pairs:
-            raise ValueError("ipolicy minmax must be a non-empty list of {min, max}")
-        for pair in pairs:
-            if not isinstance(pair, dict) or set(pair) != {"min", "max"}:
-                raise ValueError("each ipolicy minmax entry must be {min, max}")
-            low, high = _ispec(pair["min"], "ipolicy min"), _ispec(pair["max"], "ipolicy max")
-            if set(low) != set(ISPEC_KEYS) or set(high) != set(ISPEC_KEYS):
-                raise ValueError(f"ipolicy min and max must each give all of {', '.join(ISPEC_KEYS)}")
-            wrong = [k for k in ISPEC_KEYS if low[k] > high[k]]
-            if wrong:
-                raise ValueError(f"Invalid ipolicy: min {wrong[0]} {low[wrong[0]]} is above max {high[wrong[0]]}")
-    for ratio in ("vcpu-ratio", "spindle-ratio"):
-        if ratio in value:
-            item = value[ratio]
-            if not isinstance(item, (int, float)) or isinstance(item, bool) or not 0 < item <= 1e6:
-                raise ValueError(f"ipolicy {ratio} must be a positive number, not {item!r}")
-    if "disk-templates" in value:
-        templates = value["disk-templates"]
-        if not isinstance(templates, list) or any(t not in constants.DISK_TEMPLATES_AVAILABLE for t in templates):
-            known = ", ".join(constants.DISK_TEMPLATES_AVAILABLE)
-            raise ValueError(f"ipolicy disk-templates must be a list of {known}, not {templates!r}")
+    """Ganeti's instance policy shape (one definition in `gnt.ipolicy`, shared with the cluster's)."""
+    ipolicy.check_ipolicy(value)
 
 
 def _unsupported(what: str, instead: str) -> ck.Check:
@@ -153,3 +113,16 @@ class OpGroupAssignNodes(OpCode):
     group_name: str = _f(doc="Node group the nodes move to", check=ck.hostname)
     nodes: list[str] = _f(doc="Nodes to move", check=ck.hostname_list)
     force: bool = _f(False, "Move even if a mirrored instance ends up split across groups")
+
+
+@register
+@dataclass(kw_only=True)
+class OpGroupEvacuate(OpCode):
+    OP_ID: ClassVar[str] = "OP_GROUP_EVACUATE"
+    SUMMARY_FIELD: ClassVar[str | None] = "group_name"
+    group_name: str = _f(doc="Node group to move every instance off", check=ck.hostname)
+    early_release: bool = _f(False, "Release locks early while replacing disks")
+    iallocator: str | None = _f(None, "Allocator choosing the new nodes")
+    target_groups: list[str] | None = _f(None, "Groups to move to (default: every other group)")
+    sequential: bool = _f(False, "Run the moves one after another (one job), not in parallel")
+    force_failover: bool = _f(False, "Fail instances over where they could be migrated")

@@ -7,25 +7,13 @@ and `std` from it and refuse a group without them. `custom_ipolicy` is what the 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from gnt import constants
+from gnt.ipolicy import fill_ipolicy
 from gnt.query import Field
 
 __all__ = ["BULK_FIELDS", "DEFAULT_FIELDS", "FIELDS", "GroupQueryContext", "fill_ipolicy"]
-
-
-def fill_ipolicy(*layers: dict[str, Any] | None) -> dict[str, Any]:
-    """Ganeti's defaults overlaid by each layer in turn: `std` merges per key, other keys replace."""
-    result: dict[str, Any] = copy.deepcopy(constants.IPOLICY_DEFAULTS)
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            if key == "std" and isinstance(value, dict):
-                result["std"] = {**result.get("std", {}), **value}
-            else:
-                result[key] = copy.deepcopy(value)
-    return result
 
 
 class GroupQueryContext:

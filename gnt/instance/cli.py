@@ -155,6 +155,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
 @click.option("--tags", default=None, help="Comma-separated tags")
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
 @common_job_options
 @handle_errors
 def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None:
@@ -197,6 +198,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         no_install=o["no_install"],
         wait_for_sync=not o["no_wait_for_sync"],
         tags=[t for t in (o["tags"] or "").split(",") if t],
+        ignore_ipolicy=o["ignore_ipolicy"],
     )
     result = run_ops(client(), [op], submit)
     if dry_run and result:
@@ -398,6 +400,7 @@ def reboot(
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the target")
 @click.option("--cleanup", is_flag=True, help="Recover from an interrupted migration")
 @click.option("--allow-failover", is_flag=True, help="Fail over if migration is impossible")
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
 @common_job_options
 @handle_errors
 def migrate(
@@ -409,6 +412,7 @@ def migrate(
     iallocator: str | None,
     cleanup: bool,
     allow_failover: bool,
+    ignore_ipolicy: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -431,6 +435,7 @@ def migrate(
         iallocator=iallocator,
         cleanup=cleanup,
         allow_failover=allow_failover,
+        ignore_ipolicy=ignore_ipolicy,
     )
     run_ops(client(), [op], submit)
 
@@ -442,6 +447,7 @@ def migrate(
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the target")
 @click.option("--ignore-consistency", is_flag=True, help="Go on even if the source cannot stop it")
 @click.option("--shutdown-timeout", type=int, default=120, help="Seconds for a clean shutdown")
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
 @common_job_options
 @handle_errors
 def failover(
@@ -451,6 +457,7 @@ def failover(
     iallocator: str | None,
     ignore_consistency: bool,
     shutdown_timeout: int,
+    ignore_ipolicy: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -471,6 +478,7 @@ def failover(
         iallocator=iallocator,
         ignore_consistency=ignore_consistency,
         shutdown_timeout=shutdown_timeout,
+        ignore_ipolicy=ignore_ipolicy,
     )
     run_ops(client(), [op], submit)
 
@@ -487,6 +495,7 @@ def failover(
 @click.option("-n", "--node", "remote_node", default=None, help="The secondary node when converting to drbd")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
 @click.option("-f", "--force", is_flag=True)
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
 @common_job_options
 @handle_errors
 def modify(
@@ -501,6 +510,7 @@ def modify(
     remote_node: str | None,
     no_wait_for_sync: bool,
     force: bool,
+    ignore_ipolicy: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -530,6 +540,7 @@ def modify(
         disk_template=disk_template,
         remote_node=remote_node,
         wait_for_sync=not no_wait_for_sync,
+        ignore_ipolicy=ignore_ipolicy,
     )
     result = run_ops(client(), [op], submit)
     if result and isinstance(result[0], list):  # a dry run answers None: nothing was modified

@@ -21,6 +21,7 @@ from gnt.instance.common import (
     disk_path,
     filled_beparams,
 )
+from gnt.instance.policy_check import check_new_instance
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Disk, Instance, Nic, new_uuid
@@ -149,12 +150,13 @@ class LUInstanceCreate(LogicalUnit):
         self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
         self.snode = self._secondary() if disktypes.kind(op.disk_template).needs_secondary else None
-        self.memory = int(
-            {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}["maxmem"]
-        )
-        # the two node checks are independent: ask both at once
+        be = {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}
+        self.memory = int(be["maxmem"])
         if self.adopting:
             self.disk_sizes = await adoption.check_prereq(self, self.pnode)
+        nics = len(op.nics)
+        check_new_instance(self, self.pnode, be, self.disk_sizes, nics, op.disk_template, op.ignore_ipolicy)
+        # the two node checks are independent: ask both at once
         checks = [self._check_os()]
         if not self.adopting and op.disk_template in (constants.DT_PLAIN, constants.DT_DRBD):
             vg = cfg.cluster.volume_group_name

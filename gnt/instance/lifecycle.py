@@ -260,6 +260,11 @@ class LUInstanceSetParams(InstanceLU):
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:
             raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)
+        if self.beparams or self.disk_plan:  # the instance's new shape must fit its group's policy
+            from gnt.instance.policy_check import check_reshaped_instance
+
+            sizes = [int(d.size) for d in self.disk_plan.disks] if self.disk_plan else None
+            check_reshaped_instance(self, self.instance, self.beparams, sizes, self.op.ignore_ipolicy)
 
     async def exec(self) -> list[list[str]]:
         inst = self.instance

@@ -13,6 +13,7 @@ from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.instance.common import check_node_usable
 from gnt.instance.move import InstanceMove, MoveKind, check_movable, evacuation_opcode
+from gnt.instance.policy_check import check_target_node
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Instance, Node
@@ -55,6 +56,8 @@ class MoveLU(LogicalUnit):
         self.source: Node = self.cfg.nodes[self.instance.primary_node]
         check_movable(self.instance, self.KIND)
         self.target_node = await self._pick_target()
+        if not (isinstance(op, OpInstanceMigrate) and op.cleanup):  # a cleanup moves nothing
+            check_target_node(self, self.instance, self.target_node, op.ignore_ipolicy)
         self.move = InstanceMove(self, self.instance, self.source, self.target_node)
         self.move.check(self.KIND)
 

@@ -141,6 +141,9 @@ def test_offline_target_node_is_refused(cluster: VCluster) -> None:
 
 def test_not_enough_memory_is_refused(cluster: VCluster) -> None:
     result = cluster.run(*ADD, "-B", "memory=1000G", "-n", "node1", "big-a")
+    assert result.rc == 1  # as in Ganeti, the instance policy (at most 32 GiB by default) refuses it first
+    assert "error type: wrong_input" in result.err and "memory-size value 1024000 is not in range" in result.err
+    result = cluster.run(*ADD, "-B", "memory=1000G", "-n", "node1", "--ignore-ipolicy", "big-a")
     assert result.rc == 1
     assert "error type: insufficient_resources" in result.err
     assert "big-a" not in cluster.ok("gnt-instance", "list")

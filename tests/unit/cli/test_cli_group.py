@@ -59,7 +59,7 @@ def test_assign_rename_remove(master: RecordingClient) -> None:
         (["modify", "rack2"], "Please give at least one of the parameters."),
         (["modify", "--alloc-policy=often", "rack2"], "Invalid allocation policy 'often'"),
         (["modify", "--ipolicy-std-specs=colour=1", "rack2"], "Invalid key 'colour'"),
-        (["modify", "--ipolicy-std-specs=memory-size=lots", "rack2"], "a non-negative integer"),
+        (["modify", "--ipolicy-std-specs=cpu-count=lots", "rack2"], "a non-negative integer"),
         (["modify", "--ipolicy-bounds-specs=min:memory-size=1", "rack2"], "both min and max are needed"),
         (["modify", "--ipolicy-vcpu-ratio=fast", "rack2"], "expected a number"),
         (["modify", "--ipolicy-disk-templates=floppy", "rack2"], "ipolicy disk-templates must be a list of"),

@@ -18,6 +18,7 @@ LU_MODULES = (
     "gnt.cluster.redist",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
+    "gnt.group.evacuate",
     "gnt.group.logic",
     "gnt.instance.change_group",
     "gnt.instance.create",
