@@ -441,3 +441,12 @@ def _register_remote() -> None:
 
 
 _register_remote()
+
+
+def _register_crypto() -> None:
+    from gnt.cluster.crypto_cli import renew_crypto
+
+    main.add_command(renew_crypto)
+
+
+_register_crypto()
