@@ -15,8 +15,8 @@ import logging
 import os
 import ssl
 
-from agent import httpserver, replica
 from agent import crypto as _crypto  # noqa: F401 - registers crypto_trust and crypto_install
+from agent import httpserver, replica
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS

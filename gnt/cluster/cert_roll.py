@@ -68,7 +68,9 @@ class RollFailed(Exception):
         self.failures = failures
         names = ", ".join(sorted(failures))
         first = failures[sorted(failures)[0]]
-        super().__init__(f"renewing the cluster certificate stopped at phase '{phase}': node(s) {names} failed ({first})")
+        super().__init__(
+            f"renewing the cluster certificate stopped at phase '{phase}': node(s) {names} failed ({first})"
+        )
 
 
 @dataclass

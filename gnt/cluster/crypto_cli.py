@@ -81,7 +81,8 @@ def _ssh_fields(opts: dict[str, Any]) -> dict[str, Any]:
         allowed = {"rsa": range(2048, 16385), "ecdsa": (256, 384, 521), "ed25519": (256,)}[key_type]
         if bits not in allowed:
             raise ParameterError(f"--ssh-key-bits {bits} is not valid for {key_type} keys")
-    fields: dict[str, Any] = {"new_ssh_keys": True, "ssh_key_type": key_type, "verify": not opts.get("no_ssh_key_check")}
+    fields: dict[str, Any] = {"new_ssh_keys": True, "ssh_key_type": key_type}
+    fields["verify"] = not opts.get("no_ssh_key_check")
     if bits is not None:
         fields["ssh_key_bits"] = bits
     return fields

@@ -115,7 +115,8 @@ class LUClusterRenewCrypto(LogicalUnit):
                 )
             ops = _RpcNodeOps(self, {n.name: n for n in self.online})
             try:
-                await cert_roll.run_roll(state, [n.name for n in self.online], ops, lambda s: s.save(path), self.feedback)
+                names = [n.name for n in self.online]
+                await cert_roll.run_roll(state, names, ops, lambda s: s.save(path), self.feedback)
             except cert_roll.RollFailed as err:
                 raise OpExecError(
                     f"{err}; the roll is saved and every reachable node accepts both certificates, so jobs keep"

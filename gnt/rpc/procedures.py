@@ -443,6 +443,7 @@ HOOKS_RUNNER = Procedure(
     doc="run this node's hook scripts of one hook path and phase; [[script, HKR_SKIP/FAIL/SUCCESS, output], ...]",
 )  # fmt: skip
 
+
 @dataclass
 class CryptoTrustArgs:
     #: certificates (PEM, public halves only) the node trusts besides its own; empty: its own only

@@ -131,7 +131,8 @@ def test_renew_rapi_certificate_is_served_to_the_next_client(fresh_cluster: VClu
     vc.ok("gnt-cluster", "renew-crypto", "--rapi-certificate", str(mine), "-f")
     served = _handshake(vc.address("node1"), rapi_port, client)
     assert served == ssl.PEM_cert_to_DER_cert(certs.public_part(mine.read_bytes()).decode())
-    assert "PRIVATE KEY" not in vc.ok("gnt-job", "info", vc.ok("gnt-job", "list", "--no-headers", "-o", "id").split()[-1])
+    last_job = vc.ok("gnt-job", "list", "--no-headers", "-o", "id").split()[-1]
+    assert "PRIVATE KEY" not in vc.ok("gnt-job", "info", last_job)
 
 
 @pytest.mark.parametrize(
