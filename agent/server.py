@@ -15,6 +15,7 @@ import logging
 import os
 import ssl
 
+from agent import candidate_files as _candidate_files  # noqa: F401 - registers candidate_files_write
 from agent import crypto as _crypto  # noqa: F401 - registers crypto_trust and crypto_install
 from agent import httpserver, replica
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement

@@ -143,6 +143,7 @@ class LUClusterRenewCrypto(LogicalUnit):
         if pem is None:
             pem = await asyncio.to_thread(certs.generate_pem, self.cfg.cluster.cluster_name)
         await asyncio.to_thread(certs.write_pem, paths.rapi_cert(), pem)
+        await self.ctx.services.push_candidate_files(["rapi_pem"])  # a new master serves the same one
         fingerprint = certs.fingerprint(pem)
         self.feedback(f"* the RAPI serves a new certificate (SHA-256 {fingerprint}...) from its next connection")
         return fingerprint

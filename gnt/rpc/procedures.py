@@ -458,6 +458,16 @@ class CryptoInstallArgs:
     trust: list[str]
 
 
+@dataclass
+class CandidateFilesArgs:
+    #: by name in gnt.candidate_files.FILES: the file's text, or None to remove it
+    files: dict[str, str | None]
+
+
+CANDIDATE_FILES_WRITE = Procedure(
+    "candidate_files_write", CandidateFilesArgs, None, Timeout.URGENT,
+    doc="write the master's SSH key, known_hosts, drain flag, RAPI key pair on a candidate (failover)",
+)  # fmt: skip
 CRYPTO_TRUST = Procedure(
     "crypto_trust", CryptoTrustArgs, str, Timeout.URGENT,
     doc="replace the node's extra trusted certificates (renew-crypto); the fingerprint of its own",
