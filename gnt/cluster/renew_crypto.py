@@ -66,6 +66,12 @@ class LUClusterRenewCrypto(LogicalUnit):
             raise OpPrereqError("Only one of --new-rapi-certificate and --rapi-certificate may be given", ECODE_INVAL)
         if op.rapi_certificate and not os.path.isabs(op.rapi_certificate):
             raise OpPrereqError(f"--rapi-certificate needs an absolute path, not '{op.rapi_certificate}'", ECODE_INVAL)
+        if op.new_ssh_keys:
+            raise OpPrereqError(
+                "--new-ssh-keys is not supported yet: re-add each node (gnt-node add --readd NODE) after replacing"
+                " the master's key files, see doc/design/013-renew-crypto.md",
+                ECODE_INVAL,
+            )
         if not (op.new_cluster_certificate or op.node_certificates or op.new_rapi_certificate or op.rapi_certificate):
             raise OpPrereqError("Nothing to renew: name at least one certificate or key to renew", ECODE_INVAL)
 
