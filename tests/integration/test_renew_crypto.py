@@ -154,3 +154,35 @@ def test_renew_crypto_bad_input_is_one_line_and_changes_nothing(
     assert result.rc != 0 and message in result.err
     assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
     assert _pem(cluster, "node1").read_bytes() == before
+
+
+def test_a_node_down_stops_the_roll_cleanly_and_the_next_run_finishes_it(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    old_pem = _pem(vc, "node1").read_bytes()
+    vc.kill_daemon("node3", "gnt-noded")
+    failed = vc.run("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
+    assert failed.rc == 1 and "Traceback" not in failed.err
+    assert "stopped at phase 'trust-new'" in failed.err and "node3" in failed.err
+    assert (vc.dir / "node1/var/lib/gnt/renew-crypto.json").exists()
+    assert stat.S_IMODE((vc.dir / "node1/var/lib/gnt/renew-crypto.json").stat().st_mode) == 0o600
+    assert _pem(vc, "node1").read_bytes() == old_pem  # nothing switched yet
+    vc.ok("gnt-debug", "delay", "-n", "node2", "0")  # the rest of the cluster works meanwhile
+    vc.start_noded("node3")
+    wait_for(lambda: _listening(vc.address("node3")), 20)
+    out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
+    assert "resuming the certificate roll stopped at phase 'trust-new'" in out
+    new_pem = _pem(vc, "node1").read_bytes()
+    assert new_pem != old_pem and all(_pem(vc, n).read_bytes() == new_pem for n in NODES)
+    assert not (vc.dir / "node1/var/lib/gnt/renew-crypto.json").exists()
+    vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
+
+
+def test_an_offline_node_is_named_and_rejoins_with_readd(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok("gnt-node", "modify", "-O", "yes", "node3")
+    out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
+    assert "node node3 is offline" in out and "gnt-node add --readd node3" in out
+    assert _pem(vc, "node3").read_bytes() != _pem(vc, "node1").read_bytes()
+    vc.ok("gnt-node", "add", "--readd", "node3")
+    assert _pem(vc, "node3").read_bytes() == _pem(vc, "node1").read_bytes()
+    vc.ok("gnt-debug", "delay", "-n", "node3", "0")
