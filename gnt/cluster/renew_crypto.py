@@ -83,6 +83,11 @@ class LUClusterRenewCrypto(LogicalUnit):
         assert isinstance(op, OpClusterRenewCrypto)
         self.rapi_pem: bytes | None = None
         if op.rapi_certificate:
+            if os.path.realpath(op.rapi_certificate) == os.path.realpath(paths.cluster_cert()):
+                raise OpPrereqError(
+                    "The cluster certificate cannot serve the RAPI: a RAPI key must not open the node daemons",
+                    ECODE_INVAL,
+                )
             try:
                 pem = _read(op.rapi_certificate)
             except OSError as err:

@@ -186,3 +186,10 @@ def test_an_offline_node_is_named_and_rejoins_with_readd(fresh_cluster: VCluster
     vc.ok("gnt-node", "add", "--readd", "node3")
     assert _pem(vc, "node3").read_bytes() == _pem(vc, "node1").read_bytes()
     vc.ok("gnt-debug", "delay", "-n", "node3", "0")
+
+
+def test_the_cluster_key_pair_is_refused_as_the_rapi_certificate(cluster: VCluster) -> None:
+    rapi_before = _pem(cluster, "node1", "rapi.pem").read_bytes()
+    result = cluster.run("gnt-cluster", "renew-crypto", "-f", "--rapi-certificate", str(_pem(cluster, "node1")))
+    assert result.rc == 1 and "cannot serve the RAPI" in result.err
+    assert _pem(cluster, "node1", "rapi.pem").read_bytes() == rapi_before
