@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import os
 
-from gnt import certs, paths
+from gnt import certs, constants, paths
 from gnt.cluster import cert_roll
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
+from gnt.jobs.replication import SSH_FILES
+from gnt.node import ssh_roll
 from gnt.objects import Node
 from gnt.opcodes import OpClusterRenewCrypto, OpCode
 from gnt.rpc import procedures as proc
@@ -67,12 +69,14 @@ class LUClusterRenewCrypto(LogicalUnit):
         if op.rapi_certificate and not os.path.isabs(op.rapi_certificate):
             raise OpPrereqError(f"--rapi-certificate needs an absolute path, not '{op.rapi_certificate}'", ECODE_INVAL)
         if op.new_ssh_keys:
-            raise OpPrereqError(
-                "--new-ssh-keys is not supported yet: re-add each node (gnt-node add --readd NODE) after replacing"
-                " the master's key files, see doc/design/013-renew-crypto.md",
-                ECODE_INVAL,
-            )
-        if not (op.new_cluster_certificate or op.node_certificates or op.new_rapi_certificate or op.rapi_certificate):
+            sizes = {"ed25519": (0, 256), "ecdsa": (0, 256, 384, 521)}
+            if op.ssh_key_type not in ("ed25519", "rsa", "ecdsa"):
+                raise OpPrereqError(f"SSH key type must be ed25519, rsa or ecdsa, not '{op.ssh_key_type}'", ECODE_INVAL)
+            bad_rsa = op.ssh_key_type == "rsa" and op.ssh_key_bits and not 2048 <= op.ssh_key_bits <= 16384
+            if bad_rsa or op.ssh_key_bits not in sizes.get(op.ssh_key_type, (op.ssh_key_bits,)):
+                raise OpPrereqError(f"{op.ssh_key_bits} bits is not a size of {op.ssh_key_type} keys", ECODE_INVAL)
+        wanted = (op.new_cluster_certificate, op.node_certificates, op.new_rapi_certificate, op.new_ssh_keys)
+        if not (any(wanted) or op.rapi_certificate):
             raise OpPrereqError("Nothing to renew: name at least one certificate or key to renew", ECODE_INVAL)
 
     def declare_locks(self, level: Level) -> LockRequest | None:
@@ -109,7 +113,32 @@ class LUClusterRenewCrypto(LogicalUnit):
             result["cluster_certificate"] = await self._roll_cluster_certificate()
         if op.new_rapi_certificate or self.rapi_pem is not None:
             result["rapi_certificate"] = await self._renew_rapi()
+        if op.new_ssh_keys:
+            result["ssh_key"] = await self._renew_ssh_key()
         return result
+
+    async def _renew_ssh_key(self) -> str:
+        op = self.op
+        assert isinstance(op, OpClusterRenewCrypto)
+        master = self.cfg.cluster.master_node
+        if paths.is_virtual():
+            self.feedback("* virtual cluster: nodes are not reached over SSH; only the master's key pair is renewed")
+            nodes: list[Node] = []
+        else:
+            nodes = [n for n in self.online if n.uuid != master]
+        defaults = {**constants.ND_DEFAULTS, **self.cfg.cluster.ndparams}
+        ports = {n.name: int({**defaults, **n.ndparams}.get("ssh_port", 22)) for n in nodes}
+        ops = ssh_roll.SshKeyOps(ports, verify=op.verify)
+        targets = [(n.name, n.primary_ip) for n in nodes]
+        public = await ssh_roll.roll_ssh_key(targets, op.ssh_key_type, op.ssh_key_bits, ops, self.feedback)
+        await self.ctx.services.push_candidate_files(SSH_FILES)  # a new master logs in with the new key
+        for node in self.offline:
+            self.feedback(
+                f"  - WARNING: node {node.name} is offline: it still accepts only the old SSH key;"
+                f" when it is back, re-add it: gnt-node add --readd {node.name}"
+            )
+        self.feedback("* the cluster's SSH key is renewed; the old one is removed from the nodes")
+        return public
 
     async def _roll_cluster_certificate(self) -> str:
         async with _ROLL_LOCK:

@@ -144,6 +144,8 @@ def test_renew_rapi_certificate_is_served_to_the_next_client(fresh_cluster: VClu
         (["--new-rapi-certificate", "--rapi-certificate", "/x.pem"], "Only one of"),
         (["--rapi-certificate", "/nonexistent.pem"], "does not exist"),
         (["--ssh-key-bits", "1024"], "go with --new-ssh-keys"),
+        (["--new-ssh-keys", "--ssh-key-type", "dsa"], "must be ed25519, rsa or ecdsa"),
+        (["--new-ssh-keys", "--ssh-key-type", "rsa", "--ssh-key-bits", "1024"], "not valid for rsa keys"),
     ],
 )
 def test_renew_crypto_bad_input_is_one_line_and_changes_nothing(
@@ -193,3 +195,15 @@ def test_the_cluster_key_pair_is_refused_as_the_rapi_certificate(cluster: VClust
     result = cluster.run("gnt-cluster", "renew-crypto", "-f", "--rapi-certificate", str(_pem(cluster, "node1")))
     assert result.rc == 1 and "cannot serve the RAPI" in result.err
     assert _pem(cluster, "node1", "rapi.pem").read_bytes() == rapi_before
+
+
+def test_new_ssh_keys_in_a_virtual_cluster_renews_the_masters_key_and_the_candidates_copies(cluster: VCluster) -> None:
+    out = cluster.ok("gnt-cluster", "renew-crypto", "--new-ssh-keys", "--ssh-key-type", "ecdsa", "-f")
+    assert "only the master's key pair is renewed" in out
+    key = cluster.dir / "node1/var/lib/gnt/ssh/id_ed25519"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    public = (cluster.dir / "node1/var/lib/gnt/ssh/id_ed25519.pub").read_text()
+    assert public.startswith("ecdsa-sha2-nistp256 ")
+    for node in ("node2", "node3"):
+        assert (cluster.dir / node / "var/lib/gnt/ssh/id_ed25519").read_bytes() == key.read_bytes()
+        assert (cluster.dir / node / "var/lib/gnt/ssh/id_ed25519.pub").read_text() == public
