@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import stat
+import sys
 import threading
 from pathlib import Path
 
@@ -30,7 +32,10 @@ def _handshake(address: str, port: int, ctx: ssl.SSLContext) -> bytes:
 
 
 class JobLoop:
-    """Runs `gnt-debug delay` on every node, one after the other, until stopped; keeps every failure."""
+    """Until stopped: a no-op job, then a node list with live data (RPC to every node); keeps every failure.
+
+    Neither takes node locks, so they run alongside renew-crypto (which holds them shared).
+    """
 
     def __init__(self, vc: VCluster) -> None:
         self.vc = vc
@@ -41,9 +46,12 @@ class JobLoop:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            result = self.vc.run("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0.05")
+            result = self.vc.run("gnt-debug", "delay", "0")
             if result.rc != 0:
                 self.failures.append(result.text)
+            listed = self.vc.run("gnt-node", "list", "--no-headers", "-o", "name,mfree")
+            if listed.rc != 0 or "?" in listed.out:
+                self.failures.append(listed.text)
             self.done += 1
 
     def wait_for_more(self, count: int) -> None:
@@ -51,11 +59,21 @@ class JobLoop:
         wait_for(lambda: self.done >= target, 120)
 
 
+def _submit_lock_free_rpc_job(vc: VCluster) -> int:
+    """A job calling node2 and node3 over RPC 80 times in a row, holding no lock (as the LU allows)."""
+    op = {"OP_ID": "OP_TEST_DELAY", "duration": 0.05, "repeat": 79, "on_master": False}
+    op |= {"on_nodes": ["node2", "node3"], "no_locks": True}
+    code = f"from gnt.cli.client import Client; print(Client().submit([{op!r}]))"
+    return int(vc.ok(sys.executable, "-c", code.replace("True", "True")).strip())
+
+
 def test_renew_cluster_certificate_while_jobs_run_then_old_one_refused(fresh_cluster: VCluster) -> None:
     vc = fresh_cluster
     old_pem = _pem(vc, "node1").read_bytes()
     old_copy = vc.dir / "old-server.pem"
     certs.write_pem(str(old_copy), old_pem)
+    long_job = _submit_lock_free_rpc_job(vc)
+    wait_for(lambda: vc.job_status(long_job) == "running", 30)
     loop = JobLoop(vc)
     loop.thread.start()
     try:
@@ -66,6 +84,7 @@ def test_renew_cluster_certificate_while_jobs_run_then_old_one_refused(fresh_clu
         loop.stop.set()
         loop.thread.join(120)
     assert loop.failures == []
+    assert vc.wait_job(long_job, timeout=120) == "success"
     assert "phase drop-old" in out and "renewed" in out
     new_pem = _pem(vc, "node1").read_bytes()
     assert certs.public_part(new_pem) != certs.public_part(old_pem)
@@ -169,6 +188,14 @@ def test_a_node_down_stops_the_roll_cleanly_and_the_next_run_finishes_it(fresh_c
     assert stat.S_IMODE((vc.dir / "node1/var/lib/gnt/renew-crypto.json").stat().st_mode) == 0o600
     assert _pem(vc, "node1").read_bytes() == old_pem  # nothing switched yet
     vc.ok("gnt-debug", "delay", "-n", "node2", "0")  # the rest of the cluster works meanwhile
+    # mid-roll, a reachable node accepts a peer holding the old certificate and one holding the new one
+    saved = json.loads((vc.dir / "node1/var/lib/gnt/renew-crypto.json").read_text())
+    new_copy, old_copy = vc.dir / "new.pem", vc.dir / "old.pem"
+    certs.write_pem(str(new_copy), saved["new_pem"].encode())
+    certs.write_pem(str(old_copy), old_pem)
+    certs.write_pem(certs.trust_path(str(new_copy)), certs.public_part(old_pem))  # node2 still presents the old
+    for holder in (old_copy, new_copy):
+        assert _handshake(vc.address("node2"), NODED_PORT, certs.client_context(str(holder)))
     vc.start_noded("node3")
     wait_for(lambda: _listening(vc.address("node3")), 20)
     out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
@@ -177,6 +204,8 @@ def test_a_node_down_stops_the_roll_cleanly_and_the_next_run_finishes_it(fresh_c
     assert new_pem != old_pem and all(_pem(vc, n).read_bytes() == new_pem for n in NODES)
     assert not (vc.dir / "node1/var/lib/gnt/renew-crypto.json").exists()
     vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _handshake(vc.address("node2"), NODED_PORT, certs.client_context(str(old_copy)))
 
 
 def test_an_offline_node_is_named_and_rejoins_with_readd(fresh_cluster: VCluster) -> None:

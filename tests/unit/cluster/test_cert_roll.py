@@ -201,3 +201,71 @@ def test_reloading_context_serves_the_replaced_files_from_the_next_handshake(tmp
     assert reloading.current() is first  # unchanged files: the same context
     certs.write_pem(pem, NEW)
     assert reloading.current() is not first
+
+
+# -- real TLS: what OpenSSL accepts in each mixed state of the roll ---------------------------
+
+
+def _node_files(tmp: Path, name: str, pem: bytes, trusted: list[bytes]) -> str:
+    path = str(tmp / name / "server.pem")
+    certs.write_pem(path, pem)
+    if trusted:
+        certs.write_pem(certs.trust_path(path), b"".join(certs.public_part(t) for t in trusted))
+    return path
+
+
+def _talks(client_pem: str, server_pem: str) -> bool:
+    """A real mutual-TLS handshake between the two files' holders over a socket pair."""
+    import socket
+    import ssl
+    import threading
+
+    left, right = socket.socketpair()
+    outcome: dict[str, bool] = {}
+
+    def serve() -> None:
+        try:
+            with certs.server_context(server_pem).wrap_socket(right, server_side=True) as tls:
+                tls.sendall(b"k")
+            outcome["server"] = True
+        except (ssl.SSLError, OSError):
+            outcome["server"] = False
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with certs.client_context(client_pem).wrap_socket(left) as tls:
+            outcome["client"] = tls.recv(1) == b"k"
+    except (ssl.SSLError, OSError):
+        outcome["client"] = False
+    thread.join(10)
+    left.close()
+    right.close()
+    return outcome.get("client", False) and outcome.get("server", False)
+
+
+@pytest.mark.parametrize(
+    ("a_presents", "a_trusts", "b_presents", "b_trusts", "talk"),
+    [
+        ("old", ["new"], "old", [], True),  # trust-new half done
+        ("new", ["old"], "old", ["new"], True),  # switch half done
+        ("new", [], "new", ["old"], True),  # drop-old half done
+        ("new", [], "old", [], False),  # after the roll: the old certificate is refused
+    ],
+)
+def test_real_handshakes_in_each_mixed_state(
+    tmp_path: Path, a_presents: str, a_trusts: list[str], b_presents: str, b_trusts: list[str], talk: bool
+) -> None:
+    pems = {"old": OLD, "new": NEW}
+    a = _node_files(tmp_path, "a", pems[a_presents], [pems[t] for t in a_trusts])
+    b = _node_files(tmp_path, "b", pems[b_presents], [pems[t] for t in b_trusts])
+    assert _talks(a, b) is talk
+    assert _talks(b, a) is talk
+
+
+def test_two_certificates_of_one_cluster_name_can_be_trusted_side_by_side(tmp_path: Path) -> None:
+    """OpenSSL picks a trusted certificate by subject: each certificate needs a subject of its own."""
+    first, second = certs.generate_pem("same.example.com"), certs.generate_pem("same.example.com")
+    a = _node_files(tmp_path, "a", second, [first])  # trusts second (own, loaded first), then first
+    b = _node_files(tmp_path, "b", first, [second])
+    assert _talks(a, b) and _talks(b, a)
