@@ -3,7 +3,8 @@ each call checked against the procedure table by agent.dispatcher before its han
 
 Before the node joins a cluster it has no certificate; the server then waits for one to appear
 (written by `gnt-cluster init` or `gnt-node add`) and starts serving. After `node_leave` it
-goes back to waiting.
+goes back to waiting. A replaced certificate or trust file (gnt-cluster renew-crypto) is picked up
+at the next handshake without closing the listener (certs.ReloadingContext): calls keep flowing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import os
 import ssl
 
+from agent import candidate_files as _candidate_files  # noqa: F401 - registers candidate_files_write
+from agent import crypto as _crypto  # noqa: F401 - registers crypto_trust and crypto_install
 from agent import httpserver, replica
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent.dispatcher import Dispatcher
@@ -44,8 +47,9 @@ def _cert_identity(path: str) -> tuple[int, int, int] | None:
 
 
 async def _until_cert_changes(path: str, identity: tuple[int, int, int] | None, left: asyncio.Event) -> None:
-    """Return when the node leaves its cluster or its certificate is replaced or removed."""
-    while not left.is_set() and _cert_identity(path) == identity:
+    """Return when the node leaves its cluster or its certificate is removed (a replaced one is reloaded)."""
+    del identity
+    while not left.is_set() and _cert_identity(path) is not None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(left.wait(), CERT_WATCH_INTERVAL)
 
@@ -61,7 +65,7 @@ async def serve(address: str, port: int) -> None:
         replica.on_leave[:] = [left.set]
         server = httpserver.Server()
         try:
-            await server.start(dispatcher.http, address, port, certs.server_context(cert))
+            await server.start(dispatcher.http, address, port, certs.ReloadingContext(cert).context)
         except (OSError, ssl.SSLError) as err:
             log.error("cannot serve on %s:%d: %s; retrying", address, port, err)
             await asyncio.sleep(1)
@@ -71,4 +75,4 @@ async def serve(address: str, port: int) -> None:
             await _until_cert_changes(cert, identity, left)
         finally:
             await server.close()
-        log.info("certificate changed or node left the cluster; re-arming")
+        log.info("certificate removed or node left the cluster; re-arming")

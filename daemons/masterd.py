@@ -46,7 +46,7 @@ async def _serve(bind_rapi: bool, require_auth: bool = False) -> None:
             rapi,
             master.cfg.master().primary_ip,
             master.cfg.cluster.rapi_port,
-            ssl_context=certs.plain_server_context(paths.rapi_cert()),
+            ssl_context=certs.reloading_rapi_context(paths.rapi_cert()),  # renew-crypto: no restart
             reuse_address=True,
         )
         try:

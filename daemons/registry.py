@@ -14,6 +14,7 @@ def logical_units() -> Registry:
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
     import gnt.cluster.redist
+    import gnt.cluster.renew_crypto
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.group.evacuate
@@ -38,6 +39,7 @@ def logical_units() -> Registry:
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
             gnt.cluster.redist,
+            gnt.cluster.renew_crypto,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.group.evacuate,

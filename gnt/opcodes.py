@@ -161,6 +161,21 @@ class OpClusterRedistConf(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_REDIST_CONF"
 
 
+@dataclass(kw_only=True)
+class OpClusterRenewCrypto(OpCode):
+    """gnt-cluster renew-crypto (gnt.cluster.renew_crypto); no secret is ever a field here."""
+
+    OP_ID: ClassVar[str] = "OP_CLUSTER_RENEW_CRYPTO"
+    new_cluster_certificate: bool = _f(False, "Roll a new cluster certificate over every online node")
+    node_certificates: bool = _f(False, "Renew what the nodes present (in gnt: the cluster certificate)")
+    new_rapi_certificate: bool = _f(False, "Make a new self-signed RAPI certificate")
+    rapi_certificate: str = _f("", "Absolute path, on the master, of a RAPI key pair (PEM) to install")
+    new_ssh_keys: bool = _f(False, "Make a new cluster SSH key pair and install it on every online node")
+    ssh_key_type: str = _f("ed25519", "Type of the new SSH key (ed25519, rsa, ecdsa)")
+    ssh_key_bits: int = _f(0, "Size of the new SSH key (0: the type's default)", ck.int_range(0, 16384))
+    verify: bool = _f(True, "Check the nodes' SSH host keys against the cluster's known_hosts")
+
+
 # --- nodes --------------------------------------------------------------------------------------
 
 
@@ -481,6 +496,7 @@ OPCODES: dict[str, type[OpCode]] = {
         OpClusterSetParams,
         OpClusterDestroy,
         OpClusterRedistConf,
+        OpClusterRenewCrypto,
         OpNodeAdd,
         OpNodeRemove,
         OpNodeSetParams,

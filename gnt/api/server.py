@@ -559,6 +559,7 @@ class Api:
         if p.query_flag(request, "dry-run"):
             return _json(drain)
         self.m.queue.set_drained(drain)
+        await self.m.services.push_candidate_files(["queue_drain"])  # a new master must stay drained
         return _json(self.m.queue.drained)
 
     # -- query -------------------------------------------------------------------------------

@@ -529,3 +529,12 @@ def watcher(command: str, duration: str | None) -> None:
         _show_watcher_pause(client().get(PATH)["paused_until"])
     else:
         raise ParameterError(f"Command '{command}' is not valid.")
+
+
+def _register_crypto() -> None:
+    from gnt.cluster.crypto_cli import renew_crypto
+
+    main.add_command(renew_crypto)
+
+
+_register_crypto()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
+from gnt import candidate_files
 from gnt.batching import OrderedBatchSender
 from gnt.db import SqliteWriter
 from gnt.jobs.store import Row, all_rows
@@ -24,6 +25,30 @@ from gnt.objects import Node
 from gnt.rpc import procedures as proc
 
 log = logging.getLogger("gnt-masterd")
+
+#: what a change to the cluster's SSH access touches (gnt-node add/remove, renew-crypto --new-ssh-keys)
+SSH_FILES = ["ssh_key", "ssh_key_pub", "known_hosts"]
+
+
+async def push_candidate_files(services: Any, names: list[str] | None = None, nodes: list[Node] | None = None) -> None:
+    """Send the master's SSH key, known_hosts, drain flag and RAPI key pair (or `names` of them) to candidates.
+
+    `nodes` defaults to every online master candidate but the master. Without these a master made by
+    `gnt-cluster master-failover` could not SSH to the nodes, and would forget that the queue was
+    drained (gnt.candidate_files). A candidate that cannot be reached is logged; it gets every file
+    again with its next full resync (master start, redist-conf, becoming a candidate again).
+    """
+    cfg = services.cfg
+    master = cfg.cluster.master_node
+    pool = cfg.master_candidates() if nodes is None else nodes
+    targets = [services.target(n) for n in pool if n.uuid != master and not n.offline and n.master_candidate]
+    if not targets:
+        return
+    files = await asyncio.to_thread(candidate_files.read_all, names)
+    results = await services.rpc.call_many(targets, proc.CANDIDATE_FILES_WRITE, proc.CandidateFilesArgs(files))
+    for name, result in sorted(results.items()):
+        if result.failed:
+            log.warning("could not copy the master's files (%s) to %s: %s", ", ".join(files), name, result.error)
 
 
 class _Sender(OrderedBatchSender["list[Row] | None"]):

@@ -82,7 +82,15 @@ class MasterServices:
         replicator = getattr(self.queue, "replicator", None)
         if not result.failed and replicator is not None and node.uuid != self.cfg.cluster.master_node:
             await replicator.full_copy(node)
+        if not result.failed:
+            await self.push_candidate_files(nodes=[node])
         return result
+
+    async def push_candidate_files(self, names: list[str] | None = None, nodes: list[Node] | None = None) -> None:
+        """The master's SSH key, known_hosts, drain flag, RAPI key pair to candidates (gnt.candidate_files)."""
+        from gnt.jobs.replication import push_candidate_files
+
+        await push_candidate_files(self, names, nodes)
 
     # -- ssconf ----------------------------------------------------------------------------------
     def ssconf_values(self) -> dict[str, str]:

@@ -174,6 +174,10 @@ class SshTransport:
     async def leave(self, node_name: str, address: str, public_key: str | None) -> None:
         await self._step(node_name, address, self._leave, public_key)
 
+    async def remove_ssh_key(self, node_name: str, address: str, public_key: str) -> None:
+        """Take `public_key` out of the node's authorized keys (renew-crypto --new-ssh-keys drops the old key)."""
+        await self._step(node_name, address, self._change_authorized_keys, public_key, sshkeys.remove_key)
+
     def host_key(self, address: str) -> str | None:
         client = self._clients.get(address)
         return ssh.key_text(client.get_transport().get_remote_server_key()) if client else None

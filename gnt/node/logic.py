@@ -12,6 +12,7 @@ from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecE
 from gnt.hooks import env as hook_env
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
+from gnt.jobs.replication import SSH_FILES
 from gnt.node import sshkeys
 from gnt.node.join import NoSetupTransport, default_transport, forget_host_key, remember_host_key
 from gnt.objects import Node
@@ -115,6 +116,7 @@ class LUNodeAdd(LogicalUnit):
         await cfg.commit([node])
         if host_key:
             await asyncio.to_thread(remember_host_key, op.node_name, self.primary_ip, self.ssh_port, host_key)
+            await services.push_candidate_files(SSH_FILES)  # so a new master can SSH to this node too
         if node.master_candidate:
             result = await services.full_resync(node)
             result.get("Could not copy the config")
@@ -175,6 +177,7 @@ class LUNodeRemove(LogicalUnit):
         finally:
             transport.close()
         await asyncio.to_thread(forget_host_key, node.name, node.primary_ip, port)
+        await services.push_candidate_files(SSH_FILES)
         await services.push_ssconf()
 
 

@@ -40,21 +40,37 @@ class _DeadPeerConnector(aiohttp.TCPConnector):
 
 
 class HttpsTransport:
+    """Calls nodes over pooled mutual-TLS connections.
+
+    The pool is bound to the certificate it was made with: when the key pair or the trust file
+    changes (gnt-cluster renew-crypto), the next call opens a new pool with the new files, and the
+    old pool is left to finish the calls already on it (it is closed with the transport).
+    """
+
     def __init__(self, pem_path: str, port: int) -> None:
         self._pem_path = pem_path
         self.port = port
         self._session: aiohttp.ClientSession | None = None
+        self._identity: tuple[object, ...] | None = None
+        self._retired: list[aiohttp.ClientSession] = []
 
     def _get_session(self) -> aiohttp.ClientSession:
+        identity = certs.files_identity(self._pem_path)
+        if self._session is not None and not self._session.closed and identity != self._identity:
+            self._retired.append(self._session)  # calls in flight on it finish; new ones use the new files
+            self._session = None
         if self._session is None or self._session.closed:
             ctx = certs.client_context(self._pem_path)
             connector = _DeadPeerConnector(ssl=ctx, limit=0, limit_per_host=16, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(connector=connector)
+            self._identity = identity
         return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in [*self._retired, self._session]:
+            if session is not None:
+                await session.close()
+        self._retired.clear()
 
     async def call(self, target: Target, procedure: str, payload: dict[str, Any], timeout: float) -> RpcResult:
         if target.offline:

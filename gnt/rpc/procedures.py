@@ -443,6 +443,40 @@ HOOKS_RUNNER = Procedure(
     doc="run this node's hook scripts of one hook path and phase; [[script, HKR_SKIP/FAIL/SUCCESS, output], ...]",
 )  # fmt: skip
 
+
+@dataclass
+class CryptoTrustArgs:
+    #: certificates (PEM, public halves only) the node trusts besides its own; empty: its own only
+    certs: list[str]
+
+
+@dataclass
+class CryptoInstallArgs:
+    #: the key pair the node presents from now on (PEM): a secret, never logged or put in a job
+    pem: str
+    #: certificates trusted besides it (during a roll: the one it replaces)
+    trust: list[str]
+
+
+@dataclass
+class CandidateFilesArgs:
+    #: by name in gnt.candidate_files.FILES: the file's text, or None to remove it
+    files: dict[str, str | None]
+
+
+CANDIDATE_FILES_WRITE = Procedure(
+    "candidate_files_write", CandidateFilesArgs, None, Timeout.URGENT,
+    doc="write the master's SSH key, known_hosts, drain flag, RAPI key pair on a candidate (failover)",
+)  # fmt: skip
+CRYPTO_TRUST = Procedure(
+    "crypto_trust", CryptoTrustArgs, str, Timeout.URGENT,
+    doc="replace the node's extra trusted certificates (renew-crypto); the fingerprint of its own",
+)  # fmt: skip
+CRYPTO_INSTALL = Procedure(
+    "crypto_install", CryptoInstallArgs, str, Timeout.URGENT,
+    doc="replace the node's key pair and extra trusted certificates (renew-crypto); the new fingerprint",
+)  # fmt: skip
+
 #: every procedure, by name
 TABLE: dict[str, Procedure[Any]] = {
     p.name: p for p in list(globals().values()) if isinstance(p, Procedure)

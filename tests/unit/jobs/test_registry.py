@@ -16,6 +16,7 @@ LU_MODULES = (
     "gnt.cluster.disk_sizes",
     "gnt.cluster.logic",
     "gnt.cluster.redist",
+    "gnt.cluster.renew_crypto",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
     "gnt.group.evacuate",
