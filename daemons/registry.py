@@ -29,6 +29,7 @@ def logical_units() -> Registry:
     import gnt.instance.replace_disks
     import gnt.node.logic
     import gnt.node.storage
+    import gnt.oob.logic
     import gnt.os.logic
     import gnt.tags.logic
 
@@ -52,6 +53,7 @@ def logical_units() -> Registry:
             gnt.instance.replace_disks,
             gnt.node.logic,
             gnt.node.storage,
+            gnt.oob.logic,
             gnt.os.logic,
             gnt.tags.logic,
         ]

@@ -441,3 +441,12 @@ def _register_remote() -> None:
 
 
 _register_remote()
+
+
+def _register_epo() -> None:
+    from gnt.oob.epo import add_epo_command
+
+    add_epo_command(main)
+
+
+_register_epo()

@@ -1,0 +1,173 @@
+"""LUOobCommand on a real ConfigManager with a real OOB program written by the test (it records its argv)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gnt import opcodes
+from gnt.config.manager import ConfigManager
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.node.logic import LUNodeSetParams
+from gnt.oob import protocol
+from gnt.oob.logic import LUOobCommand
+from gnt.oob.opcodes import OpOobCommand
+from gnt.opcodes import OpNodeSetParams
+from tests.unit.lu.conftest import Harness
+
+SCRIPT = """#!/bin/sh
+# a test OOB program: records its argv, answers from ANSWERS/<command> and exits with ANSWERS/<command>.rc
+dir=$(dirname "$0")
+printf '%s\\n' "$*" >> "$dir/calls"
+[ -f "$dir/answers/$1" ] && cat "$dir/answers/$1"
+[ -f "$dir/answers/$1.rc" ] && exit "$(cat "$dir/answers/$1.rc")"
+exit 0
+"""
+
+
+class Oob:
+    """The test's OOB program: where it is, what it was asked, what it will answer."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "answers").mkdir(parents=True)
+        self.path = root / "oob.sh"
+        self.path.write_text(SCRIPT)
+        self.path.chmod(0o755)
+
+    def answer(self, command: str, payload: object = None, rc: int = 0, raw: str | None = None) -> None:
+        text = raw if raw is not None else ("" if payload is None else json.dumps(payload))
+        (self.root / "answers" / command).write_text(text)
+        (self.root / "answers" / f"{command}.rc").write_text(str(rc))
+
+    def calls(self) -> list[str]:
+        calls = self.root / "calls"
+        return calls.read_text().splitlines() if calls.exists() else []
+
+
+@pytest.fixture
+def oob(harness: Harness, tmp_path: Path) -> Oob:
+    """node2 has the OOB program (set as a node parameter, as `gnt-node modify --node-parameters` does)."""
+    program = Oob(tmp_path / "oob")
+    harness.run(OpNodeSetParams(node_name="node2", ndparams={"oob_program": str(program.path)}), LUNodeSetParams)
+    return program
+
+
+def _reloaded(harness: Harness) -> ConfigManager:
+    fresh = ConfigManager(harness.cfg._writer)  # noqa: SLF001 - read back what was persisted
+    fresh.load()
+    return fresh
+
+
+def test_power_status_runs_program_as_argv_and_updates_powered(harness: Harness, oob: Oob) -> None:
+    oob.answer("power-status", {"powered": False})
+    result = harness.run(OpOobCommand(node_names=["node2"], command="power-status"), LUOobCommand)
+    assert result == [[[0, "node2"], [0, {"powered": False}]]]
+    assert oob.calls() == ["power-status node2"]
+    assert _reloaded(harness).node("node2").powered is False
+
+
+def test_node_without_program_is_unavailable_not_an_error(harness: Harness, oob: Oob) -> None:
+    oob.answer("health", [["disk", "OK"]])
+    result = harness.run(OpOobCommand(node_names=["node1", "node2"], command="health"), LUOobCommand)
+    assert result == [[[0, "node1"], [protocol.RS_UNAVAIL, None]], [[0, "node2"], [0, [["disk", "OK"]]]]]
+    assert oob.calls() == ["health node2"]
+
+
+def test_health_warns_about_critical_items(harness: Harness, oob: Oob) -> None:
+    oob.answer("health", [["fan", "CRITICAL"], ["psu", "OK"]])
+    harness.run(OpOobCommand(node_names=["node2"], command="health"), LUOobCommand)
+    assert " - WARNING: Item 'fan' on node 'node2' has status 'CRITICAL'" in harness.log
+
+
+@pytest.mark.parametrize(
+    ("command", "raw", "rc", "warning"),
+    [
+        ("health", '[["fan", "BROKEN"]]', 0, "health item 'fan' has invalid status 'BROKEN'"),
+        ("health", '{"fan": "OK"}', 0, "command 'health' is expected to return a list"),
+        ("power-status", "[]", 0, "power-status is expected to return a dict"),
+        ("power-on", '"done"', 0, "power-on is expected to not return payload"),
+        ("power-status", "not json", 0, "printed invalid JSON"),
+        ("power-status", "boom", 3, "failed with reason 'exited with exit code 3'; output: boom"),
+    ],
+)
+def test_bad_answer_is_nodata_with_a_warning(
+    harness: Harness, oob: Oob, command: str, raw: str, rc: int, warning: str
+) -> None:
+    oob.answer(command, raw=raw, rc=rc)
+    result = harness.run(OpOobCommand(node_names=["node2"], command=command), LUOobCommand)
+    assert result == [[[0, "node2"], [protocol.RS_NODATA, None]]]
+    assert any(warning in line for line in harness.log), harness.log
+    assert _reloaded(harness).node("node2").powered is True
+
+
+def test_timeout_kills_the_program_and_is_nodata(harness: Harness, oob: Oob) -> None:
+    oob.path.write_text("#!/bin/sh\nexec sleep 30\n")
+    result = harness.run(OpOobCommand(node_names=["node2"], command="power-status", timeout=1), LUOobCommand)
+    assert result == [[[0, "node2"], [protocol.RS_NODATA, None]]]
+    assert any("timeout after 1s" in line for line in harness.log)
+
+
+def test_power_off_needs_offline_unless_ignore_status(harness: Harness, oob: Oob) -> None:
+    with pytest.raises(OpPrereqError, match="Cannot power off node node2 because it is not marked offline") as err:
+        harness.run(OpOobCommand(node_names=["node2"], command="power-off"), LUOobCommand)
+    assert err.value.code == ECODE_STATE and oob.calls() == []
+    result = harness.run(OpOobCommand(node_names=["node2"], command="power-off", ignore_status=True), LUOobCommand)
+    assert result == [[[0, "node2"], [0, None]]]
+    assert oob.calls() == ["power-off node2"]
+    assert _reloaded(harness).node("node2").powered is False
+
+
+def test_power_off_of_the_master_is_refused(harness: Harness, oob: Oob) -> None:
+    for command in ("power-off", "power-cycle"):
+        with pytest.raises(OpPrereqError, match="Operating on the master node node1 is not allowed") as err:
+            harness.run(OpOobCommand(node_names=["node1"], command=command, ignore_status=True), LUOobCommand)
+        assert err.value.code == ECODE_INVAL
+    assert oob.calls() == []
+
+
+def test_no_names_means_all_nodes_but_the_master_for_power_off(harness: Harness, oob: Oob) -> None:
+    harness.run(OpNodeSetParams(node_name="node1", ndparams={"oob_program": str(oob.path)}), LUNodeSetParams)
+    harness.run(OpOobCommand(command="power-cycle"), LUOobCommand)
+    assert oob.calls() == ["power-cycle node2"]
+    harness.run(OpOobCommand(command="power-status"), LUOobCommand)
+    assert oob.calls()[1:] == ["power-status node1", "power-status node2"]
+
+
+def test_unpowered_node_stays_offline_until_powered_on(harness: Harness, oob: Oob) -> None:
+    harness.run(OpNodeSetParams(node_name="node2", offline=True), LUNodeSetParams)
+    harness.run(OpOobCommand(node_names=["node2"], command="power-off"), LUOobCommand)
+    with pytest.raises(OpPrereqError, match="Please power on node node2 first before you can reset offline state"):
+        harness.run(OpNodeSetParams(node_name="node2", offline=False), LUNodeSetParams)
+    harness.run(OpOobCommand(node_names=["node2"], command="power-on"), LUOobCommand)
+    harness.run(OpNodeSetParams(node_name="node2", offline=False), LUNodeSetParams)
+    node = _reloaded(harness).node("node2")
+    assert node.powered is True and node.offline is False
+
+
+def test_powered_flag_needs_oob_support(harness: Harness) -> None:
+    with pytest.raises(OpPrereqError, match="does not support out-of-band handling"):
+        harness.run(OpNodeSetParams(node_name="node2", powered=False), LUNodeSetParams)
+
+
+def test_unknown_node_is_refused(harness: Harness, oob: Oob) -> None:
+    with pytest.raises(OpPrereqError, match="Node 'node9' not known"):
+        harness.run(OpOobCommand(node_names=["node9"], command="health"), LUOobCommand)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"OP_ID": "OP_OOB_COMMAND", "command": "reboot"}, "is not one of power-on"),
+        ({"OP_ID": "OP_OOB_COMMAND", "command": "health", "timeout": 0}, "OP_OOB_COMMAND.timeout"),
+        ({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": "n", "ndparams": {"oob_program": "oob.sh"}}, "absolute"),
+        ({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": "n", "ndparams": {"oob_program": "/a/../b"}}, "normalised"),
+        ({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": "n", "ndparams": {"oob_program": "/bin/x y"}}, "whitespace"),
+        ({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": "n", "ndparams": {"oob_program": 5}}, "string"),
+    ],
+)
+def test_bad_opcodes_are_refused_at_submission(data: dict, message: str) -> None:
+    with pytest.raises(OpPrereqError, match=message):
+        opcodes.from_dict(data)
