@@ -15,6 +15,7 @@ import os
 import ssl
 
 from agent import httpserver, replica
+from agent import powercycle as _powercycle  # noqa: F401 - registers node_powercycle
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS

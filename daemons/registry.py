@@ -28,6 +28,7 @@ def logical_units() -> Registry:
     import gnt.instance.rename
     import gnt.instance.replace_disks
     import gnt.node.logic
+    import gnt.node.powercycle
     import gnt.node.storage
     import gnt.oob.logic
     import gnt.os.logic
@@ -52,6 +53,7 @@ def logical_units() -> Registry:
             gnt.instance.rename,
             gnt.instance.replace_disks,
             gnt.node.logic,
+            gnt.node.powercycle,
             gnt.node.storage,
             gnt.oob.logic,
             gnt.os.logic,

@@ -48,7 +48,36 @@ def _oob_op(nodes: list[str], command: str, **fields: Any) -> dict[str, Any]:
 
 
 def add_node_oob_commands(main: click.Group) -> None:
-    """Add `power` and `health` to gnt-node."""
+    """Add `power`, `health` and `powercycle` to gnt-node."""
+
+    @main.command(context_settings=CONTEXT)
+    @click.argument("node")
+    @click.option("--yes", "confirmed", is_flag=True, help="Do not ask for confirmation")
+    @click.option("-f", "--force", is_flag=True, help="Allow power-cycling the master node")
+    @click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")
+    @click.option("--dry-run", is_flag=True, help="Only check the prerequisites")
+    @click.option("--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority")
+    @handle_errors
+    def powercycle(node: str, confirmed: bool, force: bool, submit: bool, dry_run: bool, priority: str) -> None:
+        """Hard-reboot a node through its node daemon (the master only with --force).
+
+        \b
+        Example:
+          gnt-node powercycle --yes node3
+        """
+        if not confirmed and not sys.stdin.isatty():
+            raise ParameterError(f"Not powercycling node {node} without confirmation; use --yes")
+        confirm(f"Are you sure you want to hard powercycle node {node}?", confirmed)
+        op = {
+            "OP_ID": "OP_NODE_POWERCYCLE",
+            "node_name": node,
+            "force": force,
+            "dry_run": dry_run,
+            "priority": PRIORITIES[priority],
+        }
+        results = run_ops(client(), [op], submit)
+        if results and results[0]:
+            print(results[0], file=sys.stderr)
 
     @main.command(context_settings=CONTEXT)
     @click.argument("subcommand")

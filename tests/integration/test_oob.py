@@ -106,3 +106,43 @@ def test_epo_stops_instances_then_powers_nodes_off_and_on(fresh_cluster: VCluste
     assert calls.read_text().splitlines()[2:] == ["power-on node2", "power-on node3"]
     assert "All instances have been started successfully" in on.out
     wait_for(lambda: vc.instance_field("epo-a", "oper_state") == "Y", 30)
+
+
+def _log_text(vc: VCluster, node: str) -> str:
+    return "".join(p.read_text(errors="replace") for p in (vc.dir / node / "var/log/gnt").glob("*") if p.is_file())
+
+
+def test_powercycle_reboots_only_that_virtual_node(fresh_cluster: VCluster) -> None:
+    from tests.integration.test_rapi import Rapi
+
+    vc = fresh_cluster
+    vc.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node3", "pc-a")
+    guest = vc.guest_pid("node3", "pc-a")
+    noded = int(vc.pid_path("node3", "gnt-noded").read_text())
+    unconfirmed = vc.run("gnt-node", "powercycle", "node3")
+    assert unconfirmed.rc == 1 and "use --yes" in unconfirmed.err
+    master = vc.run("gnt-node", "powercycle", "--yes", "node1")
+    assert master.rc == 1 and "The node is the master and the force parameter was not set" in master.err
+    assert vc.run("gnt-node", "powercycle", "--yes", "node9").rc == 1
+    serving_before = _log_text(vc, "node3").count("serving on")
+    done = vc.run("gnt-node", "powercycle", "--yes", "node3")
+    assert done.rc == 0 and "Reboot scheduled in 5 seconds" in done.err, done.text
+    # the virtual node "reboots": its guest dies, its daemon starts afresh (same process, re-executed)
+    wait_for(lambda: not alive(guest), 30)
+    wait_for(lambda: _log_text(vc, "node3").count("serving on") > serving_before, 30)
+    assert "powercycling this node now" in _log_text(vc, "node3")
+    assert alive(noded) and int(vc.pid_path("node3", "gnt-noded").read_text()) == noded
+    assert alive(int(vc.pid_path("node2", "gnt-noded").read_text()))  # the other nodes are untouched
+    answers = lambda: vc.run("gnt-node", "list", "--no-headers", "-o", "mtotal", "node3").out.strip()  # noqa: E731
+    wait_for(lambda: answers() not in ("", "?", "*"), 30)
+    # RAPI: Ganeti's resource; the master without force is the job's error
+    users = vc.dir / "node1/var/lib/gnt/rapi/users"
+    users.parent.mkdir(parents=True, exist_ok=True)
+    users.write_text("admin s3cret write\n")
+    users.chmod(0o600)
+    rapi = Rapi(vc)
+    status, job_id = rapi.call("POST", "/2/nodes/node1/powercycle", user="admin:s3cret")
+    assert status == 200 and isinstance(job_id, int)
+    wait_for(lambda: rapi.call("GET", f"/2/jobs/{job_id}", user="admin:s3cret")[1]["status"] == "error", 20)
+    job = rapi.call("GET", f"/2/jobs/{job_id}", user="admin:s3cret")[1]
+    assert job["ops"][0] == {**job["ops"][0], "OP_ID": "OP_NODE_POWERCYCLE", "node_name": "node1", "force": False}

@@ -9,11 +9,12 @@ import pytest
 
 from gnt import opcodes
 from gnt.config.manager import ConfigManager
-from gnt.errors import ECODE_INVAL, ECODE_STATE, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, HypervisorError, OpExecError, OpPrereqError
 from gnt.node.logic import LUNodeSetParams
+from gnt.node.powercycle import LUNodePowercycle
 from gnt.oob import protocol
 from gnt.oob.logic import LUOobCommand
-from gnt.oob.opcodes import OpOobCommand
+from gnt.oob.opcodes import OpNodePowercycle, OpOobCommand
 from gnt.opcodes import OpNodeSetParams
 from tests.unit.lu.conftest import Harness
 
@@ -171,3 +172,25 @@ def test_unknown_node_is_refused(harness: Harness, oob: Oob) -> None:
 def test_bad_opcodes_are_refused_at_submission(data: dict, message: str) -> None:
     with pytest.raises(OpPrereqError, match=message):
         opcodes.from_dict(data)
+
+
+def test_powercycle_asks_the_node_with_the_default_hypervisor(harness: Harness) -> None:
+    harness.nodes["node2"].do_node_powercycle = lambda args: "Reboot scheduled in 5 seconds"  # type: ignore[attr-defined]
+    result = harness.run(OpNodePowercycle(node_name="node2"), LUNodePowercycle)
+    assert result == "Reboot scheduled in 5 seconds"
+    (call,) = [args for name, args in harness.nodes["node2"].calls if name == "node_powercycle"]
+    assert call.hypervisor == harness.cfg.cluster.default_hypervisor
+
+
+def test_powercycle_of_the_master_needs_force(harness: Harness) -> None:
+    with pytest.raises(OpPrereqError, match="The node is the master and the force parameter was not set"):
+        harness.run(OpNodePowercycle(node_name="node1"), LUNodePowercycle)
+    assert "node_powercycle" not in harness.nodes["node1"].names()
+    harness.run(OpNodePowercycle(node_name="node1", force=True), LUNodePowercycle)
+    assert "node_powercycle" in harness.nodes["node1"].names()
+
+
+def test_powercycle_failure_is_a_job_error(harness: Harness) -> None:
+    harness.nodes["node2"].fail["node_powercycle"] = HypervisorError("Hypervisor 'xen-pvm' is not available")
+    with pytest.raises(OpExecError, match="Failed to schedule the reboot"):
+        harness.run(OpNodePowercycle(node_name="node2"), LUNodePowercycle)
