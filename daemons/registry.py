@@ -15,6 +15,7 @@ def logical_units() -> Registry:
     import gnt.cluster.logic
     import gnt.cluster.redist
     import gnt.cluster.verify_disks
+    import gnt.debug.jqueue
     import gnt.debug.logic
     import gnt.group.logic
     import gnt.instance.change_group
@@ -40,6 +41,7 @@ def logical_units() -> Registry:
             gnt.cluster.logic,
             gnt.cluster.redist,
             gnt.cluster.verify_disks,
+            gnt.debug.jqueue,
             gnt.debug.logic,
             gnt.group.logic,
             gnt.instance.change_group,

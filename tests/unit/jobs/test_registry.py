@@ -17,6 +17,7 @@ LU_MODULES = (
     "gnt.cluster.logic",
     "gnt.cluster.redist",
     "gnt.cluster.verify_disks",
+    "gnt.debug.jqueue",
     "gnt.debug.logic",
     "gnt.group.logic",
     "gnt.instance.change_group",
@@ -30,7 +31,9 @@ LU_MODULES = (
     "gnt.instance.rename",
     "gnt.instance.replace_disks",
     "gnt.node.logic",
+    "gnt.node.powercycle",
     "gnt.node.storage",
+    "gnt.oob.logic",
     "gnt.os.logic",
     "gnt.tags.logic",
 )
