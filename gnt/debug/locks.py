@@ -40,6 +40,8 @@ def rows(locks: LockManager, names: list[str] | None = None) -> list[LockRow]:
     """The lock table (only `names`, in that order, when given; an unknown name is an error)."""
     table = []
     for level, name, holders, waiters in locks.table():
+        if level == Level.CLUSTER and name == ALL:
+            continue  # the intent under the BGL: Ganeti has no such lock, and it only mirrors cluster/BGL
         shown = f"{LEVEL_NAMES[level]}/{'[lockset]' if name == ALL else name}"
         mode = None
         if holders:

@@ -194,3 +194,15 @@ def test_powercycle_failure_is_a_job_error(harness: Harness) -> None:
     harness.nodes["node2"].fail["node_powercycle"] = HypervisorError("Hypervisor 'xen-pvm' is not available")
     with pytest.raises(OpExecError, match="Failed to schedule the reboot"):
         harness.run(OpNodePowercycle(node_name="node2"), LUNodePowercycle)
+
+
+def test_test_jqueue_logs_each_message_then_succeeds_or_fails(harness: Harness) -> None:
+    from gnt.debug.jqueue import LUTestJqueue
+    from gnt.debug.opcodes import OpTestJqueue
+
+    assert harness.run(OpTestJqueue(log_messages=["a", "", "b|c"]), LUTestJqueue) is True
+    assert [line for line in harness.log if line.startswith("TESTMSG=")] == ["TESTMSG=a", "TESTMSG=", "TESTMSG=b|c"]
+    with pytest.raises(OpExecError, match="^Opcode failure was requested$"):
+        harness.run(OpTestJqueue(fail=True), LUTestJqueue)
+    with pytest.raises(OpPrereqError, match="not supported"):
+        opcodes.from_dict({"OP_ID": "OP_TEST_JQUEUE", "notify_exec": True})
