@@ -15,6 +15,7 @@ def logical_units() -> Registry:
     import gnt.cluster.logic
     import gnt.cluster.redist
     import gnt.cluster.verify_disks
+    import gnt.debug.iallocator
     import gnt.debug.jqueue
     import gnt.debug.logic
     import gnt.group.logic
@@ -41,6 +42,7 @@ def logical_units() -> Registry:
             gnt.cluster.logic,
             gnt.cluster.redist,
             gnt.cluster.verify_disks,
+            gnt.debug.iallocator,
             gnt.debug.jqueue,
             gnt.debug.logic,
             gnt.group.logic,

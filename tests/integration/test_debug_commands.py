@@ -76,3 +76,18 @@ def test_locks_show_the_holder_and_the_waiter(cluster: VCluster) -> None:
         cluster.wait_job(holder)
         cluster.wait_job(waiter)
     assert _lock_row(cluster, "node/node2") is None
+
+
+def test_iallocator_in_and_out(cluster: VCluster) -> None:
+    shown = json.loads(
+        cluster.ok("gnt-debug", "iallocator", "--mode", "allocate", "-t", "file", "--disks", "64M", "n1")
+    )
+    assert shown["request"]["type"] == "allocate" and shown["request"]["disks"] == [{"size": 64, "mode": "rw"}]
+    assert sorted(shown["nodes"]) == ["node1", "node2", "node3"]
+    common = ["--mode", "allocate", "-t", "file", "--disks", "64M", "--memory", "32M", "n1"]
+    answer = json.loads(cluster.ok("gnt-debug", "iallocator", "--dir", "out", "-I", "hail", *common))
+    assert answer["success"] is True and answer["result"][0] in ("node1", "node2", "node3")
+    missing = cluster.run("gnt-debug", "iallocator", "--dir", "out", *common)
+    assert missing.rc == 1 and "Missing allocator name" in missing.err
+    bad = cluster.run("gnt-debug", "iallocator", "--mode", "allocate", "--disks", "1X", "n1")
+    assert bad.rc == 1 and "is not a valid size" in bad.err and "Traceback" not in bad.err

@@ -17,6 +17,7 @@ LU_MODULES = (
     "gnt.cluster.logic",
     "gnt.cluster.redist",
     "gnt.cluster.verify_disks",
+    "gnt.debug.iallocator",
     "gnt.debug.jqueue",
     "gnt.debug.logic",
     "gnt.group.logic",
