@@ -31,6 +31,7 @@ def logical_units() -> Registry:
     import gnt.instance.replace_disks
     import gnt.node.logic
     import gnt.node.powercycle
+    import gnt.node.restricted
     import gnt.node.storage
     import gnt.oob.logic
     import gnt.os.logic
@@ -58,6 +59,7 @@ def logical_units() -> Registry:
             gnt.instance.replace_disks,
             gnt.node.logic,
             gnt.node.powercycle,
+            gnt.node.restricted,
             gnt.node.storage,
             gnt.oob.logic,
             gnt.os.logic,

@@ -24,6 +24,7 @@ from gnt.cli.common import (
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
+from gnt.node.restricted_cli import add_restricted_command
 from gnt.oob.cli import add_node_oob_commands
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
@@ -44,6 +45,7 @@ def main() -> None:
 
 add_tag_commands(main, tag_syntax.KIND_NODE, "gnt-node", "node1")
 add_node_oob_commands(main)
+add_restricted_command(main)
 
 
 def _yes_no(value: str | None, option: str) -> bool | None:

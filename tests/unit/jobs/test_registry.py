@@ -33,6 +33,7 @@ LU_MODULES = (
     "gnt.instance.replace_disks",
     "gnt.node.logic",
     "gnt.node.powercycle",
+    "gnt.node.restricted",
     "gnt.node.storage",
     "gnt.oob.logic",
     "gnt.os.logic",

@@ -206,3 +206,21 @@ def test_test_jqueue_logs_each_message_then_succeeds_or_fails(harness: Harness) 
         harness.run(OpTestJqueue(fail=True), LUTestJqueue)
     with pytest.raises(OpPrereqError, match="not supported"):
         opcodes.from_dict({"OP_ID": "OP_TEST_JQUEUE", "notify_exec": True})
+
+
+def test_restricted_command_sends_only_the_name_and_reports_per_node(harness: Harness) -> None:
+    from gnt.node.restricted import LURestrictedCommand
+    from gnt.node.restricted_opcodes import OpRestrictedCommand
+
+    harness.nodes["node1"].do_restricted_command = lambda args: f"ran {args.command}\n"  # type: ignore[attr-defined]
+    harness.nodes["node2"].fail["restricted_command"] = OpExecError("Executing command 'hello' failed")
+    result = harness.run(OpRestrictedCommand(command="hello", nodes=["node2", "node1"]), LURestrictedCommand)
+    assert result == [
+        [False, "Command 'hello' on node 'node2' failed: Executing command 'hello' failed"],
+        [True, "ran hello\n"],
+    ]
+    for bad in ("../x", "a b", "", ".."):
+        with pytest.raises(OpPrereqError, match="restricted command is a plain name"):
+            opcodes.from_dict({"OP_ID": "OP_RESTRICTED_COMMAND", "command": bad, "nodes": ["node1"]})
+    with pytest.raises(OpPrereqError, match="at least one node"):
+        opcodes.from_dict({"OP_ID": "OP_RESTRICTED_COMMAND", "command": "x", "nodes": []})
