@@ -27,7 +27,9 @@ class LUOobCommand(LogicalUnit):
     def declare_locks(self, level: Level) -> LockRequest | None:
         if level != Level.NODE:
             return None
-        return LockRequest(list(self.op.node_names) if self.op.node_names else ALL)
+        # reading power or health shares the nodes; changing power owns them
+        shared = self.op.command in (protocol.POWER_STATUS, protocol.HEALTH)
+        return LockRequest(list(self.op.node_names) if self.op.node_names else ALL, shared=shared)
 
     def check_prereq(self) -> None:
         op, cfg = self.op, self.cfg

@@ -224,3 +224,14 @@ def test_restricted_command_sends_only_the_name_and_reports_per_node(harness: Ha
             opcodes.from_dict({"OP_ID": "OP_RESTRICTED_COMMAND", "command": bad, "nodes": ["node1"]})
     with pytest.raises(OpPrereqError, match="at least one node"):
         opcodes.from_dict({"OP_ID": "OP_RESTRICTED_COMMAND", "command": "x", "nodes": []})
+
+
+@pytest.mark.parametrize(("command", "shared"), [("health", True), ("power-status", True), ("power-on", False)])
+def test_oob_locks_are_shared_only_for_reads(harness: Harness, command: str, shared: bool) -> None:
+    from gnt.jobs.locking import ALL, Level
+
+    lu = LUOobCommand(OpOobCommand(command=command), harness.ctx, lambda m, k: None)
+    request = lu.declare_locks(Level.NODE)
+    assert request is not None and request.names == ALL and request.shared is shared
+    named = LUOobCommand(OpOobCommand(command=command, node_names=["node2"]), harness.ctx, lambda m, k: None)
+    assert named.declare_locks(Level.NODE).names == ["node2"]  # type: ignore[union-attr]
