@@ -143,6 +143,8 @@ def run_epo(args: list[str], opts: dict[str, Any]) -> int:
         node_names = [n for (nodes,) in _query("group", ["node_list"], args) for n in nodes or []]
     rows = _query("node", _FIELDS, node_names) if (node_names or opts["show_all"]) else []
     all_nodes = [row[0] for row in rows]
+    #: the nodes `--on` waits for: an offline node's daemon is not expected to answer
+    online = [row[0] for row in rows if not row[5]]
     node_list: list[str] = []
     inst_map: dict[str, set[str]] = {}
     for name, master, pinsts, sinsts, powered, offline in rows:
@@ -177,7 +179,7 @@ def run_epo(args: list[str], opts: dict[str, Any]) -> int:
         return 1
     confirm(f"The following nodes will be affected by epo: {', '.join(all_nodes)}. Continue?", opts["force"])
     if opts["on"]:
-        return _epo_on(all_nodes, node_list, inst_map, opts)
+        return _epo_on(online, node_list, inst_map, opts)
     return _epo_off(node_list, inst_map, opts)
 
 
@@ -190,12 +192,12 @@ def _epo_off(node_list: list[str], inst_map: dict[str, set[str]], opts: dict[str
     return 0 if _oob_power(node_list, False, opts) else 1
 
 
-def _epo_on(all_nodes: list[str], node_list: list[str], inst_map: dict[str, set[str]], opts: dict[str, Any]) -> int:
+def _epo_on(online: list[str], node_list: list[str], inst_map: dict[str, set[str]], opts: dict[str, Any]) -> int:
     if node_list and not _oob_power(node_list, True, opts):
         print("Not all nodes seem to get back up, investigate and start manually if needed", file=sys.stderr)
-    up = set(_wait_reachable(all_nodes))
+    up = set(_wait_reachable(online)) if online else set()
     startable = sorted(inst for inst, nodes in inst_map.items() if nodes <= up)
-    missing = sorted(set(all_nodes) - up)
+    missing = sorted(set(online) - up)
     if missing:
         print(f"Nodes not reachable in time: {', '.join(missing)}; their instances are left stopped", file=sys.stderr)
     ok = _instance_power(startable, True, opts)
