@@ -85,3 +85,50 @@ def test_power_off_with_ignore_status_only_runs_the_oob_command(recorder: Record
     assert result.exit_code == 0, result.output
     assert [op["OP_ID"] for op in recorder.submitted[0]] == ["OP_OOB_COMMAND"]
     assert recorder.submitted[0][0]["ignore_status"] is True
+
+
+class EpoClient(RecordingClient):
+    """Answers the node query with: node1 master, node2 OOB-powered, node3 without OOB, node4 offline+unpowered."""
+
+    ROWS = [
+        ["node1", True, ["i-master"], [], True, False],
+        ["node2", False, ["i2"], [], True, False],
+        ["node3", False, ["i3"], [], None, False],
+        ["node4", False, ["i4"], [], False, True],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.many: list[list[list[dict[str, Any]]]] = []
+
+    def get(self, path: str, **query: Any) -> Any:
+        if path == "/2/query/node":
+            names = (query.get("names") or "").split(",")
+            cells = [[[0 if v is not None else 3, v] for v in row] for row in self.ROWS if row[0] in names]
+            return {"data": cells}
+        oob = self.submitted[-1][-1]
+        return {"status": "success", "opresult": [[[[0, n], [0, None]] for n in oob["node_names"]]]}
+
+    def submit_many(self, jobs: list[list[dict[str, Any]]]) -> list[tuple[bool, Any]]:
+        self.many.append(jobs)
+        return [(True, 100 + i) for i, _ in enumerate(jobs)]
+
+
+def test_epo_picks_nodes_and_instances_as_ganeti(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = EpoClient()
+    monkeypatch.setattr("gnt.oob.epo.client", lambda: fake)
+    monkeypatch.setattr("gnt.oob.epo.wait_job", lambda cl, job, quiet=False: None)
+    result = _run(cluster_main, "epo", "-f", "node2", "node3", "node4")
+    assert result.exit_code == 0, result.output
+    assert "Node node3 does not support out-of-band handling" in result.output
+    # instances on online nodes are stopped without remembering; node4 is offline: its instance is left
+    (jobs,) = fake.many
+    assert [(j[0]["OP_ID"], j[0]["instance_name"], j[0]["no_remember"]) for j in jobs] == [
+        ("OP_INSTANCE_SHUTDOWN", "i2", True),
+        ("OP_INSTANCE_SHUTDOWN", "i3", True),
+    ]
+    # only node2 is powered off (node3 has no OOB, node4 is offline and already unpowered)
+    (oob,) = [ops[0] for ops in fake.submitted if ops[0]["OP_ID"] == "OP_OOB_COMMAND"]
+    assert oob["node_names"] == ["node2"] and oob["command"] == "power-off" and oob["ignore_status"] is True
+    master = _run(cluster_main, "epo", "-f", "node1", "node2")
+    assert master.exit_code == 1 and "node1 is the master node" in master.output
