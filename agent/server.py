@@ -18,7 +18,9 @@ import ssl
 from agent import candidate_files as _candidate_files  # noqa: F401 - registers candidate_files_write
 from agent import crypto as _crypto  # noqa: F401 - registers crypto_trust and crypto_install
 from agent import httpserver, replica
+from agent import powercycle as _powercycle  # noqa: F401 - registers node_powercycle
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
+from agent import restricted as _restricted  # noqa: F401 - registers restricted_command
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths

@@ -17,6 +17,7 @@ Live migration is split in the same steps for every driver, driven by the master
 from __future__ import annotations
 
 import abc
+import os
 from typing import Any
 
 from gnt import paths
@@ -36,6 +37,25 @@ class Hypervisor(abc.ABC):
         if disk.logical_id:
             return paths.localize(disk.logical_id[-1])
         raise HypervisorError(f"disk {disk.index} ({disk.uuid}) has no path on this node")
+
+    # -- the host --------------------------------------------------------------------------
+    def powercycle(self) -> None:
+        """Hard-reboot the host now (Ganeti's LinuxPowercycle): sync, then sysrq 'b'; never returns.
+
+        Refused on a virtual node: there the "host" is the node daemon, which the agent restarts
+        instead (`agent.powercycle`), so no test can reboot the machine it runs on.
+        """
+        if paths.is_virtual():
+            raise HypervisorError("refusing to reboot the real host from a virtual node")
+        os.sync()
+        try:
+            with open("/proc/sysrq-trigger", "w") as trigger:
+                trigger.write("b")
+        except OSError as err:
+            raise HypervisorError(f"Could not reboot through /proc/sysrq-trigger: {err}") from err
+
+    async def kill_all_guests(self) -> None:  # noqa: B027 - optional: a driver without guests to kill
+        """What a power cut does to this node's guests (a virtual node's powercycle); by default nothing."""
 
     # -- lifecycle --------------------------------------------------------------------------
     @abc.abstractmethod

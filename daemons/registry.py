@@ -16,6 +16,8 @@ def logical_units() -> Registry:
     import gnt.cluster.redist
     import gnt.cluster.renew_crypto
     import gnt.cluster.verify_disks
+    import gnt.debug.iallocator
+    import gnt.debug.jqueue
     import gnt.debug.logic
     import gnt.group.evacuate
     import gnt.group.logic
@@ -30,7 +32,10 @@ def logical_units() -> Registry:
     import gnt.instance.rename
     import gnt.instance.replace_disks
     import gnt.node.logic
+    import gnt.node.powercycle
+    import gnt.node.restricted
     import gnt.node.storage
+    import gnt.oob.logic
     import gnt.os.logic
     import gnt.tags.logic
 
@@ -41,6 +46,8 @@ def logical_units() -> Registry:
             gnt.cluster.redist,
             gnt.cluster.renew_crypto,
             gnt.cluster.verify_disks,
+            gnt.debug.iallocator,
+            gnt.debug.jqueue,
             gnt.debug.logic,
             gnt.group.evacuate,
             gnt.group.logic,
@@ -55,7 +62,10 @@ def logical_units() -> Registry:
             gnt.instance.rename,
             gnt.instance.replace_disks,
             gnt.node.logic,
+            gnt.node.powercycle,
+            gnt.node.restricted,
             gnt.node.storage,
+            gnt.oob.logic,
             gnt.os.logic,
             gnt.tags.logic,
         ]

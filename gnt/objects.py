@@ -125,6 +125,8 @@ class Node(ConfigObject):
     master_capable: bool = True
     vm_capable: bool = True
     ndparams: dict[str, Any] = field(default_factory=dict)
+    #: what the cluster believes of the node's power (kept by the out-of-band commands)
+    powered: bool = True
 
 
 @dataclass

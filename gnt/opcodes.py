@@ -23,6 +23,7 @@ from gnt import opchecks as ck
 from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.ipolicy import check_ipolicy
+from gnt.oob.protocol import ndparams_check
 from gnt.os import checks as os_checks
 from gnt.units import MAX_SIZE_MIB
 
@@ -122,7 +123,7 @@ class OpClusterSetParams(OpCode):
     beparams: dict[str, Any] | None = _f(None, "Default backend parameters", ck.beparams)
     hvparams: dict[str, dict[str, Any]] | None = _f(None, "Hypervisor parameters per hypervisor")
     nicparams: dict[str, Any] | None = _f(None, "Default NIC parameters")
-    ndparams: dict[str, Any] | None = _f(None, "Default node parameters")
+    ndparams: dict[str, Any] | None = _f(None, "Default node parameters", ndparams_check)
     enabled_hypervisors: list[str] | None = _f(None, "Hypervisors instances may use")
     enabled_disk_templates: list[str] | None = _f(None, "Disk templates instances may use")
     candidate_pool_size: int | None = _f(None, "How many master candidates to keep", ck.int_range(1, 2**31 - 1))
@@ -190,7 +191,7 @@ class OpNodeAdd(OpCode):
     group: str | None = _f(None, "Node group (default: the default group)")
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
-    ndparams: dict[str, Any] = _f({}, "Node parameters")
+    ndparams: dict[str, Any] = _f({}, "Node parameters", ndparams_check)
     ssh_host_key: str | None = _f(None, "The node's SSH host key ('TYPE BASE64') as confirmed, if not yet known")
     node_setup: bool = _f(True, "Set the node up over SSH (false: it already holds the cluster's certificate)")
 
@@ -214,7 +215,8 @@ class OpNodeSetParams(OpCode):
     auto_promote: bool = _f(False, "Promote another node to candidate if needed")
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
-    ndparams: dict[str, Any] | None = _f(None, "Node parameters")
+    ndparams: dict[str, Any] | None = _f(None, "Node parameters", ndparams_check)
+    powered: bool | None = _f(None, "Whether the node is powered (nodes with an oob_program only)")
 
 
 @dataclass(kw_only=True)
@@ -660,8 +662,11 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 
 
 # Opcodes declared beside their logical units register themselves here (import last: they build on OpCode).
+from gnt.debug import opcodes as _debug_opcodes  # noqa: E402, F401
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401
 from gnt.instance import multi_opcodes as _instance_multi_opcodes  # noqa: E402, F401
+from gnt.node import restricted_opcodes as _restricted_opcodes  # noqa: E402, F401
+from gnt.oob import opcodes as _oob_opcodes  # noqa: E402, F401
 from gnt.os import opcodes as _os_opcodes  # noqa: E402, F401
 from gnt.tags import opcodes as _tag_opcodes  # noqa: E402, F401

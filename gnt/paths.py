@@ -175,6 +175,17 @@ def hooks_dir() -> str:
     return localize("/etc/gnt/hooks")
 
 
+def restricted_commands_dir() -> str:
+    """This node's restricted commands (Ganeti's /etc/ganeti/restricted-commands): the only programs
+    `gnt-node restricted-command` may run here, by name; never set over RPC."""
+    return localize("/etc/gnt/restricted-commands")
+
+
+def restricted_commands_lock() -> str:
+    """The lock file one restricted command at a time holds on this node (the error delay too)."""
+    return os.path.join(run_dir(), "restricted-commands.lock")
+
+
 def ensure_dir(path: str, mode: int = 0o755) -> str:
     os.makedirs(path, mode=mode, exist_ok=True)
     return path

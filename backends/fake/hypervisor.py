@@ -141,6 +141,11 @@ class FakeHypervisor(Hypervisor):
         await _proc.control(rundir, "poweroff")
         await _proc.wait_dead(rundir, pid, 5.0)
 
+    async def kill_all_guests(self) -> None:
+        """A power cut: every guest process dies at once; their run dirs stay, as after a crash."""
+        for name in self._names():
+            await _proc.kill(self._dir(name))
+
     async def list_instances(self) -> list[str]:
         return await asyncio.to_thread(self._names)
 

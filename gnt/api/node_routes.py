@@ -67,7 +67,14 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
         }
         return await submit(request, [op])
 
+    async def powercycle(request: web.Request) -> web.Response:
+        force = bool(p.query_flag(request, "force"))
+        return await submit(
+            request, [{"OP_ID": "OP_NODE_POWERCYCLE", "node_name": request.match_info["name"], "force": force}]
+        )
+
     router.add_post("/2/nodes/{name}/evacuate", evacuate)
+    router.add_post("/2/nodes/{name}/powercycle", powercycle)
     router.add_get(STORAGE_PATH, storage)
     router.add_put(STORAGE_PATH + "/modify", storage_modify)
     router.add_put(STORAGE_PATH + "/repair", storage_repair)

@@ -28,6 +28,7 @@ from gnt.api import job_control, node_routes, watcher_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.cluster import remote as cluster_remote
+from gnt.debug import locks as lq
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.group import query as gq
 from gnt.group import rapi as group_routes
@@ -565,7 +566,9 @@ class Api:
     # -- query -------------------------------------------------------------------------------
     def _resource_fields(self, request: web.Request) -> dict[str, q.Field]:
         resource = request.match_info["resource"]
-        table = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS, "group": gq.FIELDS}.get(resource)
+        table = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS, "group": gq.FIELDS, "lock": lq.FIELDS}.get(
+            resource
+        )
         if table is None:
             raise ApiError(f"Unknown query resource '{resource}'", 404)
         return table
@@ -619,6 +622,8 @@ class Api:
         elif resource == "group":
             items = self._pick(self.m.cfg.groups.values(), names, "Node group")
             data = q.evaluate(needed, items, gq.GroupQueryContext(self.m.cfg))
+        elif resource == "lock":
+            data = q.evaluate(needed, lq.rows(self.m.locks, names), None)
         elif resource == "instance":
             items = self._pick(self.m.cfg.instances.values(), names, "Instance")
             live = await self.m.instance_live(items) if live_wanted else {}

@@ -538,3 +538,12 @@ def _register_crypto() -> None:
 
 
 _register_crypto()
+
+
+def _register_epo() -> None:
+    from gnt.oob.epo import add_epo_command
+
+    add_epo_command(main)
+
+
+_register_epo()

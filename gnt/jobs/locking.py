@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from gnt.errors import LockError
@@ -54,7 +54,9 @@ class ModeLock:
 
     def __init__(self) -> None:
         self._held: dict[Mode, int] = dict.fromkeys(Mode, 0)
-        self._waiters: deque[tuple[Mode, asyncio.Future[None]]] = deque()
+        self._waiters: deque[tuple[Mode, asyncio.Future[None], str]] = deque()
+        #: who holds the lock, for `gnt-debug locks` (owner "" when the caller gave none)
+        self._owners: Counter[tuple[str, Mode]] = Counter()
 
     @property
     def free(self) -> bool:
@@ -63,34 +65,47 @@ class ModeLock:
     def _compatible(self, mode: Mode) -> bool:
         return all(count == 0 or other in COMPATIBLE[mode] for other, count in self._held.items())
 
-    async def acquire(self, mode: Mode) -> None:
+    async def acquire(self, mode: Mode, owner: str = "") -> None:
         if not self._waiters and self._compatible(mode):
-            self._held[mode] += 1
+            self._grant(mode, owner)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (mode, fut)
+        entry = (mode, fut, owner)
         self._waiters.append(entry)
         try:
             await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
-                self.release(mode)  # granted just as we were cancelled
+                self.release(mode, owner)  # granted just as we were cancelled
             else:
                 self._waiters.remove(entry)
                 self._wake()
             raise
 
-    def release(self, mode: Mode) -> None:
+    def _grant(self, mode: Mode, owner: str) -> None:
+        self._held[mode] += 1
+        self._owners[(owner, mode)] += 1
+
+    def release(self, mode: Mode, owner: str = "") -> None:
         self._held[mode] -= 1
+        self._owners[(owner, mode)] -= 1
+        if self._owners[(owner, mode)] <= 0:
+            del self._owners[(owner, mode)]
         self._wake()
 
     def _wake(self) -> None:
         while self._waiters and self._compatible(self._waiters[0][0]):
-            mode, fut = self._waiters.popleft()
+            mode, fut, owner = self._waiters.popleft()
             if fut.cancelled():
                 continue
-            self._held[mode] += 1
+            self._grant(mode, owner)
             fut.set_result(None)
+
+    def state(self) -> tuple[list[tuple[str, Mode]], list[tuple[str, Mode]]]:
+        """(holders, waiters in arrival order), each as (owner, mode): what `gnt-debug locks` shows."""
+        holders = sorted(self._owners)
+        waiters = [(owner, mode) for mode, fut, owner in self._waiters if not fut.done()]
+        return [(o, m) for o, m in holders], waiters
 
 
 @dataclass
@@ -104,6 +119,8 @@ class LockRequest:
 @dataclass
 class HeldLocks:
     held: list[tuple[Level, str, Mode]] = field(default_factory=list)
+    #: who holds them ("job/17"), shown by `gnt-debug locks`
+    owner: str = ""
 
     def names(self, level: Level) -> list[str]:
         return [name for lvl, name, _ in self.held if lvl == level and name != ALL]
@@ -152,7 +169,7 @@ class LockManager:
             raise
 
     async def _take(self, held: HeldLocks, level: Level, name: str, mode: Mode) -> None:
-        await self._lock(level, name).acquire(mode)
+        await self._lock(level, name).acquire(mode, held.owner)
         held.held.append((level, name, mode))
 
     def release(self, held: HeldLocks, level: Level | None = None) -> None:
@@ -163,10 +180,14 @@ class LockManager:
                 keep.append((lvl, name, mode))
                 continue
             lock = self._locks[(lvl, name)]
-            lock.release(mode)
+            lock.release(mode, held.owner)
             if lock.free and name != ALL:
                 del self._locks[(lvl, name)]
         held.held = list(reversed(keep))
+
+    def table(self) -> list[tuple[Level, str, list[tuple[str, Mode]], list[tuple[str, Mode]]]]:
+        """Every lock in the table: (level, name, holders, waiters); idle whole-level locks included."""
+        return [(level, name, *self._locks[(level, name)].state()) for level, name in sorted(self._locks)]
 
     def owned_count(self) -> int:
         """Locks held or waited for; idle whole-level locks are kept in the table but not counted."""

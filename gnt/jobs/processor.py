@@ -114,7 +114,7 @@ async def _run_op(
         lu: LogicalUnit = lu_cls(op, ctx, feedback)
         lu.cancel = control.cancel
         lu.check_arguments()
-        held = lu.held = HeldLocks()
+        held = lu.held = HeldLocks(owner=f"job/{job.id}")
         await acquire_locks(lu, held)
         async with slots.slot(job.priority, key=job.id):
             control.lu = lu

@@ -12,16 +12,20 @@ from gnt.cli.common import (
     client,
     common_job_options,
     confirm,
+    convert_value,
     filter_option,
     handle_errors,
     job_fields,
     list_options,
+    parse_keyval,
     run_list,
     validate_ops,
 )
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
+from gnt.node.restricted_cli import add_restricted_command
+from gnt.oob.cli import add_node_oob_commands
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
 
@@ -40,6 +44,8 @@ def main() -> None:
 
 
 add_tag_commands(main, tag_syntax.KIND_NODE, "gnt-node", "node1")
+add_node_oob_commands(main)
+add_restricted_command(main)
 
 
 def _yes_no(value: str | None, option: str) -> bool | None:
@@ -354,6 +360,8 @@ def info(nodes: tuple[str, ...]) -> None:
 @click.option("--vm-capable", default=None, help="yes/no")
 @click.option("--auto-promote", is_flag=True, help="Promote another node if this one is demoted")
 @click.option("-f", "--force", is_flag=True, help="Skip safety checks")
+@click.option("--node-parameters", "ndparams", default=None, help="Node parameters (e.g. oob_program=/path)")
+@click.option("--node-powered", "node_powered", default=None, help="yes/no: record the node's power state")
 @common_job_options
 @handle_errors
 def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
@@ -376,10 +384,13 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
         ("offline", "-O"),
         ("master_capable", "--master-capable"),
         ("vm_capable", "--vm-capable"),
+        ("powered", "--node-powered"),
     ):
-        value = _yes_no(opts[key], flag)
+        value = _yes_no(opts["node_powered" if key == "powered" else key], flag)
         if value is not None:
             op[key] = value
+    if opts["ndparams"] is not None:
+        op["ndparams"] = {k: convert_value(v) for k, v in parse_keyval(opts["ndparams"], "--node-parameters").items()}
     result = run_ops(client(), [op], submit)
     if result:
         print(f"Modified node {node}")

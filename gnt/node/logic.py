@@ -181,6 +181,20 @@ class LUNodeRemove(LogicalUnit):
         await services.push_ssconf()
 
 
+def _check_power_change(cfg: Any, node: Node, op: OpNodeSetParams) -> None:
+    """Ganeti's rules for `powered`: only nodes with an OOB program have one, and an unpowered node
+    stays offline until it is powered on (`gnt-node power on`)."""
+    from gnt.oob.protocol import oob_program
+
+    supports_oob = bool(oob_program(cfg, node))
+    if op.powered is not None and not supports_oob:
+        raise OpPrereqError(
+            f"Node {node.name} does not support out-of-band handling, it can not be marked as powered", ECODE_STATE
+        )
+    if op.offline is False and supports_oob and not node.powered and not op.powered:
+        raise OpPrereqError(f"Please power on node {node.name} first before you can reset offline state", ECODE_STATE)
+
+
 @register
 class LUNodeSetParams(LogicalUnit):
     OPCODE = OpNodeSetParams
@@ -194,6 +208,7 @@ class LUNodeSetParams(LogicalUnit):
         if all(
             v is None
             for v in (op.master_candidate, op.offline, op.drained, op.master_capable, op.vm_capable, op.ndparams)
+            + (op.powered,)
         ):
             raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
 
@@ -209,6 +224,7 @@ class LUNodeSetParams(LogicalUnit):
                 f"The master node {self.node.name} cannot be offline, drained or demoted; fail the master over first",
                 ECODE_INVAL,
             )
+        _check_power_change(self.cfg, self.node, op)
         if op.master_candidate and not (self.node.master_capable or op.master_capable):
             raise OpPrereqError(f"Node {self.node.name} is not master capable", ECODE_STATE)
         if op.offline and not op.force:
@@ -240,6 +256,9 @@ class LUNodeSetParams(LogicalUnit):
         if op.ndparams:
             node.ndparams.update(op.ndparams)
             changes.append(["ndparams", str(op.ndparams)])
+        if op.powered is not None and op.powered != node.powered:
+            node.powered = op.powered
+            changes.append(["powered", str(op.powered)])
         await self.cfg.commit([node])
         services = self.ctx.services
         if node.master_candidate and not was_candidate:

@@ -6,7 +6,16 @@ from typing import Any
 
 from gnt import constants
 from gnt.objects import Node
-from gnt.query import Field, NoData, Offline
+from gnt.query import Field, NoData, Offline, Unavailable
+
+
+def _powered(node: Node, c: Any) -> bool:
+    """Ganeti's `powered`: only nodes with an out-of-band program know their power state."""
+    from gnt.oob.protocol import oob_program
+
+    if not oob_program(c.cfg, node):
+        raise Unavailable()
+    return node.powered
 
 
 class NodeQueryContext:
@@ -121,6 +130,7 @@ _FIELDS = [
         "Node parameters",
         lambda n, c: {**constants.ND_DEFAULTS, **c.cfg.cluster.ndparams, **n.ndparams},
     ),
+    Field("powered", "Powered", "bool", "Whether node is thought to be powered on", _powered),
     Field("tags", "Tags", "other", "Tags", lambda n, c: n.tags),
     Field("serial_no", "SerialNo", "number", "Serial number", lambda n, c: n.serial_no),
     Field("ctime", "CTime", "timestamp", "Creation time", lambda n, c: n.ctime),

@@ -83,6 +83,18 @@ class NoArgs:
 
 
 @dataclass
+class NodePowercycleArgs:
+    #: the cluster's default hypervisor: its driver knows how this node reboots
+    hypervisor: str
+
+
+@dataclass
+class RestrictedCommandArgs:
+    #: a plain name (checked on the node) of an executable in the node's restricted-commands dir
+    command: str
+
+
+@dataclass
 class HypervisorsArgs:
     hypervisors: list[str] = field(default_factory=list)
 
@@ -297,6 +309,14 @@ NODE_VERIFY = Procedure(
     doc="facts gnt-cluster verify compares with the config",
 )  # fmt: skip
 SSCONF_WRITE = Procedure("ssconf_write", SsconfWriteArgs, None, Timeout.URGENT)
+NODE_POWERCYCLE = Procedure(
+    "node_powercycle", NodePowercycleArgs, str, Timeout.URGENT, names=(("hypervisor", NameKind.HYPERVISOR),),
+    doc="schedule a hard reboot of the node a few seconds after answering",
+)  # fmt: skip
+RESTRICTED_COMMAND = Procedure(
+    "restricted_command", RestrictedCommandArgs, str, Timeout.SLOW,
+    doc="run one of the node's own restricted commands by name, without arguments; its output",
+)  # fmt: skip
 TEST_DELAY = Procedure("test_delay", TestDelayArgs, None, Timeout.URGENT, extend_by="duration")
 INSTANCE_LIST = Procedure("instance_list", HypervisorsArgs, list[str], Timeout.URGENT, names=_HVS)
 ALL_INSTANCES_INFO = Procedure(

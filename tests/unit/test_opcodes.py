@@ -118,6 +118,14 @@ def test_summary_formats_like_ganeti(op: opcodes.OpCode, summary: str) -> None:
     assert op.summary() == summary
 
 
+#: required fields whose values are a choice the generic ones above do not satisfy
+_REQUIRED_CHOICES: dict[str, dict[str, object]] = {
+    "OP_OOB_COMMAND": {"command": "health"},
+    "OP_TEST_ALLOCATOR": {"direction": "in", "mode": "allocate", "name": "x"},
+    "OP_RESTRICTED_COMMAND": {"command": "uptime"},
+}
+
+
 @pytest.mark.parametrize("cls", list(opcodes.OPCODES.values()), ids=lambda c: c.OP_ID)
 def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> None:
     required = {
@@ -128,6 +136,7 @@ def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> Non
     tag_fields = {"kind": "cluster", "tags": ["t"], "pattern": "^t", "mode": "replace_auto", "nodes": ["n"]}
     required.update({k: v for k, v in tag_fields.items() if k in opcodes.field_docs(cls)})
     required.update({name: 1 for name in ("disk", "amount") if name in opcodes.field_docs(cls)})
+    required.update(_REQUIRED_CHOICES.get(cls.OP_ID, {}))
     op = cls(**required, comment="why", reason=[["cli", "test", 1]])  # type: ignore[arg-type]
     data = op.to_dict()
     assert data["OP_ID"] == cls.OP_ID

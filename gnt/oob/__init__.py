@@ -1,0 +1,1 @@
+"""Out-of-band (OOB) node management: Ganeti's OOB protocol, its opcode, LU and CLI commands."""
