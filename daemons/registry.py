@@ -27,6 +27,7 @@ def logical_units() -> Registry:
     import gnt.instance.reinstall
     import gnt.instance.rename
     import gnt.instance.replace_disks
+    import gnt.network.logic
     import gnt.node.logic
     import gnt.node.storage
     import gnt.os.logic
@@ -50,6 +51,7 @@ def logical_units() -> Registry:
             gnt.instance.query_data,
             gnt.instance.rename,
             gnt.instance.replace_disks,
+            gnt.network.logic,
             gnt.node.logic,
             gnt.node.storage,
             gnt.os.logic,

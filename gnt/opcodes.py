@@ -643,5 +643,6 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401
 from gnt.instance import multi_opcodes as _instance_multi_opcodes  # noqa: E402, F401
+from gnt.network import opcodes as _network_opcodes  # noqa: E402, F401
 from gnt.os import opcodes as _os_opcodes  # noqa: E402, F401
 from gnt.tags import opcodes as _tag_opcodes  # noqa: E402, F401
