@@ -88,7 +88,9 @@ def plan(cfg: Any, nics: list[dict[str, Any]], pnode: Node, conflicts_check: boo
                 f" (gnt-network connect -N mode=...,link=... {net.name} GROUP)",
                 ECODE_INVAL,
             )
-        if ip is not None and ip != POOL:
+        if ip == POOL:  # refused here already when full (dry-run says so too); picked at exec
+            AddressPool(net).first_free(_held(cfg).get(net.uuid, set()))
+        elif ip is not None:
             pool = AddressPool(net)
             pool.index(ip)  # inside the network, or a clear error
             if conflicts_check and (pool.is_taken(ip) or ip in _held(cfg).get(net.uuid, ())):

@@ -307,3 +307,20 @@ def test_two_concurrent_creates_never_get_the_same_pool_address(harness: Harness
 
     asyncio.run(both())
     assert sorted(harness.cfg.instance(n).nics[0].ip for n in ("a", "b")) == ["10.9.0.1", "10.9.0.2"]
+
+
+def test_every_instance_gets_a_distinct_address_until_the_pool_is_exhausted(harness: Harness) -> None:
+    _add(harness, cidr="10.9.0.0/27", gateway="10.9.0.1")  # 32 addresses, 29 free
+    _connect(harness)
+    for index in range(29):
+        _create(harness, f"i{index}", [{"network": "net1", "ip": "pool"}])
+    addresses = [harness.cfg.instance(f"i{index}").nics[0].ip for index in range(29)]
+    assert len(set(addresses)) == 29 and "10.9.0.1" not in addresses and "10.9.0.31" not in addresses
+    serial = harness.cfg.serial
+    with pytest.raises(OpPrereqError, match=r"^Network net1 \(10.9.0.0/27\) has no free IP address$"):
+        _create(harness, "full", [{"network": "net1", "ip": "pool"}])
+    assert harness.cfg.serial == serial and harness.cfg.find_instance("full") is None
+    harness.run(OpInstanceRemove(instance_name="i7"), LUInstanceRemove)
+    _create(harness, "again", [{"network": "net1", "ip": "pool"}])
+    assert harness.cfg.instance("again").nics[0].ip == addresses[7]
+    assert _query(harness, "free_count") == [[0]]
