@@ -310,5 +310,6 @@ def info(networks: tuple[str, ...]) -> None:
     out = []
     for row in rows:
         out += _info_lines(row, leases.get(row[13], {}))
-    print("\n".join(out))
+    if out:
+        print("\n".join(out))
     sys.stdout.flush()

@@ -93,9 +93,15 @@ def _mode(value: Any) -> None:
         raise ValueError(f"Invalid NIC mode {str(value)[:40]!r}; expected one of {', '.join(constants.NIC_MODES)}")
 
 
+#: a link reaches node-side commands (a bridge, a routing table, a switch): a name, never an option
+_LINK_RE = re.compile(r"^[A-Za-z0-9_.:@+][A-Za-z0-9_.:@+-]{0,127}\Z")
+
+
 def _link(value: Any) -> None:
-    if value is not None and (any(c.isspace() or not c.isprintable() for c in value) or len(value) > 128):
-        raise ValueError(f"Invalid NIC link {value[:40]!r}")
+    if not _LINK_RE.match(value):
+        raise ValueError(
+            f"Invalid NIC link {value[:40]!r}: 1 to 128 letters, digits and '_.:@+-', not starting with '-'"
+        )
 
 
 def _vlan(value: Any) -> None:

@@ -120,6 +120,27 @@ def test_bad_adds_are_refused_and_change_nothing(
             {"OP_ID": "OP_NETWORK_SET_PARAMS", "network_name": "n", "gateway": "10.0.0.1", "add_reserved_ips": []},
             "",
         ),
+        (
+            {
+                "OP_ID": "OP_NETWORK_CONNECT",
+                "network_name": "n",
+                "group_name": "g",
+                "network_mode": "routed",
+                "network_link": "-rf",
+            },
+            "not starting with '-'",
+        ),
+        (
+            {
+                "OP_ID": "OP_NETWORK_CONNECT",
+                "network_name": "n",
+                "group_name": "g",
+                "network_mode": "bridged",
+                "network_link": "br0",
+                "network_vlan": ".5:6",
+            },
+            "Invalid VLAN",
+        ),
     ],
 )
 def test_malformed_opcodes_are_refused_before_any_job(data: dict[str, object], message: str) -> None:
