@@ -31,6 +31,7 @@ def logical_units() -> Registry:
     import gnt.instance.reinstall
     import gnt.instance.rename
     import gnt.instance.replace_disks
+    import gnt.network.logic
     import gnt.node.logic
     import gnt.node.powercycle
     import gnt.node.restricted
@@ -61,6 +62,7 @@ def logical_units() -> Registry:
             gnt.instance.query_data,
             gnt.instance.rename,
             gnt.instance.replace_disks,
+            gnt.network.logic,
             gnt.node.logic,
             gnt.node.powercycle,
             gnt.node.restricted,

@@ -34,7 +34,17 @@ ECODE_STATE = "wrong_state"
 ECODE_NORES = "insufficient_resources"
 ECODE_ENVIRON = "environment_error"
 ECODE_FAULT = "internal_error"
-ECODE_ALL = (ECODE_INVAL, ECODE_NOENT, ECODE_EXISTS, ECODE_STATE, ECODE_NORES, ECODE_ENVIRON, ECODE_FAULT)
+ECODE_NOTUNIQUE = "resource_not_unique"
+ECODE_ALL = (
+    ECODE_INVAL,
+    ECODE_NOENT,
+    ECODE_EXISTS,
+    ECODE_STATE,
+    ECODE_NORES,
+    ECODE_ENVIRON,
+    ECODE_FAULT,
+    ECODE_NOTUNIQUE,
+)
 
 
 class GntError(Exception):

@@ -109,6 +109,8 @@ class NodeGroup(ConfigObject):
     alloc_policy: str = "preferred"
     ndparams: dict[str, Any] = field(default_factory=dict)
     ipolicy: dict[str, Any] = field(default_factory=dict)
+    #: connected networks: network uuid -> {mode, link, vlan} its NICs in this group take
+    networks: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,4 +152,22 @@ class Instance(ConfigObject):
     disks_active: bool = False
 
 
-KINDS: dict[str, type[ConfigObject]] = {cls.KIND: cls for cls in (Cluster, NodeGroup, Node, Instance)}
+@dataclass
+class Network(ConfigObject):
+    """An IP network with its address pool (Ganeti's): `reservations` marks addresses held by
+    instance NICs, `ext_reservations` those reserved by hand, the gateway and the network and
+    broadcast addresses; both are strings of '0'/'1', one character per address (gnt.network.pool)."""
+
+    KIND: ClassVar[str] = "network"
+
+    name: str = ""
+    network: str = ""
+    gateway: str | None = None
+    network6: str | None = None
+    gateway6: str | None = None
+    mac_prefix: str | None = None
+    reservations: str = ""
+    ext_reservations: str = ""
+
+
+KINDS: dict[str, type[ConfigObject]] = {cls.KIND: cls for cls in (Cluster, NodeGroup, Node, Instance, Network)}

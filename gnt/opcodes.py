@@ -666,6 +666,7 @@ from gnt.debug import opcodes as _debug_opcodes  # noqa: E402, F401
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401
 from gnt.instance import multi_opcodes as _instance_multi_opcodes  # noqa: E402, F401
+from gnt.network import opcodes as _network_opcodes  # noqa: E402, F401
 from gnt.node import restricted_opcodes as _restricted_opcodes  # noqa: E402, F401
 from gnt.oob import opcodes as _oob_opcodes  # noqa: E402, F401
 from gnt.os import opcodes as _os_opcodes  # noqa: E402, F401

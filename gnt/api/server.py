@@ -36,6 +36,8 @@ from gnt.instance import multi_rapi as instance_multi_routes
 from gnt.instance import query as iq
 from gnt.instance import rapi as instance_admin_routes
 from gnt.jobs import query as jq
+from gnt.network import query as netq
+from gnt.network import rapi as network_routes
 from gnt.node import query as nq
 from gnt.tags import rapi as tag_routes
 
@@ -180,6 +182,7 @@ class Api:
         instance_admin_routes.add_routes(r, self._submit, self._body)
         instance_multi_routes.add_routes(r, self._submit, self._body)
         group_routes.add_routes(r, self._submit, self._body)
+        network_routes.add_routes(r, self.m, self._submit, self._body)
         node_routes.add_routes(r, self._submit, self._body)
         watcher_routes.add_routes(r, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
@@ -566,9 +569,8 @@ class Api:
     # -- query -------------------------------------------------------------------------------
     def _resource_fields(self, request: web.Request) -> dict[str, q.Field]:
         resource = request.match_info["resource"]
-        table = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS, "group": gq.FIELDS, "lock": lq.FIELDS}.get(
-            resource
-        )
+        tables = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS, "group": gq.FIELDS, "lock": lq.FIELDS}
+        table = {**tables, "network": netq.FIELDS}.get(resource)
         if table is None:
             raise ApiError(f"Unknown query resource '{resource}'", 404)
         return table
@@ -624,6 +626,9 @@ class Api:
             data = q.evaluate(needed, items, gq.GroupQueryContext(self.m.cfg))
         elif resource == "lock":
             data = q.evaluate(needed, lq.rows(self.m.locks, names), None)
+        elif resource == "network":
+            items = self._pick(self.m.cfg.networks.values(), names, "Network")
+            data = q.evaluate(needed, items, netq.NetworkQueryContext(self.m.cfg))
         elif resource == "instance":
             items = self._pick(self.m.cfg.instances.values(), names, "Instance")
             live = await self.m.instance_live(items) if live_wanted else {}

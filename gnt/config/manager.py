@@ -15,7 +15,7 @@ from gnt import serial as ser
 from gnt.config import store
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_NOENT, ConfigurationError, OpPrereqError
-from gnt.objects import Cluster, ConfigObject, Instance, Node, NodeGroup
+from gnt.objects import Cluster, ConfigObject, Instance, Network, Node, NodeGroup
 
 Replicator = Callable[[store.ChangeSet], Awaitable[None]]
 
@@ -30,6 +30,7 @@ class ConfigManager:
         self.groups: dict[str, NodeGroup] = {}
         self.nodes: dict[str, Node] = {}
         self.instances: dict[str, Instance] = {}
+        self.networks: dict[str, Network] = {}
         self._node_names: dict[str, str] = {}
         self._instance_names: dict[str, str] = {}
         self.replicator: Replicator | None = None
@@ -46,6 +47,7 @@ class ConfigManager:
         self.groups = {u: ser.from_dict(NodeGroup, d) for u, d in objects.get("nodegroup", {}).items()}
         self.nodes = {u: ser.from_dict(Node, d) for u, d in objects.get("node", {}).items()}
         self.instances = {u: ser.from_dict(Instance, d) for u, d in objects.get("instance", {}).items()}
+        self.networks = {u: ser.from_dict(Network, d) for u, d in objects.get("network", {}).items()}
         self._node_names = {n.name: u for u, n in self.nodes.items()}
         self._instance_names = {i.name: u for u, i in self.instances.items()}
 
@@ -91,6 +93,18 @@ class ConfigManager:
             if name_or_uuid in (group.name, group.uuid):
                 return group
         raise OpPrereqError(f"Node group '{name_or_uuid}' not known", ECODE_NOENT)
+
+    def find_network(self, name_or_uuid: str | None) -> Network | None:
+        if not name_or_uuid:
+            return None
+        found = self.networks.get(name_or_uuid)
+        return found or next((n for n in self.networks.values() if n.name == name_or_uuid), None)
+
+    def network(self, name_or_uuid: str) -> Network:
+        found = self.find_network(name_or_uuid)
+        if found is None:
+            raise OpPrereqError(f"Network '{name_or_uuid}' not found", ECODE_NOENT)
+        return found
 
     def master_candidates(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.master_candidate]
@@ -163,6 +177,8 @@ class ConfigManager:
             return self.nodes
         if isinstance(obj, Instance):
             return self.instances
+        if isinstance(obj, Network):
+            return self.networks
         raise ConfigurationError(f"Unknown config object {obj!r}")
 
     def _index(self, obj: ConfigObject) -> None:
@@ -183,6 +199,7 @@ class ConfigManager:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every object as JSON-ready dicts, by kind and uuid (for a full resync)."""
         data: dict[str, dict[str, Any]] = {"cluster": {self.cluster.uuid: ser.to_dict(self.cluster)}}
-        for kind, table in (("nodegroup", self.groups), ("node", self.nodes), ("instance", self.instances)):
+        tables = (("nodegroup", self.groups), ("node", self.nodes), ("instance", self.instances))
+        for kind, table in (*tables, ("network", self.networks)):
             data[kind] = {u: ser.to_dict(o) for u, o in table.items()}
         return data

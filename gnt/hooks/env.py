@@ -78,7 +78,8 @@ def instance_env(cfg: Any, inst: Instance) -> dict[str, Any]:
         if params.get("mode") == "bridged":
             env[prefix + "BRIDGE"] = params.get("link")
         if nic.network:
-            env[prefix + "NETWORK_NAME"] = nic.network
+            net = getattr(cfg, "networks", {}).get(nic.network)
+            env[prefix + "NETWORK_NAME"] = net.name if net is not None else nic.network
     for index, disk in enumerate(inst.disks):
         prefix = f"INSTANCE_DISK{index}_"
         env.update({prefix + "UUID": disk.uuid, prefix + "SIZE": disk.size, prefix + "MODE": disk.mode})

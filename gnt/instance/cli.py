@@ -153,6 +153,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("--no-install", is_flag=True, help="Do not run the OS create script")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
+@click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
 @click.option("--tags", default=None, help="Comma-separated tags")
 @click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
@@ -195,6 +196,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         start=not o["no_start"],
         name_check=not o["no_name_check"],
         ip_check=not o["no_ip_check"],
+        conflicts_check=not o["no_conflicts_check"],
         no_install=o["no_install"],
         wait_for_sync=not o["no_wait_for_sync"],
         tags=[t for t in (o["tags"] or "").split(",") if t],

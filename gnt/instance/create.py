@@ -24,6 +24,7 @@ from gnt.instance.common import (
 from gnt.instance.policy_check import check_new_instance
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
+from gnt.network import nics as netnics
 from gnt.objects import Disk, Instance, Nic, new_uuid
 from gnt.opcodes import OpInstanceCreate
 from gnt.os import params as os_params
@@ -149,6 +150,7 @@ class LUInstanceCreate(LogicalUnit):
         self.chosen_snode: Any = None
         self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
+        self.nic_plans = netnics.plan(cfg, op.nics, self.pnode, op.conflicts_check)
         self.snode = self._secondary() if disktypes.kind(op.disk_template).needs_secondary else None
         be = {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}
         self.memory = int(be["maxmem"])
@@ -228,6 +230,11 @@ class LUInstanceCreate(LogicalUnit):
         return [self.snode, self.pnode] if self.snode is not None else [self.pnode]
 
     async def exec(self) -> list[str]:
+        with netnics.claim(self.cfg, self.nic_plans) as addresses:  # pool addresses held until committed
+            self.nic_addresses = addresses
+            return await self._exec()
+
+    async def _exec(self) -> list[str]:
         op, cfg = self.op, self.cfg
         inst = Instance(
             name=op.instance_name,
@@ -241,7 +248,7 @@ class LUInstanceCreate(LogicalUnit):
             tags=list(op.tags),
             admin_state=constants.ADMINST_DOWN,
         )
-        inst.nics = [self._make_nic(n) for n in op.nics]
+        inst.nics = [self._make_nic(i, n) for i, n in enumerate(op.nics)]
         reserved: list[drbd.Allocation] = []
         if self.snode is not None:
             inst.secondary_nodes = [self.snode.uuid]
@@ -277,14 +284,15 @@ class LUInstanceCreate(LogicalUnit):
         """Whatever a failed start left running goes before its disks do (best effort)."""
         await self.rpc.instance_shutdown(target, proc.InstanceShutdownArgs(self._spec(inst), timeout=0, force=True))
 
-    def _make_nic(self, data: dict[str, Any]) -> Nic:
+    def _make_nic(self, index: int, data: dict[str, Any]) -> Nic:
+        plan = self.nic_plans[index]
         known = {"mac", "ip", "mode", "link", "name", "network", "vlan"}
         unknown = set(data) - known
         if unknown:
             raise OpPrereqError(f"Unknown NIC parameter(s): {', '.join(sorted(unknown))}", ECODE_INVAL)
         mac = data.get("mac") or "auto"
         if mac in ("auto", "generate"):
-            mac = self.cfg.generate_mac()
+            mac = netnics.generate_mac(self.cfg, plan.network)
         mode = data.get("mode")
         if mode is not None and mode not in constants.NIC_MODES:
             raise OpPrereqError(f"Invalid NIC mode '{mode}'", ECODE_INVAL)
@@ -292,10 +300,10 @@ class LUInstanceCreate(LogicalUnit):
         return Nic(
             uuid=new_uuid(),
             mac=mac,
-            ip=data.get("ip"),
+            ip=self.nic_addresses[index],
             name=data.get("name"),
-            network=data.get("network"),
-            nicparams=params,
+            network=plan.network,
+            nicparams={**params, **plan.nicparams},
         )
 
     async def _add_disks(self, inst: Instance, reserved: list[drbd.Allocation]) -> None:
@@ -338,7 +346,7 @@ class LUInstanceCreate(LogicalUnit):
         self.feedback(f"adding instance {inst.name} to cluster config")
         if op.start:
             inst.admin_state = constants.ADMINST_UP
-        await cfg.commit([inst, cfg.cluster])
+        await cfg.commit([inst, cfg.cluster, *netnics.reserve(cfg, inst)])
 
     def _spec(self, inst: Instance) -> InstanceSpec:
         spec = build_spec(self.cfg.cluster, inst)
@@ -411,4 +419,4 @@ class LUInstanceCreate(LogicalUnit):
         else:
             self.warning(f"Removing disks and config entry of instance {inst.name}")
             await self._remove_disks(inst, inst.disks)
-        await self.cfg.commit(delete=[inst])
+        await self.cfg.commit(netnics.release(self.cfg, inst), delete=[inst])

@@ -92,7 +92,9 @@ class LUInstanceRemove(InstanceLU):
                 result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
                 self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
         self.feedback(f"* removing instance {inst.name} from the cluster config")
-        await self.cfg.commit(delete=[inst])
+        from gnt.network.nics import release
+
+        await self.cfg.commit(release(self.cfg, inst), delete=[inst])
 
     def _check(self, result: Any, message: str) -> None:
         if not result.failed:

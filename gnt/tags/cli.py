@@ -27,6 +27,7 @@ _OBJECTS: dict[str, tuple[str, str]] = {
     syntax.KIND_NODEGROUP: ("groups", "GROUP"),
     syntax.KIND_NODE: ("nodes", "NODE"),
     syntax.KIND_INSTANCE: ("instances", "INSTANCE"),
+    syntax.KIND_NETWORK: ("networks", "NETWORK"),
 }
 
 

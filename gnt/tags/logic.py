@@ -46,6 +46,7 @@ KINDS: dict[str, TagKind] = {
     syntax.KIND_INSTANCE: TagKind(Level.INSTANCE, ConfigManager.instance, _named("/instances", lambda c: c.instances)),
     syntax.KIND_NODE: TagKind(Level.NODE, ConfigManager.node, _named("/nodes", lambda c: c.nodes)),
     syntax.KIND_NODEGROUP: TagKind(Level.NODEGROUP, ConfigManager.group, _named("/nodegroup", lambda c: c.groups)),
+    syntax.KIND_NETWORK: TagKind(Level.NETWORK, ConfigManager.network, _named("/networks", lambda c: c.networks)),
 }
 
 

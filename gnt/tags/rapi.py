@@ -26,6 +26,7 @@ RESOURCES: dict[str, str] = {
     "/2/groups/{name}/tags": syntax.KIND_NODEGROUP,
     "/2/nodes/{name}/tags": syntax.KIND_NODE,
     "/2/instances/{name}/tags": syntax.KIND_INSTANCE,
+    "/2/networks/{name}/tags": syntax.KIND_NETWORK,
 }
 
 Submit = Callable[[web.Request, list[dict[str, Any]]], Awaitable[web.Response]]

@@ -17,6 +17,7 @@ __all__ = [
     "KIND_CLUSTER",
     "KIND_INSTANCE",
     "KIND_NODE",
+    "KIND_NETWORK",
     "KIND_NODEGROUP",
     "MAX_TAGS_PER_OBJ",
     "MAX_TAG_LEN",
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 KIND_CLUSTER, KIND_NODEGROUP, KIND_NODE, KIND_INSTANCE = "cluster", "nodegroup", "node", "instance"
+KIND_NETWORK = "network"
 MAX_TAG_LEN = 128
 MAX_TAGS_PER_OBJ = 4096
 TAG_RE = re.compile(r"^[\w.+*/:@-]+\Z")

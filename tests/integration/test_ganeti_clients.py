@@ -339,3 +339,56 @@ def test_ganetis_client_changes_an_instances_group(cluster: VCluster, admin: Gan
         cluster.run("gnt-instance", "remove", "-f", "gcg1")
         admin.job("AssignGroupNodes", "default", ["node3"], force=True)
         admin.job("DeleteGroup", "gc-rack3")
+
+
+def test_ganetis_client_manages_networks(cluster: VCluster, admin: GanetiClient, anonymous: GanetiClient) -> None:
+    net = "gc-net"
+    admin.job("CreateNetwork", net, "198.51.100.0/28", gateway="198.51.100.1", add_reserved_ips="198.51.100.5",
+              tags="lab,web")  # fmt: skip
+    try:
+        assert anonymous("GetNetworks") == [net]
+        (bulk,) = anonymous("GetNetworks", bulk=True)
+        assert bulk["name"] == net and bulk["free_count"] == 12 and bulk["reserved_count"] == 4
+        info = anonymous("GetNetwork", net)
+        assert info["external_reservations"] == "198.51.100.0, 198.51.100.1, 198.51.100.5, 198.51.100.15"
+        assert info["map"] == "XX...X.........X" and info["tags"] == ["lab", "web"] and info["group_list"] == []
+        admin.job("ConnectNetwork", net, "default", "routed", "rt-gc")
+        assert anonymous("GetNetwork", net)["group_list"] == [["default", "routed", "rt-gc", ""]]
+        admin.job(
+            "CreateInstance", "create", "gcnet1", "diskless", [], [{"network": net, "ip": "pool"}], os="noop",
+            pnode="node2", name_check=False, ip_check=False, beparams={"maxmem": 32, "minmem": 32},
+        )  # fmt: skip
+        try:
+            inst = anonymous("GetInstance", "gcnet1")
+            assert inst["nic.ips"] == ["198.51.100.2"] and inst["nic.networks.names"] == [net]
+            assert inst["nic.modes"] == ["routed"] and inst["nic.links"] == ["rt-gc"]
+            assert anonymous("GetNetwork", net)["inst_list"] == ["gcnet1"]
+            job_id = admin("DisconnectNetwork", net, "default")
+            assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+            assert "still used in node group 'default'" in json.dumps(admin("GetJobStatus", job_id)["opresult"])
+        finally:
+            admin.job("DeleteInstance", "gcnet1")
+        assert anonymous("GetNetwork", net)["free_count"] == 12
+        admin.job("ModifyNetwork", net, add_reserved_ips=["198.51.100.6"], mac_prefix="aa:00:42")
+        info = anonymous("GetNetwork", net)
+        assert "198.51.100.6" in info["external_reservations"] and info["mac_prefix"] == "aa:00:42"
+        admin.job("AddNetworkTags", net, ["rack:1"])
+        assert admin("GetNetworkTags", net) == ["lab", "rack:1", "web"]
+        admin.job("DeleteNetworkTags", net, ["lab"])
+        assert admin("GetNetworkTags", net) == ["rack:1", "web"]
+        job_id = admin("DeleteNetwork", net)
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False  # still connected
+        admin.job("DisconnectNetwork", net, "default")
+        admin.job("DeleteNetwork", net, dry_run=True)
+        assert anonymous("GetNetworks") == [net]
+        admin.job("DeleteNetwork", net)
+        assert anonymous("GetNetworks") == []
+    finally:  # already done when the test passed: each job then fails, harmlessly
+        for method, args in (("DisconnectNetwork", [net, "default"]), ("DeleteNetwork", [net])):
+            (outcome,) = admin.calls((method, args, {}))
+            if outcome["ok"]:
+                admin("WaitForJobCompletion", outcome["result"], period=0.2)
+    outcomes = anonymous.calls(("GetNetworks", [], {}), ("GetNetwork", ["no-such-net"], {}))
+    assert outcomes[0]["result"] == [] and outcomes[1]["code"] == 404
+    (bad,) = admin.calls(("CreateNetwork", ["bad-net", "198.51.100.0/8"], {}))
+    assert bad["ok"] is False and bad["code"] == 400 and "is not an IPv4 network" in bad["error"]

@@ -133,4 +133,5 @@ def test_error_codes_are_ganetis_categories() -> None:
         "insufficient_resources",
         "environment_error",
         "internal_error",
+        "resource_not_unique",
     }

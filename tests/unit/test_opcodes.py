@@ -130,12 +130,23 @@ _REQUIRED_CHOICES: dict[str, dict[str, object]] = {
 def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> None:
     required = {
         name: ("x" if name.endswith("name") or name == "disk_template" else 1.0)
-        for name in ("duration", "node_name", "instance_name", "new_name", "disk_template", "group_name")
+        for name in (
+            "duration",
+            "node_name",
+            "instance_name",
+            "new_name",
+            "disk_template",
+            "group_name",
+            "network_name",
+        )
         if name in {f for f in opcodes.field_docs(cls)}
     }
     tag_fields = {"kind": "cluster", "tags": ["t"], "pattern": "^t", "mode": "replace_auto", "nodes": ["n"]}
     required.update({k: v for k, v in tag_fields.items() if k in opcodes.field_docs(cls)})
     required.update({name: 1 for name in ("disk", "amount") if name in opcodes.field_docs(cls)})
+    network_fields = {"network": "10.0.0.0/24", "network_mode": "bridged", "network_link": "br0"}
+    required.update({k: v for k, v in network_fields.items() if k in opcodes.field_docs(cls)})
+    required.update({"output_fields": ["name"]} if "output_fields" in opcodes.field_docs(cls) else {})
     required.update(_REQUIRED_CHOICES.get(cls.OP_ID, {}))
     op = cls(**required, comment="why", reason=[["cli", "test", 1]])  # type: ignore[arg-type]
     data = op.to_dict()

@@ -33,6 +33,7 @@ LU_MODULES = (
     "gnt.instance.reinstall",
     "gnt.instance.rename",
     "gnt.instance.replace_disks",
+    "gnt.network.logic",
     "gnt.node.logic",
     "gnt.node.powercycle",
     "gnt.node.restricted",

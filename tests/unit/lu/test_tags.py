@@ -110,8 +110,8 @@ def test_unknown_objects_are_unknown_entity(harness: Harness, kind: str, name: s
 
 
 def test_unknown_kind_and_missing_name_are_refused_at_submission() -> None:
-    with pytest.raises(OpPrereqError, match=r"Wrong tag type requested \(network\)") as err:
-        LUTagsSet.check_opcode(OpTagsSet(kind="network", name="n1", tags=["a"]))
+    with pytest.raises(OpPrereqError, match=r"Wrong tag type requested \(filter\)") as err:
+        LUTagsSet.check_opcode(OpTagsSet(kind="filter", name="n1", tags=["a"]))
     assert err.value.code == ECODE_INVAL
     with pytest.raises(OpPrereqError, match="'name' is required for tags of kind 'instance'"):
         opcodes.from_dict({"OP_ID": "OP_TAGS_GET", "kind": "instance"})
