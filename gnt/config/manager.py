@@ -15,6 +15,7 @@ from gnt import serial as ser
 from gnt.config import store
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_NOENT, ConfigurationError, OpPrereqError
+from gnt.filters.rules import FilterRule
 from gnt.objects import Cluster, ConfigObject, Instance, Node, NodeGroup
 
 Replicator = Callable[[store.ChangeSet], Awaitable[None]]
@@ -30,6 +31,7 @@ class ConfigManager:
         self.groups: dict[str, NodeGroup] = {}
         self.nodes: dict[str, Node] = {}
         self.instances: dict[str, Instance] = {}
+        self.filters: dict[str, FilterRule] = {}  # job filter rules (gnt-filter), by uuid
         self._node_names: dict[str, str] = {}
         self._instance_names: dict[str, str] = {}
         self.replicator: Replicator | None = None
@@ -46,6 +48,7 @@ class ConfigManager:
         self.groups = {u: ser.from_dict(NodeGroup, d) for u, d in objects.get("nodegroup", {}).items()}
         self.nodes = {u: ser.from_dict(Node, d) for u, d in objects.get("node", {}).items()}
         self.instances = {u: ser.from_dict(Instance, d) for u, d in objects.get("instance", {}).items()}
+        self.filters = {u: ser.from_dict(FilterRule, d) for u, d in objects.get("filter", {}).items()}
         self._node_names = {n.name: u for u, n in self.nodes.items()}
         self._instance_names = {i.name: u for u, i in self.instances.items()}
 
@@ -163,6 +166,8 @@ class ConfigManager:
             return self.nodes
         if isinstance(obj, Instance):
             return self.instances
+        if isinstance(obj, FilterRule):
+            return self.filters
         raise ConfigurationError(f"Unknown config object {obj!r}")
 
     def _index(self, obj: ConfigObject) -> None:
@@ -183,6 +188,11 @@ class ConfigManager:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every object as JSON-ready dicts, by kind and uuid (for a full resync)."""
         data: dict[str, dict[str, Any]] = {"cluster": {self.cluster.uuid: ser.to_dict(self.cluster)}}
-        for kind, table in (("nodegroup", self.groups), ("node", self.nodes), ("instance", self.instances)):
+        for kind, table in (
+            ("nodegroup", self.groups),
+            ("node", self.nodes),
+            ("instance", self.instances),
+            ("filter", self.filters),
+        ):
             data[kind] = {u: ser.to_dict(o) for u, o in table.items()}
         return data
