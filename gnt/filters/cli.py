@@ -43,7 +43,7 @@ def _rule_options(fn: Any) -> Any:
         "--action", default="CONTINUE", help="ACCEPT, PAUSE, REJECT, CONTINUE or 'RATE_LIMIT n' (default CONTINUE)"
     )(fn)
     fn = click.option(
-        "--predicates", default="[]", help="JSON list of predicates, e.g. '[[\"jobid\", [\">\", \"id\", \"watermark\"]]]'"
+        "--predicates", default="[]", help='JSON list of predicates, e.g. [["jobid", [">", "id", "watermark"]]]'
     )(fn)
     fn = click.option("--priority", default="0", help="Non-negative integer; lower is evaluated first (default 0)")(fn)
     return fn

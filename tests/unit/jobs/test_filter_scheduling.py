@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from test_scheduling import (  # noqa: F401 - queue_factory is a fixture
+import test_scheduling
+from test_scheduling import (
     hold,
-    queue_factory,
     release,
     run,
     settle,
@@ -20,6 +20,9 @@ from test_scheduling import (  # noqa: F401 - queue_factory is a fixture
 from gnt.filters.rules import FilterRule
 from gnt.jobs.job import JobStatus, OpStatus
 from gnt.jobs.queue import JobQueue
+
+#: the in-process queue of the scheduling tests (a fixture)
+queue_factory = test_scheduling.queue_factory
 
 
 def delay_op(**extra: Any) -> dict[str, Any]:
