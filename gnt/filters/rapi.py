@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from gnt.api import params as p
+from gnt.errors import ECODE_NOENT, ApiError, OpPrereqError
 from gnt.filters import manage
 from gnt.filters import query as fq
 from gnt.query import as_dicts, evaluate, select
@@ -25,6 +26,11 @@ __all__ = ["add_routes"]
 
 def _json(value: Any) -> web.Response:
     return web.Response(text=json.dumps(value), content_type="application/json")
+
+
+def _not_found_is_404(err: OpPrereqError) -> Exception:
+    """An unknown rule answers 404, as an unknown instance or node does (Ganeti's status)."""
+    return ApiError(err.message, 404) if err.code == ECODE_NOENT else err
 
 
 def add_routes(router: web.UrlDispatcher, master: Any, raw_body: Callable[[web.Request], Any]) -> None:
@@ -45,14 +51,20 @@ def add_routes(router: web.UrlDispatcher, master: Any, raw_body: Callable[[web.R
         return _json(await manage.replace_rule(master, None, {} if body is None else body))
 
     async def get(request: web.Request) -> web.Response:
-        return _json(rows([request.match_info["uuid"]])[0])
+        try:
+            return _json(rows([request.match_info["uuid"]])[0])
+        except OpPrereqError as err:
+            raise _not_found_is_404(err) from None
 
     async def replace(request: web.Request) -> web.Response:
         body = raw_body(request)
         return _json(await manage.replace_rule(master, request.match_info["uuid"], {} if body is None else body))
 
     async def delete(request: web.Request) -> web.Response:
-        await manage.delete_rule(master, request.match_info["uuid"])
+        try:
+            await manage.delete_rule(master, request.match_info["uuid"])
+        except OpPrereqError as err:
+            raise _not_found_is_404(err) from None
         return _json(None)
 
     router.add_get("/2/filters", list_rules)
