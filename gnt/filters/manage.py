@@ -21,7 +21,7 @@ def _apply(master: Any) -> None:
     master.queue.filters.set_rules(master.cfg.filters.values())
 
 
-async def replace_rule(master: Any, uuid: str | None, body: Any) -> str:
+async def replace_rule(master: Any, uuid: str | None, body: Any, dry_run: bool = False) -> str:
     """Add a rule (`uuid` None) or replace the rule `uuid` (created when unknown); returns its uuid.
 
     The watermark is the highest job id given out so far, so `["jobid", [">", "id", "watermark"]]`
@@ -48,16 +48,20 @@ async def replace_rule(master: Any, uuid: str | None, body: Any) -> str:
         rule = FilterRule(uuid=uuid, **values)
     else:
         rule = FilterRule(**values)
+    if dry_run:  # checked, not stored: the uuid the rule would have
+        return rule.uuid
     await cfg.commit(put=[rule])
     _apply(master)
     return rule.uuid
 
 
-async def delete_rule(master: Any, uuid: str) -> None:
+async def delete_rule(master: Any, uuid: str, dry_run: bool = False) -> None:
     """Delete a rule; the jobs it paused or rate-limited are reconsidered at once."""
     rule = master.cfg.filters.get(check_uuid(uuid))
     if rule is None:
         raise not_found(uuid[:80])
+    if dry_run:
+        return
     await master.cfg.commit(delete=[rule])
     _apply(master)
 

@@ -2,9 +2,9 @@
 
 `GET /2/filters` (`bulk=1` for whole rules), `POST /2/filters` (add; answers the new uuid),
 `GET /2/filters/UUID`, `PUT /2/filters/UUID` (replace, or create under that uuid; answers the
-uuid) and `DELETE /2/filters/UUID` (answers null). Writes need a user with write access (the
-server's auth middleware). A malformed body, action, predicate or uuid is a 400; an unknown uuid
-a 404.
+uuid) and `DELETE /2/filters/UUID` (answers null). `dry-run=1` checks a write and changes
+nothing. Writes need a user with write access (the server's auth middleware). A malformed body,
+action, predicate or uuid is a 400; an unknown uuid a 404.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def add_routes(router: web.UrlDispatcher, master: Any, raw_body: Callable[[web.R
 
     async def add(request: web.Request) -> web.Response:
         body = raw_body(request)
-        return _json(await manage.replace_rule(master, None, {} if body is None else body))
+        dry_run = bool(p.query_flag(request, "dry-run"))
+        return _json(await manage.replace_rule(master, None, {} if body is None else body, dry_run))
 
     async def get(request: web.Request) -> web.Response:
         try:
@@ -58,11 +59,12 @@ def add_routes(router: web.UrlDispatcher, master: Any, raw_body: Callable[[web.R
 
     async def replace(request: web.Request) -> web.Response:
         body = raw_body(request)
-        return _json(await manage.replace_rule(master, request.match_info["uuid"], {} if body is None else body))
+        uuid, dry_run = request.match_info["uuid"], bool(p.query_flag(request, "dry-run"))
+        return _json(await manage.replace_rule(master, uuid, {} if body is None else body, dry_run))
 
     async def delete(request: web.Request) -> web.Response:
         try:
-            await manage.delete_rule(master, request.match_info["uuid"])
+            await manage.delete_rule(master, request.match_info["uuid"], bool(p.query_flag(request, "dry-run")))
         except OpPrereqError as err:
             raise _not_found_is_404(err) from None
         return _json(None)

@@ -75,3 +75,19 @@ def test_the_number_of_rules_is_bounded(cfg: ConfigManager, monkeypatch: pytest.
 
     asyncio.run(main())
     assert rules.MAX_RULES == 1000
+
+
+def test_dry_run_checks_and_stores_nothing(cfg: ConfigManager) -> None:
+    async def main() -> None:
+        m = await master(cfg)()
+        serial = cfg.serial
+        uuid = await manage.replace_rule(m, None, {"action": "REJECT"}, dry_run=True)
+        assert rules.check_uuid(uuid) == uuid
+        with pytest.raises(OpPrereqError):
+            await manage.replace_rule(m, None, {"action": "NOPE"}, dry_run=True)
+        kept = await manage.replace_rule(m, None, {"action": "PAUSE"})
+        await manage.delete_rule(m, kept, dry_run=True)
+        assert list(cfg.filters) == [kept] and cfg.serial == serial + 1
+        assert m.queue.filters.decide(SimpleNamespace(id=9, ops=[])).uuid == kept
+
+    asyncio.run(main())
