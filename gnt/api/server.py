@@ -30,6 +30,8 @@ from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.cluster import remote as cluster_remote
 from gnt.debug import locks as lq
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
+from gnt.filters import query as fq
+from gnt.filters import rapi as filter_routes
 from gnt.group import query as gq
 from gnt.group import rapi as group_routes
 from gnt.instance import multi_rapi as instance_multi_routes
@@ -187,6 +189,7 @@ class Api:
         watcher_routes.add_routes(r, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         cluster_remote.add_routes(r, self.m, self._submit, self._body, local=users is None)
+        filter_routes.add_routes(r, self.m, lambda request: request.get(BODY))
         return app
 
     def _errors_middleware(self, users: UsersFile | None, max_body: int, require_auth: bool) -> Any:
@@ -570,7 +573,7 @@ class Api:
     def _resource_fields(self, request: web.Request) -> dict[str, q.Field]:
         resource = request.match_info["resource"]
         tables = {"node": nq.FIELDS, "instance": iq.FIELDS, "job": jq.FIELDS, "group": gq.FIELDS, "lock": lq.FIELDS}
-        table = {**tables, "network": netq.FIELDS}.get(resource)
+        table = {**tables, "network": netq.FIELDS, "filter": fq.FIELDS}.get(resource)
         if table is None:
             raise ApiError(f"Unknown query resource '{resource}'", 404)
         return table
@@ -633,6 +636,8 @@ class Api:
             items = self._pick(self.m.cfg.instances.values(), names, "Instance")
             live = await self.m.instance_live(items) if live_wanted else {}
             data = q.evaluate(needed, items, iq.InstanceQueryContext(self.m.cfg, live))
+        elif resource == "filter":
+            data = q.evaluate(needed, fq.pick(self.m.cfg.filters, names), None)
         else:
             statuses, archived = job_control.job_filter(request)
             jobs = self.m.queue.select(statuses, archived)

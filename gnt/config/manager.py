@@ -15,6 +15,7 @@ from gnt import serial as ser
 from gnt.config import store
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_NOENT, ConfigurationError, OpPrereqError
+from gnt.filters.rules import FilterRule
 from gnt.objects import Cluster, ConfigObject, Instance, Network, Node, NodeGroup
 
 Replicator = Callable[[store.ChangeSet], Awaitable[None]]
@@ -31,6 +32,7 @@ class ConfigManager:
         self.nodes: dict[str, Node] = {}
         self.instances: dict[str, Instance] = {}
         self.networks: dict[str, Network] = {}
+        self.filters: dict[str, FilterRule] = {}  # job filter rules (gnt-filter), by uuid
         self._node_names: dict[str, str] = {}
         self._instance_names: dict[str, str] = {}
         self.replicator: Replicator | None = None
@@ -48,6 +50,7 @@ class ConfigManager:
         self.nodes = {u: ser.from_dict(Node, d) for u, d in objects.get("node", {}).items()}
         self.instances = {u: ser.from_dict(Instance, d) for u, d in objects.get("instance", {}).items()}
         self.networks = {u: ser.from_dict(Network, d) for u, d in objects.get("network", {}).items()}
+        self.filters = {u: ser.from_dict(FilterRule, d) for u, d in objects.get("filter", {}).items()}
         self._node_names = {n.name: u for u, n in self.nodes.items()}
         self._instance_names = {i.name: u for u, i in self.instances.items()}
 
@@ -179,6 +182,8 @@ class ConfigManager:
             return self.instances
         if isinstance(obj, Network):
             return self.networks
+        if isinstance(obj, FilterRule):
+            return self.filters
         raise ConfigurationError(f"Unknown config object {obj!r}")
 
     def _index(self, obj: ConfigObject) -> None:
@@ -200,6 +205,6 @@ class ConfigManager:
         """Every object as JSON-ready dicts, by kind and uuid (for a full resync)."""
         data: dict[str, dict[str, Any]] = {"cluster": {self.cluster.uuid: ser.to_dict(self.cluster)}}
         tables = (("nodegroup", self.groups), ("node", self.nodes), ("instance", self.instances))
-        for kind, table in (*tables, ("network", self.networks)):
+        for kind, table in (*tables, ("network", self.networks), ("filter", self.filters)):
             data[kind] = {u: ser.to_dict(o) for u, o in table.items()}
         return data

@@ -16,6 +16,7 @@ from gnt.config import store
 from gnt.config.manager import ConfigManager
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_NOENT, OpPrereqError
+from gnt.filters import manage as filter_rules
 from gnt.instance.common import primary_spec
 from gnt.jobs import queue as jobqueue
 from gnt.jobs.locking import LockManager
@@ -56,6 +57,7 @@ class Master:
 
     async def start(self) -> None:
         self.queue.load()
+        filter_rules.load_rules(self)  # before any job starts: a paused job stays paused across restarts
         self.queue.start()
         asyncio.create_task(self._announce())
 

@@ -24,6 +24,7 @@ from typing import Any
 from gnt import opcodes
 from gnt.db import SqliteWriter
 from gnt.errors import ECODE_INVAL, JobLost, JobQueueError, OpPrereqError
+from gnt.filters.gate import FilterGate
 from gnt.jobs.job import FINAL, Job, JobStatus, OpStatus, timestamp
 from gnt.jobs.lu import Context, LogicalUnit, Registry
 from gnt.jobs.processor import JobControl, run_job
@@ -72,6 +73,8 @@ class JobQueue:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._controls: dict[int, JobControl] = {}
         self.slots = SlotGate(max_running)
+        #: the job filter rules (gnt-filter): a queued job passes them before it starts
+        self.filters = FilterGate(self._dependencies_ended)
         self._started = False
         self._stopping = False
         self.replicator: Replicator | None = None
@@ -79,6 +82,11 @@ class JobQueue:
         self._stored: dict[int, JobStatus] = {}
         self._dirty: dict[int, Job] = {}
         self._flush_task: asyncio.Future[None] | None = None
+
+    @property
+    def last_job_id(self) -> int:
+        """The highest job id given out so far (a filter rule's watermark)."""
+        return self._next_id - 1
 
     @property
     def max_running(self) -> int:
@@ -212,6 +220,34 @@ class JobQueue:
     async def _job_task(self, job: Job) -> None:
         if job.status != JobStatus.QUEUED:
             return  # cancelled before it started
+        rejected = await self.filters.admit(job)  # paused or rate-limited jobs wait here, still queued
+        try:
+            if job.status != JobStatus.QUEUED:
+                return  # cancelled while a filter rule held it
+            if rejected is not None:
+                await self._reject(job, rejected.uuid)
+                return
+            await self._run_admitted(job)
+        finally:
+            self.filters.finished(job)
+
+    async def _reject(self, job: Job, rule_uuid: str) -> None:
+        message = f"Job {job.id} rejected by job filter rule {rule_uuid}"
+        job.end_ops(OpStatus.CANCELED, ["OpExecError", [message]])
+        job.set_status(JobStatus.CANCELED)
+        job.end_ts = timestamp()
+        self._notify(job, False)
+        await self._persist(job)
+
+    def _dependencies_ended(self, job: Job) -> bool:
+        for op in job.ops:
+            for dep_id, _ in op.get("depends") or []:
+                dep = self.jobs.get(int(dep_id))
+                if dep is not None and not dep.finalized:
+                    return False
+        return True
+
+    async def _run_admitted(self, job: Job) -> None:
         try:
             await self._execute(job)
         except asyncio.CancelledError:
@@ -344,6 +380,7 @@ class JobQueue:
             job.set_status(JobStatus.CANCELED)
             job.end_ts = timestamp()
             self._notify(job, False)
+            self.filters.drop(job_id)
             await self._persist(job)
             return True, f"Job {job_id} canceled"
         if job.status == JobStatus.WAITING:
@@ -382,6 +419,7 @@ class JobQueue:
             job.ops[index]["priority"] = priority
         job.priority = priority
         self.slots.change_priority(job_id, priority)
+        self.filters.poke()
         self._notify(job, True)
         return True, f"Priorities of pending opcodes for job {job_id} have been changed to {priority}"
 

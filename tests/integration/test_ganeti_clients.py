@@ -392,3 +392,35 @@ def test_ganetis_client_manages_networks(cluster: VCluster, admin: GanetiClient,
     assert outcomes[0]["result"] == [] and outcomes[1]["code"] == 404
     (bad,) = admin.calls(("CreateNetwork", ["bad-net", "198.51.100.0/8"], {}))
     assert bad["ok"] is False and bad["code"] == 400 and "is not an IPv4 network" in bad["error"]
+
+
+def test_ganetis_client_manages_filter_rules(cluster: VCluster, admin: GanetiClient, anonymous: GanetiClient) -> None:
+    predicates = [["opcode", ["&", ["=", "OP_ID", "OP_TAGS_SET"], ["=[]", "tags", "gc-filtered"]]]]
+    uuid = admin("AddFilter", 2, predicates, "REJECT", reason_trail=[["gnt:user", "gc test", 1]])
+    try:
+        assert anonymous("GetFilters") == [uuid]
+        rule = admin("GetFilter", uuid)
+        assert rule["uuid"] == uuid and rule["priority"] == 2 and rule["action"] == "REJECT"
+        assert rule["predicates"] == predicates
+        assert [entry[:2] for entry in rule["reason_trail"]] == [["gnt:user", "gc test"], ["gnt:client", ""]]
+        assert anonymous("GetFilters", bulk=True) == [rule]
+        job_id = admin("AddClusterTags", ["gc-filtered"])
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert admin("GetJobStatus", job_id)["status"] == "canceled"
+        assert admin("GetClusterTags") == []
+        assert admin("ReplaceFilter", uuid, 0, predicates, ["RATE_LIMIT", 1]) == uuid
+        assert admin("GetFilter", uuid)["action"] == ["RATE_LIMIT", 1]
+        admin.job("AddClusterTags", ["gc-filtered"])  # one at a time: it runs
+        assert admin("GetClusterTags") == ["gc-filtered"]
+        (refused,) = anonymous.calls(("AddFilter", [0, [], "PAUSE"], {}))
+        assert refused["ok"] is False and refused["code"] == 401
+        (bad,) = admin.calls(("AddFilter", [0, [["jobid", ["=", "name", 1]]], "PAUSE"], {}))
+        assert bad["ok"] is False and bad["code"] == 400
+        assert admin("GetFilters") == [uuid]
+    finally:
+        assert admin("DeleteFilter", uuid) is None
+        if "gc-filtered" in admin("GetClusterTags"):
+            admin.job("DeleteClusterTags", ["gc-filtered"])
+    assert admin("GetFilters") == []
+    (gone,) = admin.calls(("GetFilter", [uuid], {}))
+    assert gone["ok"] is False and gone["code"] == 404

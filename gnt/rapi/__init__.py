@@ -1,0 +1,1 @@
+"""A Python client for the RAPI (`gnt.rapi.client`), call-compatible with Ganeti's GanetiRapiClient."""

@@ -1,0 +1,146 @@
+"""`gnt.rapi.client` against Ganeti's own GanetiRapiClient: the same calls, answers and error codes.
+
+Each test runs once with Ganeti 3.0's client (Debian's `ganeti-3.0`, in the system Python) and once
+with gnt's, through one small interface, so a difference between the two is a failing test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gnt.rapi.client import GanetiApiError, GanetiRapiClient
+from tests.integration.test_ganeti_clients import GanetiClient, users  # noqa: F401 - users is a fixture
+from tests.integration.vcluster import ADD_DISKLESS, VCluster
+
+
+class GntClient:
+    """gnt's client behind GanetiClient's interface: outcomes as {"ok", "result"|"error", "code"}."""
+
+    def __init__(self, vc: VCluster, user: tuple[str, str] | None) -> None:
+        cafile = str(vc.dir / "node1/var/lib/gnt/rapi.pem")
+        name, password = user or (None, None)
+        self.rapi = GanetiRapiClient(
+            vc.address("node1"), 5080, name, password, cafile=cafile, verify_hostname=False, timeout=60
+        )
+
+    def calls(self, *calls: tuple[str, list[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+        outcomes: list[dict[str, Any]] = []
+        for method, args, kwargs in calls:
+            try:
+                outcomes.append({"ok": True, "result": getattr(self.rapi, method)(*args, **kwargs)})
+            except (GanetiApiError, ValueError) as err:
+                outcomes.append({"ok": False, "error": str(err), "code": getattr(err, "code", None)})
+        return outcomes
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        (outcome,) = self.calls((method, list(args), kwargs))
+        assert outcome["ok"], f"{method}{args}: {outcome}"
+        return outcome["result"]
+
+    def job(self, method: str, *args: Any, **kwargs: Any) -> None:
+        job_id = self(method, *args, **kwargs)
+        assert isinstance(job_id, int), job_id
+        assert self("WaitForJobCompletion", job_id, period=0.2) is True, self("GetJobStatus", job_id)
+
+
+Factory = Callable[[tuple[str, str] | None], Any]
+
+
+@pytest.fixture(params=["ganeti", "gnt"])
+def client(request: pytest.FixtureRequest, cluster: VCluster, users: None) -> Factory:  # noqa: F811
+    kind = GanetiClient if request.param == "ganeti" else GntClient
+    return lambda user: kind(cluster, user)
+
+
+ADMIN, READER = ("admin", "s3cret"), ("reader", "r3ad")
+
+
+def test_reads_are_the_same(client: Factory) -> None:
+    anonymous = client(None)
+    assert anonymous("GetVersion") == 2
+    assert "instance-create-reqv1" in anonymous("GetFeatures")
+    assert anonymous("GetInfo")["master"] == "node1"
+    assert anonymous("GetNodes") == ["node1", "node2", "node3"]
+    assert {n["name"] for n in anonymous("GetNodes", bulk=True)} == {"node1", "node2", "node3"}
+    assert anonymous("GetNodeRole", "node1") == "master"
+    assert anonymous("GetGroups") == ["default"]
+    assert anonymous("GetGroup", "default")["node_list"] == ["node1", "node2", "node3"]
+    (missing,) = anonymous.calls(("GetInstance", ["no-such-instance"], {}))
+    assert missing["ok"] is False and missing["code"] == 404
+    (refused,) = anonymous.calls(("AddClusterTags", [["x"]], {}))
+    assert refused["ok"] is False and refused["code"] == 401
+    (readonly,) = client(READER).calls(("AddClusterTags", [["x"]], {}))
+    assert readonly["ok"] is False and readonly["code"] == 403
+
+
+def test_instance_lifecycle_and_tags(client: Factory) -> None:
+    admin = client(ADMIN)
+    admin.job(
+        "CreateInstance",
+        "create",
+        "rc1",
+        "diskless",
+        [],
+        [],
+        os="noop",
+        pnode="node2",
+        name_check=False,
+        ip_check=False,
+        beparams={"maxmem": 32, "minmem": 32},
+    )
+    try:
+        assert admin("GetInstance", "rc1")["status"] == "running"
+        assert "rc1" in admin("GetInstances")
+        admin.job("AddInstanceTags", "rc1", ["web"])
+        assert admin("GetInstanceTags", "rc1") == ["web"]
+        admin.job("ShutdownInstance", "rc1")
+        assert admin("GetInstance", "rc1")["status"] == "ADMIN_down"
+        admin.job("StartupInstance", "rc1")
+        admin.job("RebootInstance", "rc1", reboot_type="hard")
+        admin.job("ModifyInstance", "rc1", beparams={"maxmem": 48, "minmem": 48})
+        assert admin("GetInstance", "rc1")["beparams"]["maxmem"] == 48
+    finally:
+        admin.job("DeleteInstance", "rc1")
+    assert "rc1" not in admin("GetInstances")
+
+
+def test_queries_and_filters(client: Factory, cluster: VCluster) -> None:
+    admin, reader = client(ADMIN), client(READER)
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node2", "rq1")
+    try:
+        answer = reader("Query", "instance", ["name", "pnode"], qfilter=["=", "name", "rq1"])
+        assert answer["data"] == [[[0, "rq1"], [0, "node2"]]]
+        assert [f["name"] for f in reader("QueryFields", "node", fields=["name"])["fields"]] == ["name"]
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "rq1")
+    predicates = [["opcode", ["&", ["=", "OP_ID", "OP_TAGS_SET"], ["=[]", "tags", "rc-filtered"]]]]
+    uuid = admin("AddFilter", 1, predicates, "REJECT")
+    try:
+        assert admin("GetFilters") == [uuid]
+        assert admin("GetFilter", uuid)["reason_trail"][-1][0] == "gnt:client"
+        job_id = admin("AddClusterTags", ["rc-filtered"])
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert admin("ReplaceFilter", uuid, 0, predicates, "ACCEPT") == uuid
+        assert admin("GetFilters", bulk=True)[0]["action"] == "ACCEPT"
+    finally:
+        assert admin("DeleteFilter", uuid) is None
+    (gone,) = admin.calls(("GetFilter", [uuid], {}))
+    assert gone["ok"] is False and gone["code"] == 404
+    assert admin("GetClusterTags") == []
+
+
+def test_wait_for_job_returns_results_or_raises(cluster: VCluster, users: None) -> None:  # noqa: F811
+    rapi = GntClient(cluster, ADMIN).rapi
+    job_id = rapi.AddClusterTags(["rc-wait"])
+    assert rapi.wait_for_job(job_id, timeout=60) == [None]
+    rapi.wait_for_job(rapi.DeleteClusterTags(["rc-wait"]), timeout=60)
+    failing = rapi.CreateGroup("default")  # exists: the job fails
+    with pytest.raises(GanetiApiError, match=f"Job {failing} error: .*default"):
+        rapi.wait_for_job(failing, timeout=60)
+    with pytest.raises(GanetiApiError) as info:
+        rapi.GetNode("no-such-node")
+    assert info.value.code == 404
+    rapi.close()
