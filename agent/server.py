@@ -15,6 +15,7 @@ import os
 import ssl
 
 from agent import httpserver, replica
+from agent import master_ip as _master_ip  # noqa: F401 - registers master_ip_activate/deactivate
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS

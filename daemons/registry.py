@@ -13,6 +13,7 @@ def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
+    import gnt.cluster.master_ip
     import gnt.cluster.redist
     import gnt.cluster.verify_disks
     import gnt.debug.logic
@@ -36,6 +37,7 @@ def logical_units() -> Registry:
         [
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
+            gnt.cluster.master_ip,
             gnt.cluster.redist,
             gnt.cluster.verify_disks,
             gnt.debug.logic,

@@ -77,7 +77,9 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="Default backend parameters")
 @click.option("-H", "--hypervisor-parameters", "hvparams", multiple=True, help="hv:key=value,... (repeatable)")
 @click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
-@click.option("--master-netdev", default=None, help="Interface of the master IP")
+@click.option("--master-netdev", default=None, help="Interface of the master IP (the cluster name's address)")
+@click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
+@click.option("--use-external-mip-script", is_flag=True, help="Run /etc/gnt/master-ip-setup instead of ip(8)")
 @click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
 @click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
@@ -103,6 +105,8 @@ def init(name: str, **opts: Any) -> None:
         "hvparams": _hvparams(opts["hvparams"]),
         "nicparams": parse_keyval(opts["nicparams"] or "", "-N"),
         "master_netdev": opts["master_netdev"],
+        "master_netmask": opts["master_netmask"],
+        "use_external_mip_script": opts["use_external_mip_script"],
         "secondary_ip": opts["secondary_ip"],
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
@@ -181,6 +185,8 @@ def info() -> None:
             "mac prefix": data["mac_prefix"],
             "master netdev": data["master_netdev"],
             "master netmask": data["master_netmask"],
+            "master IP": data.get("master_ip") or "(none)",
+            "use external master IP address setup script": data.get("use_external_mip_script", False),
             "lvm volume group": data.get("volume_group_name") or "None",
             "lvm reserved volumes": ", ".join(data.get("reserved_lvs") or []) or "(none)",
             "drbd usermode helper": data.get("drbd_usermode_helper") or "(none)",
@@ -434,9 +440,10 @@ _register_htools()
 
 
 def _register_remote() -> None:
+    from gnt.cluster.master_ip_cli import COMMANDS as MASTER_IP_COMMANDS
     from gnt.cluster.remote_cli import COMMANDS
 
-    for cmd in COMMANDS:
+    for cmd in (*COMMANDS, *MASTER_IP_COMMANDS):
         main.add_command(cmd)
 
 
