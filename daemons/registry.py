@@ -15,6 +15,7 @@ def logical_units() -> Registry:
     import gnt.cluster.logic
     import gnt.cluster.master_ip
     import gnt.cluster.redist
+    import gnt.cluster.rename
     import gnt.cluster.verify_disks
     import gnt.debug.logic
     import gnt.group.logic
@@ -39,6 +40,7 @@ def logical_units() -> Registry:
             gnt.cluster.logic,
             gnt.cluster.master_ip,
             gnt.cluster.redist,
+            gnt.cluster.rename,
             gnt.cluster.verify_disks,
             gnt.debug.logic,
             gnt.group.logic,

@@ -126,6 +126,8 @@ class OpClusterSetParams(OpCode):
     max_running_jobs: int | None = _f(None, "Jobs that may run at once", ck.int_range(1, 10_000))
     mac_prefix: str | None = _f(None, "Prefix of generated MAC addresses", ck.mac_prefix)
     master_netdev: str | None = _f(None, "Interface of the master IP")
+    master_netmask: int | None = _f(None, "Prefix length of the master IP", ck.int_range(1, 128))
+    use_external_mip_script: bool | None = _f(None, "Run the admin's master IP script instead of ip(8)")
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")

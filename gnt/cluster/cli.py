@@ -279,6 +279,8 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--max-running-jobs", type=int, default=None, help="Jobs that may run at once")
 @click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("--master-netdev", default=None, help="Interface of the master IP")
+@click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
+@click.option("--use-external-mip-script", type=click.Choice(["yes", "no"]), default=None, help="Run the MIP script")
 @click.option("--file-storage-dir", default=None, help="Directory of file disks")
 @click.option("--shared-file-storage-dir", default=None, help="Directory of sharedfile disks")
 @click.option("--vg-name", default=None, help="LVM volume group of plain disks (every node must have it)")
@@ -310,11 +312,14 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["diskparams"] = _diskparams(opts["diskparams"])
     if opts["reserved_lvs"] is not None:
         op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
+    if opts["use_external_mip_script"] is not None:
+        op["use_external_mip_script"] = opts["use_external_mip_script"] == "yes"
     for key in (
         "candidate_pool_size",
         "max_running_jobs",
         "mac_prefix",
         "master_netdev",
+        "master_netmask",
         "file_storage_dir",
         "shared_file_storage_dir",
         "default_iallocator",

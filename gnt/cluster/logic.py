@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
+from gnt.cluster import master_ip_change
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
 from gnt.instance.create import normalize_beparams
@@ -271,6 +272,7 @@ class LUClusterSetParams(LogicalUnit):
         await self._check_volume_group()
         await self._check_drbd_helper()
         await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
+        self.master_ip = master_ip_change.plan_set_params(self.cfg, op)
         self.cluster = cluster
 
     async def _check_drbd_helper(self) -> None:
@@ -363,11 +365,16 @@ class LUClusterSetParams(LogicalUnit):
         if op.ipolicy:
             cluster.ipolicy.update(op.ipolicy)
         os_logic.apply_cluster_changes(self, op, cluster)  # gnt-os modify
+        if self.master_ip is not None:
+            await master_ip_change.take_down(self)
+            master_ip_change.apply(cluster, self.master_ip)
         await self.cfg.commit([cluster])
         if op.max_running_jobs is not None:
             # live, once committed: raising starts waiting jobs now, lowering lets running ones finish
             self.ctx.services.queue.set_max_running(cluster.max_running_jobs)
         await self.ctx.services.push_ssconf()
+        if self.master_ip is not None:
+            await master_ip_change.bring_up(self)
 
 
 @register

@@ -1,4 +1,4 @@
-"""gnt-cluster activate-master-ip and deactivate-master-ip."""
+"""gnt-cluster activate-master-ip, deactivate-master-ip and rename (the commands that move the master IP)."""
 
 from __future__ import annotations
 
@@ -36,4 +36,24 @@ def deactivate_master_ip(yes: bool, submit: bool, dry_run: bool, priority: str) 
     run_ops(client(), [{"OP_ID": "OP_CLUSTER_DEACTIVATE_MASTER_IP", **job_fields(dry_run, priority)}], submit)
 
 
-COMMANDS = (activate_master_ip, deactivate_master_ip)
+@click.command("rename", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@common_job_options
+@handle_errors
+def rename(name: str, force: bool, submit: bool, dry_run: bool, priority: str) -> None:
+    """Rename the cluster; with a master IP, the new name's address becomes the master IP.
+
+    \b
+    Example:
+      gnt-cluster rename -f cluster2.example.com
+    """
+    confirm(
+        f"Rename the cluster to '{name}' (if you are connected over the network to the cluster name, the master"
+        " IP is removed from the node and the change may not go through)",
+        force,
+    )
+    run_ops(client(), [{"OP_ID": "OP_CLUSTER_RENAME", "name": name, **job_fields(dry_run, priority)}], submit)
+
+
+COMMANDS = (activate_master_ip, deactivate_master_ip, rename)

@@ -20,11 +20,12 @@ from tests.integration.conftest import make_cluster
 from tests.integration.vcluster import Result, VCluster, wait_for
 
 CLUSTER_IP = "10.78.0.100"
+RENAMED_IP = "10.78.0.200"
 
 
 def _name_the_cluster(vc: VCluster) -> None:
     with open(vc.dir / "hosts", "a") as handle:
-        handle.write(f"{CLUSTER_IP} mipcluster\n")
+        handle.write(f"{CLUSTER_IP} mipcluster\n{RENAMED_IP} mipcluster2\n")
 
 
 def _install_scripts(vc: VCluster, log: Path) -> None:
@@ -102,8 +103,18 @@ def test_external_script_follows_the_master_role(unstarted: VCluster, tmp_path: 
 def test_a_cluster_without_master_ip_refuses_the_commands(cluster: VCluster) -> None:
     _one_line_error(cluster.run("gnt-cluster", "activate-master-ip"), "no master IP")
     _one_line_error(cluster.run("gnt-cluster", "deactivate-master-ip", "--yes"), "no master IP")
+    _one_line_error(cluster.run("gnt-cluster", "modify", "--master-netmask", "24"), "has no master IP")
     result = cluster.run("gnt-cluster", "deactivate-master-ip", input="")
     assert result.rc == 1 and "--force" in result.err
+
+
+def test_rename_refuses_bad_names_and_asks_first(cluster: VCluster) -> None:
+    name = cluster.ok("gnt-cluster", "info").split("Cluster name: ")[1].split()[0]
+    _one_line_error(cluster.run("gnt-cluster", "rename", "-f", "bad name!"), "not a valid host name")
+    _one_line_error(cluster.run("gnt-cluster", "rename", "-f", name), "Neither the name nor the IP address")
+    asked = cluster.run("gnt-cluster", "rename", "other-name", input="")
+    assert asked.rc == 1 and "--force" in asked.err
+    assert f"Cluster name: {name}" in cluster.ok("gnt-cluster", "info")
 
 
 class NetnsCluster(VCluster):
@@ -165,6 +176,12 @@ def test_master_ip_on_a_real_interface_in_a_namespace(tmp_path: Path) -> None:
         wait_for(lambda: vc.run("gnt-cluster", "master-failover", node="node1").rc == 0, timeout=60, interval=1)
         wait_for(lambda: CLUSTER_IP in _addresses(ns))
         assert _addresses(ns).count(CLUSTER_IP) == 1
+        # rename: the new name resolves elsewhere, so the master IP moves with it
+        vc.ok("gnt-cluster", "rename", "-f", "mipcluster2")
+        assert f"inet {RENAMED_IP}/24" in _addresses(ns) and CLUSTER_IP not in _addresses(ns)
+        assert (vc.dir / "node2/var/lib/gnt/ssconf_cluster_name").read_text().strip() == "mipcluster2"
+        assert "Cluster name: mipcluster2" in vc.ok("gnt-cluster", "info")
+        assert "node2" in vc.ok("gnt-node", "list", "--no-headers", "-o", "name")
     finally:
         if vc is not None:
             vc.run_script("stop-all")
