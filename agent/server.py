@@ -16,6 +16,7 @@ import ssl
 
 from agent import httpserver, replica
 from agent import master_ip as _master_ip  # noqa: F401 - registers master_ip_activate/deactivate
+from agent import node_addresses as _node_addresses  # noqa: F401 - registers node_has_ip_address
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS

@@ -199,6 +199,7 @@ class OpNodeSetParams(OpCode):
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] | None = _f(None, "Node parameters")
+    secondary_ip: str | None = _f(None, "New secondary (replication) IP", ck.ip_address)
 
 
 @dataclass(kw_only=True)

@@ -76,6 +76,16 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     from gnt.cluster.master_ip_config import plan_at_init
 
     master_ip = plan_at_init(name, address, opts)
+    secondary = opts.get("secondary_ip")
+    if secondary and secondary != address:
+        try:
+            owned = netutil.owns_address(secondary)
+        except ValueError:
+            raise OpPrereqError(f"Invalid secondary IP {secondary!r}: not an IP address", ECODE_INVAL) from None
+        if not owned:
+            raise OpPrereqError(
+                f"You gave {secondary} as secondary IP, but it does not belong to this host", ECODE_INVAL
+            )
     group = NodeGroup(name="default")
     node = Node(
         name=hostname,

@@ -353,6 +353,7 @@ def info(nodes: tuple[str, ...]) -> None:
 @click.option("--master-capable", default=None, help="yes/no")
 @click.option("--vm-capable", default=None, help="yes/no")
 @click.option("--auto-promote", is_flag=True, help="Promote another node if this one is demoted")
+@click.option("-s", "--secondary-ip", default=None, help="New secondary (replication) IP")
 @click.option("-f", "--force", is_flag=True, help="Skip safety checks")
 @common_job_options
 @handle_errors
@@ -380,6 +381,8 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
         value = _yes_no(opts[key], flag)
         if value is not None:
             op[key] = value
+    if opts["secondary_ip"] is not None:
+        op["secondary_ip"] = opts["secondary_ip"]
     result = run_ops(client(), [op], submit)
     if result:
         print(f"Modified node {node}")
