@@ -390,5 +390,6 @@ class LUClusterDestroy(LogicalUnit):
             raise OpPrereqError(f"There are still {len(self.cfg.instances)} instance(s) in this cluster", ECODE_INVAL)
 
     async def exec(self) -> str:
+        await master_ip_change.take_down(self)  # a destroyed cluster leaves no address behind
         self.ctx.services.request_shutdown(destroy=True)
         return self.cfg.master().name

@@ -150,3 +150,13 @@ def test_a_failed_activation_after_modify_is_a_warning(with_master_ip: Harness, 
     with_master_ip.run(OpClusterSetParams(master_netdev="eth9"), LUClusterSetParams)
     assert with_master_ip.cfg.cluster.master_netdev == "eth9"
     assert any("could not add the master IP on node1" in line for line in with_master_ip.log)
+
+
+def test_destroy_takes_the_master_ip_down(with_master_ip: Harness) -> None:
+    from gnt.cluster.logic import LUClusterDestroy
+    from gnt.opcodes import OpClusterDestroy
+
+    with_master_ip.ctx.services.request_shutdown = lambda destroy=False: None  # type: ignore[attr-defined]
+    del with_master_ip.cfg.nodes[with_master_ip.cfg.node("node2").uuid]
+    with_master_ip.run(OpClusterDestroy(), LUClusterDestroy)
+    assert with_master_ip.nodes["node1"].names() == ["master_ip_deactivate"]
