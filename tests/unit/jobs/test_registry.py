@@ -15,7 +15,9 @@ from gnt.jobs.lu import LogicalUnit, Registry, register
 LU_MODULES = (
     "gnt.cluster.disk_sizes",
     "gnt.cluster.logic",
+    "gnt.cluster.master_ip",
     "gnt.cluster.redist",
+    "gnt.cluster.rename",
     "gnt.cluster.verify_disks",
     "gnt.debug.logic",
     "gnt.group.logic",
