@@ -18,6 +18,8 @@ import ssl
 from agent import candidate_files as _candidate_files  # noqa: F401 - registers candidate_files_write
 from agent import crypto as _crypto  # noqa: F401 - registers crypto_trust and crypto_install
 from agent import httpserver, replica
+from agent import master_ip as _master_ip  # noqa: F401 - registers master_ip_activate/deactivate
+from agent import node_addresses as _node_addresses  # noqa: F401 - registers node_has_ip_address
 from agent import powercycle as _powercycle  # noqa: F401 - registers node_powercycle
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent import restricted as _restricted  # noqa: F401 - registers restricted_command

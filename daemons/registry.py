@@ -13,7 +13,9 @@ def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
+    import gnt.cluster.master_ip
     import gnt.cluster.redist
+    import gnt.cluster.rename
     import gnt.cluster.renew_crypto
     import gnt.cluster.verify_disks
     import gnt.debug.iallocator
@@ -44,8 +46,10 @@ def logical_units() -> Registry:
         [
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
+            gnt.cluster.master_ip,
             gnt.cluster.redist,
             gnt.cluster.renew_crypto,
+            gnt.cluster.rename,
             gnt.cluster.verify_disks,
             gnt.debug.iallocator,
             gnt.debug.jqueue,

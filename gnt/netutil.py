@@ -38,3 +38,17 @@ def resolve(name: str) -> str:
         return socket.gethostbyname(name)
     except OSError as err:
         raise OpPrereqError(f"Cannot resolve node name '{name}': {err}", ECODE_NOENT) from err
+
+
+def owns_address(address: str) -> bool:
+    """True when a socket can bind to `address` here: it is configured on one of this host's interfaces.
+
+    Raises ValueError when `address` is not an IP address.
+    """
+    family = socket.AF_INET if ipaddress.ip_address(address).version == 4 else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, 0))
+        except OSError:
+            return False
+    return True

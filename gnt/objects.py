@@ -64,6 +64,10 @@ class Cluster(ConfigObject):
     master_node: str = ""  # node uuid
     master_netdev: str = constants.DEFAULT_MASTER_NETDEV
     master_netmask: int = 32
+    #: the floating master IP (what the cluster name resolves to); "" when the cluster has none
+    master_ip: str = ""
+    #: run the admin's master IP script (gnt.paths.master_ip_script) instead of `ip address add/del`
+    use_external_mip_script: bool = False
     mac_prefix: str = constants.DEFAULT_MAC_PREFIX
     enabled_hypervisors: list[str] = field(default_factory=lambda: ["fake"])
     enabled_disk_templates: list[str] = field(default_factory=lambda: list(constants.DEFAULT_ENABLED_DISK_TEMPLATES))

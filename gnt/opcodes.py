@@ -130,6 +130,8 @@ class OpClusterSetParams(OpCode):
     max_running_jobs: int | None = _f(None, "Jobs that may run at once", ck.int_range(1, 10_000))
     mac_prefix: str | None = _f(None, "Prefix of generated MAC addresses", ck.mac_prefix)
     master_netdev: str | None = _f(None, "Interface of the master IP")
+    master_netmask: int | None = _f(None, "Prefix length of the master IP", ck.int_range(1, 128))
+    use_external_mip_script: bool | None = _f(None, "Run the admin's master IP script instead of ip(8)")
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
@@ -217,6 +219,7 @@ class OpNodeSetParams(OpCode):
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] | None = _f(None, "Node parameters", ndparams_check)
     powered: bool | None = _f(None, "Whether the node is powered (nodes with an oob_program only)")
+    secondary_ip: str | None = _f(None, "New secondary (replication) IP", ck.ip_address)
 
 
 @dataclass(kw_only=True)
@@ -662,6 +665,7 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 
 
 # Opcodes declared beside their logical units register themselves here (import last: they build on OpCode).
+from gnt.cluster import master_ip_ops as _master_ip_opcodes  # noqa: E402, F401
 from gnt.debug import opcodes as _debug_opcodes  # noqa: E402, F401
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401

@@ -73,6 +73,11 @@ OS_SEARCH_PATH = (
 )
 
 
+def master_ip_script() -> str:
+    """The admin's master IP script (`--use-external-mip-script`; Ganeti's master-ip-setup interface)."""
+    return localize("/etc/gnt/master-ip-setup")
+
+
 def data_dir() -> str:
     return localize("/var/lib/gnt")
 

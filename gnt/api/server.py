@@ -284,6 +284,8 @@ class Api:
                 "mac_prefix": c.mac_prefix,
                 "master_netdev": c.master_netdev,
                 "master_netmask": c.master_netmask,
+                "master_ip": c.master_ip,
+                "use_external_mip_script": c.use_external_mip_script,
                 "file_storage_dir": c.file_storage_dir,
                 "shared_file_storage_dir": c.shared_file_storage_dir,
                 "volume_group_name": c.volume_group_name,

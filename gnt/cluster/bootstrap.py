@@ -91,6 +91,19 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     except ValueError as err:
         raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
     policy = _init_ipolicy(opts.get("ipolicy"))
+    from gnt.cluster.master_ip_config import plan_at_init
+
+    master_ip = plan_at_init(name, address, opts)
+    secondary = opts.get("secondary_ip")
+    if secondary and secondary != address:
+        try:
+            owned = netutil.owns_address(secondary)
+        except ValueError:
+            raise OpPrereqError(f"Invalid secondary IP {secondary!r}: not an IP address", ECODE_INVAL) from None
+        if not owned:
+            raise OpPrereqError(
+                f"You gave {secondary} as secondary IP, but it does not belong to this host", ECODE_INVAL
+            )
     group = NodeGroup(name="default")
     node = Node(
         name=hostname,
@@ -112,6 +125,9 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
             opts.get("shared_file_storage_dir", ""), default_shared_file_storage_dir()
         ),
         master_netdev=opts.get("master_netdev") or constants.DEFAULT_MASTER_NETDEV,
+        master_ip=master_ip.address,
+        master_netmask=master_ip.netmask,
+        use_external_mip_script=master_ip.external_script,
         mac_prefix=opts.get("mac_prefix") or constants.DEFAULT_MAC_PREFIX,
         beparams={"default": opts.get("beparams", {})},
         hvparams=opts.get("hvparams", {}),
@@ -288,6 +304,10 @@ async def _failover(no_voting: bool) -> str:
             stopped = await rpc.master_stop(Target(old.name, old.primary_ip))
             if stopped.failed and not no_voting:
                 print(f"Warning: could not stop the master daemon on {old.name}: {stopped.error}", file=sys.stderr)
+            if cfg.cluster.master_ip:  # the new master's daemon puts it up when it starts
+                dropped = await rpc.master_ip_deactivate(Target(old.name, old.primary_ip))
+                if dropped.failed:
+                    print(f"Warning: could not remove the master IP from {old.name}: {dropped.error}", file=sys.stderr)
         finally:
             await rpc.close()
         cfg.cluster.master_node = node.uuid

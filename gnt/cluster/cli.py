@@ -80,7 +80,9 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="Default backend parameters")
 @click.option("-H", "--hypervisor-parameters", "hvparams", multiple=True, help="hv:key=value,... (repeatable)")
 @click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
-@click.option("--master-netdev", default=None, help="Interface of the master IP")
+@click.option("--master-netdev", default=None, help="Interface of the master IP (the cluster name's address)")
+@click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
+@click.option("--use-external-mip-script", is_flag=True, help="Run /etc/gnt/master-ip-setup instead of ip(8)")
 @click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
 @click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
@@ -107,6 +109,8 @@ def init(name: str, **opts: Any) -> None:
         "hvparams": _hvparams(opts["hvparams"]),
         "nicparams": parse_keyval(opts["nicparams"] or "", "-N"),
         "master_netdev": opts["master_netdev"],
+        "master_netmask": opts["master_netmask"],
+        "use_external_mip_script": opts["use_external_mip_script"],
         "secondary_ip": opts["secondary_ip"],
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
@@ -186,6 +190,8 @@ def info() -> None:
             "mac prefix": data["mac_prefix"],
             "master netdev": data["master_netdev"],
             "master netmask": data["master_netmask"],
+            "master IP": data.get("master_ip") or "(none)",
+            "use external master IP address setup script": data.get("use_external_mip_script", False),
             "lvm volume group": data.get("volume_group_name") or "None",
             "lvm reserved volumes": ", ".join(data.get("reserved_lvs") or []) or "(none)",
             "drbd usermode helper": data.get("drbd_usermode_helper") or "(none)",
@@ -314,6 +320,8 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--max-running-jobs", type=int, default=None, help="Jobs that may run at once")
 @click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("--master-netdev", default=None, help="Interface of the master IP")
+@click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
+@click.option("--use-external-mip-script", type=click.Choice(["yes", "no"]), default=None, help="Run the MIP script")
 @click.option("--file-storage-dir", default=None, help="Directory of file disks")
 @click.option("--shared-file-storage-dir", default=None, help="Directory of sharedfile disks")
 @click.option("--vg-name", default=None, help="LVM volume group of plain disks (every node must have it)")
@@ -349,11 +357,14 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["ipolicy"] = ipolicy
     if opts["reserved_lvs"] is not None:
         op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
+    if opts["use_external_mip_script"] is not None:
+        op["use_external_mip_script"] = opts["use_external_mip_script"] == "yes"
     for key in (
         "candidate_pool_size",
         "max_running_jobs",
         "mac_prefix",
         "master_netdev",
+        "master_netmask",
         "file_storage_dir",
         "shared_file_storage_dir",
         "default_iallocator",
@@ -479,9 +490,10 @@ _register_htools()
 
 
 def _register_remote() -> None:
+    from gnt.cluster.master_ip_cli import COMMANDS as MASTER_IP_COMMANDS
     from gnt.cluster.remote_cli import COMMANDS
 
-    for cmd in COMMANDS:
+    for cmd in (*COMMANDS, *MASTER_IP_COMMANDS):
         main.add_command(cmd)
 
 

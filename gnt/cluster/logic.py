@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
+from gnt.cluster import master_ip_change
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
@@ -348,6 +349,7 @@ class LUClusterSetParams(LogicalUnit):
         await self._check_volume_group()
         await self._check_drbd_helper()
         await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
+        self.master_ip = master_ip_change.plan_set_params(self.cfg, op)
         self.cluster = cluster
 
     def _new_ipolicy(self) -> dict[str, Any]:
@@ -455,11 +457,16 @@ class LUClusterSetParams(LogicalUnit):
         if self.ipolicy is not None:
             cluster.ipolicy = self.ipolicy
         os_logic.apply_cluster_changes(self, op, cluster)  # gnt-os modify
+        if self.master_ip is not None:
+            await master_ip_change.take_down(self)
+            master_ip_change.apply(cluster, self.master_ip)
         await self.cfg.commit([cluster])
         if op.max_running_jobs is not None:
             # live, once committed: raising starts waiting jobs now, lowering lets running ones finish
             self.ctx.services.queue.set_max_running(cluster.max_running_jobs)
         await self.ctx.services.push_ssconf()
+        if self.master_ip is not None:
+            await master_ip_change.bring_up(self)
 
 
 @register
@@ -475,5 +482,6 @@ class LUClusterDestroy(LogicalUnit):
             raise OpPrereqError(f"There are still {len(self.cfg.instances)} instance(s) in this cluster", ECODE_INVAL)
 
     async def exec(self) -> str:
+        await master_ip_change.take_down(self)  # a destroyed cluster leaves no address behind
         self.ctx.services.request_shutdown(destroy=True)
         return self.cfg.master().name

@@ -159,7 +159,7 @@ class InstanceMove:
                 await self._close_window(keep=self.source, drop=dst)
                 raise
         feedback(f"* preparing {dst.name} to accept the instance")
-        accept = proc.AcceptInstanceArgs(self._spec(dst), dst.primary_ip)
+        accept = proc.AcceptInstanceArgs(self._spec(dst), dst.secondary_ip or dst.primary_ip)  # the replication network
         accepted = await self.rpc.accept_instance(self._at(dst), accept)
         if accepted.failed:
             await self._close_window(keep=self.source, drop=dst)
@@ -202,7 +202,7 @@ class InstanceMove:
     async def _transfer(self, info: dict[str, Any], live: bool) -> dict[str, Any]:
         inst, src, dst = self.instance, self.source, self.target
         spec = self._spec()
-        start = proc.MigrateInstanceArgs(spec, dst.primary_ip, info, live)
+        start = proc.MigrateInstanceArgs(spec, dst.secondary_ip or dst.primary_ip, info, live)
         (await self.rpc.migrate_instance(self._at(src), start)).get("Migration could not start")
         self.lu.feedback("* starting memory transfer")
         last_log = time.monotonic()

@@ -64,12 +64,21 @@ class Master:
     async def _announce(self) -> None:
         """After a (re)start, bring ssconf and candidate replicas up to date."""
         await self.services.push_ssconf()
+        await self._activate_master_ip()
         master = self.cfg.cluster.master_node
         for node in self.cfg.master_candidates():
             if node.uuid != master and not node.offline:
                 result = await self.services.full_resync(node)
                 if result.failed:
                     log.warning("could not resync candidate %s: %s", node.name, result.error)
+
+    async def _activate_master_ip(self) -> None:
+        """Put the floating master IP up on this node (init, restart, failover); a failure is only logged."""
+        if not self.cfg.cluster.master_ip:
+            return
+        result = await self.rpc.call(self.services.target(self.cfg.master()), proc.MASTER_IP_ACTIVATE, proc.NoArgs())
+        if result.failed:
+            log.warning("could not activate the master IP %s: %s", self.cfg.cluster.master_ip, result.error)
 
     def request_shutdown(self, destroy: bool = False) -> None:
         self.destroy = self.destroy or destroy

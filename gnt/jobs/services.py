@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from gnt import constants
 from gnt.batching import OrderedBatchSender
+from gnt.cluster.master_ip_config import ssconf_values as master_ip_ssconf
 from gnt.config.manager import ConfigManager
 from gnt.config.store import ChangeSet
 from gnt.objects import Node
@@ -109,6 +110,7 @@ class MasterServices:
             "rapi_port": str(cfg.cluster.rapi_port),
             "file_storage_dir": cfg.cluster.file_storage_dir,
             "shared_file_storage_dir": cfg.cluster.shared_file_storage_dir,
+            **master_ip_ssconf(cfg.cluster),
         }
 
     async def push_ssconf(self, extra_nodes: list[Node] | None = None) -> dict[str, RpcResult]:

@@ -359,6 +359,7 @@ def info(nodes: tuple[str, ...]) -> None:
 @click.option("--master-capable", default=None, help="yes/no")
 @click.option("--vm-capable", default=None, help="yes/no")
 @click.option("--auto-promote", is_flag=True, help="Promote another node if this one is demoted")
+@click.option("-s", "--secondary-ip", default=None, help="New secondary (replication) IP")
 @click.option("-f", "--force", is_flag=True, help="Skip safety checks")
 @click.option("--node-parameters", "ndparams", default=None, help="Node parameters (e.g. oob_program=/path)")
 @click.option("--node-powered", "node_powered", default=None, help="yes/no: record the node's power state")
@@ -391,6 +392,8 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
             op[key] = value
     if opts["ndparams"] is not None:
         op["ndparams"] = {k: convert_value(v) for k, v in parse_keyval(opts["ndparams"], "--node-parameters").items()}
+    if opts["secondary_ip"] is not None:
+        op["secondary_ip"] = opts["secondary_ip"]
     result = run_ops(client(), [op], submit)
     if result:
         print(f"Modified node {node}")

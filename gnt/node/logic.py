@@ -13,6 +13,7 @@ from gnt.hooks import env as hook_env
 from gnt.jobs.locking import ALL, Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.jobs.replication import SSH_FILES
+from gnt.node import secondary_ip as sip
 from gnt.node import sshkeys
 from gnt.node.join import NoSetupTransport, default_transport, forget_host_key, remember_host_key
 from gnt.objects import Node
@@ -57,6 +58,7 @@ class LUNodeAdd(LogicalUnit):
         for node in self.cfg.nodes.values():
             if node.name != op.node_name and self.primary_ip in (node.primary_ip, node.secondary_ip):
                 raise OpPrereqError(f"New node ip address(es) conflict with existing node {node.name}", ECODE_EXISTS)
+        sip.check_add(self.cfg, op.node_name, self.primary_ip, op.secondary_ip)
         self.group = self.cfg.group(op.group) if op.group else self.cfg.default_group()
         self.existing = existing
         self.ssh_port = _ssh_port(self.cfg, op.ndparams)
@@ -101,6 +103,8 @@ class LUNodeAdd(LogicalUnit):
             raise OpExecError(
                 f"The daemon at {self.primary_ip} says it is node '{info.get('node')}', not '{op.node_name}'"
             )
+        if op.secondary_ip and op.secondary_ip != self.primary_ip:
+            await sip.check_owned(self, target, op.secondary_ip)
         node = self.existing or Node(name=op.node_name)
         node.primary_ip = self.primary_ip
         node.secondary_ip = op.secondary_ip or self.primary_ip
@@ -207,17 +211,27 @@ class LUNodeSetParams(LogicalUnit):
             raise OpPrereqError("Only one of master candidate, offline and drained may be set", ECODE_INVAL)
         if all(
             v is None
-            for v in (op.master_candidate, op.offline, op.drained, op.master_capable, op.vm_capable, op.ndparams)
-            + (op.powered,)
+            for v in (
+                op.master_candidate,
+                op.offline,
+                op.drained,
+                op.master_capable,
+                op.vm_capable,
+                op.ndparams,
+                op.secondary_ip,
+                op.powered,
+            )
         ):
             raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         return LockRequest([self.op.node_name]) if level == Level.NODE else None
 
-    def check_prereq(self) -> None:
+    async def check_prereq(self) -> None:
         op = self.op
         self.node = self.cfg.node(op.node_name)
+        if op.secondary_ip is not None and op.secondary_ip != self.node.secondary_ip:
+            await sip.check_modify(self, self.node, op.secondary_ip, op.force)
         is_master = self.node.uuid == self.cfg.cluster.master_node
         if is_master and (op.offline or op.drained or op.master_candidate is False):
             raise OpPrereqError(
@@ -259,6 +273,9 @@ class LUNodeSetParams(LogicalUnit):
         if op.powered is not None and op.powered != node.powered:
             node.powered = op.powered
             changes.append(["powered", str(op.powered)])
+        if op.secondary_ip is not None and op.secondary_ip != node.secondary_ip:
+            node.secondary_ip = op.secondary_ip
+            changes.append(["secondary_ip", op.secondary_ip])
         await self.cfg.commit([node])
         services = self.ctx.services
         if node.master_candidate and not was_candidate:

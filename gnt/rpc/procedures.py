@@ -369,6 +369,25 @@ CONFIG_REPLACE = Procedure("config_replace", ConfigReplaceArgs, int, Timeout.URG
 CONFIG_DROP = Procedure("config_drop", NoArgs, None, Timeout.FAST)
 CONFIG_SERIAL = Procedure("config_serial", NoArgs, dict[str, Any], Timeout.URGENT)
 MASTER_STOP = Procedure("master_stop", NoArgs, bool, Timeout.FAST)
+
+
+@dataclass
+class AddressArgs:
+    address: str
+
+
+NODE_HAS_IP_ADDRESS = Procedure(
+    "node_has_ip_address", AddressArgs, bool, Timeout.URGENT,
+    doc="whether this node owns the address (a secondary IP it is given must be configured on it)",
+)  # fmt: skip
+MASTER_IP_ACTIVATE = Procedure(
+    "master_ip_activate", NoArgs, dict[str, Any], Timeout.FAST,
+    doc="put the cluster's master IP up on this node (address and netdev from the node's own ssconf)",
+)  # fmt: skip
+MASTER_IP_DEACTIVATE = Procedure(
+    "master_ip_deactivate", NoArgs, dict[str, Any], Timeout.FAST,
+    doc="take the cluster's master IP down on this node (failover, deactivate-master-ip)",
+)  # fmt: skip
 JOBQUEUE_UPDATE = Procedure(
     "jobqueue_update", JobQueueUpdateArgs, int, Timeout.URGENT,
     doc="store whole jobs in this master candidate's copy of the job queue (what a failover starts from)",

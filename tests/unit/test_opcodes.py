@@ -138,6 +138,7 @@ def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> Non
             "disk_template",
             "group_name",
             "network_name",
+            "name",
         )
         if name in {f for f in opcodes.field_docs(cls)}
     }

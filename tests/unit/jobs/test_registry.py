@@ -15,8 +15,10 @@ from gnt.jobs.lu import LogicalUnit, Registry, register
 LU_MODULES = (
     "gnt.cluster.disk_sizes",
     "gnt.cluster.logic",
+    "gnt.cluster.master_ip",
     "gnt.cluster.redist",
     "gnt.cluster.renew_crypto",
+    "gnt.cluster.rename",
     "gnt.cluster.verify_disks",
     "gnt.debug.iallocator",
     "gnt.debug.jqueue",
