@@ -16,6 +16,7 @@ import ssl
 
 from agent import httpserver, replica
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
+from agent import transfer as _transfer  # noqa: F401 - registers the disk transfer and export procedures
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths

@@ -11,6 +11,7 @@ from gnt.jobs.lu import Registry
 
 def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
+    import gnt.backup.move
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
     import gnt.cluster.redist
@@ -34,6 +35,7 @@ def logical_units() -> Registry:
 
     return Registry.from_modules(
         [
+            gnt.backup.move,
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
             gnt.cluster.redist,

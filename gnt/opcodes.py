@@ -640,6 +640,7 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 
 
 # Opcodes declared beside their logical units register themselves here (import last: they build on OpCode).
+from gnt.backup import opcodes as _backup_opcodes  # noqa: E402, F401
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401
 from gnt.instance import multi_opcodes as _instance_multi_opcodes  # noqa: E402, F401
