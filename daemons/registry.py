@@ -11,6 +11,7 @@ from gnt.jobs.lu import Registry
 
 def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
+    import gnt.backup.export
     import gnt.backup.move
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
@@ -35,6 +36,7 @@ def logical_units() -> Registry:
 
     return Registry.from_modules(
         [
+            gnt.backup.export,
             gnt.backup.move,
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,

@@ -1,0 +1,100 @@
+"""gnt-backup export / list / import / remove on a virtual cluster, with disk checksums compared."""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+from pathlib import Path
+
+from tests.integration.vcluster import ADD_INSTANCE, VCluster
+
+ADD_FILE = [*ADD_INSTANCE, "-t", "file", "-B", "memory=32M"]
+
+
+def _disk_files(cluster: VCluster, node: str, instance: str) -> list[Path]:
+    directory = cluster.dir / node / "srv/gnt/file-storage" / instance
+    return sorted(directory.iterdir()) if directory.exists() else []
+
+
+def _export_dir(cluster: VCluster, node: str) -> Path:
+    return cluster.dir / node / "srv/gnt/export"
+
+
+def _fill(path: Path) -> str:
+    data = os.urandom(path.stat().st_size)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_export_remove_instance_import_gives_the_same_disks(cluster: VCluster) -> None:
+    cluster.ok(*ADD_FILE, "--disk", "0:size=3M", "--disk", "1:size=1M", "-n", "node1", "bk-a", "--no-start")
+    sums = [_fill(p) for p in _disk_files(cluster, "node1", "bk-a")]
+    cluster.ok("gnt-instance", "startup", "bk-a")
+    out = cluster.ok("gnt-backup", "export", "-n", "node2", "--transport-compression", "gzip", "bk-a")
+    assert "Exporting disk/1 from node1 to node2" in out
+    assert cluster.instance_field("bk-a", "status") == "running"  # started again after the copy
+    export = _export_dir(cluster, "node2") / "bk-a"
+    assert sorted(p.name for p in export.iterdir()) == ["config.ini", "disk0.dump", "disk1.dump"]
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string((export / "config.ini").read_text())
+    assert ini["export"]["source"] == "node1" and ini["export"]["os"] == "noop"
+    assert ini["instance"]["disk_count"] == "2" and ini["instance"]["disk0_size"] == "3"
+    assert [_sha(export / f"disk{i}.dump") for i in range(2)] == sums
+    assert not (_export_dir(cluster, "node2") / "bk-a.new").exists()
+    listed = cluster.ok("gnt-backup", "list", "--no-headers", "--separator", "|").split()
+    assert "node2|bk-a" in listed
+
+    cluster.ok("gnt-instance", "remove", "-f", "bk-a")
+    out = cluster.ok("gnt-backup", "import", "-n", "node3", "--src-node", "node2", "--no-name-check",
+                     "--no-ip-check", "bk-a")  # fmt: skip
+    assert "Importing disk/0" in out
+    assert cluster.instance_field("bk-a", "pnode") == "node3"
+    assert cluster.instance_field("bk-a", "disk_template") == "file"
+    assert cluster.instance_field("bk-a", "status") == "ADMIN_down"
+    assert [_sha(p) for p in _disk_files(cluster, "node3", "bk-a")] == sums
+    cluster.ok("gnt-instance", "startup", "bk-a")
+    assert cluster.instance_field("bk-a", "status") == "running"
+    cluster.ok("gnt-instance", "remove", "-f", "bk-a")
+
+    cluster.ok("gnt-backup", "remove", "bk-a")
+    assert not export.exists()
+    gone = cluster.run("gnt-backup", "remove", "bk-a")
+    assert gone.rc == 1 and "No export of instance bk-a found on any node" in gone.err
+
+
+def test_export_with_remove_instance_and_import_found_without_src_node(cluster: VCluster) -> None:
+    cluster.ok(*ADD_FILE, "--disk", "0:size=2M", "-n", "node2", "bk-b", "--no-start")
+    (disk,) = _disk_files(cluster, "node2", "bk-b")
+    digest = _fill(disk)
+    cluster.ok("gnt-backup", "export", "-f", "-n", "node3", "--remove-instance", "bk-b")
+    assert "bk-b" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
+    assert _disk_files(cluster, "node2", "bk-b") == []
+    cluster.ok("gnt-backup", "import", "-n", "node1", "--no-name-check", "--no-ip-check", "bk-b")
+    assert [_sha(p) for p in _disk_files(cluster, "node1", "bk-b")] == [digest]
+    cluster.ok("gnt-instance", "remove", "-f", "bk-b")
+    cluster.ok("gnt-backup", "remove", "bk-b")
+
+
+def test_backup_refusals_leave_nothing_behind(cluster: VCluster) -> None:
+    cluster.ok(*ADD_FILE, "--disk", "0:size=1M", "-n", "node1", "bk-c", "--no-start")
+    both = cluster.run("gnt-backup", "export", "-n", "node2", "--noshutdown", "--remove-instance", "bk-c")
+    assert both.rc != 0 and "Can not remove instance without shutting it down before" in both.err
+    unknown_node = cluster.run("gnt-backup", "export", "-n", "node9", "bk-c")
+    assert unknown_node.rc == 1 and "node9" in unknown_node.err
+    missing = cluster.run("gnt-backup", "import", "-n", "node2", "--no-name-check", "--no-ip-check", "bk-nothere")
+    assert missing.rc == 1 and "No export found for relative path bk-nothere" in missing.err
+    escape = cluster.run("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--src-dir", "/etc",
+                         "--no-name-check", "--no-ip-check", "bk-x")  # fmt: skip
+    assert escape.rc == 1 and "is not inside /srv/gnt/export" in escape.err
+    dotdot = cluster.run("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--src-dir", "../x",
+                         "--no-name-check", "--no-ip-check", "bk-x")  # fmt: skip
+    assert dotdot.rc == 1 and "Invalid export name '../x'" in dotdot.err
+    assert "bk-x" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
+    for node in ("node1", "node2", "node3"):
+        assert not _export_dir(cluster, node).exists() or not any(_export_dir(cluster, node).iterdir())
+    cluster.ok("gnt-instance", "remove", "-f", "bk-c")
