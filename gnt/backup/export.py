@@ -43,10 +43,13 @@ class LUBackupPrepare(InstanceLU):
     OPCODE = OpBackupPrepare
     op: OpBackupPrepare
 
+    @classmethod
+    def check_opcode(cls, op: Any) -> None:
+        if op.mode != "local":
+            raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
+
     def check_prereq(self) -> None:
         super().check_prereq()
-        if self.op.mode != "local":
-            raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
 
     async def exec(self) -> None:
         return None
@@ -65,10 +68,13 @@ class LUBackupExport(InstanceLU):
             return LockRequest(sorted({*request.names, self.op.target_node}), shared=False)
         return request
 
+    @classmethod
+    def check_opcode(cls, op: Any) -> None:
+        if op.mode != "local":
+            raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
+
     def check_prereq(self) -> None:
         super().check_prereq()
-        if self.op.mode != "local":
-            raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
         check_exportable(self.instance.disk_template)
         self.dst: Node = self.cfg.node(self.op.target_node)
         check_node_online(self.pnode, "primary node")

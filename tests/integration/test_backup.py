@@ -7,6 +7,9 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
+from tests.integration.test_rapi import ADMIN, Rapi
 from tests.integration.vcluster import ADD_INSTANCE, VCluster
 
 ADD_FILE = [*ADD_INSTANCE, "-t", "file", "-B", "memory=32M"]
@@ -98,3 +101,36 @@ def test_backup_refusals_leave_nothing_behind(cluster: VCluster) -> None:
     for node in ("node1", "node2", "node3"):
         assert not _export_dir(cluster, node).exists() or not any(_export_dir(cluster, node).iterdir())
     cluster.ok("gnt-instance", "remove", "-f", "bk-c")
+
+
+@pytest.fixture
+def rapi(cluster: VCluster) -> Rapi:
+    """The RAPI over HTTPS with test_rapi's users (admin may write)."""
+    users = cluster.dir / "node1/var/lib/gnt/rapi/users"
+    users.parent.mkdir(parents=True, exist_ok=True)
+    users.write_text("# name password options\nadmin s3cret write\nreader r3ad\n")
+    users.chmod(0o600)
+    return Rapi(cluster)
+
+
+def test_export_over_rapi_with_ganeti_body_and_remote_mode_refused(cluster: VCluster, rapi: Rapi) -> None:
+    cluster.ok(*ADD_FILE, "--disk", "0:size=1M", "-n", "node1", "bk-r", "--no-start")
+    status, job_id = rapi.call("PUT", "/2/instances/bk-r/prepare-export?mode=local", user=ADMIN)
+    assert status == 200 and cluster.wait_job(job_id) == "success"
+    status, body = rapi.call("PUT", "/2/instances/bk-r/prepare-export?mode=remote", user=ADMIN)
+    assert status == 400 and "Remote (inter-cluster) exports are not supported" in body["explain"]
+    status, body = rapi.call("PUT", "/2/instances/bk-r/prepare-export", user=ADMIN)
+    assert status == 400 and "mode" in body["explain"]
+    status, body = rapi.call(
+        "PUT", "/2/instances/bk-r/export", {"mode": "remote", "destination": ["x"], "shutdown": True}, user=ADMIN
+    )
+    assert status == 400
+    status, body = rapi.call("PUT", "/2/instances/bk-r/export", {"destination": "node3", "bogus": 1}, user=ADMIN)
+    assert status == 400 and "bogus" in body["explain"]
+    status, job_id = rapi.call(
+        "PUT", "/2/instances/bk-r/export", {"mode": "local", "destination": "node3", "shutdown": True}, user=ADMIN
+    )
+    assert status == 200 and cluster.wait_job(job_id) == "success"
+    assert (_export_dir(cluster, "node3") / "bk-r" / "config.ini").exists()
+    cluster.ok("gnt-instance", "remove", "-f", "bk-r")
+    cluster.ok("gnt-backup", "remove", "bk-r")
