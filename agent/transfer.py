@@ -64,7 +64,10 @@ def export_path(name: str, staging: bool = False) -> str:
 def _export_file(name: str, file: str, staging: bool) -> str:
     if not EXPORT_FILE_RE.match(file):
         raise confine.refuse(f"export file name {file[:60]!r} is not diskN.dump")
-    return os.path.join(export_path(name, staging), file)
+    path = os.path.join(export_path(name, staging), file)
+    if not os.path.realpath(path).startswith(os.path.realpath(paths.export_dir()) + os.sep):
+        raise confine.refuse(f"export file {name}/{file} resolves outside the export directory")
+    return path
 
 
 def _check_compress(compress: str) -> None:
@@ -158,6 +161,7 @@ class Receiver:
 
     def fail_cleanup(self) -> None:
         if self.export_dir:
+            STAGED.discard(self.export_dir)
             shutil.rmtree(self.export_dir, ignore_errors=True)
 
 
@@ -168,6 +172,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 RECEIVERS: dict[str, Receiver] = {}
+#: staging directories this daemon is writing exports into (between the first receive and finalize)
+STAGED: set[str] = set()
 
 
 def _forget_old() -> None:
@@ -189,12 +195,30 @@ async def _expire(rcv: Receiver) -> None:
         rcv.fail_cleanup()
 
 
+def sweep_stale_staging() -> None:
+    """Remove staging directories no live receiver of this daemon writes: a daemon killed mid-export
+    (or a node that went down) leaves its `NAME.new/` behind, and no transfer survives a restart."""
+    base = paths.export_dir()
+    try:
+        entries = os.listdir(base)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        path = os.path.join(base, entry)
+        if entry.endswith(STAGING_SUFFIX) and path not in STAGED and os.path.isdir(path):
+            log.info("removing the unfinished export %s", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @handles(proc.DISK_RECEIVE)
 async def disk_receive(args: proc.DiskReceiveArgs) -> dict[str, Any]:
     _check_compress(args.compress)
     _forget_old()
+    sweep_stale_staging()
     target = await _end_path(args, receiving=True)
     staging = os.path.dirname(target) if args.export_name else None
+    if staging:
+        STAGED.add(staging)
     token = secrets.token_hex(24)
     rcv = Receiver(token, target, args.compress, export_dir=staging)
     try:
@@ -292,6 +316,7 @@ async def transfer_abort(args: proc.TransferArgs) -> None:
 
 @handles(proc.EXPORT_LIST)
 async def export_list(args: proc.NoArgs) -> list[str]:
+    sweep_stale_staging()
     try:
         entries = os.listdir(paths.export_dir())
     except FileNotFoundError:
@@ -320,9 +345,12 @@ async def export_finalize(args: proc.ExportFinalizeArgs) -> None:
     if os.path.isdir(final):
         shutil.rmtree(final)
     os.rename(staging, final)
+    STAGED.discard(staging)
 
 
 @handles(proc.EXPORT_REMOVE)
 async def export_remove(args: proc.ExportNameArgs) -> None:
     for staging in (True, False):
-        shutil.rmtree(export_path(args.name, staging), ignore_errors=True)
+        path = export_path(args.name, staging)
+        STAGED.discard(path)
+        shutil.rmtree(path, ignore_errors=True)
