@@ -185,7 +185,7 @@ class LUBackupQuery(LogicalUnit):
         online = [n for n in self.query_nodes if not n.offline]
         results = await self.rpc.call_many(self.ctx.services.targets(online), proc.EXPORT_LIST, proc.NoArgs())
         for node, result in results.items():
-            answer[node] = False if result.failed else result.payload
+            answer[node] = False if result.failed else list(result.payload or [])
         return answer
 
 
@@ -205,7 +205,7 @@ class LUBackupRemove(LogicalUnit):
         online = [n for n in self.cfg.nodes.values() if not n.offline]
         targets = self.ctx.services.targets(online)
         listed = await self.rpc.call_many(targets, proc.EXPORT_LIST, proc.NoArgs())
-        holders = [t for t in targets if not listed[t.name].failed and name in listed[t.name].payload]
+        holders = [t for t in targets if not listed[t.name].failed and name in (listed[t.name].payload or [])]
         if not holders:
             raise OpPrereqError(f"No export of instance {name} found on any node", ECODE_NOENT)
         for target in holders:

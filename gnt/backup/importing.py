@@ -99,7 +99,7 @@ async def _find_export(lu: LogicalUnit, src_node: str | None, name: str) -> Node
     listed = await lu.rpc.call_many(lu.ctx.services.targets(online), proc.EXPORT_LIST, proc.NoArgs())
     for node in sorted(online, key=lambda n: n.name):
         result = listed[node.name]
-        if not result.failed and name in result.payload:
+        if not result.failed and name in (result.payload or []):
             return node
     raise OpPrereqError(f"No export found for relative path {name}", ECODE_NOENT)
 
