@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_rapi import ADMIN, Rapi
-from tests.integration.vcluster import ADD_INSTANCE, VCluster
+from tests.integration.vcluster import ADD_INSTANCE, VCluster, wait_for
 
 ADD_FILE = [*ADD_INSTANCE, "-t", "file", "-B", "memory=32M"]
 
@@ -134,3 +134,39 @@ def test_export_over_rapi_with_ganeti_body_and_remote_mode_refused(cluster: VClu
     assert (_export_dir(cluster, "node3") / "bk-r" / "config.ini").exists()
     cluster.ok("gnt-instance", "remove", "-f", "bk-r")
     cluster.ok("gnt-backup", "remove", "bk-r")
+
+
+def test_target_node_dying_mid_export_leaves_the_instance_whole_and_no_export(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok(*ADD_FILE, "--disk", "0:size=256M", "-n", "node1", "bk-big", "--no-start")
+    (disk,) = _disk_files(vc, "node1", "bk-big")
+    digest = _fill(disk)  # random data: gzip cannot shrink it, so the copy takes a while
+    vc.ok("gnt-instance", "startup", "bk-big")
+    job = vc.submit("gnt-backup", "export", "-n", "node2", "--transport-compression", "gzip", "bk-big")
+    staged = _export_dir(vc, "node2") / "bk-big.new/disk0.dump"
+    wait_for(lambda: staged.exists() and staged.stat().st_size > 0, 120)
+    vc.kill_daemon("node2", "gnt-noded")
+    assert vc.wait_job(job, 120) == "error"
+    assert vc.instance_field("bk-big", "pnode") == "node1"
+    assert vc.instance_field("bk-big", "status") == "running"  # started again after the failed copy
+    assert _sha(disk) == digest
+    vc.start_noded("node2")
+    wait_for(lambda: vc.run("gnt-backup", "list", "--no-headers", "-n", "node2").rc == 0, 30)
+    assert vc.ok("gnt-backup", "list", "--no-headers").strip() == ""
+    assert not (_export_dir(vc, "node2") / "bk-big.new").exists()  # swept by the restarted daemon
+    assert not (_export_dir(vc, "node2") / "bk-big").exists()
+    vc.ok("gnt-instance", "remove", "-f", "bk-big")
+
+
+def test_move_to_a_node_whose_daemon_is_down_changes_nothing(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok(*ADD_FILE, "--disk", "0:size=2M", "-n", "node1", "mv-down", "--no-start")
+    (disk,) = _disk_files(vc, "node1", "mv-down")
+    digest = _fill(disk)
+    vc.kill_daemon("node3", "gnt-noded")
+    result = vc.run("gnt-instance", "move", "-f", "-n", "node3", "mv-down")
+    assert result.rc == 1 and "Errors during disk copy: Could not create disk 0" in result.err
+    assert vc.instance_field("mv-down", "pnode") == "node1"
+    assert _sha(disk) == digest
+    vc.start_noded("node3")
+    vc.ok("gnt-instance", "remove", "-f", "mv-down")
