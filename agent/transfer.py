@@ -30,6 +30,7 @@ import shutil
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,8 @@ class Receiver:
     compress: str
     #: an export file: removed (with its staging directory) when the transfer fails
     export_dir: str | None = None
+    #: a disk: the most bytes it holds (a longer stream is refused rather than growing a file disk)
+    limit: int | None = None
     written: int = 0
     done: bool = False
     error: str | None = None
@@ -149,11 +152,12 @@ class Receiver:
                 if length > _MAX_FRAME:
                     raise StorageError(f"disk transfer frame of {length} bytes is too large")
                 data = await asyncio.wait_for(reader.readexactly(length), IO_TIMEOUT)
-                if inflate is not None:
-                    data = inflate.decompress(data)
-                digest.update(data)
-                await asyncio.to_thread(_write_all, fd, data)
-                self.written += len(data)
+                for piece in _inflated(inflate, data) if inflate is not None else (data,):
+                    if self.limit is not None and self.written + len(piece) > self.limit:
+                        raise StorageError(f"the stream is larger than the target disk ({self.limit} bytes)")
+                    digest.update(piece)
+                    await asyncio.to_thread(_write_all, fd, piece)
+                    self.written += len(piece)
             await asyncio.to_thread(os.fsync, fd)
         finally:
             os.close(fd)
@@ -163,6 +167,17 @@ class Receiver:
         if self.export_dir:
             STAGED.discard(self.export_dir)
             shutil.rmtree(self.export_dir, ignore_errors=True)
+
+
+def _inflated(inflate: Any, data: bytes) -> Iterator[bytes]:
+    """Decompress in bounded pieces: a small frame must not inflate into gigabytes of memory at once."""
+    while data:
+        out = inflate.decompress(data, _MAX_FRAME)
+        if out:
+            yield out
+        data = inflate.unconsumed_tail
+    if inflate.eof and inflate.unused_data:
+        raise StorageError("data after the end of the compressed stream")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -220,7 +235,8 @@ async def disk_receive(args: proc.DiskReceiveArgs) -> dict[str, Any]:
     if staging:
         STAGED.add(staging)
     token = secrets.token_hex(24)
-    rcv = Receiver(token, target, args.compress, export_dir=staging)
+    limit = args.disk.size * 1024 * 1024 if args.disk is not None else None
+    rcv = Receiver(token, target, args.compress, export_dir=staging, limit=limit)
     try:
         rcv.server = await asyncio.start_server(
             rcv.handle, args.listen_address, 0, ssl=certs.server_context(paths.cluster_cert())
@@ -258,7 +274,7 @@ async def disk_send(args: proc.DiskSendArgs) -> dict[str, Any]:
             await _send_frame(writer, deflate.compress(data) if deflate else data)
         if deflate is not None:
             await _send_frame(writer, deflate.flush())
-        await _send_frame(writer, b"")
+        await _send_end(writer)
         answer = (
             (await asyncio.wait_for(reader.readline(), IO_TIMEOUT)).decode(errors="replace").strip().split(maxsplit=2)
         )
@@ -275,14 +291,19 @@ async def disk_send(args: proc.DiskSendArgs) -> dict[str, Any]:
 
 
 async def _send_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
-    if not data and writer.transport.is_closing():
-        raise ConnectionError("the receiver closed the connection")
-    for start in range(0, max(len(data), 1), _MAX_FRAME):
+    """Send data in frames; nothing for empty data (a compressor that buffered), since an empty
+    frame is the end marker (`_send_end`)."""
+    for start in range(0, len(data), _MAX_FRAME):
+        if writer.transport.is_closing():
+            raise ConnectionError("the receiver closed the connection")
         piece = data[start : start + _MAX_FRAME]
         writer.write(_FRAME.pack(len(piece)) + piece)
         await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
-        if not data:
-            return
+
+
+async def _send_end(writer: asyncio.StreamWriter) -> None:
+    writer.write(_FRAME.pack(0))
+    await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
 
 
 def _receiver(token: str) -> Receiver:
@@ -341,7 +362,7 @@ async def export_finalize(args: proc.ExportFinalizeArgs) -> None:
     staging, final = export_path(args.name, staging=True), export_path(args.name)
     if not os.path.isdir(staging):
         raise StorageError(f"No export of {args.name} is being written on this node")
-    durable.write_file(os.path.join(staging, CONFIG_FILE), args.config)
+    durable.write_file(os.path.join(staging, CONFIG_FILE), args.config, mode=0o600)
     if os.path.isdir(final):
         shutil.rmtree(final)
     os.rename(staging, final)

@@ -305,8 +305,6 @@ class OpInstanceCreate(OpCode):
             raise ValueError(f"the primary and secondary node must differ (both are {self.pnode})")
         if self.disk_template is None and self.mode != "import":
             raise OpPrereqError(f"Required parameter '{self.OP_ID}.disk_template' missing", ECODE_INVAL)
-        if self.mode not in ("create", "import"):
-            raise ValueError(f"unknown instance creation mode '{self.mode}' (create, import)")
         if self.compress not in ("none", "gzip"):
             raise ValueError(f"unknown compression tool '{self.compress}'; use one of none, gzip")
 

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from gnt.jobs.lu import LogicalUnit
 
 PROGRESS_INTERVAL = 5.0
+#: the slowest copy rate (MiB/s) a disk_send call is given time for, and the least time any copy gets
+MIN_RATE_MIB = 5.0
+MIN_TIMEOUT = 3600.0
 
 
 @dataclass
@@ -54,7 +57,11 @@ async def copy_disk(lu: LogicalUnit, label: str, source: End, dest: End, compres
     receive = proc.DiskReceiveArgs(dest.node.primary_ip, compress=compress, **dest.fields())
     ticket = (await rpc.disk_receive(dst_target, receive)).get(f"Could not prepare node {dest.node.name} for {label}")
     token = ticket["transfer_id"]
-    send = proc.DiskSendArgs(dest.node.primary_ip, ticket["port"], token, compress=compress, **source.fields())
+    disk = source.disk or dest.disk
+    timeout = max(MIN_TIMEOUT, disk.size / MIN_RATE_MIB) if disk is not None else MIN_TIMEOUT
+    send = proc.DiskSendArgs(
+        dest.node.primary_ip, ticket["port"], token, compress=compress, timeout=timeout, **source.fields()
+    )
     sending = asyncio.ensure_future(rpc.disk_send(src_target, send))
     try:
         while True:

@@ -16,7 +16,7 @@ from typing import Any
 from gnt import constants, disktypes
 from gnt.backup import exportcfg
 from gnt.backup.copy import End, copy_disk
-from gnt.backup.opcodes import OpBackupExport, OpBackupPrepare, OpBackupQuery, OpBackupRemove
+from gnt.backup.opcodes import EXPORT_MODES, OpBackupExport, OpBackupPrepare, OpBackupQuery, OpBackupRemove
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, OpExecError, OpPrereqError
 from gnt.instance.common import build_spec, check_node_online
 from gnt.instance.lifecycle import InstanceLU
@@ -28,6 +28,14 @@ from gnt.rpc import procedures as proc
 __all__ = ["LUBackupExport", "LUBackupPrepare", "LUBackupQuery", "LUBackupRemove"]
 
 REMOTE_REFUSED = "Remote (inter-cluster) exports are not supported; export to a node of this cluster (mode local)"
+
+
+def check_mode(mode: str) -> None:
+    """Ganeti's export modes: local is served, remote refused clearly, anything else is a typo."""
+    if mode not in EXPORT_MODES:
+        raise OpPrereqError(f"Unknown export mode '{mode[:40]}'; use one of {', '.join(EXPORT_MODES)}", ECODE_INVAL)
+    if mode != "local":
+        raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
 
 
 def check_exportable(template: str) -> None:
@@ -45,8 +53,7 @@ class LUBackupPrepare(InstanceLU):
 
     @classmethod
     def check_opcode(cls, op: Any) -> None:
-        if op.mode != "local":
-            raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
+        check_mode(op.mode)
 
     def check_prereq(self) -> None:
         super().check_prereq()
@@ -70,8 +77,7 @@ class LUBackupExport(InstanceLU):
 
     @classmethod
     def check_opcode(cls, op: Any) -> None:
-        if op.mode != "local":
-            raise OpPrereqError(REMOTE_REFUSED, ECODE_INVAL)
+        check_mode(op.mode)
 
     def check_prereq(self) -> None:
         super().check_prereq()

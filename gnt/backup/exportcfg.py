@@ -3,9 +3,8 @@
 Sections as Ganeti writes them: `[export]` (version, timestamp, source node, os, compression),
 `[instance]` (name, memory, vcpus, disk template, hypervisor, tags, nic%d_*, disk%d_* with the dump
 file of each disk), then the instance's own parameters in `[hypervisor]`, `[backend]` and `[os]`.
-Private and secret OS parameters are never written: an export directory is a plain file tree and
-must not become a copy of secrets (Ganeti writes them; this is a deliberate difference).
-Pure functions, so the format is tested without a cluster.
+gnt has no private or secret OS parameters yet (Ganeti's `[os_private]`); when it gets them they
+belong outside this file. Pure functions, so the format is tested without a cluster.
 """
 
 from __future__ import annotations

@@ -43,11 +43,6 @@ class OpInstanceMove(OpCode):
 EXPORT_MODES = ("local", "remote")
 
 
-def _export_mode(value: Any) -> None:
-    if value not in EXPORT_MODES:
-        raise ValueError(f"unknown export mode '{value}'; use one of {', '.join(EXPORT_MODES)}")
-
-
 def _no_zeroing(value: Any) -> None:
     if value:
         raise ValueError("zeroing free space before an export is not supported")
@@ -67,7 +62,7 @@ class OpBackupPrepare(OpCode):
     OP_ID: ClassVar[str] = "OP_BACKUP_PREPARE"
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
     instance_name: str = _f(doc="Instance to prepare an export of", check=ck.hostname)
-    mode: str = _f(doc="Export mode (local; remote is not supported)", check=_export_mode)
+    mode: str = _f(doc="Export mode (local; remote is not supported)")
 
 
 @register
@@ -81,7 +76,7 @@ class OpBackupExport(OpCode):
     shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     remove_instance: bool = _f(False, "Remove the instance once exported")
     ignore_remove_failures: bool = _f(False, "Go on if removing the instance fails")
-    mode: str = _f("local", "Export mode (local; remote is not supported)", _export_mode)
+    mode: str = _f("local", "Export mode (local; remote is not supported)")
     compress: str = _f("none", "Transport compression of the disk data (none, gzip)", _compression)
     long_sleep: bool = _f(False, "Unused (no zeroing here); kept for Ganeti compatibility")
     zero_free_space: bool = _f(False, "Not supported: zeroing needs a helper instance", _no_zeroing)

@@ -17,7 +17,8 @@ ADD_FILE = [*ADD_INSTANCE, "-t", "file", "-B", "memory=32M"]
 
 def _disk_files(cluster: VCluster, node: str, instance: str) -> list[Path]:
     directory = cluster.dir / node / "srv/gnt/file-storage" / instance
-    return sorted(directory.iterdir()) if directory.exists() else []
+    files = list(directory.iterdir()) if directory.exists() else []
+    return sorted(files, key=lambda p: int(p.name.rsplit("disk", 1)[-1]))  # in disk order (names hold uuids)
 
 
 def _export_dir(cluster: VCluster, node: str) -> Path:

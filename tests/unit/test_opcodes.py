@@ -121,8 +121,8 @@ def test_summary_formats_like_ganeti(op: opcodes.OpCode, summary: str) -> None:
 @pytest.mark.parametrize("cls", list(opcodes.OPCODES.values()), ids=lambda c: c.OP_ID)
 def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> None:
     required = {
-        name: ("x" if name.endswith("name") or name == "disk_template" else 1.0)
-        for name in ("duration", "node_name", "instance_name", "new_name", "disk_template", "group_name")
+        name: ("x" if name.endswith(("name", "node")) or name == "disk_template" else 1.0)
+        for name in ("duration", "node_name", "instance_name", "new_name", "disk_template", "group_name", "target_node")
         if name in {f for f in opcodes.field_docs(cls)}
     }
     tag_fields = {"kind": "cluster", "tags": ["t"], "pattern": "^t", "mode": "replace_auto", "nodes": ["n"]}

@@ -95,6 +95,8 @@ def test_a_stream_lands_whole_and_both_ends_agree_on_its_checksum(node: Path, co
     assert call("export_list", {}) == ["dst", "src"]
     assert not staged.parent.exists()
     assert call("export_info", {"name": "dst"}).startswith("[export]")
+    final = Path(paths.export_dir()) / "dst"
+    assert [oct(p.stat().st_mode & 0o077) for p in (final, final / "config.ini", final / "disk0.dump")] == ["0o0"] * 3
 
 
 def test_a_stream_without_the_token_is_refused_and_the_real_one_still_lands(node: Path) -> None:
@@ -264,3 +266,49 @@ def test_a_symlinked_export_file_pointing_outside_is_refused(node: Path, tmp_pat
     with pytest.raises(RpcArgumentError, match="outside the export directory"):
         call("disk_send", {"address": "127.0.0.1", "port": 1, "transfer_id": "t", "export_name": "evil",
                            "export_file": "disk0.dump"})  # fmt: skip
+
+
+def test_a_stream_longer_than_the_target_disk_is_refused(node: Path) -> None:
+    disk_file = node / "srv/gnt/file-storage/inst1/disk0"
+    disk_file.parent.mkdir(parents=True)
+    disk_file.write_bytes(b"\0" * MIB)
+    disk = {
+        "uuid": "d0",
+        "index": 0,
+        "size": 1,
+        "dev_type": "file",
+        "logical_id": ["loop", "/srv/gnt/file-storage/inst1/disk0"],
+    }
+
+    async def scenario() -> None:
+        ticket = await _acall("disk_receive", {"listen_address": "127.0.0.1", "disk": disk, "instance_name": "inst1"})
+        await _acall("disk_send", _send_from(ticket))  # the export's dump is 3 MiB
+
+    with pytest.raises(StorageError, match="larger than the target disk"):
+        asyncio.run(scenario())
+    assert disk_file.stat().st_size == MIB  # never grown
+
+
+def test_a_highly_compressible_stream_is_inflated_in_bounded_pieces(node: Path) -> None:
+    zeros = Path(paths.export_dir()) / "zeros"
+    zeros.mkdir()
+    (zeros / "disk0.dump").write_bytes(b"\0" * (48 * MIB))
+
+    async def scenario() -> dict[str, Any]:
+        ticket = await _acall("disk_receive", _receive_into("dst", compress="gzip"))
+        return await _acall("disk_send", _send_from(ticket, name="zeros", compress="gzip"))  # type: ignore[no-any-return]
+
+    sent = asyncio.run(scenario())
+    landed = Path(paths.export_dir()) / "dst.new/disk0.dump"
+    assert sent["bytes"] == landed.stat().st_size == 48 * MIB
+    assert _sha(landed) == sent["sha256"]
+
+
+def test_inflating_never_yields_more_than_one_frame_at_a_time() -> None:
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = deflate.compress(b"\0" * (64 * MIB)) + deflate.flush()
+    assert len(bomb) < 256 * 1024
+    pieces = list(transfer._inflated(zlib.decompressobj(wbits=31), bomb))
+    assert max(len(p) for p in pieces) <= transfer._MAX_FRAME and sum(map(len, pieces)) == 64 * MIB

@@ -155,6 +155,8 @@ def test_remote_mode_is_refused_at_submission_with_a_clear_message() -> None:
         with pytest.raises(OpPrereqError, match="Remote .* exports are not supported") as err:
             lu.check_opcode(op)
         assert err.value.code == ECODE_INVAL
+    with pytest.raises(OpPrereqError, match="Unknown export mode 'lcoal'; use one of local, remote"):
+        LUBackupExport.check_opcode(OpBackupExport(instance_name="i", target_node="n", mode="lcoal"))
 
 
 def test_remove_instance_without_shutdown_is_refused_at_validation() -> None:
