@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_ganeti_clients import GANETI_LIB, GanetiClient
 from tests.integration.test_rapi import ADMIN, Rapi
 from tests.integration.vcluster import ADD_INSTANCE, VCluster, wait_for
 
@@ -171,3 +172,24 @@ def test_move_to_a_node_whose_daemon_is_down_changes_nothing(fresh_cluster: VClu
     assert _sha(disk) == digest
     vc.start_noded("node3")
     vc.ok("gnt-instance", "remove", "-f", "mv-down")
+
+
+@pytest.fixture
+def admin(cluster: VCluster, rapi: Rapi) -> GanetiClient:
+    """Ganeti 3.0's own RAPI client as the write user (rapi writes the users file)."""
+    if not GANETI_LIB.exists():
+        pytest.skip("Debian's ganeti-3.0 (Ganeti's RAPI client) is not installed: tools/install-deps.sh")
+    return GanetiClient(cluster, ("admin", "s3cret"))
+
+
+def test_ganetis_own_client_prepares_and_exports(cluster: VCluster, admin: GanetiClient) -> None:
+    cluster.ok(*ADD_FILE, "--disk", "0:size=1M", "-n", "node2", "bk-g", "--no-start")
+    try:
+        admin.job("PrepareExport", "bk-g", "local")
+        admin.job("ExportInstance", "bk-g", "local", "node1", shutdown=True, compress="gzip")
+        assert (_export_dir(cluster, "node1") / "bk-g" / "config.ini").exists()
+        (refused,) = admin.calls(("ExportInstance", ["bk-g", "remote", ["x"]], {}))
+        assert refused["ok"] is False and refused["code"] == 400
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "bk-g")
+        cluster.run("gnt-backup", "remove", "bk-g")
