@@ -18,6 +18,7 @@ from gnt.backup import exportcfg
 from gnt.backup.copy import End, copy_disk
 from gnt.backup.opcodes import EXPORT_MODES, OpBackupExport, OpBackupPrepare, OpBackupQuery, OpBackupRemove
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, OpExecError, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.instance.common import build_spec, check_node_online
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import Level, LockRequest
@@ -78,6 +79,20 @@ class LUBackupExport(InstanceLU):
     @classmethod
     def check_opcode(cls, op: Any) -> None:
         check_mode(op.mode)
+
+    def hooks_env(self) -> dict[str, Any]:
+        env = {
+            "EXPORT_MODE": self.op.mode,
+            "EXPORT_NODE": self.op.target_node,
+            "EXPORT_DO_SHUTDOWN": self.op.shutdown,
+            "SHUTDOWN_TIMEOUT": self.op.shutdown_timeout,
+            "REMOVE_INSTANCE": int(self.op.remove_instance),
+        }
+        return {**super().hooks_env(), **env}
+
+    def hooks_nodes(self) -> tuple[list[Node], list[Node]]:
+        nodes = hook_env.instance_nodes(self.cfg, self.instance, self.dst)
+        return nodes, nodes
 
     def check_prereq(self) -> None:
         super().check_prereq()
@@ -200,7 +215,6 @@ class LUBackupRemove(LogicalUnit):
     """Remove every export of one instance (which may no longer exist) from every node holding one."""
 
     OPCODE = OpBackupRemove
-    HPATH = "backup-remove"
     op: OpBackupRemove
 
     def check_prereq(self) -> None:

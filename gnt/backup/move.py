@@ -17,6 +17,7 @@ from gnt import constants, disktypes
 from gnt.backup.copy import End, copy_disk
 from gnt.backup.opcodes import OpInstanceMove
 from gnt.errors import ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.hooks import env as hook_env
 from gnt.instance.common import build_spec, check_free_memory, check_node_online, check_node_usable, instance_memory
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import Level, LockRequest
@@ -43,6 +44,14 @@ class LUInstanceMove(InstanceLU):
         if level == Level.NODE and request is not None:
             return LockRequest(sorted({*request.names, self.op.target_node}), shared=False)
         return request
+
+    def hooks_env(self) -> dict[str, Any]:
+        env = {"TARGET_NODE": self.op.target_node, "SHUTDOWN_TIMEOUT": self.op.shutdown_timeout}
+        return {**super().hooks_env(), **env}
+
+    def hooks_nodes(self) -> tuple[list[Node], list[Node]]:
+        nodes = hook_env.instance_nodes(self.cfg, self.instance, self.pnode, self.dst)
+        return nodes, nodes
 
     async def check_prereq(self) -> None:
         super().check_prereq()

@@ -259,3 +259,19 @@ def test_create_mode_still_requires_a_disk_template() -> None:
 
     with pytest.raises(OpPrereqError, match="Required parameter 'OP_INSTANCE_CREATE.disk_template' missing"):
         from_dict({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "i"})
+
+
+def test_move_hooks_run_on_master_source_and_target_with_ganetis_variables(harness: Harness) -> None:
+    from tests.unit.lu.test_hooks import answer, hook_calls, hooked
+
+    src, dst = harness.nodes["node1"], harness.nodes["node2"]
+    _transfers(dst, src)
+    for node in ("node1", "node2"):
+        answer(harness, node, {})
+    harness.add_instance("inst1", "node1", template="file", up=False)
+    hooked(harness, OpInstanceMove(instance_name="inst1", target_node="node2"), LUInstanceMove)
+    pre, post = hook_calls(harness, "node2")
+    assert (pre.hpath, pre.phase, post.phase) == ("instance-move", "pre", "post")
+    assert pre.env["GANETI_TARGET_NODE"] == "node2" and pre.env["GANETI_INSTANCE_PRIMARY"] == "node1"
+    assert post.env["GANETI_POST_INSTANCE_PRIMARY"] == "node2"
+    assert [c.phase for c in hook_calls(harness, "node1")] == ["pre", "post"]
