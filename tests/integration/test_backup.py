@@ -135,6 +135,12 @@ def test_export_over_rapi_with_ganeti_body_and_remote_mode_refused(cluster: VClu
     assert status == 200 and cluster.wait_job(job_id) == "success"
     assert (_export_dir(cluster, "node3") / "bk-r" / "config.ini").exists()
     cluster.ok("gnt-instance", "remove", "-f", "bk-r")
+    body = {"__version__": 1, "mode": "import", "name": "bk-r", "src_node": "node3", "pnode": "node2",
+            "name_check": False, "ip_check": False, "start": False}  # fmt: skip
+    status, job_id = rapi.call("POST", "/2/instances", body, user=ADMIN)
+    assert status == 200 and cluster.wait_job(job_id) == "success"
+    assert cluster.instance_field("bk-r", "pnode") == "node2"
+    cluster.ok("gnt-instance", "remove", "-f", "bk-r")
     cluster.ok("gnt-backup", "remove", "bk-r")
 
 
