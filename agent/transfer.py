@@ -140,8 +140,12 @@ class Receiver:
             writer.close()
 
     async def _write(self, reader: asyncio.StreamReader) -> str:
+        """Write the frames to the target; a refusal (too long, a failed write) reads the rest of the
+        stream without writing, so the sender gets the reason after its last frame instead of a
+        connection reset in the middle."""
         inflate = zlib.decompressobj(wbits=31) if self.compress == "gzip" else None
         digest = hashlib.sha256()
+        refusal: str | None = None
         flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if self.export_dir else 0)
         fd = os.open(self.path, flags, 0o600)
         try:
@@ -152,16 +156,26 @@ class Receiver:
                 if length > _MAX_FRAME:
                     raise StorageError(f"disk transfer frame of {length} bytes is too large")
                 data = await asyncio.wait_for(reader.readexactly(length), IO_TIMEOUT)
-                for piece in _inflated(inflate, data) if inflate is not None else (data,):
-                    if self.limit is not None and self.written + len(piece) > self.limit:
-                        raise StorageError(f"the stream is larger than the target disk ({self.limit} bytes)")
-                    digest.update(piece)
-                    await asyncio.to_thread(_write_all, fd, piece)
-                    self.written += len(piece)
+                if refusal is not None:
+                    continue
+                try:
+                    await self._write_frame(fd, inflate, data, digest)
+                except (StorageError, OSError, zlib.error) as err:
+                    refusal = str(err) if not isinstance(err, OSError) else f"cannot write: {err.strerror or err}"
+            if refusal is not None:
+                raise StorageError(refusal)
             await asyncio.to_thread(os.fsync, fd)
         finally:
             os.close(fd)
         return digest.hexdigest()
+
+    async def _write_frame(self, fd: int, inflate: Any, data: bytes, digest: Any) -> None:
+        for piece in _inflated(inflate, data) if inflate is not None else (data,):
+            if self.limit is not None and self.written + len(piece) > self.limit:
+                raise StorageError(f"the stream is larger than the target disk ({self.limit} bytes)")
+            digest.update(piece)
+            await asyncio.to_thread(_write_all, fd, piece)
+            self.written += len(piece)
 
     def fail_cleanup(self) -> None:
         if self.export_dir:

@@ -284,7 +284,9 @@ def test_a_stream_longer_than_the_target_disk_is_refused(node: Path) -> None:
         ticket = await _acall("disk_receive", {"listen_address": "127.0.0.1", "disk": disk, "instance_name": "inst1"})
         await _acall("disk_send", _send_from(ticket))  # the export's dump is 3 MiB
 
-    with pytest.raises(StorageError, match="larger than the target disk"):
+    with pytest.raises(
+        StorageError, match="The receiving node refused the data: the stream is larger than the target disk"
+    ):
         asyncio.run(scenario())
     assert disk_file.stat().st_size == MIB  # never grown
 
