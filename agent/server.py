@@ -23,6 +23,7 @@ from agent import node_addresses as _node_addresses  # noqa: F401 - registers no
 from agent import powercycle as _powercycle  # noqa: F401 - registers node_powercycle
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent import restricted as _restricted  # noqa: F401 - registers restricted_command
+from agent import transfer as _transfer  # noqa: F401 - registers the disk transfer and export procedures
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths

@@ -11,6 +11,8 @@ from gnt.jobs.lu import Registry
 
 def logical_units() -> Registry:
     """Every LU the master daemon serves, keyed by opcode id."""
+    import gnt.backup.export
+    import gnt.backup.move
     import gnt.cluster.disk_sizes
     import gnt.cluster.logic
     import gnt.cluster.master_ip
@@ -44,6 +46,8 @@ def logical_units() -> Registry:
 
     return Registry.from_modules(
         [
+            gnt.backup.export,
+            gnt.backup.move,
             gnt.cluster.disk_sizes,
             gnt.cluster.logic,
             gnt.cluster.master_ip,

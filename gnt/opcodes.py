@@ -290,7 +290,10 @@ class OpInstanceCreate(OpCode):
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
     instance_name: str = _f(doc="Instance name", check=ck.hostname)
     mode: str = _f("create", "create or import")
-    disk_template: str = _f(doc="Disk template")
+    disk_template: str | None = _f(None, "Disk template (an import takes the export's when not given)")
+    src_node: str | None = _f(None, "Import: the node holding the export (searched for when not given)", ck.hostname)
+    src_path: str | None = _f(None, "Import: the export's name, or its directory in the export dir")
+    compress: str = _f("none", "Import: transport compression of the disk data (none, gzip)")
     disks: list[dict[str, Any]] = _f([], "Disks: [{size: MiB, mode: rw}, ...]", ck.disks)
     nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
@@ -323,6 +326,10 @@ class OpInstanceCreate(OpCode):
     def check_fields(self) -> None:
         if self.pnode and self.snode and self.pnode == self.snode:
             raise ValueError(f"the primary and secondary node must differ (both are {self.pnode})")
+        if self.disk_template is None and self.mode != "import":
+            raise OpPrereqError(f"Required parameter '{self.OP_ID}.disk_template' missing", ECODE_INVAL)
+        if self.compress not in ("none", "gzip"):
+            raise ValueError(f"unknown compression tool '{self.compress}'; use one of none, gzip")
 
 
 @dataclass(kw_only=True)
@@ -665,6 +672,7 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 
 
 # Opcodes declared beside their logical units register themselves here (import last: they build on OpCode).
+from gnt.backup import opcodes as _backup_opcodes  # noqa: E402, F401
 from gnt.cluster import master_ip_ops as _master_ip_opcodes  # noqa: E402, F401
 from gnt.debug import opcodes as _debug_opcodes  # noqa: E402, F401
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401

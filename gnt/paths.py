@@ -175,6 +175,11 @@ def os_search_path() -> list[str]:
     return [p if p.startswith("/usr/") else localize(p) for p in OS_SEARCH_PATH]
 
 
+def export_dir() -> str:
+    """This node's export directory (Ganeti's /srv/ganeti/export): one directory per instance export."""
+    return localize("/srv/gnt/export")
+
+
 def hooks_dir() -> str:
     """This node's hooks directory (Ganeti's /etc/ganeti/hooks): `<hook path>-{pre,post}.d/` scripts."""
     return localize("/etc/gnt/hooks")

@@ -27,6 +27,7 @@ from gnt import query as q
 from gnt.api import job_control, node_routes, watcher_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
+from gnt.backup import rapi as backup_routes
 from gnt.cluster import remote as cluster_remote
 from gnt.debug import locks as lq
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
@@ -185,6 +186,7 @@ class Api:
         instance_multi_routes.add_routes(r, self._submit, self._body)
         group_routes.add_routes(r, self._submit, self._body)
         network_routes.add_routes(r, self.m, self._submit, self._body)
+        backup_routes.add_routes(r, self._submit, self._body)
         node_routes.add_routes(r, self._submit, self._body)
         watcher_routes.add_routes(r, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from gnt.backup.cli import add_move_command
 from gnt.cli.common import (
     CONTEXT,
     add_list_fields_command,
@@ -51,6 +52,7 @@ def main() -> None:
 add_tag_commands(main, tag_syntax.KIND_INSTANCE, "gnt-instance", "inst1")
 add_admin_commands(main)
 add_multi_commands(main)
+add_move_command(main)
 
 
 def parse_beparams(text: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from gnt import constants, disktypes
+from gnt.backup import importing
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
@@ -84,7 +85,15 @@ class LUInstanceCreate(LogicalUnit):
         op = self.op
         if not NAME_RE.match(op.instance_name):
             raise OpPrereqError(f"Invalid instance name '{op.instance_name}'", ECODE_INVAL)
-        if op.mode != "create":
+        self.source: importing.ImportSource | None = None
+        if op.mode == importing.MODE_IMPORT:
+            importing.export_name(op.src_path, op.instance_name)  # the rest once the export is read
+            return
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        op = self.op
+        if op.mode not in ("create", importing.MODE_IMPORT):
             raise OpPrereqError(f"Instance creation mode '{op.mode}' is not supported", ECODE_INVAL)
         if op.disk_template not in constants.DISK_TEMPLATES:
             raise OpPrereqError(f"Invalid disk template '{op.disk_template}'", ECODE_INVAL)
@@ -99,7 +108,7 @@ class LUInstanceCreate(LogicalUnit):
             self.disk_sizes = [self._disk_size(i, d) for i, d in enumerate(op.disks)]
         self.beparams = normalize_beparams(op.beparams)
         #: adopted disks hold their data already: the OS is never installed on them (as in Ganeti)
-        self.install = not op.no_install and not self.adopting
+        self.install = not op.no_install and not self.adopting and op.mode != importing.MODE_IMPORT
         if not op.os_type and self.install:
             raise OpPrereqError("No OS given; use -o OS (or --no-install)", ECODE_INVAL)
         if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode:
@@ -131,6 +140,9 @@ class LUInstanceCreate(LogicalUnit):
 
     async def check_prereq(self) -> None:
         op, cfg = self.op, self.cfg
+        if op.mode == importing.MODE_IMPORT:  # the export fills in what the opcode left out
+            self.source = await importing.read_source(self, op)
+            self._check_arguments()
         if cfg.find_instance(op.instance_name) is not None:
             raise OpPrereqError(f"Instance '{op.instance_name}' is already in the cluster", ECODE_EXISTS)
         if op.disk_template not in cfg.cluster.enabled_disk_templates:
@@ -262,7 +274,10 @@ class LUInstanceCreate(LogicalUnit):
                 drbd.release(reserved, self.pnode.uuid, self.snode.uuid)
         target = self.ctx.services.target(self.pnode)
         try:
-            if self.install:
+            if self.source is not None:
+                disks = self._disks_on(inst, self.pnode)
+                await importing.copy_in(self, self.source, self.pnode, disks, inst.name, op.compress)
+            elif self.install:
                 self.feedback("* running the instance OS create scripts...")
                 result = await self.rpc.instance_os_add(target, proc.InstanceOsAddArgs(self._spec(inst)))
                 if result.failed:

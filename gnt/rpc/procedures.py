@@ -515,6 +515,90 @@ CRYPTO_INSTALL = Procedure(
     "crypto_install", CryptoInstallArgs, str, Timeout.URGENT,
     doc="replace the node's key pair and extra trusted certificates (renew-crypto); the new fingerprint",
 )  # fmt: skip
+# -- node-to-node disk transfers (agent.transfer: gnt-instance move, gnt-backup) -----------------------
+
+
+@dataclass
+class DiskReceiveArgs:
+    """One end that receives a disk's data: into `disk` (created here beforehand) or into a file of
+    an export being written in this node's export directory (`export_name`, `export_file`)."""
+
+    #: this node's own address to listen on (its primary IP); the sender connects there over mutual TLS
+    listen_address: str
+    disk: DiskSpec | None = None
+    instance_name: str = ""
+    export_name: str = ""
+    export_file: str = ""
+    #: transport compression of the stream: none or gzip
+    compress: str = "none"
+
+
+@dataclass
+class DiskSendArgs:
+    """The sending end: `disk` (here), or a file of an existing export in this node's export directory."""
+
+    address: str
+    port: int
+    #: the receiver's one-time token (disk_receive's answer): only the stream that shows it is accepted
+    transfer_id: str
+    disk: DiskSpec | None = None
+    instance_name: str = ""
+    export_name: str = ""
+    export_file: str = ""
+    compress: str = "none"
+    #: seconds the whole copy may take (added to the call's timeout class)
+    timeout: float = 3600.0
+
+
+@dataclass
+class TransferArgs:
+    transfer_id: str
+
+
+@dataclass
+class ExportNameArgs:
+    #: an export's name (the instance it was made of); confined to this node's export directory
+    name: str
+
+
+@dataclass
+class ExportFinalizeArgs:
+    name: str
+    #: the export's config.ini, written as the last step before the staging directory takes the final name
+    config: str
+
+
+_EXPORT_NAME = (("export_name", NameKind.INSTANCE), ("instance_name", NameKind.INSTANCE))
+
+DISK_RECEIVE = Procedure(
+    "disk_receive", DiskReceiveArgs, dict[str, Any], Timeout.NORMAL, names=_EXPORT_NAME,
+    doc="listen (mutual TLS) for one disk stream into a disk or export file; {transfer_id, port}",
+)  # fmt: skip
+DISK_SEND = Procedure(
+    "disk_send", DiskSendArgs, dict[str, Any], Timeout.SLOW, names=_EXPORT_NAME, extend_by="timeout",
+    doc="stream a disk or export file to a receiver; {bytes, sha256} as both ends agreed",
+)  # fmt: skip
+TRANSFER_STATUS = Procedure(
+    "transfer_status", TransferArgs, dict[str, Any], Timeout.URGENT,
+    doc="a receiving transfer's progress: {bytes, done, error}",
+)  # fmt: skip
+TRANSFER_ABORT = Procedure(
+    "transfer_abort", TransferArgs, None, Timeout.FAST,
+    doc="stop a receiving transfer (a partial export file is removed)",
+)  # fmt: skip
+EXPORT_LIST = Procedure("export_list", NoArgs, list[str], Timeout.FAST, doc="the finished exports on this node")
+EXPORT_INFO = Procedure(
+    "export_info", ExportNameArgs, str, Timeout.FAST, names=(("name", NameKind.INSTANCE),),
+    doc="an export's config.ini",
+)  # fmt: skip
+EXPORT_FINALIZE = Procedure(
+    "export_finalize", ExportFinalizeArgs, None, Timeout.FAST, names=(("name", NameKind.INSTANCE),),
+    doc="write config.ini into the staged export and give it its final name (replacing an older export)",
+)  # fmt: skip
+EXPORT_REMOVE = Procedure(
+    "export_remove", ExportNameArgs, None, Timeout.FAST, names=(("name", NameKind.INSTANCE),),
+    doc="remove an export (finished or staged); a missing one is not an error",
+)  # fmt: skip
 
 #: every procedure, by name
 TABLE: dict[str, Procedure[Any]] = {

@@ -129,7 +129,7 @@ _REQUIRED_CHOICES: dict[str, dict[str, object]] = {
 @pytest.mark.parametrize("cls", list(opcodes.OPCODES.values()), ids=lambda c: c.OP_ID)
 def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> None:
     required = {
-        name: ("x" if name.endswith("name") or name == "disk_template" else 1.0)
+        name: ("x" if name.endswith(("name", "node")) or name == "disk_template" else 1.0)
         for name in (
             "duration",
             "node_name",
@@ -139,6 +139,7 @@ def test_to_dict_round_trips_through_from_dict(cls: type[opcodes.OpCode]) -> Non
             "group_name",
             "network_name",
             "name",
+            "target_node",
         )
         if name in {f for f in opcodes.field_docs(cls)}
     }

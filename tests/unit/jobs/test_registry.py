@@ -13,6 +13,8 @@ from gnt import opcodes
 from gnt.jobs.lu import LogicalUnit, Registry, register
 
 LU_MODULES = (
+    "gnt.backup.export",
+    "gnt.backup.move",
     "gnt.cluster.disk_sizes",
     "gnt.cluster.logic",
     "gnt.cluster.master_ip",
