@@ -17,11 +17,11 @@ from gnt import constants, disktypes
 from gnt.backup import exportcfg
 from gnt.backup.copy import End, copy_disk
 from gnt.backup.opcodes import EXPORT_MODES, OpBackupExport, OpBackupPrepare, OpBackupQuery, OpBackupRemove
+from gnt.backup.target_lu import TargetNodeLU
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.instance.common import build_spec, check_node_online
 from gnt.instance.lifecycle import InstanceLU
-from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Node
 from gnt.rpc import procedures as proc
@@ -64,17 +64,10 @@ class LUBackupPrepare(InstanceLU):
 
 
 @register
-class LUBackupExport(InstanceLU):
+class LUBackupExport(TargetNodeLU):
     OPCODE = OpBackupExport
     HPATH = "instance-export"
     op: OpBackupExport
-    NODE_LOCKS_SHARED = False
-
-    def declare_locks(self, level: Level) -> LockRequest | None:
-        request = super().declare_locks(level)
-        if level == Level.NODE and request is not None:
-            return LockRequest(sorted({*request.names, self.op.target_node}), shared=False)
-        return request
 
     @classmethod
     def check_opcode(cls, op: Any) -> None:

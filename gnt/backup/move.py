@@ -16,11 +16,10 @@ from typing import Any
 from gnt import constants, disktypes
 from gnt.backup.copy import End, copy_disk
 from gnt.backup.opcodes import OpInstanceMove
+from gnt.backup.target_lu import TargetNodeLU
 from gnt.errors import ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.instance.common import build_spec, check_free_memory, check_node_online, check_node_usable, instance_memory
-from gnt.instance.lifecycle import InstanceLU
-from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import register
 from gnt.objects import Node
 from gnt.rpc import procedures as proc
@@ -33,17 +32,10 @@ def copyable(dev_type: str) -> bool:
 
 
 @register
-class LUInstanceMove(InstanceLU):
+class LUInstanceMove(TargetNodeLU):
     OPCODE = OpInstanceMove
     HPATH = "instance-move"
     op: OpInstanceMove
-    NODE_LOCKS_SHARED = False
-
-    def declare_locks(self, level: Level) -> LockRequest | None:
-        request = super().declare_locks(level)
-        if level == Level.NODE and request is not None:
-            return LockRequest(sorted({*request.names, self.op.target_node}), shared=False)
-        return request
 
     def hooks_env(self) -> dict[str, Any]:
         env = {"TARGET_NODE": self.op.target_node, "SHUTDOWN_TIMEOUT": self.op.shutdown_timeout}
