@@ -222,6 +222,8 @@ async def instance_reboot(args: proc.InstanceRebootArgs) -> None:
         await _assemble_disks(spec)
         await hv.start(spec)
         return
+    if args.reboot_type == "hard":
+        await _assemble_disks(spec)  # a hard reboot may start the guest afresh (xen: destroy, create) from its disks
     await hv.reboot(spec, hard=args.reboot_type == "hard")
 
 
