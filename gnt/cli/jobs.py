@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gnt.cli.client import Client
@@ -64,6 +65,32 @@ def run_ops(client: Client, ops: list[dict[str, Any]], submit: bool = False, qui
         print(f"JobID: {job_id}")
         return None
     return wait_job(client, job_id, quiet)
+
+
+def follow_jobs(
+    client: Client,
+    jobs: Iterable[tuple[str, bool, Any]],
+    refused: Callable[[str, Any], str],
+    failed: Callable[[str, Any, Exception], str],
+    wait: Callable[[Client, Any], Any] | None = None,
+) -> int:
+    """Follow jobs another job submitted (label, submitted?, job id or refusal) to their ends.
+
+    Every job is reported, then the number that failed or were never submitted is returned; the
+    caller words the lines (`refused(label, reason)`, `failed(label, job_id, error)`).
+    """
+    bad = 0
+    for label, ok, value in jobs:
+        if not ok:
+            print(refused(label, value))
+            bad += 1
+            continue
+        try:
+            (wait or wait_job)(client, value)
+        except Exception as err:  # noqa: BLE001 - every job is reported, then the count
+            print(failed(label, value, err))
+            bad += 1
+    return bad
 
 
 def warn(message: str) -> None:

@@ -280,7 +280,7 @@ def evacuate(
     Example:
       gnt-group evacuate --to rack2 -I hail rack1
     """
-    from gnt.cli.jobs import wait_job
+    from gnt.cli.jobs import follow_jobs
 
     op = {
         "OP_ID": "OP_GROUP_EVACUATE",
@@ -296,17 +296,12 @@ def evacuate(
     outcome = run_ops(cl, [op], submit)
     if outcome is None or dry_run:
         return
-    bad = 0
-    for ok, job_id in outcome[0].get("jobs", []):
-        if not ok:
-            print(f"Job submission failed: {job_id}")
-            bad += 1
-            continue
-        try:
-            wait_job(cl, job_id)
-        except Exception as err:  # noqa: BLE001 - every job is reported, then the count
-            print(f"Job {job_id}: {err}")
-            bad += 1
+    bad = follow_jobs(
+        cl,
+        [("", ok, value) for ok, value in outcome[0].get("jobs", [])],
+        refused=lambda _label, reason: f"Job submission failed: {reason}",
+        failed=lambda _label, job_id, err: f"Job {job_id}: {err}",
+    )
     if bad:
         print(f"There were {bad} errors during the evacuation.")
         sys.exit(1)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields
-from gnt.cli.jobs import run_ops, wait_job
+from gnt.cli.jobs import follow_jobs, run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.units import format_size
@@ -217,19 +217,14 @@ def add_multi_commands(main: click.Group) -> None:
 
 
 def _wait_all(cl: Any, jobs: list[tuple[str, bool, Any]]) -> int:
-    """Follow each submitted job to its end; the number that failed (or were never submitted)."""
-    bad = 0
-    for name, ok, job_id in jobs:
-        if not ok:
-            print(f"Instance {name}: job submission failed: {job_id}")
-            bad += 1
-            continue
-        try:
-            wait_job(cl, job_id)
-        except Exception as err:  # noqa: BLE001 - every instance is reported, then the count
-            print(f"Instance {name}: {err}")
-            bad += 1
-    return bad
+    """Follow each instance's job to its end; the number that failed (or were never submitted)."""
+    return follow_jobs(
+        cl,
+        jobs,
+        refused=lambda name, reason: f"Instance {name}: job submission failed: {reason}",
+        failed=lambda name, _job, err: f"Instance {name}: {err}",
+        wait=wait_job,
+    )
 
 
 def _order(instances: tuple[str, ...]) -> Any:

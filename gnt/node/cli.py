@@ -21,7 +21,7 @@ from gnt.cli.common import (
     run_list,
     validate_ops,
 )
-from gnt.cli.jobs import run_ops, wait_job
+from gnt.cli.jobs import follow_jobs, run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
 from gnt.node.restricted_cli import add_restricted_command
@@ -447,18 +447,13 @@ def _run_and_follow(op: dict[str, Any], submit: bool) -> None:
     result = run_ops(cl, [op], submit)
     if not result:
         return
-    failed = False
-    for ok, job_id in result[0]["jobs"]:
-        if not ok:
-            print(f"Job submission failed: {job_id}")
-            failed = True
-            continue
-        try:
-            wait_job(cl, job_id)
-        except Exception as err:  # noqa: BLE001 - report and continue with the others
-            print(f"Job {job_id} failed: {err}")
-            failed = True
-    if failed:
+    bad = follow_jobs(
+        cl,
+        [("", ok, value) for ok, value in result[0]["jobs"]],
+        refused=lambda _label, reason: f"Job submission failed: {reason}",
+        failed=lambda _label, job_id, err: f"Job {job_id} failed: {err}",
+    )
+    if bad:
         raise SystemExit(1)
 
 
