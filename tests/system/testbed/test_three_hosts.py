@@ -1,5 +1,8 @@
-"""`replace-disks -n` to a host that loses power halfway through the resync (issue 8's failure path):
-the old secondary is kept until the new one is in sync, so the instance ends where it started.
+"""Three hosts, one cluster, two failure stories in order.
+
+First, `replace-disks -n` to a host that loses power halfway through the resync (issue 8's failure
+path): the old secondary is kept until the new one is in sync, so the instance ends where it started.
+Then issue 9's: certificates rolled during a migration, and the master's host losing power.
 
 Three hosts: node1 (master, primary), node2 (secondary), node3 (the new secondary). The cluster's
 DRBD resync rate is turned down so the copy to node3 takes long enough to pull node3's plug in the
@@ -116,3 +119,65 @@ def test_the_old_secondary_is_kept_when_the_new_one_dies_mid_resync(three_hosts:
     assert minors(node3) == {}
     verify = cluster.gnt("gnt-cluster verify", check=False)
     assert verify.rc == 0 and "ERROR" not in verify.stdout, verify.stdout
+
+
+def _digest(host: Any, path: str) -> str:
+    return str(host.run(f"sha256sum {path}").stdout.split()[0])
+
+
+def _statuses(host: Any, *job_ids: str) -> list[str]:
+    return host.run(f"gnt-job list --no-headers -o status {' '.join(job_ids)}").stdout.split()
+
+
+def test_certificates_roll_during_a_migration_and_the_master_loses_power(three_hosts: GntCluster, timed) -> None:
+    """Issue 9's day on three hosts, after the test above (inst1 is a healthy drbd instance on
+    node1:node2): `renew-crypto` is submitted while `inst1` migrates, and both finish; then the
+    master's host loses power, node2 takes over by the vote of the two hosts left, finds every job
+    of the old master in its queue, and when node1 comes back its gnt-masterd stands down and the
+    cluster verifies clean with node1 as an ordinary node."""
+    cluster = three_hosts
+    node1, node2, node3 = (cluster.bed[name] for name in ("node1", "node2", "node3"))
+    assert primary_of(cluster, "inst1") == "node1"
+    certs_before = {h.name: _digest(h, "/var/lib/gnt/server.pem") for h in (node1, node2, node3)}
+
+    migrate = cluster.gnt("gnt-instance migrate --submit -f inst1").stdout.strip().split()[-1]
+    renew = (
+        cluster.gnt("gnt-cluster renew-crypto --submit --new-cluster-certificate --new-node-certificates -f")
+        .stdout.strip()
+        .split()[-1]
+    )
+    with timed("migrate + renew-crypto submitted together, until both end"):
+        for job_id in (migrate, renew):
+            cluster.gnt(f"gnt-job watch {job_id}", check=False, timeout=900)
+    assert _statuses(node1, migrate, renew) == ["success", "success"], job_log(cluster, migrate) + job_log(
+        cluster, renew
+    )
+    assert primary_of(cluster, "inst1") == "node2"
+    certs_after = {h.name: _digest(h, "/var/lib/gnt/server.pem") for h in (node1, node2, node3)}
+    assert all(certs_after[name] != certs_before[name] for name in certs_before), (certs_before, certs_after)
+    verify = cluster.gnt("gnt-cluster verify", check=False)
+    assert verify.rc == 0 and "ERROR" not in verify.stdout, verify.stdout
+
+    node1.power_off()
+    with timed("master-failover to node2 with the master's host powered off"):
+        node2.run("gnt-cluster master-failover", timeout=600)
+    assert node2.run("gnt-cluster getmaster").stdout.strip() == "node2"
+    # the queue came with it: the jobs the old master ran, with their logs
+    assert _statuses(node2, migrate, renew) == ["success", "success"]
+    assert "migrat" in node2.run(f"gnt-job info {migrate}").stdout.lower()
+    assert node2.run("gnt-instance list --no-headers -o pnode,status inst1").stdout.split() == ["node2", "running"]
+
+    with timed("cold boot of the old master's host until its node daemon serves"):
+        node1.power_on()
+        node1.run("modprobe dm_mod && modprobe drbd usermode_helper=/bin/true")
+        start_noded(node1)
+    stale = node1.run("timeout 120 gnt-masterd", check=False, timeout=180)
+    assert stale.rc == 1, stale.stdout + stale.stderr
+    assert "no longer the master" in stale.stderr and "node2" in stale.stderr, stale.stderr
+    assert node1.run("gnt-cluster getmaster").stdout.strip() == "node2"
+
+    node2.run("gnt-cluster verify-disks")
+    verify = node2.run("gnt-cluster verify", check=False)
+    assert verify.rc == 0 and "ERROR" not in verify.stdout, verify.stdout
+    unfinished = node2.run("gnt-job list --no-headers -o status").stdout.split()
+    assert not {"queued", "waiting", "running", "canceling"} & set(unfinished), unfinished
