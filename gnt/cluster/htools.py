@@ -101,6 +101,12 @@ def balance(
         print(line)
     print(f"Cluster score improved from {plan.initial_score:.8f} to {plan.final_score:.8f}")
     print(f"Solution length={len(plan.moves)}")
+    if any(model.node_locs) or any(model.inst_dloc):  # failure domains: where the plan leaves them
+        from gnt.alloc.location import location_report
+
+        group = next((i for i, g in enumerate(model.groups) if g.name == plan.group), 0)
+        for line in location_report(model, model.group_nodes(group)).lines():
+            print(line)
     if save_file:
         save_text(model, save_file)
         print(f"The cluster state after the plan was saved to file '{save_file}'")
