@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnt.alloc.evaluate import Evaluator, reduce_score
+from gnt.alloc.location import location_masks
 from gnt.alloc.model import EXT_MIRRORED, ClusterModel, Instance
 from gnt.alloc.ops import InstAttrs, add_instance, add_pri, add_sec, place, relocate, unplace
-from gnt.alloc.location import location_masks
 from gnt.alloc.score import MAP_IDX, WEIGHTS, NodeState, ScoreState, node_values
 from gnt.errors import OpPrereqError
 
