@@ -23,6 +23,7 @@ from gnt.alloc import (
     apply_move,
     balance,
     build_request,
+    change_group,
     cluster_score,
     generate_cluster,
     process_request,
@@ -260,3 +261,17 @@ def test_iallocator_allocation_keeps_to_groups_connected_to_the_nics_network() -
     if Path(HAIL).exists():  # Ganeti's hail reads the same request the same way
         req["request"]["nics"] = [{"network": "net-1", "ip": None, "mac": "aa:00:00:00:00:01"}]
         assert _hail(m, req["request"])["result"] == ["b1"]
+
+
+def test_change_group_only_picks_groups_connected_to_the_instances_networks() -> None:
+    nodes = [
+        Node(name, 32768, 1024, free, 500000, 400000, 8, group=g)
+        for name, free, g in (("a1", 20000, 0), ("b1", 30000, 1), ("c1", 12000, 2))
+    ]
+    groups = [Group("ga", "ua", networks=["n1"]), Group("gb", "ub"), Group("gc", "uc", networks=["n1"])]
+    inst = Instance("web", 1024, 0, 1, "running", 0, -1, "diskless", networks=("n1",))
+    m = ClusterModel(groups, nodes, [inst])
+    free = ClusterModel(groups, [Node(**vars(n)) for n in nodes], [Instance(**{**vars(inst), "networks": ()})])
+    assert change_group(free, ["web"])[0][0][1] == "gb"  # the control: the emptiest group
+    moved, failed, _ = change_group(m, ["web"])
+    assert failed == [] and moved[0][1:] == ["gc", ["c1"]]
