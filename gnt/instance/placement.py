@@ -254,7 +254,7 @@ async def nodes_for_new_instance(
         if shared:  # advisory, as in Ganeti: no pair in distinct failure domains could take it
             lu.warning(
                 f"Primary {chosen[0].name} and secondary {chosen[1].name} of {name} share failure domain"
-                f" {', '.join(shared)}: no pair in distinct locations can host the instance"
+                f" {', '.join(shared)}: the allocator found no fitting pair in distinct locations"
             )
     return chosen
 

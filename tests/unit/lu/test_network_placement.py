@@ -3,11 +3,14 @@ network (`network=NAME`, `ip=pool` too) lands only in a node group that network 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gnt.errors import ECODE_NORES, OpPrereqError
 from gnt.group.logic import LUGroupAdd, LUGroupAssignNodes
 from gnt.group.opcodes import OpGroupAdd, OpGroupAssignNodes
+from gnt.instance import placement
 from gnt.instance.create import LUInstanceCreate
 from gnt.network.logic import LUNetworkAdd, LUNetworkConnect
 from gnt.network.opcodes import OpNetworkAdd, OpNetworkConnect
@@ -68,3 +71,38 @@ def test_an_instance_needing_two_networks_of_different_groups_cannot_be_placed(t
     with pytest.raises(OpPrereqError, match="is not connected to network") as err:
         _create(two_groups, "split", [{"network": "net1"}, {"network": "net2"}])
     assert err.value.args[1] == ECODE_NORES and two_groups.cfg.find_instance("split") is None
+
+
+def test_a_mirror_placed_inside_one_failure_domain_is_warned_about(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The allocator keeps a DRBD pair in distinct locations when it can; when its answer shares one
+    (no other pair fitted), the create job says so."""
+    cfg = harness.cfg
+    cfg.cluster.tags = ["htools:nlocation:rack"]
+    cfg.node("node1").tags, cfg.node("node2").tags = ["rack:a"], ["rack:a"]
+
+    async def answer(lu: object, name: object, request: dict[str, object]) -> list[str]:
+        assert request["required_nodes"] == 2
+        return ["node1", "node2"]
+
+    monkeypatch.setattr(placement, "run_iallocator", answer)
+
+    class Lu:
+        def __init__(self) -> None:
+            self.cfg, self.warnings = cfg, []
+
+        def warning(self, message: str) -> None:
+            self.warnings.append(message)
+
+    lu = Lu()
+    nodes = asyncio.run(placement.nodes_for_new_instance(lu, "db1", "hail", "drbd", 128, 1, [1024], []))  # type: ignore[arg-type]
+    assert [n.name for n in nodes] == ["node1", "node2"]
+    assert lu.warnings == [
+        "Primary node1 and secondary node2 of db1 share failure domain rack:a: the allocator found no fitting"
+        " pair in distinct locations"
+    ]
+    cfg.node("node2").tags = ["rack:b"]
+    lu.warnings.clear()
+    asyncio.run(placement.nodes_for_new_instance(lu, "db2", "hail", "drbd", 128, 1, [1024], []))  # type: ignore[arg-type]
+    assert lu.warnings == []
