@@ -243,7 +243,14 @@ async def nodes_for_new_instance(
         "required_nodes": 2 if template == "drbd" else 1,
         "hypervisor": lu.cfg.cluster.default_hypervisor,
     }
-    names = await run_iallocator(lu, allocator, request)
+    try:
+        names = await run_iallocator(lu, allocator, request)
+    except OpPrereqError as err:  # the allocator names networks by uuid (the protocol's); the admin by name
+        message = str(err.args[0]) if err.args else str(err)
+        for nic in request_nics:
+            if nic["network"] is not None:
+                message = message.replace(nic["network"], lu.cfg.networks[nic["network"]].name)
+        raise OpPrereqError(message, *err.args[1:]) from None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and lu.cfg.find_node(n) for n in names):
         raise OpPrereqError(f"The iallocator's answer {str(names)[:200]} names no known node", ECODE_NORES)
     chosen = [lu.cfg.node(n) for n in names]

@@ -68,7 +68,7 @@ def test_a_network_no_group_is_connected_to_is_refused_by_name(two_groups: Harne
 def test_an_instance_needing_two_networks_of_different_groups_cannot_be_placed(two_groups: Harness) -> None:
     op = OpNetworkConnect(network_name="net2", group_name="default", network_mode="routed", network_link="100")
     two_groups.run(op, LUNetworkConnect)
-    with pytest.raises(OpPrereqError, match="is not connected to network") as err:
+    with pytest.raises(OpPrereqError, match="group rack2 is not connected to network net2") as err:
         _create(two_groups, "split", [{"network": "net1"}, {"network": "net2"}])
     assert err.value.args[1] == ECODE_NORES and two_groups.cfg.find_instance("split") is None
 
