@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnt.alloc.evaluate import Evaluator, reduce_score
+from gnt.alloc.location import location_masks
 from gnt.alloc.model import EXT_MIRRORED, ClusterModel, Instance
 from gnt.alloc.ops import InstAttrs, add_instance, add_pri, add_sec, place, relocate, unplace
-from gnt.alloc.score import NodeState, ScoreState, node_values
+from gnt.alloc.score import MAP_IDX, WEIGHTS, NodeState, ScoreState, node_values
 from gnt.errors import OpPrereqError
 
 __all__ = [
@@ -78,23 +79,35 @@ def pair_scores(
         reasons[why or "no usable nodes"] += 1
         return tg, np.full((len(tg), len(tg)) if inst.has_secondary else len(tg), np.inf)
     ss = ScoreState(m, nodes)
-    tags = any(m.inst_excl) or bool(m._excl_tags(inst))
-    rows = reduce_score(m, ss, tags, any(m.node_locs) or any(m.inst_dloc))
+    excl, dloc = m._excl_tags(inst), m._dloc_tags(inst)
+    loc = location_masks(m, tg, dloc)
+    rows = reduce_score(m, ss, any(m.inst_excl) or bool(excl), loc.active)
     st = NodeState.gather(m, tg)
     vals = node_values(st, rows)
-    inc, clash = _tag_clash(m, m._excl_tags(inst), tg)
-    st_p = st.replace(conflicts=st.conflicts + inc)
+    inc, clash = _tag_clash(m, excl, tg)
+    # the new instance's own location score on its primary: unmet desired locations (and, for a
+    # pair, the failure domains primary and secondary share: added per pair below), as hail's
+    st_p = st.replace(conflicts=st.conflicts + inc, loc_score=st.loc_score + loc.unmet)
     p_only, bad_p = add_pri(st_p, x)
     reasons.update(_fail_reasons(st, p_only, x))
+    dmap = WEIGHTS[MAP_IDX] * _map_gain(m, excl, tg)
     if not inst.has_secondary:
-        return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only, rows)]))
+        return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only, rows)]) + dmap)
     k = len(tg)
     row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
     p_new = NodeState(**{f: np.reshape(v, (k, 1)) for f, v in vars(p_only).items()})
+    p_new = p_new.replace(loc_score=p_new.loc_score + loc.shared)
     s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg)].T)
     bad = (bad_p | clash)[:, None] | bad_s | np.eye(k, dtype=bool)
     sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new, rows), node_values(s_new, rows)])
-    return tg, np.where(bad, np.inf, sc)
+    return tg, np.where(bad, np.inf, sc + dmap[:, None])
+
+
+def _map_gain(m: ClusterModel, excl: tuple[str, ...], nodes: np.ndarray) -> np.ndarray:
+    """How much the location-exclusion component grows if the instance becomes primary on each node."""
+    if not excl:
+        return np.zeros(len(nodes))
+    return np.array([sum(1 for k in m.map_keys(int(n), excl) if m.inst_map.get(k, 0) >= 1) for n in nodes], float)
 
 
 def _in_group(
@@ -104,11 +117,27 @@ def _in_group(
     tg, sc = pair_scores(m, inst, x, group, exclude, reasons)
     if sc.size == 0:
         return None
-    j = np.unravel_index(int(np.argmin(sc)), sc.shape)
+    j = np.unravel_index(int(np.argmin(_distinct_domains_first(m, tg, sc))), sc.shape)
     if not np.isfinite(sc[j]):
         return None
     snode = int(tg[j[1]]) if sc.ndim == 2 else -1
     return Placement(int(tg[j[0]]), snode, group, float(sc[j]))
+
+
+def _distinct_domains_first(m: ClusterModel, tg: np.ndarray, sc: np.ndarray) -> np.ndarray:
+    """The pair scores with every pair refused that shares more failure domains than it must.
+
+    hail only adds the shared locations to the score, so a lopsided cluster can still make it
+    put both halves of a mirror in one rack; like a rack-aware replica placement, gnt's allocator
+    takes a pair in distinct locations whenever one fits, and the score decides among those.
+    """
+    if sc.ndim != 2 or not any(m.node_locs[int(n)] for n in tg):
+        return sc
+    shared = location_masks(m, tg, frozenset()).shared
+    ok = np.isfinite(sc)
+    if not ok.any():
+        return sc
+    return np.where(ok & (shared == shared[ok].min()), sc, np.inf)
 
 
 def _candidate_groups(m: ClusterModel, group: str | None) -> list[int]:
@@ -121,6 +150,14 @@ def _candidate_groups(m: ClusterModel, group: str | None) -> list[int]:
     return sorted(gs, key=lambda i: _POLICY_RANK[m.groups[i].alloc_policy]) or [0]
 
 
+def _missing_networks(m: ClusterModel, inst: Instance, group: int) -> list[str]:
+    """The networks the instance's NICs name that group `group` is not connected to."""
+    if not inst.networks or not m.groups:
+        return []
+    have = set(m.groups[group].networks)
+    return sorted({n for n in inst.networks if n not in have})
+
+
 def find_placement(
     m: ClusterModel, inst: Instance, group: str | None = None, exclude: set[int] | None = None
 ) -> tuple[Placement | None, Counter[str]]:
@@ -131,6 +168,10 @@ def find_placement(
     best: Placement | None = None
     best_rank = None
     for g in _candidate_groups(m, group):
+        missing = _missing_networks(m, inst, g)
+        if missing:  # hail's filterValidGroups: a NIC's network must be connected to the group
+            reasons[f"group {m.groups[g].name} is not connected to network {', '.join(missing)}"] += 1
+            continue
         rank = _POLICY_RANK.get(m.groups[g].alloc_policy, 2) if m.groups else 0
         if best is not None and best_rank is not None and rank > best_rank:
             break

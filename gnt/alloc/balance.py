@@ -153,17 +153,13 @@ class _Search:
         after = node_values(NodeState.gather(m, np.array(touched)))
         self.ss.s = self.ss.s + after.sum(axis=1) - before.sum(axis=1)
         self.ss.q = self.ss.q + (after * after).sum(axis=1) - (before * before).sum(axis=1)
-        self.ss.map_value = _map(m)
+        self.ss.map_value = m.location_exclusion(self.nodes)
         self.ss.reduce(self.ev.rows, self.ss.wr)
         self.ev.vals[:, touched] = after
         for n in touched:
             self.ev.m1[n], self.ev.a1[n], self.ev.m2[n] = _row_top2(m.peers[n])
         move.score = self.ss.score()
         return move
-
-
-def _map(m: ClusterModel) -> float:
-    return float(sum(m.inst_map.values()) - len(m.inst_map))
 
 
 def _row_top2(row: np.ndarray) -> tuple[int, int, int]:

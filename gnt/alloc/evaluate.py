@@ -5,9 +5,9 @@ computed with the vectorised primitives of `gnt.alloc.ops`, turned into metric v
 swapped into the running sums of `ScoreState`: the result is an (instances x targets) score
 matrix per move type, with +inf where the move is not allowed.
 
-Exclusion-tag conflicts and location scores are part of the evaluation; the global
-location-exclusion component is held constant while candidates are compared (it is exact
-again as soon as a move is applied).
+Exclusion-tag conflicts, location scores and the location-exclusion component (htools'
+(location, exclusion tag) map) are all part of the evaluation, so candidates are compared on
+the exact score hbal would give them.
 """
 
 from __future__ import annotations
@@ -131,9 +131,36 @@ class Evaluator:
                 out[pos] = sum(1 for t in self.m.inst_excl[idx[pos]] if c.get(t, 0) > 1)
         return out
 
-    def _score(self, olds: list[np.ndarray], news: list[NodeState], bad: np.ndarray) -> np.ndarray:
+    def _map_delta(self, idx: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray | int:
+        """Change of the location-exclusion component when instances `idx` (column) move their
+        primary from `old` to `new` (broadcast); 0 where they have no exclusion tag.
+
+        A (group, location, tag) key counts its instances beyond the first: leaving a key held by
+        two or more lowers it by one, joining a key already held raises it by one, and a key both
+        nodes have is unchanged.
+        """
+        if not (self.has_tags and self.has_loc):
+            return 0
+        m = self.m
+        shape = np.broadcast_shapes(np.shape(idx), np.shape(old), np.shape(new))
+        out = np.zeros(shape, np.int64)
+        ii, oo, nn = np.broadcast_arrays(idx, old, new)
+        for pos in np.ndindex(shape):
+            tags = m.inst_excl[ii[pos]]
+            o, n = int(oo[pos]), int(nn[pos])
+            if not tags or o == n:
+                continue
+            before, after = set(m.map_keys(o, tags)), set(m.map_keys(n, tags))
+            out[pos] = sum(1 for k in after - before if m.inst_map.get(k, 0) >= 1) - sum(
+                1 for k in before - after if m.inst_map.get(k, 0) >= 2
+            )
+        return out
+
+    def _score(
+        self, olds: list[np.ndarray], news: list[NodeState], bad: np.ndarray, dmap: np.ndarray | int = 0
+    ) -> np.ndarray:
         vals = [node_values(s, self.rows) for s in news]
-        sc = self.ss.eval(olds, vals)
+        sc = self.ss.eval(olds, vals) + WEIGHTS[MAP_IDX] * dmap
         return np.where(bad, np.inf, sc)
 
     # -- the move types -------------------------------------------------------------------
@@ -185,7 +212,7 @@ class Evaluator:
             pmid = p_gone.replace(conflicts=stP.conflicts - dec_p, loc_score=stP.loc_score - old_l)
             b, b2 = add_sec(pmid, x, m.peers[pn, s_safe].reshape(col), ~offP)
             bad = b1 | b2 | ~drbd | (tclash & ~offP)
-            consider(0, self._score([vP, vS], [b, a], bad), S, P)
+            consider(0, self._score([vP, vS], [b, a], bad, self._map_delta(I2, P, S2)), S, P)
         if T.size == 0:
             return Candidates(best, kind, new_p, new_s)
         if "replace_secondary" in kinds:
@@ -200,25 +227,32 @@ class Evaluator:
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, True)
             p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], ~offS)
             bad = b1 | b2 | clash | ~drbd | tclash
-            consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad), T, P)
+            dmap = self._map_delta(I2, P, T)
+            consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad, dmap), T, P)
         if "replace_primary" in kinds:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, S, I2)), x, ~offP)
             _, b0 = add_pri(s_gone, x, ~offP)
+            # the old secondary is the primary for a while (htools' temporary primary): its
+            # exclusion tags must admit the instance too, or hbal refuses the move (FailTags)
+            _, tclash_s = self._tags(I2, S2)
             s_mid = s_gone.replace(mem_touched=np.ones_like(s_gone.mem_touched))
             s_new, b2 = add_sec(s_mid, x, m.peers[s_safe][:, targets], ~offP)
-            bad = b0 | b1 | b2 | clash | ~drbd | (tclash & ~offP)
-            consider(3, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad), T, S)
+            bad = b0 | b1 | b2 | clash | ~drbd | ((tclash | tclash_s) & ~offP)
+            dmap = self._map_delta(I2, P, T)
+            consider(3, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), T, S)
         if "failover_and_replace" in kinds:
             inc, tclash = self._tags(I2, S2)
             s_new, b1 = add_pri(_adj(s_gone, inc, 0), x, ~offP)
             t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, ~offP)
             s_new = _adj(s_new, 0, self._lscore(S2, T, I2))
             bad = b1 | b2 | clash | ~drbd | (tclash & ~offP)
-            consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad), S, T)
+            dmap = self._map_delta(I2, P, S2)
+            consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), S, T)
         if "failover_to_any" in kinds:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, -np.ones_like(T), I2)), x, ~offP)
             bad = b1 | clash | drbd | (tclash & ~offP)
-            consider(5, self._score([vP, vT], [p_gone, t_new], bad), T, -np.ones_like(T))
+            dmap = self._map_delta(I2, P, T)
+            consider(5, self._score([vP, vT], [p_gone, t_new], bad, dmap), T, -np.ones_like(T))
         return Candidates(best, kind, new_p, new_s)

@@ -99,6 +99,13 @@ def _node(name: str, d: dict[str, Any], groups: dict[str, int]) -> Node:
     )
 
 
+def _nic_networks(nics: Any) -> tuple[str, ...]:
+    """The networks a request's NICs are on (Ganeti sends each NIC's ``network`` uuid, or null)."""
+    if not isinstance(nics, list):
+        return ()
+    return tuple(str(n["network"]) for n in nics if isinstance(n, dict) and n.get("network"))
+
+
 def _instance(name: str, d: dict[str, Any], nodes: dict[str, int] | None) -> Instance:
     disks = [int(x.get("size", 0)) for x in d.get("disks", [])]
     dsk = int(d.get("disk_space_total", sum(disks)))
@@ -114,6 +121,7 @@ def _instance(name: str, d: dict[str, Any], nodes: dict[str, int] | None) -> Ins
         spindle_use=int(d.get("spindle_use", 1)),
         disks=disks or None,
         forthcoming=bool(d.get("forthcoming", False)),
+        networks=_nic_networks(d.get("nics")),
     )
     if nodes is not None:
         names = d.get("nodes") or []
@@ -216,7 +224,7 @@ def _inst_dict(m: ClusterModel, x: Instance) -> dict[str, Any]:
         "nodes": nodes,
         "tags": list(x.tags),
         "admin_state": state,
-        "nics": [],
+        "nics": [{"network": net} for net in x.networks],
     }
 
 

@@ -168,6 +168,9 @@ class Instance:
     spindles: int | None = None
     forthcoming: bool = False
     disks: list[int] | None = None
+    #: networks (uuids, as the iallocator protocol names them) its NICs are on: only groups
+    #: connected to all of them can host it
+    networks: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -244,11 +247,33 @@ class ClusterModel:
         locp = [t[len(LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(LOCATION_PREFIX)]
         self.node_locs = [frozenset(t for t in n.tags if any(t.startswith(p) for p in locp)) for n in nodes]
         dlp = [t[len(DESIRED_LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(DESIRED_LOCATION_PREFIX)]
+        self.dloc_prefixes = dlp
         self.inst_excl = [self._excl_tags(x) for x in self.instances]
-        self.inst_dloc = [frozenset(t for t in x.tags if any(t.startswith(p) for p in dlp)) for x in self.instances]
+        self.inst_dloc = [self._dloc_tags(x) for x in self.instances]
 
     def _excl_tags(self, inst: Instance) -> tuple[str, ...]:
         return tuple(t for t in inst.tags if any(t.startswith(p) for p in self.ex_prefixes))
+
+    def _dloc_tags(self, inst: Instance) -> frozenset[str]:
+        """The instance's desired locations (tags under a ``htools:desiredlocation:`` prefix)."""
+        return frozenset(t for t in inst.tags if any(t.startswith(p) for p in self.dloc_prefixes))
+
+    def map_keys(self, node: int, excl: tuple[str, ...]) -> list[tuple[int, str, str]]:
+        """The (group, location, exclusion tag) keys an instance with `excl` adds as primary on `node`.
+
+        htools keeps these pairs per node and scores them over the online nodes of the scored group
+        only, so keys carry the group and offline (or drained) primaries add none.
+        """
+        if self.offline[node] or not excl:
+            return []
+        g = int(self.group[node])
+        return [(g, loc, ex) for loc in self.node_locs[node] for ex in excl]
+
+    def location_exclusion(self, nodes: np.ndarray | None = None) -> float:
+        """htools' location-exclusion component over `nodes`' groups: instances sharing an
+        exclusion tag whose primaries share a location, beyond the first of each pair."""
+        groups = None if nodes is None else set(self.group[np.asarray(nodes)].tolist())
+        return float(sum(c - 1 for (g, _, _), c in self.inst_map.items() if c > 1 and (groups is None or g in groups)))
 
     def rebuild(self) -> None:
         """Recompute every derived array from the static facts and the placement."""
@@ -270,7 +295,7 @@ class ClusterModel:
         self.inst_sp_f = np.zeros(n, np.float64)
         self.ptags: list[Counter[str]] = [Counter() for _ in range(n)]
         self.loc_score = np.zeros(n, i64)
-        self.inst_map: Counter[tuple[str, str]] = Counter()
+        self.inst_map: Counter[tuple[int, str, str]] = Counter()
         self.conflicts = np.zeros(n, i64)
         for idx, inst in enumerate(self.instances):
             self._load_instance(idx, inst)
@@ -311,9 +336,7 @@ class ClusterModel:
         if s >= 0:
             self.loc_score[p] += len(locs & self.node_locs[s])
         self.loc_score[p] += len(self.inst_dloc[idx] - locs)
-        for loc in locs:
-            for ex in self.inst_excl[idx]:
-                self.inst_map[(loc, ex)] += 1
+        self.inst_map.update(self.map_keys(p, self.inst_excl[idx]))
 
     def _load_forthcoming(self, inst: Instance) -> None:
         p, s = inst.pnode, inst.snode

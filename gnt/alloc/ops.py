@@ -194,12 +194,10 @@ def _set_tags(m: ClusterModel, idx: int, node: int, sign: int) -> None:
     if inst.snode >= 0:
         lscore += len(locs & m.node_locs[inst.snode])
     m.loc_score[node] += sign * lscore
-    for loc in locs:
-        for ex in tags:
-            key = (loc, ex)
-            m.inst_map[key] += sign
-            if m.inst_map[key] <= 0:
-                del m.inst_map[key]
+    for key in m.map_keys(node, tags):
+        m.inst_map[key] += sign
+        if m.inst_map[key] <= 0:
+            del m.inst_map[key]
 
 
 def relocate(m: ClusterModel, attrs: InstAttrs, idx: int, new_p: int, new_s: int) -> None:
@@ -279,5 +277,5 @@ def add_instance(m: ClusterModel, inst: Instance) -> int:
     m.instances.append(inst)
     m.inst_index[inst.name] = idx
     m.inst_excl.append(m._excl_tags(inst))
-    m.inst_dloc.append(frozenset())
+    m.inst_dloc.append(m._dloc_tags(inst))
     return idx

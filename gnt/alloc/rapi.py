@@ -43,6 +43,7 @@ MODEL_INSTANCE_FIELDS = (
     "tags",
     "admin_state",
     "oper_state",
+    "nic.networks",
 )
 
 
@@ -119,6 +120,7 @@ def _instance(d: dict[str, Any], nodes: dict[str, int]) -> Instance:
         auto_balance=bool(be.get("auto_balance", True)),
         spindle_use=_count(be.get("spindle_use", 1), "spindle_use", name),
         disks=sizes or None,
+        networks=tuple(str(n) for n in d.get("nic.networks") or [] if n),
     )
 
 
@@ -131,8 +133,10 @@ def model_from_rapi(
 ) -> ClusterModel:
     """A model from RAPI bulk node/instance/group dicts and the cluster ipolicy dict.
 
-    Groups need ``uuid`` and ``name`` (``alloc_policy``, ``ipolicy``, ``tags`` optional);
-    without groups, every node lands in one default group.
+    Groups need ``uuid`` and ``name`` (``alloc_policy``, ``ipolicy``, ``tags``, ``networks``
+    optional); without groups, every node lands in one default group. A group's ``networks``
+    and an instance's ``nic.networks`` must name networks the same way (the master passes uuids)
+    for network-aware placement.
     """
     cpol = ipolicy_from_dict(ipolicy)
     glist: list[Group] = []
@@ -145,7 +149,7 @@ def model_from_rapi(
                 g["uuid"],
                 g.get("alloc_policy", "preferred"),
                 list(g.get("tags") or []),
-                [],
+                list(g.get("networks") or []),
                 ipolicy_from_dict(g.get("ipolicy"), cpol),
             )
         )

@@ -9,7 +9,6 @@ candidate moves is scored in one numpy expression.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -202,10 +201,6 @@ def _merged_into(r: int) -> int:
     return _MERGE.get(r, r)
 
 
-def _map_value(counter: Counter[tuple[str, str]]) -> float:
-    return float(sum(counter.values()) - sum(1 for v in counter.values() if v > 0))
-
-
 class ScoreState:
     """Running sums of the metric components over a set of nodes (usually one group)."""
 
@@ -215,7 +210,7 @@ class ScoreState:
         self.n = float(np.count_nonzero(~model.offline[self.nodes]))
         self.s = vals.sum(axis=1)
         self.q = (vals * vals).sum(axis=1)
-        self.map_value = _map_value(model.inst_map)
+        self.map_value = model.location_exclusion(self.nodes)
 
     def stats(self, s: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Component statistics from sums; `s`/`q` have shape (NCOMP, ...)."""

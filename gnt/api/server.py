@@ -24,7 +24,7 @@ from aiohttp import web
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.api import job_control, node_routes, watcher_routes
+from gnt.api import job_control, node_routes, openapi, watcher_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.backup import rapi as backup_routes
@@ -44,7 +44,7 @@ from gnt.network import rapi as network_routes
 from gnt.node import query as nq
 from gnt.tags import rapi as tag_routes
 
-__all__ = ["Api", "UsersFile", "error_response", "read_users_file"]
+__all__ = ["Api", "UsersFile", "error_response", "openapi_text", "read_users_file"]
 
 Handler = Callable[[web.Request], Awaitable[Any]]
 STATUS_TEXT = {
@@ -89,6 +89,11 @@ _ROLES: dict[str, dict[str, bool]] = {
     "drained": {"drained": True},
     "offline": {"offline": True},
 }
+
+
+def openapi_text(app: web.Application) -> str:
+    """The OpenAPI document of `app` as served and shipped (doc/rapi-openapi.json)."""
+    return openapi.render(openapi.build_document(app, _GET_NEEDS_USER, _GET_NEEDS_WRITE))
 
 
 def error_response(status: int, explain: str, extra: dict[str, Any] | None = None) -> web.Response:
@@ -141,6 +146,7 @@ class Api:
         r.add_get("/version", self.version)
         r.add_get("/2/info", self.info)
         r.add_get("/2/features", self.features)
+        r.add_get(openapi.OPENAPI_PATH, self.openapi_document)
         r.add_get("/2/os", self.os_list)
         r.add_put("/2/modify", self.cluster_modify)
         r.add_get("/2/groups", self.groups)
@@ -233,6 +239,13 @@ class Api:
     @staticmethod
     async def version(request: web.Request) -> web.Response:
         return _json(2)
+
+    async def openapi_document(self, request: web.Request) -> web.Response:
+        """This API's OpenAPI document, generated from the routes it answers and the opcodes."""
+        cache = self.__dict__.setdefault("_openapi", {})
+        if id(request.app) not in cache:  # generated once per app: the routes never change
+            cache[id(request.app)] = openapi_text(request.app)
+        return web.Response(text=cache[id(request.app)], content_type="application/json")
 
     @staticmethod
     async def features(request: web.Request) -> web.Response:
@@ -662,6 +675,10 @@ class Api:
 
             data = [row for row in data if keep(lookup(row))]
         return [row[: len(selected)] for row in data]
+
+
+#: the OpenAPI document's body of `PUT /2/nodes/N/role`: the role as a bare JSON string, no opcode fields
+Api.node_role.openapi_body = {"type": "string", "enum": sorted(_ROLES)}  # type: ignore[attr-defined]
 
 
 def _renamed(body: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:

@@ -94,18 +94,38 @@ def balance(
     if max_moves is not None and max_moves < 0:
         raise ParameterError("--max-moves must be 0 or more")
     limit = UNLIMITED_MOVES if max_moves is None else max_moves
+    located = any(model.node_locs) or any(model.inst_dloc)
+    before = _location(model) if located else None
     plan = plan_balance(model, max_moves=limit, min_gain=min_gain, min_gain_limit=min_gain_limit)
     print(f"Initial score: {plan.initial_score:.8f}")
+    for line in before.lines() if before is not None else []:
+        print(line)
     print("Trying to minimize the CV...")
     for line in format_plan(plan):
         print(line)
     print(f"Cluster score improved from {plan.initial_score:.8f} to {plan.final_score:.8f}")
     print(f"Solution length={len(plan.moves)}")
+    if located and plan.moves:  # failure domains: where the plan leaves them
+        after = _location(model, plan.group)
+        print(f"After the plan: location score {after.location_score:g}, exclusion score {after.exclusion_score:g}")
     if save_file:
         save_text(model, save_file)
         print(f"The cluster state after the plan was saved to file '{save_file}'")
     if execute and plan.moves:
         _execute(plan, running)
+
+
+def _location(model: Any, group: str | None = None) -> Any:
+    """The failure-domain report of the balanced group (the biggest one, as `balance` picks)."""
+    import numpy as np
+
+    from gnt.alloc.location import location_report
+
+    if group is None:
+        index = int(np.bincount(model.group, minlength=1).argmax()) if len(model.nodes) else 0
+    else:
+        index = next((i for i, g in enumerate(model.groups) if g.name == group), 0)
+    return location_report(model, model.group_nodes(index))
 
 
 def _execute(plan: Any, running: dict[str, bool]) -> None:

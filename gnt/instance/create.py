@@ -214,6 +214,7 @@ class LUInstanceCreate(LogicalUnit):
             int(be["vcpus"]),
             self.disk_sizes,
             list(op.tags),
+            op.nics,
         )
         self.info(
             f"Selected nodes for instance {op.instance_name} via iallocator"

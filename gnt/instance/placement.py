@@ -67,7 +67,14 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
     insts = sorted(cfg.instances.values(), key=lambda i: i.name)
     inst_rows = q.as_dicts(inst_fields, q.evaluate(inst_fields, insts, iq.InstanceQueryContext(cfg, {})))
     groups = [
-        {"uuid": g.uuid, "name": g.name, "alloc_policy": g.alloc_policy, "tags": g.tags, "ipolicy": g.ipolicy}
+        {
+            "uuid": g.uuid,
+            "name": g.name,
+            "alloc_policy": g.alloc_policy,
+            "tags": g.tags,
+            "ipolicy": g.ipolicy,
+            "networks": sorted(g.networks),  # uuids, as the instances' nic.networks
+        }
         for g in cfg.groups.values()
     ]
     return model_from_rapi(node_rows, inst_rows, groups, cfg.cluster.ipolicy, cfg.cluster.tags)
@@ -182,6 +189,28 @@ async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def nic_networks(cfg: Any, nics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The iallocator request's NICs: each NIC's network uuid (or None) and address.
+
+    A network no node group is connected to is refused here, by name, before any allocator runs.
+    """
+    out: list[dict[str, Any]] = []
+    for index, nic in enumerate(nics):
+        name = nic.get("network") if isinstance(nic, dict) else None
+        if not isinstance(name, str) or name.lower() in ("", "none"):
+            out.append({"network": None, "ip": nic.get("ip") if isinstance(nic, dict) else None})
+            continue
+        net = cfg.network(name)
+        if not any(net.uuid in g.networks for g in cfg.groups.values()):
+            raise OpPrereqError(
+                f"NIC {index}: network {net.name} is connected to no node group, so no node can host the"
+                f" instance (gnt-network connect -N mode=...,link=... {net.name} GROUP)",
+                ECODE_NORES,
+            )
+        out.append({"network": net.uuid, "ip": nic.get("ip")})
+    return out
+
+
 async def nodes_for_new_instance(
     lu: LogicalUnit,
     name: str,
@@ -191,8 +220,15 @@ async def nodes_for_new_instance(
     vcpus: int,
     disk_sizes: list[int],
     tags: list[str],
+    nics: list[dict[str, Any]] | None = None,
 ) -> list[Node]:
-    """Primary (and secondary, for internally mirrored templates) for a new instance."""
+    """Primary (and secondary, for internally mirrored templates) for a new instance.
+
+    `nics` are the opcode's NICs: a NIC on a network (`network=NAME`, `ip=pool` too) may only land
+    in a node group that network is connected to, so the request names each NIC's network as
+    Ganeti's does and the allocator leaves out the groups that lack one.
+    """
+    request_nics = nic_networks(lu.cfg, nics or [])
     request = {
         "type": "allocate",
         "name": name,
@@ -203,14 +239,31 @@ async def nodes_for_new_instance(
         "spindle_use": 1,
         "disks": [{"size": s, "mode": "rw"} for s in disk_sizes],
         "disk_space_total": sum(disk_sizes),
-        "nics": [],
+        "nics": request_nics,
         "required_nodes": 2 if template == "drbd" else 1,
         "hypervisor": lu.cfg.cluster.default_hypervisor,
     }
-    names = await run_iallocator(lu, allocator, request)
+    try:
+        names = await run_iallocator(lu, allocator, request)
+    except OpPrereqError as err:  # the allocator names networks by uuid (the protocol's); the admin by name
+        message = str(err.args[0]) if err.args else str(err)
+        for nic in request_nics:
+            if nic["network"] is not None:
+                message = message.replace(nic["network"], lu.cfg.networks[nic["network"]].name)
+        raise OpPrereqError(message, *err.args[1:]) from None
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and lu.cfg.find_node(n) for n in names):
         raise OpPrereqError(f"The iallocator's answer {str(names)[:200]} names no known node", ECODE_NORES)
-    return [lu.cfg.node(n) for n in names]
+    chosen = [lu.cfg.node(n) for n in names]
+    if len(chosen) == 2:
+        from gnt.alloc.location import shared_locations
+
+        shared = shared_locations(lu.cfg.cluster.tags, chosen[0].tags, chosen[1].tags)
+        if shared:  # advisory, as in Ganeti: no pair in distinct failure domains could take it
+            lu.warning(
+                f"Primary {chosen[0].name} and secondary {chosen[1].name} of {name} share failure domain"
+                f" {', '.join(shared)}: the allocator found no fitting pair in distinct locations"
+            )
+    return chosen
 
 
 async def target_for_move(lu: LogicalUnit, inst: Instance, allocator: str | None) -> Node:

@@ -202,6 +202,44 @@ def test_htools_read_gnts_rapi_and_agree_with_gnt(cluster: VCluster, users: None
             cluster.ok("gnt-instance", "remove", "-f", name)
 
 
+LOCATION_TAGS = ("htools:nlocation:rack", "htools:iextags:svc", "htools:desiredlocation:rack")
+NODE_RACKS = (("node1", "rack:a"), ("node2", "rack:a"), ("node3", "rack:b"))
+
+
+def _coefficient(name: str, text: str) -> float:
+    return float(_number(rf"\n\s+{name}\s+([0-9.]+)\s+x", text))
+
+
+def test_htools_read_location_tags_from_gnts_rapi_and_agree_with_gnt(cluster: VCluster, users: None) -> None:
+    """Failure domains: node locations, exclusion tags and a desired location, read by hbal/hinfo
+    over gnt's RAPI; their location components and score equal the ones gnt reports."""
+    cluster.ok("gnt-cluster", "add-tags", *LOCATION_TAGS)
+    for node, rack in NODE_RACKS:
+        cluster.ok("gnt-node", "add-tags", node, rack)
+    # lt1, lt2: one service on two primaries in rack a (exclusion: 1); lt3 wants rack b, runs in a (location: 1)
+    placed = (("lt1", "node1", "svc:web"), ("lt2", "node2", "svc:web"), ("lt3", "node1", "rack:b"))
+    for name, node, tag in placed:
+        cluster.ok(*ADD_DISKLESS, "-B", "memory=128M", "--tags", tag, "-n", node, name)
+    try:
+        time.sleep(LIVE_CACHE_TTL + 0.5)  # as above: every tool reads the same settled free memory
+        master = cluster.address("node1")
+        hinfo = _run([_htool("hinfo"), "-m", master, "-v"])
+        assert _coefficient("location_score", hinfo) == 1.0
+        assert _coefficient("location_exclusion_score", hinfo) == 1.0
+        hbal = _run([_htool("hbal"), "-m", master])
+        gnt_balance = cluster.ok("gnt-cluster", "balance")
+        score = float(_number(r"Initial score: ([0-9.]+)", hbal))
+        assert float(_number(r"Initial score: ([0-9.]+)", gnt_balance)) == pytest.approx(score, abs=2e-8)
+        assert "Location score: 1, location exclusion score: 1" in gnt_balance
+        assert "lt3: primary node1 is not in desired location rack:b" in gnt_balance
+    finally:
+        for name, _, _ in placed:
+            cluster.run("gnt-instance", "remove", "-f", name)
+        for node, rack in NODE_RACKS:
+            cluster.run("gnt-node", "remove-tags", node, rack)
+        cluster.run("gnt-cluster", "remove-tags", *LOCATION_TAGS)
+
+
 def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClient) -> None:
     admin.job("CreateGroup", "gc-rack", alloc_policy="last_resort")
     try:
