@@ -210,9 +210,9 @@ async def apply(lu: LogicalUnit, plan: Plan, undo: Undo | None = None) -> list[l
             await pending.remove_disks(lu, node, [spec], inst.name)
         raise
     if undo is not None:  # a later failure in the same job takes the hotplugged disks out, then removes them
-        undo.steps.extend(mine.steps)
         for node, spec in created:
             undo.push(f"disk {spec.index} storage", lambda n=node, s=spec: pending.remove_disks(lu, n, [s], inst.name))
+        undo.steps.extend(mine.steps)  # run newest first: out of the guest before their storage goes
     inst.disks = plan.disks
     return plan.report
 

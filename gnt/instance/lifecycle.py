@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from gnt import constants
@@ -307,11 +308,13 @@ class LUInstanceSetParams(InstanceLU):
         plan = self.nic_plan
         claims = list(plan.claims.items()) if plan else []
         undo = hotplug.Undo()
+        saved = copy.deepcopy(self.instance)  # the steps change it in memory; put back if the job fails
         with netnics.claim(self.cfg, [c for _, c in claims]) as addresses:  # pool addresses held until committed
             try:
                 return await self._exec(undo, {uuid: ip for (uuid, _), ip in zip(claims, addresses, strict=True)})
             except GntError:
                 await undo.run(self)
+                self.instance.__dict__.update(saved.__dict__)
                 raise
 
     async def _exec(self, undo: hotplug.Undo, addresses: dict[str, str | None]) -> list[list[str]]:
@@ -345,9 +348,16 @@ class LUInstanceSetParams(InstanceLU):
             inst.primary_node = self.new_primary.uuid
             changes.append(["pnode", self.new_primary.name])
         extra: list[Any] = []
+        revert_pools = None
         if self.nic_plan:
-            extra = [self.cfg.cluster, *nic_modify.apply(self.cfg, inst, self.nic_plan)]
-        await self.cfg.commit([inst, *extra])
+            networks, revert_pools = nic_modify.apply(self.cfg, inst, self.nic_plan)
+            extra = [self.cfg.cluster, *networks]  # the cluster: its MAC counter
+        try:
+            await self.cfg.commit([inst, *extra])
+        except GntError:
+            if revert_pools is not None:
+                revert_pools()
+            raise
         undo.steps.clear()  # committed: the running guest and the config agree
         if self.disk_plan:
             await disk_modify.finish(self, self.disk_plan)

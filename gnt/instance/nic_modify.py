@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -370,23 +371,44 @@ def pick(cfg: ConfigManager, plan: Plan, addresses: dict[str, str | None]) -> li
     return report
 
 
-def apply(cfg: ConfigManager, inst: Any, plan: Plan) -> list[Any]:
-    """Set the instance's NICs and the pools; the networks to commit with the instance."""
+def apply(cfg: ConfigManager, inst: Any, plan: Plan) -> tuple[list[Any], Callable[[], None]]:
+    """Set the instance's NICs and the pools: the networks to commit with the instance, and a
+    function that puts the pools back as they were (should the commit fail)."""
     changed: dict[str, Any] = {}
+    done: list[tuple[Any, str, bool]] = []  # (network, address, reserved: True / released: False)
+
+    def revert() -> None:
+        for net, ip, reserved in reversed(done):
+            pool = AddressPool(net)
+            (pool.release if reserved else pool.reserve)(ip)
+        done.clear()
+
     keep = {(n.network, n.ip) for n in plan.nics if n.network and n.ip}
-    for net_uuid, ip in plan.released:
-        net = cfg.networks.get(net_uuid)
-        if net is None or (net_uuid, ip) in keep:
-            continue
-        pool = AddressPool(net)
-        shared = any(
-            other.uuid != inst.uuid and any(n.network == net_uuid and n.ip == ip for n in other.nics)
-            for other in cfg.instances.values()
-        )
-        if pool.contains(ip) and pool.is_reserved(ip) and not shared:
-            pool.release(ip)
-            changed[net_uuid] = net
+    try:
+        for net_uuid, ip in plan.released:
+            net = cfg.networks.get(net_uuid)
+            if net is None or (net_uuid, ip) in keep:
+                continue
+            pool = AddressPool(net)
+            shared = any(
+                other.uuid != inst.uuid and any(n.network == net_uuid and n.ip == ip for n in other.nics)
+                for other in cfg.instances.values()
+            )
+            if pool.contains(ip) and pool.is_reserved(ip) and not shared:
+                pool.release(ip)
+                done.append((net, ip, False))
+                changed[net_uuid] = net
+        for nic in plan.nics:
+            net = cfg.networks.get(nic.network) if nic.network else None
+            if net is None or not nic.ip:
+                continue
+            pool = AddressPool(net)
+            if not pool.is_reserved(nic.ip):  # --no-conflicts-check may share an address
+                pool.reserve(nic.ip)
+                done.append((net, nic.ip, True))
+                changed[net.uuid] = net
+    except OpPrereqError:
+        revert()
+        raise
     inst.nics = plan.nics
-    for net in netnics.reserve(cfg, inst):
-        changed[net.uuid] = net
-    return list(changed.values())
+    return list(changed.values()), revert

@@ -235,3 +235,18 @@ def test_dry_run_checks_hold_nothing_and_change_nothing(net: Harness) -> None:
     inst = net.cfg.instance("inst1")
     plan = check(net.cfg, inst, net.cfg.node("node1"), parse([["add", -1, {"network": "net1", "ip": "pool"}]]), True)
     assert len(plan.nics) == 2 and len(inst.nics) == 1 and pool(net) == ["10.9.0.4"]
+
+
+@pytest.mark.parametrize("change", [["remove", 0, {}], ["add", -1, {"network": "net1", "ip": "pool"}]])
+def test_a_failed_commit_leaves_the_instance_and_the_pools_as_they_were(
+    net: Harness, monkeypatch: pytest.MonkeyPatch, change: list[Any]
+) -> None:
+    from gnt.errors import ConfigurationError
+
+    async def broken(*args: Any, **kwargs: Any) -> int:
+        raise ConfigurationError("cannot write the config: disk full")
+
+    monkeypatch.setattr(net.cfg, "commit", broken)
+    with pytest.raises(ConfigurationError, match="disk full"):
+        net.run(modify(change), LUInstanceSetParams)
+    assert [n.ip for n in nics(net)] == ["10.9.0.4"] and pool(net) == ["10.9.0.4"]
