@@ -188,3 +188,17 @@ def test_no_changes_is_refused(harness: Harness) -> None:
     harness.add_instance("inst1", "node1", up=False)
     with pytest.raises(OpPrereqError, match="No changes submitted"):
         harness.run(op(hotplug=True), LUInstanceSetParams)
+
+
+def test_info_shows_the_runtime_memory_of_a_running_instance(harness: Harness) -> None:
+    from gnt.instance.cli_multi import info_tree
+    from gnt.instance.multi_opcodes import OpInstanceQueryData
+    from gnt.instance.query_data import LUInstanceQueryData
+
+    harness.add_instance("inst1", "node1")
+    harness.add_instance("db1", "node2", up=False)
+    harness.nodes["node1"].running["inst1"].memory = 96  # as after modify -m 96
+    result = harness.run(OpInstanceQueryData(instances=["inst1", "db1"]), LUInstanceQueryData)
+    assert (result["inst1"]["runtime_memory"], result["db1"]["runtime_memory"]) == (96, None)
+    assert info_tree(result["inst1"])["Runtime memory"] == "96MiB"
+    assert "Runtime memory" not in info_tree(result["db1"])
