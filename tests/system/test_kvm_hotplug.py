@@ -47,7 +47,8 @@ def test_guest_sees_a_hotplugged_nic_and_disk_come_and_go(make_node, netns) -> N
         _guest(
             node,
             spec,
-            "for i in $(seq 50); do [ -e /sys/class/net/eth1 ] && break; sleep 0.2; done; cat /sys/class/net/eth1/address",
+            "for i in $(seq 50); do [ -e /sys/class/net/eth1 ] && break; sleep 0.2; done;"
+            " cat /sys/class/net/eth1/address",
         )
     )
 
