@@ -93,17 +93,24 @@ def _nic_specs(lu: LogicalUnit, inst: Any, nics: list[Any]) -> dict[str, NicSpec
     return {n.uuid: n for n in build_spec(lu.cfg.cluster, shadow).nics}
 
 
+def _device(nic: NicSpec) -> tuple[Any, ...]:
+    """What the guest and the host side of a NIC are made of (its name is the config's only)."""
+    return (nic.mac, nic.mode, nic.link, nic.ip, nic.vlan, nic.network)
+
+
 async def apply_nics(lu: LogicalUnit, inst: Any, node: Any, plan: Plan, undo: Undo) -> None:
     """Take out the NICs removed or changed, plug in the new and changed ones (as they will be)."""
     spec = spec_of(lu, inst)
     old = {n.uuid: n for n in spec.nics}
     new = _nic_specs(lu, inst, plan.nics)
-    for nic in [*plan.removed, *[n for n in inst.nics if n.uuid in plan.modified]]:
+    # a NIC whose device does not change (only its name did) stays plugged in
+    replaced = [u for u in plan.modified if _device(old[u]) != _device(new[u])]
+    for nic in [*plan.removed, *[n for n in inst.nics if n.uuid in replaced]]:
         gone = old[nic.uuid]
         lu.feedback(f"* hotplug: taking out NIC {gone.mac} of {inst.name}")
         await _call(lu, node, spec, "remove", nic=gone)
         undo.push(f"NIC {gone.mac} back in", lambda g=gone: _call(lu, node, spec, "add", nic=g))
-    for uuid in [*plan.modified, *plan.added]:
+    for uuid in [*replaced, *plan.added]:
         nic = new[uuid]
         lu.feedback(f"* hotplug: plugging in NIC {nic.mac} of {inst.name}")
         await _call(lu, node, spec, "add", nic=nic)

@@ -322,7 +322,9 @@ class _Checker:
             pool.index(ip)  # inside the network, or a clear error
             if self.conflicts_check and self._taken(pool, ip):
                 raise OpPrereqError(f"IP {ip} not available in network {pool.net.name}", ECODE_NOTUNIQUE)
-        self.plan.claims[nic.uuid] = netnics.NicPlan(ip, nic.network, {}, self.conflicts_check)
+        # an address this call gives back (a NIC removed before) may be taken again by it
+        checked = self.conflicts_check and (nic.network, ip) not in self.plan.released
+        self.plan.claims[nic.uuid] = netnics.NicPlan(ip, nic.network, {}, checked)
 
     def _taken(self, pool: AddressPool, ip: str) -> bool:
         if (pool.net.uuid, ip) in self.plan.released:

@@ -250,3 +250,14 @@ def test_a_failed_commit_leaves_the_instance_and_the_pools_as_they_were(
     with pytest.raises(ConfigurationError, match="disk full"):
         net.run(modify(change), LUInstanceSetParams)
     assert [n.ip for n in nics(net)] == ["10.9.0.4"] and pool(net) == ["10.9.0.4"]
+
+
+def test_an_address_given_back_may_be_taken_again_in_the_same_call(net: Harness) -> None:
+    net.run(modify(["remove", 0, {}], ["add", -1, {"network": "net1", "ip": "10.9.0.4"}]), LUInstanceSetParams)
+    assert [n.ip for n in nics(net)] == ["10.9.0.4"] and nics(net)[0].name is None and pool(net) == ["10.9.0.4"]
+
+
+def test_hotplug_leaves_a_nic_whose_device_does_not_change_plugged_in(net: Harness) -> None:
+    running(net)
+    net.run(modify(["modify", 0, {"name": "uplink"}], hotplug=True), LUInstanceSetParams)
+    assert hotplug_calls(net) == [] and nics(net)[0].name == "uplink"
