@@ -202,3 +202,14 @@ def test_info_shows_the_runtime_memory_of_a_running_instance(harness: Harness) -
     assert (result["inst1"]["runtime_memory"], result["db1"]["runtime_memory"]) == (96, None)
     assert info_tree(result["inst1"])["Runtime memory"] == "96MiB"
     assert "Runtime memory" not in info_tree(result["db1"])
+
+
+def test_a_failed_disk_add_leaves_the_other_changes_out_of_the_config(disks: Harness) -> None:  # noqa: F811
+    from gnt.errors import StorageError
+
+    two_disk_instance(disks)
+    disks.nodes["node1"].fail["blockdev_create"] = StorageError("no space left")
+    with pytest.raises(OpExecError, match="no space left"):
+        disks.run(op(disks=[["add", -1, {"size": 32}]], beparams={"vcpus": 2}), LUInstanceSetParams)
+    inst = disks.cfg.instance("inst1")
+    assert inst.beparams.get("vcpus") is None and len(inst.disks) == 2
