@@ -308,13 +308,13 @@ class LUInstanceSetParams(InstanceLU):
         plan = self.nic_plan
         claims = list(plan.claims.items()) if plan else []
         undo = hotplug.Undo()
-        saved = copy.deepcopy(self.instance)  # the steps change it in memory; put back if the job fails
+        self._saved = copy.deepcopy(self.instance)  # the steps change it in memory; put back if the job fails
         with netnics.claim(self.cfg, [c for _, c in claims]) as addresses:  # pool addresses held until committed
             try:
                 return await self._exec(undo, {uuid: ip for (uuid, _), ip in zip(claims, addresses, strict=True)})
             except GntError:
                 await undo.run(self)
-                self.instance.__dict__.update(saved.__dict__)
+                self.instance.__dict__.update(self._saved.__dict__)
                 raise
 
     async def _exec(self, undo: hotplug.Undo, addresses: dict[str, str | None]) -> list[list[str]]:
@@ -330,6 +330,7 @@ class LUInstanceSetParams(InstanceLU):
             from gnt.instance import convert
 
             changes.extend(await convert.apply(self, inst, self.conversion, self.op.wait_for_sync))
+            self._saved = copy.deepcopy(inst)  # the conversion commits the instance itself
         if self.op.runtime_mem:
             changes.append(await modify_runtime.balloon(self, inst, self.pnode, self.op.runtime_mem))
         for key, value in self.beparams.items():
