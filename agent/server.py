@@ -17,6 +17,7 @@ import ssl
 
 from agent import candidate_files as _candidate_files  # noqa: F401 - registers candidate_files_write
 from agent import crypto as _crypto  # noqa: F401 - registers crypto_trust and crypto_install
+from agent import hotplug as _hotplug  # noqa: F401 - registers instance_hotplug and instance_balloon_memory
 from agent import httpserver, replica
 from agent import master_ip as _master_ip  # noqa: F401 - registers master_ip_activate/deactivate
 from agent import node_addresses as _node_addresses  # noqa: F401 - registers node_has_ip_address

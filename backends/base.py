@@ -22,7 +22,7 @@ from typing import Any
 
 from gnt import paths
 from gnt.errors import HypervisorError
-from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus, NicSpec
 
 
 class Hypervisor(abc.ABC):
@@ -137,3 +137,25 @@ class Hypervisor(abc.ABC):
         """Tell the running guest that disk `index` is now `size` MiB (grow-disk). Only drivers whose
         `gnt.disktypes.HYPERVISOR_CAPS` entry says `resizes_disks_online` implement it."""
         raise HypervisorError(f"Hypervisor {self.name} cannot resize a disk of a running instance")
+
+    # -- devices and memory of a running guest (gnt-instance modify --hotplug / -m) -------------
+    async def hotplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
+        """Plug `nic` into the running guest; on failure nothing of it is left (no tap, no device).
+        Only drivers whose `gnt.disktypes.HYPERVISOR_CAPS` entry says `hotplug` implement these."""
+        raise HypervisorError(f"Hypervisor {self.name} does not support hotplug")
+
+    async def unplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
+        """Take `nic` (found by uuid) out of the running guest, and its host side (tap) with it."""
+        raise HypervisorError(f"Hypervisor {self.name} does not support hotplug")
+
+    async def hotplug_disk(self, spec: InstanceSpec, disk: DiskSpec, path: str) -> None:
+        """Plug the disk at node path `path` into the running guest; on failure nothing is left."""
+        raise HypervisorError(f"Hypervisor {self.name} does not support hotplug")
+
+    async def unplug_disk(self, spec: InstanceSpec, disk: DiskSpec) -> None:
+        """Take the disk (found by uuid) out of the running guest; its storage stays."""
+        raise HypervisorError(f"Hypervisor {self.name} does not support hotplug")
+
+    async def balloon_memory(self, spec: InstanceSpec, memory: int) -> None:
+        """Set the running guest's memory to `memory` MiB; `instance_info` reports it from then on."""
+        raise HypervisorError(f"Hypervisor {self.name} cannot change the memory of a running instance")

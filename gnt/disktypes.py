@@ -75,6 +75,10 @@ class HypervisorCaps:
     #: a running guest can be told that a disk grew (kvm: QMP block_resize); otherwise grow-disk
     #: needs the instance stopped
     resizes_disks_online: bool = False
+    #: NICs and disks can be plugged into / taken out of a running guest (gnt-instance modify --hotplug)
+    hotplug: bool = False
+    #: a running guest's memory can be changed (gnt-instance modify -m)
+    balloons: bool = False
 
 
 DISK_KINDS: dict[str, DiskKind] = {
@@ -93,9 +97,11 @@ DISK_KINDS: dict[str, DiskKind] = {
 HYPERVISOR_CAPS: dict[str, HypervisorCaps] = {
     c.name: c
     for c in (
-        HypervisorCaps("kvm", live_migration=True, mirrors_local_disks=True, resizes_disks_online=True),
+        HypervisorCaps(
+            "kvm", live_migration=True, mirrors_local_disks=True, resizes_disks_online=True, hotplug=True, balloons=True
+        ),
         # the fake hypervisor's guests do not open their disks: a grow under them changes nothing they see
-        HypervisorCaps("fake", live_migration=True, resizes_disks_online=True),
+        HypervisorCaps("fake", live_migration=True, resizes_disks_online=True, hotplug=True, balloons=True),
         HypervisorCaps("xen-pvm", live_migration=True),
         HypervisorCaps("xen-hvm", live_migration=True),
     )

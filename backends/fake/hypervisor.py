@@ -29,7 +29,7 @@ from backends.base import Hypervisor
 from backends.fake import _migration, _proc
 from gnt import paths, serial
 from gnt.errors import HypervisorError
-from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, NicSpec, RunState
 
 DEFAULT_MEMORY_MB = 32768
 DEFAULT_DOM0_MB = 512
@@ -186,6 +186,8 @@ class FakeHypervisor(Hypervisor):
             "boots": state.boots if state else 0,
             "incoming": bool(spec.get("incoming")),
             "console": os.path.join(rundir, _proc.CONSOLE),
+            "nics": [n.get("mac") for n in spec.get("nics", [])],
+            "disks": [d.get("uuid") for d in spec.get("disks", [])],
         }
         return InstanceRuntime(
             name=name,
@@ -201,6 +203,55 @@ class FakeHypervisor(Hypervisor):
         """A fake guest does not open its disks: there is nothing to tell it, only that it runs."""
         if _proc.alive_pid(self._dir(spec.name)) is None:
             raise HypervisorError(f"Instance {spec.name} is not running on this node")
+
+    # -- hotplug and ballooning: recorded in the guest's spec.json, as QEMU holds them ----------
+    async def hotplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
+        await self._change_devices(spec.name, "nics", serial.to_dict(nic), add=True)
+
+    async def unplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
+        await self._change_devices(spec.name, "nics", serial.to_dict(nic), add=False)
+
+    async def hotplug_disk(self, spec: InstanceSpec, disk: DiskSpec, path: str) -> None:
+        if not os.path.exists(path):
+            raise HypervisorError(f"Cannot hotplug disk {disk.uuid} into {spec.name}: {path} does not exist")
+        await self._change_devices(spec.name, "disks", {**serial.to_dict(disk), "path": path}, add=True)
+
+    async def unplug_disk(self, spec: InstanceSpec, disk: DiskSpec) -> None:
+        await self._change_devices(spec.name, "disks", serial.to_dict(disk), add=False)
+
+    async def _change_devices(self, name: str, kind: str, device: dict[str, Any], add: bool) -> None:
+        """Add a device to (or take it out of) the running guest's recorded devices, by uuid."""
+        rundir = self._dir(name)
+        async with self._lock:
+            data = _load_spec(rundir)
+            if data is None or _proc.alive_pid(rundir) is None:
+                raise HypervisorError(f"Instance {name} is not running on this node")
+            devices = data.setdefault(kind, [])
+            present = [d for d in devices if d.get("uuid") == device["uuid"]]
+            what = kind[:-1]
+            if add and present:
+                raise HypervisorError(f"Instance {name} already has {what} {device['uuid']}")
+            if not add and not present:
+                raise HypervisorError(f"Instance {name} has no {what} {device['uuid']} to take out")
+            data[kind] = [*devices, device] if add else [d for d in devices if d.get("uuid") != device["uuid"]]
+            await asyncio.to_thread(_write_spec, rundir, data)
+
+    async def balloon_memory(self, spec: InstanceSpec, memory: int) -> None:
+        """The guest's memory becomes `memory` MiB: node accounting and instance_info follow."""
+        rundir = self._dir(spec.name)
+        async with self._lock:
+            data = _load_spec(rundir)
+            if data is None or _proc.alive_pid(rundir) is None:
+                raise HypervisorError(f"Instance {spec.name} is not running on this node")
+            grow = memory - int(data["memory"])
+            free = self.memory_total() - self.memory_dom0() - self.memory_used()
+            if grow > free:
+                raise HypervisorError(
+                    f"Not enough memory to balloon {spec.name} to {memory} MiB: needs {grow} MiB more,"
+                    f" {free} MiB available"
+                )
+            data["memory"] = memory
+            await asyncio.to_thread(_write_spec, rundir, data)
 
     async def cleanup(self, name: str) -> None:
         rundir = self._dir(name)
@@ -387,6 +438,10 @@ def _prepare_dir(rundir: str, spec: InstanceSpec, incoming: bool) -> None:
     os.makedirs(rundir, exist_ok=True)
     data = serial.to_dict(spec)
     data["incoming"] = incoming
+    _write_spec(rundir, data)
+
+
+def _write_spec(rundir: str, data: dict[str, Any]) -> None:
     tmp = os.path.join(rundir, SPEC + ".tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh)

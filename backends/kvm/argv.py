@@ -237,6 +237,7 @@ def build_argv(spec: InstanceSpec, facts: Facts) -> list[str]:
     """The full QEMU argv for `spec` on a node with `facts`."""
     params = hvparams(spec)
     argv = _base(spec, params, facts) + _boot(params) + _disks(spec, params, facts) + _nics(spec, params, facts)
+    argv += ["-device", "virtio-balloon-pci,id=balloon0"]  # gnt-instance modify -m balloons through it
     if facts.paused:
         argv.append("-S")
     if facts.incoming:

@@ -18,12 +18,12 @@ from typing import Any
 
 from backends.base import Hypervisor
 from backends.kvm import accel as accel_probe
-from backends.kvm import netplumb, proc
+from backends.kvm import hotplug, netplumb, proc
 from backends.kvm.argv import Facts, RunPaths, build_argv, hvparams
 from backends.kvm.qmp import Monitor, session
 from gnt import paths
 from gnt.errors import HypervisorError
-from gnt.runtime import InstanceRuntime, InstanceSpec, RunState
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, NicSpec, RunState
 from gnt.serial import to_dict
 
 __all__ = ["KvmBase"]
@@ -355,7 +355,8 @@ class KvmBase(Hypervisor):
         if state is None:
             return None
         spec = state.get("spec") or {}
-        info = InstanceRuntime(name, RunState.CRASHED, spec.get("memory", 0), spec.get("vcpus", 0), state.get("pid"))
+        memory = state.get("runtime_memory") or spec.get("memory", 0)  # ballooned (modify -m), else as started
+        info = InstanceRuntime(name, RunState.CRASHED, memory, spec.get("vcpus", 0), state.get("pid"))
         info.uptime = time.time() - state.get("started", time.time())
         info.extra = {"accel": state.get("accel"), "serial_console": self.paths_for(name).serial}
         if not self.alive(state):
@@ -383,6 +384,21 @@ class KvmBase(Hypervisor):
             raise HypervisorError(f"{spec.name} is not running on this node")
         await self.command(spec.name, "block_resize", {"node-name": f"disk{index}", "size": size * 1024 * 1024})
 
+    async def hotplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
+        await hotplug.hotplug_nic(self, spec, nic)
+
+    async def unplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
+        await hotplug.unplug(self, spec, "nics", nic.uuid)
+
+    async def hotplug_disk(self, spec: InstanceSpec, disk: DiskSpec, path: str) -> None:
+        await hotplug.hotplug_disk(self, spec, disk, path)
+
+    async def unplug_disk(self, spec: InstanceSpec, disk: DiskSpec) -> None:
+        await hotplug.unplug(self, spec, "disks", disk.uuid)
+
+    async def balloon_memory(self, spec: InstanceSpec, memory: int) -> None:
+        await hotplug.balloon(self, spec, memory)
+
     async def node_info(self) -> dict[str, Any]:
         mem = _meminfo()
         accel = await self.accel_info()
@@ -390,7 +406,7 @@ class KvmBase(Hypervisor):
         for name in await self.list_instances():
             state = self.load(name) or {}
             if self.alive(state):
-                used += (state.get("spec") or {}).get("memory", 0)
+                used += state.get("runtime_memory") or (state.get("spec") or {}).get("memory", 0)
         total, free = mem.get("MemTotal", 0), mem.get("MemAvailable", 0)
         return {
             "memory_total": total,

@@ -133,6 +133,32 @@ def parse_disk_changes(values: tuple[str, ...]) -> list[list[Any]]:
     return changes
 
 
+def parse_nic_changes(values: tuple[str, ...]) -> list[list[Any]]:
+    """modify --net as Ganeti writes it, into OP_INSTANCE_SET_PARAMS' [[action, identifier, params], ...]:
+    `add[:opts]` (at the end), `N:add[,opts]` (at N), `remove` (the last), `ID:remove`,
+    `ID:modify,opts` or just `ID:opts`; ID is an index, a NIC name or a uuid (resolved by the master)."""
+    changes: list[list[Any]] = []
+    for value in values:
+        ident, params = parse_ident_keyval(value, "--net")
+        if ident in ("add", "remove"):
+            action, target = ident, "-1"
+        else:
+            flags = [a for a in ("add", "remove", "modify") if params.get(a) is True]
+            for flag in flags:
+                del params[flag]
+            if len(flags) > 1:
+                raise ParameterError(f"Cannot {' and '.join(flags)} a NIC at the same time (--net {value})")
+            action, target = (flags[0] if flags else "modify"), ident
+            if action == "add":
+                parse_index(ident, "NIC", "--net", value)  # a new NIC goes at an index, not a name
+        if action == "remove" and params:
+            raise ParameterError(f"Not accepting parameters on removal (--net {value})")
+        if action == "modify" and not params:
+            raise ParameterError(f"Nothing to change for NIC {ident} (--net {value}): give mac=, ip=, link=, ...")
+        changes.append([action, target, {k: v for k, v in params.items()}])
+    return changes
+
+
 def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: Any) -> dict[str, Any]:
     return {"OP_ID": op_id, "instance_name": name, **fields, **job_fields(dry_run, priority)}
 
@@ -495,6 +521,17 @@ def failover(
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
 @click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
+@click.option(
+    "--net",
+    "nets",
+    multiple=True,
+    help="add[:mac=,ip=,mode=,link=,network=,name=] | N:add,... | ID:remove | ID:modify,... (ID: index, name, uuid)",
+)
+@click.option("--hotplug", is_flag=True, help="Apply disk and NIC changes to the running instance now (kvm)")
+@click.option("--hotplug-if-possible", is_flag=True, help="Hotplug if the instance runs and its hypervisor can")
+@click.option("-m", "--runtime-memory", "runtime_memory", default=None, help="Balloon the running instance to SIZE")
+@click.option("--new-primary", "new_primary", default=None, help="Record NODE as the (stopped) instance's primary")
+@click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
 @click.option("-t", "--disk-template", default=None, help="Convert the disks: plain or drbd (instance stopped)")
 @click.option("-n", "--node", "remote_node", default=None, help="The secondary node when converting to drbd")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
@@ -510,6 +547,12 @@ def modify(
     offline: bool,
     online: bool,
     disks: tuple[str, ...],
+    nets: tuple[str, ...],
+    hotplug: bool,
+    hotplug_if_possible: bool,
+    runtime_memory: str | None,
+    new_primary: str | None,
+    no_conflicts_check: bool,
     disk_template: str | None,
     remote_node: str | None,
     no_wait_for_sync: bool,
@@ -519,17 +562,25 @@ def modify(
     dry_run: bool,
     priority: str,
 ) -> None:
-    """Change instance parameters (takes effect at the next start for memory/vcpus), add or remove disks.
+    """Change instance parameters (takes effect at the next start for memory/vcpus), add or remove
+    disks and NICs (at once into a running kvm instance with --hotplug), balloon its memory.
 
     \b
     Example:
       gnt-instance modify -B memory=256M,vcpus=2 inst1
       gnt-instance modify --disk add:size=1G inst1
       gnt-instance modify --disk 1:remove inst1
+      gnt-instance modify --net add:network=net1,ip=pool --hotplug inst1
+      gnt-instance modify --net 0:modify,ip=192.0.2.10 inst1
+      gnt-instance modify --net eth1:remove --hotplug inst1
+      gnt-instance modify -m 512M inst1
+      gnt-instance modify --new-primary node2 inst1
       gnt-instance modify -t drbd -n node2 inst1
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
+    if hotplug and hotplug_if_possible:
+        raise ParameterError("--hotplug and --hotplug-if-possible cannot be combined")
     op = _instance_op(
         "OP_INSTANCE_SET_PARAMS",
         name,
@@ -541,6 +592,12 @@ def modify(
         force=force,
         offline=True if offline else (False if online else None),
         disks=parse_disk_changes(disks),
+        nics=parse_nic_changes(nets),
+        hotplug=hotplug,
+        hotplug_if_possible=hotplug_if_possible,
+        runtime_mem=parse_size(runtime_memory, "runtime memory") if runtime_memory else None,
+        pnode=new_primary,
+        conflicts_check=not no_conflicts_check,
         disk_template=disk_template,
         remote_node=remote_node,
         wait_for_sync=not no_wait_for_sync,

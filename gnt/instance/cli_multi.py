@@ -60,6 +60,7 @@ def info_tree(d: dict[str, Any]) -> dict[str, Any]:
         {f"nic/{i}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
         for i, (_name, _uuid, ip, mac, mode, link, *_rest) in enumerate(d["nics"])
     ]
+    runtime = {"Runtime memory": f"{d['runtime_memory']}MiB"} if d.get("runtime_memory") is not None else {}
     return {
         "Instance name": d["name"],
         "UUID": d["uuid"],
@@ -74,6 +75,7 @@ def info_tree(d: dict[str, Any]) -> dict[str, Any]:
         "Hypervisor": d["hypervisor"],
         "Hypervisor parameters": dict(sorted(d["hv_actual"].items())),
         "Back-end parameters": _backend_view(d["be_actual"], d["be_instance"]),
+        **runtime,
         "NICs": nics,
         "Disk template": d["disk_template"],
         "Disks": [_disk_view(i, d["disk_template"], disk) for i, disk in enumerate(d["disks"])],

@@ -20,7 +20,9 @@ from gnt import constants, disktypes
 from gnt.cluster import pending
 from gnt.errors import ECODE_INVAL, GntError, OpExecError, OpPrereqError, ParameterError
 from gnt.instance import blockdevs as bd
+from gnt.instance import hotplug
 from gnt.instance.common import build_spec, check_free_vg, check_node_online, disk_path
+from gnt.instance.hotplug import Undo
 from gnt.objects import Disk, new_uuid
 from gnt.opchecks import MAX_DISKS
 from gnt.rpc import procedures as proc
@@ -120,7 +122,8 @@ async def check(lu: LogicalUnit, changes: list[DiskChange]) -> Plan:
     if kind.must_adopt and any(c.action == ADD for c in changes):  # gnt never creates such a disk
         raise OpPrereqError(f"Disks cannot be added to {inst.disk_template} instances: they are adopted", ECODE_INVAL)
     check_node_online(lu.cfg.nodes[inst.primary_node], "primary node")
-    await bd.check_not_running(lu, inst, "cannot add or remove disks without hotplug")
+    if not getattr(lu, "hotplug", False):  # hotplugged, the running guest gets or loses them at once
+        await bd.check_not_running(lu, inst, "cannot add or remove disks without hotplug")
     disks = list(inst.disks)
     current = {d.uuid: d for d in build_spec(lu.cfg.cluster, inst).disks}
     added: list[Disk] = []
@@ -176,12 +179,15 @@ def _specs(lu: LogicalUnit, inst: Any, disks: list[Disk]) -> dict[str, DiskSpec]
         inst.disks = saved
 
 
-async def apply(lu: LogicalUnit, plan: Plan) -> list[list[str]]:
+async def apply(lu: LogicalUnit, plan: Plan, undo: Undo | None = None) -> list[list[str]]:
     """Make the new disks on their nodes and set the instance's disk list (the LU commits it);
-    on a failure the disks made so far are removed and the instance is left as it was."""
+    with `undo` (hotplug) the running guest gets the new disks and loses the removed ones now.
+    On a failure the disks made so far are taken out and removed: the instance is left as it was."""
     inst = lu.instance  # type: ignore[attr-defined]
+    pnode = lu.cfg.nodes[inst.primary_node]
     new_specs = _specs(lu, inst, plan.disks)
     created: list[tuple[Any, DiskSpec]] = []
+    mine = Undo()
     try:
         for disk in plan.added:
             spec = new_specs[disk.uuid]
@@ -194,10 +200,19 @@ async def apply(lu: LogicalUnit, plan: Plan) -> list[list[str]]:
                 created.append((node, node_spec))
                 if result.failed:
                     raise OpExecError(f"Can't create new disk {spec.index} on node {node.name}: {result.error}")
+            if undo is not None:
+                await hotplug.plug_disk(lu, inst, pnode, bd.one_for_node(lu, inst, spec, pnode), mine)
+        for gone in plan.removed if undo is not None else ():
+            await hotplug.unplug_disk(lu, inst, pnode, bd.one_for_node(lu, inst, gone, pnode), mine)
     except GntError:
+        await mine.run(lu)
         for node, spec in reversed(created):
             await pending.remove_disks(lu, node, [spec], inst.name)
         raise
+    if undo is not None:  # a later failure in the same job takes the hotplugged disks out, then removes them
+        for node, spec in created:
+            undo.push(f"disk {spec.index} storage", lambda n=node, s=spec: pending.remove_disks(lu, n, [s], inst.name))
+        undo.steps.extend(mine.steps)  # run newest first: out of the guest before their storage goes
     inst.disks = plan.disks
     return plan.report
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from gnt import constants
-from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
-from gnt.instance import disk_modify
+from gnt.instance import disk_modify, hotplug, modify_runtime, nic_modify
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
@@ -20,6 +21,7 @@ from gnt.instance.common import (
 from gnt.instance.create import normalize_beparams
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
+from gnt.network import nics as netnics
 from gnt.objects import Instance, Node
 from gnt.opcodes import (
     OpInstanceReboot,
@@ -220,24 +222,42 @@ class LUInstanceSetParams(InstanceLU):
 
     @classmethod
     def check_opcode(cls, op: Any) -> None:
-        disk_modify.parse(op.disks)  # a malformed disk change never becomes a job
+        disk_modify.parse(op.disks)  # a malformed disk or NIC change never becomes a job
+        nic_modify.parse(op.nics)
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         request = super().declare_locks(level)
-        if level == Level.NODE and self.op.disk_template and request is not None:
-            # a conversion changes the instance's nodes' storage (and, to drbd, takes a new secondary)
-            return LockRequest(sorted({*request.names, *([self.op.remote_node] if self.op.remote_node else [])}))
+        if level == Level.NODE and request is not None:
+            # a conversion changes the instance's nodes' storage (and, to drbd, takes a new secondary);
+            # a new primary node is the instance's from now on
+            extra = [n for n in (self.op.remote_node if self.op.disk_template else None, self.op.pnode) if n]
+            if extra or self.op.disk_template:
+                return LockRequest(sorted({*request.names, *extra}))
         return request
 
     def check_arguments(self) -> None:
         op = self.op
-        if not (op.beparams or op.hvparams or op.osparams or op.offline is not None or op.disks or op.disk_template):
+        if not (
+            op.beparams
+            or op.hvparams
+            or op.osparams
+            or op.offline is not None
+            or op.disks
+            or op.disk_template
+            or op.nics
+            or op.runtime_mem
+            or op.pnode
+        ):
             raise OpPrereqError("No changes submitted", ECODE_INVAL)
         self.beparams = normalize_beparams(self.op.beparams)
         self.disk_changes = disk_modify.parse(self.op.disks)
+        self.nic_changes = nic_modify.parse(self.op.nics)
 
     async def check_prereq(self) -> None:
         super().check_prereq()
+        self.hotplug = await hotplug.decide(
+            self, self.instance, self.pnode, self.op.hotplug, self.op.hotplug_if_possible
+        )
         self.conversion = None
         if self.op.disk_template:
             from gnt.instance import convert
@@ -248,6 +268,11 @@ class LUInstanceSetParams(InstanceLU):
         elif self.op.remote_node:
             raise OpPrereqError("A secondary node (-n) is only given with a disk template conversion (-t)", ECODE_INVAL)
         self.disk_plan = await disk_modify.check(self, self.disk_changes) if self.disk_changes else None
+        self.nic_plan = None
+        if self.nic_changes:
+            self.nic_plan = nic_modify.check(
+                self.cfg, self.instance, self.pnode, self.nic_changes, self.op.conflicts_check
+            )
         if self.op.offline and self.instance.admin_state == constants.ADMINST_UP:
             raise OpPrereqError(
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
@@ -267,10 +292,47 @@ class LUInstanceSetParams(InstanceLU):
 
             sizes = [int(d.size) for d in self.disk_plan.disks] if self.disk_plan else None
             check_reshaped_instance(self, self.instance, self.beparams, sizes, self.op.ignore_ipolicy)
+        if self.op.runtime_mem:
+            await modify_runtime.check_runtime_memory(
+                self, self.instance, self.pnode, self.op.runtime_mem, merged, self.op.force
+            )
+        self.new_primary = None
+        if self.op.pnode:
+            new = self.cfg.node(self.op.pnode)
+            if await modify_runtime.check_new_primary(self, self.instance, self.pnode, new, self.op.force):
+                self.new_primary = new
 
     async def exec(self) -> list[list[str]]:
+        """Node-side steps first (hotplug, disks, ballooning), each undone if a later one fails;
+        only then the instance's config changes, in one commit."""
+        plan = self.nic_plan
+        claims = list(plan.claims.items()) if plan else []
+        undo = hotplug.Undo()
+        self._saved = copy.deepcopy(self.instance)  # the steps change it in memory; put back if the job fails
+        with netnics.claim(self.cfg, [c for _, c in claims]) as addresses:  # pool addresses held until committed
+            try:
+                return await self._exec(undo, {uuid: ip for (uuid, _), ip in zip(claims, addresses, strict=True)})
+            except GntError:
+                await undo.run(self)
+                self.instance.__dict__.update(self._saved.__dict__)
+                raise
+
+    async def _exec(self, undo: hotplug.Undo, addresses: dict[str, str | None]) -> list[list[str]]:
         inst = self.instance
-        changes = []
+        changes: list[list[str]] = []
+        if self.nic_plan:
+            changes.extend(nic_modify.pick(self.cfg, self.nic_plan, addresses))
+            if self.hotplug:
+                await hotplug.apply_nics(self, inst, self.pnode, self.nic_plan, undo)
+        if self.disk_plan:
+            changes.extend(await disk_modify.apply(self, self.disk_plan, undo if self.hotplug else None))
+        if self.conversion is not None:
+            from gnt.instance import convert
+
+            changes.extend(await convert.apply(self, inst, self.conversion, self.op.wait_for_sync))
+            self._saved = copy.deepcopy(inst)  # the conversion commits the instance itself
+        if self.op.runtime_mem:
+            changes.append(await modify_runtime.balloon(self, inst, self.pnode, self.op.runtime_mem))
         for key, value in self.beparams.items():
             inst.beparams[key] = value
             changes.append([f"be/{key}", str(value)])
@@ -283,13 +345,21 @@ class LUInstanceSetParams(InstanceLU):
         if self.op.offline is not None:
             inst.admin_state = constants.ADMINST_OFFLINE if self.op.offline else constants.ADMINST_DOWN
             changes.append(["admin_state", inst.admin_state])
-        if self.disk_plan:
-            changes.extend(await disk_modify.apply(self, self.disk_plan))
-        if self.conversion is not None:
-            from gnt.instance import convert
-
-            changes.extend(await convert.apply(self, inst, self.conversion, self.op.wait_for_sync))
-        await self.cfg.commit([inst])
+        if self.new_primary is not None:
+            inst.primary_node = self.new_primary.uuid
+            changes.append(["pnode", self.new_primary.name])
+        extra: list[Any] = []
+        revert_pools = None
+        if self.nic_plan:
+            networks, revert_pools = nic_modify.apply(self.cfg, inst, self.nic_plan)
+            extra = [self.cfg.cluster, *networks]  # the cluster: its MAC counter
+        try:
+            await self.cfg.commit([inst, *extra])
+        except GntError:
+            if revert_pools is not None:
+                revert_pools()
+            raise
+        undo.steps.clear()  # committed: the running guest and the config agree
         if self.disk_plan:
             await disk_modify.finish(self, self.disk_plan)
         return changes

@@ -77,6 +77,7 @@ class LUInstanceQueryData(LogicalUnit):
             self.wanted = sorted(self.cfg.instances.values(), key=lambda i: i.name)
 
     async def exec(self) -> dict[str, dict[str, Any]]:
+        self._runtime_memory: dict[str, int | None] = {}
         return {inst.name: await self._describe(inst) for inst in self.wanted}
 
     async def _run_state(self, inst: Instance) -> str | None:
@@ -88,7 +89,9 @@ class LUInstanceQueryData(LogicalUnit):
         if result.failed:
             raise OpExecError(f"Error checking node {node.name}: {result.error.message}")
         info = result.payload
-        return "up" if info and info.get("state") in ("running", "paused", "blocked") else "down"
+        running = bool(info and info.get("state") in ("running", "paused", "blocked"))
+        self._runtime_memory[inst.name] = int(info.get("memory", 0)) if running else None  # ballooned: modify -m
+        return "up" if running else "down"
 
     async def _describe(self, inst: Instance) -> dict[str, Any]:
         cfg, cluster = self.cfg, self.cfg.cluster
@@ -101,6 +104,7 @@ class LUInstanceQueryData(LogicalUnit):
             "name": inst.name,
             "config_state": inst.admin_state,
             "run_state": await self._run_state(inst),
+            "runtime_memory": self._runtime_memory.get(inst.name),
             "pnode": pname,
             "pnode_group_uuid": group.uuid if group else None,
             "pnode_group_name": group.name if group else None,

@@ -23,7 +23,7 @@ from gnt.errors import ECODE_INVAL, ECODE_NOTUNIQUE, ECODE_STATE, OpPrereqError
 from gnt.network.pool import AddressPool
 from gnt.objects import Instance, Network, Node
 
-__all__ = ["NicPlan", "claim", "generate_mac", "plan", "release", "reserve"]
+__all__ = ["NicPlan", "claim", "generate_mac", "held", "plan", "release", "reserve"]
 
 POOL = "pool"
 #: per config (the master's one), network uuid -> addresses held by running jobs, not yet committed
@@ -43,6 +43,11 @@ class NicPlan:
 
 def _held(cfg: Any) -> dict[str, set[str]]:
     return _HELD.setdefault(cfg, {})
+
+
+def held(cfg: Any) -> dict[str, set[str]]:
+    """Network uuid -> the addresses running jobs hold, not yet committed (read-only use)."""
+    return _held(cfg)
 
 
 def _connected_pools(cfg: Any, node: Node) -> list[AddressPool]:

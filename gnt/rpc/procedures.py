@@ -18,7 +18,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus
+from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus, NicSpec
 
 
 class Timeout(enum.Enum):
@@ -442,6 +442,33 @@ class InstanceDiskResizeArgs:
     size: int
 
 
+@dataclass
+class InstanceHotplugArgs:
+    #: the instance as it runs now (before the change)
+    instance: InstanceSpec
+    #: add or remove
+    action: str
+    #: the NIC to plug in or take out (exactly one of nic and disk)
+    nic: NicSpec | None = None
+    #: the disk to plug in (its storage already made) or take out
+    disk: DiskSpec | None = None
+
+
+@dataclass
+class InstanceBalloonArgs:
+    instance: InstanceSpec
+    #: the guest's new runtime memory, MiB
+    memory: int
+
+
+INSTANCE_HOTPLUG = Procedure(
+    "instance_hotplug", InstanceHotplugArgs, None, Timeout.NORMAL,
+    doc="plug a NIC or disk into a running guest, or take one out (kvm: QMP netdev_add/blockdev-add, device_add/del)",
+)  # fmt: skip
+INSTANCE_BALLOON_MEMORY = Procedure(
+    "instance_balloon_memory", InstanceBalloonArgs, None, Timeout.FAST,
+    doc="set a running guest's memory by ballooning (kvm: QMP balloon); gnt-instance modify -m",
+)  # fmt: skip
 BLOCKDEV_GROW_CHECK = Procedure(
     "blockdev_grow_check", BlockdevGrowArgs, None, Timeout.FAST,
     doc="whether growing the disk by amount MiB would succeed here; changes nothing (grow-disk's dry run)",

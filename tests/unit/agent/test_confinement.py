@@ -205,3 +205,9 @@ def test_blockdev_rename_moves_a_disk_inside_the_roots_only(node: Path, tmp_path
 def test_instance_run_rename_refuses_an_old_name_that_would_escape(node: Path) -> None:
     spec = {"name": "web1", "uuid": "u", "hypervisor": "fake", "memory": 64, "vcpus": 1, "os": "noop"}
     refused(call("instance_run_rename", {"instance": spec, "old_name": "../../etc"}))
+
+
+def test_hotplug_of_a_disk_outside_the_roots_is_refused_before_any_driver_runs(node: Path) -> None:
+    spec = {"name": "inst1", "uuid": "u1", "hypervisor": "fake", "memory": 64, "vcpus": 1}
+    message = refused(call("instance_hotplug", {"instance": spec, "action": "add", "disk": disk("/etc/shadow")}))
+    assert "outside this node's allowed directories" in message

@@ -1,0 +1,100 @@
+"""NIC and disk hotplug and ballooning on a real QEMU guest (the driver half of `gnt-instance modify
+--hotplug / -m`): the guest sees the device appear and go; a failed hotplug leaves no tap, no
+netdev and no device behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import pytest
+from guest_console import GuestConsole, wait_ready
+from kvmtest import make_disk, make_spec, run
+
+from gnt.errors import HypervisorError
+from gnt.runtime import NicSpec
+
+
+async def _guest(node, spec, command: str) -> str:  # type: ignore[no-untyped-def]
+    async with GuestConsole(node.driver.paths_for(spec.name).serial) as console:
+        return await console.check(command, timeout=60)
+
+
+def _peripherals(node, spec) -> set[str]:  # type: ignore[no-untyped-def]
+    return {p["name"] for p in run(node.driver.command(spec.name, "qom-list", {"path": "/machine/peripheral"}))}
+
+
+def _links(netns: str) -> str:
+    return subprocess.run(["ip", "-n", netns, "link"], capture_output=True, text=True, check=True).stdout
+
+
+def test_guest_sees_a_hotplugged_nic_and_disk_come_and_go(make_node, netns) -> None:  # type: ignore[no-untyped-def]
+    node = make_node(netns)
+    spec = make_spec(nics=[NicSpec("n0", "aa:00:00:00:30:01", mode="bridged", link="br0")])
+    run(node.driver.start(spec))
+    run(wait_ready(node.driver.paths_for(spec.name).serial_log))
+    assert "eth1" not in run(_guest(node, spec, "ls /sys/class/net"))
+
+    nic = NicSpec(str(uuid.uuid4()), "aa:00:00:00:30:02", mode="bridged", link="br0")
+    run(node.driver.hotplug_nic(spec, nic))
+    tap = node.driver.load(spec.name)["devices"]["nics"][nic.uuid]["tap"]
+    assert (
+        tap
+        in subprocess.run(["ip", "-n", netns, "link", "show", "master", "br0"], capture_output=True, text=True).stdout
+    )
+    run(
+        _guest(
+            node,
+            spec,
+            "for i in $(seq 50); do [ -e /sys/class/net/eth1 ] && break; sleep 0.2; done;"
+            " cat /sys/class/net/eth1/address",
+        )
+    )
+
+    path = os.path.join(node.disk_dir(), "hot.img")
+    disk = make_disk(path, "file", size=16, index=1)
+    run(node.driver.hotplug_disk(spec, disk, path))
+    out = run(
+        _guest(
+            node,
+            spec,
+            "for i in $(seq 50); do [ -e /sys/block/vda ] && break; sleep 0.2; done; cat /sys/block/vda/size",
+        )
+    )
+    assert out.strip().endswith(str(16 * 2048))  # 512-byte sectors
+
+    run(node.driver.unplug_disk(spec, disk))
+    run(node.driver.unplug_nic(spec, nic))
+    assert not {f"hnic{nic.uuid[:8]}-dev", f"hdisk{disk.uuid.replace('-', '')[:8]}-dev"} & _peripherals(node, spec)
+    listing = run(_guest(node, spec, "ls /sys/class/net /sys/block"))
+    assert "eth1" not in listing and "vda" not in listing
+    assert tap not in _links(netns)
+    run(node.driver.stop(spec, 0, force=True))
+
+
+def test_a_failed_nic_hotplug_leaves_nothing_behind(make_node, netns) -> None:  # type: ignore[no-untyped-def]
+    node = make_node(netns)
+    spec = make_spec()
+    run(node.driver.start(spec))
+    before, links = _peripherals(node, spec), _links(netns)
+    nic = NicSpec(str(uuid.uuid4()), "aa:00:00:00:30:03", mode="bridged", link="nosuchbr")
+    with pytest.raises(HypervisorError):
+        run(node.driver.hotplug_nic(spec, nic))
+    assert _peripherals(node, spec) == before and _links(netns) == links
+    assert "devices" not in node.driver.load(spec.name)
+    netdevs = run(node.driver.command(spec.name, "human-monitor-command", {"command-line": "info network"}))
+    assert "hnic" not in netdevs
+    run(node.driver.stop(spec, 0, force=True))
+
+
+def test_balloon_sets_the_runtime_memory(make_node) -> None:  # type: ignore[no-untyped-def]
+    node = make_node()
+    spec = make_spec(memory=128)
+    run(node.driver.start(spec))
+    run(node.driver.balloon_memory(spec, 96))
+    assert run(node.driver.instance_info(spec.name)).memory == 96
+    assert "balloon0" in _peripherals(node, spec)
+    run(node.driver.stop(spec, 0, force=True))
+    with pytest.raises(HypervisorError, match="is not running"):
+        run(node.driver.balloon_memory(spec, 64))

@@ -1,0 +1,92 @@
+"""`gnt-instance modify --net/--hotplug/-m/--new-primary` build the opcode Ganeti's CLI would;
+malformed values are one usage error and no job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gnt import opcodes
+from gnt.instance import cli as instance_cli
+from gnt.instance.cli import parse_nic_changes
+from gnt.instance.lifecycle import LUInstanceSetParams
+
+
+class Master:
+    """Takes the job (checked as the master's submission checks it) and answers it with no changes."""
+
+    def __init__(self) -> None:
+        self.ops: list[dict[str, Any]] = []
+
+    def submit(self, ops: list[dict[str, Any]]) -> int:
+        for op in ops:
+            LUInstanceSetParams.check_opcode(opcodes.from_dict(op))
+        self.ops.extend(ops)
+        return 7
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        return {"job_info": ["success"], "log_entries": []}
+
+    def get(self, path: str, **query: Any) -> Any:
+        return {"status": "success", "opstatus": ["success"], "opresult": [[["nic.1", "add"]]]}
+
+
+@pytest.fixture
+def master(monkeypatch: pytest.MonkeyPatch) -> Master:
+    fake = Master()
+    monkeypatch.setattr(instance_cli, "client", lambda: fake)
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("add", ["add", "-1", {}]),
+        (
+            "add:mac=aa:00:00:00:00:01,ip=pool,network=net1",
+            ["add", "-1", {"mac": "aa:00:00:00:00:01", "ip": "pool", "network": "net1"}],
+        ),
+        ("1:add,link=br1", ["add", "1", {"link": "br1"}]),
+        ("remove", ["remove", "-1", {}]),
+        ("eth1:remove", ["remove", "eth1", {}]),
+        ("0:modify,ip=192.0.2.3", ["modify", "0", {"ip": "192.0.2.3"}]),
+        ("0:ip=192.0.2.3", ["modify", "0", {"ip": "192.0.2.3"}]),
+        ("9f1c-uuid:mac=generate", ["modify", "9f1c-uuid", {"mac": "generate"}]),
+    ],
+)
+def test_net_values_as_ganeti_writes_them(value: str, expected: list[Any]) -> None:
+    assert parse_nic_changes((value,)) == [expected]
+
+
+def test_modify_sends_nics_hotplug_runtime_memory_and_new_primary(master: Master) -> None:
+    argv = ["modify", "--net", "add:network=net1,ip=pool", "--net", "eth0:remove", "--hotplug", "-m", "512M"]
+    result = CliRunner().invoke(instance_cli.main, [*argv, "--new-primary", "node2", "--no-conflicts-check", "inst1"])
+    assert result.exit_code == 0, result.output
+    (op,) = master.ops
+    assert op["nics"] == [["add", "-1", {"network": "net1", "ip": "pool"}], ["remove", "eth0", {}]]
+    assert (op["hotplug"], op["hotplug_if_possible"], op["runtime_mem"], op["pnode"]) == (True, False, 512, "node2")
+    assert op["conflicts_check"] is False
+    assert "Modified instance inst1" in result.output and " - nic.1 -> add" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--net", "0:add,remove"], "Cannot add and remove a NIC at the same time"),
+        (["--net", "0:remove,ip=1.2.3.4"], "Not accepting parameters on removal"),
+        (["--net", "eth0:add"], "Invalid NIC index 'eth0'"),
+        (["--net", "0:modify"], "Nothing to change for NIC 0"),
+        (["--net", "add:mode=tunnel"], "Invalid NIC mode 'tunnel'"),
+        (["--net", "add:mac=zz"], "Invalid MAC address 'zz'"),
+        (["--net", "add:ip=300.1.1.1"], "Invalid IP address '300.1.1.1'"),
+        (["--net", "add:colour=red"], "Unknown NIC parameter(s): colour"),
+        (["--hotplug", "--hotplug-if-possible", "--net", "add"], "cannot be combined"),
+        (["-m", "lots"], "runtime memory"),
+    ],
+)
+def test_bad_modify_values_are_one_error_and_no_job(master: Master, argv: list[str], message: str) -> None:
+    result = CliRunner().invoke(instance_cli.main, ["modify", *argv, "inst1"])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert master.ops == []
