@@ -15,10 +15,10 @@ from typing import Any
 
 from agent.handlers import handles
 from gnt import confine, paths, ssconf
+from gnt import queue_rows as jobstore
 from gnt.config import store
 from gnt.db import DamagedDatabaseError, SqliteWriter, move_aside
 from gnt.errors import RpcArgumentError
-from gnt.jobs import store as jobstore
 from gnt.rpc import procedures as proc
 
 _writer: SqliteWriter | None = None

@@ -283,7 +283,7 @@ class ConfigReplaceArgs:
 
 @dataclass
 class JobQueueUpdateArgs:
-    #: whole jobs as the queue stores them: [id, status, archived, end_time, data] (gnt.jobs.store.Row)
+    #: whole jobs as the queue stores them: [id, status, archived, end_time, data] (gnt.queue_rows.Row)
     rows: list[list[Any]]
 
 
