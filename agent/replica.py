@@ -195,8 +195,9 @@ async def node_leave(args: proc.NoArgs) -> None:
     """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
     _refuse_on_master("node_leave", ssconf_too=True)
     _remove_replicas()
-    if os.path.exists(paths.cluster_cert()):
-        os.unlink(paths.cluster_cert())
+    for path in (paths.cluster_cert(), paths.cluster_ca()):  # the CA key too, if it was a master candidate
+        if os.path.exists(path):
+            os.unlink(path)
     directory = paths.ssconf_dir()
     if os.path.isdir(directory):
         for entry in os.listdir(directory):

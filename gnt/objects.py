@@ -133,6 +133,9 @@ class Node(ConfigObject):
     ndparams: dict[str, Any] = field(default_factory=dict)
     #: what the cluster believes of the node's power (kept by the out-of-band commands)
     powered: bool = True
+    #: SHA-256 digests of the node's own certificates the cluster accepts (gnt.node_certs): one, two while
+    #: one is being renewed; empty for a node of a cluster made before per-node certificates
+    cert_digests: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -23,6 +23,11 @@ def _pem(vc: VCluster, node: str, name: str = "server.pem") -> Path:
     return vc.dir / node / "var/lib/gnt" / name
 
 
+def _ca(pem: bytes) -> bytes:
+    """The cluster CA certificate a node's server.pem carries after its own (gnt.node_certs)."""
+    return certs.trusted_part(pem)
+
+
 def _handshake(address: str, port: int, ctx: ssl.SSLContext) -> bytes:
     """Complete a TLS handshake and return the server's certificate (DER); raises ssl.SSLError if refused."""
     with socket.create_connection((address, port), timeout=10) as raw, ctx.wrap_socket(raw) as tls:
@@ -87,13 +92,16 @@ def test_renew_cluster_certificate_while_jobs_run_then_old_one_refused(fresh_clu
     assert vc.wait_job(long_job, timeout=120) == "success"
     assert "phase drop-old" in out and "renewed" in out
     new_pem = _pem(vc, "node1").read_bytes()
-    assert certs.public_part(new_pem) != certs.public_part(old_pem)
-    for node in NODES:
+    assert certs.trusted_part(new_pem) != certs.trusted_part(old_pem)
+    own = set()
+    for node in NODES:  # every node: a certificate of its own, signed by the one new CA
         path = _pem(vc, node)
-        assert path.read_bytes() == new_pem
+        assert _ca(path.read_bytes()) == _ca(new_pem)
+        own.add(certs.public_part(path.read_bytes()))
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert not _pem(vc, node, "server-trust.pem").exists()
         assert not (vc.dir / node / "var/lib/gnt/renew-crypto.json").exists()
+    assert len(own) == len(NODES)
     # a client holding only the old certificate is refused by every node daemon
     for node in NODES:
         with pytest.raises((ssl.SSLError, ConnectionError)):
@@ -201,7 +209,7 @@ def test_a_node_down_stops_the_roll_cleanly_and_the_next_run_finishes_it(fresh_c
     out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
     assert "resuming the certificate roll stopped at phase 'trust-new'" in out
     new_pem = _pem(vc, "node1").read_bytes()
-    assert new_pem != old_pem and all(_pem(vc, n).read_bytes() == new_pem for n in NODES)
+    assert _ca(new_pem) != _ca(old_pem) and all(_ca(_pem(vc, n).read_bytes()) == _ca(new_pem) for n in NODES)
     assert not (vc.dir / "node1/var/lib/gnt/renew-crypto.json").exists()
     vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
     with pytest.raises((ssl.SSLError, ConnectionError)):
@@ -213,9 +221,9 @@ def test_an_offline_node_is_named_and_rejoins_with_readd(fresh_cluster: VCluster
     vc.ok("gnt-node", "modify", "-O", "yes", "node3")
     out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
     assert "node node3 is offline" in out and "gnt-node add --readd node3" in out
-    assert _pem(vc, "node3").read_bytes() != _pem(vc, "node1").read_bytes()
+    assert _ca(_pem(vc, "node3").read_bytes()) != _ca(_pem(vc, "node1").read_bytes())
     vc.ok("gnt-node", "add", "--readd", "node3")
-    assert _pem(vc, "node3").read_bytes() == _pem(vc, "node1").read_bytes()
+    assert _ca(_pem(vc, "node3").read_bytes()) == _ca(_pem(vc, "node1").read_bytes())
     vc.ok("gnt-debug", "delay", "-n", "node3", "0")
 
 
