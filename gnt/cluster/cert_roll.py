@@ -144,16 +144,19 @@ async def run_roll(
     state: RollState,
     nodes: Sequence[str],
     ops: NodeOps,
-    save: Callable[[RollState], None],
+    save: Callable[[RollState], Awaitable[None] | None],
     feedback: Callable[[str], None],
 ) -> None:
     """Run the roll from `state.phase` to DONE on `nodes`, each phase on all of them in parallel.
 
-    `save` is called before each phase with the state to resume from; on a failure the phase that
-    failed is what stays saved and RollFailed is raised (nothing is undone: see the module doc).
+    `save` is called (and awaited, if it returns an awaitable) before each phase with the state to
+    resume from; on a failure the phase that failed is what stays saved and RollFailed is raised
+    (nothing is undone: see the module doc).
     """
     while state.phase != Phase.DONE:
-        save(state)
+        saved = save(state)
+        if saved is not None:
+            await saved
         feedback(f"* phase {state.phase}: {_PHASE_TEXT[state.phase]} ({len(nodes)} node(s))")
         failures = await _apply(state.phase, state, nodes, ops)
         if failures:

@@ -213,7 +213,7 @@ class LUClusterRenewCrypto(LogicalUnit):
             ops = _RpcNodeOps(self, {n.name: n for n in self.online})
             try:
                 names = [n.name for n in self.online]
-                await cert_roll.run_roll(state, names, ops, lambda s: s.save(path), self.feedback)
+                await cert_roll.run_roll(state, names, ops, self._save_roll, self.feedback)
             except cert_roll.RollFailed as err:
                 raise OpExecError(
                     f"{err}; the roll is saved and every reachable node accepts both certificates, so jobs keep"
@@ -225,9 +225,21 @@ class LUClusterRenewCrypto(LogicalUnit):
             await asyncio.to_thread(certs.write_pem, paths.cluster_ca(), state.new_pem)
             await self.ctx.services.push_candidate_files(["cluster_ca"])  # a new master signs with the new CA
             cert_roll.RollState.clear(path)
+            await self._note_roll_phase("")
             fingerprint = certs.fingerprint(state.new_pem)
             self.feedback(f"* the cluster certificate is renewed (SHA-256 {fingerprint}...); the old one is refused")
             return fingerprint
+
+    async def _save_roll(self, state: cert_roll.RollState) -> None:
+        """The key and phase in the master's own file (0600), the phase alone in the config (verify warns)."""
+        await asyncio.to_thread(state.save, roll_state_path())
+        await self._note_roll_phase(str(state.phase))
+
+    async def _note_roll_phase(self, phase: str) -> None:
+        cluster = self.cfg.cluster
+        if cluster.cert_roll_phase != phase:
+            cluster.cert_roll_phase = phase
+            await self.cfg.commit([cluster])
 
     def _fresh_state(self) -> cert_roll.RollState:
         """A new key pair; what every node trusts now stays trusted until the last phase."""

@@ -124,7 +124,8 @@ class LUNodeAdd(LogicalUnit):
         node.master_capable = op.master_capable if op.master_capable is not None else True
         node.vm_capable = op.vm_capable if op.vm_capable is not None else True
         node.ndparams.update(op.ndparams)
-        node.cert_digests = [node_certs.digest(pem)] if op.node_setup else []  # a re-added node's old one is refused
+        # a re-added node's previous certificate is refused from here on; a shared (pre-CA) one is not listed
+        node.cert_digests = [node_certs.digest(pem)] if op.node_setup and os.path.exists(paths.cluster_ca()) else []
         candidates = len(cfg.master_candidates()) - (1 if node.master_candidate else 0)
         node.master_candidate = node.master_capable and candidates < cfg.cluster.candidate_pool_size
         if node.master_candidate:
