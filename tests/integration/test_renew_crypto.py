@@ -305,3 +305,19 @@ def test_a_plain_nodes_certificate_cannot_call_master_procedures(fresh_cluster: 
     assert _post(vc.address("node2"), plain, "version")["ok"] is True
     vc.ok("gnt-node", "modify", "-C", "yes", "node3")  # promoted: its certificate may act as master now
     assert _post(vc.address("node2"), plain, "node_info", b'{"hypervisors": ["fake"]}')["ok"] is True
+
+
+def test_verify_names_a_node_presenting_a_certificate_the_cluster_does_not_list(fresh_cluster: VCluster) -> None:
+    from gnt import node_certs
+
+    vc = fresh_cluster
+    vc.ok("gnt-cluster", "verify")
+    ca = _pem(vc, "node1", "cluster-ca.pem")
+    assert stat.S_IMODE(ca.stat().st_mode) == 0o600
+    assert _pem(vc, "node3", "cluster-ca.pem").read_bytes() == ca.read_bytes()  # a candidate can issue as master
+    certs.write_pem(str(_pem(vc, "node3")), node_certs.issue(ca.read_bytes(), "node3"))  # signed, but never listed
+    result = vc.run("gnt-cluster", "verify", "--error-codes")
+    assert result.rc == 1 and "ERROR:ENODESSL:node:node3:" in result.out + result.err
+    assert "does not list" in result.out + result.err
+    vc.ok("gnt-cluster", "renew-crypto", "--new-node-certificates", "-n", "node3", "-f")
+    vc.ok("gnt-cluster", "verify")
