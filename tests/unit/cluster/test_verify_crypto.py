@@ -9,7 +9,13 @@ from gnt.cluster import verify_crypto
 from gnt.objects import Node
 
 CA = certs.generate_pem("cluster.example.com")
-NOW = datetime.datetime.now(datetime.UTC)
+
+
+def _now() -> datetime.datetime:
+    """Taken per test: a certificate issued after a module-level time would not be valid yet then."""
+    return datetime.datetime.now(datetime.UTC)
+
+
 MASTER, OTHER = Node(name="node1"), Node(name="node2")
 
 
@@ -19,20 +25,20 @@ def _codes(found: list[verify_crypto.Finding]) -> list[tuple[bool, str, str]]:
 
 def test_a_sound_master_has_no_certificate_findings() -> None:
     files = {"ca": CA, "node": node_certs.issue(CA, "node1")}
-    assert verify_crypto.cluster_files("c", files, "", NOW) == []
+    assert verify_crypto.cluster_files("c", files, "", _now()) == []
 
 
 def test_an_expired_or_missing_master_certificate_is_an_eclustercert_error() -> None:
-    later = NOW + datetime.timedelta(days=node_certs.VALIDITY_DAYS + 2)
+    later = _now() + datetime.timedelta(days=node_certs.VALIDITY_DAYS + 2)
     found = verify_crypto.cluster_files("c", {"ca": CA, "node": node_certs.issue(CA, "node1")}, "", later)
     assert _codes(found) and all(c == (True, "ECLUSTERCERT", "c") for c in _codes(found))
     assert any("expired" in f[4] for f in found)
-    missing = verify_crypto.cluster_files("c", {"ca": CA, "node": None}, "", NOW)
+    missing = verify_crypto.cluster_files("c", {"ca": CA, "node": None}, "", _now())
     assert _codes(missing) == [(True, "ECLUSTERCERT", "c")] and "missing" in missing[0][4]
 
 
 def test_a_certificate_near_its_end_is_a_warning_and_an_unfinished_roll_too() -> None:
-    soon = NOW + datetime.timedelta(days=node_certs.VALIDITY_DAYS - 10)
+    soon = _now() + datetime.timedelta(days=node_certs.VALIDITY_DAYS - 10)
     found = verify_crypto.cluster_files("c", {"ca": CA, "node": node_certs.issue(CA, "n")}, "switch", soon)
     assert {f[0] for f in found} == {False}
     assert any("expires on" in f[4] for f in found) and any("stopped at phase 'switch'" in f[4] for f in found)
@@ -41,13 +47,13 @@ def test_a_certificate_near_its_end_is_a_warning_and_an_unfinished_roll_too() ->
 def test_a_node_presenting_an_unlisted_or_foreign_certificate_is_an_enodessl_error() -> None:
     pem = node_certs.issue(CA, "node2")
     node = Node(name="node2", cert_digests=[node_certs.digest(pem)])
-    assert verify_crypto.node_certificate(node, node_certs.inspect(pem).to_dict(), NOW) == []
+    assert verify_crypto.node_certificate(node, node_certs.inspect(pem).to_dict(), _now()) == []
     renewed_away = node_certs.issue(CA, "node2")
-    found = verify_crypto.node_certificate(node, node_certs.inspect(renewed_away).to_dict(), NOW)
+    found = verify_crypto.node_certificate(node, node_certs.inspect(renewed_away).to_dict(), _now())
     assert _codes(found) == [(True, "ENODESSL", "node2")] and "does not list" in found[0][4]
-    assert _codes(verify_crypto.node_certificate(node, None, NOW)) == [(True, "ENODESSL", "node2")]
+    assert _codes(verify_crypto.node_certificate(node, None, _now())) == [(True, "ENODESSL", "node2")]
     bad = {"digest": node.cert_digests[0], "not_after": 0.0, "problems": ["not signed by the cluster CA it names"]}
-    assert _codes(verify_crypto.node_certificate(node, bad, NOW)) == [(True, "ENODESSL", "node2")]
+    assert _codes(verify_crypto.node_certificate(node, bad, _now())) == [(True, "ENODESSL", "node2")]
 
 
 def _mip(present: bool | None) -> dict[str, object]:
