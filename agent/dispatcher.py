@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from agent import callers
 from gnt import confine
 from gnt.errors import GntError, RpcArgumentError, RpcError
 from gnt.rpc import protocol, records
@@ -50,13 +51,18 @@ class Dispatcher:
         self.handlers = handlers
         self.disk_paths = disk_paths
 
-    async def call(self, name: str, raw: Any) -> Any:
-        """Run one call; raises the typed error a caller would get back."""
+    async def call(self, name: str, raw: Any, caller: str | None = None) -> Any:
+        """Run one call; raises the typed error a caller would get back.
+
+        `caller` is the digest of the TLS peer's certificate (None in-process): agent.callers decides
+        whether it may call this procedure, before its arguments are even decoded.
+        """
         proc = TABLE.get(name)
         handler = self.handlers.get(name)
         if proc is None or handler is None:
             log.warning("refused unknown RPC procedure %r", name[:100])
             raise RpcError(f"Unknown RPC procedure '{name[:100]}'")
+        callers.check(proc, caller)
         try:
             args = records.decode(proc.args, {} if raw is None else raw)
         except RpcArgumentError as err:
@@ -65,24 +71,24 @@ class Dispatcher:
         self.check(proc, args)
         return await handler(args)
 
-    async def answer(self, name: str, raw: Any) -> dict[str, Any]:
+    async def answer(self, name: str, raw: Any, caller: str | None = None) -> dict[str, Any]:
         """The wire answer for one call (gnt.rpc.protocol): errors travel back typed."""
         try:
-            return protocol.ok(await self.call(name, raw))
+            return protocol.ok(await self.call(name, raw, caller))
         except GntError as err:
             return protocol.failure(err)
         except Exception as err:  # noqa: BLE001 - reported to the master, logged here
             log.exception("procedure %s failed", name)
             return protocol.failure(GntError(f"{type(err).__name__}: {err}"))
 
-    async def http(self, name: str, body: bytes) -> bytes:
-        """agent.httpserver's handler: JSON bytes in, JSON bytes out."""
+    async def http(self, name: str, body: bytes, caller: str | None = None) -> bytes:
+        """agent.httpserver's handler: JSON bytes in, JSON bytes out; `caller` is the peer certificate's digest."""
         try:
             raw = json.loads(body) if body else {}
         except (ValueError, RecursionError):
             answer = protocol.failure(RpcArgumentError(f"{name[:100]}: the request body is not valid JSON"))
         else:
-            answer = await self.answer(name, raw)
+            answer = await self.answer(name, raw, caller)
         return json.dumps(answer).encode()
 
     def check(self, proc: Procedure[Any], args: Any) -> None:

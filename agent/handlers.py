@@ -19,7 +19,7 @@ import backends
 import storage
 from gnt import PROTOCOL_VERSION, __version__, confine, durable, paths
 from gnt import serial as ser
-from gnt.errors import HypervisorError, StorageError
+from gnt.errors import GntError, HypervisorError, StorageError
 from gnt.rpc import procedures as proc
 from gnt.rpc.procedures import Procedure
 from gnt.runtime import InstanceSpec, MigrationPhase
@@ -128,6 +128,10 @@ async def node_verify(args: proc.NodeInfoArgs) -> dict[str, Any]:
         except StorageError as err:  # no lvm2, a hung PV: verify reports it for this node
             result["volumes_error"] = str(err)
     result["ssconf"] = _read_ssconf()
+    result["node_cert"] = await asyncio.to_thread(_node_cert_facts)
+    mip = await _master_ip_facts()
+    if mip is not None:
+        result["master_ip"] = mip
     if args.drbd:
         from storage.drbd import usermode_helper
 
@@ -136,6 +140,34 @@ async def node_verify(args: proc.NodeInfoArgs) -> dict[str, Any]:
         except StorageError as err:
             result["drbd_helper_error"] = str(err)
     return result
+
+
+def _node_cert_facts() -> dict[str, Any] | None:
+    """This node's certificate as `gnt-cluster verify` checks it (ENODESSL): digest, subject, end, problems; no key."""
+    from gnt import node_certs
+
+    try:
+        with open(paths.cluster_cert(), "rb") as handle:
+            return node_certs.inspect(handle.read()).to_dict()
+    except (OSError, ValueError) as err:
+        return {"digest": "", "subject": "", "not_after": 0.0, "problems": [f"cannot be read: {err}"]}
+
+
+async def _master_ip_facts() -> dict[str, Any] | None:
+    """Whether this node holds the master IP, when the cluster has one (ENODENET); None: no master netdev."""
+    from agent import master_ip
+
+    setting = master_ip.read_setting()
+    if not setting.address:
+        return None
+    facts: dict[str, Any] = {"address": setting.address, "netdev": setting.netdev, "present": None}
+    if setting.external_script:
+        return facts
+    try:
+        facts["present"] = await master_ip.is_present(setting)
+    except GntError as err:
+        return {"error": str(err)}
+    return facts
 
 
 def _read_ssconf() -> dict[str, str]:

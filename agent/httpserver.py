@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("gnt-noded")
 
-Handler = Callable[[str, bytes], Awaitable[bytes]]
+#: (procedure, body, digest of the TLS peer's certificate or None) -> the JSON answer
+Handler = Callable[[str, bytes, str | None], Awaitable[bytes]]
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 IDLE_TIMEOUT = 120.0
@@ -80,6 +82,13 @@ def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
     return head.encode("latin-1") + body
 
 
+def _peer_digest(writer: asyncio.StreamWriter) -> str | None:
+    """The SHA-256 of the client's certificate (mutual TLS), or None on a plain connection."""
+    sslobj = writer.get_extra_info("ssl_object")
+    der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
 async def _serve_connection(
     handler: Handler,
     open_writers: set[asyncio.StreamWriter],
@@ -87,6 +96,7 @@ async def _serve_connection(
     writer: asyncio.StreamWriter,
 ) -> None:
     open_writers.add(writer)
+    caller = _peer_digest(writer)
     try:
         while True:
             try:
@@ -100,7 +110,7 @@ async def _serve_connection(
             if request is None:
                 return
             path, body, keep_alive = request
-            writer.write(_response(200, await handler(path.lstrip("/"), body), keep_alive))
+            writer.write(_response(200, await handler(path.lstrip("/"), body, caller), keep_alive))
             await writer.drain()
             if not keep_alive:
                 return

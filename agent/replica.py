@@ -15,10 +15,10 @@ from typing import Any
 
 from agent.handlers import handles
 from gnt import confine, paths, ssconf
+from gnt import queue_rows as jobstore
 from gnt.config import store
 from gnt.db import DamagedDatabaseError, SqliteWriter, move_aside
 from gnt.errors import RpcArgumentError
-from gnt.jobs import store as jobstore
 from gnt.rpc import procedures as proc
 
 _writer: SqliteWriter | None = None
@@ -195,8 +195,9 @@ async def node_leave(args: proc.NoArgs) -> None:
     """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
     _refuse_on_master("node_leave", ssconf_too=True)
     _remove_replicas()
-    if os.path.exists(paths.cluster_cert()):
-        os.unlink(paths.cluster_cert())
+    for path in (paths.cluster_cert(), paths.cluster_ca()):  # the CA key too, if it was a master candidate
+        if os.path.exists(path):
+            os.unlink(path)
     directory = paths.ssconf_dir()
     if os.path.isdir(directory):
         for entry in os.listdir(directory):

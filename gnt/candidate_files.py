@@ -35,6 +35,7 @@ FILES: dict[str, CandidateFile] = {
     "known_hosts": CandidateFile(paths.ssh_known_hosts, 0o644, "the nodes' SSH host keys"),
     "queue_drain": CandidateFile(_drain_flag, 0o644, "present while the job queue is drained"),
     "rapi_pem": CandidateFile(paths.rapi_cert, 0o600, "the RAPI's key pair"),
+    "cluster_ca": CandidateFile(paths.cluster_ca, 0o600, "the cluster CA's key pair (signs node certificates)"),
 }
 
 

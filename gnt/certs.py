@@ -6,6 +6,9 @@ The RAPI serves HTTPS with a key pair of its own (rapi.pem, as in Ganeti): the R
 where HTTPS clients are served, and a leak of it must not open the node daemons, which never
 trust it. EC P-256 keys keep `gnt-cluster init` fast (an RSA-2048 key takes ~100 ms to generate).
 
+Since doc/design/020 each node's server.pem holds a key and certificate of its own followed by the
+cluster CA's certificate (gnt.node_certs); a node trusts the CA, not its own certificate.
+
 Renewing the cluster certificate while jobs run (gnt-cluster renew-crypto, doc/design/013) needs a
 moment where old and new are both accepted: beside server.pem a node may hold server-trust.pem,
 extra certificates (public halves only) it trusts as well. Both sides' contexts are rebuilt when
@@ -117,8 +120,18 @@ def fingerprint(pem: bytes) -> str:
     return ":".join(digest[i : i + 2] for i in range(0, 16, 2))
 
 
+def trusted_part(pem: bytes) -> bytes:
+    """The certificates a node's identity file makes it trust: the CA after its own (a per-node certificate),
+    or the one certificate itself (the shared cluster certificate of clusters made before per-node ones)."""
+    blocks = _CERT_BLOCK.findall(pem)
+    chain = blocks[1:] if len(blocks) > 1 else blocks
+    return b"".join(b.rstrip(b"\n") + b"\n" for b in chain)
+
+
 def _load_trust(ctx: ssl.SSLContext, pem_path: str) -> None:
-    ctx.load_verify_locations(pem_path)
+    with open(pem_path, "rb") as handle:
+        own = trusted_part(handle.read())
+    ctx.load_verify_locations(cadata=own.decode())
     extra = trust_path(pem_path)
     if os.path.exists(extra) and os.path.getsize(extra) > 0:
         ctx.load_verify_locations(extra)

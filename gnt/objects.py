@@ -68,6 +68,8 @@ class Cluster(ConfigObject):
     master_ip: str = ""
     #: run the admin's master IP script (gnt.paths.master_ip_script) instead of `ip address add/del`
     use_external_mip_script: bool = False
+    #: the phase a cluster certificate roll stopped at ("" when none is under way); its key stays on the master
+    cert_roll_phase: str = ""
     mac_prefix: str = constants.DEFAULT_MAC_PREFIX
     enabled_hypervisors: list[str] = field(default_factory=lambda: ["fake"])
     enabled_disk_templates: list[str] = field(default_factory=lambda: list(constants.DEFAULT_ENABLED_DISK_TEMPLATES))
@@ -133,6 +135,9 @@ class Node(ConfigObject):
     ndparams: dict[str, Any] = field(default_factory=dict)
     #: what the cluster believes of the node's power (kept by the out-of-band commands)
     powered: bool = True
+    #: SHA-256 digests of the node's own certificates the cluster accepts (gnt.node_certs): one, two while
+    #: one is being renewed; empty for a node of a cluster made before per-node certificates
+    cert_digests: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -170,7 +170,8 @@ class OpClusterRenewCrypto(OpCode):
 
     OP_ID: ClassVar[str] = "OP_CLUSTER_RENEW_CRYPTO"
     new_cluster_certificate: bool = _f(False, "Roll a new cluster certificate over every online node")
-    node_certificates: bool = _f(False, "Renew what the nodes present (in gnt: the cluster certificate)")
+    node_certificates: bool = _f(False, "Give nodes new certificates of their own, signed by the cluster CA")
+    node_names: list[str] = _f([], "With node_certificates: only these nodes (default: all online)", ck.hostname_list)
     new_rapi_certificate: bool = _f(False, "Make a new self-signed RAPI certificate")
     rapi_certificate: str = _f("", "Absolute path, on the master, of a RAPI key pair (PEM) to install")
     new_ssh_keys: bool = _f(False, "Make a new cluster SSH key pair and install it on every online node")

@@ -99,8 +99,16 @@ def jobs_db() -> str:
 
 
 def cluster_cert() -> str:
-    """The cluster certificate and key (PEM), shared by every node for mutual TLS."""
+    """This node's TLS identity for mutual TLS: its own key and certificate, then the cluster CA's certificate.
+
+    (A cluster made before per-node certificates holds the shared self-signed cluster certificate here.)
+    """
     return os.path.join(data_dir(), "server.pem")
+
+
+def cluster_ca() -> str:
+    """The cluster CA's key pair, which signs every node's certificate: on the master and its candidates only."""
+    return os.path.join(data_dir(), "cluster-ca.pem")
 
 
 def rapi_cert() -> str:

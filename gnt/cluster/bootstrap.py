@@ -54,7 +54,7 @@ def _init_ipolicy(given: dict[str, Any] | None) -> dict[str, Any]:
 
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
-    from gnt import certs, confine, opchecks
+    from gnt import certs, confine, node_certs, opchecks
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
@@ -139,6 +139,9 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         cluster.hvparams.setdefault(hv, {})
     started_noded = False
     paths.ensure_dir(paths.data_dir())
+    ca_pem = certs.generate_pem(name)  # the cluster CA; this node's own certificate is the first it signs
+    node_pem = node_certs.issue(ca_pem, node.name)
+    node.cert_digests = [node_certs.digest(node_pem)]
     try:
         writer = SqliteWriter(paths.config_db(), store.SCHEMA, durable=True)
         try:
@@ -150,7 +153,8 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
             paths.file_storage_paths(), [cluster.file_storage_dir, cluster.shared_file_storage_dir]
         )
         confine.write_volume_groups(paths.lvm_volume_groups(), [vg_name])
-        certs.write_pem(paths.cluster_cert(), certs.generate_pem(name))
+        certs.write_pem(paths.cluster_ca(), ca_pem)
+        certs.write_pem(paths.cluster_cert(), node_pem)
         certs.write_pem(paths.rapi_cert(), certs.generate_pem(name))  # separate: node daemons never trust it
         if not paths.is_virtual():  # a virtual cluster's start-all runs every node daemon already
             started_noded = _start_local_noded()
@@ -176,6 +180,7 @@ def _undo_init() -> None:
     for path in (
         paths.config_db(),
         paths.cluster_cert(),
+        paths.cluster_ca(),
         paths.rapi_cert(),
         paths.ssconf_file("cluster_name"),
         paths.ssconf_file("master_node"),

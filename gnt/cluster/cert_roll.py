@@ -57,7 +57,14 @@ class NodeOps(Protocol):
 
     async def trust(self, node: str, trusted: list[bytes]) -> str | None: ...
 
-    async def install(self, node: str, pem: bytes, trusted: list[bytes]) -> str | None: ...
+    async def install(self, node: str, pem: bytes, trusted: list[bytes]) -> str | None:
+        """Make `node` present a certificate of the new CA `pem` (its own one, signed by it), trusting `trusted` too.
+
+        An implementation may also define `async prepare_switch(nodes, pem)`, run once before the
+        SWITCH phase: with per-node certificates it issues them and lists their digests everywhere
+        first, so a node presenting its new certificate is accepted by the others from the start.
+        """
+        ...
 
 
 class RollFailed(Exception):
@@ -124,6 +131,9 @@ async def _apply(phase: Phase, state: RollState, nodes: Sequence[str], ops: Node
     if phase == Phase.TRUST_NEW:
         return await _each(nodes, lambda n: ops.trust(n, [new_cert, *old]))
     if phase == Phase.SWITCH:
+        prepare = getattr(ops, "prepare_switch", None)  # per-node certificates: issued and listed first
+        if prepare is not None:
+            await prepare(list(nodes), state.new_pem)
         return await _each(nodes, lambda n: ops.install(n, state.new_pem, old))
     if phase == Phase.DROP_OLD:
         return await _each(nodes, lambda n: ops.trust(n, []))
@@ -134,16 +144,19 @@ async def run_roll(
     state: RollState,
     nodes: Sequence[str],
     ops: NodeOps,
-    save: Callable[[RollState], None],
+    save: Callable[[RollState], Awaitable[None] | None],
     feedback: Callable[[str], None],
 ) -> None:
     """Run the roll from `state.phase` to DONE on `nodes`, each phase on all of them in parallel.
 
-    `save` is called before each phase with the state to resume from; on a failure the phase that
-    failed is what stays saved and RollFailed is raised (nothing is undone: see the module doc).
+    `save` is called (and awaited, if it returns an awaitable) before each phase with the state to
+    resume from; on a failure the phase that failed is what stays saved and RollFailed is raised
+    (nothing is undone: see the module doc).
     """
     while state.phase != Phase.DONE:
-        save(state)
+        saved = save(state)
+        if saved is not None:
+            await saved
         feedback(f"* phase {state.phase}: {_PHASE_TEXT[state.phase]} ({len(nodes)} node(s))")
         failures = await _apply(state.phase, state, nodes, ops)
         if failures:

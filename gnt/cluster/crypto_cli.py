@@ -58,12 +58,15 @@ def build_opcode(opts: dict[str, Any]) -> dict[str, Any]:
         "OP_ID": "OP_CLUSTER_RENEW_CRYPTO",
         "new_cluster_certificate": bool(opts.get("new_cluster_certificate")),
         "node_certificates": bool(opts.get("new_node_certificates")),
+        "node_names": list(opts.get("node") or []),
         "new_rapi_certificate": bool(opts.get("new_rapi_certificate")),
     }
     if opts.get("rapi_certificate"):
         op["rapi_certificate"] = _check_rapi_file(opts["rapi_certificate"])
     if opts.get("new_ssh_keys"):
         op.update(_ssh_fields(opts))
+    if op["node_names"] and not op["node_certificates"]:
+        raise ParameterError("--node names nodes whose certificates to renew: give --new-node-certificates too")
     if not any(v for k, v in op.items() if k != "OP_ID"):
         raise ParameterError(
             "Nothing to renew: give --new-cluster-certificate, --new-node-certificates, --new-rapi-certificate,"
@@ -90,8 +93,10 @@ def _ssh_fields(opts: dict[str, Any]) -> dict[str, Any]:
 
 def _what(op: dict[str, Any]) -> str:
     parts = []
-    if op["new_cluster_certificate"] or op["node_certificates"]:
-        parts.append("the cluster certificate on every online node")
+    if op["new_cluster_certificate"]:
+        parts.append("the cluster CA and every online node's certificate")
+    elif op["node_certificates"]:
+        parts.append(f"the certificates of {', '.join(op['node_names']) or 'every online node'}")
     if op["new_rapi_certificate"] or op.get("rapi_certificate"):
         parts.append("the RAPI certificate")
     if op.get("new_ssh_keys"):
@@ -101,7 +106,8 @@ def _what(op: dict[str, Any]) -> str:
 
 @click.command("renew-crypto", context_settings=CONTEXT)
 @click.option("--new-cluster-certificate", is_flag=True, help="Roll a new cluster certificate over every node")
-@click.option("--new-node-certificates", is_flag=True, help="Renew what nodes present (gnt: the cluster certificate)")
+@click.option("--new-node-certificates", is_flag=True, help="New certificates of their own for the nodes (CA-signed)")
+@click.option("-n", "--node", multiple=True, metavar="NODE", help="With --new-node-certificates: only this node")
 @click.option("--new-rapi-certificate", is_flag=True, help="Make a new self-signed RAPI certificate")
 @click.option("--rapi-certificate", metavar="FILE", default=None, help="Install this RAPI key pair (PEM: key+cert)")
 @click.option("--new-ssh-keys", is_flag=True, help="Make a new cluster SSH key and install it on every node")
@@ -122,11 +128,13 @@ def renew_crypto(force: bool, verbose: bool, submit: bool, **opts: Any) -> None:
     The cluster certificate is rolled in three phases (trust new, present new, drop old): no RPC
     fails meanwhile and the old certificate is refused once it is done. A roll stopped by a failed
     node is saved and finished by the next run. An offline node keeps the old certificate; bring it
-    back with `gnt-node add --readd NODE` (that is also how one node's certificate is renewed).
+    back with `gnt-node add --readd NODE`. `--new-node-certificates` gives every online node (or the
+    ones named with -n) a new certificate signed by the cluster CA; the one it replaces is refused.
 
     \b
     Example:
       gnt-cluster renew-crypto --new-cluster-certificate --new-node-certificates -f
+      gnt-cluster renew-crypto --new-node-certificates -n node3 -f
       gnt-cluster renew-crypto --rapi-certificate /root/rapi.pem -f
     """
     del verbose

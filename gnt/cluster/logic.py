@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import datetime
 import re
 from typing import Any
 
 from gnt import PROTOCOL_VERSION, constants, disktypes, paths
-from gnt.cluster import master_ip_change
+from gnt.cluster import master_ip_change, verify_crypto
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.instance.common import check_hvparams
@@ -72,8 +72,14 @@ class LUClusterVerify(LogicalUnit):
             self.feedback("* Verifying cluster config")
             self._verify_config()
             self.feedback("* Verifying cluster certificate files")
-            if not os.path.exists(paths.cluster_cert()):
-                self._error("cluster", cfg.cluster.cluster_name, "the cluster certificate is missing", "ECLUSTERCERT")
+            self._findings(
+                verify_crypto.cluster_files(
+                    cfg.cluster.cluster_name,
+                    verify_crypto.read_master_files(),
+                    cfg.cluster.cert_roll_phase,
+                    datetime.datetime.now(datetime.UTC),
+                )
+            )
         else:
             self.feedback(f"* Verifying group '{self.group.name}'")
         online = [n for n in cfg.nodes.values() if not n.offline and self._in_scope(n.uuid)]
@@ -83,6 +89,7 @@ class LUClusterVerify(LogicalUnit):
         results = await self.rpc.call_many(services.targets(online), proc.NODE_VERIFY, args)
         self.feedback("* Verifying node status")
         facts = self._verify_nodes(results)
+        self._verify_crypto(online, facts)
         self.feedback("* Verifying instance status")
         self._verify_instances(facts)
         self._verify_instance_policy()
@@ -105,6 +112,20 @@ class LUClusterVerify(LogicalUnit):
         if unmirrored:
             self.feedback(f"  - NOTICE: {len(unmirrored)} non-redundant instance(s) found.")
         return self.errors == 0
+
+    def _findings(self, found: list[verify_crypto.Finding]) -> None:
+        for error, code, kind, item, message in found:
+            (self._error if error else self._warn)(kind, item, message, code)
+
+    def _verify_crypto(self, online: list[Any], facts: dict[str, dict[str, Any]]) -> None:
+        """Each node's own certificate (ENODESSL) and the master IP on the master only (ENODENET)."""
+        now = datetime.datetime.now(datetime.UTC)
+        for node in sorted(online, key=lambda n: n.name):
+            if node.name in facts:
+                self._findings(verify_crypto.node_certificate(node, facts[node.name].get("node_cert"), now))
+        reports = {name: data["master_ip"] for name, data in facts.items() if data.get("master_ip")}
+        master = self.cfg.cluster.master_node
+        self._findings(verify_crypto.master_ip(online, reports, master, paths.is_virtual()))
 
     def _verify_instance_policy(self) -> None:
         """Ganeti's EINSTANCEPOLICY warning: an instance its group's policy would no longer admit

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from gnt import certs, constants, paths
+from gnt import certs, constants, node_certs, paths
 from gnt.cluster import cert_roll
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.jobs.locking import ALL, Level, LockRequest
@@ -40,11 +40,21 @@ def _read(path: str) -> bytes:
 
 
 class _RpcNodeOps:
-    """cert_roll.NodeOps over the typed RPC client; errors come back as one line each."""
+    """cert_roll.NodeOps over the typed RPC client; errors come back as one line each.
+
+    Each node gets a certificate of its own signed by the new CA (gnt.node_certs), issued and listed
+    in the config and every node's ssconf before any node presents it (`prepare_switch`).
+    """
 
     def __init__(self, lu: LogicalUnit, nodes: dict[str, Node]) -> None:
         self.lu = lu
         self.nodes = nodes
+        self.leaves: dict[str, bytes] = {}
+
+    async def prepare_switch(self, names: list[str], ca_pem: bytes) -> None:
+        for name in names:
+            self.leaves[name] = await asyncio.to_thread(node_certs.issue, ca_pem, name)
+        await _list_digests(self.lu, [(self.nodes[n], node_certs.digest(p)) for n, p in self.leaves.items()], keep=True)
 
     async def trust(self, node: str, trusted: list[bytes]) -> str | None:
         args = proc.CryptoTrustArgs([c.decode() for c in trusted])
@@ -52,9 +62,30 @@ class _RpcNodeOps:
         return str(result.error) if result.failed else None
 
     async def install(self, node: str, pem: bytes, trusted: list[bytes]) -> str | None:
-        args = proc.CryptoInstallArgs(pem.decode(), [c.decode() for c in trusted])
+        leaf = self.leaves.get(node) or pem
+        args = proc.CryptoInstallArgs(leaf.decode(), [c.decode() for c in trusted])
         result = await self.lu.rpc.crypto_install(self.lu.ctx.services.target(self.nodes[node]), args)
         return str(result.error) if result.failed else None
+
+
+async def _list_digests(lu: LogicalUnit, digests: list[tuple[Node, str]], keep: bool) -> None:
+    """Accept these node certificates (besides the ones listed already when `keep`): config, then every ssconf.
+
+    Listed before a node presents its new certificate (keep=True, the old one still accepted), and
+    again with keep=False once it does, which is what refuses the old one.
+    """
+    for node, digest in digests:
+        node.cert_digests = [*(d for d in node.cert_digests if d != digest), digest] if keep else [digest]
+    await lu.cfg.commit([node for node, _ in digests])
+    await lu.ctx.services.push_ssconf()
+
+
+def _current_trust() -> list[bytes]:
+    """The certificates this master trusts besides its CA (a trust file left by a roll), to keep on the nodes."""
+    extra = certs.trust_path(paths.cluster_cert())
+    if not os.path.exists(extra):
+        return []
+    return cert_roll._split(_read(extra))
 
 
 @register
@@ -104,13 +135,39 @@ class LUClusterRenewCrypto(LogicalUnit):
         nodes = sorted(self.cfg.nodes.values(), key=lambda n: n.name)
         self.online = [n for n in nodes if not n.offline]
         self.offline = [n for n in nodes if n.offline]
+        if op.node_certificates and not op.new_cluster_certificate:
+            self._check_node_renewal(op)
+
+    def _check_node_renewal(self, op: OpClusterRenewCrypto) -> None:
+        unknown = [name for name in op.node_names if self.cfg.find_node(name) is None]
+        if unknown:
+            raise OpPrereqError(f"Unknown node(s): {', '.join(unknown)}", ECODE_INVAL)
+        offline = [name for name in op.node_names if self.cfg.node(name).offline]
+        if offline:
+            raise OpPrereqError(
+                f"Node(s) {', '.join(offline)} are offline: re-add them (gnt-node add --readd NODE)", ECODE_INVAL
+            )
+        if not os.path.exists(paths.cluster_ca()):
+            raise OpPrereqError(
+                "This cluster has no CA (it was made before per-node certificates): run"
+                " `gnt-cluster renew-crypto --new-cluster-certificate`, which gives every node one",
+                ECODE_ENVIRON,
+            )
+        if os.path.exists(roll_state_path()):
+            raise OpPrereqError(
+                "A cluster certificate roll is unfinished: finish it first with"
+                " `gnt-cluster renew-crypto --new-cluster-certificate`",
+                ECODE_ENVIRON,
+            )
 
     async def exec(self) -> dict[str, str]:
         op = self.op
         assert isinstance(op, OpClusterRenewCrypto)
         result: dict[str, str] = {}
-        if op.new_cluster_certificate or op.node_certificates:
+        if op.new_cluster_certificate:
             result["cluster_certificate"] = await self._roll_cluster_certificate()
+        elif op.node_certificates:
+            result["node_certificates"] = await self._renew_node_certificates()
         if op.new_rapi_certificate or self.rapi_pem is not None:
             result["rapi_certificate"] = await self._renew_rapi()
         if op.new_ssh_keys:
@@ -156,27 +213,71 @@ class LUClusterRenewCrypto(LogicalUnit):
             ops = _RpcNodeOps(self, {n.name: n for n in self.online})
             try:
                 names = [n.name for n in self.online]
-                await cert_roll.run_roll(state, names, ops, lambda s: s.save(path), self.feedback)
+                await cert_roll.run_roll(state, names, ops, self._save_roll, self.feedback)
             except cert_roll.RollFailed as err:
                 raise OpExecError(
                     f"{err}; the roll is saved and every reachable node accepts both certificates, so jobs keep"
                     " running: repair the node or mark it offline (gnt-node modify -O yes NODE), then run"
                     " `gnt-cluster renew-crypto --new-cluster-certificate` again to finish it"
                 ) from None
+            newest = [(n, n.cert_digests[-1]) for n in self.online if n.cert_digests]
+            await _list_digests(self, newest, keep=False)  # the nodes' previous certificates are refused now
+            await asyncio.to_thread(certs.write_pem, paths.cluster_ca(), state.new_pem)
+            await self.ctx.services.push_candidate_files(["cluster_ca"])  # a new master signs with the new CA
             cert_roll.RollState.clear(path)
+            await self._note_roll_phase("")
             fingerprint = certs.fingerprint(state.new_pem)
             self.feedback(f"* the cluster certificate is renewed (SHA-256 {fingerprint}...); the old one is refused")
             return fingerprint
 
+    async def _save_roll(self, state: cert_roll.RollState) -> None:
+        """The key and phase in the master's own file (0600), the phase alone in the config (verify warns)."""
+        await asyncio.to_thread(state.save, roll_state_path())
+        await self._note_roll_phase(str(state.phase))
+
+    async def _note_roll_phase(self, phase: str) -> None:
+        cluster = self.cfg.cluster
+        if cluster.cert_roll_phase != phase:
+            cluster.cert_roll_phase = phase
+            await self.cfg.commit([cluster])
+
     def _fresh_state(self) -> cert_roll.RollState:
         """A new key pair; what every node trusts now stays trusted until the last phase."""
         own = paths.cluster_cert()
-        trusted = certs.public_part(_read(own))
+        trusted = certs.trusted_part(_read(own))
         extra = certs.trust_path(own)
         if os.path.exists(extra):
             trusted += certs.public_part(_read(extra))
         new_pem = certs.generate_pem(self.cfg.cluster.cluster_name)
         return cert_roll.RollState(cert_roll.Phase.TRUST_NEW, new_pem, trusted)
+
+    async def _renew_node_certificates(self) -> dict[str, str]:
+        """New certificates from the current CA for the named (or all online) nodes; the old ones refused after."""
+        op = self.op
+        assert isinstance(op, OpClusterRenewCrypto)
+        wanted = set(op.node_names)
+        nodes = [n for n in self.online if not wanted or n.name in wanted]
+        ca_pem = await asyncio.to_thread(_read, paths.cluster_ca())
+        leaves = {n.name: await asyncio.to_thread(node_certs.issue, ca_pem, n.name) for n in nodes}
+        self.feedback(f"* issuing new node certificates for {len(nodes)} node(s)")
+        await _list_digests(self, [(n, node_certs.digest(leaves[n.name])) for n in nodes], keep=True)
+        trusted = await asyncio.to_thread(_current_trust)
+        ops = _RpcNodeOps(self, {n.name: n for n in nodes})
+        ops.leaves = leaves
+        errors = await asyncio.gather(*(ops.install(n.name, leaves[n.name], trusted) for n in nodes))
+        done = [n for n, err in zip(nodes, errors, strict=True) if err is None]
+        await _list_digests(self, [(n, node_certs.digest(leaves[n.name])) for n in done], keep=False)
+        failed = {n.name: err for n, err in zip(nodes, errors, strict=True) if err is not None}
+        if failed:
+            names = ", ".join(sorted(failed))
+            raise OpExecError(
+                f"Could not renew the certificate of node(s) {names} ({failed[sorted(failed)[0]]}); they keep"
+                " their old one, which stays accepted: run the command again for them"
+            )
+        for node in self.offline if not wanted else []:
+            self.feedback(f"  - WARNING: node {node.name} is offline: re-add it when it is back (gnt-node add --readd)")
+        self.feedback("* every renewed node presents its new certificate; the old ones are refused")
+        return {n.name: node_certs.digest(leaves[n.name])[:16] for n in nodes}
 
     async def _renew_rapi(self) -> str:
         pem = self.rapi_pem

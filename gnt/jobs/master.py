@@ -94,7 +94,7 @@ class Master:
 
     def _wipe(self) -> None:
         """After gnt-cluster destroy: forget the cluster on the master node."""
-        for path in (paths.config_db(), paths.jobs_db(), paths.cluster_cert(), paths.rapi_cert()):
+        for path in (paths.config_db(), paths.jobs_db(), paths.cluster_cert(), paths.cluster_ca(), paths.rapi_cert()):
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(path + suffix):
                     os.unlink(path + suffix)

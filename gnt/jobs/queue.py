@@ -29,7 +29,7 @@ from gnt.jobs.job import FINAL, Job, JobStatus, OpStatus, timestamp
 from gnt.jobs.lu import Context, LogicalUnit, Registry
 from gnt.jobs.processor import JobControl, run_job
 from gnt.jobs.slots import SlotGate
-from gnt.jobs.store import SCHEMA, Row, upsert
+from gnt.queue_rows import SCHEMA, Row, upsert
 
 __all__ = ["CRASH_MESSAGE", "SCHEMA", "JobQueue"]
 

@@ -20,8 +20,8 @@ from typing import Any
 from gnt import candidate_files
 from gnt.batching import OrderedBatchSender
 from gnt.db import SqliteWriter
-from gnt.jobs.store import Row, all_rows
 from gnt.objects import Node
+from gnt.queue_rows import Row, all_rows
 from gnt.rpc import procedures as proc
 
 log = logging.getLogger("gnt-masterd")

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any, TypeVar
 
-from gnt import constants
+from gnt import constants, node_certs
 from gnt.batching import OrderedBatchSender
 from gnt.cluster.master_ip_config import ssconf_values as master_ip_ssconf
 from gnt.config.manager import ConfigManager
@@ -111,7 +111,17 @@ class MasterServices:
             "file_storage_dir": cfg.cluster.file_storage_dir,
             "shared_file_storage_dir": cfg.cluster.shared_file_storage_dir,
             **master_ip_ssconf(cfg.cluster),
+            node_certs.SSCONF_KEY: self.node_cert_list(),
         }
+
+    def node_cert_list(self) -> str:
+        """The certificates node daemons accept callers by (gnt.node_certs): candidates may act as master."""
+        master = self.cfg.cluster.master_node
+        entries = []
+        for node in self.cfg.nodes.values():
+            role = node_certs.ROLE_CANDIDATE if node.master_candidate or node.uuid == master else node_certs.ROLE_NODE
+            entries.extend((d, role) for d in node.cert_digests)
+        return node_certs.format_list(entries)
 
     async def push_ssconf(self, extra_nodes: list[Node] | None = None) -> dict[str, RpcResult]:
         nodes = [n for n in self.cfg.nodes.values() if not n.offline] + (extra_nodes or [])

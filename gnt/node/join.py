@@ -15,7 +15,7 @@ import os
 import shlex
 from typing import Any, Protocol
 
-from gnt import PROTOCOL_VERSION, __version__, paths
+from gnt import PROTOCOL_VERSION, __version__, durable, paths
 from gnt.certs import write_pem
 from gnt.errors import ECODE_ENVIRON, OpPrereqError
 from gnt.node import ssh, sshkeys
@@ -24,6 +24,7 @@ from gnt.node.ssh import SshSettings
 REMOTE_CERT_PATH = "/var/lib/gnt/server.pem"
 REMOTE_STORAGE_PATHS = "/var/lib/gnt/file-storage-paths"
 REMOTE_VOLUME_GROUPS = "/var/lib/gnt/lvm-volume-groups"
+REMOTE_CERT_LIST = "/var/lib/gnt/ssconf_node_certs"
 
 
 REMOTE_PID_FILE = "/var/run/gnt/gnt-noded.pid"
@@ -38,6 +39,11 @@ class JoinTransport(Protocol):
     async def install_storage_paths(self, node_name: str, address: str, text: str) -> None: ...
 
     async def install_volume_groups(self, node_name: str, address: str, text: str) -> None: ...
+
+    async def install_cert_list(self, node_name: str, address: str, text: str) -> None:
+        """The node certificates the node may accept callers by (ssconf `node_certs`), before its daemon serves:
+        a re-added node's old list names certificates the cluster no longer uses (gnt.node_certs)."""
+        ...
 
     async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None: ...
 
@@ -82,6 +88,12 @@ class LocalTransport:
             raise OpPrereqError(f"Node {node_name} is not a virtual node of this cluster", ECODE_ENVIRON)
         await asyncio.to_thread(write_volume_groups, root + REMOTE_VOLUME_GROUPS, parse_volume_groups(text))
 
+    async def install_cert_list(self, node_name: str, address: str, text: str) -> None:
+        root = paths.node_root(node_name)
+        if not root or not os.path.isdir(root):
+            raise OpPrereqError(f"Node {node_name} is not a virtual node of this cluster", ECODE_ENVIRON)
+        await asyncio.to_thread(durable.write_file, root + REMOTE_CERT_LIST, text)
+
     async def check_version(self, node_name: str, address: str) -> None:
         """A virtual node runs the master's own install."""
 
@@ -112,6 +124,9 @@ class NoSetupTransport(LocalTransport):
         pass
 
     async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
+        pass
+
+    async def install_cert_list(self, node_name: str, address: str, text: str) -> None:
         pass
 
 
@@ -161,6 +176,9 @@ class SshTransport:
 
     async def install_volume_groups(self, node_name: str, address: str, text: str) -> None:
         await self._step(node_name, address, self._write, self._remote(REMOTE_VOLUME_GROUPS), text.encode(), 0o644)
+
+    async def install_cert_list(self, node_name: str, address: str, text: str) -> None:
+        await self._step(node_name, address, self._write, self._remote(REMOTE_CERT_LIST), text.encode(), 0o644)
 
     async def install_ssh_key(self, node_name: str, address: str, public_key: str) -> None:
         await self._step(node_name, address, self._change_authorized_keys, public_key, sshkeys.add_key)

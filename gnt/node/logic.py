@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
-from gnt import PROTOCOL_VERSION, constants, netutil, paths
+from gnt import PROTOCOL_VERSION, constants, netutil, node_certs, paths
 from gnt.confine import format_storage_paths, format_volume_groups
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
@@ -23,6 +24,16 @@ from gnt.rpc.client import Target
 JOIN_TIMEOUT = 10.0
 #: one version probe while a new node daemon comes up (it answers at once or is not there yet)
 JOIN_POLL_TIMEOUT = 5.0
+
+
+def _node_pem(node_name: str) -> bytes:
+    """A key pair of the node's own signed by the cluster CA (gnt.node_certs); the shared certificate on a
+    cluster made before per-node certificates (it has no CA file)."""
+    if os.path.exists(paths.cluster_ca()):
+        with open(paths.cluster_ca(), "rb") as handle:
+            return node_certs.issue(handle.read(), node_name)
+    with open(paths.cluster_cert(), "rb") as handle:
+        return handle.read()
 
 
 def _ssh_port(cfg: Any, ndparams: dict[str, Any]) -> int:
@@ -72,13 +83,13 @@ class LUNodeAdd(LogicalUnit):
 
     async def exec(self) -> None:
         op, cfg, services = self.op, self.cfg, self.ctx.services
-        with open(paths.cluster_cert(), "rb") as handle:
-            pem = handle.read()
+        pem = await asyncio.to_thread(_node_pem, op.node_name)
         transport = default_transport(self.ssh_port, op.ssh_host_key) if op.node_setup else NoSetupTransport()
         try:
             await transport.check_version(op.node_name, self.primary_ip)
-            self.feedback(f"* installing the cluster certificate on {op.node_name}")
+            self.feedback(f"* installing the node's own certificate (signed by the cluster CA) on {op.node_name}")
             await transport.install_cert(op.node_name, self.primary_ip, pem)
+            await transport.install_cert_list(op.node_name, self.primary_ip, services.node_cert_list())
             roots = format_storage_paths(services.storage_dirs())
             await transport.install_storage_paths(op.node_name, self.primary_ip, roots)
             vgs = format_volume_groups([self.cfg.cluster.volume_group_name])
@@ -113,6 +124,8 @@ class LUNodeAdd(LogicalUnit):
         node.master_capable = op.master_capable if op.master_capable is not None else True
         node.vm_capable = op.vm_capable if op.vm_capable is not None else True
         node.ndparams.update(op.ndparams)
+        # a re-added node's previous certificate is refused from here on; a shared (pre-CA) one is not listed
+        node.cert_digests = [node_certs.digest(pem)] if op.node_setup and os.path.exists(paths.cluster_ca()) else []
         candidates = len(cfg.master_candidates()) - (1 if node.master_candidate else 0)
         node.master_candidate = node.master_capable and candidates < cfg.cluster.candidate_pool_size
         if node.master_candidate:

@@ -66,6 +66,8 @@ class Procedure(Generic[A]):
     #: argument field (seconds) added to the class's timeout, for calls that wait that long on purpose
     extend_by: str | None = None
     doc: str = ""
+    #: callable by any node of the cluster; otherwise only by the master or a master candidate (gnt.node_certs)
+    any_node: bool = False
 
     def timeout_for(self, args: Any) -> float:
         extra = getattr(args, self.extend_by, 0) if self.extend_by else 0
@@ -283,7 +285,7 @@ class ConfigReplaceArgs:
 
 @dataclass
 class JobQueueUpdateArgs:
-    #: whole jobs as the queue stores them: [id, status, archived, end_time, data] (gnt.jobs.store.Row)
+    #: whole jobs as the queue stores them: [id, status, archived, end_time, data] (gnt.queue_rows.Row)
     rows: list[list[Any]]
 
 
@@ -299,7 +301,9 @@ _INSTANCE_NAME = (("name", NameKind.INSTANCE), ("hypervisor", NameKind.HYPERVISO
 _INSTANCE_NAME_ARG = (("instance_name", NameKind.INSTANCE),)
 _HVS = (("hypervisors", NameKind.HYPERVISOR),)
 
-VERSION = Procedure("version", NoArgs, dict[str, Any], Timeout.URGENT, doc="protocol, version, node name")
+VERSION = Procedure(
+    "version", NoArgs, dict[str, Any], Timeout.URGENT, doc="protocol, version, node name", any_node=True
+)
 NODE_INFO = Procedure(
     "node_info", NodeInfoArgs, dict[str, Any], Timeout.URGENT, paths=("storage_dirs",), names=_HVS,
     doc="free memory per hypervisor, storage usage, boot id",
@@ -401,6 +405,7 @@ CONFIG_PLACEMENT = Procedure(
     "config_placement", ConfigPlacementArgs, dict[str, Any] | None, Timeout.URGENT,
     names=(("names", NameKind.INSTANCE),),
     doc="primary node and admin state of the named instances, for a node daemon's start-up check",
+    any_node=True,
 )  # fmt: skip
 DRBD_STATUS = Procedure(
     "drbd_status", BlockdevInfoArgs, list[dict[str, Any] | None], Timeout.FAST,

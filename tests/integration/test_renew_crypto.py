@@ -23,6 +23,11 @@ def _pem(vc: VCluster, node: str, name: str = "server.pem") -> Path:
     return vc.dir / node / "var/lib/gnt" / name
 
 
+def _ca(pem: bytes) -> bytes:
+    """The cluster CA certificate a node's server.pem carries after its own (gnt.node_certs)."""
+    return certs.trusted_part(pem)
+
+
 def _handshake(address: str, port: int, ctx: ssl.SSLContext) -> bytes:
     """Complete a TLS handshake and return the server's certificate (DER); raises ssl.SSLError if refused."""
     with socket.create_connection((address, port), timeout=10) as raw, ctx.wrap_socket(raw) as tls:
@@ -87,13 +92,16 @@ def test_renew_cluster_certificate_while_jobs_run_then_old_one_refused(fresh_clu
     assert vc.wait_job(long_job, timeout=120) == "success"
     assert "phase drop-old" in out and "renewed" in out
     new_pem = _pem(vc, "node1").read_bytes()
-    assert certs.public_part(new_pem) != certs.public_part(old_pem)
-    for node in NODES:
+    assert certs.trusted_part(new_pem) != certs.trusted_part(old_pem)
+    own = set()
+    for node in NODES:  # every node: a certificate of its own, signed by the one new CA
         path = _pem(vc, node)
-        assert path.read_bytes() == new_pem
+        assert _ca(path.read_bytes()) == _ca(new_pem)
+        own.add(certs.public_part(path.read_bytes()))
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert not _pem(vc, node, "server-trust.pem").exists()
         assert not (vc.dir / node / "var/lib/gnt/renew-crypto.json").exists()
+    assert len(own) == len(NODES)
     # a client holding only the old certificate is refused by every node daemon
     for node in NODES:
         with pytest.raises((ssl.SSLError, ConnectionError)):
@@ -201,7 +209,7 @@ def test_a_node_down_stops_the_roll_cleanly_and_the_next_run_finishes_it(fresh_c
     out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
     assert "resuming the certificate roll stopped at phase 'trust-new'" in out
     new_pem = _pem(vc, "node1").read_bytes()
-    assert new_pem != old_pem and all(_pem(vc, n).read_bytes() == new_pem for n in NODES)
+    assert _ca(new_pem) != _ca(old_pem) and all(_ca(_pem(vc, n).read_bytes()) == _ca(new_pem) for n in NODES)
     assert not (vc.dir / "node1/var/lib/gnt/renew-crypto.json").exists()
     vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
     with pytest.raises((ssl.SSLError, ConnectionError)):
@@ -213,9 +221,9 @@ def test_an_offline_node_is_named_and_rejoins_with_readd(fresh_cluster: VCluster
     vc.ok("gnt-node", "modify", "-O", "yes", "node3")
     out = vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
     assert "node node3 is offline" in out and "gnt-node add --readd node3" in out
-    assert _pem(vc, "node3").read_bytes() != _pem(vc, "node1").read_bytes()
+    assert _ca(_pem(vc, "node3").read_bytes()) != _ca(_pem(vc, "node1").read_bytes())
     vc.ok("gnt-node", "add", "--readd", "node3")
-    assert _pem(vc, "node3").read_bytes() == _pem(vc, "node1").read_bytes()
+    assert _ca(_pem(vc, "node3").read_bytes()) == _ca(_pem(vc, "node1").read_bytes())
     vc.ok("gnt-debug", "delay", "-n", "node3", "0")
 
 
@@ -236,3 +244,80 @@ def test_new_ssh_keys_in_a_virtual_cluster_renews_the_masters_key_and_the_candid
     for node in ("node2", "node3"):
         assert (cluster.dir / node / "var/lib/gnt/ssh/id_ed25519").read_bytes() == key.read_bytes()
         assert (cluster.dir / node / "var/lib/gnt/ssh/id_ed25519.pub").read_text() == public
+
+
+def _post(address: str, pem: Path, procedure: str, body: bytes = b"{}") -> dict[str, object]:
+    """One RPC to a node daemon presenting the key pair in `pem`: the JSON answer (raises ssl.SSLError if refused)."""
+    ctx = certs.client_context(str(pem))
+    with socket.create_connection((address, NODED_PORT), timeout=10) as raw, ctx.wrap_socket(raw) as tls:
+        tls.sendall(f"POST /{procedure} HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 1 << 30
+
+
+def test_renewing_one_nodes_certificate_refuses_its_old_one(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    old_copy = vc.dir / "node2-old.pem"
+    certs.write_pem(str(old_copy), _pem(vc, "node2").read_bytes())
+    others = {n: _pem(vc, n).read_bytes() for n in ("node1", "node3")}
+    out = vc.ok("gnt-cluster", "renew-crypto", "--new-node-certificates", "-n", "node2", "-f")
+    assert "issuing new node certificates for 1 node(s)" in out
+    new = _pem(vc, "node2").read_bytes()
+    assert certs.public_part(new) != certs.public_part(old_copy.read_bytes())
+    assert _ca(new) == _ca(old_copy.read_bytes())  # same CA: only node2's own certificate changed
+    assert {n: _pem(vc, n).read_bytes() for n in ("node1", "node3")} == others
+    answer = _post(vc.address("node3"), old_copy, "version")
+    assert answer["ok"] is False and "not one of this cluster's node certificates" in str(answer["error"])
+    assert _post(vc.address("node3"), _pem(vc, "node2"), "version")["ok"] is True
+    vc.ok("gnt-cluster", "verify")
+    vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
+    # the master's own certificate too: the master keeps calling every node with its new one
+    master_old = vc.dir / "node1-old.pem"
+    certs.write_pem(str(master_old), _pem(vc, "node1").read_bytes())
+    vc.ok("gnt-cluster", "renew-crypto", "--new-node-certificates", "-f")
+    vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
+    refused = _post(vc.address("node2"), master_old, "ssconf_write", b'{"values": {"cluster_name": "x"}}')
+    assert refused["ok"] is False
+    assert vc.ok("gnt-cluster", "getmaster").strip() == "node1"
+    for job in vc.ok("gnt-job", "list", "--no-headers", "-o", "id").split()[-2:]:
+        assert "PRIVATE KEY" not in vc.ok("gnt-job", "info", job)
+
+
+def test_a_plain_nodes_certificate_cannot_call_master_procedures(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    vc.ok("gnt-node", "modify", "-C", "no", "node3")
+    plain = _pem(vc, "node3")
+    denied = _post(vc.address("node2"), plain, "ssconf_write", b'{"values": {"master_node": "node3"}}')
+    assert denied["ok"] is False and "only the master or a master candidate" in str(denied["error"])
+    assert (vc.dir / "node2/var/lib/gnt/ssconf_master_node").read_text().strip() == "node1"
+    assert _post(vc.address("node2"), plain, "version")["ok"] is True
+    vc.ok("gnt-node", "modify", "-C", "yes", "node3")  # promoted: its certificate may act as master now
+    assert _post(vc.address("node2"), plain, "node_info", b'{"hypervisors": ["fake"]}')["ok"] is True
+
+
+def test_verify_names_a_node_presenting_a_certificate_the_cluster_does_not_list(fresh_cluster: VCluster) -> None:
+    from gnt import node_certs
+
+    vc = fresh_cluster
+    vc.ok("gnt-cluster", "verify")
+    ca = _pem(vc, "node1", "cluster-ca.pem")
+    assert stat.S_IMODE(ca.stat().st_mode) == 0o600
+    assert _pem(vc, "node3", "cluster-ca.pem").read_bytes() == ca.read_bytes()  # a candidate can issue as master
+    certs.write_pem(str(_pem(vc, "node3")), node_certs.issue(ca.read_bytes(), "node3"))  # signed, but never listed
+    result = vc.run("gnt-cluster", "verify", "--error-codes")
+    assert result.rc == 1 and "ERROR:ENODESSL:node:node3:" in result.out + result.err
+    assert "does not list" in result.out + result.err
+    vc.ok("gnt-cluster", "renew-crypto", "--new-node-certificates", "-n", "node3", "-f")
+    vc.ok("gnt-cluster", "verify")

@@ -88,6 +88,9 @@ def test_certificate_is_installed_over_ssh(sshd: dict[str, object], tmp_path: Pa
     asyncio.run(transport.install_cert("node9", "127.0.0.1", b"PEM DATA\n"))
     assert target.read_bytes() == b"PEM DATA\n"
     assert target.stat().st_mode & 0o777 == 0o600
+    # the certificates the node may accept callers by go beside it, as its ssconf (design 020)
+    asyncio.run(transport.install_cert_list("node9", "127.0.0.1", "ab candidate"))
+    assert (target.parent / "ssconf_node_certs").read_text() == "ab candidate"
 
 
 def test_unknown_host_key_is_refused(sshd: dict[str, object], tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from agent import httpserver
 from agent.httpserver import Server
 
 
-async def _echo(name: str, body: bytes) -> bytes:
+async def _echo(name: str, body: bytes, caller: str | None = None) -> bytes:
     return json.dumps({"procedure": name, "args": json.loads(body or b"{}")}).encode()
 
 

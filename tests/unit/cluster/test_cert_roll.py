@@ -269,3 +269,44 @@ def test_two_certificates_of_one_cluster_name_can_be_trusted_side_by_side(tmp_pa
     a = _node_files(tmp_path, "a", second, [first])  # trusts second (own, loaded first), then first
     b = _node_files(tmp_path, "b", first, [second])
     assert _talks(a, b) and _talks(b, a)
+
+
+class PreparingOps(FakeOps):
+    """Per-node certificates: issued and listed once, before any node presents one (prepare_switch)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(names)
+        self.events: list[str] = []
+
+    async def prepare_switch(self, names: list[str], ca_pem: bytes) -> None:
+        assert ca_pem == NEW and all(n.pem == OLD for n in self.nodes.values())
+        self.events.append("prepare " + ",".join(names))
+
+    async def install(self, node: str, pem: bytes, trusted: list[bytes]) -> str | None:
+        self.events.append(f"install {node}")
+        return await super().install(node, pem, trusted)
+
+
+def test_per_node_certificates_are_prepared_once_before_the_switch_and_an_async_save_is_awaited() -> None:
+    ops = PreparingOps(["node1", "node2"])
+    saved: list[Phase] = []
+
+    async def save(state: RollState) -> None:
+        await asyncio.sleep(0)
+        saved.append(state.phase)
+
+    state = _fresh()
+    asyncio.run(cert_roll.run_roll(state, list(ops.nodes), ops, save, lambda _: None))
+    assert ops.events[0] == "prepare node1,node2" and sorted(ops.events[1:]) == ["install node1", "install node2"]
+    assert saved == [Phase.TRUST_NEW, Phase.SWITCH, Phase.DROP_OLD] and state.phase == Phase.DONE
+
+
+def test_cli_names_nodes_only_with_new_node_certificates() -> None:
+    from click.testing import CliRunner
+
+    from gnt.cluster.crypto_cli import build_opcode, renew_crypto
+
+    result = CliRunner().invoke(renew_crypto, ["-n", "node2", "-f"])
+    assert result.exit_code != 0 and "--new-node-certificates" in result.output
+    op = build_opcode({"new_node_certificates": True, "node": ("node2", "node3")})
+    assert op["node_certificates"] is True and op["node_names"] == ["node2", "node3"]

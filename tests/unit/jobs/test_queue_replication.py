@@ -9,7 +9,7 @@ from typing import Any
 from gnt.config.manager import ConfigManager
 from gnt.errors import RpcError
 from gnt.jobs.replication import QueueReplicator
-from gnt.jobs.store import Row
+from gnt.queue_rows import Row
 from gnt.rpc.client import RpcResult, Target
 from tests.unit.jobs.test_queue import delay, make_queue, queue_db, run, shutdown, writers
 
@@ -125,7 +125,7 @@ def test_a_candidate_that_missed_rows_gets_the_whole_queue_before_anything_newer
 def test_a_replicated_row_of_the_wrong_shape_is_refused() -> None:
     import pytest
 
-    from gnt.jobs.store import check_row
+    from gnt.queue_rows import check_row
 
     assert check_row([3, "success", 1, 12.5, "{}"]) == (3, "success", 1, 12.5, "{}")
     for bad in ([0, "queued", 0, None, "{}"], [True, "queued", 0, None, "{}"], [1, "queued", 2, None, "{}"],

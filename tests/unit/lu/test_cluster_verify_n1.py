@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gnt import PROTOCOL_VERSION, paths
+from gnt import PROTOCOL_VERSION, certs, node_certs, paths
 from gnt.cluster.logic import LUClusterVerify
 from gnt.cluster.verify_n1 import Shortfall, describe, n_plus_one_shortfalls
 from gnt.errors import OpPrereqError
@@ -27,7 +27,10 @@ def _healthy_facts(h: Harness) -> None:
     """Nodes whose other facts are in order and a cluster certificate, so only the N+1 check can fail."""
     cert = Path(paths.cluster_cert())
     cert.parent.mkdir(parents=True, exist_ok=True)
-    cert.write_text("test certificate")
+    ca = certs.generate_pem("cluster.example.com")
+    certs.write_pem(paths.cluster_ca(), ca)
+    node_pem = node_certs.issue(ca, "node1")
+    certs.write_pem(str(cert), node_pem)
     expected = h.ctx.services.ssconf_values()
     for name in ("node1", "node2"):
         facts = {
@@ -35,6 +38,7 @@ def _healthy_facts(h: Harness) -> None:
             "hypervisors": {"fake": {"problems": [], "instances": {}, "version": "1"}},
             "disk_files": [],
             "ssconf": {k: expected[k] for k in ("cluster_name", "master_node", "node_list")},
+            "node_cert": node_certs.inspect(node_pem).to_dict(),
         }
         h.nodes[name].do_node_verify = lambda args, facts=facts: facts  # type: ignore[attr-defined]
 

@@ -138,3 +138,25 @@ def test_node_add_without_node_setup_sends_nothing_and_still_joins(joinable: Har
     root = Path(paths.node_root("node3"))
     assert not (root / "var/lib/gnt/server.pem").exists()
     assert not (root / "var/lib/gnt/file-storage-paths").exists()
+
+
+def test_node_add_with_a_cluster_ca_gives_the_node_its_own_certificate_and_lists_it(joinable: Harness) -> None:
+    from gnt import certs, node_certs
+
+    ca = certs.generate_pem("cluster.example.com")
+    certs.write_pem(paths.cluster_ca(), ca)
+    joinable.cfg.node("node1").cert_digests = ["ab" * 32]  # the master's own
+    joinable.run(OpNodeAdd(node_name="node3", primary_ip="192.0.2.3"), LUNodeAdd)
+    root = Path(paths.node_root("node3"))
+    pem = (root / "var/lib/gnt/server.pem").read_bytes()
+    assert certs.trusted_part(pem) == certs.public_part(ca) and node_certs.inspect(pem).problems == []
+    assert pem.count(b"BEGIN PRIVATE KEY") == 1 and b"PRIVATE KEY" not in certs.public_part(pem)
+    node = joinable.cfg.node("node3")
+    assert node.cert_digests == [node_certs.digest(pem)]
+    listed = node_certs.parse_list(joinable.nodes["node1"].ssconf[node_certs.SSCONF_KEY])
+    assert node_certs.digest(pem) in listed
+    # the list reached the node with its certificate, before its daemon is called: it serves the master
+    assert node_certs.parse_list((root / "var/lib/gnt/ssconf_node_certs").read_text())["ab" * 32] == "candidate"
+    before = node.cert_digests
+    joinable.run(OpNodeAdd(node_name="node3", primary_ip="192.0.2.3", readd=True), LUNodeAdd)
+    assert joinable.cfg.node("node3").cert_digests != before  # a re-added node's old certificate is dropped

@@ -1,0 +1,151 @@
+"""Per-node certificates signed by the cluster CA, and the list of them a node daemon trusts callers by.
+
+Every node presents a certificate of its own (server.pem: its key, its certificate, then the CA's
+certificate), issued by the cluster CA (cluster-ca.pem, on the master and its candidates only) at
+`gnt-node add` and renewed by `gnt-cluster renew-crypto --new-node-certificates`. A TLS peer must
+chain to the CA; that alone proves only "some node of this cluster". Which node, and whether it may
+act as master, comes from the certificate digests the master lists in ssconf (`node_certs`: one
+`DIGEST ROLE` line per accepted certificate, ROLE `candidate` or `node`), as Ganeti's
+`candidate_certs` do: a plain node's key cannot call a master's procedures, and a renewed
+certificate's predecessor, which still chains to the CA, is refused once it leaves the list.
+See doc/design/020-node-certificates.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ssl
+from dataclasses import dataclass
+
+from gnt import certs
+
+__all__ = [
+    "ROLE_CANDIDATE",
+    "ROLE_NODE",
+    "SSCONF_KEY",
+    "CertFacts",
+    "digest",
+    "digest_der",
+    "format_list",
+    "inspect",
+    "issue",
+    "parse_list",
+]
+
+SSCONF_KEY = "node_certs"
+ROLE_CANDIDATE = "candidate"
+ROLE_NODE = "node"
+VALIDITY_DAYS = certs.VALIDITY_DAYS
+
+
+def digest_der(der: bytes) -> str:
+    """The SHA-256 of a DER certificate, lower-case hex: what the lists name a certificate by."""
+    return hashlib.sha256(der).hexdigest()
+
+
+def _first_der(pem: bytes) -> bytes:
+    block = certs.public_part(pem).split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
+    return ssl.PEM_cert_to_DER_cert(block.decode())
+
+
+def digest(pem: bytes) -> str:
+    """The digest of the first certificate in `pem` (a node's own, in its server.pem)."""
+    return digest_der(_first_der(pem))
+
+
+def issue(ca_pem: bytes, node_name: str) -> bytes:
+    """A new key and certificate for `node_name`, signed by the CA in `ca_pem`: key, certificate, CA certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_key = serialization.load_pem_private_key(ca_pem, password=None)
+    ca_cert_pem = certs.public_part(ca_pem)
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    key = ec.generate_private_key(ec.SECP256R1())
+    serial = x509.random_serial_number()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, node_name),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, format(serial, "x")),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(min(now + datetime.timedelta(days=VALIDITY_DAYS), ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem + cert.public_bytes(serialization.Encoding.PEM) + ca_cert_pem
+
+
+def format_list(entries: list[tuple[str, str]]) -> str:
+    """The ssconf text of (digest, role) pairs, sorted so that an unchanged list writes the same file."""
+    return "\n".join(f"{d} {r}" for d, r in sorted(set(entries)))
+
+
+def parse_list(text: str) -> dict[str, str]:
+    """digest -> role; a candidate listing wins over a node listing of the same digest; bad lines are skipped."""
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in (ROLE_CANDIDATE, ROLE_NODE) and result.get(parts[0]) != ROLE_CANDIDATE:
+            result[parts[0]] = parts[1]
+    return result
+
+
+@dataclass
+class CertFacts:
+    """What `gnt-cluster verify` checks of a node's certificate (no key material)."""
+
+    digest: str
+    subject: str
+    not_after: float
+    #: empty when the certificate is signed by the CA that follows it in the file (or is the CA itself)
+    problems: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"digest": self.digest, "subject": self.subject, "not_after": self.not_after, "problems": self.problems}
+
+
+def inspect(pem: bytes, now: datetime.datetime | None = None) -> CertFacts:
+    """The facts of the first certificate in `pem`: digest, expiry, and whether the next one signed it."""
+    from cryptography import x509
+
+    now = now or datetime.datetime.now(datetime.UTC)
+    blocks = [b + b"-----END CERTIFICATE-----\n" for b in certs.public_part(pem).split(b"-----END CERTIFICATE-----\n")]
+    blocks = [b for b in blocks if b.strip().startswith(b"-----BEGIN")]
+    if not blocks:
+        return CertFacts("", "", 0.0, ["holds no certificate"])
+    cert = x509.load_pem_x509_certificate(blocks[0])
+    problems = []
+    if cert.not_valid_after_utc <= now:
+        problems.append(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+    elif cert.not_valid_before_utc > now:
+        problems.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}")
+    issuer = x509.load_pem_x509_certificate(blocks[1]) if len(blocks) > 1 else cert
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, Exception) as err:  # noqa: BLE001 - InvalidSignature has no common base
+        problems.append(f"not signed by the cluster CA it names ({type(err).__name__})")
+    subject = cert.subject.rfc4514_string()
+    return CertFacts(digest_der(_first_der(pem)), subject, cert.not_valid_after_utc.timestamp(), problems)
