@@ -348,7 +348,7 @@ class XenHypervisor(Hypervisor):
         await self._stop_receiver(spec.name)
         receiver = self._restores.pop(spec.name, None)
         if receiver is not None:
-            await receiver.close()  # a restore under way ends first: its domain must not appear after this
+            await receiver.close(success)  # a restore under way ends first: no domain may appear after this
         domains = await self.domains()
         if not success:
             for name in (spec.name, spec.name + xl.INCOMING):  # a half-arrived copy must not run

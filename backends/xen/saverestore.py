@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import Awaitable, Callable
 
 from gnt.errors import HypervisorError
@@ -123,7 +125,7 @@ class SaveTransfer:
         """Stop sending (xl save still runs to its end, so the source copy is resumed paused)."""
         self._aborted = True
         if self._writer is not None:
-            self._writer.close()
+            self._writer.transport.abort()  # drop unsent data too: a target that stopped reading must not hold us
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -159,20 +161,52 @@ class Receiver:
         if self._server is not None:
             self._server.close()  # stop listening: the port is this migration's only
         try:
-            why = await self._restore(reader)
-        except (OSError, asyncio.IncompleteReadError) as err:
-            why = f"the save stream broke: {err}"
-        self.result = why
-        with contextlib.suppress(OSError):
-            writer.write(OK if not why else f"error: {why}\n".encode())
-            await writer.drain()
-        writer.close()
+            try:
+                why = await self._restore(reader)
+            except (OSError, asyncio.IncompleteReadError) as err:
+                why = f"the save stream broke: {err}"
+            except asyncio.CancelledError:  # close() after a failed move; the handler ends here
+                self.result = "cancelled: the move failed"
+                return
+            self.result = why
+            with contextlib.suppress(OSError):
+                writer.write(OK if not why else f"error: {why}\n".encode())
+                await writer.drain()
+        finally:
+            writer.close()
 
     async def _restore(self, reader: asyncio.StreamReader) -> str:
-        with open(self.log, "wb") as out:
-            proc = await asyncio.create_subprocess_exec(
+        out = open(self.log, "wb")  # noqa: SIM115 - closed once the process has it
+        # shielded: a cancel while asyncio sets the process up would make it wait for xl's exit,
+        # and xl waits for the rest of the stream
+        spawn = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.PIPE, stdout=out, stderr=out, start_new_session=True
             )
+        )
+        spawn.add_done_callback(lambda _: out.close())
+        proc: asyncio.subprocess.Process | None = None
+        try:
+            proc = await asyncio.shield(spawn)
+            rc = await self._feed(reader, proc)
+        except asyncio.CancelledError:  # finalize gave up on this move: no restore may finish after it
+            proc = proc or await spawn
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # its own session: xl and anything it started
+            if proc.stdin is not None:
+                proc.stdin.close()
+            await proc.wait()
+            raise
+        if rc is None:
+            return f"xl restore did not finish in {RESTORE_WAIT:g}s"
+        if rc != 0:
+            return f"xl restore exited {rc}: {log_tail(self.log) or 'no message'}"
+        return await self.check()
+
+    @staticmethod
+    async def _feed(reader: asyncio.StreamReader, proc: asyncio.subprocess.Process) -> int | None:
+        """The stream into xl restore's stdin; its exit code (None: it hung and was killed)."""
         assert proc.stdin is not None
         feeding = True
         while chunk := await reader.read(CHUNK):
@@ -186,20 +220,20 @@ class Receiver:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             proc.stdin.close()
         try:
-            rc = await asyncio.wait_for(proc.wait(), RESTORE_WAIT)
+            return await asyncio.wait_for(proc.wait(), RESTORE_WAIT)
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            return f"xl restore did not finish in {RESTORE_WAIT:g}s"
-        if rc != 0:
-            return f"xl restore exited {rc}: {log_tail(self.log) or 'no message'}"
-        return await self.check()
+            return None
 
-    async def close(self) -> None:
-        """Stop listening, and wait for a restore that is under way to end (it must not outlive finalize)."""
+    async def close(self, success: bool) -> None:
+        """Stop listening. After a move that failed, a restore still under way is killed (its
+        half-built domain is the caller's to destroy); after a success it has long ended."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            if not task.done():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(asyncio.shield(task), RESTORE_WAIT)
+        pending = [task for task in self._handlers if not task.done()]
+        if pending:
+            if not success:
+                for task in pending:
+                    task.cancel()
+            await asyncio.wait(pending, timeout=RESTORE_WAIT)  # never raises: our own cancel must not be eaten

@@ -558,6 +558,28 @@ def test_a_failed_save_reports_xls_error_and_the_target_keeps_nothing(pair: Any)
     assert "inst1" in src_xl.domains and dst_xl.domains == {}
 
 
+def test_a_stalled_stream_does_not_hold_the_targets_finalize(pair: Any) -> None:
+    """The source sends part of an image and then nothing: a failed finalize kills xl restore at
+    once instead of waiting for the rest, and leaves no domain or file behind."""
+    _, dst, work, (_, dst_xl) = pair
+    spec = _non_live_spec(_free_port())
+
+    async def scenario() -> None:
+        info = await dst.accept_instance(spec, "127.0.0.1")
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec.hvparams["migration_port"])
+        writer.write(b"half an image")
+        await writer.drain()
+        while not (work / "argv").exists():  # xl restore runs and waits for the rest
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(dst.finalize_migration_dst(spec, info, success=False), 30)  # a hang guard only
+        assert await reader.read() == b""  # the connection was closed without an answer
+        writer.close()
+
+    run(scenario())
+    assert dst_xl.domains == {} and not os.path.exists(os.path.join(dst.run_root, "inst1"))
+    assert not (work / "restored").exists()
+
+
 def test_accept_picks_the_receiver_from_the_migration_mode(
     node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
