@@ -6,8 +6,10 @@ checks, here only timed):
 - boot: two Xen hosts to xl-ready, and the gnt cluster made on them;
 - create: `gnt-instance add -t plain` and `-t drbd` (64M disk; drbd waits for its sync), each to
   the job's end, and to the guest's first count on its console;
-- migrate: `gnt-instance migrate` of the drbd instance there and back (`--samples` times), with
-  the guest's count checked to go on across each move;
+- migrate: `gnt-instance migrate --non-live` of the drbd instance there and back (`--samples`
+  times), with the guest's count checked to go on across each move (`--mode live` for hosts whose
+  Xen can track dirty pages; under TCG `xl migrate` fails with "Failed to enable logdirty");
+- failover: `gnt-instance failover` of the drbd instance (stop, hand the primary over, boot);
 - stop/start: `gnt-instance shutdown` and `startup`.
 
 Under TCG everything is one to two orders of magnitude slower than on hardware; the numbers compare
@@ -33,7 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.system.testbed import conftest as bed_conftest  # noqa: E402
-from tests.system.testbed.test_xen_cluster import ADD, counts, running_xen_cluster, wait_count  # noqa: E402
+from tests.system.testbed.test_xen_cluster import (  # noqa: E402
+    ADD,
+    BOOTED,
+    console,
+    counts,
+    running_xen_cluster,
+    wait_count,
+)
 
 
 def _timed(rows: dict[str, list[float]], name: str, func, *args):  # type: ignore[no-untyped-def]
@@ -43,7 +52,15 @@ def _timed(rows: dict[str, list[float]], name: str, func, *args):  # type: ignor
     return result
 
 
-def run(samples: int) -> dict[str, list[float]]:
+def _wait_boot(host, name: str, boots: int, timeout: float = 300.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while console(host, name).count(BOOTED) <= boots:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name} never booted on {host.name}")
+        time.sleep(1)
+
+
+def run(samples: int, mode: str) -> dict[str, list[float]]:
     rows: dict[str, list[float]] = {}
     with running_xen_cluster() as cluster:
         for name, values in bed_conftest.TIMINGS.items():
@@ -61,29 +78,46 @@ def run(samples: int) -> dict[str, list[float]]:
         hosts = [node1, node2]
         for i in range(2 * samples):
             dst = hosts[(i + 1) % 2]
-            _timed(rows, "live migrate (gnt-instance migrate, 128 MiB)", cluster.gnt, "gnt-instance migrate -f m1", 900)
+            flag = "" if mode == "live" else " --non-live"
+            _timed(
+                rows,
+                f"{mode} migrate (gnt-instance migrate, 128 MiB)",
+                cluster.gnt,
+                f"gnt-instance migrate -f{flag} m1",
+                900,
+            )
             last = wait_count(dst, "m1", last)
             if counts(dst, "m1")[0] <= 1:
                 raise SystemExit(f"the guest started again on {dst.name} instead of moving")
+        # after an even number of moves m1 is on node1 again: failover to node2, where it boots afresh
+        boots = console(node2, "m1").count(BOOTED)
+        _timed(rows, "failover (gnt-instance failover, drbd)", cluster.gnt, "gnt-instance failover -f m1", 900)
+        _timed(rows, "failover: job end to the guest's boot marker", _wait_boot, node2, "m1", boots)
         cluster.gnt("gnt-instance remove -f m1")
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=1, help="round trips of the live migration")
+    parser.add_argument("--samples", type=int, default=1, help="round trips of the migration")
+    parser.add_argument("--mode", choices=("non-live", "live"), default="non-live", help="migration mode")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "xen.json"))
     args = parser.parse_args()
     why = bed_conftest.missing_requirement()
     if why:
         raise SystemExit(why)
-    rows = run(args.samples)
+    rows = run(args.samples, args.mode)
     width = max(len(name) for name in rows)
     print(f"{'step':{width}}  {'median s':>9}  samples")
     for name, values in rows.items():
         print(f"{name:{width}}  {statistics.median(values):9.1f}  {', '.join(f'{v:.1f}' for v in values)}")
     result = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "accel": "tcg"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "accel": "tcg",
+            "migration_mode": args.mode,
+        },
         "steps": {name: {"median_s": statistics.median(v), "samples": v} for name, v in rows.items()},
     }
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

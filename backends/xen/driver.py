@@ -23,6 +23,7 @@ from backends.base import Hypervisor
 from backends.kvm.proc import run as run_argv
 from backends.xen import xl
 from backends.xen.config import XenFacts, build_config, hvparams
+from backends.xen.saverestore import Receiver, SaveTransfer, log_tail
 from gnt import paths
 from gnt.errors import HypervisorError
 from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
@@ -36,6 +37,9 @@ POLL = 0.5
 XL_TIMEOUT = 300.0  # xl create on a loaded TCG test bed took 91 s once; real hosts take about 1 s
 #: seconds the target's migration receiver may take to listen
 RECEIVER_WAIT = 10.0
+#: how the guest travels (accept's answer says which receiver listens): `xl migrate` (live) or
+#: `xl save` into `xl restore` (non-live; works where Xen cannot track dirty pages, e.g. under TCG)
+TRANSPORT_MIGRATE, TRANSPORT_SAVE = "xl-migrate", "xl-save-restore"
 
 Runner = Callable[..., Awaitable[tuple[int, str, str]]]
 
@@ -53,6 +57,8 @@ class XenHypervisor(Hypervisor):
         self.vif_script = vif_script
         self._migrations: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
         self._receivers: dict[str, asyncio.subprocess.Process] = {}
+        self._saves: dict[str, SaveTransfer] = {}  # non-live moves leaving this node
+        self._restores: dict[str, Receiver] = {}  # non-live moves arriving here
 
     # -- node-local helpers -------------------------------------------------------------------
     @property
@@ -170,8 +176,10 @@ class XenHypervisor(Hypervisor):
         self._forget_files(name)
 
     async def node_info(self) -> dict[str, Any]:
-        _, info_out, _ = await self._xl(self._cmd("")["info"])
-        _, list_out, _ = await self._xl(self._cmd("")["list"])
+        # both at once: node_info is an URGENT (10 s) RPC, and one xl exec took seconds on a loaded TCG dom0
+        (_, info_out, _), (_, list_out, _) = await asyncio.gather(
+            self._xl(self._cmd("")["info"]), self._xl(self._cmd("")["list"])
+        )
         return xl.memory_accounting(xl.parse_info(info_out), xl.parse_list(list_out))
 
     async def verify(self) -> list[str]:
@@ -257,21 +265,52 @@ class XenHypervisor(Hypervisor):
         if spec.name in await self.domains():
             raise HypervisorError(f"{spec.name} already has a domain on this node")
         self._migration_cmd(spec, target_address)  # a bad port fails here, before anything runs
+        transport = TRANSPORT_SAVE if hvparams(spec)["migration_mode"] == "non-live" else TRANSPORT_MIGRATE
         self.write_config(spec)  # the target keeps the config for a later stop or hard reboot
         try:
-            await self._start_receiver(spec, target_address)
+            if transport == TRANSPORT_SAVE:
+                await self._start_restore_receiver(spec, target_address)
+            else:
+                await self._start_receiver(spec, target_address)
         except BaseException:
             self._forget_files(spec.name)
             raise
-        return {"xen_version": info["xen_version"], "migration_port": hvparams(spec)["migration_port"]}
+        port = hvparams(spec)["migration_port"]
+        return {"xen_version": info["xen_version"], "migration_port": port, "transport": transport}
+
+    async def _start_restore_receiver(self, spec: InstanceSpec, target_address: str) -> None:
+        """Non-live: a one-shot listener in this daemon feeding `xl restore` (backends/xen/saverestore.py)."""
+        port = hvparams(spec)["migration_port"]
+        if port in _listening_ports():
+            raise HypervisorError(f"migration port {port} is busy on this node (another migration is arriving?)")
+        name = spec.name
+
+        async def restored() -> str:
+            domain = (await self.domains()).get(name)
+            if domain is None:
+                return f"xl restore exited 0 but {name} has no domain here"
+            if xl.domain_state(domain) not in (RunState.RUNNING, RunState.PAUSED):
+                return f"{name} arrived but is {xl.domain_state(domain).value} (xl flags {domain.flags})"
+            return ""
+
+        argv = self._cmd(name)["restore"]
+        receiver = Receiver(argv, target_address, port, os.path.join(self._dir(name), "restore.log"), restored)
+        await receiver.listen()
+        self._restores[name] = receiver
 
     async def migrate_instance(self, spec: InstanceSpec, target_address: str, info: dict[str, Any], live: bool) -> None:
         if spec.name not in await self.domains():
             raise HypervisorError(f"{spec.name} is not running on this node")
         argv = self._migration_cmd(spec, target_address)["migrate"]
         self.write_config(spec)
-        if not live:
-            await self._xl(self._cmd(spec.name)["pause"])
+        # the target chose the receiver at accept (from migration_mode); older targets said nothing
+        if info.get("transport", TRANSPORT_MIGRATE if live else TRANSPORT_SAVE) == TRANSPORT_SAVE:
+            port = int(info.get("migration_port") or hvparams(spec)["migration_port"])
+            save_log = os.path.join(self._dir(spec.name), "save.log")
+            transfer = SaveTransfer(self._cmd(spec.name)["save"], target_address, port, save_log)
+            self._saves[spec.name] = transfer
+            transfer.start()
+            return
         log = os.path.join(self._dir(spec.name), "migrate.log")
         with open(log, "wb") as out:
             proc = await asyncio.create_subprocess_exec(
@@ -280,6 +319,13 @@ class XenHypervisor(Hypervisor):
         self._migrations[spec.name] = (proc, log)
 
     async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
+        transfer = self._saves.get(spec.name)
+        if transfer is not None:
+            if not transfer.done:
+                return MigrationStatus(MigrationPhase.ACTIVE, transferred=transfer.transferred)
+            if transfer.succeeded:
+                return MigrationStatus(MigrationPhase.COMPLETED, transferred=transfer.transferred)
+            return MigrationStatus(MigrationPhase.FAILED, message=f"non-live migration (xl save): {transfer.error}")
         entry = self._migrations.get(spec.name)
         if entry is None:
             return MigrationStatus(MigrationPhase.FAILED, message="no migration of this instance is running here")
@@ -288,16 +334,13 @@ class XenHypervisor(Hypervisor):
             return MigrationStatus(MigrationPhase.ACTIVE)
         if proc.returncode == 0:
             return MigrationStatus(MigrationPhase.COMPLETED)
-        try:
-            with open(log, errors="replace") as f:
-                lines = [line.strip() for line in f.read().strip().splitlines() if line.strip()]
-        except OSError:
-            lines = []
-        errors = [line for line in lines if "error" in line.lower() or "fail" in line.lower()][:2]
-        tail = " ".join(errors or lines[-3:])
-        return MigrationStatus(MigrationPhase.FAILED, message=f"xl migrate exited {proc.returncode}: {tail}")
+        return MigrationStatus(MigrationPhase.FAILED, message=f"xl migrate exited {proc.returncode}: {log_tail(log)}")
 
     async def abort_migration(self, spec: InstanceSpec) -> None:
+        transfer = self._saves.get(spec.name)
+        if transfer is not None:
+            await transfer.abort()  # xl save still ends, leaving the source copy paused: finalize resumes it
+            return
         entry = self._migrations.get(spec.name)
         if entry is not None and entry[0].returncode is None:
             entry[0].send_signal(signal.SIGTERM)  # xl resumes the domain here when the stream breaks
@@ -305,6 +348,9 @@ class XenHypervisor(Hypervisor):
 
     async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
         await self._stop_receiver(spec.name)
+        receiver = self._restores.pop(spec.name, None)
+        if receiver is not None:
+            await receiver.close(success)  # a restore under way ends first: no domain may appear after this
         domains = await self.domains()
         if not success:
             for name in (spec.name, spec.name + xl.INCOMING):  # a half-arrived copy must not run
@@ -321,6 +367,14 @@ class XenHypervisor(Hypervisor):
 
     async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
         self._migrations.pop(spec.name, None)
+        transfer = self._saves.pop(spec.name, None)
+        if transfer is not None:
+            await transfer.abort()  # no-op once it ended; otherwise the paused copy must be settled first
+            if success and not transfer.succeeded:
+                raise HypervisorError(
+                    f"refusing to destroy {spec.name} here: the target never confirmed it restored the guest"
+                    f" ({transfer.error or 'no answer'})"
+                )
         domains = await self.domains()
         gone = spec.name + xl.MIGRATED_AWAY
         if gone in domains:  # xl's source copy after a transfer; it never runs again

@@ -61,6 +61,11 @@ def commands(name: str, config_path: str, hvm: bool, target: str = "", port: int
         "console": [XL, "console", name],
         "list": [XL, "list", "-v"],
         "info": [XL, "info"],
+        # non-live migration (backends/xen/saverestore.py): the image goes through a pipe; -p keeps
+        # the source copy paused (not destroyed) until the target has the guest; restore takes the
+        # target's own config (its disk paths), not the one inside the image
+        "save": [XL, "save", "-p", name, "/dev/stdout"],
+        "restore": [XL, "restore", config_path, "/dev/stdin"],
     }
     if target and port:
         tcp = _tcp(target)

@@ -115,6 +115,14 @@ class InstanceMove:
             spec.disks = disks_for_node(self.lu.cfg, self.instance, node.uuid)
         return spec
 
+    def _mode_spec(self, node: Node | None, live: bool) -> Any:
+        """The spec with the mode this move uses as its `migration_mode` (an op's --non-live overrides
+        the hvparam): a target that listens differently for each mode (xen: xl migrate against xl
+        restore) learns it at accept."""
+        spec = self._spec(node)
+        spec.hvparams = {**(spec.hvparams or {}), "migration_mode": "live" if live else "non-live"}
+        return spec
+
     async def point_config_at_target(self) -> None:
         if self.mirrored:  # the old primary keeps the other side of the mirror
             self.instance.secondary_nodes = [self.source.uuid]
@@ -159,7 +167,8 @@ class InstanceMove:
                 await self._close_window(keep=self.source, drop=dst)
                 raise
         feedback(f"* preparing {dst.name} to accept the instance")
-        accept = proc.AcceptInstanceArgs(self._spec(dst), dst.secondary_ip or dst.primary_ip)  # the replication network
+        target_ip = dst.secondary_ip or dst.primary_ip  # the replication network
+        accept = proc.AcceptInstanceArgs(self._mode_spec(dst, live), target_ip)
         accepted = await self.rpc.accept_instance(self._at(dst), accept)
         if accepted.failed:
             await self._close_window(keep=self.source, drop=dst)
@@ -201,7 +210,7 @@ class InstanceMove:
 
     async def _transfer(self, info: dict[str, Any], live: bool) -> dict[str, Any]:
         inst, src, dst = self.instance, self.source, self.target
-        spec = self._spec()
+        spec = self._mode_spec(None, live)
         start = proc.MigrateInstanceArgs(spec, dst.secondary_ip or dst.primary_ip, info, live)
         (await self.rpc.migrate_instance(self._at(src), start)).get("Migration could not start")
         self.lu.feedback("* starting memory transfer")

@@ -166,51 +166,119 @@ def test_plain_instance_lives_reboots_and_stops(xen_cluster: GntCluster, timed) 
     assert node2.run("lvs --noheadings -o lv_name xenvg").stdout.strip() == ""
 
 
-def test_drbd_instance_live_migrates_and_keeps_counting(xen_cluster: GntCluster, timed) -> None:
+#: what xl migrate says when Xen cannot put the guest in log-dirty mode (Xen 4.17 under QEMU's TCG)
+LOGDIRTY = "Failed to enable logdirty"
+
+
+def _single_primary(host: Host) -> None:
+    (line,) = [state for state in minors(host).values()]
+    assert "ro:Primary/Secondary" in line, line  # `host` is the only primary: no dual-primary window left open
+
+
+@pytest.fixture(scope="module")
+def drbd_guest(xen_cluster: GntCluster) -> Iterator[str]:
+    """One drbd instance (node1 primary, node2 secondary), counting, for the migration and failover tests."""
     cluster = xen_cluster
+    t = time.monotonic()
+    cluster.gnt(f"{ADD} -t drbd -n node1:node2 mig1")
+    record("xen: gnt-instance add -t drbd (64M, waits for sync, starts the guest)", time.monotonic() - t)
+    wait_count(cluster.bed["node1"], "mig1", 2)
+    yield "mig1"
+    cluster.gnt("gnt-instance remove -f mig1", check=False)
+    for host in cluster.nodes:
+        assert domains(host) == {} and minors(host) == {}
+
+
+def test_drbd_live_migration_moves_the_guest_or_xen_refuses_logdirty(xen_cluster: GntCluster, drbd_guest: str) -> None:
+    """Live: `xl migrate` through gnt's steps. Xen under TCG refuses log-dirty mode; then the guest
+    must still run on the source with its disks back to one primary, and the test says why it
+    stops there (xfail with Xen's own message), not a silent switch to non-live."""
+    cluster, name = xen_cluster, drbd_guest
     node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
-    with timed("xen: gnt-instance add -t drbd (64M, waits for sync, starts the guest)"):
-        cluster.gnt(f"{ADD} -t drbd -n node1:node2 mig1")
-    before = wait_count(node1, "mig1", 2)
-    assert list(domains(node2)) == []
+    before = wait_count(node1, name, 0)
+    t = time.monotonic()
+    result = cluster.gnt(f"gnt-instance migrate -f {name}", check=False, timeout=900)
+    output = result.stdout + result.stderr
+    if result.rc == 0:
+        record("xen: gnt-instance migrate (live, 128 MiB PV guest, drbd)", time.monotonic() - t)
+        assert instance_field(cluster, name, "pnode") == "node2", output
+        assert BOOTED not in console(node2, name) and counts(node2, name)[0] > before
+        cluster.gnt(f"gnt-instance migrate -f {name}", timeout=900)  # back, for the tests after this one
+        assert instance_field(cluster, name, "pnode") == "node1"
+        return
+    record("xen: gnt-instance migrate (live) until Xen refused log-dirty", time.monotonic() - t)
+    assert LOGDIRTY in output, output  # any other failure is gnt's
+    assert instance_field(cluster, name, "pnode") == "node1"
+    assert name in domains(node1) and name not in domains(node2)
+    assert not set("pscd") & set(domains(node1)[name]), domains(node1)  # resumed, not left paused
+    wait_count(node1, name, counts(node1, name)[-1])  # and still counting
+    _single_primary(node1)
+    why = next(line.strip() for line in output.splitlines() if LOGDIRTY in line)
+    pytest.xfail(f"Xen under QEMU's TCG cannot track a PV guest's dirty pages, so xl migrate cannot run here: {why}")
+
+
+def test_drbd_instance_migrates_non_live_and_keeps_counting(xen_cluster: GntCluster, drbd_guest: str, timed) -> None:
+    """--non-live: xl save -p on the source streamed into xl restore on the target (no log-dirty)."""
+    cluster, name = xen_cluster, drbd_guest
+    node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
+    before = wait_count(node1, name, 0)
+    assert name not in domains(node2)
 
     t = time.monotonic()
-    result = cluster.gnt("gnt-instance migrate -f mig1", timeout=900)
-    record("xen: gnt-instance migrate (128 MiB PV guest, drbd)", time.monotonic() - t)
-    assert instance_field(cluster, "mig1", "pnode") == "node2", result.stdout
-    assert "mig1" not in domains(node1) and "mig1" in domains(node2)
-    after = wait_count(node2, "mig1", before)
-    arrived = console(node2, "mig1")
+    result = cluster.gnt(f"gnt-instance migrate -f --non-live {name}", timeout=900)
+    record("xen: gnt-instance migrate --non-live (128 MiB PV guest, drbd)", time.monotonic() - t)
+    assert instance_field(cluster, name, "pnode") == "node2", result.stdout
+    assert name not in domains(node1) and name in domains(node2)
+    after = wait_count(node2, name, before)
+    arrived = console(node2, name)
     assert BOOTED not in arrived  # the same guest, not a fresh boot on node2
-    assert counts(node2, "mig1")[0] > before  # its count went on from where node1 last saw it
-    assert wait_count(node2, "mig1", after) > after  # and it keeps running
-    # drbd: node2 is the only primary again, the window is closed
-    (line,) = [state for state in minors(node2).values()]
-    assert "ro:Primary/Secondary" in line, line
+    assert counts(node2, name)[0] > before  # its count went on from where node1 last saw it
+    assert wait_count(node2, name, after) > after  # and it keeps running
+    _single_primary(node2)
+    for host in (node1, node2):  # no save image, log or listener left behind
+        assert host.run("ls /var/run/gnt/instances/xen/mig1 2>/dev/null", check=False).stdout.split() in (
+            [],
+            ["config.xl", "restore.log"],
+            ["config.xl"],
+        )
 
     # a migration that fails (the target's migration port is taken): the guest stays where it is
     blocker = node1.run("(setsid socat TCP-LISTEN:8002,bind=192.168.77.1,reuseaddr,fork /dev/null & echo $!)")
     pid = int(blocker.stdout.strip())
     try:
-        failed = cluster.gnt("gnt-instance migrate -f mig1", check=False, timeout=600)
+        failed = cluster.gnt(f"gnt-instance migrate -f --non-live {name}", check=False, timeout=600)
     finally:
         node1.run(f"kill {pid}", check=False)
     assert failed.rc != 0 and "migration port 8002 is busy" in failed.stdout + failed.stderr
-    assert instance_field(cluster, "mig1", "pnode") == "node2"
-    assert "mig1" not in domains(node1)
-    last = wait_count(node2, "mig1", counts(node2, "mig1")[-1])
-    (line,) = [state for state in minors(node2).values()]
-    assert "ro:Primary/Secondary" in line, line  # the dual-primary window was closed again
-    cleanup = cluster.gnt("gnt-instance migrate -f --cleanup mig1")
+    assert instance_field(cluster, name, "pnode") == "node2"
+    assert name not in domains(node1)
+    last = wait_count(node2, name, counts(node2, name)[-1])
+    _single_primary(node2)  # the dual-primary window was closed again
+    cleanup = cluster.gnt(f"gnt-instance migrate -f --cleanup {name}")
     assert "runs on node2" in cleanup.stdout + cleanup.stderr
-    assert instance_field(cluster, "mig1", "pnode") == "node2" and last > after
+    assert instance_field(cluster, name, "pnode") == "node2" and last > after
 
-    t = time.monotonic()
-    cluster.gnt("gnt-instance migrate -f mig1", timeout=900)  # and back, on the freed port
-    record("xen: gnt-instance migrate back", time.monotonic() - t)
-    assert instance_field(cluster, "mig1", "pnode") == "node1"
-    assert "mig1" in domains(node1) and "mig1" not in domains(node2)
-    wait_count(node1, "mig1", last)
-    cluster.gnt("gnt-instance remove -f mig1")
-    for host in (node1, node2):
-        assert domains(host) == {} and minors(host) == {}
+    with timed("xen: gnt-instance migrate --non-live back"):
+        cluster.gnt(f"gnt-instance migrate -f --non-live {name}", timeout=900)  # on the freed port
+    assert instance_field(cluster, name, "pnode") == "node1"
+    assert name in domains(node1) and name not in domains(node2)
+    wait_count(node1, name, last)
+    _single_primary(node1)
+
+
+def test_drbd_instance_fails_over_to_its_secondary(xen_cluster: GntCluster, drbd_guest: str, timed) -> None:
+    """Failover: stopped on node1, disks primary on node2, booted there afresh."""
+    cluster, name = xen_cluster, drbd_guest
+    node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
+    assert instance_field(cluster, name, "pnode") == "node1"
+    boots = console(node2, name).count(BOOTED)
+    with timed("xen: gnt-instance failover (drbd: stop, hand over the primary, start)"):
+        cluster.gnt(f"gnt-instance failover -f {name}", timeout=900)
+    assert instance_field(cluster, name, "pnode") == "node2" and instance_field(cluster, name, "snodes") == "node1"
+    assert name not in domains(node1) and name in domains(node2)
+    deadline = time.monotonic() + 240
+    while console(node2, name).count(BOOTED) <= boots and time.monotonic() < deadline:
+        time.sleep(1)
+    assert console(node2, name).count(BOOTED) > boots  # a fresh boot on node2 (failover is not a migration)
+    _single_primary(node2)
+    assert instance_field(cluster, name, "status") == "running"

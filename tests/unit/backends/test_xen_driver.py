@@ -421,24 +421,182 @@ def test_migration_runs_xl_migrate_and_the_source_forgets_the_guest(
     assert not os.path.exists(hv.config_path("inst1"))
 
 
-def test_a_failed_non_live_migration_resumes_the_guest_on_the_source(
-    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    hv, fake = node
-    _fake_xl_binary(tmp_path, monkeypatch, "echo 'migration target: ssh: connect refused' >&2; exit 1")
+# -- non-live migration: xl save -p into a TCP stream, xl restore on the target --------------------
+
+#: a stand-in `xl` binary for the save and the restore (both run as real processes with real pipes)
+_SAVE_RESTORE_XL = r"""
+echo "$@" >> "$WORK/argv"
+case "$1" in
+save) [ -e "$WORK/save-fails" ] && { echo "xc: error: Failed to suspend" >&2; exit 1; }
+      cat "$WORK/image" > "$4"; touch "$WORK/saved" ;;
+restore) cat "$3" > "$WORK/received"
+      [ -e "$WORK/restore-fails" ] && { echo "xc: error: Restore failed (22 = Invalid argument)" >&2; exit 1; }
+      touch "$WORK/restored" ;;
+esac
+"""
+
+
+class SaveRestoreXl(FakeXl):
+    """FakeXl whose domains follow what the stand-in binary did: xl save -p leaves the source copy
+    paused; a successful xl restore creates the domain on the target."""
+
+    def __init__(self, work: Any, side: str) -> None:
+        super().__init__()
+        self.work, self.side = work, side
+
+    def handle(self, verb: str, args: list[str]) -> tuple[int, str, str]:
+        if self.side == "src" and (self.work / "saved").exists() and "inst1" in self.domains:
+            (self.work / "saved").unlink()
+            self.domains["inst1"]["flags"] = "--p---"
+        if self.side == "dst" and (self.work / "restored").exists() and "inst1" not in self.domains:
+            self.domains["inst1"] = {"id": 9, "mem": 128, "flags": "-b----", "reason": None}
+        return super().handle(verb, args)
+
+
+@pytest.fixture
+def pair(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, Any, Any]:
+    """A source and a target node in one process (the target's listener is in its daemon, here this loop)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "image").write_bytes(os.urandom(3 * 1048576 + 17))  # a few chunks and a bit
+    monkeypatch.setenv("WORK", str(work))
+    _fake_xl_binary(tmp_path, monkeypatch, _SAVE_RESTORE_XL)
+    src_xl, dst_xl = SaveRestoreXl(work, "src"), SaveRestoreXl(work, "dst")
+    src = XenPvmHypervisor(run_dir=str(tmp_path / "src"), runner=src_xl, vif_script="/opt/vif-gnt")
+    dst = XenPvmHypervisor(run_dir=str(tmp_path / "dst"), runner=dst_xl, vif_script="/opt/vif-gnt")
+    return src, dst, work, (src_xl, dst_xl)
+
+
+def _non_live_spec(port: int) -> InstanceSpec:
+    spec = _spec()
+    spec.hvparams.update(migration_mode="non-live", migration_port=port)
+    return spec
+
+
+async def _move(src: Any, dst: Any, spec: InstanceSpec, finalize: bool = True) -> Any:
+    await src.start(spec)
+    info = await dst.accept_instance(spec, "127.0.0.1")
+    await src.migrate_instance(spec, "127.0.0.1", info, live=False)
+    while (status := await src.migration_status(spec)).phase == "active":
+        await asyncio.sleep(0.01)
+    if finalize:
+        ok = status.phase == "completed"
+        await dst.finalize_migration_dst(spec, info, success=ok)
+        await src.finalize_migration_src(spec, success=ok)
+    return info, status
+
+
+def test_non_live_migration_saves_into_the_targets_restore_and_only_then_drops_the_source(pair: Any) -> None:
+    src, dst, work, (src_xl, dst_xl) = pair
+    spec = _non_live_spec(_free_port())
+    info, status = run(_move(src, dst, spec))
+    assert info["transport"] == "xl-save-restore"
+    assert status.phase == "completed" and status.transferred == (work / "image").stat().st_size
+    assert (work / "received").read_bytes() == (work / "image").read_bytes()  # the image arrived whole
+    argv = {line.split()[0]: line.split() for line in (work / "argv").read_text().splitlines()}
+    save, restore = argv["save"], argv["restore"]  # restore starts first: it waits on the stream
+    assert save == ["save", "-p", "inst1", "/dev/stdout"]  # -p: the source copy stays (paused), not destroyed
+    assert restore == ["restore", dst.config_path("inst1"), "/dev/stdin"]  # the target's own config
+    assert "inst1" in dst_xl.domains and dst_xl.domains["inst1"]["flags"] == "-b----"
+    assert src_xl.domains == {} and not os.path.exists(src.config_path("inst1"))
+    assert os.path.exists(dst.config_path("inst1"))
+    assert spec.hvparams["migration_port"] not in _ports()  # the listener went with the move
+
+
+def _ports() -> set[int]:
+    from backends.xen import driver as driver_mod
+
+    return driver_mod._listening_ports()
+
+
+def test_a_failed_restore_keeps_the_guest_on_the_source_and_unpauses_it(pair: Any) -> None:
+    src, dst, work, (src_xl, dst_xl) = pair
+    (work / "restore-fails").touch()
+    spec = _non_live_spec(_free_port())
 
     async def scenario() -> Any:
-        await hv.start(_spec())
-        await hv.migrate_instance(_spec(), "192.168.77.2", {}, live=False)
-        assert fake.domains["inst1"]["flags"] == "--p---"  # non-live: paused for the copy
-        while (status := await hv.migration_status(_spec())).phase == "active":
-            await asyncio.sleep(0.01)
-        await hv.finalize_migration_src(_spec(), success=False)
+        info, status = await _move(src, dst, spec, finalize=False)
+        assert (await src.instance_info("inst1")).state == RunState.PAUSED
+        assert src_xl.domains["inst1"]["flags"] == "--p---"  # saved, paused, still here
+        with pytest.raises(HypervisorError, match="never confirmed"):  # a wrong success must not drop it
+            await src.finalize_migration_src(spec, success=True)
+        assert "inst1" in src_xl.domains
+        await dst.finalize_migration_dst(spec, info, success=False)
+        await src.finalize_migration_src(spec, success=False)
         return status
 
     status = run(scenario())
-    assert status.phase == "failed" and "connect refused" in status.message
-    assert fake.domains["inst1"]["flags"] == "-b----"
+    assert status.phase == "failed" and "Restore failed (22 = Invalid argument)" in status.message
+    assert src_xl.domains["inst1"]["flags"] == "-b----"  # running again where it was
+    assert "inst1" not in dst_xl.domains and not os.path.exists(os.path.join(dst.run_root, "inst1"))
+
+
+def test_an_unreachable_target_fails_before_the_guest_is_suspended(pair: Any) -> None:
+    src, _, work, (src_xl, _) = pair
+    spec = _non_live_spec(_free_port())  # nobody listens there
+
+    async def scenario() -> Any:
+        await src.start(spec)
+        await src.migrate_instance(spec, "127.0.0.1", {"transport": "xl-save-restore"}, live=False)
+        while (status := await src.migration_status(spec)).phase == "active":
+            await asyncio.sleep(0.01)
+        await src.finalize_migration_src(spec, success=False)
+        return status
+
+    status = run(scenario())
+    assert status.phase == "failed" and "cannot reach the target's migration port" in status.message
+    assert not (work / "argv").exists()  # xl save never ran
+    assert src_xl.domains["inst1"]["flags"] == "-b----"
+
+
+def test_a_failed_save_reports_xls_error_and_the_target_keeps_nothing(pair: Any) -> None:
+    src, dst, work, (src_xl, dst_xl) = pair
+    (work / "save-fails").touch()
+    spec = _non_live_spec(_free_port())
+    _, status = run(_move(src, dst, spec))
+    assert status.phase == "failed" and "xl save exited 1: xc: error: Failed to suspend" in status.message
+    assert "inst1" in src_xl.domains and dst_xl.domains == {}
+
+
+def test_a_stalled_stream_does_not_hold_the_targets_finalize(pair: Any) -> None:
+    """The source sends part of an image and then nothing: a failed finalize kills xl restore at
+    once instead of waiting for the rest, and leaves no domain or file behind."""
+    _, dst, work, (_, dst_xl) = pair
+    spec = _non_live_spec(_free_port())
+
+    async def scenario() -> None:
+        info = await dst.accept_instance(spec, "127.0.0.1")
+        reader, writer = await asyncio.open_connection("127.0.0.1", spec.hvparams["migration_port"])
+        writer.write(b"half an image")
+        await writer.drain()
+        while not (work / "argv").exists():  # xl restore runs and waits for the rest
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(dst.finalize_migration_dst(spec, info, success=False), 30)  # a hang guard only
+        assert await reader.read() == b""  # the connection was closed without an answer
+        writer.close()
+
+    run(scenario())
+    assert dst_xl.domains == {} and not os.path.exists(os.path.join(dst.run_root, "inst1"))
+    assert not (work / "restored").exists()
+
+
+def test_accept_picks_the_receiver_from_the_migration_mode(
+    node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """live: socat into xl migrate-receive; non-live: gnt's own listener for xl restore."""
+    hv, _ = node
+    _fake_socat(tmp_path, monkeypatch)
+
+    async def accept(mode: str) -> dict:
+        spec = _spec()
+        spec.hvparams.update(migration_mode=mode, migration_port=_free_port())
+        info = await hv.accept_instance(spec, "127.0.0.1")
+        assert spec.hvparams["migration_port"] in _ports()
+        await hv.finalize_migration_dst(spec, info, success=False)
+        return info
+
+    assert run(accept("live"))["transport"] == "xl-migrate"
+    assert run(accept("non-live"))["transport"] == "xl-save-restore"
 
 
 def test_guest_poweroff_and_crash_as_a_real_dom0_lists_them() -> None:

@@ -31,6 +31,18 @@ def test_migrate_runs_the_steps_on_each_side_and_moves_the_primary(harness: Harn
     assert src.disks  # shared disks stay where they are
 
 
+@pytest.mark.parametrize(("op", "mode", "live"), [({}, "live", True), ({"mode": "non-live"}, "non-live", False)])
+def test_the_target_learns_the_moves_mode_at_accept(harness: Harness, op: dict, mode: str, live: bool) -> None:
+    """--non-live overrides the hvparam, and the target hears it before it chooses how to listen
+    (Xen: a socat for xl migrate, or gnt's own listener for xl restore)."""
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    harness.run(migrate(**op), LUInstanceMigrate)
+    (accept,) = [args for name, args in harness.nodes["node2"].calls if name == "accept_instance"]
+    (start,) = [args for name, args in harness.nodes["node1"].calls if name == "migrate_instance"]
+    assert accept.instance.hvparams["migration_mode"] == mode and start.live is live
+    assert start.instance.hvparams["migration_mode"] == mode
+
+
 def test_migrating_local_disks_is_refused_where_the_hypervisor_cannot_copy_them(harness: Harness) -> None:
     harness.add_instance("inst1", "node1", template="file")  # the fake hypervisor does not mirror disks
     with pytest.raises(OpPrereqError, match="disk layout 'file' does not allow migrations") as err:
