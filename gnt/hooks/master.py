@@ -157,15 +157,30 @@ async def exec_with_hooks(lu: LogicalUnit, dry_run: bool = False) -> Any:
 
     A dry run runs the pre hooks, as Ganeti does (they may refuse the operation), then returns the
     LU's dry-run result without executing anything or running post hooks. After an `exec` that
-    committed a config change, the master's `config-update` hooks run (every LU, as Ganeti's)."""
+    committed a config change, the master's `config-update` hooks run (every LU, as Ganeti's).
+    The global hooks (gnt.hooks.global_hooks) wrap all of it, for every LU."""
+    from gnt.hooks.global_hooks import STATUS_ERROR, run_global
+
     hooks = HooksMaster(lu)
+    hooks.build_env(PHASE_PRE)
+    await run_global(hooks, PHASE_PRE)
+    try:
+        result = await _exec_between_hooks(lu, hooks, dry_run)
+    except BaseException:
+        if not dry_run:
+            await run_global(hooks, PHASE_POST, STATUS_ERROR)
+        raise
+    if not dry_run:
+        await run_global(hooks, PHASE_POST)
+    return result
+
+
+async def _exec_between_hooks(lu: LogicalUnit, hooks: HooksMaster, dry_run: bool) -> Any:
     callback = getattr(lu, "hooks_callback", None)
     if lu.HPATH:
         results = await hooks.run_phase(PHASE_PRE)
         if callback is not None:
             callback(PHASE_PRE, results, None)
-    else:
-        hooks.build_env(PHASE_PRE)
     if dry_run:
         return lu.dry_run_result()
     serial = lu.cfg.serial

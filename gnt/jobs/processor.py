@@ -118,6 +118,7 @@ async def _run_op(
 
         lu: LogicalUnit = lu_cls(op, ctx, feedback)
         lu.cancel = control.cancel
+        lu.job_id = job.id  # type: ignore[attr-defined]  # GANETI_JOB_ID of the global hooks
         lu.check_arguments()
         held = lu.held = HeldLocks(owner=f"job/{job.id}")
         await acquire_locks(lu, held)

@@ -196,3 +196,30 @@ def test_cluster_verify_post_hooks_run_on_every_node_and_their_failure_fails_ver
     (at,) = [i for i, line in enumerate(lines) if line.endswith(failed)]
     assert lines[at + 1].endswith("      md0 degraded"), result.out
     assert cluster.run("gnt-cluster", "verify", "-I", "ENODEHOOKS").rc == 0
+
+
+GLOBAL_RECORD = """#!/bin/sh
+env | grep '^GANETI_' | sort > "{out}/global-$GANETI_HOOKS_PHASE-$GANETI_JOB_ID.env"
+"""
+
+
+def test_global_hooks_run_around_an_opcode_without_hooks_of_its_own(
+    cluster: VCluster, cluster_hooks: dict[str, Path]
+) -> None:
+    for node in NODES:
+        for phase in ("pre", "post"):
+            _write(cluster.dir / node / f"etc/gnt/hooks/global-{phase}.d/10-record",
+                   GLOBAL_RECORD.format(out=cluster_hooks[node]))  # fmt: skip
+    job = cluster.submit("gnt-debug", "delay", "0")
+    assert cluster.wait_job(job) == "success"
+    pre = _env(cluster_hooks["node1"] / f"global-pre-{job}.env")
+    post = _env(cluster_hooks["node1"] / f"global-post-{job}.env")
+    assert (pre["GANETI_OP_CODE"], pre["GANETI_OBJECT_TYPE"], pre["GANETI_IS_MASTER"], pre["GANETI_JOB_ID"]) == (
+        "OP_TEST_DELAY", "NOT_APPLICABLE", "master", str(job),
+    )  # fmt: skip
+    assert post["GANETI_POST_STATUS"] == "success"
+    assert not any(cluster_hooks["node2"].iterdir())  # an opcode without hooks: the master only
+    # a failed opcode: status error, on the master
+    result = cluster.run("gnt-instance", "startup", "no-such-instance")
+    assert result.rc == 1  # refused by its prerequisites: no hooks at all, global ones included
+    assert len(list(cluster_hooks["node1"].glob("global-pre-*.env"))) == 1

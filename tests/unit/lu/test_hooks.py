@@ -42,11 +42,12 @@ def answer(harness: Harness, node: str, results: dict[str, list[list[Any]]]) -> 
 
 
 def hook_calls(harness: Harness, node: str, config_update: bool = False) -> list[Any]:
-    """The node's hooks_runner calls (the master's config-update ones only if asked for)."""
+    """The node's hooks_runner calls of the opcode's own hooks (with the config-update and global
+    ones only if asked for)."""
     return [
         a
         for name, a in harness.nodes[node].calls
-        if name == "hooks_runner" and (config_update or a.hpath != "config-update")
+        if name == "hooks_runner" and (config_update or a.hpath not in ("config-update", "global"))
     ]
 
 
@@ -57,8 +58,15 @@ def test_instance_start_runs_pre_and_post_hooks_on_the_master_and_its_nodes(harn
     expected = [("instance-start", "pre"), ("instance-start", "post")]
     assert [(a.hpath, a.phase) for a in hook_calls(harness, "node2")] == expected
     assert [(a.hpath, a.phase) for a in hook_calls(harness, "node1", config_update=True)] == [
+        ("global", "pre"),
         *expected,
         ("config-update", "post"),
+        ("global", "post"),
+    ]
+    assert [(a.hpath, a.phase) for a in hook_calls(harness, "node2", config_update=True)] == [
+        ("global", "pre"),
+        *expected,
+        ("global", "post"),
     ]
     pre, post = hook_calls(harness, "node2")
     assert {k: pre.env[k] for k in (
