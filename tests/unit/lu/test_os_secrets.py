@@ -155,3 +155,13 @@ def test_os_parameters_private_cli_builds_the_cluster_opcode(monkeypatch: pytest
     result = CliRunner().invoke(os_cli.main, ["modify", "--os-parameters-private", "token=abc", "deb"])
     assert result.exit_code == 0, result.output
     assert sent[0]["osparams_private_cluster"] == {"deb": {"token": "abc"}}
+
+
+def test_the_rename_script_gets_the_private_parameters(harness: Harness) -> None:
+    from gnt.instance.admin_opcodes import OpInstanceRename
+    from gnt.instance.rename import LUInstanceRename
+
+    harness.add_instance("inst1", "node1", up=False, os="deb", osparams_private={"key": PRIVATE})
+    harness.run(OpInstanceRename(instance_name="inst1", new_name="inst2", name_check=False), LUInstanceRename)
+    (rename,) = calls(harness, "instance_run_rename")
+    assert rename.instance.osparams == {"key": PRIVATE}
