@@ -54,42 +54,63 @@ def redact(value: Any) -> Any:
     return None if value is None else REDACTED
 
 
+def _redact_fields(value: Any, fields: tuple[str, ...]) -> tuple[Any, bool]:
+    """`value` with the named fields redacted wherever they occur (an opcode, or the create bodies
+    nested in OP_INSTANCE_MULTI_ALLOC's `instances`); and whether any was found."""
+    if isinstance(value, dict):
+        found = False
+        result = {}
+        for key, item in value.items():
+            if key in fields and item:
+                result[key], found = redact(item), True
+            else:
+                result[key], inner = _redact_fields(item, fields)
+                found = found or inner
+        return (result, True) if found else (value, False)
+    if isinstance(value, list):
+        items = [_redact_fields(item, fields) for item in value]
+        if any(found for _, found in items):
+            return [item for item, _ in items], True
+    return value, False
+
+
 def public_op(op: dict[str, Any]) -> dict[str, Any]:
     """An opcode body as it may be shown (job info, RAPI, job lists): private and secret values redacted."""
-    if not any(op.get(name) for name in (*PRIVATE_FIELDS, *SECRET_FIELDS)):
-        return op
-    shown = dict(op)
-    for name in (*PRIVATE_FIELDS, *SECRET_FIELDS):
-        if shown.get(name):
-            shown[name] = redact(shown[name])
-    return shown
+    shown, _ = _redact_fields(op, (*PRIVATE_FIELDS, *SECRET_FIELDS))
+    return shown  # type: ignore[no-any-return]
 
 
 def split_secrets(op: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the opcode as it may be persisted, the secret fields' values to keep in memory only)."""
-    secrets = {name: copy.deepcopy(op[name]) for name in SECRET_FIELDS if op.get(name)}
-    if not secrets:
+    """(the opcode as it may be persisted, what to keep in memory only: {} without secrets, else
+    the whole opcode as given, which `restore_secrets` hands back to run)."""
+    stored, found = _redact_fields(op, SECRET_FIELDS)
+    if not found:
         return op, {}
-    stored = dict(op)
-    for name in secrets:
-        stored[name] = redact(op[name])
-    return stored, secrets
+    return stored, {"op": copy.deepcopy(op)}
 
 
 def restore_secrets(op: dict[str, Any], secrets: dict[str, Any] | None) -> dict[str, Any]:
-    """The opcode to run: the persisted body with the in-memory secret values put back."""
+    """The opcode to run: the one given at submission if its secrets are still in memory."""
     if not secrets:
         return op
-    return {**op, **secrets}
+    return secrets["op"]  # type: ignore[no-any-return]
+
+
+def _has_redacted_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in SECRET_FIELDS and isinstance(item, dict) and REDACTED in item.values():
+                return True
+            if _has_redacted_secret(item):
+                return True
+    elif isinstance(value, list):
+        return any(_has_redacted_secret(item) for item in value)
+    return False
 
 
 def has_lost_secrets(op: dict[str, Any]) -> bool:
     """True if the opcode carries secret parameters whose values are gone (only `<redacted>` left)."""
-    for name in SECRET_FIELDS:
-        value = op.get(name)
-        if isinstance(value, dict) and any(item == REDACTED for item in value.values()):
-            return True
-    return False
+    return _has_redacted_secret(op)
 
 
 def lost_secrets_message(job_id: int) -> str:

@@ -157,3 +157,22 @@ def test_a_bad_secret_is_refused_at_submission_without_echoing_it(
         await shutdown(queue)
 
     run(main())
+
+
+def test_secrets_nested_in_a_multi_allocation_are_split_off_too() -> None:
+    from gnt.os.secrets import has_lost_secrets, public_op, restore_secrets, split_secrets
+
+    op = {
+        "OP_ID": "OP_INSTANCE_MULTI_ALLOC",
+        "instances": [
+            {"instance_name": "a", "osparams_secret": {"pw": SECRET}, "osparams_private": {"k": PRIVATE}},
+            {"instance_name": "b"},
+        ],
+    }
+    stored, kept = split_secrets(op)
+    assert SECRET not in repr(stored) and PRIVATE in repr(stored)
+    assert has_lost_secrets(stored) and not has_lost_secrets(op)
+    assert restore_secrets(stored, kept) == op
+    shown = public_op(stored)
+    assert shown["instances"][0]["osparams_private"] == {"k": REDACTED} and shown["instances"][1] == {"instance_name": "b"}
+    assert split_secrets({"OP_ID": "OP_TEST_DELAY", "duration": 0}) == ({"OP_ID": "OP_TEST_DELAY", "duration": 0}, {})
