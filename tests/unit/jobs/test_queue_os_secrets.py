@@ -174,5 +174,6 @@ def test_secrets_nested_in_a_multi_allocation_are_split_off_too() -> None:
     assert has_lost_secrets(stored) and not has_lost_secrets(op)
     assert restore_secrets(stored, kept) == op
     shown = public_op(stored)
-    assert shown["instances"][0]["osparams_private"] == {"k": REDACTED} and shown["instances"][1] == {"instance_name": "b"}
+    assert shown["instances"][0]["osparams_private"] == {"k": REDACTED}
+    assert shown["instances"][1] == {"instance_name": "b"}
     assert split_secrets({"OP_ID": "OP_TEST_DELAY", "duration": 0}) == ({"OP_ID": "OP_TEST_DELAY", "duration": 0}, {})
