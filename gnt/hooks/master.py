@@ -81,13 +81,15 @@ class HooksMaster:
         post = _prefixed("GANETI_POST_", self.lu.hooks_env()) if self.lu.HPATH else {}
         return {**self.pre_env, **post, **self._common(phase)}
 
-    async def run_phase(self, phase: str, nodes: list[Node] | None = None) -> dict[str, Any]:
-        """Run the phase on the LU's nodes for it (or on `nodes`); the per-node RPC results."""
+    async def run_phase(
+        self, phase: str, nodes: list[Node] | None = None, env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Run the phase on the LU's nodes for it (or on `nodes`, with `env` if given); the per-node RPC results."""
         if nodes is None:
             pre_nodes, post_nodes = self.lu.hooks_nodes()
             nodes = pre_nodes if phase == PHASE_PRE else post_nodes
         nodes = _unique_online(nodes)
-        env = self.build_env(phase)
+        env = env if env is not None else self.build_env(phase)
         if not nodes:
             return {}
         args = proc.HooksRunnerArgs(self.hpath, phase, env)
@@ -117,8 +119,8 @@ class HooksMaster:
         if cfg.cluster.master_node not in cfg.nodes:
             return
         updater = HooksMaster(self.lu, HPATH_CONFIG_UPDATE)
-        updater.pre_env = self.pre_env
-        await updater.run_phase(PHASE_POST, [cfg.master()])
+        env = {**self.pre_env, **updater._common(PHASE_POST)}  # Ganeti's: no GANETI_POST_* of its own
+        await updater.run_phase(PHASE_POST, [cfg.master()], env)
 
 
 def _one_line(output: str) -> str:

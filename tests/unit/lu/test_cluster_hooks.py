@@ -114,3 +114,10 @@ def test_config_update_runs_on_the_master_only_after_a_config_change(harness: Ha
     assert calls[-1].env["GANETI_OP_CODE"] == "OP_CLUSTER_SET_PARAMS"
     assert calls[-1].env["GANETI_HOOKS_PATH"] == "config-update"
     assert calls[-1].env["GANETI_OP_TARGET"] == harness.cfg.cluster.cluster_name
+
+
+def test_config_update_gets_the_pre_environment_only(harness: Harness) -> None:
+    hooked(harness, OpClusterSetParams(candidate_pool_size=4), LUClusterSetParams)
+    (update,) = [a for a in hook_calls(harness, "node1", config_update=True) if a.hpath == "config-update"]
+    assert not any(key.startswith("GANETI_POST_") for key in update.env)
+    assert update.env["GANETI_NEW_VG_NAME"] == "" and update.env["GANETI_HOOKS_PHASE"] == "post"
