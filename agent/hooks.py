@@ -118,3 +118,48 @@ async def run_hooks(
         status, output = await _run_one(os.path.join(directory, name), script_env, min(timeout, left))
         results.append([f"{subdir}/{name}", status, output])
     return results
+
+
+#: Ganeti's FAKE_OP_MASTER_TURNUP / TURNDOWN: the "opcodes" of the master IP hooks
+OP_MASTER_TURNUP, OP_MASTER_TURNDOWN = "OP_CLUSTER_IP_TURNUP", "OP_CLUSTER_IP_TURNDOWN"
+HOOKS_VERSION = 2
+
+
+def _local_env(hpath: str, op_code: str, phase: str, own: dict[str, Any]) -> dict[str, str]:
+    from gnt import ssconf
+
+    prefix = "GANETI_" if phase == "pre" else "GANETI_POST_"
+    env = {f"GANETI_{k}": str(v) for k, v in own.items()}
+    if phase == "post":
+        env.update({prefix + k: str(v) for k, v in own.items()})
+    env.update(
+        {
+            "GANETI_HOOKS_VERSION": str(HOOKS_VERSION),
+            "GANETI_HOOKS_PATH": hpath,
+            "GANETI_HOOKS_PHASE": phase,
+            "GANETI_OP_CODE": op_code,
+            "GANETI_CLUSTER": ssconf.read("cluster_name"),
+            "GANETI_MASTER": ssconf.read("master_node"),
+        }
+    )
+    return env
+
+
+async def run_local_hooks(hpath: str, op_code: str, phase: str, own: dict[str, Any]) -> None:
+    """Ganeti's RunLocalHooks: hooks this node runs for itself around a node-side action (the master
+    IP going up or down), not sent by the master. A failed pre script stops the action (HooksAbort,
+    Ganeti's message); a failed post script is logged."""
+    import logging
+
+    from gnt.errors import HooksAbort
+
+    results = await run_hooks(hpath, phase, _local_env(hpath, op_code, phase, own))
+    failed = [(script, output) for script, status, output in results if status == HKR_FAIL]
+    if not failed:
+        return
+    node = paths.hostname()
+    if phase == "pre":
+        lines = [f"  node: {node}, script: {s}" + (f", output: {o}" if o else " (no output)") for s, o in failed]
+        raise HooksAbort("\n".join(line.replace("\n", "\\n") for line in lines))
+    for script, output in failed:
+        logging.getLogger("gnt-noded").warning("%s script %s failed: %s", hpath, script, output or "(no output)")

@@ -171,10 +171,28 @@ async def master_ip_activate(args: proc.NoArgs) -> dict[str, Any]:
     master = ssconf.read("master_node")
     if master != paths.hostname():
         raise OpExecError(f"{paths.hostname()} is not the master ({master or 'none known'}); not taking the master IP")
-    return await run_plan(read_setting(), up=True)
+    return await _with_hooks(read_setting(), up=True)
 
 
 @handles(proc.MASTER_IP_DEACTIVATE)
 async def master_ip_deactivate(args: proc.NoArgs) -> dict[str, Any]:
     """Take the cluster's master IP down here (always allowed: dropping it is what a demoted master must do)."""
-    return await run_plan(read_setting(), up=False)
+    return await _with_hooks(read_setting(), up=False)
+
+
+async def _with_hooks(setting: MasterIpSetting, up: bool) -> dict[str, Any]:
+    """`run_plan` between this node's own master-ip-turnup (or -turndown) hooks, as Ganeti's
+    RunLocalHooks: a failed pre script leaves the address as it was."""
+    from agent import hooks
+
+    if not setting.address:
+        return await run_plan(setting, up)
+    hpath, op_code = (
+        ("master-ip-turnup", hooks.OP_MASTER_TURNUP) if up else ("master-ip-turndown", hooks.OP_MASTER_TURNDOWN)
+    )
+    env = {"MASTER_NETDEV": setting.netdev, "MASTER_IP": setting.address, "MASTER_NETMASK": setting.netmask,
+           "CLUSTER_IP_VERSION": setting.version}  # fmt: skip
+    await hooks.run_local_hooks(hpath, op_code, "pre", env)
+    result = await run_plan(setting, up)
+    await hooks.run_local_hooks(hpath, op_code, "post", env)
+    return result

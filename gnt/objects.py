@@ -91,6 +91,8 @@ class Cluster(ConfigObject):
     #: per-OS settings of `gnt-os modify` (see gnt.os.params): parameters (-O) and hypervisor
     #: parameters (-H) keyed by OS name or name+variant, hidden and blacklisted OS names
     osparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per-OS private parameters (`gnt-os modify --os-parameters-private`): stored, shown as <redacted>
+    osparams_private_cluster: dict[str, dict[str, Any]] = field(default_factory=dict)
     os_hvp: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     hidden_os: list[str] = field(default_factory=list)
     blacklisted_os: list[str] = field(default_factory=list)
@@ -155,6 +157,8 @@ class Instance(ConfigObject):
     beparams: dict[str, Any] = field(default_factory=dict)
     hvparams: dict[str, Any] = field(default_factory=dict)
     osparams: dict[str, Any] = field(default_factory=dict)
+    #: private OS parameters (`--os-parameters-private`): stored for reinstalls, shown as <redacted>
+    osparams_private: dict[str, Any] = field(default_factory=dict)
     disks: list[Disk] = field(default_factory=list)
     nics: list[Nic] = field(default_factory=list)
     network_port: int | None = None

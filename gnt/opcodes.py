@@ -25,6 +25,7 @@ from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.ipolicy import check_ipolicy
 from gnt.oob.protocol import ndparams_check
 from gnt.os import checks as os_checks
+from gnt.os import secrets as os_secrets
 from gnt.units import MAX_SIZE_MIB
 
 _REQUIRED: Any = dataclasses.MISSING
@@ -145,6 +146,9 @@ class OpClusterSetParams(OpCode):
     )
     osparams: dict[str, dict[str, Any]] | None = _f(
         None, "Per-OS parameters: {os: {param: value}} ('default' removes one)", os_checks.per_os_params
+    )
+    osparams_private_cluster: dict[str, dict[str, Any]] | None = _f(
+        None, "Per-OS private parameters: {os: {param: value}} (shown as <redacted>)", os_secrets.check_hidden_per_os
     )
     hidden_os: list[list[str]] | None = _f(
         None, "[[add|remove, os], ...]: OSes gnt-os list hides", os_checks.os_list_changes
@@ -299,6 +303,12 @@ class OpInstanceCreate(OpCode):
     nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
     osparams: dict[str, Any] = _f({}, "OS parameters", ck.osparams)
+    osparams_private: dict[str, Any] = _f(
+        {}, "Private OS parameters: stored, never shown (<redacted>)", os_secrets.check_hidden_params
+    )
+    osparams_secret: dict[str, Any] = _f(
+        {}, "Secret OS parameters: for this job's OS scripts only, never stored", os_secrets.check_hidden_params
+    )
     force_variant: bool = _f(False, "Allow an OS variant the OS does not list")
     pnode: str | None = _f(None, "Primary node", ck.hostname)
     snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
@@ -331,6 +341,7 @@ class OpInstanceCreate(OpCode):
             raise OpPrereqError(f"Required parameter '{self.OP_ID}.disk_template' missing", ECODE_INVAL)
         if self.compress not in ("none", "gzip"):
             raise ValueError(f"unknown compression tool '{self.compress}'; use one of none, gzip")
+        os_secrets.check_categories(self.osparams, self.osparams_private, self.osparams_secret)
 
 
 @dataclass(kw_only=True)
@@ -413,6 +424,9 @@ class OpInstanceSetParams(OpCode):
     beparams: dict[str, Any] = _f({}, "Backend parameters to change", ck.beparams)
     hvparams: dict[str, Any] = _f({}, "Hypervisor parameters to change")
     osparams: dict[str, Any] = _f({}, "OS parameters to change", ck.osparams)
+    osparams_private: dict[str, Any] = _f(
+        {}, "Private OS parameters to change (stored, shown as <redacted>)", os_secrets.check_hidden_params
+    )
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
     disks: list[Any] = _f([], "Disk changes: [[add, -1 or N, {size, mode, name}] | [remove, -1 or N, {}], ...]")

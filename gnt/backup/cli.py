@@ -164,6 +164,18 @@ def export(
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
+@click.option(
+    "--os-parameters-private",
+    "osparams_private",
+    default=None,
+    help="key=value,... private OS parameters: stored, shown as <redacted>",
+)
+@click.option(
+    "--os-parameters-secret",
+    "osparams_secret",
+    default=None,
+    help="key=value,... secret OS parameters: checked by the OS now, never stored",
+)
 @click.option("--net", "nets", multiple=True, help="N:mode=...,link=...,ip=...,mac=... (default: the export's)")
 @click.option("--no-nics", is_flag=True, help="Import without network interfaces")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
@@ -204,6 +216,8 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         hvparams=dict(hvparams),
         beparams=parse_beparams(o["beparams"]),
         osparams=parse_keyval(o["osparams"] or "", "-O"),
+        osparams_private=parse_keyval(o["osparams_private"] or "", "--os-parameters-private"),
+        osparams_secret=parse_keyval(o["osparams_secret"] or "", "--os-parameters-secret"),
         start=False,
         name_check=not o["no_name_check"],
         ip_check=not o["no_ip_check"],

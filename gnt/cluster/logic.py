@@ -19,9 +19,25 @@ from gnt.os import logic as os_logic
 from gnt.rpc import procedures as proc
 
 
+def _master_only(lu: LogicalUnit) -> tuple[list[Any], list[Any]]:
+    master = [lu.cfg.master()] if lu.cfg.cluster.master_node in lu.cfg.nodes else []
+    return master, master
+
+
 @register
 class LUClusterPostInit(LogicalUnit):
+    """Run right after `gnt-cluster init`: checks the master's daemon and runs the cluster-init
+    post hooks on the master (Ganeti's "empty" LU for them; it has no pre phase)."""
+
     OPCODE = OpClusterPostInit
+    HPATH = "cluster-init"
+    HTYPE = "CLUSTER"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {"OP_TARGET": self.cfg.cluster.cluster_name}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        return [], _master_only(self)[1]
 
     async def exec(self) -> bool:
         services = self.ctx.services
@@ -34,8 +50,13 @@ class LUClusterPostInit(LogicalUnit):
 
 @register
 class LUClusterVerify(LogicalUnit):
+    """Ganeti's cluster-verify hooks: no pre phase; post scripts on every verified node, whose
+    failures are verify errors (ENODEHOOKS) and make the result false, so sites add their own checks."""
+
     OPCODE = OpClusterVerify
     op: OpClusterVerify
+    HPATH = "cluster-verify"
+    HTYPE = "CLUSTER"
     #: the node group `-g` names; None verifies the whole cluster
     group: Any = None
 
@@ -64,6 +85,38 @@ class LUClusterVerify(LogicalUnit):
 
     def check_prereq(self) -> None:
         self.group = self.cfg.group(self.op.group_name) if self.op.group_name is not None else None
+
+    def hooks_env(self) -> dict[str, Any]:
+        env: dict[str, Any] = {"CLUSTER_TAGS": " ".join(self.cfg.cluster.tags)}
+        for node in self.cfg.nodes.values():
+            if self._in_scope(node.uuid):
+                env[f"NODE_TAGS_{node.name}"] = " ".join(node.tags)
+        return env
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        return [], [n for n in self.cfg.nodes.values() if self._in_scope(n.uuid)]
+
+    def hooks_callback(self, phase: str, results: dict[str, Any], lu_result: Any) -> Any:
+        """Failed post scripts (and nodes that could not run them) are verify errors."""
+        if phase != "post" or not results:
+            return lu_result
+        from gnt.hooks.master import HKR_FAIL
+
+        self.errors = getattr(self, "errors", 0)
+        before = self.errors
+        self.feedback("* Hooks Results")
+        for name, result in sorted(results.items()):
+            if result is None or result.failed:
+                error = result.error if result is not None else "no answer"
+                self._error("node", name, f"Communication failure in hooks execution: {error}", "ENODEHOOKS")
+                continue
+            for script, status, output in result.payload or []:
+                if status == HKR_FAIL:
+                    self._error("node", name, f"Script {script} failed, output:", "ENODEHOOKS")
+                    for line in (output or "").splitlines():
+                        self.feedback(f"      {line}")
+        # -I ENODEHOOKS makes them warnings, as any other verify error
+        return bool(lu_result) and self.errors == before
 
     async def exec(self) -> bool:
         self.errors = 0
@@ -337,6 +390,14 @@ class LUClusterSetParams(LogicalUnit):
     OPCODE = OpClusterSetParams
     op: OpClusterSetParams
     BGL_EXCLUSIVE = True
+    HPATH = "cluster-modify"
+    HTYPE = "CLUSTER"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {"OP_TARGET": self.cfg.cluster.cluster_name, "NEW_VG_NAME": self.op.vg_name or ""}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        return _master_only(self)
 
     async def check_prereq(self) -> None:
         op, cluster = self.op, self.cfg.cluster
@@ -492,8 +553,19 @@ class LUClusterSetParams(LogicalUnit):
 
 @register
 class LUClusterDestroy(LogicalUnit):
+    """Its cluster-destroy post hooks run on the master inside `exec`, before the master goes
+    (Ganeti's RunPostHook): after it, no daemon is left to run them. No pre phase."""
+
     OPCODE = OpClusterDestroy
     BGL_EXCLUSIVE = True
+    HPATH = "cluster-destroy"
+    HTYPE = "CLUSTER"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {"OP_TARGET": self.cfg.cluster.cluster_name}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        return [], []
 
     def check_prereq(self) -> None:
         others = [n for n in self.cfg.nodes.values() if n.uuid != self.cfg.cluster.master_node]
@@ -503,6 +575,9 @@ class LUClusterDestroy(LogicalUnit):
             raise OpPrereqError(f"There are still {len(self.cfg.instances)} instance(s) in this cluster", ECODE_INVAL)
 
     async def exec(self) -> str:
+        from gnt.hooks.master import run_post_hooks
+
+        await run_post_hooks(self, _master_only(self)[1])
         await master_ip_change.take_down(self)  # a destroyed cluster leaves no address behind
         self.ctx.services.request_shutdown(destroy=True)
         return self.cfg.master().name

@@ -7,6 +7,8 @@ Every node gets the name through ssconf; the RAPI and the CLI keep working (neit
 
 from __future__ import annotations
 
+from typing import Any
+
 from gnt.cluster import master_ip_change
 from gnt.cluster.master_ip_ops import OpClusterRename
 from gnt.errors import ECODE_INVAL, OpPrereqError
@@ -19,6 +21,15 @@ class LUClusterRename(LogicalUnit):
     OPCODE = OpClusterRename
     op: OpClusterRename
     BGL_EXCLUSIVE = True
+    HPATH = "cluster-rename"
+    HTYPE = "CLUSTER"
+
+    def hooks_env(self) -> dict[str, Any]:
+        return {"OP_TARGET": self.cfg.cluster.cluster_name, "NEW_NAME": self.op.name}
+
+    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
+        master = [self.cfg.master()] if self.cfg.cluster.master_node in self.cfg.nodes else []
+        return master, master
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         return LockRequest(ALL, shared=True) if level == Level.NODE else None

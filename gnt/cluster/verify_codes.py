@@ -16,6 +16,7 @@ ERROR_CODES: dict[str, str] = {
     "ENODEDRBD": "node",
     "ENODEDRBDHELPER": "node",
     "ENODEHV": "node",
+    "ENODEHOOKS": "node",
     "ENODEN1": "node",
     "ENODEORPHANINSTANCE": "node",
     "ENODEORPHANLV": "node",

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields
+from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields, parse_keyval
 from gnt.cli.jobs import run_ops
 from gnt.debug.limits import delay_problem
 from gnt.errors import ParameterError
@@ -49,6 +49,32 @@ def delay(
         "on_nodes": list(nodes),
         "repeat": repeat,
         "no_locks": not nodes,
+        **job_fields(dry_run, priority),
+    }
+    run_ops(client(), [op], submit)
+
+
+@main.command("test-osparams", context_settings=CONTEXT)
+@click.option(
+    "--os-parameters-secret",
+    "osparams_secret",
+    default=None,
+    help="key=value,... secret OS parameters to send (never stored)",
+)
+@common_job_options
+@handle_errors
+def test_osparams(osparams_secret: str | None, submit: bool, dry_run: bool, priority: str) -> None:
+    """Check that secret OS parameters reach the master's logical unit (OP_TEST_OS_PARAMS).
+
+    The job log names each parameter received with its length; values are never shown or stored.
+
+    \b
+    Example:
+      gnt-debug test-osparams --os-parameters-secret root_password=s3cret
+    """
+    op = {
+        "OP_ID": "OP_TEST_OS_PARAMS",
+        "osparams_secret": parse_keyval(osparams_secret, "--os-parameters-secret") if osparams_secret else None,
         **job_fields(dry_run, priority),
     }
     run_ops(client(), [op], submit)

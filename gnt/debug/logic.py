@@ -1,4 +1,5 @@
-"""OP_TEST_DELAY: the no-op job, used to measure the queue and to test locking and timeouts.
+"""OP_TEST_DELAY: the no-op job, used to measure the queue and to test locking and timeouts; and
+OP_TEST_OS_PARAMS (`gnt-debug test-osparams`), which checks secret OS parameters reach an LU.
 
 Its duration is checked at submission (`gnt.debug.limits`): an endless sleep would hold its
 locks, and its slot, for ever. It is always cancellable, as in Ganeti: a
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 
 from gnt.debug.limits import delay_problem
+from gnt.debug.opcodes import OpTestOsParams
 from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.opcodes import OpCode, OpTestDelay
+from gnt.os.secrets import REDACTED
 from gnt.rpc import procedures as proc
 
 
@@ -51,3 +54,26 @@ class LUTestDelay(LogicalUnit):
                 for name, result in results.items():
                     if result.failed:
                         raise OpExecError(f"Delay on node {name} failed: {result.error}")
+
+
+@register
+class LUTestOsParams(LogicalUnit):
+    """Reports which secret OS parameters the LU received, and their lengths.
+
+    Ganeti's LUTestOsParams prints the values; here the job log (persisted and replicated) never
+    holds a secret, so the report gives each name with its length: a value that arrived as
+    `<redacted>` (lost on the way) is named as such, and the opcode fails."""
+
+    OPCODE = OpTestOsParams
+    op: OpTestOsParams
+
+    async def exec(self) -> list[str]:
+        secrets = self.op.osparams_secret or {}
+        if not secrets:
+            raise OpExecError("Opcode needs secret parameters")
+        lost = sorted(name for name, value in secrets.items() if value == REDACTED)
+        if lost:
+            raise OpExecError(f"Secret OS parameters arrived redacted: {', '.join(lost)}")
+        shown = ", ".join(f"{name} ({len(str(value))} characters)" for name, value in sorted(secrets.items()))
+        self.feedback(f"Secret OS parameters: {shown}")
+        return sorted(secrets)

@@ -7,8 +7,9 @@ from typing import Any, ClassVar
 
 from gnt import opchecks as ck
 from gnt.opcodes import OpCode, _f, register
+from gnt.os import secrets as os_secrets
 
-__all__ = ["OpTestAllocator", "OpTestJqueue"]
+__all__ = ["OpTestAllocator", "OpTestJqueue", "OpTestOsParams"]
 
 #: a test job logs at most this many messages, each at most this long: it exercises the queue, not floods it
 MAX_LOG_MESSAGES = 1000
@@ -35,6 +36,17 @@ class OpTestJqueue(OpCode):
     def check_fields(self) -> None:
         if self.notify_waitlock or self.notify_exec:
             raise ValueError("notify_waitlock and notify_exec (Ganeti's test sockets) are not supported")
+
+
+@register
+@dataclass(kw_only=True)
+class OpTestOsParams(OpCode):
+    """gnt-debug test-osparams: checks that secret OS parameters reach a logical unit intact."""
+
+    OP_ID: ClassVar[str] = "OP_TEST_OS_PARAMS"
+    osparams_secret: dict[str, Any] | None = _f(
+        None, "Secret OS parameters to hand to the logical unit (never stored)", os_secrets.check_hidden_params
+    )
 
 
 #: Ganeti's iallocator modes and directions

@@ -10,6 +10,10 @@ run runs only the pre hooks, as Ganeti's does:
 - **post**: only after `exec` succeeded, on the post nodes, with the pre environment plus the
   LU's environment asked again, as `GANETI_POST_*`. Failures are job-log warnings: the change is done.
 
+Ganeti's special hooks run here too: `config-update` (post, on the master, after any opcode whose
+execution committed a config change; the LU's pre environment), and the LU's `hooks_callback`
+sees each phase's per-node answers (cluster verify turns failed post scripts into its own errors).
+
 Every script also gets Ganeti's common variables (GANETI_HOOKS_VERSION, GANETI_HOOKS_PATH,
 GANETI_HOOKS_PHASE, GANETI_OP_CODE, GANETI_OBJECT_TYPE, GANETI_CLUSTER, GANETI_MASTER; the node adds
 its own GANETI_DATA_DIR and PATH). Offline nodes are skipped.
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 
 HOOKS_VERSION = 2
 PHASE_PRE, PHASE_POST = "pre", "post"
+#: Ganeti's HOOKS_NAME_CFGUPDATE: run on the master after an opcode changed the config
+HPATH_CONFIG_UPDATE = "config-update"
 HKR_SKIP, HKR_FAIL, HKR_SUCCESS = 0, 1, 2
 
 
@@ -48,9 +54,9 @@ def _text(value: Any) -> str:
 class HooksMaster:
     """Runs one LU's hooks; keeps the pre environment for the post phase."""
 
-    def __init__(self, lu: LogicalUnit) -> None:
+    def __init__(self, lu: LogicalUnit, hpath: str | None = None) -> None:
         self.lu = lu
-        self.hpath: str = lu.HPATH or ""
+        self.hpath: str = hpath or lu.HPATH or ""
         self.pre_env: dict[str, str] = {}
 
     def _common(self, phase: str) -> dict[str, str]:
@@ -70,16 +76,22 @@ class HooksMaster:
 
     def build_env(self, phase: str) -> dict[str, str]:
         if phase == PHASE_PRE:
-            self.pre_env = _prefixed("GANETI_", self.lu.hooks_env())
+            self.pre_env = _prefixed("GANETI_", self.lu.hooks_env() if self.lu.HPATH else {})
             return {**self.pre_env, **self._common(phase)}
-        return {**self.pre_env, **_prefixed("GANETI_POST_", self.lu.hooks_env()), **self._common(phase)}
+        post = _prefixed("GANETI_POST_", self.lu.hooks_env()) if self.lu.HPATH else {}
+        return {**self.pre_env, **post, **self._common(phase)}
 
-    async def run_phase(self, phase: str) -> None:
-        pre_nodes, post_nodes = self.lu.hooks_nodes()
-        nodes = _unique_online(pre_nodes if phase == PHASE_PRE else post_nodes)
-        env = self.build_env(phase)
+    async def run_phase(
+        self, phase: str, nodes: list[Node] | None = None, env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Run the phase on the LU's nodes for it (or on `nodes`, with `env` if given); the per-node RPC results."""
+        if nodes is None:
+            pre_nodes, post_nodes = self.lu.hooks_nodes()
+            nodes = pre_nodes if phase == PHASE_PRE else post_nodes
+        nodes = _unique_online(nodes)
+        env = env if env is not None else self.build_env(phase)
         if not nodes:
-            return
+            return {}
         args = proc.HooksRunnerArgs(self.hpath, phase, env)
         results = await self.lu.rpc.call_many(self.lu.ctx.services.targets(nodes), proc.HOOKS_RUNNER, args)
         failures: list[tuple[str, str, str]] = []
@@ -99,6 +111,16 @@ class HooksMaster:
                     self.lu.warning(f"On {node.name} script {script} failed, output: {shown}")
         if failures:
             raise HooksAbort("\n".join(_abort_line(*f) for f in failures))
+        return {node.name: results.get(node.name) for node in nodes}
+
+    async def run_config_update(self) -> None:
+        """Ganeti's config-update hook: post, on the master only, with the pre environment."""
+        cfg = self.lu.cfg
+        if cfg.cluster.master_node not in cfg.nodes:
+            return
+        updater = HooksMaster(self.lu, HPATH_CONFIG_UPDATE)
+        env = {**self.pre_env, **updater._common(PHASE_POST)}  # Ganeti's: no GANETI_POST_* of its own
+        await updater.run_phase(PHASE_POST, [cfg.master()], env)
 
 
 def _one_line(output: str) -> str:
@@ -121,21 +143,63 @@ def _unique_online(nodes: list[Node]) -> list[Node]:
     return list(seen.values())
 
 
+async def run_post_hooks(lu: LogicalUnit, nodes: list[Node]) -> None:
+    """The LU's post hooks on `nodes`, now, from inside its `exec` (Ganeti's RunPostHook): for an
+    opcode after which no node may be left to run them (cluster destroy). Failures only warn."""
+    hooks = HooksMaster(lu)
+    hooks.build_env(PHASE_PRE)
+    try:
+        await hooks.run_phase(PHASE_POST, nodes)
+    except Exception as err:  # noqa: BLE001 - post hooks never stop an opcode
+        lu.warning(f"Post hooks of {lu.op.OP_ID} could not run: {err}")
+
+
 async def exec_with_hooks(lu: LogicalUnit, dry_run: bool = False) -> Any:
     """`lu.exec()` between its pre and post hooks (just `exec` for an LU without a hook path).
 
     A dry run runs the pre hooks, as Ganeti does (they may refuse the operation), then returns the
-    LU's dry-run result without executing anything or running post hooks."""
-    hooks = HooksMaster(lu) if lu.HPATH else None
-    if hooks is not None:
-        await hooks.run_phase(PHASE_PRE)
+    LU's dry-run result without executing anything or running post hooks. After an `exec` that
+    committed a config change, the master's `config-update` hooks run (every LU, as Ganeti's).
+    The global hooks (gnt.hooks.global_hooks) wrap all of it, for every LU."""
+    from gnt.hooks.global_hooks import STATUS_ERROR, run_global
+
+    hooks = HooksMaster(lu)
+    hooks.build_env(PHASE_PRE)
+    await run_global(hooks, PHASE_PRE)
+    try:
+        result = await _exec_between_hooks(lu, hooks, dry_run)
+    except BaseException:
+        if not dry_run:
+            await run_global(hooks, PHASE_POST, STATUS_ERROR)
+        raise
+    if not dry_run:
+        await run_global(hooks, PHASE_POST)
+    return result
+
+
+async def _exec_between_hooks(lu: LogicalUnit, hooks: HooksMaster, dry_run: bool) -> Any:
+    callback = getattr(lu, "hooks_callback", None)
+    if lu.HPATH:
+        results = await hooks.run_phase(PHASE_PRE)
+        if callback is not None:
+            callback(PHASE_PRE, results, None)
     if dry_run:
         return lu.dry_run_result()
-    result = await lu.exec()
-    if hooks is None:
-        return result
+    serial = lu.cfg.serial
     try:
-        await hooks.run_phase(PHASE_POST)
-    except Exception as err:  # noqa: BLE001 - the change is done: a post hook problem is only a warning
-        lu.warning(f"Post hooks of {lu.op.OP_ID} could not run: {err}")
+        result = await lu.exec()
+        if lu.HPATH:
+            try:
+                results = await hooks.run_phase(PHASE_POST)
+            except Exception as err:  # noqa: BLE001 - the change is done: a post hook problem is only a warning
+                lu.warning(f"Post hooks of {lu.op.OP_ID} could not run: {err}")
+            else:
+                if callback is not None:
+                    result = callback(PHASE_POST, results, result)
+    finally:
+        if lu.cfg.serial != serial:
+            try:
+                await hooks.run_config_update()
+            except Exception as err:  # noqa: BLE001 - only a notification
+                lu.warning(f"The config-update hooks could not run: {err}")
     return result

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from gnt import opchecks as ck
 from gnt.opcodes import OpCode, _f, register
+from gnt.os import secrets as os_secrets
 
 __all__ = ["OpInstanceReinstall", "OpInstanceRename"]
 
@@ -40,3 +41,12 @@ class OpInstanceReinstall(OpCode):
     os_type: str | None = _f(None, "Install this OS instead of the instance's current one")
     force_variant: bool = _f(False, "Allow an OS variant the OS does not list")
     osparams: dict[str, Any] | None = _f(None, "OS parameters to change before installing", ck.osparams)
+    osparams_private: dict[str, Any] | None = _f(
+        None, "Private OS parameters to change before installing (shown as <redacted>)", os_secrets.check_hidden_params
+    )
+    osparams_secret: dict[str, Any] | None = _f(
+        None, "Secret OS parameters for this install only (never stored)", os_secrets.check_hidden_params
+    )
+
+    def check_fields(self) -> None:
+        os_secrets.check_categories(self.osparams, self.osparams_private, self.osparams_secret)

@@ -170,6 +170,18 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the nodes")
 @click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
 @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
+@click.option(
+    "--os-parameters-private",
+    "osparams_private",
+    default=None,
+    help="key=value,... private OS parameters: stored, shown as <redacted>",
+)
+@click.option(
+    "--os-parameters-secret",
+    "osparams_secret",
+    default=None,
+    help="key=value,... secret OS parameters: for this job's OS scripts only, never stored",
+)
 @click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
@@ -214,6 +226,8 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         nics=parse_nics(o["nets"], o["no_nics"]),
         os_type=o["os_type"],
         osparams=parse_keyval(o["osparams"] or "", "-O"),
+        osparams_private=parse_keyval(o["osparams_private"] or "", "--os-parameters-private"),
+        osparams_secret=parse_keyval(o["osparams_secret"] or "", "--os-parameters-secret"),
         force_variant=o["force_variant"],
         pnode=pnode,
         snode=snode,
@@ -518,6 +532,12 @@ def failover(
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=256M,vcpus=2,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="key=value,...")
 @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,...")
+@click.option(
+    "--os-parameters-private",
+    "osparams_private",
+    default=None,
+    help="key=value,... private OS parameters: stored, shown as <redacted>",
+)
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
 @click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
@@ -544,6 +564,7 @@ def modify(
     beparams: str | None,
     hvparams: str | None,
     osparams: str | None,
+    osparams_private: str | None,
     offline: bool,
     online: bool,
     disks: tuple[str, ...],
@@ -576,6 +597,7 @@ def modify(
       gnt-instance modify -m 512M inst1
       gnt-instance modify --new-primary node2 inst1
       gnt-instance modify -t drbd -n node2 inst1
+      gnt-instance modify --os-parameters-private root_password=s3cret inst1
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
@@ -589,6 +611,7 @@ def modify(
         beparams=parse_beparams(beparams),
         hvparams={k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
         osparams=parse_keyval(osparams or "", "-O"),
+        osparams_private=parse_keyval(osparams_private or "", "--os-parameters-private"),
         force=force,
         offline=True if offline else (False if online else None),
         disks=parse_disk_changes(disks),

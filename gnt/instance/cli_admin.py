@@ -90,6 +90,18 @@ def add_admin_commands(main: click.Group) -> None:
     @click.option("-o", "--os-type", default=None, help="Install this OS (name or name+variant)")
     @click.option("--select-os", is_flag=True, help="Choose the OS from a list")
     @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
+    @click.option(
+        "--os-parameters-private",
+        "osparams_private",
+        default=None,
+        help="key=value,... private OS parameters: stored, shown as <redacted>",
+    )
+    @click.option(
+        "--os-parameters-secret",
+        "osparams_secret",
+        default=None,
+        help="key=value,... secret OS parameters: for this install only, never stored",
+    )
     @click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
     @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation (one instance)")
     @common_job_options
@@ -101,6 +113,8 @@ def add_admin_commands(main: click.Group) -> None:
         os_type: str | None,
         select_os: bool,
         osparams: str | None,
+        osparams_private: str | None,
+        osparams_secret: str | None,
         force_variant: bool,
         force: bool,
         submit: bool,
@@ -116,6 +130,7 @@ def add_admin_commands(main: click.Group) -> None:
         Example:
           gnt-instance reinstall -f -o noop -O key=value inst1
           gnt-instance reinstall --tags web --force-multiple
+          gnt-instance reinstall -f --os-parameters-secret root_password=s3cret inst1
         """
         params = parse_keyval(osparams or "", "-O") if osparams else None
         cl = client()
@@ -141,6 +156,8 @@ def add_admin_commands(main: click.Group) -> None:
             "os_type": os_type,
             "force_variant": force_variant,
             "osparams": params,
+            "osparams_private": parse_keyval(osparams_private, "--os-parameters-private") if osparams_private else None,
+            "osparams_secret": parse_keyval(osparams_secret, "--os-parameters-secret") if osparams_secret else None,
             **job_fields(dry_run, priority),
         }
         run_on_selection(

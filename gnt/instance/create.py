@@ -196,7 +196,9 @@ class LUInstanceCreate(LogicalUnit):
         if not self.op.os_type:
             return
         os_params.check_installable(self.cfg.cluster, self.op.os_type)  # as Ganeti: even with --no-install
-        osparams = os_params.filled_osparams(self.cfg.cluster, self.op.os_type, self.op.osparams)
+        osparams = os_params.script_osparams(
+            self.cfg.cluster, self.op.os_type, self.op.osparams, self.op.osparams_private, self.op.osparams_secret
+        )
         await os_params.validate_on_nodes(self, self._nodes(), self.op.os_type, osparams, self.op.force_variant)
 
     async def _choose_node(self) -> Any:
@@ -258,6 +260,7 @@ class LUInstanceCreate(LogicalUnit):
             beparams=self.beparams,
             hvparams=dict(op.hvparams),
             osparams=dict(op.osparams),
+            osparams_private=dict(op.osparams_private),
             tags=list(op.tags),
             admin_state=constants.ADMINST_DOWN,
         )
@@ -280,7 +283,11 @@ class LUInstanceCreate(LogicalUnit):
                 await importing.copy_in(self, self.source, self.pnode, disks, inst.name, op.compress)
             elif self.install:
                 self.feedback("* running the instance OS create scripts...")
-                result = await self.rpc.instance_os_add(target, proc.InstanceOsAddArgs(self._spec(inst)))
+                spec = self._spec(inst)  # the OS scripts alone get the private and secret parameters too
+                spec.osparams = os_params.script_osparams(
+                    cfg.cluster, inst.os, inst.osparams, inst.osparams_private, op.osparams_secret
+                )
+                result = await self.rpc.instance_os_add(target, proc.InstanceOsAddArgs(spec))
                 if result.failed:
                     raise OpExecError(
                         f"Could not add os for instance {inst.name} on node {self.pnode.name}: {result.error}"

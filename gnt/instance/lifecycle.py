@@ -30,6 +30,7 @@ from gnt.opcodes import (
     OpInstanceShutdown,
     OpInstanceStartup,
 )
+from gnt.os.secrets import REDACTED
 from gnt.rpc import procedures as proc
 
 
@@ -241,6 +242,7 @@ class LUInstanceSetParams(InstanceLU):
             op.beparams
             or op.hvparams
             or op.osparams
+            or op.osparams_private
             or op.offline is not None
             or op.disks
             or op.disk_template
@@ -278,11 +280,17 @@ class LUInstanceSetParams(InstanceLU):
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
         check_hvparams(self.instance.hypervisor, self.op.hvparams)
-        if self.op.osparams and self.instance.os:  # the OS must accept them (parameters.list, verify)
+        if (self.op.osparams or self.op.osparams_private) and self.instance.os:  # the OS must accept them
             from gnt.os import params as os_params
+            from gnt.os.secrets import check_categories
 
-            wanted = os_params.filled_osparams(self.cfg.cluster, self.instance.os,
-                                               {**self.instance.osparams, **self.op.osparams})  # fmt: skip
+            try:
+                check_categories(self.op.osparams, self.op.osparams_private, None)
+            except ValueError as err:
+                raise OpPrereqError(str(err), ECODE_INVAL) from None
+            public = {**self.instance.osparams, **self.op.osparams}
+            private = {**self.instance.osparams_private, **self.op.osparams_private}
+            wanted = os_params.script_osparams(self.cfg.cluster, self.instance.os, public, private)
             await os_params.validate_on_nodes(self, [self.pnode], self.instance.os, wanted, force_variant=True)
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:
@@ -341,7 +349,12 @@ class LUInstanceSetParams(InstanceLU):
             changes.append([f"hv/{key}", str(value)])
         for key, value in self.op.osparams.items():
             inst.osparams[key] = value
+            inst.osparams_private.pop(key, None)  # a parameter is in one category
             changes.append([f"os/{key}", str(value)])
+        for key, value in self.op.osparams_private.items():
+            inst.osparams_private[key] = value
+            inst.osparams.pop(key, None)
+            changes.append([f"os_private/{key}", REDACTED])  # the job result is shown: never the value
         if self.op.offline is not None:
             inst.admin_state = constants.ADMINST_OFFLINE if self.op.offline else constants.ADMINST_DOWN
             changes.append(["admin_state", inst.admin_state])

@@ -48,7 +48,14 @@ class LUInstanceReinstall(InstanceLU):
                 ECODE_INVAL,
             )
         self.osparams = {**inst.osparams, **(self.op.osparams or {})}
-        filled = os_params.filled_osparams(self.cfg.cluster, self.os_type, self.osparams)
+        self.private = {**inst.osparams_private, **(self.op.osparams_private or {})}
+        for key in self.op.osparams or {}:  # a parameter changes category, not both
+            self.private.pop(key, None)
+        for key in self.op.osparams_private or {}:
+            self.osparams.pop(key, None)
+        filled = os_params.script_osparams(
+            self.cfg.cluster, self.os_type, self.osparams, self.private, self.op.osparams_secret
+        )
         await os_params.validate_on_nodes(self, [self.pnode], self.os_type, filled, self.op.force_variant)
 
     def dry_run_result(self) -> Any:
@@ -58,14 +65,17 @@ class LUInstanceReinstall(InstanceLU):
         inst = self.instance
         spec = build_spec(self.cfg.cluster, inst)
         spec.os = self.os_type
-        spec.osparams = os_params.filled_osparams(self.cfg.cluster, self.os_type, self.osparams)
+        spec.osparams = os_params.script_osparams(
+            self.cfg.cluster, self.os_type, self.osparams, self.private, self.op.osparams_secret
+        )
         self.feedback("Running the instance OS create scripts...")
         result = await self.rpc.instance_os_add(self.target(), proc.InstanceOsAddArgs(spec, reinstall=True))
         if result.failed:
             raise OpExecError(
                 f"Could not install OS for instance {inst.name} on node {self.pnode.name}: {result.error}"
             )
-        if (inst.os, inst.osparams) != (self.os_type, self.osparams):
+        if (inst.os, inst.osparams, inst.osparams_private) != (self.os_type, self.osparams, self.private):
             inst.os = self.os_type
             inst.osparams = dict(self.osparams)
+            inst.osparams_private = dict(self.private)  # the secret ones are never kept
             await self.cfg.commit([inst])

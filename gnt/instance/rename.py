@@ -22,6 +22,7 @@ from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import Level, LockRequest
 from gnt.jobs.lu import register
 from gnt.objects import Instance
+from gnt.os.params import script_osparams
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec
 
@@ -125,9 +126,10 @@ class LUInstanceRename(InstanceLU):
         if not inst.os:
             return new_name  # created with --no-install and no OS: no script to tell
         self.feedback("* running the instance OS rename script...")
-        result = await self.rpc.instance_run_rename(
-            self.target(), proc.InstanceRunRenameArgs(build_spec(self.cfg.cluster, inst), old_name)
-        )
+        spec = build_spec(self.cfg.cluster, inst)
+        # OS scripts get the private parameters too (never a spec an instance start keeps)
+        spec.osparams = script_osparams(self.cfg.cluster, inst.os, inst.osparams, inst.osparams_private)
+        result = await self.rpc.instance_run_rename(self.target(), proc.InstanceRunRenameArgs(spec, old_name))
         if result.failed:
             self.warning(
                 f"Could not run OS rename script for instance {new_name} on node {self.pnode.name}"

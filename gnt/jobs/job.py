@@ -132,6 +132,9 @@ class Job:
     end_ts: list[int] | None = None
     archived: bool = False
     log_serial: int = 0
+    #: per opcode, the secret OS parameter values (gnt.os.secrets): in this master's memory only,
+    #: never in `to_dict` (the store, the candidates' replicas, any view)
+    secrets: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.ops)

@@ -22,6 +22,7 @@ from gnt.jobs.job import Job, JobStatus, OpStatus, encode_error, timestamp
 from gnt.jobs.locking import HeldLocks, Level, LockRequest
 from gnt.jobs.lu import Context, LogicalUnit
 from gnt.jobs.slots import SlotGate
+from gnt.os import secrets as os_secrets
 
 Notify = Callable[[Job, bool], None]
 
@@ -77,6 +78,7 @@ async def run_job(
     else:
         job.set_status(JobStatus.SUCCESS)
     job.end_ts = timestamp()
+    job.secrets = []  # the job is over: its secret OS parameters are needed no more
     invalidate = getattr(ctx.services, "invalidate_live", None)
     if invalidate is not None:
         invalidate()  # what the job did to nodes must show in the next list
@@ -101,6 +103,9 @@ async def _run_op(
     try:
         if job.status == JobStatus.CANCELING:  # asked to stop while the previous opcode ran
             raise OpCanceledError("Job canceled by request")
+        op_data = os_secrets.restore_secrets(op_data, job.secrets[index] if index < len(job.secrets) else None)
+        if os_secrets.has_lost_secrets(op_data):  # accepted by a master that stopped since
+            raise OpExecError(os_secrets.lost_secrets_message(job.id))
         op = opcodes.from_dict(op_data)
         lu_cls = registry.get(op.OP_ID)
         if lu_cls is None:
@@ -113,6 +118,7 @@ async def _run_op(
 
         lu: LogicalUnit = lu_cls(op, ctx, feedback)
         lu.cancel = control.cancel
+        lu.job_id = job.id  # type: ignore[attr-defined]  # GANETI_JOB_ID of the global hooks
         lu.check_arguments()
         held = lu.held = HeldLocks(owner=f"job/{job.id}")
         await acquire_locks(lu, held)

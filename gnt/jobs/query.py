@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gnt.jobs.job import Job
+from gnt.os.secrets import public_op
 from gnt.query import Field, evaluate, select
 
 
@@ -12,11 +13,16 @@ def _ts(value: list[int] | None) -> float | None:
     return value[0] + value[1] / 1e6 if value else None
 
 
+def shown_ops(job: Job) -> list[dict[str, Any]]:
+    """The job's opcodes as they may be shown: private and secret OS parameters `<redacted>`."""
+    return [public_op(op) for op in job.ops]
+
+
 def job_dict(job: Job) -> dict[str, Any]:
     """Ganeti's /2/jobs/ID body."""
     return {
         "id": job.id,
-        "ops": job.ops,
+        "ops": shown_ops(job),
         "status": str(job.status),
         "summary": job.summary,
         "opstatus": job.opstatus,
@@ -39,7 +45,7 @@ _FIELDS = [
     Field("status", "Status", "text", "Job status", lambda j, c: str(j.status)),
     Field("priority", "Prio", "number", "Job priority", lambda j, c: j.priority),
     Field("summary", "Summary", "other", "Opcode summaries", lambda j, c: j.summary),
-    Field("ops", "OpCodes", "other", "Opcodes", lambda j, c: j.ops),
+    Field("ops", "OpCodes", "other", "Opcodes", lambda j, c: shown_ops(j)),
     Field("opstatus", "OpCode_status", "other", "Opcode statuses", lambda j, c: j.opstatus),
     Field("opresult", "OpCode_result", "other", "Opcode results", lambda j, c: j.opresult),
     Field("oplog", "OpCode_log", "other", "Opcode logs", lambda j, c: j.oplog),

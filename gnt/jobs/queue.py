@@ -29,6 +29,7 @@ from gnt.jobs.job import FINAL, Job, JobStatus, OpStatus, timestamp
 from gnt.jobs.lu import Context, LogicalUnit, Registry
 from gnt.jobs.processor import JobControl, run_job
 from gnt.jobs.slots import SlotGate
+from gnt.os import secrets as os_secrets
 from gnt.queue_rows import SCHEMA, Row, upsert
 
 __all__ = ["CRASH_MESSAGE", "SCHEMA", "JobQueue"]
@@ -174,9 +175,12 @@ class JobQueue:
         for op, data in zip(parsed, ops, strict=True):
             if op.depends:
                 data["depends"] = op.depends = _resolve_depends(op.depends, job_id, batch_ids)
-        normalized = [op.to_dict() for op in parsed]
+        # secret OS parameters stay in memory: what is stored (and replicated) holds <redacted>
+        stored, secrets = zip(*(os_secrets.split_secrets(op.to_dict()) for op in parsed), strict=True)
         self._next_id += 1
-        job = Job(id=job_id, ops=normalized, priority=min(op.priority for op in parsed))
+        job = Job(id=job_id, ops=list(stored), priority=min(op.priority for op in parsed))
+        if any(secrets):
+            job.secrets = list(secrets)
         job.summary = [op.summary() for op in parsed]
         job.received_ts = timestamp()
         return job

@@ -199,18 +199,26 @@ def _yes_no(value: str | None, option: str) -> bool | None:
     default=None,
     help="key=value,... per-OS parameters (value 'default' removes one)",
 )
+@click.option(
+    "--os-parameters-private",
+    "osparams_private",
+    default=None,
+    help="key=value,... per-OS private parameters: stored, shown as <redacted> ('default' removes one)",
+)
 @click.option("--hidden", default=None, metavar="yes|no", help="Hide the OS from gnt-os list")
 @click.option("--blacklisted", default=None, metavar="yes|no", help="Refuse the OS for new instances")
 @common_job_options
 @handle_errors
-def modify(os_name: str, hvparams: tuple[str, ...], osparams: str | None, hidden: str | None,
-           blacklisted: str | None, submit: bool, dry_run: bool, priority: str) -> None:  # fmt: skip
+def modify(os_name: str, hvparams: tuple[str, ...], osparams: str | None, osparams_private: str | None,
+           hidden: str | None, blacklisted: str | None, submit: bool, dry_run: bool,
+           priority: str) -> None:  # fmt: skip
     """Change the cluster's settings for one OS (OS_NAME or OS_NAME+VARIANT for -O/-H).
 
     \b
     Example:
       gnt-os modify --blacklisted=yes debootstrap
       gnt-os modify -O dhcp=yes -H kvm:kernel_path=/boot/vmlinuz debootstrap+default
+      gnt-os modify --os-parameters-private root_password=s3cret debootstrap
     """
     op: dict[str, Any] = {"OP_ID": "OP_CLUSTER_SET_PARAMS", **job_fields(dry_run, priority)}
     if hvparams:
@@ -221,6 +229,8 @@ def modify(os_name: str, hvparams: tuple[str, ...], osparams: str | None, hidden
         op["os_hvp"] = {os_name: per_hv}
     if osparams:
         op["osparams"] = {os_name: parse_keyval(osparams, "-O")}
+    if osparams_private:
+        op["osparams_private_cluster"] = {os_name: parse_keyval(osparams_private, "--os-parameters-private")}
     for option, field, value in (("--hidden", "hidden_os", hidden), ("--blacklisted", "blacklisted_os", blacklisted)):
         flag = _yes_no(value, option)
         if flag is not None:

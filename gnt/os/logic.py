@@ -47,13 +47,16 @@ async def check_cluster_changes(lu: LogicalUnit, op: Any) -> None:
     for per_hv in (op.os_hvp or {}).values():
         for hv, params in per_hv.items():
             check_hvparams(hv, {k: v for k, v in params.items() if v not in (None, "default")})
-    changes = op.osparams or {}
-    if not changes:
+    public = op.osparams or {}
+    private = getattr(op, "osparams_private_cluster", None) or {}
+    if not public and not private:
         return
+    cluster = lu.cfg.cluster
     nodes = [n for n in lu.cfg.nodes.values() if n.vm_capable and not n.offline]
-    for os_name, params in sorted(changes.items()):
-        wanted = _updated(lu.cfg.cluster.osparams.get(os_name, {}), params)
-        await validate_on_nodes(lu, nodes, os_name, wanted, force_variant=True, required=False)
+    for os_name in sorted({*public, *private}):
+        wanted = _updated(cluster.osparams.get(os_name, {}), public.get(os_name, {}))
+        hidden = _updated(cluster.osparams_private_cluster.get(os_name, {}), private.get(os_name, {}))
+        await validate_on_nodes(lu, nodes, os_name, {**wanted, **hidden}, force_variant=True, required=False)
 
 
 def apply_cluster_changes(lu: LogicalUnit, op: Any, cluster: Any) -> None:
@@ -68,12 +71,15 @@ def apply_cluster_changes(lu: LogicalUnit, op: Any, cluster: Any) -> None:
             cluster.os_hvp[os_name] = merged
         else:
             cluster.os_hvp.pop(os_name, None)
-    for os_name, params in (op.osparams or {}).items():
-        merged = _updated(cluster.osparams.get(os_name, {}), params)
-        if merged:
-            cluster.osparams[os_name] = merged
-        else:
-            cluster.osparams.pop(os_name, None)
+    # public, then private parameters (gnt-os modify -O, --os-parameters-private)
+    for field in ("osparams", "osparams_private_cluster"):
+        stored: dict[str, dict[str, Any]] = getattr(cluster, field)
+        for os_name, params in (getattr(op, field, None) or {}).items():
+            merged = _updated(stored.get(os_name, {}), params)
+            if merged:
+                stored[os_name] = merged
+            else:
+                stored.pop(os_name, None)
     for attr, desc in (("hidden_os", "hidden"), ("blacklisted_os", "blacklisted")):
         current: list[str] = getattr(cluster, attr)
         for action, os_name in getattr(op, attr) or []:

@@ -37,6 +37,26 @@ def filled_osparams(cluster: Cluster, os_name: str, osparams: dict[str, Any]) ->
     return result
 
 
+def script_osparams(
+    cluster: Cluster,
+    os_name: str,
+    osparams: dict[str, Any],
+    private: dict[str, Any] | None = None,
+    secret: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the OS scripts get as OSP_*: the public parameters filled as `filled_osparams`, then the
+    cluster's private ones for the OS and its variant, the instance's private ones, and the job's
+    secret ones (Ganeti's SimpleFillOS with its private and secret dicts). Only for OS script calls:
+    never for an instance start, whose spec a node may keep on disk."""
+    result = filled_osparams(cluster, os_name, osparams)
+    per_os = getattr(cluster, "osparams_private_cluster", None) or {}
+    for key in dict.fromkeys((base_name(os_name), os_name)):
+        result.update(per_os.get(key, {}))
+    result.update(private or {})
+    result.update(secret or {})
+    return result
+
+
 def os_hvparams(cluster: Cluster, os_name: str, hypervisor: str) -> dict[str, Any]:
     """The per-OS hypervisor parameters (`gnt-os modify -H`) for an instance of `os_name`."""
     per_os = getattr(cluster, "os_hvp", None) or {}

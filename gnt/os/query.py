@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gnt.errors import ECODE_NOENT, OpPrereqError
+from gnt.os.secrets import redact
 from gnt.rpc import procedures as proc
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ def _info(name: str, per_node: dict[str, list[list[Any]]], cluster: Cluster) -> 
         "api_versions": versions,
         "node_status": per_node,
         "os_hvp": dict(cluster.os_hvp.get(name, {})),
-        "osparams": dict(cluster.osparams.get(name, {})),
+        # private parameters by name only: their values are never shown
+        "osparams": {**cluster.osparams.get(name, {}), **redact(cluster.osparams_private_cluster.get(name, {}))},
     }
 
 

@@ -41,18 +41,33 @@ def answer(harness: Harness, node: str, results: dict[str, list[list[Any]]]) -> 
     )
 
 
-def hook_calls(harness: Harness, node: str) -> list[Any]:
-    return [a for name, a in harness.nodes[node].calls if name == "hooks_runner"]
+def hook_calls(harness: Harness, node: str, config_update: bool = False) -> list[Any]:
+    """The node's hooks_runner calls of the opcode's own hooks (with the config-update and global
+    ones only if asked for)."""
+    return [
+        a
+        for name, a in harness.nodes[node].calls
+        if name == "hooks_runner" and (config_update or a.hpath not in ("config-update", "global"))
+    ]
 
 
 def test_instance_start_runs_pre_and_post_hooks_on_the_master_and_its_nodes(harness: Harness) -> None:
     harness.add_instance("inst1", "node2", up=False, os="noop", tags=["web"])
     hooked(harness, OpInstanceStartup(instance_name="inst1", force=True), LUInstanceStartup)
-    for node in ("node1", "node2"):  # node1 is the master, node2 the primary
-        assert [(a.hpath, a.phase) for a in hook_calls(harness, node)] == [
-            ("instance-start", "pre"),
-            ("instance-start", "post"),
-        ]
+    # node1 is the master, node2 the primary; the start committed the config: config-update on the master
+    expected = [("instance-start", "pre"), ("instance-start", "post")]
+    assert [(a.hpath, a.phase) for a in hook_calls(harness, "node2")] == expected
+    assert [(a.hpath, a.phase) for a in hook_calls(harness, "node1", config_update=True)] == [
+        ("global", "pre"),
+        *expected,
+        ("config-update", "post"),
+        ("global", "post"),
+    ]
+    assert [(a.hpath, a.phase) for a in hook_calls(harness, "node2", config_update=True)] == [
+        ("global", "pre"),
+        *expected,
+        ("global", "post"),
+    ]
     pre, post = hook_calls(harness, "node2")
     assert {k: pre.env[k] for k in (
         "GANETI_HOOKS_VERSION", "GANETI_HOOKS_PATH", "GANETI_HOOKS_PHASE", "GANETI_OP_CODE", "GANETI_OBJECT_TYPE",
