@@ -38,7 +38,9 @@ def test_a_complete_provider_is_valid_with_its_parameters_and_optional_scripts(t
         ("", None, "missing file 'parameters.list' in provider p at"),
     ],
 )
-def test_an_incomplete_provider_says_what_is_missing(tmp_path: Path, skip: str, params: str | None, message: str) -> None:
+def test_an_incomplete_provider_says_what_is_missing(
+    tmp_path: Path, skip: str, params: str | None, message: str
+) -> None:
     make_provider(tmp_path, "p", skip=skip, params=params)
     (entry,) = asyncio.run(extstorage.diagnose([str(tmp_path)]))
     assert entry["valid"] is False and message in entry["message"]

@@ -100,9 +100,14 @@ def test_the_config_is_converted_only_on_a_drained_idle_queue(cfg: ConfigManager
         asyncio.run(master_upgrade.convert_config(master, __version__))
     master.queue.jobs = {7: FakeJob(JobStatus.SUCCESS)}
     # a release two formats ahead: node objects go through a renamed field and back
-    rename = lambda a, b: lambda s: {**s, "node": {u: {**{k: v for k, v in d.items() if k != a}, b: d[a]} for u, d in s["node"].items()}}  # noqa: E731,E501
-    monkeypatch.setattr(formats, "STEPS", [formats.Step(100, 101, rename("name", "n"), rename("n", "name")),
-                                           formats.Step(101, 102, rename("n", "name"), rename("name", "n"))])  # fmt: skip
+    rename = lambda a, b: (
+        lambda s: {**s, "node": {u: {**{k: v for k, v in d.items() if k != a}, b: d[a]} for u, d in s["node"].items()}}
+    )  # noqa: E731,E501
+    steps = [
+        formats.Step(100, 101, rename("name", "n"), rename("n", "name")),
+        formats.Step(101, 102, rename("n", "name"), rename("name", "n")),
+    ]
+    monkeypatch.setattr(formats, "STEPS", steps)
     monkeypatch.setattr(formats, "RELEASES", {**formats.RELEASES, "0.3.0": 102})
     serial = cfg.serial
     done = asyncio.run(master_upgrade.convert_config(master, "0.3.0"))

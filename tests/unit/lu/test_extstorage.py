@@ -17,8 +17,9 @@ FIELDS = ["name", "node_status", "nodegroup_status", "parameters"]
 
 
 def _entry(name: str, valid: bool = True, params: list[list[str]] | None = None) -> dict[str, Any]:
-    return {"name": name, "path": f"/srv/gnt/extstorage/{name}", "valid": valid,
-            "message": "" if valid else "missing script 'grow'", "parameters": params or [["pool", "Pool"]]}  # fmt: skip
+    message = "" if valid else "missing script 'grow'"
+    path = f"/srv/gnt/extstorage/{name}"
+    return {"name": name, "path": path, "valid": valid, "message": message, "parameters": params or [["pool", "Pool"]]}
 
 
 def test_a_provider_valid_on_every_node_of_a_group_is_valid_for_it(harness: Harness) -> None:
