@@ -99,10 +99,16 @@ def test_the_config_is_converted_only_on_a_drained_idle_queue(cfg: ConfigManager
     with pytest.raises(OpPrereqError, match="Jobs still running or queued: 7"):
         asyncio.run(master_upgrade.convert_config(master, __version__))
     master.queue.jobs = {7: FakeJob(JobStatus.SUCCESS)}
+
     # a release two formats ahead: node objects go through a renamed field and back
-    rename = lambda a, b: (
-        lambda s: {**s, "node": {u: {**{k: v for k, v in d.items() if k != a}, b: d[a]} for u, d in s["node"].items()}}
-    )  # noqa: E731,E501
+    def rename(old: str, new: str) -> Any:
+        def step(snapshot: dict[str, Any]) -> dict[str, Any]:
+            nodes = snapshot["node"]
+            renamed = {u: {**{k: v for k, v in d.items() if k != old}, new: d[old]} for u, d in nodes.items()}
+            return {**snapshot, "node": renamed}
+
+        return step
+
     steps = [
         formats.Step(100, 101, rename("name", "n"), rename("n", "name")),
         formats.Step(101, 102, rename("n", "name"), rename("name", "n")),
