@@ -87,6 +87,8 @@ class ModeLock:
         self._owners[(owner, mode)] += 1
 
     def release(self, mode: Mode, owner: str = "") -> None:
+        if self._owners.get((owner, mode), 0) <= 0:
+            return  # already dropped by `gnt-debug wconfd cleanuplocks`
         self._held[mode] -= 1
         self._owners[(owner, mode)] -= 1
         if self._owners[(owner, mode)] <= 0:
@@ -188,7 +190,9 @@ class LockManager:
             if level is not None and lvl != level:
                 keep.append((lvl, name, mode))
                 continue
-            lock = self._locks[(lvl, name)]
+            lock = self._locks.get((lvl, name))
+            if lock is None:
+                continue  # dropped by `gnt-debug wconfd cleanuplocks` (see drop_owners)
             lock.release(mode, held.owner)
             if lock.free and name != ALL:
                 del self._locks[(lvl, name)]

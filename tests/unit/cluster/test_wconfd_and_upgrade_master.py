@@ -123,3 +123,14 @@ def test_the_config_is_converted_only_on_a_drained_idle_queue(cfg: ConfigManager
     reloaded = ConfigManager(cfg._writer)
     reloaded.load()
     assert reloaded.cluster.config_version == 102
+
+
+def test_a_late_release_after_cleanup_changes_nothing() -> None:
+    locks = LockManager()
+    held = _hold(locks, 5, {Level.NODE: LockRequest(["node1"])})
+    assert locks.drop_owners({"job/5"}) == 2
+    locks.release(held)  # the owner's own release, after the cleanup: nothing left to release
+    assert locks.owned_count() == 0
+    again = _hold(locks, 6, {Level.NODE: LockRequest(["node1"])})
+    assert [name for _, name, holders, _ in locks.table() if holders] == ["__all__", "node1"]
+    locks.release(again)
