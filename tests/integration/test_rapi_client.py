@@ -227,3 +227,22 @@ def test_node_network_and_cluster_calls(client: Factory, cluster: VCluster) -> N
     finally:
         admin.job("DeleteNetwork", "rcnet")
     assert "rcnet" not in admin("GetNetworks")
+
+
+def test_job_change_cancel_and_replace_disks_calls(client: Factory, cluster: VCluster) -> None:
+    """WaitForJobChange, CancelJob and ReplaceInstanceDisks (refused for a non-mirrored disk), both clients."""
+    admin = client(ADMIN)
+    job_id = cluster.submit("gnt-debug", "delay", "-n", "node3", "60")
+    try:
+        change = admin("WaitForJobChange", job_id, ["status"], None, None)
+        assert change["job_info"][0] in ("queued", "waiting", "running")
+    finally:
+        admin("CancelJob", job_id)
+    assert cluster.wait_job(job_id) == "canceled"
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node2", "rr1")
+    try:
+        job_id = admin("ReplaceInstanceDisks", "rr1", disks=[0], mode="replace_on_secondary")
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert "Can only run replace disks for DRBD8-based instances" in str(admin("GetJobStatus", job_id)["opresult"])
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "rr1")
