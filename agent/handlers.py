@@ -482,6 +482,13 @@ async def os_diagnose(args: proc.NoArgs) -> list[dict[str, Any]]:
     return await os_scripts.diagnose(paths.os_search_path())
 
 
+@handles(proc.EXTSTORAGE_DIAGNOSE)
+async def extstorage_diagnose(args: proc.NoArgs) -> list[dict[str, Any]]:
+    from agent import extstorage
+
+    return await extstorage.diagnose(paths.es_search_path())
+
+
 @handles(proc.INSTANCE_OS_ADD)
 async def instance_os_add(args: proc.InstanceOsAddArgs) -> None:
     from agent import os_scripts

@@ -23,6 +23,7 @@ def logical_units() -> Registry:
     import gnt.debug.iallocator
     import gnt.debug.jqueue
     import gnt.debug.logic
+    import gnt.extstorage.logic
     import gnt.group.evacuate
     import gnt.group.logic
     import gnt.instance.change_group
@@ -58,6 +59,7 @@ def logical_units() -> Registry:
             gnt.debug.iallocator,
             gnt.debug.jqueue,
             gnt.debug.logic,
+            gnt.extstorage.logic,
             gnt.group.evacuate,
             gnt.group.logic,
             gnt.instance.change_group,

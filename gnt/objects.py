@@ -62,6 +62,9 @@ class Cluster(ConfigObject):
 
     cluster_name: str = ""
     master_node: str = ""  # node uuid
+    #: the config format its objects are written in (gnt.CONFIG_VERSION; `gnt-cluster upgrade` converts);
+    #: configs written before the field existed are format 100
+    config_version: int = 100
     master_netdev: str = constants.DEFAULT_MASTER_NETDEV
     master_netmask: int = 32
     #: the floating master IP (what the cluster name resolves to); "" when the cluster has none

@@ -696,6 +696,7 @@ def field_docs(cls: type[OpCode]) -> dict[str, str]:
 from gnt.backup import opcodes as _backup_opcodes  # noqa: E402, F401
 from gnt.cluster import master_ip_ops as _master_ip_opcodes  # noqa: E402, F401
 from gnt.debug import opcodes as _debug_opcodes  # noqa: E402, F401
+from gnt.extstorage import opcodes as _extstorage_opcodes  # noqa: E402, F401
 from gnt.group import opcodes as _group_opcodes  # noqa: E402, F401
 from gnt.instance import admin_opcodes as _instance_admin_opcodes  # noqa: E402, F401
 from gnt.instance import multi_opcodes as _instance_multi_opcodes  # noqa: E402, F401

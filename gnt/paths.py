@@ -72,6 +72,19 @@ OS_SEARCH_PATH = (
     "/usr/share/ganeti/os",
 )
 
+#: where ExtStorage providers (the `ext` disk template's drivers, ganeti-extstorage-interface(7)) are
+#: looked for, in order: gnt's own directories, then Ganeti's default es_search_path, so providers
+#: packaged for Ganeti work as installed.
+ES_SEARCH_PATH = (
+    "/srv/gnt/extstorage",
+    "/usr/local/lib/gnt/extstorage",
+    "/usr/share/gnt/extstorage",
+    "/srv/ganeti/extstorage",
+    "/usr/local/lib/ganeti/extstorage",
+    "/usr/lib/ganeti/extstorage",
+    "/usr/share/ganeti/extstorage",
+)
+
 
 def master_ip_script() -> str:
     """The admin's master IP script (`--use-external-mip-script`; Ganeti's master-ip-setup interface)."""
@@ -181,6 +194,12 @@ def os_search_path() -> list[str]:
     """The OS search path on this node. Directories under /usr belong to installed packages, which
     every virtual node of a machine shares, so only the site directories (/srv) are per node."""
     return [p if p.startswith("/usr/") else localize(p) for p in OS_SEARCH_PATH]
+
+
+def es_search_path() -> list[str]:
+    """The ExtStorage search path on this node (as the OS search path: /usr is shared by every virtual
+    node of a machine, the site directories are per node). Never taken from an RPC argument."""
+    return [p if p.startswith("/usr/") else localize(p) for p in ES_SEARCH_PATH]
 
 
 def export_dir() -> str:

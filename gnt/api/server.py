@@ -198,6 +198,12 @@ class Api:
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
         cluster_remote.add_routes(r, self.m, self._submit, self._body, local=users is None)
         filter_routes.add_routes(r, self.m, lambda request: request.get(BODY))
+        if users is None:  # the master's unix socket: gnt-debug wconfd/metad, gnt-cluster upgrade
+            from gnt.cluster import upgrade as upgrade_routes
+            from gnt.debug import wconfd as wconfd_routes
+
+            wconfd_routes.add_routes(r, self.m, self._body)
+            upgrade_routes.add_routes(r, self.m, self._body)
         return app
 
     def _errors_middleware(self, users: UsersFile | None, max_body: int, require_auth: bool) -> Any:

@@ -559,3 +559,21 @@ def _register_epo() -> None:
 
 
 _register_epo()
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--to", "to", default=None, metavar="VERSION", help="The gnt version every node now runs")
+@click.option("--resume", is_flag=True, help="Finish an interrupted upgrade")
+@handle_errors
+def upgrade(to: str | None, resume: bool) -> None:
+    """Bring the cluster to a new gnt version once every node runs it: drain the queue, convert the
+    configuration to that version's format, undrain. Run on the master.
+
+    \b
+    Example:
+      gnt-cluster upgrade --to 0.1.0
+      gnt-cluster upgrade --resume
+    """
+    from gnt.cluster.upgrade_cli import run_upgrade
+
+    run_upgrade(to, resume)

@@ -203,3 +203,65 @@ def _nic(text: str) -> dict[str, Any]:
     if text.count("/") > 2:
         raise ParameterError(f"Invalid --nics entry '{text}': expected MAC/IP/BRIDGE")
     return {"mac": parts[0] or None, "ip": parts[1] or None, "bridge": parts[2] or None}
+
+
+#: wconfd command -> (argument count, Ganeti's message when the count is wrong)
+_WCONFD_ARGS = {
+    "echo": (1, "Command 'echo' takes only precisely argument."),
+    "cleanuplocks": (0, "Command 'cleanuplocks' takes no arguments."),
+    "listlocks": (1, "Command 'listlocks' takes precisely one argument."),
+    "listalllocks": (0, "Command 'listalllocks' takes no arguments."),
+    "listalllocksowners": (0, "Command 'listalllocksowners' takes no arguments."),
+    "flushconfig": (0, "Command 'flushconfig' takes no arguments."),
+}
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("command")
+@click.argument("args", nargs=-1)
+@handle_errors
+def wconfd(command: str, args: tuple[str, ...]) -> None:
+    """Talk to the master's config and lock managers (Ganeti's WConfD): echo TEXT, cleanuplocks,
+    listlocks JOBID, listalllocks, listalllocksowners, flushconfig.
+
+    \b
+    Example:
+      gnt-debug wconfd echo hello
+      gnt-debug wconfd listalllocksowners
+    """
+    if command not in _WCONFD_ARGS:
+        raise ParameterError(f"Command '{command}' not supported")
+    count, message = _WCONFD_ARGS[command]
+    if len(args) != count:
+        raise ParameterError(message)
+    answer = client().request("POST", "/gnt/wconfd", {"command": command, "args": list(args)})
+    if command == "cleanuplocks":
+        print("Stale locks cleaned up.")
+    elif command == "flushconfig":
+        print("Configuration flushed.")
+    else:
+        print(f"Answer: {_python_repr(answer)}")
+
+
+def _python_repr(value: Any) -> str:
+    """What Ganeti's client prints: the answer as Python shows it (lists of pairs, quoted strings)."""
+    return value if isinstance(value, str) else repr(value)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("command")
+@click.argument("args", nargs=-1)
+@handle_errors
+def metad(command: str, args: tuple[str, ...]) -> None:
+    """Talk to the metadata daemon (Ganeti's metad: echo TEXT). gnt has none; the master says why.
+
+    \b
+    Example:
+      gnt-debug metad echo hello
+    """
+    if command != "echo":
+        raise ParameterError(f"Command '{command}' not supported")
+    if len(args) != 1:
+        raise ParameterError("Command 'echo' takes only precisely argument.")
+    answer = client().request("POST", "/gnt/metad", {"command": command, "args": list(args)})
+    print(f"Answer: {answer}")

@@ -87,6 +87,8 @@ class ModeLock:
         self._owners[(owner, mode)] += 1
 
     def release(self, mode: Mode, owner: str = "") -> None:
+        if self._owners.get((owner, mode), 0) <= 0:
+            return  # already dropped by `gnt-debug wconfd cleanuplocks`
         self._held[mode] -= 1
         self._owners[(owner, mode)] -= 1
         if self._owners[(owner, mode)] <= 0:
@@ -100,6 +102,15 @@ class ModeLock:
                 continue
             self._grant(mode, owner)
             fut.set_result(None)
+
+    def drop_owner(self, owner: str) -> int:
+        """Release every grant `owner` holds here (`gnt-debug wconfd cleanuplocks`); how many were dropped."""
+        dropped = 0
+        for held_owner, mode in [key for key in self._owners if key[0] == owner]:
+            while self._owners.get((held_owner, mode), 0) > 0:
+                self.release(mode, owner)
+                dropped += 1
+        return dropped
 
     def state(self) -> tuple[list[tuple[str, Mode]], list[tuple[str, Mode]]]:
         """(holders, waiters in arrival order), each as (owner, mode): what `gnt-debug locks` shows."""
@@ -179,7 +190,9 @@ class LockManager:
             if level is not None and lvl != level:
                 keep.append((lvl, name, mode))
                 continue
-            lock = self._locks[(lvl, name)]
+            lock = self._locks.get((lvl, name))
+            if lock is None:
+                continue  # dropped by `gnt-debug wconfd cleanuplocks` (see drop_owners)
             lock.release(mode, held.owner)
             if lock.free and name != ALL:
                 del self._locks[(lvl, name)]
@@ -188,6 +201,18 @@ class LockManager:
     def table(self) -> list[tuple[Level, str, list[tuple[str, Mode]], list[tuple[str, Mode]]]]:
         """Every lock in the table: (level, name, holders, waiters); idle whole-level locks included."""
         return [(level, name, *self._locks[(level, name)].state()) for level, name in sorted(self._locks)]
+
+    def drop_owners(self, stale: set[str]) -> int:
+        """Release the locks of owners that no longer run (an owner whose task died without its
+        `finally`); waiters behind them are woken. Returns how many grants were dropped."""
+        dropped = 0
+        for key in list(self._locks):
+            lock = self._locks[key]
+            for owner in stale:
+                dropped += lock.drop_owner(owner)
+            if lock.free and key[1] != ALL:
+                del self._locks[key]
+        return dropped
 
     def owned_count(self) -> int:
         """Locks held or waited for; idle whole-level locks are kept in the table but not counted."""

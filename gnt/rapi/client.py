@@ -7,8 +7,10 @@ the same answers, and `GanetiApiError` with the HTTP status as `code`. Instead o
 `curl_config_fn`, TLS is set with `cafile=`, `verify_hostname=` and `verify=` (see `_transport`).
 `wait_for_job` adds what most scripts write by hand: wait for a job and get its result or error.
 
-Covered: cluster info, tags, nodes, groups, instances (create, start, stop, reboot, modify,
-remove), jobs, queries and job filter rules. Other Ganeti methods raise AttributeError.
+Every method of Ganeti 3.0's client is here: cluster, tags, nodes and node storage, groups,
+networks, instances (with disks, moves, export, rename, reinstall, multi-allocation), jobs,
+queries and job filter rules; the less common ones live in `_instance_calls` and
+`_node_network_calls`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import logging
 import time
 from typing import Any
 
+from gnt.rapi._instance_calls import InstanceCalls
+from gnt.rapi._node_network_calls import NodeNetworkCalls
 from gnt.rapi._transport import Transport
 
 __all__ = [
@@ -70,7 +74,7 @@ def _tags(tags: list[str], dry_run: bool = False, reason: str | None = None) -> 
     return [("tag", t) for t in tags] + _flags(dry_run, reason=reason)
 
 
-class GanetiRapiClient:
+class GanetiRapiClient(InstanceCalls, NodeNetworkCalls):
     """Ganeti's RAPI client interface over urllib3; one instance keeps its connections alive."""
 
     def __init__(
@@ -357,15 +361,15 @@ class GanetiRapiClient:
             self.WaitForJobChange(job_id, ["status"], [status["status"]], serial)
 
     # -- queries -----------------------------------------------------------------------------
-    def Query(self, what: str, fields: list[str], qfilter: Any = None) -> dict[str, Any]:  # noqa: N802
+    def Query(self, what: str, fields: list[str], qfilter: Any = None, reason: str | None = None) -> dict[str, Any]:  # noqa: N802
         body: dict[str, Any] = {"fields": fields}
         if qfilter is not None:
             body["qfilter"] = body["filter"] = qfilter
-        return dict(self._SendRequest("PUT", f"/2/query/{what}", None, body))
+        return dict(self._SendRequest("PUT", f"/2/query/{what}", _flags(reason=reason) or None, body))
 
-    def QueryFields(self, what: str, fields: list[str] | None = None) -> dict[str, Any]:  # noqa: N802
-        query = [("fields", ",".join(fields))] if fields is not None else None
-        return dict(self._get(f"/query/{what}/fields", query))
+    def QueryFields(self, what: str, fields: list[str] | None = None, reason: str | None = None) -> dict[str, Any]:  # noqa: N802
+        query = [("fields", ",".join(fields))] if fields is not None else []
+        return dict(self._get(f"/query/{what}/fields", query + _flags(reason=reason) or None))
 
     # -- job filter rules ----------------------------------------------------------------------
     def GetFilters(self, bulk: bool = False) -> list[Any]:  # noqa: N802

@@ -367,6 +367,10 @@ INSTANCE_RUN_RENAME = Procedure(
     "instance_run_rename", InstanceRunRenameArgs, None, Timeout.SLOW, names=(("old_name", NameKind.INSTANCE),),
     doc="the OS rename script of a renamed instance (its disks assembled)",
 )  # fmt: skip
+EXTSTORAGE_DIAGNOSE = Procedure(
+    "extstorage_diagnose", NoArgs, list[dict[str, Any]], Timeout.FAST,
+    doc="every ExtStorage provider in the node's own es search path: name, path, valid, message, parameters",
+)  # fmt: skip
 OS_VALIDATE = Procedure("os_validate", OsValidateArgs, None, Timeout.FAST, names=(("name", NameKind.OS),))
 CONFIG_APPLY = Procedure("config_apply", ConfigApplyArgs, dict[str, Any], Timeout.URGENT)
 CONFIG_REPLACE = Procedure("config_replace", ConfigReplaceArgs, int, Timeout.URGENT)

@@ -43,7 +43,7 @@ class GntClient:
     def job(self, method: str, *args: Any, **kwargs: Any) -> None:
         job_id = self(method, *args, **kwargs)
         assert isinstance(job_id, int), job_id
-        assert self("WaitForJobCompletion", job_id, period=0.2) is True, self("GetJobStatus", job_id)
+        assert self("WaitForJobCompletion", job_id, period=0.2) is True, self("GetJobStatus", job_id)["opresult"]
 
 
 Factory = Callable[[tuple[str, str] | None], Any]
@@ -144,3 +144,105 @@ def test_wait_for_job_returns_results_or_raises(cluster: VCluster, users: None) 
         rapi.GetNode("no-such-node")
     assert info.value.code == 404
     rapi.close()
+
+
+def test_instance_disk_move_and_export_calls(client: Factory, cluster: VCluster) -> None:
+    """The instance methods added to gnt's client, each run by Ganeti's client too."""
+    admin = client(ADMIN)
+    admin.job("CreateInstance", "create", "rc2", "file", [{"size": 8}], [], os="noop", pnode="node2",
+              name_check=False, ip_check=False, beparams={"maxmem": 32, "minmem": 32})  # fmt: skip
+    name = "rc2"
+    try:
+        admin.job("GetInstanceInfo", "rc2", static=True)
+        assert admin("GetInstanceConsole", "rc2")["kind"]
+        admin.job("GrowInstanceDisk", "rc2", 0, 8)
+        assert admin("GetInstance", "rc2")["disk.sizes"] == [16]
+        admin.job("ActivateInstanceDisks", "rc2")
+        admin.job("ShutdownInstance", "rc2")
+        admin.job("DeactivateInstanceDisks", "rc2")
+        for disk in (cluster.dir / "node2/srv/gnt/file-storage/rc2").iterdir():
+            disk.unlink()  # lost: recreate-disks makes it again
+        admin.job("RecreateInstanceDisks", "rc2")
+        admin.job("ReinstallInstance", "rc2", os="noop", no_startup=True)
+        admin.job("RenameInstance", "rc2", "rc2b", ip_check=False, name_check=False)
+        name = "rc2b"
+        assert admin("GetInstance", "rc2b")["status"] == "ADMIN_down"
+        admin.job("PrepareExport", "rc2b", "local")
+        admin.job("ExportInstance", "rc2b", "local", "node3", shutdown=False)
+        assert "rc2b" in cluster.ok("gnt-backup", "list", "--no-headers", "-n", "node3")
+    finally:
+        admin.job("DeleteInstance", name)
+        cluster.run("gnt-backup", "remove", "rc2b")
+    params = {"os": "noop", "pnode": "node3", "name_check": False, "ip_check": False, "beparams": {"maxmem": 32}}
+    allocs = [admin("InstanceAllocation", "create", f"rm{i}", "diskless", [], [], **params) for i in (1, 2)]
+    admin.job("InstancesMultiAlloc", allocs)
+    try:
+        admin.job("MigrateInstance", "rm1", target_node="node2")
+        admin.job("FailoverInstance", "rm2", target_node="node2")
+        assert {admin("GetInstance", n)["pnode"] for n in ("rm1", "rm2")} == {"node2"}
+    finally:
+        for victim in ("rm1", "rm2"):
+            admin.job("DeleteInstance", victim)
+
+
+def test_node_network_and_cluster_calls(client: Factory, cluster: VCluster) -> None:
+    """Node, node storage, network and cluster methods added to gnt's client, run by both clients."""
+    admin = client(ADMIN)
+    # a virtual cluster has no LVM: the storage jobs run and fail with the node storage LU's message
+    for method, args, message in (
+        ("GetNodeStorageUnits", ["node2", "file", "name,size"], "Unknown storage type 'file'"),
+        ("ModifyNodeStorageUnits", ["node2", "lvm-vg", "xenvg"], "does not support this operation"),
+        ("RepairNodeStorageUnits", ["node2", "lvm-pv", "/dev/sdz"], "does not support this operation"),
+    ):
+        job_id = admin(method, *args)
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert message in str(admin("GetJobStatus", job_id)["opresult"])
+    admin.job("SetNodeRole", "node3", "drained")
+    assert admin("GetNodeRole", "node3") == "drained"
+    admin.job("SetNodeRole", "node3", "regular")
+    admin.job("ModifyNode", "node3", ndparams={"spindle_count": 2})
+    assert admin("GetNode", "node3")["ndparams"]["spindle_count"] == 2
+    admin.job("ModifyNode", "node3", ndparams={"spindle_count": 1})
+    admin.job("EvacuateNode", "node3", iallocator="hail", mode="all")
+    admin.job("MigrateNode", "node3", mode="live")
+    (both,) = admin.calls(("EvacuateNode", ["node3"], {"iallocator": "hail", "remote_node": "node2"}))
+    assert both["ok"] is False and "Only one of iallocator or remote_node" in both["error"]
+    admin.job("ModifyCluster", candidate_pool_size=9)
+    assert admin("GetInfo")["candidate_pool_size"] == 9
+    admin.job("ModifyCluster", candidate_pool_size=10)
+    admin.job("CreateNetwork", "rcnet", "10.77.0.0/24", gateway="10.77.0.1", add_reserved_ips="10.77.0.5",
+              tags="a,b")  # fmt: skip
+    try:
+        assert "rcnet" in admin("GetNetworks")
+        assert admin("GetNetwork", "rcnet")["gateway"] == "10.77.0.1"
+        assert sorted(admin("GetNetworkTags", "rcnet")) == ["a", "b"]
+        admin.job("AddNetworkTags", "rcnet", ["c"])
+        admin.job("DeleteNetworkTags", "rcnet", ["a"])
+        assert sorted(admin("GetNetworkTags", "rcnet")) == ["b", "c"]
+        admin.job("ModifyNetwork", "rcnet", gateway="10.77.0.254")
+        assert admin("GetNetworks", bulk=True)[0]["gateway"] == "10.77.0.254"
+        admin.job("ConnectNetwork", "rcnet", "default", "bridged", "br0")
+        assert "default" in str(admin("GetNetwork", "rcnet")["group_list"])
+        admin.job("DisconnectNetwork", "rcnet", "default")
+    finally:
+        admin.job("DeleteNetwork", "rcnet")
+    assert "rcnet" not in admin("GetNetworks")
+
+
+def test_job_change_cancel_and_replace_disks_calls(client: Factory, cluster: VCluster) -> None:
+    """WaitForJobChange, CancelJob and ReplaceInstanceDisks (refused for a non-mirrored disk), both clients."""
+    admin = client(ADMIN)
+    job_id = cluster.submit("gnt-debug", "delay", "-n", "node3", "60")
+    try:
+        change = admin("WaitForJobChange", job_id, ["status"], None, None)
+        assert change["job_info"][0] in ("queued", "waiting", "running")
+    finally:
+        admin("CancelJob", job_id)
+    assert cluster.wait_job(job_id) == "canceled"
+    cluster.ok(*ADD_DISKLESS, "-B", "memory=32M", "-n", "node2", "rr1")
+    try:
+        job_id = admin("ReplaceInstanceDisks", "rr1", disks=[0], mode="replace_on_secondary")
+        assert admin("WaitForJobCompletion", job_id, period=0.2) is False
+        assert "Can only run replace disks for DRBD8-based instances" in str(admin("GetJobStatus", job_id)["opresult"])
+    finally:
+        cluster.ok("gnt-instance", "remove", "-f", "rr1")

@@ -37,6 +37,7 @@ LU_MODULES = (
     "gnt.instance.reinstall",
     "gnt.instance.rename",
     "gnt.instance.replace_disks",
+    "gnt.extstorage.logic",
     "gnt.network.logic",
     "gnt.node.logic",
     "gnt.node.powercycle",

@@ -1,0 +1,1 @@
+"""ExtStorage providers: `gnt-storage diagnose` and `info` (OP_EXTSTORAGE_DIAGNOSE)."""
