@@ -75,3 +75,19 @@ def test_tap_names_fit_and_differ_per_node() -> None:
 def test_defaults_use_ganeti_migration_values() -> None:
     assert DEFAULT_HVPARAMS["migration_bandwidth"] == 32
     assert DEFAULT_HVPARAMS["migration_downtime"] == 30
+
+
+def test_block_devices_are_told_apart_from_image_files(tmp_path) -> None:
+    """QEMU's `file` driver refuses a block device (an LV, /dev/drbdN): the driver's facts say which is which."""
+    import stat
+
+    from backends.kvm.driver import _is_block_device
+
+    image = tmp_path / "disk0"
+    image.write_bytes(b"")
+    device = next(f"/dev/{e}" for e in sorted(os.listdir("/dev")) if stat.S_ISBLK(os.stat(f"/dev/{e}").st_mode))
+    link = tmp_path / "lv"
+    link.symlink_to(device)  # /dev/VG/LV is a symlink to /dev/dm-N
+    assert _is_block_device(str(link)) and _is_block_device(device)
+    assert not _is_block_device(str(image)) and not _is_block_device(str(tmp_path / "missing"))
+    assert not _is_block_device("/dev/null")
