@@ -158,9 +158,15 @@ class KvmBase(Hypervisor):
         formats = [
             await self.disk_format(p, d.params.get("format")) for p, d in zip(disk_paths, spec.disks, strict=True)
         ]
-        block = [_is_block_device(p) for p in disk_paths]
         return Facts(
-            self.paths_for(spec.name), accel, disk_paths, formats, self.taps_for(spec), incoming, paused, block
+            self.paths_for(spec.name),
+            accel,
+            disk_paths,
+            formats,
+            disk_block=[_is_block_device(p) for p in disk_paths],
+            taps=self.taps_for(spec),
+            incoming=incoming,
+            paused=paused,
         )
 
     # -- processes ------------------------------------------------------------------------------
