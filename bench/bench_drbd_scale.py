@@ -28,7 +28,6 @@ machine under TCG (each host is emulated): compare runs only on a similar load (
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_drbd_steps import enable_drbd, last_job, phases, run_job, say  # noqa: E402
+from bench.bench_drbd_steps import between, enable_drbd, last_job, phases, run_job, say  # noqa: E402
 from bench.common import RESULTS, loadavg, table, write_json  # noqa: E402
 from tools.testbed import TestBed, build_image  # noqa: E402
 from tools.testbed.gntcluster import ClusterSpec, GntCluster, start_gnt_cluster  # noqa: E402
@@ -56,17 +55,16 @@ def in_host_seconds(host: Any, command: str, timeout: float = 900) -> float:
 
 
 def stream(sender: Any, receiver: Any, source: str, sink: str, size: int) -> float:
-    """Seconds to send `size` MiB from `source` on `sender` into `sink` on `receiver` over one TCP stream."""
-    receiver.run(
-        f"(setsid sh -c 'socat -u TCP-LISTEN:{RAW_PORT},reuseaddr - | {sink}' </dev/null >/dev/null 2>&1 &)"
+    """Seconds for `receiver` to pull `size` MiB of `source` on `sender` into `sink` over one TCP stream.
+
+    Timed on the receiver (its clock, from connecting until its sink has written the last byte).
+    """
+    sender.run(
+        f"(setsid sh -c 'dd if={source} bs=1M count={size} iflag=fullblock status=none"
+        f" | socat -u - TCP-LISTEN:{RAW_PORT},reuseaddr' </dev/null >/dev/null 2>&1 &)"
         f"; for i in $(seq 50); do ss -ltn | grep -q ':{RAW_PORT} ' && break; sleep 0.1; done"
     )
-    seconds = in_host_seconds(
-        sender,
-        f"dd if={source} bs=1M count={size} iflag=fullblock status=none | socat -u - TCP:{receiver.ip}:{RAW_PORT}",
-    )
-    receiver.run(f"for i in $(seq 300); do ss -tn | grep -q ':{RAW_PORT} ' || break; sleep 0.1; done")
-    return seconds
+    return in_host_seconds(receiver, f"socat -u TCP:{sender.ip}:{RAW_PORT} - | {sink}")
 
 
 def raw_copy(cluster: GntCluster, size: int) -> dict[str, Any]:
@@ -93,25 +91,17 @@ def raw_copy(cluster: GntCluster, size: int) -> dict[str, Any]:
     }
 
 
-def entry_seconds(rows: list[list[Any]], pattern: str) -> float:
-    """How long the job stayed at the log entry matching `pattern` (until its next entry)."""
-    for n, (message, _) in enumerate(rows):
-        if re.search(pattern, str(message)):
-            return float(rows[n + 1][1])
-    raise RuntimeError(f"no job log entry matching {pattern!r}: {[r[0] for r in rows]}")
-
-
 def replace_new_secondary(cluster: GntCluster, size: int) -> dict[str, Any]:
     node1 = cluster.bed["node1"]
     add = run_job(cluster, f"gnt-instance add -t drbd -o noop --no-install --disk 0:size={size}M -n node1:node2 rd1")
-    initial = entry_seconds(add["phases"], r"waiting for the disks to sync")
+    initial = between(add["phases"], r"waiting for the disks to sync", r"disks are in sync")
     data = node1.run(
         f"dev=$(gnt-instance activate-disks rd1 | cut -d: -f3); dd if=/dev/urandom of=$dev bs=1M count={size}"
         " oflag=direct status=none; dd if=$dev bs=1M iflag=direct status=none | md5sum",
         timeout=600,
     ).stdout.split()[0]
     replaced = run_job(cluster, "gnt-instance replace-disks -n node3 rd1")
-    resync = entry_seconds(replaced["phases"], r"waiting for the new secondary \S+ to sync")
+    resync = between(replaced["phases"], r"waiting for the new secondary \S+ to sync", r"disks are in sync")
     after = node1.run("dev=$(gnt-instance activate-disks rd1 | cut -d: -f3); dd if=$dev bs=1M iflag=direct"
                       " status=none | md5sum").stdout.split()[0]  # fmt: skip
     snode = cluster.gnt("gnt-instance list --no-headers -o snodes rd1").stdout.strip()
@@ -154,7 +144,7 @@ def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float) -> d
         pnode, snode = pairs[n % len(pairs)]
         out = cluster.gnt(
             f"gnt-instance add --submit -t drbd -o noop --no-install --no-wait-for-sync {disk_opts}"
-            f" -B memory=32M -n {pnode}:{snode} vd{n}"
+            f" -B memory=4M -n {pnode}:{snode} vd{n}"
         ).stdout
         ids.append(int(out.split()[-1]))
     status = wait_jobs(cluster, ids, start + budget)
@@ -256,6 +246,8 @@ def main() -> int:
         report["boot_s"] = round(time.monotonic() - t, 1)
         cluster = start_gnt_cluster(bed, ClusterSpec(hosts=tuple(h.name for h in bed.hosts)))
         report["cluster_setup_s"] = {k: round(v, 3) for k, v in cluster.timings.items()}
+        for host in cluster.nodes:  # minor_count: about disks*2/hosts minors per host (8.4's default is 32)
+            host.run("modprobe drbd minor_count=255 usermode_helper=/bin/true")
         enable_drbd(cluster)
 
         raw = report["raw_copy"] = raw_copy(cluster, args.size)
