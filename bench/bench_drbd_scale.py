@@ -151,7 +151,7 @@ def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float) -> d
     for job_id, state in status.items():
         if state in ("queued", "waiting"):
             cluster.gnt(f"gnt-job cancel {job_id}", check=False)
-    status = wait_jobs(cluster, ids, time.monotonic() + 600)
+    status = wait_jobs(cluster, ids, time.monotonic() + 300)
     made = sum(1 for s in status.values() if s == "success")
     return {
         "instances": made,
