@@ -113,6 +113,9 @@ class Facts:
     accel: str = "tcg"  # kvm | tcg
     disk_paths: list[str] = field(default_factory=list)
     disk_formats: list[str] = field(default_factory=list)  # raw | qcow2, per disk
+    #: per disk: a block device (an LV, /dev/drbdN, a LUN), which QEMU opens with its `host_device`
+    #: driver: its `file` driver refuses anything but a regular file. Missing entries are files.
+    disk_block: list[bool] = field(default_factory=list)
     taps: list[str] = field(default_factory=list)  # per NIC
     incoming: bool = False  # wait for an incoming migration (-incoming defer)
     paused: bool = False  # start with stopped CPUs (-S); not for incoming guests
@@ -200,7 +203,7 @@ def _disks(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str
             "read-only": disk.mode == "ro",
             "cache": {"direct": direct, "no-flush": no_flush},
             "file": {
-                "driver": "file",
+                "driver": "host_device" if i < len(facts.disk_block) and facts.disk_block[i] else "file",
                 "filename": facts.disk_paths[i],
                 "read-only": disk.mode == "ro",
                 "cache": {"direct": direct, "no-flush": no_flush},

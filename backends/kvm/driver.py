@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +38,14 @@ _STATUS_MAP = {
     "guest-panicked": RunState.CRASHED,
     "internal-error": RunState.CRASHED,
 }
+
+
+def _is_block_device(path: str) -> bool:
+    """Whether `path` (after symlinks) is a block device; a path that cannot be read counts as a file."""
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _meminfo() -> dict[str, int]:
@@ -149,7 +158,16 @@ class KvmBase(Hypervisor):
         formats = [
             await self.disk_format(p, d.params.get("format")) for p, d in zip(disk_paths, spec.disks, strict=True)
         ]
-        return Facts(self.paths_for(spec.name), accel, disk_paths, formats, self.taps_for(spec), incoming, paused)
+        return Facts(
+            self.paths_for(spec.name),
+            accel,
+            disk_paths,
+            formats,
+            disk_block=[_is_block_device(p) for p in disk_paths],
+            taps=self.taps_for(spec),
+            incoming=incoming,
+            paused=paused,
+        )
 
     # -- processes ------------------------------------------------------------------------------
     def _check_memory(self, spec: InstanceSpec) -> None:

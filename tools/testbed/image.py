@@ -55,6 +55,9 @@ HOST_PACKAGES = (
     "util-linux",
     "tini",
     "socat",
+    # kvm instances inside the hosts (nested TCG): tests/system/testbed/test_kvm_drbd.py
+    "qemu-system-x86",
+    "qemu-utils",
 )
 
 # Kernel module trees no test-bed host needs (keeps the image small; drm/sound/wifi are most of it).

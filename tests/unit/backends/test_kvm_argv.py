@@ -75,3 +75,27 @@ def test_tap_names_fit_and_differ_per_node() -> None:
 def test_defaults_use_ganeti_migration_values() -> None:
     assert DEFAULT_HVPARAMS["migration_bandwidth"] == 32
     assert DEFAULT_HVPARAMS["migration_downtime"] == 30
+
+
+def test_a_block_device_disk_opens_with_host_device_and_an_image_with_file(tmp_path) -> None:
+    """QEMU's `file` driver refuses a block device (an LV, /dev/drbdN): the node's facts say which
+    disk is one (through the /dev/VG/LV symlink too) and the argv picks the driver from them."""
+    import asyncio
+    import json
+    import stat
+
+    from backends.kvm import create
+
+    image = tmp_path / "disk1"
+    image.write_bytes(b"\0" * 512)
+    device = next(f"/dev/{e}" for e in sorted(os.listdir("/dev")) if stat.S_ISBLK(os.stat(f"/dev/{e}").st_mode))
+    link = tmp_path / "lv"
+    link.symlink_to(device)
+    spec = _spec()
+    spec.disks = [DiskSpec("d0", 0, 1, "plain", path=str(link)), DiskSpec("d1", 1, 1, "file", path=str(image))]
+    kvm = create(run_dir=str(tmp_path / "run"), data_dir=str(tmp_path / "data"), accel="tcg")
+    facts = asyncio.run(kvm.facts(spec, incoming=True))
+    assert facts.disk_block == [True, False] and facts.incoming and facts.taps == []
+    argv = build_argv(spec, facts)
+    nodes = [json.loads(argv[i + 1]) for i, arg in enumerate(argv) if arg == "-blockdev"]
+    assert [n["file"]["driver"] for n in nodes] == ["host_device", "file"]

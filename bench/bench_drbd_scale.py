@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""drbd at scale on the test bed: `replace-disks -n` resync against a raw copy, and verify-disks over many disks.
+
+Four test-bed hosts (tools/testbed: QEMU/TCG, Debian 12, DRBD 8.4 and LVM in a real kernel) run a
+gnt cluster (tools/testbed/gntcluster.py: gnt-masterd on node1, gnt-noded everywhere, the fake
+hypervisor). Then, on a quiet bed first:
+
+1. **raw copy**: `--size` MiB read from an LV on node1 and written to an LV on node3 with dd, over
+   one TCP stream (socat) on the hosts' private network, the network DRBD replicates over; and
+   the same stream from /dev/zero to /dev/null (the network alone). Timed inside the hosts.
+2. **replace-disks -n**: an instance with one `--size` MiB drbd disk on node1:node2 (add waits for
+   the initial sync, kept as a second sample), then `gnt-instance replace-disks -n node3`: the
+   new secondary's resync time from the job log (the entry "waiting for the new secondary ... to
+   sync" to the next), its throughput against the raw copy's. The instance is removed.
+3. **verify-disks**: `--disks` drbd disks (`--disks-per-instance` per instance, 8 MiB each,
+   started, so every disk is up on two hosts), created by jobs submitted at once and spread
+   over the node pairs; filling stops at `--budget` seconds and the count reached is what is
+   measured. Once every resync is over, `gnt-cluster verify-disks` is timed 3 times: the CLI's
+   wall time on node1 (ssh, the CLI's Python start under TCG, the job) and the job's own time.
+
+    flock /work/wt/testbed.lock python3 bench/bench_drbd_scale.py [--hosts 4] [--size 256]
+        [--disks 200] [--disks-per-instance 8] [--budget 900] [--output bench/results/drbd_scale.json]
+
+Needs root and the test bed's tools (tests/system/install-deps.sh). Wall times on a shared 2-core
+machine under TCG (each host is emulated): compare runs only on a similar load (the JSON keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_drbd_steps import between, enable_drbd, last_job, phases, run_job, say  # noqa: E402
+from bench.common import RESULTS, loadavg, table, write_json  # noqa: E402
+from tools.testbed import TestBed, build_image  # noqa: E402
+from tools.testbed.gntcluster import ClusterSpec, GntCluster, start_gnt_cluster  # noqa: E402
+
+RAW_PORT = 15999  # outside the cluster's DRBD port pool (11000-14999)
+DISK_MIB = 8
+META_MIB = 128  # Ganeti's fixed DRBD metadata volume per disk and side
+
+
+def in_host_seconds(host: Any, command: str, timeout: float = 900) -> float:
+    """Run `command` on `host`, timed with the host's own clock (no ssh round trip in the number)."""
+    out = host.run(f's=$(date +%s.%N); {command}; e=$(date +%s.%N); echo "$s $e"', timeout=timeout).stdout
+    start, end = out.split()[-2:]
+    return float(end) - float(start)
+
+
+def stream(sender: Any, receiver: Any, source: str, sink: str, size: int) -> float:
+    """Seconds for `receiver` to pull `size` MiB of `source` on `sender` into `sink` over one TCP stream.
+
+    Timed on the receiver (its clock, from connecting until its sink has written the last byte).
+    """
+    sender.run(
+        f"(setsid sh -c 'dd if={source} bs=1M count={size} iflag=fullblock status=none"
+        f" | socat -u - TCP-LISTEN:{RAW_PORT},reuseaddr' </dev/null >/dev/null 2>&1 &)"
+        f"; for i in $(seq 50); do ss -ltn | grep -q ':{RAW_PORT} ' && break; sleep 0.1; done"
+    )
+    return in_host_seconds(receiver, f"socat -u TCP:{sender.ip}:{RAW_PORT} - | {sink}")
+
+
+def raw_copy(cluster: GntCluster, size: int) -> dict[str, Any]:
+    node1, node3 = cluster.bed["node1"], cluster.bed["node3"]
+    node1.run(f"lvcreate -q -L {size}M -n rawsrc xenvg && dd if=/dev/urandom of=/dev/xenvg/rawsrc bs=1M"
+              f" count={size} oflag=direct status=none")  # fmt: skip
+    node3.run(f"lvcreate -q -L {size}M -n rawdst xenvg")
+    network = stream(node1, node3, "/dev/zero", "cat >/dev/null", size)
+    disk = stream(node1, node3, "/dev/xenvg/rawsrc", "dd of=/dev/xenvg/rawdst bs=1M iflag=fullblock oflag=direct", size)
+    same = (
+        node1.run("md5sum </dev/xenvg/rawsrc").stdout.split()[0]
+        == node3.run("md5sum </dev/xenvg/rawdst").stdout.split()[0]
+    )
+    node1.run("lvremove -q -f xenvg/rawsrc")
+    node3.run("lvremove -q -f xenvg/rawdst")
+    if not same:
+        raise RuntimeError("the raw copy differs from its source")
+    return {
+        "size_mib": size,
+        "lv_to_lv_s": round(disk, 3),
+        "lv_to_lv_mib_s": round(size / disk, 1),
+        "network_only_s": round(network, 3),
+        "network_only_mib_s": round(size / network, 1),
+    }
+
+
+def replace_new_secondary(cluster: GntCluster, size: int) -> dict[str, Any]:
+    node1 = cluster.bed["node1"]
+    add = run_job(cluster, f"gnt-instance add -t drbd -o noop --no-install --disk 0:size={size}M -n node1:node2 rd1")
+    initial = between(add["phases"], r"waiting for the disks to sync", r"disks are in sync")
+    data = node1.run(
+        f"dev=$(gnt-instance activate-disks rd1 | cut -d: -f3); dd if=/dev/urandom of=$dev bs=1M count={size}"
+        " oflag=direct status=none; dd if=$dev bs=1M iflag=direct status=none | md5sum",
+        timeout=600,
+    ).stdout.split()[0]
+    replaced = run_job(cluster, "gnt-instance replace-disks -n node3 rd1")
+    resync = between(replaced["phases"], r"waiting for the new secondary \S+ to sync", r"disks are in sync")
+    after = node1.run("dev=$(gnt-instance activate-disks rd1 | cut -d: -f3); dd if=$dev bs=1M iflag=direct"
+                      " status=none | md5sum").stdout.split()[0]  # fmt: skip
+    snode = cluster.gnt("gnt-instance list --no-headers -o snodes rd1").stdout.strip()
+    if after != data or snode != "node3":
+        raise RuntimeError(f"replace-disks -n: secondary {snode!r}, data {'kept' if after == data else 'changed'}")
+    run_job(cluster, "gnt-instance remove -f rd1")
+    return {
+        "size_mib": size,
+        "initial_sync_s": round(initial, 3),
+        "initial_sync_mib_s": round(size / initial, 1),
+        "replace_job_s": replaced["job_s"],
+        "replace_cli_wall_s": replaced["cli_wall_s"],
+        "resync_s": round(resync, 3),
+        "resync_mib_s": round(size / resync, 1),
+        "replace_phases": replaced["phases"],
+    }
+
+
+def wait_jobs(cluster: GntCluster, ids: list[int], deadline: float) -> dict[int, str]:
+    """Poll until every job in `ids` is final or `deadline` (monotonic) passes; id -> status."""
+    wanted = set(ids)
+    status: dict[int, str] = {}
+    while True:
+        out = cluster.gnt("gnt-job list --no-headers -o id,status", timeout=300).stdout
+        status = {int(i): s for i, s in (line.split()[:2] for line in out.splitlines() if line.strip())}
+        pending = [i for i in wanted if status.get(i) not in ("success", "error", "canceled")]
+        if not pending or time.monotonic() > deadline:
+            return {i: status.get(i, "?") for i in wanted}
+        time.sleep(5)
+
+
+def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float) -> dict[str, Any]:
+    """Submit the creates at once (pairs rotate over the hosts), wait up to `budget` s, cancel the rest."""
+    names = [h.name for h in cluster.nodes]
+    pairs = [(a, b) for a in names for b in names if a != b]
+    disk_opts = " ".join(f"--disk {d}:size={DISK_MIB}M" for d in range(per_instance))
+    ids = []
+    start = time.monotonic()
+    for n in range((disks + per_instance - 1) // per_instance):
+        pnode, snode = pairs[n % len(pairs)]
+        out = cluster.gnt(
+            f"gnt-instance add --submit -t drbd -o noop --no-install --no-wait-for-sync {disk_opts}"
+            f" -B memory=4M -n {pnode}:{snode} vd{n}"
+        ).stdout
+        ids.append(int(out.split()[-1]))
+    status = wait_jobs(cluster, ids, start + budget)
+    for job_id, state in status.items():
+        if state in ("queued", "waiting"):
+            cluster.gnt(f"gnt-job cancel {job_id}", check=False)
+    status = wait_jobs(cluster, ids, time.monotonic() + 300)
+    made = sum(1 for s in status.values() if s == "success")
+    return {
+        "instances": made,
+        "disks": made * per_instance,
+        "per_instance": per_instance,
+        "disk_mib": DISK_MIB,
+        "submitted_instances": len(ids),
+        "job_statuses": sorted(set(status.values())),
+        "fill_s": round(time.monotonic() - start, 1),
+    }
+
+
+def wait_synced(cluster: GntCluster, limit: float = 900) -> float:
+    """Seconds until no host's /proc/drbd shows a disk that is not UpToDate on both sides."""
+    start = time.monotonic()
+    for host in cluster.nodes:
+        left = max(1, int(limit - (time.monotonic() - start)))
+        host.run(
+            f"for i in $(seq {left}); do grep -q ' cs:' /proc/drbd || break;"
+            " grep ' cs:' /proc/drbd | grep -qv 'cs:Connected ro:[A-Za-z]*/[A-Za-z]* ds:UpToDate/UpToDate' || break;"
+            " sleep 1; done",
+            timeout=left + 60,
+        )
+    return round(time.monotonic() - start, 1)
+
+
+def verify_disks(cluster: GntCluster) -> dict[str, Any]:
+    minors = {h.name: int(h.run("grep -c ' cs:' /proc/drbd || true").stdout.strip() or 0) for h in cluster.nodes}
+    walls, jobs, outputs = [], [], []
+    for _ in range(3):
+        start = time.monotonic()
+        out = cluster.gnt("gnt-cluster verify-disks", timeout=600)
+        walls.append(time.monotonic() - start)
+        job = last_job(cluster)
+        rows = phases(job)
+        jobs.append(sum(float(r[1]) for r in rows))
+        outputs.append((out.stdout + out.stderr).strip())
+    return {
+        "minors_per_host": minors,
+        "cli_wall_s": [round(s, 3) for s in walls],
+        "cli_wall_median_s": round(statistics.median(walls), 3),
+        "job_s": [round(s, 3) for s in jobs],
+        "job_median_s": round(statistics.median(jobs), 3),
+        "last_output": outputs[-1][-2000:],
+    }
+
+
+def summary_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The printed table: each measured rate next to the raw copy's and the issue's goal."""
+    raw, rep, vd, filled = report["raw_copy"], report["replace_disks"], report["verify_disks"], report["fill"]
+
+    def rate(what: str, mib: int, seconds: float, note: str = "") -> list[str]:
+        return [what, f"{mib} MiB", f"{seconds:.1f} s", f"{mib / seconds:.1f} MiB/s", note]
+
+    return [
+        rate("raw copy LV->LV node1->node3 (dd, socat)", raw["size_mib"], raw["lv_to_lv_s"]),
+        rate("raw stream node1->node3 (network only)", raw["size_mib"], raw["network_only_s"]),
+        rate("add -t drbd initial sync", rep["size_mib"], rep["initial_sync_s"],
+             f"{rep['initial_sync_vs_raw']:.0%} of raw LV->LV (goal 80%)"),
+        rate("replace-disks -n resync", rep["size_mib"], rep["resync_s"],
+             f"{rep['resync_vs_raw']:.0%} of raw LV->LV (goal 80%)"),
+        [f"verify-disks, {filled['disks']} disks on {report['hosts']} hosts (job)", "",
+         f"{vd['job_median_s']:.3f} s", "", "median of 3 (goal 1 s)"],
+        ["verify-disks (CLI wall on node1)", "", f"{vd['cli_wall_median_s']:.3f} s", "",
+         "includes ssh and the CLI's start under TCG"],
+    ]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hosts", type=int, default=4, help="test-bed hosts (at least 3; default 4)")
+    parser.add_argument("--size", type=int, default=256, help="MiB copied raw and resynced by replace-disks -n")
+    parser.add_argument("--disks", type=int, default=200, help="drbd disks for verify-disks (default 200)")
+    parser.add_argument("--disks-per-instance", type=int, default=8)
+    parser.add_argument("--budget", type=float, default=900, help="seconds the filling may take (default 900)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "drbd_scale.json")
+    args = parser.parse_args()
+    if args.hosts < 3:
+        parser.error("replace-disks -n needs a third host: --hosts 3 or more")
+
+    started = time.monotonic()
+    report: dict[str, Any] = {"load_start": loadavg(), "hosts": args.hosts, "requested_disks": args.disks}
+    image = build_image()
+    # room for every disk's side: 8 MiB data + 128 MiB metadata, about disks*2/hosts sides per host
+    sides = args.disks * 2 // args.hosts + 16
+    data_size = f"{max(8, (sides * (DISK_MIB + META_MIB) + 2 * args.size) // 1024 + 2)}G"
+    bed = TestBed(tempfile.mkdtemp(prefix="gnt-ds-", dir="/tmp"), image=image, hosts=args.hosts, data_size=data_size)
+    try:
+        bed.create()
+        t = time.monotonic()
+        bed.start()
+        report["boot_s"] = round(time.monotonic() - t, 1)
+        cluster = start_gnt_cluster(bed, ClusterSpec(hosts=tuple(h.name for h in bed.hosts)))
+        report["cluster_setup_s"] = {k: round(v, 3) for k, v in cluster.timings.items()}
+        for host in cluster.nodes:  # minor_count: about disks*2/hosts minors per host (8.4's default is 32)
+            host.run("modprobe drbd minor_count=255 usermode_helper=/bin/true")
+        enable_drbd(cluster)
+
+        raw = report["raw_copy"] = raw_copy(cluster, args.size)
+        say(f"raw copy node1 -> node3: {raw['lv_to_lv_mib_s']} MiB/s LV to LV, {raw['network_only_mib_s']} MiB/s net")
+        rep = report["replace_disks"] = replace_new_secondary(cluster, args.size)
+        rep["resync_vs_raw"] = round(rep["resync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
+        rep["initial_sync_vs_raw"] = round(rep["initial_sync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
+        say(f"replace-disks -n node3: resync {rep['resync_mib_s']} MiB/s ({rep['resync_vs_raw']:.0%} of raw)")
+
+        filled = report["fill"] = fill(cluster, args.disks, args.disks_per_instance, args.budget)
+        say(f"filled {filled['disks']} disks ({filled['instances']} instances) in {filled['fill_s']} s")
+        report["sync_wait_s"] = wait_synced(cluster)
+        vd = report["verify_disks"] = verify_disks(cluster)
+        say(f"verify-disks: job median {vd['job_median_s']} s, CLI wall median {vd['cli_wall_median_s']} s")
+    except Exception as err:  # what was measured before the failure is still worth keeping
+        report["error"] = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        bed.destroy()
+        report["load_end"] = loadavg()
+        report["duration_s"] = round(time.monotonic() - started, 1)
+        write_json(args.output, report)
+    say("\n" + table(summary_rows(report), ["what", "size", "time", "rate", "note"]))
+    say(f"\nwrote {args.output} ({report['duration_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
