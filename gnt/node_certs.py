@@ -17,8 +17,12 @@ import datetime
 import hashlib
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gnt import certs
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "ROLE_CANDIDATE",
@@ -37,6 +41,47 @@ SSCONF_KEY = "node_certs"
 ROLE_CANDIDATE = "candidate"
 ROLE_NODE = "node"
 VALIDITY_DAYS = certs.VALIDITY_DAYS
+
+
+def valid_until(cert: x509.Certificate) -> datetime.datetime:
+    """The certificate's end of validity, timezone-aware, on any cryptography release.
+
+    `not_valid_after_utc` came with cryptography 42; Debian 12's hosts run 38, which only has the
+    naive `not_valid_after` (in UTC). Found when `gnt-cluster init` failed on the test bed's hosts.
+    """
+    if hasattr(cert, "not_valid_after_utc"):
+        return cert.not_valid_after_utc
+    return cert.not_valid_after.replace(tzinfo=datetime.UTC)
+
+
+def valid_from(cert: x509.Certificate) -> datetime.datetime:
+    """The certificate's start of validity, timezone-aware (see valid_until)."""
+    if hasattr(cert, "not_valid_before_utc"):
+        return cert.not_valid_before_utc
+    return cert.not_valid_before.replace(tzinfo=datetime.UTC)
+
+
+def _check_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Raise unless `issuer` signed `cert` (cryptography 40's verify_directly_issued_by, or by hand before it).
+
+    By hand covers the keys gnt makes (EC, from gnt.certs) and RSA with PKCS#1 v1.5, which is what
+    an admin's own CA would most likely use; anything else is reported as not verifiable.
+    """
+    if hasattr(cert, "verify_directly_issued_by"):
+        cert.verify_directly_issued_by(issuer)
+        return
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    if cert.issuer != issuer.subject:
+        raise ValueError("issuer name differs")
+    key = issuer.public_key()
+    algorithm = cert.signature_hash_algorithm
+    if isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+    elif isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+    else:
+        raise TypeError(f"cannot check a signature by a {type(key).__name__}")
 
 
 def digest_der(der: bytes) -> str:
@@ -80,7 +125,7 @@ def issue(ca_pem: bytes, node_name: str) -> bytes:
         .public_key(key.public_key())
         .serial_number(serial)
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(min(now + datetime.timedelta(days=VALIDITY_DAYS), ca_cert.not_valid_after_utc))
+        .not_valid_after(min(now + datetime.timedelta(days=VALIDITY_DAYS), valid_until(ca_cert)))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
@@ -138,14 +183,14 @@ def inspect(pem: bytes, now: datetime.datetime | None = None) -> CertFacts:
         return CertFacts("", "", 0.0, ["holds no certificate"])
     cert = x509.load_pem_x509_certificate(blocks[0])
     problems = []
-    if cert.not_valid_after_utc <= now:
-        problems.append(f"expired on {cert.not_valid_after_utc:%Y-%m-%d}")
-    elif cert.not_valid_before_utc > now:
-        problems.append(f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M}")
+    if valid_until(cert) <= now:
+        problems.append(f"expired on {valid_until(cert):%Y-%m-%d}")
+    elif valid_from(cert) > now:
+        problems.append(f"not valid before {valid_from(cert):%Y-%m-%d %H:%M}")
     issuer = x509.load_pem_x509_certificate(blocks[1]) if len(blocks) > 1 else cert
     try:
-        cert.verify_directly_issued_by(issuer)
+        _check_issued_by(cert, issuer)
     except (ValueError, TypeError, Exception) as err:  # noqa: BLE001 - InvalidSignature has no common base
         problems.append(f"not signed by the cluster CA it names ({type(err).__name__})")
     subject = cert.subject.rfc4514_string()
-    return CertFacts(digest_der(_first_der(pem)), subject, cert.not_valid_after_utc.timestamp(), problems)
+    return CertFacts(digest_der(_first_der(pem)), subject, valid_until(cert).timestamp(), problems)
