@@ -200,6 +200,9 @@ def test_node_network_and_cluster_calls(client: Factory, cluster: VCluster) -> N
     admin.job("SetNodeRole", "node3", "drained")
     assert admin("GetNodeRole", "node3") == "drained"
     admin.job("SetNodeRole", "node3", "regular")
+    assert admin("GetNodeRole", "node3") == "regular"
+    admin.job("SetNodeRole", "node3", "master-candidate")  # the shared cluster is left as it was found
+    assert admin("GetNodeRole", "node3") == "master-candidate"
     admin.job("ModifyNode", "node3", ndparams={"spindle_count": 2})
     assert admin("GetNode", "node3")["ndparams"]["spindle_count"] == 2
     admin.job("ModifyNode", "node3", ndparams={"spindle_count": 1})
