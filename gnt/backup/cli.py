@@ -17,6 +17,7 @@ from gnt.cli.common import (
     confirm,
     handle_errors,
     job_fields,
+    os_parameter_options,
     parse_ident_keyval,
     parse_keyval,
     resolve_fields,
@@ -163,19 +164,7 @@ def export(
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (default: the export's disks)")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
-@click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
-@click.option(
-    "--os-parameters-private",
-    "osparams_private",
-    default=None,
-    help="key=value,... private OS parameters: stored, shown as <redacted>",
-)
-@click.option(
-    "--os-parameters-secret",
-    "osparams_secret",
-    default=None,
-    help="key=value,... secret OS parameters: checked by the OS now, never stored",
-)
+@os_parameter_options("checked by the OS now")
 @click.option("--net", "nets", multiple=True, help="N:mode=...,link=...,ip=...,mac=... (default: the export's)")
 @click.option("--no-nics", is_flag=True, help="Import without network interfaces")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")

@@ -197,6 +197,31 @@ def run_list_fields(resource: str, names: tuple[str, ...], separator: str | None
     print_fields(result["fields"], separator, no_headers)
 
 
+def os_parameter_options(secret_use: str) -> Callable[[F], F]:
+    """-O, --os-parameters-private and --os-parameters-secret, as add, reinstall and import take them.
+
+    `secret_use` ends the secret option's help: what the values are for in that command (they are
+    never stored in any of them).
+    """
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "--os-parameters-secret",
+            "osparams_secret",
+            default=None,
+            help=f"key=value,... secret OS parameters: {secret_use}, never stored",
+        )(fn)
+        fn = click.option(
+            "--os-parameters-private",
+            "osparams_private",
+            default=None,
+            help="key=value,... private OS parameters: stored, shown as <redacted>",
+        )(fn)
+        return click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")(fn)
+
+    return decorate
+
+
 def common_job_options(fn: F) -> F:
     fn = click.option(
         "--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority"

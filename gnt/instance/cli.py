@@ -20,6 +20,7 @@ from gnt.cli.common import (
     handle_errors,
     job_fields,
     list_options,
+    os_parameter_options,
     parse_ident_keyval,
     parse_index,
     parse_keyval,
@@ -169,19 +170,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the nodes")
 @click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
-@click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
-@click.option(
-    "--os-parameters-private",
-    "osparams_private",
-    default=None,
-    help="key=value,... private OS parameters: stored, shown as <redacted>",
-)
-@click.option(
-    "--os-parameters-secret",
-    "osparams_secret",
-    default=None,
-    help="key=value,... secret OS parameters: for this job's OS scripts only, never stored",
-)
+@os_parameter_options("for this job's OS scripts only")
 @click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")

@@ -11,7 +11,16 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, common_job_options, confirm, handle_errors, job_fields, parse_keyval
+from gnt.cli.common import (
+    CONTEXT,
+    client,
+    common_job_options,
+    confirm,
+    handle_errors,
+    job_fields,
+    os_parameter_options,
+    parse_keyval,
+)
 from gnt.cli.jobs import run_ops
 from gnt.errors import ECODE_INVAL, OpPrereqError, ParameterError
 from gnt.instance.selection import INSTANCES, run_on_selection, select_instances, selection_options
@@ -89,19 +98,7 @@ def add_admin_commands(main: click.Group) -> None:
     @selection_options
     @click.option("-o", "--os-type", default=None, help="Install this OS (name or name+variant)")
     @click.option("--select-os", is_flag=True, help="Choose the OS from a list")
-    @click.option("-O", "--os-parameters", "osparams", default=None, help="key=value,... OS parameters")
-    @click.option(
-        "--os-parameters-private",
-        "osparams_private",
-        default=None,
-        help="key=value,... private OS parameters: stored, shown as <redacted>",
-    )
-    @click.option(
-        "--os-parameters-secret",
-        "osparams_secret",
-        default=None,
-        help="key=value,... secret OS parameters: for this install only, never stored",
-    )
+    @os_parameter_options("for this install only")
     @click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
     @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation (one instance)")
     @common_job_options
