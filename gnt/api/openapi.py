@@ -150,43 +150,28 @@ def _operation_id(method: str, path: str) -> str:
     return f"{method.lower()}_{slug}"
 
 
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An optional query parameter."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_FLAG = {"type": "integer", "enum": [0, 1]}
+_TEXT = {"type": "string"}
+
+
 def _parameters(method: str, path: str) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in _PARAM_RE.findall(path)
     ]
     if method == "GET" and not path.endswith("}") and path.count("/") == 2:
         params += [
-            {
-                "name": "bulk",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "integer", "enum": [0, 1]},
-                "description": "1: every object with its fields, not only names and URIs",
-            },
-            {
-                "name": "fields",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "Comma-separated field names (with bulk=1)",
-            },
+            _query("bulk", _FLAG, "1: every object with its fields, not only names and URIs"),
+            _query("fields", _TEXT, "Comma-separated field names (with bulk=1)"),
         ]
     if method in _WRITE_METHODS:
         params += [
-            {
-                "name": "dry-run",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "integer", "enum": [0, 1]},
-                "description": "1: check the prerequisites only, change nothing",
-            },
-            {
-                "name": "reason",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": "Why: added to the opcodes' reason trail",
-            },
+            _query("dry-run", _FLAG, "1: check the prerequisites only, change nothing"),
+            _query("reason", _TEXT, "Why: added to the opcodes' reason trail"),
         ]
     return params
 
