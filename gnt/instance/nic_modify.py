@@ -207,9 +207,10 @@ class _Checker:
         macs = [n.mac for n in self.nics if n.uuid not in self.plan.macs]
         if len(macs) != len(set(macs)):
             raise OpPrereqError("Two NICs of the instance would have the same MAC address", ECODE_NOTUNIQUE)
-        for uuid in self.plan.modified:  # NICs added then modified in one call are just added
-            if uuid in self.plan.added:
-                self.plan.modified.remove(uuid)
+        # modified means: there before the call and still there after it (added-then-modified NICs
+        # are just added, modified-then-removed ones just removed)
+        present = {n.uuid for n in self.nics}
+        self.plan.modified[:] = [u for u in self.plan.modified if u in self.original and u in present]
         return self.plan
 
     def _add(self, change: NicChange) -> None:

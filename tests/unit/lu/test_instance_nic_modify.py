@@ -190,6 +190,14 @@ def test_hotplug_modify_replaces_the_device(net: Harness) -> None:
     assert hotplug_calls(net) == [("remove", old_mac), ("add", "aa:00:00:00:00:99")]
 
 
+def test_hotplug_modify_then_remove_of_one_nic_only_removes_it(net: Harness) -> None:
+    """A NIC modified and then removed in one call is removed, not also replaced (it was a KeyError)."""
+    running(net)
+    old_mac = nics(net)[0].mac
+    net.run(modify(["modify", 0, {"mac": "aa:00:00:00:00:99"}], ["remove", 0, {}], hotplug=True), LUInstanceSetParams)
+    assert nics(net) == [] and hotplug_calls(net) == [("remove", old_mac)]
+
+
 def test_a_failed_hotplug_changes_nothing_and_releases_the_pool_address(net: Harness) -> None:
     running(net)
     net.nodes["node1"].fail["instance_hotplug"] = HypervisorError("netdev_add failed: no bridge br0")
