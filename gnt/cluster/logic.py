@@ -19,11 +19,6 @@ from gnt.os import logic as os_logic
 from gnt.rpc import procedures as proc
 
 
-def _master_only(lu: LogicalUnit) -> tuple[list[Any], list[Any]]:
-    master = [lu.cfg.master()] if lu.cfg.cluster.master_node in lu.cfg.nodes else []
-    return master, master
-
-
 @register
 class LUClusterPostInit(LogicalUnit):
     """Run right after `gnt-cluster init`: checks the master's daemon and runs the cluster-init
@@ -37,7 +32,7 @@ class LUClusterPostInit(LogicalUnit):
         return {"OP_TARGET": self.cfg.cluster.cluster_name}
 
     def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
-        return [], _master_only(self)[1]
+        return [], super().hooks_nodes()[1]
 
     async def exec(self) -> bool:
         services = self.ctx.services
@@ -396,9 +391,6 @@ class LUClusterSetParams(LogicalUnit):
     def hooks_env(self) -> dict[str, Any]:
         return {"OP_TARGET": self.cfg.cluster.cluster_name, "NEW_VG_NAME": self.op.vg_name or ""}
 
-    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
-        return _master_only(self)
-
     async def check_prereq(self) -> None:
         op, cluster = self.op, self.cfg.cluster
         if op.enabled_hypervisors is not None:
@@ -577,7 +569,7 @@ class LUClusterDestroy(LogicalUnit):
     async def exec(self) -> str:
         from gnt.hooks.master import run_post_hooks
 
-        await run_post_hooks(self, _master_only(self)[1])
+        await run_post_hooks(self, super().hooks_nodes()[1])  # the master (its own override says: no phase runs)
         await master_ip_change.take_down(self)  # a destroyed cluster leaves no address behind
         self.ctx.services.request_shutdown(destroy=True)
         return self.cfg.master().name

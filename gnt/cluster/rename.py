@@ -27,10 +27,6 @@ class LUClusterRename(LogicalUnit):
     def hooks_env(self) -> dict[str, Any]:
         return {"OP_TARGET": self.cfg.cluster.cluster_name, "NEW_NAME": self.op.name}
 
-    def hooks_nodes(self) -> tuple[list[Any], list[Any]]:
-        master = [self.cfg.master()] if self.cfg.cluster.master_node in self.cfg.nodes else []
-        return master, master
-
     def declare_locks(self, level: Level) -> LockRequest | None:
         return LockRequest(ALL, shared=True) if level == Level.NODE else None
 
