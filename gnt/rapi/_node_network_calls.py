@@ -9,12 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from gnt.rapi._query import Query, flags, set_if
+from gnt.rapi._query import tags as _tags
 
 __all__ = ["NodeNetworkCalls"]
-
-
-def _tags(tags: list[str], dry_run: bool, reason: str | None) -> Query:
-    return [("tag", t) for t in tags] + flags(dry_run, reason=reason)
 
 
 class NodeNetworkCalls:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Query", "flags", "set_if"]
+__all__ = ["Query", "flags", "set_if", "tags"]
 
 Query = list[tuple[str, Any]]
 
@@ -19,6 +19,11 @@ def flags(dry_run: bool = False, force: bool = False, reason: str | None = None)
     if reason:
         query.append(("reason", reason))
     return query
+
+
+def tags(names: list[str], dry_run: bool = False, reason: str | None = None) -> Query:
+    """The query of a tag call: one `tag` per name, then the flags."""
+    return [("tag", t) for t in names] + flags(dry_run, reason=reason)
 
 
 def set_if(body: dict[str, Any], **optional: Any) -> dict[str, Any]:

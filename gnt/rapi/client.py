@@ -21,6 +21,9 @@ from typing import Any
 
 from gnt.rapi._instance_calls import InstanceCalls
 from gnt.rapi._node_network_calls import NodeNetworkCalls
+from gnt.rapi._query import Query
+from gnt.rapi._query import flags as _flags
+from gnt.rapi._query import tags as _tags
 from gnt.rapi._transport import Transport
 
 __all__ = [
@@ -40,8 +43,6 @@ _REQ_DATA_VERSION = "__version__"
 #: the reason trail source Ganeti's client adds to filter rules
 _CLIENT_REASON = "gnt:client"
 
-Query = list[tuple[str, Any]]
-
 
 class Error(Exception):
     """Base class of this module's errors."""
@@ -57,21 +58,6 @@ class GanetiApiError(Error):
 
 class CertificateError(GanetiApiError):
     """The server's TLS certificate did not verify."""
-
-
-def _flags(dry_run: bool = False, force: bool = False, reason: str | None = None) -> Query:
-    query: Query = []
-    if dry_run:
-        query.append(("dry-run", 1))
-    if force:
-        query.append(("force", 1))
-    if reason:
-        query.append(("reason", reason))
-    return query
-
-
-def _tags(tags: list[str], dry_run: bool = False, reason: str | None = None) -> Query:
-    return [("tag", t) for t in tags] + _flags(dry_run, reason=reason)
 
 
 class GanetiRapiClient(InstanceCalls, NodeNetworkCalls):
