@@ -103,8 +103,10 @@ async def _run_op(
     try:
         if job.status == JobStatus.CANCELING:  # asked to stop while the previous opcode ran
             raise OpCanceledError("Job canceled by request")
-        op_data = os_secrets.restore_secrets(op_data, job.secrets[index] if index < len(job.secrets) else None)
-        if os_secrets.has_lost_secrets(op_data):  # accepted by a master that stopped since
+        secrets = job.secrets[index] if index < len(job.secrets) else None
+        if secrets:
+            op_data = os_secrets.restore_secrets(op_data, secrets)
+        elif os_secrets.has_lost_secrets(op_data):  # accepted by a master that stopped since
             raise OpExecError(os_secrets.lost_secrets_message(job.id))
         op = opcodes.from_dict(op_data)
         lu_cls = registry.get(op.OP_ID)
