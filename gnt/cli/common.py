@@ -222,10 +222,14 @@ def os_parameter_options(secret_use: str) -> Callable[[F], F]:
     return decorate
 
 
+#: `--priority` of a command that submits a job (Ganeti's three levels)
+priority_option = click.option(
+    "--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority"
+)
+
+
 def common_job_options(fn: F) -> F:
-    fn = click.option(
-        "--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority"
-    )(fn)
+    fn = priority_option(fn)
     fn = click.option("--dry-run", is_flag=True, help="Only check the prerequisites")(fn)
     fn = click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")(fn)
     return fn

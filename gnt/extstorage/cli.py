@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, handle_errors, job_fields
+from gnt.cli.common import CONTEXT, client, handle_errors, job_fields, priority_option
 from gnt.cli.jobs import run_ops
 from gnt.errors import ParameterError
 
@@ -28,12 +28,6 @@ def _diagnose(fields: list[str], priority: str, empty_message: str) -> list[list
     if not rows:
         raise ParameterError(empty_message)
     return rows
-
-
-def _priority(fn: Any) -> Any:
-    return click.option(
-        "--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority"
-    )(fn)
 
 
 @click.group(context_settings=CONTEXT)
@@ -57,7 +51,7 @@ def _node_line(entries: list[list[Any]]) -> tuple[bool, str]:
 
 
 @main.command(context_settings=CONTEXT)
-@_priority
+@priority_option
 @handle_errors
 def diagnose(priority: str) -> None:
     """Show every ExtStorage provider found, its state on each node and for each node group.
@@ -89,7 +83,7 @@ def diagnose(priority: str) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1)
-@_priority
+@priority_option
 @handle_errors
 def info(names: tuple[str, ...], priority: str) -> None:
     """Show the node groups each ExtStorage provider (all, or those named) is valid for, and its parameters.

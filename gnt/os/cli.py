@@ -20,6 +20,7 @@ from gnt.cli.common import (
     job_fields,
     parse_ident_keyval,
     parse_keyval,
+    priority_option,
 )
 from gnt.cli.jobs import run_ops
 from gnt.errors import ParameterError
@@ -30,12 +31,6 @@ _BOOL = {"yes": True, "true": True, "no": False, "false": False}
 def _diagnose(fields: list[str], priority: str = "normal", names: list[str] | None = None) -> list[list[Any]]:
     op = {"OP_ID": "OP_OS_DIAGNOSE", "output_fields": fields, "names": names or [], **job_fields(False, priority)}
     return run_ops(client(), [op], quiet=True)[0]
-
-
-def _priority(fn: Any) -> Any:
-    return click.option(
-        "--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority"
-    )(fn)
 
 
 @click.group(context_settings=CONTEXT)
@@ -50,7 +45,7 @@ def main() -> None:
 
 @main.command("list", context_settings=CONTEXT)
 @click.option("--no-headers", is_flag=True, help="Do not print the header line")
-@_priority
+@priority_option
 @handle_errors
 def list_(no_headers: bool, priority: str) -> None:
     """List the OS definitions valid on all nodes (hidden and blacklisted ones are left out).
@@ -87,7 +82,7 @@ def _entry_line(entry: list[Any]) -> tuple[bool, str]:
 
 
 @main.command(context_settings=CONTEXT)
-@_priority
+@priority_option
 @handle_errors
 def diagnose(priority: str) -> None:
     """Show every OS definition found and its state on each node; exit 1 if any is not valid everywhere.
@@ -129,7 +124,7 @@ def diagnose(priority: str) -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1)
-@_priority
+@priority_option
 @handle_errors
 def info(names: tuple[str, ...], priority: str) -> None:
     """Show the details of the OS definitions (all, or those named): validity, hidden and blacklisted
