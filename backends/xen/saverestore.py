@@ -139,7 +139,6 @@ class Receiver:
         self.address, self.port = address, port
         self.log = log
         self.check = check
-        self.result: str | None = None  # None while nothing arrived or restore runs; "" = restored
         self._server: asyncio.Server | None = None
         self._busy = False
         self._handlers: set[asyncio.Task[None]] = set()
@@ -166,9 +165,7 @@ class Receiver:
             except (OSError, asyncio.IncompleteReadError) as err:
                 why = f"the save stream broke: {err}"
             except asyncio.CancelledError:  # close() after a failed move; the handler ends here
-                self.result = "cancelled: the move failed"
                 return
-            self.result = why
             with contextlib.suppress(OSError):
                 writer.write(OK if not why else f"error: {why}\n".encode())
                 await writer.drain()
