@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,15 @@ def hvparams(spec: InstanceSpec) -> dict[str, Any]:
 
 SOCKET_PATH_MAX = 100
 SHORT_SOCKET_ROOT = "/tmp/gnt-kvm-sockets"
+
+
+def is_block_device(path: str) -> bool:
+    """Whether `path` (after symlinks) is a block device, which QEMU opens with `host_device`; a
+    path that cannot be read counts as a file."""
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import stat
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from backends.base import Hypervisor
 from backends.kvm import accel as accel_probe
 from backends.kvm import hotplug, netplumb, proc
-from backends.kvm.argv import Facts, RunPaths, build_argv, hvparams
+from backends.kvm.argv import Facts, RunPaths, build_argv, hvparams, is_block_device
 from backends.kvm.qmp import Monitor, session
 from gnt import paths
 from gnt.errors import HypervisorError
@@ -38,14 +37,6 @@ _STATUS_MAP = {
     "guest-panicked": RunState.CRASHED,
     "internal-error": RunState.CRASHED,
 }
-
-
-def _is_block_device(path: str) -> bool:
-    """Whether `path` (after symlinks) is a block device; a path that cannot be read counts as a file."""
-    try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _meminfo() -> dict[str, int]:
@@ -163,7 +154,7 @@ class KvmBase(Hypervisor):
             accel,
             disk_paths,
             formats,
-            disk_block=[_is_block_device(p) for p in disk_paths],
+            disk_block=[is_block_device(p) for p in disk_paths],
             taps=self.taps_for(spec),
             incoming=incoming,
             paused=paused,

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from backends.kvm import netplumb
-from backends.kvm.argv import _CACHE_MODES, _DISK_DEVICES, _NIC_MODELS, hvparams
+from backends.kvm.argv import _CACHE_MODES, _DISK_DEVICES, _NIC_MODELS, hvparams, is_block_device
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 
@@ -70,8 +70,11 @@ def nic_add_commands(spec: InstanceSpec, nic: NicSpec, tap: str) -> list[tuple[s
     return [("netdev_add", netdev), ("device_add", device)]
 
 
-def disk_add_commands(spec: InstanceSpec, disk: DiskSpec, path: str, fmt: str) -> list[tuple[str, dict[str, Any]]]:
-    """The QMP commands that plug the disk at `path` into the guest (as the command line would)."""
+def disk_add_commands(
+    spec: InstanceSpec, disk: DiskSpec, path: str, fmt: str, is_block: bool = False
+) -> list[tuple[str, dict[str, Any]]]:
+    """The QMP commands that plug the disk at `path` into the guest (as the command line would: a
+    block device, such as an LV or a DRBD device, through QEMU's `host_device`)."""
     params = hvparams(spec)
     model = _DISK_DEVICES.get(str(params["disk_type"]))
     cache = _CACHE_MODES.get(str(params["disk_cache"]))
@@ -88,7 +91,12 @@ def disk_add_commands(spec: InstanceSpec, disk: DiskSpec, path: str, fmt: str) -
         "node-name": node_name,
         "read-only": ro,
         "cache": caching,
-        "file": {"driver": "file", "filename": path, "read-only": ro, "cache": dict(caching)},
+        "file": {
+            "driver": "host_device" if is_block else "file",
+            "filename": path,
+            "read-only": ro,
+            "cache": dict(caching),
+        },
     }
     device: dict[str, Any] = {"driver": model, "id": f"{node_name}-dev", "drive": node_name}
     device["write-cache"] = "on" if write_cache else "off"
@@ -147,7 +155,7 @@ async def hotplug_disk(drv: KvmBase, spec: InstanceSpec, disk: DiskSpec, path: s
         if disk.uuid in devices["disks"]:
             raise HypervisorError(f"{spec.name} already has disk {disk.uuid}")
         fmt = await drv.disk_format(path, disk.params.get("format"))
-        steps = disk_add_commands(spec, disk, path, fmt)
+        steps = disk_add_commands(spec, disk, path, fmt, is_block_device(path))
         node = steps[0][1]["node-name"]
         async with drv.qmp(spec.name) as mon:
             await _run_all(mon, steps, {"blockdev-add": ("blockdev-del", {"node-name": node})})

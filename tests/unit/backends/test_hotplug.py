@@ -83,6 +83,13 @@ def test_kvm_nic_hotplug_messages() -> None:
     ]
 
 
+def test_a_block_device_disk_is_hotplugged_through_host_device() -> None:
+    """An LV or DRBD device opens with QEMU's host_device, as at boot (the file driver refuses it)."""
+    disk = DiskSpec(uuid="d2e3f4a5-0000", index=1, size=8, dev_type="drbd", mode="rw")
+    (blockdev_add, _) = kvm_hotplug.disk_add_commands(_kvm_spec(), disk, "/dev/drbd3", "raw", is_block=True)
+    assert blockdev_add[1]["file"]["driver"] == "host_device"
+
+
 def test_kvm_disk_hotplug_messages() -> None:
     disk = DiskSpec(uuid="d2e3f4a5-0000", index=1, size=8, dev_type="file", mode="ro")
     steps = kvm_hotplug.disk_add_commands(_kvm_spec(disk_cache="none"), disk, "/srv/d1", "raw")
