@@ -131,10 +131,6 @@ def opcode_schema(op_id: str) -> dict[str, Any]:
     return out
 
 
-def _schema_name(op_id: str) -> str:
-    return op_id
-
-
 def _summary(handler: Any, method: str, path: str, ops: list[str]) -> str:
     func = getattr(handler, "__func__", handler)
     doc = (getattr(func, "__doc__", None) or "").strip()
@@ -194,9 +190,7 @@ def _responses(method: str, ops: list[str]) -> dict[str, Any]:
 
 
 def _security(method: str, path: str, needs_user: frozenset[str], needs_write: frozenset[str]) -> list[Any]:
-    if method in _WRITE_METHODS or path in needs_write:
-        return [{"basicAuth": []}]
-    if path in needs_user:
+    if method in _WRITE_METHODS or path in needs_write or path in needs_user:
         return [{"basicAuth": []}]
     return [{}, {"basicAuth": []}]  # anonymous reads, as Ganeti's (unless the daemon requires auth)
 
@@ -219,12 +213,12 @@ def _operation(route: Any, path: str, needs_user: frozenset[str], needs_write: f
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     elif method in ("POST", "PUT"):
         if len(ops) == 1:
-            schema: dict[str, Any] = {"$ref": f"#/components/schemas/{_schema_name(ops[0])}"}
+            schema: dict[str, Any] = {"$ref": f"#/components/schemas/{ops[0]}"}
             required = required_fields(ops[0])
             if required and not _PARAM_RE.search(path):  # a path with a name gives the object's name
                 schema = {"allOf": [schema], "required": required}
         else:
-            schema = {"anyOf": [{"$ref": f"#/components/schemas/{_schema_name(o)}"} for o in ops]} if ops else {}
+            schema = {"anyOf": [{"$ref": f"#/components/schemas/{o}"} for o in ops]} if ops else {}
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
     return op
 
@@ -260,7 +254,7 @@ def build_document(
         }
     }
     for op_id in sorted(used):
-        schemas[_schema_name(op_id)] = opcode_schema(op_id)
+        schemas[op_id] = opcode_schema(op_id)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
