@@ -84,9 +84,22 @@ def trust_path(pem_path: str) -> str:
     return base + "-trust.pem"
 
 
+def cert_blocks(pem: bytes) -> list[bytes]:
+    """Each certificate block of a PEM in order (keys left out), each ending in one newline."""
+    return [m.group(0).rstrip(b"\n") + b"\n" for m in _CERT_BLOCK.finditer(pem)]
+
+
 def public_part(pem: bytes) -> bytes:
     """The certificate blocks of a PEM, without its key: what may be handed out to be trusted."""
-    return b"".join(m.group(0).rstrip(b"\n") + b"\n" for m in _CERT_BLOCK.finditer(pem))
+    return b"".join(cert_blocks(pem))
+
+
+def first_der(pem: bytes) -> bytes:
+    """The DER of the first certificate in `pem` (ValueError if it holds none)."""
+    blocks = cert_blocks(pem)
+    if not blocks:
+        raise ValueError("no PEM certificate")
+    return ssl.PEM_cert_to_DER_cert(blocks[0].decode())
 
 
 def check_key_pair(pem: bytes, what: str) -> None:
@@ -114,9 +127,7 @@ def fingerprint(pem: bytes) -> str:
     """SHA-256 of the first certificate in `pem` (hex, colon-separated), to name a certificate in messages."""
     import hashlib
 
-    block = public_part(pem).split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
-    der = ssl.PEM_cert_to_DER_cert(block.decode())
-    digest = hashlib.sha256(der).hexdigest()
+    digest = hashlib.sha256(first_der(pem)).hexdigest()
     return ":".join(digest[i : i + 2] for i in range(0, 16, 2))
 
 

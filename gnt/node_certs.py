@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -89,14 +88,9 @@ def digest_der(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def _first_der(pem: bytes) -> bytes:
-    block = certs.public_part(pem).split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"
-    return ssl.PEM_cert_to_DER_cert(block.decode())
-
-
 def digest(pem: bytes) -> str:
     """The digest of the first certificate in `pem` (a node's own, in its server.pem)."""
-    return digest_der(_first_der(pem))
+    return digest_der(certs.first_der(pem))
 
 
 def issue(ca_pem: bytes, node_name: str) -> bytes:
@@ -177,8 +171,7 @@ def inspect(pem: bytes, now: datetime.datetime | None = None) -> CertFacts:
     from cryptography import x509
 
     now = now or datetime.datetime.now(datetime.UTC)
-    blocks = [b + b"-----END CERTIFICATE-----\n" for b in certs.public_part(pem).split(b"-----END CERTIFICATE-----\n")]
-    blocks = [b for b in blocks if b.strip().startswith(b"-----BEGIN")]
+    blocks = certs.cert_blocks(pem)
     if not blocks:
         return CertFacts("", "", 0.0, ["holds no certificate"])
     cert = x509.load_pem_x509_certificate(blocks[0])
@@ -193,4 +186,4 @@ def inspect(pem: bytes, now: datetime.datetime | None = None) -> CertFacts:
     except (ValueError, TypeError, Exception) as err:  # noqa: BLE001 - InvalidSignature has no common base
         problems.append(f"not signed by the cluster CA it names ({type(err).__name__})")
     subject = cert.subject.rfc4514_string()
-    return CertFacts(digest_der(_first_der(pem)), subject, valid_until(cert).timestamp(), problems)
+    return CertFacts(digest_der(certs.first_der(pem)), subject, valid_until(cert).timestamp(), problems)

@@ -111,13 +111,7 @@ class RollState:
 
 def _split(pem: bytes) -> list[bytes]:
     """Each certificate of a PEM bundle on its own, duplicates dropped (order kept)."""
-    blocks: list[bytes] = []
-    for block in certs.public_part(pem).split(b"-----END CERTIFICATE-----\n"):
-        if block.strip():
-            whole = block + b"-----END CERTIFICATE-----\n"
-            if whole not in blocks:
-                blocks.append(whole)
-    return blocks
+    return list(dict.fromkeys(certs.cert_blocks(pem)))
 
 
 async def _each(nodes: Sequence[str], step: Callable[[str], Awaitable[str | None]]) -> dict[str, str]:
