@@ -13,9 +13,8 @@ serves any caller TLS admitted: the master writes the list with its first ssconf
 from __future__ import annotations
 
 import logging
-import os
 
-from gnt import node_certs, paths
+from gnt import certs, node_certs, paths, ssconf
 from gnt.errors import RpcError
 from gnt.rpc.procedures import Procedure
 
@@ -24,26 +23,13 @@ log = logging.getLogger("gnt-noded")
 _cache: tuple[tuple[int, int, int] | None, dict[str, str] | None] = (None, None)
 
 
-def _identity(path: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
 def accepted() -> dict[str, str] | None:
     """digest -> role as this node's ssconf lists them; None when it lists none (not enforced yet)."""
     global _cache
     path = paths.ssconf_file(node_certs.SSCONF_KEY)
-    identity = _identity(path)
+    identity = certs.file_identity(path)
     if identity != _cache[0]:
-        try:
-            with open(path) as handle:
-                listed: dict[str, str] | None = node_certs.parse_list(handle.read()) or None
-        except OSError:
-            listed = None
-        _cache = (identity, listed)
+        _cache = (identity, node_certs.parse_list(ssconf.read(node_certs.SSCONF_KEY)) or None)
     return _cache[1]
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+
+from gnt.node_certs import digest_der
 
 log = logging.getLogger("gnt-noded")
 
@@ -86,7 +87,7 @@ def _peer_digest(writer: asyncio.StreamWriter) -> str | None:
     """The SHA-256 of the client's certificate (mutual TLS), or None on a plain connection."""
     sslobj = writer.get_extra_info("ssl_object")
     der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
-    return hashlib.sha256(der).hexdigest() if der else None
+    return digest_der(der) if der else None
 
 
 async def _serve_connection(

@@ -44,18 +44,10 @@ async def wait_for_cert(path: str) -> None:
         await asyncio.sleep(CERT_POLL_INTERVAL)
 
 
-def _cert_identity(path: str) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
-
-
 async def _until_cert_changes(path: str, identity: tuple[int, int, int] | None, left: asyncio.Event) -> None:
     """Return when the node leaves its cluster or its certificate is removed (a replaced one is reloaded)."""
     del identity
-    while not left.is_set() and _cert_identity(path) is not None:
+    while not left.is_set() and certs.file_identity(path) is not None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(left.wait(), CERT_WATCH_INTERVAL)
 
@@ -66,7 +58,7 @@ async def serve(address: str, port: int) -> None:
     dispatcher = node_dispatcher()
     while True:
         await wait_for_cert(cert)
-        identity = _cert_identity(cert)
+        identity = certs.file_identity(cert)
         left = asyncio.Event()
         replica.on_leave[:] = [left.set]
         server = httpserver.Server()

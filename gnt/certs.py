@@ -169,16 +169,18 @@ def client_context(pem_path: str) -> ssl.SSLContext:
     return ctx
 
 
+def file_identity(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (inode, size, mtime); None if it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def files_identity(pem_path: str) -> tuple[tuple[int, int, int] | None, ...]:
     """What changes when the key pair or the trust file is replaced (inode, size, mtime of each)."""
-    result = []
-    for path in (pem_path, trust_path(pem_path)):
-        try:
-            st = os.stat(path)
-            result.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        except OSError:
-            result.append(None)
-    return tuple(result)
+    return tuple(file_identity(path) for path in (pem_path, trust_path(pem_path)))
 
 
 class ReloadingContext:
