@@ -259,14 +259,15 @@ class LUClusterRenewCrypto(LogicalUnit):
         nodes = [n for n in self.online if not wanted or n.name in wanted]
         ca_pem = await asyncio.to_thread(_read, paths.cluster_ca())
         leaves = {n.name: await asyncio.to_thread(node_certs.issue, ca_pem, n.name) for n in nodes}
+        digests = {name: node_certs.digest(pem) for name, pem in leaves.items()}
         self.feedback(f"* issuing new node certificates for {len(nodes)} node(s)")
-        await _list_digests(self, [(n, node_certs.digest(leaves[n.name])) for n in nodes], keep=True)
+        await _list_digests(self, [(n, digests[n.name]) for n in nodes], keep=True)
         trusted = await asyncio.to_thread(_current_trust)
         ops = _RpcNodeOps(self, {n.name: n for n in nodes})
         ops.leaves = leaves
         errors = await asyncio.gather(*(ops.install(n.name, leaves[n.name], trusted) for n in nodes))
         done = [n for n, err in zip(nodes, errors, strict=True) if err is None]
-        await _list_digests(self, [(n, node_certs.digest(leaves[n.name])) for n in done], keep=False)
+        await _list_digests(self, [(n, digests[n.name]) for n in done], keep=False)
         failed = {n.name: err for n, err in zip(nodes, errors, strict=True) if err is not None}
         if failed:
             names = ", ".join(sorted(failed))
@@ -277,7 +278,7 @@ class LUClusterRenewCrypto(LogicalUnit):
         for node in self.offline if not wanted else []:
             self.feedback(f"  - WARNING: node {node.name} is offline: re-add it when it is back (gnt-node add --readd)")
         self.feedback("* every renewed node presents its new certificate; the old ones are refused")
-        return {n.name: node_certs.digest(leaves[n.name])[:16] for n in nodes}
+        return {n.name: digests[n.name][:16] for n in nodes}
 
     async def _renew_rapi(self) -> str:
         pem = self.rapi_pem
