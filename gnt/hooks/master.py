@@ -58,6 +58,7 @@ class HooksMaster:
         self.lu = lu
         self.hpath: str = hpath or lu.HPATH or ""
         self.pre_env: dict[str, str] = {}
+        self._pre_built = False  # the LU's pre environment is asked once (verify's walks every node)
 
     def _common(self, phase: str) -> dict[str, str]:
         cfg = self.lu.cfg
@@ -76,7 +77,9 @@ class HooksMaster:
 
     def build_env(self, phase: str) -> dict[str, str]:
         if phase == PHASE_PRE:
-            self.pre_env = _prefixed("GANETI_", self.lu.hooks_env() if self.lu.HPATH else {})
+            if not self._pre_built:
+                self.pre_env = _prefixed("GANETI_", self.lu.hooks_env() if self.lu.HPATH else {})
+                self._pre_built = True
             return {**self.pre_env, **self._common(phase)}
         post = _prefixed("GANETI_POST_", self.lu.hooks_env()) if self.lu.HPATH else {}
         return {**self.pre_env, **post, **self._common(phase)}
