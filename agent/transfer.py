@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
 import shutil
-import struct
+import socket
+import ssl
+import threading
 import time
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import storage
+from agent import disk_stream
 from agent.handlers import handles
 from gnt import certs, confine, durable, paths
 from gnt.errors import RpcArgumentError, StorageError
@@ -42,18 +43,23 @@ from gnt.rpc import procedures as proc
 
 log = logging.getLogger("gnt-noded")
 
-CHUNK = 1024 * 1024
+T = TypeVar("T")
+
 #: seconds the receiver waits for the sender to connect, and for each frame after that
 ACCEPT_TIMEOUT = 60.0
 IO_TIMEOUT = 60.0
+#: how often the accepting thread looks whether it was aborted or expired
+ACCEPT_POLL = 0.25
+#: connections a receiver handshakes with at once (only one of them can show the token)
+MAX_HANDSHAKES = 8
+#: the TLS stream's read buffer: small reads (header, token) come from it, blocks go straight to the block
+STREAM_BUFFER = 64 * 1024
 #: finished receivers are kept this long for a last transfer_status, then forgotten
 KEEP_DONE = 600.0
 EXPORT_FILE_RE = re.compile(r"^disk[0-9]{1,3}\.dump\Z")
 STAGING_SUFFIX = ".new"
 CONFIG_FILE = "config.ini"
 COMPRESSIONS = ("none", "gzip")
-_FRAME = struct.Struct("!I")
-_MAX_FRAME = 4 * CHUNK
 
 
 def export_path(name: str, staging: bool = False) -> str:
@@ -94,7 +100,11 @@ async def _end_path(args: Any, receiving: bool) -> str:
 
 @dataclass
 class Receiver:
-    """One receiving transfer: listens, accepts the one stream showing `token`, writes it to `path`."""
+    """One receiving transfer: listens, accepts the one stream showing `token`, writes it to `path`.
+
+    Threads of its own (agent.disk_stream): one accepts connections until the right one arrives (or
+    ACCEPT_TIMEOUT passes), one per connection does the TLS handshake and checks the token, and the
+    accepted one receives the stream. The event loop only reads `status()`."""
 
     token: str
     path: str
@@ -107,75 +117,119 @@ class Receiver:
     done: bool = False
     error: str | None = None
     finished_at: float | None = None
-    server: asyncio.Server | None = None
-    task: asyncio.Task[None] | None = None
-    accepted: asyncio.Event = field(default_factory=asyncio.Event)
+    listener: socket.socket | None = None
+    accepted: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: set[socket.socket] = field(default_factory=set)
 
     def status(self) -> dict[str, Any]:
         return {"bytes": self.written, "done": self.done, "error": self.error}
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def start(self, ctx: ssl.SSLContext) -> None:
+        threading.Thread(target=self._accept_loop, args=(ctx,), name="disk-receive-accept", daemon=True).start()
+
+    def _accept_loop(self, ctx: ssl.SSLContext) -> None:
+        assert self.listener is not None
+        deadline = time.monotonic() + ACCEPT_TIMEOUT
+        self.listener.settimeout(ACCEPT_POLL)
         try:
-            line = await asyncio.wait_for(reader.readline(), IO_TIMEOUT)
-            if self.accepted.is_set() or not hmac.compare_digest(line.strip(), self.token.encode()):
+            while not (self.accepted.is_set() or self.stopping.is_set()) and time.monotonic() < deadline:
+                try:
+                    conn, _ = self.listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break  # closed by an abort
+                with self.lock:
+                    if len(self.connections) >= MAX_HANDSHAKES or self.accepted.is_set():
+                        conn.close()
+                        continue
+                    self.connections.add(conn)
+                threading.Thread(target=self._serve, args=(conn, ctx), name="disk-receive", daemon=True).start()
+        finally:
+            self.listener.close()
+            with self.lock:
+                expired = not self.accepted.is_set() and not self.stopping.is_set()
+                if expired:
+                    self.stopping.set()
+            if expired:
+                self.error = f"no sender connected within {ACCEPT_TIMEOUT:g}s"
+                self.finished_at = time.monotonic()
+                self.fail_cleanup()
+
+    def _serve(self, conn: socket.socket, ctx: ssl.SSLContext) -> None:
+        """One connection: handshake, token, and if it is the one, the stream and the answer."""
+        tls: ssl.SSLSocket | None = None
+        try:
+            conn.settimeout(IO_TIMEOUT)
+            tls = ctx.wrap_socket(conn, server_side=True)
+            with self.lock:
+                self.connections.add(tls)
+            stream = tls.makefile("rb", buffering=STREAM_BUFFER)
+            line = disk_stream.read_line(stream, disk_stream.TOKEN_LINE_MAX)
+            with self.lock:
+                ours = hmac.compare_digest(line.strip(), self.token.encode()) and not self.accepted.is_set()
+                ours = ours and not self.stopping.is_set()
+                if ours:
+                    self.accepted.set()
+            if not ours:
                 log.warning("disk transfer: refused a stream without the right token")
                 return
-            self.accepted.set()
-            if self.server is not None:
-                self.server.close()
-            digest = await self._write(reader)
-            writer.write(f"ok {self.written} {digest}\n".encode())
-            await writer.drain()
-            self.done = True
-        except Exception as err:  # noqa: BLE001 - the transfer's outcome, reported by transfer_status
-            self.error = f"{type(err).__name__}: {err}" if not str(err) else str(err)
-            log.warning("disk transfer into %s failed: %s", self.path, self.error)
-            with contextlib.suppress(Exception):
-                writer.write(f"error {self.error}\n".encode())
-                await writer.drain()
-            self.fail_cleanup()
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(self.listener, socket.SHUT_RDWR)  # type: ignore[arg-type]
+            self._receive(tls, stream)
+        except (OSError, ValueError) as err:
+            if self.accepted.is_set() and tls is not None and not self.done and self.error is None:
+                self._failed(tls, err)
+            else:
+                log.info("disk transfer: a connection failed before showing the token: %s", err)
         finally:
-            if self.accepted.is_set():
-                self.finished_at = time.monotonic()
-            writer.close()
+            with self.lock:
+                self.connections.discard(conn)
+                if tls is not None:
+                    self.connections.discard(tls)
+            if tls is not None:
+                disk_stream.close(tls)
+            conn.close()
 
-    async def _write(self, reader: asyncio.StreamReader) -> str:
-        """Write the frames to the target; a refusal (too long, a failed write) reads the rest of the
-        stream without writing, so the sender gets the reason after its last frame instead of a
-        connection reset in the middle."""
-        inflate = zlib.decompressobj(wbits=31) if self.compress == "gzip" else None
-        digest = hashlib.sha256()
-        refusal: str | None = None
+    def _receive(self, tls: ssl.SSLSocket, stream: Any) -> None:
         flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if self.export_dir else 0)
-        fd = os.open(self.path, flags, 0o600)
         try:
-            while True:
-                (length,) = _FRAME.unpack(await asyncio.wait_for(reader.readexactly(_FRAME.size), IO_TIMEOUT))
-                if length == 0:
-                    break
-                if length > _MAX_FRAME:
-                    raise StorageError(f"disk transfer frame of {length} bytes is too large")
-                data = await asyncio.wait_for(reader.readexactly(length), IO_TIMEOUT)
-                if refusal is not None:
-                    continue
-                try:
-                    await self._write_frame(fd, inflate, data, digest)
-                except (StorageError, OSError, zlib.error) as err:
-                    refusal = str(err) if not isinstance(err, OSError) else f"cannot write: {err.strerror or err}"
-            if refusal is not None:
-                raise StorageError(refusal)
-            await asyncio.to_thread(os.fsync, fd)
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                sink = disk_stream.Sink(fd, self.compress, self.limit, self._progress)
+                digest = disk_stream.receive_stream(stream, sink)
+            finally:
+                os.close(fd)
+        except (StorageError, OSError, ValueError) as err:
+            self._failed(tls, err)
+            return
         finally:
-            os.close(fd)
-        return digest.hexdigest()
+            self.finished_at = time.monotonic()
+        self.done = True  # durable: what the sender hears next does not change that
+        tls.sendall(f"ok {self.written} {digest}\n".encode())
 
-    async def _write_frame(self, fd: int, inflate: Any, data: bytes, digest: Any) -> None:
-        for piece in _inflated(inflate, data) if inflate is not None else (data,):
-            if self.limit is not None and self.written + len(piece) > self.limit:
-                raise StorageError(f"the stream is larger than the target disk ({self.limit} bytes)")
-            digest.update(piece)
-            await asyncio.to_thread(_write_all, fd, piece)
-            self.written += len(piece)
+    def _progress(self, written: int) -> None:
+        self.written = written
+
+    def _failed(self, tls: ssl.SSLSocket, err: BaseException) -> None:
+        self.error = self.error or (str(err) or type(err).__name__)
+        if self.stopping.is_set() and not str(err):
+            self.error = "aborted"
+        self.finished_at = time.monotonic()
+        log.warning("disk transfer into %s failed: %s", self.path, self.error)
+        if not isinstance(err, (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)):  # else nobody listens
+            with contextlib.suppress(OSError, ValueError):
+                tls.sendall(f"error {self.error}\n".encode())
+        self.fail_cleanup()
+
+    def stop(self) -> None:
+        """Abort: no new connection, and a stream in progress broken off (its thread cleans up)."""
+        with self.lock:
+            self.stopping.set()
+            for sock in (self.listener, *self.connections):
+                disk_stream.shut(sock)
 
     def fail_cleanup(self) -> None:
         if self.export_dir:
@@ -183,21 +237,9 @@ class Receiver:
             shutil.rmtree(self.export_dir, ignore_errors=True)
 
 
-def _inflated(inflate: Any, data: bytes) -> Iterator[bytes]:
-    """Decompress in bounded pieces: a small frame must not inflate into gigabytes of memory at once."""
-    while data:
-        out = inflate.decompress(data, _MAX_FRAME)
-        if out:
-            yield out
-        data = inflate.unconsumed_tail
-    if inflate.eof and inflate.unused_data:
-        raise StorageError("data after the end of the compressed stream")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+# the names the tests and older callers know
+_inflated = disk_stream.inflated
+_MAX_FRAME = disk_stream.MAX_FRAME
 
 
 RECEIVERS: dict[str, Receiver] = {}
@@ -210,18 +252,6 @@ def _forget_old() -> None:
     for token, rcv in list(RECEIVERS.items()):
         if rcv.finished_at is not None and now - rcv.finished_at > KEEP_DONE:
             del RECEIVERS[token]
-
-
-async def _expire(rcv: Receiver) -> None:
-    """Close the listener of a receiver nobody connected to in time."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(rcv.accepted.wait(), ACCEPT_TIMEOUT)
-    if not rcv.accepted.is_set():
-        rcv.error = f"no sender connected within {ACCEPT_TIMEOUT:g}s"
-        rcv.finished_at = time.monotonic()
-        if rcv.server is not None:
-            rcv.server.close()
-        rcv.fail_cleanup()
 
 
 def sweep_stale_staging() -> None:
@@ -252,20 +282,14 @@ async def disk_receive(args: proc.DiskReceiveArgs) -> dict[str, Any]:
     limit = args.disk.size * 1024 * 1024 if args.disk is not None else None
     rcv = Receiver(token, target, args.compress, export_dir=staging, limit=limit)
     try:
-        rcv.server = await asyncio.start_server(
-            rcv.handle, args.listen_address, 0, ssl=certs.server_context(paths.cluster_cert())
-        )
+        rcv.listener = socket.create_server((args.listen_address, 0))
     except OSError as err:
         rcv.fail_cleanup()
         raise StorageError(f"Cannot listen on {args.listen_address}: {err.strerror or err}") from None
-    port = rcv.server.sockets[0].getsockname()[1]
-    rcv.task = asyncio.create_task(_expire(rcv))
+    port = rcv.listener.getsockname()[1]
+    rcv.start(certs.server_context(paths.cluster_cert()))
     RECEIVERS[token] = rcv
     return {"transfer_id": token, "port": port}
-
-
-def _read_chunk(fd: int) -> bytes:
-    return os.read(fd, CHUNK)
 
 
 @handles(proc.DISK_SEND)
@@ -273,51 +297,76 @@ async def disk_send(args: proc.DiskSendArgs) -> dict[str, Any]:
     _check_compress(args.compress)
     source = await _end_path(args, receiving=False)
     ctx = certs.client_context(paths.cluster_cert())
+    sender = Sender(args.address, args.port, args.transfer_id, args.compress)
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(args.address, args.port, ssl=ctx), IO_TIMEOUT)
-    except (OSError, TimeoutError) as err:
-        raise StorageError(f"Cannot connect to the receiving node at {args.address}:{args.port}: {err}") from None
-    digest, sent = hashlib.sha256(), 0
-    deflate = zlib.compressobj(6, zlib.DEFLATED, 31) if args.compress == "gzip" else None
-    fd = os.open(source, os.O_RDONLY)
-    try:
-        writer.write(args.transfer_id.encode() + b"\n")
-        while data := await asyncio.to_thread(_read_chunk, fd):
-            digest.update(data)
-            sent += len(data)
-            await _send_frame(writer, deflate.compress(data) if deflate else data)
-        if deflate is not None:
-            await _send_frame(writer, deflate.flush())
-        await _send_end(writer)
-        answer = (
-            (await asyncio.wait_for(reader.readline(), IO_TIMEOUT)).decode(errors="replace").strip().split(maxsplit=2)
-        )
-    except (OSError, TimeoutError, asyncio.IncompleteReadError) as err:
-        raise StorageError(f"Disk transfer to {args.address} broke off after {sent} bytes: {err}") from None
-    finally:
-        os.close(fd)
-        writer.close()
-    if not answer or answer[0] != "ok":
-        raise StorageError(f"The receiving node refused the data: {' '.join(answer[1:]) or 'connection closed'}")
-    if answer[1:] != [str(sent), digest.hexdigest()]:
-        raise StorageError(f"Disk transfer check failed: sent {sent} bytes, the receiver wrote {answer[1]}")
-    return {"bytes": sent, "sha256": digest.hexdigest()}
+        return await _in_thread(sender.run, source, ctx)
+    except asyncio.CancelledError:
+        sender.stop()
+        raise
 
 
-async def _send_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
-    """Send data in frames; nothing for empty data (a compressor that buffered), since an empty
-    frame is the end marker (`_send_end`)."""
-    for start in range(0, len(data), _MAX_FRAME):
-        if writer.transport.is_closing():
-            raise ConnectionError("the receiver closed the connection")
-        piece = data[start : start + _MAX_FRAME]
-        writer.write(_FRAME.pack(len(piece)) + piece)
-        await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+class Sender:
+    """The sending end, run in a thread of its own (agent.disk_stream); `stop` breaks it off."""
+
+    def __init__(self, address: str, port: int, token: str, compress: str) -> None:
+        self.address, self.port, self.token, self.compress = address, port, token, compress
+        self.sent = 0
+        self.sock: socket.socket | None = None
+
+    def run(self, source: str, ctx: ssl.SSLContext) -> dict[str, Any]:
+        try:
+            raw = socket.create_connection((self.address, self.port), timeout=IO_TIMEOUT)
+            self.sock = ctx.wrap_socket(raw)
+        except OSError as err:
+            raise StorageError(f"Cannot connect to the receiving node at {self.address}:{self.port}: {err}") from None
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            digest = disk_stream.send_stream(self.sock, fd, self.token, self.compress, self._progress)
+            reply = disk_stream.read_line(self.sock.makefile("rb"), disk_stream.ANSWER_MAX)
+            answer = reply.decode(errors="replace").strip().split(maxsplit=2)
+        except (OSError, ValueError) as err:
+            raise StorageError(f"Disk transfer to {self.address} broke off after {self.sent} bytes: {err}") from None
+        finally:
+            os.close(fd)
+            disk_stream.close(self.sock)
+        if not answer or answer[0] != "ok":
+            reason = " ".join(answer[1:]) or "connection closed"
+            raise StorageError(f"The receiving node refused the data: {reason}")
+        if answer[1:] != [str(self.sent), digest]:
+            raise StorageError(f"Disk transfer check failed: sent {self.sent} bytes, the receiver wrote {answer[1]}")
+        return {"bytes": self.sent, "sha256": digest}
+
+    def _progress(self, length: int) -> None:
+        self.sent += length
+
+    def stop(self) -> None:
+        disk_stream.shut(self.sock)
 
 
-async def _send_end(writer: asyncio.StreamWriter) -> None:
-    writer.write(_FRAME.pack(0))
-    await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` in a thread of its own (a copy takes minutes: not one of the loop's shared workers)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        result, error = None, None
+        try:
+            result = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to the awaiting coroutine
+            error = err
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="disk-send", daemon=True).start()
+    return await future
 
 
 def _receiver(token: str) -> Receiver:
@@ -337,11 +386,8 @@ async def transfer_abort(args: proc.TransferArgs) -> None:
     rcv = RECEIVERS.pop(args.transfer_id, None)
     if rcv is None:
         return
-    if rcv.server is not None:
-        rcv.server.close()
-    if rcv.task is not None:
-        rcv.task.cancel()
-    if not rcv.done:
+    rcv.stop()
+    if not rcv.done and not rcv.accepted.is_set():
         rcv.error = rcv.error or "aborted"
         rcv.fail_cleanup()
 
