@@ -18,7 +18,16 @@ from gnt.errors import HypervisorError
 from gnt.hvparams import KVM_DEFAULTS
 from gnt.runtime import InstanceSpec
 
-__all__ = ["DEFAULT_HVPARAMS", "Facts", "RunPaths", "build_argv", "hvparams", "kernel_cmdline"]
+__all__ = [
+    "DEFAULT_HVPARAMS",
+    "Facts",
+    "RunPaths",
+    "boot_ids",
+    "build_argv",
+    "hvparams",
+    "kernel_cmdline",
+    "pinned_layout",
+]
 
 DEFAULT_HVPARAMS: dict[str, Any] = KVM_DEFAULTS
 
@@ -129,6 +138,57 @@ class Facts:
     taps: list[str] = field(default_factory=list)  # per NIC
     incoming: bool = False  # wait for an incoming migration (-incoming defer)
     paused: bool = False  # start with stopped CPUs (-S); not for incoming guests
+    #: an incoming migration's device layout as the source runs it (see `pinned_layout`): device ids
+    #: and PCI slots; None for a guest whose devices are all where its command line puts them
+    layout: dict[str, Any] | None = None
+
+
+#: the hvparam an incoming migration's spec carries the source's device layout in (instance_info's
+#: `extra["device_layout"]`, passed on by the master)
+LAYOUT_HVPARAM = "device_layout"
+
+#: PCI slots on bus 0 that gnt places devices in (0 is the host bridge, 1 the chipset's ISA bridge,
+#: 2 a VGA card; q35 keeps 0x1f for its LPC bridge)
+FIRST_SLOT = 3
+LAST_SLOT = 0x1E
+
+
+def boot_ids(kind: str, index: int) -> dict[str, str]:
+    """The QMP ids of the `index`th NIC or disk of a command line without a layout."""
+    if kind == "nics":
+        return {"netdev": f"nic{index}", "device": f"nic{index}-dev"}
+    return {"node": f"disk{index}", "device": f"disk{index}-dev"}
+
+
+def pinned_layout(spec: InstanceSpec, layout: dict[str, Any]) -> dict[str, Any]:
+    """Every NIC and disk of `spec` with its ids and PCI slot: the source's where the layout has the
+    device, else boot ids and the lowest slot nobody uses (a device QEMU placed by itself could take
+    the slot a later one is pinned to)."""
+    used = {s for s in (layout.get("balloon"), layout.get("scsi")) if s is not None}
+    for kind in ("nics", "disks"):
+        used |= {e["slot"] for e in (layout.get(kind) or {}).values() if e.get("slot") is not None}
+    free = (slot for slot in range(FIRST_SLOT, LAST_SLOT + 1) if slot not in used)
+    pinned: dict[str, Any] = {"nics": {}, "disks": {}}
+    for kind, devices in (("nics", spec.nics), ("disks", spec.disks)):
+        for index, device in enumerate(devices):
+            entry = dict((layout.get(kind) or {}).get(device.uuid) or boot_ids(kind, index))
+            entry["slot"] = entry.get("slot") if entry.get("slot") is not None else next(free, None)
+            pinned[kind][device.uuid] = entry
+    for extra in ("balloon", "scsi"):
+        pinned[extra] = layout.get(extra) if layout.get(extra) is not None else next(free, None)
+    return pinned
+
+
+def running_devices(spec: InstanceSpec, layout: dict[str, Any], taps: list[str]) -> dict[str, Any]:
+    """The device map (backends.kvm.hotplug) of a guest started with `layout`, with this node's taps."""
+    devices = pinned_layout(spec, layout)
+    for nic, tap in zip(spec.nics, taps, strict=False):
+        devices["nics"][nic.uuid]["tap"] = tap
+    return devices
+
+
+def _addr(slot: int | None) -> str:
+    return f",addr={slot:#x}" if slot is not None else ""
 
 
 def _esc(value: str) -> str:
@@ -195,7 +255,7 @@ def _boot(params: dict[str, Any]) -> list[str]:
     return ["-boot", f"order={order}"]
 
 
-def _disks(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]:
+def _disks(spec: InstanceSpec, params: dict[str, Any], facts: Facts, layout: dict[str, Any] | None) -> list[str]:
     if len(facts.disk_paths) != len(spec.disks) or len(facts.disk_formats) != len(spec.disks):
         raise HypervisorError(f"{spec.name}: disk paths/formats missing for some disks")
     cache = _CACHE_MODES.get(str(params["disk_cache"]))
@@ -205,11 +265,12 @@ def _disks(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str
     direct, no_flush, write_cache = cache
     argv: list[str] = []
     if spec.disks and model == "scsi-hd":
-        argv += ["-device", "virtio-scsi-pci,id=scsi0"]
+        argv += ["-device", "virtio-scsi-pci,id=scsi0" + _addr(layout["scsi"] if layout else None)]
     for i, disk in enumerate(spec.disks):
+        ids = layout["disks"][disk.uuid] if layout else boot_ids("disks", i)
         node = {
             "driver": facts.disk_formats[i],
-            "node-name": f"disk{i}",
+            "node-name": ids["node"],
             "read-only": disk.mode == "ro",
             "cache": {"direct": direct, "no-flush": no_flush},
             "file": {
@@ -220,28 +281,33 @@ def _disks(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str
             },
         }
         argv += ["-blockdev", json.dumps(node, separators=(",", ":"))]
-        device = f"{model},id=disk{i}-dev,drive=disk{i}"
+        device = f"{model},id={ids['device']},drive={ids['node']}"
         if model != "ide-hd":
             device += f",write-cache={'on' if write_cache else 'off'}"
         if model == "scsi-hd":
             device += ",bus=scsi0.0"
+        elif layout:
+            device += _addr(ids.get("slot"))
         argv += ["-device", device]
     return argv
 
 
-def _nics(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]:
+def _nics(spec: InstanceSpec, params: dict[str, Any], facts: Facts, layout: dict[str, Any] | None) -> list[str]:
     if len(facts.taps) != len(spec.nics):
         raise HypervisorError(f"{spec.name}: tap devices missing for some NICs")
     nic_type = str(params["nic_type"])
     model = _NIC_MODELS.get(nic_type, nic_type)
     argv: list[str] = []
     for i, nic in enumerate(spec.nics):
-        netdev = f"tap,id=nic{i},ifname={facts.taps[i]},script=no,downscript=no"
+        ids = layout["nics"][nic.uuid] if layout else boot_ids("nics", i)
+        netdev = f"tap,id={ids['netdev']},ifname={facts.taps[i]},script=no,downscript=no"
         if params["vhost_net"]:
             netdev += ",vhost=on"
-        device = f"{model},id=nic{i}-dev,netdev=nic{i},mac={nic.mac}"
+        device = f"{model},id={ids['device']},netdev={ids['netdev']},mac={nic.mac}"
         if params["kernel_path"]:
             device += ",romfile="  # no PXE option ROM when the kernel is given: faster boot
+        if layout:
+            device += _addr(ids.get("slot"))
         argv += ["-netdev", netdev, "-device", device]
     return argv
 
@@ -249,8 +315,11 @@ def _nics(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]
 def build_argv(spec: InstanceSpec, facts: Facts) -> list[str]:
     """The full QEMU argv for `spec` on a node with `facts`."""
     params = hvparams(spec)
-    argv = _base(spec, params, facts) + _boot(params) + _disks(spec, params, facts) + _nics(spec, params, facts)
-    argv += ["-device", "virtio-balloon-pci,id=balloon0"]  # gnt-instance modify -m balloons through it
+    layout = pinned_layout(spec, facts.layout) if facts.layout else None
+    argv = _base(spec, params, facts) + _boot(params)
+    argv += _disks(spec, params, facts, layout) + _nics(spec, params, facts, layout)
+    # gnt-instance modify -m balloons through it
+    argv += ["-device", "virtio-balloon-pci,id=balloon0" + _addr(layout["balloon"] if layout else None)]
     if facts.paused:
         argv.append("-S")
     if facts.incoming:

@@ -19,7 +19,7 @@ from typing import Any
 from backends.base import Hypervisor
 from backends.kvm import accel as accel_probe
 from backends.kvm import hotplug, netplumb, proc
-from backends.kvm.argv import Facts, RunPaths, build_argv, hvparams, is_block_device
+from backends.kvm.argv import LAYOUT_HVPARAM, Facts, RunPaths, build_argv, hvparams, is_block_device
 from backends.kvm.qmp import Monitor, session
 from gnt import paths
 from gnt.errors import HypervisorError
@@ -158,6 +158,7 @@ class KvmBase(Hypervisor):
             taps=self.taps_for(spec),
             incoming=incoming,
             paused=paused,
+            layout=(spec.hvparams or {}).get(LAYOUT_HVPARAM) if incoming else None,
         )
 
     # -- processes ------------------------------------------------------------------------------
@@ -368,6 +369,8 @@ class KvmBase(Hypervisor):
         info = InstanceRuntime(name, RunState.CRASHED, memory, spec.get("vcpus", 0), state.get("pid"))
         info.uptime = time.time() - state.get("started", time.time())
         info.extra = {"accel": state.get("accel"), "serial_console": self.paths_for(name).serial}
+        if state.get("devices"):  # hotplugged: a migration target must build this layout, not the config's
+            info.extra["device_layout"] = hotplug.portable_layout(state["devices"])
         if not self.alive(state):
             info.state = RunState.SHUTDOWN if state.get("guest_shutdown") else RunState.CRASHED
             info.pid = None

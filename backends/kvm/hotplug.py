@@ -10,6 +10,12 @@ The QMP messages are built by pure functions (`nic_add_commands`, `disk_add_comm
 with golden cases. Devices are tracked by the config's uuid in the guest's runtime.json
 (`devices`), so a NIC or disk is found whatever its index: boot-time devices keep the ids of the
 command line (`nic<N>`, `disk<N>`), hotplugged ones get ids from their uuid (`hnic<uuid8>`).
+
+The map also holds every device's PCI slot (read with `query-pci` at the first hotplug; a hotplugged
+device is put in the lowest free slot explicitly). After a hotplug the guest's layout is no longer
+what its config's command line would give, so a live migration hands the map to the target
+(`layout` in instance_info, `argv.pinned_layout`): QEMU refuses, or hands the guest the wrong
+device, when the target's ids or slots differ from the source's.
 """
 
 from __future__ import annotations
@@ -19,7 +25,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from backends.kvm import netplumb
-from backends.kvm.argv import _CACHE_MODES, _DISK_DEVICES, _NIC_MODELS, hvparams, is_block_device
+from backends.kvm.argv import (
+    _CACHE_MODES,
+    _DISK_DEVICES,
+    _NIC_MODELS,
+    FIRST_SLOT,
+    LAST_SLOT,
+    boot_ids,
+    hvparams,
+    is_block_device,
+)
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 
@@ -44,21 +59,49 @@ def device_map(state: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     taps = state.get("taps") or []
     return {
         "nics": {
-            n["uuid"]: {"netdev": f"nic{i}", "device": f"nic{i}-dev", "tap": taps[i] if i < len(taps) else None}
+            n["uuid"]: {**boot_ids("nics", i), "tap": taps[i] if i < len(taps) else None}
             for i, n in enumerate(spec.get("nics", []))
         },
-        "disks": {
-            d["uuid"]: {"node": f"disk{i}", "device": f"disk{i}-dev"} for i, d in enumerate(spec.get("disks", []))
-        },
+        "disks": {d["uuid"]: boot_ids("disks", i) for i, d in enumerate(spec.get("disks", []))},
     }
+
+
+def portable_layout(devices: dict[str, Any]) -> dict[str, Any]:
+    """The device map without what belongs to this node (taps): what a migration target needs."""
+    layout = {k: v for k, v in devices.items() if k not in ("nics", "disks")}
+    for kind in ("nics", "disks"):
+        layout[kind] = {u: {k: v for k, v in e.items() if k != "tap"} for u, e in devices.get(kind, {}).items()}
+    return layout
+
+
+async def pin_slots(mon: Monitor, devices: dict[str, Any]) -> int | None:
+    """Record the PCI slot of every device in `devices` (and the balloon's, the SCSI controller's) as
+    QEMU placed them; the lowest slot nobody uses, for the device about to be plugged (None: full)."""
+    buses = await mon.cmd("query-pci")
+    placed = [d for bus in buses if bus.get("bus") == 0 for d in bus.get("devices", [])]
+    slot_of = {d.get("qdev_id"): d["slot"] for d in placed if d.get("qdev_id")}
+    for kind in ("nics", "disks"):
+        for entry in devices[kind].values():
+            if entry.get("device") in slot_of:
+                entry["slot"] = slot_of[entry["device"]]
+    devices["balloon"] = slot_of.get("balloon0")
+    devices["scsi"] = slot_of.get("scsi0")
+    used = {d["slot"] for d in placed}
+    return next((slot for slot in range(FIRST_SLOT, LAST_SLOT + 1) if slot not in used), None)
+
+
+def _slot_arg(slot: int | None) -> dict[str, str]:
+    return {"addr": f"{slot:#x}"} if slot is not None else {}
 
 
 def _short(uuid: str) -> str:
     return uuid.replace("-", "")[:8]
 
 
-def nic_add_commands(spec: InstanceSpec, nic: NicSpec, tap: str) -> list[tuple[str, dict[str, Any]]]:
-    """The QMP commands that plug `nic` (its tap ready) into the guest."""
+def nic_add_commands(
+    spec: InstanceSpec, nic: NicSpec, tap: str, slot: int | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The QMP commands that plug `nic` (its tap ready) into the guest, in PCI `slot` if given."""
     params = hvparams(spec)
     netdev = {"type": "tap", "id": f"hnic{_short(nic.uuid)}", "ifname": tap, "script": "no", "downscript": "no"}
     if params["vhost_net"]:
@@ -67,11 +110,11 @@ def nic_add_commands(spec: InstanceSpec, nic: NicSpec, tap: str) -> list[tuple[s
     device = {"driver": model, "id": f"hnic{_short(nic.uuid)}-dev", "netdev": netdev["id"], "mac": nic.mac}
     if params["kernel_path"]:
         device["romfile"] = ""  # as on the command line: no PXE option ROM
-    return [("netdev_add", netdev), ("device_add", device)]
+    return [("netdev_add", netdev), ("device_add", {**device, **_slot_arg(slot)})]
 
 
 def disk_add_commands(
-    spec: InstanceSpec, disk: DiskSpec, path: str, fmt: str, is_block: bool = False
+    spec: InstanceSpec, disk: DiskSpec, path: str, fmt: str, is_block: bool = False, slot: int | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """The QMP commands that plug the disk at `path` into the guest (as the command line would: a
     block device, such as an LV or a DRBD device, through QEMU's `host_device`)."""
@@ -102,6 +145,8 @@ def disk_add_commands(
     device["write-cache"] = "on" if write_cache else "off"
     if model == "scsi-hd":
         device["bus"] = "scsi0.0"
+    else:
+        device.update(_slot_arg(slot))
     return [("blockdev-add", node), ("device_add", device)]
 
 
@@ -134,15 +179,17 @@ async def hotplug_nic(drv: KvmBase, spec: InstanceSpec, nic: NicSpec) -> None:
         if nic.uuid in devices["nics"]:
             raise HypervisorError(f"{spec.name} already has NIC {nic.uuid}")
         tap = netplumb.tap_name(drv.run_root, f"{spec.name}/{nic.uuid}", 0)
-        steps = nic_add_commands(spec, nic, tap)
         await netplumb.plumb([nic], [tap], drv.netns)
         try:
             async with drv.qmp(spec.name) as mon:
+                slot = await pin_slots(mon, devices)
+                steps = nic_add_commands(spec, nic, tap, slot)
                 await _run_all(mon, steps, {"netdev_add": ("netdev_del", {"id": steps[0][1]["id"]})})
         except HypervisorError:
             await netplumb.unplumb([tap], drv.netns)
             raise
-        devices["nics"][nic.uuid] = {"netdev": steps[0][1]["id"], "device": steps[1][1]["id"], "tap": tap}
+        entry = {"netdev": steps[0][1]["id"], "device": steps[1][1]["id"], "tap": tap, "slot": slot}
+        devices["nics"][nic.uuid] = entry
         state["devices"] = devices
         state["taps"] = [*state.get("taps", []), tap]  # forget() removes it with the others
         drv.save(spec.name, state)
@@ -155,11 +202,17 @@ async def hotplug_disk(drv: KvmBase, spec: InstanceSpec, disk: DiskSpec, path: s
         if disk.uuid in devices["disks"]:
             raise HypervisorError(f"{spec.name} already has disk {disk.uuid}")
         fmt = await drv.disk_format(path, disk.params.get("format"))
-        steps = disk_add_commands(spec, disk, path, fmt, is_block_device(path))
-        node = steps[0][1]["node-name"]
         async with drv.qmp(spec.name) as mon:
+            slot = await pin_slots(mon, devices)
+            steps = disk_add_commands(spec, disk, path, fmt, is_block_device(path), slot)
+            node = steps[0][1]["node-name"]
             await _run_all(mon, steps, {"blockdev-add": ("blockdev-del", {"node-name": node})})
-        devices["disks"][disk.uuid] = {"node": node, "device": steps[1][1]["id"]}
+        plugged = steps[1][1]
+        devices["disks"][disk.uuid] = {
+            "node": node,
+            "device": plugged["id"],
+            "slot": slot if "addr" in plugged else None,
+        }
         state["devices"] = devices
         drv.save(spec.name, state)
 
@@ -188,6 +241,7 @@ async def unplug(drv: KvmBase, spec: InstanceSpec, kind: str, uuid: str, timeout
         if entry is None:
             raise HypervisorError(f"{spec.name} has no {kind[:-1]} {uuid} plugged in")
         async with drv.qmp(spec.name) as mon:
+            await pin_slots(mon, devices)  # the others stay where they are: the gap is part of the layout
             await mon.cmd("device_del", {"id": entry["device"]})
             await _wait_released(mon, spec.name, entry["device"], timeout)
             if kind == "nics":

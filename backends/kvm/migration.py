@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from backends.kvm import proc
-from backends.kvm.argv import hvparams
+from backends.kvm.argv import hvparams, running_devices
 from backends.kvm.driver import KvmBase
 from backends.kvm.policy import Limits, initial_parameters, limits_from_hvparams
 from backends.kvm.qmp import Monitor
@@ -47,6 +47,12 @@ def _free_port(address: str) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return sock.getsockname()[1]
+
+
+def disk_node(state: dict[str, Any], disk: Any) -> str:
+    """The block node of `disk` in this guest: its hotplug id, or the command line's `disk<N>`."""
+    entry = (state.get("devices") or {}).get("disks", {}).get(disk.uuid) or {}
+    return str(entry.get("node") or f"disk{disk.index}")
 
 
 def runs_tcg(state: dict[str, Any]) -> bool:
@@ -120,6 +126,8 @@ class KvmMigration(KvmBase):
                 return info
 
             extra = {"created_disks": created, "migration": {"role": "target"}}
+            if facts.layout:  # the source's ids and slots, and this node's taps: what a later hotplug finds
+                extra["devices"] = running_devices(spec, facts.layout, facts.taps)
             return await self.spawn(spec, facts, extra, setup=setup)
         except Exception:
             await self.forget(spec.name)
@@ -162,8 +170,9 @@ class KvmMigration(KvmBase):
 
     async def _export_disks(self, mon: Monitor, spec: InstanceSpec, address: str) -> dict[str, Any]:
         port = await self._start_nbd_server(mon, spec, address)
+        state = self.load(spec.name) or {}
         for disk in local_disks(spec):
-            export = {"type": "nbd", "id": f"mig-disk{disk.index}", "node-name": f"disk{disk.index}"}
+            export = {"type": "nbd", "id": f"mig-disk{disk.index}", "node-name": disk_node(state, disk)}
             export.update({"name": f"disk{disk.index}", "writable": True})
             await mon.cmd("block-export-add", export)
         return {"nbd_port": port, "nbd_exports": [f"disk{d.index}" for d in local_disks(spec)]}
@@ -248,7 +257,7 @@ class KvmMigration(KvmBase):
             server = {"type": "inet", "host": target_address, "port": str(info["nbd_port"])}
             node = {"driver": "nbd", "node-name": f"mig-disk{disk.index}", "server": server}
             node["export"] = f"disk{disk.index}"
-            job = {"job-id": f"mig-disk{disk.index}", "device": f"disk{disk.index}"}
+            job = {"job-id": f"mig-disk{disk.index}", "device": disk_node(state, disk)}
             job.update({"target": f"mig-disk{disk.index}", "sync": "full", "auto-dismiss": False})
             steps += [("blockdev-add", node), ("blockdev-mirror", job)]
         if not disks:

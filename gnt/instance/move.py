@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 STATUS_WAIT = 0.25
 PROGRESS_INTERVAL = 1.0
 MIGRATION_TIMEOUT = proc.Timeout.MIGRATION.value
+#: what a node's instance_info reports in `extra` when a guest's devices are not where its config puts
+#: them (kvm after a hotplug), and the hvparam the target's accept gets it back in (backends.kvm.argv)
+DEVICE_LAYOUT = "device_layout"
 
 
 class MoveKind(enum.StrEnum):
@@ -115,13 +118,25 @@ class InstanceMove:
             spec.disks = disks_for_node(self.lu.cfg, self.instance, node.uuid)
         return spec
 
-    def _mode_spec(self, node: Node | None, live: bool) -> Any:
+    def _mode_spec(self, node: Node | None, live: bool, layout: dict[str, Any] | None = None) -> Any:
         """The spec with the mode this move uses as its `migration_mode` (an op's --non-live overrides
         the hvparam): a target that listens differently for each mode (xen: xl migrate against xl
-        restore) learns it at accept."""
+        restore) learns it at accept. `layout` is the source's device layout, for the target."""
         spec = self._spec(node)
         spec.hvparams = {**(spec.hvparams or {}), "migration_mode": "live" if live else "non-live"}
+        if layout:
+            spec.hvparams[DEVICE_LAYOUT] = layout
         return spec
+
+    async def source_device_layout(self) -> dict[str, Any] | None:
+        """The device layout the guest runs with on the source, when it differs from what its config's
+        command line gives (kvm, after a hotplug: other device ids and PCI slots). The target must
+        build the same, or QEMU refuses the migration stream or hands the guest the wrong device."""
+        query = proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
+        result = await self.rpc.instance_info(self._at(self.source), query)
+        if result.failed or not result.payload:
+            return None
+        return (result.payload.get("extra") or {}).get(DEVICE_LAYOUT)  # type: ignore[no-any-return]
 
     async def point_config_at_target(self) -> None:
         if self.mirrored:  # the old primary keeps the other side of the mirror
@@ -168,7 +183,8 @@ class InstanceMove:
                 raise
         feedback(f"* preparing {dst.name} to accept the instance")
         target_ip = dst.secondary_ip or dst.primary_ip  # the replication network
-        accept = proc.AcceptInstanceArgs(self._mode_spec(dst, live), target_ip)
+        layout = await self.source_device_layout()
+        accept = proc.AcceptInstanceArgs(self._mode_spec(dst, live, layout), target_ip)
         accepted = await self.rpc.accept_instance(self._at(dst), accept)
         if accepted.failed:
             await self._close_window(keep=self.source, drop=dst)

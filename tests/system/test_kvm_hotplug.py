@@ -9,16 +9,18 @@ import subprocess
 import uuid
 
 import pytest
-from guest_console import GuestConsole, wait_ready
+from guest_console import GuestConsole, read_log, wait_ready
 from kvmtest import make_disk, make_spec, run
+from test_kvm_migration import assert_counter_continues, migrate
 
+from backends.kvm.migration import disk_node
 from gnt.errors import HypervisorError
-from gnt.runtime import NicSpec
+from gnt.runtime import MigrationPhase, NicSpec, RunState
 
 
-async def _guest(node, spec, command: str) -> str:  # type: ignore[no-untyped-def]
+async def _guest(node, spec, command: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
     async with GuestConsole(node.driver.paths_for(spec.name).serial) as console:
-        return await console.check(command, timeout=60)
+        return await console.check(command, timeout=timeout)
 
 
 def _peripherals(node, spec) -> set[str]:  # type: ignore[no-untyped-def]
@@ -98,3 +100,52 @@ def test_balloon_sets_the_runtime_memory(make_node) -> None:  # type: ignore[no-
     run(node.driver.stop(spec, 0, force=True))
     with pytest.raises(HypervisorError, match="is not running"):
         run(node.driver.balloon_memory(spec, 64))
+
+
+def test_a_guest_migrates_live_after_a_nic_and_a_disk_were_hotplugged(make_node, netns) -> None:  # type: ignore[no-untyped-def]
+    """After a hotplug the guest's devices are not where its config's command line puts them (other
+    ids, other PCI slots); the target gets the source's layout and the guest carries on there."""
+    src, dst = make_node(netns), make_node(netns)
+    nic0 = NicSpec("n0", "aa:00:00:00:31:01", mode="bridged", link="br0")
+    spec = make_spec(nics=[nic0], args="gnt.ip=10.8.0.2/24")
+    run(src.driver.start(spec))
+    src_log_path = src.driver.paths_for(spec.name).serial_log
+    run(wait_ready(src_log_path))
+    assert "eth1" not in run(_guest(src, spec, "ls /sys/class/net"))  # the guest is up and answers
+
+    path = os.path.join(src.disk_dir(), "hot-shared.img")
+    disk = make_disk(path, "sharedfile", size=16, index=0)
+    run(src.driver.hotplug_disk(spec, disk, path))
+    nic1 = NicSpec(str(uuid.uuid4()), "aa:00:00:00:31:02", mode="bridged", link="br0")
+    run(src.driver.hotplug_nic(spec, nic1))
+    listing = run(
+        _guest(
+            src,
+            spec,
+            # a TCG guest on a busy machine is slow to fork: few iterations, and time for them
+            "for i in $(seq 90); do [ -e /sys/block/vda ] && [ -e /sys/class/net/eth1 ] && break; sleep 1; done;"
+            " ls /sys/block /sys/class/net",
+            timeout=240,
+        ),
+        timeout=300,
+    )
+    assert "vda" in listing and "eth1" in listing, listing
+    run(_guest(src, spec, "echo hot-data > /tmp/d; dd if=/tmp/d of=/dev/vda bs=512 count=1 conv=fsync 2>&1"))
+
+    spec.disks, spec.nics = [disk], [nic0, nic1]  # the config after modify --hotplug
+    layout = run(src.driver.instance_info(spec.name)).extra["device_layout"]
+    assert layout["disks"][disk.uuid]["node"] == disk_node(src.driver.load(spec.name), disk) != "disk0"
+    spec.hvparams["device_layout"] = layout  # what the master passes on to the target's accept
+    status = migrate(src, dst, spec)
+    assert status.phase == MigrationPhase.COMPLETED, status.message
+    src_log = read_log(src_log_path) if os.path.exists(src_log_path) else ""
+    assert run(dst.driver.instance_info(spec.name)).state == RunState.RUNNING
+    assert_counter_continues(src_log or "GNT-COUNTER 1", dst, spec.name)
+    out = run(_guest(dst, spec, "cat /sys/class/net/eth1/address; echo 3 > /proc/sys/vm/drop_caches;"
+                                " dd if=/dev/vda bs=512 count=1 2>/dev/null"))  # fmt: skip
+    assert "aa:00:00:00:31:02" in out and "hot-data" in out
+    # the target knows the devices by the source's ids: a later unplug there finds them
+    assert {f"hnic{nic1.uuid[:8]}-dev", layout["disks"][disk.uuid]["device"]} <= _peripherals(dst, spec)
+    run(dst.driver.unplug_nic(spec, nic1))
+    assert "eth1" not in run(_guest(dst, spec, "sleep 1; ls /sys/class/net"))
+    run(dst.driver.stop(spec, 0, force=True))
