@@ -76,6 +76,8 @@ class InstanceMove:
         self.source = source
         self.target = target
         self.rpc = lu.rpc
+        self._source_layout: dict[str, Any] | None = None
+        self._source_seen = False
 
     # -- checks --------------------------------------------------------------------------------
     def check(self, kind: MoveKind) -> None:
@@ -101,6 +103,9 @@ class InstanceMove:
     async def runtime_state(self, node: Node) -> str | None:
         query = proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
         info = (await self.rpc.instance_info(self._at(node), query)).get("Cannot get instance information")
+        if node.uuid == self.source.uuid:  # the instance is locked: its devices stay as they are now
+            self._source_layout = (info or {}).get("extra", {}).get(DEVICE_LAYOUT)
+            self._source_seen = True
         return info["state"] if info else None
 
     # -- shared steps --------------------------------------------------------------------------
@@ -131,12 +136,11 @@ class InstanceMove:
     async def source_device_layout(self) -> dict[str, Any] | None:
         """The device layout the guest runs with on the source, when it differs from what its config's
         command line gives (kvm, after a hotplug: other device ids and PCI slots). The target must
-        build the same, or QEMU refuses the migration stream or hands the guest the wrong device."""
-        query = proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
-        result = await self.rpc.instance_info(self._at(self.source), query)
-        if result.failed or not result.payload:
-            return None
-        return (result.payload.get("extra") or {}).get(DEVICE_LAYOUT)  # type: ignore[no-any-return]
+        build the same, or QEMU refuses the migration stream or hands the guest the wrong device.
+        From the check's instance_info when there was one."""
+        if not self._source_seen:
+            await self.runtime_state(self.source)
+        return self._source_layout
 
     async def point_config_at_target(self) -> None:
         if self.mirrored:  # the old primary keeps the other side of the mirror

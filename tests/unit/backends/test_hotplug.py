@@ -123,3 +123,36 @@ def test_kvm_device_map_finds_boot_time_devices_by_uuid() -> None:
     devices = kvm_hotplug.device_map(state)
     assert devices["nics"]["n1"] == {"netdev": "nic1", "device": "nic1-dev", "tap": "t1"}
     assert devices["disks"]["d0"] == {"node": "disk0", "device": "disk0-dev"}
+
+
+class _PciMonitor:
+    """A QMP monitor that answers query-pci with devices at the given (slot, qdev id) places."""
+
+    def __init__(self, placed: list[tuple[int, str]]) -> None:
+        self.placed = placed
+
+    async def cmd(self, command: str, args: dict | None = None) -> Any:
+        assert command == "query-pci"
+        return [{"bus": 0, "devices": [{"slot": slot, "qdev_id": qdev} for slot, qdev in self.placed]}]
+
+
+@async_test
+async def test_kvm_pin_slots_records_where_each_device_sits_and_the_first_free_slot() -> None:
+    """The first hotplug pins every device's slot (a migration target must put them in the same
+    places) and the new device goes in the lowest slot nobody uses."""
+    state = {"spec": {"nics": [{"uuid": "n0"}], "disks": [{"uuid": "d0"}]}, "taps": ["gnt1"]}
+    devices = kvm_hotplug.device_map(state)
+    placed = [(0, ""), (1, ""), (3, "disk0-dev"), (4, "nic0-dev"), (5, "balloon0"), (7, "hnicabc-dev")]
+    free = await kvm_hotplug.pin_slots(_PciMonitor(placed), devices)  # type: ignore[arg-type]
+    assert devices["disks"]["d0"]["slot"] == 3 and devices["nics"]["n0"]["slot"] == 4
+    assert devices["balloon"] == 5 and devices["scsi"] is None
+    assert free == 6
+    assert kvm_hotplug.portable_layout(devices)["nics"]["n0"] == {"netdev": "nic0", "device": "nic0-dev", "slot": 4}
+
+
+def test_kvm_hotplug_commands_put_the_device_in_the_slot_given() -> None:
+    (_, device) = kvm_hotplug.nic_add_commands(_kvm_spec(), NIC, "gnt123", slot=6)[1]
+    assert device["addr"] == "0x6"
+    disk = DiskSpec("d1-uuid-0000", 1, 16, "file")
+    (_, device) = kvm_hotplug.disk_add_commands(_kvm_spec(), disk, "/srv/d1", "raw", slot=9)[1]
+    assert device["addr"] == "0x9"

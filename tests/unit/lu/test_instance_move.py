@@ -118,3 +118,29 @@ def test_evacuate_submits_one_move_per_instance_choosing_migrate_or_failover(har
 def test_evacuate_to_the_same_node_is_refused(harness: Harness) -> None:
     with pytest.raises(OpPrereqError, match="Can't evacuate a node to itself"):
         harness.run(OpNodeEvacuate(node_name="node1", remote_node="node1"), LUNodeEvacuate)
+
+
+def test_the_target_gets_the_device_layout_the_source_runs_with(harness: Harness) -> None:
+    """After a hotplug (kvm) the guest's device ids and PCI slots are not what the config's command
+    line gives; the source reports them and the target's accept must receive them."""
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    src = harness.nodes["node1"]
+    layout = {"nics": {"n1": {"netdev": "hnic1", "device": "hnic1-dev", "slot": 5}}, "disks": {}, "balloon": 4}
+    plain_info = src.do_instance_info
+
+    def info_with_layout(args: object) -> dict | None:
+        info = plain_info(args)
+        return None if info is None else {**info, "extra": {"device_layout": layout}}
+
+    src.do_instance_info = info_with_layout  # type: ignore[method-assign]
+    harness.run(migrate(), LUInstanceMigrate)
+    (accept,) = [args for name, args in harness.nodes["node2"].calls if name == "accept_instance"]
+    assert accept.instance.hvparams["device_layout"] == layout
+    assert src.names().count("instance_info") == 1  # the check's answer is used, no second call
+
+
+def test_a_guest_without_a_changed_layout_sends_none(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    harness.run(migrate(), LUInstanceMigrate)
+    (accept,) = [args for name, args in harness.nodes["node2"].calls if name == "accept_instance"]
+    assert "device_layout" not in accept.instance.hvparams
