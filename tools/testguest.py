@@ -45,6 +45,7 @@ MODULES = (
     "drivers/virtio/virtio_pci_modern_dev.ko",
     "drivers/virtio/virtio_pci_legacy_dev.ko",
     "drivers/virtio/virtio_pci.ko",
+    "drivers/virtio/virtio_balloon.ko",  # gnt-instance modify -m: the guest gives the memory back
     "drivers/block/virtio_blk.ko",
     "net/core/failover.ko",
     "drivers/net/net_failover.ko",

@@ -5,7 +5,9 @@ netdev and no device behind."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -16,6 +18,8 @@ from test_kvm_migration import assert_counter_continues, migrate
 from backends.kvm.migration import disk_node
 from gnt.errors import HypervisorError
 from gnt.runtime import MigrationPhase, NicSpec, RunState
+
+MIB = 1024 * 1024
 
 
 async def _guest(node, spec, command: str, timeout: float = 60) -> str:  # type: ignore[no-untyped-def]
@@ -90,13 +94,26 @@ def test_a_failed_nic_hotplug_leaves_nothing_behind(make_node, netns) -> None:  
     run(node.driver.stop(spec, 0, force=True))
 
 
-def test_balloon_sets_the_runtime_memory(make_node) -> None:  # type: ignore[no-untyped-def]
+def _mem_total_kib(node, spec) -> int:  # type: ignore[no-untyped-def]
+    out = run(_guest(node, spec, "grep MemTotal /proc/meminfo"))
+    return int(re.search(r"MemTotal:\s+(\d+) kB", out).group(1))  # type: ignore[union-attr]
+
+
+def test_balloon_sets_the_runtime_memory_and_the_guest_gives_it_back(make_node) -> None:  # type: ignore[no-untyped-def]
     node = make_node()
     spec = make_spec(memory=128)
     run(node.driver.start(spec))
+    run(wait_ready(node.driver.paths_for(spec.name).serial_log))
+    before = _mem_total_kib(node, spec)
     run(node.driver.balloon_memory(spec, 96))
     assert run(node.driver.instance_info(spec.name)).memory == 96
     assert "balloon0" in _peripherals(node, spec)
+    # the guest's virtio_balloon driver inflates: QEMU sees 96 MiB, the guest 32 MiB less
+    deadline = time.monotonic() + 60
+    while run(node.driver.command(spec.name, "query-balloon"))["actual"] != 96 * MIB:
+        assert time.monotonic() < deadline, "the guest never inflated its balloon"
+        time.sleep(0.5)
+    assert before - _mem_total_kib(node, spec) >= 31 * 1024
     run(node.driver.stop(spec, 0, force=True))
     with pytest.raises(HypervisorError, match="is not running"):
         run(node.driver.balloon_memory(spec, 64))
