@@ -196,7 +196,7 @@ class Receiver:
     def _receive(self, tls: ssl.SSLSocket, stream: Any) -> None:
         flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if self.export_dir else 0)
         try:
-            fd = os.open(self.path, flags, 0o600)
+            fd = disk_stream.open_target(self.path, flags, direct=self.compress == "none")
             try:
                 sink = disk_stream.Sink(fd, self.compress, self.limit, self._progress)
                 digest = disk_stream.receive_stream(stream, sink)

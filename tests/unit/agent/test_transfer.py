@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mmap
 import os
 import ssl
 import struct
@@ -314,3 +315,29 @@ def test_inflating_never_yields_more_than_one_frame_at_a_time() -> None:
     assert len(bomb) < 256 * 1024
     pieces = list(transfer._inflated(zlib.decompressobj(wbits=31), bomb))
     assert max(len(p) for p in pieces) <= transfer._MAX_FRAME and sum(map(len, pieces)) == 64 * MIB
+
+
+def test_a_direct_write_target_takes_aligned_blocks_directly_and_an_unaligned_tail_buffered(tmp_path: Path) -> None:
+    """The receiver writes uncompressed blocks with O_DIRECT (no page-cache copy); the stream's tail
+    is not a multiple of the alignment, so the descriptor falls back to buffered writes for it."""
+    from agent import disk_stream
+
+    target = tmp_path / "disk"
+    target.write_bytes(b"")
+    fd = disk_stream.open_target(str(target), os.O_WRONLY, direct=True)
+    try:
+        sink = disk_stream.Sink(fd, "none", None, lambda n: None)
+        if not sink.direct:
+            pytest.skip("this file system refuses O_DIRECT")
+        block = memoryview(mmap.mmap(-1, 2 * MIB))
+        data = os.urandom(2 * MIB)
+        block[:] = data
+        sink.take(block, MIB)
+        assert sink.direct
+        sink.take(block[MIB:], MIB - 100)  # the tail
+        assert not sink.direct
+        digest = sink.finish()
+    finally:
+        os.close(fd)
+    written = data[:MIB] + data[MIB : 2 * MIB - 100]
+    assert target.read_bytes() == written and digest == hashlib.sha256(written).hexdigest()
