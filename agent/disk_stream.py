@@ -8,8 +8,9 @@ reader's buffer copies, TLS through memory BIOs in small pieces, and each end do
 TLS and write one after the other. Here each end is a plain blocking TLS socket and two threads:
 the sender reads and hashes the next block while the last one is encrypted and sent; the receiver
 decrypts into a block while the one before is hashed and written. Every costly call (read, write,
-SHA-256, TLS) releases the GIL, so the two threads use two cores; blocks are a few reused buffers
-(no allocation, no copy beyond the kernel's and the cipher's).
+SHA-256, TLS) releases the GIL, so the two threads use two cores; blocks are a few reused,
+page-aligned buffers (no allocation, no copy beyond the kernel's and the cipher's), and the receiver
+writes uncompressed blocks with O_DIRECT (`Sink`).
 
 The wire format is unchanged: the token line, then frames of a 4-byte big-endian length and that
 many bytes (optionally gzip), a zero length at the end; the receiver answers `ok BYTES SHA256` or
