@@ -427,6 +427,10 @@ class OpInstanceSetParams(OpCode):
     osparams_private: dict[str, Any] = _f(
         {}, "Private OS parameters to change (stored, shown as <redacted>)", os_secrets.check_hidden_params
     )
+    os_name: str | None = _f(
+        None, "New OS name (no reinstall; checked on the primary node unless force)", os_checks.optional_os_name
+    )
+    force_variant: bool = _f(False, "Allow an OS variant the OS does not list")
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
     disks: list[Any] = _f([], "Disk changes: [[add, -1 or N, {size, mode, name}] | [remove, -1 or N, {}], ...]")

@@ -527,9 +527,19 @@ def failover(
     default=None,
     help="key=value,... private OS parameters: stored, shown as <redacted>",
 )
+@click.option(
+    "-o", "--os-type", "os_type", default=None, help="Record a new OS (NAME or NAME+VARIANT); reinstall to use it"
+)
+@click.option("--force-variant", is_flag=True, help="Accept an OS variant the OS does not list")
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
-@click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
+@click.option(
+    "--disk",
+    "disks",
+    multiple=True,
+    help="add:size=SIZE[,mode=,name=] | N:add,size=SIZE | ID:modify,mode=,name= | ID:remove | remove"
+    " | [N:]attach,name=NAME|uuid=UUID | ID:detach (ID: index, name, uuid)",
+)
 @click.option(
     "--net",
     "nets",
@@ -554,6 +564,8 @@ def modify(
     hvparams: str | None,
     osparams: str | None,
     osparams_private: str | None,
+    os_type: str | None,
+    force_variant: bool,
     offline: bool,
     online: bool,
     disks: tuple[str, ...],
@@ -587,6 +599,10 @@ def modify(
       gnt-instance modify --new-primary node2 inst1
       gnt-instance modify -t drbd -n node2 inst1
       gnt-instance modify --os-parameters-private root_password=s3cret inst1
+      gnt-instance modify -o debootstrap+default inst1
+      gnt-instance modify --disk 0:modify,name=root,mode=ro inst1
+      gnt-instance modify --disk 1:detach inst1
+      gnt-instance modify --disk attach:name=data inst2
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
@@ -601,6 +617,8 @@ def modify(
         hvparams={k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
         osparams=parse_keyval(osparams or "", "-O"),
         osparams_private=parse_keyval(osparams_private or "", "--os-parameters-private"),
+        os_name=os_type,
+        force_variant=force_variant,
         force=force,
         offline=True if offline else (False if online else None),
         disks=parse_disk_changes(disks),
@@ -624,6 +642,8 @@ def modify(
             "Please don't forget that most parameters take effect only at the next (re)start of the instance"
             " initiated by ganeti; restarting from within the instance will not be enough."
         )
+        if any(key == "os_name" for key, _ in result[0]):
+            print(f"The new OS is installed only by a reinstall: gnt-instance reinstall {name}")
 
 
 @main.command(context_settings=CONTEXT)

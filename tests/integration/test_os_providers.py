@@ -181,3 +181,41 @@ def test_rapi_lists_the_oses_as_gnt_os_list_does(cluster: VCluster) -> None:
         assert by_name["noop"]["node_status"]["node1"][0][0] == str(DEBIAN_NOOP)
     finally:
         cluster.ok("gnt-os", "modify", "--blacklisted=no", "noop")
+
+
+def test_modify_os_type_records_the_os_that_the_next_reinstall_installs(cluster: VCluster) -> None:
+    from tests.integration.test_rapi import ADMIN, Rapi
+    from tests.integration.vcluster import wait_for
+
+    cluster.ok(*ADD_FILE, "-o", "noop", "inst")
+    try:
+        for argv, message in (
+            (["-o", "rec"], "OS name must include a variant"),
+            (["-o", "rec+huge"], "Unsupported OS variant"),
+            (["-o", "nosuch"], "OS 'nosuch' not in supported OS list for node node2"),
+            (["-o", "bad os"], "is not a valid OS name"),
+        ):
+            result = cluster.run("gnt-instance", "modify", *argv, "inst")
+            assert result.rc == 1 and message in result.err, (argv, result.text)
+            assert cluster.instance_field("inst", "os") == "noop"
+        out = cluster.ok("gnt-instance", "modify", "-o", "rec+small", "inst")
+        assert " - os_name -> rec+small" in out and "gnt-instance reinstall inst" in out
+        assert cluster.instance_field("inst", "os") == "rec+small"
+        cluster.ok("gnt-instance", "reinstall", "-f", "inst")
+        (disk,) = (cluster.dir / "node2/srv/gnt/file-storage/inst").iterdir()
+        assert "OS_VARIANT=small" in disk.read_bytes().decode(errors="replace")
+        cluster.ok("gnt-instance", "modify", "-o", "rec+huge", "--force-variant", "inst")
+        assert cluster.instance_field("inst", "os") == "rec+huge"
+        users = cluster.dir / "node1/var/lib/gnt/rapi/users"
+        users.parent.mkdir(parents=True, exist_ok=True)
+        users.write_text("admin s3cret write\nreader r3ad\n")
+        users.chmod(0o600)
+        rapi = Rapi(cluster)
+        status, job_id = rapi.call("PUT", "/2/instances/inst/modify", {"os_name": "noop"}, user=ADMIN)
+        assert status == 200, job_id
+        wait_for(lambda: rapi.call("GET", f"/2/jobs/{job_id}", user=ADMIN)[1]["status"] == "success", 20)
+        assert cluster.instance_field("inst", "os") == "noop"
+        status, body = rapi.call("PUT", "/2/instances/inst/modify", {"os_name": "no/such"}, user=ADMIN)
+        assert status == 400 and "is not a valid OS name" in body["explain"]
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "inst")
