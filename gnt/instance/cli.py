@@ -113,24 +113,41 @@ def parse_nics(values: tuple[str, ...], no_nics: bool) -> list[dict[str, Any]]:
     return [nics[i] for i in sorted(nics)]
 
 
+_DISK_ACTIONS = ("add", "remove", "modify", "attach", "detach")
+
+
 def parse_disk_changes(values: tuple[str, ...]) -> list[list[Any]]:
-    """modify --disk as Ganeti writes it, into OP_INSTANCE_SET_PARAMS' [[action, index, params], ...]:
-    `add:size=1G`, `N:add,size=1G` (insert at N), `N:remove`, `remove` (the last disk)."""
+    """modify --disk as Ganeti writes it, into OP_INSTANCE_SET_PARAMS' [[action, ident, params], ...]:
+    `add:size=1G` or `N:add,size=1G` (insert at N), `attach:name=X` or `N:attach,uuid=U`,
+    `ID:modify,mode=ro,name=X` (or just `ID:mode=ro`), `ID:remove`, `ID:detach`, `remove` and
+    `detach` (the last disk); ID is an index, a disk name or a uuid (resolved by the master)."""
     changes: list[list[Any]] = []
     for value in values:
         ident, params = parse_ident_keyval(value, "--disk")
-        if ident in ("add", "remove"):
-            action, index = ident, -1
+        if ident in _DISK_ACTIONS:
+            if ident == "modify":
+                raise ParameterError(f"Which disk to modify? (--disk {value}): ID:modify,mode=ro")
+            action, target = ident, -1
         else:
-            index = parse_index(ident, "disk", "--disk", value)
-            action = next((a for a in ("add", "remove") if params.pop(a, None) is True), "modify")
+            flags = [a for a in _DISK_ACTIONS if params.get(a) is True]
+            for flag in flags:
+                del params[flag]
+            if len(flags) > 1:
+                raise ParameterError(f"Cannot {' and '.join(flags)} a disk at the same time (--disk {value})")
+            action = flags[0] if flags else "modify"
+            if action in ("add", "attach") or (ident.isascii() and ident.isdigit()):
+                target = parse_index(ident, "disk", "--disk", value)  # a new disk goes at an index
+            else:
+                target = ident  # a disk's name or uuid
         if action == "add":
             if "size" not in params:
                 raise ParameterError(f"Missing size for the new disk (--disk {value}): add:size=SIZE")
             params["size"] = parse_size(params["size"], "disk size")
-        elif action == "remove" and params:
-            raise ParameterError(f"Removing a disk takes no parameters (--disk {value})")
-        changes.append([action, index, params])
+        elif action in ("remove", "detach") and params:
+            raise ParameterError(f"No settings should be passed when removing or detaching a disk (--disk {value})")
+        elif action == "modify" and not params:
+            raise ParameterError(f"Nothing to change for disk {ident} (--disk {value}): give mode= or name=")
+        changes.append([action, target, params])
     return changes
 
 

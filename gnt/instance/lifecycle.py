@@ -347,7 +347,7 @@ class LUInstanceSetParams(InstanceLU):
             if self.hotplug:
                 await hotplug.apply_nics(self, inst, self.pnode, self.nic_plan, undo)
         if self.disk_plan:
-            changes.extend(await disk_modify.apply(self, self.disk_plan, undo if self.hotplug else None))
+            changes.extend(await disk_modify.apply(self, self.disk_plan, undo, self.hotplug))
         if self.conversion is not None:
             from gnt.instance import convert
 
@@ -383,11 +383,16 @@ class LUInstanceSetParams(InstanceLU):
         if self.nic_plan:
             networks, revert_pools = nic_modify.apply(self.cfg, inst, self.nic_plan)
             extra = [self.cfg.cluster, *networks]  # the cluster: its MAC counter
+        revert_detached = None
+        if self.disk_plan and self.disk_plan.changes_cluster:  # the cluster: its detached disks
+            revert_detached = disk_modify.stage_cluster(self.cfg, self.disk_plan)
+            extra = [self.cfg.cluster, *(o for o in extra if o is not self.cfg.cluster)]
         try:
             await self.cfg.commit([inst, *extra])
         except GntError:
-            if revert_pools is not None:
-                revert_pools()
+            for revert in (revert_pools, revert_detached):
+                if revert is not None:
+                    revert()
             raise
         undo.steps.clear()  # committed: the running guest and the config agree
         if self.disk_plan:
