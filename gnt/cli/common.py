@@ -228,11 +228,36 @@ priority_option = click.option(
 )
 
 
+#: where --print-jobid leaves its answer for run_ops (the context's meta, shared down the command chain)
+PRINT_JOBID = "gnt.print_jobid"
+
+
+def _remember_print_jobid(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[PRINT_JOBID] = True
+    return value
+
+
 def common_job_options(fn: F) -> F:
+    """--submit, --dry-run, --priority and --print-jobid, as every Ganeti command that submits a job
+    takes them (--print-jobid is read by run_ops, so the commands need no parameter for it)."""
     fn = priority_option(fn)
     fn = click.option("--dry-run", is_flag=True, help="Only check the prerequisites")(fn)
     fn = click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")(fn)
+    fn = click.option(
+        "--print-jobid",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_print_jobid,
+        help="Print the job ID as the first line of output (for scripts)",
+    )(fn)
     return fn
+
+
+def print_jobid_requested() -> bool:
+    """Whether the running command was given --print-jobid."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(PRINT_JOBID))
 
 
 PRIORITIES = {"low": 10, "normal": 0, "high": -10}

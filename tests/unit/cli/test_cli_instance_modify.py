@@ -137,3 +137,13 @@ def test_bad_disk_and_os_values_are_one_error_and_no_job(master: Master, argv: l
     result = CliRunner().invoke(instance_cli.main, ["modify", *argv, "inst1"])
     assert result.exit_code != 0 and message in result.output, result.output
     assert master.ops == []
+
+
+def test_print_jobid_puts_the_job_id_first_as_ganeti_does(master: Master) -> None:
+    result = CliRunner().invoke(instance_cli.main, ["modify", "--print-jobid", "-B", "vcpus=2", "inst1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "7" and "Modified instance inst1" in result.output
+    result = CliRunner().invoke(instance_cli.main, ["modify", "--submit", "--print-jobid", "-B", "vcpus=2", "inst1"])
+    assert result.output.splitlines() == ["7", "JobID: 7"]
+    result = CliRunner().invoke(instance_cli.main, ["modify", "--submit", "-B", "vcpus=2", "inst1"])
+    assert result.output.splitlines() == ["JobID: 7"]  # not asked: not printed (nor remembered from before)
