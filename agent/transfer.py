@@ -103,6 +103,8 @@ class Receiver:
     export_dir: str | None = None
     #: a disk: the most bytes it holds (a longer stream is refused rather than growing a file disk)
     limit: int | None = None
+    #: the OS import script the stream is fed to (agent.os_pipe), instead of writing `path` here
+    script: Any = None
     written: int = 0
     done: bool = False
     error: str | None = None
@@ -124,6 +126,8 @@ class Receiver:
             if self.server is not None:
                 self.server.close()
             digest = await self._write(reader)
+            if self.script is not None:  # the disk holds the data once the import script is done
+                await self.script.finish()
             writer.write(f"ok {self.written} {digest}\n".encode())
             await writer.drain()
             self.done = True
@@ -147,7 +151,7 @@ class Receiver:
         digest = hashlib.sha256()
         refusal: str | None = None
         flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if self.export_dir else 0)
-        fd = os.open(self.path, flags, 0o600)
+        fd = self.script.fd if self.script is not None else os.open(self.path, flags, 0o600)
         try:
             while True:
                 (length,) = _FRAME.unpack(await asyncio.wait_for(reader.readexactly(_FRAME.size), IO_TIMEOUT))
@@ -164,9 +168,13 @@ class Receiver:
                     refusal = str(err) if not isinstance(err, OSError) else f"cannot write: {err.strerror or err}"
             if refusal is not None:
                 raise StorageError(refusal)
-            await asyncio.to_thread(os.fsync, fd)
+            if self.script is None:
+                await asyncio.to_thread(os.fsync, fd)
         finally:
-            os.close(fd)
+            if self.script is not None:
+                self.script.close()  # the end of the import script's input
+            else:
+                os.close(fd)
         return digest.hexdigest()
 
     async def _write_frame(self, fd: int, inflate: Any, data: bytes, digest: Any) -> None:
@@ -178,6 +186,8 @@ class Receiver:
             self.written += len(piece)
 
     def fail_cleanup(self) -> None:
+        if self.script is not None:
+            self.script.abort()
         if self.export_dir:
             STAGED.discard(self.export_dir)
             shutil.rmtree(self.export_dir, ignore_errors=True)
@@ -250,7 +260,10 @@ async def disk_receive(args: proc.DiskReceiveArgs) -> dict[str, Any]:
         STAGED.add(staging)
     token = secrets.token_hex(24)
     limit = args.disk.size * 1024 * 1024 if args.disk is not None else None
-    rcv = Receiver(token, target, args.compress, export_dir=staging, limit=limit)
+    script = await _os_script(args, "import", target)
+    if script is not None:
+        limit = None  # a dump in the OS's own format need not be the disk's size
+    rcv = Receiver(token, target, args.compress, export_dir=staging, limit=limit, script=script)
     try:
         rcv.server = await asyncio.start_server(
             rcv.handle, args.listen_address, 0, ssl=certs.server_context(paths.cluster_cert())
@@ -264,6 +277,17 @@ async def disk_receive(args: proc.DiskReceiveArgs) -> dict[str, Any]:
     return {"transfer_id": token, "port": port}
 
 
+async def _os_script(args: Any, kind: str, device: str) -> Any:
+    """The instance OS's import or export script for this end (agent.os_pipe), if the master asked."""
+    if args.os_instance is None:
+        return None
+    if args.disk is None:
+        raise RpcArgumentError(f"an OS {kind} script runs on a disk, not on an export file")
+    from agent import os_pipe
+
+    return await os_pipe.start(kind, args.os_instance, args.disk, device)
+
+
 def _read_chunk(fd: int) -> bytes:
     return os.read(fd, CHUNK)
 
@@ -273,19 +297,24 @@ async def disk_send(args: proc.DiskSendArgs) -> dict[str, Any]:
     _check_compress(args.compress)
     source = await _end_path(args, receiving=False)
     ctx = certs.client_context(paths.cluster_cert())
+    script = await _os_script(args, "export", source)
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(args.address, args.port, ssl=ctx), IO_TIMEOUT)
     except (OSError, TimeoutError) as err:
+        if script is not None:
+            script.abort()
         raise StorageError(f"Cannot connect to the receiving node at {args.address}:{args.port}: {err}") from None
     digest, sent = hashlib.sha256(), 0
     deflate = zlib.compressobj(6, zlib.DEFLATED, 31) if args.compress == "gzip" else None
-    fd = os.open(source, os.O_RDONLY)
+    fd = script.fd if script is not None else os.open(source, os.O_RDONLY)
     try:
         writer.write(args.transfer_id.encode() + b"\n")
         while data := await asyncio.to_thread(_read_chunk, fd):
             digest.update(data)
             sent += len(data)
             await _send_frame(writer, deflate.compress(data) if deflate else data)
+        if script is not None:  # a failed export script never reaches the end marker: no complete dump
+            await script.finish()
         if deflate is not None:
             await _send_frame(writer, deflate.flush())
         await _send_end(writer)
@@ -295,7 +324,10 @@ async def disk_send(args: proc.DiskSendArgs) -> dict[str, Any]:
     except (OSError, TimeoutError, asyncio.IncompleteReadError) as err:
         raise StorageError(f"Disk transfer to {args.address} broke off after {sent} bytes: {err}") from None
     finally:
-        os.close(fd)
+        if script is not None:
+            script.abort()
+        else:
+            os.close(fd)
         writer.close()
     if not answer or answer[0] != "ok":
         raise StorageError(f"The receiving node refused the data: {' '.join(answer[1:]) or 'connection closed'}")

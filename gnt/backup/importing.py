@@ -105,14 +105,15 @@ async def _find_export(lu: LogicalUnit, src_node: str | None, name: str) -> Node
 
 
 async def copy_in(lu: LogicalUnit, source: ImportSource, pnode: Node, disks: list[Any], instance_name: str,
-                  compress: str) -> None:  # fmt: skip
-    """Stream each exported disk into the new instance's disk of the same index."""
+                  compress: str, os_instance: Any = None) -> None:  # fmt: skip
+    """Stream each exported disk into the new instance's disk of the same index; with `os_instance`
+    (an instance with an OS) through the OS's import script, as Ganeti imports."""
     for disk, dump in zip(disks, source.info.dumps, strict=False):
         lu.feedback(f"Importing disk/{disk.index} from {source.node.name}:{source.name}/{dump}")
         await copy_disk(
             lu,
             f"disk/{disk.index}",
             End(source.node, export_name=source.name, export_file=dump),
-            End(pnode, disk=disk, instance_name=instance_name),
+            End(pnode, disk=disk, instance_name=instance_name, os_instance=os_instance),
             compress,
         )
