@@ -81,6 +81,9 @@ async def read_source(lu: LogicalUnit, op: Any) -> ImportSource:
         op.nics = [{k: v for k, v in nic.items() if v} for nic in info.nics]
     op.os_type = op.os_type or info.os or None
     op.osparams = {**{k: _value(v) for k, v in info.osparams.items()}, **op.osparams}
+    given = {*op.osparams, *op.osparams_private, *(op.osparams_secret or {})}  # a name is in one category
+    exported = {k: v for k, v in info.osparams_private.items() if k not in given}
+    op.osparams_private = {**exported, **op.osparams_private}
     if not op.hypervisor or op.hypervisor == info.hypervisor:
         op.hvparams = {**{k: _value(v) for k, v in info.hvparams.items()}, **op.hvparams}
     op.hypervisor = op.hypervisor or info.hypervisor or None

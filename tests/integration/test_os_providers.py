@@ -219,3 +219,34 @@ def test_modify_os_type_records_the_os_that_the_next_reinstall_installs(cluster:
         assert status == 400 and "is not a valid OS name" in body["explain"]
     finally:
         cluster.run("gnt-instance", "remove", "-f", "inst")
+
+
+PIPE_EXPORT = '#!/bin/sh\nenv | grep "^OSP_" | sort\necho "-- $EXPORT_INDEX"\n'
+PIPE_IMPORT = '#!/bin/sh\n{ env | grep "^OSP_" | sort | sed "s/^/import:/"; cat; } > "$IMPORT_DEVICE"\n'
+
+
+def test_export_and_import_run_the_os_scripts_with_private_and_secret_parameters(cluster: VCluster) -> None:
+    """Ganeti's export is what the OS export script writes; its import script restores it."""
+    for node in ("node1", "node2"):
+        d = cluster.dir / node / "srv/gnt/os/pipe"
+        shutil.copytree(cluster.dir / node / "srv/gnt/os/rec", d)
+        (d / "export").write_text(PIPE_EXPORT)
+        (d / "import").write_text(PIPE_IMPORT)
+        (d / "variants.list").unlink()
+        (d / "parameters.list").write_text("token a private one\npw a secret one\n")
+    cluster.ok(*ADD_FILE, "-o", "pipe", "--os-parameters-private", "token=priv1", "inst")
+    try:
+        cluster.ok("gnt-backup", "export", "-n", "node1", "inst")
+        dump = (cluster.dir / "node1/srv/gnt/export/inst/disk0.dump").read_text()
+        assert dump.splitlines() == ["OSP_TOKEN=priv1", "-- 0"]
+        cluster.ok("gnt-instance", "remove", "-f", "inst")
+        cluster.ok("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--no-name-check", "--no-ip-check",
+                   "--no-nics", "--os-parameters-secret", "pw=sec1", "inst")  # fmt: skip
+        (disk,) = (cluster.dir / "node2/srv/gnt/file-storage/inst").iterdir()
+        restored = disk.read_bytes().rstrip(b"\0").decode().splitlines()
+        assert restored == ["import:OSP_PW=sec1", "import:OSP_TOKEN=priv1", "OSP_TOKEN=priv1", "-- 0"]
+        assert "sec1" not in cluster.ok("gnt-job", "info", cluster.ok("gnt-job", "list", "--no-headers",
+                                                                      "-o", "id").split()[-1])  # fmt: skip
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "inst")
+        cluster.run("gnt-backup", "remove", "inst")

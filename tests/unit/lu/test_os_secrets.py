@@ -168,6 +168,7 @@ def test_the_rename_script_gets_the_private_parameters(harness: Harness) -> None
 
 
 def test_the_export_script_gets_the_private_parameters(harness: Harness) -> None:
+    from gnt.backup import exportcfg
     from gnt.backup.export import LUBackupExport
     from gnt.backup.opcodes import OpBackupExport
     from tests.unit.lu.test_backup import _transfers
@@ -182,7 +183,8 @@ def test_the_export_script_gets_the_private_parameters(harness: Harness) -> None
     (receive,) = calls(harness, "disk_receive", "node2")
     assert receive.os_instance is None  # the export file holds what the script wrote
     (final,) = calls(harness, "export_finalize", "node2")
-    assert PRIVATE not in final.config  # config.ini keeps the public parameters only
+    info = exportcfg.read_export(final.config)  # as Ganeti's: private ones travel with the export
+    assert (info.osparams, info.osparams_private) == ({"dhcp": "yes"}, {"key": PRIVATE})
 
 
 def test_the_import_script_gets_the_private_and_secret_parameters_and_keeps_no_secret(harness: Harness) -> None:
@@ -199,3 +201,21 @@ def test_the_import_script_gets_the_private_and_secret_parameters_and_keeps_no_s
     assert [r.os_instance.os for r in receives] == ["noop", "noop"]
     assert [s.os_instance for s in calls(harness, "disk_send", "node2")] == [None, None]
     assert SECRET not in config_text(harness) and PRIVATE in config_text(harness)
+
+
+def test_an_import_takes_the_exported_private_parameters_unless_given(harness: Harness) -> None:
+    from gnt.backup import exportcfg
+    from gnt.objects import Disk, Instance, new_uuid
+    from tests.unit.lu.test_backup import _import, _transfers
+
+    pnode, holder = harness.nodes["node1"], harness.nodes["node2"]
+    _transfers(pnode, holder)
+    exported = Instance(name="imp", os="noop", hypervisor="fake", disk_template="file", osparams_private={"a": "1"})
+    exported.osparams_private["b"] = "2"
+    exported.disks = [Disk(uuid=new_uuid(), size=32, dev_type="file")]
+    holder.do_export_list = lambda args: ["imp"]  # type: ignore[attr-defined]
+    holder.do_export_info = lambda args: exportcfg.export_config(exported, "node2", "none", now=0)  # type: ignore[attr-defined]
+    harness.run(_import(osparams_private={"b": "given"}, osparams_secret={"a": SECRET}), LUInstanceCreate)
+    assert harness.cfg.instance("imp").osparams_private == {"b": "given"}  # a: given as secret this time
+    (receive,) = calls(harness, "disk_receive")
+    assert receive.os_instance.osparams == {"a": SECRET, "b": "given"}
