@@ -135,8 +135,28 @@ def convert_value(value: Any) -> Any:
     return value
 
 
+#: where -v/--verbose of a list command leaves its answer for print_query
+VERBOSE_LIST = "gnt.verbose_list"
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[VERBOSE_LIST] = True
+    return value
+
+
 def list_options(fn: F) -> F:
-    """-o, --no-headers, --separator, --units (as Ganeti's list commands)."""
+    """-o, --no-headers, --separator, --units, -v (as Ganeti's list commands; -v is read by
+    print_query, so the commands need no parameter for it)."""
+    fn = click.option(
+        "-v",
+        "--verbose",
+        "verbose_list",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_verbose,
+        help="Show why a value is missing in words: (unavail), (offline), (nodata), (unknown)",
+    )(fn)
     fn = click.option(
         "--units", type=click.Choice(["h", "m", "g", "t"]), default=None, help="Units for sizes (h=human, m, g, t)"
     )(fn)
