@@ -377,14 +377,14 @@ async def apply(lu: LogicalUnit, plan: Plan, undo: Undo, plug: bool = False) -> 
             await _create(lu, inst, new_specs[disk.uuid], mine)
             if plug:
                 await hotplug.plug_disk(lu, inst, pnode, bd.one_for_node(lu, inst, new_specs[disk.uuid], pnode), mine)
-        for disk, _record in plan.detached:
+        for disk, kept in plan.detached:
             spec = old_specs[disk.uuid]
             if plug:
                 await hotplug.unplug_disk(lu, inst, pnode, spec, mine)
             result = await lu.rpc.blockdev_shutdown(lu.ctx.services.target(pnode), proc.BlockdevArgs(spec, inst.name))
             if result.failed:
                 lu.warning(f"Could not shut down disk {spec.index} of {inst.name} before detaching it: {result.error}")
-            await _rename(lu, pnode, spec, _record.disk.logical_id, mine)
+            await _rename(lu, pnode, spec, kept.disk.logical_id, mine)
         for record, disk in plan.attached:
             spec = new_specs[disk.uuid]
             await _rename(lu, pnode, dataclasses.replace(spec, logical_id=list(record.disk.logical_id)),
@@ -413,9 +413,14 @@ async def _create(lu: LogicalUnit, inst: Any, spec: DiskSpec, undo: Undo) -> Non
 
 def stage_cluster(cfg: ConfigManager, plan: Plan) -> Callable[[], None]:
     """Right before the commit: the cluster's detached disks without the attached ones, with the
-    detached ones; returns how to put the list back if the commit fails."""
+    detached ones; returns how to put the list back if the commit fails. A disk another job
+    attached meanwhile (nothing locks the list between check and commit) fails this job, whose
+    node-side steps the LU then undoes."""
     saved = list(cfg.cluster.detached_disks)
     gone = {record.disk.uuid for record, _ in plan.attached}
+    taken = gone - {r.disk.uuid for r in saved}
+    if taken:
+        raise OpExecError(f"Disk {sorted(taken)[0]} was attached by another job meanwhile; nothing was changed")
     kept = [r for r in saved if r.disk.uuid not in gone]
     cfg.cluster.detached_disks = kept + [record for _, record in plan.detached]
 

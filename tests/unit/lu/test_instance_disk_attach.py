@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from gnt.errors import ECODE_INVAL, ECODE_NOENT, ECODE_STATE, ConfigurationError, OpPrereqError, StorageError
+from gnt.errors import (
+    ECODE_INVAL,
+    ECODE_NOENT,
+    ECODE_STATE,
+    ConfigurationError,
+    OpExecError,
+    OpPrereqError,
+    StorageError,
+)
 from gnt.instance.lifecycle import LUInstanceSetParams
 from gnt.opcodes import OpInstanceSetParams
 from tests.unit.lu.conftest import FILE_DIR, Harness
@@ -194,3 +202,25 @@ def test_verify_knows_a_detached_disk_file_is_no_orphan(renaming: Harness) -> No
     renaming.run(OpClusterVerify(), LUClusterVerify)
     unknown = [line.strip() for line in renaming.log if "is unknown" in line]
     assert unknown == [f"- ERROR: node node1: volume {FILE_DIR}/stray is unknown"]
+
+
+def test_a_disk_another_job_attached_meanwhile_fails_the_job_and_is_moved_back(
+    renaming: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnt.instance import disk_modify
+
+    two_disk_instance(renaming)
+    renaming.run(modify(["detach", 1, {}]), LUInstanceSetParams)
+    uuid = renaming.cfg.cluster.detached_disks[0].disk.uuid
+    original = disk_modify.apply
+
+    async def racing(*args: Any, **kw: Any) -> Any:
+        result = await original(*args, **kw)
+        renaming.cfg.cluster.detached_disks = []  # another job's commit took it
+        return result
+
+    monkeypatch.setattr(disk_modify, "apply", racing)
+    with pytest.raises(OpExecError, match=f"Disk {uuid} was attached by another job meanwhile"):
+        renaming.run(modify(["attach", -1, {"uuid": uuid}]), LUInstanceSetParams)
+    assert len(renaming.cfg.instance("inst1").disks) == 1
+    assert f"{FILE_DIR}/disk1" in _paths(renaming)  # moved back out of the instance directory
