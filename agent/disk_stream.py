@@ -148,9 +148,18 @@ def frames(data: bytes | memoryview) -> Iterator[bytes]:
         yield FRAME.pack(len(piece)) + piece
 
 
-def send_stream(tls: socket.socket, fd: int, token: str, compress: str, progress: Callable[[int], None]) -> str:
+def send_stream(
+    tls: socket.socket,
+    fd: int,
+    token: str,
+    compress: str,
+    progress: Callable[[int], None],
+    before_end: Callable[[], None] | None = None,
+) -> str:
     """Send the token, then everything in `fd` as frames, then the end frame; the SHA-256 of what was
-    read. `progress(n)` is called after each block is on its way."""
+    read. `progress(n)` is called after each block is on its way; `before_end` after the last one and
+    before the end frame (an export script's exit is checked there: a failed one sends no end, so
+    the receiver never takes a partial dump as complete)."""
     digest = hashlib.sha256()
     deflate = zlib.compressobj(6, zlib.DEFLATED, 31) if compress == "gzip" else None
     tls.sendall(token.encode() + b"\n")
@@ -171,6 +180,8 @@ def send_stream(tls: socket.socket, fd: int, token: str, compress: str, progress
         progress(length)
 
     Pipeline(HEADER + CHUNK, "disk-send-read").run(fill, drain)
+    if before_end is not None:
+        before_end()
     if deflate is not None:
         for frame in frames(deflate.flush()):
             tls.sendall(frame)
@@ -202,8 +213,12 @@ class Sink:
     of the stream is read without writing, so the sender gets the reason after its last frame
     instead of a connection reset in the middle."""
 
-    def __init__(self, fd: int, compress: str, limit: int | None, progress: Callable[[int], None]) -> None:
+    def __init__(
+        self, fd: int, compress: str, limit: int | None, progress: Callable[[int], None], durable: bool = True
+    ) -> None:
         self.fd = fd
+        #: a file or device is synced; a pipe (an OS import script's input) cannot be
+        self.durable = durable
         self.limit = limit
         self.progress = progress
         self.digest = hashlib.sha256()
@@ -242,7 +257,8 @@ class Sink:
                 self._buffered()
             self.written += done
         self.progress(self.written)
-        if not self.direct and _SYNC_RANGE is not None and self.written - self._synced >= WRITEBACK_EVERY:
+        behind = self.written - self._synced
+        if self.durable and not self.direct and _SYNC_RANGE is not None and behind >= WRITEBACK_EVERY:
             _SYNC_RANGE(self.fd, self._synced, self.written - self._synced, _SYNC_FILE_RANGE_WRITE)
             self._synced = self.written
 
@@ -250,7 +266,8 @@ class Sink:
         """Raise the refusal if there was one, else make the data durable; the SHA-256 of what was written."""
         if self.refusal is not None:
             raise StorageError(self.refusal)
-        os.fsync(self.fd)
+        if self.durable:
+            os.fsync(self.fd)
         return self.digest.hexdigest()
 
 

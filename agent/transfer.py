@@ -113,6 +113,10 @@ class Receiver:
     export_dir: str | None = None
     #: a disk: the most bytes it holds (a longer stream is refused rather than growing a file disk)
     limit: int | None = None
+    #: the OS import script the stream is fed to (agent.os_pipe), instead of writing `path` here
+    script: Any = None
+    #: the daemon's event loop: the script is waited for there (it is an asyncio child)
+    loop: asyncio.AbstractEventLoop | None = None
     written: int = 0
     done: bool = False
     error: str | None = None
@@ -196,12 +200,20 @@ class Receiver:
     def _receive(self, tls: ssl.SSLSocket, stream: Any) -> None:
         flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if self.export_dir else 0)
         try:
-            fd = disk_stream.open_target(self.path, flags, direct=self.compress == "none")
+            if self.script is not None:
+                fd = self.script.fd
+            else:
+                fd = disk_stream.open_target(self.path, flags, direct=self.compress == "none")
             try:
-                sink = disk_stream.Sink(fd, self.compress, self.limit, self._progress)
+                sink = disk_stream.Sink(fd, self.compress, self.limit, self._progress, durable=self.script is None)
                 digest = disk_stream.receive_stream(stream, sink)
             finally:
-                os.close(fd)
+                if self.script is not None:
+                    self.script.close()  # the end of the import script's input
+                else:
+                    os.close(fd)
+            if self.script is not None:  # the disk holds the data once the import script is done
+                _wait_on_loop(self.loop, self.script.finish())
         except (StorageError, OSError, ValueError) as err:
             self._failed(tls, err)
             return
@@ -232,6 +244,8 @@ class Receiver:
                 disk_stream.shut(sock)
 
     def fail_cleanup(self) -> None:
+        if self.script is not None:
+            self.script.abort()
         if self.export_dir:
             STAGED.discard(self.export_dir)
             shutil.rmtree(self.export_dir, ignore_errors=True)
@@ -280,7 +294,11 @@ async def disk_receive(args: proc.DiskReceiveArgs) -> dict[str, Any]:
         STAGED.add(staging)
     token = secrets.token_hex(24)
     limit = args.disk.size * 1024 * 1024 if args.disk is not None else None
-    rcv = Receiver(token, target, args.compress, export_dir=staging, limit=limit)
+    script = await _os_script(args, "import", target)
+    if script is not None:
+        limit = None  # a dump in the OS's own format need not be the disk's size
+    loop = asyncio.get_running_loop()
+    rcv = Receiver(token, target, args.compress, export_dir=staging, limit=limit, script=script, loop=loop)
     try:
         rcv.listener = socket.create_server((args.listen_address, 0))
     except OSError as err:
@@ -297,19 +315,44 @@ async def disk_send(args: proc.DiskSendArgs) -> dict[str, Any]:
     _check_compress(args.compress)
     source = await _end_path(args, receiving=False)
     ctx = certs.client_context(paths.cluster_cert())
-    sender = Sender(args.address, args.port, args.transfer_id, args.compress)
+    script = await _os_script(args, "export", source)
+    sender = Sender(args.address, args.port, args.transfer_id, args.compress, script, asyncio.get_running_loop())
     try:
         return await _in_thread(sender.run, source, ctx)
     except asyncio.CancelledError:
         sender.stop()
         raise
+    finally:
+        if script is not None:
+            script.abort()  # a no-op once it finished
+
+
+async def _os_script(args: Any, kind: str, device: str) -> Any:
+    """The instance OS's import or export script for this end (agent.os_pipe), if the master asked."""
+    if args.os_instance is None:
+        return None
+    if args.disk is None:
+        raise RpcArgumentError(f"an OS {kind} script runs on a disk, not on an export file")
+    from agent import os_pipe
+
+    return await os_pipe.start(kind, args.os_instance, args.disk, device)
+
+
+def _wait_on_loop(loop: asyncio.AbstractEventLoop | None, coro: Any) -> None:
+    """From a transfer thread, run `coro` (an asyncio child's wait) on the daemon's loop and wait for it."""
+    assert loop is not None
+    asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 class Sender:
     """The sending end, run in a thread of its own (agent.disk_stream); `stop` breaks it off."""
 
-    def __init__(self, address: str, port: int, token: str, compress: str) -> None:
+    def __init__(
+        self, address: str, port: int, token: str, compress: str, script: Any = None, loop: Any = None
+    ) -> None:
         self.address, self.port, self.token, self.compress = address, port, token, compress
+        #: the OS export script whose output is sent instead of the disk (agent.os_pipe), and the loop it runs on
+        self.script, self.loop = script, loop
         self.sent = 0
         self.sock: socket.socket | None = None
 
@@ -319,15 +362,25 @@ class Sender:
             self.sock = ctx.wrap_socket(raw)
         except OSError as err:
             raise StorageError(f"Cannot connect to the receiving node at {self.address}:{self.port}: {err}") from None
-        fd = os.open(source, os.O_RDONLY)
+        fd = self.script.fd if self.script is not None else os.open(source, os.O_RDONLY)
+        before_end = None
+        if self.script is not None:
+            script, loop = self.script, self.loop
+
+            def before_end() -> None:  # a failed export script never reaches the end marker
+                _wait_on_loop(loop, script.finish())
+
         try:
-            digest = disk_stream.send_stream(self.sock, fd, self.token, self.compress, self._progress)
+            digest = disk_stream.send_stream(self.sock, fd, self.token, self.compress, self._progress, before_end)
             reply = disk_stream.read_line(self.sock.makefile("rb"), disk_stream.ANSWER_MAX)
             answer = reply.decode(errors="replace").strip().split(maxsplit=2)
         except (OSError, ValueError) as err:
             raise StorageError(f"Disk transfer to {self.address} broke off after {self.sent} bytes: {err}") from None
         finally:
-            os.close(fd)
+            if self.script is not None:
+                self.script.close()
+            else:
+                os.close(fd)
             disk_stream.close(self.sock)
         if not answer or answer[0] != "ok":
             reason = " ".join(answer[1:]) or "connection closed"

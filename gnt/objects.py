@@ -47,6 +47,17 @@ class Disk:
 
 
 @dataclass
+class DetachedDisk:
+    """A disk taken out of an instance (`modify --disk N:detach`), storage kept, until `--disk
+    attach:name=NAME` gives it to an instance again. Ganeti keeps such disks in its config without
+    an instance; here the cluster object lists them (a rare change: one row)."""
+
+    disk: Disk
+    #: node uuids holding its storage (the instance's primary when it was detached)
+    nodes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Nic:
     uuid: str
     mac: str
@@ -106,6 +117,8 @@ class Cluster(ConfigObject):
     rapi_port: int = constants.DEFAULT_RAPI_PORT
     drain_flag: bool = False
     used_macs: int = 0  # counter for MAC generation
+    #: disks detached from their instance, kept for a later attach (gnt.instance.disk_modify)
+    detached_disks: list[DetachedDisk] = field(default_factory=list)
 
     @property
     def default_hypervisor(self) -> str:

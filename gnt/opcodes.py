@@ -427,9 +427,17 @@ class OpInstanceSetParams(OpCode):
     osparams_private: dict[str, Any] = _f(
         {}, "Private OS parameters to change (stored, shown as <redacted>)", os_secrets.check_hidden_params
     )
+    os_name: str | None = _f(
+        None, "New OS name (no reinstall; checked on the primary node unless force)", os_checks.optional_os_name
+    )
+    force_variant: bool = _f(False, "Allow an OS variant the OS does not list")
     force: bool = _f(False, "Skip safety checks")
     offline: bool | None = _f(None, "Mark offline / online")
-    disks: list[Any] = _f([], "Disk changes: [[add, -1 or N, {size, mode, name}] | [remove, -1 or N, {}], ...]")
+    disks: list[Any] = _f(
+        [],
+        "Disk changes: [[add, -1 or N, {size, mode, name}] | [attach, -1 or N, {name or uuid}]"
+        " | [modify, ID, {mode, name}] | [remove or detach, ID, {}], ...] (ID: index, name or uuid)",
+    )
     nics: list[Any] = _f([], "NIC changes: [[add|remove|modify, index|name|uuid, {mac, ip, mode, link, network}], ...]")
     runtime_mem: int | None = _f(None, "Balloon the running instance to this much memory (MiB)", ck.int_range(1, 2**31))
     pnode: str | None = _f(None, "New primary node (disks not mirrored, instance stopped)", ck.hostname)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gnt.errors import OpExecError
 from gnt.objects import Node
 from gnt.rpc import procedures as proc
-from gnt.runtime import DiskSpec
+from gnt.runtime import DiskSpec, InstanceSpec
 
 if TYPE_CHECKING:
     from gnt.jobs.lu import LogicalUnit
@@ -36,6 +36,9 @@ class End:
     instance_name: str = ""
     export_name: str = ""
     export_file: str = ""
+    #: a disk end read through the OS's export script (sender) or written through its import script
+    #: (receiver), as Ganeti exports and imports; the spec carries the parameters the scripts get
+    os_instance: InstanceSpec | None = None
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class End:
             "instance_name": self.instance_name,
             "export_name": self.export_name,
             "export_file": self.export_file,
+            "os_instance": self.os_instance,
         }
 
 

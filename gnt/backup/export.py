@@ -24,6 +24,7 @@ from gnt.instance.common import build_spec, check_node_online
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.lu import LogicalUnit, register
 from gnt.objects import Node
+from gnt.os.params import script_osparams
 from gnt.rpc import procedures as proc
 
 __all__ = ["LUBackupExport", "LUBackupPrepare", "LUBackupQuery", "LUBackupRemove"]
@@ -129,12 +130,13 @@ class LUBackupExport(TargetNodeLU):
         (await self.rpc.export_remove(self.target(dst), proc.ExportNameArgs(inst.name))).get(
             "Could not clean the export directory"
         )
+        script_spec = self._script_spec()
         for disk in disks:
             self.feedback(f"Exporting disk/{disk.index} from {src.name} to {dst.name}")
             await copy_disk(
                 self,
                 f"disk/{disk.index}",
-                End(src, disk=disk, instance_name=inst.name),
+                End(src, disk=disk, instance_name=inst.name, os_instance=script_spec),
                 End(dst, export_name=inst.name, export_file=exportcfg.dump_name(disk.index)),
                 self.op.compress,
             )
@@ -143,6 +145,16 @@ class LUBackupExport(TargetNodeLU):
         (await self.rpc.export_finalize(self.target(dst), proc.ExportFinalizeArgs(inst.name, config))).get(
             "Could not finalize export"
         )
+
+    def _script_spec(self) -> Any:
+        """What the OS export script runs with (Ganeti exports a disk as its OS's export script
+        writes it), private parameters included; None for an instance without an OS (raw dumps)."""
+        inst = self.instance
+        if not inst.os:
+            return None
+        spec = build_spec(self.cfg.cluster, inst)
+        spec.osparams = script_osparams(self.cfg.cluster, inst.os, inst.osparams, inst.osparams_private)
+        return spec
 
     async def _start(self) -> None:
         inst = self.instance

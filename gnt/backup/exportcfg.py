@@ -21,6 +21,9 @@ from gnt.objects import Instance
 
 EXPORT_VERSION = 0
 SEC_EXPORT, SEC_INSTANCE, SEC_HV, SEC_BE, SEC_OS = "export", "instance", "hypervisor", "backend", "os"
+#: Ganeti's INISECT_OSP_PRIVATE: the private OS parameters travel with the export (a 0600 file in a
+#: 0700 directory of a node, like the config) so that an imported instance can be reinstalled
+SEC_OS_PRIVATE = "os_private"
 
 
 def dump_name(index: int) -> str:
@@ -88,6 +91,7 @@ def export_config(inst: Instance, source: str, compression: str, now: float | No
     cfg[SEC_HV] = {k: _text(v) for k, v in sorted(inst.hvparams.items())}
     cfg[SEC_BE] = {k: _text(v) for k, v in sorted(inst.beparams.items())}
     cfg[SEC_OS] = {k: _text(v) for k, v in sorted(inst.osparams.items())}
+    cfg[SEC_OS_PRIVATE] = {k: _text(v) for k, v in sorted(inst.osparams_private.items())}
     out = io.StringIO()
     cfg.write(out)
     return out.getvalue()
@@ -108,6 +112,7 @@ class ExportInfo:
     beparams: dict[str, str] = field(default_factory=dict)
     hvparams: dict[str, str] = field(default_factory=dict)
     osparams: dict[str, str] = field(default_factory=dict)
+    osparams_private: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
 
 
@@ -157,7 +162,8 @@ def read_export(text: str) -> ExportInfo:
             if ins.get(f"nic{i}_{key}"):
                 nic[key] = ins[f"nic{i}_{key}"]
         info.nics.append(nic)
-    for name, target in ((SEC_HV, info.hvparams), (SEC_BE, info.beparams), (SEC_OS, info.osparams)):
+    sections = ((SEC_HV, info.hvparams), (SEC_BE, info.beparams), (SEC_OS, info.osparams))
+    for name, target in (*sections, (SEC_OS_PRIVATE, info.osparams_private)):
         if cfg.has_section(name):
             target.update(dict(cfg[name]))
     return info

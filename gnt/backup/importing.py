@@ -81,6 +81,9 @@ async def read_source(lu: LogicalUnit, op: Any) -> ImportSource:
         op.nics = [{k: v for k, v in nic.items() if v} for nic in info.nics]
     op.os_type = op.os_type or info.os or None
     op.osparams = {**{k: _value(v) for k, v in info.osparams.items()}, **op.osparams}
+    given = {*op.osparams, *op.osparams_private, *(op.osparams_secret or {})}  # a name is in one category
+    exported = {k: v for k, v in info.osparams_private.items() if k not in given}
+    op.osparams_private = {**exported, **op.osparams_private}
     if not op.hypervisor or op.hypervisor == info.hypervisor:
         op.hvparams = {**{k: _value(v) for k, v in info.hvparams.items()}, **op.hvparams}
     op.hypervisor = op.hypervisor or info.hypervisor or None
@@ -105,14 +108,15 @@ async def _find_export(lu: LogicalUnit, src_node: str | None, name: str) -> Node
 
 
 async def copy_in(lu: LogicalUnit, source: ImportSource, pnode: Node, disks: list[Any], instance_name: str,
-                  compress: str) -> None:  # fmt: skip
-    """Stream each exported disk into the new instance's disk of the same index."""
+                  compress: str, os_instance: Any = None) -> None:  # fmt: skip
+    """Stream each exported disk into the new instance's disk of the same index; with `os_instance`
+    (an instance with an OS) through the OS's import script, as Ganeti imports."""
     for disk, dump in zip(disks, source.info.dumps, strict=False):
         lu.feedback(f"Importing disk/{disk.index} from {source.node.name}:{source.name}/{dump}")
         await copy_disk(
             lu,
             f"disk/{disk.index}",
             End(source.node, export_name=source.name, export_file=dump),
-            End(pnode, disk=disk, instance_name=instance_name),
+            End(pnode, disk=disk, instance_name=instance_name, os_instance=os_instance),
             compress,
         )

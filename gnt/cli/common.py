@@ -135,8 +135,28 @@ def convert_value(value: Any) -> Any:
     return value
 
 
+#: where -v/--verbose of a list command leaves its answer for print_query
+VERBOSE_LIST = "gnt.verbose_list"
+
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[VERBOSE_LIST] = True
+    return value
+
+
 def list_options(fn: F) -> F:
-    """-o, --no-headers, --separator, --units (as Ganeti's list commands)."""
+    """-o, --no-headers, --separator, --units, -v (as Ganeti's list commands; -v is read by
+    print_query, so the commands need no parameter for it)."""
+    fn = click.option(
+        "-v",
+        "--verbose",
+        "verbose_list",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_verbose,
+        help="Show why a value is missing in words: (unavail), (offline), (nodata), (unknown)",
+    )(fn)
     fn = click.option(
         "--units", type=click.Choice(["h", "m", "g", "t"]), default=None, help="Units for sizes (h=human, m, g, t)"
     )(fn)
@@ -228,11 +248,36 @@ priority_option = click.option(
 )
 
 
+#: where --print-jobid leaves its answer for run_ops (the context's meta, shared down the command chain)
+PRINT_JOBID = "gnt.print_jobid"
+
+
+def _remember_print_jobid(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[PRINT_JOBID] = True
+    return value
+
+
 def common_job_options(fn: F) -> F:
+    """--submit, --dry-run, --priority and --print-jobid, as every Ganeti command that submits a job
+    takes them (--print-jobid is read by run_ops, so the commands need no parameter for it)."""
     fn = priority_option(fn)
     fn = click.option("--dry-run", is_flag=True, help="Only check the prerequisites")(fn)
     fn = click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")(fn)
+    fn = click.option(
+        "--print-jobid",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_print_jobid,
+        help="Print the job ID as the first line of output (for scripts)",
+    )(fn)
     return fn
+
+
+def print_jobid_requested() -> bool:
+    """Whether the running command was given --print-jobid."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(PRINT_JOBID))
 
 
 PRIORITIES = {"low": 10, "normal": 0, "high": -10}

@@ -61,10 +61,19 @@ def run_ops(client: Client, ops: list[dict[str, Any]], submit: bool = False, qui
 
         validate_ops(ops)
         raise
+    announce_job(job_id)
     if submit:
         print(f"JobID: {job_id}")
         return None
     return wait_job(client, job_id, quiet)
+
+
+def announce_job(job_id: Any) -> None:
+    """With --print-jobid, the job id as the first line of output, as Ganeti prints it."""
+    from gnt.cli.common import print_jobid_requested
+
+    if print_jobid_requested():
+        print(job_id, flush=True)
 
 
 def follow_jobs(

@@ -7,7 +7,10 @@ from typing import Any
 
 from gnt.units import format_size
 
+#: Ganeti's RSS_DESCRIPTION: a query cell's status (RS_UNKNOWN, RS_NODATA, RS_UNAVAIL, RS_OFFLINE)
+#: as a mark, and in words with a list command's -v
 UNAVAILABLE = {1: "??", 2: "?", 3: "-", 4: "*"}
+UNAVAILABLE_VERBOSE = {1: "(unknown)", 2: "(nodata)", 3: "(unavail)", 4: "(offline)"}
 
 
 def format_value(kind: str, value: Any, units: str) -> str:
@@ -26,11 +29,19 @@ def format_value(kind: str, value: Any, units: str) -> str:
     return str(value)
 
 
-def format_cell(kind: str, cell: list[Any], units: str) -> str:
+def format_cell(kind: str, cell: list[Any], units: str, verbose: bool = False) -> str:
     status, value = cell
     if status != 0:
-        return UNAVAILABLE.get(status, "?")
+        return (UNAVAILABLE_VERBOSE if verbose else UNAVAILABLE).get(status, "?")
     return format_value(kind, value, units)
+
+
+def _verbose() -> bool:
+    """Whether the running list command was given -v (gnt.cli.common.list_options)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get("gnt.verbose_list"))
 
 
 def table(headers: list[str] | None, rows: list[list[str]], numeric: list[bool], separator: str | None) -> list[str]:
@@ -58,8 +69,10 @@ def table(headers: list[str] | None, rows: list[list[str]], numeric: list[bool],
 def print_query(result: dict[str, Any], no_headers: bool, separator: str | None, units: str | None) -> None:
     fields = result["fields"]
     units = units or ("m" if separator is not None else "h")
+    verbose = _verbose()
     rows = [
-        [format_cell(f["kind"], cell, units) for f, cell in zip(fields, row, strict=True)] for row in result["data"]
+        [format_cell(f["kind"], cell, units, verbose) for f, cell in zip(fields, row, strict=True)]
+        for row in result["data"]
     ]
     headers = None if no_headers else [f["title"] for f in fields]
     numeric = [f["kind"] in ("number", "unit") for f in fields]

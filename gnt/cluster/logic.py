@@ -325,6 +325,7 @@ class LUClusterVerify(LogicalUnit):
     def _verify_orphans(self, facts: dict[str, dict[str, Any]]) -> None:
         cfg = self.cfg
         known = {d.logical_id[1] for i in cfg.instances.values() for d in i.disks if len(d.logical_id) > 1}
+        known |= {r.disk.logical_id[1] for r in cfg.cluster.detached_disks if len(r.disk.logical_id) > 1}
         for node_name, data in sorted(facts.items()):
             root = paths.node_root(node_name)
             for path in data.get("disk_files", []):
@@ -348,6 +349,10 @@ class LUClusterVerify(LogicalUnit):
                     for node_uuid in (inst.primary_node, *inst.secondary_nodes):
                         for vg, lv in disk.params.get("children", []):
                             expected.setdefault(cfg.node_name(node_uuid), {})[(vg, lv)] = inst.name
+        for record in cfg.cluster.detached_disks:  # kept for a later attach: known, not orphans
+            if record.disk.dev_type == constants.DT_PLAIN and len(record.disk.logical_id) == 2:
+                for node_uuid in record.nodes:
+                    expected.setdefault(cfg.node_name(node_uuid), {})[tuple(record.disk.logical_id)] = "(detached)"
         for node_name, data in sorted(facts.items()):
             if "volumes_error" in data:
                 self._error("node", node_name, f"cannot list LVM volumes: {data['volumes_error']}", "ENODELVM")

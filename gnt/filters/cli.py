@@ -139,7 +139,6 @@ def info(uuids: tuple[str, ...]) -> None:
 
 @main.command("list", context_settings=CONTEXT)
 @list_options
-@click.option("-v", "--verbose", is_flag=True, help="Verbose output (accepted for Ganeti compatibility)")
 @click.argument("uuids", nargs=-1)
 @handle_errors
 def list_(
@@ -147,7 +146,6 @@ def list_(
     no_headers: bool,
     separator: str | None,
     units: str | None,
-    verbose: bool,
     uuids: tuple[str, ...],
 ) -> None:
     """List filter rules in evaluation order.

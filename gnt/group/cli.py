@@ -259,7 +259,6 @@ def show_ispecs_cmd(include_defaults: bool, groups: tuple[str, ...]) -> None:
 @click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
 @click.option("--sequential", is_flag=True, help="Move the instances one after another (one job)")
 @click.option("--force-failover", is_flag=True, help="Fail over instances instead of migrating them")
-@click.option("--print-jobid", is_flag=True, help="Accepted as in Ganeti (--submit prints the job ID)")
 @common_job_options
 @handle_errors
 def evacuate(
@@ -269,7 +268,6 @@ def evacuate(
     early_release: bool,
     sequential: bool,
     force_failover: bool,
-    print_jobid: bool,
     submit: bool,
     dry_run: bool,
     priority: str,

@@ -22,10 +22,9 @@ global directories first and skips the call when they hold nothing, so a no-op j
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import TYPE_CHECKING
 
-from gnt import paths
+from gnt.hooks.master import master_has_scripts
 from gnt.rpc import procedures as proc
 
 if TYPE_CHECKING:
@@ -35,15 +34,6 @@ if TYPE_CHECKING:
 HPATH_GLOBAL = "global"
 STATUS_SUCCESS, STATUS_ERROR = "success", "error"
 NOT_APPLICABLE = "NOT_APPLICABLE"
-
-
-def _master_has_scripts(phase: str) -> bool:
-    """Whether this (the master's) node has anything in global-<phase>.d (cheap: one directory read)."""
-    try:
-        with os.scandir(os.path.join(paths.hooks_dir(), f"{HPATH_GLOBAL}-{phase}.d")) as entries:
-            return any(True for _ in entries)
-    except OSError:
-        return False
 
 
 def _nodes(hooks: HooksMaster, phase: str, status: str | None) -> list[Node]:
@@ -67,7 +57,7 @@ async def run_global(hooks: HooksMaster, phase: str, status: str | None = None) 
         return
     try:
         nodes = _nodes(hooks, phase, status)
-        if len(nodes) == 1 and not _master_has_scripts(phase):
+        if len(nodes) == 1 and not master_has_scripts(HPATH_GLOBAL, phase):
             return
         env = {**hooks.pre_env, **hooks._common(phase)}
         env["GANETI_HOOKS_PATH"] = HPATH_GLOBAL

@@ -11,7 +11,8 @@ run runs only the pre hooks, as Ganeti's does:
   LU's environment asked again, as `GANETI_POST_*`. Failures are job-log warnings: the change is done.
 
 Ganeti's special hooks run here too: `config-update` (post, on the master, after any opcode whose
-execution committed a config change; the LU's pre environment), and the LU's `hooks_callback`
+execution committed a config change; the LU's pre environment; skipped without a call when the
+master's `config-update-post.d` holds nothing), and the LU's `hooks_callback`
 sees each phase's per-node answers (cluster verify turns failed post scripts into its own errors).
 
 Every script also gets Ganeti's common variables (GANETI_HOOKS_VERSION, GANETI_HOOKS_PATH,
@@ -21,8 +22,10 @@ its own GANETI_DATA_DIR and PATH). Offline nodes are skipped.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
+from gnt import paths
 from gnt.errors import HooksAbort
 from gnt.rpc import procedures as proc
 
@@ -35,6 +38,16 @@ PHASE_PRE, PHASE_POST = "pre", "post"
 #: Ganeti's HOOKS_NAME_CFGUPDATE: run on the master after an opcode changed the config
 HPATH_CONFIG_UPDATE = "config-update"
 HKR_SKIP, HKR_FAIL, HKR_SUCCESS = 0, 1, 2
+
+
+def master_has_scripts(hpath: str, phase: str) -> bool:
+    """Whether this (the master's) node has anything in `<hpath>-<phase>.d`: hooks that run on the
+    master alone are skipped without an RPC when it has none (one directory read per opcode)."""
+    try:
+        with os.scandir(os.path.join(paths.hooks_dir(), f"{hpath}-{phase}.d")) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
 
 
 def _prefixed(prefix: str, env: dict[str, Any]) -> dict[str, str]:
@@ -117,9 +130,11 @@ class HooksMaster:
         return {node.name: results.get(node.name) for node in nodes}
 
     async def run_config_update(self) -> None:
-        """Ganeti's config-update hook: post, on the master only, with the pre environment."""
+        """Ganeti's config-update hook: post, on the master only, with the pre environment; no call
+        at all when the master's config-update-post.d is empty or missing (every committing job
+        would otherwise pay a round trip for nothing)."""
         cfg = self.lu.cfg
-        if cfg.cluster.master_node not in cfg.nodes:
+        if cfg.cluster.master_node not in cfg.nodes or not master_has_scripts(HPATH_CONFIG_UPDATE, PHASE_POST):
             return
         updater = HooksMaster(self.lu, HPATH_CONFIG_UPDATE)
         env = {**self.pre_env, **updater._common(PHASE_POST)}  # Ganeti's: no GANETI_POST_* of its own

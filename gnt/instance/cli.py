@@ -113,24 +113,41 @@ def parse_nics(values: tuple[str, ...], no_nics: bool) -> list[dict[str, Any]]:
     return [nics[i] for i in sorted(nics)]
 
 
+_DISK_ACTIONS = ("add", "remove", "modify", "attach", "detach")
+
+
 def parse_disk_changes(values: tuple[str, ...]) -> list[list[Any]]:
-    """modify --disk as Ganeti writes it, into OP_INSTANCE_SET_PARAMS' [[action, index, params], ...]:
-    `add:size=1G`, `N:add,size=1G` (insert at N), `N:remove`, `remove` (the last disk)."""
+    """modify --disk as Ganeti writes it, into OP_INSTANCE_SET_PARAMS' [[action, ident, params], ...]:
+    `add:size=1G` or `N:add,size=1G` (insert at N), `attach:name=X` or `N:attach,uuid=U`,
+    `ID:modify,mode=ro,name=X` (or just `ID:mode=ro`), `ID:remove`, `ID:detach`, `remove` and
+    `detach` (the last disk); ID is an index, a disk name or a uuid (resolved by the master)."""
     changes: list[list[Any]] = []
     for value in values:
         ident, params = parse_ident_keyval(value, "--disk")
-        if ident in ("add", "remove"):
-            action, index = ident, -1
+        if ident in _DISK_ACTIONS:
+            if ident == "modify":
+                raise ParameterError(f"Which disk to modify? (--disk {value}): ID:modify,mode=ro")
+            action, target = ident, -1
         else:
-            index = parse_index(ident, "disk", "--disk", value)
-            action = next((a for a in ("add", "remove") if params.pop(a, None) is True), "modify")
+            flags = [a for a in _DISK_ACTIONS if params.get(a) is True]
+            for flag in flags:
+                del params[flag]
+            if len(flags) > 1:
+                raise ParameterError(f"Cannot {' and '.join(flags)} a disk at the same time (--disk {value})")
+            action = flags[0] if flags else "modify"
+            if action in ("add", "attach") or (ident.isascii() and ident.isdigit()):
+                target = parse_index(ident, "disk", "--disk", value)  # a new disk goes at an index
+            else:
+                target = ident  # a disk's name or uuid
         if action == "add":
             if "size" not in params:
                 raise ParameterError(f"Missing size for the new disk (--disk {value}): add:size=SIZE")
             params["size"] = parse_size(params["size"], "disk size")
-        elif action == "remove" and params:
-            raise ParameterError(f"Removing a disk takes no parameters (--disk {value})")
-        changes.append([action, index, params])
+        elif action in ("remove", "detach") and params:
+            raise ParameterError(f"No settings should be passed when removing or detaching a disk (--disk {value})")
+        elif action == "modify" and not params:
+            raise ParameterError(f"Nothing to change for disk {ident} (--disk {value}): give mode= or name=")
+        changes.append([action, target, params])
     return changes
 
 
@@ -527,9 +544,19 @@ def failover(
     default=None,
     help="key=value,... private OS parameters: stored, shown as <redacted>",
 )
+@click.option(
+    "-o", "--os-type", "os_type", default=None, help="Record a new OS (NAME or NAME+VARIANT); reinstall to use it"
+)
+@click.option("--force-variant", is_flag=True, help="Accept an OS variant the OS does not list")
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
-@click.option("--disk", "disks", multiple=True, help="add:size=SIZE[,mode=rw] | N:add,size=SIZE | N:remove | remove")
+@click.option(
+    "--disk",
+    "disks",
+    multiple=True,
+    help="add:size=SIZE[,mode=,name=] | N:add,size=SIZE | ID:modify,mode=,name= | ID:remove | remove"
+    " | [N:]attach,name=NAME|uuid=UUID | ID:detach (ID: index, name, uuid)",
+)
 @click.option(
     "--net",
     "nets",
@@ -554,6 +581,8 @@ def modify(
     hvparams: str | None,
     osparams: str | None,
     osparams_private: str | None,
+    os_type: str | None,
+    force_variant: bool,
     offline: bool,
     online: bool,
     disks: tuple[str, ...],
@@ -587,6 +616,10 @@ def modify(
       gnt-instance modify --new-primary node2 inst1
       gnt-instance modify -t drbd -n node2 inst1
       gnt-instance modify --os-parameters-private root_password=s3cret inst1
+      gnt-instance modify -o debootstrap+default inst1
+      gnt-instance modify --disk 0:modify,name=root,mode=ro inst1
+      gnt-instance modify --disk 1:detach inst1
+      gnt-instance modify --disk attach:name=data inst2
     """
     if offline and online:
         raise ParameterError("--offline and --online cannot be combined")
@@ -601,6 +634,8 @@ def modify(
         hvparams={k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
         osparams=parse_keyval(osparams or "", "-O"),
         osparams_private=parse_keyval(osparams_private or "", "--os-parameters-private"),
+        os_name=os_type,
+        force_variant=force_variant,
         force=force,
         offline=True if offline else (False if online else None),
         disks=parse_disk_changes(disks),
@@ -624,6 +659,8 @@ def modify(
             "Please don't forget that most parameters take effect only at the next (re)start of the instance"
             " initiated by ganeti; restarting from within the instance will not be enough."
         )
+        if any(key == "os_name" for key, _ in result[0]):
+            print(f"The new OS is installed only by a reinstall: gnt-instance reinstall {name}")
 
 
 @main.command(context_settings=CONTEXT)

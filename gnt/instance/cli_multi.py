@@ -141,12 +141,9 @@ def add_multi_commands(main: click.Group) -> None:
     @main.command("batch-create", context_settings=CONTEXT)
     @click.argument("json_file")
     @click.option("-I", "--iallocator", default=None, help="Allocator placing the instances")
-    @click.option("--print-jobid", is_flag=True, help="Accepted as in Ganeti (--submit prints the job ID)")
     @common_job_options
     @handle_errors
-    def batch_create(
-        json_file: str, iallocator: str | None, print_jobid: bool, submit: bool, dry_run: bool, priority: str
-    ) -> None:
+    def batch_create(json_file: str, iallocator: str | None, submit: bool, dry_run: bool, priority: str) -> None:
         """Create several instances from a JSON file, placed together by the allocator.
 
         The file is a list of instance definitions in OP_INSTANCE_CREATE's (RAPI) form, as in Ganeti.
@@ -180,7 +177,6 @@ def add_multi_commands(main: click.Group) -> None:
     @click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move to (repeatable)")
     @click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
     @click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
-    @click.option("--print-jobid", is_flag=True, help="Accepted as in Ganeti (--submit prints the job ID)")
     @common_job_options
     @handle_errors
     def change_group(
@@ -188,7 +184,6 @@ def add_multi_commands(main: click.Group) -> None:
         groups: tuple[str, ...],
         iallocator: str | None,
         early_release: bool,
-        print_jobid: bool,
         submit: bool,
         dry_run: bool,
         priority: str,

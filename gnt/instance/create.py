@@ -280,7 +280,15 @@ class LUInstanceCreate(LogicalUnit):
         try:
             if self.source is not None:
                 disks = self._disks_on(inst, self.pnode)
-                await importing.copy_in(self, self.source, self.pnode, disks, inst.name, op.compress)
+                script_spec = None
+                if inst.os:  # the OS import script gets the private and secret parameters too
+                    script_spec = self._spec(inst)
+                    script_spec.osparams = os_params.script_osparams(
+                        cfg.cluster, inst.os, inst.osparams, inst.osparams_private, op.osparams_secret
+                    )
+                await importing.copy_in(
+                    self, self.source, self.pnode, disks, inst.name, op.compress, os_instance=script_spec
+                )
             elif self.install:
                 self.feedback("* running the instance OS create scripts...")
                 spec = self._spec(inst)  # the OS scripts alone get the private and secret parameters too

@@ -243,6 +243,7 @@ class LUInstanceSetParams(InstanceLU):
             or op.hvparams
             or op.osparams
             or op.osparams_private
+            or op.os_name
             or op.offline is not None
             or op.disks
             or op.disk_template
@@ -280,18 +281,7 @@ class LUInstanceSetParams(InstanceLU):
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
         check_hvparams(self.instance.hypervisor, self.op.hvparams)
-        if (self.op.osparams or self.op.osparams_private) and self.instance.os:  # the OS must accept them
-            from gnt.os import params as os_params
-            from gnt.os.secrets import check_categories
-
-            try:
-                check_categories(self.op.osparams, self.op.osparams_private, None)
-            except ValueError as err:
-                raise OpPrereqError(str(err), ECODE_INVAL) from None
-            public = {**self.instance.osparams, **self.op.osparams}
-            private = {**self.instance.osparams_private, **self.op.osparams_private}
-            wanted = os_params.script_osparams(self.cfg.cluster, self.instance.os, public, private)
-            await os_params.validate_on_nodes(self, [self.pnode], self.instance.os, wanted, force_variant=True)
+        await self._check_os()
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:
             raise OpPrereqError("minmem cannot be larger than maxmem", ECODE_INVAL)
@@ -309,6 +299,30 @@ class LUInstanceSetParams(InstanceLU):
             new = self.cfg.node(self.op.pnode)
             if await modify_runtime.check_new_primary(self, self.instance, self.pnode, new, self.op.force):
                 self.new_primary = new
+
+    async def _check_os(self) -> None:
+        """-o (Ganeti's semantics): the new OS name is recorded without a reinstall; unless --force it
+        must exist on the primary node, with a variant it lists unless --force-variant. New OS
+        parameters must be accepted by the OS the instance will have."""
+        from gnt.os import params as os_params
+
+        new_os = self.op.os_name if self.op.os_name and not self.op.force else None
+        if new_os:
+            await os_params.check_node_has_os(self, self.pnode, new_os, self.op.force_variant)
+        instance_os = new_os or self.instance.os
+        if not (self.op.osparams or self.op.osparams_private) or not instance_os:
+            return
+        from gnt.os.secrets import check_categories
+
+        try:
+            check_categories(self.op.osparams, self.op.osparams_private, None)
+        except ValueError as err:
+            raise OpPrereqError(str(err), ECODE_INVAL) from None
+        public = {**self.instance.osparams, **self.op.osparams}
+        private = {**self.instance.osparams_private, **self.op.osparams_private}
+        wanted = os_params.script_osparams(self.cfg.cluster, instance_os, public, private)
+        # the instance's own OS was checked when it got it; a new one was just checked above
+        await os_params.validate_on_nodes(self, [self.pnode], instance_os, wanted, force_variant=True)
 
     async def exec(self) -> list[list[str]]:
         """Node-side steps first (hotplug, disks, ballooning), each undone if a later one fails;
@@ -333,7 +347,7 @@ class LUInstanceSetParams(InstanceLU):
             if self.hotplug:
                 await hotplug.apply_nics(self, inst, self.pnode, self.nic_plan, undo)
         if self.disk_plan:
-            changes.extend(await disk_modify.apply(self, self.disk_plan, undo if self.hotplug else None))
+            changes.extend(await disk_modify.apply(self, self.disk_plan, undo, self.hotplug))
         if self.conversion is not None:
             from gnt.instance import convert
 
@@ -347,6 +361,9 @@ class LUInstanceSetParams(InstanceLU):
         for key, value in self.op.hvparams.items():
             inst.hvparams[key] = value
             changes.append([f"hv/{key}", str(value)])
+        if self.op.os_name and self.op.os_name != inst.os:
+            inst.os = self.op.os_name  # takes effect at the next reinstall
+            changes.append(["os_name", self.op.os_name])
         for key, value in self.op.osparams.items():
             inst.osparams[key] = value
             inst.osparams_private.pop(key, None)  # a parameter is in one category
@@ -366,11 +383,16 @@ class LUInstanceSetParams(InstanceLU):
         if self.nic_plan:
             networks, revert_pools = nic_modify.apply(self.cfg, inst, self.nic_plan)
             extra = [self.cfg.cluster, *networks]  # the cluster: its MAC counter
+        revert_detached = None
+        if self.disk_plan and self.disk_plan.changes_cluster:  # the cluster: its detached disks
+            revert_detached = disk_modify.stage_cluster(self.cfg, self.disk_plan)
+            extra = [self.cfg.cluster, *(o for o in extra if o is not self.cfg.cluster)]
         try:
             await self.cfg.commit([inst, *extra])
         except GntError:
-            if revert_pools is not None:
-                revert_pools()
+            for revert in (revert_pools, revert_detached):
+                if revert is not None:
+                    revert()
             raise
         undo.steps.clear()  # committed: the running guest and the config agree
         if self.disk_plan:

@@ -38,15 +38,7 @@ class LUInstanceReinstall(InstanceLU):
         if not self.os_type:
             raise OpPrereqError(f"Instance '{inst.name}' has no OS; give one with -o OS", ECODE_INVAL)
         # the OS and its variant first (Ganeti's CheckNodeHasOS), then its parameters (CheckOSParams)
-        check = proc.OsValidateArgs(self.os_type, force_variant=self.op.force_variant)
-        result = await self.rpc.os_validate(self.target(), check)
-        if result.failed:
-            if isinstance(result.error, OpPrereqError):
-                raise result.error
-            raise OpPrereqError(
-                f"OS '{self.os_type}' not in supported OS list for node {self.pnode.name}: {result.error.message}",
-                ECODE_INVAL,
-            )
+        await os_params.check_node_has_os(self, self.pnode, self.os_type, self.op.force_variant)
         self.osparams = {**inst.osparams, **(self.op.osparams or {})}
         self.private = {**inst.osparams_private, **(self.op.osparams_private or {})}
         for key in self.op.osparams or {}:  # a parameter changes category, not both

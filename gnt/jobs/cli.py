@@ -15,6 +15,7 @@ from gnt.cli.common import (
     add_list_fields_command,
     client,
     confirm,
+    filter_option,
     handle_errors,
     list_options,
     printable,
@@ -22,7 +23,7 @@ from gnt.cli.common import (
 )
 from gnt.cli.jobs import FINAL, job_error, log_line, wait_job
 from gnt.cli.output import print_query, print_tree
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, JobLost, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, JobLost, OpPrereqError, ParameterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +72,7 @@ def _pending_filters(fn: F) -> F:
 @_status_option("running", "Show jobs currently running only")
 @_status_option("pending", "Show only jobs pending execution")
 @click.option("--archived", is_flag=True, help="Include archived jobs in the list (slow on a big archive)")
+@filter_option
 @handle_errors
 def list_(
     ids: tuple[str, ...],
@@ -80,13 +82,15 @@ def list_(
     units: str | None,
     status_filter: str | None,
     archived: bool,
+    use_filter: bool,
 ) -> None:
-    """List jobs that are not archived (--archived: those too).
+    """List jobs that are not archived (--archived: those too); with -F the arguments are a filter.
 
     \b
     Example:
       gnt-job list -o id,status,summary --no-headers
       gnt-job list --running
+      gnt-job list -F 'status == "error" and summary =~ m/^INSTANCE_/'
     """
     fields = resolve_fields(output, DEFAULT_FIELDS)
     if archived and "archived" not in fields:
@@ -97,6 +101,17 @@ def list_(
         "status": ",".join(STATUS_FILTERS[status_filter]) if status_filter else None,
         "archived": 1 if archived else None,
     }
+    if use_filter:  # Ganeti's query language, evaluated by the master (PUT /2/query/job)
+        from gnt import qlang
+
+        try:
+            qfilter = qlang.parse_text(" ".join(ids))
+        except OpPrereqError as err:
+            raise ParameterError(err.message) from None
+        selection = {k: v for k, v in query.items() if k in ("status", "archived")}
+        result = client().request("PUT", "/2/query/job", {"fields": fields, "qfilter": qfilter}, query=selection)
+        print_query(result, no_headers, separator, units)
+        return
     print_query(client().get("/2/query/job", **query), no_headers, separator, units)
 
 

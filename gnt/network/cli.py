@@ -53,19 +53,8 @@ def _ips(text: str | None) -> list[str] | None:
     return [ip.strip() for ip in text.split(",") if ip.strip()]
 
 
-def _print_jobid(fn: Any) -> Any:
-    return click.option("--print-jobid", is_flag=True, help="Print the job ID as the first line of output")(fn)
-
-
-def _submit(op: dict[str, Any], submit: bool, print_jobid: bool) -> Any:
-    if print_jobid and not submit:
-        cl = client()
-        from gnt.cli.jobs import wait_job
-
-        job_id = cl.submit([op])
-        print(job_id)
-        return wait_job(cl, job_id)
-    return run_ops(client(), [op], submit)
+def _submit(op: dict[str, Any], submit: bool) -> Any:
+    return run_ops(client(), [op], submit)  # --print-jobid (common_job_options) is run_ops' to print
 
 
 @main.command(context_settings=CONTEXT)
@@ -78,7 +67,6 @@ def _submit(op: dict[str, Any], submit: bool, print_jobid: bool) -> Any:
 @click.option("--gateway6", default=None, help="IPv6 gateway")
 @click.option("--no-conflicts-check", is_flag=True, help="Do not reserve the nodes' addresses in the network")
 @click.option("--tags", default=None, help="Comma-separated tags")
-@_print_jobid
 @common_job_options
 @handle_errors
 def add(network_name: str, subnet: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None:
@@ -103,16 +91,15 @@ def add(network_name: str, subnet: str, submit: bool, dry_run: bool, priority: s
         "tags": tags,
         **job_fields(dry_run, priority),
     }
-    _submit(op, submit, o["print_jobid"])
+    _submit(op, submit)
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("network_name")
 @click.option("-f", "--force", is_flag=True, help="Accepted as in Ganeti")
-@_print_jobid
 @common_job_options
 @handle_errors
-def remove(network_name: str, force: bool, print_jobid: bool, submit: bool, dry_run: bool, priority: str) -> None:
+def remove(network_name: str, force: bool, submit: bool, dry_run: bool, priority: str) -> None:
     """Remove a network (connected to no node group, used by no instance).
 
     \b
@@ -120,7 +107,7 @@ def remove(network_name: str, force: bool, print_jobid: bool, submit: bool, dry_
       gnt-network remove net1
     """
     op = {"OP_ID": "OP_NETWORK_REMOVE", "network_name": network_name, "force": force, **job_fields(dry_run, priority)}
-    _submit(op, submit, print_jobid)
+    _submit(op, submit)
 
 
 @main.command(context_settings=CONTEXT)
@@ -131,7 +118,6 @@ def remove(network_name: str, force: bool, print_jobid: bool, submit: bool, dry_
 @click.option("-m", "--mac-prefix", default=None, help="New MAC prefix ('none' removes it)")
 @click.option("--network6", default=None, help="New IPv6 subnet ('none' removes it)")
 @click.option("--gateway6", default=None, help="New IPv6 gateway ('none' removes it)")
-@_print_jobid
 @common_job_options
 @handle_errors
 def modify(network_name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None:
@@ -149,7 +135,7 @@ def modify(network_name: str, submit: bool, dry_run: bool, priority: str, **o: A
     if not fields:
         raise ParameterError("Please give at least one of the parameters.")
     op = {"OP_ID": "OP_NETWORK_SET_PARAMS", "network_name": network_name, **fields, **job_fields(dry_run, priority)}
-    _submit(op, submit, o["print_jobid"])
+    _submit(op, submit)
 
 
 def _groups(names: tuple[str, ...]) -> list[str]:

@@ -511,16 +511,20 @@ def failover(
 @main.command(context_settings=CONTEXT)
 @click.argument("node")
 @click.option("--non-live", is_flag=True, help="Pause instances while moving them")
+@click.option("--migration-mode", type=click.Choice(["live", "non-live"]), default=None, help="live or non-live")
 @click.option("-n", "--target-node", default=None, help="Target node")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing targets")
+@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy of the targets")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
 @common_job_options
 @handle_errors
 def migrate(
     node: str,
     non_live: bool,
+    migration_mode: str | None,
     target_node: str | None,
     iallocator: str | None,
+    ignore_ipolicy: bool,
     force: bool,
     submit: bool,
     dry_run: bool,
@@ -532,12 +536,15 @@ def migrate(
     Example:
       gnt-node migrate -f node2
     """
+    if non_live and migration_mode:
+        raise ParameterError("Only one of --non-live and --migration-mode can be given")
     op = {
         "OP_ID": "OP_NODE_MIGRATE",
         "node_name": node,
-        "mode": "non-live" if non_live else None,
+        "mode": "non-live" if non_live else migration_mode,
         "target_node": target_node,
         "iallocator": iallocator,
+        "ignore_ipolicy": ignore_ipolicy,
         **job_fields(dry_run, priority),
     }
     _run_and_follow(op, submit)

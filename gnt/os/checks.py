@@ -21,6 +21,12 @@ def _os_name(name: Any) -> None:
         raise ValueError(f"{name!r} is not a valid OS name (NAME or NAME+VARIANT)")
 
 
+def optional_os_name(name: Any) -> None:
+    """An opcode's OS name field (None: unchanged), NAME or NAME+VARIANT."""
+    if name is not None:
+        _os_name(name)
+
+
 def _scalar_params(params: Any, what: str) -> None:
     if not isinstance(params, dict):
         raise ValueError(f"{what} must be a mapping of parameter names to values")

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from gnt.errors import ECODE_STATE, OpExecError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
 from gnt.rpc import procedures as proc
 
 if TYPE_CHECKING:
@@ -70,6 +70,21 @@ def check_installable(cluster: Cluster, os_name: str) -> None:
     """A blacklisted OS may not be installed on a new instance (Ganeti's message and code)."""
     if os_name in cluster.blacklisted_os or base_name(os_name) in cluster.blacklisted_os:
         raise OpPrereqError(f"Guest OS '{os_name}' is not allowed for installation", ECODE_STATE)
+
+
+async def check_node_has_os(lu: LogicalUnit, node: Node, os_name: str, force_variant: bool = False) -> None:
+    """The OS (and its variant, unless forced) exists and is valid on `node` (Ganeti's
+    CheckNodeHasOS), before an instance is given it: a wrong variant comes back as the node said
+    it; a missing or broken OS is the caller's input too, naming the node."""
+    result = await lu.rpc.os_validate(
+        lu.ctx.services.target(node), proc.OsValidateArgs(os_name, force_variant=force_variant)
+    )
+    if result.failed:
+        if isinstance(result.error, OpPrereqError):
+            raise result.error
+        raise OpPrereqError(
+            f"OS '{os_name}' not in supported OS list for node {node.name}: {result.error.message}", ECODE_INVAL
+        )
 
 
 async def validate_on_nodes(

@@ -567,6 +567,9 @@ class DiskReceiveArgs:
     export_file: str = ""
     #: transport compression of the stream: none or gzip
     compress: str = "none"
+    #: with `disk`: the stream goes through this instance's OS `import` script (its stdin) into the
+    #: disk, as Ganeti imports; the spec's osparams are what the script gets (private and secret too)
+    os_instance: InstanceSpec | None = None
 
 
 @dataclass
@@ -584,6 +587,8 @@ class DiskSendArgs:
     compress: str = "none"
     #: seconds the whole copy may take (added to the call's timeout class)
     timeout: float = 3600.0
+    #: with `disk`: what is sent is the output of this instance's OS `export` script for the disk
+    os_instance: InstanceSpec | None = None
 
 
 @dataclass

@@ -175,8 +175,9 @@ def test_modify_adds_and_removes_disks_of_a_stopped_instance(cluster: VCluster, 
         ("5:remove", "Invalid disk index: '5'"),
         ("add", "Missing size for the new disk"),
         ("add:size=lots", "'disk size' (value lots) is not a valid size"),
-        ("0:mode=ro", "Disk modification 'modify' is not supported"),
-        ("x:remove", "Invalid disk index 'x'"),
+        ("0:size=4M", "Disk size change not possible, use grow-disk"),
+        ("x:remove", "Lookup of disk 'x' failed"),
+        ("0:remove,size=1", "No settings should be passed when removing or detaching a disk"),
     ],
 )
 def test_modify_refuses_bad_disk_changes(cluster: VCluster, stopped: str, change: str, message: str) -> None:

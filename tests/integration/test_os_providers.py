@@ -181,3 +181,72 @@ def test_rapi_lists_the_oses_as_gnt_os_list_does(cluster: VCluster) -> None:
         assert by_name["noop"]["node_status"]["node1"][0][0] == str(DEBIAN_NOOP)
     finally:
         cluster.ok("gnt-os", "modify", "--blacklisted=no", "noop")
+
+
+def test_modify_os_type_records_the_os_that_the_next_reinstall_installs(cluster: VCluster) -> None:
+    from tests.integration.test_rapi import ADMIN, Rapi
+    from tests.integration.vcluster import wait_for
+
+    cluster.ok(*ADD_FILE, "-o", "noop", "inst")
+    try:
+        for argv, message in (
+            (["-o", "rec"], "OS name must include a variant"),
+            (["-o", "rec+huge"], "Unsupported OS variant"),
+            (["-o", "nosuch"], "OS 'nosuch' not in supported OS list for node node2"),
+            (["-o", "bad os"], "is not a valid OS name"),
+        ):
+            result = cluster.run("gnt-instance", "modify", *argv, "inst")
+            assert result.rc == 1 and message in result.err, (argv, result.text)
+            assert cluster.instance_field("inst", "os") == "noop"
+        out = cluster.ok("gnt-instance", "modify", "-o", "rec+small", "inst")
+        assert " - os_name -> rec+small" in out and "gnt-instance reinstall inst" in out
+        assert cluster.instance_field("inst", "os") == "rec+small"
+        cluster.ok("gnt-instance", "reinstall", "-f", "inst")
+        (disk,) = (cluster.dir / "node2/srv/gnt/file-storage/inst").iterdir()
+        assert "OS_VARIANT=small" in disk.read_bytes().decode(errors="replace")
+        cluster.ok("gnt-instance", "modify", "-o", "rec+huge", "--force-variant", "inst")
+        assert cluster.instance_field("inst", "os") == "rec+huge"
+        users = cluster.dir / "node1/var/lib/gnt/rapi/users"
+        users.parent.mkdir(parents=True, exist_ok=True)
+        users.write_text("admin s3cret write\nreader r3ad\n")
+        users.chmod(0o600)
+        rapi = Rapi(cluster)
+        status, job_id = rapi.call("PUT", "/2/instances/inst/modify", {"os_name": "noop"}, user=ADMIN)
+        assert status == 200, job_id
+        wait_for(lambda: rapi.call("GET", f"/2/jobs/{job_id}", user=ADMIN)[1]["status"] == "success", 20)
+        assert cluster.instance_field("inst", "os") == "noop"
+        status, body = rapi.call("PUT", "/2/instances/inst/modify", {"os_name": "no/such"}, user=ADMIN)
+        assert status == 400 and "is not a valid OS name" in body["explain"]
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "inst")
+
+
+PIPE_EXPORT = '#!/bin/sh\nenv | grep "^OSP_" | sort\necho "-- $EXPORT_INDEX"\n'
+PIPE_IMPORT = '#!/bin/sh\n{ env | grep "^OSP_" | sort | sed "s/^/import:/"; cat; } > "$IMPORT_DEVICE"\n'
+
+
+def test_export_and_import_run_the_os_scripts_with_private_and_secret_parameters(cluster: VCluster) -> None:
+    """Ganeti's export is what the OS export script writes; its import script restores it."""
+    for node in ("node1", "node2"):
+        d = cluster.dir / node / "srv/gnt/os/pipe"
+        shutil.copytree(cluster.dir / node / "srv/gnt/os/rec", d)
+        (d / "export").write_text(PIPE_EXPORT)
+        (d / "import").write_text(PIPE_IMPORT)
+        (d / "variants.list").unlink()
+        (d / "parameters.list").write_text("token a private one\npw a secret one\n")
+    cluster.ok(*ADD_FILE, "-o", "pipe", "--os-parameters-private", "token=priv1", "inst")
+    try:
+        cluster.ok("gnt-backup", "export", "-n", "node1", "inst")
+        dump = (cluster.dir / "node1/srv/gnt/export/inst/disk0.dump").read_text()
+        assert dump.splitlines() == ["OSP_TOKEN=priv1", "-- 0"]
+        cluster.ok("gnt-instance", "remove", "-f", "inst")
+        cluster.ok("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--no-name-check", "--no-ip-check",
+                   "--no-nics", "--os-parameters-secret", "pw=sec1", "inst")  # fmt: skip
+        (disk,) = (cluster.dir / "node2/srv/gnt/file-storage/inst").iterdir()
+        restored = disk.read_bytes().rstrip(b"\0").decode().splitlines()
+        assert restored == ["import:OSP_PW=sec1", "import:OSP_TOKEN=priv1", "OSP_TOKEN=priv1", "-- 0"]
+        assert "sec1" not in cluster.ok("gnt-job", "info", cluster.ok("gnt-job", "list", "--no-headers",
+                                                                      "-o", "id").split()[-1])  # fmt: skip
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "inst")
+        cluster.run("gnt-backup", "remove", "inst")

@@ -32,7 +32,7 @@ def test_ganeti_sections_and_keys_are_written() -> None:
     text = exportcfg.export_config(_instance(), "node2", "gzip", now=1700000000)
     ini = configparser.ConfigParser(interpolation=None)
     ini.read_string(text)
-    assert ini.sections() == ["export", "instance", "hypervisor", "backend", "os"]
+    assert ini.sections() == ["export", "instance", "hypervisor", "backend", "os", "os_private"]
     assert dict(ini["export"]) == {
         "version": "0",
         "timestamp": "1700000000",

@@ -94,3 +94,23 @@ def test_print_tree_indents_nested_values(capsys: pytest.CaptureFixture[str]) ->
         "    mode: rw",
         "Tags: ",
     ]
+
+
+def test_list_v_spells_out_why_a_value_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ganeti's -v of list commands: (offline), (unavail), ... instead of the one-character marks."""
+    from click.testing import CliRunner
+
+    from gnt.cli import common
+    from gnt.node import cli as node_cli
+
+    class Answer:
+        def get(self, path: str, **query: object) -> dict[str, object]:
+            fields = [{"name": n, "title": n.title(), "kind": "text"} for n in ("name", "mfree", "dfree", "pinst_cnt")]
+            return {"fields": fields, "data": [[[0, "node1"], [4, None], [3, None], [2, None]]]}
+
+    monkeypatch.setattr(common, "client", lambda: Answer())
+    plain = CliRunner().invoke(node_cli.main, ["list", "--no-headers", "-o", "name,mfree,dfree,pinst_cnt"])
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.split() == ["node1", "*", "-", "?"]
+    verbose = CliRunner().invoke(node_cli.main, ["list", "-v", "--no-headers", "-o", "name,mfree,dfree,pinst_cnt"])
+    assert verbose.output.split() == ["node1", "(offline)", "(unavail)", "(nodata)"]

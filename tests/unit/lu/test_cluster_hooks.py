@@ -3,10 +3,12 @@ cluster-destroy) and the master's config-update hook, on the in-process transpor
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
+from gnt import paths
 from gnt.cluster.logic import LUClusterDestroy, LUClusterPostInit, LUClusterSetParams, LUClusterVerify
 from gnt.cluster.master_ip_ops import OpClusterRename
 from gnt.cluster.rename import LUClusterRename
@@ -16,7 +18,7 @@ from gnt.hooks.master import HKR_FAIL, HKR_SUCCESS
 from gnt.opcodes import OpClusterDestroy, OpClusterPostInit, OpClusterSetParams, OpClusterVerify, OpTestDelay
 from tests.unit.lu.conftest import Harness
 from tests.unit.lu.test_cluster_verify_n1 import _healthy_facts
-from tests.unit.lu.test_hooks import answer, hook_calls, hooked
+from tests.unit.lu.test_hooks import answer, hook_calls, hooked, master_script
 
 
 def phases(harness: Harness, node: str, config_update: bool = False) -> list[tuple[str, str]]:
@@ -105,6 +107,7 @@ def test_a_failing_cluster_verify_post_hook_is_a_verify_error(harness: Harness) 
 
 
 def test_config_update_runs_on_the_master_only_after_a_config_change(harness: Harness) -> None:
+    master_script("config-update", "post")
     hooked(harness, OpTestDelay(duration=0), LUTestDelay)
     assert hook_calls(harness, "node1", config_update=True) == []
     hooked(harness, OpClusterSetParams(candidate_pool_size=9), LUClusterSetParams)
@@ -116,7 +119,17 @@ def test_config_update_runs_on_the_master_only_after_a_config_change(harness: Ha
     assert calls[-1].env["GANETI_OP_TARGET"] == harness.cfg.cluster.cluster_name
 
 
+def test_config_update_without_scripts_on_the_master_makes_no_call(harness: Harness) -> None:
+    hooked(harness, OpClusterSetParams(candidate_pool_size=9), LUClusterSetParams)
+    assert harness.cfg.cluster.candidate_pool_size == 9
+    assert [a.hpath for a in hook_calls(harness, "node1", config_update=True)] == ["cluster-modify"] * 2
+    os.makedirs(os.path.join(paths.hooks_dir(), "config-update-post.d"))  # an empty directory: still none
+    hooked(harness, OpClusterSetParams(candidate_pool_size=8), LUClusterSetParams)
+    assert "config-update" not in [a.hpath for a in hook_calls(harness, "node1", config_update=True)]
+
+
 def test_config_update_gets_the_pre_environment_only(harness: Harness) -> None:
+    master_script("config-update", "post")
     hooked(harness, OpClusterSetParams(candidate_pool_size=4), LUClusterSetParams)
     (update,) = [a for a in hook_calls(harness, "node1", config_update=True) if a.hpath == "config-update"]
     assert not any(key.startswith("GANETI_POST_") for key in update.env)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from typing import Any
 
 import pytest
 
+from gnt import paths
 from gnt.errors import HooksAbort, RpcError
 from gnt.hooks.master import HKR_FAIL, HKR_SUCCESS, exec_with_hooks
 from gnt.instance.create import LUInstanceCreate
@@ -51,8 +53,18 @@ def hook_calls(harness: Harness, node: str, config_update: bool = False) -> list
     ]
 
 
+def master_script(hpath: str, phase: str) -> None:
+    """A script in the master's own `<hpath>-<phase>.d` (the master daemon looks there before a
+    master-only call); the fake nodes answer the calls themselves."""
+    directory = os.path.join(paths.hooks_dir(), f"{hpath}-{phase}.d")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "10-log"), "w") as script:
+        script.write("#!/bin/sh\n")
+
+
 def test_instance_start_runs_pre_and_post_hooks_on_the_master_and_its_nodes(harness: Harness) -> None:
     harness.add_instance("inst1", "node2", up=False, os="noop", tags=["web"])
+    master_script("config-update", "post")
     hooked(harness, OpInstanceStartup(instance_name="inst1", force=True), LUInstanceStartup)
     # node1 is the master, node2 the primary; the start committed the config: config-update on the master
     expected = [("instance-start", "pre"), ("instance-start", "post")]

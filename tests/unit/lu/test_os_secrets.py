@@ -165,3 +165,57 @@ def test_the_rename_script_gets_the_private_parameters(harness: Harness) -> None
     harness.run(OpInstanceRename(instance_name="inst1", new_name="inst2", name_check=False), LUInstanceRename)
     (rename,) = calls(harness, "instance_run_rename")
     assert rename.instance.osparams == {"key": PRIVATE}
+
+
+def test_the_export_script_gets_the_private_parameters(harness: Harness) -> None:
+    from gnt.backup import exportcfg
+    from gnt.backup.export import LUBackupExport
+    from gnt.backup.opcodes import OpBackupExport
+    from tests.unit.lu.test_backup import _transfers
+
+    _transfers(harness.nodes["node2"], harness.nodes["node1"])
+    harness.add_instance("inst1", "node1", template="file", up=False, os="deb", osparams={"dhcp": "yes"},
+                         osparams_private={"key": PRIVATE})  # fmt: skip
+    harness.run(OpBackupExport(instance_name="inst1", target_node="node2"), LUBackupExport)
+    (send,) = calls(harness, "disk_send")
+    assert send.os_instance.os == "deb" and send.os_instance.osparams == {"dhcp": "yes", "key": PRIVATE}
+    assert send.disk.uuid == harness.cfg.instance("inst1").disks[0].uuid
+    (receive,) = calls(harness, "disk_receive", "node2")
+    assert receive.os_instance is None  # the export file holds what the script wrote
+    (final,) = calls(harness, "export_finalize", "node2")
+    info = exportcfg.read_export(final.config)  # as Ganeti's: private ones travel with the export
+    assert (info.osparams, info.osparams_private) == ({"dhcp": "yes"}, {"key": PRIVATE})
+
+
+def test_the_import_script_gets_the_private_and_secret_parameters_and_keeps_no_secret(harness: Harness) -> None:
+    from tests.unit.lu.test_backup import _exported, _import, _transfers
+
+    pnode, holder = harness.nodes["node1"], harness.nodes["node2"]
+    _transfers(pnode, holder)
+    holder.do_export_list = lambda args: ["imp"]  # type: ignore[attr-defined]
+    holder.do_export_info = lambda args: _exported(harness, "imp")  # type: ignore[attr-defined]
+    op = _import(osparams_private={"key": PRIVATE}, osparams_secret={"password": SECRET})
+    harness.run(op, LUInstanceCreate)
+    receives = calls(harness, "disk_receive")
+    assert [r.os_instance.osparams for r in receives] == [{"key": PRIVATE, "password": SECRET}] * 2
+    assert [r.os_instance.os for r in receives] == ["noop", "noop"]
+    assert [s.os_instance for s in calls(harness, "disk_send", "node2")] == [None, None]
+    assert SECRET not in config_text(harness) and PRIVATE in config_text(harness)
+
+
+def test_an_import_takes_the_exported_private_parameters_unless_given(harness: Harness) -> None:
+    from gnt.backup import exportcfg
+    from gnt.objects import Disk, Instance, new_uuid
+    from tests.unit.lu.test_backup import _import, _transfers
+
+    pnode, holder = harness.nodes["node1"], harness.nodes["node2"]
+    _transfers(pnode, holder)
+    exported = Instance(name="imp", os="noop", hypervisor="fake", disk_template="file", osparams_private={"a": "1"})
+    exported.osparams_private["b"] = "2"
+    exported.disks = [Disk(uuid=new_uuid(), size=32, dev_type="file")]
+    holder.do_export_list = lambda args: ["imp"]  # type: ignore[attr-defined]
+    holder.do_export_info = lambda args: exportcfg.export_config(exported, "node2", "none", now=0)  # type: ignore[attr-defined]
+    harness.run(_import(osparams_private={"b": "given"}, osparams_secret={"a": SECRET}), LUInstanceCreate)
+    assert harness.cfg.instance("imp").osparams_private == {"b": "given"}  # a: given as secret this time
+    (receive,) = calls(harness, "disk_receive")
+    assert receive.os_instance.osparams == {"a": SECRET, "b": "given"}
