@@ -266,7 +266,7 @@ class LUNodeSetParams(LogicalUnit):
     async def exec(self) -> list[list[str]]:
         op, node = self.op, self.node
         changes: list[list[str]] = []
-        was_candidate = node.master_candidate
+        was_candidate, was_offline = node.master_candidate, node.offline
         for attr in ("offline", "drained", "master_candidate", "master_capable", "vm_capable"):
             value = getattr(op, attr)
             if value is not None and getattr(node, attr) != value:
@@ -293,7 +293,8 @@ class LUNodeSetParams(LogicalUnit):
         services = self.ctx.services
         if node.master_candidate and not was_candidate:
             (await services.full_resync(node)).get("Could not copy the config")
-        elif was_candidate and not node.master_candidate and not node.offline:
+        elif not node.master_candidate and not node.offline and (was_candidate or was_offline):
+            # demoted now, or while it was offline (auto-demotion): its config copy and candidate-only keys go
             dropped = await self.rpc.config_drop(services.target(node))
             if dropped.failed:
                 self.warning(f"Could not remove the config copy on {node.name}: {dropped.error}")
