@@ -138,8 +138,8 @@ class HttpsTransport:
                 name,
                 error=RpcError(
                     f"Node {name} ({target.address}) presents a certificate the cluster does not list for it"
-                    f" (SHA-256 {err.digest[:16]}...); not calling it: renew its certificate"
-                    f" (gnt-cluster renew-crypto --new-node-certificates -n {name}) or re-add it"
+                    f" (SHA-256 {err.digest[:16]}...); not calling it (it may be an impostor): set it up"
+                    f" again over SSH with gnt-node add --readd {name}"
                 ),
             )
         except (aiohttp.ClientSSLError, ssl.SSLError) as err:

@@ -71,7 +71,7 @@ def test_a_node_presenting_another_ca_signed_certificate_is_not_called(node: Pat
     (result,) = _serve_and_call(node, [(stolen,)])
     assert result.failed
     assert "presents a certificate the cluster does not list for it" in str(result.error)
-    assert "renew-crypto --new-node-certificates -n node2" in str(result.error)
+    assert "gnt-node add --readd node2" in str(result.error)
 
 
 def test_the_listed_certificate_is_called_and_an_empty_list_checks_nothing(node: Path) -> None:
