@@ -101,3 +101,45 @@ def test_a_node_that_lost_its_list_serves_no_master_procedure_until_re_added(fre
     assert result.rc == 1 and "holds no list of the cluster's node certificates" in result.text
     vc.ok("gnt-node", "add", "--readd", "node3")
     vc.ok("gnt-cluster", "verify")
+
+
+def _make_pre_ca(vc: VCluster) -> bytes:
+    """Turn the running cluster into one made before per-node certificates: one shared self-signed certificate on
+    every node, no CA, no list, no digests in the config. Returns the shared certificate."""
+    import json
+    import sqlite3
+
+    shared = certs.generate_pem("cluster")
+    vc.kill_daemon("node1", "gnt-masterd")
+    with sqlite3.connect(_gnt(vc, "node1") / "config.db") as db:
+        for uuid, data in db.execute("SELECT uuid, data FROM objects WHERE kind='node'").fetchall():
+            node = json.loads(data)
+            node["cert_digests"] = []
+            db.execute("UPDATE objects SET data=? WHERE kind='node' AND uuid=?", (json.dumps(node), uuid))
+    for node in ("node1", "node2", "node3"):
+        vc.kill_daemon(node, "gnt-noded")
+        for name in ("cluster-ca.pem", "ssconf_node_certs"):
+            (_gnt(vc, node) / name).unlink(missing_ok=True)
+        certs.write_pem(str(_gnt(vc, node) / "server.pem"), shared)
+        vc.start_noded(node)
+    vc.start_masterd()
+    return shared
+
+
+def test_a_cluster_made_before_the_ca_is_reported_and_upgraded_by_a_certificate_roll(fresh_cluster: VCluster) -> None:
+    vc = fresh_cluster
+    shared = _make_pre_ca(vc)
+    vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")  # it works as such a cluster did
+    before = vc.run("gnt-cluster", "verify", "--error-codes")
+    assert before.rc == 1 and "ERROR:ECLUSTERCERT" in before.out and "no cluster CA" in before.out
+    vc.ok("gnt-cluster", "renew-crypto", "--new-cluster-certificate", "-f")
+    own = {n: (_gnt(vc, n) / "server.pem").read_bytes() for n in ("node1", "node2", "node3")}
+    assert len({node_certs.digest(pem) for pem in own.values()}) == 3  # each node a certificate of its own
+    assert all(
+        certs.trusted_part(pem) == certs.public_part((_gnt(vc, "node1") / "cluster-ca.pem").read_bytes())
+        for pem in own.values()
+    )
+    listed = (_gnt(vc, "node2") / "ssconf_node_certs").read_text()
+    assert node_certs.digest(shared) not in listed and all(node_certs.digest(p) in listed for p in own.values())
+    vc.ok("gnt-cluster", "verify")
+    vc.ok("gnt-debug", "delay", "-n", "node2", "-n", "node3", "0")
