@@ -125,7 +125,8 @@ def issue_certificate(node: str, output: str) -> None:
 
     Run on the master (or a master candidate: they hold the CA). Copy OUTPUT to the node's
     /var/lib/gnt/server.pem (mode 0600) and the master's /var/lib/gnt/ssconf_node_certs beside it
-    (without it the node serves no master procedure), start gnt-noded there, then run
+    (without it the node serves no master procedure), write the node's file-storage-paths and
+    lvm-volume-groups as on the other nodes, start gnt-noded there, then run
     `gnt-node add --no-node-setup NODE`: the master checks the certificate and lists it.
 
     \b

@@ -93,3 +93,26 @@ def test_a_renewal_switches_pooled_connections_without_a_failed_call(node: Path)
     assert [r.error for r in results] == [None, None, None, None]
     stale = _serve_and_call(node, [(old,)])
     assert stale[0].failed and "does not list" in str(stale[0].error)
+
+
+def test_nothing_reaches_a_node_presenting_an_unlisted_certificate(node: Path) -> None:
+    """The check runs before the request is written: a request may carry a key pair (crypto_install)."""
+
+    async def scenario() -> Any:
+        server = httpserver.Server()
+        await server.start(
+            node_dispatcher().http, "127.0.0.1", 0, certs.server_context(str(node / "var/lib/gnt/server.pem"))
+        )
+        assert server.server is not None
+        transport = HttpsTransport(str(node.parent / "master.pem"), server.server.sockets[0].getsockname()[1])
+        try:
+            target = Target("node2", "127.0.0.1", cert_digests=("00" * 32,))
+            args = proc.SsconfWriteArgs({"cluster_name": "other.example.com"})
+            return await RpcClient(transport).call(target, proc.SSCONF_WRITE, args)
+        finally:
+            await transport.close()
+            await server.close()
+
+    result = asyncio.run(scenario())
+    assert result.failed and "does not list" in str(result.error)
+    assert not (node / "var/lib/gnt/ssconf_cluster_name").exists()
