@@ -6,8 +6,15 @@ TLS has already checked that the caller's certificate chains to the cluster CA; 
 is the master or a master candidate: those may call every procedure; any other listed node only the
 procedures the table marks `any_node` (its start-up check, the version probe). A certificate the list
 does not name (another cluster's is refused by TLS already; a renewed one's predecessor here) gets
-nothing. A node that has no list yet (just joined, or a cluster made before per-node certificates)
-serves any caller TLS admitted: the master writes the list with its first ssconf push.
+nothing.
+
+A node without a list fails safe: it serves the `any_node` procedures only, so a node whose list was
+lost (or never installed, `gnt-node add --no-node-setup`) cannot be driven by any node's key. The
+master installs the list with the certificate (`gnt-cluster init`, `gnt-node add`); an admin who sets
+a node up by hand copies the master's ssconf_node_certs. Only a node of a cluster made before per-node
+certificates (its server.pem is the one certificate every node shares, no CA after it) serves any
+caller TLS admitted: there every node holds the same key, so no list could tell them apart; `gnt-cluster
+verify` reports it, and `gnt-cluster renew-crypto --new-cluster-certificate` gives each node its own.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from gnt.rpc.procedures import Procedure
 log = logging.getLogger("gnt-noded")
 
 _cache: tuple[tuple[int, int, int] | None, dict[str, str] | None] = (None, None)
+_own_cache: tuple[tuple[int, int, int] | None, bool] = (None, False)
 
 
 def accepted() -> dict[str, str] | None:
@@ -33,6 +41,21 @@ def accepted() -> dict[str, str] | None:
     return _cache[1]
 
 
+def shared_certificate() -> bool:
+    """True when this node's server.pem is a certificate every node shares (a cluster made before the CA)."""
+    global _own_cache
+    path = paths.cluster_cert()
+    identity = certs.file_identity(path)
+    if identity != _own_cache[0]:
+        try:
+            with open(path, "rb") as handle:
+                shared = len(certs.cert_blocks(handle.read())) == 1
+        except OSError:
+            shared = False
+        _own_cache = (identity, shared)
+    return _own_cache[1]
+
+
 def check(proc: Procedure[object], caller: str | None) -> None:
     """Raise RpcError unless the caller whose certificate digest is `caller` may call `proc`.
 
@@ -42,7 +65,13 @@ def check(proc: Procedure[object], caller: str | None) -> None:
         return
     listed = accepted()
     if listed is None:
-        return
+        if proc.any_node or shared_certificate():
+            return
+        log.warning("refused %s: this node holds no list of the cluster's node certificates", proc.name)
+        raise RpcError(
+            f"{proc.name}: this node holds no list of the cluster's node certificates (ssconf_{node_certs.SSCONF_KEY}),"
+            " so it serves no master procedure; copy the master's, or re-add the node (gnt-node add --readd)"
+        )
     role = listed.get(caller)
     if role is None:
         log.warning("refused %s: caller certificate %s... is not one this cluster lists", proc.name, caller[:16])

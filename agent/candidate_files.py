@@ -31,3 +31,16 @@ async def candidate_files_write(args: proc.CandidateFilesArgs) -> None:
         directory = os.path.dirname(path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         durable.write_file(path, text, entry.mode)
+
+
+def remove_all() -> list[str]:
+    """Delete every candidate-only file this node holds (the names removed): a node that is no longer a master
+    candidate (demoted, or leaving the cluster) must not keep the CA key, the cluster's SSH key or the RAPI key,
+    with which it could still issue node certificates or log in to every node. A re-promotion copies them again."""
+    removed = []
+    for name, entry in FILES.items():
+        path = entry.path()
+        if os.path.exists(path):
+            os.unlink(path)
+            removed.append(name)
+    return removed

@@ -13,6 +13,7 @@ import os
 import signal
 from typing import Any
 
+from agent.candidate_files import remove_all
 from agent.handlers import handles
 from gnt import confine, paths, ssconf
 from gnt import queue_rows as jobstore
@@ -131,6 +132,9 @@ async def config_drop(args: proc.NoArgs) -> None:
     """No longer a master candidate: a replica nobody updates must not be mistaken for current."""
     _refuse_on_master("config_drop", ssconf_too=True)
     _remove_replicas()
+    removed = remove_all()
+    if removed:
+        logging.getLogger("gnt-noded").info("no longer a master candidate: removed %s", ", ".join(removed))
 
 
 @handles(proc.JOBQUEUE_UPDATE)
@@ -195,9 +199,9 @@ async def node_leave(args: proc.NoArgs) -> None:
     """Forget the cluster: certificate, ssconf and config replica (gnt-node remove)."""
     _refuse_on_master("node_leave", ssconf_too=True)
     _remove_replicas()
-    for path in (paths.cluster_cert(), paths.cluster_ca()):  # the CA key too, if it was a master candidate
-        if os.path.exists(path):
-            os.unlink(path)
+    remove_all()  # the CA key, SSH key and RAPI key too, if it was a master candidate
+    if os.path.exists(paths.cluster_cert()):
+        os.unlink(paths.cluster_cert())
     directory = paths.ssconf_dir()
     if os.path.isdir(directory):
         for entry in os.listdir(directory):

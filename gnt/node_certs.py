@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import socket
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,7 @@ __all__ = [
     "format_list",
     "inspect",
     "issue",
+    "learn",
     "parse_list",
 ]
 
@@ -135,6 +138,50 @@ def issue(ca_pem: bytes, node_name: str) -> bytes:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return key_pem + cert.public_bytes(serialization.Encoding.PEM) + ca_cert_pem
+
+
+def common_name(der: bytes) -> str:
+    """The CN a DER certificate names (a node certificate names its node: `issue` puts it there)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def presented(address: str, port: int, pem_path: str, timeout: float = 5.0) -> bytes:
+    """The certificate (DER) the node daemon at `address` presents, once TLS has checked it chains to our CA.
+
+    Raises OSError (unreachable) or ssl.SSLError (not signed by a CA this node trusts).
+    """
+    ctx = certs.client_context(pem_path)
+    with socket.create_connection((address, port), timeout) as raw, ctx.wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise OSError("the node presented no certificate")
+    return der
+
+
+def learn(node_name: str, address: str, port: int, pem_path: str, others: dict[str, str]) -> str:
+    """The digest of the certificate `node_name`'s daemon presents, to pin it in the config (ValueError if unfit).
+
+    For a node whose certificate the master did not issue into place itself (`gnt-node add --no-node-setup`,
+    where the admin installed it; a node listed by no digest yet): the CA has signed it (the TLS handshake
+    checks that), it names this node, and no other node presents it (`others`: digest -> node name).
+    """
+    try:
+        der = presented(address, port, pem_path)
+    except ssl.SSLError as err:
+        raise ValueError(f"node {node_name}'s certificate is not signed by the cluster CA ({err.reason})") from None
+    except OSError as err:
+        raise ValueError(f"cannot fetch node {node_name}'s certificate from {address}:{port}: {err}") from None
+    name = common_name(der)
+    if name != node_name:
+        raise ValueError(f"node {node_name} presents a certificate issued to '{name}'")
+    found = digest_der(der)
+    if found in others and others[found] != node_name:
+        raise ValueError(f"node {node_name} presents the certificate of node {others[found]}")
+    return found
 
 
 def format_list(entries: list[tuple[str, str]]) -> str:

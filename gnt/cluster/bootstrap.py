@@ -149,6 +149,9 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         finally:
             writer.close()
         write_local_ssconf(name, node.name, address)
+        # its own daemon serves master procedures only to a listed certificate (agent.callers), this one's first
+        listed = node_certs.format_list([(node.cert_digests[0], node_certs.ROLE_CANDIDATE)])
+        durable.write_file(paths.ssconf_file(node_certs.SSCONF_KEY), listed)
         confine.write_storage_paths(
             paths.file_storage_paths(), [cluster.file_storage_dir, cluster.shared_file_storage_dir]
         )
@@ -185,6 +188,7 @@ def _undo_init() -> None:
         paths.ssconf_file("cluster_name"),
         paths.ssconf_file("master_node"),
         paths.ssconf_file("master_ip"),
+        paths.ssconf_file("node_certs"),
         paths.jobs_db(),
         paths.file_storage_paths(),
         paths.lvm_volume_groups(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 
 from gnt import certs, constants, node_certs, paths
 from gnt.cluster import cert_roll
@@ -52,6 +53,7 @@ class _RpcNodeOps:
         self.leaves: dict[str, bytes] = {}
 
     async def prepare_switch(self, names: list[str], ca_pem: bytes) -> None:
+        await _list_presented(self.lu, [self.nodes[n] for n in names])
         for name in names:
             self.leaves[name] = await asyncio.to_thread(node_certs.issue, ca_pem, name)
         await _list_digests(self.lu, [(self.nodes[n], node_certs.digest(p)) for n, p in self.leaves.items()], keep=True)
@@ -78,6 +80,25 @@ async def _list_digests(lu: LogicalUnit, digests: list[tuple[Node, str]], keep: 
         node.cert_digests = [*(d for d in node.cert_digests if d != digest), digest] if keep else [digest]
     await lu.cfg.commit([node for node, _ in digests])
     await lu.ctx.services.push_ssconf()
+
+
+async def _list_presented(lu: LogicalUnit, nodes: list[Node]) -> None:
+    """Give each node the cluster lists no certificate of the one it presents now, before a renewal lists the new.
+
+    A cluster made before per-node certificates (every node presents the one shared certificate) or a node
+    set up before the master learnt certificates has none listed; listing only its new certificate would
+    refuse its current one (and the master's own) before it switched. TLS checks the CA signed it.
+    """
+    port = lu.cfg.cluster.noded_port
+    for node in nodes:
+        if node.cert_digests:
+            continue
+        try:
+            der = await asyncio.to_thread(node_certs.presented, node.primary_ip, port, paths.cluster_cert())
+        except (OSError, ssl.SSLError) as err:
+            lu.feedback(f"  - cannot read the certificate node {node.name} presents now ({err}); it may miss a call")
+            continue
+        node.cert_digests = [node_certs.digest_der(der)]
 
 
 def _current_trust() -> list[bytes]:
@@ -261,6 +282,7 @@ class LUClusterRenewCrypto(LogicalUnit):
         leaves = {n.name: await asyncio.to_thread(node_certs.issue, ca_pem, n.name) for n in nodes}
         digests = {name: node_certs.digest(pem) for name, pem in leaves.items()}
         self.feedback(f"* issuing new node certificates for {len(nodes)} node(s)")
+        await _list_presented(self, nodes)
         await _list_digests(self, [(n, digests[n.name]) for n in nodes], keep=True)
         trusted = await asyncio.to_thread(_current_trust)
         ops = _RpcNodeOps(self, {n.name: n for n in nodes})

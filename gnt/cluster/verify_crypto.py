@@ -42,12 +42,13 @@ def cluster_files(
     if files.get("ca") is None:
         found.append(
             (
-                False,
+                True,
                 "ECLUSTERCERT",
                 "cluster",
                 item,
-                "no cluster CA (a cluster made before per-node certificates): nodes share one certificate;"
-                " `gnt-cluster renew-crypto --new-cluster-certificate` gives each its own",
+                "no cluster CA (a cluster made before per-node certificates): nodes share one certificate, so"
+                " any node's key may act as master; `gnt-cluster renew-crypto --new-cluster-certificate`"
+                " gives each its own",
             )
         )
     for what, pem in (("cluster CA certificate", files.get("ca")), ("master's node certificate", files.get("node"))):
@@ -77,18 +78,38 @@ def cluster_files(
     return found
 
 
-def node_certificate(node: Node, facts: dict[str, Any] | None, now: datetime.datetime) -> list[Finding]:
-    """One node's certificate as it reported it: valid, signed, not near its end, and the one the cluster lists."""
+def node_certificate(
+    node: Node, facts: dict[str, Any] | None, now: datetime.datetime, has_ca: bool | None = None
+) -> list[Finding]:
+    """One node's certificate as it reported it: valid, signed, not near its end, and the one the cluster lists.
+
+    `has_ca` (default: whether the master holds the CA): a cluster with per-node certificates must list
+    each node's, or the master cannot tell that node's certificate from any other the CA signed.
+    """
     name = node.name
     if not facts:
         return [(True, "ENODESSL", "node", name, "did not report its node certificate")]
+    if has_ca is None:
+        has_ca = os.path.exists(paths.cluster_ca())
     problems = facts.get("problems", [])
     found: list[Finding] = [(True, "ENODESSL", "node", name, f"node certificate: {p}") for p in problems]
     if not facts.get("problems"):
         near = _expiry(float(facts.get("not_after", 0)), now)
         if near is not None:
             found.append((near[0], "ENODESSL", "node", name, f"node certificate {near[1]}"))
-    if node.cert_digests and facts.get("digest") not in node.cert_digests:
+    if has_ca and not node.cert_digests:
+        found.append(
+            (
+                True,
+                "ENODESSL",
+                "node",
+                name,
+                "the cluster lists no certificate of this node (the master cannot tell it from another node's,"
+                " and other nodes refuse its calls); list one:"
+                f" gnt-cluster renew-crypto --new-node-certificates -n {name}",
+            )
+        )
+    elif node.cert_digests and facts.get("digest") not in node.cert_digests:
         found.append(
             (
                 True,
@@ -96,7 +117,7 @@ def node_certificate(node: Node, facts: dict[str, Any] | None, now: datetime.dat
                 "node",
                 name,
                 "presents a certificate the cluster does not list (refused by the other nodes);"
-                f" renew it: gnt-cluster renew-crypto --new-node-certificates -n {name}",
+                f" set it up again: gnt-node add --readd {name}",
             )
         )
     return found

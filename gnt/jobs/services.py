@@ -57,7 +57,7 @@ class MasterServices:
 
     # -- addressing --------------------------------------------------------------------------
     def target(self, node: Node) -> Target:
-        return Target(node.name, node.primary_ip, node.offline)
+        return Target(node.name, node.primary_ip, node.offline, tuple(node.cert_digests))
 
     def targets(self, nodes: list[Node]) -> list[Target]:
         return [self.target(n) for n in nodes]

@@ -65,7 +65,9 @@ def _yes_no(value: str | None, option: str) -> bool | None:
 @click.option("--vm-capable", default=None, help="yes/no: may run instances")
 @click.option("--primary-ip", default=None, help="Primary IP (default: resolve the name)")
 @click.option("--no-ssh-key-check", is_flag=True, help="Accept the node's SSH host key without asking")
-@click.option("--no-node-setup", is_flag=True, help="Send nothing over SSH: the node already holds the certificate")
+@click.option(
+    "--no-node-setup", is_flag=True, help="Send nothing over SSH: the node is set up already (see issue-certificate)"
+)
 @common_job_options
 @handle_errors
 def add(
@@ -112,6 +114,45 @@ def add(
         port = int(client().get("/2/info").get("ndparams", {}).get("ssh_port", 22))
         op["ssh_host_key"] = confirm_host_key(node, primary_ip or resolve(node), port, no_ssh_key_check, readd)
     run_ops(client(), [op], submit)
+
+
+@main.command("issue-certificate", context_settings=CONTEXT)
+@click.argument("node")
+@click.argument("output", type=click.Path(dir_okay=False))
+@handle_errors
+def issue_certificate(node: str, output: str) -> None:
+    """Write a key pair for NODE signed by the cluster CA, for a node its admin sets up (add --no-node-setup).
+
+    Run on the master (or a master candidate: they hold the CA). Copy OUTPUT to the node's
+    /var/lib/gnt/server.pem (mode 0600) and the master's /var/lib/gnt/ssconf_node_certs beside it
+    (without it the node serves no master procedure), write the node's file-storage-paths and
+    lvm-volume-groups as on the other nodes, start gnt-noded there, then run
+    `gnt-node add --no-node-setup NODE`: the master checks the certificate and lists it.
+
+    \b
+    Example:
+      gnt-node issue-certificate node4 /root/node4-server.pem
+    """
+    import os
+
+    from gnt import certs, node_certs, paths
+    from gnt.opchecks import is_hostname
+
+    if not is_hostname(node):
+        raise ParameterError(f"{node!r} is not a valid host name (letters, digits, '-', '_' and dots)")
+    if os.path.exists(output):
+        raise ParameterError(f"{output} exists already; name a new file (it will hold a private key)")
+    try:
+        with open(paths.cluster_ca(), "rb") as handle:
+            ca_pem = handle.read()
+    except FileNotFoundError:
+        raise ParameterError("this node holds no cluster CA: run this on the master or a master candidate") from None
+    pem = node_certs.issue(ca_pem, node)
+    try:
+        certs.write_pem(os.path.abspath(output), pem)
+    except OSError as err:
+        raise ParameterError(f"cannot write {output}: {err.strerror}") from None
+    click.echo(f"Wrote the key pair of {node} (certificate SHA-256 {node_certs.digest(pem)[:16]}...) to {output}")
 
 
 @main.command(context_settings=CONTEXT)

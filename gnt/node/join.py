@@ -295,13 +295,30 @@ class SshTransport:
             f' elif [ -s {pid} ]; then kill "$(cat {pid})" 2>/dev/null; rm -f {pid}; fi; true'
         )
         ssh.check_output(client, stop)
+        data = os.path.dirname(self.remote_path)
         files = [self.remote_path, self._remote(REMOTE_STORAGE_PATHS), self._remote(REMOTE_VOLUME_GROUPS)]
+        files += [os.path.join(data, name) for name in _leftover_names()]
         with client.open_sftp() as sftp:
+            with contextlib.suppress(FileNotFoundError):
+                files += [os.path.join(data, n) for n in sftp.listdir(data) if n.startswith("ssconf_")]
             for path in files:
                 with contextlib.suppress(FileNotFoundError):
                     sftp.remove(path)
         if public_key:
             self._change_authorized_keys(node_name, client, public_key, sshkeys.remove_key)
+
+
+def _leftover_names() -> list[str]:
+    """What else a node may hold of the cluster, relative to its data directory: the candidate-only keys (the
+    CA's, the SSH key, the RAPI's) and the config and queue copies. The node daemon's node_leave removes them;
+    over SSH they go too, for a node whose daemon could not be told (gnt-node remove of a dead daemon)."""
+    from gnt.candidate_files import FILES
+
+    data = paths.data_dir()
+    names = [os.path.relpath(entry.path(), data) for entry in FILES.values()]
+    for db in (paths.config_db(), paths.jobs_db()):
+        names += [os.path.relpath(db, data) + suffix for suffix in ("", "-wal", "-shm")]
+    return names
 
 
 def default_transport(port: int = 22, confirmed_host_key: str | None = None) -> JoinTransport:

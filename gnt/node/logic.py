@@ -116,6 +116,11 @@ class LUNodeAdd(LogicalUnit):
             )
         if op.secondary_ip and op.secondary_ip != self.primary_ip:
             await sip.check_owned(self, target, op.secondary_ip)
+        has_ca = os.path.exists(paths.cluster_ca())
+        digests = [node_certs.digest(pem)] if op.node_setup and has_ca else []
+        if not op.node_setup and has_ca:
+            digests = [await self._learn_certificate()]
+            await self._check_serves_master(target)
         node = self.existing or Node(name=op.node_name)
         node.primary_ip = self.primary_ip
         node.secondary_ip = op.secondary_ip or self.primary_ip
@@ -125,7 +130,7 @@ class LUNodeAdd(LogicalUnit):
         node.vm_capable = op.vm_capable if op.vm_capable is not None else True
         node.ndparams.update(op.ndparams)
         # a re-added node's previous certificate is refused from here on; a shared (pre-CA) one is not listed
-        node.cert_digests = [node_certs.digest(pem)] if op.node_setup and os.path.exists(paths.cluster_ca()) else []
+        node.cert_digests = digests
         candidates = len(cfg.master_candidates()) - (1 if node.master_candidate else 0)
         node.master_candidate = node.master_capable and candidates < cfg.cluster.candidate_pool_size
         if node.master_candidate:
@@ -138,6 +143,37 @@ class LUNodeAdd(LogicalUnit):
             result = await services.full_resync(node)
             result.get("Could not copy the config")
         await services.push_ssconf()
+
+    async def _learn_certificate(self) -> str:
+        """The digest of the certificate a node set up by its admin (--no-node-setup) presents, pinned from now on.
+
+        The master did not issue it into place, so it learns it on first contact: signed by the cluster CA,
+        naming this node, and not another node's (a copied certificate would let two nodes pass for one).
+        """
+        op = self.op
+        others = {d: n.name for n in self.cfg.nodes.values() if n.name != op.node_name for d in n.cert_digests}
+        port = self.cfg.cluster.noded_port
+        self.feedback(f"* learning the certificate {op.node_name} presents (its admin installed it)")
+        try:
+            found = await asyncio.to_thread(
+                node_certs.learn, op.node_name, self.primary_ip, port, paths.cluster_cert(), others
+            )
+        except ValueError as err:
+            raise OpExecError(
+                f"Cannot add node {op.node_name}: {err}; install a certificate the cluster CA issued for it"
+            ) from None
+        self.feedback(f"  - {op.node_name} presents certificate SHA-256 {found[:16]}..., signed by the cluster CA")
+        return found
+
+    async def _check_serves_master(self, target: Target) -> None:
+        """A node set up by hand must hold the master's list of node certificates, or it refuses every master
+        procedure (agent.callers): found out here, before the config names it, by a read-only one."""
+        result = await self.rpc.config_serial(target)
+        if result.failed:
+            raise OpExecError(
+                f"Node {self.op.node_name} does not serve this master ({result.error}); copy the master's"
+                f" {paths.ssconf_file(node_certs.SSCONF_KEY)} to the node"
+            )
 
     async def _wait_for_node(self, target: Target) -> dict[str, Any]:
         deadline = time.monotonic() + JOIN_TIMEOUT
@@ -266,7 +302,7 @@ class LUNodeSetParams(LogicalUnit):
     async def exec(self) -> list[list[str]]:
         op, node = self.op, self.node
         changes: list[list[str]] = []
-        was_candidate = node.master_candidate
+        was_candidate, was_offline = node.master_candidate, node.offline
         for attr in ("offline", "drained", "master_candidate", "master_capable", "vm_capable"):
             value = getattr(op, attr)
             if value is not None and getattr(node, attr) != value:
@@ -293,7 +329,8 @@ class LUNodeSetParams(LogicalUnit):
         services = self.ctx.services
         if node.master_candidate and not was_candidate:
             (await services.full_resync(node)).get("Could not copy the config")
-        elif was_candidate and not node.master_candidate and not node.offline:
+        elif not node.master_candidate and not node.offline and (was_candidate or was_offline):
+            # demoted now, or while it was offline (auto-demotion): its config copy and candidate-only keys go
             dropped = await self.rpc.config_drop(services.target(node))
             if dropped.failed:
                 self.warning(f"Could not remove the config copy on {node.name}: {dropped.error}")

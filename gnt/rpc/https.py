@@ -6,6 +6,7 @@ node with a clear message; it never hangs the job or the other nodes' calls.
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import socket
 import ssl
@@ -13,13 +14,33 @@ from typing import Any
 
 import aiohttp
 
-from gnt import certs
+from gnt import certs, node_certs
 from gnt.errors import RpcError
 from gnt.rpc.transport import RpcResult, Target, offline_result, result_from_body
 
 CONNECT_TIMEOUT = 5.0
 #: how long a node may leave sent data unacknowledged before its connection counts as dead (TCP_USER_TIMEOUT)
 UNACKED_TIMEOUT = 10.0
+#: connections kept per node (and so at most this many pooled ones made before a node's certificate changed)
+POOL_PER_HOST = 16
+
+#: the certificate digests the node being called may present (Target.cert_digests); empty: any the CA signed
+_EXPECTED: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("gnt_rpc_expected_certs", default=())
+
+
+class PeerNotListed(aiohttp.ClientConnectionError):
+    """The node presented a CA-signed certificate that is not the one the cluster lists for it."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(digest)
+        self.digest = digest
+
+
+def _peer_digest(conn: Any) -> str:
+    transport = conn.transport
+    sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+    der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+    return node_certs.digest_der(der) if der else ""
 
 
 class _DeadPeerConnector(aiohttp.TCPConnector):
@@ -32,11 +53,27 @@ class _DeadPeerConnector(aiohttp.TCPConnector):
     """
 
     async def connect(self, *args: Any, **kwargs: Any) -> Any:
-        conn = await super().connect(*args, **kwargs)
-        sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
-        if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT") and sock.family != socket.AF_UNIX:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(UNACKED_TIMEOUT * 1000))
-        return conn
+        """A connection to a node that presents a certificate the cluster lists for it (when it lists one).
+
+        TLS has checked only that the node's certificate chains to the cluster CA, which every node's
+        does: a stolen or renewed-away node certificate would pass. The check runs before the request
+        is sent (it may carry a key pair). A pooled connection made before the node switched to a renewed
+        certificate is closed and the next one tried, so a renewal never fails a call.
+        """
+        expected = _EXPECTED.get()
+        digest = ""
+        for _ in range(POOL_PER_HOST + 1):
+            conn = await super().connect(*args, **kwargs)
+            sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
+            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT") and sock.family != socket.AF_UNIX:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(UNACKED_TIMEOUT * 1000))
+            if not expected:
+                return conn
+            digest = _peer_digest(conn)
+            if digest in expected:
+                return conn
+            conn.close()
+        raise PeerNotListed(digest)
 
 
 class HttpsTransport:
@@ -61,7 +98,7 @@ class HttpsTransport:
             self._session = None
         if self._session is None or self._session.closed:
             ctx = certs.client_context(self._pem_path)
-            connector = _DeadPeerConnector(ssl=ctx, limit=0, limit_per_host=16, keepalive_timeout=30)
+            connector = _DeadPeerConnector(ssl=ctx, limit=0, limit_per_host=POOL_PER_HOST, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(connector=connector)
             self._identity = identity
         return self._session
@@ -78,6 +115,7 @@ class HttpsTransport:
         name = target.name
         url = f"https://{target.address}:{self.port}/{procedure}"
         limits = aiohttp.ClientTimeout(total=timeout, sock_connect=min(CONNECT_TIMEOUT, timeout))
+        expected = _EXPECTED.set(target.cert_digests)
         try:
             async with self._get_session().post(url, json=payload, timeout=limits) as resp:
                 if resp.status != 200:
@@ -95,6 +133,15 @@ class HttpsTransport:
             )
         except TimeoutError:
             return RpcResult(name, error=RpcError(f"Node {name} did not answer '{procedure}' in {timeout:g}s"))
+        except PeerNotListed as err:
+            return RpcResult(
+                name,
+                error=RpcError(
+                    f"Node {name} ({target.address}) presents a certificate the cluster does not list for it"
+                    f" (SHA-256 {err.digest[:16]}...); not calling it (it may be an impostor): set it up"
+                    f" again over SSH with gnt-node add --readd {name}"
+                ),
+            )
         except (aiohttp.ClientSSLError, ssl.SSLError) as err:
             return RpcResult(
                 name,
@@ -106,6 +153,8 @@ class HttpsTransport:
         except (aiohttp.ClientError, OSError, ValueError) as err:
             reason = _why(err)
             return RpcResult(name, error=RpcError(f"Error while contacting node {name} ({target.address}): {reason}"))
+        finally:
+            _EXPECTED.reset(expected)
         return result_from_body(name, body)
 
 

@@ -32,6 +32,9 @@ class Target:
     name: str
     address: str
     offline: bool = False
+    #: the node certificates (SHA-256 digests) the node may present; empty: any the cluster CA signed
+    #: (a node not in the config yet, or one whose certificate the cluster has not learnt)
+    cert_digests: tuple[str, ...] = ()
 
 
 @dataclass

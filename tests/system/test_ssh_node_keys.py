@@ -145,6 +145,11 @@ def test_join_refused_by_sshd_changes_nothing(
 
 def test_leave_stops_the_daemon_and_removes_files_and_the_key(node: dict[str, object]) -> None:
     join(node, transport(node))
+    data = Path(str(node["dir"])) / "remote/var/lib/gnt"
+    # what a master candidate whose daemon could not be told (node_leave) still holds
+    for name in ("cluster-ca.pem", "rapi.pem", "ssh/id_ed25519", "config.db", "queue.db-wal", "ssconf_node_certs"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("x")
     daemon = subprocess.Popen(["sleep", "300"])
     try:
         (Path(str(node["dir"])) / "remote/gnt-noded.pid").write_text(f"{daemon.pid}\n")
@@ -159,7 +164,8 @@ def test_leave_stops_the_daemon_and_removes_files_and_the_key(node: dict[str, ob
             daemon.kill()
             daemon.wait()
     remote = Path(str(node["dir"])) / "remote"
-    assert sorted(p.name for p in (remote / "var/lib/gnt").iterdir()) == [] and not (remote / "gnt-noded.pid").exists()
+    left = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
+    assert left == [] and not (remote / "gnt-noded.pid").exists()
     assert "gnt-cluster" not in (Path(str(node["dir"])) / "cluster_keys" / str(node["user"])).read_text()
     assert not cluster_key_works(node)
 

@@ -103,7 +103,7 @@ def test_confinement_holds_over_real_https_with_mutual_tls(tmp_path: Path, monke
     write_storage_paths(str(root / "var/lib/gnt/file-storage-paths"), ["/srv/gnt/file-storage"])
     monkeypatch.setenv("GNT_ROOTDIR", str(root))
     monkeypatch.setenv("GNT_HOSTNAME", "node1")
-    pem = tmp_path / "server.pem"
+    pem = root / "var/lib/gnt/server.pem"  # the node's own: a shared (pre-CA) certificate, so no caller list
     certs.write_pem(str(pem), certs.generate_pem("cluster.example.com"))
     victim = root / "some/file"
     victim.parent.mkdir(parents=True)

@@ -93,10 +93,25 @@ def test_a_renewed_certificates_predecessor_is_refused_though_it_chains_to_the_c
     assert not ok.failed
 
 
-def test_a_node_without_a_list_serves_any_caller_the_ca_admits(node: Path, tmp_path: Path) -> None:
-    # just joined: the master's first ssconf push writes the list (gnt-node add writes it before that)
-    (ok,) = _calls(node, _write(tmp_path / "any.pem", node_certs.issue(CA, "node9")), [VERSION])
+def test_a_node_without_a_list_fails_safe_serving_only_any_node_procedures(node: Path, tmp_path: Path) -> None:
+    # the list lost, or a node set up by hand without it: no CA-signed key may drive it, the master's neither
+    caller = _write(tmp_path / "any.pem", node_certs.issue(CA, "node1"))
+    ok, refused = _calls(node, caller, [VERSION, MASTER_ONLY])
     assert not ok.failed
+    assert refused.failed and "holds no list of the cluster's node certificates" in str(refused.error)
+    assert not (node / "var/lib/gnt/ssconf_cluster_name").exists()
+
+
+def test_a_node_of_a_cluster_made_before_the_ca_serves_the_shared_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every node holds the one shared key there: no list could tell them apart (verify reports it)
+    shared = certs.generate_pem("cluster.example.com")
+    root = tmp_path / "node2"
+    monkeypatch.setenv("GNT_ROOTDIR", str(root))
+    _write(root / "var/lib/gnt/server.pem", shared)
+    (written,) = _calls(root, _write(tmp_path / "shared.pem", shared), [MASTER_ONLY])
+    assert not written.failed
 
 
 def test_a_node_trusts_the_ca_not_its_own_certificate_alone() -> None:

@@ -80,3 +80,19 @@ def test_no_master_netdev_or_an_external_script_is_not_judged_and_a_failed_check
     assert verify_crypto.master_ip(nodes, {"node1": _mip(None)}, MASTER.uuid, False) == []
     failed = verify_crypto.master_ip(nodes, {"node1": {"error": "master netdev eth9: not found"}}, MASTER.uuid, False)
     assert _codes(failed) == [(True, "ENODENET", "node1")] and "eth9" in failed[0][4]
+
+
+def test_a_node_the_cluster_lists_no_certificate_of_is_an_enodessl_error_once_there_is_a_ca() -> None:
+    pem = node_certs.issue(CA, "node2")
+    unlisted = Node(name="node2")  # e.g. added with --no-node-setup before the master learnt certificates
+    found = verify_crypto.node_certificate(unlisted, node_certs.inspect(pem).to_dict(), _now(), has_ca=True)
+    assert _codes(found) == [(True, "ENODESSL", "node2")]
+    assert "renew-crypto --new-node-certificates -n node2" in found[0][4]
+    assert verify_crypto.node_certificate(unlisted, node_certs.inspect(pem).to_dict(), _now(), has_ca=False) == []
+
+
+def test_a_cluster_without_a_ca_is_an_eclustercert_error_naming_the_upgrade() -> None:
+    shared = certs.generate_pem("c")
+    found = verify_crypto.cluster_files("c", {"ca": None, "node": shared}, "", _now())
+    assert _codes(found) == [(True, "ECLUSTERCERT", "c")]
+    assert "renew-crypto --new-cluster-certificate" in found[0][4]

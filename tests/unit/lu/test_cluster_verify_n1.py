@@ -33,6 +33,7 @@ def _healthy_facts(h: Harness) -> None:
     certs.write_pem(str(cert), node_pem)
     expected = h.ctx.services.ssconf_values()
     for name in ("node1", "node2"):
+        h.cfg.node(name).cert_digests = [node_certs.digest(node_pem)]  # a CA cluster lists each node's
         facts = {
             "version": PROTOCOL_VERSION,
             "hypervisors": {"fake": {"problems": [], "instances": {}, "version": "1"}},

@@ -94,6 +94,17 @@ def test_node_modify_offline_demotes_a_candidate_and_drops_its_config_copy(harne
     assert "config_drop" in harness.nodes["node2"].names()
 
 
+def test_a_candidate_demoted_while_offline_drops_its_copies_when_back_online(harness: Harness) -> None:
+    node2 = harness.cfg.node("node2")
+    node2.master_candidate = True
+    harness.cfg.cluster.candidate_pool_size = 1  # no room to promote it again when it is back
+    harness.run(OpNodeSetParams(node_name="node2", offline=True, force=True), LUNodeSetParams)
+    assert not node2.master_candidate and "config_drop" not in harness.nodes["node2"].names()  # unreachable
+    harness.run(OpNodeSetParams(node_name="node2", offline=False), LUNodeSetParams)
+    assert not node2.master_candidate
+    assert "config_drop" in harness.nodes["node2"].names()  # the CA key and config copy it kept go now
+
+
 def test_node_modify_without_changes_is_refused(harness: Harness) -> None:
     with pytest.raises(OpPrereqError, match="at least one modification"):
         harness.run(OpNodeSetParams(node_name="node2"), LUNodeSetParams)
