@@ -7,7 +7,9 @@ matrix per move type, with +inf where the move is not allowed.
 
 Exclusion-tag conflicts, location scores and the location-exclusion component (htools'
 (location, exclusion tag) map) are all part of the evaluation, so candidates are compared on
-the exact score hbal would give them.
+the exact score hbal would give them. Migration tags (``htools:migration:``) refuse every move
+whose primary would migrate to a node that does not receive the source's migration classes, as
+hbal's checkMigration does for each failover in a move.
 """
 
 from __future__ import annotations
@@ -211,7 +213,7 @@ class Evaluator:
             a, b1 = add_pri(_adj(s_gone, inc, self._lscore(S2, P, I2)), x, ~offP)
             pmid = p_gone.replace(conflicts=stP.conflicts - dec_p, loc_score=stP.loc_score - old_l)
             b, b2 = add_sec(pmid, x, m.peers[pn, s_safe].reshape(col), ~offP)
-            bad = b1 | b2 | ~drbd | (tclash & ~offP)
+            bad = b1 | b2 | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
             consider(0, self._score([vP, vS], [b, a], bad, self._map_delta(I2, P, S2)), S, P)
         if T.size == 0:
             return Candidates(best, kind, new_p, new_s)
@@ -226,7 +228,7 @@ class Evaluator:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, True)
             p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], ~offS)
-            bad = b1 | b2 | clash | ~drbd | tclash
+            bad = b1 | b2 | clash | ~drbd | tclash | ~m.migration_ok(P, T)
             dmap = self._map_delta(I2, P, T)
             consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad, dmap), T, P)
         if "replace_primary" in kinds:
@@ -239,6 +241,7 @@ class Evaluator:
             s_mid = s_gone.replace(mem_touched=np.ones_like(s_gone.mem_touched))
             s_new, b2 = add_sec(s_mid, x, m.peers[s_safe][:, targets], ~offP)
             bad = b0 | b1 | b2 | clash | ~drbd | ((tclash | tclash_s) & ~offP)
+            bad = bad | ~(m.migration_ok(P, S2) & m.migration_ok(S2, T))  # both hops are migrations
             dmap = self._map_delta(I2, P, T)
             consider(3, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), T, S)
         if "failover_and_replace" in kinds:
@@ -246,13 +249,13 @@ class Evaluator:
             s_new, b1 = add_pri(_adj(s_gone, inc, 0), x, ~offP)
             t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, ~offP)
             s_new = _adj(s_new, 0, self._lscore(S2, T, I2))
-            bad = b1 | b2 | clash | ~drbd | (tclash & ~offP)
+            bad = b1 | b2 | clash | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
             dmap = self._map_delta(I2, P, S2)
             consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), S, T)
         if "failover_to_any" in kinds:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, -np.ones_like(T), I2)), x, ~offP)
-            bad = b1 | clash | drbd | (tclash & ~offP)
+            bad = b1 | clash | drbd | (tclash & ~offP) | ~m.migration_ok(P, T)
             dmap = self._map_delta(I2, P, T)
             consider(5, self._score([vP, vT], [p_gone, t_new], bad, dmap), T, -np.ones_like(T))
         return Candidates(best, kind, new_p, new_s)
