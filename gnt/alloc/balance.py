@@ -156,6 +156,7 @@ class _Search:
         self.ss.map_value = m.location_exclusion(self.nodes)
         self.ss.reduce(self.ev.rows, self.ss.wr)
         self.ev.vals[:, touched] = after
+        self.ev.touched(touched)
         for n in touched:
             self.ev.m1[n], self.ev.a1[n], self.ev.m2[n] = _row_top2(m.peers[n])
         move.score = self.ss.score()

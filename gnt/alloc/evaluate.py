@@ -21,6 +21,7 @@ import numpy as np
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, add_pri, add_sec, remove_pri, remove_sec, top2
 from gnt.alloc.score import MAP_IDX, WEIGHTS, NodeState, ScoreState, node_values
+from gnt.alloc.tagcounts import TagCounts
 
 __all__ = ["KINDS", "Evaluator"]
 
@@ -91,6 +92,7 @@ class Evaluator:
         self.dloc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.inst_dloc], np.int64)
         self.has_loc = bool(locs) or any(model.inst_dloc)
         self.has_tags = any(model.inst_excl)
+        self.tagc = TagCounts(model) if self.has_tags else None
         self._reduce()
 
     def _reduce(self) -> None:
@@ -100,6 +102,11 @@ class Evaluator:
         """Re-read per-node values and peer maxima after the model changed."""
         self.vals = node_values(NodeState.gather(self.m, slice(None)))
         self.m1, self.a1, self.m2 = top2(self.m.peers)
+
+    def touched(self, nodes: list[int]) -> None:
+        """Re-read the tag counters of the nodes a move changed (the rest is the caller's)."""
+        if self.tagc is not None:
+            self.tagc.sync(nodes)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -113,50 +120,23 @@ class Evaluator:
     def _tags(self, idx: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(conflicts added, tag clash) if instances `idx` (column) become primary on `nodes`."""
         shape = np.broadcast_shapes(np.shape(idx), np.shape(nodes))
-        inc = np.zeros(shape, np.int64)
-        if not self.has_tags:
-            return inc, np.zeros(shape, bool)
-        ii, nn = np.broadcast_arrays(idx, nodes)
-        for pos in np.ndindex(shape):
-            tags = self.m.inst_excl[ii[pos]]
-            if tags:
-                c = self.m.ptags[nn[pos]]
-                inc[pos] = sum(1 for t in tags if c.get(t, 0) > 0)
+        if self.tagc is None:
+            return np.zeros(shape, np.int64), np.zeros(shape, bool)
+        inc = np.broadcast_to(self.tagc.added(idx, nodes), shape)
         return inc, inc > 0
 
     def _tag_dec(self, idx: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Conflicts removed when instances `idx` stop being primary on `nodes`."""
-        out = np.zeros(np.shape(idx), np.int64)
-        if self.has_tags:
-            for pos in np.ndindex(np.shape(idx)):
-                c = self.m.ptags[nodes[pos]]
-                out[pos] = sum(1 for t in self.m.inst_excl[idx[pos]] if c.get(t, 0) > 1)
-        return out
+        if self.tagc is None:
+            return np.zeros(np.shape(idx), np.int64)
+        return self.tagc.removed(idx, nodes)
 
     def _map_delta(self, idx: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray | int:
         """Change of the location-exclusion component when instances `idx` (column) move their
-        primary from `old` to `new` (broadcast); 0 where they have no exclusion tag.
-
-        A (group, location, tag) key counts its instances beyond the first: leaving a key held by
-        two or more lowers it by one, joining a key already held raises it by one, and a key both
-        nodes have is unchanged.
-        """
-        if not (self.has_tags and self.has_loc):
+        primary from `old` to `new` (broadcast); 0 where they have no exclusion tag (`TagCounts`)."""
+        if self.tagc is None or not self.has_loc:
             return 0
-        m = self.m
-        shape = np.broadcast_shapes(np.shape(idx), np.shape(old), np.shape(new))
-        out = np.zeros(shape, np.int64)
-        ii, oo, nn = np.broadcast_arrays(idx, old, new)
-        for pos in np.ndindex(shape):
-            tags = m.inst_excl[ii[pos]]
-            o, n = int(oo[pos]), int(nn[pos])
-            if not tags or o == n:
-                continue
-            before, after = set(m.map_keys(o, tags)), set(m.map_keys(n, tags))
-            out[pos] = sum(1 for k in after - before if m.inst_map.get(k, 0) >= 1) - sum(
-                1 for k in before - after if m.inst_map.get(k, 0) >= 2
-            )
-        return out
+        return self.tagc.map_delta(idx, old, new)
 
     def _score(
         self, olds: list[np.ndarray], news: list[NodeState], bad: np.ndarray, dmap: np.ndarray | int = 0
