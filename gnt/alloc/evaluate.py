@@ -92,6 +92,9 @@ class Evaluator:
         self.dloc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.inst_dloc], np.int64)
         self.has_loc = bool(locs) or any(model.inst_dloc)
         self.has_tags = any(model.inst_excl)
+        #: hbal's --restricted-migration: no replace-primary; replace-and-failover and failover-and-replace
+        #: only for an instance whose primary is offline or drained
+        self.restricted_migration = False
         self.tagc = TagCounts(model) if self.has_tags else None
         self._reduce()
 
@@ -209,9 +212,11 @@ class Evaluator:
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, True)
             p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], ~offS)
             bad = b1 | b2 | clash | ~drbd | tclash | ~m.migration_ok(P, T)
+            if self.restricted_migration:
+                bad = bad | ~offP
             dmap = self._map_delta(I2, P, T)
             consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad, dmap), T, P)
-        if "replace_primary" in kinds:
+        if "replace_primary" in kinds and not self.restricted_migration:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, S, I2)), x, ~offP)
             _, b0 = add_pri(s_gone, x, ~offP)
@@ -230,6 +235,8 @@ class Evaluator:
             t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, ~offP)
             s_new = _adj(s_new, 0, self._lscore(S2, T, I2))
             bad = b1 | b2 | clash | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
+            if self.restricted_migration:
+                bad = bad | ~offP
             dmap = self._map_delta(I2, P, S2)
             consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), S, T)
         if "failover_to_any" in kinds:
