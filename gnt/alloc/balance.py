@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gnt.alloc.evaluate import KINDS, Evaluator
+from gnt.alloc.evaluate import KINDS, Evaluator, first_min
 from gnt.alloc.heap import roomy_heap
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, movable, relocate
@@ -254,7 +254,7 @@ def _exact_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, flo
         if deadline is not None and time.monotonic() > deadline:
             return
         cand = s.evaluate(s.movable)
-        pos = int(np.argmin(cand["score"]))
+        pos = int(first_min(cand["score"]))
         sc = float(cand["score"][pos])
         if not np.isfinite(sc) or not _accept(s.ss.score(), sc, *gain):
             return

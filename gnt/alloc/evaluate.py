@@ -23,7 +23,7 @@ from gnt.alloc.ops import InstAttrs, add_pri, add_sec, remove_pri, remove_sec, t
 from gnt.alloc.score import MAP_IDX, WEIGHTS, NodeState, ScoreState, node_values
 from gnt.alloc.tagcounts import TagCounts
 
-__all__ = ["KINDS", "Evaluator"]
+__all__ = ["KINDS", "Evaluator", "first_min", "tie_tolerance"]
 
 #: htools' move types, in the order they are tried.
 KINDS = (
@@ -34,6 +34,23 @@ KINDS = (
     "failover_and_replace",
     "failover_to_any",
 )
+
+
+def tie_tolerance(score: np.ndarray | float) -> np.ndarray | float:
+    """How far apart two scores may be and still count as a tie.
+
+    Equal candidates (identical instances, identical nodes) can come out of the vectorised sums a
+    last bit apart; hbal keeps the first of equal candidates, so gnt treats scores this close as
+    equal and keeps the first too (instances in model order, then targets in node order).
+    """
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(score), np.abs(score) * 1e-12 + 1e-12, 0.0)
+
+
+def first_min(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The index of the first score that ties with the minimum along `axis` (see `tie_tolerance`)."""
+    lo = np.min(scores, axis=axis, keepdims=True)
+    return np.argmax(scores <= lo + tie_tolerance(lo), axis=axis)
 
 
 def reduce_score(m: ClusterModel, ss: ScoreState, has_tags: bool, has_loc: bool) -> np.ndarray:
@@ -183,9 +200,9 @@ class Evaluator:
 
         def consider(k: int, sc: np.ndarray, np_: np.ndarray, ns_: np.ndarray) -> None:
             sc = np.broadcast_to(sc, (ni, sc.shape[1]))
-            j = np.argmin(sc, axis=1)
+            j = first_min(sc, axis=1)
             v = sc[np.arange(ni), j]
-            better = v < best
+            better = v < best - tie_tolerance(best)
             best[better] = v[better]
             kind[better] = k
             new_p[better] = np.broadcast_to(np_, sc.shape)[np.arange(ni), j][better]
