@@ -59,6 +59,8 @@ def _fail_reasons(st: NodeState, new: NodeState, x: InstAttrs) -> Counter[str]:
 
 
 def _tag_clash(m: ClusterModel, tags: tuple[str, ...], nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not tags:
+        return np.zeros(len(nodes), np.int64), np.zeros(len(nodes), bool)
     inc = np.array([sum(1 for t in tags if m.ptags[n].get(t, 0) > 0) for n in nodes], np.int64)
     return inc, inc > 0
 
@@ -89,7 +91,7 @@ def pair_scores(
     ss = ScoreState(m, nodes)
     excl, dloc = m._excl_tags(inst), m._dloc_tags(inst)
     loc = location_masks(m, tg, dloc)
-    rows = reduce_score(m, ss, any(m.inst_excl) or bool(excl), loc.active)
+    rows = reduce_score(m, ss, m.instance_flags()[1] or bool(excl), loc.active)
     st = NodeState.gather(m, tg)
     vals = node_values(st, rows)
     inc, clash = _tag_clash(m, excl, tg)

@@ -62,7 +62,7 @@ def reduce_score(m: ClusterModel, ss: ScoreState, has_tags: bool, has_loc: bool)
     w = WEIGHTS.copy()
     skip = {MAP_IDX, 8, 10}
     w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
-    if not any(x.forthcoming for x in m.instances):
+    if not m.instance_flags()[0]:
         for a, b in ((14, 1), (15, 6), (16, 12)):
             w[b] += WEIGHTS[a]
             skip.add(a)

@@ -322,8 +322,17 @@ class ClusterModel:
         groups = None if nodes is None else set(self.group[np.asarray(nodes)].tolist())
         return float(sum(c - 1 for (g, _, _), c in self.inst_map.items() if c > 1 and (groups is None or g in groups)))
 
+    def instance_flags(self) -> tuple[bool, bool]:
+        """(any instance forthcoming, any instance with an exclusion tag): asked for every placement
+        scored, so kept until the instance list grows or the model is rebuilt."""
+        if self._flags is None or self._flags[0] != len(self.instances):
+            forth = any(x.forthcoming for x in self.instances)
+            self._flags = (len(self.instances), forth, any(self.inst_excl))
+        return self._flags[1], self._flags[2]
+
     def rebuild(self) -> None:
         """Recompute every derived array from the static facts and the placement."""
+        self._flags: tuple[int, bool, bool] | None = None
         self._static_arrays()
         n = len(self.nodes)
         i64 = np.int64
