@@ -174,12 +174,23 @@ HBAL_OPTION_CASES = {
         {"exclude": ["inst00001", "inst00003", "inst00004"]},
     ),
     "evac_mode": (lambda: _with_offline_node(6), ("--evac-mode",), {"evac_mode": True}),
+    # a third of the instances externally mirrored: failover-to-any is no disk move, hbal allows it
+    "no_disk_moves": (lambda: _mixed(5), ("--no-disk-moves",), {"disk_moves": False}),
+    "no_instance_moves": (lambda: _mixed(5), ("--no-instance-moves",), {"instance_moves": False}),
     "restricted_migration": (
         lambda: _with_offline_node(9),  # (seed 8 ties two moves to 8 decimals: either may win)
         ("--restricted-migration",),
         {"restricted_migration": True},
     ),
 }
+
+
+def _mixed(seed: int):
+    m = generate_cluster(6, seed=seed, per_node=(3, 5))
+    for x in m.instances[::3]:
+        x.template, x.snode = "sharedfile", -1
+    m.rebuild()
+    return m
 
 
 def _no_auto_balance(m):
@@ -191,7 +202,8 @@ def _no_auto_balance(m):
 
 @pytest.mark.parametrize("case", sorted(HBAL_OPTION_CASES))
 def test_hbal_options_give_hbals_plan(tmp_path, case):
-    """auto_balance, --select-instances, --exclude-instances, --evac-mode, --restricted-migration:
+    """auto_balance, --select-instances, --exclude-instances, --evac-mode, --restricted-migration,
+    --no-disk-moves, --no-instance-moves:
     the same steps (instance, target, score) as hbal 3.0 on the same file, and a different plan than
     without the option (so the option is what made the difference)."""
     exe = htool("hbal")
