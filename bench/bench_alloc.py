@@ -13,7 +13,12 @@ Scores are Ganeti's; gnt's final state is saved with `save_text` and re-scored w
 `hinfo -t` to show both tools agree. Prints a table and merges its rows (by node count) into
 bench/results/alloc.json, so a run with --sizes 200 keeps the other sizes' rows.
 
-    python bench/bench_alloc.py [--sizes 20,50,100,200] [--hbal-cap 240] [--no-htools]
+`--tagged` runs the same clusters with failure domains (`htools:nlocation:rack`, a rack per 10
+nodes) and exclusion tags (`htools:iextags:svc`, half the instances in services of 8), the case
+where the balancer scores the location-exclusion component for every candidate move; its rows go
+to bench/results/alloc_tagged.json.
+
+    python bench/bench_alloc.py [--sizes 20,50,100,200] [--hbal-cap 240] [--no-htools] [--tagged]
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gnt.alloc import (  # noqa: E402
+    ClusterModel,
     Instance,
     ISpec,
     allocate,
@@ -106,11 +112,29 @@ def _alloc_request() -> dict:
     }  # fmt: skip
 
 
-def bench_size(n: int, work: Path, cap: float, htools: bool, gnt_limit: float, only_capacity: bool = False) -> dict:
+def tag_cluster(model: ClusterModel) -> ClusterModel:
+    """Failure domains and exclusion tags on a generated cluster: a rack per 10 nodes (at least two),
+    every other instance in a service of about 8 instances."""
+    racks = max(2, len(model.nodes) // 10)
+    for i, node in enumerate(model.nodes):
+        node.tags = [f"rack:r{i % racks}"]
+    services = max(1, len(model.instances) // 16)
+    for j, inst in enumerate(model.instances):
+        inst.tags = [f"svc:s{(j // 2) % services}"] if j % 2 == 0 else []
+    model.cluster_tags = ["htools:nlocation:rack", "htools:iextags:svc"]
+    model.rebuild()
+    return model
+
+
+def bench_size(
+    n: int, work: Path, cap: float, htools: bool, gnt_limit: float, only_capacity: bool = False, tagged: bool = False
+) -> dict:
     model = generate_cluster(n, seed=n, **({"per_node": PER_NODE[n]} if n in PER_NODE else {}))
+    if tagged:
+        model = tag_cluster(model)
     src = work / f"cluster-{n}.txt"
     save_text(model, src)
-    row: dict = {"nodes": n, "instances": len(model.instances)}
+    row: dict = {"nodes": n, "instances": len(model.instances), "tagged": tagged}
     m = load_text(src)
     cpu0 = time.process_time()
     plan = balance(m, max_moves=100_000, time_limit=gnt_limit)
@@ -191,13 +215,16 @@ def main() -> int:
     ap.add_argument("--gnt-limit", type=float, default=120.0, help="time limit for gnt's balancer (s)")
     ap.add_argument("--no-htools", action="store_true")
     ap.add_argument("--capacity-only", action="store_true", help="skip hbal; merge capacity rows into --out")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "alloc.json"))
+    ap.add_argument("--tagged", action="store_true", help="racks and exclusion tags (default out: alloc_tagged.json)")
+    ap.add_argument("--out", default=None, help="results file (default bench/results/alloc.json)")
     args = ap.parse_args()
+    args.out = args.out or str(ROOT / "bench" / "results" / ("alloc_tagged.json" if args.tagged else "alloc.json"))
     htools = not args.no_htools and _tool("hbal") is not None
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.sizes.split(",")):
-            rows.append(bench_size(n, Path(tmp), args.hbal_cap, htools, args.gnt_limit, args.capacity_only))
+            only_cap = args.capacity_only
+            rows.append(bench_size(n, Path(tmp), args.hbal_cap, htools, args.gnt_limit, only_cap, args.tagged))
             print(json.dumps(rows[-1]), flush=True)
     out_path = Path(args.out)
     old: dict[int, dict] = {}

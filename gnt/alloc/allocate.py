@@ -59,16 +59,26 @@ def _fail_reasons(st: NodeState, new: NodeState, x: InstAttrs) -> Counter[str]:
 
 
 def _tag_clash(m: ClusterModel, tags: tuple[str, ...], nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not tags:
+        return np.zeros(len(nodes), np.int64), np.zeros(len(nodes), bool)
     inc = np.array([sum(1 for t in tags if m.ptags[n].get(t, 0) > 0) for n in nodes], np.int64)
     return inc, inc > 0
 
 
 def pair_scores(
-    m: ClusterModel, inst: Instance, x: InstAttrs, group: int, exclude: set[int], reasons: Counter[str]
+    m: ClusterModel,
+    inst: Instance,
+    x: InstAttrs,
+    group: int,
+    exclude: set[int],
+    reasons: Counter[str],
+    migrate_from: int = -1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Target nodes and the score of placing `inst` on each (vector) or pair (matrix).
 
-    Disallowed placements score +inf; `reasons` collects why primaries were refused.
+    Disallowed placements score +inf; `reasons` collects why primaries were refused. An existing
+    instance that gets there by migrating from node `migrate_from` may only take primaries that
+    node's migration tags allow (htools' FailMig).
     """
     pol = m.groups[group].policy if m.groups else m.ipolicy
     disks = inst.disks or ([inst.dsk] if inst.template != "diskless" else [])
@@ -81,7 +91,7 @@ def pair_scores(
     ss = ScoreState(m, nodes)
     excl, dloc = m._excl_tags(inst), m._dloc_tags(inst)
     loc = location_masks(m, tg, dloc)
-    rows = reduce_score(m, ss, any(m.inst_excl) or bool(excl), loc.active)
+    rows = reduce_score(m, ss, m.instance_flags()[1] or bool(excl), loc.active)
     st = NodeState.gather(m, tg)
     vals = node_values(st, rows)
     inc, clash = _tag_clash(m, excl, tg)
@@ -90,6 +100,10 @@ def pair_scores(
     st_p = st.replace(conflicts=st.conflicts + inc, loc_score=st.loc_score + loc.unmet)
     p_only, bad_p = add_pri(st_p, x)
     reasons.update(_fail_reasons(st, p_only, x))
+    if migrate_from >= 0:
+        no_mig = ~m.migration_ok(migrate_from, tg)
+        reasons["FailMig"] += int(np.count_nonzero(no_mig & ~bad_p))
+        bad_p = bad_p | no_mig
     dmap = WEIGHTS[MAP_IDX] * _map_gain(m, excl, tg)
     if not inst.has_secondary:
         return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only, rows)]) + dmap)
@@ -111,10 +125,16 @@ def _map_gain(m: ClusterModel, excl: tuple[str, ...], nodes: np.ndarray) -> np.n
 
 
 def _in_group(
-    m: ClusterModel, inst: Instance, x: InstAttrs, group: int, exclude: set[int], reasons: Counter[str]
+    m: ClusterModel,
+    inst: Instance,
+    x: InstAttrs,
+    group: int,
+    exclude: set[int],
+    reasons: Counter[str],
+    migrate_from: int = -1,
 ) -> Placement | None:
     """The best placement of `inst` within one group, or None (reasons accumulated)."""
-    tg, sc = pair_scores(m, inst, x, group, exclude, reasons)
+    tg, sc = pair_scores(m, inst, x, group, exclude, reasons, migrate_from)
     if sc.size == 0:
         return None
     j = np.unravel_index(int(np.argmin(_distinct_domains_first(m, tg, sc))), sc.shape)
@@ -159,9 +179,14 @@ def _missing_networks(m: ClusterModel, inst: Instance, group: int) -> list[str]:
 
 
 def find_placement(
-    m: ClusterModel, inst: Instance, group: str | None = None, exclude: set[int] | None = None
+    m: ClusterModel,
+    inst: Instance,
+    group: str | None = None,
+    exclude: set[int] | None = None,
+    migrate_from: int = -1,
 ) -> tuple[Placement | None, Counter[str]]:
-    """Best placement over the candidate groups (no change to the model)."""
+    """Best placement over the candidate groups (no change to the model); `migrate_from`: see
+    `pair_scores`."""
     x = InstAttrs.of([inst])
     x = x.take(0)
     reasons: Counter[str] = Counter()
@@ -175,7 +200,7 @@ def find_placement(
         rank = _POLICY_RANK.get(m.groups[g].alloc_policy, 2) if m.groups else 0
         if best is not None and best_rank is not None and rank > best_rank:
             break
-        p = _in_group(m, inst, x, g, exclude or set(), reasons)
+        p = _in_group(m, inst, x, g, exclude or set(), reasons, migrate_from)
         if p is not None and (best is None or p.score < best.score):
             best, best_rank = p, rank
     if best is not None:
@@ -274,8 +299,9 @@ def _evac_one(m: ClusterModel, idx: int, mode: str, excl: set[int]) -> tuple[int
         raise OpPrereqError(f"instance {inst.name} ({inst.template}) cannot be moved", "wrong_input")
     if mode == "all" and drbd:
         old = (inst.pnode, inst.snode)
+        src = _migration_source(m, inst)
         unplace(m, idx)
-        best, reasons = find_placement(m, inst, m.groups[m.instance_group(idx)].uuid, excl)
+        best, reasons = find_placement(m, inst, m.groups[m.instance_group(idx)].uuid, excl, src)
         place(m, idx, *old)
         if best is None:
             raise OpPrereqError(f"no nodes for {inst.name}: {_describe(reasons)}", "insufficient_resources")
@@ -318,8 +344,9 @@ def change_group(
         if inst.template not in EXT_MIRRORED and not inst.has_secondary:
             raise OpPrereqError(f"instance {inst.name} ({inst.template}) cannot change group", "wrong_input")
         old = (inst.pnode, inst.snode)
+        src = _migration_source(model, inst)
         unplace(model, i)
-        found = [find_placement(model, inst, g)[0] for g in cands]
+        found = [find_placement(model, inst, g, migrate_from=src)[0] for g in cands]
         place(model, i, *old)
         found = [f for f in found if f is not None]
         if not found:
@@ -328,6 +355,21 @@ def change_group(
         return best.pnode, best.snode
 
     return _move_all(model, idxs, one)
+
+
+def _migration_source(m: ClusterModel, inst: Instance) -> int:
+    """The node an instance migrates from when it moves to a new primary (hail's node evacuation
+    and change-group: a DRBD instance whose primary is offline first fails over to its secondary,
+    then migrates from there). Raises when even that first failover breaks the migration tags."""
+    if inst.has_secondary and m.offline[inst.pnode]:
+        if not m.migration_ok(inst.pnode, inst.snode):
+            raise OpPrereqError(
+                f"instance {inst.name} cannot fail over from {m.nodes[inst.pnode].name} to"
+                f" {m.nodes[inst.snode].name}: their migration tags do not allow it (FailMig)",
+                "insufficient_resources",
+            )
+        return inst.snode
+    return inst.pnode
 
 
 def _gname(m: ClusterModel, uuid: str) -> str:

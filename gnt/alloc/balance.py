@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gnt.alloc.evaluate import KINDS, Evaluator
+from gnt.alloc.evaluate import KINDS, Evaluator, first_min
 from gnt.alloc.heap import roomy_heap
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, movable, relocate
 from gnt.alloc.score import NodeState, ScoreState, node_values
+from gnt.errors import OpPrereqError
 
 __all__ = ["Move", "Plan", "apply_move", "balance", "format_plan", "job_sets"]
 
@@ -117,7 +118,9 @@ def apply_move(m: ClusterModel, mv: Move, attrs: InstAttrs | None = None) -> Non
 class _Search:
     """State of one group's greedy search."""
 
-    def __init__(self, m: ClusterModel, group: int, kinds: tuple[str, ...]) -> None:
+    def __init__(
+        self, m: ClusterModel, group: int, kinds: tuple[str, ...], chosen: set[int] | None = None, evac: bool = False
+    ) -> None:
         self.m = m
         self.nodes = m.group_nodes(group)
         self.ss = ScoreState(m, self.nodes)
@@ -125,16 +128,27 @@ class _Search:
         self.ev = Evaluator(m, self.ss, self.attrs)
         self.kinds = kinds
         in_group = set(self.nodes.tolist())
-        self.movable = np.array(
-            [
-                i
-                for i, x in enumerate(m.instances)
-                if movable(x) and x.pnode in in_group and (x.snode < 0 or x.snode in in_group)
-            ],
-            np.int64,
-        )
+
+        def candidate(i: int, x) -> bool:
+            # hbal leaves instances with auto_balance off where they are; --evac-mode moves only those
+            # with a node offline or drained; --select/--exclude-instances narrow the set
+            if not (movable(x) and x.auto_balance and x.pnode in in_group and (x.snode < 0 or x.snode in in_group)):
+                return False
+            if evac and not (m.offline[x.pnode] or (x.snode >= 0 and m.offline[x.snode])):
+                return False
+            return chosen is None or i in chosen
+
+        self.movable = np.array([i for i, x in enumerate(m.instances) if candidate(i, x)], np.int64)
+        self.evac = evac
         recv = m.can_receive()
         self.targets = self.nodes[recv[self.nodes]]
+
+    def off_offline(self) -> None:
+        """--evac-mode, as hbal each round: an instance whose nodes are all online now stays put."""
+        m = self.m
+        insts = [(i, m.instances[i]) for i in self.movable]
+        keep = [i for i, x in insts if m.offline[x.pnode] or (x.snode >= 0 and m.offline[x.snode])]
+        self.movable = np.array(keep, np.int64)
 
     def evaluate(self, idx: np.ndarray, targets: np.ndarray | None = None):
         tg = self.targets if targets is None else targets
@@ -156,6 +170,7 @@ class _Search:
         self.ss.map_value = m.location_exclusion(self.nodes)
         self.ss.reduce(self.ev.rows, self.ss.wr)
         self.ev.vals[:, touched] = after
+        self.ev.touched(touched)
         for n in touched:
             self.ev.m1[n], self.ev.a1[n], self.ev.m2[n] = _row_top2(m.peers[n])
         move.score = self.ss.score()
@@ -184,11 +199,19 @@ def balance(
     disk_moves: bool = True,
     instance_moves: bool = True,
     time_limit: float | None = None,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+    evac_mode: bool = False,
+    restricted_migration: bool = False,
 ) -> Plan:
     """Compute a balancing plan for one node group, applying it to `model` as it goes.
 
     Pass a copy (`model.copy()`) to keep the original. `group` defaults to the group with
     the most nodes. The returned plan's step scores are the exact scores after each step.
+    hbal's options: `select`/`exclude` name the only instances moved / those never moved,
+    `evac_mode` moves only instances with a node offline or drained, `restricted_migration`
+    refuses replace-primary moves, and the moves that change a node besides failing over
+    (replace-and-failover, failover-and-replace) unless the primary is offline or drained.
     """
     t0 = time.monotonic()
     if group is None:
@@ -198,12 +221,14 @@ def balance(
         for k in KINDS
         if (disk_moves or k in ("failover", "failover_to_any")) and (instance_moves or k in ("replace_secondary",))
     )
-    s = _Search(model, group, kinds)
+    chosen = _chosen(model, select, exclude)
+    s = _Search(model, group, kinds, chosen, evac_mode)
+    s.ev.restricted_migration = restricted_migration
     plan = Plan(s.ss.score(), s.ss.score(), group=model.groups[group].name if model.groups else "")
     deadline = None if time_limit is None else t0 + time_limit
     gain = (min_gain, min_gain_limit)
     with roomy_heap():
-        if len(s.movable) * max(len(s.targets), 1) <= _SMALL:
+        if s.evac or len(s.movable) * max(len(s.targets), 1) <= _SMALL:
             _exact_greedy(s, plan, max_moves, gain, deadline)
         else:
             _lazy_greedy(s, plan, max_moves, gain, deadline)
@@ -212,18 +237,31 @@ def balance(
     return plan
 
 
+def _chosen(m: ClusterModel, select: list[str] | None, exclude: list[str] | None) -> set[int] | None:
+    """The instance indices hbal's --select-instances/--exclude-instances leave movable (None: all)."""
+    unknown = [n for n in (select or []) + (exclude or []) if n not in m.inst_index]
+    if unknown:
+        raise OpPrereqError(f"Unknown instance(s): {', '.join(unknown)}", "unknown_entity")
+    if not select and not exclude:
+        return None
+    pool = {m.inst_index[n] for n in select} if select else set(range(len(m.instances)))
+    return pool - {m.inst_index[n] for n in exclude or []}
+
+
 def _exact_greedy(s: _Search, plan: Plan, max_moves: int, gain: tuple[float, float], deadline) -> None:
     """hbal's search: score every candidate, apply the single best move, repeat."""
     while len(plan.moves) < max_moves and len(s.movable):
         if deadline is not None and time.monotonic() > deadline:
             return
         cand = s.evaluate(s.movable)
-        pos = int(np.argmin(cand["score"]))
+        pos = int(first_min(cand["score"]))
         sc = float(cand["score"][pos])
         if not np.isfinite(sc) or not _accept(s.ss.score(), sc, *gain):
             return
         plan.moves.append(s.apply(int(s.movable[pos]), int(cand["kind"][pos]), *_nodes(cand, pos)))
         _reanchor(s, len(plan.moves))
+        if s.evac:
+            s.off_offline()
 
 
 def _nodes(cand: dict, pos: int) -> tuple[int, int]:

@@ -7,7 +7,9 @@ matrix per move type, with +inf where the move is not allowed.
 
 Exclusion-tag conflicts, location scores and the location-exclusion component (htools'
 (location, exclusion tag) map) are all part of the evaluation, so candidates are compared on
-the exact score hbal would give them.
+the exact score hbal would give them. Migration tags (``htools:migration:``) refuse every move
+whose primary would migrate to a node that does not receive the source's migration classes, as
+hbal's checkMigration does for each failover in a move.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, add_pri, add_sec, remove_pri, remove_sec, top2
 from gnt.alloc.score import MAP_IDX, WEIGHTS, NodeState, ScoreState, node_values
+from gnt.alloc.tagcounts import TagCounts
 
-__all__ = ["KINDS", "Evaluator"]
+__all__ = ["KINDS", "Evaluator", "first_min", "tie_tolerance"]
 
 #: htools' move types, in the order they are tried.
 KINDS = (
@@ -33,6 +36,23 @@ KINDS = (
 )
 
 
+def tie_tolerance(score: np.ndarray | float) -> np.ndarray | float:
+    """How far apart two scores may be and still count as a tie.
+
+    Equal candidates (identical instances, identical nodes) can come out of the vectorised sums a
+    last bit apart; hbal keeps the first of equal candidates, so gnt treats scores this close as
+    equal and keeps the first too (instances in model order, then targets in node order).
+    """
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(score), np.abs(score) * 1e-12 + 1e-12, 0.0)
+
+
+def first_min(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The index of the first score that ties with the minimum along `axis` (see `tie_tolerance`)."""
+    lo = np.min(scores, axis=axis, keepdims=True)
+    return np.argmax(scores <= lo + tie_tolerance(lo), axis=axis)
+
+
 def reduce_score(m: ClusterModel, ss: ScoreState, has_tags: bool, has_loc: bool) -> np.ndarray:
     """Make `ss` score only the components a placement can change; returns their rows.
 
@@ -42,7 +62,7 @@ def reduce_score(m: ClusterModel, ss: ScoreState, has_tags: bool, has_loc: bool)
     w = WEIGHTS.copy()
     skip = {MAP_IDX, 8, 10}
     w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
-    if not any(x.forthcoming for x in m.instances):
+    if not m.instance_flags()[0]:
         for a, b in ((14, 1), (15, 6), (16, 12)):
             w[b] += WEIGHTS[a]
             skip.add(a)
@@ -89,6 +109,10 @@ class Evaluator:
         self.dloc_mask = np.array([sum(bit.get(t, 0) for t in s) for s in model.inst_dloc], np.int64)
         self.has_loc = bool(locs) or any(model.inst_dloc)
         self.has_tags = any(model.inst_excl)
+        #: hbal's --restricted-migration: no replace-primary; replace-and-failover and failover-and-replace
+        #: only for an instance whose primary is offline or drained
+        self.restricted_migration = False
+        self.tagc = TagCounts(model) if self.has_tags else None
         self._reduce()
 
     def _reduce(self) -> None:
@@ -98,6 +122,11 @@ class Evaluator:
         """Re-read per-node values and peer maxima after the model changed."""
         self.vals = node_values(NodeState.gather(self.m, slice(None)))
         self.m1, self.a1, self.m2 = top2(self.m.peers)
+
+    def touched(self, nodes: list[int]) -> None:
+        """Re-read the tag counters of the nodes a move changed (the rest is the caller's)."""
+        if self.tagc is not None:
+            self.tagc.sync(nodes)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -111,50 +140,23 @@ class Evaluator:
     def _tags(self, idx: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(conflicts added, tag clash) if instances `idx` (column) become primary on `nodes`."""
         shape = np.broadcast_shapes(np.shape(idx), np.shape(nodes))
-        inc = np.zeros(shape, np.int64)
-        if not self.has_tags:
-            return inc, np.zeros(shape, bool)
-        ii, nn = np.broadcast_arrays(idx, nodes)
-        for pos in np.ndindex(shape):
-            tags = self.m.inst_excl[ii[pos]]
-            if tags:
-                c = self.m.ptags[nn[pos]]
-                inc[pos] = sum(1 for t in tags if c.get(t, 0) > 0)
+        if self.tagc is None:
+            return np.zeros(shape, np.int64), np.zeros(shape, bool)
+        inc = np.broadcast_to(self.tagc.added(idx, nodes), shape)
         return inc, inc > 0
 
     def _tag_dec(self, idx: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Conflicts removed when instances `idx` stop being primary on `nodes`."""
-        out = np.zeros(np.shape(idx), np.int64)
-        if self.has_tags:
-            for pos in np.ndindex(np.shape(idx)):
-                c = self.m.ptags[nodes[pos]]
-                out[pos] = sum(1 for t in self.m.inst_excl[idx[pos]] if c.get(t, 0) > 1)
-        return out
+        if self.tagc is None:
+            return np.zeros(np.shape(idx), np.int64)
+        return self.tagc.removed(idx, nodes)
 
     def _map_delta(self, idx: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray | int:
         """Change of the location-exclusion component when instances `idx` (column) move their
-        primary from `old` to `new` (broadcast); 0 where they have no exclusion tag.
-
-        A (group, location, tag) key counts its instances beyond the first: leaving a key held by
-        two or more lowers it by one, joining a key already held raises it by one, and a key both
-        nodes have is unchanged.
-        """
-        if not (self.has_tags and self.has_loc):
+        primary from `old` to `new` (broadcast); 0 where they have no exclusion tag (`TagCounts`)."""
+        if self.tagc is None or not self.has_loc:
             return 0
-        m = self.m
-        shape = np.broadcast_shapes(np.shape(idx), np.shape(old), np.shape(new))
-        out = np.zeros(shape, np.int64)
-        ii, oo, nn = np.broadcast_arrays(idx, old, new)
-        for pos in np.ndindex(shape):
-            tags = m.inst_excl[ii[pos]]
-            o, n = int(oo[pos]), int(nn[pos])
-            if not tags or o == n:
-                continue
-            before, after = set(m.map_keys(o, tags)), set(m.map_keys(n, tags))
-            out[pos] = sum(1 for k in after - before if m.inst_map.get(k, 0) >= 1) - sum(
-                1 for k in before - after if m.inst_map.get(k, 0) >= 2
-            )
-        return out
+        return self.tagc.map_delta(idx, old, new)
 
     def _score(
         self, olds: list[np.ndarray], news: list[NodeState], bad: np.ndarray, dmap: np.ndarray | int = 0
@@ -198,9 +200,9 @@ class Evaluator:
 
         def consider(k: int, sc: np.ndarray, np_: np.ndarray, ns_: np.ndarray) -> None:
             sc = np.broadcast_to(sc, (ni, sc.shape[1]))
-            j = np.argmin(sc, axis=1)
+            j = first_min(sc, axis=1)
             v = sc[np.arange(ni), j]
-            better = v < best
+            better = v < best - tie_tolerance(best)
             best[better] = v[better]
             kind[better] = k
             new_p[better] = np.broadcast_to(np_, sc.shape)[np.arange(ni), j][better]
@@ -211,7 +213,7 @@ class Evaluator:
             a, b1 = add_pri(_adj(s_gone, inc, self._lscore(S2, P, I2)), x, ~offP)
             pmid = p_gone.replace(conflicts=stP.conflicts - dec_p, loc_score=stP.loc_score - old_l)
             b, b2 = add_sec(pmid, x, m.peers[pn, s_safe].reshape(col), ~offP)
-            bad = b1 | b2 | ~drbd | (tclash & ~offP)
+            bad = b1 | b2 | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
             consider(0, self._score([vP, vS], [b, a], bad, self._map_delta(I2, P, S2)), S, P)
         if T.size == 0:
             return Candidates(best, kind, new_p, new_s)
@@ -226,10 +228,12 @@ class Evaluator:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, True)
             p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], ~offS)
-            bad = b1 | b2 | clash | ~drbd | tclash
+            bad = b1 | b2 | clash | ~drbd | tclash | ~m.migration_ok(P, T)
+            if self.restricted_migration:
+                bad = bad | ~offP
             dmap = self._map_delta(I2, P, T)
             consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad, dmap), T, P)
-        if "replace_primary" in kinds:
+        if "replace_primary" in kinds and not self.restricted_migration:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, S, I2)), x, ~offP)
             _, b0 = add_pri(s_gone, x, ~offP)
@@ -239,6 +243,7 @@ class Evaluator:
             s_mid = s_gone.replace(mem_touched=np.ones_like(s_gone.mem_touched))
             s_new, b2 = add_sec(s_mid, x, m.peers[s_safe][:, targets], ~offP)
             bad = b0 | b1 | b2 | clash | ~drbd | ((tclash | tclash_s) & ~offP)
+            bad = bad | ~(m.migration_ok(P, S2) & m.migration_ok(S2, T))  # both hops are migrations
             dmap = self._map_delta(I2, P, T)
             consider(3, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), T, S)
         if "failover_and_replace" in kinds:
@@ -246,13 +251,15 @@ class Evaluator:
             s_new, b1 = add_pri(_adj(s_gone, inc, 0), x, ~offP)
             t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, ~offP)
             s_new = _adj(s_new, 0, self._lscore(S2, T, I2))
-            bad = b1 | b2 | clash | ~drbd | (tclash & ~offP)
+            bad = b1 | b2 | clash | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
+            if self.restricted_migration:
+                bad = bad | ~offP
             dmap = self._map_delta(I2, P, S2)
             consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), S, T)
         if "failover_to_any" in kinds:
             inc, tclash = self._tags(I2, T)
             t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, -np.ones_like(T), I2)), x, ~offP)
-            bad = b1 | clash | drbd | (tclash & ~offP)
+            bad = b1 | clash | drbd | (tclash & ~offP) | ~m.migration_ok(P, T)
             dmap = self._map_delta(I2, P, T)
             consider(5, self._score([vP, vT], [p_gone, t_new], bad, dmap), T, -np.ones_like(T))
         return Candidates(best, kind, new_p, new_s)

@@ -1,6 +1,6 @@
 """Failure domains (htools' location tags): which nodes share a cause of failure, and what it costs.
 
-A cluster tag ``htools:nlocation:PREFIX`` makes every node tag starting with ``PREFIX`` a location
+A cluster tag ``htools:nlocation:PREFIX`` makes every node tag starting with ``PREFIX:`` a location
 (``htools:nlocation:rack`` with node tags ``rack:a``, ``rack:b``); ``htools:desiredlocation:PREFIX``
 makes instance tags under it locations the instance wants its primary in. The score (Ganeti 2.16+,
 doc/design/019-location-and-openapi.md) counts, per instance, the locations its primary and secondary
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gnt.alloc.model import LOCATION_PREFIX, ClusterModel
+from gnt.alloc.model import LOCATION_PREFIX, ClusterModel, classed_tags
 
 __all__ = ["LocationMasks", "LocationReport", "location_masks", "location_report", "shared_locations"]
 
@@ -61,10 +61,7 @@ def location_masks(m: ClusterModel, tg: np.ndarray, dloc: frozenset[str]) -> Loc
 
 def shared_locations(cluster_tags: list[str], tags_a: list[str], tags_b: list[str]) -> list[str]:
     """The location tags two nodes (given their tags) share under the cluster's location prefixes."""
-    prefixes = [t[len(LOCATION_PREFIX) :] for t in cluster_tags if t.startswith(LOCATION_PREFIX)]
-    prefixes = [p for p in prefixes if p]
-    mine = {t for t in tags_a if any(t.startswith(p) for p in prefixes)}
-    return sorted(mine & set(tags_b))
+    return sorted(classed_tags(cluster_tags, LOCATION_PREFIX, tags_a) & set(tags_b))
 
 
 @dataclass

@@ -64,6 +64,31 @@ _RUNNING = frozenset({"running", "ERROR_up"})
 EXTAGS_PREFIX = "htools:iextags:"
 LOCATION_PREFIX = "htools:nlocation:"
 DESIRED_LOCATION_PREFIX = "htools:desiredlocation:"
+MIGRATION_PREFIX = "htools:migration:"
+ALLOW_MIGRATION_PREFIX = "htools:allowmigration:"
+
+
+def classed_tags(cluster_tags: list[str], cluster_prefix: str, tags: list[str]) -> frozenset[str]:
+    """The `tags` a cluster tag ``CLUSTER_PREFIX + CLASS`` declares, i.e. those starting with ``CLASS:``.
+
+    This is how htools reads migration and location classes (``htools:migration:hv`` makes node
+    tags ``hv:*`` migration classes): the class must be followed by a colon.
+    """
+    classes = [t[len(cluster_prefix) :] + ":" for t in cluster_tags if t.startswith(cluster_prefix)]
+    return frozenset(t for t in tags if any(t.startswith(c) for c in classes))
+
+
+def allowed_migrations(cluster_tags: list[str]) -> list[tuple[str, str]]:
+    """The (x, y) pairs of ``htools:allowmigration:x::y`` cluster tags: a node tagged y receives
+    instances as if it were also tagged x. Malformed tags (no ``::``, or a second one) are ignored."""
+    pairs = []
+    for tag in cluster_tags:
+        if not tag.startswith(ALLOW_MIGRATION_PREFIX):
+            continue
+        src, sep, dst = tag[len(ALLOW_MIGRATION_PREFIX) :].partition("::")
+        if sep and "::" not in dst:
+            pairs.append((src, dst))
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -244,12 +269,34 @@ class ClusterModel:
         self.lo_dsk = np.zeros(len(nodes), i64)
         ext = {t[len(EXTAGS_PREFIX) :] for t in self.cluster_tags if t.startswith(EXTAGS_PREFIX)}
         self.ex_prefixes = sorted(p for p in ext if p)
-        locp = [t[len(LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(LOCATION_PREFIX)]
-        self.node_locs = [frozenset(t for t in n.tags if any(t.startswith(p) for p in locp)) for n in nodes]
+        # ``htools:nlocation:rack`` makes ``rack:*`` node tags locations (the colon counts: not ``racket``)
+        self.node_locs = [classed_tags(self.cluster_tags, LOCATION_PREFIX, n.tags) for n in nodes]
         dlp = [t[len(DESIRED_LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(DESIRED_LOCATION_PREFIX)]
         self.dloc_prefixes = dlp
+        self._migration_classes()
         self.inst_excl = [self._excl_tags(x) for x in self.instances]
         self.inst_dloc = [self._dloc_tags(x) for x in self.instances]
+
+    def _migration_classes(self) -> None:
+        """htools' migration tags: an instance may move its primary from node a to node b only if
+        every migration tag of a is one b receives (its own tags, plus those ``allowmigration``
+        lets it stand in for). `mig_ok[a, b]` holds that; None when no node has a migration tag."""
+        self.node_mig = [classed_tags(self.cluster_tags, MIGRATION_PREFIX, n.tags) for n in self.nodes]
+        if not any(self.node_mig):
+            self.mig_ok: np.ndarray | None = None
+            return
+        pairs = allowed_migrations(self.cluster_tags)
+        self.node_rmig = [mig | {x for x, y in pairs if y in mig} for mig in self.node_mig]
+        self.mig_ok = np.array([[a <= b for b in self.node_rmig] for a in self.node_mig], bool).reshape(
+            len(self.nodes), len(self.nodes)
+        )
+
+    def migration_ok(self, src: np.ndarray | int, dst: np.ndarray | int) -> np.ndarray:
+        """Whether an instance may migrate (or fail over) from nodes `src` to nodes `dst` (broadcast)."""
+        shape = np.broadcast_shapes(np.shape(src), np.shape(dst))
+        if self.mig_ok is None:
+            return np.ones(shape, bool)
+        return self.mig_ok[src, dst]
 
     def _excl_tags(self, inst: Instance) -> tuple[str, ...]:
         return tuple(t for t in inst.tags if any(t.startswith(p) for p in self.ex_prefixes))
@@ -275,8 +322,17 @@ class ClusterModel:
         groups = None if nodes is None else set(self.group[np.asarray(nodes)].tolist())
         return float(sum(c - 1 for (g, _, _), c in self.inst_map.items() if c > 1 and (groups is None or g in groups)))
 
+    def instance_flags(self) -> tuple[bool, bool]:
+        """(any instance forthcoming, any instance with an exclusion tag): asked for every placement
+        scored, so kept until the instance list grows or the model is rebuilt."""
+        if self._flags is None or self._flags[0] != len(self.instances):
+            forth = any(x.forthcoming for x in self.instances)
+            self._flags = (len(self.instances), forth, any(self.inst_excl))
+        return self._flags[1], self._flags[2]
+
     def rebuild(self) -> None:
         """Recompute every derived array from the static facts and the placement."""
+        self._flags: tuple[int, bool, bool] | None = None
         self._static_arrays()
         n = len(self.nodes)
         i64 = np.int64

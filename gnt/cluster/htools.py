@@ -65,6 +65,13 @@ def move_ops(move: Any, running: bool) -> list[dict[str, Any]]:
 @click.option("-t", "--text-data", "text_file", default=None, help="Plan offline from an htools text file")
 @click.option("-S", "--save", "save_file", default=None, help="Save the cluster state after the plan (text format)")
 @click.option("--dry-run", is_flag=True, help="Only print the plan (the default without -X)")
+@click.option("-G", "--group", "group_name", default=None, help="Balance this node group (default: the largest)")
+@click.option("--no-disk-moves", is_flag=True, help="Only fail instances over, never replace a disk")
+@click.option("--no-instance-moves", is_flag=True, help="Only replace secondaries, never move a primary")
+@click.option("--evac-mode", is_flag=True, help="Only move instances off offline or drained nodes")
+@click.option("--restricted-migration", is_flag=True, help="No replace-primary moves (hbal's option)")
+@click.option("--select-instances", default=None, help="Move only these instances (comma-separated)")
+@click.option("--exclude-instances", default=None, help="Never move these instances (comma-separated)")
 @handle_errors
 def balance(
     execute: bool,
@@ -74,6 +81,13 @@ def balance(
     text_file: str | None,
     save_file: str | None,
     dry_run: bool,
+    group_name: str | None = None,
+    no_disk_moves: bool = False,
+    no_instance_moves: bool = False,
+    evac_mode: bool = False,
+    restricted_migration: bool = False,
+    select_instances: str | None = None,
+    exclude_instances: str | None = None,
 ) -> None:
     """Compute (and with -X run) moves that even the cluster out, like Ganeti's hbal.
 
@@ -94,9 +108,22 @@ def balance(
     if max_moves is not None and max_moves < 0:
         raise ParameterError("--max-moves must be 0 or more")
     limit = UNLIMITED_MOVES if max_moves is None else max_moves
+    group = _group_index(model, group_name)
     located = any(model.node_locs) or any(model.inst_dloc)
-    before = _location(model) if located else None
-    plan = plan_balance(model, max_moves=limit, min_gain=min_gain, min_gain_limit=min_gain_limit)
+    before = _location(model, model.groups[group].name if group is not None else None) if located else None
+    plan = plan_balance(
+        model,
+        max_moves=limit,
+        min_gain=min_gain,
+        min_gain_limit=min_gain_limit,
+        group=group,
+        disk_moves=not no_disk_moves,
+        instance_moves=not no_instance_moves,
+        select=_names(select_instances),
+        exclude=_names(exclude_instances),
+        evac_mode=evac_mode,
+        restricted_migration=restricted_migration,
+    )
     print(f"Initial score: {plan.initial_score:.8f}")
     for line in before.lines() if before is not None else []:
         print(line)
@@ -113,6 +140,20 @@ def balance(
         print(f"The cluster state after the plan was saved to file '{save_file}'")
     if execute and plan.moves:
         _execute(plan, running)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n for n in text.split(",") if n] if text else None
+
+
+def _group_index(model: Any, name: str | None) -> int | None:
+    """The index of node group `name` (by name or uuid) in the model; None for the default."""
+    if name is None:
+        return None
+    for index, group in enumerate(model.groups):
+        if name in (group.name, group.uuid):
+            return index
+    raise ParameterError(f"Node group '{name}' not found")
 
 
 def _location(model: Any, group: str | None = None) -> Any:

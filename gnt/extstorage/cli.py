@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, handle_errors, job_fields, priority_option
-from gnt.cli.jobs import run_ops
+from gnt.cli.common import CONTEXT, handle_errors, priority_option
 from gnt.errors import ParameterError
+from gnt.providers.cli import print_node_statuses, run_diagnose
 
 
 def _nice_key(text: str) -> list[Any]:
@@ -23,8 +23,7 @@ def _nice_key(text: str) -> list[Any]:
 
 
 def _diagnose(fields: list[str], priority: str, empty_message: str) -> list[list[Any]]:
-    op = {"OP_ID": "OP_EXTSTORAGE_DIAGNOSE", "output_fields": fields, "names": [], **job_fields(False, priority)}
-    rows = run_ops(client(), [op], quiet=True)[0]
+    rows = run_diagnose("OP_EXTSTORAGE_DIAGNOSE", fields, priority)
     if not rows:
         raise ParameterError(empty_message)
     return rows
@@ -71,9 +70,7 @@ def diagnose(priority: str) -> None:
             (good if valid else bad)[node] = text
         print(f"Provider: {name}")
         print("---")
-        for messages in (good, bad):
-            for node in sorted(messages, key=_nice_key):
-                print(f"  Node: {node}, status: {messages[node]}")
+        print_node_statuses(good, bad, _nice_key)
         print("  --")
         for wanted in (True, False):
             for group in sorted((g for g, ok in group_status.items() if bool(ok) is wanted), key=_nice_key):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gnt.errors import ECODE_NOENT, OpPrereqError
+from gnt.providers.query import ask_nodes, per_provider, pick
 from gnt.rpc import procedures as proc
 
 if TYPE_CHECKING:
@@ -24,8 +24,7 @@ Entry = list[Any]  # [path, valid, message, parameters]
 
 async def collect(cfg: Any, rpc: Any, services: Any) -> list[dict[str, Any]]:
     """Ask every online vm_capable node for its providers and merge the answers (sorted by name)."""
-    nodes = [n for n in cfg.nodes.values() if not n.offline and n.vm_capable]
-    results = await rpc.call_many(services.targets(nodes), proc.EXTSTORAGE_DIAGNOSE, proc.NoArgs())
+    nodes, results = await ask_nodes(cfg, rpc, services, proc.EXTSTORAGE_DIAGNOSE)
     groups: dict[str, list[str]] = {}
     for node in nodes:
         group = cfg.groups.get(node.group)
@@ -33,23 +32,20 @@ async def collect(cfg: Any, rpc: Any, services: Any) -> list[dict[str, Any]]:
     return merge(results, groups)
 
 
+def _entry(reported: dict[str, Any]) -> Entry:
+    return [
+        reported.get("path"),
+        bool(reported.get("valid")),
+        reported.get("message", ""),
+        [list(p) for p in reported.get("parameters") or []],
+    ]
+
+
 def merge(results: dict[str, RpcResult], groups: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Per-node answers and {group name: [node names]} -> one record per provider."""
-    good = sorted(name for name, result in results.items() if not result.failed)
-    by_name: dict[str, dict[str, list[Entry]]] = {}
-    for node in good:
-        for entry in results[node].payload or []:
-            per_node = by_name.setdefault(str(entry["name"]), {n: [] for n in good})
-            per_node[node].append(
-                [
-                    entry.get("path"),
-                    bool(entry.get("valid")),
-                    entry.get("message", ""),
-                    [list(p) for p in entry.get("parameters") or []],
-                ]
-            )
+    good = {name for name, result in results.items() if not result.failed}
     answered = {g: [n for n in members if n in good] for g, members in groups.items()}
-    return [_info(name, per_node, answered) for name, per_node in sorted(by_name.items())]
+    return [_info(name, per_node, answered) for name, per_node in per_provider(results, _entry)]
 
 
 def _valid_on(entries: list[Entry]) -> bool:
@@ -65,9 +61,4 @@ def _info(name: str, per_node: dict[str, list[Entry]], groups: dict[str, list[st
 
 def select(infos: list[dict[str, Any]], fields: list[str], names: list[str]) -> list[list[Any]]:
     """OP_EXTSTORAGE_DIAGNOSE's rows; names that no node has are an error, as for OSes."""
-    by_name = {i["name"]: i for i in infos}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise OpPrereqError(f"Some items were not found: {', '.join(missing)}", ECODE_NOENT)
-    chosen = [by_name[n] for n in names] if names else infos
-    return [[info[f] for f in fields] for info in chosen]
+    return [[info[f] for f in fields] for info in pick(infos, names)]

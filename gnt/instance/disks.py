@@ -376,8 +376,19 @@ class LUInstanceRecreateDisks(InstanceLU):
             raise OpPrereqError("Can't recreate disks partially and change the nodes at the same time", ECODE_INVAL)
         be = filled_beparams(self.cfg.cluster, inst)
         sizes = [self.requests.get(i, {}).get("size", d.size) for i, d in enumerate(inst.disks)]
+        # its NICs' networks and its tags, as at create: a NIC on a network may only land in a group the
+        # network is connected to, and exclusion/location tags weigh in the placement
+        nics = [{"network": nic.network, "ip": nic.ip} for nic in inst.nics]
         nodes = await nodes_for_new_instance(
-            self, inst.name, self.op.iallocator, inst.disk_template, int(be["maxmem"]), int(be["vcpus"]), sizes, []
+            self,
+            inst.name,
+            self.op.iallocator,
+            inst.disk_template,
+            int(be["maxmem"]),
+            int(be["vcpus"]),
+            sizes,
+            list(inst.tags),
+            nics,
         )
         label = allocator_name(self.op.iallocator, self.cfg.cluster.default_iallocator)
         chosen = ", ".join(n.name for n in nodes)

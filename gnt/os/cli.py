@@ -24,13 +24,13 @@ from gnt.cli.common import (
 )
 from gnt.cli.jobs import run_ops
 from gnt.errors import ParameterError
+from gnt.providers.cli import print_node_statuses, run_diagnose
 
 _BOOL = {"yes": True, "true": True, "no": False, "false": False}
 
 
 def _diagnose(fields: list[str], priority: str = "normal", names: list[str] | None = None) -> list[list[Any]]:
-    op = {"OP_ID": "OP_OS_DIAGNOSE", "output_fields": fields, "names": names or [], **job_fields(False, priority)}
-    return run_ops(client(), [op], quiet=True)[0]
+    return run_diagnose("OP_OS_DIAGNOSE", fields, priority, names)
 
 
 @click.group(context_settings=CONTEXT)
@@ -113,11 +113,7 @@ def diagnose(priority: str) -> None:
             has_bad = True
         print(f"OS: {name} [global status: {status}]" + (" [hidden]" if hidden else "")
               + (" [blacklisted]" if blacklisted else ""))  # fmt: skip
-        for messages in (good, bad):
-            for node in sorted(messages):
-                print(f"  Node: {node}, status: {messages[node]}")
-                for line in shadowed.get(node, []):
-                    print(line)
+        print_node_statuses(good, bad, extra=shadowed)
         print()
     sys.exit(int(has_bad))
 

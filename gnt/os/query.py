@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gnt.errors import ECODE_NOENT, OpPrereqError
 from gnt.os.secrets import redact
+from gnt.providers.query import ask_nodes, per_provider, pick
 from gnt.rpc import procedures as proc
 
 if TYPE_CHECKING:
@@ -23,29 +23,24 @@ if TYPE_CHECKING:
 
 async def collect(cfg: Any, rpc: Any, services: Any) -> list[dict[str, Any]]:
     """Ask every online vm_capable node for its OSes and merge the answers (sorted by name)."""
-    nodes = [n for n in cfg.nodes.values() if not n.offline and n.vm_capable]
-    results = await rpc.call_many(services.targets(nodes), proc.OS_DIAGNOSE, proc.NoArgs())
+    _, results = await ask_nodes(cfg, rpc, services, proc.OS_DIAGNOSE)
     return merge(results, cfg.cluster)
 
 
 def merge(results: dict[str, RpcResult], cluster: Cluster) -> list[dict[str, Any]]:
     """Per-node answers -> one record per OS (Ganeti's OsInfo fields)."""
-    good = sorted(name for name, result in results.items() if not result.failed)
-    by_os: dict[str, dict[str, list[list[Any]]]] = {}
-    for node in good:
-        for entry in results[node].payload or []:
-            per_node = by_os.setdefault(entry["name"], {n: [] for n in good})
-            per_node[node].append(
-                [
-                    entry.get("path"),
-                    bool(entry.get("valid")),
-                    entry.get("message", ""),
-                    list(entry.get("variants") or []),
-                    [list(p) for p in entry.get("parameters") or []],
-                    list(entry.get("api_versions") or []),
-                ]
-            )
-    return [_info(name, per_node, cluster) for name, per_node in sorted(by_os.items())]
+    return [_info(name, per_node, cluster) for name, per_node in per_provider(results, _entry)]
+
+
+def _entry(entry: dict[str, Any]) -> list[Any]:
+    return [
+        entry.get("path"),
+        bool(entry.get("valid")),
+        entry.get("message", ""),
+        list(entry.get("variants") or []),
+        [list(p) for p in entry.get("parameters") or []],
+        list(entry.get("api_versions") or []),
+    ]
 
 
 def _info(name: str, per_node: dict[str, list[list[Any]]], cluster: Cluster) -> dict[str, Any]:
@@ -76,11 +71,7 @@ def _info(name: str, per_node: dict[str, list[list[Any]]], cluster: Cluster) -> 
 def select(infos: list[dict[str, Any]], fields: list[str], names: list[str]) -> list[list[Any]]:
     """OP_OS_DIAGNOSE's rows: as Ganeti, hidden, blacklisted and invalid OSes are left out unless
     the matching field is asked for; names that no node has are an error."""
-    by_name = {i["name"]: i for i in infos}
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise OpPrereqError(f"Some items were not found: {', '.join(missing)}", ECODE_NOENT)
-    chosen = [by_name[n] for n in names] if names else infos
+    chosen = pick(infos, names)
     for flag in ("hidden", "blacklisted"):
         if flag not in fields:
             chosen = [i for i in chosen if not i[flag]]

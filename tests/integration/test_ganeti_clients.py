@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gnt.jobs.services import LIVE_CACHE_TTL
-from tests.integration.vcluster import ADD_DISKLESS, VCluster
+from tests.integration.vcluster import ADD_DISKLESS, ADD_INSTANCE, VCluster
 
 DRIVER = Path(__file__).with_name("ganeti_rapi_driver.py")
 GANETI_LIB = Path("/usr/share/ganeti/3.0/ganeti/rapi/client.py")
@@ -238,6 +238,43 @@ def test_htools_read_location_tags_from_gnts_rapi_and_agree_with_gnt(cluster: VC
         for node, rack in NODE_RACKS:
             cluster.run("gnt-node", "remove-tags", node, rack)
         cluster.run("gnt-cluster", "remove-tags", *LOCATION_TAGS)
+
+
+MIGRATION_TAGS = ("htools:migration:hv",)
+NODE_HV = (("node1", "hv:a"), ("node2", "hv:b"), ("node3", "hv:a"))
+
+
+def _plan(text: str) -> list[tuple[str, str, float]]:
+    steps = re.findall(r"^\s+\d+\. (\S+)\s+\S+\s+=>\s+(\S+)\s+([0-9.]+)", text, re.M)
+    return [(name, target.rstrip(":"), float(score)) for name, target, score in steps]
+
+
+def test_htools_read_migration_tags_from_gnts_rapi_and_plan_as_gnt(cluster: VCluster, users: None) -> None:
+    """Migration classes: node1 and node3 are hv:a, node2 is hv:b, so instances on node1 may move to
+    node3 only. hbal reads the tags over gnt's RAPI and plans the same moves as gnt-cluster balance."""
+    cluster.ok("gnt-cluster", "add-tags", *MIGRATION_TAGS)
+    for node, tag in NODE_HV:
+        cluster.ok("gnt-node", "add-tags", node, tag)
+    names = ("mt1", "mt2", "mt3")
+    for name in names:  # externally mirrored (hbal moves these with failover-to-any), all on node1
+        cluster.ok(*ADD_INSTANCE, "-t", "sharedfile", "--disk", "0:size=4M", "-B", "memory=128M", "--no-start",
+                   "-n", "node1", name)  # fmt: skip
+    try:
+        time.sleep(LIVE_CACHE_TTL + 0.5)  # as above: every tool reads the same settled free memory
+        master = cluster.address("node1")
+        hbal = _plan(_run([_htool("hbal"), "-m", master]))
+        gnt = _plan(cluster.ok("gnt-cluster", "balance"))
+        assert hbal, "hbal finds moves: three instances on one of three nodes"
+        assert [(n, t) for n, t, _ in gnt] == [(n, t) for n, t, _ in hbal]
+        # the nodes' free disk is live (the test bed's file system) and read by each tool at its own moment
+        assert [s for _, _, s in gnt] == pytest.approx([s for _, _, s in hbal], rel=1e-5)
+        assert {t for _, t, _ in gnt} == {"node3"}  # never to node2, whose class differs
+    finally:
+        for name in names:
+            cluster.run("gnt-instance", "remove", "-f", name)
+        for node, tag in NODE_HV:
+            cluster.run("gnt-node", "remove-tags", node, tag)
+        cluster.run("gnt-cluster", "remove-tags", *MIGRATION_TAGS)
 
 
 def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClient) -> None:

@@ -21,6 +21,7 @@ from gnt.alloc import (
     save_text,
 )
 from gnt.alloc.score import NodeState
+from gnt.errors import OpPrereqError
 
 from .conftest import hinfo_score, htool
 
@@ -139,3 +140,89 @@ def test_large_group_plan_replays_exactly_and_never_adds_n1_failures():
         failing = now
     assert [mv.score for mv in plan.moves] == sorted((mv.score for mv in plan.moves), reverse=True)
     assert cluster_score(parse_text_from(replay)) == pytest.approx(plan.final_score, abs=1e-7)
+
+
+def _hbal_steps(exe: str, path, *options: str) -> tuple[float, list[tuple[str, str, float]]]:
+    out = subprocess.run([exe, "-t", str(path), *options], capture_output=True, text=True, timeout=120).stdout
+    initial = float(re.search(r"Initial score: ([0-9.]+)", out).group(1))
+    steps = re.findall(r"^\s+\d+\. (\S+)\s+\S+\s+=>\s+(\S+)\s+([0-9.]+)", out, re.M)
+    return initial, [(name, to, round(float(score), 8)) for name, to, score in steps]
+
+
+def _gnt_steps(plan) -> list[tuple[str, str, float]]:
+    return [(mv.instance, f"{mv.new_p}:{mv.new_s}" if mv.new_s else mv.new_p, round(mv.score, 8)) for mv in plan.moves]
+
+
+def _with_offline_node(seed: int):
+    m = generate_cluster(6, seed=seed, per_node=(3, 5))
+    m.nodes[2].offline = True
+    m.rebuild()
+    return m
+
+
+HBAL_OPTION_CASES = {
+    # auto_balance off: hbal never moves the instance
+    "auto_balance": (lambda: _no_auto_balance(generate_cluster(5, seed=1, per_node=(3, 5))), (), {}),
+    "select": (
+        lambda: generate_cluster(6, seed=4, per_node=(3, 5)),
+        ("--select-instances=inst00002,inst00005,inst00007,inst00011",),
+        {"select": ["inst00002", "inst00005", "inst00007", "inst00011"]},
+    ),
+    "exclude": (
+        lambda: generate_cluster(6, seed=4, per_node=(3, 5)),
+        ("--exclude-instances=inst00001,inst00003,inst00004",),
+        {"exclude": ["inst00001", "inst00003", "inst00004"]},
+    ),
+    "evac_mode": (lambda: _with_offline_node(6), ("--evac-mode",), {"evac_mode": True}),
+    # a third of the instances externally mirrored: failover-to-any is no disk move, hbal allows it
+    "no_disk_moves": (lambda: _mixed(5), ("--no-disk-moves",), {"disk_moves": False}),
+    "no_instance_moves": (lambda: _mixed(5), ("--no-instance-moves",), {"instance_moves": False}),
+    "restricted_migration": (
+        lambda: _with_offline_node(9),  # (seed 8 ties two moves to 8 decimals: either may win)
+        ("--restricted-migration",),
+        {"restricted_migration": True},
+    ),
+}
+
+
+def _mixed(seed: int):
+    m = generate_cluster(6, seed=seed, per_node=(3, 5))
+    for x in m.instances[::3]:
+        x.template, x.snode = "sharedfile", -1
+    m.rebuild()
+    return m
+
+
+def _no_auto_balance(m):
+    for x in m.instances[::2]:
+        x.auto_balance = False
+    m.rebuild()
+    return m
+
+
+@pytest.mark.parametrize("case", sorted(HBAL_OPTION_CASES))
+def test_hbal_options_give_hbals_plan(tmp_path, case):
+    """auto_balance, --select-instances, --exclude-instances, --evac-mode, --restricted-migration,
+    --no-disk-moves, --no-instance-moves:
+    the same steps (instance, target, score) as hbal 3.0 on the same file, and a different plan than
+    without the option (so the option is what made the difference)."""
+    exe = htool("hbal")
+    if exe is None:
+        pytest.skip("ganeti-htools-3.0 (hbal) not installed")
+    make, options, kwargs = HBAL_OPTION_CASES[case]
+    path = tmp_path / "c.txt"
+    save_text(make(), path)
+    initial, steps = _hbal_steps(exe, path, *options)
+    plan = balance(make(), **kwargs)
+    assert plan.initial_score == pytest.approx(initial, abs=1e-8)
+    assert _gnt_steps(plan) == steps
+    if case != "auto_balance":
+        assert _gnt_steps(balance(make())) != steps
+
+
+def test_unknown_instances_in_select_or_exclude_are_refused():
+    m = generate_cluster(4, seed=1, per_node=(2, 3))
+    with pytest.raises(OpPrereqError, match="Unknown instance"):
+        balance(m, select=["nope"])
+    with pytest.raises(OpPrereqError, match="Unknown instance"):
+        balance(m, exclude=["inst00001", "nada"])

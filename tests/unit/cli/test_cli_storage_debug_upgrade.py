@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from gnt.cluster import cli as cluster_cli
 from gnt.debug import cli as debug_cli
 from gnt.extstorage import cli as storage_cli
+from gnt.providers import cli as providers_cli
 
 
 class NoMaster:
@@ -57,8 +58,8 @@ def test_upgrade_refuses_bad_options_before_touching_anything(argv: list[str], m
 
 
 def test_storage_commands_say_when_no_node_has_a_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(storage_cli, "client", lambda: None)
-    monkeypatch.setattr(storage_cli, "run_ops", lambda cl, ops, quiet: [[]])
+    monkeypatch.setattr(providers_cli, "client", lambda: None)
+    monkeypatch.setattr(providers_cli, "run_ops", lambda cl, ops, quiet: [[]])
     result = CliRunner().invoke(storage_cli.main, ["diagnose"])
     assert result.exit_code == 1 and "Can't get the list of ExtStorage providers" in result.output
     result = CliRunner().invoke(storage_cli.main, ["info"])
@@ -68,8 +69,8 @@ def test_storage_commands_say_when_no_node_has_a_provider(monkeypatch: pytest.Mo
 def test_storage_diagnose_sorts_nodes_naturally_valid_ones_first(monkeypatch: pytest.MonkeyPatch) -> None:
     good = [["/es/p", True, "", [["a", "A"]]]]
     rows = [["p", {"node10": good, "node2": good, "node1": []}, {"g10": True, "g2": False}]]
-    monkeypatch.setattr(storage_cli, "client", lambda: None)
-    monkeypatch.setattr(storage_cli, "run_ops", lambda cl, ops, quiet: [rows])
+    monkeypatch.setattr(providers_cli, "client", lambda: None)
+    monkeypatch.setattr(providers_cli, "run_ops", lambda cl, ops, quiet: [rows])
     result = CliRunner().invoke(storage_cli.main, ["diagnose"])
     assert result.exit_code == 0
     assert result.output.splitlines() == [

@@ -12,10 +12,12 @@ from gnt.group.logic import LUGroupAdd, LUGroupAssignNodes
 from gnt.group.opcodes import OpGroupAdd, OpGroupAssignNodes
 from gnt.instance import placement
 from gnt.instance.create import LUInstanceCreate
+from gnt.instance.disks import LUInstanceRecreateDisks
 from gnt.network.logic import LUNetworkAdd, LUNetworkConnect
 from gnt.network.opcodes import OpNetworkAdd, OpNetworkConnect
 from gnt.network.pool import AddressPool
-from gnt.opcodes import OpInstanceCreate
+from gnt.objects import Nic, new_uuid
+from gnt.opcodes import OpInstanceCreate, OpInstanceRecreateDisks
 from tests.unit.lu.conftest import Harness
 from tests.unit.lu.test_instance_multi_alloc import _full_node_info
 
@@ -106,3 +108,47 @@ def test_a_mirror_placed_inside_one_failure_domain_is_warned_about(
     lu.warnings.clear()
     asyncio.run(placement.nodes_for_new_instance(lu, "db2", "hail", "drbd", 128, 1, [1024], []))  # type: ignore[arg-type]
     assert lu.warnings == []
+
+
+def _file_instance_on_net1(h: Harness) -> None:
+    """inst1 (file disks, stopped) on node1 with a NIC on net1, its disks lost: recreate-disks -I
+    must find it new nodes."""
+    from tests.unit.lu.test_instance_disks import two_disk_instance, with_blockdevs
+
+    for node in h.nodes.values():
+        with_blockdevs(node)
+    inst = two_disk_instance(h)
+    inst.nics = [Nic(uuid=new_uuid(), mac="aa:00:00:11:22:33", network=h.cfg.network("net1").uuid)]
+    inst.tags = ["svc:web"]
+    asyncio.run(h.cfg.commit([inst]))
+    for disk in inst.disks:
+        del h.nodes["node1"].disks[disk.uuid]
+
+
+def test_recreate_disks_with_an_allocator_keeps_the_nic_in_its_networks_group(two_groups: Harness) -> None:
+    """Left free, the allocator would pick node1's group (see the control above); the NIC on net1
+    sends the recreated disks to node2, the only node of a group net1 is connected to."""
+    _file_instance_on_net1(two_groups)
+    sizes = [[0, {"size": 1024}], [1, {"size": 1024}]]  # within the policy's minimum disk size
+    op = OpInstanceRecreateDisks(instance_name="inst1", iallocator="hail", disks=sizes)
+    two_groups.run(op, LUInstanceRecreateDisks)
+    inst = two_groups.cfg.instance("inst1")
+    assert two_groups.cfg.node(inst.primary_node).name == "node2"
+    assert {d.uuid for d in inst.disks} <= set(two_groups.nodes["node2"].disks)
+
+
+def test_recreate_disks_sends_the_allocator_the_instances_networks_and_tags(
+    two_groups: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _file_instance_on_net1(two_groups)
+    seen: list[dict[str, object]] = []
+
+    async def answer(lu: object, name: object, request: dict[str, object]) -> list[str]:
+        seen.append(request)
+        return ["node2"]
+
+    monkeypatch.setattr(placement, "run_iallocator", answer)
+    two_groups.run(OpInstanceRecreateDisks(instance_name="inst1", iallocator="hail"), LUInstanceRecreateDisks)
+    (request,) = seen
+    assert request["nics"] == [{"network": two_groups.cfg.network("net1").uuid, "ip": None}]
+    assert request["tags"] == ["svc:web"]
