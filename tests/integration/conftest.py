@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import socket
 from collections.abc import Iterator
@@ -15,9 +16,19 @@ from tests.integration.vcluster import VCluster
 _used: set[int] = set()
 
 
+def _worker_subnets() -> list[int]:
+    """The subnets this process may pick from: all of 20-249, or under pytest-xdist (`-n 2`) every
+    Nth one for worker N, so two workers never probe the same subnet and start on it together."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return [s for s in range(20, 250) if s % count == index % count]
+
+
 def _free_subnet() -> int:
     """A 127.0.X.0/24 nobody listens on (other test runs, benchmarks, a developer's own cluster)."""
-    for subnet in random.sample(range(20, 250), 230):
+    choices = _worker_subnets()
+    for subnet in random.sample(choices, len(choices)):
         if subnet in _used:
             continue
         try:

@@ -3,8 +3,10 @@ and LVM in Debian's kernel, replicating over the hosts' private network.
 
 Each step is one driver operation on one host (`drbd_host_script.py`, from the checkout on the
 hosts' seed disk); the test checks the outcome with the hosts' own tools (/proc/drbd, lvs, dd,
-md5sum), not with the driver. The initial sync's throughput and a raw TCP copy over the same
-network are recorded in the run's "test bed timings" (speed is reported, never asserted).
+md5sum), not with the driver. The initial sync's throughput is recorded in the run's "test bed
+timings" (speed is reported, never asserted); the comparison with a raw TCP copy over the same
+network, and syncs of larger disks, are bench/bench_drbd_scale.py's (this test's disk is small, so
+CI spends its time on the behaviour, not on copying).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .conftest import record
 pytestmark = pytest.mark.timeout(1200)
 
 SCRIPT = "/opt/gnt/tests/system/testbed/drbd_host_script.py"
-SIZE = 256  # MiB
+SIZE = 64  # MiB: the pair test's disks (room for the 16 MiB written and read back)
 SECRET = "0d5e1f2a3b4c5d6e7f8091a2b3c4d5e6f7a8b9c0"
 IPS = {"node1": "192.168.77.1", "node2": "192.168.77.2"}
 
@@ -82,22 +84,6 @@ def md5(host: Any, device: str, mib: int = SMALL) -> str:
     return host.run(f"dd if={device} bs=1M count={mib} iflag=direct status=none | md5sum").stdout.split()[0]
 
 
-def raw_copy_seconds(sender: Any, receiver: Any) -> float:
-    """The same network without DRBD (what the sync's throughput is measured against): SIZE MiB
-    of zeros through one TCP connection; the receiver counts what it got."""
-    receiver.run("rm -f /tmp/count; (socat -u TCP-LISTEN:12000,reuseaddr - | wc -c > /tmp/count) >/dev/null 2>&1 &")
-    time.sleep(1)
-    start = time.monotonic()
-    sender.run(f"dd if=/dev/zero bs=1M count={SIZE} status=none | socat -u - TCP:{receiver.ip}:12000", timeout=600)
-    seconds = time.monotonic() - start
-    for _ in range(20):
-        if receiver.run("cat /tmp/count 2>/dev/null || true").stdout.strip() == str(SIZE << 20):
-            break
-        time.sleep(0.5)
-    assert receiver.run("cat /tmp/count 2>/dev/null || true").stdout.strip() == str(SIZE << 20)
-    return seconds
-
-
 def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
     node1, node2 = testbed["node1"], testbed["node2"]
     for host in (node1, node2):
@@ -121,10 +107,6 @@ def test_a_pair_syncs_switches_roles_and_keeps_the_data(testbed: Any) -> None:
     assert promoted["status"]["role"] == "Primary" and promoted["in_sync"] is True
     assert md5(node2, "/dev/drbd0", 16) == written
     assert "ro:Secondary/Primary ds:UpToDate/UpToDate" in minor_line(node1, 0)
-
-    raw = raw_copy_seconds(node1, node2)
-    record(f"raw TCP copy of {SIZE} MiB node1 -> node2 (s)", raw)
-    record("raw TCP copy throughput (MiB/s)", SIZE / raw)
 
     # a migration's window: both primary only while the link allows it, then back to one. Both sides
     # drop the link before either re-makes it: DRBD 8.4 refuses a peer whose two-primaries setting
