@@ -14,7 +14,8 @@ hypervisor). Then, on a quiet bed first:
    sync" to the next), its throughput against the raw copy's. The instance is removed.
 3. **verify-disks**: `--disks` drbd disks (`--disks-per-instance` per instance, 8 MiB each,
    started, so every disk is up on two hosts), created by jobs submitted at once and spread
-   over the node pairs; filling stops at `--budget` seconds and the count reached is what is
+   over the node pairs; filling stops `--budget` seconds after the last submission (queued creates
+   are canceled, running ones get 300 s more) and the count reached is what is
    measured. Once every resync is over, `gnt-cluster verify-disks` is timed 3 times: the CLI's
    wall time on node1 (ssh, the CLI's Python start under TCG, the job) and the job's own time.
 
@@ -28,6 +29,8 @@ machine under TCG (each host is emulated): compare runs only on a similar load (
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -37,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_drbd_steps import between, enable_drbd, last_job, phases, run_job, say  # noqa: E402
+from bench.bench_drbd_steps import _ts, between, enable_drbd, last_job, phases, run_job, say  # noqa: E402
 from bench.common import RESULTS, loadavg, table, write_json  # noqa: E402
 from tools.testbed import TestBed, build_image  # noqa: E402
 from tools.testbed.gntcluster import ClusterSpec, GntCluster, start_gnt_cluster  # noqa: E402
@@ -133,13 +136,76 @@ def wait_jobs(cluster: GntCluster, ids: list[int], deadline: float) -> dict[int,
         time.sleep(5)
 
 
-def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float) -> dict[str, Any]:
-    """Submit the creates at once (pairs rotate over the hosts), wait up to `budget` s, cancel the rest."""
+JOBS_SCRIPT = """
+import json, sys
+from gnt.cli.client import Client
+client = Client()
+print(json.dumps([client.request("GET", "/2/jobs/" + i) for i in sys.argv[1:]]))
+"""
+
+
+def job_breakdown(job: dict[str, Any], disks: int) -> dict[str, Any]:
+    """Where one create job's time went: queued (waiting for its locks), its disks made on both
+    nodes (the job log's "creating instance disks" up to "adding instance"), the rest; or its error."""
+    row: dict[str, Any] = {"id": job["id"], "status": job["status"]}
+    received, started, ended = (_ts(job[k]) if job.get(k) else None for k in ("received_ts", "start_ts", "end_ts"))
+    if received is not None and started is not None:
+        row["queued_s"] = round(started - received, 1)
+    if started is not None and ended is not None:
+        row["run_s"] = round(ended - started, 1)
+        rows = phases(job)
+        try:
+            made = between(rows, r"creating instance disks", r"adding instance")
+        except StopIteration:
+            made = None
+        if made is not None:
+            row["create_disks_s"] = made
+            row["per_disk_both_nodes_s"] = round(made / disks, 2)
+    if job["status"] != "success":
+        row["error"] = str(job.get("opresult"))[-400:]
+    return row
+
+
+def job_details(cluster: GntCluster, ids: list[int], disks: int) -> list[dict[str, Any]]:
+    """Every create job read once through the API on the master (one ssh, one CLI start)."""
+    out = cluster.master.run(f"python3 - {' '.join(map(str, ids))}", stdin=JOBS_SCRIPT, timeout=600).stdout
+    raw = json.loads(out)
+    origin = min(_ts(j["received_ts"]) for j in raw)
+    rows = []
+    for job in raw:
+        row = job_breakdown(job, disks)
+        for key, name in (("start_ts", "started_at_s"), ("end_ts", "ended_at_s")):
+            if job.get(key):
+                row[name] = round(_ts(job[key]) - origin, 1)
+        rows.append(row)
+    return rows
+
+
+def most_at_once(jobs: list[dict[str, Any]]) -> int:
+    """The most create jobs started by the queue at one moment, those still waiting for their node
+    locks (a pair of nodes each) included: how many ran their disks at once is in the job intervals."""
+    edges = sorted(
+        [(j["started_at_s"], 1) for j in jobs if "started_at_s" in j and "ended_at_s" in j]
+        + [(j["ended_at_s"], -1) for j in jobs if "started_at_s" in j and "ended_at_s" in j]
+    )
+    best = running = 0
+    for _, step in edges:
+        running += step
+        best = max(best, running)
+    return best
+
+
+def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float, report: dict[str, Any]) -> dict[str, Any]:
+    """Submit the creates at once (pairs rotate over the hosts), wait up to `budget` s, cancel the rest.
+
+    Each create's queue wait, disk-making time and error are kept (`jobs`), so a slow fill says why.
+    """
     names = [h.name for h in cluster.nodes]
     pairs = [(a, b) for a in names for b in names if a != b]
     disk_opts = " ".join(f"--disk {d}:size={DISK_MIB}M" for d in range(per_instance))
     ids = []
     start = time.monotonic()
+    filled: dict[str, Any] = report.setdefault("fill", {})
     for n in range((disks + per_instance - 1) // per_instance):
         pnode, snode = pairs[n % len(pairs)]
         out = cluster.gnt(
@@ -147,21 +213,33 @@ def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float) -> d
             f" -B memory=4M -n {pnode}:{snode} vd{n}"
         ).stdout
         ids.append(int(out.split()[-1]))
-    status = wait_jobs(cluster, ids, start + budget)
+    filled["submit_s"] = round(time.monotonic() - start, 1)
+    # the budget is the creates' own: each --submit is an ssh and a CLI start on a TCG host (19 s
+    # apiece at load 12 in the 2026-11-29 run, 483 s for 25: more than the whole budget then)
+    status = wait_jobs(cluster, ids, time.monotonic() + budget)
+    canceled = []
     for job_id, state in status.items():
         if state in ("queued", "waiting"):
             cluster.gnt(f"gnt-job cancel {job_id}", check=False)
+            canceled.append(job_id)
     status = wait_jobs(cluster, ids, time.monotonic() + 300)
     made = sum(1 for s in status.values() if s == "success")
-    return {
-        "instances": made,
-        "disks": made * per_instance,
-        "per_instance": per_instance,
-        "disk_mib": DISK_MIB,
-        "submitted_instances": len(ids),
-        "job_statuses": sorted(set(status.values())),
-        "fill_s": round(time.monotonic() - start, 1),
-    }
+    jobs = job_details(cluster, sorted(ids), per_instance)
+    timed = [j["per_disk_both_nodes_s"] for j in jobs if j["status"] == "success" and "per_disk_both_nodes_s" in j]
+    filled.update(
+        instances=made,
+        disks=made * per_instance,
+        per_instance=per_instance,
+        disk_mib=DISK_MIB,
+        submitted_instances=len(ids),
+        canceled_by_bench=len(canceled),
+        job_statuses={s: sum(1 for v in status.values() if v == s) for s in sorted(set(status.values()))},
+        fill_s=round(time.monotonic() - start, 1),
+        per_disk_both_nodes_median_s=round(statistics.median(timed), 2) if timed else None,
+        most_jobs_running_at_once=most_at_once(jobs),
+        jobs=jobs,
+    )
+    return filled
 
 
 def wait_synced(cluster: GntCluster, limit: float = 900) -> float:
@@ -200,24 +278,63 @@ def verify_disks(cluster: GntCluster) -> dict[str, Any]:
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
-    """The printed table: each measured rate next to the raw copy's and the issue's goal."""
-    raw, rep, vd, filled = report["raw_copy"], report["replace_disks"], report["verify_disks"], report["fill"]
+    """The table: each measured rate next to the raw copy's and the issue's goal; a part the run did
+    not reach is left out (the JSON's `error` says why)."""
+    raw, rep = report.get("raw_copy"), report.get("replace_disks")
+    vd, filled = report.get("verify_disks"), report.get("fill") or {}
 
     def rate(what: str, mib: int, seconds: float, note: str = "") -> list[str]:
         return [what, f"{mib} MiB", f"{seconds:.1f} s", f"{mib / seconds:.1f} MiB/s", note]
 
-    return [
-        rate("raw copy LV->LV node1->node3 (dd, socat)", raw["size_mib"], raw["lv_to_lv_s"]),
-        rate("raw stream node1->node3 (network only)", raw["size_mib"], raw["network_only_s"]),
-        rate("add -t drbd initial sync", rep["size_mib"], rep["initial_sync_s"],
-             f"{rep['initial_sync_vs_raw']:.0%} of raw LV->LV (goal 80%)"),
-        rate("replace-disks -n resync", rep["size_mib"], rep["resync_s"],
-             f"{rep['resync_vs_raw']:.0%} of raw LV->LV (goal 80%)"),
-        [f"verify-disks, {filled['disks']} disks on {report['hosts']} hosts (job)", "",
-         f"{vd['job_median_s']:.3f} s", "", "median of 3 (goal 1 s)"],
-        ["verify-disks (CLI wall on node1)", "", f"{vd['cli_wall_median_s']:.3f} s", "",
-         "includes ssh and the CLI's start under TCG"],
-    ]  # fmt: skip
+    rows = []
+    if raw:
+        rows += [
+            rate("raw copy LV->LV node1->node3 (dd, socat)", raw["size_mib"], raw["lv_to_lv_s"]),
+            rate("raw stream node1->node3 (network only)", raw["size_mib"], raw["network_only_s"]),
+        ]
+    if rep and "resync_vs_raw" in rep:
+        rows += [
+            rate("add -t drbd initial sync", rep["size_mib"], rep["initial_sync_s"],
+                 f"{rep['initial_sync_vs_raw']:.0%} of raw LV->LV (goal 80%)"),
+            rate("replace-disks -n resync", rep["size_mib"], rep["resync_s"],
+                 f"{rep['resync_vs_raw']:.0%} of raw LV->LV (goal 80%)"),
+        ]  # fmt: skip
+    if "disks" in filled:
+        per_disk = filled.get("per_disk_both_nodes_median_s")
+        rows.append([f"fill: add -t drbd x{filled['submitted_instances']} ({filled['per_instance']} disks each)",
+                     f"{filled['disks']} disks made", f"{filled['fill_s']:.1f} s", "",
+                     f"one disk on both nodes {per_disk} s (median); at most"
+                     f" {filled['most_jobs_running_at_once']} create jobs started at once"])  # fmt: skip
+    if vd:
+        rows += [
+            [f"verify-disks, {filled.get('disks', 0)} disks on {report['hosts']} hosts (job)", "",
+             f"{vd['job_median_s']:.3f} s", "", "median of 3 (goal 1 s for 200 disks on 4 hosts)"],
+            ["verify-disks (CLI wall on node1)", "", f"{vd['cli_wall_median_s']:.3f} s", "",
+             "includes ssh and the CLI's start under TCG"],
+        ]  # fmt: skip
+    return rows
+
+
+HEADERS = ["what", "size", "time", "rate", "note"]
+
+
+def markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + " --- |" * len(HEADERS)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def save(output: Path, report: dict[str, Any]) -> None:
+    """The JSON and its table (the same name, .md), both from the measured report only: written after
+    each part, so a run stopped later still leaves what it measured."""
+    write_json(output, report)
+    header = f"`{report['command']}`, {report['date']}, load {report['load_start']}\n\n"
+    error = f"\nstopped: {report['error']}\n" if report.get("error") else ""
+    output.with_suffix(".md").write_text(header + markdown(summary_rows(report)) + error)
+
+
+def stop_on_sigterm(signum: int, frame: Any) -> None:
+    """A stopped run (timeout, a deadline) unwinds like ^C: the bed is destroyed, the JSON written."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> int:
@@ -231,9 +348,16 @@ def main() -> int:
     args = parser.parse_args()
     if args.hosts < 3:
         parser.error("replace-disks -n needs a third host: --hosts 3 or more")
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
 
     started = time.monotonic()
-    report: dict[str, Any] = {"load_start": loadavg(), "hosts": args.hosts, "requested_disks": args.disks}
+    report: dict[str, Any] = {
+        "command": "python3 bench/bench_drbd_scale.py " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_start": loadavg(),
+        "hosts": args.hosts,
+        "requested_disks": args.disks,
+    }
     image = build_image()
     # room for every disk's side: 8 MiB data + 128 MiB metadata, about disks*2/hosts sides per host
     sides = args.disks * 2 // args.hosts + 16
@@ -251,27 +375,31 @@ def main() -> int:
         enable_drbd(cluster)
 
         raw = report["raw_copy"] = raw_copy(cluster, args.size)
+        save(args.output, report)
         say(f"raw copy node1 -> node3: {raw['lv_to_lv_mib_s']} MiB/s LV to LV, {raw['network_only_mib_s']} MiB/s net")
         rep = report["replace_disks"] = replace_new_secondary(cluster, args.size)
         rep["resync_vs_raw"] = round(rep["resync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
         rep["initial_sync_vs_raw"] = round(rep["initial_sync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
+        save(args.output, report)
         say(f"replace-disks -n node3: resync {rep['resync_mib_s']} MiB/s ({rep['resync_vs_raw']:.0%} of raw)")
 
-        filled = report["fill"] = fill(cluster, args.disks, args.disks_per_instance, args.budget)
-        say(f"filled {filled['disks']} disks ({filled['instances']} instances) in {filled['fill_s']} s")
+        filled = fill(cluster, args.disks, args.disks_per_instance, args.budget, report)
+        save(args.output, report)
+        say(f"filled {filled['disks']} disks ({filled['instances']} instances) in {filled['fill_s']} s;"
+            f" one disk on both nodes {filled['per_disk_both_nodes_median_s']} s")  # fmt: skip
         report["sync_wait_s"] = wait_synced(cluster)
         vd = report["verify_disks"] = verify_disks(cluster)
         say(f"verify-disks: job median {vd['job_median_s']} s, CLI wall median {vd['cli_wall_median_s']} s")
-    except Exception as err:  # what was measured before the failure is still worth keeping
+    except BaseException as err:  # what was measured before the failure is still worth keeping
         report["error"] = f"{type(err).__name__}: {err}"
         raise
     finally:
         bed.destroy()
         report["load_end"] = loadavg()
         report["duration_s"] = round(time.monotonic() - started, 1)
-        write_json(args.output, report)
-    say("\n" + table(summary_rows(report), ["what", "size", "time", "rate", "note"]))
-    say(f"\nwrote {args.output} ({report['duration_s']} s)")
+        save(args.output, report)
+    say("\n" + table(summary_rows(report), HEADERS))
+    say(f"\nwrote {args.output} and its .md ({report['duration_s']} s)")
     return 0
 
 

@@ -390,11 +390,24 @@ class KvmBase(Hypervisor):
         await self.forget(name)
 
     async def resize_disk(self, spec: InstanceSpec, index: int, size: int) -> None:
-        """QMP block_resize of the disk's format node (`disk<N>`, see argv): the guest sees the new
-        size at once; the storage below has already grown to it."""
-        if not self.alive(self.load(spec.name)):
+        """QMP block_resize of the disk's format node: the guest sees the new size at once; the
+        storage below has already grown to it.
+
+        The node is found by the disk's uuid in the guest's device map (as hotplug does), never
+        by `index`: after a disk was unplugged the config's index N is no longer QEMU's `disk<N>`,
+        and a hotplugged disk is `hdisk<uuid8>`, so an index-named resize would grow another disk.
+        """
+        state = self.load(spec.name)
+        if not self.alive(state):
             raise HypervisorError(f"{spec.name} is not running on this node")
-        await self.command(spec.name, "block_resize", {"node-name": f"disk{index}", "size": size * 1024 * 1024})
+        assert state is not None
+        if not 0 <= index < len(spec.disks):
+            raise HypervisorError(f"{spec.name} has no disk {index} (it has {len(spec.disks)})")
+        uuid = spec.disks[index].uuid
+        entry = hotplug.device_map(state)["disks"].get(uuid)
+        if entry is None:
+            raise HypervisorError(f"{spec.name}: disk {index} ({uuid}) is not plugged into the running guest")
+        await self.command(spec.name, "block_resize", {"node-name": entry["node"], "size": size * 1024 * 1024})
 
     async def hotplug_nic(self, spec: InstanceSpec, nic: NicSpec) -> None:
         await hotplug.hotplug_nic(self, spec, nic)

@@ -240,8 +240,7 @@ class LUInstanceCreate(LogicalUnit):
         return [n.name for n in self._nodes()]
 
     def _nodes(self) -> list[Any]:
-        """The nodes the disks live on, secondary first (a drbd disk is created there first, so
-        the primary finds its peer waiting)."""
+        """The nodes the disks live on, secondary first (the order of removals and messages)."""
         return [self.snode, self.pnode] if self.snode is not None else [self.pnode]
 
     async def exec(self) -> list[str]:
@@ -392,19 +391,29 @@ class LUInstanceCreate(LogicalUnit):
         return drbd.node_specs(specs, inst, node, {n.uuid: n for n in self._nodes()})
 
     async def _create_disks(self, inst: Instance) -> None:
+        """Each disk made on its nodes at once: a drbd disk's two sides are independent until they
+        connect (DRBD keeps trying until its peer listens), and one side costs a test-bed host
+        about 5 s of LVM and DRBD commands, so in turn the two took twice that (bench_drbd_steps)."""
         created: list[Disk] = []
+        nodes = self._nodes()
+        specs = {node.uuid: self._disks_on(inst, node) for node in nodes}
         for index, disk in enumerate(inst.disks):
-            for node in self._nodes():
-                spec = self._disks_on(inst, node)[index]
-                result = await self.rpc.blockdev_create(
-                    self.ctx.services.target(node), proc.BlockdevArgs(spec, inst.name)
-                )
-                if result.failed:
-                    # the failed one too, on every node: a node may have made part of it before failing
-                    await self._remove_disks(inst, [*created, disk])
-                    raise OpExecError(
-                        f"Can't create disk {index} of instance {inst.name} on node {node.name}: {result.error}"
+            results = await asyncio.gather(
+                *(
+                    self.rpc.blockdev_create(
+                        self.ctx.services.target(node), proc.BlockdevArgs(specs[node.uuid][index], inst.name)
                     )
+                    for node in nodes
+                )
+            )
+            failed = [(node, result) for node, result in zip(nodes, results, strict=True) if result.failed]
+            if failed:
+                # the failed one too, on every node: a node may have made part of it before failing
+                await self._remove_disks(inst, [*created, disk])
+                node, result = failed[0]
+                raise OpExecError(
+                    f"Can't create disk {index} of instance {inst.name} on node {node.name}: {result.error}"
+                )
             created.append(disk)
 
     async def _remove_disks(self, inst: Instance, disks: list[Disk]) -> None:

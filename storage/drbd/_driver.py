@@ -24,6 +24,8 @@ from storage.drbd import commands as cmd
 from storage.drbd.run import DrbdCommandError, ProcReader, Runner, describe, read_proc_drbd, run
 from storage.drbd.status import MinorStatus, ProcDrbd, ShowFacts, check_supported, parse_proc_drbd, parse_show
 from storage.lvm import PlainDevice
+from storage.lvm.commands import find
+from storage.lvm.report import LvFacts, VgFacts
 from storage.lvm.run import Runner as LvmRunner
 from storage.lvm.run import run as lvm_run
 
@@ -99,17 +101,15 @@ class DrbdDevice(BlockDevice):
             log.info("drbd minor %d: %s", minor, describe(argv))
             await self.runner(argv)
 
-    async def _check_fits(self, data: DiskSpec, meta: DiskSpec) -> bool:
+    async def _check_fits(self, data: DiskSpec, meta: DiskSpec) -> tuple[VgFacts, list[LvFacts], bool]:
         """Both LVs or neither: a VG with room for the data LV but not the meta LV is refused first.
-        Returns whether the meta LV exists already (from the same `lvs`: each read costs a host
-        about 0.6 s, and create is on the path of every add)."""
+        Returns the data VG's facts and LVs (create plans both LVs from them: each read costs a host
+        about 0.6 s, and create is on the path of every add) and whether the meta LV exists already."""
         vg = data.logical_id[0]
         facts = await self.plain.vg_facts(vg)
         if facts is None:
             raise StorageError(f"Volume group {vg} not found on this node; create it (vgcreate {vg} PV...)")
         lvs = await self.plain.lv_facts(vg)
-        from storage.lvm.commands import find
-
         needed = sum(d.size for d in (data, meta) if find(lvs, d.logical_id[0], d.logical_id[1]) is None)
         if data.logical_id[0] == meta.logical_id[0] and needed > facts.free:
             raise StorageError(
@@ -117,8 +117,8 @@ class DrbdDevice(BlockDevice):
                 f" (data and {META_SIZE} MiB of metadata), free {facts.free} MiB of {facts.size} MiB"
             )
         if meta.logical_id[0] != vg:  # metadata in another VG: that VG's own read says
-            return (await self.plain.info(meta)).exists
-        return find(lvs, vg, meta.logical_id[1]) is not None
+            return facts, lvs, (await self.plain.info(meta)).exists
+        return facts, lvs, find(lvs, vg, meta.logical_id[1]) is not None
 
     # -- the block-device interface ---------------------------------------------------------------
 
@@ -128,9 +128,12 @@ class DrbdDevice(BlockDevice):
         found = self.view(disk)
         await self.proc()  # a missing or DRBD 9 module is refused before any LV is made
         data, meta = self._lvs(disk, found)
-        meta_existed = await self._check_fits(data, meta)
-        await self.plain.create(data, instance_name)
-        await self.plain.create(meta, instance_name)
+        facts, lvs, meta_existed = await self._check_fits(data, meta)
+        if meta.logical_id[0] == facts.name:
+            await self.plain.create_planned(facts, lvs, [data, meta])
+        else:
+            await self.plain.create_planned(facts, lvs, [data])
+            await self.plain.create(meta, instance_name)
         status, show = await self._facts(found.minor)
         cmd.check_owner(found, status, show)
         if status is None or not status.attached:

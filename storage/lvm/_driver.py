@@ -8,6 +8,7 @@ LVs in the volume groups this node's own file allows.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -74,6 +75,21 @@ class PlainDevice(BlockDevice):
         facts = await self._vg(vg)
         await self._apply(cmd.plan_create(facts, await self.lv_facts(vg), lv, disk.size))
         return cmd.device_path(vg, lv)
+
+    async def create_planned(self, facts: VgFacts, lvs: list[LvFacts], disks: list[DiskSpec]) -> None:
+        """Several LVs of the volume group `facts` describes, planned from that one read (`vgs` and
+        `lvs`, which cost a TCG host about 0.6 s each and a drbd side needs two LVs), every plan
+        made before any command runs: a VG with room for the first LV only makes neither."""
+        plan: list[list[str]] = []
+        for disk in disks:
+            vg, lv = self._names(disk)
+            if vg != facts.name:
+                raise StorageError(f"{vg}/{lv} is not in volume group {facts.name}")
+            steps = cmd.plan_create(facts, lvs, lv, disk.size)
+            if any(argv[0] == "lvcreate" for argv in steps):
+                facts = dataclasses.replace(facts, free=facts.free - disk.size)
+            plan += steps
+        await self._apply(plan)
 
     async def remove(self, disk: DiskSpec) -> None:
         vg, lv = self._names(disk)

@@ -145,6 +145,26 @@ def test_create_in_a_full_vg_runs_nothing_and_says_how_much_is_free(node: Path) 
     assert lvm.changes() == [] and lvm.lvs == {}
 
 
+def test_create_planned_makes_both_lvs_from_one_read_or_neither(node: Path) -> None:
+    """drbd's two LVs per side: planned from the caller's one `vgs`/`lvs`, all plans made before any
+    lvcreate, so a VG with room for the first LV only makes neither."""
+    lvm = FakeLvm(vgs={"xenvg": [4096, 200]})
+    dev = PlainDevice(lvm)
+
+    async def make(sizes: list[int]) -> None:
+        facts = await dev.vg_facts("xenvg")
+        assert facts is not None
+        disks = [disk(f"u1.disk0_{n}", size) for n, size in enumerate(sizes)]
+        await dev.create_planned(facts, await dev.lv_facts("xenvg"), disks)
+
+    with pytest.raises(StorageError, match="Not enough free space in volume group xenvg"):
+        asyncio.run(make([128, 128]))
+    assert lvm.changes() == [] and lvm.vgs["xenvg"][1] == 200
+    asyncio.run(make([64, 128]))
+    assert [c[0] for c in lvm.calls[-4:]] == ["vgs", "lvs", "lvcreate", "lvcreate"]
+    assert lvm.vgs["xenvg"][1] == 8
+
+
 def test_create_in_a_missing_vg_names_it(node: Path) -> None:
     lvm = FakeLvm(vgs={})
     with pytest.raises(StorageError, match="Volume group xenvg not found on this node"):
