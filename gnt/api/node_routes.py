@@ -31,10 +31,6 @@ def _required(request: web.Request, name: str) -> str:
 
 
 def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
-    async def evacuate(request: web.Request) -> web.Response:
-        data = await body(request)
-        return await submit(request, [{**data, "OP_ID": "OP_NODE_EVACUATE", "node_name": request.match_info["name"]}])
-
     async def storage(request: web.Request) -> web.Response:
         op = {
             "OP_ID": "OP_NODE_QUERY_STORAGE",
@@ -67,14 +63,6 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
         }
         return await submit(request, [op])
 
-    async def powercycle(request: web.Request) -> web.Response:
-        force = bool(p.query_flag(request, "force"))
-        return await submit(
-            request, [{"OP_ID": "OP_NODE_POWERCYCLE", "node_name": request.match_info["name"], "force": force}]
-        )
-
-    router.add_post("/2/nodes/{name}/evacuate", evacuate)
-    router.add_post("/2/nodes/{name}/powercycle", powercycle)
     router.add_get(STORAGE_PATH, storage)
     router.add_put(STORAGE_PATH + "/modify", storage_modify)
     router.add_put(STORAGE_PATH + "/repair", storage_repair)

@@ -59,11 +59,5 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
         op = {**data, "OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": bodies}
         return await submit(request, [op])
 
-    async def change_group(request: web.Request) -> web.Response:
-        data = await body(request)
-        op = {**data, "OP_ID": "OP_INSTANCE_CHANGE_GROUP", "instance_name": request.match_info["name"]}
-        return await submit(request, [op])
-
     router.add_get("/2/instances/{name}/info", info)
     router.add_post("/2/instances-multi-alloc", multi_alloc)
-    router.add_put("/2/instances/{name}/change-group", change_group)

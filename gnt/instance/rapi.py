@@ -24,11 +24,6 @@ Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
 def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
     """The two resources; `submit` is the API's job submission (it honours dry-run)."""
 
-    async def rename(request: web.Request) -> web.Response:
-        data = await body(request)
-        op = {**data, "OP_ID": "OP_INSTANCE_RENAME", "instance_name": request.match_info["name"]}
-        return await submit(request, [op])
-
     async def reinstall(request: web.Request) -> web.Response:
         data = await body(request)
         name = request.match_info["name"]
@@ -51,5 +46,4 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
             ops.append({"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": name, "force": False})
         return await submit(request, ops)
 
-    router.add_put("/2/instances/{name}/rename", rename)
     router.add_post("/2/instances/{name}/reinstall", reinstall)

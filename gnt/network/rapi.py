@@ -55,25 +55,5 @@ def add_routes(router: web.UrlDispatcher, master: Any, submit: Submit, body: Bod
             raise ApiError(f"Network '{name[:80]}' not found", 404)
         return _json(rows(request, [net])[0])
 
-    async def add(request: web.Request) -> web.Response:
-        data = await body(request)
-        if "name" in data:
-            if "network_name" in data:
-                raise p.bad_request("Parameter 'name' and 'network_name' are the same; give only one")
-            data["network_name"] = data.pop("name")
-        return await submit(request, [{**data, "OP_ID": "OP_NETWORK_ADD"}])
-
-    def with_network(op_id: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handler(request: web.Request) -> web.Response:
-            data = await body(request)
-            return await submit(request, [{**data, "OP_ID": op_id, "network_name": request.match_info["name"]}])
-
-        return handler
-
     router.add_get("/2/networks", list_)
-    router.add_post("/2/networks", add)
     router.add_get("/2/networks/{name}", get)
-    router.add_delete("/2/networks/{name}", with_network("OP_NETWORK_REMOVE"))
-    router.add_put("/2/networks/{name}/modify", with_network("OP_NETWORK_SET_PARAMS"))
-    router.add_put("/2/networks/{name}/connect", with_network("OP_NETWORK_CONNECT"))
-    router.add_put("/2/networks/{name}/disconnect", with_network("OP_NETWORK_DISCONNECT"))
