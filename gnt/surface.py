@@ -26,6 +26,7 @@ from typing import Any
 
 __all__ = ["SURFACES", "Route", "Surface", "by_op", "routes"]
 
+
 @dataclass(frozen=True)
 class Route:
     """One RAPI method+path that submits an opcode (or answers its question directly: `job=False`).
