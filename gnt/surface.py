@@ -75,7 +75,7 @@ def _on(prefix: str, var_field: str) -> Callable[..., Route]:
     """A route maker for paths under `prefix/{name}` whose `{name}` fills `var_field`."""
 
     def make(method: str, suffix: str = "", **kw: Any) -> Route:
-        return Route(method, f"{prefix}/{{name}}{suffix}", names={"name": var_field}, **kw)
+        return Route(method, f"{prefix}/{{name}}{suffix}", **{"names": {"name": var_field}, **kw})
 
     return make
 
@@ -148,7 +148,14 @@ SURFACES: tuple[Surface, ...] = (
     ),
     Surface(
         "OP_NODE_QUERY_STORAGE",
-        (_node("GET", "/storage", custom="a GET: storage_type and a comma-separated output_fields in the query"),),
+        (
+            _node(
+                "GET",
+                "/storage",
+                names={"name": "nodes"},
+                custom="a GET: storage_type and a comma-separated output_fields in the query",
+            ),
+        ),
         ("gnt-node list-storage",),
     ),
     Surface(
@@ -181,7 +188,7 @@ SURFACES: tuple[Surface, ...] = (
         "OP_NETWORK_QUERY",
         (
             Route("GET", "/2/networks", custom="a read: answered from the config", job=False),
-            _net("GET", custom="a read: answered from the config", job=False),
+            _net("GET", names={"name": "names"}, custom="a read: answered from the config", job=False),
         ),
         ("gnt-network list", "gnt-network info"),
         cli_job=False,
@@ -255,7 +262,14 @@ SURFACES: tuple[Surface, ...] = (
     Surface("OP_INSTANCE_CHANGE_GROUP", (_inst("PUT", "/change-group"),), ("gnt-instance change-group",)),
     Surface(
         "OP_INSTANCE_QUERY_DATA",
-        (_inst("GET", "/info", custom="a GET that queues a job: instances is a list of the path's one name"),),
+        (
+            _inst(
+                "GET",
+                "/info",
+                names={"name": "instances"},
+                custom="a GET that queues a job: instances is a list of the path's one name",
+            ),
+        ),
         ("gnt-instance info",),
     ),
     Surface("OP_INSTANCE_MOVE", cli=("gnt-instance move",), no_rapi=_GANETI_NO_RAPI),
