@@ -13,6 +13,7 @@ import inspect
 import json
 import shlex
 import tomllib
+import typing
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from gnt import opcodes, surface
 from gnt.api import openapi
 from gnt.api.server import Api
 from gnt.cli import client as cli_client
-from gnt.errors import GntError
+from gnt.errors import GntError, OpPrereqError
 from gnt.objects import Instance, Network
 from tests.unit.api.conftest import RapiServer
 
@@ -301,6 +302,58 @@ def test_commands_that_build_or_destroy_a_cluster_name_their_opcode(spec: str) -
     op_id = next(s.op_id for s in surface.SURFACES if spec in s.cli)
     source = inspect.getsource(inspect.getmodule(_command(spec).callback))  # type: ignore[arg-type]
     assert f'"{op_id}"' in source
+
+
+#: choice fields whose value the opcode checks in `check_fields` (with another field), not alone
+_CHECKED_ACROSS_FIELDS = {"OP_INSTANCE_CREATE.compress": "only an import compresses"}
+
+
+def _field_options() -> list[tuple[str, str, click.Option]]:
+    """(opcode, command, option) for each option of a declared command named after one of the opcode's fields."""
+    out = []
+    for op_id, spec in _cli_pairs():
+        fields = {f.name for f in dataclasses.fields(opcodes.OPCODES[op_id])} - {"dry_run", "priority"}
+        out += [(op_id, spec, p) for p in _command(spec).params if isinstance(p, click.Option) and p.name in fields]
+    return out
+
+
+def test_cli_options_named_after_a_field_offer_only_values_the_opcode_accepts() -> None:
+    """The generated check standing in for derived options (the CLI does not import the opcodes: it
+    would cost every command's start-up): a flag sets a bool field, an integer option an int field, and
+    every choice of a choice option passes the field's type and value check (yes/no for a bool field)."""
+    checked = 0
+    for op_id, spec, option in _field_options():
+        cls = opcodes.OPCODES[op_id]
+        field = next(f for f in dataclasses.fields(cls) if f.name == option.name)
+        hint = typing.get_type_hints(cls)[field.name]
+        where = f"{spec} {option.opts[0]} ({op_id}.{field.name})"
+        if option.is_flag:
+            assert opcodes._type_ok(hint, True), f"{where}: a flag for a field that takes no bool"
+        elif isinstance(option.type, click.Choice):
+            if opcodes._type_ok(hint, True):
+                assert set(option.type.choices) == {"yes", "no"}, f"{where}: a bool field's choice is yes/no"
+                continue
+            for choice in option.type.choices:
+                assert opcodes._type_ok(hint, choice), f"{where}: {choice!r} is not of the field's type"
+                opcodes._check_value(op_id, field.name, field.metadata.get("check"), choice)  # raises when refused
+            # what the CLI's choice refuses, the opcode refuses too (else the RAPI queues a job that fails)
+            if f"{op_id}.{field.name}" not in _CHECKED_ACROSS_FIELDS:
+                with pytest.raises(OpPrereqError, match="fails validation"):
+                    opcodes._check_value(op_id, field.name, field.metadata.get("check"), "no-such-choice")
+        elif isinstance(option.type, (click.types.IntParamType, click.IntRange)):
+            assert opcodes._type_ok(hint, 1), f"{where}: an integer option for a field that takes none"
+        checked += 1
+    assert checked > 40  # the check covers the commands, not an empty list
+
+
+def test_a_reboot_type_outside_soft_hard_full_is_refused_before_any_job(rapi_server: RapiServer) -> None:
+    """It was a job that failed in the LU; gnt-instance reboot's choice refused it at once (and Ganeti's opcode)."""
+    jobs = len(rapi_server.master.queue.jobs)
+    status, error = rapi_server.call("POST", "/2/instances/inst1/reboot?type=gentle")
+    assert status == 400 and error["explain"] == (
+        "Parameter 'OP_INSTANCE_REBOOT.reboot_type' fails validation: 'gentle' is not one of soft, hard, full"
+    )
+    assert len(rapi_server.master.queue.jobs) == jobs
 
 
 # --- the same refusal on both sides ----------------------------------------------------------------
