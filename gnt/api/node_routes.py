@@ -1,7 +1,6 @@
-"""Node resources of Ganeti's RAPI beyond listing and roles: evacuation and storage units.
+"""Node storage resources of Ganeti's RAPI (evacuate and powercycle are derived from gnt.surface).
 
-`POST /2/nodes/N/evacuate` takes OP_NODE_EVACUATE's fields as its body (`mode`, `iallocator`,
-`remote_node`, `early_release`: Ganeti's "node-evac-res1"). The storage resources take their
+The storage resources take their
 arguments in the query string, as Ganeti's: `GET /2/nodes/N/storage?storage_type=T&output_fields=a,b`
 (a job, OP_NODE_QUERY_STORAGE; it needs a `write` user, as in Ganeti), `PUT .../storage/modify?
 storage_type=T&name=U&allocatable=0|1` and `PUT .../storage/repair?storage_type=T&name=U`.

@@ -5,6 +5,10 @@ change returns a job id. A few gnt additions serve the CLI (`POST /2/jobs` submi
 they are, `/2/queue/...` drains the queue). Errors answer with Ganeti's body
 `{"code", "message", "explain"}` and the error's HTTP status.
 
+The routes whose handler is a plain body -> opcode -> submit are derived from the opcode table
+(`gnt.surface`, served by `gnt.api.declared_routes`); the rest are written here and in the areas'
+modules, each declared in the same table (doc/design/021-opcode-declarations.md).
+
 Requests are read through `gnt.api.params` (bounded bodies and JSON, typed parameters) and every
 opcode through `opcodes.from_dict`, so malformed input is a 4xx before any job exists; `dry-run`
 is honoured by every write (see doc/rapi.md for the limits).
@@ -177,7 +181,7 @@ class Api:
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
         instance_multi_routes.add_routes(r, self._submit, self._body)
-        network_routes.add_routes(r, self.m, self._submit, self._body)
+        network_routes.add_routes(r, self.m)
         backup_routes.add_routes(r, self._submit, self._body)
         node_routes.add_routes(r, self._submit, self._body)
         watcher_routes.add_routes(r, self._body)
