@@ -90,7 +90,9 @@ _BATCH = [{"instance_name": "inst9", "disk_template": "diskless", "os_type": "no
 def test_every_opcode_is_declared_once_with_routes_and_commands_or_a_reason() -> None:
     declared = [s.op_id for s in surface.SURFACES]
     assert len(declared) == len(set(declared)), "an opcode is declared twice"
-    assert set(declared) == set(opcodes.OPCODES), "opcodes without a declaration (or declarations without one)"
+    # opcodes that other test modules register for their own logical units are not the product's
+    product = {op_id for op_id, cls in opcodes.OPCODES.items() if cls.__module__.startswith("gnt.")}
+    assert set(declared) == product, "opcodes without a declaration (or declarations without one)"
     for entry in surface.SURFACES:
         assert bool(entry.rapi) != bool(entry.no_rapi), f"{entry.op_id}: routes xor a reason for having none"
         assert bool(entry.cli) != bool(entry.no_cli), f"{entry.op_id}: commands xor a reason for having none"
