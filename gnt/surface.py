@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SURFACES", "Route", "Surface", "by_op", "routes"]
+__all__ = ["INSTANCE_ACTION_QUERY", "SURFACES", "Route", "Surface", "by_op", "routes"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ _net = _on("/2/networks", "network_name")
 
 #: the query parameters every instance action of Ganeti's rlib2 reads (kept as gnt served them before
 #: the table: one set for all, so `?cleanup=1` on a startup is refused by the opcode, not ignored)
-_INSTANCE_QUERY: dict[str, Any] = {
+INSTANCE_ACTION_QUERY: dict[str, Any] = {
     "flags": ("force", "no_remember", "cleanup"),
     "texts": {"type": "reboot_type", "mode": "mode"},
 }
@@ -212,32 +212,32 @@ SURFACES: tuple[Surface, ...] = (
         ("gnt-instance batch-create",),
     ),
     Surface("OP_INSTANCE_REMOVE", (_inst("DELETE", body=False, flags=("ignore_failures",)),), ("gnt-instance remove",)),
-    Surface("OP_INSTANCE_STARTUP", (_inst("PUT", "/startup", **_INSTANCE_QUERY),), ("gnt-instance startup",)),
-    Surface("OP_INSTANCE_SHUTDOWN", (_inst("PUT", "/shutdown", **_INSTANCE_QUERY),), ("gnt-instance shutdown",)),
-    Surface("OP_INSTANCE_REBOOT", (_inst("POST", "/reboot", **_INSTANCE_QUERY),), ("gnt-instance reboot",)),
-    Surface("OP_INSTANCE_MIGRATE", (_inst("PUT", "/migrate", **_INSTANCE_QUERY),), ("gnt-instance migrate",)),
-    Surface("OP_INSTANCE_FAILOVER", (_inst("PUT", "/failover", **_INSTANCE_QUERY),), ("gnt-instance failover",)),
-    Surface("OP_INSTANCE_SET_PARAMS", (_inst("PUT", "/modify", **_INSTANCE_QUERY),), ("gnt-instance modify",)),
+    Surface("OP_INSTANCE_STARTUP", (_inst("PUT", "/startup", **INSTANCE_ACTION_QUERY),), ("gnt-instance startup",)),
+    Surface("OP_INSTANCE_SHUTDOWN", (_inst("PUT", "/shutdown", **INSTANCE_ACTION_QUERY),), ("gnt-instance shutdown",)),
+    Surface("OP_INSTANCE_REBOOT", (_inst("POST", "/reboot", **INSTANCE_ACTION_QUERY),), ("gnt-instance reboot",)),
+    Surface("OP_INSTANCE_MIGRATE", (_inst("PUT", "/migrate", **INSTANCE_ACTION_QUERY),), ("gnt-instance migrate",)),
+    Surface("OP_INSTANCE_FAILOVER", (_inst("PUT", "/failover", **INSTANCE_ACTION_QUERY),), ("gnt-instance failover",)),
+    Surface("OP_INSTANCE_SET_PARAMS", (_inst("PUT", "/modify", **INSTANCE_ACTION_QUERY),), ("gnt-instance modify",)),
     Surface(
         "OP_INSTANCE_ACTIVATE_DISKS",
         (
             _inst(
                 "PUT",
                 "/activate-disks",
-                flags=("force", "no_remember", "cleanup", "ignore_size", "wait_for_sync"),
-                texts={"type": "reboot_type", "mode": "mode"},
+                flags=(*INSTANCE_ACTION_QUERY["flags"], "ignore_size", "wait_for_sync"),
+                texts=INSTANCE_ACTION_QUERY["texts"],
             ),
         ),
         ("gnt-instance activate-disks",),
     ),
     Surface(
         "OP_INSTANCE_DEACTIVATE_DISKS",
-        (_inst("PUT", "/deactivate-disks", **_INSTANCE_QUERY),),
+        (_inst("PUT", "/deactivate-disks", **INSTANCE_ACTION_QUERY),),
         ("gnt-instance deactivate-disks",),
     ),
     Surface(
         "OP_INSTANCE_RECREATE_DISKS",
-        (_inst("POST", "/recreate-disks", **_INSTANCE_QUERY),),
+        (_inst("POST", "/recreate-disks", **INSTANCE_ACTION_QUERY),),
         ("gnt-instance recreate-disks",),
     ),
     Surface(

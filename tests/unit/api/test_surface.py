@@ -101,7 +101,8 @@ def test_every_opcode_is_declared_once_with_routes_and_commands_or_a_reason() ->
 def test_declared_mappings_name_the_opcodes_fields() -> None:
     """A path variable or alias that fills no field would be refused at every call; a query flag may
     be one of Ganeti's shared instance-action parameters, which an opcode without it refuses."""
-    shared = {"force", "no_remember", "cleanup", "reboot_type", "mode"}
+    query = surface.INSTANCE_ACTION_QUERY
+    shared = {*query["flags"], *query["texts"].values()}
     for op_id, route in surface.routes():
         fields = {f.name for f in dataclasses.fields(opcodes.OPCODES[op_id])}
         assert set(route.names.values()) <= fields, (op_id, route.path)
