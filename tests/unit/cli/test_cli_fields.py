@@ -82,3 +82,10 @@ def test_the_commands_help_shows_the_fields_doc(group: click.Group, command: str
     doc = opcodes.field_docs(op_class)[field]
     text = " ".join(CliRunner().invoke(group, [command, "--help"]).output.split())
     assert doc in text
+
+
+def test_the_tools_with_derived_options_start_without_importing_the_opcodes() -> None:
+    """The snapshot's reason to exist: importing gnt.opcodes would cost every command its start-up."""
+    code = "import sys, gnt.node.cli, gnt.group.cli, gnt.network.cli; print('gnt.opcodes' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
