@@ -151,6 +151,16 @@ def refused(reason: str) -> Check:
     return check
 
 
+def one_of(choices: tuple[str, ...]) -> Check:
+    """One of a fixed set of words (a reboot type): refused at submission, as the CLI's choice refuses it."""
+
+    def check(value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{str(value)[:80]!r} is not one of {', '.join(choices)}")
+
+    return check
+
+
 def mac_prefix(value: Any) -> None:
     if value is not None and not (isinstance(value, str) and _MAC_PREFIX_RE.match(value)):
         raise ValueError(f"{value!r} is not a MAC prefix (three hex octets, e.g. aa:00:00)")

@@ -383,7 +383,7 @@ class OpInstanceReboot(OpCode):
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
     instance_name: str = _f(doc="Instance to reboot", check=ck.hostname)
     ignore_secondaries: bool = _f(False, "Ignore secondary node errors")
-    reboot_type: str = _f("hard", "soft, hard or full")
+    reboot_type: str = _f("hard", "soft, hard or full", ck.one_of(("soft", "hard", "full")))
     shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
 
 

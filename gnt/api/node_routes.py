@@ -1,7 +1,6 @@
-"""Node resources of Ganeti's RAPI beyond listing and roles: evacuation and storage units.
+"""Node storage resources of Ganeti's RAPI (evacuate and powercycle are derived from gnt.surface).
 
-`POST /2/nodes/N/evacuate` takes OP_NODE_EVACUATE's fields as its body (`mode`, `iallocator`,
-`remote_node`, `early_release`: Ganeti's "node-evac-res1"). The storage resources take their
+The storage resources take their
 arguments in the query string, as Ganeti's: `GET /2/nodes/N/storage?storage_type=T&output_fields=a,b`
 (a job, OP_NODE_QUERY_STORAGE; it needs a `write` user, as in Ganeti), `PUT .../storage/modify?
 storage_type=T&name=U&allocatable=0|1` and `PUT .../storage/repair?storage_type=T&name=U`.
@@ -31,10 +30,6 @@ def _required(request: web.Request, name: str) -> str:
 
 
 def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
-    async def evacuate(request: web.Request) -> web.Response:
-        data = await body(request)
-        return await submit(request, [{**data, "OP_ID": "OP_NODE_EVACUATE", "node_name": request.match_info["name"]}])
-
     async def storage(request: web.Request) -> web.Response:
         op = {
             "OP_ID": "OP_NODE_QUERY_STORAGE",
@@ -67,14 +62,6 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
         }
         return await submit(request, [op])
 
-    async def powercycle(request: web.Request) -> web.Response:
-        force = bool(p.query_flag(request, "force"))
-        return await submit(
-            request, [{"OP_ID": "OP_NODE_POWERCYCLE", "node_name": request.match_info["name"], "force": force}]
-        )
-
-    router.add_post("/2/nodes/{name}/evacuate", evacuate)
-    router.add_post("/2/nodes/{name}/powercycle", powercycle)
     router.add_get(STORAGE_PATH, storage)
     router.add_put(STORAGE_PATH + "/modify", storage_modify)
     router.add_put(STORAGE_PATH + "/repair", storage_repair)

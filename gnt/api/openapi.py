@@ -7,10 +7,11 @@ from its declarations), and which routes need a user follows the server's own se
 or opcode field appears in the document by construction, and `tools/rapi-openapi` writes the copy
 shipped as doc/rapi-openapi.json (a test checks the two are equal).
 
-Which opcode a handler submits is read from the handler itself: the ``OP_*`` names among its code's
-constants (nested functions included) and among the values its closure captured (the factories
-``instance_op("OP_INSTANCE_STARTUP")`` and friends). A handler may name it explicitly with an
-``opcode`` attribute instead, and give a body that is not an opcode's fields as ``openapi_body``.
+Which opcode a route submits comes from the opcode table (`gnt.surface`, the same declarations the
+derived routes are built from), with its query parameters (described by the fields' docs) and
+Ganeti's body aliases; for a hand-written handler the ``OP_*`` names among its code's constants and
+closure are added (a reinstall is one job of three opcodes). A handler may give a body that is not
+an opcode's fields as ``openapi_body``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gnt import __version__, opcodes
+from gnt import __version__, opcodes, surface
 
 __all__ = ["OPENAPI_PATH", "build_document", "handler_opcodes", "opcode_schema", "render", "required_fields"]
 
@@ -195,14 +196,49 @@ def _security(method: str, path: str, needs_user: frozenset[str], needs_write: f
     return [{}, {"basicAuth": []}]  # anonymous reads, as Ganeti's (unless the daemon requires auth)
 
 
+def _declared_parameters(declared: list[tuple[str, surface.Route]]) -> list[dict[str, Any]]:
+    """The query parameters the opcode table maps onto opcode fields, described by the fields' docs."""
+    params: list[dict[str, Any]] = []
+    for op_id, route in declared:
+        docs = opcodes.field_docs(opcodes.OPCODES[op_id])
+        for flag in (f for f in route.flags if f in docs):  # a flag the opcode lacks is refused, not documented
+            params.append(_query(flag.replace("_", "-"), _FLAG, f"The opcode's {flag}: {docs[flag]}"))
+        for param, name in route.texts.items():
+            if name in docs:
+                params.append(_query(param, _TEXT, f"The opcode's {name}: {docs[name]}"))
+    return params
+
+
+def _body_schema(path: str, ops: list[str], declared: list[tuple[str, surface.Route]]) -> dict[str, Any]:
+    """A write's body: its one opcode's fields (with Ganeti's aliases), or any of its opcodes'."""
+    if len(ops) != 1:
+        return {"anyOf": [{"$ref": f"#/components/schemas/{o}"} for o in ops]} if ops else {}
+    aliases = {a: n for op_id, r in declared if op_id == ops[0] for a, n in r.aliases.items()}
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{ops[0]}"}
+    required = required_fields(ops[0]) if not _PARAM_RE.search(path) else []  # a path names the object
+    if not required and not aliases:
+        return schema
+    out: dict[str, Any] = {"allOf": [schema]}
+    if aliases:
+        out["properties"] = {a: {"description": f"Ganeti's name of '{n}'"} for a, n in aliases.items()}
+    plain = [f for f in required if f not in aliases.values()]
+    if plain:
+        out["required"] = plain
+    either = [{"anyOf": [{"required": [n]}, {"required": [a]}]} for a, n in aliases.items() if n in required]
+    if either:
+        out["allOf"] += either
+    return out
+
+
 def _operation(route: Any, path: str, needs_user: frozenset[str], needs_write: frozenset[str]) -> dict[str, Any]:
     method = route.method
-    ops = handler_opcodes(route.handler)
+    declared = [(o, r) for o, r in surface.routes() if r.method == method and r.path == path]
+    ops = sorted(set(handler_opcodes(route.handler)) | {o for o, r in declared if r.job})
     op: dict[str, Any] = {
         "operationId": _operation_id(method, path),
         "summary": _summary(route.handler, method, path, ops),
         "tags": [path.split("/")[2] if path.count("/") >= 2 else "root"],
-        "parameters": _parameters(method, path),
+        "parameters": _parameters(method, path) + _declared_parameters(declared),
         "responses": _responses(method, ops),
         "security": _security(method, path, needs_user, needs_write),
     }
@@ -212,13 +248,7 @@ def _operation(route: Any, path: str, needs_user: frozenset[str], needs_write: f
     if method in ("POST", "PUT") and body is not None:  # a body that is not an opcode's fields
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     elif method in ("POST", "PUT"):
-        if len(ops) == 1:
-            schema: dict[str, Any] = {"$ref": f"#/components/schemas/{ops[0]}"}
-            required = required_fields(ops[0])
-            if required and not _PARAM_RE.search(path):  # a path with a name gives the object's name
-                schema = {"allOf": [schema], "required": required}
-        else:
-            schema = {"anyOf": [{"$ref": f"#/components/schemas/{o}"} for o in ops]} if ops else {}
+        schema = _body_schema(path, ops, declared)
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
     return op
 

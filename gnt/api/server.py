@@ -5,6 +5,10 @@ change returns a job id. A few gnt additions serve the CLI (`POST /2/jobs` submi
 they are, `/2/queue/...` drains the queue). Errors answer with Ganeti's body
 `{"code", "message", "explain"}` and the error's HTTP status.
 
+The routes whose handler is a plain body -> opcode -> submit are derived from the opcode table
+(`gnt.surface`, served by `gnt.api.declared_routes`); the rest are written here and in the areas'
+modules, each declared in the same table (doc/design/021-opcode-declarations.md).
+
 Requests are read through `gnt.api.params` (bounded bodies and JSON, typed parameters) and every
 opcode through `opcodes.from_dict`, so malformed input is a 4xx before any job exists; `dry-run`
 is honoured by every write (see doc/rapi.md for the limits).
@@ -21,20 +25,18 @@ from typing import Any
 
 from aiohttp import web
 
-from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang
+from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__, constants, qlang, surface
 from gnt import hvparams as hvdefaults
 from gnt import query as q
-from gnt.api import job_control, node_routes, openapi, watcher_routes
+from gnt.api import declared_routes, job_control, node_routes, openapi, watcher_routes
 from gnt.api import params as p
 from gnt.api.auth import UsersFile, authenticate, read_users_file
 from gnt.backup import rapi as backup_routes
-from gnt.cluster import remote as cluster_remote
 from gnt.debug import locks as lq
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, ApiError, GntError, JobLost, OpPrereqError, RpcError
 from gnt.filters import query as fq
 from gnt.filters import rapi as filter_routes
 from gnt.group import query as gq
-from gnt.group import rapi as group_routes
 from gnt.instance import multi_rapi as instance_multi_routes
 from gnt.instance import query as iq
 from gnt.instance import rapi as instance_admin_routes
@@ -73,6 +75,8 @@ _GET_NEEDS_WRITE = frozenset(
     {"/2/instances/{name}/console", "/2/jobs/{id}/wait", node_routes.STORAGE_PATH, "/2/instances/{name}/info"}
 )
 _GET_NEEDS_USER = frozenset({"/2/query/{resource}"})
+#: the declaration of POST /2/instances (hand-written for its `__version__`; the aliases are the table's)
+_CREATE_ROUTE = next(r for op, r in surface.routes() if op == "OP_INSTANCE_CREATE" and r.path == "/2/instances")
 #: the opcode's reason trail entry a `reason=` query parameter becomes (Ganeti's source name)
 REASON_SOURCE = "gnt:library:rlib2"
 #: Ganeti's names of node roles (GET/PUT /2/nodes/N/role), by gnt's one-letter role
@@ -148,32 +152,18 @@ class Api:
         r.add_get("/2/features", self.features)
         r.add_get(openapi.OPENAPI_PATH, self.openapi_document)
         r.add_get("/2/os", self.os_list)
-        r.add_put("/2/modify", self.cluster_modify)
         r.add_get("/2/groups", self.groups)
         r.add_get("/2/groups/{name}", self.group)
         r.add_get("/2/nodes", self.nodes)
         r.add_get("/2/nodes/{name}", self.node)
-        r.add_post("/2/nodes/{name}/migrate", self.node_migrate)
-        r.add_post("/2/nodes/{name}/modify", self.node_modify)
         r.add_get("/2/nodes/{name}/role", self.node_role_get)
         r.add_put("/2/nodes/{name}/role", self.node_role)
         r.add_get("/2/instances", self.instances)
         r.add_post("/2/instances", self.instance_create)
         r.add_get("/2/instances/{name}", self.instance)
-        r.add_delete("/2/instances/{name}", self.instance_remove)
-        r.add_put("/2/instances/{name}/startup", self.instance_op("OP_INSTANCE_STARTUP"))
-        r.add_put("/2/instances/{name}/shutdown", self.instance_op("OP_INSTANCE_SHUTDOWN"))
-        r.add_post("/2/instances/{name}/reboot", self.instance_op("OP_INSTANCE_REBOOT"))
-        r.add_put("/2/instances/{name}/migrate", self.instance_op("OP_INSTANCE_MIGRATE"))
-        r.add_put("/2/instances/{name}/failover", self.instance_op("OP_INSTANCE_FAILOVER"))
-        r.add_put("/2/instances/{name}/modify", self.instance_op("OP_INSTANCE_SET_PARAMS"))
         r.add_get("/2/instances/{name}/console", self.instance_console)
-        disk_flags = ("ignore_size", "wait_for_sync")
-        r.add_put("/2/instances/{name}/activate-disks", self.instance_op("OP_INSTANCE_ACTIVATE_DISKS", disk_flags))
-        r.add_put("/2/instances/{name}/deactivate-disks", self.instance_op("OP_INSTANCE_DEACTIVATE_DISKS"))
         r.add_post("/2/instances/{name}/disk/{disk}/grow", self.instance_grow_disk)
         r.add_post("/2/instances/{name}/disks/{disk}/grow", self.instance_grow_disk)
-        r.add_post("/2/instances/{name}/recreate-disks", self.instance_op("OP_INSTANCE_RECREATE_DISKS"))
         r.add_post("/2/instances/{name}/replace-disks", self.instance_replace_disks)
         r.add_get("/2/jobs", self.jobs)
         r.add_post("/2/jobs", self.jobs_submit)
@@ -187,16 +177,15 @@ class Api:
         r.add_put("/2/query/{resource}", self.query_put)
         r.add_get("/2/queue", self.queue_info)
         r.add_put("/2/queue/drain", self.queue_drain)
+        declared_routes.add_routes(r, self._submit, self._body)  # body -> opcode -> submit, from gnt.surface
         tag_routes.add_routes(r, self.m, self._submit)
         instance_admin_routes.add_routes(r, self._submit, self._body)
         instance_multi_routes.add_routes(r, self._submit, self._body)
-        group_routes.add_routes(r, self._submit, self._body)
-        network_routes.add_routes(r, self.m, self._submit, self._body)
+        network_routes.add_routes(r, self.m)
         backup_routes.add_routes(r, self._submit, self._body)
         node_routes.add_routes(r, self._submit, self._body)
         watcher_routes.add_routes(r, self._body)
         job_control.add_routes(r, self.m, _job_id, self._body, local=users is None)
-        cluster_remote.add_routes(r, self.m, self._submit, self._body, local=users is None)
         filter_routes.add_routes(r, self.m, lambda request: request.get(BODY))
         if users is None:  # the master's unix socket: gnt-debug wconfd/metad, gnt-cluster upgrade
             from gnt.cluster import upgrade as upgrade_routes
@@ -325,9 +314,6 @@ class Api:
             }
         )
 
-    async def cluster_modify(self, request: web.Request) -> web.Response:
-        return await self._submit(request, [{**await self._body(request), "OP_ID": "OP_CLUSTER_SET_PARAMS"}])
-
     async def os_list(self, request: web.Request) -> web.Response:
         bulk = p.query_flag(request, "bulk")
         entries = await self.m.os_diagnose()
@@ -390,16 +376,6 @@ class Api:
             raise ApiError(f"Node '{name}' not known", 404)
         return _json((await self._node_rows(request, [name]))[0])
 
-    async def node_migrate(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        op = {**body, "OP_ID": "OP_NODE_MIGRATE", "node_name": request.match_info["name"]}
-        return await self._submit(request, [op])
-
-    async def node_modify(self, request: web.Request) -> web.Response:
-        body = {**await self._body(request), **_query_bool_params(request, ("force", "auto_promote"))}
-        op = {**body, "OP_ID": "OP_NODE_SET_PARAMS", "node_name": request.match_info["name"]}
-        return await self._submit(request, [op])
-
     async def node_role_get(self, request: web.Request) -> web.Response:
         """The role as a bare JSON string ("master", "master-candidate", "regular", "drained", "offline")."""
         node = self.m.cfg.find_node(request.match_info["name"])
@@ -456,29 +432,8 @@ class Api:
                 raise p.bad_request("Instance creation request version 0 is no longer supported")
             if version != 1 or isinstance(version, bool):
                 raise p.bad_request(f"Unsupported request data version {json.dumps(version)[:40]}")
-        body = _renamed(body, {"name": "instance_name", "os": "os_type"})
+        body = declared_routes.rename_aliases(body, _CREATE_ROUTE.aliases)
         return await self._submit(request, [{**body, "OP_ID": "OP_INSTANCE_CREATE"}])
-
-    async def instance_remove(self, request: web.Request) -> web.Response:
-        op = {
-            "OP_ID": "OP_INSTANCE_REMOVE",
-            "instance_name": request.match_info["name"],
-            **_query_bool_params(request, ("ignore_failures",)),
-        }
-        return await self._submit(request, [op])
-
-    def instance_op(self, op_id: str, flags: tuple[str, ...] = ()) -> Handler:
-        async def handler(request: web.Request) -> web.Response:
-            body = await self._body(request)
-            params: dict[str, Any] = _query_bool_params(request, ("force", "no_remember", "cleanup", *flags))
-            if "type" in request.query:
-                params["reboot_type"] = request.query["type"]
-            if "mode" in request.query:
-                params["mode"] = request.query["mode"]
-            op = {**body, **params, "OP_ID": op_id, "instance_name": request.match_info["name"]}
-            return await self._submit(request, [op])
-
-        return handler
 
     async def instance_grow_disk(self, request: web.Request) -> web.Response:
         """POST /2/instances/[instance]/disk/[disk_index]/grow: body {amount, wait_for_sync, absolute}."""
@@ -685,17 +640,6 @@ class Api:
 
 #: the OpenAPI document's body of `PUT /2/nodes/N/role`: the role as a bare JSON string, no opcode fields
 Api.node_role.openapi_body = {"type": "string", "enum": sorted(_ROLES)}  # type: ignore[attr-defined]
-
-
-def _renamed(body: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
-    """The body with Ganeti's RAPI aliases under the opcode's names; both given is a 400."""
-    result = dict(body)
-    for alias, name in aliases.items():
-        if alias in result:
-            if name in result:
-                raise p.bad_request(f"Parameter '{alias}' and '{name}' are the same; give only one")
-            result[name] = result.pop(alias)
-    return result
 
 
 def _ganeti_only_info(c: Any) -> dict[str, Any]:

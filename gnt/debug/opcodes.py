@@ -82,7 +82,11 @@ class OpTestAllocator(OpCode):
     os: str | None = _f(None, "OS of the new instance")
     disk_template: str | None = _f(None, "Disk template of the new instance")
     instances: list[str] = _f([], "Instances (change-group, node-evacuate)")
-    evac_mode: str = _f("all", "node-evacuate mode: primary-only, secondary-only or all")
+    evac_mode: str = _f(
+        "all",
+        "node-evacuate mode: primary-only, secondary-only or all",
+        _one_of(("primary-only", "secondary-only", "all")),
+    )
     target_groups: list[str] = _f([], "Groups to move to (change-group)")
     spindle_use: int = _f(1, "Spindles of the new instance", ck.int_range(0, 1024))
     count: int = _f(1, "How many instances (multi-allocate)", ck.int_range(1, 1000))

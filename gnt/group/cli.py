@@ -20,6 +20,7 @@ from gnt.cli.common import (
     parse_keyval,
     run_list,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_tree
@@ -64,7 +65,7 @@ def group_params(opts: dict[str, Any]) -> dict[str, Any]:
 def _group_options(fn: Any) -> Any:
     for option in reversed(
         [
-            click.option("--alloc-policy", default=None, help="preferred, last_resort or unallocable"),
+            field_option("OP_GROUP_SET_PARAMS", "alloc_policy", "--alloc-policy"),
             click.option("-N", "--node-parameters", default=None, help="Node parameters (key=value,...)"),
         ]
     ):
@@ -145,7 +146,7 @@ def modify(group: str, submit: bool, dry_run: bool, priority: str, **opts: Any) 
 @main.command("assign-nodes", context_settings=CONTEXT)
 @click.argument("group")
 @click.argument("nodes", nargs=-1, required=True)
-@click.option("--force", is_flag=True, help="Move even if a mirrored instance ends up split across groups")
+@field_option("OP_GROUP_ASSIGN_NODES", "force", "--force")
 @common_job_options
 @handle_errors
 def assign_nodes(group: str, nodes: tuple[str, ...], force: bool, submit: bool, dry_run: bool, priority: str) -> None:
@@ -255,8 +256,8 @@ def show_ispecs_cmd(include_defaults: bool, groups: tuple[str, ...]) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("group")
 @click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move instances to (repeatable)")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
-@click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
+@field_option("OP_GROUP_EVACUATE", "iallocator", "-I", "--iallocator")
+@field_option("OP_GROUP_EVACUATE", "early_release", "--early-release")
 @click.option("--sequential", is_flag=True, help="Move the instances one after another (one job)")
 @click.option("--force-failover", is_flag=True, help="Fail over instances instead of migrating them")
 @common_job_options

@@ -1,12 +1,13 @@
-"""RAPI resources of instance info, multi-allocation and change-group, with Ganeti's paths and bodies.
+"""RAPI resources of instance info and multi-allocation, with Ganeti's paths and bodies.
 
 - `GET /2/instances/NAME/info[?static=1]`: a job of OP_INSTANCE_QUERY_DATA (Ganeti answers a job id,
   its clients wait for it and read `{NAME: {...}}` from the result).
 - `POST /2/instances-multi-alloc`: OP_INSTANCE_MULTI_ALLOC's fields (`instances`, `iallocator`,
   `opportunistic_locking`); each instance body takes Ganeti's `name` and `os` aliases for
   `instance_name` and `os_type`, as Ganeti's server renames them.
-- `PUT /2/instances/NAME/change-group`: OP_INSTANCE_CHANGE_GROUP's fields (`iallocator`,
-  `target_groups`, `early_release`).
+
+`PUT /2/instances/NAME/change-group` (OP_INSTANCE_CHANGE_GROUP's fields) is derived from its
+declaration in gnt.surface (gnt.api.declared_routes).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _create_body(index: int, item: Any) -> Any:
 
 
 def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
-    """The three resources; `submit` is the API's job submission (it honours dry-run and reason)."""
+    """The two resources; `submit` is the API's job submission (it honours dry-run and reason)."""
 
     async def info(request: web.Request) -> web.Response:
         static = bool(p.query_flag(request, "static"))
@@ -59,11 +60,5 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
         op = {**data, "OP_ID": "OP_INSTANCE_MULTI_ALLOC", "instances": bodies}
         return await submit(request, [op])
 
-    async def change_group(request: web.Request) -> web.Response:
-        data = await body(request)
-        op = {**data, "OP_ID": "OP_INSTANCE_CHANGE_GROUP", "instance_name": request.match_info["name"]}
-        return await submit(request, [op])
-
     router.add_get("/2/instances/{name}/info", info)
     router.add_post("/2/instances-multi-alloc", multi_alloc)
-    router.add_put("/2/instances/{name}/change-group", change_group)

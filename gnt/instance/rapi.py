@@ -1,7 +1,7 @@
-"""RAPI resources of `gnt-instance rename` and `reinstall`, with Ganeti's paths and bodies.
+"""The RAPI resource of `gnt-instance reinstall`, with Ganeti's path and body.
 
-`PUT /2/instances/NAME/rename` takes OP_INSTANCE_RENAME's fields as its body (`new_name`,
-`name_check`, `ip_check`). `POST /2/instances/NAME/reinstall` is Ganeti's "instance-reinstall-reqv1":
+(`PUT /2/instances/NAME/rename`, OP_INSTANCE_RENAME's fields as its body, is derived from its
+declaration in gnt.surface.) `POST /2/instances/NAME/reinstall` is Ganeti's "instance-reinstall-reqv1":
 a body `{"os": ..., "start": true, "osparams": {...}}` (or, with no body, the query parameters
 `os` and `nostartup`) becomes one job: shutdown, reinstall, then startup unless told not to.
 """
@@ -22,12 +22,7 @@ Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
 
 
 def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
-    """The two resources; `submit` is the API's job submission (it honours dry-run)."""
-
-    async def rename(request: web.Request) -> web.Response:
-        data = await body(request)
-        op = {**data, "OP_ID": "OP_INSTANCE_RENAME", "instance_name": request.match_info["name"]}
-        return await submit(request, [op])
+    """The reinstall resource; `submit` is the API's job submission (it honours dry-run)."""
 
     async def reinstall(request: web.Request) -> web.Response:
         data = await body(request)
@@ -51,5 +46,4 @@ def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
             ops.append({"OP_ID": "OP_INSTANCE_STARTUP", "instance_name": name, "force": False})
         return await submit(request, ops)
 
-    router.add_put("/2/instances/{name}/rename", rename)
     router.add_post("/2/instances/{name}/reinstall", reinstall)

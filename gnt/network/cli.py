@@ -18,6 +18,7 @@ from gnt.cli.common import (
     parse_keyval,
     resolve_fields,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_query
 from gnt.errors import ParameterError
@@ -60,11 +61,11 @@ def _submit(op: dict[str, Any], submit: bool) -> Any:
 @main.command(context_settings=CONTEXT)
 @click.argument("network_name")
 @click.option("--network", "subnet", required=True, help="IPv4 subnet in CIDR form (a /16 to a /30)")
-@click.option("--gateway", default=None, help="IPv4 gateway (reserved in the pool)")
+@field_option("OP_NETWORK_ADD", "gateway", "--gateway")
 @click.option("--add-reserved-ips", default=None, help="Comma-separated IPs reserved outside gnt's control")
 @click.option("-m", "--mac-prefix", default=None, help="MAC prefix of the network's NICs (aa:00:00)")
-@click.option("--network6", default=None, help="IPv6 subnet")
-@click.option("--gateway6", default=None, help="IPv6 gateway")
+@field_option("OP_NETWORK_ADD", "network6", "--network6")
+@field_option("OP_NETWORK_ADD", "gateway6", "--gateway6")
 @click.option("--no-conflicts-check", is_flag=True, help="Do not reserve the nodes' addresses in the network")
 @click.option("--tags", default=None, help="Comma-separated tags")
 @common_job_options
@@ -114,10 +115,10 @@ def remove(network_name: str, force: bool, submit: bool, dry_run: bool, priority
 @click.argument("network_name")
 @click.option("--add-reserved-ips", default=None, help="Comma-separated IPs to reserve")
 @click.option("--remove-reserved-ips", default=None, help="Comma-separated reserved IPs to release")
-@click.option("--gateway", default=None, help="New IPv4 gateway ('none' removes it)")
-@click.option("-m", "--mac-prefix", default=None, help="New MAC prefix ('none' removes it)")
-@click.option("--network6", default=None, help="New IPv6 subnet ('none' removes it)")
-@click.option("--gateway6", default=None, help="New IPv6 gateway ('none' removes it)")
+@field_option("OP_NETWORK_SET_PARAMS", "gateway", "--gateway")
+@field_option("OP_NETWORK_SET_PARAMS", "mac_prefix", "-m", "--mac-prefix")
+@field_option("OP_NETWORK_SET_PARAMS", "network6", "--network6")
+@field_option("OP_NETWORK_SET_PARAMS", "gateway6", "--gateway6")
 @common_job_options
 @handle_errors
 def modify(network_name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None:

@@ -1,17 +1,13 @@
-"""The RAPI's network resources, with Ganeti's paths and bodies.
+"""The RAPI's network reads, with Ganeti's paths and answers.
 
-`GET /2/networks` (`bulk=1` for every field), `POST /2/networks` (OP_NETWORK_ADD's fields, `name`
-for `network_name` as Ganeti's alias), `GET` and `DELETE /2/networks/N`, `PUT /2/networks/N/modify`
-(OP_NETWORK_SET_PARAMS), `PUT /2/networks/N/connect` (`group_name`, `network_mode`,
-`network_link`, `network_vlan`, `conflicts_check`) and `PUT /2/networks/N/disconnect`
-(`group_name`). Writes answer a job id and honour `dry-run` and `reason`; tags are in
-`gnt.tags.rapi`.
+`GET /2/networks` (`bulk=1` for every field) and `GET /2/networks/N`. The writes (`POST /2/networks`
+with Ganeti's `name` alias, `DELETE /2/networks/N`, `PUT .../modify`, `.../connect`,
+`.../disconnect`) are derived from their declarations in gnt.surface; tags are in `gnt.tags.rapi`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,9 +19,6 @@ from gnt.network import query as netq
 
 __all__ = ["add_routes"]
 
-Submit = Callable[[web.Request, list[dict[str, Any]]], Awaitable[web.Response]]
-Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
-
 
 def _json(value: Any) -> web.Response:
     return web.Response(text=json.dumps(value), content_type="application/json")
@@ -35,8 +28,8 @@ def _fields(request: web.Request) -> list[str]:
     return [f for f in request.query.get("fields", "").split(",") if f] or netq.BULK_FIELDS
 
 
-def add_routes(router: web.UrlDispatcher, master: Any, submit: Submit, body: Body) -> None:
-    """The network resources; `submit` is the API's job submission (dry-run, reason)."""
+def add_routes(router: web.UrlDispatcher, master: Any) -> None:
+    """The network reads, answered from `master`'s config."""
 
     def rows(request: web.Request, nets: list[Any]) -> list[dict[str, Any]]:
         selected = q.select(netq.FIELDS, _fields(request))
@@ -55,25 +48,5 @@ def add_routes(router: web.UrlDispatcher, master: Any, submit: Submit, body: Bod
             raise ApiError(f"Network '{name[:80]}' not found", 404)
         return _json(rows(request, [net])[0])
 
-    async def add(request: web.Request) -> web.Response:
-        data = await body(request)
-        if "name" in data:
-            if "network_name" in data:
-                raise p.bad_request("Parameter 'name' and 'network_name' are the same; give only one")
-            data["network_name"] = data.pop("name")
-        return await submit(request, [{**data, "OP_ID": "OP_NETWORK_ADD"}])
-
-    def with_network(op_id: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handler(request: web.Request) -> web.Response:
-            data = await body(request)
-            return await submit(request, [{**data, "OP_ID": op_id, "network_name": request.match_info["name"]}])
-
-        return handler
-
     router.add_get("/2/networks", list_)
-    router.add_post("/2/networks", add)
     router.add_get("/2/networks/{name}", get)
-    router.add_delete("/2/networks/{name}", with_network("OP_NETWORK_REMOVE"))
-    router.add_put("/2/networks/{name}/modify", with_network("OP_NETWORK_SET_PARAMS"))
-    router.add_put("/2/networks/{name}/connect", with_network("OP_NETWORK_CONNECT"))
-    router.add_put("/2/networks/{name}/disconnect", with_network("OP_NETWORK_DISCONNECT"))

@@ -21,6 +21,7 @@ from gnt.cli.common import (
     run_list,
     validate_ops,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import follow_jobs, run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ParameterError
@@ -58,7 +59,7 @@ def _yes_no(value: str | None, option: str) -> bool | None:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("node")
-@click.option("-s", "--secondary-ip", default=None, help="Secondary (replication) IP")
+@field_option("OP_NODE_ADD", "secondary_ip", "-s", "--secondary-ip")
 @click.option("--readd", is_flag=True, help="Re-add a node that was in the cluster")
 @click.option("-g", "--node-group", default=None, help="Node group")
 @click.option("--master-capable", default=None, help="yes/no: may become master candidate")
@@ -400,8 +401,8 @@ def info(nodes: tuple[str, ...]) -> None:
 @click.option("--master-capable", default=None, help="yes/no")
 @click.option("--vm-capable", default=None, help="yes/no")
 @click.option("--auto-promote", is_flag=True, help="Promote another node if this one is demoted")
-@click.option("-s", "--secondary-ip", default=None, help="New secondary (replication) IP")
-@click.option("-f", "--force", is_flag=True, help="Skip safety checks")
+@field_option("OP_NODE_SET_PARAMS", "secondary_ip", "-s", "--secondary-ip")
+@field_option("OP_NODE_SET_PARAMS", "force", "-f", "--force")
 @click.option("--node-parameters", "ndparams", default=None, help="Node parameters (e.g. oob_program=/path)")
 @click.option("--node-powered", "node_powered", default=None, help="yes/no: record the node's power state")
 @common_job_options
@@ -446,8 +447,8 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
 @click.argument("node")
 @click.option("-p", "--primary-only", is_flag=True, help="Only primary instances")
 @click.option("-s", "--secondary-only", is_flag=True, help="Only secondary instances")
-@click.option("-n", "--new-secondary", "remote_node", default=None, help="Move everything to this node")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing new nodes")
+@field_option("OP_NODE_EVACUATE", "remote_node", "-n", "--new-secondary")
+@field_option("OP_NODE_EVACUATE", "iallocator", "-I", "--iallocator")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
 @common_job_options
 @handle_errors

@@ -63,8 +63,15 @@ def test_write_bodies_are_the_opcodes_declared_fields(document: dict[str, Any]) 
     create = document["paths"]["/2/instances"]["post"]
     assert create["x-gnt-opcodes"] == ["OP_INSTANCE_CREATE"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
-        "allOf": [{"$ref": "#/components/schemas/OP_INSTANCE_CREATE"}],
-        "required": ["instance_name"],  # the one field without a default
+        "allOf": [
+            {"$ref": "#/components/schemas/OP_INSTANCE_CREATE"},
+            # the one field without a default, under its name or Ganeti's alias (gnt.surface)
+            {"anyOf": [{"required": ["instance_name"]}, {"required": ["name"]}]},
+        ],
+        "properties": {
+            "name": {"description": "Ganeti's name of 'instance_name'"},
+            "os": {"description": "Ganeti's name of 'os_type'"},
+        },
     }
     body = schemas["OP_INSTANCE_CREATE"]
     declared = {f.name for f in dataclasses.fields(opcodes.OpInstanceCreate)}
