@@ -212,6 +212,8 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
     },
     "OP_INSTANCE_SET_PARAMS": {
         "instance_name": ("str", None, "Instance to modify"),
+        "os_name": ("str", None, "New OS name (no reinstall; checked on the primary node unless force)"),
+        "force_variant": ("bool", False, "Allow an OS variant the OS does not list"),
         "force": ("bool", False, "Skip safety checks"),
         "offline": ("bool", None, "Mark offline / online"),
         "runtime_mem": ("int", None, "Balloon the running instance to this much memory (MiB)"),
