@@ -28,10 +28,12 @@ from gnt import paths
 from gnt.errors import HypervisorError
 from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
 
-__all__ = ["VIF_SCRIPT", "XenHypervisor", "Runner"]
+__all__ = ["BLOCK_SCRIPT", "VIF_SCRIPT", "XenHypervisor", "Runner"]
 
 #: gnt's vif script, shipped beside this module (bridged and routed NICs; never calls xm)
 VIF_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vif-gnt")
+#: gnt's block script for a PV guest's block-device disks, beside this module (see block-gnt)
+BLOCK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "block-gnt")
 #: seconds between `xl list` polls while a domain shuts down
 POLL = 0.5
 XL_TIMEOUT = 300.0  # xl create on a loaded TCG test bed took 91 s once; real hosts take about 1 s
@@ -50,11 +52,18 @@ class XenHypervisor(Hypervisor):
     name = "xen-pvm"
     hvm = False
 
-    def __init__(self, run_dir: str | None = None, runner: Runner | None = None, vif_script: str = VIF_SCRIPT) -> None:
+    def __init__(
+        self,
+        run_dir: str | None = None,
+        runner: Runner | None = None,
+        vif_script: str = VIF_SCRIPT,
+        block_script: str = BLOCK_SCRIPT,
+    ) -> None:
         """Arguments default to the node's; tests pass a run dir and a fake xl runner."""
         self._run_root = run_dir
         self._run = runner or run_argv
         self.vif_script = vif_script
+        self.block_script = block_script
         self._migrations: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
         self._receivers: dict[str, asyncio.subprocess.Process] = {}
         self._saves: dict[str, SaveTransfer] = {}  # non-live moves leaving this node
@@ -84,7 +93,7 @@ class XenHypervisor(Hypervisor):
 
     def write_config(self, spec: InstanceSpec) -> str:
         """Write the instance's xl config (0600: it names the disks) and return its path."""
-        text = build_config(spec, XenFacts([self.disk_path(d) for d in spec.disks], self.vif_script))
+        text = build_config(spec, XenFacts([self.disk_path(d) for d in spec.disks], self.vif_script, self.block_script))
         os.makedirs(self._dir(spec.name), mode=0o700, exist_ok=True)
         path = self.config_path(spec.name)
         tmp = path + ".tmp"
@@ -188,9 +197,11 @@ class XenHypervisor(Hypervisor):
         rc, _, err = await self._xl(self._cmd("")["info"], check=False)
         if rc != 0:
             return [f"xl info fails ({self.name}): {err.strip() or 'no message'}; is this node running Xen?"]
-        if not os.access(self.vif_script, os.X_OK):
-            return [f"gnt's vif script {self.vif_script} is not executable"]
-        return []
+        return [
+            f"gnt's {kind} script {script} is not executable"
+            for kind, script in (("vif", self.vif_script), ("block", self.block_script))
+            if not os.access(script, os.X_OK)
+        ]
 
     async def version(self) -> str:
         _, out, _ = await self._xl(self._cmd("")["info"])

@@ -42,10 +42,15 @@ XEN_SPEC = ImageSpec(
 DOM0_MEMORY = "768M"
 #: what a Xen host needs from QEMU (dom0 + a few small PV guests)
 XEN_HOST_MEMORY = 2048
-#: Xen's own command line; smap/smep off or dom0 faults in create_bounce_frame under TCG
+#: Xen's own command line; smap/smep off or dom0 faults in create_bounce_frame under TCG; Xen flushes
+#: TLBs by CR4/CR3 writes rather than INVPCID (see XEN_CPU)
 XEN_ARGS = (
-    f"dom0_mem={DOM0_MEMORY},max:{DOM0_MEMORY} dom0_max_vcpus=1 console=com1 com1=115200,8n1 smap=0 smep=0 noreboot"
+    f"dom0_mem={DOM0_MEMORY},max:{DOM0_MEMORY} dom0_max_vcpus=1 console=com1 com1=115200,8n1 smap=0 smep=0"
+    " invpcid=0 noreboot"
 )
+#: QEMU's CPU for a Xen host: `max` without PCID and INVPCID, whose TLB paths under TCG are the
+#: suspects for dom0 processes reading a destroyed guest's pages (doc/design/007-xen.md)
+XEN_CPU = "max,-pcid,-invpcid"
 #: started on the host over ssh once it is up (the seed is mounted on /opt/gnt)
 DOM0_SCRIPT = "/opt/gnt/tools/testbed/xen_dom0.sh"
 
@@ -152,6 +157,11 @@ class XenTestBed(TestBed):
         dom0 = self.kernel_args(host).replace("console=ttyS0", "console=hvc0") + " tb.tty=hvc0"
         modules = f"{_qemu_escape(self.boot.dom0_kernel)} {_qemu_escape(dom0)},{_qemu_escape(self.image.initrd)}"
         return ["-kernel", self.boot.xen, "-append", XEN_ARGS, "-initrd", modules]
+
+    def qemu_argv(self, host: Host) -> list[str]:
+        argv = super().qemu_argv(host)
+        argv[argv.index("-cpu") + 1] = XEN_CPU
+        return argv
 
     def start(self, timeout: float = 300.0) -> None:
         starting = [h for h in self.hosts if not h.is_running()]

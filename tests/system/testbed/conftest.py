@@ -163,3 +163,7 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     for name, values in TIMINGS.items():
         shown = ", ".join(f"{v:.1f}" for v in values[:8]) + (" ..." if len(values) > 8 else "")
         terminalreporter.write_line(f"{name}: {shown} s")
+
+
+# the Xen bed's session fixtures (two Xen hosts booted once, restored per test), shared by the Xen modules
+from .xen_fixtures import xen_bed, xen_cluster, xen_drbd_guest, xen_session  # noqa: E402,F401

@@ -5,59 +5,29 @@ python3 over the bed's ssh, one operation per step; the test checks each outcome
 the host's own tools (`xl list`, the guest's console log, `lvs`, the bridge's ports), not with the
 driver. The PV guest is Debian's kernel (the dom0's) with a busybox initramfs made here: it prints a
 marker and the checksum of its first disk, then waits, or powers itself off or panics when its
-command line says so (`gnt.test=poweroff|crash`), or counts once a second (`gnt.test=counter`: a
-migrated guest's count goes on where it was).
+command line says so (`gnt.test=poweroff|crash`). The hosts are the session's Xen bed (booted once,
+restored from a snapshot before each test: xen_fixtures.py); these tests use node1.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import shutil
-import stat
-import subprocess
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tools import bootfiles
-from tools.testbed import initrd as tb_initrd
 from tools.testbed.bed import Host
-from tools.testbed.image import _busybox
-from tools.testbed.xen import XenBoot, XenTestBed, build_xen
+from tools.testbed.xen import XenTestBed
 
-from .conftest import missing_requirement, record
+from .conftest import record
+from .xen_fixtures import CONSOLE_LOG, GUEST_DIR
 
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = pytest.mark.timeout(1200)
 
-GUEST_DIR = "/srv/xen-guest"
-CONSOLE_LOG = "/var/log/xen/console/guest-{}.log"
-GUEST_MODULES = ("xen_blkfront",)
-GUEST_DISK_SIZE = "32M"
 ROUTED_IP = "10.77.0.9"
-
-GUEST_INIT = r"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mkdir -p /proc /sys /dev /sbin
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for m in $(cat /lib/order); do insmod "/lib/mods/$m" 2>/dev/null; done
-echo "GNT-XEN-GUEST-ALIVE $(uname -r)"
-i=0; while [ ! -b /dev/xvda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-[ -b /dev/xvda ] && echo "GNT-XEN-DISK $(dd if=/dev/xvda bs=1M count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
-case "$(cat /proc/cmdline)" in
-*gnt.test=poweroff*) echo "GNT-XEN-POWEROFF"; sleep 1; poweroff -f ;;
-*gnt.test=crash*) echo "GNT-XEN-CRASH"; sleep 1; echo c > /proc/sysrq-trigger ;;
-*gnt.test=counter*) i=0; while :; do i=$((i+1)); echo "GNT-XEN-COUNT $i"; sleep 1; done ;;
-esac
-while :; do sleep 60; done
-"""
-#: what the kernel runs on `xl shutdown` (orderly_poweroff); PID 1 is a shell that ignores signals
-GUEST_POWEROFF = "#!/bin/busybox sh\n/bin/busybox poweroff -f\n"
 
 #: one driver operation per run: `python3 - OP JSON` on the host, the script on stdin
 DRIVER = r"""
@@ -96,92 +66,12 @@ def driver(host: Host, op: str, arg: Any = None, check: bool = True) -> Any:
     return json.loads(result.stdout) if result.rc == 0 else result
 
 
-def _dump(image_root: str, path: str, dest: str) -> None:
-    """Copy one file out of the host image (ext4) with debugfs: no mount, no root tricks."""
-    proc = subprocess.run(["debugfs", "-R", f"dump -p {path} {dest}", image_root], capture_output=True, text=True)
-    if proc.returncode != 0 or not os.path.exists(dest):
-        raise AssertionError(f"debugfs could not dump {path}: {proc.stderr.strip()}")
-
-
-def guest_initrd(image_root: str, release: str, dest: str, work: str) -> None:
-    """busybox, the guest's init and poweroff, and xen_blkfront from the image's module tree."""
-    remote = f"/usr/lib/modules/{release}"
-    moddir = os.path.join(work, "mods")
-    os.makedirs(moddir)
-    _dump(image_root, f"{remote}/modules.dep", os.path.join(moddir, "modules.dep"))
-    mods = tb_initrd.module_closure(moddir, GUEST_MODULES)
-    with open(_busybox(), "rb") as f:
-        files: list[tuple[str, int, bytes]] = [
-            ("bin", stat.S_IFDIR | 0o755, b""),
-            ("sbin", stat.S_IFDIR | 0o755, b""),
-            ("lib", stat.S_IFDIR | 0o755, b""),
-            ("lib/mods", stat.S_IFDIR | 0o755, b""),
-            ("bin/busybox", stat.S_IFREG | 0o755, f.read()),
-        ]
-    files.append(("init", stat.S_IFREG | 0o755, GUEST_INIT.encode()))
-    files.append(("sbin/poweroff", stat.S_IFREG | 0o755, GUEST_POWEROFF.encode()))
-    files.append(("lib/order", stat.S_IFREG | 0o644, "".join(os.path.basename(m) + "\n" for m in mods).encode()))
-    for mod in mods:
-        local = os.path.join(moddir, os.path.basename(mod))
-        _dump(image_root, f"{remote}/{mod}", local)
-        with open(local, "rb") as f:
-            files.append((f"lib/mods/{os.path.basename(mod)}", stat.S_IFREG | 0o644, f.read()))
-    bootfiles.write_initramfs(dest, files)
-
-
-def guest_disk(bed: XenTestBed, boot: XenBoot) -> None:
-    """The PV guest's kernel and initramfs on the bed's shared disk (vdd), an ext4 made with mke2fs -d.
-
-    Copying 8 MB over ssh into a PV dom0 under TCG takes minutes; a disk takes none.
-    """
-    assert bed.image is not None
-    work = tempfile.mkdtemp(prefix="guest-", dir=bed.dir)
-    files = os.path.join(work, "files")
-    os.makedirs(files)
-    shutil.copy(boot.dom0_kernel, os.path.join(files, "vmlinuz"))
-    guest_initrd(bed.image.root, boot.kernel_release, os.path.join(files, "initrd.img"), work)
-    proc = subprocess.run(
-        ["mke2fs", "-q", "-F", "-t", "ext4", "-d", files, bed.shared_path, GUEST_DISK_SIZE],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    shutil.rmtree(work)
-
-
-@pytest.fixture(scope="module")
-def xen_host() -> Iterator[Host]:
-    why = missing_requirement()
-    if why:
-        pytest.skip(why)
-    if os.environ.get("GNT_TEST_XEN") != "1":
-        pytest.skip(
-            "opt-in (GNT_TEST_XEN=1): after a PV guest powers itself off, dom0 processes on the TCG test"
-            " bed can read the guest's old pages (xl segfaulting in ld.so at an address spelled from the"
-            " guest's init script; a later xl create's kernel 'Invalid kernel'), not a memory shortage:"
-            " see doc/design/007-xen.md"
-        )
-    t = time.monotonic()
-    image, boot = build_xen()
-    record("xen image and boot files (build or cache check)", time.monotonic() - t)
-    directory = tempfile.mkdtemp(prefix="gnt-xen-", dir="/tmp")
-    bed = XenTestBed(directory, hosts=["xen1"], image=image, boot=boot, shared_size=GUEST_DISK_SIZE)
-    try:
-        bed.create()
-        guest_disk(bed, boot)
-        t = time.monotonic()
-        bed.start()
-        record("boot a Xen host to xl-ready", time.monotonic() - t)
-        host = bed["xen1"]
-        host.run(
-            f'mkdir -p {GUEST_DIR} && for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = shared ] &&'
-            f" mount -o ro /dev/${{b##*/}} {GUEST_DIR}; done; test -s {GUEST_DIR}/vmlinuz"
-        )
-        host.run("pvcreate -q /dev/vdb && vgcreate -q xenvg /dev/vdb")
-        host.run("ip link add br0 type bridge && ip link set br0 up")
-        yield host
-    finally:
-        bed.destroy()
+@pytest.fixture
+def xen_host(xen_bed: XenTestBed) -> Host:
+    """node1 of the session's Xen bed, fresh from boot, with the VG `xenvg` and a bridge `br0`."""
+    host = xen_bed["node1"]
+    host.run("pvcreate -q /dev/vdb && vgcreate -q xenvg /dev/vdb && ip link add br0 type bridge && ip link set br0 up")
+    return host
 
 
 def spec(name: str, disk: str | None = None, kernel_args: str = "console=hvc0 quiet", nic: bool = False) -> dict:

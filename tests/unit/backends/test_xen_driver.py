@@ -13,12 +13,13 @@ import re
 import shlex
 import sys
 from typing import Any
+from unittest import mock
 
 import pytest
 
 import backends
 from backends.xen import xl
-from backends.xen.driver import XenHvmHypervisor, XenPvmHypervisor
+from backends.xen.driver import BLOCK_SCRIPT, XenHvmHypervisor, XenPvmHypervisor
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceSpec, NicSpec, RunState
 
@@ -115,7 +116,7 @@ def test_start_writes_the_config_and_creates_the_domain(node: Any) -> None:
     path = hv.config_path("inst1")
     assert fake.calls[-1] == ["xl", "create", path]
     with open(path) as f:
-        assert "phy:/dev/xenvg/lv0,xvda,w" in f.read()
+        assert f"vdev=xvda, access=w, script={BLOCK_SCRIPT}, target=/dev/xenvg/lv0" in f.read()
     assert os.stat(path).st_mode & 0o777 == 0o600
     info = run(hv.instance_info("inst1"))
     assert (info.state, info.memory, info.extra["domid"]) == (RunState.RUNNING, 128, 1)
@@ -607,3 +608,18 @@ def test_guest_poweroff_and_crash_as_a_real_dom0_lists_them() -> None:
     assert xl.domain_state(domains["offguest"]) == RunState.SHUTDOWN
     assert xl.domain_state(domains["crashguest"]) == RunState.CRASHED
     assert xl.domain_state(domains["Domain-0"]) == RunState.RUNNING
+
+
+def test_verify_names_a_block_script_that_cannot_run(tmp_path: Any) -> None:
+    """block-gnt is what blkback's device comes from: a node where it is not executable cannot start a PV guest."""
+    script = tmp_path / "block-gnt"
+    script.write_text("#!/bin/sh\n")
+    hv = XenPvmHypervisor(
+        run_dir=str(tmp_path / "run"), runner=FakeXl(), vif_script="/bin/true", block_script=str(script)
+    )
+    with mock.patch("shutil.which", return_value="/usr/sbin/xl"):
+        assert run(hv.verify()) == [f"gnt's block script {script} is not executable"]
+
+
+def test_the_shipped_block_script_is_executable() -> None:
+    assert os.access(BLOCK_SCRIPT, os.X_OK)

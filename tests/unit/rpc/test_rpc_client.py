@@ -40,6 +40,15 @@ def test_the_typed_client_sends_the_declared_name_record_and_timeout_class() -> 
     assert call.timeout == Timeout.FAST.value
 
 
+def test_node_info_waits_as_long_as_a_node_running_its_hypervisor_tools_needs() -> None:
+    """node_info runs `xl info`/`xl list` and LVM on the node: on a loaded Xen dom0 that passed
+    URGENT's 10 s and every instance add failed in the allocator's node_info call."""
+    transport = RecordingTransport(script={"node_info": {}})
+    asyncio.run(RpcClient(transport).node_info(NODE1, proc.NodeInfoArgs(["xen-pvm"], vg_names=["xenvg"])))
+    (call,) = transport.calls
+    assert call.procedure == "node_info" and call.timeout == Timeout.FAST.value
+
+
 def test_a_procedure_that_waits_on_purpose_extends_its_timeout_by_that_argument() -> None:
     assert proc.INSTANCE_SHUTDOWN.timeout_for(proc.InstanceShutdownArgs(_spec(), timeout=300)) == 330
     assert proc.TEST_DELAY.timeout_for(proc.TestDelayArgs(5)) == Timeout.URGENT.value + 5
