@@ -25,13 +25,15 @@ Body = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def rename_aliases(body: dict[str, Any], aliases: Any) -> dict[str, Any]:
-    """The body with Ganeti's RAPI aliases under the opcode's names; both given is a 400."""
+def rename_aliases(body: dict[str, Any], aliases: Any, where: str = "") -> dict[str, Any]:
+    """The body with Ganeti's RAPI aliases under the opcode's names; both given is a 400 (its
+    message starts with `where`, e.g. "Instance 2: " for one item of a multi-instance body)."""
     result = dict(body)
     for alias, name in aliases.items():
         if alias in result:
             if name in result:
-                raise p.bad_request(f"Parameter '{alias}' and '{name}' are the same; give only one")
+                what = f"parameter '{alias}'" if where else f"Parameter '{alias}'"
+                raise p.bad_request(f"{where}{what} and '{name}' are the same; give only one")
             result[name] = result.pop(alias)
     return result
 

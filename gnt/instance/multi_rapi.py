@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from gnt.api import params as p
+from gnt.api.declared_routes import rename_aliases
 
 __all__ = ["add_routes"]
 
@@ -34,12 +35,7 @@ def _create_body(index: int, item: Any) -> Any:
     if not isinstance(item, dict):
         raise p.bad_request(f"Instance {index} must be an object")
     item = {k: v for k, v in item.items() if k != "__version__"}
-    for alias, name in _ALIASES.items():
-        if alias in item:
-            if name in item:
-                raise p.bad_request(f"Instance {index}: parameter '{alias}' and '{name}' are the same; give only one")
-            item[name] = item.pop(alias)
-    return item
+    return rename_aliases(item, _ALIASES, where=f"Instance {index}: ")
 
 
 def add_routes(router: web.UrlDispatcher, submit: Submit, body: Body) -> None:
