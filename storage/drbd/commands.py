@@ -61,6 +61,11 @@ def attach_argv(view: DrbdView) -> Argv:
     ]  # fmt: skip
 
 
+def disk_options_argv(view: DrbdView) -> Argv:
+    """The view's resync rate on an attached minor (`-D drbd:resync-rate` changed since it attached)."""
+    return ["drbdsetup", "disk-options", str(view.minor), "--c-plan-ahead", "0", "--resync-rate", str(view.resync_rate)]
+
+
 def connect_argv(view: DrbdView, dual_primary: bool = False) -> Argv:
     """The network half. The secret is on the host's command line (drbdsetup takes it nowhere
     else); the driver's runner never logs or reports an argv."""
@@ -136,8 +141,22 @@ def plan_up(view: DrbdView, status: MinorStatus | None, show: ShowFacts | None) 
     if status is None or not status.attached:
         plan += [apply_al_argv(view.minor, view.meta), attach_argv(view)]
     if status is None or not status.has_network:
+        if status is not None and status.attached:
+            plan += plan_rate(view, show)
         plan.append(connect_argv(view))
     return plan
+
+
+def plan_rate(view: DrbdView, show: ShowFacts | None) -> list[Argv]:
+    """Before an attached minor links to a peer: its resync rate made the view's (the cluster's now).
+
+    On connecting, DRBD 8.4 peers send each other their sync parameters and each takes what it
+    receives, so a side attached before `gnt-cluster modify -D drbd:resync-rate` changed the rate
+    can hand its old rate to a freshly made peer; which one wins depends on which sends first. Seen
+    on the test bed: a new secondary attached at 1024 KiB/s resynced at the primary's 61440."""
+    if show is not None and show.resync_rate == view.resync_rate:
+        return []
+    return [disk_options_argv(view)]
 
 
 def plan_role(
@@ -216,4 +235,6 @@ def plan_relink(view: DrbdView, status: MinorStatus | None, show: ShowFacts | No
         plan.append(["drbdsetup", "disconnect", f"ipv4:{local}", f"ipv4:{current}"])
     elif status.has_network:
         plan.append(disconnect_argv(view))
+    if status.attached:
+        plan += plan_rate(view, show)
     return [*plan, connect_argv(view)]

@@ -176,11 +176,15 @@ class ShowFacts:
     remote_address: str | None = None
     #: the link was made with --allow-two-primaries (a migration's window)
     two_primaries: bool = False
+    #: the disk's resync rate in KiB/s; None when `show` leaves it out (DRBD's own default)
+    resync_rate: int | None = None
 
 
 _SHOW_DISK_RE = re.compile(r'^\s*disk\s+"([^"]+)";', re.M)
 _SHOW_META_RE = re.compile(r'^\s*meta-disk\s+"([^"]+)"', re.M)
 _SHOW_TWO_PRIMARIES_RE = re.compile(r"^\s*allow-two-primaries\s+yes;", re.M)
+_SHOW_RESYNC_RATE_RE = re.compile(r"^\s*resync-rate\s+(\d+)([kKmMgG]?)\s*;", re.M)
+_RATE_UNITS_KIB = {"": 1, "k": 1, "m": 1024, "g": 1024 * 1024}  # drbdsetup prints KiB ("61440k")
 _SHOW_ADDR_RE = re.compile(r"^\s*(_this_host|_remote_host)\s*\{\s*address\s+(?:ipv4\s+)?([0-9.]+:\d+);", re.M)
 
 
@@ -188,12 +192,14 @@ def parse_show(text: str) -> ShowFacts:
     addresses = {side: addr for side, addr in _SHOW_ADDR_RE.findall(text)}
     disk = _SHOW_DISK_RE.search(text)
     meta = _SHOW_META_RE.search(text)
+    rate = _SHOW_RESYNC_RATE_RE.search(text)
     return ShowFacts(
         disk=disk.group(1) if disk else None,
         meta_disk=meta.group(1) if meta else None,
         local_address=addresses.get("_this_host"),
         remote_address=addresses.get("_remote_host"),
         two_primaries=_SHOW_TWO_PRIMARIES_RE.search(text) is not None,
+        resync_rate=int(rate.group(1)) * _RATE_UNITS_KIB[rate.group(2).lower()] if rate else None,
     )
 
 

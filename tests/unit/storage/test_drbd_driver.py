@@ -104,7 +104,14 @@ class FakeDrbd:
             raise self._fail("Failure: (165) Unclean meta-data found.")
         self.unclean.add(meta)  # an attached device's metadata is unclean until apply-al, as with 8.4.11
         m.update(cs="StandAlone" if m["cs"] == "Unconfigured" else m["cs"], disk=self.attach_state,
-                 data=data, meta=meta)  # fmt: skip
+                 data=data, meta=meta, rate=int(argv[argv.index("--resync-rate") + 1]))  # fmt: skip
+        return ""
+
+    def _disk_options(self, argv: list[str]) -> str:
+        m = self._minor(argv)
+        if "data" not in m:
+            raise self._fail("Failure: (138) Device does not have a disk-config")
+        m["rate"] = int(argv[argv.index("--resync-rate") + 1])
         return ""
 
     def _connect(self, argv: list[str]) -> str:
@@ -153,6 +160,8 @@ class FakeDrbd:
         out.append("    _this_host {\n        volume 0 {\n            device\t\t\tminor 0;\n")
         if "data" in m:
             out.append(f'            disk\t\t\t"{m["data"]}";\n            meta-disk\t\t\t"{m["meta"]}" [ 0 ];\n')
+            out.append(f"            disk {{\n                resync-rate     \t{m['rate']}k; # bytes/second\n")
+            out.append("                c-plan-ahead    \t0; # 1/10 seconds\n            }\n")
         return "".join(out) + "        }\n    }\n}\n"
 
 

@@ -28,6 +28,7 @@ _SINGLE = {
     "new-resource": lambda v, c: cmd.new_resource_argv(v.minor),
     "new-minor": lambda v, c: cmd.new_minor_argv(v.minor),
     "attach": lambda v, c: cmd.attach_argv(v),
+    "disk-options": lambda v, c: cmd.disk_options_argv(v),
     "connect": lambda v, c: cmd.connect_argv(v, c.get("dual_primary", False)),
     "disconnect": lambda v, c: cmd.disconnect_argv(v),
     "primary": lambda v, c: cmd.primary_argv(v.minor, c.get("force", False)),

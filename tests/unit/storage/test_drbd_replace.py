@@ -97,15 +97,45 @@ def test_relink_drops_the_old_peer_and_connects_the_new_one() -> None:
     assert drbd.changes() == []  # already linked there
 
 
+def test_relink_hands_the_new_peer_the_clusters_current_resync_rate() -> None:
+    """DRBD 8.4 peers swap sync parameters on connecting: a primary still at the rate it attached
+    with (before `-D drbd:resync-rate` changed it) would impose that rate on the new secondary."""
+    dev, drbd, _ = connected()
+    assert drbd.minors[0]["rate"] == 61440
+    asyncio.run(dev.relink(disk(primary=False, remote_ip="192.168.77.3", resync_rate=1024)))
+    assert [describe(c) for c in drbd.changes()] == [
+        "drbdsetup disconnect",
+        "drbdsetup disk-options",
+        "drbdsetup connect",
+    ]
+    assert drbd.changes()[1] == ["drbdsetup", "disk-options", "0", "--c-plan-ahead", "0", "--resync-rate", "1024"]
+    assert drbd.minors[0]["rate"] == 1024
+
+
+def test_relink_at_the_rate_already_set_changes_no_option() -> None:
+    dev, drbd, _ = connected()
+    asyncio.run(dev.relink(disk(primary=False, remote_ip="192.168.77.3")))
+    assert "drbdsetup disk-options" not in [describe(c) for c in drbd.changes()]
+
+
+def test_a_standalone_minor_reconnected_by_assemble_gets_the_current_rate() -> None:
+    dev, drbd, _ = connected()
+    drbd.minors[0]["cs"] = "StandAlone"
+    drbd.minors[0].pop("remote")
+    asyncio.run(dev.assemble(disk(primary=False, resync_rate=2048), "inst1"))
+    assert [describe(c) for c in drbd.changes()] == ["drbdsetup disk-options", "drbdsetup connect"]
+    assert drbd.minors[0]["rate"] == 2048
+
+
 def test_relink_of_a_standalone_minor_just_connects() -> None:
     from gnt.drbd import DrbdView
     from tests.unit.storage.test_drbd_driver import view
 
     found = DrbdView.parse({"drbd": view()}, "d")
     status = MinorStatus(0, "StandAlone", disk="UpToDate")
-    assert [describe(a) for a in plan_relink(found, status, ShowFacts(disk="/dev/xenvg/d1.disk0_data"))] == [
-        "drbdsetup connect"
-    ]
+    assert [
+        describe(a) for a in plan_relink(found, status, ShowFacts(disk="/dev/xenvg/d1.disk0_data", resync_rate=61440))
+    ] == ["drbdsetup connect"]
     with pytest.raises(StorageError, match="in use by another disk"):
         plan_relink(found, status, ShowFacts(disk="/dev/xenvg/other"))
 

@@ -130,3 +130,10 @@ def test_a_split_brain_leaves_a_primary_standalone() -> None:
     assert (m.cstate, m.role, m.connected, m.has_network) == ("StandAlone", "Primary", False, False)
     secondaries = minor0("proc-drbd-connected-secondaries.txt")
     assert secondaries.connected and secondaries.in_sync and not secondaries.is_primary
+
+
+def test_show_reads_the_resync_rate_in_kib() -> None:
+    assert parse_show(recorded("show-connected.txt")).resync_rate == 61440
+    shown = recorded("show-connected.txt").replace("61440k;", "2M;")
+    assert parse_show(shown).resync_rate == 2048
+    assert parse_show(recorded("show-diskless.txt")).resync_rate is None  # left out: DRBD's own default
