@@ -157,7 +157,15 @@ class InstanceMove:
             args = proc.InstanceShutdownArgs(self._spec(), timeout=shutdown_timeout)
             result = await self.rpc.instance_shutdown(self._at(src), args)
             if result.failed and not ignore_consistency:
-                raise OpExecError(f"Could not shutdown instance {inst.name} on node {src.name}: {result.error}")
+                raise OpExecError(
+                    f"Could not shutdown instance {inst.name} on node {src.name}: {result.error};"
+                    " if the node is dead, use --ignore-consistency"
+                )
+            if result.failed:
+                self.lu.warning(
+                    f"Could not shutdown instance {inst.name} on node {src.name}, proceeding anyway; please make"
+                    f" sure node {src.name} is down ({result.error})"
+                )
         if self.mirrored:
             from gnt.instance.drbd import hand_over_primary
 

@@ -177,3 +177,47 @@ def test_a_stopped_drbd_instance_whose_secondary_is_dead_starts_degraded_only_wi
         " && break; sleep 0.5; done; cat /proc/drbd"
     ).stdout
     assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced
+
+
+def test_the_primary_host_dies_and_failover_ignoring_consistency_runs_it_on_the_secondary_with_its_data(
+    gnt_cluster: GntCluster, timed
+) -> None:
+    """inst3 runs on node2 (node1, the master, holds its secondary); node2 loses power. A plain
+    failover refuses (the dead side cannot hand over), `failover --ignore-consistency` promotes
+    node1's side and runs the instance there with every byte written before the power cut; once
+    node2 is back, verify-disks links its side again as the secondary and the pair resyncs."""
+    from tools.testbed.gntcluster import start_noded
+
+    cluster = gnt_cluster
+    node1, node2 = cluster.bed["node1"], cluster.bed["node2"]
+    enable_drbd(cluster)
+    cluster.gnt(f"{ADD_DRBD} -n node2:node1 inst3")
+    host, device = device_on_primary(cluster, "inst3")
+    assert host is node2
+    node2.run(f"dd if=/dev/urandom of={device} bs=1M count={DATA_MIB} oflag=direct status=none")
+    written = md5(node2, device)
+    node2.power_off()
+
+    refused = cluster.gnt("gnt-instance failover -f inst3", check=False)
+    assert refused.rc != 0 and "Traceback" not in refused.stdout + refused.stderr
+    assert "--ignore-consistency" in refused.stderr, refused.stderr
+    assert primary_of(cluster, "inst3") == "node2"
+
+    with timed("gnt-instance failover --ignore-consistency (drbd, primary host dead)"):
+        cluster.gnt("gnt-instance failover -f --ignore-consistency inst3")
+    assert primary_of(cluster, "inst3") == "node1"
+    assert cluster.gnt("gnt-instance list --no-headers -o status inst3").stdout.strip() == "running"
+    ((minor, line),) = minors(node1).items()
+    assert "ro:Primary/Unknown" in line, line
+    assert md5(node1, f"/dev/drbd{minor}") == written
+
+    node2.power_on()
+    node2.run("modprobe dm_mod && modprobe drbd usermode_helper=/bin/true")  # what its boot would load
+    start_noded(node2)
+    cluster.gnt("gnt-cluster verify-disks")
+    synced = node1.run(
+        "for i in $(seq 240); do grep -q 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' /proc/drbd"
+        " && break; sleep 0.5; done; cat /proc/drbd"
+    ).stdout
+    assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced
+    assert md5(node1, f"/dev/drbd{minor}") == written

@@ -314,13 +314,14 @@ def test_failover_with_a_dead_primary_needs_ignore_consistency(drbd: Harness) ->
     roles["node1"] = "unknown"  # the node is dead: DRBD on node2 sees its peer Unknown
     for name in ("instance_shutdown", "drbd_set_role"):
         drbd.nodes["node1"].fail[name] = RpcError("Error 7: node1 does not answer")
-    with pytest.raises(OpExecError, match="Could not shutdown instance inst1 on node node1"):
+    with pytest.raises(OpExecError, match="Could not shutdown instance inst1 on node node1.*use --ignore-consistency"):
         drbd.run(OpInstanceFailover(instance_name="inst1"), LUInstanceFailover)
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
     drbd.run(OpInstanceFailover(instance_name="inst1", ignore_consistency=True), LUInstanceFailover)
     assert roles["order"] == [("node2", True, True)]  # forced: its peer is gone
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node2").uuid
     assert any("Could not demote the disks on node1" in line for line in drbd.log)
+    assert any("please make sure node node1 is down" in line for line in drbd.log)
 
 
 def test_failover_stops_when_the_source_cannot_be_demoted(drbd: Harness) -> None:
