@@ -94,7 +94,10 @@ class SshKeyOps:
         known = self.transport_args.get("known_hosts")
         if known:
             settings.known_hosts = (str(known),)
-        return bool(ssh.known_keys(settings, address, settings.port, names=(node,)))
+        try:
+            return bool(ssh.known_keys(settings, address, settings.port, names=(node,)))
+        except OSError as err:
+            raise OpPrereqError(f"Cannot read the cluster's known SSH host keys: {err}", ECODE_ENVIRON) from None
 
 
 def generate_key_pair(key_type: str, bits: int) -> tuple[bytes, str]:
