@@ -215,7 +215,7 @@ class LUClusterRenewCrypto(LogicalUnit):
                 f"  - WARNING: node {node.name} is offline: it still accepts only the old SSH key;"
                 f" when it is back, re-add it: gnt-node add --readd {node.name}"
             )
-        self.feedback("* the cluster's SSH key is renewed; the old one is removed from the nodes")
+        self.feedback("* the cluster's SSH key is renewed; the old one is removed from the nodes set up over SSH")
         return public
 
     async def _roll_cluster_certificate(self) -> str:

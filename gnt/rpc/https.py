@@ -10,6 +10,7 @@ import contextvars
 import errno
 import socket
 import ssl
+import weakref
 from typing import Any
 
 import aiohttp
@@ -52,28 +53,50 @@ class _DeadPeerConnector(aiohttp.TCPConnector):
     unacknowledged data, so a procedure the node takes minutes to answer is not cut short.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the digest of the certificate each open connection's peer presented in its handshake (taken once:
+        #: a TLS peer cannot change certificate on an open connection, so a pooled one is checked from here)
+        self._peer_digests: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
     async def connect(self, *args: Any, **kwargs: Any) -> Any:
         """A connection to a node that presents a certificate the cluster lists for it (when it lists one).
 
         TLS has checked only that the node's certificate chains to the cluster CA, which every node's
-        does: a stolen or renewed-away node certificate would pass. The check runs before the request
-        is sent (it may carry a key pair). A pooled connection made before the node switched to a renewed
-        certificate is closed and the next one tried, so a renewal never fails a call.
+        does: a stolen or renewed-away node certificate would pass. The check runs for every request,
+        on the connection the request goes out on, before it is sent (it may carry a key pair), against
+        the list the request's Target carries (the config's, at the call). A pooled connection whose
+        peer's certificate is no longer listed (the node switched to a renewed certificate, or the list
+        changed under it) is closed and the next one tried, so a renewal never fails a call; a fresh
+        connection presenting an unlisted certificate ends the attempt (another handshake would show
+        the same certificate).
         """
         expected = _EXPECTED.get()
         digest = ""
         for _ in range(POOL_PER_HOST + 1):
             conn = await super().connect(*args, **kwargs)
-            sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
-            if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT") and sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(UNACKED_TIMEOUT * 1000))
-            if not expected:
-                return conn
-            digest = _peer_digest(conn)
-            if digest in expected:
+            proto = conn.protocol
+            known = self._peer_digests.get(proto) if proto is not None else None
+            if known is None:
+                digest = self._fresh(conn)
+                if proto is not None:
+                    self._peer_digests[proto] = digest
+            else:
+                digest = known
+            if not expected or digest in expected:
                 return conn
             conn.close()
+            if known is None:
+                break
         raise PeerNotListed(digest)
+
+    @staticmethod
+    def _fresh(conn: Any) -> str:
+        """Set a new connection's dead-peer timeout; the digest of the certificate its peer presented."""
+        sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
+        if sock is not None and hasattr(socket, "TCP_USER_TIMEOUT") and sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(UNACKED_TIMEOUT * 1000))
+        return _peer_digest(conn)
 
 
 class HttpsTransport:

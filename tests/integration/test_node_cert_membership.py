@@ -81,6 +81,32 @@ def test_a_hand_set_up_node_with_a_wrong_certificate_or_no_list_is_refused_and_n
     vc.ok("gnt-node", "add", "--no-node-setup", "node4")
 
 
+def test_a_hand_set_up_node_is_renewed_over_rpc_and_a_hand_made_certificate_is_pinned_by_readd(
+    spare_cluster: VCluster,
+) -> None:
+    """The admin guide's renewal paths for a --no-node-setup node (doc/admin-guide.md): the master renews its
+    certificate over the node RPC like any node's, and a certificate its admin replaced by hand is refused until
+    `gnt-node add --readd --no-node-setup` pins it."""
+    vc = spare_cluster
+    first = _set_up_by_hand(vc)
+    vc.ok("gnt-node", "add", "--no-node-setup", "node4")
+    vc.ok("gnt-cluster", "renew-crypto", "--new-node-certificates", "-n", "node4", "-f")
+    renewed = node_certs.digest((_gnt(vc, "node4") / "server.pem").read_bytes())
+    assert renewed != first
+    listed = (_gnt(vc, "node2") / "ssconf_node_certs").read_text()
+    assert renewed in listed and first not in listed
+    vc.ok("gnt-debug", "delay", "-n", "node4", "0")
+    by_hand = _set_up_by_hand(vc)  # the admin installs a newly issued key pair and restarts the daemon
+    vc.kill_daemon("node4", "gnt-noded")
+    vc.start_noded("node4")
+    refused = vc.run("gnt-debug", "delay", "-n", "node4", "0")
+    assert refused.rc != 0 and "does not list" in refused.text
+    out = vc.ok("gnt-node", "add", "--readd", "--no-node-setup", "node4")
+    assert f"SHA-256 {by_hand[:16]}" in out
+    vc.ok("gnt-debug", "delay", "-n", "node4", "0")
+    vc.ok("gnt-cluster", "verify")
+
+
 def test_a_demoted_candidate_keeps_no_ca_key_and_gets_it_back_when_promoted(fresh_cluster: VCluster) -> None:
     vc = fresh_cluster
     ca = _gnt(vc, "node3") / "cluster-ca.pem"

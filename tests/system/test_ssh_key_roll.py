@@ -4,8 +4,11 @@ and a node that refuses the new key leaves everything as it was."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ import pytest
 from gnt import paths
 from gnt.errors import OpExecError
 from gnt.node import ssh, ssh_roll
-from tests.system.test_ssh_join import _free_port, pytestmark, sshd  # noqa: F401 - the sshd fixture
+from tests.system.test_ssh_join import _free_port, pytestmark, running_sshd, sshd  # noqa: F401 - the sshd fixture
 
 __all__ = ["pytestmark"]
 
@@ -75,6 +78,10 @@ def test_a_node_refusing_the_new_key_changes_nothing(
     authorized_path = Path(str(sshd["key"])).parent / "authorized_keys"
     before_authorized = authorized_path.read_text()
     dead = _free_port()
+    known = Path(str(sshd["known"]))
+    host_key = known.read_text().split()[1:3]
+    with known.open("a") as handle:  # node8 was joined over SSH (its host key is recorded), and is down now
+        handle.write(f"[127.0.0.1]:{dead} {host_key[0]} {host_key[1]}\n")
     ops = _ops(sshd, {"node9": int(sshd["port"]), "node8": dead})
     nodes = [("node9", "127.0.0.1"), ("node8", "127.0.0.1")]
     with pytest.raises(OpExecError, match="Could not authorize the new SSH key on node8.*nothing was changed"):
@@ -91,3 +98,66 @@ def test_a_node_refusing_the_new_key_changes_nothing(
 def test_key_types_and_sizes(kind: str, bits: int, prefix: str) -> None:
     private, public = ssh_roll.generate_key_pair(kind, bits)
     assert public.startswith(prefix) and b"OPENSSH PRIVATE KEY" in private
+
+
+@contextlib.contextmanager
+def _node_set_up_by_hand(tmp_path: Path, authorized: str) -> Iterator[tuple[int, Path]]:
+    """A second node's sshd whose host key no known_hosts lists (gnt-node add --no-node-setup), whose admin
+    authorized `authorized` (the cluster's key) by hand: (its port, its authorized_keys file)."""
+    home = tmp_path / "byhand"
+    home.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "host")], check=True)
+    keys = home / "authorized_keys"
+    keys.write_text(authorized)
+    keys.chmod(0o600)
+    port = _free_port()
+    config = home / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host'}\nPidFile {home / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {keys}\nPasswordAuthentication no\nUsePAM no\nStrictModes no\n"
+        "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+    )
+    with running_sshd(config, port):
+        yield port, keys
+
+
+def test_a_node_whose_host_key_was_never_recorded_is_left_out_and_named(
+    sshd: dict[str, object],  # noqa: F811
+    master_key: Path,
+    tmp_path: Path,
+) -> None:
+    """A --no-node-setup node: the master never confirmed its host key, so it must not log in there (strict
+    host keys), nor may that node stop the others' renewal; the warning says what to do by hand."""
+    old_public = " ".join(Path(str(sshd["key"]) + ".pub").read_text().split()[:2])
+    with _node_set_up_by_hand(tmp_path, old_public + "\n") as (port, by_hand_keys):
+        lines: list[str] = []
+        ops = _ops(sshd, {"node9": int(sshd["port"]), "node7": port})
+        nodes = [("node9", "127.0.0.1"), ("node7", "127.0.0.1")]
+        public = asyncio.run(ssh_roll.roll_ssh_key(nodes, "ed25519", 0, ops, lines.append))
+        assert by_hand_keys.read_text() == old_public + "\n"  # never logged in to
+    authorized = (Path(str(sshd["key"])).parent / "authorized_keys").read_text()
+    assert public in authorized and old_public not in authorized  # node9 rolled all the same
+    warnings = [line for line in lines if "WARNING" in line]
+    assert len(warnings) == 2 and all("node7" in line for line in warnings)
+    assert "known_hosts holds no SSH host key" in warnings[0] and "--no-node-setup" in warnings[0]
+    assert f"{master_key}.pub" in warnings[1] and "gnt-node add --readd node7" in warnings[1]
+    assert not any("node9" in line for line in warnings)
+
+
+def test_without_host_key_checks_an_unreachable_node_changes_nothing(
+    sshd: dict[str, object],  # noqa: F811
+    master_key: Path,
+) -> None:
+    """--no-ssh-key-check reads each node's host key first: a node that cannot be reached then is a failed
+    node like any other (the new key taken back from the others), not an error that leaves them half-rolled."""
+    before_key = master_key.read_bytes()
+    authorized_path = Path(str(sshd["key"])).parent / "authorized_keys"
+    before_authorized = authorized_path.read_text()
+    config = str(Path(str(sshd["key"])).parent / "sshd_config")
+    ports = {"node9": int(sshd["port"]), "node8": _free_port()}
+    ops = ssh_roll.SshKeyOps(ports, verify=False, user=str(sshd["user"]), sshd_config=config)
+    nodes = [("node9", "127.0.0.1"), ("node8", "127.0.0.1")]
+    with pytest.raises(OpExecError, match="Could not authorize the new SSH key on node8.*nothing was changed"):
+        asyncio.run(ssh_roll.roll_ssh_key(nodes, "ed25519", 0, ops, lambda _: None))
+    assert master_key.read_bytes() == before_key
+    assert authorized_path.read_text() == before_authorized
