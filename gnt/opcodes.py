@@ -328,7 +328,6 @@ class OpInstanceCreate(OpCode):
         ck.refused("file_storage_dir is not supported: file disks go under the cluster's file storage directory"),
     )
     file_driver: str | None = _f(None, "File driver (loop)")
-    force_variant: bool = _f(False, "Allow an unknown OS variant")
     identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
@@ -372,7 +371,7 @@ class OpInstanceShutdown(OpCode):
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
     instance_name: str = _f(doc="Instance to stop", check=ck.hostname)
     force: bool = _f(False, "Stop even if not running")
-    ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
+    ignore_offline_nodes: bool = _f(False, "Ignore an offline primary node: only record the instance as stopped")
     timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     no_remember: bool = _f(False, "Do not record the new state in the config")
 

@@ -110,7 +110,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "src_path": ("str", None, "Import: the export's name, or its directory in the export dir"),
         "compress": ("str", "none", "Import: transport compression of the disk data (none, gzip)"),
         "os_type": ("str", None, "Operating system definition"),
-        "force_variant": ("bool", False, "Allow an unknown OS variant"),
+        "force_variant": ("bool", False, "Allow an OS variant the OS does not list"),
         "pnode": ("str", None, "Primary node"),
         "snode": ("str", None, "Secondary node (mirrored templates)"),
         "iallocator": ("str", None, "Allocator choosing the nodes"),
@@ -229,7 +229,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
     "OP_INSTANCE_SHUTDOWN": {
         "instance_name": ("str", None, "Instance to stop"),
         "force": ("bool", False, "Stop even if not running"),
-        "ignore_offline_nodes": ("bool", False, "Ignore offline nodes"),
+        "ignore_offline_nodes": ("bool", False, "Ignore an offline primary node: only record the instance as stopped"),
         "timeout": ("int", 120, "Seconds for a clean shutdown"),
         "no_remember": ("bool", False, "Do not record the new state in the config"),
     },

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import follow_jobs, run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ECODE_INVAL, OpPrereqError
@@ -118,7 +119,7 @@ def add_multi_commands(main: click.Group) -> None:
 
     @main.command(context_settings=CONTEXT)
     @click.argument("instances", nargs=-1)
-    @click.option("-s", "--static", is_flag=True, help="Only the configuration: do not ask the nodes")
+    @field_option("OP_INSTANCE_QUERY_DATA", "static", "-s", "--static")
     @click.option("--all", "show_all", is_flag=True, help="Show every instance (can take long)")
     @click.option("-r", "--roman", is_flag=True, hidden=True, help="Accepted for Ganeti compatibility")
     @handle_errors
@@ -140,7 +141,7 @@ def add_multi_commands(main: click.Group) -> None:
 
     @main.command("batch-create", context_settings=CONTEXT)
     @click.argument("json_file")
-    @click.option("-I", "--iallocator", default=None, help="Allocator placing the instances")
+    @field_option("OP_INSTANCE_MULTI_ALLOC", "iallocator", "-I", "--iallocator")
     @common_job_options
     @handle_errors
     def batch_create(json_file: str, iallocator: str | None, submit: bool, dry_run: bool, priority: str) -> None:
@@ -175,8 +176,8 @@ def add_multi_commands(main: click.Group) -> None:
     @main.command("change-group", context_settings=CONTEXT)
     @click.argument("instance")
     @click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move to (repeatable)")
-    @click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
-    @click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
+    @field_option("OP_INSTANCE_CHANGE_GROUP", "iallocator", "-I", "--iallocator")
+    @field_option("OP_INSTANCE_CHANGE_GROUP", "early_release", "--early-release")
     @common_job_options
     @handle_errors
     def change_group(
