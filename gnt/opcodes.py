@@ -412,7 +412,7 @@ class OpInstanceFailover(OpCode):
     shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     iallocator: str | None = _f(None, "Allocator choosing the target")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    cleanup: bool = _f(False, "Unused; kept for Ganeti compatibility")
+    cleanup: bool = _f(False, "Accepted as in Ganeti, whose failover has no interrupted state to clean up either")
 
 
 @dataclass(kw_only=True)

@@ -138,7 +138,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "shutdown_timeout": ("int", 120, "Seconds for a clean shutdown"),
         "iallocator": ("str", None, "Allocator choosing the target"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
-        "cleanup": ("bool", False, "Unused; kept for Ganeti compatibility"),
+        "cleanup": ("bool", False, "Accepted as in Ganeti, whose failover has no interrupted state to clean up either"),
     },
     "OP_INSTANCE_GROW_DISK": {
         "instance_name": ("str", None, "Instance whose disk to grow"),

@@ -504,6 +504,7 @@ def migrate(
 @field_option("OP_INSTANCE_FAILOVER", "ignore_consistency", "--ignore-consistency")
 @field_option("OP_INSTANCE_FAILOVER", "shutdown_timeout", "--shutdown-timeout")
 @field_option("OP_INSTANCE_FAILOVER", "ignore_ipolicy", "--ignore-ipolicy")
+@field_option("OP_INSTANCE_FAILOVER", "cleanup", "--cleanup")
 @common_job_options
 @handle_errors
 def failover(
@@ -514,6 +515,7 @@ def failover(
     ignore_consistency: bool,
     shutdown_timeout: int,
     ignore_ipolicy: bool,
+    cleanup: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -535,6 +537,7 @@ def failover(
         ignore_consistency=ignore_consistency,
         shutdown_timeout=shutdown_timeout,
         ignore_ipolicy=ignore_ipolicy,
+        cleanup=cleanup,
     )
     run_ops(client(), [op], submit)
 
@@ -672,6 +675,13 @@ def modify(
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--show-cmd", is_flag=True, help="Print the command instead of running it")
+@click.option(
+    "--priority",
+    type=click.Choice(["low", "normal", "high"]),
+    default="normal",
+    expose_value=False,
+    help="Accepted as Ganeti does; the console is a query, not a job, so it has no priority",
+)
 @handle_errors
 def console(name: str, show_cmd: bool) -> None:
     """Attach to an instance's serial console.

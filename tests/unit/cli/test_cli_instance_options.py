@@ -1,0 +1,117 @@
+"""gnt-instance options of Ganeti 3.0's commands.txt that gnt lacked: each sends what Ganeti's would
+(checked by the opcode as the master checks a submission) or changes what is printed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gnt import opcodes
+from gnt.instance import cli as instance_cli
+from gnt.instance import cli_multi
+
+
+class Jobs:
+    """run_ops stand-in: records the opcodes (after the master's submission check) and answers `result`."""
+
+    def __init__(self, result: Any = None) -> None:
+        self.ops: list[dict[str, Any]] = []
+        self.result = result
+
+    def __call__(self, cl: Any, ops: list[dict[str, Any]], submit: bool = False, quiet: bool = False) -> Any:
+        for op in ops:
+            opcodes.from_dict(op)
+        self.ops.extend(ops)
+        return [self.result]
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, jobs: Jobs, *args: str) -> Any:
+    for module in (instance_cli, cli_multi):
+        monkeypatch.setattr(module, "client", lambda: object())
+        monkeypatch.setattr(module, "run_ops", jobs)
+    return CliRunner().invoke(instance_cli.main, list(args))
+
+
+def _info(port: int | None) -> dict[str, Any]:
+    return {
+        "name": "web1",
+        "uuid": "u1",
+        "serial_no": 3,
+        "ctime": 0,
+        "mtime": 0,
+        "config_state": "up",
+        "run_state": "up",
+        "pnode": "node1",
+        "pnode_group_name": "default",
+        "pnode_group_uuid": "g1",
+        "snodes": [],
+        "os": "noop",
+        "os_actual": {},
+        "network_port": port,
+        "hypervisor": "kvm",
+        "hv_actual": {},
+        "be_actual": {"maxmem": 128, "vcpus": 2, "auto_balance": True},
+        "be_instance": {"vcpus": 2},
+        "nics": [["n0", "nu", None, "aa:00:00:00:00:01", "bridged", "br0", "", None, None]] * 2,
+        "disk_template": "plain",
+        "disks": [
+            {"size": size, "mode": "rw", "logical_id": ["vg", f"lv{i}"], "path": f"/dev/vg/lv{i}"}
+            | {"name": None, "uuid": f"d{i}"}
+            for i, size in enumerate((1024, 512))
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, "I"), (4, "IV"), (9, "IX"), (14, "XIV"), (1994, "MCMXCIV"), (4999, "MMMMCMXCIX"), (5000, 5000), (0, 0)],
+)
+def test_to_roman_writes_what_roman_numerals_can(value: int, expected: Any) -> None:
+    assert cli_multi.to_roman(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, "x", 2.5, True, -3])
+def test_to_roman_leaves_what_is_not_a_positive_integer(value: Any) -> None:
+    assert cli_multi.to_roman(value) is value
+
+
+def test_info_roman_writes_indices_port_and_backend_numbers_in_roman(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = Jobs({"web1": _info(1234)})
+    plain = _run(monkeypatch, jobs, "info", "web1")
+    roman = _run(monkeypatch, jobs, "info", "--roman", "web1")
+    assert plain.exit_code == 0 and roman.exit_code == 0, (plain.output, roman.output)
+    assert "Allocated network port: 1234" in plain.output and "vcpus: 2" in plain.output
+    assert "Allocated network port: MCCXXXIV" in roman.output
+    assert "vcpus: II" in roman.output and "maxmem: default (CXXVIII)" in roman.output
+    assert "memory: default (CXXVIII)" in roman.output
+    assert "disk/I: plain, size 512M" in roman.output and "nic/I:" in roman.output
+    # index 0 has no Roman numeral (Ganeti leaves it too), nor do booleans
+    assert "disk/0: plain, size 1.0G" in roman.output and "auto_balance: default (True)" in roman.output
+
+
+def test_info_priority_is_the_query_jobs_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = Jobs({"web1": _info(None)})
+    result = _run(monkeypatch, jobs, "info", "--priority", "high", "web1")
+    assert result.exit_code == 0, result.output
+    assert jobs.ops[0]["priority"] == -10
+
+
+def test_console_accepts_ganetis_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Client:
+        def get(self, path: str) -> dict[str, Any]:
+            return {"command": ["true", "console"], "node": "node1", "node_ip": "127.0.0.1"}
+
+    monkeypatch.setattr(instance_cli, "client", lambda: Client())
+    monkeypatch.setattr("gnt.paths.is_virtual", lambda: True)
+    result = CliRunner().invoke(instance_cli.main, ["console", "--priority", "low", "--show-cmd", "web1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "true console"
+
+
+def test_failover_cleanup_reaches_the_opcode(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = Jobs()
+    result = _run(monkeypatch, jobs, "failover", "-f", "--cleanup", "web1")
+    assert result.exit_code == 0, result.output
+    assert jobs.ops[0]["OP_ID"] == "OP_INSTANCE_FAILOVER" and jobs.ops[0]["cleanup"] is True
