@@ -398,7 +398,9 @@ class OpInstanceMigrate(OpCode):
     allow_failover: bool = _f(False, "Fail over if the instance cannot be migrated")
     iallocator: str | None = _f(None, "Allocator choosing the target")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    allow_runtime_changes: bool = _f(True, "Allow changing memory to fit the target")
+    allow_runtime_changes: bool = _f(
+        True, "Balloon the guest down to the target's free memory when it has less than the guest uses"
+    )
     ignore_hvversions: bool = _f(False, "Ignore hypervisor version differences")
 
 

@@ -157,7 +157,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "allow_failover": ("bool", False, "Fail over if the instance cannot be migrated"),
         "iallocator": ("str", None, "Allocator choosing the target"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
-        "allow_runtime_changes": ("bool", True, "Allow changing memory to fit the target"),
+        "allow_runtime_changes": ("bool", True, "Balloon the guest down to the target's free memory when it has less than the guest uses"),
         "ignore_hvversions": ("bool", False, "Ignore hypervisor version differences"),
     },
     "OP_INSTANCE_MOVE": {

@@ -457,6 +457,11 @@ def reboot(
 @field_option("OP_INSTANCE_MIGRATE", "cleanup", "--cleanup")
 @field_option("OP_INSTANCE_MIGRATE", "allow_failover", "--allow-failover")
 @field_option("OP_INSTANCE_MIGRATE", "ignore_ipolicy", "--ignore-ipolicy")
+@click.option(
+    "--no-runtime-changes",
+    is_flag=True,
+    help="Refuse the migration rather than balloon the guest down to the target's free memory",
+)
 @common_job_options
 @handle_errors
 def migrate(
@@ -469,6 +474,7 @@ def migrate(
     cleanup: bool,
     allow_failover: bool,
     ignore_ipolicy: bool,
+    no_runtime_changes: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -492,6 +498,7 @@ def migrate(
         cleanup=cleanup,
         allow_failover=allow_failover,
         ignore_ipolicy=ignore_ipolicy,
+        allow_runtime_changes=not no_runtime_changes,
     )
     run_ops(client(), [op], submit)
 

@@ -98,7 +98,7 @@ class LUInstanceMigrate(MoveLU):
                 f"Instance {self.instance.name} is not running on {self.source.name}, cannot migrate; use failover",
                 ECODE_STATE,
             )
-        await self.move.check_target_memory("migrating")
+        await self.move.check_migration_memory(self.op.allow_runtime_changes)
 
     @property
     def live(self) -> bool:

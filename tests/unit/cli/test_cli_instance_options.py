@@ -115,3 +115,13 @@ def test_failover_cleanup_reaches_the_opcode(monkeypatch: pytest.MonkeyPatch) ->
     result = _run(monkeypatch, jobs, "failover", "-f", "--cleanup", "web1")
     assert result.exit_code == 0, result.output
     assert jobs.ops[0]["OP_ID"] == "OP_INSTANCE_FAILOVER" and jobs.ops[0]["cleanup"] is True
+
+
+@pytest.mark.parametrize(("argv", "allowed"), [([], True), (["--no-runtime-changes"], False)])
+def test_migrate_no_runtime_changes_forbids_ballooning(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], allowed: bool
+) -> None:
+    jobs = Jobs()
+    result = _run(monkeypatch, jobs, "migrate", "-f", *argv, "web1")
+    assert result.exit_code == 0, result.output
+    assert jobs.ops[0]["allow_runtime_changes"] is allowed
