@@ -401,7 +401,7 @@ class OpInstanceMigrate(OpCode):
     allow_runtime_changes: bool = _f(
         True, "Balloon the guest down to the target's free memory when it has less than the guest uses"
     )
-    ignore_hvversions: bool = _f(False, "Ignore hypervisor version differences")
+    ignore_hvversions: bool = _f(False, "Migrate even between different hypervisor versions (major.minor)")
 
 
 @dataclass(kw_only=True)

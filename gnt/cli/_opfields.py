@@ -158,7 +158,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "iallocator": ("str", None, "Allocator choosing the target"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
         "allow_runtime_changes": ("bool", True, "Balloon the guest down to the target's free memory when it has less than the guest uses"),
-        "ignore_hvversions": ("bool", False, "Ignore hypervisor version differences"),
+        "ignore_hvversions": ("bool", False, "Migrate even between different hypervisor versions (major.minor)"),
     },
     "OP_INSTANCE_MOVE": {
         "instance_name": ("str", None, "Instance to move"),

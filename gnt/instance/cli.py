@@ -457,6 +457,7 @@ def reboot(
 @field_option("OP_INSTANCE_MIGRATE", "cleanup", "--cleanup")
 @field_option("OP_INSTANCE_MIGRATE", "allow_failover", "--allow-failover")
 @field_option("OP_INSTANCE_MIGRATE", "ignore_ipolicy", "--ignore-ipolicy")
+@field_option("OP_INSTANCE_MIGRATE", "ignore_hvversions", "--ignore-hvversions")
 @click.option(
     "--no-runtime-changes",
     is_flag=True,
@@ -474,6 +475,7 @@ def migrate(
     cleanup: bool,
     allow_failover: bool,
     ignore_ipolicy: bool,
+    ignore_hvversions: bool,
     no_runtime_changes: bool,
     submit: bool,
     dry_run: bool,
@@ -499,6 +501,7 @@ def migrate(
         allow_failover=allow_failover,
         ignore_ipolicy=ignore_ipolicy,
         allow_runtime_changes=not no_runtime_changes,
+        ignore_hvversions=ignore_hvversions,
     )
     run_ops(client(), [op], submit)
 

@@ -99,6 +99,7 @@ class LUInstanceMigrate(MoveLU):
                 ECODE_STATE,
             )
         await self.move.check_migration_memory(self.op.allow_runtime_changes)
+        await self.move.check_hypervisor_versions(self.op.ignore_hvversions)
 
     @property
     def live(self) -> bool:

@@ -72,6 +72,11 @@ def evacuation_opcode(inst: Instance, target: str) -> dict[str, Any]:
     return {"OP_ID": verb, "instance_name": inst.name, "target_node": target}
 
 
+def _major_minor(version: str) -> list[str]:
+    """The first two dot-separated parts of a version ("4.17.3-pre" -> ["4", "17"])."""
+    return version.split(".")[:2]
+
+
 def _mib(value: int) -> str:
     return f"{value / 1048576:.1f} MiB"
 
@@ -137,6 +142,35 @@ class InstanceMove:
         if not disktypes.hypervisor(inst.hypervisor).balloons:
             raise not_enough_memory(dst, f"{reason} (hypervisor {inst.hypervisor} cannot balloon)", current, free)
         self.balloon_to = free
+
+    async def check_hypervisor_versions(self, ignore: bool) -> None:
+        """A live migration between hypervisor versions may fail or corrupt the guest: refuse one
+        across major.minor versions unless `ignore` (--ignore-hvversions); a patch-level difference
+        is reported and allowed. Hypervisors that report no version (kvm, fake) are not compared."""
+        inst = self.instance
+        if not disktypes.hypervisor(inst.hypervisor).reports_version:
+            return
+        nodes = [self.source, self.target]
+        answers = await self.lu.ctx.services.live(
+            nodes, proc.NODE_INFO, proc.NodeInfoArgs([inst.hypervisor]), fresh=True
+        )
+        versions = []
+        for node in nodes:
+            info = answers[node.name].get(f"Cannot get node information from {node.name}")
+            hv_info = info["hv"][inst.hypervisor]
+            versions.append(str(hv_info.get("version") or hv_info.get("xen_version") or ""))
+        src, dst = versions
+        if not src or not dst or src == dst:
+            return
+        self.lu.warning(f"Hypervisor version mismatch between source ({src}) and target ({dst}) node")
+        if ignore or _major_minor(src) == _major_minor(dst):
+            self.lu.feedback("  migrating anyway: " + ("--ignore-hvversions given" if ignore else "same major.minor"))
+            return
+        raise OpPrereqError(
+            f"Hypervisor version mismatch between source ({src}) and target ({dst}) node: a live migration"
+            " across versions may fail; use --ignore-hvversions to migrate anyway",
+            ECODE_STATE,
+        )
 
     async def runtime_state(self, node: Node) -> str | None:
         query = proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)

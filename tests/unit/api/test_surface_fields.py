@@ -185,7 +185,6 @@ UNREACHABLE: dict[tuple[str, str], str] = {
     ("OP_INSTANCE_CREATE", "opportunistic_locking"): "gap: gnt-instance add lacks --opportunistic-locking",
     ("OP_INSTANCE_MULTI_ALLOC", "opportunistic_locking"): "RAPI only: Ganeti's batch-create has no option",
     ("OP_INSTANCE_MIGRATE", "live"): "deprecated by mode; RAPI compatibility only, as in Ganeti",
-    ("OP_INSTANCE_MIGRATE", "ignore_hvversions"): "gap: migrate lacks Ganeti's --ignore-hvversions",
     ("OP_INSTANCE_QUERY_DATA", "use_locking"): "RAPI only: Ganeti's info has no option",
     ("OP_BACKUP_EXPORT", "mode"): "only local exports are supported (remote is RAPI-only in Ganeti)",
     ("OP_BACKUP_EXPORT", "long_sleep"): "gap: export lacks Ganeti's --long-sleep (no zeroing here)",

@@ -125,3 +125,10 @@ def test_migrate_no_runtime_changes_forbids_ballooning(
     result = _run(monkeypatch, jobs, "migrate", "-f", *argv, "web1")
     assert result.exit_code == 0, result.output
     assert jobs.ops[0]["allow_runtime_changes"] is allowed
+
+
+def test_migrate_ignore_hvversions_reaches_the_opcode(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = Jobs()
+    result = _run(monkeypatch, jobs, "migrate", "-f", "--ignore-hvversions", "web1")
+    assert result.exit_code == 0, result.output
+    assert jobs.ops[0]["ignore_hvversions"] is True

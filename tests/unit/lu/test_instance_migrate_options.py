@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from gnt import disktypes
-from gnt.errors import ECODE_NORES, OpPrereqError
+from gnt.errors import ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.instance.migrate import LUInstanceMigrate
 from gnt.opcodes import OpInstanceMigrate
 from tests.unit.lu.conftest import Harness
@@ -73,3 +73,61 @@ def test_a_hypervisor_that_cannot_balloon_is_refused_before_anything_changes(
     with pytest.raises(OpPrereqError, match="hypervisor fake cannot balloon"):
         tight.run(migrate(), LUInstanceMigrate)
     assert balloons(tight) == []
+
+
+# -- hypervisor versions (--ignore-hvversions) ---------------------------------------------------------
+
+
+@pytest.fixture
+def versioned(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    """inst1 on node1, its hypervisor one that reports versions (as xen's node_info does)."""
+    caps = dataclasses.replace(disktypes.hypervisor("fake"), reports_version=True)
+    monkeypatch.setattr(disktypes, "hypervisor", lambda name: caps)
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    return harness
+
+
+def _report_versions(h: Harness, source: str, target: str) -> None:
+    for name, version in (("node1", source), ("node2", target)):
+        node = h.nodes[name]
+        plain = node.do_node_info
+
+        def with_version(args: object, plain: object = plain, version: str = version) -> dict:
+            info = plain(args)  # type: ignore[operator]
+            info["hv"]["fake"]["xen_version"] = version
+            return info
+
+        node.do_node_info = with_version  # type: ignore[method-assign]
+
+
+def _moved(h: Harness) -> bool:
+    return h.cfg.instance("inst1").primary_node == h.cfg.node("node2").uuid
+
+
+def test_a_migration_across_hypervisor_versions_is_refused(versioned: Harness) -> None:
+    _report_versions(versioned, "4.16.2", "4.17.0")
+    with pytest.raises(OpPrereqError, match=r"Hypervisor version mismatch between source \(4.16.2\) and target") as e:
+        versioned.run(migrate(), LUInstanceMigrate)
+    assert e.value.code == ECODE_STATE and "--ignore-hvversions" in str(e.value)
+    assert not _moved(versioned) and "accept_instance" not in versioned.nodes["node2"].names()
+
+
+def test_ignore_hvversions_migrates_anyway_with_a_warning(versioned: Harness) -> None:
+    _report_versions(versioned, "4.16.2", "4.17.0")
+    versioned.run(migrate(ignore_hvversions=True), LUInstanceMigrate)
+    assert _moved(versioned)
+    assert any("Hypervisor version mismatch between source (4.16.2) and target (4.17.0)" in m for m in versioned.log)
+
+
+@pytest.mark.parametrize(("source", "target", "warned"), [("4.17.3", "4.17.3", False), ("4.17.3", "4.17.4-pre", True)])
+def test_the_same_major_minor_migrates(versioned: Harness, source: str, target: str, warned: bool) -> None:
+    _report_versions(versioned, source, target)
+    versioned.run(migrate(), LUInstanceMigrate)
+    assert _moved(versioned)
+    assert any("version mismatch" in m for m in versioned.log) is warned
+
+
+def test_hypervisors_without_versions_are_not_asked(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    harness.run(migrate(), LUInstanceMigrate)
+    assert "node_info" not in harness.nodes["node1"].names()  # only the target's memory is asked for
