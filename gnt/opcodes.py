@@ -313,6 +313,7 @@ class OpInstanceCreate(OpCode):
     pnode: str | None = _f(None, "Primary node", ck.hostname)
     snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing the nodes")
+    group_name: str | None = _f(None, "Node group to place the instance in (its nodes must be in it)")
     hypervisor: str | None = _f(None, "Hypervisor (cluster default when empty)")
     beparams: dict[str, Any] = _f({}, "Backend parameters (memory, vcpus, ...)", ck.beparams)
     hvparams: dict[str, Any] = _f({}, "Hypervisor parameters")

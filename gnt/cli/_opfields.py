@@ -114,6 +114,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "pnode": ("str", None, "Primary node"),
         "snode": ("str", None, "Secondary node (mirrored templates)"),
         "iallocator": ("str", None, "Allocator choosing the nodes"),
+        "group_name": ("str", None, "Node group to place the instance in (its nodes must be in it)"),
         "hypervisor": ("str", None, "Hypervisor (cluster default when empty)"),
         "start": ("bool", True, "Start the instance once created"),
         "name_check": ("bool", True, "Resolve the name"),

@@ -187,6 +187,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-t", "--disk-template", required=True, help="diskless, file, sharedfile, plain, drbd")
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
 @field_option("OP_INSTANCE_CREATE", "iallocator", "-I", "--iallocator")
+@field_option("OP_INSTANCE_CREATE", "group_name", "-g", "--node-group")
 @click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
 @os_parameter_options("for this job's OS scripts only")
 @field_option("OP_INSTANCE_CREATE", "force_variant", "--force-variant")
@@ -239,6 +240,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         pnode=pnode,
         snode=snode,
         iallocator=o["iallocator"],
+        group_name=o["group_name"],
         hypervisor=hypervisor,
         hvparams={k: convert_value(v) for k, v in hvparams.items()},
         beparams=parse_beparams(o["beparams"]),

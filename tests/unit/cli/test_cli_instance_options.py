@@ -132,3 +132,11 @@ def test_migrate_ignore_hvversions_reaches_the_opcode(monkeypatch: pytest.Monkey
     result = _run(monkeypatch, jobs, "migrate", "-f", "--ignore-hvversions", "web1")
     assert result.exit_code == 0, result.output
     assert jobs.ops[0]["ignore_hvversions"] is True
+
+
+def test_add_node_group_reaches_the_opcode(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = Jobs()
+    argv = ["add", "-t", "diskless", "-o", "noop", "-I", "hail", "-g", "rack2", "--no-name-check", "--no-ip-check"]
+    result = _run(monkeypatch, jobs, *argv, "web1")
+    assert result.exit_code == 0, result.output
+    assert jobs.ops[0]["group_name"] == "rack2" and jobs.ops[0]["iallocator"] == "hail"
