@@ -35,6 +35,16 @@ MAX_DELAY = 86400.0
 _TIMEOUT = ck.int_range(0, 86400)
 
 
+def _optional(check: ck.Check) -> ck.Check:
+    """`check`, with None (the field not set) let through."""
+
+    def optional(value: Any) -> None:
+        if value is not None:
+            check(value)
+
+    return optional
+
+
 def _f(default: Any = _REQUIRED, doc: str = "", check: ck.Check | None = None) -> Any:
     """A field with a doc and an optional value check; mutable defaults are copied per instance."""
     meta: dict[str, Any] = {"doc": doc, "check": check}
@@ -328,7 +338,9 @@ class OpInstanceCreate(OpCode):
         "Not supported: file disks go under the cluster's file storage directory",
         ck.refused("file_storage_dir is not supported: file disks go under the cluster's file storage directory"),
     )
-    file_driver: str | None = _f(None, "File driver (loop)")
+    file_driver: str | None = _f(
+        None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)", _optional(ck.one_of(("loop",)))
+    )
     identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")

@@ -123,7 +123,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "no_install": ("bool", False, "Do not run the OS create script"),
         "wait_for_sync": ("bool", True, "Wait for disks to sync"),
         "file_storage_dir": ("str", None, "Not supported: file disks go under the cluster's file storage directory"),
-        "file_driver": ("str", None, "File driver (loop)"),
+        "file_driver": ("str", None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)"),
         "identify_defaults": ("bool", False, "Store parameters equal to defaults as defaults"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
         "opportunistic_locking": ("bool", False, "Lock only free nodes when allocating"),

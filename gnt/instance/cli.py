@@ -193,6 +193,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @field_option("OP_INSTANCE_CREATE", "force_variant", "--force-variant")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
+@field_option("OP_INSTANCE_CREATE", "file_driver", "--file-driver")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @click.option("--net", "nets", multiple=True, help="N:mode=bridged,link=br0,ip=...,mac=... (repeatable)")
@@ -241,6 +242,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         snode=snode,
         iallocator=o["iallocator"],
         group_name=o["group_name"],
+        file_driver=o["file_driver"],
         hypervisor=hypervisor,
         hvparams={k: convert_value(v) for k, v in hvparams.items()},
         beparams=parse_beparams(o["beparams"]),

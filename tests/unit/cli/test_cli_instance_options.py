@@ -140,3 +140,21 @@ def test_add_node_group_reaches_the_opcode(monkeypatch: pytest.MonkeyPatch) -> N
     result = _run(monkeypatch, jobs, *argv, "web1")
     assert result.exit_code == 0, result.output
     assert jobs.ops[0]["group_name"] == "rack2" and jobs.ops[0]["iallocator"] == "hail"
+
+
+_ADD = ["add", "-t", "file", "--disk", "0:size=1G", "-o", "noop", "-n", "node1", "--no-name-check", "--no-ip-check"]
+
+
+def test_add_file_driver_loop_reaches_the_opcode(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = Jobs()
+    result = _run(monkeypatch, jobs, *_ADD, "--file-driver", "loop", "web1")
+    assert result.exit_code == 0, result.output
+    assert jobs.ops[0]["file_driver"] == "loop"
+
+
+def test_add_file_driver_other_than_loop_is_refused_before_any_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ganeti's blktap drivers need Xen's blktap, which gnt does not drive: refused, not ignored."""
+    jobs = Jobs()
+    result = _run(monkeypatch, jobs, *_ADD, "--file-driver", "blktap", "web1")
+    assert result.exit_code == 1 and not jobs.ops
+    assert "Parameter 'OP_INSTANCE_CREATE.file_driver' fails validation: 'blktap' is not one of loop" in result.output
