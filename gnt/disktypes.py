@@ -79,6 +79,8 @@ class HypervisorCaps:
     hotplug: bool = False
     #: a running guest's memory can be changed (gnt-instance modify -m)
     balloons: bool = False
+    #: node_info reports the hypervisor's version, compared before a live migration (--ignore-hvversions)
+    reports_version: bool = False
 
 
 DISK_KINDS: dict[str, DiskKind] = {
@@ -102,8 +104,8 @@ HYPERVISOR_CAPS: dict[str, HypervisorCaps] = {
         ),
         # the fake hypervisor's guests do not open their disks: a grow under them changes nothing they see
         HypervisorCaps("fake", live_migration=True, resizes_disks_online=True, hotplug=True, balloons=True),
-        HypervisorCaps("xen-pvm", live_migration=True),
-        HypervisorCaps("xen-hvm", live_migration=True),
+        HypervisorCaps("xen-pvm", live_migration=True, reports_version=True),
+        HypervisorCaps("xen-hvm", live_migration=True, reports_version=True),
     )
 }
 

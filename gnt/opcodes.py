@@ -35,6 +35,16 @@ MAX_DELAY = 86400.0
 _TIMEOUT = ck.int_range(0, 86400)
 
 
+def _optional(check: ck.Check) -> ck.Check:
+    """`check`, with None (the field not set) let through."""
+
+    def optional(value: Any) -> None:
+        if value is not None:
+            check(value)
+
+    return optional
+
+
 def _f(default: Any = _REQUIRED, doc: str = "", check: ck.Check | None = None) -> Any:
     """A field with a doc and an optional value check; mutable defaults are copied per instance."""
     meta: dict[str, Any] = {"doc": doc, "check": check}
@@ -313,6 +323,7 @@ class OpInstanceCreate(OpCode):
     pnode: str | None = _f(None, "Primary node", ck.hostname)
     snode: str | None = _f(None, "Secondary node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing the nodes")
+    group_name: str | None = _f(None, "Node group to place the instance in (its nodes must be in it)")
     hypervisor: str | None = _f(None, "Hypervisor (cluster default when empty)")
     beparams: dict[str, Any] = _f({}, "Backend parameters (memory, vcpus, ...)", ck.beparams)
     hvparams: dict[str, Any] = _f({}, "Hypervisor parameters")
@@ -327,8 +338,9 @@ class OpInstanceCreate(OpCode):
         "Not supported: file disks go under the cluster's file storage directory",
         ck.refused("file_storage_dir is not supported: file disks go under the cluster's file storage directory"),
     )
-    file_driver: str | None = _f(None, "File driver (loop)")
-    force_variant: bool = _f(False, "Allow an unknown OS variant")
+    file_driver: str | None = _f(
+        None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)", _optional(ck.one_of(("loop",)))
+    )
     identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
@@ -372,7 +384,7 @@ class OpInstanceShutdown(OpCode):
     SUMMARY_FIELD: ClassVar[str | None] = "instance_name"
     instance_name: str = _f(doc="Instance to stop", check=ck.hostname)
     force: bool = _f(False, "Stop even if not running")
-    ignore_offline_nodes: bool = _f(False, "Ignore offline nodes")
+    ignore_offline_nodes: bool = _f(False, "Ignore an offline primary node: only record the instance as stopped")
     timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     no_remember: bool = _f(False, "Do not record the new state in the config")
 
@@ -399,8 +411,10 @@ class OpInstanceMigrate(OpCode):
     allow_failover: bool = _f(False, "Fail over if the instance cannot be migrated")
     iallocator: str | None = _f(None, "Allocator choosing the target")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    allow_runtime_changes: bool = _f(True, "Allow changing memory to fit the target")
-    ignore_hvversions: bool = _f(False, "Ignore hypervisor version differences")
+    allow_runtime_changes: bool = _f(
+        True, "Balloon the guest down to the target's free memory when it has less than the guest uses"
+    )
+    ignore_hvversions: bool = _f(False, "Migrate even between different hypervisor versions (major.minor)")
 
 
 @dataclass(kw_only=True)
@@ -413,7 +427,7 @@ class OpInstanceFailover(OpCode):
     shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     iallocator: str | None = _f(None, "Allocator choosing the target")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    cleanup: bool = _f(False, "Unused; kept for Ganeti compatibility")
+    cleanup: bool = _f(False, "Accepted as in Ganeti, whose failover has no interrupted state to clean up either")
 
 
 @dataclass(kw_only=True)

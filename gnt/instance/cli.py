@@ -27,6 +27,7 @@ from gnt.cli.common import (
     parse_node_pair,
     run_list,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import run_ops
 from gnt.errors import ParameterError
 from gnt.instance.cli_admin import add_admin_commands
@@ -185,24 +186,26 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.argument("name")
 @click.option("-t", "--disk-template", required=True, help="diskless, file, sharedfile, plain, drbd")
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing the nodes")
+@field_option("OP_INSTANCE_CREATE", "iallocator", "-I", "--iallocator")
+@field_option("OP_INSTANCE_CREATE", "group_name", "-g", "--node-group")
 @click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
 @os_parameter_options("for this job's OS scripts only")
-@click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
+@field_option("OP_INSTANCE_CREATE", "force_variant", "--force-variant")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
+@field_option("OP_INSTANCE_CREATE", "file_driver", "--file-driver")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @click.option("--net", "nets", multiple=True, help="N:mode=bridged,link=br0,ip=...,mac=... (repeatable)")
 @click.option("--no-nics", is_flag=True, help="Create without network interfaces")
 @click.option("--no-start", is_flag=True, help="Do not start the instance")
-@click.option("--no-install", is_flag=True, help="Do not run the OS create script")
+@field_option("OP_INSTANCE_CREATE", "no_install", "--no-install")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
 @click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
 @click.option("--tags", default=None, help="Comma-separated tags")
-@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@field_option("OP_INSTANCE_CREATE", "ignore_ipolicy", "--ignore-ipolicy")
 @common_job_options
 @handle_errors
 def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None:
@@ -238,6 +241,8 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         pnode=pnode,
         snode=snode,
         iallocator=o["iallocator"],
+        group_name=o["group_name"],
+        file_driver=o["file_driver"],
         hypervisor=hypervisor,
         hvparams={k: convert_value(v) for k, v in hvparams.items()},
         beparams=parse_beparams(o["beparams"]),
@@ -258,8 +263,8 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
-@click.option("--ignore-failures", is_flag=True, help="Remove from the config even if cleanup fails")
-@click.option("--shutdown-timeout", type=int, default=120, help="Seconds to wait for shutdown")
+@field_option("OP_INSTANCE_REMOVE", "ignore_failures", "--ignore-failures")
+@field_option("OP_INSTANCE_REMOVE", "shutdown_timeout", "--shutdown-timeout")
 @common_job_options
 @handle_errors
 def remove(
@@ -311,10 +316,10 @@ add_list_fields_command(main, "instance", "gnt-instance")
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1)
 @selection_options
-@click.option("-f", "--force", is_flag=True, help="Start degraded if a secondary's disks cannot be activated")
-@click.option("--paused", is_flag=True, help="Start with the CPUs paused")
-@click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
-@click.option("--ignore-offline", is_flag=True, help="Ignore offline nodes")
+@field_option("OP_INSTANCE_STARTUP", "force", "-f", "--force")
+@field_option("OP_INSTANCE_STARTUP", "startup_paused", "--paused")
+@field_option("OP_INSTANCE_STARTUP", "no_remember", "--no-remember")
+@field_option("OP_INSTANCE_STARTUP", "ignore_offline_nodes", "--ignore-offline")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="Temporary backend parameters")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="Temporary hv parameters")
 @common_job_options
@@ -324,9 +329,9 @@ def startup(
     multi_mode: str | None,
     force_multiple: bool,
     force: bool,
-    paused: bool,
+    startup_paused: bool,
     no_remember: bool,
-    ignore_offline: bool,
+    ignore_offline_nodes: bool,
     beparams: str | None,
     hvparams: str | None,
     submit: bool,
@@ -342,9 +347,9 @@ def startup(
     """
     fields = {
         "force": force,
-        "startup_paused": paused,
+        "startup_paused": startup_paused,
         "no_remember": no_remember,
-        "ignore_offline_nodes": ignore_offline,
+        "ignore_offline_nodes": ignore_offline_nodes,
         "beparams": parse_beparams(beparams),
         "hvparams": {k: convert_value(v) for k, v in parse_keyval(hvparams or "", "-H").items()},
     }
@@ -362,10 +367,10 @@ def startup(
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1)
 @selection_options
-@click.option("-f", "--force", is_flag=True, help="Stop even if the instance is not running")
-@click.option("--timeout", type=int, default=120, help="Seconds for a clean shutdown")
-@click.option("--no-remember", is_flag=True, help="Do not record the state in the config")
-@click.option("--ignore-offline", is_flag=True, help="Only change the config if the node is offline")
+@field_option("OP_INSTANCE_SHUTDOWN", "force", "-f", "--force")
+@field_option("OP_INSTANCE_SHUTDOWN", "timeout", "--timeout")
+@field_option("OP_INSTANCE_SHUTDOWN", "no_remember", "--no-remember")
+@field_option("OP_INSTANCE_SHUTDOWN", "ignore_offline_nodes", "--ignore-offline")
 @common_job_options
 @handle_errors
 def shutdown(
@@ -375,7 +380,7 @@ def shutdown(
     force: bool,
     timeout: int,
     no_remember: bool,
-    ignore_offline: bool,
+    ignore_offline_nodes: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -387,7 +392,12 @@ def shutdown(
       gnt-instance shutdown --timeout=30 inst1
       gnt-instance shutdown --node-tags --force-multiple rack:r1
     """
-    fields = {"force": force, "timeout": timeout, "no_remember": no_remember, "ignore_offline_nodes": ignore_offline}
+    fields = {
+        "force": force,
+        "timeout": timeout,
+        "no_remember": no_remember,
+        "ignore_offline_nodes": ignore_offline_nodes,
+    }
     run_on_selection(
         client(),
         "shutdown",
@@ -403,8 +413,8 @@ def shutdown(
 @click.argument("names", nargs=-1)
 @selection_options
 @click.option("-t", "--type", "reboot_type", type=click.Choice(["soft", "hard", "full"]), default="hard")
-@click.option("--ignore-secondaries", is_flag=True, help="Ignore errors from secondary nodes")
-@click.option("--shutdown-timeout", type=int, default=120, help="Seconds for a clean shutdown")
+@field_option("OP_INSTANCE_REBOOT", "ignore_secondaries", "--ignore-secondaries")
+@field_option("OP_INSTANCE_REBOOT", "shutdown_timeout", "--shutdown-timeout")
 @common_job_options
 @handle_errors
 def reboot(
@@ -446,11 +456,17 @@ def reboot(
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
 @click.option("--non-live", is_flag=True, help="Pause the instance during the move")
 @click.option("--migration-mode", type=click.Choice(["live", "non-live"]), default=None)
-@click.option("-n", "--target-node", default=None, help="Target node")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing the target")
-@click.option("--cleanup", is_flag=True, help="Recover from an interrupted migration")
-@click.option("--allow-failover", is_flag=True, help="Fail over if migration is impossible")
-@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@field_option("OP_INSTANCE_MIGRATE", "target_node", "-n", "--target-node")
+@field_option("OP_INSTANCE_MIGRATE", "iallocator", "-I", "--iallocator")
+@field_option("OP_INSTANCE_MIGRATE", "cleanup", "--cleanup")
+@field_option("OP_INSTANCE_MIGRATE", "allow_failover", "--allow-failover")
+@field_option("OP_INSTANCE_MIGRATE", "ignore_ipolicy", "--ignore-ipolicy")
+@field_option("OP_INSTANCE_MIGRATE", "ignore_hvversions", "--ignore-hvversions")
+@click.option(
+    "--no-runtime-changes",
+    is_flag=True,
+    help="Refuse the migration rather than balloon the guest down to the target's free memory",
+)
 @common_job_options
 @handle_errors
 def migrate(
@@ -463,6 +479,8 @@ def migrate(
     cleanup: bool,
     allow_failover: bool,
     ignore_ipolicy: bool,
+    ignore_hvversions: bool,
+    no_runtime_changes: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -486,6 +504,8 @@ def migrate(
         cleanup=cleanup,
         allow_failover=allow_failover,
         ignore_ipolicy=ignore_ipolicy,
+        allow_runtime_changes=not no_runtime_changes,
+        ignore_hvversions=ignore_hvversions,
     )
     run_ops(client(), [op], submit)
 
@@ -493,11 +513,12 @@ def migrate(
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
-@click.option("-n", "--target-node", default=None, help="Target node")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing the target")
-@click.option("--ignore-consistency", is_flag=True, help="Go on even if the source cannot stop it")
-@click.option("--shutdown-timeout", type=int, default=120, help="Seconds for a clean shutdown")
-@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@field_option("OP_INSTANCE_FAILOVER", "target_node", "-n", "--target-node")
+@field_option("OP_INSTANCE_FAILOVER", "iallocator", "-I", "--iallocator")
+@field_option("OP_INSTANCE_FAILOVER", "ignore_consistency", "--ignore-consistency")
+@field_option("OP_INSTANCE_FAILOVER", "shutdown_timeout", "--shutdown-timeout")
+@field_option("OP_INSTANCE_FAILOVER", "ignore_ipolicy", "--ignore-ipolicy")
+@field_option("OP_INSTANCE_FAILOVER", "cleanup", "--cleanup")
 @common_job_options
 @handle_errors
 def failover(
@@ -508,6 +529,7 @@ def failover(
     ignore_consistency: bool,
     shutdown_timeout: int,
     ignore_ipolicy: bool,
+    cleanup: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -529,6 +551,7 @@ def failover(
         ignore_consistency=ignore_consistency,
         shutdown_timeout=shutdown_timeout,
         ignore_ipolicy=ignore_ipolicy,
+        cleanup=cleanup,
     )
     run_ops(client(), [op], submit)
 
@@ -547,7 +570,7 @@ def failover(
 @click.option(
     "-o", "--os-type", "os_type", default=None, help="Record a new OS (NAME or NAME+VARIANT); reinstall to use it"
 )
-@click.option("--force-variant", is_flag=True, help="Accept an OS variant the OS does not list")
+@field_option("OP_INSTANCE_SET_PARAMS", "force_variant", "--force-variant")
 @click.option("--offline", is_flag=True, help="Mark the instance offline")
 @click.option("--online", is_flag=True, help="Mark the instance online")
 @click.option(
@@ -563,16 +586,16 @@ def failover(
     multiple=True,
     help="add[:mac=,ip=,mode=,link=,network=,name=] | N:add,... | ID:remove | ID:modify,... (ID: index, name, uuid)",
 )
-@click.option("--hotplug", is_flag=True, help="Apply disk and NIC changes to the running instance now (kvm)")
-@click.option("--hotplug-if-possible", is_flag=True, help="Hotplug if the instance runs and its hypervisor can")
+@field_option("OP_INSTANCE_SET_PARAMS", "hotplug", "--hotplug")
+@field_option("OP_INSTANCE_SET_PARAMS", "hotplug_if_possible", "--hotplug-if-possible")
 @click.option("-m", "--runtime-memory", "runtime_memory", default=None, help="Balloon the running instance to SIZE")
-@click.option("--new-primary", "new_primary", default=None, help="Record NODE as the (stopped) instance's primary")
+@field_option("OP_INSTANCE_SET_PARAMS", "pnode", "--new-primary")
 @click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
-@click.option("-t", "--disk-template", default=None, help="Convert the disks: plain or drbd (instance stopped)")
-@click.option("-n", "--node", "remote_node", default=None, help="The secondary node when converting to drbd")
+@field_option("OP_INSTANCE_SET_PARAMS", "disk_template", "-t", "--disk-template")
+@field_option("OP_INSTANCE_SET_PARAMS", "remote_node", "-n", "--node")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
-@click.option("-f", "--force", is_flag=True)
-@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@field_option("OP_INSTANCE_SET_PARAMS", "force", "-f", "--force")
+@field_option("OP_INSTANCE_SET_PARAMS", "ignore_ipolicy", "--ignore-ipolicy")
 @common_job_options
 @handle_errors
 def modify(
@@ -590,7 +613,7 @@ def modify(
     hotplug: bool,
     hotplug_if_possible: bool,
     runtime_memory: str | None,
-    new_primary: str | None,
+    pnode: str | None,
     no_conflicts_check: bool,
     disk_template: str | None,
     remote_node: str | None,
@@ -643,7 +666,7 @@ def modify(
         hotplug=hotplug,
         hotplug_if_possible=hotplug_if_possible,
         runtime_mem=parse_size(runtime_memory, "runtime memory") if runtime_memory else None,
-        pnode=new_primary,
+        pnode=pnode,
         conflicts_check=not no_conflicts_check,
         disk_template=disk_template,
         remote_node=remote_node,
@@ -666,6 +689,13 @@ def modify(
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--show-cmd", is_flag=True, help="Print the command instead of running it")
+@click.option(
+    "--priority",
+    type=click.Choice(["low", "normal", "high"]),
+    default="normal",
+    expose_value=False,
+    help="Accepted as Ganeti does; the console is a query, not a job, so it has no priority",
+)
 @handle_errors
 def console(name: str, show_cmd: bool) -> None:
     """Attach to an instance's serial console.
@@ -695,8 +725,8 @@ def console(name: str, show_cmd: bool) -> None:
 
 @main.command("activate-disks", context_settings=CONTEXT)
 @click.argument("name")
-@click.option("--ignore-size", is_flag=True, help="Use the sizes found on the nodes, not the recorded ones")
-@click.option("--wait-for-sync", is_flag=True, help="Wait until the disks are in sync")
+@field_option("OP_INSTANCE_ACTIVATE_DISKS", "ignore_size", "--ignore-size")
+@field_option("OP_INSTANCE_ACTIVATE_DISKS", "wait_for_sync", "--wait-for-sync")
 @common_job_options
 @handle_errors
 def activate_disks(
@@ -719,7 +749,7 @@ def activate_disks(
 
 @main.command("deactivate-disks", context_settings=CONTEXT)
 @click.argument("name")
-@click.option("-f", "--force", is_flag=True, help="Deactivate even if the instance runs")
+@field_option("OP_INSTANCE_DEACTIVATE_DISKS", "force", "-f", "--force")
 @common_job_options
 @handle_errors
 def deactivate_disks(name: str, force: bool, submit: bool, dry_run: bool, priority: str) -> None:
@@ -738,8 +768,8 @@ def deactivate_disks(name: str, force: bool, submit: bool, dry_run: bool, priori
 @click.argument("disk")
 @click.argument("amount")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the disk to resync")
-@click.option("--absolute", is_flag=True, help="AMOUNT is the new size, not an increment")
-@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@field_option("OP_INSTANCE_GROW_DISK", "absolute", "--absolute")
+@field_option("OP_INSTANCE_GROW_DISK", "ignore_ipolicy", "--ignore-ipolicy")
 @common_job_options
 @handle_errors
 def grow_disk(
@@ -794,7 +824,7 @@ def parse_recreate_disks(values: tuple[str, ...]) -> list[Any]:
 @click.argument("name")
 @click.option("--disk", "disks", multiple=True, help="N[:size=SIZE] (repeatable); all disks when absent")
 @click.option("-n", "--node", default=None, help="Recreate on these nodes: pnode[:snode]")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
+@field_option("OP_INSTANCE_RECREATE_DISKS", "iallocator", "-I", "--iallocator")
 @common_job_options
 @handle_errors
 def recreate_disks(
@@ -842,19 +872,19 @@ def parse_replace_disks(value: str | None) -> list[int]:
 @click.argument("name")
 @click.option("-p", "--on-primary", is_flag=True, help="Replace the disks on the primary node")
 @click.option("-s", "--on-secondary", is_flag=True, help="Replace the disks on the secondary node")
-@click.option("-n", "--new-secondary", default=None, help="Move the secondary to this node")
-@click.option("-I", "--iallocator", default=None, help="Allocator choosing the new secondary node")
+@field_option("OP_INSTANCE_REPLACE_DISKS", "remote_node", "-n", "--new-secondary")
+@field_option("OP_INSTANCE_REPLACE_DISKS", "iallocator", "-I", "--iallocator")
 @click.option("-a", "--auto", is_flag=True, help="Replace the disks found faulty")
 @click.option("--disks", default=None, help="Disk indices to replace, e.g. 0,2 (all when absent)")
-@click.option("--early-release", is_flag=True, help="Remove the old storage before the new one is in sync")
-@click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy")
+@field_option("OP_INSTANCE_REPLACE_DISKS", "early_release", "--early-release")
+@field_option("OP_INSTANCE_REPLACE_DISKS", "ignore_ipolicy", "--ignore-ipolicy")
 @common_job_options
 @handle_errors
 def replace_disks(
     name: str,
     on_primary: bool,
     on_secondary: bool,
-    new_secondary: str | None,
+    remote_node: str | None,
     iallocator: str | None,
     auto: bool,
     disks: str | None,
@@ -871,7 +901,7 @@ def replace_disks(
       gnt-instance replace-disks -s inst1
       gnt-instance replace-disks -n node3 inst1
     """
-    chosen = [on_primary, on_secondary, auto, new_secondary is not None, iallocator is not None]
+    chosen = [on_primary, on_secondary, auto, remote_node is not None, iallocator is not None]
     if chosen.count(True) != 1:
         raise ParameterError("One and only one of the -p, -s, -a, -n and -I options must be passed")
     if on_primary:
@@ -889,7 +919,7 @@ def replace_disks(
         priority,
         mode=mode,
         disks=parse_replace_disks(disks),
-        remote_node=new_secondary,
+        remote_node=remote_node,
         iallocator=iallocator,
         early_release=early_release,
         ignore_ipolicy=ignore_ipolicy,

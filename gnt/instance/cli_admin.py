@@ -21,6 +21,7 @@ from gnt.cli.common import (
     os_parameter_options,
     parse_keyval,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import run_ops
 from gnt.errors import ECODE_INVAL, OpPrereqError, ParameterError
 from gnt.instance.selection import INSTANCES, run_on_selection, select_instances, selection_options
@@ -96,10 +97,10 @@ def add_admin_commands(main: click.Group) -> None:
     @main.command(context_settings=CONTEXT)
     @click.argument("names", nargs=-1)
     @selection_options
-    @click.option("-o", "--os-type", default=None, help="Install this OS (name or name+variant)")
+    @field_option("OP_INSTANCE_REINSTALL", "os_type", "-o", "--os-type")
     @click.option("--select-os", is_flag=True, help="Choose the OS from a list")
     @os_parameter_options("for this install only")
-    @click.option("--force-variant", is_flag=True, help="Allow an OS variant the OS does not list")
+    @field_option("OP_INSTANCE_REINSTALL", "force_variant", "--force-variant")
     @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation (one instance)")
     @common_job_options
     @handle_errors

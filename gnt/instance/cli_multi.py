@@ -15,13 +15,14 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields
+from gnt.cli.common import CONTEXT, PRIORITIES, client, common_job_options, handle_errors, job_fields, priority_option
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import follow_jobs, run_ops, wait_job
 from gnt.cli.output import print_tree
 from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.units import format_size
 
-__all__ = ["add_multi_commands", "info_tree", "read_batch_file"]
+__all__ = ["add_multi_commands", "info_tree", "read_batch_file", "to_roman"]
 
 #: a definition file larger than this is refused before it is parsed (each entry is a small object)
 MAX_BATCH_FILE = 16 * 1024 * 1024
@@ -29,18 +30,36 @@ MAX_BATCH_FILE = 16 * 1024 * 1024
 _STAMP = "%Y-%m-%d %H:%M:%S"
 
 
-def _backend_view(actual: dict[str, Any], custom: dict[str, Any]) -> dict[str, Any]:
+_ROMAN = ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"), (10, "X"))
+_ROMAN += ((9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+
+
+def to_roman(value: Any, convert: bool = True) -> Any:
+    """`info --roman`: an integer from 1 to 4999 in Roman numerals, as Ganeti's TryToRoman writes it;
+    anything else (0, a larger number, a float, a string, None) unchanged, since Roman numerals have
+    no way to write it."""
+    if not convert or isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 5000:
+        return value
+    out = []
+    for amount, letters in _ROMAN:
+        count, value = divmod(value, amount)
+        out.append(letters * count)
+    return "".join(out)
+
+
+def _backend_view(actual: dict[str, Any], custom: dict[str, Any], roman: bool = False) -> dict[str, Any]:
     """Ganeti's back-end listing: values the instance does not set read `default (value)`;
     `memory` is Ganeti's old name of `maxmem`, shown beside it."""
-    view = {k: (v if k in custom else f"default ({v})") for k, v in actual.items()}
+    shown = {k: to_roman(v, roman) for k, v in actual.items()}
+    view = {k: (v if k in custom else f"default ({v})") for k, v in shown.items()}
     if "memory" not in custom and "maxmem" in actual:
-        view["memory"] = f"default ({actual['maxmem']})"
+        view["memory"] = f"default ({shown['maxmem']})"
     return dict(sorted(view.items()))
 
 
-def _disk_view(index: int, template: str, disk: dict[str, Any]) -> dict[str, Any]:
+def _disk_view(index: int, template: str, disk: dict[str, Any], roman: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {
-        f"disk/{index}": f"{template}, size {format_size(disk['size'])}",
+        f"disk/{to_roman(index, roman)}": f"{template}, size {format_size(disk['size'])}",
         "access mode": disk["mode"],
     }
     if disk["logical_id"]:
@@ -49,15 +68,16 @@ def _disk_view(index: int, template: str, disk: dict[str, Any]) -> dict[str, Any
     return view | {"name": disk["name"], "UUID": disk["uuid"]}
 
 
-def info_tree(d: dict[str, Any]) -> dict[str, Any]:
-    """One instance's OP_INSTANCE_QUERY_DATA dict as Ganeti prints it."""
+def info_tree(d: dict[str, Any], roman: bool = False) -> dict[str, Any]:
+    """One instance's OP_INSTANCE_QUERY_DATA dict as Ganeti prints it (`roman`: its integers that
+    count something, the indices, the port and the back-end numbers, in Roman numerals, as --roman)."""
     configured = "up" if d["config_state"] == "up" else "down"
     state = f"configured to be {configured}"
     if d["run_state"] is not None:
         state += f", actual state is {d['run_state']}"
     group = f"{d['pnode_group_name']} (UUID {d['pnode_group_uuid']})"
     nics = [
-        {f"nic/{i}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
+        {f"nic/{to_roman(i, roman)}": "", "MAC": mac, "IP": ip, "mode": mode, "link": link}
         for i, (_name, _uuid, ip, mac, mode, link, *_rest) in enumerate(d["nics"])
     ]
     runtime = {"Runtime memory": f"{d['runtime_memory']}MiB"} if d.get("runtime_memory") is not None else {}
@@ -71,14 +91,14 @@ def info_tree(d: dict[str, Any]) -> dict[str, Any]:
         "Nodes": [{"primary": d["pnode"], "group": group}, {"secondaries": ", ".join(d["snodes"])}],
         "Operating system": d["os"],
         "Operating system parameters": d["os_actual"],
-        "Allocated network port": d["network_port"],
+        "Allocated network port": to_roman(d["network_port"], roman),
         "Hypervisor": d["hypervisor"],
         "Hypervisor parameters": dict(sorted(d["hv_actual"].items())),
-        "Back-end parameters": _backend_view(d["be_actual"], d["be_instance"]),
+        "Back-end parameters": _backend_view(d["be_actual"], d["be_instance"], roman),
         **runtime,
         "NICs": nics,
         "Disk template": d["disk_template"],
-        "Disks": [_disk_view(i, d["disk_template"], disk) for i, disk in enumerate(d["disks"])],
+        "Disks": [_disk_view(i, d["disk_template"], disk, roman) for i, disk in enumerate(d["disks"])],
     }
 
 
@@ -118,11 +138,12 @@ def add_multi_commands(main: click.Group) -> None:
 
     @main.command(context_settings=CONTEXT)
     @click.argument("instances", nargs=-1)
-    @click.option("-s", "--static", is_flag=True, help="Only the configuration: do not ask the nodes")
+    @field_option("OP_INSTANCE_QUERY_DATA", "static", "-s", "--static")
     @click.option("--all", "show_all", is_flag=True, help="Show every instance (can take long)")
-    @click.option("-r", "--roman", is_flag=True, hidden=True, help="Accepted for Ganeti compatibility")
+    @click.option("-r", "--roman", is_flag=True, help="Write the indices, port and back-end numbers in Roman numerals")
+    @priority_option
     @handle_errors
-    def info(instances: tuple[str, ...], static: bool, show_all: bool, roman: bool) -> None:
+    def info(instances: tuple[str, ...], static: bool, show_all: bool, roman: bool, priority: str) -> None:
         """Show instance details.
 
         \b
@@ -134,13 +155,18 @@ def add_multi_commands(main: click.Group) -> None:
             raise OpPrereqError("Cannot use --all if static names are given", ECODE_INVAL)
         if not instances and not show_all:
             raise OpPrereqError("No instance selected. Use --all to show information about all instances.", ECODE_INVAL)
-        op = {"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": list(instances), "static": static}
+        op = {
+            "OP_ID": "OP_INSTANCE_QUERY_DATA",
+            "instances": list(instances),
+            "static": static,
+            "priority": PRIORITIES[priority],
+        }
         (result,) = run_ops(client(), [op], quiet=True)
-        print_tree([info_tree(result[name]) for name in sorted(result, key=_order(instances))])
+        print_tree([info_tree(result[name], roman) for name in sorted(result, key=_order(instances))])
 
     @main.command("batch-create", context_settings=CONTEXT)
     @click.argument("json_file")
-    @click.option("-I", "--iallocator", default=None, help="Allocator placing the instances")
+    @field_option("OP_INSTANCE_MULTI_ALLOC", "iallocator", "-I", "--iallocator")
     @common_job_options
     @handle_errors
     def batch_create(json_file: str, iallocator: str | None, submit: bool, dry_run: bool, priority: str) -> None:
@@ -175,8 +201,8 @@ def add_multi_commands(main: click.Group) -> None:
     @main.command("change-group", context_settings=CONTEXT)
     @click.argument("instance")
     @click.option("--to", "groups", multiple=True, metavar="GROUP", help="Group to move to (repeatable)")
-    @click.option("-I", "--iallocator", default=None, help="Allocator choosing the new nodes")
-    @click.option("--early-release", is_flag=True, help="Release locks early while replacing disks")
+    @field_option("OP_INSTANCE_CHANGE_GROUP", "iallocator", "-I", "--iallocator")
+    @field_option("OP_INSTANCE_CHANGE_GROUP", "early_release", "--early-release")
     @common_job_options
     @handle_errors
     def change_group(

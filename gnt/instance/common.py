@@ -155,17 +155,25 @@ def check_node_usable(node: Node) -> None:
         raise OpPrereqError(f"Can't use non-vm_capable node {node.name}", ECODE_STATE)
 
 
-async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed: int, reason: str) -> None:
-    """Ask the node (fresh data) whether `needed` MiB fit; raise insufficient_resources if not."""
+async def node_free_memory(lu: LogicalUnit, node: Node, hypervisor: str) -> int:
+    """MiB free for `hypervisor`'s guests on `node`, asked of the node (fresh data)."""
     services = lu.ctx.services
     result = (await services.live([node], proc.NODE_INFO, proc.NodeInfoArgs([hypervisor]), fresh=True))[node.name]
     info = result.get("Cannot get node information")
-    free = int(info["hv"][hypervisor]["memory_free"])
+    return int(info["hv"][hypervisor]["memory_free"])
+
+
+def not_enough_memory(node: Node, reason: str, needed: int, free: int) -> OpPrereqError:
+    return OpPrereqError(
+        f"Not enough memory on node {node.name} for {reason}: needed {needed} MiB, available {free} MiB", ECODE_NORES
+    )
+
+
+async def check_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, needed: int, reason: str) -> None:
+    """Ask the node (fresh data) whether `needed` MiB fit; raise insufficient_resources if not."""
+    free = await node_free_memory(lu, node, hypervisor)
     if needed > free:
-        raise OpPrereqError(
-            f"Not enough memory on node {node.name} for {reason}: needed {needed} MiB, available {free} MiB",
-            ECODE_NORES,
-        )
+        raise not_enough_memory(node, reason, needed, free)
 
 
 async def check_free_vg(lu: LogicalUnit, node: Node, vg: str, needed: int, reason: str) -> None:

@@ -160,10 +160,12 @@ class LUInstanceCreate(LogicalUnit):
             )
         check_hvparams(self.hypervisor, op.hvparams)
         self.chosen_snode: Any = None
+        self.node_group = cfg.group(op.group_name) if op.group_name else None
         self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
         self.nic_plans = netnics.plan(cfg, op.nics, self.pnode, op.conflicts_check)
         self.snode = self._secondary() if disktypes.kind(op.disk_template).needs_secondary else None
+        self._check_group()
         be = {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}
         self.memory = int(be["maxmem"])
         if self.adopting:
@@ -191,6 +193,16 @@ class LUInstanceCreate(LogicalUnit):
             if isinstance(outcome, BaseException):
                 raise outcome
 
+    def _check_group(self) -> None:
+        """With -g/--node-group the instance's nodes (given with -n or chosen) must be in that group."""
+        if self.node_group is None:
+            return
+        for node in self._nodes():
+            if node.group != self.node_group.uuid:
+                raise OpPrereqError(
+                    f"Node {node.name} is not in node group {self.node_group.name} (-g/--node-group)", ECODE_INVAL
+                )
+
     async def _check_os(self) -> None:
         """The OS, its variant and its parameters, on every node of the instance (Ganeti's CheckOSParams)."""
         if not self.op.os_type:
@@ -217,6 +229,7 @@ class LUInstanceCreate(LogicalUnit):
             self.disk_sizes,
             list(op.tags),
             op.nics,
+            group_name=self.node_group.name if self.node_group is not None else None,
         )
         self.info(
             f"Selected nodes for instance {op.instance_name} via iallocator"

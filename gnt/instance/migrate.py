@@ -98,7 +98,8 @@ class LUInstanceMigrate(MoveLU):
                 f"Instance {self.instance.name} is not running on {self.source.name}, cannot migrate; use failover",
                 ECODE_STATE,
             )
-        await self.move.check_target_memory("migrating")
+        await self.move.check_migration_memory(self.op.allow_runtime_changes)
+        await self.move.check_hypervisor_versions(self.op.ignore_hvversions)
 
     @property
     def live(self) -> bool:

@@ -20,8 +20,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gnt import constants, disktypes
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
-from gnt.instance.common import build_spec, check_free_memory, check_node_usable, instance_memory, spec_of
+from gnt.errors import ECODE_INVAL, ECODE_NORES, ECODE_STATE, GntError, OpCanceledError, OpExecError, OpPrereqError
+from gnt.instance.common import (
+    build_spec,
+    check_free_memory,
+    check_node_usable,
+    filled_beparams,
+    instance_memory,
+    node_free_memory,
+    not_enough_memory,
+    spec_of,
+)
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
 
@@ -63,6 +72,11 @@ def evacuation_opcode(inst: Instance, target: str) -> dict[str, Any]:
     return {"OP_ID": verb, "instance_name": inst.name, "target_node": target}
 
 
+def _major_minor(version: str) -> list[str]:
+    """The first two dot-separated parts of a version ("4.17.3-pre" -> ["4", "17"])."""
+    return version.split(".")[:2]
+
+
 def _mib(value: int) -> str:
     return f"{value / 1048576:.1f} MiB"
 
@@ -78,6 +92,10 @@ class InstanceMove:
         self.rpc = lu.rpc
         self._source_layout: dict[str, Any] | None = None
         self._source_seen = False
+        #: MiB the guest runs with on the source (its instance_info), when the node said
+        self.source_memory: int | None = None
+        #: MiB to balloon the guest down to before a live migration (check_migration_memory)
+        self.balloon_to: int | None = None
 
     # -- checks --------------------------------------------------------------------------------
     def check(self, kind: MoveKind) -> None:
@@ -100,12 +118,68 @@ class InstanceMove:
         memory = instance_memory(self.lu.cfg.cluster, inst)
         await check_free_memory(self.lu, self.target, inst.hypervisor, memory, f"{doing} instance {inst.name}")
 
+    async def check_migration_memory(self, allow_runtime_changes: bool) -> None:
+        """Ganeti's rule for a live migration (after `runtime_state` of the source): the target must
+        have room for the instance's minimum memory; when it has less free than the guest runs with
+        now, the guest is ballooned down to what is free before it moves (`migrate`), unless runtime
+        changes are not allowed (`--no-runtime-changes`): then it is refused here, nothing changed."""
+        inst, dst = self.instance, self.target
+        be = filled_beparams(self.lu.cfg.cluster, inst)
+        reason = f"migrating instance {inst.name}"
+        free = await node_free_memory(self.lu, dst, inst.hypervisor)
+        minimum = int(be["minmem"])
+        if minimum > free:
+            raise not_enough_memory(dst, reason, minimum, free)
+        current = int(self.source_memory if self.source_memory is not None else be["maxmem"])
+        if current <= free:
+            return
+        if not allow_runtime_changes:
+            raise OpPrereqError(
+                f"Memory ballooning not allowed and not enough free memory to fit instance {inst.name} on target"
+                f" node {dst.name} (have {free} MiB, need {current} MiB)",
+                ECODE_NORES,
+            )
+        if not disktypes.hypervisor(inst.hypervisor).balloons:
+            raise not_enough_memory(dst, f"{reason} (hypervisor {inst.hypervisor} cannot balloon)", current, free)
+        self.balloon_to = free
+
+    async def check_hypervisor_versions(self, ignore: bool) -> None:
+        """A live migration between hypervisor versions may fail or corrupt the guest: refuse one
+        across major.minor versions unless `ignore` (--ignore-hvversions); a patch-level difference
+        is reported and allowed. Hypervisors that report no version (kvm, fake) are not compared."""
+        inst = self.instance
+        if not disktypes.hypervisor(inst.hypervisor).reports_version:
+            return
+        nodes = [self.source, self.target]
+        answers = await self.lu.ctx.services.live(
+            nodes, proc.NODE_INFO, proc.NodeInfoArgs([inst.hypervisor]), fresh=True
+        )
+        versions = []
+        for node in nodes:
+            info = answers[node.name].get(f"Cannot get node information from {node.name}")
+            hv_info = info["hv"][inst.hypervisor]
+            versions.append(str(hv_info.get("version") or hv_info.get("xen_version") or ""))
+        src, dst = versions
+        if not src or not dst or src == dst:
+            return
+        self.lu.warning(f"Hypervisor version mismatch between source ({src}) and target ({dst}) node")
+        if ignore or _major_minor(src) == _major_minor(dst):
+            self.lu.feedback("  migrating anyway: " + ("--ignore-hvversions given" if ignore else "same major.minor"))
+            return
+        raise OpPrereqError(
+            f"Hypervisor version mismatch between source ({src}) and target ({dst}) node: a live migration"
+            " across versions may fail; use --ignore-hvversions to migrate anyway",
+            ECODE_STATE,
+        )
+
     async def runtime_state(self, node: Node) -> str | None:
         query = proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
         info = (await self.rpc.instance_info(self._at(node), query)).get("Cannot get instance information")
         if node.uuid == self.source.uuid:  # the instance is locked: its devices stay as they are now
             self._source_layout = (info or {}).get("extra", {}).get(DEVICE_LAYOUT)
             self._source_seen = True
+            memory = (info or {}).get("memory")
+            self.source_memory = int(memory) if isinstance(memory, int) and memory > 0 else None
         return info["state"] if info else None
 
     # -- shared steps --------------------------------------------------------------------------
@@ -183,6 +257,10 @@ class InstanceMove:
         inst, dst = self.instance, self.target
         feedback = self.lu.feedback
         feedback(f"Migrating instance {inst.name}")
+        if self.balloon_to is not None:
+            from gnt.instance.modify_runtime import balloon
+
+            await balloon(self.lu, inst, self.source, self.balloon_to)
         feedback("* checking disk consistency between source and target")
         if self.mirrored:
             from gnt.instance.drbd import check_in_sync, open_migration_window

@@ -221,8 +221,10 @@ async def nodes_for_new_instance(
     disk_sizes: list[int],
     tags: list[str],
     nics: list[dict[str, Any]] | None = None,
+    group_name: str | None = None,
 ) -> list[Node]:
-    """Primary (and secondary, for internally mirrored templates) for a new instance.
+    """Primary (and secondary, for internally mirrored templates) for a new instance, in node group
+    `group_name` only when given (`gnt-instance add -g`; the request's group_name, as Ganeti's).
 
     `nics` are the opcode's NICs: a NIC on a network (`network=NAME`, `ip=pool` too) may only land
     in a node group that network is connected to, so the request names each NIC's network as
@@ -243,6 +245,8 @@ async def nodes_for_new_instance(
         "required_nodes": 2 if template == "drbd" else 1,
         "hypervisor": lu.cfg.cluster.default_hypervisor,
     }
+    if group_name is not None:
+        request["group_name"] = group_name
     try:
         names = await run_iallocator(lu, allocator, request)
     except OpPrereqError as err:  # the allocator names networks by uuid (the protocol's); the admin by name

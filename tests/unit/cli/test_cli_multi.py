@@ -57,7 +57,7 @@ def test_info_runs_query_data_and_prints_ganetis_tree(monkeypatch: pytest.Monkey
     client = FakeClient()
     result = invoke(monkeypatch, client, {"web1": _info("web1", "up")}, "info", "web1")
     assert result.exit_code == 0, result.output
-    assert client.ops == [{"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": ["web1"], "static": False}]
+    assert client.ops == [{"OP_ID": "OP_INSTANCE_QUERY_DATA", "instances": ["web1"], "static": False, "priority": 0}]
     assert "State: configured to be up, actual state is up" in result.output
     assert "group: default (UUID g1)" in result.output
     assert "maxmem: 64" in result.output and "vcpus: default (1)" in result.output
