@@ -460,7 +460,7 @@ class OpInstanceSetParams(OpCode):
     conflicts_check: bool = _f(True, "Refuse a NIC address already taken in its network")
     disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
     remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
-    wait_for_sync: bool = _f(True, "Wait for the new mirror to sync when converting to drbd")
+    wait_for_sync: bool = _f(True, "Wait for a new drbd mirror to sync (converting to drbd, adding a drbd disk)")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
 
 

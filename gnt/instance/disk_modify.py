@@ -12,10 +12,13 @@ Without hotplug, add, remove, attach and detach need the instance stopped; a mod
 takes effect at the next start. A failed step puts back what the earlier ones did; a removed disk
 whose node cannot delete it is recorded for `gnt-cluster verify-disks` (gnt.cluster.pending).
 File disks move with attach and detach as in Ganeti: `DIR/INSTANCE/FILE` to `DIR/FILE` and back.
+A drbd disk is added on both nodes at once with a port and minors of its own, its initial sync
+followed unless `--no-wait-for-sync`; attach and detach stay refused on drbd.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gnt import constants, disktypes
 from gnt.cluster import pending
+from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, GntError, OpExecError, OpPrereqError, ParameterError
 from gnt.instance import blockdevs as bd
 from gnt.instance import hotplug
@@ -73,6 +77,16 @@ class Plan:
     attached: list[tuple[DetachedDisk, Disk]] = field(default_factory=list)
     #: disks taken out and kept: (the disk as it is now, the record the cluster will keep)
     detached: list[tuple[Disk, DetachedDisk]] = field(default_factory=list)
+    #: DRBD ports and minors held for the added drbd disks until the commit holds them (or the job fails)
+    reserved: list[Any] = field(default_factory=list)
+
+    def release(self, inst: Any) -> None:
+        """Give the drbd reservations back (idempotent: after the commit, and on any failure)."""
+        if self.reserved:
+            from gnt.instance import drbd
+
+            drbd.release(self.reserved, inst.primary_node, inst.secondary_nodes[0])
+            self.reserved = []
 
     @property
     def changes_cluster(self) -> bool:
@@ -308,8 +322,8 @@ async def check(lu: LogicalUnit, changes: list[DiskChange]) -> Plan:
     actions = {c.action for c in changes}
     if kind.locality is disktypes.Locality.NONE:
         raise OpPrereqError("Disk operations not supported for diskless instances", ECODE_INVAL)
-    if kind.locality is disktypes.Locality.MIRRORED and actions & {ADD, ATTACH, DETACH}:
-        what = " and ".join(sorted(actions & {ADD, ATTACH, DETACH}))
+    if kind.locality is disktypes.Locality.MIRRORED and actions & {ATTACH, DETACH}:
+        what = " and ".join(sorted(actions & {ATTACH, DETACH}))
         raise OpPrereqError(f"Disk {what} on {inst.disk_template} instances is not supported yet", ECODE_INVAL)
     if kind.must_adopt and ADD in actions:  # gnt never creates such a disk
         raise OpPrereqError(f"Disks cannot be added to {inst.disk_template} instances: they are adopted", ECODE_INVAL)
@@ -329,7 +343,13 @@ async def check(lu: LogicalUnit, changes: list[DiskChange]) -> Plan:
     walk.check_names()
     plan = walk.plan
     needed = sum(d.size for d in plan.added)
-    if plan.added and inst.disk_template in constants.LVM_DISK_TEMPLATES:
+    if plan.added and inst.disk_template == constants.DT_DRBD:
+        vg = lu.cfg.cluster.volume_group_name
+        needed += META_SIZE * len(plan.added)  # each side holds data and metadata
+        for node in bd.disk_nodes(lu, inst, inst.disk_template):
+            check_node_online(node, "secondary node" if node.uuid != inst.primary_node else "primary node")
+            await check_free_vg(lu, node, vg, needed, f"new disks of {inst.name} (data and metadata)")
+    elif plan.added and inst.disk_template in constants.LVM_DISK_TEMPLATES:
         vg = lu.cfg.cluster.volume_group_name
         await check_free_vg(lu, lu.cfg.nodes[inst.primary_node], vg, needed, f"new disks of {inst.name}")
     return plan
@@ -373,10 +393,16 @@ async def apply(lu: LogicalUnit, plan: Plan, undo: Undo, plug: bool = False) -> 
     old_specs = _specs(lu, inst, inst.disks)
     mine = Undo()
     try:
+        if plan.added and inst.disk_template == constants.DT_DRBD:
+            mine.push("drbd reservations", _released(plan, inst))
+            _link_drbd(lu, inst, plan)
+            new_specs = _specs(lu, inst, plan.disks)
         for disk in plan.added:
             await _create(lu, inst, new_specs[disk.uuid], mine)
-            if plug:
-                await hotplug.plug_disk(lu, inst, pnode, bd.one_for_node(lu, inst, new_specs[disk.uuid], pnode), mine)
+        if plan.added and inst.disk_template == constants.DT_DRBD:
+            await _settle_drbd(lu, inst, plan, up=plug)
+        for disk in plan.added if plug else ():
+            await hotplug.plug_disk(lu, inst, pnode, bd.one_for_node(lu, inst, new_specs[disk.uuid], pnode), mine)
         for disk, kept in plan.detached:
             spec = old_specs[disk.uuid]
             if plug:
@@ -401,12 +427,61 @@ async def apply(lu: LogicalUnit, plan: Plan, undo: Undo, plug: bool = False) -> 
     return plan.report
 
 
+def _released(plan: Plan, inst: Any) -> Callable[[], Any]:
+    async def release() -> None:
+        plan.release(inst)
+
+    return release
+
+
+def _link_drbd(lu: LogicalUnit, inst: Any, plan: Plan) -> None:
+    """Ports, minors, LV names and a secret for each added drbd disk, held until the commit."""
+    from gnt.instance import drbd
+
+    snode = inst.secondary_nodes[0]
+    plan.reserved = drbd.allocate(list(lu.cfg.instances.values()), inst.primary_node, snode, len(plan.added))
+    vg = lu.cfg.cluster.volume_group_name
+    for disk, alloc in zip(plan.added, plan.reserved, strict=True):
+        index = plan.disks.index(disk)
+        fields = drbd.disk_fields(vg, inst.primary_node, snode, disk.uuid, index, alloc)
+        disk.logical_id, disk.params = fields["logical_id"], fields["params"]
+
+
+async def _settle_drbd(lu: LogicalUnit, inst: Any, plan: Plan, up: bool) -> None:
+    """The new drbd disks' initial sync followed (Ganeti's WaitForSync after a disk add, unless
+    --no-wait-for-sync); on a stopped instance they go down again, as its other disks are."""
+    shadow = copy.copy(inst)
+    shadow.disks = plan.disks
+    indices = [plan.disks.index(d) for d in plan.added]
+    if getattr(lu.op, "wait_for_sync", True):
+        from gnt.instance.replace_disks import wait_for_mirror_sync
+
+        lu.feedback("* waiting for the new disks to sync")
+        await wait_for_mirror_sync(lu, shadow, indices)
+    if not up:
+        for problem in await bd.shutdown(lu, shadow, indices):
+            lu.warning(problem)
+
+
 async def _create(lu: LogicalUnit, inst: Any, spec: DiskSpec, undo: Undo) -> None:
-    for node in bd.disk_nodes(lu, inst, spec.dev_type):
+    """The new disk made on all its nodes at once, as at instance creation: a drbd disk's two
+    sides are independent until they connect. Each node's removal is queued for the undo whether
+    or not its create answered, since a node may have made part of the disk before failing."""
+    import asyncio
+
+    nodes = bd.disk_nodes(lu, inst, spec.dev_type)
+    node_specs = [bd.one_for_node(lu, inst, spec, node) for node in nodes]
+    for node in nodes:
         lu.feedback(f"* creating disk {spec.index} ({spec.size}M) on node {node.name}")
-        node_spec = bd.one_for_node(lu, inst, spec, node)
-        result = await lu.rpc.blockdev_create(lu.ctx.services.target(node), proc.BlockdevArgs(node_spec, inst.name))
+    results = await asyncio.gather(
+        *(
+            lu.rpc.blockdev_create(lu.ctx.services.target(node), proc.BlockdevArgs(node_spec, inst.name))
+            for node, node_spec in zip(nodes, node_specs, strict=True)
+        )
+    )
+    for node, node_spec in zip(nodes, node_specs, strict=True):
         undo.push(f"disk {spec.index} storage", lambda n=node, s=node_spec: pending.remove_disks(lu, n, [s], inst.name))
+    for node, result in zip(nodes, results, strict=True):
         if result.failed:
             raise OpExecError(f"Can't create new disk {spec.index} on node {node.name}: {result.error}")
 
@@ -431,8 +506,10 @@ def stage_cluster(cfg: ConfigManager, plan: Plan) -> Callable[[], None]:
 
 
 async def finish(lu: LogicalUnit, plan: Plan) -> None:
-    """After the commit: shut down and remove the storage of the disks taken out."""
+    """After the commit: drbd reservations given back (the config holds them now), the storage
+    of the disks taken out shut down and removed."""
     inst = lu.instance  # type: ignore[attr-defined]
+    plan.release(inst)
     for spec in plan.removed:
         for node in reversed(bd.disk_nodes(lu, inst, spec.dev_type)):
             node_spec = bd.one_for_node(lu, inst, spec, node)

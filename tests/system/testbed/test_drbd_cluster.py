@@ -221,3 +221,17 @@ def test_the_primary_host_dies_and_failover_ignoring_consistency_runs_it_on_the_
     ).stdout
     assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced
     assert md5(node1, f"/dev/drbd{minor}") == written
+
+    # a second disk for the stopped instance: made on both hosts, synced, down again like the first
+    cluster.gnt("gnt-instance shutdown inst3")
+    cluster.gnt("gnt-instance deactivate-disks inst3")
+    with timed("gnt-instance modify --disk add (drbd, 32M, waits for sync)"):
+        cluster.gnt("gnt-instance modify --disk add:size=32M inst3")
+    for host in (node1, node2):
+        assert [lv.rsplit(".", 1)[1] for lv in lvs(host)] == [
+            "disk0_data", "disk0_meta", "disk1_data", "disk1_meta"
+        ], lvs(host)  # fmt: skip
+        assert minors(host) == {}, host.name  # the instance is stopped: its disks are down
+    cluster.gnt("gnt-instance remove -f inst3")
+    for host in (node1, node2):
+        assert lvs(host) == [] and minors(host) == {}, host.name

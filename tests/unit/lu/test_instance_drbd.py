@@ -141,6 +141,82 @@ def test_each_disk_is_made_on_both_nodes_at_once(drbd: Harness) -> None:
     assert len(drbd.nodes["node1"].disks) == len(drbd.nodes["node2"].disks) == 2
 
 
+def concurrent_sides(drbd: Harness) -> dict[str, set[str]]:
+    """Each node's blockdev_create waits until the other node's create of the same disk has begun
+    (only a caller making both sides at once gets there; in turn, the guard fails the first)."""
+    started: dict[str, set[str]] = {}
+
+    def side(name: str) -> Any:
+        async def do_blockdev_create(args: Any) -> str:
+            begun = started.setdefault(args.disk.uuid, set())
+            begun.add(name)
+            for _ in range(1000):  # a bounded wait for the peer's call, not a timing
+                if len(begun) == 2:
+                    break
+                await asyncio.sleep(0)
+            else:
+                raise OpExecError(f"{name}: the other node's create of disk {args.disk.index} never began")
+            drbd.nodes[name].disks[args.disk.uuid] = args.disk
+            return "/dev/drbd"
+
+        return do_blockdev_create
+
+    for name in ("node1", "node2"):
+        drbd.nodes[name].do_blockdev_create = side(name)  # type: ignore[method-assign]
+    return started
+
+
+def add_disk(drbd: Harness) -> Any:
+    from gnt.instance.lifecycle import LUInstanceSetParams
+    from gnt.opcodes import OpInstanceSetParams
+
+    return drbd.run(OpInstanceSetParams(instance_name="inst1", disks=[["add", -1, {"size": 128}]]), LUInstanceSetParams)
+
+
+def test_a_disk_added_to_a_drbd_instance_is_made_on_both_nodes_at_once(drbd: Harness) -> None:
+    drbd.run(create(disks=[{"size": 64}], start=False), LUInstanceCreate)
+    started = concurrent_sides(drbd)
+    add_disk(drbd)
+    assert list(started.values()) == [{"node1", "node2"}]
+    inst = drbd.cfg.instance("inst1")
+    assert len(inst.disks) == 2
+    assert len(drbd.nodes["node1"].disks) == len(drbd.nodes["node2"].disks) == 2
+    first, added = (logical(d) for d in inst.disks)
+    assert added.port != first.port and (added.primary_minor, added.secondary_minor) == (1, 1)
+    assert inst.disks[1].params["secret"] and inst.disks[1].params["secret"] != inst.disks[0].params["secret"]
+    assert not create_module.drbd._reserved_ports  # the config holds them now
+    shut = [c[1].disk.uuid for c in drbd.nodes["node1"].calls if c[0] == "blockdev_shutdown"]
+    assert shut == [inst.disks[1].uuid]  # the instance is stopped: the new disk goes down again
+
+
+def test_a_disk_add_that_does_not_fit_the_secondarys_volume_group_is_refused_before_anything(drbd: Harness) -> None:
+    drbd.run(create(disks=[{"size": 64}], start=False), LUInstanceCreate)
+    free = vg_free(drbd.nodes["node2"])
+    with_vg(drbd.nodes["node1"], size=8192, free=8000)  # the primary has room: the secondary's check refuses
+    from gnt.instance.lifecycle import LUInstanceSetParams
+    from gnt.opcodes import OpInstanceSetParams
+
+    op = OpInstanceSetParams(instance_name="inst1", disks=[["add", -1, {"size": free - 64}]])  # no room for meta
+    with pytest.raises(OpPrereqError, match="target node node2 vg xenvg") as err:
+        drbd.run(op, LUInstanceSetParams)
+    assert err.value.code == ECODE_NORES
+    assert len(drbd.cfg.instance("inst1").disks) == 1
+    assert not [c for n in drbd.nodes.values() for c in n.calls if c[0] == "blockdev_create" and c[1].disk.index == 1]
+
+
+@pytest.mark.parametrize("failing", ["node1", "node2"])
+def test_a_disk_add_failing_on_one_node_leaves_it_on_neither(drbd: Harness, failing: str) -> None:
+    drbd.run(create(disks=[{"size": 64}], start=False), LUInstanceCreate)
+    before = {name: set(drbd.nodes[name].disks) for name in ("node1", "node2")}
+    drbd.nodes[failing].fail["blockdev_create"] = OpExecError("lvcreate failed: insufficient free space")
+    with pytest.raises(OpExecError, match=f"Can't create new disk 1 on node {failing}"):
+        add_disk(drbd)
+    assert len(drbd.cfg.instance("inst1").disks) == 1
+    for name in ("node1", "node2"):
+        assert set(drbd.nodes[name].disks) == before[name], name  # the other node's side was removed too
+    assert not create_module.drbd._reserved_ports and not any(create_module.drbd._reserved_minors.values())
+
+
 @pytest.mark.parametrize(("nth", "failing"), [(1, "node2"), (2, "node2"), (1, "node1"), (2, "node1")])
 def test_a_node_failing_halfway_leaves_nothing_on_either_node(drbd: Harness, nth: int, failing: str) -> None:
     node = drbd.nodes[failing]
