@@ -115,7 +115,7 @@ class OpClusterVerify(OpCode):
 @dataclass(kw_only=True)
 class OpClusterVerifyDisks(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_VERIFY_DISKS"
-    group_name: str | None = _f(None, "Accepted for Ganeti compatibility; the whole cluster is checked")
+    group_name: str | None = _f(None, "Check only the instances with a node in this node group")
 
 
 @dataclass(kw_only=True)

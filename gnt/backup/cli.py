@@ -162,6 +162,7 @@ def export(
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the node")
 @click.option("-t", "--disk-template", default=None, help="Disk template (default: the export's)")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (default: the export's disks)")
+@click.option("-s", "--os-size", default=None, help="Import into one disk 0 of this size instead of the export's disks")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @os_parameter_options("checked by the OS now")
@@ -169,6 +170,8 @@ def export(
 @click.option("--no-nics", is_flag=True, help="Import without network interfaces")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
+@click.option("--no-conflicts-check", is_flag=True, help="Do not check the NICs' IPs against their networks' pools")
+@click.option("--ignore-ipolicy", is_flag=True, help="Import even if the instance breaks the instance policy")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
 @click.option("--compress", type=click.Choice(COMPRESSIONS), default="none", help="Transport compression")
 @click.option("--tags", default=None, help="Comma-separated tags (default: the export's)")
@@ -182,7 +185,13 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
       gnt-backup import -n node1 --src-node node2 --no-name-check --no-ip-check inst1
     """
     from gnt.instance.cli import parse_beparams, parse_disks, parse_nics
+    from gnt.units import parse_size
 
+    disks = parse_disks(o["disks"])
+    if o["os_size"]:
+        if disks:
+            raise ParameterError("-s and --disk cannot be combined")
+        disks = [{"size": parse_size(o["os_size"], "os-size")}]
     hypervisor, hvparams = None, {}
     if o["hvparams"]:
         hypervisor, hvparams = parse_ident_keyval(o["hvparams"], "-H")
@@ -197,7 +206,7 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         src_path=o["src_dir"],
         compress=o["compress"],
         disk_template=o["disk_template"],
-        disks=parse_disks(o["disks"]),
+        disks=disks,
         nics=nics,
         pnode=o["pnode"],
         iallocator=o["iallocator"],
@@ -210,6 +219,8 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         start=False,
         name_check=not o["no_name_check"],
         ip_check=not o["no_ip_check"],
+        conflicts_check=not o["no_conflicts_check"],
+        ignore_ipolicy=o["ignore_ipolicy"],
         wait_for_sync=not o["no_wait_for_sync"],
         tags=[t for t in (o["tags"] or "").split(",") if t],
     )

@@ -64,7 +64,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "group_name": ("str", None, "Verify only the nodes and instances of this node group"),
     },
     "OP_CLUSTER_VERIFY_DISKS": {
-        "group_name": ("str", None, "Accepted for Ganeti compatibility; the whole cluster is checked"),
+        "group_name": ("str", None, "Check only the instances with a node in this node group"),
     },
     "OP_GROUP_ADD": {
         "group_name": ("str", None, "Name of the new node group"),

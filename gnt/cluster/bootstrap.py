@@ -90,6 +90,17 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.diskparams(opts.get("diskparams") or {})
     except ValueError as err:
         raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
+    ndparams = dict(opts.get("ndparams") or {})
+    from gnt.oob.protocol import ndparams_check
+
+    try:
+        ndparams_check(ndparams)
+    except ValueError as err:
+        raise OpPrereqError(f"Invalid --node-parameters: {err}", ECODE_INVAL) from None
+    if opts.get("default_iallocator"):
+        from gnt.instance.placement import check_allocator
+
+        check_allocator(opts["default_iallocator"])  # a bad default would fail every later placement
     policy = _init_ipolicy(opts.get("ipolicy"))
     from gnt.cluster.master_ip_config import plan_at_init
 
@@ -134,7 +145,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         nicparams={"default": opts.get("nicparams", {})},
         ipolicy=policy,
         candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
+        ndparams=ndparams,
     )
+    if opts.get("default_iallocator"):
+        cluster.default_iallocator = opts["default_iallocator"]
     for hv in hypervisors:
         cluster.hvparams.setdefault(hv, {})
     started_noded = False

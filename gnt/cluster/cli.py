@@ -11,6 +11,7 @@ import click
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__
 from gnt.cli.common import (
     CONTEXT,
+    AliasedGroup,
     client,
     common_job_options,
     convert_value,
@@ -30,7 +31,7 @@ from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AliasedGroup, aliases={"masterfailover": "master-failover", "show": "info"}, context_settings=CONTEXT)
 def main() -> None:
     """Cluster administration.
 
@@ -68,6 +69,10 @@ def _beparams(text: str | None) -> dict[str, Any]:
     return {k: convert_value(v) for k, v in params.items()}
 
 
+def _ndparams(text: str | None) -> dict[str, Any]:
+    return {k: convert_value(v) for k, v in parse_keyval(text or "", "--node-parameters").items()}
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--enabled-hypervisors", default="fake", help="Comma-separated hypervisors (first is default)")
@@ -84,8 +89,10 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
 @click.option("--use-external-mip-script", is_flag=True, help="Run /etc/gnt/master-ip-setup instead of ip(8)")
 @click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
-@click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("-m", "--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
+@click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
+@click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @ipolicy_options(split=True)
 @handle_errors
 def init(name: str, **opts: Any) -> None:
@@ -114,6 +121,8 @@ def init(name: str, **opts: Any) -> None:
         "secondary_ip": opts["secondary_ip"],
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
+        "default_iallocator": opts["default_iallocator"],
+        "ndparams": _ndparams(opts["ndparams"]),
         "ipolicy": ipolicy_from_opts(opts),
     }
     init_cluster(name, settings)
@@ -280,9 +289,10 @@ def show_ispecs_cmd() -> None:
 
 
 @main.command("verify-disks", context_settings=CONTEXT)
+@click.option("-g", "--node-group", default=None, help="Check only the instances with a node in this group")
 @common_job_options
 @handle_errors
-def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
+def verify_disks(node_group: str | None, submit: bool, dry_run: bool, priority: str) -> None:
     """Remove disks that failed operations left behind, report missing plain volumes and activate
     again the ones that should be up.
 
@@ -290,7 +300,8 @@ def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
     Example:
       gnt-cluster verify-disks
     """
-    result = run_ops(client(), [{"OP_ID": "OP_CLUSTER_VERIFY_DISKS", **job_fields(dry_run, priority)}], submit)
+    op = {"OP_ID": "OP_CLUSTER_VERIFY_DISKS", "group_name": node_group, **job_fields(dry_run, priority)}
+    result = run_ops(client(), [op], submit)
     if result and isinstance(result[0], dict) and (result[0].get("pending") or result[0].get("missing")):
         sys.exit(1)
 
@@ -318,7 +329,8 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
 @click.option("--max-running-jobs", type=int, default=None, help="Jobs that may run at once")
-@click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("-m", "--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--master-netdev", default=None, help="Interface of the master IP")
 @click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
 @click.option("--use-external-mip-script", type=click.Choice(["yes", "no"]), default=None, help="Run the MIP script")
@@ -352,6 +364,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
     if opts["diskparams"]:
         op["diskparams"] = _diskparams(opts["diskparams"])
+    if opts["ndparams"]:
+        op["ndparams"] = _ndparams(opts["ndparams"])
     ipolicy = ipolicy_from_opts(opts)
     if ipolicy is not None:
         op["ipolicy"] = ipolicy
@@ -379,7 +393,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--yes-do-it", is_flag=True, help="Confirm that you really want to destroy the cluster")
+@click.option("--yes-do-it", "--ya-rly", is_flag=True, help="Confirm that you really want to destroy the cluster")
 @handle_errors
 def destroy(yes_do_it: bool) -> None:
     """Destroy the cluster (only when the master is its last node and no instances are left).
