@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from gnt import constants, daemon_util, durable, netutil, paths
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError, ParameterError
 
 #: how long a started gnt-masterd may take to answer; one that exits fails at once, so this only
 #: bounds a hung start. Imports alone take 5-15 s on a slow host (Debian 12 hosts under QEMU/TCG), and a
@@ -96,11 +96,14 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
     try:
         ndparams_check(ndparams)
     except ValueError as err:
-        raise OpPrereqError(f"Invalid --node-parameters: {err}", ECODE_INVAL) from None
+        raise ParameterError(f"Invalid --node-parameters: {err}") from None
     if opts.get("default_iallocator"):
         from gnt.instance.placement import check_allocator
 
-        check_allocator(opts["default_iallocator"])  # a bad default would fail every later placement
+        try:
+            check_allocator(opts["default_iallocator"])  # a bad default would fail every later placement
+        except OpPrereqError as err:
+            raise ParameterError(err.message) from None
     policy = _init_ipolicy(opts.get("ipolicy"))
     from gnt.cluster.master_ip_config import plan_at_init
 
