@@ -237,6 +237,7 @@ class OpNodeMigrate(OpCode):
     target_node: str | None = _f(None, "Target node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing target nodes")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+    allow_runtime_changes: bool = _f(True, "Passed to each instance's migration (OP_INSTANCE_MIGRATE)")
 
 
 @dataclass(kw_only=True)

@@ -104,6 +104,16 @@ def main() -> None:
 @click.option(
     "--transport-compression", "compress", type=click.Choice(COMPRESSIONS), default="none", help="Compression"
 )
+@click.option(
+    "--long-sleep",
+    is_flag=True,
+    help="Allow the instance to stay down for the whole copy (gnt cannot snapshot, so it always does)",
+)
+@click.option("--zero-free-space", is_flag=True, help="Zero the disks' free space first (refused: gnt cannot)")
+@click.option("--zeroing-timeout-fixed", type=click.IntRange(0, 86400), default=None, help="Seconds for zeroing")
+@click.option(
+    "--zeroing-timeout-per-mib", type=click.FloatRange(0, 3600), default=None, help="Extra zeroing seconds per MiB"
+)
 @common_job_options
 @handle_errors
 def export(
@@ -115,6 +125,10 @@ def export(
     remove_instance: bool,
     ignore_remove_failures: bool,
     compress: str,
+    long_sleep: bool,
+    zero_free_space: bool,
+    zeroing_timeout_fixed: int | None,
+    zeroing_timeout_per_mib: float | None,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -127,6 +141,8 @@ def export(
     """
     if remove_instance and noshutdown:
         raise ParameterError("Can not remove instance without shutting it down before")
+    if (zeroing_timeout_fixed is not None or zeroing_timeout_per_mib is not None) and not zero_free_space:
+        raise ParameterError("--zeroing-timeout-fixed and --zeroing-timeout-per-mib need --zero-free-space")
     if remove_instance:
         confirm(f"Instance {name} will be removed after the export. Continue?", force)
     op = _op(
@@ -141,6 +157,10 @@ def export(
         ignore_remove_failures=ignore_remove_failures,
         compress=compress,
         mode="local",
+        long_sleep=long_sleep,
+        zero_free_space=zero_free_space,
+        zeroing_timeout_fixed=zeroing_timeout_fixed,
+        zeroing_timeout_per_mib=zeroing_timeout_per_mib,
     )
     result = run_ops(client(), [op], submit)
     if isinstance(result, list) and result and isinstance(result[0], list) and len(result[0]) == 2:

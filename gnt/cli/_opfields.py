@@ -17,7 +17,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "ignore_remove_failures": ("bool", False, "Go on if removing the instance fails"),
         "mode": ("str", "local", "Export mode (local; remote is not supported)"),
         "compress": ("str", "none", "Transport compression of the disk data (none, gzip)"),
-        "long_sleep": ("bool", False, "Unused (no zeroing here); kept for Ganeti compatibility"),
+        "long_sleep": ("bool", False, "Allow a long shutdown for the copy: gnt cannot snapshot, so it always does"),
         "zero_free_space": ("bool", False, "Not supported: zeroing needs a helper instance"),
         "zeroing_timeout_fixed": ("int", None, "Unused (no zeroing); kept for Ganeti compatibility"),
         "destination_x509_ca": ("str", None, "Remote mode only (not supported)"),
@@ -300,6 +300,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "target_node": ("str", None, "Target node (mirrored templates)"),
         "iallocator": ("str", None, "Allocator choosing target nodes"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
+        "allow_runtime_changes": ("bool", True, "Passed to each instance's migration (OP_INSTANCE_MIGRATE)"),
     },
     "OP_NODE_MODIFY_STORAGE": {
         "node_name": ("str", None, "Node holding the storage unit"),

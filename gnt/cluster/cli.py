@@ -93,6 +93,13 @@ def _ndparams(text: str | None) -> dict[str, Any]:
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
 @click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
+@click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
+@click.option(
+    "--no-ssh-init",
+    is_flag=True,
+    expose_value=False,
+    help="Make no SSH key now (gnt makes the cluster's key at the first gnt-node add)",
+)
 @ipolicy_options(split=True)
 @handle_errors
 def init(name: str, **opts: Any) -> None:
@@ -170,13 +177,15 @@ def _params_block(title: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @main.command(context_settings=CONTEXT)
+@click.option("--roman", is_flag=True, help="Show whole numbers in Roman numerals (as Ganeti can)")
 @handle_errors
-def info() -> None:
+def info(roman: bool) -> None:
     """Show the cluster's configuration.
 
     \b
     Example:
       gnt-cluster info
+      gnt-cluster info --roman
     """
     import time
 
@@ -217,6 +226,10 @@ def info() -> None:
         "Default nic parameters": {"default": dict(sorted(data["nicparams"]["default"].items()))},
         "Instance policy - limits for instances": data["ipolicy"],
     }
+    if roman:
+        from gnt.cli.roman import romanize
+
+        tree = romanize(tree)
     print_tree(tree)
 
 
@@ -410,6 +423,12 @@ def destroy(yes_do_it: bool) -> None:
 @main.command("master-failover", context_settings=CONTEXT)
 @click.option("--no-voting", is_flag=True, help="Skip the vote among nodes (old master known to be dead)")
 @click.option("--yes-do-it", is_flag=True, help="Do not ask for confirmation of --no-voting (scripts)")
+@click.option(
+    "--ignore-offline-nodes",
+    is_flag=True,
+    expose_value=False,
+    help="Leave offline nodes out of the vote and the config push (gnt always does)",
+)
 @handle_errors
 def master_failover(no_voting: bool, yes_do_it: bool) -> None:
     """Make this node (a master candidate) the master.

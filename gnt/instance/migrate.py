@@ -179,6 +179,7 @@ class LUNodeMigrate(LogicalUnit):
                     "target_node": self.op.target_node,
                     "iallocator": self.op.iallocator,
                     "ignore_ipolicy": self.op.ignore_ipolicy,
+                    "allow_runtime_changes": self.op.allow_runtime_changes,
                 }
             ]
             for name in self.instances

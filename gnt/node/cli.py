@@ -589,6 +589,11 @@ def failover(
 @click.option("-n", "--target-node", default=None, help="Target node")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing targets")
 @click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy of the targets")
+@click.option(
+    "--no-runtime-changes",
+    is_flag=True,
+    help="Never change an instance's runtime memory to fit the target (gnt's migrations never do)",
+)
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
 @common_job_options
 @handle_errors
@@ -599,6 +604,7 @@ def migrate(
     target_node: str | None,
     iallocator: str | None,
     ignore_ipolicy: bool,
+    no_runtime_changes: bool,
     force: bool,
     submit: bool,
     dry_run: bool,
@@ -619,6 +625,7 @@ def migrate(
         "target_node": target_node,
         "iallocator": iallocator,
         "ignore_ipolicy": ignore_ipolicy,
+        "allow_runtime_changes": not no_runtime_changes,
         **job_fields(dry_run, priority),
     }
     _run_and_follow(op, submit)

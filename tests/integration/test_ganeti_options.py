@@ -1,6 +1,6 @@
 """Ganeti options from the command tables on a real virtual cluster: `gnt-cluster init -I -m
 --node-parameters`, `modify -m --node-parameters`, `verify-disks -g`, `gnt-node add
---node-parameters`, `power --print-jobid` and Ganeti's aliases (`gnt-cluster show`)."""
+--node-parameters`, `power --print-jobid`, `info --roman` and Ganeti's aliases (`gnt-cluster show`)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def test_init_modify_and_node_add_options_reach_the_config(tmp_path: Path) -> No
         info = vc.ok("gnt-cluster", "show")  # Ganeti's alias of info
         assert "mac prefix: aa:00:01" in info and "spindle_count: 2" in info
         assert "default instance allocator: hail" in info
+
+        roman = vc.ok("gnt-cluster", "info", "--roman")
+        assert "candidate pool size: X" in roman and "spindle_count: II" in roman
 
         vc.ok("gnt-cluster", "modify", "-m", "aa:00:02", "--node-parameters", "spindle_count=3")
         info = vc.ok("gnt-cluster", "info")

@@ -285,3 +285,66 @@ def test_backup_import_checks_and_os_size(recorder: CheckingClient) -> None:
 def test_backup_import_refuses_bad_os_size(recorder: CheckingClient, args: list[str], needle: str) -> None:
     refused(run(backup_main, "import", "-n", "node1", *args, "inst1"), needle)
     assert recorder.submitted == []
+
+
+def test_backup_export_long_sleep_reaches_the_opcode(recorder: CheckingClient) -> None:
+    recorder.results = [[True, [True]]]
+    assert run(backup_main, "export", "-n", "node2", "--long-sleep", "inst1").exit_code == 0
+    assert only_op(recorder)["long_sleep"] is True
+
+
+def test_backup_export_zeroing_is_refused_in_one_line(recorder: CheckingClient) -> None:
+    refused(run(backup_main, "export", "-n", "node2", "--zero-free-space", "inst1"), "zeroing free space")
+    args = ["export", "-n", "node2", "--zeroing-timeout-fixed", "10", "inst1"]
+    refused(run(backup_main, *args), "need --zero-free-space")
+    assert recorder.submitted == []
+    assert run(backup_main, "export", "-n", "node2", "--zeroing-timeout-per-mib", "-1", "inst1").exit_code == 2
+
+
+def test_node_migrate_no_runtime_changes(recorder: CheckingClient) -> None:
+    recorder.results = [{"jobs": []}]
+    assert run(node_main, "migrate", "-f", "--no-runtime-changes", "node2").exit_code == 0
+    assert only_op(recorder)["allow_runtime_changes"] is False
+    recorder.submitted.clear()
+    run(node_main, "migrate", "-f", "node2")
+    assert only_op(recorder)["allow_runtime_changes"] is True
+
+
+def test_master_failover_takes_ignore_offline_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnt.cluster import bootstrap
+
+    calls: list[bool] = []
+    monkeypatch.setattr(bootstrap, "master_failover", lambda no_voting: calls.append(no_voting) or "node1")
+    result = run(cluster_main, "master-failover", "--ignore-offline-nodes")
+    assert result.exit_code == 0 and "Master role moved from node1" in result.output
+    assert calls == [False]
+
+
+def test_cluster_init_takes_the_flags_gnt_always_honours(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnt.cluster import bootstrap
+
+    settings: list[dict[str, Any]] = []
+    monkeypatch.setattr(bootstrap, "init_cluster", lambda name, opts: settings.append(opts))
+    monkeypatch.setattr("gnt.cluster.cli.run_ops", lambda *a, **k: None)
+    assert run(cluster_main, "init", "--no-etc-hosts", "--no-ssh-init", "cluster1").exit_code == 0
+    assert len(settings) == 1
+
+
+def test_roman_numerals() -> None:
+    from gnt.cli.roman import romanize, to_roman
+
+    assert [to_roman(n) for n in (1, 4, 9, 14, 40, 90, 400, 1994, 3999)] == [
+        "I",
+        "IV",
+        "IX",
+        "XIV",
+        "XL",
+        "XC",
+        "CD",
+        "MCMXCIV",
+        "MMMCMXCIX",
+    ]
+    tree = {"a": 10, "b": [0, -3, 4000, True, "7"], "c": {"d": 2.5, "e": 3}}
+    assert romanize(tree) == {"a": "X", "b": [0, -3, 4000, True, "7"], "c": {"d": 2.5, "e": "III"}}
+    with pytest.raises(ValueError, match="no Roman numeral"):
+        to_roman(0)

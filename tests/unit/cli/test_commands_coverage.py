@@ -39,7 +39,6 @@ _NO_UID_POOL = "gnt's kvm backend has no user-id pool (security_model=pool): eve
 _NO_ETC_HOSTS = "gnt never edits /etc/hosts: names come from the resolver the admin configures"
 _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable or time"
 _GROUP_DISKPARAMS = "disk parameters are cluster-wide in gnt (gnt-cluster modify -D); groups hold none"
-_NO_ZEROING = "exports copy disks as they are: zeroing free space needs a helper VM (zeroing image) gnt lacks"
 _NO_FILE_STORAGE_DIR = "file disks live under the cluster's file storage directory (the opcode refuses another)"
 _NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
 _NO_USER_DOWN = "gnt's backends do not tell a guest's own shutdown from a crash (no USER_down)"
@@ -48,10 +47,7 @@ _INST11 = "TODO(inst11)"
 #: what gnt leaves out of Ganeti's tables, and why (one line each)
 GAPS: dict[str, str] = {
     # gnt-cluster
-    "gnt-cluster info --roman": "Ganeti's joke option (numbers in Roman numerals); gnt prints Arabic numbers",
-    "gnt-cluster init --no-etc-hosts": _NO_ETC_HOSTS,
     "gnt-cluster modify --modify-etc-hosts": _NO_ETC_HOSTS,
-    "gnt-cluster init --no-ssh-init": "init makes no SSH key to skip: the cluster key is made at the first node add",
     "gnt-cluster init --ssh-key-type": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-type` picks one",
     "gnt-cluster init --ssh-key-bits": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-bits` sizes one",
     "gnt-cluster init --maintain-node-health": _NO_HEALTH_PASS,
@@ -79,10 +75,9 @@ GAPS: dict[str, str] = {
     "gnt-cluster modify --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
     "gnt-cluster init --user-shutdown": _NO_USER_DOWN,
     "gnt-cluster modify --user-shutdown": _NO_USER_DOWN,
-    "gnt-cluster master-failover --ignore-offline-nodes": "gnt's failover never contacts offline nodes (always so)",
     "gnt-cluster modify --force": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify -f": "gnt's cluster modify asks no question, so there is no answer to force",
-    "gnt-cluster modify --max-tracked-jobs": "jobs are asyncio tasks in the master, not tracked processes: no limit",
+    "gnt-cluster modify --max-tracked-jobs": "gnt tracks jobs in the master's memory, no inotify watches to cap",
     "gnt-cluster modify --enabled-data-collectors": _NO_MOND,
     "gnt-cluster modify --data-collector-interval": _NO_MOND,
     "gnt-cluster renew-crypto --spice-certificate": "gnt has no SPICE consoles",
@@ -98,7 +93,6 @@ GAPS: dict[str, str] = {
     "gnt-node modify --hypervisor-state": _NO_STATE_OVERRIDES,
     "gnt-node modify --disk-state": _NO_STATE_OVERRIDES,
     "gnt-node evacuate --ignore-soft-errors": "gnt's allocator has no soft errors: a plan either fits or fails",
-    "gnt-node migrate --no-runtime-changes": "gnt's migration never resizes runtime memory to fit the target anyway",
     # gnt-debug
     "gnt-debug delay --interruptible": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     "gnt-debug delay -i": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
@@ -112,10 +106,6 @@ GAPS: dict[str, str] = {
     "gnt-group modify --hypervisor-state": _NO_STATE_OVERRIDES,
     "gnt-group modify --disk-state": _NO_STATE_OVERRIDES,
     # gnt-backup
-    "gnt-backup export --zero-free-space": _NO_ZEROING,
-    "gnt-backup export --zeroing-timeout-fixed": _NO_ZEROING,
-    "gnt-backup export --zeroing-timeout-per-mib": _NO_ZEROING,
-    "gnt-backup export --long-sleep": "only zeroing keeps an instance down long; gnt exports without it",
     "gnt-backup import --file-storage-dir": _NO_FILE_STORAGE_DIR,
     "gnt-backup import --file-driver": "gnt attaches file disks one way (its backend's own); there is no driver choice",
     "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
