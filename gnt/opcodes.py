@@ -330,7 +330,7 @@ class OpInstanceCreate(OpCode):
     )
     file_driver: str | None = _f(None, "File driver (loop)")
     force_variant: bool = _f(False, "Allow an unknown OS variant")
-    identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
+    identify_defaults: bool = _f(False, "Import: parameters equal to the cluster's defaults follow the defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
     tags: list[str] = _f([], "Tags", ck.tag_list)

@@ -192,6 +192,9 @@ def export(
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
 @click.option("--no-conflicts-check", is_flag=True, help="Do not check the NICs' IPs against their networks' pools")
 @click.option("--ignore-ipolicy", is_flag=True, help="Import even if the instance breaks the instance policy")
+@click.option(
+    "--identify-defaults", is_flag=True, help="Parameters equal to this cluster's defaults follow the defaults"
+)
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
 @click.option("--compress", type=click.Choice(COMPRESSIONS), default="none", help="Transport compression")
 @click.option("--tags", default=None, help="Comma-separated tags (default: the export's)")
@@ -241,6 +244,7 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         ip_check=not o["no_ip_check"],
         conflicts_check=not o["no_conflicts_check"],
         ignore_ipolicy=o["ignore_ipolicy"],
+        identify_defaults=o["identify_defaults"],
         wait_for_sync=not o["no_wait_for_sync"],
         tags=[t for t in (o["tags"] or "").split(",") if t],
     )

@@ -123,7 +123,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "wait_for_sync": ("bool", True, "Wait for disks to sync"),
         "file_storage_dir": ("str", None, "Not supported: file disks go under the cluster's file storage directory"),
         "file_driver": ("str", None, "File driver (loop)"),
-        "identify_defaults": ("bool", False, "Store parameters equal to defaults as defaults"),
+        "identify_defaults": ("bool", False, "Import: parameters equal to the cluster's defaults follow the defaults"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
         "opportunistic_locking": ("bool", False, "Lock only free nodes when allocating"),
     },

@@ -265,14 +265,16 @@ def test_group_assign_nodes_short_force(recorder: CheckingClient) -> None:
 
 
 def test_backup_import_checks_and_os_size(recorder: CheckingClient) -> None:
-    args = ["import", "-n", "node1", "--no-conflicts-check", "--ignore-ipolicy", "-s", "2G", "inst1"]
-    assert run(backup_main, *args).exit_code == 0
+    args = ["import", "-n", "node1", "--no-conflicts-check", "--ignore-ipolicy", "--identify-defaults", "-s", "2G"]
+    assert run(backup_main, *args, "inst1").exit_code == 0
     op = only_op(recorder)
     assert op["conflicts_check"] is False and op["ignore_ipolicy"] is True and op["disks"] == [{"size": 2048}]
+    assert op["identify_defaults"] is True
     recorder.submitted.clear()
     run(backup_main, "import", "-n", "node1", "inst1")
     op = only_op(recorder)
     assert op["conflicts_check"] is True and op["ignore_ipolicy"] is False and op["disks"] == []
+    assert op["identify_defaults"] is False
 
 
 @pytest.mark.parametrize(

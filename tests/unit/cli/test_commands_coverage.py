@@ -111,7 +111,6 @@ GAPS: dict[str, str] = {
     "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import -g": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import --opportunistic-locking": "gnt's allocator locks the nodes it needs; no lock-what-is-free mode",
-    "gnt-backup import --identify-defaults": "gnt keeps the export's parameters as given, none folded into defaults",
     "gnt-backup import --helper-startup-timeout": _HELPER_VM,
     "gnt-backup import --helper-shutdown-timeout": _HELPER_VM,
     # gnt-instance: owned by the instance work (issue 11); keep these rows last so that merge is easy
