@@ -125,7 +125,7 @@ class OpClusterVerify(OpCode):
 @dataclass(kw_only=True)
 class OpClusterVerifyDisks(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_VERIFY_DISKS"
-    group_name: str | None = _f(None, "Accepted for Ganeti compatibility; the whole cluster is checked")
+    group_name: str | None = _f(None, "Check only the instances with a node in this node group")
 
 
 @dataclass(kw_only=True)
@@ -247,6 +247,7 @@ class OpNodeMigrate(OpCode):
     target_node: str | None = _f(None, "Target node (mirrored templates)", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing target nodes")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+    allow_runtime_changes: bool = _f(True, "Passed to each instance's migration (OP_INSTANCE_MIGRATE)")
 
 
 @dataclass(kw_only=True)
@@ -341,7 +342,7 @@ class OpInstanceCreate(OpCode):
     file_driver: str | None = _f(
         None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)", _optional(ck.one_of(("loop",)))
     )
-    identify_defaults: bool = _f(False, "Store parameters equal to defaults as defaults")
+    identify_defaults: bool = _f(False, "Import: parameters equal to the cluster's defaults follow the defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
     tags: list[str] = _f([], "Tags", ck.tag_list)

@@ -104,6 +104,16 @@ def main() -> None:
 @click.option(
     "--transport-compression", "compress", type=click.Choice(COMPRESSIONS), default="none", help="Compression"
 )
+@click.option(
+    "--long-sleep",
+    is_flag=True,
+    help="Allow the instance to stay down for the whole copy (gnt cannot snapshot, so it always does)",
+)
+@click.option("--zero-free-space", is_flag=True, help="Zero the disks' free space first (refused: gnt cannot)")
+@click.option("--zeroing-timeout-fixed", type=click.IntRange(0, 86400), default=None, help="Seconds for zeroing")
+@click.option(
+    "--zeroing-timeout-per-mib", type=click.FloatRange(0, 3600), default=None, help="Extra zeroing seconds per MiB"
+)
 @common_job_options
 @handle_errors
 def export(
@@ -115,6 +125,10 @@ def export(
     remove_instance: bool,
     ignore_remove_failures: bool,
     compress: str,
+    long_sleep: bool,
+    zero_free_space: bool,
+    zeroing_timeout_fixed: int | None,
+    zeroing_timeout_per_mib: float | None,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -127,6 +141,8 @@ def export(
     """
     if remove_instance and noshutdown:
         raise ParameterError("Can not remove instance without shutting it down before")
+    if (zeroing_timeout_fixed is not None or zeroing_timeout_per_mib is not None) and not zero_free_space:
+        raise ParameterError("--zeroing-timeout-fixed and --zeroing-timeout-per-mib need --zero-free-space")
     if remove_instance:
         confirm(f"Instance {name} will be removed after the export. Continue?", force)
     op = _op(
@@ -141,6 +157,10 @@ def export(
         ignore_remove_failures=ignore_remove_failures,
         compress=compress,
         mode="local",
+        long_sleep=long_sleep,
+        zero_free_space=zero_free_space,
+        zeroing_timeout_fixed=zeroing_timeout_fixed,
+        zeroing_timeout_per_mib=zeroing_timeout_per_mib,
     )
     result = run_ops(client(), [op], submit)
     if isinstance(result, list) and result and isinstance(result[0], list) and len(result[0]) == 2:
@@ -162,6 +182,7 @@ def export(
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the node")
 @click.option("-t", "--disk-template", default=None, help="Disk template (default: the export's)")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (default: the export's disks)")
+@click.option("-s", "--os-size", default=None, help="Import into one disk 0 of this size instead of the export's disks")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @os_parameter_options("checked by the OS now")
@@ -169,6 +190,11 @@ def export(
 @click.option("--no-nics", is_flag=True, help="Import without network interfaces")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
+@click.option("--no-conflicts-check", is_flag=True, help="Do not check the NICs' IPs against their networks' pools")
+@click.option("--ignore-ipolicy", is_flag=True, help="Import even if the instance breaks the instance policy")
+@click.option(
+    "--identify-defaults", is_flag=True, help="Parameters equal to this cluster's defaults follow the defaults"
+)
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for disk sync")
 @click.option("--compress", type=click.Choice(COMPRESSIONS), default="none", help="Transport compression")
 @click.option("--tags", default=None, help="Comma-separated tags (default: the export's)")
@@ -182,7 +208,13 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
       gnt-backup import -n node1 --src-node node2 --no-name-check --no-ip-check inst1
     """
     from gnt.instance.cli import parse_beparams, parse_disks, parse_nics
+    from gnt.units import parse_size
 
+    disks = parse_disks(o["disks"])
+    if o["os_size"]:
+        if disks:
+            raise ParameterError("-s and --disk cannot be combined")
+        disks = [{"size": parse_size(o["os_size"], "os-size")}]
     hypervisor, hvparams = None, {}
     if o["hvparams"]:
         hypervisor, hvparams = parse_ident_keyval(o["hvparams"], "-H")
@@ -197,7 +229,7 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         src_path=o["src_dir"],
         compress=o["compress"],
         disk_template=o["disk_template"],
-        disks=parse_disks(o["disks"]),
+        disks=disks,
         nics=nics,
         pnode=o["pnode"],
         iallocator=o["iallocator"],
@@ -210,6 +242,9 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         start=False,
         name_check=not o["no_name_check"],
         ip_check=not o["no_ip_check"],
+        conflicts_check=not o["no_conflicts_check"],
+        ignore_ipolicy=o["ignore_ipolicy"],
+        identify_defaults=o["identify_defaults"],
         wait_for_sync=not o["no_wait_for_sync"],
         tags=[t for t in (o["tags"] or "").split(",") if t],
     )

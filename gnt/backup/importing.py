@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 MODE_IMPORT = "import"
 #: the export directory as the cluster names it (each node localizes it; gnt.paths.export_dir)
 EXPORT_DIR = "/srv/gnt/export"
+#: "no default for this key": a parameter the defaults lack is always kept
+_UNSET = object()
 
 
 @dataclass
@@ -89,7 +91,33 @@ async def read_source(lu: LogicalUnit, op: Any) -> ImportSource:
     op.hypervisor = op.hypervisor or info.hypervisor or None
     op.beparams = {**{k: _value(v) for k, v in info.beparams.items()}, **op.beparams}
     op.tags = op.tags or info.tags
+    if op.identify_defaults:
+        identify_defaults(lu.cfg.cluster, op)
     return ImportSource(node, name, info)
+
+
+def identify_defaults(cluster: Any, op: Any) -> None:
+    """`--identify-defaults`: drop the parameters equal to this cluster's defaults.
+
+    An export carries every parameter filled in; imported as they are, the new instance would keep
+    them even when the cluster's defaults change later. Dropped, it follows the defaults instead
+    (backend, hypervisor and OS parameters, and each NIC's mode and link).
+    """
+    from gnt.instance.common import filled_beparams, filled_hvparams, filled_nicparams
+    from gnt.objects import Instance
+    from gnt.os.params import filled_osparams
+
+    probe = Instance(hypervisor=op.hypervisor or cluster.default_hypervisor, os=op.os_type or "")
+    defaults = filled_beparams(cluster, probe)
+    op.beparams = {k: v for k, v in op.beparams.items() if defaults.get(k, _UNSET) != v}
+    defaults = filled_hvparams(cluster, probe)
+    op.hvparams = {k: v for k, v in op.hvparams.items() if defaults.get(k, _UNSET) != v}
+    defaults = filled_osparams(cluster, op.os_type or "", {})
+    op.osparams = {k: v for k, v in op.osparams.items() if defaults.get(k, _UNSET) != v}
+    defaults = filled_nicparams(cluster, {})
+    op.nics = [
+        {k: v for k, v in nic.items() if k not in ("mode", "link") or defaults.get(k, _UNSET) != v} for nic in op.nics
+    ]
 
 
 async def _find_export(lu: LogicalUnit, src_node: str | None, name: str) -> Node:

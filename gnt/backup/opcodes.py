@@ -78,7 +78,7 @@ class OpBackupExport(OpCode):
     ignore_remove_failures: bool = _f(False, "Go on if removing the instance fails")
     mode: str = _f("local", "Export mode (local; remote is not supported)")
     compress: str = _f("none", "Transport compression of the disk data (none, gzip)", _compression)
-    long_sleep: bool = _f(False, "Unused (no zeroing here); kept for Ganeti compatibility")
+    long_sleep: bool = _f(False, "Allow a long shutdown for the copy: gnt cannot snapshot, so it always does")
     zero_free_space: bool = _f(False, "Not supported: zeroing needs a helper instance", _no_zeroing)
     zeroing_timeout_fixed: int | None = _f(None, "Unused (no zeroing); kept for Ganeti compatibility")
     zeroing_timeout_per_mib: float | None = _f(None, "Unused (no zeroing); kept for Ganeti compatibility")

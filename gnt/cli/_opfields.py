@@ -17,7 +17,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "ignore_remove_failures": ("bool", False, "Go on if removing the instance fails"),
         "mode": ("str", "local", "Export mode (local; remote is not supported)"),
         "compress": ("str", "none", "Transport compression of the disk data (none, gzip)"),
-        "long_sleep": ("bool", False, "Unused (no zeroing here); kept for Ganeti compatibility"),
+        "long_sleep": ("bool", False, "Allow a long shutdown for the copy: gnt cannot snapshot, so it always does"),
         "zero_free_space": ("bool", False, "Not supported: zeroing needs a helper instance"),
         "zeroing_timeout_fixed": ("int", None, "Unused (no zeroing); kept for Ganeti compatibility"),
         "destination_x509_ca": ("str", None, "Remote mode only (not supported)"),
@@ -64,7 +64,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "group_name": ("str", None, "Verify only the nodes and instances of this node group"),
     },
     "OP_CLUSTER_VERIFY_DISKS": {
-        "group_name": ("str", None, "Accepted for Ganeti compatibility; the whole cluster is checked"),
+        "group_name": ("str", None, "Check only the instances with a node in this node group"),
     },
     "OP_GROUP_ADD": {
         "group_name": ("str", None, "Name of the new node group"),
@@ -124,7 +124,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "wait_for_sync": ("bool", True, "Wait for disks to sync"),
         "file_storage_dir": ("str", None, "Not supported: file disks go under the cluster's file storage directory"),
         "file_driver": ("str", None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)"),
-        "identify_defaults": ("bool", False, "Store parameters equal to defaults as defaults"),
+        "identify_defaults": ("bool", False, "Import: parameters equal to the cluster's defaults follow the defaults"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
         "opportunistic_locking": ("bool", False, "Lock only free nodes when allocating"),
     },
@@ -301,6 +301,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "target_node": ("str", None, "Target node (mirrored templates)"),
         "iallocator": ("str", None, "Allocator choosing target nodes"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
+        "allow_runtime_changes": ("bool", True, "Passed to each instance's migration (OP_INSTANCE_MIGRATE)"),
     },
     "OP_NODE_MODIFY_STORAGE": {
         "node_name": ("str", None, "Node holding the storage unit"),

@@ -258,20 +258,35 @@ def _remember_print_jobid(ctx: click.Context, param: click.Parameter, value: boo
     return value
 
 
+#: --print-jobid alone, for commands whose other job options are declared one by one (read by run_ops)
+print_jobid_option = click.option(
+    "--print-jobid",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_print_jobid,
+    help="Print the job ID as the first line of output (for scripts)",
+)
+
+
 def common_job_options(fn: F) -> F:
     """--submit, --dry-run, --priority and --print-jobid, as every Ganeti command that submits a job
     takes them (--print-jobid is read by run_ops, so the commands need no parameter for it)."""
     fn = priority_option(fn)
     fn = click.option("--dry-run", is_flag=True, help="Only check the prerequisites")(fn)
     fn = click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")(fn)
-    fn = click.option(
-        "--print-jobid",
-        is_flag=True,
-        expose_value=False,
-        callback=_remember_print_jobid,
-        help="Print the job ID as the first line of output (for scripts)",
-    )(fn)
-    return fn
+    return print_jobid_option(fn)  # type: ignore[no-any-return]
+
+
+class AliasedGroup(click.Group):
+    """A gnt-* command group that also answers to Ganeti's second names for some commands
+    (`gnt-node show` is `gnt-node info`); the aliases stay out of --help and the generated docs."""
+
+    def __init__(self, *args: Any, aliases: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = dict(aliases or {})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
 
 
 def print_jobid_requested() -> bool:

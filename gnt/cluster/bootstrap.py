@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from gnt import constants, daemon_util, durable, netutil, paths
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpPrereqError, ParameterError
 
 #: how long a started gnt-masterd may take to answer; one that exits fails at once, so this only
 #: bounds a hung start. Imports alone take 5-15 s on a slow host (Debian 12 hosts under QEMU/TCG), and a
@@ -90,6 +90,20 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.diskparams(opts.get("diskparams") or {})
     except ValueError as err:
         raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
+    ndparams = dict(opts.get("ndparams") or {})
+    from gnt.oob.protocol import ndparams_check
+
+    try:
+        ndparams_check(ndparams)
+    except ValueError as err:
+        raise ParameterError(f"Invalid --node-parameters: {err}") from None
+    if opts.get("default_iallocator"):
+        from gnt.instance.placement import check_allocator
+
+        try:
+            check_allocator(opts["default_iallocator"])  # a bad default would fail every later placement
+        except OpPrereqError as err:
+            raise ParameterError(err.message) from None
     policy = _init_ipolicy(opts.get("ipolicy"))
     from gnt.cluster.master_ip_config import plan_at_init
 
@@ -134,7 +148,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         nicparams={"default": opts.get("nicparams", {})},
         ipolicy=policy,
         candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
+        ndparams=ndparams,
     )
+    if opts.get("default_iallocator"):
+        cluster.default_iallocator = opts["default_iallocator"]
     for hv in hypervisors:
         cluster.hvparams.setdefault(hv, {})
     started_noded = False

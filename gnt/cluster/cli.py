@@ -11,6 +11,7 @@ import click
 from gnt import CONFIG_VERSION, EXPORT_VERSION, OS_API_VERSION, PROTOCOL_VERSION, __version__
 from gnt.cli.common import (
     CONTEXT,
+    AliasedGroup,
     client,
     common_job_options,
     convert_value,
@@ -30,7 +31,7 @@ from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AliasedGroup, aliases={"masterfailover": "master-failover", "show": "info"}, context_settings=CONTEXT)
 def main() -> None:
     """Cluster administration.
 
@@ -68,6 +69,10 @@ def _beparams(text: str | None) -> dict[str, Any]:
     return {k: convert_value(v) for k, v in params.items()}
 
 
+def _ndparams(text: str | None) -> dict[str, Any]:
+    return {k: convert_value(v) for k, v in parse_keyval(text or "", "--node-parameters").items()}
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--enabled-hypervisors", default="fake", help="Comma-separated hypervisors (first is default)")
@@ -84,8 +89,17 @@ def _beparams(text: str | None) -> dict[str, Any]:
 @click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
 @click.option("--use-external-mip-script", is_flag=True, help="Run /etc/gnt/master-ip-setup instead of ip(8)")
 @click.option("-s", "--secondary-ip", default=None, help="Secondary IP of this node")
-@click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("-m", "--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
+@click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
+@click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
+@click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
+@click.option(
+    "--no-ssh-init",
+    is_flag=True,
+    expose_value=False,
+    help="Make no SSH key now (gnt makes the cluster's key at the first gnt-node add)",
+)
 @ipolicy_options(split=True)
 @handle_errors
 def init(name: str, **opts: Any) -> None:
@@ -114,6 +128,8 @@ def init(name: str, **opts: Any) -> None:
         "secondary_ip": opts["secondary_ip"],
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
+        "default_iallocator": opts["default_iallocator"],
+        "ndparams": _ndparams(opts["ndparams"]),
         "ipolicy": ipolicy_from_opts(opts),
     }
     init_cluster(name, settings)
@@ -161,13 +177,15 @@ def _params_block(title: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @main.command(context_settings=CONTEXT)
+@click.option("--roman", is_flag=True, help="Show whole numbers in Roman numerals (as Ganeti can)")
 @handle_errors
-def info() -> None:
+def info(roman: bool) -> None:
     """Show the cluster's configuration.
 
     \b
     Example:
       gnt-cluster info
+      gnt-cluster info --roman
     """
     import time
 
@@ -208,6 +226,10 @@ def info() -> None:
         "Default nic parameters": {"default": dict(sorted(data["nicparams"]["default"].items()))},
         "Instance policy - limits for instances": data["ipolicy"],
     }
+    if roman:
+        from gnt.cli.roman import romanize
+
+        tree = romanize(tree)
     print_tree(tree)
 
 
@@ -280,9 +302,10 @@ def show_ispecs_cmd() -> None:
 
 
 @main.command("verify-disks", context_settings=CONTEXT)
+@click.option("-g", "--node-group", default=None, help="Check only the instances with a node in this group")
 @common_job_options
 @handle_errors
-def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
+def verify_disks(node_group: str | None, submit: bool, dry_run: bool, priority: str) -> None:
     """Remove disks that failed operations left behind, report missing plain volumes and activate
     again the ones that should be up.
 
@@ -290,7 +313,8 @@ def verify_disks(submit: bool, dry_run: bool, priority: str) -> None:
     Example:
       gnt-cluster verify-disks
     """
-    result = run_ops(client(), [{"OP_ID": "OP_CLUSTER_VERIFY_DISKS", **job_fields(dry_run, priority)}], submit)
+    op = {"OP_ID": "OP_CLUSTER_VERIFY_DISKS", "group_name": node_group, **job_fields(dry_run, priority)}
+    result = run_ops(client(), [op], submit)
     if result and isinstance(result[0], dict) and (result[0].get("pending") or result[0].get("missing")):
         sys.exit(1)
 
@@ -318,7 +342,8 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("-N", "--nic-parameters", "nicparams", default=None, help="Default NIC parameters")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
 @click.option("--max-running-jobs", type=int, default=None, help="Jobs that may run at once")
-@click.option("--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("-m", "--mac-prefix", default=None, help="Prefix of generated MAC addresses")
+@click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--master-netdev", default=None, help="Interface of the master IP")
 @click.option("--master-netmask", type=click.IntRange(1, 128), default=None, help="Prefix length of the master IP")
 @click.option("--use-external-mip-script", type=click.Choice(["yes", "no"]), default=None, help="Run the MIP script")
@@ -352,6 +377,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
     if opts["diskparams"]:
         op["diskparams"] = _diskparams(opts["diskparams"])
+    if opts["ndparams"]:
+        op["ndparams"] = _ndparams(opts["ndparams"])
     ipolicy = ipolicy_from_opts(opts)
     if ipolicy is not None:
         op["ipolicy"] = ipolicy
@@ -379,7 +406,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--yes-do-it", is_flag=True, help="Confirm that you really want to destroy the cluster")
+@click.option("--yes-do-it", "--ya-rly", is_flag=True, help="Confirm that you really want to destroy the cluster")
 @handle_errors
 def destroy(yes_do_it: bool) -> None:
     """Destroy the cluster (only when the master is its last node and no instances are left).
@@ -396,6 +423,12 @@ def destroy(yes_do_it: bool) -> None:
 @main.command("master-failover", context_settings=CONTEXT)
 @click.option("--no-voting", is_flag=True, help="Skip the vote among nodes (old master known to be dead)")
 @click.option("--yes-do-it", is_flag=True, help="Do not ask for confirmation of --no-voting (scripts)")
+@click.option(
+    "--ignore-offline-nodes",
+    is_flag=True,
+    expose_value=False,
+    help="Leave offline nodes out of the vote and the config push (gnt always does)",
+)
 @handle_errors
 def master_failover(no_voting: bool, yes_do_it: bool) -> None:
     """Make this node (a master candidate) the master.

@@ -26,6 +26,10 @@ class LUClusterVerifyDisks(LogicalUnit):
         # shared: instances cannot be added or removed underneath, and no node leaves meanwhile
         return LockRequest(ALL, shared=True) if level in (Level.INSTANCE, Level.NODE) else None
 
+    def check_prereq(self) -> None:
+        # -g: only the instances with a node in that group (an unknown group is refused here)
+        self.group_uuid = self.cfg.group(self.op.group_name).uuid if self.op.group_name else None
+
     async def exec(self) -> dict[str, Any]:
         done = await pending.retry(self)
         for what in done["removed"]:
@@ -34,6 +38,6 @@ class LUClusterVerifyDisks(LogicalUnit):
             self.feedback(f"Dropped cleanup of {what}: its disk is in use again or its node is gone")
         for what in done["pending"]:
             self.warning(f"Still cannot remove leftover {what}")
-        lvm = await verify_lvm.check(self)
-        drbd = await verify_drbd.check(self)
+        lvm = await verify_lvm.check(self, self.group_uuid)
+        drbd = await verify_drbd.check(self, self.group_uuid)
         return {**done, **lvm.as_dict(), **drbd.as_dict()}

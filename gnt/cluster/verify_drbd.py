@@ -97,10 +97,21 @@ def wants_active(inst: Instance) -> bool:
     return inst.admin_state == constants.ADMINST_UP or inst.disks_active
 
 
-def _by_node(lu: Any) -> dict[str, list[tuple[Instance, DiskSpec]]]:
+def instances_of(lu: Any, group_uuid: str | None = None) -> list[Instance]:
+    """The instances to check, by name: all, or (`verify-disks -g`) those with a node in the group."""
+    nodes = lu.cfg.nodes
+
+    def in_group(inst: Instance) -> bool:
+        return any(u in nodes and nodes[u].group == group_uuid for u in (inst.primary_node, *inst.secondary_nodes))
+
+    chosen = [i for i in lu.cfg.instances.values() if group_uuid is None or in_group(i)]
+    return sorted(chosen, key=lambda i: i.name)
+
+
+def _by_node(lu: Any, group_uuid: str | None = None) -> dict[str, list[tuple[Instance, DiskSpec]]]:
     """Each node's view of the drbd disks it holds, for instances whose disks should be up."""
     found: dict[str, list[tuple[Instance, DiskSpec]]] = {}
-    for inst in sorted(lu.cfg.instances.values(), key=lambda i: i.name):
+    for inst in instances_of(lu, group_uuid):
         if not wants_active(inst) or inst.disk_template != constants.DT_DRBD:
             continue
         disks = [d for d in build_spec(lu.cfg.cluster, inst).disks if d.dev_type == constants.DT_DRBD]
@@ -123,9 +134,9 @@ async def _node_statuses(lu: Any, node: Node, disks: list[DiskSpec]) -> list[dic
     return payload
 
 
-async def gather(lu: Any) -> tuple[list[Side], dict[str, str]]:
+async def gather(lu: Any, group_uuid: str | None = None) -> tuple[list[Side], dict[str, str]]:
     """Every side of every drbd disk that should be up, with its node's report; node errors apart."""
-    by_node = _by_node(lu)
+    by_node = _by_node(lu, group_uuid)
     nodes = [lu.cfg.nodes[u] for u in sorted(by_node, key=lambda u: lu.cfg.nodes[u].name)]
     errors = {n.name: "node is offline" for n in nodes if n.offline}
     online = [n for n in nodes if not n.offline]
@@ -141,11 +152,11 @@ async def gather(lu: Any) -> tuple[list[Side], dict[str, str]]:
     return sides, errors
 
 
-async def check(lu: Any) -> DrbdReport:
+async def check(lu: Any, group_uuid: str | None = None) -> DrbdReport:
     """verify-disks: report what is wrong and repair what can be (missing and faulty sides are
-    assembled again, unconnected ones relinked)."""
+    assembled again, unconnected ones relinked); only a node group's instances when one is given."""
     report = DrbdReport()
-    sides, report.node_errors = await gather(lu)
+    sides, report.node_errors = await gather(lu, group_uuid)
     for name, error in sorted(report.node_errors.items()):
         lu.warning(f"Error gathering DRBD data on node {name}: {error}")
     for side in sides:

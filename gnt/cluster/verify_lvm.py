@@ -46,10 +46,12 @@ class LvmReport:
         }
 
 
-def _plain_disks(lu: Any) -> dict[str, list[tuple[Instance, DiskSpec]]]:
+def _plain_disks(lu: Any, group_uuid: str | None) -> dict[str, list[tuple[Instance, DiskSpec]]]:
     """Plain disks by primary node uuid (a plain disk lives on its instance's primary only)."""
+    from gnt.cluster.verify_drbd import instances_of
+
     by_node: dict[str, list[tuple[Instance, DiskSpec]]] = {}
-    for inst in sorted(lu.cfg.instances.values(), key=lambda i: i.name):
+    for inst in instances_of(lu, group_uuid):
         if inst.admin_state == constants.ADMINST_OFFLINE:
             continue
         for disk in build_spec(lu.cfg.cluster, inst).disks:
@@ -70,9 +72,9 @@ async def _node_volumes(lu: Any, node: Node, vgs: list[str]) -> dict[tuple[str, 
     return {(str(v["vg"]), str(v["name"])): bool(v.get("active")) for v in result.payload or []}
 
 
-async def check(lu: Any) -> LvmReport:
+async def check(lu: Any, group_uuid: str | None = None) -> LvmReport:
     report = LvmReport()
-    by_node = _plain_disks(lu)
+    by_node = _plain_disks(lu, group_uuid)
     nodes = [lu.cfg.nodes[u] for u in by_node if u in lu.cfg.nodes]
     online = [n for n in nodes if not n.offline]
     for node in nodes:

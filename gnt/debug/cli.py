@@ -7,13 +7,22 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, client, common_job_options, handle_errors, job_fields, parse_keyval
+from gnt.cli.common import (
+    CONTEXT,
+    PRIORITIES,
+    AliasedGroup,
+    client,
+    common_job_options,
+    handle_errors,
+    job_fields,
+    parse_keyval,
+)
 from gnt.cli.jobs import run_ops
 from gnt.debug.limits import delay_problem
 from gnt.errors import ParameterError
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AliasedGroup, aliases={"allocator": "iallocator"}, context_settings=CONTEXT)
 def main() -> None:
     """Debugging commands."""
 
@@ -23,10 +32,18 @@ def main() -> None:
 @click.option("--no-master", is_flag=True, help="Do not sleep on the master")
 @click.option("-n", "--node", "nodes", multiple=True, help="Also sleep on this node (repeatable)")
 @click.option("-r", "--repeat", type=int, default=0, help="Repeat this many more times")
+@click.option("-l", "--no-locks", is_flag=True, help="Take no lock on the -n nodes while sleeping")
 @common_job_options
 @handle_errors
 def delay(
-    duration: str, no_master: bool, nodes: tuple[str, ...], repeat: int, submit: bool, dry_run: bool, priority: str
+    duration: str,
+    no_master: bool,
+    nodes: tuple[str, ...],
+    repeat: int,
+    no_locks: bool,
+    submit: bool,
+    dry_run: bool,
+    priority: str,
 ) -> None:
     """Run a job that only sleeps (OP_TEST_DELAY); 0 makes the no-op job.
 
@@ -48,7 +65,7 @@ def delay(
         "on_master": not no_master,
         "on_nodes": list(nodes),
         "repeat": repeat,
-        "no_locks": not nodes,
+        "no_locks": no_locks or not nodes,
         **job_fields(dry_run, priority),
     }
     run_ops(client(), [op], submit)
@@ -102,9 +119,23 @@ def test_jobqueue(priority: str) -> None:
 @click.option("--job-repeat", type=click.IntRange(1, 10000), default=1, help="Submit each file this many times")
 @click.option("--timing-stats", is_flag=True, help="Print counters and timings")
 @click.option("--each", is_flag=True, help="Submit the jobs one by one, not in one request")
+@click.option("--dry-run", is_flag=True, help="Make every opcode read only check its prerequisites")
+@click.option(
+    "--priority",
+    type=click.Choice(list(PRIORITIES)),
+    default=None,
+    help="Give every opcode read this priority (default: as the file says)",
+)
 @handle_errors
 def submit_job(
-    files: tuple[str, ...], verbose: bool, op_repeat: int, job_repeat: int, timing_stats: bool, each: bool
+    files: tuple[str, ...],
+    verbose: bool,
+    op_repeat: int,
+    job_repeat: int,
+    timing_stats: bool,
+    each: bool,
+    dry_run: bool,
+    priority: str | None,
 ) -> None:
     """Submit jobs of opcodes read from JSON files (each file: a list of opcodes).
 
@@ -115,7 +146,10 @@ def submit_job(
     """
     from gnt.debug.submit import submit_jobs
 
-    sys.exit(submit_jobs(files, op_repeat, job_repeat, each, timing_stats, verbose))
+    overrides: dict[str, Any] = {"dry_run": True} if dry_run else {}
+    if priority is not None:
+        overrides["priority"] = PRIORITIES[priority]
+    sys.exit(submit_jobs(files, op_repeat, job_repeat, each, timing_stats, verbose, overrides))
 
 
 @main.command(context_settings=CONTEXT)

@@ -44,14 +44,23 @@ def _submit_one(cl: Any, ops: list[dict[str, Any]]) -> tuple[bool, Any]:
 
 
 def submit_jobs(
-    files: tuple[str, ...], op_repeat: int, job_repeat: int, each: bool, timing: bool, verbose: bool
+    files: tuple[str, ...],
+    op_repeat: int,
+    job_repeat: int,
+    each: bool,
+    timing: bool,
+    verbose: bool,
+    overrides: dict[str, Any] | None = None,
 ) -> int:
-    """Build, submit and wait for the jobs; 0 if all succeeded, 1 otherwise."""
+    """Build, submit and wait for the jobs; 0 if all succeeded, 1 otherwise.
+
+    `overrides` (--dry-run, --priority) are set on every opcode read, over what the file says.
+    """
     if not files:
         raise ParameterError("Please give at least one file of opcodes")
     if timing:
         print("Loading...")
-    contents = {path: load_job(path) for path in dict.fromkeys(files)}
+    contents = {path: [{**op, **(overrides or {})} for op in load_job(path)] for path in dict.fromkeys(files)}
     jobs: list[tuple[str, list[dict[str, Any]]]] = []
     for job_idx in range(job_repeat):
         for path in files:

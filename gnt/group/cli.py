@@ -146,7 +146,7 @@ def modify(group: str, submit: bool, dry_run: bool, priority: str, **opts: Any) 
 @main.command("assign-nodes", context_settings=CONTEXT)
 @click.argument("group")
 @click.argument("nodes", nargs=-1, required=True)
-@field_option("OP_GROUP_ASSIGN_NODES", "force", "--force")
+@field_option("OP_GROUP_ASSIGN_NODES", "force", "-f", "--force")
 @common_job_options
 @handle_errors
 def assign_nodes(group: str, nodes: tuple[str, ...], force: bool, submit: bool, dry_run: bool, priority: str) -> None:

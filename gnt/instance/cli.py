@@ -11,6 +11,7 @@ import click
 from gnt.backup.cli import add_move_command
 from gnt.cli.common import (
     CONTEXT,
+    AliasedGroup,
     add_list_fields_command,
     client,
     common_job_options,
@@ -40,7 +41,9 @@ from gnt.units import parse_size
 DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(
+    cls=AliasedGroup, aliases={"start": "startup", "stop": "shutdown", "show": "info"}, context_settings=CONTEXT
+)
 def main() -> None:
     """Instance administration.
 

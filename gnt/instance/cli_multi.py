@@ -30,21 +30,15 @@ MAX_BATCH_FILE = 16 * 1024 * 1024
 _STAMP = "%Y-%m-%d %H:%M:%S"
 
 
-_ROMAN = ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"), (10, "X"))
-_ROMAN += ((9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
-
-
 def to_roman(value: Any, convert: bool = True) -> Any:
     """`info --roman`: an integer from 1 to 4999 in Roman numerals, as Ganeti's TryToRoman writes it;
-    anything else (0, a larger number, a float, a string, None) unchanged, since Roman numerals have
-    no way to write it."""
-    if not convert or isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 5000:
+    anything else (0, a larger number, a float, a string, None) unchanged."""
+    from gnt.cli.roman import MAX_ROMAN
+    from gnt.cli.roman import to_roman as numeral
+
+    if not convert or isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ROMAN:
         return value
-    out = []
-    for amount, letters in _ROMAN:
-        count, value = divmod(value, amount)
-        out.append(letters * count)
-    return "".join(out)
+    return numeral(value)
 
 
 def _backend_view(actual: dict[str, Any], custom: dict[str, Any], roman: bool = False) -> dict[str, Any]:

@@ -180,6 +180,7 @@ class LUNodeMigrate(LogicalUnit):
                     "target_node": self.op.target_node,
                     "iallocator": self.op.iallocator,
                     "ignore_ipolicy": self.op.ignore_ipolicy,
+                    "allow_runtime_changes": self.op.allow_runtime_changes,
                 }
             ]
             for name in self.instances
@@ -235,6 +236,10 @@ class LUNodeEvacuate(LogicalUnit):
             _, failed, jobs = await run_iallocator(self, self.op.iallocator, request)
             for entry in failed:
                 self.warning(f"Instance {entry[0]} cannot be moved: {entry[1] if len(entry) > 1 else '?'}")
+            for job in jobs:  # the allocator's plan knows nothing of the admin's --early-release
+                for step in job:
+                    if step.get("OP_ID") == "OP_INSTANCE_REPLACE_DISKS":
+                        step["early_release"] = self.op.early_release
         submitted = await self.ctx.services.queue.submit_many(jobs)
         for ok, value in submitted:
             self.feedback(f"Submitted job {value}" if ok else f"Job submission failed: {value}")

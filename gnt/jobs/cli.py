@@ -12,6 +12,7 @@ import click
 from gnt.cli.common import (
     CONTEXT,
     PRIORITIES,
+    AliasedGroup,
     add_list_fields_command,
     client,
     confirm,
@@ -30,7 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_FIELDS = ["id", "status", "summary"]
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AliasedGroup, aliases={"show": "info"}, context_settings=CONTEXT)
 def main() -> None:
     """Job queue commands.
 

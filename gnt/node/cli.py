@@ -8,6 +8,8 @@ import click
 
 from gnt.cli.common import (
     CONTEXT,
+    PRIORITIES,
+    AliasedGroup,
     add_list_fields_command,
     client,
     common_job_options,
@@ -18,6 +20,7 @@ from gnt.cli.common import (
     job_fields,
     list_options,
     parse_keyval,
+    priority_option,
     run_list,
     validate_ops,
 )
@@ -33,7 +36,7 @@ from gnt.tags.cli import add_tag_commands
 DEFAULT_FIELDS = ["name", "dtotal", "dfree", "mtotal", "mnode", "mfree", "pinst_cnt", "sinst_cnt"]
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AliasedGroup, aliases={"show": "info"}, context_settings=CONTEXT)
 def main() -> None:
     """Node administration.
 
@@ -57,6 +60,11 @@ def _yes_no(value: str | None, option: str) -> bool | None:
     return value == "yes"
 
 
+def parse_ndparams(text: str) -> dict[str, Any]:
+    """--node-parameters key=value,... with Ganeti's value conversion (numbers, yes/no)."""
+    return {k: convert_value(v) for k, v in parse_keyval(text, "--node-parameters").items()}
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("node")
 @field_option("OP_NODE_ADD", "secondary_ip", "-s", "--secondary-ip")
@@ -69,6 +77,7 @@ def _yes_no(value: str | None, option: str) -> bool | None:
 @click.option(
     "--no-node-setup", is_flag=True, help="Send nothing over SSH: the node is set up already (see issue-certificate)"
 )
+@click.option("--node-parameters", "ndparams", default=None, help="This node's own node parameters (key=value,...)")
 @common_job_options
 @handle_errors
 def add(
@@ -81,6 +90,7 @@ def add(
     primary_ip: str | None,
     no_ssh_key_check: bool,
     no_node_setup: bool,
+    ndparams: str | None,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -103,6 +113,7 @@ def add(
         "vm_capable": _yes_no(vm_capable, "--vm-capable"),
         "primary_ip": primary_ip,
         "node_setup": not no_node_setup,
+        "ndparams": parse_ndparams(ndparams) if ndparams else {},
         **job_fields(dry_run, priority),
     }
     validate_ops([op])  # a bad name is one line before any SSH
@@ -235,9 +246,15 @@ def _print_rows(
 @main.command(context_settings=CONTEXT)
 @click.argument("nodes", nargs=-1)
 @list_options
+@priority_option
 @handle_errors
 def volumes(
-    nodes: tuple[str, ...], output: str | None, no_headers: bool, separator: str | None, units: str | None
+    nodes: tuple[str, ...],
+    output: str | None,
+    no_headers: bool,
+    separator: str | None,
+    units: str | None,
+    priority: str,
 ) -> None:
     """List the logical volumes on nodes (fields: node phys vg name size instance).
 
@@ -248,7 +265,7 @@ def volumes(
     from gnt.cli.common import resolve_fields
 
     fields = resolve_fields(output, list(_VOLUME_TITLES))
-    op = {"OP_ID": "OP_NODE_QUERYVOLS", "output_fields": fields, "nodes": list(nodes)}
+    op = {"OP_ID": "OP_NODE_QUERYVOLS", "output_fields": fields, "nodes": list(nodes), "priority": PRIORITIES[priority]}
     (rows,) = run_ops(client(), [op], quiet=True)
     _print_rows(_VOLUME_TITLES, fields, rows, no_headers, separator, units)
 
@@ -332,6 +349,7 @@ def repair_storage(
 @click.argument("nodes", nargs=-1)
 @click.option("-t", "--storage-type", default="lvm-vg", help="Storage type: lvm-vg or lvm-pv")
 @list_options
+@priority_option
 @handle_errors
 def list_storage(
     nodes: tuple[str, ...],
@@ -340,6 +358,7 @@ def list_storage(
     no_headers: bool,
     separator: str | None,
     units: str | None,
+    priority: str,
 ) -> None:
     """List storage units (volume groups, or their physical volumes) on nodes: size, used, free.
 
@@ -350,7 +369,13 @@ def list_storage(
     from gnt.cli.common import resolve_fields
 
     fields = resolve_fields(output, list(_STORAGE_TITLES))
-    op = {"OP_ID": "OP_NODE_QUERY_STORAGE", "storage_type": storage_type, "output_fields": fields, "nodes": list(nodes)}
+    op = {
+        "OP_ID": "OP_NODE_QUERY_STORAGE",
+        "storage_type": storage_type,
+        "output_fields": fields,
+        "nodes": list(nodes),
+        "priority": PRIORITIES[priority],
+    }
     (rows,) = run_ops(client(), [op], quiet=True)
     _print_rows(_STORAGE_TITLES, fields, rows, no_headers, separator, units)
 
@@ -433,7 +458,7 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
         if value is not None:
             op[key] = value
     if opts["ndparams"] is not None:
-        op["ndparams"] = {k: convert_value(v) for k, v in parse_keyval(opts["ndparams"], "--node-parameters").items()}
+        op["ndparams"] = parse_ndparams(opts["ndparams"])
     if opts["secondary_ip"] is not None:
         op["secondary_ip"] = opts["secondary_ip"]
     result = run_ops(client(), [op], submit)
@@ -450,6 +475,11 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
 @field_option("OP_NODE_EVACUATE", "remote_node", "-n", "--new-secondary")
 @field_option("OP_NODE_EVACUATE", "iallocator", "-I", "--iallocator")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@click.option(
+    "--early-release",
+    is_flag=True,
+    help="When moving a mirror, drop the old secondary's disks and locks before the new mirror is in sync",
+)
 @common_job_options
 @handle_errors
 def evacuate(
@@ -459,6 +489,7 @@ def evacuate(
     remote_node: str | None,
     iallocator: str | None,
     force: bool,
+    early_release: bool,
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -478,6 +509,7 @@ def evacuate(
         "mode": mode,
         "remote_node": remote_node,
         "iallocator": iallocator,
+        "early_release": early_release,
         **job_fields(dry_run, priority),
     }
     _run_and_follow(op, submit)
@@ -557,6 +589,11 @@ def failover(
 @click.option("-n", "--target-node", default=None, help="Target node")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing targets")
 @click.option("--ignore-ipolicy", is_flag=True, help="Ignore the instance policy of the targets")
+@click.option(
+    "--no-runtime-changes",
+    is_flag=True,
+    help="Never change an instance's runtime memory to fit the target (gnt's migrations never do)",
+)
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
 @common_job_options
 @handle_errors
@@ -567,6 +604,7 @@ def migrate(
     target_node: str | None,
     iallocator: str | None,
     ignore_ipolicy: bool,
+    no_runtime_changes: bool,
     force: bool,
     submit: bool,
     dry_run: bool,
@@ -587,6 +625,7 @@ def migrate(
         "target_node": target_node,
         "iallocator": iallocator,
         "ignore_ipolicy": ignore_ipolicy,
+        "allow_runtime_changes": not no_runtime_changes,
         **job_fields(dry_run, priority),
     }
     _run_and_follow(op, submit)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, PRIORITIES, client, handle_errors
+from gnt.cli.common import CONTEXT, PRIORITIES, client, handle_errors, print_jobid_option
 from gnt.cli.jobs import run_ops
 from gnt.errors import ParameterError
 
@@ -31,6 +31,7 @@ def add_restricted_command(main: click.Group) -> None:
     @click.option("-M", "--show-machine-names", is_flag=True, help="Prefix each output line with the node name")
     @click.option("-g", "--node-group", default=None, help="Run on the online nodes of this group")
     @click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")
+    @print_jobid_option
     @click.option("--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority")
     @handle_errors
     def restricted_command(command: str, nodes: tuple[str, ...], **opts: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from gnt.cli.common import CONTEXT, PRIORITIES, client, confirm, handle_errors
+from gnt.cli.common import CONTEXT, PRIORITIES, client, confirm, handle_errors, print_jobid_option
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import table
 from gnt.errors import ParameterError
@@ -55,6 +55,7 @@ def add_node_oob_commands(main: click.Group) -> None:
     @click.option("--yes", "confirmed", is_flag=True, help="Do not ask for confirmation")
     @click.option("-f", "--force", is_flag=True, help="Allow power-cycling the master node")
     @click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")
+    @print_jobid_option
     @click.option("--dry-run", is_flag=True, help="Only check the prerequisites")
     @click.option("--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority")
     @handle_errors
@@ -94,6 +95,7 @@ def add_node_oob_commands(main: click.Group) -> None:
     @click.option("--no-headers", is_flag=True, help="Do not print the header line")
     @click.option("--separator", default=None, help="Separator between fields (no alignment)")
     @click.option("--submit", is_flag=True, help="Submit the job and print its ID, do not wait")
+    @print_jobid_option
     @click.option("--priority", type=click.Choice(["low", "normal", "high"]), default="normal", help="Job priority")
     @_oob_options
     @handle_errors

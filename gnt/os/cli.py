@@ -13,6 +13,7 @@ import click
 
 from gnt.cli.common import (
     CONTEXT,
+    AliasedGroup,
     client,
     common_job_options,
     convert_value,
@@ -33,7 +34,7 @@ def _diagnose(fields: list[str], priority: str = "normal", names: list[str] | No
     return run_diagnose("OP_OS_DIAGNOSE", fields, priority, names)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=AliasedGroup, aliases={"show": "info"}, context_settings=CONTEXT)
 def main() -> None:
     """OS definitions.
 

@@ -275,3 +275,26 @@ def test_move_hooks_run_on_master_source_and_target_with_ganetis_variables(harne
     assert pre.env["GANETI_TARGET_NODE"] == "node2" and pre.env["GANETI_INSTANCE_PRIMARY"] == "node1"
     assert post.env["GANETI_POST_INSTANCE_PRIMARY"] == "node2"
     assert [c.phase for c in hook_calls(harness, "node1")] == ["pre", "post"]
+
+
+@pytest.mark.parametrize("identify", [False, True])
+def test_import_identify_defaults_leaves_out_what_equals_the_clusters_defaults(
+    harness: Harness, identify: bool
+) -> None:
+    """An export from a cluster with other defaults may spell out values equal to this cluster's
+    defaults; --identify-defaults drops those (the instance then follows the defaults)."""
+    from gnt.instance.common import filled_beparams
+    from gnt.objects import Disk, Instance, new_uuid
+
+    vcpus = filled_beparams(harness.cfg.cluster, Instance(hypervisor="fake"))["vcpus"]
+    source = Instance(name="imp", os="noop", hypervisor="fake", disk_template="file")
+    source.beparams = {"maxmem": 64, "vcpus": vcpus}
+    source.disks = [Disk(uuid=new_uuid(), size=32, dev_type="file")]
+    pnode, holder = harness.nodes["node1"], harness.nodes["node2"]
+    _transfers(pnode, holder)
+    holder.do_export_list = lambda args: ["imp"]  # type: ignore[attr-defined]
+    holder.do_export_info = lambda args: exportcfg.export_config(source, "node2", "none", now=0)  # type: ignore[attr-defined]
+    harness.run(_import(identify_defaults=identify), LUInstanceCreate)
+    inst = harness.cfg.instance("imp")
+    assert inst.beparams == ({"maxmem": 64} if identify else {"maxmem": 64, "vcpus": vcpus})
+    assert filled_beparams(harness.cfg.cluster, inst)["vcpus"] == vcpus

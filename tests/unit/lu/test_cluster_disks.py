@@ -195,3 +195,25 @@ def test_repair_disk_sizes_goes_on_when_a_node_does_not_answer(sized: Harness) -
     assert sized.run(OpClusterRepairDiskSizes(), LUClusterRepairDiskSizes) == [["inst2", 0, 80]]
     assert sized.cfg.instance("inst1").disks[0].size == 64
     assert any("Failure in blockdev_info call to node node1, ignoring: daemon restarting" in x for x in sized.log)
+
+
+def test_verify_disks_of_one_group_checks_only_its_instances(lvm: Harness) -> None:
+    """`gnt-cluster verify-disks -g GROUP`: instances with no node in the group are left alone."""
+    from gnt.objects import NodeGroup
+
+    lvm.run(create(), LUInstanceCreate)  # on node1, in the default group
+    rack = NodeGroup(name="rack2")
+    node2 = lvm.cfg.node("node2")
+    node2.group = rack.uuid
+    asyncio.run(lvm.cfg.commit([rack, node2]))
+    gone = lvm.cfg.instance("inst1").disks[1]
+    del lvm.nodes["node1"].disks[gone.uuid]
+    other = lvm.run(OpClusterVerifyDisks(group_name="rack2"), LUClusterVerifyDisks)
+    assert other["missing"] == {} and "lv_status" not in lvm.nodes["node1"].names()
+    own = lvm.run(OpClusterVerifyDisks(group_name="default"), LUClusterVerifyDisks)
+    assert own["missing"] == {"inst1": [["node1", f"xenvg/{gone.uuid}.disk1"]]}
+
+
+def test_verify_disks_refuses_an_unknown_group(lvm: Harness) -> None:
+    with pytest.raises(OpPrereqError, match="Node group 'rack9' not known"):
+        lvm.run(OpClusterVerifyDisks(group_name="rack9"), LUClusterVerifyDisks)

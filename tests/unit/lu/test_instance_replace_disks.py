@@ -323,3 +323,18 @@ def test_a_new_secondary_without_room_is_refused_before_anything_is_made(pair: H
         pair.run(replace("replace_new_secondary", remote_node="node3"), LUInstanceReplaceDisks)
     assert err.value.code == ECODE_NORES
     assert calls(pair, "node3", "blockdev_create") == [] and calls(pair, "node1", "drbd_relink") == []
+
+
+def test_evacuate_early_release_reaches_the_allocators_replace_disks_jobs(pair: Harness) -> None:
+    """`gnt-node evacuate --early-release -I hail`: the allocator's plan carries the admin's choice."""
+    from gnt import constants
+    from gnt.instance.migrate import LUNodeEvacuate
+    from gnt.opcodes import OpNodeEvacuate
+
+    pair.cfg.cluster.ipolicy = dict(constants.IPOLICY_DEFAULTS)
+    op = OpNodeEvacuate(node_name="node2", mode="secondary-only", iallocator="hail", early_release=True)
+    pair.run(op, LUNodeEvacuate)
+    steps = [step for job in pair.queue.jobs for step in job]
+    assert steps and all(s["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS" and s["early_release"] is True for s in steps)
+    run_submitted(pair)
+    assert pair.cfg.instance("inst1").secondary_nodes == [pair.cfg.node("node3").uuid]
