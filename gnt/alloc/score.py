@@ -78,6 +78,10 @@ class NodeState:
     inst_sp_f: np.ndarray
     conflicts: np.ndarray
     loc_score: np.ndarray
+    l_cpu: np.ndarray
+    l_mem: np.ndarray
+    l_dsk: np.ndarray
+    l_net: np.ndarray
 
     @classmethod
     def gather(cls, m: ClusterModel, idx: np.ndarray | int | slice) -> NodeState:
@@ -162,10 +166,10 @@ def _value_fns(st: NodeState) -> list:
         lambda: np.where(on, 0.0, nall()),
         lambda: np.where(on, 0.0, npri),
         lambda: cpu(st.u_cpu),
-        lambda: npri,
-        lambda: npri,
-        nall,
-        lambda: npri,
+        lambda: st.l_cpu,  # htools divides the loads by the node's utilPool, one unless MonD says otherwise
+        lambda: st.l_mem,
+        lambda: st.l_dsk,
+        lambda: st.l_net,
         lambda: st.conflicts.astype(np.float64),
         lambda: _div(st.inst_sp, st.hi_sp),
         lambda: _div(st.f_mem_f, t_mem),
