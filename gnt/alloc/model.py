@@ -351,10 +351,21 @@ class ClusterModel:
         return self._instance_flags()[3]
 
     def _instance_flags(self) -> tuple[int, bool, bool, bool]:
-        if self._flags is None or self._flags[0] != len(self.instances):
-            forth = any(x.forthcoming for x in self.instances)
-            uniform = all(x.util[0] == x.util[1] == x.util[3] for x in self.instances)
-            self._flags = (len(self.instances), forth, any(self.inst_excl), uniform)
+        """The flags over every instance, kept since the last rebuild: instances are only ever
+        appended between rebuilds (the allocator and capacity planner add one per placement), so
+        only the new ones are looked at, not the whole list once per placement scored."""
+        seen = 0 if self._flags is None else self._flags[0]
+        if seen > len(self.instances):
+            seen, self._flags = 0, None
+        if seen == len(self.instances) and self._flags is not None:
+            return self._flags
+        new = self.instances[seen:]
+        forth = any(x.forthcoming for x in new)
+        excl = any(self.inst_excl[seen:])
+        uniform = all(x.util[0] == x.util[1] == x.util[3] for x in new)
+        if self._flags is not None:
+            forth, excl, uniform = forth or self._flags[1], excl or self._flags[2], uniform and self._flags[3]
+        self._flags = (len(self.instances), forth, excl, uniform)
         return self._flags
 
     def rebuild(self) -> None:

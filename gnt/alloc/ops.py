@@ -59,10 +59,13 @@ class InstAttrs:
 
     def take(self, idx: np.ndarray | int, shape: tuple[int, ...] | None = None) -> InstAttrs:
         """Select instances (and optionally reshape them, e.g. to a column for matrices)."""
-        vals = {f.name: getattr(self, f.name)[idx] for f in fields(self)}
+        vals = {name: getattr(self, name)[idx] for name in _INST_FIELDS}
         if shape is not None:
             vals = {k: np.reshape(v, shape) for k, v in vals.items()}
         return InstAttrs(**vals)
+
+
+_INST_FIELDS = tuple(f.name for f in fields(InstAttrs))
 
 
 def _sp_delta(st: NodeState, x: InstAttrs) -> np.ndarray:
@@ -283,10 +286,14 @@ def unplace(m: ClusterModel, idx: int) -> None:
     _account(m, InstAttrs.of([m.instances[idx]]).take(0), idx, -1)
 
 
-def place(m: ClusterModel, idx: int, p: int, s: int) -> None:
-    """Put instance `idx` (in `m.instances`, not accounted anywhere) on nodes (p, s)."""
+def place(m: ClusterModel, idx: int, p: int, s: int, attrs: InstAttrs | None = None) -> None:
+    """Put instance `idx` (in `m.instances`, not accounted anywhere) on nodes (p, s).
+
+    `attrs`: the instance's `InstAttrs` when the caller has them (the capacity planner places many
+    instances of one spec), else they are read from the instance.
+    """
     m.instances[idx].pnode, m.instances[idx].snode = p, s
-    _account(m, InstAttrs.of([m.instances[idx]]).take(0), idx, +1)
+    _account(m, attrs if attrs is not None else InstAttrs.of([m.instances[idx]]).take(0), idx, +1)
 
 
 def add_instance(m: ClusterModel, inst: Instance) -> int:
