@@ -88,33 +88,63 @@ def pair_scores(
     if why or len(tg) == 0:
         reasons[why or "no usable nodes"] += 1
         return tg, np.full((len(tg), len(tg)) if inst.has_secondary else len(tg), np.inf)
-    ss = ScoreState(m, nodes)
     excl, dloc = m._excl_tags(inst), m._dloc_tags(inst)
-    loc = location_masks(m, tg, dloc)
-    rows = reduce_score(m, ss, m.instance_flags()[1] or bool(excl), loc.active)
     st = NodeState.gather(m, tg)
-    vals = node_values(st, rows)
-    inc, clash = _tag_clash(m, excl, tg)
-    # the new instance's own location score on its primary: unmet desired locations (and, for a
-    # pair, the failure domains primary and secondary share: added per pair below), as hail's
-    st_p = st.replace(conflicts=st.conflicts + inc, loc_score=st.loc_score + loc.unmet)
-    p_only, bad_p = add_pri(st_p, x)
-    reasons.update(_fail_reasons(st, p_only, x))
+    # the primary checks first (memory, disk, CPU, N+1: tags and locations do not enter them): when no
+    # node can be the primary, every placement is refused and nothing needs scoring (the capacity
+    # planner's last attempts, and each size tiered allocation shrinks through, are mostly that)
+    p_try, bad_p = add_pri(st, x)
+    reasons.update(_fail_reasons(st, p_try, x))
     if migrate_from >= 0:
         no_mig = ~m.migration_ok(migrate_from, tg)
         reasons["FailMig"] += int(np.count_nonzero(no_mig & ~bad_p))
         bad_p = bad_p | no_mig
+    inc, clash = _tag_clash(m, excl, tg)
+    refused = bad_p | clash
+    if refused.all():
+        return tg, np.full((len(tg), len(tg)) if inst.has_secondary else len(tg), np.inf)
+    ss = ScoreState(m, nodes)
+    loc = location_masks(m, tg, dloc)
+    rows = reduce_score(m, ss, m.instance_flags()[1] or bool(excl), loc.active)
+    vals = node_values(st, rows)
+    # the new instance's own location score on its primary: unmet desired locations (and, for a
+    # pair, the failure domains primary and secondary share: added per pair below), as hail's
+    p_only = p_try.replace(conflicts=st.conflicts + inc, loc_score=st.loc_score + loc.unmet)
     dmap = WEIGHTS[MAP_IDX] * _map_gain(m, excl, tg)
     if not inst.has_secondary:
-        return tg, np.where(bad_p | clash, np.inf, ss.eval([vals], [node_values(p_only, rows)]) + dmap)
+        return tg, np.where(refused, np.inf, ss.eval([vals], [node_values(p_only, rows)]) + dmap)
+    return tg, _pair_matrix(m, ss, rows, st, vals, p_only, x, tg, refused, loc.shared, dmap)
+
+
+def _pair_matrix(
+    m: ClusterModel,
+    ss: ScoreState,
+    rows: np.ndarray,
+    st: NodeState,
+    vals: np.ndarray,
+    p_only: NodeState,
+    x: InstAttrs,
+    tg: np.ndarray,
+    refused: np.ndarray,
+    shared: np.ndarray,
+    dmap: np.ndarray,
+) -> np.ndarray:
+    """Scores of every (primary, secondary) pair of `tg`; +inf where refused.
+
+    Only the rows of primaries that passed their checks are scored (the others are refused whatever
+    the secondary): late in a capacity run most nodes are full, so this is most of the matrix.
+    """
     k = len(tg)
+    sc = np.full((k, k), np.inf)
+    ok = np.flatnonzero(~refused)
     row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
-    p_new = NodeState(**{f: np.reshape(v, (k, 1)) for f, v in vars(p_only).items()})
-    p_new = p_new.replace(loc_score=p_new.loc_score + loc.shared)
-    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg)].T)
-    bad = (bad_p | clash)[:, None] | bad_s | np.eye(k, dtype=bool)
-    sc = ss.eval([vals[:, :, None], vals[:, None, :]], [node_values(p_new, rows), node_values(s_new, rows)])
-    return tg, np.where(bad, np.inf, sc + dmap[:, None])
+    p_new = NodeState(**{f: np.reshape(v[ok], (len(ok), 1)) for f, v in vars(p_only).items()})
+    p_new = p_new.replace(loc_score=p_new.loc_score + shared[ok])
+    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg[ok])].T)
+    bad = bad_s | (tg[ok][:, None] == tg[None, :])
+    got = ss.eval([vals[:, ok, None], vals[:, None, :]], [node_values(p_new, rows), node_values(s_new, rows)])
+    sc[ok] = np.where(bad, np.inf, got + dmap[ok][:, None])
+    return sc
 
 
 def _map_gain(m: ClusterModel, excl: tuple[str, ...], nodes: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gnt.alloc.evaluate import KINDS, Evaluator, first_min
+from gnt.alloc.evaluate import KINDS, Evaluator, first_min, tie_tolerance
 from gnt.alloc.heap import roomy_heap
 from gnt.alloc.model import ClusterModel
 from gnt.alloc.ops import InstAttrs, movable, relocate
@@ -187,7 +187,10 @@ def _row_top2(row: np.ndarray) -> tuple[int, int, int]:
 
 
 def _accept(cur: float, new: float, min_gain: float, min_gain_limit: float) -> bool:
-    return new < cur and (cur > min_gain_limit or cur - new >= min_gain)
+    """hbal's test for taking a step: the score must drop (by more than the running sums' rounding
+    noise: a move between two equal nodes scores a last bit lower here, exactly the same in hbal),
+    and by `min_gain` once below `min_gain_limit`."""
+    return new < cur - float(tie_tolerance(cur)) and (cur > min_gain_limit or cur - new >= min_gain)
 
 
 def balance(
@@ -203,6 +206,7 @@ def balance(
     exclude: list[str] | None = None,
     evac_mode: bool = False,
     restricted_migration: bool = False,
+    ignore_soft_errors: bool = False,
 ) -> Plan:
     """Compute a balancing plan for one node group, applying it to `model` as it goes.
 
@@ -211,7 +215,11 @@ def balance(
     hbal's options: `select`/`exclude` name the only instances moved / those never moved,
     `evac_mode` moves only instances with a node offline or drained, `restricted_migration`
     refuses replace-primary moves, and the moves that change a node besides failing over
-    (replace-and-failover, failover-and-replace) unless the primary is offline or drained.
+    (replace-and-failover, failover-and-replace) unless the primary is offline or drained;
+    `ignore_soft_errors` lets moves break N+1, the VCPU ratio, spindle limits and exclusion tags
+    (hard limits, memory and disk, still hold), so a cluster whose nodes all break policy can improve.
+    hbal's --exclusion-tags and -U are properties of the model (`ClusterModel.add_exclusion_tags`,
+    `gnt.alloc.utilisation`).
     """
     t0 = time.monotonic()
     if group is None:
@@ -224,6 +232,7 @@ def balance(
     chosen = _chosen(model, select, exclude)
     s = _Search(model, group, kinds, chosen, evac_mode)
     s.ev.restricted_migration = restricted_migration
+    s.ev.ignore_soft_errors = ignore_soft_errors
     plan = Plan(s.ss.score(), s.ss.score(), group=model.groups[group].name if model.groups else "")
     deadline = None if time_limit is None else t0 + time_limit
     gain = (min_gain, min_gain_limit)

@@ -73,16 +73,17 @@ def _fill(m: ClusterModel, spec: ISpec, template: str, group: int, counter: list
         used: set[int] = set()
         limit = max(1, len(tg) // 8)
         taken = 0
-        for j in ok:
-            pos = np.unravel_index(int(j), sc.shape)
-            p = int(tg[pos[0]])
-            s = int(tg[pos[1]]) if sc.ndim == 2 else -1
+        # the candidates' nodes as Python ints in one go (not an unravel_index per candidate)
+        pos = np.unravel_index(ok, sc.shape)
+        prim = tg[pos[0]].tolist()
+        sec = tg[pos[1]].tolist() if sc.ndim == 2 else [-1] * len(prim)
+        for p, s in zip(prim, sec, strict=True):
             if p in used or s in used:
                 continue
             used.update((p, s))
             inst = _inst(spec, template, counter[0])
             counter[0] += 1
-            place(m, add_instance(m, inst), p, s)
+            place(m, add_instance(m, inst), p, s, x)  # every copy of the spec has the same attributes
             taken += 1
             if taken >= limit:
                 break

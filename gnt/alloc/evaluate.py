@@ -56,12 +56,14 @@ def first_min(scores: np.ndarray, axis: int = -1) -> np.ndarray:
 def reduce_score(m: ClusterModel, ss: ScoreState, has_tags: bool, has_loc: bool) -> np.ndarray:
     """Make `ss` score only the components a placement can change; returns their rows.
 
-    cpu/mem/net load are the same per-node value (primary count); without forthcoming
+    cpu/mem/net load are the same per-node value unless -U data says otherwise; without forthcoming
     instances the *_forth disk, vcpu and spindle values equal the plain ones.
     """
     w = WEIGHTS.copy()
-    skip = {MAP_IDX, 8, 10}
-    w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
+    skip = {MAP_IDX}
+    if m.uniform_load():
+        skip |= {8, 10}
+        w[7] = WEIGHTS[7] + WEIGHTS[8] + WEIGHTS[10]
     if not m.instance_flags()[0]:
         for a, b in ((14, 1), (15, 6), (16, 12)):
             w[b] += WEIGHTS[a]
@@ -112,6 +114,8 @@ class Evaluator:
         #: hbal's --restricted-migration: no replace-primary; replace-and-failover and failover-and-replace
         #: only for an instance whose primary is offline or drained
         self.restricted_migration = False
+        #: hbal's --ignore-soft-errors: no move is refused for N+1, VCPU ratio, spindles or exclusion tags
+        self.ignore_soft_errors = False
         self.tagc = TagCounts(model) if self.has_tags else None
         self._reduce()
 
@@ -186,6 +190,12 @@ class Evaluator:
         vP, vS = rv[:, pn][:, :, None], rv[:, s_safe][:, :, None]
         vT = rv[:, targets][:, None, :]
         offP, offS = m.offline[pn].reshape(col), m.offline[s_safe].reshape(col)
+        # where soft errors refuse a move: hbal forces a step whose old node is offline (or drained),
+        # and every step with --ignore-soft-errors
+        strict = not self.ignore_soft_errors
+        sP, sS = ~offP & strict, ~offS & strict
+        # an offline (or drained) secondary is no valid node: hbal then only replaces the secondary
+        # or replaces it and fails over (its possibleMoves), never makes the old secondary primary
         need = np.where(x.usm, x.mem, 0)
         rs = np.where(self.a1[S2] == P, np.maximum(self.m2[S2], self.m1[S2] - need), self.m1[S2])
         clash = (T == P) | (T == S)
@@ -210,56 +220,56 @@ class Evaluator:
 
         if "failover" in kinds:
             inc, tclash = self._tags(I2, S2)
-            a, b1 = add_pri(_adj(s_gone, inc, self._lscore(S2, P, I2)), x, ~offP)
+            a, b1 = add_pri(_adj(s_gone, inc, self._lscore(S2, P, I2)), x, sP)
             pmid = p_gone.replace(conflicts=stP.conflicts - dec_p, loc_score=stP.loc_score - old_l)
-            b, b2 = add_sec(pmid, x, m.peers[pn, s_safe].reshape(col), ~offP)
-            bad = b1 | b2 | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
+            b, b2 = add_sec(pmid, x, m.peers[pn, s_safe].reshape(col), sP)
+            bad = b1 | b2 | ~drbd | offS | (tclash & sP) | ~m.migration_ok(P, S2)
             consider(0, self._score([vP, vS], [b, a], bad, self._map_delta(I2, P, S2)), S, P)
         if T.size == 0:
             return Candidates(best, kind, new_p, new_s)
         if "replace_secondary" in kinds:
             pm = m.peers[np.ix_(targets, pn)].T
-            t_new, bad = add_sec(stT, x, pm, ~offS)
+            t_new, bad = add_sec(stT, x, pm, sS)
             l_new = self._lscore(P, T, I2) - old_l
             pnew = _adj(stP, 0, l_new)
             bad = bad | clash | ~drbd
             consider(1, self._score([vS, vT, vP], [s_gone, t_new, pnew], bad), P, T)
         if "replace_and_failover" in kinds:
             inc, tclash = self._tags(I2, T)
-            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, True)
-            p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], ~offS)
-            bad = b1 | b2 | clash | ~drbd | tclash | ~m.migration_ok(P, T)
+            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, P, I2)), x, strict)
+            p_new, b2 = add_sec(p_gone, x, m.peers[pn][:, targets], sS)
+            bad = b1 | b2 | clash | ~drbd | (tclash & strict) | ~m.migration_ok(P, T)
             if self.restricted_migration:
                 bad = bad | ~offP
             dmap = self._map_delta(I2, P, T)
             consider(2, self._score([vP, vS, vT], [p_new, s_gone, t_new], bad, dmap), T, P)
         if "replace_primary" in kinds and not self.restricted_migration:
             inc, tclash = self._tags(I2, T)
-            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, S, I2)), x, ~offP)
-            _, b0 = add_pri(s_gone, x, ~offP)
+            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, S, I2)), x, sP)
+            _, b0 = add_pri(s_gone, x, sP)
             # the old secondary is the primary for a while (htools' temporary primary): its
             # exclusion tags must admit the instance too, or hbal refuses the move (FailTags)
             _, tclash_s = self._tags(I2, S2)
             s_mid = s_gone.replace(mem_touched=np.ones_like(s_gone.mem_touched))
-            s_new, b2 = add_sec(s_mid, x, m.peers[s_safe][:, targets], ~offP)
-            bad = b0 | b1 | b2 | clash | ~drbd | ((tclash | tclash_s) & ~offP)
+            s_new, b2 = add_sec(s_mid, x, m.peers[s_safe][:, targets], sP)
+            bad = b0 | b1 | b2 | clash | ~drbd | offS | ((tclash | tclash_s) & sP)
             bad = bad | ~(m.migration_ok(P, S2) & m.migration_ok(S2, T))  # both hops are migrations
             dmap = self._map_delta(I2, P, T)
             consider(3, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), T, S)
         if "failover_and_replace" in kinds:
             inc, tclash = self._tags(I2, S2)
-            s_new, b1 = add_pri(_adj(s_gone, inc, 0), x, ~offP)
-            t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, ~offP)
+            s_new, b1 = add_pri(_adj(s_gone, inc, 0), x, sP)
+            t_new, b2 = add_sec(stT, x, m.peers[np.ix_(targets, s_safe)].T, sP)
             s_new = _adj(s_new, 0, self._lscore(S2, T, I2))
-            bad = b1 | b2 | clash | ~drbd | (tclash & ~offP) | ~m.migration_ok(P, S2)
+            bad = b1 | b2 | clash | ~drbd | offS | (tclash & sP) | ~m.migration_ok(P, S2)
             if self.restricted_migration:
                 bad = bad | ~offP
             dmap = self._map_delta(I2, P, S2)
             consider(4, self._score([vP, vS, vT], [p_gone, s_new, t_new], bad, dmap), S, T)
         if "failover_to_any" in kinds:
             inc, tclash = self._tags(I2, T)
-            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, -np.ones_like(T), I2)), x, ~offP)
-            bad = b1 | clash | drbd | (tclash & ~offP) | ~m.migration_ok(P, T)
+            t_new, b1 = add_pri(_adj(stT, inc, self._lscore(T, -np.ones_like(T), I2)), x, sP)
+            bad = b1 | clash | drbd | (tclash & sP) | ~m.migration_ok(P, T)
             dmap = self._map_delta(I2, P, T)
             consider(5, self._score([vP, vT], [p_gone, t_new], bad, dmap), T, -np.ones_like(T))
         return Candidates(best, kind, new_p, new_s)

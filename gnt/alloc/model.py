@@ -66,6 +66,8 @@ LOCATION_PREFIX = "htools:nlocation:"
 DESIRED_LOCATION_PREFIX = "htools:desiredlocation:"
 MIGRATION_PREFIX = "htools:migration:"
 ALLOW_MIGRATION_PREFIX = "htools:allowmigration:"
+#: htools' baseUtil: the load an instance puts on its nodes when no utilisation data is given
+BASE_UTIL = (1.0, 1.0, 1.0, 1.0)
 
 
 def classed_tags(cluster_tags: list[str], cluster_prefix: str, tags: list[str]) -> frozenset[str]:
@@ -196,6 +198,9 @@ class Instance:
     #: networks (uuids, as the iallocator protocol names them) its NICs are on: only groups
     #: connected to all of them can host it
     networks: tuple[str, ...] = ()
+    #: htools' dynamic utilisation (cpu, mem, disk, net), hbal's -U file; one each by default, so
+    #: the load components count primaries (disk: primaries and secondaries)
+    util: tuple[float, float, float, float] = BASE_UTIL
 
     @property
     def running(self) -> bool:
@@ -239,6 +244,8 @@ class ClusterModel:
         self.instances = instances
         self.cluster_tags = list(cluster_tags or [])
         self.ipolicy = ipolicy or DEFAULT_IPOLICY
+        #: exclusion-tag prefixes given on the command line (hbal's --exclusion-tags), beside the cluster's
+        self.extra_ex_prefixes: list[str] = []
         self.node_index = {n.name: i for i, n in enumerate(nodes)}
         self.inst_index = {x.name: i for i, x in enumerate(instances)}
         self.rebuild()
@@ -268,7 +275,7 @@ class ClusterModel:
         self.hi_cpu = np.floor(self.vcpu_ratio * self.t_cpu)
         self.lo_dsk = np.zeros(len(nodes), i64)
         ext = {t[len(EXTAGS_PREFIX) :] for t in self.cluster_tags if t.startswith(EXTAGS_PREFIX)}
-        self.ex_prefixes = sorted(p for p in ext if p)
+        self.ex_prefixes = sorted({p for p in ext if p} | set(self.extra_ex_prefixes))
         # ``htools:nlocation:rack`` makes ``rack:*`` node tags locations (the colon counts: not ``racket``)
         self.node_locs = [classed_tags(self.cluster_tags, LOCATION_PREFIX, n.tags) for n in nodes]
         dlp = [t[len(DESIRED_LOCATION_PREFIX) :] for t in self.cluster_tags if t.startswith(DESIRED_LOCATION_PREFIX)]
@@ -298,6 +305,16 @@ class ClusterModel:
             return np.ones(shape, bool)
         return self.mig_ok[src, dst]
 
+    def add_exclusion_tags(self, names: list[str]) -> None:
+        """Make instance tags ``NAME:*`` exclusion tags too, as hbal's ``--exclusion-tags=NAME,...``.
+
+        hbal appends the colon to the names given on its command line (a cluster tag
+        ``htools:iextags:NAME`` makes the bare prefix ``NAME`` one), so ``--exclusion-tags=dns``
+        takes ``dns:a`` but not ``dnsmasq``. Empty names are ignored.
+        """
+        self.extra_ex_prefixes = sorted(set(self.extra_ex_prefixes) | {f"{n}:" for n in names if n})
+        self.rebuild()
+
     def _excl_tags(self, inst: Instance) -> tuple[str, ...]:
         return tuple(t for t in inst.tags if any(t.startswith(p) for p in self.ex_prefixes))
 
@@ -325,14 +342,35 @@ class ClusterModel:
     def instance_flags(self) -> tuple[bool, bool]:
         """(any instance forthcoming, any instance with an exclusion tag): asked for every placement
         scored, so kept until the instance list grows or the model is rebuilt."""
-        if self._flags is None or self._flags[0] != len(self.instances):
-            forth = any(x.forthcoming for x in self.instances)
-            self._flags = (len(self.instances), forth, any(self.inst_excl))
-        return self._flags[1], self._flags[2]
+        flags = self._instance_flags()
+        return flags[1], flags[2]
+
+    def uniform_load(self) -> bool:
+        """Whether every instance loads cpu, memory and network alike (always so without -U data):
+        then the three load components have the same per-node values and can be scored as one."""
+        return self._instance_flags()[3]
+
+    def _instance_flags(self) -> tuple[int, bool, bool, bool]:
+        """The flags over every instance, kept since the last rebuild: instances are only ever
+        appended between rebuilds (the allocator and capacity planner add one per placement), so
+        only the new ones are looked at, not the whole list once per placement scored."""
+        seen = 0 if self._flags is None else self._flags[0]
+        if seen > len(self.instances):
+            seen, self._flags = 0, None
+        if seen == len(self.instances) and self._flags is not None:
+            return self._flags
+        new = self.instances[seen:]
+        forth = any(x.forthcoming for x in new)
+        excl = any(self.inst_excl[seen:])
+        uniform = all(x.util[0] == x.util[1] == x.util[3] for x in new)
+        if self._flags is not None:
+            forth, excl, uniform = forth or self._flags[1], excl or self._flags[2], uniform and self._flags[3]
+        self._flags = (len(self.instances), forth, excl, uniform)
+        return self._flags
 
     def rebuild(self) -> None:
         """Recompute every derived array from the static facts and the placement."""
-        self._flags: tuple[int, bool, bool] | None = None
+        self._flags: tuple[int, bool, bool, bool] | None = None
         self._static_arrays()
         n = len(self.nodes)
         i64 = np.int64
@@ -344,6 +382,11 @@ class ClusterModel:
         self.inst_sp = np.zeros(n, np.float64)
         self.npri = np.zeros(n, i64)
         self.nsec = np.zeros(n, i64)
+        # htools' utilLoad: cpu, memory and network of the primaries, disk of primaries and secondaries
+        self.l_cpu = np.zeros(n, np.float64)
+        self.l_mem = np.zeros(n, np.float64)
+        self.l_dsk = np.zeros(n, np.float64)
+        self.l_net = np.zeros(n, np.float64)
         self.peers = np.zeros((n, n), i64)
         self.f_mem_f = self.f_mem_rep.copy()
         self.f_dsk_f = self.f_dsk.copy()
@@ -376,10 +419,16 @@ class ClusterModel:
         else:
             self.f_mem_f[p] -= inst.mem
         self.npri[p] += 1
+        cpu, mem, dsk, net = inst.util
+        self.l_cpu[p] += cpu
+        self.l_mem[p] += mem
+        self.l_dsk[p] += dsk
+        self.l_net[p] += net
         sp = inst.spindle_use if inst.local_storage else 0
         self.ptags[p].update(self.inst_excl[idx])
         if s >= 0:
             self.nsec[s] += 1
+            self.l_dsk[s] += dsk
             if not self.excl[s]:
                 self.inst_sp[s] += sp
                 self.inst_sp_f[s] += sp

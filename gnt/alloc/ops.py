@@ -33,6 +33,10 @@ class InstAttrs:
     usm: np.ndarray
     has_sec: np.ndarray
     spindles: np.ndarray
+    ucpu: np.ndarray
+    umem: np.ndarray
+    udsk: np.ndarray
+    unet: np.ndarray
 
     @classmethod
     def of(cls, insts: list[Instance]) -> InstAttrs:
@@ -47,14 +51,21 @@ class InstAttrs:
             usm=np.array([x.uses_sec_mem for x in insts], bool),
             has_sec=np.array([x.has_secondary for x in insts], bool),
             spindles=np.array([-1 if x.spindles is None else x.spindles for x in insts], np.int64),
+            ucpu=np.array([x.util[0] for x in insts], np.float64),
+            umem=np.array([x.util[1] for x in insts], np.float64),
+            udsk=np.array([x.util[2] for x in insts], np.float64),
+            unet=np.array([x.util[3] for x in insts], np.float64),
         )
 
     def take(self, idx: np.ndarray | int, shape: tuple[int, ...] | None = None) -> InstAttrs:
         """Select instances (and optionally reshape them, e.g. to a column for matrices)."""
-        vals = {f.name: getattr(self, f.name)[idx] for f in fields(self)}
+        vals = {name: getattr(self, name)[idx] for name in _INST_FIELDS}
         if shape is not None:
             vals = {k: np.reshape(v, shape) for k, v in vals.items()}
         return InstAttrs(**vals)
+
+
+_INST_FIELDS = tuple(f.name for f in fields(InstAttrs))
 
 
 def _sp_delta(st: NodeState, x: InstAttrs) -> np.ndarray:
@@ -76,6 +87,10 @@ def remove_pri(st: NodeState, x: InstAttrs) -> NodeState:
         u_cpu=st.u_cpu - vc,
         inst_sp=st.inst_sp - sp,
         npri=st.npri - 1,
+        l_cpu=st.l_cpu - x.ucpu,
+        l_mem=st.l_mem - x.umem,
+        l_dsk=st.l_dsk - x.udsk,
+        l_net=st.l_net - x.unet,
         mem_touched=np.ones_like(st.mem_touched),
         n1_touched=np.ones_like(st.n1_touched),
         f_mem_f=st.f_mem_f + x.mem,
@@ -100,6 +115,10 @@ def add_pri(st: NodeState, x: InstAttrs, strict: bool | np.ndarray = True) -> tu
         u_cpu=st.u_cpu + vc,
         inst_sp=st.inst_sp + sp,
         npri=st.npri + 1,
+        l_cpu=st.l_cpu + x.ucpu,
+        l_mem=st.l_mem + x.umem,
+        l_dsk=st.l_dsk + x.udsk,
+        l_net=st.l_net + x.unet,
         mem_touched=np.ones_like(st.mem_touched),
         n1_touched=np.ones_like(st.n1_touched),
         f_mem_f=st.f_mem_f - x.mem,
@@ -127,6 +146,7 @@ def remove_sec(st: NodeState, x: InstAttrs, new_rmem: np.ndarray) -> NodeState:
         f_sp=st.f_sp + _fsp_delta(st, x),
         inst_sp=st.inst_sp - sp,
         nsec=st.nsec - 1,
+        l_dsk=st.l_dsk - x.udsk,
         r_mem=new_rmem,
         n1_touched=np.ones_like(st.n1_touched),
         f_dsk_f=st.f_dsk_f + x.dsk,
@@ -150,6 +170,7 @@ def add_sec(
         f_sp=st.f_sp - _fsp_delta(st, x),
         inst_sp=st.inst_sp + sp,
         nsec=st.nsec + 1,
+        l_dsk=st.l_dsk + x.udsk,
         r_mem=new_rmem,
         n1_touched=np.ones_like(st.n1_touched),
         f_dsk_f=st.f_dsk_f - x.dsk,
@@ -265,10 +286,14 @@ def unplace(m: ClusterModel, idx: int) -> None:
     _account(m, InstAttrs.of([m.instances[idx]]).take(0), idx, -1)
 
 
-def place(m: ClusterModel, idx: int, p: int, s: int) -> None:
-    """Put instance `idx` (in `m.instances`, not accounted anywhere) on nodes (p, s)."""
+def place(m: ClusterModel, idx: int, p: int, s: int, attrs: InstAttrs | None = None) -> None:
+    """Put instance `idx` (in `m.instances`, not accounted anywhere) on nodes (p, s).
+
+    `attrs`: the instance's `InstAttrs` when the caller has them (the capacity planner places many
+    instances of one spec), else they are read from the instance.
+    """
     m.instances[idx].pnode, m.instances[idx].snode = p, s
-    _account(m, InstAttrs.of([m.instances[idx]]).take(0), idx, +1)
+    _account(m, attrs if attrs is not None else InstAttrs.of([m.instances[idx]]).take(0), idx, +1)
 
 
 def add_instance(m: ClusterModel, inst: Instance) -> int:

@@ -78,41 +78,26 @@ class NodeState:
     inst_sp_f: np.ndarray
     conflicts: np.ndarray
     loc_score: np.ndarray
+    l_cpu: np.ndarray
+    l_mem: np.ndarray
+    l_dsk: np.ndarray
+    l_net: np.ndarray
 
     @classmethod
     def gather(cls, m: ClusterModel, idx: np.ndarray | int | slice) -> NodeState:
         """Read the state of nodes `idx` from the model (copies for fancy indices)."""
-        g = {
-            "t_mem": m.t_mem,
-            "n_mem": m.n_mem,
-            "x_mem": m.x_mem,
-            "t_dsk": m.t_dsk,
-            "t_cpu": m.t_cpu,
-            "speed": m.cpu_speed,
-            "hi_sp": m.hi_sp,
-            "t_sp": m.t_sp,
-            "excl": m.excl,
-            "offline": m.offline,
-            "vcpu_ratio": m.vcpu_ratio,
-        }
-        dyn = {f.name: getattr(m, f.name) for f in fields(cls) if f.name not in g}
-        return cls(**{k: v[idx] for k, v in {**g, **dyn}.items()})
+        return cls(**{name: getattr(m, attr)[idx] for name, attr in _MODEL_ATTR.items()})
 
     def replace(self, **kw: np.ndarray) -> NodeState:
-        new = NodeState(**{f.name: getattr(self, f.name) for f in fields(self)})
-        for k, v in kw.items():
-            setattr(new, k, v)
+        new = object.__new__(NodeState)  # a shallow copy: the fields are arrays never changed in place
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(kw)
         return new
 
     def scatter(self, m: ClusterModel, idx: int) -> None:
         """Write the dynamic fields of this (scalar) state back to node `idx`."""
-        for f in fields(self):
-            arr = getattr(m, f.name, None)
-            if f.name in ("speed", "t_mem", "n_mem", "x_mem", "t_dsk", "t_cpu", "hi_sp", "t_sp"):
-                continue
-            if f.name in ("excl", "offline", "vcpu_ratio"):
-                continue
-            arr[idx] = getattr(self, f.name)
+        for name in _DYNAMIC:
+            getattr(m, name)[idx] = getattr(self, name)
 
     # -- derived quantities ---------------------------------------------------------------
 
@@ -131,6 +116,24 @@ class NodeState:
         fr = np.where(self.excl, self.f_sp, free)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(total == 0, 1.0, fr / np.where(total == 0, 1.0, total))
+
+
+#: The model attribute behind each field (looked up once: gathering runs for every placement scored).
+_STATIC = {
+    "t_mem": "t_mem",
+    "n_mem": "n_mem",
+    "x_mem": "x_mem",
+    "t_dsk": "t_dsk",
+    "t_cpu": "t_cpu",
+    "speed": "cpu_speed",
+    "hi_sp": "hi_sp",
+    "t_sp": "t_sp",
+    "excl": "excl",
+    "offline": "offline",
+    "vcpu_ratio": "vcpu_ratio",
+}
+_DYNAMIC = tuple(f.name for f in fields(NodeState) if f.name not in _STATIC)
+_MODEL_ATTR = {f.name: _STATIC.get(f.name, f.name) for f in fields(NodeState)}
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -162,10 +165,10 @@ def _value_fns(st: NodeState) -> list:
         lambda: np.where(on, 0.0, nall()),
         lambda: np.where(on, 0.0, npri),
         lambda: cpu(st.u_cpu),
-        lambda: npri,
-        lambda: npri,
-        nall,
-        lambda: npri,
+        lambda: st.l_cpu,  # htools divides the loads by the node's utilPool, one unless MonD says otherwise
+        lambda: st.l_mem,
+        lambda: st.l_dsk,
+        lambda: st.l_net,
         lambda: st.conflicts.astype(np.float64),
         lambda: _div(st.inst_sp, st.hi_sp),
         lambda: _div(st.f_mem_f, t_mem),

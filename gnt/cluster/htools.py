@@ -72,6 +72,24 @@ def move_ops(move: Any, running: bool) -> list[dict[str, Any]]:
 @click.option("--restricted-migration", is_flag=True, help="No replace-primary moves (hbal's option)")
 @click.option("--select-instances", default=None, help="Move only these instances (comma-separated)")
 @click.option("--exclude-instances", default=None, help="Never move these instances (comma-separated)")
+@click.option(
+    "--exclusion-tags",
+    default=None,
+    metavar="TAG,...",
+    help="Instance tags TAG:* also keep instances apart, beside the cluster's htools:iextags: ones",
+)
+@click.option(
+    "-U",
+    "--dynu-file",
+    "dynu_file",
+    default=None,
+    metavar="FILE",
+    help="Instance load, one 'NAME CPU MEM DISK NET' line each, to even out (hbal's -U)",
+)
+@click.option("--ignore-dynu", is_flag=True, help="Take every instance's load as zero (overrides -U)")
+@click.option(
+    "--ignore-soft-errors", is_flag=True, help="Allow moves that break N+1, VCPU ratio, spindle or tag limits"
+)
 @handle_errors
 def balance(
     execute: bool,
@@ -88,6 +106,10 @@ def balance(
     restricted_migration: bool = False,
     select_instances: str | None = None,
     exclude_instances: str | None = None,
+    exclusion_tags: str | None = None,
+    dynu_file: str | None = None,
+    ignore_dynu: bool = False,
+    ignore_soft_errors: bool = False,
 ) -> None:
     """Compute (and with -X run) moves that even the cluster out, like Ganeti's hbal.
 
@@ -96,14 +118,17 @@ def balance(
       gnt-cluster balance                 # show the plan
       gnt-cluster balance -X              # and carry it out
       gnt-cluster balance -t cluster.data -S balanced.data
+      gnt-cluster balance --exclusion-tags=service -U load.txt
     """
     from gnt.alloc import balance as plan_balance
     from gnt.alloc import format_plan, save_text
 
     if execute and (text_file or dry_run):
         raise ParameterError("-X runs the plan on the live cluster; it cannot be combined with -t or --dry-run")
+    loads = _read_loads(dynu_file) if dynu_file and not ignore_dynu else None
     model = load_model(text_file)
     print(f"Loaded {len(model.nodes)} nodes, {len(model.instances)} instances")
+    _adjust_model(model, _names(exclusion_tags), loads, ignore_dynu)
     running = {inst.name: inst.running for inst in model.instances}
     if max_moves is not None and max_moves < 0:
         raise ParameterError("--max-moves must be 0 or more")
@@ -123,6 +148,7 @@ def balance(
         exclude=_names(exclude_instances),
         evac_mode=evac_mode,
         restricted_migration=restricted_migration,
+        ignore_soft_errors=ignore_soft_errors,
     )
     print(f"Initial score: {plan.initial_score:.8f}")
     for line in before.lines() if before is not None else []:
@@ -140,6 +166,34 @@ def balance(
         print(f"The cluster state after the plan was saved to file '{save_file}'")
     if execute and plan.moves:
         _execute(plan, running)
+
+
+def _read_loads(path: str) -> dict[str, tuple[float, float, float, float]]:
+    """The -U file's loads (read before the cluster, so a bad file costs no RAPI round trip)."""
+    from gnt.alloc.utilisation import parse_utilisation
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise ParameterError(f"Cannot read {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ParameterError(f"Cannot read {path}: not UTF-8 text") from err
+    return parse_utilisation(text)
+
+
+def _adjust_model(model: Any, extags: list[str] | None, loads: dict | None, ignore_dynu: bool) -> None:
+    """hbal's model options: extra exclusion tags and the instances' dynamic load."""
+    from gnt.alloc.utilisation import apply_utilisation, ignore_utilisation
+
+    if extags:
+        model.add_exclusion_tags(extags)
+    if ignore_dynu:
+        ignore_utilisation(model)
+    elif loads is not None:
+        unknown = apply_utilisation(model, loads)
+        if unknown:  # hbal skips them silently; say so
+            print(f"Utilisation data for unknown instance(s) ignored: {', '.join(unknown)}")
 
 
 def _names(text: str | None) -> list[str] | None:

@@ -15,6 +15,7 @@ there if the instance was up.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import time
 from typing import TYPE_CHECKING, Any
@@ -103,10 +104,39 @@ class InstanceMove:
         if self.target.uuid == self.source.uuid:
             raise OpPrereqError(f"Instance {self.instance.name} is already on node {self.source.name}", ECODE_INVAL)
         check_node_usable(self.target)
+        self._check_networks()
         if self.mirrored:
             from gnt.instance.drbd import check_move_target
 
             check_move_target(self.instance, self.target, self.lu.cfg.nodes)
+
+    def _check_networks(self) -> None:
+        """A NIC on a network takes its mode and link from the target's group: that group must be
+        connected to the network (as the allocator's change-group only picks such groups)."""
+        from gnt.network.nics import unconnected
+
+        missing = unconnected(self.lu.cfg, self.instance, self.target)
+        if missing:
+            group = self.lu.cfg.groups.get(self.target.group)
+            raise OpPrereqError(
+                f"Instance {self.instance.name} has NICs on network(s) {', '.join(missing)}, not connected to"
+                f" node group {group.name if group else self.target.group} of node {self.target.name}"
+                " (gnt-network connect)",
+                ECODE_STATE,
+            )
+
+    def _on(self, node: Node | None) -> Instance:
+        """The instance as it will be on `node`: NICs on networks take their mode and link from the
+        network's connection in that node's group (a copy when that differs from now)."""
+        from gnt.network.nics import regroup
+
+        if node is None or node.uuid == self.instance.primary_node:
+            return self.instance
+        primary = self.lu.cfg.nodes.get(self.instance.primary_node)
+        if primary is not None and primary.group == node.group:
+            return self.instance
+        moved = copy.deepcopy(self.instance)
+        return moved if regroup(self.lu.cfg, moved, node) else self.instance
 
     @property
     def mirrored(self) -> bool:
@@ -187,10 +217,12 @@ class InstanceMove:
         return self.lu.ctx.services.target(node)  # type: ignore[no-any-return]
 
     def _spec(self, node: Node | None = None) -> Any:
-        """The instance spec for `node` (default: its primary); drbd disks as that node sees them."""
+        """The instance spec for `node` (default: its primary); drbd disks as that node sees them,
+        NICs on networks as that node's group connects them."""
+        inst = self._on(node)
         if not self.mirrored:
-            return build_spec(self.lu.cfg.cluster, self.instance)
-        spec = spec_of(self.lu, self.instance)
+            return build_spec(self.lu.cfg.cluster, inst)
+        spec = spec_of(self.lu, inst)
         if node is not None and node.uuid != self.instance.primary_node:
             from gnt.instance.drbd import disks_for_node
 
@@ -219,6 +251,10 @@ class InstanceMove:
     async def point_config_at_target(self) -> None:
         if self.mirrored:  # the old primary keeps the other side of the mirror
             self.instance.secondary_nodes = [self.source.uuid]
+        from gnt.network.nics import regroup
+
+        if regroup(self.lu.cfg, self.instance, self.target):  # another group: its network connections
+            self.lu.feedback(f"* NICs on networks take their mode and link from node {self.target.name}'s group")
         self.instance.primary_node = self.target.uuid
         await self.lu.cfg.commit([self.instance])
 

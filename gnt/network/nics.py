@@ -23,9 +23,22 @@ from gnt.errors import ECODE_INVAL, ECODE_NOTUNIQUE, ECODE_STATE, OpPrereqError
 from gnt.network.pool import AddressPool
 from gnt.objects import Instance, Network, Node
 
-__all__ = ["NicPlan", "claim", "generate_mac", "held", "plan", "release", "reserve"]
+__all__ = [
+    "CONNECTION_PARAMS",
+    "NicPlan",
+    "claim",
+    "generate_mac",
+    "held",
+    "plan",
+    "regroup",
+    "release",
+    "reserve",
+    "unconnected",
+]
 
 POOL = "pool"
+#: what a network's connection to a node group gives the NICs on it (`gnt-network connect -N ...`)
+CONNECTION_PARAMS = ("mode", "link", "vlan")
 #: per config (the master's one), network uuid -> addresses held by running jobs, not yet committed
 _HELD: weakref.WeakKeyDictionary[Any, dict[str, set[str]]] = weakref.WeakKeyDictionary()
 
@@ -169,6 +182,37 @@ def release(cfg: Any, inst: Instance) -> list[Network]:
             pool.release(nic.ip)
             changed[net.uuid] = net
     return list(changed.values())
+
+
+def unconnected(cfg: Any, inst: Instance, node: Node) -> list[str]:
+    """The networks (names) of `inst`'s NICs that `node`'s group is not connected to."""
+    group = cfg.groups.get(node.group)
+    have = group.networks if group is not None else {}
+    missing = {nic.network for nic in inst.nics if nic.network and nic.network not in have}
+    return sorted(cfg.networks[u].name if u in cfg.networks else u for u in missing)
+
+
+def regroup(cfg: Any, inst: Instance, node: Node) -> bool:
+    """Give each of `inst`'s NICs on a network the mode, link and vlan of that network's connection
+    in `node`'s group; True if any NIC changed.
+
+    A NIC on a network has no mode or link of its own (Ganeti refuses both with network=): it takes
+    them from the network's connection in the node group of its primary, so an instance that moves
+    to another group (change-group, group evacuation) plugs into that group's bridge or routing
+    table. NICs on a network the group is not connected to keep theirs (see `unconnected`).
+    """
+    group = cfg.groups.get(node.group)
+    changed = False
+    for nic in inst.nics:
+        params = group.networks.get(nic.network) if group is not None and nic.network else None
+        if params is None:
+            continue
+        new = {k: v for k, v in nic.nicparams.items() if k not in CONNECTION_PARAMS}
+        new.update({k: v for k, v in params.items() if v is not None})
+        if new != nic.nicparams:
+            nic.nicparams = new
+            changed = True
+    return changed
 
 
 def generate_mac(cfg: Any, net_uuid: str | None) -> str:

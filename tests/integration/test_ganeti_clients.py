@@ -277,6 +277,34 @@ def test_htools_read_migration_tags_from_gnts_rapi_and_plan_as_gnt(cluster: VClu
         cluster.run("gnt-cluster", "remove-tags", *MIGRATION_TAGS)
 
 
+def test_hbal_options_over_gnts_rapi_plan_as_gnt(cluster: VCluster, users: None, tmp_path: Path) -> None:
+    """hbal's --exclusion-tags, -U and --ignore-soft-errors: hbal reading gnt's RAPI and
+    `gnt-cluster balance` with the same options plan the same moves."""
+    placed = (("xo1", "svc:web"), ("xo2", "svc:web"), ("xo3", "other:x"))
+    for name, tag in placed:  # externally mirrored, all on node1: hbal moves them with failover-to-any
+        cluster.ok(*ADD_INSTANCE, "-t", "sharedfile", "--disk", "0:size=4M", "-B", "memory=128M", "--no-start",
+                   "--tags", tag, "-n", "node1", name)  # fmt: skip
+    util = tmp_path / "util.txt"
+    util.write_text("xo1 0.9 0.2 0.1 0.5\nxo2 0.8 0.3 0.1 0.4\nxo3 0.1 0.1 2 0.1\n")
+    options = ["--exclusion-tags=svc", "-U", str(util), "--ignore-soft-errors"]
+    try:
+        time.sleep(LIVE_CACHE_TTL + 0.5)  # every tool reads the same settled free memory
+        master = cluster.address("node1")
+        hbal_text = _run([_htool("hbal"), "-m", master, *options])
+        gnt_text = cluster.ok("gnt-cluster", "balance", *options)
+        score = float(_number(r"Initial score: ([0-9.]+)", hbal_text))
+        assert float(_number(r"Initial score: ([0-9.]+)", gnt_text)) == pytest.approx(score, rel=1e-5)
+        hbal, gnt = _plan(hbal_text), _plan(gnt_text)
+        assert hbal, "hbal finds moves: three instances on one of three nodes"
+        assert [(n, t) for n, t, _ in gnt] == [(n, t) for n, t, _ in hbal]
+        assert [s for _, _, s in gnt] == pytest.approx([s for _, _, s in hbal], rel=1e-5)
+        plain = _plan(cluster.ok("gnt-cluster", "balance"))
+        assert plain != gnt, "the options changed the plan"
+    finally:
+        for name, _ in placed:
+            cluster.run("gnt-instance", "remove", "-f", name)
+
+
 def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClient) -> None:
     admin.job("CreateGroup", "gc-rack", alloc_policy="last_resort")
     try:

@@ -1,5 +1,6 @@
 """`gnt-cluster balance` passes hbal's options to the balancer (-G, --evac-mode, --restricted-migration,
---select-instances, --exclude-instances, --no-disk-moves, --no-instance-moves), planning from a file."""
+--select-instances, --exclude-instances, --no-disk-moves, --no-instance-moves, --exclusion-tags, -U,
+--ignore-dynu, --ignore-soft-errors), planning from a file."""
 
 from __future__ import annotations
 
@@ -57,3 +58,69 @@ def test_evac_mode_without_offline_nodes_moves_nothing(cluster_file: Path) -> No
 def test_bad_group_or_instance_is_a_one_line_error(cluster_file: Path, args: list[str], message: str) -> None:
     result = CliRunner().invoke(balance, ["-t", str(cluster_file), *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+
+
+def _plan_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if " a=" in line]
+
+
+def test_exclusion_tags_option_changes_the_plan(tmp_path: Path) -> None:
+    m = generate_cluster(6, seed=4, per_node=(3, 5))
+    for i, x in enumerate(m.instances):
+        x.tags = ["svc:web" if i % 2 else "svc:dns"]
+    m.rebuild()
+    path = tmp_path / "tagged.txt"
+    save_text(m, path)
+    plain = CliRunner().invoke(balance, ["-t", str(path)])
+    tagged = CliRunner().invoke(balance, ["-t", str(path), "--exclusion-tags", "svc"])
+    assert plain.exit_code == 0 and tagged.exit_code == 0, tagged.output
+    assert _plan_lines(plain.output) != _plan_lines(tagged.output)
+    first = float(re.search(r"Initial score: ([0-9.]+)", tagged.output).group(1))
+    assert first > float(re.search(r"Initial score: ([0-9.]+)", plain.output).group(1))  # conflicts count
+
+
+def test_utilisation_file_changes_the_plan_and_names_unknown_instances(cluster_file: Path, tmp_path: Path) -> None:
+    util = tmp_path / "util.txt"
+    util.write_text("inst00001 5 0.1 3 0.2\ninst00002 0.1 4 0.2 1\nghost 1 1 1 1\n")
+    plain = CliRunner().invoke(balance, ["-t", str(cluster_file)])
+    loaded = CliRunner().invoke(balance, ["-t", str(cluster_file), "-U", str(util)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "Utilisation data for unknown instance(s) ignored: ghost" in loaded.output
+    assert _plan_lines(plain.output) != _plan_lines(loaded.output)
+    ignored = CliRunner().invoke(balance, ["-t", str(cluster_file), "-U", str(util), "--ignore-dynu"])
+    zero = CliRunner().invoke(balance, ["-t", str(cluster_file), "--ignore-dynu"])
+    assert ignored.exit_code == 0 and "ghost" not in ignored.output
+    assert _plan_lines(ignored.output) == _plan_lines(zero.output) != _plan_lines(plain.output)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("inst00001 1 1 1\n", "Cannot parse utilisation line 1"),
+        ("inst00001 1 1 1 x\n", "Utilisation line 1 (inst00001): 'x' is not a number"),
+        (None, "Cannot read"),
+    ],
+)
+def test_bad_utilisation_file_is_a_one_line_error(
+    cluster_file: Path, tmp_path: Path, content: str | None, message: str
+) -> None:
+    util = tmp_path / "util.txt"
+    if content is not None:
+        util.write_text(content)
+    result = CliRunner().invoke(balance, ["-t", str(cluster_file), "-U", str(util)])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert "Initial score" not in result.output
+
+
+def test_ignore_soft_errors_lets_an_over_committed_cluster_improve(tmp_path: Path) -> None:
+    import dataclasses
+
+    m = generate_cluster(6, seed=2, per_node=(3, 5))
+    m.groups[0].ipolicy = dataclasses.replace(m.groups[0].ipolicy, vcpu_ratio=0.3)
+    m.rebuild()
+    path = tmp_path / "over.txt"
+    save_text(m, path)
+    strict = CliRunner().invoke(balance, ["-t", str(path)])
+    forced = CliRunner().invoke(balance, ["-t", str(path), "--ignore-soft-errors"])
+    assert strict.exit_code == 0 and forced.exit_code == 0, forced.output
+    assert _plan_lines(strict.output) != _plan_lines(forced.output)
