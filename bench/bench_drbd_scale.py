@@ -264,6 +264,10 @@ def fill(
         sync = wait_synced(cluster)
         point = verify_disks(cluster, filled["disks"])
         point["sync_wait_s"] = sync
+        try:
+            point["profile"] = profile_verify(cluster)
+        except Exception as err:  # a profile that fails must not cost the measured point
+            point["profile"] = {"error": f"{type(err).__name__}: {err}"[-1000:]}
         report.setdefault("verify_points", []).append(point)
         report["verify_disks"] = point
         save_now(report)
@@ -375,6 +379,66 @@ def verify_disks(cluster: GntCluster, disks: int, repeat: int = 3) -> dict[str, 
         "cli_rc": out.rc,
         "cli_output": (out.stdout + out.stderr).strip()[-2000:],
     }
+
+
+PROFILE_SCRIPT = """
+import asyncio, json, time, types
+from gnt import paths
+from gnt.db import connect
+from gnt.config.manager import ConfigManager
+from gnt.cluster import verify_drbd
+from gnt.rpc import procedures as proc
+from gnt.rpc.client import RpcClient, Target
+
+t0 = time.monotonic()
+cfg = ConfigManager(types.SimpleNamespace(conn=connect(paths.config_db(), check=False)))
+cfg.load()
+t1 = time.monotonic()
+by_node = verify_drbd._by_node(types.SimpleNamespace(cfg=cfg))
+t2 = time.monotonic()
+rpc = RpcClient.https(paths.cluster_cert(), cfg.cluster.noded_port)
+
+
+async def one(uuid):
+    node = cfg.nodes[uuid]
+    target = Target(node.name, node.primary_ip, node.offline, tuple(node.cert_digests))
+    start = time.monotonic()
+    result = await rpc.drbd_status(target, proc.BlockdevInfoArgs([d for _, d in by_node[uuid]]))
+    error = str(result.error) if result.failed else ""
+    return [node.name, len(by_node[uuid]), round(time.monotonic() - start, 3), error]
+
+
+async def main():
+    alone = [[await one(u) for u in sorted(by_node)] for _ in range(3)]
+    together = []
+    for _ in range(3):
+        start = time.monotonic()
+        await asyncio.gather(*(one(u) for u in by_node))
+        together.append(round(time.monotonic() - start, 3))
+    await rpc.close()
+    return alone, together
+
+
+alone, together = asyncio.run(main())
+print(json.dumps({"config_load_s": round(t1 - t0, 3), "disk_views_s": round(t2 - t1, 3),
+                  "drbd_status_one_node_at_a_time": alone, "drbd_status_all_nodes_parallel_s": together}))
+"""
+
+
+def profile_verify(cluster: GntCluster) -> dict[str, Any]:
+    """Where a verify-disks job's time could go, outside the job: on the master, the config load and
+    the disk views it builds, then the `drbd_status` RPC to each node (alone, and all in parallel,
+    as the LU does, over the same mutual TLS); on each host, one /proc/drbd read and one `lvs`."""
+    out = cluster.master.run("python3 -", stdin=PROFILE_SCRIPT, timeout=600).stdout
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    found["in_host_s"] = {
+        h.name: {
+            "cat_proc_drbd": round(in_host_seconds(h, "cat /proc/drbd >/dev/null"), 3),
+            "lvs": round(in_host_seconds(h, "lvs --noheadings >/dev/null"), 3),
+        }
+        for h in cluster.nodes
+    }
+    return found
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
