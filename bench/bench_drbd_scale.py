@@ -519,6 +519,12 @@ def main() -> int:
     parser.add_argument("--disks-per-instance", type=int, default=16, help="1 to 16 (gnt's limit; default 16)")
     parser.add_argument("--budget", type=float, default=900, help="seconds the filling may take (default 900)")
     parser.add_argument(
+        "--fill-until",
+        default=None,
+        metavar="HH:MM",
+        help="UTC time the fill stops waiting for creates (a tighter --budget, for a deadline)",
+    )
+    parser.add_argument(
         "--checkpoints",
         type=int,
         nargs="*",
