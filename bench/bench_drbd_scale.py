@@ -144,10 +144,10 @@ elif what == "cancel":
             client.request("DELETE", "/2/jobs/%d" % i)
         except Exception as err:
             print(err, file=sys.stderr)
-elif what == "verify":  # arg: repetitions; each job waited for (polled) before the next
+elif what == "jobs":  # arg: [opcodes, repetitions]: one job at a time, each waited for (polled)
     jobs = []
-    for _ in range(arg):
-        i = client.submit([{"OP_ID": "OP_CLUSTER_VERIFY_DISKS"}])
+    for _ in range(arg[1]):
+        i = client.submit(arg[0])
         while client.request("GET", "/2/jobs/%d" % i)["status"] not in ("success", "error", "canceled"):
             time.sleep(0.1)
         jobs.append(client.request("GET", "/2/jobs/%d" % i))
@@ -249,6 +249,13 @@ def fill(
     start = time.monotonic()
     deadline = start + budget
     done = 0
+    if disks == 0:
+        filled.update(instances=0, disks=0, submitted_instances=0, fill_s=0.0, most_jobs_running_at_once=0)
+        filled["per_disk_both_nodes_median_s"] = None
+        report["verify_disks"] = point = verify_disks(cluster, 0)
+        point["profile"] = profile_verify(cluster)
+        report["verify_points"] = [point]
+        return
     for target in sorted({c for c in checkpoints if 0 < c < disks} | {disks}):
         batch = []
         while done < len(ops) and sum(len(op["disks"]) for op in ops[: done + len(batch)]) < target:
@@ -350,17 +357,24 @@ def wait_synced(cluster: GntCluster, limit: float = 900) -> float:
     return round(time.monotonic() - start, 1)
 
 
+def _job_s(job: dict[str, Any]) -> float:
+    return round(_ts(job["end_ts"]) - _ts(job["start_ts"]), 3)
+
+
 def verify_disks(cluster: GntCluster, disks: int, repeat: int = 3) -> dict[str, Any]:
     """`repeat` verify-disks jobs submitted and waited for through the API on the master (the job's
     own time, its queue wait and its log), then one CLI run for the wall time a user sees."""
     minors = {h.name: int(h.run("grep -c ' cs:' /proc/drbd || true").stdout.strip() or 0) for h in cluster.nodes}
-    jobs = api(cluster, "verify", repeat, timeout=1800)
+    jobs = api(cluster, "jobs", [[{"OP_ID": "OP_CLUSTER_VERIFY_DISKS"}], repeat], timeout=1800)
+    # the floor under it: a job with no locks making one trivial RPC to every node in parallel
+    trivial = {"OP_ID": "OP_TEST_DELAY", "duration": 0, "on_master": False, "on_nodes": [h.name for h in cluster.nodes]}
+    floor = [_job_s(job) for job in api(cluster, "jobs", [[trivial], repeat], timeout=600)]
     runs = [
         {
             "id": job["id"],
             "status": job["status"],
             "queued_s": round(_ts(job["start_ts"]) - _ts(job["received_ts"]), 3),
-            "job_s": round(_ts(job["end_ts"]) - _ts(job["start_ts"]), 3),
+            "job_s": _job_s(job),
             "phases": phases(job),
             "result": job.get("opresult"),
         }
@@ -375,6 +389,8 @@ def verify_disks(cluster: GntCluster, disks: int, repeat: int = 3) -> dict[str, 
         "job_s": [r["job_s"] for r in runs],
         "job_median_s": round(statistics.median(r["job_s"] for r in runs), 3),
         "runs": runs,
+        "rpc_floor_job_s": floor,
+        "rpc_floor_median_s": round(statistics.median(floor), 3),
         "cli_wall_s": round(wall, 3),
         "cli_rc": out.rc,
         "cli_output": (out.stdout + out.stderr).strip()[-2000:],
@@ -477,6 +493,9 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
              f"{point['job_median_s']:.3f} s", "",
              f"median of {len(point['job_s'])}: {', '.join(f'{t:.3f}' for t in point['job_s'])} s"
              " (goal 1 s for 200 disks on 4 hosts)"],
+            *([[f"floor: a job with one trivial RPC to each of the {report['hosts']} hosts", "",
+                 f"{point['rpc_floor_median_s']:.3f} s", "", "OP_TEST_DELAY 0 s on every node, no locks (median of 3)"]]
+               if "rpc_floor_median_s" in point else []),
             [f"verify-disks, {count} disks (CLI wall on node1)", "", f"{point['cli_wall_s']:.3f} s"
              if isinstance(point["cli_wall_s"], float) else f"{point['cli_wall_median_s']:.3f} s", "",
              "includes ssh and the CLI's start under TCG"],
