@@ -12,15 +12,20 @@ hypervisor). Then, on a quiet bed first:
    the initial sync, kept as a second sample), then `gnt-instance replace-disks -n node3`: the
    new secondary's resync time from the job log (the entry "waiting for the new secondary ... to
    sync" to the next), its throughput against the raw copy's. The instance is removed.
-3. **verify-disks**: `--disks` drbd disks (`--disks-per-instance` per instance, 8 MiB each,
-   started, so every disk is up on two hosts), created by jobs submitted at once and spread
-   over the node pairs; filling stops `--budget` seconds after the last submission (queued creates
-   are canceled, running ones get 300 s more) and the count reached is what is
-   measured. Once every resync is over, `gnt-cluster verify-disks` is timed 3 times: the CLI's
-   wall time on node1 (ssh, the CLI's Python start under TCG, the job) and the job's own time.
+3. **verify-disks**: `--disks` drbd disks (`--disks-per-instance` per instance, up to gnt's 16, of
+   4 MiB, started, so every disk is up on two hosts). All creates are submitted as opcodes in one
+   request through gnt's own client on the master (one ssh, one Python start: under TCG each
+   `gnt-instance add --submit` cost an ssh and a 19 s CLI start), ordered so that consecutive jobs
+   use disjoint node pairs: the queue runs those side by side, the rest wait for their node locks.
+   The fill pauses at each `--checkpoints` count, so verify-disks is measured there too; it stops at
+   `--budget` s (or `--fill-until` HH:MM UTC): queued creates are canceled, running ones get 600 s
+   more, and the count reached is what is measured. Once every resync is over, 3 verify-disks jobs
+   are timed through the API (the job's own time and log), then one CLI run (wall time on node1).
+   `--only-verify-disks` skips parts 1 and 2.
 
     flock /work/wt/testbed.lock python3 bench/bench_drbd_scale.py [--hosts 4] [--size 256]
-        [--disks 200] [--disks-per-instance 8] [--budget 900] [--output bench/results/drbd_scale.json]
+        [--disks 200] [--disks-per-instance 16] [--budget 900] [--fill-until HH:MM] [--checkpoints N ...]
+        [--only-verify-disks] [--output bench/results/drbd_scale.json]
 
 Needs root and the test bed's tools (tests/system/install-deps.sh). Wall times on a shared 2-core
 machine under TCG (each host is emulated): compare runs only on a similar load (the JSON keeps it).
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import statistics
 import sys
@@ -40,13 +46,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_drbd_steps import _ts, between, enable_drbd, last_job, phases, run_job, say  # noqa: E402
+from bench.bench_drbd_steps import _ts, between, enable_drbd, phases, run_job, say  # noqa: E402
 from bench.common import RESULTS, loadavg, table, write_json  # noqa: E402
 from tools.testbed import TestBed, build_image  # noqa: E402
 from tools.testbed.gntcluster import ClusterSpec, GntCluster, start_gnt_cluster  # noqa: E402
 
 RAW_PORT = 15999  # outside the cluster's DRBD port pool (11000-14999)
-DISK_MIB = 8
+DISK_MIB = 4  # LVM's smallest extent: the data volumes' size does not matter to verify-disks
 META_MIB = 128  # Ganeti's fixed DRBD metadata volume per disk and side
 
 
@@ -123,17 +129,159 @@ def replace_new_secondary(cluster: GntCluster, size: int) -> dict[str, Any]:
     }
 
 
-def wait_jobs(cluster: GntCluster, ids: list[int], deadline: float) -> dict[int, str]:
+API_SCRIPT = """
+import json, sys, time
+from gnt.cli.client import Client
+client = Client(timeout=600)
+what, arg = sys.argv[1], json.loads(sys.argv[2])
+if what == "submit":  # arg: a list of jobs (each a list of opcodes), submitted in one request
+    print(json.dumps(client.submit_many(arg)))
+elif what == "status":  # arg: job ids
+    print(json.dumps({i: client.request("GET", "/2/jobs/%d" % i)["status"] for i in arg}))
+elif what == "cancel":
+    for i in arg:
+        try:
+            client.request("DELETE", "/2/jobs/%d" % i)
+        except Exception as err:
+            print(err, file=sys.stderr)
+elif what == "jobs":  # arg: [opcodes, repetitions]: one job at a time, each waited for (polled)
+    jobs = []
+    for _ in range(arg[1]):
+        i = client.submit(arg[0])
+        while client.request("GET", "/2/jobs/%d" % i)["status"] not in ("success", "error", "canceled"):
+            time.sleep(0.1)
+        jobs.append(client.request("GET", "/2/jobs/%d" % i))
+    print(json.dumps(jobs))
+"""
+
+
+def api(cluster: GntCluster, what: str, arg: Any, timeout: float = 600) -> Any:
+    """One ssh and one Python start on the master, talking to gnt-masterd through gnt's own client:
+    under TCG a CLI start costs seconds, so the bench does each step in one call, never one per job."""
+    out = cluster.master.run(f"python3 - {what} {shlex.quote(json.dumps(arg))}", stdin=API_SCRIPT, timeout=timeout)
+    return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+def wait_jobs(cluster: GntCluster, ids: list[int], deadline: float, poll: float = 20) -> dict[int, str]:
     """Poll until every job in `ids` is final or `deadline` (monotonic) passes; id -> status."""
-    wanted = set(ids)
-    status: dict[int, str] = {}
     while True:
-        out = cluster.gnt("gnt-job list --no-headers -o id,status", timeout=300).stdout
-        status = {int(i): s for i, s in (line.split()[:2] for line in out.splitlines() if line.strip())}
-        pending = [i for i in wanted if status.get(i) not in ("success", "error", "canceled")]
-        if not pending or time.monotonic() > deadline:
-            return {i: status.get(i, "?") for i in wanted}
-        time.sleep(5)
+        status = {int(i): s for i, s in api(cluster, "status", ids).items()}
+        if all(s in ("success", "error", "canceled") for s in status.values()) or time.monotonic() > deadline:
+            return status
+        time.sleep(poll)
+
+
+def disjoint_rounds(names: list[str]) -> list[tuple[str, str]]:
+    """Every ordered (primary, secondary) pair, ordered so that consecutive ones share no node where
+    possible: the queue then runs disjoint creates side by side (each locks its two nodes)."""
+    left = [(a, b) for a in names for b in names if a != b]
+    order: list[tuple[str, str]] = []
+    while left:
+        used: set[str] = set()
+        for pair in list(left):
+            if not used & set(pair):
+                order.append(pair)
+                used |= set(pair)
+                left.remove(pair)
+    return order
+
+
+def create_op(name: str, pnode: str, snode: str, disks: int) -> dict[str, Any]:
+    """`gnt-instance add -t drbd -o noop --no-install --no-wait-for-sync --no-nics -B memory=4M` as
+    an opcode: started (so every disk is up on both nodes), DISK_MIB per disk."""
+    return {
+        "OP_ID": "OP_INSTANCE_CREATE", "instance_name": name, "disk_template": "drbd",
+        "disks": [{"size": DISK_MIB} for _ in range(disks)], "nics": [], "os_type": "noop",
+        "pnode": pnode, "snode": snode, "beparams": {"memory": 4}, "no_install": True,
+        "wait_for_sync": False, "name_check": False, "ip_check": False,
+    }  # fmt: skip
+
+
+def plan(names: list[str], disks: int, per_instance: int) -> list[dict[str, Any]]:
+    """The create opcodes for `disks` disks: full instances of `per_instance`, the rest in the last."""
+    pairs = disjoint_rounds(names)
+    counts = [per_instance] * (disks // per_instance) + ([disks % per_instance] if disks % per_instance else [])
+    return [create_op(f"vd{n}", *pairs[n % len(pairs)], count) for n, count in enumerate(counts)]
+
+
+def fill_batch(cluster: GntCluster, ops: list[dict[str, Any]], deadline: float, filled: dict[str, Any]) -> None:
+    """Submit `ops` as one job each in one request, wait until `deadline` (monotonic), cancel what has
+    not started, give the running ones 600 s more; each job's breakdown is added to `filled`."""
+    start = time.monotonic()
+    results = api(cluster, "submit", [[op] for op in ops])
+    ids = [int(value) for ok, value in results if ok]
+    sizes = {int(value): len(op["disks"]) for (ok, value), op in zip(results, ops, strict=True) if ok}
+    errors = [value for ok, value in results if not ok]
+    filled.setdefault("submit_errors", []).extend(str(e)[:300] for e in errors)
+    filled.setdefault("submit_s", []).append(round(time.monotonic() - start, 1))
+    filled.setdefault("job_ids", []).extend(ids)
+    status = wait_jobs(cluster, ids, deadline)
+    queued = [i for i, s in status.items() if s in ("queued", "waiting")]
+    if queued:
+        api(cluster, "cancel", queued)
+        filled["canceled_by_bench"] = filled.get("canceled_by_bench", 0) + len(queued)
+    wait_jobs(cluster, ids, time.monotonic() + 600)
+    rows = job_details(cluster, ids, 1)
+    filled["most_jobs_running_at_once"] = max(filled.get("most_jobs_running_at_once", 0), most_at_once(rows))
+    for job in rows:
+        job["disks"] = sizes[int(job["id"])]
+        if "create_disks_s" in job and job["disks"]:
+            job["per_disk_both_nodes_s"] = round(job["create_disks_s"] / job["disks"], 2)
+        filled.setdefault("jobs", []).append(job)
+    made = [j for j in filled["jobs"] if j["status"] == "success"]
+    timed = [j["per_disk_both_nodes_s"] for j in made if "per_disk_both_nodes_s" in j]
+    filled.update(
+        instances=len(made),
+        disks=sum(j["disks"] for j in made),
+        submitted_instances=len(filled["jobs"]),
+        job_statuses={s: [j["status"] for j in filled["jobs"]].count(s) for s in {j["status"] for j in filled["jobs"]}},
+        per_disk_both_nodes_median_s=round(statistics.median(timed), 2) if timed else None,
+    )
+
+
+def fill(
+    cluster: GntCluster, disks: int, per_instance: int, budget: float, checkpoints: list[int], report: dict[str, Any]
+) -> None:
+    """Create `disks` drbd disks through the API in batches ending at each checkpoint count; after
+    each batch (and whatever the budget let it make) verify-disks is measured at the count reached."""
+    ops = plan([h.name for h in cluster.nodes], disks, per_instance)
+    filled: dict[str, Any] = report.setdefault("fill", {"per_instance": per_instance, "disk_mib": DISK_MIB})
+    start = time.monotonic()
+    deadline = start + budget
+    done = 0
+    if disks == 0:
+        filled.update(instances=0, disks=0, submitted_instances=0, fill_s=0.0, most_jobs_running_at_once=0)
+        filled["per_disk_both_nodes_median_s"] = None
+        report["verify_disks"] = point = verify_disks(cluster, 0)
+        point["profile"] = profile_verify(cluster)
+        report["verify_points"] = [point]
+        return
+    for target in sorted({c for c in checkpoints if 0 < c < disks} | {disks}):
+        batch = []
+        while done < len(ops) and sum(len(op["disks"]) for op in ops[: done + len(batch)]) < target:
+            batch.append(ops[done + len(batch)])
+        done += len(batch)
+        if not batch or time.monotonic() > deadline:
+            break
+        fill_batch(cluster, batch, deadline, filled)
+        filled["fill_s"] = round(time.monotonic() - start, 1)
+        save_now(report)
+        say(f"filled {filled['disks']} disks ({filled['instances']} instances) in {filled['fill_s']} s;"
+            f" one disk on both nodes {filled['per_disk_both_nodes_median_s']} s")  # fmt: skip
+        sync = wait_synced(cluster)
+        point = verify_disks(cluster, filled["disks"])
+        point["sync_wait_s"] = sync
+        try:
+            point["profile"] = profile_verify(cluster)
+        except Exception as err:  # a profile that fails must not cost the measured point
+            point["profile"] = {"error": f"{type(err).__name__}: {err}"[-1000:]}
+        report.setdefault("verify_points", []).append(point)
+        report["verify_disks"] = point
+        save_now(report)
+        say(f"verify-disks at {filled['disks']} disks: job median {point['job_median_s']} s,"
+            f" CLI wall {point['cli_wall_s']} s")  # fmt: skip
+        if filled["disks"] < target:
+            break
 
 
 JOBS_SCRIPT = """
@@ -195,53 +343,6 @@ def most_at_once(jobs: list[dict[str, Any]]) -> int:
     return best
 
 
-def fill(cluster: GntCluster, disks: int, per_instance: int, budget: float, report: dict[str, Any]) -> dict[str, Any]:
-    """Submit the creates at once (pairs rotate over the hosts), wait up to `budget` s, cancel the rest.
-
-    Each create's queue wait, disk-making time and error are kept (`jobs`), so a slow fill says why.
-    """
-    names = [h.name for h in cluster.nodes]
-    pairs = [(a, b) for a in names for b in names if a != b]
-    disk_opts = " ".join(f"--disk {d}:size={DISK_MIB}M" for d in range(per_instance))
-    ids = []
-    start = time.monotonic()
-    filled: dict[str, Any] = report.setdefault("fill", {})
-    for n in range((disks + per_instance - 1) // per_instance):
-        pnode, snode = pairs[n % len(pairs)]
-        out = cluster.gnt(
-            f"gnt-instance add --submit -t drbd -o noop --no-install --no-wait-for-sync {disk_opts}"
-            f" -B memory=4M -n {pnode}:{snode} vd{n}"
-        ).stdout
-        ids.append(int(out.split()[-1]))
-    filled["submit_s"] = round(time.monotonic() - start, 1)
-    # the budget is the creates' own: each --submit is an ssh and a CLI start on a TCG host (19 s
-    # apiece at load 12 in the 2026-11-29 run, 483 s for 25: more than the whole budget then)
-    status = wait_jobs(cluster, ids, time.monotonic() + budget)
-    canceled = []
-    for job_id, state in status.items():
-        if state in ("queued", "waiting"):
-            cluster.gnt(f"gnt-job cancel {job_id}", check=False)
-            canceled.append(job_id)
-    status = wait_jobs(cluster, ids, time.monotonic() + 300)
-    made = sum(1 for s in status.values() if s == "success")
-    jobs = job_details(cluster, sorted(ids), per_instance)
-    timed = [j["per_disk_both_nodes_s"] for j in jobs if j["status"] == "success" and "per_disk_both_nodes_s" in j]
-    filled.update(
-        instances=made,
-        disks=made * per_instance,
-        per_instance=per_instance,
-        disk_mib=DISK_MIB,
-        submitted_instances=len(ids),
-        canceled_by_bench=len(canceled),
-        job_statuses={s: sum(1 for v in status.values() if v == s) for s in sorted(set(status.values()))},
-        fill_s=round(time.monotonic() - start, 1),
-        per_disk_both_nodes_median_s=round(statistics.median(timed), 2) if timed else None,
-        most_jobs_running_at_once=most_at_once(jobs),
-        jobs=jobs,
-    )
-    return filled
-
-
 def wait_synced(cluster: GntCluster, limit: float = 900) -> float:
     """Seconds until no host's /proc/drbd shows a disk that is not UpToDate on both sides."""
     start = time.monotonic()
@@ -256,25 +357,104 @@ def wait_synced(cluster: GntCluster, limit: float = 900) -> float:
     return round(time.monotonic() - start, 1)
 
 
-def verify_disks(cluster: GntCluster) -> dict[str, Any]:
+def _job_s(job: dict[str, Any]) -> float:
+    return round(_ts(job["end_ts"]) - _ts(job["start_ts"]), 3)
+
+
+def verify_disks(cluster: GntCluster, disks: int, repeat: int = 3) -> dict[str, Any]:
+    """`repeat` verify-disks jobs submitted and waited for through the API on the master (the job's
+    own time, its queue wait and its log), then one CLI run for the wall time a user sees."""
     minors = {h.name: int(h.run("grep -c ' cs:' /proc/drbd || true").stdout.strip() or 0) for h in cluster.nodes}
-    walls, jobs, outputs = [], [], []
+    jobs = api(cluster, "jobs", [[{"OP_ID": "OP_CLUSTER_VERIFY_DISKS"}], repeat], timeout=1800)
+    # the floor under it: a job with no locks making one trivial RPC to every node in parallel
+    trivial = {"OP_ID": "OP_TEST_DELAY", "duration": 0, "on_master": False, "on_nodes": [h.name for h in cluster.nodes]}
+    floor = [_job_s(job) for job in api(cluster, "jobs", [[trivial], repeat], timeout=600)]
+    runs = [
+        {
+            "id": job["id"],
+            "status": job["status"],
+            "queued_s": round(_ts(job["start_ts"]) - _ts(job["received_ts"]), 3),
+            "job_s": _job_s(job),
+            "phases": phases(job),
+            "result": job.get("opresult"),
+        }
+        for job in jobs
+    ]
+    start = time.monotonic()
+    out = cluster.gnt("gnt-cluster verify-disks", check=False, timeout=600)
+    wall = time.monotonic() - start
+    return {
+        "disks": disks,
+        "minors_per_host": minors,
+        "job_s": [r["job_s"] for r in runs],
+        "job_median_s": round(statistics.median(r["job_s"] for r in runs), 3),
+        "runs": runs,
+        "rpc_floor_job_s": floor,
+        "rpc_floor_median_s": round(statistics.median(floor), 3),
+        "cli_wall_s": round(wall, 3),
+        "cli_rc": out.rc,
+        "cli_output": (out.stdout + out.stderr).strip()[-2000:],
+    }
+
+
+PROFILE_SCRIPT = """
+import asyncio, json, time, types
+from gnt import paths
+from gnt.db import connect
+from gnt.config.manager import ConfigManager
+from gnt.cluster import verify_drbd
+from gnt.rpc import procedures as proc
+from gnt.rpc.client import RpcClient, Target
+
+t0 = time.monotonic()
+cfg = ConfigManager(types.SimpleNamespace(conn=connect(paths.config_db(), check=False)))
+cfg.load()
+t1 = time.monotonic()
+by_node = verify_drbd._by_node(types.SimpleNamespace(cfg=cfg))
+t2 = time.monotonic()
+rpc = RpcClient.https(paths.cluster_cert(), cfg.cluster.noded_port)
+
+
+async def one(uuid):
+    node = cfg.nodes[uuid]
+    target = Target(node.name, node.primary_ip, node.offline, tuple(node.cert_digests))
+    start = time.monotonic()
+    result = await rpc.drbd_status(target, proc.BlockdevInfoArgs([d for _, d in by_node[uuid]]))
+    error = str(result.error) if result.failed else ""
+    return [node.name, len(by_node[uuid]), round(time.monotonic() - start, 3), error]
+
+
+async def main():
+    alone = [[await one(u) for u in sorted(by_node)] for _ in range(3)]
+    together = []
     for _ in range(3):
         start = time.monotonic()
-        out = cluster.gnt("gnt-cluster verify-disks", timeout=600)
-        walls.append(time.monotonic() - start)
-        job = last_job(cluster)
-        rows = phases(job)
-        jobs.append(sum(float(r[1]) for r in rows))
-        outputs.append((out.stdout + out.stderr).strip())
-    return {
-        "minors_per_host": minors,
-        "cli_wall_s": [round(s, 3) for s in walls],
-        "cli_wall_median_s": round(statistics.median(walls), 3),
-        "job_s": [round(s, 3) for s in jobs],
-        "job_median_s": round(statistics.median(jobs), 3),
-        "last_output": outputs[-1][-2000:],
+        await asyncio.gather(*(one(u) for u in by_node))
+        together.append(round(time.monotonic() - start, 3))
+    await rpc.close()
+    return alone, together
+
+
+alone, together = asyncio.run(main())
+print(json.dumps({"config_load_s": round(t1 - t0, 3), "disk_views_s": round(t2 - t1, 3),
+                  "drbd_status_one_node_at_a_time": alone, "drbd_status_all_nodes_parallel_s": together}))
+"""
+
+
+def profile_verify(cluster: GntCluster) -> dict[str, Any]:
+    """Where a verify-disks job's time could go, outside the job: on the master, the config load and
+    the disk views it builds, then the `drbd_status` RPC to each node (alone, and all in parallel,
+    as the LU does, over the same mutual TLS); on each host, one /proc/drbd read and one `lvs`."""
+    out = cluster.master.run("python3 -", stdin=PROFILE_SCRIPT, timeout=600).stdout
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    found["in_host_s"] = {
+        h.name: {
+            "cat_proc_drbd": round(in_host_seconds(h, "cat /proc/drbd >/dev/null"), 3),
+            "lvs": round(in_host_seconds(h, "lvs --noheadings >/dev/null"), 3),
+        }
+        for h in cluster.nodes
     }
+    return found
 
 
 def summary_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -301,15 +481,23 @@ def summary_rows(report: dict[str, Any]) -> list[list[str]]:
         ]  # fmt: skip
     if "disks" in filled:
         per_disk = filled.get("per_disk_both_nodes_median_s")
-        rows.append([f"fill: add -t drbd x{filled['submitted_instances']} ({filled['per_instance']} disks each)",
+        rows.append([f"fill: {filled['submitted_instances']} drbd creates through the API"
+                     f" (up to {filled['per_instance']} disks of {filled['disk_mib']} MiB each)",
                      f"{filled['disks']} disks made", f"{filled['fill_s']:.1f} s", "",
                      f"one disk on both nodes {per_disk} s (median); at most"
                      f" {filled['most_jobs_running_at_once']} create jobs started at once"])  # fmt: skip
-    if vd:
+    for point in report.get("verify_points") or ([vd] if vd else []):
+        count = point.get("disks", filled.get("disks", 0))
         rows += [
-            [f"verify-disks, {filled.get('disks', 0)} disks on {report['hosts']} hosts (job)", "",
-             f"{vd['job_median_s']:.3f} s", "", "median of 3 (goal 1 s for 200 disks on 4 hosts)"],
-            ["verify-disks (CLI wall on node1)", "", f"{vd['cli_wall_median_s']:.3f} s", "",
+            [f"verify-disks, {count} drbd disks on {report['hosts']} hosts (job)", "",
+             f"{point['job_median_s']:.3f} s", "",
+             f"median of {len(point['job_s'])}: {', '.join(f'{t:.3f}' for t in point['job_s'])} s"
+             " (goal 1 s for 200 disks on 4 hosts)"],
+            *([[f"floor: a job with one trivial RPC to each of the {report['hosts']} hosts", "",
+                 f"{point['rpc_floor_median_s']:.3f} s", "", "OP_TEST_DELAY 0 s on every node, no locks (median of 3)"]]
+               if "rpc_floor_median_s" in point else []),
+            [f"verify-disks, {count} disks (CLI wall on node1)", "", f"{point['cli_wall_s']:.3f} s"
+             if isinstance(point["cli_wall_s"], float) else f"{point['cli_wall_median_s']:.3f} s", "",
              "includes ssh and the CLI's start under TCG"],
         ]  # fmt: skip
     return rows
@@ -332,6 +520,11 @@ def save(output: Path, report: dict[str, Any]) -> None:
     output.with_suffix(".md").write_text(header + markdown(summary_rows(report)) + error)
 
 
+def save_now(report: dict[str, Any]) -> None:
+    """save() to the report's own output (fill and verify-disks save as they go)."""
+    save(Path(report["output"]), report)
+
+
 def stop_on_sigterm(signum: int, frame: Any) -> None:
     """A stopped run (timeout, a deadline) unwinds like ^C: the bed is destroyed, the JSON written."""
     raise KeyboardInterrupt(f"signal {signum}")
@@ -342,11 +535,31 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=4, help="test-bed hosts (at least 3; default 4)")
     parser.add_argument("--size", type=int, default=256, help="MiB copied raw and resynced by replace-disks -n")
     parser.add_argument("--disks", type=int, default=200, help="drbd disks for verify-disks (default 200)")
-    parser.add_argument("--disks-per-instance", type=int, default=8)
+    parser.add_argument("--disks-per-instance", type=int, default=16, help="1 to 16 (gnt's limit; default 16)")
     parser.add_argument("--budget", type=float, default=900, help="seconds the filling may take (default 900)")
+    parser.add_argument(
+        "--fill-until",
+        default=None,
+        metavar="HH:MM",
+        help="UTC time the fill stops waiting for creates (a tighter --budget, for a deadline)",
+    )
+    parser.add_argument(
+        "--checkpoints",
+        type=int,
+        nargs="*",
+        default=[],
+        help="disk counts below --disks where the fill pauses and verify-disks is measured too",
+    )
+    parser.add_argument(
+        "--only-verify-disks",
+        action="store_true",
+        help="skip the raw copy and replace-disks -n: the fill and verify-disks only",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "drbd_scale.json")
     args = parser.parse_args()
-    if args.hosts < 3:
+    if not 1 <= args.disks_per_instance <= 16:
+        parser.error("--disks-per-instance: 1 to 16")
+    if args.hosts < 3 and not args.only_verify_disks:
         parser.error("replace-disks -n needs a third host: --hosts 3 or more")
     signal.signal(signal.SIGTERM, stop_on_sigterm)
 
@@ -357,9 +570,10 @@ def main() -> int:
         "load_start": loadavg(),
         "hosts": args.hosts,
         "requested_disks": args.disks,
+        "output": str(args.output),
     }
     image = build_image()
-    # room for every disk's side: 8 MiB data + 128 MiB metadata, about disks*2/hosts sides per host
+    # room for every disk's side: DISK_MIB data + 128 MiB metadata, about disks*2/hosts sides per host
     sides = args.disks * 2 // args.hosts + 16
     data_size = f"{max(8, (sides * (DISK_MIB + META_MIB) + 2 * args.size) // 1024 + 2)}G"
     bed = TestBed(tempfile.mkdtemp(prefix="gnt-ds-", dir="/tmp"), image=image, hosts=args.hosts, data_size=data_size)
@@ -374,22 +588,23 @@ def main() -> int:
             host.run("modprobe drbd minor_count=255 usermode_helper=/bin/true")
         enable_drbd(cluster)
 
-        raw = report["raw_copy"] = raw_copy(cluster, args.size)
-        save(args.output, report)
-        say(f"raw copy node1 -> node3: {raw['lv_to_lv_mib_s']} MiB/s LV to LV, {raw['network_only_mib_s']} MiB/s net")
-        rep = report["replace_disks"] = replace_new_secondary(cluster, args.size)
-        rep["resync_vs_raw"] = round(rep["resync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
-        rep["initial_sync_vs_raw"] = round(rep["initial_sync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
-        save(args.output, report)
-        say(f"replace-disks -n node3: resync {rep['resync_mib_s']} MiB/s ({rep['resync_vs_raw']:.0%} of raw)")
-
-        filled = fill(cluster, args.disks, args.disks_per_instance, args.budget, report)
-        save(args.output, report)
-        say(f"filled {filled['disks']} disks ({filled['instances']} instances) in {filled['fill_s']} s;"
-            f" one disk on both nodes {filled['per_disk_both_nodes_median_s']} s")  # fmt: skip
-        report["sync_wait_s"] = wait_synced(cluster)
-        vd = report["verify_disks"] = verify_disks(cluster)
-        say(f"verify-disks: job median {vd['job_median_s']} s, CLI wall median {vd['cli_wall_median_s']} s")
+        if not args.only_verify_disks:
+            raw = report["raw_copy"] = raw_copy(cluster, args.size)
+            save(args.output, report)
+            say(f"raw copy node1 -> node3: {raw['lv_to_lv_mib_s']} MiB/s LV to LV,"
+                f" {raw['network_only_mib_s']} MiB/s net")  # fmt: skip
+            rep = report["replace_disks"] = replace_new_secondary(cluster, args.size)
+            rep["resync_vs_raw"] = round(rep["resync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
+            rep["initial_sync_vs_raw"] = round(rep["initial_sync_mib_s"] / raw["lv_to_lv_mib_s"], 2)
+            save(args.output, report)
+            say(f"replace-disks -n node3: resync {rep['resync_mib_s']} MiB/s ({rep['resync_vs_raw']:.0%} of raw)")
+        budget = args.budget
+        if args.fill_until:
+            hour, minute = map(int, args.fill_until.split(":"))
+            now = time.gmtime()
+            budget = min(budget, (hour * 60 + minute) * 60 - (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec))
+        report["fill_budget_s"] = budget
+        fill(cluster, args.disks, args.disks_per_instance, budget, args.checkpoints, report)
     except BaseException as err:  # what was measured before the failure is still worth keeping
         report["error"] = f"{type(err).__name__}: {err}"
         raise

@@ -177,12 +177,13 @@ def volume_groups() -> list[str]:
         return [constants.DEFAULT_VG_NAME]
 
 
-def volume_group(vg: object, what: str) -> str:
-    """`vg`, if it is a safe name and one of the volume groups this node allows."""
+def volume_group(vg: object, what: str, allowed: list[str] | None = None) -> str:
+    """`vg`, if it is a safe name and one of the volume groups this node allows; `allowed`: the
+    list already read from the node's file (a caller checking many disks reads it once)."""
     problem = lvm_name_problem(vg, "volume group")
     if problem:
         raise refuse(f"{what}: {problem}")
-    allowed = volume_groups()
+    allowed = volume_groups() if allowed is None else allowed
     if vg not in allowed:
         raise refuse(
             f"{what}: volume group {vg} is not one this node allows ({', '.join(allowed) or 'none'});"
@@ -191,15 +192,16 @@ def volume_group(vg: object, what: str) -> str:
     return str(vg)
 
 
-def logical_volume(logical_id: object, what: str) -> tuple[str, str]:
-    """`(vg, lv)` of a plain disk's logical_id, if the VG is allowed here and both names are safe."""
+def logical_volume(logical_id: object, what: str, allowed: list[str] | None = None) -> tuple[str, str]:
+    """`(vg, lv)` of a plain disk's logical_id, if the VG is allowed here (`allowed`: as for
+    `volume_group`) and both names are safe."""
     if not isinstance(logical_id, list) or len(logical_id) != 2:
         raise refuse(f"{what}: logical_id must be [volume group, logical volume], not {logical_id!r}")
     vg, lv = logical_id
     problem = lvm_name_problem(vg, "volume group") or lvm_name_problem(lv, "logical volume")
     if problem:
         raise refuse(f"{what}: {problem}")
-    return volume_group(vg, what), str(lv)
+    return volume_group(vg, what, allowed), str(lv)
 
 
 DEFAULT_BLOCKDEV_ROOTS = ("/dev/disk",)
