@@ -55,9 +55,25 @@ class LUInstanceMove(TargetNodeLU):
             raise OpPrereqError(f"Instance {inst.name} is already on the node {self.dst.name}", ECODE_STATE)
         check_node_online(self.pnode, "primary node")
         check_node_usable(self.dst)
+        self._check_networks()
         if inst.admin_state == constants.ADMINST_UP:
             memory = instance_memory(self.cfg.cluster, inst)
             await check_free_memory(self, self.dst, inst.hypervisor, memory, f"failing over instance {inst.name}")
+
+    def _check_networks(self) -> None:
+        """A NIC on a network takes its mode and link from the connection in its primary's group:
+        the target's group must be connected to every network the instance's NICs are on."""
+        from gnt.network.nics import unconnected
+
+        missing = unconnected(self.cfg, self.instance, self.dst)
+        if missing:
+            group = self.cfg.groups.get(self.dst.group)
+            raise OpPrereqError(
+                f"Instance {self.instance.name} has NICs on network(s) {', '.join(missing)}, not connected to"
+                f" node group {group.name if group else self.dst.group} of node {self.dst.name}"
+                " (gnt-network connect)",
+                ECODE_STATE,
+            )
 
     def dry_run_result(self) -> Any:
         return self.dst.name
@@ -81,6 +97,11 @@ class LUInstanceMove(TargetNodeLU):
         except BaseException:
             await self._restart_on(src, spec)
             raise
+        from gnt.network.nics import regroup
+
+        if regroup(self.cfg, inst, dst):  # another group: its connections give the NICs' mode and link
+            self.feedback(f"* NICs on networks take their mode and link from node {dst.name}'s group")
+            spec = build_spec(self.cfg.cluster, inst)
         inst.primary_node = dst.uuid
         await self.cfg.commit([inst])
         self.feedback(f"Removing the disks on the original node {src.name}")

@@ -44,9 +44,10 @@ def _networks(harness: Harness) -> Harness:
     return harness
 
 
-def _on_networks(h: Harness, name: str, up: bool, *nets: str) -> None:
-    """`name` on node1 (diskless) with one NIC per network, as `default` connects it, and one plain NIC."""
-    inst = h.add_instance(name, "node1", up=up)
+def _on_networks(h: Harness, name: str, up: bool, *nets: str, template: str | None = None) -> None:
+    """`name` on node1 (diskless unless `template`) with one NIC per network, as `default` connects
+    it, and one plain NIC."""
+    inst = h.add_instance(name, "node1", up=up, **({"template": template} if template else {}))
     inst.nics = [
         Nic(
             uuid=new_uuid(),
@@ -106,3 +107,28 @@ def test_change_group_steps_re_derive_the_nics(groups: Harness) -> None:
     groups.run(from_dict(step), LUInstanceMigrate)
     assert groups.cfg.instance("web1").primary_node == groups.cfg.node("node2").uuid
     assert _modes(groups, "web1") == [("routed", "100"), ("bridged", "br0")]
+
+
+def test_a_move_to_another_group_takes_its_connection_and_starts_with_it(groups: Harness) -> None:
+    from gnt.backup.move import LUInstanceMove
+    from gnt.backup.opcodes import OpInstanceMove
+    from tests.unit.lu.test_backup import _transfers
+
+    _transfers(groups.nodes["node2"], groups.nodes["node1"])
+    _on_networks(groups, "web1", True, "net1", template="file")
+    groups.run(OpInstanceMove(instance_name="web1", target_node="node2"), LUInstanceMove)
+    assert _modes(groups, "web1") == [("routed", "100"), ("bridged", "br0")]
+    (started,) = [a for n, a in groups.nodes["node2"].calls if n == "instance_start"]
+    assert [(n.mode, n.link) for n in started.instance.nics] == [("routed", "100"), ("bridged", "br0")]
+
+
+def test_a_move_to_a_group_without_the_network_is_refused_before_anything(groups: Harness) -> None:
+    from gnt.backup.move import LUInstanceMove
+    from gnt.backup.opcodes import OpInstanceMove
+
+    _on_networks(groups, "web1", True, "net2", template="file")  # net2 is connected to `default` only
+    with pytest.raises(OpPrereqError, match="net2, not connected to node group rack2") as err:
+        groups.run(OpInstanceMove(instance_name="web1", target_node="node2"), LUInstanceMove)
+    assert err.value.code == ECODE_STATE
+    assert "instance_shutdown" not in groups.nodes["node1"].names()
+    assert _modes(groups, "web1") == [("bridged", "br2"), ("bridged", "br0")]
