@@ -61,19 +61,10 @@ class LUInstanceMove(TargetNodeLU):
             await check_free_memory(self, self.dst, inst.hypervisor, memory, f"failing over instance {inst.name}")
 
     def _check_networks(self) -> None:
-        """A NIC on a network takes its mode and link from the connection in its primary's group:
-        the target's group must be connected to every network the instance's NICs are on."""
-        from gnt.network.nics import unconnected
+        """NICs on networks take their mode and link from the target's group: it must be connected."""
+        from gnt.network.nics import require_connected
 
-        missing = unconnected(self.cfg, self.instance, self.dst)
-        if missing:
-            group = self.cfg.groups.get(self.dst.group)
-            raise OpPrereqError(
-                f"Instance {self.instance.name} has NICs on network(s) {', '.join(missing)}, not connected to"
-                f" node group {group.name if group else self.dst.group} of node {self.dst.name}"
-                " (gnt-network connect)",
-                ECODE_STATE,
-            )
+        require_connected(self.cfg, self.instance, self.dst)
 
     def dry_run_result(self) -> Any:
         return self.dst.name

@@ -363,6 +363,10 @@ class LUInstanceRecreateDisks(InstanceLU):
                 f" gnt-instance replace-disks",
                 ECODE_INVAL,
             )
+        if moving:
+            from gnt.network.nics import require_connected
+
+            require_connected(self.cfg, inst, self.new_nodes[0])
         await bd.check_not_running(self, inst, "cannot recreate disks")
         self.planned = self._planned()
         await self._check_missing()
@@ -445,6 +449,10 @@ class LUInstanceRecreateDisks(InstanceLU):
                 await pending.remove_disks(self, node, [disk], new.name)
             raise
         inst = self.instance
+        if new.primary_node != inst.primary_node:
+            from gnt.network.nics import regroup
+
+            regroup(self.cfg, inst, self.cfg.nodes[new.primary_node])  # NICs on networks: the new group's link
         inst.primary_node, inst.secondary_nodes = new.primary_node, list(new.secondary_nodes)
         for index in self.indices:
             inst.disks[index].size, inst.disks[index].mode = new.disks[index].size, new.disks[index].mode

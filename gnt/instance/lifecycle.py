@@ -376,6 +376,10 @@ class LUInstanceSetParams(InstanceLU):
             inst.admin_state = constants.ADMINST_OFFLINE if self.op.offline else constants.ADMINST_DOWN
             changes.append(["admin_state", inst.admin_state])
         if self.new_primary is not None:
+            from gnt.network.nics import regroup
+
+            if regroup(self.cfg, inst, self.new_primary):  # another group: its network connections
+                changes.append(["nics", "mode and link from node group of " + self.new_primary.name])
             inst.primary_node = self.new_primary.uuid
             changes.append(["pnode", self.new_primary.name])
         extra: list[Any] = []

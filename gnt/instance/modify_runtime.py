@@ -73,6 +73,9 @@ async def check_new_primary(lu: LogicalUnit, inst: Instance, pnode: Node, new: N
     check_node_online(new, "new primary node")
     if not new.vm_capable:
         raise OpPrereqError(f"Node {new.name} is not vm_capable: it cannot be an instance's primary", ECODE_STATE)
+    from gnt.network.nics import require_connected
+
+    require_connected(lu.cfg, inst, new)
     if not force:
         running = None if pnode.offline else await hotplug.is_running(lu, inst, pnode)
         if running is None and not pnode.offline:

@@ -113,17 +113,9 @@ class InstanceMove:
     def _check_networks(self) -> None:
         """A NIC on a network takes its mode and link from the target's group: that group must be
         connected to the network (as the allocator's change-group only picks such groups)."""
-        from gnt.network.nics import unconnected
+        from gnt.network.nics import require_connected
 
-        missing = unconnected(self.lu.cfg, self.instance, self.target)
-        if missing:
-            group = self.lu.cfg.groups.get(self.target.group)
-            raise OpPrereqError(
-                f"Instance {self.instance.name} has NICs on network(s) {', '.join(missing)}, not connected to"
-                f" node group {group.name if group else self.target.group} of node {self.target.name}"
-                " (gnt-network connect)",
-                ECODE_STATE,
-            )
+        require_connected(self.lu.cfg, self.instance, self.target)
 
     def _on(self, node: Node | None) -> Instance:
         """The instance as it will be on `node`: NICs on networks take their mode and link from the

@@ -192,6 +192,19 @@ def unconnected(cfg: Any, inst: Instance, node: Node) -> list[str]:
     return sorted(cfg.networks[u].name if u in cfg.networks else u for u in missing)
 
 
+def require_connected(cfg: Any, inst: Instance, node: Node) -> None:
+    """OpPrereqError unless `node`'s group is connected to every network of `inst`'s NICs: there,
+    as its new primary, those NICs would have no mode or link to take (see `regroup`)."""
+    missing = unconnected(cfg, inst, node)
+    if missing:
+        group = cfg.groups.get(node.group)
+        raise OpPrereqError(
+            f"Instance {inst.name} has NICs on network(s) {', '.join(missing)}, not connected to"
+            f" node group {group.name if group else node.group} of node {node.name} (gnt-network connect)",
+            ECODE_STATE,
+        )
+
+
 def regroup(cfg: Any, inst: Instance, node: Node) -> bool:
     """Give each of `inst`'s NICs on a network the mode, link and vlan of that network's connection
     in `node`'s group; True if any NIC changed.

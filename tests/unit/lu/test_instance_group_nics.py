@@ -132,3 +132,39 @@ def test_a_move_to_a_group_without_the_network_is_refused_before_anything(groups
     assert err.value.code == ECODE_STATE
     assert "instance_shutdown" not in groups.nodes["node1"].names()
     assert _modes(groups, "web1") == [("bridged", "br2"), ("bridged", "br0")]
+
+
+def test_a_new_primary_in_another_group_gives_the_nics_its_connection(groups: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceSetParams
+    from gnt.opcodes import OpInstanceSetParams
+
+    _on_networks(groups, "web1", False, "net1", template="file")
+    groups.run(OpInstanceSetParams(instance_name="web1", pnode="node2"), LUInstanceSetParams)
+    assert groups.cfg.instance("web1").primary_node == groups.cfg.node("node2").uuid
+    assert _modes(groups, "web1") == [("routed", "100"), ("bridged", "br0")]
+
+
+def test_a_new_primary_in_a_group_without_the_network_is_refused(groups: Harness) -> None:
+    from gnt.instance.lifecycle import LUInstanceSetParams
+    from gnt.opcodes import OpInstanceSetParams
+
+    _on_networks(groups, "web1", False, "net2", template="file")
+    with pytest.raises(OpPrereqError, match="net2, not connected to node group rack2"):
+        groups.run(OpInstanceSetParams(instance_name="web1", pnode="node2"), LUInstanceSetParams)
+    assert groups.cfg.instance("web1").primary_node == groups.cfg.node("node1").uuid
+
+
+def test_disks_recreated_on_a_node_of_another_group_bring_its_connection(groups: Harness) -> None:
+    from gnt.instance.disks import LUInstanceRecreateDisks
+    from gnt.opcodes import OpInstanceRecreateDisks
+    from tests.unit.lu.test_instance_disks import with_blockdevs
+
+    for node in groups.nodes.values():
+        with_blockdevs(node)
+    _on_networks(groups, "web1", False, "net1", template="file")
+    groups.run(OpInstanceRecreateDisks(instance_name="web1", nodes=["node2"]), LUInstanceRecreateDisks)
+    assert groups.cfg.instance("web1").primary_node == groups.cfg.node("node2").uuid
+    assert _modes(groups, "web1") == [("routed", "100"), ("bridged", "br0")]
+    _on_networks(groups, "web2", False, "net2", template="file")
+    with pytest.raises(OpPrereqError, match="net2, not connected to node group rack2"):
+        groups.run(OpInstanceRecreateDisks(instance_name="web2", nodes=["node2"]), LUInstanceRecreateDisks)
