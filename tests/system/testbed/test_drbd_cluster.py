@@ -58,6 +58,16 @@ def device_on_primary(cluster: GntCluster, name: str) -> tuple[Any, str]:
     return host, device
 
 
+def wait_in_sync(primary: Any, limit_s: int) -> None:
+    """Until the primary's /proc/drbd shows its pair connected and UpToDate on both sides (polled in
+    the host; `limit_s` bounds the wait, it is not a timing target)."""
+    synced = primary.run(
+        f"for i in $(seq {limit_s * 2}); do grep -q 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate'"
+        " /proc/drbd && break; sleep 0.5; done; cat /proc/drbd"
+    ).stdout
+    assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced
+
+
 def md5(host: Any, device: str) -> str:
     cmd = f"dd if={device} bs=1M count={DATA_MIB} iflag=direct status=none | md5sum"
     return str(host.run(cmd).stdout.split()[0])
@@ -113,11 +123,7 @@ def test_a_drbd_instance_moves_and_is_repaired_with_its_data_and_leaves_nothing_
     assert minors(node2) == {}
     with timed("gnt-cluster verify-disks (one side down)"):
         cluster.gnt("gnt-cluster verify-disks")
-    node1_line = node1.run(
-        "for i in $(seq 120); do grep -q 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' /proc/drbd"
-        " && break; sleep 0.5; done; cat /proc/drbd"
-    ).stdout
-    assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in node1_line, node1_line
+    wait_in_sync(node1, limit_s=60)
     assert "ro:Secondary/Primary ds:UpToDate/UpToDate" in minors(node2)[secondary_minor]
     quiet = cluster.gnt("gnt-cluster verify-disks")
     assert "degraded" not in quiet.stdout.lower() + quiet.stderr.lower(), quiet.stdout + quiet.stderr
@@ -172,11 +178,7 @@ def test_a_stopped_drbd_instance_whose_secondary_is_dead_starts_degraded_only_wi
     start_noded(node2)
     with timed("gnt-cluster verify-disks (secondary back after a power cut)"):
         cluster.gnt("gnt-cluster verify-disks")
-    synced = node1.run(
-        "for i in $(seq 240); do grep -q 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' /proc/drbd"
-        " && break; sleep 0.5; done; cat /proc/drbd"
-    ).stdout
-    assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced
+    wait_in_sync(node1, limit_s=120)
 
 
 def test_the_primary_host_dies_and_failover_ignoring_consistency_runs_it_on_the_secondary_with_its_data(
@@ -215,11 +217,7 @@ def test_the_primary_host_dies_and_failover_ignoring_consistency_runs_it_on_the_
     node2.run("modprobe dm_mod && modprobe drbd usermode_helper=/bin/true")  # what its boot would load
     start_noded(node2)
     cluster.gnt("gnt-cluster verify-disks")
-    synced = node1.run(
-        "for i in $(seq 240); do grep -q 'cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate' /proc/drbd"
-        " && break; sleep 0.5; done; cat /proc/drbd"
-    ).stdout
-    assert "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" in synced, synced
+    wait_in_sync(node1, limit_s=120)
     assert md5(node1, f"/dev/drbd{minor}") == written
 
     # a second disk for the stopped instance: made on both hosts, synced, down again like the first

@@ -117,25 +117,7 @@ def test_each_disk_is_made_on_both_nodes_at_once(drbd: Harness) -> None:
     """The two sides of a disk are independent until they connect: each node's create waits here
     until the other node's create of the same disk has begun, which only a concurrent LU reaches
     (one node after the other, the first would wait for ever: the guard fails it instead)."""
-    started: dict[str, set[str]] = {}
-
-    def side(name: str) -> Any:
-        async def do_blockdev_create(args: Any) -> str:
-            begun = started.setdefault(args.disk.uuid, set())
-            begun.add(name)
-            for _ in range(1000):  # a bounded wait for the peer's call, not a timing
-                if len(begun) == 2:
-                    break
-                await asyncio.sleep(0)
-            else:
-                raise OpExecError(f"{name}: the other node's create of disk {args.disk.index} never began")
-            drbd.nodes[name].disks[args.disk.uuid] = args.disk
-            return "/dev/drbd"
-
-        return do_blockdev_create
-
-    for name in ("node1", "node2"):
-        drbd.nodes[name].do_blockdev_create = side(name)  # type: ignore[method-assign]
+    started = concurrent_sides(drbd)
     drbd.run(create(), LUInstanceCreate)
     assert list(started.values()) == [{"node1", "node2"}] * 2
     assert len(drbd.nodes["node1"].disks) == len(drbd.nodes["node2"].disks) == 2
