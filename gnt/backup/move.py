@@ -21,6 +21,7 @@ from gnt.errors import ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.instance.common import build_spec, check_free_memory, check_node_online, check_node_usable, instance_memory
 from gnt.jobs.lu import register
+from gnt.network.nics import regroup, require_connected
 from gnt.objects import Node
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec
@@ -55,16 +56,10 @@ class LUInstanceMove(TargetNodeLU):
             raise OpPrereqError(f"Instance {inst.name} is already on the node {self.dst.name}", ECODE_STATE)
         check_node_online(self.pnode, "primary node")
         check_node_usable(self.dst)
-        self._check_networks()
+        require_connected(self.cfg, inst, self.dst)  # NICs on networks take the target group's link
         if inst.admin_state == constants.ADMINST_UP:
             memory = instance_memory(self.cfg.cluster, inst)
             await check_free_memory(self, self.dst, inst.hypervisor, memory, f"failing over instance {inst.name}")
-
-    def _check_networks(self) -> None:
-        """NICs on networks take their mode and link from the target's group: it must be connected."""
-        from gnt.network.nics import require_connected
-
-        require_connected(self.cfg, self.instance, self.dst)
 
     def dry_run_result(self) -> Any:
         return self.dst.name
@@ -88,8 +83,6 @@ class LUInstanceMove(TargetNodeLU):
         except BaseException:
             await self._restart_on(src, spec)
             raise
-        from gnt.network.nics import regroup
-
         if regroup(self.cfg, inst, dst):  # another group: its connections give the NICs' mode and link
             self.feedback(f"* NICs on networks take their mode and link from node {dst.name}'s group")
             spec = build_spec(self.cfg.cluster, inst)

@@ -18,6 +18,7 @@ followed unless `--no-wait-for-sync`; attach and detach stay refused on drbd.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import os
@@ -389,14 +390,13 @@ async def apply(lu: LogicalUnit, plan: Plan, undo: Undo, plug: bool = False) -> 
     this call's own steps at once."""
     inst = lu.instance  # type: ignore[attr-defined]
     pnode = lu.cfg.nodes[inst.primary_node]
-    new_specs = _specs(lu, inst, plan.disks)
-    old_specs = _specs(lu, inst, inst.disks)
     mine = Undo()
     try:
-        if plan.added and inst.disk_template == constants.DT_DRBD:
+        if plan.added and inst.disk_template == constants.DT_DRBD:  # ports and minors before the specs
             mine.push("drbd reservations", _released(plan, inst))
             _link_drbd(lu, inst, plan)
-            new_specs = _specs(lu, inst, plan.disks)
+        new_specs = _specs(lu, inst, plan.disks)
+        old_specs = _specs(lu, inst, inst.disks)
         for disk in plan.added:
             await _create(lu, inst, new_specs[disk.uuid], mine)
         if plan.added and inst.disk_template == constants.DT_DRBD:
@@ -467,8 +467,6 @@ async def _create(lu: LogicalUnit, inst: Any, spec: DiskSpec, undo: Undo) -> Non
     """The new disk made on all its nodes at once, as at instance creation: a drbd disk's two
     sides are independent until they connect. Each node's removal is queued for the undo whether
     or not its create answered, since a node may have made part of the disk before failing."""
-    import asyncio
-
     nodes = bd.disk_nodes(lu, inst, spec.dev_type)
     node_specs = [bd.one_for_node(lu, inst, spec, node) for node in nodes]
     for node in nodes:

@@ -104,18 +104,13 @@ class InstanceMove:
         if self.target.uuid == self.source.uuid:
             raise OpPrereqError(f"Instance {self.instance.name} is already on node {self.source.name}", ECODE_INVAL)
         check_node_usable(self.target)
-        self._check_networks()
+        from gnt.network.nics import require_connected
+
+        require_connected(self.lu.cfg, self.instance, self.target)  # NICs on networks take the target group's link
         if self.mirrored:
             from gnt.instance.drbd import check_move_target
 
             check_move_target(self.instance, self.target, self.lu.cfg.nodes)
-
-    def _check_networks(self) -> None:
-        """A NIC on a network takes its mode and link from the target's group: that group must be
-        connected to the network (as the allocator's change-group only picks such groups)."""
-        from gnt.network.nics import require_connected
-
-        require_connected(self.lu.cfg, self.instance, self.target)
 
     def _on(self, node: Node | None) -> Instance:
         """The instance as it will be on `node`: NICs on networks take their mode and link from the

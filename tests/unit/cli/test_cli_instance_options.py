@@ -35,23 +35,14 @@ def _run(monkeypatch: pytest.MonkeyPatch, jobs: Jobs, *args: str) -> Any:
 
 
 def _info(port: int | None) -> dict[str, Any]:
-    return {
-        "name": "web1",
+    """test_cli_multi's info row, as a kvm instance with a port, two NICs and two plain disks."""
+    from tests.unit.cli.test_cli_multi import _info as base_row
+
+    return base_row("web1", "up") | {
         "uuid": "u1",
         "serial_no": 3,
-        "ctime": 0,
-        "mtime": 0,
-        "config_state": "up",
-        "run_state": "up",
-        "pnode": "node1",
-        "pnode_group_name": "default",
-        "pnode_group_uuid": "g1",
-        "snodes": [],
-        "os": "noop",
-        "os_actual": {},
         "network_port": port,
         "hypervisor": "kvm",
-        "hv_actual": {},
         "be_actual": {"maxmem": 128, "vcpus": 2, "auto_balance": True},
         "be_instance": {"vcpus": 2},
         "nics": [["n0", "nu", None, "aa:00:00:00:00:01", "bridged", "br0", "", None, None]] * 2,
