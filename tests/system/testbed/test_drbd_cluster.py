@@ -226,7 +226,8 @@ def test_the_primary_host_dies_and_failover_ignoring_consistency_runs_it_on_the_
     with timed("gnt-instance modify --disk add (drbd, 32M, waits for sync)"):
         cluster.gnt("gnt-instance modify --disk add:size=32M inst3")
     for host in (node1, node2):
-        assert [lv.rsplit(".", 1)[1] for lv in lvs(host)] == [
+        # LV names start with the disk's random UUID: compare the suffixes, not the listing order
+        assert sorted(lv.rsplit(".", 1)[1] for lv in lvs(host)) == [
             "disk0_data", "disk0_meta", "disk1_data", "disk1_meta"
         ], lvs(host)  # fmt: skip
         assert minors(host) == {}, host.name  # the instance is stopped: its disks are down
