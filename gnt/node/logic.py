@@ -222,16 +222,34 @@ class LUNodeRemove(LogicalUnit):
         if result.failed:
             self.warning(f"Could not clean up node {node.name}: {result.error}")
         port = _ssh_port(self.cfg, node.ndparams)
-        transport = default_transport(port)
-        try:  # a real node: its daemon stopped, the cluster's files and SSH key gone
-            await transport.leave(node.name, node.primary_ip, sshkeys.cluster_public_key())
-        except GntError as err:
-            self.warning(f"Could not clean up node {node.name} over SSH: {err}")
-        finally:
-            transport.close()
+        if paths.is_virtual() or await asyncio.to_thread(_host_key_recorded, node, port):
+            transport = default_transport(port)
+            try:  # a real node: its daemon stopped, the cluster's files and SSH key gone
+                await transport.leave(node.name, node.primary_ip, sshkeys.cluster_public_key())
+            except GntError as err:
+                self.warning(f"Could not clean up node {node.name} over SSH: {err}")
+            finally:
+                transport.close()
+        else:
+            self.feedback(
+                f"* {node.name} was joined without SSH set-up (--no-node-setup): its daemon was told to leave,"
+                " and its sshd and keys are left as the admin set them"
+            )
         await asyncio.to_thread(forget_host_key, node.name, node.primary_ip, port)
         await services.push_candidate_files(SSH_FILES)
         await services.push_ssconf()
+
+
+def _host_key_recorded(node: Node, port: int) -> bool:
+    """Whether gnt-node add confirmed and recorded this node's SSH host key.
+
+    A node joined with --no-node-setup never had one recorded, and gnt never logged in to it: logging
+    in at removal would only fail on the unknown key and print a warning about a set-up never made.
+    """
+    from gnt.node import ssh
+
+    settings = ssh.SshSettings(port=port)
+    return bool(ssh.known_keys(settings, node.primary_ip, port, names=(node.name,)))
 
 
 def _check_power_change(cfg: Any, node: Node, op: OpNodeSetParams) -> None:

@@ -171,3 +171,49 @@ def test_node_add_with_a_cluster_ca_gives_the_node_its_own_certificate_and_lists
     before = node.cert_digests
     joinable.run(OpNodeAdd(node_name="node3", primary_ip="192.0.2.3", readd=True), LUNodeAdd)
     assert joinable.cfg.node("node3").cert_digests != before  # a re-added node's old certificate is dropped
+
+
+class _RecordingTransport:
+    """Stands in for the SSH join transport: records who the master logged in to at removal."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    async def leave(self, node: str, address: str, public_key: str) -> None:
+        self.calls.append(node)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def real_nodes(harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    """Node removal as on real hosts (SSH clean-up), with the SSH login recorded instead of made."""
+    import gnt.node.logic as node_logic
+
+    calls: list[str] = []
+    monkeypatch.setattr(node_logic.paths, "is_virtual", lambda: False)
+    monkeypatch.setattr(node_logic, "default_transport", lambda port=22: _RecordingTransport(calls))
+    monkeypatch.setattr(node_logic.paths, "ssh_known_hosts", lambda: str(tmp_path / "known_hosts"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # root's own known_hosts must not vouch for node2
+    return calls
+
+
+def test_removing_a_node_joined_without_ssh_set_up_logs_in_to_nothing(harness: Harness, real_nodes: list[str]) -> None:
+    harness.run(OpNodeRemove(node_name="node2"), LUNodeRemove)
+    assert harness.cfg.find_node("node2") is None and real_nodes == []
+    assert not any("over SSH" in line for line in harness.log)
+    assert any("joined without SSH set-up" in line for line in harness.log)
+
+
+def test_removing_a_node_whose_host_key_gnt_recorded_cleans_it_over_ssh(
+    harness: Harness, real_nodes: list[str]
+) -> None:
+    from gnt.node.join import remember_host_key
+
+    address = harness.cfg.node("node2").primary_ip
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4NGu5ZMT7ifLUb8rEVEaQ8T1xM8d1ZBZ9tZ7tZ7tZ7"
+    remember_host_key("node2", address, 22, key)
+    harness.run(OpNodeRemove(node_name="node2"), LUNodeRemove)
+    assert real_nodes == ["node2"]
+    assert not any("joined without SSH set-up" in line for line in harness.log)
