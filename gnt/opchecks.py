@@ -70,6 +70,8 @@ _OSPARAM_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}\Z")
 _DISK_KEYS = frozenset({"size", "mode", "name", "vg", "metavg", "spindles", "adopt", "provider", "access", "uuid"})
 _NIC_KEYS = frozenset({"mac", "ip", "mode", "link", "vlan", "name", "network", "uuid"})
 _NIC_MODES = ("bridged", "routed", "openvswitch")
+#: a link reaches node-side commands (a bridge, a routing table, a switch): a name, never an option or a path
+_LINK_RE = re.compile(r"^[A-Za-z0-9_.:@+][A-Za-z0-9_.:@+-]{0,127}\Z")
 
 
 def is_hostname(value: Any) -> bool:
@@ -308,6 +310,56 @@ def nics(value: Any) -> None:
                 raise ValueError(f"nic {index}: {key} must be a string, not {nic[key]!r}")
             if isinstance(nic.get(key), str) and any(c.isspace() or not c.isprintable() for c in nic[key]):
                 raise ValueError(f"nic {index}: {key} {nic[key]!r} holds whitespace or control characters")
+        if nic.get("link") is not None:
+            try:
+                nic_link(nic["link"])
+            except ValueError as err:
+                raise ValueError(f"nic {index}: {err}") from None
+
+
+def nic_link(value: Any) -> None:
+    """A NIC link (bridge, routing table or switch name): no path, no option, no whitespace.
+
+    Empty is allowed: a routed NIC without a link uses the main routing table.
+    """
+    if value == "":
+        return
+    if not isinstance(value, str) or not _LINK_RE.match(value) or value in (".", ".."):
+        raise ValueError(
+            f"Invalid NIC link {str(value)[:40]!r}: 1 to 128 letters, digits and '_.:@+-', not starting with '-'"
+        )
+
+
+def nic_vlan(value: Any) -> None:
+    """Ganeti's vlan syntax: '', '.N' (untagged) or ':N[:M...]' (trunk), N in 0..4095."""
+    if not isinstance(value, str):
+        raise ValueError(f"Invalid VLAN {value!r}: expected a string")
+    if not value:
+        return
+    body = value[1:] if value[0] in ".:" else value
+    parts = body.split(":")
+    if not all(p.isascii() and p.isdigit() and int(p) <= 4095 for p in parts) or (value[0] == "." and len(parts) > 1):
+        raise ValueError(f"Invalid VLAN {value[:40]!r}: expected .N, :N[:M...] or N with N in 0..4095")
+
+
+def nicparams(value: Any) -> None:
+    """Default NIC parameters (`gnt-cluster init/modify -N`): known keys, a known mode, a link that is a name.
+
+    Every NIC without its own value takes these, so a bad one would reach every instance's next start.
+    """
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of NIC parameters, got {value!r}")
+    unknown = sorted(set(value) - set(constants.NIC_DEFAULTS))
+    if unknown:
+        raise ValueError(f"Unknown NIC parameter(s): {', '.join(unknown)} (known: mode, link, vlan)")
+    if "mode" in value and value["mode"] not in _NIC_MODES:
+        raise ValueError(f"Invalid NIC mode {value['mode']!r}; expected one of {', '.join(_NIC_MODES)}")
+    if "link" in value:
+        nic_link(value["link"])
+    if "vlan" in value:
+        nic_vlan(value["vlan"])
 
 
 def check_scalars(value: Any, depth: int = 0) -> None:

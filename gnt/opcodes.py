@@ -133,7 +133,7 @@ class OpClusterSetParams(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_SET_PARAMS"
     beparams: dict[str, Any] | None = _f(None, "Default backend parameters", ck.beparams)
     hvparams: dict[str, dict[str, Any]] | None = _f(None, "Hypervisor parameters per hypervisor")
-    nicparams: dict[str, Any] | None = _f(None, "Default NIC parameters")
+    nicparams: dict[str, Any] | None = _f(None, "Default NIC parameters", ck.nicparams)
     ndparams: dict[str, Any] | None = _f(None, "Default node parameters", ndparams_check)
     enabled_hypervisors: list[str] | None = _f(None, "Hypervisors instances may use")
     enabled_disk_templates: list[str] | None = _f(None, "Disk templates instances may use")

@@ -90,6 +90,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.diskparams(opts.get("diskparams") or {})
     except ValueError as err:
         raise OpPrereqError(f"Invalid -D: {err}", ECODE_INVAL) from None
+    try:
+        opchecks.nicparams(opts.get("nicparams") or {})
+    except ValueError as err:
+        raise OpPrereqError(f"Invalid -N: {err}", ECODE_INVAL) from None
     ndparams = dict(opts.get("ndparams") or {})
     from gnt.oob.protocol import ndparams_check
 

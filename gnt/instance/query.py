@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gnt import constants
 from gnt.instance.common import filled_beparams, filled_hvparams, filled_nicparams
 from gnt.objects import Disk, Instance
+from gnt.opchecks import MAX_DISKS, MAX_NICS
 from gnt.query import Field, NoData, Offline, Unavailable
 
 
@@ -78,11 +80,96 @@ def _be(key: str) -> Any:
 
 def _nic(attr: str) -> Any:
     def getter(inst: Instance, ctx: InstanceQueryContext) -> list[Any]:
+        if attr == "bridge":
+            return [_bridge(filled_nicparams(ctx.cfg.cluster, n.nicparams)) for n in inst.nics]
         if attr in ("mode", "link"):
             return [filled_nicparams(ctx.cfg.cluster, n.nicparams)[attr] for n in inst.nics]
         return [getattr(n, attr) for n in inst.nics]
 
     return getter
+
+
+def _bridge(params: dict[str, Any]) -> str | None:
+    """A NIC's bridge: its link when it is bridged; a routed or openvswitch NIC has none."""
+    return params["link"] if params["mode"] == "bridged" else None
+
+
+def _nth(items: Callable[[Instance], list[Any]], index: int, value: Callable[[Any, InstanceQueryContext], Any]) -> Any:
+    """Getter of item `index` (a disk or a NIC): a value not available when the instance has fewer."""
+
+    def getter(inst: Instance, ctx: InstanceQueryContext) -> Any:
+        found = items(inst)
+        if index >= len(found):
+            raise Unavailable
+        return value(found[index], ctx)
+
+    return getter
+
+
+def _nic_value(attr: str) -> Callable[[Any, InstanceQueryContext], Any]:
+    def value(nic: Any, ctx: InstanceQueryContext) -> Any:
+        params = filled_nicparams(ctx.cfg.cluster, nic.nicparams)
+        if attr == "bridge":
+            return _bridge(params)
+        if attr in ("mode", "link", "vlan"):
+            return params[attr]
+        if attr == "network.name":
+            return ctx.cfg.networks[nic.network].name if nic.network in ctx.cfg.networks else nic.network
+        return getattr(nic, attr)
+
+    return value
+
+
+def _indexed_fields() -> list[Field]:
+    """Ganeti's per-index fields (`disk.size/0`, `nic.ip/1`, ...), for each disk and NIC an instance can have."""
+    made = []
+    for i in range(MAX_DISKS):
+        for name, title, kind, what, value in _DISK_INDEXED:
+            doc = f"{what} of {_ordinal(i)} disk"
+            made.append(Field(f"disk.{name}/{i}", f"{title}/{i}", kind, doc, _nth(_disks, i, value)))
+    for i in range(MAX_NICS):
+        for attr, title, what in _NIC_INDEXED:
+            doc = f"{what} of {_ordinal(i)} network interface"
+            made.append(Field(f"nic.{attr}/{i}", f"{title}/{i}", "text", doc, _nth(_nics, i, _nic_value(attr))))
+    return made
+
+
+def _disks(inst: Instance) -> list[Any]:
+    return inst.disks
+
+
+def _nics(inst: Instance) -> list[Any]:
+    return inst.nics
+
+
+#: (name, title, kind, what, value) of Ganeti's per-disk fields
+_DISK_INDEXED: list[tuple[str, str, str, str, Callable[[Any, Any], Any]]] = [
+    ("size", "Disk", "unit", "Disk size", lambda disk, ctx: disk.size),
+    ("spindles", "DiskSpindles", "number", "Spindles", lambda disk, ctx: None),
+    ("name", "DiskName", "text", "Name", lambda disk, ctx: disk.name),
+    ("uuid", "DiskUUID", "text", "UUID", lambda disk, ctx: disk.uuid),
+]
+
+#: (attribute, title, what) of Ganeti's per-NIC fields
+_NIC_INDEXED = [
+    ("ip", "NicIP", "IP address"),
+    ("mac", "NicMAC", "MAC address"),
+    ("name", "NicName", "Name"),
+    ("uuid", "NicUUID", "UUID"),
+    ("mode", "NicMode", "Mode"),
+    ("link", "NicLink", "Link"),
+    ("bridge", "NicBridge", "Bridge"),
+    ("vlan", "NicVLAN", "VLAN"),
+    ("network", "NicNetwork", "Network"),
+    ("network.name", "NicNetworkName", "Network name"),
+]
+
+
+def _ordinal(index: int) -> str:
+    """Ganeti's wording in field docs: 1st, 2nd, 3rd, 4th ... (indexes count from 0)."""
+    number = index + 1
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def _disk_path(disk: Disk) -> str | None:
@@ -175,7 +262,7 @@ _FIELDS = [
     Field("nic.ips", "NIC_IPs", "other", "NIC IP addresses", _nic("ip")),
     Field("nic.modes", "NIC_modes", "other", "NIC modes", _nic("mode")),
     Field("nic.links", "NIC_links", "other", "NIC links", _nic("link")),
-    Field("nic.bridges", "NIC_bridges", "other", "NIC bridges", _nic("link")),
+    Field("nic.bridges", "NIC_bridges", "other", "NIC bridges", _nic("bridge")),
     Field("nic.names", "NIC_Names", "other", "NIC names", _nic("name")),
     Field("nic.uuids", "NIC_UUIDs", "other", "NIC UUIDs", _nic("uuid")),
     Field("nic.networks", "NIC_Networks", "other", "NIC networks", _nic("network")),
@@ -191,6 +278,7 @@ _FIELDS = [
     Field("serial_no", "SerialNo", "number", "Serial number", lambda i, c: i.serial_no),
     Field("ctime", "CTime", "timestamp", "Creation time", lambda i, c: i.ctime),
     Field("mtime", "MTime", "timestamp", "Modification time", lambda i, c: i.mtime),
+    *_indexed_fields(),
 ]
 FIELDS = {f.name: f for f in _FIELDS}
 DEFAULT_FIELDS = ["name", "hypervisor", "os", "pnode", "status", "oper_ram"]

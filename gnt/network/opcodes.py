@@ -93,27 +93,6 @@ def _mode(value: Any) -> None:
         raise ValueError(f"Invalid NIC mode {str(value)[:40]!r}; expected one of {', '.join(constants.NIC_MODES)}")
 
 
-#: a link reaches node-side commands (a bridge, a routing table, a switch): a name, never an option
-_LINK_RE = re.compile(r"^[A-Za-z0-9_.:@+][A-Za-z0-9_.:@+-]{0,127}\Z")
-
-
-def _link(value: Any) -> None:
-    if not _LINK_RE.match(value):
-        raise ValueError(
-            f"Invalid NIC link {value[:40]!r}: 1 to 128 letters, digits and '_.:@+-', not starting with '-'"
-        )
-
-
-def _vlan(value: Any) -> None:
-    """Ganeti's vlan syntax: '', '.N' (untagged) or ':N[:M...]' (trunk), N in 0..4095."""
-    if not value:
-        return
-    body = value[1:] if value[0] in ".:" else value
-    parts = body.split(":")
-    if not all(p.isascii() and p.isdigit() and int(p) <= 4095 for p in parts) or (value[0] == "." and len(parts) > 1):
-        raise ValueError(f"Invalid VLAN {value[:40]!r}: expected .N, :N[:M...] or N with N in 0..4095")
-
-
 @register
 @dataclass(kw_only=True)
 class OpNetworkAdd(OpCode):
@@ -165,8 +144,8 @@ class OpNetworkConnect(OpCode):
     group_name: str = _f(doc="Node group to connect the network to", check=ck.hostname)
     network_name: str = _f(doc="Network to connect", check=check_network_name)
     network_mode: str = _f(doc="NIC mode in that group: bridged, routed or openvswitch", check=_mode)
-    network_link: str = _f(doc="NIC link in that group (bridge, routing table, switch)", check=_link)
-    network_vlan: str = _f("", "VLAN of the NICs (openvswitch)", _vlan)
+    network_link: str = _f(doc="NIC link in that group (bridge, routing table, switch)", check=ck.nic_link)
+    network_vlan: str = _f("", "VLAN of the NICs (openvswitch)", ck.nic_vlan)
     conflicts_check: bool = _f(True, "Refuse when instance NICs of the group already use the network's addresses")
 
 

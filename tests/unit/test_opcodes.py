@@ -191,6 +191,8 @@ _CREATE = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "inst1", "disk_templa
         ({"pnode": "node1\n"}, "is not a valid host name"),
         ({"nics": [{"mac": "aa:00:00:12:34:56\n"}]}, "is not a MAC address"),
         ({"nics": [{"link": "br\n0"}]}, "holds whitespace or control characters"),
+        ({"nics": [{"link": "../../etc"}]}, "Invalid NIC link"),
+        ({"nics": [{"link": "-o"}]}, "Invalid NIC link"),
         ({"nics": [{"name": "eth 0"}]}, "holds whitespace or control characters"),
         ({"pnode": "node1", "snode": "node1"}, "must differ"),
         ({"file_storage_dir": "/etc"}, "file_storage_dir is not supported"),
@@ -228,3 +230,23 @@ def test_node_add_name_and_ips_are_checked() -> None:
 def test_cluster_counts_and_mac_prefix_are_checked() -> None:
     _rejects({"OP_ID": "OP_CLUSTER_SET_PARAMS", "max_running_jobs": 0}, "out of range")
     _rejects({"OP_ID": "OP_CLUSTER_SET_PARAMS", "mac_prefix": "aa:00"}, "not a MAC prefix")
+
+
+@pytest.mark.parametrize(
+    ("nicparams", "match"),
+    [
+        ({"mode": "bogus"}, "Invalid NIC mode 'bogus'"),
+        ({"colour": "red"}, "Unknown NIC parameter"),
+        ({"link": "../x"}, "Invalid NIC link"),
+        ({"vlan": ":99999"}, "Invalid VLAN"),
+        ("mode=routed", "expected dict"),
+    ],
+)
+def test_cluster_default_nic_parameters_are_checked_like_a_nics(nicparams: Any, match: str) -> None:
+    """Every NIC without its own value takes these: a bad one would reach every instance's next start."""
+    _rejects({"OP_ID": "OP_CLUSTER_SET_PARAMS", "nicparams": nicparams}, match)
+
+
+def test_cluster_default_nic_parameters_accept_what_ganeti_does() -> None:
+    params = {"mode": "routed", "link": "", "vlan": ".100"}
+    assert opcodes.from_dict({"OP_ID": "OP_CLUSTER_SET_PARAMS", "nicparams": params}).nicparams == params
