@@ -84,11 +84,40 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: parameters naming a file on the node (Ganeti's file checks): empty or an absolute path
+_PATH_PARAMS = frozenset(
+    {
+        "kernel_path",
+        "initrd_path",
+        "kvm_path",
+        "bootloader_path",
+        "cdrom_image_path",
+        "device_model",
+        "vif_script",
+        "root_path",
+    }
+)
+
+
+def _path_problem(key: str, value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return f"Hypervisor parameter {key} must be a path, not {str(value)[:80]!r}"
+    if not value.startswith("/") or any(ch.isspace() or not ch.isprintable() for ch in value):
+        return f"Hypervisor parameter {key} must be an absolute path, not {value[:200]!r}"
+    return None
+
+
 def value_problem(hypervisor: str, params: dict[str, Any]) -> str | None:
     """A one-line reason why a value cannot work, checked at submission (None when it can).
 
     Only what no node could ever accept is refused here; the drivers check the rest when they use it.
     """
+    for key in sorted(params.keys() & _PATH_PARAMS):
+        problem = _path_problem(key, params[key])
+        if problem:
+            return problem
     if hypervisor.startswith("xen-") and params.get("xen_cmd", "xl") != "xl":
         return (
             f"xen_cmd {params['xen_cmd']!r} is not supported: gnt drives Xen only through xl"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from typing import Any
 
@@ -426,6 +427,7 @@ class LUClusterSetParams(LogicalUnit):
 
             check_allocator(op.default_iallocator)  # a bad default would fail every later placement
         await self._check_volume_group()
+        await self._check_file_storage_dirs()
         await self._check_drbd_helper()
         await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
         self.master_ip = master_ip_change.plan_set_params(self.cfg, op)
@@ -469,6 +471,39 @@ class LUClusterSetParams(LogicalUnit):
                     f" (load the module with `modprobe drbd usermode_helper={helper}`)",
                     ECODE_ENVIRON,
                 )
+
+    async def _check_file_storage_dirs(self) -> None:
+        """A new (shared) file storage directory must be one every vm_capable node allows.
+
+        Nodes refuse disks outside the directories their own file-storage-paths lists. Stored unchecked,
+        such a directory would fail every later file disk, and leave each failed create's clean-up
+        pending for ever, since the node refuses the removal for the same reason.
+        """
+        op, cluster = self.op, self.cfg.cluster
+        changed = [
+            (what, new)
+            for what, new, old in (
+                ("file storage", op.file_storage_dir, cluster.file_storage_dir),
+                ("shared file storage", op.shared_file_storage_dir, cluster.shared_file_storage_dir),
+            )
+            if new and new != old
+        ]
+        if not changed:
+            return
+        nodes = [n for n in self.cfg.nodes.values() if n.vm_capable and not n.offline]
+        for what, directory in changed:
+            if not os.path.isabs(directory) or os.path.normpath(directory) != directory:
+                raise OpPrereqError(
+                    f"The {what} directory must be a normalised absolute path, not '{directory[:200]}'", ECODE_INVAL
+                )
+            args = proc.NodeInfoArgs([], [directory], [])
+            results = await self.rpc.call_many(self.ctx.services.targets(nodes), proc.NODE_INFO, args)
+            for name, result in sorted(results.items()):
+                if result.failed:
+                    raise OpPrereqError(
+                        f"Error on node '{name}': {what} directory {directory} cannot be used: {result.error}",
+                        ECODE_ENVIRON,
+                    )
 
     async def _check_volume_group(self) -> None:
         """Every vm_capable node must have (and allow) the volume group before plain disks use it:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from gnt import ipolicy
 from gnt import opchecks as ck
+from gnt.oob.protocol import ndparams_check
 from gnt.opcodes import OpCode, _f, register
 
 __all__ = [
@@ -63,7 +64,7 @@ class OpGroupAdd(OpCode):
     SUMMARY_FIELD: ClassVar[str | None] = "group_name"
     group_name: str = _f(doc="Name of the new node group", check=ck.hostname)
     alloc_policy: str | None = _f(None, "preferred, last_resort or unallocable", _alloc_policy)
-    ndparams: dict[str, Any] | None = _f(None, "Node parameters of the group's nodes")
+    ndparams: dict[str, Any] | None = _f(None, "Node parameters of the group's nodes", ndparams_check)
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy (overrides the cluster's)", check_ipolicy)
     diskparams: dict[str, Any] | None = _f(
         None, "Ganeti's field; only empty (disk parameters are cluster-wide)", _DISKPARAMS
@@ -96,7 +97,9 @@ class OpGroupSetParams(OpCode):
     SUMMARY_FIELD: ClassVar[str | None] = "group_name"
     group_name: str = _f(doc="Node group to modify", check=ck.hostname)
     alloc_policy: str | None = _f(None, "preferred, last_resort or unallocable", _alloc_policy)
-    ndparams: dict[str, Any] | None = _f(None, "Node parameters to change (null values reset to the cluster's)")
+    ndparams: dict[str, Any] | None = _f(
+        None, "Node parameters to change (null values reset to the cluster's)", ndparams_check
+    )
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
     diskparams: dict[str, Any] | None = _f(
         None, "Ganeti's field; only empty (disk parameters are cluster-wide)", _DISKPARAMS

@@ -119,6 +119,7 @@ class LUInstanceStartup(InstanceLU):
         if self.instance.admin_state == constants.ADMINST_OFFLINE:
             raise OpPrereqError(f"Instance {self.instance.name} is marked offline", ECODE_STATE)
         check_node_online(self.pnode, "primary node")
+        check_hvparams(self.instance.hypervisor, self.op.hvparams)  # a typo would be ignored by the start
         self.beparams = normalize_beparams(self.op.beparams)
         info = await self.rpc.instance_info(
             self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)

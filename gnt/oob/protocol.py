@@ -19,7 +19,7 @@ import os
 import signal
 from typing import Any
 
-from gnt import constants
+from gnt import constants, opchecks
 from gnt.errors import OpExecError
 
 POWER_ON = "power-on"
@@ -74,12 +74,55 @@ def program_problem(value: Any) -> str | None:
     return None
 
 
+#: the kind of value each node parameter holds (Ganeti's ND_PARAMETER_TYPES)
+_ND_KINDS: dict[str, tuple[type, ...]] = {
+    "cpu_speed": (int, float),
+    "exclusive_storage": (bool,),
+    "oob_program": (str,),
+    "ovs": (bool,),
+    "ovs_link": (str,),
+    "ovs_name": (str,),
+    "spindle_count": (int,),
+    "ssh_port": (int,),
+}
+
+
+_KIND_WORDS = {int: "an integer", bool: "a boolean (yes or no)", str: "a string"}
+
+
 def ndparams_check(value: Any) -> None:
-    """Opcode field check for node parameters: a bad `oob_program` never reaches the config."""
-    if isinstance(value, dict) and "oob_program" in value:
-        problem = program_problem(value["oob_program"])
+    """Opcode field check for node parameters: known keys, values of their kind, a valid `oob_program`.
+
+    A null value resets the key to what the node inherits (group, then cluster), as Ganeti's does.
+    """
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of node parameters, got {str(value)[:80]!r}")
+    for key, item in value.items():
+        kinds = _ND_KINDS.get(key)
+        if kinds is None:
+            raise ValueError(f"Unknown node parameter '{str(key)[:80]}' (known: {', '.join(sorted(_ND_KINDS))})")
+        if item is None:
+            continue
+        if not isinstance(item, kinds) or (bool not in kinds and isinstance(item, bool)):
+            raise ValueError(f"Node parameter {key} must be {_KIND_WORDS[kinds[0]]}, not {str(item)[:80]!r}")
+        _check_nd_value(key, item)
+
+
+def _check_nd_value(key: str, item: Any) -> None:
+    if key == "oob_program":
+        problem = program_problem(item)
         if problem:
             raise ValueError(problem)
+    elif key == "ssh_port" and not 1 <= item <= 65535:
+        raise ValueError(f"Node parameter ssh_port must be a port from 1 to 65535, not {item}")
+    elif key == "spindle_count" and not 1 <= item <= 2**31 - 1:
+        raise ValueError(f"Node parameter spindle_count must be at least 1, not {item}")
+    elif key == "cpu_speed" and not 0 < item <= 1e6:
+        raise ValueError(f"Node parameter cpu_speed must be a positive number, not {item}")
+    elif key in ("ovs_name", "ovs_link"):
+        opchecks.nic_link(item)
 
 
 async def run_program(program: str, command: str, node: str, timeout: float) -> Any:
