@@ -8,8 +8,10 @@ contexts (`gnt.certs`, a fresh cluster certificate), and measures each end's CPU
 machine) next to the wall time. Modes, cheapest first:
 
 - `tcp`: plain TCP, 4 MiB `sendall` / `recv_into` from memory to memory (the kernel's socket copies).
-- `tls`: the same over the nodes' TLS (what Python's `ssl` costs: AES-GCM, records, calls).
-- `hash`: `tls` plus SHA-256 of every block on both ends (the end-to-end check the stream does).
+- `tls`: the same over the nodes' TLS with `ssl.SSLSocket` (a system call per record, two to receive one).
+- `bulk`: the receiving end's TLS done in memory, the ciphertext read 1 MiB at a time (agent.bulk_tls,
+  what the stream's receiver uses; its sender keeps `ssl.SSLSocket`).
+- `hash`: `bulk` plus SHA-256 of every block on both ends (the end-to-end check the stream does).
 - `stream`: the real `send_stream` from a file (page cache) into `receive_stream` + `Sink` writing
   a file (O_DIRECT where the file system allows it, fsync at the end): what a move does per disk.
 
@@ -40,12 +42,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent import disk_stream  # noqa: E402
+from agent.bulk_tls import BulkTLS  # noqa: E402
 from gnt import certs  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
 BLOCK = 4 * MIB
-MODES = ("tcp", "tls", "hash", "stream")
+MODES = ("tcp", "tls", "bulk", "hash", "stream")
 
 
 def cpu_now() -> float:
@@ -53,11 +56,29 @@ def cpu_now() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def tls_version(sock: socket.socket) -> str:
-    if isinstance(sock, ssl.SSLSocket):
-        cipher = sock.cipher()
-        return f"{sock.version()} {cipher[0] if cipher else '?'}"
+def tls_version(sock: Any) -> str:
+    tls = sock._tls if isinstance(sock, BulkTLS) else sock
+    if isinstance(tls, (ssl.SSLSocket, ssl.SSLObject)):
+        cipher = tls.cipher()
+        return f"{tls.version()} {cipher[0] if cipher else '?'}"
     return "tcp"
+
+
+def wrap(mode: str, raw: socket.socket, pem: str, server_side: bool) -> Any:
+    """The connection as `mode` uses it: plain, an SSLSocket, or TLS in memory (BulkTLS)."""
+    if mode == "tcp":
+        return raw
+    ctx = certs.server_context(pem) if server_side else certs.client_context(pem)
+    if mode == "tls" or not server_side:  # the stream's sending end keeps the TLS socket (agent.transfer)
+        return ctx.wrap_socket(raw, server_side=server_side)
+    return BulkTLS(raw, ctx, server_side=server_side)
+
+
+def end(sock: Any) -> None:
+    if isinstance(sock, (BulkTLS, ssl.SSLSocket)):
+        disk_stream.close(sock)
+    else:
+        sock.close()
 
 
 def receiver(mode: str, listener: socket.socket, pem: str, target: str, size: int, out: Any) -> None:
@@ -66,19 +87,16 @@ def receiver(mode: str, listener: socket.socket, pem: str, target: str, size: in
     listener.close()
     start_cpu = cpu_now()
     conn.settimeout(60)
-    sock: socket.socket = conn
-    if mode != "tcp":
-        sock = certs.server_context(pem).wrap_socket(conn, server_side=True)
+    sock = wrap(mode, conn, pem, server_side=True)
     got, digest, info = 0, "", tls_version(sock)
     if mode == "stream":
-        stream = sock.makefile("rb", buffering=64 * 1024)
-        line = disk_stream.read_line(stream, disk_stream.TOKEN_LINE_MAX)
+        line = disk_stream.read_line(sock, disk_stream.TOKEN_LINE_MAX)
         assert line.strip() == b"token"
         fd = disk_stream.open_target(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, direct=True)
         written = [0]
         sink = disk_stream.Sink(fd, "none", size, lambda n: written.__setitem__(0, n))
         info += " O_DIRECT" if sink.direct else " buffered"
-        digest = disk_stream.receive_stream(stream, sink)
+        digest = disk_stream.receive_stream(sock, sink)
         os.close(fd)
         got = written[0]
         sock.sendall(f"ok {got} {digest}\n".encode())
@@ -94,16 +112,14 @@ def receiver(mode: str, listener: socket.socket, pem: str, target: str, size: in
             got += n
         digest = sha.hexdigest() if sha is not None else ""
         sock.sendall(b"ok\n")
-    disk_stream.close(sock) if mode != "tcp" else sock.close()
+    end(sock)
     out.send({"cpu": cpu_now() - start_cpu, "bytes": got, "digest": digest, "info": info})
 
 
 def sender(mode: str, port: int, pem: str, source: str, size: int) -> dict[str, Any]:
     raw = socket.create_connection(("127.0.0.1", port), timeout=60)
     start_cpu = cpu_now()
-    sock: socket.socket = raw
-    if mode != "tcp":
-        sock = certs.client_context(pem).wrap_socket(raw)
+    sock = wrap(mode, raw, pem, server_side=False)
     digest = ""
     if mode == "stream":
         fd = os.open(source, os.O_RDONLY)
@@ -120,8 +136,9 @@ def sender(mode: str, port: int, pem: str, source: str, size: int) -> dict[str, 
                 sha.update(block)
             sock.sendall(block)
         digest = sha.hexdigest() if sha is not None else ""
-        assert sock.recv(16) == b"ok\n"
-    disk_stream.close(sock) if mode != "tcp" else sock.close()
+        answer = memoryview(bytearray(16))
+        assert bytes(answer[: sock.recv_into(answer)]) == b"ok\n"
+    end(sock)
     return {"cpu": cpu_now() - start_cpu, "digest": digest}
 
 

@@ -2,8 +2,8 @@
 
 Why py-spy rather than cProfile: it samples the real daemon from outside (no restart, no code
 change), including the C frames (`--native`: SSL_read, SHA-256, the kernel calls) of every thread,
-which is where a disk stream spends its time. `--nonblocking` keeps the daemon running while it is
-sampled, so the step's timing is barely touched (a sample may then be slightly torn).
+which is where a disk stream spends its time. Native stacks need the daemon paused for each sample
+(py-spy refuses `--nonblocking` with `--native`), so a profiled run is slower: its timings are not kept.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ import subprocess
 import time
 from pathlib import Path
 
-RATE = 200
+RATE = 100
+#: innermost frames of a thread that waits (py-spy counts a thread blocked in these as active): left out
+WAITS = frozenset({
+    "PyThread_acquire_lock_timed", "epoll_wait", "poll", "select", "pthread_cond_wait", "pthread_cond_timedwait",
+    "sem_wait", "sem_timedwait", "accept", "accept4", "nanosleep", "clock_nanosleep",
+})  # fmt: skip
 _LOCATION = re.compile(r"\s+\((?:[^()]*/)?([^/()]+)\)$")
 
 
@@ -27,7 +32,7 @@ def available() -> bool:
 def start(pid: int, output: Path) -> subprocess.Popen[bytes]:
     """Sample every thread of `pid` (native frames too) into `output` (py-spy's raw format) until `stop`."""
     recorder = subprocess.Popen(
-        ["py-spy", "record", "--native", "--nonblocking", "-r", str(RATE), "-f", "raw", "-o", str(output),
+        ["py-spy", "record", "--native", "-r", str(RATE), "-f", "raw", "-o", str(output),
          "-p", str(pid)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -55,20 +60,24 @@ def _frame(frame: str) -> str:
 
 def top(raw: Path, count: int = 12) -> dict[str, list[list[object]]]:
     """The functions most samples were in (`self`: the innermost frame) and under (`total`), in % of the
-    samples of active threads."""
+    samples of threads at work (a thread waiting on a lock, a queue or poll is not counted: `waiting`)."""
     own: collections.Counter[str] = collections.Counter()
     under: collections.Counter[str] = collections.Counter()
-    samples = 0
+    samples = waiting = 0
     if not raw.exists():
         return {"self": [], "total": []}
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, number = line.rpartition(" ")
         if not stack or not number.isdigit():
             continue
-        frames = [_frame(f) for f in stack.split(";") if f]
+        # a stripped library's own functions show as addresses: they count for the named frame above them
+        frames = [_frame(f) for f in stack.split(";") if f and not f.startswith("0x")]
         if not frames:
             continue
         n = int(number)
+        if frames[-1].split(" (", 1)[0] in WAITS:
+            waiting += n
+            continue
         samples += n
         own[frames[-1]] += n
         for name in set(frames):
@@ -79,4 +88,4 @@ def top(raw: Path, count: int = 12) -> dict[str, list[list[object]]]:
     def pct(counter: collections.Counter[str]) -> list[list[object]]:
         return [[round(100 * n / samples, 1), name] for name, n in counter.most_common(count)]
 
-    return {"samples": [[samples, "samples"]], "self": pct(own), "total": pct(under)}
+    return {"samples": [[samples, "at work"], [waiting, "waiting"]], "self": pct(own), "total": pct(under)}
