@@ -5,8 +5,7 @@ for every read and write, `StreamReader.readexactly`, each frame's header concat
 and moved 82 MiB/s. A profile of both ends (doc/design/015-disk-streams-and-exports.md, "Speed") put
 the time in the loop's machinery rather than in the work: thread hand-offs per chunk, the stream
 reader's buffer copies, TLS through memory BIOs in small pieces, and each end doing read, SHA-256,
-TLS and write one after the other. Here each end is a blocking TLS socket (the receiver's TLS done in
-memory, agent.bulk_tls: ciphertext read 1 MiB at a time, not two system calls per record) and two threads:
+TLS and write one after the other. Here each end is a plain blocking TLS socket and two threads:
 the sender reads and hashes the next block while the last one is encrypted and sent; the receiver
 decrypts into a block while the one before is hashed and written. Every costly call (read, write,
 SHA-256, TLS) releases the GIL, so the two threads use two cores; blocks are a few reused,
@@ -37,7 +36,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from agent.bulk_tls import BulkTLS
 from gnt.errors import StorageError
 
 CHUNK = 4 * 1024 * 1024
@@ -131,14 +129,14 @@ def read_full(fd: int, view: memoryview) -> int:
     return got
 
 
-def read_line(stream: BinaryIO | BulkTLS, limit: int) -> bytes:
+def read_line(stream: BinaryIO, limit: int) -> bytes:
     line = stream.readline(limit)
     return line if line.endswith(b"\n") else b""
 
 
-def read_exactly(stream: BinaryIO | BulkTLS, view: memoryview) -> None:
+def read_exactly(stream: BinaryIO, view: memoryview) -> None:
     """Fill `view` from the TLS stream (a buffered reader loops until full); the peer ending early fails."""
-    if stream.readinto(view) != len(view):  # type: ignore[union-attr]
+    if stream.readinto(view) != len(view):  # type: ignore[attr-defined]
         raise ConnectionError("the peer closed the stream in the middle of a frame")
 
 
@@ -284,7 +282,7 @@ def open_target(path: str, flags: int, direct: bool) -> int:
     return os.open(path, flags, 0o600)
 
 
-def receive_stream(stream: BinaryIO | BulkTLS, sink: Sink) -> str:
+def receive_stream(stream: BinaryIO, sink: Sink) -> str:
     """Read frames from the TLS stream (after the token line) into `sink` until the end frame."""
     header = memoryview(bytearray(HEADER))
 
@@ -301,11 +299,8 @@ def receive_stream(stream: BinaryIO | BulkTLS, sink: Sink) -> str:
     return sink.finish()
 
 
-def close(tls: socket.socket | BulkTLS) -> None:
+def close(tls: socket.socket) -> None:
     """End the TLS session politely (close_notify both ways, briefly waited for), then the socket."""
-    if isinstance(tls, BulkTLS):
-        tls.close(CLOSE_TIMEOUT)
-        return
     with contextlib.suppress(OSError, ValueError):
         tls.settimeout(CLOSE_TIMEOUT)
         tls.unwrap()  # type: ignore[attr-defined]

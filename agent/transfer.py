@@ -36,7 +36,6 @@ from typing import Any, TypeVar
 
 import storage
 from agent import disk_stream
-from agent.bulk_tls import BulkTLS
 from agent.handlers import handles
 from gnt import certs, confine, durable, paths
 from gnt.errors import RpcArgumentError, StorageError
@@ -53,6 +52,8 @@ IO_TIMEOUT = 60.0
 ACCEPT_POLL = 0.25
 #: connections a receiver handshakes with at once (only one of them can show the token)
 MAX_HANDSHAKES = 8
+#: the TLS stream's read buffer: small reads (header, token) come from it, blocks go straight to the block
+STREAM_BUFFER = 64 * 1024
 #: finished receivers are kept this long for a last transfer_status, then forgotten
 KEEP_DONE = 600.0
 EXPORT_FILE_RE = re.compile(r"^disk[0-9]{1,3}\.dump\Z")
@@ -163,11 +164,14 @@ class Receiver:
 
     def _serve(self, conn: socket.socket, ctx: ssl.SSLContext) -> None:
         """One connection: handshake, token, and if it is the one, the stream and the answer."""
-        tls: BulkTLS | None = None
+        tls: ssl.SSLSocket | None = None
         try:
             conn.settimeout(IO_TIMEOUT)
-            tls = BulkTLS(conn, ctx, server_side=True)  # `conn` stays in `connections`: stop() shuts it
-            line = disk_stream.read_line(tls, disk_stream.TOKEN_LINE_MAX)
+            tls = ctx.wrap_socket(conn, server_side=True)
+            with self.lock:
+                self.connections.add(tls)
+            stream = tls.makefile("rb", buffering=STREAM_BUFFER)
+            line = disk_stream.read_line(stream, disk_stream.TOKEN_LINE_MAX)
             with self.lock:
                 ours = hmac.compare_digest(line.strip(), self.token.encode()) and not self.accepted.is_set()
                 ours = ours and not self.stopping.is_set()
@@ -178,7 +182,7 @@ class Receiver:
                 return
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(self.listener, socket.SHUT_RDWR)  # type: ignore[arg-type]
-            self._receive(tls)
+            self._receive(tls, stream)
         except (OSError, ValueError) as err:
             if self.accepted.is_set() and tls is not None and not self.done and self.error is None:
                 self._failed(tls, err)
@@ -187,11 +191,13 @@ class Receiver:
         finally:
             with self.lock:
                 self.connections.discard(conn)
+                if tls is not None:
+                    self.connections.discard(tls)
             if tls is not None:
                 disk_stream.close(tls)
             conn.close()
 
-    def _receive(self, tls: BulkTLS) -> None:
+    def _receive(self, tls: ssl.SSLSocket, stream: Any) -> None:
         flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if self.export_dir else 0)
         try:
             if self.script is not None:
@@ -200,7 +206,7 @@ class Receiver:
                 fd = disk_stream.open_target(self.path, flags, direct=self.compress == "none")
             try:
                 sink = disk_stream.Sink(fd, self.compress, self.limit, self._progress, durable=self.script is None)
-                digest = disk_stream.receive_stream(tls, sink)
+                digest = disk_stream.receive_stream(stream, sink)
             finally:
                 if self.script is not None:
                     self.script.close()  # the end of the import script's input
@@ -219,7 +225,7 @@ class Receiver:
     def _progress(self, written: int) -> None:
         self.written = written
 
-    def _failed(self, tls: BulkTLS, err: BaseException) -> None:
+    def _failed(self, tls: ssl.SSLSocket, err: BaseException) -> None:
         self.error = self.error or (str(err) or type(err).__name__)
         if self.stopping.is_set() and not str(err):
             self.error = "aborted"
@@ -353,12 +359,7 @@ class Sender:
     def run(self, source: str, ctx: ssl.SSLContext) -> dict[str, Any]:
         try:
             raw = socket.create_connection((self.address, self.port), timeout=IO_TIMEOUT)
-        except OSError as err:
-            raise StorageError(f"Cannot connect to the receiving node at {self.address}:{self.port}: {err}") from None
-        try:
-            # the sending end keeps the TLS socket: encrypting into memory costs more in copies than the
-            # system calls per record it saves (bench/bench_disk_stream.py); the receiving end gains
-            tls = self.sock = ctx.wrap_socket(raw)
+            self.sock = ctx.wrap_socket(raw)
         except OSError as err:
             raise StorageError(f"Cannot connect to the receiving node at {self.address}:{self.port}: {err}") from None
         fd = self.script.fd if self.script is not None else os.open(source, os.O_RDONLY)
@@ -370,8 +371,8 @@ class Sender:
                 _wait_on_loop(loop, script.finish())
 
         try:
-            digest = disk_stream.send_stream(tls, fd, self.token, self.compress, self._progress, before_end)
-            reply = disk_stream.read_line(tls.makefile("rb"), disk_stream.ANSWER_MAX)
+            digest = disk_stream.send_stream(self.sock, fd, self.token, self.compress, self._progress, before_end)
+            reply = disk_stream.read_line(self.sock.makefile("rb"), disk_stream.ANSWER_MAX)
             answer = reply.decode(errors="replace").strip().split(maxsplit=2)
         except (OSError, ValueError) as err:
             raise StorageError(f"Disk transfer to {self.address} broke off after {self.sent} bytes: {err}") from None
@@ -380,7 +381,7 @@ class Sender:
                 self.script.close()
             else:
                 os.close(fd)
-            disk_stream.close(tls)
+            disk_stream.close(self.sock)
         if not answer or answer[0] != "ok":
             reason = " ".join(answer[1:]) or "connection closed"
             raise StorageError(f"The receiving node refused the data: {reason}")

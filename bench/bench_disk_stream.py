@@ -9,9 +9,9 @@ machine) next to the wall time. Modes, cheapest first:
 
 - `tcp`: plain TCP, 4 MiB `sendall` / `recv_into` from memory to memory (the kernel's socket copies).
 - `tls`: the same over the nodes' TLS with `ssl.SSLSocket` (a system call per record, two to receive one).
-- `bulk`: the receiving end's TLS done in memory, the ciphertext read 1 MiB at a time (agent.bulk_tls,
-  what the stream's receiver uses; its sender keeps `ssl.SSLSocket`).
-- `hash`: `bulk` plus SHA-256 of every block on both ends (the end-to-end check the stream does).
+- `bulk`: an experiment, not what the nodes use: the receiving end's TLS done in memory, ciphertext
+  read 1 MiB per system call (bench/bulk_tls.py); the sender keeps `ssl.SSLSocket`.
+- `hash`: `tls` plus SHA-256 of every block on both ends (the end-to-end check the stream does).
 - `stream`: the real `send_stream` from a file (page cache) into `receive_stream` + `Sink` writing
   a file (O_DIRECT where the file system allows it, fsync at the end): what a move does per disk.
 
@@ -41,8 +41,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bulk_tls import BulkTLS  # noqa: E402
+
 from agent import disk_stream  # noqa: E402
-from agent.bulk_tls import BulkTLS  # noqa: E402
 from gnt import certs  # noqa: E402
 
 MIB = 1 << 20
@@ -65,17 +66,19 @@ def tls_version(sock: Any) -> str:
 
 
 def wrap(mode: str, raw: socket.socket, pem: str, server_side: bool) -> Any:
-    """The connection as `mode` uses it: plain, an SSLSocket, or TLS in memory (BulkTLS)."""
+    """The connection as `mode` uses it: plain, an SSLSocket (as agent.transfer), or TLS in memory (`bulk`)."""
     if mode == "tcp":
         return raw
     ctx = certs.server_context(pem) if server_side else certs.client_context(pem)
-    if mode == "tls" or not server_side:  # the stream's sending end keeps the TLS socket (agent.transfer)
-        return ctx.wrap_socket(raw, server_side=server_side)
-    return BulkTLS(raw, ctx, server_side=server_side)
+    if mode == "bulk" and server_side:
+        return BulkTLS(raw, ctx, server_side=True)
+    return ctx.wrap_socket(raw, server_side=server_side)
 
 
 def end(sock: Any) -> None:
-    if isinstance(sock, (BulkTLS, ssl.SSLSocket)):
+    if isinstance(sock, BulkTLS):
+        sock.close(disk_stream.CLOSE_TIMEOUT)
+    elif isinstance(sock, ssl.SSLSocket):
         disk_stream.close(sock)
     else:
         sock.close()
@@ -89,14 +92,15 @@ def receiver(mode: str, listener: socket.socket, pem: str, target: str, size: in
     conn.settimeout(60)
     sock = wrap(mode, conn, pem, server_side=True)
     got, digest, info = 0, "", tls_version(sock)
-    if mode == "stream":
-        line = disk_stream.read_line(sock, disk_stream.TOKEN_LINE_MAX)
+    if mode == "stream":  # as agent.transfer.Receiver
+        stream = sock.makefile("rb", buffering=64 * 1024)
+        line = disk_stream.read_line(stream, disk_stream.TOKEN_LINE_MAX)
         assert line.strip() == b"token"
         fd = disk_stream.open_target(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, direct=True)
         written = [0]
         sink = disk_stream.Sink(fd, "none", size, lambda n: written.__setitem__(0, n))
         info += " O_DIRECT" if sink.direct else " buffered"
-        digest = disk_stream.receive_stream(sock, sink)
+        digest = disk_stream.receive_stream(stream, sink)
         os.close(fd)
         got = written[0]
         sock.sendall(f"ok {got} {digest}\n".encode())

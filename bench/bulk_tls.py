@@ -1,15 +1,17 @@
-"""TLS on a blocking socket through memory BIOs, the ciphertext moved in large pieces (disk streams).
+"""An experiment (bench/bench_disk_stream.py `bulk`): TLS on a blocking socket through memory BIOs.
 
-Why not `SSLContext.wrap_socket`: an `ssl.SSLSocket` makes one system call per TLS record and two on
-the receiving side (the record's 5-byte header, then its body): 65,536 writes and 131,072 reads per
-GiB of 16 KiB records, each one a trip through the TCP stack. Here OpenSSL encrypts into and decrypts
-from memory (`SSLContext.wrap_bio`, the same context, so the same mutual certificate check, protocol
-versions and ciphers) and the socket moves up to PIECE bytes of ciphertext per call. Measured with
-bench/bench_disk_stream.py (doc/design/015-disk-streams-and-exports.md, "Speed").
+Measured, not adopted: an `ssl.SSLSocket` reads each 16 KiB TLS record with two system calls (its
+5-byte header, then its body), 131,072 per GiB, which py-spy shows as the receiving node's largest
+item (`read`, ~31% of its busy samples in a move). Here OpenSSL decrypts from memory
+(`SSLContext.wrap_bio`, the same context and so the same mutual certificate check) and the socket
+moves up to PIECE bytes of ciphertext per call. The receiving end's system calls drop to ~1,000 per
+GiB, but OpenSSL's memory BIO zeroes and copies every byte twice more (`BUF_MEM_grow_clean`,
+`BIO_write`, `BIO_read`), and the sending end, with the same code, used more CPU: in a 1 GiB move the
+two node daemons together spent as much or more (bench/results/move_cpu_profile.md). Sending
+through a memory BIO was worse still (another two copies per byte against one `write` per record).
 
-The socket's timeout applies to every send and receive, as it did to the TLS socket. The peer ending
-the connection (with or without close_notify) reads as the end of the stream, as `SSLSocket.recv_into`
-reports it (0 bytes); a broken record or a failed handshake raises `ssl.SSLError`.
+The peer ending the connection (with or without close_notify) reads as the end of the stream (0
+bytes), as `SSLSocket.recv_into` reports it; a broken record or a failed handshake raises `ssl.SSLError`.
 """
 
 from __future__ import annotations
