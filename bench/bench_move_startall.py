@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import pyspy_profile  # noqa: E402
 from common import (  # noqa: E402
     RESULTS,
     VCluster,
@@ -46,6 +47,7 @@ from common import (  # noqa: E402
 )
 
 MIB = 1 << 20
+ENDS = ("sender", "receiver")
 
 
 def sha256(path: Path) -> str:
@@ -74,9 +76,26 @@ def fill_random(path: Path, size_mib: int) -> None:
             handle.write(os.urandom(MIB))
 
 
-def bench_move(cluster: VCluster, size_mib: int) -> dict:
+ADD = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics"]
+
+
+def fixed_overhead(cluster: VCluster, size_mib: int) -> float:
+    """Wall seconds of a move of a tiny disk: the CLI, the job, shutdown, disk create and remove, which
+    a 1 GiB move pays too and `cp` does not (the copy itself is what is left)."""
+    name = "bench-move-small"
+    cluster.run(
+        *ADD, "-t", "file", "-B", "memory=32M", "--disk", f"0:size={size_mib}M", "-n", "node1", "--no-start", name,
+        timeout=600,
+    )  # fmt: skip
+    move_s, _ = cluster.run("gnt-instance", "move", "-f", "-n", "node2", name, timeout=600)
+    cluster.run("gnt-instance", "remove", "-f", name, timeout=600)
+    print(f"gnt-instance move {size_mib} MiB (fixed overhead): {move_s:.2f} s", flush=True)
+    return move_s
+
+
+def bench_move(cluster: VCluster, size_mib: int, small_mib: int = 0, profile: Path | None = None) -> dict:
     name = "bench-move"
-    add = ["gnt-instance", "add", "-o", "noop", "--no-name-check", "--no-ip-check", "--no-nics"]
+    add = ADD
     add_s, _ = cluster.run(
         *add, "-t", "file", "-B", "memory=32M", "--disk", f"0:size={size_mib}M", "-n", "node1", "--no-start", name,
         timeout=1800,
@@ -106,10 +125,17 @@ def bench_move(cluster: VCluster, size_mib: int) -> dict:
     subprocess.run(["sync"], check=False)
     print(f"cp + sync {size_mib} MiB: {cp_sync_s:.2f} s, {size / MIB / cp_sync_s:.1f} MiB/s", flush=True)
 
+    small_s = fixed_overhead(cluster, small_mib) if small_mib else None
     daemons = [cluster.pid(node, "gnt-noded") for node in ("node1", "node2")]
+    recorders = []
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        recorders = [pyspy_profile.start(pid, profile / f"{end}.raw") for pid, end in zip(daemons, ENDS, strict=True)]
     cpu_before, load_before = [cpu_seconds(pid) for pid in daemons], loadavg()
     move_s, out = cluster.run("gnt-instance", "move", "-f", "-n", "node2", name, timeout=3600)
     node_cpu = [cpu_seconds(pid) - before for pid, before in zip(daemons, cpu_before, strict=True)]
+    for recorder in recorders:
+        pyspy_profile.stop(recorder)
     move_rate = size / MIB / move_s
     print(f"gnt-instance move {size_mib} MiB: {move_s:.2f} s, {move_rate:.1f} MiB/s", flush=True)
     print(f"node daemons' CPU during the move: sender {node_cpu[0]:.2f} s, receiver {node_cpu[1]:.2f} s", flush=True)
@@ -135,6 +161,11 @@ def bench_move(cluster: VCluster, size_mib: int) -> dict:
         "goal_pct": 80,
         "checksum_ok": verified,
         "move_output_tail": out.strip().splitlines()[-5:],
+        "small_move_mib": small_mib or None,
+        "small_move_s": small_s,
+        # the copy alone: the 1 GiB move less what a tiny move takes (CLI, job, shutdown, create, remove)
+        "copy_mib_s": size / MIB / (move_s - small_s) if small_s and move_s > small_s else None,
+        "profile": {end: pyspy_profile.top(profile / f"{end}.raw") for end in ENDS} if profile else None,
     }
 
 
@@ -188,6 +219,8 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=500, help="instances for startup/shutdown --all")
     parser.add_argument("-s", "--subnet", type=int, default=193, help="third octet of the loopback addresses")
     parser.add_argument("--fake-memory-mb", type=int, default=1 << 20, help="GNT_FAKE_MEMORY_MB for the nodes")
+    parser.add_argument("--small", type=int, default=16, help="MiB of a first, tiny move (fixed overhead); 0: none")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy both node daemons during the move into DIR")
     parser.add_argument("--output", type=Path, default=RESULTS / "move_startall.json")
     args = parser.parse_args()
     if args.count < 2:
@@ -207,7 +240,9 @@ def main() -> int:
         print(f"init {cluster.init():.2f} s", flush=True)
         for node in nodes[1:]:
             cluster.run("gnt-node", "add", node)
-        move = bench_move(cluster, args.size)
+        if args.profile is not None and not pyspy_profile.available():
+            parser.error("--profile needs py-spy")
+        move = bench_move(cluster, args.size, args.small, args.profile)
         startall = bench_startall(cluster, nodes, args.instances)
     except Exception as exc:  # noqa: BLE001 - keep what was measured, say why the rest is missing
         error = f"{type(exc).__name__}: {exc}"
@@ -236,6 +271,12 @@ def main() -> int:
             f"{move['sender_cpu_s'] + move['receiver_cpu_s']:.2f}",
             f"{move['node_cpu_s_per_gib']:.2f} CPU s/GiB; load {move['loadavg_before_move']:.1f} at the start",
         ])  # fmt: skip
+        if move["small_move_s"]:
+            rows.append([
+                f"  a {move['small_move_mib']} MiB move (fixed overhead)",
+                f"{move['small_move_s']:.2f}",
+                f"copy alone: {move['copy_mib_s'] or 0:.1f} MiB/s",
+            ])  # fmt: skip
     if startall:
         n = startall["instances"]
         steps = (("startup", "startup_all_s", "all_running"), ("shutdown", "shutdown_all_s", "all_stopped"))
@@ -247,6 +288,7 @@ def main() -> int:
         args.output,
         {
             "benchmark": "move_startall",
+            "command": " ".join(["python3", *sys.argv]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "machine": {
                 "python": platform.python_version(),
