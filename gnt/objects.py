@@ -133,6 +133,8 @@ class NodeGroup(ConfigObject):
     alloc_policy: str = "preferred"
     ndparams: dict[str, Any] = field(default_factory=dict)
     ipolicy: dict[str, Any] = field(default_factory=dict)
+    #: the group's own disk parameters per template (`gnt-group modify -D`), over the cluster's (gnt.diskparams)
+    diskparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: connected networks: network uuid -> {mode, link, vlan} its NICs in this group take
     networks: dict[str, dict[str, str]] = field(default_factory=dict)
 

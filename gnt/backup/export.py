@@ -100,7 +100,7 @@ class LUBackupExport(TargetNodeLU):
 
     async def exec(self) -> list[Any]:
         inst, src, dst = self.instance, self.pnode, self.dst
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         running = inst.admin_state == constants.ADMINST_UP
         if self.op.shutdown:
             self.feedback(f"Shutting down instance {inst.name}")
@@ -152,14 +152,14 @@ class LUBackupExport(TargetNodeLU):
         inst = self.instance
         if not inst.os:
             return None
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         spec.osparams = script_osparams(self.cfg.cluster, inst.os, inst.osparams, inst.osparams_private)
         return spec
 
     async def _start(self) -> None:
         inst = self.instance
         self.feedback(f"Starting instance {inst.name}")
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         result = await self.rpc.instance_start(self.target(), proc.InstanceStartArgs(spec))
         if result.failed:
             self.warning(f"Could not start instance {inst.name} on node {self.pnode.name}: {result.error}")

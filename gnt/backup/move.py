@@ -66,7 +66,7 @@ class LUInstanceMove(TargetNodeLU):
 
     async def exec(self) -> str:
         inst, src, dst = self.instance, self.pnode, self.dst
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         self.feedback(f"Shutting down instance {inst.name} on source node {src.name}")
         result = await self.rpc.instance_shutdown(
             self.target(), proc.InstanceShutdownArgs(spec, timeout=self.op.shutdown_timeout)
@@ -85,7 +85,7 @@ class LUInstanceMove(TargetNodeLU):
             raise
         if regroup(self.cfg, inst, dst):  # another group: its connections give the NICs' mode and link
             self.feedback(f"* NICs on networks take their mode and link from node {dst.name}'s group")
-            spec = build_spec(self.cfg.cluster, inst)
+            spec = build_spec(self.cfg, inst)
         inst.primary_node = dst.uuid
         await self.cfg.commit([inst])
         self.feedback(f"Removing the disks on the original node {src.name}")

@@ -86,6 +86,15 @@ def parse_ident_keyval(text: str, option: str) -> tuple[str, dict[str, Any]]:
     return ident, parse_keyval(rest, option)
 
 
+def parse_diskparams(values: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
+    """Repeated `-D template:key=value,...` (gnt-cluster and gnt-group) -> {template: {key: value}}."""
+    result: dict[str, dict[str, Any]] = {}
+    for value in values:
+        template, params = parse_ident_keyval(value, "-D")
+        result.setdefault(template, {}).update({k: convert_value(v) for k, v in params.items()})
+    return result
+
+
 def parse_index(ident: str, what: str, option: str, value: str) -> int:
     """A disk or NIC index: plain ASCII digits (int() would also take '٣' or '1_0')."""
     if not ident.isascii() or not ident.isdigit() or len(ident) > 3:

@@ -17,6 +17,7 @@ from gnt.cli.common import (
     convert_value,
     handle_errors,
     job_fields,
+    parse_diskparams,
     parse_ident_keyval,
     parse_keyval,
     validate_ops,
@@ -50,14 +51,6 @@ def _hvparams(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     for value in values:
         hv, params = parse_ident_keyval(value, "-H")
         result.setdefault(hv, {}).update({k: convert_value(v) for k, v in params.items()})
-    return result
-
-
-def _diskparams(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    result: dict[str, dict[str, Any]] = {}
-    for value in values:
-        template, params = parse_ident_keyval(value, "-D")
-        result.setdefault(template, {}).update({k: convert_value(v) for k, v in params.items()})
     return result
 
 
@@ -118,7 +111,7 @@ def init(name: str, **opts: Any) -> None:
         "shared_file_storage_dir": opts["shared_file_storage_dir"],
         "vg_name": opts["vg_name"],
         "drbd_helper": opts["drbd_helper"],
-        "diskparams": _diskparams(opts["diskparams"]),
+        "diskparams": parse_diskparams(opts["diskparams"]),
         "beparams": _beparams(opts["beparams"]),
         "hvparams": _hvparams(opts["hvparams"]),
         "nicparams": parse_keyval(opts["nicparams"] or "", "-N"),
@@ -376,7 +369,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
     if opts["nicparams"]:
         op["nicparams"] = parse_keyval(opts["nicparams"], "-N")
     if opts["diskparams"]:
-        op["diskparams"] = _diskparams(opts["diskparams"])
+        op["diskparams"] = parse_diskparams(opts["diskparams"])
     if opts["ndparams"]:
         op["ndparams"] = _ndparams(opts["ndparams"])
     ipolicy = ipolicy_from_opts(opts)

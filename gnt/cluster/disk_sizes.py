@@ -42,7 +42,7 @@ class LUClusterRepairDiskSizes(LogicalUnit):
         by_node: dict[str, list[tuple[Instance, DiskSpec]]] = {}
         for inst in self.wanted:
             node = self.cfg.nodes[inst.primary_node]
-            disks = [d for d in build_spec(self.cfg.cluster, inst).disks if d.dev_type != "diskless"]
+            disks = [d for d in build_spec(self.cfg, inst).disks if d.dev_type != "diskless"]
             disks = for_node(self, inst, disks, node)  # a mirrored disk as its primary sees it
             if disks and node.offline:
                 self.warning(f"Primary node {node.name} of instance {inst.name} is offline; its disks are not checked")

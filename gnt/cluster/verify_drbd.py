@@ -114,7 +114,7 @@ def _by_node(lu: Any, group_uuid: str | None = None) -> dict[str, list[tuple[Ins
     for inst in instances_of(lu, group_uuid):
         if not wants_active(inst) or inst.disk_template != constants.DT_DRBD:
             continue
-        disks = [d for d in build_spec(lu.cfg.cluster, inst).disks if d.dev_type == constants.DT_DRBD]
+        disks = [d for d in build_spec(lu.cfg, inst).disks if d.dev_type == constants.DT_DRBD]
         for disk in disks:
             link = logical(disk)
             for uuid in (link.primary, link.secondary):

@@ -54,7 +54,7 @@ def _plain_disks(lu: Any, group_uuid: str | None) -> dict[str, list[tuple[Instan
     for inst in instances_of(lu, group_uuid):
         if inst.admin_state == constants.ADMINST_OFFLINE:
             continue
-        for disk in build_spec(lu.cfg.cluster, inst).disks:
+        for disk in build_spec(lu.cfg, inst).disks:
             if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
                 by_node.setdefault(inst.primary_node, []).append((inst, disk))
     return by_node

@@ -17,6 +17,7 @@ from gnt.cli.common import (
     handle_errors,
     job_fields,
     list_options,
+    parse_diskparams,
     parse_keyval,
     run_list,
 )
@@ -56,6 +57,8 @@ def group_params(opts: dict[str, Any]) -> dict[str, Any]:
         fields["alloc_policy"] = opts["alloc_policy"]
     if opts.get("node_parameters"):
         fields["ndparams"] = {k: convert_value(v) for k, v in parse_keyval(opts["node_parameters"], "-N").items()}
+    if opts.get("diskparams"):
+        fields["diskparams"] = parse_diskparams(opts["diskparams"])
     ipolicy = ipolicy_from_opts(opts)
     if ipolicy:
         fields["ipolicy"] = ipolicy
@@ -67,6 +70,13 @@ def _group_options(fn: Any) -> Any:
         [
             field_option("OP_GROUP_SET_PARAMS", "alloc_policy", "--alloc-policy"),
             click.option("-N", "--node-parameters", default=None, help="Node parameters (key=value,...)"),
+            click.option(
+                "-D",
+                "--disk-parameters",
+                "diskparams",
+                multiple=True,
+                help="template:key=value,... (drbd:resync-rate; modify: key=default follows the cluster's)",
+            ),
         ]
     ):
         fn = option(fn)
@@ -84,6 +94,7 @@ def add(group: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> 
     \b
     Example:
       gnt-group add --alloc-policy=last_resort rack2
+      gnt-group add -D drbd:resync-rate=20480 rack3
     """
     op = {"OP_ID": "OP_GROUP_ADD", "group_name": group, **group_params(opts), **job_fields(dry_run, priority)}
     run_ops(client(), [op], submit)
@@ -125,12 +136,13 @@ def rename(group: str, new_name: str, submit: bool, dry_run: bool, priority: str
 @common_job_options
 @handle_errors
 def modify(group: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
-    """Change a node group's allocation policy, node parameters or instance policy.
+    """Change a node group's allocation policy, node or disk parameters, or instance policy.
 
     \b
     Example:
       gnt-group modify --alloc-policy=unallocable rack2
       gnt-group modify --ipolicy-vcpu-ratio=2 rack2
+      gnt-group modify -D drbd:resync-rate=default rack2
     """
     fields = group_params(opts)
     if not fields:
@@ -188,6 +200,18 @@ def list_(
     run_list("group", DEFAULT_FIELDS, output, no_headers, separator, units, groups, use_filter)
 
 
+def params_info(own: dict[str, Any], filled: dict[str, Any]) -> dict[str, Any]:
+    """Ganeti's parameter listing in `info`: a value the object does not set itself reads
+    `default (value)` (inherited); nested dicts (per template) likewise, key by key."""
+    shown: dict[str, Any] = {}
+    for key, value in sorted(filled.items()):
+        if isinstance(value, dict) and value:
+            shown[key] = params_info(own.get(key) or {}, value)
+        else:
+            shown[key] = own.get(key, f"default ({value})")
+    return shown
+
+
 def _ispec_tree(spec: dict[str, Any]) -> dict[str, Any]:
     return {key: spec[key] for key in _ISPEC_KEYS if key in spec}
 
@@ -202,11 +226,13 @@ def info(groups: tuple[str, ...]) -> None:
     Example:
       gnt-group info default
     """
-    fields = "name,uuid,serial_no,alloc_policy,ndparams,diskparams,ipolicy,node_list,pinst_list,tags"
+    fields = "name,uuid,serial_no,alloc_policy,ndparams,diskparams,custom_diskparams,ipolicy,node_list,pinst_list,tags"
     data = client().get("/2/query/group", fields=fields, names=",".join(groups) or None)
     out = []
     for row in data["data"]:
-        name, uuid, serial, policy, ndparams, diskparams, ipolicy, nodes, insts, tags = (c[1] for c in row)
+        name, uuid, serial, policy, ndparams, diskparams, own_diskparams, ipolicy, nodes, insts, tags = (
+            c[1] for c in row
+        )
         bounds = [
             {f"max/{i}": _ispec_tree(pair["max"]), f"min/{i}": _ispec_tree(pair["min"])}
             for i, pair in enumerate(ipolicy.get("minmax", []))
@@ -218,7 +244,7 @@ def info(groups: tuple[str, ...]) -> None:
                 "Serial number": serial,
                 "Allocation policy": policy,
                 "Node parameters": dict(sorted(ndparams.items())),
-                "Disk parameters": {t: dict(sorted(p.items())) for t, p in sorted(diskparams.items())},
+                "Disk parameters": params_info(own_diskparams, diskparams),
                 "Instance policy - limits for instances": {
                     "bounds specs": bounds,
                     "std": _ispec_tree(ipolicy.get("std", {})),

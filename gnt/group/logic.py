@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gnt import diskparams as dp
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.group.opcodes import OpGroupAdd, OpGroupAssignNodes, OpGroupRemove, OpGroupRename, OpGroupSetParams
 from gnt.jobs.lu import LogicalUnit, register
@@ -53,6 +54,7 @@ class LUGroupAdd(LogicalUnit):
             alloc_policy=op.alloc_policy or "preferred",
             ndparams=dict(op.ndparams or {}),
             ipolicy=dict(op.ipolicy or {}),
+            diskparams={template: dict(params) for template, params in (op.diskparams or {}).items()},
         )
         await self.cfg.commit([group])
 
@@ -104,9 +106,11 @@ class LUGroupSetParams(LogicalUnit):
 
     def check_prereq(self) -> None:
         op = self.op
-        if op.alloc_policy is None and op.ndparams is None and op.ipolicy is None:
+        if op.alloc_policy is None and op.ndparams is None and op.ipolicy is None and op.diskparams is None:
             raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
         self.group = self.cfg.group(op.group_name)
+        # computed here, applied in exec: a refused change leaves the group as it was
+        self.diskparams = dp.apply_changes(self.group.diskparams, op.diskparams) if op.diskparams else None
         self.ipolicy = _merged(self.group.ipolicy, op.ipolicy) if op.ipolicy is not None else None
         if self.ipolicy is not None and "std" in self.ipolicy:
             self._check_std_within_bounds(self.ipolicy)
@@ -133,6 +137,9 @@ class LUGroupSetParams(LogicalUnit):
         if self.ipolicy is not None:
             group.ipolicy = self.ipolicy
             changes.append(["ipolicy", dict(group.ipolicy)])
+        if self.diskparams is not None:
+            group.diskparams = self.diskparams
+            changes.append(["diskparams", {t: dict(p) for t, p in group.diskparams.items()}])
         await self.cfg.commit([group])
         return changes
 

@@ -1,5 +1,5 @@
 """The node group opcodes, with Ganeti's ids and fields (`group_name`, `new_name`, `alloc_policy`,
-`ipolicy`, `ndparams`, `nodes`, `force`).
+`ipolicy`, `ndparams`, `diskparams`, `nodes`, `force`).
 
 Registered into `gnt.opcodes.OPCODES` (which imports this module), so the RAPI, `POST /2/jobs`
 and `gnt-group` validate them alike before any job exists.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from gnt import diskparams as dp
 from gnt import ipolicy
 from gnt import opchecks as ck
 from gnt.oob.protocol import ndparams_check
@@ -52,7 +53,6 @@ def _unsupported(what: str, instead: str) -> ck.Check:
     return check
 
 
-_DISKPARAMS = _unsupported("disk parameters", "set them cluster-wide with gnt-cluster modify -D")
 _HV_STATE = _unsupported("hypervisor states", "gnt reads them from the nodes")
 _DISK_STATE = _unsupported("disk states", "gnt reads them from the nodes")
 
@@ -66,8 +66,8 @@ class OpGroupAdd(OpCode):
     alloc_policy: str | None = _f(None, "preferred, last_resort or unallocable", _alloc_policy)
     ndparams: dict[str, Any] | None = _f(None, "Node parameters of the group's nodes", ndparams_check)
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy (overrides the cluster's)", check_ipolicy)
-    diskparams: dict[str, Any] | None = _f(
-        None, "Ganeti's field; only empty (disk parameters are cluster-wide)", _DISKPARAMS
+    diskparams: dict[str, dict[str, Any]] | None = _f(
+        None, "Disk parameters per template (over the cluster's, for disks of the group's nodes)", ck.diskparams
     )
     hv_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _HV_STATE)
     disk_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _DISK_STATE)
@@ -101,8 +101,8 @@ class OpGroupSetParams(OpCode):
         None, "Node parameters to change (null values reset to the cluster's)", ndparams_check
     )
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
-    diskparams: dict[str, Any] | None = _f(
-        None, "Ganeti's field; only empty (disk parameters are cluster-wide)", _DISKPARAMS
+    diskparams: dict[str, dict[str, Any]] | None = _f(
+        None, "Disk parameters to change per template (default or null resets to the cluster's)", dp.check_changes
     )
     hv_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _HV_STATE)
     disk_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _DISK_STATE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnt import constants
+from gnt import constants, diskparams
 from gnt.ipolicy import fill_ipolicy
 from gnt.query import Field
 
@@ -44,11 +44,8 @@ def _ndparams(g: Any, c: GroupQueryContext) -> dict[str, Any]:
 
 
 def _diskparams(g: Any, c: GroupQueryContext) -> dict[str, Any]:
-    own = getattr(g, "diskparams", {}) or {}
-    merged = {k: dict(v) for k, v in c.cfg.cluster.diskparams.items()}
-    for template, params in own.items():
-        merged[template] = {**merged.get(template, {}), **params}
-    return merged
+    """What the group's disks take: the group's own over the cluster's (gnt.diskparams)."""
+    return diskparams.filled(c.cfg.cluster.diskparams, g.diskparams)
 
 
 _FIELDS = [
@@ -75,7 +72,7 @@ _FIELDS = [
         "CustomDiskParameters",
         "other",
         "Custom disk parameters",
-        lambda g, c: getattr(g, "diskparams", {}) or {},
+        lambda g, c: g.diskparams,
     ),
     Field(
         "networks",

@@ -66,7 +66,7 @@ def iv_name(index: int) -> str:
 
 
 def disk_spec(lu: LogicalUnit, inst: Instance, index: int) -> DiskSpec:
-    return build_spec(lu.cfg.cluster, inst).disks[index]
+    return build_spec(lu.cfg, inst).disks[index]
 
 
 def disk_nodes(lu: LogicalUnit, inst: Instance, dev_type: str) -> list[Node]:
@@ -127,7 +127,7 @@ async def assemble(
     that failed; what this call assembled is then shut down again by `assemble_or_undo`.
     `ignore_size` sends size 0: the driver uses the size it finds (Ganeti's --ignore-size).
     """
-    spec = build_spec(lu.cfg.cluster, inst)
+    spec = build_spec(lu.cfg, inst)
     wanted = range(len(spec.disks)) if indices is None else indices
     primary = lu.cfg.nodes[inst.primary_node]
     found: list[Assembled] = []
@@ -151,7 +151,7 @@ async def assemble(
 async def shutdown(lu: LogicalUnit, inst: Instance, indices: Sequence[int] | None = None) -> list[str]:
     """Shut the disks down on every node holding them (primary first: the side in use goes first);
     returns the failures as messages, offline nodes skipped."""
-    spec = build_spec(lu.cfg.cluster, inst)
+    spec = build_spec(lu.cfg, inst)
     wanted = range(len(spec.disks)) if indices is None else indices
     problems = []
     for index in wanted:
@@ -201,7 +201,7 @@ async def wait_for_sync(lu: LogicalUnit, inst: Instance, indices: Sequence[int] 
     degraded (out of sync, no resync running: a mirror that never connects) for DEGRADED_POLLS
     polls in a row, as Ganeti's wait does; the disks stay as they are (active, degraded).
     """
-    spec = build_spec(lu.cfg.cluster, inst)
+    spec = build_spec(lu.cfg, inst)
     disks = [spec.disks[i] for i in (range(len(spec.disks)) if indices is None else indices)]
     primary = lu.cfg.nodes[inst.primary_node]
     last: list[Any] = []

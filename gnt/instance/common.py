@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from gnt import constants, hvparams
+from gnt import constants, diskparams, hvparams
 from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
 from gnt.os.params import filled_osparams, os_hvparams
@@ -45,19 +45,26 @@ def instance_memory(cluster: Cluster, inst: Instance) -> int:
     return int(filled_beparams(cluster, inst)["maxmem"])
 
 
-def _disk_params(cluster: Cluster, dev_type: str, params: dict[str, Any]) -> dict[str, Any]:
-    """A disk's params as its spec carries them: a drbd disk also gets the cluster's resync rate
-    (`-D drbd:resync-rate`), which each node's view then holds (gnt.instance.drbd.node_spec)."""
+def _disk_params(effective: dict[str, dict[str, Any]], dev_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A disk's params as its spec carries them: a drbd disk also gets the resync rate its primary
+    node's group takes (`-D drbd:resync-rate`, the group's over the cluster's), which each node's view
+    then holds (gnt.instance.drbd.node_spec); nodes apply it when the disk next links to its peer."""
     from gnt.drbd import RESYNC_RATE_KEY
 
-    rate = cluster.diskparams.get(constants.DT_DRBD, {}).get("resync-rate")
+    rate = effective.get(constants.DT_DRBD, {}).get("resync-rate")
     if dev_type != constants.DT_DRBD or rate is None:
         return dict(params)
     return {**params, RESYNC_RATE_KEY: int(rate)}
 
 
-def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
+def build_spec(cfg: Any, inst: Instance) -> InstanceSpec:
+    """The node-side record of `inst` under the config `cfg` (`lu.cfg`: its cluster's defaults, and for
+    disks its primary node's group's disk parameters over the cluster's, gnt.diskparams)."""
+    if isinstance(cfg, Cluster):
+        raise TypeError("build_spec takes the config (lu.cfg), not its cluster: disks take their group's parameters")
+    cluster = cfg.cluster
     be = filled_beparams(cluster, inst)
+    disk_params = diskparams.of_instance(cfg, inst)
     disks = [
         DiskSpec(
             uuid=d.uuid,
@@ -67,7 +74,7 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
             logical_id=list(d.logical_id),
             mode=d.mode,
             name=d.name,
-            params=_disk_params(cluster, d.dev_type, d.params),
+            params=_disk_params(disk_params, d.dev_type, d.params),
         )
         for i, d in enumerate(inst.disks)
     ]
@@ -111,7 +118,7 @@ def spec_of(lu: LogicalUnit, inst: Instance) -> InstanceSpec:
 
 def primary_spec(cfg: Any, inst: Instance) -> InstanceSpec:
     """`build_spec`, with each drbd disk as the instance's primary node is sent it (its view)."""
-    spec = build_spec(cfg.cluster, inst)
+    spec = build_spec(cfg, inst)
     if inst.disk_template == constants.DT_DRBD:
         from gnt.instance.drbd import node_specs
 

@@ -127,7 +127,7 @@ async def _to_drbd(lu: LogicalUnit, inst: Instance, snode: Node, wait_for_sync: 
         made: list[tuple[Node, DiskSpec]] = []
         try:
             for node in (snode, pnode):  # the secondary waits for its peer; the primary's promotion needs it
-                for disk in build_spec(lu.cfg.cluster, new).disks:
+                for disk in build_spec(lu.cfg, new).disks:
                     lu.feedback(f"* creating the drbd side of disk/{disk.index} on node {node.name}")
                     node_disk = bd.one_for_node(lu, new, disk, node)
                     result = await lu.rpc.blockdev_create(
@@ -188,9 +188,9 @@ async def _to_plain(lu: LogicalUnit, inst: Instance) -> None:
     problems = [p for p in await bd.shutdown(lu, old) if pnode.name in p]
     if problems:
         raise OpExecError(f"Cannot convert instance {inst.name} to plain: {problems[0]}")
-    primary_views = bd.for_node(lu, old, build_spec(lu.cfg.cluster, old).disks, pnode)
+    primary_views = bd.for_node(lu, old, build_spec(lu.cfg, old).disks, pnode)
     secondaries = [lu.cfg.nodes[u] for u in old.secondary_nodes if u in lu.cfg.nodes]
-    secondary_views = {n.uuid: bd.for_node(lu, old, build_spec(lu.cfg.cluster, old).disks, n) for n in secondaries}
+    secondary_views = {n.uuid: bd.for_node(lu, old, build_spec(lu.cfg, old).disks, n) for n in secondaries}
     inst.disk_template, inst.secondary_nodes = constants.DT_PLAIN, []
     for disk in inst.disks:
         data = list(disk.params.get("children", [[]])[0])

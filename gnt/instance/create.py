@@ -392,13 +392,13 @@ class LUInstanceCreate(LogicalUnit):
         await cfg.commit([inst, cfg.cluster, *netnics.reserve(cfg, inst)])
 
     def _spec(self, inst: Instance) -> InstanceSpec:
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         if self.snode is not None:
             spec.disks = drbd.node_specs(spec.disks, inst, self.pnode, {n.uuid: n for n in self._nodes()})
         return spec
 
     def _disks_on(self, inst: Instance, node: Any) -> list[DiskSpec]:
-        specs = build_spec(self.cfg.cluster, inst).disks
+        specs = build_spec(self.cfg, inst).disks
         if self.snode is None:
             return specs
         return drbd.node_specs(specs, inst, node, {n.uuid: n for n in self._nodes()})

@@ -186,7 +186,7 @@ class _Walk:
         self.lu = lu
         self.inst = lu.instance  # type: ignore[attr-defined]
         self.disks: list[Disk] = list(self.inst.disks)
-        self.current = {d.uuid: d for d in build_spec(lu.cfg.cluster, self.inst).disks}
+        self.current = {d.uuid: d for d in build_spec(lu.cfg, self.inst).disks}
         self.plan = Plan(self.disks, [], [], [])
         self.taken: set[str] = set()  # detached records attached by this change
 
@@ -361,7 +361,7 @@ def _specs(lu: LogicalUnit, inst: Any, disks: list[Disk]) -> dict[str, DiskSpec]
     saved = inst.disks
     inst.disks = disks
     try:
-        return {d.uuid: d for d in build_spec(lu.cfg.cluster, inst).disks}
+        return {d.uuid: d for d in build_spec(lu.cfg, inst).disks}
     finally:
         inst.disks = saved
 

@@ -227,7 +227,7 @@ async def start_secondaries(lu: Any, inst: Any, force: bool) -> bool:
     brought up is taken down again, unless `force`: Ganeti's startup --force ignores the
     secondaries and the instance runs degraded. An offline secondary is skipped (a warning).
     """
-    spec = build_spec(lu.cfg.cluster, inst)
+    spec = build_spec(lu.cfg, inst)
     secondaries = [lu.cfg.nodes[u] for u in inst.secondary_nodes if u in lu.cfg.nodes]
     mirrored = [d for d in spec.disks if disktypes.kind(d.dev_type).locality is disktypes.Locality.MIRRORED]
     all_up = True
@@ -417,7 +417,7 @@ class LUInstanceRecreateDisks(InstanceLU):
 
     async def _check_missing(self) -> None:
         """Refuse disks that still exist where they would be created (no data is overwritten)."""
-        spec = build_spec(self.cfg.cluster, self.planned)
+        spec = build_spec(self.cfg, self.planned)
         for index in self.indices:
             disk = spec.disks[index]
             for node in bd.disk_nodes(self, self.planned, disk.dev_type):
@@ -431,7 +431,7 @@ class LUInstanceRecreateDisks(InstanceLU):
 
     async def exec(self) -> None:
         new = self.planned
-        spec = build_spec(self.cfg.cluster, new)
+        spec = build_spec(self.cfg, new)
         created: list[tuple[Node, DiskSpec]] = []
         try:
             for index in self.indices:

@@ -252,7 +252,7 @@ def disks_for_node(cfg: Any, inst: Instance, node_uuid: str) -> list[DiskSpec]:
     from gnt.instance.common import build_spec
 
     node = cfg.nodes[node_uuid]
-    return node_specs(build_spec(cfg.cluster, inst).disks, inst, node, cfg.nodes)
+    return node_specs(build_spec(cfg, inst).disks, inst, node, cfg.nodes)
 
 
 # -- moving the primary role (failover) ------------------------------------------------------------

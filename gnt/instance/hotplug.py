@@ -90,7 +90,7 @@ async def _call(lu: LogicalUnit, node: Any, spec: InstanceSpec, action: str, **d
 def _nic_specs(lu: LogicalUnit, inst: Any, nics: list[Any]) -> dict[str, NicSpec]:
     shadow = copy.copy(inst)
     shadow.nics = nics
-    return {n.uuid: n for n in build_spec(lu.cfg.cluster, shadow).nics}
+    return {n.uuid: n for n in build_spec(lu.cfg, shadow).nics}
 
 
 def _device(nic: NicSpec) -> tuple[Any, ...]:

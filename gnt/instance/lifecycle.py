@@ -91,7 +91,7 @@ class LUInstanceRemove(InstanceLU):
                     result = await self.rpc.blockdev_remove(self.target(node), proc.BlockdevArgs(disk, inst.name))
                     self._check(result, f"Could not remove disk {disk.index} of instance {inst.name} on {node.name}")
         else:
-            for disk in build_spec(self.cfg.cluster, inst).disks:
+            for disk in build_spec(self.cfg, inst).disks:
                 result = await self.rpc.blockdev_remove(self.target(), proc.BlockdevArgs(disk, inst.name))
                 self._check(result, f"Could not remove disk {disk.index} of instance {inst.name}")
         self.feedback(f"* removing instance {inst.name} from the cluster config")

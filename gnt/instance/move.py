@@ -208,7 +208,7 @@ class InstanceMove:
         NICs on networks as that node's group connects them."""
         inst = self._on(node)
         if not self.mirrored:
-            return build_spec(self.lu.cfg.cluster, inst)
+            return build_spec(self.lu.cfg, inst)
         spec = spec_of(self.lu, inst)
         if node is not None and node.uuid != self.instance.primary_node:
             from gnt.instance.drbd import disks_for_node

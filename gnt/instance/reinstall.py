@@ -55,7 +55,7 @@ class LUInstanceReinstall(InstanceLU):
 
     async def exec(self) -> None:
         inst = self.instance
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         spec.os = self.os_type
         spec.osparams = os_params.script_osparams(
             self.cfg.cluster, self.os_type, self.osparams, self.private, self.op.osparams_secret

@@ -86,7 +86,7 @@ class LUInstanceRename(InstanceLU):
                 raise OpPrereqError(f"IP {address} of instance {new_name} already in use", ECODE_EXISTS)
         self.moves = [
             (disk, new_lid)
-            for disk in build_spec(self.cfg.cluster, inst).disks
+            for disk in build_spec(self.cfg, inst).disks
             if (new_lid := renamed_logical_id(disk, inst.name, new_name)) is not None
         ]
         if self.moves:
@@ -126,7 +126,7 @@ class LUInstanceRename(InstanceLU):
         if not inst.os:
             return new_name  # created with --no-install and no OS: no script to tell
         self.feedback("* running the instance OS rename script...")
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         # OS scripts get the private parameters too (never a spec an instance start keeps)
         spec.osparams = script_osparams(self.cfg.cluster, inst.os, inst.osparams, inst.osparams_private)
         result = await self.rpc.instance_run_rename(self.target(), proc.InstanceRunRenameArgs(spec, old_name))

@@ -69,7 +69,7 @@ async def wait_for_mirror_sync(lu: Any, inst: Instance, indices: list[int] | Non
     import asyncio
 
     pnode = lu.cfg.nodes[inst.primary_node]
-    spec = build_spec(lu.cfg.cluster, inst).disks
+    spec = build_spec(lu.cfg, inst).disks
     disks = [spec[i] for i in (indices if indices is not None else range(len(spec)))]
     views = bd.for_node(lu, inst, disks, pnode)
     last: list[Any] = []
@@ -186,7 +186,7 @@ class LUInstanceReplaceDisks(InstanceLU):
 
     async def _statuses(self, node: Node) -> list[dict[str, Any] | None]:
         inst = self.instance
-        disks = build_spec(self.cfg.cluster, inst).disks
+        disks = build_spec(self.cfg, inst).disks
         args = proc.BlockdevInfoArgs(bd.for_node(self, inst, disks, node))
         result = await self.rpc.drbd_status(self.target(node), args)
         if result.failed:
@@ -261,7 +261,7 @@ class LUInstanceReplaceDisks(InstanceLU):
                 f"Node {other.name} has degraded storage ({', '.join(bad)}), unsafe to replace disks for instance"
                 f" {inst.name}"
             )
-        spec = build_spec(self.cfg.cluster, inst)
+        spec = build_spec(self.cfg, inst)
         aside: dict[int, list[list[str]]] = {}
         failure: GntError | None = None
         for index in self.indices:
@@ -309,7 +309,7 @@ class LUInstanceReplaceDisks(InstanceLU):
         from gnt.instance.drbd import allocate_minors, logical, release_minors
 
         inst, pnode, old = self.instance, self.pnode, self.snode
-        old_disks = bd.for_node(self, inst, build_spec(self.cfg.cluster, inst).disks, old)
+        old_disks = bd.for_node(self, inst, build_spec(self.cfg, inst).disks, old)
         minors = allocate_minors(list(self.cfg.instances.values()), new.uuid, len(inst.disks))
         try:
             planned = copy.deepcopy(inst)
@@ -335,8 +335,8 @@ class LUInstanceReplaceDisks(InstanceLU):
     async def _move_secondary(self, planned: Instance, new: Node) -> None:
         """Everything up to a synced new secondary; on any failure, back to the old one."""
         inst, pnode, old = self.instance, self.pnode, self.snode
-        new_disks = build_spec(self.cfg.cluster, planned).disks
-        old_disks = build_spec(self.cfg.cluster, inst).disks
+        new_disks = build_spec(self.cfg, planned).disks
+        old_disks = build_spec(self.cfg, inst).disks
         created: list[DiskSpec] = []
         relinked = False
         try:
@@ -368,7 +368,7 @@ class LUInstanceReplaceDisks(InstanceLU):
     async def _back_to_old(self, planned: Instance, new: Node, created: list[DiskSpec], relinked: bool) -> None:
         """The old secondary kept: primary linked back to it, it brought up again, the new side removed."""
         inst, pnode, old = self.instance, self.pnode, self.snode
-        old_disks = build_spec(self.cfg.cluster, inst).disks
+        old_disks = build_spec(self.cfg, inst).disks
         self.warning(f"Replacing the secondary failed; going back to {old.name}")
         if relinked:
             args = proc.BlockdevInfoArgs(bd.for_node(self, inst, old_disks, pnode))

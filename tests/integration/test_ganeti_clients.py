@@ -315,6 +315,12 @@ def test_ganetis_client_manages_node_groups(cluster: VCluster, admin: GanetiClie
         admin.job("ModifyGroup", "gc-rack2", alloc_policy="preferred", ipolicy={"vcpu-ratio": 3.0})
         group = admin("GetGroup", "gc-rack2")
         assert group["alloc_policy"] == "preferred" and group["ipolicy"]["vcpu-ratio"] == 3.0
+        admin.job("ModifyGroup", "gc-rack2", diskparams={"drbd": {"resync-rate": 2048}})
+        group = admin("GetGroup", "gc-rack2")
+        assert group["diskparams"]["drbd"]["resync-rate"] == 2048
+        assert group["custom_diskparams"] == {"drbd": {"resync-rate": 2048}}
+        (refused,) = admin.calls(("ModifyGroup", ["gc-rack2"], {"diskparams": {"drbd": {"resync-rate": "fast"}}}))
+        assert refused["ok"] is False and refused["code"] == 400, refused
         admin.job("AssignGroupNodes", "gc-rack2", ["node3"], force=True)
         assert admin("GetGroup", "gc-rack2")["node_list"] == ["node3"]
         job_id = admin("DeleteGroup", "gc-rack2")

@@ -68,6 +68,25 @@ def test_rename_modify_and_tags(cluster: VCluster, rack2: str) -> None:
     assert clash.rc == 1 and "Desired new name 'default' clashes with existing node group" in clash.text
 
 
+def test_disk_parameters_per_group(cluster: VCluster, rack2: str) -> None:
+    cluster.ok("gnt-cluster", "modify", "-D", "drbd:resync-rate=1000")
+    try:
+        cluster.ok("gnt-group", "add", "-D", "drbd:resync-rate=2048", "rack3")
+        info = cluster.ok("gnt-group", "info", "rack3")
+        assert "Disk parameters: \n    drbd: \n      resync-rate: 2048\n" in info, info
+        assert "resync-rate: default (1000)" in cluster.ok("gnt-group", "info", rack2)
+        out = cluster.ok("gnt-group", "modify", "-D", "drbd:resync-rate=default", "rack3")
+        assert "Modified node group rack3" in out and "diskparams -> {}" in out, out
+        assert "resync-rate: default (1000)" in cluster.ok("gnt-group", "info", "rack3")
+        bad = cluster.run("gnt-group", "modify", "-D", "drbd:resync-rate=0", "rack3")
+        assert bad.rc == 1 and "drbd disk parameter resync-rate must be an integer from 1 to" in bad.text, bad.text
+        bad = cluster.run("gnt-group", "add", "-D", "plain:stripes=2", "rack4")
+        assert bad.rc == 1 and "no disk parameters for disk template 'plain'" in bad.text, bad.text
+        assert "rack4" not in cluster.ok("gnt-group", "list", "--no-headers", "-o", "name").split()
+    finally:
+        cluster.run("gnt-cluster", "modify", "-D", "drbd:resync-rate=61440")
+
+
 def test_allocator_places_only_in_allocatable_groups(cluster: VCluster, rack2: str) -> None:
     cluster.ok("gnt-group", "modify", "--alloc-policy=unallocable", "default")
     names = ["grp-a", "grp-b", "grp-c"]

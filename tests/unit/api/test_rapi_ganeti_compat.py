@@ -147,6 +147,33 @@ def test_group_writes_become_ganetis_opcodes(rapi_server: RapiServer) -> None:
     assert assigned["OP_ID"] == "OP_GROUP_ASSIGN_NODES" and assigned["nodes"] == ["node2"] and assigned["force"]
 
 
+def test_group_disk_parameters_travel_as_ganetis_diskparams(rapi_server: RapiServer) -> None:
+    """Ganeti's rlib2 hands the body to OpGroupAdd/OpGroupSetParams; GET answers the filled ones."""
+
+    def op(method: str, path: str, body: object) -> dict:
+        status, job_id = rapi_server.call(method, path, body, user=ADMIN)
+        assert status == 200, job_id
+        return rapi_server.master.queue.get(job_id).ops[0]
+
+    added = op("POST", "/2/groups", {"name": "rack2", "diskparams": {"drbd": {"resync-rate": 2048}}})
+    assert added["OP_ID"] == "OP_GROUP_ADD" and added["diskparams"] == {"drbd": {"resync-rate": 2048}}
+    modified = op("PUT", "/2/groups/rack2/modify", {"diskparams": {"drbd": {"resync-rate": None}}})
+    assert modified["OP_ID"] == "OP_GROUP_SET_PARAMS" and modified["diskparams"] == {"drbd": {"resync-rate": None}}
+    cfg = rapi_server.master.cfg
+    group, cluster = cfg.group("default"), cfg.cluster
+    saved = (group.diskparams, cluster.diskparams)
+    group.diskparams, cluster.diskparams = {"drbd": {"resync-rate": 4096}}, {"drbd": {"resync-rate": 1024}}
+    try:
+        status, answer = rapi_server.call("GET", "/2/groups/default", user=None)
+        assert status == 200 and answer["diskparams"] == {"drbd": {"resync-rate": 4096}}
+        assert answer["custom_diskparams"] == {"drbd": {"resync-rate": 4096}}
+        group.diskparams = {}
+        status, answer = rapi_server.call("GET", "/2/groups/default", user=None)
+        assert answer["diskparams"] == {"drbd": {"resync-rate": 1024}} and answer["custom_diskparams"] == {}
+    finally:
+        group.diskparams, cluster.diskparams = saved
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "message"),
     [
@@ -154,6 +181,8 @@ def test_group_writes_become_ganetis_opcodes(rapi_server: RapiServer) -> None:
         ("POST", "/2/groups", {"name": "bad name"}, "not a valid host name"),
         ("PUT", "/2/groups/g/modify", {"alloc_policy": "often"}, "Invalid allocation policy"),
         ("PUT", "/2/groups/g/modify", {"ipolicy": {"minmax": []}}, "non-empty list"),
+        ("PUT", "/2/groups/g/modify", {"diskparams": {"drbd": {"resync-rate": -1}}}, "must be an integer from 1"),
+        ("POST", "/2/groups", {"name": "g", "diskparams": {"drbd": {"al-extents": 1}}}, "unknown drbd disk parameter"),
         ("PUT", "/2/groups/g/assign-nodes", {"nodes": "node2"}, "OP_GROUP_ASSIGN_NODES.nodes"),
         ("PUT", "/2/groups/g/assign-nodes?force=maybe", {"nodes": []}, "expected 0 or 1"),
         ("PUT", "/2/groups/g/rename", {}, "Required parameter 'OP_GROUP_RENAME.new_name' missing"),

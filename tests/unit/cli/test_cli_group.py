@@ -73,3 +73,57 @@ def test_bad_input_is_one_line_and_no_job(master: RecordingClient, argv: list[st
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], lines
     assert master.submitted == []
+
+
+def test_disk_parameters_become_the_opcodes_diskparams(master: RecordingClient) -> None:
+    op = _op(master, ["add", "-D", "drbd:resync-rate=20480", "rack2"])
+    assert op["OP_ID"] == "OP_GROUP_ADD" and op["diskparams"] == {"drbd": {"resync-rate": 20480}}
+    master.submitted.clear()
+    op = _op(master, ["modify", "--disk-parameters", "drbd:resync-rate=default", "rack2"])
+    assert op["OP_ID"] == "OP_GROUP_SET_PARAMS" and op["diskparams"] == {"drbd": {"resync-rate": "default"}}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["add", "-D", "drbd:resync-rate=0", "rack2"], "drbd disk parameter resync-rate must be an integer from 1 to"),
+        (["modify", "-D", "drbd:c-plan-ahead=0", "rack2"], "unknown drbd disk parameter 'c-plan-ahead'"),
+        (["modify", "-D", "plain:stripes=2", "rack2"], "no disk parameters for disk template 'plain'"),
+        (["add", "-D", "drbd:resync-rate=default", "rack2"], "resync-rate must be an integer"),  # nothing to reset
+    ],
+)
+def test_bad_disk_parameters_are_one_line_and_no_job(master: RecordingClient, argv: list[str], needle: str) -> None:
+    result = CliRunner().invoke(group_cli.main, argv)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
+    assert master.submitted == []
+
+
+class _QueryClient:
+    """Answers `/2/query/group` from a real config through the query fields, as the master does."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    def get(self, path: str, fields: str, names: str | None = None) -> Any:
+        from gnt import query
+        from gnt.group import query as gq
+
+        groups = [g for g in self.cfg.groups.values() if names is None or g.name in names.split(",")]
+        selected = query.select(gq.FIELDS, fields.split(","))
+        return {"data": query.evaluate(selected, groups, gq.GroupQueryContext(self.cfg))}
+
+
+def test_info_shows_the_groups_own_disk_parameters_and_the_inherited_ones_as_default(
+    cfg: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg.cluster.diskparams = {"drbd": {"resync-rate": 1000}}
+    cfg.group("default").diskparams = {"drbd": {"resync-rate": 2000}}
+    monkeypatch.setattr(group_cli, "client", lambda: _QueryClient(cfg))
+    result = CliRunner().invoke(group_cli.main, ["info", "default"])
+    assert result.exit_code == 0, result.output
+    assert "  Disk parameters: \n    drbd: \n      resync-rate: 2000\n" in result.output
+    cfg.group("default").diskparams = {}
+    result = CliRunner().invoke(group_cli.main, ["info", "default"])
+    assert "  Disk parameters: \n    drbd: \n      resync-rate: default (1000)\n" in result.output

@@ -38,7 +38,6 @@ _NO_STATE_OVERRIDES = "gnt reads live node resources; Ganeti's static hv/disk st
 _NO_UID_POOL = "gnt's kvm backend has no user-id pool (security_model=pool): every guest runs as the daemon's user"
 _NO_ETC_HOSTS = "gnt never edits /etc/hosts: names come from the resolver the admin configures"
 _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable or time"
-_GROUP_DISKPARAMS = "disk parameters are cluster-wide in gnt (gnt-cluster modify -D); groups hold none"
 _NO_FILE_STORAGE_DIR = "file disks live under the cluster's file storage directory (the opcode refuses another)"
 _NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
 _NO_USER_DOWN = "gnt's backends do not tell a guest's own shutdown from a crash (no USER_down)"
@@ -98,10 +97,6 @@ GAPS: dict[str, str] = {
     "gnt-debug delay --interruptible": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     "gnt-debug delay -i": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     # gnt-group
-    "gnt-group add --disk-parameters": _GROUP_DISKPARAMS,
-    "gnt-group add -D": _GROUP_DISKPARAMS,
-    "gnt-group modify --disk-parameters": _GROUP_DISKPARAMS,
-    "gnt-group modify -D": _GROUP_DISKPARAMS,
     "gnt-group add --hypervisor-state": _NO_STATE_OVERRIDES,
     "gnt-group add --disk-state": _NO_STATE_OVERRIDES,
     "gnt-group modify --hypervisor-state": _NO_STATE_OVERRIDES,

@@ -55,7 +55,7 @@ def test_create_sends_the_filled_os_parameters_and_force_variant_to_the_node(har
     # the OS scripts get the same parameters; the config keeps only the instance's own
     inst = harness.cfg.instance("inst1")
     assert inst.osparams == {"dhcp": "yes"}
-    assert build_spec(cluster, inst).osparams == {"dhcp": "yes", "suite": "bookworm"}
+    assert build_spec(harness.cfg, inst).osparams == {"dhcp": "yes", "suite": "bookworm"}
     (add,) = [a for name, a in harness.nodes["node1"].calls if name == "instance_os_add"]
     assert add.instance.osparams == {"dhcp": "yes", "suite": "bookworm"}
 
@@ -65,7 +65,7 @@ def test_per_os_hypervisor_parameters_sit_between_the_cluster_and_the_instance(h
     cluster.hvparams = {"fake": {"a": 1, "b": 1, "c": 1}}
     cluster.os_hvp = {"deb": {"fake": {"b": 2, "c": 2}}, "other": {"fake": {"a": 9}}}
     inst = harness.add_instance("inst9", "node1", os="deb+small", hvparams={"c": 3})
-    hv = build_spec(cluster, inst).hvparams
+    hv = build_spec(harness.cfg, inst).hvparams
     assert (hv["a"], hv["b"], hv["c"]) == (1, 2, 3)
 
 
