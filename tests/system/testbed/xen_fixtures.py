@@ -205,6 +205,17 @@ class XenSession(Session):
         self.use(name)
 
 
+def keep_consoles(bed: XenTestBed) -> None:
+    """Copy each host's console.log (Xen's and dom0's messages) to $GNT_XEN_KEEP, if set, before the bed goes."""
+    keep = os.environ.get("GNT_XEN_KEEP")
+    if not keep:
+        return
+    os.makedirs(keep, exist_ok=True)
+    for host in bed.hosts:
+        if os.path.exists(host.path("console.log")):
+            shutil.copy(host.path("console.log"), os.path.join(keep, f"{host.name}-console.log"))
+
+
 @pytest.fixture(scope="session")
 def xen_session() -> Iterator[XenSession]:
     why = xen_missing()
@@ -223,6 +234,7 @@ def xen_session() -> Iterator[XenSession]:
         record("snapshot 2 Xen hosts", time.monotonic() - t)
         yield XenSession(bed)
     finally:
+        keep_consoles(bed)
         bed.destroy()
 
 
