@@ -130,6 +130,13 @@ def start_xen(host: Host, timeout: float = 120.0) -> None:
     host.run(f"sh {DOM0_SCRIPT}", timeout=timeout)
 
 
+def keep_console(host: Host) -> None:
+    """Append the host's console.log to its console.all.log (every boot and restore, for a post-mortem)."""
+    if os.path.exists(host.path("console.log")):
+        with open(host.path("console.log"), "rb") as src, open(host.path("console.all.log"), "ab") as out:
+            shutil.copyfileobj(src, out)
+
+
 class XenTestBed(TestBed):
     """A bed whose hosts run Xen with a PV dom0; everything but the boot is the plain bed's."""
 
@@ -186,6 +193,7 @@ class XenTestBed(TestBed):
         sleeps and guests' first timer interrupt waited with it). A fresh process has no history.
         """
         for host in self.hosts:
+            keep_console(host)  # the new QEMU starts console.log afresh
             if host.is_running():
                 host.power_off()
         super().restore(tag, timeout)

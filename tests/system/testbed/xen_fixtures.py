@@ -34,7 +34,7 @@ from tools.testbed import initrd as tb_initrd
 from tools.testbed.bed import Host
 from tools.testbed.gntcluster import ClusterSpec, GntCluster, start_gnt_cluster
 from tools.testbed.image import _busybox
-from tools.testbed.xen import XenBoot, XenTestBed, build_xen
+from tools.testbed.xen import XenBoot, XenTestBed, build_xen, keep_console
 
 from .conftest import Session, missing_requirement, record
 
@@ -212,8 +212,9 @@ def keep_consoles(bed: XenTestBed) -> None:
         return
     os.makedirs(keep, exist_ok=True)
     for host in bed.hosts:
-        if os.path.exists(host.path("console.log")):
-            shutil.copy(host.path("console.log"), os.path.join(keep, f"{host.name}-console.log"))
+        keep_console(host)
+        if os.path.exists(host.path("console.all.log")):
+            shutil.copy(host.path("console.all.log"), os.path.join(keep, f"{host.name}-console.log"))
 
 
 @pytest.fixture(scope="session")
