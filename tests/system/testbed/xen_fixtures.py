@@ -224,9 +224,9 @@ def xen_session() -> Iterator[XenSession]:
         pytest.skip(why)
     if os.environ.get("GNT_TEST_XEN") != "1":
         pytest.skip(
-            "opt-in (GNT_TEST_XEN=1): on the TCG test bed a Xen dom0 stops answering after PV guests"
-            " start (2026-11-29: 3 of 5 Xen tests timed out in ssh to dom0 or xl console); see"
-            " doc/design/007-xen.md"
+            "opt-in (GNT_TEST_XEN=1): under QEMU/TCG, ssh into a Xen dom0 breaks while a PV guest runs"
+            " (2026-11-29: 2 of 2 bed runs, after the restore clock stall was fixed in run 2); see"
+            ' doc/design/007-xen.md "The dom0 faults on the test bed"'
         )
     bed = boot_xen_bed()
     try:
