@@ -1,9 +1,10 @@
 """Non-live Xen migration: `xl save` on the source streamed over TCP into `xl restore` on the target.
 
 Why not `xl migrate` with the guest paused: xl migrate always asks Xen for log-dirty mode (it is
-built for the live case), and Xen under QEMU's TCG refuses that ("Failed to enable logdirty
-(22)"), paused guest or not. `xl save` makes a one-pass image without dirty tracking, and `xl
-restore` builds the domain from it; both read and write a pipe, so no save file touches a disk.
+built for the live case), and a Xen without shadow paging (Debian 12's is built so) refuses that
+for a PV guest ("Failed to enable logdirty: 95,22,0", EOPNOTSUPP first), paused guest or not.
+`xl save` makes a one-pass image without dirty tracking, and `xl restore` builds the domain from
+it; both read and write a pipe, so no save file touches a disk.
 
 The connection goes from the source's node daemon to a one-shot listener in the target's node
 daemon on the instance's `migration_port` (the port live migration uses; open only between accept

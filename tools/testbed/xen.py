@@ -51,6 +51,14 @@ XEN_ARGS = (
 #: QEMU's CPU for a Xen host: `max` without PCID and INVPCID, whose TLB paths under TCG are the
 #: suspects for dom0 processes reading a destroyed guest's pages (doc/design/007-xen.md)
 XEN_CPU = "max,-pcid,-invpcid"
+
+
+def xen_args() -> str:
+    """Xen's command line: XEN_ARGS, plus GNT_XEN_ARGS (experiments on the bed, doc/design/007-xen.md)."""
+    extra = os.environ.get("GNT_XEN_ARGS", "").strip()
+    return f"{XEN_ARGS} {extra}" if extra else XEN_ARGS
+
+
 #: started on the host over ssh once it is up (the seed is mounted on /opt/gnt)
 DOM0_SCRIPT = "/opt/gnt/tools/testbed/xen_dom0.sh"
 
@@ -122,6 +130,13 @@ def start_xen(host: Host, timeout: float = 120.0) -> None:
     host.run(f"sh {DOM0_SCRIPT}", timeout=timeout)
 
 
+def keep_console(host: Host) -> None:
+    """Append the host's console.log to its console.all.log (every boot and restore, for a post-mortem)."""
+    if os.path.exists(host.path("console.log")):
+        with open(host.path("console.log"), "rb") as src, open(host.path("console.all.log"), "ab") as out:
+            shutil.copyfileobj(src, out)
+
+
 class XenTestBed(TestBed):
     """A bed whose hosts run Xen with a PV dom0; everything but the boot is the plain bed's."""
 
@@ -156,12 +171,32 @@ class XenTestBed(TestBed):
         assert self.image is not None and self.boot is not None
         dom0 = self.kernel_args(host).replace("console=ttyS0", "console=hvc0") + " tb.tty=hvc0"
         modules = f"{_qemu_escape(self.boot.dom0_kernel)} {_qemu_escape(dom0)},{_qemu_escape(self.image.initrd)}"
-        return ["-kernel", self.boot.xen, "-append", XEN_ARGS, "-initrd", modules]
+        return ["-kernel", self.boot.xen, "-append", xen_args(), "-initrd", modules]
 
     def qemu_argv(self, host: Host) -> list[str]:
         argv = super().qemu_argv(host)
-        argv[argv.index("-cpu") + 1] = XEN_CPU
+        argv[argv.index("-cpu") + 1] = os.environ.get("GNT_XEN_CPU") or XEN_CPU
+        accel = os.environ.get("GNT_XEN_ACCEL")
+        if accel:
+            argv[argv.index("-accel") + 1] = accel
         return argv
+
+    def restore(self, tag: str = "booted", timeout: float = 60.0) -> None:
+        """Restore every host in a fresh QEMU process, never by loading a snapshot into a running one.
+
+        QEMU's TCG guest TSC is host ticks plus an offset the snapshot restores, but a running QEMU
+        also remembers the highest TSC it handed out (`cpu_ticks_prev`, not part of the snapshot)
+        and never lets the TSC go below it. So loaded into the QEMU that ran on, a host's TSC stays
+        where it was while its HPET (QEMU's virtual clock) goes back to the snapshot: Xen reads the
+        gap as "Platform timer appears to have unexpectedly wrapped 10 or more times" and holds
+        its system time still until the HPET catches up (dom0's clock stood for minutes; timers,
+        sleeps and guests' first timer interrupt waited with it). A fresh process has no history.
+        """
+        for host in self.hosts:
+            keep_console(host)  # the new QEMU starts console.log afresh
+            if host.is_running():
+                host.power_off()
+        super().restore(tag, timeout)
 
     def start(self, timeout: float = 300.0) -> None:
         starting = [h for h in self.hosts if not h.is_running()]
