@@ -512,6 +512,7 @@ class LUClusterSetParams(LogicalUnit):
             "file_storage_dir",
             "shared_file_storage_dir",
             "default_iallocator",
+            "enabled_user_shutdown",
         )
         if op.vg_name is not None:
             cluster.volume_group_name = op.vg_name

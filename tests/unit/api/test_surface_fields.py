@@ -49,6 +49,7 @@ COMMON = {
 SET_BY: dict[tuple[str, str], tuple[str, ...] | list[str] | str] = {
     # cluster
     ("gnt-cluster modify", "ipolicy"): ("--ipolicy-vcpu-ratio", "3"),
+    ("gnt-cluster modify", "enabled_user_shutdown"): ("--user-shutdown", "yes"),
     ("gnt-os modify", "os_hvp"): ("-H", "kvm:kernel_args=ro"),
     ("gnt-os modify", "osparams_private_cluster"): ("--os-parameters-private", "key=secret"),
     ("gnt-os modify", "hidden_os"): ("--hidden", "yes"),

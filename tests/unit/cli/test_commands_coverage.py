@@ -41,7 +41,6 @@ _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable
 _GROUP_DISKPARAMS = "disk parameters are cluster-wide in gnt (gnt-cluster modify -D); groups hold none"
 _NO_FILE_STORAGE_DIR = "file disks live under the cluster's file storage directory (the opcode refuses another)"
 _NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
-_NO_USER_DOWN = "gnt's backends do not tell a guest's own shutdown from a crash (no USER_down)"
 _SECONDARY_FROM_N = "converting to drbd takes its secondary from -n (no secondary-only allocator request)"
 _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadata daemon and helper VMs)"
 
@@ -74,8 +73,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster modify --instance-communication-network": _HELPER_VM,
     "gnt-cluster init --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
     "gnt-cluster modify --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
-    "gnt-cluster init --user-shutdown": _NO_USER_DOWN,
-    "gnt-cluster modify --user-shutdown": _NO_USER_DOWN,
     "gnt-cluster modify --force": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify -f": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify --max-tracked-jobs": "gnt tracks jobs in the master's memory, no inotify watches to cap",
