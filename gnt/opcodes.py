@@ -147,6 +147,7 @@ class OpClusterSetParams(OpCode):
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
     enabled_user_shutdown: bool | None = _f(None, "Tell a guest's own poweroff (USER_down) from a crash")
+    prealloc_wipe_disks: bool | None = _f(None, "Zero new disks (and grown space) before instances use them")
     vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)

@@ -74,6 +74,7 @@ def _ndparams(text: str | None) -> dict[str, Any]:
 
 
 _USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by the watcher (default no)"
+_WIPE_HELP = "yes: zero new disks and grown space before instances use them (default no)"
 
 
 @main.command(context_settings=CONTEXT)
@@ -97,6 +98,7 @@ _USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by t
 @click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default="no", help=_USER_SHUTDOWN_HELP)
+@click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
     "--no-ssh-init",
@@ -136,6 +138,7 @@ def init(name: str, **opts: Any) -> None:
         "ndparams": _ndparams(opts["ndparams"]),
         "ipolicy": ipolicy_from_opts(opts),
         "enabled_user_shutdown": opts["user_shutdown"] == "yes",
+        "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
     }
     init_cluster(name, settings)
     cl = client()
@@ -362,6 +365,7 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default=None, help=_USER_SHUTDOWN_HELP)
+@click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default=None, help=_WIPE_HELP)
 @ipolicy_options()
 @common_job_options
 @handle_errors
@@ -395,6 +399,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
     for option, field in (
         ("use_external_mip_script", "use_external_mip_script"),
         ("user_shutdown", "enabled_user_shutdown"),
+        ("prealloc_wipe_disks", "prealloc_wipe_disks"),
     ):
         if opts[option] is not None:
             op[field] = opts[option] == "yes"

@@ -12,7 +12,7 @@ from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
-from gnt.instance import adoption, drbd
+from gnt.instance import adoption, drbd, wipe
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
@@ -380,6 +380,7 @@ class LUInstanceCreate(LogicalUnit):
         else:
             self.feedback("* creating instance disks...")
             await self._create_disks(inst)
+            await self._wipe_disks(inst)
         if self.snode is not None and op.wait_for_sync:
             try:
                 await self._wait_for_sync(inst)
@@ -428,6 +429,19 @@ class LUInstanceCreate(LogicalUnit):
                     f"Can't create disk {index} of instance {inst.name} on node {node.name}: {result.error}"
                 )
             created.append(disk)
+
+    async def _wipe_disks(self, inst: Instance) -> None:
+        """`--prealloc-wipe-disks`: zeros over the new disks before the OS or the guest sees them;
+        if that fails the disks go again (adopted disks hold data: they are never wiped)."""
+        if not wipe.enabled(self):
+            return
+        self.feedback("* wiping instance disks...")
+        try:
+            await wipe.wipe(self, self.pnode, inst.name, [(spec, 0) for spec in self._disks_on(inst, self.pnode)])
+        except OpExecError as err:
+            self.warning(f"Wiping instance disks failed ({err}); removing them")
+            await self._remove_disks(inst, inst.disks)
+            raise OpExecError(f"Could not wipe the new disks of instance {inst.name}: {err}") from None
 
     async def _remove_disks(self, inst: Instance, disks: list[Disk]) -> None:
         wanted = {d.uuid for d in disks}

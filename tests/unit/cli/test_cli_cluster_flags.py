@@ -1,5 +1,6 @@
-"""Cluster-wide yes/no settings Ganeti's init and modify take (`--user-shutdown`): each reaches its
-opcode field or init's settings, a bad value is a usage error, and `info` prints Ganeti's line."""
+"""Cluster-wide yes/no settings Ganeti's init and modify take (`--user-shutdown`,
+`--prealloc-wipe-disks`): each reaches its opcode field or init's settings, and a bad value is a
+usage error with no job."""
 
 from __future__ import annotations
 
@@ -41,3 +42,27 @@ def test_init_passes_user_shutdown(monkeypatch: pytest.MonkeyPatch, args: list[s
     assert run(cluster_main, "init", *args, "cluster1").exit_code == 0
     (opts,) = settings
     assert opts["enabled_user_shutdown"] is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [("yes", True), ("no", False)])
+def test_modify_prealloc_wipe_disks_reaches_the_opcode(recorder: CheckingClient, value: str, expected: bool) -> None:
+    assert run(cluster_main, "modify", "--prealloc-wipe-disks", value).exit_code == 0
+    assert only_op(recorder)["prealloc_wipe_disks"] is expected
+
+
+def test_modify_prealloc_wipe_disks_refuses_other_words(recorder: CheckingClient) -> None:
+    result = run(cluster_main, "modify", "--prealloc-wipe-disks", "true")
+    assert result.exit_code == 2 and "'true' is not one of 'yes', 'no'" in result.output
+    assert recorder.submitted == []
+
+
+@pytest.mark.parametrize(("args", "expected"), [(["--prealloc-wipe-disks", "yes"], True), ([], False)])
+def test_init_passes_prealloc_wipe_disks(monkeypatch: pytest.MonkeyPatch, args: list[str], expected: bool) -> None:
+    from gnt.cluster import bootstrap
+
+    settings: list[dict[str, Any]] = []
+    monkeypatch.setattr(bootstrap, "init_cluster", lambda name, opts: settings.append(opts))
+    monkeypatch.setattr("gnt.cluster.cli.run_ops", lambda *a, **k: None)
+    assert run(cluster_main, "init", *args, "cluster1").exit_code == 0
+    (opts,) = settings
+    assert opts["prealloc_wipe_disks"] is expected

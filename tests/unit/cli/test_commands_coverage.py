@@ -59,8 +59,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster init --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
     "gnt-cluster modify --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
     "gnt-cluster init --primary-ip-version": "the primary IP family is the master's resolved address's family",
-    "gnt-cluster init --prealloc-wipe-disks": "gnt does not wipe new disks before use",
-    "gnt-cluster modify --prealloc-wipe-disks": "gnt does not wipe new disks before use",
     "gnt-cluster init --hypervisor-state": _NO_STATE_OVERRIDES,
     "gnt-cluster init --disk-state": _NO_STATE_OVERRIDES,
     "gnt-cluster modify --hypervisor-state": _NO_STATE_OVERRIDES,
