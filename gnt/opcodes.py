@@ -463,8 +463,21 @@ class OpInstanceSetParams(OpCode):
     conflicts_check: bool = _f(True, "Refuse a NIC address already taken in its network")
     disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
     remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
+    iallocator: str | None = _f(None, "Allocator choosing the secondary when converting to drbd (not with remote_node)")
     wait_for_sync: bool = _f(True, "Wait for a new drbd mirror to sync (converting to drbd, adding a drbd disk)")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+
+    def check_fields(self) -> None:
+        if self.remote_node and self.iallocator:
+            raise OpPrereqError(
+                "Do not specify both, iallocator and node: the secondary is either named (-n) or chosen by the"
+                " allocator (-I)",
+                ECODE_INVAL,
+            )
+        if self.iallocator and self.disk_template != constants.DT_DRBD:
+            raise OpPrereqError(
+                "An iallocator (-I) only chooses the secondary node of a conversion to drbd (-t drbd)", ECODE_INVAL
+            )
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------

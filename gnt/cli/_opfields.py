@@ -226,6 +226,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "conflicts_check": ("bool", True, "Refuse a NIC address already taken in its network"),
         "disk_template": ("str", None, "Convert the disks to this template (plain or drbd; the instance stopped)"),
         "remote_node": ("str", None, "Secondary node when converting to drbd"),
+        "iallocator": ("str", None, "Allocator choosing the secondary when converting to drbd (not with remote_node)"),
         "wait_for_sync": ("bool", True, "Wait for a new drbd mirror to sync (converting to drbd, adding a drbd disk)"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
     },

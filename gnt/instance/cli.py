@@ -596,6 +596,7 @@ def failover(
 @click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
 @field_option("OP_INSTANCE_SET_PARAMS", "disk_template", "-t", "--disk-template")
 @field_option("OP_INSTANCE_SET_PARAMS", "remote_node", "-n", "--node")
+@field_option("OP_INSTANCE_SET_PARAMS", "iallocator", "-I", "--iallocator")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
 @field_option("OP_INSTANCE_SET_PARAMS", "force", "-f", "--force")
 @field_option("OP_INSTANCE_SET_PARAMS", "ignore_ipolicy", "--ignore-ipolicy")
@@ -620,6 +621,7 @@ def modify(
     no_conflicts_check: bool,
     disk_template: str | None,
     remote_node: str | None,
+    iallocator: str | None,
     no_wait_for_sync: bool,
     force: bool,
     ignore_ipolicy: bool,
@@ -641,6 +643,7 @@ def modify(
       gnt-instance modify -m 512M inst1
       gnt-instance modify --new-primary node2 inst1
       gnt-instance modify -t drbd -n node2 inst1
+      gnt-instance modify -t drbd -I hail inst1
       gnt-instance modify --os-parameters-private root_password=s3cret inst1
       gnt-instance modify -o debootstrap+default inst1
       gnt-instance modify --disk 0:modify,name=root,mode=ro inst1
@@ -673,6 +676,7 @@ def modify(
         conflicts_check=not no_conflicts_check,
         disk_template=disk_template,
         remote_node=remote_node,
+        iallocator=iallocator,
         wait_for_sync=not no_wait_for_sync,
         ignore_ipolicy=ignore_ipolicy,
     )

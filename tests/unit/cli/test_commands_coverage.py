@@ -41,7 +41,6 @@ _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable
 _GROUP_DISKPARAMS = "disk parameters are cluster-wide in gnt (gnt-cluster modify -D); groups hold none"
 _NO_FILE_STORAGE_DIR = "file disks live under the cluster's file storage directory (the opcode refuses another)"
 _NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
-_SECONDARY_FROM_N = "converting to drbd takes its secondary from -n (no secondary-only allocator request)"
 _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadata daemon and helper VMs)"
 
 #: what gnt leaves out of Ganeti's tables, and why (one line each)
@@ -118,8 +117,6 @@ GAPS: dict[str, str] = {
     "gnt-instance add -c": _NO_COMMUNICATION,
     "gnt-instance add --helper-startup-timeout": _NO_COMMUNICATION,
     "gnt-instance add --helper-shutdown-timeout": _NO_COMMUNICATION,
-    "gnt-instance modify --iallocator": _SECONDARY_FROM_N,
-    "gnt-instance modify -I": _SECONDARY_FROM_N,
     "gnt-instance modify --communication": _NO_COMMUNICATION,
     "gnt-instance modify -c": _NO_COMMUNICATION,
     "gnt-instance modify --ext-params": "gnt has no ext disk template to convert to or tune",
