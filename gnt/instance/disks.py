@@ -459,6 +459,10 @@ class LUInstanceRecreateDisks(InstanceLU):
                     if result.failed:
                         where = f"disk {index} of instance {new.name} on node {node.name}"
                         raise OpExecError(f"Can't create {where}: {result.error}")
+            if wipe.enabled(self):  # --prealloc-wipe-disks, as Ganeti: the recreated disks zeroed, else removed
+                pnode = self.cfg.nodes[new.primary_node]
+                specs = [(bd.one_for_node(self, new, spec.disks[i], pnode), 0) for i in self.indices]
+                await wipe.wipe(self, pnode, new.name, specs)
         except GntError:
             for node, disk in reversed(created):
                 await pending.remove_disks(self, node, [disk], new.name)

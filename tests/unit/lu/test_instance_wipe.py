@@ -11,14 +11,14 @@ from gnt.cluster.logic import LUClusterSetParams
 from gnt.errors import OpExecError, StorageError
 from gnt.instance import wipe
 from gnt.instance.create import LUInstanceCreate
-from gnt.instance.disks import LUInstanceGrowDisk
+from gnt.instance.disks import LUInstanceGrowDisk, LUInstanceRecreateDisks
 from gnt.instance.lifecycle import LUInstanceSetParams
-from gnt.opcodes import OpClusterSetParams, OpInstanceGrowDisk, OpInstanceSetParams
+from gnt.opcodes import OpClusterSetParams, OpInstanceGrowDisk, OpInstanceRecreateDisks, OpInstanceSetParams
 from tests.unit.lu.conftest import FakeNode, Harness
 from tests.unit.lu.test_instance_adopt import adopt  # noqa: F401 - fixture
 from tests.unit.lu.test_instance_adopt import create as adopt_create
 from tests.unit.lu.test_instance_create import create
-from tests.unit.lu.test_instance_disks import disks, two_disk_instance  # noqa: F401 - fixture
+from tests.unit.lu.test_instance_disks import disks, lose, two_disk_instance  # noqa: F401 - fixture
 
 
 def wiped(node: FakeNode) -> list[tuple[str, int, int]]:
@@ -135,3 +135,19 @@ def test_a_failed_wipe_of_grown_space_keeps_the_recorded_size(disks: Harness) ->
         disks.run(OpInstanceGrowDisk(instance_name="inst1", disk=1, amount=64), LUInstanceGrowDisk)
     assert disks.cfg.instance("inst1").disks[1].size == 128
     assert "instance_disk_resize" not in node.names()  # the guest never sees the unwiped space
+
+
+def test_recreated_disks_are_wiped_and_a_failed_wipe_removes_them(disks: Harness) -> None:  # noqa: F811
+    inst = two_disk_instance(disks)
+    lose(disks, inst, 1)
+    turn_on(disks)
+    op = OpInstanceRecreateDisks(instance_name="inst1", disks=[1])
+    disks.run(op, LUInstanceRecreateDisks)
+    node = disks.nodes["node1"]
+    assert covered(wiped(node), inst.disks[1].uuid) == wipe.chunks(0, 128)
+    assert covered(wiped(node), inst.disks[0].uuid) == []  # the disk that was there is left alone
+    lose(disks, inst, 1)
+    node.fail["blockdev_wipe"] = StorageError("I/O error")
+    with pytest.raises(OpExecError, match="Could not wipe disk 1 at offset 0"):
+        disks.run(op, LUInstanceRecreateDisks)
+    assert inst.disks[1].uuid not in node.disks
