@@ -346,12 +346,19 @@ class OpInstanceCreate(OpCode):
     )
     identify_defaults: bool = _f(False, "Import: parameters equal to the cluster's defaults follow the defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
+    opportunistic_locking: bool = _f(
+        False, "With an allocator: choose only among nodes whose locks are free now (else a temporary error)"
+    )
     tags: list[str] = _f([], "Tags", ck.tag_list)
 
     def check_fields(self) -> None:
         if self.pnode and self.snode and self.pnode == self.snode:
             raise ValueError(f"the primary and secondary node must differ (both are {self.pnode})")
+        if self.opportunistic_locking and self.pnode:
+            raise OpPrereqError(
+                "Opportunistic locking is only available in combination with an instance allocator (not with -n)",
+                ECODE_INVAL,
+            )
         if self.disk_template is None and self.mode != "import":
             raise OpPrereqError(f"Required parameter '{self.OP_ID}.disk_template' missing", ECODE_INVAL)
         if self.compress not in ("none", "gzip"):

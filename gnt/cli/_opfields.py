@@ -128,7 +128,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "file_driver": ("str", None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)"),
         "identify_defaults": ("bool", False, "Import: parameters equal to the cluster's defaults follow the defaults"),
         "ignore_ipolicy": ("bool", False, "Ignore the instance policy"),
-        "opportunistic_locking": ("bool", False, "Lock only free nodes when allocating"),
+        "opportunistic_locking": ("bool", False, "With an allocator: choose only among nodes whose locks are free now (else a temporary error)"),
     },
     "OP_INSTANCE_DEACTIVATE_DISKS": {
         "instance_name": ("str", None, "Instance whose disks to deactivate"),

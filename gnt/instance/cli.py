@@ -191,6 +191,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
 @field_option("OP_INSTANCE_CREATE", "iallocator", "-I", "--iallocator")
 @field_option("OP_INSTANCE_CREATE", "group_name", "-g", "--node-group")
+@field_option("OP_INSTANCE_CREATE", "opportunistic_locking", "--opportunistic-locking")
 @click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
 @os_parameter_options("for this job's OS scripts only")
 @field_option("OP_INSTANCE_CREATE", "force_variant", "--force-variant")
@@ -245,6 +246,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         snode=snode,
         iallocator=o["iallocator"],
         group_name=o["group_name"],
+        opportunistic_locking=o["opportunistic_locking"],
         file_driver=o["file_driver"],
         hypervisor=hypervisor,
         hvparams={k: convert_value(v) for k, v in hvparams.items()},

@@ -131,12 +131,29 @@ class LUInstanceCreate(LogicalUnit):
         return 0
 
     def declare_locks(self, level: Level) -> LockRequest | None:
+        if self.op.opportunistic_locking and level in (Level.NODE, Level.NODE_RES):
+            return self._opportunistic_locks(level)
         nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n] or ALL
         return {
             Level.INSTANCE: LockRequest([self.op.instance_name]),
             Level.NODE: LockRequest(nodes, shared=True),
             Level.NODE_RES: LockRequest(nodes),
         }.get(level)
+
+    def _opportunistic_locks(self, level: Level) -> LockRequest:
+        """Ganeti's opportunistic locking: of every node, those free right now (shared at the node
+        level, then exclusive at node-res among those), so a create never queues behind others'
+        long jobs; the allocator only sees what was got (`_whitelist`)."""
+        if level == Level.NODE:
+            return LockRequest(sorted(n.name for n in self.cfg.nodes.values()), shared=True, opportunistic=True)
+        got = self.held.names(Level.NODE) if self.held is not None else []
+        return LockRequest(sorted(got), opportunistic=True)
+
+    def _whitelist(self) -> set[str] | None:
+        """The nodes the allocator may choose: with opportunistic locking, those locked at both levels."""
+        if not self.op.opportunistic_locking or self.held is None:
+            return None
+        return set(self.held.names(Level.NODE)) & set(self.held.names(Level.NODE_RES))
 
     async def check_prereq(self) -> None:
         op, cfg = self.op, self.cfg
@@ -230,6 +247,7 @@ class LUInstanceCreate(LogicalUnit):
             list(op.tags),
             op.nics,
             group_name=self.node_group.name if self.node_group is not None else None,
+            node_whitelist=self._whitelist(),
         )
         self.info(
             f"Selected nodes for instance {op.instance_name} via iallocator"

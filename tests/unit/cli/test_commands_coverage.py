@@ -105,12 +105,10 @@ GAPS: dict[str, str] = {
     "gnt-backup import --file-driver": "gnt attaches file disks one way (its backend's own); there is no driver choice",
     "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import -g": "imports are placed with -n or -I over the whole cluster, not within one group",
-    "gnt-backup import --opportunistic-locking": "gnt's allocator locks the nodes it needs; no lock-what-is-free mode",
     "gnt-backup import --helper-startup-timeout": _HELPER_VM,
     "gnt-backup import --helper-shutdown-timeout": _HELPER_VM,
     # gnt-instance
     "gnt-instance add --file-storage-dir": _NO_FILE_STORAGE_DIR,
-    "gnt-instance add --opportunistic-locking": "no try-lock in the lock manager: allocation locks every node",
     "gnt-instance add --forthcoming": "forthcoming instances (reserved, not yet made) are not built in gnt yet",
     "gnt-instance add --commit": "forthcoming instances (reserved, not yet made) are not built in gnt yet",
     "gnt-instance add --communication": _NO_COMMUNICATION,
