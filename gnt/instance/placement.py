@@ -262,7 +262,8 @@ async def nodes_for_new_instance(
     if group_name is not None:
         request["group_name"] = group_name
     try:
-        names = await run_iallocator(lu, allocator, request, node_whitelist)
+        whitelist = () if node_whitelist is None else (node_whitelist,)  # only when set: callers' stubs take 3
+        names = await run_iallocator(lu, allocator, request, *whitelist)
     except OpPrereqError as err:  # the allocator names networks by uuid (the protocol's); the admin by name
         message = str(err.args[0]) if err.args else str(err)
         for nic in request_nics:
