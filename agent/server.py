@@ -25,6 +25,7 @@ from agent import powercycle as _powercycle  # noqa: F401 - registers node_power
 from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
 from agent import restricted as _restricted  # noqa: F401 - registers restricted_command
 from agent import transfer as _transfer  # noqa: F401 - registers the disk transfer and export procedures
+from agent import wipe as _wipe  # noqa: F401 - registers blockdev_wipe
 from agent.dispatcher import Dispatcher
 from agent.handlers import HANDLERS
 from gnt import certs, paths

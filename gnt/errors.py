@@ -32,6 +32,8 @@ ECODE_NOENT = "unknown_entity"
 ECODE_EXISTS = "already_exists"
 ECODE_STATE = "wrong_state"
 ECODE_NORES = "insufficient_resources"
+#: no resources among what could be had now (opportunistic locking): trying again later may succeed
+ECODE_TEMP_NORES = "temp_insufficient_resources"
 ECODE_ENVIRON = "environment_error"
 ECODE_FAULT = "internal_error"
 ECODE_NOTUNIQUE = "resource_not_unique"
@@ -41,6 +43,7 @@ ECODE_ALL = (
     ECODE_EXISTS,
     ECODE_STATE,
     ECODE_NORES,
+    ECODE_TEMP_NORES,
     ECODE_ENVIRON,
     ECODE_FAULT,
     ECODE_NOTUNIQUE,

@@ -113,6 +113,11 @@ class Cluster(ConfigObject):
     candidate_pool_size: int = constants.DEFAULT_CANDIDATE_POOL_SIZE
     max_running_jobs: int = constants.DEFAULT_MAX_RUNNING_JOBS
     default_iallocator: str = "hail"
+    #: report a guest's own poweroff as USER_down, which the watcher leaves alone (Ganeti's
+    #: enabled_user_shutdown); off, it is ERROR_down like a crash and the watcher starts it again
+    enabled_user_shutdown: bool = False
+    #: zero every new disk (and grown space) before an instance may use it (`--prealloc-wipe-disks`)
+    prealloc_wipe_disks: bool = False
     noded_port: int = constants.DEFAULT_NODED_PORT
     rapi_port: int = constants.DEFAULT_RAPI_PORT
     drain_flag: bool = False

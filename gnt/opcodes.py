@@ -146,6 +146,8 @@ class OpClusterSetParams(OpCode):
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
+    enabled_user_shutdown: bool | None = _f(None, "Tell a guest's own poweroff (USER_down) from a crash")
+    prealloc_wipe_disks: bool | None = _f(None, "Zero new disks (and grown space) before instances use them")
     vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
@@ -344,12 +346,19 @@ class OpInstanceCreate(OpCode):
     )
     identify_defaults: bool = _f(False, "Import: parameters equal to the cluster's defaults follow the defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    opportunistic_locking: bool = _f(False, "Lock only free nodes when allocating")
+    opportunistic_locking: bool = _f(
+        False, "With an allocator: choose only among nodes whose locks are free now (else a temporary error)"
+    )
     tags: list[str] = _f([], "Tags", ck.tag_list)
 
     def check_fields(self) -> None:
         if self.pnode and self.snode and self.pnode == self.snode:
             raise ValueError(f"the primary and secondary node must differ (both are {self.pnode})")
+        if self.opportunistic_locking and self.pnode:
+            raise OpPrereqError(
+                "Opportunistic locking is only available in combination with an instance allocator (not with -n)",
+                ECODE_INVAL,
+            )
         if self.disk_template is None and self.mode != "import":
             raise OpPrereqError(f"Required parameter '{self.OP_ID}.disk_template' missing", ECODE_INVAL)
         if self.compress not in ("none", "gzip"):
@@ -461,8 +470,21 @@ class OpInstanceSetParams(OpCode):
     conflicts_check: bool = _f(True, "Refuse a NIC address already taken in its network")
     disk_template: str | None = _f(None, "Convert the disks to this template (plain or drbd; the instance stopped)")
     remote_node: str | None = _f(None, "Secondary node when converting to drbd", ck.hostname)
+    iallocator: str | None = _f(None, "Allocator choosing the secondary when converting to drbd (not with remote_node)")
     wait_for_sync: bool = _f(True, "Wait for a new drbd mirror to sync (converting to drbd, adding a drbd disk)")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
+
+    def check_fields(self) -> None:
+        if self.remote_node and self.iallocator:
+            raise OpPrereqError(
+                "Do not specify both, iallocator and node: the secondary is either named (-n) or chosen by the"
+                " allocator (-I)",
+                ECODE_INVAL,
+            )
+        if self.iallocator and self.disk_template != constants.DT_DRBD:
+            raise OpPrereqError(
+                "An iallocator (-I) only chooses the secondary node of a conversion to drbd (-t drbd)", ECODE_INVAL
+            )
 
 
 # --- instance disks (gnt.instance.disks) -----------------------------------------------------------

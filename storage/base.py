@@ -82,3 +82,15 @@ class BlockDevice(abc.ABC):
 
     async def rename(self, disk: DiskSpec, new_logical_id: list[str]) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot rename disks")
+
+    async def wipe_target(self, disk: DiskSpec, instance_name: str) -> str:
+        """The device to zero for `--prealloc-wipe-disks`: the disk assembled here, and only if
+        the path is one of this disk's own node paths (confined to the node's storage by
+        `node_paths`); a driver whose device is not one of those (drbd) says which it is."""
+        from gnt.errors import StorageError
+
+        own = self.node_paths(disk)
+        path = await self.assemble(disk, instance_name) if own else ""
+        if not path or path not in own:
+            raise StorageError(f"Disk {disk.uuid} has no device of its own on this node to wipe")
+        return path

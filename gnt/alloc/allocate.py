@@ -25,6 +25,7 @@ from gnt.errors import OpPrereqError
 __all__ = [
     "Placement",
     "allocate",
+    "allocate_secondary",
     "change_group",
     "evacuate",
     "multi_allocate",
@@ -292,6 +293,34 @@ def relocate_secondary(model: ClusterModel, name: str, relocate_from: list[str])
     new_s = int(c.new_s[0])
     relocate(model, attrs, idx, inst.pnode, new_s)
     return model.nodes[new_s].name
+
+
+def allocate_secondary(model: ClusterModel, name: str) -> str:
+    """A secondary for a plain instance about to become drbd (iallocator 'allocate-secondary'):
+    the node of its primary's group that, as the mirror's other half, gives the lowest score with
+    the primary kept where it is. The model is left as it was."""
+    idx = model.inst_index.get(name)
+    if idx is None:
+        raise OpPrereqError(f"unknown instance {name!r}", "unknown_entity")
+    inst = model.instances[idx]
+    if inst.template != "plain":
+        raise OpPrereqError(
+            f"instance {name} has disk template {inst.template}; only plain instances get a secondary", "wrong_input"
+        )
+    pnode, group = inst.pnode, model.instance_group(idx)
+    mirrored = Instance(**{**vars(inst), "template": "drbd", "snode": -1})
+    reasons: Counter[str] = Counter()
+    unplace(model, idx)
+    try:
+        tg, sc = pair_scores(model, mirrored, InstAttrs.of([mirrored]).take(0), group, set(), reasons)
+        rows = np.flatnonzero(tg == pnode)
+        row = _distinct_domains_first(model, tg, sc)[rows[0]] if sc.ndim == 2 and len(rows) else np.array([])
+    finally:
+        place(model, idx, pnode, -1)
+    if row.size == 0 or not np.isfinite(row).any():
+        why = f" ({_describe(reasons)})" if reasons else ""
+        raise OpPrereqError(f"no valid secondary node for instance {name}{why}", "insufficient_resources")
+    return model.nodes[int(tg[int(np.argmin(row))])].name
 
 
 def _ops_for(name: str, old: tuple[int, int], new: tuple[int, int], m: ClusterModel, running: bool) -> list[dict]:

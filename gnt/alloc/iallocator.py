@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gnt.alloc.allocate import allocate as _allocate
-from gnt.alloc.allocate import change_group, evacuate, multi_allocate, relocate_secondary
+from gnt.alloc.allocate import allocate_secondary, change_group, evacuate, multi_allocate, relocate_secondary
 from gnt.alloc.model import DEFAULT_IPOLICY, ClusterModel, Group, Instance, IPolicy, ISpec, Node
 from gnt.errors import GntError, OpPrereqError
 
@@ -163,6 +163,9 @@ def _answer(model: ClusterModel, rq: dict[str, Any]) -> tuple[str, Any]:
     if kind == "relocate":
         node = relocate_secondary(model, _need(rq, "name", "request"), list(rq.get("relocate_from", [])))
         return f"new secondary {node}", [node]
+    if kind == "allocate-secondary":  # Ganeti's IALLOCATOR_MODE_ALLOCATE_SECONDARY: the answer is one node name
+        node = allocate_secondary(model, _need(rq, "name", "request"))
+        return f"new secondary {node}", node
     if kind == "node-evacuate":
         res = evacuate(model, list(_need(rq, "instances", "request")), str(rq.get("evac_mode", "all")))
         return f"{len(res[1])} instances failed to move and {len(res[0])} were moved successfully", list(res)

@@ -153,6 +153,8 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         ipolicy=policy,
         candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
         ndparams=ndparams,
+        enabled_user_shutdown=bool(opts.get("enabled_user_shutdown")),
+        prealloc_wipe_disks=bool(opts.get("prealloc_wipe_disks")),
     )
     if opts.get("default_iallocator"):
         cluster.default_iallocator = opts["default_iallocator"]

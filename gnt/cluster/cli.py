@@ -66,6 +66,10 @@ def _ndparams(text: str | None) -> dict[str, Any]:
     return {k: convert_value(v) for k, v in parse_keyval(text or "", "--node-parameters").items()}
 
 
+_USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by the watcher (default no)"
+_WIPE_HELP = "yes: zero new disks and grown space before instances use them (default no)"
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.option("--enabled-hypervisors", default="fake", help="Comma-separated hypervisors (first is default)")
@@ -86,6 +90,8 @@ def _ndparams(text: str | None) -> dict[str, Any]:
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
 @click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
+@click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default="no", help=_USER_SHUTDOWN_HELP)
+@click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
     "--no-ssh-init",
@@ -124,6 +130,8 @@ def init(name: str, **opts: Any) -> None:
         "default_iallocator": opts["default_iallocator"],
         "ndparams": _ndparams(opts["ndparams"]),
         "ipolicy": ipolicy_from_opts(opts),
+        "enabled_user_shutdown": opts["user_shutdown"] == "yes",
+        "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
     }
     init_cluster(name, settings)
     cl = client()
@@ -210,9 +218,11 @@ def info(roman: bool) -> None:
             "file storage path": data["file_storage_dir"],
             "shared file storage path": data["shared_file_storage_dir"],
             "default instance allocator": data["default_iallocator"],
+            "preallocation wipe disks": data.get("prealloc_wipe_disks", False),
             "enabled disk templates": ", ".join(data["enabled_disk_templates"]),
             "config serial": data["config_serial"],
             "job queue drained": data["drain_flag"],
+            "enabled user shutdown": data.get("enabled_user_shutdown", False),
         },
         "Default node parameters": dict(sorted(data["ndparams"].items())),
         "Default instance parameters": {"default": dict(sorted(data["beparams"]["default"].items()))},
@@ -347,6 +357,8 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper; '' checks none")
 @click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
+@click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default=None, help=_USER_SHUTDOWN_HELP)
+@click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default=None, help=_WIPE_HELP)
 @ipolicy_options()
 @common_job_options
 @handle_errors
@@ -377,8 +389,13 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["ipolicy"] = ipolicy
     if opts["reserved_lvs"] is not None:
         op["reserved_lvs"] = [p for p in opts["reserved_lvs"].split(",") if p]
-    if opts["use_external_mip_script"] is not None:
-        op["use_external_mip_script"] = opts["use_external_mip_script"] == "yes"
+    for option, field in (
+        ("use_external_mip_script", "use_external_mip_script"),
+        ("user_shutdown", "enabled_user_shutdown"),
+        ("prealloc_wipe_disks", "prealloc_wipe_disks"),
+    ):
+        if opts[option] is not None:
+            op[field] = opts[option] == "yes"
     for key in (
         "candidate_pool_size",
         "max_running_jobs",

@@ -547,6 +547,8 @@ class LUClusterSetParams(LogicalUnit):
             "file_storage_dir",
             "shared_file_storage_dir",
             "default_iallocator",
+            "enabled_user_shutdown",
+            "prealloc_wipe_disks",
         )
         if op.vg_name is not None:
             cluster.volume_group_name = op.vg_name

@@ -191,6 +191,7 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("-n", "--node", default=None, help="pnode[:snode]")
 @field_option("OP_INSTANCE_CREATE", "iallocator", "-I", "--iallocator")
 @field_option("OP_INSTANCE_CREATE", "group_name", "-g", "--node-group")
+@field_option("OP_INSTANCE_CREATE", "opportunistic_locking", "--opportunistic-locking")
 @click.option("-o", "--os-type", default=None, help="OS definition (name, or name+variant if it has variants)")
 @os_parameter_options("for this job's OS scripts only")
 @field_option("OP_INSTANCE_CREATE", "force_variant", "--force-variant")
@@ -245,6 +246,7 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         snode=snode,
         iallocator=o["iallocator"],
         group_name=o["group_name"],
+        opportunistic_locking=o["opportunistic_locking"],
         file_driver=o["file_driver"],
         hypervisor=hypervisor,
         hvparams={k: convert_value(v) for k, v in hvparams.items()},
@@ -596,6 +598,7 @@ def failover(
 @click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
 @field_option("OP_INSTANCE_SET_PARAMS", "disk_template", "-t", "--disk-template")
 @field_option("OP_INSTANCE_SET_PARAMS", "remote_node", "-n", "--node")
+@field_option("OP_INSTANCE_SET_PARAMS", "iallocator", "-I", "--iallocator")
 @click.option("--no-wait-for-sync", is_flag=True, help="Do not wait for the new mirror to sync")
 @field_option("OP_INSTANCE_SET_PARAMS", "force", "-f", "--force")
 @field_option("OP_INSTANCE_SET_PARAMS", "ignore_ipolicy", "--ignore-ipolicy")
@@ -620,6 +623,7 @@ def modify(
     no_conflicts_check: bool,
     disk_template: str | None,
     remote_node: str | None,
+    iallocator: str | None,
     no_wait_for_sync: bool,
     force: bool,
     ignore_ipolicy: bool,
@@ -641,6 +645,7 @@ def modify(
       gnt-instance modify -m 512M inst1
       gnt-instance modify --new-primary node2 inst1
       gnt-instance modify -t drbd -n node2 inst1
+      gnt-instance modify -t drbd -I hail inst1
       gnt-instance modify --os-parameters-private root_password=s3cret inst1
       gnt-instance modify -o debootstrap+default inst1
       gnt-instance modify --disk 0:modify,name=root,mode=ro inst1
@@ -673,6 +678,7 @@ def modify(
         conflicts_check=not no_conflicts_check,
         disk_template=disk_template,
         remote_node=remote_node,
+        iallocator=iallocator,
         wait_for_sync=not no_wait_for_sync,
         ignore_ipolicy=ignore_ipolicy,
     )

@@ -1,4 +1,4 @@
-"""`gnt-instance modify -t plain|drbd [-n SNODE]`: the disk template conversion half of
+"""`gnt-instance modify -t plain|drbd [-n SNODE | -I ALLOCATOR]`: the disk template conversion half of
 OP_INSTANCE_SET_PARAMS, for a stopped instance.
 
 - plain -> drbd: each disk keeps its data LV on the primary (its name becomes the drbd disk's data
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from gnt import constants
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
-from gnt.errors import ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_NORES, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.instance import blockdevs as bd
 from gnt.instance import drbd
 from gnt.instance.common import build_spec, check_free_vg, check_node_online, check_node_usable
@@ -47,9 +47,16 @@ class Conversion:
 
 
 async def check(
-    lu: LogicalUnit, inst: Instance, target: str, remote: str | None, other_disk_changes: bool
+    lu: LogicalUnit,
+    inst: Instance,
+    target: str,
+    remote: str | None,
+    other_disk_changes: bool,
+    iallocator: str | None = None,
 ) -> Conversion:
-    """Every refusal before anything changes (the nodes are asked for room, not changed)."""
+    """Every refusal before anything changes (the nodes are asked for room, not changed). To drbd
+    without a secondary named, the allocator (`iallocator`, else the cluster's default) picks one,
+    as Ganeti's CheckIAllocatorOrNode does."""
     if other_disk_changes:
         raise OpPrereqError(
             "Disk template conversion and other disk changes not supported at the same time", ECODE_INVAL
@@ -71,11 +78,7 @@ async def check(
     await bd.check_not_running(lu, inst, "cannot change disk template")
     if target == constants.DT_PLAIN:
         return Conversion(target)
-    if not remote:
-        raise OpPrereqError(
-            "Changing the disk template to a mirrored one requires specifying a secondary node", ECODE_INVAL
-        )
-    snode = lu.cfg.node(remote)
+    snode = lu.cfg.node(remote) if remote else await _allocate_secondary(lu, inst, pnode, iallocator)
     if snode.uuid == pnode.uuid:
         raise OpPrereqError(
             f"Given new secondary node {snode.name} is the same as the primary node of the instance", ECODE_INVAL
@@ -90,6 +93,25 @@ async def check(
     await check_free_vg(lu, snode, vg, sizes + META_SIZE * len(inst.disks), "data and metadata of the new secondary")
     await check_free_vg(lu, pnode, vg, META_SIZE * len(inst.disks), "metadata of the drbd disks")
     return Conversion(target, snode)
+
+
+async def _allocate_secondary(lu: LogicalUnit, inst: Instance, pnode: Node, iallocator: str | None) -> Node:
+    """The allocator's secondary for `inst` (an 'allocate-secondary' request): a node of the
+    primary's group, whose nodes the LU holds locked for this (the answer is checked for that)."""
+    from gnt.instance.placement import allocator_name, run_iallocator
+
+    name = allocator_name(iallocator, lu.cfg.cluster.default_iallocator)
+    lu.info(f"Using {name} to choose new secondary")
+    answer = await run_iallocator(lu, name, {"type": "allocate-secondary", "name": inst.name})
+    node = lu.cfg.find_node(answer) if isinstance(answer, str) else None
+    if node is None:
+        raise OpPrereqError(f"The iallocator's answer {str(answer)[:200]} names no known node", ECODE_NORES)
+    if node.group != pnode.group or node.uuid == pnode.uuid:
+        raise OpPrereqError(
+            f"iallocator {name} chose {node.name}, which is not another node of the primary's node group", ECODE_NORES
+        )
+    lu.info(f"{name} chose {node.name} as new secondary")
+    return node
 
 
 async def apply(lu: LogicalUnit, inst: Instance, plan: Conversion, wait_for_sync: bool) -> list[list[str]]:

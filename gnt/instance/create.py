@@ -12,7 +12,7 @@ from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
-from gnt.instance import adoption, drbd
+from gnt.instance import adoption, drbd, wipe
 from gnt.instance.common import (
     build_spec,
     check_free_memory,
@@ -131,12 +131,29 @@ class LUInstanceCreate(LogicalUnit):
         return 0
 
     def declare_locks(self, level: Level) -> LockRequest | None:
+        if self.op.opportunistic_locking and level in (Level.NODE, Level.NODE_RES):
+            return self._opportunistic_locks(level)
         nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n] or ALL
         return {
             Level.INSTANCE: LockRequest([self.op.instance_name]),
             Level.NODE: LockRequest(nodes, shared=True),
             Level.NODE_RES: LockRequest(nodes),
         }.get(level)
+
+    def _opportunistic_locks(self, level: Level) -> LockRequest:
+        """Ganeti's opportunistic locking: of every node, those free right now (shared at the node
+        level, then exclusive at node-res among those), so a create never queues behind others'
+        long jobs; the allocator only sees what was got (`_whitelist`)."""
+        if level == Level.NODE:
+            return LockRequest(sorted(n.name for n in self.cfg.nodes.values()), shared=True, opportunistic=True)
+        got = self.held.names(Level.NODE) if self.held is not None else []
+        return LockRequest(sorted(got), opportunistic=True)
+
+    def _whitelist(self) -> set[str] | None:
+        """The nodes the allocator may choose: with opportunistic locking, those locked at both levels."""
+        if not self.op.opportunistic_locking or self.held is None:
+            return None
+        return set(self.held.names(Level.NODE)) & set(self.held.names(Level.NODE_RES))
 
     async def check_prereq(self) -> None:
         op, cfg = self.op, self.cfg
@@ -230,6 +247,7 @@ class LUInstanceCreate(LogicalUnit):
             list(op.tags),
             op.nics,
             group_name=self.node_group.name if self.node_group is not None else None,
+            node_whitelist=self._whitelist(),
         )
         self.info(
             f"Selected nodes for instance {op.instance_name} via iallocator"
@@ -380,6 +398,7 @@ class LUInstanceCreate(LogicalUnit):
         else:
             self.feedback("* creating instance disks...")
             await self._create_disks(inst)
+            await self._wipe_disks(inst)
         if self.snode is not None and op.wait_for_sync:
             try:
                 await self._wait_for_sync(inst)
@@ -428,6 +447,19 @@ class LUInstanceCreate(LogicalUnit):
                     f"Can't create disk {index} of instance {inst.name} on node {node.name}: {result.error}"
                 )
             created.append(disk)
+
+    async def _wipe_disks(self, inst: Instance) -> None:
+        """`--prealloc-wipe-disks`: zeros over the new disks before the OS or the guest sees them;
+        if that fails the disks go again (adopted disks hold data: they are never wiped)."""
+        if not wipe.enabled(self):
+            return
+        self.feedback("* wiping instance disks...")
+        try:
+            await wipe.wipe(self, self.pnode, inst.name, [(spec, 0) for spec in self._disks_on(inst, self.pnode)])
+        except OpExecError as err:
+            self.warning(f"Wiping instance disks failed ({err}); removing them")
+            await self._remove_disks(inst, inst.disks)
+            raise OpExecError(f"Could not wipe the new disks of instance {inst.name}: {err}") from None
 
     async def _remove_disks(self, inst: Instance, disks: list[Disk]) -> None:
         wanted = {d.uuid for d in disks}

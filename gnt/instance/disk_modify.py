@@ -32,7 +32,7 @@ from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, GntError, OpExecError, OpPrereqError, ParameterError
 from gnt.instance import blockdevs as bd
-from gnt.instance import hotplug
+from gnt.instance import hotplug, wipe
 from gnt.instance.common import build_spec, check_free_vg, check_node_online, disk_path
 from gnt.instance.hotplug import Undo
 from gnt.objects import DetachedDisk, Disk, new_uuid
@@ -482,6 +482,9 @@ async def _create(lu: LogicalUnit, inst: Any, spec: DiskSpec, undo: Undo) -> Non
     for node, result in zip(nodes, results, strict=True):
         if result.failed:
             raise OpExecError(f"Can't create new disk {spec.index} on node {node.name}: {result.error}")
+    if wipe.enabled(lu):  # --prealloc-wipe-disks: zeros before the guest sees it; a failure undoes the create
+        pnode = lu.cfg.nodes[inst.primary_node]
+        await wipe.wipe(lu, pnode, inst.name, [(bd.one_for_node(lu, inst, spec, pnode), 0)])
 
 
 def stage_cluster(cfg: ConfigManager, plan: Plan) -> Callable[[], None]:

@@ -8,6 +8,7 @@ guest's disk (kvm: QMP `block_resize`) from its capabilities there.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from gnt import disktypes
@@ -23,6 +24,7 @@ from gnt.errors import (
     ParameterError,
 )
 from gnt.instance import blockdevs as bd
+from gnt.instance import wipe
 from gnt.instance.common import build_spec, check_node_online, check_node_usable, filled_beparams, spec_of
 from gnt.instance.lifecycle import InstanceLU
 from gnt.jobs.locking import ALL, Level, LockRequest
@@ -178,7 +180,9 @@ class LUInstanceGrowDisk(InstanceLU):
         if assembled_here:
             await bd.assemble_or_undo(self, inst, True, [index])
         try:
-            await self._grow(bd.disk_spec(self, inst, index))
+            spec = bd.disk_spec(self, inst, index)
+            await self._grow(spec)
+            await self._wipe_new_space(spec)
             inst.disks[index].size = self.target
             await self.cfg.commit([inst])
             if self.running:
@@ -205,6 +209,17 @@ class LUInstanceGrowDisk(InstanceLU):
                 grown = ", ".join(n.name for n in self.nodes[:done])
                 extra = f" (already grown on {grown}; the recorded size is unchanged)" if grown else ""
                 raise OpExecError(f"Grow request failed to node {node.name}: {result.error}{extra}")
+
+    async def _wipe_new_space(self, spec: DiskSpec) -> None:
+        """`--prealloc-wipe-disks`: zeros over the grown part only, before the size is recorded
+        and the guest told, so a failed wipe leaves the guest seeing its old size."""
+        if not wipe.enabled(self):
+            return
+        grown = dataclasses.replace(bd.one_for_node(self, self.instance, spec, self.pnode), size=self.target)
+        try:
+            await wipe.wipe(self, self.pnode, self.instance.name, [(grown, spec.size)])
+        except OpExecError as err:
+            raise OpExecError(f"{err} (the disk grew, but its recorded size is unchanged)") from None
 
     async def _tell_hypervisor(self) -> None:
         inst = self.instance
@@ -444,6 +459,10 @@ class LUInstanceRecreateDisks(InstanceLU):
                     if result.failed:
                         where = f"disk {index} of instance {new.name} on node {node.name}"
                         raise OpExecError(f"Can't create {where}: {result.error}")
+            if wipe.enabled(self):  # --prealloc-wipe-disks, as Ganeti: the recreated disks zeroed, else removed
+                pnode = self.cfg.nodes[new.primary_node]
+                specs = [(bd.one_for_node(self, new, spec.disks[i], pnode), 0) for i in self.indices]
+                await wipe.wipe(self, pnode, new.name, specs)
         except GntError:
             for node, disk in reversed(created):
                 await pending.remove_disks(self, node, [disk], new.name)

@@ -233,9 +233,19 @@ class LUInstanceSetParams(InstanceLU):
             # a conversion changes the instance's nodes' storage (and, to drbd, takes a new secondary);
             # a new primary node is the instance's from now on
             extra = [n for n in (self.op.remote_node if self.op.disk_template else None, self.op.pnode) if n]
+            extra += self._allocator_candidates()
             if extra or self.op.disk_template:
                 return LockRequest(sorted({*request.names, *extra}))
         return request
+
+    def _allocator_candidates(self) -> list[str]:
+        """To drbd with no secondary named, the allocator may pick any node of the primary's group:
+        all of them are locked (as Ganeti does), so its choice cannot change under it."""
+        if self.op.disk_template != constants.DT_DRBD or self.op.remote_node:
+            return []
+        inst = self.cfg.find_instance(self.op.instance_name)
+        pnode = self.cfg.nodes.get(inst.primary_node) if inst else None
+        return [n.name for n in self.cfg.nodes.values() if pnode is not None and n.group == pnode.group]
 
     def check_arguments(self) -> None:
         op = self.op
@@ -267,7 +277,12 @@ class LUInstanceSetParams(InstanceLU):
             from gnt.instance import convert
 
             self.conversion = await convert.check(
-                self, self.instance, self.op.disk_template, self.op.remote_node, bool(self.disk_changes)
+                self,
+                self.instance,
+                self.op.disk_template,
+                self.op.remote_node,
+                bool(self.disk_changes),
+                self.op.iallocator,
             )
         elif self.op.remote_node:
             raise OpPrereqError("A secondary node (-n) is only given with a disk template conversion (-t)", ECODE_INVAL)

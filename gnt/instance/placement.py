@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from gnt import paths
 from gnt import query as q
-from gnt.errors import ECODE_INVAL, ECODE_NORES, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_NORES, ECODE_TEMP_NORES, OpPrereqError
 from gnt.instance import query as iq
 from gnt.node import query as nq
 from gnt.objects import Instance, Node
@@ -80,20 +80,33 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
     return model_from_rapi(node_rows, inst_rows, groups, cfg.cluster.ipolicy, cfg.cluster.tags)
 
 
-async def run_iallocator(lu: LogicalUnit, name: str | None, request: dict[str, Any]) -> Any:
-    """Answer `request` with allocator `name`; raises OpPrereqError when it finds no solution."""
+async def run_iallocator(
+    lu: LogicalUnit, name: str | None, request: dict[str, Any], node_whitelist: set[str] | None = None
+) -> Any:
+    """Answer `request` with allocator `name`; raises OpPrereqError when it finds no solution.
+
+    `node_whitelist` (opportunistic locking): the nodes the allocator may choose; the others are
+    shown to it as offline, as Ganeti's request does, so built-in and external allocators alike
+    keep off them. A failure is then temporary (ECODE_TEMP_NORES): the busy nodes may fit later.
+    """
     from gnt.alloc import build_request, process_request
 
     model = await cluster_model(lu)
     full = build_request(model, request, lu.cfg.cluster.cluster_name)
     full["enabled_hypervisors"] = list(lu.cfg.cluster.enabled_hypervisors)
+    if node_whitelist is not None:
+        for node_name, data in full["nodes"].items():
+            data["offline"] = bool(data.get("offline")) or node_name not in node_whitelist
     label = allocator_name(name, lu.cfg.cluster.default_iallocator)
     if label == BUILTIN_NAME:
         answer = await asyncio.to_thread(process_request, full)
     else:
         answer = await _external(label, full)
     if not answer.get("success"):
-        raise OpPrereqError(f"Can't compute nodes using iallocator '{label}': {answer.get('info', '')}", ECODE_NORES)
+        code = ECODE_NORES if node_whitelist is None else ECODE_TEMP_NORES
+        if node_whitelist is not None:
+            lu.info(f"IAllocator '{label}' failed on opportunistically acquired nodes: {answer.get('info', '')}")
+        raise OpPrereqError(f"Can't compute nodes using iallocator '{label}': {answer.get('info', '')}", code)
     return answer.get("result")
 
 
@@ -222,6 +235,7 @@ async def nodes_for_new_instance(
     tags: list[str],
     nics: list[dict[str, Any]] | None = None,
     group_name: str | None = None,
+    node_whitelist: set[str] | None = None,
 ) -> list[Node]:
     """Primary (and secondary, for internally mirrored templates) for a new instance, in node group
     `group_name` only when given (`gnt-instance add -g`; the request's group_name, as Ganeti's).
@@ -248,7 +262,8 @@ async def nodes_for_new_instance(
     if group_name is not None:
         request["group_name"] = group_name
     try:
-        names = await run_iallocator(lu, allocator, request)
+        whitelist = () if node_whitelist is None else (node_whitelist,)  # only when set: callers' stubs take 3
+        names = await run_iallocator(lu, allocator, request, *whitelist)
     except OpPrereqError as err:  # the allocator names networks by uuid (the protocol's); the admin by name
         message = str(err.args[0]) if err.args else str(err)
         for nic in request_nics:

@@ -48,8 +48,8 @@ class InstanceQueryContext:
         if inst.admin_state == constants.ADMINST_UP:
             if running:
                 return constants.OperState.RUNNING
-            if info is not None and info["state"] == "shutdown":
-                return constants.OperState.USER_DOWN
+            if info is not None and info["state"] == "shutdown" and self.cfg.cluster.enabled_user_shutdown:
+                return constants.OperState.USER_DOWN  # off, the guest's poweroff counts as a crash (Ganeti)
             elsewhere = bool(self.running_on.get(inst.name, set()) - {self.cfg.node_name(inst.primary_node)})
             return constants.OperState.ERROR_WRONGNODE if elsewhere else constants.OperState.ERROR_DOWN
         return constants.OperState.ERROR_UP if running else constants.OperState.ADMIN_DOWN

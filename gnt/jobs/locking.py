@@ -82,6 +82,13 @@ class ModeLock:
                 self._wake()
             raise
 
+    def try_acquire(self, mode: Mode, owner: str = "") -> bool:
+        """Take the lock only if that needs no wait (nobody queued, nothing incompatible held)."""
+        if self._waiters or not self._compatible(mode):
+            return False
+        self._grant(mode, owner)
+        return True
+
     def _grant(self, mode: Mode, owner: str) -> None:
         self._held[mode] += 1
         self._owners[(owner, mode)] += 1
@@ -121,10 +128,13 @@ class ModeLock:
 
 @dataclass
 class LockRequest:
-    """What an LU wants at one level: names (or ALL) and the mode."""
+    """What an LU wants at one level: names (or ALL) and the mode. `opportunistic` (Ganeti's
+    opportunistic locking): of the names, take those free at that moment and skip the others,
+    instead of waiting for them; the LU reads what it got from `HeldLocks.names`."""
 
     names: list[str] | str
     shared: bool = False
+    opportunistic: bool = False
 
 
 @dataclass
@@ -173,8 +183,12 @@ class LockManager:
                 await self._take(held, level, ALL, Mode.S if req.shared else Mode.X)
                 return
             await self._take(held, level, ALL, Mode.IS if req.shared else Mode.IX)
+            mode = Mode.S if req.shared else Mode.X
             for name in sorted(set(req.names)):
-                await self._take(held, level, name, Mode.S if req.shared else Mode.X)
+                if not req.opportunistic:
+                    await self._take(held, level, name, mode)
+                elif self._lock(level, name).try_acquire(mode, held.owner):  # busy: skipped, not waited for
+                    held.held.append((level, name, mode))
         except BaseException:
             self.release(held, level)
             raise

@@ -241,6 +241,15 @@ class BlockdevGrowArgs:
 
 
 @dataclass
+class BlockdevWipeArgs:
+    disk: DiskSpec
+    #: where the zeros start and how many MiB to write (the whole disk, or a grown disk's new space)
+    offset: int
+    size: int
+    instance_name: str = ""
+
+
+@dataclass
 class BlockdevInfoArgs:
     disks: list[DiskSpec]
 
@@ -352,6 +361,10 @@ BLOCKDEV_RENAME = Procedure(
     " to the instance's naming, and back on failure)",
 )  # fmt: skip
 BLOCKDEV_GROW = Procedure("blockdev_grow", BlockdevGrowArgs, None, Timeout.SLOW)
+BLOCKDEV_WIPE = Procedure(
+    "blockdev_wipe", BlockdevWipeArgs, None, Timeout.SLOW, names=_INSTANCE_NAME_ARG,
+    doc="write zeros over [offset, offset+size) MiB of one of this node's disks (--prealloc-wipe-disks)",
+)  # fmt: skip
 BLOCKDEV_INFO = Procedure("blockdev_info", BlockdevInfoArgs, list[dict[str, Any]], Timeout.FAST)
 STORAGE_MODIFY = Procedure("storage_modify", StorageModifyArgs, None, Timeout.FAST, doc="pvchange -x")
 STORAGE_REPAIR = Procedure("storage_repair", StorageRepairArgs, None, Timeout.NORMAL, doc="vgreduce --removemissing")

@@ -65,6 +65,17 @@ class DrbdDevice(BlockDevice):
         found = self.view(disk)
         return [cmd.lv_path(found.data), cmd.lv_path(found.meta)]
 
+    async def wipe_target(self, disk: DiskSpec, instance_name: str) -> str:
+        """The DRBD device on the primary (zeros written there reach the peer too); never an LV
+        below it, and never on the secondary, whose device cannot be written."""
+        found = self.view(disk)
+        if not found.primary:
+            raise StorageError(f"drbd disk {disk.uuid} is wiped on its primary node, not here")
+        path = await self.assemble(disk, instance_name)
+        if path != found.device:
+            raise StorageError(f"drbd disk {disk.uuid} assembled as {path}, not its own device {found.device}")
+        return path
+
     @staticmethod
     def _lvs(disk: DiskSpec, found: DrbdView) -> tuple[DiskSpec, DiskSpec]:
         data = DiskSpec(uuid=disk.uuid, index=disk.index, size=disk.size, dev_type="plain", logical_id=found.data)

@@ -105,19 +105,37 @@ def test_modify_memory_applies_at_next_start(cluster: VCluster) -> None:
     cluster.ok("gnt-instance", "remove", "-f", "mod-a")
 
 
-def test_crashed_instance_is_restarted_by_watcher_but_user_shutdown_is_not(cluster: VCluster) -> None:
-    cluster.ok(*ADD, "-t", "diskless", "-B", "memory=32M", "-n", "node2", "wd-crash")
-    cluster.ok(*ADD, "-t", "diskless", "-B", "memory=32M", "-n", "node2", "wd-user")
-    os.kill(cluster.guest_pid("node2", "wd-crash"), signal.SIGKILL)
-    os.kill(cluster.guest_pid("node2", "wd-user"), signal.SIGTERM)  # the guest's own poweroff
-    wait_for(lambda: cluster.instance_field("wd-crash", "status") == "ERROR_down", 10)
-    wait_for(lambda: cluster.instance_field("wd-user", "status") == "USER_down", 10)
-    out = cluster.ok("gnt-watcher")
-    assert "Restarted instance wd-crash" in out and "wd-user" not in out
-    assert cluster.instance_field("wd-crash", "status") == "running"
-    assert cluster.instance_field("wd-user", "status") == "USER_down"
+def test_with_user_shutdown_a_crash_is_restarted_by_the_watcher_a_poweroff_is_not(cluster: VCluster) -> None:
+    cluster.ok("gnt-cluster", "modify", "--user-shutdown", "yes")
+    try:
+        assert "enabled user shutdown: True" in cluster.ok("gnt-cluster", "info")
+        cluster.ok(*ADD, "-t", "diskless", "-B", "memory=32M", "-n", "node2", "wd-crash")
+        cluster.ok(*ADD, "-t", "diskless", "-B", "memory=32M", "-n", "node2", "wd-user")
+        os.kill(cluster.guest_pid("node2", "wd-crash"), signal.SIGKILL)
+        os.kill(cluster.guest_pid("node2", "wd-user"), signal.SIGTERM)  # the guest's own poweroff
+        wait_for(lambda: cluster.instance_field("wd-crash", "status") == "ERROR_down", 10)
+        wait_for(lambda: cluster.instance_field("wd-user", "status") == "USER_down", 10)
+        out = cluster.ok("gnt-watcher")
+        assert "Restarted instance wd-crash" in out and "wd-user" not in out
+        assert cluster.instance_field("wd-crash", "status") == "running"
+        assert cluster.instance_field("wd-user", "status") == "USER_down"
+        cluster.ok("gnt-instance", "startup", "wd-user")  # the admin starts it again
+        assert cluster.instance_field("wd-user", "status") == "running"
+        assert alive(cluster.guest_pid("node2", "wd-user"))
+    finally:
+        cluster.ok("gnt-cluster", "modify", "--user-shutdown", "no")
     for name in ("wd-crash", "wd-user"):
         cluster.ok("gnt-instance", "remove", "-f", name)
+
+
+def test_without_user_shutdown_a_guests_poweroff_is_error_down_and_the_watcher_restarts_it(cluster: VCluster) -> None:
+    assert "enabled user shutdown: False" in cluster.ok("gnt-cluster", "info")
+    cluster.ok(*ADD, "-t", "diskless", "-B", "memory=32M", "-n", "node2", "wd-off")
+    os.kill(cluster.guest_pid("node2", "wd-off"), signal.SIGTERM)  # the guest's own poweroff
+    wait_for(lambda: cluster.instance_field("wd-off", "status") == "ERROR_down", 10)
+    assert "Restarted instance wd-off" in cluster.ok("gnt-watcher")
+    assert cluster.instance_field("wd-off", "status") == "running"
+    cluster.ok("gnt-instance", "remove", "-f", "wd-off")
 
 
 def test_dry_run_changes_nothing(cluster: VCluster) -> None:

@@ -131,6 +131,7 @@ def test_error_codes_are_ganetis_categories() -> None:
         "already_exists",
         "wrong_state",
         "insufficient_resources",
+        "temp_insufficient_resources",
         "environment_error",
         "internal_error",
         "resource_not_unique",

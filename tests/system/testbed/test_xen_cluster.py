@@ -100,8 +100,10 @@ def test_plain_instance_console_reboot_and_stop(xen_cluster: GntCluster, timed) 
 
 def test_a_guest_powering_itself_off_is_told_from_a_gnt_shutdown(xen_cluster: GntCluster) -> None:
     """The guest's own poweroff: Xen keeps the domain shut down (on_poweroff=preserve), gnt says
-    USER_down (not ERROR_down, which the watcher would restart, nor ADMIN_down)."""
+    USER_down (not ERROR_down, which the watcher would restart, nor ADMIN_down) once the cluster's
+    user shutdown detection is on (`--user-shutdown yes`; off, Ganeti's default, it is ERROR_down)."""
     cluster = xen_cluster
+    cluster.gnt("gnt-cluster modify --user-shutdown yes")
     node2 = cluster.bed["node2"]
     hv = f"xen-pvm:kernel_path={GUEST_DIR}/vmlinuz,initrd_path={GUEST_DIR}/initrd.img,kernel_args=console=hvc0 quiet"
     cluster.gnt(
@@ -117,6 +119,7 @@ def test_a_guest_powering_itself_off_is_told_from_a_gnt_shutdown(xen_cluster: Gn
     assert "off1" not in domains(node2)
     assert instance_field(cluster, "off1", "status") == "ADMIN_down"
     cluster.gnt("gnt-instance remove -f off1")
+    cluster.gnt("gnt-cluster modify --user-shutdown no")
 
 
 def test_drbd_live_migration_needs_a_xen_with_shadow_paging(xen_cluster: GntCluster, xen_drbd_guest: str) -> None:

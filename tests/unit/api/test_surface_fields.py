@@ -49,6 +49,7 @@ COMMON = {
 SET_BY: dict[tuple[str, str], tuple[str, ...] | list[str] | str] = {
     # cluster
     ("gnt-cluster modify", "ipolicy"): ("--ipolicy-vcpu-ratio", "3"),
+    ("gnt-cluster modify", "enabled_user_shutdown"): ("--user-shutdown", "yes"),
     ("gnt-os modify", "os_hvp"): ("-H", "kvm:kernel_args=ro"),
     ("gnt-os modify", "osparams_private_cluster"): ("--os-parameters-private", "key=secret"),
     ("gnt-os modify", "hidden_os"): ("--hidden", "yes"),
@@ -176,7 +177,6 @@ UNREACHABLE: dict[tuple[str, str], str] = {
     ("OP_GROUP_SET_PARAMS", "hv_state"): "gap: gnt-group modify lacks Ganeti's --hypervisor-state",
     ("OP_GROUP_SET_PARAMS", "disk_state"): "gap: gnt-group modify lacks Ganeti's --disk-state",
     ("OP_INSTANCE_CREATE", "file_storage_dir"): "refused by the opcode: file disks go under the cluster's directory",
-    ("OP_INSTANCE_CREATE", "opportunistic_locking"): "gap: gnt-instance add lacks --opportunistic-locking",
     ("OP_INSTANCE_MULTI_ALLOC", "opportunistic_locking"): "RAPI only: Ganeti's batch-create has no option",
     ("OP_INSTANCE_MIGRATE", "live"): "deprecated by mode; RAPI compatibility only, as in Ganeti",
     ("OP_INSTANCE_QUERY_DATA", "use_locking"): "RAPI only: Ganeti's info has no option",

@@ -40,8 +40,6 @@ _NO_ETC_HOSTS = "gnt never edits /etc/hosts: names come from the resolver the ad
 _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable or time"
 _NO_FILE_STORAGE_DIR = "file disks live under the cluster's file storage directory (the opcode refuses another)"
 _NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
-_NO_USER_DOWN = "gnt's backends do not tell a guest's own shutdown from a crash (no USER_down)"
-_SECONDARY_FROM_N = "converting to drbd takes its secondary from -n (no secondary-only allocator request)"
 _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadata daemon and helper VMs)"
 
 #: what gnt leaves out of Ganeti's tables, and why (one line each)
@@ -59,8 +57,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster init --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
     "gnt-cluster modify --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
     "gnt-cluster init --primary-ip-version": "the primary IP family is the master's resolved address's family",
-    "gnt-cluster init --prealloc-wipe-disks": "gnt does not wipe new disks before use",
-    "gnt-cluster modify --prealloc-wipe-disks": "gnt does not wipe new disks before use",
     "gnt-cluster init --hypervisor-state": _NO_STATE_OVERRIDES,
     "gnt-cluster init --disk-state": _NO_STATE_OVERRIDES,
     "gnt-cluster modify --hypervisor-state": _NO_STATE_OVERRIDES,
@@ -73,8 +69,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster modify --instance-communication-network": _HELPER_VM,
     "gnt-cluster init --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
     "gnt-cluster modify --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
-    "gnt-cluster init --user-shutdown": _NO_USER_DOWN,
-    "gnt-cluster modify --user-shutdown": _NO_USER_DOWN,
     "gnt-cluster modify --force": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify -f": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify --max-tracked-jobs": "gnt tracks jobs in the master's memory, no inotify watches to cap",
@@ -106,20 +100,16 @@ GAPS: dict[str, str] = {
     "gnt-backup import --file-driver": "gnt attaches file disks one way (its backend's own); there is no driver choice",
     "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import -g": "imports are placed with -n or -I over the whole cluster, not within one group",
-    "gnt-backup import --opportunistic-locking": "gnt's allocator locks the nodes it needs; no lock-what-is-free mode",
     "gnt-backup import --helper-startup-timeout": _HELPER_VM,
     "gnt-backup import --helper-shutdown-timeout": _HELPER_VM,
     # gnt-instance
     "gnt-instance add --file-storage-dir": _NO_FILE_STORAGE_DIR,
-    "gnt-instance add --opportunistic-locking": "no try-lock in the lock manager: allocation locks every node",
     "gnt-instance add --forthcoming": "forthcoming instances (reserved, not yet made) are not built in gnt yet",
     "gnt-instance add --commit": "forthcoming instances (reserved, not yet made) are not built in gnt yet",
     "gnt-instance add --communication": _NO_COMMUNICATION,
     "gnt-instance add -c": _NO_COMMUNICATION,
     "gnt-instance add --helper-startup-timeout": _NO_COMMUNICATION,
     "gnt-instance add --helper-shutdown-timeout": _NO_COMMUNICATION,
-    "gnt-instance modify --iallocator": _SECONDARY_FROM_N,
-    "gnt-instance modify -I": _SECONDARY_FROM_N,
     "gnt-instance modify --communication": _NO_COMMUNICATION,
     "gnt-instance modify -c": _NO_COMMUNICATION,
     "gnt-instance modify --ext-params": "gnt has no ext disk template to convert to or tune",

@@ -409,3 +409,20 @@ def test_instance_lu_reads_its_nodes_only_once_the_instance_is_locked(cfg: Confi
         lm.release(held)
 
     run(main())
+
+
+def test_an_opportunistic_request_takes_the_free_names_and_never_waits_for_the_others() -> None:
+    async def main() -> None:
+        lm = LockManager()
+        other = await granted(lm.acquire(node("n2")))
+        opportunistic = {Level.NODE: LockRequest(["n1", "n2", "n3"], opportunistic=True)}
+        got = await granted(lm.acquire(opportunistic))
+        assert got.names(Level.NODE) == ["n1", "n3"]
+        waiting = await blocked(lm.acquire(node("n1")))  # what it took is really held
+        lm.release(got)
+        await granted(waiting)
+        lm.release(other)
+        lm.release(waiting.result())
+        assert lm.owned_count() == 0
+
+    run(main())

@@ -142,7 +142,6 @@ def test_drbd_to_plain_refused_when_the_primary_cannot_shut_its_side_down(h: Har
     ("template", "fields", "message", "code"),
     [
         ("plain", {"disk_template": "plain"}, "Instance already has disk template plain", ECODE_INVAL),
-        ("plain", {"disk_template": "drbd"}, "requires specifying a secondary node", ECODE_INVAL),
         ("plain", {"disk_template": "drbd", "remote_node": "node1"}, "is the same as the primary node", ECODE_INVAL),
         ("plain", {"disk_template": "file"}, "Unsupported disk template conversion from plain to file", ECODE_INVAL),
         (

@@ -548,3 +548,12 @@ def test_statuses_still_refuse_a_disk_outside_the_allowed_volume_groups() -> Non
     with pytest.raises(RpcArgumentError, match="volume group othervg is not one this node allows"):
         asyncio.run(dev.statuses(many_disks(5, meta=["othervg", "m"])))
     assert drbd.calls == []
+
+
+def test_a_wipe_writes_the_primarys_drbd_device_and_never_the_secondarys() -> None:
+    dev, drbd, _ = device(FakeDrbd(peer_up=True))
+    asyncio.run(dev.create(disk(), "inst1"))
+    assert asyncio.run(dev.wipe_target(disk(), "inst1")) == "/dev/drbd0"
+    other, _, _ = device(FakeDrbd(peer_up=True))
+    with pytest.raises(StorageError, match="is wiped on its primary node, not here"):
+        asyncio.run(other.wipe_target(disk(primary=False), "inst1"))
