@@ -412,6 +412,9 @@ cfg.load()
 t1 = time.monotonic()
 by_node = verify_drbd._by_node(types.SimpleNamespace(cfg=cfg))
 t2 = time.monotonic()
+from gnt import serial
+encoded = {u: json.dumps(serial.to_dict(proc.BlockdevInfoArgs([d for _, d in v]))) for u, v in by_node.items()}
+t3 = time.monotonic()
 rpc = RpcClient.https(paths.cluster_cert(), cfg.cluster.noded_port)
 
 
@@ -437,8 +440,44 @@ async def main():
 
 alone, together = asyncio.run(main())
 print(json.dumps({"config_load_s": round(t1 - t0, 3), "disk_views_s": round(t2 - t1, 3),
+                  "args_encode_s": round(t3 - t2, 3), "args_bytes": sum(map(len, encoded.values())),
                   "drbd_status_one_node_at_a_time": alone, "drbd_status_all_nodes_parallel_s": together}))
 """
+
+
+NODE_PROC_SCRIPT = """
+import asyncio, json, sys, time
+from agent.server import node_dispatcher
+
+def disk(n):
+    view = {"minor": n, "port": 11000 + n, "local_ip": "192.0.2.1", "remote_ip": "192.0.2.2", "remote_minor": n,
+            "data": ["xenvg", "d%d.disk0_data" % n], "meta": ["xenvg", "d%d.disk0_meta" % n],
+            "secret": "0123456789abcdef0123456789abcdef01234567", "primary": True, "resync_rate": 61440}
+    return {"uuid": "d%d" % n, "index": n % 16, "size": 4, "dev_type": "drbd", "logical_id": [],
+            "params": {"drbd": view}}
+
+found = {}
+for count in map(int, sys.argv[1:]):
+    body = json.dumps({"disks": [disk(n) for n in range(count)]}).encode()
+    dispatcher = node_dispatcher()
+    walls, cpus = [], []
+    for _ in range(5):
+        wall, cpu = time.monotonic(), time.process_time()
+        answer = json.loads(asyncio.run(dispatcher.http("drbd_status", body)))
+        walls.append(time.monotonic() - wall)
+        cpus.append(time.process_time() - cpu)
+    assert answer["ok"], answer
+    found[count] = {"wall_min_s": round(min(walls), 4), "cpu_min_s": round(min(cpus), 4)}
+print(json.dumps(found))
+"""
+
+
+def node_procedure(host: Any, counts: tuple[int, ...] = (1, 50, 100)) -> dict[str, Any]:
+    """The node side of `drbd_status` inside a host, without the network: a request body of `counts`
+    disks (minors that need not exist) through the node daemon's real dispatcher (decoding,
+    confinement, one /proc/drbd read, the answer's JSON); the best of 5, wall and CPU time."""
+    out = host.run(f"python3 - {' '.join(map(str, counts))}", stdin=NODE_PROC_SCRIPT, timeout=600).stdout
+    return {f"{k}_disks": v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
 
 
 def profile_verify(cluster: GntCluster) -> dict[str, Any]:
@@ -454,6 +493,7 @@ def profile_verify(cluster: GntCluster) -> dict[str, Any]:
         }
         for h in cluster.nodes
     }
+    found["drbd_status_in_host"] = {cluster.nodes[1].name: node_procedure(cluster.nodes[1])}
     return found
 
 

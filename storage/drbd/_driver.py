@@ -53,7 +53,7 @@ class DrbdDevice(BlockDevice):
     @staticmethod
     def view(disk: DiskSpec, allowed_vgs: list[str] | None = None) -> DrbdView:
         """The disk's DRBD view, its LVs checked against the node's allowed volume groups (read
-        from its file once here, or passed in by a caller checking many disks)."""
+        once per RPC call, see `confine.one_call`), or against `allowed_vgs`."""
         what = f"drbd disk {disk.uuid}"
         found = DrbdView.parse(disk.params, what)
         allowed = confine.volume_groups() if allowed_vgs is None else allowed_vgs
@@ -226,8 +226,8 @@ class DrbdDevice(BlockDevice):
 
         The allowed volume groups are read once for all the views: read per disk (twice each) they
         were most of the call's time, which then grew with the disks (1 s for 48 on a test-bed host)."""
-        allowed = confine.volume_groups()
-        minors = [self.view(d, allowed).minor for d in disks]  # every view checked before anything is read
+        with confine.one_call():  # within the dispatcher's already; here for callers outside one
+            minors = [self.view(d).minor for d in disks]  # every view checked before anything is read
         found = (await self.proc()).minors if disks else {}
         return [found.get(minor) for minor in minors]
 
