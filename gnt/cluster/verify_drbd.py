@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gnt import constants
-from gnt.instance.common import build_spec
-from gnt.instance.drbd import logical, node_specs
+from gnt.instance.common import disk_specs
+from gnt.instance.drbd import logical, node_spec
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec
@@ -111,15 +111,16 @@ def instances_of(lu: Any, group_uuid: str | None = None) -> list[Instance]:
 def _by_node(lu: Any, group_uuid: str | None = None) -> dict[str, list[tuple[Instance, DiskSpec]]]:
     """Each node's view of the drbd disks it holds, for instances whose disks should be up."""
     found: dict[str, list[tuple[Instance, DiskSpec]]] = {}
+    nodes = lu.cfg.nodes
     for inst in instances_of(lu, group_uuid):
         if not wants_active(inst) or inst.disk_template != constants.DT_DRBD:
             continue
-        disks = [d for d in build_spec(lu.cfg.cluster, inst).disks if d.dev_type == constants.DT_DRBD]
+        disks = [d for d in disk_specs(lu.cfg.cluster, inst) if d.dev_type == constants.DT_DRBD]
         for disk in disks:
             link = logical(disk)
-            for uuid in (link.primary, link.secondary):
-                if uuid in lu.cfg.nodes and link.peer_of(uuid) in lu.cfg.nodes:
-                    (view,) = node_specs([disk], inst, lu.cfg.nodes[uuid], lu.cfg.nodes)
+            for uuid, peer in ((link.primary, link.secondary), (link.secondary, link.primary)):
+                if uuid in nodes and peer in nodes:
+                    view = node_spec(disk, nodes[uuid], nodes[peer], primary=uuid == inst.primary_node)
                     found.setdefault(uuid, []).append((inst, view))
     return found
 

@@ -56,9 +56,10 @@ def _disk_params(cluster: Cluster, dev_type: str, params: dict[str, Any]) -> dic
     return {**params, RESYNC_RATE_KEY: int(rate)}
 
 
-def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
-    be = filled_beparams(cluster, inst)
-    disks = [
+def disk_specs(cluster: Cluster, inst: Instance) -> list[DiskSpec]:
+    """The instance's disks as `build_spec` gives them, without the rest of its spec (verify-disks
+    needs only these, for every instance of the cluster)."""
+    return [
         DiskSpec(
             uuid=d.uuid,
             index=i,
@@ -71,6 +72,11 @@ def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
         )
         for i, d in enumerate(inst.disks)
     ]
+
+
+def build_spec(cluster: Cluster, inst: Instance) -> InstanceSpec:
+    be = filled_beparams(cluster, inst)
+    disks = disk_specs(cluster, inst)
     nics = []
     for nic in inst.nics:
         params = filled_nicparams(cluster, nic.nicparams)
