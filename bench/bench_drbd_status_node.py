@@ -69,12 +69,19 @@ def main() -> int:
     finally:
         bed.destroy()
         report["load_end"] = loadavg()
+    ref, new = report["ref_s"], report["checkout_s"]
+
+    def minors(n: int, key: str) -> str:
+        return f"{new[n]['minors_' + key]:.3f} s" if "minors_" + key in new[n] else "-"
+
     rows = [
-        [str(n), f"{report['ref_s'][n]['cpu_min_s']:.3f} s", f"{report['ref_s'][n]['wall_min_s']:.3f} s",
-         f"{report['checkout_s'][n]['cpu_min_s']:.3f} s", f"{report['checkout_s'][n]['wall_min_s']:.3f} s"]
+        [str(n), f"{ref[n]['cpu_min_s']:.3f} s", f"{ref[n]['wall_min_s']:.3f} s",
+         f"{new[n]['cpu_min_s']:.3f} s", f"{new[n]['wall_min_s']:.3f} s",
+         minors(n, "cpu_min_s"), minors(n, "wall_min_s")]
         for n in args.counts
     ]  # fmt: skip
-    headers = ["disks in the call", f"CPU {args.ref}", f"wall {args.ref}", "CPU checkout", "wall checkout"]
+    headers = ["disks in the call", f"drbd_status CPU {args.ref}", f"wall {args.ref}", "drbd_status CPU checkout",
+               "wall checkout", "drbd_minor_status CPU checkout", "wall checkout"]  # fmt: skip
     write_json(args.output, report)
     lines = ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)] + [
         "| " + " | ".join(r) + " |" for r in rows

@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 from gnt import confine, disktypes
-from gnt.drbd import META_SIZE, DrbdView
+from gnt.drbd import MAX_MINOR, META_SIZE, DrbdView
 from gnt.errors import StorageError
 from gnt.runtime import DiskSpec
 from storage.base import BlockDevice, DeviceInfo
@@ -228,7 +228,16 @@ class DrbdDevice(BlockDevice):
         were most of the call's time, which then grew with the disks (1 s for 48 on a test-bed host)."""
         with confine.one_call():  # within the dispatcher's already; here for callers outside one
             minors = [self.view(d).minor for d in disks]  # every view checked before anything is read
-        found = (await self.proc()).minors if disks else {}
+        return await self.minor_statuses(minors)
+
+    async def minor_statuses(self, minors: list[int]) -> list[MinorStatus | None]:
+        """Each minor's state from one read of /proc/drbd (None: no such minor). Reading a state
+        needs only the minor: verify-disks asks a node for all of its disks this way, so neither
+        the master nor the node builds or checks a view per disk."""
+        for minor in minors:
+            if isinstance(minor, bool) or not isinstance(minor, int) or not 0 <= minor <= MAX_MINOR:
+                raise confine.refuse(f"drbd minor must be an integer from 0 to {MAX_MINOR}, not {minor!r}")
+        found = (await self.proc()).minors if minors else {}
         return [found.get(minor) for minor in minors]
 
     async def set_role(self, disk: DiskSpec, primary: bool, force: bool = False) -> None:

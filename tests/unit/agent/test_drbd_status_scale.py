@@ -1,4 +1,5 @@
-"""verify-disks asks each node for the DRBD state of all of its disks in one `drbd_status` call; the
+"""verify-disks asks each node for the DRBD state of all of its disks in one call (`drbd_minor_status`:
+the minors; `drbd_status`: every disk's view, for nodes not upgraded yet and other callers); the
 issue wants one DRBD status read per node whatever the number of disks. Through the node's real
 dispatcher (decoding, confinement, handler): the work outside Python (external commands, /proc/drbd
 reads, reads of the node's allowed-volume-group file) must not grow with the number of disks.
@@ -107,3 +108,20 @@ def test_the_allowed_volume_groups_are_read_again_by_the_next_call(counted: Coun
     answer = asyncio.run(node_dispatcher().answer("drbd_status", {"disks": [drbd_disk(0)]}))
     assert answer["ok"] is False and "othervg" in answer["error"]["message"]
     assert counted["volume groups file"] == 2
+
+
+@pytest.mark.parametrize("disks", [1, 16, 200])
+def test_drbd_minor_status_reads_proc_drbd_once_and_nothing_else(counted: Counter[str], disks: int) -> None:
+    """What verify-disks calls: the minors only, no view to build on the master nor to check here."""
+    minors = list(range(disks)) + [299, 300]  # 300: no such minor on this node
+    answer = asyncio.run(node_dispatcher().answer("drbd_minor_status", {"minors": minors}))
+    assert answer["ok"] is True, answer
+    assert [s and s["minor"] for s in answer["result"]] == [*range(disks), 299, None]
+    assert counted == Counter({"/proc/drbd": 1})
+
+
+@pytest.mark.parametrize("minor", [-1, 1 << 20, True, "0"])
+def test_drbd_minor_status_refuses_what_is_not_a_minor(counted: Counter[str], minor: object) -> None:
+    answer = asyncio.run(node_dispatcher().answer("drbd_minor_status", {"minors": [0, minor]}))
+    assert answer["ok"] is False and answer["error"]["class"] == "RpcArgumentError", answer
+    assert counted["/proc/drbd"] == 0
