@@ -62,6 +62,7 @@ _LVM_RESERVED_RE = re.compile(
 T = TypeVar("T")
 #: what one RPC call has read or worked out already (see `one_call`); None outside a call
 _call_memo: ContextVar[dict[Any, Any] | None] = ContextVar("gnt_confine_call_memo", default=None)
+_CLOSED = object()  # the key marking a finished call's memo
 
 _roots_cache: tuple[tuple[int, int, int] | None, str, list[str]] | None = None
 
@@ -185,23 +186,26 @@ def one_call() -> Iterator[None]:
     """The scope of one RPC call on the node (agent.dispatcher): inside it the node's list files are
     read once, and `remembered` values are worked out once, however many disks the call names.
 
-    verify-disks sends each node all of its drbd disks in one call; read per disk, the allowed volume
-    groups and the disks' views were most of that call's time, which then grew with the number of disks.
-    The files are written at set-up time only, never during a call."""
-    if _call_memo.get() is not None:  # already inside one (a driver scoping its own loop within a call)
+    drbd_status names many disks in one call; read per disk (by the confinement and the handler),
+    the allowed volume groups were most of that call's time, which then grew with the number of
+    disks. The files are written at set-up time only, never during a call."""
+    current = _call_memo.get()
+    if current is not None and _CLOSED not in current:  # already inside one (a driver scoping its own loop)
         yield
         return
-    token = _call_memo.set({})
+    memo: dict[Any, Any] = {}
+    token = _call_memo.set(memo)
     try:
         yield
     finally:
         _call_memo.reset(token)
+        memo[_CLOSED] = True  # a task the call started (a migration's) keeps the context: it reads afresh
 
 
 def remembered(key: Any, compute: Callable[[], T]) -> T:
     """`compute()`, once per `key` within the current `one_call` (every time outside one)."""
     memo = _call_memo.get()
-    if memo is None:
+    if memo is None or _CLOSED in memo:
         return compute()
     if key not in memo:
         memo[key] = compute()

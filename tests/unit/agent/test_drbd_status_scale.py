@@ -125,3 +125,25 @@ def test_drbd_minor_status_refuses_what_is_not_a_minor(counted: Counter[str], mi
     answer = asyncio.run(node_dispatcher().answer("drbd_minor_status", {"minors": [0, minor]}))
     assert answer["ok"] is False and answer["error"]["class"] == "RpcArgumentError", answer
     assert counted["/proc/drbd"] == 0
+
+
+def test_a_task_started_within_a_call_reads_the_lists_afresh_after_it(counted: Counter[str]) -> None:
+    """A call's memo ends with the call: a task it started (a migration's monitor) keeps the call's
+    context, and must not keep the call's reading of the node's lists."""
+
+    async def scenario() -> list[str]:
+        started: list[asyncio.Task[list[str]]] = []
+        with confine.one_call():
+            confine.volume_groups()
+            confine.volume_groups()
+
+            async def later() -> list[str]:
+                await asyncio.sleep(0)
+                return confine.volume_groups()
+
+            started.append(asyncio.get_running_loop().create_task(later()))
+        write_volume_groups(confine.paths.lvm_volume_groups(), ["othervg"])
+        return await started[0]
+
+    assert asyncio.run(scenario()) == ["othervg"]
+    assert counted["volume groups file"] == 2
