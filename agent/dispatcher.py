@@ -68,8 +68,9 @@ class Dispatcher:
         except RpcArgumentError as err:
             log.warning("refused %s: %s", name, err)
             raise RpcArgumentError(f"{name}: {err}") from None
-        self.check(proc, args)
-        return await handler(args)
+        with confine.one_call():  # the node's lists read once for the check and the handler
+            self.check(proc, args)
+            return await handler(args)
 
     async def answer(self, name: str, raw: Any, caller: str | None = None) -> dict[str, Any]:
         """The wire answer for one call (gnt.rpc.protocol): errors travel back typed."""

@@ -429,6 +429,14 @@ async def drbd_status(args: proc.BlockdevInfoArgs) -> list[dict[str, Any] | None
     return [s.to_dict() if s is not None else None for s in statuses]
 
 
+@handles(proc.DRBD_MINOR_STATUS)
+async def drbd_minor_status(args: proc.DrbdMinorsArgs) -> list[dict[str, Any] | None]:
+    from storage.drbd import DrbdDevice
+
+    statuses = await DrbdDevice().minor_statuses(list(args.minors))
+    return [s.to_dict() if s is not None else None for s in statuses]
+
+
 @handles(proc.DRBD_SET_ROLE)
 async def drbd_set_role(args: proc.BlockdevRoleArgs) -> None:
     from storage.drbd import DrbdDevice

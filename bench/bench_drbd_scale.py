@@ -399,10 +399,11 @@ def verify_disks(cluster: GntCluster, disks: int, repeat: int = 3) -> dict[str, 
 
 PROFILE_SCRIPT = """
 import asyncio, json, time, types
-from gnt import paths
+from gnt import paths, serial
 from gnt.db import connect
 from gnt.config.manager import ConfigManager
 from gnt.cluster import verify_drbd
+from gnt.instance.drbd import node_spec
 from gnt.rpc import procedures as proc
 from gnt.rpc.client import RpcClient, Target
 
@@ -412,39 +413,107 @@ cfg.load()
 t1 = time.monotonic()
 by_node = verify_drbd._by_node(types.SimpleNamespace(cfg=cfg))
 t2 = time.monotonic()
+minors = {u: proc.DrbdMinorsArgs([e.minor for e in v]) for u, v in by_node.items()}
+encoded = {u: json.dumps(serial.to_dict(a)) for u, a in minors.items()}
+t3 = time.monotonic()
+# what verify-disks sent before drbd_minor_status: every side's view (for comparison)
+views = {u: proc.BlockdevInfoArgs([node_spec(e.disk, cfg.nodes[u], cfg.nodes[e.peer], u == e.instance.primary_node)
+                                   for e in v]) for u, v in by_node.items()}
+t4 = time.monotonic()
+views_encoded = {u: json.dumps(serial.to_dict(a)) for u, a in views.items()}
+t5 = time.monotonic()
 rpc = RpcClient.https(paths.cluster_cert(), cfg.cluster.noded_port)
 
 
-async def one(uuid):
+async def one(uuid, procedure="drbd_minor_status"):
     node = cfg.nodes[uuid]
     target = Target(node.name, node.primary_ip, node.offline, tuple(node.cert_digests))
     start = time.monotonic()
-    result = await rpc.drbd_status(target, proc.BlockdevInfoArgs([d for _, d in by_node[uuid]]))
+    if procedure == "drbd_minor_status":
+        result = await rpc.drbd_minor_status(target, minors[uuid])
+    else:
+        result = await rpc.drbd_status(target, views[uuid])
     error = str(result.error) if result.failed else ""
     return [node.name, len(by_node[uuid]), round(time.monotonic() - start, 3), error]
 
 
+async def parallel(procedure):
+    start = time.monotonic()
+    await asyncio.gather(*(one(u, procedure) for u in by_node))
+    return round(time.monotonic() - start, 3)
+
+
 async def main():
     alone = [[await one(u) for u in sorted(by_node)] for _ in range(3)]
-    together = []
-    for _ in range(3):
-        start = time.monotonic()
-        await asyncio.gather(*(one(u) for u in by_node))
-        together.append(round(time.monotonic() - start, 3))
+    together = [await parallel("drbd_minor_status") for _ in range(3)]
+    with_views = [await parallel("drbd_status") for _ in range(3)]
     await rpc.close()
-    return alone, together
+    return alone, together, with_views
 
 
-alone, together = asyncio.run(main())
-print(json.dumps({"config_load_s": round(t1 - t0, 3), "disk_views_s": round(t2 - t1, 3),
-                  "drbd_status_one_node_at_a_time": alone, "drbd_status_all_nodes_parallel_s": together}))
+alone, together, with_views = asyncio.run(main())
+print(json.dumps({"config_load_s": round(t1 - t0, 3), "sides_s": round(t2 - t1, 3),
+                  "minors_encode_s": round(t3 - t2, 3), "minors_bytes": sum(map(len, encoded.values())),
+                  "views_build_s": round(t4 - t3, 3), "views_encode_s": round(t5 - t4, 3),
+                  "views_bytes": sum(map(len, views_encoded.values())),
+                  "drbd_minor_status_one_node_at_a_time": alone, "drbd_minor_status_all_nodes_parallel_s": together,
+                  "drbd_status_with_views_all_nodes_parallel_s": with_views}))
 """
 
 
+NODE_PROC_SCRIPT = """
+import asyncio, json, sys, time
+from agent.server import node_dispatcher
+
+def disk(n):
+    view = {"minor": n, "port": 11000 + n, "local_ip": "192.0.2.1", "remote_ip": "192.0.2.2", "remote_minor": n,
+            "data": ["xenvg", "d%d.disk0_data" % n], "meta": ["xenvg", "d%d.disk0_meta" % n],
+            "secret": "0123456789abcdef0123456789abcdef01234567", "primary": True, "resync_rate": 61440}
+    return {"uuid": "d%d" % n, "index": n % 16, "size": 4, "dev_type": "drbd", "logical_id": [],
+            "params": {"drbd": view}}
+
+def best(procedure, body):
+    dispatcher = node_dispatcher()
+    walls, cpus = [], []
+    for _ in range(5):
+        wall, cpu = time.monotonic(), time.process_time()
+        answer = json.loads(asyncio.run(dispatcher.http(procedure, body)))
+        walls.append(time.monotonic() - wall)
+        cpus.append(time.process_time() - cpu)
+    assert answer["ok"], answer
+    return {"wall_min_s": round(min(walls), 4), "cpu_min_s": round(min(cpus), 4)}
+
+
+found = {}
+for count in map(int, sys.argv[1:]):
+    found[count] = best("drbd_status", json.dumps({"disks": [disk(n) for n in range(count)]}).encode())
+    try:
+        from gnt.rpc.procedures import TABLE
+    except ImportError:
+        TABLE = {}
+    if "drbd_minor_status" in TABLE:  # a checkout before it has no such procedure
+        minors = best("drbd_minor_status", json.dumps({"minors": list(range(count))}).encode())
+        found[count].update({"minors_" + k: v for k, v in minors.items()})
+print(json.dumps(found))
+"""
+
+
+def node_procedure(host: Any, counts: tuple[int, ...] = (1, 50, 100)) -> dict[str, Any]:
+    """The node side of `drbd_status` (each disk's view) and of `drbd_minor_status` (its minor only,
+    `minors_*`) inside a host, without the network: request bodies of `counts` disks (minors that
+    need not exist) through the node daemon's real dispatcher (decoding, confinement, one /proc/drbd
+    read, the answer's JSON); the best of 5, wall and CPU time."""
+    out = host.run(f"python3 - {' '.join(map(str, counts))}", stdin=NODE_PROC_SCRIPT, timeout=600).stdout
+    return {f"{k}_disks": v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+
+
 def profile_verify(cluster: GntCluster) -> dict[str, Any]:
-    """Where a verify-disks job's time could go, outside the job: on the master, the config load and
-    the disk views it builds, then the `drbd_status` RPC to each node (alone, and all in parallel,
-    as the LU does, over the same mutual TLS); on each host, one /proc/drbd read and one `lvs`."""
+    """Where a verify-disks job's time could go, outside the job: on the master, the config load, the
+    sides it lists and their minors' encoding (and, for comparison, building and encoding every side's
+    view, which verify-disks sent before drbd_minor_status), then the `drbd_minor_status` RPC to each
+    node (alone, and all in parallel as the LU does, over the same mutual TLS) and `drbd_status` with
+    the views in parallel; on each host, one /proc/drbd read and one `lvs`; inside one host, the node
+    side of both procedures without the network (`node_procedure`)."""
     out = cluster.master.run("python3 -", stdin=PROFILE_SCRIPT, timeout=600).stdout
     found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     found["in_host_s"] = {
@@ -454,6 +523,7 @@ def profile_verify(cluster: GntCluster) -> dict[str, Any]:
         }
         for h in cluster.nodes
     }
+    found["drbd_status_in_host"] = {cluster.nodes[1].name: node_procedure(cluster.nodes[1])}
     return found
 
 

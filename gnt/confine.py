@@ -34,6 +34,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from gnt import constants, durable, paths
 from gnt.errors import RpcArgumentError
@@ -49,6 +53,16 @@ LVM_NAME_RE = re.compile(r"^[a-zA-Z0-9+_][a-zA-Z0-9+_.-]{0,126}\Z")
 LVM_RESERVED_PARTS = ("_cdata", "_cmeta", "_corig", "_mimage", "_mlog", "_pmspare", "_rimage", "_rmeta", "_tdata",
                       "_tmeta", "_vorigin", "_vdata")  # fmt: skip
 LVM_RESERVED_PREFIXES = ("snapshot", "pvmove")
+#: the same test as `any(p in name for p in LVM_RESERVED_PARTS) or name.startswith(LVM_RESERVED_PREFIXES)`,
+#: in one scan: a node checks several names per disk of a call (verify-disks sends a node all of its disks)
+_LVM_RESERVED_RE = re.compile(
+    "|".join([re.escape(p) for p in LVM_RESERVED_PARTS] + [f"^{re.escape(p)}" for p in LVM_RESERVED_PREFIXES])
+)
+
+T = TypeVar("T")
+#: what one RPC call has read or worked out already (see `one_call`); None outside a call
+_call_memo: ContextVar[dict[Any, Any] | None] = ContextVar("gnt_confine_call_memo", default=None)
+_CLOSED = object()  # the key marking a finished call's memo
 
 _roots_cache: tuple[tuple[int, int, int] | None, str, list[str]] | None = None
 
@@ -148,8 +162,7 @@ def lvm_name_problem(name: object, what: str = "logical volume") -> str | None:
     and the node (confinement), so both refuse the same names."""
     if not isinstance(name, str) or not LVM_NAME_RE.match(name):
         return f"invalid {what} name {name!r} (letters, digits and '+_.-', not starting with '-' or '.')"
-    reserved = name.startswith(LVM_RESERVED_PREFIXES) or any(p in name for p in LVM_RESERVED_PARTS)
-    if what == "logical volume" and reserved:
+    if what == "logical volume" and _LVM_RESERVED_RE.search(name):
         return f"invalid {what} name {name!r}: LVM reserves that name for its own volumes"
     return None
 
@@ -168,13 +181,49 @@ def write_volume_groups(target: str, names: list[str]) -> None:
     _write_list(target, _VOLUME_GROUPS_HEADER, names)
 
 
-def volume_groups() -> list[str]:
-    """The volume groups this node allows plain disks in (from its file, or the default)."""
+@contextmanager
+def one_call() -> Iterator[None]:
+    """The scope of one RPC call on the node (agent.dispatcher): inside it the node's list files are
+    read once, and `remembered` values are worked out once, however many disks the call names.
+
+    drbd_status names many disks in one call; read per disk (by the confinement and the handler),
+    the allowed volume groups were most of that call's time, which then grew with the number of
+    disks. The files are written at set-up time only, never during a call."""
+    current = _call_memo.get()
+    if current is not None and _CLOSED not in current:  # already inside one (a driver scoping its own loop)
+        yield
+        return
+    memo: dict[Any, Any] = {}
+    token = _call_memo.set(memo)
+    try:
+        yield
+    finally:
+        _call_memo.reset(token)
+        memo[_CLOSED] = True  # a task the call started (a migration's) keeps the context: it reads afresh
+
+
+def remembered(key: Any, compute: Callable[[], T]) -> T:
+    """`compute()`, once per `key` within the current `one_call` (every time outside one)."""
+    memo = _call_memo.get()
+    if memo is None or _CLOSED in memo:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]  # type: ignore[no-any-return]
+
+
+def _read_volume_groups() -> list[str]:
     try:
         with open(paths.lvm_volume_groups()) as handle:
             return parse_volume_groups(handle.read())
     except FileNotFoundError:
         return [constants.DEFAULT_VG_NAME]
+
+
+def volume_groups() -> list[str]:
+    """The volume groups this node allows plain disks in (from its file, or the default); read once
+    per RPC call (`one_call`)."""
+    return list(remembered("volume_groups", _read_volume_groups))
 
 
 def volume_group(vg: object, what: str, allowed: list[str] | None = None) -> str:

@@ -33,6 +33,9 @@ MAX_MINOR = (1 << 20) - 1
 #: kernel DRBD's SHARED_SECRET_MAX is 64 bytes; Ganeti's secrets are 40 hex digits
 SECRET_LENGTH = 40
 _SECRET_RE = re.compile(r"^[A-Za-z0-9]{1,64}\Z")
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: a dotted quad exactly as str(ipaddress.IPv4Address(...)) writes it (no leading zeros, no spaces)
+_IPV4_RE = re.compile(rf"^{_OCTET}(\.{_OCTET}){{3}}\Z")
 #: what drbdsetup is told to authenticate peers with (Ganeti's default drbd net hmac)
 HMAC_ALG = "md5"
 #: Ganeti's default resync rate, KiB/s (--resync-rate with no unit)
@@ -84,6 +87,8 @@ def _int(data: dict[str, Any], key: str, low: int, high: int, what: str) -> int:
 
 def _ip(data: dict[str, Any], key: str, what: str) -> str:
     value = data.get(key)
+    if isinstance(value, str) and _IPV4_RE.match(value):
+        return value  # already in the form ipaddress writes (a node checks two per disk of a call)
     try:
         return str(ipaddress.IPv4Address(value))  # type: ignore[arg-type]
     except (ipaddress.AddressValueError, ValueError, TypeError):

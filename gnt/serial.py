@@ -24,12 +24,13 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, _SCALARS):
         return obj
     fields = getattr(type(obj), "__dataclass_fields__", None)
+    # scalars are kept without a call: most values are, and an RPC may carry hundreds of disk specs
     if fields is not None:
-        return {name: to_dict(getattr(obj, name)) for name in fields}
+        return {name: v if isinstance(v := getattr(obj, name), _SCALARS) else to_dict(v) for name in fields}
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [v if isinstance(v, _SCALARS) else to_dict(v) for v in obj]
     if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
+        return {k: v if isinstance(v, _SCALARS) else to_dict(v) for k, v in obj.items()}
     return obj
 
 

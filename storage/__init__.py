@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 from storage.base import BlockDevice
 
@@ -27,4 +28,6 @@ def get(dev_type: str) -> BlockDevice:
     module = _DRIVERS.get(dev_type)
     if module is None:
         raise StorageError(f"Unknown disk type '{dev_type}'")
-    return importlib.import_module(module).driver(dev_type)
+    # sys.modules first: the node asks once per disk of a call, and import_module costs more than the check
+    loaded = sys.modules.get(module) or importlib.import_module(module)
+    return loaded.driver(dev_type)  # type: ignore[no-any-return]

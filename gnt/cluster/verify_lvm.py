@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gnt import constants
-from gnt.instance.common import build_spec
+from gnt.instance.common import disk_specs
 from gnt.objects import Instance, Node
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec
@@ -54,7 +54,13 @@ def _plain_disks(lu: Any, group_uuid: str | None) -> dict[str, list[tuple[Instan
     for inst in instances_of(lu, group_uuid):
         if inst.admin_state == constants.ADMINST_OFFLINE:
             continue
+<<<<<<< HEAD
         for disk in build_spec(lu.cfg, inst).disks:
+=======
+        if not any(d.dev_type == constants.DT_PLAIN for d in inst.disks):
+            continue  # a drbd instance's LVs are checked through DRBD (verify_drbd)
+        for disk in disk_specs(lu.cfg, inst):
+>>>>>>> drbd8
             if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
                 by_node.setdefault(inst.primary_node, []).append((inst, disk))
     return by_node

@@ -57,15 +57,14 @@ def _disk_params(effective: dict[str, dict[str, Any]], dev_type: str, params: di
     return {**params, RESYNC_RATE_KEY: int(rate)}
 
 
-def build_spec(cfg: Any, inst: Instance) -> InstanceSpec:
-    """The node-side record of `inst` under the config `cfg` (`lu.cfg`: its cluster's defaults, and for
-    disks its primary node's group's disk parameters over the cluster's, gnt.diskparams)."""
+def disk_specs(cfg: Any, inst: Instance) -> list[DiskSpec]:
+    """The instance's disks as `build_spec` gives them, without the rest of its spec (verify-disks
+    needs only these, for every instance of the cluster). `cfg` is the config (`lu.cfg`): a disk
+    takes its primary node's group's disk parameters over the cluster's (gnt.diskparams)."""
     if isinstance(cfg, Cluster):
-        raise TypeError("build_spec takes the config (lu.cfg), not its cluster: disks take their group's parameters")
-    cluster = cfg.cluster
-    be = filled_beparams(cluster, inst)
+        raise TypeError("disk specs take the config (lu.cfg), not its cluster: disks take their group's parameters")
     disk_params = diskparams.of_instance(cfg, inst)
-    disks = [
+    return [
         DiskSpec(
             uuid=d.uuid,
             index=i,
@@ -78,6 +77,16 @@ def build_spec(cfg: Any, inst: Instance) -> InstanceSpec:
         )
         for i, d in enumerate(inst.disks)
     ]
+
+
+def build_spec(cfg: Any, inst: Instance) -> InstanceSpec:
+    """The node-side record of `inst` under the config `cfg` (`lu.cfg`: its cluster's defaults, and for
+    disks its primary node's group's disk parameters over the cluster's, gnt.diskparams)."""
+    if isinstance(cfg, Cluster):
+        raise TypeError("build_spec takes the config (lu.cfg), not its cluster: disks take their group's parameters")
+    cluster = cfg.cluster
+    be = filled_beparams(cluster, inst)
+    disks = disk_specs(cfg, inst)
     nics = []
     for nic in inst.nics:
         params = filled_nicparams(cluster, nic.nicparams)

@@ -255,6 +255,11 @@ class BlockdevInfoArgs:
 
 
 @dataclass
+class DrbdMinorsArgs:
+    minors: list[int]
+
+
+@dataclass
 class BlockdevRoleArgs:
     disks: list[DiskSpec]
     primary: bool
@@ -429,6 +434,11 @@ CONFIG_PLACEMENT = Procedure(
 DRBD_STATUS = Procedure(
     "drbd_status", BlockdevInfoArgs, list[dict[str, Any] | None], Timeout.FAST,
     doc="the DRBD state of each drbd disk (connection, roles, disk states, resync progress); None: no minor",
+)  # fmt: skip
+DRBD_MINOR_STATUS = Procedure(
+    "drbd_minor_status", DrbdMinorsArgs, list[dict[str, Any] | None], Timeout.FAST,
+    doc="the DRBD state of each named minor from one /proc/drbd read; None: no such minor (verify-disks:"
+    " a node's every disk in one call, without their views)",
 )  # fmt: skip
 DRBD_SET_ROLE = Procedure(
     "drbd_set_role", BlockdevRoleArgs, None, Timeout.NORMAL,

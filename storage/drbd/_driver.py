@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 
 from gnt import confine, disktypes
-from gnt.drbd import META_SIZE, DrbdView
+from gnt.drbd import MAX_MINOR, META_SIZE, DrbdView
 from gnt.errors import StorageError
 from gnt.runtime import DiskSpec
 from storage.base import BlockDevice, DeviceInfo
@@ -53,7 +53,7 @@ class DrbdDevice(BlockDevice):
     @staticmethod
     def view(disk: DiskSpec, allowed_vgs: list[str] | None = None) -> DrbdView:
         """The disk's DRBD view, its LVs checked against the node's allowed volume groups (read
-        from its file once here, or passed in by a caller checking many disks)."""
+        once per RPC call, see `confine.one_call`), or against `allowed_vgs`."""
         what = f"drbd disk {disk.uuid}"
         found = DrbdView.parse(disk.params, what)
         allowed = confine.volume_groups() if allowed_vgs is None else allowed_vgs
@@ -237,9 +237,18 @@ class DrbdDevice(BlockDevice):
 
         The allowed volume groups are read once for all the views: read per disk (twice each) they
         were most of the call's time, which then grew with the disks (1 s for 48 on a test-bed host)."""
-        allowed = confine.volume_groups()
-        minors = [self.view(d, allowed).minor for d in disks]  # every view checked before anything is read
-        found = (await self.proc()).minors if disks else {}
+        with confine.one_call():  # within the dispatcher's already; here for callers outside one
+            minors = [self.view(d).minor for d in disks]  # every view checked before anything is read
+        return await self.minor_statuses(minors)
+
+    async def minor_statuses(self, minors: list[int]) -> list[MinorStatus | None]:
+        """Each minor's state from one read of /proc/drbd (None: no such minor). Reading a state
+        needs only the minor: verify-disks asks a node for all of its disks this way, so neither
+        the master nor the node builds or checks a view per disk."""
+        for minor in minors:
+            if isinstance(minor, bool) or not isinstance(minor, int) or not 0 <= minor <= MAX_MINOR:
+                raise confine.refuse(f"drbd minor must be an integer from 0 to {MAX_MINOR}, not {minor!r}")
+        found = (await self.proc()).minors if minors else {}
         return [found.get(minor) for minor in minors]
 
     async def set_role(self, disk: DiskSpec, primary: bool, force: bool = False) -> None:

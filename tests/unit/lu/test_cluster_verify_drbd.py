@@ -11,8 +11,9 @@ import pytest
 
 from gnt.cluster.logic import LUClusterVerify
 from gnt.cluster.verify_disks import LUClusterVerifyDisks
-from gnt.errors import StorageError
+from gnt.errors import RpcError, StorageError
 from gnt.instance.create import LUInstanceCreate
+from gnt.instance.drbd import logical
 from gnt.opcodes import OpClusterVerify, OpClusterVerifyDisks
 from tests.unit.lu.conftest import Harness
 from tests.unit.lu.test_instance_drbd import create
@@ -22,14 +23,19 @@ HEALTHY = {"cstate": "Connected", "disk": "UpToDate", "peer_disk": "UpToDate", "
 
 
 def with_minors(h: Harness) -> dict[str, dict[int, dict[str, Any] | None]]:
-    """Node doubles answering drbd_status per minor from `states[node][minor]` (healthy by default)."""
+    """Node doubles answering drbd_minor_status (and drbd_status, with views) per minor from
+    `states[node][minor]` (healthy by default)."""
     states: dict[str, dict[int, dict[str, Any] | None]] = {"node1": {}, "node2": {}, "node3": {}}
     for name in states:
+
+        def by_minor(args: Any, name: str = name) -> list[dict[str, Any] | None]:
+            return [states[name].get(m, HEALTHY) for m in args.minors]
 
         def status(args: Any, name: str = name) -> list[dict[str, Any] | None]:
             minors = [d.params["drbd"]["minor"] for d in args.disks]
             return [states[name].get(m, HEALTHY) for m in minors]
 
+        h.nodes[name].do_drbd_minor_status = by_minor  # type: ignore[attr-defined]
         h.nodes[name].do_drbd_status = status  # type: ignore[attr-defined]
     return states
 
@@ -52,9 +58,25 @@ def test_one_status_read_per_node_whatever_the_number_of_disks(many: Harness) ->
     result = verify_disks(many)
     assert result["drbd_degraded"] == {} and result["drbd_node_errors"] == {}
     for name in ("node1", "node2"):
-        (call,) = [a for n, a in many.nodes[name].calls if n == "drbd_status"]
-        assert len(call.disks) == 6  # three instances, two disks each
-    assert "drbd_status" not in many.nodes["node3"].names()
+        (call,) = [a for n, a in many.nodes[name].calls if n == "drbd_minor_status"]
+        node = many.cfg.node(name).uuid
+        expected = sorted(logical(d).minor_on(node) for i in many.cfg.instances.values() for d in i.disks)
+        assert sorted(call.minors) == expected and len(expected) == 6  # three instances, two disks each
+        assert "drbd_status" not in many.nodes[name].names()  # no views built, sent or checked
+    assert "drbd_minor_status" not in many.nodes["node3"].names()
+
+
+def test_a_node_without_drbd_minor_status_is_asked_with_the_views(pair: Harness) -> None:  # noqa: F811
+    """A node not upgraded yet answers "Unknown RPC procedure": it gets drbd_status, as before."""
+    states = with_minors(pair)
+    states["node2"][1] = None
+    pair.nodes["node2"].fail["drbd_minor_status"] = RpcError("Unknown RPC procedure 'drbd_minor_status'")
+    result = verify_disks(pair)
+    assert result["drbd_node_errors"] == {}
+    assert result["drbd_degraded"] == {"inst1": [["node2", "disk/1", "missing (no DRBD minor)"]]}
+    (call,) = [a for n, a in pair.nodes["node2"].calls if n == "drbd_status"]
+    assert [d.params["drbd"]["remote_ip"] for d in call.disks] == ["192.0.2.1", "192.0.2.1"]
+    assert "drbd_status" not in pair.nodes["node1"].names()
 
 
 def test_a_missing_secondary_side_is_reported_and_reassembled(pair: Harness) -> None:  # noqa: F811
@@ -102,12 +124,12 @@ def test_a_stopped_instances_disks_are_not_judged(pair: Harness) -> None:  # noq
     inst.admin_state, inst.disks_active = "down", False
     asyncio.run(pair.cfg.commit([inst]))
     result = verify_disks(pair)
-    assert result["drbd_degraded"] == {} and "drbd_status" not in pair.nodes["node2"].names()
+    assert result["drbd_degraded"] == {} and "drbd_minor_status" not in pair.nodes["node2"].names()
 
 
 def test_a_node_that_does_not_answer_is_reported(pair: Harness) -> None:  # noqa: F811
     with_minors(pair)
-    pair.nodes["node2"].fail["drbd_status"] = StorageError("The DRBD kernel module is not loaded on this node")
+    pair.nodes["node2"].fail["drbd_minor_status"] = StorageError("The DRBD kernel module is not loaded on this node")
     result = verify_disks(pair)
     assert "not loaded" in result["drbd_node_errors"]["node2"]
 

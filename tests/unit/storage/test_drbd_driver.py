@@ -403,6 +403,10 @@ def test_the_secret_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
         ({"port": 70000}, "port must be an integer from 1 to 65535"),
         ({"remote_ip": "node2; rm -rf /"}, "remote_ip must be an IPv4 address"),
         ({"remote_ip": "192.168.77.1"}, "local and remote address are the same"),
+        ({"remote_ip": "192.168.077.2"}, "remote_ip must be an IPv4 address"),
+        ({"remote_ip": "192.168.77.256"}, "remote_ip must be an IPv4 address"),
+        ({"remote_ip": "192.168.77.2\n"}, "remote_ip must be an IPv4 address"),
+        ({"remote_ip": "192.168.٧٧.2"}, "remote_ip must be an IPv4 address"),
         ({"data": ["xenvg"]}, "data must be [volume group, logical volume]"),
         ({"meta": ["othervg", "m"]}, "volume group othervg is not one this node allows"),
         ({"data": ["xenvg", "../etc"]}, "invalid logical volume name"),
@@ -416,6 +420,15 @@ def test_a_bad_view_is_refused_before_any_command(changes: dict[str, Any], messa
     assert message in str(err.value)
     assert "has space" not in str(err.value)
     assert drbd.calls == [] and lvm.calls == []
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"), [("10.0.0.255", "10.0.0.255"), (167772415, "10.0.0.255"), ("0.0.0.0", "0.0.0.0")]
+)
+def test_a_view_keeps_the_address_as_ipaddress_writes_it(given: object, kept: str) -> None:
+    """The node checks two addresses per disk of a call: a dotted quad in ipaddress's own form is
+    taken as it is, anything else still goes through ipaddress (an integer is an address too)."""
+    assert DrbdView.parse({"drbd": view(local_ip=given)}, "x").local_ip == kept
 
 
 def test_a_disk_without_a_view_is_refused() -> None:
@@ -533,8 +546,8 @@ def test_statuses_read_the_allowed_volume_groups_once_for_all_disks(monkeypatch:
     from gnt import confine
 
     reads = []
-    real = confine.volume_groups
-    monkeypatch.setattr(confine, "volume_groups", lambda: reads.append(1) or real())
+    real = confine._read_volume_groups
+    monkeypatch.setattr(confine, "_read_volume_groups", lambda: reads.append(1) or real())
     dev, drbd, _ = device()
     for n in range(20):
         drbd.minors[n] = {"cs": "Connected", "role": "Secondary", "peer_role": "Primary", "disk": "UpToDate"}
