@@ -134,11 +134,7 @@ def _by_node(lu: Any, group_uuid: str | None = None) -> dict[str, list[_Entry]]:
     for inst in instances_of(lu, group_uuid):
         if not wants_active(inst) or inst.disk_template != constants.DT_DRBD:
             continue
-<<<<<<< HEAD
-        disks = [d for d in build_spec(lu.cfg, inst).disks if d.dev_type == constants.DT_DRBD]
-=======
         disks = [d for d in disk_specs(lu.cfg, inst) if d.dev_type == constants.DT_DRBD]
->>>>>>> drbd8
         for disk in disks:
             link = logical(disk)
             for uuid, peer in ((link.primary, link.secondary), (link.secondary, link.primary)):

@@ -54,13 +54,9 @@ def _plain_disks(lu: Any, group_uuid: str | None) -> dict[str, list[tuple[Instan
     for inst in instances_of(lu, group_uuid):
         if inst.admin_state == constants.ADMINST_OFFLINE:
             continue
-<<<<<<< HEAD
-        for disk in build_spec(lu.cfg, inst).disks:
-=======
         if not any(d.dev_type == constants.DT_PLAIN for d in inst.disks):
             continue  # a drbd instance's LVs are checked through DRBD (verify_drbd)
         for disk in disk_specs(lu.cfg, inst):
->>>>>>> drbd8
             if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
                 by_node.setdefault(inst.primary_node, []).append((inst, disk))
     return by_node
