@@ -13,56 +13,40 @@ from tests.unit.cli.test_cli_ganeti_options import CheckingClient, only_op, reco
 
 __all__ = ["recorder"]
 
+#: option -> the opcode field (and init setting) it sets
+FLAGS = {"--user-shutdown": "enabled_user_shutdown", "--prealloc-wipe-disks": "prealloc_wipe_disks"}
 
+
+@pytest.mark.parametrize("option", FLAGS)
 @pytest.mark.parametrize(("value", "expected"), [("yes", True), ("no", False)])
-def test_modify_user_shutdown_sets_enabled_user_shutdown(recorder: CheckingClient, value: str, expected: bool) -> None:
-    result = run(cluster_main, "modify", "--user-shutdown", value)
+def test_modify_sets_the_field(recorder: CheckingClient, option: str, value: str, expected: bool) -> None:
+    result = run(cluster_main, "modify", option, value)
     assert result.exit_code == 0, result.output
-    assert only_op(recorder)["enabled_user_shutdown"] is expected
+    assert only_op(recorder)[FLAGS[option]] is expected
 
 
-def test_modify_without_user_shutdown_leaves_it_alone(recorder: CheckingClient) -> None:
+def test_modify_without_the_flags_leaves_them_alone(recorder: CheckingClient) -> None:
     assert run(cluster_main, "modify", "-C", "4").exit_code == 0
-    assert "enabled_user_shutdown" not in only_op(recorder)
+    assert not set(FLAGS.values()) & set(only_op(recorder))
 
 
-def test_modify_user_shutdown_refuses_other_words(recorder: CheckingClient) -> None:
-    result = run(cluster_main, "modify", "--user-shutdown", "maybe")
-    assert result.exit_code == 2 and "'maybe' is not one of 'yes', 'no'" in result.output
+@pytest.mark.parametrize("option", FLAGS)
+@pytest.mark.parametrize("word", ["maybe", "true"])
+def test_modify_refuses_other_words(recorder: CheckingClient, option: str, word: str) -> None:
+    result = run(cluster_main, "modify", option, word)
+    assert result.exit_code == 2 and f"'{word}' is not one of 'yes', 'no'" in result.output
     assert recorder.submitted == []
 
 
-@pytest.mark.parametrize(("args", "expected"), [(["--user-shutdown", "yes"], True), ([], False)])
-def test_init_passes_user_shutdown(monkeypatch: pytest.MonkeyPatch, args: list[str], expected: bool) -> None:
+@pytest.mark.parametrize("option", FLAGS)
+@pytest.mark.parametrize(("given", "expected"), [(True, True), (False, False)])
+def test_init_passes_the_setting(monkeypatch: pytest.MonkeyPatch, option: str, given: bool, expected: bool) -> None:
     from gnt.cluster import bootstrap
 
     settings: list[dict[str, Any]] = []
     monkeypatch.setattr(bootstrap, "init_cluster", lambda name, opts: settings.append(opts))
     monkeypatch.setattr("gnt.cluster.cli.run_ops", lambda *a, **k: None)
+    args = [option, "yes"] if given else []
     assert run(cluster_main, "init", *args, "cluster1").exit_code == 0
     (opts,) = settings
-    assert opts["enabled_user_shutdown"] is expected
-
-
-@pytest.mark.parametrize(("value", "expected"), [("yes", True), ("no", False)])
-def test_modify_prealloc_wipe_disks_reaches_the_opcode(recorder: CheckingClient, value: str, expected: bool) -> None:
-    assert run(cluster_main, "modify", "--prealloc-wipe-disks", value).exit_code == 0
-    assert only_op(recorder)["prealloc_wipe_disks"] is expected
-
-
-def test_modify_prealloc_wipe_disks_refuses_other_words(recorder: CheckingClient) -> None:
-    result = run(cluster_main, "modify", "--prealloc-wipe-disks", "true")
-    assert result.exit_code == 2 and "'true' is not one of 'yes', 'no'" in result.output
-    assert recorder.submitted == []
-
-
-@pytest.mark.parametrize(("args", "expected"), [(["--prealloc-wipe-disks", "yes"], True), ([], False)])
-def test_init_passes_prealloc_wipe_disks(monkeypatch: pytest.MonkeyPatch, args: list[str], expected: bool) -> None:
-    from gnt.cluster import bootstrap
-
-    settings: list[dict[str, Any]] = []
-    monkeypatch.setattr(bootstrap, "init_cluster", lambda name, opts: settings.append(opts))
-    monkeypatch.setattr("gnt.cluster.cli.run_ops", lambda *a, **k: None)
-    assert run(cluster_main, "init", *args, "cluster1").exit_code == 0
-    (opts,) = settings
-    assert opts["prealloc_wipe_disks"] is expected
+    assert opts[FLAGS[option]] is expected
