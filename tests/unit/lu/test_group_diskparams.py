@@ -16,8 +16,9 @@ from gnt.group.logic import LUGroupAdd, LUGroupAssignNodes, LUGroupSetParams
 from gnt.group.opcodes import OpGroupAdd, OpGroupAssignNodes, OpGroupSetParams
 from gnt.opcodes import OpClusterSetParams
 from tests.unit.lu.conftest import Harness
-from tests.unit.lu.test_instance_drbd import in_sync
-from tests.unit.lu.test_instance_plain import with_vg
+from tests.unit.lu.test_instance_drbd import drbd  # the drbd-ready cluster fixture
+
+__all__ = ["drbd"]
 
 
 def _reloaded(harness: Harness) -> ConfigManager:
@@ -78,15 +79,6 @@ def test_a_modify_refused_for_another_field_leaves_the_disk_parameters_as_they_w
 
 
 # -- the disks take them -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def drbd(harness: Harness) -> Harness:
-    harness.cfg.cluster.enabled_disk_templates = ["drbd", "plain"]
-    for name in ("node1", "node2"):
-        with_vg(harness.nodes[name])
-        harness.nodes[name].do_drbd_status = in_sync  # type: ignore[attr-defined]
-    return harness
 
 
 def _create(harness: Harness) -> None:
