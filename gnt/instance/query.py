@@ -79,14 +79,9 @@ def _be(key: str) -> Any:
 
 
 def _nic(attr: str) -> Any:
-    def getter(inst: Instance, ctx: InstanceQueryContext) -> list[Any]:
-        if attr == "bridge":
-            return [_bridge(filled_nicparams(ctx.cfg.cluster, n.nicparams)) for n in inst.nics]
-        if attr in ("mode", "link"):
-            return [filled_nicparams(ctx.cfg.cluster, n.nicparams)[attr] for n in inst.nics]
-        return [getattr(n, attr) for n in inst.nics]
-
-    return getter
+    """Getter of one attribute of every NIC (`nic.macs`, `nic.links`, ...), as the per-index fields read it."""
+    value = _nic_value(attr)
+    return lambda inst, ctx: [value(nic, ctx) for nic in inst.nics]
 
 
 def _bridge(params: dict[str, Any]) -> str | None:
