@@ -266,7 +266,7 @@ _FIELDS = [
         "NIC_Network_names",
         "other",
         "NIC network names",
-        lambda i, c: [c.cfg.networks[n.network].name if n.network in c.cfg.networks else n.network for n in i.nics],
+        _nic("network.name"),
     ),
     Field("network_port", "Network_port", "number", "Console port", lambda i, c: i.network_port),
     Field("tags", "Tags", "other", "Tags", lambda i, c: i.tags),
