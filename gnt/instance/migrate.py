@@ -54,6 +54,10 @@ class MoveLU(LogicalUnit):
         op: Any = self.op
         self.instance: Instance = self.cfg.instance(op.instance_name)
         self.source: Node = self.cfg.nodes[self.instance.primary_node]
+        if self.instance.forthcoming:
+            from gnt.instance.lifecycle import forthcoming_error
+
+            raise forthcoming_error(self.instance)
         check_movable(self.instance, self.KIND)
         self.target_node = await self._pick_target()
         if not (isinstance(op, OpInstanceMigrate) and op.cleanup):  # a cleanup moves nothing
