@@ -225,11 +225,19 @@ class LUNodeEvacuate(LogicalUnit):
                 raise OpPrereqError("Can't evacuate a node to itself", ECODE_INVAL)
         primaries = self.cfg.primary_instances(self.node.uuid) if self.op.mode != "secondary-only" else []
         secondaries = self.cfg.secondary_instances(self.node.uuid) if self.op.mode != "primary-only" else []
-        self.instances = sorted({i.name for i in [*primaries, *secondaries]})
+        chosen = [*primaries, *secondaries]
+        # a reservation has nothing on the node to move; its jobs would only be refused
+        self.reservations = sorted({i.name for i in chosen if i.forthcoming})
+        self.instances = sorted({i.name for i in chosen if not i.forthcoming})
 
     async def exec(self) -> dict[str, Any]:
         from gnt.instance.placement import run_iallocator
 
+        if self.reservations:
+            self.warning(
+                f"Forthcoming instance(s) {', '.join(self.reservations)} stay reserved on node {self.node.name}:"
+                " commit them, or remove them and reserve them again elsewhere"
+            )
         if not self.instances:
             self.info(f"No instances to evacuate from node {self.node.name}")
             return {"jobs": []}

@@ -230,3 +230,14 @@ def test_a_reserved_drbd_instance_holds_its_minors_and_ports_until_committed(har
         held.secondary_minor,
     )
     assert len(harness.nodes["node2"].disks) == 2  # both instances' disks, each made once
+
+
+def test_evacuating_a_node_leaves_its_reservations_with_a_warning(harness: Harness) -> None:
+    from gnt.instance.migrate import LUNodeEvacuate
+    from gnt.opcodes import OpNodeEvacuate
+
+    harness.add_instance("up1", "node1")
+    harness.run(create("res", forthcoming=True), LUInstanceCreate)
+    harness.run(OpNodeEvacuate(node_name="node1", remote_node="node2"), LUNodeEvacuate)
+    assert [j[0]["instance_name"] for j in harness.queue.jobs] == ["up1"]  # no job bound to be refused
+    assert any("Forthcoming instance(s) res stay reserved on node node1" in m for m in harness.log)
