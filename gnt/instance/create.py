@@ -126,7 +126,7 @@ class LUInstanceCreate(LogicalUnit):
         self.install = not op.no_install and not self.adopting and op.mode != importing.MODE_IMPORT
         if not op.os_type and self.install:
             raise OpPrereqError("No OS given; use -o OS (or --no-install)", ECODE_INVAL)
-        if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode:
+        if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode and not op.commit:
             raise OpPrereqError("The drbd template needs a secondary node (-n pnode:snode)", ECODE_INVAL)
 
     @staticmethod
@@ -401,8 +401,9 @@ class LUInstanceCreate(LogicalUnit):
             inst.uuid, inst.ctime, inst.serial_no = self.reserved.uuid, self.reserved.ctime, self.reserved.serial_no
         inst.nics = [self._make_nic(i, n) for i, n in enumerate(op.nics)]
         reserved: list[drbd.Allocation] = []
-        if self.snode is not None and self.reserved is None:
+        if self.snode is not None:
             inst.secondary_nodes = [self.snode.uuid]
+        if self.snode is not None and self.reserved is None:  # a commit has the reservation's minors and ports
             reserved = drbd.allocate(
                 list(cfg.instances.values()), self.pnode.uuid, self.snode.uuid, len(self.disk_sizes)
             )

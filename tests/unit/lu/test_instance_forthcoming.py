@@ -222,8 +222,10 @@ def test_a_reserved_drbd_instance_holds_its_minors_and_ports_until_committed(har
     harness.run(create("real", **drbd), LUInstanceCreate)
     other = logical(harness.cfg.instance("real").disks[0])
     assert (other.port, other.primary_minor) != (held.port, held.primary_minor)  # the reservation's are taken
-    harness.run(create("res", commit=True, **drbd), LUInstanceCreate)
-    link = logical(harness.cfg.instance("res").disks[0])
+    harness.run(create("res", commit=True, **{**drbd, "snode": None}), LUInstanceCreate)  # -n pnode is enough
+    committed = harness.cfg.instance("res")
+    assert committed.secondary_nodes == [harness.cfg.node("node2").uuid]
+    link = logical(committed.disks[0])
     assert (link.port, link.primary_minor, link.secondary_minor) == (
         held.port,
         held.primary_minor,
