@@ -44,6 +44,8 @@ class Disk:
     mode: str = "rw"
     name: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: reserved only (a forthcoming instance's disk): in the config, counted, not made on any node
+    forthcoming: bool = False
 
 
 @dataclass
@@ -186,6 +188,9 @@ class Instance(ConfigObject):
     nics: list[Nic] = field(default_factory=list)
     network_port: int | None = None
     disks_active: bool = False
+    #: a reservation (`gnt-instance add --forthcoming`): its nodes, memory, disks and addresses are counted
+    #: as used, but no disk exists and no OS is installed until `add --commit` makes it real
+    forthcoming: bool = False
 
 
 @dataclass

@@ -41,6 +41,7 @@ __all__ = [
     "nics",
     "osparams",
     "refused",
+    "relative_storage_dir",
     "regexes",
     "tag_list",
     "vg_name",
@@ -151,6 +152,31 @@ def refused(reason: str) -> Check:
             raise ValueError(reason)
 
     return check
+
+
+#: one component of a file storage subdirectory: no "." or ".." (checked apart), no separators or oddities
+_STORAGE_DIR_PART_RE = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,127}\Z")
+
+
+def relative_storage_dir(value: Any) -> None:
+    """`--file-storage-dir`: a directory *under* the cluster's (shared) file storage directory, so a
+    relative path, normalised (`a/b`, not `a//b/`, `./a` or `a/../b`), without `..`; None passes."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError("the file storage directory must be a non-empty relative path (e.g. sub/dir)")
+    if value.startswith("/"):
+        raise ValueError(
+            f"the file storage directory {value!r} must be relative to the cluster's file storage directory"
+        )
+    parts = value.split("/")
+    if ".." in parts:
+        raise ValueError(f"the file storage directory {value!r} must not contain '..' (it stays under the cluster's)")
+    if len(value) > 1024 or not all(_STORAGE_DIR_PART_RE.match(p) for p in parts):
+        raise ValueError(
+            f"the file storage directory {value!r} is not a normalised relative path"
+            " (components of letters, digits and '_.+-', separated by single '/')"
+        )
 
 
 def one_of(choices: tuple[str, ...]) -> Check:

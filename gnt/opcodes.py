@@ -338,12 +338,14 @@ class OpInstanceCreate(OpCode):
     wait_for_sync: bool = _f(True, "Wait for disks to sync")
     file_storage_dir: str | None = _f(
         None,
-        "Not supported: file disks go under the cluster's file storage directory",
-        ck.refused("file_storage_dir is not supported: file disks go under the cluster's file storage directory"),
+        "Directory of file disks, relative to the cluster's (shared) file storage directory",
+        ck.relative_storage_dir,
     )
     file_driver: str | None = _f(
         None, "Driver of file disks: loop (Ganeti's blktap drivers are not supported)", _optional(ck.one_of(("loop",)))
     )
+    forthcoming: bool = _f(False, "Only reserve the instance: add it to the config with its resources, create nothing")
+    commit: bool = _f(False, "Make the forthcoming instance of this name real, on its reserved nodes and disks")
     identify_defaults: bool = _f(False, "Import: parameters equal to the cluster's defaults follow the defaults")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
     opportunistic_locking: bool = _f(
@@ -364,6 +366,8 @@ class OpInstanceCreate(OpCode):
         if self.compress not in ("none", "gzip"):
             raise ValueError(f"unknown compression tool '{self.compress}'; use one of none, gzip")
         os_secrets.check_categories(self.osparams, self.osparams_private, self.osparams_secret)
+        if self.forthcoming and self.commit:
+            raise OpPrereqError("Forthcoming generation and committing are mutually exclusive", ECODE_INVAL)
 
 
 @dataclass(kw_only=True)

@@ -228,6 +228,7 @@ def _inst_dict(m: ClusterModel, x: Instance) -> dict[str, Any]:
         "tags": list(x.tags),
         "admin_state": state,
         "nics": [{"network": net} for net in x.networks],
+        "forthcoming": x.forthcoming,
     }
 
 

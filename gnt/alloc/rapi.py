@@ -44,6 +44,7 @@ MODEL_INSTANCE_FIELDS = (
     "admin_state",
     "oper_state",
     "nic.networks",
+    "forthcoming",
 )
 
 
@@ -121,6 +122,7 @@ def _instance(d: dict[str, Any], nodes: dict[str, int]) -> Instance:
         spindle_use=_count(be.get("spindle_use", 1), "spindle_use", name),
         disks=sizes or None,
         networks=tuple(str(n) for n in d.get("nic.networks") or [] if n),
+        forthcoming=bool(d.get("forthcoming", False)),
     )
 
 

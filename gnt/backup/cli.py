@@ -184,6 +184,11 @@ def export(
 @click.option("-t", "--disk-template", default=None, help="Disk template (default: the export's)")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (default: the export's disks)")
 @click.option("-s", "--os-size", default=None, help="Import into one disk 0 of this size instead of the export's disks")
+@click.option(
+    "--file-storage-dir",
+    default=None,
+    help="Directory of file disks, relative to the cluster's (shared) file storage directory",
+)
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @os_parameter_options("checked by the OS now")
@@ -232,6 +237,7 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         disk_template=o["disk_template"],
         disks=disks,
         nics=nics,
+        file_storage_dir=o["file_storage_dir"],
         pnode=o["pnode"],
         iallocator=o["iallocator"],
         opportunistic_locking=o["opportunistic_locking"],

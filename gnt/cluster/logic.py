@@ -342,6 +342,8 @@ class LUClusterVerify(LogicalUnit):
         reserved = [re.compile(p) for p in cfg.cluster.reserved_lvs]
         expected: dict[str, dict[tuple[str, str], str]] = {}
         for inst in cfg.instances.values():
+            if inst.forthcoming:  # reserved only: its volumes are made by its commit
+                continue
             for disk in inst.disks:
                 if disk.dev_type == constants.DT_PLAIN and len(disk.logical_id) == 2:
                     vg, lv = disk.logical_id

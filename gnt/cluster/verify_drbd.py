@@ -113,7 +113,8 @@ def instances_of(lu: Any, group_uuid: str | None = None) -> list[Instance]:
     def in_group(inst: Instance) -> bool:
         return any(u in nodes and nodes[u].group == group_uuid for u in (inst.primary_node, *inst.secondary_nodes))
 
-    chosen = [i for i in lu.cfg.instances.values() if group_uuid is None or in_group(i)]
+    # a forthcoming instance's disks are reserved in the config only: nothing to find on its nodes
+    chosen = [i for i in lu.cfg.instances.values() if not i.forthcoming and (group_uuid is None or in_group(i))]
     return sorted(chosen, key=lambda i: i.name)
 
 

@@ -68,7 +68,10 @@ class LUGroupEvacuate(LogicalUnit):
         if not targets:
             raise OpPrereqError("There are no possible target groups", ECODE_INVAL)
         self.target_names = sorted(self.cfg.groups[u].name for u in targets)
-        self.instances = self._members()
+        members = [self.cfg.instance(name) for name in self._members()]
+        # a reservation has nothing on the group's nodes to move; its jobs would only be refused
+        self.reservations = [i.name for i in members if i.forthcoming]
+        self.instances = [i.name for i in members if not i.forthcoming]
 
     def hooks_env(self) -> dict[str, Any]:
         return {"GROUP_NAME": self.group.name, "TARGET_GROUPS": " ".join(self.target_names)}
@@ -77,6 +80,11 @@ class LUGroupEvacuate(LogicalUnit):
         return {"jobs": []}
 
     async def exec(self) -> dict[str, Any]:
+        if self.reservations:
+            self.warning(
+                f"Forthcoming instance(s) {', '.join(self.reservations)} stay reserved in node group"
+                f" {self.group.name}: commit them, or remove them and reserve them again elsewhere"
+            )
         if not self.instances:
             self.info(f"Node group {self.group.name} has no instances to evacuate")
             return {"jobs": []}

@@ -198,12 +198,15 @@ def _instance_op(op_id: str, name: str, dry_run: bool, priority: str, **fields: 
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] or N:adopt=LV|PATH (repeatable)")
 @click.option("-s", "--os-size", default=None, help="Size of a single disk 0")
 @field_option("OP_INSTANCE_CREATE", "file_driver", "--file-driver")
+@field_option("OP_INSTANCE_CREATE", "file_storage_dir", "--file-storage-dir")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @click.option("--net", "nets", multiple=True, help="N:mode=bridged,link=br0,ip=...,mac=... (repeatable)")
 @click.option("--no-nics", is_flag=True, help="Create without network interfaces")
 @click.option("--no-start", is_flag=True, help="Do not start the instance")
 @field_option("OP_INSTANCE_CREATE", "no_install", "--no-install")
+@field_option("OP_INSTANCE_CREATE", "forthcoming", "--forthcoming")
+@field_option("OP_INSTANCE_CREATE", "commit", "--commit")
 @click.option("--no-name-check", is_flag=True, help="Do not resolve the instance name")
 @click.option("--no-ip-check", is_flag=True, help="Do not check the IP is unused")
 @click.option("--no-conflicts-check", is_flag=True, help="Do not refuse NIC addresses already taken in a network")
@@ -219,6 +222,10 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
     Example:
       gnt-instance add -t file --disk 0:size=1G -o noop -B memory=128M -n node1 --no-name-check \\
           --no-ip-check --no-nics inst1
+
+    \b
+    --forthcoming only reserves the instance (its nodes, memory, disks and addresses count as used;
+    nothing is made); the same add with --commit later makes it real on the reserved nodes.
     """
     disks = parse_disks(o["disks"])
     if o["os_size"]:
@@ -248,6 +255,9 @@ def add(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> None
         group_name=o["group_name"],
         opportunistic_locking=o["opportunistic_locking"],
         file_driver=o["file_driver"],
+        file_storage_dir=o["file_storage_dir"],
+        forthcoming=o["forthcoming"],
+        commit=o["commit"],
         hypervisor=hypervisor,
         hvparams={k: convert_value(v) for k, v in hvparams.items()},
         beparams=parse_beparams(o["beparams"]),

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gnt import constants, diskparams, hvparams
-from gnt.errors import ECODE_ENVIRON, ECODE_NORES, ECODE_STATE, OpPrereqError
+from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_NORES, ECODE_STATE, OpPrereqError
 from gnt.objects import Cluster, Instance, Node
 from gnt.os.params import filled_osparams, os_hvparams
 from gnt.rpc import procedures as proc
@@ -135,23 +135,41 @@ def primary_spec(cfg: Any, inst: Instance) -> InstanceSpec:
     return spec
 
 
-def disk_path(cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int) -> list[str]:
+#: the templates whose disks are files under a cluster-wide storage directory
+FILE_TEMPLATES = (constants.DT_FILE, constants.DT_SHARED_FILE)
+
+
+def file_disk_dir(cluster: Cluster, template: str, inst_name: str, subdir: str | None = None) -> str:
+    """The directory of a file-based instance's disks: the cluster's (shared) file storage directory,
+    then `--file-storage-dir` (relative, checked by the opcode), then the instance's name (Ganeti's
+    layout). The result is checked to stay under the storage directory whatever `subdir` holds."""
+    base = cluster.file_storage_dir if template == constants.DT_FILE else cluster.shared_file_storage_dir
+    if not base:
+        raise OpPrereqError(f"No storage directory configured for disk template '{template}'", ECODE_ENVIRON)
+    base = os.path.normpath(base)
+    directory = os.path.normpath(os.path.join(base, subdir or "", inst_name))
+    if os.path.isabs(subdir or "") or not directory.startswith(base.rstrip("/") + "/"):
+        raise OpPrereqError(
+            f"File storage directory {subdir!r} is outside the cluster's storage directory {base}", ECODE_INVAL
+        )
+    return directory
+
+
+def disk_path(
+    cluster: Cluster, template: str, inst_name: str, disk_uuid: str, index: int, subdir: str | None = None
+) -> list[str]:
     """logical_id of a new disk: [driver, path] for file disks, [vg, lv] for plain ones, as Ganeti
-    stores them (an LV is named `<unique id>.disk<N>`; the disk's own UUID is that id here)."""
+    stores them (an LV is named `<unique id>.disk<N>`; the disk's own UUID is that id here).
+    `subdir`: a file disk's directory relative to the storage directory (`--file-storage-dir`)."""
     if template == constants.DT_PLAIN:
         if not cluster.volume_group_name:
             message = "No volume group configured for plain disks; set one with `gnt-cluster modify --vg-name`"
             raise OpPrereqError(message, ECODE_ENVIRON)
         return [cluster.volume_group_name, f"{disk_uuid}.disk{index}"]
-    if template == constants.DT_FILE:
-        base = cluster.file_storage_dir
-    elif template == constants.DT_SHARED_FILE:
-        base = cluster.shared_file_storage_dir
-    else:
+    if template not in FILE_TEMPLATES:
         return []
-    if not base:
-        raise OpPrereqError(f"No storage directory configured for disk template '{template}'", "environment_error")
-    return ["loop", os.path.join(base, inst_name, f"{disk_uuid}.{template}.disk{index}")]
+    directory = file_disk_dir(cluster, template, inst_name, subdir)
+    return ["loop", os.path.join(directory, f"{disk_uuid}.{template}.disk{index}")]
 
 
 def check_node_online(node: Node, what: str = "node") -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import os
 import re
 from typing import Any
 
@@ -10,16 +12,18 @@ from gnt import constants, disktypes
 from gnt.backup import importing
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
-from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
+from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_NOENT, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
 from gnt.instance import adoption, drbd, wipe
 from gnt.instance.common import (
+    FILE_TEMPLATES,
     build_spec,
     check_free_memory,
     check_free_vg,
     check_hvparams,
     check_node_usable,
     disk_path,
+    file_disk_dir,
     filled_beparams,
 )
 from gnt.instance.policy_check import check_new_instance
@@ -86,7 +90,12 @@ class LUInstanceCreate(LogicalUnit):
         if not NAME_RE.match(op.instance_name):
             raise OpPrereqError(f"Invalid instance name '{op.instance_name}'", ECODE_INVAL)
         self.source: importing.ImportSource | None = None
+        #: the forthcoming instance a --commit makes real (set in check_prereq)
+        self.reserved: Instance | None = None
         if op.mode == importing.MODE_IMPORT:
+            if op.forthcoming or op.commit:
+                message = "Forthcoming instances are reserved and committed by creation, not by import"
+                raise OpPrereqError(message, ECODE_INVAL)
             importing.export_name(op.src_path, op.instance_name)  # the rest once the export is read
             return
         self._check_arguments()
@@ -106,12 +115,18 @@ class LUInstanceCreate(LogicalUnit):
             self.disk_sizes = [self._disk_mode(i, d) for i, d in enumerate(op.disks)]
         else:
             self.disk_sizes = [self._disk_size(i, d) for i, d in enumerate(op.disks)]
+        if self.adopting and (op.forthcoming or op.commit):
+            raise OpPrereqError("Disks cannot be adopted by a forthcoming instance (or its commit)", ECODE_INVAL)
+        if op.file_storage_dir is not None and op.disk_template not in FILE_TEMPLATES:
+            raise OpPrereqError(
+                f"--file-storage-dir applies to file-based disk templates, not to '{op.disk_template}'", ECODE_INVAL
+            )
         self.beparams = normalize_beparams(op.beparams)
         #: adopted disks hold their data already: the OS is never installed on them (as in Ganeti)
         self.install = not op.no_install and not self.adopting and op.mode != importing.MODE_IMPORT
         if not op.os_type and self.install:
             raise OpPrereqError("No OS given; use -o OS (or --no-install)", ECODE_INVAL)
-        if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode:
+        if op.disk_template == constants.DT_DRBD and not op.snode and not op.iallocator and op.pnode and not op.commit:
             raise OpPrereqError("The drbd template needs a secondary node (-n pnode:snode)", ECODE_INVAL)
 
     @staticmethod
@@ -134,11 +149,21 @@ class LUInstanceCreate(LogicalUnit):
         if self.op.opportunistic_locking and level in (Level.NODE, Level.NODE_RES):
             return self._opportunistic_locks(level)
         nodes: list[str] | str = [n for n in (self.op.pnode, self.op.snode) if n] or ALL
+        if self.op.commit and level in (Level.NODE, Level.NODE_RES):
+            nodes = self._reserved_node_names() or nodes
         return {
             Level.INSTANCE: LockRequest([self.op.instance_name]),
             Level.NODE: LockRequest(nodes, shared=True),
             Level.NODE_RES: LockRequest(nodes),
         }.get(level)
+
+    def _reserved_node_names(self) -> list[str]:
+        """The nodes of the forthcoming instance a --commit makes real (read under its instance lock,
+        which keeps it in place; check_prereq checks the rest)."""
+        inst = self.cfg.find_instance(self.op.instance_name)
+        if inst is None or not inst.forthcoming:
+            return []
+        return [self.cfg.node_name(u) for u in (inst.primary_node, *inst.secondary_nodes)]
 
     def _opportunistic_locks(self, level: Level) -> LockRequest:
         """Ganeti's opportunistic locking: of every node, those free right now (shared at the node
@@ -160,8 +185,7 @@ class LUInstanceCreate(LogicalUnit):
         if op.mode == importing.MODE_IMPORT:  # the export fills in what the opcode left out
             self.source = await importing.read_source(self, op)
             self._check_arguments()
-        if cfg.find_instance(op.instance_name) is not None:
-            raise OpPrereqError(f"Instance '{op.instance_name}' is already in the cluster", ECODE_EXISTS)
+        self._check_name_taken()
         if op.disk_template not in cfg.cluster.enabled_disk_templates:
             raise OpPrereqError(
                 f"Disk template '{op.disk_template}' is not enabled in cluster. Enabled disk templates are:"
@@ -178,9 +202,13 @@ class LUInstanceCreate(LogicalUnit):
         check_hvparams(self.hypervisor, op.hvparams)
         self.chosen_snode: Any = None
         self.node_group = cfg.group(op.group_name) if op.group_name else None
-        self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
+        if self.reserved is not None:  # --commit: where the reservation is
+            self.pnode = cfg.nodes[self.reserved.primary_node]
+            self.chosen_snode = cfg.nodes[self.reserved.secondary_nodes[0]] if self.reserved.secondary_nodes else None
+        else:
+            self.pnode = cfg.node(op.pnode) if op.pnode else await self._choose_node()
         check_node_usable(self.pnode)
-        self.nic_plans = netnics.plan(cfg, op.nics, self.pnode, op.conflicts_check)
+        self.nic_plans = netnics.plan(cfg, self._nics(), self.pnode, op.conflicts_check, self._own_addresses())
         self.snode = self._secondary() if disktypes.kind(op.disk_template).needs_secondary else None
         self._check_group()
         be = {**filled_beparams(cfg.cluster, Instance(hypervisor=self.hypervisor)), **self.beparams}
@@ -199,7 +227,7 @@ class LUInstanceCreate(LogicalUnit):
                 needed += META_SIZE * len(self.disk_sizes)
                 checks.append(check_free_vg(self, self.snode, vg, needed, reason))
             checks.append(check_free_vg(self, self.pnode, vg, needed, reason))
-        if op.start:
+        if op.start and not op.forthcoming:  # a reservation does not run
             checks.append(
                 check_free_memory(
                     self, self.pnode, self.hypervisor, self.memory, f"starting instance {op.instance_name}"
@@ -209,6 +237,80 @@ class LUInstanceCreate(LogicalUnit):
         for outcome in results:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    def _check_name_taken(self) -> None:
+        """A new instance needs a free name; a --commit needs the forthcoming instance of that name,
+        asked for as reserved (Ganeti: the commit replaces the reservation by the real instance)."""
+        op = self.op
+        existing = self.cfg.find_instance(op.instance_name)
+        if not op.commit:
+            if existing is not None:
+                hint = " (a forthcoming one: make it real with --commit)" if existing.forthcoming else ""
+                raise OpPrereqError(f"Instance '{op.instance_name}' is already in the cluster{hint}", ECODE_EXISTS)
+            return
+        if existing is None:
+            raise OpPrereqError(
+                f"Instance '{op.instance_name}' is not in the cluster; --commit needs a forthcoming instance"
+                " (gnt-instance add --forthcoming)",
+                ECODE_NOENT,
+            )
+        if not existing.forthcoming:
+            raise OpPrereqError(
+                f"Instance '{op.instance_name}' is not forthcoming but --commit was passed", ECODE_STATE
+            )
+        self.reserved = existing
+        self._check_matches_reservation(existing)
+
+    def _check_matches_reservation(self, reserved: Instance) -> None:
+        """A --commit asks for what was reserved: its nodes (if given), template and disk sizes."""
+        op, cfg = self.op, self.cfg
+        nodes = [cfg.node_name(u) for u in (reserved.primary_node, *reserved.secondary_nodes)]
+        asked = [n for n in (op.pnode, op.snode) if n]
+        if asked and asked != nodes[: len(asked)]:
+            raise OpPrereqError(
+                f"Instance '{op.instance_name}' is reserved on node(s) {', '.join(nodes)}; --commit cannot"
+                f" place it on {', '.join(asked)}",
+                ECODE_INVAL,
+            )
+        if op.iallocator:
+            raise OpPrereqError("--commit uses the reserved nodes; do not give an iallocator (-I)", ECODE_INVAL)
+        sizes = [d.size for d in reserved.disks]
+        if op.disk_template != reserved.disk_template or self.disk_sizes != sizes:
+            have = f"{reserved.disk_template}, disks {', '.join(f'{s}M' for s in sizes) or 'none'}"
+            want = f"{op.disk_template}, disks {', '.join(f'{s}M' for s in self.disk_sizes) or 'none'}"
+            raise OpPrereqError(
+                f"Instance '{op.instance_name}' is reserved as {have}; --commit asks for {want}", ECODE_INVAL
+            )
+        if op.file_storage_dir is not None and reserved.disks:
+            self._check_same_directory(reserved)
+
+    def _check_same_directory(self, reserved: Instance) -> None:
+        """A commit's --file-storage-dir, if given, is where the reservation's file disks are."""
+        wanted = file_disk_dir(self.cfg.cluster, self.op.disk_template, self.op.instance_name, self.op.file_storage_dir)
+        have = os.path.dirname(reserved.disks[0].logical_id[1]) if len(reserved.disks[0].logical_id) == 2 else None
+        if wanted != have:
+            raise OpPrereqError(
+                f"Instance '{self.op.instance_name}' is reserved with its disks in {have}, not {wanted}", ECODE_INVAL
+            )
+
+    def _nics(self) -> list[dict[str, Any]]:
+        """The NICs asked for; on a --commit, `ip=pool` on a reserved NIC's network takes its reserved address."""
+        nics = list(self.op.nics)
+        if self.reserved is None:
+            return nics
+        for index, (data, held) in enumerate(zip(nics, self.reserved.nics, strict=False)):
+            net = self.cfg.networks.get(held.network) if held.network else None
+            ip = data.get("ip")
+            pool = isinstance(ip, str) and ip.lower() == "pool"
+            if net is not None and held.ip and pool and data.get("network") in (net.name, net.uuid):
+                nics[index] = {**data, "ip": held.ip}
+        return nics
+
+    def _own_addresses(self) -> frozenset[tuple[str, str]]:
+        """The (network, address) pairs the reservation holds: no conflict for its own commit."""
+        if self.reserved is None:
+            return frozenset()
+        return frozenset((n.network, n.ip) for n in self.reserved.nics if n.network and n.ip)
 
     def _check_group(self) -> None:
         """With -g/--node-group the instance's nodes (given with -n or chosen) must be in that group."""
@@ -293,11 +395,15 @@ class LUInstanceCreate(LogicalUnit):
             osparams_private=dict(op.osparams_private),
             tags=list(op.tags),
             admin_state=constants.ADMINST_DOWN,
+            forthcoming=op.forthcoming,
         )
+        if self.reserved is not None:  # the real instance takes the reservation's place (and identity)
+            inst.uuid, inst.ctime, inst.serial_no = self.reserved.uuid, self.reserved.ctime, self.reserved.serial_no
         inst.nics = [self._make_nic(i, n) for i, n in enumerate(op.nics)]
         reserved: list[drbd.Allocation] = []
         if self.snode is not None:
             inst.secondary_nodes = [self.snode.uuid]
+        if self.snode is not None and self.reserved is None:  # a commit has the reservation's minors and ports
             reserved = drbd.allocate(
                 list(cfg.instances.values()), self.pnode.uuid, self.snode.uuid, len(self.disk_sizes)
             )
@@ -306,6 +412,8 @@ class LUInstanceCreate(LogicalUnit):
         finally:
             if reserved:
                 drbd.release(reserved, self.pnode.uuid, self.snode.uuid)
+        if op.forthcoming:  # reserved: nothing is made on the nodes
+            return [n.name for n in reversed(self._nodes())]
         target = self.ctx.services.target(self.pnode)
         try:
             if self.source is not None:
@@ -373,14 +481,21 @@ class LUInstanceCreate(LogicalUnit):
         op, cfg = self.op, self.cfg
         for index, size in enumerate(self.disk_sizes):
             disk_uuid = new_uuid()
-            if self.snode is not None:
+            if self.reserved is not None:  # --commit: the reserved disk (its id, minors and ports, path)
+                held = self.reserved.disks[index]
+                disk_uuid, fields = held.uuid, {"logical_id": list(held.logical_id), "params": dict(held.params)}
+            elif self.snode is not None:
                 fields = drbd.disk_fields(
                     cfg.cluster.volume_group_name, self.pnode.uuid, self.snode.uuid, disk_uuid, index, reserved[index]
                 )
             elif self.adopting:  # the device's own name until adoption.adopt renames it (an LV)
                 fields = {"logical_id": adoption.adopted_id(cfg.cluster, op.disk_template, op.disks[index])}
             else:
-                fields = {"logical_id": disk_path(cfg.cluster, op.disk_template, inst.name, disk_uuid, index)}
+                fields = {
+                    "logical_id": disk_path(
+                        cfg.cluster, op.disk_template, inst.name, disk_uuid, index, op.file_storage_dir
+                    )
+                }
             inst.disks.append(
                 Disk(
                     uuid=disk_uuid,
@@ -388,10 +503,15 @@ class LUInstanceCreate(LogicalUnit):
                     dev_type=op.disk_template,
                     mode=op.disks[index].get("mode", "rw"),
                     name=op.disks[index].get("name"),
+                    forthcoming=op.forthcoming,
                     **fields,
                 )
             )
             self.feedback(f"* disk {index}, size {size}M")
+        if op.forthcoming:
+            self.feedback(f"* instance {inst.name} is forthcoming: reserving its resources, creating no disks")
+            await cfg.commit([inst, cfg.cluster, *netnics.reserve(cfg, inst)])
+            return
         if self.adopting:
             self.feedback("* adopting instance disks...")
             await adoption.adopt(self, inst, self.pnode)
@@ -408,7 +528,11 @@ class LUInstanceCreate(LogicalUnit):
         self.feedback(f"adding instance {inst.name} to cluster config")
         if op.start:
             inst.admin_state = constants.ADMINST_UP
-        await cfg.commit([inst, cfg.cluster, *netnics.reserve(cfg, inst)])
+        networks = []
+        if self.reserved is not None:  # the reservation's addresses go, the real instance's are marked
+            networks = netnics.release(cfg, self.reserved)
+        networks = {n.uuid: n for n in [*networks, *netnics.reserve(cfg, inst)]}
+        await cfg.commit([inst, cfg.cluster, *networks.values()])
 
     def _spec(self, inst: Instance) -> InstanceSpec:
         spec = build_spec(self.cfg, inst)
@@ -504,4 +628,19 @@ class LUInstanceCreate(LogicalUnit):
         else:
             self.warning(f"Removing disks and config entry of instance {inst.name}")
             await self._remove_disks(inst, inst.disks)
+        if self.reserved is not None:  # a failed --commit leaves the reservation as it was
+            await self._restore_reservation(inst)
+            return
         await self.cfg.commit(netnics.release(self.cfg, inst), delete=[inst])
+
+    async def _restore_reservation(self, inst: Instance) -> None:
+        """Put the forthcoming instance back in place of the half-made real one (same uuid)."""
+        cfg, reserved = self.cfg, self.reserved
+        assert reserved is not None
+        if cfg.instances.get(inst.uuid) is not inst:  # the real one was never committed
+            return
+        self.warning(f"Keeping instance {inst.name} as forthcoming (reserved)")
+        restored = copy.deepcopy(reserved)
+        restored.serial_no = inst.serial_no
+        networks = {n.uuid: n for n in [*netnics.release(cfg, inst), *netnics.reserve(cfg, restored)]}
+        await cfg.commit([restored, *networks.values()])

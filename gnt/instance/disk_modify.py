@@ -243,11 +243,15 @@ class _Walk:
         index = self.insert_at(change)
         inst = self.inst
         uuid = new_uuid()
+        lid = disk_path(self.lu.cfg.cluster, inst.disk_template, inst.name, uuid, index)
+        siblings = [d for d in self.disks if d.dev_type in _FILE_BASED and len(d.logical_id) == 2]
+        if lid and siblings:  # beside the instance's other files (made with --file-storage-dir, maybe)
+            lid = [lid[0], os.path.join(os.path.dirname(siblings[0].logical_id[1]), os.path.basename(lid[1]))]
         disk = Disk(
             uuid=uuid,
             size=change.params["size"],
             dev_type=inst.disk_template,
-            logical_id=disk_path(self.lu.cfg.cluster, inst.disk_template, inst.name, uuid, index),
+            logical_id=lid,
             mode=change.params.get("mode", "rw"),
             name=change.params.get("name"),
         )

@@ -38,6 +38,8 @@ class InstanceLU(LogicalUnit):
     """An LU acting on one existing instance: locks it and its nodes."""
 
     NODE_LOCKS_SHARED = True
+    #: whether the LU acts on a forthcoming instance too (only its config entry exists: no disk, no OS)
+    FORTHCOMING_OK = False
 
     def declare_locks(self, level: Level) -> LockRequest | None:
         name = self.op.instance_name  # type: ignore[attr-defined]
@@ -53,6 +55,8 @@ class InstanceLU(LogicalUnit):
     def check_prereq(self) -> Any:
         self.instance: Instance = self.cfg.instance(self.op.instance_name)  # type: ignore[attr-defined]
         self.pnode: Node = self.cfg.nodes[self.instance.primary_node]
+        if self.instance.forthcoming and not self.FORTHCOMING_OK:
+            raise forthcoming_error(self.instance)
 
     def target(self, node: Node | None = None) -> Any:
         return self.ctx.services.target(node or self.pnode)
@@ -67,15 +71,31 @@ class InstanceLU(LogicalUnit):
         return nodes, nodes
 
 
+def forthcoming_error(inst: Instance) -> OpPrereqError:
+    """The refusal of an operation that needs a real instance (disks, an OS) on a forthcoming one."""
+    return OpPrereqError(
+        f"Instance '{inst.name}' is forthcoming (only reserved, no disks yet); make it real with"
+        " `gnt-instance add --commit` first",
+        ECODE_STATE,
+    )
+
+
 @register
 class LUInstanceRemove(InstanceLU):
     OPCODE = OpInstanceRemove
     HPATH = "instance-remove"
     op: OpInstanceRemove
     NODE_LOCKS_SHARED = False
+    FORTHCOMING_OK = True
 
     async def exec(self) -> None:
         inst = self.instance
+        if inst.forthcoming:  # a reservation: nothing on any node, only its config entry goes
+            self.feedback(f"* removing forthcoming instance {inst.name} from the cluster config")
+            from gnt.network.nics import release
+
+            await self.cfg.commit(release(self.cfg, inst), delete=[inst])
+            return
         self.feedback(f"* shutting down instance {inst.name} on node {self.pnode.name}")
         result = await self.rpc.instance_shutdown(
             self.target(), proc.InstanceShutdownArgs(spec_of(self, inst), timeout=self.op.shutdown_timeout)

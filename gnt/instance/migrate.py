@@ -54,6 +54,10 @@ class MoveLU(LogicalUnit):
         op: Any = self.op
         self.instance: Instance = self.cfg.instance(op.instance_name)
         self.source: Node = self.cfg.nodes[self.instance.primary_node]
+        if self.instance.forthcoming:
+            from gnt.instance.lifecycle import forthcoming_error
+
+            raise forthcoming_error(self.instance)
         check_movable(self.instance, self.KIND)
         self.target_node = await self._pick_target()
         if not (isinstance(op, OpInstanceMigrate) and op.cleanup):  # a cleanup moves nothing
@@ -221,11 +225,19 @@ class LUNodeEvacuate(LogicalUnit):
                 raise OpPrereqError("Can't evacuate a node to itself", ECODE_INVAL)
         primaries = self.cfg.primary_instances(self.node.uuid) if self.op.mode != "secondary-only" else []
         secondaries = self.cfg.secondary_instances(self.node.uuid) if self.op.mode != "primary-only" else []
-        self.instances = sorted({i.name for i in [*primaries, *secondaries]})
+        chosen = [*primaries, *secondaries]
+        # a reservation has nothing on the node to move; its jobs would only be refused
+        self.reservations = sorted({i.name for i in chosen if i.forthcoming})
+        self.instances = sorted({i.name for i in chosen if not i.forthcoming})
 
     async def exec(self) -> dict[str, Any]:
         from gnt.instance.placement import run_iallocator
 
+        if self.reservations:
+            self.warning(
+                f"Forthcoming instance(s) {', '.join(self.reservations)} stay reserved on node {self.node.name}:"
+                " commit them, or remove them and reserve them again elsewhere"
+            )
         if not self.instances:
             self.info(f"No instances to evacuate from node {self.node.name}")
             return {"jobs": []}

@@ -230,6 +230,13 @@ _FIELDS = [
         lambda i, c: [n.nicparams for n in i.nics],
     ),
     Field("osparams", "OpSysParameters", "other", "OS parameters", lambda i, c: i.osparams),
+    Field(
+        "forthcoming",
+        "Forthcoming",
+        "bool",
+        "Whether the instance is forthcoming (reserved: counted, its disks not made)",
+        lambda i, c: i.forthcoming,
+    ),
     Field("disks_active", "DisksActive", "bool", "Whether the disks should be active", lambda i, c: i.disks_active),
     Field("disk.count", "Disks", "number", "Number of disks", lambda i, c: len(i.disks)),
     Field("disk.sizes", "Disk_sizes", "other", "Disk sizes (MiB)", lambda i, c: [d.size for d in i.disks]),

@@ -69,8 +69,17 @@ def _connected_pools(cfg: Any, node: Node) -> list[AddressPool]:
     return [AddressPool(n) for n in nets]
 
 
-def plan(cfg: Any, nics: list[dict[str, Any]], pnode: Node, conflicts_check: bool) -> list[NicPlan]:
-    """Each NIC's network, parameters and address as the create will use them; OpPrereqError if not."""
+def plan(
+    cfg: Any,
+    nics: list[dict[str, Any]],
+    pnode: Node,
+    conflicts_check: bool,
+    own: frozenset[tuple[str, str]] = frozenset(),
+) -> list[NicPlan]:
+    """Each NIC's network, parameters and address as the create will use them; OpPrereqError if not.
+
+    `own`: (network uuid, address) pairs the instance holds already (the forthcoming instance a
+    `--commit` makes real): taking one of them again is no conflict."""
     plans = []
     for index, data in enumerate(nics):
         ip = data.get("ip")
@@ -111,11 +120,13 @@ def plan(cfg: Any, nics: list[dict[str, Any]], pnode: Node, conflicts_check: boo
         elif ip is not None:
             pool = AddressPool(net)
             pool.index(ip)  # inside the network, or a clear error
-            if conflicts_check and (pool.is_taken(ip) or ip in _held(cfg).get(net.uuid, ())):
+            mine = (net.uuid, ip) in own
+            if conflicts_check and not mine and (pool.is_taken(ip) or ip in _held(cfg).get(net.uuid, ())):
                 raise OpPrereqError(
                     f"IP address {ip} already in use or reserved in network {net.name}", ECODE_NOTUNIQUE
                 )
-        plans.append(NicPlan(ip, net.uuid, {k: v for k, v in params.items() if v is not None}, conflicts_check))
+        checked = conflicts_check and (ip is None or (net.uuid, ip) not in own)
+        plans.append(NicPlan(ip, net.uuid, {k: v for k, v in params.items() if v is not None}, checked))
     return plans
 
 

@@ -212,25 +212,33 @@ def storage_usage(path: str) -> dict[str, int]:
     return {"total": st.f_blocks * st.f_frsize // MIB, "free": st.f_bavail * st.f_frsize // MIB}
 
 
+#: how deep disk files are looked for: DIR/[--file-storage-dir components/]INSTANCE/FILE
+MAX_LISTING_DEPTH = 16
+
+
 def list_disk_files(dirs: list[str]) -> list[str]:
-    """Every disk file under the given file storage dirs (`DIR/<instance>/<file>`), named with the
-    same prefix as given, so a master can compare them with logical_ids to find orphans."""
-    found = []
+    """Every disk file under the given file storage dirs (`DIR/<instance>/<file>`, or deeper when the
+    instance was made with `--file-storage-dir`), named with the same prefix as given, so a master
+    can compare them with logical_ids to find orphans. Symlinks are not followed."""
+    found: list[str] = []
     for top in dirs:
         local = paths.localize(top)
         try:
-            instance_dirs = sorted(os.scandir(local), key=lambda e: e.name)
+            _walk(local, top, 0, found)
         except FileNotFoundError:
             continue
         except OSError as err:
             if err.errno == errno.ENOTDIR:
                 continue
             raise StorageError(f"Cannot list file storage directory {top}: {err.strerror}") from err
-        for entry in instance_dirs:
-            if entry.is_dir(follow_symlinks=False):
-                for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                    if sub.is_file(follow_symlinks=False):
-                        found.append(os.path.join(top, entry.name, sub.name))
-            elif entry.is_file(follow_symlinks=False):
-                found.append(os.path.join(top, entry.name))
     return found
+
+
+def _walk(local: str, named: str, depth: int, found: list[str]) -> None:
+    for entry in sorted(os.scandir(local), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False):
+            if depth < MAX_LISTING_DEPTH:
+                with contextlib.suppress(OSError):  # one unreadable subdirectory hides only itself
+                    _walk(entry.path, os.path.join(named, entry.name), depth + 1, found)
+        elif entry.is_file(follow_symlinks=False):
+            found.append(os.path.join(named, entry.name))

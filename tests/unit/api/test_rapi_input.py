@@ -122,9 +122,15 @@ def test_bad_query_flags_are_400(rapi_server: RapiServer) -> None:
     _refused(rapi_server, "GET", "/2/nodes?bulk=2")
 
 
-def test_file_storage_dir_is_refused_not_ignored(rapi_server: RapiServer) -> None:
-    body = {"instance_name": "i1", "disk_template": "file", "disks": [{"size": 1}], "file_storage_dir": "/etc"}
-    assert "file_storage_dir is not supported" in _refused(rapi_server, "POST", "/2/instances", body=body)
+@pytest.mark.parametrize(
+    ("directory", "reason"),
+    [("/etc", "must be relative"), ("../etc", "must not contain '..'"), ("", "non-empty relative path")],
+)
+def test_a_file_storage_dir_outside_the_cluster_directory_is_400(
+    rapi_server: RapiServer, directory: str, reason: str
+) -> None:
+    body = {"instance_name": "i1", "disk_template": "file", "disks": [{"size": 1}], "file_storage_dir": directory}
+    assert reason in _refused(rapi_server, "POST", "/2/instances", body=body)  # and no job
 
 
 def test_out_of_range_values_are_400(rapi_server: RapiServer) -> None:

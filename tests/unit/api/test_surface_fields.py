@@ -176,7 +176,6 @@ UNREACHABLE: dict[tuple[str, str], str] = {
     ("OP_GROUP_ADD", "disk_state"): "gap: gnt-group add lacks Ganeti's --disk-state",
     ("OP_GROUP_SET_PARAMS", "hv_state"): "gap: gnt-group modify lacks Ganeti's --hypervisor-state",
     ("OP_GROUP_SET_PARAMS", "disk_state"): "gap: gnt-group modify lacks Ganeti's --disk-state",
-    ("OP_INSTANCE_CREATE", "file_storage_dir"): "refused by the opcode: file disks go under the cluster's directory",
     ("OP_INSTANCE_MULTI_ALLOC", "opportunistic_locking"): "RAPI only: Ganeti's batch-create has no option",
     ("OP_INSTANCE_MIGRATE", "live"): "deprecated by mode; RAPI compatibility only, as in Ganeti",
     ("OP_INSTANCE_QUERY_DATA", "use_locking"): "RAPI only: Ganeti's info has no option",

@@ -38,7 +38,7 @@ _NO_STATE_OVERRIDES = "gnt reads live node resources; Ganeti's static hv/disk st
 _NO_UID_POOL = "gnt's kvm backend has no user-id pool (security_model=pool): every guest runs as the daemon's user"
 _NO_ETC_HOSTS = "gnt never edits /etc/hosts: names come from the resolver the admin configures"
 _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable or time"
-_NO_FILE_STORAGE_DIR = "file disks live under the cluster's file storage directory (the opcode refuses another)"
+_NO_FILE_STORAGE_DIR = "gnt converts templates only between plain and drbd (no conversion to file to place)"
 _NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
 _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadata daemon and helper VMs)"
 
@@ -96,16 +96,12 @@ GAPS: dict[str, str] = {
     "gnt-group modify --hypervisor-state": _NO_STATE_OVERRIDES,
     "gnt-group modify --disk-state": _NO_STATE_OVERRIDES,
     # gnt-backup
-    "gnt-backup import --file-storage-dir": _NO_FILE_STORAGE_DIR,
     "gnt-backup import --file-driver": "gnt attaches file disks one way (its backend's own); there is no driver choice",
     "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import -g": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import --helper-startup-timeout": _HELPER_VM,
     "gnt-backup import --helper-shutdown-timeout": _HELPER_VM,
     # gnt-instance
-    "gnt-instance add --file-storage-dir": _NO_FILE_STORAGE_DIR,
-    "gnt-instance add --forthcoming": "forthcoming instances (reserved, not yet made) are not built in gnt yet",
-    "gnt-instance add --commit": "forthcoming instances (reserved, not yet made) are not built in gnt yet",
     "gnt-instance add --communication": _NO_COMMUNICATION,
     "gnt-instance add -c": _NO_COMMUNICATION,
     "gnt-instance add --helper-startup-timeout": _NO_COMMUNICATION,

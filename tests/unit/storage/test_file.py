@@ -156,5 +156,6 @@ def test_storage_usage_and_orphan_listing(vnode: Path) -> None:
     drv = storage.get("file")
     run(drv.create(disk("/srv/gnt/file-storage/a/d0"), "a"))
     run(drv.create(disk("/srv/gnt/file-storage/b/d0"), "b"))
+    run(drv.create(disk("/srv/gnt/file-storage/sub/dir/c/d0"), "c"))  # made with --file-storage-dir sub/dir
     found = list_disk_files(["/srv/gnt/file-storage", "/srv/gnt/missing"])
-    assert found == ["/srv/gnt/file-storage/a/d0", "/srv/gnt/file-storage/b/d0"]
+    assert found == ["/srv/gnt/file-storage/a/d0", "/srv/gnt/file-storage/b/d0", "/srv/gnt/file-storage/sub/dir/c/d0"]
