@@ -14,6 +14,7 @@ from gnt.instance.common import (
     check_free_memory,
     check_hvparams,
     check_node_online,
+    check_uid_pool,
     filled_beparams,
     instance_memory,
     spec_of,
@@ -120,6 +121,7 @@ class LUInstanceStartup(InstanceLU):
             raise OpPrereqError(f"Instance {self.instance.name} is marked offline", ECODE_STATE)
         check_node_online(self.pnode, "primary node")
         check_hvparams(self.instance.hypervisor, self.op.hvparams)  # a typo would be ignored by the start
+        check_uid_pool(self.cfg.cluster, self.instance, self.op.hvparams)
         self.beparams = normalize_beparams(self.op.beparams)
         info = await self.rpc.instance_info(
             self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
