@@ -26,7 +26,7 @@ from backends.kvm.uids import UidLocks
 from gnt import paths, ssconf, uidpool
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, NicSpec, RunState
-from gnt.serial import to_dict
+from gnt.serial import from_dict, to_dict
 
 __all__ = ["KvmBase"]
 
@@ -433,6 +433,10 @@ class KvmBase(Hypervisor):
             state["guest_shutdown"] = True  # remembered even if the process goes away later
             self.save(name, state)
         return info
+
+    async def running_disks(self, name: str) -> list[DiskSpec]:
+        spec = (self.load(name) or {}).get("spec") or {}
+        return [from_dict(DiskSpec, disk) for disk in spec.get("disks", [])]
 
     async def cleanup(self, name: str) -> None:
         await self.forget(name)
