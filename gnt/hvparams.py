@@ -116,6 +116,19 @@ def _path_problem(key: str, value: Any) -> str | None:
     return None
 
 
+def security_problem(params: dict[str, Any]) -> str | None:
+    """Why kvm's filled security_model and security_domain cannot go together (Ganeti's checks), or None."""
+    model = str(params.get("security_model") or "none")
+    domain = str(params.get("security_domain") or "")
+    if model not in SECURITY_MODELS:
+        return f"Invalid security model {model[:80]!r}: use one of {', '.join(SECURITY_MODELS)}"
+    if model == "user" and not domain:
+        return "A security domain (user to run kvm as) must be specified"
+    if model != "user" and domain:
+        return "Cannot have a security domain when the security model is 'none' or 'pool'"
+    return None
+
+
 def value_problem(hypervisor: str, params: dict[str, Any]) -> str | None:
     """A one-line reason why a value cannot work, checked at submission (None when it can).
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gnt.errors import HypervisorError
-from gnt.hvparams import KVM_DEFAULTS
+from gnt.hvparams import KVM_DEFAULTS, security_problem
 from gnt.runtime import InstanceSpec
 
 __all__ = [
@@ -253,15 +253,12 @@ def runas(params: dict[str, Any], facts: Facts) -> list[str]:
     The checks are Ganeti's: `user` needs a security_domain, `none` and `pool` must not have one,
     and `pool` needs the uid the node locked for this guest.
     """
-    model, domain = str(params["security_model"] or "none"), str(params["security_domain"] or "")
+    problem = security_problem(params)
+    if problem:
+        raise HypervisorError(problem)
+    model = str(params["security_model"] or "none")
     if model == "user":
-        if not domain:
-            raise HypervisorError("A security domain (user to run kvm as) must be specified")
-        return ["-runas", domain]
-    if model not in ("none", "pool"):
-        raise HypervisorError(f"Invalid security model {model!r}: use one of none, user, pool")
-    if domain:
-        raise HypervisorError("Cannot have a security domain when the security model is 'none' or 'pool'")
+        return ["-runas", str(params["security_domain"])]
     if model == "none":
         return []
     if facts.pool_uid is None:

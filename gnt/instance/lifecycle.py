@@ -299,6 +299,7 @@ class LUInstanceSetParams(InstanceLU):
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
         check_hvparams(self.instance.hypervisor, self.op.hvparams)
+        check_uid_pool(self.cfg.cluster, self.instance, self.op.hvparams, starting=False)
         await self._check_os()
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:

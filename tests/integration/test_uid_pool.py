@@ -106,8 +106,14 @@ def test_a_pool_instance_cannot_start_while_the_pool_is_empty(pooled: VCluster) 
         assert cluster.instance_field("pooled1", "status") == "ADMIN_down"
         bad = cluster.run("gnt-instance", "modify", "-H", "security_model=jail", "pooled1")
         assert bad.rc == 1 and "Invalid security model 'jail'" in bad.text
+        bad = cluster.run("gnt-instance", "modify", "-H", "security_model=user", "pooled1")
+        assert bad.rc == 1 and "A security domain (user to run kvm as) must be specified" in bad.text
+        bad = cluster.run(*ADD_DISKLESS, "-H", "kvm:security_model=pool", "-n", "node1", "pooled2")
+        assert bad.rc == 1 and "user-id pool is empty" in bad.text
+        assert "pooled2" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name")
     finally:
         cluster.run("gnt-instance", "remove", "-f", "pooled1")
+        cluster.run("gnt-instance", "remove", "-f", "pooled2")
         cluster.ok("gnt-cluster", "modify", "--enabled-hypervisors", "fake")
 
 
