@@ -82,19 +82,6 @@ class UidLocks:
             return None
         return data if isinstance(data, dict) else None
 
-    def holders(self) -> dict[int, dict[str, Any]]:
-        """Every uid with a lock file and its holder (stale ones included)."""
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return {}
-        result = {}
-        for name in names:
-            if name.isdigit():
-                holder = self.read(int(name))
-                result[int(name)] = holder or {}
-        return result
-
     def _write(self, uid: int, holder: dict[str, Any]) -> None:
         tmp = f"{self._path(uid)}.tmp"
         with open(tmp, "w") as handle:
@@ -105,15 +92,15 @@ class UidLocks:
     def _live(holder: dict[str, Any] | None) -> bool:
         return bool(holder) and proc.pid_alive(holder.get("pid"), holder.get("start_time"))  # type: ignore[union-attr]
 
-    def _taken(self) -> set[int]:
-        taken = uids_in_use(self.proc_root)
-        taken.update(uid for uid, holder in self.holders().items() if self._live(holder))
-        return taken
+    def _held(self, uid: int) -> bool:
+        """A lock file whose holder still runs."""
+        return self._live(self.read(uid)) if os.path.exists(self._path(uid)) else False
 
-    def _pick(self, pool: list[tuple[int, int]], taken: set[int]) -> int | None:
+    def _pick(self, pool: list[tuple[int, int]]) -> int | None:
         """A random free uid of the pool: a random start, then the next free one (wrapping).
 
-        Each taken uid sits at most once in each range, so any len(taken) * len(ranges) + 1
+        Only the candidates looked at have their lock file read; the host's processes are listed
+        once. Each taken uid sits at most once in each range, so any (taken) * len(ranges) + 1
         consecutive candidates hold a free one if the pool has one: a pool of four billion uids
         costs no more to search than a small one.
         """
@@ -121,10 +108,15 @@ class UidLocks:
         total = sum(hi - lo + 1 for lo, hi in ranges)
         if total == 0:
             return None
+        running = uids_in_use(self.proc_root)
+        try:
+            files = sum(1 for name in os.listdir(self.directory) if name.isdigit())
+        except OSError:
+            files = 0
         offset = self.rng.randrange(total)
-        for _ in range(min(total, len(taken) * len(ranges) + 1)):
+        for _ in range(min(total, (files + len(running)) * len(ranges) + 1)):
             uid = _nth(ranges, offset)
-            if uid not in taken:
+            if uid not in running and not self._held(uid):
                 return uid
             offset = (offset + 1) % total
         return None
@@ -137,7 +129,7 @@ class UidLocks:
                 " add uids with `gnt-cluster modify --add-uids LOW-HIGH` or use another security_model"
             )
         with self._locked():
-            uid = self._pick(uidpool.normalize(pool), self._taken())
+            uid = self._pick(uidpool.normalize(pool))
             if uid is None:
                 raise HypervisorError(
                     f"{instance}: no free user-id in the pool ({uidpool.format_pool(pool)}): every uid is in use;"
