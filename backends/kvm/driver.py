@@ -200,12 +200,12 @@ class KvmBase(Hypervisor):
         """
         self._check_memory(spec)
         rp = facts.paths
-        os.makedirs(rp.root, exist_ok=True)
-        for stale in (rp.qmp, rp.qmp_mig, rp.serial, rp.pidfile):
-            if os.path.exists(stale):
-                os.unlink(stale)
-        uid = self._lock_uid(spec, facts)
+        uid = self._lock_uid(spec, facts)  # first: a guest that cannot have a uid leaves nothing behind
         try:
+            os.makedirs(rp.root, exist_ok=True)
+            for stale in (rp.qmp, rp.qmp_mig, rp.serial, rp.pidfile):
+                if os.path.exists(stale):
+                    os.unlink(stale)
             argv = build_argv(spec, facts)
             await netplumb.plumb(spec.nics, facts.taps, self.netns)
             prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
