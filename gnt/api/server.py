@@ -655,7 +655,6 @@ def _ganeti_only_info(c: Any) -> dict[str, Any]:
         "hidden_os": [],
         "blacklisted_os": [],
         "max_tracked_jobs": 25,
-        "use_external_mip_script": False,
         "gluster_storage_dir": "",
         "default_iallocator_params": {},
         "primary_ip_version": 4,
