@@ -6,7 +6,9 @@ config at the same path. Two things need it when the master cannot help:
 - `config_export`: the whole replica, so `gnt-cluster recover-config` can rebuild a damaged
   config on the master from the newest candidate;
 - `config_placement`: where the config places some instances, so a node daemon coming back after
-  its instances were failed over can stop the guests that now run elsewhere (`agent.startup`).
+  its instances were failed over can stop the guests that now run elsewhere (`agent.startup`);
+- `config_node_role`: whether the config marks a node offline (and the cluster wants its health
+  maintained), so the watcher on that node stops the guests it still runs (`agent.node_health`).
 
 Both read through a fresh read-only connection: the replica's writer thread owns its own.
 """
@@ -66,3 +68,22 @@ async def rpc_config_placement(args: proc.ConfigPlacementArgs) -> dict[str, Any]
                 "admin_state": data.get("admin_state", ""),
             }
     return {"serial": serial, "node": paths.hostname(), "instances": placement}
+
+
+@handles(proc.CONFIG_NODE_ROLE)
+async def rpc_config_node_role(args: proc.ConfigNodeRoleArgs) -> dict[str, Any] | None:
+    """Whether this copy knows node `name` and marks it offline, and the cluster's
+    maintain_node_health; None when this node holds no copy."""
+    found = await asyncio.to_thread(_read, paths.config_db())
+    if found is None:
+        return None
+    serial, objects = found
+    node = next((data for data in objects.get("node", {}).values() if data.get("name") == args.name), None)
+    cluster = next(iter(objects.get("cluster", {}).values()), {})
+    return {
+        "serial": serial,
+        "node": paths.hostname(),
+        "known": node is not None,
+        "offline": bool(node and node.get("offline")),
+        "maintain_node_health": bool(cluster.get("maintain_node_health")),
+    }

@@ -22,7 +22,7 @@ from agent import httpserver, replica
 from agent import master_ip as _master_ip  # noqa: F401 - registers master_ip_activate/deactivate
 from agent import node_addresses as _node_addresses  # noqa: F401 - registers node_has_ip_address
 from agent import powercycle as _powercycle  # noqa: F401 - registers node_powercycle
-from agent import recovery as _recovery  # noqa: F401 - registers config_export and config_placement
+from agent import recovery as _recovery  # noqa: F401 - registers config_export, _placement, _node_role
 from agent import restricted as _restricted  # noqa: F401 - registers restricted_command
 from agent import transfer as _transfer  # noqa: F401 - registers the disk transfer and export procedures
 from agent import wipe as _wipe  # noqa: F401 - registers blockdev_wipe

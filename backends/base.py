@@ -86,6 +86,12 @@ class Hypervisor(abc.ABC):
                 result[name] = info
         return result
 
+    async def running_disks(self, name: str) -> list[DiskSpec]:
+        """The disks guest `name` was started with, as the driver recorded them (the watcher's
+        node-health pass deactivates them after stopping a guest the config no longer lets run
+        here); [] when the driver keeps no record."""
+        return []
+
     @abc.abstractmethod
     async def cleanup(self, name: str) -> None:
         """Forget a guest that is no longer running (crashed or user shut down): remove its state."""

@@ -33,7 +33,14 @@ KVM_DEFAULTS: dict[str, Any] = {
     "migration_max_throttle": 99,  # %, the most vCPU throttling (auto-converge); 0 = never
     "migration_postcopy": False,  # may the policy switch to post-copy as a last resort
     "migration_stall_seconds": 2.0,  # no progress for this long = stalled, escalate
+    # Ganeti's: none = QEMU runs as the node daemon's user; user = as security_domain (-runas);
+    # pool = as a uid of the cluster's user-id pool, one per running guest (backends.kvm.uids)
+    "security_model": "none",
+    "security_domain": "",  # the user of security_model=user; must be empty for none and pool
 }
+
+#: kvm's security models (Ganeti's HT_SM_NONE, HT_SM_USER, HT_SM_POOL)
+SECURITY_MODELS = ("none", "user", "pool")
 
 # Xen: Ganeti's parameter names; values where Ganeti's default was for xm or a 2010 kernel are
 # today's (xl, xvd* disks). See doc/design/007-xen.md.
@@ -109,6 +116,19 @@ def _path_problem(key: str, value: Any) -> str | None:
     return None
 
 
+def security_problem(params: dict[str, Any]) -> str | None:
+    """Why kvm's filled security_model and security_domain cannot go together (Ganeti's checks), or None."""
+    model = str(params.get("security_model") or "none")
+    domain = str(params.get("security_domain") or "")
+    if model not in SECURITY_MODELS:
+        return f"Invalid security model {model[:80]!r}: use one of {', '.join(SECURITY_MODELS)}"
+    if model == "user" and not domain:
+        return "A security domain (user to run kvm as) must be specified"
+    if model != "user" and domain:
+        return "Cannot have a security domain when the security model is 'none' or 'pool'"
+    return None
+
+
 def value_problem(hypervisor: str, params: dict[str, Any]) -> str | None:
     """A one-line reason why a value cannot work, checked at submission (None when it can).
 
@@ -118,6 +138,9 @@ def value_problem(hypervisor: str, params: dict[str, Any]) -> str | None:
         problem = _path_problem(key, params[key])
         if problem:
             return problem
+    model = params.get("security_model")
+    if hypervisor == "kvm" and model is not None and model not in SECURITY_MODELS:
+        return f"Invalid security model {str(model)[:80]!r}: use one of {', '.join(SECURITY_MODELS)}"
     if hypervisor.startswith("xen-") and params.get("xen_cmd", "xl") != "xl":
         return (
             f"xen_cmd {params['xen_cmd']!r} is not supported: gnt drives Xen only through xl"

@@ -120,6 +120,11 @@ class Cluster(ConfigObject):
     enabled_user_shutdown: bool = False
     #: zero every new disk (and grown space) before an instance may use it (`--prealloc-wipe-disks`)
     prealloc_wipe_disks: bool = False
+    #: the watcher on a node the config marks offline stops the instances still running there
+    #: (Ganeti's maintain_node_health, `--maintain-node-health`)
+    maintain_node_health: bool = False
+    #: the user-id pool of kvm's security_model=pool: sorted inclusive [low, high] ranges (gnt.uidpool)
+    uid_pool: list[list[int]] = field(default_factory=list)
     noded_port: int = constants.DEFAULT_NODED_PORT
     rapi_port: int = constants.DEFAULT_RAPI_PORT
     drain_flag: bool = False

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from gnt import constants
+from gnt import constants, uidpool
 from gnt import opchecks as ck
 from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
@@ -128,6 +128,12 @@ class OpClusterVerifyDisks(OpCode):
     group_name: str | None = _f(None, "Check only the instances with a node in this node group")
 
 
+def _uid_pool(value: Any) -> None:
+    """Ganeti's CheckUidPool: [low, high] pairs of uids, low <= high, within the uid range."""
+    if value is not None:
+        uidpool.check(value)
+
+
 @dataclass(kw_only=True)
 class OpClusterSetParams(OpCode):
     OP_ID: ClassVar[str] = "OP_CLUSTER_SET_PARAMS"
@@ -148,6 +154,12 @@ class OpClusterSetParams(OpCode):
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
     enabled_user_shutdown: bool | None = _f(None, "Tell a guest's own poweroff (USER_down) from a crash")
     prealloc_wipe_disks: bool | None = _f(None, "Zero new disks (and grown space) before instances use them")
+    maintain_node_health: bool | None = _f(None, "The watcher stops instances still running on offline nodes")
+    uid_pool: list[list[int]] | None = _f(None, "The user-id pool: [[low, high], ...] (inclusive)", _uid_pool)
+    add_uids: list[list[int]] | None = _f(None, "User-id ranges to add to the pool: [[low, high], ...]", _uid_pool)
+    remove_uids: list[list[int]] | None = _f(
+        None, "User-id ranges to remove from the pool, each as it was added: [[low, high], ...]", _uid_pool
+    )
     vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)

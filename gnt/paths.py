@@ -184,6 +184,11 @@ def instance_run_dir(hypervisor: str) -> str:
     return os.path.join(run_dir(), "instances", hypervisor)
 
 
+def uid_pool_dir() -> str:
+    """Lock files of the user-id pool's uids in use on this node (kvm security_model=pool)."""
+    return os.path.join(run_dir(), "uid-pool")
+
+
 def host_state_dir() -> str:
     """Facts about the physical host (e.g. whether KVM really works): shared by all virtual nodes on it."""
     base = vcluster_base()

@@ -156,6 +156,10 @@ class FakeHypervisor(Hypervisor):
             return []
         return sorted(e for e in entries if os.path.exists(os.path.join(self.run_dir(), e, SPEC)))
 
+    async def running_disks(self, name: str) -> list[DiskSpec]:
+        spec = _load_spec(self._dir(name)) or {}
+        return [serial.from_dict(DiskSpec, disk) for disk in spec.get("disks", [])]
+
     async def instance_info(self, name: str) -> InstanceRuntime | None:
         return self._info(name)
 

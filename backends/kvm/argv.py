@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gnt.errors import HypervisorError
-from gnt.hvparams import KVM_DEFAULTS
+from gnt.hvparams import KVM_DEFAULTS, security_problem
 from gnt.runtime import InstanceSpec
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "hvparams",
     "kernel_cmdline",
     "pinned_layout",
+    "runas",
 ]
 
 DEFAULT_HVPARAMS: dict[str, Any] = KVM_DEFAULTS
@@ -138,6 +139,9 @@ class Facts:
     taps: list[str] = field(default_factory=list)  # per NIC
     incoming: bool = False  # wait for an incoming migration (-incoming defer)
     paused: bool = False  # start with stopped CPUs (-S); not for incoming guests
+    #: security_model=pool: the uid (and gid) of the user-id pool QEMU runs as (backends.kvm.uids)
+    pool_uid: int | None = None
+    pool_gid: int | None = None
     #: an incoming migration's device layout as the source runs it (see `pinned_layout`): device ids
     #: and PCI slots; None for a guest whose devices are all where its command line puts them
     layout: dict[str, Any] | None = None
@@ -243,6 +247,26 @@ def _base(spec: InstanceSpec, params: dict[str, Any], facts: Facts) -> list[str]
     return argv
 
 
+def runas(params: dict[str, Any], facts: Facts) -> list[str]:
+    """`-runas` for the security model: QEMU drops root for that user once its devices are open.
+
+    The checks are Ganeti's: `user` needs a security_domain, `none` and `pool` must not have one,
+    and `pool` needs the uid the node locked for this guest.
+    """
+    problem = security_problem(params)
+    if problem:
+        raise HypervisorError(problem)
+    model = str(params["security_model"] or "none")
+    if model == "user":
+        return ["-runas", str(params["security_domain"])]
+    if model == "none":
+        return []
+    if facts.pool_uid is None:
+        raise HypervisorError("security_model is 'pool' but no uid of the pool was locked for this guest")
+    gid = facts.pool_uid if facts.pool_gid is None else facts.pool_gid
+    return ["-runas", f"{facts.pool_uid}:{gid}"]
+
+
 def _boot(params: dict[str, Any]) -> list[str]:
     if params["kernel_path"]:
         argv = ["-kernel", params["kernel_path"]]
@@ -320,6 +344,7 @@ def build_argv(spec: InstanceSpec, facts: Facts) -> list[str]:
     argv += _disks(spec, params, facts, layout) + _nics(spec, params, facts, layout)
     # gnt-instance modify -m balloons through it
     argv += ["-device", "virtio-balloon-pci,id=balloon0" + _addr(layout["balloon"] if layout else None)]
+    argv += runas(params, facts)
     if facts.paused:
         argv.append("-S")
     if facts.incoming:

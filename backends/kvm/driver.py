@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -21,10 +22,11 @@ from backends.kvm import accel as accel_probe
 from backends.kvm import hotplug, netplumb, proc
 from backends.kvm.argv import LAYOUT_HVPARAM, Facts, RunPaths, build_argv, hvparams, is_block_device
 from backends.kvm.qmp import Monitor, session
-from gnt import paths
+from backends.kvm.uids import UidLocks
+from gnt import paths, ssconf, uidpool
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, NicSpec, RunState
-from gnt.serial import to_dict
+from gnt.serial import from_dict, to_dict
 
 __all__ = ["KvmBase"]
 
@@ -53,6 +55,11 @@ def _meminfo() -> dict[str, int]:
 POWERDOWN_REPRESS = 3.0
 
 
+def _ssconf_uid_pool() -> list[tuple[int, int]]:
+    """The cluster's user-id pool as the master last pushed it to this node."""
+    return uidpool.from_ssconf(ssconf.read("uid_pool"))
+
+
 class _SetupFailed(Exception):
     """A setup command failed (QEMU is up): not a reason to retry the connection."""
 
@@ -72,6 +79,8 @@ class KvmBase(Hypervisor):
         data_dir: str | None = None,
         netns: str | None = None,
         accel: str | None = None,
+        uid_dir: str | None = None,
+        uid_pool: Callable[[], list[tuple[int, int]]] | None = None,
     ) -> None:
         """All arguments default to this node's (gnt.paths); tests pass explicit ones per virtual node.
 
@@ -80,11 +89,15 @@ class KvmBase(Hypervisor):
             data_dir: where the acceleration verdict is cached.
             netns: network namespace the taps and QEMU live in (None: the node's own).
             accel: "kvm"/"tcg" to skip the probe (tests, or an admin override).
+            uid_dir: the lock files of the user-id pool (security_model=pool).
+            uid_pool: gives the cluster's user-id pool (default: this node's uid_pool ssconf file).
         """
         self._run_root = run_dir
         self._data_dir = data_dir
         self.netns = netns
         self._accel_override = accel
+        self._uid_dir = uid_dir
+        self._uid_pool = uid_pool or _ssconf_uid_pool
         self._accel: dict[str, Any] | None = None
         self._children: dict[str, asyncio.subprocess.Process] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -93,6 +106,10 @@ class KvmBase(Hypervisor):
     @property
     def run_root(self) -> str:
         return self._run_root or paths.instance_run_dir("kvm")
+
+    @property
+    def uid_locks(self) -> UidLocks:
+        return UidLocks(self._uid_dir or paths.uid_pool_dir())
 
     def paths_for(self, name: str) -> RunPaths:
         return RunPaths(os.path.join(self.run_root, name))
@@ -183,18 +200,26 @@ class KvmBase(Hypervisor):
         """
         self._check_memory(spec)
         rp = facts.paths
-        os.makedirs(rp.root, exist_ok=True)
-        for stale in (rp.qmp, rp.qmp_mig, rp.serial, rp.pidfile):
-            if os.path.exists(stale):
-                os.unlink(stale)
-        argv = build_argv(spec, facts)
-        await netplumb.plumb(spec.nics, facts.taps, self.netns)
-        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
-        with open(rp.log, "ab") as log:
-            child = await asyncio.create_subprocess_exec(
-                *prefix, *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
+        uid = self._lock_uid(spec, facts)  # first: a guest that cannot have a uid leaves nothing behind
+        try:
+            os.makedirs(rp.root, exist_ok=True)
+            for stale in (rp.qmp, rp.qmp_mig, rp.serial, rp.pidfile):
+                if os.path.exists(stale):
+                    os.unlink(stale)
+            argv = build_argv(spec, facts)
+            await netplumb.plumb(spec.nics, facts.taps, self.netns)
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+            with open(rp.log, "ab") as log:
+                child = await asyncio.create_subprocess_exec(
+                    *prefix, *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                )
+        except BaseException:
+            if uid is not None:
+                self.uid_locks.release(uid, spec.name)
+            raise
         self._children[spec.name] = child  # asyncio's child watcher reaps it when it exits
+        if uid is not None:  # from now on QEMU holds the uid: its death frees it
+            self.uid_locks.claim(uid, spec.name, child.pid, proc.process_start_time(child.pid))
         state = {
             "name": spec.name,
             "uuid": spec.uuid,
@@ -208,10 +233,31 @@ class KvmBase(Hypervisor):
             "incoming": facts.incoming,
             "guest_shutdown": False,
             "migration": None,
+            "uid": uid,
             **(extra or {}),
         }
         self.save(spec.name, state)
         return await self._wait_monitor(spec.name, child, setup)
+
+    def _lock_uid(self, spec: InstanceSpec, facts: Facts) -> int | None:
+        """security_model=pool: lock a free uid of the pool for this guest (into `facts`); user: the
+        security domain must be a user of this node. None when QEMU gets no pool uid."""
+        params = hvparams(spec)
+        model, domain = params["security_model"], str(params["security_domain"] or "")
+        if model == "user" and domain:
+            try:
+                pwd.getpwnam(domain)
+            except KeyError:
+                raise HypervisorError(f"Unknown security domain user {domain}") from None
+        if model != "pool":
+            return None
+        uid = self.uid_locks.acquire(self._uid_pool(), spec.name)
+        facts.pool_uid = uid
+        try:
+            facts.pool_gid = pwd.getpwuid(uid).pw_gid
+        except KeyError:
+            facts.pool_gid = uid  # a pool uid needs no passwd entry: its own number as group
+        return uid
 
     async def _wait_monitor(
         self, name: str, child: asyncio.subprocess.Process, setup: Callable[[Monitor], Awaitable[Any]] | None
@@ -283,6 +329,8 @@ class KvmBase(Hypervisor):
         child = self._children.pop(name, None)
         if child is not None and child.returncode is None:
             await asyncio.wait_for(child.wait(), 5.0)
+        if state.get("uid") is not None:
+            self.uid_locks.release(int(state["uid"]), name)
         run_paths = self.paths_for(name)
         if run_paths.sock_dir != run_paths.root:
             shutil.rmtree(run_paths.sock_dir, ignore_errors=True)
@@ -385,6 +433,10 @@ class KvmBase(Hypervisor):
             state["guest_shutdown"] = True  # remembered even if the process goes away later
             self.save(name, state)
         return info
+
+    async def running_disks(self, name: str) -> list[DiskSpec]:
+        spec = (self.load(name) or {}).get("spec") or {}
+        return [from_dict(DiskSpec, disk) for disk in spec.get("disks", [])]
 
     async def cleanup(self, name: str) -> None:
         await self.forget(name)

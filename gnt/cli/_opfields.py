@@ -57,6 +57,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "default_iallocator": ("str", None, "Allocator used when none is given"),
         "enabled_user_shutdown": ("bool", None, "Tell a guest's own poweroff (USER_down) from a crash"),
         "prealloc_wipe_disks": ("bool", None, "Zero new disks (and grown space) before instances use them"),
+        "maintain_node_health": ("bool", None, "The watcher stops instances still running on offline nodes"),
         "vg_name": ("str", None, "LVM volume group of plain disks (every vm_capable node must have it)"),
         "drbd_helper": ("str", None, "The DRBD module's usermode_helper every drbd node must have"),
     },

@@ -54,7 +54,7 @@ def _init_ipolicy(given: dict[str, Any] | None) -> dict[str, Any]:
 
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
-    from gnt import certs, confine, node_certs, opchecks
+    from gnt import certs, confine, node_certs, opchecks, uidpool
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
@@ -86,6 +86,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.drbd_helper(drbd_helper)
     except ValueError as err:
         raise OpPrereqError(f"Invalid --drbd-usermode-helper: {err}", ECODE_INVAL) from None
+    try:
+        uidpool.check([list(r) for r in opts.get("uid_pool") or []])
+    except uidpool.UidPoolError as err:
+        raise OpPrereqError(f"Invalid --uid-pool: {err}", ECODE_INVAL) from None
     try:
         opchecks.diskparams(opts.get("diskparams") or {})
     except ValueError as err:
@@ -155,6 +159,8 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         ndparams=ndparams,
         enabled_user_shutdown=bool(opts.get("enabled_user_shutdown")),
         prealloc_wipe_disks=bool(opts.get("prealloc_wipe_disks")),
+        maintain_node_health=bool(opts.get("maintain_node_health")),
+        uid_pool=[list(r) for r in opts.get("uid_pool") or []],
     )
     if opts.get("default_iallocator"):
         cluster.default_iallocator = opts["default_iallocator"]

@@ -68,6 +68,22 @@ def _ndparams(text: str | None) -> dict[str, Any]:
 
 _USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by the watcher (default no)"
 _WIPE_HELP = "yes: zero new disks and grown space before instances use them (default no)"
+_HEALTH_HELP = "yes: the watcher stops instances still running on nodes marked offline (default no)"
+_UID_POOL_HELP = "User-id pool of kvm security_model=pool: uids and ranges, e.g. 1000-2000,3000"
+
+
+def _uid_ranges(text: str | None, option: str) -> list[list[int]] | None:
+    """A --uid-pool/--add-uids/--remove-uids value as [[low, high], ...]; None when not given."""
+    if text is None:
+        return None
+    from gnt import uidpool
+
+    try:
+        ranges = uidpool.parse(text)
+        uidpool.check([list(r) for r in ranges])
+    except uidpool.UidPoolError as err:
+        raise OpPrereqError(f"Invalid {option}: {err}", "wrong_input") from None
+    return [list(r) for r in ranges]
 
 
 @main.command(context_settings=CONTEXT)
@@ -92,6 +108,8 @@ _WIPE_HELP = "yes: zero new disks and grown space before instances use them (def
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default="no", help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
+@click.option("--maintain-node-health", type=click.Choice(["yes", "no"]), default="no", help=_HEALTH_HELP)
+@click.option("--uid-pool", default=None, help=_UID_POOL_HELP)
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
     "--no-ssh-init",
@@ -132,6 +150,8 @@ def init(name: str, **opts: Any) -> None:
         "ipolicy": ipolicy_from_opts(opts),
         "enabled_user_shutdown": opts["user_shutdown"] == "yes",
         "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
+        "maintain_node_health": opts["maintain_node_health"] == "yes",
+        "uid_pool": _uid_ranges(opts["uid_pool"], "--uid-pool") or [],
     }
     init_cluster(name, settings)
     cl = client()
@@ -190,6 +210,8 @@ def info(roman: bool) -> None:
     """
     import time
 
+    from gnt import uidpool
+
     data = client().get("/2/info")
     stamp = "%Y-%m-%d %H:%M:%S"
     tree: dict[str, Any] = {
@@ -217,6 +239,8 @@ def info(roman: bool) -> None:
             "disk parameters": {t: dict(sorted(p.items())) for t, p in (data.get("diskparams") or {}).items()},
             "file storage path": data["file_storage_dir"],
             "shared file storage path": data["shared_file_storage_dir"],
+            "maintenance of node health": data.get("maintain_node_health", False),
+            "uid pool": uidpool.format_pool(data.get("uid_pool") or [], roman=roman),
             "default instance allocator": data["default_iallocator"],
             "preallocation wipe disks": data.get("prealloc_wipe_disks", False),
             "enabled disk templates": ", ".join(data["enabled_disk_templates"]),
@@ -359,6 +383,10 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default=None, help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default=None, help=_WIPE_HELP)
+@click.option("--maintain-node-health", type=click.Choice(["yes", "no"]), default=None, help=_HEALTH_HELP)
+@click.option("--uid-pool", default=None, help=_UID_POOL_HELP + " (replaces the pool; '' empties it)")
+@click.option("--add-uids", default=None, help="Uids and ranges to add to the uid pool (1000-2000,3000)")
+@click.option("--remove-uids", default=None, help="Uids and ranges to remove from the uid pool, each as added")
 @ipolicy_options()
 @common_job_options
 @handle_errors
@@ -368,6 +396,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
     \b
     Example:
       gnt-cluster modify -B memory=256M --candidate-pool-size=5
+      gnt-cluster modify --add-uids 2000-2099 --remove-uids 1000-1099
     """
     op: dict[str, Any] = {"OP_ID": "OP_CLUSTER_SET_PARAMS", **job_fields(dry_run, priority)}
     if opts["enabled_hypervisors"]:
@@ -393,9 +422,14 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         ("use_external_mip_script", "use_external_mip_script"),
         ("user_shutdown", "enabled_user_shutdown"),
         ("prealloc_wipe_disks", "prealloc_wipe_disks"),
+        ("maintain_node_health", "maintain_node_health"),
     ):
         if opts[option] is not None:
             op[field] = opts[option] == "yes"
+    for option, flag in (("uid_pool", "--uid-pool"), ("add_uids", "--add-uids"), ("remove_uids", "--remove-uids")):
+        ranges = _uid_ranges(opts[option], flag)
+        if ranges is not None:
+            op[option] = ranges
     for key in (
         "candidate_pool_size",
         "max_running_jobs",

@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any
 
-from gnt import PROTOCOL_VERSION, constants, disktypes, paths
+from gnt import PROTOCOL_VERSION, constants, disktypes, paths, uidpool
 from gnt.cluster import master_ip_change, verify_crypto
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
@@ -428,12 +428,29 @@ class LUClusterSetParams(LogicalUnit):
             from gnt.instance.placement import check_allocator
 
             check_allocator(op.default_iallocator)  # a bad default would fail every later placement
+        self.uid_pool = self._new_uid_pool()
         await self._check_volume_group()
         await self._check_file_storage_dirs()
         await self._check_drbd_helper()
         await os_logic.check_cluster_changes(self, op)  # gnt-os modify -O: the OS must accept them
         self.master_ip = master_ip_change.plan_set_params(self.cfg, op)
         self.cluster = cluster
+
+    def _new_uid_pool(self) -> list[list[int]] | None:
+        """The pool after --uid-pool, then --add-uids, then --remove-uids (Ganeti's order); None when
+        none is given. A range to remove must be in the pool as added: checked here, before any change."""
+        op = self.op
+        if op.uid_pool is None and op.add_uids is None and op.remove_uids is None:
+            return None
+        pool = uidpool.normalize(op.uid_pool if op.uid_pool is not None else self.cfg.cluster.uid_pool)
+        if op.add_uids is not None:
+            pool = uidpool.add(pool, op.add_uids)
+        if op.remove_uids is not None:
+            try:
+                pool = uidpool.remove(pool, op.remove_uids)
+            except uidpool.UidPoolError as err:
+                raise OpPrereqError(str(err), ECODE_INVAL) from None
+        return [list(entry) for entry in pool]
 
     def _new_ipolicy(self) -> dict[str, Any]:
         """The cluster's policy with the change applied (std merged per key), checked whole: its std
@@ -551,7 +568,10 @@ class LUClusterSetParams(LogicalUnit):
             "default_iallocator",
             "enabled_user_shutdown",
             "prealloc_wipe_disks",
+            "maintain_node_health",
         )
+        if self.uid_pool is not None:
+            cluster.uid_pool = self.uid_pool
         if op.vg_name is not None:
             cluster.volume_group_name = op.vg_name
         if op.reserved_lvs is not None:

@@ -34,6 +34,26 @@ def filled_hvparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
     return params
 
 
+def check_uid_pool(
+    cluster: Cluster, inst: Instance, extra: dict[str, Any] | None = None, starting: bool = True
+) -> None:
+    """A kvm guest's security settings must fit together, and one with security_model=pool cannot
+    start while the cluster's user-id pool is empty (checked when `starting`): refused here, before
+    disks are activated, rather than by the node after."""
+    if inst.hypervisor != "kvm":
+        return
+    params = {**filled_hvparams(cluster, inst), **(extra or {})}
+    problem = hvparams.security_problem(params)
+    if problem:
+        raise OpPrereqError(f"Instance {inst.name}: {problem}", "wrong_input")
+    if starting and params.get("security_model") == "pool" and not cluster.uid_pool:
+        raise OpPrereqError(
+            f"Instance {inst.name} has security_model=pool but the cluster's user-id pool is empty;"
+            " add uids with `gnt-cluster modify --add-uids LOW-HIGH` or change its security_model",
+            "wrong_state",
+        )
+
+
 def filled_nicparams(cluster: Cluster, nicparams: dict[str, Any]) -> dict[str, Any]:
     params = dict(constants.NIC_DEFAULTS)
     params.update(cluster.nicparams.get("default", {}))

@@ -22,6 +22,7 @@ from gnt.instance.common import (
     check_free_vg,
     check_hvparams,
     check_node_usable,
+    check_uid_pool,
     disk_path,
     file_disk_dir,
     filled_beparams,
@@ -200,6 +201,8 @@ class LUInstanceCreate(LogicalUnit):
                 ECODE_STATE,
             )
         check_hvparams(self.hypervisor, op.hvparams)
+        shape = Instance(name=op.instance_name, os=op.os_type or "", hypervisor=self.hypervisor, hvparams=op.hvparams)
+        check_uid_pool(cfg.cluster, shape, starting=op.start)
         self.chosen_snode: Any = None
         self.node_group = cfg.group(op.group_name) if op.group_name else None
         if self.reserved is not None:  # --commit: where the reservation is

@@ -14,6 +14,7 @@ from gnt.instance.common import (
     check_free_memory,
     check_hvparams,
     check_node_online,
+    check_uid_pool,
     filled_beparams,
     instance_memory,
     spec_of,
@@ -140,6 +141,7 @@ class LUInstanceStartup(InstanceLU):
             raise OpPrereqError(f"Instance {self.instance.name} is marked offline", ECODE_STATE)
         check_node_online(self.pnode, "primary node")
         check_hvparams(self.instance.hypervisor, self.op.hvparams)  # a typo would be ignored by the start
+        check_uid_pool(self.cfg.cluster, self.instance, self.op.hvparams)
         self.beparams = normalize_beparams(self.op.beparams)
         info = await self.rpc.instance_info(
             self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
@@ -317,6 +319,7 @@ class LUInstanceSetParams(InstanceLU):
                 f"Instance {self.instance.name} is up; shut it down before marking it offline", ECODE_STATE
             )
         check_hvparams(self.instance.hypervisor, self.op.hvparams)
+        check_uid_pool(self.cfg.cluster, self.instance, self.op.hvparams, starting=False)
         await self._check_os()
         merged = {**filled_beparams(self.cfg.cluster, self.instance), **self.beparams}
         if merged["minmem"] > merged["maxmem"]:

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any, TypeVar
 
-from gnt import constants, node_certs
+from gnt import constants, node_certs, uidpool
 from gnt.batching import OrderedBatchSender
 from gnt.cluster.master_ip_config import ssconf_values as master_ip_ssconf
 from gnt.config.manager import ConfigManager
@@ -110,6 +110,8 @@ class MasterServices:
             "rapi_port": str(cfg.cluster.rapi_port),
             "file_storage_dir": cfg.cluster.file_storage_dir,
             "shared_file_storage_dir": cfg.cluster.shared_file_storage_dir,
+            "uid_pool": uidpool.to_ssconf(cfg.cluster.uid_pool),
+            "maintain_node_health": str(cfg.cluster.maintain_node_health),
             **master_ip_ssconf(cfg.cluster),
             node_certs.SSCONF_KEY: self.node_cert_list(),
         }

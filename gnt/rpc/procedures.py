@@ -309,6 +309,12 @@ class ConfigPlacementArgs:
     names: list[str]
 
 
+@dataclass
+class ConfigNodeRoleArgs:
+    #: the node whose offline flag the caller wants to know (the watcher's node: gnt.node_health)
+    name: str
+
+
 # -- the table --------------------------------------------------------------------------------
 
 _INSTANCE_NAME = (("name", NameKind.INSTANCE), ("hypervisor", NameKind.HYPERVISOR))
@@ -429,6 +435,13 @@ CONFIG_PLACEMENT = Procedure(
     "config_placement", ConfigPlacementArgs, dict[str, Any] | None, Timeout.URGENT,
     names=(("names", NameKind.INSTANCE),),
     doc="primary node and admin state of the named instances, for a node daemon's start-up check",
+    any_node=True,
+)  # fmt: skip
+CONFIG_NODE_ROLE = Procedure(
+    "config_node_role", ConfigNodeRoleArgs, dict[str, Any] | None, Timeout.URGENT,
+    names=(("name", NameKind.INSTANCE),),
+    doc="a node's offline flag and the cluster's maintain_node_health by this config copy (the watcher's"
+    " node-health pass on that node)",
     any_node=True,
 )  # fmt: skip
 DRBD_STATUS = Procedure(

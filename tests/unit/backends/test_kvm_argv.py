@@ -99,3 +99,22 @@ def test_a_block_device_disk_opens_with_host_device_and_an_image_with_file(tmp_p
     argv = build_argv(spec, facts)
     nodes = [json.loads(argv[i + 1]) for i, arg in enumerate(argv) if arg == "-blockdev"]
     assert [n["file"]["driver"] for n in nodes] == ["host_device", "file"]
+
+
+@pytest.mark.parametrize(
+    ("hv", "message"),
+    [
+        ({"security_model": "user"}, "A security domain .* must be specified"),
+        ({"security_model": "pool", "security_domain": "qemu"}, "Cannot have a security domain"),
+        ({"security_domain": "qemu"}, "Cannot have a security domain"),
+        ({"security_model": "pool"}, "no uid of the pool was locked"),
+        ({"security_model": "chroot"}, "Invalid security model"),
+    ],
+)
+def test_security_model_and_domain_must_fit_together(hv: dict, message: str) -> None:
+    with pytest.raises(HypervisorError, match=message):
+        build_argv(_spec(**hv), Facts(RunPaths("/r")))
+
+
+def test_security_model_none_runs_as_the_daemons_user() -> None:
+    assert "-runas" not in build_argv(_spec(security_model="none"), Facts(RunPaths("/r"), pool_uid=5))

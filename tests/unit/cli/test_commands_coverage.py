@@ -35,11 +35,9 @@ GROUPS = {
 
 _HELPER_VM = "gnt has no helper VM (install/zeroing image, instance communication network) to run it in"
 _NO_STATE_OVERRIDES = "gnt reads live node resources; Ganeti's static hv/disk state overrides are not modelled"
-_NO_UID_POOL = "gnt's kvm backend has no user-id pool (security_model=pool): every guest runs as the daemon's user"
 _NO_ETC_HOSTS = "gnt never edits /etc/hosts: names come from the resolver the admin configures"
 _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable or time"
 _NO_FILE_STORAGE_DIR = "gnt converts templates only between plain and drbd (no conversion to file to place)"
-_NO_HEALTH_PASS = "gnt's watcher has no node-health pass (stopping strays on offline nodes)"
 _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadata daemon and helper VMs)"
 
 #: what gnt leaves out of Ganeti's tables, and why (one line each)
@@ -48,12 +46,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster modify --modify-etc-hosts": _NO_ETC_HOSTS,
     "gnt-cluster init --ssh-key-type": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-type` picks one",
     "gnt-cluster init --ssh-key-bits": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-bits` sizes one",
-    "gnt-cluster init --maintain-node-health": _NO_HEALTH_PASS,
-    "gnt-cluster modify --maintain-node-health": _NO_HEALTH_PASS,
-    "gnt-cluster init --uid-pool": _NO_UID_POOL,
-    "gnt-cluster modify --uid-pool": _NO_UID_POOL,
-    "gnt-cluster modify --add-uids": _NO_UID_POOL,
-    "gnt-cluster modify --remove-uids": _NO_UID_POOL,
     "gnt-cluster init --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
     "gnt-cluster modify --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
     "gnt-cluster init --primary-ip-version": "the primary IP family is the master's resolved address's family",
