@@ -101,6 +101,10 @@ class Cluster(ConfigObject):
     hvparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     ndparams: dict[str, Any] = field(default_factory=dict)
+    #: static hypervisor state {hypervisor: {mem_total: MiB, ...}} (gnt.resstate), over the live values
+    hv_state_static: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: static disk state {plain: {vg: {disk_total: MiB, ...}}} (gnt.resstate)
+    disk_state_static: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     ipolicy: dict[str, Any] = field(default_factory=dict)
     #: per-OS settings of `gnt-os modify` (see gnt.os.params): parameters (-O) and hypervisor
     #: parameters (-H) keyed by OS name or name+variant, hidden and blacklisted OS names
@@ -140,6 +144,10 @@ class NodeGroup(ConfigObject):
     ipolicy: dict[str, Any] = field(default_factory=dict)
     #: the group's own disk parameters per template (`gnt-group modify -D`), over the cluster's (gnt.diskparams)
     diskparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: static hypervisor state {hypervisor: {mem_total: MiB, ...}} (gnt.resstate), over the live values
+    hv_state_static: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: static disk state {plain: {vg: {disk_total: MiB, ...}}} (gnt.resstate)
+    disk_state_static: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: connected networks: network uuid -> {mode, link, vlan} its NICs in this group take
     networks: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -158,6 +166,10 @@ class Node(ConfigObject):
     master_capable: bool = True
     vm_capable: bool = True
     ndparams: dict[str, Any] = field(default_factory=dict)
+    #: static hypervisor state {hypervisor: {mem_total: MiB, ...}} (gnt.resstate), over the live values
+    hv_state_static: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: static disk state {plain: {vg: {disk_total: MiB, ...}}} (gnt.resstate)
+    disk_state_static: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: what the cluster believes of the node's power (kept by the out-of-band commands)
     powered: bool = True
     #: SHA-256 digests of the node's own certificates the cluster accepts (gnt.node_certs): one, two while

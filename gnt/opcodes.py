@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from gnt import constants
 from gnt import opchecks as ck
+from gnt import resstate as rs
 from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.ipolicy import check_ipolicy
@@ -152,6 +153,12 @@ class OpClusterSetParams(OpCode):
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
     diskparams: dict[str, dict[str, Any]] | None = _f(None, "Disk parameters per template", ck.diskparams)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Static hypervisor state keys to change {hypervisor: {mem_total: MiB, ...}}", rs.check_hv_state_changes
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state keys to change {plain: {vg: {disk_total: MiB, ...}}}", rs.check_disk_state_changes
+    )
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
     os_hvp: dict[str, dict[str, dict[str, Any]]] | None = _f(
         None, "Per-OS hypervisor parameters: {os: {hypervisor: {param: value}}}", os_checks.per_os_hvparams
@@ -211,6 +218,12 @@ class OpNodeAdd(OpCode):
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] = _f({}, "Node parameters", ndparams_check)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Static hypervisor state {hypervisor: {mem_total: MiB, ...}}", rs.check_hv_state
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state {plain: {vg: {disk_total: MiB, ...}}}", rs.check_disk_state
+    )
     ssh_host_key: str | None = _f(None, "The node's SSH host key ('TYPE BASE64') as confirmed, if not yet known")
     node_setup: bool = _f(True, "Set the node up over SSH (false: it already holds the cluster's certificate)")
 
@@ -235,6 +248,12 @@ class OpNodeSetParams(OpCode):
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] | None = _f(None, "Node parameters", ndparams_check)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Hypervisor state keys to change (default or null resets to the group's)", rs.check_hv_state_changes
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state keys to change (default or null resets to the group's)", rs.check_disk_state_changes
+    )
     powered: bool | None = _f(None, "Whether the node is powered (nodes with an oob_program only)")
     secondary_ip: str | None = _f(None, "New secondary (replication) IP", ck.ip_address)
 

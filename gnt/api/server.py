@@ -288,6 +288,8 @@ class Api:
                 "beparams": {"default": {**constants.BE_DEFAULTS, **c.beparams.get("default", {})}},
                 "nicparams": {"default": {**constants.NIC_DEFAULTS, **c.nicparams.get("default", {})}},
                 "ndparams": {**constants.ND_DEFAULTS, **c.ndparams},
+                "hv_state": c.hv_state_static,
+                "disk_state": c.disk_state_static,
                 "ipolicy": gq.fill_ipolicy(c.ipolicy),
                 "candidate_pool_size": c.candidate_pool_size,
                 "max_running_jobs": c.max_running_jobs,

@@ -94,6 +94,16 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.nicparams(opts.get("nicparams") or {})
     except ValueError as err:
         raise OpPrereqError(f"Invalid -N: {err}", ECODE_INVAL) from None
+    from gnt import resstate
+
+    for option, key, check in (
+        ("--hypervisor-state", "hv_state", resstate.check_hv_state),
+        ("--disk-state", "disk_state", resstate.check_disk_state),
+    ):
+        try:
+            check(opts.get(key))
+        except ValueError as err:
+            raise ParameterError(f"Invalid {option}: {err}") from None
     ndparams = dict(opts.get("ndparams") or {})
     from gnt.oob.protocol import ndparams_check
 
@@ -153,6 +163,8 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         ipolicy=policy,
         candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
         ndparams=ndparams,
+        hv_state_static=resstate.apply_hv_state({}, opts.get("hv_state")),
+        disk_state_static=resstate.apply_disk_state({}, opts.get("disk_state")),
         enabled_user_shutdown=bool(opts.get("enabled_user_shutdown")),
         prealloc_wipe_disks=bool(opts.get("prealloc_wipe_disks")),
     )

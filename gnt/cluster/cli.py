@@ -25,6 +25,7 @@ from gnt.cli.common import (
 from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
+from gnt.cli.resstate import state_fields, state_info, state_options
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import OpPrereqError, ParameterError
 from gnt.tags import syntax as tag_syntax
@@ -92,6 +93,7 @@ _WIPE_HELP = "yes: zero new disks and grown space before instances use them (def
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default="no", help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
+@state_options
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
     "--no-ssh-init",
@@ -132,6 +134,7 @@ def init(name: str, **opts: Any) -> None:
         "ipolicy": ipolicy_from_opts(opts),
         "enabled_user_shutdown": opts["user_shutdown"] == "yes",
         "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
+        **state_fields(opts),
     }
     init_cluster(name, settings)
     cl = client()
@@ -229,6 +232,7 @@ def info(roman: bool) -> None:
         "Default nic parameters": {"default": dict(sorted(data["nicparams"]["default"].items()))},
         "Instance policy - limits for instances": data["ipolicy"],
     }
+    tree.update(state_info(data.get("hv_state"), data.get("disk_state")))
     if roman:
         from gnt.cli.roman import romanize
 
@@ -359,6 +363,7 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default=None, help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default=None, help=_WIPE_HELP)
+@state_options
 @ipolicy_options()
 @common_job_options
 @handle_errors
@@ -384,6 +389,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["diskparams"] = parse_diskparams(opts["diskparams"])
     if opts["ndparams"]:
         op["ndparams"] = _ndparams(opts["ndparams"])
+    op.update(state_fields(opts))
     ipolicy = ipolicy_from_opts(opts)
     if ipolicy is not None:
         op["ipolicy"] = ipolicy

@@ -53,8 +53,9 @@ def allocator_name(requested: str | None, cluster_default: str | None) -> str:
 
 
 async def cluster_model(lu: LogicalUnit) -> ClusterModel:
-    """The allocator's model of the cluster now: the config plus fresh free memory/disk per node."""
-    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi
+    """The allocator's model of the cluster now: the config plus fresh free memory/disk per node,
+    under the nodes' static resource state where the admin set one (gnt.resstate)."""
+    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi, state_scope
 
     cfg, services = lu.cfg, lu.ctx.services
     online = [n for n in cfg.nodes.values() if not n.offline]
@@ -77,7 +78,9 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
         }
         for g in cfg.groups.values()
     ]
-    return model_from_rapi(node_rows, inst_rows, groups, cfg.cluster.ipolicy, cfg.cluster.tags)
+    c = cfg.cluster
+    scope = state_scope(c.default_hypervisor, c.enabled_disk_templates, c.volume_group_name)
+    return model_from_rapi(node_rows, inst_rows, groups, c.ipolicy, c.tags, state=scope)
 
 
 async def run_iallocator(
