@@ -91,3 +91,38 @@ def test_info_shows_a_state_only_when_set() -> None:
         "Hypervisor state": {"kvm": {"cpu_node": 2, "mem_total": 1}},
         "Disk state": {"plain/xenvg": {"disk_total": 3}},
     }
+
+
+def test_init_passes_the_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnt.cluster import bootstrap
+
+    settings: list[dict[str, Any]] = []
+    monkeypatch.setattr(bootstrap, "init_cluster", lambda name, opts: settings.append(opts))
+    monkeypatch.setattr("gnt.cluster.cli.run_ops", lambda *a, **k: None)
+    argv = ["init", "--hypervisor-state", "kvm:mem_node=2048", "--disk-state", "plain/xenvg:disk_reserved=1", "c1"]
+    result = _invoke("gnt-cluster", argv)
+    assert result.exit_code == 0, result.output
+    (opts,) = settings
+    assert opts["hv_state"] == {"kvm": {"mem_node": 2048}}
+    assert opts["disk_state"] == {"plain": {"xenvg": {"disk_reserved": 1}}}
+
+
+@pytest.mark.parametrize(
+    ("settings", "needle"),
+    [
+        ({"hv_state": {"kvm": {"mem_total": "8G"}}}, "Invalid --hypervisor-state: hypervisor state of kvm: mem_total"),
+        ({"disk_state": {"lvm": {"xenvg": {"disk_total": 1}}}}, "Invalid --disk-state: invalid storage type 'lvm'"),
+    ],
+)
+def test_init_refuses_a_bad_state_and_writes_nothing(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], needle: str
+) -> None:
+    import os
+
+    from gnt.cluster import bootstrap
+    from gnt.errors import ParameterError
+
+    monkeypatch.setenv("GNT_ROOTDIR", str(tmp_path / "node1"))
+    with pytest.raises(ParameterError, match=needle):
+        bootstrap.init_cluster("cluster1", settings)
+    assert [f for _, _, files in os.walk(tmp_path) for f in files] == []
