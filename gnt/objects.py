@@ -117,6 +117,10 @@ class Cluster(ConfigObject):
     candidate_pool_size: int = constants.DEFAULT_CANDIDATE_POOL_SIZE
     max_running_jobs: int = constants.DEFAULT_MAX_RUNNING_JOBS
     default_iallocator: str = "hail"
+    #: options every allocator run gets (`--default-iallocator-params`; gnt.ialloc_params)
+    default_iallocator_params: dict[str, Any] = field(default_factory=dict)
+    #: the IP family of the nodes' primary addresses (`--primary-ip-version`), the master's at init
+    primary_ip_version: int = 4
     #: report a guest's own poweroff as USER_down, which the watcher leaves alone (Ganeti's
     #: enabled_user_shutdown); off, it is ERROR_down like a crash and the watcher starts it again
     enabled_user_shutdown: bool = False

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from gnt import constants
+from gnt import constants, ialloc_params
 from gnt import opchecks as ck
 from gnt import resstate as rs
 from gnt.cluster import verify_codes
@@ -147,6 +147,9 @@ class OpClusterSetParams(OpCode):
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
+    default_iallocator_params: dict[str, Any] | None = _f(
+        None, "Options every allocator run gets, --KEY=VALUE each (replaces the current ones)", ialloc_params.check
+    )
     enabled_user_shutdown: bool | None = _f(None, "Tell a guest's own poweroff (USER_down) from a crash")
     prealloc_wipe_disks: bool | None = _f(None, "Zero new disks (and grown space) before instances use them")
     vg_name: str | None = _f(None, "LVM volume group of plain disks (every vm_capable node must have it)", ck.vg_name)

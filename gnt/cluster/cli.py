@@ -28,6 +28,7 @@ from gnt.cli.output import print_tree
 from gnt.cli.resstate import state_fields, state_info, state_options
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import OpPrereqError, ParameterError
+from gnt.ialloc_params import describe as describe_ialloc_params
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
@@ -67,6 +68,14 @@ def _ndparams(text: str | None) -> dict[str, Any]:
     return {k: convert_value(v) for k, v in parse_keyval(text or "", "--node-parameters").items()}
 
 
+_IALLOC_PARAMS_HELP = "key=value,...: options every allocator run gets (--key=value; -key gives --key)"
+
+
+def _ialloc_params(text: str | None) -> dict[str, Any] | None:
+    """Ganeti's keyval rules; the values stay strings: they become the allocator's arguments."""
+    return None if text is None else parse_keyval(text, "--default-iallocator-params")
+
+
 _USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by the watcher (default no)"
 _WIPE_HELP = "yes: zero new disks and grown space before instances use them (default no)"
 
@@ -90,6 +99,14 @@ _WIPE_HELP = "yes: zero new disks and grown space before instances use them (def
 @click.option("-m", "--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
 @click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
+@click.option("--default-iallocator-params", "default_iallocator_params", default=None, help=_IALLOC_PARAMS_HELP)
+@click.option(
+    "--primary-ip-version",
+    type=int,
+    default=None,
+    metavar="4|6",
+    help="IP family of the nodes' primary addresses (default: this host's address's)",
+)
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default="no", help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
@@ -130,6 +147,8 @@ def init(name: str, **opts: Any) -> None:
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
         "default_iallocator": opts["default_iallocator"],
+        "default_iallocator_params": _ialloc_params(opts["default_iallocator_params"]),
+        "primary_ip_version": opts["primary_ip_version"],
         "ndparams": _ndparams(opts["ndparams"]),
         "ipolicy": ipolicy_from_opts(opts),
         "enabled_user_shutdown": opts["user_shutdown"] == "yes",
@@ -221,6 +240,10 @@ def info(roman: bool) -> None:
             "file storage path": data["file_storage_dir"],
             "shared file storage path": data["shared_file_storage_dir"],
             "default instance allocator": data["default_iallocator"],
+            "default instance allocator parameters": describe_ialloc_params(
+                data.get("default_iallocator_params") or {}
+            ),
+            "primary ip version": data.get("primary_ip_version", 4),
             "preallocation wipe disks": data.get("prealloc_wipe_disks", False),
             "enabled disk templates": ", ".join(data["enabled_disk_templates"]),
             "config serial": data["config_serial"],
@@ -361,6 +384,7 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper; '' checks none")
 @click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
+@click.option("--default-iallocator-params", "default_iallocator_params", default=None, help=_IALLOC_PARAMS_HELP)
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default=None, help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default=None, help=_WIPE_HELP)
 @state_options
@@ -416,6 +440,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
     ):
         if opts[key] is not None:
             op[key] = opts[key]
+    if opts["default_iallocator_params"] is not None:
+        op["default_iallocator_params"] = _ialloc_params(opts["default_iallocator_params"])
     if len(op) == 3:
         raise ParameterError("Please give at least one of the parameters.")
     run_ops(client(), [op], submit)

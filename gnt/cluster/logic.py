@@ -548,6 +548,7 @@ class LUClusterSetParams(LogicalUnit):
             "file_storage_dir",
             "shared_file_storage_dir",
             "default_iallocator",
+            "default_iallocator_params",
             "enabled_user_shutdown",
             "prealloc_wipe_disks",
         )
