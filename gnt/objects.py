@@ -103,6 +103,10 @@ class Cluster(ConfigObject):
     hvparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     nicparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     ndparams: dict[str, Any] = field(default_factory=dict)
+    #: static hypervisor state {hypervisor: {mem_total: MiB, ...}} (gnt.resstate), over the live values
+    hv_state_static: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: static disk state {plain: {vg: {disk_total: MiB, ...}}} (gnt.resstate)
+    disk_state_static: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     ipolicy: dict[str, Any] = field(default_factory=dict)
     #: per-OS settings of `gnt-os modify` (see gnt.os.params): parameters (-O) and hypervisor
     #: parameters (-H) keyed by OS name or name+variant, hidden and blacklisted OS names
@@ -115,6 +119,10 @@ class Cluster(ConfigObject):
     candidate_pool_size: int = constants.DEFAULT_CANDIDATE_POOL_SIZE
     max_running_jobs: int = constants.DEFAULT_MAX_RUNNING_JOBS
     default_iallocator: str = "hail"
+    #: options every allocator run gets (`--default-iallocator-params`; gnt.ialloc_params)
+    default_iallocator_params: dict[str, Any] = field(default_factory=dict)
+    #: the IP family of the nodes' primary addresses (`--primary-ip-version`), the master's at init
+    primary_ip_version: int = 4
     #: report a guest's own poweroff as USER_down, which the watcher leaves alone (Ganeti's
     #: enabled_user_shutdown); off, it is ERROR_down like a crash and the watcher starts it again
     enabled_user_shutdown: bool = False
@@ -147,6 +155,10 @@ class NodeGroup(ConfigObject):
     ipolicy: dict[str, Any] = field(default_factory=dict)
     #: the group's own disk parameters per template (`gnt-group modify -D`), over the cluster's (gnt.diskparams)
     diskparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: static hypervisor state {hypervisor: {mem_total: MiB, ...}} (gnt.resstate), over the live values
+    hv_state_static: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: static disk state {plain: {vg: {disk_total: MiB, ...}}} (gnt.resstate)
+    disk_state_static: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: connected networks: network uuid -> {mode, link, vlan} its NICs in this group take
     networks: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -165,6 +177,10 @@ class Node(ConfigObject):
     master_capable: bool = True
     vm_capable: bool = True
     ndparams: dict[str, Any] = field(default_factory=dict)
+    #: static hypervisor state {hypervisor: {mem_total: MiB, ...}} (gnt.resstate), over the live values
+    hv_state_static: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: static disk state {plain: {vg: {disk_total: MiB, ...}}} (gnt.resstate)
+    disk_state_static: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: what the cluster believes of the node's power (kept by the out-of-band commands)
     powered: bool = True
     #: SHA-256 digests of the node's own certificates the cluster accepts (gnt.node_certs): one, two while

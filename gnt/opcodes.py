@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from gnt import constants, uidpool
+from gnt import constants, ialloc_params, uidpool
 from gnt import opchecks as ck
+from gnt import resstate as rs
 from gnt.cluster import verify_codes
 from gnt.errors import ECODE_INVAL, OpPrereqError
 from gnt.ipolicy import check_ipolicy
@@ -152,6 +153,9 @@ class OpClusterSetParams(OpCode):
     file_storage_dir: str | None = _f(None, "Directory of file-based disks")
     shared_file_storage_dir: str | None = _f(None, "Directory of sharedfile disks (shared by nodes)")
     default_iallocator: str | None = _f(None, "Allocator used when none is given")
+    default_iallocator_params: dict[str, Any] | None = _f(
+        None, "Options every allocator run gets, --KEY=VALUE each (replaces the current ones)", ialloc_params.check
+    )
     enabled_user_shutdown: bool | None = _f(None, "Tell a guest's own poweroff (USER_down) from a crash")
     prealloc_wipe_disks: bool | None = _f(None, "Zero new disks (and grown space) before instances use them")
     maintain_node_health: bool | None = _f(None, "The watcher stops instances still running on offline nodes")
@@ -164,6 +168,12 @@ class OpClusterSetParams(OpCode):
     reserved_lvs: list[str] | None = _f(None, "Regular expressions of LVs (vg/lv) that are not gnt's", ck.regexes)
     drbd_helper: str | None = _f(None, "The DRBD module's usermode_helper every drbd node must have", ck.drbd_helper)
     diskparams: dict[str, dict[str, Any]] | None = _f(None, "Disk parameters per template", ck.diskparams)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Static hypervisor state keys to change {hypervisor: {mem_total: MiB, ...}}", rs.check_hv_state_changes
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state keys to change {plain: {vg: {disk_total: MiB, ...}}}", rs.check_disk_state_changes
+    )
     ipolicy: dict[str, Any] | None = _f(None, "Instance policy keys to change", check_ipolicy)
     os_hvp: dict[str, dict[str, dict[str, Any]]] | None = _f(
         None, "Per-OS hypervisor parameters: {os: {hypervisor: {param: value}}}", os_checks.per_os_hvparams
@@ -223,6 +233,12 @@ class OpNodeAdd(OpCode):
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] = _f({}, "Node parameters", ndparams_check)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Static hypervisor state {hypervisor: {mem_total: MiB, ...}}", rs.check_hv_state
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state {plain: {vg: {disk_total: MiB, ...}}}", rs.check_disk_state
+    )
     ssh_host_key: str | None = _f(None, "The node's SSH host key ('TYPE BASE64') as confirmed, if not yet known")
     node_setup: bool = _f(True, "Set the node up over SSH (false: it already holds the cluster's certificate)")
 
@@ -247,6 +263,12 @@ class OpNodeSetParams(OpCode):
     master_capable: bool | None = _f(None, "May become master candidate")
     vm_capable: bool | None = _f(None, "May run instances")
     ndparams: dict[str, Any] | None = _f(None, "Node parameters", ndparams_check)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Hypervisor state keys to change (default or null resets to the group's)", rs.check_hv_state_changes
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state keys to change (default or null resets to the group's)", rs.check_disk_state_changes
+    )
     powered: bool | None = _f(None, "Whether the node is powered (nodes with an oob_program only)")
     secondary_ip: str | None = _f(None, "New secondary (replication) IP", ck.ip_address)
 

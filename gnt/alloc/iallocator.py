@@ -257,10 +257,14 @@ def build_request(model: ClusterModel, request: dict[str, Any], cluster_name: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the external-allocator executable: ``gnt-hail REQUEST_FILE``."""
+    """Entry point of the external-allocator executable: ``gnt-hail REQUEST_FILE [--OPTION...]``.
+
+    The options are the cluster's default iallocator parameters, which the master passes to every
+    allocator it runs (as Ganeti does); gnt-hail has none of its own and takes them without effect.
+    """
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: gnt-hail REQUEST_FILE", file=sys.stderr)
+    if not args or any(not a.startswith("--") for a in args[1:]):
+        print("usage: gnt-hail REQUEST_FILE [--OPTION[=VALUE]...]", file=sys.stderr)
         return 2
     try:
         req = json.loads(Path(args[0]).read_text())

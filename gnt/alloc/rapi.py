@@ -11,8 +11,9 @@ from typing import Any
 from gnt.alloc.iallocator import ipolicy_from_dict
 from gnt.alloc.model import ClusterModel, Group, Instance, Node
 from gnt.errors import OpPrereqError
+from gnt.resstate import effective_node
 
-__all__ = ["MODEL_INSTANCE_FIELDS", "MODEL_NODE_FIELDS", "model_from_rapi"]
+__all__ = ["MODEL_INSTANCE_FIELDS", "MODEL_NODE_FIELDS", "model_from_rapi", "state_scope"]
 
 #: the RAPI/query fields `model_from_rapi` reads; callers ask the master for exactly these
 MODEL_NODE_FIELDS = (
@@ -32,6 +33,8 @@ MODEL_NODE_FIELDS = (
     "ndparams",
     "sptotal",
     "spfree",
+    "hv_state",
+    "disk_state",
 )
 MODEL_INSTANCE_FIELDS = (
     "name",
@@ -56,6 +59,24 @@ def _status(d: dict[str, Any]) -> str:
     if admin == "up":
         return "running" if oper in (True, None) else "ERROR_down"
     return "ERROR_up" if oper else "ADMIN_down"
+
+
+def state_scope(
+    default_hypervisor: str | None, enabled_disk_templates: list[str], vg_name: str | None
+) -> tuple[str | None, str | None]:
+    """Which static state the model reads (gnt.resstate): the default hypervisor's, as the design
+    counts capacity for the first hypervisor only, and the volume group's when LVM disks are
+    enabled (the node's disk figures are then that volume group's, else the file storage's)."""
+    lvm = any(t in ("plain", "drbd") for t in enabled_disk_templates)
+    return default_hypervisor, (vg_name if lvm else None)
+
+
+def _with_state(d: dict[str, Any], scope: tuple[str | None, str | None]) -> dict[str, Any]:
+    """The row with its node's static state over the live figures (gnt.resstate.effective_node)."""
+    hypervisor, vg_name = scope
+    hv = (d.get("hv_state") or {}).get(hypervisor, {}) if hypervisor else {}
+    ds = ((d.get("disk_state") or {}).get("plain") or {}).get(vg_name, {}) if vg_name else {}
+    return effective_node(d, hv, ds) if hv or ds else d
 
 
 def _node(d: dict[str, Any], groups: dict[str, int]) -> Node:
@@ -132,13 +153,15 @@ def model_from_rapi(
     groups: list[dict[str, Any]] | None = None,
     ipolicy: dict[str, Any] | None = None,
     cluster_tags: list[str] | None = None,
+    state: tuple[str | None, str | None] = (None, None),
 ) -> ClusterModel:
     """A model from RAPI bulk node/instance/group dicts and the cluster ipolicy dict.
 
     Groups need ``uuid`` and ``name`` (``alloc_policy``, ``ipolicy``, ``tags``, ``networks``
     optional); without groups, every node lands in one default group. A group's ``networks``
     and an instance's ``nic.networks`` must name networks the same way (the master passes uuids)
-    for network-aware placement.
+    for network-aware placement. `state` (`state_scope`) names the hypervisor and the volume group
+    whose static state (the rows' ``hv_state`` and ``disk_state``) stands over the live figures.
     """
     cpol = ipolicy_from_dict(ipolicy)
     glist: list[Group] = []
@@ -160,7 +183,7 @@ def model_from_rapi(
         for u in uuids:
             gidx[u] = len(glist)
             glist.append(Group("default" if len(uuids) == 1 else u, u, ipolicy=cpol))
-    nlist = [_node(n, gidx) for n in nodes]
+    nlist = [_node(_with_state(n, state), gidx) for n in nodes]
     nidx = {n.name: i for i, n in enumerate(nlist)}
     ilist = [_instance(x, nidx) for x in instances]
     return ClusterModel(glist, nlist, ilist, cluster_tags, cpol)

@@ -95,6 +95,30 @@ def parse_diskparams(values: tuple[str, ...] | list[str]) -> dict[str, dict[str,
     return result
 
 
+def parse_hv_state(values: tuple[str, ...] | list[str]) -> dict[str, dict[str, Any]]:
+    """Repeated `--hypervisor-state hypervisor:key=value,...` -> {hypervisor: {key: value}}."""
+    result: dict[str, dict[str, Any]] = {}
+    for value in values:
+        hypervisor, params = parse_ident_keyval(value, "--hypervisor-state")
+        result.setdefault(hypervisor, {}).update({k: convert_value(v) for k, v in params.items()})
+    return result
+
+
+def parse_disk_state(values: tuple[str, ...] | list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Repeated `--disk-state storage_type/name:key=value,...` -> {type: {name: {key: value}}}."""
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for value in values:
+        ident, params = parse_ident_keyval(value, "--disk-state")
+        kind, sep, name = ident.partition("/")
+        if not kind or not sep or not name or "/" in name:
+            raise ParameterError(
+                f"Invalid --disk-state value '{value}': expected storage_type/name:key=value,... (plain/xenvg:...)"
+            )
+        units = result.setdefault(kind, {})
+        units.setdefault(name, {}).update({k: convert_value(v) for k, v in params.items()})
+    return result
+
+
 def parse_index(ident: str, what: str, option: str, value: str) -> int:
     """A disk or NIC index: plain ASCII digits (int() would also take '٣' or '1_0')."""
     if not ident.isascii() or not ident.isdigit() or len(ident) > 3:

@@ -52,6 +52,22 @@ def _init_ipolicy(given: dict[str, Any] | None) -> dict[str, Any]:
     return policy
 
 
+def _primary_ip_version(given: Any, address: str) -> int:
+    """`--primary-ip-version`: 4 or 6, and the family of this host's address (the master's); its
+    family when not given. Ganeti resolves the host in the family asked for; gnt's nodes resolve
+    to one address, so a family it does not have is refused with Ganeti's message."""
+    import ipaddress
+
+    family = ipaddress.ip_address(address).version
+    if given is None:
+        return family
+    if given not in (4, 6):
+        raise ParameterError(f"Invalid primary ip version: {given}.")
+    if given != family:
+        raise OpPrereqError(f"This host's IP ({address}) is not a valid IPv{given} address.", ECODE_INVAL)
+    return int(given)
+
+
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
     from gnt import certs, confine, node_certs, opchecks, uidpool
@@ -64,6 +80,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         raise OpPrereqError("Cluster is already initialised", ECODE_STATE)
     hostname = paths.hostname()
     address = netutil.resolve(hostname)
+    ip_version = _primary_ip_version(opts.get("primary_ip_version"), address)
     hypervisors = opts.get("enabled_hypervisors") or ["fake"]
     bad = [h for h in hypervisors if h not in constants.HYPERVISORS]
     if bad:
@@ -98,6 +115,22 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         opchecks.nicparams(opts.get("nicparams") or {})
     except ValueError as err:
         raise OpPrereqError(f"Invalid -N: {err}", ECODE_INVAL) from None
+    from gnt import resstate
+
+    for option, key, check in (
+        ("--hypervisor-state", "hv_state", resstate.check_hv_state),
+        ("--disk-state", "disk_state", resstate.check_disk_state),
+    ):
+        try:
+            check(opts.get(key))
+        except ValueError as err:
+            raise ParameterError(f"Invalid {option}: {err}") from None
+    from gnt import ialloc_params
+
+    try:
+        ialloc_params.check(opts.get("default_iallocator_params"))
+    except ValueError as err:
+        raise ParameterError(f"Invalid --default-iallocator-params: {err}") from None
     ndparams = dict(opts.get("ndparams") or {})
     from gnt.oob.protocol import ndparams_check
 
@@ -157,6 +190,10 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         ipolicy=policy,
         candidate_pool_size=opts.get("candidate_pool_size") or constants.DEFAULT_CANDIDATE_POOL_SIZE,
         ndparams=ndparams,
+        hv_state_static=resstate.apply_hv_state({}, opts.get("hv_state")),
+        disk_state_static=resstate.apply_disk_state({}, opts.get("disk_state")),
+        default_iallocator_params=dict(opts.get("default_iallocator_params") or {}),
+        primary_ip_version=ip_version,
         enabled_user_shutdown=bool(opts.get("enabled_user_shutdown")),
         prealloc_wipe_disks=bool(opts.get("prealloc_wipe_disks")),
         maintain_node_health=bool(opts.get("maintain_node_health")),

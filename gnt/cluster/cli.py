@@ -25,8 +25,10 @@ from gnt.cli.common import (
 from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops, wait_job
 from gnt.cli.output import print_tree
+from gnt.cli.resstate import state_fields, state_info, state_options
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import OpPrereqError, ParameterError
+from gnt.ialloc_params import describe as describe_ialloc_params
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
 from gnt.units import parse_size
@@ -64,6 +66,14 @@ def _beparams(text: str | None) -> dict[str, Any]:
 
 def _ndparams(text: str | None) -> dict[str, Any]:
     return {k: convert_value(v) for k, v in parse_keyval(text or "", "--node-parameters").items()}
+
+
+_IALLOC_PARAMS_HELP = "key=value,...: options every allocator run gets (--key=value; -key gives --key)"
+
+
+def _ialloc_params(text: str | None) -> dict[str, Any] | None:
+    """Ganeti's keyval rules; the values stay strings: they become the allocator's arguments."""
+    return None if text is None else parse_keyval(text, "--default-iallocator-params")
 
 
 _USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by the watcher (default no)"
@@ -105,11 +115,20 @@ def _uid_ranges(text: str | None, option: str) -> list[list[int]] | None:
 @click.option("-m", "--mac-prefix", default=None, help="Prefix of generated MAC addresses")
 @click.option("-C", "--candidate-pool-size", type=int, default=None, help="Number of master candidates")
 @click.option("-I", "--default-iallocator", default=None, help="Allocator used when a command names none (hail)")
+@click.option("--default-iallocator-params", "default_iallocator_params", default=None, help=_IALLOC_PARAMS_HELP)
+@click.option(
+    "--primary-ip-version",
+    type=int,
+    default=None,
+    metavar="4|6",
+    help="IP family of the nodes' primary addresses (default: this host's address's)",
+)
 @click.option("--node-parameters", "ndparams", default=None, help="Default node parameters (key=value,...)")
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default="no", help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
 @click.option("--maintain-node-health", type=click.Choice(["yes", "no"]), default="no", help=_HEALTH_HELP)
 @click.option("--uid-pool", default=None, help=_UID_POOL_HELP)
+@state_options
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
     "--no-ssh-init",
@@ -146,12 +165,15 @@ def init(name: str, **opts: Any) -> None:
         "mac_prefix": opts["mac_prefix"],
         "candidate_pool_size": opts["candidate_pool_size"],
         "default_iallocator": opts["default_iallocator"],
+        "default_iallocator_params": _ialloc_params(opts["default_iallocator_params"]),
+        "primary_ip_version": opts["primary_ip_version"],
         "ndparams": _ndparams(opts["ndparams"]),
         "ipolicy": ipolicy_from_opts(opts),
         "enabled_user_shutdown": opts["user_shutdown"] == "yes",
         "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
         "maintain_node_health": opts["maintain_node_health"] == "yes",
         "uid_pool": _uid_ranges(opts["uid_pool"], "--uid-pool") or [],
+        **state_fields(opts),
     }
     init_cluster(name, settings)
     cl = client()
@@ -242,6 +264,10 @@ def info(roman: bool) -> None:
             "maintenance of node health": data.get("maintain_node_health", False),
             "uid pool": uidpool.format_pool(data.get("uid_pool") or [], roman=roman),
             "default instance allocator": data["default_iallocator"],
+            "default instance allocator parameters": describe_ialloc_params(
+                data.get("default_iallocator_params") or {}
+            ),
+            "primary ip version": data.get("primary_ip_version", 4),
             "preallocation wipe disks": data.get("prealloc_wipe_disks", False),
             "enabled disk templates": ", ".join(data["enabled_disk_templates"]),
             "config serial": data["config_serial"],
@@ -253,6 +279,7 @@ def info(roman: bool) -> None:
         "Default nic parameters": {"default": dict(sorted(data["nicparams"]["default"].items()))},
         "Instance policy - limits for instances": data["ipolicy"],
     }
+    tree.update(state_info(data.get("hv_state"), data.get("disk_state")))
     if roman:
         from gnt.cli.roman import romanize
 
@@ -381,12 +408,14 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--drbd-usermode-helper", "drbd_helper", default=None, help="DRBD module usermode_helper; '' checks none")
 @click.option("-D", "--disk-parameters", "diskparams", multiple=True, help="template:key=value,... (drbd:resync-rate)")
 @click.option("-I", "--default-iallocator", default=None, help="Default instance allocator")
+@click.option("--default-iallocator-params", "default_iallocator_params", default=None, help=_IALLOC_PARAMS_HELP)
 @click.option("--user-shutdown", type=click.Choice(["yes", "no"]), default=None, help=_USER_SHUTDOWN_HELP)
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default=None, help=_WIPE_HELP)
 @click.option("--maintain-node-health", type=click.Choice(["yes", "no"]), default=None, help=_HEALTH_HELP)
 @click.option("--uid-pool", default=None, help=_UID_POOL_HELP + " (replaces the pool; '' empties it)")
 @click.option("--add-uids", default=None, help="Uids and ranges to add to the uid pool (1000-2000,3000)")
 @click.option("--remove-uids", default=None, help="Uids and ranges to remove from the uid pool, each as added")
+@state_options
 @ipolicy_options()
 @common_job_options
 @handle_errors
@@ -413,6 +442,7 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
         op["diskparams"] = parse_diskparams(opts["diskparams"])
     if opts["ndparams"]:
         op["ndparams"] = _ndparams(opts["ndparams"])
+    op.update(state_fields(opts))
     ipolicy = ipolicy_from_opts(opts)
     if ipolicy is not None:
         op["ipolicy"] = ipolicy
@@ -444,6 +474,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
     ):
         if opts[key] is not None:
             op[key] = opts[key]
+    if opts["default_iallocator_params"] is not None:
+        op["default_iallocator_params"] = _ialloc_params(opts["default_iallocator_params"])
     if len(op) == 3:
         raise ParameterError("Please give at least one of the parameters.")
     run_ops(client(), [op], submit)

@@ -22,7 +22,7 @@ UNLIMITED_MOVES = 10**9
 def load_model(text_file: str | None) -> Any:
     """The cluster model from an htools text file, or from the running cluster."""
     from gnt.alloc import load_text
-    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi
+    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi, state_scope
 
     if text_file:
         try:
@@ -33,7 +33,11 @@ def load_model(text_file: str | None) -> Any:
     nodes = cl.get("/2/nodes", bulk=1, fields=",".join(MODEL_NODE_FIELDS))
     instances = cl.get("/2/instances", bulk=1, fields=",".join(MODEL_INSTANCE_FIELDS))
     info = cl.get("/2/info")
-    return model_from_rapi(nodes, instances, cl.get("/2/groups", bulk=1), info["ipolicy"], info["tags"])
+    scope = state_scope(
+        info.get("default_hypervisor"), info.get("enabled_disk_templates") or [], info.get("volume_group_name")
+    )
+    groups = cl.get("/2/groups", bulk=1)
+    return model_from_rapi(nodes, instances, groups, info["ipolicy"], info["tags"], state=scope)
 
 
 def move_ops(move: Any, running: bool) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any
 
-from gnt import PROTOCOL_VERSION, constants, disktypes, paths, uidpool
+from gnt import PROTOCOL_VERSION, constants, disktypes, paths, resstate, uidpool
 from gnt.cluster import master_ip_change, verify_crypto
 from gnt.cluster.verify_codes import N1_CHECK
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, ECODE_STATE, OpPrereqError
@@ -204,7 +204,8 @@ class LUClusterVerify(LogicalUnit):
         free: dict[str, int] = {}
         for name, result in sorted(results.items()):
             try:
-                free[name] = int(result.payload["hv"][hypervisor]["memory_free"])
+                node = self.cfg.node(name)
+                free[name] = resstate.free_memory(self.cfg, node, hypervisor, result.payload["hv"][hypervisor])
             except (AttributeError, KeyError, TypeError, ValueError):  # no answer: that node is not judged
                 if not result.failed:
                     self._warn("node", name, f"cannot read its free memory from {hypervisor}", "ENODEN1")
@@ -566,6 +567,7 @@ class LUClusterSetParams(LogicalUnit):
             "file_storage_dir",
             "shared_file_storage_dir",
             "default_iallocator",
+            "default_iallocator_params",
             "enabled_user_shutdown",
             "prealloc_wipe_disks",
             "maintain_node_health",
@@ -592,6 +594,10 @@ class LUClusterSetParams(LogicalUnit):
             cluster.nicparams.setdefault("default", {}).update(op.nicparams)
         if op.ndparams:
             cluster.ndparams.update(op.ndparams)
+        if op.hv_state is not None:
+            cluster.hv_state_static = resstate.apply_hv_state(cluster.hv_state_static, op.hv_state)
+        if op.disk_state is not None:
+            cluster.disk_state_static = resstate.apply_disk_state(cluster.disk_state_static, op.disk_state)
         if self.ipolicy is not None:
             cluster.ipolicy = self.ipolicy
         os_logic.apply_cluster_changes(self, op, cluster)  # gnt-os modify

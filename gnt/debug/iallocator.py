@@ -105,5 +105,8 @@ class LUTestAllocator(LogicalUnit):
         if name == placement.BUILTIN_NAME:
             answer = await asyncio.to_thread(process_request, full)
         else:
-            answer = await placement._external(name, full)  # noqa: SLF001 - the same runner placement uses
+            from gnt import ialloc_params
+
+            arguments = ialloc_params.as_arguments(self.cfg.cluster.default_iallocator_params)
+            answer = await placement._external(name, full, arguments)  # noqa: SLF001 - the same runner placement uses
         return json.dumps(answer, indent=2, sort_keys=True)

@@ -25,6 +25,7 @@ from gnt.cli.fields import field_option
 from gnt.cli.ipolicy import format_ipolicy_command, ipolicy_from_opts, ipolicy_options
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_tree
+from gnt.cli.resstate import state_fields, state_info, state_options
 from gnt.errors import ParameterError
 from gnt.tags import syntax as tag_syntax
 from gnt.tags.cli import add_tag_commands
@@ -62,6 +63,7 @@ def group_params(opts: dict[str, Any]) -> dict[str, Any]:
     ipolicy = ipolicy_from_opts(opts)
     if ipolicy:
         fields["ipolicy"] = ipolicy
+    fields.update(state_fields(opts))
     return fields
 
 
@@ -80,7 +82,7 @@ def _group_options(fn: Any) -> Any:
         ]
     ):
         fn = option(fn)
-    return ipolicy_options()(fn)
+    return ipolicy_options()(state_options(fn))
 
 
 @main.command(context_settings=CONTEXT)
@@ -226,11 +228,14 @@ def info(groups: tuple[str, ...]) -> None:
     Example:
       gnt-group info default
     """
-    fields = "name,uuid,serial_no,alloc_policy,ndparams,diskparams,custom_diskparams,ipolicy,node_list,pinst_list,tags"
+    fields = (
+        "name,uuid,serial_no,alloc_policy,ndparams,diskparams,custom_diskparams,ipolicy,node_list,pinst_list,tags,"
+        "hv_state,disk_state"
+    )
     data = client().get("/2/query/group", fields=fields, names=",".join(groups) or None)
     out = []
     for row in data["data"]:
-        name, uuid, serial, policy, ndparams, diskparams, own_diskparams, ipolicy, nodes, insts, tags = (
+        name, uuid, serial, policy, ndparams, diskparams, own_diskparams, ipolicy, nodes, insts, tags, hvs, dss = (
             c[1] for c in row
         )
         bounds = [
@@ -245,6 +250,7 @@ def info(groups: tuple[str, ...]) -> None:
                 "Allocation policy": policy,
                 "Node parameters": dict(sorted(ndparams.items())),
                 "Disk parameters": params_info(own_diskparams, diskparams),
+                **state_info(hvs, dss),
                 "Instance policy - limits for instances": {
                     "bounds specs": bounds,
                     "std": _ispec_tree(ipolicy.get("std", {})),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gnt import diskparams as dp
+from gnt import resstate as rs
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, OpPrereqError
 from gnt.group.opcodes import OpGroupAdd, OpGroupAssignNodes, OpGroupRemove, OpGroupRename, OpGroupSetParams
 from gnt.jobs.lu import LogicalUnit, register
@@ -55,6 +56,8 @@ class LUGroupAdd(LogicalUnit):
             ndparams=dict(op.ndparams or {}),
             ipolicy=dict(op.ipolicy or {}),
             diskparams={template: dict(params) for template, params in (op.diskparams or {}).items()},
+            hv_state_static=rs.apply_hv_state({}, op.hv_state),
+            disk_state_static=rs.apply_disk_state({}, op.disk_state),
         )
         await self.cfg.commit([group])
 
@@ -106,7 +109,8 @@ class LUGroupSetParams(LogicalUnit):
 
     def check_prereq(self) -> None:
         op = self.op
-        if op.alloc_policy is None and op.ndparams is None and op.ipolicy is None and op.diskparams is None:
+        changed = (op.alloc_policy, op.ndparams, op.ipolicy, op.diskparams, op.hv_state, op.disk_state)
+        if all(value is None for value in changed):
             raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
         self.group = self.cfg.group(op.group_name)
         # computed here, applied in exec: a refused change leaves the group as it was
@@ -140,6 +144,12 @@ class LUGroupSetParams(LogicalUnit):
         if self.diskparams is not None:
             group.diskparams = self.diskparams
             changes.append(["diskparams", {t: dict(p) for t, p in group.diskparams.items()}])
+        if op.hv_state is not None:
+            group.hv_state_static = rs.apply_hv_state(group.hv_state_static, op.hv_state)
+            changes.append(["hv_state", rs.format_hv_state(group.hv_state_static)])
+        if op.disk_state is not None:
+            group.disk_state_static = rs.apply_disk_state(group.disk_state_static, op.disk_state)
+            changes.append(["disk_state", rs.format_disk_state(group.disk_state_static)])
         await self.cfg.commit([group])
         return changes
 

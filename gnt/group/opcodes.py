@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from gnt import diskparams as dp
 from gnt import ipolicy
 from gnt import opchecks as ck
+from gnt import resstate as rs
 from gnt.oob.protocol import ndparams_check
 from gnt.opcodes import OpCode, _f, register
 
@@ -43,20 +44,6 @@ def check_ipolicy(value: Any) -> None:
     ipolicy.check_ipolicy(value)
 
 
-def _unsupported(what: str, instead: str) -> ck.Check:
-    """Ganeti's field, taken only empty: a value gnt would ignore is refused rather than dropped."""
-
-    def check(value: Any) -> None:
-        if value:
-            raise ValueError(f"{what} are not supported per node group; {instead}")
-
-    return check
-
-
-_HV_STATE = _unsupported("hypervisor states", "gnt reads them from the nodes")
-_DISK_STATE = _unsupported("disk states", "gnt reads them from the nodes")
-
-
 @register
 @dataclass(kw_only=True)
 class OpGroupAdd(OpCode):
@@ -69,8 +56,12 @@ class OpGroupAdd(OpCode):
     diskparams: dict[str, dict[str, Any]] | None = _f(
         None, "Disk parameters per template (over the cluster's, for disks of the group's nodes)", ck.diskparams
     )
-    hv_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _HV_STATE)
-    disk_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _DISK_STATE)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Static hypervisor state {hypervisor: {mem_total: MiB, ...}} of the group's nodes", rs.check_hv_state
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Static disk state {plain: {vg: {disk_total: MiB, ...}}} of the group's nodes", rs.check_disk_state
+    )
 
 
 @register
@@ -104,8 +95,12 @@ class OpGroupSetParams(OpCode):
     diskparams: dict[str, dict[str, Any]] | None = _f(
         None, "Disk parameters to change per template (default or null resets to the cluster's)", dp.check_changes
     )
-    hv_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _HV_STATE)
-    disk_state: dict[str, Any] | None = _f(None, "Ganeti's field; only empty", _DISK_STATE)
+    hv_state: dict[str, Any] | None = _f(
+        None, "Hypervisor state keys to change (default or null resets to the cluster's)", rs.check_hv_state_changes
+    )
+    disk_state: dict[str, Any] | None = _f(
+        None, "Disk state keys to change (default or null resets to the cluster's)", rs.check_disk_state_changes
+    )
 
 
 @register

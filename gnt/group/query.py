@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnt import constants, diskparams
+from gnt import constants, diskparams, resstate
 from gnt.ipolicy import fill_ipolicy
 from gnt.query import Field
 
@@ -75,6 +75,30 @@ _FIELDS = [
         lambda g, c: g.diskparams,
     ),
     Field(
+        "hv_state",
+        "HypervisorState",
+        "other",
+        "Static hypervisor state of the group's nodes (the group's own over the cluster's)",
+        lambda g, c: resstate.filled_hv_state(c.cfg.cluster.hv_state_static, g.hv_state_static),
+    ),
+    Field(
+        "disk_state",
+        "DiskState",
+        "other",
+        "Static disk state of the group's nodes (the group's own over the cluster's)",
+        lambda g, c: resstate.filled_disk_state(c.cfg.cluster.disk_state_static, g.disk_state_static),
+    ),
+    Field(
+        "custom_hv_state",
+        "CustomHypervisorState",
+        "other",
+        "The group's own hypervisor state",
+        lambda g, c: g.hv_state_static,
+    ),
+    Field(
+        "custom_disk_state", "CustomDiskState", "other", "The group's own disk state", lambda g, c: g.disk_state_static
+    ),
+    Field(
         "networks",
         "Networks",
         "other",
@@ -101,6 +125,10 @@ BULK_FIELDS = [
     "custom_diskparams",
     "ndparams",
     "custom_ndparams",
+    "hv_state",
+    "custom_hv_state",
+    "disk_state",
+    "custom_disk_state",
     "ctime",
     "mtime",
     "uuid",

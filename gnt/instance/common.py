@@ -210,11 +210,14 @@ def check_node_usable(node: Node) -> None:
 
 
 async def node_free_memory(lu: LogicalUnit, node: Node, hypervisor: str) -> int:
-    """MiB free for `hypervisor`'s guests on `node`, asked of the node (fresh data)."""
+    """MiB free for `hypervisor`'s guests on `node`, asked of the node (fresh data), under the
+    node's static hypervisor state (gnt.resstate) when the admin set one."""
+    from gnt import resstate
+
     services = lu.ctx.services
     result = (await services.live([node], proc.NODE_INFO, proc.NodeInfoArgs([hypervisor]), fresh=True))[node.name]
     info = result.get("Cannot get node information")
-    return int(info["hv"][hypervisor]["memory_free"])
+    return resstate.free_memory(lu.cfg, node, hypervisor, info["hv"][hypervisor])
 
 
 def not_enough_memory(node: Node, reason: str, needed: int, free: int) -> OpPrereqError:

@@ -22,7 +22,7 @@ import re
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from gnt import paths
+from gnt import ialloc_params, paths
 from gnt import query as q
 from gnt.errors import ECODE_INVAL, ECODE_NORES, ECODE_TEMP_NORES, OpPrereqError
 from gnt.instance import query as iq
@@ -53,8 +53,9 @@ def allocator_name(requested: str | None, cluster_default: str | None) -> str:
 
 
 async def cluster_model(lu: LogicalUnit) -> ClusterModel:
-    """The allocator's model of the cluster now: the config plus fresh free memory/disk per node."""
-    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi
+    """The allocator's model of the cluster now: the config plus fresh free memory/disk per node,
+    under the nodes' static resource state where the admin set one (gnt.resstate)."""
+    from gnt.alloc.rapi import MODEL_INSTANCE_FIELDS, MODEL_NODE_FIELDS, model_from_rapi, state_scope
 
     cfg, services = lu.cfg, lu.ctx.services
     online = [n for n in cfg.nodes.values() if not n.offline]
@@ -77,7 +78,9 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
         }
         for g in cfg.groups.values()
     ]
-    return model_from_rapi(node_rows, inst_rows, groups, cfg.cluster.ipolicy, cfg.cluster.tags)
+    c = cfg.cluster
+    scope = state_scope(c.default_hypervisor, c.enabled_disk_templates, c.volume_group_name)
+    return model_from_rapi(node_rows, inst_rows, groups, c.ipolicy, c.tags, state=scope)
 
 
 async def run_iallocator(
@@ -98,10 +101,13 @@ async def run_iallocator(
         for node_name, data in full["nodes"].items():
             data["offline"] = bool(data.get("offline")) or node_name not in node_whitelist
     label = allocator_name(name, lu.cfg.cluster.default_iallocator)
+    arguments = ialloc_params.as_arguments(lu.cfg.cluster.default_iallocator_params)
     if label == BUILTIN_NAME:
+        if arguments:
+            lu.info(f"The built-in allocator takes no parameters; ignoring {' '.join(arguments)}")
         answer = await asyncio.to_thread(process_request, full)
     else:
-        answer = await _external(label, full)
+        answer = await _external(label, full, arguments)
     if not answer.get("success"):
         code = ECODE_NORES if node_whitelist is None else ECODE_TEMP_NORES
         if node_whitelist is not None:
@@ -158,14 +164,16 @@ async def _read_bounded(stream: asyncio.StreamReader | None, limit: int, proc: a
     return b"".join(chunks)
 
 
-async def _external(path: str, request: dict[str, Any]) -> dict[str, Any]:
+async def _external(path: str, request: dict[str, Any], arguments: list[str] | None = None) -> dict[str, Any]:
+    """Run an installed allocator on `request`, with the cluster's default parameters as options
+    after the request file (`--KEY=VALUE`), as Ganeti's node daemon runs one."""
     check_allocator(path)
     executable = find_allocator(path) or path
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="gnt-ialloc-", delete=False) as handle:
         json.dump(request, handle)
     try:
         proc = await asyncio.create_subprocess_exec(
-            executable, handle.name, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            executable, handle.name, *(arguments or []), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out_err = asyncio.gather(
             _read_bounded(proc.stdout, MAX_ANSWER_BYTES, proc),

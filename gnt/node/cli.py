@@ -27,6 +27,7 @@ from gnt.cli.common import (
 from gnt.cli.fields import field_option
 from gnt.cli.jobs import follow_jobs, run_ops, wait_job
 from gnt.cli.output import print_tree
+from gnt.cli.resstate import state_fields, state_info, state_options
 from gnt.errors import ParameterError
 from gnt.node.restricted_cli import add_restricted_command
 from gnt.oob.cli import add_node_oob_commands
@@ -78,6 +79,7 @@ def parse_ndparams(text: str) -> dict[str, Any]:
     "--no-node-setup", is_flag=True, help="Send nothing over SSH: the node is set up already (see issue-certificate)"
 )
 @click.option("--node-parameters", "ndparams", default=None, help="This node's own node parameters (key=value,...)")
+@state_options
 @common_job_options
 @handle_errors
 def add(
@@ -91,6 +93,8 @@ def add(
     no_ssh_key_check: bool,
     no_node_setup: bool,
     ndparams: str | None,
+    hv_state: tuple[str, ...],
+    disk_state: tuple[str, ...],
     submit: bool,
     dry_run: bool,
     priority: str,
@@ -114,6 +118,7 @@ def add(
         "primary_ip": primary_ip,
         "node_setup": not no_node_setup,
         "ndparams": parse_ndparams(ndparams) if ndparams else {},
+        **state_fields({"hv_state": hv_state, "disk_state": disk_state}),
         **job_fields(dry_run, priority),
     }
     validate_ops([op])  # a bad name is one line before any SSH
@@ -392,7 +397,8 @@ def info(nodes: tuple[str, ...]) -> None:
     """
     cl = client()
     fields = (
-        "name,pip,sip,master_candidate,drained,offline,master_capable,vm_capable,pinst_list,sinst_list,ndparams,accel"
+        "name,pip,sip,master_candidate,drained,offline,master_capable,vm_capable,pinst_list,sinst_list,ndparams,accel,"
+        "hv_state,disk_state"
     )
     names = list(nodes) or [n["id"] for n in cl.get("/2/nodes")]
     data = cl.get("/2/query/node", fields=fields, names=",".join(names))
@@ -413,6 +419,7 @@ def info(nodes: tuple[str, ...]) -> None:
                 "secondary for instances": v[9],
                 "node parameters": dict(sorted(v[10].items())),
                 "hypervisor acceleration": v[11] if v[11] is not None else "unknown (no answer from the node)",
+                **state_info(v[12], v[13]),
             }
         )
     print_tree(out)
@@ -430,6 +437,7 @@ def info(nodes: tuple[str, ...]) -> None:
 @field_option("OP_NODE_SET_PARAMS", "force", "-f", "--force")
 @click.option("--node-parameters", "ndparams", default=None, help="Node parameters (e.g. oob_program=/path)")
 @click.option("--node-powered", "node_powered", default=None, help="yes/no: record the node's power state")
+@state_options
 @common_job_options
 @handle_errors
 def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
@@ -461,6 +469,7 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
         op["ndparams"] = parse_ndparams(opts["ndparams"])
     if opts["secondary_ip"] is not None:
         op["secondary_ip"] = opts["secondary_ip"]
+    op.update(state_fields(opts))
     result = run_ops(client(), [op], submit)
     if result:
         print(f"Modified node {node}")

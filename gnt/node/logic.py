@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from gnt import PROTOCOL_VERSION, constants, netutil, node_certs, paths
+from gnt import PROTOCOL_VERSION, constants, netutil, node_certs, paths, resstate
 from gnt.confine import format_storage_paths, format_volume_groups
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_STATE, GntError, OpExecError, OpPrereqError
 from gnt.hooks import env as hook_env
@@ -129,6 +129,10 @@ class LUNodeAdd(LogicalUnit):
         node.master_capable = op.master_capable if op.master_capable is not None else True
         node.vm_capable = op.vm_capable if op.vm_capable is not None else True
         node.ndparams.update(op.ndparams)
+        if op.hv_state is not None:
+            node.hv_state_static = resstate.apply_hv_state({}, op.hv_state)
+        if op.disk_state is not None:
+            node.disk_state_static = resstate.apply_disk_state({}, op.disk_state)
         # a re-added node's previous certificate is refused from here on; a shared (pre-CA) one is not listed
         node.cert_digests = digests
         candidates = len(cfg.master_candidates()) - (1 if node.master_candidate else 0)
@@ -287,6 +291,8 @@ class LUNodeSetParams(LogicalUnit):
                 op.ndparams,
                 op.secondary_ip,
                 op.powered,
+                op.hv_state,
+                op.disk_state,
             )
         ):
             raise OpPrereqError("Please pass at least one modification", ECODE_INVAL)
@@ -337,6 +343,12 @@ class LUNodeSetParams(LogicalUnit):
         if op.ndparams:
             node.ndparams.update(op.ndparams)
             changes.append(["ndparams", str(op.ndparams)])
+        if op.hv_state is not None:
+            node.hv_state_static = resstate.apply_hv_state(node.hv_state_static, op.hv_state)
+            changes.append(["hv_state", str(resstate.format_hv_state(node.hv_state_static))])
+        if op.disk_state is not None:
+            node.disk_state_static = resstate.apply_disk_state(node.disk_state_static, op.disk_state)
+            changes.append(["disk_state", str(resstate.format_disk_state(node.disk_state_static))])
         if op.powered is not None and op.powered != node.powered:
             node.powered = op.powered
             changes.append(["powered", str(op.powered)])

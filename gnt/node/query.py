@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gnt import constants
+from gnt import constants, resstate
 from gnt.objects import Node
 from gnt.query import Field, NoData, Offline, Unavailable
 
@@ -131,6 +131,30 @@ _FIELDS = [
         lambda n, c: {**constants.ND_DEFAULTS, **c.cfg.cluster.ndparams, **n.ndparams},
     ),
     Field("powered", "Powered", "bool", "Whether node is thought to be powered on", _powered),
+    Field(
+        "hv_state",
+        "HypervisorState",
+        "other",
+        "Static hypervisor state (the cluster's, the group's and the node's own over each other)",
+        lambda n, c: resstate.of_node(c.cfg, n)[0],
+    ),
+    Field(
+        "disk_state",
+        "DiskState",
+        "other",
+        "Static disk state (the cluster's, the group's and the node's own over each other)",
+        lambda n, c: resstate.of_node(c.cfg, n)[1],
+    ),
+    Field(
+        "custom_hv_state",
+        "CustomHypervisorState",
+        "other",
+        "The node's own hypervisor state",
+        lambda n, c: n.hv_state_static,
+    ),
+    Field(
+        "custom_disk_state", "CustomDiskState", "other", "The node's own disk state", lambda n, c: n.disk_state_static
+    ),
     Field("tags", "Tags", "other", "Tags", lambda n, c: n.tags),
     Field("serial_no", "SerialNo", "number", "Serial number", lambda n, c: n.serial_no),
     Field("ctime", "CTime", "timestamp", "Creation time", lambda n, c: n.ctime),
@@ -164,6 +188,8 @@ BULK_FIELDS = [
     "master_capable",
     "vm_capable",
     "ndparams",
+    "hv_state",
+    "disk_state",
     "group.uuid",
     "ctime",
     "mtime",

@@ -34,7 +34,6 @@ GROUPS = {
 }
 
 _HELPER_VM = "gnt has no helper VM (install/zeroing image, instance communication network) to run it in"
-_NO_STATE_OVERRIDES = "gnt reads live node resources; Ganeti's static hv/disk state overrides are not modelled"
 _NO_ETC_HOSTS = "gnt never edits /etc/hosts: names come from the resolver the admin configures"
 _NO_MOND = "gnt has no monitoring daemon (mond), so no data collectors to enable or time"
 _NO_FILE_STORAGE_DIR = "gnt converts templates only between plain and drbd (no conversion to file to place)"
@@ -46,13 +45,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster modify --modify-etc-hosts": _NO_ETC_HOSTS,
     "gnt-cluster init --ssh-key-type": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-type` picks one",
     "gnt-cluster init --ssh-key-bits": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-bits` sizes one",
-    "gnt-cluster init --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
-    "gnt-cluster modify --default-iallocator-params": "gnt's allocators take no parameters from the cluster",
-    "gnt-cluster init --primary-ip-version": "the primary IP family is the master's resolved address's family",
-    "gnt-cluster init --hypervisor-state": _NO_STATE_OVERRIDES,
-    "gnt-cluster init --disk-state": _NO_STATE_OVERRIDES,
-    "gnt-cluster modify --hypervisor-state": _NO_STATE_OVERRIDES,
-    "gnt-cluster modify --disk-state": _NO_STATE_OVERRIDES,
     "gnt-cluster init --gluster-storage-dir": "gnt has no gluster disk template",
     "gnt-cluster init --install-image": _HELPER_VM,
     "gnt-cluster modify --install-image": _HELPER_VM,
@@ -74,19 +66,11 @@ GAPS: dict[str, str] = {
     "gnt-node add --force-join": "a node of another gnt cluster holds its certificate; remove it there first",
     "gnt-node add --verbose": "node add runs no ssh client whose output could be made verbose",
     "gnt-node add -v": "node add runs no ssh client whose output could be made verbose",
-    "gnt-node add --hypervisor-state": _NO_STATE_OVERRIDES,
-    "gnt-node add --disk-state": _NO_STATE_OVERRIDES,
-    "gnt-node modify --hypervisor-state": _NO_STATE_OVERRIDES,
-    "gnt-node modify --disk-state": _NO_STATE_OVERRIDES,
     "gnt-node evacuate --ignore-soft-errors": "gnt's allocator has no soft errors: a plan either fits or fails",
     # gnt-debug
     "gnt-debug delay --interruptible": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     "gnt-debug delay -i": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     # gnt-group
-    "gnt-group add --hypervisor-state": _NO_STATE_OVERRIDES,
-    "gnt-group add --disk-state": _NO_STATE_OVERRIDES,
-    "gnt-group modify --hypervisor-state": _NO_STATE_OVERRIDES,
-    "gnt-group modify --disk-state": _NO_STATE_OVERRIDES,
     # gnt-backup
     "gnt-backup import --file-driver": "gnt attaches file disks one way (its backend's own); there is no driver choice",
     "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",

@@ -101,7 +101,7 @@ def test_assign_nodes_refuses_to_split_a_mirrored_instance_without_force(harness
         ({"OP_ID": "OP_GROUP_ASSIGN_NODES", "group_name": "g"}, "Required parameter"),
         ({"OP_ID": "OP_GROUP_ADD", "group_name": "g", "diskparams": {"drbd": {"resync-rate": 0}}}, "from 1 to"),
         ({"OP_ID": "OP_GROUP_SET_PARAMS", "group_name": "g", "diskparams": {"plain": {"x": 1}}}, "template 'plain'"),
-        ({"OP_ID": "OP_GROUP_SET_PARAMS", "group_name": "g", "hv_state": {"kvm": {}}}, "not supported per node group"),
+        ({"OP_ID": "OP_GROUP_SET_PARAMS", "group_name": "g", "hv_state": {"qemu": {}}}, "invalid hypervisor 'qemu'"),
     ],
 )
 def test_malformed_group_opcodes_are_refused_before_any_job(data: dict, message: str) -> None:
