@@ -160,6 +160,10 @@ class Outgoing:
 
 
 def _reason(err: Exception) -> str:
+    # a target that goes away mid-transfer shows as EOF on a read or as a reset or broken pipe on a
+    # write, whichever the source happens to be doing: one cause, one message
+    if isinstance(err, (ConnectionResetError, BrokenPipeError)):
+        return "the target closed the connection"
     if isinstance(err, OSError) and err.errno:
         return os.strerror(err.errno)  # "Connection refused", not asyncio's "Connect call failed"
     if isinstance(err, TimeoutError):
