@@ -24,8 +24,8 @@ from typing import Any
 
 import backends
 import storage
-from agent.startup import _config_holders, local_guests
-from gnt import constants, paths, ssconf
+from agent.startup import ask_config_holders, local_guests
+from gnt import paths, ssconf
 from gnt.runtime import InstanceSpec
 
 __all__ = ["Verdict", "newest_verdict", "run_pass", "stop_guests"]
@@ -81,22 +81,9 @@ def newest_verdict(results: dict[str, Any]) -> Verdict | None:
 async def ask(me: str) -> Verdict | None:
     """This node's role by the newest config copy of the master and the candidates (None: no answer)."""
     from gnt.rpc import procedures as proc
-    from gnt.rpc.client import RpcClient, Target
 
-    holders = _config_holders(me)
-    if not holders or not ssconf.read("cluster_name"):
-        return None
-    port = int(ssconf.read("noded_port") or constants.DEFAULT_NODED_PORT)
-    rpc = RpcClient.https(paths.cluster_cert(), port)
-    try:
-        targets = [Target(n, a) for n, a in holders.items()]
-        results = await rpc.call_many(targets, proc.CONFIG_NODE_ROLE, proc.ConfigNodeRoleArgs(me))
-    finally:
-        await rpc.close()
-    for name, result in sorted(results.items()):
-        if result.failed:
-            log.info("node health: %s did not answer: %s", name, result.error)
-    return newest_verdict(results)
+    results = await ask_config_holders(me, proc.CONFIG_NODE_ROLE, proc.ConfigNodeRoleArgs(me), "node health")
+    return None if results is None else newest_verdict(results)
 
 
 async def stop_guests(guests: dict[str, str], outcome: Outcome) -> None:

@@ -92,24 +92,33 @@ def stale_guests(guests: dict[str, str], placement: Placement, me: str) -> dict[
     return stale
 
 
-async def _ask(names: list[str]) -> Placement | None:
-    from gnt.rpc import procedures as proc
+async def ask_config_holders(me: str, procedure: Any, args: Any, what: str) -> dict[str, Any] | None:
+    """Ask the master and the master candidates (ssconf's list, `me` left out) one node procedure
+    each, at once; their answers by node name, or None when there is nobody to ask. A node that does
+    not answer is logged (under `what`) and left to the caller's "newest copy wins" rule."""
     from gnt.rpc.client import RpcClient, Target
 
-    holders = _config_holders(paths.hostname())
+    holders = _config_holders(me)
     if not holders or not ssconf.read("cluster_name"):
         return None
     port = int(ssconf.read("noded_port") or constants.DEFAULT_NODED_PORT)
     rpc = RpcClient.https(paths.cluster_cert(), port)
     try:
-        targets = [Target(n, a) for n, a in holders.items()]
-        results = await rpc.call_many(targets, proc.CONFIG_PLACEMENT, proc.ConfigPlacementArgs(names))
+        results = await rpc.call_many([Target(n, a) for n, a in holders.items()], procedure, args)
     finally:
         await rpc.close()
     for name, result in sorted(results.items()):
         if result.failed:
-            log.info("start-up check: %s did not answer: %s", name, result.error)
-    return newest_placement(results)
+            log.info("%s: %s did not answer: %s", what, name, result.error)
+    return results
+
+
+async def _ask(names: list[str]) -> Placement | None:
+    from gnt.rpc import procedures as proc
+
+    args = proc.ConfigPlacementArgs(names)
+    results = await ask_config_holders(paths.hostname(), proc.CONFIG_PLACEMENT, args, "start-up check")
+    return None if results is None else newest_placement(results)
 
 
 async def _stop(name: str, hv_name: str, elsewhere: str, placement: Placement) -> None:
