@@ -22,6 +22,7 @@ from gnt.cli.common import (
     parse_keyval,
     resolve_fields,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_fields, table
 from gnt.errors import ParameterError
@@ -189,6 +190,7 @@ def export(
     default=None,
     help="Directory of file disks, relative to the cluster's (shared) file storage directory",
 )
+@field_option("OP_INSTANCE_CREATE", "file_driver", "--file-driver")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @os_parameter_options("checked by the OS now")
@@ -238,6 +240,7 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         disks=disks,
         nics=nics,
         file_storage_dir=o["file_storage_dir"],
+        file_driver=o["file_driver"],
         pnode=o["pnode"],
         iallocator=o["iallocator"],
         opportunistic_locking=o["opportunistic_locking"],

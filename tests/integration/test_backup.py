@@ -79,7 +79,8 @@ def test_export_with_remove_instance_and_import_found_without_src_node(cluster: 
     cluster.ok("gnt-backup", "export", "-f", "-n", "node3", "--remove-instance", "bk-b")
     assert "bk-b" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
     assert _disk_files(cluster, "node2", "bk-b") == []
-    cluster.ok("gnt-backup", "import", "-n", "node1", "--no-name-check", "--no-ip-check", "bk-b")
+    cluster.ok("gnt-backup", "import", "-n", "node1", "--file-driver", "loop", "--no-name-check", "--no-ip-check",
+               "bk-b")  # fmt: skip
     assert [_sha(p) for p in _disk_files(cluster, "node1", "bk-b")] == [digest]
     cluster.ok("gnt-instance", "remove", "-f", "bk-b")
     cluster.ok("gnt-backup", "remove", "bk-b")
@@ -99,6 +100,11 @@ def test_backup_refusals_leave_nothing_behind(cluster: VCluster) -> None:
     dotdot = cluster.run("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--src-dir", "../x",
                          "--no-name-check", "--no-ip-check", "bk-x")  # fmt: skip
     assert dotdot.rc == 1 and "Invalid export name '../x'" in dotdot.err
+    driver = cluster.run("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--file-driver", "blktap",
+                         "--no-name-check", "--no-ip-check", "bk-x")  # fmt: skip
+    assert driver.rc == 1 and [line for line in driver.err.splitlines() if line.strip()] == [
+        "Parameter Error: Parameter 'OP_INSTANCE_CREATE.file_driver' fails validation: 'blktap' is not one of loop"
+    ]
     assert "bk-x" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
     for node in ("node1", "node2", "node3"):
         assert not _export_dir(cluster, node).exists() or not any(_export_dir(cluster, node).iterdir())

@@ -277,6 +277,20 @@ def test_backup_import_checks_and_os_size(recorder: CheckingClient) -> None:
     assert op["identify_defaults"] is False
 
 
+def test_backup_import_file_driver_is_add_s(recorder: CheckingClient) -> None:
+    """The same field as `gnt-instance add --file-driver`: loop reaches the opcode, anything else is
+    refused in add's one line before any job."""
+    assert run(backup_main, "import", "-n", "node1", "--file-driver", "loop", "inst1").exit_code == 0
+    assert only_op(recorder)["file_driver"] == "loop"
+    recorder.submitted.clear()
+    run(backup_main, "import", "-n", "node1", "inst1")
+    assert only_op(recorder)["file_driver"] is None
+    recorder.submitted.clear()
+    result = run(backup_main, "import", "-n", "node1", "--file-driver", "blktap", "inst1")
+    refused(result, "Parameter 'OP_INSTANCE_CREATE.file_driver' fails validation: 'blktap' is not one of loop")
+    assert recorder.submitted == []
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
