@@ -181,6 +181,7 @@ def export(
 @click.option("--src-dir", default=None, help="The export's name or directory (default: the instance's name)")
 @click.option("-n", "--node", "pnode", default=None, help="Primary node of the imported instance")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the node")
+@field_option("OP_INSTANCE_CREATE", "group_name", "-g", "--node-group")
 @click.option("--opportunistic-locking", is_flag=True, help="With -I: choose only among nodes whose locks are free now")
 @click.option("-t", "--disk-template", default=None, help="Disk template (default: the export's)")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (default: the export's disks)")
@@ -243,6 +244,7 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         file_driver=o["file_driver"],
         pnode=o["pnode"],
         iallocator=o["iallocator"],
+        group_name=o["group_name"],
         opportunistic_locking=o["opportunistic_locking"],
         hypervisor=hypervisor,
         hvparams=dict(hvparams),

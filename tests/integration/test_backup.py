@@ -79,10 +79,18 @@ def test_export_with_remove_instance_and_import_found_without_src_node(cluster: 
     cluster.ok("gnt-backup", "export", "-f", "-n", "node3", "--remove-instance", "bk-b")
     assert "bk-b" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
     assert _disk_files(cluster, "node2", "bk-b") == []
-    cluster.ok("gnt-backup", "import", "-n", "node1", "--file-driver", "loop", "--no-name-check", "--no-ip-check",
-               "bk-b")  # fmt: skip
-    assert [_sha(p) for p in _disk_files(cluster, "node1", "bk-b")] == [digest]
-    cluster.ok("gnt-instance", "remove", "-f", "bk-b")
+    cluster.ok("gnt-group", "add", "rack2")
+    cluster.ok("gnt-group", "assign-nodes", "rack2", "node1")
+    try:  # -g: the allocator places the import in rack2, whose only node is node1
+        out = cluster.ok("gnt-backup", "import", "-I", "hail", "-g", "rack2", "--file-driver", "loop",
+                         "--no-name-check", "--no-ip-check", "bk-b")  # fmt: skip
+        assert "Selected nodes for instance bk-b via iallocator hail: node1" in out
+        assert [_sha(p) for p in _disk_files(cluster, "node1", "bk-b")] == [digest]
+        cluster.ok("gnt-instance", "remove", "-f", "bk-b")
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "bk-b")
+        cluster.ok("gnt-group", "assign-nodes", "default", "node1")
+        cluster.ok("gnt-group", "remove", "rack2")
     cluster.ok("gnt-backup", "remove", "bk-b")
 
 

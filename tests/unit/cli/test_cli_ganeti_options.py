@@ -277,6 +277,16 @@ def test_backup_import_checks_and_os_size(recorder: CheckingClient) -> None:
     assert op["identify_defaults"] is False
 
 
+def test_backup_import_node_group_reaches_the_opcode(recorder: CheckingClient) -> None:
+    for spelling in ("-g", "--node-group"):
+        recorder.submitted.clear()
+        assert run(backup_main, "import", "-I", "hail", spelling, "rack2", "inst1").exit_code == 0
+        assert only_op(recorder)["group_name"] == "rack2"
+    recorder.submitted.clear()
+    run(backup_main, "import", "-n", "node1", "inst1")
+    assert only_op(recorder)["group_name"] is None
+
+
 def test_backup_import_file_driver_is_add_s(recorder: CheckingClient) -> None:
     """The same field as `gnt-instance add --file-driver`: loop reaches the opcode, anything else is
     refused in add's one line before any job."""

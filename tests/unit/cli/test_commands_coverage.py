@@ -72,8 +72,6 @@ GAPS: dict[str, str] = {
     "gnt-debug delay -i": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     # gnt-group
     # gnt-backup
-    "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
-    "gnt-backup import -g": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import --helper-startup-timeout": _HELPER_VM,
     "gnt-backup import --helper-shutdown-timeout": _HELPER_VM,
     # gnt-instance
