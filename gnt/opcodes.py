@@ -295,6 +295,9 @@ class OpNodeEvacuate(OpCode):
     remote_node: str | None = _f(None, "Move everything to this node", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing new nodes")
     early_release: bool = _f(False, "Release locks early")
+    ignore_soft_errors: bool = _f(
+        False, "Let the allocator break soft constraints (N+1, VCPU ratio, spindles, exclusion tags) if it must"
+    )
 
 
 @dataclass(kw_only=True)

@@ -299,6 +299,7 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "remote_node": ("str", None, "Move everything to this node"),
         "iallocator": ("str", None, "Allocator choosing new nodes"),
         "early_release": ("bool", False, "Release locks early"),
+        "ignore_soft_errors": ("bool", False, "Let the allocator break soft constraints (N+1, VCPU ratio, spindles, exclusion tags) if it must"),
     },
     "OP_NODE_MIGRATE": {
         "node_name": ("str", None, "Node whose primary instances to migrate"),

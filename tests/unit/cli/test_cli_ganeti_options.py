@@ -163,6 +163,15 @@ def test_node_evacuate_early_release(recorder: CheckingClient) -> None:
     assert only_op(recorder)["early_release"] is False
 
 
+def test_node_evacuate_ignore_soft_errors(recorder: CheckingClient) -> None:
+    recorder.results = [{"jobs": []}]
+    assert run(node_main, "evacuate", "-f", "--ignore-soft-errors", "node2").exit_code == 0
+    assert only_op(recorder)["ignore_soft_errors"] is True
+    recorder.submitted.clear()
+    run(node_main, "evacuate", "-f", "node2")
+    assert only_op(recorder)["ignore_soft_errors"] is False
+
+
 # -- gnt-cluster --------------------------------------------------------------------------------
 
 

@@ -66,7 +66,6 @@ GAPS: dict[str, str] = {
     "gnt-node add --force-join": "a node of another gnt cluster holds its certificate; remove it there first",
     "gnt-node add --verbose": "node add runs no ssh client whose output could be made verbose",
     "gnt-node add -v": "node add runs no ssh client whose output could be made verbose",
-    "gnt-node evacuate --ignore-soft-errors": "gnt's allocator has no soft errors: a plan either fits or fails",
     # gnt-debug
     "gnt-debug delay --interruptible": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     "gnt-debug delay -i": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
