@@ -133,6 +133,11 @@ class Cluster(ConfigObject):
     maintain_node_health: bool = False
     #: the user-id pool of kvm's security_model=pool: sorted inclusive [low, high] ranges (gnt.uidpool)
     uid_pool: list[list[int]] = field(default_factory=list)
+    #: the type and size of the cluster's SSH key (`gnt-cluster init --ssh-key-type/--ssh-key-bits`,
+    #: Ganeti's rsa/2048 by default): what the first `gnt-node add` makes and `renew-crypto
+    #: --new-ssh-keys` keeps unless told otherwise (gnt.ssh_key_spec)
+    ssh_key_type: str = "rsa"
+    ssh_key_bits: int = 2048
     noded_port: int = constants.DEFAULT_NODED_PORT
     rapi_port: int = constants.DEFAULT_RAPI_PORT
     drain_flag: bool = False

@@ -213,8 +213,12 @@ class OpClusterRenewCrypto(OpCode):
     new_rapi_certificate: bool = _f(False, "Make a new self-signed RAPI certificate")
     rapi_certificate: str = _f("", "Absolute path, on the master, of a RAPI key pair (PEM) to install")
     new_ssh_keys: bool = _f(False, "Make a new cluster SSH key pair and install it on every online node")
-    ssh_key_type: str = _f("ed25519", "Type of the new SSH key (ed25519, rsa, ecdsa)")
-    ssh_key_bits: int = _f(0, "Size of the new SSH key (0: the type's default)", ck.int_range(0, 16384))
+    ssh_key_type: str | None = _f(None, "Type of the new SSH key (ed25519, rsa, ecdsa; default: the cluster's)")
+    ssh_key_bits: int = _f(
+        0,
+        "Size of the new SSH key (0: the cluster's if the type stays, else the type's default)",
+        ck.int_range(0, 16384),
+    )
     verify: bool = _f(True, "Check the nodes' SSH host keys against the cluster's known_hosts")
 
 

@@ -312,6 +312,8 @@ class Api:
                 "prealloc_wipe_disks": c.prealloc_wipe_disks,
                 "maintain_node_health": c.maintain_node_health,
                 "uid_pool": [list(entry) for entry in c.uid_pool],
+                "ssh_key_type": c.ssh_key_type,
+                "ssh_key_bits": c.ssh_key_bits,
                 "ctime": c.ctime,
                 "mtime": c.mtime,
                 "serial_no": c.serial_no,
@@ -667,8 +669,6 @@ def _ganeti_only_info(c: Any) -> dict[str, Any]:
         "enabled_data_collectors": {},
         "data_collector_interval": {},
         "modify_ssh_setup": False,
-        "ssh_key_type": "rsa",
-        "ssh_key_bits": 2048,
         "vg_name": c.volume_group_name or None,
         "drbd_helper": c.drbd_usermode_helper or None,
     }

@@ -41,8 +41,8 @@ FIELDS: dict[str, dict[str, tuple[str, Any, str]]] = {
         "new_rapi_certificate": ("bool", False, "Make a new self-signed RAPI certificate"),
         "rapi_certificate": ("str", "", "Absolute path, on the master, of a RAPI key pair (PEM) to install"),
         "new_ssh_keys": ("bool", False, "Make a new cluster SSH key pair and install it on every online node"),
-        "ssh_key_type": ("str", "ed25519", "Type of the new SSH key (ed25519, rsa, ecdsa)"),
-        "ssh_key_bits": ("int", 0, "Size of the new SSH key (0: the type's default)"),
+        "ssh_key_type": ("str", None, "Type of the new SSH key (ed25519, rsa, ecdsa; default: the cluster's)"),
+        "ssh_key_bits": ("int", 0, "Size of the new SSH key (0: the cluster's if the type stays, else the type's default)"),
         "verify": ("bool", True, "Check the nodes' SSH host keys against the cluster's known_hosts"),
     },
     "OP_CLUSTER_SET_PARAMS": {

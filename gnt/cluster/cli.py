@@ -128,6 +128,10 @@ def _uid_ranges(text: str | None, option: str) -> list[list[int]] | None:
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
 @click.option("--maintain-node-health", type=click.Choice(["yes", "no"]), default="no", help=_HEALTH_HELP)
 @click.option("--uid-pool", default=None, help=_UID_POOL_HELP)
+@click.option("--ssh-key-type", default=None, help="Type of the cluster's SSH key: rsa (default), ecdsa or ed25519")
+@click.option(
+    "--ssh-key-bits", type=int, default=None, help="Size of the cluster's SSH key (default: rsa 2048, ecdsa 384)"
+)
 @state_options
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
@@ -173,6 +177,8 @@ def init(name: str, **opts: Any) -> None:
         "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
         "maintain_node_health": opts["maintain_node_health"] == "yes",
         "uid_pool": _uid_ranges(opts["uid_pool"], "--uid-pool") or [],
+        "ssh_key_type": opts["ssh_key_type"],
+        "ssh_key_bits": opts["ssh_key_bits"],
         **state_fields(opts),
     }
     init_cluster(name, settings)
@@ -273,6 +279,8 @@ def info(roman: bool) -> None:
             "config serial": data["config_serial"],
             "job queue drained": data["drain_flag"],
             "enabled user shutdown": data.get("enabled_user_shutdown", False),
+            "ssh_key_type": data["ssh_key_type"],
+            "ssh_key_bits": data["ssh_key_bits"],
         },
         "Default node parameters": dict(sorted(data["ndparams"].items())),
         "Default instance parameters": {"default": dict(sorted(data["beparams"]["default"].items()))},

@@ -43,8 +43,6 @@ _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadat
 GAPS: dict[str, str] = {
     # gnt-cluster
     "gnt-cluster modify --modify-etc-hosts": _NO_ETC_HOSTS,
-    "gnt-cluster init --ssh-key-type": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-type` picks one",
-    "gnt-cluster init --ssh-key-bits": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-bits` sizes one",
     "gnt-cluster init --gluster-storage-dir": "gnt has no gluster disk template",
     "gnt-cluster init --install-image": _HELPER_VM,
     "gnt-cluster modify --install-image": _HELPER_VM,
