@@ -85,7 +85,7 @@ def _ssh_key(key_type: str | None, bits: int | None) -> tuple[str, int]:
 
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
-    from gnt import certs, confine, node_certs, opchecks, uidpool
+    from gnt import certs, compression, confine, node_certs, opchecks, uidpool
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
@@ -161,6 +161,11 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         except OpPrereqError as err:
             raise ParameterError(err.message) from None
     ssh_key_type, ssh_key_bits = _ssh_key(opts.get("ssh_key_type"), opts.get("ssh_key_bits"))
+    tools = list(opts.get("compression_tools") or compression.DEFAULT_TOOLS)
+    try:
+        compression.check_tools(tools)
+    except ValueError as err:
+        raise ParameterError(str(err)) from None
     policy = _init_ipolicy(opts.get("ipolicy"))
     from gnt.cluster.master_ip_config import plan_at_init
 
@@ -216,6 +221,7 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         uid_pool=[list(r) for r in opts.get("uid_pool") or []],
         ssh_key_type=ssh_key_type,
         ssh_key_bits=ssh_key_bits,
+        compression_tools=tools,
     )
     if opts.get("default_iallocator"):
         cluster.default_iallocator = opts["default_iallocator"]

@@ -56,7 +56,7 @@ def test_export_remove_instance_import_gives_the_same_disks(cluster: VCluster) -
 
     cluster.ok("gnt-instance", "remove", "-f", "bk-a")
     out = cluster.ok("gnt-backup", "import", "-n", "node3", "--src-node", "node2", "--no-name-check",
-                     "--no-ip-check", "bk-a")  # fmt: skip
+                     "--no-ip-check", "--compress", "gzip-fast", "bk-a")  # fmt: skip
     assert "Importing disk/0" in out
     assert cluster.instance_field("bk-a", "pnode") == "node3"
     assert cluster.instance_field("bk-a", "disk_template") == "file"
@@ -113,6 +113,13 @@ def test_backup_refusals_leave_nothing_behind(cluster: VCluster) -> None:
     assert driver.rc == 1 and [line for line in driver.err.splitlines() if line.strip()] == [
         "Parameter Error: Parameter 'OP_INSTANCE_CREATE.file_driver' fails validation: 'blktap' is not one of loop"
     ]
+    cluster.ok("gnt-cluster", "modify", "--compression-tools", "gzip")
+    try:  # a tool the cluster's list leaves out is refused before the instance is touched
+        slow = cluster.run("gnt-backup", "export", "-n", "node2", "--transport-compression", "gzip-slow", "bk-c")
+    finally:
+        cluster.ok("gnt-cluster", "modify", "--compression-tools", "")
+    assert slow.rc == 1 and "Compression tool not allowed, tools allowed are [gzip]" in slow.err
+    assert "compression tools: \n    - gzip\n    - gzip-fast\n    - gzip-slow" in cluster.ok("gnt-cluster", "info")
     assert "bk-x" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
     for node in ("node1", "node2", "node3"):
         assert not _export_dir(cluster, node).exists() or not any(_export_dir(cluster, node).iterdir())

@@ -38,12 +38,15 @@ def test_init_modify_and_node_add_options_reach_the_config(tmp_path: Path) -> No
             "spindle_count=2",
             "--ssh-key-type",
             "ecdsa",
+            "--compression-tools",
+            "gzip,gzip-slow",
             "cluster",
         )
         info = vc.ok("gnt-cluster", "show")  # Ganeti's alias of info
         assert "mac prefix: aa:00:01" in info and "spindle_count: 2" in info
         assert "default instance allocator: hail" in info
         assert "ssh_key_type: ecdsa" in info and "ssh_key_bits: 384" in info  # Ganeti's ecdsa default size
+        assert "  compression tools: \n    - gzip\n    - gzip-slow\n" in info
         _check_ssh_key_follows_the_cluster(vc)
 
         roman = vc.ok("gnt-cluster", "info", "--roman")

@@ -49,8 +49,6 @@ GAPS: dict[str, str] = {
     "gnt-cluster init --zeroing-image": _HELPER_VM,
     "gnt-cluster modify --zeroing-image": _HELPER_VM,
     "gnt-cluster modify --instance-communication-network": _HELPER_VM,
-    "gnt-cluster init --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
-    "gnt-cluster modify --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
     "gnt-cluster modify --force": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify -f": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify --max-tracked-jobs": "gnt tracks jobs in the master's memory, no inotify watches to cap",

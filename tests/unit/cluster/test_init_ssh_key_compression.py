@@ -1,6 +1,7 @@
 """The cluster's SSH key type and size (`gnt-cluster init --ssh-key-type/--ssh-key-bits`, renew-crypto):
 Ganeti's defaults (rsa 2048, ecdsa 384), its choice of a size when none is given (DetermineKeyBits),
-init's one-line refusals with nothing written, and the settings init stores."""
+init's one-line refusals with nothing written, and the settings init stores; and the cluster's
+compression tools as init and modify take them (their checks and use: tests/unit/lu/test_compression_tools.py)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,41 @@ def test_renew_crypto_leaves_the_type_to_the_cluster_unless_given() -> None:
     assert "ssh_key_type" not in op and "ssh_key_bits" not in op
     op = build_opcode({"new_ssh_keys": True, "ssh_key_type": "RSA", "ssh_key_bits": 4096})
     assert (op["ssh_key_type"], op["ssh_key_bits"]) == ("rsa", 4096)
+
+
+# -- --compression-tools (init and modify) -------------------------------------------------------
+
+
+def test_init_compression_tools_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _init_settings(monkeypatch, "--compression-tools", "gzip,gzip-fast")["compression_tools"] == [
+        "gzip",
+        "gzip-fast",
+    ]
+    assert _init_settings(monkeypatch)["compression_tools"] is None  # the default list, at init
+
+
+def test_init_refuses_a_list_without_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GNT_ROOTDIR", str(tmp_path / "node1"))
+    monkeypatch.setattr("gnt.netutil.resolve", lambda name: "127.0.0.1")
+    with pytest.raises(ParameterError, match="^For compatibility reasons, the gzip utility must be present"):
+        bootstrap.init_cluster("cluster1", {"compression_tools": ["gzip-slow"]})
+    assert [f for _, _, files in os.walk(tmp_path) for f in files] == []
+
+
+def test_modify_compression_tools_sends_the_list_and_empty_resets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.cli.test_cli_ganeti_options import CheckingClient, only_op, run
+
+    rec = CheckingClient()
+    monkeypatch.setattr("gnt.cluster.cli.client", lambda: rec)
+    from gnt.cluster.cli import main as cluster_main
+
+    assert run(cluster_main, "modify", "--compression-tools", "gzip").exit_code == 0
+    assert only_op(rec)["compression_tools"] == ["gzip"]
+    rec.submitted.clear()
+    assert run(cluster_main, "modify", "--compression-tools", "").exit_code == 0  # Ganeti: back to the default
+    assert only_op(rec)["compression_tools"] == ["gzip", "gzip-fast", "gzip-slow"]
+    rec.submitted.clear()
+    result = run(cluster_main, "modify", "--compression-tools", "gzip,lzop")
+    assert result.exit_code == 1 and rec.submitted == []
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Unsupported compression tool(s) lzop" in lines[0], lines
