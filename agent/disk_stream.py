@@ -36,6 +36,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
+from gnt import compression
 from gnt.errors import StorageError
 
 CHUNK = 4 * 1024 * 1024
@@ -161,7 +162,8 @@ def send_stream(
     before the end frame (an export script's exit is checked there: a failed one sends no end, so
     the receiver never takes a partial dump as complete)."""
     digest = hashlib.sha256()
-    deflate = zlib.compressobj(6, zlib.DEFLATED, 31) if compress == "gzip" else None
+    level = compression.LEVELS.get(compress)
+    deflate = zlib.compressobj(level, zlib.DEFLATED, 31) if level is not None else None
     tls.sendall(token.encode() + b"\n")
 
     def fill(block: memoryview) -> int:
@@ -222,7 +224,7 @@ class Sink:
         self.limit = limit
         self.progress = progress
         self.digest = hashlib.sha256()
-        self.inflate = zlib.decompressobj(wbits=31) if compress == "gzip" else None
+        self.inflate = zlib.decompressobj(wbits=31) if compress in compression.LEVELS else None
         self.refusal: str | None = None
         self.written = 0
         self._synced = 0

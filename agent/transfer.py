@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import storage
 from agent import disk_stream
 from agent.handlers import handles
-from gnt import certs, confine, durable, paths
+from gnt import certs, compression, confine, durable, paths
 from gnt.errors import RpcArgumentError, StorageError
 from gnt.rpc import procedures as proc
 
@@ -59,7 +59,7 @@ KEEP_DONE = 600.0
 EXPORT_FILE_RE = re.compile(r"^disk[0-9]{1,3}\.dump\Z")
 STAGING_SUFFIX = ".new"
 CONFIG_FILE = "config.ini"
-COMPRESSIONS = ("none", "gzip")
+COMPRESSIONS = compression.TRANSPORTS
 
 
 def export_path(name: str, staging: bool = False) -> str:

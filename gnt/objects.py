@@ -133,6 +133,14 @@ class Cluster(ConfigObject):
     maintain_node_health: bool = False
     #: the user-id pool of kvm's security_model=pool: sorted inclusive [low, high] ranges (gnt.uidpool)
     uid_pool: list[list[int]] = field(default_factory=list)
+    #: the type and size of the cluster's SSH key (`gnt-cluster init --ssh-key-type/--ssh-key-bits`,
+    #: Ganeti's rsa/2048 by default): what the first `gnt-node add` makes and `renew-crypto
+    #: --new-ssh-keys` keeps unless told otherwise (gnt.ssh_key_spec)
+    #: the transport compressions moves, exports and imports may ask for besides none
+    #: (`--compression-tools`, Ganeti's compression_tools; gnt.compression)
+    compression_tools: list[str] = field(default_factory=lambda: ["gzip", "gzip-fast", "gzip-slow"])
+    ssh_key_type: str = "rsa"
+    ssh_key_bits: int = 2048
     noded_port: int = constants.DEFAULT_NODED_PORT
     rapi_port: int = constants.DEFAULT_RAPI_PORT
     drain_flag: bool = False

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from gnt import constants, ialloc_params, uidpool
+from gnt import compression, constants, ialloc_params, uidpool
 from gnt import opchecks as ck
 from gnt import resstate as rs
 from gnt.cluster import verify_codes
@@ -129,6 +129,16 @@ class OpClusterVerifyDisks(OpCode):
     group_name: str | None = _f(None, "Check only the instances with a node in this node group")
 
 
+def _compression_tools(value: Any) -> None:
+    if value is not None:
+        compression.check_tools(value)
+
+
+def _transport_compression(value: Any) -> None:
+    if value not in compression.TRANSPORTS:
+        raise ValueError(f"unknown compression tool '{value}'; use one of {', '.join(compression.TRANSPORTS)}")
+
+
 def _uid_pool(value: Any) -> None:
     """Ganeti's CheckUidPool: [low, high] pairs of uids, low <= high, within the uid range."""
     if value is not None:
@@ -190,6 +200,9 @@ class OpClusterSetParams(OpCode):
     blacklisted_os: list[list[str]] | None = _f(
         None, "[[add|remove, os], ...]: OSes new instances may not use", os_checks.os_list_changes
     )
+    compression_tools: list[str] | None = _f(
+        None, "Compression tools moves, exports and imports may use (gzip, gzip-fast, gzip-slow)", _compression_tools
+    )
 
 
 @dataclass(kw_only=True)
@@ -213,8 +226,12 @@ class OpClusterRenewCrypto(OpCode):
     new_rapi_certificate: bool = _f(False, "Make a new self-signed RAPI certificate")
     rapi_certificate: str = _f("", "Absolute path, on the master, of a RAPI key pair (PEM) to install")
     new_ssh_keys: bool = _f(False, "Make a new cluster SSH key pair and install it on every online node")
-    ssh_key_type: str = _f("ed25519", "Type of the new SSH key (ed25519, rsa, ecdsa)")
-    ssh_key_bits: int = _f(0, "Size of the new SSH key (0: the type's default)", ck.int_range(0, 16384))
+    ssh_key_type: str | None = _f(None, "Type of the new SSH key (ed25519, rsa, ecdsa; default: the cluster's)")
+    ssh_key_bits: int = _f(
+        0,
+        "Size of the new SSH key (0: the cluster's if the type stays, else the type's default)",
+        ck.int_range(0, 16384),
+    )
     verify: bool = _f(True, "Check the nodes' SSH host keys against the cluster's known_hosts")
 
 
@@ -295,6 +312,9 @@ class OpNodeEvacuate(OpCode):
     remote_node: str | None = _f(None, "Move everything to this node", ck.hostname)
     iallocator: str | None = _f(None, "Allocator choosing new nodes")
     early_release: bool = _f(False, "Release locks early")
+    ignore_soft_errors: bool = _f(
+        False, "Let the allocator break soft constraints (N+1, VCPU ratio, spindles, exclusion tags) if it must"
+    )
 
 
 @dataclass(kw_only=True)
@@ -345,7 +365,9 @@ class OpInstanceCreate(OpCode):
     disk_template: str | None = _f(None, "Disk template (an import takes the export's when not given)")
     src_node: str | None = _f(None, "Import: the node holding the export (searched for when not given)", ck.hostname)
     src_path: str | None = _f(None, "Import: the export's name, or its directory in the export dir")
-    compress: str = _f("none", "Import: transport compression of the disk data (none, gzip)")
+    compress: str = _f(
+        "none", "Import: transport compression (none or one of the cluster's compression tools)", _transport_compression
+    )
     disks: list[dict[str, Any]] = _f([], "Disks: [{size: MiB, mode: rw}, ...]", ck.disks)
     nics: list[dict[str, Any]] = _f([], "NICs: [{mac, ip, mode, link}, ...]", ck.nics)
     os_type: str | None = _f(None, "Operating system definition")
@@ -397,8 +419,6 @@ class OpInstanceCreate(OpCode):
             )
         if self.disk_template is None and self.mode != "import":
             raise OpPrereqError(f"Required parameter '{self.OP_ID}.disk_template' missing", ECODE_INVAL)
-        if self.compress not in ("none", "gzip"):
-            raise ValueError(f"unknown compression tool '{self.compress}'; use one of none, gzip")
         os_secrets.check_categories(self.osparams, self.osparams_private, self.osparams_secret)
         if self.forthcoming and self.commit:
             raise OpPrereqError("Forthcoming generation and committing are mutually exclusive", ECODE_INVAL)

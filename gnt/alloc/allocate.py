@@ -59,6 +59,15 @@ def _fail_reasons(st: NodeState, new: NodeState, x: InstAttrs) -> Counter[str]:
     return c
 
 
+def _hard_fail_reasons(st: NodeState, new: NodeState, x: InstAttrs) -> Counter[str]:
+    """`_fail_reasons` with the soft constraints left out (--ignore-soft-errors): memory and disk only."""
+    c: Counter[str] = Counter()
+    mem = new.unallocated() <= 0
+    c["FailMem"] = int(np.count_nonzero(mem))
+    c["FailDisk"] = int(np.count_nonzero(x.local & (new.f_dsk <= 0) & ~mem))
+    return c
+
+
 def _tag_clash(m: ClusterModel, tags: tuple[str, ...], nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not tags:
         return np.zeros(len(nodes), np.int64), np.zeros(len(nodes), bool)
@@ -74,12 +83,15 @@ def pair_scores(
     exclude: set[int],
     reasons: Counter[str],
     migrate_from: int = -1,
+    strict: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Target nodes and the score of placing `inst` on each (vector) or pair (matrix).
 
     Disallowed placements score +inf; `reasons` collects why primaries were refused. An existing
     instance that gets there by migrating from node `migrate_from` may only take primaries that
-    node's migration tags allow (htools' FailMig).
+    node's migration tags allow (htools' FailMig). Without `strict` (hail's --ignore-soft-errors)
+    the soft constraints refuse nothing: N+1, the VCPU ratio, spindle limits and exclusion tags
+    still weigh in the score, only memory, disk and the policy's specs are hard.
     """
     pol = m.groups[group].policy if m.groups else m.ipolicy
     disks = inst.disks or ([inst.dsk] if inst.template != "diskless" else [])
@@ -94,14 +106,16 @@ def pair_scores(
     # the primary checks first (memory, disk, CPU, N+1: tags and locations do not enter them): when no
     # node can be the primary, every placement is refused and nothing needs scoring (the capacity
     # planner's last attempts, and each size tiered allocation shrinks through, are mostly that)
-    p_try, bad_p = add_pri(st, x)
-    reasons.update(_fail_reasons(st, p_try, x))
+    p_try, bad_p = add_pri(st, x, strict)
+    reasons.update(_fail_reasons(st, p_try, x) if strict else _hard_fail_reasons(st, p_try, x))
     if migrate_from >= 0:
         no_mig = ~m.migration_ok(migrate_from, tg)
         reasons["FailMig"] += int(np.count_nonzero(no_mig & ~bad_p))
         bad_p = bad_p | no_mig
     inc, clash = _tag_clash(m, excl, tg)
-    refused = bad_p | clash
+    refused = bad_p | (clash & strict)
+    if strict and clash.any():  # htools' FailTags: named, so the admin sees a soft error refused them
+        reasons["FailTags"] += int(np.count_nonzero(clash & ~bad_p))
     if refused.all():
         return tg, np.full((len(tg), len(tg)) if inst.has_secondary else len(tg), np.inf)
     ss = ScoreState(m, nodes)
@@ -114,7 +128,7 @@ def pair_scores(
     dmap = WEIGHTS[MAP_IDX] * _map_gain(m, excl, tg)
     if not inst.has_secondary:
         return tg, np.where(refused, np.inf, ss.eval([vals], [node_values(p_only, rows)]) + dmap)
-    return tg, _pair_matrix(m, ss, rows, st, vals, p_only, x, tg, refused, loc.shared, dmap)
+    return tg, _pair_matrix(m, ss, rows, st, vals, p_only, x, tg, refused, loc.shared, dmap, strict)
 
 
 def _pair_matrix(
@@ -129,6 +143,7 @@ def _pair_matrix(
     refused: np.ndarray,
     shared: np.ndarray,
     dmap: np.ndarray,
+    strict: bool = True,
 ) -> np.ndarray:
     """Scores of every (primary, secondary) pair of `tg`; +inf where refused.
 
@@ -141,7 +156,7 @@ def _pair_matrix(
     row = NodeState(**{f: np.reshape(v, (1, k)) for f, v in vars(st).items()})
     p_new = NodeState(**{f: np.reshape(v[ok], (len(ok), 1)) for f, v in vars(p_only).items()})
     p_new = p_new.replace(loc_score=p_new.loc_score + shared[ok])
-    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg[ok])].T)
+    s_new, bad_s = add_sec(row, x, m.peers[np.ix_(tg, tg[ok])].T, strict)
     bad = bad_s | (tg[ok][:, None] == tg[None, :])
     got = ss.eval([vals[:, ok, None], vals[:, None, :]], [node_values(p_new, rows), node_values(s_new, rows)])
     sc[ok] = np.where(bad, np.inf, got + dmap[ok][:, None])
@@ -163,9 +178,10 @@ def _in_group(
     exclude: set[int],
     reasons: Counter[str],
     migrate_from: int = -1,
+    strict: bool = True,
 ) -> Placement | None:
     """The best placement of `inst` within one group, or None (reasons accumulated)."""
-    tg, sc = pair_scores(m, inst, x, group, exclude, reasons, migrate_from)
+    tg, sc = pair_scores(m, inst, x, group, exclude, reasons, migrate_from, strict)
     if sc.size == 0:
         return None
     j = np.unravel_index(int(np.argmin(_distinct_domains_first(m, tg, sc))), sc.shape)
@@ -215,9 +231,10 @@ def find_placement(
     group: str | None = None,
     exclude: set[int] | None = None,
     migrate_from: int = -1,
+    strict: bool = True,
 ) -> tuple[Placement | None, Counter[str]]:
-    """Best placement over the candidate groups (no change to the model); `migrate_from`: see
-    `pair_scores`."""
+    """Best placement over the candidate groups (no change to the model); `migrate_from` and
+    `strict`: see `pair_scores`."""
     x = InstAttrs.of([inst])
     x = x.take(0)
     reasons: Counter[str] = Counter()
@@ -231,7 +248,7 @@ def find_placement(
         rank = _POLICY_RANK.get(m.groups[g].alloc_policy, 2) if m.groups else 0
         if best is not None and best_rank is not None and rank > best_rank:
             break
-        p = _in_group(m, inst, x, g, exclude or set(), reasons, migrate_from)
+        p = _in_group(m, inst, x, g, exclude or set(), reasons, migrate_from, strict)
         if p is not None and (best is None or p.score < best.score):
             best, best_rank = p, rank
     if best is not None:
@@ -346,8 +363,9 @@ def _ops_for(name: str, old: tuple[int, int], new: tuple[int, int], m: ClusterMo
     return ops
 
 
-def _evac_one(m: ClusterModel, idx: int, mode: str, excl: set[int]) -> tuple[int, int]:
-    """New (primary, secondary) for one evacuated instance; raises if there is none."""
+def _evac_one(m: ClusterModel, idx: int, mode: str, excl: set[int], strict: bool = True) -> tuple[int, int]:
+    """New (primary, secondary) for one evacuated instance; raises if there is none. Without
+    `strict` the soft constraints refuse no target (see `pair_scores`)."""
     inst = m.instances[idx]
     nodes = m.group_nodes(m.instance_group(idx))
     tg = nodes[m.can_receive()[nodes] & ~np.isin(nodes, list(excl))]
@@ -360,7 +378,7 @@ def _evac_one(m: ClusterModel, idx: int, mode: str, excl: set[int]) -> tuple[int
         old = (inst.pnode, inst.snode)
         src = _migration_source(m, inst)
         unplace(m, idx)
-        best, reasons = find_placement(m, inst, m.groups[m.instance_group(idx)].uuid, excl, src)
+        best, reasons = find_placement(m, inst, m.groups[m.instance_group(idx)].uuid, excl, src, strict)
         place(m, idx, *old)
         if best is None:
             raise OpPrereqError(f"no nodes for {inst.name}: {_describe(reasons)}", "insufficient_resources")
@@ -369,23 +387,28 @@ def _evac_one(m: ClusterModel, idx: int, mode: str, excl: set[int]) -> tuple[int
     if ext:
         kinds = ("failover_to_any",)
     ev = Evaluator(m, ScoreState(m, nodes), InstAttrs.of(m.instances))
+    ev.ignore_soft_errors = not strict
     c = ev.evaluate(np.array([idx]), tg, kinds)
     if not np.isfinite(c.score[0]):
         raise OpPrereqError(f"no valid move for instance {inst.name}", "insufficient_resources")
     return int(c.new_p[0]), int(c.new_s[0])
 
 
-def evacuate(model: ClusterModel, names: list[str], mode: str) -> tuple[list, list, list]:
+def evacuate(
+    model: ClusterModel, names: list[str], mode: str, ignore_soft_errors: bool = False
+) -> tuple[list, list, list]:
     """Node evacuation (iallocator 'node-evacuate'): returns (moved, failed, jobs).
 
     `mode` is primary-only, secondary-only or all; the nodes of all listed instances are
     excluded as targets, as htools does. Successful moves are applied to the model.
+    `ignore_soft_errors` is hail's --ignore-soft-errors: a target that breaks only soft
+    constraints (N+1, VCPU ratio, spindles, exclusion tags) is taken when nothing better fits.
     """
     if mode not in ("primary-only", "secondary-only", "all"):
         raise OpPrereqError(f"unknown evacuation mode {mode!r}", "wrong_input")
     idxs = [_inst(model, n) for n in names]
     excl = {n for i in idxs for n in (model.instances[i].pnode, model.instances[i].snode) if n >= 0}
-    return _move_all(model, idxs, lambda i: _evac_one(model, i, mode, excl))
+    return _move_all(model, idxs, lambda i: _evac_one(model, i, mode, excl, not ignore_soft_errors))
 
 
 def change_group(

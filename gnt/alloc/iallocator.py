@@ -154,7 +154,7 @@ def model_from_request(req: dict[str, Any]) -> ClusterModel:
     return ClusterModel(groups, nodes, insts, list(req.get("cluster_tags", [])), cpol)
 
 
-def _answer(model: ClusterModel, rq: dict[str, Any]) -> tuple[str, Any]:
+def _answer(model: ClusterModel, rq: dict[str, Any], ignore_soft_errors: bool = False) -> tuple[str, Any]:
     kind = _need(rq, "type", "request")
     if kind == "allocate":
         inst = _instance(_need(rq, "name", "request"), rq, None)
@@ -167,7 +167,8 @@ def _answer(model: ClusterModel, rq: dict[str, Any]) -> tuple[str, Any]:
         node = allocate_secondary(model, _need(rq, "name", "request"))
         return f"new secondary {node}", node
     if kind == "node-evacuate":
-        res = evacuate(model, list(_need(rq, "instances", "request")), str(rq.get("evac_mode", "all")))
+        names = list(_need(rq, "instances", "request"))
+        res = evacuate(model, names, str(rq.get("evac_mode", "all")), ignore_soft_errors)
         return f"{len(res[1])} instances failed to move and {len(res[0])} were moved successfully", list(res)
     if kind == "change-group":
         res = change_group(model, list(_need(rq, "instances", "request")), rq.get("target_groups"))
@@ -180,11 +181,15 @@ def _answer(model: ClusterModel, rq: dict[str, Any]) -> tuple[str, Any]:
     raise OpPrereqError(f"invalid request type {kind!r}", "wrong_input")
 
 
-def process_request(req: dict[str, Any]) -> dict[str, Any]:
-    """Answer an iallocator request; failures become ``success: false`` with the reason."""
+def process_request(req: dict[str, Any], ignore_soft_errors: bool = False) -> dict[str, Any]:
+    """Answer an iallocator request; failures become ``success: false`` with the reason.
+
+    `ignore_soft_errors` is hail's --ignore-soft-errors, which Ganeti passes on the command line
+    (not in the request) for a node evacuation asked with it; it affects node-evacuate only.
+    """
     try:
         model = model_from_request(req)
-        info, result = _answer(model, _need(req, "request", "message"))
+        info, result = _answer(model, _need(req, "request", "message"), ignore_soft_errors)
     except GntError as err:
         return {"success": False, "info": err.message, "result": []}
     return {"success": True, "info": info, "result": result}
@@ -260,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the external-allocator executable: ``gnt-hail REQUEST_FILE [--OPTION...]``.
 
     The options are the cluster's default iallocator parameters, which the master passes to every
-    allocator it runs (as Ganeti does); gnt-hail has none of its own and takes them without effect.
+    allocator it runs (as Ganeti does), and ``--ignore-soft-errors`` for a node evacuation asked
+    with it; gnt-hail acts on that one and takes the others without effect.
     """
     args = sys.argv[1:] if argv is None else argv
     if not args or any(not a.startswith("--") for a in args[1:]):
@@ -271,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(json.dumps({"success": False, "info": f"cannot read request: {err}", "result": []}))
         return 1
-    print(json.dumps(process_request(req)))
+    print(json.dumps(process_request(req, "--ignore-soft-errors" in args[1:])))
     return 0
 
 

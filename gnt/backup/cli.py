@@ -22,13 +22,15 @@ from gnt.cli.common import (
     parse_keyval,
     resolve_fields,
 )
+from gnt.cli.fields import field_option
 from gnt.cli.jobs import run_ops
 from gnt.cli.output import print_fields, table
 from gnt.errors import ParameterError
 
 __all__ = ["add_move_command", "main"]
 
-COMPRESSIONS = ("none", "gzip")
+#: gnt.compression.TRANSPORTS (not imported: the CLI stays light); the cluster's list narrows it
+COMPRESSIONS = ("none", "gzip", "gzip-fast", "gzip-slow")
 #: gnt-backup list's fields (Ganeti's "export" query resource)
 LIST_FIELDS = [
     {"name": "node", "title": "Node", "kind": "text", "doc": "Node name"},
@@ -180,6 +182,7 @@ def export(
 @click.option("--src-dir", default=None, help="The export's name or directory (default: the instance's name)")
 @click.option("-n", "--node", "pnode", default=None, help="Primary node of the imported instance")
 @click.option("-I", "--iallocator", default=None, help="Allocator choosing the node")
+@field_option("OP_INSTANCE_CREATE", "group_name", "-g", "--node-group")
 @click.option("--opportunistic-locking", is_flag=True, help="With -I: choose only among nodes whose locks are free now")
 @click.option("-t", "--disk-template", default=None, help="Disk template (default: the export's)")
 @click.option("--disk", "disks", multiple=True, help="N:size=SIZE[,mode=rw] (default: the export's disks)")
@@ -189,6 +192,7 @@ def export(
     default=None,
     help="Directory of file disks, relative to the cluster's (shared) file storage directory",
 )
+@field_option("OP_INSTANCE_CREATE", "file_driver", "--file-driver")
 @click.option("-B", "--backend-parameters", "beparams", default=None, help="memory=128M,vcpus=1,...")
 @click.option("-H", "--hypervisor-parameters", "hvparams", default=None, help="hv[:key=value,...]")
 @os_parameter_options("checked by the OS now")
@@ -238,8 +242,10 @@ def import_(name: str, submit: bool, dry_run: bool, priority: str, **o: Any) -> 
         disks=disks,
         nics=nics,
         file_storage_dir=o["file_storage_dir"],
+        file_driver=o["file_driver"],
         pnode=o["pnode"],
         iallocator=o["iallocator"],
+        group_name=o["group_name"],
         opportunistic_locking=o["opportunistic_locking"],
         hypervisor=hypervisor,
         hvparams=dict(hvparams),

@@ -13,13 +13,23 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gnt.errors import OpExecError
+from gnt import compression
+from gnt.errors import ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.objects import Node
 from gnt.rpc import procedures as proc
 from gnt.runtime import DiskSpec, InstanceSpec
 
 if TYPE_CHECKING:
     from gnt.jobs.lu import LogicalUnit
+
+
+def check_compression(lu: LogicalUnit, tool: str) -> None:
+    """A move, export or import may only use a compression the cluster's list allows (Ganeti's
+    CheckCompressionTool); refused before anything is shut down or created."""
+    problem = compression.check_allowed(tool, lu.cfg.cluster.compression_tools)
+    if problem:
+        raise OpPrereqError(problem, ECODE_INVAL)
+
 
 PROGRESS_INTERVAL = 5.0
 #: the slowest copy rate (MiB/s) a disk_send call is given time for, and the least time any copy gets

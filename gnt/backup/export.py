@@ -15,7 +15,7 @@ from typing import Any
 
 from gnt import constants, disktypes
 from gnt.backup import exportcfg
-from gnt.backup.copy import End, copy_disk
+from gnt.backup.copy import End, check_compression, copy_disk
 from gnt.backup.opcodes import EXPORT_MODES, OpBackupExport, OpBackupPrepare, OpBackupQuery, OpBackupRemove
 from gnt.backup.target_lu import TargetNodeLU
 from gnt.errors import ECODE_INVAL, ECODE_NOENT, OpExecError, OpPrereqError
@@ -91,6 +91,7 @@ class LUBackupExport(TargetNodeLU):
     def check_prereq(self) -> None:
         super().check_prereq()
         check_exportable(self.instance.disk_template)
+        check_compression(self, self.op.compress)
         self.dst: Node = self.cfg.node(self.op.target_node)
         check_node_online(self.pnode, "primary node")
         check_node_online(self.dst, "target node")

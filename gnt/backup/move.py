@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gnt import constants, disktypes
-from gnt.backup.copy import End, copy_disk
+from gnt.backup.copy import End, check_compression, copy_disk
 from gnt.backup.opcodes import OpInstanceMove
 from gnt.backup.target_lu import TargetNodeLU
 from gnt.errors import ECODE_STATE, GntError, OpExecError, OpPrereqError
@@ -51,6 +51,7 @@ class LUInstanceMove(TargetNodeLU):
         inst = self.instance
         if not copyable(inst.disk_template):
             raise OpPrereqError(f"Disk template {inst.disk_template} not suitable for copying", ECODE_STATE)
+        check_compression(self, self.op.compress)
         self.dst: Node = self.cfg.node(self.op.target_node)
         if self.dst.uuid == inst.primary_node:
             raise OpPrereqError(f"Instance {inst.name} is already on the node {self.dst.name}", ECODE_STATE)

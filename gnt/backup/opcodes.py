@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from gnt import constants
+from gnt import compression, constants
 from gnt import opchecks as ck
 from gnt.opcodes import OpCode, _f, register
 
 __all__ = ["COMPRESSIONS", "OpBackupExport", "OpBackupPrepare", "OpBackupQuery", "OpBackupRemove", "OpInstanceMove"]
 
 #: transport compressions of node-to-node disk streams (Ganeti's `--compress`/`--transport-compression`)
-COMPRESSIONS = ("none", "gzip")
+COMPRESSIONS = compression.TRANSPORTS
 _TIMEOUT = ck.int_range(0, 86400)
 
 
@@ -36,7 +36,7 @@ class OpInstanceMove(OpCode):
     shutdown_timeout: int = _f(constants.DEFAULT_SHUTDOWN_TIMEOUT, "Seconds for a clean shutdown", _TIMEOUT)
     ignore_consistency: bool = _f(False, "Go on even if the instance cannot be shut down on the source")
     ignore_ipolicy: bool = _f(False, "Ignore the instance policy")
-    compress: str = _f("none", "Transport compression of the disk data (none, gzip)", _compression)
+    compress: str = _f("none", "Transport compression (none or one of the cluster's compression tools)", _compression)
 
 
 #: Ganeti's export modes; only local exports (to a node of this cluster) are implemented
@@ -77,7 +77,7 @@ class OpBackupExport(OpCode):
     remove_instance: bool = _f(False, "Remove the instance once exported")
     ignore_remove_failures: bool = _f(False, "Go on if removing the instance fails")
     mode: str = _f("local", "Export mode (local; remote is not supported)")
-    compress: str = _f("none", "Transport compression of the disk data (none, gzip)", _compression)
+    compress: str = _f("none", "Transport compression (none or one of the cluster's compression tools)", _compression)
     long_sleep: bool = _f(False, "Allow a long shutdown for the copy: gnt cannot snapshot, so it always does")
     zero_free_space: bool = _f(False, "Not supported: zeroing needs a helper instance", _no_zeroing)
     zeroing_timeout_fixed: int | None = _f(None, "Unused (no zeroing); kept for Ganeti compatibility")

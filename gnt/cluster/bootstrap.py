@@ -68,9 +68,24 @@ def _primary_ip_version(given: Any, address: str) -> int:
     return int(given)
 
 
+def _ssh_key(key_type: str | None, bits: int | None) -> tuple[str, int]:
+    """The cluster's SSH key type and size from --ssh-key-type/--ssh-key-bits (Ganeti's defaults:
+    rsa, and the type's default size); ParameterError for a type gnt cannot make or a wrong size."""
+    from gnt import ssh_key_spec
+
+    try:
+        key_type = ssh_key_spec.check_options(key_type, bits) or ssh_key_spec.DEFAULT_TYPE
+    except ValueError as err:
+        raise ParameterError(str(err)) from None
+    bits = ssh_key_spec.choose_bits(key_type, bits, None, None)
+    if ssh_key_spec.bits_problem(key_type, bits):
+        raise ParameterError(f"--ssh-key-bits {bits} is not valid for {key_type} keys")
+    return key_type, bits
+
+
 def init_cluster(name: str, opts: dict[str, Any]) -> None:
     """Create the cluster with this node as master, then start the master daemon."""
-    from gnt import certs, confine, node_certs, opchecks, uidpool
+    from gnt import certs, compression, confine, node_certs, opchecks, uidpool
     from gnt.config import store
     from gnt.config.manager import ConfigManager
     from gnt.db import SqliteWriter
@@ -145,6 +160,12 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
             check_allocator(opts["default_iallocator"])  # a bad default would fail every later placement
         except OpPrereqError as err:
             raise ParameterError(err.message) from None
+    ssh_key_type, ssh_key_bits = _ssh_key(opts.get("ssh_key_type"), opts.get("ssh_key_bits"))
+    tools = list(opts.get("compression_tools") or compression.DEFAULT_TOOLS)
+    try:
+        compression.check_tools(tools)
+    except ValueError as err:
+        raise ParameterError(str(err)) from None
     policy = _init_ipolicy(opts.get("ipolicy"))
     from gnt.cluster.master_ip_config import plan_at_init
 
@@ -198,6 +219,9 @@ def init_cluster(name: str, opts: dict[str, Any]) -> None:
         prealloc_wipe_disks=bool(opts.get("prealloc_wipe_disks")),
         maintain_node_health=bool(opts.get("maintain_node_health")),
         uid_pool=[list(r) for r in opts.get("uid_pool") or []],
+        ssh_key_type=ssh_key_type,
+        ssh_key_bits=ssh_key_bits,
+        compression_tools=tools,
     )
     if opts.get("default_iallocator"):
         cluster.default_iallocator = opts["default_iallocator"]

@@ -80,6 +80,16 @@ _USER_SHUTDOWN_HELP = "yes: a guest's own poweroff is USER_down, left alone by t
 _WIPE_HELP = "yes: zero new disks and grown space before instances use them (default no)"
 _HEALTH_HELP = "yes: the watcher stops instances still running on nodes marked offline (default no)"
 _UID_POOL_HELP = "User-id pool of kvm security_model=pool: uids and ranges, e.g. 1000-2000,3000"
+_COMPRESSION_HELP = "Comma-separated tools moves, exports and imports may use (gzip, gzip-fast, gzip-slow; '' resets)"
+#: Ganeti's default list (gnt.compression.DEFAULT_TOOLS; not imported: the CLI stays light)
+_DEFAULT_COMPRESSION_TOOLS = ["gzip", "gzip-fast", "gzip-slow"]
+
+
+def _compression_tools(text: str | None) -> list[str] | None:
+    """--compression-tools as Ganeti reads it: a comma-separated list; empty resets to the default."""
+    if text is None:
+        return None
+    return [t for t in text.split(",") if t] or list(_DEFAULT_COMPRESSION_TOOLS)
 
 
 def _uid_ranges(text: str | None, option: str) -> list[list[int]] | None:
@@ -128,6 +138,11 @@ def _uid_ranges(text: str | None, option: str) -> list[list[int]] | None:
 @click.option("--prealloc-wipe-disks", type=click.Choice(["yes", "no"]), default="no", help=_WIPE_HELP)
 @click.option("--maintain-node-health", type=click.Choice(["yes", "no"]), default="no", help=_HEALTH_HELP)
 @click.option("--uid-pool", default=None, help=_UID_POOL_HELP)
+@click.option("--compression-tools", default=None, help=_COMPRESSION_HELP)
+@click.option("--ssh-key-type", default=None, help="Type of the cluster's SSH key: rsa (default), ecdsa or ed25519")
+@click.option(
+    "--ssh-key-bits", type=int, default=None, help="Size of the cluster's SSH key (default: rsa 2048, ecdsa 384)"
+)
 @state_options
 @click.option("--no-etc-hosts", is_flag=True, expose_value=False, help="Leave /etc/hosts alone (gnt never edits it)")
 @click.option(
@@ -173,6 +188,9 @@ def init(name: str, **opts: Any) -> None:
         "prealloc_wipe_disks": opts["prealloc_wipe_disks"] == "yes",
         "maintain_node_health": opts["maintain_node_health"] == "yes",
         "uid_pool": _uid_ranges(opts["uid_pool"], "--uid-pool") or [],
+        "ssh_key_type": opts["ssh_key_type"],
+        "ssh_key_bits": opts["ssh_key_bits"],
+        "compression_tools": _compression_tools(opts["compression_tools"]),
         **state_fields(opts),
     }
     init_cluster(name, settings)
@@ -272,7 +290,10 @@ def info(roman: bool) -> None:
             "enabled disk templates": ", ".join(data["enabled_disk_templates"]),
             "config serial": data["config_serial"],
             "job queue drained": data["drain_flag"],
+            "compression tools": list(data["compression_tools"]),
             "enabled user shutdown": data.get("enabled_user_shutdown", False),
+            "ssh_key_type": data["ssh_key_type"],
+            "ssh_key_bits": data["ssh_key_bits"],
         },
         "Default node parameters": dict(sorted(data["ndparams"].items())),
         "Default instance parameters": {"default": dict(sorted(data["beparams"]["default"].items()))},
@@ -415,6 +436,7 @@ def repair_disk_sizes(instances: tuple[str, ...], submit: bool, dry_run: bool, p
 @click.option("--uid-pool", default=None, help=_UID_POOL_HELP + " (replaces the pool; '' empties it)")
 @click.option("--add-uids", default=None, help="Uids and ranges to add to the uid pool (1000-2000,3000)")
 @click.option("--remove-uids", default=None, help="Uids and ranges to remove from the uid pool, each as added")
+@click.option("--compression-tools", default=None, help=_COMPRESSION_HELP)
 @state_options
 @ipolicy_options()
 @common_job_options
@@ -476,6 +498,8 @@ def modify(submit: bool, dry_run: bool, priority: str, **opts: Any) -> None:
             op[key] = opts[key]
     if opts["default_iallocator_params"] is not None:
         op["default_iallocator_params"] = _ialloc_params(opts["default_iallocator_params"])
+    if opts["compression_tools"] is not None:
+        op["compression_tools"] = _compression_tools(opts["compression_tools"])
     if len(op) == 3:
         raise ParameterError("Please give at least one of the parameters.")
     run_ops(client(), [op], submit)

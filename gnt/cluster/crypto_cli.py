@@ -76,16 +76,16 @@ def build_opcode(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ssh_fields(opts: dict[str, Any]) -> dict[str, Any]:
-    key_type = (opts.get("ssh_key_type") or "ed25519").lower()
+    from gnt import ssh_key_spec
+
     bits = opts.get("ssh_key_bits")
-    if key_type not in ("ed25519", "rsa", "ecdsa"):
-        raise ParameterError(f"--ssh-key-type must be ed25519, rsa or ecdsa, not '{key_type}'")
-    if bits is not None:
-        allowed = {"rsa": range(2048, 16385), "ecdsa": (256, 384, 521), "ed25519": (256,)}[key_type]
-        if bits not in allowed:
-            raise ParameterError(f"--ssh-key-bits {bits} is not valid for {key_type} keys")
-    fields: dict[str, Any] = {"new_ssh_keys": True, "ssh_key_type": key_type}
-    fields["verify"] = not opts.get("no_ssh_key_check")
+    try:
+        key_type = ssh_key_spec.check_options(opts.get("ssh_key_type"), bits)
+    except ValueError as err:
+        raise ParameterError(str(err)) from None
+    fields: dict[str, Any] = {"new_ssh_keys": True, "verify": not opts.get("no_ssh_key_check")}
+    if key_type is not None:
+        fields["ssh_key_type"] = key_type
     if bits is not None:
         fields["ssh_key_bits"] = bits
     return fields
@@ -111,8 +111,12 @@ def _what(op: dict[str, Any]) -> str:
 @click.option("--new-rapi-certificate", is_flag=True, help="Make a new self-signed RAPI certificate")
 @click.option("--rapi-certificate", metavar="FILE", default=None, help="Install this RAPI key pair (PEM: key+cert)")
 @click.option("--new-ssh-keys", is_flag=True, help="Make a new cluster SSH key and install it on every node")
-@click.option("--ssh-key-type", default=None, help="With --new-ssh-keys: ed25519 (default), rsa or ecdsa")
-@click.option("--ssh-key-bits", type=int, default=None, help="With --new-ssh-keys: the key size")
+@click.option(
+    "--ssh-key-type", default=None, help="With --new-ssh-keys: ed25519, rsa or ecdsa (default: the cluster's type)"
+)
+@click.option(
+    "--ssh-key-bits", type=int, default=None, help="With --new-ssh-keys: the key size (default: as Ganeti chooses)"
+)
 @click.option("--no-ssh-key-check", is_flag=True, help="With --new-ssh-keys: do not check nodes' host keys")
 @click.option("--new-cluster-domain-secret", is_flag=True, help="Not applicable in gnt (refused)")
 @click.option("--cluster-domain-secret", metavar="FILE", default=None, help="Not applicable in gnt (refused)")

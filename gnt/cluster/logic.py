@@ -571,6 +571,7 @@ class LUClusterSetParams(LogicalUnit):
             "enabled_user_shutdown",
             "prealloc_wipe_disks",
             "maintain_node_health",
+            "compression_tools",
         )
         if self.uid_pool is not None:
             cluster.uid_pool = self.uid_pool

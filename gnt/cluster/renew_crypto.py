@@ -15,7 +15,7 @@ import asyncio
 import os
 import ssl
 
-from gnt import certs, constants, node_certs, paths
+from gnt import certs, constants, node_certs, paths, ssh_key_spec
 from gnt.cluster import cert_roll
 from gnt.errors import ECODE_ENVIRON, ECODE_INVAL, OpExecError, OpPrereqError
 from gnt.jobs.locking import ALL, Level, LockRequest
@@ -120,13 +120,14 @@ class LUClusterRenewCrypto(LogicalUnit):
             raise OpPrereqError("Only one of --new-rapi-certificate and --rapi-certificate may be given", ECODE_INVAL)
         if op.rapi_certificate and not os.path.isabs(op.rapi_certificate):
             raise OpPrereqError(f"--rapi-certificate needs an absolute path, not '{op.rapi_certificate}'", ECODE_INVAL)
-        if op.new_ssh_keys:
-            sizes = {"ed25519": (0, 256), "ecdsa": (0, 256, 384, 521)}
-            if op.ssh_key_type not in ("ed25519", "rsa", "ecdsa"):
-                raise OpPrereqError(f"SSH key type must be ed25519, rsa or ecdsa, not '{op.ssh_key_type}'", ECODE_INVAL)
-            bad_rsa = op.ssh_key_type == "rsa" and op.ssh_key_bits and not 2048 <= op.ssh_key_bits <= 16384
-            if bad_rsa or op.ssh_key_bits not in sizes.get(op.ssh_key_type, (op.ssh_key_bits,)):
-                raise OpPrereqError(f"{op.ssh_key_bits} bits is not a size of {op.ssh_key_type} keys", ECODE_INVAL)
+        if op.new_ssh_keys and op.ssh_key_type is not None:
+            problem = ssh_key_spec.type_problem(op.ssh_key_type)
+            if problem:
+                raise OpPrereqError(f"SSH key type {problem}", ECODE_INVAL)
+            if op.ssh_key_bits:
+                problem = ssh_key_spec.bits_problem(op.ssh_key_type, op.ssh_key_bits)
+                if problem:
+                    raise OpPrereqError(problem, ECODE_INVAL)
         wanted = (op.new_cluster_certificate, op.node_certificates, op.new_rapi_certificate, op.new_ssh_keys)
         if not (any(wanted) or op.rapi_certificate):
             raise OpPrereqError("Nothing to renew: name at least one certificate or key to renew", ECODE_INVAL)
@@ -153,11 +154,22 @@ class LUClusterRenewCrypto(LogicalUnit):
             except ValueError as err:
                 raise OpPrereqError(str(err), ECODE_INVAL) from None
             self.rapi_pem = pem
+        if op.new_ssh_keys:
+            self._choose_ssh_key(op)
         nodes = sorted(self.cfg.nodes.values(), key=lambda n: n.name)
         self.online = [n for n in nodes if not n.offline]
         self.offline = [n for n in nodes if n.offline]
         if op.node_certificates and not op.new_cluster_certificate:
             self._check_node_renewal(op)
+
+    def _choose_ssh_key(self, op: OpClusterRenewCrypto) -> None:
+        """The new key's type and size: the cluster's unless given (Ganeti's DetermineKeyBits)."""
+        c = self.cfg.cluster
+        self.ssh_key_type = op.ssh_key_type or c.ssh_key_type
+        self.ssh_key_bits = ssh_key_spec.choose_bits(self.ssh_key_type, op.ssh_key_bits, c.ssh_key_type, c.ssh_key_bits)
+        problem = ssh_key_spec.bits_problem(self.ssh_key_type, self.ssh_key_bits)
+        if problem:  # a size given alone, checked against the cluster's type
+            raise OpPrereqError(problem, ECODE_INVAL)
 
     def _check_node_renewal(self, op: OpClusterRenewCrypto) -> None:
         unknown = [name for name in op.node_names if self.cfg.find_node(name) is None]
@@ -208,7 +220,11 @@ class LUClusterRenewCrypto(LogicalUnit):
         ports = {n.name: int({**defaults, **n.ndparams}.get("ssh_port", 22)) for n in nodes}
         ops = ssh_roll.SshKeyOps(ports, verify=op.verify)
         targets = [(n.name, n.primary_ip) for n in nodes]
-        public = await ssh_roll.roll_ssh_key(targets, op.ssh_key_type, op.ssh_key_bits, ops, self.feedback)
+        public = await ssh_roll.roll_ssh_key(targets, self.ssh_key_type, self.ssh_key_bits, ops, self.feedback)
+        cluster = self.cfg.cluster
+        if (cluster.ssh_key_type, cluster.ssh_key_bits) != (self.ssh_key_type, self.ssh_key_bits):
+            cluster.ssh_key_type, cluster.ssh_key_bits = self.ssh_key_type, self.ssh_key_bits
+            await self.cfg.commit([cluster])  # the key in use, as Ganeti records it
         await self.ctx.services.push_candidate_files(SSH_FILES)  # a new master logs in with the new key
         for node in self.offline:
             self.feedback(

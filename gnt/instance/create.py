@@ -10,6 +10,7 @@ from typing import Any
 
 from gnt import constants, disktypes
 from gnt.backup import importing
+from gnt.backup.copy import check_compression
 from gnt.cluster import pending
 from gnt.drbd import META_SIZE
 from gnt.errors import ECODE_EXISTS, ECODE_INVAL, ECODE_NOENT, ECODE_STATE, GntError, OpExecError, OpPrereqError
@@ -184,6 +185,7 @@ class LUInstanceCreate(LogicalUnit):
     async def check_prereq(self) -> None:
         op, cfg = self.op, self.cfg
         if op.mode == importing.MODE_IMPORT:  # the export fills in what the opcode left out
+            check_compression(self, op.compress)
             self.source = await importing.read_source(self, op)
             self._check_arguments()
         self._check_name_taken()

@@ -245,7 +245,9 @@ class LUNodeEvacuate(LogicalUnit):
             jobs = [[self._move_op(name, self.op.remote_node)] for name in self.instances]
         else:
             request = {"type": "node-evacuate", "instances": self.instances, "evac_mode": self.op.mode}
-            _, failed, jobs = await run_iallocator(self, self.op.iallocator, request)
+            _, failed, jobs = await run_iallocator(
+                self, self.op.iallocator, request, ignore_soft_errors=self.op.ignore_soft_errors
+            )
             for entry in failed:
                 self.warning(f"Instance {entry[0]} cannot be moved: {entry[1] if len(entry) > 1 else '?'}")
             for job in jobs:  # the allocator's plan knows nothing of the admin's --early-release

@@ -84,13 +84,19 @@ async def cluster_model(lu: LogicalUnit) -> ClusterModel:
 
 
 async def run_iallocator(
-    lu: LogicalUnit, name: str | None, request: dict[str, Any], node_whitelist: set[str] | None = None
+    lu: LogicalUnit,
+    name: str | None,
+    request: dict[str, Any],
+    node_whitelist: set[str] | None = None,
+    ignore_soft_errors: bool = False,
 ) -> Any:
     """Answer `request` with allocator `name`; raises OpPrereqError when it finds no solution.
 
     `node_whitelist` (opportunistic locking): the nodes the allocator may choose; the others are
     shown to it as offline, as Ganeti's request does, so built-in and external allocators alike
     keep off them. A failure is then temporary (ECODE_TEMP_NORES): the busy nodes may fit later.
+    `ignore_soft_errors` (node evacuation): an external allocator gets ``--ignore-soft-errors``
+    after the request file, as Ganeti's IAReqNodeEvac adds it; the built-in one is told directly.
     """
     from gnt.alloc import build_request, process_request
 
@@ -105,9 +111,10 @@ async def run_iallocator(
     if label == BUILTIN_NAME:
         if arguments:
             lu.info(f"The built-in allocator takes no parameters; ignoring {' '.join(arguments)}")
-        answer = await asyncio.to_thread(process_request, full)
+        answer = await asyncio.to_thread(process_request, full, ignore_soft_errors)
     else:
-        answer = await _external(label, full, arguments)
+        soft = ["--ignore-soft-errors"] if ignore_soft_errors else []
+        answer = await _external(label, full, [*arguments, *soft])
     if not answer.get("success"):
         code = ECODE_NORES if node_whitelist is None else ECODE_TEMP_NORES
         if node_whitelist is not None:

@@ -483,6 +483,7 @@ def modify(node: str, submit: bool, dry_run: bool, priority: str, **opts: Any) -
 @click.option("-s", "--secondary-only", is_flag=True, help="Only secondary instances")
 @field_option("OP_NODE_EVACUATE", "remote_node", "-n", "--new-secondary")
 @field_option("OP_NODE_EVACUATE", "iallocator", "-I", "--iallocator")
+@field_option("OP_NODE_EVACUATE", "ignore_soft_errors", "--ignore-soft-errors")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
 @click.option(
     "--early-release",
@@ -497,6 +498,7 @@ def evacuate(
     secondary_only: bool,
     remote_node: str | None,
     iallocator: str | None,
+    ignore_soft_errors: bool,
     force: bool,
     early_release: bool,
     submit: bool,
@@ -519,6 +521,7 @@ def evacuate(
         "remote_node": remote_node,
         "iallocator": iallocator,
         "early_release": early_release,
+        "ignore_soft_errors": ignore_soft_errors,
         **job_fields(dry_run, priority),
     }
     _run_and_follow(op, submit)

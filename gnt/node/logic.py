@@ -96,7 +96,8 @@ class LUNodeAdd(LogicalUnit):
             await transport.install_volume_groups(op.node_name, self.primary_ip, vgs)
             if not paths.is_virtual() and op.node_setup:
                 self.feedback(f"* installing the cluster's SSH key on {op.node_name}")
-                public_key = await asyncio.to_thread(sshkeys.ensure_cluster_key)
+                c = self.cfg.cluster
+                public_key = await asyncio.to_thread(sshkeys.ensure_cluster_key, c.ssh_key_type, c.ssh_key_bits)
                 await transport.install_ssh_key(op.node_name, self.primary_ip, public_key)
             if op.node_setup:
                 said = await transport.start_node_daemon(op.node_name, self.primary_ip)

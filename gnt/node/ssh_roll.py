@@ -21,13 +21,10 @@ import os
 from collections.abc import Callable
 from typing import Protocol
 
-from gnt import paths
+from gnt import paths, ssh_key_spec
 from gnt.errors import ECODE_ENVIRON, GntError, OpExecError, OpPrereqError
 
 __all__ = ["KeyOps", "SshKeyOps", "generate_key_pair", "roll_ssh_key"]
-
-#: default sizes per key type (bits); ed25519 has one size
-DEFAULT_BITS = {"rsa": 3072, "ecdsa": 256, "ed25519": 256}
 
 
 class KeyOps(Protocol):
@@ -105,7 +102,7 @@ def generate_key_pair(key_type: str, bits: int) -> tuple[bytes, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    bits = bits or DEFAULT_BITS[key_type]
+    bits = bits or ssh_key_spec.DEFAULT_BITS[key_type]
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
     if key_type == "rsa":
         key = rsa.generate_private_key(public_exponent=65537, key_size=bits)

@@ -105,26 +105,22 @@ def remove_key(text: str, public_key: str) -> str | None:
     return None if len(kept) == len(text.splitlines(keepends=True)) else "".join(kept)
 
 
-def ensure_cluster_key() -> str:
-    """The cluster's public key ("ssh-ed25519 BASE64"), the key pair made on first use (root only)."""
+def ensure_cluster_key(key_type: str, bits: int) -> str:
+    """The cluster's public key ("TYPE BASE64"), the key pair made on first use (root only) with the
+    cluster's type and size (its `ssh_key_type`/`ssh_key_bits`)."""
     private_path = paths.ssh_key()
     public_path = private_path + ".pub"
     if not os.path.exists(private_path):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from gnt.node.ssh_roll import generate_key_pair
 
-        key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-        )
-        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        private, public = generate_key_pair(key_type, bits)
         os.makedirs(os.path.dirname(private_path), mode=0o700, exist_ok=True)
         tmp = private_path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(private)
         with open(public_path, "w") as handle:
-            handle.write(public.decode() + f" {KEY_COMMENT}\n")
+            handle.write(f"{public} {KEY_COMMENT}\n")
         os.rename(tmp, private_path)
     with open(public_path) as handle:
         return " ".join(handle.read().split()[:2])

@@ -603,7 +603,7 @@ class DiskReceiveArgs:
     instance_name: str = ""
     export_name: str = ""
     export_file: str = ""
-    #: transport compression of the stream: none or gzip
+    #: transport compression of the stream: none or a gzip tool (gnt.compression)
     compress: str = "none"
     #: with `disk`: the stream goes through this instance's OS `import` script (its stdin) into the
     #: disk, as Ganeti imports; the spec's osparams are what the script gets (private and secret too)

@@ -56,7 +56,7 @@ def test_export_remove_instance_import_gives_the_same_disks(cluster: VCluster) -
 
     cluster.ok("gnt-instance", "remove", "-f", "bk-a")
     out = cluster.ok("gnt-backup", "import", "-n", "node3", "--src-node", "node2", "--no-name-check",
-                     "--no-ip-check", "bk-a")  # fmt: skip
+                     "--no-ip-check", "--compress", "gzip-fast", "bk-a")  # fmt: skip
     assert "Importing disk/0" in out
     assert cluster.instance_field("bk-a", "pnode") == "node3"
     assert cluster.instance_field("bk-a", "disk_template") == "file"
@@ -79,9 +79,18 @@ def test_export_with_remove_instance_and_import_found_without_src_node(cluster: 
     cluster.ok("gnt-backup", "export", "-f", "-n", "node3", "--remove-instance", "bk-b")
     assert "bk-b" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
     assert _disk_files(cluster, "node2", "bk-b") == []
-    cluster.ok("gnt-backup", "import", "-n", "node1", "--no-name-check", "--no-ip-check", "bk-b")
-    assert [_sha(p) for p in _disk_files(cluster, "node1", "bk-b")] == [digest]
-    cluster.ok("gnt-instance", "remove", "-f", "bk-b")
+    cluster.ok("gnt-group", "add", "rack2")
+    cluster.ok("gnt-group", "assign-nodes", "rack2", "node1")
+    try:  # -g: the allocator places the import in rack2, whose only node is node1
+        out = cluster.ok("gnt-backup", "import", "-I", "hail", "-g", "rack2", "--file-driver", "loop",
+                         "--no-name-check", "--no-ip-check", "bk-b")  # fmt: skip
+        assert "Selected nodes for instance bk-b via iallocator hail: node1" in out
+        assert [_sha(p) for p in _disk_files(cluster, "node1", "bk-b")] == [digest]
+        cluster.ok("gnt-instance", "remove", "-f", "bk-b")
+    finally:
+        cluster.run("gnt-instance", "remove", "-f", "bk-b")
+        cluster.ok("gnt-group", "assign-nodes", "default", "node1")
+        cluster.ok("gnt-group", "remove", "rack2")
     cluster.ok("gnt-backup", "remove", "bk-b")
 
 
@@ -99,6 +108,18 @@ def test_backup_refusals_leave_nothing_behind(cluster: VCluster) -> None:
     dotdot = cluster.run("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--src-dir", "../x",
                          "--no-name-check", "--no-ip-check", "bk-x")  # fmt: skip
     assert dotdot.rc == 1 and "Invalid export name '../x'" in dotdot.err
+    driver = cluster.run("gnt-backup", "import", "-n", "node2", "--src-node", "node1", "--file-driver", "blktap",
+                         "--no-name-check", "--no-ip-check", "bk-x")  # fmt: skip
+    assert driver.rc == 1 and [line for line in driver.err.splitlines() if line.strip()] == [
+        "Parameter Error: Parameter 'OP_INSTANCE_CREATE.file_driver' fails validation: 'blktap' is not one of loop"
+    ]
+    cluster.ok("gnt-cluster", "modify", "--compression-tools", "gzip")
+    try:  # a tool the cluster's list leaves out is refused before the instance is touched
+        slow = cluster.run("gnt-backup", "export", "-n", "node2", "--transport-compression", "gzip-slow", "bk-c")
+    finally:
+        cluster.ok("gnt-cluster", "modify", "--compression-tools", "")
+    assert slow.rc == 1 and "Compression tool not allowed, tools allowed are [gzip]" in slow.err
+    assert "compression tools: \n    - gzip\n    - gzip-fast\n    - gzip-slow" in cluster.ok("gnt-cluster", "info")
     assert "bk-x" not in cluster.ok("gnt-instance", "list", "--no-headers", "-o", "name").split()
     for node in ("node1", "node2", "node3"):
         assert not _export_dir(cluster, node).exists() or not any(_export_dir(cluster, node).iterdir())

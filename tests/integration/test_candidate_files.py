@@ -32,7 +32,7 @@ def test_drained_queue_stays_drained_after_master_failover(fresh_cluster: VClust
 
 def test_ssh_key_and_known_hosts_reach_candidates_and_serve_the_new_master(fresh_cluster: VCluster) -> None:
     vc = fresh_cluster
-    make_key = "from gnt.node import sshkeys; print(sshkeys.ensure_cluster_key())"
+    make_key = 'from gnt.node import sshkeys; print(sshkeys.ensure_cluster_key("ed25519", 256))'
     public = subprocess.run(
         [sys.executable, "-c", make_key], env=vc.env("node1"), capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -240,7 +240,7 @@ def test_new_ssh_keys_in_a_virtual_cluster_renews_the_masters_key_and_the_candid
     key = cluster.dir / "node1/var/lib/gnt/ssh/id_ed25519"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     public = (cluster.dir / "node1/var/lib/gnt/ssh/id_ed25519.pub").read_text()
-    assert public.startswith("ecdsa-sha2-nistp256 ")
+    assert public.startswith("ecdsa-sha2-nistp384 ")  # Ganeti's ecdsa size: the cluster's type was rsa
     for node in ("node2", "node3"):
         assert (cluster.dir / node / "var/lib/gnt/ssh/id_ed25519").read_bytes() == key.read_bytes()
         assert (cluster.dir / node / "var/lib/gnt/ssh/id_ed25519.pub").read_text() == public

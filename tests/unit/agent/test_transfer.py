@@ -77,8 +77,16 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("compress", ["none", "gzip"])
-def test_a_stream_lands_whole_and_both_ends_agree_on_its_checksum(node: Path, compress: str) -> None:
+@pytest.mark.parametrize("compress", ["none", "gzip", "gzip-fast", "gzip-slow"])
+def test_a_stream_lands_whole_and_both_ends_agree_on_its_checksum(
+    node: Path, compress: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of Ganeti's gzip tools compresses at its own level (gzip 6, gzip-fast 1, gzip-slow 9)."""
+    from agent import disk_stream
+
+    levels: list[int] = []
+    real = disk_stream.zlib.compressobj
+    monkeypatch.setattr(disk_stream.zlib, "compressobj", lambda level, *a: levels.append(level) or real(level, *a))
     source = Path(paths.export_dir()) / "src/disk0.dump"
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -91,6 +99,7 @@ def test_a_stream_lands_whole_and_both_ends_agree_on_its_checksum(node: Path, co
     assert sent == {"bytes": source.stat().st_size, "sha256": _sha(source)}
     assert status == {"bytes": source.stat().st_size, "done": True, "error": None}
     assert _sha(staged) == _sha(source)
+    assert levels == ({"none": [], "gzip": [6], "gzip-fast": [1], "gzip-slow": [9]})[compress]
     assert call("export_list", {}) == ["src"]  # still staged: not an export yet
     call("export_finalize", {"name": "dst", "config": "[export]\nversion = 0\n"})
     assert call("export_list", {}) == ["dst", "src"]

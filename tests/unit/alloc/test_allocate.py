@@ -201,3 +201,42 @@ def test_an_instance_with_an_oversized_value_in_the_config_is_named_not_a_traceb
     inst = {"name": "big", "pnode": "n1", "beparams": {"vcpus": 99999999999999999999}, "disk.sizes": []}
     with pytest.raises(OpPrereqError, match="instance big: vcpus 99999999999999999999 is out of range"):
         model_from_rapi(nodes, [inst])
+
+
+def _tagged_cluster() -> object:
+    """4 nodes; `a` (drbd, node0/node1) shares exclusion tag svc:db with primaries on every other node."""
+    from gnt.alloc.ops import add_instance, place
+
+    m = generate_cluster(4, seed=4, per_node=(0, 0))
+    m.cluster_tags.append("htools:iextags:svc")
+    m.rebuild()
+    for name, p, s in (("a", 0, 1), ("b", 1, 2), ("c", 2, 3), ("d", 3, 2)):
+        idx = add_instance(m, Instance(name, 1024, 1024, 1, "running", -1, -1, "drbd", tags=["svc:db"]))
+        place(m, idx, p, s)
+    return m
+
+
+@pytest.mark.parametrize("mode", ["primary-only", "all"])
+def test_evacuation_blocked_only_by_exclusion_tags_is_planned_with_ignore_soft_errors(mode: str) -> None:
+    """hail's --ignore-soft-errors: exclusion tags are a soft constraint; without the flag the
+    instance cannot leave node0 (every target holds a svc:db primary), with it the move is planned."""
+    _, failed, jobs = evacuate(_tagged_cluster(), ["a"], mode)
+    assert [f[0] for f in failed] == ["a"] and jobs == []
+    if mode == "all":  # the reason names the soft error (htools' FailTags)
+        assert "FailTags: 2" in failed[0][1]
+    moved, failed, jobs = evacuate(_tagged_cluster(), ["a"], mode, ignore_soft_errors=True)
+    assert failed == [] and [mv[0] for mv in moved] == ["a"] and len(jobs) == 1
+    assert moved[0][2][0] != "node001"  # the new primary is not the evacuated node
+
+
+def test_ignore_soft_errors_reaches_the_allocator_through_the_protocol(tmp_path, capsys) -> None:
+    """Ganeti passes --ignore-soft-errors on hail's command line, not in the request."""
+    req = build_request(_tagged_cluster(), {"type": "node-evacuate", "instances": ["a"], "evac_mode": "primary-only"})
+    assert process_request(req)["result"][0] == []
+    assert [mv[0] for mv in process_request(req, ignore_soft_errors=True)["result"][0]] == ["a"]
+    path = tmp_path / "req.json"
+    path.write_text(json.dumps(req))
+    assert main([str(path), "--ignore-soft-errors"]) == 0
+    assert [mv[0] for mv in json.loads(capsys.readouterr().out)["result"][0]] == ["a"]
+    assert main([str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["result"][0] == []

@@ -237,6 +237,9 @@ def test_node_evacuate_and_storage_become_ganetis_opcodes(rapi_server: RapiServe
 
     evac = op("POST", "/2/nodes/node2/evacuate", {"mode": "all", "iallocator": "hail"})
     assert (evac["OP_ID"], evac["node_name"], evac["iallocator"]) == ("OP_NODE_EVACUATE", "node2", "hail")
+    assert evac["ignore_soft_errors"] is False
+    soft = op("POST", "/2/nodes/node2/evacuate", {"mode": "all", "iallocator": "hail", "ignore_soft_errors": True})
+    assert soft["ignore_soft_errors"] is True
     query = op("GET", "/2/nodes/node2/storage?storage_type=lvm-vg&output_fields=name,size")
     assert query["OP_ID"] == "OP_NODE_QUERY_STORAGE" and query["nodes"] == ["node2"]
     assert query["output_fields"] == ["name", "size"]

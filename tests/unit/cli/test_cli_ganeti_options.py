@@ -163,6 +163,15 @@ def test_node_evacuate_early_release(recorder: CheckingClient) -> None:
     assert only_op(recorder)["early_release"] is False
 
 
+def test_node_evacuate_ignore_soft_errors(recorder: CheckingClient) -> None:
+    recorder.results = [{"jobs": []}]
+    assert run(node_main, "evacuate", "-f", "--ignore-soft-errors", "node2").exit_code == 0
+    assert only_op(recorder)["ignore_soft_errors"] is True
+    recorder.submitted.clear()
+    run(node_main, "evacuate", "-f", "node2")
+    assert only_op(recorder)["ignore_soft_errors"] is False
+
+
 # -- gnt-cluster --------------------------------------------------------------------------------
 
 
@@ -275,6 +284,30 @@ def test_backup_import_checks_and_os_size(recorder: CheckingClient) -> None:
     op = only_op(recorder)
     assert op["conflicts_check"] is True and op["ignore_ipolicy"] is False and op["disks"] == []
     assert op["identify_defaults"] is False
+
+
+def test_backup_import_node_group_reaches_the_opcode(recorder: CheckingClient) -> None:
+    for spelling in ("-g", "--node-group"):
+        recorder.submitted.clear()
+        assert run(backup_main, "import", "-I", "hail", spelling, "rack2", "inst1").exit_code == 0
+        assert only_op(recorder)["group_name"] == "rack2"
+    recorder.submitted.clear()
+    run(backup_main, "import", "-n", "node1", "inst1")
+    assert only_op(recorder)["group_name"] is None
+
+
+def test_backup_import_file_driver_is_add_s(recorder: CheckingClient) -> None:
+    """The same field as `gnt-instance add --file-driver`: loop reaches the opcode, anything else is
+    refused in add's one line before any job."""
+    assert run(backup_main, "import", "-n", "node1", "--file-driver", "loop", "inst1").exit_code == 0
+    assert only_op(recorder)["file_driver"] == "loop"
+    recorder.submitted.clear()
+    run(backup_main, "import", "-n", "node1", "inst1")
+    assert only_op(recorder)["file_driver"] is None
+    recorder.submitted.clear()
+    result = run(backup_main, "import", "-n", "node1", "--file-driver", "blktap", "inst1")
+    refused(result, "Parameter 'OP_INSTANCE_CREATE.file_driver' fails validation: 'blktap' is not one of loop")
+    assert recorder.submitted == []
 
 
 @pytest.mark.parametrize(

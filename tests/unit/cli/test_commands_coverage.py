@@ -43,16 +43,12 @@ _NO_COMMUNICATION = "gnt has no instance communication network (Ganeti's metadat
 GAPS: dict[str, str] = {
     # gnt-cluster
     "gnt-cluster modify --modify-etc-hosts": _NO_ETC_HOSTS,
-    "gnt-cluster init --ssh-key-type": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-type` picks one",
-    "gnt-cluster init --ssh-key-bits": "init makes no SSH key; `renew-crypto --new-ssh-keys --ssh-key-bits` sizes one",
     "gnt-cluster init --gluster-storage-dir": "gnt has no gluster disk template",
     "gnt-cluster init --install-image": _HELPER_VM,
     "gnt-cluster modify --install-image": _HELPER_VM,
     "gnt-cluster init --zeroing-image": _HELPER_VM,
     "gnt-cluster modify --zeroing-image": _HELPER_VM,
     "gnt-cluster modify --instance-communication-network": _HELPER_VM,
-    "gnt-cluster init --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
-    "gnt-cluster modify --compression-tools": "gnt's disk transports know none and gzip only; there is no list to set",
     "gnt-cluster modify --force": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify -f": "gnt's cluster modify asks no question, so there is no answer to force",
     "gnt-cluster modify --max-tracked-jobs": "gnt tracks jobs in the master's memory, no inotify watches to cap",
@@ -66,15 +62,11 @@ GAPS: dict[str, str] = {
     "gnt-node add --force-join": "a node of another gnt cluster holds its certificate; remove it there first",
     "gnt-node add --verbose": "node add runs no ssh client whose output could be made verbose",
     "gnt-node add -v": "node add runs no ssh client whose output could be made verbose",
-    "gnt-node evacuate --ignore-soft-errors": "gnt's allocator has no soft errors: a plan either fits or fails",
     # gnt-debug
     "gnt-debug delay --interruptible": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     "gnt-debug delay -i": "a delay job is cancelled with `gnt-job cancel`, no side socket needed",
     # gnt-group
     # gnt-backup
-    "gnt-backup import --file-driver": "gnt attaches file disks one way (its backend's own); there is no driver choice",
-    "gnt-backup import --node-group": "imports are placed with -n or -I over the whole cluster, not within one group",
-    "gnt-backup import -g": "imports are placed with -n or -I over the whole cluster, not within one group",
     "gnt-backup import --helper-startup-timeout": _HELPER_VM,
     "gnt-backup import --helper-shutdown-timeout": _HELPER_VM,
     # gnt-instance

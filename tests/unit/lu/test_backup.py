@@ -190,9 +190,8 @@ def _exported(harness: Harness, name: str) -> str:
 
 
 def _import(name: str = "imp", **kw: Any) -> OpInstanceCreate:
-    return OpInstanceCreate(
-        instance_name=name, mode="import", pnode="node1", name_check=False, ip_check=False, start=False, **kw
-    )
+    fields: dict[str, Any] = {"pnode": "node1", **kw}
+    return OpInstanceCreate(instance_name=name, mode="import", name_check=False, ip_check=False, start=False, **fields)
 
 
 def test_import_creates_the_exported_disks_and_streams_each_dump_in(harness: Harness) -> None:
@@ -298,3 +297,28 @@ def test_import_identify_defaults_leaves_out_what_equals_the_clusters_defaults(
     inst = harness.cfg.instance("imp")
     assert inst.beparams == ({"maxmem": 64} if identify else {"maxmem": 64, "vcpus": vcpus})
     assert filled_beparams(harness.cfg.cluster, inst)["vcpus"] == vcpus
+
+
+def test_import_with_node_group_is_placed_in_that_group(harness: Harness) -> None:
+    """`gnt-backup import -g` is add's -g: the allocator chooses within the group, -n must be in it."""
+    from gnt.group.logic import LUGroupAdd, LUGroupAssignNodes
+    from gnt.group.opcodes import OpGroupAdd, OpGroupAssignNodes
+    from tests.unit.lu.test_instance_multi_alloc import _full_node_info
+
+    harness.run(OpGroupAdd(group_name="rack2"), LUGroupAdd)
+    harness.run(OpGroupAssignNodes(group_name="rack2", nodes=["node2"]), LUGroupAssignNodes)
+    _full_node_info(harness)
+    holder = harness.nodes["node1"]
+    holder.do_export_list = lambda args: ["imp", "free"]  # type: ignore[attr-defined]
+    holder.do_export_info = lambda args: _exported(harness, args.name)  # type: ignore[attr-defined]
+    _transfers(harness.nodes["node1"], holder)
+    with pytest.raises(OpPrereqError, match=r"^Node node1 is not in node group rack2 \(-g/--node-group\)$") as err:
+        harness.run(_import(src_node="node1", group_name="rack2"), LUInstanceCreate)
+    assert err.value.code == ECODE_INVAL and harness.cfg.find_instance("imp") is None
+    fits = {"src_node": "node1", "pnode": None, "iallocator": "hail", "disks": [{"size": 1024}] * 2}  # the ipolicy's
+    fits["beparams"] = {"maxmem": 128, "minmem": 128}
+    harness.run(_import("free", **fits), LUInstanceCreate)
+    assert harness.cfg.node(harness.cfg.instance("free").primary_node).name == "node1"
+    _transfers(harness.nodes["node2"], holder)
+    harness.run(_import(**fits, group_name="rack2"), LUInstanceCreate)
+    assert harness.cfg.node(harness.cfg.instance("imp").primary_node).name == "node2"

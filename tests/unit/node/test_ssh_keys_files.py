@@ -44,17 +44,30 @@ def test_key_added_once_and_removed_leaving_other_lines() -> None:
         sshkeys.add_key("", "not a key")
 
 
-def test_cluster_key_is_made_once_private_and_loadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("key_type", "bits", "prefix", "loader"),
+    [
+        ("rsa", 2048, "ssh-rsa ", "RSAKey"),
+        ("ecdsa", 384, "ecdsa-sha2-nistp384 ", "ECDSAKey"),
+        ("ed25519", 256, "ssh-ed25519 ", "Ed25519Key"),
+    ],
+)
+def test_cluster_key_is_made_once_of_the_clusters_type_private_and_loadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_type: str, bits: int, prefix: str, loader: str
+) -> None:
+    """The first node add makes the key with the cluster's ssh_key_type/ssh_key_bits; later calls reuse it."""
     import paramiko
 
     monkeypatch.setenv("GNT_ROOTDIR", str(tmp_path / "node1"))
     assert sshkeys.cluster_public_key() is None
-    public = sshkeys.ensure_cluster_key()
-    assert public.startswith("ssh-ed25519 ") and sshkeys.ensure_cluster_key() == public
+    public = sshkeys.ensure_cluster_key(key_type, bits)
+    assert public.startswith(prefix) and sshkeys.ensure_cluster_key("ed25519", 256) == public
     private = tmp_path / "node1/var/lib/gnt/ssh/id_ed25519"
     assert private.stat().st_mode & 0o777 == 0o600
-    loaded = paramiko.Ed25519Key.from_private_key_file(str(private))
+    loaded = getattr(paramiko, loader).from_private_key_file(str(private))
     assert f"{loaded.get_name()} {loaded.get_base64()}" == public == sshkeys.cluster_public_key()
+    if key_type == "rsa":
+        assert loaded.get_bits() == bits
 
 
 def test_known_hosts_remembers_and_forgets_a_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
