@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
-"""Why a busy test bed may never have all of its drbd disks in sync at once: a host that is not
-scheduled for longer than DRBD's ping timeout drops its links, and each dropped link takes seconds
-to come back and resync.
+"""Test-bed hosts that are not scheduled drop DRBD links: how long until every drbd disk is in sync again.
 
 bench_drbd_scale.py waits, before it times verify-disks, until no host's /proc/drbd shows a side
 that is not Connected and UpToDate on both ends. One of its runs (4 hosts, 160 disks, load 5.5,
-one create failing on a 5 s RPC connect timeout to a busy host) did not see that in 15 minutes.
+one create failing on a 5 s RPC connect timeout to a busy host) did not see that in 15 minutes;
+its cause is not known (bench/README.md), and this is one candidate.
 DRBD 8.4 sends each idle link a ping every 10 s (ping-int) and drops the link when the answer
 takes more than 0.5 s (ping-timeout; "PingAck did not arrive in time" in the kernel log): a TCG
 host that its QEMU thread does not get a core for that long drops every link pinged meanwhile.
