@@ -5,7 +5,8 @@ Every node holding a side of a drbd disk gets one `drbd_minor_status` call namin
 of them (the node answers from one read of /proc/drbd), the calls in parallel. Only the minors
 travel: a disk's full view (addresses, secret, LVs) is built for the sides that need a repair, so
 neither the master nor the node does per-disk work beyond a number (bench_drbd_scale.py measured
-4.1 s for 200 disks on 4 test-bed hosts when every side's view was built, sent and checked).
+4.1 s for 200 disks on 4 test-bed hosts when every side's view was built, sent and checked, and
+0.33 s, median of 7, with the minors only: bench/results/drbd_scale_verify200_after.md).
 A node too old to know `drbd_minor_status` is asked with the views (`drbd_status`).
 
 Only the disks of instances that should have them up (admin state up, or activated with
