@@ -11,6 +11,7 @@ plain disks. Nothing logged or raised here quotes an argv (connect's holds the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import replace
@@ -115,6 +116,20 @@ class DrbdDevice(BlockDevice):
             log.info("drbd minor %d: %s", minor, describe(argv))
             await self.runner(argv)
 
+    async def _up(self, minor: int, plan: list[list[str]]) -> None:
+        """Run a plan_up; when it made the resource and then failed before its minor existed, take
+        the resource away again. /proc/drbd lists minors, not resources, so nothing else would ever
+        find it: shutdown and remove would skip it, and every later new-resource of this minor
+        would fail on it."""
+        try:
+            await self._apply(minor, plan)
+        except DrbdCommandError:
+            if plan[:1] == [cmd.new_resource_argv(minor)] and (await self.proc()).minors.get(minor) is None:
+                log.warning("drbd minor %d: set-up failed before the minor existed; removing its resource", minor)
+                with contextlib.suppress(DrbdCommandError):
+                    await self.runner(cmd.down_argv(minor))
+            raise
+
     async def _check_fits(self, data: DiskSpec, meta: DiskSpec) -> tuple[VgFacts, list[LvFacts], bool]:
         """Both LVs or neither: a VG with room for the data LV but not the meta LV is refused first.
         Returns the data VG's facts and LVs (create plans both LVs from them: each read costs a host
@@ -153,7 +168,7 @@ class DrbdDevice(BlockDevice):
         if status is None or not status.attached:
             has_md = meta_existed and await self._has_metadata(found)
             await self._apply(found.minor, cmd.plan_meta(found, not meta_existed, has_md))
-        await self._apply(found.minor, cmd.plan_up(found, status, show))
+        await self._up(found.minor, cmd.plan_up(found, status, show))
         if found.primary:
             status = (await self.proc()).minors.get(found.minor)
             await self._apply(found.minor, cmd.plan_role(found, status, True, force=True))
@@ -168,7 +183,7 @@ class DrbdDevice(BlockDevice):
             data, meta = self._lvs(disk, found)
             await self.plain.assemble(data, instance_name)
             await self.plain.assemble(meta, instance_name)
-        await self._apply(found.minor, cmd.plan_up(found, status, show))
+        await self._up(found.minor, cmd.plan_up(found, status, show))
         if found.primary:
             if not found.peer_down:  # a peer the master knows is down would only be waited for
                 await self._wait_connected(found.minor)

@@ -40,6 +40,10 @@ class FakeDrbd:
     attach_state: str = "Inconsistent"
     #: a peer that answers: connect reaches Connected with a Secondary peer (else WFConnection)
     peer_up: bool = False
+    #: resources by minor: /proc/drbd does not list them, only their minors
+    resources: set[int] = field(default_factory=set)
+    #: new-minor fails (e.g. the kernel is out of memory for it)
+    new_minor_fails: bool = False
 
     def changes(self) -> list[list[str]]:
         return [c for c in self.calls if c[1:2] != ["show"] and c[-1] != "dump-md"]
@@ -86,9 +90,15 @@ class FakeDrbd:
         return self.minors[minor]
 
     def _new_resource(self, argv: list[str]) -> str:
+        minor = int(argv[2].removeprefix("resource"))
+        if minor in self.resources:
+            raise self._fail(f"Failure: (174) Resource resource{minor} already exists")
+        self.resources.add(minor)
         return ""
 
     def _new_minor(self, argv: list[str]) -> str:
+        if self.new_minor_fails:
+            raise self._fail("Failure: (122) kmalloc() failed. Out of memory?")
         self.minors[int(argv[3])] = {
             "cs": "Unconfigured",
             "role": "Secondary",
@@ -144,6 +154,7 @@ class FakeDrbd:
     def _down(self, argv: list[str]) -> str:
         minor = int(argv[2].removeprefix("resource"))
         self.minors.pop(minor, None)
+        self.resources.discard(minor)
         return ""
 
     def _resize(self, argv: list[str]) -> str:
@@ -300,6 +311,18 @@ def test_remove_takes_the_minor_down_and_both_lvs_away() -> None:
     drbd.calls.clear()
     asyncio.run(dev.remove(disk()))  # removing a missing disk succeeds and does nothing
     assert drbd.changes() == []
+
+
+def test_a_set_up_failing_after_new_resource_leaves_no_resource_and_can_be_retried() -> None:
+    dev, drbd, lvm = device(FakeDrbd(new_minor_fails=True))
+    with pytest.raises(DrbdCommandError, match="kmalloc"):
+        asyncio.run(dev.create(disk(), "inst1"))
+    assert drbd.resources == set() and drbd.minors == {}  # /proc/drbd could never have shown it
+    drbd.new_minor_fails = False
+    asyncio.run(dev.create(disk(), "inst1"))  # the retry's new-resource does not trip over a leftover
+    assert drbd.resources == {0} and drbd.minors[0]["role"] == "Primary"
+    asyncio.run(dev.remove(disk()))
+    assert drbd.resources == set() and drbd.minors == {} and lvm.lvs == {}
 
 
 def test_a_minor_used_by_another_disk_is_not_taken_over() -> None:
