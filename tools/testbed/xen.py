@@ -43,10 +43,14 @@ DOM0_MEMORY = "768M"
 #: what a Xen host needs from QEMU (dom0 + a few small PV guests)
 XEN_HOST_MEMORY = 2048
 #: Xen's own command line; smap/smep off or dom0 faults in create_bounce_frame under TCG; Xen flushes
-#: TLBs by CR4/CR3 writes rather than INVPCID (see XEN_CPU)
+#: TLBs by CR4/CR3 writes rather than INVPCID (see XEN_CPU). `spec-ctrl=eager-fpu`: Xen loads each
+#: vCPU's FPU/SSE/AVX state on every switch instead of lazily (CR0.TS and #NM); with QEMU 7.2 TCG's
+#: `max` CPU (AMD, XSAVE and AVX), lazy switching let domains see each other's vector registers:
+#: ssh streams garbled and dom0 processes corrupted while a PV guest ran, every guest boot faulting
+#: (doc/design/007-xen.md, "The dom0 faults on the test bed"; measured with xen_soak.py)
 XEN_ARGS = (
     f"dom0_mem={DOM0_MEMORY},max:{DOM0_MEMORY} dom0_max_vcpus=1 console=com1 com1=115200,8n1 smap=0 smep=0"
-    " invpcid=0 noreboot"
+    " invpcid=0 spec-ctrl=eager-fpu noreboot"
 )
 #: QEMU's CPU for a Xen host: `max` without PCID and INVPCID, whose TLB paths under TCG are the
 #: suspects for dom0 processes reading a destroyed guest's pages (doc/design/007-xen.md)

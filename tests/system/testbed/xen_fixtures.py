@@ -224,9 +224,8 @@ def xen_session() -> Iterator[XenSession]:
         pytest.skip(why)
     if os.environ.get("GNT_TEST_XEN") != "1":
         pytest.skip(
-            "opt-in (GNT_TEST_XEN=1): under QEMU/TCG, ssh into a Xen dom0 breaks while a PV guest runs"
-            " (2026-11-29: 2 of 2 bed runs, after the restore clock stall was fixed in run 2); see"
-            ' doc/design/007-xen.md "The dom0 faults on the test bed"'
+            "opt-in (GNT_TEST_XEN=1): two Xen hosts under QEMU/TCG, about 8 minutes a run, outside CI's"
+            ' time budget; see doc/design/007-xen.md "The dom0 faults on the test bed"'
         )
     bed = boot_xen_bed()
     try:
