@@ -12,13 +12,14 @@ sh tools/install-deps.sh
 python3 -m ruff check .
 python3 -m ruff format --check . >/dev/null || { python3 -m ruff format --check .; exit 1; }
 
-# The test-bed host image (a cold build is 1-2 min, mostly downloading Debian packages) is built
-# while the first run goes; the test bed waits on the image cache's lock and then reuses it. A
-# failed build here is only logged: the test bed builds (or skips, naming what is missing) itself.
+# The test-bed host image and the Xen host image (cold builds of 1-2 min each, mostly downloading
+# Debian packages) are built while the first run goes; the test bed waits on the image cache's lock
+# and then reuses them. A failed build here is only logged: the test bed builds (or skips, naming
+# what is missing) itself.
 IMAGE_LOG="${TMPDIR:-/tmp}/gnt-testbed-image-build.log"
 image_pid=""
 if [ "$(id -u)" = 0 ]; then
-  sh tools/testbed/testbed build >"$IMAGE_LOG" 2>&1 &
+  { sh tools/testbed/testbed build && sh tools/testbed/testbed build --xen; } >"$IMAGE_LOG" 2>&1 &
   image_pid=$!
 fi
 
