@@ -26,30 +26,17 @@ from gnt.network.opcodes import OpNetworkAdd, OpNetworkConnect
 from gnt.network.pool import AddressPool
 from gnt.opcodes import (
     OpInstanceActivateDisks,
-    OpInstanceCreate,
     OpInstanceMigrate,
     OpInstanceRemove,
     OpInstanceStartup,
 )
 from tests.unit.lu.conftest import FILE_DIR, Harness
+from tests.unit.lu.test_instance_create import create
 from tests.unit.lu.test_instance_drbd import in_sync
 from tests.unit.lu.test_instance_plain import with_vg
 
 #: what a node is asked while a reservation is checked: its facts, never to make anything
 _READ_ONLY = {"node_info", "os_validate", "version"}
-
-
-def create(name: str = "inst1", **kw: Any) -> OpInstanceCreate:
-    fields: dict[str, Any] = {
-        "instance_name": name,
-        "disk_template": "file",
-        "disks": [{"size": 64}, {"size": 32}],
-        "os_type": "noop",
-        "pnode": "node1",
-        "beparams": {"memory": 128},
-    }
-    fields.update(kw)
-    return OpInstanceCreate(**fields)
 
 
 def made(harness: Harness) -> list[str]:
