@@ -135,10 +135,41 @@ def known_keys(settings: SshSettings, address: str, port: int, names: tuple[str,
     return {}
 
 
+def load_private_key(path: str) -> Any:
+    """The OpenSSH private key at `path` as a paramiko key of its own type.
+
+    Given a `key_filename`, paramiko reads the file as each key class in turn until the server takes
+    one. Debian 12's paramiko (2.12) reads an RSA key as a DSA key once the RSA login is refused
+    (the cluster key is not yet on a new node) and cryptography raises ValueError ("q must be
+    exactly 160, 224, or 256 bits long"), which ends the whole login before root's own keys are
+    tried. Read with its own class, a refused key is only a refused key."""
+    import paramiko
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        if b"OPENSSH PRIVATE KEY" in data:
+            key = serialization.load_ssh_private_key(data, password=None)
+        else:  # PEM ("BEGIN RSA PRIVATE KEY", ...), as older ssh-keygen wrote them
+            key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as err:
+        raise SshFailure(f"cannot read the SSH key {path}: {err}") from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        return paramiko.RSAKey.from_private_key_file(path)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return paramiko.ECDSAKey.from_private_key_file(path)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return paramiko.Ed25519Key.from_private_key_file(path)
+    raise SshFailure(f"cannot use the SSH key {path}: {type(key).__name__} keys are not supported")
+
+
 def connect(node_name: str, address: str, settings: SshSettings) -> Any:
     """An authenticated paramiko.SSHClient to the node; SshFailure with a one-line reason otherwise."""
     import paramiko
 
+    pkey = load_private_key(settings.key_filename) if settings.key_filename else None
     client = paramiko.SSHClient()
     for known in settings.known_hosts:
         if os.path.exists(known):
@@ -155,7 +186,7 @@ def connect(node_name: str, address: str, settings: SshSettings) -> Any:
             timeout=settings.timeout,
             banner_timeout=settings.timeout,
             auth_timeout=settings.timeout,
-            key_filename=settings.key_filename,
+            pkey=pkey,
             allow_agent=True,
             look_for_keys=True,  # root's own keys too: how the master first gets in to a new node
         )
