@@ -21,9 +21,9 @@ and the same guest, and the difference is gnt's orchestration overhead (goal: 20
 
 Where gnt's time goes: every gnt step also records a breakdown (`breakdown` in the JSON): the
 CLI's own time before and after its job, the job's queue, lock and execution times (from the job's
-timestamps), its log lines, and every `xl` and `drbdsetup` call on both hosts with its duration
-(from a tracing shim the bench puts in front of both tools on the hosts; the bare steps go through
-the same shim, so it costs both sides alike).
+timestamps), its log lines, and every `xl`, `drbdsetup`, `drbdmeta` and LVM call on both hosts
+with its duration (from a tracing shim the bench puts in front of these tools on the hosts; the
+bare steps go through the same shim, so it costs both sides alike).
 Also the bed's set-up: two Xen hosts to xl-ready, the cluster on them, the instance adds.
 
 Under TCG everything is one to two orders of magnitude slower than on hardware, and the machine is
@@ -73,8 +73,8 @@ GNT_LIVE_DISKLESS = "live migrate: gnt-instance migrate (diskless)"
 BARE_LIVE = "live migrate: bare xl migrate over socat (diskless)"
 TRACE = "/run/gnt-bench-trace.log"
 TRACE_DIR = "/usr/local/lib/gnt-bench-trace"
-#: tools whose every call the hosts log (start, end, exit code, argv) for the breakdown
-TRACED = ("xl", "drbdsetup")
+#: tools whose every call the hosts log (start, end, exit code, argv) for the breakdown (lvm's by their own names)
+TRACED = ("xl", "drbdsetup", "drbdmeta", "vgs", "lvs", "lvchange")
 JOB_JSON = """import json
 from gnt.cli.common import client
 c = client()
@@ -91,7 +91,7 @@ def timed_on(host, command: str, timeout: float = 900.0) -> tuple[float, float]:
 
 
 def install_trace(host) -> None:  # type: ignore[no-untyped-def]
-    """Put a shim in front of xl and drbdsetup that logs each call (bash's clock: no extra fork).
+    """Put a shim in front of each TRACED tool that logs each call (bash's clock: no extra fork).
 
     The real tool keeps its name in TRACE_DIR: Debian's xl is a wrapper that runs the binary
     named like its $0.

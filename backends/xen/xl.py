@@ -56,6 +56,8 @@ def commands(name: str, config_path: str, hvm: bool, target: str = "", port: int
         "unpause": [XL, "unpause", name],
         "pause": [XL, "pause", name],
         "shutdown": [XL, "shutdown", *fallback, name],
+        # the same, waiting for Xen's shutdown event (a preserved poweroff counts) instead of polling
+        "shutdown_wait": [XL, "shutdown", "-w", *fallback, name],
         "reboot": [XL, "reboot", *fallback, name],
         "destroy": [XL, "destroy", name],
         "console": [XL, "console", name],

@@ -44,6 +44,9 @@ class FakeXl:
 
     async def __call__(self, argv: list[str], check: bool = True, timeout: float = 0) -> tuple[int, str, str]:
         self.calls.append(argv)
+        if argv[1:3] == ["shutdown", "-w"] and self.ignores_shutdown and argv[-1] in self.domains:
+            await asyncio.sleep(timeout)  # xl waits for a shutdown that never comes; proc.run kills it
+            raise HypervisorError(f"{' '.join(argv)} timed out after {timeout:.0f}s")
         rc, out, err = self.handle(argv[1], argv[2:])
         if check and rc:
             raise HypervisorError(f"{' '.join(argv)} failed (exit {rc}): {err}")
@@ -165,12 +168,52 @@ def test_clean_stop_asks_the_guest_then_destroys_the_preserved_domain(node: Any)
     assert fake.domains == {} and not os.path.exists(hv.config_path("inst1"))
 
 
+def test_stop_waits_for_xens_shutdown_event_instead_of_polling_xl_list(node: Any) -> None:
+    """`xl shutdown -w` returns when the guest is down: one xl list (is it running?), no polling."""
+    hv, fake = node
+    run(hv.start(_spec()))
+    fake.calls.clear()
+    run(hv.stop(_spec(), timeout=5))
+    assert fake.calls == [["xl", "list", "-v"], ["xl", "shutdown", "-w", "inst1"], ["xl", "destroy", "inst1"]]
+
+
 def test_stop_of_a_guest_that_ignores_shutdown_destroys_it_after_the_timeout(node: Any) -> None:
     hv, fake = node
     fake.ignores_shutdown = True
     run(hv.start(_spec()))
     run(hv.stop(_spec(), timeout=0.01))
+    assert ["xl", "shutdown", "-w", "inst1"] in fake.calls
     assert fake.domains == {}
+
+
+def test_stop_with_no_time_to_wait_asks_once_then_destroys(node: Any) -> None:
+    hv, fake = node
+    fake.ignores_shutdown = True
+    run(hv.start(_spec()))
+    fake.calls.clear()
+    run(hv.stop(_spec(), timeout=0))
+    assert [c[1:] for c in fake.calls] == [["list", "-v"], ["shutdown", "inst1"], ["destroy", "inst1"]]
+    assert fake.domains == {}
+
+
+def test_stop_of_a_domain_gone_before_the_destroy_is_no_error(node: Any) -> None:
+    """The guest's poweroff may end the domain itself (or someone destroys it): destroy fails, and
+    the driver checks that the domain really is gone before it calls that a success."""
+    hv, fake = node
+    run(hv.start(_spec()))
+    shutdown = fake.handle
+
+    def powers_off_and_goes(verb: str, args: list[str]) -> tuple[int, str, str]:
+        if verb == "shutdown":
+            fake.domains.pop(args[-1], None)
+            return 0, "", ""
+        return shutdown(verb, args)
+
+    fake.handle = powers_off_and_goes  # type: ignore[method-assign]
+    fake.calls.clear()
+    run(hv.stop(_spec(), timeout=5))
+    assert [c[1] for c in fake.calls] == ["list", "shutdown", "destroy", "list"]
+    assert fake.domains == {} and not os.path.exists(hv.config_path("inst1"))
 
 
 def test_forced_stop_skips_the_guest(node: Any) -> None:
@@ -218,7 +261,7 @@ def test_hvm_shutdown_falls_back_to_acpi(tmp_path: Any) -> None:
     spec = _spec(hv="xen-hvm")
     run(hv.start(spec))
     run(hv.stop(spec, timeout=5))
-    assert ["xl", "shutdown", "-F", "inst1"] in fake.calls
+    assert ["xl", "shutdown", "-w", "-F", "inst1"] in fake.calls
 
 
 def test_node_info_counts_dom0_apart_from_the_guests(node: Any) -> None:
@@ -279,13 +322,15 @@ def _free_port() -> int:
 def test_accept_listens_on_the_migration_port_and_a_failed_move_stops_the_receiver(
     node: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hv, _ = node
+    hv, fake = node
     _fake_socat(tmp_path, monkeypatch)
     spec = _spec()
     spec.hvparams["migration_port"] = port = _free_port()
+    accept_calls: list[list[str]] = []
 
     async def scenario() -> tuple[dict, int, set[int], set[int]]:
         info = await hv.accept_instance(spec, "127.0.0.1")
+        accept_calls.extend(fake.calls)
         with open(os.path.join(hv.run_root, "inst1", "receiver.pid")) as f:
             pid = int(f.read())
         listening = driver_mod._listening_ports()
@@ -295,6 +340,7 @@ def test_accept_listens_on_the_migration_port_and_a_failed_move_stops_the_receiv
     from backends.xen import driver as driver_mod
 
     info, pid, during, after = run(scenario())
+    assert sorted(accept_calls) == [["xl", "info"], ["xl", "list", "-v"]]  # one list for memory and name
     assert info["migration_port"] == port and port in during  # the source may connect once accept returns
     assert port not in after  # the receiver is gone with the failed move, and so are its files
     assert _gone(pid)
