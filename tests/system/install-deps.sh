@@ -7,6 +7,8 @@ set -eu
 PKGS="qemu-system-x86 qemu-utils busybox-static iproute2 bridge-utils iputils-ping socat cpio procps"
 # tools/testbed (hosts with a real kernel): image build, private network, ssh key, seed disk.
 PKGS="$PKGS mmdebstrap e2fsprogs vde2 openssh-client git"
+# the Xen hosts' hypervisor, built from Debian's source with shadow paging (tools/testbed/xenbuild.py)
+PKGS="$PKGS make gcc libc6-dev flex bison xz-utils"
 
 missing=""
 for p in $PKGS; do

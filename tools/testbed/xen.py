@@ -29,6 +29,7 @@ from . import kernel
 from .bed import Host, TestBed
 from .errors import TestbedError
 from .image import HOST_PACKAGES, Image, ImageSpec, build_image, cache_dir
+from .xenbuild import build_hypervisor
 
 __all__ = ["XEN_SPEC", "XenBoot", "XenTestBed", "build_xen", "start_xen", "xen_boot_files"]
 
@@ -89,31 +90,40 @@ def _deb(cache: str, package: str) -> str:
     return found[-1]
 
 
-def xen_boot_files(cache: str | None = None) -> XenBoot:
-    """Unpack (once) the hypervisor and the dom0 kernel from their .debs into the cache."""
+def xen_boot_files(cache: str | None = None, log=None) -> XenBoot:
+    """The hypervisor and the dom0 kernel in the cache, made once per hypervisor package and kernel.
+
+    The hypervisor is Debian's Xen built with shadow paging (xenbuild.py: live migration of PV
+    guests needs it); GNT_XEN_STOCK=1 boots Debian's own binary instead, which cannot.
+    """
     cache = cache or cache_dir()
+    stock = os.environ.get("GNT_XEN_STOCK") == "1"
     xen_deb = _deb(cache, XEN_HYPERVISOR_PACKAGE)
     kernel_deb = kernel.kernel_deb(cache)
     release = kernel.kernel_version(kernel_deb)
-    dest = os.path.join(cache, "xen", os.path.basename(xen_deb)[: -len(".deb")] + "+" + release)
+    flavour = "" if stock else "+shadow"
+    dest = os.path.join(cache, "xen", os.path.basename(xen_deb)[: -len(".deb")] + flavour + "+" + release)
     boot = XenBoot(os.path.join(dest, "xen.elf"), os.path.join(dest, "vmlinuz"), release)
     if os.path.exists(boot.xen) and os.path.exists(boot.dom0_kernel):
         return boot
-    work = tempfile.mkdtemp(prefix=".xen-", dir=os.path.dirname(dest) if os.path.isdir(os.path.dirname(dest)) else None)
+    os.makedirs(dest, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".xen-", dir=os.path.dirname(dest))
     try:
         for deb in (xen_deb, kernel_deb):
             proc = subprocess.run(["dpkg-deb", "-x", deb, work], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise TestbedError(f"dpkg-deb -x {deb} failed: {proc.stderr.strip()}")
-        gz = sorted(glob.glob(os.path.join(work, "boot", f"xen-{XEN_VERSION}*-amd64.gz")))
-        if not gz:
-            raise TestbedError(f"{xen_deb} has no boot/xen-{XEN_VERSION}-amd64.gz")
-        os.makedirs(dest, exist_ok=True)
-        with gzip.open(gz[0], "rb") as src, open(boot.xen + ".tmp", "wb") as out:
-            shutil.copyfileobj(src, out)
         shutil.copy(os.path.join(work, "boot", f"vmlinuz-{release}"), boot.dom0_kernel + ".tmp")
+        if stock:
+            gz = sorted(glob.glob(os.path.join(work, "boot", f"xen-{XEN_VERSION}*-amd64.gz")))
+            if not gz:
+                raise TestbedError(f"{xen_deb} has no boot/xen-{XEN_VERSION}-amd64.gz")
+            with gzip.open(gz[0], "rb") as src, open(boot.xen + ".tmp", "wb") as out:
+                shutil.copyfileobj(src, out)
+            os.replace(boot.xen + ".tmp", boot.xen)
+        else:
+            build_hypervisor(xen_deb, XEN_VERSION, boot.xen, cache, log=log)
         os.replace(boot.dom0_kernel + ".tmp", boot.dom0_kernel)
-        os.replace(boot.xen + ".tmp", boot.xen)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return boot
@@ -121,7 +131,7 @@ def xen_boot_files(cache: str | None = None) -> XenBoot:
 
 def build_xen(log=None) -> tuple[Image, XenBoot]:
     """The Xen image (built if its inputs changed) and the boot files."""
-    return build_image(XEN_SPEC, log=log), xen_boot_files()
+    return build_image(XEN_SPEC, log=log), xen_boot_files(log=log)
 
 
 def _qemu_escape(text: str) -> str:
