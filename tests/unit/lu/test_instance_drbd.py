@@ -484,6 +484,44 @@ def test_a_failed_migration_ends_the_window_with_the_source_primary(drbd: Harnes
     assert drbd.cfg.instance("inst1").primary_node == drbd.cfg.node("node1").uuid
 
 
+def test_the_window_asks_both_nodes_at_once_but_reconnects_only_after_both_disconnected(drbd: Harness) -> None:
+    """Each step of re-making the link goes to both nodes in one round trip (the window is
+    guest-visible time); no node reconnects before both have disconnected (DRBD 8.4 refuses a
+    peer on the other two-primaries setting)."""
+    import asyncio
+
+    from gnt.instance.migrate import LUInstanceMigrate
+    from gnt.opcodes import OpInstanceMigrate
+
+    drbd.run(create(), LUInstanceCreate)
+    running(drbd)
+    log = with_pair(drbd)
+    in_flight: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    def concurrent(name: str, verb: str) -> None:
+        sync = getattr(drbd.nodes[name], f"do_drbd_{verb}")
+
+        async def call(args: Any) -> None:
+            in_flight[verb] = in_flight.get(verb, 0) + 1
+            most[verb] = max(most.get(verb, 0), in_flight[verb])
+            await asyncio.sleep(0.01)  # the other node's call arrives meanwhile if it was sent at once
+            in_flight[verb] -= 1
+            sync(args)
+
+        setattr(drbd.nodes[name], f"do_drbd_{verb}", call)
+
+    for name in ("node1", "node2"):
+        for verb in ("disconnect", "dual_primary"):
+            concurrent(name, verb)
+    drbd.run(OpInstanceMigrate(instance_name="inst1"), LUInstanceMigrate)
+    assert most == {"disconnect": 2, "dual_primary": 2}
+    steps = [(verb, arg) for _, verb, arg in log]
+    opening, closing = steps[:4], steps[6:]
+    for window in (opening, closing):
+        assert [v for v, _ in window] == ["disconnect", "disconnect", "dual", "dual"], log
+
+
 def test_a_degraded_pair_is_not_migrated(drbd: Harness) -> None:
     from gnt.instance.migrate import LUInstanceMigrate
     from gnt.opcodes import OpInstanceMigrate
