@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -11,12 +12,13 @@ from gnt.hooks import env as hook_env
 from gnt.instance import disk_modify, hotplug, modify_runtime, nic_modify
 from gnt.instance.common import (
     build_spec,
-    check_free_memory,
     check_hvparams,
     check_node_online,
     check_uid_pool,
     filled_beparams,
     instance_memory,
+    node_free_memory,
+    not_enough_memory,
     spec_of,
 )
 from gnt.instance.create import normalize_beparams
@@ -143,16 +145,23 @@ class LUInstanceStartup(InstanceLU):
         check_hvparams(self.instance.hypervisor, self.op.hvparams)  # a typo would be ignored by the start
         check_uid_pool(self.cfg.cluster, self.instance, self.op.hvparams)
         self.beparams = normalize_beparams(self.op.beparams)
-        info = await self.rpc.instance_info(
-            self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)
+        # both questions at once (a round trip each, and the node's hypervisor answers them in
+        # parallel); the free memory only counts if the instance is not running already
+        info, free = await asyncio.gather(
+            self.rpc.instance_info(self.target(), proc.InstanceQueryArgs(self.instance.name, self.instance.hypervisor)),
+            node_free_memory(self, self.pnode, self.instance.hypervisor),
+            return_exceptions=True,
         )
+        if isinstance(info, BaseException):
+            raise info
         running = info.get("Cannot get instance information")
         self.already_running = bool(running and running["state"] in ("running", "paused"))
         if not self.already_running:
+            if isinstance(free, BaseException):
+                raise free
             memory = int(self.beparams.get("maxmem", instance_memory(self.cfg.cluster, self.instance)))
-            await check_free_memory(
-                self, self.pnode, self.instance.hypervisor, memory, f"starting instance {self.instance.name}"
-            )
+            if memory > free:
+                raise not_enough_memory(self.pnode, f"starting instance {self.instance.name}", memory, free)
 
     async def exec(self) -> None:
         inst = self.instance

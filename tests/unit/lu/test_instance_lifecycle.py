@@ -79,6 +79,36 @@ def test_startup_refuses_when_memory_does_not_fit(harness: Harness) -> None:
     assert "instance_start" not in harness.nodes["node1"].names()
 
 
+def test_startup_asks_for_the_instance_and_the_free_memory_at_once(harness: Harness) -> None:
+    """Both prerequisite questions are in flight together (one round trip, not two)."""
+    import asyncio
+
+    harness.add_instance("inst1", "node1", up=False)
+    node = harness.nodes["node1"]
+    in_flight, most = [0], [0]
+    for name in ("instance_info", "node_info"):
+        answer = getattr(node, f"do_{name}")
+
+        async def slow(args: object, answer: object = answer) -> object:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            await asyncio.sleep(0.01)
+            in_flight[0] -= 1
+            return answer(args)  # type: ignore[operator]
+
+        setattr(node, f"do_{name}", slow)
+    harness.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    assert most[0] == 2 and "inst1" in node.running
+
+
+def test_startup_of_a_running_instance_ignores_the_memory_answer(harness: Harness) -> None:
+    harness.add_instance("inst1", "node1")
+    harness.nodes["node1"].memory_free = 16
+    harness.nodes["node1"].fail["node_info"] = OpExecError("xl info timed out")
+    harness.run(OpInstanceStartup(instance_name="inst1"), LUInstanceStartup)
+    assert any("already running" in line for line in harness.log)
+
+
 def test_startup_reports_a_node_failure(harness: Harness) -> None:
     harness.add_instance("inst1", "node1", up=False)
     harness.nodes["node1"].fail["instance_start"] = OpExecError("no kernel")

@@ -197,6 +197,30 @@ def test_assemble_activates_and_shutdown_deactivates(node: Path) -> None:
         asyncio.run(dev.assemble(disk("u2.disk0"), "inst1"))
 
 
+def test_assemble_reads_the_vg_and_its_lvs_at_once_and_a_missing_vg_says_so(node: Path) -> None:
+    """vgs and lvs are both in flight before either answers (a start pays one read, not two); a
+    volume group that is not there fails with vgs's message, whichever read failed first."""
+    lvm = FakeLvm()
+    dev = PlainDevice(lvm)
+    asyncio.run(dev.create(disk(), "inst1"))
+    in_flight, most = [0], [0]
+    answer = lvm.__call__
+
+    async def slow_reads(argv: list[str]) -> str:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        return await answer(argv)
+
+    dev = PlainDevice(slow_reads)
+    assert asyncio.run(dev.assemble(disk(), "inst1")) == "/dev/xenvg/u1.disk0"
+    assert most[0] == 2
+    del lvm.vgs["xenvg"]
+    with pytest.raises(StorageError, match="Volume group xenvg not found on this node"):
+        asyncio.run(dev.assemble(disk(), "inst1"))
+
+
 def test_rename_and_snapshot(node: Path) -> None:
     lvm = FakeLvm()
     dev = PlainDevice(lvm)
