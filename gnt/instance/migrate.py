@@ -6,6 +6,7 @@ only pick the target and say which kind of move (the node-wide ones submit one j
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from gnt import constants
@@ -102,8 +103,16 @@ class LUInstanceMigrate(MoveLU):
                 f"Instance {self.instance.name} is not running on {self.source.name}, cannot migrate; use failover",
                 ECODE_STATE,
             )
-        await self.move.check_migration_memory(self.op.allow_runtime_changes)
-        await self.move.check_hypervisor_versions(self.op.ignore_hvversions)
+        # both ask the nodes afresh and neither changes anything: at once (one round trip, not two);
+        # a memory problem is reported first, as when they ran one after the other
+        outcomes = await asyncio.gather(
+            self.move.check_migration_memory(self.op.allow_runtime_changes),
+            self.move.check_hypervisor_versions(self.op.ignore_hvversions),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     @property
     def live(self) -> bool:

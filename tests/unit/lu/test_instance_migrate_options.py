@@ -127,6 +127,35 @@ def test_the_same_major_minor_migrates(versioned: Harness, source: str, target: 
     assert any("version mismatch" in m for m in versioned.log) is warned
 
 
+def test_the_memory_and_the_version_checks_ask_the_nodes_at_once(versioned: Harness) -> None:
+    """Neither check changes anything: their node_info calls are in flight together."""
+    import asyncio
+
+    _report_versions(versioned, "4.17.3", "4.17.3")
+    node = versioned.nodes["node2"]
+    answer = node.do_node_info
+    in_flight, most = [0], [0]
+
+    async def slow(args: object) -> dict:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await asyncio.sleep(0.01)
+        in_flight[0] -= 1
+        return answer(args)  # type: ignore[no-any-return]
+
+    node.do_node_info = slow  # type: ignore[method-assign]
+    versioned.run(migrate(), LUInstanceMigrate)
+    assert most[0] == 2 and _moved(versioned)
+
+
+def test_a_memory_shortage_is_reported_before_a_version_mismatch(versioned: Harness) -> None:
+    _report_versions(versioned, "4.16.2", "4.17.0")
+    versioned.nodes["node2"].memory_free = 16
+    with pytest.raises(OpPrereqError, match="Not enough memory on node node2"):
+        versioned.run(migrate(), LUInstanceMigrate)
+    assert not _moved(versioned)
+
+
 def test_hypervisors_without_versions_are_not_asked(harness: Harness) -> None:
     harness.add_instance("inst1", "node1", template="sharedfile")
     harness.run(migrate(), LUInstanceMigrate)
