@@ -25,7 +25,6 @@ from gnt.rpc.procedures import Procedure
 from gnt.runtime import InstanceSpec, MigrationPhase
 
 Handler = Callable[[Any], Awaitable[Any]]
-LOCAL_STATUS_INTERVAL = 0.005
 #: the maximum a migration_status call waits on the node before answering
 STATUS_WAIT_MAX = 5.0
 HANDLERS: dict[str, Handler] = {}
@@ -304,9 +303,10 @@ async def migration_status(args: proc.MigrationStatusArgs) -> dict[str, Any]:
     deadline = time.monotonic() + min(max(args.wait, 0.0), STATUS_WAIT_MAX)
     while True:
         status = await hv.migration_status(spec)
-        if status.phase != MigrationPhase.ACTIVE or time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if status.phase != MigrationPhase.ACTIVE or left <= 0:
             return ser.to_dict(status)
-        await asyncio.sleep(LOCAL_STATUS_INTERVAL)
+        await hv.wait_migration(spec, left)  # the driver's end event, or a few ms (backends.base)
 
 
 @handles(proc.ABORT_MIGRATION)

@@ -17,12 +17,16 @@ Live migration is split in the same steps for every driver, driven by the master
 from __future__ import annotations
 
 import abc
+import asyncio
 import os
 from typing import Any
 
 from gnt import paths
 from gnt.errors import HypervisorError
 from gnt.runtime import DiskSpec, InstanceRuntime, InstanceSpec, MigrationStatus, NicSpec
+
+#: how often the node daemon asks a driver without an end event whether a migration ended (s)
+MIGRATION_POLL = 0.005
 
 
 class Hypervisor(abc.ABC):
@@ -125,6 +129,15 @@ class Hypervisor(abc.ABC):
     @abc.abstractmethod
     async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
         """Source: progress of the outgoing migration."""
+
+    async def wait_migration(self, spec: InstanceSpec, timeout: float) -> None:
+        """Source: return when the outgoing migration may have ended, at the latest after `timeout`.
+
+        The node daemon asks `migration_status` after each return, so returning early is always
+        safe. The default waits a few ms (the daemon polls); a driver to which the end is an event
+        (a process exit) waits for that instead and leaves the node's CPU to the transfer.
+        """
+        await asyncio.sleep(min(timeout, MIGRATION_POLL))
 
     @abc.abstractmethod
     async def abort_migration(self, spec: InstanceSpec) -> None:

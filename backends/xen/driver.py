@@ -403,6 +403,21 @@ class XenHypervisor(Hypervisor):
         elif domain is not None and xl.domain_state(domain) == RunState.PAUSED:
             await self._xl(self._cmd(spec.name)["unpause"])
 
+    async def wait_migration(self, spec: InstanceSpec, timeout: float) -> None:
+        """Until the outgoing move's process (xl migrate, or the non-live save and the target's
+        answer) ends, or `timeout`: its end is an event here, so the node daemon does not poll
+        while the guest's memory is sent (under TCG that polling took CPU from the transfer)."""
+        transfer = self._saves.get(spec.name)
+        entry = self._migrations.get(spec.name)
+        if transfer is not None and transfer.task is not None:
+            ended: asyncio.Future[Any] = transfer.task
+        elif entry is not None:
+            ended = asyncio.ensure_future(entry[0].wait())
+        else:
+            return  # nothing runs here: migration_status says so
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(ended), timeout)
+
 
 def _listening_ports() -> set[int]:
     """TCP ports something listens on here (from /proc/net/tcp{,6}: no connection is made)."""

@@ -71,6 +71,11 @@ class SaveTransfer:
     def succeeded(self) -> bool:
         return self.done and not self.error
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The transfer's task once started: done when `done` is set (its end can be awaited)."""
+        return self._task
+
     async def _run(self) -> None:
         try:
             await self._transfer()
