@@ -14,6 +14,7 @@ from gnt.runtime import DiskSpec, InstanceSpec, NicSpec
 
 if TYPE_CHECKING:
     from gnt.jobs.lu import LogicalUnit
+    from gnt.rpc.transport import RpcResult
 
 
 def filled_beparams(cluster: Cluster, inst: Instance) -> dict[str, Any]:
@@ -209,14 +210,16 @@ def check_node_usable(node: Node) -> None:
         raise OpPrereqError(f"Can't use non-vm_capable node {node.name}", ECODE_STATE)
 
 
-async def node_free_memory(lu: LogicalUnit, node: Node, hypervisor: str) -> int:
-    """MiB free for `hypervisor`'s guests on `node`, asked of the node (fresh data), under the
-    node's static hypervisor state (gnt.resstate) when the admin set one."""
+async def node_free_memory(lu: LogicalUnit, node: Node, hypervisor: str, answer: RpcResult | None = None) -> int:
+    """MiB free for `hypervisor`'s guests on `node`, asked of the node (fresh data, or its `answer`
+    to a node_info for `hypervisor` the caller just got), under the node's static hypervisor state
+    (gnt.resstate) when the admin set one."""
     from gnt import resstate
 
-    services = lu.ctx.services
-    result = (await services.live([node], proc.NODE_INFO, proc.NodeInfoArgs([hypervisor]), fresh=True))[node.name]
-    info = result.get("Cannot get node information")
+    if answer is None:
+        services = lu.ctx.services
+        answer = (await services.live([node], proc.NODE_INFO, proc.NodeInfoArgs([hypervisor]), fresh=True))[node.name]
+    info = answer.get("Cannot get node information")
     return resstate.free_memory(lu.cfg, node, hypervisor, info["hv"][hypervisor])
 
 

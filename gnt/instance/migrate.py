@@ -6,7 +6,6 @@ only pick the target and say which kind of move (the node-wide ones submit one j
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from gnt import constants
@@ -103,16 +102,9 @@ class LUInstanceMigrate(MoveLU):
                 f"Instance {self.instance.name} is not running on {self.source.name}, cannot migrate; use failover",
                 ECODE_STATE,
             )
-        # both ask the nodes afresh and neither changes anything: at once (one round trip, not two);
-        # a memory problem is reported first, as when they ran one after the other
-        outcomes = await asyncio.gather(
-            self.move.check_migration_memory(self.op.allow_runtime_changes),
-            self.move.check_hypervisor_versions(self.op.ignore_hvversions),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        answers = await self.move.migration_node_info()  # one node_info per node for both checks
+        await self.move.check_migration_memory(self.op.allow_runtime_changes, answers)
+        await self.move.check_hypervisor_versions(self.op.ignore_hvversions, answers)
 
     @property
     def live(self) -> bool:

@@ -38,6 +38,7 @@ from gnt.rpc import procedures as proc
 if TYPE_CHECKING:
     from gnt.jobs.lu import LogicalUnit
     from gnt.rpc.client import Target
+    from gnt.rpc.transport import RpcResult
 
 #: the node answers migration_status as soon as the migration ends, or after this long (progress, cancel)
 STATUS_WAIT = 0.25
@@ -135,7 +136,17 @@ class InstanceMove:
         memory = instance_memory(self.lu.cfg.cluster, inst)
         await check_free_memory(self.lu, self.target, inst.hypervisor, memory, f"{doing} instance {inst.name}")
 
-    async def check_migration_memory(self, allow_runtime_changes: bool) -> None:
+    async def migration_node_info(self) -> dict[str, RpcResult]:
+        """One fresh node_info from the target (and the source, if the hypervisor reports its
+        version), in parallel: the memory and the version checks read the same answers, so a
+        migration asks each node once (a round trip and an `xl info` + `xl list` each)."""
+        inst = self.instance
+        nodes = [self.source, self.target] if disktypes.hypervisor(inst.hypervisor).reports_version else [self.target]
+        return await self.lu.ctx.services.live(nodes, proc.NODE_INFO, proc.NodeInfoArgs([inst.hypervisor]), fresh=True)
+
+    async def check_migration_memory(
+        self, allow_runtime_changes: bool, answers: dict[str, RpcResult] | None = None
+    ) -> None:
         """Ganeti's rule for a live migration (after `runtime_state` of the source): the target must
         have room for the instance's minimum memory; when it has less free than the guest runs with
         now, the guest is ballooned down to what is free before it moves (`migrate`), unless runtime
@@ -143,7 +154,7 @@ class InstanceMove:
         inst, dst = self.instance, self.target
         be = filled_beparams(self.lu.cfg.cluster, inst)
         reason = f"migrating instance {inst.name}"
-        free = await node_free_memory(self.lu, dst, inst.hypervisor)
+        free = await node_free_memory(self.lu, dst, inst.hypervisor, (answers or {}).get(dst.name))
         minimum = int(be["minmem"])
         if minimum > free:
             raise not_enough_memory(dst, reason, minimum, free)
@@ -160,7 +171,7 @@ class InstanceMove:
             raise not_enough_memory(dst, f"{reason} (hypervisor {inst.hypervisor} cannot balloon)", current, free)
         self.balloon_to = free
 
-    async def check_hypervisor_versions(self, ignore: bool) -> None:
+    async def check_hypervisor_versions(self, ignore: bool, answers: dict[str, RpcResult] | None = None) -> None:
         """A live migration between hypervisor versions may fail or corrupt the guest: refuse one
         across major.minor versions unless `ignore` (--ignore-hvversions); a patch-level difference
         is reported and allowed. Hypervisors that report no version (kvm, fake) are not compared."""
@@ -168,9 +179,10 @@ class InstanceMove:
         if not disktypes.hypervisor(inst.hypervisor).reports_version:
             return
         nodes = [self.source, self.target]
-        answers = await self.lu.ctx.services.live(
-            nodes, proc.NODE_INFO, proc.NodeInfoArgs([inst.hypervisor]), fresh=True
-        )
+        if answers is None or any(node.name not in answers for node in nodes):
+            answers = await self.lu.ctx.services.live(
+                nodes, proc.NODE_INFO, proc.NodeInfoArgs([inst.hypervisor]), fresh=True
+            )
         versions = []
         for node in nodes:
             info = answers[node.name].get(f"Cannot get node information from {node.name}")

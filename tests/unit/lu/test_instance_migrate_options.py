@@ -127,25 +127,27 @@ def test_the_same_major_minor_migrates(versioned: Harness, source: str, target: 
     assert any("version mismatch" in m for m in versioned.log) is warned
 
 
-def test_the_memory_and_the_version_checks_ask_the_nodes_at_once(versioned: Harness) -> None:
-    """Neither check changes anything: their node_info calls are in flight together."""
+def test_the_memory_and_the_version_checks_read_one_node_info_per_node(versioned: Harness) -> None:
+    """Both checks read the same fresh answers: each node is asked once, both at once."""
     import asyncio
 
     _report_versions(versioned, "4.17.3", "4.17.3")
-    node = versioned.nodes["node2"]
-    answer = node.do_node_info
     in_flight, most = [0], [0]
+    for name in ("node1", "node2"):
+        node = versioned.nodes[name]
+        answer = node.do_node_info
 
-    async def slow(args: object) -> dict:
-        in_flight[0] += 1
-        most[0] = max(most[0], in_flight[0])
-        await asyncio.sleep(0.01)
-        in_flight[0] -= 1
-        return answer(args)  # type: ignore[no-any-return]
+        async def slow(args: object, answer: object = answer) -> dict:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            await asyncio.sleep(0.01)
+            in_flight[0] -= 1
+            return answer(args)  # type: ignore[no-any-return, operator]
 
-    node.do_node_info = slow  # type: ignore[method-assign]
+        node.do_node_info = slow  # type: ignore[method-assign]
     versioned.run(migrate(), LUInstanceMigrate)
-    assert most[0] == 2 and _moved(versioned)
+    assert _moved(versioned) and most[0] == 2
+    assert [versioned.nodes[n].names().count("node_info") for n in ("node1", "node2")] == [1, 1]
 
 
 def test_a_memory_shortage_is_reported_before_a_version_mismatch(versioned: Harness) -> None:
