@@ -413,8 +413,9 @@ class XenHypervisor(Hypervisor):
             ended: asyncio.Future[Any] = transfer.task
         elif entry is not None:
             ended = asyncio.ensure_future(entry[0].wait())
-        else:
-            return  # nothing runs here: migration_status says so
+        else:  # nothing to wait for (migration_status says so): never a busy loop, though
+            await super().wait_migration(spec, timeout)
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(ended), timeout)
 
