@@ -511,8 +511,6 @@ class TestBed:
                 qmp.execute("stop")
             if self.shared_size:
                 self._copy_sparse(self.shared_path, self._shared_snapshot(tag))
-            if self.shared_dir:
-                self._copy_tree(self.shared_dir_path, self._shared_snapshot(tag, "dir"))
 
             def save(host: Host) -> None:
                 qmp = qmps[host.name]
@@ -522,6 +520,8 @@ class TestBed:
 
             try:
                 self._each(save)
+                if self.shared_dir:  # after the hosts' snapshots: a refused one leaves no copy behind
+                    self._copy_tree(self.shared_dir_path, self._shared_snapshot(tag, "dir"))
             except TestbedError as err:
                 if "VirtFS" in str(err):  # QEMU's own words; the hosts run on (below)
                     raise TestbedError(f"{err} (unmount_shared_dir / `testbed unmount-shared` first)") from None

@@ -88,6 +88,10 @@ def test_sharedfile_instance_live_migrates_there_and_back_on_a_shared_file_syste
         for host in cluster.nodes:
             mount_shared_dir(host, SHARED)
             host.run(f"grep -qx {SHARED} {STORAGE_PATHS} || echo {SHARED} >> {STORAGE_PATHS}")
+        with pytest.raises(TestbedError, match="VirtFS export path"):  # QEMU's refusal, mounted
+            cluster.bed.save_snapshot("refused")
+        assert not os.path.exists(os.path.join(cluster.bed.dir, "shared.refused.dir"))
+        assert node1.run("mountpoint -q /srv/shared").rc == 0  # the hosts run on, share mounted
         cluster.gnt(f"gnt-cluster modify --shared-file-storage-dir {SHARED} --enabled-disk-templates {TEMPLATES}")
         with timed("xen: gnt-instance add -t sharedfile (64M file on the 9p share)"):
             cluster.gnt(f"{ADD} -t sharedfile -n node1 --no-start {NAME}")
