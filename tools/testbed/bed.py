@@ -7,13 +7,15 @@ Each host is one QEMU/TCG process with:
   every host (vdd, share-rw: a SAN LUN);
 - a NIC on a `vde_switch` reached through a unix socket (the private network, 192.168.77.0/24: it
   exists only between the QEMU processes and never routes on this machine);
+- optionally a directory of this machine exported to every host by QEMU's virtio-9p (`shared_dir`,
+  a file server outside the hosts: a shared file system for sharedfile disks);
 - a second NIC on QEMU's user-mode network with `restrict=on` that forwards a port on 127.0.0.1
   to the host's sshd (and any other guest ports asked for), and nothing else.
 
 `save_snapshot()` stores every host's RAM and disks in its qcow2 files (QMP `snapshot-save` with an
 explicit device list, so the read-only seed and the shared raw disk are left out; the latter is
-copied aside sparsely);
-`restore()` brings every host (and the shared disk) back to that instant in a couple of seconds.
+copied aside sparsely, and so is the shared directory);
+`restore()` brings every host (and the shared disk and directory) back to that instant in a couple of seconds.
 
 The bed's state (PIDs, ports) is kept in `bed.json` in its directory, so the CLI can find hosts
 booted by an earlier command.
@@ -26,6 +28,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -40,12 +43,19 @@ from .qmp import Qmp
 from .seed import make_seed
 from .ssh import RunResult, SshClient, ensure_key
 
-__all__ = ["Host", "TestBed", "NETWORK", "RUN_TOOLS"]
+__all__ = ["Host", "TestBed", "NETWORK", "RUN_TOOLS", "SHARED_DIR_MOUNT", "mount_shared_dir", "unmount_shared_dir"]
 
 NETWORK = "192.168.77"
 RUN_TOOLS = ("qemu-system-x86_64", "qemu-img", "vde_switch", "mke2fs", "ssh-keygen", "git")
 SNAPSHOT_DEVICES = ["root", "data"]
 READY_MARKER = "TESTBED-READY"
+#: the 9p mount tag of the shared directory (`TestBed(shared_dir=True)`) and where hosts mount it
+SHARED_DIR_TAG = "gntshared"
+SHARED_DIR_MOUNT = "/srv/shared"
+#: 9p over virtio without a client cache (cache=none): every read and write goes to QEMU's file server,
+#: so what one host wrote is what the other reads next (a guest migrated between them sees its disk);
+#: 512 KiB messages, the virtio transport's largest, for the loop devices on top
+SHARED_DIR_OPTIONS = "trans=virtio,version=9p2000.L,cache=none,msize=524288"
 
 
 def _free_port() -> int:
@@ -208,6 +218,7 @@ class TestBed:
         udev: bool = False,
         image: Image | None = None,
         detached: bool = False,
+        shared_dir: bool = False,
     ) -> None:
         """Describe a bed; `create()` makes its files and `start()` boots it.
 
@@ -222,6 +233,8 @@ class TestBed:
             udev: run systemd-udevd in the hosts (slower boot; LVM syncs with udev).
             image: a built image; by default the default spec's, built if needed by `create()`.
             detached: hosts outlive this Python process (the CLI); otherwise they die with it.
+            shared_dir: export the directory `shared_dir_path` of this machine to every host (virtio-9p,
+                mount tag `gntshared`; `mount_shared_dir(host)` mounts it on /srv/shared).
         """
         self.dir = os.path.abspath(directory)
         names = [f"node{i}" for i in range(1, hosts + 1)] if isinstance(hosts, int) else list(hosts)
@@ -243,6 +256,7 @@ class TestBed:
         self.udev = udev
         self.image = image
         self.detached = detached
+        self.shared_dir = shared_dir
         self.key = ensure_key(cache_dir())
         self.vde_pid = 0
         self.hosts = [
@@ -271,6 +285,7 @@ class TestBed:
             "image": dataclasses.asdict(self.image) if self.image else None,
             "vde_pid": self.vde_pid,
             "detached": self.detached,
+            "shared_dir": self.shared_dir,
             "hosts": [dataclasses.asdict(h.state) for h in self.hosts],
         }
         with open(self.state_path + ".tmp", "w") as f:
@@ -308,6 +323,7 @@ class TestBed:
         bed.key = ensure_key(cache_dir())
         bed.vde_pid = state["vde_pid"]
         bed.detached = state.get("detached", True)
+        bed.shared_dir = state.get("shared_dir", False)
         bed.hosts = [Host(bed, HostState(**h)) for h in state["hosts"]]
         return bed
 
@@ -323,6 +339,11 @@ class TestBed:
     @property
     def shared_path(self) -> str:
         return os.path.join(self.dir, "shared.raw")
+
+    @property
+    def shared_dir_path(self) -> str:
+        """The directory of this machine the hosts share (`shared_dir=True`): files written there are theirs."""
+        return os.path.join(self.dir, "shared-dir")
 
     def kernel_args(self, host: Host) -> str:
         peers = ",".join(f"{h.name}={h.ip}" for h in self.hosts)
@@ -394,7 +415,23 @@ class TestBed:
                 "-device",
                 f"virtio-blk-pci,drive={node},serial={node},addr={addr}" + (",share-rw=on" if node == "shared" else ""),
             ]
-        return argv
+        return argv + self.shared_dir_argv()
+
+    def shared_dir_argv(self) -> list[str]:
+        """QEMU's 9p file server for the shared directory, one per host, all serving the same directory.
+
+        `passthrough`: files keep the owner and mode the hosts give them (QEMU runs as root here), so
+        a host sees the same file whichever host made it. Not in the argv of a bed without it, so
+        existing beds' snapshots load as before.
+        """
+        if not self.shared_dir:
+            return []
+        return [
+            "-fsdev",
+            f"local,id=shareddir,path={self.shared_dir_path},security_model=passthrough",
+            "-device",
+            f"virtio-9p-pci,fsdev=shareddir,mount_tag={SHARED_DIR_TAG},addr=0x9",
+        ]
 
     # -- life cycle -------------------------------------------------------------------------------
     def create(self, log=None) -> None:
@@ -409,6 +446,8 @@ class TestBed:
             make_seed(self.seed_path, f.read())
         if self.shared_size:
             subprocess.run(["truncate", "-s", str(self.shared_size), self.shared_path], check=True)
+        if self.shared_dir:
+            os.makedirs(self.shared_dir_path, exist_ok=True)
         for host in self.hosts:
             os.makedirs(host.dir, exist_ok=True)
             _qemu_img("create", "-q", "-f", "qcow2", "-b", self.image.root, "-F", "raw", host.path("root.qcow2"))
@@ -479,15 +518,43 @@ class TestBed:
                     qmp.run_job("snapshot-delete", "delete", tag=tag, devices=SNAPSHOT_DEVICES)
                 qmp.run_job("snapshot-save", "save", tag=tag, vmstate="root", devices=SNAPSHOT_DEVICES)
 
-            self._each(save)
-            for qmp in qmps.values():
-                qmp.execute("cont")
+            try:
+                self._each(save)
+                if self.shared_dir:  # after the hosts' snapshots: a refused one leaves no copy behind
+                    self._copy_tree(self.shared_dir_path, self._shared_snapshot(tag, "dir"))
+            except TestbedError as err:
+                if "VirtFS" in str(err):  # QEMU's own words; the hosts run on (below)
+                    raise TestbedError(f"{err} (unmount_shared_dir / `testbed unmount-shared` first)") from None
+                raise
+            finally:
+                for qmp in qmps.values():  # a failed snapshot leaves the hosts running, not paused
+                    qmp.execute("cont")
         finally:
             for qmp in qmps.values():
                 qmp.close()
 
-    def _shared_snapshot(self, tag: str) -> str:
-        return os.path.join(self.dir, f"shared.{tag}.raw")
+    def _shared_snapshot(self, tag: str, kind: str = "raw") -> str:
+        return os.path.join(self.dir, f"shared.{tag}.{kind}")
+
+    @staticmethod
+    def _copy_tree(src: str, dest: str) -> None:
+        """Make `dest`'s content `src`'s (sparse files stay sparse); `dest` itself stays the same directory.
+
+        The shared directory is QEMU's 9p export root, which QEMU holds open: its content is replaced,
+        never the directory.
+        """
+        os.makedirs(dest, exist_ok=True)
+        for name in os.listdir(dest):
+            path = os.path.join(dest, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        proc = subprocess.run(
+            ["cp", "-a", "--sparse=always", os.path.join(src, "."), dest], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise TestbedError(f"copying {src} to {dest} failed: {proc.stderr.strip()}")
 
     @staticmethod
     def _copy_sparse(src: str, dest: str) -> None:
@@ -504,6 +571,8 @@ class TestBed:
         """
         if self.shared_size and not os.path.exists(self._shared_snapshot(tag)):
             raise TestbedError(f"no snapshot {tag!r} in {self.dir} (take one with save_snapshot / `snapshot`)")
+        if self.shared_dir and not os.path.isdir(self._shared_snapshot(tag, "dir")):
+            raise TestbedError(f"no snapshot {tag!r} of the shared directory in {self.dir}")
         qmps: dict[str, Qmp] = {}
         try:
             for host in self.hosts:
@@ -516,6 +585,8 @@ class TestBed:
                     qmps[host.name] = host._qmp()
             if self.shared_size:
                 self._copy_sparse(self._shared_snapshot(tag), self.shared_path)
+            if self.shared_dir:
+                self._copy_tree(self._shared_snapshot(tag, "dir"), self.shared_dir_path)
             self._each(
                 lambda h: qmps[h.name].run_job(
                     "snapshot-load", "load", tag=tag, vmstate="root", devices=SNAPSHOT_DEVICES
@@ -553,3 +624,22 @@ class TestBed:
         """Stop everything and remove the bed's directory."""
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def mount_shared_dir(host: Host, mountpoint: str = SHARED_DIR_MOUNT) -> None:
+    """Mount the bed's shared directory on `host` (idempotent).
+
+    While a host has it mounted QEMU refuses to snapshot that host ("Migration is disabled when
+    VirtFS export path ... is mounted"): unmount it on every host before `save_snapshot()`.
+    """
+    q = shlex.quote(mountpoint)
+    host.run(
+        f"modprobe -a 9pnet_virtio 9p && mkdir -p {q} &&"
+        f" {{ mountpoint -q {q} || mount -t 9p -o {SHARED_DIR_OPTIONS} {SHARED_DIR_TAG} {q}; }}"
+    )
+
+
+def unmount_shared_dir(host: Host, mountpoint: str = SHARED_DIR_MOUNT) -> None:
+    """Unmount the shared directory on `host` if it is mounted (QEMU then lets the host be snapshotted)."""
+    q = shlex.quote(mountpoint)
+    host.run(f"! mountpoint -q {q} || umount {q}")

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from .bed import TestBed
+from .bed import SHARED_DIR_MOUNT, TestBed, mount_shared_dir, unmount_shared_dir
 from .errors import TestbedError
 from .image import build_image
 from .ssh import ssh_argv
@@ -26,6 +26,8 @@ EPILOG = """examples:
   tools/testbed/testbed cluster                 a running gnt cluster on every host (node1 the master)
   tools/testbed/testbed down                    kill every QEMU of the bed and remove its files
   tools/testbed/testbed up -n 1 --xen           a Xen 4.17 host (PV dom0, xl ready)
+  tools/testbed/testbed up --shared-dir; tools/testbed/testbed mount-shared
+                                                <dir>/shared-dir on /srv/shared in every host (9p)
 """
 
 
@@ -83,6 +85,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         forwards=tuple(args.forward),
         udev=args.udev,
         detached=True,
+        shared_dir=args.shared_dir,
     )
     t = time.monotonic()
     try:
@@ -138,6 +141,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mount_shared(args: argparse.Namespace) -> int:
+    bed = _load(args.dir)
+    if not bed.shared_dir:
+        raise TestbedError(f"the bed in {args.dir} has no shared directory (`up --shared-dir`)")
+    for name in args.hosts or [h.name for h in bed.hosts]:
+        (unmount_shared_dir if args.cmd == "unmount-shared" else mount_shared_dir)(bed[name])
+    _log(f"{bed.shared_dir_path} on {SHARED_DIR_MOUNT}" if args.cmd == "mount-shared" else "unmounted")
+    return 0
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     from .gntcluster import ClusterSpec, start_gnt_cluster
 
@@ -177,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--shared", metavar="SIZE", help="a disk attached to every host (a SAN LUN)")
     up.add_argument("--shared-hosts", metavar="A,B", help="attach the shared disk to these hosts only")
     up.add_argument("--forward", type=int, action="append", default=[], help="also forward this guest TCP port")
+    up.add_argument(
+        "--shared-dir",
+        action="store_true",
+        help="export <dir>/shared-dir to every host (virtio-9p, mount tag gntshared; `testbed mount-shared`)",
+    )
     up.add_argument("--udev", action="store_true", help="run systemd-udevd in the hosts (about 5 s more boot)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("status", help="hosts, addresses, ports and PIDs").set_defaults(func=cmd_status)
@@ -195,6 +213,13 @@ def parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=text)
         sp.add_argument("tag", nargs="?", default="booted")
         sp.set_defaults(func=func)
+    for name, text in (
+        ("mount-shared", f"mount the shared directory (up --shared-dir) on {SHARED_DIR_MOUNT}"),
+        ("unmount-shared", "unmount it (QEMU snapshots no host that has it mounted)"),
+    ):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("hosts", nargs="*", help="default: every host")
+        sp.set_defaults(func=cmd_mount_shared)
     cl = sub.add_parser("cluster", help="make a gnt cluster of freshly booted hosts (the first is the master)")
     cl.add_argument("--hosts", metavar="A,B", help="hosts of the cluster, the master first (default: all)")
     cl.set_defaults(func=cmd_cluster)

@@ -255,6 +255,34 @@ def test_shared_disk_only_on_the_hosts_named(tmp_path, monkeypatch) -> None:
         _bed(tmp_path, monkeypatch, hosts=2, shared_size="1G", shared_hosts=["node9"])
 
 
+def test_shared_directory_is_one_9p_export_for_every_host_and_snapshots_its_content(tmp_path, monkeypatch) -> None:
+    plain = _bed(tmp_path, monkeypatch, hosts=2)
+    assert "virtio-9p" not in " ".join(plain.qemu_argv(plain["node1"]))  # beds without it keep their argv
+    bed = _bed(tmp_path, monkeypatch, hosts=2, shared_dir=True)
+    for host in bed.hosts:
+        argv = " ".join(bed.qemu_argv(host))
+        assert f"-fsdev local,id=shareddir,path={bed.shared_dir_path},security_model=passthrough" in argv
+        assert "-device virtio-9p-pci,fsdev=shareddir,mount_tag=gntshared,addr=0x9" in argv
+    os.makedirs(bed.dir)
+    bed.save_state()
+    assert TestBed.load(bed.dir).shared_dir is True
+
+    # save: the content is copied aside; restore: the same directory (QEMU holds it open) gets it back
+    share = tmp_path / "share"
+    (share / "inst1").mkdir(parents=True)
+    (share / "inst1" / "disk0").write_bytes(b"x")
+    os.truncate(share / "inst1" / "disk0", 64 << 20)  # sparse, as gnt makes file disks
+    saved = tmp_path / "saved"
+    TestBed._copy_tree(str(share), str(saved))
+    assert os.stat(saved / "inst1" / "disk0").st_blocks * 512 < 1 << 20  # still sparse
+    (share / "inst1" / "disk0").unlink()
+    (share / "later").write_text("made after the snapshot")
+    inode = os.stat(share).st_ino
+    TestBed._copy_tree(str(saved), str(share))
+    assert os.stat(share).st_ino == inode
+    assert sorted(os.listdir(share)) == ["inst1"] and os.path.getsize(share / "inst1" / "disk0") == 64 << 20
+
+
 def test_a_reaped_child_entry_does_not_hide_a_reused_pid(tmp_path) -> None:
     # CI once gave a new process the PID of a test-bed child that had already exited and been reaped:
     # the stale entry said "exited", so kill() spared the new process it was asked to end.

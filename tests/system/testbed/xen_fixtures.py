@@ -2,9 +2,10 @@
 
 `xen_bed` hands a test node1 and node2 as they were right after boot (Xen 4.17 with a PV dom0,
 xl ready, the PV guest's kernel and initramfs mounted read-only on `GUEST_DIR` from the bed's
-shared disk); `xen_cluster` the same hosts running a gnt cluster (`--enabled-hypervisors xen-pvm`,
-plain, file, drbd and diskless); `xen_drbd_guest` that cluster with one drbd instance (`mig1`, node2
-primary, node1 secondary: the master survives a power cut of the primary) already counting.
+shared disk; the bed's shared directory, virtio-9p, exported but not mounted); `xen_cluster` the
+same hosts running a gnt cluster (`--enabled-hypervisors xen-pvm`, plain, file, drbd and diskless);
+`xen_drbd_guest` that cluster with one drbd instance (`mig1`, node2 primary, node1 secondary: the
+master survives a power cut of the primary) already counting.
 Each state is made once per session, saved as a snapshot of both hosts (RAM and disks) and
 restored before every test that asks for it, as the plain bed's `testbed` and `gnt_cluster`
 fixtures do (conftest.py), so a test pays seconds instead of the minutes a Xen boot, a cluster
@@ -157,6 +158,7 @@ def boot_xen_bed() -> XenTestBed:
         image=image,
         boot=boot,
         shared_size=GUEST_DISK_SIZE,
+        shared_dir=True,  # a file server for sharedfile disks (test_xen_sharedfile.py mounts it)
     )
     try:
         bed.create()
