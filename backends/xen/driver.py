@@ -23,7 +23,8 @@ from backends.base import Hypervisor
 from backends.kvm.proc import run as run_argv
 from backends.xen import xl
 from backends.xen.config import XenFacts, build_config, hvparams
-from backends.xen.saverestore import Receiver, SaveTransfer, log_tail
+from backends.xen.livemigrate import XlMigration
+from backends.xen.saverestore import Receiver, SaveTransfer
 from gnt import paths
 from gnt.errors import HypervisorError
 from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
@@ -64,7 +65,7 @@ class XenHypervisor(Hypervisor):
         self._run = runner or run_argv
         self.vif_script = vif_script
         self.block_script = block_script
-        self._migrations: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
+        self._migrations: dict[str, XlMigration] = {}  # live moves leaving this node
         self._receivers: dict[str, asyncio.subprocess.Process] = {}
         self._saves: dict[str, SaveTransfer] = {}  # non-live moves leaving this node
         self._restores: dict[str, Receiver] = {}  # non-live moves arriving here
@@ -327,35 +328,30 @@ class XenHypervisor(Hypervisor):
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
             )
-        self._migrations[spec.name] = (proc, log)
+        self._migrations[spec.name] = XlMigration(proc, log)
 
     async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
         transfer = self._saves.get(spec.name)
         if transfer is not None:
             if not transfer.done:
-                return MigrationStatus(MigrationPhase.ACTIVE, transferred=transfer.transferred)
+                sent = f"{transfer.transferred / 1048576:.1f} MiB of the paused guest's image sent (xl save)"
+                return MigrationStatus(MigrationPhase.ACTIVE, transferred=transfer.transferred, progress=sent)
             if transfer.succeeded:
                 return MigrationStatus(MigrationPhase.COMPLETED, transferred=transfer.transferred)
             return MigrationStatus(MigrationPhase.FAILED, message=f"non-live migration (xl save): {transfer.error}")
-        entry = self._migrations.get(spec.name)
-        if entry is None:
+        migration = self._migrations.get(spec.name)
+        if migration is None:
             return MigrationStatus(MigrationPhase.FAILED, message="no migration of this instance is running here")
-        proc, log = entry
-        if proc.returncode is None:
-            return MigrationStatus(MigrationPhase.ACTIVE)
-        if proc.returncode == 0:
-            return MigrationStatus(MigrationPhase.COMPLETED)
-        return MigrationStatus(MigrationPhase.FAILED, message=f"xl migrate exited {proc.returncode}: {log_tail(log)}")
+        return migration.status()
 
     async def abort_migration(self, spec: InstanceSpec) -> None:
         transfer = self._saves.get(spec.name)
         if transfer is not None:
             await transfer.abort()  # xl save still ends, leaving the source copy paused: finalize resumes it
             return
-        entry = self._migrations.get(spec.name)
-        if entry is not None and entry[0].returncode is None:
-            entry[0].send_signal(signal.SIGTERM)  # xl resumes the domain here when the stream breaks
-            await entry[0].wait()
+        migration = self._migrations.get(spec.name)
+        if migration is not None:
+            await migration.abort()  # cuts the stream: xl resumes the domain here
 
     async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
         await self._stop_receiver(spec.name)

@@ -82,6 +82,16 @@ def _mib(value: int) -> str:
     return f"{value / 1048576:.1f} MiB"
 
 
+def _progress(status: dict[str, Any]) -> str:
+    """The figures the hypervisor measured (QEMU's), or its own line when it has none (xl's)."""
+    if status.get("progress"):
+        return str(status["progress"])
+    return (
+        f"transferred {_mib(status['transferred'])}, remaining {_mib(status['remaining'])}, dirty rate"
+        f" {status['dirty_rate']} pages/s, expected downtime {status['expected_downtime']} ms"
+    )
+
+
 class InstanceMove:
     """One instance moving from `source` to `target`, on behalf of an LU (its log, cancel, RPC)."""
 
@@ -360,11 +370,7 @@ class InstanceMove:
                 raise OpExecError(status.get("message") or f"migration {phase}")
             if time.monotonic() - last_log >= PROGRESS_INTERVAL:
                 last_log = time.monotonic()
-                self.lu.feedback(
-                    f"* memory transfer progress: transferred {_mib(status['transferred'])}, remaining"
-                    f" {_mib(status['remaining'])}, dirty rate {status['dirty_rate']} pages/s, expected downtime"
-                    f" {status['expected_downtime']} ms"
-                )
+                self.lu.feedback(f"* memory transfer progress: {_progress(status)}")
             if time.monotonic() > deadline:
                 raise OpExecError(f"migration did not finish in {MIGRATION_TIMEOUT:g}s")
             if not self.lu.cancel.is_set():
