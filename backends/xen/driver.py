@@ -23,7 +23,7 @@ from backends.base import Hypervisor
 from backends.kvm.proc import run as run_argv
 from backends.xen import xl
 from backends.xen.config import XenFacts, build_config, hvparams
-from backends.xen.livemigrate import XlMigration
+from backends.xen.livemigrate import XlMigration, processes
 from backends.xen.saverestore import Receiver, SaveTransfer
 from gnt import paths
 from gnt.errors import HypervisorError
@@ -38,6 +38,8 @@ BLOCK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "block-g
 #: seconds between `xl list` polls while a domain shuts down
 POLL = 0.5
 XL_TIMEOUT = 300.0  # xl create on a loaded TCG test bed took 91 s once; real hosts take about 1 s
+#: where xenconsoled keeps its PID (Debian's init script and the test bed start it so)
+XENCONSOLED_PIDFILE = "/var/run/xenconsoled.pid"
 #: seconds the target's migration receiver may take to listen
 RECEIVER_WAIT = 10.0
 #: how the guest travels (accept's answer says which receiver listens): `xl migrate` (live) or
@@ -371,6 +373,7 @@ class XenHypervisor(Hypervisor):
         self.write_config(spec)  # a cleanup after a lost node daemon has no config here yet
         if xl.domain_state(domain) == RunState.PAUSED:
             await self._xl(self._cmd(spec.name)["unpause"])
+        _reopen_console_logs()
 
     async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
         self._migrations.pop(spec.name, None)
@@ -409,6 +412,25 @@ def _listening_ports() -> set[int]:
         except OSError:
             continue
     return ports
+
+
+def _reopen_console_logs() -> None:
+    """Make xenconsoled reopen its guest logs (SIGHUP), so an arrived guest logs under its name.
+
+    xenconsoled names a guest's log after the domain's name when it first sees the domain; a live
+    migration's domain arrives as NAME--incoming and is renamed once it runs, so without this its
+    console went on into guest-NAME--incoming.log. No xenconsoled (or no logging): nothing to do.
+    """
+    pids = []
+    try:
+        with open(XENCONSOLED_PIDFILE) as f:
+            pids = [int(f.read().strip())]
+    except (OSError, ValueError):
+        pass
+    running = processes("xenconsoled")
+    for pid in [pid for pid in pids if pid in running] or running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGHUP)
 
 
 def _is_receiver(pid: int) -> bool:

@@ -25,7 +25,7 @@ import signal
 from backends.xen.saverestore import log_tail
 from gnt.runtime import MigrationPhase, MigrationStatus
 
-__all__ = ["XlMigration", "ABORT_WAIT", "children", "bytes_written"]
+__all__ = ["XlMigration", "ABORT_WAIT", "bytes_written", "children", "processes"]
 
 #: seconds xl may take to resume the guest once its stream is cut (TCG: a domain resume takes seconds)
 ABORT_WAIT = 120.0
@@ -34,7 +34,13 @@ ACKNOWLEDGED = "Target has acknowledged transfer"
 
 
 def children(pid: int, name: str) -> list[int]:
-    """The PIDs of `name` (its comm) whose parent is `pid` (from /proc; a process gone meanwhile is skipped)."""
+    """The PIDs of `name` (its comm) whose parent is `pid`."""
+    return processes(name, parent=pid)
+
+
+def processes(name: str, parent: int | None = None) -> list[int]:
+    """The PIDs whose comm is `name` (and whose parent is `parent`, if given), from /proc; a process
+    gone meanwhile is skipped."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -46,7 +52,7 @@ def children(pid: int, name: str) -> list[int]:
             continue
         comm, _, rest = stat.partition(" (")[2].rpartition(")")  # the name in parentheses may hold spaces
         fields = rest.split()
-        if comm == name and len(fields) > 1 and fields[1] == str(pid):
+        if comm == name and len(fields) > 1 and (parent is None or fields[1] == str(parent)):
             found.append(int(entry))
     return found
 

@@ -175,3 +175,42 @@ def test_children_finds_the_transport_by_name_and_parent() -> None:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+CONSOLED = r"""
+import os, signal, sys, time
+signal.signal(signal.SIGHUP, lambda *_: open(os.environ["WORK"] + "/hup", "a").write("hup\n"))
+open(os.environ["WORK"] + "/consoled-ready", "w").close()
+time.sleep(60)
+"""
+
+
+def test_an_arrived_guest_makes_xenconsoled_reopen_its_logs(
+    source: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xenconsoled named the log after NAME--incoming; a successful finalize on the target sends it
+    SIGHUP (its log reload), so the guest's console goes on in guest-NAME.log."""
+    from backends.xen import driver
+
+    hv, fake, work = source
+    consoled = tmp_path / "bin" / "xenconsoled"  # comm "xenconsoled", as the real one
+    consoled.write_text(f"#!{sys.executable}\n{CONSOLED}")
+    consoled.chmod(0o755)
+    monkeypatch.setattr(driver, "XENCONSOLED_PIDFILE", str(tmp_path / "xenconsoled.pid"))
+    fake.domains["inst1"] = {"id": 4, "mem": 128, "flags": "-b----", "reason": None}
+
+    async def scenario() -> None:
+        proc = await asyncio.create_subprocess_exec(str(consoled))
+        try:
+            (tmp_path / "xenconsoled.pid").write_text(f"{proc.pid}\n")
+            await _until(lambda: (work / "consoled-ready").exists())
+            await hv.finalize_migration_dst(_spec(), {}, success=False)  # a failed move: no reload
+            assert not (work / "hup").exists() and fake.domains == {}
+            fake.domains["inst1"] = {"id": 5, "mem": 128, "flags": "-b----", "reason": None}
+            await hv.finalize_migration_dst(_spec(), {}, success=True)
+            await asyncio.wait_for(_until(lambda: (work / "hup").exists()), 30)  # a hang guard only
+        finally:
+            proc.kill()
+            await proc.wait()
+
+    run(scenario())
