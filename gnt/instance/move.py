@@ -318,8 +318,9 @@ class InstanceMove:
         try:
             status = await self._transfer(info, live)
         except OpCanceledError:
-            await self._abort(info)
-            raise
+            status = await self._cancel(info, live)
+            if status is None:
+                raise
         except GntError as err:
             await self._abort(info)
             raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
@@ -379,9 +380,25 @@ class InstanceMove:
                 f"Migration of instance {inst.name} canceled by request; it keeps running on node {src.name}"
             )
 
-    async def _abort(self, info: dict[str, Any]) -> None:
-        self.lu.warning("Migration failed, aborting; the instance keeps running on the source")
+    async def _cancel(self, info: dict[str, Any], live: bool) -> dict[str, Any] | None:
+        """Abort on a cancel request; None once the source keeps the guest. A migration past its
+        point of no return (xl: the target acknowledged the stream) ends anyway: then the guest runs
+        on the target only, and finalizing that as a failure would destroy it there. Its final
+        status is returned and the move completes."""
         await self.rpc.abort_migration(self._at(self.source), proc.InstanceArgs(self._spec()))
+        spec = self._mode_spec(None, live)
+        answer = await self.rpc.migration_status(self._at(self.source), proc.MigrationStatusArgs(spec, wait=0))
+        status = answer.payload if not answer.failed else None
+        if status and status.get("phase") == "completed":
+            self.lu.warning(f"The cancel came too late: instance {self.instance.name} had already moved")
+            return status  # type: ignore[no-any-return]
+        await self._abort(info, aborted=True)
+        return None
+
+    async def _abort(self, info: dict[str, Any], aborted: bool = False) -> None:
+        self.lu.warning("Migration failed, aborting; the instance keeps running on the source")
+        if not aborted:
+            await self.rpc.abort_migration(self._at(self.source), proc.InstanceArgs(self._spec()))
         await self.finalize(info, success=False)
         await self._close_window(keep=self.source, drop=self.target)
 
