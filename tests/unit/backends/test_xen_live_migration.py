@@ -214,3 +214,26 @@ def test_an_arrived_guest_makes_xenconsoled_reopen_its_logs(
             await proc.wait()
 
     run(scenario())
+
+
+def test_the_non_live_stream_gives_up_on_a_silent_target_as_the_live_one_does() -> None:
+    """The save stream's socket gets the options xl migrate's socat gets (xl.STREAM_TIMEOUT)."""
+    import socket
+
+    from backends.xen import xl
+    from backends.xen.saverestore import watch_peer
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        with socket.create_connection(listener.getsockname()) as sock:
+            watch_peer(sock)
+            alive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+            idle, interval, count, user_timeout = (
+                sock.getsockopt(socket.IPPROTO_TCP, option)
+                for option in (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT, socket.TCP_USER_TIMEOUT)
+            )
+    assert alive == 1 and user_timeout == xl.STREAM_TIMEOUT * 1000
+    assert xl._stream_options() == (
+        f"keepalive,keepidle={idle},keepintvl={interval},keepcnt={count},setsockopt-int=6:18:{user_timeout}"
+    )
