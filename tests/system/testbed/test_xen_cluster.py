@@ -119,12 +119,12 @@ def test_a_guest_powering_itself_off_is_told_from_a_gnt_shutdown(xen_cluster: Gn
 
 
 def _no_leftovers(host: Host, name: str) -> None:
-    """No half-arrived or migrated-away domain, no receiver or xl migrate, no file but the config."""
+    """No half-arrived or migrated-away domain, no receiver or xl migrate, no file but the config and logs."""
     assert not [d for d in domains(host) if d.startswith(name + "--")], domains(host)
     procs = host.run("ps -eo args | grep -E '^(socat|xl) ' | grep -v grep", check=False).stdout
     assert "migrate" not in procs and "socat" not in procs, procs
     files = host.run(f"ls /var/run/gnt/instances/xen/{name} 2>/dev/null", check=False).stdout.split()
-    assert files in ([], ["config.xl"], ["config.xl", "migrate.log"], ["config.xl", "receive.log"]), files
+    assert set(files) <= {"config.xl", "migrate.log", "receive.log"}, files  # xl's logs stay for a look
 
 
 def _slow_stream(host: Host, peer: Host) -> str:
