@@ -20,17 +20,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 
 from backends.xen.saverestore import log_tail
 from gnt.runtime import MigrationPhase, MigrationStatus
 
-__all__ = ["XlMigration", "ABORT_WAIT", "bytes_written", "children", "processes"]
+__all__ = ["XlMigration", "ABORT_WAIT", "bytes_written", "children", "failure", "processes"]
 
 #: seconds xl may take to resume the guest once its stream is cut (TCG: a domain resume takes seconds)
 ABORT_WAIT = 120.0
 #: what xl logs once the target has the whole guest; from there on a cut stream would lose it
 ACKNOWLEDGED = "Target has acknowledged transfer"
+
+
+#: socat's own error line in xl's log ("2026/11/29 14:15:02 socat[812] E write(5, ...): Connection timed out")
+_SOCAT_ERROR = re.compile(r"socat\[\d+\] E (.*)")
+
+
+def failure(returncode: int, log: str) -> str:
+    """Why xl migrate failed, in one line. A broken stream is said as such, with the transport's
+    reason (libxl's own lines then only say its helper got a broken pipe), and whether xl resumed."""
+    try:
+        with open(log, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    broken = _SOCAT_ERROR.search(text)
+    if broken is None:
+        return f"xl migrate exited {returncode}: {log_tail(log) or 'no message'}"
+    reason = broken.group(1).strip().rsplit("): ", 1)[-1]
+    resumed = "; xl resumed the guest on the source" if "resuming at sender" in text else ""
+    return f"xl migrate exited {returncode}: the migration stream to the target broke ({reason}){resumed}"
 
 
 def children(pid: int, name: str) -> list[int]:
@@ -102,10 +123,8 @@ class XlMigration:
             )
         if self.proc.returncode == 0:
             return MigrationStatus(MigrationPhase.COMPLETED, transferred=self.sent)
-        why = log_tail(self.log) or "no message"
-        return MigrationStatus(
-            MigrationPhase.FAILED, transferred=self.sent, message=f"xl migrate exited {self.proc.returncode}: {why}"
-        )
+        why = failure(self.proc.returncode, self.log)
+        return MigrationStatus(MigrationPhase.FAILED, transferred=self.sent, message=why)
 
     def progress(self) -> str:
         """The one line the master logs: what has been sent, and that xl tells nothing more."""

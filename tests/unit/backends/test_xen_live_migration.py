@@ -237,3 +237,27 @@ def test_the_non_live_stream_gives_up_on_a_silent_target_as_the_live_one_does() 
     assert xl._stream_options() == (
         f"keepalive,keepidle={idle},keepintvl={interval},keepcnt={count},setsockopt-int=6:18:{user_timeout}"
     )
+
+
+def test_a_broken_stream_is_said_as_such_in_one_line(tmp_path: Any) -> None:
+    """xl's log after the target lost power (libxl only sees its helper's broken pipe; the cause is
+    socat's line): the message names the broken stream, the transport's reason and the resume."""
+    log = tmp_path / "migrate.log"
+    log.write_text(
+        "migration target: Ready to receive domain.\n"
+        "2026/11/29 14:15:02 socat[812] E write(5, 0x55d0c2a0e000, 524288): Connection timed out\n"
+        "libxl: error: libxl_utils.c:505:libxl_read_exactly: file/stream truncated reading ipc msg header"
+        " from domain 1 save/restore helper stdout pipe\n"
+        "libxl: error: libxl_exec.c:127:libxl_report_child_exitstatus: domain 1 save/restore helper [384]"
+        " died due to fatal signal Broken pipe\n"
+        "migration sender: libxl_domain_suspend failed (rc=-3)\n"
+        "Migration failed, resuming at sender.\n"
+    )
+    assert livemigrate.failure(1, str(log)) == (
+        "xl migrate exited 1: the migration stream to the target broke (Connection timed out);"
+        " xl resumed the guest on the source"
+    )
+    log.write_text("xc: error: Failed to enable logdirty: 95,22,0\nMigration failed, resuming at sender.\n")
+    assert livemigrate.failure(1, str(log)) == (  # other failures: xl's error lines, as before
+        "xl migrate exited 1: xc: error: Failed to enable logdirty: 95,22,0 Migration failed, resuming at sender."
+    )
