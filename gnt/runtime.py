@@ -110,3 +110,6 @@ class MigrationStatus:
     total_time: int | None = None  # ms, once completed
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: a hypervisor that cannot fill the figures above says what it knows instead (xl: the bytes its
+    #: stream has sent); the master then logs this line, not figures that would read as zeros
+    progress: str = ""

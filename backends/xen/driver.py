@@ -23,7 +23,8 @@ from backends.base import Hypervisor
 from backends.kvm.proc import run as run_argv
 from backends.xen import xl
 from backends.xen.config import XenFacts, build_config, hvparams
-from backends.xen.saverestore import Receiver, SaveTransfer, log_tail
+from backends.xen.livemigrate import XlMigration, processes
+from backends.xen.saverestore import Receiver, SaveTransfer
 from gnt import paths
 from gnt.errors import HypervisorError
 from gnt.runtime import InstanceRuntime, InstanceSpec, MigrationPhase, MigrationStatus, RunState
@@ -35,6 +36,8 @@ VIF_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vif-gnt")
 #: gnt's block script for a PV guest's block-device disks, beside this module (see block-gnt)
 BLOCK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "block-gnt")
 XL_TIMEOUT = 300.0  # xl create on a loaded TCG test bed took 91 s once; real hosts take about 1 s
+#: where xenconsoled keeps its PID (Debian's init script and the test bed start it so)
+XENCONSOLED_PIDFILE = "/var/run/xenconsoled.pid"
 #: seconds the target's migration receiver may take to listen
 RECEIVER_WAIT = 10.0
 #: how the guest travels (accept's answer says which receiver listens): `xl migrate` (live) or
@@ -62,7 +65,7 @@ class XenHypervisor(Hypervisor):
         self._run = runner or run_argv
         self.vif_script = vif_script
         self.block_script = block_script
-        self._migrations: dict[str, tuple[asyncio.subprocess.Process, str]] = {}
+        self._migrations: dict[str, XlMigration] = {}  # live moves leaving this node
         self._receivers: dict[str, asyncio.subprocess.Process] = {}
         self._saves: dict[str, SaveTransfer] = {}  # non-live moves leaving this node
         self._restores: dict[str, Receiver] = {}  # non-live moves arriving here
@@ -332,35 +335,30 @@ class XenHypervisor(Hypervisor):
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
             )
-        self._migrations[spec.name] = (proc, log)
+        self._migrations[spec.name] = XlMigration(proc, log)
 
     async def migration_status(self, spec: InstanceSpec) -> MigrationStatus:
         transfer = self._saves.get(spec.name)
         if transfer is not None:
             if not transfer.done:
-                return MigrationStatus(MigrationPhase.ACTIVE, transferred=transfer.transferred)
+                sent = f"{transfer.transferred / 1048576:.1f} MiB of the paused guest's image sent (xl save)"
+                return MigrationStatus(MigrationPhase.ACTIVE, transferred=transfer.transferred, progress=sent)
             if transfer.succeeded:
                 return MigrationStatus(MigrationPhase.COMPLETED, transferred=transfer.transferred)
             return MigrationStatus(MigrationPhase.FAILED, message=f"non-live migration (xl save): {transfer.error}")
-        entry = self._migrations.get(spec.name)
-        if entry is None:
+        migration = self._migrations.get(spec.name)
+        if migration is None:
             return MigrationStatus(MigrationPhase.FAILED, message="no migration of this instance is running here")
-        proc, log = entry
-        if proc.returncode is None:
-            return MigrationStatus(MigrationPhase.ACTIVE)
-        if proc.returncode == 0:
-            return MigrationStatus(MigrationPhase.COMPLETED)
-        return MigrationStatus(MigrationPhase.FAILED, message=f"xl migrate exited {proc.returncode}: {log_tail(log)}")
+        return migration.status()
 
     async def abort_migration(self, spec: InstanceSpec) -> None:
         transfer = self._saves.get(spec.name)
         if transfer is not None:
             await transfer.abort()  # xl save still ends, leaving the source copy paused: finalize resumes it
             return
-        entry = self._migrations.get(spec.name)
-        if entry is not None and entry[0].returncode is None:
-            entry[0].send_signal(signal.SIGTERM)  # xl resumes the domain here when the stream breaks
-            await entry[0].wait()
+        migration = self._migrations.get(spec.name)
+        if migration is not None:
+            await migration.abort()  # cuts the stream: xl resumes the domain here
 
     async def finalize_migration_dst(self, spec: InstanceSpec, info: dict[str, Any], success: bool) -> None:
         await self._stop_receiver(spec.name)
@@ -380,6 +378,7 @@ class XenHypervisor(Hypervisor):
         self.write_config(spec)  # a cleanup after a lost node daemon has no config here yet
         if xl.domain_state(domain) == RunState.PAUSED:
             await self._xl(self._cmd(spec.name)["unpause"])
+        _reopen_console_logs()
 
     async def finalize_migration_src(self, spec: InstanceSpec, success: bool) -> None:
         self._migrations.pop(spec.name, None)
@@ -434,6 +433,25 @@ def _listening_ports() -> set[int]:
         except OSError:
             continue
     return ports
+
+
+def _reopen_console_logs() -> None:
+    """Make xenconsoled reopen its guest logs (SIGHUP), so an arrived guest logs under its name.
+
+    xenconsoled names a guest's log after the domain's name when it first sees the domain; a live
+    migration's domain arrives as NAME--incoming and is renamed once it runs, so without this its
+    console went on into guest-NAME--incoming.log. No xenconsoled (or no logging): nothing to do.
+    """
+    pids = []
+    try:
+        with open(XENCONSOLED_PIDFILE) as f:
+            pids = [int(f.read().strip())]
+    except (OSError, ValueError):
+        pass
+    running = processes("xenconsoled")
+    for pid in [pid for pid in pids if pid in running] or running:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGHUP)
 
 
 def _is_receiver(pid: int) -> bool:

@@ -21,11 +21,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 
+from backends.xen.xl import STREAM_TIMEOUT
 from gnt.errors import HypervisorError
 
-__all__ = ["Receiver", "SaveTransfer", "CHUNK", "RESTORE_WAIT", "log_tail"]
+__all__ = ["Receiver", "SaveTransfer", "CHUNK", "RESTORE_WAIT", "log_tail", "watch_peer"]
 
 #: bytes per read of the save image (a 128 MiB guest: 128 reads)
 CHUNK = 1 << 20
@@ -48,6 +50,17 @@ def log_tail(path: str, limit: int = 300) -> str:
         return ""
     errors = [line for line in lines if "error" in line.lower() or "fail" in line.lower()][:2]
     return " ".join(errors or lines[-3:])[-limit:]
+
+
+def watch_peer(sock: socket.socket) -> None:
+    """End the connection once the peer stops acknowledging data or keepalives for STREAM_TIMEOUT
+    (a target that lost power), instead of TCP's 15 minutes of retransmits or an endless wait
+    for its answer; what `xl migrate`'s socat does with the same options (xl.py)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, STREAM_TIMEOUT // 3)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, STREAM_TIMEOUT // 6)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, STREAM_TIMEOUT * 1000)
 
 
 class SaveTransfer:
@@ -96,6 +109,7 @@ class SaveTransfer:
             where = f"{self.address}:{self.port}"
             raise HypervisorError(f"cannot reach the target's migration port {where}: {err}") from None
         self._writer = writer
+        watch_peer(writer.get_extra_info("socket"))
         with open(self.log, "wb") as out:
             proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=out

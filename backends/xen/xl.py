@@ -26,6 +26,12 @@ XL = "xl"
 DOM0 = "Domain-0"
 #: socat's buffer for the migration stream (the default 8 KiB makes many small writes)
 SOCAT_BUFFER = 524288
+#: seconds the source's end of the migration stream waits for the target to acknowledge data (or
+#: answer a keepalive) before it gives up: without it a target that lost power leaves `xl migrate`
+#: retransmitting for TCP's 15 minutes; with it xl sees the stream break and resumes the guest here
+STREAM_TIMEOUT = 30
+#: TCP_USER_TIMEOUT (linux/tcp.h) at IPPROTO_TCP (6); socat has no name for it
+_TCP_USER_TIMEOUT = "6:18"
 #: xl names a domain this way while it arrives, and the source copy once it has gone
 INCOMING, MIGRATED_AWAY = "--incoming", "--migratedaway"
 
@@ -35,6 +41,15 @@ REASON_POWEROFF, REASON_REBOOT, REASON_SUSPEND, REASON_CRASH, REASON_WATCHDOG = 
 
 def _tcp(address: str) -> str:
     return "TCP6" if ":" in address else "TCP"
+
+
+def _stream_options() -> str:
+    """socat's options for the source's connection: keepalive (the target may go silent while it
+    builds the domain) and a limit on unacknowledged data, both ending at STREAM_TIMEOUT."""
+    return (
+        f"keepalive,keepidle={STREAM_TIMEOUT // 3},keepintvl={STREAM_TIMEOUT // 6},keepcnt=3,"
+        f"setsockopt-int={_TCP_USER_TIMEOUT}:{STREAM_TIMEOUT * 1000}"
+    )
 
 
 def commands(name: str, config_path: str, hvm: bool, target: str = "", port: int = 0) -> dict[str, list[str]]:
@@ -80,7 +95,7 @@ def commands(name: str, config_path: str, hvm: bool, target: str = "", port: int
             "-C",
             config_path,
             name,
-            f"exec socat -b{SOCAT_BUFFER} - {tcp}:{address}:{port}",
+            f"exec socat -b{SOCAT_BUFFER} - {tcp}:{address}:{port},{_stream_options()}",
         ]
         result["receive"] = [
             "socat",

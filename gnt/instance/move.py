@@ -83,6 +83,16 @@ def _mib(value: int) -> str:
     return f"{value / 1048576:.1f} MiB"
 
 
+def _progress(status: dict[str, Any]) -> str:
+    """The figures the hypervisor measured (QEMU's), or its own line when it has none (xl's)."""
+    if status.get("progress"):
+        return str(status["progress"])
+    return (
+        f"transferred {_mib(status['transferred'])}, remaining {_mib(status['remaining'])}, dirty rate"
+        f" {status['dirty_rate']} pages/s, expected downtime {status['expected_downtime']} ms"
+    )
+
+
 class InstanceMove:
     """One instance moving from `source` to `target`, on behalf of an LU (its log, cancel, RPC)."""
 
@@ -320,8 +330,9 @@ class InstanceMove:
         try:
             status = await self._transfer(info, live)
         except OpCanceledError:
-            await self._abort(info)
-            raise
+            status = await self._cancel(info, live)
+            if status is None:
+                raise
         except GntError as err:
             await self._abort(info)
             raise OpExecError(f"Could not migrate instance {inst.name}: {err}") from err
@@ -372,11 +383,7 @@ class InstanceMove:
                 raise OpExecError(status.get("message") or f"migration {phase}")
             if time.monotonic() - last_log >= PROGRESS_INTERVAL:
                 last_log = time.monotonic()
-                self.lu.feedback(
-                    f"* memory transfer progress: transferred {_mib(status['transferred'])}, remaining"
-                    f" {_mib(status['remaining'])}, dirty rate {status['dirty_rate']} pages/s, expected downtime"
-                    f" {status['expected_downtime']} ms"
-                )
+                self.lu.feedback(f"* memory transfer progress: {_progress(status)}")
             if time.monotonic() > deadline:
                 raise OpExecError(f"migration did not finish in {MIGRATION_TIMEOUT:g}s")
             if not self.lu.cancel.is_set():
@@ -385,9 +392,25 @@ class InstanceMove:
                 f"Migration of instance {inst.name} canceled by request; it keeps running on node {src.name}"
             )
 
-    async def _abort(self, info: dict[str, Any]) -> None:
-        self.lu.warning("Migration failed, aborting; the instance keeps running on the source")
+    async def _cancel(self, info: dict[str, Any], live: bool) -> dict[str, Any] | None:
+        """Abort on a cancel request; None once the source keeps the guest. A migration past its
+        point of no return (xl: the target acknowledged the stream) ends anyway: then the guest runs
+        on the target only, and finalizing that as a failure would destroy it there. Its final
+        status is returned and the move completes."""
         await self.rpc.abort_migration(self._at(self.source), proc.InstanceArgs(self._spec()))
+        spec = self._mode_spec(None, live)
+        answer = await self.rpc.migration_status(self._at(self.source), proc.MigrationStatusArgs(spec, wait=0))
+        status = answer.payload if not answer.failed else None
+        if status and status.get("phase") == "completed":
+            self.lu.warning(f"The cancel came too late: instance {self.instance.name} had already moved")
+            return status  # type: ignore[no-any-return]
+        await self._abort(info, aborted=True)
+        return None
+
+    async def _abort(self, info: dict[str, Any], aborted: bool = False) -> None:
+        self.lu.warning("Migration failed, aborting; the instance keeps running on the source")
+        if not aborted:
+            await self.rpc.abort_migration(self._at(self.source), proc.InstanceArgs(self._spec()))
         await self.finalize(info, success=False)
         await self._close_window(keep=self.source, drop=self.target)
 

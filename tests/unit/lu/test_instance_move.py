@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from gnt.errors import ECODE_INVAL, ECODE_STATE, OpExecError, OpPrereqError
+from gnt.errors import ECODE_INVAL, ECODE_STATE, OpCanceledError, OpExecError, OpPrereqError
 from gnt.instance.migrate import LUInstanceFailover, LUInstanceMigrate, LUNodeEvacuate
 from gnt.opcodes import OpInstanceFailover, OpInstanceMigrate, OpNodeEvacuate
 from tests.unit.lu.conftest import Harness
@@ -144,3 +146,46 @@ def test_a_guest_without_a_changed_layout_sends_none(harness: Harness) -> None:
     harness.run(migrate(), LUInstanceMigrate)
     (accept,) = [args for name, args in harness.nodes["node2"].calls if name == "accept_instance"]
     assert "device_layout" not in accept.instance.hvparams
+
+
+def _cancelled_migration(harness: Harness, after_abort: str) -> tuple[Any, list[str]]:
+    """A migration whose job is cancelled while it runs; the source's status after the abort is
+    `after_abort` (a hypervisor past its point of no return completes anyway)."""
+    import asyncio
+
+    harness.add_instance("inst1", "node1", template="sharedfile")
+    src = harness.nodes["node1"]
+    src.migration = {"phase": "active"}
+    src.do_abort_migration = lambda args: src.migration.update(phase=after_abort)  # type: ignore[attr-defined]
+    log: list[str] = []
+    lu = LUInstanceMigrate(migrate(), harness.ctx, lambda message, kind: log.append(message))
+    lu.cancel.set()
+
+    async def phases() -> Any:
+        lu.check_arguments()
+        await lu.check_prereq()
+        return await lu.exec()
+
+    try:
+        return asyncio.run(phases()), log
+    except OpCanceledError as err:
+        return err, log
+
+
+def test_a_cancelled_migration_stays_on_the_source(harness: Harness) -> None:
+    result, _ = _cancelled_migration(harness, "cancelled")
+    assert isinstance(result, OpCanceledError) and "keeps running on node node1" in str(result)
+    assert harness.cfg.instance("inst1").primary_node == harness.cfg.node("node1").uuid
+    finals = [a.success for n, a in harness.nodes["node2"].calls if n == "finalize_migration_dst"]
+    assert finals == [False] and harness.nodes["node1"].names().count("abort_migration") == 1
+
+
+def test_a_cancel_after_the_point_of_no_return_completes_the_move(harness: Harness) -> None:
+    """xl past the target's acknowledgement finishes the move: finalizing it as failed would destroy
+    the only running copy on the target, so the move completes and says the cancel came too late."""
+    result, log = _cancelled_migration(harness, "completed")
+    assert not isinstance(result, OpCanceledError)
+    assert harness.cfg.instance("inst1").primary_node == harness.cfg.node("node2").uuid
+    finals = [a.success for n, a in harness.nodes["node2"].calls if n == "finalize_migration_dst"]
+    assert finals == [True] and "inst1" in harness.nodes["node2"].running
+    assert any("The cancel came too late" in line for line in log)
