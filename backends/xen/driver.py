@@ -411,7 +411,7 @@ class XenHypervisor(Hypervisor):
         if transfer is not None and transfer.task is not None:
             ended: asyncio.Future[Any] = transfer.task
         elif entry is not None:
-            ended = asyncio.ensure_future(entry[0].wait())
+            ended = asyncio.ensure_future(entry.proc.wait())
         else:  # nothing to wait for (migration_status says so): never a busy loop, though
             await super().wait_migration(spec, timeout)
             return

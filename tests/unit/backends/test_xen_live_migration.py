@@ -152,6 +152,28 @@ def test_after_the_target_acknowledged_the_stream_abort_lets_xl_finish(source: A
     assert target.received == (1 << 20) + 2 and not (work / "resumed").exists()
 
 
+def test_the_node_s_wait_for_a_live_move_ends_when_xl_exits(source: Any) -> None:
+    """The node daemon's `wait_migration` for an outgoing live move waits on xl's exit: it comes
+    back at its timeout while xl still sends, and at once after the move ended."""
+    hv, _, work = source
+    (work / "size").write_text(str(1 << 20))
+
+    async def scenario() -> tuple[Any, Any]:
+        spec, target, server = await _start(hv)
+        await asyncio.wait_for(hv.wait_migration(spec, 0.05), 30)  # xl waits for "go": the timeout
+        sending = await hv.migration_status(spec)
+        (work / "go").touch()
+        await asyncio.wait_for(hv.wait_migration(spec, 600), 30)  # returns on xl's exit, not at 600 s
+        ended = await hv.migration_status(spec)
+        await asyncio.wait_for(target.closed.wait(), 30)
+        server.close()
+        return sending, ended
+
+    sending, ended = run(scenario())
+    assert sending.phase == MigrationPhase.ACTIVE, sending.message
+    assert ended.phase == MigrationPhase.COMPLETED, ended.message
+
+
 def test_the_master_logs_the_hypervisors_own_line_when_it_has_no_figures() -> None:
     """QEMU's figures as figures; xl's line as it is, never as zeros that look measured."""
     qemu = {"transferred": 1 << 20, "remaining": 3 << 20, "dirty_rate": 12, "expected_downtime": 30}
