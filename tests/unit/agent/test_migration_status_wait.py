@@ -13,6 +13,7 @@ import pytest
 from agent import handlers
 from backends.base import Hypervisor
 from backends.xen.driver import XenPvmHypervisor
+from backends.xen.livemigrate import XlMigration
 from gnt.rpc import procedures as proc
 from gnt.runtime import InstanceSpec, MigrationPhase, MigrationStatus
 
@@ -64,7 +65,7 @@ def test_xen_waits_for_the_xl_process_to_exit(tmp_path: Any) -> None:
 
     async def scenario() -> tuple[bool, int | None]:
         xl = await asyncio.create_subprocess_exec("sleep", "600")
-        hv._migrations["m1"] = (xl, str(tmp_path / "migrate.log"))
+        hv._migrations["m1"] = XlMigration(xl, str(tmp_path / "migrate.log"))
         await hv.wait_migration(SPEC, 0.01)  # still sending: back after the timeout
         running = xl.returncode is None
         asyncio.get_running_loop().call_later(0.05, xl.kill)  # the transfer ends
