@@ -92,6 +92,12 @@ async def _start(hv: XenPvmHypervisor) -> tuple[Any, Target, Any]:
     return spec, target, server
 
 
+async def _closed(target: Target, server: Any) -> None:
+    """The target saw its end of the stream (bounded: a hang guard only); stop listening."""
+    await asyncio.wait_for(target.closed.wait(), 30)
+    server.close()
+
+
 async def _until(check: Any) -> None:
     while not check():
         await asyncio.sleep(0.01)
@@ -143,8 +149,7 @@ def test_after_the_target_acknowledged_the_stream_abort_lets_xl_finish(source: A
         (work / "go").touch()
         await asyncio.wait_for(aborting, 30)  # a hang guard only
         status = await hv.migration_status(spec)
-        await asyncio.wait_for(target.closed.wait(), 30)
-        server.close()
+        await _closed(target, server)
         return status, target
 
     status, target = run(scenario())
@@ -165,8 +170,7 @@ def test_the_node_s_wait_for_a_live_move_ends_when_xl_exits(source: Any) -> None
         (work / "go").touch()
         await asyncio.wait_for(hv.wait_migration(spec, 600), 30)  # returns on xl's exit, not at 600 s
         ended = await hv.migration_status(spec)
-        await asyncio.wait_for(target.closed.wait(), 30)
-        server.close()
+        await _closed(target, server)
         return sending, ended
 
     sending, ended = run(scenario())
