@@ -122,7 +122,7 @@ def xen_boot_files(cache: str | None = None, log=None) -> XenBoot:
                 shutil.copyfileobj(src, out)
             os.replace(boot.xen + ".tmp", boot.xen)
         else:
-            build_hypervisor(xen_deb, XEN_VERSION, boot.xen, cache, log=log)
+            build_hypervisor(xen_deb, work, XEN_VERSION, boot.xen, cache, log=log)
         os.replace(boot.dom0_kernel + ".tmp", boot.dom0_kernel)
     finally:
         shutil.rmtree(work, ignore_errors=True)

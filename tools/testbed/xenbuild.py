@@ -149,14 +149,11 @@ class _PrivateApt:
         return proc.stdout
 
 
-def _debian_config(hypervisor_deb: str, work: str, branch: str) -> str:
-    tree = os.path.join(work, "deb")
-    proc = subprocess.run(["dpkg-deb", "-x", hypervisor_deb, tree], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise TestbedError(f"dpkg-deb -x {hypervisor_deb} failed: {proc.stderr.strip()}")
-    found = sorted(glob.glob(os.path.join(tree, "boot", f"xen-{branch}*-amd64.config")))
+def _debian_config(unpacked: str, branch: str) -> str:
+    """Debian's build configuration, from the hypervisor package's files already unpacked."""
+    found = sorted(glob.glob(os.path.join(unpacked, "boot", f"xen-{branch}*-amd64.config")))
     if not found:
-        raise TestbedError(f"{hypervisor_deb} has no boot/xen-{branch}-amd64.config")
+        raise TestbedError(f"the hypervisor package has no boot/xen-{branch}-amd64.config")
     with open(found[0]) as f:
         return f.read()
 
@@ -198,11 +195,17 @@ def _make(args: list[str], cwd: str, log_path: str) -> None:
 
 
 def build_hypervisor(
-    hypervisor_deb: str, branch: str, dest: str, cache: str, log: Callable[[str], None] | None = None
+    hypervisor_deb: str,
+    unpacked: str,
+    branch: str,
+    dest: str,
+    cache: str,
+    log: Callable[[str], None] | None = None,
 ) -> str:
     """Build Xen with shadow paging into `dest` (the ELF QEMU boots); returns the source version.
 
-    `hypervisor_deb` gives the build configuration and the preferred source version. The build
+    `hypervisor_deb` gives the preferred source version, and its files unpacked in `unpacked` (the
+    caller has them out already for the dom0 kernel) the build configuration. The build
     log stays beside the result (`build.log`); a failed build leaves nothing at `dest`.
     """
     say = log or (lambda _msg: None)
@@ -224,7 +227,7 @@ def build_hypervisor(
         (tree,) = [p for p in glob.glob(os.path.join(work, f"{SOURCE_PACKAGE}-*")) if os.path.isdir(p)]
         xen_dir = os.path.join(tree, "xen")
         with open(os.path.join(xen_dir, ".config"), "w") as f:
-            f.write(shadow_config(_debian_config(hypervisor_deb, work, branch)))
+            f.write(shadow_config(_debian_config(unpacked, branch)))
         log_path = os.path.join(work, "build.log")
         _make(["olddefconfig"], xen_dir, log_path)
         with open(os.path.join(xen_dir, ".config")) as f:

@@ -82,5 +82,5 @@ def test_deb_src_sources_mirror_the_enabled_binary_sources(tmp_path) -> None:
 def test_a_missing_build_tool_is_named(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(xenbuild.shutil, "which", lambda tool: None if tool == "flex" else "/usr/bin/" + tool)
     with pytest.raises(xenbuild.TestbedError, match="building Xen needs flex"):
-        xenbuild.build_hypervisor("x.deb", "4.17", str(tmp_path / "xen.elf"), str(tmp_path))
+        xenbuild.build_hypervisor("x.deb", str(tmp_path), "4.17", str(tmp_path / "xen.elf"), str(tmp_path))
     assert not (tmp_path / "xen.elf").exists()
