@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -68,7 +69,7 @@ class Target:
 
 
 @pytest.fixture
-def source(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[XenPvmHypervisor, FakeXl, Any]:
+def source(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[XenPvmHypervisor, FakeXl, Any]]:
     work = tmp_path / "work"
     work.mkdir()
     bindir = tmp_path / "bin"
@@ -79,7 +80,8 @@ def source(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[XenPvmHyperv
     monkeypatch.setenv("WORK", str(work))
     fake = FakeXl()
     hv = XenPvmHypervisor(run_dir=str(tmp_path / "run"), runner=fake, vif_script="/opt/vif-gnt")
-    return hv, fake, work
+    yield hv, fake, work
+    (work / "go").touch()  # a test that failed before its "go" leaves no stand-in xl waiting for ever
 
 
 async def _start(hv: XenPvmHypervisor) -> tuple[Any, Target, Any]:
